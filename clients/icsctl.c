@@ -1,0 +1,869 @@
+/*
+ * icsctl: what people at a partner organisation use to work with their own
+ * organisation's node. Every command is one control request; the node signs
+ * and submits, icsctl holds no keys.
+ *
+ * Exit status: 0 ok, 1 failed or rejected, 2 usage error.
+ */
+#define _XOPEN_SOURCE 700 /* strptime */
+#include <errno.h>
+#include <pwd.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/config.h"
+#include "common/ctlclient.h"
+#include "common/envelope.h"
+#include "common/keys.h"
+#include "common/logverify.h"
+#include "json.h"
+
+#include "icsctl.h"
+
+#define DEFAULT_CONFIG "/etc/icsd/icsd.conf"
+#define DEFAULT_SOCKET "ipc:///run/icsd/control.sock"
+
+typedef struct {
+    const char *name;
+    int (*fn)(opts_t *o, int argc, char **argv);
+    const char *usage;
+    const char *help;
+} cmd_t;
+
+static const cmd_t *s_find(const char *name);
+static void s_command_help(FILE *f, const cmd_t *c);
+
+/* ---- helpers ------------------------------------------------------------ */
+
+void ctl_fmt_time(uint64_t ms, char *out, size_t size)
+{
+    time_t t = (time_t)(ms / 1000);
+    struct tm tm;
+    if (ms == 0) {
+        snprintf(out, size, "-");
+        return;
+    }
+    gmtime_r(&t, &tm);
+    strftime(out, size, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+static const char *s_kind_name(uint32_t kind)
+{
+    const ProtobufCFieldDescriptor *f =
+        protobuf_c_message_descriptor_get_field(&ics__v1__command__descriptor, kind);
+    return f != NULL ? f->name : "unknown";
+}
+
+/* Where is the node? --socket, else the config's control endpoint. */
+static const char *s_socket(opts_t *o)
+{
+    static ics_config_t cfg;
+    ics_err_t err;
+
+    if (o->socket != NULL)
+        return o->socket;
+    if (o->config != NULL || access(DEFAULT_CONFIG, R_OK) == 0) {
+        const char *path = o->config != NULL ? o->config : DEFAULT_CONFIG;
+        if (ics_config_load(path, &cfg, &err) == ICS_OK) {
+            ics_strcpy(o->socket_buf, sizeof o->socket_buf, cfg.control);
+            return o->socket_buf;
+        }
+        if (o->config != NULL) {
+            fprintf(stderr, "icsctl: %s\n", err.msg);
+            exit(EXIT_FAIL);
+        }
+    }
+    return DEFAULT_SOCKET;
+}
+
+static const char *s_actor(opts_t *o)
+{
+    if (o->actor != NULL)
+        return o->actor;
+    const char *sudo = getenv("SUDO_USER");
+    struct passwd *pw = getpwuid(getuid());
+    snprintf(o->actor_buf, sizeof o->actor_buf, "%s", sudo != NULL ? sudo :
+             pw != NULL ? pw->pw_name : "unknown");
+    return o->actor_buf;
+}
+
+/* Sends a request, prints a transport or node error; returns the response
+ * (caller frees) or NULL. */
+Ics__V1__ControlResponse *ctl_call(opts_t *o, Ics__V1__ControlRequest *req)
+{
+    Ics__V1__ControlResponse *resp = NULL;
+    ics_err_t err;
+
+    req->group = (char *)(o->group != NULL ? o->group : "");
+    req->actor = (char *)s_actor(o);
+    req->timeout_ms = o->timeout_ms;
+    if (ics_ctl_call(s_socket(o), req, o->timeout_ms + 2000, &resp, &err) != ICS_OK) {
+        fprintf(stderr, "icsctl: %s\n", err.msg);
+        return NULL;
+    }
+    if (resp->code != 0) {
+        fprintf(stderr, "icsctl: %s\n", resp->error[0] ? resp->error : ics_strerror(resp->code));
+        ics__v1__control_response__free_unpacked(resp, NULL);
+        return NULL;
+    }
+    return resp;
+}
+
+/* ---- status --------------------------------------------------------------- */
+
+static void s_status_json(const Ics__V1__StatusReply *s)
+{
+    json_t j;
+    json_init(&j, stdout);
+    json_obj(&j, NULL);
+    json_str(&j, "org", s->org);
+    json_str(&j, "kind", s->kind);
+    json_str(&j, "name", s->name);
+    json_str(&j, "version", s->version);
+    json_str(&j, "listen", s->listen);
+    json_str(&j, "public_key", s->public_key);
+    json_u64(&j, "uptime_ms", s->uptime_ms);
+    json_obj(&j, "versions");
+    json_str(&j, "icsd", s->version);
+    json_str(&j, "zmq", s->zmq_version);
+    json_str(&j, "sodium", s->sodium_version);
+    json_str(&j, "sqlite", s->sqlite_version);
+    json_end_obj(&j);
+    json_obj(&j, "frames");
+    json_u64(&j, "in", s->frames_in);
+    json_u64(&j, "out", s->frames_out);
+    json_u64(&j, "dropped_send", s->dropped_send);
+    json_u64(&j, "dropped_undecodable", s->dropped_bad);
+    json_u64(&j, "dropped_unknown_group", s->dropped_unknown_group);
+    json_u64(&j, "dropped_not_member", s->dropped_not_member);
+    json_u64(&j, "refused", s->refused);
+    json_end_obj(&j);
+    json_arr(&j, "groups");
+    for (size_t g = 0; g < s->n_groups; g++) {
+        const Ics__V1__GroupStatus *gs = s->groups[g];
+        json_obj(&j, NULL);
+        json_str(&j, "name", gs->name);
+        json_str(&j, "role", gs->role);
+        json_u64(&j, "term", gs->term);
+        json_str(&j, "leader", gs->leader);
+        json_u64(&j, "commit_index", gs->commit_index);
+        json_u64(&j, "applied_index", gs->applied_index);
+        json_u64(&j, "last_index", gs->last_index);
+        json_u64(&j, "position", gs->position);
+        json_hex(&j, "chain", gs->chain.data, gs->chain.len);
+        json_u64(&j, "clock_ms", gs->clock_ms);
+        json_obj(&j, "checkpoint");
+        json_u64(&j, "position", gs->checkpoint_position);
+        json_bool(&j, "certified", gs->checkpoint_certified);
+        json_bool(&j, "alarm", gs->checkpoint_alarm);
+        json_str(&j, "alarm_text", gs->alarm);
+        json_end_obj(&j);
+        json_arr(&j, "peers");
+        for (size_t i = 0; i < gs->n_peers; i++) {
+            const Ics__V1__PeerStatus *p = gs->peers[i];
+            json_obj(&j, NULL);
+            json_str(&j, "org", p->org);
+            json_str(&j, "kind", p->kind);
+            json_str(&j, "endpoint", p->endpoint);
+            json_bool(&j, "connected", p->connected);
+            json_bool(&j, "ever_seen", p->ever_seen);
+            json_u64(&j, "last_seen_ms_ago", p->last_seen_ms_ago);
+            json_u64(&j, "rtt_us", p->rtt_us);
+            json_u64(&j, "match_index", p->match_index);
+            json_u64(&j, "lag", p->lag);
+            json_end_obj(&j);
+        }
+        json_end_arr(&j);
+        json_end_obj(&j);
+    }
+    json_end_arr(&j);
+    json_end_obj(&j);
+    json_done(&j);
+}
+
+static void s_status_text(const Ics__V1__StatusReply *s)
+{
+    char clock[32], chain[17];
+
+    printf("%s  %s (%s)\n", s->org, s->name, s->kind);
+    printf("  icsd %s (zmq %s, libsodium %s, sqlite %s), up %.0f s, listening on %s\n",
+           s->version, s->zmq_version, s->sodium_version, s->sqlite_version,
+           s->uptime_ms / 1000.0, s->listen);
+    printf("  public key %s\n", s->public_key);
+    for (size_t g = 0; g < s->n_groups; g++) {
+        const Ics__V1__GroupStatus *gs = s->groups[g];
+        ctl_fmt_time(gs->clock_ms, clock, sizeof clock);
+        ics_hex(gs->chain.data, gs->chain.len > 8 ? 8 : gs->chain.len, chain);
+        printf("\ngroup %s: %s, term %llu, leader %s\n", gs->name, gs->role,
+               (unsigned long long)gs->term, gs->leader[0] ? gs->leader : "(none)");
+        printf("  raft: commit %llu, applied %llu, last %llu\n",
+               (unsigned long long)gs->commit_index, (unsigned long long)gs->applied_index,
+               (unsigned long long)gs->last_index);
+        printf("  log: position %llu, chain %s…, clock %s\n", (unsigned long long)gs->position,
+               chain, clock);
+        if (gs->checkpoint_position == 0)
+            printf("  checkpoint: none yet\n");
+        else
+            printf("  checkpoint: position %llu, %s\n",
+                   (unsigned long long)gs->checkpoint_position,
+                   gs->checkpoint_certified ? "certified" : "not yet certified");
+        if (gs->checkpoint_alarm)
+            printf("  ALARM: %s\n", gs->alarm);
+        printf("  %-14s %-13s %-10s %-9s %-7s %s\n", "PEER", "STATE", "LAST SEEN", "RTT",
+               "MATCH", "LAG");
+        for (size_t i = 0; i < gs->n_peers; i++) {
+            const Ics__V1__PeerStatus *p = gs->peers[i];
+            char seen[16] = "never", rtt[16] = "-", match[24] = "-", lag[24] = "-";
+            if (p->ever_seen)
+                snprintf(seen, sizeof seen, "%.1fs ago", p->last_seen_ms_ago / 1000.0);
+            if (p->rtt_us)
+                snprintf(rtt, sizeof rtt, "%.2fms", p->rtt_us / 1000.0);
+            if (strcmp(gs->role, "leader") == 0) {
+                snprintf(match, sizeof match, "%llu", (unsigned long long)p->match_index);
+                snprintf(lag, sizeof lag, "%llu", (unsigned long long)p->lag);
+            }
+            printf("  %-14s %-13s %-10s %-9s %-7s %s\n", p->org,
+                   p->connected ? "connected" : "disconnected", seen, rtt, match, lag);
+        }
+    }
+    printf("\nframes: in %llu, out %llu; dropped: send %llu, undecodable %llu, "
+           "unknown group %llu, non-member %llu; refused connections %llu\n",
+           (unsigned long long)s->frames_in, (unsigned long long)s->frames_out,
+           (unsigned long long)s->dropped_send, (unsigned long long)s->dropped_bad,
+           (unsigned long long)s->dropped_unknown_group,
+           (unsigned long long)s->dropped_not_member, (unsigned long long)s->refused);
+}
+
+static int cmd_status(opts_t *o, int argc, char **argv)
+{
+    Ics__V1__ControlRequest req = ICS__V1__CONTROL_REQUEST__INIT;
+    Ics__V1__StatusRequest sr = ICS__V1__STATUS_REQUEST__INIT;
+    Ics__V1__ControlResponse *resp;
+    (void)argv;
+
+    if (ctl_parse(o, &argc, argv, NULL) != EXIT_OK || argc != 0)
+        return EXIT_USAGE;
+    req.body_case = ICS__V1__CONTROL_REQUEST__BODY_STATUS;
+    req.status = &sr;
+    resp = ctl_call(o, &req);
+    if (resp == NULL)
+        return EXIT_FAIL;
+    if (resp->body_case != ICS__V1__CONTROL_RESPONSE__BODY_STATUS) {
+        fprintf(stderr, "icsctl: unexpected answer\n");
+        ics__v1__control_response__free_unpacked(resp, NULL);
+        return EXIT_FAIL;
+    }
+    if (o->json)
+        s_status_json(resp->status);
+    else
+        s_status_text(resp->status);
+    ics__v1__control_response__free_unpacked(resp, NULL);
+    return EXIT_OK;
+}
+
+/* ---- submit --------------------------------------------------------------- */
+
+/* Submits a packed Command; prints the outcome. Shared by every command
+ * that changes state. */
+int ctl_submit(opts_t *o, Ics__V1__Command *cmd)
+{
+    Ics__V1__ControlRequest req = ICS__V1__CONTROL_REQUEST__INIT;
+    Ics__V1__SubmitRequest sub = ICS__V1__SUBMIT_REQUEST__INIT;
+    Ics__V1__ControlResponse *resp;
+    uint8_t token[16], *buf = NULL;
+    size_t len = 0, tlen = 0;
+    char hex[33];
+    int rc = EXIT_FAIL;
+
+    if (o->token_hex != NULL) {
+        if (sodium_hex2bin(token, sizeof token, o->token_hex, strlen(o->token_hex), NULL, &tlen,
+                           NULL) != 0 || tlen != sizeof token) {
+            fprintf(stderr, "icsctl: --token must be 32 hex digits\n");
+            return EXIT_USAGE;
+        }
+    } else {
+        randombytes_buf(token, sizeof token);
+    }
+    ics_hex(token, sizeof token, hex);
+    if (ics_pack(&cmd->base, &buf, &len) != ICS_OK)
+        return EXIT_FAIL;
+    sub.command.data = buf;
+    sub.command.len = len;
+    sub.client_token.data = token;
+    sub.client_token.len = sizeof token;
+    req.body_case = ICS__V1__CONTROL_REQUEST__BODY_SUBMIT;
+    req.submit = &sub;
+    resp = ctl_call(o, &req);
+    free(buf);
+    if (resp == NULL) {
+        fprintf(stderr, "icsctl: to retry without applying it twice, repeat the command with "
+                        "--token %s\n", hex);
+        return EXIT_FAIL;
+    }
+    const Ics__V1__SubmitReply *r = resp->submit;
+    if (resp->body_case != ICS__V1__CONTROL_RESPONSE__BODY_SUBMIT) {
+        fprintf(stderr, "icsctl: unexpected answer\n");
+    } else if (o->json) {
+        json_t j;
+        json_init(&j, stdout);
+        json_obj(&j, NULL);
+        json_u64(&j, "index", r->position);
+        json_hex(&j, "entry_id", r->entry_id.data, r->entry_id.len);
+        json_str(&j, "org", r->org);
+        json_u64(&j, "seq", r->seq);
+        json_bool(&j, "accepted", r->accepted);
+        json_str(&j, "reason", r->reason);
+        json_str(&j, "token", hex);
+        json_end_obj(&j);
+        json_done(&j);
+        rc = r->accepted ? EXIT_OK : EXIT_FAIL;
+    } else {
+        char id[65];
+        ics_hex(r->entry_id.data, r->entry_id.len > 32 ? 32 : r->entry_id.len, id);
+        if (r->accepted)
+            printf("accepted at index %llu (entry %.16s…, %s seq %llu)\n",
+                   (unsigned long long)r->position, id, r->org, (unsigned long long)r->seq);
+        else
+            printf("rejected at index %llu: %s (entry %.16s…)\n",
+                   (unsigned long long)r->position, r->reason, id);
+        rc = r->accepted ? EXIT_OK : EXIT_FAIL;
+    }
+    ics__v1__control_response__free_unpacked(resp, NULL);
+    return rc;
+}
+
+int ctl_query(opts_t *o, const char *name, int argc, char **argv)
+{
+    Ics__V1__ControlRequest req = ICS__V1__CONTROL_REQUEST__INIT;
+    Ics__V1__QueryRequest q = ICS__V1__QUERY_REQUEST__INIT;
+    Ics__V1__ControlResponse *resp;
+
+    q.name = (char *)name;
+    q.args = argv;
+    q.n_args = (size_t)argc;
+    q.fresh = o->fresh;
+    req.body_case = ICS__V1__CONTROL_REQUEST__BODY_QUERY;
+    req.query = &q;
+    resp = ctl_call(o, &req);
+    if (resp == NULL)
+        return EXIT_FAIL;
+    if (resp->body_case != ICS__V1__CONTROL_RESPONSE__BODY_QUERY) {
+        fprintf(stderr, "icsctl: unexpected answer\n");
+        ics__v1__control_response__free_unpacked(resp, NULL);
+        return EXIT_FAIL;
+    }
+    if (o->json) {
+        fputs(resp->query->json, stdout);
+        fputc('\n', stdout);
+    } else {
+        fputs(resp->query->text, stdout);
+        size_t n = strlen(resp->query->text);
+        if (n > 0 && resp->query->text[n - 1] != '\n')
+            fputc('\n', stdout);
+    }
+    ics__v1__control_response__free_unpacked(resp, NULL);
+    return EXIT_OK;
+}
+
+static int cmd_submit(opts_t *o, int argc, char **argv)
+{
+    Ics__V1__Command cmd = ICS__V1__COMMAND__INIT;
+    Ics__V1__Raw raw = ICS__V1__RAW__INIT;
+    const char *note = NULL;
+    const ctl_opt_t own[] = {{"note", &note, NULL}, {NULL, NULL, NULL}};
+
+    if (ctl_parse(o, &argc, argv, own) != EXIT_OK || argc != 1)
+        return EXIT_USAGE;
+    raw.data.data = (uint8_t *)argv[0];
+    raw.data.len = strlen(argv[0]);
+    raw.note = (char *)(note != NULL ? note : "");
+    cmd.body_case = ICS__V1__COMMAND__BODY_RAW;
+    cmd.raw = &raw;
+    return ctl_submit(o, &cmd);
+}
+
+/* ---- log ------------------------------------------------------------------ */
+
+static void s_print_entry(const Ics__V1__LogEntry *e, bool json, json_t *j)
+{
+    Ics__V1__Envelope *env = NULL;
+    Ics__V1__Command *cmd = NULL;
+    uint8_t id[ICS_ENTRY_ID_BYTES];
+    char when[32], clock[32], idhex[65], chain[65];
+
+    ics_entry_id(e->envelope.data, e->envelope.len, id);
+    ics_hex(id, sizeof id, idhex);
+    ics_hex(e->chain.data, e->chain.len > 32 ? 32 : e->chain.len, chain);
+    ctl_fmt_time(e->clock_ms, clock, sizeof clock);
+    if (ics_envelope_decode(e->envelope.data, e->envelope.len, &env, NULL) == ICS_OK)
+        ics_command_decode(env, &cmd, NULL);
+    if (json) {
+        json_obj(j, NULL);
+        json_u64(j, "index", e->position);
+        json_str(j, "entry_id", idhex);
+        json_bool(j, "accepted", e->accepted);
+        json_str(j, "reason", e->reason);
+        json_str(j, "chain", chain);
+        json_u64(j, "clock_ms", e->clock_ms);
+        if (env != NULL) {
+            json_str(j, "group", env->group);
+            json_str(j, "org", env->org);
+            json_u64(j, "seq", env->seq);
+            json_u64(j, "timestamp_ms", env->timestamp_ms);
+            json_str(j, "kind", s_kind_name(env->kind));
+        }
+        if (cmd != NULL)
+            json_str(j, "actor", cmd->actor);
+        json_end_obj(j);
+    } else {
+        if (env != NULL) {
+            ctl_fmt_time(env->timestamp_ms, when, sizeof when);
+            printf("%6llu  %s  %-10s %-10s seq %-5llu %-12s %-10s %s%s\n",
+                   (unsigned long long)e->position, when, env->org,
+                   cmd != NULL ? cmd->actor : "-", (unsigned long long)env->seq,
+                   s_kind_name(env->kind), e->accepted ? "accepted" : "REJECTED",
+                   e->accepted ? "" : ": ", e->reason);
+        } else {
+            printf("%6llu  (undecodable envelope)  REJECTED: %s\n",
+                   (unsigned long long)e->position, e->reason);
+        }
+    }
+    if (cmd != NULL)
+        ics__v1__command__free_unpacked(cmd, NULL);
+    if (env != NULL)
+        ics__v1__envelope__free_unpacked(env, NULL);
+}
+
+static void s_print_detail(const Ics__V1__LogEntry *e)
+{
+    Ics__V1__Envelope *env = NULL;
+    Ics__V1__Command *cmd = NULL;
+    uint8_t id[ICS_ENTRY_ID_BYTES];
+    char idhex[65], chain[65], when[32], clock[32], kid[17];
+
+    ics_entry_id(e->envelope.data, e->envelope.len, id);
+    ics_hex(id, sizeof id, idhex);
+    ics_hex(e->chain.data, e->chain.len > 32 ? 32 : e->chain.len, chain);
+    ctl_fmt_time(e->clock_ms, clock, sizeof clock);
+    printf("index      %llu\n", (unsigned long long)e->position);
+    printf("entry id   %s\n", idhex);
+    printf("outcome    %s%s%s\n", e->accepted ? "accepted" : "rejected",
+           e->accepted ? "" : ": ", e->reason);
+    printf("chain      %s\n", chain);
+    printf("log clock  %s\n", clock);
+    if (ics_envelope_decode(e->envelope.data, e->envelope.len, &env, NULL) != ICS_OK) {
+        printf("envelope   undecodable (%zu bytes)\n", e->envelope.len);
+        return;
+    }
+    ctl_fmt_time(env->timestamp_ms, when, sizeof when);
+    ics_hex(env->key_id.data, env->key_id.len > 8 ? 8 : env->key_id.len, kid);
+    printf("group      %s\norg        %s\nkey id     %s\nseq        %llu\nsigned at  %s\n"
+           "kind       %s (%u)\n", env->group, env->org, kid, (unsigned long long)env->seq,
+           when, s_kind_name(env->kind), env->kind);
+    if (ics_command_decode(env, &cmd, NULL) == ICS_OK) {
+        printf("actor      %s\n", cmd->actor);
+        if (cmd->body_case == ICS__V1__COMMAND__BODY_RAW)
+            printf("data       %.*s\nnote       %s\n", (int)cmd->raw->data.len,
+                   (const char *)cmd->raw->data.data, cmd->raw->note);
+        ics__v1__command__free_unpacked(cmd, NULL);
+    }
+    ics__v1__envelope__free_unpacked(env, NULL);
+}
+
+static int s_log_request(opts_t *o, Ics__V1__LogRequest *lr, Ics__V1__ControlResponse **out)
+{
+    Ics__V1__ControlRequest req = ICS__V1__CONTROL_REQUEST__INIT;
+    req.body_case = ICS__V1__CONTROL_REQUEST__BODY_LOG;
+    req.log = lr;
+    *out = ctl_call(o, &req);
+    if (*out == NULL)
+        return EXIT_FAIL;
+    if ((*out)->body_case != ICS__V1__CONTROL_RESPONSE__BODY_LOG) {
+        fprintf(stderr, "icsctl: unexpected answer\n");
+        ics__v1__control_response__free_unpacked(*out, NULL);
+        return EXIT_FAIL;
+    }
+    return EXIT_OK;
+}
+
+
+static int cmd_log(opts_t *o, int argc, char **argv)
+{
+    Ics__V1__LogRequest lr = ICS__V1__LOG_REQUEST__INIT;
+    Ics__V1__ControlResponse *resp = NULL;
+    const char *count = NULL;
+    const ctl_opt_t own[] = {{"n", &count, NULL}, {"count", &count, NULL}, {NULL, NULL, NULL}};
+    uint64_t n = 10;
+    int rc;
+
+    if (ctl_parse(o, &argc, argv, own) != EXIT_OK || argc < 1)
+        return EXIT_USAGE;
+    if (count != NULL && (!ctl_u64("-n", count, &n) || n < 1 || n > 100)) {
+        fprintf(stderr, "icsctl: -n: expected 1 to 100\n");
+        return EXIT_USAGE;
+    }
+    if (strcmp(argv[0], "verify") == 0) {
+        ics_log_verify_report_t rep;
+        ics_err_t err;
+        FILE *f;
+        if (argc != 2)
+            return EXIT_USAGE;
+        f = fopen(argv[1], "r");
+        if (f == NULL) {
+            fprintf(stderr, "icsctl: %s: %s\n", argv[1], strerror(errno));
+            return EXIT_FAIL;
+        }
+        rc = ics_log_verify(f, &rep, &err);
+        fclose(f);
+        if (rc != ICS_OK) {
+            fprintf(stderr, "icsctl: %s: verification FAILED: %s\n", argv[1], err.msg);
+            return EXIT_FAIL;
+        }
+        printf("%s: ok: group %s, %llu entries (%llu accepted, %llu rejected), chain verified, "
+               "every accepted entry signed by its key in force\n", argv[1], rep.group,
+               (unsigned long long)rep.entries, (unsigned long long)rep.accepted,
+               (unsigned long long)rep.rejected);
+        return EXIT_OK;
+    }
+    if (strcmp(argv[0], "tail") == 0 && argc == 1) {
+        lr.op = ICS__V1__LOG_REQUEST__OP__TAIL;
+        lr.count = (uint32_t)n;
+    } else if (strcmp(argv[0], "show") == 0 && argc == 2) {
+        lr.op = ICS__V1__LOG_REQUEST__OP__SHOW;
+        uint64_t pos;
+        if (!ctl_u64("log show", argv[1], &pos))
+            return EXIT_USAGE;
+        lr.position = pos;
+    } else if (strcmp(argv[0], "export") == 0 && argc == 2) {
+        lr.op = ICS__V1__LOG_REQUEST__OP__EXPORT;
+    } else {
+        return EXIT_USAGE;
+    }
+    rc = s_log_request(o, &lr, &resp);
+    if (rc != EXIT_OK)
+        return rc;
+    const Ics__V1__LogReply *reply = resp->log;
+    if (lr.op == ICS__V1__LOG_REQUEST__OP__EXPORT) {
+        FILE *f = strcmp(argv[1], "-") == 0 ? stdout : fopen(argv[1], "w");
+        if (f == NULL || fwrite(reply->document.data, 1, reply->document.len, f) !=
+                             reply->document.len) {
+            fprintf(stderr, "icsctl: %s: %s\n", argv[1], strerror(errno));
+            rc = EXIT_FAIL;
+        }
+        if (f != NULL && f != stdout && fclose(f) != 0) {
+            fprintf(stderr, "icsctl: %s: %s\n", argv[1], strerror(errno));
+            rc = EXIT_FAIL;
+        }
+        if (rc == EXIT_OK && f != stdout)
+            fprintf(stderr, "icsctl: wrote %zu bytes to %s\n", reply->document.len, argv[1]);
+    } else if (o->json) {
+        json_t j;
+        json_init(&j, stdout);
+        json_arr(&j, NULL);
+        for (size_t i = 0; i < reply->n_entries; i++)
+            s_print_entry(reply->entries[i], true, &j);
+        json_end_arr(&j);
+        json_done(&j);
+    } else if (lr.op == ICS__V1__LOG_REQUEST__OP__SHOW && reply->n_entries == 1) {
+        s_print_detail(reply->entries[0]);
+    } else {
+        for (size_t i = 0; i < reply->n_entries; i++)
+            s_print_entry(reply->entries[i], false, NULL);
+        if (reply->n_entries == 0)
+            printf("(the log is empty)\n");
+    }
+    ics__v1__control_response__free_unpacked(resp, NULL);
+    return rc;
+}
+
+/* ---- keys ----------------------------------------------------------------- */
+
+static int cmd_keys(opts_t *o, int argc, char **argv)
+{
+    char pub[ICS_PUBKEY_TEXT_MAX];
+    ics_err_t err;
+
+    if (ctl_parse(o, &argc, argv, NULL) != EXIT_OK || argc != 2 || strcmp(argv[0], "gen") != 0)
+        return EXIT_USAGE;
+    if (ics_identity_generate(argv[1], pub, &err) != ICS_OK) {
+        fprintf(stderr, "icsctl: %s\n", err.msg);
+        return EXIT_FAIL;
+    }
+    printf("%s\n", pub);
+    fprintf(stderr, "icsctl: wrote secret key %s (mode 0600)\n", argv[1]);
+    return EXIT_OK;
+}
+
+/* ---- table and main ------------------------------------------------------- */
+
+static int cmd_help(opts_t *o, int argc, char **argv);
+
+static const cmd_t s_commands[] = {
+    {"status", cmd_status, "status [--json]",
+     "Show this node: organisation, groups, raft role and indexes, each peer's\n"
+     "connection, last contact and round-trip time, checkpoints, dropped frames."},
+    {"submit", cmd_submit, "submit DATA [--note TEXT] [--token HEX] [--json]",
+     "Sign DATA as an opaque test entry in the organisation's name and wait until it\n"
+     "is applied. Prints the index, entry id and outcome. A retry with the same\n"
+     "--token is applied once."},
+    {"log", cmd_log, "log tail [-n N] | log show INDEX | log export FILE | log verify FILE",
+     "Read the group's audit log. export writes the self-verifying log of every\n"
+     "entry (format: docs/log-format.md); verify checks such a file offline and\n"
+     "names the first bad entry."},
+    {"keys", cmd_keys, "keys gen FILE",
+     "Create an organisation identity key (mode 0600, never overwritten) and print\n"
+     "its public key for the members' configurations."},
+    {"help", cmd_help, "help [COMMAND]", "Show help for a command."},
+};
+
+static const cmd_t *s_find(const char *name)
+{
+    for (size_t i = 0; i < sizeof s_commands / sizeof s_commands[0]; i++)
+        if (strcmp(s_commands[i].name, name) == 0)
+            return &s_commands[i];
+    return NULL;
+}
+
+static void s_usage(FILE *f)
+{
+    fprintf(f, "Usage: icsctl [OPTIONS] COMMAND [ARGS]\n\nCommands:\n");
+    for (size_t i = 0; i < sizeof s_commands / sizeof s_commands[0]; i++)
+        fprintf(f, "  %s\n", s_commands[i].usage);
+    fprintf(f,
+            "\nOptions:\n"
+            "  -c, --config FILE    node configuration to find the control socket\n"
+            "                       (default " DEFAULT_CONFIG ")\n"
+            "  -s, --socket ENDPOINT  control socket (default: from the config, else\n"
+            "                       " DEFAULT_SOCKET ")\n"
+            "  -g, --group NAME     group to act in (needed when the node is in several)\n"
+            "      --as PERSON      the person acting (default: your user name)\n"
+            "  -t, --timeout MS     how long to wait for a commit (default 5000)\n"
+            "      --token HEX      reuse a submission's token to retry it safely\n"
+            "      --json           machine-readable output\n"
+            "      --fresh          read after the node has caught up with the leader\n"
+            "  -h, --help           help (for a command: icsctl COMMAND --help)\n"
+            "  -V, --version        show the version\n"
+            "\nExit status: 0 ok, 1 failed or rejected, 2 usage error.\n");
+}
+
+static void s_command_help(FILE *f, const cmd_t *c)
+{
+    fprintf(f, "Usage: icsctl [OPTIONS] %s\n\n%s\n\nSee icsctl --help for OPTIONS.\n", c->usage,
+            c->help);
+}
+
+static int cmd_help(opts_t *o, int argc, char **argv)
+{
+    if (ctl_parse(o, &argc, argv, NULL) != EXIT_OK)
+        return EXIT_USAGE;
+    if (argc == 0) {
+        s_usage(stdout);
+        return EXIT_OK;
+    }
+    const cmd_t *c = s_find(argv[0]);
+    if (c == NULL) {
+        fprintf(stderr, "icsctl: no command '%s'\n", argv[0]);
+        return EXIT_USAGE;
+    }
+    s_command_help(stdout, c);
+    return EXIT_OK;
+}
+
+/* ---- option parsing ------------------------------------------------------ */
+
+bool ctl_u64(const char *what, const char *s, uint64_t *out)
+{
+    char *end = NULL;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno != 0 || end == s || *end != '\0' || s[0] == '-') {
+        fprintf(stderr, "icsctl: %s: '%s' is not a whole number\n", what, s);
+        return false;
+    }
+    *out = v;
+    return true;
+}
+
+bool ctl_time(const char *what, const char *s, uint64_t *out_ms)
+{
+    struct tm tm;
+    char unit = 0;
+    unsigned long long n = 0;
+    int used = 0;
+
+    memset(&tm, 0, sizeof tm);
+    if (strcmp(s, "now") == 0) {
+        *out_ms = (uint64_t)time(NULL) * 1000;
+        return true;
+    }
+    if (s[0] == '+' && sscanf(s + 1, "%llu%c%n", &n, &unit, &used) == 2 &&
+        s[1 + used] == '\0') {
+        uint64_t mult = unit == 'd' ? 86400000ull : unit == 'h' ? 3600000ull :
+                        unit == 'm' ? 60000ull : 0;
+        if (mult != 0) {
+            *out_ms = (uint64_t)time(NULL) * 1000 + n * mult;
+            return true;
+        }
+    }
+    const char *end = strptime(s, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    if (end == NULL || *end != '\0') {
+        memset(&tm, 0, sizeof tm);
+        end = strptime(s, "%Y-%m-%d", &tm);
+    }
+    if (end == NULL || *end != '\0') {
+        fprintf(stderr, "icsctl: %s: '%s' is not a time (use 2026-12-01T09:00:00Z, "
+                        "2026-12-01, now, or +3d / +4h / +30m)\n", what, s);
+        return false;
+    }
+    *out_ms = (uint64_t)timegm(&tm) * 1000;
+    return true;
+}
+
+int ctl_parse(opts_t *o, int *argc, char **argv, const ctl_opt_t *own)
+{
+    int out = 0;
+    for (int i = 0; i < *argc; i++) {
+        char *a = argv[i];
+        const char *name, *value = NULL;
+        char buf[64];
+
+        if (strcmp(a, "--") == 0) {
+            for (i++; i < *argc; i++)
+                argv[out++] = argv[i];
+            break;
+        }
+        if (a[0] != '-' || a[1] == '\0') {
+            argv[out++] = a;
+            continue;
+        }
+        name = a + (a[1] == '-' ? 2 : 1);
+        const char *eq = strchr(name, '=');
+        if (eq != NULL) {
+            snprintf(buf, sizeof buf, "%.*s", (int)(eq - name), name);
+            name = buf;
+            value = eq + 1;
+        }
+#define NEEDS_VALUE()                                                                    \
+    do {                                                                                 \
+        if (value == NULL) {                                                             \
+            if (i + 1 >= *argc) {                                                        \
+                fprintf(stderr, "icsctl: %s needs a value\n", a);                        \
+                return EXIT_USAGE;                                                       \
+            }                                                                            \
+            value = argv[++i];                                                           \
+        }                                                                                \
+    } while (0)
+        bool matched = false;
+        for (const ctl_opt_t *op = own; op != NULL && op->name != NULL; op++) {
+            if (strcmp(name, op->name) != 0)
+                continue;
+            matched = true;
+            if (op->flag != NULL) {
+                *op->flag = true;
+            } else {
+                NEEDS_VALUE();
+                *op->value = value;
+            }
+        }
+        if (matched)
+            continue;
+        if (strcmp(name, "json") == 0) {
+            o->json = true;
+        } else if (strcmp(name, "fresh") == 0) {
+            o->fresh = true;
+        } else if (strcmp(name, "h") == 0 || strcmp(name, "help") == 0) {
+            o->help = true;
+        } else if (strcmp(name, "c") == 0 || strcmp(name, "config") == 0) {
+            NEEDS_VALUE();
+            o->config = value;
+        } else if (strcmp(name, "s") == 0 || strcmp(name, "socket") == 0) {
+            NEEDS_VALUE();
+            o->socket = value;
+        } else if (strcmp(name, "g") == 0 || strcmp(name, "group") == 0) {
+            NEEDS_VALUE();
+            o->group = value;
+        } else if (strcmp(name, "as") == 0) {
+            NEEDS_VALUE();
+            o->actor = value;
+        } else if (strcmp(name, "token") == 0) {
+            NEEDS_VALUE();
+            o->token_hex = value;
+        } else if (strcmp(name, "t") == 0 || strcmp(name, "timeout") == 0) {
+            uint64_t v;
+            NEEDS_VALUE();
+            if (!ctl_u64("--timeout", value, &v) || v < 100 || v > 3600000) {
+                fprintf(stderr, "icsctl: --timeout: expected milliseconds from 100 to "
+                                "3600000\n");
+                return EXIT_USAGE;
+            }
+            o->timeout_ms = (unsigned)v;
+        } else {
+            fprintf(stderr, "icsctl: unknown option %s\n", a);
+            return EXIT_USAGE;
+        }
+#undef NEEDS_VALUE
+    }
+    *argc = out;
+    return EXIT_OK;
+}
+
+int main(int argc, char **argv)
+{
+    opts_t o = {.timeout_ms = 5000};
+    const cmd_t *cmd;
+    int i, rc;
+
+    /* Global options before the command. */
+    for (i = 1; i < argc && argv[i][0] == '-'; i++) {
+        if (strcmp(argv[i], "-V") == 0 || strcmp(argv[i], "--version") == 0) {
+            printf("icsctl %s\n", ICS_VERSION);
+            return EXIT_OK;
+        }
+        bool takes_value = strchr(argv[i], '=') == NULL &&
+                           (strcmp(argv[i], "-c") == 0 || strcmp(argv[i], "--config") == 0 ||
+                            strcmp(argv[i], "-s") == 0 || strcmp(argv[i], "--socket") == 0 ||
+                            strcmp(argv[i], "-g") == 0 || strcmp(argv[i], "--group") == 0 ||
+                            strcmp(argv[i], "--as") == 0 || strcmp(argv[i], "--token") == 0 ||
+                            strcmp(argv[i], "-t") == 0 || strcmp(argv[i], "--timeout") == 0);
+        if (takes_value)
+            i++;
+    }
+    int nglobal = i - 1;
+    if (ctl_parse(&o, &nglobal, argv + 1, NULL) != EXIT_OK) {
+        fprintf(stderr, "Try 'icsctl --help'.\n");
+        return EXIT_USAGE;
+    }
+    if (nglobal != 0) {
+        fprintf(stderr, "icsctl: unexpected '%s'\n", argv[1]);
+        return EXIT_USAGE;
+    }
+    if (i >= argc) {
+        s_usage(o.help ? stdout : stderr);
+        return o.help ? EXIT_OK : EXIT_USAGE;
+    }
+    cmd = s_find(argv[i]);
+    if (cmd == NULL) {
+        fprintf(stderr, "icsctl: no command '%s'. Try 'icsctl --help'.\n", argv[i]);
+        return EXIT_USAGE;
+    }
+    /* --help anywhere after the command. */
+    for (int j = i + 1; j < argc; j++)
+        if (strcmp(argv[j], "--help") == 0 || strcmp(argv[j], "-h") == 0)
+            o.help = true;
+    if (o.help) {
+        s_command_help(stdout, cmd);
+        return EXIT_OK;
+    }
+    if (!ics_crypto_init()) {
+        fprintf(stderr, "icsctl: libsodium failed to initialise\n");
+        return EXIT_FAIL;
+    }
+    rc = cmd->fn(&o, argc - i - 1, argv + i + 1);
+    if (rc == EXIT_USAGE)
+        fprintf(stderr, "Usage: icsctl %s\n", cmd->usage);
+    return rc;
+}

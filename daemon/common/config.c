@@ -1,0 +1,464 @@
+/*
+ * INI configuration, parsed with inih. inih does not pass line numbers to
+ * the handler, so the file is fed to it through a reader that counts lines;
+ * every error then names FILE:LINE and quotes what was wrong.
+ *
+ *   [node]         org, key_file, listen, data_dir, control, http, log_level
+ *   [raft]         heartbeat_ms, election_ms, snapshot_threshold,
+ *                  snapshot_trailing, tick_interval_ms, checkpoint_interval
+ *   [transport]    ping_interval_ms, max_message_bytes, send_hwm,
+ *                  reconnect_max_ms
+ *   [org ODS]      kind, name, endpoint, public_key
+ *   [group NAME]   members (space separated, may repeat), admin
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <ini.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *s_kinds[] = {
+    "icb", "trust", "foundation_trust", "local_authority", "ambulance",
+    "mental_health", "primary_care", "vcse", "healthwatch", "nhse", "icp",
+    "hwb", "community", NULL};
+
+bool ics_org_kind_valid(const char *kind)
+{
+    for (size_t i = 0; s_kinds[i] != NULL; i++)
+        if (strcmp(kind, s_kinds[i]) == 0)
+            return true;
+    return false;
+}
+
+typedef struct {
+    ics_config_t *cfg;
+    ics_err_t *err;
+    FILE *fp;
+    const char *dir;
+    int line;          /* line most recently read */
+    int section_line;
+    int error_line;
+    bool too_long;
+    ics_org_cfg_t *org;    /* current [org] section */
+    ics_group_cfg_t *group;
+    char section[128];
+    bool have_node;
+    bool new_section;      /* a [header] was read since the last key */
+} s_parse_t;
+
+static int s_fail(s_parse_t *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static int s_fail(s_parse_t *p, const char *fmt, ...)
+{
+    char msg[ICS_ERRMSG_SIZE - 64];
+    va_list ap;
+
+    if (p->error_line == 0) {
+        va_start(ap, fmt);
+        vsnprintf(msg, sizeof msg, fmt, ap);
+        va_end(ap);
+        p->error_line = p->line;
+        ics_err(p->err, ICS_ECONFIG, "%s:%d: %s", p->cfg->path, p->line, msg);
+    }
+    return 0; /* tells inih this line is an error */
+}
+
+static char *s_reader(char *str, int num, void *stream)
+{
+    s_parse_t *p = stream;
+    char *r = fgets(str, num, p->fp);
+    if (r == NULL)
+        return NULL;
+    p->line++;
+    size_t n = strlen(str);
+    if (n == (size_t)num - 1 && str[n - 1] != '\n' && !feof(p->fp)) {
+        if (p->error_line == 0) {
+            p->too_long = true;
+            s_fail(p, "line is longer than %d characters", num - 2);
+        }
+        int c;
+        while ((c = fgetc(p->fp)) != EOF && c != '\n')
+            ;
+        str[0] = '\0';
+        return str;
+    }
+    const char *s = str;
+    while (*s == ' ' || *s == '\t')
+        s++;
+    if (*s == '[') {
+        p->section_line = p->line;
+        p->new_section = true;
+    }
+    return r;
+}
+
+static bool s_uint(s_parse_t *p, const char *name, const char *value, unsigned min,
+                   unsigned max, unsigned *out)
+{
+    char *end = NULL;
+    unsigned long v;
+
+    errno = 0;
+    v = strtoul(value, &end, 10);
+    if (errno != 0 || end == value || *end != '\0' || value[0] == '-' || v < min ||
+        v > max) {
+        s_fail(p, "%s = '%s': expected a whole number from %u to %u", name, value, min, max);
+        return false;
+    }
+    *out = (unsigned)v;
+    return true;
+}
+
+static bool s_path(s_parse_t *p, const char *name, const char *value, char *out,
+                   size_t size)
+{
+    int n;
+    if (value[0] == '\0') {
+        s_fail(p, "%s is empty", name);
+        return false;
+    }
+    if (value[0] == '/')
+        n = snprintf(out, size, "%s", value);
+    else
+        n = snprintf(out, size, "%s/%s", p->dir, value);
+    if (n < 0 || (size_t)n >= size) {
+        s_fail(p, "%s = '%s': path too long", name, value);
+        return false;
+    }
+    return true;
+}
+
+static bool s_endpoint(s_parse_t *p, const char *name, const char *value, char *out,
+                       size_t size, bool ipc_ok)
+{
+    if (strncmp(value, "tcp://", 6) != 0 && !(ipc_ok && strncmp(value, "ipc://", 6) == 0)) {
+        s_fail(p, "%s = '%s': expected %s", name, value,
+               ipc_ok ? "tcp://HOST:PORT or ipc://PATH" : "tcp://HOST:PORT");
+        return false;
+    }
+    if (strncmp(value, "tcp://", 6) == 0 && strrchr(value + 6, ':') == NULL) {
+        s_fail(p, "%s = '%s': missing :PORT", name, value);
+        return false;
+    }
+    if (!ics_strcpy(out, size, value)) {
+        s_fail(p, "%s = '%s': too long", name, value);
+        return false;
+    }
+    return true;
+}
+
+static int s_node(s_parse_t *p, const char *name, const char *value)
+{
+    ics_config_t *c = p->cfg;
+    unsigned v;
+
+    if (strcmp(name, "org") == 0) {
+        if (!ics_valid_id(value, ICS_ORG_MAX))
+            return s_fail(p, "org = '%s': expected an ODS code (letters, digits, '-', '_')", value);
+        ics_strcpy(c->org, sizeof c->org, value);
+    } else if (strcmp(name, "key_file") == 0) {
+        return s_path(p, name, value, c->key_file, sizeof c->key_file);
+    } else if (strcmp(name, "listen") == 0) {
+        return s_endpoint(p, name, value, c->listen, sizeof c->listen, false);
+    } else if (strcmp(name, "data_dir") == 0) {
+        return s_path(p, name, value, c->data_dir, sizeof c->data_dir);
+    } else if (strcmp(name, "control") == 0) {
+        if (strncmp(value, "ipc://", 6) != 0)
+            return s_fail(p, "control = '%s': expected ipc://PATH", value);
+        char path[PATH_MAX];
+        if (!s_path(p, name, value + 6, path, sizeof path))
+            return 0;
+        if (snprintf(c->control, sizeof c->control, "ipc://%s", path) >= (int)sizeof c->control)
+            return s_fail(p, "control = '%s': path too long", value);
+    } else if (strcmp(name, "http") == 0) {
+        if (value[0] != '\0' && strchr(value, ':') == NULL)
+            return s_fail(p, "http = '%s': expected HOST:PORT (or empty to turn it off)", value);
+        ics_strcpy(c->http, sizeof c->http, value);
+    } else if (strcmp(name, "log_level") == 0) {
+        static const char *levels[] = {"error", "warn", "notice", "info", "debug"};
+        for (v = 0; v < 5; v++)
+            if (strcmp(value, levels[v]) == 0)
+                break;
+        if (v == 5)
+            return s_fail(p, "log_level = '%s': expected error, warn, notice, info or debug", value);
+        c->log_level = ICS_LOG_ERR + (int)v;
+    } else {
+        return s_fail(p, "unknown key '%s' in [node]", name);
+    }
+    return 1;
+}
+
+static int s_tunable(s_parse_t *p, const char *name, const char *value)
+{
+    static const struct {
+        const char *section, *name;
+        size_t offset;
+        unsigned min, max;
+    } t[] = {
+        {"raft", "heartbeat_ms", offsetof(ics_config_t, heartbeat_ms), 10, 60000},
+        {"raft", "election_ms", offsetof(ics_config_t, election_ms), 50, 600000},
+        {"raft", "snapshot_threshold", offsetof(ics_config_t, snapshot_threshold), 2, 1000000},
+        {"raft", "snapshot_trailing", offsetof(ics_config_t, snapshot_trailing), 0, 1000000},
+        {"raft", "tick_interval_ms", offsetof(ics_config_t, tick_interval_ms), 100, 86400000},
+        {"raft", "checkpoint_interval", offsetof(ics_config_t, checkpoint_interval), 1, 1000000},
+        {"transport", "ping_interval_ms", offsetof(ics_config_t, ping_interval_ms), 50, 600000},
+        {"transport", "max_message_bytes", offsetof(ics_config_t, max_message_bytes), 65536, 1u << 30},
+        {"transport", "send_hwm", offsetof(ics_config_t, send_hwm), 1, 1000000},
+        {"transport", "reconnect_max_ms", offsetof(ics_config_t, reconnect_max_ms), 100, 600000},
+    };
+    for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
+        if (strcmp(p->section, t[i].section) == 0 && strcmp(name, t[i].name) == 0) {
+            unsigned *field = (unsigned *)((char *)p->cfg + t[i].offset);
+            return s_uint(p, name, value, t[i].min, t[i].max, field) ? 1 : 0;
+        }
+    }
+    return s_fail(p, "unknown key '%s' in [%s]", name, p->section);
+}
+
+static int s_org(s_parse_t *p, const char *name, const char *value)
+{
+    ics_org_cfg_t *o = p->org;
+
+    if (strcmp(name, "kind") == 0) {
+        if (!ics_org_kind_valid(value))
+            return s_fail(p, "kind = '%s': expected one of icb, trust, foundation_trust, "
+                             "local_authority, ambulance, mental_health, primary_care, "
+                             "vcse, healthwatch, nhse, icp, hwb, community", value);
+        ics_strcpy(o->kind, sizeof o->kind, value);
+    } else if (strcmp(name, "name") == 0) {
+        if (!ics_strcpy(o->name, sizeof o->name, value))
+            return s_fail(p, "name is longer than %d characters", ICS_NAME_MAX - 1);
+    } else if (strcmp(name, "endpoint") == 0) {
+        return s_endpoint(p, name, value, o->endpoint, sizeof o->endpoint, false);
+    } else if (strcmp(name, "public_key") == 0) {
+        if (!ics_pubkey_parse(value, o->public_key))
+            return s_fail(p, "public_key = '%s': expected ed25519:<base64 of 32 bytes> "
+                             "as printed by 'icsd keygen'", value);
+    } else {
+        return s_fail(p, "unknown key '%s' in [org %s]", name, o->id);
+    }
+    return 1;
+}
+
+static int s_group(s_parse_t *p, const char *name, const char *value)
+{
+    ics_group_cfg_t *g = p->group;
+
+    if (strcmp(name, "members") == 0 || strcmp(name, "member") == 0) {
+        char buf[1024], *save = NULL, *tok;
+        ics_strcpy(buf, sizeof buf, value);
+        for (tok = strtok_r(buf, " \t,", &save); tok; tok = strtok_r(NULL, " \t,", &save)) {
+            if (!ics_valid_id(tok, ICS_ORG_MAX))
+                return s_fail(p, "members: '%s' is not an organisation id", tok);
+            if (ics_group_has(g, tok))
+                return s_fail(p, "members: '%s' is listed twice", tok);
+            if (g->n_members == ICS_MAX_ORGS)
+                return s_fail(p, "members: more than %d members", ICS_MAX_ORGS);
+            ics_strcpy(g->members[g->n_members++], ICS_ORG_MAX, tok);
+        }
+    } else if (strcmp(name, "admin") == 0) {
+        if (!ics_valid_id(value, ICS_ORG_MAX))
+            return s_fail(p, "admin = '%s': not an organisation id", value);
+        ics_strcpy(g->admin, sizeof g->admin, value);
+    } else {
+        return s_fail(p, "unknown key '%s' in [group %s]", name, g->name);
+    }
+    return 1;
+}
+
+/* Called by s_handler when the section name changes. */
+static int s_enter(s_parse_t *p, const char *section)
+{
+    ics_config_t *c = p->cfg;
+    char kind[16] = "", arg[128] = "";
+
+    ics_strcpy(p->section, sizeof p->section, section);
+    p->org = NULL;
+    p->group = NULL;
+    if (sscanf(section, "%15s %127s", kind, arg) < 1)
+        return s_fail(p, "empty section name");
+    if (strcmp(kind, "node") == 0 || strcmp(kind, "raft") == 0 ||
+        strcmp(kind, "transport") == 0) {
+        if (arg[0] != '\0')
+            return s_fail(p, "[%s] takes no name", kind);
+        if (strcmp(kind, "node") == 0)
+            p->have_node = true;
+        return 1;
+    }
+    if (strcmp(kind, "org") == 0) {
+        if (!ics_valid_id(arg, ICS_ORG_MAX))
+            return s_fail(p, "[org %s]: expected an ODS code", arg);
+        if (ics_config_org(c, arg) != NULL)
+            return s_fail(p, "[org %s] is defined twice", arg);
+        if (c->n_orgs == ICS_MAX_ORGS)
+            return s_fail(p, "more than %d organisations", ICS_MAX_ORGS);
+        p->org = &c->orgs[c->n_orgs++];
+        ics_strcpy(p->org->id, sizeof p->org->id, arg);
+        p->org->line = p->section_line;
+        return 1;
+    }
+    if (strcmp(kind, "group") == 0) {
+        if (!ics_valid_id(arg, ICS_GROUP_MAX))
+            return s_fail(p, "[group %s]: expected a name of letters, digits, '-', '_'", arg);
+        if (ics_config_group(c, arg) != NULL)
+            return s_fail(p, "[group %s] is defined twice", arg);
+        if (c->n_groups == ICS_MAX_GROUPS)
+            return s_fail(p, "more than %d groups", ICS_MAX_GROUPS);
+        p->group = &c->groups[c->n_groups++];
+        ics_strcpy(p->group->name, sizeof p->group->name, arg);
+        p->group->line = p->section_line;
+        return 1;
+    }
+    return s_fail(p, "unknown section [%s]", section);
+}
+
+static int s_handler(void *user, const char *section, const char *name, const char *value)
+{
+    s_parse_t *p = user;
+
+    if (p->too_long)
+        return 0;
+    if (section[0] == '\0')
+        return s_fail(p, "'%s' is outside any section", name);
+    if (p->new_section || strcmp(section, p->section) != 0) {
+        int saved = p->line, ok;
+        p->new_section = false;
+        p->line = p->section_line;
+        ok = s_enter(p, section);
+        p->line = saved;
+        if (!ok)
+            return 0;
+    }
+    if (p->org == NULL && p->group == NULL && strncmp(section, "org", 3) == 0)
+        return 0; /* section header already failed */
+    if (strcmp(section, "node") == 0)
+        return s_node(p, name, value);
+    if (strcmp(section, "raft") == 0 || strcmp(section, "transport") == 0)
+        return s_tunable(p, name, value);
+    if (p->org != NULL)
+        return s_org(p, name, value);
+    if (p->group != NULL)
+        return s_group(p, name, value);
+    return 0;
+}
+
+const ics_org_cfg_t *ics_config_org(const ics_config_t *cfg, const char *id)
+{
+    for (size_t i = 0; i < cfg->n_orgs; i++)
+        if (strcmp(cfg->orgs[i].id, id) == 0)
+            return &cfg->orgs[i];
+    return NULL;
+}
+
+const ics_group_cfg_t *ics_config_group(const ics_config_t *cfg, const char *name)
+{
+    for (size_t i = 0; i < cfg->n_groups; i++)
+        if (strcmp(cfg->groups[i].name, name) == 0)
+            return &cfg->groups[i];
+    return NULL;
+}
+
+bool ics_group_has(const ics_group_cfg_t *g, const char *org)
+{
+    for (size_t i = 0; i < g->n_members; i++)
+        if (strcmp(g->members[i], org) == 0)
+            return true;
+    return false;
+}
+
+/* Whole-file checks, after parsing. */
+static int s_validate(s_parse_t *p)
+{
+    ics_config_t *c = p->cfg;
+
+#define NEED(cond, ln, ...)                                                          \
+    do {                                                                         \
+        if (!(cond)) {                                                           \
+            p->line = (ln);                                                      \
+            s_fail(p, __VA_ARGS__);                                              \
+            return ICS_ECONFIG;                                                  \
+        }                                                                        \
+    } while (0)
+
+    NEED(p->have_node, 1, "missing [node] section");
+    NEED(c->org[0] != '\0', 1, "[node] needs org = ODS code");
+    NEED(c->key_file[0] != '\0', 1, "[node] needs key_file");
+    NEED(c->listen[0] != '\0', 1, "[node] needs listen = tcp://HOST:PORT");
+    NEED(c->data_dir[0] != '\0', 1, "[node] needs data_dir");
+    NEED(ics_config_org(c, c->org) != NULL, 1,
+         "[node] org = %s, but there is no [org %s] section", c->org, c->org);
+    NEED(c->n_groups > 0, 1, "no [group NAME] section: a node belongs to at least one group");
+    for (size_t i = 0; i < c->n_orgs; i++) {
+        const ics_org_cfg_t *o = &c->orgs[i];
+        static const uint8_t zero[ICS_PK_BYTES];
+        NEED(o->kind[0] != '\0', o->line, "[org %s] needs kind", o->id);
+        NEED(o->endpoint[0] != '\0', o->line, "[org %s] needs endpoint = tcp://HOST:PORT", o->id);
+        NEED(memcmp(o->public_key, zero, sizeof zero) != 0, o->line,
+             "[org %s] needs public_key", o->id);
+        for (size_t j = 0; j < i; j++)
+            NEED(memcmp(o->public_key, c->orgs[j].public_key, ICS_PK_BYTES) != 0, o->line,
+                 "[org %s] has the same public_key as [org %s]", o->id, c->orgs[j].id);
+    }
+    for (size_t i = 0; i < c->n_groups; i++) {
+        const ics_group_cfg_t *g = &c->groups[i];
+        NEED(g->n_members > 0, g->line, "[group %s] needs members", g->name);
+        NEED(ics_group_has(g, c->org), g->line,
+             "[group %s] does not list this node's org %s in members", g->name, c->org);
+        for (size_t j = 0; j < g->n_members; j++)
+            NEED(ics_config_org(c, g->members[j]) != NULL, g->line,
+                 "[group %s] member %s has no [org %s] section", g->name, g->members[j],
+                 g->members[j]);
+        NEED(g->admin[0] == '\0' || ics_group_has(g, g->admin), g->line,
+             "[group %s] admin = %s is not a member", g->name, g->admin);
+    }
+    NEED(c->snapshot_trailing <= 10u * c->snapshot_threshold + 1000000u, 1, "snapshot_trailing too large");
+    NEED(c->election_ms >= 2 * c->heartbeat_ms, 1,
+         "[raft] election_ms (%u) must be at least twice heartbeat_ms (%u)", c->election_ms,
+         c->heartbeat_ms);
+#undef NEED
+    return ICS_OK;
+}
+
+int ics_config_load(const char *path, ics_config_t *cfg, ics_err_t *err)
+{
+    s_parse_t p = {0};
+    char dirbuf[PATH_MAX];
+    int rc;
+
+    memset(cfg, 0, sizeof *cfg);
+    ics_strcpy(cfg->path, sizeof cfg->path, path);
+    cfg->log_level = ICS_LOG_INFO;
+    cfg->heartbeat_ms = 100;
+    cfg->election_ms = 1000;
+    cfg->snapshot_threshold = 1024;
+    cfg->snapshot_trailing = 2048;
+    cfg->tick_interval_ms = 60000;
+    cfg->checkpoint_interval = 256;
+    cfg->ping_interval_ms = 1000;
+    cfg->max_message_bytes = 64u << 20;
+    cfg->send_hwm = 10000;
+    cfg->reconnect_max_ms = 10000;
+    ics_strcpy(cfg->control, sizeof cfg->control, "ipc:///run/icsd/control.sock");
+
+    p.cfg = cfg;
+    p.err = err;
+    ics_strcpy(dirbuf, sizeof dirbuf, path);
+    p.dir = dirname(dirbuf);
+    p.fp = fopen(path, "r");
+    if (p.fp == NULL)
+        return ics_err(err, ICS_ECONFIG, "%s: %s", path, strerror(errno));
+    rc = ini_parse_stream(s_reader, &p, s_handler, &p);
+    fclose(p.fp);
+    if (rc < 0)
+        return ics_err(err, ICS_ECONFIG, "%s: could not read", path);
+    if (rc > 0 && p.error_line == 0) {
+        p.line = rc;
+        s_fail(&p, "syntax error (expected [section], key = value, or a comment)");
+    }
+    if (p.error_line != 0)
+        return ICS_ECONFIG;
+    return s_validate(&p);
+}

@@ -1,0 +1,70 @@
+/*
+ * Node configuration: one INI file per node. Parsed once at start-up and
+ * frozen; the only global state of the daemon. See icsd.conf(5).
+ */
+#ifndef ICS_CONFIG_H
+#define ICS_CONFIG_H
+
+#include <limits.h>
+#include "ics.h"
+#include "keys.h"
+
+typedef struct {
+    char id[ICS_ORG_MAX];          /* ODS code */
+    char kind[32];
+    char name[ICS_NAME_MAX];
+    char endpoint[ICS_ENDPOINT_MAX];
+    uint8_t public_key[ICS_PK_BYTES];
+    int line;                      /* where its section starts */
+} ics_org_cfg_t;
+
+typedef struct {
+    char name[ICS_GROUP_MAX];
+    char members[ICS_MAX_ORGS][ICS_ORG_MAX];
+    size_t n_members;
+    char admin[ICS_ORG_MAX];       /* may add, remove and re-key members */
+    int line;
+} ics_group_cfg_t;
+
+typedef struct ics_config {
+    char path[PATH_MAX];
+    /* [node] */
+    char org[ICS_ORG_MAX];
+    char key_file[PATH_MAX];
+    char listen[ICS_ENDPOINT_MAX];
+    char data_dir[PATH_MAX];
+    char control[PATH_MAX];        /* ipc:// endpoint */
+    char http[ICS_ENDPOINT_MAX];   /* host:port, empty: off */
+    int log_level;
+    /* [raft] tunables */
+    unsigned heartbeat_ms;
+    unsigned election_ms;
+    unsigned snapshot_threshold;
+    unsigned snapshot_trailing;
+    unsigned tick_interval_ms;     /* clock tick entries */
+    unsigned checkpoint_interval;  /* entries between checkpoints */
+    /* [transport] */
+    unsigned ping_interval_ms;
+    unsigned max_message_bytes;
+    unsigned send_hwm;
+    unsigned reconnect_max_ms;
+
+    ics_org_cfg_t orgs[ICS_MAX_ORGS];
+    size_t n_orgs;
+    ics_group_cfg_t groups[ICS_MAX_GROUPS];
+    size_t n_groups;
+} ics_config_t;
+
+/* Parses and validates path into *cfg. On error returns ICS_ECONFIG with
+ * "FILE:LINE: message" in err. Relative paths in the file are resolved
+ * against the file's directory. */
+int ics_config_load(const char *path, ics_config_t *cfg, ics_err_t *err);
+
+const ics_org_cfg_t *ics_config_org(const ics_config_t *cfg, const char *id);
+const ics_group_cfg_t *ics_config_group(const ics_config_t *cfg, const char *name);
+bool ics_group_has(const ics_group_cfg_t *g, const char *org);
+
+/* Is kind one of the organisation kinds icsd knows? */
+bool ics_org_kind_valid(const char *kind);
+
+#endif

@@ -1,0 +1,245 @@
+/*
+ * Envelope signing and verification.
+ *
+ * The signature never covers protobuf bytes: it covers a domain-separated,
+ * length-prefixed encoding of every header field and the payload, so that
+ * no field boundary is ambiguous and a signature made for an envelope
+ * cannot verify as anything else (a ping, another group, another kind).
+ * Decoding insists on the canonical protobuf encoding, so an envelope has
+ * exactly one byte form and its entry id (a hash of those bytes) names it.
+ */
+#include "envelope.h"
+
+#include <sodium.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char s_domain[] = "ICSD-ENVELOPE-V1";
+
+typedef struct {
+    uint8_t *p;
+    size_t len, cap;
+} s_buf_t;
+
+static void s_put(s_buf_t *b, const void *data, size_t n)
+{
+    memcpy(b->p + b->len, data, n);
+    b->len += n;
+}
+
+static void s_put_u32(s_buf_t *b, uint32_t v)
+{
+    uint8_t x[4] = {(uint8_t)(v >> 24), (uint8_t)(v >> 16), (uint8_t)(v >> 8), (uint8_t)v};
+    s_put(b, x, 4);
+}
+
+static void s_put_u64(s_buf_t *b, uint64_t v)
+{
+    s_put_u32(b, (uint32_t)(v >> 32));
+    s_put_u32(b, (uint32_t)v);
+}
+
+static void s_put_bytes(s_buf_t *b, const void *data, size_t n)
+{
+    s_put_u32(b, (uint32_t)n);
+    s_put(b, data, n);
+}
+
+static int s_signing_input(uint32_t version, const char *group, const char *org,
+                           const uint8_t *key_id, size_t key_id_len, uint64_t seq,
+                           uint64_t ts, uint32_t kind, const uint8_t *payload,
+                           size_t payload_len, uint8_t **out, size_t *out_len)
+{
+    size_t glen = strlen(group), olen = strlen(org);
+    s_buf_t b = {0};
+
+    if (glen > ICS_GROUP_MAX || olen > ICS_ORG_MAX || payload_len > ICS_ENVELOPE_MAX)
+        return ICS_ETOOBIG;
+    b.cap = sizeof s_domain - 1 + 4 + 4 + glen + 4 + olen + 4 + key_id_len + 8 + 8 +
+            4 + 4 + payload_len;
+    b.p = malloc(b.cap);
+    if (b.p == NULL)
+        return ICS_ENOMEM;
+    s_put(&b, s_domain, sizeof s_domain - 1);
+    s_put_u32(&b, version);
+    s_put_bytes(&b, group, glen);
+    s_put_bytes(&b, org, olen);
+    s_put_bytes(&b, key_id, key_id_len);
+    s_put_u64(&b, seq);
+    s_put_u64(&b, ts);
+    s_put_u32(&b, kind);
+    s_put_bytes(&b, payload, payload_len);
+    *out = b.p;
+    *out_len = b.len;
+    return ICS_OK;
+}
+
+int ics_envelope_signing_input(const Ics__V1__Envelope *env, uint8_t **out,
+                               size_t *out_len)
+{
+    return s_signing_input(env->version, env->group, env->org, env->key_id.data,
+                           env->key_id.len, env->seq, env->timestamp_ms, env->kind,
+                           env->payload.data, env->payload.len, out, out_len);
+}
+
+int ics_pack(const ProtobufCMessage *msg, uint8_t **out, size_t *out_len)
+{
+    size_t n = protobuf_c_message_get_packed_size(msg);
+    uint8_t *p = malloc(n > 0 ? n : 1);
+    if (p == NULL)
+        return ICS_ENOMEM;
+    protobuf_c_message_pack(msg, p);
+    *out = p;
+    *out_len = n;
+    return ICS_OK;
+}
+
+int ics_envelope_seal(const ics_identity_t *id, const ics_envelope_fields_t *f,
+                      uint8_t **out, size_t *out_len, ics_err_t *err)
+{
+    Ics__V1__Envelope env = ICS__V1__ENVELOPE__INIT;
+    uint8_t sig[ICS_SIG_BYTES];
+    uint8_t *input = NULL;
+    size_t input_len = 0;
+    int rc;
+
+    if (!ics_valid_id(f->group, ICS_GROUP_MAX) || !ics_valid_id(f->org, ICS_ORG_MAX))
+        return ics_err(err, ICS_EINVAL, "invalid group or organisation id");
+    rc = s_signing_input(ICS_ENVELOPE_VERSION, f->group, f->org,
+                         ics_identity_key_id(id), ICS_KEY_ID_BYTES, f->seq,
+                         f->timestamp_ms, f->kind, f->payload, f->payload_len,
+                         &input, &input_len);
+    if (rc != ICS_OK)
+        return ics_err(err, rc, "envelope payload of %zu bytes is over the %u byte limit",
+                       f->payload_len, ICS_ENVELOPE_MAX);
+    ics_identity_sign(id, input, input_len, sig);
+    free(input);
+
+    env.version = ICS_ENVELOPE_VERSION;
+    env.group = (char *)f->group;
+    env.org = (char *)f->org;
+    env.key_id.data = (uint8_t *)ics_identity_key_id(id);
+    env.key_id.len = ICS_KEY_ID_BYTES;
+    env.seq = f->seq;
+    env.timestamp_ms = f->timestamp_ms;
+    env.kind = f->kind;
+    env.payload.data = (uint8_t *)f->payload;
+    env.payload.len = f->payload_len;
+    env.signature.data = sig;
+    env.signature.len = sizeof sig;
+    rc = ics_pack(&env.base, out, out_len);
+    if (rc != ICS_OK)
+        return ics_err(err, rc, "out of memory");
+    return ICS_OK;
+}
+
+int ics_envelope_decode(const uint8_t *buf, size_t len, Ics__V1__Envelope **out,
+                        ics_err_t *err)
+{
+    Ics__V1__Envelope *env = NULL;
+    uint8_t *repacked = NULL;
+    size_t repacked_len = 0;
+    int rc;
+
+    *out = NULL;
+    if (len > ICS_ENVELOPE_MAX + 1024)
+        return ics_err(err, ICS_ETOOBIG, "envelope of %zu bytes is over the limit", len);
+    if (len == 0)
+        return ics_err(err, ICS_EMALFORMED, "empty envelope");
+    env = ics__v1__envelope__unpack(NULL, len, buf);
+    if (env == NULL)
+        return ics_err(err, ICS_EMALFORMED, "envelope does not decode (truncated or corrupt)");
+    if (env->version != ICS_ENVELOPE_VERSION) {
+        rc = ics_err(err, ICS_EVERSION, "envelope version %u is not supported (this node speaks %u)",
+                     env->version, ICS_ENVELOPE_VERSION);
+        goto fail;
+    }
+    if (env->base.n_unknown_fields != 0 || env->key_id.len != ICS_KEY_ID_BYTES ||
+        env->signature.len != ICS_SIG_BYTES || !ics_valid_id(env->group, ICS_GROUP_MAX) ||
+        !ics_valid_id(env->org, ICS_ORG_MAX) || env->seq == 0) {
+        rc = ics_err(err, ICS_EMALFORMED, "envelope header is malformed");
+        goto fail;
+    }
+    rc = ics_pack(&env->base, &repacked, &repacked_len);
+    if (rc != ICS_OK)
+        goto fail;
+    if (repacked_len != len || memcmp(repacked, buf, len) != 0) {
+        rc = ics_err(err, ICS_EMALFORMED, "envelope is not canonically encoded");
+        goto fail;
+    }
+    free(repacked);
+    *out = env;
+    return ICS_OK;
+fail:
+    free(repacked);
+    ics__v1__envelope__free_unpacked(env, NULL);
+    return rc;
+}
+
+int ics_envelope_verify(const Ics__V1__Envelope *env, const char *group,
+                        const uint8_t pk[ICS_PK_BYTES], ics_err_t *err)
+{
+    uint8_t key_id[ICS_KEY_ID_BYTES];
+    uint8_t *input = NULL;
+    size_t input_len = 0;
+    bool ok;
+    int rc;
+
+    if (strcmp(env->group, group) != 0)
+        return ics_err(err, ICS_EGROUP, "envelope is for group '%s', not '%s'",
+                       env->group, group);
+    ics_key_id(pk, key_id);
+    if (env->key_id.len != ICS_KEY_ID_BYTES ||
+        sodium_memcmp(env->key_id.data, key_id, ICS_KEY_ID_BYTES) != 0)
+        return ics_err(err, ICS_EKEY, "envelope is signed with a key %s does not hold",
+                       env->org);
+    rc = ics_envelope_signing_input(env, &input, &input_len);
+    if (rc != ICS_OK)
+        return ics_err(err, rc, "envelope too big to verify");
+    ok = env->signature.len == ICS_SIG_BYTES &&
+         ics_signature_ok(pk, input, input_len, env->signature.data);
+    free(input);
+    if (!ok)
+        return ics_err(err, ICS_ESIG, "signature by %s does not verify", env->org);
+    return ICS_OK;
+}
+
+int ics_envelope_open(const uint8_t *buf, size_t len, const char *group,
+                      const uint8_t pk[ICS_PK_BYTES], Ics__V1__Envelope **out,
+                      ics_err_t *err)
+{
+    int rc = ics_envelope_decode(buf, len, out, err);
+    if (rc != ICS_OK)
+        return rc;
+    rc = ics_envelope_verify(*out, group, pk, err);
+    if (rc != ICS_OK) {
+        ics__v1__envelope__free_unpacked(*out, NULL);
+        *out = NULL;
+    }
+    return rc;
+}
+
+int ics_command_decode(const Ics__V1__Envelope *env, Ics__V1__Command **out,
+                       ics_err_t *err)
+{
+    Ics__V1__Command *cmd = ics__v1__command__unpack(NULL, env->payload.len,
+                                                     env->payload.data);
+    *out = NULL;
+    if (cmd == NULL)
+        return ics_err(err, ICS_EMALFORMED, "payload does not decode as a command");
+    if ((uint32_t)cmd->body_case != env->kind) {
+        int kind = (int)cmd->body_case;
+        ics__v1__command__free_unpacked(cmd, NULL);
+        if (kind == 0)
+            return ics_err(err, ICS_EKIND, "unknown command kind %u", env->kind);
+        return ics_err(err, ICS_EKIND, "payload is command kind %d, header says %u",
+                       kind, env->kind);
+    }
+    *out = cmd;
+    return ICS_OK;
+}
+
+void ics_entry_id(const uint8_t *buf, size_t len, uint8_t id[ICS_ENTRY_ID_BYTES])
+{
+    crypto_generichash(id, ICS_ENTRY_ID_BYTES, buf, len, NULL, 0);
+}

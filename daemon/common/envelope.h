@@ -1,0 +1,62 @@
+/*
+ * Signed envelopes: seal a command under an organisation's key, decode one
+ * from bytes, verify it for a group and a key. See docs/log-format.md for
+ * the exact signing input.
+ */
+#ifndef ICS_ENVELOPE_H
+#define ICS_ENVELOPE_H
+
+#include "ics.h"
+#include "keys.h"
+#include "ics/v1/command.pb-c.h"
+#include "ics/v1/envelope.pb-c.h"
+
+#define ICS_ENTRY_ID_BYTES 32
+
+typedef struct {
+    const char *group;
+    const char *org;
+    uint64_t seq;
+    uint64_t timestamp_ms;
+    uint32_t kind;          /* Command.body field number */
+    const uint8_t *payload; /* serialised Command */
+    size_t payload_len;
+} ics_envelope_fields_t;
+
+/* Signs and packs. *out is malloc'd; the caller frees it. */
+int ics_envelope_seal(const ics_identity_t *id, const ics_envelope_fields_t *f,
+                      uint8_t **out, size_t *out_len, ics_err_t *err);
+
+/* Decodes bytes into an envelope: size limit, protobuf, version, field
+ * sizes, canonical encoding (re-packing gives the same bytes). The caller
+ * frees *out with ics__v1__envelope__free_unpacked(*out, NULL). Errors:
+ * ICS_ETOOBIG, ICS_EMALFORMED, ICS_EVERSION. */
+int ics_envelope_decode(const uint8_t *buf, size_t len, Ics__V1__Envelope **out,
+                        ics_err_t *err);
+
+/* Checks group (ICS_EGROUP), key id (ICS_EKEY) and signature (ICS_ESIG). */
+__attribute__((warn_unused_result))
+int ics_envelope_verify(const Ics__V1__Envelope *env, const char *group,
+                        const uint8_t pk[ICS_PK_BYTES], ics_err_t *err);
+
+/* decode + verify. */
+int ics_envelope_open(const uint8_t *buf, size_t len, const char *group,
+                      const uint8_t pk[ICS_PK_BYTES], Ics__V1__Envelope **out,
+                      ics_err_t *err);
+
+/* The exact bytes the signature covers. *out is malloc'd. */
+int ics_envelope_signing_input(const Ics__V1__Envelope *env, uint8_t **out,
+                               size_t *out_len);
+
+/* Unpacks the payload and checks its body matches the header's kind
+ * (ICS_EMALFORMED, ICS_EKIND). Free with ics__v1__command__free_unpacked. */
+int ics_command_decode(const Ics__V1__Envelope *env, Ics__V1__Command **out,
+                       ics_err_t *err);
+
+/* BLAKE2b-256 of the envelope bytes. */
+void ics_entry_id(const uint8_t *buf, size_t len, uint8_t id[ICS_ENTRY_ID_BYTES]);
+
+/* Packs a protobuf-c message into a malloc'd buffer. */
+int ics_pack(const ProtobufCMessage *msg, uint8_t **out, size_t *out_len);
+
+#endif

@@ -1,0 +1,847 @@
+/*
+ * State machine core: admission of an entry, dispatch to the domain that
+ * owns its command, the log clock, and snapshots.
+ *
+ * apply() takes the entry's bytes through a fixed ladder of checks (decode,
+ * group, genesis, membership, key in force, signature, replay, command
+ * decode) and then the owning domain's handler; every outcome except a
+ * replay appends exactly one audit row and steps the chain, so all nodes
+ * agree on positions even for garbage. Invariants:
+ *   - the outcome depends only on the bytes and the database: no wall clock,
+ *     randomness or configuration is read here or in any domain;
+ *   - all state, including the counters (position, chain head, clock,
+ *     genesis flag in fsm_core), is in one in-memory SQLite database, so a
+ *     snapshot is that database's image and nothing else;
+ *   - one transaction per entry; the handler runs in a savepoint, so a
+ *     rejected command leaves only its audit row (and the clock, which moved
+ *     because its signature verified);
+ *   - (org, seq) is a dedupe key only once the signature has verified, so a
+ *     forgery cannot burn a real sequence number;
+ *   - the clock never goes backwards.
+ */
+#include "fsm/fsm_internal.h"
+
+#include "common/envelope.h"
+
+#include <assert.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define S_FORMAT 1 /* fsm_core.format: the layout of this database */
+
+struct ics_fsm {
+    char group[ICS_GROUP_MAX];
+    sqlite3 *db;
+    ics_fsm_observer_t obs;
+};
+
+/* Raw and ClockTick belong to no business domain: the core handles them. */
+static int s_core_apply(ics_apply_ctx_t *ctx, const Ics__V1__Command *cmd);
+
+static const uint32_t s_core_kinds[] = {ICS__V1__COMMAND__BODY_RAW,
+                                        ICS__V1__COMMAND__BODY_TICK, 0};
+
+static const ics_fsm_domain_t s_core_domain = {
+    .name = "core",
+    .kinds = s_core_kinds,
+    .schema = NULL,
+    .apply = s_core_apply,
+    .on_clock = NULL,
+    .next_deadline = NULL,
+};
+
+/* Every domain, in the order on_clock runs. Add new domains here. */
+static const ics_fsm_domain_t *const s_domains[] = {
+    &s_core_domain,
+    &ics_fsm_domain_members,
+    &ics_fsm_domain_audit,
+    NULL,
+};
+
+typedef struct {
+    uint64_t position;
+    uint8_t chain[ICS_CHAIN_BYTES];
+    uint64_t clock_ms;
+    bool genesis;
+} s_core_t;
+
+static const char s_core_schema[] =
+    "CREATE TABLE IF NOT EXISTS fsm_core("
+    " id INTEGER PRIMARY KEY CHECK (id = 1),"
+    " format INTEGER NOT NULL,"
+    " grp TEXT NOT NULL,"
+    " position INTEGER NOT NULL,"  /* audit entries so far */
+    " chain BLOB NOT NULL,"        /* chain head after them */
+    " clock_ms INTEGER NOT NULL,"  /* log clock */
+    " genesis INTEGER NOT NULL)";  /* 1 once a genesis was accepted */
+
+/* ---------------------------------------------------------------- SQLite helpers */
+
+static int s_sql_fail(sqlite3 *db, const char *what)
+{
+    ics_error("state machine database: %s: %s", what, sqlite3_errmsg(db));
+    return ICS_EIO;
+}
+
+int ics_sql_exec(sqlite3 *db, const char *sql)
+{
+    char *msg = NULL;
+    int rc = sqlite3_exec(db, sql, NULL, NULL, &msg);
+
+    if (rc != SQLITE_OK) {
+        ics_error("state machine database: %s (in \"%.60s\")", msg ? msg : sqlite3_errstr(rc),
+                  sql);
+        sqlite3_free(msg);
+        return ICS_EIO;
+    }
+    return ICS_OK;
+}
+
+int ics_sql_prepare(sqlite3 *db, const char *sql, sqlite3_stmt **st)
+{
+    *st = NULL;
+    if (sqlite3_prepare_v2(db, sql, -1, st, NULL) != SQLITE_OK)
+        return s_sql_fail(db, "prepare");
+    return ICS_OK;
+}
+
+int ics_sql_done(sqlite3 *db, sqlite3_stmt *st)
+{
+    int rc = sqlite3_step(st);
+    if (rc != SQLITE_DONE)
+        return s_sql_fail(db, "step");
+    return ICS_OK;
+}
+
+int ics_sql_row(sqlite3 *db, sqlite3_stmt *st)
+{
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        return ICS_OK;
+    if (rc == SQLITE_DONE)
+        return ICS_ENOENT;
+    return s_sql_fail(db, "step");
+}
+
+int ics_sql_bind_u64(sqlite3_stmt *st, int i, uint64_t v)
+{
+    assert(v <= INT64_MAX);
+    return sqlite3_bind_int64(st, i, (sqlite3_int64)v) == SQLITE_OK ? ICS_OK : ICS_EIO;
+}
+
+uint64_t ics_sql_column_u64(sqlite3_stmt *st, int i)
+{
+    sqlite3_int64 v = sqlite3_column_int64(st, i);
+    return v < 0 ? 0 : (uint64_t)v;
+}
+
+bool ics_sql_column_blob(sqlite3_stmt *st, int i, uint8_t *out, size_t n)
+{
+    const void *p = sqlite3_column_blob(st, i);
+    if ((size_t)sqlite3_column_bytes(st, i) != n || (p == NULL && n > 0))
+        return false;
+    if (n > 0)
+        memcpy(out, p, n);
+    return true;
+}
+
+/* ---------------------------------------------------------------- context */
+
+int ics_reject(ics_apply_ctx_t *ctx, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(ctx->reason, sizeof ctx->reason, fmt, ap);
+    va_end(ap);
+    if (ctx->reason[0] == '\0')
+        ics_strcpy(ctx->reason, sizeof ctx->reason, "rejected");
+    return ICS_EREJECTED;
+}
+
+int ics_emit_effect(ics_apply_ctx_t *ctx, const ics_effect_t *effect)
+{
+    if (ctx->n_effects_ == ctx->cap_effects_) {
+        size_t cap = ctx->cap_effects_ ? 2 * ctx->cap_effects_ : 4;
+        ics_effect_t *p = realloc(ctx->effects_, cap * sizeof *p);
+        if (p == NULL)
+            return ICS_ENOMEM;
+        ctx->effects_ = p;
+        ctx->cap_effects_ = cap;
+    }
+    ctx->effects_[ctx->n_effects_++] = *effect;
+    return ICS_OK;
+}
+
+/* Moves the clock forward (never back) and lets every domain close what
+ * has become due. */
+static int s_advance_clock(ics_apply_ctx_t *ctx, uint64_t ms)
+{
+    if (ms <= ctx->clock_ms)
+        return ICS_OK;
+    ctx->clock_ms = ms;
+    for (size_t i = 0; s_domains[i] != NULL; i++) {
+        if (s_domains[i]->on_clock != NULL) {
+            int rc = s_domains[i]->on_clock(ctx);
+            if (rc != ICS_OK)
+                return rc < 0 ? rc : ICS_EIO;
+        }
+    }
+    return ICS_OK;
+}
+
+static int s_core_apply(ics_apply_ctx_t *ctx, const Ics__V1__Command *cmd)
+{
+    switch (cmd->body_case) {
+    case ICS__V1__COMMAND__BODY_RAW:
+        return ICS_OK;
+    case ICS__V1__COMMAND__BODY_TICK:
+        if (cmd->tick->now_ms > INT64_MAX)
+            return ics_reject(ctx, "clock tick %" PRIu64 " is out of range", cmd->tick->now_ms);
+        return s_advance_clock(ctx, cmd->tick->now_ms);
+    default:
+        return ics_reject(ctx, "unknown command kind %d", (int)cmd->body_case);
+    }
+}
+
+static const ics_fsm_domain_t *s_domain_for(uint32_t kind)
+{
+    for (size_t i = 0; s_domains[i] != NULL; i++)
+        for (const uint32_t *k = s_domains[i]->kinds; k != NULL && *k != 0; k++)
+            if (*k == kind)
+                return s_domains[i];
+    return NULL;
+}
+
+#ifndef NDEBUG
+/* No command kind is claimed by two domains. */
+static bool s_domains_ok(void)
+{
+    for (size_t i = 0; s_domains[i] != NULL; i++)
+        for (const uint32_t *k = s_domains[i]->kinds; k != NULL && *k != 0; k++)
+            if (s_domain_for(*k) != s_domains[i])
+                return false;
+    return true;
+}
+#endif
+
+/* ---------------------------------------------------------------- core row */
+
+static int s_core_read(sqlite3 *db, s_core_t *c)
+{
+    sqlite3_stmt *st = NULL;
+    int rc;
+
+    memset(c, 0, sizeof *c);
+    rc = ics_sql_prepare(db, "SELECT position, chain, clock_ms, genesis FROM fsm_core WHERE id = 1",
+                         &st);
+    if (rc != ICS_OK)
+        goto out;
+    rc = ics_sql_row(db, st);
+    if (rc != ICS_OK) {
+        rc = ICS_EIO;
+        goto out;
+    }
+    c->position = ics_sql_column_u64(st, 0);
+    c->clock_ms = ics_sql_column_u64(st, 2);
+    c->genesis = sqlite3_column_int(st, 3) != 0;
+    rc = ics_sql_column_blob(st, 1, c->chain, sizeof c->chain) ? ICS_OK : ICS_EIO;
+out:
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static int s_core_write(sqlite3 *db, const s_core_t *c)
+{
+    sqlite3_stmt *st = NULL;
+    int rc;
+
+    rc = ics_sql_prepare(db, "UPDATE fsm_core SET position = ?1, chain = ?2, clock_ms = ?3,"
+                             " genesis = ?4 WHERE id = 1", &st);
+    if (rc != ICS_OK)
+        goto out;
+    if (ics_sql_bind_u64(st, 1, c->position) != ICS_OK ||
+        sqlite3_bind_blob(st, 2, c->chain, sizeof c->chain, SQLITE_TRANSIENT) != SQLITE_OK ||
+        ics_sql_bind_u64(st, 3, c->clock_ms) != ICS_OK ||
+        sqlite3_bind_int(st, 4, c->genesis ? 1 : 0) != SQLITE_OK) {
+        rc = s_sql_fail(db, "bind");
+        goto out;
+    }
+    rc = ics_sql_done(db, st);
+out:
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- lifecycle */
+
+static int s_schema(sqlite3 *db)
+{
+    int rc = ics_sql_exec(db, s_core_schema);
+
+    for (size_t i = 0; rc == ICS_OK && s_domains[i] != NULL; i++)
+        if (s_domains[i]->schema != NULL)
+            rc = s_domains[i]->schema(db);
+    return rc;
+}
+
+static sqlite3 *s_open(ics_err_t *err)
+{
+    sqlite3 *db = NULL;
+
+    if (sqlite3_open_v2(":memory:", &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
+        SQLITE_OK) {
+        ics_err(err, ICS_EIO, "cannot open the state database: %s",
+                db ? sqlite3_errmsg(db) : "out of memory");
+        sqlite3_close(db);
+        return NULL;
+    }
+    sqlite3_db_config(db, SQLITE_DBCONFIG_DEFENSIVE, 1, NULL);
+    sqlite3_db_config(db, SQLITE_DBCONFIG_TRUSTED_SCHEMA, 0, NULL);
+    return db;
+}
+
+ics_fsm_t *ics_fsm_new(const char *group, ics_err_t *err)
+{
+    ics_fsm_t *self = NULL;
+    sqlite3_stmt *st = NULL;
+    uint8_t chain0[ICS_CHAIN_BYTES];
+
+    assert(s_domains_ok());
+    if (group == NULL || !ics_valid_id(group, ICS_GROUP_MAX)) {
+        ics_err(err, ICS_EINVAL, "'%s' is not a valid group id", group ? group : "(null)");
+        return NULL;
+    }
+    if (!ics_crypto_init()) {
+        ics_err(err, ICS_EIO, "libsodium failed to initialise");
+        return NULL;
+    }
+    self = calloc(1, sizeof *self);
+    if (self == NULL) {
+        ics_err(err, ICS_ENOMEM, "out of memory");
+        return NULL;
+    }
+    ics_strcpy(self->group, sizeof self->group, group);
+    self->db = s_open(err);
+    if (self->db == NULL)
+        goto fail;
+    ics_chain_init(group, chain0);
+    if (s_schema(self->db) != ICS_OK ||
+        ics_sql_prepare(self->db, "INSERT INTO fsm_core(id, format, grp, position, chain,"
+                                  " clock_ms, genesis) VALUES (1, ?1, ?2, 0, ?3, 0, 0)",
+                        &st) != ICS_OK ||
+        sqlite3_bind_int(st, 1, S_FORMAT) != SQLITE_OK ||
+        sqlite3_bind_text(st, 2, group, -1, SQLITE_TRANSIENT) != SQLITE_OK ||
+        sqlite3_bind_blob(st, 3, chain0, sizeof chain0, SQLITE_TRANSIENT) != SQLITE_OK ||
+        ics_sql_done(self->db, st) != ICS_OK) {
+        ics_err(err, ICS_EIO, "cannot create the state database: %s", sqlite3_errmsg(self->db));
+        goto fail;
+    }
+    sqlite3_finalize(st);
+    return self;
+fail:
+    sqlite3_finalize(st);
+    ics_fsm_destroy(&self);
+    return NULL;
+}
+
+void ics_fsm_destroy(ics_fsm_t **self_p)
+{
+    if (self_p == NULL || *self_p == NULL)
+        return;
+    sqlite3_close((*self_p)->db);
+    free(*self_p);
+    *self_p = NULL;
+}
+
+void ics_fsm_set_observer(ics_fsm_t *self, const ics_fsm_observer_t *obs)
+{
+    assert(self);
+    if (obs != NULL)
+        self->obs = *obs;
+    else
+        memset(&self->obs, 0, sizeof self->obs);
+}
+
+const char *ics_fsm_group(const ics_fsm_t *self)
+{
+    return self->group;
+}
+
+sqlite3 *ics_fsm_db(ics_fsm_t *self)
+{
+    return self->db;
+}
+
+/* ---------------------------------------------------------------- apply */
+
+/* Check 3 before any genesis: only a well-formed Genesis, signed by one of
+ * its members with the key it lists for them, can start the group. */
+static int s_admit_genesis(ics_apply_ctx_t *ctx, const Ics__V1__Envelope *env,
+                           Ics__V1__Command **cmd)
+{
+    uint8_t pk[ICS_PK_BYTES];
+    char why[ICS_REASON_MAX];
+    ics_err_t err;
+    int rc;
+
+    if (env->kind != ICS__V1__COMMAND__BODY_GENESIS)
+        return ics_reject(ctx, "group has no genesis yet");
+    if (ics_command_decode(env, cmd, &err) != ICS_OK)
+        return ics_reject(ctx, "group has no genesis yet: genesis does not decode: %s", err.msg);
+    if (ics_members_genesis_check(ctx->group, env, (*cmd)->genesis, pk, why, sizeof why) !=
+        ICS_OK)
+        return ics_reject(ctx, "group has no genesis yet: %s", why);
+    rc = ics_envelope_verify(env, ctx->group, pk, &err);
+    if (rc == ICS_EKEY)
+        return ics_reject(ctx, "group has no genesis yet: genesis signed with a key not listed"
+                               " for %s", env->org);
+    if (rc != ICS_OK)
+        return ics_reject(ctx, "group has no genesis yet: bad signature");
+    return ICS_OK;
+}
+
+/* Checks 4-5 after the genesis: a current member, its key in force, a good
+ * signature. */
+static int s_admit_member(ics_apply_ctx_t *ctx, const Ics__V1__Envelope *env)
+{
+    ics_member_t m;
+    ics_err_t err;
+    int rc = ics_members_get(ctx->db, env->org, &m);
+
+    if (rc == ICS_ENOENT)
+        return ics_reject(ctx, "unknown organisation %s", env->org);
+    if (rc != ICS_OK)
+        return rc;
+    rc = ics_envelope_verify(env, ctx->group, m.public_key, &err);
+    if (rc == ICS_EKEY)
+        return ics_reject(ctx, "signed with a key not in force for %s", env->org);
+    if (rc != ICS_OK)
+        return ics_reject(ctx, "bad signature");
+    return ICS_OK;
+}
+
+/* Runs the owning domain's handler in a savepoint. */
+static int s_dispatch(ics_apply_ctx_t *ctx, const Ics__V1__Command *cmd)
+{
+    const ics_fsm_domain_t *d = s_domain_for((uint32_t)cmd->body_case);
+    uint64_t clock = ctx->clock_ms;
+    int rc;
+
+    if (d == NULL)
+        return ics_reject(ctx, "unknown command kind %d", (int)cmd->body_case);
+    rc = ics_sql_exec(ctx->db, "SAVEPOINT command");
+    if (rc != ICS_OK)
+        return rc;
+    rc = d->apply(ctx, cmd);
+    if (rc == ICS_OK)
+        return ics_sql_exec(ctx->db, "RELEASE command");
+    if (rc == ICS_EREJECTED) {
+        if (ctx->reason[0] == '\0')
+            ics_strcpy(ctx->reason, sizeof ctx->reason, "rejected");
+        ctx->clock_ms = clock;
+        ctx->n_effects_ = 0;
+        if (ics_sql_exec(ctx->db, "ROLLBACK TO command") != ICS_OK ||
+            ics_sql_exec(ctx->db, "RELEASE command") != ICS_OK)
+            return ICS_EIO;
+        return ICS_EREJECTED;
+    }
+    return rc < 0 ? rc : ICS_EIO;
+}
+
+static void s_notify(ics_fsm_t *self, const ics_apply_ctx_t *ctx, const ics_apply_result_t *res)
+{
+    if (res->accepted && self->obs.effect != NULL)
+        for (size_t i = 0; i < ctx->n_effects_; i++)
+            self->obs.effect(self->obs.arg, &ctx->effects_[i]);
+    if (self->obs.applied != NULL)
+        self->obs.applied(self->obs.arg, res);
+}
+
+int ics_fsm_apply(ics_fsm_t *self, const uint8_t *buf, size_t len, ics_apply_result_t *res)
+{
+    Ics__V1__Envelope *env = NULL;
+    Ics__V1__Command *cmd = NULL;
+    ics_apply_ctx_t ctx;
+    s_core_t core;
+    ics_err_t err;
+    bool in_tx = false, verified = false, duplicate = false;
+    int rc, verdict = ICS_EREJECTED;
+
+    assert(self && res && (buf != NULL || len == 0));
+    memset(res, 0, sizeof *res);
+    memset(&ctx, 0, sizeof ctx);
+    if (buf == NULL)
+        buf = (const uint8_t *)"";
+    ics_entry_id(buf, len, res->entry_id);
+
+    rc = ics_sql_exec(self->db, "BEGIN");
+    if (rc != ICS_OK)
+        goto out;
+    in_tx = true;
+    rc = s_core_read(self->db, &core);
+    if (rc != ICS_OK)
+        goto out;
+    ctx.db = self->db;
+    ctx.group = self->group;
+    ctx.org = "";
+    ctx.actor = "";
+    ctx.position = core.position + 1;
+    ctx.clock_ms = core.clock_ms;
+    ctx.entry_id = res->entry_id;
+
+    /* 1-2: the envelope itself. */
+    if (ics_envelope_decode(buf, len, &env, &err) != ICS_OK) {
+        verdict = ics_reject(&ctx, "malformed envelope: %s", err.msg);
+        goto record;
+    }
+    ics_strcpy(res->org, sizeof res->org, env->org);
+    res->seq = env->seq;
+    res->kind = env->kind;
+    if (env->seq > INT64_MAX || env->timestamp_ms > INT64_MAX) {
+        verdict = ics_reject(&ctx, "malformed envelope: sequence number or timestamp beyond"
+                                   " 2^63-1");
+        goto record;
+    }
+    ctx.org = env->org;
+    ctx.seq = env->seq;
+    ctx.timestamp_ms = env->timestamp_ms;
+    if (strcmp(env->group, self->group) != 0) {
+        verdict = ics_reject(&ctx, "wrong group: envelope is for '%s', this group is '%s'",
+                             env->group, self->group);
+        goto record;
+    }
+    /* 3-5: who may sign, and did they. */
+    if (!core.genesis)
+        verdict = s_admit_genesis(&ctx, env, &cmd);
+    else if (env->kind == ICS__V1__COMMAND__BODY_GENESIS)
+        verdict = ics_reject(&ctx, "genesis already applied");
+    else
+        verdict = s_admit_member(&ctx, env);
+    if (verdict != ICS_OK) {
+        if (verdict != ICS_EREJECTED) {
+            rc = verdict;
+            goto out;
+        }
+        goto record;
+    }
+    /* 6: a replay of something already applied changes nothing. */
+    rc = ics_audit_lookup(self->db, env->org, env->seq, res);
+    if (rc == ICS_OK) {
+        res->duplicate = true;
+        duplicate = true;
+        goto out;
+    }
+    if (rc != ICS_ENOENT)
+        goto out;
+    verified = true;
+    rc = s_advance_clock(&ctx, env->timestamp_ms);
+    if (rc != ICS_OK)
+        goto out;
+    /* 7-8: the command. */
+    if (cmd == NULL && ics_command_decode(env, &cmd, &err) != ICS_OK) {
+        verdict = ics_reject(&ctx, "malformed command: %s", err.msg);
+        goto record;
+    }
+    ctx.actor = cmd->actor != NULL ? cmd->actor : "";
+    if (strlen(ctx.actor) >= ICS_ACTOR_MAX) {
+        verdict = ics_reject(&ctx, "malformed command: actor name longer than %d bytes",
+                             ICS_ACTOR_MAX - 1);
+        goto record;
+    }
+    verdict = s_dispatch(&ctx, cmd);
+    if (verdict != ICS_OK && verdict != ICS_EREJECTED) {
+        rc = verdict;
+        goto out;
+    }
+
+record:
+    res->position = ctx.position;
+    res->accepted = verdict == ICS_OK;
+    ics_strcpy(res->reason, sizeof res->reason, res->accepted ? "" : ctx.reason);
+    res->clock_ms = ctx.clock_ms;
+    ics_chain_step(core.chain, ctx.position, res->entry_id, res->accepted, res->reason,
+                   res->chain);
+    rc = ics_audit_record(self->db, res, buf, len, verified);
+    if (rc != ICS_OK)
+        goto out;
+    core.position = ctx.position;
+    memcpy(core.chain, res->chain, sizeof core.chain);
+    core.clock_ms = ctx.clock_ms;
+    if (res->accepted && env != NULL && env->kind == ICS__V1__COMMAND__BODY_GENESIS)
+        core.genesis = true;
+    rc = s_core_write(self->db, &core);
+    if (rc != ICS_OK)
+        goto out;
+    rc = ics_sql_exec(self->db, "COMMIT");
+    if (rc != ICS_OK)
+        goto out;
+    in_tx = false;
+out:
+    if (in_tx && ics_sql_exec(self->db, "ROLLBACK") != ICS_OK && rc == ICS_OK)
+        rc = ICS_EIO;
+    if (rc == ICS_OK)
+        s_notify(self, &ctx, res);
+    else if (!duplicate)
+        snprintf(res->reason, sizeof res->reason, "state database failure");
+    free(ctx.effects_);
+    if (cmd != NULL)
+        ics__v1__command__free_unpacked(cmd, NULL);
+    if (env != NULL)
+        ics__v1__envelope__free_unpacked(env, NULL);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- snapshots */
+
+int ics_fsm_snapshot(ics_fsm_t *self, uint8_t **buf, size_t *len)
+{
+    sqlite3_int64 size = 0;
+    unsigned char *image = NULL;
+    int rc = ICS_EIO;
+
+    assert(self && buf && len);
+    *buf = NULL;
+    *len = 0;
+    image = sqlite3_serialize(self->db, "main", &size, 0);
+    if (image == NULL || size <= 0) {
+        rc = s_sql_fail(self->db, "serialize");
+        goto out;
+    }
+    *buf = malloc((size_t)size);
+    if (*buf == NULL) {
+        rc = ICS_ENOMEM;
+        goto out;
+    }
+    memcpy(*buf, image, (size_t)size);
+    *len = (size_t)size;
+    rc = ICS_OK;
+out:
+    sqlite3_free(image);
+    return rc;
+}
+
+/* Is db a state image of this group and this format? */
+static int s_check_image(sqlite3 *db, const char *group, ics_err_t *err)
+{
+    sqlite3_stmt *st = NULL;
+    int rc;
+
+    if (sqlite3_prepare_v2(db, "PRAGMA quick_check", -1, &st, NULL) != SQLITE_OK ||
+        sqlite3_step(st) != SQLITE_ROW ||
+        strcmp((const char *)sqlite3_column_text(st, 0), "ok") != 0) {
+        rc = ics_err(err, ICS_EMALFORMED, "snapshot is not a sound database image: %s",
+                     sqlite3_errmsg(db));
+        goto out;
+    }
+    sqlite3_finalize(st);
+    st = NULL;
+    if (sqlite3_prepare_v2(db, "SELECT format, grp FROM fsm_core WHERE id = 1", -1, &st,
+                           NULL) != SQLITE_OK ||
+        sqlite3_step(st) != SQLITE_ROW) {
+        rc = ics_err(err, ICS_EMALFORMED, "snapshot holds no state machine");
+        goto out;
+    }
+    if (sqlite3_column_int(st, 0) != S_FORMAT) {
+        rc = ics_err(err, ICS_EVERSION, "snapshot format %d is not supported (this node reads %d)",
+                     sqlite3_column_int(st, 0), S_FORMAT);
+        goto out;
+    }
+    if (sqlite3_column_text(st, 1) == NULL ||
+        strcmp((const char *)sqlite3_column_text(st, 1), group) != 0) {
+        rc = ics_err(err, ICS_EGROUP, "snapshot is of group '%s', not '%s'",
+                     sqlite3_column_text(st, 1) ? (const char *)sqlite3_column_text(st, 1) : "",
+                     group);
+        goto out;
+    }
+    rc = ICS_OK;
+out:
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int ics_fsm_restore(ics_fsm_t *self, const uint8_t *buf, size_t len, ics_err_t *err)
+{
+    sqlite3 *db = NULL;
+    unsigned char *image = NULL;
+    int rc;
+
+    assert(self && (buf != NULL || len == 0));
+    if (len == 0)
+        return ics_err(err, ICS_EMALFORMED, "snapshot is empty");
+    db = s_open(err);
+    if (db == NULL)
+        return ICS_EIO;
+    image = sqlite3_malloc64(len);
+    if (image == NULL) {
+        rc = ics_err(err, ICS_ENOMEM, "out of memory for a %zu byte snapshot", len);
+        goto out;
+    }
+    memcpy(image, buf, len);
+    /* SQLite owns image from here, even when this fails. */
+    if (sqlite3_deserialize(db, "main", image, (sqlite3_int64)len, (sqlite3_int64)len,
+                            SQLITE_DESERIALIZE_FREEONCLOSE | SQLITE_DESERIALIZE_RESIZEABLE) !=
+        SQLITE_OK) {
+        rc = ics_err(err, ICS_EMALFORMED, "snapshot does not load: %s", sqlite3_errmsg(db));
+        goto out;
+    }
+    rc = s_check_image(db, self->group, err);
+    if (rc != ICS_OK)
+        goto out;
+    if (s_schema(db) != ICS_OK) {
+        rc = ics_err(err, ICS_EIO, "cannot bring the snapshot's schema up to date: %s",
+                     sqlite3_errmsg(db));
+        goto out;
+    }
+    sqlite3_close(self->db);
+    self->db = db;
+    db = NULL;
+    rc = ICS_OK;
+out:
+    sqlite3_close(db);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- reads */
+
+uint64_t ics_fsm_position(ics_fsm_t *self)
+{
+    s_core_t c;
+    return s_core_read(self->db, &c) == ICS_OK ? c.position : 0;
+}
+
+void ics_fsm_chain(ics_fsm_t *self, uint8_t out[32])
+{
+    s_core_t c;
+    if (s_core_read(self->db, &c) == ICS_OK)
+        memcpy(out, c.chain, sizeof c.chain);
+    else
+        memset(out, 0, 32);
+}
+
+uint64_t ics_fsm_clock(ics_fsm_t *self)
+{
+    s_core_t c;
+    return s_core_read(self->db, &c) == ICS_OK ? c.clock_ms : 0;
+}
+
+bool ics_fsm_has_genesis(ics_fsm_t *self)
+{
+    s_core_t c;
+    return s_core_read(self->db, &c) == ICS_OK && c.genesis;
+}
+
+int ics_fsm_member_key(ics_fsm_t *self, const char *org, uint8_t pk[ICS_PK_BYTES])
+{
+    ics_member_t m;
+    int rc = ics_members_get(self->db, org, &m);
+
+    if (rc == ICS_OK)
+        memcpy(pk, m.public_key, ICS_PK_BYTES);
+    return rc;
+}
+
+bool ics_fsm_is_member(ics_fsm_t *self, const char *org)
+{
+    ics_member_t m;
+    return ics_members_get(self->db, org, &m) == ICS_OK;
+}
+
+int ics_fsm_lookup(ics_fsm_t *self, const char *org, uint64_t seq, ics_apply_result_t *res)
+{
+    memset(res, 0, sizeof *res);
+    if (seq > INT64_MAX)
+        return ICS_ENOENT;
+    return ics_audit_lookup(self->db, org, seq, res);
+}
+
+uint64_t ics_fsm_max_seq(ics_fsm_t *self, const char *org)
+{
+    return ics_audit_max_seq(self->db, org);
+}
+
+int ics_fsm_entry(ics_fsm_t *self, uint64_t position, ics_log_entry_t *out)
+{
+    memset(out, 0, sizeof *out);
+    if (position == 0 || position > INT64_MAX)
+        return ICS_ENOENT;
+    return ics_audit_entry(self->db, position, out);
+}
+
+void ics_fsm_checkpoint_status(ics_fsm_t *self, ics_checkpoint_status_t *out)
+{
+    ics_audit_checkpoint_status(self->db, out);
+}
+
+uint64_t ics_fsm_certified_position(ics_fsm_t *self)
+{
+    return ics_audit_certified_position(self->db);
+}
+
+uint64_t ics_fsm_next_deadline(ics_fsm_t *self)
+{
+    uint64_t best = 0;
+
+    for (size_t i = 0; s_domains[i] != NULL; i++) {
+        if (s_domains[i]->next_deadline != NULL) {
+            uint64_t d = s_domains[i]->next_deadline(self->db);
+            if (d != 0 && (best == 0 || d < best))
+                best = d;
+        }
+    }
+    return best;
+}
+
+int ics_fsm_export(ics_fsm_t *self, FILE *out, ics_err_t *err)
+{
+    s_core_t core;
+    int rc;
+
+    /* One read transaction, so the header and the entries agree. */
+    rc = ics_sql_exec(self->db, "BEGIN");
+    if (rc != ICS_OK)
+        return ics_err(err, rc, "state database failure");
+    rc = s_core_read(self->db, &core);
+    if (rc != ICS_OK) {
+        rc = ics_err(err, rc, "state database failure");
+        goto out;
+    }
+    rc = ics_log_write_header(out, self->group, core.position, core.chain);
+    if (rc == ICS_OK)
+        rc = ics_audit_export(self->db, out, core.position);
+    if (rc == ICS_OK && fflush(out) != 0)
+        rc = ICS_EIO;
+    if (rc != ICS_OK)
+        rc = ics_err(err, rc, "log export failed: %s",
+                     rc == ICS_EIO ? "write error or database failure" : ics_strerror(rc));
+out:
+    ics_sql_exec(self->db, "COMMIT");
+    return rc;
+}
+
+typedef struct {
+    void (*fn)(void *arg, const ics_effect_t *member);
+    void *arg;
+} s_each_t;
+
+static void s_each_member(void *arg, const ics_member_t *m)
+{
+    s_each_t *e = arg;
+    ics_effect_t eff;
+
+    memset(&eff, 0, sizeof eff);
+    eff.type = ICS_EFFECT_MEMBER_ADDED;
+    ics_strcpy(eff.org, sizeof eff.org, m->org);
+    ics_strcpy(eff.endpoint, sizeof eff.endpoint, m->endpoint);
+    memcpy(eff.public_key, m->public_key, ICS_PK_BYTES);
+    eff.voter = m->voter;
+    e->fn(e->arg, &eff);
+}
+
+int ics_fsm_each_member(ics_fsm_t *self, void (*fn)(void *arg, const ics_effect_t *member),
+                        void *arg)
+{
+    s_each_t e = {fn, arg};
+    return ics_members_each(self->db, s_each_member, &e);
+}

@@ -1,0 +1,138 @@
+/*
+ * What the state machine's domains share: the apply context, the domain
+ * table that plugs a domain in, and small SQLite helpers. Included only by
+ * the .c files of daemon/fsm.
+ *
+ * Adding a domain (plans, consultations, motions, aid, OPEL):
+ *   1. write fsm_<domain>.c defining `const ics_fsm_domain_t ics_fsm_domain_<domain>`
+ *      with the Command.body cases it handles;
+ *   2. declare it below and add it to s_domains[] in fsm.c (order matters
+ *      only for on_clock: domains run in array order).
+ * Rules every domain keeps, because every node must compute the same thing:
+ *   - use only the command, ctx and the database; never the wall clock,
+ *     randomness, configuration, environment, ZeroMQ or files;
+ *   - every query whose rows feed state, output, a reason or the chain has an
+ *     ORDER BY that fixes a total order (or selects by a unique key);
+ *   - no floating point in state; integers are 63-bit (SQLite INTEGER);
+ *   - schema() uses CREATE ... IF NOT EXISTS: it also runs on a restored
+ *     snapshot, which may come from a build without the domain's tables;
+ *   - a rejection says why in words a partner's staff understand, through
+ *     ics_reject(); a handler may write before rejecting: the core rolls
+ *     its savepoint back;
+ *   - membership and keys change only through fsm_members.c (the offline
+ *     verifier replays exactly Genesis/MemberAdd/MemberRemove/KeyRotate to
+ *     know keys): a motion that admits a partner gates a later MemberAdd,
+ *     it never writes the members table itself;
+ *   - the log clock moves only in the core (envelope time, ClockTick).
+ */
+#ifndef ICS_FSM_INTERNAL_H
+#define ICS_FSM_INTERNAL_H
+
+#include "fsm/fsm.h"
+#include "common/logverify.h"
+
+#include "ics/v1/envelope.pb-c.h"
+
+/* Everything a handler may know about the entry being applied. */
+typedef struct ics_apply_ctx {
+    sqlite3 *db;
+    const char *group;
+    const char *org;            /* signer; a current member whose signature verified */
+    const char *actor;          /* Command.actor, "" if not given */
+    uint64_t seq;               /* the signer's sequence number */
+    uint64_t position;          /* this entry's audit position */
+    uint64_t timestamp_ms;      /* the envelope's (proposer's) time */
+    uint64_t clock_ms;          /* log clock for this entry, after the envelope's time;
+                                   read-only outside fsm.c */
+    const uint8_t *entry_id;    /* 32 bytes */
+    char reason[ICS_REASON_MAX];
+    /* Private to fsm.c: effects buffered until commit. */
+    ics_effect_t *effects_;
+    size_t n_effects_, cap_effects_;
+} ics_apply_ctx_t;
+
+typedef struct {
+    const char *name;
+    const uint32_t *kinds;      /* Command.body cases it handles, 0-terminated */
+    int (*schema)(sqlite3 *db);                                   /* ICS_OK or ICS_EIO */
+    /* Runs inside a savepoint. ICS_OK: accepted. ICS_EREJECTED: rejected,
+     * reason set (use ics_reject), all its writes undone. Negative: the
+     * database failed; the whole entry is abandoned and the node stops. */
+    int (*apply)(ics_apply_ctx_t *ctx, const Ics__V1__Command *cmd);
+    /* Called whenever the log clock moves (before the entry's own command,
+     * and again after a ClockTick): close everything due, i.e. every
+     * deadline <= ctx->clock_ms. Must be idempotent. NULL if none. */
+    int (*on_clock)(ics_apply_ctx_t *ctx);
+    uint64_t (*next_deadline)(sqlite3 *db);  /* earliest open deadline, 0 if none; NULL if none */
+} ics_fsm_domain_t;
+
+extern const ics_fsm_domain_t ics_fsm_domain_members; /* fsm_members.c */
+extern const ics_fsm_domain_t ics_fsm_domain_audit;   /* fsm_audit.c */
+
+/* Formats ctx->reason and returns ICS_EREJECTED. */
+int ics_reject(ics_apply_ctx_t *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Queues a membership effect, delivered after commit if the entry is
+ * accepted. ICS_OK or ICS_ENOMEM. */
+int ics_emit_effect(ics_apply_ctx_t *ctx, const ics_effect_t *effect);
+
+/* ------------------------------------------------------------ SQLite */
+
+/* Each returns ICS_OK or ICS_EIO (logging SQLite's message). */
+int ics_sql_exec(sqlite3 *db, const char *sql);
+int ics_sql_prepare(sqlite3 *db, const char *sql, sqlite3_stmt **st);
+/* Steps a statement expected to finish without rows. */
+int ics_sql_done(sqlite3 *db, sqlite3_stmt *st);
+/* sqlite3_step result: ICS_OK on a row, ICS_ENOENT when done, else ICS_EIO. */
+int ics_sql_row(sqlite3 *db, sqlite3_stmt *st);
+/* Binds a value of at most INT64_MAX (callers check ranges first). */
+int ics_sql_bind_u64(sqlite3_stmt *st, int i, uint64_t v);
+uint64_t ics_sql_column_u64(sqlite3_stmt *st, int i);
+/* Copies a BLOB column of exactly n bytes; false if it has another size. */
+bool ics_sql_column_blob(sqlite3_stmt *st, int i, uint8_t *out, size_t n);
+
+/* ------------------------------------------------------------ members (fsm_members.c) */
+
+typedef struct {
+    char org[ICS_ORG_MAX];
+    char kind[32];
+    char name[ICS_NAME_MAX];
+    char endpoint[ICS_ENDPOINT_MAX];
+    uint8_t public_key[ICS_PK_BYTES];
+    bool voter;
+    bool admin;
+    uint64_t since;             /* position it (last) joined at */
+} ics_member_t;
+
+/* A current member. ICS_ENOENT if org is not one. */
+int ics_members_get(sqlite3 *db, const char *org, ics_member_t *out);
+/* Number of current voting members. */
+int ics_members_voters(sqlite3 *db, unsigned *n);
+/* Calls fn for each current member ordered by org. */
+int ics_members_each(sqlite3 *db, void (*fn)(void *arg, const ics_member_t *m), void *arg);
+
+/* Checks a Genesis command for this group as signed by env->org, before any
+ * genesis has been applied: returns ICS_OK and the signer's listed key, or
+ * ICS_EREJECTED with the reason in why. */
+int ics_members_genesis_check(const char *group, const Ics__V1__Envelope *env,
+                              const Ics__V1__Genesis *g, uint8_t signer_pk[ICS_PK_BYTES],
+                              char *why, size_t why_size);
+
+/* ------------------------------------------------------------ audit (fsm_audit.c) */
+
+/* Appends the audit row for position res->position, whose fields (accepted,
+ * reason, entry_id, chain, org, seq, kind, clock_ms) are already final;
+ * verified says whether the signature verified, which makes (org, seq) a
+ * dedupe key. */
+int ics_audit_record(sqlite3 *db, const ics_apply_result_t *res, const uint8_t *buf,
+                     size_t len, bool verified);
+/* The first result of a verified (org, seq). ICS_ENOENT if none. */
+int ics_audit_lookup(sqlite3 *db, const char *org, uint64_t seq, ics_apply_result_t *res);
+uint64_t ics_audit_max_seq(sqlite3 *db, const char *org);
+int ics_audit_entry(sqlite3 *db, uint64_t position, ics_log_entry_t *out);
+/* Writes the export body (entries and "end") after the caller's header. */
+int ics_audit_export(sqlite3 *db, FILE *out, uint64_t entries);
+void ics_audit_checkpoint_status(sqlite3 *db, ics_checkpoint_status_t *out);
+uint64_t ics_audit_certified_position(sqlite3 *db);
+
+#endif

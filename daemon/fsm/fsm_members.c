@@ -1,0 +1,567 @@
+/*
+ * Members and their keys: the genesis, and the membership commands
+ * MemberAdd, MemberRemove and KeyRotate.
+ *
+ * A group's members are the organisations whose signed entries count. Each
+ * has exactly one Ed25519 key in force at any position; member_keys keeps
+ * the history (from_position .. to_position, inclusive) so that anyone can
+ * tell which key an entry had to be signed with. Invariants:
+ *   - membership and keys change only here, and only through accepted
+ *     Genesis / MemberAdd / MemberRemove / KeyRotate entries: the offline
+ *     verifier (common/logverify.c) replays exactly those to know the key in
+ *     force, so nothing else may write these tables;
+ *   - genesis members are voters; the genesis names the administrator, who
+ *     alone adds, removes and re-keys members (a member may re-key itself);
+ *   - there is always an administrator: it cannot remove itself, and the
+ *     last administrator cannot be removed;
+ *   - at most ICS_MAX_ORGS current members; no two current members share a
+ *     key;
+ *   - a new or rotated key is in force from the entry after the one that
+ *     installed it (a genesis key from the genesis entry itself, which it
+ *     signed).
+ *
+ * Membership lifecycle of one organisation:
+ *
+ *          Genesis                           MemberAdd (admin)
+ *          s_genesis()                       s_member_add()
+ *   (not a member) ---------+       +------------------------- (not a member)
+ *                           |       |
+ *                           v       v
+ *                     +------------------+   KeyRotate (itself or admin)
+ *                     |      ACTIVE      |---------------+ s_key_rotate():
+ *                     | voter | standby  |<--------------+ new key in force
+ *                     +------------------+                 from next entry
+ *                              |
+ *                              | MemberRemove (admin; not itself,
+ *                              | not the last admin) s_member_remove()
+ *                              v
+ *                     +------------------+  MemberAdd (admin)
+ *                     |     REMOVED      |------------------> ACTIVE
+ *                     | (row kept, key   |  s_member_add(), possibly
+ *                     |  history closed) |  with a new key
+ *                     +------------------+
+ *
+ * Every transition is an accepted entry and emits an effect (MEMBER_ADDED,
+ * KEY_CHANGED, MEMBER_REMOVED) that the node carries out after commit.
+ */
+#include "fsm/fsm_internal.h"
+
+#include <inttypes.h>
+#include <string.h>
+
+#define S_KIND_MAX 32
+
+static const char s_schema_sql[] =
+    "CREATE TABLE IF NOT EXISTS members("
+    " org TEXT PRIMARY KEY,"
+    " kind TEXT NOT NULL,"
+    " name TEXT NOT NULL,"
+    " endpoint TEXT NOT NULL,"
+    " public_key BLOB NOT NULL,"   /* the key in force while active */
+    " voter INTEGER NOT NULL,"
+    " admin INTEGER NOT NULL,"
+    " active INTEGER NOT NULL,"
+    " since INTEGER NOT NULL,"     /* position it (last) joined at */
+    " removed INTEGER);"           /* position it left at, NULL while active */
+    "CREATE TABLE IF NOT EXISTS member_keys("
+    " org TEXT NOT NULL,"
+    " public_key BLOB NOT NULL,"
+    " from_position INTEGER NOT NULL," /* first entry it may sign */
+    " to_position INTEGER,"            /* last entry it may sign, NULL while in force */
+    " PRIMARY KEY (org, from_position));";
+
+static int s_schema(sqlite3 *db)
+{
+    return ics_sql_exec(db, s_schema_sql);
+}
+
+/* ---------------------------------------------------------------- reads */
+
+static int s_read_member(sqlite3_stmt *st, ics_member_t *m)
+{
+    const char *org = (const char *)sqlite3_column_text(st, 0);
+    const char *kind = (const char *)sqlite3_column_text(st, 1);
+    const char *name = (const char *)sqlite3_column_text(st, 2);
+    const char *endpoint = (const char *)sqlite3_column_text(st, 3);
+
+    memset(m, 0, sizeof *m);
+    if (org == NULL || kind == NULL || name == NULL || endpoint == NULL ||
+        !ics_sql_column_blob(st, 4, m->public_key, ICS_PK_BYTES))
+        return ICS_EIO;
+    ics_strcpy(m->org, sizeof m->org, org);
+    ics_strcpy(m->kind, sizeof m->kind, kind);
+    ics_strcpy(m->name, sizeof m->name, name);
+    ics_strcpy(m->endpoint, sizeof m->endpoint, endpoint);
+    m->voter = sqlite3_column_int(st, 5) != 0;
+    m->admin = sqlite3_column_int(st, 6) != 0;
+    m->since = ics_sql_column_u64(st, 7);
+    return ICS_OK;
+}
+
+#define S_MEMBER_COLUMNS "org, kind, name, endpoint, public_key, voter, admin, since"
+
+int ics_members_get(sqlite3 *db, const char *org, ics_member_t *out)
+{
+    sqlite3_stmt *st = NULL;
+    int rc;
+
+    rc = ics_sql_prepare(db, "SELECT " S_MEMBER_COLUMNS " FROM members"
+                             " WHERE org = ?1 AND active = 1", &st);
+    if (rc != ICS_OK)
+        goto out;
+    sqlite3_bind_text(st, 1, org, -1, SQLITE_TRANSIENT);
+    rc = ics_sql_row(db, st);
+    if (rc == ICS_OK)
+        rc = s_read_member(st, out);
+out:
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int ics_members_voters(sqlite3 *db, unsigned *n)
+{
+    sqlite3_stmt *st = NULL;
+    int rc;
+
+    *n = 0;
+    rc = ics_sql_prepare(db, "SELECT count(*) FROM members WHERE active = 1 AND voter = 1", &st);
+    if (rc != ICS_OK)
+        goto out;
+    rc = ics_sql_row(db, st);
+    if (rc == ICS_OK)
+        *n = (unsigned)sqlite3_column_int(st, 0);
+    else
+        rc = ICS_EIO;
+out:
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int ics_members_each(sqlite3 *db, void (*fn)(void *arg, const ics_member_t *m), void *arg)
+{
+    sqlite3_stmt *st = NULL;
+    ics_member_t m;
+    int rc;
+
+    rc = ics_sql_prepare(db, "SELECT " S_MEMBER_COLUMNS " FROM members WHERE active = 1"
+                             " ORDER BY org", &st);
+    if (rc != ICS_OK)
+        goto out;
+    while ((rc = ics_sql_row(db, st)) == ICS_OK) {
+        rc = s_read_member(st, &m);
+        if (rc != ICS_OK)
+            goto out;
+        fn(arg, &m);
+    }
+    if (rc == ICS_ENOENT)
+        rc = ICS_OK;
+out:
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* The current member (other than org) holding pk, if any, into holder. */
+static int s_key_holder(sqlite3 *db, const uint8_t pk[ICS_PK_BYTES], const char *org,
+                        char holder[ICS_ORG_MAX])
+{
+    sqlite3_stmt *st = NULL;
+    int rc;
+
+    holder[0] = '\0';
+    rc = ics_sql_prepare(db, "SELECT org FROM members WHERE active = 1 AND public_key = ?1"
+                             " AND org <> ?2 ORDER BY org LIMIT 1", &st);
+    if (rc != ICS_OK)
+        goto out;
+    sqlite3_bind_blob(st, 1, pk, ICS_PK_BYTES, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 2, org, -1, SQLITE_TRANSIENT);
+    rc = ics_sql_row(db, st);
+    if (rc == ICS_OK)
+        ics_strcpy(holder, ICS_ORG_MAX, (const char *)sqlite3_column_text(st, 0));
+    else if (rc == ICS_ENOENT)
+        rc = ICS_OK;
+out:
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static int s_count(sqlite3 *db, const char *sql, unsigned *n)
+{
+    sqlite3_stmt *st = NULL;
+    int rc;
+
+    *n = 0;
+    rc = ics_sql_prepare(db, sql, &st);
+    if (rc != ICS_OK)
+        goto out;
+    rc = ics_sql_row(db, st) == ICS_OK ? ICS_OK : ICS_EIO;
+    if (rc == ICS_OK)
+        *n = (unsigned)sqlite3_column_int(st, 0);
+out:
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- validation */
+
+static bool s_valid_key(const ProtobufCBinaryData *pk)
+{
+    uint8_t curve[32];
+    return pk->len == ICS_PK_BYTES && ics_curve_public(pk->data, curve) == 0;
+}
+
+/* Printable ASCII without spaces: it goes into ZeroMQ connect strings. */
+static bool s_valid_endpoint(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n >= ICS_ENDPOINT_MAX)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)s[i] <= 0x20 || (unsigned char)s[i] >= 0x7f)
+            return false;
+    return true;
+}
+
+/* A MemberAdd's fields, as far as they stand alone. The kind is checked for
+ * form, not against a list, so that a newer build knowing more kinds does
+ * not decide differently from an older one. */
+static bool s_check_member(const Ics__V1__MemberAdd *m, char *why, size_t size)
+{
+    if (!ics_valid_id(m->org, ICS_ORG_MAX))
+        snprintf(why, size, "'%.40s' is not a valid organisation id", m->org);
+    else if (!ics_valid_id(m->kind, S_KIND_MAX))
+        snprintf(why, size, "organisation kind '%.40s' of %s is not valid", m->kind, m->org);
+    else if (strlen(m->name) >= ICS_NAME_MAX)
+        snprintf(why, size, "name of %s is longer than %d bytes", m->org, ICS_NAME_MAX - 1);
+    else if (!s_valid_endpoint(m->endpoint))
+        snprintf(why, size, "endpoint of %s is empty, too long or has spaces", m->org);
+    else if (!s_valid_key(&m->public_key))
+        snprintf(why, size, "public key of %s is not a valid Ed25519 key", m->org);
+    else if (m->role != ICS__V1__MEMBER_ROLE__MEMBER_ROLE_VOTER &&
+             m->role != ICS__V1__MEMBER_ROLE__MEMBER_ROLE_STANDBY)
+        snprintf(why, size, "unknown member role %d for %s", (int)m->role, m->org);
+    else
+        return true;
+    return false;
+}
+
+int ics_members_genesis_check(const char *group, const Ics__V1__Envelope *env,
+                              const Ics__V1__Genesis *g, uint8_t signer_pk[ICS_PK_BYTES],
+                              char *why, size_t why_size)
+{
+    const Ics__V1__MemberAdd *signer = NULL;
+    bool admin_found = false;
+
+    if (strcmp(g->group, group) != 0) {
+        snprintf(why, why_size, "genesis is for group '%.64s'", g->group);
+        return ICS_EREJECTED;
+    }
+    if (g->n_members == 0 || g->n_members > ICS_MAX_ORGS) {
+        snprintf(why, why_size, "genesis lists %zu members (1 to %d allowed)", g->n_members,
+                 ICS_MAX_ORGS);
+        return ICS_EREJECTED;
+    }
+    for (size_t i = 0; i < g->n_members; i++) {
+        const Ics__V1__MemberAdd *m = g->members[i];
+        if (!s_check_member(m, why, why_size))
+            return ICS_EREJECTED;
+        if (m->role != ICS__V1__MEMBER_ROLE__MEMBER_ROLE_VOTER) {
+            snprintf(why, why_size, "genesis member %s must be a voter", m->org);
+            return ICS_EREJECTED;
+        }
+        for (size_t j = 0; j < i; j++) {
+            if (strcmp(g->members[j]->org, m->org) == 0) {
+                snprintf(why, why_size, "genesis lists %s twice", m->org);
+                return ICS_EREJECTED;
+            }
+            if (memcmp(g->members[j]->public_key.data, m->public_key.data, ICS_PK_BYTES) == 0) {
+                snprintf(why, why_size, "genesis gives %s and %s the same key",
+                         g->members[j]->org, m->org);
+                return ICS_EREJECTED;
+            }
+        }
+        if (strcmp(m->org, g->admin) == 0)
+            admin_found = true;
+        if (strcmp(m->org, env->org) == 0)
+            signer = m;
+    }
+    if (!admin_found) {
+        snprintf(why, why_size, "genesis administrator '%.40s' is not a member", g->admin);
+        return ICS_EREJECTED;
+    }
+    if (signer == NULL) {
+        snprintf(why, why_size, "genesis signer %s is not among its members", env->org);
+        return ICS_EREJECTED;
+    }
+    memcpy(signer_pk, signer->public_key.data, ICS_PK_BYTES);
+    return ICS_OK;
+}
+
+/* ---------------------------------------------------------------- writes */
+
+static int s_insert_member(ics_apply_ctx_t *ctx, const Ics__V1__MemberAdd *m, bool admin,
+                           uint64_t key_from)
+{
+    sqlite3_stmt *st = NULL;
+    int rc;
+
+    rc = ics_sql_prepare(ctx->db,
+                         "INSERT OR REPLACE INTO members(org, kind, name, endpoint, public_key,"
+                         " voter, admin, active, since, removed)"
+                         " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 1, ?8, NULL)", &st);
+    if (rc != ICS_OK)
+        goto out;
+    sqlite3_bind_text(st, 1, m->org, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 2, m->kind, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 3, m->name, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 4, m->endpoint, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_blob(st, 5, m->public_key.data, ICS_PK_BYTES, SQLITE_TRANSIENT);
+    sqlite3_bind_int(st, 6, m->role == ICS__V1__MEMBER_ROLE__MEMBER_ROLE_VOTER);
+    sqlite3_bind_int(st, 7, admin ? 1 : 0);
+    ics_sql_bind_u64(st, 8, ctx->position);
+    rc = ics_sql_done(ctx->db, st);
+    if (rc != ICS_OK)
+        goto out;
+    sqlite3_finalize(st);
+    rc = ics_sql_prepare(ctx->db, "INSERT INTO member_keys(org, public_key, from_position,"
+                                  " to_position) VALUES (?1, ?2, ?3, NULL)", &st);
+    if (rc != ICS_OK)
+        goto out;
+    sqlite3_bind_text(st, 1, m->org, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_blob(st, 2, m->public_key.data, ICS_PK_BYTES, SQLITE_TRANSIENT);
+    ics_sql_bind_u64(st, 3, key_from);
+    rc = ics_sql_done(ctx->db, st);
+out:
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* Closes org's key in force: it signs nothing after this entry. */
+static int s_close_key(ics_apply_ctx_t *ctx, const char *org)
+{
+    sqlite3_stmt *st = NULL;
+    int rc;
+
+    rc = ics_sql_prepare(ctx->db, "UPDATE member_keys SET to_position = ?2"
+                                  " WHERE org = ?1 AND to_position IS NULL", &st);
+    if (rc != ICS_OK)
+        goto out;
+    sqlite3_bind_text(st, 1, org, -1, SQLITE_TRANSIENT);
+    ics_sql_bind_u64(st, 2, ctx->position);
+    rc = ics_sql_done(ctx->db, st);
+out:
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static int s_emit(ics_apply_ctx_t *ctx, ics_effect_type_t type, const char *org,
+                  const char *endpoint, const uint8_t pk[ICS_PK_BYTES], bool voter)
+{
+    ics_effect_t e;
+
+    memset(&e, 0, sizeof e);
+    e.type = type;
+    ics_strcpy(e.org, sizeof e.org, org);
+    ics_strcpy(e.endpoint, sizeof e.endpoint, endpoint);
+    memcpy(e.public_key, pk, ICS_PK_BYTES);
+    e.voter = voter;
+    return ics_emit_effect(ctx, &e);
+}
+
+/* Rejects unless the signer is a current administrator. */
+static int s_require_admin(ics_apply_ctx_t *ctx, const char *what)
+{
+    ics_member_t signer;
+    int rc = ics_members_get(ctx->db, ctx->org, &signer);
+
+    if (rc != ICS_OK && rc != ICS_ENOENT)
+        return rc;
+    if (rc == ICS_ENOENT || !signer.admin)
+        return ics_reject(ctx, "only the membership administrator may %s; %s is not it", what,
+                          ctx->org);
+    return ICS_OK;
+}
+
+/* ---------------------------------------------------------------- commands */
+
+static int s_genesis(ics_apply_ctx_t *ctx, const Ics__V1__Genesis *g)
+{
+    unsigned n = 0;
+    int rc;
+
+    /* The core admits a genesis only before the first one; this holds the
+     * line even if a domain is ever dispatched differently. */
+    rc = s_count(ctx->db, "SELECT count(*) FROM members", &n);
+    if (rc != ICS_OK)
+        return rc;
+    if (n != 0)
+        return ics_reject(ctx, "genesis already applied");
+    for (size_t i = 0; i < g->n_members; i++) {
+        const Ics__V1__MemberAdd *m = g->members[i];
+        rc = s_insert_member(ctx, m, strcmp(m->org, g->admin) == 0, ctx->position);
+        if (rc == ICS_OK)
+            rc = s_emit(ctx, ICS_EFFECT_MEMBER_ADDED, m->org, m->endpoint, m->public_key.data,
+                        true);
+        if (rc != ICS_OK)
+            return rc;
+    }
+    return ICS_OK;
+}
+
+static int s_member_add(ics_apply_ctx_t *ctx, const Ics__V1__MemberAdd *m)
+{
+    ics_member_t cur;
+    char why[ICS_REASON_MAX], holder[ICS_ORG_MAX];
+    unsigned n = 0;
+    int rc;
+
+    rc = s_require_admin(ctx, "add members");
+    if (rc != ICS_OK)
+        return rc;
+    if (!s_check_member(m, why, sizeof why))
+        return ics_reject(ctx, "%s", why);
+    rc = ics_members_get(ctx->db, m->org, &cur);
+    if (rc == ICS_OK)
+        return ics_reject(ctx, "%s is already a member", m->org);
+    if (rc != ICS_ENOENT)
+        return rc;
+    rc = s_count(ctx->db, "SELECT count(*) FROM members WHERE active = 1", &n);
+    if (rc != ICS_OK)
+        return rc;
+    if (n >= ICS_MAX_ORGS)
+        return ics_reject(ctx, "the group already has %d members, the most allowed", ICS_MAX_ORGS);
+    rc = s_key_holder(ctx->db, m->public_key.data, m->org, holder);
+    if (rc != ICS_OK)
+        return rc;
+    if (holder[0] != '\0')
+        return ics_reject(ctx, "that public key already belongs to %s", holder);
+    rc = s_insert_member(ctx, m, false, ctx->position + 1);
+    if (rc != ICS_OK)
+        return rc;
+    return s_emit(ctx, ICS_EFFECT_MEMBER_ADDED, m->org, m->endpoint, m->public_key.data,
+                  m->role == ICS__V1__MEMBER_ROLE__MEMBER_ROLE_VOTER);
+}
+
+static int s_member_remove(ics_apply_ctx_t *ctx, const Ics__V1__MemberRemove *r)
+{
+    sqlite3_stmt *st = NULL;
+    ics_member_t target;
+    unsigned admins = 0;
+    int rc;
+
+    rc = s_require_admin(ctx, "remove members");
+    if (rc != ICS_OK)
+        return rc;
+    rc = ics_members_get(ctx->db, r->org, &target);
+    if (rc == ICS_ENOENT)
+        return ics_reject(ctx, "%.40s is not a member", r->org);
+    if (rc != ICS_OK)
+        return rc;
+    if (strcmp(target.org, ctx->org) == 0)
+        return ics_reject(ctx, "the administrator %s cannot remove itself", ctx->org);
+    rc = s_count(ctx->db, "SELECT count(*) FROM members WHERE active = 1 AND admin = 1", &admins);
+    if (rc != ICS_OK)
+        return rc;
+    if (target.admin && admins <= 1)
+        return ics_reject(ctx, "%s is the last administrator and cannot be removed", target.org);
+
+    rc = ics_sql_prepare(ctx->db, "UPDATE members SET active = 0, removed = ?2 WHERE org = ?1",
+                         &st);
+    if (rc != ICS_OK)
+        goto out;
+    sqlite3_bind_text(st, 1, target.org, -1, SQLITE_TRANSIENT);
+    ics_sql_bind_u64(st, 2, ctx->position);
+    rc = ics_sql_done(ctx->db, st);
+    if (rc == ICS_OK)
+        rc = s_close_key(ctx, target.org);
+    if (rc == ICS_OK)
+        rc = s_emit(ctx, ICS_EFFECT_MEMBER_REMOVED, target.org, target.endpoint,
+                    target.public_key, target.voter);
+out:
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static int s_key_rotate(ics_apply_ctx_t *ctx, const Ics__V1__KeyRotate *k)
+{
+    sqlite3_stmt *st = NULL;
+    ics_member_t target, signer;
+    char holder[ICS_ORG_MAX];
+    int rc;
+
+    rc = ics_members_get(ctx->db, k->org, &target);
+    if (rc == ICS_ENOENT)
+        return ics_reject(ctx, "%.40s is not a member", k->org);
+    if (rc != ICS_OK)
+        return rc;
+    rc = ics_members_get(ctx->db, ctx->org, &signer);
+    if (rc != ICS_OK)
+        return rc == ICS_ENOENT ? ICS_EIO : rc; /* the core admitted the signer */
+    if (strcmp(target.org, signer.org) != 0 && !signer.admin)
+        return ics_reject(ctx, "only %s itself or the membership administrator may rotate its"
+                               " key", target.org);
+    if (!s_valid_key(&k->public_key))
+        return ics_reject(ctx, "new public key for %s is not a valid Ed25519 key", target.org);
+    if (memcmp(k->public_key.data, target.public_key, ICS_PK_BYTES) == 0)
+        return ics_reject(ctx, "that key is already the key in force for %s", target.org);
+    rc = s_key_holder(ctx->db, k->public_key.data, target.org, holder);
+    if (rc != ICS_OK)
+        return rc;
+    if (holder[0] != '\0')
+        return ics_reject(ctx, "that public key already belongs to %s", holder);
+
+    rc = s_close_key(ctx, target.org);
+    if (rc != ICS_OK)
+        goto out;
+    rc = ics_sql_prepare(ctx->db, "UPDATE members SET public_key = ?2 WHERE org = ?1", &st);
+    if (rc != ICS_OK)
+        goto out;
+    sqlite3_bind_text(st, 1, target.org, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_blob(st, 2, k->public_key.data, ICS_PK_BYTES, SQLITE_TRANSIENT);
+    rc = ics_sql_done(ctx->db, st);
+    if (rc != ICS_OK)
+        goto out;
+    sqlite3_finalize(st);
+    rc = ics_sql_prepare(ctx->db, "INSERT INTO member_keys(org, public_key, from_position,"
+                                  " to_position) VALUES (?1, ?2, ?3, NULL)", &st);
+    if (rc != ICS_OK)
+        goto out;
+    sqlite3_bind_text(st, 1, target.org, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_blob(st, 2, k->public_key.data, ICS_PK_BYTES, SQLITE_TRANSIENT);
+    ics_sql_bind_u64(st, 3, ctx->position + 1);
+    rc = ics_sql_done(ctx->db, st);
+    if (rc == ICS_OK)
+        rc = s_emit(ctx, ICS_EFFECT_KEY_CHANGED, target.org, target.endpoint,
+                    k->public_key.data, target.voter);
+out:
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static int s_apply(ics_apply_ctx_t *ctx, const Ics__V1__Command *cmd)
+{
+    switch (cmd->body_case) {
+    case ICS__V1__COMMAND__BODY_GENESIS:
+        return s_genesis(ctx, cmd->genesis);
+    case ICS__V1__COMMAND__BODY_MEMBER_ADD:
+        return s_member_add(ctx, cmd->member_add);
+    case ICS__V1__COMMAND__BODY_MEMBER_REMOVE:
+        return s_member_remove(ctx, cmd->member_remove);
+    case ICS__V1__COMMAND__BODY_KEY_ROTATE:
+        return s_key_rotate(ctx, cmd->key_rotate);
+    default:
+        return ics_reject(ctx, "unknown command kind %d", (int)cmd->body_case);
+    }
+}
+
+static const uint32_t s_kinds[] = {
+    ICS__V1__COMMAND__BODY_GENESIS, ICS__V1__COMMAND__BODY_MEMBER_ADD,
+    ICS__V1__COMMAND__BODY_MEMBER_REMOVE, ICS__V1__COMMAND__BODY_KEY_ROTATE, 0};
+
+const ics_fsm_domain_t ics_fsm_domain_members = {
+    .name = "members",
+    .kinds = s_kinds,
+    .schema = s_schema,
+    .apply = s_apply,
+    .on_clock = NULL,
+    .next_deadline = NULL,
+};

@@ -1,0 +1,930 @@
+/*
+ * A raft group as one node sees it.
+ *
+ * Submission path (DESIGN.md "Submission path"):
+ *
+ *   submit ──▶ outbox (durable: token → seq, signed envelope)
+ *      │
+ *      ├─ leader:   raft_apply ─────────────┐
+ *      ├─ follower: Forward frame to leader ┤   retried every second with
+ *      └─ no leader: wait                   │   the same envelope until
+ *                                           ▼   applied or timed out
+ *   fsm applies (org, seq) on this node ──▶ done(result)
+ *
+ * The outcome is taken from this node's own state machine, never from a
+ * reply: whatever path the entry took, it is done when this node applies
+ * it. Because the envelope (and its seq) is stored before it is first sent,
+ * a retry after a crash or a lost leader resends the same bytes, and the
+ * state machine's (org, seq) check makes it apply once.
+ *
+ * Leader duties, each idempotent and re-derived every turn so that a new
+ * leader simply carries on: propose genesis while the group has none;
+ * append a signed clock tick when a deadline is due or the tick interval
+ * has passed; bring raft's configuration in line with the members the
+ * state machine has admitted, one change at a time.
+ */
+#include "group.h"
+
+#include "common/envelope.h"
+
+#include <errno.h>
+#include <sodium.h>
+#include <sqlite3.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "raftio.h"
+#include "store.h"
+
+#define RETRY_MS 1000u
+#define INTERNAL_TIMEOUT_MS 30000u
+#define RECENT_MAX 256
+
+typedef struct s_pending {
+    struct s_pending *next;
+    uint64_t seq;
+    uint8_t *env;
+    size_t env_len;
+    uint64_t deadline;
+    uint64_t next_try;
+    ics_submit_done_fn done;
+    void *arg;
+    uint32_t kind;
+} s_pending_t;
+
+typedef struct {
+    struct raft_apply req;
+    ics_group_t *group;
+} s_apply_t;
+
+typedef struct {
+    char org[ICS_ORG_MAX];
+    uint64_t seq;
+    uint64_t at;
+} s_recent_t;
+
+struct ics_group {
+    const ics_config_t *cfg;
+    const ics_group_cfg_t *gcfg;
+    const ics_identity_t *id;
+    ics_transport_t *transport;
+    char dir[PATH_MAX];
+
+    ics_store_t *store;
+    ics_raftio_t *io;
+    ics_fsm_t *fsm;
+    struct raft raft;
+    struct raft_fsm rfsm;
+    bool raft_inited, raft_started, raft_closed;
+
+    sqlite3 *outbox;
+    s_pending_t *pending;
+
+    /* Leader duties. */
+    raft_term genesis_term;
+    uint64_t tick_sent_ms;     /* wall clock of our last tick proposal */
+    uint64_t tick_seq;         /* seq of our in-flight tick, 0 if none */
+    uint64_t checkpoint_done;  /* highest position we have checkpointed */
+    struct raft_change change;
+    bool change_busy;
+    s_recent_t recent[RECENT_MAX]; /* (org, seq) we proposed lately */
+    size_t recent_next;
+
+    ics_group_status_t counters;
+};
+
+/* ---- raft_fsm adapter ------------------------------------------------- */
+
+static int s_fsm_apply(struct raft_fsm *rfsm, const struct raft_buffer *buf, void **result)
+{
+    ics_group_t *self = rfsm->data;
+    ics_apply_result_t res;
+    int rc = ics_fsm_apply(self->fsm, buf->base, buf->len, &res);
+    *result = NULL; /* outcomes travel through the fsm observer */
+    if (rc != ICS_OK) {
+        ics_error("group %s: state machine failed: %s", ics_fsm_group(self->fsm),
+                  ics_strerror(rc));
+        return RAFT_IOERR;
+    }
+    return 0;
+}
+
+static int s_fsm_snapshot(struct raft_fsm *rfsm, struct raft_buffer *bufs[], unsigned *n)
+{
+    ics_group_t *self = rfsm->data;
+    uint8_t *data = NULL;
+    size_t len = 0;
+
+    if (ics_fsm_snapshot(self->fsm, &data, &len) != ICS_OK)
+        return RAFT_NOMEM;
+    *bufs = raft_malloc(sizeof **bufs);
+    void *copy = raft_malloc(len > 0 ? len : 1);
+    if (*bufs == NULL || copy == NULL) {
+        raft_free(*bufs);
+        raft_free(copy);
+        free(data);
+        return RAFT_NOMEM;
+    }
+    memcpy(copy, data, len);
+    free(data);
+    (*bufs)[0].base = copy;
+    (*bufs)[0].len = len;
+    *n = 1;
+    return 0;
+}
+
+static int s_fsm_restore(struct raft_fsm *rfsm, struct raft_buffer *buf)
+{
+    ics_group_t *self = rfsm->data;
+    ics_err_t err;
+    int rc = ics_fsm_restore(self->fsm, buf->base, buf->len, &err);
+    if (rc != ICS_OK) {
+        ics_error("group %s: snapshot restore failed: %s", ics_fsm_group(self->fsm), err.msg);
+        return RAFT_CORRUPT;
+    }
+    raft_free(buf->base); /* raft hands the buffer to us on success */
+    ics_info("group %s: restored snapshot at position %llu", ics_fsm_group(self->fsm),
+             (unsigned long long)ics_fsm_position(self->fsm));
+    return 0;
+}
+
+/* ---- outbox ------------------------------------------------------------ */
+
+static int s_outbox_open(ics_group_t *self, ics_err_t *err)
+{
+    char path[PATH_MAX + 16];
+    char *emsg = NULL;
+
+    snprintf(path, sizeof path, "%s/outbox.db", self->dir);
+    if (sqlite3_open(path, &self->outbox) != SQLITE_OK)
+        return ics_err(err, ICS_EIO, "%s: %s", path, sqlite3_errmsg(self->outbox));
+    if (sqlite3_exec(self->outbox,
+                     "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
+                     "CREATE TABLE IF NOT EXISTS outbox("
+                     " token BLOB PRIMARY KEY, seq INTEGER NOT NULL UNIQUE,"
+                     " envelope BLOB NOT NULL)",
+                     NULL, NULL, &emsg) != SQLITE_OK) {
+        int rc = ics_err(err, ICS_EIO, "%s: %s", path, emsg);
+        sqlite3_free(emsg);
+        return rc;
+    }
+    return ICS_OK;
+}
+
+/* Finds an earlier submission with this token. Returns ICS_OK with a malloc'd
+ * envelope, or ICS_ENOENT. */
+static int s_outbox_find(ics_group_t *self, const uint8_t *token, size_t token_len,
+                         uint64_t *seq, uint8_t **env, size_t *env_len)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = ICS_ENOENT;
+
+    if (sqlite3_prepare_v2(self->outbox, "SELECT seq, envelope FROM outbox WHERE token = ?",
+                           -1, &st, NULL) != SQLITE_OK)
+        return ICS_EIO;
+    sqlite3_bind_blob(st, 1, token, (int)token_len, SQLITE_STATIC);
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        *seq = (uint64_t)sqlite3_column_int64(st, 0);
+        *env_len = (size_t)sqlite3_column_bytes(st, 1);
+        *env = malloc(*env_len ? *env_len : 1);
+        if (*env == NULL) {
+            rc = ICS_ENOMEM;
+        } else {
+            memcpy(*env, sqlite3_column_blob(st, 1), *env_len);
+            rc = ICS_OK;
+        }
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static uint64_t s_outbox_max_seq(ics_group_t *self)
+{
+    sqlite3_stmt *st = NULL;
+    uint64_t seq = 0;
+    if (sqlite3_prepare_v2(self->outbox, "SELECT COALESCE(MAX(seq), 0) FROM outbox", -1, &st,
+                           NULL) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW)
+        seq = (uint64_t)sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return seq;
+}
+
+static int s_outbox_put(ics_group_t *self, const uint8_t *token, size_t token_len,
+                        uint64_t seq, const uint8_t *env, size_t env_len, ics_err_t *err)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = ICS_OK;
+
+    if (sqlite3_prepare_v2(self->outbox,
+                           "INSERT INTO outbox(token, seq, envelope) VALUES (?, ?, ?)", -1,
+                           &st, NULL) != SQLITE_OK) {
+        return ics_err(err, ICS_EIO, "outbox: %s", sqlite3_errmsg(self->outbox));
+    }
+    sqlite3_bind_blob(st, 1, token, (int)token_len, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, (sqlite3_int64)seq);
+    sqlite3_bind_blob(st, 3, env, (int)env_len, SQLITE_STATIC);
+    if (sqlite3_step(st) != SQLITE_DONE)
+        rc = ics_err(err, ICS_EIO, "outbox: %s", sqlite3_errmsg(self->outbox));
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* ---- submissions ------------------------------------------------------- */
+
+static void s_pending_free(s_pending_t *p)
+{
+    free(p->env);
+    free(p);
+}
+
+/* Completes and removes every pending submission matching seq. */
+static void s_complete(ics_group_t *self, uint64_t seq, int code, const char *error,
+                       const ics_apply_result_t *res)
+{
+    s_pending_t **pp = &self->pending;
+    while (*pp != NULL) {
+        s_pending_t *p = *pp;
+        if (p->seq == seq) {
+            *pp = p->next;
+            if (self->tick_seq == seq)
+                self->tick_seq = 0;
+            if (p->done != NULL)
+                p->done(p->arg, code, error, res);
+            s_pending_free(p);
+        } else {
+            pp = &p->next;
+        }
+    }
+}
+
+static bool s_recently_proposed(ics_group_t *self, const char *org, uint64_t seq, uint64_t now)
+{
+    for (size_t i = 0; i < RECENT_MAX; i++) {
+        s_recent_t *r = &self->recent[i];
+        if (r->seq == seq && now - r->at < RETRY_MS && strcmp(r->org, org) == 0)
+            return true;
+    }
+    return false;
+}
+
+static void s_apply_cb(struct raft_apply *req, int status, void *result)
+{
+    s_apply_t *a = req->data;
+    (void)result;
+    if (status != 0)
+        ics_debug("group %s: proposal not applied here: %s", ics_fsm_group(a->group->fsm),
+                  raft_strerror(status));
+    free(a);
+}
+
+/* Leader: appends an envelope to the log unless we did so a moment ago. */
+static int s_propose(ics_group_t *self, const char *org, uint64_t seq, const uint8_t *env,
+                     size_t len)
+{
+    uint64_t now = ics_mono_ms();
+    struct raft_buffer buf;
+    s_apply_t *a;
+    int rv;
+
+    if (s_recently_proposed(self, org, seq, now))
+        return ICS_OK;
+    a = calloc(1, sizeof *a);
+    buf.base = raft_malloc(len);
+    buf.len = len;
+    if (a == NULL || buf.base == NULL) {
+        free(a);
+        raft_free(buf.base);
+        return ICS_ENOMEM;
+    }
+    memcpy(buf.base, env, len);
+    a->group = self;
+    a->req.data = a;
+    rv = raft_apply(&self->raft, &a->req, &buf, 1, s_apply_cb);
+    if (rv != 0) {
+        raft_free(buf.base);
+        free(a);
+        return rv == RAFT_NOTLEADER || rv == RAFT_LEADERSHIPLOST ? ICS_ENOTLEADER : ICS_EIO;
+    }
+    s_recent_t *r = &self->recent[self->recent_next++ % RECENT_MAX];
+    ics_strcpy(r->org, sizeof r->org, org);
+    r->seq = seq;
+    r->at = now;
+    return ICS_OK;
+}
+
+static void s_leader(ics_group_t *self, char org[ICS_ORG_MAX])
+{
+    raft_id id = 0;
+    const char *addr = NULL;
+    org[0] = '\0';
+    raft_leader(&self->raft, &id, &addr);
+    if (id != 0 && addr != NULL)
+        ics_strcpy(org, ICS_ORG_MAX, addr);
+}
+
+static void s_forward(ics_group_t *self, const char *leader, s_pending_t *p)
+{
+    Ics__V1__Frame frame = ICS__V1__FRAME__INIT;
+    Ics__V1__Forward fwd = ICS__V1__FORWARD__INIT;
+    uint8_t *buf = NULL;
+    size_t len = 0;
+
+    frame.version = ICS_WIRE_VERSION;
+    frame.group = (char *)self->gcfg->name;
+    frame.body_case = ICS__V1__FRAME__BODY_FORWARD;
+    frame.forward = &fwd;
+    fwd.request_id = p->seq;
+    fwd.envelope.data = p->env;
+    fwd.envelope.len = p->env_len;
+    if (ics_pack(&frame.base, &buf, &len) == ICS_OK)
+        ics_transport_send(self->transport, leader, buf, len);
+    free(buf);
+}
+
+static void s_try(ics_group_t *self, s_pending_t *p, uint64_t now)
+{
+    char leader[ICS_ORG_MAX];
+
+    p->next_try = now + RETRY_MS;
+    if (raft_state(&self->raft) == RAFT_LEADER) {
+        s_propose(self, self->cfg->org, p->seq, p->env, p->env_len);
+        return;
+    }
+    s_leader(self, leader);
+    if (leader[0] != '\0' && strcmp(leader, self->cfg->org) != 0)
+        s_forward(self, leader, p);
+    else
+        p->next_try = now + 100; /* no leader yet: look again soon */
+}
+
+/* Signs and queues a command. token may be NULL (internal submissions). */
+static int s_submit(ics_group_t *self, const uint8_t *cmd, size_t cmd_len, uint32_t kind,
+                    const uint8_t *token, size_t token_len, uint64_t timeout_ms,
+                    ics_submit_done_fn done, void *arg, uint64_t *seq_out, ics_err_t *err)
+{
+    uint8_t fresh[16];
+    uint8_t *env = NULL;
+    size_t env_len = 0;
+    uint64_t seq = 0;
+    s_pending_t *p;
+    int rc;
+
+    if (token == NULL) {
+        randombytes_buf(fresh, sizeof fresh);
+        token = fresh;
+        token_len = sizeof fresh;
+    }
+    rc = s_outbox_find(self, token, token_len, &seq, &env, &env_len);
+    if (rc == ICS_ENOENT) {
+        ics_envelope_fields_t f = {
+            .group = self->gcfg->name,
+            .org = self->cfg->org,
+            .timestamp_ms = ics_now_ms(),
+            .kind = kind,
+            .payload = cmd,
+            .payload_len = cmd_len,
+        };
+        uint64_t a = s_outbox_max_seq(self), b = ics_fsm_max_seq(self->fsm, self->cfg->org);
+        f.seq = (a > b ? a : b) + 1;
+        rc = ics_envelope_seal(self->id, &f, &env, &env_len, err);
+        if (rc != ICS_OK)
+            return rc;
+        rc = s_outbox_put(self, token, token_len, f.seq, env, env_len, err);
+        if (rc != ICS_OK) {
+            free(env);
+            return rc;
+        }
+        seq = f.seq;
+    } else if (rc != ICS_OK) {
+        return ics_err(err, rc, "outbox lookup failed");
+    } else {
+        /* A retry: if the first attempt is already applied, answer now. */
+        ics_apply_result_t res;
+        if (ics_fsm_lookup(self->fsm, self->cfg->org, seq, &res) == ICS_OK) {
+            free(env);
+            res.duplicate = true;
+            if (seq_out != NULL)
+                *seq_out = seq;
+            if (done != NULL)
+                done(arg, ICS_OK, NULL, &res);
+            return ICS_OK;
+        }
+    }
+    p = calloc(1, sizeof *p);
+    if (p == NULL) {
+        free(env);
+        return ics_err(err, ICS_ENOMEM, "out of memory");
+    }
+    p->seq = seq;
+    p->env = env;
+    p->env_len = env_len;
+    p->kind = kind;
+    p->deadline = ics_mono_ms() + timeout_ms;
+    p->done = done;
+    p->arg = arg;
+    p->next = self->pending;
+    self->pending = p;
+    self->counters.submitted++;
+    if (seq_out != NULL)
+        *seq_out = seq;
+    s_try(self, p, ics_mono_ms());
+    return ICS_OK;
+}
+
+int ics_group_submit(ics_group_t *self, const uint8_t *cmd, size_t cmd_len,
+                     const uint8_t *token, size_t token_len, uint64_t timeout_ms,
+                     ics_submit_done_fn done, void *arg, ics_err_t *err)
+{
+    Ics__V1__Command *c = ics__v1__command__unpack(NULL, cmd_len, cmd);
+    uint32_t kind;
+
+    if (c == NULL)
+        return ics_err(err, ICS_EMALFORMED, "command does not decode");
+    kind = (uint32_t)c->body_case;
+    ics__v1__command__free_unpacked(c, NULL);
+    if (kind == 0)
+        return ics_err(err, ICS_EINVAL, "command has no body");
+    if (token != NULL && (token_len == 0 || token_len > 64))
+        return ics_err(err, ICS_EINVAL, "client token must be 1 to 64 bytes");
+    return s_submit(self, cmd, cmd_len, kind, token, token_len, timeout_ms, done, arg, NULL,
+                    err);
+}
+
+/* Packs a Command with this node as actor and submits it internally. */
+static uint64_t s_submit_internal(ics_group_t *self, Ics__V1__Command *cmd)
+{
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    uint64_t seq = 0;
+    ics_err_t err;
+
+    cmd->actor = (char *)"icsd";
+    if (ics_pack(&cmd->base, &buf, &len) != ICS_OK)
+        return 0;
+    if (s_submit(self, buf, len, (uint32_t)cmd->body_case, NULL, 0, INTERNAL_TIMEOUT_MS, NULL,
+                 NULL, &seq, &err) != ICS_OK) {
+        ics_warn("group %s: internal submission failed: %s", self->gcfg->name, err.msg);
+        seq = 0;
+    }
+    free(buf);
+    return seq;
+}
+
+/* ---- fsm observer ------------------------------------------------------ */
+
+static void s_on_applied(void *arg, const ics_apply_result_t *res)
+{
+    ics_group_t *self = arg;
+    if (strcmp(res->org, self->cfg->org) != 0)
+        return;
+    if (res->accepted)
+        self->counters.applied_ok++;
+    else
+        self->counters.applied_rejected++;
+    s_complete(self, res->seq, ICS_OK, NULL, res);
+}
+
+static void s_on_effect(void *arg, const ics_effect_t *e)
+{
+    ics_group_t *self = arg;
+    ics_err_t err;
+
+    if (strcmp(e->org, self->cfg->org) == 0)
+        return;
+    switch (e->type) {
+    case ICS_EFFECT_MEMBER_ADDED:
+    case ICS_EFFECT_KEY_CHANGED:
+        if (ics_transport_add_peer(self->transport, e->org, e->public_key, e->endpoint,
+                                   &err) != ICS_OK)
+            ics_warn("group %s: cannot reach new member %s: %s", self->gcfg->name, e->org,
+                     err.msg);
+        else
+            ics_info("group %s: member %s %s (%s)", self->gcfg->name, e->org,
+                     e->type == ICS_EFFECT_MEMBER_ADDED ? "admitted" : "re-keyed", e->endpoint);
+        break;
+    case ICS_EFFECT_MEMBER_REMOVED:
+        ics_info("group %s: member %s removed", self->gcfg->name, e->org);
+        ics_transport_remove_peer(self->transport, e->org);
+        break;
+    }
+}
+
+/* ---- leader duties ----------------------------------------------------- */
+
+static void s_propose_genesis(ics_group_t *self)
+{
+    Ics__V1__Command cmd = ICS__V1__COMMAND__INIT;
+    Ics__V1__Genesis gen = ICS__V1__GENESIS__INIT;
+    Ics__V1__MemberAdd members[ICS_MAX_ORGS], *ptrs[ICS_MAX_ORGS];
+    const ics_group_cfg_t *g = self->gcfg;
+
+    for (size_t i = 0; i < g->n_members; i++) {
+        const ics_org_cfg_t *o = ics_config_org(self->cfg, g->members[i]);
+        ics__v1__member_add__init(&members[i]);
+        members[i].org = (char *)o->id;
+        members[i].kind = (char *)o->kind;
+        members[i].name = (char *)o->name;
+        members[i].endpoint = (char *)o->endpoint;
+        members[i].public_key.data = (uint8_t *)o->public_key;
+        members[i].public_key.len = ICS_PK_BYTES;
+        members[i].role = ICS__V1__MEMBER_ROLE__MEMBER_ROLE_VOTER;
+        ptrs[i] = &members[i];
+    }
+    gen.group = (char *)g->name;
+    gen.members = ptrs;
+    gen.n_members = g->n_members;
+    gen.admin = (char *)(g->admin[0] ? g->admin : g->members[0]);
+    cmd.body_case = ICS__V1__COMMAND__BODY_GENESIS;
+    cmd.genesis = &gen;
+    if (s_submit_internal(self, &cmd) != 0)
+        ics_notice("group %s: proposed genesis with %zu members", g->name, g->n_members);
+}
+
+static void s_propose_tick(ics_group_t *self, uint64_t now_wall)
+{
+    Ics__V1__Command cmd = ICS__V1__COMMAND__INIT;
+    Ics__V1__ClockTick tick = ICS__V1__CLOCK_TICK__INIT;
+    tick.now_ms = now_wall;
+    cmd.body_case = ICS__V1__COMMAND__BODY_TICK;
+    cmd.tick = &tick;
+    self->tick_seq = s_submit_internal(self, &cmd);
+    self->tick_sent_ms = now_wall;
+}
+
+static void s_change_cb(struct raft_change *req, int status)
+{
+    ics_group_t *self = req->data;
+    self->change_busy = false;
+    if (status != 0)
+        ics_warn("group %s: configuration change failed: %s", self->gcfg->name,
+                 raft_strerror(status));
+}
+
+/* Brings raft's configuration in line with the admitted members. */
+static void s_reconcile(ics_group_t *self)
+{
+    const struct raft_configuration *conf = &self->raft.configuration;
+    sqlite3 *db = ics_fsm_db(self->fsm);
+    sqlite3_stmt *st = NULL;
+    int rv = 0;
+
+    if (self->change_busy || self->raft.configuration_uncommitted_index != 0)
+        return;
+    /* Members the state machine knows, in a stable order. */
+    if (sqlite3_prepare_v2(db, "SELECT org, voter FROM ics_members ORDER BY org", -1, &st,
+                           NULL) != SQLITE_OK)
+        return;
+    self->change.data = self;
+    while (rv == 0 && sqlite3_step(st) == SQLITE_ROW) {
+        const char *org = (const char *)sqlite3_column_text(st, 0);
+        int want = sqlite3_column_int(st, 1) ? RAFT_VOTER : RAFT_STANDBY;
+        raft_id id = ics_raft_id(org);
+        const struct raft_server *s = NULL;
+        for (unsigned i = 0; i < conf->n; i++)
+            if (conf->servers[i].id == id)
+                s = &conf->servers[i];
+        if (s == NULL) {
+            rv = raft_add(&self->raft, &self->change, id, org, s_change_cb);
+            if (rv == 0)
+                ics_info("group %s: adding %s to raft", self->gcfg->name, org);
+        } else if (s->role != want) {
+            rv = raft_assign(&self->raft, &self->change, id, want, s_change_cb);
+            if (rv == 0)
+                ics_info("group %s: %s becomes %s", self->gcfg->name, org,
+                         want == RAFT_VOTER ? "voter" : "standby");
+        } else {
+            continue;
+        }
+        if (rv == 0)
+            self->change_busy = true;
+        break;
+    }
+    sqlite3_finalize(st);
+    if (rv != 0 || self->change_busy)
+        return;
+    /* Servers raft still has that are no longer members. */
+    for (unsigned i = 0; i < conf->n; i++) {
+        if (!ics_fsm_is_member(self->fsm, conf->servers[i].address)) {
+            if (raft_remove(&self->raft, &self->change, conf->servers[i].id, s_change_cb) == 0) {
+                self->change_busy = true;
+                ics_info("group %s: removing %s from raft", self->gcfg->name,
+                         conf->servers[i].address);
+            }
+            break;
+        }
+    }
+}
+
+static void s_leader_duties(ics_group_t *self)
+{
+    uint64_t now_wall = ics_now_ms();
+
+    if (!ics_fsm_has_genesis(self->fsm)) {
+        if (self->genesis_term != self->raft.current_term) {
+            self->genesis_term = self->raft.current_term;
+            s_propose_genesis(self);
+        }
+        return;
+    }
+    if (self->tick_seq == 0) {
+        uint64_t deadline = ics_fsm_next_deadline(self->fsm);
+        bool due = deadline != 0 && deadline <= now_wall && deadline > ics_fsm_clock(self->fsm);
+        if (due || now_wall >= self->tick_sent_ms + self->cfg->tick_interval_ms)
+            s_propose_tick(self, now_wall);
+    }
+    s_reconcile(self);
+}
+
+/* Every node vouches for its state every checkpoint_interval positions. */
+static void s_checkpoint_duty(ics_group_t *self)
+{
+    uint64_t n = self->cfg->checkpoint_interval;
+    uint64_t pos = ics_fsm_position(self->fsm) / n * n;
+    ics_log_entry_t e;
+
+    if (pos == 0 || pos <= self->checkpoint_done || !ics_fsm_is_member(self->fsm, self->cfg->org))
+        return;
+    self->checkpoint_done = pos;
+    if (ics_fsm_entry(self->fsm, pos, &e) != ICS_OK)
+        return;
+    Ics__V1__Command cmd = ICS__V1__COMMAND__INIT;
+    Ics__V1__Checkpoint cp = ICS__V1__CHECKPOINT__INIT;
+    cp.position = pos;
+    cp.chain.data = e.chain;
+    cp.chain.len = sizeof e.chain;
+    cmd.body_case = ICS__V1__COMMAND__BODY_CHECKPOINT;
+    cmd.checkpoint = &cp;
+    s_submit_internal(self, &cmd);
+    free(e.envelope);
+}
+
+unsigned ics_group_run(ics_group_t *self)
+{
+    uint64_t now = ics_mono_ms();
+    unsigned wait = ics_raftio_tick(self->io);
+    s_pending_t **pp = &self->pending;
+
+    while (*pp != NULL) {
+        s_pending_t *p = *pp;
+        if (now >= p->deadline) {
+            char leader[ICS_ORG_MAX], msg[256];
+            s_leader(self, leader);
+            snprintf(msg, sizeof msg,
+                     "not committed within the timeout: no quorum in group %s (%s)",
+                     self->gcfg->name, leader[0] ? "leader is reachable only partly" :
+                     "no leader");
+            *pp = p->next;
+            if (self->tick_seq == p->seq)
+                self->tick_seq = 0;
+            self->counters.timeouts++;
+            if (p->done != NULL)
+                p->done(p->arg, ICS_ETIMEDOUT, msg, NULL);
+            s_pending_free(p);
+            continue;
+        }
+        if (now >= p->next_try)
+            s_try(self, p, now);
+        uint64_t next = p->next_try < p->deadline ? p->next_try : p->deadline;
+        if (next > now && next - now < wait)
+            wait = (unsigned)(next - now);
+        pp = &p->next;
+    }
+    if (raft_state(&self->raft) == RAFT_LEADER)
+        s_leader_duties(self);
+    s_checkpoint_duty(self);
+    return wait;
+}
+
+void ics_group_flush(ics_group_t *self)
+{
+    /* Callbacks may queue more work (a follower's reply, a new append);
+     * finish it in this turn rather than after the next poll. */
+    for (int i = 0; i < 8 && ics_raftio_flush(self->io); i++)
+        ;
+}
+
+/* ---- frames ------------------------------------------------------------ */
+
+static void s_on_forward(ics_group_t *self, const char *from, const Ics__V1__Forward *fwd)
+{
+    Ics__V1__Envelope *env = NULL;
+    ics_err_t err;
+
+    if (raft_state(&self->raft) != RAFT_LEADER)
+        return; /* the sender retries with whoever leads next */
+    if (ics_envelope_decode(fwd->envelope.data, fwd->envelope.len, &env, &err) != ICS_OK) {
+        ics_warn("group %s: forward from %s dropped: %s", self->gcfg->name, from, err.msg);
+        return;
+    }
+    /* A node forwards only its own organisation's envelopes. */
+    if (strcmp(env->org, from) != 0 || strcmp(env->group, self->gcfg->name) != 0) {
+        ics_warn("group %s: forward from %s of an envelope by %s/%s dropped",
+                 self->gcfg->name, from, env->org, env->group);
+    } else {
+        ics_apply_result_t res;
+        if (ics_fsm_lookup(self->fsm, env->org, env->seq, &res) != ICS_OK)
+            s_propose(self, env->org, env->seq, fwd->envelope.data, fwd->envelope.len);
+    }
+    ics__v1__envelope__free_unpacked(env, NULL);
+}
+
+void ics_group_frame(ics_group_t *self, const char *from, const Ics__V1__Frame *frame)
+{
+    switch (frame->body_case) {
+    case ICS__V1__FRAME__BODY_RAFT:
+        ics_raftio_deliver(self->io, from, frame->raft);
+        break;
+    case ICS__V1__FRAME__BODY_FORWARD:
+        s_on_forward(self, from, frame->forward);
+        break;
+    default:
+        break;
+    }
+}
+
+/* ---- life cycle -------------------------------------------------------- */
+
+static int s_mkdirs(const char *path, ics_err_t *err)
+{
+    char tmp[PATH_MAX];
+    ics_strcpy(tmp, sizeof tmp, path);
+    for (char *p = tmp + 1; *p; p++) {
+        if (*p == '/') {
+            *p = '\0';
+            if (mkdir(tmp, 0700) != 0 && errno != EEXIST)
+                return ics_err(err, ICS_EIO, "%s: %s", tmp, strerror(errno));
+            *p = '/';
+        }
+    }
+    if (mkdir(tmp, 0700) != 0 && errno != EEXIST)
+        return ics_err(err, ICS_EIO, "%s: %s", tmp, strerror(errno));
+    return ICS_OK;
+}
+
+static int s_raft_send(void *arg, const char *to, const uint8_t *frame, size_t len)
+{
+    ics_group_t *self = arg;
+    return ics_transport_send(self->transport, to, frame, len) == ICS_OK ? 0 : -1;
+}
+
+ics_group_t *ics_group_new(const ics_config_t *cfg, const ics_group_cfg_t *gcfg,
+                           const ics_identity_t *id, ics_transport_t *transport,
+                           ics_err_t *err)
+{
+    ics_group_t *self = calloc(1, sizeof *self);
+    char path[PATH_MAX + 16];
+    int rv;
+
+    if (self == NULL) {
+        ics_err(err, ICS_ENOMEM, "out of memory");
+        return NULL;
+    }
+    self->cfg = cfg;
+    self->gcfg = gcfg;
+    self->id = id;
+    self->transport = transport;
+    if (snprintf(self->dir, sizeof self->dir, "%s/%s", cfg->data_dir, gcfg->name) >=
+        (int)sizeof self->dir) {
+        ics_err(err, ICS_EINVAL, "data_dir path too long");
+        goto fail;
+    }
+    if (s_mkdirs(self->dir, err) != ICS_OK || s_outbox_open(self, err) != ICS_OK)
+        goto fail;
+    snprintf(path, sizeof path, "%s/raft.db", self->dir);
+    self->store = ics_store_open(path, err);
+    if (self->store == NULL)
+        goto fail;
+    self->fsm = ics_fsm_new(gcfg->name, err);
+    if (self->fsm == NULL)
+        goto fail;
+    ics_fsm_set_observer(self->fsm, &(ics_fsm_observer_t){
+                                        .applied = s_on_applied,
+                                        .effect = s_on_effect,
+                                        .arg = self,
+                                    });
+    self->io = ics_raftio_new(gcfg->name, self->store, s_raft_send, self);
+    if (self->io == NULL) {
+        ics_err(err, ICS_ENOMEM, "out of memory");
+        goto fail;
+    }
+    self->rfsm.version = 1;
+    self->rfsm.data = self;
+    self->rfsm.apply = s_fsm_apply;
+    self->rfsm.snapshot = s_fsm_snapshot;
+    self->rfsm.restore = s_fsm_restore;
+
+    rv = raft_init(&self->raft, ics_raftio_io(self->io), &self->rfsm, ics_raft_id(cfg->org),
+                   cfg->org);
+    if (rv != 0) {
+        ics_err(err, ICS_EIO, "group %s: raft_init: %s", gcfg->name, raft_errmsg(&self->raft));
+        goto fail;
+    }
+    self->raft_inited = true;
+    self->raft.data = self;
+    raft_set_election_timeout(&self->raft, cfg->election_ms);
+    raft_set_heartbeat_timeout(&self->raft, cfg->heartbeat_ms);
+    raft_set_snapshot_threshold(&self->raft, cfg->snapshot_threshold);
+    raft_set_snapshot_trailing(&self->raft, cfg->snapshot_trailing);
+    raft_set_pre_vote(&self->raft, true);
+
+    if (ics_store_pristine(self->store)) {
+        struct raft_configuration conf;
+        raft_configuration_init(&conf);
+        for (size_t i = 0; i < gcfg->n_members; i++) {
+            if (raft_configuration_add(&conf, ics_raft_id(gcfg->members[i]), gcfg->members[i],
+                                       RAFT_VOTER) != 0) {
+                raft_configuration_close(&conf);
+                ics_err(err, ICS_EINVAL, "group %s: bad member list", gcfg->name);
+                goto fail;
+            }
+        }
+        rv = raft_bootstrap(&self->raft, &conf);
+        raft_configuration_close(&conf);
+        if (rv != 0) {
+            ics_err(err, ICS_EIO, "group %s: bootstrap: %s", gcfg->name,
+                    raft_errmsg(&self->raft));
+            goto fail;
+        }
+        ics_notice("group %s: new group bootstrapped with %zu members", gcfg->name,
+                   gcfg->n_members);
+    }
+    rv = raft_start(&self->raft);
+    if (rv != 0) {
+        ics_err(err, ICS_EIO, "group %s: cannot start raft: %s", gcfg->name,
+                raft_errmsg(&self->raft));
+        goto fail;
+    }
+    self->raft_started = true;
+    return self;
+fail:
+    ics_group_destroy(&self);
+    return NULL;
+}
+
+static void s_raft_closed(struct raft *r)
+{
+    ics_group_t *self = r->data;
+    self->raft_closed = true;
+}
+
+void ics_group_destroy(ics_group_t **self_p)
+{
+    ics_group_t *self;
+    if (self_p == NULL || *self_p == NULL)
+        return;
+    self = *self_p;
+    while (self->pending != NULL) {
+        s_pending_t *p = self->pending;
+        self->pending = p->next;
+        if (p->done != NULL)
+            p->done(p->arg, ICS_ESHUTDOWN, "node is shutting down", NULL);
+        s_pending_free(p);
+    }
+    if (self->raft_inited) {
+        self->raft.data = self;
+        raft_close(&self->raft, s_raft_closed);
+        /* Our io completes close synchronously, after flushing. */
+    }
+    ics_raftio_destroy(&self->io);
+    ics_fsm_destroy(&self->fsm);
+    ics_store_close(&self->store);
+    if (self->outbox != NULL)
+        sqlite3_close(self->outbox);
+    free(self);
+    *self_p = NULL;
+}
+
+const char *ics_group_name(const ics_group_t *self) { return self->gcfg->name; }
+ics_fsm_t *ics_group_fsm(ics_group_t *self) { return self->fsm; }
+struct raft *ics_group_raft(ics_group_t *self) { return &self->raft; }
+
+bool ics_group_is_member(ics_group_t *self, const char *org)
+{
+    return ics_group_has(self->gcfg, org) || ics_fsm_is_member(self->fsm, org);
+}
+
+void ics_group_status(ics_group_t *self, ics_group_status_t *out)
+{
+    static const char *roles[] = {"unavailable", "follower", "candidate", "leader"};
+    int st = raft_state(&self->raft);
+    *out = self->counters;
+    out->role = st >= 0 && st <= 3 ? roles[st] : "unknown";
+    out->term = self->raft.current_term;
+    out->commit_index = self->raft.commit_index;
+    out->applied_index = raft_last_applied(&self->raft);
+    out->last_index = raft_last_index(&self->raft);
+    s_leader(self, out->leader);
+}
+
+uint64_t ics_group_match_index(ics_group_t *self, const char *org)
+{
+    const struct raft_configuration *conf = &self->raft.configuration;
+    if (raft_state(&self->raft) != RAFT_LEADER || self->raft.leader_state.progress == NULL)
+        return 0;
+    for (unsigned i = 0; i < conf->n; i++)
+        if (strcmp(conf->servers[i].address, org) == 0)
+            return self->raft.leader_state.progress[i].match_index;
+    return 0;
+}

@@ -1,0 +1,63 @@
+/*
+ * One raft group (an ICS, or a regional group) as this node takes part in
+ * it: the raft instance, its storage and io, the state machine, the node's
+ * outbox of signed submissions, and the leader's duties (genesis, clock
+ * ticks, membership reconciliation). Several groups share one transport.
+ */
+#ifndef ICS_GROUP_H
+#define ICS_GROUP_H
+
+#include <raft.h>
+#include "common/config.h"
+#include "common/keys.h"
+#include "fsm/fsm.h"
+#include "ics/v1/wire.pb-c.h"
+#include "transport.h"
+
+typedef struct ics_group ics_group_t;
+
+/* Outcome of a submission, delivered once. code is ICS_OK when the entry
+ * was applied (accepted or rejected: see res->accepted), or an error. */
+typedef void (*ics_submit_done_fn)(void *arg, int code, const char *error,
+                                   const ics_apply_result_t *res);
+
+ics_group_t *ics_group_new(const ics_config_t *cfg, const ics_group_cfg_t *gcfg,
+                           const ics_identity_t *id, ics_transport_t *transport,
+                           ics_err_t *err);
+/* Stops raft and frees everything; pending submissions fail with
+ * ICS_ESHUTDOWN. */
+void ics_group_destroy(ics_group_t **self_p);
+
+const char *ics_group_name(const ics_group_t *self);
+ics_fsm_t *ics_group_fsm(ics_group_t *self);
+struct raft *ics_group_raft(ics_group_t *self);
+
+/* Handles a frame for this group from an authenticated member. */
+void ics_group_frame(ics_group_t *self, const char *from, const Ics__V1__Frame *frame);
+
+/* Signs cmd (a serialised Command, actor already set) and submits it.
+ * token identifies the submission across client retries (16 bytes, or
+ * NULL for a fresh one). done is called exactly once. */
+int ics_group_submit(ics_group_t *self, const uint8_t *cmd, size_t cmd_len,
+                     const uint8_t *token, size_t token_len, uint64_t timeout_ms,
+                     ics_submit_done_fn done, void *arg, ics_err_t *err);
+
+/* Timers and duties; returns ms until it next needs to run. */
+unsigned ics_group_run(ics_group_t *self);
+/* Group commit for this group's raft log. */
+void ics_group_flush(ics_group_t *self);
+
+/* Is raft a member of this group's current configuration? */
+bool ics_group_is_member(ics_group_t *self, const char *org);
+
+typedef struct {
+    const char *role;
+    uint64_t term, commit_index, applied_index, last_index;
+    char leader[ICS_ORG_MAX];
+    uint64_t submitted, applied_ok, applied_rejected, timeouts;
+} ics_group_status_t;
+void ics_group_status(ics_group_t *self, ics_group_status_t *out);
+/* Leader's view of a peer's replication: match index, or 0 if unknown. */
+uint64_t ics_group_match_index(ics_group_t *self, const char *org);
+
+#endif

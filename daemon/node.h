@@ -1,0 +1,50 @@
+/*
+ * The node: one organisation's daemon. Owns the ZeroMQ context, the
+ * transport, the control socket and one ics_group_t per configured group,
+ * and drives them all from one single-threaded zmq_poll loop.
+ *
+ * This header is shared by node.c (loop, frames, pings) and control.c
+ * (the icsctl protocol); nothing else includes it.
+ */
+#ifndef ICS_NODE_H
+#define ICS_NODE_H
+
+#include <signal.h>
+#include "common/config.h"
+#include "common/keys.h"
+#include "group.h"
+#include "ics/v1/control.pb-c.h"
+#include "transport.h"
+
+typedef struct ics_node {
+    const ics_config_t *cfg;
+    ics_identity_t *id;
+    void *zctx;
+    ics_transport_t *transport;
+    void *control;
+    ics_group_t *groups[ICS_MAX_GROUPS];
+    size_t n_groups;
+    uint64_t started_ms;
+    uint64_t next_ping_ms;
+    uint64_t ping_nonce;
+    struct {
+        uint64_t bad_frames, unknown_group, not_member;
+    } drops;
+    volatile sig_atomic_t *stop;
+} ics_node_t;
+
+/* Starts everything; returns NULL with err set. stop is polled each turn. */
+ics_node_t *ics_node_new(const ics_config_t *cfg, volatile sig_atomic_t *stop,
+                         ics_err_t *err);
+void ics_node_destroy(ics_node_t **self_p);
+/* Runs until *stop is set. Returns 0, or a negative code on a fatal error. */
+int ics_node_run(ics_node_t *self);
+
+ics_group_t *ics_node_group(ics_node_t *self, const char *name);
+
+/* control.c */
+int ics_control_open(ics_node_t *self, ics_err_t *err);
+void ics_control_close(ics_node_t *self);
+void ics_control_process(ics_node_t *self);
+
+#endif

@@ -1,0 +1,978 @@
+/*
+ * Durable raft storage: the term, the vote, the log and the latest snapshot
+ * of this node, in one SQLite database that backs the persistent half of
+ * raft_io. Raft's safety rests on what this file remembers after a crash, so
+ * the database runs in WAL mode with synchronous=FULL: every commit fsyncs
+ * the WAL before it returns.
+ *
+ * Invariants:
+ *  - meta has exactly one row (id 0); changing the term clears the vote.
+ *  - entries hold one contiguous run of indexes: append refuses to leave a
+ *    gap and load checks again, because raft takes entries[i] to be at
+ *    start_index + i.
+ *  - snapshot has at most one row (id 0); snapshot_servers holds its
+ *    configuration in order (pos), so it round-trips exactly without the
+ *    configuration decoder raft keeps private.
+ *  - Every public call that writes is atomic (a savepoint). Outside a batch
+ *    it is its own transaction and durable on return; inside one it becomes
+ *    durable at ics_store_commit. set_term, set_vote and bootstrap promise
+ *    durability on return and so are refused inside a batch.
+ *  - Memory handed out is raft_malloc'd in the shapes raft itself frees
+ *    (snapshotDestroy, entryBatchesDestroy).
+ */
+#include "store.h"
+
+#include <assert.h>
+#include <sqlite3.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* PRAGMA application_id "ICSR" and user_version: tell our file apart from
+ * any other SQLite database a misconfigured path might point at. */
+#define S_APPLICATION_ID 1229149010
+#define S_SCHEMA_VERSION 1
+#define S_STR_(x) #x
+#define S_STR(x) S_STR_(x)
+
+static const char s_schema_sql[] =
+    "CREATE TABLE meta (id INTEGER PRIMARY KEY CHECK (id = 0),"
+    " term INTEGER NOT NULL, vote INTEGER NOT NULL);"
+    "INSERT INTO meta (id, term, vote) VALUES (0, 0, 0);"
+    "CREATE TABLE entries (idx INTEGER PRIMARY KEY, term INTEGER NOT NULL,"
+    " type INTEGER NOT NULL, data BLOB NOT NULL);"
+    "CREATE TABLE snapshot (id INTEGER PRIMARY KEY CHECK (id = 0),"
+    " idx INTEGER NOT NULL, term INTEGER NOT NULL, conf_index INTEGER NOT NULL,"
+    " data BLOB NOT NULL);"
+    "CREATE TABLE snapshot_servers (pos INTEGER PRIMARY KEY, id INTEGER NOT NULL,"
+    " address TEXT NOT NULL, role INTEGER NOT NULL);"
+    "PRAGMA application_id = " S_STR(S_APPLICATION_ID) ";"
+    "PRAGMA user_version = " S_STR(S_SCHEMA_VERSION) ";";
+
+/* Statements prepared once per handle: the per-append path and the
+ * transaction control every write goes through. */
+enum {
+    S_BEGIN,
+    S_COMMIT,
+    S_ROLLBACK,
+    S_SAVEPOINT,
+    S_RELEASE,
+    S_ROLLBACK_TO,
+    S_SET_TERM,
+    S_SET_VOTE,
+    S_PUT_ENTRY,
+    S_TRUNCATE,
+    S_LAST_INDEX,
+    S_PRISTINE,
+    S_NSTMT
+};
+
+static const char *const s_sql[S_NSTMT] = {
+    [S_BEGIN] = "BEGIN IMMEDIATE",
+    [S_COMMIT] = "COMMIT",
+    [S_ROLLBACK] = "ROLLBACK",
+    [S_SAVEPOINT] = "SAVEPOINT ics_op",
+    [S_RELEASE] = "RELEASE ics_op",
+    [S_ROLLBACK_TO] = "ROLLBACK TO ics_op",
+    [S_SET_TERM] = "UPDATE meta SET term = ?1, vote = 0 WHERE id = 0",
+    [S_SET_VOTE] = "UPDATE meta SET vote = ?1 WHERE id = 0",
+    [S_PUT_ENTRY] = "INSERT OR REPLACE INTO entries (idx, term, type, data)"
+                    " VALUES (?1, ?2, ?3, ?4)",
+    [S_TRUNCATE] = "DELETE FROM entries WHERE idx >= ?1",
+    [S_LAST_INDEX] = "SELECT coalesce((SELECT max(idx) FROM entries),"
+                     " (SELECT idx FROM snapshot WHERE id = 0), 0)",
+    [S_PRISTINE] = "SELECT coalesce((SELECT term = 0 FROM meta WHERE id = 0), 0)"
+                   " AND NOT EXISTS (SELECT 1 FROM entries)"
+                   " AND NOT EXISTS (SELECT 1 FROM snapshot)",
+};
+
+struct ics_store {
+    sqlite3 *db;
+    char *path;                   /* for error messages */
+    sqlite3_stmt *stmt[S_NSTMT];
+    bool in_batch;                /* between ics_store_begin and commit/rollback */
+};
+
+/* SQLite integers are signed. Server ids may be 64-bit hashes (raft_digest)
+ * above INT64_MAX; copying the bits round-trips them exactly. Terms and
+ * indexes never get that large, so their ordering in SQL is unaffected. */
+static sqlite3_int64 s_i64(uint64_t v)
+{
+    sqlite3_int64 out;
+    memcpy(&out, &v, sizeof out);
+    return out;
+}
+
+static uint64_t s_u64(sqlite3_int64 v)
+{
+    uint64_t out;
+    memcpy(&out, &v, sizeof out);
+    return out;
+}
+
+static int s_code(int sqlite_rc)
+{
+    switch (sqlite_rc & 0xff) {
+    case SQLITE_NOMEM: return ICS_ENOMEM;
+    case SQLITE_TOOBIG: return ICS_ETOOBIG;
+    default: return ICS_EIO;
+    }
+}
+
+/* Must be called straight after the failing SQLite call, before any other
+ * call on the connection replaces its error message. */
+static int s_fail(ics_store_t *self, ics_err_t *err, int sqlite_rc, const char *what)
+{
+    const char *msg = self->db != NULL ? sqlite3_errmsg(self->db) : sqlite3_errstr(sqlite_rc);
+    return ics_err(err, s_code(sqlite_rc), "%s: %s: %s", self->path, what, msg);
+}
+
+static int s_prepare(ics_store_t *self, const char *sql, sqlite3_stmt **stmt,
+                     ics_err_t *err)
+{
+    int rc = sqlite3_prepare_v2(self->db, sql, -1, stmt, NULL);
+    return rc == SQLITE_OK ? ICS_OK : s_fail(self, err, rc, "cannot prepare a statement");
+}
+
+static int s_exec(ics_store_t *self, const char *sql, ics_err_t *err, const char *what)
+{
+    int rc = sqlite3_exec(self->db, sql, NULL, NULL, NULL);
+    return rc == SQLITE_OK ? ICS_OK : s_fail(self, err, rc, what);
+}
+
+/* Runs a cached statement that returns no row and leaves it ready for the
+ * next call; clearing the bindings drops any pointer into caller memory. */
+static int s_run(ics_store_t *self, sqlite3_stmt *stmt, ics_err_t *err, const char *what)
+{
+    int rc = sqlite3_step(stmt);
+
+    rc = rc == SQLITE_DONE ? ICS_OK : s_fail(self, err, rc, what);
+    sqlite3_reset(stmt);
+    sqlite3_clear_bindings(stmt);
+    return rc;
+}
+
+/* Runs a cached statement that returns one integer. */
+static int s_query(ics_store_t *self, sqlite3_stmt *stmt, sqlite3_int64 *out,
+                   ics_err_t *err, const char *what)
+{
+    int rc = sqlite3_step(stmt);
+
+    if (rc == SQLITE_ROW) {
+        *out = sqlite3_column_int64(stmt, 0);
+        rc = ICS_OK;
+    } else {
+        rc = s_fail(self, err, rc, what);
+    }
+    sqlite3_reset(stmt);
+    return rc;
+}
+
+static void s_log_failure(int rc, const ics_err_t *err)
+{
+    if (rc != ICS_OK)
+        ics_error("%s", err->msg);
+}
+
+/* Undoes the current call after a failure. Outside a batch that is the whole
+ * transaction; inside one only the call's savepoint, so the batch's earlier
+ * calls survive for the caller to commit or roll back. */
+static void s_op_abort(ics_store_t *self)
+{
+    ics_err_t err;
+    int rc;
+
+    /* I/O errors, a full disk or lack of memory make SQLite roll back the
+     * whole transaction by itself; then no savepoint is left to undo. */
+    if (sqlite3_get_autocommit(self->db))
+        return;
+    if (!self->in_batch) {
+        s_log_failure(s_run(self, self->stmt[S_ROLLBACK], &err, "cannot roll back"), &err);
+        return;
+    }
+    rc = s_run(self, self->stmt[S_ROLLBACK_TO], &err, "cannot undo a failed call");
+    if (rc == ICS_OK)
+        rc = s_run(self, self->stmt[S_RELEASE], &err, "cannot undo a failed call");
+    s_log_failure(rc, &err);
+}
+
+static int s_op_begin(ics_store_t *self, ics_err_t *err)
+{
+    /* Had SQLite rolled the batch back behind our back, the savepoint would
+     * open a fresh transaction and this call would commit on its own, out
+     * of the batch the caller believes it is in. */
+    if (self->in_batch && sqlite3_get_autocommit(self->db))
+        return ics_err(err, ICS_EIO,
+                       "%s: the batch was rolled back after an earlier error", self->path);
+    return s_run(self, self->stmt[S_SAVEPOINT], err, "cannot start a transaction");
+}
+
+/* Ends the call opened by s_op_begin; rc is the call's result so far. */
+static int s_op_end(ics_store_t *self, int rc, ics_err_t *err)
+{
+    if (rc == ICS_OK) {
+        rc = s_run(self, self->stmt[S_RELEASE], err,
+                   self->in_batch ? "cannot release a savepoint" : "cannot commit");
+        if (rc == ICS_OK)
+            return ICS_OK;
+    }
+    s_op_abort(self);
+    return rc;
+}
+
+static int s_refuse_in_batch(ics_store_t *self, ics_err_t *err, const char *what)
+{
+    return ics_err(err, ICS_EINVAL,
+                   "%s: %s inside a batch would not be durable on return", self->path, what);
+}
+
+static int s_last_index(ics_store_t *self, raft_index *out, ics_err_t *err)
+{
+    sqlite3_int64 v = 0;
+    int rc = s_query(self, self->stmt[S_LAST_INDEX], &v, err, "cannot read the last index");
+
+    *out = s_u64(v);
+    return rc;
+}
+
+static int s_pristine(ics_store_t *self, bool *out, ics_err_t *err)
+{
+    sqlite3_int64 v = 0;
+    int rc = s_query(self, self->stmt[S_PRISTINE], &v, err, "cannot read the store");
+
+    *out = rc == ICS_OK && v != 0;
+    return rc;
+}
+
+static int s_put_entry(ics_store_t *self, raft_index index, raft_term term,
+                       unsigned short type, const struct raft_buffer *buf,
+                       ics_err_t *err)
+{
+    sqlite3_stmt *stmt = self->stmt[S_PUT_ENTRY];
+    int rc;
+
+    sqlite3_bind_int64(stmt, 1, s_i64(index));
+    sqlite3_bind_int64(stmt, 2, s_i64(term));
+    sqlite3_bind_int(stmt, 3, type);
+    /* A NULL blob would be SQL NULL, which the NOT NULL column rejects. */
+    if (buf->len == 0)
+        rc = sqlite3_bind_zeroblob(stmt, 4, 0);
+    else
+        rc = sqlite3_bind_blob64(stmt, 4, buf->base, buf->len, SQLITE_STATIC);
+    if (rc != SQLITE_OK) {
+        rc = s_fail(self, err, rc, "cannot store a log entry");
+        sqlite3_clear_bindings(stmt);
+        return rc;
+    }
+    return s_run(self, stmt, err, "cannot store a log entry");
+}
+
+static void s_snapshot_destroy(struct raft_snapshot *snap)
+{
+    if (snap == NULL)
+        return;
+    raft_configuration_close(&snap->configuration);
+    for (unsigned i = 0; i < snap->n_bufs; i++)
+        raft_free(snap->bufs[i].base);
+    raft_free(snap->bufs);
+    raft_free(snap);
+}
+
+static int s_snapshot_read(ics_store_t *self, struct raft_snapshot **out, ics_err_t *err)
+{
+    sqlite3_stmt *head = NULL, *servers = NULL;
+    struct raft_snapshot *snap = NULL;
+    const void *data;
+    size_t len;
+    int rc;
+
+    *out = NULL;
+    rc = s_prepare(self, "SELECT idx, term, conf_index, data FROM snapshot WHERE id = 0",
+                   &head, err);
+    if (rc != ICS_OK)
+        goto out;
+    rc = sqlite3_step(head);
+    if (rc == SQLITE_DONE) {
+        rc = ICS_OK;
+        goto out;
+    }
+    if (rc != SQLITE_ROW) {
+        rc = s_fail(self, err, rc, "cannot read the snapshot");
+        goto out;
+    }
+    snap = raft_malloc(sizeof *snap);
+    if (snap == NULL) {
+        rc = ics_err(err, ICS_ENOMEM, "%s: out of memory for the snapshot", self->path);
+        goto out;
+    }
+    memset(snap, 0, sizeof *snap);
+    raft_configuration_init(&snap->configuration);
+    snap->index = s_u64(sqlite3_column_int64(head, 0));
+    snap->term = s_u64(sqlite3_column_int64(head, 1));
+    snap->configuration_index = s_u64(sqlite3_column_int64(head, 2));
+    data = sqlite3_column_blob(head, 3);
+    len = (size_t)sqlite3_column_bytes(head, 3);
+    snap->bufs = raft_malloc(sizeof *snap->bufs);
+    if (snap->bufs == NULL || (len > 0 && data == NULL)) {
+        rc = ics_err(err, ICS_ENOMEM, "%s: out of memory for the snapshot", self->path);
+        goto out;
+    }
+    /* Never 0 bytes: a NULL base would read as allocation failure, and the
+     * FSM's restore takes the buffer whatever its length. */
+    snap->bufs[0].base = raft_malloc(len > 0 ? len : 1);
+    if (snap->bufs[0].base == NULL) {
+        rc = ics_err(err, ICS_ENOMEM, "%s: out of memory for %zu bytes of snapshot",
+                     self->path, len);
+        goto out;
+    }
+    snap->bufs[0].len = len;
+    snap->n_bufs = 1;
+    if (len > 0)
+        memcpy(snap->bufs[0].base, data, len);
+
+    rc = s_prepare(self, "SELECT id, address, role FROM snapshot_servers ORDER BY pos",
+                   &servers, err);
+    if (rc != ICS_OK)
+        goto out;
+    while ((rc = sqlite3_step(servers)) == SQLITE_ROW) {
+        raft_id id = s_u64(sqlite3_column_int64(servers, 0));
+        const char *address = (const char *)sqlite3_column_text(servers, 1);
+        int rv;
+
+        /* raft_configuration_add asserts on id 0 rather than failing. */
+        if (id == 0 || address == NULL) {
+            rc = ics_err(err, ICS_EMALFORMED,
+                         "%s: snapshot configuration has a server with no id or address",
+                         self->path);
+            goto out;
+        }
+        rv = raft_configuration_add(&snap->configuration, id, address,
+                                    sqlite3_column_int(servers, 2));
+        if (rv != 0) {
+            rc = ics_err(err, rv == RAFT_NOMEM ? ICS_ENOMEM : ICS_EMALFORMED,
+                         "%s: snapshot configuration: server %llu (%s): %s", self->path,
+                         id, address, raft_strerror(rv));
+            goto out;
+        }
+    }
+    if (rc != SQLITE_DONE) {
+        rc = s_fail(self, err, rc, "cannot read the snapshot configuration");
+        goto out;
+    }
+    *out = snap;
+    snap = NULL;
+    rc = ICS_OK;
+out:
+    sqlite3_finalize(head);
+    sqlite3_finalize(servers);
+    s_snapshot_destroy(snap);
+    return rc;
+}
+
+static int s_configure(ics_store_t *self, ics_err_t *err)
+{
+    sqlite3_stmt *stmt = NULL;
+    const char *mode;
+    int rc;
+
+    /* The pragma answers with the mode in force, which stays the old one if
+     * WAL is impossible (e.g. no shared memory on this filesystem). */
+    rc = s_prepare(self, "PRAGMA journal_mode = WAL", &stmt, err);
+    if (rc != ICS_OK)
+        goto out;
+    rc = sqlite3_step(stmt);
+    if (rc != SQLITE_ROW) {
+        rc = s_fail(self, err, rc, "cannot enable WAL");
+        goto out;
+    }
+    mode = (const char *)sqlite3_column_text(stmt, 0);
+    if (mode == NULL || strcmp(mode, "wal") != 0) {
+        rc = ics_err(err, ICS_EIO, "%s: cannot enable WAL: journal mode stays %s",
+                     self->path, mode != NULL ? mode : "unknown");
+        goto out;
+    }
+    /* synchronous is per connection: it must be set on every open. */
+    rc = s_exec(self, "PRAGMA synchronous = FULL", err, "cannot set synchronous=FULL");
+out:
+    sqlite3_finalize(stmt);
+    return rc;
+}
+
+static int s_schema(ics_store_t *self, ics_err_t *err)
+{
+    sqlite3_stmt *stmt = NULL;
+    sqlite3_int64 app, version, objects;
+    bool locked = false;
+    int rc;
+
+    /* Checked and created under one write lock, so two processes opening a
+     * new file at once cannot both create the schema. */
+    rc = s_exec(self, "BEGIN IMMEDIATE", err, "cannot lock the database");
+    if (rc != ICS_OK)
+        goto out;
+    locked = true;
+    rc = s_prepare(self,
+                   "SELECT (SELECT application_id FROM pragma_application_id),"
+                   " (SELECT user_version FROM pragma_user_version),"
+                   " (SELECT count(*) FROM sqlite_schema)",
+                   &stmt, err);
+    if (rc != ICS_OK)
+        goto out;
+    rc = sqlite3_step(stmt);
+    if (rc != SQLITE_ROW) {
+        rc = s_fail(self, err, rc, "cannot read the schema");
+        goto out;
+    }
+    app = sqlite3_column_int64(stmt, 0);
+    version = sqlite3_column_int64(stmt, 1);
+    objects = sqlite3_column_int64(stmt, 2);
+    rc = ICS_OK;
+    if (app == 0 && version == 0 && objects == 0) {
+        rc = s_exec(self, s_schema_sql, err, "cannot create the schema");
+    } else if (app != S_APPLICATION_ID) {
+        rc = ics_err(err, ICS_ECONFIG,
+                     "%s: not an icsd raft store (application_id %lld)", self->path,
+                     (long long)app);
+    } else if (version != S_SCHEMA_VERSION) {
+        rc = ics_err(err, ICS_EVERSION,
+                     "%s: raft store schema version %lld, this build knows %d", self->path,
+                     (long long)version, S_SCHEMA_VERSION);
+    }
+    if (rc != ICS_OK)
+        goto out;
+    rc = s_exec(self, "COMMIT", err, "cannot commit the schema");
+    if (rc == ICS_OK)
+        locked = false;
+out:
+    sqlite3_finalize(stmt);
+    if (locked)
+        sqlite3_exec(self->db, "ROLLBACK", NULL, NULL, NULL);
+    return rc;
+}
+
+ics_store_t *ics_store_open(const char *path, ics_err_t *err)
+{
+    ics_store_t *self = NULL;
+    int rc;
+
+    assert(path != NULL);
+    self = calloc(1, sizeof *self);
+    if (self == NULL || (self->path = strdup(path)) == NULL) {
+        rc = ics_err(err, ICS_ENOMEM, "%s: out of memory", path);
+        goto out;
+    }
+    rc = sqlite3_open_v2(path, &self->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
+    if (rc != SQLITE_OK) {
+        rc = s_fail(self, err, rc, "cannot open the raft store");
+        goto out;
+    }
+    rc = s_configure(self, err);
+    if (rc != ICS_OK)
+        goto out;
+    rc = s_schema(self, err);
+    if (rc != ICS_OK)
+        goto out;
+    for (int i = 0; i < S_NSTMT; i++) {
+        rc = sqlite3_prepare_v3(self->db, s_sql[i], -1, SQLITE_PREPARE_PERSISTENT,
+                                &self->stmt[i], NULL);
+        if (rc != SQLITE_OK) {
+            rc = s_fail(self, err, rc, "cannot prepare a statement");
+            goto out;
+        }
+    }
+out:
+    if (rc != ICS_OK)
+        ics_store_close(&self);
+    return self;
+}
+
+void ics_store_close(ics_store_t **self_p)
+{
+    ics_store_t *self;
+
+    if (self_p == NULL || *self_p == NULL)
+        return;
+    self = *self_p;
+    /* An open batch needs no explicit rollback: closing the connection
+     * discards it, and it never reached the disk as committed. */
+    for (int i = 0; i < S_NSTMT; i++)
+        sqlite3_finalize(self->stmt[i]);
+    /* sqlite3_open_v2 hands back a handle even when it fails. */
+    if (self->db != NULL && sqlite3_close(self->db) != SQLITE_OK)
+        ics_error("%s: cannot close the raft store: %s", self->path,
+                  sqlite3_errmsg(self->db));
+    free(self->path);
+    free(self);
+    *self_p = NULL;
+}
+
+bool ics_store_pristine(ics_store_t *self)
+{
+    ics_err_t err;
+    bool pristine = false;
+
+    assert(self != NULL);
+    s_log_failure(s_pristine(self, &pristine, &err), &err);
+    return pristine;
+}
+
+raft_index ics_store_last_index(ics_store_t *self)
+{
+    ics_err_t err;
+    raft_index index = 0;
+    int rc;
+
+    assert(self != NULL);
+    rc = s_last_index(self, &index, &err);
+    s_log_failure(rc, &err);
+    return rc == ICS_OK ? index : 0;
+}
+
+int ics_store_load(ics_store_t *self, raft_term *term, raft_id *voted_for,
+                   struct raft_snapshot **snapshot, raft_index *start_index,
+                   struct raft_entry **entries, size_t *n_entries, ics_err_t *err)
+{
+    sqlite3_stmt *meta = NULL, *stats = NULL, *rows = NULL;
+    struct raft_snapshot *snap = NULL;
+    struct raft_entry *list = NULL;
+    uint8_t *batch = NULL;
+    raft_term cur_term = 0;
+    raft_id vote = 0;
+    raft_index first = 0, last = 0, start = 1;
+    size_t count = 0, total = 0, off = 0, i = 0;
+    bool opened = false;
+    int rc;
+
+    assert(self != NULL && term != NULL && voted_for != NULL && snapshot != NULL &&
+           start_index != NULL && entries != NULL && n_entries != NULL);
+    *snapshot = NULL;
+    *entries = NULL;
+    *n_entries = 0;
+
+    /* One savepoint gives all the reads below the same view of the file. */
+    rc = s_op_begin(self, err);
+    if (rc != ICS_OK)
+        goto out;
+    opened = true;
+
+    rc = s_prepare(self, "SELECT term, vote FROM meta WHERE id = 0", &meta, err);
+    if (rc != ICS_OK)
+        goto out;
+    rc = sqlite3_step(meta);
+    if (rc != SQLITE_ROW) {
+        rc = rc == SQLITE_DONE
+                 ? ics_err(err, ICS_EMALFORMED, "%s: term and vote are missing", self->path)
+                 : s_fail(self, err, rc, "cannot read the term and vote");
+        goto out;
+    }
+    cur_term = s_u64(sqlite3_column_int64(meta, 0));
+    vote = s_u64(sqlite3_column_int64(meta, 1));
+
+    rc = s_snapshot_read(self, &snap, err);
+    if (rc != ICS_OK)
+        goto out;
+
+    rc = s_prepare(self,
+                   "SELECT count(*), coalesce(min(idx), 0), coalesce(max(idx), 0),"
+                   " coalesce(sum(length(data)), 0) FROM entries",
+                   &stats, err);
+    if (rc != ICS_OK)
+        goto out;
+    rc = sqlite3_step(stats);
+    if (rc != SQLITE_ROW) {
+        rc = s_fail(self, err, rc, "cannot read the log");
+        goto out;
+    }
+    count = (size_t)sqlite3_column_int64(stats, 0);
+    first = s_u64(sqlite3_column_int64(stats, 1));
+    last = s_u64(sqlite3_column_int64(stats, 2));
+    total = (size_t)sqlite3_column_int64(stats, 3);
+    rc = ICS_OK;
+
+    if (snap != NULL && (count == 0 || last <= snap->index)) {
+        /* Trailing entries the snapshot already covers are of no use to raft
+         * without a newer entry to follow them. */
+        count = 0;
+        start = snap->index + 1;
+        goto out;
+    }
+    if (count == 0)
+        goto out;
+    /* idx is unique, so count == last - first + 1 means no gaps. */
+    if (last - first + 1 != count) {
+        rc = ics_err(err, ICS_EMALFORMED, "%s: log %llu..%llu has gaps (%zu entries)",
+                     self->path, first, last, count);
+        goto out;
+    }
+    if (snap == NULL ? first != 1 : first > snap->index + 1) {
+        rc = ics_err(err, ICS_EMALFORMED,
+                     "%s: log starts at %llu but the snapshot ends at %llu", self->path,
+                     first, snap != NULL ? snap->index : 0);
+        goto out;
+    }
+    start = first;
+    list = count <= SIZE_MAX / sizeof *list ? raft_malloc(count * sizeof *list) : NULL;
+    /* Never 0 bytes: raft frees entries by their non-NULL batch pointer. */
+    batch = raft_malloc(total > 0 ? total : 1);
+    if (list == NULL || batch == NULL) {
+        rc = ics_err(err, ICS_ENOMEM, "%s: out of memory for %zu entries (%zu bytes)",
+                     self->path, count, total);
+        goto out;
+    }
+    rc = s_prepare(self, "SELECT term, type, data FROM entries ORDER BY idx", &rows, err);
+    if (rc != ICS_OK)
+        goto out;
+    while ((rc = sqlite3_step(rows)) == SQLITE_ROW) {
+        const void *data = sqlite3_column_blob(rows, 2);
+        size_t len = (size_t)sqlite3_column_bytes(rows, 2);
+
+        if (i == count || len > total - off) {
+            rc = ics_err(err, ICS_EMALFORMED, "%s: log changed while loading", self->path);
+            goto out;
+        }
+        if (len > 0 && data == NULL) {
+            rc = ics_err(err, ICS_ENOMEM, "%s: out of memory reading entry %llu",
+                         self->path, first + i);
+            goto out;
+        }
+        if (len > 0)
+            memcpy(batch + off, data, len);
+        list[i].term = s_u64(sqlite3_column_int64(rows, 0));
+        list[i].type = (unsigned short)sqlite3_column_int(rows, 1);
+        list[i].buf.base = batch + off;
+        list[i].buf.len = len;
+        list[i].batch = batch;
+        off += len;
+        i++;
+    }
+    if (rc != SQLITE_DONE) {
+        rc = s_fail(self, err, rc, "cannot read the log");
+        goto out;
+    }
+    if (i != count) {
+        rc = ics_err(err, ICS_EMALFORMED, "%s: log changed while loading", self->path);
+        goto out;
+    }
+    rc = ICS_OK;
+out:
+    sqlite3_finalize(meta);
+    sqlite3_finalize(stats);
+    sqlite3_finalize(rows);
+    if (opened)
+        rc = s_op_end(self, rc, err);
+    if (rc == ICS_OK) {
+        *term = cur_term;
+        *voted_for = vote;
+        *snapshot = snap;
+        *start_index = start;
+        *entries = count > 0 ? list : NULL;
+        *n_entries = count;
+        if (count > 0) {
+            list = NULL;
+            batch = NULL;
+        }
+        snap = NULL;
+    }
+    s_snapshot_destroy(snap);
+    raft_free(list);
+    raft_free(batch);
+    return rc;
+}
+
+int ics_store_set_term(ics_store_t *self, raft_term term, ics_err_t *err)
+{
+    sqlite3_stmt *stmt;
+    int rc;
+
+    assert(self != NULL);
+    if (self->in_batch)
+        return s_refuse_in_batch(self, err, "set_term");
+    stmt = self->stmt[S_SET_TERM];
+    sqlite3_bind_int64(stmt, 1, s_i64(term));
+    /* One statement in autocommit mode: atomic, and fsync'd before it returns. */
+    rc = s_run(self, stmt, err, "cannot store the term");
+    if (rc == ICS_OK && sqlite3_changes(self->db) != 1)
+        rc = ics_err(err, ICS_EMALFORMED, "%s: term and vote are missing", self->path);
+    return rc;
+}
+
+int ics_store_set_vote(ics_store_t *self, raft_id id, ics_err_t *err)
+{
+    sqlite3_stmt *stmt;
+    int rc;
+
+    assert(self != NULL);
+    if (self->in_batch)
+        return s_refuse_in_batch(self, err, "set_vote");
+    stmt = self->stmt[S_SET_VOTE];
+    sqlite3_bind_int64(stmt, 1, s_i64(id));
+    rc = s_run(self, stmt, err, "cannot store the vote");
+    if (rc == ICS_OK && sqlite3_changes(self->db) != 1)
+        rc = ics_err(err, ICS_EMALFORMED, "%s: term and vote are missing", self->path);
+    return rc;
+}
+
+int ics_store_begin(ics_store_t *self, ics_err_t *err)
+{
+    int rc;
+
+    assert(self != NULL);
+    if (self->in_batch)
+        return ics_err(err, ICS_EINVAL, "%s: a batch is already open", self->path);
+    /* IMMEDIATE takes the write lock now, so the batch's writes cannot meet
+     * a busy database halfway through. */
+    rc = s_run(self, self->stmt[S_BEGIN], err, "cannot begin a batch");
+    if (rc == ICS_OK)
+        self->in_batch = true;
+    return rc;
+}
+
+int ics_store_commit(ics_store_t *self, ics_err_t *err)
+{
+    int rc;
+
+    assert(self != NULL);
+    if (!self->in_batch)
+        return ics_err(err, ICS_EINVAL, "%s: no batch is open", self->path);
+    if (sqlite3_get_autocommit(self->db)) {
+        rc = ics_err(err, ICS_EIO, "%s: the batch was rolled back after an earlier error",
+                     self->path);
+    } else {
+        rc = s_run(self, self->stmt[S_COMMIT], err, "cannot commit the batch");
+        /* A failed COMMIT (say SQLITE_BUSY) can leave the transaction open;
+         * end it so the store is back at its last durable state. */
+        if (rc != ICS_OK && !sqlite3_get_autocommit(self->db))
+            sqlite3_exec(self->db, "ROLLBACK", NULL, NULL, NULL);
+    }
+    self->in_batch = false;
+    return rc;
+}
+
+void ics_store_rollback(ics_store_t *self)
+{
+    ics_err_t err;
+
+    assert(self != NULL);
+    if (!sqlite3_get_autocommit(self->db))
+        s_log_failure(s_run(self, self->stmt[S_ROLLBACK], &err, "cannot roll back the batch"),
+                      &err);
+    self->in_batch = false;
+}
+
+int ics_store_append(ics_store_t *self, raft_index first, const struct raft_entry *entries,
+                     unsigned n, ics_err_t *err)
+{
+    raft_index last = 0;
+    bool opened = false;
+    int rc;
+
+    assert(self != NULL && (n == 0 || entries != NULL));
+    if (n == 0)
+        return ICS_OK;
+    rc = s_op_begin(self, err);
+    if (rc != ICS_OK)
+        goto out;
+    opened = true;
+    rc = s_last_index(self, &last, err);
+    if (rc != ICS_OK)
+        goto out;
+    if (first == 0 || first > last + 1) {
+        rc = ics_err(err, ICS_EINVAL,
+                     "%s: append at index %llu would leave a gap after index %llu",
+                     self->path, first, last);
+        goto out;
+    }
+    for (unsigned i = 0; i < n; i++) {
+        rc = s_put_entry(self, first + i, entries[i].term, entries[i].type,
+                         &entries[i].buf, err);
+        if (rc != ICS_OK)
+            goto out;
+    }
+out:
+    if (opened)
+        rc = s_op_end(self, rc, err);
+    return rc;
+}
+
+int ics_store_truncate(ics_store_t *self, raft_index index, ics_err_t *err)
+{
+    int rc;
+
+    assert(self != NULL);
+    rc = s_op_begin(self, err);
+    if (rc != ICS_OK)
+        return rc;
+    sqlite3_bind_int64(self->stmt[S_TRUNCATE], 1, s_i64(index));
+    rc = s_run(self, self->stmt[S_TRUNCATE], err, "cannot truncate the log");
+    return s_op_end(self, rc, err);
+}
+
+int ics_store_snapshot_put(ics_store_t *self, const struct raft_snapshot *snapshot,
+                           unsigned trailing, ics_err_t *err)
+{
+    sqlite3_stmt *put = NULL, *server = NULL, *drop = NULL;
+    sqlite3_blob *blob = NULL;
+    const sqlite3_int64 limit = sqlite3_limit(self->db, SQLITE_LIMIT_LENGTH, -1);
+    sqlite3_int64 total = 0, off = 0;
+    raft_index keep_after;
+    bool opened = false;
+    int rc;
+
+    assert(self != NULL && snapshot != NULL);
+    assert(snapshot->n_bufs == 0 || snapshot->bufs != NULL);
+    for (unsigned i = 0; i < snapshot->n_bufs; i++) {
+        if (snapshot->bufs[i].len > (uint64_t)(limit - total))
+            return ics_err(err, ICS_ETOOBIG,
+                           "%s: snapshot %llu is over SQLite's %lld-byte limit", self->path,
+                           snapshot->index, (long long)limit);
+        total += (sqlite3_int64)snapshot->bufs[i].len;
+    }
+    rc = s_op_begin(self, err);
+    if (rc != ICS_OK)
+        goto out;
+    opened = true;
+
+    /* The data goes in through incremental blob I/O, so a snapshot of many
+     * buffers is never gathered into one more copy in memory. */
+    rc = s_prepare(self,
+                   "INSERT OR REPLACE INTO snapshot (id, idx, term, conf_index, data)"
+                   " VALUES (0, ?1, ?2, ?3, zeroblob(?4))",
+                   &put, err);
+    if (rc != ICS_OK)
+        goto out;
+    sqlite3_bind_int64(put, 1, s_i64(snapshot->index));
+    sqlite3_bind_int64(put, 2, s_i64(snapshot->term));
+    sqlite3_bind_int64(put, 3, s_i64(snapshot->configuration_index));
+    sqlite3_bind_int64(put, 4, total);
+    rc = sqlite3_step(put);
+    if (rc != SQLITE_DONE) {
+        rc = s_fail(self, err, rc, "cannot store the snapshot");
+        goto out;
+    }
+    rc = sqlite3_blob_open(self->db, "main", "snapshot", "data", 0, 1, &blob);
+    if (rc != SQLITE_OK) {
+        rc = s_fail(self, err, rc, "cannot store the snapshot data");
+        goto out;
+    }
+    for (unsigned i = 0; i < snapshot->n_bufs; i++) {
+        const struct raft_buffer *b = &snapshot->bufs[i];
+
+        if (b->len == 0)
+            continue;
+        rc = sqlite3_blob_write(blob, b->base, (int)b->len, (int)off);
+        if (rc != SQLITE_OK) {
+            rc = s_fail(self, err, rc, "cannot store the snapshot data");
+            goto out;
+        }
+        off += (sqlite3_int64)b->len;
+    }
+    rc = sqlite3_blob_close(blob);
+    blob = NULL;
+    if (rc != SQLITE_OK) {
+        rc = s_fail(self, err, rc, "cannot store the snapshot data");
+        goto out;
+    }
+
+    rc = s_exec(self, "DELETE FROM snapshot_servers", err,
+                "cannot store the snapshot configuration");
+    if (rc != ICS_OK)
+        goto out;
+    rc = s_prepare(self,
+                   "INSERT INTO snapshot_servers (pos, id, address, role)"
+                   " VALUES (?1, ?2, ?3, ?4)",
+                   &server, err);
+    if (rc != ICS_OK)
+        goto out;
+    for (unsigned i = 0; i < snapshot->configuration.n; i++) {
+        const struct raft_server *s = &snapshot->configuration.servers[i];
+
+        assert(s->address != NULL);
+        sqlite3_bind_int64(server, 1, (sqlite3_int64)i);
+        sqlite3_bind_int64(server, 2, s_i64(s->id));
+        sqlite3_bind_text(server, 3, s->address, -1, SQLITE_STATIC);
+        sqlite3_bind_int(server, 4, s->role);
+        rc = sqlite3_step(server);
+        if (rc != SQLITE_DONE) {
+            rc = s_fail(self, err, rc, "cannot store the snapshot configuration");
+            goto out;
+        }
+        sqlite3_reset(server);
+    }
+
+    /* idx <= keep_after goes; 0 keeps everything and INT64_MAX nothing. */
+    if (trailing == 0)
+        keep_after = INT64_MAX;
+    else
+        keep_after = snapshot->index > trailing ? snapshot->index - trailing : 0;
+    rc = s_prepare(self, "DELETE FROM entries WHERE idx <= ?1", &drop, err);
+    if (rc != ICS_OK)
+        goto out;
+    sqlite3_bind_int64(drop, 1, s_i64(keep_after));
+    rc = sqlite3_step(drop);
+    rc = rc == SQLITE_DONE ? ICS_OK : s_fail(self, err, rc, "cannot compact the log");
+out:
+    sqlite3_blob_close(blob);
+    sqlite3_finalize(put);
+    sqlite3_finalize(server);
+    sqlite3_finalize(drop);
+    if (opened)
+        rc = s_op_end(self, rc, err);
+    return rc;
+}
+
+int ics_store_snapshot_get(ics_store_t *self, struct raft_snapshot **out, ics_err_t *err)
+{
+    int rc;
+
+    assert(self != NULL && out != NULL);
+    *out = NULL;
+    rc = s_op_begin(self, err);
+    if (rc != ICS_OK)
+        return rc;
+    rc = s_snapshot_read(self, out, err);
+    rc = s_op_end(self, rc, err);
+    if (rc != ICS_OK) {
+        s_snapshot_destroy(*out);
+        *out = NULL;
+    }
+    return rc;
+}
+
+int ics_store_bootstrap(ics_store_t *self, const struct raft_configuration *conf,
+                        ics_err_t *err)
+{
+    struct raft_buffer buf = {NULL, 0};
+    bool opened = false, pristine = false;
+    int rc, rv;
+
+    assert(self != NULL && conf != NULL);
+    if (self->in_batch)
+        return s_refuse_in_batch(self, err, "bootstrap");
+    rv = raft_configuration_encode(conf, &buf);
+    if (rv != 0)
+        return ics_err(err, rv == RAFT_NOMEM ? ICS_ENOMEM : ICS_EINVAL,
+                       "%s: cannot encode the bootstrap configuration: %s", self->path,
+                       raft_strerror(rv));
+    rc = s_op_begin(self, err);
+    if (rc != ICS_OK)
+        goto out;
+    opened = true;
+    rc = s_pristine(self, &pristine, err);
+    if (rc != ICS_OK)
+        goto out;
+    if (!pristine) {
+        rc = ics_err(err, ICS_EEXIST,
+                     "%s: already holds raft state; refusing to bootstrap", self->path);
+        goto out;
+    }
+    sqlite3_bind_int64(self->stmt[S_SET_TERM], 1, 1);
+    rc = s_run(self, self->stmt[S_SET_TERM], err, "cannot store the term");
+    if (rc != ICS_OK)
+        goto out;
+    rc = s_put_entry(self, 1, 1, RAFT_CHANGE, &buf, err);
+out:
+    if (opened)
+        rc = s_op_end(self, rc, err);
+    raft_free(buf.base);
+    return rc;
+}

@@ -1,0 +1,30 @@
+#!/bin/sh
+# Installs the Debian packages icsd needs to build and test, if any are
+# missing. Safe to run again: does nothing when all are present.
+set -eu
+
+PACKAGES="build-essential cmake pkg-config protobuf-c-compiler libprotobuf-c-dev
+libzmq3-dev libsodium-dev libsqlite3-dev libraft-dev libcmocka-dev libinih-dev
+libsystemd-dev"
+
+missing=""
+for p in $PACKAGES; do
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+        missing="$missing $p"
+    fi
+done
+[ -z "$missing" ] && exit 0
+
+echo "icsd: installing missing Debian packages:$missing" >&2
+if [ "$(id -u)" -eq 0 ]; then
+    SUDO=""
+elif command -v sudo >/dev/null 2>&1; then
+    SUDO="sudo"
+else
+    echo "icsd: run as root: apt-get install$missing" >&2
+    exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+# shellcheck disable=SC2086
+$SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null

@@ -1,0 +1,164 @@
+#!/bin/bash
+# Runs a five-organisation ICS (North East and North Cumbria) on loopback
+# and walks through what its partners do with icsd. Every node is a real
+# icsd process with its own key, configuration and data directory.
+#
+#   deploy/loopback-ics.sh [--bin DIR] [--dir DIR] [--keep]
+#
+#   --bin DIR   where icsd and icsctl are (default: build/ of this tree)
+#   --dir DIR   working directory for keys, configs, data, logs
+#               (default: demo/ of this tree; wiped first)
+#   --keep      leave the nodes running at the end (stop with: kill $(cat DIR/*.pid))
+set -euo pipefail
+
+top=$(cd "$(dirname "$0")/.." && pwd)
+bin="$top/build"
+dir="$top/demo"
+keep=0
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --bin) bin=$2; shift 2 ;;
+        --dir) dir=$2; shift 2 ;;
+        --keep) keep=1; shift ;;
+        -h|--help) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        *) echo "loopback-ics: unknown argument $1" >&2; exit 2 ;;
+    esac
+done
+icsd="$bin/daemon/icsd"
+icsctl="$bin/clients/icsctl"
+[ -x "$icsd" ] && [ -x "$icsctl" ] || { echo "loopback-ics: build first (no $icsd)" >&2; exit 1; }
+
+ORGS=(QHM RTD RX4 E06000057 RX6)
+declare -A KIND=([QHM]=icb [RTD]=foundation_trust [RX4]=mental_health
+                 [E06000057]=local_authority [RX6]=ambulance)
+declare -A NAME=([QHM]="NHS North East and North Cumbria ICB"
+                 [RTD]="The Newcastle upon Tyne Hospitals NHS Foundation Trust"
+                 [RX4]="Cumbria, Northumberland, Tyne and Wear NHS Foundation Trust"
+                 [E06000057]="Northumberland County Council"
+                 [RX6]="North East Ambulance Service NHS Foundation Trust")
+declare -A PORT PUB
+
+say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+run() { printf '\033[2m$ %s\033[0m\n' "$*"; "$@"; }
+ctl() { local org=$1; shift; "$icsctl" -c "$dir/$org.conf" "$@"; }
+
+# Free loopback ports: a base where the next five are all unused.
+port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+base=$((20000 + RANDOM % 30000))
+while :; do
+    ok=1
+    for i in 0 1 2 3 4; do port_free $((base + i)) || { ok=0; break; }; done
+    [ $ok = 1 ] && break
+    base=$((base + 7))
+done
+
+rm -rf "$dir"
+mkdir -p "$dir"
+cleanup() {
+    [ $keep = 1 ] && return
+    for org in "${ORGS[@]}"; do
+        [ -f "$dir/$org.pid" ] && kill "$(cat "$dir/$org.pid")" 2>/dev/null || true
+    done
+    wait 2>/dev/null || true
+}
+trap cleanup EXIT
+
+say "Each organisation generates its identity key"
+i=0
+for org in "${ORGS[@]}"; do
+    PORT[$org]=$((base + i)); i=$((i + 1))
+    PUB[$org]=$("$icsd" keygen "$dir/$org.key" 2>/dev/null)
+    printf '  %-10s %s\n' "$org" "${PUB[$org]}"
+done
+
+say "Each writes its configuration with every partner's endpoint and public key"
+for org in "${ORGS[@]}"; do
+    {
+        echo "# icsd configuration for ${NAME[$org]}"
+        echo "[node]"
+        echo "org = $org"
+        echo "key_file = $org.key"
+        echo "listen = tcp://127.0.0.1:${PORT[$org]}"
+        echo "data_dir = $org.data"
+        echo "control = ipc://$org.sock"
+        echo
+        echo "[raft]"
+        echo "tick_interval_ms = 5000"
+        echo "checkpoint_interval = 16"
+        echo
+        echo "[group nenc]"
+        echo "members = ${ORGS[*]}"
+        echo "admin = QHM"
+        for o in "${ORGS[@]}"; do
+            echo
+            echo "[org $o]"
+            echo "kind = ${KIND[$o]}"
+            echo "name = ${NAME[$o]}"
+            echo "endpoint = tcp://127.0.0.1:${PORT[$o]}"
+            echo "public_key = ${PUB[$o]}"
+        done
+    } > "$dir/$org.conf"
+    "$icsd" --check-config "$dir/$org.conf"
+done
+
+say "Start the five nodes"
+for org in "${ORGS[@]}"; do
+    "$icsd" -c "$dir/$org.conf" 2>"$dir/$org.log" &
+    echo $! > "$dir/$org.pid"
+done
+for org in "${ORGS[@]}"; do
+    for _ in $(seq 100); do [ -S "$dir/$org.sock" ] && break; sleep 0.1; done
+done
+
+leader=""
+for _ in $(seq 100); do
+    leader=$(ctl QHM status 2>/dev/null | sed -n 's/^group nenc: .*leader \([A-Z0-9-]*\)$/\1/p')
+    [ -n "$leader" ] && [ "$leader" != "(none)" ] && break
+    sleep 0.2
+done
+[ -n "$leader" ] || { echo "loopback-ics: no leader elected" >&2; tail "$dir"/*.log >&2; exit 1; }
+echo "  leader elected: $leader"
+# Wait until every peer has answered a signed ping.
+for _ in $(seq 50); do
+    ctl RX6 status | grep -q disconnected || break
+    sleep 0.2
+done
+
+say "Status on each node: peers authenticated over CURVE, round-trip times"
+for org in "${ORGS[@]}"; do
+    run "$icsctl" -c "$dir/$org.conf" status
+    echo
+done
+
+say "Partners submit signed entries to their own node; followers forward to the leader"
+run "$icsctl" -c "$dir/RTD.conf" --as "dr.amina.khan" submit "Bed base review ready for the ICB" --note "acute"
+run "$icsctl" -c "$dir/E06000057.conf" --as "cllr.peter.hall" submit "Discharge to assess: 40 packages funded"
+run "$icsctl" -c "$dir/RX6.conf" --as "ops.director" submit "Handover delays above 60 minutes at RVI"
+
+say "A retry with the same token is applied once"
+token=0123456789abcdef0123456789abcdef
+run "$icsctl" -c "$dir/RX4.conf" --token $token submit "Crisis line staffing confirmed"
+run "$icsctl" -c "$dir/RX4.conf" --token $token submit "Crisis line staffing confirmed"
+
+say "The audit log, the same on every node"
+run "$icsctl" -c "$dir/QHM.conf" log tail -n 8
+run "$icsctl" -c "$dir/RX6.conf" log show 3
+
+say "Export the log and verify it offline"
+run "$icsctl" -c "$dir/E06000057.conf" log export "$dir/nenc-log.txt"
+run "$icsctl" log verify "$dir/nenc-log.txt"
+
+say "Kill the leader ($leader); the others elect a new one and carry on"
+kill -9 "$(cat "$dir/$leader.pid")"
+other=RTD; [ "$leader" = RTD ] && other=RX4
+run "$icsctl" -c "$dir/$other.conf" --timeout 10000 submit "Submitted while $leader was down"
+"$icsd" -c "$dir/$leader.conf" 2>>"$dir/$leader.log" &
+echo $! > "$dir/$leader.pid"
+for _ in $(seq 100); do [ -S "$dir/$leader.sock" ] && break; sleep 0.1; done
+sleep 2
+run "$icsctl" -c "$dir/$leader.conf" log tail -n 3
+
+say "Done"
+echo "  keys, configurations, data and logs are in $dir"
+[ $keep = 1 ] && echo "  nodes left running; stop them with: kill \$(cat $dir/*.pid)"
+exit 0

@@ -1,0 +1,308 @@
+/*
+ * See harness.h. Tests here assert what an operator would see through the
+ * control protocol (the same calls icsctl makes), never internal state.
+ */
+#include "harness.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/envelope.h"
+
+static h_cluster_t *s_live;
+
+static void s_kill_all(void)
+{
+    if (s_live == NULL)
+        return;
+    for (int i = 0; i < s_live->n; i++)
+        if (s_live->nodes[i].pid > 0)
+            kill(s_live->nodes[i].pid, SIGKILL);
+}
+
+void h_sleep_ms(unsigned ms)
+{
+    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+        ;
+}
+
+int h_sh(const char *fmt, ...)
+{
+    char cmd[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof cmd, fmt, ap);
+    va_end(ap);
+    int st = system(cmd);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+}
+
+/* Free loopback ports: bind them all at once so they differ, then let go. */
+static void s_ports(int *ports, int n)
+{
+    int fds[H_MAX_NODES];
+    for (int i = 0; i < n; i++) {
+        struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+        socklen_t len = sizeof a;
+        fds[i] = socket(AF_INET, SOCK_STREAM, 0);
+        assert_true(fds[i] >= 0);
+        assert_int_equal(bind(fds[i], (struct sockaddr *)&a, sizeof a), 0);
+        assert_int_equal(getsockname(fds[i], (struct sockaddr *)&a, &len), 0);
+        ports[i] = ntohs(a.sin_port);
+    }
+    for (int i = 0; i < n; i++)
+        close(fds[i]);
+}
+
+void h_cluster_init(h_cluster_t *c, int n, const char *const orgs[], const char *const kinds[])
+{
+    int ports[H_MAX_NODES];
+    ics_err_t err;
+
+    assert_true(n <= H_MAX_NODES);
+    memset(c, 0, sizeof *c);
+    snprintf(c->dir, sizeof c->dir, "/tmp/icsd-test-XXXXXX");
+    assert_non_null(mkdtemp(c->dir));
+    snprintf(c->group, sizeof c->group, "nenc");
+    c->n = n;
+    s_ports(ports, n);
+    char dir[sizeof c->dir];
+    memcpy(dir, c->dir, sizeof dir);
+    for (int i = 0; i < n; i++) {
+        h_node_t *nd = &c->nodes[i];
+        snprintf(nd->org, sizeof nd->org, "%s", orgs[i]);
+        snprintf(nd->kind, sizeof nd->kind, "%s", kinds[i]);
+        nd->port = ports[i];
+        nd->members = (1u << n) - 1;
+        snprintf(nd->conf, sizeof nd->conf, "%s/%s.conf", dir, orgs[i]);
+        snprintf(nd->key, sizeof nd->key, "%s/%s.key", dir, orgs[i]);
+        snprintf(nd->log, sizeof nd->log, "%s/%s.log", dir, orgs[i]);
+        snprintf(nd->data, sizeof nd->data, "%s/%s.data", dir, orgs[i]);
+        snprintf(nd->control, sizeof nd->control, "ipc://%s/%s.sock", dir, orgs[i]);
+        assert_int_equal(ics_identity_generate(nd->key, nd->pub, &err), ICS_OK);
+    }
+    s_live = c;
+    atexit(s_kill_all);
+}
+
+void h_cluster_destroy(h_cluster_t *c)
+{
+    for (int i = 0; i < c->n; i++)
+        h_kill(c, i);
+    if (getenv("ICS_TEST_KEEP") == NULL)
+        h_sh("rm -rf '%s'", c->dir);
+    else
+        fprintf(stderr, "harness: kept %s\n", c->dir);
+    if (s_live == c)
+        s_live = NULL;
+}
+
+void h_write_config(h_cluster_t *c, int i)
+{
+    h_node_t *nd = &c->nodes[i];
+    FILE *f = fopen(nd->conf, "w");
+    assert_non_null(f);
+    fprintf(f,
+            "[node]\norg = %s\nkey_file = %s\nlisten = tcp://127.0.0.1:%d\ndata_dir = %s\n"
+            "control = %s\n\n[raft]\nheartbeat_ms = 50\nelection_ms = 500\n"
+            "checkpoint_interval = 64\n%s\n\n[transport]\nping_interval_ms = 200\n\n"
+            "[group %s]\nmembers =",
+            nd->org, nd->key, nd->port, nd->data, nd->control, nd->extra, c->group);
+    for (int j = 0; j < c->n; j++)
+        if (nd->members & (1u << j))
+            fprintf(f, " %s", c->nodes[j].org);
+    fprintf(f, "\nadmin = %s\n", c->nodes[0].org);
+    for (int j = 0; j < c->n; j++) {
+        if (!(nd->members & (1u << j)))
+            continue;
+        fprintf(f, "\n[org %s]\nkind = %s\nname = Test organisation %s\n"
+                   "endpoint = tcp://127.0.0.1:%d\npublic_key = %s\n",
+                c->nodes[j].org, c->nodes[j].kind, c->nodes[j].org, c->nodes[j].port,
+                c->nodes[j].pub);
+    }
+    fclose(f);
+}
+
+void h_start(h_cluster_t *c, int i)
+{
+    h_node_t *nd = &c->nodes[i];
+    pid_t parent = getpid();
+    pid_t pid;
+
+    h_write_config(c, i);
+    pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        int fd = open(nd->log, O_WRONLY | O_CREAT | O_APPEND, 0644);
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent)
+            _exit(127);
+        if (fd >= 0) {
+            dup2(fd, STDERR_FILENO);
+            dup2(fd, STDOUT_FILENO);
+        }
+        setenv("ASAN_OPTIONS", "detect_leaks=1:exitcode=23", 0);
+        execl(ICSD_BIN, "icsd", "-c", nd->conf, (char *)NULL);
+        _exit(127);
+    }
+    nd->pid = pid;
+    /* Up when its control socket answers. */
+    for (int t = 0; t < 200; t++) {
+        Ics__V1__StatusReply *st;
+        Ics__V1__ControlResponse *resp;
+        int status;
+        if (waitpid(pid, &status, WNOHANG) == pid) {
+            nd->pid = 0;
+            h_sh("cat '%s' >&2", nd->log);
+            fail_msg("icsd %s exited during start-up", nd->org);
+        }
+        if (h_status(c, i, &st, &resp) == ICS_OK) {
+            ics__v1__control_response__free_unpacked(resp, NULL);
+            return;
+        }
+        h_sleep_ms(50);
+    }
+    fail_msg("icsd %s did not answer on %s", nd->org, nd->control);
+}
+
+int h_stop(h_cluster_t *c, int i)
+{
+    h_node_t *nd = &c->nodes[i];
+    int status = 0;
+    if (nd->pid <= 0)
+        return 0;
+    kill(nd->pid, SIGTERM);
+    for (int t = 0; t < 200; t++) {
+        if (waitpid(nd->pid, &status, WNOHANG) == nd->pid) {
+            nd->pid = 0;
+            if (WIFEXITED(status) && WEXITSTATUS(status) != 0)
+                h_sh("tail -40 '%s' >&2", nd->log);
+            return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+        }
+        h_sleep_ms(50);
+    }
+    h_kill(c, i);
+    return 124; /* did not stop in time */
+}
+
+void h_kill(h_cluster_t *c, int i)
+{
+    h_node_t *nd = &c->nodes[i];
+    if (nd->pid <= 0)
+        return;
+    kill(nd->pid, SIGKILL);
+    waitpid(nd->pid, NULL, 0);
+    nd->pid = 0;
+}
+
+static int s_call(h_cluster_t *c, int i, Ics__V1__ControlRequest *req, unsigned wait_ms,
+                  Ics__V1__ControlResponse **resp)
+{
+    ics_err_t err;
+    req->actor = (char *)"test.user";
+    if (req->group == NULL)
+        req->group = (char *)"";
+    return ics_ctl_call(c->nodes[i].control, req, wait_ms, resp, &err);
+}
+
+int h_status(h_cluster_t *c, int i, Ics__V1__StatusReply **out, Ics__V1__ControlResponse **resp)
+{
+    Ics__V1__ControlRequest req = ICS__V1__CONTROL_REQUEST__INIT;
+    Ics__V1__StatusRequest sr = ICS__V1__STATUS_REQUEST__INIT;
+    req.body_case = ICS__V1__CONTROL_REQUEST__BODY_STATUS;
+    req.status = &sr;
+    int rc = s_call(c, i, &req, 2000, resp);
+    if (rc != ICS_OK)
+        return rc;
+    if ((*resp)->code != 0 || (*resp)->body_case != ICS__V1__CONTROL_RESPONSE__BODY_STATUS) {
+        ics__v1__control_response__free_unpacked(*resp, NULL);
+        *resp = NULL;
+        return ICS_EIO;
+    }
+    *out = (*resp)->status;
+    return ICS_OK;
+}
+
+int h_submit_raw(h_cluster_t *c, int i, const char *data, const uint8_t token[16],
+                 unsigned timeout_ms, Ics__V1__ControlResponse **resp)
+{
+    Ics__V1__ControlRequest req = ICS__V1__CONTROL_REQUEST__INIT;
+    Ics__V1__SubmitRequest sub = ICS__V1__SUBMIT_REQUEST__INIT;
+    Ics__V1__Command cmd = ICS__V1__COMMAND__INIT;
+    Ics__V1__Raw raw = ICS__V1__RAW__INIT;
+    uint8_t *buf = NULL;
+    size_t len = 0;
+
+    raw.data.data = (uint8_t *)data;
+    raw.data.len = strlen(data);
+    cmd.body_case = ICS__V1__COMMAND__BODY_RAW;
+    cmd.raw = &raw;
+    assert_int_equal(ics_pack(&cmd.base, &buf, &len), ICS_OK);
+    sub.command.data = buf;
+    sub.command.len = len;
+    sub.client_token.data = (uint8_t *)token;
+    sub.client_token.len = 16;
+    req.body_case = ICS__V1__CONTROL_REQUEST__BODY_SUBMIT;
+    req.submit = &sub;
+    req.timeout_ms = timeout_ms;
+    int rc = s_call(c, i, &req, timeout_ms + 3000, resp);
+    free(buf);
+    return rc;
+}
+
+int h_log(h_cluster_t *c, int i, int op, uint64_t position, unsigned count,
+          Ics__V1__ControlResponse **resp)
+{
+    Ics__V1__ControlRequest req = ICS__V1__CONTROL_REQUEST__INIT;
+    Ics__V1__LogRequest lr = ICS__V1__LOG_REQUEST__INIT;
+    lr.op = (Ics__V1__LogRequest__Op)op;
+    lr.position = position;
+    lr.count = count;
+    req.body_case = ICS__V1__CONTROL_REQUEST__BODY_LOG;
+    req.log = &lr;
+    return s_call(c, i, &req, 10000, resp);
+}
+
+bool h_wait(bool (*pred)(h_cluster_t *c, void *arg), h_cluster_t *c, void *arg,
+            unsigned timeout_ms)
+{
+    for (unsigned t = 0; t < timeout_ms; t += 50) {
+        if (pred(c, arg))
+            return true;
+        h_sleep_ms(50);
+    }
+    return pred(c, arg);
+}
+
+int h_leader(h_cluster_t *c)
+{
+    int leader = -1;
+    for (int i = 0; i < c->n; i++) {
+        Ics__V1__StatusReply *st;
+        Ics__V1__ControlResponse *resp;
+        if (c->nodes[i].pid <= 0 || h_status(c, i, &st, &resp) != ICS_OK)
+            continue;
+        const char *l = st->n_groups > 0 ? st->groups[0]->leader : "";
+        int idx = -1;
+        for (int j = 0; j < c->n; j++)
+            if (strcmp(c->nodes[j].org, l) == 0)
+                idx = j;
+        ics__v1__control_response__free_unpacked(resp, NULL);
+        if (idx < 0 || (leader >= 0 && leader != idx))
+            return -1;
+        leader = idx;
+    }
+    return leader;
+}

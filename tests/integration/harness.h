@@ -1,0 +1,77 @@
+/*
+ * Multi-process test harness: a throw-away ICS of real icsd processes on
+ * loopback, each with its own key, configuration and data directory under
+ * one temporary directory. Ports are free ports the kernel picked; every
+ * child dies with the test process (PR_SET_PDEATHSIG), and teardown kills
+ * what is left and removes the directory.
+ */
+#ifndef ICS_HARNESS_H
+#define ICS_HARNESS_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <stdbool.h>
+#include <stdlib.h>
+#include <sys/types.h>
+
+#include "common/ctlclient.h"
+#include "common/keys.h"
+
+#define H_MAX_NODES 8
+
+typedef struct {
+    char org[32];
+    char kind[32];
+    int port;
+    pid_t pid;
+    char conf[512];
+    char key[512];
+    char log[512];
+    char data[512];
+    char control[512];
+    char pub[ICS_PUBKEY_TEXT_MAX];
+    unsigned members;   /* bitmask of nodes in its group configuration */
+    char extra[512];    /* extra config lines for [raft] */
+} h_node_t;
+
+typedef struct {
+    char dir[256];
+    char group[32];
+    h_node_t nodes[H_MAX_NODES];
+    int n;
+} h_cluster_t;
+
+/* Creates n nodes (orgs/kinds given), keys and ports; every node's group
+ * lists all n as members. Configurations are written by h_start. */
+void h_cluster_init(h_cluster_t *c, int n, const char *const orgs[], const char *const kinds[]);
+/* Kills every node and removes the directory. */
+void h_cluster_destroy(h_cluster_t *c);
+
+void h_write_config(h_cluster_t *c, int i);
+void h_start(h_cluster_t *c, int i);
+/* SIGTERM and wait; returns the exit status (or 128+signal). */
+int h_stop(h_cluster_t *c, int i);
+void h_kill(h_cluster_t *c, int i); /* SIGKILL and reap */
+
+/* Control calls. Return ICS_OK and a response the caller frees. */
+int h_status(h_cluster_t *c, int i, Ics__V1__StatusReply **out, Ics__V1__ControlResponse **resp);
+int h_submit_raw(h_cluster_t *c, int i, const char *data, const uint8_t token[16],
+                 unsigned timeout_ms, Ics__V1__ControlResponse **resp);
+int h_log(h_cluster_t *c, int i, int op, uint64_t position, unsigned count,
+          Ics__V1__ControlResponse **resp);
+
+/* Polls pred every 50 ms until true or timeout; returns pred's last value. */
+bool h_wait(bool (*pred)(h_cluster_t *c, void *arg), h_cluster_t *c, void *arg,
+            unsigned timeout_ms);
+
+/* Index of the node every live node agrees leads, or -1. */
+int h_leader(h_cluster_t *c);
+/* Runs a shell command; returns its exit status. */
+int h_sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void h_sleep_ms(unsigned ms);
+
+#endif

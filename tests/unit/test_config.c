@@ -1,0 +1,237 @@
+/*
+ * Configuration and key files: every kind of bad input gives its own error,
+ * naming the file and the line, as an operator would read it.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/config.h"
+#include "common/keys.h"
+
+typedef struct {
+    char dir[64];
+    char conf[128];
+    char key[128];
+    char pub[ICS_PUBKEY_TEXT_MAX];
+    char pub2[ICS_PUBKEY_TEXT_MAX];
+} fixture_t;
+
+static int setup(void **state)
+{
+    fixture_t *f = calloc(1, sizeof *f);
+    char other[160];
+    ics_err_t err;
+
+    strcpy(f->dir, "/tmp/ics-test-config-XXXXXX");
+    assert_non_null(mkdtemp(f->dir));
+    snprintf(f->conf, sizeof f->conf, "%s/icsd.conf", f->dir);
+    snprintf(f->key, sizeof f->key, "%s/QHM.key", f->dir);
+    snprintf(other, sizeof other, "%s/RTD.key", f->dir);
+    assert_int_equal(ics_identity_generate(f->key, f->pub, &err), ICS_OK);
+    assert_int_equal(ics_identity_generate(other, f->pub2, &err), ICS_OK);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fixture_t *f = *state;
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", f->dir);
+    assert_int_equal(system(cmd), 0);
+    free(f);
+    return 0;
+}
+
+/* A valid two-organisation configuration with one line replaced: the
+ * lines are numbered as in the file. */
+static const char *s_lines[] = {
+    "# NENC ICB node",                             /* 1 */
+    "[node]",                                      /* 2 */
+    "org = QHM",                                   /* 3 */
+    "key_file = QHM.key",                          /* 4 */
+    "listen = tcp://127.0.0.1:7401",               /* 5 */
+    "data_dir = data",                             /* 6 */
+    "control = ipc://run/control.sock",            /* 7 */
+    "",                                            /* 8 */
+    "[raft]",                                      /* 9 */
+    "election_ms = 1000",                          /* 10 */
+    "",                                            /* 11 */
+    "[group nenc]",                                /* 12 */
+    "members = QHM RTD",                           /* 13 */
+    "admin = QHM",                                 /* 14 */
+    "",                                            /* 15 */
+    "[org QHM]",                                   /* 16 */
+    "kind = icb",                                  /* 17 */
+    "name = NHS North East and North Cumbria ICB", /* 18 */
+    "endpoint = tcp://127.0.0.1:7401",             /* 19 */
+    "public_key = @PUB1@",                         /* 20 */
+    "",                                            /* 21 */
+    "[org RTD]",                                   /* 22 */
+    "kind = foundation_trust",                     /* 23 */
+    "name = The Newcastle upon Tyne Hospitals NHS FT", /* 24 */
+    "endpoint = tcp://127.0.0.1:7402",             /* 25 */
+    "public_key = @PUB2@",                         /* 26 */
+};
+#define N_LINES (sizeof s_lines / sizeof s_lines[0])
+
+static int s_load(fixture_t *f, int replace_line, const char *with, ics_config_t *cfg,
+                  ics_err_t *err)
+{
+    FILE *fp = fopen(f->conf, "w");
+    assert_non_null(fp);
+    for (size_t i = 0; i < N_LINES; i++) {
+        const char *line = (int)i + 1 == replace_line ? with : s_lines[i];
+        if (strcmp(line, "public_key = @PUB1@") == 0)
+            fprintf(fp, "public_key = %s\n", f->pub);
+        else if (strcmp(line, "public_key = @PUB2@") == 0)
+            fprintf(fp, "public_key = %s\n", f->pub2);
+        else
+            fprintf(fp, "%s\n", line);
+    }
+    fclose(fp);
+    memset(err, 0, sizeof *err);
+    return ics_config_load(f->conf, cfg, err);
+}
+
+static void expect_error(fixture_t *f, int line, const char *with, int err_line,
+                         const char *needle)
+{
+    static ics_config_t cfg;
+    ics_err_t err;
+    char where[160];
+
+    assert_int_equal(s_load(f, line, with, &cfg, &err), ICS_ECONFIG);
+    snprintf(where, sizeof where, "%s:%d: ", f->conf, err_line);
+    if (strncmp(err.msg, where, strlen(where)) != 0 || strstr(err.msg, needle) == NULL)
+        fail_msg("for line %d = '%s'\n  expected: %s...%s\n  got:      %s", line, with, where,
+                 needle, err.msg);
+}
+
+static void valid_config(void **state)
+{
+    fixture_t *f = *state;
+    static ics_config_t cfg;
+    ics_err_t err;
+    char path[256];
+
+    assert_int_equal(s_load(f, 0, NULL, &cfg, &err), ICS_OK);
+    assert_string_equal(cfg.org, "QHM");
+    assert_int_equal(cfg.n_orgs, 2);
+    assert_int_equal(cfg.n_groups, 1);
+    assert_string_equal(cfg.groups[0].name, "nenc");
+    assert_int_equal(cfg.groups[0].n_members, 2);
+    assert_string_equal(cfg.groups[0].admin, "QHM");
+    assert_string_equal(ics_config_org(&cfg, "RTD")->kind, "foundation_trust");
+    snprintf(path, sizeof path, "%s/QHM.key", f->dir);
+    assert_string_equal(cfg.key_file, path); /* relative to the file */
+    snprintf(path, sizeof path, "ipc://%s/run/control.sock", f->dir);
+    assert_string_equal(cfg.control, path);
+    assert_int_equal(cfg.election_ms, 1000);
+    assert_int_equal(cfg.heartbeat_ms, 100); /* default */
+}
+
+static void each_bad_input_names_file_and_line(void **state)
+{
+    fixture_t *f = *state;
+
+    expect_error(f, 3, "org = Q H M!", 3, "org = 'Q H M!'");
+    expect_error(f, 5, "listen = 127.0.0.1:7401", 5, "expected tcp://HOST:PORT");
+    expect_error(f, 5, "listen = tcp://127.0.0.1", 5, "missing :PORT");
+    expect_error(f, 7, "control = tcp://127.0.0.1:9", 7, "expected ipc://PATH");
+    expect_error(f, 7, "colour = blue", 7, "unknown key 'colour' in [node]");
+    expect_error(f, 10, "election_ms = soon", 10, "election_ms = 'soon'");
+    expect_error(f, 10, "election_ms = 99999999", 10, "from 50 to 600000");
+    expect_error(f, 9, "[nodes]", 9, "unknown section [nodes]");
+    expect_error(f, 13, "members = QHM RTD QHM", 13, "'QHM' is listed twice");
+    expect_error(f, 13, "members = QHM RTD RX4", 12, "member RX4 has no [org RX4] section");
+    expect_error(f, 13, "members = RTD", 12, "does not list this node's org QHM");
+    expect_error(f, 14, "admin = RX6", 12, "admin = RX6 is not a member");
+    expect_error(f, 17, "kind = hospital", 17, "kind = 'hospital'");
+    expect_error(f, 19, "endpoint = localhost", 19, "endpoint = 'localhost'");
+    expect_error(f, 20, "public_key = ed25519:notakey", 20, "public_key = 'ed25519:notakey'");
+    expect_error(f, 20, "public_key = @PUB2@", 22, "same public_key as [org QHM]");
+    expect_error(f, 22, "[org QHM]", 22, "[org QHM] is defined twice");
+    expect_error(f, 18, "this is not ini", 18, "syntax error");
+    expect_error(f, 3, "# org removed", 1, "[node] needs org");
+    expect_error(f, 1, "stray = 1", 1, "outside any section");
+}
+
+static void long_line_rejected(void **state)
+{
+    fixture_t *f = *state;
+    char line[400];
+    memset(line, 'x', sizeof line - 1);
+    memcpy(line, "name = ", 7);
+    line[sizeof line - 1] = '\0';
+    expect_error(f, 18, line, 18, "longer than");
+}
+
+static void missing_file(void **state)
+{
+    static ics_config_t cfg;
+    ics_err_t err;
+    (void)state;
+    assert_int_equal(ics_config_load("/nonexistent/icsd.conf", &cfg, &err), ICS_ECONFIG);
+    assert_non_null(strstr(err.msg, "/nonexistent/icsd.conf"));
+}
+
+static void key_file_rules(void **state)
+{
+    fixture_t *f = *state;
+    char pub[ICS_PUBKEY_TEXT_MAX], path[160];
+    ics_identity_t *id;
+    ics_err_t err;
+    struct stat st;
+    uint8_t pk[ICS_PK_BYTES];
+
+    /* Written 0600, never overwritten. */
+    assert_int_equal(stat(f->key, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600);
+    assert_int_equal(ics_identity_generate(f->key, pub, &err), ICS_EEXIST);
+    assert_non_null(strstr(err.msg, "refusing to overwrite"));
+
+    /* Loads, and its public key is the one printed. */
+    id = ics_identity_load(f->key, &err);
+    assert_non_null(id);
+    assert_true(ics_pubkey_parse(f->pub, pk));
+    assert_memory_equal(pk, ics_identity_public(id), ICS_PK_BYTES);
+    ics_identity_destroy(&id);
+
+    /* Readable by others: refused, naming the file. */
+    assert_int_equal(chmod(f->key, 0644), 0);
+    id = ics_identity_load(f->key, &err);
+    assert_null(id);
+    assert_non_null(strstr(err.msg, f->key));
+    assert_non_null(strstr(err.msg, "readable by others"));
+
+    /* Not a key. */
+    snprintf(path, sizeof path, "%s/junk.key", f->dir);
+    FILE *fp = fopen(path, "w");
+    fputs("hello\n", fp);
+    fclose(fp);
+    chmod(path, 0600);
+    assert_null(ics_identity_load(path, &err));
+    assert_non_null(strstr(err.msg, "not an icsd key"));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(valid_config, setup, teardown),
+        cmocka_unit_test_setup_teardown(each_bad_input_names_file_and_line, setup, teardown),
+        cmocka_unit_test_setup_teardown(long_line_rejected, setup, teardown),
+        cmocka_unit_test_setup_teardown(missing_file, setup, teardown),
+        cmocka_unit_test_setup_teardown(key_file_rules, setup, teardown),
+    };
+    return cmocka_run_group_tests_name("config", tests, NULL, NULL);
+}

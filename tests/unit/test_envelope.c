@@ -1,0 +1,259 @@
+/*
+ * Signed envelopes: what a node sees when it decodes and verifies bytes
+ * from the network or the log.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/envelope.h"
+
+typedef struct {
+    ics_identity_t *alice;
+    ics_identity_t *mallory;
+    uint8_t *env;
+    size_t len;
+    uint8_t payload[64];
+    size_t payload_len;
+} fixture_t;
+
+static ics_identity_t *s_key(uint8_t fill)
+{
+    uint8_t seed[32];
+    memset(seed, fill, sizeof seed);
+    return ics_identity_from_seed(seed);
+}
+
+static int setup(void **state)
+{
+    fixture_t *f = calloc(1, sizeof *f);
+    Ics__V1__Command cmd = ICS__V1__COMMAND__INIT;
+    Ics__V1__Raw raw = ICS__V1__RAW__INIT;
+    ics_err_t err;
+
+    f->alice = s_key(1);
+    f->mallory = s_key(2);
+    raw.data.data = (uint8_t *)"beds";
+    raw.data.len = 4;
+    cmd.actor = (char *)"jane.doe";
+    cmd.body_case = ICS__V1__COMMAND__BODY_RAW;
+    cmd.raw = &raw;
+    f->payload_len = protobuf_c_message_pack(&cmd.base, f->payload);
+    ics_envelope_fields_t fields = {
+        .group = "nenc", .org = "RTD", .seq = 7, .timestamp_ms = 1795000000000ull,
+        .kind = ICS__V1__COMMAND__BODY_RAW, .payload = f->payload,
+        .payload_len = f->payload_len,
+    };
+    assert_int_equal(ics_envelope_seal(f->alice, &fields, &f->env, &f->len, &err), ICS_OK);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fixture_t *f = *state;
+    ics_identity_destroy(&f->alice);
+    ics_identity_destroy(&f->mallory);
+    assert_null(f->alice);
+    free(f->env);
+    free(f);
+    return 0;
+}
+
+static int s_open(fixture_t *f, const uint8_t *buf, size_t len, const char *group,
+                  const ics_identity_t *key)
+{
+    Ics__V1__Envelope *env = NULL;
+    ics_err_t err = {{0}};
+    int rc = ics_envelope_open(buf, len, group, ics_identity_public(key), &env, &err);
+    if (rc == ICS_OK) {
+        assert_non_null(env);
+        ics__v1__envelope__free_unpacked(env, NULL);
+    } else {
+        assert_null(env);
+        assert_true(strlen(err.msg) > 0);
+    }
+    (void)f;
+    return rc;
+}
+
+static void round_trip(void **state)
+{
+    fixture_t *f = *state;
+    Ics__V1__Envelope *env = NULL;
+    Ics__V1__Command *cmd = NULL;
+    ics_err_t err;
+
+    assert_int_equal(ics_envelope_open(f->env, f->len, "nenc", ics_identity_public(f->alice),
+                                       &env, &err), ICS_OK);
+    assert_string_equal(env->group, "nenc");
+    assert_string_equal(env->org, "RTD");
+    assert_int_equal(env->seq, 7);
+    assert_int_equal(env->timestamp_ms, 1795000000000ull);
+    assert_int_equal(env->kind, ICS__V1__COMMAND__BODY_RAW);
+    assert_memory_equal(env->key_id.data, ics_identity_key_id(f->alice), ICS_KEY_ID_BYTES);
+    assert_int_equal(ics_command_decode(env, &cmd, &err), ICS_OK);
+    assert_string_equal(cmd->actor, "jane.doe");
+    assert_memory_equal(cmd->raw->data.data, "beds", 4);
+    ics__v1__command__free_unpacked(cmd, NULL);
+    ics__v1__envelope__free_unpacked(env, NULL);
+}
+
+/* No byte of a signed envelope can change without detection. */
+static void every_bit_flip_rejected(void **state)
+{
+    fixture_t *f = *state;
+    uint8_t *copy = malloc(f->len);
+    unsigned rejected = 0;
+
+    for (size_t i = 0; i < f->len; i++) {
+        for (int bit = 0; bit < 8; bit++) {
+            memcpy(copy, f->env, f->len);
+            copy[i] ^= (uint8_t)(1u << bit);
+            int rc = s_open(f, copy, f->len, "nenc", f->alice);
+            if (rc != ICS_OK)
+                rejected++;
+            else
+                fail_msg("flip of bit %d in byte %zu was accepted", bit, i);
+        }
+    }
+    assert_int_equal(rejected, f->len * 8);
+    free(copy);
+}
+
+static void wrong_key_rejected(void **state)
+{
+    fixture_t *f = *state;
+    assert_int_equal(s_open(f, f->env, f->len, "nenc", f->mallory), ICS_EKEY);
+}
+
+/* A valid key id with a forged signature: the signature check catches it. */
+static void forged_signature_rejected(void **state)
+{
+    fixture_t *f = *state;
+    Ics__V1__Envelope *env = NULL;
+    ics_err_t err;
+    uint8_t *forged = NULL, *input = NULL;
+    size_t forged_len = 0, input_len = 0;
+
+    assert_int_equal(ics_envelope_decode(f->env, f->len, &env, &err), ICS_OK);
+    env->seq = 8; /* replay under another sequence number */
+    assert_int_equal(ics_envelope_signing_input(env, &input, &input_len), ICS_OK);
+    ics_identity_sign(f->mallory, input, input_len, env->signature.data);
+    assert_int_equal(ics_pack(&env->base, &forged, &forged_len), ICS_OK);
+    assert_int_equal(s_open(f, forged, forged_len, "nenc", f->alice), ICS_ESIG);
+    free(input);
+    free(forged);
+    ics__v1__envelope__free_unpacked(env, NULL);
+}
+
+static void wrong_group_rejected(void **state)
+{
+    fixture_t *f = *state;
+    Ics__V1__Envelope *env = NULL;
+    ics_err_t err;
+    assert_int_equal(s_open(f, f->env, f->len, "ne-region", f->alice), ICS_EGROUP);
+    assert_int_equal(ics_envelope_open(f->env, f->len, "ne-region",
+                                       ics_identity_public(f->alice), &env, &err), ICS_EGROUP);
+    assert_non_null(strstr(err.msg, "ne-region"));
+}
+
+static void truncated_rejected(void **state)
+{
+    fixture_t *f = *state;
+    for (size_t n = 0; n < f->len; n++)
+        assert_int_not_equal(s_open(f, f->env, n, "nenc", f->alice), ICS_OK);
+    assert_int_equal(s_open(f, f->env, f->len - 1, "nenc", f->alice), ICS_EMALFORMED);
+    assert_int_equal(s_open(f, f->env, 0, "nenc", f->alice), ICS_EMALFORMED);
+}
+
+static void oversize_rejected(void **state)
+{
+    fixture_t *f = *state;
+    size_t big = ICS_ENVELOPE_MAX + 4096;
+    uint8_t *buf = calloc(1, big);
+    ics_envelope_fields_t fields = {.group = "nenc", .org = "RTD", .seq = 1, .kind = 10,
+                                    .payload = buf, .payload_len = ICS_ENVELOPE_MAX + 1};
+    uint8_t *out = NULL;
+    size_t out_len = 0;
+    ics_err_t err;
+
+    assert_int_equal(s_open(f, buf, big, "nenc", f->alice), ICS_ETOOBIG);
+    assert_int_equal(ics_envelope_seal(f->alice, &fields, &out, &out_len, &err), ICS_ETOOBIG);
+    assert_null(out);
+    free(buf);
+}
+
+/* The header's kind is signed and must match the payload. */
+static void kind_mismatch_rejected(void **state)
+{
+    fixture_t *f = *state;
+    ics_envelope_fields_t fields = {.group = "nenc", .org = "RTD", .seq = 9,
+                                    .kind = ICS__V1__COMMAND__BODY_TICK,
+                                    .payload = f->payload, .payload_len = f->payload_len};
+    Ics__V1__Envelope *env = NULL;
+    Ics__V1__Command *cmd = NULL;
+    uint8_t *out = NULL;
+    size_t out_len = 0;
+    ics_err_t err;
+
+    assert_int_equal(ics_envelope_seal(f->alice, &fields, &out, &out_len, &err), ICS_OK);
+    assert_int_equal(ics_envelope_open(out, out_len, "nenc", ics_identity_public(f->alice),
+                                       &env, &err), ICS_OK);
+    assert_int_equal(ics_command_decode(env, &cmd, &err), ICS_EKIND);
+    assert_null(cmd);
+    ics__v1__envelope__free_unpacked(env, NULL);
+    free(out);
+}
+
+/* An extra unknown field makes a second byte form of the same envelope. */
+static void non_canonical_rejected(void **state)
+{
+    fixture_t *f = *state;
+    uint8_t *buf = malloc(f->len + 3);
+    memcpy(buf, f->env, f->len);
+    buf[f->len] = (15 << 3) | 0; /* field 15, varint: unknown to v1 */
+    buf[f->len + 1] = 1;
+    assert_int_equal(s_open(f, buf, f->len + 2, "nenc", f->alice), ICS_EMALFORMED);
+    free(buf);
+}
+
+static void pubkey_text_round_trip(void **state)
+{
+    fixture_t *f = *state;
+    char text[ICS_PUBKEY_TEXT_MAX];
+    uint8_t pk[ICS_PK_BYTES];
+
+    ics_pubkey_format(ics_identity_public(f->alice), text);
+    assert_true(strncmp(text, "ed25519:", 8) == 0);
+    assert_true(ics_pubkey_parse(text, pk));
+    assert_memory_equal(pk, ics_identity_public(f->alice), ICS_PK_BYTES);
+    assert_false(ics_pubkey_parse("ed25519:AAAA", pk));
+    assert_false(ics_pubkey_parse("rsa:xyz", pk));
+    text[10] = text[10] == 'A' ? 'B' : 'A';
+    /* Either another valid key or rejected, never the same key. */
+    if (ics_pubkey_parse(text, pk))
+        assert_memory_not_equal(pk, ics_identity_public(f->alice), ICS_PK_BYTES);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(round_trip, setup, teardown),
+        cmocka_unit_test_setup_teardown(every_bit_flip_rejected, setup, teardown),
+        cmocka_unit_test_setup_teardown(wrong_key_rejected, setup, teardown),
+        cmocka_unit_test_setup_teardown(forged_signature_rejected, setup, teardown),
+        cmocka_unit_test_setup_teardown(wrong_group_rejected, setup, teardown),
+        cmocka_unit_test_setup_teardown(truncated_rejected, setup, teardown),
+        cmocka_unit_test_setup_teardown(oversize_rejected, setup, teardown),
+        cmocka_unit_test_setup_teardown(kind_mismatch_rejected, setup, teardown),
+        cmocka_unit_test_setup_teardown(non_canonical_rejected, setup, teardown),
+        cmocka_unit_test_setup_teardown(pubkey_text_round_trip, setup, teardown),
+    };
+    return cmocka_run_group_tests_name("envelope", tests, NULL, NULL);
+}
