@@ -303,7 +303,6 @@ static int s_checkpoint(ics_apply_ctx_t *ctx, const Ics__V1__Checkpoint *cp)
     ics_hex(ours, ICS_CHAIN_BYTES, ours_hex);
     snprintf(text, sizeof text, "checkpoint mismatch at position %" PRIu64 ": %s has %s,"
              " this log has %s", cp->position, ctx->org, theirs_hex, ours_hex);
-    ics_warn("group %s: %s", ctx->group, text);
     rc = ics_sql_prepare(ctx->db, "INSERT INTO alarms(at_position, org, position, text)"
                                   " VALUES (?1, ?2, ?3, ?4)", &st);
     if (rc != ICS_OK)

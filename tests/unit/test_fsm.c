@@ -1090,6 +1090,5 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_each_member_after_restore, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_export_verifies_and_detects_tampering, s_setup, s_teardown),
     };
-    ics_log_set_level(ICS_LOG_ERR); /* the alarm scenario warns on purpose */
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
