@@ -20,7 +20,7 @@
 #include "common/envelope.h"
 #include "common/keys.h"
 #include "common/logverify.h"
-#include "json.h"
+#include "common/json.h"
 
 #include "icsctl.h"
 
@@ -602,6 +602,13 @@ static int cmd_keys(opts_t *o, int argc, char **argv)
 
 static int cmd_help(opts_t *o, int argc, char **argv);
 
+static int cmd_members(opts_t *o, int argc, char **argv)
+{
+    if (ctl_parse(o, &argc, argv, NULL) != EXIT_OK || argc != 0)
+        return EXIT_USAGE;
+    return ctl_query(o, "members.list", 0, NULL);
+}
+
 static const cmd_t s_commands[] = {
     {"status", cmd_status, "status [--json]",
      "Show this node: organisation, groups, raft role and indexes, each peer's\n"
@@ -614,6 +621,9 @@ static const cmd_t s_commands[] = {
      "Read the group's audit log. export writes the self-verifying log of every\n"
      "entry (format: docs/log-format.md); verify checks such a file offline and\n"
      "names the first bad entry."},
+    {"members", cmd_members, "members [--json] [--fresh]",
+     "List the group's current members: organisation, kind, voter or standby,\n"
+     "the log index they joined at, and who administers membership."},
     {"keys", cmd_keys, "keys gen FILE",
      "Create an organisation identity key (mode 0600, never overwritten) and print\n"
      "its public key for the members' configurations."},

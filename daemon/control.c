@@ -54,8 +54,11 @@ int ics_control_open(ics_node_t *self, ics_err_t *err)
     return ICS_OK;
 }
 
+static void s_queries_run(ics_node_t *self, bool shutting_down);
+
 void ics_control_close(ics_node_t *self)
 {
+    s_queries_run(self, true);
     if (self->control != NULL) {
         zmq_close(self->control);
         self->control = NULL;
@@ -338,6 +341,107 @@ static void s_log(ics_node_t *self, const s_client_t *c, const Ics__V1__ControlR
     free(doc);
 }
 
+/* ---- queries --------------------------------------------------------- */
+
+/* A --fresh query waits until this node has applied everything its group
+ * had committed when the request arrived (the commit index a follower
+ * learns from the leader's heartbeats), then answers from local state. */
+typedef struct ics_pending_query {
+    struct ics_pending_query *next;
+    s_client_t client;
+    Ics__V1__ControlRequest *req; /* owned */
+    uint64_t target;
+    uint64_t deadline;
+} s_query_t;
+
+static void s_answer_query(ics_node_t *self, const s_client_t *c,
+                           const Ics__V1__ControlRequest *req)
+{
+    ics_group_t *g = ics_node_group(self, req->group);
+    Ics__V1__ControlResponse resp = ICS__V1__CONTROL_RESPONSE__INIT;
+    Ics__V1__QueryReply qr = ICS__V1__QUERY_REPLY__INIT;
+    char *json = NULL, *text = NULL;
+    ics_err_t err;
+
+    if (g == NULL) {
+        s_reply_error(self, c, ICS_EGROUP, req->group[0] ? "this node is not in that group"
+                                                          : "choose a group with --group");
+        return;
+    }
+    int rc = ics_fsm_query(ics_group_fsm(g), req->query->name, req->query->n_args,
+                           req->query->args, &json, &text, &err);
+    if (rc != ICS_OK) {
+        s_reply_error(self, c, rc, err.msg);
+        return;
+    }
+    qr.json = json;
+    qr.text = text;
+    qr.position = ics_fsm_position(ics_group_fsm(g));
+    resp.body_case = ICS__V1__CONTROL_RESPONSE__BODY_QUERY;
+    resp.query = &qr;
+    s_reply(self, c, &resp);
+    free(json);
+    free(text);
+}
+
+static void s_query(ics_node_t *self, const s_client_t *c, Ics__V1__ControlRequest **req_p)
+{
+    Ics__V1__ControlRequest *req = *req_p;
+    ics_group_t *g = ics_node_group(self, req->group);
+    s_query_t *q;
+
+    if (!req->query->fresh || g == NULL) {
+        s_answer_query(self, c, req);
+        return;
+    }
+    q = calloc(1, sizeof *q);
+    if (q == NULL) {
+        s_reply_error(self, c, ICS_ENOMEM, "out of memory");
+        return;
+    }
+    q->client = *c;
+    q->req = req;
+    *req_p = NULL;
+    q->target = ics_group_raft(g)->commit_index;
+    q->deadline = ics_mono_ms() + (req->timeout_ms ? req->timeout_ms : 5000);
+    q->next = self->queries;
+    self->queries = q;
+}
+
+/* Answers the fresh queries whose group has caught up, or has run out of time. */
+static void s_queries_run(ics_node_t *self, bool shutting_down)
+{
+    s_query_t **pp = &self->queries;
+    uint64_t now = ics_mono_ms();
+    while (*pp != NULL) {
+        s_query_t *q = *pp;
+        ics_group_t *g = ics_node_group(self, q->req->group);
+        char leader[ICS_ORG_MAX] = "";
+        bool caught_up = false;
+        if (g != NULL) {
+            ics_group_status_t st;
+            ics_group_status(g, &st);
+            memcpy(leader, st.leader, sizeof leader);
+            caught_up = leader[0] != '\0' && st.applied_index >= q->target &&
+                        st.commit_index >= q->target;
+        }
+        if (caught_up) {
+            s_answer_query(self, &q->client, q->req);
+        } else if (shutting_down || now >= q->deadline) {
+            s_reply_error(self, &q->client, shutting_down ? ICS_ESHUTDOWN : ICS_ETIMEDOUT,
+                          shutting_down ? "node is shutting down"
+                                        : "could not confirm a fresh read: no leader in reach "
+                                          "(drop --fresh to read possibly stale state)");
+        } else {
+            pp = &q->next;
+            continue;
+        }
+        *pp = q->next;
+        ics__v1__control_request__free_unpacked(q->req, NULL);
+        free(q);
+    }
+}
+
 /* ---- dispatch ---------------------------------------------------------- */
 
 static void s_request(ics_node_t *self, const s_client_t *c, const uint8_t *data, size_t len)
@@ -361,16 +465,21 @@ static void s_request(ics_node_t *self, const s_client_t *c, const uint8_t *data
         case ICS__V1__CONTROL_REQUEST__BODY_LOG:
             s_log(self, c, req);
             break;
+        case ICS__V1__CONTROL_REQUEST__BODY_QUERY:
+            s_query(self, c, &req);
+            break;
         default:
             s_reply_error(self, c, ICS_EINVAL, "unknown request");
             break;
         }
     }
-    ics__v1__control_request__free_unpacked(req, NULL);
+    if (req != NULL)
+        ics__v1__control_request__free_unpacked(req, NULL);
 }
 
 void ics_control_process(ics_node_t *self)
 {
+    s_queries_run(self, false);
     for (int budget = 0; budget < 256; budget++) {
         zmq_msg_t parts[3];
         int n = 0, more = 1;

@@ -94,6 +94,8 @@ struct ics_group {
     ics_group_status_t counters;
 };
 
+static void s_on_effect(void *arg, const ics_effect_t *e);
+
 /* ---- raft_fsm adapter ------------------------------------------------- */
 
 static int s_fsm_apply(struct raft_fsm *rfsm, const struct raft_buffer *buf, void **result)
@@ -144,6 +146,8 @@ static int s_fsm_restore(struct raft_fsm *rfsm, struct raft_buffer *buf)
         return RAFT_CORRUPT;
     }
     raft_free(buf->base); /* raft hands the buffer to us on success */
+    /* A snapshot carries members but emits no effects: re-admit them. */
+    ics_fsm_each_member(self->fsm, s_on_effect, self);
     ics_info("group %s: restored snapshot at position %llu", ics_fsm_group(self->fsm),
              (unsigned long long)ics_fsm_position(self->fsm));
     return 0;
@@ -562,48 +566,57 @@ static void s_change_cb(struct raft_change *req, int status)
                  raft_strerror(status));
 }
 
-/* Brings raft's configuration in line with the admitted members. */
+typedef struct {
+    ics_group_t *self;
+    int rv;
+    bool busy;
+} s_reconcile_t;
+
+/* One member: add it to raft, or fix its role. Stops at the first change. */
+static void s_reconcile_member(void *arg, const ics_effect_t *m)
+{
+    s_reconcile_t *r = arg;
+    ics_group_t *self = r->self;
+    const struct raft_configuration *conf = &self->raft.configuration;
+    const struct raft_server *s = NULL;
+    raft_id id = ics_raft_id(m->org);
+    int want = m->voter ? RAFT_VOTER : RAFT_STANDBY;
+
+    if (r->busy || r->rv != 0)
+        return;
+    for (unsigned i = 0; i < conf->n; i++)
+        if (conf->servers[i].id == id)
+            s = &conf->servers[i];
+    if (s == NULL) {
+        r->rv = raft_add(&self->raft, &self->change, id, m->org, s_change_cb);
+        if (r->rv == 0)
+            ics_info("group %s: adding %s to raft", self->gcfg->name, m->org);
+    } else if (s->role != want) {
+        r->rv = raft_assign(&self->raft, &self->change, id, want, s_change_cb);
+        if (r->rv == 0)
+            ics_info("group %s: %s becomes a %s", self->gcfg->name, m->org,
+                     want == RAFT_VOTER ? "voter" : "standby");
+    } else {
+        return;
+    }
+    r->busy = r->rv == 0;
+}
+
+/* Brings raft's configuration in line with the admitted members, one
+ * change at a time (raft allows no more). */
 static void s_reconcile(ics_group_t *self)
 {
     const struct raft_configuration *conf = &self->raft.configuration;
-    sqlite3 *db = ics_fsm_db(self->fsm);
-    sqlite3_stmt *st = NULL;
-    int rv = 0;
+    s_reconcile_t r = {.self = self};
 
     if (self->change_busy || self->raft.configuration_uncommitted_index != 0)
         return;
-    /* Members the state machine knows, in a stable order. */
-    if (sqlite3_prepare_v2(db, "SELECT org, voter FROM ics_members ORDER BY org", -1, &st,
-                           NULL) != SQLITE_OK)
-        return;
     self->change.data = self;
-    while (rv == 0 && sqlite3_step(st) == SQLITE_ROW) {
-        const char *org = (const char *)sqlite3_column_text(st, 0);
-        int want = sqlite3_column_int(st, 1) ? RAFT_VOTER : RAFT_STANDBY;
-        raft_id id = ics_raft_id(org);
-        const struct raft_server *s = NULL;
-        for (unsigned i = 0; i < conf->n; i++)
-            if (conf->servers[i].id == id)
-                s = &conf->servers[i];
-        if (s == NULL) {
-            rv = raft_add(&self->raft, &self->change, id, org, s_change_cb);
-            if (rv == 0)
-                ics_info("group %s: adding %s to raft", self->gcfg->name, org);
-        } else if (s->role != want) {
-            rv = raft_assign(&self->raft, &self->change, id, want, s_change_cb);
-            if (rv == 0)
-                ics_info("group %s: %s becomes %s", self->gcfg->name, org,
-                         want == RAFT_VOTER ? "voter" : "standby");
-        } else {
-            continue;
-        }
-        if (rv == 0)
-            self->change_busy = true;
-        break;
-    }
-    sqlite3_finalize(st);
-    if (rv != 0 || self->change_busy)
+    ics_fsm_each_member(self->fsm, s_reconcile_member, &r);
+    if (r.busy) {
+        self->change_busy = true;
         return;
+    }
     /* Servers raft still has that are no longer members. */
     for (unsigned i = 0; i < conf->n; i++) {
         if (!ics_fsm_is_member(self->fsm, conf->servers[i].address)) {

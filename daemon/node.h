@@ -31,6 +31,7 @@ typedef struct ics_node {
         uint64_t bad_frames, unknown_group, not_member;
     } drops;
     volatile sig_atomic_t *stop;
+    struct ics_pending_query *queries; /* control.c: --fresh reads waiting */
 } ics_node_t;
 
 /* Starts everything; returns NULL with err set. stop is polled each turn. */

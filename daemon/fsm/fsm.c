@@ -25,6 +25,7 @@
 
 #include <assert.h>
 #include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -777,6 +778,48 @@ void ics_fsm_checkpoint_status(ics_fsm_t *self, ics_checkpoint_status_t *out)
 uint64_t ics_fsm_certified_position(ics_fsm_t *self)
 {
     return ics_audit_certified_position(self->db);
+}
+
+int ics_fsm_query(ics_fsm_t *self, const char *name, size_t argc, char *const *argv,
+                  char **json, char **text, ics_err_t *err)
+{
+    const ics_fsm_query_t *q = NULL;
+    FILE *fj = NULL, *ft = NULL;
+    size_t jlen = 0, tlen = 0;
+    int rc;
+
+    *json = *text = NULL;
+    for (size_t d = 0; s_domains[d] != NULL && q == NULL; d++)
+        for (const ics_fsm_query_t *it = s_domains[d]->queries; it && it->name; it++)
+            if (strcmp(it->name, name) == 0)
+                q = it;
+    if (q == NULL)
+        return ics_err(err, ICS_ENOENT, "no query '%s' (this node runs icsd %s)", name,
+                       ICS_VERSION);
+    fj = open_memstream(json, &jlen);
+    ft = open_memstream(text, &tlen);
+    if (fj == NULL || ft == NULL) {
+        rc = ics_err(err, ICS_ENOMEM, "out of memory");
+    } else {
+        /* A read transaction: the answer reflects one position. */
+        rc = ics_sql_exec(self->db, "BEGIN");
+        if (rc == ICS_OK) {
+            rc = q->fn(self->db, self->group, argc, argv, fj, ft, err);
+            ics_sql_exec(self->db, "COMMIT");
+        } else {
+            ics_err(err, rc, "state database is busy");
+        }
+    }
+    if (fj != NULL)
+        fclose(fj);
+    if (ft != NULL)
+        fclose(ft);
+    if (rc != ICS_OK) {
+        free(*json);
+        free(*text);
+        *json = *text = NULL;
+    }
+    return rc;
 }
 
 uint64_t ics_fsm_next_deadline(ics_fsm_t *self)

@@ -121,6 +121,12 @@ int ics_fsm_export(ics_fsm_t *self, FILE *out, ics_err_t *err);  /* the document
 /* Calls fn once per current member, ordered by organisation id, with an
  * ICS_EFFECT_MEMBER_ADDED effect: how the node rebuilds its raft
  * configuration and allow-list after a restore or at start-up. */
+/* Answers a named read-only query (see ics_fsm_query_t in fsm_internal.h).
+ * *json and *text are malloc'd; the caller frees them. ICS_ENOENT with err
+ * set for an unknown query. */
+int ics_fsm_query(ics_fsm_t *self, const char *name, size_t argc, char *const *argv,
+                  char **json, char **text, ics_err_t *err);
+
 int ics_fsm_each_member(ics_fsm_t *self, void (*fn)(void *arg, const ics_effect_t *member),
                         void *arg);
 

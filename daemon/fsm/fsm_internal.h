@@ -64,7 +64,19 @@ typedef struct {
      * deadline <= ctx->clock_ms. Must be idempotent. NULL if none. */
     int (*on_clock)(ics_apply_ctx_t *ctx);
     uint64_t (*next_deadline)(sqlite3 *db);  /* earliest open deadline, 0 if none; NULL if none */
+    const struct ics_fsm_query *queries;     /* read-only queries, name NULL-terminated */
 } ics_fsm_domain_t;
+
+/* A read-only query a domain answers for icsctl (through the node's
+ * control socket). It writes a JSON document to json and the same answer
+ * for people to text. Bad arguments: return ICS_EINVAL with err saying
+ * what was wrong; something asked for that does not exist: ICS_ENOENT with
+ * err naming it. Queries never write. */
+typedef struct ics_fsm_query {
+    const char *name;        /* "<domain>.<verb>", e.g. "plan.show" */
+    int (*fn)(sqlite3 *db, const char *group, size_t argc, char *const *argv, FILE *json,
+              FILE *text, ics_err_t *err);
+} ics_fsm_query_t;
 
 extern const ics_fsm_domain_t ics_fsm_domain_members; /* fsm_members.c */
 extern const ics_fsm_domain_t ics_fsm_domain_audit;   /* fsm_audit.c */

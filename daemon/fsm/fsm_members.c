@@ -45,6 +45,7 @@
  * KEY_CHANGED, MEMBER_REMOVED) that the node carries out after commit.
  */
 #include "fsm/fsm_internal.h"
+#include "common/json.h"
 
 #include <inttypes.h>
 #include <string.h>
@@ -557,7 +558,62 @@ static const uint32_t s_kinds[] = {
     ICS__V1__COMMAND__BODY_GENESIS, ICS__V1__COMMAND__BODY_MEMBER_ADD,
     ICS__V1__COMMAND__BODY_MEMBER_REMOVE, ICS__V1__COMMAND__BODY_KEY_ROTATE, 0};
 
+/* ---------------------------------------------------------------- queries */
+
+/* members.list: every current member, ordered by org. */
+static int s_query_list(sqlite3 *db, const char *group, size_t argc, char *const *argv,
+                        FILE *json, FILE *text, ics_err_t *err)
+{
+    sqlite3_stmt *st = NULL;
+    json_t j;
+    int rc;
+
+    (void)argv;
+    if (argc != 0)
+        return ics_err(err, ICS_EINVAL, "members takes no arguments");
+    rc = ics_sql_prepare(db, "SELECT org, kind, name, endpoint, public_key, voter, admin, since"
+                             " FROM members WHERE active = 1 ORDER BY org", &st);
+    if (rc != ICS_OK)
+        return ics_err(err, rc, "state database error");
+    json_init(&j, json);
+    json_obj(&j, NULL);
+    json_str(&j, "group", group);
+    json_arr(&j, "members");
+    fprintf(text, "%-14s %-17s %-8s %-6s %s\n", "ORG", "KIND", "ROLE", "SINCE", "NAME");
+    while ((rc = ics_sql_row(db, st)) == ICS_OK) {
+        char pub[ICS_PUBKEY_TEXT_MAX] = "";
+        const char *org = (const char *)sqlite3_column_text(st, 0);
+        const char *kind = (const char *)sqlite3_column_text(st, 1);
+        const char *name = (const char *)sqlite3_column_text(st, 2);
+        bool voter = sqlite3_column_int(st, 5) != 0, admin = sqlite3_column_int(st, 6) != 0;
+        if (sqlite3_column_bytes(st, 4) == ICS_PK_BYTES)
+            ics_pubkey_format(sqlite3_column_blob(st, 4), pub);
+        json_obj(&j, NULL);
+        json_str(&j, "org", org);
+        json_str(&j, "kind", kind);
+        json_str(&j, "name", name);
+        json_str(&j, "endpoint", (const char *)sqlite3_column_text(st, 3));
+        json_str(&j, "public_key", pub);
+        json_bool(&j, "voter", voter);
+        json_bool(&j, "admin", admin);
+        json_u64(&j, "since", ics_sql_column_u64(st, 7));
+        json_end_obj(&j);
+        fprintf(text, "%-14s %-17s %-8s %-6llu %s%s\n", org, kind, voter ? "voter" : "standby",
+                (unsigned long long)ics_sql_column_u64(st, 7), name, admin ? " (admin)" : "");
+    }
+    sqlite3_finalize(st);
+    json_end_arr(&j);
+    json_end_obj(&j);
+    return rc == ICS_ENOENT ? ICS_OK : ics_err(err, rc, "state database error");
+}
+
+static const ics_fsm_query_t s_queries[] = {
+    {"members.list", s_query_list},
+    {NULL, NULL},
+};
+
 const ics_fsm_domain_t ics_fsm_domain_members = {
+    .queries = s_queries,
     .name = "members",
     .kinds = s_kinds,
     .schema = s_schema,

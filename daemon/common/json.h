@@ -1,5 +1,5 @@
 /*
- * A minimal streaming JSON writer for icsctl's --json output: objects,
+ * A minimal streaming JSON writer (icsctl --json, state machine queries): objects,
  * arrays, strings (escaped), numbers and booleans, commas handled.
  */
 #ifndef ICS_JSON_H
