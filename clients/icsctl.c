@@ -627,6 +627,8 @@ static const cmd_t s_commands[] = {
     {"keys", cmd_keys, "keys gen FILE",
      "Create an organisation identity key (mode 0600, never overwritten) and print\n"
      "its public key for the members' configurations."},
+    /* Plans, consultations, decisions (cmd_plans.c). */
+    /* Mutual aid and OPEL (cmd_aid.c). */
     {"help", cmd_help, "help [COMMAND]", "Show help for a command."},
 };
 
