@@ -175,6 +175,7 @@ static void s_status_json(const Ics__V1__StatusReply *s)
             json_u64(&j, "rtt_us", p->rtt_us);
             json_u64(&j, "match_index", p->match_index);
             json_u64(&j, "lag", p->lag);
+            json_str(&j, "raft_role", p->raft_role);
             json_end_obj(&j);
         }
         json_end_arr(&j);
@@ -213,8 +214,8 @@ static void s_status_text(const Ics__V1__StatusReply *s)
                    gs->checkpoint_certified ? "certified" : "not yet certified");
         if (gs->checkpoint_alarm)
             printf("  ALARM: %s\n", gs->alarm);
-        printf("  %-14s %-13s %-10s %-9s %-7s %s\n", "PEER", "STATE", "LAST SEEN", "RTT",
-               "MATCH", "LAG");
+        printf("  %-14s %-8s %-13s %-10s %-9s %-7s %s\n", "PEER", "RAFT", "STATE", "LAST SEEN",
+               "RTT", "MATCH", "LAG");
         for (size_t i = 0; i < gs->n_peers; i++) {
             const Ics__V1__PeerStatus *p = gs->peers[i];
             char seen[16] = "never", rtt[16] = "-", match[24] = "-", lag[24] = "-";
@@ -226,7 +227,8 @@ static void s_status_text(const Ics__V1__StatusReply *s)
                 snprintf(match, sizeof match, "%llu", (unsigned long long)p->match_index);
                 snprintf(lag, sizeof lag, "%llu", (unsigned long long)p->lag);
             }
-            printf("  %-14s %-13s %-10s %-9s %-7s %s\n", p->org,
+            printf("  %-14s %-8s %-13s %-10s %-9s %-7s %s\n", p->org,
+                   p->raft_role[0] ? p->raft_role : "-",
                    p->connected ? "connected" : "disconnected", seen, rtt, match, lag);
         }
     }
@@ -602,6 +604,75 @@ static int cmd_keys(opts_t *o, int argc, char **argv)
 
 static int cmd_help(opts_t *o, int argc, char **argv);
 
+/* member add|remove|rekey: membership commands, for the group's
+ * administrator (or, with a carried decision, as the policy allows). */
+static int cmd_member(opts_t *o, int argc, char **argv)
+{
+    Ics__V1__Command cmd = ICS__V1__COMMAND__INIT;
+    Ics__V1__MemberAdd add = ICS__V1__MEMBER_ADD__INIT;
+    Ics__V1__MemberRemove rm = ICS__V1__MEMBER_REMOVE__INIT;
+    Ics__V1__KeyRotate rot = ICS__V1__KEY_ROTATE__INIT;
+    const char *kind = NULL, *name = NULL, *endpoint = NULL, *key = NULL;
+    bool standby = false;
+    uint8_t pk[ICS_PK_BYTES];
+    const ctl_opt_t own[] = {{"kind", &kind, NULL}, {"name", &name, NULL},
+                             {"endpoint", &endpoint, NULL}, {"key", &key, NULL},
+                             {"standby", NULL, &standby}, {NULL, NULL, NULL}};
+
+    if (ctl_parse(o, &argc, argv, own) != EXIT_OK || argc < 2)
+        return EXIT_USAGE;
+    if (!ics_valid_id(argv[1], ICS_ORG_MAX)) {
+        fprintf(stderr, "icsctl: '%s' is not an organisation id (ODS code)\n", argv[1]);
+        return EXIT_USAGE;
+    }
+    if (key != NULL && !ics_pubkey_parse(key, pk)) {
+        fprintf(stderr, "icsctl: --key '%s': expected ed25519:<base64> as printed by "
+                        "'icsd keygen'\n", key);
+        return EXIT_USAGE;
+    }
+    if (strcmp(argv[0], "add") == 0 && argc == 2) {
+        if (kind == NULL || name == NULL || endpoint == NULL || key == NULL) {
+            fprintf(stderr, "icsctl: member add needs --kind, --name, --endpoint and --key\n");
+            return EXIT_USAGE;
+        }
+        if (!ics_org_kind_valid(kind)) {
+            fprintf(stderr, "icsctl: --kind '%s' is not an organisation kind\n", kind);
+            return EXIT_USAGE;
+        }
+        if (strncmp(endpoint, "tcp://", 6) != 0) {
+            fprintf(stderr, "icsctl: --endpoint '%s': expected tcp://HOST:PORT\n", endpoint);
+            return EXIT_USAGE;
+        }
+        add.org = argv[1];
+        add.kind = (char *)kind;
+        add.name = (char *)name;
+        add.endpoint = (char *)endpoint;
+        add.public_key.data = pk;
+        add.public_key.len = sizeof pk;
+        add.role = standby ? ICS__V1__MEMBER_ROLE__MEMBER_ROLE_STANDBY
+                           : ICS__V1__MEMBER_ROLE__MEMBER_ROLE_VOTER;
+        cmd.body_case = ICS__V1__COMMAND__BODY_MEMBER_ADD;
+        cmd.member_add = &add;
+    } else if (strcmp(argv[0], "remove") == 0 && argc == 2) {
+        rm.org = argv[1];
+        cmd.body_case = ICS__V1__COMMAND__BODY_MEMBER_REMOVE;
+        cmd.member_remove = &rm;
+    } else if (strcmp(argv[0], "rekey") == 0 && argc == 2) {
+        if (key == NULL) {
+            fprintf(stderr, "icsctl: member rekey needs --key (the new public key)\n");
+            return EXIT_USAGE;
+        }
+        rot.org = argv[1];
+        rot.public_key.data = pk;
+        rot.public_key.len = sizeof pk;
+        cmd.body_case = ICS__V1__COMMAND__BODY_KEY_ROTATE;
+        cmd.key_rotate = &rot;
+    } else {
+        return EXIT_USAGE;
+    }
+    return ctl_submit(o, &cmd);
+}
+
 static int cmd_members(opts_t *o, int argc, char **argv)
 {
     if (ctl_parse(o, &argc, argv, NULL) != EXIT_OK || argc != 0)
@@ -624,6 +695,15 @@ static const cmd_t s_commands[] = {
     {"members", cmd_members, "members [--json] [--fresh]",
      "List the group's current members: organisation, kind, voter or standby,\n"
      "the log index they joined at, and who administers membership."},
+    {"member", cmd_member,
+     "member add ORG --kind KIND --name NAME --endpoint tcp://HOST:PORT --key ed25519:... "
+     "[--standby] | member remove ORG | member rekey ORG --key ed25519:...",
+     "Change the group's membership. add admits a partner (a voter unless\n"
+     "--standby) with its endpoint and public key: the members' nodes then accept\n"
+     "its connections and the leader adds it to raft, after which it catches up.\n"
+     "remove takes a partner out; rekey puts a new public key in force for an\n"
+     "organisation from the next entry (restart that node with the new key file).\n"
+     "Allowed to the group's administrator, or as the scheme of delegation says."},
     {"keys", cmd_keys, "keys gen FILE",
      "Create an organisation identity key (mode 0600, never overwritten) and print\n"
      "its public key for the members' configurations."},

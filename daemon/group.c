@@ -69,6 +69,8 @@ struct ics_group {
     const ics_group_cfg_t *gcfg;
     const ics_identity_t *id;
     ics_transport_t *transport;
+    ics_own_key_fn own_key;
+    void *own_key_arg;
     char dir[PATH_MAX];
 
     ics_store_t *store;
@@ -88,6 +90,7 @@ struct ics_group {
     uint64_t checkpoint_done;  /* highest position we have checkpointed */
     struct raft_change change;
     bool change_busy;
+    int change_error;          /* last failure, logged once */
     s_recent_t recent[RECENT_MAX]; /* (org, seq) we proposed lately */
     size_t recent_next;
 
@@ -495,8 +498,16 @@ static void s_on_effect(void *arg, const ics_effect_t *e)
     ics_group_t *self = arg;
     ics_err_t err;
 
-    if (strcmp(e->org, self->cfg->org) == 0)
+    if (strcmp(e->org, self->cfg->org) == 0) {
+        if (e->type == ICS_EFFECT_KEY_CHANGED &&
+            memcmp(e->public_key, ics_identity_public(self->id), ICS_PK_BYTES) != 0 &&
+            self->own_key != NULL)
+            self->own_key(self->own_key_arg, e->public_key);
+        if (e->type == ICS_EFFECT_MEMBER_REMOVED)
+            ics_warn("group %s: %s was removed from the group", self->gcfg->name, e->org);
         return;
+    }
+    bool known = ics_transport_has_peer(self->transport, e->org);
     switch (e->type) {
     case ICS_EFFECT_MEMBER_ADDED:
     case ICS_EFFECT_KEY_CHANGED:
@@ -504,7 +515,7 @@ static void s_on_effect(void *arg, const ics_effect_t *e)
                                    &err) != ICS_OK)
             ics_warn("group %s: cannot reach new member %s: %s", self->gcfg->name, e->org,
                      err.msg);
-        else
+        else if (!known || e->type == ICS_EFFECT_KEY_CHANGED)
             ics_info("group %s: member %s %s (%s)", self->gcfg->name, e->org,
                      e->type == ICS_EFFECT_MEMBER_ADDED ? "admitted" : "re-keyed", e->endpoint);
         break;
@@ -613,6 +624,11 @@ static void s_reconcile(ics_group_t *self)
         return;
     self->change.data = self;
     ics_fsm_each_member(self->fsm, s_reconcile_member, &r);
+    if (r.rv != 0 && r.rv != self->change_error) {
+        ics_warn("group %s: cannot change the raft configuration: %s", self->gcfg->name,
+                 raft_errmsg(&self->raft));
+    }
+    self->change_error = r.rv;
     if (r.busy) {
         self->change_busy = true;
         return;
@@ -620,10 +636,12 @@ static void s_reconcile(ics_group_t *self)
     /* Servers raft still has that are no longer members. */
     for (unsigned i = 0; i < conf->n; i++) {
         if (!ics_fsm_is_member(self->fsm, conf->servers[i].address)) {
+            char org[ICS_ORG_MAX];
+            /* raft_remove replaces the configuration: copy what we log. */
+            ics_strcpy(org, sizeof org, conf->servers[i].address);
             if (raft_remove(&self->raft, &self->change, conf->servers[i].id, s_change_cb) == 0) {
                 self->change_busy = true;
-                ics_info("group %s: removing %s from raft", self->gcfg->name,
-                         conf->servers[i].address);
+                ics_info("group %s: removing %s from raft", self->gcfg->name, org);
             }
             break;
         }
@@ -782,9 +800,14 @@ static int s_raft_send(void *arg, const char *to, const uint8_t *frame, size_t l
     return ics_transport_send(self->transport, to, frame, len) == ICS_OK ? 0 : -1;
 }
 
+void ics_group_set_identity(ics_group_t *self, const ics_identity_t *id)
+{
+    self->id = id;
+}
+
 ics_group_t *ics_group_new(const ics_config_t *cfg, const ics_group_cfg_t *gcfg,
                            const ics_identity_t *id, ics_transport_t *transport,
-                           ics_err_t *err)
+                           ics_own_key_fn own_key, void *own_key_arg, ics_err_t *err)
 {
     ics_group_t *self = calloc(1, sizeof *self);
     char path[PATH_MAX + 16];
@@ -798,6 +821,8 @@ ics_group_t *ics_group_new(const ics_config_t *cfg, const ics_group_cfg_t *gcfg,
     self->gcfg = gcfg;
     self->id = id;
     self->transport = transport;
+    self->own_key = own_key;
+    self->own_key_arg = own_key_arg;
     if (snprintf(self->dir, sizeof self->dir, "%s/%s", cfg->data_dir, gcfg->name) >=
         (int)sizeof self->dir) {
         ics_err(err, ICS_EINVAL, "data_dir path too long");
@@ -842,7 +867,10 @@ ics_group_t *ics_group_new(const ics_config_t *cfg, const ics_group_cfg_t *gcfg,
     raft_set_snapshot_trailing(&self->raft, cfg->snapshot_trailing);
     raft_set_pre_vote(&self->raft, true);
 
-    if (ics_store_pristine(self->store)) {
+    if (ics_store_pristine(self->store) && gcfg->join) {
+        ics_notice("group %s: joining: waiting for the members to admit %s and send the log",
+                   gcfg->name, cfg->org);
+    } else if (ics_store_pristine(self->store)) {
         struct raft_configuration conf;
         raft_configuration_init(&conf);
         for (size_t i = 0; i < gcfg->n_members; i++) {
@@ -929,6 +957,21 @@ void ics_group_status(ics_group_t *self, ics_group_status_t *out)
     out->applied_index = raft_last_applied(&self->raft);
     out->last_index = raft_last_index(&self->raft);
     s_leader(self, out->leader);
+}
+
+const char *ics_group_raft_role(ics_group_t *self, const char *org)
+{
+    const struct raft_configuration *conf = &self->raft.configuration;
+    for (unsigned i = 0; i < conf->n; i++) {
+        if (strcmp(conf->servers[i].address, org) != 0)
+            continue;
+        switch (conf->servers[i].role) {
+        case RAFT_VOTER: return "voter";
+        case RAFT_STANDBY: return "standby";
+        default: return "spare";
+        }
+    }
+    return "";
 }
 
 uint64_t ics_group_match_index(ics_group_t *self, const char *org)

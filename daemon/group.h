@@ -21,9 +21,15 @@ typedef struct ics_group ics_group_t;
 typedef void (*ics_submit_done_fn)(void *arg, int code, const char *error,
                                    const ics_apply_result_t *res);
 
+/* Called when the log puts a new key in force for this node's own
+ * organisation; the node switches identity (see node.c). */
+typedef void (*ics_own_key_fn)(void *arg, const uint8_t pk[ICS_PK_BYTES]);
+
 ics_group_t *ics_group_new(const ics_config_t *cfg, const ics_group_cfg_t *gcfg,
                            const ics_identity_t *id, ics_transport_t *transport,
-                           ics_err_t *err);
+                           ics_own_key_fn own_key, void *own_key_arg, ics_err_t *err);
+/* Signs from now on with id (after a key rotation). */
+void ics_group_set_identity(ics_group_t *self, const ics_identity_t *id);
 /* Stops raft and frees everything; pending submissions fail with
  * ICS_ESHUTDOWN. */
 void ics_group_destroy(ics_group_t **self_p);
@@ -57,6 +63,10 @@ typedef struct {
     uint64_t submitted, applied_ok, applied_rejected, timeouts;
 } ics_group_status_t;
 void ics_group_status(ics_group_t *self, ics_group_status_t *out);
+/* The org's role in this group's raft configuration: "voter", "standby",
+ * "spare", or "" when it is not in it. */
+const char *ics_group_raft_role(ics_group_t *self, const char *org);
+
 /* Leader's view of a peer's replication: match index, or 0 if unknown. */
 uint64_t ics_group_match_index(ics_group_t *self, const char *org);
 

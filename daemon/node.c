@@ -11,6 +11,7 @@
  * group; anything else is dropped and counted, never trusted.
  */
 #include "node.h"
+#include "bridge.h"
 
 #include "common/envelope.h"
 
@@ -18,6 +19,7 @@
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <systemd/sd-daemon.h>
 
@@ -195,6 +197,68 @@ out:
         ics__v1__frame__free_unpacked(frame, NULL);
 }
 
+/* Was the configured key rotated away from (KEY_FILE.old holds it)? */
+static bool s_rotated_from(const ics_config_t *cfg, const uint8_t pk[ICS_PK_BYTES])
+{
+    char old[PATH_MAX + 8];
+    ics_identity_t *id;
+    bool match;
+
+    snprintf(old, sizeof old, "%s.old", cfg->key_file);
+    id = ics_identity_load(old, NULL);
+    match = id != NULL && memcmp(ics_identity_public(id), pk, ICS_PK_BYTES) == 0;
+    ics_identity_destroy(&id);
+    return match;
+}
+
+/* The log put a new key in force for our organisation. The operator
+ * prepared it as KEY_FILE.next (icsd keygen KEY_FILE.next); switch to it
+ * and keep the old one as KEY_FILE.old. Without it, this node can no
+ * longer sign or connect: say so loudly. */
+static void s_own_key(void *arg, const uint8_t pk[ICS_PK_BYTES])
+{
+    ics_node_t *self = arg;
+    char next[PATH_MAX + 8], old[PATH_MAX + 8];
+    ics_identity_t *id;
+    ics_err_t err;
+
+    if (memcmp(pk, ics_identity_public(self->id), ICS_PK_BYTES) == 0)
+        return; /* already switched (another group applied it first) */
+    snprintf(next, sizeof next, "%s.next", self->cfg->key_file);
+    snprintf(old, sizeof old, "%s.old", self->cfg->key_file);
+    if (access(next, F_OK) != 0) {
+        /* Also seen when replaying an old rotation at start-up. */
+        ics_warn("the log puts a new key in force for %s and there is no %s: if this node "
+                 "does not hold that key, it cannot sign or connect until restarted with it",
+                 self->cfg->org, next);
+        return;
+    }
+    id = ics_identity_load(next, &err);
+    if (id == NULL || memcmp(ics_identity_public(id), pk, ICS_PK_BYTES) != 0) {
+        ics_error("the log rotated %s's key, but %s %s; this node cannot sign or connect "
+                  "until it is restarted with the new key file", self->cfg->org, next,
+                  id == NULL ? err.msg : "holds a different key");
+        ics_identity_destroy(&id);
+        return;
+    }
+    if (ics_transport_set_identity(self->transport, id, &err) != ICS_OK) {
+        ics_error("switching to the rotated key: %s", err.msg);
+        ics_identity_destroy(&id);
+        return;
+    }
+    for (size_t i = 0; i < self->n_groups; i++)
+        ics_group_set_identity(self->groups[i], id);
+    ics_identity_destroy(&self->id);
+    self->id = id;
+    if (rename(self->cfg->key_file, old) != 0 || rename(next, self->cfg->key_file) != 0)
+        ics_error("switched to the rotated key, but could not move %s into place: %s; do it "
+                  "before the next restart", next, strerror(errno));
+    else
+        ics_notice("switched to the rotated key of %s (old key kept as %s); update public_key "
+                   "in the [org %s] sections of the members' configurations", self->cfg->org,
+                   old, self->cfg->org);
+}
+
 ics_node_t *ics_node_new(const ics_config_t *cfg, volatile sig_atomic_t *stop, ics_err_t *err)
 {
     ics_node_t *self = calloc(1, sizeof *self);
@@ -209,7 +273,8 @@ ics_node_t *ics_node_new(const ics_config_t *cfg, volatile sig_atomic_t *stop, i
     if (self->id == NULL)
         goto fail;
     const ics_org_cfg_t *me = ics_config_org(cfg, cfg->org);
-    if (sodium_memcmp(me->public_key, ics_identity_public(self->id), ICS_PK_BYTES) != 0) {
+    if (sodium_memcmp(me->public_key, ics_identity_public(self->id), ICS_PK_BYTES) != 0 &&
+        !s_rotated_from(cfg, me->public_key)) {
         char pub[ICS_PUBKEY_TEXT_MAX];
         ics_pubkey_format(ics_identity_public(self->id), pub);
         ics_err(err, ICS_EKEY, "%s: key file %s holds public key %s, but [org %s] says "
@@ -225,7 +290,8 @@ ics_node_t *ics_node_new(const ics_config_t *cfg, volatile sig_atomic_t *stop, i
     if (self->transport == NULL)
         goto fail;
     for (size_t i = 0; i < cfg->n_groups; i++) {
-        self->groups[i] = ics_group_new(cfg, &cfg->groups[i], self->id, self->transport, err);
+        self->groups[i] = ics_group_new(cfg, &cfg->groups[i], self->id, self->transport,
+                                        s_own_key, self, err);
         if (self->groups[i] == NULL)
             goto fail;
         self->n_groups++;
@@ -247,6 +313,7 @@ void ics_node_destroy(ics_node_t **self_p)
     /* Groups first: their pending submissions still answer their clients. */
     for (size_t i = 0; i < self->n_groups; i++)
         ics_group_destroy(&self->groups[i]);
+    ics_bridge_destroy(self);
     ics_control_close(self);
     ics_transport_destroy(&self->transport);
     if (self->zctx != NULL)
@@ -281,11 +348,13 @@ int ics_node_run(ics_node_t *self)
             timeout = (long)(next_watchdog - now);
 
         if (now >= self->next_ping_ms) {
+            ics_transport_revive(self->transport);
             s_send_pings(self);
             self->next_ping_ms = now + self->cfg->ping_interval_ms;
         }
         if ((long)(self->next_ping_ms - now) < timeout)
             timeout = (long)(self->next_ping_ms - now);
+        ics_bridge_run(self);
         for (size_t i = 0; i < self->n_groups; i++) {
             unsigned w = ics_group_run(self->groups[i]);
             if ((long)w < timeout)

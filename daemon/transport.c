@@ -33,10 +33,18 @@ typedef struct {
     char endpoint[ICS_ENDPOINT_MAX];
     uint8_t pk[ICS_PK_BYTES];
     uint8_t curve[32];
+    /* During a key rotation the peer switches keys when it applies the
+     * entry, which may be before or after we do: until a ping is answered
+     * under the new key, the old one is still admitted and tried. */
+    uint8_t old_curve[32];
+    bool has_old;
+    bool dial_old;
     void *dealer;
     uint64_t last_seen_ms;
     bool ever_seen;
     uint32_t rtt_us;
+    uint64_t last_pong_ms;    /* or when the dealer was (re)opened */
+    uint64_t revive_after_ms; /* current backoff */
 } s_peer_t;
 
 struct ics_transport {
@@ -61,9 +69,12 @@ static s_peer_t *s_find(ics_transport_t *self, const char *org)
 
 static s_peer_t *s_find_curve(ics_transport_t *self, const uint8_t *curve)
 {
-    for (size_t i = 0; i < ICS_MAX_ORGS; i++)
-        if (self->peers[i].used && sodium_memcmp(self->peers[i].curve, curve, 32) == 0)
-            return &self->peers[i];
+    for (size_t i = 0; i < ICS_MAX_ORGS; i++) {
+        s_peer_t *p = &self->peers[i];
+        if (p->used && (sodium_memcmp(p->curve, curve, 32) == 0 ||
+                        (p->has_old && sodium_memcmp(p->old_curve, curve, 32) == 0)))
+            return p;
+    }
     return NULL;
 }
 
@@ -87,7 +98,8 @@ static int s_open_dealer(ics_transport_t *self, s_peer_t *p, ics_err_t *err)
 
     if (d == NULL)
         return ics_err(err, ICS_EIO, "zmq_socket: %s", zmq_strerror(errno));
-    if (zmq_setsockopt(d, ZMQ_CURVE_SERVERKEY, p->curve, 32) != 0 ||
+    if (zmq_setsockopt(d, ZMQ_CURVE_SERVERKEY, p->has_old && p->dial_old ? p->old_curve : p->curve,
+                       32) != 0 ||
         zmq_setsockopt(d, ZMQ_CURVE_PUBLICKEY, ics_identity_curve_public(self->id), 32) != 0 ||
         zmq_setsockopt(d, ZMQ_CURVE_SECRETKEY, ics_identity_curve_secret(self->id), 32) != 0 ||
         s_setint(d, ZMQ_LINGER, 0) != 0 || s_setint(d, ZMQ_IMMEDIATE, 1) != 0 ||
@@ -106,6 +118,7 @@ static int s_open_dealer(ics_transport_t *self, s_peer_t *p, ics_err_t *err)
                        zmq_strerror(errno));
     }
     p->dealer = d;
+    p->last_pong_ms = ics_mono_ms();
     return ICS_OK;
 }
 
@@ -122,6 +135,11 @@ int ics_transport_add_peer(ics_transport_t *self, const char *org,
         if (memcmp(p->pk, pk, ICS_PK_BYTES) == 0 && strcmp(p->endpoint, endpoint) == 0)
             return ICS_OK;
         s_close_dealer(p);
+        if (memcmp(p->curve, curve, 32) != 0) {
+            memcpy(p->old_curve, p->curve, 32);
+            p->has_old = true;
+            p->dial_old = false;
+        }
     } else {
         for (size_t i = 0; i < ICS_MAX_ORGS && p == NULL; i++)
             if (!self->peers[i].used)
@@ -139,6 +157,39 @@ int ics_transport_add_peer(ics_transport_t *self, const char *org,
     if (rc != ICS_OK)
         p->used = false;
     return rc;
+}
+
+int ics_transport_set_identity(ics_transport_t *self, const ics_identity_t *id,
+                               ics_err_t *err)
+{
+    /* A listener copies the socket's options when it binds, so the router
+     * is re-bound to handshake with the new key; the unbind completes in
+     * libzmq's I/O thread, hence the short retry. Dealers are reopened with
+     * the new client keys. */
+    int rc = -1;
+    zmq_unbind(self->router, self->cfg->listen);
+    if (zmq_setsockopt(self->router, ZMQ_CURVE_SECRETKEY, ics_identity_curve_secret(id), 32) != 0)
+        return ics_err(err, ICS_EIO, "router: %s", zmq_strerror(errno));
+    for (int i = 0; i < 100 && rc != 0; i++) {
+        rc = zmq_bind(self->router, self->cfg->listen);
+        if (rc != 0 && errno == EADDRINUSE)
+            zmq_poll(NULL, 0, 10);
+        else if (rc != 0)
+            break;
+    }
+    if (rc != 0)
+        return ics_err(err, ICS_EIO, "cannot listen on %s again: %s", self->cfg->listen,
+                       zmq_strerror(errno));
+    self->id = id;
+    for (size_t i = 0; i < ICS_MAX_ORGS; i++) {
+        s_peer_t *p = &self->peers[i];
+        if (!p->used)
+            continue;
+        s_close_dealer(p);
+        if (s_open_dealer(self, p, err) != ICS_OK)
+            return ICS_EIO;
+    }
+    return ICS_OK;
 }
 
 void ics_transport_remove_peer(ics_transport_t *self, const char *org)
@@ -369,8 +420,41 @@ void ics_transport_process(ics_transport_t *self, ics_transport_recv_fn fn, void
 void ics_transport_note_rtt(ics_transport_t *self, const char *org, uint32_t rtt_us)
 {
     s_peer_t *p = s_find(self, org);
-    if (p != NULL)
+    if (p != NULL) {
         p->rtt_us = rtt_us;
+        p->last_pong_ms = ics_mono_ms();
+        p->revive_after_ms = 0;
+        if (p->has_old && !p->dial_old)
+            p->has_old = false; /* the rotation is complete on both sides */
+    }
+}
+
+void ics_transport_revive(ics_transport_t *self)
+{
+    uint64_t now = ics_mono_ms();
+    uint64_t floor = 4ull * self->cfg->ping_interval_ms;
+
+    for (size_t i = 0; i < ICS_MAX_ORGS; i++) {
+        s_peer_t *p = &self->peers[i];
+        if (!p->used)
+            continue;
+        if (p->revive_after_ms == 0)
+            p->revive_after_ms = floor;
+        if (now - p->last_pong_ms < p->revive_after_ms)
+            continue;
+        ics_err_t err;
+        s_close_dealer(p);
+        if (p->has_old)
+            p->dial_old = !p->dial_old;
+        if (s_open_dealer(self, p, &err) != ICS_OK)
+            ics_warn("transport: %s", err.msg);
+        ics_debug("transport: no answer from %s for %llu ms: reconnecting", p->org,
+                  (unsigned long long)p->revive_after_ms);
+        p->revive_after_ms *= 2;
+        if (p->revive_after_ms > self->cfg->reconnect_max_ms)
+            p->revive_after_ms = self->cfg->reconnect_max_ms > floor ? self->cfg->reconnect_max_ms
+                                                                     : floor;
+    }
 }
 
 static void s_info(ics_transport_t *self, const s_peer_t *p, ics_peer_info_t *out)

@@ -43,6 +43,12 @@ void ics_transport_destroy(ics_transport_t **self_p);
 int ics_transport_add_peer(ics_transport_t *self, const char *org,
                            const uint8_t pk[ICS_PK_BYTES], const char *endpoint,
                            ics_err_t *err);
+/* Switches to a rotated identity: new connections to and from this node
+ * use the new CURVE keys (the peers learn them from the same log entry).
+ * id must outlive the transport or the next switch. */
+int ics_transport_set_identity(ics_transport_t *self, const ics_identity_t *id,
+                               ics_err_t *err);
+
 /* Stops admitting and disconnects a peer. */
 void ics_transport_remove_peer(ics_transport_t *self, const char *org);
 bool ics_transport_has_peer(ics_transport_t *self, const char *org);
@@ -57,7 +63,14 @@ size_t ics_transport_pollitems(ics_transport_t *self, zmq_pollitem_t *items, siz
 /* Handles whatever is readable; calls fn for each frame. */
 void ics_transport_process(ics_transport_t *self, ics_transport_recv_fn fn, void *arg);
 
+/* A pong arrived: the path to the peer works both ways. */
 void ics_transport_note_rtt(ics_transport_t *self, const char *org, uint32_t rtt_us);
+
+/* Reopens the sending sockets of peers that have not answered a ping for a
+ * while. libzmq does not retry a CURVE handshake the peer's ZAP handler
+ * refused, so a node admitted after it first tried would otherwise never
+ * be heard. Backs off per peer up to reconnect_max_ms. */
+void ics_transport_revive(ics_transport_t *self);
 size_t ics_transport_peers(ics_transport_t *self, ics_peer_info_t *out, size_t max);
 bool ics_transport_peer(ics_transport_t *self, const char *org, ics_peer_info_t *out);
 ics_transport_stats_t ics_transport_stats(const ics_transport_t *self);

@@ -29,8 +29,13 @@ int ics_ctl_call(const char *endpoint, Ics__V1__ControlRequest *req, unsigned wa
     zmq_msg_init(&msg);
     if (path != NULL) {
         if (stat(path, &st) != 0) {
-            rc = ics_err(err, ICS_EUNAVAIL,
-                         "icsd is not running (no control socket at %s)", path);
+            if (errno == EACCES)
+                rc = ics_err(err, ICS_EPERM,
+                             "permission denied on %s: ask an administrator to add you to the "
+                             "group that owns it", path);
+            else
+                rc = ics_err(err, ICS_EUNAVAIL,
+                             "icsd is not running (no control socket at %s)", path);
             goto out;
         }
         if (access(path, R_OK | W_OK) != 0) {

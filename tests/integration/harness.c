@@ -123,7 +123,7 @@ void h_write_config(h_cluster_t *c, int i)
     for (int j = 0; j < c->n; j++)
         if (nd->members & (1u << j))
             fprintf(f, " %s", c->nodes[j].org);
-    fprintf(f, "\nadmin = %s\n", c->nodes[0].org);
+    fprintf(f, "\nadmin = %s\n%s\n", c->nodes[0].org, nd->group_extra);
     for (int j = 0; j < c->n; j++) {
         if (!(nd->members & (1u << j)))
             continue;

@@ -36,6 +36,7 @@ typedef struct {
     char pub[ICS_PUBKEY_TEXT_MAX];
     unsigned members;   /* bitmask of nodes in its group configuration */
     char extra[512];    /* extra config lines for [raft] */
+    char group_extra[256]; /* extra lines for its [group] section, e.g. join = yes */
 } h_node_t;
 
 typedef struct {
