@@ -51,6 +51,7 @@ typedef struct s_pending {
     ics_submit_done_fn done;
     void *arg;
     uint32_t kind;
+    uint64_t created_us;
 } s_pending_t;
 
 typedef struct {
@@ -95,6 +96,7 @@ struct ics_group {
     size_t recent_next;
 
     ics_group_status_t counters;
+    ics_group_metrics_t metrics;
 };
 
 static void s_on_effect(void *arg, const ics_effect_t *e);
@@ -105,7 +107,9 @@ static int s_fsm_apply(struct raft_fsm *rfsm, const struct raft_buffer *buf, voi
 {
     ics_group_t *self = rfsm->data;
     ics_apply_result_t res;
+    uint64_t t0 = ics_mono_us();
     int rc = ics_fsm_apply(self->fsm, buf->base, buf->len, &res);
+    ics_hist_add(&self->metrics.apply_latency, ics_mono_us() - t0);
     *result = NULL; /* outcomes travel through the fsm observer */
     if (rc != ICS_OK) {
         ics_error("group %s: state machine failed: %s", ics_fsm_group(self->fsm),
@@ -257,6 +261,8 @@ static void s_complete(ics_group_t *self, uint64_t seq, int code, const char *er
             *pp = p->next;
             if (self->tick_seq == seq)
                 self->tick_seq = 0;
+            if (code == ICS_OK)
+                ics_hist_add(&self->metrics.commit_latency, ics_mono_us() - p->created_us);
             if (p->done != NULL)
                 p->done(p->arg, code, error, res);
             s_pending_free(p);
@@ -429,6 +435,7 @@ static int s_submit(ics_group_t *self, const uint8_t *cmd, size_t cmd_len, uint3
     p->env_len = env_len;
     p->kind = kind;
     p->deadline = ics_mono_ms() + timeout_ms;
+    p->created_us = ics_mono_us();
     p->done = done;
     p->arg = arg;
     p->next = self->pending;
@@ -484,6 +491,12 @@ static uint64_t s_submit_internal(ics_group_t *self, Ics__V1__Command *cmd)
 static void s_on_applied(void *arg, const ics_apply_result_t *res)
 {
     ics_group_t *self = arg;
+    if (!res->duplicate) {
+        if (res->accepted)
+            self->metrics.accepted++;
+        else
+            ics_reasons_add(&self->metrics.rejected, res->reason);
+    }
     if (strcmp(res->org, self->cfg->org) != 0)
         return;
     if (res->accepted)
@@ -957,6 +970,11 @@ void ics_group_status(ics_group_t *self, ics_group_status_t *out)
     out->applied_index = raft_last_applied(&self->raft);
     out->last_index = raft_last_index(&self->raft);
     s_leader(self, out->leader);
+}
+
+const ics_group_metrics_t *ics_group_metrics(const ics_group_t *self)
+{
+    return &self->metrics;
 }
 
 const char *ics_group_raft_role(ics_group_t *self, const char *org)

@@ -12,6 +12,7 @@
 #include "common/keys.h"
 #include "fsm/fsm.h"
 #include "ics/v1/wire.pb-c.h"
+#include "metrics.h"
 #include "transport.h"
 
 typedef struct ics_group ics_group_t;
@@ -63,6 +64,14 @@ typedef struct {
     uint64_t submitted, applied_ok, applied_rejected, timeouts;
 } ics_group_status_t;
 void ics_group_status(ics_group_t *self, ics_group_status_t *out);
+typedef struct {
+    uint64_t accepted;         /* entries applied and accepted (all signers) */
+    ics_reasons_t rejected;    /* entries applied and rejected, by reason */
+    ics_hist_t commit_latency; /* own submissions: signed -> applied here */
+    ics_hist_t apply_latency;  /* state machine apply, per entry */
+} ics_group_metrics_t;
+const ics_group_metrics_t *ics_group_metrics(const ics_group_t *self);
+
 /* The org's role in this group's raft configuration: "voter", "standby",
  * "spare", or "" when it is not in it. */
 const char *ics_group_raft_role(ics_group_t *self, const char *org);

@@ -23,6 +23,7 @@
 
 #include <systemd/sd-daemon.h>
 
+#include "http.h"
 #include "ics/v1/wire.pb-c.h"
 
 static const char s_ping_domain[] = "ICSD-PING-V1";
@@ -298,6 +299,8 @@ ics_node_t *ics_node_new(const ics_config_t *cfg, volatile sig_atomic_t *stop, i
     }
     if (ics_control_open(self, err) != ICS_OK)
         goto fail;
+    if (cfg->http[0] != '\0' && (self->http = ics_http_start(self, cfg->http, err)) == NULL)
+        goto fail;
     return self;
 fail:
     ics_node_destroy(&self);
@@ -310,6 +313,7 @@ void ics_node_destroy(ics_node_t **self_p)
     if (self_p == NULL || *self_p == NULL)
         return;
     self = *self_p;
+    ics_http_stop(&self->http);
     /* Groups first: their pending submissions still answer their clients. */
     for (size_t i = 0; i < self->n_groups; i++)
         ics_group_destroy(&self->groups[i]);
@@ -365,6 +369,12 @@ int ics_node_run(ics_node_t *self)
 
         n = ics_transport_pollitems(self->transport, items, 8);
         items[n++] = (zmq_pollitem_t){.socket = self->control, .events = ZMQ_POLLIN};
+        if (self->http != NULL) {
+            items[n++] = ics_http_pollitem(self->http);
+            long t = ics_http_timeout(self->http);
+            if (t < timeout)
+                timeout = t;
+        }
         if (zmq_poll(items, (int)n, timeout) < 0) {
             if (errno == EINTR)
                 continue;
@@ -373,6 +383,8 @@ int ics_node_run(ics_node_t *self)
         }
         ics_transport_process(self->transport, s_on_frame, self);
         ics_control_process(self);
+        if (self->http != NULL)
+            ics_http_run(self->http);
         for (size_t i = 0; i < self->n_groups; i++)
             ics_group_flush(self->groups[i]);
     }

@@ -32,6 +32,7 @@ typedef struct ics_node {
     } drops;
     volatile sig_atomic_t *stop;
     struct ics_pending_query *queries; /* control.c: --fresh reads waiting */
+    struct ics_http *http;             /* http.c: /metrics, NULL when off */
     struct ics_bridge *bridge;         /* bridge.c: mutual aid across groups */
 } ics_node_t;
 

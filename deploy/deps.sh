@@ -5,7 +5,7 @@ set -eu
 
 PACKAGES="build-essential cmake pkg-config protobuf-c-compiler libprotobuf-c-dev
 libzmq3-dev libsodium-dev libsqlite3-dev libraft-dev libcmocka-dev libinih-dev
-libsystemd-dev"
+libsystemd-dev libmicrohttpd-dev"
 
 missing=""
 for p in $PACKAGES; do

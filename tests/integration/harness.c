@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -66,6 +67,56 @@ static void s_ports(int *ports, int n)
         close(fds[i]);
 }
 
+int h_free_port(void)
+{
+    int port;
+    s_ports(&port, 1);
+    return port;
+}
+
+int h_http_get(int port, const char *path, char **body)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    char req[256], *buf = NULL;
+    size_t len = 0, cap = 0;
+    int fd = socket(AF_INET, SOCK_STREAM, 0), status = 0;
+    struct timeval tv = {.tv_sec = 5};
+
+    *body = NULL;
+    if (fd < 0)
+        return 0;
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
+        close(fd);
+        return 0;
+    }
+    int n = snprintf(req, sizeof req, "GET %s HTTP/1.0\r\nHost: localhost\r\n\r\n", path);
+    if (write(fd, req, (size_t)n) != n) {
+        close(fd);
+        return 0;
+    }
+    for (;;) {
+        if (len + 4096 + 1 > cap) {
+            cap = cap ? cap * 2 : 16384;
+            buf = realloc(buf, cap);
+        }
+        ssize_t r = read(fd, buf + len, cap - len - 1);
+        if (r <= 0)
+            break;
+        len += (size_t)r;
+    }
+    close(fd);
+    if (buf == NULL)
+        return 0;
+    buf[len] = '\0';
+    sscanf(buf, "HTTP/1.%*d %d", &status);
+    char *sep = strstr(buf, "\r\n\r\n");
+    *body = strdup(sep != NULL ? sep + 4 : "");
+    free(buf);
+    return status;
+}
+
 void h_cluster_init(h_cluster_t *c, int n, const char *const orgs[], const char *const kinds[])
 {
     int ports[H_MAX_NODES];
@@ -116,10 +167,11 @@ void h_write_config(h_cluster_t *c, int i)
     assert_non_null(f);
     fprintf(f,
             "[node]\norg = %s\nkey_file = %s\nlisten = tcp://127.0.0.1:%d\ndata_dir = %s\n"
-            "control = %s\n\n[raft]\nheartbeat_ms = 50\nelection_ms = 500\n"
+            "control = %s\n%s\n\n[raft]\nheartbeat_ms = 50\nelection_ms = 500\n"
             "checkpoint_interval = 64\n%s\n\n[transport]\nping_interval_ms = 200\n\n"
             "[group %s]\nmembers =",
-            nd->org, nd->key, nd->port, nd->data, nd->control, nd->extra, c->group);
+            nd->org, nd->key, nd->port, nd->data, nd->control, nd->node_extra, nd->extra,
+            c->group);
     for (int j = 0; j < c->n; j++)
         if (nd->members & (1u << j))
             fprintf(f, " %s", c->nodes[j].org);

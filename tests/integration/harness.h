@@ -37,6 +37,7 @@ typedef struct {
     unsigned members;   /* bitmask of nodes in its group configuration */
     char extra[512];    /* extra config lines for [raft] */
     char group_extra[256]; /* extra lines for its [group] section, e.g. join = yes */
+    char node_extra[256];  /* extra lines for its [node] section, e.g. http = ... */
 } h_node_t;
 
 typedef struct {
@@ -71,6 +72,12 @@ bool h_wait(bool (*pred)(h_cluster_t *c, void *arg), h_cluster_t *c, void *arg,
 
 /* Index of the node every live node agrees leads, or -1. */
 int h_leader(h_cluster_t *c);
+/* A free loopback TCP port. */
+int h_free_port(void);
+/* HTTP GET on 127.0.0.1:port; returns the status code (0 if no answer)
+ * and the body in a malloc'd string the caller frees. */
+int h_http_get(int port, const char *path, char **body);
+
 /* Runs a shell command; returns its exit status. */
 int h_sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void h_sleep_ms(unsigned ms);

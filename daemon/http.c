@@ -1,0 +1,300 @@
+/*
+ * HTTP endpoints for operators and monitoring.
+ *
+ *   /metrics  Prometheus text exposition (version 0.0.4)
+ *   /healthz  200 while the event loop turns (it is the one answering)
+ *   /readyz   200 when every group has a leader and has applied what it
+ *             knows to be committed; 503 with the reason otherwise
+ *
+ * Read-only by construction: no handler changes state. Bound to loopback
+ * unless the operator names another address.
+ */
+#include "http.h"
+
+#include <arpa/inet.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "node.h"
+
+struct ics_http {
+    struct MHD_Daemon *mhd;
+    ics_node_t *node;
+};
+
+static void s_metrics(ics_node_t *n, FILE *out)
+{
+    static const char *roles[] = {"unavailable", "follower", "candidate", "leader"};
+    ics_transport_stats_t ts = ics_transport_stats(n->transport);
+    ics_peer_info_t peers[ICS_MAX_ORGS];
+    size_t np = ics_transport_peers(n->transport, peers, ICS_MAX_ORGS);
+
+    fprintf(out, "# HELP icsd_info Build and identity of this node.\n# TYPE icsd_info gauge\n");
+    fprintf(out, "icsd_info{org=\"%s\",version=\"%s\"} 1\n", n->cfg->org, ICS_VERSION);
+    fprintf(out, "# HELP icsd_uptime_seconds Time since the node started.\n"
+                 "# TYPE icsd_uptime_seconds gauge\n");
+    fprintf(out, "icsd_uptime_seconds %.3f\n", (ics_mono_ms() - n->started_ms) / 1000.0);
+
+    fprintf(out, "# HELP icsd_raft_role 1 for the role this node has in the group.\n"
+                 "# TYPE icsd_raft_role gauge\n");
+    for (size_t g = 0; g < n->n_groups; g++) {
+        ics_group_status_t st;
+        ics_group_status(n->groups[g], &st);
+        for (int r = 0; r < 4; r++)
+            fprintf(out, "icsd_raft_role{group=\"%s\",role=\"%s\"} %d\n",
+                    ics_group_name(n->groups[g]), roles[r], strcmp(st.role, roles[r]) == 0);
+    }
+#define GAUGE(name, help, expr)                                                          \
+    do {                                                                                 \
+        fprintf(out, "# HELP " name " " help "\n# TYPE " name " gauge\n");              \
+        for (size_t g = 0; g < n->n_groups; g++) {                                       \
+            ics_group_t *grp = n->groups[g];                                             \
+            ics_group_status_t st;                                                       \
+            ics_group_status(grp, &st);                                                  \
+            (void)st;                                                                    \
+            fprintf(out, name "{group=\"%s\"} %llu\n", ics_group_name(grp),              \
+                    (unsigned long long)(expr));                                         \
+        }                                                                                \
+    } while (0)
+    GAUGE("icsd_raft_term", "Current raft term.", st.term);
+    GAUGE("icsd_raft_commit_index", "Highest raft index known committed.", st.commit_index);
+    GAUGE("icsd_raft_applied_index", "Highest raft index applied here.", st.applied_index);
+    GAUGE("icsd_raft_last_index", "Last raft index in the local log.", st.last_index);
+    GAUGE("icsd_log_position", "Audit log position (entries applied).",
+          ics_fsm_position(ics_group_fsm(grp)));
+    GAUGE("icsd_log_clock_seconds", "The log's clock.", ics_fsm_clock(ics_group_fsm(grp)) / 1000);
+    GAUGE("icsd_checkpoint_certified_position", "Highest certified checkpoint.",
+          ics_fsm_certified_position(ics_group_fsm(grp)));
+    GAUGE("icsd_submit_timeouts", "Own submissions that timed out.", st.timeouts);
+#undef GAUGE
+
+    fprintf(out, "# HELP icsd_checkpoint_alarm 1 if checkpoints disagree.\n"
+                 "# TYPE icsd_checkpoint_alarm gauge\n");
+    for (size_t g = 0; g < n->n_groups; g++) {
+        ics_checkpoint_status_t cp;
+        ics_fsm_checkpoint_status(ics_group_fsm(n->groups[g]), &cp);
+        fprintf(out, "icsd_checkpoint_alarm{group=\"%s\"} %d\n", ics_group_name(n->groups[g]),
+                cp.alarm ? 1 : 0);
+    }
+
+    fprintf(out, "# HELP icsd_entries_total Entries applied, by outcome and reason.\n"
+                 "# TYPE icsd_entries_total counter\n");
+    for (size_t g = 0; g < n->n_groups; g++) {
+        const ics_group_metrics_t *m = ics_group_metrics(n->groups[g]);
+        const char *name = ics_group_name(n->groups[g]);
+        fprintf(out, "icsd_entries_total{group=\"%s\",outcome=\"accepted\",reason=\"\"} %llu\n",
+                name, (unsigned long long)m->accepted);
+        for (size_t i = 0; i < m->rejected.n; i++) {
+            char reason[64];
+            size_t k = 0;
+            /* Label values: no quotes, backslashes or newlines. */
+            for (const char *c = m->rejected.reason[i]; *c && k + 1 < sizeof reason; c++)
+                reason[k++] = (*c == '"' || *c == '\\' || *c == '\n') ? '_' : *c;
+            reason[k] = '\0';
+            fprintf(out, "icsd_entries_total{group=\"%s\",outcome=\"rejected\",reason=\"%s\"} "
+                         "%llu\n", name, reason, (unsigned long long)m->rejected.count[i]);
+        }
+        if (m->rejected.other)
+            fprintf(out, "icsd_entries_total{group=\"%s\",outcome=\"rejected\",reason=\"other\"} "
+                         "%llu\n", name, (unsigned long long)m->rejected.other);
+    }
+    fprintf(out, "# HELP icsd_commit_latency_seconds Own submissions, signed to applied here.\n"
+                 "# TYPE icsd_commit_latency_seconds histogram\n");
+    for (size_t g = 0; g < n->n_groups; g++) {
+        char labels[96];
+        snprintf(labels, sizeof labels, "group=\"%s\"", ics_group_name(n->groups[g]));
+        ics_hist_write(out, "icsd_commit_latency_seconds", labels,
+                       &ics_group_metrics(n->groups[g])->commit_latency);
+    }
+    fprintf(out, "# HELP icsd_apply_latency_seconds State machine apply time per entry.\n"
+                 "# TYPE icsd_apply_latency_seconds histogram\n");
+    for (size_t g = 0; g < n->n_groups; g++) {
+        char labels[96];
+        snprintf(labels, sizeof labels, "group=\"%s\"", ics_group_name(n->groups[g]));
+        ics_hist_write(out, "icsd_apply_latency_seconds", labels,
+                       &ics_group_metrics(n->groups[g])->apply_latency);
+    }
+
+    unsigned connected = 0;
+    for (size_t i = 0; i < np; i++)
+        connected += peers[i].connected;
+    fprintf(out, "# HELP icsd_peers Peers known to the transport.\n# TYPE icsd_peers gauge\n");
+    fprintf(out, "icsd_peers{state=\"connected\"} %u\nicsd_peers{state=\"disconnected\"} %zu\n",
+            connected, np - connected);
+    fprintf(out, "# HELP icsd_peer_rtt_seconds Round-trip time of the last signed ping.\n"
+                 "# TYPE icsd_peer_rtt_seconds gauge\n");
+    for (size_t i = 0; i < np; i++)
+        fprintf(out, "icsd_peer_rtt_seconds{peer=\"%s\"} %.6f\n", peers[i].org,
+                peers[i].rtt_us / 1e6);
+    fprintf(out, "# HELP icsd_frames_total Node-to-node frames.\n# TYPE icsd_frames_total counter\n");
+    fprintf(out, "icsd_frames_total{direction=\"in\"} %llu\n", (unsigned long long)ts.frames_in);
+    fprintf(out, "icsd_frames_total{direction=\"out\"} %llu\n", (unsigned long long)ts.frames_out);
+    fprintf(out, "# HELP icsd_frames_dropped_total Frames dropped, by cause.\n"
+                 "# TYPE icsd_frames_dropped_total counter\n");
+    fprintf(out, "icsd_frames_dropped_total{cause=\"send\"} %llu\n",
+            (unsigned long long)ts.dropped_send);
+    fprintf(out, "icsd_frames_dropped_total{cause=\"undecodable\"} %llu\n",
+            (unsigned long long)n->drops.bad_frames);
+    fprintf(out, "icsd_frames_dropped_total{cause=\"unknown_group\"} %llu\n",
+            (unsigned long long)n->drops.unknown_group);
+    fprintf(out, "icsd_frames_dropped_total{cause=\"not_member\"} %llu\n",
+            (unsigned long long)n->drops.not_member);
+    fprintf(out, "# HELP icsd_connections_refused_total Connections refused by ZAP.\n"
+                 "# TYPE icsd_connections_refused_total counter\n");
+    fprintf(out, "icsd_connections_refused_total %llu\n", (unsigned long long)ts.refused);
+
+    /* Domain gauges (open aid requests, OPEL by organisation). */
+    for (size_t g = 0; g < n->n_groups; g++)
+        ics_fsm_metrics(ics_group_fsm(n->groups[g]), out);
+}
+
+static bool s_ready(ics_node_t *n, char *why, size_t size)
+{
+    for (size_t g = 0; g < n->n_groups; g++) {
+        ics_group_status_t st;
+        ics_group_status(n->groups[g], &st);
+        if (st.leader[0] == '\0') {
+            snprintf(why, size, "group %s has no leader", ics_group_name(n->groups[g]));
+            return false;
+        }
+        if (st.applied_index < st.commit_index) {
+            snprintf(why, size, "group %s is catching up (applied %llu of %llu)",
+                     ics_group_name(n->groups[g]), (unsigned long long)st.applied_index,
+                     (unsigned long long)st.commit_index);
+            return false;
+        }
+    }
+    snprintf(why, size, "ready");
+    return true;
+}
+
+static enum MHD_Result s_reply(struct MHD_Connection *conn, unsigned status, const char *type,
+                               char *body, size_t len)
+{
+    struct MHD_Response *r = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
+    enum MHD_Result rc;
+    if (r == NULL) {
+        free(body);
+        return MHD_NO;
+    }
+    MHD_add_response_header(r, "Content-Type", type);
+    MHD_add_response_header(r, "Cache-Control", "no-store");
+    rc = MHD_queue_response(conn, status, r);
+    MHD_destroy_response(r);
+    return rc;
+}
+
+static enum MHD_Result s_handler(void *cls, struct MHD_Connection *conn, const char *url,
+                                 const char *method, const char *version,
+                                 const char *upload_data, size_t *upload_data_size,
+                                 void **req_cls)
+{
+    ics_http_t *self = cls;
+    char *body = NULL;
+    size_t len = 0;
+    FILE *f;
+    (void)version;
+    (void)upload_data;
+    (void)req_cls;
+
+    if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
+        *upload_data_size = 0;
+        return s_reply(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "text/plain", strdup("GET only\n"), 9);
+    }
+    f = open_memstream(&body, &len);
+    if (f == NULL)
+        return MHD_NO;
+    unsigned status = MHD_HTTP_OK;
+    const char *type = "text/plain; charset=utf-8";
+    if (strcmp(url, "/metrics") == 0) {
+        s_metrics(self->node, f);
+        type = "text/plain; version=0.0.4; charset=utf-8";
+    } else if (strcmp(url, "/healthz") == 0) {
+        fputs("ok\n", f);
+    } else if (strcmp(url, "/readyz") == 0) {
+        char why[160];
+        if (!s_ready(self->node, why, sizeof why))
+            status = MHD_HTTP_SERVICE_UNAVAILABLE;
+        fprintf(f, "%s\n", why);
+    } else {
+        status = MHD_HTTP_NOT_FOUND;
+        fputs("not found: try /metrics, /healthz or /readyz\n", f);
+    }
+    fclose(f);
+    return s_reply(conn, status, type, body, len);
+}
+
+ics_http_t *ics_http_start(struct ics_node *node, const char *listen, ics_err_t *err)
+{
+    struct sockaddr_in addr = {.sin_family = AF_INET};
+    char host[64] = "127.0.0.1";
+    const char *colon = strrchr(listen, ':');
+    const char *port_s = colon != NULL ? colon + 1 : listen;
+    char *end = NULL;
+    unsigned long port = strtoul(port_s, &end, 10);
+    ics_http_t *self;
+
+    if (colon != NULL) {
+        size_t hl = (size_t)(colon - listen);
+        if (hl == 0 || hl >= sizeof host) {
+            ics_err(err, ICS_ECONFIG, "http = '%s': expected PORT or HOST:PORT", listen);
+            return NULL;
+        }
+        memcpy(host, listen, hl);
+        host[hl] = '\0';
+    }
+    if (end == port_s || *end != '\0' || port == 0 || port > 65535 ||
+        inet_pton(AF_INET, host, &addr.sin_addr) != 1) {
+        ics_err(err, ICS_ECONFIG, "http = '%s': expected PORT or IPV4:PORT", listen);
+        return NULL;
+    }
+    addr.sin_port = htons((uint16_t)port);
+    self = calloc(1, sizeof *self);
+    if (self == NULL) {
+        ics_err(err, ICS_ENOMEM, "out of memory");
+        return NULL;
+    }
+    self->node = node;
+    self->mhd = MHD_start_daemon(MHD_USE_EPOLL | MHD_USE_ERROR_LOG, 0, NULL, NULL, s_handler,
+                                 self, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
+                                 MHD_OPTION_CONNECTION_LIMIT, (unsigned)32,
+                                 MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)10, MHD_OPTION_END);
+    if (self->mhd == NULL) {
+        ics_err(err, ICS_EIO, "cannot serve HTTP on %s:%lu (address in use?)", host, port);
+        free(self);
+        return NULL;
+    }
+    ics_info("http: serving /metrics, /healthz, /readyz on %s:%lu", host, port);
+    return self;
+}
+
+void ics_http_stop(ics_http_t **self_p)
+{
+    if (self_p == NULL || *self_p == NULL)
+        return;
+    MHD_stop_daemon((*self_p)->mhd);
+    free(*self_p);
+    *self_p = NULL;
+}
+
+zmq_pollitem_t ics_http_pollitem(ics_http_t *self)
+{
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(self->mhd, MHD_DAEMON_INFO_EPOLL_FD);
+    return (zmq_pollitem_t){.fd = info != NULL ? info->epoll_fd : -1, .events = ZMQ_POLLIN};
+}
+
+long ics_http_timeout(ics_http_t *self)
+{
+    MHD_UNSIGNED_LONG_LONG t;
+    if (MHD_get_timeout(self->mhd, &t) == MHD_YES)
+        return t > 1000 ? 1000 : (long)t;
+    return 1000;
+}
+
+void ics_http_run(ics_http_t *self)
+{
+    MHD_run(self->mhd);
+}
