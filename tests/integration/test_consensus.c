@@ -12,8 +12,8 @@
 
 #include "common/envelope.h"
 
-#define N_SUBMISSIONS 1000
-#define KILL_AT 400
+/* ICS_SOAK_SUBMISSIONS raises the count for a soak run (deploy/soak.sh). */
+#define MAX_SUBMISSIONS 200000
 
 static const char *const ORGS[] = {"QHM", "RTD", "RX4"};
 static const char *const KINDS[] = {"icb", "foundation_trust", "mental_health"};
@@ -113,8 +113,12 @@ static size_t s_accepted_raw(const char *path, char (*out)[32], size_t max)
 static void leader_killed_mid_stream(void **state)
 {
     h_cluster_t *c = *state;
-    static bool acked[N_SUBMISSIONS];
-    static char seen[N_SUBMISSIONS * 2][32];
+    const char *soak = getenv("ICS_SOAK_SUBMISSIONS");
+    const int N_SUBMISSIONS = soak != NULL ? atoi(soak) : 1000;
+    const int KILL_AT = N_SUBMISSIONS * 2 / 5;
+    assert_true(N_SUBMISSIONS >= 10 && N_SUBMISSIONS <= MAX_SUBMISSIONS);
+    static bool acked[MAX_SUBMISSIONS];
+    static char seen[MAX_SUBMISSIONS * 2][32];
     char paths[3][600];
     int killed = -1;
     unsigned n_acked = 0;
@@ -133,7 +137,7 @@ static void leader_killed_mid_stream(void **state)
             print_message("killing leader %s at submission %d\n", c->nodes[killed].org, k);
             h_kill(c, killed);
         }
-        if (k == KILL_AT + 150) {
+        if (k == KILL_AT + N_SUBMISSIONS * 3 / 20) {
             print_message("restarting %s\n", c->nodes[killed].org);
             h_start(c, killed);
         }
@@ -157,10 +161,10 @@ static void leader_killed_mid_stream(void **state)
         s_export(c, i, paths[i], sizeof paths[i]);
     /* Nodes may have appended checkpoints since: compare the common prefix
      * by comparing the accepted raw entries, which are ours alone. */
-    size_t n0 = s_accepted_raw(paths[0], seen, N_SUBMISSIONS * 2);
+    size_t n0 = s_accepted_raw(paths[0], seen, MAX_SUBMISSIONS * 2);
     for (int i = 1; i < 3; i++) {
-        static char other[N_SUBMISSIONS * 2][32];
-        size_t ni = s_accepted_raw(paths[i], other, N_SUBMISSIONS * 2);
+        static char other[MAX_SUBMISSIONS * 2][32];
+        size_t ni = s_accepted_raw(paths[i], other, MAX_SUBMISSIONS * 2);
         assert_int_equal(ni, n0);
         for (size_t j = 0; j < n0; j++)
             assert_string_equal(seen[j], other[j]);
