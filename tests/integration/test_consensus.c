@@ -152,7 +152,7 @@ static void leader_killed_mid_stream(void **state)
         }
     }
     print_message("%u of %d submissions acknowledged\n", n_acked, N_SUBMISSIONS);
-    assert_true(n_acked >= N_SUBMISSIONS * 9 / 10);
+    assert_true(n_acked >= (unsigned)(N_SUBMISSIONS * 9 / 10));
 
     /* All nodes converge, and their exports are identical and verify. */
     uint64_t want = s_position(c, h_leader(c) >= 0 ? h_leader(c) : 0);
