@@ -690,7 +690,13 @@ static void s_checkpoint_duty(ics_group_t *self)
 
     if (pos == 0 || pos <= self->checkpoint_done || !ics_fsm_is_member(self->fsm, self->cfg->org))
         return;
+    /* Vouch only for what we hold as committed, and once: after a restart
+     * the log already has our earlier checkpoints. */
+    if (raft_last_applied(&self->raft) < self->raft.commit_index)
+        return;
     self->checkpoint_done = pos;
+    if (ics_fsm_has_checkpoint(self->fsm, self->cfg->org, pos))
+        return;
     if (ics_fsm_entry(self->fsm, pos, &e) != ICS_OK)
         return;
     Ics__V1__Command cmd = ICS__V1__COMMAND__INIT;

@@ -226,6 +226,49 @@ static void retry_applies_once(void **state)
     assert_int_equal(h_stop(c, 1), 0);
 }
 
+/* A node that was down while the others compacted their logs catches up
+ * by snapshot install, and ends with the same state. */
+static void lagging_node_installs_snapshot(void **state)
+{
+    h_cluster_t *c = *state;
+    char paths[3][600];
+
+    h_cluster_init(c, 3, ORGS, KINDS);
+    for (int i = 0; i < 3; i++)
+        snprintf(c->nodes[i].extra, sizeof c->nodes[i].extra,
+                 "snapshot_threshold = 16\nsnapshot_trailing = 4");
+    for (int i = 0; i < 3; i++)
+        h_start(c, i);
+    assert_true(h_wait(s_have_leader, c, NULL, 15000));
+    int down = (h_leader(c) + 1) % 3, up = (down + 1) % 3;
+    h_kill(c, down);
+    for (int k = 0; k < 80; k++) {
+        char data[32];
+        bool accepted = false;
+        snprintf(data, sizeof data, "while-away-%02d", k);
+        assert_true(s_submit(c, up, data, &accepted));
+        assert_true(accepted);
+    }
+    h_start(c, down);
+    uint64_t want = s_position(c, up);
+    assert_true(h_wait(s_converged, c, &want, 30000));
+    assert_int_equal(h_sh("grep -q 'restored snapshot' '%s'", c->nodes[down].log), 0);
+    for (int i = 0; i < 3; i++)
+        s_export(c, i, paths[i], sizeof paths[i]);
+    static char a[256][32], b[256][32];
+    size_t na = s_accepted_raw(paths[up], a, 256), nb = s_accepted_raw(paths[down], b, 256);
+    assert_int_equal(na, nb);
+    assert_true(na >= 80);
+    for (size_t j = 0; j < na; j++)
+        assert_string_equal(a[j], b[j]);
+    /* And it restarts from its own snapshot. */
+    assert_int_equal(h_stop(c, down), 0);
+    h_start(c, down);
+    assert_true(h_wait(s_converged, c, &want, 30000));
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(h_stop(c, i), 0);
+}
+
 static int setup(void **state)
 {
     *state = calloc(1, sizeof(h_cluster_t));
@@ -245,6 +288,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(retry_applies_once, setup, teardown),
+        cmocka_unit_test_setup_teardown(lagging_node_installs_snapshot, setup, teardown),
         cmocka_unit_test_setup_teardown(leader_killed_mid_stream, setup, teardown),
     };
     return cmocka_run_group_tests_name("cluster consensus", tests, NULL, NULL);
