@@ -702,13 +702,163 @@ static const cmd_t s_commands[] = {
      "--standby) with its endpoint and public key: the members' nodes then accept\n"
      "its connections and the leader adds it to raft, after which it catches up.\n"
      "remove takes a partner out; rekey puts a new public key in force for an\n"
-     "organisation from the next entry (restart that node with the new key file).\n"
+     "organisation from the next entry: prepare it first with 'icsd keygen KEY_FILE.next'\n"
+     "on that organisation's node, which switches to it when the entry applies.\n"
      "Allowed to the group's administrator, or as the scheme of delegation says."},
     {"keys", cmd_keys, "keys gen FILE",
      "Create an organisation identity key (mode 0600, never overwritten) and print\n"
      "its public key for the members' configurations."},
     /* Plans, consultations, decisions (cmd_plans.c). */
+    {"plan", cmd_plan,
+     "plan list | plan create PLAN --title T --period 2026/27-2030/31 --from FILE |\n"
+     "       plan show PLAN [--version V] | plan history PLAN | plan diff PLAN V1 V2 |\n"
+     "       plan publish PLAN [--version V] [--out FILE] | plan adopt PLAN VERSION",
+     "Joint forward plans. create makes version 1 from FILE ('-' for stdin): each\n"
+     "section starts with a line '## ID Title' and its text follows (paragraphs\n"
+     "separated by blank lines). Every accepted amendment makes a new, numbered,\n"
+     "immutable version with a content hash. show prints a version (default the\n"
+     "latest); history lists versions, adoptions, consultations and amendments;\n"
+     "diff compares two versions section by section, in unified-diff style.\n"
+     "adopt proposes a motion to adopt a version (after a closed consultation that\n"
+     "has every health and wellbeing board's opinion on record); publish writes\n"
+     "the adopted version (or --version V, marked as a draft) as Markdown with the\n"
+     "HWB opinions, the consultation summary and the decision record, to --out\n"
+     "FILE or stdout."},
+    {"amend", cmd_amend,
+     "amend propose PLAN --base V --op replace|insert|delete|add --section ID\n"
+     "       [--title T] [--text T | --text-file F] [--paragraph N] [--after ID]\n"
+     "       --rationale R | amend withdraw ID [--reason R] | amend accept ID |\n"
+     "       amend show ID | amend list [PLAN] [--status S]",
+     "Amendments to a plan, against a base version: replace a section's text (and\n"
+     "title with --title); insert text before paragraph --paragraph N (default at\n"
+     "the end); delete paragraph N or, without --paragraph, the whole section; add\n"
+     "a section (--title, text) after --after ID or at the end. A change to a\n"
+     "section that has changed since the base is refused, saying which version and\n"
+     "amendment changed it and how to rebase: nothing is ever merged silently.\n"
+     "The number printed is the amendment's. accept proposes the motion to accept\n"
+     "it (the scheme says who decides); withdraw is for the proposing organisation.\n"
+     "Statuses: proposed, accepted, rejected, withdrawn, superseded."},
+    {"consult", cmd_consult,
+     "consult open PLAN VERSION --consultees LIST --question Q --closes TIME\n"
+     "       [--opens TIME] | consult respond ID --position P [--for ORG]\n"
+     "       [--text T | --text-file F] [--amendments LIST]\n"
+     "       [--hwb-opinion yes|no --hwb-reasons R] | consult close ID |\n"
+     "       consult show ID | consult summary ID | consult list [PLAN]",
+     "Consultation rounds on a frozen plan version. open proposes the decision to\n"
+     "open one; its number is the motion's. Consultees are organisation ids or\n"
+     "kinds (kind:hwb, kind:icp, kind:nhse, kind:healthwatch), separated by\n"
+     "spaces or commas. Times: 2026-03-01T17:00:00Z, 2026-03-01, now, +3d, +4h,\n"
+     "+30m or +45s. respond gives a position (support, support-with-changes,\n"
+     "object, no-comment); a later response revises it until closing. --for ORG\n"
+     "responds for a consultee you act for (an HWB chair for the board); an HWB\n"
+     "must say whether the draft takes proper account of its joint local health\n"
+     "and wellbeing strategy (--hwb-opinion, --hwb-reasons). Rounds close at the\n"
+     "deadline by the log's clock, or early by the decision close proposes.\n"
+     "summary counts positions and lists who did not respond."},
+    {"motion", cmd_motion,
+     "motion propose adopt PLAN VERSION | accept AMENDMENT | close CONSULTATION |\n"
+     "       admit ORG --kind K --name N --key ed25519:... | remove ORG |\n"
+     "       aid OFFER --org ORG --value N  [--title T] [--text T] [--subjects LIST] |\n"
+     "       motion withdraw ID [--reason R] | motion show ID | motion list [--open]",
+     "Collective decisions under the scheme of reservation and delegation (see\n"
+     "icsctl policy show): the rule that covers a motion says who may propose it\n"
+     "and who decides: a body by vote, with its quorum, threshold and voting\n"
+     "period, or one role holder acting alone (who decides at once by proposing).\n"
+     "Members with a declared interest in one of the motion's subjects (plan:ID,\n"
+     "org:ORG, amendment:N, or --subjects tags) are excluded. A motion closes at\n"
+     "its deadline or as soon as the votes not yet cast cannot change the outcome;\n"
+     "a carried motion's decision is carried out by every node. An admission\n"
+     "authorises one 'icsctl member add' with exactly that organisation and key."},
+    {"vote", cmd_vote, "vote MOTION for|against|abstain [--reason R]",
+     "Vote on a motion as the person acting (--as). A different later vote\n"
+     "changes yours while the motion is open; the same vote twice is refused. Each\n"
+     "vote is a signed entry of the log, cited in the decision record."},
+    {"policy", cmd_policy,
+     "policy show [--version V] | policy check FILE |\n"
+     "       policy propose-change FILE [--title T] [--text T]",
+     "The scheme of reservation and delegation: show renders the one in force (or\n"
+     "an earlier version) as a map of who decides what, with quorum, threshold and\n"
+     "voting period, the bodies and the roles. check validates a policy file\n"
+     "offline (format: docs/policy.md) and names the file and line of any error.\n"
+     "propose-change proposes a motion to put FILE in force; the scheme changes\n"
+     "only when that motion is carried."},
+    {"people", cmd_people,
+     "people register PERSON --name N [--title T] | people remove PERSON |\n"
+     "       people role ORG/PERSON ROLE [--scope ORG] [--revoke] |\n"
+     "       people interest SUBJECT --description D [--organisation] [--withdraw] |\n"
+     "       people org add ID --kind K --name N [--parent ORG] | people org remove ID |\n"
+     "       people list [ORG]",
+     "Who acts for the members. register records a person of your organisation\n"
+     "(PERSON is the name they act under: their user name or --as). role appoints\n"
+     "a person to a role of the scheme (some roles are appointed by the ICB, others\n"
+     "by the person's own organisation; --scope names what a role acts for, e.g.\n"
+     "an HWB chair's board). interest declares the acting person's interest in a\n"
+     "subject (plan:ID, org:ORG, tag:...), or with --organisation one of the whole\n"
+     "organisation. org add registers an organisation without a node (an HWB, the\n"
+     "ICP, NHS England, Healthwatch) so that it can be consulted."},
     /* Mutual aid and OPEL (cmd_aid.c). */
+    {"opel", cmd_opel,
+     "opel set LEVEL --type TYPE [NAME=VALUE ...] [--note TEXT] | opel show [ORG] |\n"
+     "       opel history [ORG] [-n N] | opel parameters [TYPE]",
+     "Report and read OPEL (Operational Pressures Escalation Levels).\n"
+     "\n"
+     "  set LEVEL --type TYPE [NAME=VALUE ...] [--note TEXT]\n"
+     "      Report this organisation's OPEL level (1 maintaining flow, 2 signs of\n"
+     "      pressure, 3 major pressures compromising flow, 4 unable to deliver\n"
+     "      comprehensive care) for a provider type (acute, ambulance,\n"
+     "      mental_health, community, social_care), with the parameters behind it\n"
+     "      in whole units, e.g.\n"
+     "        opel set 4 --type acute handover_mean_mins=95 ed_4h_pct=61 \\\n"
+     "            ed_12h_count=23 ga_occupancy_pct=99 nctr_count=140\n"
+     "  show [ORG]        the system level and each organisation's current level\n"
+     "  history [ORG] [-n N]  reports newest first, and the system level's changes\n"
+     "  parameters [TYPE] the parameters each provider type reports, with units\n"
+     "\n"
+     "The system level is derived from the current reports (each organisation's\n"
+     "latest per provider type, at most 24 hours old): a weighted mean of the\n"
+     "levels (acute 3, ambulance and mental health 2, others 1), raised to at\n"
+     "least 3 when any provider is at 4, and to 4 when those at 4 carry half the\n"
+     "weight. docs/opel-and-aid.md has the exact method. Reads take --json."},
+    {"aid", cmd_aid,
+     "aid request|offer|accept|approve|deliver|return|withdraw|cancel|escalate ... |\n"
+     "       aid show REQUEST | aid list [--status S] [--org ORG] [--resource R] |\n"
+     "       aid board | aid resources",
+     "Mutual aid between partners. Requests and offers are named by the index\n"
+     "that raising them printed.\n"
+     "\n"
+     "  request RESOURCE QUANTITY --urgency immediate|4h|24h|planned --site TEXT\n"
+     "          --reason TEXT --contact TEXT [--specialty S] [--from T] [--until T]\n"
+     "          [--expires T] [--escalate-after 30m|2h|90s|never]\n"
+     "      Ask partners for aid (icsctl aid resources lists resources and units;\n"
+     "      staff need --specialty). The request records your current OPEL. It\n"
+     "      expires at --expires (default: by urgency, at the latest --until)\n"
+     "      and, if still unmet after --escalate-after (default by urgency), is\n"
+     "      raised in the regional group. Times: 2026-12-01T09:00:00Z, now, +4h.\n"
+     "  offer REQUEST QUANTITY [--conditions TEXT] [--valid-until T] [--contact TEXT]\n"
+     "  accept OFFER [QUANTITY]      requester: accept an offer, in whole or part;\n"
+     "                               each offer is accepted once\n"
+     "  approve OFFER [--decline] [--note TEXT]\n"
+     "      approve an acceptance above the scheme of reservation and delegation's\n"
+     "      threshold (by the role it names)\n"
+     "  deliver OFFER [--note TEXT]  offerer or requester (or the coordinating\n"
+     "                               organisation for it): the aid was provided\n"
+     "  return OFFER [--note TEXT]   the aid was handed back\n"
+     "  withdraw OFFER [--reason TEXT]  offerer: withdraw an offer not yet accepted\n"
+     "  cancel REQUEST [--reason TEXT]  requester: cancel (aid already delivered\n"
+     "                               stays until handed back)\n"
+     "  escalate REQUEST [--reason TEXT]  requester: raise the unmet rest in the\n"
+     "                               regional group now\n"
+     "  show REQUEST                 one request: offers, escalation, timeline\n"
+     "  list [--status open|met|closed|cancelled|expired|completed|active|all]\n"
+     "       [--org ORG] [--resource R]\n"
+     "  board                        the system picture: OPEL by organisation, open\n"
+     "                               requests with what is offered and accepted\n"
+     "                               (oldest unmet first), aid in use\n"
+     "  resources                    the resource catalogue with units\n"
+     "\n"
+     "A refusal says why (already accepted, more than needed, cancelled...).\n"
+     "Reads take --json and --fresh; changes print the index. See\n"
+     "docs/opel-and-aid.md."},
     {"help", cmd_help, "help [COMMAND]", "Show help for a command."},
 };
 

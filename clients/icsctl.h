@@ -60,4 +60,18 @@ bool ctl_u64(const char *what, const char *s, uint64_t *out);
 bool ctl_time(const char *what, const char *s, uint64_t *out_ms);
 void ctl_fmt_time(uint64_t ms, char *out, size_t size);
 
+/* Plans, amendments, consultations, motions, votes, the scheme, people
+ * (cmd_plans.c). */
+int cmd_plan(opts_t *o, int argc, char **argv);
+int cmd_amend(opts_t *o, int argc, char **argv);
+int cmd_consult(opts_t *o, int argc, char **argv);
+int cmd_motion(opts_t *o, int argc, char **argv);
+int cmd_vote(opts_t *o, int argc, char **argv);
+int cmd_policy(opts_t *o, int argc, char **argv);
+int cmd_people(opts_t *o, int argc, char **argv);
+
+/* Mutual aid and OPEL (cmd_aid.c). */
+int cmd_aid(opts_t *o, int argc, char **argv);
+int cmd_opel(opts_t *o, int argc, char **argv);
+
 #endif

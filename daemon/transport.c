@@ -185,6 +185,7 @@ int ics_transport_set_identity(ics_transport_t *self, const ics_identity_t *id,
         s_peer_t *p = &self->peers[i];
         if (!p->used)
             continue;
+        p->revive_after_ms = 0; /* peers learn the new key any moment now */
         s_close_dealer(p);
         if (s_open_dealer(self, p, err) != ICS_OK)
             return ICS_EIO;

@@ -1,7 +1,8 @@
 #!/bin/bash
-# Runs a five-organisation ICS (North East and North Cumbria) on loopback
-# and walks through what its partners do with icsd. Every node is a real
-# icsd process with its own key, configuration and data directory.
+# Runs a five-organisation ICS (North East and North Cumbria) on loopback,
+# with a regional group for escalated mutual aid (two more nodes), and walks
+# through what its partners do with icsd. Every node is a real icsd process
+# with its own key, configuration and data directory.
 #
 #   deploy/loopback-ics.sh [--bin DIR] [--dir DIR] [--keep]
 #
@@ -29,25 +30,32 @@ icsctl="$bin/clients/icsctl"
 [ -x "$icsd" ] && [ -x "$icsctl" ] || { echo "loopback-ics: build first (no $icsd)" >&2; exit 1; }
 
 ORGS=(QHM RTD RX4 E06000057 RX6)
+# A regional group for escalated mutual aid: the ICB and NEAS (in both
+# groups) with a neighbouring ICB and ambulance service (only in it).
+REGION=(QHM RX6 QE1 RX7)
+ALL=("${ORGS[@]}" QE1 RX7)
 declare -A KIND=([QHM]=icb [RTD]=foundation_trust [RX4]=mental_health
-                 [E06000057]=local_authority [RX6]=ambulance)
+                 [E06000057]=local_authority [RX6]=ambulance [QE1]=icb [RX7]=ambulance)
 declare -A NAME=([QHM]="NHS North East and North Cumbria ICB"
                  [RTD]="The Newcastle upon Tyne Hospitals NHS Foundation Trust"
                  [RX4]="Cumbria, Northumberland, Tyne and Wear NHS Foundation Trust"
                  [E06000057]="Northumberland County Council"
-                 [RX6]="North East Ambulance Service NHS Foundation Trust")
+                 [RX6]="North East Ambulance Service NHS Foundation Trust"
+                 [QE1]="NHS Lancashire and South Cumbria ICB"
+                 [RX7]="North West Ambulance Service NHS Trust")
+in_list() { local x=$1; shift; for y in "$@"; do [ "$x" = "$y" ] && return 0; done; return 1; }
 declare -A PORT PUB
 
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 run() { printf '\033[2m$ %s\033[0m\n' "$*"; "$@"; }
 ctl() { local org=$1; shift; "$icsctl" -c "$dir/$org.conf" "$@"; }
 
-# Free loopback ports: a base where the next five are all unused.
+# Free loopback ports: a base where the next ${#ALL[@]} are all unused.
 port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 base=$((20000 + RANDOM % 30000))
 while :; do
     ok=1
-    for i in 0 1 2 3 4; do port_free $((base + i)) || { ok=0; break; }; done
+    for i in $(seq 0 $((${#ALL[@]} - 1))); do port_free $((base + i)) || { ok=0; break; }; done
     [ $ok = 1 ] && break
     base=$((base + 7))
 done
@@ -56,7 +64,7 @@ rm -rf "$dir"
 mkdir -p "$dir"
 cleanup() {
     [ $keep = 1 ] && return
-    for org in "${ORGS[@]}"; do
+    for org in "${ALL[@]}"; do
         [ -f "$dir/$org.pid" ] && kill "$(cat "$dir/$org.pid")" 2>/dev/null || true
     done
     wait 2>/dev/null || true
@@ -65,14 +73,17 @@ trap cleanup EXIT
 
 say "Each organisation generates its identity key"
 i=0
-for org in "${ORGS[@]}"; do
+for org in "${ALL[@]}"; do
     PORT[$org]=$((base + i)); i=$((i + 1))
     PUB[$org]=$("$icsd" keygen "$dir/$org.key" 2>/dev/null)
     printf '  %-10s %s\n' "$org" "${PUB[$org]}"
 done
 
 say "Each writes its configuration with every partner's endpoint and public key"
-for org in "${ORGS[@]}"; do
+for org in "${ALL[@]}"; do
+    known=("${ORGS[@]}")
+    in_list "$org" "${ORGS[@]}" || known=("${REGION[@]}")
+    in_list "$org" "${ORGS[@]}" && in_list "$org" "${REGION[@]}" && known=("${ALL[@]}")
     {
         echo "# icsd configuration for ${NAME[$org]}"
         echo "[node]"
@@ -86,10 +97,19 @@ for org in "${ORGS[@]}"; do
         echo "tick_interval_ms = 5000"
         echo "checkpoint_interval = 16"
         echo
-        echo "[group nenc]"
-        echo "members = ${ORGS[*]}"
-        echo "admin = QHM"
-        for o in "${ORGS[@]}"; do
+        if in_list "$org" "${ORGS[@]}"; then
+            echo "[group nenc]"
+            echo "members = ${ORGS[*]}"
+            echo "admin = QHM"
+            in_list "$org" "${REGION[@]}" && echo "escalate_to = ne-region"
+        fi
+        if in_list "$org" "${REGION[@]}"; then
+            echo
+            echo "[group ne-region]"
+            echo "members = ${REGION[*]}"
+            echo "admin = QHM"
+        fi
+        for o in "${known[@]}"; do
             echo
             echo "[org $o]"
             echo "kind = ${KIND[$o]}"
@@ -101,12 +121,12 @@ for org in "${ORGS[@]}"; do
     "$icsd" --check-config "$dir/$org.conf"
 done
 
-say "Start the five nodes"
-for org in "${ORGS[@]}"; do
+say "Start the nodes: five in nenc, two more only in the regional group ne-region"
+for org in "${ALL[@]}"; do
     "$icsd" -c "$dir/$org.conf" 2>"$dir/$org.log" &
     echo $! > "$dir/$org.pid"
 done
-for org in "${ORGS[@]}"; do
+for org in "${ALL[@]}"; do
     for _ in $(seq 100); do [ -S "$dir/$org.sock" ] && break; sleep 0.1; done
 done
 
@@ -133,7 +153,7 @@ done
 say "Partners submit signed entries to their own node; followers forward to the leader"
 run "$icsctl" -c "$dir/RTD.conf" --as "dr.amina.khan" submit "Bed base review ready for the ICB" --note "acute"
 run "$icsctl" -c "$dir/E06000057.conf" --as "cllr.peter.hall" submit "Discharge to assess: 40 packages funded"
-run "$icsctl" -c "$dir/RX6.conf" --as "ops.director" submit "Handover delays above 60 minutes at RVI"
+run "$icsctl" -c "$dir/RX6.conf" --group nenc --as "ops.director" submit "Handover delays above 60 minutes at RVI"
 
 say "A retry with the same token is applied once"
 token=0123456789abcdef0123456789abcdef
@@ -141,12 +161,17 @@ run "$icsctl" -c "$dir/RX4.conf" --token $token submit "Crisis line staffing con
 run "$icsctl" -c "$dir/RX4.conf" --token $token submit "Crisis line staffing confirmed"
 
 say "The audit log, the same on every node"
-run "$icsctl" -c "$dir/QHM.conf" log tail -n 8
-run "$icsctl" -c "$dir/RX6.conf" log show 3
+run "$icsctl" -c "$dir/QHM.conf" --group nenc log tail -n 8
+run "$icsctl" -c "$dir/RX6.conf" --group nenc log show 3
 
 say "Export the log and verify it offline"
 run "$icsctl" -c "$dir/E06000057.conf" log export "$dir/nenc-log.txt"
 run "$icsctl" log verify "$dir/nenc-log.txt"
+
+. "$top/deploy/walkthrough-winter.sh"
+walkthrough_winter
+. "$top/deploy/walkthrough-plans.sh"
+walkthrough_plans
 
 say "Kill the leader ($leader); the others elect a new one and carry on"
 kill -9 "$(cat "$dir/$leader.pid")"
@@ -156,7 +181,7 @@ run "$icsctl" -c "$dir/$other.conf" --timeout 10000 submit "Submitted while $lea
 echo $! > "$dir/$leader.pid"
 for _ in $(seq 100); do [ -S "$dir/$leader.sock" ] && break; sleep 0.1; done
 sleep 2
-run "$icsctl" -c "$dir/$leader.conf" log tail -n 3
+run "$icsctl" -c "$dir/$leader.conf" --group nenc log tail -n 3
 
 say "Done"
 echo "  keys, configurations, data and logs are in $dir"

@@ -9,11 +9,13 @@
  *   [transport]    ping_interval_ms, max_message_bytes, send_hwm,
  *                  reconnect_max_ms
  *   [org ODS]      kind, name, endpoint, public_key
- *   [group NAME]   members (space separated, may repeat), admin
+ *   [group NAME]   members (space separated, may repeat), admin, join,
+ *                  escalate_to (the group unmet mutual aid is raised in)
  */
 #include "config.h"
 
 #include <errno.h>
+#include <arpa/inet.h>
 #include <ini.h>
 #include <libgen.h>
 #include <stdio.h>
@@ -95,6 +97,18 @@ static char *s_reader(char *str, int num, void *stream)
     return r;
 }
 
+static bool s_uint_ok(const char *value, unsigned min, unsigned max, unsigned *out)
+{
+    char *end = NULL;
+    unsigned long v;
+    errno = 0;
+    v = strtoul(value, &end, 10);
+    if (errno != 0 || end == value || *end != '\0' || value[0] == '-' || v < min || v > max)
+        return false;
+    *out = (unsigned)v;
+    return true;
+}
+
 static bool s_uint(s_parse_t *p, const char *name, const char *value, unsigned min,
                    unsigned max, unsigned *out)
 {
@@ -174,8 +188,21 @@ static int s_node(s_parse_t *p, const char *name, const char *value)
         if (snprintf(c->control, sizeof c->control, "ipc://%s", path) >= (int)sizeof c->control)
             return s_fail(p, "control = '%s': path too long", value);
     } else if (strcmp(name, "http") == 0) {
-        if (value[0] != '\0' && strchr(value, ':') == NULL)
-            return s_fail(p, "http = '%s': expected HOST:PORT (or empty to turn it off)", value);
+        /* PORT (loopback) or IPV4:PORT; empty turns it off. */
+        const char *colon = strrchr(value, ':');
+        const char *port = colon != NULL ? colon + 1 : value;
+        char host[64] = "127.0.0.1";
+        unsigned port_n;
+        struct in_addr a;
+        if (colon != NULL && (size_t)(colon - value) < sizeof host) {
+            memcpy(host, value, (size_t)(colon - value));
+            host[colon - value] = '\0';
+        }
+        if (value[0] != '\0' &&
+            (!s_uint_ok(port, 1, 65535, &port_n) || inet_pton(AF_INET, host, &a) != 1 ||
+             (colon != NULL && (size_t)(colon - value) >= sizeof host)))
+            return s_fail(p, "http = '%s': expected PORT or IPV4:PORT, e.g. 127.0.0.1:9464 "
+                             "(or empty to turn it off)", value);
         ics_strcpy(c->http, sizeof c->http, value);
     } else if (strcmp(name, "log_level") == 0) {
         static const char *levels[] = {"error", "warn", "notice", "info", "debug"};
@@ -263,6 +290,17 @@ static int s_group(s_parse_t *p, const char *name, const char *value)
         if (!ics_valid_id(value, ICS_ORG_MAX))
             return s_fail(p, "admin = '%s': not an organisation id", value);
         ics_strcpy(g->admin, sizeof g->admin, value);
+    } else if (strcmp(name, "join") == 0) {
+        if (strcmp(value, "yes") == 0 || strcmp(value, "true") == 0)
+            g->join = true;
+        else if (strcmp(value, "no") == 0 || strcmp(value, "false") == 0)
+            g->join = false;
+        else
+            return s_fail(p, "join = '%s': expected yes or no", value);
+    } else if (strcmp(name, "escalate_to") == 0) {
+        if (!ics_valid_id(value, ICS_GROUP_MAX))
+            return s_fail(p, "escalate_to = '%s': expected a group name", value);
+        ics_strcpy(g->escalate_to, sizeof g->escalate_to, value);
     } else {
         return s_fail(p, "unknown key '%s' in [group %s]", name, g->name);
     }
@@ -413,6 +451,13 @@ static int s_validate(s_parse_t *p)
                  g->members[j]);
         NEED(g->admin[0] == '\0' || ics_group_has(g, g->admin), g->line,
              "[group %s] admin = %s is not a member", g->name, g->admin);
+        /* This node carries escalations across (daemon/bridge.c), so it
+         * must be in both groups. */
+        NEED(g->escalate_to[0] == '\0' || strcmp(g->escalate_to, g->name) != 0, g->line,
+             "[group %s] escalate_to = %s names the group itself", g->name, g->escalate_to);
+        NEED(g->escalate_to[0] == '\0' || ics_config_group(c, g->escalate_to) != NULL, g->line,
+             "[group %s] escalate_to = %s, but there is no [group %s] section: a node"
+             " escalates only to a group it is in", g->name, g->escalate_to, g->escalate_to);
     }
     NEED(c->snapshot_trailing <= 10u * c->snapshot_threshold + 1000000u, 1, "snapshot_trailing too large");
     NEED(c->election_ms >= 2 * c->heartbeat_ms, 1,

@@ -23,6 +23,8 @@ typedef struct {
     char members[ICS_MAX_ORGS][ICS_ORG_MAX];
     size_t n_members;
     char admin[ICS_ORG_MAX];       /* may add, remove and re-key members */
+    bool join;                     /* joining an existing group: never bootstrap */
+    char escalate_to[ICS_GROUP_MAX]; /* regional group for mutual aid, "" if none */
     int line;
 } ics_group_cfg_t;
 

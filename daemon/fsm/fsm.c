@@ -57,6 +57,13 @@ static const ics_fsm_domain_t *const s_domains[] = {
     &s_core_domain,
     &ics_fsm_domain_members,
     &ics_fsm_domain_audit,
+    &ics_fsm_domain_people,
+    &ics_fsm_domain_policy,
+    &ics_fsm_domain_plans,
+    &ics_fsm_domain_consult,
+    &ics_fsm_domain_motions,
+    &ics_fsm_domain_opel,
+    &ics_fsm_domain_aid,
     NULL,
 };
 
@@ -820,6 +827,18 @@ int ics_fsm_query(ics_fsm_t *self, const char *name, size_t argc, char *const *a
         *json = *text = NULL;
     }
     return rc;
+}
+
+bool ics_fsm_has_checkpoint(ics_fsm_t *self, const char *org, uint64_t position)
+{
+    return ics_audit_has_checkpoint(self->db, org, position);
+}
+
+void ics_fsm_metrics(ics_fsm_t *self, FILE *out)
+{
+    for (size_t d = 0; s_domains[d] != NULL; d++)
+        if (s_domains[d]->metrics != NULL)
+            s_domains[d]->metrics(self->db, self->group, out);
 }
 
 uint64_t ics_fsm_next_deadline(ics_fsm_t *self)

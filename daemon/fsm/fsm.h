@@ -112,6 +112,8 @@ void ics_fsm_checkpoint_status(ics_fsm_t *self, ics_checkpoint_status_t *out); /
 
 /* Highest position certified by a majority of current voting members, 0 if none. */
 uint64_t ics_fsm_certified_position(ics_fsm_t *self);
+/* Has org already submitted a checkpoint for position? */
+bool ics_fsm_has_checkpoint(ics_fsm_t *self, const char *org, uint64_t position);
 
 uint64_t ics_fsm_next_deadline(ics_fsm_t *self);   /* earliest pending deadline (ms) of any domain, 0 if none */
 
@@ -127,6 +129,9 @@ int ics_fsm_export(ics_fsm_t *self, FILE *out, ics_err_t *err);  /* the document
 int ics_fsm_query(ics_fsm_t *self, const char *name, size_t argc, char *const *argv,
                   char **json, char **text, ics_err_t *err);
 
+/* Writes every domain's gauges (Prometheus text format) to out. */
+void ics_fsm_metrics(ics_fsm_t *self, FILE *out);
+
 int ics_fsm_each_member(ics_fsm_t *self, void (*fn)(void *arg, const ics_effect_t *member),
                         void *arg);
 
@@ -135,5 +140,18 @@ int ics_fsm_each_member(ics_fsm_t *self, void (*fn)(void *arg, const ics_effect_
  * audit, checkpoints, alarms, and each domain's own. The handle changes on
  * restore: do not keep it, or prepared statements on it, across one. */
 sqlite3 *ics_fsm_db(ics_fsm_t *self);   /* for read-only queries by the node */
+
+/* Mutual aid across groups (fsm_aid.c; docs/opel-and-aid.md, "Escalation").
+ * For a node in both home and region (a bridge, daemon/bridge.c): calls
+ * fn for each command the two states call for, to be submitted by org
+ * with the given client token (the same token whenever the same command
+ * is called for, so that it is applied once): to_region false for the
+ * home group (AidRegion, AidLinkUpdate), true for the region (mirror
+ * AidRequest, AidLinkCancel). cmd is a serialised Command valid during
+ * the call; what describes it for logs. Reads only. */
+typedef void (*ics_aid_bridge_fn)(void *arg, bool to_region, const uint8_t token[16],
+                                  const uint8_t *cmd, size_t cmd_len, const char *what);
+int ics_fsm_aid_bridge(ics_fsm_t *home, ics_fsm_t *region, const char *org,
+                       ics_aid_bridge_fn fn, void *arg);
 
 #endif

@@ -365,6 +365,21 @@ out:
     sqlite3_finalize(st);
 }
 
+bool ics_audit_has_checkpoint(sqlite3 *db, const char *org, uint64_t position)
+{
+    sqlite3_stmt *st = NULL;
+    bool found = false;
+
+    if (ics_sql_prepare(db, "SELECT 1 FROM checkpoints WHERE position = ?1 AND org = ?2",
+                        &st) != ICS_OK)
+        return false;
+    ics_sql_bind_u64(st, 1, position);
+    sqlite3_bind_text(st, 2, org, -1, SQLITE_STATIC);
+    found = ics_sql_row(db, st) == ICS_OK;
+    sqlite3_finalize(st);
+    return found;
+}
+
 uint64_t ics_audit_certified_position(sqlite3 *db)
 {
     sqlite3_stmt *st = NULL;

@@ -30,6 +30,7 @@
 
 #include "fsm/fsm.h"
 #include "common/logverify.h"
+#include "common/json.h"
 
 #include "ics/v1/envelope.pb-c.h"
 
@@ -65,6 +66,9 @@ typedef struct {
     int (*on_clock)(ics_apply_ctx_t *ctx);
     uint64_t (*next_deadline)(sqlite3 *db);  /* earliest open deadline, 0 if none; NULL if none */
     const struct ics_fsm_query *queries;     /* read-only queries, name NULL-terminated */
+    /* Gauges for /metrics in Prometheus text format, each labelled with
+     * group="<group>"; read-only. NULL if none. */
+    void (*metrics)(sqlite3 *db, const char *group, FILE *out);
 } ics_fsm_domain_t;
 
 /* A read-only query a domain answers for icsctl (through the node's
@@ -80,6 +84,13 @@ typedef struct ics_fsm_query {
 
 extern const ics_fsm_domain_t ics_fsm_domain_members; /* fsm_members.c */
 extern const ics_fsm_domain_t ics_fsm_domain_audit;   /* fsm_audit.c */
+extern const ics_fsm_domain_t ics_fsm_domain_people;  /* fsm_people.c */
+extern const ics_fsm_domain_t ics_fsm_domain_policy;  /* fsm_policy.c */
+extern const ics_fsm_domain_t ics_fsm_domain_plans;   /* fsm_plans.c */
+extern const ics_fsm_domain_t ics_fsm_domain_consult; /* fsm_consult.c */
+extern const ics_fsm_domain_t ics_fsm_domain_motions; /* fsm_motions.c */
+extern const ics_fsm_domain_t ics_fsm_domain_opel;    /* fsm_opel.c */
+extern const ics_fsm_domain_t ics_fsm_domain_aid;     /* fsm_aid.c */
 
 /* Formats ctx->reason and returns ICS_EREJECTED. */
 int ics_reject(ics_apply_ctx_t *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -130,6 +141,62 @@ int ics_members_genesis_check(const char *group, const Ics__V1__Envelope *env,
                               const Ics__V1__Genesis *g, uint8_t signer_pk[ICS_PK_BYTES],
                               char *why, size_t why_size);
 
+/* ------------------------------------------------------------ policy (fsm_policy.c, fsm_motions.c) */
+
+/* Who must approve mutual aid of `value` (in the units of the aid
+ * domain's resource catalogue) asked for by `org`, under the scheme of
+ * reservation and delegation in force (docs/policy.md, aid.approve):
+ *   needed false      value is at or below the policy's aid_threshold;
+ *   allowed false     no rule covers the value: nobody may approve it
+ *                     (text says so);
+ *   individual true   one person holding `role` approves, acting alone
+ *                     (check with ics_policy_person_holds);
+ *   individual false  `body` decides by motion: a carried motion
+ *                     MotionApproveAid{offer} (see ics_decision_carried
+ *                     with target "aid:<offer>").
+ * text is a sentence for people, e.g. "Executive Director of Operations,
+ * acting alone (aid.approve.director: up to 50)". */
+typedef struct {
+    bool needed;
+    bool allowed;
+    bool individual;
+    char role[32];
+    char body[32];
+    char rule[32];
+    char text[256];
+    uint64_t threshold;          /* the policy's aid_threshold */
+} ics_aid_approval_t;
+
+int ics_policy_aid_approval(sqlite3 *db, uint64_t value, const char *org,
+                            ics_aid_approval_t *out);
+/* Is (org, person) a registered person of org currently appointed to role? */
+int ics_policy_person_holds(sqlite3 *db, const char *org, const char *person, const char *role,
+                            bool *yes);
+/* A carried motion that decided d about target ("aid:<offer>",
+ * "amendment:57", "org:RTD"): ICS_OK with the motion's id (and, for
+ * aid.approve, the value it approved; else 0), ICS_ENOENT if none. */
+int ics_decision_carried(sqlite3 *db, Ics__V1__Decision d, const char *target, uint64_t *motion,
+                         uint64_t *value);
+
+/* Membership gates (fsm_members.c asks; fsm_motions.c answers): a
+ * MemberAdd of exactly org with key pk, or a MemberRemove of org, not
+ * signed by the administrator is allowed once per carried member.admit /
+ * member.remove motion not yet carried out. ICS_OK marks that motion
+ * carried out at ctx->position and returns its id; ICS_ENOENT if none. */
+int ics_motions_take_admission(ics_apply_ctx_t *ctx, const char *org,
+                               const uint8_t pk[ICS_PK_BYTES], uint64_t *motion);
+int ics_motions_take_removal(ics_apply_ctx_t *ctx, const char *org, uint64_t *motion);
+
+/* ------------------------------------------------------------ OPEL (fsm_opel.c) */
+
+/* org's highest current OPEL level over its provider types (0 if it has no
+ * current report) and the position of that report (0 if none). */
+int ics_opel_current(sqlite3 *db, const char *org, uint64_t clock_ms, unsigned *level,
+                     uint64_t *report);
+/* Writes the OPEL part of aid.board: an "opel" member into j (inside an
+ * object) and its lines to text. */
+int ics_opel_board(sqlite3 *db, uint64_t clock_ms, json_t *j, FILE *text);
+
 /* ------------------------------------------------------------ audit (fsm_audit.c) */
 
 /* Appends the audit row for position res->position, whose fields (accepted,
@@ -146,5 +213,6 @@ int ics_audit_entry(sqlite3 *db, uint64_t position, ics_log_entry_t *out);
 int ics_audit_export(sqlite3 *db, FILE *out, uint64_t entries);
 void ics_audit_checkpoint_status(sqlite3 *db, ics_checkpoint_status_t *out);
 uint64_t ics_audit_certified_position(sqlite3 *db);
+bool ics_audit_has_checkpoint(sqlite3 *db, const char *org, uint64_t position);
 
 #endif

@@ -11,7 +11,9 @@
  *     verifier (common/logverify.c) replays exactly those to know the key in
  *     force, so nothing else may write these tables;
  *   - genesis members are voters; the genesis names the administrator, who
- *     alone adds, removes and re-keys members (a member may re-key itself);
+ *     adds, removes and re-keys members (a member may re-key itself); any
+ *     member may carry out an addition or removal that a carried motion
+ *     authorised (fsm_motions.c: that org, that key, once);
  *   - there is always an administrator: it cannot remove itself, and the
  *     last administrator cannot be removed;
  *   - at most ICS_MAX_ORGS current members; no two current members share a
@@ -22,7 +24,8 @@
  *
  * Membership lifecycle of one organisation:
  *
- *          Genesis                           MemberAdd (admin)
+ *          Genesis                           MemberAdd (admin, or as a
+ *                                            carried member.admit motion says)
  *          s_genesis()                       s_member_add()
  *   (not a member) ---------+       +------------------------- (not a member)
  *                           |       |
@@ -32,7 +35,7 @@
  *                     | voter | standby  |<--------------+ new key in force
  *                     +------------------+                 from next entry
  *                              |
- *                              | MemberRemove (admin; not itself,
+ *                              | MemberRemove (admin or a carried motion; not itself,
  *                              | not the last admin) s_member_remove()
  *                              v
  *                     +------------------+  MemberAdd (admin)
@@ -46,6 +49,7 @@
  */
 #include "fsm/fsm_internal.h"
 #include "common/json.h"
+#include "common/policyfile.h"
 
 #include <inttypes.h>
 #include <string.h>
@@ -293,6 +297,13 @@ int ics_members_genesis_check(const char *group, const Ics__V1__Envelope *env,
         snprintf(why, why_size, "genesis signer %s is not among its members", env->org);
         return ICS_EREJECTED;
     }
+    if (g->policy != NULL) {
+        char bad[ICS_REASON_MAX];
+        if (!ics_policy_valid(g->policy, bad, sizeof bad)) {
+            snprintf(why, why_size, "genesis policy: %.200s", bad);
+            return ICS_EREJECTED;
+        }
+    }
     memcpy(signer_pk, signer->public_key.data, ICS_PK_BYTES);
     return ICS_OK;
 }
@@ -368,18 +379,36 @@ static int s_emit(ics_apply_ctx_t *ctx, ics_effect_type_t type, const char *org,
     return ics_emit_effect(ctx, &e);
 }
 
-/* Rejects unless the signer is a current administrator. */
-static int s_require_admin(ics_apply_ctx_t *ctx, const char *what)
+/* Rejects unless the signer is a current administrator, or a carried
+ * member.admit / member.remove motion not yet carried out authorises exactly
+ * this change (org, and for an admission its key): then that motion is
+ * marked carried out by this entry (undone with it if the entry is
+ * rejected later). pk NULL: a removal. */
+static int s_require_admin(ics_apply_ctx_t *ctx, const char *what, const char *org,
+                           const ProtobufCBinaryData *pk)
 {
     ics_member_t signer;
+    uint64_t motion = 0;
     int rc = ics_members_get(ctx->db, ctx->org, &signer);
 
     if (rc != ICS_OK && rc != ICS_ENOENT)
         return rc;
-    if (rc == ICS_ENOENT || !signer.admin)
-        return ics_reject(ctx, "only the membership administrator may %s; %s is not it", what,
-                          ctx->org);
-    return ICS_OK;
+    if (rc == ICS_OK && signer.admin)
+        return ICS_OK;
+    if (org == NULL)
+        rc = ICS_ENOENT;
+    else if (pk == NULL)
+        rc = ics_motions_take_removal(ctx, org, &motion);
+    else if (pk->len == ICS_PK_BYTES)
+        rc = ics_motions_take_admission(ctx, org, pk->data, &motion);
+    else
+        rc = ICS_ENOENT;
+    if (rc == ICS_OK)
+        return ICS_OK;
+    if (rc != ICS_ENOENT)
+        return rc;
+    return ics_reject(ctx, "only the membership administrator may %s; %s is not it", what,
+                      ctx->org);
 }
 
 /* ---------------------------------------------------------------- commands */
@@ -415,7 +444,7 @@ static int s_member_add(ics_apply_ctx_t *ctx, const Ics__V1__MemberAdd *m)
     unsigned n = 0;
     int rc;
 
-    rc = s_require_admin(ctx, "add members");
+    rc = s_require_admin(ctx, "add members", m->org, &m->public_key);
     if (rc != ICS_OK)
         return rc;
     if (!s_check_member(m, why, sizeof why))
@@ -449,7 +478,7 @@ static int s_member_remove(ics_apply_ctx_t *ctx, const Ics__V1__MemberRemove *r)
     unsigned admins = 0;
     int rc;
 
-    rc = s_require_admin(ctx, "remove members");
+    rc = s_require_admin(ctx, "remove members", r->org, NULL);
     if (rc != ICS_OK)
         return rc;
     rc = ics_members_get(ctx->db, r->org, &target);
@@ -458,7 +487,8 @@ static int s_member_remove(ics_apply_ctx_t *ctx, const Ics__V1__MemberRemove *r)
     if (rc != ICS_OK)
         return rc;
     if (strcmp(target.org, ctx->org) == 0)
-        return ics_reject(ctx, "the administrator %s cannot remove itself", ctx->org);
+        return ics_reject(ctx, "%s %s cannot remove itself", target.admin ? "the administrator"
+                                                                         : "member", ctx->org);
     rc = s_count(ctx->db, "SELECT count(*) FROM members WHERE active = 1 AND admin = 1", &admins);
     if (rc != ICS_OK)
         return rc;

@@ -168,16 +168,33 @@ void h_write_config(h_cluster_t *c, int i)
     fprintf(f,
             "[node]\norg = %s\nkey_file = %s\nlisten = tcp://127.0.0.1:%d\ndata_dir = %s\n"
             "control = %s\n%s\n\n[raft]\nheartbeat_ms = 50\nelection_ms = 500\n"
-            "checkpoint_interval = 64\n%s\n\n[transport]\nping_interval_ms = 200\n\n"
-            "[group %s]\nmembers =",
-            nd->org, nd->key, nd->port, nd->data, nd->control, nd->node_extra, nd->extra,
-            c->group);
-    for (int j = 0; j < c->n; j++)
-        if (nd->members & (1u << j))
-            fprintf(f, " %s", c->nodes[j].org);
-    fprintf(f, "\nadmin = %s\n%s\n", c->nodes[0].org, nd->group_extra);
+            "checkpoint_interval = 64\n%s\n\n[transport]\nping_interval_ms = 200\n",
+            nd->org, nd->key, nd->port, nd->data, nd->control, nd->node_extra, nd->extra);
+    /* Without a second group every node writes the first, as it always did. */
+    bool in2 = c->group2[0] != '\0' && (nd->members2 & (1u << i));
+    bool in1 = !in2 || (nd->members & (1u << i));
+    unsigned known = (in1 ? nd->members : 0) | (in2 ? nd->members2 : 0);
+    if (in1) {
+        fprintf(f, "\n[group %s]\nmembers =", c->group);
+        for (int j = 0; j < c->n; j++)
+            if (nd->members & (1u << j))
+                fprintf(f, " %s", c->nodes[j].org);
+        fprintf(f, "\nadmin = %s\n%s\n", c->nodes[0].org, nd->group_extra);
+    }
+    if (in2) {
+        int admin = -1;
+        fprintf(f, "\n[group %s]\nmembers =", c->group2);
+        for (int j = 0; j < c->n; j++) {
+            if (nd->members2 & (1u << j)) {
+                fprintf(f, " %s", c->nodes[j].org);
+                if (admin < 0)
+                    admin = j;
+            }
+        }
+        fprintf(f, "\nadmin = %s\n%s\n", c->nodes[admin].org, nd->group2_extra);
+    }
     for (int j = 0; j < c->n; j++) {
-        if (!(nd->members & (1u << j)))
+        if (!(known & (1u << j)))
             continue;
         fprintf(f, "\n[org %s]\nkind = %s\nname = Test organisation %s\n"
                    "endpoint = tcp://127.0.0.1:%d\npublic_key = %s\n",

@@ -38,11 +38,16 @@ typedef struct {
     char extra[512];    /* extra config lines for [raft] */
     char group_extra[256]; /* extra lines for its [group] section, e.g. join = yes */
     char node_extra[256];  /* extra lines for its [node] section, e.g. http = ... */
+    unsigned members2;     /* bitmask of nodes in its second group (c->group2); 0: not in it */
+    char group2_extra[256]; /* extra lines for its second group's section */
 } h_node_t;
 
 typedef struct {
     char dir[256];
     char group[32];
+    char group2[32];        /* a second group, e.g. a regional one; "" for none. A node
+                               whose members mask leaves itself out (and whose members2
+                               has it) is only in the second group. */
     h_node_t nodes[H_MAX_NODES];
     int n;
 } h_cluster_t;

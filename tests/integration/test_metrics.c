@@ -70,6 +70,17 @@ static bool s_ready(h_cluster_t *c, void *arg)
     return st == 200;
 }
 
+static bool s_has_opel(h_cluster_t *c, void *arg)
+{
+    char *body = NULL;
+    double v = 0;
+    bool ok = h_http_get(*(int *)arg, "/metrics", &body) == 200 &&
+              s_value(body, "icsd_opel_level{group=\"nenc\",org=\"RTD\"", &v) && v == 4;
+    (void)c;
+    free(body);
+    return ok;
+}
+
 static void scrape_a_running_node(void **state)
 {
     h_cluster_t *c = *state;
@@ -93,6 +104,10 @@ static void scrape_a_running_node(void **state)
     assert_int_equal(resp->code, 0);
     ics__v1__control_response__free_unpacked(resp, NULL);
 
+    assert_int_equal(h_sh(ICSCTL_BIN " -s '%s' --as site.director opel set 4 --type acute "
+                          ">/dev/null", c->nodes[1].control), 0);
+    /* QHM's node applies RTD's report a moment after RTD's does. */
+    assert_true(h_wait(s_has_opel, c, &port, 10000));
     assert_int_equal(h_http_get(port, "/metrics", &body), 200);
     s_assert_format(body);
     assert_true(s_value(body, "icsd_raft_applied_index{group=\"nenc\"}", &v) && v >= 2);
@@ -104,6 +119,10 @@ static void scrape_a_running_node(void **state)
     assert_true(s_value(body, "icsd_commit_latency_seconds_count{group=\"nenc\"}", &v) && v >= 1);
     assert_true(s_value(body, "icsd_apply_latency_seconds_count{group=\"nenc\"}", &v) && v >= 2);
     assert_true(s_value(body, "icsd_frames_dropped_total{cause=\"send\"}", &v));
+    assert_true(s_value(body, "icsd_aid_open_requests{group=\"nenc\"}", &v) && v == 0);
+    assert_true(s_value(body, "icsd_opel_level{group=\"nenc\",org=\"RTD\",provider=\"acute\"}",
+                        &v) && v == 4);
+    assert_true(s_value(body, "icsd_opel_system_level{group=\"nenc\"}", &v) && v >= 1);
     double leader = 0, follower = 0;
     assert_true(s_value(body, "icsd_raft_role{group=\"nenc\",role=\"leader\"}", &leader));
     assert_true(s_value(body, "icsd_raft_role{group=\"nenc\",role=\"follower\"}", &follower));

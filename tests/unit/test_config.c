@@ -149,6 +149,8 @@ static void each_bad_input_names_file_and_line(void **state)
     expect_error(f, 5, "listen = tcp://127.0.0.1", 5, "missing :PORT");
     expect_error(f, 7, "control = tcp://127.0.0.1:9", 7, "expected ipc://PATH");
     expect_error(f, 7, "colour = blue", 7, "unknown key 'colour' in [node]");
+    expect_error(f, 7, "http = localhost:9464", 7, "expected PORT or IPV4:PORT");
+    expect_error(f, 7, "http = 70000", 7, "expected PORT or IPV4:PORT");
     expect_error(f, 10, "election_ms = soon", 10, "election_ms = 'soon'");
     expect_error(f, 10, "election_ms = 99999999", 10, "from 50 to 600000");
     expect_error(f, 9, "[nodes]", 9, "unknown section [nodes]");
@@ -156,6 +158,10 @@ static void each_bad_input_names_file_and_line(void **state)
     expect_error(f, 13, "members = QHM RTD RX4", 12, "member RX4 has no [org RX4] section");
     expect_error(f, 13, "members = RTD", 12, "does not list this node's org QHM");
     expect_error(f, 14, "admin = RX6", 12, "admin = RX6 is not a member");
+    expect_error(f, 14, "escalate_to = ne-region", 12,
+                 "escalate_to = ne-region, but there is no [group ne-region] section");
+    expect_error(f, 14, "escalate_to = nenc", 12, "escalate_to = nenc names the group itself");
+    expect_error(f, 14, "escalate_to = north east", 14, "escalate_to = 'north east'");
     expect_error(f, 17, "kind = hospital", 17, "kind = 'hospital'");
     expect_error(f, 19, "endpoint = localhost", 19, "endpoint = 'localhost'");
     expect_error(f, 20, "public_key = ed25519:notakey", 20, "public_key = 'ed25519:notakey'");

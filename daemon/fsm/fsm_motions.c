@@ -1,0 +1,1721 @@
+/*
+ * Motions and votes: the collective decisions of the scheme of reservation
+ * and delegation. A motion asks for one decision (adopt a plan version,
+ * accept an amendment, open or close a consultation, admit or remove a
+ * member, change the scheme, approve mutual aid); the rule of the scheme in
+ * force that covers it names who may propose it and who decides: a body by
+ * vote (its electorate, quorum, threshold and voting period) or one role
+ * holder acting alone. When a motion is carried the state machine carries
+ * out its effect itself, in the same entry.
+ *
+ * Invariants:
+ *   - the electorate, the rule and its quorum and threshold are fixed when
+ *     the motion is proposed (a later change of roles or scheme does not
+ *     move the goalposts); a member is entitled to vote only while they
+ *     still hold one of the roles that put them in it;
+ *   - a member with a declared interest in one of the motion's subjects is
+ *     excluded: at proposal, or as soon as they declare it (striking a vote
+ *     already cast); the record keeps the exclusion and its reason;
+ *   - votes are kept, every one, with the signed entry that cast it; a
+ *     member's vote is their latest unstruck one; an identical repeat is
+ *     refused, a different one changes the vote while the motion is open;
+ *   - the outcome is computed with integers only: quorum num/den of the
+ *     whole electorate (excluded members count in the denominator but cannot
+ *     be present), thresholds over votes for and against;
+ *   - a motion closes at its deadline by the log's clock, or as soon as the
+ *     votes not yet cast can no longer change its outcome; once closed it
+ *     never changes; its effect is tried once, in a savepoint, and a failure
+ *     is recorded (the vote stands);
+ *   - membership changes only through fsm_members.c: a carried admission or
+ *     removal authorises exactly one later MemberAdd (that org, that key) or
+ *     MemberRemove, which ics_motions_take_admission/_removal consume.
+ *
+ *   Motion:
+ *                 MotionPropose                    Vote: s_vote() -> s_settle()
+ *   (none) -----------------------> OPEN <-------+ (a changed vote too)
+ *          s_propose(): proposer's   |  |  |  +---+
+ *          role, electorate, rule    |  |  |
+ *          (one person deciding and  |  |  | MotionWithdraw (its organisation):
+ *          proposing: decided at     |  |  | s_withdraw()             -> WITHDRAWN
+ *          once)                     |  |  |
+ *                                    |  |  | what it decides about became impossible
+ *                                    |  |  | (amendment withdrawn or superseded):
+ *                                    |  |  | ics_motions_lapse()      -> LAPSED
+ *                                    |  |
+ *          outcome fixed: s_settle() |  | deadline: s_on_clock() -> s_close()
+ *          -> s_close()              v  v
+ *                             CARRIED: s_carry() carries out the effect
+ *                                      (member.admit/remove: AUTHORISED until
+ *                                      the MemberAdd/Remove: EXECUTED)
+ *                             LOST:    amendment rejected; nothing else
+ */
+#include "fsm/fsm_gov.h"
+
+#include "common/envelope.h"
+
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define S_MAX_SUBJECTS 16
+#define S_MAX_USER_SUBJECTS 8
+
+static const char s_schema_sql[] =
+    "CREATE TABLE IF NOT EXISTS motions("
+    " id INTEGER PRIMARY KEY,"         /* position proposed at */
+    " decision INTEGER NOT NULL,"
+    " title TEXT NOT NULL,"
+    " text TEXT NOT NULL,"
+    " proposal BLOB NOT NULL,"         /* packed MotionPropose */
+    " target TEXT NOT NULL,"           /* what it decides about; '' if not exclusive */
+    " org TEXT NOT NULL,"
+    " person TEXT NOT NULL,"
+    " entry_id BLOB NOT NULL,"
+    " policy_version INTEGER NOT NULL,"
+    " rule TEXT NOT NULL,"
+    " rule_text TEXT NOT NULL,"
+    " body TEXT NOT NULL,"
+    " role TEXT NOT NULL,"
+    " quorum_count INTEGER NOT NULL,"
+    " quorum_num INTEGER NOT NULL,"
+    " quorum_den INTEGER NOT NULL,"
+    " quorum_roles TEXT NOT NULL,"     /* space-separated; '|' between alternatives */
+    " threshold INTEGER NOT NULL,"
+    " value INTEGER NOT NULL,"         /* aid.approve: the value */
+    " opened_ms INTEGER NOT NULL,"
+    " closes_ms INTEGER NOT NULL,"
+    " status TEXT NOT NULL,"           /* open carried lost lapsed withdrawn */
+    " closed_at INTEGER NOT NULL,"
+    " closed_ms INTEGER NOT NULL,"
+    " outcome TEXT NOT NULL,"
+    " effect_state TEXT NOT NULL,"     /* '' done authorised executed failed */
+    " effect_note TEXT NOT NULL,"
+    " executed_at INTEGER NOT NULL);"
+    "CREATE INDEX IF NOT EXISTS motions_open ON motions(status, closes_ms);"
+    "CREATE INDEX IF NOT EXISTS motions_target ON motions(target, status);"
+    "CREATE TABLE IF NOT EXISTS motion_subjects("
+    " motion INTEGER NOT NULL,"
+    " subject TEXT NOT NULL,"
+    " PRIMARY KEY (motion, subject));"
+    "CREATE TABLE IF NOT EXISTS electorate("
+    " motion INTEGER NOT NULL,"
+    " org TEXT NOT NULL,"
+    " person TEXT NOT NULL,"
+    " roles TEXT NOT NULL,"            /* the body's roles they held, space-separated */
+    " excluded INTEGER NOT NULL,"
+    " interest TEXT NOT NULL,"
+    " interest_text TEXT NOT NULL,"
+    " interest_at INTEGER NOT NULL,"   /* position the interest was declared at */
+    " excluded_at INTEGER NOT NULL,"
+    " PRIMARY KEY (motion, org, person));"
+    "CREATE TABLE IF NOT EXISTS votes("
+    " motion INTEGER NOT NULL,"
+    " org TEXT NOT NULL,"
+    " person TEXT NOT NULL,"
+    " seq INTEGER NOT NULL,"           /* the member's 1st, 2nd ... vote */
+    " choice INTEGER NOT NULL,"
+    " reason TEXT NOT NULL,"
+    " role TEXT NOT NULL,"
+    " position INTEGER NOT NULL,"
+    " entry_id BLOB NOT NULL,"
+    " clock_ms INTEGER NOT NULL,"
+    " struck INTEGER NOT NULL,"        /* struck out: the voter declared an interest */
+    " PRIMARY KEY (motion, org, person, seq));";
+
+static int s_schema(sqlite3 *db)
+{
+    return ics_sql_exec(db, s_schema_sql);
+}
+
+static const char *s_choice_name(int c)
+{
+    return c == ICS__V1__VOTE_CHOICE__VOTE_FOR ? "for"
+         : c == ICS__V1__VOTE_CHOICE__VOTE_AGAINST ? "against"
+         : c == ICS__V1__VOTE_CHOICE__VOTE_ABSTAIN ? "abstain" : "unknown";
+}
+
+/* ---------------------------------------------------------------- motion rows */
+
+typedef struct {
+    uint64_t id;
+    Ics__V1__Decision decision;
+    char title[ICS_LINE_MAX];
+    char org[ICS_ORG_MAX];
+    char person[ICS_PERSON_MAX];
+    char target[96];
+    char rule[ICS_POLICY_ID_MAX];
+    char rule_text[ICS_WHY_MAX * 2];
+    char body[ICS_POLICY_ID_MAX];
+    char role[ICS_POLICY_ID_MAX];
+    uint32_t quorum_count, quorum_num, quorum_den;
+    char quorum_roles[512];
+    int threshold;
+    uint64_t value, policy_version;
+    uint64_t opened_ms, closes_ms;
+    char status[16];
+    uint64_t closed_at, closed_ms;
+    char outcome[ICS_WHY_MAX * 2];
+    char effect_state[16];
+    char effect_note[ICS_WHY_MAX];
+    uint64_t executed_at;
+} s_motion_t;
+
+#define S_MOTION_COLUMNS "id, decision, title, org, person, target, rule, rule_text, body, role," \
+    " quorum_count, quorum_num, quorum_den, quorum_roles, threshold, value, policy_version,"    \
+    " opened_ms, closes_ms, status, closed_at, closed_ms, outcome, effect_state, effect_note,"  \
+    " executed_at"
+
+static void s_motion_read(sqlite3_stmt *st, s_motion_t *m)
+{
+    memset(m, 0, sizeof *m);
+    m->id = ics_sql_column_u64(st, 0);
+    m->decision = (Ics__V1__Decision)sqlite3_column_int(st, 1);
+    ics_gov_col_text(st, 2, m->title, sizeof m->title);
+    ics_gov_col_text(st, 3, m->org, sizeof m->org);
+    ics_gov_col_text(st, 4, m->person, sizeof m->person);
+    ics_gov_col_text(st, 5, m->target, sizeof m->target);
+    ics_gov_col_text(st, 6, m->rule, sizeof m->rule);
+    ics_gov_col_text(st, 7, m->rule_text, sizeof m->rule_text);
+    ics_gov_col_text(st, 8, m->body, sizeof m->body);
+    ics_gov_col_text(st, 9, m->role, sizeof m->role);
+    m->quorum_count = (uint32_t)ics_sql_column_u64(st, 10);
+    m->quorum_num = (uint32_t)ics_sql_column_u64(st, 11);
+    m->quorum_den = (uint32_t)ics_sql_column_u64(st, 12);
+    ics_gov_col_text(st, 13, m->quorum_roles, sizeof m->quorum_roles);
+    m->threshold = sqlite3_column_int(st, 14);
+    m->value = ics_sql_column_u64(st, 15);
+    m->policy_version = ics_sql_column_u64(st, 16);
+    m->opened_ms = ics_sql_column_u64(st, 17);
+    m->closes_ms = ics_sql_column_u64(st, 18);
+    ics_gov_col_text(st, 19, m->status, sizeof m->status);
+    m->closed_at = ics_sql_column_u64(st, 20);
+    m->closed_ms = ics_sql_column_u64(st, 21);
+    ics_gov_col_text(st, 22, m->outcome, sizeof m->outcome);
+    ics_gov_col_text(st, 23, m->effect_state, sizeof m->effect_state);
+    ics_gov_col_text(st, 24, m->effect_note, sizeof m->effect_note);
+    m->executed_at = ics_sql_column_u64(st, 25);
+}
+
+static int s_motion_get(sqlite3 *db, uint64_t id, s_motion_t *m)
+{
+    sqlite3_stmt *st = NULL;
+    int rc;
+
+    memset(m, 0, sizeof *m);
+    if (id > INT64_MAX)
+        return ICS_ENOENT;
+    rc = ics_gov_prepare(db, &st, "SELECT " S_MOTION_COLUMNS " FROM motions WHERE id = ?1", "u",
+                         id);
+    if (rc != ICS_OK)
+        return rc;
+    rc = ics_sql_row(db, st);
+    if (rc == ICS_OK)
+        s_motion_read(st, m);
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* The proposal, for carrying out the effect. Free with
+ * ics__v1__motion_propose__free_unpacked. */
+static int s_proposal(sqlite3 *db, uint64_t id, Ics__V1__MotionPropose **out)
+{
+    sqlite3_stmt *st = NULL;
+    int rc;
+
+    *out = NULL;
+    rc = ics_gov_prepare(db, &st, "SELECT proposal FROM motions WHERE id = ?1", "u", id);
+    if (rc != ICS_OK)
+        return rc;
+    rc = ics_sql_row(db, st);
+    if (rc == ICS_OK) {
+        *out = ics__v1__motion_propose__unpack(NULL, (size_t)sqlite3_column_bytes(st, 0),
+                                               sqlite3_column_blob(st, 0));
+        if (*out == NULL)
+            rc = ICS_EIO;
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- subjects */
+
+typedef struct {
+    char s[S_MAX_SUBJECTS][ICS_SUBJECT_MAX];
+    char *p[S_MAX_SUBJECTS];
+    size_t n;
+} s_subjects_t;
+
+/* Adds prefix+a (once; subjects compare without regard to case). */
+static void s_subject_add(s_subjects_t *s, const char *prefix, const char *a)
+{
+    char buf[ICS_SUBJECT_MAX];
+    snprintf(buf, sizeof buf, "%s%s", prefix, a);
+    for (size_t i = 0; i < s->n; i++)
+        if (ics_gov_subject_eq(s->s[i], buf))
+            return;
+    if (s->n < S_MAX_SUBJECTS) {
+        ics_strcpy(s->s[s->n], ICS_SUBJECT_MAX, buf);
+        s->p[s->n] = s->s[s->n];
+        s->n++;
+    }
+}
+
+static int s_subjects_load(sqlite3 *db, uint64_t motion, s_subjects_t *s)
+{
+    sqlite3_stmt *st = NULL;
+    int rc;
+
+    memset(s, 0, sizeof *s);
+    rc = ics_gov_prepare(db, &st, "SELECT subject FROM motion_subjects WHERE motion = ?1"
+                                  " ORDER BY subject", "u", motion);
+    if (rc != ICS_OK)
+        return rc;
+    while ((rc = ics_sql_row(db, st)) == ICS_OK)
+        s_subject_add(s, "", (const char *)sqlite3_column_text(st, 0));
+    sqlite3_finalize(st);
+    return rc == ICS_ENOENT ? ICS_OK : rc;
+}
+
+/* ---------------------------------------------------------------- tally */
+
+typedef struct {
+    unsigned members, excluded, eligible;
+    unsigned yes, no, abstain, pending;
+    bool roles_now, roles_best;
+    char missing[300];            /* quorum roles with no vote yet */
+} s_tally_t;
+
+/* Does a person with these roles (space-separated) satisfy "a|b"? */
+static bool s_has_alt(const char *roles, const char *alts)
+{
+    char a[256], r[600];
+    char *sa = NULL, *sr = NULL;
+
+    ics_strcpy(a, sizeof a, alts);
+    for (char *x = strtok_r(a, "|", &sa); x != NULL; x = strtok_r(NULL, "|", &sa)) {
+        ics_strcpy(r, sizeof r, roles);
+        for (char *y = strtok_r(r, " ", &sr); y != NULL; y = strtok_r(NULL, " ", &sr))
+            if (strcmp(x, y) == 0)
+                return true;
+    }
+    return false;
+}
+
+static int s_tally(sqlite3 *db, const s_motion_t *m, s_tally_t *t)
+{
+    sqlite3_stmt *st = NULL;
+    char qr[512];
+    char *save = NULL;
+    int rc;
+
+    memset(t, 0, sizeof *t);
+    t->roles_now = t->roles_best = true;
+    rc = ics_gov_prepare(db, &st,
+                         "SELECT e.excluded, e.roles, (SELECT choice FROM votes v WHERE"
+                         " v.motion = e.motion AND v.org = e.org AND v.person = e.person AND"
+                         " v.struck = 0 ORDER BY seq DESC LIMIT 1)"
+                         " FROM electorate e WHERE e.motion = ?1 ORDER BY e.org, e.person",
+                         "u", m->id);
+    if (rc != ICS_OK)
+        return rc;
+    while ((rc = ics_sql_row(db, st)) == ICS_OK) {
+        t->members++;
+        if (sqlite3_column_int(st, 0)) {
+            t->excluded++;
+            continue;
+        }
+        t->eligible++;
+        switch (sqlite3_column_type(st, 2) == SQLITE_NULL ? 0 : sqlite3_column_int(st, 2)) {
+        case ICS__V1__VOTE_CHOICE__VOTE_FOR: t->yes++; break;
+        case ICS__V1__VOTE_CHOICE__VOTE_AGAINST: t->no++; break;
+        case ICS__V1__VOTE_CHOICE__VOTE_ABSTAIN: t->abstain++; break;
+        default: t->pending++; break;
+        }
+    }
+    sqlite3_finalize(st);
+    st = NULL;
+    if (rc != ICS_ENOENT)
+        return rc;
+    rc = ICS_OK;
+    /* Quorum roles: each needs a present (voted) holder; best case counts
+     * eligible holders who have not voted yet. */
+    ics_strcpy(qr, sizeof qr, m->quorum_roles);
+    for (char *alt = strtok_r(qr, " ", &save); alt != NULL && rc == ICS_OK;
+         alt = strtok_r(NULL, " ", &save)) {
+        bool now = false, best = false;
+        rc = ics_gov_prepare(db, &st,
+                             "SELECT e.roles, EXISTS (SELECT 1 FROM votes v WHERE v.motion ="
+                             " e.motion AND v.org = e.org AND v.person = e.person AND"
+                             " v.struck = 0) FROM electorate e WHERE e.motion = ?1 AND"
+                             " e.excluded = 0 ORDER BY e.org, e.person", "u", m->id);
+        if (rc != ICS_OK)
+            break;
+        while ((rc = ics_sql_row(db, st)) == ICS_OK) {
+            if (!s_has_alt((const char *)sqlite3_column_text(st, 0), alt))
+                continue;
+            best = true;
+            now = now || sqlite3_column_int(st, 1) != 0;
+        }
+        sqlite3_finalize(st);
+        st = NULL;
+        if (rc != ICS_ENOENT)
+            break;
+        rc = ICS_OK;
+        if (!now) {
+            t->roles_now = false;
+            size_t used = strlen(t->missing);
+            snprintf(t->missing + used, sizeof t->missing - used, "%s%s", used ? ", " : "", alt);
+        }
+        t->roles_best = t->roles_best && best;
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static bool s_quorum(const s_motion_t *m, const s_tally_t *t, unsigned cast, bool roles)
+{
+    if (cast < m->quorum_count || !roles)
+        return false;
+    if (m->quorum_den != 0 &&
+        (uint64_t)cast * m->quorum_den < (uint64_t)m->quorum_num * t->members)
+        return false;
+    return true;
+}
+
+static bool s_threshold(int threshold, uint64_t yes, uint64_t no, uint64_t abstain)
+{
+    switch (threshold) {
+    case ICS__V1__THRESHOLD__THRESHOLD_TWO_THIRDS:
+        return yes > 0 && 3 * yes >= 2 * (yes + no);
+    case ICS__V1__THRESHOLD__THRESHOLD_UNANIMITY:
+        return yes > 0 && no == 0 && abstain == 0;
+    default:
+        return yes > no;
+    }
+}
+
+enum { S_UNDECIDED, S_CARRIED, S_LOST };
+
+/* The outcome if the motion closed now (final) or whether it is already
+ * fixed (early), with the words for the record. */
+static int s_judge(const s_motion_t *m, const s_tally_t *t, bool final, char *why, size_t size)
+{
+    unsigned cast = t->yes + t->no + t->abstain;
+    char counts[160];
+    int verdict = S_UNDECIDED;
+
+    snprintf(counts, sizeof counts, "%u for, %u against, %u abstaining of %u members", t->yes,
+             t->no, t->abstain, t->members);
+    if (t->excluded)
+        snprintf(counts + strlen(counts), sizeof counts - strlen(counts),
+                 " (%u excluded for a declared interest)", t->excluded);
+    if (m->role[0] != '\0') {
+        /* One person decides: the first vote for or against. */
+        if (t->yes > 0)
+            verdict = S_CARRIED;
+        else if (t->no > 0)
+            verdict = S_LOST;
+        else if (final || t->pending == 0)
+            verdict = S_LOST;
+        if (verdict == S_CARRIED)
+            snprintf(why, size, "carried: decided by a holder of role %s, acting alone",
+                     m->role);
+        else if (verdict == S_LOST && t->no > 0)
+            snprintf(why, size, "lost: declined by a holder of role %s", m->role);
+        else if (verdict == S_LOST)
+            snprintf(why, size, "lost: no decision by a %s %s", m->role,
+                     t->eligible == 0 ? "without a declared interest"
+                                      : "before the deadline");
+        return verdict;
+    }
+    if (final || t->pending == 0) {
+        if (!s_quorum(m, t, cast, t->roles_now)) {
+            if (!t->roles_now)
+                snprintf(why, size, "lost: quorum not met: %s; no vote by: %s", counts,
+                         t->missing);
+            else
+                snprintf(why, size, "lost: quorum not met: %s (%u voted)", counts, cast);
+            return S_LOST;
+        }
+        if (s_threshold(m->threshold, t->yes, t->no, t->abstain)) {
+            snprintf(why, size, "carried: %s", counts);
+            return S_CARRIED;
+        }
+        snprintf(why, size, "lost: %s; %s not reached", counts,
+                 ics_threshold_title((Ics__V1__Threshold)m->threshold));
+        return S_LOST;
+    }
+    /* Early: fixed whatever the members yet to vote do. */
+    if (s_quorum(m, t, cast, t->roles_now) &&
+        m->threshold != ICS__V1__THRESHOLD__THRESHOLD_UNANIMITY &&
+        s_threshold(m->threshold, t->yes, (uint64_t)t->no + t->pending, t->abstain)) {
+        snprintf(why, size, "carried: %s (the %u yet to vote could not change it)", counts, t->pending);
+        return S_CARRIED;
+    }
+    if (!s_quorum(m, t, cast + t->pending, t->roles_best)) {
+        snprintf(why, size, "lost: quorum cannot be met: %s; %s", counts,
+                 t->roles_best ? "too few members can still vote"
+                               : "no member without a declared interest holds a required role");
+        return S_LOST;
+    }
+    if (!s_threshold(m->threshold, (uint64_t)t->yes + t->pending, t->no, t->abstain)) {
+        snprintf(why, size, "lost: %s; %s can no longer be reached", counts,
+                 ics_threshold_title((Ics__V1__Threshold)m->threshold));
+        return S_LOST;
+    }
+    return S_UNDECIDED;
+}
+
+/* ---------------------------------------------------------------- effects */
+
+/* Carries out a carried motion's decision. The vote stands whatever
+ * happens; a failure is recorded against the motion. */
+static int s_carry(ics_apply_ctx_t *ctx, const s_motion_t *m)
+{
+    Ics__V1__MotionPropose *p = NULL;
+    char why[ICS_WHY_MAX] = "", note[ICS_WHY_MAX] = "", pk[ICS_PUBKEY_TEXT_MAX];
+    const char *state = "done";
+    int rc;
+
+    rc = s_proposal(ctx->db, m->id, &p);
+    if (rc != ICS_OK)
+        return rc;
+    rc = ics_gov_savepoint(ctx->db, "effect");
+    if (rc != ICS_OK)
+        goto out;
+    switch (p->effect_case) {
+    case ICS__V1__MOTION_PROPOSE__EFFECT_ADOPT_PLAN:
+        rc = ics_plans_adopt(ctx, p->adopt_plan->plan, p->adopt_plan->version, m->id, why,
+                             sizeof why);
+        snprintf(note, sizeof note, "plan %s version %u adopted", p->adopt_plan->plan,
+                 p->adopt_plan->version);
+        break;
+    case ICS__V1__MOTION_PROPOSE__EFFECT_ACCEPT_AMENDMENT:
+        rc = ics_plans_accept(ctx, p->accept_amendment->amendment, m->id, why, sizeof why);
+        snprintf(note, sizeof note, "amendment %" PRIu64 " accepted",
+                 p->accept_amendment->amendment);
+        break;
+    case ICS__V1__MOTION_PROPOSE__EFFECT_OPEN_CONSULTATION:
+        rc = ics_consult_open(ctx, m->id, p->open_consultation, why, sizeof why);
+        if (p->open_consultation->opens_ms > ctx->clock_ms) {
+            char when[32];
+            ics_gov_time(p->open_consultation->opens_ms, when);
+            snprintf(note, sizeof note, "consultation %" PRIu64 " opens at %s", m->id, when);
+        } else {
+            snprintf(note, sizeof note, "consultation %" PRIu64 " opened", m->id);
+        }
+        break;
+    case ICS__V1__MOTION_PROPOSE__EFFECT_CLOSE_CONSULTATION:
+        rc = ics_consult_close_early(ctx, p->close_consultation->consultation, m->id, why,
+                                     sizeof why);
+        snprintf(note, sizeof note, "consultation %" PRIu64 " closed",
+                 p->close_consultation->consultation);
+        break;
+    case ICS__V1__MOTION_PROPOSE__EFFECT_ADMIT_MEMBER: {
+        ics_member_t cur;
+        rc = ics_members_get(ctx->db, p->admit_member->org, &cur);
+        if (rc == ICS_OK) {
+            snprintf(why, sizeof why, "%s is already a member", cur.org);
+            rc = ICS_EREJECTED;
+            break;
+        }
+        if (rc != ICS_ENOENT)
+            break;
+        rc = ICS_OK;
+        state = "authorised";
+        ics_pubkey_format(p->admit_member->public_key.data, pk);
+        snprintf(note, sizeof note, "awaiting: icsctl member add %s --kind %s --name NAME "
+                 "--endpoint tcp://HOST:PORT --key %s", p->admit_member->org,
+                 p->admit_member->kind, pk);
+        break;
+    }
+    case ICS__V1__MOTION_PROPOSE__EFFECT_REMOVE_MEMBER: {
+        ics_member_t cur;
+        rc = ics_members_get(ctx->db, p->remove_member->org, &cur);
+        if (rc == ICS_ENOENT) {
+            snprintf(why, sizeof why, "%s is no longer a member", p->remove_member->org);
+            rc = ICS_EREJECTED;
+            break;
+        }
+        if (rc != ICS_OK)
+            break;
+        state = "authorised";
+        snprintf(note, sizeof note, "awaiting: icsctl member remove %s",
+                 p->remove_member->org);
+        break;
+    }
+    case ICS__V1__MOTION_PROPOSE__EFFECT_CHANGE_POLICY:
+        rc = ics_policy_install(ctx, p->change_policy, m->id, why, sizeof why);
+        snprintf(note, sizeof note, "scheme changed");
+        break;
+    case ICS__V1__MOTION_PROPOSE__EFFECT_APPROVE_AID:
+        snprintf(note, sizeof note, "mutual aid offer %" PRIu64 " approved (value %" PRIu64 ")",
+                 p->approve_aid->offer, p->approve_aid->value);
+        break;
+    default:
+        rc = ICS_EREJECTED;
+        snprintf(why, sizeof why, "unknown decision");
+    }
+    rc = ics_gov_savepoint_end(ctx->db, "effect", rc);
+    if (rc == ICS_EREJECTED) {
+        state = "failed";
+        snprintf(note, sizeof note, "could not be carried out: %.220s", why);
+        rc = ICS_OK;
+    }
+    if (rc == ICS_OK)
+        rc = ics_gov_exec(ctx->db, "UPDATE motions SET effect_state = ?2, effect_note = ?3"
+                                   " WHERE id = ?1", "utt", m->id, state, note);
+out:
+    ics__v1__motion_propose__free_unpacked(p, NULL);
+    return rc;
+}
+
+static int s_close(ics_apply_ctx_t *ctx, const s_motion_t *m, int verdict, const char *why)
+{
+    int rc = ics_gov_exec(ctx->db, "UPDATE motions SET status = ?2, closed_at = ?3,"
+                                   " closed_ms = ?4, outcome = ?5 WHERE id = ?1",
+                          "utuut", m->id, verdict == S_CARRIED ? "carried" : "lost",
+                          ctx->position, ctx->clock_ms, why);
+    if (rc != ICS_OK)
+        return rc;
+    if (verdict == S_CARRIED)
+        return s_carry(ctx, m);
+    if (m->decision == ICS__V1__DECISION__DECISION_AMENDMENT_ACCEPT) {
+        Ics__V1__MotionPropose *p = NULL;
+        rc = s_proposal(ctx->db, m->id, &p);
+        if (rc == ICS_OK && p->effect_case == ICS__V1__MOTION_PROPOSE__EFFECT_ACCEPT_AMENDMENT)
+            rc = ics_plans_reject(ctx, p->accept_amendment->amendment, m->id);
+        if (p != NULL)
+            ics__v1__motion_propose__free_unpacked(p, NULL);
+    }
+    return rc;
+}
+
+/* Closes the motion if its outcome is fixed (final: at its deadline). */
+static int s_settle(ics_apply_ctx_t *ctx, uint64_t id, bool final)
+{
+    s_motion_t m;
+    s_tally_t t;
+    char why[ICS_WHY_MAX * 2];
+    int verdict, rc;
+
+    rc = s_motion_get(ctx->db, id, &m);
+    if (rc != ICS_OK)
+        return rc;
+    if (strcmp(m.status, "open") != 0)
+        return ICS_OK;
+    rc = s_tally(ctx->db, &m, &t);
+    if (rc != ICS_OK)
+        return rc;
+    verdict = s_judge(&m, &t, final, why, sizeof why);
+    if (verdict == S_UNDECIDED)
+        return ICS_OK;
+    return s_close(ctx, &m, verdict, why);
+}
+
+/* ---------------------------------------------------------------- proposing */
+
+typedef struct {
+    sqlite3 *db;
+    uint64_t motion;
+    const Ics__V1__Body *body;
+    const char *role;
+    s_subjects_t *subjects;
+    unsigned n;
+} s_elect_t;
+
+static bool s_body_has_org(const Ics__V1__Body *b, const char *org)
+{
+    if (b == NULL || b->n_orgs == 0)
+        return true;
+    for (size_t i = 0; i < b->n_orgs; i++)
+        if (strcmp(b->orgs[i], org) == 0)
+            return true;
+    return false;
+}
+
+/* Adds a role holder to the electorate (or their role to their row). */
+static int s_elect_one(void *arg, const char *org, const char *person)
+{
+    s_elect_t *e = arg;
+    uint64_t n = 0, declared = 0;
+    bool found = false;
+    char subject[ICS_SUBJECT_MAX] = "", text[ICS_LINE_MAX] = "";
+    int rc;
+
+    if (!s_body_has_org(e->body, org))
+        return ICS_OK;
+    rc = ics_gov_u64(e->db, &n, "SELECT count(*) FROM electorate WHERE motion = ?1 AND org = ?2"
+                                " AND person = ?3", "utt", e->motion, org, person);
+    if (rc != ICS_OK)
+        return rc;
+    if (n != 0)
+        return ics_gov_exec(e->db, "UPDATE electorate SET roles = roles || ' ' || ?4"
+                                   " WHERE motion = ?1 AND org = ?2 AND person = ?3",
+                            "uttt", e->motion, org, person, e->role);
+    rc = ics_people_interest(e->db, org, person, e->subjects->p, e->subjects->n, &found, subject,
+                             text, sizeof text, &declared);
+    if (rc != ICS_OK)
+        return rc;
+    e->n++;
+    return ics_gov_exec(e->db, "INSERT INTO electorate(motion, org, person, roles, excluded,"
+                               " interest, interest_text, interest_at, excluded_at)"
+                               " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                        "utttittuu", e->motion, org, person, e->role, found ? 1 : 0, subject,
+                        text, declared, found ? e->motion : (uint64_t)0);
+}
+
+static bool s_valid_key_like(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n >= ICS_POLICY_ID_MAX)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '_' ||
+              s[i] == '.' || s[i] == '-'))
+            return false;
+    return true;
+}
+
+/* Checks the effect of a proposal and derives what it is about. */
+static int s_examine(ics_apply_ctx_t *ctx, const Ics__V1__MotionPropose *p,
+                     Ics__V1__Decision *d, s_subjects_t *subjects, char *target, size_t tsize,
+                     char *title, size_t title_size, uint64_t *value)
+{
+    char why[ICS_WHY_MAX] = "", plan[ICS_POLICY_ID_MAX], org[ICS_ORG_MAX];
+    uint64_t consultation;
+    int rc = ICS_OK;
+
+    target[0] = '\0';
+    *value = 0;
+    switch (p->effect_case) {
+    case ICS__V1__MOTION_PROPOSE__EFFECT_ADOPT_PLAN: {
+        const Ics__V1__MotionAdoptPlan *a = p->adopt_plan;
+        *d = ICS__V1__DECISION__DECISION_PLAN_ADOPT;
+        if (!s_valid_key_like(a->plan))
+            return ics_reject(ctx, "'%.40s' is not a plan id", a->plan);
+        rc = ics_plans_check_adopt(ctx->db, a->plan, a->version, &consultation, why,
+                                   sizeof why);
+        s_subject_add(subjects, "plan:", a->plan);
+        snprintf(target, tsize, "plan.adopt:%s", a->plan);
+        snprintf(title, title_size, "Adopt plan %s version %u", a->plan, a->version);
+        break;
+    }
+    case ICS__V1__MOTION_PROPOSE__EFFECT_ACCEPT_AMENDMENT: {
+        char id[24];
+        *d = ICS__V1__DECISION__DECISION_AMENDMENT_ACCEPT;
+        rc = ics_plans_check_accept(ctx->db, p->accept_amendment->amendment, plan, org, why,
+                                    sizeof why);
+        snprintf(id, sizeof id, "%" PRIu64, p->accept_amendment->amendment);
+        s_subject_add(subjects, "amendment:", id);
+        if (plan[0] != '\0')
+            s_subject_add(subjects, "plan:", plan);
+        if (org[0] != '\0')
+            s_subject_add(subjects, "org:", org);
+        snprintf(target, tsize, "amendment:%s", id);
+        snprintf(title, title_size, "Accept amendment %s to plan %s", id, plan);
+        break;
+    }
+    case ICS__V1__MOTION_PROPOSE__EFFECT_OPEN_CONSULTATION: {
+        const Ics__V1__MotionOpenConsultation *o = p->open_consultation;
+        *d = ICS__V1__DECISION__DECISION_CONSULTATION_OPEN;
+        if (!s_valid_key_like(o->plan))
+            return ics_reject(ctx, "'%.40s' is not a plan id", o->plan);
+        rc = ics_consult_check_open(ctx, o, why, sizeof why);
+        s_subject_add(subjects, "plan:", o->plan);
+        snprintf(title, title_size, "Open a consultation on plan %s version %u", o->plan,
+                 o->version);
+        break;
+    }
+    case ICS__V1__MOTION_PROPOSE__EFFECT_CLOSE_CONSULTATION: {
+        char id[24];
+        *d = ICS__V1__DECISION__DECISION_CONSULTATION_CLOSE;
+        rc = ics_consult_check_close(ctx->db, p->close_consultation->consultation, plan, why,
+                                     sizeof why);
+        snprintf(id, sizeof id, "%" PRIu64, p->close_consultation->consultation);
+        s_subject_add(subjects, "consultation:", id);
+        if (plan[0] != '\0')
+            s_subject_add(subjects, "plan:", plan);
+        snprintf(target, tsize, "consultation:%s", id);
+        snprintf(title, title_size, "Close consultation %s early", id);
+        break;
+    }
+    case ICS__V1__MOTION_PROPOSE__EFFECT_ADMIT_MEMBER: {
+        const Ics__V1__MotionAdmitMember *a = p->admit_member;
+        ics_member_t m;
+        uint8_t curve[32];
+        *d = ICS__V1__DECISION__DECISION_MEMBER_ADMIT;
+        if (!ics_valid_id(a->org, ICS_ORG_MAX))
+            return ics_reject(ctx, "'%.40s' is not a valid organisation id", a->org);
+        if (!ics_valid_id(a->kind, 32))
+            return ics_reject(ctx, "organisation kind '%.40s' is not valid", a->kind);
+        if (!ics_gov_valid_line(a->name, ICS_NAME_MAX, true))
+            return ics_reject(ctx, "the organisation to admit needs a name (under %d bytes)",
+                              ICS_NAME_MAX);
+        if (a->public_key.len != ICS_PK_BYTES || ics_curve_public(a->public_key.data, curve) != 0)
+            return ics_reject(ctx, "the public key of %s is not a valid Ed25519 key", a->org);
+        rc = ics_members_get(ctx->db, a->org, &m);
+        if (rc == ICS_OK)
+            return ics_reject(ctx, "%s is already a member", a->org);
+        if (rc != ICS_ENOENT)
+            return rc;
+        rc = ICS_OK;
+        s_subject_add(subjects, "org:", a->org);
+        snprintf(target, tsize, "member:%s", a->org);
+        snprintf(title, title_size, "Admit %s (%.80s) as a member", a->org, a->name);
+        break;
+    }
+    case ICS__V1__MOTION_PROPOSE__EFFECT_REMOVE_MEMBER: {
+        ics_member_t m;
+        *d = ICS__V1__DECISION__DECISION_MEMBER_REMOVE;
+        rc = ics_members_get(ctx->db, p->remove_member->org, &m);
+        if (rc == ICS_ENOENT)
+            return ics_reject(ctx, "%.40s is not a member", p->remove_member->org);
+        if (rc != ICS_OK)
+            return rc;
+        if (m.admin)
+            return ics_reject(ctx, "%s administers membership; it cannot be removed by motion",
+                              m.org);
+        s_subject_add(subjects, "org:", m.org);
+        snprintf(target, tsize, "member:%s", m.org);
+        snprintf(title, title_size, "Remove %s from the group", m.org);
+        break;
+    }
+    case ICS__V1__MOTION_PROPOSE__EFFECT_CHANGE_POLICY:
+        *d = ICS__V1__DECISION__DECISION_POLICY_CHANGE;
+        rc = ics_policy_check_change(ctx->db, p->change_policy, why, sizeof why);
+        s_subject_add(subjects, "", "policy");
+        snprintf(target, tsize, "policy");
+        snprintf(title, title_size, "Change the scheme of reservation and delegation to: %.200s",
+                 p->change_policy->name);
+        break;
+    case ICS__V1__MOTION_PROPOSE__EFFECT_APPROVE_AID: {
+        const Ics__V1__MotionApproveAid *a = p->approve_aid;
+        ics_member_t m;
+        char id[24];
+        ics_aid_approval_t ap;
+        *d = ICS__V1__DECISION__DECISION_AID_APPROVE;
+        if (a->offer == 0 || a->offer > INT64_MAX || a->value == 0 || a->value > INT64_MAX)
+            return ics_reject(ctx, "approving mutual aid needs the offer's index and a value "
+                                   "above 0");
+        rc = ics_members_get(ctx->db, a->org, &m);
+        if (rc == ICS_ENOENT)
+            return ics_reject(ctx, "%.40s is not a member", a->org);
+        if (rc != ICS_OK)
+            return rc;
+        rc = ics_policy_aid_approval(ctx->db, a->value, a->org, &ap);
+        if (rc != ICS_OK)
+            return rc;
+        if (!ap.needed)
+            return ics_reject(ctx, "mutual aid of %" PRIu64 " needs no approval: %s", a->value,
+                              ap.text);
+        snprintf(id, sizeof id, "%" PRIu64, a->offer);
+        s_subject_add(subjects, "aid:", id);
+        s_subject_add(subjects, "org:", a->org);
+        snprintf(target, tsize, "aid:%s", id);
+        snprintf(title, title_size, "Approve mutual aid offer %s (%" PRIu64 " for %s)", id,
+                 a->value, a->org);
+        *value = a->value;
+        break;
+    }
+    default:
+        return ics_reject(ctx, "a motion must say what it decides (adopt a plan version, accept "
+                               "an amendment, open or close a consultation, admit or remove a "
+                               "member, change the scheme, approve mutual aid)");
+    }
+    if (rc == ICS_EREJECTED)
+        return ics_reject(ctx, "%s", why);
+    return rc;
+}
+
+/* "Chair of the ICB or Chief Executive" */
+static void s_titles_or(const Ics__V1__Policy *pol, char *const *roles, size_t n, char *out,
+                        size_t size)
+{
+    size_t used = 0;
+    out[0] = '\0';
+    for (size_t i = 0; i < n && used < size; i++) {
+        int k = snprintf(out + used, size - used, "%s%s",
+                         i == 0 ? "" : i + 1 == n ? " or " : ", ",
+                         ics_policy_role_title(pol, roles[i]));
+        used += k > 0 ? (size_t)k : 0;
+    }
+}
+
+static int s_propose(ics_apply_ctx_t *ctx, const Ics__V1__MotionPropose *p)
+{
+    Ics__V1__Policy *pol = NULL;
+    const Ics__V1__Rule *rule;
+    const Ics__V1__Body *body = NULL;
+    Ics__V1__Decision d = ICS__V1__DECISION__DECISION_UNSPECIFIED;
+    ics_person_t who;
+    s_subjects_t subjects;
+    s_elect_t e;
+    char target[96], title[ICS_LINE_MAX], rule_text[ICS_WHY_MAX * 2], roles[512] = "";
+    char held[ICS_WHY_MAX], names[300];
+    uint8_t *packed = NULL;
+    size_t plen = 0;
+    uint64_t version = 0, value = 0, other = 0;
+    int rc;
+
+    memset(&subjects, 0, sizeof subjects);
+    rc = ics_people_require_actor(ctx, &who);
+    if (rc != ICS_OK)
+        return rc;
+    if (!ics_gov_valid_line(p->title, ICS_LINE_MAX, false))
+        return ics_reject(ctx, "a motion's title is one line, under %d bytes", ICS_LINE_MAX);
+    if (!ics_gov_valid_text(p->text, ICS_TEXT_MAX, false))
+        return ics_reject(ctx, "a motion's text must be under %u bytes, without control "
+                               "characters other than newline and tab", ICS_TEXT_MAX);
+    if (p->n_subjects > S_MAX_USER_SUBJECTS)
+        return ics_reject(ctx, "a motion names at most %d further subjects",
+                          S_MAX_USER_SUBJECTS);
+    for (size_t i = 0; i < p->n_subjects; i++)
+        if (!ics_gov_valid_subject(p->subjects[i]))
+            return ics_reject(ctx, "subject '%.40s' is not valid: printable, no spaces, at most "
+                                   "%d bytes (e.g. tag:virtual-wards)", p->subjects[i],
+                              ICS_SUBJECT_MAX - 1);
+    rc = s_examine(ctx, p, &d, &subjects, target, sizeof target, title, sizeof title, &value);
+    if (rc != ICS_OK)
+        return rc;
+    for (size_t i = 0; i < p->n_subjects; i++)
+        s_subject_add(&subjects, "", p->subjects[i]);
+    if (p->title[0] != '\0')
+        ics_strcpy(title, sizeof title, p->title);
+
+    rc = ics_policy_in_force(ctx->db, &pol, &version);
+    if (rc != ICS_OK)
+        goto out;
+    rule = ics_policy_rule_for(pol, d, subjects.p, subjects.n, value);
+    if (rule == NULL) {
+        rc = ics_reject(ctx, "the scheme in force (version %" PRIu64 ") names no one who may "
+                             "decide this: %s", version, ics_decision_title(d));
+        goto out;
+    }
+    if (rule->n_proposers > 0) {
+        bool ok = false;
+        for (size_t i = 0; i < rule->n_proposers && !ok && rc == ICS_OK; i++)
+            rc = ics_people_holds(ctx->db, ctx->org, ctx->actor, rule->proposers[i], &ok);
+        if (rc != ICS_OK)
+            goto out;
+        if (!ok) {
+            rc = ics_people_roles_text(ctx->db, pol, ctx->org, ctx->actor, held, sizeof held);
+            if (rc != ICS_OK)
+                goto out;
+            s_titles_or(pol, rule->proposers, rule->n_proposers, names, sizeof names);
+            rc = ics_reject(ctx, "wrong role: only the %s may propose to %s (rule %s); %s of "
+                                 "%s holds: %s", names, ics_decision_name(d), rule->id,
+                            ctx->actor, ctx->org, held);
+            goto out;
+        }
+    }
+    if (target[0] != '\0') {
+        rc = ics_gov_u64(ctx->db, &other, "SELECT coalesce(min(id), 0) FROM motions WHERE"
+                                          " target = ?1 AND status = 'open'", "t", target);
+        if (rc != ICS_OK)
+            goto out;
+        if (other != 0) {
+            rc = ics_reject(ctx, "motion %" PRIu64 " on the same matter (%s) is already open; "
+                                 "it must close first", other, target);
+            goto out;
+        }
+    }
+    if (rule->role[0] == '\0') {
+        body = ics_policy_body(pol, rule->body);
+        if (body == NULL) {
+            rc = ICS_EIO; /* a valid policy's rules name its bodies */
+            goto out;
+        }
+    }
+    ics_policy_rule_text(pol, rule, rule_text, sizeof rule_text);
+    for (size_t i = 0; i < rule->n_quorum_roles; i++) {
+        strncat(roles, i ? " " : "", sizeof roles - strlen(roles) - 1);
+        strncat(roles, rule->quorum_roles[i], sizeof roles - strlen(roles) - 1);
+    }
+    rc = ics_pack(&p->base, &packed, &plen);
+    if (rc != ICS_OK)
+        goto out;
+    rc = ics_gov_exec(ctx->db,
+                      "INSERT INTO motions(id, decision, title, text, proposal, target, org,"
+                      " person, entry_id, policy_version, rule, rule_text, body, role,"
+                      " quorum_count, quorum_num, quorum_den, quorum_roles, threshold, value,"
+                      " opened_ms, closes_ms, status, closed_at, closed_ms, outcome,"
+                      " effect_state, effect_note, executed_at)"
+                      " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14,"
+                      " ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, 'open', 0, 0, '', '', '', 0)",
+                      "uittbtttbuttttuuutiuuu", ctx->position, (int)d, title, p->text, packed,
+                      (int)plen, target, ctx->org, ctx->actor, ctx->entry_id, 32, version,
+                      rule->id, rule_text, rule->body, rule->role, (uint64_t)rule->quorum_count,
+                      (uint64_t)rule->quorum_num, (uint64_t)rule->quorum_den, roles,
+                      (int)rule->threshold, value, ctx->clock_ms,
+                      ctx->clock_ms + rule->period_ms);
+    for (size_t i = 0; i < subjects.n && rc == ICS_OK; i++)
+        rc = ics_gov_exec(ctx->db, "INSERT OR IGNORE INTO motion_subjects(motion, subject)"
+                                   " VALUES (?1, ?2)", "ut", ctx->position, subjects.p[i]);
+    if (rc != ICS_OK)
+        goto out;
+    /* The electorate, as it stands now. */
+    memset(&e, 0, sizeof e);
+    e.db = ctx->db;
+    e.motion = ctx->position;
+    e.body = body;
+    e.subjects = &subjects;
+    if (body != NULL) {
+        for (size_t i = 0; i < body->n_roles && rc == ICS_OK; i++) {
+            e.role = body->roles[i];
+            rc = ics_people_each_holder(ctx->db, body->roles[i], s_elect_one, &e);
+        }
+    } else {
+        e.role = rule->role;
+        rc = ics_people_each_holder(ctx->db, rule->role, s_elect_one, &e);
+    }
+    if (rc != ICS_OK)
+        goto out;
+    if (e.n == 0) {
+        if (body != NULL)
+            s_titles_or(pol, body->roles, body->n_roles, names, sizeof names);
+        else
+            ics_strcpy(names, sizeof names, ics_policy_role_title(pol, rule->role));
+        rc = ics_reject(ctx, "nobody can decide this yet: no one %sholds the role%s of %s; "
+                             "appoint them first (icsctl people role)",
+                        body != NULL && body->n_orgs ? "of the body's organisations " : "",
+                        body != NULL && body->n_roles > 1 ? "s" : "", names);
+        goto out;
+    }
+    if (rule->role[0] != '\0') {
+        /* A holder acting alone decides by proposing: the proposal is their
+         * signed decision. */
+        uint64_t mine = 0;
+        rc = ics_gov_u64(ctx->db, &mine, "SELECT count(*) FROM electorate WHERE motion = ?1 AND"
+                                         " org = ?2 AND person = ?3 AND excluded = 0",
+                         "utt", ctx->position, ctx->org, ctx->actor);
+        if (rc == ICS_OK && mine != 0)
+            rc = ics_gov_exec(ctx->db, "INSERT INTO votes(motion, org, person, seq, choice,"
+                                       " reason, role, position, entry_id, clock_ms, struck)"
+                                       " VALUES (?1, ?2, ?3, 1, ?4, 'decided by proposing',"
+                                       " ?5, ?1, ?6, ?7, 0)",
+                              "uttitbu", ctx->position, ctx->org, ctx->actor,
+                              (int)ICS__V1__VOTE_CHOICE__VOTE_FOR, rule->role, ctx->entry_id, 32,
+                              ctx->clock_ms);
+        if (rc != ICS_OK)
+            goto out;
+    }
+    rc = s_settle(ctx, ctx->position, false);
+out:
+    free(packed);
+    if (pol != NULL)
+        ics__v1__policy__free_unpacked(pol, NULL);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- voting */
+
+static int s_vote(ics_apply_ctx_t *ctx, const Ics__V1__Vote *v)
+{
+    sqlite3_stmt *st = NULL;
+    ics_person_t who;
+    s_motion_t m;
+    char roles[600] = "", interest[ICS_SUBJECT_MAX] = "", itext[ICS_LINE_MAX] = "", when[32];
+    char first_role[ICS_POLICY_ID_MAX] = "";
+    bool excluded = false, holds = false;
+    uint64_t seq = 0, last_pos = 0;
+    int last = 0, rc;
+
+    rc = ics_people_require_actor(ctx, &who);
+    if (rc != ICS_OK)
+        return rc;
+    rc = s_motion_get(ctx->db, v->motion, &m);
+    if (rc == ICS_ENOENT)
+        return ics_reject(ctx, "there is no motion %" PRIu64, v->motion);
+    if (rc != ICS_OK)
+        return rc;
+    if (strcmp(m.status, "open") != 0) {
+        ics_gov_time(m.closed_ms, when);
+        return ics_reject(ctx, "too late: motion %" PRIu64 " closed at %s (index %" PRIu64 "): "
+                               "%.150s", m.id, when, m.closed_at,
+                          m.outcome[0] ? m.outcome : m.status);
+    }
+    if (v->choice != ICS__V1__VOTE_CHOICE__VOTE_FOR &&
+        v->choice != ICS__V1__VOTE_CHOICE__VOTE_AGAINST &&
+        v->choice != ICS__V1__VOTE_CHOICE__VOTE_ABSTAIN)
+        return ics_reject(ctx, "a vote is for, against or abstain");
+    if (!ics_gov_valid_line(v->reason, ICS_LINE_MAX, false))
+        return ics_reject(ctx, "the reason for a vote is one line, under %d bytes",
+                          ICS_LINE_MAX);
+    rc = ics_gov_prepare(ctx->db, &st, "SELECT roles, excluded, interest, interest_text FROM"
+                                       " electorate WHERE motion = ?1 AND org = ?2 AND"
+                                       " person = ?3", "utt", m.id, ctx->org, ctx->actor);
+    if (rc != ICS_OK)
+        return rc;
+    rc = ics_sql_row(ctx->db, st);
+    if (rc == ICS_OK) {
+        ics_gov_col_text(st, 0, roles, sizeof roles);
+        excluded = sqlite3_column_int(st, 1) != 0;
+        ics_gov_col_text(st, 2, interest, sizeof interest);
+        ics_gov_col_text(st, 3, itext, sizeof itext);
+    }
+    sqlite3_finalize(st);
+    st = NULL;
+    if (rc == ICS_ENOENT) {
+        char decider[ICS_WHY_MAX];
+        ics_strcpy(decider, sizeof decider, m.rule_text);
+        char *paren = strstr(decider, " (rule");
+        if (paren != NULL)
+            *paren = '\0';
+        return ics_reject(ctx, "%s of %s is not in the electorate of motion %" PRIu64 " (%.120s)",
+                          ctx->actor, ctx->org, m.id, decider);
+    }
+    if (rc != ICS_OK)
+        return rc;
+    if (excluded)
+        return ics_reject(ctx, "%s of %s is excluded from voting on motion %" PRIu64 ": declared "
+                               "interest in %s (%.100s)", ctx->actor, ctx->org, m.id, interest,
+                          itext);
+    /* Entitled only while holding a role that put them in the electorate. */
+    {
+        char buf[600];
+        char *save = NULL;
+        ics_strcpy(buf, sizeof buf, roles);
+        for (char *r = strtok_r(buf, " ", &save); r != NULL && !holds;
+             r = strtok_r(NULL, " ", &save)) {
+            rc = ics_people_holds(ctx->db, ctx->org, ctx->actor, r, &holds);
+            if (rc != ICS_OK)
+                return rc;
+            if (holds)
+                ics_strcpy(first_role, sizeof first_role, r);
+        }
+    }
+    if (!holds)
+        return ics_reject(ctx, "%s of %s no longer holds the role (%s) that entitled them to "
+                               "vote on motion %" PRIu64, ctx->actor, ctx->org, roles, m.id);
+    rc = ics_gov_prepare(ctx->db, &st, "SELECT seq, choice, position FROM votes WHERE"
+                                       " motion = ?1 AND org = ?2 AND person = ?3"
+                                       " ORDER BY seq DESC LIMIT 1", "utt", m.id, ctx->org,
+                         ctx->actor);
+    if (rc != ICS_OK)
+        return rc;
+    rc = ics_sql_row(ctx->db, st);
+    if (rc == ICS_OK) {
+        seq = ics_sql_column_u64(st, 0);
+        last = sqlite3_column_int(st, 1);
+        last_pos = ics_sql_column_u64(st, 2);
+    }
+    sqlite3_finalize(st);
+    if (rc != ICS_OK && rc != ICS_ENOENT)
+        return rc;
+    if (seq != 0 && last == (int)v->choice)
+        return ics_reject(ctx, "duplicate vote: %s of %s already voted %s on motion %" PRIu64
+                               " (index %" PRIu64 "); to change it, vote differently",
+                          ctx->actor, ctx->org, s_choice_name(last), m.id, last_pos);
+    rc = ics_gov_exec(ctx->db, "INSERT INTO votes(motion, org, person, seq, choice, reason, role,"
+                               " position, entry_id, clock_ms, struck)"
+                               " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 0)",
+                      "uttuittubu", m.id, ctx->org, ctx->actor, seq + 1, (int)v->choice,
+                      v->reason, first_role, ctx->position, ctx->entry_id, 32, ctx->clock_ms);
+    if (rc != ICS_OK)
+        return rc;
+    return s_settle(ctx, m.id, false);
+}
+
+static int s_withdraw(ics_apply_ctx_t *ctx, const Ics__V1__MotionWithdraw *w)
+{
+    ics_person_t who;
+    s_motion_t m;
+    char outcome[ICS_WHY_MAX * 2];
+    int rc;
+
+    rc = ics_people_require_actor(ctx, &who);
+    if (rc != ICS_OK)
+        return rc;
+    if (!ics_gov_valid_line(w->reason, ICS_LINE_MAX, false))
+        return ics_reject(ctx, "the reason is one line, under %d bytes", ICS_LINE_MAX);
+    rc = s_motion_get(ctx->db, w->motion, &m);
+    if (rc == ICS_ENOENT)
+        return ics_reject(ctx, "there is no motion %" PRIu64, w->motion);
+    if (rc != ICS_OK)
+        return rc;
+    if (strcmp(m.org, ctx->org) != 0)
+        return ics_reject(ctx, "only %s, which proposed motion %" PRIu64 ", may withdraw it",
+                          m.org, m.id);
+    if (strcmp(m.status, "open") != 0)
+        return ics_reject(ctx, "motion %" PRIu64 " is %s; only an open motion can be withdrawn",
+                          m.id, m.status);
+    snprintf(outcome, sizeof outcome, "withdrawn by %s of %s%s%s", ctx->actor, ctx->org,
+             w->reason[0] ? ": " : "", w->reason);
+    return ics_gov_exec(ctx->db, "UPDATE motions SET status = 'withdrawn', closed_at = ?2,"
+                                 " closed_ms = ?3, outcome = ?4 WHERE id = ?1",
+                        "uuut", m.id, ctx->position, ctx->clock_ms, outcome);
+}
+
+static int s_apply(ics_apply_ctx_t *ctx, const Ics__V1__Command *cmd)
+{
+    switch (cmd->body_case) {
+    case ICS__V1__COMMAND__BODY_MOTION_PROPOSE:
+        return s_propose(ctx, cmd->motion_propose);
+    case ICS__V1__COMMAND__BODY_MOTION_WITHDRAW:
+        return s_withdraw(ctx, cmd->motion_withdraw);
+    case ICS__V1__COMMAND__BODY_VOTE:
+        return s_vote(ctx, cmd->vote);
+    default:
+        return ics_reject(ctx, "unknown command kind %d", (int)cmd->body_case);
+    }
+}
+
+static const uint32_t s_kinds[] = {ICS__V1__COMMAND__BODY_MOTION_PROPOSE,
+                                   ICS__V1__COMMAND__BODY_MOTION_WITHDRAW,
+                                   ICS__V1__COMMAND__BODY_VOTE, 0};
+
+/* ---------------------------------------------------------------- clock */
+
+/* Ids of open motions matching sql (bound with one u64), in order. */
+static int s_open_ids(sqlite3 *db, const char *sql, const char *types, uint64_t a,
+                      const char *b, uint64_t **ids, size_t *n)
+{
+    sqlite3_stmt *st = NULL;
+    int rc;
+
+    *ids = NULL;
+    *n = 0;
+    rc = types[0] == 'u' ? ics_gov_prepare(db, &st, sql, "u", a)
+                         : ics_gov_prepare(db, &st, sql, "t", b);
+    if (rc != ICS_OK)
+        return rc;
+    while ((rc = ics_sql_row(db, st)) == ICS_OK) {
+        uint64_t *p = realloc(*ids, (*n + 1) * sizeof *p);
+        if (p == NULL) {
+            rc = ICS_ENOMEM;
+            break;
+        }
+        *ids = p;
+        (*ids)[(*n)++] = ics_sql_column_u64(st, 0);
+    }
+    sqlite3_finalize(st);
+    if (rc == ICS_ENOENT)
+        return ICS_OK;
+    free(*ids);
+    *ids = NULL;
+    *n = 0;
+    return rc;
+}
+
+static int s_on_clock(ics_apply_ctx_t *ctx)
+{
+    uint64_t *ids = NULL;
+    size_t n = 0;
+    int rc = s_open_ids(ctx->db, "SELECT id FROM motions WHERE status = 'open' AND"
+                                 " closes_ms <= ?1 ORDER BY closes_ms, id",
+                        "u", ctx->clock_ms, NULL, &ids, &n);
+
+    for (size_t i = 0; i < n && rc == ICS_OK; i++)
+        rc = s_settle(ctx, ids[i], true);
+    free(ids);
+    return rc;
+}
+
+static uint64_t s_next_deadline(sqlite3 *db)
+{
+    uint64_t next = 0;
+    if (ics_gov_u64(db, &next, "SELECT min(closes_ms) FROM motions WHERE status = 'open'", "") !=
+        ICS_OK)
+        return 0;
+    return next;
+}
+
+/* ---------------------------------------------------------------- for other domains */
+
+int ics_motions_interests_changed(ics_apply_ctx_t *ctx, const char *org, const char *person)
+{
+    sqlite3_stmt *st = NULL;
+    typedef struct { uint64_t motion; char person[ICS_PERSON_MAX]; } hit_t;
+    hit_t *hits = NULL;
+    size_t n = 0;
+    int rc;
+
+    rc = ics_gov_prepare(ctx->db, &st, "SELECT e.motion, e.person FROM electorate e JOIN motions"
+                                       " m ON m.id = e.motion WHERE m.status = 'open' AND"
+                                       " e.org = ?1 AND (?2 = '' OR e.person = ?2) AND"
+                                       " e.excluded = 0 ORDER BY e.motion, e.person",
+                         "tt", org, person);
+    if (rc != ICS_OK)
+        return rc;
+    while ((rc = ics_sql_row(ctx->db, st)) == ICS_OK) {
+        hit_t *p = realloc(hits, (n + 1) * sizeof *p);
+        if (p == NULL) {
+            rc = ICS_ENOMEM;
+            break;
+        }
+        hits = p;
+        hits[n].motion = ics_sql_column_u64(st, 0);
+        ics_gov_col_text(st, 1, hits[n].person, sizeof hits[n].person);
+        n++;
+    }
+    sqlite3_finalize(st);
+    if (rc != ICS_ENOENT)
+        goto out;
+    rc = ICS_OK;
+    for (size_t i = 0; i < n && rc == ICS_OK; i++) {
+        s_subjects_t subjects;
+        char subject[ICS_SUBJECT_MAX], text[ICS_LINE_MAX];
+        uint64_t declared = 0;
+        bool found = false;
+        rc = s_subjects_load(ctx->db, hits[i].motion, &subjects);
+        if (rc == ICS_OK)
+            rc = ics_people_interest(ctx->db, org, hits[i].person, subjects.p, subjects.n,
+                                     &found, subject, text, sizeof text, &declared);
+        if (rc != ICS_OK || !found)
+            continue;
+        rc = ics_gov_exec(ctx->db, "UPDATE electorate SET excluded = 1, interest = ?4,"
+                                   " interest_text = ?5, interest_at = ?6, excluded_at = ?7"
+                                   " WHERE motion = ?1 AND org = ?2 AND person = ?3",
+                          "uttttuu", hits[i].motion, org, hits[i].person, subject, text,
+                          declared, ctx->position);
+        if (rc == ICS_OK)
+            rc = ics_gov_exec(ctx->db, "UPDATE votes SET struck = 1 WHERE motion = ?1 AND"
+                                       " org = ?2 AND person = ?3",
+                              "utt", hits[i].motion, org, hits[i].person);
+        if (rc == ICS_OK)
+            rc = s_settle(ctx, hits[i].motion, false);
+    }
+out:
+    free(hits);
+    return rc;
+}
+
+int ics_motions_lapse(ics_apply_ctx_t *ctx, const char *target, const char *why)
+{
+    char outcome[ICS_WHY_MAX * 2];
+    snprintf(outcome, sizeof outcome, "lapsed: %s", why);
+    return ics_gov_exec(ctx->db, "UPDATE motions SET status = 'lapsed', closed_at = ?2,"
+                                 " closed_ms = ?3, outcome = ?4 WHERE target = ?1 AND"
+                                 " status = 'open'",
+                        "tuut", target, ctx->position, ctx->clock_ms, outcome);
+}
+
+int ics_decision_carried(sqlite3 *db, Ics__V1__Decision d, const char *target, uint64_t *motion,
+                         uint64_t *value)
+{
+    sqlite3_stmt *st = NULL;
+    int rc;
+
+    *motion = 0;
+    if (value != NULL)
+        *value = 0;
+    rc = ics_gov_prepare(db, &st, "SELECT id, value FROM motions WHERE decision = ?1 AND"
+                                  " target = ?2 AND status = 'carried' AND effect_state <>"
+                                  " 'failed' ORDER BY id DESC LIMIT 1", "it", (int)d, target);
+    if (rc != ICS_OK)
+        return rc;
+    rc = ics_sql_row(db, st);
+    if (rc == ICS_OK) {
+        *motion = ics_sql_column_u64(st, 0);
+        if (value != NULL)
+            *value = ics_sql_column_u64(st, 1);
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static int s_take(ics_apply_ctx_t *ctx, Ics__V1__Decision d, const char *org,
+                  const uint8_t *pk, uint64_t *motion)
+{
+    sqlite3_stmt *st = NULL;
+    char target[48], note[ICS_WHY_MAX];
+    int rc;
+
+    *motion = 0;
+    snprintf(target, sizeof target, "member:%s", org);
+    rc = ics_gov_prepare(ctx->db, &st, "SELECT id, proposal FROM motions WHERE decision = ?1 AND"
+                                       " target = ?2 AND status = 'carried' AND"
+                                       " effect_state = 'authorised' ORDER BY id",
+                         "it", (int)d, target);
+    if (rc != ICS_OK)
+        return rc;
+    while (*motion == 0 && (rc = ics_sql_row(ctx->db, st)) == ICS_OK) {
+        Ics__V1__MotionPropose *p = ics__v1__motion_propose__unpack(
+            NULL, (size_t)sqlite3_column_bytes(st, 1), sqlite3_column_blob(st, 1));
+        if (p == NULL) {
+            rc = ICS_EIO;
+            break;
+        }
+        if (pk == NULL || (p->effect_case == ICS__V1__MOTION_PROPOSE__EFFECT_ADMIT_MEMBER &&
+                           p->admit_member->public_key.len == ICS_PK_BYTES &&
+                           memcmp(p->admit_member->public_key.data, pk, ICS_PK_BYTES) == 0))
+            *motion = ics_sql_column_u64(st, 0);
+        ics__v1__motion_propose__free_unpacked(p, NULL);
+    }
+    sqlite3_finalize(st);
+    if (rc != ICS_OK && rc != ICS_ENOENT)
+        return rc;
+    if (*motion == 0)
+        return ICS_ENOENT;
+    snprintf(note, sizeof note, "carried out at index %" PRIu64 " (%s %s)", ctx->position,
+             d == ICS__V1__DECISION__DECISION_MEMBER_ADMIT ? "MemberAdd of" : "MemberRemove of",
+             org);
+    return ics_gov_exec(ctx->db, "UPDATE motions SET effect_state = 'executed', executed_at = ?2,"
+                                 " effect_note = ?3 WHERE id = ?1",
+                        "uut", *motion, ctx->position, note);
+}
+
+int ics_motions_take_admission(ics_apply_ctx_t *ctx, const char *org,
+                               const uint8_t pk[ICS_PK_BYTES], uint64_t *motion)
+{
+    return s_take(ctx, ICS__V1__DECISION__DECISION_MEMBER_ADMIT, org, pk, motion);
+}
+
+int ics_motions_take_removal(ics_apply_ctx_t *ctx, const char *org, uint64_t *motion)
+{
+    return s_take(ctx, ICS__V1__DECISION__DECISION_MEMBER_REMOVE, org, NULL, motion);
+}
+
+/* ---------------------------------------------------------------- records */
+
+/* Votes of a motion, every one, for the record: fn gets each row. */
+#define S_VOTES_SQL                                                                        \
+    "SELECT v.org, v.person, v.seq, v.choice, v.reason, v.role, v.position, v.entry_id,"   \
+    " v.clock_ms, v.struck, v.seq = (SELECT max(seq) FROM votes x WHERE x.motion ="        \
+    " v.motion AND x.org = v.org AND x.person = v.person) FROM votes v WHERE v.motion = ?1" \
+    " ORDER BY v.position, v.org, v.person"
+
+static int s_record(sqlite3 *db, const s_motion_t *m, FILE *md, json_t *j)
+{
+    sqlite3_stmt *st = NULL;
+    Ics__V1__Policy *pol = NULL;
+    char when[32], closed[32];
+    int rc;
+
+    /* Roles by their titles in the scheme the motion was decided under. */
+    if (md != NULL && ics_policy_version(db, m->policy_version, &pol) != ICS_OK)
+        pol = NULL;
+
+    ics_gov_time(m->opened_ms, when);
+    ics_gov_time(m->closed_ms, closed);
+    if (md != NULL) {
+        fprintf(md, "## Decision record\n\n");
+        fprintf(md, "**Motion %" PRIu64 ": %s.** Proposed by %s (%s) at log index %" PRIu64
+                    ", %s, under version %" PRIu64 " of the scheme of reservation and "
+                    "delegation: %s.\n\n", m->id, m->title, m->person, m->org, m->id, when,
+                m->policy_version, m->rule_text);
+        fprintf(md, "Outcome at log index %" PRIu64 " (%s): **%s**", m->closed_at, closed,
+                m->outcome);
+        if (m->effect_note[0] != '\0')
+            fprintf(md, "; %s", m->effect_note);
+        fprintf(md, ".\n\n| Member | Organisation | Role | Vote | Reason | Log index | Entry id "
+                    "|\n|---|---|---|---|---|---|---|\n");
+    }
+    if (j != NULL) {
+        json_u64(j, "motion", m->id);
+        json_str(j, "title", m->title);
+        json_str(j, "decision", ics_decision_name(m->decision));
+        json_str(j, "org", m->org);
+        json_str(j, "person", m->person);
+        json_u64(j, "policy_version", m->policy_version);
+        json_str(j, "rule", m->rule);
+        json_str(j, "rule_text", m->rule_text);
+        json_str(j, "status", m->status);
+        json_str(j, "outcome", m->outcome);
+        json_u64(j, "closed_at", m->closed_at);
+        json_str(j, "effect", m->effect_state);
+        json_str(j, "effect_note", m->effect_note);
+        json_arr(j, "votes");
+    }
+    rc = ics_gov_prepare(db, &st, S_VOTES_SQL, "u", m->id);
+    if (rc != ICS_OK)
+        goto out;
+    while ((rc = ics_sql_row(db, st)) == ICS_OK) {
+        char id[65];
+        bool current = sqlite3_column_int(st, 10) != 0, struck = sqlite3_column_int(st, 9) != 0;
+        const uint8_t *eid = sqlite3_column_blob(st, 7);
+        ics_hex(eid, sqlite3_column_bytes(st, 7) == 32 ? 32 : 0, id);
+        if (j != NULL) {
+            json_obj(j, NULL);
+            json_str(j, "org", (const char *)sqlite3_column_text(st, 0));
+            json_str(j, "person", (const char *)sqlite3_column_text(st, 1));
+            json_u64(j, "seq", ics_sql_column_u64(st, 2));
+            json_str(j, "choice", s_choice_name(sqlite3_column_int(st, 3)));
+            json_str(j, "reason", (const char *)sqlite3_column_text(st, 4));
+            json_str(j, "role", (const char *)sqlite3_column_text(st, 5));
+            json_u64(j, "position", ics_sql_column_u64(st, 6));
+            json_str(j, "entry_id", id);
+            json_bool(j, "current", current && !struck);
+            json_bool(j, "struck", struck);
+            json_end_obj(j);
+        }
+        if (md != NULL)
+            fprintf(md, "| %s | %s | %s | %s%s | %s | %" PRIu64 " | `%.16s` |\n",
+                    (const char *)sqlite3_column_text(st, 1),
+                    (const char *)sqlite3_column_text(st, 0),
+                    pol != NULL ? ics_policy_role_title(pol, (const char *)sqlite3_column_text(st, 5))
+                                : (const char *)sqlite3_column_text(st, 5),
+                    s_choice_name(sqlite3_column_int(st, 3)),
+                    struck ? " (struck: interest declared)" : current ? "" : " (changed later)",
+                    (const char *)sqlite3_column_text(st, 4), ics_sql_column_u64(st, 6), id);
+    }
+    sqlite3_finalize(st);
+    st = NULL;
+    if (rc != ICS_ENOENT)
+        goto out;
+    if (j != NULL) {
+        json_end_arr(j);
+        json_arr(j, "excluded");
+    }
+    rc = ics_gov_prepare(db, &st, "SELECT org, person, interest, interest_text, excluded_at,"
+                                  " interest_at FROM electorate WHERE motion = ?1 AND"
+                                  " excluded = 1 ORDER BY org, person", "u", m->id);
+    if (rc != ICS_OK)
+        goto out;
+    bool any = false;
+    while ((rc = ics_sql_row(db, st)) == ICS_OK) {
+        if (j != NULL) {
+            json_obj(j, NULL);
+            json_str(j, "org", (const char *)sqlite3_column_text(st, 0));
+            json_str(j, "person", (const char *)sqlite3_column_text(st, 1));
+            json_str(j, "interest", (const char *)sqlite3_column_text(st, 2));
+            json_str(j, "description", (const char *)sqlite3_column_text(st, 3));
+            json_u64(j, "excluded_at", ics_sql_column_u64(st, 4));
+            json_u64(j, "declared_at", ics_sql_column_u64(st, 5));
+            json_end_obj(j);
+        }
+        if (md != NULL) {
+            if (!any)
+                fprintf(md, "\nExcluded from the vote for a declared interest:\n\n");
+            fprintf(md, "- %s (%s): interest in `%s` (%s), declared at log index %" PRIu64
+                        "%s\n", (const char *)sqlite3_column_text(st, 1),
+                    (const char *)sqlite3_column_text(st, 0),
+                    (const char *)sqlite3_column_text(st, 2),
+                    (const char *)sqlite3_column_text(st, 3), ics_sql_column_u64(st, 5),
+                    ics_sql_column_u64(st, 4) == m->id ? ""
+                                                       : "; a vote cast before it was struck out");
+        }
+        any = true;
+    }
+    sqlite3_finalize(st);
+    st = NULL;
+    if (rc != ICS_ENOENT)
+        goto out;
+    if (j != NULL)
+        json_end_arr(j);
+    if (md != NULL)
+        fprintf(md, "\nEach vote is a signed entry of the log: the entry at that index, whose "
+                    "BLAKE2b-256 id begins as shown, is a `Vote` command signed by the member's "
+                    "organisation, and `icsctl log verify` checks its signature.\n");
+    rc = ICS_OK;
+out:
+    sqlite3_finalize(st);
+    if (pol != NULL)
+        ics__v1__policy__free_unpacked(pol, NULL);
+    return rc;
+}
+
+int ics_motions_record_markdown(sqlite3 *db, uint64_t motion, FILE *out)
+{
+    s_motion_t m;
+    int rc = s_motion_get(db, motion, &m);
+    return rc == ICS_OK ? s_record(db, &m, out, NULL) : rc;
+}
+
+int ics_motions_record_json(sqlite3 *db, uint64_t motion, json_t *j)
+{
+    s_motion_t m;
+    int rc = s_motion_get(db, motion, &m);
+    return rc == ICS_OK ? s_record(db, &m, NULL, j) : rc;
+}
+
+/* ---------------------------------------------------------------- queries */
+
+/* motion.show ID: the motion, its rule, electorate, votes and outcome (or
+ * the tally so far). */
+static int s_query_show(sqlite3 *db, const char *group, size_t argc, char *const *argv,
+                        FILE *json, FILE *text, ics_err_t *err)
+{
+    sqlite3_stmt *st = NULL;
+    s_motion_t m;
+    s_tally_t t;
+    uint64_t id = 0;
+    char when[32], closes[32], why[ICS_WHY_MAX * 2];
+    json_t j;
+    int rc;
+
+    if (argc != 1 || !ics_gov_arg_u64(argv[0], &id))
+        return ics_err(err, ICS_EINVAL, "motion show takes a motion number");
+    rc = s_motion_get(db, id, &m);
+    if (rc == ICS_ENOENT)
+        return ics_err(err, ICS_ENOENT, "there is no motion %s (icsctl motion list shows them)",
+                       argv[0]);
+    if (rc == ICS_OK)
+        rc = s_tally(db, &m, &t);
+    if (rc != ICS_OK)
+        return ics_err(err, rc, "state database error");
+    ics_gov_time(m.opened_ms, when);
+    ics_gov_time(m.closes_ms, closes);
+    json_init(&j, json);
+    json_obj(&j, NULL);
+    json_str(&j, "group", group);
+    json_u64(&j, "opened_ms", m.opened_ms);
+    json_u64(&j, "closes_ms", m.closes_ms);
+    json_str(&j, "target", m.target);
+    json_obj(&j, "tally");
+    json_u64(&j, "members", t.members);
+    json_u64(&j, "excluded", t.excluded);
+    json_u64(&j, "for", t.yes);
+    json_u64(&j, "against", t.no);
+    json_u64(&j, "abstain", t.abstain);
+    json_u64(&j, "not_voted", t.pending);
+    json_end_obj(&j);
+
+    fprintf(text, "motion %" PRIu64 ": %s\n", m.id, m.title);
+    fprintf(text, "decision     %s [%s]\n", ics_decision_title(m.decision),
+            ics_decision_name(m.decision));
+    fprintf(text, "proposed by  %s (%s) at index %" PRIu64 ", %s\n", m.person, m.org, m.id, when);
+    fprintf(text, "decided by   %s\n", m.rule_text);
+    fprintf(text, "             (scheme version %" PRIu64 ")\n", m.policy_version);
+    if (strcmp(m.status, "open") == 0) {
+        s_judge(&m, &t, true, why, sizeof why);
+        fprintf(text, "status       OPEN until %s; so far %u for, %u against, %u abstaining, %u "
+                      "not voted\n", closes, t.yes, t.no, t.abstain, t.pending);
+        fprintf(text, "             if it closed now: %s\n", why);
+    } else {
+        char closed[32];
+        ics_gov_time(m.closed_ms, closed);
+        fprintf(text, "status       %s at index %" PRIu64 ", %s\n", m.status, m.closed_at,
+                closed);
+        fprintf(text, "outcome      %s\n", m.outcome);
+        if (m.effect_note[0] != '\0')
+            fprintf(text, "effect       %s\n", m.effect_note);
+    }
+    fprintf(text, "\nELECTORATE\n");
+    json_arr(&j, "electorate");
+    rc = ics_gov_prepare(db, &st, "SELECT e.org, e.person, e.roles, e.excluded, e.interest,"
+                                  " e.interest_text, (SELECT choice FROM votes v WHERE"
+                                  " v.motion = e.motion AND v.org = e.org AND v.person ="
+                                  " e.person AND v.struck = 0 ORDER BY seq DESC LIMIT 1)"
+                                  " FROM electorate e WHERE e.motion = ?1 ORDER BY e.org,"
+                                  " e.person", "u", m.id);
+    if (rc != ICS_OK)
+        goto out;
+    while ((rc = ics_sql_row(db, st)) == ICS_OK) {
+        bool excluded = sqlite3_column_int(st, 3) != 0;
+        bool voted = sqlite3_column_type(st, 6) != SQLITE_NULL;
+        json_obj(&j, NULL);
+        json_str(&j, "org", (const char *)sqlite3_column_text(st, 0));
+        json_str(&j, "person", (const char *)sqlite3_column_text(st, 1));
+        json_str(&j, "roles", (const char *)sqlite3_column_text(st, 2));
+        json_bool(&j, "excluded", excluded);
+        json_str(&j, "interest", (const char *)sqlite3_column_text(st, 4));
+        json_str(&j, "vote", voted ? s_choice_name(sqlite3_column_int(st, 6)) : "");
+        json_end_obj(&j);
+        fprintf(text, "  %-11s %-22s %-34s ", (const char *)sqlite3_column_text(st, 0),
+                (const char *)sqlite3_column_text(st, 1),
+                (const char *)sqlite3_column_text(st, 2));
+        if (excluded)
+            fprintf(text, "EXCLUDED: interest in %s (%s)\n",
+                    (const char *)sqlite3_column_text(st, 4),
+                    (const char *)sqlite3_column_text(st, 5));
+        else
+            fprintf(text, "%s\n", voted ? s_choice_name(sqlite3_column_int(st, 6))
+                                        : "not voted");
+    }
+    if (rc != ICS_ENOENT)
+        goto out;
+    sqlite3_finalize(st);
+    st = NULL;
+    json_end_arr(&j);
+    fprintf(text, "\nVOTES (each a signed log entry)\n");
+    json_obj(&j, "record");
+    rc = s_record(db, &m, NULL, &j);
+    json_end_obj(&j);
+    if (rc != ICS_OK)
+        goto out;
+    rc = ics_gov_prepare(db, &st, S_VOTES_SQL, "u", m.id);
+    if (rc != ICS_OK)
+        goto out;
+    bool any = false;
+    while ((rc = ics_sql_row(db, st)) == ICS_OK) {
+        char eid[65];
+        bool current = sqlite3_column_int(st, 10) != 0, struck = sqlite3_column_int(st, 9) != 0;
+        ics_hex(sqlite3_column_blob(st, 7), sqlite3_column_bytes(st, 7) == 32 ? 32 : 0, eid);
+        any = true;
+        fprintf(text, "  index %-6" PRIu64 " %-11s %-22s %-8s%s %s%s entry %.16s...\n",
+                ics_sql_column_u64(st, 6), (const char *)sqlite3_column_text(st, 0),
+                (const char *)sqlite3_column_text(st, 1),
+                s_choice_name(sqlite3_column_int(st, 3)),
+                struck ? " (struck)" : current ? "" : " (changed)",
+                (const char *)sqlite3_column_text(st, 4),
+                sqlite3_column_bytes(st, 4) ? ";" : "", eid);
+    }
+    if (rc != ICS_ENOENT)
+        goto out;
+    if (!any)
+        fprintf(text, "  (none yet)\n");
+    json_end_obj(&j);
+    rc = ICS_OK;
+out:
+    sqlite3_finalize(st);
+    return rc == ICS_OK ? ICS_OK : ics_err(err, rc, "state database error");
+}
+
+/* motion.list [open] */
+static int s_query_list(sqlite3 *db, const char *group, size_t argc, char *const *argv,
+                        FILE *json, FILE *text, ics_err_t *err)
+{
+    sqlite3_stmt *st = NULL;
+    bool only_open = argc == 1 && strcmp(argv[0], "open") == 0;
+    unsigned n = 0;
+    json_t j;
+    int rc;
+
+    if (argc > 1 || (argc == 1 && !only_open && strcmp(argv[0], "all") != 0))
+        return ics_err(err, ICS_EINVAL, "motion list takes 'open' or 'all'");
+    rc = ics_gov_prepare(db, &st, "SELECT " S_MOTION_COLUMNS " FROM motions WHERE ?1 = 0 OR"
+                                  " status = 'open' ORDER BY id", "i", only_open ? 1 : 0);
+    if (rc != ICS_OK)
+        return ics_err(err, rc, "state database error");
+    json_init(&j, json);
+    json_obj(&j, NULL);
+    json_str(&j, "group", group);
+    json_arr(&j, "motions");
+    fprintf(text, "%-7s %-10s %-19s %-5s %-21s %s\n", "ID", "STATUS", "DECISION", "BY",
+            "CLOSES/CLOSED", "TITLE");
+    while ((rc = ics_sql_row(db, st)) == ICS_OK) {
+        s_motion_t m;
+        char when[32];
+        s_motion_read(st, &m);
+        n++;
+        ics_gov_time(strcmp(m.status, "open") == 0 ? m.closes_ms : m.closed_ms, when);
+        json_obj(&j, NULL);
+        json_u64(&j, "motion", m.id);
+        json_str(&j, "status", m.status);
+        json_str(&j, "decision", ics_decision_name(m.decision));
+        json_str(&j, "title", m.title);
+        json_str(&j, "org", m.org);
+        json_str(&j, "person", m.person);
+        json_u64(&j, "closes_ms", m.closes_ms);
+        json_u64(&j, "closed_at", m.closed_at);
+        json_str(&j, "outcome", m.outcome);
+        json_str(&j, "effect", m.effect_state);
+        json_end_obj(&j);
+        fprintf(text, "%-7" PRIu64 " %-10s %-19s %-5s %-21s %s\n", m.id, m.status,
+                ics_decision_name(m.decision), m.org, when, m.title);
+    }
+    sqlite3_finalize(st);
+    json_end_arr(&j);
+    json_end_obj(&j);
+    if (n == 0)
+        fprintf(text, "(no %smotions)\n", only_open ? "open " : "");
+    return rc == ICS_ENOENT ? ICS_OK : ics_err(err, rc, "state database error");
+}
+
+static const ics_fsm_query_t s_queries[] = {
+    {"motion.list", s_query_list},
+    {"motion.show", s_query_show},
+    {NULL, NULL},
+};
+
+const ics_fsm_domain_t ics_fsm_domain_motions = {
+    .name = "motions",
+    .kinds = s_kinds,
+    .schema = s_schema,
+    .apply = s_apply,
+    .on_clock = s_on_clock,
+    .next_deadline = s_next_deadline,
+    .queries = s_queries,
+};

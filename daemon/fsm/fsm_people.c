@@ -1,0 +1,1041 @@
+/*
+ * People, roles and interests: who acts for each member organisation, in
+ * which role of the scheme of reservation and delegation, and what interests
+ * they have declared; plus the organisations the group deals with that run
+ * no node (health and wellbeing boards, the ICP, NHS England, Healthwatch).
+ *
+ * The envelope's signer is the organisation, authenticated by its key;
+ * Command.actor is the person. An organisation vouches for its own people:
+ * it registers them, and only a registered person can propose, vote,
+ * respond or amend. Roles are appointments under the policy in force: a
+ * role says who appoints (the person's own organisation, or an organisation
+ * of a kind such as the ICB), whose people may hold it and how many may.
+ * Invariants:
+ *   - a role appointment names a person registered (and active) for org;
+ *     removing the person ends their appointments in the same entry;
+ *   - at most one live declaration per (org, person, subject); the person
+ *     "" stands for the whole organisation;
+ *   - interests only ever add exclusions to open motions (a withdrawal does
+ *     not re-admit a member already excluded: the record says they were
+ *     conflicted when it mattered);
+ *   - a registered organisation is never a current member.
+ *
+ *   Person (org, person):
+ *                 PersonRegister              PersonRegister{remove}
+ *   (unknown) ---------------------> ACTIVE ------------------------> REMOVED
+ *               s_person_register()    |  ^   s_person_register():       |
+ *                                      |  |   roles end                  |
+ *                  PersonRegister      +--+      PersonRegister          |
+ *                  (new name/title)         <----------------------------+
+ *
+ *   Appointment (org, person, role, scope):
+ *                 RoleAssign                    RoleAssign{revoke}
+ *   (none) -----------------------> APPOINTED -----------------------> (ended)
+ *            s_role_assign(): appointer,        s_role_assign();
+ *            holder kind, limits, scope         also when the person is removed
+ *
+ *   Interest (org, person|"", subject):
+ *                 InterestDeclare               InterestDeclare{withdraw}
+ *   (none) -----------------------> DECLARED -----------------------> WITHDRAWN
+ *            s_interest(): excludes from          s_interest()
+ *            matching open motions
+ *
+ *   Registered organisation:
+ *                 OrgRegister (admin or parent)  OrgRegister{remove}
+ *   (unknown) ---------------------> KNOWN -----------------------> REMOVED
+ *               s_org_register()                 s_org_register()
+ */
+#include "fsm/fsm_gov.h"
+
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static const char s_schema_sql[] =
+    "CREATE TABLE IF NOT EXISTS people("
+    " org TEXT NOT NULL,"
+    " person TEXT NOT NULL,"
+    " name TEXT NOT NULL,"
+    " title TEXT NOT NULL,"
+    " active INTEGER NOT NULL,"
+    " since INTEGER NOT NULL,"         /* position (last) registered at */
+    " removed INTEGER,"                /* position removed at, NULL while active */
+    " PRIMARY KEY (org, person));"
+    "CREATE TABLE IF NOT EXISTS person_roles("
+    " org TEXT NOT NULL,"
+    " person TEXT NOT NULL,"
+    " role TEXT NOT NULL,"
+    " scope TEXT NOT NULL,"            /* '' unless the role is scoped */
+    " since INTEGER NOT NULL,"
+    " by_org TEXT NOT NULL,"
+    " by_person TEXT NOT NULL,"
+    " PRIMARY KEY (org, person, role, scope));"
+    "CREATE INDEX IF NOT EXISTS person_roles_role ON person_roles(role, org, person);"
+    "CREATE TABLE IF NOT EXISTS role_history("
+    " position INTEGER NOT NULL,"
+    " org TEXT NOT NULL,"
+    " person TEXT NOT NULL,"
+    " role TEXT NOT NULL,"
+    " scope TEXT NOT NULL,"
+    " action TEXT NOT NULL,"           /* appointed, ended */
+    " by_org TEXT NOT NULL,"
+    " by_person TEXT NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS interests("
+    " id INTEGER PRIMARY KEY,"         /* position declared at */
+    " org TEXT NOT NULL,"
+    " person TEXT NOT NULL,"           /* '' : the whole organisation */
+    " subject TEXT NOT NULL,"
+    " subject_key TEXT NOT NULL,"      /* lower-case, for matching */
+    " description TEXT NOT NULL,"
+    " declared_by TEXT NOT NULL,"
+    " withdrawn INTEGER);"             /* position, NULL while live */
+    "CREATE INDEX IF NOT EXISTS interests_who ON interests(org, person, subject_key);"
+    "CREATE TABLE IF NOT EXISTS orgs_known("
+    " org TEXT PRIMARY KEY,"
+    " kind TEXT NOT NULL,"
+    " name TEXT NOT NULL,"
+    " parent TEXT NOT NULL,"
+    " by_org TEXT NOT NULL,"
+    " since INTEGER NOT NULL,"
+    " active INTEGER NOT NULL);";
+
+static int s_schema(sqlite3 *db)
+{
+    return ics_sql_exec(db, s_schema_sql);
+}
+
+/* ---------------------------------------------------------------- shared helpers */
+
+void ics_gov_time(uint64_t ms, char out[32])
+{
+    time_t t;
+    struct tm tm;
+
+    if (ms == 0 || ms / 1000 > (uint64_t)INT32_MAX * 64) {
+        snprintf(out, 32, "-");
+        return;
+    }
+    t = (time_t)(ms / 1000);
+    if (gmtime_r(&t, &tm) == NULL || strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+        snprintf(out, 32, "%" PRIu64 " ms", ms);
+}
+
+void ics_gov_period(uint64_t ms, char *out, size_t size)
+{
+    static const struct { uint64_t ms; const char *one, *many; } units[] = {
+        {86400000ull, "day", "days"}, {3600000ull, "hour", "hours"},
+        {60000ull, "minute", "minutes"}, {1000ull, "second", "seconds"}};
+
+    for (size_t i = 0; i < sizeof units / sizeof units[0]; i++) {
+        if (ms >= units[i].ms && ms % units[i].ms == 0) {
+            uint64_t n = ms / units[i].ms;
+            snprintf(out, size, "%" PRIu64 " %s", n, n == 1 ? units[i].one : units[i].many);
+            return;
+        }
+    }
+    snprintf(out, size, "%" PRIu64 " ms", ms);
+}
+
+bool ics_gov_valid_person(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n >= ICS_PERSON_MAX)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)s[i] <= 0x20 || (unsigned char)s[i] >= 0x7f)
+            return false;
+    return true;
+}
+
+bool ics_gov_valid_line(const char *s, size_t max, bool required)
+{
+    size_t n = strlen(s);
+    if ((required && n == 0) || n >= max)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+            return false;
+    return true;
+}
+
+bool ics_gov_valid_text(const char *s, size_t max, bool required)
+{
+    size_t n = strlen(s);
+    if ((required && n == 0) || n >= max)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (((unsigned char)s[i] < 0x20 && s[i] != '\n' && s[i] != '\t') || s[i] == 0x7f)
+            return false;
+    return true;
+}
+
+bool ics_gov_valid_subject(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n >= ICS_SUBJECT_MAX)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)s[i] <= 0x20 || (unsigned char)s[i] >= 0x7f)
+            return false;
+    return true;
+}
+
+static char s_lower(char c)
+{
+    return c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c;
+}
+
+bool ics_gov_subject_eq(const char *a, const char *b)
+{
+    for (; *a && *b; a++, b++)
+        if (s_lower(*a) != s_lower(*b))
+            return false;
+    return *a == *b;
+}
+
+static void s_subject_key(const char *in, char out[ICS_SUBJECT_MAX])
+{
+    size_t i = 0;
+    for (; in[i] && i < ICS_SUBJECT_MAX - 1; i++)
+        out[i] = s_lower(in[i]);
+    out[i] = '\0';
+}
+
+bool ics_gov_arg_u64(const char *s, uint64_t *out)
+{
+    uint64_t v = 0;
+    if (s == NULL || *s == '\0')
+        return false;
+    for (; *s; s++) {
+        if (*s < '0' || *s > '9' || v > (INT64_MAX - 9) / 10)
+            return false;
+        v = v * 10 + (uint64_t)(*s - '0');
+    }
+    *out = v;
+    return true;
+}
+
+static int s_bindv(sqlite3_stmt *st, const char *types, va_list ap)
+{
+    int rc = SQLITE_OK;
+    for (int i = 0; types != NULL && types[i] != '\0' && rc == SQLITE_OK; i++) {
+        switch (types[i]) {
+        case 't':
+            rc = sqlite3_bind_text(st, i + 1, va_arg(ap, const char *), -1, SQLITE_TRANSIENT);
+            break;
+        case 'u': {
+            uint64_t v = va_arg(ap, uint64_t);
+            rc = v > INT64_MAX ? SQLITE_RANGE : sqlite3_bind_int64(st, i + 1, (sqlite3_int64)v);
+            break;
+        }
+        case 'i':
+            rc = sqlite3_bind_int(st, i + 1, va_arg(ap, int));
+            break;
+        case 'b': {
+            const void *p = va_arg(ap, const void *);
+            int n = va_arg(ap, int);
+            rc = sqlite3_bind_blob(st, i + 1, p, n, SQLITE_TRANSIENT);
+            break;
+        }
+        default:
+            rc = SQLITE_MISUSE;
+        }
+    }
+    return rc == SQLITE_OK ? ICS_OK : ICS_EIO;
+}
+
+int ics_gov_prepare(sqlite3 *db, sqlite3_stmt **st, const char *sql, const char *types, ...)
+{
+    va_list ap;
+    int rc = ics_sql_prepare(db, sql, st);
+
+    if (rc != ICS_OK)
+        return rc;
+    va_start(ap, types);
+    rc = s_bindv(*st, types, ap);
+    va_end(ap);
+    if (rc != ICS_OK) {
+        ics_error("state machine database: cannot bind arguments of \"%.60s\"", sql);
+        sqlite3_finalize(*st);
+        *st = NULL;
+    }
+    return rc;
+}
+
+int ics_gov_exec(sqlite3 *db, const char *sql, const char *types, ...)
+{
+    sqlite3_stmt *st = NULL;
+    va_list ap;
+    int rc = ics_sql_prepare(db, sql, &st);
+
+    if (rc != ICS_OK)
+        return rc;
+    va_start(ap, types);
+    rc = s_bindv(st, types, ap);
+    va_end(ap);
+    if (rc == ICS_OK)
+        rc = ics_sql_done(db, st);
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int ics_gov_u64(sqlite3 *db, uint64_t *out, const char *sql, const char *types, ...)
+{
+    sqlite3_stmt *st = NULL;
+    va_list ap;
+    int rc = ics_sql_prepare(db, sql, &st);
+
+    *out = 0;
+    if (rc != ICS_OK)
+        return rc;
+    va_start(ap, types);
+    rc = s_bindv(st, types, ap);
+    va_end(ap);
+    if (rc == ICS_OK) {
+        rc = ics_sql_row(db, st);
+        if (rc == ICS_OK)
+            *out = ics_sql_column_u64(st, 0);
+        else if (rc == ICS_ENOENT)
+            rc = ICS_OK;
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+void ics_gov_col_text(sqlite3_stmt *st, int i, char *out, size_t size)
+{
+    const char *s = (const char *)sqlite3_column_text(st, i);
+    ics_strcpy(out, size, s != NULL ? s : "");
+}
+
+int ics_gov_savepoint(sqlite3 *db, const char *name)
+{
+    char sql[64];
+    snprintf(sql, sizeof sql, "SAVEPOINT %s", name);
+    return ics_sql_exec(db, sql);
+}
+
+int ics_gov_savepoint_end(sqlite3 *db, const char *name, int rc)
+{
+    char sql[80];
+    if (rc != ICS_OK) {
+        snprintf(sql, sizeof sql, "ROLLBACK TO %s", name);
+        if (ics_sql_exec(db, sql) != ICS_OK)
+            return ICS_EIO;
+    }
+    snprintf(sql, sizeof sql, "RELEASE %s", name);
+    if (ics_sql_exec(db, sql) != ICS_OK)
+        return ICS_EIO;
+    return rc;
+}
+
+/* ---------------------------------------------------------------- reads */
+
+int ics_people_get(sqlite3 *db, const char *org, const char *person, ics_person_t *out)
+{
+    sqlite3_stmt *st = NULL;
+    int rc;
+
+    memset(out, 0, sizeof *out);
+    rc = ics_gov_prepare(db, &st, "SELECT name, title FROM people WHERE org = ?1 AND person = ?2"
+                                  " AND active = 1", "tt", org, person);
+    if (rc != ICS_OK)
+        return rc;
+    rc = ics_sql_row(db, st);
+    if (rc == ICS_OK) {
+        ics_strcpy(out->org, sizeof out->org, org);
+        ics_strcpy(out->person, sizeof out->person, person);
+        ics_gov_col_text(st, 0, out->name, sizeof out->name);
+        ics_gov_col_text(st, 1, out->title, sizeof out->title);
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int ics_people_require_actor(ics_apply_ctx_t *ctx, ics_person_t *out)
+{
+    int rc;
+
+    if (ctx->actor[0] == '\0')
+        return ics_reject(ctx, "no person named: say who acts for %s (icsctl --as PERSON)",
+                          ctx->org);
+    rc = ics_people_get(ctx->db, ctx->org, ctx->actor, out);
+    if (rc == ICS_ENOENT)
+        return ics_reject(ctx, "%.60s is not registered as acting for %s; %s registers its "
+                               "people with: icsctl people register %.60s --name NAME",
+                          ctx->actor, ctx->org, ctx->org, ctx->actor);
+    return rc;
+}
+
+int ics_people_holds(sqlite3 *db, const char *org, const char *person, const char *role,
+                     bool *yes)
+{
+    uint64_t n = 0;
+    int rc = ics_gov_u64(db, &n, "SELECT count(*) FROM person_roles r JOIN people p"
+                                 " ON p.org = r.org AND p.person = r.person AND p.active = 1"
+                                 " WHERE r.org = ?1 AND r.person = ?2 AND r.role = ?3",
+                         "ttt", org, person, role);
+    *yes = rc == ICS_OK && n > 0;
+    return rc;
+}
+
+int ics_people_roles_text(sqlite3 *db, const Ics__V1__Policy *p, const char *org,
+                          const char *person, char *out, size_t size)
+{
+    sqlite3_stmt *st = NULL;
+    size_t used = 0;
+    int rc;
+
+    out[0] = '\0';
+    rc = ics_gov_prepare(db, &st, "SELECT role, scope FROM person_roles WHERE org = ?1 AND"
+                                  " person = ?2 ORDER BY role, scope", "tt", org, person);
+    if (rc != ICS_OK)
+        return rc;
+    while ((rc = ics_sql_row(db, st)) == ICS_OK && used < size) {
+        const char *role = (const char *)sqlite3_column_text(st, 0);
+        const char *scope = (const char *)sqlite3_column_text(st, 1);
+        int n = snprintf(out + used, size - used, "%s%s%s%s%s", used ? ", " : "",
+                         ics_policy_role_title(p, role), scope[0] ? " (" : "", scope,
+                         scope[0] ? ")" : "");
+        used += n > 0 ? (size_t)n : 0;
+    }
+    sqlite3_finalize(st);
+    if (out[0] == '\0')
+        ics_strcpy(out, size, "no role");
+    return rc == ICS_ENOENT || rc == ICS_OK ? ICS_OK : rc;
+}
+
+int ics_people_acts_for(sqlite3 *db, const char *org, const char *person, const char *scope,
+                        char out[ICS_POLICY_ID_MAX])
+{
+    sqlite3_stmt *st = NULL;
+    int rc;
+
+    out[0] = '\0';
+    rc = ics_gov_prepare(db, &st, "SELECT r.role FROM person_roles r JOIN people p"
+                                  " ON p.org = r.org AND p.person = r.person AND p.active = 1"
+                                  " WHERE r.org = ?1 AND r.person = ?2 AND r.scope = ?3"
+                                  " ORDER BY r.role LIMIT 1", "ttt", org, person, scope);
+    if (rc != ICS_OK)
+        return rc;
+    rc = ics_sql_row(db, st);
+    if (rc == ICS_OK)
+        ics_gov_col_text(st, 0, out, ICS_POLICY_ID_MAX);
+    sqlite3_finalize(st);
+    return rc == ICS_ENOENT ? ICS_OK : rc;
+}
+
+int ics_people_interest(sqlite3 *db, const char *org, const char *person,
+                        char *const *subjects, size_t n, bool *found,
+                        char subject[ICS_SUBJECT_MAX], char *description, size_t size,
+                        uint64_t *declared_at)
+{
+    sqlite3_stmt *st = NULL;
+    int rc;
+
+    *found = false;
+    *declared_at = 0;
+    rc = ics_gov_prepare(db, &st, "SELECT subject, subject_key, description, id FROM interests"
+                                  " WHERE org = ?1 AND (person = ?2 OR person = '')"
+                                  " AND withdrawn IS NULL ORDER BY id", "tt", org, person);
+    if (rc != ICS_OK)
+        return rc;
+    while (!*found && (rc = ics_sql_row(db, st)) == ICS_OK) {
+        const char *key = (const char *)sqlite3_column_text(st, 1);
+        for (size_t i = 0; i < n && !*found; i++) {
+            if (ics_gov_subject_eq(key, subjects[i])) {
+                *found = true;
+                ics_gov_col_text(st, 0, subject, ICS_SUBJECT_MAX);
+                ics_gov_col_text(st, 2, description, size);
+                *declared_at = ics_sql_column_u64(st, 3);
+            }
+        }
+    }
+    sqlite3_finalize(st);
+    return rc == ICS_ENOENT || rc == ICS_OK ? ICS_OK : rc;
+}
+
+int ics_people_each_holder(sqlite3 *db, const char *role,
+                           int (*fn)(void *arg, const char *org, const char *person),
+                           void *arg)
+{
+    sqlite3_stmt *st = NULL;
+    int rc;
+
+    rc = ics_gov_prepare(db, &st, "SELECT DISTINCT r.org, r.person FROM person_roles r"
+                                  " JOIN people p ON p.org = r.org AND p.person = r.person"
+                                  " AND p.active = 1 WHERE r.role = ?1"
+                                  " ORDER BY r.org, r.person", "t", role);
+    if (rc != ICS_OK)
+        return rc;
+    while ((rc = ics_sql_row(db, st)) == ICS_OK) {
+        rc = fn(arg, (const char *)sqlite3_column_text(st, 0),
+                (const char *)sqlite3_column_text(st, 1));
+        if (rc != ICS_OK)
+            break;
+    }
+    sqlite3_finalize(st);
+    return rc == ICS_ENOENT ? ICS_OK : rc;
+}
+
+int ics_orgs_get(sqlite3 *db, const char *org, ics_org_t *out)
+{
+    sqlite3_stmt *st = NULL;
+    ics_member_t m;
+    int rc;
+
+    memset(out, 0, sizeof *out);
+    rc = ics_members_get(db, org, &m);
+    if (rc == ICS_OK) {
+        ics_strcpy(out->org, sizeof out->org, m.org);
+        ics_strcpy(out->kind, sizeof out->kind, m.kind);
+        ics_strcpy(out->name, sizeof out->name, m.name);
+        out->member = true;
+        return ICS_OK;
+    }
+    if (rc != ICS_ENOENT)
+        return rc;
+    rc = ics_gov_prepare(db, &st, "SELECT kind, name, parent FROM orgs_known WHERE org = ?1"
+                                  " AND active = 1", "t", org);
+    if (rc != ICS_OK)
+        return rc;
+    rc = ics_sql_row(db, st);
+    if (rc == ICS_OK) {
+        ics_strcpy(out->org, sizeof out->org, org);
+        ics_gov_col_text(st, 0, out->kind, sizeof out->kind);
+        ics_gov_col_text(st, 1, out->name, sizeof out->name);
+        ics_gov_col_text(st, 2, out->parent, sizeof out->parent);
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int ics_orgs_each_kind(sqlite3 *db, const char *kind,
+                       int (*fn)(void *arg, const ics_org_t *o), void *arg)
+{
+    sqlite3_stmt *st = NULL;
+    ics_org_t o;
+    int rc;
+
+    /* Members and registered organisations are disjoint (OrgRegister
+     * refuses a member), so the union has one row per organisation. */
+    rc = ics_gov_prepare(db, &st, "SELECT org, kind, name, '', 1 FROM members"
+                                  " WHERE active = 1 AND kind = ?1"
+                                  " UNION ALL SELECT org, kind, name, parent, 0 FROM orgs_known"
+                                  " WHERE active = 1 AND kind = ?1 ORDER BY 1", "t", kind);
+    if (rc != ICS_OK)
+        return rc;
+    while ((rc = ics_sql_row(db, st)) == ICS_OK) {
+        memset(&o, 0, sizeof o);
+        ics_gov_col_text(st, 0, o.org, sizeof o.org);
+        ics_gov_col_text(st, 1, o.kind, sizeof o.kind);
+        ics_gov_col_text(st, 2, o.name, sizeof o.name);
+        ics_gov_col_text(st, 3, o.parent, sizeof o.parent);
+        o.member = sqlite3_column_int(st, 4) != 0;
+        rc = fn(arg, &o);
+        if (rc != ICS_OK)
+            break;
+    }
+    sqlite3_finalize(st);
+    return rc == ICS_ENOENT ? ICS_OK : rc;
+}
+
+/* ---------------------------------------------------------------- commands */
+
+static int s_person_register(ics_apply_ctx_t *ctx, const Ics__V1__PersonRegister *r)
+{
+    ics_person_t cur;
+    int rc;
+
+    if (!ics_gov_valid_person(r->person))
+        return ics_reject(ctx, "person id '%.40s' is not valid: 1 to %d printable characters "
+                               "without spaces, as they sign in (e.g. dr.amina.khan)",
+                          r->person, ICS_PERSON_MAX - 1);
+    rc = ics_people_get(ctx->db, ctx->org, r->person, &cur);
+    if (rc != ICS_OK && rc != ICS_ENOENT)
+        return rc;
+    if (r->remove) {
+        if (rc == ICS_ENOENT)
+            return ics_reject(ctx, "%s has no registered person %s", ctx->org, r->person);
+        rc = ics_gov_exec(ctx->db, "INSERT INTO role_history(position, org, person, role,"
+                                   " scope, action, by_org, by_person) SELECT ?1, org, person,"
+                                   " role, scope, 'ended', ?2, ?3 FROM person_roles"
+                                   " WHERE org = ?2 AND person = ?4 ORDER BY role, scope",
+                          "uttt", ctx->position, ctx->org, ctx->actor, r->person);
+        if (rc == ICS_OK)
+            rc = ics_gov_exec(ctx->db, "DELETE FROM person_roles WHERE org = ?1 AND person = ?2",
+                              "tt", ctx->org, r->person);
+        if (rc == ICS_OK)
+            rc = ics_gov_exec(ctx->db, "UPDATE people SET active = 0, removed = ?3"
+                                       " WHERE org = ?1 AND person = ?2",
+                              "ttu", ctx->org, r->person, ctx->position);
+        return rc;
+    }
+    if (!ics_gov_valid_line(r->name, ICS_LINE_MAX, true))
+        return ics_reject(ctx, "%s needs a name: one line of text, under %d bytes", r->person,
+                          ICS_LINE_MAX);
+    if (!ics_gov_valid_line(r->title, ICS_LINE_MAX, false))
+        return ics_reject(ctx, "the job title of %s must be one line, under %d bytes",
+                          r->person, ICS_LINE_MAX);
+    if (rc == ICS_OK && strcmp(cur.name, r->name) == 0 && strcmp(cur.title, r->title) == 0)
+        return ics_reject(ctx, "%s is already registered for %s as %s%s%s", r->person, ctx->org,
+                          cur.name, cur.title[0] ? ", " : "", cur.title);
+    if (rc == ICS_OK)
+        return ics_gov_exec(ctx->db, "UPDATE people SET name = ?3, title = ?4"
+                                     " WHERE org = ?1 AND person = ?2",
+                            "tttt", ctx->org, r->person, r->name, r->title);
+    return ics_gov_exec(ctx->db, "INSERT OR REPLACE INTO people(org, person, name, title,"
+                                 " active, since, removed) VALUES (?1, ?2, ?3, ?4, 1, ?5, NULL)",
+                        "ttttu", ctx->org, r->person, r->name, r->title, ctx->position);
+}
+
+/* May the signer appoint to (or remove from) role for a person of org? */
+static int s_may_appoint(ics_apply_ctx_t *ctx, const Ics__V1__RoleDef *role, const char *org)
+{
+    ics_member_t signer;
+    int rc;
+
+    if (strcmp(role->appointed_by, "own") == 0) {
+        if (strcmp(ctx->org, org) != 0)
+            return ics_reject(ctx, "%s appoints its own %s; %s cannot", org, role->title,
+                              ctx->org);
+        return ICS_OK;
+    }
+    rc = ics_members_get(ctx->db, ctx->org, &signer);
+    if (rc != ICS_OK)
+        return rc == ICS_ENOENT ? ICS_EIO : rc; /* the core admitted the signer */
+    if (strcmp(signer.kind, role->appointed_by) != 0)
+        return ics_reject(ctx, "%s is appointed by an organisation of kind %s; %s is %s",
+                          role->title, role->appointed_by, ctx->org, signer.kind);
+    return ICS_OK;
+}
+
+static int s_role_assign(ics_apply_ctx_t *ctx, const Ics__V1__RoleAssign *a)
+{
+    Ics__V1__Policy *p = NULL;
+    const Ics__V1__RoleDef *role;
+    ics_person_t who;
+    ics_org_t org, scope;
+    uint64_t version = 0, n = 0;
+    int rc;
+
+    rc = ics_policy_in_force(ctx->db, &p, &version);
+    if (rc != ICS_OK)
+        goto out;
+    role = ics_policy_role(p, a->role);
+    if (role == NULL) {
+        char list[ICS_REASON_MAX] = "";
+        for (size_t i = 0; i < p->n_roles && strlen(list) < 180; i++) {
+            strncat(list, i ? ", " : "", sizeof list - strlen(list) - 1);
+            strncat(list, p->roles[i]->id, sizeof list - strlen(list) - 1);
+        }
+        rc = ics_reject(ctx, "no role '%.40s' in the scheme in force (version %" PRIu64 "); "
+                             "its roles: %s", a->role, version, list);
+        goto out;
+    }
+    rc = ics_orgs_get(ctx->db, a->org, &org);
+    if (rc == ICS_ENOENT || (rc == ICS_OK && !org.member)) {
+        rc = ics_reject(ctx, "%.40s is not a member organisation of the group", a->org);
+        goto out;
+    }
+    if (rc != ICS_OK)
+        goto out;
+    rc = ics_people_get(ctx->db, a->org, a->person, &who);
+    if (rc == ICS_ENOENT) {
+        rc = ics_reject(ctx, "%s has not registered %.60s; %s registers its people with: "
+                             "icsctl people register %.60s --name NAME", a->org, a->person,
+                        a->org, a->person);
+        goto out;
+    }
+    if (rc != ICS_OK)
+        goto out;
+    rc = s_may_appoint(ctx, role, a->org);
+    if (rc != ICS_OK)
+        goto out;
+    if (role->scoped && a->scope[0] == '\0') {
+        rc = ics_reject(ctx, "%s acts for a named organisation: give its id as the scope "
+                             "(e.g. --scope HWB-E06000057)", role->title);
+        goto out;
+    }
+    if (!role->scoped && a->scope[0] != '\0') {
+        rc = ics_reject(ctx, "%s takes no scope", role->title);
+        goto out;
+    }
+    if (a->scope[0] != '\0') {
+        rc = ics_orgs_get(ctx->db, a->scope, &scope);
+        if (rc == ICS_ENOENT) {
+            rc = ics_reject(ctx, "scope %.40s is not an organisation known to the group; "
+                                 "register it first (icsctl people org add)", a->scope);
+            goto out;
+        }
+        if (rc != ICS_OK)
+            goto out;
+    }
+    rc = ics_gov_u64(ctx->db, &n, "SELECT count(*) FROM person_roles WHERE org = ?1 AND"
+                                  " person = ?2 AND role = ?3 AND scope = ?4",
+                     "tttt", a->org, a->person, a->role, a->scope);
+    if (rc != ICS_OK)
+        goto out;
+    if (a->revoke) {
+        if (n == 0) {
+            rc = ics_reject(ctx, "%s of %s does not hold %s%s%s", a->person, a->org, role->title,
+                            a->scope[0] ? " for " : "", a->scope);
+            goto out;
+        }
+        rc = ics_gov_exec(ctx->db, "DELETE FROM person_roles WHERE org = ?1 AND person = ?2"
+                                   " AND role = ?3 AND scope = ?4",
+                          "tttt", a->org, a->person, a->role, a->scope);
+        if (rc == ICS_OK)
+            rc = ics_gov_exec(ctx->db, "INSERT INTO role_history(position, org, person, role,"
+                                       " scope, action, by_org, by_person)"
+                                       " VALUES (?1, ?2, ?3, ?4, ?5, 'ended', ?6, ?7)",
+                              "utttttt", ctx->position, a->org, a->person, a->role, a->scope,
+                              ctx->org, ctx->actor);
+        goto out;
+    }
+    if (n != 0) {
+        rc = ics_reject(ctx, "%s of %s already holds %s%s%s", a->person, a->org, role->title,
+                        a->scope[0] ? " for " : "", a->scope);
+        goto out;
+    }
+    if (role->n_holder_kinds > 0) {
+        bool ok = false;
+        char kinds[200] = "";
+        for (size_t i = 0; i < role->n_holder_kinds; i++) {
+            ok = ok || strcmp(role->holder_kinds[i], org.kind) == 0;
+            strncat(kinds, i ? ", " : "", sizeof kinds - strlen(kinds) - 1);
+            strncat(kinds, role->holder_kinds[i], sizeof kinds - strlen(kinds) - 1);
+        }
+        if (!ok) {
+            rc = ics_reject(ctx, "%s is held by people of %s organisations; %s is %s",
+                            role->title, kinds, a->org, org.kind);
+            goto out;
+        }
+    }
+    if (role->max_holders != 0) {
+        rc = ics_gov_u64(ctx->db, &n, "SELECT count(*) FROM person_roles WHERE role = ?1", "t",
+                         a->role);
+        if (rc != ICS_OK)
+            goto out;
+        if (n >= role->max_holders) {
+            rc = ics_reject(ctx, "%s already has %" PRIu64 " holder%s, the most the scheme "
+                                 "allows; end an appointment first", role->title, n,
+                            n == 1 ? "" : "s");
+            goto out;
+        }
+    }
+    if (role->max_per_org != 0) {
+        rc = ics_gov_u64(ctx->db, &n, "SELECT count(*) FROM person_roles WHERE role = ?1 AND"
+                                      " org = ?2", "tt", a->role, a->org);
+        if (rc != ICS_OK)
+            goto out;
+        if (n >= role->max_per_org) {
+            rc = ics_reject(ctx, "%s already has %" PRIu64 " holder%s from %s, the most the "
+                                 "scheme allows per organisation", role->title, n,
+                            n == 1 ? "" : "s", a->org);
+            goto out;
+        }
+    }
+    rc = ics_gov_exec(ctx->db, "INSERT INTO person_roles(org, person, role, scope, since, by_org,"
+                               " by_person) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                      "ttttutt", a->org, a->person, a->role, a->scope, ctx->position, ctx->org,
+                      ctx->actor);
+    if (rc == ICS_OK)
+        rc = ics_gov_exec(ctx->db, "INSERT INTO role_history(position, org, person, role, scope,"
+                                   " action, by_org, by_person)"
+                                   " VALUES (?1, ?2, ?3, ?4, ?5, 'appointed', ?6, ?7)",
+                          "utttttt", ctx->position, a->org, a->person, a->role, a->scope,
+                          ctx->org, ctx->actor);
+out:
+    if (p != NULL)
+        ics__v1__policy__free_unpacked(p, NULL);
+    return rc;
+}
+
+static int s_interest(ics_apply_ctx_t *ctx, const Ics__V1__InterestDeclare *d)
+{
+    ics_person_t who;
+    const char *person = "";
+    char key[ICS_SUBJECT_MAX];
+    uint64_t id = 0;
+    int rc;
+
+    if (!ics_gov_valid_subject(d->subject))
+        return ics_reject(ctx, "interest subject '%.40s' is not valid: 1 to %d printable "
+                               "characters without spaces, e.g. org:RTD, plan:jfp-2026 or "
+                               "tag:virtual-wards", d->subject, ICS_SUBJECT_MAX - 1);
+    if (!d->organisation) {
+        rc = ics_people_require_actor(ctx, &who);
+        if (rc != ICS_OK)
+            return rc;
+        person = ctx->actor;
+    }
+    s_subject_key(d->subject, key);
+    rc = ics_gov_u64(ctx->db, &id, "SELECT id FROM interests WHERE org = ?1 AND person = ?2"
+                                   " AND subject_key = ?3 AND withdrawn IS NULL",
+                     "ttt", ctx->org, person, key);
+    if (rc != ICS_OK)
+        return rc;
+    if (d->withdraw) {
+        if (id == 0)
+            return ics_reject(ctx, "%s%s%s has no declared interest in %s to withdraw",
+                              person[0] ? person : "", person[0] ? " of " : "", ctx->org,
+                              d->subject);
+        return ics_gov_exec(ctx->db, "UPDATE interests SET withdrawn = ?2 WHERE id = ?1", "uu",
+                            id, ctx->position);
+    }
+    if (id != 0)
+        return ics_reject(ctx, "an interest in %s is already declared (at index %" PRIu64 ")",
+                          d->subject, id);
+    if (!ics_gov_valid_line(d->description, ICS_LINE_MAX, true))
+        return ics_reject(ctx, "describe the interest: one line of text, under %d bytes",
+                          ICS_LINE_MAX);
+    rc = ics_gov_exec(ctx->db, "INSERT INTO interests(id, org, person, subject, subject_key,"
+                               " description, declared_by, withdrawn)"
+                               " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, NULL)",
+                      "utttttt", ctx->position, ctx->org, person, d->subject, key,
+                      d->description, ctx->actor);
+    if (rc == ICS_OK)
+        rc = ics_motions_interests_changed(ctx, ctx->org, person);
+    return rc;
+}
+
+static int s_org_register(ics_apply_ctx_t *ctx, const Ics__V1__OrgRegister *r)
+{
+    ics_member_t signer, m;
+    ics_org_t cur;
+    int rc;
+
+    if (!ics_valid_id(r->org, ICS_ORG_MAX))
+        return ics_reject(ctx, "'%.40s' is not a valid organisation id (1 to %d of A-Z a-z 0-9 "
+                               "_ -)", r->org, ICS_ORG_MAX - 1);
+    rc = ics_members_get(ctx->db, ctx->org, &signer);
+    if (rc != ICS_OK)
+        return rc == ICS_ENOENT ? ICS_EIO : rc;
+    rc = ics_members_get(ctx->db, r->org, &m);
+    if (rc == ICS_OK)
+        return ics_reject(ctx, "%s is a member of the group; it needs no registration", r->org);
+    if (rc != ICS_ENOENT)
+        return rc;
+    rc = ics_orgs_get(ctx->db, r->org, &cur);
+    if (rc != ICS_OK && rc != ICS_ENOENT)
+        return rc;
+    if (r->remove) {
+        if (rc == ICS_ENOENT)
+            return ics_reject(ctx, "%s is not a registered organisation", r->org);
+        if (!signer.admin && strcmp(cur.parent, ctx->org) != 0)
+            return ics_reject(ctx, "only the membership administrator or %s's parent "
+                                   "organisation may remove it", r->org);
+        return ics_gov_exec(ctx->db, "UPDATE orgs_known SET active = 0 WHERE org = ?1", "t",
+                            r->org);
+    }
+    if (!ics_valid_id(r->kind, 32))
+        return ics_reject(ctx, "organisation kind '%.40s' is not valid (hwb, icp, nhse, "
+                               "healthwatch ...)", r->kind);
+    if (!ics_gov_valid_line(r->name, ICS_LINE_MAX, true))
+        return ics_reject(ctx, "%s needs a name: one line of text", r->org);
+    if (r->parent[0] != '\0') {
+        rc = ics_members_get(ctx->db, r->parent, &m);
+        if (rc == ICS_ENOENT)
+            return ics_reject(ctx, "parent %.40s is not a member of the group", r->parent);
+        if (rc != ICS_OK)
+            return rc;
+    }
+    if (!signer.admin && strcmp(r->parent, ctx->org) != 0)
+        return ics_reject(ctx, "only the membership administrator, or the organisation's parent "
+                               "member (e.g. a council for its HWB, with --parent %s), may "
+                               "register %s", ctx->org, r->org);
+    if (cur.org[0] != '\0' && strcmp(cur.kind, r->kind) == 0 &&
+        strcmp(cur.name, r->name) == 0 && strcmp(cur.parent, r->parent) == 0)
+        return ics_reject(ctx, "%s is already registered as %s", r->org, cur.name);
+    return ics_gov_exec(ctx->db, "INSERT OR REPLACE INTO orgs_known(org, kind, name, parent,"
+                                 " by_org, since, active) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 1)",
+                        "tttttu", r->org, r->kind, r->name, r->parent, ctx->org, ctx->position);
+}
+
+static int s_apply(ics_apply_ctx_t *ctx, const Ics__V1__Command *cmd)
+{
+    switch (cmd->body_case) {
+    case ICS__V1__COMMAND__BODY_PERSON_REGISTER:
+        return s_person_register(ctx, cmd->person_register);
+    case ICS__V1__COMMAND__BODY_ROLE_ASSIGN:
+        return s_role_assign(ctx, cmd->role_assign);
+    case ICS__V1__COMMAND__BODY_INTEREST_DECLARE:
+        return s_interest(ctx, cmd->interest_declare);
+    case ICS__V1__COMMAND__BODY_ORG_REGISTER:
+        return s_org_register(ctx, cmd->org_register);
+    default:
+        return ics_reject(ctx, "unknown command kind %d", (int)cmd->body_case);
+    }
+}
+
+static const uint32_t s_kinds[] = {
+    ICS__V1__COMMAND__BODY_PERSON_REGISTER, ICS__V1__COMMAND__BODY_ROLE_ASSIGN,
+    ICS__V1__COMMAND__BODY_INTEREST_DECLARE, ICS__V1__COMMAND__BODY_ORG_REGISTER, 0};
+
+/* ---------------------------------------------------------------- queries */
+
+/* people.list [ORG]: people, their roles and interests; organisations
+ * without a node. */
+static int s_query_list(sqlite3 *db, const char *group, size_t argc, char *const *argv,
+                        FILE *json, FILE *text, ics_err_t *err)
+{
+    sqlite3_stmt *st = NULL, *rs = NULL;
+    Ics__V1__Policy *p = NULL;
+    const char *only = argc > 0 ? argv[0] : "";
+    uint64_t version = 0;
+    json_t j;
+    int rc;
+
+    if (argc > 1)
+        return ics_err(err, ICS_EINVAL, "people list takes at most one organisation");
+    if (only[0] != '\0' && !ics_valid_id(only, ICS_ORG_MAX))
+        return ics_err(err, ICS_EINVAL, "'%s' is not an organisation id", only);
+    rc = ics_policy_in_force(db, &p, &version);
+    if (rc != ICS_OK)
+        return ics_err(err, rc, "state database error");
+    json_init(&j, json);
+    json_obj(&j, NULL);
+    json_str(&j, "group", group);
+    json_u64(&j, "policy_version", version);
+    json_arr(&j, "people");
+    fprintf(text, "People acting for the members of %s (scheme version %" PRIu64 ")\n\n", group,
+            version);
+    fprintf(text, "%-11s %-22s %s\n%-34s %s\n", "ORG", "PERSON", "NAME (TITLE)", "", "ROLES");
+    rc = ics_gov_prepare(db, &st, "SELECT org, person, name, title, since FROM people"
+                                  " WHERE active = 1 AND (?1 = '' OR org = ?1)"
+                                  " ORDER BY org, person", "t", only);
+    if (rc != ICS_OK)
+        goto out;
+    while ((rc = ics_sql_row(db, st)) == ICS_OK) {
+        const char *org = (const char *)sqlite3_column_text(st, 0);
+        const char *person = (const char *)sqlite3_column_text(st, 1);
+        const char *name = (const char *)sqlite3_column_text(st, 2);
+        const char *title = (const char *)sqlite3_column_text(st, 3);
+        char roles[ICS_REASON_MAX];
+        json_obj(&j, NULL);
+        json_str(&j, "org", org);
+        json_str(&j, "person", person);
+        json_str(&j, "name", name);
+        json_str(&j, "title", title);
+        json_u64(&j, "since", ics_sql_column_u64(st, 4));
+        json_arr(&j, "roles");
+        rc = ics_gov_prepare(db, &rs, "SELECT role, scope, since, by_org FROM person_roles"
+                                      " WHERE org = ?1 AND person = ?2 ORDER BY role, scope",
+                             "tt", org, person);
+        if (rc != ICS_OK)
+            goto out;
+        while ((rc = ics_sql_row(db, rs)) == ICS_OK) {
+            const char *role = (const char *)sqlite3_column_text(rs, 0);
+            json_obj(&j, NULL);
+            json_str(&j, "role", role);
+            json_str(&j, "title", ics_policy_role_title(p, role));
+            json_bool(&j, "in_policy", ics_policy_role(p, role) != NULL);
+            json_str(&j, "scope", (const char *)sqlite3_column_text(rs, 1));
+            json_u64(&j, "since", ics_sql_column_u64(rs, 2));
+            json_str(&j, "appointed_by", (const char *)sqlite3_column_text(rs, 3));
+            json_end_obj(&j);
+        }
+        sqlite3_finalize(rs);
+        rs = NULL;
+        if (rc != ICS_ENOENT)
+            goto out;
+        json_end_arr(&j);
+        json_end_obj(&j);
+        rc = ics_people_roles_text(db, p, org, person, roles, sizeof roles);
+        if (rc != ICS_OK)
+            goto out;
+        fprintf(text, "%-11s %-22s %s%s%s%s\n%-34s %s\n", org, person, name,
+                title[0] ? " (" : "", title, title[0] ? ")" : "", "", roles);
+    }
+    if (rc != ICS_ENOENT)
+        goto out;
+    sqlite3_finalize(st);
+    st = NULL;
+    json_end_arr(&j);
+
+    json_arr(&j, "interests");
+    fprintf(text, "\nDeclared interests\n");
+    rc = ics_gov_prepare(db, &st, "SELECT id, org, person, subject, description FROM interests"
+                                  " WHERE withdrawn IS NULL AND (?1 = '' OR org = ?1)"
+                                  " ORDER BY id", "t", only);
+    if (rc != ICS_OK)
+        goto out;
+    unsigned n_interests = 0;
+    while ((rc = ics_sql_row(db, st)) == ICS_OK) {
+        const char *person = (const char *)sqlite3_column_text(st, 2);
+        json_obj(&j, NULL);
+        json_u64(&j, "declared_at", ics_sql_column_u64(st, 0));
+        json_str(&j, "org", (const char *)sqlite3_column_text(st, 1));
+        json_str(&j, "person", person);
+        json_str(&j, "subject", (const char *)sqlite3_column_text(st, 3));
+        json_str(&j, "description", (const char *)sqlite3_column_text(st, 4));
+        json_end_obj(&j);
+        fprintf(text, "  %-11s %-22s %-24s %s (index %" PRIu64 ")\n",
+                (const char *)sqlite3_column_text(st, 1),
+                person[0] ? person : "(organisation)", (const char *)sqlite3_column_text(st, 3),
+                (const char *)sqlite3_column_text(st, 4), ics_sql_column_u64(st, 0));
+        n_interests++;
+    }
+    if (rc != ICS_ENOENT)
+        goto out;
+    if (n_interests == 0)
+        fprintf(text, "  (none)\n");
+    sqlite3_finalize(st);
+    st = NULL;
+    json_end_arr(&j);
+
+    json_arr(&j, "organisations");
+    fprintf(text, "\nOrganisations without a node\n");
+    rc = ics_gov_prepare(db, &st, "SELECT org, kind, name, parent, by_org, since FROM orgs_known"
+                                  " WHERE active = 1 AND (?1 = '' OR org = ?1 OR parent = ?1)"
+                                  " ORDER BY org", "t", only);
+    if (rc != ICS_OK)
+        goto out;
+    unsigned n_orgs = 0;
+    while ((rc = ics_sql_row(db, st)) == ICS_OK) {
+        const char *parent = (const char *)sqlite3_column_text(st, 3);
+        json_obj(&j, NULL);
+        json_str(&j, "org", (const char *)sqlite3_column_text(st, 0));
+        json_str(&j, "kind", (const char *)sqlite3_column_text(st, 1));
+        json_str(&j, "name", (const char *)sqlite3_column_text(st, 2));
+        json_str(&j, "parent", parent);
+        json_str(&j, "registered_by", (const char *)sqlite3_column_text(st, 4));
+        json_u64(&j, "since", ics_sql_column_u64(st, 5));
+        json_end_obj(&j);
+        fprintf(text, "  %-16s %-12s %s%s%s%s\n", (const char *)sqlite3_column_text(st, 0),
+                (const char *)sqlite3_column_text(st, 1),
+                (const char *)sqlite3_column_text(st, 2), parent[0] ? " (part of " : "", parent,
+                parent[0] ? ")" : "");
+        n_orgs++;
+    }
+    if (rc != ICS_ENOENT)
+        goto out;
+    if (n_orgs == 0)
+        fprintf(text, "  (none)\n");
+    json_end_arr(&j);
+    json_end_obj(&j);
+    rc = ICS_OK;
+out:
+    sqlite3_finalize(rs);
+    sqlite3_finalize(st);
+    if (p != NULL)
+        ics__v1__policy__free_unpacked(p, NULL);
+    return rc == ICS_OK ? ICS_OK : ics_err(err, rc, "state database error");
+}
+
+static const ics_fsm_query_t s_queries[] = {
+    {"people.list", s_query_list},
+    {NULL, NULL},
+};
+
+const ics_fsm_domain_t ics_fsm_domain_people = {
+    .name = "people",
+    .kinds = s_kinds,
+    .schema = s_schema,
+    .apply = s_apply,
+    .on_clock = NULL,
+    .next_deadline = NULL,
+    .queries = s_queries,
+};
