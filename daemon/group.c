@@ -35,6 +35,7 @@
 #include <sys/stat.h>
 
 #include "raftio.h"
+#include "common/policyfile.h"
 #include "store.h"
 
 #define RETRY_MS 1000u
@@ -564,10 +565,20 @@ static void s_propose_genesis(ics_group_t *self)
     gen.members = ptrs;
     gen.n_members = g->n_members;
     gen.admin = (char *)(g->admin[0] ? g->admin : g->members[0]);
+    if (g->policy[0] != '\0') {
+        ics_err_t err;
+        if (ics_policy_load(g->policy, &gen.policy, &err) != ICS_OK) {
+            ics_error("group %s: cannot propose genesis: %s", g->name, err.msg);
+            return;
+        }
+    }
     cmd.body_case = ICS__V1__COMMAND__BODY_GENESIS;
     cmd.genesis = &gen;
     if (s_submit_internal(self, &cmd) != 0)
-        ics_notice("group %s: proposed genesis with %zu members", g->name, g->n_members);
+        ics_notice("group %s: proposed genesis with %zu members, %s", g->name, g->n_members,
+                   gen.policy != NULL ? g->policy : "the built-in scheme of delegation");
+    if (gen.policy != NULL)
+        ics__v1__policy__free_unpacked(gen.policy, NULL);
 }
 
 static void s_propose_tick(ics_group_t *self, uint64_t now_wall)

@@ -9,10 +9,11 @@
  *   [transport]    ping_interval_ms, max_message_bytes, send_hwm,
  *                  reconnect_max_ms
  *   [org ODS]      kind, name, endpoint, public_key
- *   [group NAME]   members (space separated, may repeat), admin, join,
+ *   [group NAME]   members (space separated, may repeat), admin, join, policy,
  *                  escalate_to (the group unmet mutual aid is raised in)
  */
 #include "config.h"
+#include "policyfile.h"
 
 #include <errno.h>
 #include <arpa/inet.h>
@@ -290,6 +291,8 @@ static int s_group(s_parse_t *p, const char *name, const char *value)
         if (!ics_valid_id(value, ICS_ORG_MAX))
             return s_fail(p, "admin = '%s': not an organisation id", value);
         ics_strcpy(g->admin, sizeof g->admin, value);
+    } else if (strcmp(name, "policy") == 0) {
+        return s_path(p, name, value, g->policy, sizeof g->policy);
     } else if (strcmp(name, "join") == 0) {
         if (strcmp(value, "yes") == 0 || strcmp(value, "true") == 0)
             g->join = true;
@@ -451,6 +454,18 @@ static int s_validate(s_parse_t *p)
                  g->members[j]);
         NEED(g->admin[0] == '\0' || ics_group_has(g, g->admin), g->line,
              "[group %s] admin = %s is not a member", g->name, g->admin);
+        if (g->policy[0] != '\0') {
+            /* The scheme goes into the group's genesis: check it now, with
+             * its own FILE:LINE errors. */
+            Ics__V1__Policy *pol = NULL;
+            ics_err_t perr;
+            if (ics_policy_load(g->policy, &pol, &perr) != ICS_OK) {
+                ics_err(p->err, ICS_ECONFIG, "%s:%d: [group %s] policy: %s", c->path, g->line,
+                        g->name, perr.msg);
+                return ICS_ECONFIG;
+            }
+            ics__v1__policy__free_unpacked(pol, NULL);
+        }
         /* This node carries escalations across (daemon/bridge.c), so it
          * must be in both groups. */
         NEED(g->escalate_to[0] == '\0' || strcmp(g->escalate_to, g->name) != 0, g->line,

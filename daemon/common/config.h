@@ -24,6 +24,7 @@ typedef struct {
     size_t n_members;
     char admin[ICS_ORG_MAX];       /* may add, remove and re-key members */
     bool join;                     /* joining an existing group: never bootstrap */
+    char policy[PATH_MAX];         /* scheme of delegation for the genesis, "" = built-in */
     char escalate_to[ICS_GROUP_MAX]; /* regional group for mutual aid, "" if none */
     int line;
 } ics_group_cfg_t;

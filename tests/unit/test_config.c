@@ -158,6 +158,7 @@ static void each_bad_input_names_file_and_line(void **state)
     expect_error(f, 13, "members = QHM RTD RX4", 12, "member RX4 has no [org RX4] section");
     expect_error(f, 13, "members = RTD", 12, "does not list this node's org QHM");
     expect_error(f, 14, "admin = RX6", 12, "admin = RX6 is not a member");
+    expect_error(f, 14, "policy = no-such-policy.ini", 12, "[group nenc] policy: ");
     expect_error(f, 14, "escalate_to = ne-region", 12,
                  "escalate_to = ne-region, but there is no [group ne-region] section");
     expect_error(f, 14, "escalate_to = nenc", 12, "escalate_to = nenc names the group itself");
@@ -170,6 +171,20 @@ static void each_bad_input_names_file_and_line(void **state)
     expect_error(f, 18, "this is not ini", 18, "syntax error");
     expect_error(f, 3, "# org removed", 1, "[node] needs org");
     expect_error(f, 1, "stray = 1", 1, "outside any section");
+}
+
+/* A scheme of delegation for the genesis is checked with the configuration. */
+static void policy_file(void **state)
+{
+    fixture_t *f = *state;
+    static ics_config_t cfg;
+    ics_err_t err;
+
+    assert_int_equal(s_load(f, 14, "policy = " ICS_SOURCE_DIR "/deploy/examples/nenc-policy.ini",
+                            &cfg, &err), ICS_OK);
+    assert_string_equal(cfg.groups[0].policy, ICS_SOURCE_DIR "/deploy/examples/nenc-policy.ini");
+    assert_int_equal(s_load(f, 14, "admin = QHM", &cfg, &err), ICS_OK);
+    assert_string_equal(cfg.groups[0].policy, "");
 }
 
 static void long_line_rejected(void **state)
@@ -235,6 +250,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(valid_config, setup, teardown),
         cmocka_unit_test_setup_teardown(each_bad_input_names_file_and_line, setup, teardown),
+        cmocka_unit_test_setup_teardown(policy_file, setup, teardown),
         cmocka_unit_test_setup_teardown(long_line_rejected, setup, teardown),
         cmocka_unit_test_setup_teardown(missing_file, setup, teardown),
         cmocka_unit_test_setup_teardown(key_file_rules, setup, teardown),
