@@ -187,47 +187,15 @@ enum { S_NOTHING, S_AMENDMENT, S_MOTION };
  * motion's number and what it decided so far. */
 static int s_submit(opts_t *o, Ics__V1__Command *cmd, int created)
 {
-    Ics__V1__ControlRequest req = ICS__V1__CONTROL_REQUEST__INIT;
-    Ics__V1__SubmitRequest sub = ICS__V1__SUBMIT_REQUEST__INIT;
     Ics__V1__ControlResponse *resp;
-    uint8_t token[16], *buf = NULL;
-    size_t len = 0, tlen = 0;
     uint64_t position = 0;
     char hex[33], id[65];
     bool accepted = false;
+    int rc;
 
-    if (o->token_hex != NULL) {
-        if (sodium_hex2bin(token, sizeof token, o->token_hex, strlen(o->token_hex), NULL, &tlen,
-                           NULL) != 0 || tlen != sizeof token) {
-            fprintf(stderr, "icsctl: --token must be 32 hex digits\n");
-            return EXIT_USAGE;
-        }
-    } else {
-        randombytes_buf(token, sizeof token);
-    }
-    ics_hex(token, sizeof token, hex);
-    if (ics_pack(&cmd->base, &buf, &len) != ICS_OK) {
-        fprintf(stderr, "icsctl: out of memory\n");
-        return EXIT_FAIL;
-    }
-    sub.command.data = buf;
-    sub.command.len = len;
-    sub.client_token.data = token;
-    sub.client_token.len = sizeof token;
-    req.body_case = ICS__V1__CONTROL_REQUEST__BODY_SUBMIT;
-    req.submit = &sub;
-    resp = ctl_call(o, &req);
-    free(buf);
-    if (resp == NULL) {
-        fprintf(stderr, "icsctl: to retry without applying it twice, repeat the command with "
-                        "--token %s\n", hex);
-        return EXIT_FAIL;
-    }
-    if (resp->body_case != ICS__V1__CONTROL_RESPONSE__BODY_SUBMIT) {
-        fprintf(stderr, "icsctl: unexpected answer\n");
-        ics__v1__control_response__free_unpacked(resp, NULL);
-        return EXIT_FAIL;
-    }
+    resp = ctl_submit_call(o, cmd, hex, &rc);
+    if (resp == NULL)
+        return rc;
     const Ics__V1__SubmitReply *r = resp->submit;
     accepted = r->accepted;
     position = r->position;

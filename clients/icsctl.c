@@ -271,28 +271,31 @@ static int cmd_status(opts_t *o, int argc, char **argv)
 
 /* Submits a packed Command; prints the outcome. Shared by every command
  * that changes state. */
-int ctl_submit(opts_t *o, Ics__V1__Command *cmd)
+Ics__V1__ControlResponse *ctl_submit_call(opts_t *o, Ics__V1__Command *cmd, char hex[33],
+                                           int *rc)
 {
     Ics__V1__ControlRequest req = ICS__V1__CONTROL_REQUEST__INIT;
     Ics__V1__SubmitRequest sub = ICS__V1__SUBMIT_REQUEST__INIT;
     Ics__V1__ControlResponse *resp;
     uint8_t token[16], *buf = NULL;
     size_t len = 0, tlen = 0;
-    char hex[33];
-    int rc = EXIT_FAIL;
 
+    *rc = EXIT_FAIL;
     if (o->token_hex != NULL) {
         if (sodium_hex2bin(token, sizeof token, o->token_hex, strlen(o->token_hex), NULL, &tlen,
                            NULL) != 0 || tlen != sizeof token) {
             fprintf(stderr, "icsctl: --token must be 32 hex digits\n");
-            return EXIT_USAGE;
+            *rc = EXIT_USAGE;
+            return NULL;
         }
     } else {
         randombytes_buf(token, sizeof token);
     }
     ics_hex(token, sizeof token, hex);
-    if (ics_pack(&cmd->base, &buf, &len) != ICS_OK)
-        return EXIT_FAIL;
+    if (ics_pack(&cmd->base, &buf, &len) != ICS_OK) {
+        fprintf(stderr, "icsctl: out of memory\n");
+        return NULL;
+    }
     sub.command.data = buf;
     sub.command.len = len;
     sub.client_token.data = token;
@@ -304,12 +307,27 @@ int ctl_submit(opts_t *o, Ics__V1__Command *cmd)
     if (resp == NULL) {
         fprintf(stderr, "icsctl: to retry without applying it twice, repeat the command with "
                         "--token %s\n", hex);
-        return EXIT_FAIL;
+        return NULL;
     }
-    const Ics__V1__SubmitReply *r = resp->submit;
     if (resp->body_case != ICS__V1__CONTROL_RESPONSE__BODY_SUBMIT) {
         fprintf(stderr, "icsctl: unexpected answer\n");
-    } else if (o->json) {
+        ics__v1__control_response__free_unpacked(resp, NULL);
+        return NULL;
+    }
+    *rc = EXIT_OK;
+    return resp;
+}
+
+int ctl_submit(opts_t *o, Ics__V1__Command *cmd)
+{
+    char hex[33];
+    int rc;
+    Ics__V1__ControlResponse *resp = ctl_submit_call(o, cmd, hex, &rc);
+
+    if (resp == NULL)
+        return rc;
+    const Ics__V1__SubmitReply *r = resp->submit;
+    if (o->json) {
         json_t j;
         json_init(&j, stdout);
         json_obj(&j, NULL);

@@ -47,6 +47,13 @@ int ctl_parse(opts_t *o, int *argc, char **argv, const ctl_opt_t *own);
 /* Sends a request; prints any error; returns the response or NULL. */
 Ics__V1__ControlResponse *ctl_call(opts_t *o, Ics__V1__ControlRequest *req);
 
+/* The submission call behind every changing command: token (--token or
+ * fresh, its hex in hex), pack, call. On failure prints why (and how to
+ * retry safely), sets *rc and returns NULL; otherwise returns a response
+ * holding a SubmitReply, which the caller prints and frees. */
+Ics__V1__ControlResponse *ctl_submit_call(opts_t *o, Ics__V1__Command *cmd, char hex[33],
+                                           int *rc);
+
 /* Signs and submits cmd through the node; prints the outcome (text or
  * JSON). Returns EXIT_OK if accepted, EXIT_FAIL if rejected or failed. */
 int ctl_submit(opts_t *o, Ics__V1__Command *cmd);
