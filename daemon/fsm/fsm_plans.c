@@ -1904,7 +1904,7 @@ static int s_query_diff(sqlite3 *db, const char *group, size_t argc, char *const
     uint8_t ha[32], hb[32];
     char xa[65], xb[65], org[ICS_ORG_MAX], person[ICS_PERSON_MAX];
     uint64_t pos, clock, amendment;
-    uint32_t va, vb;
+    uint32_t va = 0, vb = 0;
     json_t j;
     int rc;
 
