@@ -728,10 +728,21 @@ void ics_fsm_chain(ics_fsm_t *self, uint8_t out[32])
         memset(out, 0, 32);
 }
 
-uint64_t ics_fsm_clock(ics_fsm_t *self)
+uint64_t ics_core_clock(sqlite3 *db)
 {
     s_core_t c;
-    return s_core_read(self->db, &c) == ICS_OK ? c.clock_ms : 0;
+    return s_core_read(db, &c) == ICS_OK ? c.clock_ms : 0;
+}
+
+uint64_t ics_fsm_clock(ics_fsm_t *self)
+{
+    return ics_core_clock(self->db);
+}
+
+const char *ics_sql_column_str(sqlite3_stmt *st, int i)
+{
+    const char *s = (const char *)sqlite3_column_text(st, i);
+    return s != NULL ? s : "";
 }
 
 bool ics_fsm_has_genesis(ics_fsm_t *self)

@@ -352,27 +352,10 @@ static void s_fmt_dur(uint64_t ms, char *out, size_t size)
         snprintf(out, size, "%" PRIu64 "d%02" PRIu64 "h", s / 86400, s / 3600 % 24);
 }
 
-static uint64_t s_clock(sqlite3 *db)
-{
-    sqlite3_stmt *st = NULL;
-    uint64_t v = 0;
-
-    if (ics_sql_prepare(db, "SELECT clock_ms FROM fsm_core WHERE id = 1", &st) == ICS_OK &&
-        ics_sql_row(db, st) == ICS_OK)
-        v = ics_sql_column_u64(st, 0);
-    sqlite3_finalize(st);
-    return v;
-}
-
-static const char *s_col(sqlite3_stmt *st, int i)
-{
-    const char *s = (const char *)sqlite3_column_text(st, i);
-    return s != NULL ? s : "";
-}
 
 static void s_copy_col(sqlite3_stmt *st, int i, char *out, size_t size)
 {
-    ics_strcpy(out, size, s_col(st, i));
+    ics_strcpy(out, size, ics_sql_column_str(st, i));
 }
 
 /* Text people typed: bounded, valid UTF-8, no control characters but
@@ -615,8 +598,8 @@ static int s_settings(sqlite3 *db, char region[ICS_GROUP_MAX], char by[ICS_ORG_M
         return rc;
     rc = ics_sql_row(db, st);
     if (rc == ICS_OK) {
-        ics_strcpy(region, ICS_GROUP_MAX, s_col(st, 0));
-        ics_strcpy(by, ICS_ORG_MAX, s_col(st, 1));
+        ics_strcpy(region, ICS_GROUP_MAX, ics_sql_column_str(st, 0));
+        ics_strcpy(by, ICS_ORG_MAX, ics_sql_column_str(st, 1));
     }
     sqlite3_finalize(st);
     return rc == ICS_ENOENT ? ICS_OK : rc;
@@ -1897,7 +1880,7 @@ static int s_on_clock(ics_apply_ctx_t *ctx)
 static uint64_t s_next_deadline(sqlite3 *db)
 {
     sqlite3_stmt *st = NULL;
-    uint64_t clock = s_clock(db), best = 0;
+    uint64_t clock = ics_core_clock(db), best = 0;
 
     if (ics_sql_prepare(db,
             "SELECT min(t) FROM ("
@@ -2028,22 +2011,22 @@ static int s_json_offers(sqlite3 *db, json_t *j, FILE *text, const s_req_t *r, u
     while ((rc = ics_sql_row(db, st)) == ICS_OK) {
         uint64_t id = ics_sql_column_u64(st, 0), qty = ics_sql_column_u64(st, 3);
         uint64_t until = ics_sql_column_u64(st, 6), acc = ics_sql_column_u64(st, 10);
-        const char *status = s_col(st, 8);
+        const char *status = ics_sql_column_str(st, 8);
         char u[32];
         json_obj(j, NULL);
         json_u64(j, "id", id);
-        json_str(j, "org", s_col(st, 1));
-        json_str(j, "actor", s_col(st, 2));
+        json_str(j, "org", ics_sql_column_str(st, 1));
+        json_str(j, "actor", ics_sql_column_str(st, 2));
         json_u64(j, "quantity", qty);
-        json_str(j, "conditions", s_col(st, 4));
-        json_str(j, "contact", s_col(st, 5));
+        json_str(j, "conditions", ics_sql_column_str(st, 4));
+        json_str(j, "contact", ics_sql_column_str(st, 5));
         json_u64(j, "valid_until_ms", until);
         json_u64(j, "offered_ms", ics_sql_column_u64(st, 7));
         json_str(j, "status", status);
-        json_str(j, "status_note", s_col(st, 9));
+        json_str(j, "status_note", ics_sql_column_str(st, 9));
         json_u64(j, "accepted", acc);
-        json_str(j, "approval", s_col(st, 11));
-        json_str(j, "approved_by", s_col(st, 12));
+        json_str(j, "approval", ics_sql_column_str(st, 11));
+        json_str(j, "approved_by", ics_sql_column_str(st, 12));
         json_u64(j, "delivered_ms", ics_sql_column_u64(st, 13));
         json_u64(j, "returned_ms", ics_sql_column_u64(st, 14));
         json_end_obj(j);
@@ -2051,7 +2034,7 @@ static int s_json_offers(sqlite3 *db, json_t *j, FILE *text, const s_req_t *r, u
             if (s_is(status, O_OPEN) || s_is(status, O_AWAITING) || s_is(status, O_ACCEPTED) ||
                 s_is(status, O_DELIVERED) || s_is(status, O_RETURNED)) {
                 fprintf(text, "%s offer %" PRIu64 " %s %" PRIu64, any ? "," : "        offers:",
-                        id, s_col(st, 1), qty);
+                        id, ics_sql_column_str(st, 1), qty);
                 if (!s_is(status, O_OPEN))
                     fprintf(text, " (%s %" PRIu64 ")", status, acc);
                 any = true;
@@ -2067,8 +2050,8 @@ static int s_json_offers(sqlite3 *db, json_t *j, FILE *text, const s_req_t *r, u
         else
             s_fmt_time(until, u, sizeof u);
         fprintf(text, "%-6" PRIu64 " %-10s %4" PRIu64 " %8" PRIu64 " %-18s %-20s %s%s%s\n", id,
-                s_col(st, 1), qty, acc, status, u, s_col(st, 4),
-                s_col(st, 4)[0] && s_col(st, 9)[0] ? " / " : "", s_col(st, 9));
+                ics_sql_column_str(st, 1), qty, acc, status, u, ics_sql_column_str(st, 4),
+                ics_sql_column_str(st, 4)[0] && ics_sql_column_str(st, 9)[0] ? " / " : "", ics_sql_column_str(st, 9));
         if (s_is(status, O_DELIVERED) && r->needed_until != 0 && r->needed_until <= clock)
             fprintf(text, "%-6s overdue for hand-back: needed only until the request's end\n",
                     "");
@@ -2094,7 +2077,7 @@ static int s_json_link_offers(sqlite3 *db, json_t *j, FILE *text, const s_req_t 
     json_arr(j, "region_offers");
     while ((rc = ics_sql_row(db, st)) == ICS_OK) {
         json_obj(j, NULL);
-        json_str(j, "org", s_col(st, 0));
+        json_str(j, "org", ics_sql_column_str(st, 0));
         json_u64(j, "offered", ics_sql_column_u64(st, 1));
         json_u64(j, "accepted", ics_sql_column_u64(st, 2));
         json_u64(j, "delivered", ics_sql_column_u64(st, 3));
@@ -2102,7 +2085,7 @@ static int s_json_link_offers(sqlite3 *db, json_t *j, FILE *text, const s_req_t 
         json_end_obj(j);
         if (brief) {
             fprintf(text, "%s %s %" PRIu64 " (accepted %" PRIu64 ")",
-                    any ? "," : "        in the region:", s_col(st, 0), ics_sql_column_u64(st, 1),
+                    any ? "," : "        in the region:", ics_sql_column_str(st, 0), ics_sql_column_u64(st, 1),
                     ics_sql_column_u64(st, 2));
         } else {
             if (!any)
@@ -2110,7 +2093,7 @@ static int s_json_link_offers(sqlite3 *db, json_t *j, FILE *text, const s_req_t 
                         r->region, r->region_request, "FROM", "OFFERED", "ACCEPTED",
                         "IN USE", "HANDED BACK");
             fprintf(text, "%-10s %7" PRIu64 " %8" PRIu64 " %6" PRIu64 " %11" PRIu64 "\n",
-                    s_col(st, 0), ics_sql_column_u64(st, 1), ics_sql_column_u64(st, 2),
+                    ics_sql_column_str(st, 0), ics_sql_column_u64(st, 1), ics_sql_column_u64(st, 2),
                     ics_sql_column_u64(st, 3), ics_sql_column_u64(st, 4));
         }
         any = true;
@@ -2141,7 +2124,7 @@ static int s_query_show(sqlite3 *db, const char *group, size_t argc, char *const
                         FILE *json, FILE *text, ics_err_t *err)
 {
     sqlite3_stmt *st = NULL;
-    uint64_t id = 0, clock = s_clock(db);
+    uint64_t id = 0, clock = ics_core_clock(db);
     char who[160], t1[32], t2[32], t3[32], q[48], site[S_SITE_MAX + 1] = "",
          reason[S_TEXT_MAX + 1] = "", contact[S_CONTACT_MAX + 1] = "",
          actor[ICS_ACTOR_MAX] = "", note[300] = "";
@@ -2248,12 +2231,12 @@ static int s_query_show(sqlite3 *db, const char *group, size_t argc, char *const
         json_obj(&j, NULL);
         json_u64(&j, "position", ics_sql_column_u64(st, 0));
         json_u64(&j, "at_ms", ics_sql_column_u64(st, 1));
-        json_str(&j, "org", s_col(st, 2));
-        json_str(&j, "actor", s_col(st, 3));
-        json_str(&j, "text", s_col(st, 4));
+        json_str(&j, "org", ics_sql_column_str(st, 2));
+        json_str(&j, "actor", ics_sql_column_str(st, 3));
+        json_str(&j, "text", ics_sql_column_str(st, 4));
         json_end_obj(&j);
         fprintf(text, "  %s  #%-5" PRIu64 " %-10s %s\n", t1, ics_sql_column_u64(st, 0),
-                s_col(st, 2), s_col(st, 4));
+                ics_sql_column_str(st, 2), ics_sql_column_str(st, 4));
     }
     sqlite3_finalize(st);
     json_end_arr(&j);
@@ -2285,7 +2268,7 @@ static int s_query_list(sqlite3 *db, const char *group, size_t argc, char *const
 {
     sqlite3_stmt *st = NULL;
     const char *statuses = s_status_filter("active"), *org = NULL, *resource = NULL;
-    uint64_t clock = s_clock(db);
+    uint64_t clock = ics_core_clock(db);
     char sql[512];
     size_t n = 0;
     json_t j;
@@ -2352,7 +2335,7 @@ static int s_query_board(sqlite3 *db, const char *group, size_t argc, char *cons
                          FILE *json, FILE *text, ics_err_t *err)
 {
     sqlite3_stmt *st = NULL;
-    uint64_t clock = s_clock(db);
+    uint64_t clock = ics_core_clock(db);
     char when[32], region[ICS_GROUP_MAX], by[ICS_ORG_MAX];
     size_t n = 0, in_use = 0;
     json_t j;
@@ -2429,16 +2412,16 @@ static int s_query_board(sqlite3 *db, const char *group, size_t argc, char *cons
         json_obj(&j, NULL);
         json_u64(&j, "offer", ics_sql_column_u64(st, 0));
         json_u64(&j, "request", ics_sql_column_u64(st, 7));
-        json_str(&j, "from", s_col(st, 1));
-        json_str(&j, "to", s_col(st, 2));
-        json_str(&j, "resource", s_col(st, 3));
+        json_str(&j, "from", ics_sql_column_str(st, 1));
+        json_str(&j, "to", ics_sql_column_str(st, 2));
+        json_str(&j, "resource", ics_sql_column_str(st, 3));
         json_u64(&j, "quantity", ics_sql_column_u64(st, 4));
         json_u64(&j, "delivered_ms", ics_sql_column_u64(st, 5));
         json_bool(&j, "overdue", overdue);
         json_end_obj(&j);
         fprintf(text, "%-6" PRIu64 " %-8" PRIu64 " %-10s %-10s %-16s %-20s %s\n",
-                ics_sql_column_u64(st, 0), ics_sql_column_u64(st, 7), s_col(st, 1), s_col(st, 2),
-                s_qty(s_col(st, 3), ics_sql_column_u64(st, 4), q, sizeof q), since,
+                ics_sql_column_u64(st, 0), ics_sql_column_u64(st, 7), ics_sql_column_str(st, 1), ics_sql_column_str(st, 2),
+                s_qty(ics_sql_column_str(st, 3), ics_sql_column_u64(st, 4), q, sizeof q), since,
                 overdue ? "OVERDUE for hand-back" : "");
     }
     sqlite3_finalize(st);

@@ -111,6 +111,11 @@ int ics_sql_row(sqlite3 *db, sqlite3_stmt *st);
 /* Binds a value of at most INT64_MAX (callers check ranges first). */
 int ics_sql_bind_u64(sqlite3_stmt *st, int i, uint64_t v);
 uint64_t ics_sql_column_u64(sqlite3_stmt *st, int i);
+/* A TEXT column, "" for NULL. */
+const char *ics_sql_column_str(sqlite3_stmt *st, int i);
+/* The log clock as of the entries applied so far (for queries, which have
+ * no apply context). */
+uint64_t ics_core_clock(sqlite3 *db);
 /* Copies a BLOB column of exactly n bytes; false if it has another size. */
 bool ics_sql_column_blob(sqlite3_stmt *st, int i, uint8_t *out, size_t n);
 

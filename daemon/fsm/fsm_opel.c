@@ -168,23 +168,6 @@ static void s_fmt_time(uint64_t ms, char *out, size_t size)
     strftime(out, size, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
-static uint64_t s_clock(sqlite3 *db)
-{
-    sqlite3_stmt *st = NULL;
-    uint64_t v = 0;
-
-    if (ics_sql_prepare(db, "SELECT clock_ms FROM fsm_core WHERE id = 1", &st) == ICS_OK &&
-        ics_sql_row(db, st) == ICS_OK)
-        v = ics_sql_column_u64(st, 0);
-    sqlite3_finalize(st);
-    return v;
-}
-
-static const char *s_col(sqlite3_stmt *st, int i)
-{
-    const char *s = (const char *)sqlite3_column_text(st, i);
-    return s != NULL ? s : "";
-}
 
 /* Text people typed: bounded, valid UTF-8, no control characters but
  * newline and tab (it goes into terminals and JSON). */
@@ -243,7 +226,7 @@ static int s_derive(sqlite3 *db, uint64_t clock, s_system_t *out)
     ics_sql_bind_u64(st, 1, S_STALE_MS);
     ics_sql_bind_u64(st, 2, clock);
     while ((rc = ics_sql_row(db, st)) == ICS_OK) {
-        const s_type_t *t = s_type(s_col(st, 2));
+        const s_type_t *t = s_type(ics_sql_column_str(st, 2));
         unsigned level = (unsigned)sqlite3_column_int(st, 3);
         unsigned w = t != NULL ? t->weight : 1;
         w_total += w;
@@ -252,7 +235,7 @@ static int s_derive(sqlite3 *db, uint64_t clock, s_system_t *out)
         if (level == 4) {
             w_four += w;
             if (fours++ == 0)
-                snprintf(first_four, sizeof first_four, "%s (%s)", s_col(st, 1), s_col(st, 2));
+                snprintf(first_four, sizeof first_four, "%s (%s)", ics_sql_column_str(st, 1), ics_sql_column_str(st, 2));
         }
     }
     sqlite3_finalize(st);
@@ -408,7 +391,7 @@ static int s_on_clock(ics_apply_ctx_t *ctx)
 static uint64_t s_next_deadline(sqlite3 *db)
 {
     sqlite3_stmt *st = NULL;
-    uint64_t clock = s_clock(db), best = 0;
+    uint64_t clock = ics_core_clock(db), best = 0;
 
     if (ics_sql_prepare(db, "SELECT min(reported_ms) FROM (" S_CURRENT_SQL ")", &st) != ICS_OK)
         return 0;
@@ -461,10 +444,10 @@ static void s_param_line(sqlite3 *db, uint64_t report, const char *type, char *o
         return;
     ics_sql_bind_u64(st, 1, report);
     while (ics_sql_row(db, st) == ICS_OK) {
-        const s_param_t *def = s_param(type, s_col(st, 0));
+        const s_param_t *def = s_param(type, ics_sql_column_str(st, 0));
         char item[128];
         int n = snprintf(item, sizeof item, "%s%s=%" PRIu64 "%s", used ? " " : "",
-                         s_col(st, 0), ics_sql_column_u64(st, 1), def ? def->unit : "");
+                         ics_sql_column_str(st, 0), ics_sql_column_u64(st, 1), def ? def->unit : "");
         /* Whole items only: a cut one would misread as another value. */
         if (n < 0 || used + (size_t)n + 5 > size) {
             if (used + 5 <= size)
@@ -486,7 +469,7 @@ static void s_json_params(sqlite3 *db, json_t *j, uint64_t report)
                             " ORDER BY name", &st) == ICS_OK) {
         ics_sql_bind_u64(st, 1, report);
         while (ics_sql_row(db, st) == ICS_OK)
-            json_u64(j, s_col(st, 0), ics_sql_column_u64(st, 1));
+            json_u64(j, ics_sql_column_str(st, 0), ics_sql_column_u64(st, 1));
     }
     sqlite3_finalize(st);
     json_end_obj(j);
@@ -542,26 +525,26 @@ static int s_write_reports(sqlite3 *db, uint64_t clock, const char *org, json_t 
         bool stale = at + S_STALE_MS <= clock;
         char when[32], params[400];
         s_fmt_time(at, when, sizeof when);
-        s_param_line(db, id, s_col(st, 2), params, wide ? sizeof params : 120);
+        s_param_line(db, id, ics_sql_column_str(st, 2), params, wide ? sizeof params : 120);
         json_obj(j, NULL);
-        json_str(j, "org", s_col(st, 1));
-        json_str(j, "provider_type", s_col(st, 2));
+        json_str(j, "org", ics_sql_column_str(st, 1));
+        json_str(j, "provider_type", ics_sql_column_str(st, 2));
         json_u64(j, "level", (uint64_t)sqlite3_column_int(st, 3));
         json_u64(j, "report", id);
         json_u64(j, "reported_ms", at);
-        json_str(j, "actor", s_col(st, 5));
-        json_str(j, "note", s_col(st, 6));
+        json_str(j, "actor", ics_sql_column_str(st, 5));
+        json_str(j, "note", ics_sql_column_str(st, 6));
         json_bool(j, "current", member && !stale);
         json_str(j, "not_counted_because", !member ? "no longer a member"
                                            : stale ? "older than 24 hours" : "");
         s_json_params(db, j, id);
         json_end_obj(j);
-        fprintf(text, "%-10s %-13s %-4d %-20s %s%s\n", s_col(st, 1), s_col(st, 2),
+        fprintf(text, "%-10s %-13s %-4d %-20s %s%s\n", ics_sql_column_str(st, 1), ics_sql_column_str(st, 2),
                 sqlite3_column_int(st, 3), when, params,
                 !member ? " (not counted: no longer a member)"
                 : stale ? " (not counted: older than 24 hours)" : "");
-        if (wide && s_col(st, 6)[0] != '\0')
-            fprintf(text, "%-10s note: %s\n", "", s_col(st, 6));
+        if (wide && ics_sql_column_str(st, 6)[0] != '\0')
+            fprintf(text, "%-10s note: %s\n", "", ics_sql_column_str(st, 6));
     }
     sqlite3_finalize(st);
     json_end_arr(j);
@@ -592,7 +575,7 @@ int ics_opel_board(sqlite3 *db, uint64_t clock_ms, json_t *j, FILE *text)
 static int s_query_show(sqlite3 *db, const char *group, size_t argc, char *const *argv,
                         FILE *json, FILE *text, ics_err_t *err)
 {
-    uint64_t clock = s_clock(db);
+    uint64_t clock = ics_core_clock(db);
     const char *org = argc > 0 ? argv[0] : NULL;
     char when[32];
     s_system_t sys;
@@ -666,21 +649,21 @@ static int s_query_history(sqlite3 *db, const char *group, size_t argc, char *co
         uint64_t id = ics_sql_column_u64(st, 0);
         char when[32], params[400];
         s_fmt_time(ics_sql_column_u64(st, 4), when, sizeof when);
-        s_param_line(db, id, s_col(st, 2), params, sizeof params);
+        s_param_line(db, id, ics_sql_column_str(st, 2), params, sizeof params);
         json_obj(&j, NULL);
         json_u64(&j, "report", id);
-        json_str(&j, "org", s_col(st, 1));
-        json_str(&j, "provider_type", s_col(st, 2));
+        json_str(&j, "org", ics_sql_column_str(st, 1));
+        json_str(&j, "provider_type", ics_sql_column_str(st, 2));
         json_u64(&j, "level", (uint64_t)sqlite3_column_int(st, 3));
         json_u64(&j, "reported_ms", ics_sql_column_u64(st, 4));
-        json_str(&j, "actor", s_col(st, 5));
-        json_str(&j, "note", s_col(st, 6));
+        json_str(&j, "actor", ics_sql_column_str(st, 5));
+        json_str(&j, "note", ics_sql_column_str(st, 6));
         s_json_params(db, &j, id);
         json_end_obj(&j);
-        fprintf(text, "%-7" PRIu64 " %-20s %-10s %-13s %-4d %-18s %s\n", id, when, s_col(st, 1),
-                s_col(st, 2), sqlite3_column_int(st, 3), s_col(st, 5), params);
-        if (s_col(st, 6)[0] != '\0')
-            fprintf(text, "%-7s note: %s\n", "", s_col(st, 6));
+        fprintf(text, "%-7" PRIu64 " %-20s %-10s %-13s %-4d %-18s %s\n", id, when, ics_sql_column_str(st, 1),
+                ics_sql_column_str(st, 2), sqlite3_column_int(st, 3), ics_sql_column_str(st, 5), params);
+        if (ics_sql_column_str(st, 6)[0] != '\0')
+            fprintf(text, "%-7s note: %s\n", "", ics_sql_column_str(st, 6));
     }
     sqlite3_finalize(st);
     st = NULL;
@@ -706,11 +689,11 @@ static int s_query_history(sqlite3 *db, const char *group, size_t argc, char *co
         json_u64(&j, "level", (uint64_t)sqlite3_column_int(st, 2));
         json_u64(&j, "score_x100", score);
         json_u64(&j, "reports", (uint64_t)sqlite3_column_int(st, 4));
-        json_str(&j, "basis", s_col(st, 5));
+        json_str(&j, "basis", ics_sql_column_str(st, 5));
         json_end_obj(&j);
         fprintf(text, "%-7" PRIu64 " %-20s %-5d %" PRIu64 ".%02" PRIu64 "   %s\n",
                 ics_sql_column_u64(st, 0), when, sqlite3_column_int(st, 2), score / 100,
-                score % 100, s_col(st, 5));
+                score % 100, ics_sql_column_str(st, 5));
     }
     sqlite3_finalize(st);
     json_end_arr(&j);
