@@ -162,6 +162,20 @@ static void s_status_json(const Ics__V1__StatusReply *s)
         json_bool(&j, "alarm", gs->checkpoint_alarm);
         json_str(&j, "alarm_text", gs->alarm);
         json_end_obj(&j);
+        if (gs->history != NULL) {
+            const Ics__V1__HistoryStatus *h = gs->history;
+            json_obj(&j, "history");
+            json_u64(&j, "top", h->top);
+            json_u64(&j, "missing", h->missing);
+            json_u64(&j, "backfilled", h->filled);
+            json_str(&j, "backfill_peer", h->peer);
+            json_u64(&j, "backfill_failures", h->failures);
+            json_u64(&j, "bad_chunks", h->bad_chunks);
+            json_str(&j, "last_error", h->last_error);
+            json_bool(&j, "failed", h->failed);
+            json_u64(&j, "diverged", h->diverged);
+            json_end_obj(&j);
+        }
         json_arr(&j, "peers");
         for (size_t i = 0; i < gs->n_peers; i++) {
             const Ics__V1__PeerStatus *p = gs->peers[i];
@@ -214,6 +228,24 @@ static void s_status_text(const Ics__V1__StatusReply *s)
                    gs->checkpoint_certified ? "certified" : "not yet certified");
         if (gs->checkpoint_alarm)
             printf("  ALARM: %s\n", gs->alarm);
+        if (gs->history != NULL) {
+            const Ics__V1__HistoryStatus *h = gs->history;
+            if (h->failed)
+                printf("  HISTORY: cannot be written: the group has stopped applying (see the"
+                       " log)\n");
+            else if (h->missing > 0)
+                printf("  history: backfilling, %llu entries missing (asking %s)\n",
+                       (unsigned long long)h->missing, h->peer[0] ? h->peer : "no peer yet");
+            else
+                printf("  history: complete to position %llu\n", (unsigned long long)h->top);
+            if (h->diverged > 0)
+                printf("  HISTORY ALARM: %llu entries on disk disagree with the log\n",
+                       (unsigned long long)h->diverged);
+            if (h->last_error[0] != '\0' && (h->missing > 0 || h->bad_chunks > 0))
+                printf("  backfill: %llu failures, %llu bad chunks; last: %s\n",
+                       (unsigned long long)h->failures, (unsigned long long)h->bad_chunks,
+                       h->last_error);
+        }
         printf("  %-14s %-8s %-13s %-10s %-9s %-7s %s\n", "PEER", "RAFT", "STATE", "LAST SEEN",
                "RTT", "MATCH", "LAG");
         for (size_t i = 0; i < gs->n_peers; i++) {

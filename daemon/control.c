@@ -95,6 +95,7 @@ static void s_status(ics_node_t *self, const s_client_t *c)
     Ics__V1__ControlResponse resp = ICS__V1__CONTROL_RESPONSE__INIT;
     Ics__V1__StatusReply st = ICS__V1__STATUS_REPLY__INIT;
     Ics__V1__GroupStatus gs[ICS_MAX_GROUPS], *gptrs[ICS_MAX_GROUPS];
+    Ics__V1__HistoryStatus hs[ICS_MAX_GROUPS];
     static Ics__V1__PeerStatus ps[ICS_MAX_GROUPS][ICS_MAX_ORGS];
     Ics__V1__PeerStatus *pptrs[ICS_MAX_GROUPS][ICS_MAX_ORGS];
     ics_group_status_t gst[ICS_MAX_GROUPS];
@@ -154,6 +155,17 @@ static void s_status(ics_node_t *self, const s_client_t *c)
         s->checkpoint_certified = cps[g].certified;
         s->checkpoint_alarm = cps[g].alarm;
         s->alarm = cps[g].alarm_text;
+        ics__v1__history_status__init(&hs[g]);
+        hs[g].top = gst[g].history_top;
+        hs[g].missing = gst[g].history_missing;
+        hs[g].filled = gst[g].history_filled;
+        hs[g].peer = gst[g].backfill_peer;
+        hs[g].failures = gst[g].backfill_failures;
+        hs[g].bad_chunks = gst[g].backfill_bad_chunks;
+        hs[g].last_error = gst[g].backfill_error;
+        hs[g].failed = gst[g].history_failed;
+        hs[g].diverged = gst[g].history_diverged;
+        s->history = &hs[g];
         for (size_t i = 0; i < np; i++) {
             if (!ics_group_is_member(grp, peers[i].org))
                 continue;
@@ -287,6 +299,7 @@ static void s_log(ics_node_t *self, const s_client_t *c, const Ics__V1__ControlR
         return;
     }
     ics_fsm_t *fsm = ics_group_fsm(g);
+    ics_history_t *hist = ics_group_history(g);
     uint64_t first = 0, last = 0, pos = ics_fsm_position(fsm);
     if (lr->op == ICS__V1__LOG_REQUEST__OP__SHOW) {
         if (lr->position == 0 || lr->position > pos) {
@@ -306,11 +319,13 @@ static void s_log(ics_node_t *self, const s_client_t *c, const Ics__V1__ControlR
     } else {
         ics_err_t err;
         FILE *f = open_memstream(&doc, &doc_len);
-        if (f == NULL || ics_fsm_export(fsm, f, &err) != ICS_OK) {
+        int rc = f == NULL ? ics_err(&err, ICS_ENOMEM, "out of memory")
+                           : ics_history_export(hist, f, &err);
+        if (rc != ICS_OK) {
             if (f != NULL)
                 fclose(f);
             free(doc);
-            s_reply_error(self, c, ICS_EIO, "export failed");
+            s_reply_error(self, c, rc, err.msg);
             return;
         }
         fclose(f);
@@ -318,8 +333,16 @@ static void s_log(ics_node_t *self, const s_client_t *c, const Ics__V1__ControlR
         reply.document.len = doc_len;
     }
     for (uint64_t p = first; p != 0 && p <= last && n < 100; p++) {
-        if (ics_fsm_entry(fsm, p, &raw[n]) != ICS_OK)
+        if (ics_history_entry(hist, p, &raw[n]) != ICS_OK) {
+            if (first == last) {
+                char msg[160];
+                snprintf(msg, sizeof msg, "position %llu is not on this node yet: its history"
+                         " is being backfilled from peers", (unsigned long long)p);
+                s_reply_error(self, c, ICS_EUNAVAIL, msg);
+                return;
+            }
             continue;
+        }
         ics__v1__log_entry__init(&entries[n]);
         entries[n].position = raw[n].position;
         entries[n].envelope.data = raw[n].envelope;

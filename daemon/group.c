@@ -34,6 +34,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "history.h"
 #include "raftio.h"
 #include "common/policyfile.h"
 #include "store.h"
@@ -41,6 +42,13 @@
 #define RETRY_MS 1000u
 #define INTERNAL_TIMEOUT_MS 30000u
 #define RECENT_MAX 256
+#define BACKFILL_TIMEOUT_MS 5000u  /* a peer that has not answered by then is skipped */
+#define BACKFILL_BAD_MS 60000u     /* a peer that served a bad chunk is not asked again for this long */
+#define BACKFILL_CHUNK_MAX (1u << 20)
+/* A new submission's seq stays within this of the oldest one still in
+ * flight, so that no submission falls below the state machine's replay
+ * window (ICS_FSM_REPLAY_WINDOW) before it is applied. */
+#define INFLIGHT_SPAN (ICS_FSM_REPLAY_WINDOW / 2)
 
 typedef struct s_pending {
     struct s_pending *next;
@@ -78,6 +86,8 @@ struct ics_group {
     ics_store_t *store;
     ics_raftio_t *io;
     ics_fsm_t *fsm;
+    ics_history_t *history;
+    bool history_failed;       /* a write failed: stop applying */
     struct raft raft;
     struct raft_fsm rfsm;
     bool raft_inited, raft_started, raft_closed;
@@ -96,6 +106,18 @@ struct ics_group {
     s_recent_t recent[RECENT_MAX]; /* (org, seq) we proposed lately */
     size_t recent_next;
 
+    /* Backfill of the history after a snapshot install. */
+    struct {
+        uint64_t request_id;
+        uint64_t sent_ms;          /* 0: nothing in flight */
+        char peer[ICS_ORG_MAX];    /* asked last */
+        size_t next_peer;          /* round robin over members */
+        struct { char org[ICS_ORG_MAX]; uint64_t until; } bad[ICS_MAX_ORGS];
+        char last_error[256];
+        uint64_t failures;
+        uint64_t last_log_ms;
+    } backfill;
+
     ics_group_status_t counters;
     ics_group_metrics_t metrics;
 };
@@ -112,6 +134,11 @@ static int s_fsm_apply(struct raft_fsm *rfsm, const struct raft_buffer *buf, voi
     int rc = ics_fsm_apply(self->fsm, buf->base, buf->len, &res);
     ics_hist_add(&self->metrics.apply_latency, ics_mono_us() - t0);
     *result = NULL; /* outcomes travel through the fsm observer */
+    if (rc == ICS_OK && self->history_failed) {
+        ics_error("group %s: the history on disk cannot be written: stopping this group",
+                  ics_fsm_group(self->fsm));
+        return RAFT_IOERR;
+    }
     if (rc != ICS_OK) {
         ics_error("group %s: state machine failed: %s", ics_fsm_group(self->fsm),
                   ics_strerror(rc));
@@ -126,6 +153,10 @@ static int s_fsm_snapshot(struct raft_fsm *rfsm, struct raft_buffer *bufs[], uns
     uint8_t *data = NULL;
     size_t len = 0;
 
+    /* Raft will stop replaying entries before this snapshot: whatever the
+     * history holds of them must be on disk first. */
+    if (ics_history_commit(self->history, true) != ICS_OK)
+        return RAFT_IOERR;
     if (ics_fsm_snapshot(self->fsm, &data, &len) != ICS_OK)
         return RAFT_NOMEM;
     *bufs = raft_malloc(sizeof **bufs);
@@ -154,6 +185,14 @@ static int s_fsm_restore(struct raft_fsm *rfsm, struct raft_buffer *buf)
         return RAFT_CORRUPT;
     }
     raft_free(buf->base); /* raft hands the buffer to us on success */
+    {
+        uint8_t chain[32];
+        ics_fsm_chain(self->fsm, chain);
+        /* The history before this position is backfilled from peers. */
+        if (ics_history_restored(self->history, ics_fsm_position(self->fsm), chain,
+                                 ics_fsm_clock(self->fsm)) == ICS_EIO)
+            return RAFT_IOERR;
+    }
     /* A snapshot carries members but emits no effects: re-admit them. */
     ics_fsm_each_member(self->fsm, s_on_effect, self);
     ics_info("group %s: restored snapshot at position %llu", ics_fsm_group(self->fsm),
@@ -373,6 +412,22 @@ static void s_try(ics_group_t *self, s_pending_t *p, uint64_t now)
         p->next_try = now + 100; /* no leader yet: look again soon */
 }
 
+static uint64_t s_next_seq(ics_group_t *self)
+{
+    uint64_t a = s_outbox_max_seq(self), b = ics_fsm_max_seq(self->fsm, self->cfg->org);
+    return (a > b ? a : b) + 1;
+}
+
+/* Lowest seq still waiting to be applied, 0 if none. */
+static uint64_t s_oldest_pending(ics_group_t *self)
+{
+    uint64_t oldest = 0;
+    for (const s_pending_t *p = self->pending; p != NULL; p = p->next)
+        if (oldest == 0 || p->seq < oldest)
+            oldest = p->seq;
+    return oldest;
+}
+
 /* Signs and queues a command. token may be NULL (internal submissions). */
 static int s_submit(ics_group_t *self, const uint8_t *cmd, size_t cmd_len, uint32_t kind,
                     const uint8_t *token, size_t token_len, uint64_t timeout_ms,
@@ -392,6 +447,11 @@ static int s_submit(ics_group_t *self, const uint8_t *cmd, size_t cmd_len, uint3
     }
     rc = s_outbox_find(self, token, token_len, &seq, &env, &env_len);
     if (rc == ICS_ENOENT) {
+        uint64_t next = s_next_seq(self), oldest = s_oldest_pending(self);
+        if (oldest != 0 && next - oldest >= INFLIGHT_SPAN)
+            return ics_err(err, ICS_EUNAVAIL, "too many submissions in flight in group %s"
+                           " (seq %llu is still waiting): try again shortly", self->gcfg->name,
+                           (unsigned long long)oldest);
         ics_envelope_fields_t f = {
             .group = self->gcfg->name,
             .org = self->cfg->org,
@@ -400,8 +460,7 @@ static int s_submit(ics_group_t *self, const uint8_t *cmd, size_t cmd_len, uint3
             .payload = cmd,
             .payload_len = cmd_len,
         };
-        uint64_t a = s_outbox_max_seq(self), b = ics_fsm_max_seq(self->fsm, self->cfg->org);
-        f.seq = (a > b ? a : b) + 1;
+        f.seq = next;
         rc = ics_envelope_seal(self->id, &f, &env, &env_len, err);
         if (rc != ICS_OK)
             return rc;
@@ -416,7 +475,7 @@ static int s_submit(ics_group_t *self, const uint8_t *cmd, size_t cmd_len, uint3
     } else {
         /* A retry: if the first attempt is already applied, answer now. */
         ics_apply_result_t res;
-        if (ics_fsm_lookup(self->fsm, self->cfg->org, seq, &res) == ICS_OK) {
+        if (ics_history_lookup(self->history, self->cfg->org, seq, &res) == ICS_OK) {
             free(env);
             res.duplicate = true;
             if (seq_out != NULL)
@@ -492,6 +551,22 @@ static uint64_t s_submit_internal(ics_group_t *self, Ics__V1__Command *cmd)
 static void s_on_applied(void *arg, const ics_apply_result_t *res)
 {
     ics_group_t *self = arg;
+    ics_apply_result_t first;
+
+    if (!res->duplicate && !self->history_failed) {
+        int rc = ics_history_append(self->history, res);
+        if (rc == ICS_EIO) {
+            self->history_failed = true;
+        } else if (rc != ICS_OK) {
+            self->counters.history_diverged++;
+        }
+    }
+    if (res->duplicate && strcmp(res->org, self->cfg->org) == 0 &&
+        ics_history_lookup(self->history, res->org, res->seq, &first) == ICS_OK) {
+        /* Answer a retry with what the entry got when it was applied. */
+        first.duplicate = true;
+        res = &first;
+    }
     if (!res->duplicate) {
         if (res->accepted)
             self->metrics.accepted++;
@@ -683,10 +758,12 @@ static void s_leader_duties(ics_group_t *self)
         }
         return;
     }
-    if (self->tick_seq == 0) {
+    /* The clock moves by ticks only when a deadline falls due: an idle
+     * group's log does not grow. tick_interval_ms spaces ticks so that a
+     * deadline a domain fails to close cannot flood the log. */
+    if (self->tick_seq == 0 && now_wall >= self->tick_sent_ms + self->cfg->tick_interval_ms) {
         uint64_t deadline = ics_fsm_next_deadline(self->fsm);
-        bool due = deadline != 0 && deadline <= now_wall && deadline > ics_fsm_clock(self->fsm);
-        if (due || now_wall >= self->tick_sent_ms + self->cfg->tick_interval_ms)
+        if (deadline != 0 && deadline <= now_wall && deadline > ics_fsm_clock(self->fsm))
             s_propose_tick(self, now_wall);
     }
     s_reconcile(self);
@@ -697,7 +774,7 @@ static void s_checkpoint_duty(ics_group_t *self)
 {
     uint64_t n = self->cfg->checkpoint_interval;
     uint64_t pos = ics_fsm_position(self->fsm) / n * n;
-    ics_log_entry_t e;
+    uint8_t chain[32];
 
     if (pos == 0 || pos <= self->checkpoint_done || !ics_fsm_is_member(self->fsm, self->cfg->org))
         return;
@@ -708,17 +785,183 @@ static void s_checkpoint_duty(ics_group_t *self)
     self->checkpoint_done = pos;
     if (ics_fsm_has_checkpoint(self->fsm, self->cfg->org, pos))
         return;
-    if (ics_fsm_entry(self->fsm, pos, &e) != ICS_OK)
+    if (ics_fsm_chain_at(self->fsm, pos, chain) != ICS_OK)
         return;
     Ics__V1__Command cmd = ICS__V1__COMMAND__INIT;
     Ics__V1__Checkpoint cp = ICS__V1__CHECKPOINT__INIT;
     cp.position = pos;
-    cp.chain.data = e.chain;
-    cp.chain.len = sizeof e.chain;
+    cp.chain.data = chain;
+    cp.chain.len = sizeof chain;
     cmd.body_case = ICS__V1__COMMAND__BODY_CHECKPOINT;
     cmd.checkpoint = &cp;
     s_submit_internal(self, &cmd);
-    free(e.envelope);
+}
+
+/* ---- history backfill ---------------------------------------------------- */
+
+static bool s_peer_bad(ics_group_t *self, const char *org, uint64_t now)
+{
+    for (size_t i = 0; i < ICS_MAX_ORGS; i++)
+        if (strcmp(self->backfill.bad[i].org, org) == 0 && now < self->backfill.bad[i].until)
+            return true;
+    return false;
+}
+
+static void s_peer_mark_bad(ics_group_t *self, const char *org, uint64_t until)
+{
+    size_t slot = 0;
+    for (size_t i = 0; i < ICS_MAX_ORGS; i++) {
+        if (strcmp(self->backfill.bad[i].org, org) == 0 || self->backfill.bad[i].org[0] == '\0') {
+            slot = i;
+            break;
+        }
+        if (self->backfill.bad[i].until < self->backfill.bad[slot].until)
+            slot = i;
+    }
+    ics_strcpy(self->backfill.bad[slot].org, ICS_ORG_MAX, org);
+    self->backfill.bad[slot].until = until;
+}
+
+typedef struct {
+    ics_group_t *self;
+    uint64_t now;
+    size_t i, want;
+    char pick[ICS_ORG_MAX], first[ICS_ORG_MAX];
+} s_pick_t;
+
+static void s_pick_peer(void *arg, const ics_effect_t *m)
+{
+    s_pick_t *p = arg;
+    ics_group_t *self = p->self;
+    size_t i = p->i++;
+
+    ics_peer_info_t info;
+
+    if (strcmp(m->org, self->cfg->org) == 0 || s_peer_bad(self, m->org, p->now) ||
+        !ics_transport_peer(self->transport, m->org, &info) || !info.connected)
+        return;
+    if (p->first[0] == '\0')
+        ics_strcpy(p->first, sizeof p->first, m->org);
+    if (p->pick[0] == '\0' && i >= p->want)
+        ics_strcpy(p->pick, sizeof p->pick, m->org);
+}
+
+/* Asks a peer for the newest missing chunk of history, unless a request is
+ * in flight. Peers are tried in turn; a slow one is skipped. */
+static void s_backfill(ics_group_t *self, uint64_t now)
+{
+    Ics__V1__Frame frame = ICS__V1__FRAME__INIT;
+    Ics__V1__HistoryRequest req = ICS__V1__HISTORY_REQUEST__INIT;
+    s_pick_t pick = {.self = self, .now = now};
+    uint64_t lo, hi;
+    uint8_t *buf = NULL;
+    size_t len = 0;
+
+    if (!ics_history_gap(self->history, &lo, &hi))
+        return;
+    if (self->backfill.sent_ms != 0) {
+        if (now - self->backfill.sent_ms < BACKFILL_TIMEOUT_MS)
+            return;
+        snprintf(self->backfill.last_error, sizeof self->backfill.last_error,
+                 "%s did not answer within %u ms", self->backfill.peer, BACKFILL_TIMEOUT_MS);
+        self->backfill.failures++;
+        self->backfill.next_peer++;
+    }
+    pick.want = self->backfill.next_peer;
+    ics_fsm_each_member(self->fsm, s_pick_peer, &pick);
+    if (pick.pick[0] == '\0') {
+        self->backfill.next_peer = 0;
+        ics_strcpy(pick.pick, sizeof pick.pick, pick.first);
+    }
+    self->backfill.sent_ms = now;
+    if (pick.pick[0] == '\0') {
+        self->backfill.peer[0] = '\0';
+        return; /* nobody to ask yet: look again after the timeout */
+    }
+    ics_strcpy(self->backfill.peer, sizeof self->backfill.peer, pick.pick);
+    req.first = lo;
+    req.last = hi;
+    req.request_id = ++self->backfill.request_id;
+    req.max_bytes = self->cfg->max_message_bytes / 2 < BACKFILL_CHUNK_MAX
+                        ? self->cfg->max_message_bytes / 2 : BACKFILL_CHUNK_MAX;
+    frame.version = ICS_WIRE_VERSION;
+    frame.group = (char *)self->gcfg->name;
+    frame.body_case = ICS__V1__FRAME__BODY_HISTORY_REQUEST;
+    frame.history_request = &req;
+    if (ics_pack(&frame.base, &buf, &len) == ICS_OK)
+        ics_transport_send(self->transport, pick.pick, buf, len);
+    free(buf);
+    ics_debug("group %s: asked %s for history %llu..%llu", self->gcfg->name, pick.pick,
+              (unsigned long long)lo, (unsigned long long)hi);
+}
+
+static void s_on_history_request(ics_group_t *self, const char *from,
+                                 const Ics__V1__HistoryRequest *req)
+{
+    Ics__V1__Frame frame = ICS__V1__FRAME__INIT;
+    uint8_t *chunk = NULL, *buf = NULL;
+    size_t chunk_len = 0, len = 0;
+    /* Leave room for the frame around the chunk. */
+    size_t cap = self->cfg->max_message_bytes / 2 < BACKFILL_CHUNK_MAX
+                     ? self->cfg->max_message_bytes / 2 : BACKFILL_CHUNK_MAX;
+    size_t max = req->max_bytes > 0 && req->max_bytes < cap ? req->max_bytes : cap;
+
+    if (ics_history_serve(self->history, req->request_id, req->first, req->last, max, &chunk,
+                          &chunk_len) != ICS_OK)
+        return;
+    frame.version = ICS_WIRE_VERSION;
+    frame.group = (char *)self->gcfg->name;
+    frame.body_case = ICS__V1__FRAME__BODY_HISTORY_CHUNK;
+    /* The chunk travels packed inside the frame as the same message. */
+    frame.history_chunk = ics__v1__history_chunk__unpack(NULL, chunk_len, chunk);
+    if (frame.history_chunk != NULL && ics_pack(&frame.base, &buf, &len) == ICS_OK)
+        ics_transport_send(self->transport, from, buf, len);
+    if (frame.history_chunk != NULL)
+        ics__v1__history_chunk__free_unpacked(frame.history_chunk, NULL);
+    free(chunk);
+    free(buf);
+}
+
+static void s_on_history_chunk(ics_group_t *self, const char *from,
+                               const Ics__V1__HistoryChunk *chunk)
+{
+    uint64_t now = ics_mono_ms(), request_id = 0;
+    uint8_t *buf = NULL;
+    size_t len = 0, stored = 0;
+    ics_err_t err;
+    int rc;
+
+    if (strcmp(from, self->backfill.peer) != 0 || chunk->request_id != self->backfill.request_id)
+        return; /* not what we asked for (a late answer from a skipped peer) */
+    if (ics_pack(&chunk->base, &buf, &len) != ICS_OK)
+        return;
+    rc = ics_history_fill(self->history, buf, len, &request_id, &stored, &err);
+    free(buf);
+    self->backfill.sent_ms = 0;
+    if (rc == ICS_OK) {
+        uint64_t lo, hi;
+        if (!ics_history_gap(self->history, &lo, &hi)) {
+            ics_notice("group %s: history complete: backfilled from peers", self->gcfg->name);
+            self->backfill.last_error[0] = '\0';
+        }
+        s_backfill(self, now);   /* the next chunk at once */
+        return;
+    }
+    self->backfill.failures++;
+    snprintf(self->backfill.last_error, sizeof self->backfill.last_error, "%s: %.200s", from, err.msg);
+    self->backfill.next_peer++;
+    if (rc == ICS_EINVAL || rc == ICS_EMALFORMED) {
+        /* A chunk that does not chain up is a peer to stop trusting. */
+        s_peer_mark_bad(self, from, now + BACKFILL_BAD_MS);
+        self->counters.backfill_bad_chunks++;
+        ics_warn("group %s: %s served a bad history chunk: %s; asking another peer",
+                 self->gcfg->name, from, err.msg);
+    } else if (now - self->backfill.last_log_ms > 10000) {
+        self->backfill.last_log_ms = now;
+        ics_info("group %s: history backfill from %s failed: %s", self->gcfg->name, from,
+                 err.msg);
+    }
+    s_backfill(self, now);
 }
 
 unsigned ics_group_run(ics_group_t *self)
@@ -755,6 +998,9 @@ unsigned ics_group_run(ics_group_t *self)
     if (raft_state(&self->raft) == RAFT_LEADER)
         s_leader_duties(self);
     s_checkpoint_duty(self);
+    s_backfill(self, now);
+    if (self->backfill.sent_ms != 0 && wait > BACKFILL_TIMEOUT_MS)
+        wait = BACKFILL_TIMEOUT_MS;
     return wait;
 }
 
@@ -764,6 +1010,10 @@ void ics_group_flush(ics_group_t *self)
      * finish it in this turn rather than after the next poll. */
     for (int i = 0; i < 8 && ics_raftio_flush(self->io); i++)
         ;
+    /* Group commit of the history written this turn (durable on a
+     * snapshot; until then raft's log can replay it). */
+    if (ics_history_commit(self->history, false) != ICS_OK)
+        self->history_failed = true;
 }
 
 /* ---- frames ------------------------------------------------------------ */
@@ -784,8 +1034,7 @@ static void s_on_forward(ics_group_t *self, const char *from, const Ics__V1__For
         ics_warn("group %s: forward from %s of an envelope by %s/%s dropped",
                  self->gcfg->name, from, env->org, env->group);
     } else {
-        ics_apply_result_t res;
-        if (ics_fsm_lookup(self->fsm, env->org, env->seq, &res) != ICS_OK)
+        if (!ics_fsm_seq_taken(self->fsm, env->org, env->seq))
             s_propose(self, env->org, env->seq, fwd->envelope.data, fwd->envelope.len);
     }
     ics__v1__envelope__free_unpacked(env, NULL);
@@ -799,6 +1048,12 @@ void ics_group_frame(ics_group_t *self, const char *from, const Ics__V1__Frame *
         break;
     case ICS__V1__FRAME__BODY_FORWARD:
         s_on_forward(self, from, frame->forward);
+        break;
+    case ICS__V1__FRAME__BODY_HISTORY_REQUEST:
+        s_on_history_request(self, from, frame->history_request);
+        break;
+    case ICS__V1__FRAME__BODY_HISTORY_CHUNK:
+        s_on_history_chunk(self, from, frame->history_chunk);
         break;
     default:
         break;
@@ -863,6 +1118,10 @@ ics_group_t *ics_group_new(const ics_config_t *cfg, const ics_group_cfg_t *gcfg,
     snprintf(path, sizeof path, "%s/raft.db", self->dir);
     self->store = ics_store_open(path, err);
     if (self->store == NULL)
+        goto fail;
+    snprintf(path, sizeof path, "%s/history.db", self->dir);
+    self->history = ics_history_open(path, gcfg->name, err);
+    if (self->history == NULL)
         goto fail;
     self->fsm = ics_fsm_new(gcfg->name, err);
     if (self->fsm == NULL)
@@ -959,6 +1218,7 @@ void ics_group_destroy(ics_group_t **self_p)
         /* Our io completes close synchronously, after flushing. */
     }
     ics_raftio_destroy(&self->io);
+    ics_history_close(&self->history);
     ics_fsm_destroy(&self->fsm);
     ics_store_close(&self->store);
     if (self->outbox != NULL)
@@ -969,6 +1229,7 @@ void ics_group_destroy(ics_group_t **self_p)
 
 const char *ics_group_name(const ics_group_t *self) { return self->gcfg->name; }
 ics_fsm_t *ics_group_fsm(ics_group_t *self) { return self->fsm; }
+ics_history_t *ics_group_history(ics_group_t *self) { return self->history; }
 struct raft *ics_group_raft(ics_group_t *self) { return &self->raft; }
 
 bool ics_group_is_member(ics_group_t *self, const char *org)
@@ -987,6 +1248,17 @@ void ics_group_status(ics_group_t *self, ics_group_status_t *out)
     out->applied_index = raft_last_applied(&self->raft);
     out->last_index = raft_last_index(&self->raft);
     s_leader(self, out->leader);
+    out->history_top = ics_history_top(self->history);
+    out->history_missing = ics_history_missing(self->history);
+    out->history_failed = self->history_failed;
+    out->backfill_failures = self->backfill.failures;
+    ics_strcpy(out->backfill_peer, sizeof out->backfill_peer,
+               out->history_missing > 0 ? self->backfill.peer : "");
+    ics_strcpy(out->backfill_error, sizeof out->backfill_error, self->backfill.last_error);
+    {
+        ics_history_stats_t hs = ics_history_stats(self->history);
+        out->history_filled = hs.filled;
+    }
 }
 
 const ics_group_metrics_t *ics_group_metrics(const ics_group_t *self)

@@ -11,6 +11,7 @@
 #include "common/config.h"
 #include "common/keys.h"
 #include "fsm/fsm.h"
+#include "history.h"
 #include "ics/v1/wire.pb-c.h"
 #include "metrics.h"
 #include "transport.h"
@@ -37,6 +38,8 @@ void ics_group_destroy(ics_group_t **self_p);
 
 const char *ics_group_name(const ics_group_t *self);
 ics_fsm_t *ics_group_fsm(ics_group_t *self);
+/* The group's audit history on disk (history.h). */
+ics_history_t *ics_group_history(ics_group_t *self);
 struct raft *ics_group_raft(ics_group_t *self);
 
 /* Handles a frame for this group from an authenticated member. */
@@ -62,6 +65,15 @@ typedef struct {
     uint64_t term, commit_index, applied_index, last_index;
     char leader[ICS_ORG_MAX];
     uint64_t submitted, applied_ok, applied_rejected, timeouts;
+    /* History on disk and its backfill from peers. */
+    uint64_t history_top;        /* highest position held or vouched for */
+    uint64_t history_missing;    /* positions still to backfill */
+    uint64_t history_filled;     /* backfilled since start */
+    uint64_t history_diverged;   /* applied entries that disagreed with the file */
+    bool history_failed;         /* a write failed: the group stopped applying */
+    uint64_t backfill_failures, backfill_bad_chunks;
+    char backfill_peer[ICS_ORG_MAX];
+    char backfill_error[256];    /* the last failure, "" if none */
 } ics_group_status_t;
 void ics_group_status(ics_group_t *self, ics_group_status_t *out);
 typedef struct {

@@ -5,16 +5,20 @@
  * apply() takes the entry's bytes through a fixed ladder of checks (decode,
  * group, genesis, membership, key in force, signature, replay, command
  * decode) and then the owning domain's handler; every outcome except a
- * replay appends exactly one audit row and steps the chain, so all nodes
- * agree on positions even for garbage. Invariants:
+ * replay takes the next audit position and steps the chain, so all nodes
+ * agree on positions even for garbage. The entry itself, its verdict and
+ * chain go to the observer, which keeps the history on disk
+ * (daemon/history.c): the state holds no past entries. Invariants:
  *   - the outcome depends only on the bytes and the database: no wall clock,
  *     randomness or configuration is read here or in any domain;
  *   - all state, including the counters (position, chain head, clock,
  *     genesis flag in fsm_core), is in one in-memory SQLite database, so a
- *     snapshot is that database's image and nothing else;
+ *     snapshot is that database's image and nothing else; what it keeps of
+ *     the past is bounded (fsm_audit.c), so its size does not grow with
+ *     the length of the log;
  *   - one transaction per entry; the handler runs in a savepoint, so a
- *     rejected command leaves only its audit row (and the clock, which moved
- *     because its signature verified);
+ *     rejected command leaves only its position, its replay-window bit and
+ *     the clock (which moved because its signature verified);
  *   - (org, seq) is a dedupe key only once the signature has verified, so a
  *     forgery cannot burn a real sequence number;
  *   - the clock never goes backwards.
@@ -29,7 +33,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define S_FORMAT 1 /* fsm_core.format: the layout of this database */
+#define S_FORMAT 2 /* fsm_core.format: the layout of this database (2: no audit rows) */
 
 struct ics_fsm {
     char group[ICS_GROUP_MAX];
@@ -474,7 +478,7 @@ int ics_fsm_apply(ics_fsm_t *self, const uint8_t *buf, size_t len, ics_apply_res
     ics_apply_ctx_t ctx;
     s_core_t core;
     ics_err_t err;
-    bool in_tx = false, verified = false, duplicate = false;
+    bool in_tx = false, verified = false, duplicate = false, genesis = false;
     int rc, verdict = ICS_EREJECTED;
 
     assert(self && res && (buf != NULL || len == 0));
@@ -534,15 +538,33 @@ int ics_fsm_apply(ics_fsm_t *self, const uint8_t *buf, size_t len, ics_apply_res
         }
         goto record;
     }
-    /* 6: a replay of something already applied changes nothing. */
-    rc = ics_audit_lookup(self->db, env->org, env->seq, res);
-    if (rc == ICS_OK) {
-        res->duplicate = true;
-        duplicate = true;
-        goto out;
+    /* 6: a replay of something already applied changes nothing; a seq
+     * too old to tell is refused. */
+    {
+        ics_replay_t replay;
+        uint64_t highest;
+        rc = ics_audit_replay(self->db, env->org, env->seq, &replay, &highest);
+        if (rc != ICS_OK)
+            goto out;
+        if (replay == ICS_REPLAY_SEEN) {
+            res->duplicate = true;
+            duplicate = true;
+            goto out;
+        }
+        if (replay == ICS_REPLAY_STALE) {
+            /* Its signature verified: it moves the clock like any other. */
+            rc = s_advance_clock(&ctx, env->timestamp_ms);
+            if (rc != ICS_OK)
+                goto out;
+            verdict = ics_reject(&ctx, "sequence number %" PRIu64 " of %s is below its replay"
+                                       " window (highest applied %" PRIu64 ", window %d)",
+                                 env->seq, env->org, highest, ICS_FSM_REPLAY_WINDOW);
+            goto record;
+        }
+        rc = ics_audit_replay_take(self->db, env->org, env->seq);
+        if (rc != ICS_OK)
+            goto out;
     }
-    if (rc != ICS_ENOENT)
-        goto out;
     verified = true;
     rc = s_advance_clock(&ctx, env->timestamp_ms);
     if (rc != ICS_OK)
@@ -571,13 +593,15 @@ record:
     res->clock_ms = ctx.clock_ms;
     ics_chain_step(core.chain, ctx.position, res->entry_id, res->accepted, res->reason,
                    res->chain);
-    rc = ics_audit_record(self->db, res, buf, len, verified);
+    res->verified = verified;
+    genesis = res->accepted && env != NULL && env->kind == ICS__V1__COMMAND__BODY_GENESIS;
+    rc = ics_audit_record(self->db, res, buf, len, genesis);
     if (rc != ICS_OK)
         goto out;
     core.position = ctx.position;
     memcpy(core.chain, res->chain, sizeof core.chain);
     core.clock_ms = ctx.clock_ms;
-    if (res->accepted && env != NULL && env->kind == ICS__V1__COMMAND__BODY_GENESIS)
+    if (genesis)
         core.genesis = true;
     rc = s_core_write(self->db, &core);
     if (rc != ICS_OK)
@@ -589,9 +613,13 @@ record:
 out:
     if (in_tx && ics_sql_exec(self->db, "ROLLBACK") != ICS_OK && rc == ICS_OK)
         rc = ICS_EIO;
-    if (rc == ICS_OK)
+    if (rc == ICS_OK) {
+        res->envelope = buf;
+        res->envelope_len = len;
         s_notify(self, &ctx, res);
-    else if (!duplicate)
+        res->envelope = NULL;
+        res->envelope_len = 0;
+    } else if (!duplicate)
         snprintf(res->reason, sizeof res->reason, "state database failure");
     free(ctx.effects_);
     if (cmd != NULL)
@@ -767,25 +795,31 @@ bool ics_fsm_is_member(ics_fsm_t *self, const char *org)
     return ics_members_get(self->db, org, &m) == ICS_OK;
 }
 
-int ics_fsm_lookup(ics_fsm_t *self, const char *org, uint64_t seq, ics_apply_result_t *res)
-{
-    memset(res, 0, sizeof *res);
-    if (seq > INT64_MAX)
-        return ICS_ENOENT;
-    return ics_audit_lookup(self->db, org, seq, res);
-}
-
 uint64_t ics_fsm_max_seq(ics_fsm_t *self, const char *org)
 {
-    return ics_audit_max_seq(self->db, org);
+    ics_replay_t r;
+    uint64_t highest = 0;
+
+    if (ics_audit_replay(self->db, org, 0, &r, &highest) != ICS_OK)
+        return 0;
+    return highest;
 }
 
-int ics_fsm_entry(ics_fsm_t *self, uint64_t position, ics_log_entry_t *out)
+bool ics_fsm_seq_taken(ics_fsm_t *self, const char *org, uint64_t seq)
 {
-    memset(out, 0, sizeof *out);
+    ics_replay_t r;
+    uint64_t highest;
+
+    if (seq > INT64_MAX || ics_audit_replay(self->db, org, seq, &r, &highest) != ICS_OK)
+        return false;
+    return r != ICS_REPLAY_NEW;
+}
+
+int ics_fsm_chain_at(ics_fsm_t *self, uint64_t position, uint8_t out[32])
+{
     if (position == 0 || position > INT64_MAX)
         return ICS_ENOENT;
-    return ics_audit_entry(self->db, position, out);
+    return ics_audit_mark(self->db, position, out);
 }
 
 void ics_fsm_checkpoint_status(ics_fsm_t *self, ics_checkpoint_status_t *out)
@@ -864,33 +898,6 @@ uint64_t ics_fsm_next_deadline(ics_fsm_t *self)
         }
     }
     return best;
-}
-
-int ics_fsm_export(ics_fsm_t *self, FILE *out, ics_err_t *err)
-{
-    s_core_t core;
-    int rc;
-
-    /* One read transaction, so the header and the entries agree. */
-    rc = ics_sql_exec(self->db, "BEGIN");
-    if (rc != ICS_OK)
-        return ics_err(err, rc, "state database failure");
-    rc = s_core_read(self->db, &core);
-    if (rc != ICS_OK) {
-        rc = ics_err(err, rc, "state database failure");
-        goto out;
-    }
-    rc = ics_log_write_header(out, self->group, core.position, core.chain);
-    if (rc == ICS_OK)
-        rc = ics_audit_export(self->db, out, core.position);
-    if (rc == ICS_OK && fflush(out) != 0)
-        rc = ICS_EIO;
-    if (rc != ICS_OK)
-        rc = ics_err(err, rc, "log export failed: %s",
-                     rc == ICS_EIO ? "write error or database failure" : ics_strerror(rc));
-out:
-    ics_sql_exec(self->db, "COMMIT");
-    return rc;
 }
 
 typedef struct {

@@ -22,9 +22,11 @@
 typedef struct ics_fsm ics_fsm_t;
 
 typedef struct {
-    uint64_t position;       /* audit log position (1-based) of the entry; for a duplicate, the original's */
+    uint64_t position;       /* audit log position (1-based) of the entry; 0 for a duplicate
+                                (the state keeps no past results: see the history) */
     bool accepted;
-    bool duplicate;          /* (org, seq) already applied: nothing changed, fields are the original's */
+    bool duplicate;          /* (org, seq) already applied: nothing changed; only org, seq,
+                                kind and entry_id are set */
     char reason[256];        /* why rejected; "" when accepted */
     uint8_t entry_id[32];    /* ics_entry_id of the envelope bytes */
     uint8_t chain[32];       /* chain head after this entry */
@@ -32,7 +34,18 @@ typedef struct {
     uint64_t seq;
     uint32_t kind;
     uint64_t clock_ms;       /* state machine clock after this entry */
+    bool verified;           /* the signature verified and (org, seq) was taken */
+    /* The entry's bytes, for the observer's applied() only (the history
+     * records them); NULL elsewhere. */
+    const uint8_t *envelope;
+    size_t envelope_len;
 } ics_apply_result_t;
+
+/* Bounds of what the state keeps of the past (fsm_audit.c). Changing any
+ * is a consensus change. */
+#define ICS_FSM_REPLAY_WINDOW 1024  /* sequence numbers remembered per organisation */
+#define ICS_FSM_MARK_STRIDE 16      /* checkpoints name multiples of this */
+#define ICS_FSM_MARKS_KEPT 256      /* chain marks kept: 4,096 positions */
 
 /* Membership effects the node must carry out (raft configuration, transport allow-list). */
 typedef enum { ICS_EFFECT_MEMBER_ADDED, ICS_EFFECT_MEMBER_REMOVED, ICS_EFFECT_KEY_CHANGED } ics_effect_type_t;
@@ -92,14 +105,19 @@ bool ics_fsm_has_genesis(ics_fsm_t *self);
 int ics_fsm_member_key(ics_fsm_t *self, const char *org, uint8_t pk[ICS_PK_BYTES]);   /* ICS_ENOENT if not a member */
 bool ics_fsm_is_member(ics_fsm_t *self, const char *org);
 
-/* The result the entry (org, seq) got when first applied (duplicate false).
- * Only entries whose signature verified are found. ICS_ENOENT otherwise. */
-int ics_fsm_lookup(ics_fsm_t *self, const char *org, uint64_t seq, ics_apply_result_t *res); /* ICS_ENOENT */
-uint64_t ics_fsm_max_seq(ics_fsm_t *self, const char *org);     /* highest applied seq of org, 0 if none */
+/* Highest verified seq of org, 0 if none. */
+uint64_t ics_fsm_max_seq(ics_fsm_t *self, const char *org);
+/* Has a verified (org, seq) been applied? true also for a seq below org's
+ * replay window, which can never be applied again. */
+bool ics_fsm_seq_taken(ics_fsm_t *self, const char *org, uint64_t seq);
+/* The chain head at a position the state still keeps a mark for (a
+ * multiple of ICS_FSM_MARK_STRIDE among the newest ICS_FSM_MARKS_KEPT).
+ * ICS_ENOENT otherwise. */
+int ics_fsm_chain_at(ics_fsm_t *self, uint64_t position, uint8_t out[32]);
 
+/* One entry of the history (daemon/history.h). */
 typedef struct { uint64_t position; uint8_t *envelope; size_t envelope_len; bool accepted; char reason[256];
                  uint8_t chain[32]; uint64_t clock_ms; } ics_log_entry_t;   /* envelope malloc'd, caller frees */
-int ics_fsm_entry(ics_fsm_t *self, uint64_t position, ics_log_entry_t *out);          /* ICS_ENOENT */
 
 /* position: the highest position any checkpoint names (0 if none); matching:
  * current voting members whose checkpoint for it matches this log; needed:
@@ -116,9 +134,6 @@ uint64_t ics_fsm_certified_position(ics_fsm_t *self);
 bool ics_fsm_has_checkpoint(ics_fsm_t *self, const char *org, uint64_t position);
 
 uint64_t ics_fsm_next_deadline(ics_fsm_t *self);   /* earliest pending deadline (ms) of any domain, 0 if none */
-
-/* Writes the whole audit log in the format of docs/log-format.md. */
-int ics_fsm_export(ics_fsm_t *self, FILE *out, ics_err_t *err);  /* the documented export format */
 
 /* Calls fn once per current member, ordered by organisation id, with an
  * ICS_EFFECT_MEMBER_ADDED effect: how the node rebuilds its raft
@@ -137,7 +152,7 @@ int ics_fsm_each_member(ics_fsm_t *self, void (*fn)(void *arg, const ics_effect_
 
 /* For read-only queries by the node. Tables: members(org, kind, name,
  * endpoint, public_key, voter, admin, active, since, removed), member_keys,
- * audit, checkpoints, alarms, and each domain's own. The handle changes on
+ * replay, marks, checkpoints, alarms, and each domain's own. The handle changes on
  * restore: do not keep it, or prepared statements on it, across one. */
 sqlite3 *ics_fsm_db(ics_fsm_t *self);   /* for read-only queries by the node */
 

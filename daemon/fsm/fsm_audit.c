@@ -1,18 +1,27 @@
 /*
- * The audit log, its hash chain, checkpoints, and the log export.
+ * What the state keeps of the audit log: the replay windows, the chain at
+ * recent checkpointable positions, the genesis, and checkpoints.
  *
- * Every entry raft orders gets one audit row, accepted or rejected, holding
- * the exact envelope bytes, its entry id, the verdict and reason, the log
- * clock, and the chain head after it (formula in common/logverify.c and
- * docs/log-format.md). Nodes publish checkpoints (position, chain) as
- * ordinary signed entries; each node compares them with its own chain at
- * that position: agreement by a majority of current voters certifies the
- * position, and any disagreement raises an alarm kept in state. Invariants:
- *   - audit positions are 1, 2, 3, ... with no gaps; rows are never changed;
- *   - (org, seq) is unique among rows whose signature verified (the partial
- *     unique index), which is what makes replays duplicates;
- *   - every multi-row read is ORDER BY position (or org), so exports and
- *     statuses are identical on every node;
+ * The history itself (every entry, verdict, reason and chain) is not state:
+ * it lives on disk beside the node (daemon/history.c) and never travels in a
+ * snapshot, so a snapshot's size depends on the current state only. What an
+ * entry's verdict may depend on is therefore kept here, bounded:
+ *   - replay: per organisation the highest verified sequence number and a
+ *     bitmap of the ICS_FSM_REPLAY_WINDOW numbers below it; a verified
+ *     (org, seq) is taken once, a seq at or below highest - window is
+ *     refused (docs/log-format.md, "Replay rule");
+ *   - marks: the chain head at every position that is a multiple of
+ *     ICS_FSM_MARK_STRIDE, the newest ICS_FSM_MARKS_KEPT of them, which is
+ *     what a checkpoint is compared with;
+ *   - the genesis envelope (the policy in force before any change);
+ *   - checkpoints for positions still marked, and alarms.
+ * Nodes publish checkpoints (position, chain) as ordinary signed entries;
+ * agreement by a majority of current voters certifies the position, and
+ * any disagreement raises an alarm kept in state. Invariants:
+ *   - marks and checkpoints older than the oldest mark are deleted in the
+ *     same transaction that adds the newest mark;
+ *   - every multi-row read is ORDER BY position (or org), so statuses are
+ *     identical on every node;
  *   - an alarm is never cleared by later agreement: a divergence happened.
  */
 #include "fsm/fsm_internal.h"
@@ -22,20 +31,20 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define S_WINDOW_BYTES (ICS_FSM_REPLAY_WINDOW / 8)
+_Static_assert(ICS_FSM_REPLAY_WINDOW % 8 == 0, "window is whole bytes");
+
 static const char s_schema_sql[] =
-    "CREATE TABLE IF NOT EXISTS audit("
-    " position INTEGER PRIMARY KEY,"
-    " entry_id BLOB NOT NULL,"
-    " envelope BLOB NOT NULL,"
-    " accepted INTEGER NOT NULL,"
-    " reason TEXT NOT NULL,"
-    " chain BLOB NOT NULL,"
-    " clock_ms INTEGER NOT NULL,"
-    " org TEXT NOT NULL,"          /* as claimed; '' if undecodable */
-    " seq INTEGER NOT NULL,"       /* as claimed */
-    " kind INTEGER NOT NULL,"
-    " verified INTEGER NOT NULL);" /* signature verified: (org, seq) is taken */
-    "CREATE UNIQUE INDEX IF NOT EXISTS audit_dedupe ON audit(org, seq) WHERE verified = 1;"
+    "CREATE TABLE IF NOT EXISTS replay("
+    " org TEXT PRIMARY KEY,"
+    " highest INTEGER NOT NULL,"   /* highest verified seq */
+    " window BLOB NOT NULL);"      /* bit i of byte i/8: seq highest - i taken */
+    "CREATE TABLE IF NOT EXISTS marks("
+    " position INTEGER PRIMARY KEY CHECK (position % 16 = 0),"
+    " chain BLOB NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS genesis_entry("
+    " id INTEGER PRIMARY KEY CHECK (id = 1),"
+    " envelope BLOB NOT NULL);"
     "CREATE TABLE IF NOT EXISTS checkpoints("
     " position INTEGER NOT NULL,"  /* the position the checkpoint speaks of */
     " org TEXT NOT NULL,"
@@ -48,205 +57,196 @@ static const char s_schema_sql[] =
     " org TEXT NOT NULL,"
     " position INTEGER NOT NULL,"
     " text TEXT NOT NULL);";
+_Static_assert(ICS_FSM_MARK_STRIDE == 16, "the marks CHECK constraint says 16");
 
 static int s_schema(sqlite3 *db)
 {
     return ics_sql_exec(db, s_schema_sql);
 }
 
-/* ---------------------------------------------------------------- audit rows */
+/* ---------------------------------------------------------------- replay */
 
-int ics_audit_record(sqlite3 *db, const ics_apply_result_t *res, const uint8_t *buf,
-                     size_t len, bool verified)
+static bool s_bit(const uint8_t *w, uint64_t i)
+{
+    return (w[i / 8] >> (i % 8)) & 1u;
+}
+
+static void s_set(uint8_t *w, uint64_t i)
+{
+    w[i / 8] = (uint8_t)(w[i / 8] | (1u << (i % 8)));
+}
+
+/* Reads org's window; *highest 0 and an empty window if it has none. */
+static int s_window(sqlite3 *db, const char *org, uint64_t *highest, uint8_t w[S_WINDOW_BYTES],
+                    bool *found)
 {
     sqlite3_stmt *st = NULL;
     int rc;
 
-    assert(!verified || res->seq <= INT64_MAX);
-    if (len > INT32_MAX)
-        return ICS_ETOOBIG;
-    rc = ics_sql_prepare(db, "INSERT INTO audit(position, entry_id, envelope, accepted, reason,"
-                             " chain, clock_ms, org, seq, kind, verified)"
-                             " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)", &st);
+    *highest = 0;
+    *found = false;
+    memset(w, 0, S_WINDOW_BYTES);
+    rc = ics_sql_prepare(db, "SELECT highest, window FROM replay WHERE org = ?1", &st);
     if (rc != ICS_OK)
         goto out;
-    ics_sql_bind_u64(st, 1, res->position);
-    sqlite3_bind_blob(st, 2, res->entry_id, 32, SQLITE_TRANSIENT);
-    sqlite3_bind_blob(st, 3, buf, (int)len, SQLITE_TRANSIENT);
-    sqlite3_bind_int(st, 4, res->accepted ? 1 : 0);
-    sqlite3_bind_text(st, 5, res->reason, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_blob(st, 6, res->chain, 32, SQLITE_TRANSIENT);
-    ics_sql_bind_u64(st, 7, res->clock_ms);
-    sqlite3_bind_text(st, 8, res->org, -1, SQLITE_TRANSIENT);
-    /* A claimed seq beyond INT64_MAX (rejected, never verified) is kept
-     * bit for bit; it takes part in no ordering. */
-    sqlite3_bind_int64(st, 9, (sqlite3_int64)res->seq);
-    sqlite3_bind_int64(st, 10, (sqlite3_int64)res->kind);
-    sqlite3_bind_int(st, 11, verified ? 1 : 0);
+    if (sqlite3_bind_text(st, 1, org, -1, SQLITE_TRANSIENT) != SQLITE_OK) {
+        rc = ICS_EIO;
+        goto out;
+    }
+    rc = ics_sql_row(db, st);
+    if (rc == ICS_ENOENT) {
+        rc = ICS_OK;
+        goto out;
+    }
+    if (rc != ICS_OK)
+        goto out;
+    *highest = ics_sql_column_u64(st, 0);
+    *found = true;
+    rc = ics_sql_column_blob(st, 1, w, S_WINDOW_BYTES) ? ICS_OK : ICS_EIO;
+out:
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int ics_audit_replay(sqlite3 *db, const char *org, uint64_t seq, ics_replay_t *out,
+                     uint64_t *highest)
+{
+    uint8_t w[S_WINDOW_BYTES];
+    bool found;
+    int rc = s_window(db, org, highest, w, &found);
+
+    if (rc != ICS_OK)
+        return rc;
+    if (!found || seq > *highest)
+        *out = ICS_REPLAY_NEW;
+    else if (*highest - seq >= ICS_FSM_REPLAY_WINDOW)
+        *out = ICS_REPLAY_STALE;
+    else
+        *out = s_bit(w, *highest - seq) ? ICS_REPLAY_SEEN : ICS_REPLAY_NEW;
+    return ICS_OK;
+}
+
+int ics_audit_replay_take(sqlite3 *db, const char *org, uint64_t seq)
+{
+    sqlite3_stmt *st = NULL;
+    uint8_t w[S_WINDOW_BYTES], shifted[S_WINDOW_BYTES];
+    uint64_t highest;
+    bool found;
+    int rc = s_window(db, org, &highest, w, &found);
+
+    assert(seq <= INT64_MAX);
+    if (rc != ICS_OK)
+        return rc;
+    if (!found || seq > highest) {
+        /* Slide: what was bit i is now bit i + (seq - highest). */
+        uint64_t by = found ? seq - highest : ICS_FSM_REPLAY_WINDOW;
+        memset(shifted, 0, sizeof shifted);
+        for (uint64_t i = 0; by < ICS_FSM_REPLAY_WINDOW && i + by < ICS_FSM_REPLAY_WINDOW; i++)
+            if (s_bit(w, i))
+                s_set(shifted, i + by);
+        memcpy(w, shifted, sizeof w);
+        highest = seq;
+    }
+    assert(highest - seq < ICS_FSM_REPLAY_WINDOW);
+    s_set(w, highest - seq);
+    rc = ics_sql_prepare(db, "INSERT OR REPLACE INTO replay(org, highest, window)"
+                             " VALUES (?1, ?2, ?3)", &st);
+    if (rc != ICS_OK)
+        goto out;
+    if (sqlite3_bind_text(st, 1, org, -1, SQLITE_TRANSIENT) != SQLITE_OK ||
+        ics_sql_bind_u64(st, 2, highest) != ICS_OK ||
+        sqlite3_bind_blob(st, 3, w, sizeof w, SQLITE_TRANSIENT) != SQLITE_OK) {
+        rc = ICS_EIO;
+        goto out;
+    }
     rc = ics_sql_done(db, st);
 out:
     sqlite3_finalize(st);
     return rc;
 }
 
-int ics_audit_lookup(sqlite3 *db, const char *org, uint64_t seq, ics_apply_result_t *res)
+/* ---------------------------------------------------------------- marks */
+
+int ics_audit_record(sqlite3 *db, const ics_apply_result_t *res, const uint8_t *buf, size_t len,
+                     bool genesis)
 {
     sqlite3_stmt *st = NULL;
-    const char *text;
-    int rc;
+    int rc = ICS_OK;
 
-    rc = ics_sql_prepare(db, "SELECT position, accepted, reason, entry_id, chain, org, seq, kind,"
-                             " clock_ms FROM audit WHERE org = ?1 AND seq = ?2 AND verified = 1",
-                         &st);
-    if (rc != ICS_OK)
-        goto out;
-    sqlite3_bind_text(st, 1, org, -1, SQLITE_TRANSIENT);
-    ics_sql_bind_u64(st, 2, seq);
-    rc = ics_sql_row(db, st);
-    if (rc != ICS_OK)
-        goto out;
-    res->position = ics_sql_column_u64(st, 0);
-    res->accepted = sqlite3_column_int(st, 1) != 0;
-    res->duplicate = false;
-    text = (const char *)sqlite3_column_text(st, 2);
-    ics_strcpy(res->reason, sizeof res->reason, text ? text : "");
-    text = (const char *)sqlite3_column_text(st, 5);
-    ics_strcpy(res->org, sizeof res->org, text ? text : "");
-    res->seq = ics_sql_column_u64(st, 6);
-    res->kind = (uint32_t)sqlite3_column_int64(st, 7);
-    res->clock_ms = ics_sql_column_u64(st, 8);
-    if (!ics_sql_column_blob(st, 3, res->entry_id, 32) ||
-        !ics_sql_column_blob(st, 4, res->chain, 32))
-        rc = ICS_EIO;
-out:
-    sqlite3_finalize(st);
-    return rc;
-}
-
-uint64_t ics_audit_max_seq(sqlite3 *db, const char *org)
-{
-    sqlite3_stmt *st = NULL;
-    uint64_t v = 0;
-
-    if (ics_sql_prepare(db, "SELECT max(seq) FROM audit WHERE org = ?1 AND verified = 1", &st) ==
-        ICS_OK) {
-        sqlite3_bind_text(st, 1, org, -1, SQLITE_TRANSIENT);
-        if (ics_sql_row(db, st) == ICS_OK)
-            v = ics_sql_column_u64(st, 0);
-    }
-    sqlite3_finalize(st);
-    return v;
-}
-
-int ics_audit_entry(sqlite3 *db, uint64_t position, ics_log_entry_t *out)
-{
-    sqlite3_stmt *st = NULL;
-    const char *reason;
-    size_t n;
-    int rc;
-
-    rc = ics_sql_prepare(db, "SELECT envelope, accepted, reason, chain, clock_ms FROM audit"
-                             " WHERE position = ?1", &st);
-    if (rc != ICS_OK)
-        goto out;
-    ics_sql_bind_u64(st, 1, position);
-    rc = ics_sql_row(db, st);
-    if (rc != ICS_OK)
-        goto out;
-    n = (size_t)sqlite3_column_bytes(st, 0);
-    out->envelope = malloc(n > 0 ? n : 1);
-    if (out->envelope == NULL) {
-        rc = ICS_ENOMEM;
-        goto out;
-    }
-    if (n > 0)
-        memcpy(out->envelope, sqlite3_column_blob(st, 0), n);
-    out->envelope_len = n;
-    out->position = position;
-    out->accepted = sqlite3_column_int(st, 1) != 0;
-    reason = (const char *)sqlite3_column_text(st, 2);
-    ics_strcpy(out->reason, sizeof out->reason, reason ? reason : "");
-    out->clock_ms = ics_sql_column_u64(st, 4);
-    if (!ics_sql_column_blob(st, 3, out->chain, 32)) {
-        free(out->envelope);
-        out->envelope = NULL;
-        rc = ICS_EIO;
-    }
-out:
-    sqlite3_finalize(st);
-    return rc;
-}
-
-int ics_audit_export(sqlite3 *db, FILE *out, uint64_t entries)
-{
-    sqlite3_stmt *st = NULL;
-    uint64_t expect = 1;
-    int rc;
-
-    rc = ics_sql_prepare(db, "SELECT position, accepted, entry_id, chain, clock_ms, envelope,"
-                             " reason FROM audit ORDER BY position", &st);
-    if (rc != ICS_OK)
-        goto out;
-    while ((rc = ics_sql_row(db, st)) == ICS_OK) {
-        ics_log_line_t line;
-        const char *reason = (const char *)sqlite3_column_text(st, 6);
-
-        memset(&line, 0, sizeof line);
-        line.position = ics_sql_column_u64(st, 0);
-        line.accepted = sqlite3_column_int(st, 1) != 0;
-        line.entry_id = sqlite3_column_blob(st, 2);
-        if (sqlite3_column_bytes(st, 2) != 32 || line.entry_id == NULL) {
+    if (genesis) {
+        if (len > INT32_MAX)
+            return ICS_ETOOBIG;
+        rc = ics_sql_prepare(db, "INSERT INTO genesis_entry(id, envelope) VALUES (1, ?1)", &st);
+        if (rc == ICS_OK && sqlite3_bind_blob(st, 1, buf, (int)len, SQLITE_TRANSIENT) != SQLITE_OK)
             rc = ICS_EIO;
-            goto out;
-        }
-        line.chain = sqlite3_column_blob(st, 3);
-        if (sqlite3_column_bytes(st, 3) != ICS_CHAIN_BYTES || line.chain == NULL) {
-            rc = ICS_EIO;
-            goto out;
-        }
-        line.clock_ms = ics_sql_column_u64(st, 4);
-        line.envelope = sqlite3_column_blob(st, 5);
-        line.envelope_len = (size_t)sqlite3_column_bytes(st, 5);
-        line.reason = reason != NULL ? reason : "";
-        if (line.position != expect++) {
-            ics_error("state machine audit log has a gap before position %" PRIu64,
-                      line.position);
-            rc = ICS_EIO;
-            goto out;
-        }
-        rc = ics_log_write_entry(out, &line);
+        if (rc == ICS_OK)
+            rc = ics_sql_done(db, st);
+        sqlite3_finalize(st);
+        st = NULL;
         if (rc != ICS_OK)
-            goto out;
+            return rc;
     }
-    if (rc != ICS_ENOENT)
+    if (res->position % ICS_FSM_MARK_STRIDE != 0)
+        return ICS_OK;
+    rc = ics_sql_prepare(db, "INSERT INTO marks(position, chain) VALUES (?1, ?2)", &st);
+    if (rc != ICS_OK)
         goto out;
-    rc = expect - 1 == entries ? ics_log_write_end(out) : ICS_EIO;
+    if (ics_sql_bind_u64(st, 1, res->position) != ICS_OK ||
+        sqlite3_bind_blob(st, 2, res->chain, ICS_CHAIN_BYTES, SQLITE_TRANSIENT) != SQLITE_OK) {
+        rc = ICS_EIO;
+        goto out;
+    }
+    rc = ics_sql_done(db, st);
+    sqlite3_finalize(st);
+    st = NULL;
+    if (rc != ICS_OK || res->position <= (uint64_t)ICS_FSM_MARK_STRIDE * ICS_FSM_MARKS_KEPT)
+        goto out;
+    /* Keep the newest ICS_FSM_MARKS_KEPT marks and the checkpoints that
+     * can still be compared with them. */
+    rc = ics_sql_prepare(db, "DELETE FROM marks WHERE position <= ?1", &st);
+    if (rc == ICS_OK &&
+        ics_sql_bind_u64(st, 1, res->position - (uint64_t)ICS_FSM_MARK_STRIDE *
+                                                    ICS_FSM_MARKS_KEPT) != ICS_OK)
+        rc = ICS_EIO;
+    if (rc == ICS_OK)
+        rc = ics_sql_done(db, st);
+    sqlite3_finalize(st);
+    st = NULL;
+    if (rc != ICS_OK)
+        goto out;
+    rc = ics_sql_prepare(db, "DELETE FROM checkpoints WHERE position <= ?1", &st);
+    if (rc == ICS_OK &&
+        ics_sql_bind_u64(st, 1, res->position - (uint64_t)ICS_FSM_MARK_STRIDE *
+                                                    ICS_FSM_MARKS_KEPT) != ICS_OK)
+        rc = ICS_EIO;
+    if (rc == ICS_OK)
+        rc = ics_sql_done(db, st);
+out:
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int ics_audit_mark(sqlite3 *db, uint64_t position, uint8_t out[ICS_CHAIN_BYTES])
+{
+    sqlite3_stmt *st = NULL;
+    int rc;
+
+    rc = ics_sql_prepare(db, "SELECT chain FROM marks WHERE position = ?1", &st);
+    if (rc != ICS_OK)
+        goto out;
+    if (ics_sql_bind_u64(st, 1, position) != ICS_OK) {
+        rc = ICS_EIO;
+        goto out;
+    }
+    rc = ics_sql_row(db, st);
+    if (rc == ICS_OK && !ics_sql_column_blob(st, 0, out, ICS_CHAIN_BYTES))
+        rc = ICS_EIO;
 out:
     sqlite3_finalize(st);
     return rc;
 }
 
 /* ---------------------------------------------------------------- checkpoints */
-
-/* The chain this log recorded at position, into out. */
-static int s_chain_at(sqlite3 *db, uint64_t position, uint8_t out[ICS_CHAIN_BYTES])
-{
-    sqlite3_stmt *st = NULL;
-    int rc;
-
-    rc = ics_sql_prepare(db, "SELECT chain FROM audit WHERE position = ?1", &st);
-    if (rc != ICS_OK)
-        goto out;
-    ics_sql_bind_u64(st, 1, position);
-    rc = ics_sql_row(db, st);
-    if (rc == ICS_OK && !ics_sql_column_blob(st, 0, out, ICS_CHAIN_BYTES))
-        rc = ICS_EIO;
-    if (rc == ICS_ENOENT)
-        rc = ICS_EIO; /* positions below ours always exist */
-out:
-    sqlite3_finalize(st);
-    return rc;
-}
 
 static int s_checkpoint(ics_apply_ctx_t *ctx, const Ics__V1__Checkpoint *cp)
 {
@@ -260,6 +260,9 @@ static int s_checkpoint(ics_apply_ctx_t *ctx, const Ics__V1__Checkpoint *cp)
     if (cp->position == 0 || cp->position >= ctx->position)
         return ics_reject(ctx, "checkpoint for position %" PRIu64 ", but this log holds"
                                " positions 1 to %" PRIu64, cp->position, ctx->position - 1);
+    if (cp->position % ICS_FSM_MARK_STRIDE != 0)
+        return ics_reject(ctx, "checkpoint for position %" PRIu64 ": checkpoints name positions"
+                               " that are multiples of %d", cp->position, ICS_FSM_MARK_STRIDE);
     if (cp->chain.len != ICS_CHAIN_BYTES)
         return ics_reject(ctx, "checkpoint chain is %zu bytes, not %d", cp->chain.len,
                           ICS_CHAIN_BYTES);
@@ -280,7 +283,13 @@ static int s_checkpoint(ics_apply_ctx_t *ctx, const Ics__V1__Checkpoint *cp)
     sqlite3_finalize(st);
     st = NULL;
 
-    rc = s_chain_at(ctx->db, cp->position, ours);
+    rc = ics_audit_mark(ctx->db, cp->position, ours);
+    if (rc == ICS_ENOENT) {
+        rc = ics_reject(ctx, "checkpoint for position %" PRIu64 " is older than the last %d"
+                             " checkpointable positions this state keeps", cp->position,
+                        ICS_FSM_MARKS_KEPT);
+        goto out;
+    }
     if (rc != ICS_OK)
         goto out;
     matches = memcmp(ours, cp->chain.data, ICS_CHAIN_BYTES) == 0;

@@ -204,18 +204,19 @@ int ics_opel_board(sqlite3 *db, uint64_t clock_ms, json_t *j, FILE *text);
 
 /* ------------------------------------------------------------ audit (fsm_audit.c) */
 
-/* Appends the audit row for position res->position, whose fields (accepted,
- * reason, entry_id, chain, org, seq, kind, clock_ms) are already final;
- * verified says whether the signature verified, which makes (org, seq) a
- * dedupe key. */
+/* After an entry's verdict is final: keeps the chain mark if
+ * res->position is a multiple of ICS_FSM_MARK_STRIDE (pruning what falls out
+ * of the window) and, for an accepted genesis, its envelope. */
 int ics_audit_record(sqlite3 *db, const ics_apply_result_t *res, const uint8_t *buf,
-                     size_t len, bool verified);
-/* The first result of a verified (org, seq). ICS_ENOENT if none. */
-int ics_audit_lookup(sqlite3 *db, const char *org, uint64_t seq, ics_apply_result_t *res);
-uint64_t ics_audit_max_seq(sqlite3 *db, const char *org);
-int ics_audit_entry(sqlite3 *db, uint64_t position, ics_log_entry_t *out);
-/* Writes the export body (entries and "end") after the caller's header. */
-int ics_audit_export(sqlite3 *db, FILE *out, uint64_t entries);
+                     size_t len, bool genesis);
+/* Where a verified (org, seq) stands against org's replay window. */
+typedef enum { ICS_REPLAY_NEW, ICS_REPLAY_SEEN, ICS_REPLAY_STALE } ics_replay_t;
+int ics_audit_replay(sqlite3 *db, const char *org, uint64_t seq, ics_replay_t *out,
+                     uint64_t *highest);
+/* Takes (org, seq), which ics_audit_replay found NEW. */
+int ics_audit_replay_take(sqlite3 *db, const char *org, uint64_t seq);
+/* The chain kept at a marked position. ICS_ENOENT if none is kept. */
+int ics_audit_mark(sqlite3 *db, uint64_t position, uint8_t out[ICS_CHAIN_BYTES]);
 void ics_audit_checkpoint_status(sqlite3 *db, ics_checkpoint_status_t *out);
 uint64_t ics_audit_certified_position(sqlite3 *db);
 bool ics_audit_has_checkpoint(sqlite3 *db, const char *org, uint64_t position);

@@ -78,9 +78,7 @@ static int s_genesis_policy(sqlite3 *db, Ics__V1__Policy **out, const char **sou
 
     *out = NULL;
     *source = "default";
-    rc = ics_gov_prepare(db, &st, "SELECT envelope FROM audit WHERE accepted = 1 AND kind = ?1"
-                                  " ORDER BY position LIMIT 1",
-                         "i", (int)ICS__V1__COMMAND__BODY_GENESIS);
+    rc = ics_gov_prepare(db, &st, "SELECT envelope FROM genesis_entry WHERE id = 1", "");
     if (rc != ICS_OK)
         return rc;
     rc = ics_sql_row(db, st);

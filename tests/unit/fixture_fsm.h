@@ -33,6 +33,7 @@
 #include <stdio.h>
 
 #include "fsm/fsm.h"
+#include "history.h"
 #include "common/keys.h"
 #include "ics/v1/command.pb-c.h"
 
@@ -48,6 +49,7 @@ typedef struct {
 
 typedef struct {
     ics_fsm_t *fsm;
+    ics_history_t *history;  /* in memory: every entry the fsm applied */
     const char *group;
     fx_org_t orgs[FX_MAX_ORGS];
     size_t n_orgs;
@@ -196,6 +198,15 @@ fx_cluster_t *fx_cluster_new(const char *group, unsigned n, uint64_t seed);
 void fx_cluster_destroy(fx_cluster_t **self_p);
 unsigned fx_cluster_size(fx_cluster_t *c);
 ics_fsm_t *fx_cluster_fsm(fx_cluster_t *c, unsigned i);
+/* Server i's history (in memory), kept as the daemon keeps it: appended as
+ * entries apply, a gap after each snapshot install, backfilled from peers
+ * by fx_cluster_backfill. */
+ics_history_t *fx_cluster_history(fx_cluster_t *c, unsigned i);
+/* One backfill exchange for every server with a gap, from a peer drawn
+ * from the seed, with chunks of at most max_bytes; with corrupt, a chunk
+ * now and then has one byte changed and must be refused (fails the test
+ * otherwise). Returns entries still missing over all servers. */
+uint64_t fx_cluster_backfill(fx_cluster_t *c, size_t max_bytes, bool corrupt);
 uint64_t fx_cluster_time(fx_cluster_t *c);     /* fixture time, ms */
 uint64_t *fx_cluster_rng(fx_cluster_t *c);     /* the seeded generator, for workloads */
 struct raft_fixture *fx_cluster_raft_fixture(fx_cluster_t *c);
@@ -231,7 +242,8 @@ unsigned fx_cluster_leader(fx_cluster_t *c);
  * max_ms of fixture time. */
 bool fx_cluster_settle(fx_cluster_t *c, unsigned max_ms);
 /* Every server has the same position, chain head, clock and state digest
- * as server 0; otherwise fails, naming the seed. */
+ * as server 0, and (after backfilling every gap) a byte-identical history
+ * export; otherwise fails, naming the seed. */
 void fx_cluster_assert_identical(fx_cluster_t *c);
 /* Faults injected so far, and snapshots servers restored (for the test's
  * report and to check a scenario did what it meant to). */

@@ -154,14 +154,14 @@ static void s_pump(s_wl_t *w)
 /* Raw entries of one server's audit log, in log order; an accepted one's
  * text is prefixed "+", a rejected one's "-" (e.g. applied before the
  * genesis, which a lost leadership can reorder). */
-static size_t s_accepted_raw(ics_fsm_t *fsm, char (*out)[32], size_t max)
+static size_t s_accepted_raw(ics_fsm_t *fsm, ics_history_t *h, char (*out)[32], size_t max)
 {
     size_t n = 0;
     for (uint64_t p = 1; p <= ics_fsm_position(fsm); p++) {
         ics_log_entry_t e;
         Ics__V1__Envelope *env = NULL;
         Ics__V1__Command *cmd = NULL;
-        assert_int_equal(ics_fsm_entry(fsm, p, &e), ICS_OK);
+        assert_int_equal(ics_history_entry(h, p, &e), ICS_OK);
         if (ics_envelope_decode(e.envelope, e.envelope_len, &env, NULL) == ICS_OK &&
             ics_command_decode(env, &cmd, NULL) == ICS_OK &&
             cmd->body_case == ICS__V1__COMMAND__BODY_RAW && n < max)
@@ -212,9 +212,10 @@ static void s_run(unsigned servers, uint64_t seed, unsigned entries)
     s_pump(&w); /* collect the last tickets */
     fx_cluster_assert_identical(w.c);
 
-    size_t n0 = s_accepted_raw(fx_cluster_fsm(w.c, 0), log0, 4096);
+    size_t n0 = s_accepted_raw(fx_cluster_fsm(w.c, 0), fx_cluster_history(w.c, 0), log0, 4096);
     for (unsigned i = 1; i < servers; i++) {
-        size_t ni = s_accepted_raw(fx_cluster_fsm(w.c, i), logi, 4096);
+        size_t ni = s_accepted_raw(fx_cluster_fsm(w.c, i), fx_cluster_history(w.c, i), logi,
+                                   4096);
         if (ni != n0)
             fail_msg("seed %llu: server %u has %zu entries, server 0 %zu",
                      (unsigned long long)seed, i, ni, n0);

@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "fsm/fsm.h"
+#include "history.h"
 #include "common/envelope.h"
 #include "common/logverify.h"
 
@@ -29,6 +30,7 @@ static const char *const s_org[N_IDS] = {"QHM", "RTD", "RX1", "NEW", "EVE", "RTD
 
 typedef struct {
     ics_fsm_t *fsm;
+    ics_history_t *history;        /* what the node would keep on disk */
     ics_identity_t *id[N_IDS];
     uint64_t now;                  /* proposer clock for the next entry */
     ics_effect_t effects[32];
@@ -42,6 +44,10 @@ static void s_on_applied(void *arg, const ics_apply_result_t *res)
     fx_t *fx = arg;
     fx->applied_calls++;
     fx->last_applied = *res;
+    assert_non_null(res->envelope);
+    /* Copies made by a test apply the same entries: the history compares. */
+    (void)ics_history_append(fx->history, res);
+    fx->last_applied.envelope = NULL;
 }
 
 static void s_on_effect(void *arg, const ics_effect_t *e)
@@ -73,6 +79,8 @@ static int s_setup(void **state)
         fx->id[i] = ics_identity_from_seed(seed);
         assert_non_null(fx->id[i]);
     }
+    fx->history = ics_history_open(NULL, GROUP, NULL);
+    assert_non_null(fx->history);
     fx->fsm = s_new_fsm(fx, GROUP);
     fx->now = 1700000000000ull;
     *state = fx;
@@ -84,6 +92,7 @@ static int s_teardown(void **state)
     fx_t *fx = *state;
     ics_fsm_destroy(&fx->fsm);
     assert_null(fx->fsm);
+    ics_history_close(&fx->history);
     for (int i = 0; i < N_IDS; i++)
         ics_identity_destroy(&fx->id[i]);
     free(fx);
@@ -459,7 +468,8 @@ static void test_forged_signature_does_not_burn_seq(void **state)
     assert_int_equal(r.seq, 1);
     ASSERT_HEAD_IS(fx, r);
     assert_int_equal(ics_fsm_max_seq(fx->fsm, "RTD"), 0);
-    assert_int_equal(ics_fsm_lookup(fx->fsm, "RTD", 1, &r), ICS_ENOENT);
+    assert_false(ics_fsm_seq_taken(fx->fsm, "RTD", 1));
+    assert_int_equal(ics_history_lookup(fx->history, "RTD", 1, &r), ICS_ENOENT);
 
     /* EVE claims to be RTD with her own key. */
     r = s_raw(fx, EVE, 1); /* EVE's own org: not a member */
@@ -534,30 +544,29 @@ static void test_replay_is_duplicate(void **state)
     ics_fsm_chain(fx->fsm, head);
     unsigned calls = fx->applied_calls;
 
-    /* The same bytes again (a retry). */
+    /* The same bytes again (a retry): the state keeps no past results, so
+     * the duplicate says only that; the history has the first result. */
     r = s_apply_bytes(fx->fsm, first, len1);
     assert_true(r.duplicate);
-    assert_true(r.accepted);
-    assert_int_equal(r.position, orig.position);
-    assert_memory_equal(r.chain, orig.chain, 32);
+    assert_int_equal(r.position, 0);
     assert_memory_equal(r.entry_id, orig.entry_id, 32);
-    assert_int_equal(r.clock_ms, orig.clock_ms);
+    assert_string_equal(r.org, "RTD");
+    assert_int_equal(r.seq, 7);
     assert_int_equal(fx->applied_calls, calls + 1);
     assert_true(fx->last_applied.duplicate);
-    /* A different command reusing the seq: still the first result. */
+    /* A different command reusing the seq: a duplicate too. */
     s_raw_cmd(&cmd, &raw, "second thoughts");
     other = s_entry_as(fx, RTD, "RTD", 7, fx->now += 10, &cmd, &len2);
     r = s_apply_bytes(fx->fsm, other, len2);
     assert_true(r.duplicate);
-    assert_memory_equal(r.entry_id, orig.entry_id, 32);
-    assert_int_equal(r.position, 2);
+    assert_int_equal(r.position, 0);
     /* Nothing changed: no audit row, no chain step, no clock movement. */
     ASSERT_POSITION(fx, 3);
     uint8_t now_head[32];
     ics_fsm_chain(fx->fsm, now_head);
     assert_memory_equal(now_head, head, 32);
 
-    assert_int_equal(ics_fsm_lookup(fx->fsm, "RTD", 7, &looked), ICS_OK);
+    assert_int_equal(ics_history_lookup(fx->history, "RTD", 7, &looked), ICS_OK);
     orig.duplicate = false;
     s_assert_same_result(&looked, &orig);
     assert_int_equal(ics_fsm_max_seq(fx->fsm, "RTD"), 7);
@@ -584,11 +593,12 @@ static void test_malformed_payload_and_kind_mismatch(void **state)
     ASSERT_REJECTED(r, "malformed command: payload does not decode as a command");
     /* Its signature verified: the seq is taken and the clock moved. */
     assert_int_equal(r.clock_ms, fx->now + 5000);
-    ics_apply_result_t again = s_apply_bytes(fx->fsm, buf, len);
+    ics_apply_result_t again = s_apply_bytes(fx->fsm, buf, len), first;
     assert_true(again.duplicate);
-    assert_false(again.accepted);
-    assert_string_equal(again.reason, r.reason);
-    assert_int_equal(again.position, r.position);
+    assert_int_equal(ics_history_lookup(fx->history, "RTD", 1, &first), ICS_OK);
+    assert_false(first.accepted);
+    assert_string_equal(first.reason, r.reason);
+    assert_int_equal(first.position, r.position);
     free(buf);
 
     tick.now_ms = 5;
@@ -714,11 +724,21 @@ static void test_checkpoint_certification_and_alarm(void **state)
 
     ASSERT_ACCEPTED(s_genesis(fx));
     ASSERT_ACCEPTED(s_member_add(fx, QHM, 2, "NEW", s_pk(fx, NEW), false)); /* standby */
-    ASSERT_ACCEPTED(s_raw(fx, RTD, 1));
-    assert_int_equal(ics_fsm_entry(fx->fsm, 2, &e), ICS_OK);
-    assert_int_equal(e.position, 2);
+    for (uint64_t s = 1; s <= 14; s++)
+        ASSERT_ACCEPTED(s_raw(fx, RTD, s));
+    ASSERT_POSITION(fx, 16);
+    /* The state keeps the chain at multiples of 16 (what checkpoints name);
+     * the history keeps every entry. */
+    assert_int_equal(ics_history_entry(fx->history, 16, &e), ICS_OK);
+    assert_int_equal(e.position, 16);
     assert_true(e.accepted);
     assert_non_null(e.envelope);
+    {
+        uint8_t kept[32];
+        assert_int_equal(ics_fsm_chain_at(fx->fsm, 16, kept), ICS_OK);
+        assert_memory_equal(kept, e.chain, 32);
+        assert_int_equal(ics_fsm_chain_at(fx->fsm, 15, kept), ICS_ENOENT);
+    }
 
     ics_fsm_checkpoint_status(fx->fsm, &st);
     assert_int_equal(st.position, 0);
@@ -726,45 +746,116 @@ static void test_checkpoint_certification_and_alarm(void **state)
     assert_false(st.alarm);
     assert_int_equal(st.needed, 2); /* majority of 3 voters */
 
-    ASSERT_ACCEPTED(s_checkpoint(fx, QHM, 3, 2, e.chain));
+    ASSERT_ACCEPTED(s_checkpoint(fx, QHM, 3, 16, e.chain));
     ics_fsm_checkpoint_status(fx->fsm, &st);
-    assert_int_equal(st.position, 2);
+    assert_int_equal(st.position, 16);
     assert_int_equal(st.matching, 1);
     assert_false(st.certified);
     /* A standby's matching checkpoint does not count towards certification. */
-    ASSERT_ACCEPTED(s_checkpoint(fx, NEW, 1, 2, e.chain));
+    ASSERT_ACCEPTED(s_checkpoint(fx, NEW, 1, 16, e.chain));
     ics_fsm_checkpoint_status(fx->fsm, &st);
     assert_int_equal(st.matching, 1);
     assert_false(st.certified);
     assert_int_equal(ics_fsm_certified_position(fx->fsm), 0);
 
-    ASSERT_ACCEPTED(s_checkpoint(fx, RTD, 2, 2, e.chain));
+    ASSERT_ACCEPTED(s_checkpoint(fx, RTD, 15, 16, e.chain));
     ics_fsm_checkpoint_status(fx->fsm, &st);
-    assert_int_equal(st.position, 2);
+    assert_int_equal(st.position, 16);
     assert_int_equal(st.matching, 2);
     assert_int_equal(st.needed, 2);
     assert_true(st.certified);
     assert_false(st.alarm);
-    assert_int_equal(ics_fsm_certified_position(fx->fsm), 2);
+    assert_int_equal(ics_fsm_certified_position(fx->fsm), 16);
 
     /* RX1 computed a different chain: accepted, and an alarm naming it. */
     memcpy(wrong, e.chain, 32);
     wrong[31] ^= 1;
-    ASSERT_ACCEPTED(s_checkpoint(fx, RX1, 1, 2, wrong));
+    ASSERT_ACCEPTED(s_checkpoint(fx, RX1, 1, 16, wrong));
     ics_fsm_checkpoint_status(fx->fsm, &st);
     assert_true(st.alarm);
     ics_hex(wrong, 32, hex);
-    assert_non_null(strstr(st.alarm_text, "position 2: RX1 has "));
+    assert_non_null(strstr(st.alarm_text, "position 16: RX1 has "));
     assert_non_null(strstr(st.alarm_text, hex));
     assert_true(st.certified); /* the majority still agrees */
 
-    r = s_checkpoint(fx, QHM, 4, 2, e.chain);
-    ASSERT_REJECTED(r, "QHM already sent a checkpoint for position 2");
-    r = s_checkpoint(fx, QHM, 5, 500, e.chain);
-    ASSERT_REJECTED(r, "checkpoint for position 500, but this log holds positions 1 to 8");
+    r = s_checkpoint(fx, QHM, 4, 16, e.chain);
+    ASSERT_REJECTED(r, "QHM already sent a checkpoint for position 16");
+    r = s_checkpoint(fx, QHM, 5, 512, e.chain);
+    ASSERT_REJECTED(r, "checkpoint for position 512, but this log holds positions 1 to 21");
+    r = s_checkpoint(fx, QHM, 6, 3, e.chain);
+    ASSERT_REJECTED(r, "checkpoint for position 3: checkpoints name positions that are"
+                       " multiples of 16");
     free(e.envelope);
-    assert_int_equal(ics_fsm_entry(fx->fsm, 500, &e), ICS_ENOENT);
+    assert_int_equal(ics_history_entry(fx->history, 500, &e), ICS_ENOENT);
+
+    /* Past the window of kept marks, a checkpoint can no longer be judged. */
+    for (uint64_t s = 16; ics_fsm_position(fx->fsm) < 16 * 257 + 1; s++)
+        ASSERT_ACCEPTED(s_raw(fx, RTD, s));
+    r = s_checkpoint(fx, RX1, 2, 16, e.chain);
+    ASSERT_REJECTED(r, "checkpoint for position 16 is older than the last 256 checkpointable"
+                       " positions this state keeps");
+    uint8_t kept[32];
+    assert_int_equal(ics_fsm_chain_at(fx->fsm, 32, kept), ICS_OK);
+    ASSERT_ACCEPTED(s_checkpoint(fx, RX1, 3, 32, kept));
     assert_int_equal(ics_fsm_next_deadline(fx->fsm), 0);
+}
+
+/* ---------------------------------------------------------------- bounded state */
+
+/* (org, seq) stays exactly-once with a window: a seq applied out of order
+ * within it is taken once; one below it is refused, never applied. */
+static void test_replay_window(void **state)
+{
+    fx_t *fx = *state;
+    ics_apply_result_t r;
+
+    ASSERT_ACCEPTED(s_genesis(fx));
+    ASSERT_ACCEPTED(s_raw(fx, RTD, 5));
+    ASSERT_ACCEPTED(s_raw(fx, RTD, 3)); /* late, within the window: applied */
+    assert_true(s_raw(fx, RTD, 3).duplicate);
+    assert_true(s_raw(fx, RTD, 5).duplicate);
+    assert_false(ics_fsm_seq_taken(fx->fsm, "RTD", 4));
+    ASSERT_ACCEPTED(s_raw(fx, RTD, 2000));
+    assert_int_equal(ics_fsm_max_seq(fx->fsm, "RTD"), 2000);
+    assert_true(ics_fsm_seq_taken(fx->fsm, "RTD", 976));   /* below: can never apply */
+    assert_false(ics_fsm_seq_taken(fx->fsm, "RTD", 977));  /* the window's lowest */
+    uint64_t before = ics_fsm_position(fx->fsm);
+    r = s_raw(fx, RTD, 976);
+    ASSERT_REJECTED(r, "sequence number 976 of RTD is below its replay window (highest applied"
+                       " 2000, window 1024)");
+    assert_int_equal(r.position, before + 1);
+    assert_false(r.verified);
+    ASSERT_ACCEPTED(s_raw(fx, RTD, 977));
+    assert_true(s_raw(fx, RTD, 977).duplicate);
+    /* Sliding keeps what was taken: 1999 and 2000 taken, 1998 not. */
+    ASSERT_ACCEPTED(s_raw(fx, RTD, 1999));
+    ASSERT_ACCEPTED(s_raw(fx, RTD, 2003));
+    assert_true(s_raw(fx, RTD, 1999).duplicate);
+    assert_true(s_raw(fx, RTD, 2000).duplicate);
+    ASSERT_ACCEPTED(s_raw(fx, RTD, 1998));
+}
+
+/* The snapshot holds the current state only: its size does not grow with
+ * the number of entries applied. */
+static void test_snapshot_size_flat_in_history(void **state)
+{
+    fx_t *fx = *state;
+    uint8_t *snap = NULL;
+    size_t at_5k = 0, at_12k = 0;
+
+    /* Past the first 4,096 positions the kept marks stop growing too. */
+    ASSERT_ACCEPTED(s_genesis(fx));
+    for (uint64_t s = 1; ics_fsm_position(fx->fsm) < 12000; s++) {
+        ASSERT_ACCEPTED(s_raw(fx, RTD, s));
+        if (ics_fsm_position(fx->fsm) == 5000) {
+            assert_int_equal(ics_fsm_snapshot(fx->fsm, &snap, &at_5k), ICS_OK);
+            free(snap);
+        }
+    }
+    assert_int_equal(ics_fsm_snapshot(fx->fsm, &snap, &at_12k), ICS_OK);
+    free(snap);
+    print_message("snapshot: %zu bytes at 5,000 entries, %zu at 12,000\n", at_5k, at_12k);
+    assert_true(at_12k <= at_5k + 4096);
 }
 
 /* ---------------------------------------------------------------- clock */
@@ -978,14 +1069,14 @@ static void test_each_member_after_restore(void **state)
 
 /* ---------------------------------------------------------------- export */
 
-static char *s_export(ics_fsm_t *fsm, size_t *len)
+static char *s_export(ics_history_t *h, size_t *len)
 {
     char *text = NULL;
     FILE *f = open_memstream(&text, len);
     ics_err_t err;
 
     assert_non_null(f);
-    assert_int_equal(ics_fsm_export(fsm, f, &err), ICS_OK);
+    assert_int_equal(ics_history_export(h, f, &err), ICS_OK);
     fclose(f);
     return text;
 }
@@ -1024,7 +1115,7 @@ static void test_export_verifies_and_detects_tampering(void **state)
 
     for (size_t i = 0; i < n; i++)
         (void)s_apply_bytes(fx->fsm, bufs[i], lens[i]);
-    text = s_export(fx->fsm, &len);
+    text = s_export(fx->history, &len);
     ics_fsm_chain(fx->fsm, chain);
     ics_hex(chain, 32, hex);
     snprintf(head, sizeof head, "icsd-log-export 1 qhm-ics 10 %s\n", hex);
@@ -1085,6 +1176,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_only_admin_changes_membership, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_checkpoint_certification_and_alarm, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_clock_never_goes_backwards, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_replay_window, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_snapshot_size_flat_in_history, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_two_fsms_agree, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_snapshot_restore, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_each_member_after_restore, s_setup, s_teardown),

@@ -476,7 +476,7 @@ static void test_votes_are_signed_entries_of_the_log(void **state)
     char hex[65], *t;
 
     FX_ACCEPTED(v);
-    assert_int_equal(ics_fsm_entry(fx->fsm, v.position, &e), ICS_OK);
+    assert_int_equal(ics_history_entry(fx->history, v.position, &e), ICS_OK);
     ics_entry_id(e.envelope, e.envelope_len, id);
     ics_hex(id, 16, hex);
     t = s_motion(fx, m);

@@ -1,0 +1,948 @@
+/*
+ * The audit history of one group, on disk (history.h). One SQLite file per
+ * group beside raft.db: entries(position, envelope, verdict, reason, chain,
+ * clock, org, seq) and gaps(lo, hi, chain and clock at hi).
+ *
+ * Writes go into one open transaction that the event loop commits once per
+ * turn (group commit); the file runs in WAL mode with synchronous=NORMAL, so
+ * an ordinary commit costs no fsync. That is safe because every entry the
+ * history may lose in a crash is still in raft's log and is applied, and so
+ * appended, again on restart: raft replays from its latest snapshot, and
+ * before raft persists a snapshot the group commits here with sync=true.
+ *
+ * Invariants:
+ *   - a position is stored once and never changed; the chain stored with it
+ *     is the chain head after it (docs/log-format.md);
+ *   - held positions and gaps are disjoint and together cover 1..top;
+ *   - a backfilled entry is stored only once the chain recomputed over it
+ *     reaches a chain this node already trusts (the one a restored snapshot
+ *     carried, or that of an entry held above it), and its clock rises only
+ *     to its own envelope's time or tick;
+ *   - nothing here decides anything for the state machine: it only keeps.
+ */
+#include "history.h"
+
+#include "common/envelope.h"
+#include "ics/v1/wire.pb-c.h"
+
+#include <assert.h>
+#include <inttypes.h>
+#include <sodium.h>
+#include <sqlite3.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* PRAGMA application_id "ICSH". */
+#define S_APPLICATION_ID 1229148232
+#define S_FORMAT 1
+
+static const char s_schema_sql[] =
+    "CREATE TABLE IF NOT EXISTS meta("
+    " id INTEGER PRIMARY KEY CHECK (id = 1),"
+    " grp TEXT NOT NULL,"
+    " format INTEGER NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS entries("
+    " position INTEGER PRIMARY KEY CHECK (position > 0),"
+    " envelope BLOB NOT NULL,"
+    " accepted INTEGER NOT NULL CHECK (accepted IN (0, 1)),"
+    " reason TEXT NOT NULL,"
+    " chain BLOB NOT NULL CHECK (length(chain) = 32),"
+    " clock_ms INTEGER NOT NULL,"
+    " org TEXT NOT NULL,"
+    " seq INTEGER NOT NULL,"
+    " verified INTEGER NOT NULL);"
+    "CREATE INDEX IF NOT EXISTS entries_by_seq ON entries(org, seq) WHERE verified = 1;"
+    "CREATE TABLE IF NOT EXISTS gaps("
+    " hi INTEGER PRIMARY KEY,"
+    " lo INTEGER NOT NULL CHECK (lo >= 1 AND lo <= hi),"
+    " chain BLOB NOT NULL CHECK (length(chain) = 32)," /* chain head at hi */
+    " clock_ms INTEGER NOT NULL);";                    /* log clock at hi */
+
+enum {
+    S_BEGIN,
+    S_COMMIT,
+    S_INSERT,
+    S_CHAIN,
+    S_ENTRY,
+    S_LOOKUP,
+    S_GAP_TOP,
+    S_GAP_ADD,
+    S_GAP_DEL,
+    S_MISSING,
+    S_RANGE,
+    S_N
+};
+
+static const char *const s_sql[S_N] = {
+    [S_BEGIN] = "BEGIN",
+    [S_COMMIT] = "COMMIT",
+    [S_INSERT] = "INSERT INTO entries(position, envelope, accepted, reason, chain, clock_ms,"
+                 " org, seq, verified) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    [S_CHAIN] = "SELECT chain, clock_ms FROM entries WHERE position = ?1",
+    [S_ENTRY] = "SELECT envelope, accepted, reason, chain, clock_ms FROM entries"
+                " WHERE position = ?1",
+    [S_LOOKUP] = "SELECT position, accepted, reason, chain, clock_ms, envelope FROM entries"
+                 " WHERE org = ?1 AND seq = ?2 AND verified = 1 ORDER BY position LIMIT 1",
+    [S_GAP_TOP] = "SELECT lo, hi, chain, clock_ms FROM gaps ORDER BY hi DESC LIMIT 1",
+    [S_GAP_ADD] = "INSERT OR REPLACE INTO gaps(hi, lo, chain, clock_ms) VALUES (?1, ?2, ?3, ?4)",
+    [S_GAP_DEL] = "DELETE FROM gaps WHERE hi = ?1",
+    [S_MISSING] = "SELECT coalesce(sum(hi - lo + 1), 0) FROM gaps",
+    [S_RANGE] = "SELECT position, envelope, accepted, reason, chain, clock_ms, verified"
+                " FROM entries WHERE position >= ?1 AND position <= ?2 ORDER BY position",
+};
+
+struct ics_history {
+    char group[ICS_GROUP_MAX];
+    sqlite3 *db;
+    sqlite3_stmt *st[S_N];
+    bool in_tx;
+    uint64_t top;                    /* highest position held or vouched for */
+    uint8_t chain0[ICS_CHAIN_BYTES]; /* chain before position 1 */
+    ics_history_stats_t stats;
+};
+
+/* ---------------------------------------------------------------- SQLite */
+
+static int s_fail(ics_history_t *self, const char *what)
+{
+    ics_error("group %s: history: %s: %s", self->group, what, sqlite3_errmsg(self->db));
+    return ICS_EIO;
+}
+
+/* A prepared statement, reset and unbound, ready for binds. */
+static sqlite3_stmt *s_st(ics_history_t *self, int which)
+{
+    sqlite3_stmt *st = self->st[which];
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return st;
+}
+
+static int s_done(ics_history_t *self, sqlite3_stmt *st, const char *what)
+{
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? ICS_OK : s_fail(self, what);
+}
+
+static int s_begin(ics_history_t *self)
+{
+    if (self->in_tx)
+        return ICS_OK;
+    if (s_done(self, s_st(self, S_BEGIN), "begin") != ICS_OK)
+        return ICS_EIO;
+    self->in_tx = true;
+    return ICS_OK;
+}
+
+static uint64_t s_u64(sqlite3_stmt *st, int i)
+{
+    sqlite3_int64 v = sqlite3_column_int64(st, i);
+    return v < 0 ? 0 : (uint64_t)v;
+}
+
+static bool s_blob32(sqlite3_stmt *st, int i, uint8_t out[32])
+{
+    const void *p = sqlite3_column_blob(st, i);
+    if (p == NULL || sqlite3_column_bytes(st, i) != 32)
+        return false;
+    memcpy(out, p, 32);
+    return true;
+}
+
+/* The chain and clock held at position (chain0 and 0 at position 0).
+ * ICS_ENOENT if not held. */
+static int s_chain_at(ics_history_t *self, uint64_t position, uint8_t chain[ICS_CHAIN_BYTES],
+                      uint64_t *clock_ms)
+{
+    sqlite3_stmt *st;
+    int rc;
+
+    if (position == 0) {
+        memcpy(chain, self->chain0, ICS_CHAIN_BYTES);
+        *clock_ms = 0;
+        return ICS_OK;
+    }
+    st = s_st(self, S_CHAIN);
+    sqlite3_bind_int64(st, 1, (sqlite3_int64)position);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        *clock_ms = s_u64(st, 1);
+        rc = s_blob32(st, 0, chain) ? ICS_OK : s_fail(self, "bad chain column");
+    } else {
+        rc = rc == SQLITE_DONE ? ICS_ENOENT : s_fail(self, "read");
+    }
+    sqlite3_reset(st);
+    return rc;
+}
+
+typedef struct {
+    uint64_t lo, hi, clock_ms;
+    uint8_t chain[ICS_CHAIN_BYTES];
+} s_gap_t;
+
+/* The highest gap; ICS_ENOENT if there is none. */
+static int s_gap_top(ics_history_t *self, s_gap_t *g)
+{
+    sqlite3_stmt *st = s_st(self, S_GAP_TOP);
+    int rc = sqlite3_step(st);
+
+    if (rc == SQLITE_ROW) {
+        g->lo = s_u64(st, 0);
+        g->hi = s_u64(st, 1);
+        g->clock_ms = s_u64(st, 3);
+        rc = s_blob32(st, 2, g->chain) ? ICS_OK : s_fail(self, "bad gap row");
+    } else {
+        rc = rc == SQLITE_DONE ? ICS_ENOENT : s_fail(self, "read gaps");
+    }
+    sqlite3_reset(st);
+    return rc;
+}
+
+static int s_gap_put(ics_history_t *self, const s_gap_t *g)
+{
+    sqlite3_stmt *st = s_st(self, S_GAP_ADD);
+
+    assert(g->lo >= 1 && g->lo <= g->hi);
+    sqlite3_bind_int64(st, 1, (sqlite3_int64)g->hi);
+    sqlite3_bind_int64(st, 2, (sqlite3_int64)g->lo);
+    sqlite3_bind_blob(st, 3, g->chain, ICS_CHAIN_BYTES, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 4, (sqlite3_int64)g->clock_ms);
+    return s_done(self, st, "write gap");
+}
+
+static int s_gap_del(ics_history_t *self, uint64_t hi)
+{
+    sqlite3_stmt *st = s_st(self, S_GAP_DEL);
+    sqlite3_bind_int64(st, 1, (sqlite3_int64)hi);
+    return s_done(self, st, "delete gap");
+}
+
+typedef struct {
+    uint64_t position;
+    const uint8_t *envelope;
+    size_t envelope_len;
+    bool accepted;
+    const char *reason;
+    const uint8_t *chain;
+    uint64_t clock_ms;
+    bool verified;
+} s_row_t;
+
+static int s_insert(ics_history_t *self, const s_row_t *r)
+{
+    Ics__V1__Envelope *env = NULL;
+    sqlite3_stmt *st = s_st(self, S_INSERT);
+    int rc;
+
+    if (r->envelope_len > INT32_MAX || r->position > INT64_MAX)
+        return ICS_ETOOBIG;
+    /* org and seq as claimed, for lookups of a verified entry. */
+    (void)ics_envelope_decode(r->envelope, r->envelope_len, &env, NULL);
+    sqlite3_bind_int64(st, 1, (sqlite3_int64)r->position);
+    sqlite3_bind_blob(st, 2, r->envelope_len ? r->envelope : (const void *)"", (int)r->envelope_len,
+                      SQLITE_STATIC);
+    sqlite3_bind_int(st, 3, r->accepted ? 1 : 0);
+    sqlite3_bind_text(st, 4, r->reason, -1, SQLITE_STATIC);
+    sqlite3_bind_blob(st, 5, r->chain, ICS_CHAIN_BYTES, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 6, (sqlite3_int64)r->clock_ms);
+    sqlite3_bind_text(st, 7, env != NULL ? env->org : "", -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(st, 8, env != NULL && env->seq <= INT64_MAX ? (sqlite3_int64)env->seq : 0);
+    sqlite3_bind_int(st, 9, r->verified && env != NULL ? 1 : 0);
+    rc = s_done(self, st, "append");
+    if (env != NULL)
+        ics__v1__envelope__free_unpacked(env, NULL);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- life cycle */
+
+static int s_open_db(ics_history_t *self, const char *path, ics_err_t *err)
+{
+    const char *name = path != NULL ? path : ":memory:";
+    sqlite3_stmt *st = NULL;
+    char *msg = NULL;
+    int rc = ICS_EIO;
+
+    if (sqlite3_open_v2(name, &self->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
+        SQLITE_OK)
+        return ics_err(err, ICS_EIO, "%s: %s", name,
+                       self->db ? sqlite3_errmsg(self->db) : "out of memory");
+    sqlite3_busy_timeout(self->db, 1000);
+    /* Another application's database at this path is refused, not changed. */
+    if (sqlite3_prepare_v2(self->db, "PRAGMA application_id", -1, &st, NULL) != SQLITE_OK ||
+        sqlite3_step(st) != SQLITE_ROW) {
+        rc = ics_err(err, ICS_EIO, "%s: not a readable database: %s", name,
+                     sqlite3_errmsg(self->db));
+        goto out;
+    }
+    if (sqlite3_column_int(st, 0) != 0 && sqlite3_column_int(st, 0) != S_APPLICATION_ID) {
+        rc = ics_err(err, ICS_EINVAL, "%s: not an icsd history file", name);
+        goto out;
+    }
+    sqlite3_finalize(st);
+    st = NULL;
+    if (sqlite3_exec(self->db,
+                     "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;"
+                     "PRAGMA journal_size_limit = 8388608;"
+                     "PRAGMA application_id = 1229148232;",
+                     NULL, NULL, &msg) != SQLITE_OK ||
+        sqlite3_exec(self->db, s_schema_sql, NULL, NULL, &msg) != SQLITE_OK) {
+        rc = ics_err(err, ICS_EIO, "%s: %s", name, msg ? msg : sqlite3_errmsg(self->db));
+        goto out;
+    }
+    if (sqlite3_prepare_v2(self->db, "INSERT OR IGNORE INTO meta(id, grp, format) VALUES"
+                                     " (1, ?1, ?2)", -1, &st, NULL) != SQLITE_OK ||
+        sqlite3_bind_text(st, 1, self->group, -1, SQLITE_STATIC) != SQLITE_OK ||
+        sqlite3_bind_int(st, 2, S_FORMAT) != SQLITE_OK || sqlite3_step(st) != SQLITE_DONE) {
+        rc = ics_err(err, ICS_EIO, "%s: %s", name, sqlite3_errmsg(self->db));
+        goto out;
+    }
+    sqlite3_finalize(st);
+    st = NULL;
+    if (sqlite3_prepare_v2(self->db, "SELECT grp, format FROM meta WHERE id = 1", -1, &st,
+                           NULL) != SQLITE_OK ||
+        sqlite3_step(st) != SQLITE_ROW) {
+        rc = ics_err(err, ICS_EIO, "%s: %s", name, sqlite3_errmsg(self->db));
+        goto out;
+    }
+    if (strcmp((const char *)sqlite3_column_text(st, 0), self->group) != 0) {
+        rc = ics_err(err, ICS_EGROUP, "%s: history of group '%s', not '%s'", name,
+                     (const char *)sqlite3_column_text(st, 0), self->group);
+        goto out;
+    }
+    if (sqlite3_column_int(st, 1) != S_FORMAT) {
+        rc = ics_err(err, ICS_EVERSION, "%s: history format %d (this node reads %d)", name,
+                     sqlite3_column_int(st, 1), S_FORMAT);
+        goto out;
+    }
+    for (int i = 0; i < S_N; i++)
+        if (sqlite3_prepare_v3(self->db, s_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &self->st[i],
+                               NULL) != SQLITE_OK) {
+            rc = ics_err(err, ICS_EIO, "%s: %s", name, sqlite3_errmsg(self->db));
+            goto out;
+        }
+    rc = ICS_OK;
+out:
+    sqlite3_free(msg);
+    sqlite3_finalize(st);
+    return rc;
+}
+
+ics_history_t *ics_history_open(const char *path, const char *group, ics_err_t *err)
+{
+    ics_history_t *self = calloc(1, sizeof *self);
+    sqlite3_stmt *st = NULL;
+
+    if (self == NULL) {
+        ics_err(err, ICS_ENOMEM, "out of memory");
+        return NULL;
+    }
+    if (!ics_strcpy(self->group, sizeof self->group, group)) {
+        ics_err(err, ICS_EINVAL, "group id too long");
+        goto fail;
+    }
+    ics_chain_init(group, self->chain0);
+    if (s_open_db(self, path, err) != ICS_OK)
+        goto fail;
+    if (sqlite3_prepare_v2(self->db, "SELECT max(coalesce((SELECT max(position) FROM entries), 0),"
+                                     " coalesce((SELECT max(hi) FROM gaps), 0))",
+                           -1, &st, NULL) != SQLITE_OK ||
+        sqlite3_step(st) != SQLITE_ROW) {
+        ics_err(err, ICS_EIO, "history: %s", sqlite3_errmsg(self->db));
+        goto fail;
+    }
+    self->top = s_u64(st, 0);
+    sqlite3_finalize(st);
+    return self;
+fail:
+    sqlite3_finalize(st);
+    ics_history_close(&self);
+    return NULL;
+}
+
+void ics_history_close(ics_history_t **self_p)
+{
+    ics_history_t *self;
+
+    if (self_p == NULL || *self_p == NULL)
+        return;
+    self = *self_p;
+    if (self->in_tx)
+        ics_history_commit(self, false);
+    for (int i = 0; i < S_N; i++)
+        sqlite3_finalize(self->st[i]);
+    sqlite3_close(self->db);
+    free(self);
+    *self_p = NULL;
+}
+
+int ics_history_commit(ics_history_t *self, bool sync)
+{
+    uint64_t t0;
+    int rc;
+
+    if (!self->in_tx)
+        return sync ? (sqlite3_wal_checkpoint_v2(self->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL,
+                                                 NULL) == SQLITE_OK ? ICS_OK : ICS_EIO)
+                    : ICS_OK;
+    t0 = ics_mono_us();
+    if (sync)
+        sqlite3_exec(self->db, "PRAGMA synchronous = FULL", NULL, NULL, NULL);
+    rc = s_done(self, s_st(self, S_COMMIT), "commit");
+    if (sync)
+        sqlite3_exec(self->db, "PRAGMA synchronous = NORMAL", NULL, NULL, NULL);
+    if (rc == ICS_OK) {
+        uint64_t us = ics_mono_us() - t0;
+        self->in_tx = false;
+        self->stats.commits++;
+        if (us > self->stats.commit_us_max)
+            self->stats.commit_us_max = us;
+    }
+    return rc;
+}
+
+/* ---------------------------------------------------------------- applied entries */
+
+int ics_history_append(ics_history_t *self, const ics_apply_result_t *res)
+{
+    uint8_t held[ICS_CHAIN_BYTES];
+    uint64_t clock;
+    int rc;
+
+    assert(self && res);
+    if (res->duplicate)
+        return ICS_OK;
+    assert(res->envelope != NULL || res->envelope_len == 0);
+    rc = s_begin(self);
+    if (rc != ICS_OK)
+        return rc;
+    if (res->position <= self->top) {
+        /* Applied again after a restart: what we hold must agree. */
+        rc = s_chain_at(self, res->position, held, &clock);
+        if (rc == ICS_ENOENT) {
+            ics_error("group %s: history: position %" PRIu64 " applied inside a gap",
+                      self->group, res->position);
+            return ICS_EINVAL;
+        }
+        if (rc != ICS_OK)
+            return rc;
+        self->stats.compared++;
+        if (sodium_memcmp(held, res->chain, ICS_CHAIN_BYTES) != 0) {
+            self->stats.diverged++;
+            ics_error("group %s: history: position %" PRIu64 " on disk disagrees with the"
+                      " log (chain differs): the history file is corrupt or from another log",
+                      self->group, res->position);
+            return ICS_EINVAL;
+        }
+        return ICS_OK;
+    }
+    if (res->position != self->top + 1) {
+        ics_error("group %s: history: position %" PRIu64 " applied after %" PRIu64
+                  " with nothing in between", self->group, res->position, self->top);
+        return ICS_EINVAL;
+    }
+    rc = s_insert(self, &(s_row_t){
+                            .position = res->position,
+                            .envelope = res->envelope,
+                            .envelope_len = res->envelope_len,
+                            .accepted = res->accepted,
+                            .reason = res->reason,
+                            .chain = res->chain,
+                            .clock_ms = res->clock_ms,
+                            .verified = res->verified,
+                        });
+    if (rc == ICS_OK) {
+        self->top = res->position;
+        self->stats.appended++;
+    }
+    return rc;
+}
+
+int ics_history_restored(ics_history_t *self, uint64_t position, const uint8_t chain[32],
+                         uint64_t clock_ms)
+{
+    uint8_t held[ICS_CHAIN_BYTES];
+    uint64_t clock;
+    int rc;
+
+    if (position == 0)
+        return ICS_OK;
+    rc = s_begin(self);
+    if (rc != ICS_OK)
+        return rc;
+    if (position <= self->top) {
+        rc = s_chain_at(self, position, held, &clock);
+        if (rc == ICS_ENOENT)
+            return ICS_OK; /* inside a gap already being filled */
+        if (rc != ICS_OK)
+            return rc;
+        if (sodium_memcmp(held, chain, ICS_CHAIN_BYTES) != 0) {
+            self->stats.diverged++;
+            ics_error("group %s: history: the snapshot at position %" PRIu64 " disagrees with"
+                      " the history on disk: the history file is corrupt or from another log",
+                      self->group, position);
+            return ICS_EINVAL;
+        }
+        return ICS_OK;
+    }
+    s_gap_t g = {.lo = self->top + 1, .hi = position, .clock_ms = clock_ms};
+    memcpy(g.chain, chain, ICS_CHAIN_BYTES);
+    rc = s_gap_put(self, &g);
+    if (rc == ICS_OK) {
+        ics_info("group %s: history: positions %" PRIu64 " to %" PRIu64 " to be backfilled from"
+                 " peers", self->group, g.lo, g.hi);
+        self->top = position;
+    }
+    return rc;
+}
+
+uint64_t ics_history_top(const ics_history_t *self)
+{
+    return self->top;
+}
+
+bool ics_history_gap(ics_history_t *self, uint64_t *lo, uint64_t *hi)
+{
+    s_gap_t g;
+    if (s_gap_top(self, &g) != ICS_OK)
+        return false;
+    *lo = g.lo;
+    *hi = g.hi;
+    return true;
+}
+
+uint64_t ics_history_missing(ics_history_t *self)
+{
+    sqlite3_stmt *st = s_st(self, S_MISSING);
+    uint64_t n = sqlite3_step(st) == SQLITE_ROW ? s_u64(st, 0) : 0;
+    sqlite3_reset(st);
+    return n;
+}
+
+/* ---------------------------------------------------------------- reads */
+
+int ics_history_entry(ics_history_t *self, uint64_t position, ics_log_entry_t *out)
+{
+    sqlite3_stmt *st;
+    size_t n;
+    int rc;
+
+    memset(out, 0, sizeof *out);
+    if (position == 0 || position > INT64_MAX)
+        return ICS_ENOENT;
+    st = s_st(self, S_ENTRY);
+    sqlite3_bind_int64(st, 1, (sqlite3_int64)position);
+    rc = sqlite3_step(st);
+    if (rc != SQLITE_ROW) {
+        rc = rc == SQLITE_DONE ? ICS_ENOENT : s_fail(self, "read");
+        goto out;
+    }
+    n = (size_t)sqlite3_column_bytes(st, 0);
+    out->envelope = malloc(n > 0 ? n : 1);
+    if (out->envelope == NULL) {
+        rc = ICS_ENOMEM;
+        goto out;
+    }
+    if (n > 0)
+        memcpy(out->envelope, sqlite3_column_blob(st, 0), n);
+    out->envelope_len = n;
+    out->position = position;
+    out->accepted = sqlite3_column_int(st, 1) != 0;
+    ics_strcpy(out->reason, sizeof out->reason, (const char *)sqlite3_column_text(st, 2));
+    out->clock_ms = s_u64(st, 4);
+    rc = ICS_OK;
+    if (!s_blob32(st, 3, out->chain)) {
+        free(out->envelope);
+        out->envelope = NULL;
+        rc = s_fail(self, "bad chain column");
+    }
+out:
+    sqlite3_reset(st);
+    return rc;
+}
+
+int ics_history_lookup(ics_history_t *self, const char *org, uint64_t seq,
+                       ics_apply_result_t *res)
+{
+    sqlite3_stmt *st;
+    int rc;
+
+    memset(res, 0, sizeof *res);
+    if (seq > INT64_MAX)
+        return ICS_ENOENT;
+    st = s_st(self, S_LOOKUP);
+    sqlite3_bind_text(st, 1, org, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, (sqlite3_int64)seq);
+    rc = sqlite3_step(st);
+    if (rc != SQLITE_ROW) {
+        rc = rc == SQLITE_DONE ? ICS_ENOENT : s_fail(self, "lookup");
+        goto out;
+    }
+    res->position = s_u64(st, 0);
+    res->accepted = sqlite3_column_int(st, 1) != 0;
+    ics_strcpy(res->reason, sizeof res->reason, (const char *)sqlite3_column_text(st, 2));
+    res->clock_ms = s_u64(st, 4);
+    ics_strcpy(res->org, sizeof res->org, org);
+    res->seq = seq;
+    res->verified = true;
+    ics_entry_id(sqlite3_column_blob(st, 5), (size_t)sqlite3_column_bytes(st, 5), res->entry_id);
+    {
+        Ics__V1__Envelope *env = NULL;
+        if (ics_envelope_decode(sqlite3_column_blob(st, 5), (size_t)sqlite3_column_bytes(st, 5),
+                                &env, NULL) == ICS_OK) {
+            res->kind = env->kind;
+            ics__v1__envelope__free_unpacked(env, NULL);
+        }
+    }
+    rc = s_blob32(st, 3, res->chain) ? ICS_OK : s_fail(self, "bad chain column");
+out:
+    sqlite3_reset(st);
+    return rc;
+}
+
+int ics_history_export(ics_history_t *self, FILE *out, ics_err_t *err)
+{
+    uint8_t head[ICS_CHAIN_BYTES];
+    uint64_t clock, expect = 1;
+    s_gap_t g;
+    sqlite3_stmt *st;
+    int rc;
+
+    rc = s_gap_top(self, &g);
+    if (rc == ICS_OK)
+        return ics_err(err, ICS_EUNAVAIL, "the history of %s is not complete yet: %" PRIu64
+                       " entries are being backfilled from peers (positions %" PRIu64 " to %"
+                       PRIu64 " first)", self->group, ics_history_missing(self), g.lo, g.hi);
+    if (rc != ICS_ENOENT)
+        return ics_err(err, rc, "history database failure");
+    rc = s_chain_at(self, self->top, head, &clock);
+    if (rc != ICS_OK)
+        return ics_err(err, ICS_EIO, "history database failure");
+    rc = ics_log_write_header(out, self->group, self->top, head);
+    st = s_st(self, S_RANGE);
+    sqlite3_bind_int64(st, 1, 1);
+    sqlite3_bind_int64(st, 2, (sqlite3_int64)self->top);
+    while (rc == ICS_OK && sqlite3_step(st) == SQLITE_ROW) {
+        uint8_t id[32], chain[32];
+        ics_log_line_t line = {
+            .position = s_u64(st, 0),
+            .envelope = sqlite3_column_blob(st, 1),
+            .envelope_len = (size_t)sqlite3_column_bytes(st, 1),
+            .accepted = sqlite3_column_int(st, 2) != 0,
+            .reason = (const char *)sqlite3_column_text(st, 3),
+            .clock_ms = s_u64(st, 5),
+            .entry_id = id,
+            .chain = chain,
+        };
+        if (line.position != expect++ || !s_blob32(st, 4, chain)) {
+            rc = ICS_EIO;
+            break;
+        }
+        ics_entry_id(line.envelope, line.envelope_len, id);
+        rc = ics_log_write_entry(out, &line);
+    }
+    sqlite3_reset(st);
+    if (rc == ICS_OK && expect - 1 != self->top)
+        rc = ICS_EIO;
+    if (rc == ICS_OK)
+        rc = ics_log_write_end(out);
+    if (rc == ICS_OK && fflush(out) != 0)
+        rc = ICS_EIO;
+    if (rc != ICS_OK)
+        return ics_err(err, rc, "log export failed: %s",
+                       rc == ICS_EIO ? "write error or history database failure"
+                                     : ics_strerror(rc));
+    return ICS_OK;
+}
+
+/* ---------------------------------------------------------------- backfill */
+
+int ics_history_serve(ics_history_t *self, uint64_t request_id, uint64_t first, uint64_t last,
+                      size_t max_bytes, uint8_t **buf, size_t *len)
+{
+    Ics__V1__HistoryChunk chunk = ICS__V1__HISTORY_CHUNK__INIT;
+    Ics__V1__HistoryEntry *items = NULL, **ptrs = NULL;
+    uint8_t prev[ICS_CHAIN_BYTES];
+    uint64_t prev_clock = 0, lo;
+    size_t n = 0, cap = 0, bytes = 0;
+    sqlite3_stmt *st = NULL;
+    char error[160] = "";
+    int rc;
+
+    *buf = NULL;
+    *len = 0;
+    chunk.request_id = request_id;
+    if (first == 0 || first > last || last > self->top) {
+        snprintf(error, sizeof error, "positions %" PRIu64 " to %" PRIu64 " are not held here"
+                 " (this node holds up to %" PRIu64 ")", first, last, self->top);
+        goto pack;
+    }
+    /* Walk down from last while the chunk fits; each row must be held and
+     * so must the one below the lowest (for prev_chain). */
+    cap = 64;
+    items = calloc(cap, sizeof *items);
+    if (items == NULL)
+        return ICS_ENOMEM;
+    lo = last;
+    for (uint64_t p = last; p >= first; p--) {
+        size_t need;
+        if (n == cap) {
+            Ics__V1__HistoryEntry *more = realloc(items, 2 * cap * sizeof *items);
+            if (more == NULL) {
+                rc = ICS_ENOMEM;
+                goto out;
+            }
+            items = more;
+            cap *= 2;
+        }
+        st = s_st(self, S_RANGE);
+        sqlite3_bind_int64(st, 1, (sqlite3_int64)p);
+        sqlite3_bind_int64(st, 2, (sqlite3_int64)p);
+        if (sqlite3_step(st) != SQLITE_ROW) {
+            sqlite3_reset(st);
+            if (n == 0) {
+                snprintf(error, sizeof error, "position %" PRIu64 " is not held here", p);
+                goto pack;
+            }
+            break; /* a gap below: serve what we have above it */
+        }
+        need = (size_t)sqlite3_column_bytes(st, 1) + (size_t)sqlite3_column_bytes(st, 3) + 32;
+        if (n > 0 && bytes + need > max_bytes) {
+            sqlite3_reset(st);
+            break;
+        }
+        Ics__V1__HistoryEntry *e = &items[n];
+        ics__v1__history_entry__init(e);
+        e->envelope.len = (size_t)sqlite3_column_bytes(st, 1);
+        e->envelope.data = malloc(e->envelope.len ? e->envelope.len : 1);
+        e->reason = strdup((const char *)sqlite3_column_text(st, 3));
+        if (e->envelope.data == NULL || e->reason == NULL) {
+            free(e->envelope.data);
+            free(e->reason);
+            sqlite3_reset(st);
+            rc = ICS_ENOMEM;
+            goto out;
+        }
+        if (e->envelope.len > 0)
+            memcpy(e->envelope.data, sqlite3_column_blob(st, 1), e->envelope.len);
+        e->accepted = sqlite3_column_int(st, 2) != 0;
+        e->clock_ms = s_u64(st, 5);
+        e->verified = sqlite3_column_int(st, 6) != 0;
+        sqlite3_reset(st);
+        bytes += need;
+        n++;
+        lo = p;
+        if (p == 1)
+            break;
+    }
+    if (s_chain_at(self, lo - 1, prev, &prev_clock) != ICS_OK) {
+        snprintf(error, sizeof error, "position %" PRIu64 " is not held here", lo - 1);
+        goto pack;
+    }
+    /* Items were collected newest first; the chunk runs oldest first. */
+    ptrs = calloc(n ? n : 1, sizeof *ptrs);
+    if (ptrs == NULL) {
+        rc = ICS_ENOMEM;
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++)
+        ptrs[i] = &items[n - 1 - i];
+    chunk.first = lo;
+    chunk.prev_chain.data = prev;
+    chunk.prev_chain.len = sizeof prev;
+    chunk.prev_clock = prev_clock;
+    chunk.entries = ptrs;
+    chunk.n_entries = n;
+pack:
+    if (error[0] != '\0') {
+        chunk.error = error;
+        chunk.n_entries = 0;
+    }
+    rc = ics_pack(&chunk.base, buf, len);
+out:
+    for (size_t i = 0; i < n; i++) {
+        free(items[i].envelope.data);
+        free(items[i].reason);
+    }
+    free(items);
+    free(ptrs);
+    return rc;
+}
+
+/* May the log clock step from prev to e->clock_ms at this entry? It never
+ * falls, and it rises only to the entry's own time (or its tick's). */
+static bool s_clock_step_ok(uint64_t prev, const Ics__V1__HistoryEntry *e)
+{
+    Ics__V1__Envelope *env = NULL;
+    Ics__V1__Command *cmd = NULL;
+    bool ok;
+
+    if (e->clock_ms < prev)
+        return false;
+    if (e->clock_ms == prev)
+        return true;
+    if (ics_envelope_decode(e->envelope.data, e->envelope.len, &env, NULL) != ICS_OK)
+        return false;
+    ok = env->timestamp_ms == e->clock_ms;
+    if (!ok && env->kind == ICS__V1__COMMAND__BODY_TICK &&
+        ics_command_decode(env, &cmd, NULL) == ICS_OK &&
+        cmd->body_case == ICS__V1__COMMAND__BODY_TICK)
+        ok = cmd->tick->now_ms == e->clock_ms;
+    if (cmd != NULL)
+        ics__v1__command__free_unpacked(cmd, NULL);
+    ics__v1__envelope__free_unpacked(env, NULL);
+    return ok;
+}
+
+int ics_history_fill(ics_history_t *self, const uint8_t *buf, size_t len, uint64_t *request_id,
+                     size_t *stored, ics_err_t *err)
+{
+    Ics__V1__HistoryChunk *c = NULL;
+    uint8_t (*chains)[ICS_CHAIN_BYTES] = NULL;
+    uint8_t below[ICS_CHAIN_BYTES];
+    uint64_t clock, below_clock;
+    s_gap_t g;
+    int rc;
+
+    *stored = 0;
+    *request_id = 0;
+    c = ics__v1__history_chunk__unpack(NULL, len, buf);
+    if (c == NULL)
+        return ics_err(err, ICS_EMALFORMED, "history chunk does not decode");
+    *request_id = c->request_id;
+    if (c->error != NULL && c->error[0] != '\0') {
+        rc = ics_err(err, ICS_ENOENT, "peer cannot serve: %.200s", c->error);
+        goto out;
+    }
+    rc = s_gap_top(self, &g);
+    if (rc == ICS_ENOENT) {
+        rc = ICS_OK; /* nothing missing any more: a late answer */
+        goto out;
+    }
+    if (rc != ICS_OK)
+        goto out;
+    if (c->n_entries == 0 || c->prev_chain.len != ICS_CHAIN_BYTES || c->first < g.lo ||
+        c->first > g.hi || g.hi - c->first + 1 != c->n_entries) {
+        rc = ics_err(err, ICS_EINVAL, "history chunk covers %zu entries from %" PRIu64
+                     ", not the top of the gap %" PRIu64 " to %" PRIu64, c->n_entries,
+                     c->first, g.lo, g.hi);
+        goto out;
+    }
+    chains = malloc(c->n_entries * sizeof *chains);
+    if (chains == NULL) {
+        rc = ics_err(err, ICS_ENOMEM, "out of memory");
+        goto out;
+    }
+    /* Recompute the chain over every entry and check the clock's steps. */
+    clock = c->prev_clock;
+    for (size_t i = 0; i < c->n_entries; i++) {
+        const Ics__V1__HistoryEntry *e = c->entries[i];
+        const uint8_t *prev = i == 0 ? c->prev_chain.data : chains[i - 1];
+        const char *reason = e->reason != NULL ? e->reason : "";
+        uint8_t id[32];
+
+        if (strlen(reason) >= ICS_REASON_MAX || (e->accepted && reason[0] != '\0') ||
+            e->envelope.len > ICS_ENVELOPE_MAX) {
+            rc = ics_err(err, ICS_EINVAL, "history chunk entry %" PRIu64 " is malformed",
+                         c->first + i);
+            goto out;
+        }
+        if (!s_clock_step_ok(clock, e)) {
+            rc = ics_err(err, ICS_EINVAL, "history chunk entry %" PRIu64 " has a log clock (%"
+                         PRIu64 ") its entry cannot have moved to", c->first + i, e->clock_ms);
+            goto out;
+        }
+        clock = e->clock_ms;
+        ics_entry_id(e->envelope.data, e->envelope.len, id);
+        ics_chain_step(prev, c->first + i, id, e->accepted, reason, chains[i]);
+    }
+    if (sodium_memcmp(chains[c->n_entries - 1], g.chain, ICS_CHAIN_BYTES) != 0 ||
+        clock != g.clock_ms) {
+        rc = ics_err(err, ICS_EINVAL, "history chunk %" PRIu64 " to %" PRIu64 " does not reach"
+                     " the chain (or clock) this node holds for position %" PRIu64,
+                     c->first, g.hi, g.hi);
+        goto out;
+    }
+    /* Closing the gap: the chain below must be the one we already hold. */
+    if (c->first == g.lo) {
+        rc = s_chain_at(self, g.lo - 1, below, &below_clock);
+        if (rc == ICS_ENOENT) {
+            /* Another gap ends right below: its top chain is what we know. */
+            s_gap_t lower;
+            rc = ICS_EIO;
+            sqlite3_stmt *st = NULL;
+            if (sqlite3_prepare_v2(self->db, "SELECT chain, clock_ms FROM gaps WHERE hi = ?1", -1,
+                                   &st, NULL) == SQLITE_OK) {
+                sqlite3_bind_int64(st, 1, (sqlite3_int64)(g.lo - 1));
+                if (sqlite3_step(st) == SQLITE_ROW && s_blob32(st, 0, lower.chain)) {
+                    memcpy(below, lower.chain, sizeof below);
+                    below_clock = s_u64(st, 1);
+                    rc = ICS_OK;
+                }
+            }
+            sqlite3_finalize(st);
+        }
+        if (rc != ICS_OK) {
+            rc = ics_err(err, ICS_EIO, "history database failure");
+            goto out;
+        }
+        if (sodium_memcmp(below, c->prev_chain.data, ICS_CHAIN_BYTES) != 0 ||
+            below_clock != c->prev_clock) {
+            self->stats.diverged++;
+            ics_error("group %s: history: the entries below position %" PRIu64 " on disk do not"
+                      " lead to the chain the snapshot vouches for: the history file is corrupt"
+                      " or from another log", self->group, g.lo);
+            rc = ics_err(err, ICS_EINVAL, "this node's own history below position %" PRIu64
+                         " disagrees with the backfilled entries", g.lo);
+            goto out;
+        }
+    }
+    rc = s_begin(self);
+    if (rc == ICS_OK && sqlite3_exec(self->db, "SAVEPOINT fill", NULL, NULL, NULL) != SQLITE_OK)
+        rc = s_fail(self, "savepoint");
+    for (size_t i = 0; rc == ICS_OK && i < c->n_entries; i++) {
+        const Ics__V1__HistoryEntry *e = c->entries[i];
+        rc = s_insert(self, &(s_row_t){
+                                .position = c->first + i,
+                                .envelope = e->envelope.data,
+                                .envelope_len = e->envelope.len,
+                                .accepted = e->accepted,
+                                .reason = e->reason != NULL ? e->reason : "",
+                                .chain = chains[i],
+                                .clock_ms = e->clock_ms,
+                                .verified = e->verified,
+                            });
+    }
+    if (rc == ICS_OK)
+        rc = s_gap_del(self, g.hi);
+    if (rc == ICS_OK && c->first > g.lo) {
+        s_gap_t rest = {.lo = g.lo, .hi = c->first - 1, .clock_ms = c->prev_clock};
+        memcpy(rest.chain, c->prev_chain.data, ICS_CHAIN_BYTES);
+        rc = s_gap_put(self, &rest);
+    }
+    if (rc != ICS_OK) {
+        sqlite3_exec(self->db, "ROLLBACK TO fill; RELEASE fill", NULL, NULL, NULL);
+        rc = ics_err(err, ICS_EIO, "history database failure");
+        goto out;
+    }
+    if (sqlite3_exec(self->db, "RELEASE fill", NULL, NULL, NULL) != SQLITE_OK) {
+        rc = ics_err(err, s_fail(self, "release"), "history database failure");
+        goto out;
+    }
+    *stored = c->n_entries;
+    self->stats.filled += c->n_entries;
+    self->stats.chunks++;
+out:
+    if (rc == ICS_EINVAL)
+        self->stats.bad_chunks++;
+    free(chains);
+    if (c != NULL)
+        ics__v1__history_chunk__free_unpacked(c, NULL);
+    return rc;
+}
+
+ics_history_stats_t ics_history_stats(const ics_history_t *self)
+{
+    return self->stats;
+}

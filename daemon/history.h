@@ -1,0 +1,98 @@
+/*
+ * The audit history of one group on disk: every applied entry with its
+ * verdict, reason, log clock and chain head, append-only, never part of a
+ * raft snapshot (docs/log-format.md, "History and backfill").
+ *
+ * The state machine keeps only the current state and the chain head; this
+ * store keeps the past. A node that installs a snapshot at position P while
+ * it holds history only up to Q < P has a gap (Q, P]: it is filled from
+ * peers, newest first, in chunks that are verified against the chain the
+ * snapshot vouches for before a single row is stored.
+ *
+ * Not thread-safe: the event loop owns it.
+ */
+#ifndef ICS_HISTORY_H
+#define ICS_HISTORY_H
+
+#include <stdio.h>
+
+#include "common/ics.h"
+#include "common/logverify.h"
+#include "fsm/fsm.h"
+
+typedef struct ics_history ics_history_t;
+
+/* Opens (creating) the history of group at path; path NULL keeps it in
+ * memory (tests). NULL with err set if the file is not a history of this
+ * group or cannot be opened. The caller closes it. */
+ics_history_t *ics_history_open(const char *path, const char *group, ics_err_t *err);
+
+/* Commits what is pending (without forcing it to disk) and closes. Accepts
+ * NULL; sets *self_p to NULL. */
+void ics_history_close(ics_history_t **self_p);
+
+/* Records an applied entry (res->envelope must be set; duplicates are
+ * ignored). Writes join the open transaction: they are durable after the
+ * next ics_history_commit() with sync, visible to reads at once. An entry
+ * already held is compared instead: ICS_OK if it agrees, ICS_EINVAL (and a
+ * logged error) if this node's history disagrees with its own log. */
+int ics_history_append(ics_history_t *self, const ics_apply_result_t *res);
+
+/* The state machine now stands at position with chain head chain and log
+ * clock clock_ms (a snapshot was restored): positions after the last one
+ * held, up to position, become a gap to backfill. ICS_EINVAL if a held
+ * entry at position has another chain (logged). */
+int ics_history_restored(ics_history_t *self, uint64_t position,
+                         const uint8_t chain[ICS_CHAIN_BYTES], uint64_t clock_ms);
+
+/* Group commit: ends the open transaction. sync true forces it to stable
+ * storage (before raft persists a snapshot that no longer replays these
+ * entries). ICS_OK or ICS_EIO. */
+int ics_history_commit(ics_history_t *self, bool sync);
+
+/* Highest position known (held, or vouched for by a restored snapshot). */
+uint64_t ics_history_top(const ics_history_t *self);
+
+/* The highest gap: positions lo..hi missing, chain at hi known. false when
+ * the history is complete. */
+bool ics_history_gap(ics_history_t *self, uint64_t *lo, uint64_t *hi);
+/* Entries missing over all gaps. */
+uint64_t ics_history_missing(ics_history_t *self);
+
+/* One entry; out->envelope is malloc'd (caller frees). ICS_ENOENT if not
+ * held. */
+int ics_history_entry(ics_history_t *self, uint64_t position, ics_log_entry_t *out);
+
+/* The result a verified (org, seq) got when it was applied. ICS_ENOENT if
+ * not held. */
+int ics_history_lookup(ics_history_t *self, const char *org, uint64_t seq,
+                       ics_apply_result_t *res);
+
+/* Writes the whole log in the export format. ICS_EUNAVAIL with err naming
+ * the missing positions while a gap remains. */
+int ics_history_export(ics_history_t *self, FILE *out, ics_err_t *err);
+
+/* Backfill, serving side: a packed ics.v1.HistoryChunk holding the entries
+ * from at least `first` up to `last` that fit in max_bytes (newest kept,
+ * at least one), with the chain before them. A chunk with its error field
+ * set when `last` is not held with its predecessor. *buf malloc'd. */
+int ics_history_serve(ics_history_t *self, uint64_t request_id, uint64_t first, uint64_t last,
+                      size_t max_bytes, uint8_t **buf, size_t *len);
+
+/* Backfill, receiving side: checks a packed HistoryChunk against the
+ * highest gap (it must end at the gap's top and its chain, recomputed from
+ * prev_chain over every entry, must reach the chain known there) and only
+ * then stores it and narrows the gap. ICS_OK (*stored says how many);
+ * ICS_EINVAL/ICS_EMALFORMED with err saying what was wrong: the peer is not
+ * to be trusted for this range. *request_id from the chunk. */
+int ics_history_fill(ics_history_t *self, const uint8_t *buf, size_t len,
+                     uint64_t *request_id, size_t *stored, ics_err_t *err);
+
+typedef struct {
+    uint64_t appended, compared, diverged;   /* applied entries */
+    uint64_t filled, bad_chunks, chunks;     /* backfill */
+    uint64_t commits, commit_us_max;
+} ics_history_stats_t;
+ics_history_stats_t ics_history_stats(const ics_history_t *self);
+
+#endif
