@@ -44,7 +44,6 @@
 #define RECENT_MAX 256
 #define BACKFILL_TIMEOUT_MS 5000u  /* a peer that has not answered by then is skipped */
 #define BACKFILL_BAD_MS 60000u     /* a peer that served a bad chunk is not asked again for this long */
-#define BACKFILL_CHUNK_MAX (1u << 20)
 /* A new submission's seq stays within this of the oldest one still in
  * flight, so that no submission falls below the state machine's replay
  * window (ICS_FSM_REPLAY_WINDOW) before it is applied. */
@@ -846,6 +845,14 @@ static void s_pick_peer(void *arg, const ics_effect_t *m)
         ics_strcpy(p->pick, sizeof p->pick, m->org);
 }
 
+/* Entry bytes per backfill chunk: the configured size, leaving room within
+ * a frame for the frame around the chunk. */
+static size_t s_chunk_bytes(const ics_group_t *self)
+{
+    size_t half = self->cfg->max_message_bytes / 2;
+    return self->cfg->backfill_chunk_bytes < half ? self->cfg->backfill_chunk_bytes : half;
+}
+
 /* Asks a peer for the newest missing chunk of history, unless a request is
  * in flight. Peers are tried in turn; a slow one is skipped. */
 static void s_backfill(ics_group_t *self, uint64_t now)
@@ -882,8 +889,7 @@ static void s_backfill(ics_group_t *self, uint64_t now)
     req.first = lo;
     req.last = hi;
     req.request_id = ++self->backfill.request_id;
-    req.max_bytes = self->cfg->max_message_bytes / 2 < BACKFILL_CHUNK_MAX
-                        ? self->cfg->max_message_bytes / 2 : BACKFILL_CHUNK_MAX;
+    req.max_bytes = s_chunk_bytes(self);
     frame.version = ICS_WIRE_VERSION;
     frame.group = (char *)self->gcfg->name;
     frame.body_case = ICS__V1__FRAME__BODY_HISTORY_REQUEST;
@@ -901,9 +907,7 @@ static void s_on_history_request(ics_group_t *self, const char *from,
     Ics__V1__Frame frame = ICS__V1__FRAME__INIT;
     uint8_t *chunk = NULL, *buf = NULL;
     size_t chunk_len = 0, len = 0;
-    /* Leave room for the frame around the chunk. */
-    size_t cap = self->cfg->max_message_bytes / 2 < BACKFILL_CHUNK_MAX
-                     ? self->cfg->max_message_bytes / 2 : BACKFILL_CHUNK_MAX;
+    size_t cap = s_chunk_bytes(self);
     size_t max = req->max_bytes > 0 && req->max_bytes < cap ? req->max_bytes : cap;
 
     if (ics_history_serve(self->history, req->request_id, req->first, req->last, max, &chunk,

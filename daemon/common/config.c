@@ -231,7 +231,8 @@ static int s_tunable(s_parse_t *p, const char *name, const char *value)
         {"raft", "snapshot_threshold", offsetof(ics_config_t, snapshot_threshold), 2, 1000000},
         {"raft", "snapshot_trailing", offsetof(ics_config_t, snapshot_trailing), 0, 1000000},
         {"raft", "tick_interval_ms", offsetof(ics_config_t, tick_interval_ms), 100, 86400000},
-        {"raft", "checkpoint_interval", offsetof(ics_config_t, checkpoint_interval), 1, 1000000},
+        {"raft", "checkpoint_interval", offsetof(ics_config_t, checkpoint_interval), 16, 1000000},
+        {"raft", "backfill_chunk_bytes", offsetof(ics_config_t, backfill_chunk_bytes), 1024, 16u << 20},
         {"transport", "ping_interval_ms", offsetof(ics_config_t, ping_interval_ms), 50, 600000},
         {"transport", "max_message_bytes", offsetof(ics_config_t, max_message_bytes), 65536, 1u << 30},
         {"transport", "send_hwm", offsetof(ics_config_t, send_hwm), 1, 1000000},
@@ -475,6 +476,10 @@ static int s_validate(s_parse_t *p)
              " escalates only to a group it is in", g->name, g->escalate_to, g->escalate_to);
     }
     NEED(c->snapshot_trailing <= 10u * c->snapshot_threshold + 1000000u, 1, "snapshot_trailing too large");
+    /* The state keeps the chain only at multiples of 16 (fsm.h,
+     * ICS_FSM_MARK_STRIDE): a checkpoint must name one. */
+    NEED(c->checkpoint_interval % 16 == 0, 1,
+         "[raft] checkpoint_interval (%u) must be a multiple of 16", c->checkpoint_interval);
     NEED(c->election_ms >= 2 * c->heartbeat_ms, 1,
          "[raft] election_ms (%u) must be at least twice heartbeat_ms (%u)", c->election_ms,
          c->heartbeat_ms);
@@ -495,8 +500,9 @@ int ics_config_load(const char *path, ics_config_t *cfg, ics_err_t *err)
     cfg->election_ms = 1000;
     cfg->snapshot_threshold = 1024;
     cfg->snapshot_trailing = 2048;
-    cfg->tick_interval_ms = 60000;
+    cfg->tick_interval_ms = 1000;
     cfg->checkpoint_interval = 256;
+    cfg->backfill_chunk_bytes = 1u << 20;
     cfg->ping_interval_ms = 1000;
     cfg->max_message_bytes = 64u << 20;
     cfg->send_hwm = 10000;

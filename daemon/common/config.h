@@ -46,6 +46,7 @@ typedef struct ics_config {
     unsigned snapshot_trailing;
     unsigned tick_interval_ms;     /* clock tick entries */
     unsigned checkpoint_interval;  /* entries between checkpoints */
+    unsigned backfill_chunk_bytes; /* history asked of a peer per request */
     /* [transport] */
     unsigned ping_interval_ms;
     unsigned max_message_bytes;

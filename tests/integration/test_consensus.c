@@ -36,11 +36,27 @@ static uint64_t s_position(h_cluster_t *c, int i)
     return pos;
 }
 
+/* Positions still to backfill into node i's history. */
+static uint64_t s_missing(h_cluster_t *c, int i)
+{
+    Ics__V1__StatusReply *st;
+    Ics__V1__ControlResponse *resp;
+    uint64_t n = UINT64_MAX;
+    if (h_status(c, i, &st, &resp) != ICS_OK)
+        return n;
+    if (st->groups[0]->history != NULL)
+        n = st->groups[0]->history->missing;
+    ics__v1__control_response__free_unpacked(resp, NULL);
+    return n;
+}
+
+/* Every node has applied up to *arg, holds its whole history, and they
+ * stand at the same position. */
 static bool s_converged(h_cluster_t *c, void *arg)
 {
     uint64_t want = *(uint64_t *)arg;
     for (int i = 0; i < c->n; i++)
-        if (s_position(c, i) < want)
+        if (s_position(c, i) < want || s_missing(c, i) != 0)
             return false;
     return s_position(c, 0) == s_position(c, 1) && s_position(c, 1) == s_position(c, 2);
 }
