@@ -187,6 +187,8 @@ static void s_on_frame(void *arg, const char *from, const uint8_t *data, size_t 
         break;
     case ICS__V1__FRAME__BODY_RAFT:
     case ICS__V1__FRAME__BODY_FORWARD:
+    case ICS__V1__FRAME__BODY_HISTORY_REQUEST:
+    case ICS__V1__FRAME__BODY_HISTORY_CHUNK:
         ics_group_frame(g, from, frame);
         break;
     default:

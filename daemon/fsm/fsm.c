@@ -311,6 +311,9 @@ static sqlite3 *s_open(ics_err_t *err)
     }
     sqlite3_db_config(db, SQLITE_DBCONFIG_DEFENSIVE, 1, NULL);
     sqlite3_db_config(db, SQLITE_DBCONFIG_TRUSTED_SCHEMA, 0, NULL);
+    /* Small pages: every table and index takes at least one, and the
+     * snapshot is the whole image. */
+    sqlite3_exec(db, "PRAGMA page_size = 1024", NULL, NULL, NULL);
     return db;
 }
 
