@@ -19,6 +19,14 @@
 #include "ics/v1/command.pb-c.h"
 #include <sqlite3.h>
 
+/* Names the state machine's consensus-visible rules: its verdicts, the
+ * exact texts of its rejections (hashed into the audit chain) and the
+ * effects of every command on the state. Nodes that apply the same log
+ * under different rules disagree. It must change whenever any of them
+ * changes, together with the golden log in tests/unit/test_golden.c,
+ * which fails until both are updated. */
+#define ICS_RULES_VERSION 1
+
 typedef struct ics_fsm ics_fsm_t;
 
 typedef struct {

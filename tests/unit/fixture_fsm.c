@@ -74,6 +74,9 @@ void fx_fsm_destroy(fx_fsm_t **self_p)
         return;
     ics_fsm_destroy(&fx->fsm);
     ics_history_close(&fx->history);
+    for (size_t i = 0; i < fx->n_tape; i++)
+        free(fx->tape[i].buf);
+    free(fx->tape);
     for (size_t i = 0; i < fx->n_orgs; i++) {
         free((char *)fx->orgs[i].id);
         free((char *)fx->orgs[i].kind);
@@ -92,21 +95,55 @@ fx_org_t *fx_org(fx_fsm_t *fx, const char *id)
     return NULL;
 }
 
+uint8_t *fx_seal_payload(const char *group, fx_org_t *org, uint64_t ts, uint32_t kind,
+                         const uint8_t *payload, size_t plen, size_t *len)
+{
+    ics_envelope_fields_t f = {group, org->id, ++org->seq, ts, kind, payload, plen};
+    uint8_t *out = NULL;
+    ics_err_t err;
+
+    if (ics_envelope_seal(org->key, &f, &out, len, &err) != ICS_OK)
+        fail_msg("seal: %s", err.msg);
+    return out;
+}
+
 uint8_t *fx_seal(const char *group, fx_org_t *org, const char *person, uint64_t ts,
                  Ics__V1__Command *cmd, size_t *len)
 {
-    uint8_t *payload = NULL, *out = NULL;
+    uint8_t *payload = NULL, *out;
     size_t plen = 0;
-    ics_err_t err;
 
     cmd->actor = (char *)(person != NULL ? person : "");
     assert_int_equal(ics_pack(&cmd->base, &payload, &plen), ICS_OK);
-    ics_envelope_fields_t f = {group, org->id, ++org->seq, ts, (uint32_t)cmd->body_case,
-                               payload, plen};
-    if (ics_envelope_seal(org->key, &f, &out, len, &err) != ICS_OK)
-        fail_msg("seal: %s", err.msg);
+    out = fx_seal_payload(group, org, ts, (uint32_t)cmd->body_case, payload, plen, len);
     free(payload);
     return out;
+}
+
+void fx_tape(fx_fsm_t *fx)
+{
+    fx->taping = true;
+}
+
+ics_apply_result_t fx_apply(fx_fsm_t *fx, const uint8_t *buf, size_t len)
+{
+    ics_apply_result_t res;
+
+    assert_int_equal(ics_fsm_apply(fx->fsm, buf, len, &res), ICS_OK);
+    if (fx->taping) {
+        fx_entry_t *t = realloc(fx->tape, (fx->n_tape + 1) * sizeof *t);
+        assert_non_null(t);
+        fx->tape = t;
+        t[fx->n_tape].buf = malloc(len > 0 ? len : 1);
+        assert_non_null(t[fx->n_tape].buf);
+        if (len > 0)
+            memcpy(t[fx->n_tape].buf, buf, len);
+        t[fx->n_tape].len = len;
+        t[fx->n_tape].res = res;
+        fx->n_tape++;
+    }
+    fx->last = res;
+    return res;
 }
 
 ics_apply_result_t fx_send(fx_fsm_t *fx, const char *org, const char *person,
@@ -117,20 +154,26 @@ ics_apply_result_t fx_send(fx_fsm_t *fx, const char *org, const char *person,
     ics_apply_result_t res;
 
     fx->now += s_step_ms;
-    assert_int_equal(ics_fsm_apply(fx->fsm, buf, len, &res), ICS_OK);
+    res = fx_apply(fx, buf, len);
     free(buf);
-    fx->last = res;
     return res;
 }
 
 ics_apply_result_t fx_genesis(fx_fsm_t *fx, const Ics__V1__Policy *policy)
+{
+    return fx_genesis_as(fx, fx->orgs[0].id, policy, fx->n_orgs);
+}
+
+ics_apply_result_t fx_genesis_as(fx_fsm_t *fx, const char *signer,
+                                 const Ics__V1__Policy *policy, size_t n)
 {
     Ics__V1__Command cmd = ICS__V1__COMMAND__INIT;
     Ics__V1__Genesis g = ICS__V1__GENESIS__INIT;
     Ics__V1__MemberAdd m[FX_MAX_ORGS], *mp[FX_MAX_ORGS];
     char names[FX_MAX_ORGS][64], endpoints[FX_MAX_ORGS][64];
 
-    for (size_t i = 0; i < fx->n_orgs; i++) {
+    assert_true(n <= fx->n_orgs);
+    for (size_t i = 0; i < n; i++) {
         ics__v1__member_add__init(&m[i]);
         snprintf(names[i], sizeof names[i], "Organisation %s", fx->orgs[i].id);
         snprintf(endpoints[i], sizeof endpoints[i], "tcp://%s.example.nhs.uk:7400",
@@ -146,24 +189,21 @@ ics_apply_result_t fx_genesis(fx_fsm_t *fx, const Ics__V1__Policy *policy)
     }
     g.group = (char *)fx->group;
     g.members = mp;
-    g.n_members = fx->n_orgs;
+    g.n_members = n;
     g.admin = (char *)fx->orgs[0].id;
     g.policy = (Ics__V1__Policy *)policy;
     cmd.body_case = ICS__V1__COMMAND__BODY_GENESIS;
     cmd.genesis = &g;
-    return fx_send(fx, fx->orgs[0].id, "icsd", &cmd);
+    return fx_send(fx, signer, "icsd", &cmd);
 }
 
 ics_apply_result_t fx_tick(fx_fsm_t *fx, uint64_t now_ms)
 {
-    Ics__V1__Command cmd = ICS__V1__COMMAND__INIT;
-    Ics__V1__ClockTick t = ICS__V1__CLOCK_TICK__INIT;
-    t.now_ms = now_ms;
-    cmd.body_case = ICS__V1__COMMAND__BODY_TICK;
-    cmd.tick = &t;
+    fx_cmd_t c;
+    fx_cmd_tick(&c, now_ms);
     if (fx->now < now_ms)
         fx->now = now_ms;
-    return fx_send(fx, fx->orgs[0].id, "icsd", &cmd);
+    return fx_send(fx, fx->orgs[0].id, "icsd", &c.cmd);
 }
 
 static int s_query_v(fx_fsm_t *fx, bool json, const char *name, va_list ap, char **out,
@@ -279,6 +319,18 @@ ics_apply_result_t fx_interest(fx_fsm_t *fx, const char *org, const char *person
     d.subject = (char *)subject;
     d.description = (char *)description;
     d.organisation = person == NULL;
+    FX_CMD(INTEREST_DECLARE, interest_declare, &d);
+    return fx_send(fx, org, person != NULL ? person : "registrar", &cmd);
+}
+
+ics_apply_result_t fx_interest_withdraw(fx_fsm_t *fx, const char *org, const char *person,
+                                        const char *subject)
+{
+    Ics__V1__InterestDeclare d = ICS__V1__INTEREST_DECLARE__INIT;
+    d.subject = (char *)subject;
+    d.description = "";
+    d.organisation = person == NULL;
+    d.withdraw = true;
     FX_CMD(INTEREST_DECLARE, interest_declare, &d);
     return fx_send(fx, org, person != NULL ? person : "registrar", &cmd);
 }
@@ -469,6 +521,364 @@ ics_apply_result_t fx_vote(fx_fsm_t *fx, const char *org, const char *person, ui
     v.reason = (char *)(reason != NULL ? reason : "");
     FX_CMD(VOTE, vote, &v);
     return fx_send(fx, org, person, &cmd);
+}
+
+/* ---------------------------------------------------------------- commands as values */
+
+/* Starts c as an empty command of kind; the body is c->body.<field>. */
+#define FX_CMD_INIT(c, kind, field, init)                                                   \
+    do {                                                                                    \
+        memset((c), 0, sizeof *(c));                                                        \
+        ics__v1__command__init(&(c)->cmd);                                                  \
+        (c)->cmd.body_case = ICS__V1__COMMAND__BODY_##kind;                                 \
+        init(&(c)->body.field);                                                             \
+        (c)->cmd.field = &(c)->body.field;                                                  \
+    } while (0)
+
+fx_aid_req_t fx_aid_beds(uint64_t n)
+{
+    fx_aid_req_t r = {"ga_beds", "", "RVI, Newcastle", "OPEL 4: 23 patients over 12 hours in ED",
+                      "Site duty manager 0191 000 0000", n, 0, 0, 0,
+                      ICS__V1__AID_URGENCY__AID_URGENCY_WITHIN_4H, 0, false};
+    return r;
+}
+
+void fx_cmd_raw(fx_cmd_t *c, const char *note)
+{
+    FX_CMD_INIT(c, RAW, raw, ics__v1__raw__init);
+    c->body.raw.note = (char *)note;
+}
+
+void fx_cmd_tick(fx_cmd_t *c, uint64_t now_ms)
+{
+    FX_CMD_INIT(c, TICK, tick, ics__v1__clock_tick__init);
+    c->body.tick.now_ms = now_ms;
+}
+
+void fx_cmd_checkpoint(fx_cmd_t *c, uint64_t position, const uint8_t *chain, size_t len)
+{
+    FX_CMD_INIT(c, CHECKPOINT, checkpoint, ics__v1__checkpoint__init);
+    c->body.checkpoint.position = position;
+    c->body.checkpoint.chain.data = (uint8_t *)chain;
+    c->body.checkpoint.chain.len = len;
+}
+
+void fx_cmd_member_add(fx_cmd_t *c, const char *org, const char *kind, const uint8_t *pk,
+                       size_t pk_len, bool voter)
+{
+    FX_CMD_INIT(c, MEMBER_ADD, member_add, ics__v1__member_add__init);
+    snprintf(c->text[0], sizeof c->text[0], "Organisation %s", org);
+    snprintf(c->text[1], sizeof c->text[1], "tcp://%s.example.nhs.uk:7400", org);
+    c->body.member_add.org = (char *)org;
+    c->body.member_add.kind = (char *)kind;
+    c->body.member_add.name = c->text[0];
+    c->body.member_add.endpoint = c->text[1];
+    c->body.member_add.public_key.data = (uint8_t *)pk;
+    c->body.member_add.public_key.len = pk_len;
+    c->body.member_add.role = voter ? ICS__V1__MEMBER_ROLE__MEMBER_ROLE_VOTER
+                                    : ICS__V1__MEMBER_ROLE__MEMBER_ROLE_STANDBY;
+}
+
+void fx_cmd_member_remove(fx_cmd_t *c, const char *org)
+{
+    FX_CMD_INIT(c, MEMBER_REMOVE, member_remove, ics__v1__member_remove__init);
+    c->body.member_remove.org = (char *)org;
+}
+
+void fx_cmd_key_rotate(fx_cmd_t *c, const char *org, const uint8_t *pk, size_t pk_len)
+{
+    FX_CMD_INIT(c, KEY_ROTATE, key_rotate, ics__v1__key_rotate__init);
+    c->body.key_rotate.org = (char *)org;
+    c->body.key_rotate.public_key.data = (uint8_t *)pk;
+    c->body.key_rotate.public_key.len = pk_len;
+}
+
+void fx_cmd_opel_v(fx_cmd_t *c, unsigned level, const char *type, const char *note,
+                   va_list params)
+{
+    Ics__V1__OpelReport *r;
+    const char *kv;
+    size_t n = 0;
+
+    FX_CMD_INIT(c, OPEL_REPORT, opel_report, ics__v1__opel_report__init);
+    r = &c->body.opel_report;
+    while ((kv = va_arg(params, const char *)) != NULL) {
+        const char *eq = strchr(kv, '=');
+        assert_non_null(eq);
+        assert_true(n < FX_OPEL_PARAMS);
+        ics__v1__opel_parameter__init(&c->param[n]);
+        snprintf(c->param_name[n], sizeof c->param_name[n], "%.*s", (int)(eq - kv), kv);
+        c->param[n].name = c->param_name[n];
+        c->param[n].value = strtoull(eq + 1, NULL, 10);
+        c->param_p[n] = &c->param[n];
+        n++;
+    }
+    r->level = level;
+    r->provider_type = (char *)type;
+    r->note = (char *)(note != NULL ? note : "");
+    r->parameters = c->param_p;
+    r->n_parameters = n;
+}
+
+void fx_cmd_opel(fx_cmd_t *c, unsigned level, const char *type, const char *note, ...)
+{
+    va_list ap;
+    va_start(ap, note);
+    fx_cmd_opel_v(c, level, type, note, ap);
+    va_end(ap);
+}
+
+void fx_cmd_aid_request(fx_cmd_t *c, const fx_aid_req_t *q)
+{
+    Ics__V1__AidRequest *a;
+
+    FX_CMD_INIT(c, AID_REQUEST, aid_request, ics__v1__aid_request__init);
+    a = &c->body.aid_request;
+    a->resource = (char *)q->resource;
+    a->specialty = (char *)q->specialty;
+    a->quantity = q->quantity;
+    a->urgency = (Ics__V1__AidUrgency)q->urgency;
+    a->needed_from_ms = q->from;
+    a->needed_until_ms = q->until;
+    a->site = (char *)q->site;
+    a->reason = (char *)q->reason;
+    a->contact = (char *)q->contact;
+    a->expires_ms = q->expires;
+    a->escalate_after_s = q->escalate_after_s;
+    a->no_auto_escalation = q->no_auto;
+}
+
+void fx_cmd_aid_offer(fx_cmd_t *c, uint64_t request, uint64_t qty, uint64_t valid_until)
+{
+    FX_CMD_INIT(c, AID_OFFER, aid_offer, ics__v1__aid_offer__init);
+    c->body.aid_offer.request = request;
+    c->body.aid_offer.quantity = qty;
+    c->body.aid_offer.valid_until_ms = valid_until;
+    c->body.aid_offer.conditions = "staff with own ID badges; 12-hour shifts";
+    c->body.aid_offer.contact = "Bed bureau 0191 111 1111";
+}
+
+void fx_cmd_aid_accept(fx_cmd_t *c, uint64_t offer, uint64_t qty)
+{
+    FX_CMD_INIT(c, AID_ACCEPT, aid_accept, ics__v1__aid_accept__init);
+    c->body.aid_accept.offer = offer;
+    c->body.aid_accept.quantity = qty;
+}
+
+void fx_cmd_aid_approve(fx_cmd_t *c, uint64_t offer, bool decline)
+{
+    FX_CMD_INIT(c, AID_APPROVE, aid_approve, ics__v1__aid_approve__init);
+    c->body.aid_approve.offer = offer;
+    c->body.aid_approve.decline = decline;
+    c->body.aid_approve.note = "within the system's escalation plan";
+}
+
+void fx_cmd_aid_deliver(fx_cmd_t *c, uint64_t offer)
+{
+    FX_CMD_INIT(c, AID_DELIVER, aid_deliver, ics__v1__aid_deliver__init);
+    c->body.aid_deliver.offer = offer;
+    c->body.aid_deliver.note = "";
+}
+
+void fx_cmd_aid_return(fx_cmd_t *c, uint64_t offer)
+{
+    FX_CMD_INIT(c, AID_RETURN, aid_return, ics__v1__aid_return__init);
+    c->body.aid_return.offer = offer;
+    c->body.aid_return.note = "staff released at 20:00";
+}
+
+void fx_cmd_aid_withdraw(fx_cmd_t *c, uint64_t offer)
+{
+    FX_CMD_INIT(c, AID_WITHDRAW, aid_withdraw, ics__v1__aid_withdraw__init);
+    c->body.aid_withdraw.offer = offer;
+    c->body.aid_withdraw.reason = "needed at home after all";
+}
+
+void fx_cmd_aid_cancel(fx_cmd_t *c, uint64_t request)
+{
+    FX_CMD_INIT(c, AID_CANCEL, aid_cancel, ics__v1__aid_cancel__init);
+    c->body.aid_cancel.request = request;
+    c->body.aid_cancel.reason = "flow restored";
+}
+
+void fx_cmd_aid_escalate(fx_cmd_t *c, uint64_t request)
+{
+    FX_CMD_INIT(c, AID_ESCALATE, aid_escalate, ics__v1__aid_escalate__init);
+    c->body.aid_escalate.request = request;
+    c->body.aid_escalate.reason = "no capacity left in the ICS";
+}
+
+void fx_cmd_aid_region(fx_cmd_t *c, const char *region)
+{
+    FX_CMD_INIT(c, AID_REGION, aid_region, ics__v1__aid_region__init);
+    c->body.aid_region.region = (char *)region;
+}
+
+void fx_cmd_aid_link_update(fx_cmd_t *c, uint64_t home_request, const char *region,
+                            uint64_t region_request, uint64_t revision, const char *status)
+{
+    FX_CMD_INIT(c, AID_LINK_UPDATE, aid_link_update, ics__v1__aid_link_update__init);
+    c->body.aid_link_update.home_request = home_request;
+    c->body.aid_link_update.region = (char *)region;
+    c->body.aid_link_update.region_request = region_request;
+    c->body.aid_link_update.revision = revision;
+    c->body.aid_link_update.status = (char *)status;
+}
+
+void fx_cmd_aid_link_cancel(fx_cmd_t *c, const char *home_group, uint64_t home_request,
+                            const char *reason)
+{
+    FX_CMD_INIT(c, AID_LINK_CANCEL, aid_link_cancel, ics__v1__aid_link_cancel__init);
+    c->body.aid_link_cancel.home_group = (char *)home_group;
+    c->body.aid_link_cancel.home_request = home_request;
+    c->body.aid_link_cancel.reason = (char *)reason;
+}
+
+ics_apply_result_t fx_raw(fx_fsm_t *fx, const char *org, const char *person, const char *note)
+{
+    fx_cmd_t c;
+    fx_cmd_raw(&c, note);
+    return fx_send(fx, org, person, &c.cmd);
+}
+
+ics_apply_result_t fx_checkpoint(fx_fsm_t *fx, const char *org, uint64_t position,
+                                 const uint8_t *chain, size_t len)
+{
+    fx_cmd_t c;
+    fx_cmd_checkpoint(&c, position, chain, len);
+    return fx_send(fx, org, "icsd", &c.cmd);
+}
+
+ics_apply_result_t fx_member_add(fx_fsm_t *fx, const char *signer, const char *org,
+                                 const char *kind, const uint8_t *pk, size_t pk_len, bool voter)
+{
+    fx_cmd_t c;
+    fx_cmd_member_add(&c, org, kind, pk, pk_len, voter);
+    return fx_send(fx, signer, "admin", &c.cmd);
+}
+
+ics_apply_result_t fx_member_remove(fx_fsm_t *fx, const char *signer, const char *org)
+{
+    fx_cmd_t c;
+    fx_cmd_member_remove(&c, org);
+    return fx_send(fx, signer, "admin", &c.cmd);
+}
+
+ics_apply_result_t fx_key_rotate(fx_fsm_t *fx, const char *signer, const char *org,
+                                 const uint8_t *pk, size_t pk_len)
+{
+    fx_cmd_t c;
+    fx_cmd_key_rotate(&c, org, pk, pk_len);
+    return fx_send(fx, signer, "admin", &c.cmd);
+}
+
+ics_apply_result_t fx_opel(fx_fsm_t *fx, const char *org, const char *person, unsigned level,
+                           const char *type, const char *note, ...)
+{
+    fx_cmd_t c;
+    va_list ap;
+    va_start(ap, note);
+    fx_cmd_opel_v(&c, level, type, note, ap);
+    va_end(ap);
+    return fx_send(fx, org, person, &c.cmd);
+}
+
+ics_apply_result_t fx_aid_request(fx_fsm_t *fx, const char *org, const char *person,
+                                  const fx_aid_req_t *q)
+{
+    fx_cmd_t c;
+    fx_cmd_aid_request(&c, q);
+    return fx_send(fx, org, person, &c.cmd);
+}
+
+ics_apply_result_t fx_aid_offer(fx_fsm_t *fx, const char *org, const char *person,
+                                uint64_t request, uint64_t qty, uint64_t valid_until)
+{
+    fx_cmd_t c;
+    fx_cmd_aid_offer(&c, request, qty, valid_until);
+    return fx_send(fx, org, person, &c.cmd);
+}
+
+ics_apply_result_t fx_aid_accept(fx_fsm_t *fx, const char *org, const char *person,
+                                 uint64_t offer, uint64_t qty)
+{
+    fx_cmd_t c;
+    fx_cmd_aid_accept(&c, offer, qty);
+    return fx_send(fx, org, person, &c.cmd);
+}
+
+ics_apply_result_t fx_aid_approve(fx_fsm_t *fx, const char *org, const char *person,
+                                  uint64_t offer, bool decline)
+{
+    fx_cmd_t c;
+    fx_cmd_aid_approve(&c, offer, decline);
+    return fx_send(fx, org, person, &c.cmd);
+}
+
+ics_apply_result_t fx_aid_deliver(fx_fsm_t *fx, const char *org, const char *person,
+                                  uint64_t offer)
+{
+    fx_cmd_t c;
+    fx_cmd_aid_deliver(&c, offer);
+    return fx_send(fx, org, person, &c.cmd);
+}
+
+ics_apply_result_t fx_aid_return(fx_fsm_t *fx, const char *org, const char *person,
+                                 uint64_t offer)
+{
+    fx_cmd_t c;
+    fx_cmd_aid_return(&c, offer);
+    return fx_send(fx, org, person, &c.cmd);
+}
+
+ics_apply_result_t fx_aid_withdraw(fx_fsm_t *fx, const char *org, const char *person,
+                                   uint64_t offer)
+{
+    fx_cmd_t c;
+    fx_cmd_aid_withdraw(&c, offer);
+    return fx_send(fx, org, person, &c.cmd);
+}
+
+ics_apply_result_t fx_aid_cancel(fx_fsm_t *fx, const char *org, const char *person,
+                                 uint64_t request)
+{
+    fx_cmd_t c;
+    fx_cmd_aid_cancel(&c, request);
+    return fx_send(fx, org, person, &c.cmd);
+}
+
+ics_apply_result_t fx_aid_escalate(fx_fsm_t *fx, const char *org, const char *person,
+                                   uint64_t request)
+{
+    fx_cmd_t c;
+    fx_cmd_aid_escalate(&c, request);
+    return fx_send(fx, org, person, &c.cmd);
+}
+
+ics_apply_result_t fx_aid_region(fx_fsm_t *fx, const char *org, const char *person,
+                                 const char *region)
+{
+    fx_cmd_t c;
+    fx_cmd_aid_region(&c, region);
+    return fx_send(fx, org, person, &c.cmd);
+}
+
+ics_apply_result_t fx_aid_link_update(fx_fsm_t *fx, const char *org, const char *person,
+                                      uint64_t home_request, const char *region,
+                                      uint64_t region_request, uint64_t revision,
+                                      const char *status)
+{
+    fx_cmd_t c;
+    fx_cmd_aid_link_update(&c, home_request, region, region_request, revision, status);
+    return fx_send(fx, org, person, &c.cmd);
+}
+
+ics_apply_result_t fx_aid_link_cancel(fx_fsm_t *fx, const char *org, const char *person,
+                                      const char *home_group, uint64_t home_request)
+{
+    fx_cmd_t c;
+    fx_cmd_aid_link_cancel(&c, home_group, home_request, "the home request ended");
+    return fx_send(fx, org, person, &c.cmd);
 }
 
 /* ---------------------------------------------------------------- digest */

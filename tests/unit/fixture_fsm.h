@@ -4,10 +4,13 @@
  * Two halves:
  *   - fx_fsm_t: one ics_fsm with a set of organisations (deterministic keys
  *     from seeds), a proposer clock, and helpers that sign commands as an
- *     organisation and person, apply them and run queries; plus builders
- *     for the governance commands (people, roles, interests, plans,
- *     amendments, consultations, motions, votes), which other domains use
- *     too (e.g. to appoint the role that approves mutual aid);
+ *     organisation and person, apply them (optionally keeping every entry
+ *     on a tape, to replay the same log elsewhere) and run queries; plus
+ *     builders for the governance commands (people, roles, interests,
+ *     plans, amendments, consultations, motions, votes), which other
+ *     domains use too (e.g. to appoint the role that approves mutual aid),
+ *     and for the core, membership, OPEL and mutual aid commands, also as
+ *     values (fx_cmd_t) for tests that sign in their own way;
  *   - fx_cluster_t: canonical raft's deterministic in-process fixture
  *     (raft/fixture.h) running a real ics_fsm on every server, with seeded
  *     fault injection (disconnects, kills and revivals, network and disk
@@ -47,6 +50,13 @@ typedef struct {
     uint64_t seq;            /* last sequence number used */
 } fx_org_t;
 
+/* An entry as applied: its exact bytes and its result. */
+typedef struct {
+    uint8_t *buf;
+    size_t len;
+    ics_apply_result_t res;
+} fx_entry_t;
+
 typedef struct {
     ics_fsm_t *fsm;
     ics_history_t *history;  /* in memory: every entry the fsm applied */
@@ -54,7 +64,10 @@ typedef struct {
     fx_org_t orgs[FX_MAX_ORGS];
     size_t n_orgs;
     uint64_t now;            /* envelope timestamp of the next entry */
-    ics_apply_result_t last; /* result of the last fx_send */
+    ics_apply_result_t last; /* result of the last entry applied */
+    bool taping;             /* keep every entry applied in tape (fx_tape) */
+    fx_entry_t *tape;
+    size_t n_tape;
 } fx_fsm_t;
 
 /* ---------------------------------------------------------------- one state machine */
@@ -72,15 +85,28 @@ ics_identity_t *fx_identity(const char *id);
  * Returns malloc'd envelope bytes. */
 uint8_t *fx_seal(const char *group, fx_org_t *org, const char *person, uint64_t ts,
                  Ics__V1__Command *cmd, size_t *len);
+/* The same for payload bytes as given, under header kind (which need not
+ * match them: for malformed commands). */
+uint8_t *fx_seal_payload(const char *group, fx_org_t *org, uint64_t ts, uint32_t kind,
+                         const uint8_t *payload, size_t plen, size_t *len);
 
 /* Signs and applies; fx->now moves on by step_ms (default 1000). */
 ics_apply_result_t fx_send(fx_fsm_t *fx, const char *org, const char *person,
                            Ics__V1__Command *cmd);
 void fx_set_step(uint64_t step_ms);
+/* Applies entry bytes as they are (and tapes them). */
+ics_apply_result_t fx_apply(fx_fsm_t *fx, const uint8_t *buf, size_t len);
+/* From now on keep a copy of every entry applied, with its result, in
+ * fx->tape (freed with the fixture): to replay the same log elsewhere. */
+void fx_tape(fx_fsm_t *fx);
 
 /* Genesis of all the fixture's organisations, signed by the first, with
  * policy (NULL: the built-in default). */
 ics_apply_result_t fx_genesis(fx_fsm_t *fx, const Ics__V1__Policy *policy);
+/* Genesis of the fixture's first n organisations (the first administers
+ * membership), signed by signer, who need not be among them. */
+ics_apply_result_t fx_genesis_as(fx_fsm_t *fx, const char *signer,
+                                 const Ics__V1__Policy *policy, size_t n);
 /* A clock tick to now_ms (signed by the first organisation). */
 ics_apply_result_t fx_tick(fx_fsm_t *fx, uint64_t now_ms);
 
@@ -102,6 +128,8 @@ ics_apply_result_t fx_role_revoke(fx_fsm_t *fx, const char *signer, const char *
 /* person NULL: an interest of the whole organisation. */
 ics_apply_result_t fx_interest(fx_fsm_t *fx, const char *org, const char *person,
                                const char *subject, const char *description);
+ics_apply_result_t fx_interest_withdraw(fx_fsm_t *fx, const char *org, const char *person,
+                                        const char *subject);
 ics_apply_result_t fx_org_register(fx_fsm_t *fx, const char *signer, const char *id,
                                    const char *kind, const char *name, const char *parent);
 
@@ -144,6 +172,120 @@ ics_apply_result_t fx_motion_withdraw(fx_fsm_t *fx, const char *org, const char 
                                       uint64_t motion);
 ics_apply_result_t fx_vote(fx_fsm_t *fx, const char *org, const char *person, uint64_t motion,
                            Ics__V1__VoteChoice choice, const char *reason);
+
+/* ---------------------------------------------------------------- commands as values */
+
+#define FX_OPEL_PARAMS 20
+
+/* A command with room for its body, built by fx_cmd_*() for tests that
+ * sign and apply in their own way (several groups, raw envelopes); the
+ * senders below use the same builders. cmd points into the struct: build
+ * it where it stays and do not copy it. The actor is left NULL. */
+typedef struct {
+    Ics__V1__Command cmd;
+    union {
+        Ics__V1__Raw raw;
+        Ics__V1__ClockTick tick;
+        Ics__V1__Checkpoint checkpoint;
+        Ics__V1__MemberAdd member_add;
+        Ics__V1__MemberRemove member_remove;
+        Ics__V1__KeyRotate key_rotate;
+        Ics__V1__OpelReport opel_report;
+        Ics__V1__AidRequest aid_request;
+        Ics__V1__AidOffer aid_offer;
+        Ics__V1__AidAccept aid_accept;
+        Ics__V1__AidApprove aid_approve;
+        Ics__V1__AidDeliver aid_deliver;
+        Ics__V1__AidReturn aid_return;
+        Ics__V1__AidWithdraw aid_withdraw;
+        Ics__V1__AidCancel aid_cancel;
+        Ics__V1__AidEscalate aid_escalate;
+        Ics__V1__AidRegion aid_region;
+        Ics__V1__AidLinkUpdate aid_link_update;
+        Ics__V1__AidLinkCancel aid_link_cancel;
+    } body;
+    char text[2][128];       /* names and endpoints made up for the body */
+    Ics__V1__OpelParameter param[FX_OPEL_PARAMS], *param_p[FX_OPEL_PARAMS];
+    char param_name[FX_OPEL_PARAMS][64];
+} fx_cmd_t;
+
+/* An aid request's fields (0 / "" : not given). */
+typedef struct {
+    const char *resource, *specialty, *site, *reason, *contact;
+    uint64_t quantity, from, until, expires;
+    int urgency;
+    uint32_t escalate_after_s;
+    bool no_auto;
+} fx_aid_req_t;
+
+/* n general and acute beds within 4 hours, for an ED at OPEL 4. */
+fx_aid_req_t fx_aid_beds(uint64_t n);
+
+void fx_cmd_raw(fx_cmd_t *c, const char *note);
+void fx_cmd_tick(fx_cmd_t *c, uint64_t now_ms);
+void fx_cmd_checkpoint(fx_cmd_t *c, uint64_t position, const uint8_t *chain, size_t len);
+/* Named "Organisation ORG", endpoint tcp://ORG.example.nhs.uk:7400. */
+void fx_cmd_member_add(fx_cmd_t *c, const char *org, const char *kind, const uint8_t *pk,
+                       size_t pk_len, bool voter);
+void fx_cmd_member_remove(fx_cmd_t *c, const char *org);
+void fx_cmd_key_rotate(fx_cmd_t *c, const char *org, const uint8_t *pk, size_t pk_len);
+/* Parameters as "name=value" strings, then NULL. */
+void fx_cmd_opel(fx_cmd_t *c, unsigned level, const char *type, const char *note, ...);
+void fx_cmd_opel_v(fx_cmd_t *c, unsigned level, const char *type, const char *note,
+                   va_list params);
+void fx_cmd_aid_request(fx_cmd_t *c, const fx_aid_req_t *q);
+void fx_cmd_aid_offer(fx_cmd_t *c, uint64_t request, uint64_t qty, uint64_t valid_until);
+void fx_cmd_aid_accept(fx_cmd_t *c, uint64_t offer, uint64_t qty);
+void fx_cmd_aid_approve(fx_cmd_t *c, uint64_t offer, bool decline);
+void fx_cmd_aid_deliver(fx_cmd_t *c, uint64_t offer);
+void fx_cmd_aid_return(fx_cmd_t *c, uint64_t offer);
+void fx_cmd_aid_withdraw(fx_cmd_t *c, uint64_t offer);
+void fx_cmd_aid_cancel(fx_cmd_t *c, uint64_t request);
+void fx_cmd_aid_escalate(fx_cmd_t *c, uint64_t request);
+void fx_cmd_aid_region(fx_cmd_t *c, const char *region);
+/* The figures (quantities, offers) are left 0 for the caller to set. */
+void fx_cmd_aid_link_update(fx_cmd_t *c, uint64_t home_request, const char *region,
+                            uint64_t region_request, uint64_t revision, const char *status);
+void fx_cmd_aid_link_cancel(fx_cmd_t *c, const char *home_group, uint64_t home_request,
+                            const char *reason);
+
+/* The same, signed as org (acting: person) and applied. */
+ics_apply_result_t fx_raw(fx_fsm_t *fx, const char *org, const char *person, const char *note);
+ics_apply_result_t fx_checkpoint(fx_fsm_t *fx, const char *org, uint64_t position,
+                                 const uint8_t *chain, size_t len);
+ics_apply_result_t fx_member_add(fx_fsm_t *fx, const char *signer, const char *org,
+                                 const char *kind, const uint8_t *pk, size_t pk_len, bool voter);
+ics_apply_result_t fx_member_remove(fx_fsm_t *fx, const char *signer, const char *org);
+ics_apply_result_t fx_key_rotate(fx_fsm_t *fx, const char *signer, const char *org,
+                                 const uint8_t *pk, size_t pk_len);
+ics_apply_result_t fx_opel(fx_fsm_t *fx, const char *org, const char *person, unsigned level,
+                           const char *type, const char *note, ...);
+ics_apply_result_t fx_aid_request(fx_fsm_t *fx, const char *org, const char *person,
+                                  const fx_aid_req_t *q);
+ics_apply_result_t fx_aid_offer(fx_fsm_t *fx, const char *org, const char *person,
+                                uint64_t request, uint64_t qty, uint64_t valid_until);
+ics_apply_result_t fx_aid_accept(fx_fsm_t *fx, const char *org, const char *person,
+                                 uint64_t offer, uint64_t qty);
+ics_apply_result_t fx_aid_approve(fx_fsm_t *fx, const char *org, const char *person,
+                                  uint64_t offer, bool decline);
+ics_apply_result_t fx_aid_deliver(fx_fsm_t *fx, const char *org, const char *person,
+                                  uint64_t offer);
+ics_apply_result_t fx_aid_return(fx_fsm_t *fx, const char *org, const char *person,
+                                 uint64_t offer);
+ics_apply_result_t fx_aid_withdraw(fx_fsm_t *fx, const char *org, const char *person,
+                                   uint64_t offer);
+ics_apply_result_t fx_aid_cancel(fx_fsm_t *fx, const char *org, const char *person,
+                                 uint64_t request);
+ics_apply_result_t fx_aid_escalate(fx_fsm_t *fx, const char *org, const char *person,
+                                   uint64_t request);
+ics_apply_result_t fx_aid_region(fx_fsm_t *fx, const char *org, const char *person,
+                                 const char *region);
+ics_apply_result_t fx_aid_link_update(fx_fsm_t *fx, const char *org, const char *person,
+                                      uint64_t home_request, const char *region,
+                                      uint64_t region_request, uint64_t revision,
+                                      const char *status);
+ics_apply_result_t fx_aid_link_cancel(fx_fsm_t *fx, const char *org, const char *person,
+                                      const char *home_group, uint64_t home_request);
 
 /* ---------------------------------------------------------------- assertions */
 

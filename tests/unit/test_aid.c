@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fixture_fsm.h"
 #include "fsm/fsm.h"
 #include "common/envelope.h"
 
@@ -188,53 +189,22 @@ static int s_setup_groups(void **state)
     return 0;
 }
 
-/* ---- commands ---- */
+/* ---- commands (built by fixture_fsm.h's fx_cmd_*) ---- */
 
-typedef struct {
-    const char *resource, *specialty, *site, *reason, *contact;
-    uint64_t quantity, from, until, expires;
-    int urgency;
-    uint32_t escalate_after_s;
-    bool no_auto;
-} req_t;
-
-static req_t s_beds(uint64_t n)
+static ics_apply_result_t s_request_in(fx_t *fx, grp_t *g, int who, const fx_aid_req_t *q)
 {
-    req_t r = {"ga_beds", "", "RVI, Newcastle", "OPEL 4: 23 patients over 12 hours in ED",
-               "Site duty manager 0191 000 0000", n, 0, 0, 0,
-               ICS__V1__AID_URGENCY__AID_URGENCY_WITHIN_4H, 0, false};
-    return r;
+    fx_cmd_t c;
+    fx_cmd_aid_request(&c, q);
+    return s_send_in(fx, g, who, &c.cmd);
 }
 
-static ics_apply_result_t s_request_in(fx_t *fx, grp_t *g, int who, const req_t *q)
-{
-    Ics__V1__Command cmd = ICS__V1__COMMAND__INIT;
-    Ics__V1__AidRequest a = ICS__V1__AID_REQUEST__INIT;
-
-    a.resource = (char *)q->resource;
-    a.specialty = (char *)q->specialty;
-    a.quantity = q->quantity;
-    a.urgency = (Ics__V1__AidUrgency)q->urgency;
-    a.needed_from_ms = q->from;
-    a.needed_until_ms = q->until;
-    a.site = (char *)q->site;
-    a.reason = (char *)q->reason;
-    a.contact = (char *)q->contact;
-    a.expires_ms = q->expires;
-    a.escalate_after_s = q->escalate_after_s;
-    a.no_auto_escalation = q->no_auto;
-    cmd.body_case = ICS__V1__COMMAND__BODY_AID_REQUEST;
-    cmd.aid_request = &a;
-    return s_send_in(fx, g, who, &cmd);
-}
-
-static ics_apply_result_t s_request(fx_t *fx, int who, const req_t *q)
+static ics_apply_result_t s_request(fx_t *fx, int who, const fx_aid_req_t *q)
 {
     return s_request_in(fx, &fx->home, who, q);
 }
 
 /* Raises a request that must be accepted; returns its id. */
-static uint64_t s_raise(fx_t *fx, int who, const req_t *q)
+static uint64_t s_raise(fx_t *fx, int who, const fx_aid_req_t *q)
 {
     ics_apply_result_t r = s_request(fx, who, q);
     if (!r.accepted)
@@ -245,16 +215,9 @@ static uint64_t s_raise(fx_t *fx, int who, const req_t *q)
 static ics_apply_result_t s_offer_in(fx_t *fx, grp_t *g, int who, uint64_t request,
                                      uint64_t qty, uint64_t valid_until)
 {
-    Ics__V1__Command cmd = ICS__V1__COMMAND__INIT;
-    Ics__V1__AidOffer a = ICS__V1__AID_OFFER__INIT;
-    a.request = request;
-    a.quantity = qty;
-    a.valid_until_ms = valid_until;
-    a.conditions = "staff with own ID badges; 12-hour shifts";
-    a.contact = "Bed bureau 0191 111 1111";
-    cmd.body_case = ICS__V1__COMMAND__BODY_AID_OFFER;
-    cmd.aid_offer = &a;
-    return s_send_in(fx, g, who, &cmd);
+    fx_cmd_t c;
+    fx_cmd_aid_offer(&c, request, qty, valid_until);
+    return s_send_in(fx, g, who, &c.cmd);
 }
 
 static ics_apply_result_t s_offer(fx_t *fx, int who, uint64_t request, uint64_t qty)
@@ -270,22 +233,11 @@ static uint64_t s_offered(fx_t *fx, int who, uint64_t request, uint64_t qty)
     return r.position;
 }
 
-static Ics__V1__Command s_accept_cmd(Ics__V1__AidAccept *a, uint64_t offer, uint64_t qty)
-{
-    Ics__V1__Command cmd = ICS__V1__COMMAND__INIT;
-    ics__v1__aid_accept__init(a);
-    a->offer = offer;
-    a->quantity = qty;
-    cmd.body_case = ICS__V1__COMMAND__BODY_AID_ACCEPT;
-    cmd.aid_accept = a;
-    return cmd;
-}
-
 static ics_apply_result_t s_accept_in(fx_t *fx, grp_t *g, int who, uint64_t offer, uint64_t qty)
 {
-    Ics__V1__AidAccept a;
-    Ics__V1__Command cmd = s_accept_cmd(&a, offer, qty);
-    return s_send_in(fx, g, who, &cmd);
+    fx_cmd_t c;
+    fx_cmd_aid_accept(&c, offer, qty);
+    return s_send_in(fx, g, who, &c.cmd);
 }
 
 static ics_apply_result_t s_accept(fx_t *fx, int who, uint64_t offer, uint64_t qty)
@@ -296,15 +248,10 @@ static ics_apply_result_t s_accept(fx_t *fx, int who, uint64_t offer, uint64_t q
 static ics_apply_result_t s_approve_as(fx_t *fx, int who, const char *actor, uint64_t offer,
                                        bool decline)
 {
-    Ics__V1__Command cmd = ICS__V1__COMMAND__INIT;
-    Ics__V1__AidApprove a = ICS__V1__AID_APPROVE__INIT;
-    a.offer = offer;
-    a.decline = decline;
-    a.note = "within the system's escalation plan";
-    cmd.actor = (char *)actor;
-    cmd.body_case = ICS__V1__COMMAND__BODY_AID_APPROVE;
-    cmd.aid_approve = &a;
-    return s_send(fx, who, &cmd);
+    fx_cmd_t c;
+    fx_cmd_aid_approve(&c, offer, decline);
+    c.cmd.actor = (char *)actor;
+    return s_send(fx, who, &c.cmd);
 }
 
 /* The people registry (fsm_people.c): who registers whom, and roles. */
@@ -339,13 +286,9 @@ static ics_apply_result_t s_role(fx_t *fx, int who, const char *actor, const cha
 
 static ics_apply_result_t s_deliver_in(fx_t *fx, grp_t *g, int who, uint64_t offer)
 {
-    Ics__V1__Command cmd = ICS__V1__COMMAND__INIT;
-    Ics__V1__AidDeliver a = ICS__V1__AID_DELIVER__INIT;
-    a.offer = offer;
-    a.note = "";
-    cmd.body_case = ICS__V1__COMMAND__BODY_AID_DELIVER;
-    cmd.aid_deliver = &a;
-    return s_send_in(fx, g, who, &cmd);
+    fx_cmd_t c;
+    fx_cmd_aid_deliver(&c, offer);
+    return s_send_in(fx, g, who, &c.cmd);
 }
 
 static ics_apply_result_t s_deliver(fx_t *fx, int who, uint64_t offer)
@@ -355,13 +298,9 @@ static ics_apply_result_t s_deliver(fx_t *fx, int who, uint64_t offer)
 
 static ics_apply_result_t s_return_in(fx_t *fx, grp_t *g, int who, uint64_t offer)
 {
-    Ics__V1__Command cmd = ICS__V1__COMMAND__INIT;
-    Ics__V1__AidReturn a = ICS__V1__AID_RETURN__INIT;
-    a.offer = offer;
-    a.note = "staff released at 20:00";
-    cmd.body_case = ICS__V1__COMMAND__BODY_AID_RETURN;
-    cmd.aid_return = &a;
-    return s_send_in(fx, g, who, &cmd);
+    fx_cmd_t c;
+    fx_cmd_aid_return(&c, offer);
+    return s_send_in(fx, g, who, &c.cmd);
 }
 
 static ics_apply_result_t s_return(fx_t *fx, int who, uint64_t offer)
@@ -371,55 +310,37 @@ static ics_apply_result_t s_return(fx_t *fx, int who, uint64_t offer)
 
 static ics_apply_result_t s_withdraw(fx_t *fx, int who, uint64_t offer)
 {
-    Ics__V1__Command cmd = ICS__V1__COMMAND__INIT;
-    Ics__V1__AidWithdraw a = ICS__V1__AID_WITHDRAW__INIT;
-    a.offer = offer;
-    a.reason = "needed at home after all";
-    cmd.body_case = ICS__V1__COMMAND__BODY_AID_WITHDRAW;
-    cmd.aid_withdraw = &a;
-    return s_send(fx, who, &cmd);
+    fx_cmd_t c;
+    fx_cmd_aid_withdraw(&c, offer);
+    return s_send(fx, who, &c.cmd);
 }
 
 static ics_apply_result_t s_cancel(fx_t *fx, int who, uint64_t request)
 {
-    Ics__V1__Command cmd = ICS__V1__COMMAND__INIT;
-    Ics__V1__AidCancel a = ICS__V1__AID_CANCEL__INIT;
-    a.request = request;
-    a.reason = "flow restored";
-    cmd.body_case = ICS__V1__COMMAND__BODY_AID_CANCEL;
-    cmd.aid_cancel = &a;
-    return s_send(fx, who, &cmd);
+    fx_cmd_t c;
+    fx_cmd_aid_cancel(&c, request);
+    return s_send(fx, who, &c.cmd);
 }
 
 static ics_apply_result_t s_escalate(fx_t *fx, int who, uint64_t request)
 {
-    Ics__V1__Command cmd = ICS__V1__COMMAND__INIT;
-    Ics__V1__AidEscalate a = ICS__V1__AID_ESCALATE__INIT;
-    a.request = request;
-    a.reason = "no capacity left in the ICS";
-    cmd.body_case = ICS__V1__COMMAND__BODY_AID_ESCALATE;
-    cmd.aid_escalate = &a;
-    return s_send(fx, who, &cmd);
+    fx_cmd_t c;
+    fx_cmd_aid_escalate(&c, request);
+    return s_send(fx, who, &c.cmd);
 }
 
 static ics_apply_result_t s_region_set(fx_t *fx, int who, const char *region)
 {
-    Ics__V1__Command cmd = ICS__V1__COMMAND__INIT;
-    Ics__V1__AidRegion a = ICS__V1__AID_REGION__INIT;
-    a.region = (char *)region;
-    cmd.body_case = ICS__V1__COMMAND__BODY_AID_REGION;
-    cmd.aid_region = &a;
-    return s_send(fx, who, &cmd);
+    fx_cmd_t c;
+    fx_cmd_aid_region(&c, region);
+    return s_send(fx, who, &c.cmd);
 }
 
 static ics_apply_result_t s_tick_in(fx_t *fx, grp_t *g, uint64_t now_ms)
 {
-    Ics__V1__Command cmd = ICS__V1__COMMAND__INIT;
-    Ics__V1__ClockTick t = ICS__V1__CLOCK_TICK__INIT;
-    t.now_ms = now_ms;
-    cmd.body_case = ICS__V1__COMMAND__BODY_TICK;
-    cmd.tick = &t;
-    return s_send_in(fx, g, QHM, &cmd);
+    fx_cmd_t c;
+    fx_cmd_tick(&c, now_ms);
+    return s_send_in(fx, g, QHM, &c.cmd);
 }
 
 static ics_apply_result_t s_tick(fx_t *fx, uint64_t now_ms)
@@ -429,14 +350,9 @@ static ics_apply_result_t s_tick(fx_t *fx, uint64_t now_ms)
 
 static ics_apply_result_t s_opel(fx_t *fx, int who, unsigned level)
 {
-    Ics__V1__Command cmd = ICS__V1__COMMAND__INIT;
-    Ics__V1__OpelReport r = ICS__V1__OPEL_REPORT__INIT;
-    r.level = level;
-    r.provider_type = "acute";
-    r.note = "";
-    cmd.body_case = ICS__V1__COMMAND__BODY_OPEL_REPORT;
-    cmd.opel_report = &r;
-    return s_send(fx, who, &cmd);
+    fx_cmd_t c;
+    fx_cmd_opel(&c, level, "acute", NULL, NULL);
+    return s_send(fx, who, &c.cmd);
 }
 
 /* ---- reading state ---- */
@@ -564,36 +480,36 @@ static uint64_t s_accepted_in(grp_t *g, uint64_t request)
 static void test_request_refusals(void **state)
 {
     fx_t *fx = *state;
-    req_t q;
+    fx_aid_req_t q;
     char big[600];
 
-    q = s_beds(4);
+    q = fx_aid_beds(4);
     q.resource = "beds";
     ASSERT_REJECTED(s_request(fx, RTD, &q),
                     "unknown resource 'beds' (icsctl aid resources lists them)");
-    q = s_beds(4);
+    q = fx_aid_beds(4);
     q.resource = "registered_nurses";
     ASSERT_REJECTED(s_request(fx, RTD, &q),
                     "registered_nurses needs a specialty (e.g. critical_care or ed)");
     q.specialty = "ed; DROP TABLE";
     ASSERT_REJECTED(s_request(fx, RTD, &q), "specialty 'ed; DROP TABLE' is not 1 to 48 letters,"
                                             " digits, spaces or - _ / . &");
-    q = s_beds(0);
+    q = fx_aid_beds(0);
     ASSERT_REJECTED(s_request(fx, RTD, &q), "quantity 0 is not 1 to 10000");
-    q = s_beds(10001);
+    q = fx_aid_beds(10001);
     ASSERT_REJECTED(s_request(fx, RTD, &q), "quantity 10001 is not 1 to 10000");
-    q = s_beds(4);
+    q = fx_aid_beds(4);
     q.urgency = 0;
     ASSERT_REJECTED(s_request(fx, RTD, &q), "urgency is missing or unknown (immediate, within 4"
                                             " hours, within 24 hours or planned)");
     q.urgency = 9;
     ASSERT_REJECTED(s_request(fx, RTD, &q), "urgency is missing or unknown (immediate, within 4"
                                             " hours, within 24 hours or planned)");
-    q = s_beds(4);
+    q = fx_aid_beds(4);
     q.site = "";
     ASSERT_REJECTED(s_request(fx, RTD, &q),
                     "site must say where the aid is needed (1 to 120 bytes of text)");
-    q = s_beds(4);
+    q = fx_aid_beds(4);
     q.reason = "";
     ASSERT_REJECTED(s_request(fx, RTD, &q),
                     "reason must say why the aid is needed (1 to 500 bytes of text)");
@@ -602,22 +518,22 @@ static void test_request_refusals(void **state)
     q.reason = big;
     ASSERT_REJECTED(s_request(fx, RTD, &q),
                     "reason must say why the aid is needed (1 to 500 bytes of text)");
-    q = s_beds(4);
+    q = fx_aid_beds(4);
     q.contact = "call \x1b[31m";
     ASSERT_REJECTED(s_request(fx, RTD, &q),
                     "contact must say whom to call (1 to 160 bytes of text)");
-    q = s_beds(4);
+    q = fx_aid_beds(4);
     q.from = fx->now + 2 * HOUR;
     q.until = fx->now + HOUR;
     ASSERT_REJECTED_PREFIX(s_request(fx, RTD, &q), "needed until 2026-01-01T01:00:00Z is not"
                                                    " after needed from 2026-01-01T02:00:00Z");
-    q = s_beds(4);
+    q = fx_aid_beds(4);
     q.until = fx->now - HOUR;
     ASSERT_REJECTED(s_request(fx, RTD, &q), "needed until 2025-12-31T23:00:00Z is already past");
-    q = s_beds(4);
+    q = fx_aid_beds(4);
     q.expires = fx->now - 1000;
     ASSERT_REJECTED(s_request(fx, RTD, &q), "expiry 2025-12-31T23:59:59Z is already past");
-    q = s_beds(4);
+    q = fx_aid_beds(4);
     q.escalate_after_s = 31 * 86400;
     ASSERT_REJECTED(s_request(fx, RTD, &q), "escalate after 2678400 s is more than 30 days");
     ASSERT_REJECTED(s_request(fx, EVE, &q), "unknown organisation EVE");
@@ -630,7 +546,7 @@ static void test_request_refusals(void **state)
 static void test_request_records_opel_and_defaults(void **state)
 {
     fx_t *fx = *state;
-    req_t q = s_beds(6);
+    fx_aid_req_t q = fx_aid_beds(6);
     uint64_t id, raised;
 
     ASSERT_ACCEPTED(s_opel(fx, RTD, 4));
@@ -645,7 +561,7 @@ static void test_request_records_opel_and_defaults(void **state)
 
     /* --until caps the expiry; planned requests do not escalate by
      * themselves; an explicit escalation time wins. */
-    q = s_beds(2);
+    q = fx_aid_beds(2);
     q.urgency = ICS__V1__AID_URGENCY__AID_URGENCY_PLANNED;
     q.until = fx->now + 3 * HOUR;
     id = s_raise(fx, RTF, &q);
@@ -656,7 +572,7 @@ static void test_request_records_opel_and_defaults(void **state)
     id = s_raise(fx, RTF, &q);
     assert_int_equal(s_u64_in(&fx->home, "aid_requests", "escalate_at", id),
                      ics_fsm_clock(fx->home.fsm[0]) + 90000);
-    q = s_beds(2);
+    q = fx_aid_beds(2);
     q.no_auto = true;
     id = s_raise(fx, RTF, &q);
     assert_int_equal(s_u64_in(&fx->home, "aid_requests", "escalate_at", id), 0);
@@ -671,7 +587,7 @@ static void test_request_records_opel_and_defaults(void **state)
 static void test_offer_rules(void **state)
 {
     fx_t *fx = *state;
-    req_t q = s_beds(6);
+    fx_aid_req_t q = fx_aid_beds(6);
     uint64_t id = s_raise(fx, RTD, &q);
 
     ASSERT_REJECTED(s_offer(fx, RTF, 999, 2), "there is no request 999 in group nenc");
@@ -696,7 +612,7 @@ static void test_offer_rules(void **state)
 static void test_accept_whole_and_part(void **state)
 {
     fx_t *fx = *state;
-    req_t q = s_beds(6);
+    fx_aid_req_t q = fx_aid_beds(6);
     uint64_t id = s_raise(fx, RTD, &q);
     uint64_t a = s_offered(fx, RTF, id, 4), b = s_offered(fx, RX4, id, 3);
 
@@ -740,16 +656,17 @@ static void test_race_one_offer_two_acceptances(void **state)
     fx_t *fx = *state;
 
     for (int order = 0; order < 2; order++) {
-        req_t q = s_beds(6);
+        fx_aid_req_t q = fx_aid_beds(6);
         uint64_t id = s_raise(fx, RTD, &q), o = s_offered(fx, RTF, id, 4);
-        Ics__V1__AidAccept a1, a2;
-        Ics__V1__Command c1 = s_accept_cmd(&a1, o, 4), c2 = s_accept_cmd(&a2, o, 3);
+        fx_cmd_t c1, c2;
         size_t l1, l2;
-        c1.actor = "site.manager";
-        c2.actor = "scc.lead";
+        fx_cmd_aid_accept(&c1, o, 4);
+        fx_cmd_aid_accept(&c2, o, 3);
+        c1.cmd.actor = "site.manager";
+        c2.cmd.actor = "scc.lead";
         /* Both sealed before either is applied: concurrent proposals. */
-        uint8_t *e1 = s_seal(fx, &fx->home, RTD, &c1, &l1);
-        uint8_t *e2 = s_seal(fx, &fx->home, QHM, &c2, &l2);
+        uint8_t *e1 = s_seal(fx, &fx->home, RTD, &c1.cmd, &l1);
+        uint8_t *e2 = s_seal(fx, &fx->home, QHM, &c2.cmd, &l2);
         ics_apply_result_t first = order == 0 ? s_apply(&fx->home, e1, l1)
                                               : s_apply(&fx->home, e2, l2);
         ics_apply_result_t second = order == 0 ? s_apply(&fx->home, e2, l2)
@@ -776,14 +693,15 @@ static void test_race_acceptances_beyond_need(void **state)
     fx_t *fx = *state;
 
     for (int order = 0; order < 2; order++) {
-        req_t q = s_beds(6);
+        fx_aid_req_t q = fx_aid_beds(6);
         uint64_t id = s_raise(fx, RTD, &q);
         uint64_t a = s_offered(fx, RTF, id, 4), b = s_offered(fx, RX4, id, 5);
-        Ics__V1__AidAccept x, y;
-        Ics__V1__Command ca = s_accept_cmd(&x, a, 0), cb = s_accept_cmd(&y, b, 0);
+        fx_cmd_t ca, cb;
         size_t la, lb;
-        uint8_t *ea = s_seal(fx, &fx->home, RTD, &ca, &la);
-        uint8_t *eb = s_seal(fx, &fx->home, QHM, &cb, &lb);
+        fx_cmd_aid_accept(&ca, a, 0);
+        fx_cmd_aid_accept(&cb, b, 0);
+        uint8_t *ea = s_seal(fx, &fx->home, RTD, &ca.cmd, &la);
+        uint8_t *eb = s_seal(fx, &fx->home, QHM, &cb.cmd, &lb);
         ics_apply_result_t first = s_apply(&fx->home, order ? eb : ea, order ? lb : la);
         ics_apply_result_t second = s_apply(&fx->home, order ? ea : eb, order ? la : lb);
         assert_true(first.accepted);
@@ -811,7 +729,7 @@ static void test_race_acceptances_beyond_need(void **state)
 static void test_deliver_return_complete(void **state)
 {
     fx_t *fx = *state;
-    req_t q = s_beds(4);
+    fx_aid_req_t q = fx_aid_beds(4);
     uint64_t id = s_raise(fx, RTD, &q), o = s_offered(fx, RTF, id, 4);
 
     ASSERT_REJECTED_F(s_deliver(fx, RTF, o), "offer %llu is open, not accepted and awaiting"
@@ -843,7 +761,7 @@ static void test_deliver_return_complete(void **state)
 static void test_withdraw(void **state)
 {
     fx_t *fx = *state;
-    req_t q = s_beds(6);
+    fx_aid_req_t q = fx_aid_beds(6);
     uint64_t id = s_raise(fx, RTD, &q);
     uint64_t a = s_offered(fx, RTF, id, 2), b = s_offered(fx, RX4, id, 2);
 
@@ -863,7 +781,7 @@ static void test_withdraw(void **state)
 static void test_cancel_and_nothing_after(void **state)
 {
     fx_t *fx = *state;
-    req_t q = s_beds(6);
+    fx_aid_req_t q = fx_aid_beds(6);
     uint64_t id = s_raise(fx, RTD, &q);
     uint64_t a = s_offered(fx, RTF, id, 2), b = s_offered(fx, RX4, id, 2);
 
@@ -891,7 +809,7 @@ static void test_cancel_and_nothing_after(void **state)
 static void test_cancel_with_aid_delivered_closes(void **state)
 {
     fx_t *fx = *state;
-    req_t q = s_beds(6);
+    fx_aid_req_t q = fx_aid_beds(6);
     uint64_t id = s_raise(fx, RTD, &q);
     uint64_t a = s_offered(fx, RTF, id, 2), b = s_offered(fx, RX4, id, 2);
 
@@ -915,7 +833,7 @@ static void test_many_offers_all_lapse(void **state)
 {
     fx_t *fx = *state;
     static const int offerers[] = {RTF, RX4, RX6, QHM};
-    req_t q = s_beds(200);
+    fx_aid_req_t q = fx_aid_beds(200);
     uint64_t a = s_raise(fx, RTD, &q), b = s_raise(fx, RTD, &q), until = fx->now + HOUR;
     char sql[160];
 
@@ -943,7 +861,7 @@ static void test_many_offers_all_lapse(void **state)
 static void test_expiry_by_log_clock(void **state)
 {
     fx_t *fx = *state;
-    req_t q = s_beds(6);
+    fx_aid_req_t q = fx_aid_beds(6);
     uint64_t t0 = fx->now, id, part, o1, o2;
 
     q.expires = t0 + HOUR;
@@ -988,7 +906,7 @@ static void test_expiry_by_log_clock(void **state)
 static void test_approval_above_threshold(void **state)
 {
     fx_t *fx = *state;
-    req_t q = s_beds(20);
+    fx_aid_req_t q = fx_aid_beds(20);
     uint64_t id = s_raise(fx, RTD, &q);
     uint64_t small = s_offered(fx, RTF, id, 8), big = s_offered(fx, RX4, id, 6);
     uint64_t more = s_offered(fx, RX6, id, 6);
@@ -1045,7 +963,7 @@ static void test_approval_above_threshold(void **state)
 static void test_region_setting(void **state)
 {
     fx_t *fx = *state;
-    req_t q = s_beds(6);
+    fx_aid_req_t q = fx_aid_beds(6);
     uint64_t id = s_raise(fx, RTD, &q);
 
     ASSERT_REJECTED(s_escalate(fx, RTD, id), "group nenc has no regional group to escalate to"
@@ -1074,7 +992,7 @@ static void test_region_setting(void **state)
 static void test_escalation_partitions_the_need(void **state)
 {
     fx_t *fx = *state;
-    req_t q = s_beds(10);
+    fx_aid_req_t q = fx_aid_beds(10);
     uint64_t id = s_raise(fx, RTD, &q);
     uint64_t a = s_offered(fx, RTF, id, 4), b = s_offered(fx, RX4, id, 3);
 
@@ -1097,7 +1015,7 @@ static void test_escalation_partitions_the_need(void **state)
 static void test_auto_escalation_by_log_clock(void **state)
 {
     fx_t *fx = *state;
-    req_t q = s_beds(6);
+    fx_aid_req_t q = fx_aid_beds(6);
     uint64_t t0, id, manual;
 
     q.escalate_after_s = 30 * 60;
@@ -1119,7 +1037,7 @@ static void test_auto_escalation_by_log_clock(void **state)
     assert_string_equal(s_col_in(&fx->home, "aid_requests", "escalated_by", id),
                         "automatically: still unmet 30m after it was raised");
 
-    q = s_beds(3);
+    q = fx_aid_beds(3);
     q.escalate_after_s = 600;
     uint64_t later = s_raise(fx, RTD, &q);
     uint64_t at = ics_fsm_clock(fx->home.fsm[0]) + 600000;
@@ -1233,7 +1151,7 @@ static uint64_t s_mirror_of(fx_t *fx, uint64_t home_id)
 static void test_escalation_across_two_groups(void **state)
 {
     fx_t *fx = *state;
-    req_t q = s_beds(6);
+    fx_aid_req_t q = fx_aid_beds(6);
     uint64_t id, local, mirror, ro;
     calls_t c;
 
@@ -1329,23 +1247,17 @@ static void test_escalation_across_two_groups(void **state)
     /* An update no newer than the last changes nothing (as if a second
      * bridge or a retry sent it late). */
     {
-        Ics__V1__Command cmd = ICS__V1__COMMAND__INIT;
-        Ics__V1__AidLinkUpdate u = ICS__V1__AID_LINK_UPDATE__INIT;
-        u.home_request = id;
-        u.region = "ne-region";
-        u.region_request = mirror;
-        u.revision = s_u64_in(&fx->home, "aid_requests", "region_revision", id);
-        u.status = "open";
-        u.accepted = 0;
-        cmd.body_case = ICS__V1__COMMAND__BODY_AID_LINK_UPDATE;
-        cmd.aid_link_update = &u;
-        ASSERT_ACCEPTED(s_send(fx, RX6, &cmd));
+        fx_cmd_t lu;
+        Ics__V1__AidLinkUpdate *u = &lu.body.aid_link_update;
+        fx_cmd_aid_link_update(&lu, id, "ne-region", mirror,
+                               s_u64_in(&fx->home, "aid_requests", "region_revision", id), "open");
+        ASSERT_ACCEPTED(s_send(fx, RX6, &lu.cmd));
         assert_int_equal(s_u64_in(&fx->home, "aid_requests", "region_accepted", id), 4);
         ASSERT_STATUS(fx, id, "met");
         /* And one claiming more than was escalated is refused. */
-        u.revision += 1000;
-        u.accepted = 5;
-        ASSERT_REJECTED(s_send(fx, RX6, &cmd), "link update is inconsistent: 5 accepted of 4"
+        u->revision += 1000;
+        u->accepted = 5;
+        ASSERT_REJECTED(s_send(fx, RX6, &lu.cmd), "link update is inconsistent: 5 accepted of 4"
                                                " escalated, 0 delivered, 0 returned");
     }
 
@@ -1388,7 +1300,7 @@ static void test_escalation_across_two_groups(void **state)
 static void test_home_cancel_ends_the_mirror(void **state)
 {
     fx_t *fx = *state;
-    req_t q = s_beds(4);
+    fx_aid_req_t q = fx_aid_beds(4);
     uint64_t id, mirror, ro;
 
     ASSERT_ACCEPTED(s_region_set(fx, QHM, "ne-region"));
@@ -1417,16 +1329,11 @@ static void test_home_cancel_ends_the_mirror(void **state)
     ASSERT_OFFER_STATUS(&fx->region, ro, "released");
     /* A second cancel (another bridge, a retry) changes nothing. */
     {
-        Ics__V1__Command cmd = ICS__V1__COMMAND__INIT;
-        Ics__V1__AidLinkCancel lc = ICS__V1__AID_LINK_CANCEL__INIT;
-        lc.home_group = "nenc";
-        lc.home_request = id;
-        lc.reason = "";
-        cmd.body_case = ICS__V1__COMMAND__BODY_AID_LINK_CANCEL;
-        cmd.aid_link_cancel = &lc;
-        ASSERT_ACCEPTED(s_send_in(fx, &fx->region, QHM, &cmd));
-        lc.home_request = 999;
-        ASSERT_REJECTED(s_send_in(fx, &fx->region, QHM, &cmd),
+        fx_cmd_t lc;
+        fx_cmd_aid_link_cancel(&lc, "nenc", id, "");
+        ASSERT_ACCEPTED(s_send_in(fx, &fx->region, QHM, &lc.cmd));
+        lc.body.aid_link_cancel.home_request = 999;
+        ASSERT_REJECTED(s_send_in(fx, &fx->region, QHM, &lc.cmd),
                         "no request here is mirrored from nenc request 999");
     }
     /* The cancellation flows home as news; the home request stays ended. */
@@ -1441,7 +1348,7 @@ static void test_home_cancel_ends_the_mirror(void **state)
 static void test_region_ends_mirror_short(void **state)
 {
     fx_t *fx = *state;
-    req_t q = s_beds(5);
+    fx_aid_req_t q = fx_aid_beds(5);
     uint64_t part, none, m1, m2, ro;
 
     q.expires = fx->now + HOUR;
@@ -1488,7 +1395,7 @@ static void test_region_ends_mirror_short(void **state)
 static void test_board_and_list(void **state)
 {
     fx_t *fx = *state;
-    req_t q = s_beds(6);
+    fx_aid_req_t q = fx_aid_beds(6);
     char *text, *json, *argv[2];
     ics_err_t err;
     char *j, *t;
@@ -1496,7 +1403,7 @@ static void test_board_and_list(void **state)
     ASSERT_ACCEPTED(s_opel(fx, RTD, 4));
     uint64_t first = s_raise(fx, RTD, &q);
     fx->now += 10 * MIN;
-    q = s_beds(2);
+    q = fx_aid_beds(2);
     q.resource = "registered_nurses";
     q.specialty = "ed";
     uint64_t second = s_raise(fx, RTD, &q);
@@ -1560,7 +1467,7 @@ static void test_board_and_list(void **state)
 static void test_snapshot_restore(void **state)
 {
     fx_t *fx = *state;
-    req_t q = s_beds(6);
+    fx_aid_req_t q = fx_aid_beds(6);
     uint8_t *img = NULL;
     size_t len = 0;
     ics_err_t err;

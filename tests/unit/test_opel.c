@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fixture_fsm.h"
 #include "fsm/fsm.h"
 #include "common/envelope.h"
 
@@ -138,36 +139,14 @@ static int s_setup_genesis(void **state)
 static ics_apply_result_t s_report(fx_t *fx, int who, unsigned level, const char *type,
                                    const char *note, ...)
 {
-    Ics__V1__Command cmd = ICS__V1__COMMAND__INIT;
-    Ics__V1__OpelReport r = ICS__V1__OPEL_REPORT__INIT;
-    Ics__V1__OpelParameter p[20], *pp[20];
-    char names[20][64];
-    const char *kv;
+    fx_cmd_t c;
     va_list ap;
-    size_t n = 0;
 
     va_start(ap, note);
-    while ((kv = va_arg(ap, const char *)) != NULL) {
-        const char *eq = strchr(kv, '=');
-        assert_non_null(eq);
-        assert_true(n < 20);
-        ics__v1__opel_parameter__init(&p[n]);
-        snprintf(names[n], sizeof names[n], "%.*s", (int)(eq - kv), kv);
-        p[n].name = names[n];
-        p[n].value = strtoull(eq + 1, NULL, 10);
-        pp[n] = &p[n];
-        n++;
-    }
+    fx_cmd_opel_v(&c, level, type, note, ap);
     va_end(ap);
-    r.level = level;
-    r.provider_type = (char *)type;
-    r.note = (char *)(note != NULL ? note : "");
-    r.parameters = pp;
-    r.n_parameters = n;
-    cmd.actor = "bed.manager";
-    cmd.body_case = ICS__V1__COMMAND__BODY_OPEL_REPORT;
-    cmd.opel_report = &r;
-    return s_send(fx, who, &cmd);
+    c.cmd.actor = "bed.manager";
+    return s_send(fx, who, &c.cmd);
 }
 
 static ics_apply_result_t s_tick(fx_t *fx, uint64_t now_ms)

@@ -1,0 +1,1562 @@
+/*
+ * Golden log of the state machine: one fixed sequence of signed entries
+ * touching every domain (genesis, Raw and ClockTick, members and keys,
+ * people, the scheme, plans and amendments, consultations, motions and
+ * votes, OPEL, mutual aid, checkpoints) and the garbage a log can hold
+ * (undecodable bytes, another group's entries, forged and tampered
+ * signatures, unknown organisations, replays), with the verdict and exact
+ * rejection text of every entry and the audit chain head after the last, as
+ * recorded under ICS_RULES_VERSION.
+ *
+ * Every rejection text is hashed into the audit chain, so rewording one is a
+ * consensus change: nodes running the old and the new text disagree from
+ * that entry on. This test fails on any such change. If it is intended, bump
+ * ICS_RULES_VERSION in daemon/fsm/fsm.h and re-record the golden values:
+ *     ICS_GOLDEN_RECORD=1 ./test_golden
+ * prints the section between the GOLDEN markers below, in C, to paste over
+ * it (it refuses while the values differ and the version has not moved).
+ * The entries are built with fixture_fsm.h's helpers; when the log itself
+ * changes (entries added here, or what a helper puts into a command) and
+ * the rules do not, ICS_GOLDEN_RECORD=scenario records without that check.
+ *
+ * The same entries are replayed on a fresh state machine and, through a
+ * snapshot taken part-way and restored into a third, both of which must
+ * reach the same result for every entry, the same chain, clock and state.
+ *
+ * Nothing is random or read from a clock: keys come from fixed seeds
+ * (fx_identity: crypto_sign_seed_keypair), timestamps from a fixed epoch and
+ * step, sequence numbers from the fixture's counters.
+ *
+ * Layout: fixture, helpers, the log (one builder per domain), golden
+ * values, checks, scenarios.
+ */
+#include "fixture_fsm.h"
+
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/envelope.h"
+#include "common/logverify.h"
+#include "common/policyfile.h"
+
+/* ---------------------------------------------------------------- fixture */
+
+#define GROUP "nenc"
+#define PLAN "jfp-2026"
+#define HWB "HWB-E06000057"
+#define MIN 60000ull
+#define HOUR 3600000ull
+#define DAY (24 * HOUR)
+
+/* The first five found the group; RTF joins later; EVE never does. */
+static const char *const s_orgs[] = {"QHM:icb", "RTD:foundation_trust", "RX4:mental_health",
+                                     "E06000057:local_authority", "RX6:ambulance",
+                                     "RTF:foundation_trust", "EVE:trust"};
+#define N_FOUNDERS 5
+
+#define FOR ICS__V1__VOTE_CHOICE__VOTE_FOR
+#define AGAINST ICS__V1__VOTE_CHOICE__VOTE_AGAINST
+#define ABSTAIN ICS__V1__VOTE_CHOICE__VOTE_ABSTAIN
+#define REPLACE ICS__V1__AMEND_OP__AMEND_REPLACE
+#define INSERT ICS__V1__AMEND_OP__AMEND_INSERT
+#define DELETE ICS__V1__AMEND_OP__AMEND_DELETE
+#define ADD ICS__V1__AMEND_OP__AMEND_ADD
+#define SUPPORT ICS__V1__STANCE__STANCE_SUPPORT
+#define NO_OPINION ICS__V1__OPINION__OPINION_UNSPECIFIED
+
+#define S_STEP_MS 1000 /* proposer time between entries (fx_set_step) */
+#define S_MAX_SECTIONS 16
+
+typedef struct {
+    const char *name;
+    size_t first;            /* index of its first entry in the tape */
+} s_section_t;
+
+/* The log being built, and what later entries refer to (indexes are log
+ * positions). */
+typedef struct {
+    fx_fsm_t *fx;
+    s_section_t section[S_MAX_SECTIONS];
+    size_t n_sections;
+    size_t cut;              /* tape index where the replay snapshots */
+    ics_identity_t *rx6_old; /* RX6's key before it rotated it */
+    ics_apply_result_t genesis;
+    uint64_t a_intro, a_rival, a_insert, a_add, a_delete;   /* amendments */
+    uint64_t c_deadline, c_early;                           /* consultations */
+    uint64_t m_open;         /* a motion left open until its deadline */
+} s_log_t;
+
+/* ---------------------------------------------------------------- helpers */
+
+static void s_section(s_log_t *l, const char *name)
+{
+    assert_true(l->n_sections < S_MAX_SECTIONS);
+    l->section[l->n_sections].name = name;
+    l->section[l->n_sections].first = l->fx->n_tape;
+    l->n_sections++;
+}
+
+static const char s_advice[] =
+    "a consensus-visible rule or text changed: if intended, bump ICS_RULES_VERSION in "
+    "daemon/fsm/fsm.h and re-record the golden values (run test_golden with "
+    "ICS_GOLDEN_RECORD=1 to print them)";
+
+/* An entry later ones build on: it must have been accepted (if a rule
+ * change refuses it, the log needs adapting before it can be re-recorded). */
+static uint64_t s_made(ics_apply_result_t r, const char *what)
+{
+    if (!r.accepted)
+        fail_msg("golden log: %s was refused: %s.\n%s", what, r.reason, s_advice);
+    return r.position;
+}
+
+/* Applies sealed bytes (freed) as the next entry, at the fixture's pace. */
+static ics_apply_result_t s_apply_sealed(fx_fsm_t *fx, uint8_t *buf, size_t len)
+{
+    ics_apply_result_t r = fx_apply(fx, buf, len);
+    free(buf);
+    fx->now += S_STEP_MS;
+    return r;
+}
+
+/* cmd signed as org with org's next seq, or as a stand-in for it (another
+ * key, another group, a chosen seq) without touching org's counter. */
+static ics_apply_result_t s_send_as(fx_fsm_t *fx, const char *group, const fx_org_t *as,
+                                    const char *person, Ics__V1__Command *cmd)
+{
+    fx_org_t copy = *as;
+    size_t len = 0;
+    uint8_t *buf = fx_seal(group, &copy, person, fx->now, cmd, &len);
+    return s_apply_sealed(fx, buf, len);
+}
+
+static ics_apply_result_t s_motion_remove(fx_fsm_t *fx, const char *org, const char *person,
+                                          const char *member)
+{
+    Ics__V1__MotionPropose m = ICS__V1__MOTION_PROPOSE__INIT;
+    Ics__V1__MotionRemoveMember r = ICS__V1__MOTION_REMOVE_MEMBER__INIT;
+    r.org = (char *)member;
+    m.effect_case = ICS__V1__MOTION_PROPOSE__EFFECT_REMOVE_MEMBER;
+    m.remove_member = &r;
+    return fx_motion(fx, org, person, &m);
+}
+
+static ics_apply_result_t s_motion_aid(fx_fsm_t *fx, const char *person, uint64_t offer,
+                                       const char *org, uint64_t value)
+{
+    Ics__V1__MotionPropose m = ICS__V1__MOTION_PROPOSE__INIT;
+    Ics__V1__MotionApproveAid a = ICS__V1__MOTION_APPROVE_AID__INIT;
+    a.offer = offer;
+    a.org = (char *)org;
+    a.value = value;
+    m.effect_case = ICS__V1__MOTION_PROPOSE__EFFECT_APPROVE_AID;
+    m.approve_aid = &a;
+    return fx_motion(fx, "QHM", person, &m);
+}
+
+/* ---------------------------------------------------------------- the log */
+
+static void s_genesis(s_log_t *l)
+{
+    fx_fsm_t *fx = l->fx;
+    Ics__V1__Policy *p = NULL;
+    size_t n_rules;
+
+    s_section(l, "genesis");
+    fx_raw(fx, "RTD", "j.smith", "before the genesis");
+    assert_int_equal(ics_policy_default(&p), ICS_OK);
+    n_rules = p->n_rules;
+    p->n_rules = 0;
+    fx_genesis_as(fx, "QHM", p, N_FOUNDERS);
+    p->n_rules = n_rules;
+    ics__v1__policy__free_unpacked(p, NULL);
+    fx_genesis_as(fx, "EVE", NULL, N_FOUNDERS);
+    l->genesis = fx_genesis_as(fx, "QHM", NULL, N_FOUNDERS);
+    s_made(l->genesis, "the genesis");
+    fx_genesis_as(fx, "QHM", NULL, N_FOUNDERS);
+}
+
+static void s_envelopes(s_log_t *l)
+{
+    fx_fsm_t *fx = l->fx;
+    fx_org_t as;
+    fx_cmd_t c;
+    uint8_t *buf, *payload = NULL;
+    size_t len = 0, plen = 0;
+    char actor[200];
+    uint64_t real;
+
+    s_section(l, "envelopes, signatures, replays");
+    buf = (uint8_t *)strdup("not an envelope");
+    s_apply_sealed(fx, buf, strlen("not an envelope"));
+    s_apply_sealed(fx, NULL, 0);
+    fx_cmd_raw(&c, "for another group");
+    s_send_as(fx, "nel-ics", fx_org(fx, "RX4"), "j.smith", &c.cmd);
+    as = *fx_org(fx, "RX4");
+    as.seq = INT64_MAX;
+    fx_cmd_raw(&c, "sequence number beyond 2^63-1");
+    s_send_as(fx, GROUP, &as, "j.smith", &c.cmd);
+    /* Forged (EVE's key) and tampered: neither burns RTD's next seq. */
+    as = *fx_org(fx, "RTD");
+    as.key = fx_org(fx, "EVE")->key;
+    fx_cmd_raw(&c, "forged");
+    s_send_as(fx, GROUP, &as, "j.smith", &c.cmd);
+    as = *fx_org(fx, "RTD");
+    fx_cmd_raw(&c, "tampered");
+    buf = fx_seal(GROUP, &as, "j.smith", fx->now, &c.cmd, &len);
+    buf[len - 1] ^= 0x01; /* the signature is the last field */
+    s_apply_sealed(fx, buf, len);
+    real = s_made(fx_raw(fx, "RTD", "j.smith", "the real one"), "RTD's entry");
+    fx_raw(fx, "EVE", "mallory", "not a member");
+    /* Replays: the same bytes, and the same (org, seq) with other bytes. */
+    buf = NULL;
+    for (size_t i = 0; i < fx->n_tape && buf == NULL; i++) {
+        if (fx->tape[i].res.position == real && !fx->tape[i].res.duplicate) {
+            len = fx->tape[i].len;
+            buf = malloc(len);
+            assert_non_null(buf);
+            memcpy(buf, fx->tape[i].buf, len);
+        }
+    }
+    assert_non_null(buf);
+    s_apply_sealed(fx, buf, len);
+    as = *fx_org(fx, "RTD");
+    as.seq--;
+    fx_cmd_raw(&c, "the same seq, other bytes");
+    s_send_as(fx, GROUP, &as, "j.smith", &c.cmd);
+    /* Commands that do not decode, or not as the header says. */
+    buf = fx_seal_payload(GROUP, fx_org(fx, "RTD"), fx->now, ICS__V1__COMMAND__BODY_RAW,
+                          (const uint8_t *)"\xff\xff", 2, &len);
+    s_apply_sealed(fx, buf, len);
+    fx_cmd_raw(&c, "a Raw sent as a ClockTick");
+    c.cmd.actor = "j.smith";
+    assert_int_equal(ics_pack(&c.cmd.base, &payload, &plen), ICS_OK);
+    buf = fx_seal_payload(GROUP, fx_org(fx, "RTD"), fx->now, ICS__V1__COMMAND__BODY_TICK,
+                          payload, plen, &len);
+    free(payload);
+    s_apply_sealed(fx, buf, len);
+    ics__v1__command__init(&c.cmd);
+    c.cmd.actor = "j.smith";
+    assert_int_equal(ics_pack(&c.cmd.base, &payload, &plen), ICS_OK);
+    buf = fx_seal_payload(GROUP, fx_org(fx, "RTD"), fx->now, 99, payload, plen, &len);
+    free(payload);
+    s_apply_sealed(fx, buf, len);
+    memset(actor, 'a', sizeof actor - 1);
+    actor[sizeof actor - 1] = '\0';
+    fx_raw(fx, "RTD", actor, "an actor name too long");
+}
+
+static void s_core(s_log_t *l)
+{
+    fx_fsm_t *fx = l->fx;
+    fx_cmd_t c;
+
+    s_section(l, "Raw and ClockTick");
+    fx_tick(fx, fx->now + MIN);
+    fx_tick(fx, FX_EPOCH_MS); /* behind the clock: accepted, changes nothing */
+    fx_cmd_tick(&c, UINT64_MAX);
+    fx_send(fx, "QHM", "icsd", &c.cmd);
+    fx_raw(fx, "RX4", "j.smith", "minutes of the partnership meeting");
+}
+
+static void s_members(s_log_t *l)
+{
+    fx_fsm_t *fx = l->fx;
+    const uint8_t *rtf = ics_identity_public(fx_org(fx, "RTF")->key);
+    const uint8_t *rx4 = ics_identity_public(fx_org(fx, "RX4")->key);
+    const uint8_t *rtd = ics_identity_public(fx_org(fx, "RTD")->key);
+    ics_identity_t *rx6_new = fx_identity("RX6-2026");
+    fx_org_t as;
+    fx_cmd_t c;
+
+    s_section(l, "members and keys");
+    fx_member_add(fx, "RTD", "RTF", "foundation_trust", rtf, ICS_PK_BYTES, true);
+    fx_member_add(fx, "QHM", "RTF", "foundation_trust", (const uint8_t *)"short", 5, true);
+    fx_member_add(fx, "QHM", "RTF", "foundation_trust", rx4, ICS_PK_BYTES, true);
+    fx_member_add(fx, "QHM", "RTD", "foundation_trust", rtf, ICS_PK_BYTES, true);
+    s_made(fx_member_add(fx, "QHM", "RTF", "foundation_trust", rtf, ICS_PK_BYTES, false),
+           "RTF's admission");
+    fx_raw(fx, "RTF", "j.smith", "first entry of a new member");
+    /* RX6 rotates its key: the old one signs nothing after that entry. */
+    s_made(fx_key_rotate(fx, "RX6", "RX6", ics_identity_public(rx6_new), ICS_PK_BYTES),
+           "RX6's key rotation");
+    l->rx6_old = fx_org(fx, "RX6")->key;
+    fx_org(fx, "RX6")->key = rx6_new;
+    as = *fx_org(fx, "RX6");
+    as.key = l->rx6_old;
+    fx_cmd_raw(&c, "signed with the old key");
+    s_send_as(fx, GROUP, &as, "j.smith", &c.cmd);
+    fx_raw(fx, "RX6", "j.smith", "signed with the new key");
+    fx_key_rotate(fx, "RTD", "RX4", rtf, ICS_PK_BYTES);
+    fx_key_rotate(fx, "RX4", "RX4", rx4, ICS_PK_BYTES);
+    fx_key_rotate(fx, "QHM", "ZZZ", rtf, ICS_PK_BYTES);
+    fx_key_rotate(fx, "RX4", "RX4", rtd, ICS_PK_BYTES);
+    fx_key_rotate(fx, "RX4", "RX4", (const uint8_t *)"short", 5);
+    fx_member_remove(fx, "RTD", "RX4");
+    fx_member_remove(fx, "QHM", "QHM");
+    fx_member_remove(fx, "QHM", "ZZZ");
+    s_made(fx_member_remove(fx, "QHM", "RTF"), "RTF's removal");
+    fx_raw(fx, "RTF", "j.smith", "after its removal");
+}
+
+static void s_people(s_log_t *l)
+{
+    fx_fsm_t *fx = l->fx;
+    static const char *const people[][3] = {
+        {"QHM", "sir.liam", "Sir Liam Hartley"},
+        {"QHM", "sam.allen", "Sam Ashworth"},
+        {"QHM", "fiona.d", "Fiona Dunn"},
+        {"QHM", "ned.one", "Nadia Edwards"},
+        {"QHM", "ned.two", "Ned Thompson"},
+        {"RTD", "dr.amina.khan", "Dr Amina Khan"},
+        {"RX4", "prof.mh", "Prof. Mary Hughes"},
+        {"E06000057", "cllr.peter.hall", "Cllr Peter Hall"},
+        {"RX6", "ops.lead", "Olu Peters"},
+    };
+    static const char *const roles[][3] = {
+        {"QHM", "sir.liam", "chair"},           {"QHM", "sam.allen", "chief_executive"},
+        {"QHM", "fiona.d", "finance_director"}, {"QHM", "ned.one", "non_executive"},
+        {"QHM", "ned.two", "non_executive"},    {"RTD", "dr.amina.khan", "partner_trust"},
+        {"E06000057", "cllr.peter.hall", "partner_local_authority"},
+    };
+
+    s_section(l, "people, roles, interests, organisations");
+    for (size_t i = 0; i < sizeof people / sizeof people[0]; i++)
+        s_made(fx_person(fx, people[i][0], people[i][1], people[i][2]), "a registration");
+    fx_person(fx, "QHM", "bad id", "Bad Id");
+    fx_person(fx, "QHM", "sir.liam", "Sir Liam Hartley");
+    fx_person(fx, "QHM", "new.person", "");
+    fx_person_remove(fx, "QHM", "ghost");
+    fx_person(fx, "RX4", "prof.mh", "Professor Mary Hughes");
+    fx_person(fx, "RX4", "temp.clerk", "Temporary Clerk");
+    fx_person_remove(fx, "RX4", "temp.clerk");
+
+    s_made(fx_org_register(fx, "E06000057", HWB, "hwb",
+                           "Northumberland Health and Wellbeing Board", "E06000057"),
+           "the HWB's registration");
+    fx_org_register(fx, "E06000057", HWB, "hwb", "Northumberland Health and Wellbeing Board",
+                    "E06000057");
+    fx_org_register(fx, "RTD", "HWB-E08000021", "hwb", "Newcastle HWB", "E06000057");
+    fx_org_register(fx, "QHM", "RTD", "foundation_trust", "Newcastle Hospitals", NULL);
+    fx_org_register(fx, "QHM", "bad id", "hwb", "Bad", NULL);
+    fx_org_register(fx, "QHM", "HWB-E08000021", "hwb", "Newcastle HWB", "ZZZ");
+    fx_org_register(fx, "QHM", "HWB-E08000021", "hwb board", "Newcastle HWB", NULL);
+
+    for (size_t i = 0; i < sizeof roles / sizeof roles[0]; i++)
+        s_made(fx_role(fx, "QHM", roles[i][0], roles[i][1], roles[i][2], NULL), "a role");
+    s_made(fx_role(fx, "E06000057", "E06000057", "cllr.peter.hall", "hwb_chair", HWB),
+           "the HWB chair");
+    fx_role(fx, "QHM", "QHM", "ned.one", "chair", NULL);
+    fx_role(fx, "QHM", "RTD", "dr.amina.khan", "chair", NULL);
+    fx_role(fx, "QHM", "QHM", "sir.liam", "chair", NULL);
+    fx_role(fx, "RTD", "RTD", "dr.amina.khan", "partner_trust", NULL);
+    fx_role(fx, "QHM", "QHM", "sir.liam", "president", NULL);
+    fx_role(fx, "QHM", HWB, "cllr.peter.hall", "non_executive", NULL);
+    fx_role(fx, "QHM", "RTD", "ghost", "partner_trust", NULL);
+    fx_role(fx, "QHM", "E06000057", "cllr.peter.hall", "hwb_chair", HWB);
+    fx_role(fx, "E06000057", "E06000057", "cllr.peter.hall", "hwb_chair", NULL);
+    fx_role(fx, "QHM", "QHM", "fiona.d", "finance_director", HWB);
+    fx_role(fx, "E06000057", "E06000057", "cllr.peter.hall", "hwb_chair", "HWB-ZZZ");
+    fx_role_revoke(fx, "QHM", "QHM", "ned.one", "chair", NULL);
+
+    s_made(fx_interest(fx, "QHM", "ned.two", "plan:" PLAN,
+                       "Chairs a provider collaborative bidding for the plan's contracts"),
+           "ned.two's interest");
+    fx_interest(fx, "QHM", "ned.two", "plan:" PLAN, "Again");
+    fx_interest(fx, "QHM", "ned.two", "bad subject", "Bad");
+    fx_interest(fx, "QHM", "ned.two", "tag:virtual-wards", "");
+    fx_interest_withdraw(fx, "QHM", "ned.one", "tag:virtual-wards");
+    fx_interest(fx, "QHM", "ned.one", "tag:virtual-wards", "Trustee of a virtual ward provider");
+    fx_interest_withdraw(fx, "QHM", "ned.one", "tag:virtual-wards");
+    fx_interest(fx, "RX6", "nobody", "tag:virtual-wards", "Unregistered");
+    fx_interest(fx, "RX4", NULL, "org:RX6", "Shares a board member with RX6");
+}
+
+static void s_policy(s_log_t *l)
+{
+    fx_fsm_t *fx = l->fx;
+    static const char *const carry[][2] = {
+        {"QHM", "sir.liam"}, {"QHM", "sam.allen"}, {"QHM", "fiona.d"},
+        {"RTD", "dr.amina.khan"}, {"E06000057", "cllr.peter.hall"},
+    };
+    Ics__V1__Policy *p = NULL;
+    uint64_t m;
+    size_t n_rules;
+
+    s_section(l, "the scheme, changed by motion");
+    assert_int_equal(ics_policy_default(&p), ICS_OK);
+    fx_motion_policy(fx, "QHM", "sir.liam", p);
+    n_rules = p->n_rules;
+    p->n_rules = 0;
+    fx_motion_policy(fx, "QHM", "sir.liam", p);
+    p->n_rules = n_rules;
+    p->aid_threshold = 20;
+    fx_motion_policy(fx, "QHM", "sam.allen", p);
+    m = s_made(fx_motion_policy(fx, "QHM", "sir.liam", p), "the policy change");
+    for (size_t i = 0; i < sizeof carry / sizeof carry[0]; i++)
+        fx_vote(fx, carry[i][0], carry[i][1], m, FOR, NULL);
+    fx_vote(fx, "QHM", "ned.one", m, FOR, NULL);
+    /* A second change, lost as soon as two thirds cannot be reached. */
+    p->aid_threshold = 30;
+    m = s_made(fx_motion_policy(fx, "QHM", "sir.liam", p), "the second policy change");
+    p->aid_threshold = 40;
+    fx_motion_policy(fx, "QHM", "sir.liam", p);
+    fx_vote(fx, "QHM", "ned.one", m, AGAINST, "the threshold is high enough");
+    fx_vote(fx, "QHM", "ned.two", m, AGAINST, NULL);
+    fx_vote(fx, "QHM", "fiona.d", m, AGAINST, NULL);
+    ics__v1__policy__free_unpacked(p, NULL);
+}
+
+static void s_plans(s_log_t *l)
+{
+    fx_fsm_t *fx = l->fx;
+    static const fx_section_t sections[] = {
+        {"intro", "Introduction", "We plan together.\n\nWe publish what we decide."},
+        {"urgent-care", "Urgent and emergency care",
+         "Reduce ambulance handover delays.\n\nOpen more same-day emergency care."},
+        {"finance", "Finance", "Balance the system's budget."},
+    };
+    static const fx_section_t twice[] = {
+        {"intro", "Introduction", "One."}, {"intro", "Introduction", "Two."},
+    };
+    uint64_t m;
+
+    s_section(l, "plans and amendments");
+    s_made(fx_plan_create(fx, "QHM", "sam.allen", PLAN, "Joint Forward Plan", "2026/27-2030/31",
+                          sections, 3), "the plan");
+    fx_plan_create(fx, "QHM", "sam.allen", PLAN, "Joint Forward Plan", "2026/27-2030/31",
+                   sections, 3);
+    fx_plan_create(fx, "QHM", "sam.allen", "JFP 2026", "Joint Forward Plan", "2026/27-2030/31",
+                   sections, 3);
+    fx_plan_create(fx, "QHM", "sam.allen", "jfp-2027", "Joint Forward Plan", "2026", sections,
+                   3);
+    fx_plan_create(fx, "QHM", "sam.allen", "jfp-2027", "Joint Forward Plan", "2026/27-2030/31",
+                   sections, 0);
+    fx_plan_create(fx, "QHM", "sam.allen", "jfp-2027", "Joint Forward Plan", "2026/27-2030/31",
+                   twice, 2);
+    fx_plan_create(fx, "QHM", "nobody", "jfp-2027", "Joint Forward Plan", "2026/27-2030/31",
+                   sections, 3);
+
+    l->a_intro = s_made(fx_amend(fx, "RTD", "dr.amina.khan", PLAN, 1, REPLACE, "intro", NULL,
+                                 "We plan and act together.", 0, NULL, "Stronger"),
+                        "amendment to intro");
+    l->a_rival = s_made(fx_amend(fx, "RX4", "prof.mh", PLAN, 1, REPLACE, "intro", NULL,
+                                 "We plan together with our communities.", 0, NULL,
+                                 "Co-production"), "rival amendment to intro");
+    l->a_insert = s_made(fx_amend(fx, "E06000057", "cllr.peter.hall", PLAN, 1, INSERT,
+                                  "urgent-care", NULL, "Invest in a community falls response.",
+                                  2, NULL, "Falls are a third of our conveyances"),
+                         "insertion into urgent-care");
+    l->a_add = s_made(fx_amend(fx, "RX6", "ops.lead", PLAN, 1, ADD, "ambulance",
+                               "Ambulance services", "Meet category 2 standards.", 0,
+                               "urgent-care", "A section of its own"), "a new section");
+    l->a_delete = s_made(fx_amend(fx, "QHM", "sam.allen", PLAN, 1, DELETE, "finance", NULL,
+                                  NULL, 0, NULL, "Finance moves to the operational plan"),
+                         "deletion of finance");
+    fx_amend(fx, "RTD", "dr.amina.khan", PLAN, 1, 9, "intro", NULL, "x", 0, NULL, "x");
+    fx_amend(fx, "RTD", "dr.amina.khan", PLAN, 1, REPLACE, "intro", NULL, "x", 0, NULL, "");
+    fx_amend(fx, "RTD", "dr.amina.khan", PLAN, 1, REPLACE, "nope", NULL, "x", 0, NULL, "x");
+    fx_amend(fx, "RTD", "dr.amina.khan", PLAN, 5, REPLACE, "intro", NULL, "x", 0, NULL, "x");
+    fx_amend(fx, "RTD", "dr.amina.khan", PLAN, 1, REPLACE, "intro", NULL, "x", 2, NULL, "x");
+    fx_amend(fx, "RTD", "dr.amina.khan", PLAN, 1, REPLACE, "intro", NULL,
+             "We plan together.\n\nWe publish what we decide.", 0, NULL, "x");
+    fx_amend(fx, "RTD", "dr.amina.khan", "nope", 1, REPLACE, "intro", NULL, "x", 0, NULL, "x");
+    fx_amend(fx, "RTD", "dr.amina.khan", PLAN, 1, DELETE, "intro", NULL, "x", 0, NULL, "x");
+    fx_amend(fx, "RTD", "dr.amina.khan", PLAN, 1, INSERT, "intro", "Title", "x", 0, NULL, "x");
+    fx_amend(fx, "RTD", "dr.amina.khan", PLAN, 1, ADD, "intro", "Intro", "x", 0, NULL, "x");
+    fx_amend(fx, "RTD", "dr.amina.khan", PLAN, 1, INSERT, "urgent-care", NULL, "x", 9, NULL,
+             "x");
+
+    /* Nobody to decide while no one is chief executive. */
+    s_made(fx_role_revoke(fx, "QHM", "QHM", "sam.allen", "chief_executive", NULL),
+           "the chief executive's revocation");
+    fx_motion_accept(fx, "RTD", "dr.amina.khan", l->a_intro);
+    s_made(fx_role(fx, "QHM", "QHM", "sam.allen", "chief_executive", NULL),
+           "the chief executive's return");
+    /* The chief executive decides alone, by proposing: version 2. */
+    s_made(fx_motion_accept(fx, "QHM", "sam.allen", l->a_intro), "acceptance of intro");
+    fx_amend(fx, "RX4", "prof.mh", PLAN, 1, REPLACE, "intro", NULL, "We plan with everyone.", 0,
+             NULL, "Inclusion");
+    fx_motion_accept(fx, "RX4", "prof.mh", l->a_rival);
+    fx_motion_accept(fx, "RX4", "prof.mh", 999999);
+    fx_amend_withdraw(fx, "RTD", "dr.amina.khan", l->a_insert, "not ours");
+    fx_amend_withdraw(fx, "E06000057", "cllr.peter.hall", l->a_insert, "covered elsewhere");
+    fx_amend_withdraw(fx, "E06000057", "cllr.peter.hall", l->a_insert, "again");
+    fx_amend_withdraw(fx, "E06000057", "cllr.peter.hall", 999999, "none");
+    /* Anyone may ask; the chief executive declines: the amendment is rejected. */
+    m = s_made(fx_motion_accept(fx, "RX6", "ops.lead", l->a_add), "the motion on the section");
+    fx_vote(fx, "QHM", "sam.allen", m, AGAINST, "belongs in the urgent care section");
+    fx_amend_withdraw(fx, "RX6", "ops.lead", l->a_add, "too late");
+    s_made(fx_motion_accept(fx, "QHM", "sam.allen", l->a_delete), "acceptance of deletion");
+}
+
+static void s_consult(s_log_t *l)
+{
+    fx_fsm_t *fx = l->fx;
+    static const char *const consultees[] = {"kind:hwb", "RTD", "RX4", NULL};
+    static const char *const unknown[] = {"ZZZ", NULL};
+    static const char *const no_kind[] = {"kind:healthwatch", NULL};
+    static const char *const hwb_only[] = {HWB, NULL};
+    const char *reasons = "It takes account of our priorities on healthy ageing.";
+    uint64_t opens;
+
+    s_section(l, "consultations");
+    fx_motion_consult(fx, "QHM", "sam.allen", PLAN, 3, 0, fx->now - HOUR, consultees);
+    fx_motion_consult(fx, "QHM", "sam.allen", PLAN, 3, 0, fx->now + HOUR, unknown);
+    fx_motion_consult(fx, "QHM", "sam.allen", PLAN, 3, 0, fx->now + HOUR, no_kind);
+    fx_motion_consult(fx, "QHM", "sam.allen", PLAN, 9, 0, fx->now + HOUR, consultees);
+    fx_motion_consult(fx, "QHM", "sam.allen", "nope", 1, 0, fx->now + HOUR, consultees);
+    l->c_deadline = s_made(fx_motion_consult(fx, "QHM", "sam.allen", PLAN, 3, 0,
+                                             fx->now + 2 * HOUR, consultees),
+                           "the consultation");
+    fx_motion_adopt(fx, "QHM", "sir.liam", PLAN, 3);
+    fx_respond(fx, "E06000057", "cllr.peter.hall", l->c_deadline, HWB, SUPPORT,
+               "We support it.", ICS__V1__OPINION__OPINION_YES, reasons);
+    fx_respond(fx, "E06000057", "cllr.peter.hall", l->c_deadline, HWB, SUPPORT,
+               "We support it.", NO_OPINION, NULL);
+    fx_respond(fx, "E06000057", "cllr.peter.hall", l->c_deadline, HWB, SUPPORT,
+               "We support it.", ICS__V1__OPINION__OPINION_YES, "");
+    fx_respond(fx, "RTD", "dr.amina.khan", l->c_deadline, NULL, SUPPORT, "We support it.",
+               NO_OPINION, NULL);
+    fx_respond(fx, "RTD", "dr.amina.khan", l->c_deadline, NULL, SUPPORT, "We support it.",
+               NO_OPINION, NULL);
+    fx_respond(fx, "RTD", "dr.amina.khan", l->c_deadline, NULL,
+               ICS__V1__STANCE__STANCE_SUPPORT_WITH_CHANGES, "Add a workforce section.",
+               NO_OPINION, NULL);
+    fx_respond(fx, "RX4", "prof.mh", l->c_deadline, NULL, SUPPORT, "Yes.",
+               ICS__V1__OPINION__OPINION_NO, "Not ours to give");
+    fx_respond(fx, "RX6", "ops.lead", l->c_deadline, NULL, SUPPORT, "Yes.", NO_OPINION, NULL);
+    fx_respond(fx, "QHM", "sam.allen", l->c_deadline, HWB, SUPPORT, "Yes.",
+               ICS__V1__OPINION__OPINION_YES, reasons);
+    fx_respond(fx, "RX4", "prof.mh", l->c_deadline, NULL, ICS__V1__STANCE__STANCE_UNSPECIFIED,
+               "Hmm.", NO_OPINION, NULL);
+    fx_respond(fx, "RX4", "prof.mh", 999999, NULL, SUPPORT, "Yes.", NO_OPINION, NULL);
+    fx_respond(fx, "RX4", "prof.mh", l->c_deadline, "bad id", SUPPORT, "Yes.", NO_OPINION,
+               NULL);
+    /* Closed at its deadline by the log's clock. */
+    fx_tick(fx, fx->now + 2 * HOUR + MIN);
+    fx_respond(fx, "RX4", "prof.mh", l->c_deadline, NULL, ICS__V1__STANCE__STANCE_OBJECT,
+               "Late.", NO_OPINION, NULL);
+    /* Scheduled for tomorrow, then closed early by the chair. */
+    opens = fx->now + DAY;
+    l->c_early = s_made(fx_motion_consult(fx, "QHM", "sam.allen", PLAN, 3, opens, opens + DAY,
+                                          hwb_only), "the second consultation");
+    fx_respond(fx, "RX4", "prof.mh", l->c_early, NULL, SUPPORT, "Early.", NO_OPINION, NULL);
+    fx_motion_close(fx, "QHM", "sir.liam", l->c_early);
+    fx_motion_close(fx, "QHM", "sir.liam", 999999);
+    fx_tick(fx, opens + MIN);
+    s_made(fx_motion_close(fx, "QHM", "sir.liam", l->c_early), "the early close");
+    fx_motion_close(fx, "QHM", "sir.liam", l->c_deadline);
+    fx_respond(fx, "E06000057", "cllr.peter.hall", l->c_early, HWB, SUPPORT, "Late.",
+               ICS__V1__OPINION__OPINION_YES, reasons);
+}
+
+static void s_motions(s_log_t *l)
+{
+    fx_fsm_t *fx = l->fx;
+    ics_identity_t *rtf = fx_identity("RTF");
+    const uint8_t *rtf_pk = ics_identity_public(rtf);
+    static const char *const admit[][2] = {
+        {"QHM", "sir.liam"}, {"QHM", "sam.allen"}, {"RTD", "dr.amina.khan"},
+        {"E06000057", "cllr.peter.hall"},
+    };
+    Ics__V1__MotionPropose p = ICS__V1__MOTION_PROPOSE__INIT;
+    Ics__V1__MotionCloseConsultation close = ICS__V1__MOTION_CLOSE_CONSULTATION__INIT;
+    char *subjects[] = {"bad subject"};
+    uint64_t m;
+
+    s_section(l, "motions and votes");
+    /* Adoption by the board, with a member excluded for an interest. */
+    fx_motion_adopt(fx, "RTD", "dr.amina.khan", PLAN, 3);
+    fx_motion_adopt(fx, "QHM", "sam.allen", PLAN, 2);
+    m = s_made(fx_motion_adopt(fx, "QHM", "sir.liam", PLAN, 3), "the adoption motion");
+    fx_motion_adopt(fx, "QHM", "sam.allen", PLAN, 3);
+    fx_vote(fx, "QHM", "ned.two", m, FOR, NULL);
+    fx_vote(fx, "RX6", "ops.lead", m, FOR, NULL);
+    fx_vote(fx, "QHM", "fiona.d", m, AGAINST, "too early");
+    fx_vote(fx, "QHM", "fiona.d", m, AGAINST, NULL);
+    fx_vote(fx, "QHM", "fiona.d", m, ABSTAIN, "persuaded");
+    fx_vote(fx, "QHM", "sir.liam", m, ICS__V1__VOTE_CHOICE__VOTE_UNSPECIFIED, NULL);
+    fx_vote(fx, "QHM", "sir.liam", m, FOR, "a good plan\nreally");
+    fx_vote(fx, "QHM", "", m, FOR, NULL);
+    fx_vote(fx, "QHM", "sir.liam", 999999, FOR, NULL);
+    s_made(fx_role_revoke(fx, "QHM", "QHM", "ned.one", "non_executive", NULL),
+           "ned.one's revocation");
+    fx_vote(fx, "QHM", "ned.one", m, FOR, NULL);
+    fx_motion_withdraw(fx, "RTD", "dr.amina.khan", m);
+    fx_vote(fx, "QHM", "sir.liam", m, FOR, "a good plan");
+    fx_vote(fx, "QHM", "sam.allen", m, FOR, NULL);
+    fx_vote(fx, "RTD", "dr.amina.khan", m, FOR, NULL);
+    fx_vote(fx, "E06000057", "cllr.peter.hall", m, FOR, NULL);
+    fx_motion_withdraw(fx, "QHM", "sir.liam", m);
+    fx_motion_adopt(fx, "QHM", "sir.liam", PLAN, 3);
+    fx_motion_adopt(fx, "QHM", "sir.liam", PLAN, 2);
+
+    /* Admission by motion, carried out by a member that is not the
+     * administrator, with the key decided. */
+    fx_motion_admit(fx, "QHM", "sir.liam", "RTD", "foundation_trust", rtf_pk);
+    m = s_made(fx_motion_admit(fx, "QHM", "sir.liam", "RTF", "foundation_trust", rtf_pk),
+               "the admission motion");
+    for (size_t i = 0; i < sizeof admit / sizeof admit[0]; i++)
+        fx_vote(fx, admit[i][0], admit[i][1], m, FOR, NULL);
+    fx_member_add(fx, "RTD", "RTF", "foundation_trust",
+                  ics_identity_public(fx_org(fx, "EVE")->key), ICS_PK_BYTES, true);
+    s_made(fx_member_add(fx, "RTD", "RTF", "foundation_trust", rtf_pk, ICS_PK_BYTES, true),
+           "RTF's return");
+    fx_raw(fx, "RTF", "j.smith", "back again");
+
+    /* Removal: the administrator cannot be; one motion withdrawn, one left
+     * open until its deadline. */
+    s_motion_remove(fx, "QHM", "sir.liam", "QHM");
+    s_motion_remove(fx, "QHM", "sir.liam", "ZZZ");
+    m = s_made(s_motion_remove(fx, "QHM", "sam.allen", "RTF"), "a removal motion");
+    fx_motion_withdraw(fx, "RTD", "dr.amina.khan", m);
+    s_made(fx_motion_withdraw(fx, "QHM", "sir.liam", m), "the withdrawal");
+    fx_vote(fx, "QHM", "sir.liam", m, FOR, NULL);
+    fx_motion_withdraw(fx, "QHM", "sir.liam", m);
+    fx_motion_withdraw(fx, "QHM", "sir.liam", 999999);
+    l->m_open = s_made(s_motion_remove(fx, "QHM", "sam.allen", "RX6"), "a second removal");
+    fx_vote(fx, "QHM", "sir.liam", l->m_open, FOR, NULL);
+
+    /* Aid above the threshold approved by motion, and what is refused. */
+    s_motion_aid(fx, "sam.allen", 77, "RTD", 5);
+    s_motion_aid(fx, "sam.allen", 0, "RTD", 50);
+    s_motion_aid(fx, "sam.allen", 77, "ZZZ", 50);
+    s_motion_aid(fx, "sam.allen", 77, "RTD", 50);
+
+    /* Proposals that say nothing, or say it badly. */
+    fx_motion(fx, "QHM", "sam.allen", &p);
+    close.consultation = l->c_early;
+    p.effect_case = ICS__V1__MOTION_PROPOSE__EFFECT_CLOSE_CONSULTATION;
+    p.close_consultation = &close;
+    p.title = "One\nTwo";
+    fx_motion(fx, "QHM", "sir.liam", &p);
+    p.title = "";
+    p.subjects = subjects;
+    p.n_subjects = 1;
+    fx_motion(fx, "QHM", "sir.liam", &p);
+    p.n_subjects = 0;
+    fx_motion(fx, "QHM", "sir.liam", &p);
+    ics_identity_destroy(&rtf);
+}
+
+static void s_opel(s_log_t *l)
+{
+    fx_fsm_t *fx = l->fx;
+
+    s_section(l, "OPEL");
+    s_made(fx_opel(fx, "RTD", "bed.manager", 3, "acute", "ED full since 14:00",
+                   "ed_4h_pct=61", "ga_occupancy_pct=97", NULL), "RTD's OPEL report");
+    s_made(fx_opel(fx, "RX6", "control", 4, "ambulance", NULL, "cat2_mean_mins=95", NULL),
+           "RX6's OPEL report");
+    fx_opel(fx, "RX4", "bed.manager", 5, "mental_health", NULL, NULL);
+    fx_opel(fx, "RX4", "bed.manager", 2, "hospital", NULL, NULL);
+    fx_opel(fx, "RTD", "bed.manager", 3, "acute", NULL, "cat2_mean_mins=10", NULL);
+    fx_opel(fx, "RTD", "bed.manager", 3, "acute", NULL, "ed_4h_pct=101", NULL);
+    fx_opel(fx, "RTD", "bed.manager", 3, "acute", NULL, "ed_4h_pct=60", "ed_4h_pct=61", NULL);
+    fx_opel(fx, "RTD", "bed.manager", 3, "acute", "\xff", NULL);
+    fx_opel(fx, "RTD", "bed.manager", 3, "acute", NULL, "a=1", "b=1", "c=1", "d=1", "e=1",
+            "f=1", "g=1", "h=1", "i=1", "j=1", "k=1", "l=1", "m=1", "n=1", "o=1", "p=1", "q=1",
+            NULL);
+}
+
+static void s_aid(s_log_t *l)
+{
+    fx_fsm_t *fx = l->fx;
+    fx_aid_req_t q;
+    fx_cmd_t c;
+    Ics__V1__AidLink link = ICS__V1__AID_LINK__INIT;
+    uint64_t r1, r2, r3, o1, o2, o3, o4, o5, o6;
+
+    s_section(l, "mutual aid");
+    q = fx_aid_beds(30);
+    r1 = s_made(fx_aid_request(fx, "RTD", "site.manager", &q), "the request");
+    q.resource = "beds";
+    fx_aid_request(fx, "RTD", "site.manager", &q);
+    q = fx_aid_beds(2);
+    q.resource = "registered_nurses";
+    fx_aid_request(fx, "RTD", "site.manager", &q);
+    q = fx_aid_beds(0);
+    fx_aid_request(fx, "RTD", "site.manager", &q);
+    q = fx_aid_beds(2);
+    q.urgency = ICS__V1__AID_URGENCY__AID_URGENCY_UNSPECIFIED;
+    fx_aid_request(fx, "RTD", "site.manager", &q);
+    q = fx_aid_beds(2);
+    q.site = "";
+    fx_aid_request(fx, "RTD", "site.manager", &q);
+    q = fx_aid_beds(2);
+    q.until = fx->now - HOUR;
+    fx_aid_request(fx, "RTD", "site.manager", &q);
+    q = fx_aid_beds(2);
+    q.expires = fx->now - HOUR;
+    fx_aid_request(fx, "RTD", "site.manager", &q);
+
+    o1 = s_made(fx_aid_offer(fx, "RX4", "bed.bureau", r1, 10, 0), "offer 1");
+    o2 = s_made(fx_aid_offer(fx, "RX6", "bed.bureau", r1, 15, 0), "offer 2");
+    o3 = s_made(fx_aid_offer(fx, "E06000057", "bed.bureau", r1, 20, 0), "offer 3");
+    o4 = s_made(fx_aid_offer(fx, "QHM", "bed.bureau", r1, 8, 0), "offer 4");
+    o5 = s_made(fx_aid_offer(fx, "RTF", "bed.bureau", r1, 3, fx->now + 30 * MIN), "offer 5");
+    fx_aid_offer(fx, "RTD", "bed.bureau", r1, 5, 0);
+    fx_aid_offer(fx, "RX4", "bed.bureau", r1, 0, 0);
+    fx_aid_offer(fx, "RX4", "bed.bureau", r1, 31, 0);
+    fx_aid_offer(fx, "RX4", "bed.bureau", 999999, 5, 0);
+    fx_aid_offer(fx, "RX4", "bed.bureau", r1, 5, fx->now - MIN);
+
+    fx_aid_accept(fx, "RX6", "site.manager", o1, 0);
+    fx_aid_accept(fx, "RTD", "site.manager", o2, 16);
+    fx_aid_accept(fx, "RTD", "site.manager", 999999, 0);
+    s_made(fx_aid_accept(fx, "RTD", "site.manager", o1, 0), "acceptance within the threshold");
+    fx_aid_accept(fx, "RTD", "site.manager", o1, 0);
+    s_made(fx_aid_accept(fx, "RTD", "site.manager", o2, 0), "acceptance above the threshold");
+    l->cut = fx->n_tape;
+    fx_aid_accept(fx, "RTD", "site.manager", o3, 0);
+    s_made(fx_aid_accept(fx, "QHM", "scc.lead", o3, 5), "the coordinator's acceptance");
+    fx_aid_offer(fx, "RX6", "bed.bureau", r1, 1, 0);
+    fx_aid_accept(fx, "RTD", "site.manager", o4, 0);
+
+    fx_aid_approve(fx, "RTD", "dr.amina.khan", o2, false);
+    fx_aid_approve(fx, "QHM", "sam.allen", o1, false);
+    fx_aid_approve(fx, "QHM", "sam.allen", 999999, false);
+    s_made(fx_aid_approve(fx, "QHM", "sam.allen", o2, false), "the approval");
+    fx_aid_approve(fx, "QHM", "sam.allen", o2, false);
+    s_made(fx_aid_approve(fx, "QHM", "sam.allen", o3, true), "the decline");
+    fx_aid_accept(fx, "RTD", "site.manager", o3, 0);
+    fx_aid_approve(fx, "QHM", "sam.allen", o4, false);
+
+    fx_aid_deliver(fx, "RX6", "ops.lead", o1);
+    s_made(fx_aid_deliver(fx, "RX4", "bed.bureau", o1), "the delivery");
+    fx_aid_deliver(fx, "RX4", "bed.bureau", o1);
+    fx_aid_return(fx, "RTD", "site.manager", o2);
+    s_made(fx_aid_return(fx, "RTD", "site.manager", o1), "the hand-back");
+    fx_aid_deliver(fx, "QHM", "bed.bureau", o4);
+
+    fx_aid_withdraw(fx, "RTD", "site.manager", o4);
+    fx_aid_withdraw(fx, "RX6", "ops.lead", o2);
+    s_made(fx_aid_withdraw(fx, "QHM", "bed.bureau", o4), "the withdrawal");
+    fx_aid_accept(fx, "RTD", "site.manager", o4, 0);
+    fx_aid_withdraw(fx, "QHM", "bed.bureau", o4);
+
+    fx_aid_cancel(fx, "RX4", "bed.bureau", r1);
+    fx_aid_cancel(fx, "RX4", "bed.bureau", 999999);
+    fx_aid_escalate(fx, "RTD", "site.manager", r1);
+    fx_aid_escalate(fx, "RX4", "bed.bureau", r1);
+    fx_aid_region(fx, "RTD", "site.manager", GROUP);
+    s_made(fx_aid_region(fx, "RTD", "site.manager", "ne-region"), "the region");
+    fx_aid_region(fx, "RX4", "bed.bureau", "north-region");
+    s_made(fx_aid_region(fx, "RTD", "site.manager", ""), "the region cleared");
+    fx_aid_link_update(fx, "RX6", "bridge", r1, "ne-region", 5, 5, "open");
+    fx_aid_link_update(fx, "RX6", "bridge", 999999, "ne-region", 5, 5, "open");
+    fx_aid_link_cancel(fx, "RX6", "bridge", "ne-region", 5);
+    fx_cmd_aid_request(&c, &q);
+    link.home_group = GROUP;
+    link.home_request = r1;
+    link.home_requester = "RTD";
+    c.body.aid_request.link = &link;
+    fx_send(fx, "RX6", "bridge", &c.cmd);
+
+    /* Cancelled: nothing more happens to it. */
+    q = fx_aid_beds(2);
+    q.resource = "ambulance_crews";
+    q.urgency = ICS__V1__AID_URGENCY__AID_URGENCY_IMMEDIATE;
+    r2 = s_made(fx_aid_request(fx, "RX6", "control", &q), "the second request");
+    s_made(fx_aid_cancel(fx, "RX6", "control", r2), "the cancellation");
+    fx_aid_offer(fx, "RX4", "bed.bureau", r2, 1, 0);
+    fx_aid_cancel(fx, "RX6", "control", r2);
+
+    /* Expired by the log's clock, with its open offer; an offer lapsed. */
+    q = fx_aid_beds(3);
+    q.resource = "discharge_packages";
+    q.urgency = ICS__V1__AID_URGENCY__AID_URGENCY_PLANNED;
+    q.expires = fx->now + HOUR;
+    r3 = s_made(fx_aid_request(fx, "E06000057", "dass", &q), "the third request");
+    o6 = s_made(fx_aid_offer(fx, "RTD", "bed.bureau", r3, 2, 0), "offer 6");
+    fx_tick(fx, fx->now + 2 * HOUR);
+    fx_aid_accept(fx, "E06000057", "dass", o6, 0);
+    fx_aid_deliver(fx, "RTD", "bed.bureau", o6);
+    fx_aid_offer(fx, "RX4", "bed.bureau", r3, 1, 0);
+    fx_aid_accept(fx, "RTD", "site.manager", o5, 0);
+    /* Cancelled with aid agreed but not delivered: it is released. */
+    s_made(fx_aid_cancel(fx, "RTD", "site.manager", r1), "the first request's cancellation");
+    fx_aid_deliver(fx, "RX6", "ops.lead", o2);
+}
+
+static void s_checkpoints(s_log_t *l)
+{
+    fx_fsm_t *fx = l->fx;
+    uint8_t wrong[32];
+    ics_apply_result_t last;
+
+    s_section(l, "checkpoints");
+    memset(wrong, 0x5a, sizeof wrong);
+    fx_checkpoint(fx, "QHM", l->genesis.position, l->genesis.chain, 32);
+    fx_checkpoint(fx, "QHM", l->genesis.position, l->genesis.chain, 32);
+    fx_checkpoint(fx, "RTD", l->genesis.position, wrong, 32);
+    fx_checkpoint(fx, "RX4", 0, l->genesis.chain, 32);
+    fx_checkpoint(fx, "RX4", 999999, l->genesis.chain, 32);
+    fx_checkpoint(fx, "RX4", l->genesis.position, l->genesis.chain, 5);
+    last = fx->last;
+    fx_checkpoint(fx, "RX4", last.position, last.chain, 32);
+}
+
+static void s_deadlines(s_log_t *l)
+{
+    fx_fsm_t *fx = l->fx;
+
+    s_section(l, "deadlines by the log's clock");
+    fx_tick(fx, fx->now + 30 * DAY);
+    fx_vote(fx, "QHM", "sam.allen", l->m_open, FOR, NULL);
+    fx_raw(fx, "QHM", "j.smith", "the end");
+}
+
+/* Builds the whole log on fx (taped). */
+static void s_build(s_log_t *l)
+{
+    s_genesis(l);
+    s_envelopes(l);
+    s_core(l);
+    s_members(l);
+    s_people(l);
+    s_policy(l);
+    s_plans(l);
+    s_consult(l);
+    s_motions(l);
+    s_opel(l);
+    s_aid(l);
+    s_checkpoints(l);
+    s_deadlines(l);
+}
+
+/* ---------------------------------------------------------------- golden values */
+
+typedef struct {
+    uint64_t position;       /* the entry's audit position; a replay: the original's */
+    const char *reason;      /* "" accepted, else the exact rejection; DUPLICATE: a replay */
+} s_golden_t;
+
+#define DUPLICATE NULL
+
+/* GOLDEN BEGIN */
+/* Recorded under ICS_RULES_VERSION 1. What the log covers:
+ * section                                  entries accepted rejected  distinct
+ * genesis                                        5        1        4         4
+ * envelopes, signatures, replays                14        1       11        11
+ * Raw and ClockTick                              4        3        1         1
+ * members and keys                              19        5       14        13
+ * people, roles, interests, organisations       52       25       27        27
+ * the scheme, changed by motion                 15       10        5         5
+ * plans and amendments                          38       13       25        24
+ * consultations                                 29        8       21        20
+ * motions and votes                             50       19       31        29
+ * OPEL                                           9        2        7         7
+ * mutual aid                                    72       22       50        42
+ * checkpoints                                    7        3        4         4
+ * deadlines by the log's clock                   3        2        1         1
+ * total                                        317               201       184
+ */
+#define S_GOLDEN_RULES_VERSION 1
+#define S_GOLDEN_POSITIONS 315
+#define S_GOLDEN_HEAD "b5f93f98fc5bb3074915c22c960030a130cb7947e5ed3991b2f3985a52f1427f"
+
+static const s_golden_t s_golden[] = {
+    /* genesis */
+    {1, "group has no genesis yet"},
+    {2, "group has no genesis yet: genesis policy: the policy defines 0 rules (1 to 64 allowed)"},
+    {3, "group has no genesis yet: genesis signer EVE is not among its members"},
+    {4, ""},
+    {5, "genesis already applied"},
+    /* envelopes, signatures, replays */
+    {6, "malformed envelope: envelope does not decode (truncated or corrupt)"},
+    {7, "malformed envelope: empty envelope"},
+    {8, "wrong group: envelope is for 'nel-ics', this group is 'nenc'"},
+    {9, "malformed envelope: sequence number or timestamp beyond 2^63-1"},
+    {10, "signed with a key not in force for RTD"},
+    {11, "bad signature"},
+    {12, ""},
+    {13, "unknown organisation EVE"},
+    {12, DUPLICATE},
+    {12, DUPLICATE},
+    {14, "malformed command: payload does not decode as a command"},
+    {15, "malformed command: payload is command kind 10, header says 11"},
+    {16, "malformed command: unknown command kind 99"},
+    {17, "malformed command: actor name longer than 127 bytes"},
+    /* Raw and ClockTick */
+    {18, ""},
+    {19, ""},
+    {20, "clock tick 18446744073709551615 is out of range"},
+    {21, ""},
+    /* members and keys */
+    {22, "only the membership administrator may add members; RTD is not it"},
+    {23, "public key of RTF is not a valid Ed25519 key"},
+    {24, "that public key already belongs to RX4"},
+    {25, "RTD is already a member"},
+    {26, ""},
+    {27, ""},
+    {28, ""},
+    {29, "signed with a key not in force for RX6"},
+    {30, ""},
+    {31, "only RX4 itself or the membership administrator may rotate its key"},
+    {32, "that key is already the key in force for RX4"},
+    {33, "ZZZ is not a member"},
+    {34, "that public key already belongs to RTD"},
+    {35, "new public key for RX4 is not a valid Ed25519 key"},
+    {36, "only the membership administrator may remove members; RTD is not it"},
+    {37, "the administrator QHM cannot remove itself"},
+    {38, "ZZZ is not a member"},
+    {39, ""},
+    {40, "unknown organisation RTF"},
+    /* people, roles, interests, organisations */
+    {41, ""},
+    {42, ""},
+    {43, ""},
+    {44, ""},
+    {45, ""},
+    {46, ""},
+    {47, ""},
+    {48, ""},
+    {49, ""},
+    {50, "person id 'bad id' is not valid: 1 to 127 printable characters without spaces, as "
+         "they sign in (e.g. dr.amina.khan)"},
+    {51, "sir.liam is already registered for QHM as Sir Liam Hartley"},
+    {52, "new.person needs a name: one line of text, under 512 bytes"},
+    {53, "QHM has no registered person ghost"},
+    {54, ""},
+    {55, ""},
+    {56, ""},
+    {57, ""},
+    {58, "HWB-E06000057 is already registered as Northumberland Health and Wellbeing Board"},
+    {59, "only the membership administrator, or the organisation's parent member (e.g. a "
+         "council for its HWB, with --parent RTD), may register HWB-E08000021"},
+    {60, "RTD is a member of the group; it needs no registration"},
+    {61, "'bad id' is not a valid organisation id (1 to 31 of A-Z a-z 0-9 _ -)"},
+    {62, "parent ZZZ is not a member of the group"},
+    {63, "organisation kind 'hwb board' is not valid (hwb, icp, nhse, healthwatch ...)"},
+    {64, ""},
+    {65, ""},
+    {66, ""},
+    {67, ""},
+    {68, ""},
+    {69, ""},
+    {70, ""},
+    {71, ""},
+    {72, "Chair of the ICB already has 1 holder, the most the scheme allows; end an appointment "
+         "first"},
+    {73, "Chair of the ICB is held by people of icb organisations; RTD is foundation_trust"},
+    {74, "sir.liam of QHM already holds Chair of the ICB"},
+    {75, "Partner member: NHS trusts and foundation trusts is appointed by an organisation of "
+         "kind icb; RTD is foundation_trust"},
+    {76, "no role 'president' in the scheme in force (version 1); its roles: chair, "
+         "chief_executive, finance_director, medical_director, nursing_director, non_executive, "
+         "partner_trust, partner_primary_care, partner_local_authority, hwb_chair, "
+         "consultee_contact"},
+    {77, "HWB-E06000057 is not a member organisation of the group"},
+    {78, "RTD has not registered ghost; RTD registers its people with: icsctl people register "
+         "ghost --name NAME"},
+    {79, "E06000057 appoints its own Chair of a health and wellbeing board; QHM cannot"},
+    {80, "Chair of a health and wellbeing board acts for a named organisation: give its id as "
+         "the scope (e.g. --scope HWB-E06000057)"},
+    {81, "Executive Director of Finance takes no scope"},
+    {82, "scope HWB-ZZZ is not an organisation known to the group; register it first (icsctl "
+         "people org add)"},
+    {83, "ned.one of QHM does not hold Chair of the ICB"},
+    {84, ""},
+    {85, "an interest in plan:jfp-2026 is already declared (at index 84)"},
+    {86, "interest subject 'bad subject' is not valid: 1 to 64 printable characters without "
+         "spaces, e.g. org:RTD, plan:jfp-2026 or tag:virtual-wards"},
+    {87, "describe the interest: one line of text, under 512 bytes"},
+    {88, "ned.one of QHM has no declared interest in tag:virtual-wards to withdraw"},
+    {89, ""},
+    {90, ""},
+    {91, "nobody is not registered as acting for RX6; RX6 registers its people with: icsctl "
+         "people register nobody --name NAME"},
+    {92, ""},
+    /* the scheme, changed by motion */
+    {93, "the proposed scheme is the one in force (version 1)"},
+    {94, "the proposed scheme is not valid: the policy defines 0 rules (1 to 64 allowed)"},
+    {95, "wrong role: only the Chair of the ICB may propose to policy.change (rule "
+         "policy.change); sam.allen of QHM holds: Chief Executive"},
+    {96, ""},
+    {97, ""},
+    {98, ""},
+    {99, ""},
+    {100, ""},
+    {101, ""},
+    {102, "too late: motion 96 closed at 2026-01-01T00:02:42Z (index 101): carried: 5 for, 0 "
+          "against, 0 abstaining of 7 members (the 2 yet to vote could not change it)"},
+    {103, ""},
+    {104, "motion 103 on the same matter (policy) is already open; it must close first"},
+    {105, ""},
+    {106, ""},
+    {107, ""},
+    /* plans and amendments */
+    {108, ""},
+    {109, "plan jfp-2026 already exists (created by QHM at index 108)"},
+    {110, "plan id 'JFP 2026' is not valid: a lower-case letter or digit, then a-z 0-9 _ . -, "
+          "at most 31 (e.g. jfp-2026)"},
+    {111, "period '2026' is not a range of financial years such as 2026/27-2030/31"},
+    {112, "a plan has 1 to 200 sections; 0 given"},
+    {113, "section intro is given twice"},
+    {114, "nobody is not registered as acting for QHM; QHM registers its people with: icsctl "
+          "people register nobody --name NAME"},
+    {115, ""},
+    {116, ""},
+    {117, ""},
+    {118, ""},
+    {119, ""},
+    {120, "unknown amendment operation 9 (replace, insert, delete or add)"},
+    {121, "an amendment needs a rationale: why the change (under 65536 bytes)"},
+    {122, "there is no section nope in version 1 of plan jfp-2026"},
+    {123, "plan jfp-2026 has versions 1 to 1; there is no version 5 to amend"},
+    {124, "replace changes the whole section; it takes no paragraph number"},
+    {125, "the amendment changes nothing: section intro already reads so"},
+    {126, "there is no plan nope"},
+    {127, "delete takes no text, title or --after"},
+    {128, "inserting text takes no title; replace the section to retitle it"},
+    {129, "section intro already exists in version 1; to change it, replace its text instead"},
+    {130, "section urgent-care has 2 paragraphs: insert before 1 to 3, or 0 for the end"},
+    {131, ""},
+    {132, "nobody can decide this yet: no one holds the role of Chief Executive; appoint them "
+          "first (icsctl people role)"},
+    {133, ""},
+    {134, ""},
+    {135, "stale amendment: section intro changed in version 2 (amendment 115, RTD "
+          "dr.amina.khan) after your base version 1; nothing was merged. Rebase: icsctl plan "
+          "diff jfp-2026 1 2, then propose again with --base 2"},
+    {136, "amendment 116 is superseded, not proposed"},
+    {137, "there is no amendment 999999"},
+    {138, "only E06000057, which proposed amendment 117, may withdraw it"},
+    {139, ""},
+    {140, "amendment 117 is withdrawn; only a proposed amendment can be withdrawn"},
+    {141, "there is no amendment 999999"},
+    {142, ""},
+    {143, ""},
+    {144, "amendment 118 is rejected; only a proposed amendment can be withdrawn"},
+    {145, ""},
+    /* consultations */
+    {146, "the closing time 2025-12-31T23:03:27Z has already passed by the log's clock"},
+    {147, "consultee ZZZ is not an organisation known to the group; register it first (icsctl "
+          "people org add ZZZ --kind KIND --name NAME)"},
+    {148, "no organisation of kind healthwatch is known to the group; register one first "
+          "(icsctl people org add ID --kind healthwatch)"},
+    {149, "plan jfp-2026 has versions 1 to 3; there is no version 9"},
+    {150, "there is no plan nope"},
+    {151, ""},
+    {152, "consultation 151 on version 3 of plan jfp-2026 has not closed yet; a version is "
+          "adopted only after its consultation closes"},
+    {153, ""},
+    {154, "HWB-E06000057 is a health and wellbeing board: its response must say whether the "
+          "draft takes proper account of its joint local health and wellbeing strategy (yes or "
+          "no, with reasons)"},
+    {155, "give the health and wellbeing board's reasons for its opinion"},
+    {156, ""},
+    {157, "RTD's response to consultation 151 already says exactly this (revision 1)"},
+    {158, ""},
+    {159, "only a health and wellbeing board gives the statutory opinion; RX4 is mental_health"},
+    {160, "RX6 is not a consultee of consultation 151 (icsctl consult show 151 lists them)"},
+    {161, "sam.allen of QHM may not respond for HWB-E06000057: that needs a role acting for it "
+          "(e.g. hwb_chair or consultee_contact with scope HWB-E06000057)"},
+    {162, "a response takes a position: support, support with changes, object or no comment"},
+    {163, "there is no consultation 999999"},
+    {164, "'bad id' is not an organisation id"},
+    {165, ""},
+    {166, "too late: consultation 151 on jfp-2026 version 3 closed at 2026-01-01T02:03:32Z (its "
+          "deadline); responses are no longer accepted"},
+    {167, ""},
+    {168, "consultation 167 opens at 2026-01-02T02:04:48Z; respond then"},
+    {169, "consultation 167 has not opened yet (it opens at 2026-01-02T02:04:48Z)"},
+    {170, "there is no consultation 999999"},
+    {171, ""},
+    {172, ""},
+    {173, "consultation 151 is already closed at 2026-01-01T02:03:32Z (its deadline)"},
+    {174, "too late: consultation 167 on jfp-2026 version 3 closed early at "
+          "2026-01-02T02:05:49Z by motion 172; responses are no longer accepted"},
+    /* motions and votes */
+    {175, "wrong role: only the Chair of the ICB or Chief Executive may propose to plan.adopt "
+          "(rule plan.adopt); dr.amina.khan of RTD holds: Partner member: NHS trusts and "
+          "foundation trusts"},
+    {176, "version 2 of plan jfp-2026 has not been consulted on; open a consultation on it "
+          "(icsctl consult open) and let it close first"},
+    {177, ""},
+    {178, "motion 177 on the same matter (plan.adopt:jfp-2026) is already open; it must close "
+          "first"},
+    {179, "ned.two of QHM is excluded from voting on motion 177: declared interest in "
+          "plan:jfp-2026 (Chairs a provider collaborative bidding for the plan's contracts)"},
+    {180, "ops.lead of RX6 is not in the electorate of motion 177 (ICB Board)"},
+    {181, ""},
+    {182, "duplicate vote: fiona.d of QHM already voted against on motion 177 (index 181); to "
+          "change it, vote differently"},
+    {183, ""},
+    {184, "a vote is for, against or abstain"},
+    {185, "the reason for a vote is one line, under 512 bytes"},
+    {186, "no person named: say who acts for QHM (icsctl --as PERSON)"},
+    {187, "there is no motion 999999"},
+    {188, ""},
+    {189, "ned.one of QHM no longer holds the role (non_executive) that entitled them to vote "
+          "on motion 177"},
+    {190, "only QHM, which proposed motion 177, may withdraw it"},
+    {191, ""},
+    {192, ""},
+    {193, ""},
+    {194, "too late: motion 177 closed at 2026-01-02T02:06:10Z (index 193): carried: 3 for, 0 "
+          "against, 1 abstaining of 7 members (1 excluded for a declared interest) (the 2 yet "
+          "to vote could not change it)"},
+    {195, "motion 177 is carried; only an open motion can be withdrawn"},
+    {196, "version 3 of plan jfp-2026 is already the adopted version"},
+    {197, "version 3 of plan jfp-2026 is adopted; an older version cannot replace it"},
+    {198, "RTD is already a member"},
+    {199, ""},
+    {200, ""},
+    {201, ""},
+    {202, ""},
+    {203, ""},
+    {204, "only the membership administrator may add members; RTD is not it"},
+    {205, ""},
+    {206, ""},
+    {207, "QHM administers membership; it cannot be removed by motion"},
+    {208, "ZZZ is not a member"},
+    {209, ""},
+    {210, "only QHM, which proposed motion 209, may withdraw it"},
+    {211, ""},
+    {212, "too late: motion 209 closed at 2026-01-02T02:06:28Z (index 211): withdrawn by "
+          "sir.liam of QHM: overtaken by events"},
+    {213, "motion 209 is withdrawn; only an open motion can be withdrawn"},
+    {214, "there is no motion 999999"},
+    {215, ""},
+    {216, ""},
+    {217, "mutual aid of 5 needs no approval: no approval needed: 5 is within the threshold of "
+          "20 units of the resource catalogue"},
+    {218, "approving mutual aid needs the offer's index and a value above 0"},
+    {219, "ZZZ is not a member"},
+    {220, ""},
+    {221, "a motion must say what it decides (adopt a plan version, accept an amendment, open "
+          "or close a consultation, admit or remove a member, change the scheme, approve mutual "
+          "aid)"},
+    {222, "a motion's title is one line, under 512 bytes"},
+    {223, "subject 'bad subject' is not valid: printable, no spaces, at most 64 bytes (e.g. "
+          "tag:virtual-wards)"},
+    {224, "consultation 167 is already closed early at 2026-01-02T02:05:49Z by motion 172"},
+    /* OPEL */
+    {225, ""},
+    {226, ""},
+    {227, "OPEL level 5 is not 1 to 4"},
+    {228, "unknown provider type 'hospital' (expected acute, ambulance, mental_health, "
+          "community or social_care)"},
+    {229, "'cat2_mean_mins' is not an OPEL parameter for acute providers (see icsctl opel "
+          "parameters acute)"},
+    {230, "ed_4h_pct = 101 is out of range (0 to 100%)"},
+    {231, "parameter ed_4h_pct is given twice"},
+    {232, "note is longer than 500 bytes, or not plain UTF-8 text"},
+    {233, "17 parameters given; at most 16"},
+    /* mutual aid */
+    {234, ""},
+    {235, "unknown resource 'beds' (icsctl aid resources lists them)"},
+    {236, "registered_nurses needs a specialty (e.g. critical_care or ed)"},
+    {237, "quantity 0 is not 1 to 10000"},
+    {238, "urgency is missing or unknown (immediate, within 4 hours, within 24 hours or planned)"},
+    {239, "site must say where the aid is needed (1 to 120 bytes of text)"},
+    {240, "needed until 2026-01-02T01:06:57Z is already past"},
+    {241, "expiry 2026-01-02T01:06:58Z is already past"},
+    {242, ""},
+    {243, ""},
+    {244, ""},
+    {245, ""},
+    {246, ""},
+    {247, "RTD cannot offer aid against its own request 234"},
+    {248, "offer of 0 is not 1 to the 30 beds requested"},
+    {249, "offer of 31 is not 1 to the 30 beds requested"},
+    {250, "there is no request 999999 in group nenc"},
+    {251, "valid until 2026-01-02T02:06:08Z is already past"},
+    {252, "only RTD, which made request 234, or the group's coordinating organisation may "
+          "accept its offers"},
+    {253, "offer 243 is for 15 beds; 16 cannot be accepted"},
+    {254, "there is no offer 999999 in group nenc"},
+    {255, ""},
+    {256, "offer 242 was already accepted (10 at index 255); an offer is accepted once"},
+    {257, ""},
+    {258, "accepting 20 beds would exceed request 234: 30 requested, 25 already agreed, 5 still "
+          "needed (accept at most 5)"},
+    {259, ""},
+    {260, "request 234 is already met (30 beds agreed)"},
+    {261, "request 234 is already met (30 beds agreed)"},
+    {262, "offer 243's acceptance must be approved by Chief Executive, acting alone (rule "
+          "aid.approve); dr.amina.khan of RTD does not hold that role"},
+    {263, "offer 242's acceptance needed no approval"},
+    {264, "there is no offer 999999 in group nenc"},
+    {265, ""},
+    {266, "offer 243's acceptance was already approved"},
+    {267, ""},
+    {268, "offer 244's acceptance was declined at 2026-01-02T02:07:24Z"},
+    {269, "offer 245 is open, not awaiting approval"},
+    {270, "only RX4 (offering), RTD (requesting) or the group's coordinating organisation may "
+          "record offer 242 as delivered"},
+    {271, ""},
+    {272, "offer 242 is delivered, not accepted and awaiting delivery"},
+    {273, "offer 243 is accepted, not delivered"},
+    {274, ""},
+    {275, "offer 245 is open, not accepted and awaiting delivery"},
+    {276, "only QHM, which made offer 245, may withdraw it"},
+    {277, "offer 243 was accepted at index 257: ask RTD to cancel the request or hand the aid "
+          "back instead"},
+    {278, ""},
+    {279, "offer 245 was withdrawn by QHM at 2026-01-02T02:07:35Z"},
+    {280, "offer 245 was withdrawn by QHM at 2026-01-02T02:07:35Z"},
+    {281, "only RTD, which made request 234, may cancel it"},
+    {282, "there is no request 999999 in group nenc"},
+    {283, "group nenc has no regional group to escalate to (a node in both sets escalate_to in "
+          "its [group nenc] section)"},
+    {284, "only RTD, which made request 234, may escalate it"},
+    {285, "'nenc' is not another group's name"},
+    {286, ""},
+    {287, "group nenc escalates to ne-region, set by RTD; only RTD or the membership "
+          "administrator may change that"},
+    {288, ""},
+    {289, "request 234 was not escalated to 'ne-region'"},
+    {290, "there is no request 999999 in group nenc"},
+    {291, "no request here is mirrored from ne-region request 5"},
+    {292, "link names home group 'nenc', which is not another group"},
+    {293, ""},
+    {294, ""},
+    {295, "request 293 was cancelled at 2026-01-02T02:07:51Z: nothing more can happen to it"},
+    {296, "request 293 was cancelled at 2026-01-02T02:07:51Z: nothing more can happen to it"},
+    {297, ""},
+    {298, ""},
+    {299, ""},
+    {300, "request 297 expired at 2026-01-02T04:07:56Z: nothing more can happen to it"},
+    {301, "request 297 expired at 2026-01-02T04:07:56Z: nothing more can happen to it"},
+    {302, "request 297 expired at 2026-01-02T04:07:56Z: nothing more can happen to it"},
+    {303, "offer 246 lapsed at 2026-01-02T04:07:56Z"},
+    {304, ""},
+    {305, "request 234 was completed at 2026-01-02T04:08:01Z: nothing more can happen to it"},
+    /* checkpoints */
+    {306, ""},
+    {307, "QHM already sent a checkpoint for position 4"},
+    {308, ""},
+    {309, "checkpoint for position 0, but this log holds positions 1 to 308"},
+    {310, "checkpoint for position 999999, but this log holds positions 1 to 309"},
+    {311, "checkpoint chain is 5 bytes, not 32"},
+    {312, ""},
+    /* deadlines by the log's clock */
+    {313, ""},
+    {314, "too late: motion 215 closed at 2026-02-01T04:08:10Z (index 313): lost: quorum not "
+          "met: 1 for, 0 against, 0 abstaining of 6 members (1 voted)"},
+    {315, ""},
+};
+/* GOLDEN END */
+
+/* ---------------------------------------------------------------- checks */
+
+static const char *s_section_of(const s_log_t *l, size_t i)
+{
+    const char *name = "";
+    for (size_t k = 0; k < l->n_sections && l->section[k].first <= i; k++)
+        name = l->section[k].name;
+    return name;
+}
+
+static void s_describe(const s_log_t *l, size_t i, char *out, size_t size)
+{
+    const ics_apply_result_t *r = &l->fx->tape[i].res;
+    snprintf(out, size, "entry %zu of the log (%s), position %" PRIu64 ", %s seq %" PRIu64
+             " kind %" PRIu32, i + 1, s_section_of(l, i), r->position,
+             r->org[0] ? r->org : "(no org)", r->seq, r->kind);
+}
+
+/* s as a C string literal starting at column col, split after spaces into
+ * adjacent literals on lines of at most S_PRINT_WIDTH columns (plus the
+ * closing "},"), each continuation indented to col. */
+#define S_PRINT_WIDTH 96
+
+static void s_print_literal(FILE *f, const char *s, size_t col)
+{
+    char esc[4 * ICS_REASON_MAX + 8];
+    size_t n = 0, start = 0, brk[ICS_REASON_MAX], n_brk = 0, b = 0;
+    bool hex = false;
+
+    /* Escaped, with the places after each space where a line may end. */
+    for (const unsigned char *p = (const unsigned char *)s; *p != '\0'; p++) {
+        bool was_hex = hex;
+        assert_true(n + 8 < sizeof esc && n_brk < ICS_REASON_MAX);
+        hex = false;
+        if (*p == '"' || *p == '\\') {
+            n += (size_t)sprintf(esc + n, "\\%c", *p);
+        } else if (*p == '\n') {
+            n += (size_t)sprintf(esc + n, "\\n");
+        } else if (*p < 0x20 || *p >= 0x7f) {
+            n += (size_t)sprintf(esc + n, "\\x%02x", *p);
+            hex = true;
+        } else if (was_hex && strchr("0123456789abcdefABCDEF", *p) != NULL) {
+            n += (size_t)sprintf(esc + n, "\" \"%c", *p); /* ends the hex escape */
+        } else {
+            esc[n++] = (char)*p;
+            if (*p == ' ')
+                brk[n_brk++] = n;
+        }
+    }
+    esc[n] = '\0';
+    /* Greedy: each line takes the most words that fit. */
+    fputc('"', f);
+    while (n - start + col + 1 > S_PRINT_WIDTH) {
+        size_t end = 0;
+        for (; b < n_brk && brk[b] - start + col + 1 <= S_PRINT_WIDTH; b++)
+            end = brk[b];
+        if (end == 0)
+            break; /* one word longer than a line */
+        fprintf(f, "%.*s\"\n%*s\"", (int)(end - start), esc + start, (int)col, "");
+        start = end;
+    }
+    fprintf(f, "%s\"", esc + start);
+}
+
+/* Entries, accepted, rejected (replays are neither) and distinct rejection
+ * texts of each section, and of the whole log. */
+static void s_coverage(const s_log_t *l, FILE *f, const char *prefix)
+{
+    const fx_fsm_t *fx = l->fx;
+    size_t total[3] = {0, 0, 0};
+
+    fprintf(f, "%s%-40s %7s %8s %8s %9s\n", prefix, "section", "entries", "accepted",
+            "rejected", "distinct");
+    for (size_t s = 0; s < l->n_sections; s++) {
+        size_t first = l->section[s].first;
+        size_t end = s + 1 < l->n_sections ? l->section[s + 1].first : fx->n_tape;
+        size_t accepted = 0, rejected = 0, distinct = 0;
+        for (size_t i = first; i < end; i++) {
+            const ics_apply_result_t *r = &fx->tape[i].res;
+            bool seen = false;
+            if (r->duplicate)
+                continue;
+            if (r->accepted) {
+                accepted++;
+                continue;
+            }
+            rejected++;
+            for (size_t j = first; j < i && !seen; j++)
+                seen = !fx->tape[j].res.accepted && !fx->tape[j].res.duplicate &&
+                       strcmp(fx->tape[j].res.reason, r->reason) == 0;
+            distinct += !seen;
+        }
+        fprintf(f, "%s%-40s %7zu %8zu %8zu %9zu\n", prefix, l->section[s].name, end - first,
+                accepted, rejected, distinct);
+        total[0] += end - first;
+        total[1] += rejected;
+    }
+    for (size_t i = 0; i < fx->n_tape; i++) {
+        const ics_apply_result_t *r = &fx->tape[i].res;
+        bool seen = r->accepted || r->duplicate;
+        for (size_t j = 0; j < i && !seen; j++)
+            seen = !fx->tape[j].res.accepted && !fx->tape[j].res.duplicate &&
+                   strcmp(fx->tape[j].res.reason, r->reason) == 0;
+        total[2] += !seen;
+    }
+    fprintf(f, "%s%-40s %7zu %8s %8zu %9zu\n", prefix, "total", total[0], "", total[1],
+            total[2]);
+}
+
+/* Prints the golden values section for the log just built. */
+static void s_record(const s_log_t *l, const char *head, uint64_t positions)
+{
+    const fx_fsm_t *fx = l->fx;
+    size_t k = 0;
+
+    printf("/* GOLDEN BEGIN */\n");
+    printf("/* Recorded under ICS_RULES_VERSION %d. What the log covers:\n", ICS_RULES_VERSION);
+    s_coverage(l, stdout, " * ");
+    printf(" */\n");
+    printf("#define S_GOLDEN_RULES_VERSION %d\n", ICS_RULES_VERSION);
+    printf("#define S_GOLDEN_POSITIONS %" PRIu64 "\n", positions);
+    printf("#define S_GOLDEN_HEAD \"%s\"\n\n", head);
+    printf("static const s_golden_t s_golden[] = {\n");
+    for (size_t i = 0; i < fx->n_tape; i++) {
+        const ics_apply_result_t *r = &fx->tape[i].res;
+        char pos[32];
+        while (k < l->n_sections && l->section[k].first == i)
+            printf("    /* %s */\n", l->section[k++].name);
+        snprintf(pos, sizeof pos, "    {%" PRIu64 ", ", r->position);
+        fputs(pos, stdout);
+        if (r->duplicate)
+            fputs("DUPLICATE", stdout);
+        else
+            s_print_literal(stdout, r->reason, strlen(pos));
+        printf("},\n");
+    }
+    printf("};\n/* GOLDEN END */\n");
+}
+
+static void s_assert_golden(const s_log_t *l, const char *head, uint64_t positions)
+{
+    const fx_fsm_t *fx = l->fx;
+    const size_t n = sizeof s_golden / sizeof s_golden[0];
+    char what[160];
+
+    for (size_t i = 0; i < fx->n_tape && i < n; i++) {
+        const ics_apply_result_t *r = &fx->tape[i].res;
+        const s_golden_t *g = &s_golden[i];
+        s_describe(l, i, what, sizeof what);
+        if (r->position != g->position)
+            fail_msg("golden log: %s: expected position %" PRIu64 ".\n%s", what, g->position,
+                     s_advice);
+        if (g->reason == DUPLICATE && !r->duplicate)
+            fail_msg("golden log: %s: expected a duplicate, got %s \"%s\".\n%s", what,
+                     r->accepted ? "accepted" : "rejected", r->reason, s_advice);
+        if (g->reason != DUPLICATE && r->duplicate)
+            fail_msg("golden log: %s: expected \"%s\", got a duplicate.\n%s", what, g->reason,
+                     s_advice);
+        if (g->reason != DUPLICATE && (r->accepted != (g->reason[0] == '\0') ||
+                                       strcmp(r->reason, g->reason) != 0))
+            fail_msg("golden log: %s:\n  expected: %s\n  got:      %s\n%s", what,
+                     g->reason[0] ? g->reason : "(accepted)",
+                     r->accepted ? "(accepted)" : r->reason, s_advice);
+    }
+    if (fx->n_tape != n)
+        fail_msg("golden log: %zu entries, the golden values have %zu.\n%s", fx->n_tape, n,
+                 s_advice);
+    if (positions != S_GOLDEN_POSITIONS)
+        fail_msg("golden log: %" PRIu64 " positions, expected %d.\n%s", positions,
+                 S_GOLDEN_POSITIONS, s_advice);
+    if (strcmp(head, S_GOLDEN_HEAD) != 0)
+        fail_msg("golden log: chain head\n  expected: %s\n  got:      %s\n%s", S_GOLDEN_HEAD,
+                 head, s_advice);
+    if (ICS_RULES_VERSION != S_GOLDEN_RULES_VERSION)
+        fail_msg("golden log: ICS_RULES_VERSION is %d but the golden values were recorded for"
+                 " version %d.\n%s", ICS_RULES_VERSION, S_GOLDEN_RULES_VERSION, s_advice);
+}
+
+static ics_fsm_t *s_fresh(void)
+{
+    ics_err_t err;
+    ics_fsm_t *fsm = ics_fsm_new(GROUP, &err);
+    if (fsm == NULL)
+        fail_msg("ics_fsm_new: %s", err.msg);
+    return fsm;
+}
+
+/* A replay gave entry i exactly the result the log got. */
+static void s_assert_same(const s_log_t *l, const char *who, size_t i,
+                          const ics_apply_result_t *got)
+{
+    const ics_apply_result_t *want = &l->fx->tape[i].res;
+    char what[160];
+
+    s_describe(l, i, what, sizeof what);
+    if (got->position != want->position || got->accepted != want->accepted ||
+        got->duplicate != want->duplicate || strcmp(got->reason, want->reason) != 0 ||
+        memcmp(got->entry_id, want->entry_id, 32) != 0 ||
+        memcmp(got->chain, want->chain, 32) != 0 || got->clock_ms != want->clock_ms ||
+        strcmp(got->org, want->org) != 0 || got->seq != want->seq || got->kind != want->kind)
+        fail_msg("replay on %s: %s: result differs (position %" PRIu64 "/%" PRIu64
+                 ", reason \"%s\"/\"%s\")", who, what, got->position, want->position,
+                 got->reason, want->reason);
+}
+
+static ics_apply_result_t s_replay_one(ics_fsm_t *fsm, const fx_entry_t *e)
+{
+    ics_apply_result_t r;
+    assert_int_equal(ics_fsm_apply(fsm, e->len > 0 ? e->buf : NULL, e->len, &r), ICS_OK);
+    return r;
+}
+
+/* The same bytes on a fresh machine, and through a snapshot taken at
+ * l->cut and restored into a third: every result, the chain head, the
+ * clock and the whole state agree with the log's. */
+static void s_assert_deterministic(const s_log_t *l)
+{
+    const fx_fsm_t *fx = l->fx;
+    ics_fsm_t *fresh = s_fresh(), *restored = s_fresh();
+    uint8_t *snap = NULL, want[32], got[32];
+    size_t snap_len = 0;
+    ics_err_t err;
+
+    assert_true(l->cut > 0 && l->cut < fx->n_tape);
+    for (size_t i = 0; i < fx->n_tape; i++) {
+        ics_apply_result_t r;
+        if (i == l->cut) {
+            assert_int_equal(ics_fsm_snapshot(fresh, &snap, &snap_len), ICS_OK);
+            if (ics_fsm_restore(restored, snap, snap_len, &err) != ICS_OK)
+                fail_msg("restore: %s", err.msg);
+            free(snap);
+        }
+        r = s_replay_one(fresh, &fx->tape[i]);
+        s_assert_same(l, "a fresh state machine", i, &r);
+        if (i >= l->cut) {
+            r = s_replay_one(restored, &fx->tape[i]);
+            s_assert_same(l, "a state machine restored from a snapshot", i, &r);
+        }
+    }
+    ics_fsm_chain(fx->fsm, want);
+    ics_fsm_chain(fresh, got);
+    assert_memory_equal(got, want, 32);
+    ics_fsm_chain(restored, got);
+    assert_memory_equal(got, want, 32);
+    assert_int_equal(ics_fsm_position(fresh), ics_fsm_position(fx->fsm));
+    assert_int_equal(ics_fsm_position(restored), ics_fsm_position(fx->fsm));
+    assert_int_equal(ics_fsm_clock(fresh), ics_fsm_clock(fx->fsm));
+    assert_int_equal(ics_fsm_clock(restored), ics_fsm_clock(fx->fsm));
+    fx_state_digest(fx->fsm, want);
+    fx_state_digest(fresh, got);
+    assert_memory_equal(got, want, 32);
+    fx_state_digest(restored, got);
+    assert_memory_equal(got, want, 32);
+    ics_fsm_destroy(&fresh);
+    ics_fsm_destroy(&restored);
+}
+
+/* ---------------------------------------------------------------- scenarios */
+
+static int s_setup(void **state)
+{
+    s_log_t *l = calloc(1, sizeof *l);
+
+    assert_non_null(l);
+    fx_set_step(S_STEP_MS);
+    l->fx = fx_fsm_new(GROUP, s_orgs, sizeof s_orgs / sizeof s_orgs[0]);
+    fx_tape(l->fx);
+    s_build(l);
+    *state = l;
+    return 0;
+}
+
+static int s_teardown(void **state)
+{
+    s_log_t *l = *state;
+    fx_fsm_destroy(&l->fx);
+    ics_identity_destroy(&l->rx6_old);
+    free(l);
+    return 0;
+}
+
+static void test_log_matches_the_golden_values(void **state)
+{
+    s_log_t *l = *state;
+    const char *record = getenv("ICS_GOLDEN_RECORD");
+    uint8_t chain[32];
+    char head[65];
+    uint64_t positions = ics_fsm_position(l->fx->fsm);
+
+    ics_fsm_chain(l->fx->fsm, chain);
+    ics_hex(chain, sizeof chain, head);
+    if (record != NULL && (strcmp(record, "1") == 0 || strcmp(record, "scenario") == 0)) {
+        if (strcmp(record, "1") == 0 && ICS_RULES_VERSION == S_GOLDEN_RULES_VERSION &&
+            strcmp(head, S_GOLDEN_HEAD) != 0)
+            fail_msg("golden log: the values changed but ICS_RULES_VERSION is still %d: bump"
+                     " it in daemon/fsm/fsm.h first (or, if only this test's log changed and"
+                     " no rule did, record with ICS_GOLDEN_RECORD=scenario)",
+                     ICS_RULES_VERSION);
+        s_record(l, head, positions);
+        return;
+    }
+    s_assert_golden(l, head, positions);
+}
+
+static void test_replays_agree(void **state)
+{
+    s_assert_deterministic(*state);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_log_matches_the_golden_values),
+        cmocka_unit_test(test_replays_agree),
+    };
+    return cmocka_run_group_tests(tests, s_setup, s_teardown);
+}
