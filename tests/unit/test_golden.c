@@ -784,19 +784,21 @@ static void s_aid(s_log_t *l)
 static void s_checkpoints(s_log_t *l)
 {
     fx_fsm_t *fx = l->fx;
-    uint8_t wrong[32];
-    ics_apply_result_t last;
+    uint8_t wrong[32], kept[32];
+    /* Checkpoints name multiples of 16 whose chain the state still keeps. */
+    uint64_t mark = ics_fsm_position(fx->fsm) / 16 * 16;
 
     s_section(l, "checkpoints");
+    assert_int_equal(ics_fsm_chain_at(fx->fsm, mark, kept), ICS_OK);
     memset(wrong, 0x5a, sizeof wrong);
-    fx_checkpoint(fx, "QHM", l->genesis.position, l->genesis.chain, 32);
-    fx_checkpoint(fx, "QHM", l->genesis.position, l->genesis.chain, 32);
-    fx_checkpoint(fx, "RTD", l->genesis.position, wrong, 32);
-    fx_checkpoint(fx, "RX4", 0, l->genesis.chain, 32);
-    fx_checkpoint(fx, "RX4", 999999, l->genesis.chain, 32);
-    fx_checkpoint(fx, "RX4", l->genesis.position, l->genesis.chain, 5);
-    last = fx->last;
-    fx_checkpoint(fx, "RX4", last.position, last.chain, 32);
+    fx_checkpoint(fx, "QHM", mark, kept, 32);
+    fx_checkpoint(fx, "QHM", mark, kept, 32);
+    fx_checkpoint(fx, "RTD", mark, wrong, 32);
+    fx_checkpoint(fx, "RX4", 0, kept, 32);
+    fx_checkpoint(fx, "RX4", 999999, kept, 32);
+    fx_checkpoint(fx, "RX4", l->genesis.position, l->genesis.chain, 32);
+    fx_checkpoint(fx, "RX4", mark, kept, 5);
+    fx_checkpoint(fx, "RX4", mark, kept, 32);
 }
 
 static void s_deadlines(s_log_t *l)
@@ -837,7 +839,7 @@ typedef struct {
 #define DUPLICATE NULL
 
 /* GOLDEN BEGIN */
-/* Recorded under ICS_RULES_VERSION 1. What the log covers:
+/* Recorded under ICS_RULES_VERSION 2. What the log covers:
  * section                                  entries accepted rejected  distinct
  * genesis                                        5        1        4         4
  * envelopes, signatures, replays                14        1       11        11
@@ -850,13 +852,13 @@ typedef struct {
  * motions and votes                             50       19       31        29
  * OPEL                                           9        2        7         7
  * mutual aid                                    72       22       50        42
- * checkpoints                                    7        3        4         4
+ * checkpoints                                    8        3        5         5
  * deadlines by the log's clock                   3        2        1         1
- * total                                        317               201       184
+ * total                                        318               202       185
  */
-#define S_GOLDEN_RULES_VERSION 1
-#define S_GOLDEN_POSITIONS 315
-#define S_GOLDEN_HEAD "b5f93f98fc5bb3074915c22c960030a130cb7947e5ed3991b2f3985a52f1427f"
+#define S_GOLDEN_RULES_VERSION 2
+#define S_GOLDEN_POSITIONS 316
+#define S_GOLDEN_HEAD "e2fb6faa1d8952a90e7f13ca2dd979d641f3407e044cd93715b6217bc9bf23b8"
 
 static const s_golden_t s_golden[] = {
     /* genesis */
@@ -874,8 +876,8 @@ static const s_golden_t s_golden[] = {
     {11, "bad signature"},
     {12, ""},
     {13, "unknown organisation EVE"},
-    {12, DUPLICATE},
-    {12, DUPLICATE},
+    {0, DUPLICATE},
+    {0, DUPLICATE},
     {14, "malformed command: payload does not decode as a command"},
     {15, "malformed command: payload is command kind 10, header says 11"},
     {16, "malformed command: unknown command kind 99"},
@@ -1229,17 +1231,18 @@ static const s_golden_t s_golden[] = {
     {305, "request 234 was completed at 2026-01-02T04:08:01Z: nothing more can happen to it"},
     /* checkpoints */
     {306, ""},
-    {307, "QHM already sent a checkpoint for position 4"},
+    {307, "QHM already sent a checkpoint for position 304"},
     {308, ""},
     {309, "checkpoint for position 0, but this log holds positions 1 to 308"},
     {310, "checkpoint for position 999999, but this log holds positions 1 to 309"},
-    {311, "checkpoint chain is 5 bytes, not 32"},
-    {312, ""},
-    /* deadlines by the log's clock */
+    {311, "checkpoint for position 4: checkpoints name positions that are multiples of 16"},
+    {312, "checkpoint chain is 5 bytes, not 32"},
     {313, ""},
-    {314, "too late: motion 215 closed at 2026-02-01T04:08:10Z (index 313): lost: quorum not "
+    /* deadlines by the log's clock */
+    {314, ""},
+    {315, "too late: motion 215 closed at 2026-02-01T04:08:11Z (index 314): lost: quorum not "
           "met: 1 for, 0 against, 0 abstaining of 6 members (1 voted)"},
-    {315, ""},
+    {316, ""},
 };
 /* GOLDEN END */
 
