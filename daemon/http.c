@@ -47,9 +47,9 @@ static void s_metrics(ics_node_t *n, FILE *out)
             fprintf(out, "icsd_raft_role{group=\"%s\",role=\"%s\"} %d\n",
                     ics_group_name(n->groups[g]), roles[r], strcmp(st.role, roles[r]) == 0);
     }
-#define GAUGE(name, help, expr)                                                          \
+#define SERIES(name, type, help, expr)                                                   \
     do {                                                                                 \
-        fprintf(out, "# HELP " name " " help "\n# TYPE " name " gauge\n");              \
+        fprintf(out, "# HELP " name " " help "\n# TYPE " name " " type "\n");           \
         for (size_t g = 0; g < n->n_groups; g++) {                                       \
             ics_group_t *grp = n->groups[g];                                             \
             ics_group_status_t st;                                                       \
@@ -59,6 +59,8 @@ static void s_metrics(ics_node_t *n, FILE *out)
                     (unsigned long long)(expr));                                         \
         }                                                                                \
     } while (0)
+#define GAUGE(name, help, expr) SERIES(name, "gauge", help, expr)
+#define COUNTER(name, help, expr) SERIES(name, "counter", help, expr)
     GAUGE("icsd_raft_term", "Current raft term.", st.term);
     GAUGE("icsd_raft_commit_index", "Highest raft index known committed.", st.commit_index);
     GAUGE("icsd_raft_applied_index", "Highest raft index applied here.", st.applied_index);
@@ -69,7 +71,24 @@ static void s_metrics(ics_node_t *n, FILE *out)
     GAUGE("icsd_checkpoint_certified_position", "Highest certified checkpoint.",
           ics_fsm_certified_position(ics_group_fsm(grp)));
     GAUGE("icsd_submit_timeouts", "Own submissions that timed out.", st.timeouts);
+    GAUGE("icsd_history_position", "Highest audit position the history holds or backfills to.",
+          st.history_top);
+    GAUGE("icsd_history_missing_entries", "History entries still to backfill from peers.",
+          st.history_missing);
+    GAUGE("icsd_history_write_failed", "1 if the history could not be written (group stopped).",
+          st.history_failed ? 1 : 0);
+    COUNTER("icsd_history_backfilled_entries_total", "History entries backfilled from peers.",
+            st.history_filled);
+    COUNTER("icsd_history_backfill_failures_total",
+            "Backfill requests that failed (no answer, peer lacks the range, bad chunk).",
+            st.backfill_failures);
+    COUNTER("icsd_history_bad_chunks_total", "Backfill chunks that failed verification.",
+            st.backfill_bad_chunks);
+    COUNTER("icsd_history_diverged_entries_total",
+            "Applied entries that disagreed with the history on disk.", st.history_diverged);
+#undef COUNTER
 #undef GAUGE
+#undef SERIES
 
     fprintf(out, "# HELP icsd_checkpoint_alarm 1 if checkpoints disagree.\n"
                  "# TYPE icsd_checkpoint_alarm gauge\n");
