@@ -869,9 +869,11 @@ static void s_backfill(ics_group_t *self, uint64_t now)
     if (self->backfill.sent_ms != 0) {
         if (now - self->backfill.sent_ms < BACKFILL_TIMEOUT_MS)
             return;
-        snprintf(self->backfill.last_error, sizeof self->backfill.last_error,
-                 "%s did not answer within %u ms", self->backfill.peer, BACKFILL_TIMEOUT_MS);
-        self->backfill.failures++;
+        if (self->backfill.peer[0] != '\0') {
+            snprintf(self->backfill.last_error, sizeof self->backfill.last_error,
+                     "%s did not answer within %u ms", self->backfill.peer, BACKFILL_TIMEOUT_MS);
+            self->backfill.failures++;
+        }
         self->backfill.next_peer++;
     }
     pick.want = self->backfill.next_peer;
