@@ -224,6 +224,28 @@ static void late_joiner_backfills_despite_bad_peer_and_kill(void **state)
         assert_int_equal(h_stop(c, i), 0);
 }
 
+/* With nothing due, the log does not grow: no clock tick without a
+ * deadline, even with the shortest tick interval. */
+static void idle_group_does_not_grow(void **state)
+{
+    h_cluster_t *c = *state;
+
+    h_cluster_init(c, 3, ORGS, KINDS);
+    for (int i = 0; i < 3; i++)
+        snprintf(c->nodes[i].extra, sizeof c->nodes[i].extra, "tick_interval_ms = 100");
+    for (int i = 0; i < 3; i++)
+        h_start(c, i);
+    assert_true(h_wait(s_have_leader, c, NULL, 15000));
+    s_fill(c, h_leader(c), 3, "busy");
+    h_sleep_ms(1000); /* let the last commits settle */
+    uint64_t before = s_hist(c, 0).position;
+    h_sleep_ms(3000);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(s_hist(c, i).position, before);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(h_stop(c, i), 0);
+}
+
 static int setup(void **state)
 {
     *state = calloc(1, sizeof(h_cluster_t));
@@ -242,6 +264,7 @@ static int teardown(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(idle_group_does_not_grow, setup, teardown),
         cmocka_unit_test_setup_teardown(far_behind_follower_backfills, setup, teardown),
         cmocka_unit_test_setup_teardown(late_joiner_backfills_despite_bad_peer_and_kill, setup,
                                         teardown),
