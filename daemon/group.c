@@ -29,13 +29,13 @@
 
 #include <errno.h>
 #include <sodium.h>
-#include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
 #include "raftio.h"
 #include "common/policyfile.h"
+#include "outbox.h"
 #include "store.h"
 
 #define RETRY_MS 1000u
@@ -53,6 +53,7 @@ typedef struct s_pending {
     void *arg;
     uint32_t kind;
     uint64_t created_us;
+    bool stored; /* its outbox row is committed: it may be sent */
 } s_pending_t;
 
 typedef struct {
@@ -82,7 +83,7 @@ struct ics_group {
     struct raft_fsm rfsm;
     bool raft_inited, raft_started, raft_closed;
 
-    sqlite3 *outbox;
+    ics_outbox_t *outbox;
     s_pending_t *pending;
 
     /* Leader duties. */
@@ -159,88 +160,6 @@ static int s_fsm_restore(struct raft_fsm *rfsm, struct raft_buffer *buf)
     ics_info("group %s: restored snapshot at position %llu", ics_fsm_group(self->fsm),
              (unsigned long long)ics_fsm_position(self->fsm));
     return 0;
-}
-
-/* ---- outbox ------------------------------------------------------------ */
-
-static int s_outbox_open(ics_group_t *self, ics_err_t *err)
-{
-    char path[PATH_MAX + 16];
-    char *emsg = NULL;
-
-    snprintf(path, sizeof path, "%s/outbox.db", self->dir);
-    if (sqlite3_open(path, &self->outbox) != SQLITE_OK)
-        return ics_err(err, ICS_EIO, "%s: %s", path, sqlite3_errmsg(self->outbox));
-    if (sqlite3_exec(self->outbox,
-                     "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
-                     "CREATE TABLE IF NOT EXISTS outbox("
-                     " token BLOB PRIMARY KEY, seq INTEGER NOT NULL UNIQUE,"
-                     " envelope BLOB NOT NULL)",
-                     NULL, NULL, &emsg) != SQLITE_OK) {
-        int rc = ics_err(err, ICS_EIO, "%s: %s", path, emsg);
-        sqlite3_free(emsg);
-        return rc;
-    }
-    return ICS_OK;
-}
-
-/* Finds an earlier submission with this token. Returns ICS_OK with a malloc'd
- * envelope, or ICS_ENOENT. */
-static int s_outbox_find(ics_group_t *self, const uint8_t *token, size_t token_len,
-                         uint64_t *seq, uint8_t **env, size_t *env_len)
-{
-    sqlite3_stmt *st = NULL;
-    int rc = ICS_ENOENT;
-
-    if (sqlite3_prepare_v2(self->outbox, "SELECT seq, envelope FROM outbox WHERE token = ?",
-                           -1, &st, NULL) != SQLITE_OK)
-        return ICS_EIO;
-    sqlite3_bind_blob(st, 1, token, (int)token_len, SQLITE_STATIC);
-    if (sqlite3_step(st) == SQLITE_ROW) {
-        *seq = (uint64_t)sqlite3_column_int64(st, 0);
-        *env_len = (size_t)sqlite3_column_bytes(st, 1);
-        *env = malloc(*env_len ? *env_len : 1);
-        if (*env == NULL) {
-            rc = ICS_ENOMEM;
-        } else {
-            memcpy(*env, sqlite3_column_blob(st, 1), *env_len);
-            rc = ICS_OK;
-        }
-    }
-    sqlite3_finalize(st);
-    return rc;
-}
-
-static uint64_t s_outbox_max_seq(ics_group_t *self)
-{
-    sqlite3_stmt *st = NULL;
-    uint64_t seq = 0;
-    if (sqlite3_prepare_v2(self->outbox, "SELECT COALESCE(MAX(seq), 0) FROM outbox", -1, &st,
-                           NULL) == SQLITE_OK &&
-        sqlite3_step(st) == SQLITE_ROW)
-        seq = (uint64_t)sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    return seq;
-}
-
-static int s_outbox_put(ics_group_t *self, const uint8_t *token, size_t token_len,
-                        uint64_t seq, const uint8_t *env, size_t env_len, ics_err_t *err)
-{
-    sqlite3_stmt *st = NULL;
-    int rc = ICS_OK;
-
-    if (sqlite3_prepare_v2(self->outbox,
-                           "INSERT INTO outbox(token, seq, envelope) VALUES (?, ?, ?)", -1,
-                           &st, NULL) != SQLITE_OK) {
-        return ics_err(err, ICS_EIO, "outbox: %s", sqlite3_errmsg(self->outbox));
-    }
-    sqlite3_bind_blob(st, 1, token, (int)token_len, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, (sqlite3_int64)seq);
-    sqlite3_bind_blob(st, 3, env, (int)env_len, SQLITE_STATIC);
-    if (sqlite3_step(st) != SQLITE_DONE)
-        rc = ics_err(err, ICS_EIO, "outbox: %s", sqlite3_errmsg(self->outbox));
-    sqlite3_finalize(st);
-    return rc;
 }
 
 /* ---- submissions ------------------------------------------------------- */
@@ -362,6 +281,8 @@ static void s_try(ics_group_t *self, s_pending_t *p, uint64_t now)
     char leader[ICS_ORG_MAX];
 
     p->next_try = now + RETRY_MS;
+    if (p->env == NULL)
+        return;
     if (raft_state(&self->raft) == RAFT_LEADER) {
         s_propose(self, self->cfg->org, p->seq, p->env, p->env_len);
         return;
@@ -390,7 +311,7 @@ static int s_submit(ics_group_t *self, const uint8_t *cmd, size_t cmd_len, uint3
         token = fresh;
         token_len = sizeof fresh;
     }
-    rc = s_outbox_find(self, token, token_len, &seq, &env, &env_len);
+    rc = ics_outbox_find(self->outbox, token, token_len, &seq, &env, &env_len, err);
     if (rc == ICS_ENOENT) {
         ics_envelope_fields_t f = {
             .group = self->gcfg->name,
@@ -400,19 +321,22 @@ static int s_submit(ics_group_t *self, const uint8_t *cmd, size_t cmd_len, uint3
             .payload = cmd,
             .payload_len = cmd_len,
         };
-        uint64_t a = s_outbox_max_seq(self), b = ics_fsm_max_seq(self->fsm, self->cfg->org);
+        uint64_t a = 0, b = ics_fsm_max_seq(self->fsm, self->cfg->org);
+        rc = ics_outbox_max_seq(self->outbox, &a, err);
+        if (rc != ICS_OK)
+            return rc;
         f.seq = (a > b ? a : b) + 1;
         rc = ics_envelope_seal(self->id, &f, &env, &env_len, err);
         if (rc != ICS_OK)
             return rc;
-        rc = s_outbox_put(self, token, token_len, f.seq, env, env_len, err);
+        rc = ics_outbox_put(self->outbox, token, token_len, f.seq, env, env_len, err);
         if (rc != ICS_OK) {
             free(env);
             return rc;
         }
         seq = f.seq;
     } else if (rc != ICS_OK) {
-        return ics_err(err, rc, "outbox lookup failed");
+        return rc;
     } else {
         /* A retry: if the first attempt is already applied, answer now. */
         ics_apply_result_t res;
@@ -425,6 +349,10 @@ static int s_submit(ics_group_t *self, const uint8_t *cmd, size_t cmd_len, uint3
                 done(arg, ICS_OK, NULL, &res);
             return ICS_OK;
         }
+        /* No envelope: the outbox saw it applied (this state machine may
+         * still be replaying the log after a restart) or beyond the replay
+         * window. There is nothing to send; the pending waits for the
+         * apply or its deadline. */
     }
     p = calloc(1, sizeof *p);
     if (p == NULL) {
@@ -444,7 +372,7 @@ static int s_submit(ics_group_t *self, const uint8_t *cmd, size_t cmd_len, uint3
     self->counters.submitted++;
     if (seq_out != NULL)
         *seq_out = seq;
-    s_try(self, p, ics_mono_ms());
+    /* Sent from ics_group_flush, once the outbox has stored it. */
     return ICS_OK;
 }
 
@@ -492,6 +420,8 @@ static uint64_t s_submit_internal(ics_group_t *self, Ics__V1__Command *cmd)
 static void s_on_applied(void *arg, const ics_apply_result_t *res)
 {
     ics_group_t *self = arg;
+    ics_apply_result_t known;
+    ics_err_t err;
     if (!res->duplicate) {
         if (res->accepted)
             self->metrics.accepted++;
@@ -500,6 +430,11 @@ static void s_on_applied(void *arg, const ics_apply_result_t *res)
     }
     if (strcmp(res->org, self->cfg->org) != 0)
         return;
+    /* Only an entry the state machine holds as ours (its signature
+     * verified) frees the envelope; a forgery claiming our seq does not. */
+    if (ics_fsm_lookup(self->fsm, res->org, res->seq, &known) == ICS_OK &&
+        ics_outbox_applied(self->outbox, res->seq, &err) != ICS_OK)
+        ics_warn("group %s: %s", self->gcfg->name, err.msg);
     if (res->accepted)
         self->counters.applied_ok++;
     else
@@ -745,7 +680,7 @@ unsigned ics_group_run(ics_group_t *self)
             s_pending_free(p);
             continue;
         }
-        if (now >= p->next_try)
+        if (p->stored && now >= p->next_try)
             s_try(self, p, now);
         uint64_t next = p->next_try < p->deadline ? p->next_try : p->deadline;
         if (next > now && next - now < wait)
@@ -758,8 +693,40 @@ unsigned ics_group_run(ics_group_t *self)
     return wait;
 }
 
+/* Stored before sent: one outbox commit for every submission of the turn,
+ * then their first proposal or forward. If the commit fails, none of them
+ * was stored and none may go out. */
+static void s_send_stored(ics_group_t *self)
+{
+    uint64_t now = ics_mono_ms();
+    s_pending_t **pp = &self->pending;
+    ics_err_t err;
+    int rc = ics_outbox_commit(self->outbox, &err);
+
+    if (rc != ICS_OK)
+        ics_error("group %s: %s", self->gcfg->name, err.msg);
+    while (*pp != NULL) {
+        s_pending_t *p = *pp;
+        if (p->stored) {
+            pp = &p->next;
+        } else if (rc == ICS_OK) {
+            p->stored = true;
+            s_try(self, p, now);
+            pp = &p->next;
+        } else {
+            *pp = p->next;
+            if (self->tick_seq == p->seq)
+                self->tick_seq = 0;
+            if (p->done != NULL)
+                p->done(p->arg, rc, "cannot store the submission in the outbox", NULL);
+            s_pending_free(p);
+        }
+    }
+}
+
 void ics_group_flush(ics_group_t *self)
 {
+    s_send_stored(self);
     /* Callbacks may queue more work (a follower's reply, a new append);
      * finish it in this turn rather than after the next poll. */
     for (int i = 0; i < 8 && ics_raftio_flush(self->io); i++)
@@ -858,7 +825,11 @@ ics_group_t *ics_group_new(const ics_config_t *cfg, const ics_group_cfg_t *gcfg,
         ics_err(err, ICS_EINVAL, "data_dir path too long");
         goto fail;
     }
-    if (s_mkdirs(self->dir, err) != ICS_OK || s_outbox_open(self, err) != ICS_OK)
+    if (s_mkdirs(self->dir, err) != ICS_OK)
+        goto fail;
+    snprintf(path, sizeof path, "%s/outbox.db", self->dir);
+    self->outbox = ics_outbox_open(path, NULL, err);
+    if (self->outbox == NULL)
         goto fail;
     snprintf(path, sizeof path, "%s/raft.db", self->dir);
     self->store = ics_store_open(path, err);
@@ -961,8 +932,7 @@ void ics_group_destroy(ics_group_t **self_p)
     ics_raftio_destroy(&self->io);
     ics_fsm_destroy(&self->fsm);
     ics_store_close(&self->store);
-    if (self->outbox != NULL)
-        sqlite3_close(self->outbox);
+    ics_outbox_close(&self->outbox);
     free(self);
     *self_p = NULL;
 }
