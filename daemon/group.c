@@ -29,7 +29,6 @@
 
 #include <errno.h>
 #include <sodium.h>
-#include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -37,6 +36,7 @@
 #include "history.h"
 #include "raftio.h"
 #include "common/policyfile.h"
+#include "outbox.h"
 #include "store.h"
 
 #define RETRY_MS 1000u
@@ -60,6 +60,7 @@ typedef struct s_pending {
     void *arg;
     uint32_t kind;
     uint64_t created_us;
+    bool stored; /* its outbox row is committed: it may be sent */
 } s_pending_t;
 
 typedef struct {
@@ -91,7 +92,7 @@ struct ics_group {
     struct raft_fsm rfsm;
     bool raft_inited, raft_started, raft_closed;
 
-    sqlite3 *outbox;
+    ics_outbox_t *outbox;
     s_pending_t *pending;
 
     /* Leader duties. */
@@ -199,88 +200,6 @@ static int s_fsm_restore(struct raft_fsm *rfsm, struct raft_buffer *buf)
     return 0;
 }
 
-/* ---- outbox ------------------------------------------------------------ */
-
-static int s_outbox_open(ics_group_t *self, ics_err_t *err)
-{
-    char path[PATH_MAX + 16];
-    char *emsg = NULL;
-
-    snprintf(path, sizeof path, "%s/outbox.db", self->dir);
-    if (sqlite3_open(path, &self->outbox) != SQLITE_OK)
-        return ics_err(err, ICS_EIO, "%s: %s", path, sqlite3_errmsg(self->outbox));
-    if (sqlite3_exec(self->outbox,
-                     "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
-                     "CREATE TABLE IF NOT EXISTS outbox("
-                     " token BLOB PRIMARY KEY, seq INTEGER NOT NULL UNIQUE,"
-                     " envelope BLOB NOT NULL)",
-                     NULL, NULL, &emsg) != SQLITE_OK) {
-        int rc = ics_err(err, ICS_EIO, "%s: %s", path, emsg);
-        sqlite3_free(emsg);
-        return rc;
-    }
-    return ICS_OK;
-}
-
-/* Finds an earlier submission with this token. Returns ICS_OK with a malloc'd
- * envelope, or ICS_ENOENT. */
-static int s_outbox_find(ics_group_t *self, const uint8_t *token, size_t token_len,
-                         uint64_t *seq, uint8_t **env, size_t *env_len)
-{
-    sqlite3_stmt *st = NULL;
-    int rc = ICS_ENOENT;
-
-    if (sqlite3_prepare_v2(self->outbox, "SELECT seq, envelope FROM outbox WHERE token = ?",
-                           -1, &st, NULL) != SQLITE_OK)
-        return ICS_EIO;
-    sqlite3_bind_blob(st, 1, token, (int)token_len, SQLITE_STATIC);
-    if (sqlite3_step(st) == SQLITE_ROW) {
-        *seq = (uint64_t)sqlite3_column_int64(st, 0);
-        *env_len = (size_t)sqlite3_column_bytes(st, 1);
-        *env = malloc(*env_len ? *env_len : 1);
-        if (*env == NULL) {
-            rc = ICS_ENOMEM;
-        } else {
-            memcpy(*env, sqlite3_column_blob(st, 1), *env_len);
-            rc = ICS_OK;
-        }
-    }
-    sqlite3_finalize(st);
-    return rc;
-}
-
-static uint64_t s_outbox_max_seq(ics_group_t *self)
-{
-    sqlite3_stmt *st = NULL;
-    uint64_t seq = 0;
-    if (sqlite3_prepare_v2(self->outbox, "SELECT COALESCE(MAX(seq), 0) FROM outbox", -1, &st,
-                           NULL) == SQLITE_OK &&
-        sqlite3_step(st) == SQLITE_ROW)
-        seq = (uint64_t)sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    return seq;
-}
-
-static int s_outbox_put(ics_group_t *self, const uint8_t *token, size_t token_len,
-                        uint64_t seq, const uint8_t *env, size_t env_len, ics_err_t *err)
-{
-    sqlite3_stmt *st = NULL;
-    int rc = ICS_OK;
-
-    if (sqlite3_prepare_v2(self->outbox,
-                           "INSERT INTO outbox(token, seq, envelope) VALUES (?, ?, ?)", -1,
-                           &st, NULL) != SQLITE_OK) {
-        return ics_err(err, ICS_EIO, "outbox: %s", sqlite3_errmsg(self->outbox));
-    }
-    sqlite3_bind_blob(st, 1, token, (int)token_len, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, (sqlite3_int64)seq);
-    sqlite3_bind_blob(st, 3, env, (int)env_len, SQLITE_STATIC);
-    if (sqlite3_step(st) != SQLITE_DONE)
-        rc = ics_err(err, ICS_EIO, "outbox: %s", sqlite3_errmsg(self->outbox));
-    sqlite3_finalize(st);
-    return rc;
-}
-
 /* ---- submissions ------------------------------------------------------- */
 
 static void s_pending_free(s_pending_t *p)
@@ -289,14 +208,24 @@ static void s_pending_free(s_pending_t *p)
     free(p);
 }
 
-/* Completes and removes every pending submission matching seq. */
-static void s_complete(ics_group_t *self, uint64_t seq, int code, const char *error,
-                       const ics_apply_result_t *res)
+/* Completes and removes every pending submission matching seq (and, if
+ * entry_id is given, only one whose envelope is exactly that entry). */
+static void s_complete(ics_group_t *self, uint64_t seq, const uint8_t *entry_id, int code,
+                       const char *error, const ics_apply_result_t *res)
 {
     s_pending_t **pp = &self->pending;
     while (*pp != NULL) {
         s_pending_t *p = *pp;
-        if (p->seq == seq) {
+        uint8_t id[32];
+        bool match = p->seq == seq;
+        if (match && entry_id != NULL) {
+            match = p->env != NULL;
+            if (match) {
+                ics_entry_id(p->env, p->env_len, id);
+                match = sodium_memcmp(id, entry_id, sizeof id) == 0;
+            }
+        }
+        if (match) {
             *pp = p->next;
             if (self->tick_seq == seq)
                 self->tick_seq = 0;
@@ -400,6 +329,8 @@ static void s_try(ics_group_t *self, s_pending_t *p, uint64_t now)
     char leader[ICS_ORG_MAX];
 
     p->next_try = now + RETRY_MS;
+    if (p->env == NULL)
+        return;
     if (raft_state(&self->raft) == RAFT_LEADER) {
         s_propose(self, self->cfg->org, p->seq, p->env, p->env_len);
         return;
@@ -411,10 +342,14 @@ static void s_try(ics_group_t *self, s_pending_t *p, uint64_t now)
         p->next_try = now + 100; /* no leader yet: look again soon */
 }
 
-static uint64_t s_next_seq(ics_group_t *self)
+/* The next seq: above every one stored or applied. */
+static int s_next_seq(ics_group_t *self, uint64_t *next, ics_err_t *err)
 {
-    uint64_t a = s_outbox_max_seq(self), b = ics_fsm_max_seq(self->fsm, self->cfg->org);
-    return (a > b ? a : b) + 1;
+    uint64_t a = 0, b = ics_fsm_max_seq(self->fsm, self->cfg->org);
+    int rc = ics_outbox_max_seq(self->outbox, &a, err);
+    if (rc == ICS_OK)
+        *next = (a > b ? a : b) + 1;
+    return rc;
 }
 
 /* Lowest seq still waiting to be applied, 0 if none. */
@@ -444,9 +379,12 @@ static int s_submit(ics_group_t *self, const uint8_t *cmd, size_t cmd_len, uint3
         token = fresh;
         token_len = sizeof fresh;
     }
-    rc = s_outbox_find(self, token, token_len, &seq, &env, &env_len);
+    rc = ics_outbox_find(self->outbox, token, token_len, &seq, &env, &env_len, err);
     if (rc == ICS_ENOENT) {
-        uint64_t next = s_next_seq(self), oldest = s_oldest_pending(self);
+        uint64_t next = 0, oldest = s_oldest_pending(self);
+        rc = s_next_seq(self, &next, err);
+        if (rc != ICS_OK)
+            return rc;
         if (oldest != 0 && next - oldest >= INFLIGHT_SPAN)
             return ics_err(err, ICS_EUNAVAIL, "too many submissions in flight in group %s"
                            " (seq %llu is still waiting): try again shortly", self->gcfg->name,
@@ -463,14 +401,14 @@ static int s_submit(ics_group_t *self, const uint8_t *cmd, size_t cmd_len, uint3
         rc = ics_envelope_seal(self->id, &f, &env, &env_len, err);
         if (rc != ICS_OK)
             return rc;
-        rc = s_outbox_put(self, token, token_len, f.seq, env, env_len, err);
+        rc = ics_outbox_put(self->outbox, token, token_len, f.seq, env, env_len, err);
         if (rc != ICS_OK) {
             free(env);
             return rc;
         }
         seq = f.seq;
     } else if (rc != ICS_OK) {
-        return ics_err(err, rc, "outbox lookup failed");
+        return rc;
     } else {
         /* A retry: if the first attempt is already applied, answer now. */
         ics_apply_result_t res;
@@ -483,6 +421,10 @@ static int s_submit(ics_group_t *self, const uint8_t *cmd, size_t cmd_len, uint3
                 done(arg, ICS_OK, NULL, &res);
             return ICS_OK;
         }
+        /* No envelope: the outbox saw it applied (this state machine may
+         * still be replaying the log after a restart) or beyond the replay
+         * window. There is nothing to send; the pending waits for the
+         * apply or its deadline. */
     }
     p = calloc(1, sizeof *p);
     if (p == NULL) {
@@ -502,7 +444,7 @@ static int s_submit(ics_group_t *self, const uint8_t *cmd, size_t cmd_len, uint3
     self->counters.submitted++;
     if (seq_out != NULL)
         *seq_out = seq;
-    s_try(self, p, ics_mono_ms());
+    /* Sent from ics_group_flush, once the outbox has stored it. */
     return ICS_OK;
 }
 
@@ -551,6 +493,7 @@ static void s_on_applied(void *arg, const ics_apply_result_t *res)
 {
     ics_group_t *self = arg;
     ics_apply_result_t first;
+    ics_err_t err;
 
     if (!res->duplicate && !self->history_failed) {
         int rc = ics_history_append(self->history, res);
@@ -574,11 +517,17 @@ static void s_on_applied(void *arg, const ics_apply_result_t *res)
     }
     if (strcmp(res->org, self->cfg->org) != 0)
         return;
+    /* An entry whose signature did not verify completes only the
+     * submission whose bytes it is (ours, refused e.g. for a key rotated
+     * meanwhile): a forgery claiming our seq completes nothing. */
+    bool ours = res->verified || res->duplicate;
+    if (ours && ics_outbox_applied(self->outbox, res->seq, &err) != ICS_OK)
+        ics_warn("group %s: %s", self->gcfg->name, err.msg);
     if (res->accepted)
         self->counters.applied_ok++;
     else
         self->counters.applied_rejected++;
-    s_complete(self, res->seq, ICS_OK, NULL, res);
+    s_complete(self, res->seq, ours ? NULL : res->entry_id, ICS_OK, NULL, res);
 }
 
 static void s_on_effect(void *arg, const ics_effect_t *e)
@@ -994,7 +943,7 @@ unsigned ics_group_run(ics_group_t *self)
             s_pending_free(p);
             continue;
         }
-        if (now >= p->next_try)
+        if (p->stored && now >= p->next_try)
             s_try(self, p, now);
         uint64_t next = p->next_try < p->deadline ? p->next_try : p->deadline;
         if (next > now && next - now < wait)
@@ -1010,8 +959,40 @@ unsigned ics_group_run(ics_group_t *self)
     return wait;
 }
 
+/* Stored before sent: one outbox commit for every submission of the turn,
+ * then their first proposal or forward. If the commit fails, none of them
+ * was stored and none may go out. */
+static void s_send_stored(ics_group_t *self)
+{
+    uint64_t now = ics_mono_ms();
+    s_pending_t **pp = &self->pending;
+    ics_err_t err;
+    int rc = ics_outbox_commit(self->outbox, &err);
+
+    if (rc != ICS_OK)
+        ics_error("group %s: %s", self->gcfg->name, err.msg);
+    while (*pp != NULL) {
+        s_pending_t *p = *pp;
+        if (p->stored) {
+            pp = &p->next;
+        } else if (rc == ICS_OK) {
+            p->stored = true;
+            s_try(self, p, now);
+            pp = &p->next;
+        } else {
+            *pp = p->next;
+            if (self->tick_seq == p->seq)
+                self->tick_seq = 0;
+            if (p->done != NULL)
+                p->done(p->arg, rc, "cannot store the submission in the outbox", NULL);
+            s_pending_free(p);
+        }
+    }
+}
+
 void ics_group_flush(ics_group_t *self)
 {
+    s_send_stored(self);
     /* Callbacks may queue more work (a follower's reply, a new append);
      * finish it in this turn rather than after the next poll. */
     for (int i = 0; i < 8 && ics_raftio_flush(self->io); i++)
@@ -1119,7 +1100,11 @@ ics_group_t *ics_group_new(const ics_config_t *cfg, const ics_group_cfg_t *gcfg,
         ics_err(err, ICS_EINVAL, "data_dir path too long");
         goto fail;
     }
-    if (s_mkdirs(self->dir, err) != ICS_OK || s_outbox_open(self, err) != ICS_OK)
+    if (s_mkdirs(self->dir, err) != ICS_OK)
+        goto fail;
+    snprintf(path, sizeof path, "%s/outbox.db", self->dir);
+    self->outbox = ics_outbox_open(path, NULL, err);
+    if (self->outbox == NULL)
         goto fail;
     snprintf(path, sizeof path, "%s/raft.db", self->dir);
     self->store = ics_store_open(path, err);
@@ -1227,8 +1212,7 @@ void ics_group_destroy(ics_group_t **self_p)
     ics_history_close(&self->history);
     ics_fsm_destroy(&self->fsm);
     ics_store_close(&self->store);
-    if (self->outbox != NULL)
-        sqlite3_close(self->outbox);
+    ics_outbox_close(&self->outbox);
     free(self);
     *self_p = NULL;
 }

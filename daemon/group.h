@@ -54,7 +54,8 @@ int ics_group_submit(ics_group_t *self, const uint8_t *cmd, size_t cmd_len,
 
 /* Timers and duties; returns ms until it next needs to run. */
 unsigned ics_group_run(ics_group_t *self);
-/* Group commit for this group's raft log. */
+/* Group commit for this group's outbox, then its raft log. Submissions are
+ * first sent from here, once the outbox commit has stored them. */
 void ics_group_flush(ics_group_t *self);
 
 /* Is raft a member of this group's current configuration? */

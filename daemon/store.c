@@ -5,6 +5,15 @@
  * the database runs in WAL mode with synchronous=FULL: every commit fsyncs
  * the WAL before it returns.
  *
+ * Disk use follows what raft keeps, not what it ever wrote. A snapshot put
+ * deletes the entries it covers and replaces the previous snapshot, so it is
+ * where space is freed: it hands the free pages back to the filesystem
+ * (incremental auto-vacuum, on for files this build creates; older files
+ * without it keep working and reuse their free pages instead), and once its
+ * batch is committed the WAL is checkpointed and truncated. Between
+ * snapshots the WAL is reset by SQLite's automatic checkpoints and cut back
+ * to journal_size_limit, so neither file keeps a high-water mark of the past.
+ *
  * Invariants:
  *  - meta has exactly one row (id 0); changing the term clears the vote.
  *  - entries hold one contiguous run of indexes: append refuses to leave a
@@ -35,6 +44,11 @@
 #define S_STR_(x) #x
 #define S_STR(x) S_STR_(x)
 
+/* The WAL is cut back to this size whenever SQLite resets it: about one
+ * automatic checkpoint's worth (1000 pages), so ordinary appends never pay
+ * for regrowing it. */
+#define S_WAL_LIMIT 4194304
+
 static const char s_schema_sql[] =
     "CREATE TABLE meta (id INTEGER PRIMARY KEY CHECK (id = 0),"
     " term INTEGER NOT NULL, vote INTEGER NOT NULL);"
@@ -64,6 +78,8 @@ enum {
     S_TRUNCATE,
     S_LAST_INDEX,
     S_PRISTINE,
+    S_VACUUM,
+    S_CHECKPOINT,
     S_NSTMT
 };
 
@@ -84,6 +100,9 @@ static const char *const s_sql[S_NSTMT] = {
     [S_PRISTINE] = "SELECT coalesce((SELECT term = 0 FROM meta WHERE id = 0), 0)"
                    " AND NOT EXISTS (SELECT 1 FROM entries)"
                    " AND NOT EXISTS (SELECT 1 FROM snapshot)",
+    /* A no-op on files without auto-vacuum. */
+    [S_VACUUM] = "PRAGMA incremental_vacuum",
+    [S_CHECKPOINT] = "PRAGMA wal_checkpoint(TRUNCATE)",
 };
 
 struct ics_store {
@@ -91,6 +110,7 @@ struct ics_store {
     char *path;                   /* for error messages */
     sqlite3_stmt *stmt[S_NSTMT];
     bool in_batch;                /* between ics_store_begin and commit/rollback */
+    bool checkpoint_due;          /* a snapshot put freed space since the last one */
 };
 
 /* SQLite integers are signed. Server ids may be 64-bit hashes (raft_digest)
@@ -218,6 +238,27 @@ static int s_op_end(ics_store_t *self, int rc, ics_err_t *err)
     }
     s_op_abort(self);
     return rc;
+}
+
+/* Once a snapshot put that freed space is committed: copies the WAL into
+ * the database and truncates it to nothing. A failure is only logged, since
+ * what the caller asked for is already durable and the next snapshot put
+ * tries again; meanwhile journal_size_limit still bounds the WAL. */
+static void s_checkpoint(ics_store_t *self)
+{
+    sqlite3_stmt *stmt = self->stmt[S_CHECKPOINT];
+    int rc;
+
+    if (!self->checkpoint_due || self->in_batch)
+        return;
+    self->checkpoint_due = false;
+    rc = sqlite3_step(stmt);
+    if (rc != SQLITE_ROW)
+        ics_warn("%s: cannot checkpoint the WAL: %s", self->path, sqlite3_errmsg(self->db));
+    else if (sqlite3_column_int(stmt, 0) != 0)
+        /* Another connection is reading: its snapshot keeps the WAL. */
+        ics_debug("%s: WAL checkpoint blocked by a reader", self->path);
+    sqlite3_reset(stmt);
 }
 
 static int s_refuse_in_batch(ics_store_t *self, ics_err_t *err, const char *what)
@@ -375,6 +416,13 @@ static int s_configure(ics_store_t *self, ics_err_t *err)
     const char *mode;
     int rc;
 
+    /* Only takes effect on a file that has no page yet, so it must come
+     * before anything (switching to WAL included) writes the header; on an
+     * existing file it changes nothing. */
+    rc = s_exec(self, "PRAGMA auto_vacuum = INCREMENTAL", err,
+                "cannot set auto_vacuum=INCREMENTAL");
+    if (rc != ICS_OK)
+        goto out;
     /* The pragma answers with the mode in force, which stays the old one if
      * WAL is impossible (e.g. no shared memory on this filesystem). */
     rc = s_prepare(self, "PRAGMA journal_mode = WAL", &stmt, err);
@@ -391,8 +439,13 @@ static int s_configure(ics_store_t *self, ics_err_t *err)
                      self->path, mode != NULL ? mode : "unknown");
         goto out;
     }
-    /* synchronous is per connection: it must be set on every open. */
+    /* synchronous and journal_size_limit are per connection: they must be
+     * set on every open. */
     rc = s_exec(self, "PRAGMA synchronous = FULL", err, "cannot set synchronous=FULL");
+    if (rc != ICS_OK)
+        goto out;
+    rc = s_exec(self, "PRAGMA journal_size_limit = " S_STR(S_WAL_LIMIT), err,
+                "cannot set journal_size_limit");
 out:
     sqlite3_finalize(stmt);
     return rc;
@@ -745,6 +798,10 @@ int ics_store_commit(ics_store_t *self, ics_err_t *err)
             sqlite3_exec(self->db, "ROLLBACK", NULL, NULL, NULL);
     }
     self->in_batch = false;
+    if (rc == ICS_OK)
+        s_checkpoint(self);
+    else
+        self->checkpoint_due = false;
     return rc;
 }
 
@@ -757,6 +814,7 @@ void ics_store_rollback(ics_store_t *self)
         s_log_failure(s_run(self, self->stmt[S_ROLLBACK], &err, "cannot roll back the batch"),
                       &err);
     self->in_batch = false;
+    self->checkpoint_due = false;
 }
 
 int ics_store_append(ics_store_t *self, raft_index first, const struct raft_entry *entries,
@@ -832,6 +890,35 @@ int ics_store_snapshot_put(ics_store_t *self, const struct raft_snapshot *snapsh
         goto out;
     opened = true;
 
+    /* The old snapshot and the entries the new one covers go first, and
+     * their pages back to the filesystem (with this call's commit, not at
+     * some later VACUUM). Done before the new snapshot is written, the
+     * vacuum only moves what was appended since the last snapshot into
+     * the holes, never the new snapshot's pages. */
+    rc = s_exec(self, "DELETE FROM snapshot", err, "cannot replace the snapshot");
+    if (rc != ICS_OK)
+        goto out;
+    /* idx <= keep_after goes; 0 keeps everything and INT64_MAX nothing. */
+    if (trailing == 0)
+        keep_after = INT64_MAX;
+    else
+        keep_after = snapshot->index > trailing ? snapshot->index - trailing : 0;
+    rc = s_prepare(self, "DELETE FROM entries WHERE idx <= ?1", &drop, err);
+    if (rc != ICS_OK)
+        goto out;
+    sqlite3_bind_int64(drop, 1, s_i64(keep_after));
+    rc = sqlite3_step(drop);
+    rc = rc == SQLITE_DONE ? ICS_OK : s_fail(self, err, rc, "cannot compact the log");
+    if (rc != ICS_OK)
+        goto out;
+    /* The pragma answers one row per page it frees. */
+    while ((rc = sqlite3_step(self->stmt[S_VACUUM])) == SQLITE_ROW)
+        ;
+    rc = rc == SQLITE_DONE ? ICS_OK : s_fail(self, err, rc, "cannot reclaim free pages");
+    sqlite3_reset(self->stmt[S_VACUUM]);
+    if (rc != ICS_OK)
+        goto out;
+
     /* The data goes in through incremental blob I/O, so a snapshot of many
      * buffers is never gathered into one more copy in memory. */
     rc = s_prepare(self,
@@ -898,18 +985,7 @@ int ics_store_snapshot_put(ics_store_t *self, const struct raft_snapshot *snapsh
         }
         sqlite3_reset(server);
     }
-
-    /* idx <= keep_after goes; 0 keeps everything and INT64_MAX nothing. */
-    if (trailing == 0)
-        keep_after = INT64_MAX;
-    else
-        keep_after = snapshot->index > trailing ? snapshot->index - trailing : 0;
-    rc = s_prepare(self, "DELETE FROM entries WHERE idx <= ?1", &drop, err);
-    if (rc != ICS_OK)
-        goto out;
-    sqlite3_bind_int64(drop, 1, s_i64(keep_after));
-    rc = sqlite3_step(drop);
-    rc = rc == SQLITE_DONE ? ICS_OK : s_fail(self, err, rc, "cannot compact the log");
+    rc = ICS_OK;
 out:
     sqlite3_blob_close(blob);
     sqlite3_finalize(put);
@@ -917,6 +993,10 @@ out:
     sqlite3_finalize(drop);
     if (opened)
         rc = s_op_end(self, rc, err);
+    if (rc == ICS_OK) {
+        self->checkpoint_due = true;
+        s_checkpoint(self);
+    }
     return rc;
 }
 

@@ -1,6 +1,7 @@
 /*
  * Durable raft storage: term, vote, log entries and the latest snapshot in
- * one SQLite database (WAL, synchronous=FULL). It backs the raft_io load,
+ * one SQLite database (WAL, synchronous=FULL; files shrink again after a
+ * snapshot put). It backs the raft_io load,
  * bootstrap, set_term, set_vote, append, truncate, snapshot_put and
  * snapshot_get operations. Not thread-safe: one owner at a time.
  */
@@ -65,7 +66,9 @@ int ics_store_truncate(ics_store_t *self, raft_index index, ics_err_t *err);
  * concatenation of snapshot->bufs[0..n_bufs-1]. Then deletes entries: all of
  * them when trailing == 0 (an installed snapshot replaces the whole log),
  * otherwise those with index <= snapshot->index - trailing (none if
- * snapshot->index <= trailing). */
+ * snapshot->index <= trailing). The space freed goes back to the filesystem,
+ * and once the call is committed (on return outside a batch, in
+ * ics_store_commit inside one) the WAL is checkpointed and truncated. */
 int ics_store_snapshot_put(ics_store_t *self, const struct raft_snapshot *snapshot,
                            unsigned trailing, ics_err_t *err);
 

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "store.h"
@@ -339,6 +340,9 @@ static void test_fresh_is_pristine_and_empty(void **state)
 
     s_sql_text(f->path, "PRAGMA journal_mode", mode, sizeof mode);
     assert_string_equal(mode, "wal");
+    /* 2: incremental, so what a snapshot frees can be handed back. */
+    s_sql_text(f->path, "PRAGMA auto_vacuum", mode, sizeof mode);
+    assert_string_equal(mode, "2");
 
     /* Reopening an existing store must not recreate or reject it. */
     s_reopen(f);
@@ -873,6 +877,165 @@ static void test_corrupt_store_is_reported(void **state)
     assert_int_equal(ics_store_set_term(f->store, 2, &err), ICS_EMALFORMED);
 }
 
+/* ---- disk use --------------------------------------------------------- */
+
+/* The store driven as raft drives it under the default configuration
+ * (snapshot_threshold 1024, snapshot_trailing 2048): batches of 200-byte
+ * entries and, every 1024 entries, a snapshot put inside the batch whose data
+ * grows with the log, as the state machine's does (its audit trail keeps
+ * every entry). */
+#define DISK_ENTRIES 16384
+#define DISK_ENTRY_BYTES 200
+#define DISK_BATCH 64
+#define DISK_THRESHOLD 1024
+#define DISK_TRAILING 2048
+#define DISK_SNAPSHOT_BYTES_PER_ENTRY 128
+
+static long s_file_size(const char *path)
+{
+    struct stat st;
+
+    return stat(path, &st) == 0 ? (long)st.st_size : 0;
+}
+
+/* Bytes on disk: the database and its WAL. */
+static long s_disk_use(const s_fixture_t *f, long *db, long *wal)
+{
+    char path[160];
+
+    snprintf(path, sizeof path, "%s-wal", f->path);
+    *db = s_file_size(f->path);
+    *wal = s_file_size(path);
+    return *db + *wal;
+}
+
+/* Appends entries first..first+n-1, each DISK_ENTRY_BYTES of data. */
+static void s_append_sized(s_fixture_t *f, raft_index first, unsigned n)
+{
+    static char data[DISK_BATCH][DISK_ENTRY_BYTES];
+    struct raft_entry e[DISK_BATCH];
+
+    assert_true(n <= DISK_BATCH);
+    for (unsigned i = 0; i < n; i++) {
+        memset(data[i], 'a' + (int)((first + i) % 26), sizeof data[i]);
+        e[i] = (struct raft_entry){.term = 1, .type = RAFT_COMMAND,
+                                   .buf = {data[i], sizeof data[i]}};
+    }
+    s_append_ok(f, first, e, n);
+}
+
+/* Puts a snapshot at index with DISK_SNAPSHOT_BYTES_PER_ENTRY bytes of data
+ * per entry it covers; returns the data's size. */
+static size_t s_snapshot_sized(s_fixture_t *f, raft_index index, unsigned trailing)
+{
+    struct raft_snapshot snap = {.index = index, .term = 1, .configuration_index = 1};
+    struct raft_buffer buf;
+    ics_err_t err = {{0}};
+    int rc;
+
+    buf.len = (size_t)index * DISK_SNAPSHOT_BYTES_PER_ENTRY;
+    buf.base = malloc(buf.len);
+    assert_non_null(buf.base);
+    memset(buf.base, (int)(index % 251), buf.len);
+    snap.bufs = &buf;
+    snap.n_bufs = 1;
+    raft_configuration_init(&snap.configuration);
+    assert_int_equal(raft_configuration_add(&snap.configuration, 1, "tcp://a:1", RAFT_VOTER),
+                     0);
+    rc = ics_store_snapshot_put(f->store, &snap, trailing, &err);
+    raft_configuration_close(&snap.configuration);
+    free(buf.base);
+    if (rc != ICS_OK)
+        fail_msg("snapshot put at %llu: %d %s", index, rc, err.msg);
+    return buf.len;
+}
+
+/* What a store could not do with less: the latest snapshot and the entries
+ * kept after pruning, with room for SQLite's pages and b-tree. */
+static long s_disk_bound(size_t snapshot_bytes, raft_index kept_entries)
+{
+    long live = (long)snapshot_bytes + (long)kept_entries * DISK_ENTRY_BYTES;
+
+    return live + live / 4 + 128 * 1024;
+}
+
+static void test_snapshots_keep_files_small(void **state)
+{
+    s_fixture_t *f = *state;
+    ics_err_t err = {{0}};
+    long db = 0, wal = 0, used, peak = 0;
+    size_t snapshot_bytes = 0;
+    s_loaded_t l;
+
+    for (raft_index first = 1; first <= DISK_ENTRIES; first += DISK_BATCH) {
+        raft_index last = first + DISK_BATCH - 1;
+
+        assert_int_equal(ics_store_begin(f->store, &err), ICS_OK);
+        s_append_sized(f, first, DISK_BATCH);
+        if (last % DISK_THRESHOLD == 0)
+            snapshot_bytes = s_snapshot_sized(f, last, DISK_TRAILING);
+        assert_int_equal(ics_store_commit(f->store, &err), ICS_OK);
+        used = s_disk_use(f, &db, &wal);
+        if (used > peak)
+            peak = used;
+        if (last % DISK_THRESHOLD != 0)
+            continue;
+        /* Right after a snapshot: its predecessor and the entries it
+         * covers are gone from the files, not only from the tables. */
+        if (used > s_disk_bound(snapshot_bytes, last < DISK_TRAILING ? last : DISK_TRAILING))
+            fail_msg("after the snapshot at %llu: database %ld + WAL %ld bytes for a "
+                     "%zu-byte snapshot and %d entries", last, db, wal, snapshot_bytes,
+                     DISK_TRAILING);
+    }
+    print_message("disk use after %d entries: database %ld + WAL %ld bytes (peak %ld) for "
+                  "a %zu-byte snapshot and %d trailing entries\n", DISK_ENTRIES, db, wal,
+                  peak, snapshot_bytes, DISK_TRAILING);
+    /* Between snapshots the WAL holds at most a threshold's worth of
+     * appends; the peak never carries two snapshots. */
+    assert_true(peak < s_disk_bound(snapshot_bytes, DISK_TRAILING + DISK_THRESHOLD));
+
+    /* Nothing raft needs was given up for it: with one more batch after
+     * the snapshot, the trailing entries come back with it. */
+    s_append_sized(f, DISK_ENTRIES + 1, DISK_BATCH);
+    s_reopen(f);
+    s_load(f, &l);
+    assert_non_null(l.snapshot);
+    assert_int_equal(l.snapshot->index, DISK_ENTRIES);
+    assert_int_equal(l.snapshot->bufs[0].len, snapshot_bytes);
+    assert_int_equal(l.start, DISK_ENTRIES - DISK_TRAILING + 1);
+    assert_int_equal(l.n, DISK_TRAILING + DISK_BATCH);
+    s_loaded_free(&l);
+}
+
+/* Files made before auto-vacuum was switched on are not rewritten: they
+ * keep working, reusing their free pages. */
+static void test_store_without_auto_vacuum(void **state)
+{
+    s_fixture_t *f = *state;
+    char mode[16];
+    s_loaded_t l;
+
+    ics_store_close(&f->store);
+    s_sql_exec(f->path, "PRAGMA auto_vacuum = NONE; VACUUM");
+    s_sql_text(f->path, "PRAGMA auto_vacuum", mode, sizeof mode);
+    assert_string_equal(mode, "0");
+    s_reopen(f);
+    for (raft_index first = 1; first <= 8 * DISK_BATCH; first += DISK_BATCH) {
+        s_append_sized(f, first, DISK_BATCH);
+        s_snapshot_sized(f, first + DISK_BATCH - 1, DISK_BATCH);
+    }
+    s_append_sized(f, 8 * DISK_BATCH + 1, 1);
+    s_reopen(f);
+    s_load(f, &l);
+    assert_non_null(l.snapshot);
+    assert_int_equal(l.snapshot->index, 8 * DISK_BATCH);
+    assert_int_equal(l.start, 7 * DISK_BATCH + 1);
+    assert_int_equal(l.n, DISK_BATCH + 1);
+    s_loaded_free(&l);
+    s_sql_text(f->path, "PRAGMA auto_vacuum", mode, sizeof mode);
+    assert_string_equal(mode, "0");
+}
+
 static void test_bad_paths(void **state)
 {
     s_fixture_t *f = *state;
@@ -952,6 +1115,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_load_memory_raft_style, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_corrupt_store_is_reported, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_bad_paths, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_snapshots_keep_files_small, s_setup,
+                                        s_teardown),
+        cmocka_unit_test_setup_teardown(test_store_without_auto_vacuum, s_setup,
+                                        s_teardown),
     };
 
     raft_heap_set(&s_heap);
