@@ -56,7 +56,9 @@ static const char s_schema_sql[] =
     " hi INTEGER PRIMARY KEY,"
     " lo INTEGER NOT NULL CHECK (lo >= 1 AND lo <= hi),"
     " chain BLOB NOT NULL CHECK (length(chain) = 32)," /* chain head at hi */
-    " clock_ms INTEGER NOT NULL);";                    /* log clock at hi */
+    " clock_ms INTEGER NOT NULL,"                      /* log clock at hi, or a bound */
+    " exact INTEGER NOT NULL CHECK (exact IN (0, 1)));"; /* 1: clock_ms is the clock at hi;
+                                                            0: the clock at hi is at most it */
 
 enum {
     S_BEGIN,
@@ -83,8 +85,9 @@ static const char *const s_sql[S_N] = {
                 " WHERE position = ?1",
     [S_LOOKUP] = "SELECT position, accepted, reason, chain, clock_ms, envelope FROM entries"
                  " WHERE org = ?1 AND seq = ?2 AND verified = 1 ORDER BY position LIMIT 1",
-    [S_GAP_TOP] = "SELECT lo, hi, chain, clock_ms FROM gaps ORDER BY hi DESC LIMIT 1",
-    [S_GAP_ADD] = "INSERT OR REPLACE INTO gaps(hi, lo, chain, clock_ms) VALUES (?1, ?2, ?3, ?4)",
+    [S_GAP_TOP] = "SELECT lo, hi, chain, clock_ms, exact FROM gaps ORDER BY hi DESC LIMIT 1",
+    [S_GAP_ADD] = "INSERT OR REPLACE INTO gaps(hi, lo, chain, clock_ms, exact)"
+                  " VALUES (?1, ?2, ?3, ?4, ?5)",
     [S_GAP_DEL] = "DELETE FROM gaps WHERE hi = ?1",
     [S_MISSING] = "SELECT coalesce(sum(hi - lo + 1), 0) FROM gaps",
     [S_RANGE] = "SELECT position, envelope, accepted, reason, chain, clock_ms, verified"
@@ -178,6 +181,7 @@ static int s_chain_at(ics_history_t *self, uint64_t position, uint8_t chain[ICS_
 
 typedef struct {
     uint64_t lo, hi, clock_ms;
+    bool exact;                      /* clock_ms is the clock at hi, not a bound */
     uint8_t chain[ICS_CHAIN_BYTES];
 } s_gap_t;
 
@@ -191,6 +195,7 @@ static int s_gap_top(ics_history_t *self, s_gap_t *g)
         g->lo = s_u64(st, 0);
         g->hi = s_u64(st, 1);
         g->clock_ms = s_u64(st, 3);
+        g->exact = sqlite3_column_int(st, 4) != 0;
         rc = s_blob32(st, 2, g->chain) ? ICS_OK : s_fail(self, "bad gap row");
     } else {
         rc = rc == SQLITE_DONE ? ICS_ENOENT : s_fail(self, "read gaps");
@@ -208,6 +213,7 @@ static int s_gap_put(ics_history_t *self, const s_gap_t *g)
     sqlite3_bind_int64(st, 2, (sqlite3_int64)g->lo);
     sqlite3_bind_blob(st, 3, g->chain, ICS_CHAIN_BYTES, SQLITE_STATIC);
     sqlite3_bind_int64(st, 4, (sqlite3_int64)g->clock_ms);
+    sqlite3_bind_int(st, 5, g->exact ? 1 : 0);
     return s_done(self, st, "write gap");
 }
 
@@ -486,7 +492,7 @@ int ics_history_restored(ics_history_t *self, uint64_t position, const uint8_t c
         }
         return ICS_OK;
     }
-    s_gap_t g = {.lo = self->top + 1, .hi = position, .clock_ms = clock_ms};
+    s_gap_t g = {.lo = self->top + 1, .hi = position, .clock_ms = clock_ms, .exact = true};
     memcpy(g.chain, chain, ICS_CHAIN_BYTES);
     rc = s_gap_put(self, &g);
     if (rc == ICS_OK) {
@@ -801,7 +807,8 @@ int ics_history_fill(ics_history_t *self, const uint8_t *buf, size_t len, uint64
     Ics__V1__HistoryChunk *c = NULL;
     uint8_t (*chains)[ICS_CHAIN_BYTES] = NULL;
     uint8_t below[ICS_CHAIN_BYTES];
-    uint64_t clock, below_clock;
+    uint64_t clock, below_clock = 0;
+    bool closing, below_exact = false;
     s_gap_t g;
     int rc;
 
@@ -834,8 +841,33 @@ int ics_history_fill(ics_history_t *self, const uint8_t *buf, size_t len, uint64
         rc = ics_err(err, ICS_ENOMEM, "out of memory");
         goto out;
     }
-    /* Recompute the chain over every entry and check the clock's steps. */
-    clock = c->prev_clock;
+    /* Closing the gap: the chain below must be the one we already hold,
+     * and the clock steps from the one we hold there. */
+    closing = c->first == g.lo;
+    if (closing) {
+        rc = s_chain_at(self, g.lo - 1, below, &below_clock);
+        below_exact = rc == ICS_OK;
+        if (rc == ICS_ENOENT) {
+            /* Another gap ends right below: its top chain is what we know. */
+            sqlite3_stmt *st = NULL;
+            rc = ICS_EIO;
+            if (sqlite3_prepare_v2(self->db, "SELECT chain FROM gaps WHERE hi = ?1", -1, &st,
+                                   NULL) == SQLITE_OK) {
+                sqlite3_bind_int64(st, 1, (sqlite3_int64)(g.lo - 1));
+                if (sqlite3_step(st) == SQLITE_ROW && s_blob32(st, 0, below))
+                    rc = ICS_OK;
+            }
+            sqlite3_finalize(st);
+        }
+        if (rc != ICS_OK) {
+            rc = ics_err(err, ICS_EIO, "history database failure");
+            goto out;
+        }
+    }
+    /* Recompute the chain over every entry and check the clock's steps.
+     * prev_clock is the peer's word (the chain does not cover clocks): it
+     * only opens the steps, and is never trusted beyond this chunk. */
+    clock = closing && below_exact ? below_clock : c->prev_clock;
     for (size_t i = 0; i < c->n_entries; i++) {
         const Ics__V1__HistoryEntry *e = c->entries[i];
         const uint8_t *prev = i == 0 ? c->prev_chain.data : chains[i - 1];
@@ -858,37 +890,15 @@ int ics_history_fill(ics_history_t *self, const uint8_t *buf, size_t len, uint64
         ics_chain_step(prev, c->first + i, id, e->accepted, reason, chains[i]);
     }
     if (sodium_memcmp(chains[c->n_entries - 1], g.chain, ICS_CHAIN_BYTES) != 0 ||
-        clock != g.clock_ms) {
+        (g.exact ? clock != g.clock_ms : clock > g.clock_ms)) {
         rc = ics_err(err, ICS_EINVAL, "history chunk %" PRIu64 " to %" PRIu64 " does not reach"
                      " the chain (or clock) this node holds for position %" PRIu64,
                      c->first, g.hi, g.hi);
         goto out;
     }
-    /* Closing the gap: the chain below must be the one we already hold. */
-    if (c->first == g.lo) {
-        rc = s_chain_at(self, g.lo - 1, below, &below_clock);
-        if (rc == ICS_ENOENT) {
-            /* Another gap ends right below: its top chain is what we know. */
-            s_gap_t lower;
-            rc = ICS_EIO;
-            sqlite3_stmt *st = NULL;
-            if (sqlite3_prepare_v2(self->db, "SELECT chain, clock_ms FROM gaps WHERE hi = ?1", -1,
-                                   &st, NULL) == SQLITE_OK) {
-                sqlite3_bind_int64(st, 1, (sqlite3_int64)(g.lo - 1));
-                if (sqlite3_step(st) == SQLITE_ROW && s_blob32(st, 0, lower.chain)) {
-                    memcpy(below, lower.chain, sizeof below);
-                    below_clock = s_u64(st, 1);
-                    rc = ICS_OK;
-                }
-            }
-            sqlite3_finalize(st);
-        }
-        if (rc != ICS_OK) {
-            rc = ics_err(err, ICS_EIO, "history database failure");
-            goto out;
-        }
-        if (sodium_memcmp(below, c->prev_chain.data, ICS_CHAIN_BYTES) != 0 ||
-            below_clock != c->prev_clock) {
+    if (closing) {
+        /* The chunk's chain is now trusted, prev_chain with it. */
+        if (sodium_memcmp(below, c->prev_chain.data, ICS_CHAIN_BYTES) != 0) {
             self->stats.diverged++;
             ics_error("group %s: history: the entries below position %" PRIu64 " on disk do not"
                       " lead to the chain the snapshot vouches for: the history file is corrupt"
@@ -917,7 +927,9 @@ int ics_history_fill(ics_history_t *self, const uint8_t *buf, size_t len, uint64
     if (rc == ICS_OK)
         rc = s_gap_del(self, g.hi);
     if (rc == ICS_OK && c->first > g.lo) {
-        s_gap_t rest = {.lo = g.lo, .hi = c->first - 1, .clock_ms = c->prev_clock};
+        /* The clock before the chunk is at most its first entry's. */
+        s_gap_t rest = {.lo = g.lo, .hi = c->first - 1, .clock_ms = c->entries[0]->clock_ms,
+                        .exact = false};
         memcpy(rest.chain, c->prev_chain.data, ICS_CHAIN_BYTES);
         rc = s_gap_put(self, &rest);
     }

@@ -509,6 +509,21 @@ static void s_run(unsigned servers, uint64_t seed, unsigned commands)
                  (unsigned long long)before, (unsigned long long)ics_fsm_position(other));
     fx_cluster_assert_identical(w.c);
     s_assert_same_answers(w.c, seed);
+    {
+        uint64_t filled = 0, bad = 0;
+        for (unsigned i = 0; i < servers; i++) {
+            ics_history_stats_t hs = ics_history_stats(fx_cluster_history(w.c, i));
+            filled += hs.filled;
+            bad += hs.bad_chunks;
+        }
+        print_message("seed %llu: %u snapshot installs, %llu history entries backfilled,"
+                      " %llu corrupted chunks refused\n", (unsigned long long)seed,
+                      fx_cluster_restores(w.c), (unsigned long long)filled,
+                      (unsigned long long)bad);
+        if (filled == 0)
+            fail_msg("seed %llu: a server installed a snapshot but backfilled nothing",
+                     (unsigned long long)seed);
+    }
     /* The workload did real work: the genesis and the prologue at least. */
     if (s_accepted(fx_cluster_history(w.c, 0)) < 20)
         fail_msg("seed %llu: only %u entries accepted", (unsigned long long)seed,
