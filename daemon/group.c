@@ -872,7 +872,7 @@ ics_group_t *ics_group_new(const ics_config_t *cfg, const ics_group_cfg_t *gcfg,
                                         .effect = s_on_effect,
                                         .arg = self,
                                     });
-    self->io = ics_raftio_new(gcfg->name, self->store, s_raft_send, self);
+    self->io = ics_raftio_new(gcfg->name, self->store, cfg->max_message_bytes, s_raft_send, self);
     if (self->io == NULL) {
         ics_err(err, ICS_ENOMEM, "out of memory");
         goto fail;
