@@ -881,7 +881,8 @@ static void test_append_entries_capped_to_prefix(void **state)
 
     /* An entry that alone does not fit cannot go: the send fails. */
     static uint8_t huge[MAX_FRAME + 1];
-    struct raft_entry big = {.term = 2, .type = RAFT_COMMAND, .buf = {.base = huge, .len = sizeof huge}};
+    struct raft_entry big = {
+        .term = 2, .type = RAFT_COMMAND, .buf = {.base = huge, .len = sizeof huge}};
     m.append_entries.entries = &big;
     m.append_entries.n_entries = 1;
     assert_int_equal(s_send(a, "RTD", &m), RAFT_TOOBIG);
