@@ -42,6 +42,9 @@
 #define RETRY_MS 1000u
 #define INTERNAL_TIMEOUT_MS 30000u
 #define RECENT_MAX 256
+/* Room around a command in a frame: envelope header and signature, raft
+ * entry and frame headers, CURVE's own. */
+#define ENVELOPE_OVERHEAD 1024u
 #define BACKFILL_TIMEOUT_MS 5000u  /* a peer that has not answered by then is skipped */
 #define BACKFILL_BAD_MS 60000u     /* a peer that served a bad chunk is not asked again for this long */
 /* A new submission's seq stays within this of the oldest one still in
@@ -463,6 +466,11 @@ int ics_group_submit(ics_group_t *self, const uint8_t *cmd, size_t cmd_len,
         return ics_err(err, ICS_EINVAL, "command has no body");
     if (token != NULL && (token_len == 0 || token_len > 64))
         return ics_err(err, ICS_EINVAL, "client token must be 1 to 64 bytes");
+    /* A log entry travels whole in one frame (AppendEntries, Forward):
+     * one that cannot would stall the group behind it. */
+    if (cmd_len + ENVELOPE_OVERHEAD > self->cfg->max_message_bytes)
+        return ics_err(err, ICS_ETOOBIG, "command of %zu bytes is too large for frames of"
+                       " max_message_bytes = %u", cmd_len, self->cfg->max_message_bytes);
     return s_submit(self, cmd, cmd_len, kind, token, token_len, timeout_ms, done, arg, NULL,
                     err);
 }
@@ -1122,7 +1130,8 @@ ics_group_t *ics_group_new(const ics_config_t *cfg, const ics_group_cfg_t *gcfg,
                                         .effect = s_on_effect,
                                         .arg = self,
                                     });
-    self->io = ics_raftio_new(gcfg->name, self->store, s_raft_send, self);
+    self->io = ics_raftio_new(gcfg->name, self->store, cfg->max_message_bytes, s_raft_send,
+                              self);
     if (self->io == NULL) {
         ics_err(err, ICS_ENOMEM, "out of memory");
         goto fail;

@@ -19,11 +19,75 @@
 #include <sys/socket.h>
 
 #include "node.h"
+#include "raftio.h"
 
 struct ics_http {
     struct MHD_Daemon *mhd;
     ics_node_t *node;
 };
+
+/* Counters of each group's raft messages under max_message_bytes, one row
+ * per sample; rows of a name are adjacent, so HELP and TYPE print once. */
+static const struct {
+    const char *name, *help, *label;
+    size_t off;
+} s_raftio_rows[] = {
+#define ROW(name, help, label, field) {name, help, label, offsetof(ics_raftio_stats_t, field)}
+    ROW("icsd_raft_append_capped_total",
+        "AppendEntries cut to the entries that fit in max_message_bytes.", "", append_capped),
+    ROW("icsd_raft_oversize_total",
+        "Raft messages that cannot fit in max_message_bytes, not sent.", "", oversize),
+    ROW("icsd_raft_snapshots_total",
+        "Snapshots sent (every chunk queued) and received (reassembled).",
+        "direction=\"out\"", snapshot_sends),
+    ROW("icsd_raft_snapshots_total", "", "direction=\"in\"", snapshots_received),
+    ROW("icsd_raft_snapshot_chunks_total", "Snapshot chunks queued and accepted.",
+        "direction=\"out\"", snapshot_chunks_sent),
+    ROW("icsd_raft_snapshot_chunks_total", "", "direction=\"in\"", snapshot_chunks_received),
+    ROW("icsd_raft_snapshot_send_failures_total", "Snapshot sends that failed, by cause.",
+        "cause=\"unreachable\"", snapshot_fail_unreachable),
+    ROW("icsd_raft_snapshot_send_failures_total", "", "cause=\"too_big\"",
+        snapshot_fail_too_big),
+    ROW("icsd_raft_snapshot_send_failures_total", "", "cause=\"no_memory\"",
+        snapshot_fail_no_memory),
+    ROW("icsd_raft_snapshot_chunks_dropped_total", "Received snapshot chunks dropped, by cause.",
+        "cause=\"unknown_transfer\"", chunks_dropped_unknown),
+    ROW("icsd_raft_snapshot_chunks_dropped_total", "", "cause=\"out_of_order\"",
+        chunks_dropped_order),
+    ROW("icsd_raft_snapshot_chunks_dropped_total", "", "cause=\"invalid\"",
+        chunks_dropped_invalid),
+    ROW("icsd_raft_snapshot_chunks_dropped_total", "", "cause=\"too_big\"",
+        chunks_dropped_too_big),
+    ROW("icsd_raft_snapshot_transfers_dropped_total",
+        "Incoming snapshot transfers dropped before completion, by cause.",
+        "cause=\"stalled\"", transfers_stalled),
+    ROW("icsd_raft_snapshot_transfers_dropped_total", "", "cause=\"replaced\"",
+        transfers_replaced),
+    ROW("icsd_raft_snapshot_transfers_dropped_total", "", "cause=\"no_memory\"",
+        transfers_no_memory),
+#undef ROW
+};
+
+static void s_raftio_metrics(ics_node_t *n, FILE *out)
+{
+    ics_raftio_stats_t st[ICS_MAX_GROUPS];
+
+    for (size_t g = 0; g < n->n_groups && g < ICS_MAX_GROUPS; g++)
+        st[g] = ics_raftio_stats(ics_raftio_of(ics_group_raft(n->groups[g])->io));
+    for (size_t r = 0; r < sizeof s_raftio_rows / sizeof s_raftio_rows[0]; r++) {
+        const char *label = s_raftio_rows[r].label;
+        if (s_raftio_rows[r].help[0] != '\0')
+            fprintf(out, "# HELP %s %s\n# TYPE %s counter\n", s_raftio_rows[r].name,
+                    s_raftio_rows[r].help, s_raftio_rows[r].name);
+        for (size_t g = 0; g < n->n_groups && g < ICS_MAX_GROUPS; g++) {
+            uint64_t v;
+            memcpy(&v, (const char *)&st[g] + s_raftio_rows[r].off, sizeof v);
+            fprintf(out, "%s{group=\"%s\"%s%s} %llu\n", s_raftio_rows[r].name,
+                    ics_group_name(n->groups[g]), label[0] ? "," : "", label,
+                    (unsigned long long)v);
+        }
+    }
+}
 
 static void s_metrics(ics_node_t *n, FILE *out)
 {
@@ -164,6 +228,7 @@ static void s_metrics(ics_node_t *n, FILE *out)
     fprintf(out, "# HELP icsd_connections_refused_total Connections refused by ZAP.\n"
                  "# TYPE icsd_connections_refused_total counter\n");
     fprintf(out, "icsd_connections_refused_total %llu\n", (unsigned long long)ts.refused);
+    s_raftio_metrics(n, out);
 
     /* Domain gauges (open aid requests, OPEL by organisation). */
     for (size_t g = 0; g < n->n_groups; g++)

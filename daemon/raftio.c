@@ -14,14 +14,44 @@
  * Received messages are decoded into memory that raft takes over: each
  * AppendEntries' entries share one raft_malloc'd batch; InstallSnapshot's
  * configuration and data are raft's once recv_cb is called.
+ *
+ * No frame is longer than the transport's max_message_bytes (max_frame),
+ * which drops longer ones. Two raft messages can be longer:
+ *
+ *   AppendEntries   carries the longest prefix of its entries that fits; the
+ *                   follower's reply tells the leader where to go on. An
+ *                   entry that alone does not fit cannot be replicated: the
+ *                   send fails, loudly.
+ *   InstallSnapshot is sent as a transfer: chunks that each fit, queued
+ *                   together, with the header in each and the configuration
+ *                   in the first. raft's send callback reports them all.
+ *
+ * The receiver keeps at most one transfer per peer, in s_transfer_t slots.
+ * A transfer opens on its offset-0 chunk (replacing the peer's previous
+ * one), accepts only the chunk at the offset it has reached, with the same
+ * header, and grows its buffer as bytes arrive, never past snapshot_max. It
+ * ends when raft gets the complete snapshot, or is dropped when a chunk is
+ * missing for stall_ms. Any other chunk is dropped and counted. Every
+ * oversize message, failed snapshot send and dropped chunk is logged, at
+ * most once per LOG_EVERY_MS for each kind.
  */
 #include "raftio.h"
 
 #include "common/envelope.h"
 
+#include <assert.h>
 #include <sodium.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#define LOG_EVERY_MS 10000u
+/* How much a frame may outgrow the sum of its parts: the length prefixes
+ * of the two messages around the payload (the body in RaftMessage, that in
+ * Frame) grow by up to 4 bytes each as the payload does, for any payload
+ * under 2^35 bytes. */
+#define NEST_SLACK 8
 
 typedef enum { OP_APPEND, OP_TRUNCATE, OP_SNAPSHOT_PUT, OP_SNAPSHOT_GET, OP_SEND } s_op_type_t;
 
@@ -48,10 +78,32 @@ typedef struct {
     };
 } s_op_t;
 
+typedef struct {
+    uint64_t next_ms; /* log again from then */
+    uint64_t suppressed;
+} s_ratelimit_t;
+
+/* A snapshot being received from one peer; free when from is "". */
+typedef struct {
+    char from[ICS_ORG_MAX];
+    uint64_t id;
+    uint64_t total, received;
+    uint8_t *buf; /* raft_malloc'd, cap bytes: raft's once complete */
+    size_t cap;
+    raft_term term, last_term;
+    raft_index last_index, conf_index;
+    struct raft_configuration conf;
+    bool has_conf;
+    uint64_t last_ms; /* when the last chunk was accepted */
+} s_transfer_t;
+
 struct ics_raftio {
     struct raft_io io;
     char group[ICS_GROUP_MAX];
     ics_store_t *store;
+    size_t max_frame;
+    uint64_t snapshot_max;
+    unsigned stall_ms;
     ics_raftio_send_fn send;
     void *send_arg;
     raft_id id;
@@ -63,6 +115,8 @@ struct ics_raftio {
     raft_index last_index; /* last entry raft has handed us */
     s_op_t *ops;
     size_t n_ops, cap_ops;
+    s_transfer_t in[ICS_MAX_ORGS];
+    s_ratelimit_t rl_oversize, rl_capped, rl_snapshot, rl_chunk, rl_transfer;
     ics_raftio_stats_t stats;
 };
 
@@ -250,124 +304,360 @@ static int s_random(struct raft_io *io, int min, int max)
     return min + (int)randombytes_uniform((uint32_t)(max - min));
 }
 
+/* ---- rate-limited logging -------------------------------------------- */
+
+/* A peer that keeps failing does so on every heartbeat: say it once per
+ * interval per kind of event, with how many were not said. */
+static void s_log_limited(s_ratelimit_t *rl, int level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void s_log_limited(s_ratelimit_t *rl, int level, const char *fmt, ...)
+{
+    uint64_t now = ics_mono_ms();
+    char msg[512];
+    va_list ap;
+
+    if (rl->next_ms != 0 && now < rl->next_ms) {
+        rl->suppressed++;
+        return;
+    }
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (rl->suppressed > 0)
+        ics_log(level, "%s (%llu more like it in the last %us not logged)", msg,
+                (unsigned long long)rl->suppressed, LOG_EVERY_MS / 1000);
+    else
+        ics_log(level, "%s", msg);
+    rl->suppressed = 0;
+    rl->next_ms = now + LOG_EVERY_MS;
+}
+
 /* ---- encoding -------------------------------------------------------- */
 
-static int s_encode(const ics_raftio_t *self, const struct raft_message *m, uint8_t **out,
-                    size_t *out_len)
+/* A raft message laid out as a wire frame, pointing into the raft message
+ * (valid while it is). The sender adjusts it before packing: how many
+ * entries an AppendEntries carries, which chunk an InstallSnapshot does. */
+typedef struct {
+    Ics__V1__Frame frame;
+    Ics__V1__RaftMessage rm;
+    Ics__V1__RaftMessage__RequestVote rv;
+    Ics__V1__RaftMessage__RequestVoteResult rvr;
+    Ics__V1__RaftMessage__AppendEntries ae;
+    Ics__V1__RaftMessage__AppendEntriesResult aer;
+    Ics__V1__RaftMessage__InstallSnapshot is;
+    Ics__V1__RaftMessage__TimeoutNow tn;
+    Ics__V1__RaftEntry *entries, **entry_ptrs;
+    Ics__V1__RaftServer *servers, **server_ptrs;
+} s_wire_t;
+
+static void s_wire_clear(s_wire_t *w)
 {
-    Ics__V1__Frame frame = ICS__V1__FRAME__INIT;
-    Ics__V1__RaftMessage rm = ICS__V1__RAFT_MESSAGE__INIT;
-    Ics__V1__RaftMessage__RequestVote rv = ICS__V1__RAFT_MESSAGE__REQUEST_VOTE__INIT;
-    Ics__V1__RaftMessage__RequestVoteResult rvr = ICS__V1__RAFT_MESSAGE__REQUEST_VOTE_RESULT__INIT;
-    Ics__V1__RaftMessage__AppendEntries ae = ICS__V1__RAFT_MESSAGE__APPEND_ENTRIES__INIT;
-    Ics__V1__RaftMessage__AppendEntriesResult aer = ICS__V1__RAFT_MESSAGE__APPEND_ENTRIES_RESULT__INIT;
-    Ics__V1__RaftMessage__InstallSnapshot is = ICS__V1__RAFT_MESSAGE__INSTALL_SNAPSHOT__INIT;
-    Ics__V1__RaftMessage__TimeoutNow tn = ICS__V1__RAFT_MESSAGE__TIMEOUT_NOW__INIT;
-    Ics__V1__RaftEntry *entries = NULL, **entry_ptrs = NULL;
-    Ics__V1__RaftServer *servers = NULL, **server_ptrs = NULL;
+    free(w->entries);
+    free(w->entry_ptrs);
+    free(w->servers);
+    free(w->server_ptrs);
+    w->entries = NULL;
+    w->entry_ptrs = NULL;
+    w->servers = NULL;
+    w->server_ptrs = NULL;
+}
+
+/* Lays out m. Returns ICS_OK, ICS_ENOMEM or ICS_EINVAL (unknown type); on
+ * error nothing is left to clear. */
+static int s_wire_init(const ics_raftio_t *self, const struct raft_message *m, s_wire_t *w)
+{
     int rc = ICS_ENOMEM;
 
-    frame.version = ICS_WIRE_VERSION;
-    frame.group = (char *)self->group;
-    frame.body_case = ICS__V1__FRAME__BODY_RAFT;
-    frame.raft = &rm;
-    rm.type = m->type;
+    *w = (s_wire_t){
+        .frame = ICS__V1__FRAME__INIT,
+        .rm = ICS__V1__RAFT_MESSAGE__INIT,
+        .rv = ICS__V1__RAFT_MESSAGE__REQUEST_VOTE__INIT,
+        .rvr = ICS__V1__RAFT_MESSAGE__REQUEST_VOTE_RESULT__INIT,
+        .ae = ICS__V1__RAFT_MESSAGE__APPEND_ENTRIES__INIT,
+        .aer = ICS__V1__RAFT_MESSAGE__APPEND_ENTRIES_RESULT__INIT,
+        .is = ICS__V1__RAFT_MESSAGE__INSTALL_SNAPSHOT__INIT,
+        .tn = ICS__V1__RAFT_MESSAGE__TIMEOUT_NOW__INIT,
+    };
+    w->frame.version = ICS_WIRE_VERSION;
+    w->frame.group = (char *)self->group;
+    w->frame.body_case = ICS__V1__FRAME__BODY_RAFT;
+    w->frame.raft = &w->rm;
+    w->rm.type = m->type;
     switch (m->type) {
     case RAFT_IO_REQUEST_VOTE:
-        rv.term = m->request_vote.term;
-        rv.candidate_id = m->request_vote.candidate_id;
-        rv.last_log_index = m->request_vote.last_log_index;
-        rv.last_log_term = m->request_vote.last_log_term;
-        rv.disrupt_leader = m->request_vote.disrupt_leader;
-        rv.pre_vote = m->request_vote.pre_vote;
-        rm.body_case = ICS__V1__RAFT_MESSAGE__BODY_REQUEST_VOTE;
-        rm.request_vote = &rv;
+        w->rv.term = m->request_vote.term;
+        w->rv.candidate_id = m->request_vote.candidate_id;
+        w->rv.last_log_index = m->request_vote.last_log_index;
+        w->rv.last_log_term = m->request_vote.last_log_term;
+        w->rv.disrupt_leader = m->request_vote.disrupt_leader;
+        w->rv.pre_vote = m->request_vote.pre_vote;
+        w->rm.body_case = ICS__V1__RAFT_MESSAGE__BODY_REQUEST_VOTE;
+        w->rm.request_vote = &w->rv;
         break;
     case RAFT_IO_REQUEST_VOTE_RESULT:
-        rvr.term = m->request_vote_result.term;
-        rvr.vote_granted = m->request_vote_result.vote_granted;
-        rvr.pre_vote = (uint32_t)m->request_vote_result.pre_vote;
-        rm.body_case = ICS__V1__RAFT_MESSAGE__BODY_REQUEST_VOTE_RESULT;
-        rm.request_vote_result = &rvr;
+        w->rvr.term = m->request_vote_result.term;
+        w->rvr.vote_granted = m->request_vote_result.vote_granted;
+        w->rvr.pre_vote = (uint32_t)m->request_vote_result.pre_vote;
+        w->rm.body_case = ICS__V1__RAFT_MESSAGE__BODY_REQUEST_VOTE_RESULT;
+        w->rm.request_vote_result = &w->rvr;
         break;
     case RAFT_IO_APPEND_ENTRIES: {
         const struct raft_append_entries *a = &m->append_entries;
-        ae.term = a->term;
-        ae.prev_log_index = a->prev_log_index;
-        ae.prev_log_term = a->prev_log_term;
-        ae.leader_commit = a->leader_commit;
+        w->ae.term = a->term;
+        w->ae.prev_log_index = a->prev_log_index;
+        w->ae.prev_log_term = a->prev_log_term;
+        w->ae.leader_commit = a->leader_commit;
         if (a->n_entries > 0) {
-            entries = calloc(a->n_entries, sizeof *entries);
-            entry_ptrs = calloc(a->n_entries, sizeof *entry_ptrs);
-            if (entries == NULL || entry_ptrs == NULL)
+            w->entries = calloc(a->n_entries, sizeof *w->entries);
+            w->entry_ptrs = calloc(a->n_entries, sizeof *w->entry_ptrs);
+            if (w->entries == NULL || w->entry_ptrs == NULL)
                 goto out;
             for (unsigned i = 0; i < a->n_entries; i++) {
-                ics__v1__raft_entry__init(&entries[i]);
-                entries[i].term = a->entries[i].term;
-                entries[i].type = a->entries[i].type;
-                entries[i].data.data = a->entries[i].buf.base;
-                entries[i].data.len = a->entries[i].buf.len;
-                entry_ptrs[i] = &entries[i];
+                ics__v1__raft_entry__init(&w->entries[i]);
+                w->entries[i].term = a->entries[i].term;
+                w->entries[i].type = a->entries[i].type;
+                w->entries[i].data.data = a->entries[i].buf.base;
+                w->entries[i].data.len = a->entries[i].buf.len;
+                w->entry_ptrs[i] = &w->entries[i];
             }
         }
-        ae.entries = entry_ptrs;
-        ae.n_entries = a->n_entries;
-        rm.body_case = ICS__V1__RAFT_MESSAGE__BODY_APPEND_ENTRIES;
-        rm.append_entries = &ae;
+        w->ae.entries = w->entry_ptrs;
+        w->ae.n_entries = a->n_entries;
+        w->rm.body_case = ICS__V1__RAFT_MESSAGE__BODY_APPEND_ENTRIES;
+        w->rm.append_entries = &w->ae;
         break;
     }
     case RAFT_IO_APPEND_ENTRIES_RESULT:
-        aer.term = m->append_entries_result.term;
-        aer.rejected = m->append_entries_result.rejected;
-        aer.last_log_index = m->append_entries_result.last_log_index;
-        rm.body_case = ICS__V1__RAFT_MESSAGE__BODY_APPEND_ENTRIES_RESULT;
-        rm.append_entries_result = &aer;
+        w->aer.term = m->append_entries_result.term;
+        w->aer.rejected = m->append_entries_result.rejected;
+        w->aer.last_log_index = m->append_entries_result.last_log_index;
+        w->rm.body_case = ICS__V1__RAFT_MESSAGE__BODY_APPEND_ENTRIES_RESULT;
+        w->rm.append_entries_result = &w->aer;
         break;
     case RAFT_IO_INSTALL_SNAPSHOT: {
         const struct raft_install_snapshot *s = &m->install_snapshot;
-        is.term = s->term;
-        is.last_index = s->last_index;
-        is.last_term = s->last_term;
-        is.conf_index = s->conf_index;
-        is.data.data = s->data.base;
-        is.data.len = s->data.len;
+        w->is.term = s->term;
+        w->is.last_index = s->last_index;
+        w->is.last_term = s->last_term;
+        w->is.conf_index = s->conf_index;
+        w->is.total_len = s->data.len;
         if (s->conf.n > 0) {
-            servers = calloc(s->conf.n, sizeof *servers);
-            server_ptrs = calloc(s->conf.n, sizeof *server_ptrs);
-            if (servers == NULL || server_ptrs == NULL)
+            w->servers = calloc(s->conf.n, sizeof *w->servers);
+            w->server_ptrs = calloc(s->conf.n, sizeof *w->server_ptrs);
+            if (w->servers == NULL || w->server_ptrs == NULL)
                 goto out;
             for (unsigned i = 0; i < s->conf.n; i++) {
-                ics__v1__raft_server__init(&servers[i]);
-                servers[i].id = s->conf.servers[i].id;
-                servers[i].address = s->conf.servers[i].address;
-                servers[i].role = (uint32_t)s->conf.servers[i].role;
-                server_ptrs[i] = &servers[i];
+                ics__v1__raft_server__init(&w->servers[i]);
+                w->servers[i].id = s->conf.servers[i].id;
+                w->servers[i].address = s->conf.servers[i].address;
+                w->servers[i].role = (uint32_t)s->conf.servers[i].role;
+                w->server_ptrs[i] = &w->servers[i];
             }
         }
-        is.conf = server_ptrs;
-        is.n_conf = s->conf.n;
-        rm.body_case = ICS__V1__RAFT_MESSAGE__BODY_INSTALL_SNAPSHOT;
-        rm.install_snapshot = &is;
+        w->is.conf = w->server_ptrs;
+        w->is.n_conf = s->conf.n;
+        w->rm.body_case = ICS__V1__RAFT_MESSAGE__BODY_INSTALL_SNAPSHOT;
+        w->rm.install_snapshot = &w->is;
         break;
     }
     case RAFT_IO_TIMEOUT_NOW:
-        tn.term = m->timeout_now.term;
-        tn.last_log_index = m->timeout_now.last_log_index;
-        tn.last_log_term = m->timeout_now.last_log_term;
-        rm.body_case = ICS__V1__RAFT_MESSAGE__BODY_TIMEOUT_NOW;
-        rm.timeout_now = &tn;
+        w->tn.term = m->timeout_now.term;
+        w->tn.last_log_index = m->timeout_now.last_log_index;
+        w->tn.last_log_term = m->timeout_now.last_log_term;
+        w->rm.body_case = ICS__V1__RAFT_MESSAGE__BODY_TIMEOUT_NOW;
+        w->rm.timeout_now = &w->tn;
         break;
     default:
         rc = ICS_EINVAL;
         goto out;
     }
-    rc = ics_pack(&frame.base, out, out_len);
+    rc = ICS_OK;
 out:
-    free(entries);
-    free(entry_ptrs);
-    free(servers);
-    free(server_ptrs);
+    if (rc != ICS_OK)
+        s_wire_clear(w);
     return rc;
+}
+
+static size_t s_wire_size(const s_wire_t *w)
+{
+    return ics__v1__frame__get_packed_size(&w->frame);
+}
+
+static size_t s_varint_size(uint64_t v)
+{
+    size_t n = 1;
+    while (v >= 0x80) {
+        v >>= 7;
+        n++;
+    }
+    return n;
+}
+
+/* ---- send ------------------------------------------------------------ */
+
+/* Packs the frame as it stands and hands it to the transport. Returns 0 or
+ * a RAFT_* code. The caller has made sure it fits. */
+static int s_send_frame(ics_raftio_t *self, const s_wire_t *w, const char *to)
+{
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    int status = RAFT_NOMEM;
+
+    if (ics_pack(&w->frame.base, &buf, &len) != ICS_OK)
+        goto out;
+    assert(len <= self->max_frame);
+    status = self->send(self->send_arg, to, buf, len) == 0 ? 0 : RAFT_NOCONNECTION;
+out:
+    free(buf);
+    return status;
+}
+
+/* Cuts an AppendEntries to the longest prefix of its entries that fits in a
+ * frame; returns how many that is (0 if not even the first fits). Each
+ * entry adds its tag, length and bytes; the enclosing messages' length
+ * prefixes may grow by NEST_SLACK in all, so the estimate never
+ * overshoots. */
+static size_t s_fit_entries(const ics_raftio_t *self, s_wire_t *w)
+{
+    size_t n = w->ae.n_entries, k = 0, used = 0, base;
+
+    w->ae.n_entries = 0;
+    base = s_wire_size(w);
+    if (base + NEST_SLACK < self->max_frame) {
+        size_t budget = self->max_frame - base - NEST_SLACK;
+        for (; k < n; k++) {
+            size_t e = ics__v1__raft_entry__get_packed_size(w->entry_ptrs[k]);
+            size_t cost = 1 + s_varint_size(e) + e;
+            if (cost > budget - used)
+                break;
+            used += cost;
+        }
+    }
+    if (k == 0 && n > 0) {
+        /* The slack may be all that stands between the first entry and the
+         * limit: measure it exactly. */
+        w->ae.n_entries = 1;
+        k = s_wire_size(w) <= self->max_frame ? 1 : 0;
+    }
+    w->ae.n_entries = k;
+    assert(s_wire_size(w) <= self->max_frame || k == 0);
+    return k;
+}
+
+/* Sets *capped when only a prefix of the entries went. */
+static int s_send_entries(ics_raftio_t *self, s_wire_t *w, const struct raft_message *m,
+                          bool *capped)
+{
+    const struct raft_append_entries *a = &m->append_entries;
+    size_t n = a->n_entries, k;
+
+    if (s_wire_size(w) <= self->max_frame)
+        return s_send_frame(self, w, m->server_address);
+    k = s_fit_entries(self, w);
+    if (k == 0) {
+        self->stats.oversize++;
+        s_log_limited(&self->rl_oversize, ICS_LOG_ERR,
+                      "group %s: cannot replicate entry %llu to %s: the entry alone (%zu "
+                      "bytes) does not fit in max_message_bytes = %zu; raise the limit",
+                      self->group, (unsigned long long)a->prev_log_index + 1,
+                      m->server_address, a->entries[0].buf.len, self->max_frame);
+        return RAFT_TOOBIG;
+    }
+    self->stats.append_capped++;
+    s_log_limited(&self->rl_capped, ICS_LOG_INFO,
+                  "group %s: AppendEntries to %s carries entries %llu..%llu of %llu..%llu to "
+                  "fit max_message_bytes = %zu; the rest follows when it answers",
+                  self->group, m->server_address, (unsigned long long)a->prev_log_index + 1,
+                  (unsigned long long)(a->prev_log_index + k),
+                  (unsigned long long)a->prev_log_index + 1,
+                  (unsigned long long)(a->prev_log_index + n), self->max_frame);
+    *capped = true;
+    return s_send_frame(self, w, m->server_address);
+}
+
+static const char *s_status_name(int status)
+{
+    switch (status) {
+    case RAFT_NOCONNECTION: return "the transport refused it (peer unreachable or its queue full)";
+    case RAFT_NOMEM: return "out of memory";
+    default: return raft_strerror(status);
+    }
+}
+
+/* Sends a snapshot as a transfer of chunks, each frame at most max_frame.
+ * The configuration rides in the first chunk only; every chunk's header is
+ * at most the first's, so one chunk size serves all. */
+static int s_send_snapshot(ics_raftio_t *self, s_wire_t *w, const struct raft_message *m)
+{
+    const struct raft_buffer *data = &m->install_snapshot.data;
+    size_t header, room, off = 0, n_chunks;
+    uint64_t id = 0;
+    unsigned k = 0;
+    int status = 0;
+
+    if (data->len > self->snapshot_max) {
+        self->stats.snapshot_fail_too_big++;
+        s_log_limited(&self->rl_snapshot, ICS_LOG_ERR,
+                      "group %s: snapshot %llu not sent to %s: %zu bytes is over the %llu "
+                      "a receiver accepts",
+                      self->group, (unsigned long long)m->install_snapshot.last_index,
+                      m->server_address, data->len, (unsigned long long)self->snapshot_max);
+        return RAFT_TOOBIG;
+    }
+    /* The header of the first chunk, then its offset (tag and up to 10
+     * bytes), the data's tag and length (up to 6) and the nesting slack. */
+    w->is.offset = 0;
+    w->is.data.len = 0;
+    w->is.data.data = NULL;
+    header = s_wire_size(w) + 11 + 6 + NEST_SLACK;
+    if (header >= self->max_frame) {
+        self->stats.oversize++;
+        s_log_limited(&self->rl_oversize, ICS_LOG_ERR,
+                      "group %s: snapshot %llu not sent to %s: its header alone (%zu bytes, "
+                      "%u servers) does not fit in max_message_bytes = %zu",
+                      self->group, (unsigned long long)m->install_snapshot.last_index,
+                      m->server_address, header, m->install_snapshot.conf.n, self->max_frame);
+        return RAFT_TOOBIG;
+    }
+    room = self->max_frame - header;
+    n_chunks = data->len == 0 ? 1 : (data->len + room - 1) / room;
+    while (id == 0)
+        randombytes_buf(&id, sizeof id);
+    w->is.transfer_id = id;
+    do {
+        size_t len = data->len - off < room ? data->len - off : room;
+        w->is.offset = off;
+        w->is.data.data = (uint8_t *)data->base + off;
+        w->is.data.len = len;
+        if (off > 0) {
+            w->is.conf = NULL;
+            w->is.n_conf = 0;
+        }
+        status = s_send_frame(self, w, m->server_address);
+        if (status != 0)
+            break;
+        self->stats.snapshot_chunks_sent++;
+        off += len;
+        k++;
+    } while (off < data->len);
+
+    if (status == 0) {
+        self->stats.snapshot_sends++;
+        ics_info("group %s: snapshot %llu (%zu bytes) queued for %s in %zu chunks",
+                 self->group, (unsigned long long)m->install_snapshot.last_index, data->len,
+                 m->server_address, n_chunks);
+        return 0;
+    }
+    if (status == RAFT_NOMEM)
+        self->stats.snapshot_fail_no_memory++;
+    else
+        self->stats.snapshot_fail_unreachable++;
+    s_log_limited(&self->rl_snapshot, ICS_LOG_WARN,
+                  "group %s: snapshot %llu (%zu bytes) to %s failed at chunk %u of %zu: %s; "
+                  "raft sends it again",
+                  self->group, (unsigned long long)m->install_snapshot.last_index, data->len,
+                  m->server_address, k + 1, n_chunks, s_status_name(status));
+    return status;
 }
 
 static int s_send(struct raft_io *io, struct raft_io_send *req,
@@ -375,18 +665,48 @@ static int s_send(struct raft_io *io, struct raft_io_send *req,
 {
     ics_raftio_t *self = io->impl;
     s_op_t op = {.type = OP_SEND};
-    uint8_t *buf = NULL;
-    size_t len = 0;
-    int status = RAFT_NOCONNECTION;
+    s_wire_t w;
+    bool capped = false;
+    int status;
 
     req->cb = cb;
-    if (s_encode(self, message, &buf, &len) == ICS_OK &&
-        self->send(self->send_arg, message->server_address, buf, len) == 0)
-        status = 0;
-    free(buf);
+    switch (s_wire_init(self, message, &w)) {
+    case ICS_OK: status = 0; break;
+    case ICS_EINVAL: status = RAFT_MALFORMED; break;
+    default: status = RAFT_NOMEM; break;
+    }
+    if (status == 0) {
+        if (message->type == RAFT_IO_INSTALL_SNAPSHOT) {
+            status = s_send_snapshot(self, &w, message);
+        } else if (message->type == RAFT_IO_APPEND_ENTRIES) {
+            status = s_send_entries(self, &w, message, &capped);
+        } else if (s_wire_size(&w) > self->max_frame) {
+            /* Votes and results are a few dozen bytes: only a broken
+             * limit gets here. */
+            self->stats.oversize++;
+            s_log_limited(&self->rl_oversize, ICS_LOG_ERR,
+                          "group %s: raft message type %d to %s (%zu bytes) does not fit in "
+                          "max_message_bytes = %zu",
+                          self->group, message->type, message->server_address,
+                          s_wire_size(&w), self->max_frame);
+            status = RAFT_TOOBIG;
+        } else {
+            status = s_send_frame(self, &w, message->server_address);
+        }
+        s_wire_clear(&w);
+    }
     self->stats.sends++;
     if (status != 0)
         self->stats.send_failures++;
+    /* raft 0.15's leader, with a follower in pipeline mode, takes a sent
+     * AppendEntries as carrying every entry it was given and moves the
+     * follower's next index past them all; the follower's success reply for
+     * the prefix cannot move it back, so the rest would wait for a heartbeat
+     * to be refused and probed again. A send completing with an error puts
+     * the follower in probe mode (next index = match index + 1) and the
+     * reply to the prefix then resumes replication right after it. */
+    if (capped && status == 0)
+        status = RAFT_TOOBIG;
     op.send.req = req;
     op.send.status = status;
     return s_push(self, &op) != 0 ? RAFT_NOMEM : 0;
@@ -437,30 +757,191 @@ static bool s_decode_entries(const Ics__V1__RaftMessage__AppendEntries *ae,
     return true;
 }
 
-static bool s_decode_snapshot(const Ics__V1__RaftMessage__InstallSnapshot *is,
-                              struct raft_install_snapshot *out)
+/* Frees what a transfer holds and makes its slot free. */
+static void s_transfer_reset(s_transfer_t *t)
 {
-    out->term = is->term;
-    out->last_index = is->last_index;
-    out->last_term = is->last_term;
-    out->conf_index = is->conf_index;
-    raft_configuration_init(&out->conf);
+    raft_free(t->buf);
+    if (t->has_conf)
+        raft_configuration_close(&t->conf);
+    memset(t, 0, sizeof *t);
+}
+
+static void s_transfer_drop(ics_raftio_t *self, s_transfer_t *t, uint64_t *counter,
+                            const char *why)
+{
+    (*counter)++;
+    s_log_limited(&self->rl_transfer, ICS_LOG_WARN,
+                  "group %s: snapshot %llu from %s dropped after %llu of %llu bytes: %s",
+                  self->group, (unsigned long long)t->last_index, t->from,
+                  (unsigned long long)t->received, (unsigned long long)t->total, why);
+    s_transfer_reset(t);
+}
+
+static void s_chunk_drop(ics_raftio_t *self, const char *from,
+                         const Ics__V1__RaftMessage__InstallSnapshot *is, uint64_t *counter,
+                         const char *why)
+{
+    (*counter)++;
+    s_log_limited(&self->rl_chunk, ICS_LOG_WARN,
+                  "group %s: snapshot chunk from %s dropped (transfer %016llx, offset %llu, "
+                  "%zu of %llu bytes): %s",
+                  self->group, from, (unsigned long long)is->transfer_id,
+                  (unsigned long long)is->offset, is->data.len,
+                  (unsigned long long)is->total_len, why);
+}
+
+static s_transfer_t *s_transfer_find(ics_raftio_t *self, const char *from)
+{
+    for (size_t i = 0; i < ICS_MAX_ORGS; i++)
+        if (self->in[i].from[0] != '\0' && strcmp(self->in[i].from, from) == 0)
+            return &self->in[i];
+    return NULL;
+}
+
+/* Opens a transfer from its first chunk. Returns NULL (and says why) if the
+ * chunk cannot start one. */
+static s_transfer_t *s_transfer_open(ics_raftio_t *self, const char *from,
+                                     const Ics__V1__RaftMessage__InstallSnapshot *is,
+                                     const char **why)
+{
+    s_transfer_t *t = NULL;
+
+    for (size_t i = 0; i < ICS_MAX_ORGS && t == NULL; i++)
+        if (self->in[i].from[0] == '\0')
+            t = &self->in[i];
+    if (t == NULL) {
+        *why = "no free transfer slot";
+        return NULL;
+    }
+    if (is->n_conf == 0) {
+        *why = "first chunk without the configuration";
+        return NULL;
+    }
+    raft_configuration_init(&t->conf);
+    t->has_conf = true;
     for (size_t i = 0; i < is->n_conf; i++) {
         const Ics__V1__RaftServer *s = is->conf[i];
         if (s->role > RAFT_SPARE ||
-            raft_configuration_add(&out->conf, s->id, s->address, (int)s->role) != 0) {
-            raft_configuration_close(&out->conf);
-            return false;
+            raft_configuration_add(&t->conf, s->id, s->address, (int)s->role) != 0) {
+            s_transfer_reset(t);
+            *why = "bad configuration";
+            return NULL;
         }
     }
-    out->data.len = is->data.len;
-    out->data.base = raft_malloc(is->data.len > 0 ? is->data.len : 1);
-    if (out->data.base == NULL) {
-        raft_configuration_close(&out->conf);
+    ics_strcpy(t->from, sizeof t->from, from);
+    t->id = is->transfer_id;
+    t->total = is->total_len;
+    t->term = is->term;
+    t->last_index = is->last_index;
+    t->last_term = is->last_term;
+    t->conf_index = is->conf_index;
+    t->last_ms = ics_mono_ms();
+    return t;
+}
+
+/* Room for len more bytes, growing as chunks arrive rather than trusting
+ * the announced total up front. */
+static bool s_transfer_reserve(s_transfer_t *t, size_t len)
+{
+    size_t need = (size_t)t->received + len, cap;
+    uint8_t *buf;
+
+    if (need <= t->cap && t->buf != NULL)
+        return true;
+    cap = t->cap > 0 ? t->cap : 65536;
+    while (cap < need)
+        cap *= 2;
+    if (cap > t->total)
+        cap = (size_t)t->total;
+    buf = raft_realloc(t->buf, cap > 0 ? cap : 1);
+    if (buf == NULL)
+        return false;
+    t->buf = buf;
+    t->cap = cap;
+    return true;
+}
+
+/* One chunk of an InstallSnapshot. Hands raft the snapshot once the last
+ * chunk is in: fills out and returns true. */
+static bool s_recv_chunk(ics_raftio_t *self, const char *from,
+                         const Ics__V1__RaftMessage__InstallSnapshot *is,
+                         struct raft_install_snapshot *out)
+{
+    s_transfer_t *t = s_transfer_find(self, from);
+    const char *why = NULL;
+
+    if (is->transfer_id == 0) {
+        s_chunk_drop(self, from, is, &self->stats.chunks_dropped_invalid, "no transfer id");
+        return false;
+    }
+    if (is->total_len > self->snapshot_max) {
+        s_chunk_drop(self, from, is, &self->stats.chunks_dropped_too_big,
+                     "the snapshot is over the size accepted");
+        return false;
+    }
+    if (is->offset > is->total_len || is->data.len > is->total_len - is->offset ||
+        (is->data.len == 0 && is->total_len > 0)) {
+        s_chunk_drop(self, from, is, &self->stats.chunks_dropped_invalid,
+                     "data outside the snapshot's length");
+        return false;
+    }
+    if (is->offset == 0) {
+        if (t != NULL && t->id == is->transfer_id) {
+            s_chunk_drop(self, from, is, &self->stats.chunks_dropped_order,
+                         "first chunk again");
+            return false;
+        }
+        if (t != NULL)
+            s_transfer_drop(self, t, &self->stats.transfers_replaced,
+                            "the peer started another transfer");
+        t = s_transfer_open(self, from, is, &why);
+        if (t == NULL) {
+            s_chunk_drop(self, from, is, &self->stats.chunks_dropped_invalid, why);
+            return false;
+        }
+    } else if (t == NULL || t->id != is->transfer_id) {
+        s_chunk_drop(self, from, is, &self->stats.chunks_dropped_unknown,
+                     "no such transfer from this peer (over, replaced or never started)");
+        return false;
+    } else if (is->offset != t->received) {
+        s_chunk_drop(self, from, is, &self->stats.chunks_dropped_order,
+                     is->offset < t->received ? "already received" : "a chunk is missing");
+        return false;
+    } else if (is->total_len != t->total || is->term != t->term ||
+               is->last_index != t->last_index || is->last_term != t->last_term ||
+               is->conf_index != t->conf_index) {
+        s_chunk_drop(self, from, is, &self->stats.chunks_dropped_invalid,
+                     "header differs from its transfer's");
+        return false;
+    }
+    if (!s_transfer_reserve(t, is->data.len)) {
+        s_transfer_drop(self, t, &self->stats.transfers_no_memory, "out of memory");
         return false;
     }
     if (is->data.len > 0)
-        memcpy(out->data.base, is->data.data, is->data.len);
+        memcpy(t->buf + t->received, is->data.data, is->data.len);
+    t->received += is->data.len;
+    t->last_ms = ics_mono_ms();
+    self->stats.snapshot_chunks_received++;
+    if (t->received < t->total)
+        return false;
+
+    /* Complete: raft takes the configuration and the data. */
+    if (t->buf == NULL && (t->buf = raft_malloc(1)) == NULL) {
+        s_transfer_drop(self, t, &self->stats.transfers_no_memory, "out of memory");
+        return false;
+    }
+    out->term = t->term;
+    out->last_index = t->last_index;
+    out->last_term = t->last_term;
+    out->conf_index = t->conf_index;
+    out->conf = t->conf;
+    out->data.base = t->buf;
+    out->data.len = (size_t)t->total;
+    t->buf = NULL;
+    t->has_conf = false;
+    s_transfer_reset(t);
+    self->stats.snapshots_received++;
     return true;
 }
 
@@ -509,7 +990,7 @@ void ics_raftio_deliver(ics_raftio_t *self, const char *from, const Ics__V1__Raf
         break;
     case ICS__V1__RAFT_MESSAGE__BODY_INSTALL_SNAPSHOT:
         if (m->type != RAFT_IO_INSTALL_SNAPSHOT ||
-            !s_decode_snapshot(m->install_snapshot, &msg.install_snapshot))
+            !s_recv_chunk(self, from, m->install_snapshot, &msg.install_snapshot))
             return;
         break;
     case ICS__V1__RAFT_MESSAGE__BODY_TIMEOUT_NOW:
@@ -528,6 +1009,13 @@ void ics_raftio_deliver(ics_raftio_t *self, const char *from, const Ics__V1__Raf
 unsigned ics_raftio_tick(ics_raftio_t *self)
 {
     uint64_t now = ics_mono_ms();
+
+    for (size_t i = 0; i < ICS_MAX_ORGS; i++) {
+        s_transfer_t *t = &self->in[i];
+        if (t->from[0] != '\0' && now - t->last_ms >= self->stall_ms)
+            s_transfer_drop(self, t, &self->stats.transfers_stalled,
+                            "no chunk arrived in time");
+    }
     if (self->tick_cb == NULL)
         return 1000;
     if (now >= self->next_tick) {
@@ -615,14 +1103,22 @@ bool ics_raftio_flush(ics_raftio_t *self)
     return true;
 }
 
-ics_raftio_t *ics_raftio_new(const char *group, ics_store_t *store, ics_raftio_send_fn send,
-                             void *send_arg)
+ics_raftio_t *ics_raftio_new(const char *group, ics_store_t *store, size_t max_frame,
+                             ics_raftio_send_fn send, void *send_arg)
 {
-    ics_raftio_t *self = calloc(1, sizeof *self);
+    ics_raftio_t *self;
+
+    /* The configuration allows no less than 64 KiB; a frame must at least
+     * hold a snapshot's header and some data. */
+    assert(max_frame >= 4096);
+    self = calloc(1, sizeof *self);
     if (self == NULL)
         return NULL;
     ics_strcpy(self->group, sizeof self->group, group);
     self->store = store;
+    self->max_frame = max_frame;
+    self->snapshot_max = ICS_RAFTIO_SNAPSHOT_MAX;
+    self->stall_ms = ICS_RAFTIO_TRANSFER_STALL_MS;
     self->send = send;
     self->send_arg = send_arg;
     self->io.version = 1;
@@ -649,10 +1145,25 @@ void ics_raftio_destroy(ics_raftio_t **self_p)
 {
     if (self_p == NULL || *self_p == NULL)
         return;
+    for (size_t i = 0; i < ICS_MAX_ORGS; i++)
+        s_transfer_reset(&(*self_p)->in[i]);
     free((*self_p)->ops);
     free(*self_p);
     *self_p = NULL;
 }
 
+void ics_raftio_set_transfer_limits(ics_raftio_t *self, uint64_t snapshot_max,
+                                    unsigned stall_ms)
+{
+    self->snapshot_max = snapshot_max;
+    self->stall_ms = stall_ms;
+}
+
 struct raft_io *ics_raftio_io(ics_raftio_t *self) { return &self->io; }
+
+ics_raftio_t *ics_raftio_of(struct raft_io *io)
+{
+    assert(io->init == s_init);
+    return io->impl;
+}
 ics_raftio_stats_t ics_raftio_stats(const ics_raftio_t *self) { return self->stats; }

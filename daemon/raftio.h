@@ -17,17 +17,34 @@ typedef struct ics_raftio ics_raftio_t;
 typedef int (*ics_raftio_send_fn)(void *arg, const char *to_org, const uint8_t *frame,
                                   size_t len);
 
-/* The store stays owned by the caller and must outlive the io. */
-ics_raftio_t *ics_raftio_new(const char *group, ics_store_t *store,
+/* Largest snapshot a receiver reassembles by default: a transfer that
+ * announces more is refused chunk by chunk, and a sender does not start one. */
+#define ICS_RAFTIO_SNAPSHOT_MAX ((uint64_t)1 << 30)
+/* A transfer that has had no chunk for this long is dropped by default. */
+#define ICS_RAFTIO_TRANSFER_STALL_MS 10000u
+
+/* The store stays owned by the caller and must outlive the io. max_frame is
+ * the transport's max_message_bytes: no frame handed to send is longer. An
+ * InstallSnapshot is sent in as many chunks as that takes, an AppendEntries
+ * carries only the entries that fit. */
+ics_raftio_t *ics_raftio_new(const char *group, ics_store_t *store, size_t max_frame,
                              ics_raftio_send_fn send, void *send_arg);
 void ics_raftio_destroy(ics_raftio_t **self_p);
 struct raft_io *ics_raftio_io(ics_raftio_t *self);
+/* The raftio behind an io made by ics_raftio_new (e.g. struct raft's io). */
+ics_raftio_t *ics_raftio_of(struct raft_io *io);
+
+/* Receiver limits on snapshot transfers: the largest snapshot reassembled
+ * (and sent) and how long a transfer may wait for its next chunk. */
+void ics_raftio_set_transfer_limits(ics_raftio_t *self, uint64_t snapshot_max,
+                                    unsigned stall_ms);
 
 /* Delivers a raft message received from peer `from` (its raft address).
  * Takes what raft takes: decoded entries and snapshot data are handed over. */
 void ics_raftio_deliver(ics_raftio_t *self, const char *from, const Ics__V1__RaftMessage *m);
 
-/* Runs due ticks. Returns ms until the next tick. */
+/* Runs due ticks and drops stalled snapshot transfers. Returns ms until the
+ * next tick. */
 unsigned ics_raftio_tick(ics_raftio_t *self);
 
 /* Group commit: writes every queued append/truncate/snapshot in one
@@ -41,6 +58,24 @@ raft_id ics_raft_id(const char *org);
 typedef struct {
     uint64_t appends, append_entries, flushes, sends, send_failures;
     uint64_t flush_us_total, flush_us_max;
+    /* Sending under max_frame. */
+    uint64_t append_capped;   /* AppendEntries cut to the prefix of entries that fits */
+    uint64_t oversize;        /* messages that cannot fit in a frame: not sent */
+    uint64_t snapshot_sends;  /* snapshots whose every chunk was queued */
+    uint64_t snapshot_chunks_sent;
+    uint64_t snapshot_fail_unreachable; /* the transport refused a chunk */
+    uint64_t snapshot_fail_too_big;     /* over the receivers' snapshot_max */
+    uint64_t snapshot_fail_no_memory;
+    /* Receiving snapshot transfers. */
+    uint64_t snapshot_chunks_received;  /* accepted into a transfer */
+    uint64_t snapshots_received;        /* reassembled and handed to raft */
+    uint64_t chunks_dropped_unknown;    /* no such transfer from that peer (old, replaced) */
+    uint64_t chunks_dropped_order;      /* not at the offset expected next */
+    uint64_t chunks_dropped_invalid;    /* malformed, or disagrees with its transfer */
+    uint64_t chunks_dropped_too_big;    /* announces more than snapshot_max */
+    uint64_t transfers_stalled;         /* dropped: no chunk within stall_ms */
+    uint64_t transfers_replaced;        /* dropped: the peer started another */
+    uint64_t transfers_no_memory;       /* dropped: could not grow the buffer */
 } ics_raftio_stats_t;
 ics_raftio_stats_t ics_raftio_stats(const ics_raftio_t *self);
 

@@ -26,6 +26,12 @@
 
 #define ZAP_ENDPOINT "inproc://zeromq.zap.01"
 #define MAX_REFUSED_LOGGED 256
+/* CURVE carries a frame of n bytes as a MESSAGE command of n + 33 (name 8,
+ * nonce 8, MAC 16, flags 1), and libzmq applies ZMQ_MAXMSGSIZE to that
+ * command, before decryption. The router allows for it, so that every
+ * frame ics_transport_send lets through (up to max_message_bytes) is
+ * received rather than costing the sender its connection. */
+#define CURVE_MESSAGE_OVERHEAD 33
 
 typedef struct {
     bool used;
@@ -230,7 +236,7 @@ ics_transport_t *ics_transport_new(void *zctx, const ics_config_t *cfg,
         ics_err(err, ICS_EIO, "zmq_socket: %s", zmq_strerror(errno));
         goto fail;
     }
-    int64_t maxmsg = (int64_t)cfg->max_message_bytes;
+    int64_t maxmsg = (int64_t)cfg->max_message_bytes + CURVE_MESSAGE_OVERHEAD;
     if (s_setint(self->router, ZMQ_CURVE_SERVER, 1) != 0 ||
         zmq_setsockopt(self->router, ZMQ_CURVE_SECRETKEY, ics_identity_curve_secret(id), 32) != 0 ||
         zmq_setsockopt(self->router, ZMQ_ZAP_DOMAIN, "icsd", 4) != 0 ||
