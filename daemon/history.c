@@ -233,6 +233,8 @@ typedef struct {
     const uint8_t *chain;
     uint64_t clock_ms;
     bool verified;
+    const char *org;     /* as claimed, if the caller knows it (else decoded) */
+    uint64_t seq;
 } s_row_t;
 
 static int s_insert(ics_history_t *self, const s_row_t *r)
@@ -241,10 +243,16 @@ static int s_insert(ics_history_t *self, const s_row_t *r)
     sqlite3_stmt *st = s_st(self, S_INSERT);
     int rc;
 
+    const char *org = r->org;
+    uint64_t seq = r->seq;
+
     if (r->envelope_len > INT32_MAX || r->position > INT64_MAX)
         return ICS_ETOOBIG;
     /* org and seq as claimed, for lookups of a verified entry. */
-    (void)ics_envelope_decode(r->envelope, r->envelope_len, &env, NULL);
+    if (org == NULL && ics_envelope_decode(r->envelope, r->envelope_len, &env, NULL) == ICS_OK) {
+        org = env->org;
+        seq = env->seq;
+    }
     sqlite3_bind_int64(st, 1, (sqlite3_int64)r->position);
     sqlite3_bind_blob(st, 2, r->envelope_len ? r->envelope : (const void *)"", (int)r->envelope_len,
                       SQLITE_STATIC);
@@ -252,9 +260,9 @@ static int s_insert(ics_history_t *self, const s_row_t *r)
     sqlite3_bind_text(st, 4, r->reason, -1, SQLITE_STATIC);
     sqlite3_bind_blob(st, 5, r->chain, ICS_CHAIN_BYTES, SQLITE_STATIC);
     sqlite3_bind_int64(st, 6, (sqlite3_int64)r->clock_ms);
-    sqlite3_bind_text(st, 7, env != NULL ? env->org : "", -1, SQLITE_TRANSIENT);
-    sqlite3_bind_int64(st, 8, env != NULL && env->seq <= INT64_MAX ? (sqlite3_int64)env->seq : 0);
-    sqlite3_bind_int(st, 9, r->verified && env != NULL ? 1 : 0);
+    sqlite3_bind_text(st, 7, org != NULL ? org : "", -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 8, seq <= INT64_MAX ? (sqlite3_int64)seq : 0);
+    sqlite3_bind_int(st, 9, r->verified && org != NULL ? 1 : 0);
     rc = s_done(self, st, "append");
     if (env != NULL)
         ics__v1__envelope__free_unpacked(env, NULL);
@@ -457,6 +465,8 @@ int ics_history_append(ics_history_t *self, const ics_apply_result_t *res)
                             .chain = res->chain,
                             .clock_ms = res->clock_ms,
                             .verified = res->verified,
+                            .org = res->org,
+                            .seq = res->seq,
                         });
     if (rc == ICS_OK) {
         self->top = res->position;
