@@ -888,18 +888,14 @@ static void s_on_history_request(ics_group_t *self, const char *from,
 static void s_on_history_chunk(ics_group_t *self, const char *from,
                                const Ics__V1__HistoryChunk *chunk)
 {
-    uint64_t now = ics_mono_ms(), request_id = 0;
-    uint8_t *buf = NULL;
-    size_t len = 0, stored = 0;
+    uint64_t now = ics_mono_ms();
+    size_t stored = 0;
     ics_err_t err;
     int rc;
 
     if (strcmp(from, self->backfill.peer) != 0 || chunk->request_id != self->backfill.request_id)
         return; /* not what we asked for (a late answer from a skipped peer) */
-    if (ics_pack(&chunk->base, &buf, &len) != ICS_OK)
-        return;
-    rc = ics_history_fill(self->history, buf, len, &request_id, &stored, &err);
-    free(buf);
+    rc = ics_history_fill_chunk(self->history, chunk, &stored, &err);
     self->backfill.sent_ms = 0;
     if (rc == ICS_OK) {
         uint64_t lo, hi;

@@ -811,10 +811,9 @@ static bool s_clock_step_ok(uint64_t prev, const Ics__V1__HistoryEntry *e)
     return ok;
 }
 
-int ics_history_fill(ics_history_t *self, const uint8_t *buf, size_t len, uint64_t *request_id,
-                     size_t *stored, ics_err_t *err)
+int ics_history_fill_chunk(ics_history_t *self, const Ics__V1__HistoryChunk *c, size_t *stored,
+                           ics_err_t *err)
 {
-    Ics__V1__HistoryChunk *c = NULL;
     uint8_t (*chains)[ICS_CHAIN_BYTES] = NULL;
     uint8_t below[ICS_CHAIN_BYTES];
     uint64_t clock, below_clock = 0;
@@ -823,11 +822,6 @@ int ics_history_fill(ics_history_t *self, const uint8_t *buf, size_t len, uint64
     int rc;
 
     *stored = 0;
-    *request_id = 0;
-    c = ics__v1__history_chunk__unpack(NULL, len, buf);
-    if (c == NULL)
-        return ics_err(err, ICS_EMALFORMED, "history chunk does not decode");
-    *request_id = c->request_id;
     if (c->error != NULL && c->error[0] != '\0') {
         rc = ics_err(err, ICS_ENOENT, "peer cannot serve: %.200s", c->error);
         goto out;
@@ -959,8 +953,24 @@ out:
     if (rc == ICS_EINVAL)
         self->stats.bad_chunks++;
     free(chains);
-    if (c != NULL)
-        ics__v1__history_chunk__free_unpacked(c, NULL);
+    return rc;
+}
+
+int ics_history_fill(ics_history_t *self, const uint8_t *buf, size_t len, uint64_t *request_id,
+                     size_t *stored, ics_err_t *err)
+{
+    Ics__V1__HistoryChunk *c = ics__v1__history_chunk__unpack(NULL, len, buf);
+    int rc;
+
+    *stored = 0;
+    *request_id = 0;
+    if (c == NULL) {
+        self->stats.bad_chunks++;
+        return ics_err(err, ICS_EMALFORMED, "history chunk does not decode");
+    }
+    *request_id = c->request_id;
+    rc = ics_history_fill_chunk(self, c, stored, err);
+    ics__v1__history_chunk__free_unpacked(c, NULL);
     return rc;
 }
 

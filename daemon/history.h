@@ -19,6 +19,7 @@
 #include "common/ics.h"
 #include "common/logverify.h"
 #include "fsm/fsm.h"
+#include "ics/v1/wire.pb-c.h"
 
 typedef struct ics_history ics_history_t;
 
@@ -87,6 +88,9 @@ int ics_history_serve(ics_history_t *self, uint64_t request_id, uint64_t first, 
  * to be trusted for this range. *request_id from the chunk. */
 int ics_history_fill(ics_history_t *self, const uint8_t *buf, size_t len,
                      uint64_t *request_id, size_t *stored, ics_err_t *err);
+/* The same for a chunk already decoded (a frame's). */
+int ics_history_fill_chunk(ics_history_t *self, const Ics__V1__HistoryChunk *chunk,
+                           size_t *stored, ics_err_t *err);
 
 typedef struct {
     uint64_t appended, compared, diverged;   /* applied entries */
