@@ -174,6 +174,8 @@ static void s_status_json(const Ics__V1__StatusReply *s)
             json_str(&j, "last_error", h->last_error);
             json_bool(&j, "failed", h->failed);
             json_u64(&j, "diverged", h->diverged);
+            json_u64(&j, "corrupt", h->corrupt);
+            json_u64(&j, "scrub_passes", h->scrub_passes);
             json_end_obj(&j);
         }
         json_arr(&j, "peers");
@@ -238,6 +240,9 @@ static void s_status_text(const Ics__V1__StatusReply *s)
                        (unsigned long long)h->missing, h->peer[0] ? h->peer : "no peer yet");
             else
                 printf("  history: complete to position %llu\n", (unsigned long long)h->top);
+            if (h->corrupt > 0)
+                printf("  HISTORY: %llu entries were found corrupt on disk (repaired, or fetched"
+                       " again from peers)\n", (unsigned long long)h->corrupt);
             if (h->diverged > 0)
                 printf("  HISTORY ALARM: %llu entries on disk disagree with the log\n",
                        (unsigned long long)h->diverged);

@@ -165,6 +165,8 @@ static void s_status(ics_node_t *self, const s_client_t *c)
         hs[g].last_error = gst[g].backfill_error;
         hs[g].failed = gst[g].history_failed;
         hs[g].diverged = gst[g].history_diverged;
+        hs[g].corrupt = gst[g].history_corrupt;
+        hs[g].scrub_passes = gst[g].history_scrub_passes;
         s->history = &hs[g];
         for (size_t i = 0; i < np; i++) {
             if (!ics_group_is_member(grp, peers[i].org))

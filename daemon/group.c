@@ -51,6 +51,8 @@
  * flight, so that no submission falls below the state machine's replay
  * window (ICS_FSM_REPLAY_WINDOW) before it is applied. */
 #define INFLIGHT_SPAN (ICS_FSM_REPLAY_WINDOW / 2)
+/* History entries read back per loop turn (a million in a few minutes). */
+#define SCRUB_PER_TURN 256
 
 typedef struct s_pending {
     struct s_pending *next;
@@ -958,6 +960,13 @@ unsigned ics_group_run(ics_group_t *self)
         s_leader_duties(self);
     s_checkpoint_duty(self);
     s_backfill(self, now);
+    /* Read a little of the history back every turn: corruption at rest is
+     * found, repaired or refetched, before anyone is served it. */
+    {
+        uint64_t bad;
+        if (ics_history_scrub(self->history, SCRUB_PER_TURN, &bad) == ICS_EIO)
+            self->history_failed = true;
+    }
     if (self->backfill.sent_ms != 0 && wait > BACKFILL_TIMEOUT_MS)
         wait = BACKFILL_TIMEOUT_MS;
     return wait;
@@ -1253,6 +1262,8 @@ void ics_group_status(ics_group_t *self, ics_group_status_t *out)
     {
         ics_history_stats_t hs = ics_history_stats(self->history);
         out->history_filled = hs.filled;
+        out->history_corrupt = hs.corrupt;
+        out->history_scrub_passes = hs.scrub_passes;
     }
 }
 

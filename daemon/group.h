@@ -72,6 +72,8 @@ typedef struct {
     uint64_t history_filled;     /* backfilled since start */
     uint64_t history_diverged;   /* applied entries that disagreed with the file */
     bool history_failed;         /* a write failed: the group stopped applying */
+    uint64_t history_corrupt;    /* entries found corrupt on disk (repaired or refetched) */
+    uint64_t history_scrub_passes; /* whole read-backs of the history completed */
     uint64_t backfill_failures, backfill_bad_chunks;
     char backfill_peer[ICS_ORG_MAX];
     char backfill_error[256];    /* the last failure, "" if none */

@@ -101,6 +101,7 @@ struct ics_history {
     bool in_tx;
     uint64_t top;                    /* highest position held or vouched for */
     uint8_t chain0[ICS_CHAIN_BYTES]; /* chain before position 1 */
+    uint64_t scrub_next;             /* next position the scrub reads back */
     ics_history_stats_t stats;
 };
 
@@ -619,7 +620,7 @@ out:
 
 int ics_history_export(ics_history_t *self, FILE *out, ics_err_t *err)
 {
-    uint8_t head[ICS_CHAIN_BYTES];
+    uint8_t head[ICS_CHAIN_BYTES], prev[ICS_CHAIN_BYTES];
     uint64_t clock, expect = 1;
     s_gap_t g;
     sqlite3_stmt *st;
@@ -636,6 +637,7 @@ int ics_history_export(ics_history_t *self, FILE *out, ics_err_t *err)
     if (rc != ICS_OK)
         return ics_err(err, ICS_EIO, "history database failure");
     rc = ics_log_write_header(out, self->group, self->top, head);
+    memcpy(prev, self->chain0, sizeof prev);
     st = s_st(self, S_RANGE);
     sqlite3_bind_int64(st, 1, 1);
     sqlite3_bind_int64(st, 2, (sqlite3_int64)self->top);
@@ -656,6 +658,14 @@ int ics_history_export(ics_history_t *self, FILE *out, ics_err_t *err)
             break;
         }
         ics_entry_id(line.envelope, line.envelope_len, id);
+        /* Never hand out what the disk corrupted: each line must chain. */
+        ics_chain_step(prev, line.position, id, line.accepted, line.reason, prev);
+        if (sodium_memcmp(prev, chain, sizeof prev) != 0) {
+            sqlite3_reset(st);
+            return ics_err(err, ICS_EIO, "the history on disk is corrupt at position %" PRIu64
+                           ": the node repairs it in the background (see icsctl status); try"
+                           " again later", line.position);
+        }
         rc = ics_log_write_entry(out, &line);
     }
     sqlite3_reset(st);
@@ -972,6 +982,167 @@ int ics_history_fill(ics_history_t *self, const uint8_t *buf, size_t len, uint64
     rc = ics_history_fill_chunk(self, c, stored, err);
     ics__v1__history_chunk__free_unpacked(c, NULL);
     return rc;
+}
+
+/* ---------------------------------------------------------------- scrubbing */
+
+typedef struct {
+    uint64_t position, clock_ms;
+    uint8_t chain[ICS_CHAIN_BYTES];
+    uint8_t computed[ICS_CHAIN_BYTES]; /* from the previous row's chain */
+    uint8_t id[32];
+    bool accepted;
+    char reason[ICS_REASON_MAX];
+} s_scrub_row_t;
+
+/* Reads row p (ICS_ENOENT if not held) and recomputes its chain from prev. */
+static int s_scrub_read(ics_history_t *self, uint64_t p, const uint8_t prev[ICS_CHAIN_BYTES],
+                        s_scrub_row_t *r)
+{
+    sqlite3_stmt *st = s_st(self, S_RANGE);
+    int rc;
+
+    sqlite3_bind_int64(st, 1, (sqlite3_int64)p);
+    sqlite3_bind_int64(st, 2, (sqlite3_int64)p);
+    rc = sqlite3_step(st);
+    if (rc != SQLITE_ROW) {
+        sqlite3_reset(st);
+        return rc == SQLITE_DONE ? ICS_ENOENT : s_fail(self, "scrub read");
+    }
+    r->position = p;
+    ics_entry_id(sqlite3_column_blob(st, 1), (size_t)sqlite3_column_bytes(st, 1), r->id);
+    r->accepted = sqlite3_column_int(st, 2) != 0;
+    ics_strcpy(r->reason, sizeof r->reason, (const char *)sqlite3_column_text(st, 3));
+    r->clock_ms = s_u64(st, 5);
+    if (!s_blob32(st, 4, r->chain))
+        memset(r->chain, 0, sizeof r->chain); /* a mangled column: it will not match */
+    sqlite3_reset(st);
+    ics_chain_step(prev, p, r->id, r->accepted, r->reason, r->computed);
+    return ICS_OK;
+}
+
+/* The trusted chain just below position p: a held row's, a gap's top, or
+ * the group's start. ICS_ENOENT if none is known. */
+static int s_chain_below(ics_history_t *self, uint64_t p, uint8_t out[ICS_CHAIN_BYTES])
+{
+    uint64_t clock;
+    sqlite3_stmt *st = NULL;
+    int rc = s_chain_at(self, p - 1, out, &clock);
+
+    if (rc != ICS_ENOENT)
+        return rc;
+    if (sqlite3_prepare_v2(self->db, "SELECT chain FROM gaps WHERE hi = ?1", -1, &st, NULL) !=
+        SQLITE_OK)
+        return s_fail(self, "scrub read gaps");
+    sqlite3_bind_int64(st, 1, (sqlite3_int64)(p - 1));
+    rc = sqlite3_step(st) == SQLITE_ROW && s_blob32(st, 0, out) ? ICS_OK : ICS_ENOENT;
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* Row p does not give its stored chain. If the next row confirms the
+ * stored chain, p's bytes are what changed: drop the row, and the gap it
+ * leaves is backfilled from peers (trusting the stored chain, which the
+ * next row vouches for). If the next row confirms the recomputed chain,
+ * only the chain column changed: rewrite it. Otherwise (p is the last held
+ * entry, or more changed) nothing here can tell: report it and keep it. */
+static int s_scrub_repair(ics_history_t *self, const s_scrub_row_t *r)
+{
+    s_scrub_row_t next;
+    sqlite3_stmt *st = NULL;
+    bool have_next;
+    int rc;
+
+    self->stats.corrupt++;
+    rc = s_scrub_read(self, r->position + 1, r->chain, &next);
+    if (rc != ICS_OK && rc != ICS_ENOENT)
+        return rc;
+    have_next = rc == ICS_OK;
+    rc = s_begin(self);
+    if (rc != ICS_OK)
+        return rc;
+    if (have_next && sodium_memcmp(next.computed, next.chain, ICS_CHAIN_BYTES) == 0) {
+        /* The stored chain is right: the entry's bytes are not. */
+        s_gap_t g = {.lo = r->position, .hi = r->position, .clock_ms = next.clock_ms,
+                     .exact = false};
+        memcpy(g.chain, r->chain, sizeof g.chain);
+        if (sqlite3_prepare_v2(self->db, "DELETE FROM entries WHERE position = ?1", -1, &st,
+                               NULL) != SQLITE_OK)
+            return s_fail(self, "scrub delete");
+        sqlite3_bind_int64(st, 1, (sqlite3_int64)r->position);
+        rc = sqlite3_step(st) == SQLITE_DONE ? ICS_OK : s_fail(self, "scrub delete");
+        sqlite3_finalize(st);
+        if (rc == ICS_OK)
+            rc = s_gap_put(self, &g);
+        if (rc == ICS_OK)
+            ics_error("group %s: history: the entry at position %" PRIu64 " on disk is corrupt"
+                      " (its bytes no longer give its chain): dropped, to be fetched again from"
+                      " peers", self->group, r->position);
+        return rc;
+    }
+    s_scrub_row_t again;
+    if (have_next && s_scrub_read(self, r->position + 1, r->computed, &again) == ICS_OK &&
+        sodium_memcmp(again.computed, again.chain, ICS_CHAIN_BYTES) == 0) {
+        /* The bytes are right and lead on: only the chain column changed. */
+        if (sqlite3_prepare_v2(self->db, "UPDATE entries SET chain = ?1 WHERE position = ?2", -1,
+                               &st, NULL) != SQLITE_OK)
+            return s_fail(self, "scrub update");
+        sqlite3_bind_blob(st, 1, r->computed, ICS_CHAIN_BYTES, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 2, (sqlite3_int64)r->position);
+        rc = sqlite3_step(st) == SQLITE_DONE ? ICS_OK : s_fail(self, "scrub update");
+        sqlite3_finalize(st);
+        if (rc == ICS_OK) {
+            self->stats.repaired++;
+            ics_error("group %s: history: the chain stored at position %" PRIu64 " on disk was"
+                      " corrupt; recomputed from the entry and its neighbours", self->group,
+                      r->position);
+        }
+        return rc;
+    }
+    ics_error("group %s: history: the entry at position %" PRIu64 " on disk is corrupt and its"
+              " neighbours cannot tell how; move the group's history.db away and restart to"
+              " fetch the whole history again from peers", self->group, r->position);
+    return ICS_OK;
+}
+
+int ics_history_scrub(ics_history_t *self, size_t max_entries, uint64_t *position)
+{
+    uint8_t prev[ICS_CHAIN_BYTES];
+    uint64_t p = self->scrub_next ? self->scrub_next : 1;
+    bool found = false;
+    int rc = ICS_OK;
+
+    *position = 0;
+    for (size_t n = 0; n < max_entries && self->top > 0; n++, p++) {
+        s_scrub_row_t r;
+
+        if (p > self->top) {
+            p = 1;
+            self->stats.scrub_passes++;
+        }
+        rc = s_chain_below(self, p, prev);
+        if (rc == ICS_OK)
+            rc = s_scrub_read(self, p, prev, &r);
+        if (rc == ICS_ENOENT) {
+            rc = ICS_OK; /* in a gap, or below one: nothing held to check */
+            continue;
+        }
+        if (rc != ICS_OK)
+            break;
+        self->stats.scrubbed++;
+        if (sodium_memcmp(r.computed, r.chain, ICS_CHAIN_BYTES) == 0)
+            continue;
+        if (!found)
+            *position = p;
+        found = true;
+        rc = s_scrub_repair(self, &r);
+        if (rc != ICS_OK)
+            break;
+    }
+    self->scrub_next = p;
+    if (rc != ICS_OK)
+        return rc;
+    return found ? ICS_EINVAL : ICS_OK;
 }
 
 ics_history_stats_t ics_history_stats(const ics_history_t *self)

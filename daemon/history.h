@@ -92,8 +92,19 @@ int ics_history_fill(ics_history_t *self, const uint8_t *buf, size_t len,
 int ics_history_fill_chunk(ics_history_t *self, const Ics__V1__HistoryChunk *chunk,
                            size_t *stored, ics_err_t *err);
 
+/* Reads back up to max_entries held entries after the last one checked
+ * (from position 1 again after the top) and recomputes their chain. An entry
+ * whose bytes no longer give the chain stored with it (corruption at rest)
+ * is repaired: its chain column from its neighbours when only that is wrong,
+ * otherwise it is dropped and becomes a gap backfilled from peers like any
+ * other. Returns ICS_OK, ICS_EINVAL if corruption was found (logged, counted;
+ * *position the first), ICS_EIO on database failure. */
+int ics_history_scrub(ics_history_t *self, size_t max_entries, uint64_t *position);
+
 typedef struct {
     uint64_t appended, compared, diverged;   /* applied entries */
+    uint64_t scrubbed, corrupt, repaired;    /* read back; found corrupt; chain columns fixed */
+    uint64_t scrub_passes;                   /* whole passes over the history */
     uint64_t filled, bad_chunks, chunks;     /* backfill */
     uint64_t commits, commit_us_max;
 } ics_history_stats_t;

@@ -148,6 +148,9 @@ static void s_metrics(ics_node_t *n, FILE *out)
             st.backfill_failures);
     COUNTER("icsd_history_bad_chunks_total", "Backfill chunks that failed verification.",
             st.backfill_bad_chunks);
+    COUNTER("icsd_history_corrupt_entries_total",
+            "History entries found corrupt on disk (repaired or fetched again).",
+            st.history_corrupt);
     COUNTER("icsd_history_diverged_entries_total",
             "Applied entries that disagreed with the history on disk.", st.history_diverged);
 #undef COUNTER

@@ -9,6 +9,9 @@
  */
 #include "harness.h"
 
+#include "common/envelope.h"
+#include "common/logverify.h"
+
 #include <sodium.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -162,19 +165,49 @@ static bool s_backfilling(h_cluster_t *c, void *arg)
     return h.ok && h.missing > 0 && h.filled > 0;
 }
 
-/* Changes one reason text in a stopped node's history file. */
-static void s_corrupt_history(h_cluster_t *c, int i)
+/* Rewrites a stopped node's history from position 30 on, as a forger
+ * would: one verdict turned and every later chain recomputed, so that the
+ * file is consistent in itself (its own read-back finds nothing) and only
+ * the chain the partners agree on exposes it. */
+static void s_reseal_history(h_cluster_t *c, int i)
 {
     char path[700];
     sqlite3 *db = NULL;
+    sqlite3_stmt *rd = NULL, *wr = NULL;
+    uint8_t chain[ICS_CHAIN_BYTES];
+    int rows = 0;
+
     snprintf(path, sizeof path, "%s/%s/history.db", c->nodes[i].data, c->group);
     assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-    assert_int_equal(sqlite3_exec(db, "UPDATE entries SET accepted = 1 - accepted,"
-                                      " reason = CASE accepted WHEN 1 THEN 'forged' ELSE '' END"
-                                      " WHERE position = 30",
-                                  NULL, NULL, NULL),
-                     SQLITE_OK);
-    assert_int_equal(sqlite3_changes(db), 1);
+    assert_int_equal(sqlite3_exec(db, "BEGIN; UPDATE entries SET accepted = 0,"
+                                      " reason = 'forged' WHERE position = 30",
+                                  NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, "SELECT chain FROM entries WHERE position = 29", -1,
+                                        &rd, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(rd), SQLITE_ROW);
+    memcpy(chain, sqlite3_column_blob(rd, 0), sizeof chain);
+    sqlite3_finalize(rd);
+    assert_int_equal(sqlite3_prepare_v2(db, "SELECT position, envelope, accepted, reason FROM"
+                                            " entries WHERE position >= 30 ORDER BY position",
+                                        -1, &rd, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, "UPDATE entries SET chain = ?1 WHERE position = ?2",
+                                        -1, &wr, NULL), SQLITE_OK);
+    while (sqlite3_step(rd) == SQLITE_ROW) {
+        uint8_t id[32];
+        ics_entry_id(sqlite3_column_blob(rd, 1), (size_t)sqlite3_column_bytes(rd, 1), id);
+        ics_chain_step(chain, (uint64_t)sqlite3_column_int64(rd, 0), id,
+                       sqlite3_column_int(rd, 2) != 0, (const char *)sqlite3_column_text(rd, 3),
+                       chain);
+        sqlite3_bind_blob(wr, 1, chain, sizeof chain, SQLITE_STATIC);
+        sqlite3_bind_int64(wr, 2, sqlite3_column_int64(rd, 0));
+        assert_int_equal(sqlite3_step(wr), SQLITE_DONE);
+        sqlite3_reset(wr);
+        rows++;
+    }
+    sqlite3_finalize(rd);
+    sqlite3_finalize(wr);
+    assert_int_equal(sqlite3_exec(db, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+    assert_true(rows > 100);
     sqlite3_close(db);
 }
 
@@ -198,11 +231,14 @@ static void late_joiner_backfills_despite_bad_peer_and_kill(void **state)
     assert_true(h_wait(s_have_leader, c, NULL, 15000));
     s_fill(c, h_leader(c), 700, "history");
 
-    /* QHM's history is altered on disk behind its back. */
+    /* QHM's history is rewritten on disk behind its back. It notices when
+     * its snapshot's chain disagrees with the file, and says so. */
     assert_int_equal(h_stop(c, 0), 0);
-    s_corrupt_history(c, 0);
+    s_reseal_history(c, 0);
     h_start(c, 0);
     assert_true(h_wait(s_have_leader, c, NULL, 15000));
+    assert_int_equal(h_sh("grep -q 'disagrees with the history on disk' '%s'", c->nodes[0].log),
+                     0);
 
     h_start(c, NEW);
     assert_int_equal(h_sh(ICSCTL_BIN " -s '%s' member add E06000057 --kind local_authority "
