@@ -195,6 +195,11 @@ typedef struct fx_cluster fx_cluster_t;
  * voters and started; election timeouts, snapshot thresholds and faults
  * drawn from seed (and n, so one seed gives different runs for 3 and 5). */
 fx_cluster_t *fx_cluster_new(const char *group, unsigned n, uint64_t seed);
+/* fx_cluster_new in two halves: the servers bootstrapped but not started,
+ * so that a test can change what they load (raft_fixture_set_term,
+ * raft_fixture_add_entry) or wrap their ios (daemon/raftfix.h) first. */
+fx_cluster_t *fx_cluster_prepare(const char *group, unsigned n, uint64_t seed);
+void fx_cluster_start(fx_cluster_t *c);
 void fx_cluster_destroy(fx_cluster_t **self_p);
 unsigned fx_cluster_size(fx_cluster_t *c);
 ics_fsm_t *fx_cluster_fsm(fx_cluster_t *c, unsigned i);
