@@ -18,6 +18,7 @@
 #include "raftio.h"
 
 #include "common/envelope.h"
+#include "raftfix.h"
 
 #include <sodium.h>
 #include <stdlib.h>
@@ -642,6 +643,11 @@ ics_raftio_t *ics_raftio_new(const char *group, ics_store_t *store, ics_raftio_s
     self->io.snapshot_get = s_snapshot_get;
     self->io.time = s_time;
     self->io.random = s_random;
+    /* libraft 0.15 defects (b) and (c): see raftfix.h. */
+    if (ics_raftfix_attach(&self->io) != 0) {
+        free(self);
+        return NULL;
+    }
     return self;
 }
 
@@ -649,6 +655,7 @@ void ics_raftio_destroy(ics_raftio_t **self_p)
 {
     if (self_p == NULL || *self_p == NULL)
         return;
+    ics_raftfix_detach(&(*self_p)->io);
     free((*self_p)->ops);
     free(*self_p);
     *self_p = NULL;
