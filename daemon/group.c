@@ -34,6 +34,7 @@
 #include <sys/stat.h>
 
 #include "history.h"
+#include "raftfix.h"
 #include "raftio.h"
 #include "common/policyfile.h"
 #include "outbox.h"
@@ -53,6 +54,7 @@
 #define INFLIGHT_SPAN (ICS_FSM_REPLAY_WINDOW / 2)
 /* History entries read back per loop turn (a million in a few minutes). */
 #define SCRUB_PER_TURN 256
+#define HOLD_RETRY_MS 5u           /* a held proposal looks again this soon */
 
 typedef struct s_pending {
     struct s_pending *next;
@@ -99,6 +101,9 @@ struct ics_group {
 
     ics_outbox_t *outbox;
     s_pending_t *pending;
+
+    /* libraft 0.15 defect (a): see raftfix.h. */
+    ics_commit_guard_t guard;
 
     /* Leader duties. */
     raft_term genesis_term;
@@ -265,7 +270,8 @@ static void s_apply_cb(struct raft_apply *req, int status, void *result)
     free(a);
 }
 
-/* Leader: appends an envelope to the log unless we did so a moment ago. */
+/* Leader: appends an envelope to the log unless we did so a moment ago.
+ * ICS_EUNAVAIL: held back by the commit guard; try again shortly. */
 static int s_propose(ics_group_t *self, const char *org, uint64_t seq, const uint8_t *env,
                      size_t len)
 {
@@ -276,6 +282,12 @@ static int s_propose(ics_group_t *self, const char *org, uint64_t seq, const uin
 
     if (s_recently_proposed(self, org, seq, now))
         return ICS_OK;
+    /* libraft 0.15 commits only once a majority holds the leader's newest
+     * entry (fixed upstream in 0.17.1, 1996d32): when the commit index has
+     * stood still while the log runs ahead, pause so the followers catch up. */
+    if (ics_commit_guard_hold(&self->guard, raft_last_index(&self->raft),
+                              raft_last_applied(&self->raft), now))
+        return ICS_EUNAVAIL;
     a = calloc(1, sizeof *a);
     buf.base = raft_malloc(len);
     buf.len = len;
@@ -337,7 +349,8 @@ static void s_try(ics_group_t *self, s_pending_t *p, uint64_t now)
     if (p->env == NULL)
         return;
     if (raft_state(&self->raft) == RAFT_LEADER) {
-        s_propose(self, self->cfg->org, p->seq, p->env, p->env_len);
+        if (s_propose(self, self->cfg->org, p->seq, p->env, p->env_len) == ICS_EUNAVAIL)
+            p->next_try = now + HOLD_RETRY_MS;
         return;
     }
     s_leader(self, leader);
@@ -1034,6 +1047,7 @@ static void s_on_forward(ics_group_t *self, const char *from, const Ics__V1__For
         ics_warn("group %s: forward from %s of an envelope by %s/%s dropped",
                  self->gcfg->name, from, env->org, env->group);
     } else {
+        /* Held back by the commit guard, it is dropped: the sender retries. */
         if (!ics_fsm_seq_taken(self->fsm, env->org, env->seq))
             s_propose(self, env->org, env->seq, fwd->envelope.data, fwd->envelope.len);
     }
@@ -1160,6 +1174,7 @@ ics_group_t *ics_group_new(const ics_config_t *cfg, const ics_group_cfg_t *gcfg,
     raft_set_snapshot_threshold(&self->raft, cfg->snapshot_threshold);
     raft_set_snapshot_trailing(&self->raft, cfg->snapshot_trailing);
     raft_set_pre_vote(&self->raft, true);
+    ics_commit_guard_init(&self->guard, cfg->heartbeat_ms, ics_mono_ms());
 
     if (ics_store_pristine(self->store) && gcfg->join) {
         ics_notice("group %s: joining: waiting for the members to admit %s and send the log",

@@ -38,6 +38,7 @@
 #include "raftio.h"
 
 #include "common/envelope.h"
+#include "raftfix.h"
 
 #include <assert.h>
 #include <sodium.h>
@@ -1138,6 +1139,11 @@ ics_raftio_t *ics_raftio_new(const char *group, ics_store_t *store, size_t max_f
     self->io.snapshot_get = s_snapshot_get;
     self->io.time = s_time;
     self->io.random = s_random;
+    /* libraft 0.15 defects (b) and (c): see raftfix.h. */
+    if (ics_raftfix_attach(&self->io) != 0) {
+        free(self);
+        return NULL;
+    }
     return self;
 }
 
@@ -1145,6 +1151,7 @@ void ics_raftio_destroy(ics_raftio_t **self_p)
 {
     if (self_p == NULL || *self_p == NULL)
         return;
+    ics_raftfix_detach(&(*self_p)->io);
     for (size_t i = 0; i < ICS_MAX_ORGS; i++)
         s_transfer_reset(&(*self_p)->in[i]);
     free((*self_p)->ops);

@@ -26,7 +26,8 @@
 typedef struct {
     char org[32];
     char kind[32];
-    int port;
+    int port;           /* its endpoint, as every configuration names it */
+    int listen_port;    /* where it listens, if not port (e.g. behind a test proxy) */
     pid_t pid;
     char conf[512];
     char key[512];

@@ -1044,6 +1044,13 @@ static int s_rfsm_restore(struct raft_fsm *rfsm, struct raft_buffer *buf)
 
 fx_cluster_t *fx_cluster_new(const char *group, unsigned n, uint64_t seed)
 {
+    fx_cluster_t *c = fx_cluster_prepare(group, n, seed);
+    fx_cluster_start(c);
+    return c;
+}
+
+fx_cluster_t *fx_cluster_prepare(const char *group, unsigned n, uint64_t seed)
+{
     fx_cluster_t *c = calloc(1, sizeof *c);
     struct raft_configuration conf;
     ics_err_t err;
@@ -1087,8 +1094,12 @@ fx_cluster_t *fx_cluster_new(const char *group, unsigned n, uint64_t seed)
         raft_fixture_set_randomized_election_timeout(
             &c->f, i, 1000 + 150 * ((i + (unsigned)seed) % n) + (unsigned)(fx_rand(&c->rng) % 100));
     }
-    assert_int_equal(raft_fixture_start(&c->f), 0);
     return c;
+}
+
+void fx_cluster_start(fx_cluster_t *c)
+{
+    assert_int_equal(raft_fixture_start(&c->f), 0);
 }
 
 void fx_cluster_destroy(fx_cluster_t **self_p)

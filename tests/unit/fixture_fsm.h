@@ -337,6 +337,11 @@ typedef struct fx_cluster fx_cluster_t;
  * voters and started; election timeouts, snapshot thresholds and faults
  * drawn from seed (and n, so one seed gives different runs for 3 and 5). */
 fx_cluster_t *fx_cluster_new(const char *group, unsigned n, uint64_t seed);
+/* fx_cluster_new in two halves: the servers bootstrapped but not started,
+ * so that a test can change what they load (raft_fixture_set_term,
+ * raft_fixture_add_entry) or wrap their ios (daemon/raftfix.h) first. */
+fx_cluster_t *fx_cluster_prepare(const char *group, unsigned n, uint64_t seed);
+void fx_cluster_start(fx_cluster_t *c);
 void fx_cluster_destroy(fx_cluster_t **self_p);
 unsigned fx_cluster_size(fx_cluster_t *c);
 ics_fsm_t *fx_cluster_fsm(fx_cluster_t *c, unsigned i);
@@ -363,7 +368,8 @@ int fx_cluster_ticket(fx_cluster_t *c, int ticket);
  * time); true if it was applied. libraft 0.15 advances the commit index
  * only when a majority has the leader's newest entry (fixed upstream in
  * 0.17.1, 1996d32), so a workload that never pauses can stall commits:
- * wait now and then. */
+ * wait now and then, or hold back as the daemon's commit guard does
+ * (daemon/raftfix.h; docs/raft-0.15-notes.md (a)). */
 bool fx_cluster_wait(fx_cluster_t *c, int ticket, unsigned max_ms);
 
 /* Runs n fixture steps; with faults on, may first disconnect, reconnect,
@@ -371,9 +377,11 @@ bool fx_cluster_wait(fx_cluster_t *c, int ticket, unsigned max_ms);
 void fx_cluster_step(fx_cluster_t *c, unsigned n);
 void fx_cluster_faults(fx_cluster_t *c, bool on);
 /* Snapshot threshold and trailing entries on every server (threshold 0:
- * none, the default). libraft 0.15 can crash installing a snapshot while
- * leadership changes (fixed upstream in 0.17.1: 4fbd3c0, 2a38d3d, 0ddb329),
- * so tests turn snapshots on only where faults do not change leaders. */
+ * none, the default). libraft 0.15 can finish a snapshot install as a
+ * candidate or leader when leadership changes meanwhile (fixed upstream in
+ * 0.17.1: 4fbd3c0, 2a38d3d, 0ddb329; the daemon's io shim keeps it off,
+ * docs/raft-0.15-notes.md (b)), so tests without the shim turn snapshots on
+ * only where faults do not change leaders. */
 void fx_cluster_snapshots(fx_cluster_t *c, unsigned threshold, unsigned trailing);
 /* Cuts server i off from (or reconnects it to) every other server. */
 void fx_cluster_isolate(fx_cluster_t *c, unsigned i, bool isolated);

@@ -1,0 +1,254 @@
+/*
+ * Workarounds for canonical raft 0.15 defects (see raftfix.h and
+ * docs/raft-0.15-notes.md), each behind the public raft.h API so that a
+ * move to a release that fixes them is a deletion, not a rewrite.
+ *
+ * The shim wraps a raft_io in place: it keeps the io's own start, send and
+ * snapshot_put and puts its own in their stead, and hands raft's tick and
+ * recv callbacks on through its own. struct raft_io has no field left for
+ * the shim (data is raft's, impl the backend's), so a small table maps each
+ * attached io to its state; the daemon and the tests run raft on one thread.
+ *
+ * Invariants: installing is true exactly between a snapshot_put that raft
+ * makes while handling an InstallSnapshot message and that put's callback;
+ * in_append is true only while raft handles an AppendEntries message, and
+ * then limit is prev_log_index + n_entries of that message.
+ */
+#include "raftfix.h"
+
+#include <stddef.h>
+#include <string.h>
+
+typedef struct {
+    struct raft_io *io;
+    int (*start)(struct raft_io *, unsigned, raft_io_tick_cb, raft_io_recv_cb);
+    int (*send)(struct raft_io *, struct raft_io_send *, const struct raft_message *,
+                raft_io_send_cb);
+    int (*snapshot_put)(struct raft_io *, unsigned, struct raft_io_snapshot_put *,
+                        const struct raft_snapshot *, raft_io_snapshot_put_cb);
+    raft_io_tick_cb tick;
+    raft_io_recv_cb recv;
+
+    /* (c) the AppendEntries being handled */
+    bool in_append;
+    raft_id append_from;
+    raft_index limit;
+
+    /* (b) a snapshot install in progress */
+    bool in_install_message;
+    bool installing;
+    struct raft_io_snapshot_put *put_req;
+    raft_io_snapshot_put_cb put_cb;
+
+    ics_raftfix_stats_t stats;
+} s_fix_t;
+
+static s_fix_t s_table[ICS_RAFTFIX_MAX];
+
+static s_fix_t *s_find(const struct raft_io *io)
+{
+    for (size_t i = 0; i < ICS_RAFTFIX_MAX; i++)
+        if (s_table[i].io == io)
+            return &s_table[i];
+    return NULL;
+}
+
+/* ---- (b): no state change while a snapshot installs ---------------------
+ *
+ * 0.15 restores the log to the snapshot's index when an InstallSnapshot
+ * arrives and finishes the install in the io's callback. If raft becomes a
+ * candidate (election timer, TimeoutNow, or a RequestVote that bumps its
+ * term) or even a leader in between, the callback restores the snapshot
+ * under a candidate or leader and answers the "leader" through the
+ * follower fields of a union that now holds candidate or leader state.
+ * Upstream 4fbd3c0 and 2a38d3d (0.17.1) keep raft a follower during an
+ * install: no election on timeout, RequestVote rejected. Here the io does
+ * the same from outside: ticks wait, and the two messages that can start
+ * an election are dropped, as a lossy network may drop them anyway. */
+
+static void s_tick(struct raft_io *io)
+{
+    s_fix_t *f = s_find(io);
+    if (f->installing) {
+        f->stats.ticks_held++;
+        return;
+    }
+    f->tick(io);
+}
+
+static void s_recv(struct raft_io *io, struct raft_message *m)
+{
+    s_fix_t *f = s_find(io);
+
+    if (f->installing && (m->type == RAFT_IO_REQUEST_VOTE || m->type == RAFT_IO_TIMEOUT_NOW)) {
+        f->stats.votes_dropped++;
+        return; /* neither carries memory raft would have taken */
+    }
+    if (m->type == RAFT_IO_APPEND_ENTRIES) {
+        f->in_append = true;
+        f->append_from = m->server_id;
+        f->limit = m->append_entries.prev_log_index + m->append_entries.n_entries;
+    }
+    f->in_install_message = m->type == RAFT_IO_INSTALL_SNAPSHOT;
+    f->recv(io, m);
+    /* raft may have closed and detached meanwhile: look again. */
+    f = s_find(io);
+    if (f != NULL) {
+        f->in_append = false;
+        f->in_install_message = false;
+    }
+}
+
+static void s_put_done(struct raft_io_snapshot_put *req, int status)
+{
+    raft_io_snapshot_put_cb cb = NULL;
+
+    for (size_t i = 0; i < ICS_RAFTFIX_MAX; i++) {
+        s_fix_t *f = &s_table[i];
+        if (f->io != NULL && f->installing && f->put_req == req) {
+            f->installing = false;
+            f->put_req = NULL;
+            cb = f->put_cb;
+            break;
+        }
+    }
+    if (cb != NULL)
+        cb(req, status);
+}
+
+static int s_snapshot_put(struct raft_io *io, unsigned trailing,
+                          struct raft_io_snapshot_put *req, const struct raft_snapshot *snapshot,
+                          raft_io_snapshot_put_cb cb)
+{
+    s_fix_t *f = s_find(io);
+    int rv;
+
+    /* Raft's own snapshots keep trailing entries (or are taken outside any
+     * message); an install is a put with none, made while handling an
+     * InstallSnapshot. */
+    if (trailing != 0 || !f->in_install_message)
+        return f->snapshot_put(io, trailing, req, snapshot, cb);
+    f->installing = true;
+    f->put_req = req;
+    f->put_cb = cb;
+    f->stats.installs++;
+    rv = f->snapshot_put(io, trailing, req, snapshot, s_put_done);
+    if (rv != 0) {
+        f->installing = false;
+        f->put_req = NULL;
+    }
+    return rv;
+}
+
+/* ---- (c): a result claims only what its request proved ------------------
+ *
+ * A follower whose log already holds every entry of an AppendEntries
+ * answers at once with its own last stored index. If its log runs on past
+ * the request with entries of an older term, the leader takes them as
+ * matching its own (it caps the claim only at its own last index), sets
+ * the follower's match index past the point of divergence and from then on
+ * ignores the follower's rejections as stale: the follower is never
+ * repaired, and the leader counts it towards a majority for entries it
+ * does not hold. The request proved the log only up to prev_log_index +
+ * n_entries; claim no more. The answers raft sends later, after writing new
+ * entries, follow a truncation of any conflicting tail and are left alone. */
+
+static int s_send(struct raft_io *io, struct raft_io_send *req, const struct raft_message *m,
+                  raft_io_send_cb cb)
+{
+    s_fix_t *f = s_find(io);
+
+    if (f->in_append && m->type == RAFT_IO_APPEND_ENTRIES_RESULT &&
+        m->server_id == f->append_from && m->append_entries_result.rejected == 0 &&
+        m->append_entries_result.last_log_index > f->limit) {
+        struct raft_message copy = *m;
+        copy.append_entries_result.last_log_index = f->limit;
+        f->stats.results_clamped++;
+        return f->send(io, req, &copy, cb);
+    }
+    return f->send(io, req, m, cb);
+}
+
+static int s_start(struct raft_io *io, unsigned msecs, raft_io_tick_cb tick,
+                   raft_io_recv_cb recv)
+{
+    s_fix_t *f = s_find(io);
+    f->tick = tick;
+    f->recv = recv;
+    return f->start(io, msecs, s_tick, s_recv);
+}
+
+/* ---- attach ------------------------------------------------------------- */
+
+int ics_raftfix_attach(struct raft_io *io)
+{
+    s_fix_t *f = s_find(io);
+
+    if (f != NULL)
+        return 0; /* already wrapped: wrapping twice would loop */
+    f = s_find(NULL);
+    if (f == NULL)
+        return RAFT_NOMEM;
+    memset(f, 0, sizeof *f);
+    f->io = io;
+    f->start = io->start;
+    f->send = io->send;
+    f->snapshot_put = io->snapshot_put;
+    io->start = s_start;
+    io->send = s_send;
+    io->snapshot_put = s_snapshot_put;
+    return 0;
+}
+
+void ics_raftfix_detach(struct raft_io *io)
+{
+    s_fix_t *f = io != NULL ? s_find(io) : NULL;
+    if (f == NULL)
+        return;
+    io->start = f->start;
+    io->send = f->send;
+    io->snapshot_put = f->snapshot_put;
+    memset(f, 0, sizeof *f);
+}
+
+ics_raftfix_stats_t ics_raftfix_stats(const struct raft_io *io)
+{
+    const s_fix_t *f = s_find(io);
+    return f != NULL ? f->stats : (ics_raftfix_stats_t){0};
+}
+
+/* ---- (a): commit guard ----------------------------------------------------
+ *
+ * 0.15 (replicationUpdate, appendLeaderCb) checks for a majority only at
+ * the leader's last stored index, never below it. A leader that stores a
+ * new entry before the followers' answers for the previous one arrive
+ * checks, at every answer, an index no follower has yet: under steady load
+ * nothing commits, however long it runs (upstream 1996d32 checks the
+ * follower's match index instead, 0.17.1). In the daemon the stall feeds
+ * itself: every pending submission is proposed again each second, so the
+ * log keeps growing. A short pause in new proposals lets the followers
+ * store the newest entry, and that commits everything before it. */
+
+void ics_commit_guard_init(ics_commit_guard_t *g, unsigned stall_ms, uint64_t now_ms)
+{
+    memset(g, 0, sizeof *g);
+    g->stall_ms = stall_ms;
+    g->since_ms = now_ms;
+}
+
+bool ics_commit_guard_hold(ics_commit_guard_t *g, raft_index last, raft_index applied,
+                           uint64_t now_ms)
+{
+    if (applied != g->applied || last <= applied) {
+        g->applied = applied;
+        g->since_ms = now_ms;
+        g->holding = false;
+        return false;
+    }
+    if (now_ms - g->since_ms < g->stall_ms)
+        return false;
+    if (!g->holding)
+        g->holds++;
+    g->holding = true;
+    return true;
+}
