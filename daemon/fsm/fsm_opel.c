@@ -149,7 +149,7 @@ static const char s_schema_sql[] =
     " reports INTEGER NOT NULL,"       /* current reports counted */
     " basis TEXT NOT NULL);";
 
-static int s_schema(sqlite3 *db)
+static int s_schema(ics_db_t *db)
 {
     return ics_sql_exec(db, s_schema_sql);
 }
@@ -211,7 +211,7 @@ typedef struct {
     "               AND x.provider_type = r.provider_type)"                                 \
     "   AND r.reported_ms + ?1 > ?2"
 
-static int s_derive(sqlite3 *db, uint64_t clock, s_system_t *out)
+static int s_derive(ics_db_t *db, uint64_t clock, s_system_t *out)
 {
     sqlite3_stmt *st = NULL;
     uint64_t w_total = 0, s_total = 0, w_four = 0;
@@ -238,7 +238,7 @@ static int s_derive(sqlite3 *db, uint64_t clock, s_system_t *out)
                 snprintf(first_four, sizeof first_four, "%s (%s)", ics_sql_column_str(st, 1), ics_sql_column_str(st, 2));
         }
     }
-    sqlite3_finalize(st);
+    ics_sql_release(db, st);
     if (rc != ICS_ENOENT)
         return rc;
     if (w_total == 0) {
@@ -284,7 +284,7 @@ static int s_record_system(ics_apply_ctx_t *ctx)
                ics_sql_column_u64(st, 1) == sys.score;
     else if (rc == ICS_ENOENT)
         same = sys.reports == 0; /* nothing known, nothing to record */
-    sqlite3_finalize(st);
+    ics_sql_release(ctx->db, st);
     st = NULL;
     if (rc != ICS_OK && rc != ICS_ENOENT)
         return rc;
@@ -301,7 +301,7 @@ static int s_record_system(ics_apply_ctx_t *ctx)
     sqlite3_bind_int(st, 5, (int)sys.reports);
     sqlite3_bind_text(st, 6, sys.basis, -1, SQLITE_TRANSIENT);
     rc = ics_sql_done(ctx->db, st);
-    sqlite3_finalize(st);
+    ics_sql_release(ctx->db, st);
     return rc;
 }
 
@@ -355,7 +355,7 @@ static int s_report(ics_apply_ctx_t *ctx, const Ics__V1__OpelReport *r)
     rc = ics_sql_done(ctx->db, st);
     if (rc != ICS_OK)
         goto out;
-    sqlite3_finalize(st);
+    ics_sql_release(ctx->db, st);
     rc = ics_sql_prepare(ctx->db, "INSERT INTO opel_parameters(report, name, value)"
                                   " VALUES (?1, ?2, ?3)", &st);
     if (rc != ICS_OK)
@@ -370,7 +370,7 @@ static int s_report(ics_apply_ctx_t *ctx, const Ics__V1__OpelReport *r)
     if (rc == ICS_OK)
         rc = s_record_system(ctx);
 out:
-    sqlite3_finalize(st);
+    ics_sql_release(ctx->db, st);
     return rc;
 }
 
@@ -388,7 +388,7 @@ static int s_on_clock(ics_apply_ctx_t *ctx)
 }
 
 /* When the next current report goes stale. */
-static uint64_t s_next_deadline(sqlite3 *db)
+static uint64_t s_next_deadline(ics_db_t *db)
 {
     sqlite3_stmt *st = NULL;
     uint64_t clock = ics_core_clock(db), best = 0;
@@ -399,13 +399,13 @@ static uint64_t s_next_deadline(sqlite3 *db)
     ics_sql_bind_u64(st, 2, clock);
     if (ics_sql_row(db, st) == ICS_OK && sqlite3_column_type(st, 0) != SQLITE_NULL)
         best = ics_sql_column_u64(st, 0) + S_STALE_MS;
-    sqlite3_finalize(st);
+    ics_sql_release(db, st);
     return best;
 }
 
 /* ---------------------------------------------------------------- reads shared with aid */
 
-int ics_opel_current(sqlite3 *db, const char *org, uint64_t clock_ms, unsigned *level,
+int ics_opel_current(ics_db_t *db, const char *org, uint64_t clock_ms, unsigned *level,
                      uint64_t *report)
 {
     sqlite3_stmt *st = NULL;
@@ -427,12 +427,12 @@ int ics_opel_current(sqlite3 *db, const char *org, uint64_t clock_ms, unsigned *
     } else if (rc == ICS_ENOENT) {
         rc = ICS_OK;
     }
-    sqlite3_finalize(st);
+    ics_sql_release(db, st);
     return rc;
 }
 
 /* "name=value unit, ..." of a report, for text output. */
-static void s_param_line(sqlite3 *db, uint64_t report, const char *type, char *out,
+static void s_param_line(ics_db_t *db, uint64_t report, const char *type, char *out,
                          size_t size)
 {
     sqlite3_stmt *st = NULL;
@@ -457,10 +457,10 @@ static void s_param_line(sqlite3 *db, uint64_t report, const char *type, char *o
         memcpy(out + used, item, (size_t)n + 1);
         used += (size_t)n;
     }
-    sqlite3_finalize(st);
+    ics_sql_release(db, st);
 }
 
-static void s_json_params(sqlite3 *db, json_t *j, uint64_t report)
+static void s_json_params(ics_db_t *db, json_t *j, uint64_t report)
 {
     sqlite3_stmt *st = NULL;
 
@@ -471,7 +471,7 @@ static void s_json_params(sqlite3 *db, json_t *j, uint64_t report)
         while (ics_sql_row(db, st) == ICS_OK)
             json_u64(j, ics_sql_column_str(st, 0), ics_sql_column_u64(st, 1));
     }
-    sqlite3_finalize(st);
+    ics_sql_release(db, st);
     json_end_obj(j);
 }
 
@@ -497,7 +497,7 @@ static void s_text_system(FILE *text, const s_system_t *sys)
 
 /* One row per report (current and stale latest ones), for opel.show and
  * aid.board. org NULL: every organisation. */
-static int s_write_reports(sqlite3 *db, uint64_t clock, const char *org, json_t *j, FILE *text,
+static int s_write_reports(ics_db_t *db, uint64_t clock, const char *org, json_t *j, FILE *text,
                            bool wide)
 {
     sqlite3_stmt *st = NULL;
@@ -546,14 +546,14 @@ static int s_write_reports(sqlite3 *db, uint64_t clock, const char *org, json_t 
         if (wide && ics_sql_column_str(st, 6)[0] != '\0')
             fprintf(text, "%-10s note: %s\n", "", ics_sql_column_str(st, 6));
     }
-    sqlite3_finalize(st);
+    ics_sql_release(db, st);
     json_end_arr(j);
     if (rc == ICS_ENOENT && n == 0)
         fprintf(text, "(no OPEL reports%s%s)\n", org != NULL ? " from " : "", org != NULL ? org : "");
     return rc == ICS_ENOENT ? ICS_OK : rc;
 }
 
-int ics_opel_board(sqlite3 *db, uint64_t clock_ms, json_t *j, FILE *text)
+int ics_opel_board(ics_db_t *db, uint64_t clock_ms, json_t *j, FILE *text)
 {
     s_system_t sys;
     int rc = s_derive(db, clock_ms, &sys);
@@ -572,7 +572,7 @@ int ics_opel_board(sqlite3 *db, uint64_t clock_ms, json_t *j, FILE *text)
 
 /* opel.show [ORG]: the system level and the latest report of each
  * organisation (or of ORG) for each provider type. */
-static int s_query_show(sqlite3 *db, const char *group, size_t argc, char *const *argv,
+static int s_query_show(ics_db_t *db, const char *group, size_t argc, char *const *argv,
                         FILE *json, FILE *text, ics_err_t *err)
 {
     uint64_t clock = ics_core_clock(db);
@@ -607,7 +607,7 @@ static int s_query_show(sqlite3 *db, const char *group, size_t argc, char *const
 
 /* opel.history [ORG] [N]: reports newest first, and the system level's
  * changes. */
-static int s_query_history(sqlite3 *db, const char *group, size_t argc, char *const *argv,
+static int s_query_history(ics_db_t *db, const char *group, size_t argc, char *const *argv,
                            FILE *json, FILE *text, ics_err_t *err)
 {
     sqlite3_stmt *st = NULL;
@@ -665,7 +665,7 @@ static int s_query_history(sqlite3 *db, const char *group, size_t argc, char *co
         if (ics_sql_column_str(st, 6)[0] != '\0')
             fprintf(text, "%-7s note: %s\n", "", ics_sql_column_str(st, 6));
     }
-    sqlite3_finalize(st);
+    ics_sql_release(db, st);
     st = NULL;
     json_end_arr(&j);
     if (rc != ICS_ENOENT)
@@ -695,14 +695,14 @@ static int s_query_history(sqlite3 *db, const char *group, size_t argc, char *co
                 ics_sql_column_u64(st, 0), when, sqlite3_column_int(st, 2), score / 100,
                 score % 100, ics_sql_column_str(st, 5));
     }
-    sqlite3_finalize(st);
+    ics_sql_release(db, st);
     json_end_arr(&j);
     json_end_obj(&j);
     return rc == ICS_ENOENT ? ICS_OK : ics_err(err, rc, "state database error");
 }
 
 /* opel.parameters [TYPE]: the catalogue of provider types and parameters. */
-static int s_query_parameters(sqlite3 *db, const char *group, size_t argc, char *const *argv,
+static int s_query_parameters(ics_db_t *db, const char *group, size_t argc, char *const *argv,
                               FILE *json, FILE *text, ics_err_t *err)
 {
     const char *only = argc > 0 ? argv[0] : NULL;
@@ -757,7 +757,7 @@ static const uint32_t s_kinds[] = {ICS__V1__COMMAND__BODY_OPEL_REPORT, 0};
 
 /* /metrics: each organisation's latest reported OPEL level and the
  * system level, as of the log clock. */
-static void s_metrics(sqlite3 *db, const char *group, FILE *out)
+static void s_metrics(ics_db_t *db, const char *group, FILE *out)
 {
     sqlite3_stmt *st = NULL;
 
@@ -771,7 +771,7 @@ static void s_metrics(sqlite3 *db, const char *group, FILE *out)
             fprintf(out, "icsd_opel_level{group=\"%s\",org=\"%s\",provider=\"%s\"} %llu\n",
                     group, (const char *)sqlite3_column_text(st, 0),
                     (const char *)sqlite3_column_text(st, 1), (unsigned long long)ics_sql_column_u64(st, 2));
-        sqlite3_finalize(st);
+        ics_sql_release(db, st);
     }
     fprintf(out, "# HELP icsd_opel_system_level System-level OPEL (0: no current reports).\n"
                  "# TYPE icsd_opel_system_level gauge\n");
@@ -779,7 +779,7 @@ static void s_metrics(sqlite3 *db, const char *group, FILE *out)
                         &st) == ICS_OK) {
         fprintf(out, "icsd_opel_system_level{group=\"%s\"} %llu\n", group,
                 ics_sql_row(db, st) == ICS_OK ? (unsigned long long)ics_sql_column_u64(st, 0) : 0ull);
-        sqlite3_finalize(st);
+        ics_sql_release(db, st);
     }
 }
 
