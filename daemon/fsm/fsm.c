@@ -22,7 +22,10 @@
  *   - (org, seq) is a dedupe key only once the signature has verified, so a
  *     forgery cannot burn a real sequence number;
  *   - the clock never goes backwards;
- *   - the statements prepared on the connection go with it (ics_db_t).
+ *   - what is kept in memory besides the database is derived from it and
+ *     kept in step with it: the core row as last committed, and the
+ *     statements prepared on the connection (ics_db_t, which goes with the
+ *     connection).
  */
 #include "fsm/fsm_internal.h"
 
@@ -36,10 +39,18 @@
 
 #define S_FORMAT 2 /* fsm_core.format: the layout of this database (2: no audit rows) */
 
+typedef struct {
+    uint64_t position;
+    uint8_t chain[ICS_CHAIN_BYTES];
+    uint64_t clock_ms;
+    bool genesis;
+} s_core_t;
+
 struct ics_fsm {
     char group[ICS_GROUP_MAX];
     ics_db_t *db;
     ics_fsm_observer_t obs;
+    s_core_t core;           /* the fsm_core row as last committed */
 };
 
 /* Raw and ClockTick belong to no business domain: the core handles them. */
@@ -71,13 +82,6 @@ static const ics_fsm_domain_t *const s_domains[] = {
     &ics_fsm_domain_aid,
     NULL,
 };
-
-typedef struct {
-    uint64_t position;
-    uint8_t chain[ICS_CHAIN_BYTES];
-    uint64_t clock_ms;
-    bool genesis;
-} s_core_t;
 
 static const char s_core_schema[] =
     "CREATE TABLE IF NOT EXISTS fsm_core("
@@ -411,6 +415,17 @@ out:
     return rc;
 }
 
+#ifndef NDEBUG
+/* The core row in memory is the one in the database. */
+static bool s_core_in_step(ics_fsm_t *self)
+{
+    s_core_t c;
+    return s_core_read(self->db, &c) == ICS_OK && c.position == self->core.position &&
+           c.clock_ms == self->core.clock_ms && c.genesis == self->core.genesis &&
+           memcmp(c.chain, self->core.chain, sizeof c.chain) == 0;
+}
+#endif
+
 /* ---------------------------------------------------------------- lifecycle */
 
 static int s_schema(ics_db_t *db)
@@ -467,7 +482,6 @@ ics_fsm_t *ics_fsm_new(const char *group, ics_err_t *err)
 {
     ics_fsm_t *self = NULL;
     sqlite3_stmt *st = NULL;
-    uint8_t chain0[ICS_CHAIN_BYTES];
 
     assert(s_domains_ok());
     if (group == NULL || !ics_valid_id(group, ICS_GROUP_MAX)) {
@@ -487,20 +501,22 @@ ics_fsm_t *ics_fsm_new(const char *group, ics_err_t *err)
     self->db = s_db_open(err);
     if (self->db == NULL)
         goto fail;
-    ics_chain_init(group, chain0);
+    ics_chain_init(group, self->core.chain);
     if (s_schema(self->db) != ICS_OK ||
         ics_sql_prepare(self->db, "INSERT INTO fsm_core(id, format, grp, position, chain,"
                                   " clock_ms, genesis) VALUES (1, ?1, ?2, 0, ?3, 0, 0)",
                         &st) != ICS_OK ||
         sqlite3_bind_int(st, 1, S_FORMAT) != SQLITE_OK ||
         sqlite3_bind_text(st, 2, group, -1, SQLITE_TRANSIENT) != SQLITE_OK ||
-        sqlite3_bind_blob(st, 3, chain0, sizeof chain0, SQLITE_TRANSIENT) != SQLITE_OK ||
+        sqlite3_bind_blob(st, 3, self->core.chain, sizeof self->core.chain, SQLITE_TRANSIENT) !=
+            SQLITE_OK ||
         ics_sql_done(self->db, st) != ICS_OK) {
         ics_err(err, ICS_EIO, "cannot create the state database: %s",
                 sqlite3_errmsg(self->db->sql));
         goto fail;
     }
     ics_sql_release(self->db, st);
+    assert(s_core_in_step(self));
     return self;
 fail:
     if (self->db != NULL)
@@ -648,9 +664,8 @@ int ics_fsm_apply(ics_fsm_t *self, const uint8_t *buf, size_t len, ics_apply_res
     if (rc != ICS_OK)
         goto out;
     in_tx = true;
-    rc = s_core_read(self->db, &core);
-    if (rc != ICS_OK)
-        goto out;
+    assert(s_core_in_step(self));
+    core = self->core;
     ctx.db = self->db;
     ctx.group = self->group;
     ctx.org = "";
@@ -766,6 +781,7 @@ record:
     if (rc != ICS_OK)
         goto out;
     in_tx = false;
+    self->core = core;
 out:
     if (in_tx && ics_sql_exec(self->db, "ROLLBACK") != ICS_OK && rc == ICS_OK)
         rc = ICS_EIO;
@@ -858,6 +874,7 @@ int ics_fsm_restore(ics_fsm_t *self, const uint8_t *buf, size_t len, ics_err_t *
 {
     ics_db_t *db = NULL;
     unsigned char *image = NULL;
+    s_core_t core;
     int rc;
 
     assert(self && (buf != NULL || len == 0));
@@ -887,9 +904,14 @@ int ics_fsm_restore(ics_fsm_t *self, const uint8_t *buf, size_t len, ics_err_t *
                      sqlite3_errmsg(db->sql));
         goto out;
     }
+    if (s_core_read(db, &core) != ICS_OK) {
+        rc = ics_err(err, ICS_EMALFORMED, "snapshot's state machine counters are damaged");
+        goto out;
+    }
     s_db_close(&self->db);
     self->db = db;
     db = NULL;
+    self->core = core;
     rc = ICS_OK;
 out:
     s_db_close(&db);
@@ -900,17 +922,12 @@ out:
 
 uint64_t ics_fsm_position(ics_fsm_t *self)
 {
-    s_core_t c;
-    return s_core_read(self->db, &c) == ICS_OK ? c.position : 0;
+    return self->core.position;
 }
 
 void ics_fsm_chain(ics_fsm_t *self, uint8_t out[32])
 {
-    s_core_t c;
-    if (s_core_read(self->db, &c) == ICS_OK)
-        memcpy(out, c.chain, sizeof c.chain);
-    else
-        memset(out, 0, 32);
+    memcpy(out, self->core.chain, sizeof self->core.chain);
 }
 
 uint64_t ics_core_clock(ics_db_t *db)
@@ -921,7 +938,7 @@ uint64_t ics_core_clock(ics_db_t *db)
 
 uint64_t ics_fsm_clock(ics_fsm_t *self)
 {
-    return ics_core_clock(self->db);
+    return self->core.clock_ms;
 }
 
 const char *ics_sql_column_str(sqlite3_stmt *st, int i)
@@ -932,8 +949,7 @@ const char *ics_sql_column_str(sqlite3_stmt *st, int i)
 
 bool ics_fsm_has_genesis(ics_fsm_t *self)
 {
-    s_core_t c;
-    return s_core_read(self->db, &c) == ICS_OK && c.genesis;
+    return self->core.genesis;
 }
 
 int ics_fsm_member_key(ics_fsm_t *self, const char *org, uint8_t pk[ICS_PK_BYTES])

@@ -104,7 +104,7 @@ int ics_fsm_restore(ics_fsm_t *self, const uint8_t *buf, size_t len, ics_err_t *
 
 const char *ics_fsm_group(const ics_fsm_t *self);
 
-/* Core counters; 0 / zeros if the database fails (apply then fails too). */
+/* Core counters, as of the last entry applied (kept in memory: no SQL). */
 uint64_t ics_fsm_position(ics_fsm_t *self);
 void ics_fsm_chain(ics_fsm_t *self, uint8_t out[32]);
 uint64_t ics_fsm_clock(ics_fsm_t *self);
