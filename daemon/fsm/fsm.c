@@ -23,9 +23,15 @@
  *     forgery cannot burn a real sequence number;
  *   - the clock never goes backwards;
  *   - what is kept in memory besides the database is derived from it and
- *     kept in step with it: the core row as last committed, and the
+ *     kept in step with it: the core row as last committed, what the
+ *     domains' on_clock have pending (recomputed from the state after any
+ *     command that may have changed it, and after a restore), and the
  *     statements prepared on the connection (ics_db_t, which goes with the
  *     connection).
+ *
+ * The clock: on_clock runs only when some domain's deadline() says work
+ * falls due at the new clock. That changes nothing: at any other clock
+ * every on_clock would change nothing (see ics_fsm_domain_t.deadline).
  */
 #include "fsm/fsm_internal.h"
 
@@ -51,6 +57,12 @@ struct ics_fsm {
     ics_db_t *db;
     ics_fsm_observer_t obs;
     s_core_t core;           /* the fsm_core row as last committed */
+    /* What the domains' on_clock have pending (the earliest next of any
+     * domain, overdue if any has work overdue), as of the state and clock
+     * at which it was computed; valid at every later clock until a command
+     * changes the state or on_clock runs. */
+    ics_deadline_t due;
+    bool due_known;
 };
 
 /* Raw and ClockTick belong to no business domain: the core handles them. */
@@ -65,7 +77,7 @@ static const ics_fsm_domain_t s_core_domain = {
     .schema = NULL,
     .apply = s_core_apply,
     .on_clock = NULL,
-    .next_deadline = NULL,
+    .deadline = NULL,
 };
 
 /* Every domain, in the order on_clock runs. Add new domains here. */
@@ -315,13 +327,27 @@ int ics_emit_effect(ics_apply_ctx_t *ctx, const ics_effect_t *effect)
     return ICS_OK;
 }
 
-/* Moves the clock forward (never back) and lets every domain close what
- * has become due. */
-static int s_advance_clock(ics_apply_ctx_t *ctx, uint64_t ms)
+/* What every domain's on_clock has pending at clock: the earliest next,
+ * overdue if any domain has work overdue. */
+static int s_deadlines(ics_db_t *db, uint64_t clock, ics_deadline_t *out)
 {
-    if (ms <= ctx->clock_ms)
-        return ICS_OK;
-    ctx->clock_ms = ms;
+    memset(out, 0, sizeof *out);
+    for (size_t i = 0; s_domains[i] != NULL; i++) {
+        ics_deadline_t d = {0, false};
+        if (s_domains[i]->deadline == NULL)
+            continue;
+        int rc = s_domains[i]->deadline(db, clock, &d);
+        if (rc != ICS_OK)
+            return rc < 0 ? rc : ICS_EIO;
+        if (d.next != 0 && (out->next == 0 || d.next < out->next))
+            out->next = d.next;
+        out->overdue = out->overdue || d.overdue;
+    }
+    return ICS_OK;
+}
+
+static int s_on_clock(ics_apply_ctx_t *ctx)
+{
     for (size_t i = 0; s_domains[i] != NULL; i++) {
         if (s_domains[i]->on_clock != NULL) {
             int rc = s_domains[i]->on_clock(ctx);
@@ -330,6 +356,57 @@ static int s_advance_clock(ics_apply_ctx_t *ctx, uint64_t ms)
         }
     }
     return ICS_OK;
+}
+
+#ifndef NDEBUG
+/* self->due, known, is what the domains say now at clock. */
+static bool s_due_in_step(ics_fsm_t *self, uint64_t clock)
+{
+    ics_deadline_t now;
+    return !self->due_known ||
+           (s_deadlines(self->db, clock, &now) == ICS_OK && now.next == self->due.next &&
+            now.overdue == self->due.overdue);
+}
+
+/* Every on_clock, run at ctx's clock, writes nothing (it is undone). */
+static bool s_on_clock_idle(const ics_apply_ctx_t *ctx)
+{
+    ics_apply_ctx_t probe = *ctx;
+    int before = sqlite3_total_changes(ctx->db->sql);
+    bool idle;
+
+    probe.effects_ = NULL;
+    probe.n_effects_ = probe.cap_effects_ = 0;
+    if (ics_sql_exec(ctx->db, "SAVEPOINT clock_probe") != ICS_OK)
+        return false;
+    idle = s_on_clock(&probe) == ICS_OK && probe.n_effects_ == 0 &&
+           sqlite3_total_changes(ctx->db->sql) == before;
+    free(probe.effects_);
+    return ics_sql_exec(ctx->db, "ROLLBACK TO clock_probe") == ICS_OK &&
+           ics_sql_exec(ctx->db, "RELEASE clock_probe") == ICS_OK && idle;
+}
+#endif
+
+/* Moves the clock forward (never back) and lets every domain close what
+ * has become due. When nothing falls due by ms, every on_clock would change
+ * nothing (debug builds check), and none runs: what was pending stays
+ * pending, so self->due stays valid. */
+static int s_advance_clock(ics_apply_ctx_t *ctx, uint64_t ms)
+{
+    ics_fsm_t *self = ctx->fsm_;
+
+    if (ms <= ctx->clock_ms)
+        return ICS_OK;
+    assert(s_due_in_step(self, ctx->clock_ms));
+    if (!self->due_known)
+        self->due_known = s_deadlines(ctx->db, ctx->clock_ms, &self->due) == ICS_OK;
+    ctx->clock_ms = ms;
+    if (self->due_known && !self->due.overdue && (self->due.next == 0 || self->due.next > ms)) {
+        assert(s_on_clock_idle(ctx));
+        return ICS_OK;
+    }
+    self->due_known = false;
+    return s_on_clock(ctx);
 }
 
 static int s_core_apply(ics_apply_ctx_t *ctx, const Ics__V1__Command *cmd)
@@ -606,7 +683,9 @@ static int s_admit_member(ics_apply_ctx_t *ctx, const Ics__V1__Envelope *env)
     return ICS_OK;
 }
 
-/* Runs the owning domain's handler in a savepoint. */
+/* Runs the owning domain's handler in a savepoint. A command a domain
+ * accepted may have changed what on_clock has pending; the core's own (Raw,
+ * and ClockTick, which sees to it itself) change nothing on_clock reads. */
 static int s_dispatch(ics_apply_ctx_t *ctx, const Ics__V1__Command *cmd)
 {
     const ics_fsm_domain_t *d = s_domain_for((uint32_t)cmd->body_case);
@@ -619,8 +698,11 @@ static int s_dispatch(ics_apply_ctx_t *ctx, const Ics__V1__Command *cmd)
     if (rc != ICS_OK)
         return rc;
     rc = d->apply(ctx, cmd);
-    if (rc == ICS_OK)
+    if (rc == ICS_OK) {
+        if (d != &s_core_domain)
+            ctx->fsm_->due_known = false;
         return ics_sql_exec(ctx->db, "RELEASE command");
+    }
     if (rc == ICS_EREJECTED) {
         if (ctx->reason[0] == '\0')
             ics_strcpy(ctx->reason, sizeof ctx->reason, "rejected");
@@ -667,6 +749,7 @@ int ics_fsm_apply(ics_fsm_t *self, const uint8_t *buf, size_t len, ics_apply_res
     assert(s_core_in_step(self));
     core = self->core;
     ctx.db = self->db;
+    ctx.fsm_ = self;
     ctx.group = self->group;
     ctx.org = "";
     ctx.actor = "";
@@ -785,6 +868,8 @@ record:
 out:
     if (in_tx && ics_sql_exec(self->db, "ROLLBACK") != ICS_OK && rc == ICS_OK)
         rc = ICS_EIO;
+    if (rc != ICS_OK)
+        self->due_known = false; /* it may have been computed on what was rolled back */
     if (rc == ICS_OK) {
         res->envelope = buf;
         res->envelope_len = len;
@@ -912,6 +997,7 @@ int ics_fsm_restore(ics_fsm_t *self, const uint8_t *buf, size_t len, ics_err_t *
     self->db = db;
     db = NULL;
     self->core = core;
+    self->due_known = false;
     rc = ICS_OK;
 out:
     s_db_close(&db);
@@ -1062,16 +1148,12 @@ void ics_fsm_metrics(ics_fsm_t *self, FILE *out)
 
 uint64_t ics_fsm_next_deadline(ics_fsm_t *self)
 {
-    uint64_t best = 0;
-
-    for (size_t i = 0; s_domains[i] != NULL; i++) {
-        if (s_domains[i]->next_deadline != NULL) {
-            uint64_t d = s_domains[i]->next_deadline(self->db);
-            if (d != 0 && (best == 0 || d < best))
-                best = d;
-        }
+    assert(s_due_in_step(self, self->core.clock_ms));
+    if (!self->due_known) {
+        self->due_known = s_deadlines(self->db, self->core.clock_ms, &self->due) == ICS_OK;
+        assert(s_db_idle(self->db));
     }
-    return best;
+    return self->due_known ? self->due.next : 0;
 }
 
 typedef struct {

@@ -1877,28 +1877,33 @@ static int s_on_clock(ics_apply_ctx_t *ctx)
     return rc;
 }
 
-static uint64_t s_next_deadline(ics_db_t *db)
+/* The times s_lapse_offers(), s_expire() and s_auto_escalate() select by,
+ * on the same rows (escalation only once the group has a region). */
+static int s_deadline(ics_db_t *db, uint64_t clock, ics_deadline_t *out)
 {
     sqlite3_stmt *st = NULL;
-    uint64_t clock = ics_core_clock(db), best = 0;
+    int rc;
 
-    if (ics_sql_prepare(db,
-            "SELECT min(t) FROM ("
+    rc = ics_sql_prepare(db,
+            "SELECT min(CASE WHEN t > ?1 THEN t END), coalesce(max(t <= ?1), 0) FROM ("
             " SELECT valid_until AS t FROM aid_offers WHERE status = '" O_OPEN "'"
-            "  AND valid_until > ?1"
+            "  AND valid_until <> 0"
             " UNION ALL SELECT expires_ms + (CASE WHEN escalated = 1 THEN ?2 ELSE 0 END)"
             "  FROM aid_requests WHERE status = '" R_OPEN "'"
             " UNION ALL SELECT escalate_at FROM aid_requests WHERE status = '" R_OPEN "'"
             "  AND escalated = 0 AND escalate_at <> 0"
-            "  AND (SELECT region FROM aid_settings WHERE id = 1) <> ''"
-            ") WHERE t > ?1", &st) != ICS_OK)
-        return 0;
+            "  AND (SELECT region FROM aid_settings WHERE id = 1) <> '')", &st);
+    if (rc != ICS_OK)
+        return rc;
     ics_sql_bind_u64(st, 1, clock);
     ics_sql_bind_u64(st, 2, S_LINK_GRACE_MS);
-    if (ics_sql_row(db, st) == ICS_OK && sqlite3_column_type(st, 0) != SQLITE_NULL)
-        best = ics_sql_column_u64(st, 0);
+    rc = ics_sql_row(db, st);
+    if (rc == ICS_OK) {
+        out->next = ics_sql_column_u64(st, 0);
+        out->overdue = sqlite3_column_int(st, 1) != 0;
+    }
     ics_sql_release(db, st);
-    return best;
+    return rc == ICS_OK ? ICS_OK : ICS_EIO;
 }
 
 /* ---------------------------------------------------------------- queries */
@@ -2500,7 +2505,7 @@ const ics_fsm_domain_t ics_fsm_domain_aid = {
     .schema = s_schema,
     .apply = s_apply,
     .on_clock = s_on_clock,
-    .next_deadline = s_next_deadline,
+    .deadline = s_deadline,
     .queries = s_queries,
 };
 

@@ -423,5 +423,5 @@ const ics_fsm_domain_t ics_fsm_domain_audit = {
     .schema = s_schema,
     .apply = s_apply,
     .on_clock = NULL,
-    .next_deadline = NULL,
+    .deadline = NULL,
 };

@@ -482,14 +482,27 @@ static int s_on_clock(ics_apply_ctx_t *ctx)
     return rc;
 }
 
-static uint64_t s_next_deadline(ics_db_t *db)
+/* s_on_clock acts on exactly these: scheduled rounds by opens_ms, open
+ * ones by closes_ms. */
+static int s_deadline(ics_db_t *db, uint64_t clock, ics_deadline_t *out)
 {
-    uint64_t next = 0;
-    if (ics_gov_u64(db, &next, "SELECT min(t) FROM (SELECT min(opens_ms) AS t FROM consultations"
-                               " WHERE status = 'scheduled' UNION ALL SELECT min(closes_ms)"
-                               " FROM consultations WHERE status = 'open')", "") != ICS_OK)
-        return 0;
-    return next;
+    sqlite3_stmt *st = NULL;
+    int rc;
+
+    rc = ics_gov_prepare(db, &st, "SELECT min(CASE WHEN t > ?1 THEN t END),"
+                                  " coalesce(max(t <= ?1), 0) FROM"
+                                  " (SELECT opens_ms AS t FROM consultations"
+                                  "  WHERE status = 'scheduled' UNION ALL SELECT closes_ms"
+                                  "  FROM consultations WHERE status = 'open')", "u", clock);
+    if (rc != ICS_OK)
+        return rc;
+    rc = ics_sql_row(db, st);
+    if (rc == ICS_OK) {
+        out->next = ics_sql_column_u64(st, 0);
+        out->overdue = sqlite3_column_int(st, 1) != 0;
+    }
+    ics_sql_release(db, st);
+    return rc == ICS_OK ? ICS_OK : ICS_EIO;
 }
 
 /* ---------------------------------------------------------------- responses */
@@ -1274,6 +1287,6 @@ const ics_fsm_domain_t ics_fsm_domain_consult = {
     .schema = s_schema,
     .apply = s_apply,
     .on_clock = s_on_clock,
-    .next_deadline = s_next_deadline,
+    .deadline = s_deadline,
     .queries = s_queries,
 };

@@ -52,10 +52,18 @@ typedef struct ics_apply_ctx {
                                    read-only outside fsm.c */
     const uint8_t *entry_id;    /* 32 bytes */
     char reason[ICS_REASON_MAX];
-    /* Private to fsm.c: effects buffered until commit. */
+    /* Private to fsm.c: effects buffered until commit; the state machine. */
     ics_effect_t *effects_;
     size_t n_effects_, cap_effects_;
+    struct ics_fsm *fsm_;
 } ics_apply_ctx_t;
+
+/* What a domain's on_clock has pending, as of the state and its clock. */
+typedef struct {
+    uint64_t next;           /* earliest deadline after the clock, 0 if none */
+    bool overdue;            /* work due at or before the clock already: on_clock
+                                does it the next time the clock moves */
+} ics_deadline_t;
 
 typedef struct {
     const char *name;
@@ -65,11 +73,19 @@ typedef struct {
      * reason set (use ics_reject), all its writes undone. Negative: the
      * database failed; the whole entry is abandoned and the node stops. */
     int (*apply)(ics_apply_ctx_t *ctx, const Ics__V1__Command *cmd);
-    /* Called whenever the log clock moves (before the entry's own command,
-     * and again after a ClockTick): close everything due, i.e. every
-     * deadline <= ctx->clock_ms. Must be idempotent. NULL if none. */
+    /* Runs when the log clock moves (before the entry's own command, and
+     * again after a ClockTick) and some domain's deadline() has work due by
+     * the new clock: close everything due, i.e. every deadline <=
+     * ctx->clock_ms. Must be idempotent. NULL if none. */
     int (*on_clock)(ics_apply_ctx_t *ctx);
-    uint64_t (*next_deadline)(ics_db_t *db);  /* earliest open deadline, 0 if none; NULL if none */
+    /* What on_clock has pending at clock (the log clock of the state as it
+     * is). The core skips every domain's on_clock while no domain has
+     * anything overdue and the clock stays below every domain's next: at
+     * such a clock on_clock must change nothing, so everything it would act
+     * on, deadline or not (a derived value gone out of date), must show
+     * here. The leader ticks for the earliest next. ICS_OK, or ICS_EIO (the
+     * core then runs on_clock). NULL if no on_clock. */
+    int (*deadline)(ics_db_t *db, uint64_t clock, ics_deadline_t *out);
     const struct ics_fsm_query *queries;     /* read-only queries, name NULL-terminated */
     /* Gauges for /metrics in Prometheus text format, each labelled with
      * group="<group>"; read-only. NULL if none. */

@@ -649,5 +649,5 @@ const ics_fsm_domain_t ics_fsm_domain_members = {
     .schema = s_schema,
     .apply = s_apply,
     .on_clock = NULL,
-    .next_deadline = NULL,
+    .deadline = NULL,
 };

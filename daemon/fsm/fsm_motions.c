@@ -1212,13 +1212,25 @@ static int s_on_clock(ics_apply_ctx_t *ctx)
     return rc;
 }
 
-static uint64_t s_next_deadline(ics_db_t *db)
+/* s_on_clock closes every open motion whose deadline has come (settling
+ * with final set always closes it). */
+static int s_deadline(ics_db_t *db, uint64_t clock, ics_deadline_t *out)
 {
-    uint64_t next = 0;
-    if (ics_gov_u64(db, &next, "SELECT min(closes_ms) FROM motions WHERE status = 'open'", "") !=
-        ICS_OK)
-        return 0;
-    return next;
+    sqlite3_stmt *st = NULL;
+    int rc;
+
+    rc = ics_gov_prepare(db, &st, "SELECT min(CASE WHEN closes_ms > ?1 THEN closes_ms END),"
+                                  " coalesce(max(closes_ms <= ?1), 0) FROM motions"
+                                  " WHERE status = 'open'", "u", clock);
+    if (rc != ICS_OK)
+        return rc;
+    rc = ics_sql_row(db, st);
+    if (rc == ICS_OK) {
+        out->next = ics_sql_column_u64(st, 0);
+        out->overdue = sqlite3_column_int(st, 1) != 0;
+    }
+    ics_sql_release(db, st);
+    return rc == ICS_OK ? ICS_OK : ICS_EIO;
 }
 
 /* ---------------------------------------------------------------- for other domains */
@@ -1716,6 +1728,6 @@ const ics_fsm_domain_t ics_fsm_domain_motions = {
     .schema = s_schema,
     .apply = s_apply,
     .on_clock = s_on_clock,
-    .next_deadline = s_next_deadline,
+    .deadline = s_deadline,
     .queries = s_queries,
 };

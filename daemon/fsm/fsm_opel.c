@@ -199,6 +199,7 @@ typedef struct {
     uint64_t score;          /* weighted mean x 100, 0 if none */
     unsigned reports;
     char basis[200];
+    uint64_t stale_at;       /* when the first of the reports counted goes stale, 0 if none */
 } s_system_t;
 
 /* The current reports: the latest per (org, provider type) of a current
@@ -229,6 +230,9 @@ static int s_derive(ics_db_t *db, uint64_t clock, s_system_t *out)
         const s_type_t *t = s_type(ics_sql_column_str(st, 2));
         unsigned level = (unsigned)sqlite3_column_int(st, 3);
         unsigned w = t != NULL ? t->weight : 1;
+        uint64_t stale_at = ics_sql_column_u64(st, 4) + S_STALE_MS;
+        if (out->stale_at == 0 || stale_at < out->stale_at)
+            out->stale_at = stale_at;
         w_total += w;
         s_total += (uint64_t)w * level;
         out->reports++;
@@ -263,33 +267,47 @@ static int s_derive(ics_db_t *db, uint64_t clock, s_system_t *out)
     return ICS_OK;
 }
 
+/* The system derived at clock, and whether it differs from the last one
+ * recorded in level or score (with none recorded: whether any report is
+ * current). */
+static int s_system_at(ics_db_t *db, uint64_t clock, s_system_t *sys, bool *changed)
+{
+    sqlite3_stmt *st = NULL;
+    bool same = false;
+    int rc;
+
+    *changed = false;
+    rc = s_derive(db, clock, sys);
+    if (rc != ICS_OK)
+        return rc;
+    rc = ics_sql_prepare(db, "SELECT level, score FROM opel_system"
+                             " ORDER BY position DESC LIMIT 1", &st);
+    if (rc != ICS_OK)
+        return rc;
+    rc = ics_sql_row(db, st);
+    if (rc == ICS_OK)
+        same = (unsigned)sqlite3_column_int(st, 0) == sys->level &&
+               ics_sql_column_u64(st, 1) == sys->score;
+    else if (rc == ICS_ENOENT)
+        same = sys->reports == 0; /* nothing known, nothing to record */
+    ics_sql_release(db, st);
+    if (rc != ICS_OK && rc != ICS_ENOENT)
+        return rc;
+    *changed = !same;
+    return ICS_OK;
+}
+
 /* Appends a system history row if the derived level or score changed. */
 static int s_record_system(ics_apply_ctx_t *ctx)
 {
     sqlite3_stmt *st = NULL;
     s_system_t sys;
-    bool same = false;
+    bool changed;
     int rc;
 
-    rc = s_derive(ctx->db, ctx->clock_ms, &sys);
-    if (rc != ICS_OK)
+    rc = s_system_at(ctx->db, ctx->clock_ms, &sys, &changed);
+    if (rc != ICS_OK || !changed)
         return rc;
-    rc = ics_sql_prepare(ctx->db, "SELECT level, score FROM opel_system"
-                                  " ORDER BY position DESC LIMIT 1", &st);
-    if (rc != ICS_OK)
-        return rc;
-    rc = ics_sql_row(ctx->db, st);
-    if (rc == ICS_OK)
-        same = (unsigned)sqlite3_column_int(st, 0) == sys.level &&
-               ics_sql_column_u64(st, 1) == sys.score;
-    else if (rc == ICS_ENOENT)
-        same = sys.reports == 0; /* nothing known, nothing to record */
-    ics_sql_release(ctx->db, st);
-    st = NULL;
-    if (rc != ICS_OK && rc != ICS_ENOENT)
-        return rc;
-    if (same)
-        return ICS_OK;
     rc = ics_sql_prepare(ctx->db, "INSERT OR REPLACE INTO opel_system(position, at_ms, level,"
                                   " score, reports, basis) VALUES (?1, ?2, ?3, ?4, ?5, ?6)", &st);
     if (rc != ICS_OK)
@@ -387,20 +405,21 @@ static int s_on_clock(ics_apply_ctx_t *ctx)
     return s_record_system(ctx);
 }
 
-/* When the next current report goes stale. */
-static uint64_t s_next_deadline(ics_db_t *db)
+/* The system level changes only when the set of current reports does: by
+ * a report, by a member leaving or coming back (which records nothing
+ * itself: the level is recorded the next time the clock moves, so it is
+ * overdue), or by a report going stale (next). */
+static int s_deadline(ics_db_t *db, uint64_t clock, ics_deadline_t *out)
 {
-    sqlite3_stmt *st = NULL;
-    uint64_t clock = ics_core_clock(db), best = 0;
+    s_system_t sys;
+    bool changed;
+    int rc = s_system_at(db, clock, &sys, &changed);
 
-    if (ics_sql_prepare(db, "SELECT min(reported_ms) FROM (" S_CURRENT_SQL ")", &st) != ICS_OK)
-        return 0;
-    ics_sql_bind_u64(st, 1, S_STALE_MS);
-    ics_sql_bind_u64(st, 2, clock);
-    if (ics_sql_row(db, st) == ICS_OK && sqlite3_column_type(st, 0) != SQLITE_NULL)
-        best = ics_sql_column_u64(st, 0) + S_STALE_MS;
-    ics_sql_release(db, st);
-    return best;
+    if (rc != ICS_OK)
+        return rc;
+    out->next = sys.stale_at;
+    out->overdue = changed;
+    return ICS_OK;
 }
 
 /* ---------------------------------------------------------------- reads shared with aid */
@@ -790,6 +809,6 @@ const ics_fsm_domain_t ics_fsm_domain_opel = {
     .schema = s_schema,
     .apply = s_apply,
     .on_clock = s_on_clock,
-    .next_deadline = s_next_deadline,
+    .deadline = s_deadline,
     .queries = s_queries,
 };

@@ -1036,6 +1036,6 @@ const ics_fsm_domain_t ics_fsm_domain_people = {
     .schema = s_schema,
     .apply = s_apply,
     .on_clock = NULL,
-    .next_deadline = NULL,
+    .deadline = NULL,
     .queries = s_queries,
 };

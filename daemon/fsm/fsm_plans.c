@@ -2331,6 +2331,6 @@ const ics_fsm_domain_t ics_fsm_domain_plans = {
     .schema = s_schema,
     .apply = s_apply,
     .on_clock = NULL,
-    .next_deadline = NULL,
+    .deadline = NULL,
     .queries = s_queries,
 };

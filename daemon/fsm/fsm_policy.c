@@ -751,6 +751,6 @@ const ics_fsm_domain_t ics_fsm_domain_policy = {
     .schema = s_schema,
     .apply = s_apply,
     .on_clock = NULL,
-    .next_deadline = NULL,
+    .deadline = NULL,
     .queries = s_queries,
 };
