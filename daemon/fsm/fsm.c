@@ -21,7 +21,17 @@
  *     the clock (which moved because its signature verified);
  *   - (org, seq) is a dedupe key only once the signature has verified, so a
  *     forgery cannot burn a real sequence number;
- *   - the clock never goes backwards.
+ *   - the clock never goes backwards;
+ *   - what is kept in memory besides the database is derived from it and
+ *     kept in step with it: the core row as last committed, what the
+ *     domains' on_clock have pending (recomputed from the state after any
+ *     command that may have changed it, and after a restore), and the
+ *     statements prepared on the connection (ics_db_t, which goes with the
+ *     connection).
+ *
+ * The clock: on_clock runs only when some domain's deadline() says work
+ * falls due at the new clock. That changes nothing: at any other clock
+ * every on_clock would change nothing (see ics_fsm_domain_t.deadline).
  */
 #include "fsm/fsm_internal.h"
 
@@ -35,10 +45,24 @@
 
 #define S_FORMAT 2 /* fsm_core.format: the layout of this database (2: no audit rows) */
 
+typedef struct {
+    uint64_t position;
+    uint8_t chain[ICS_CHAIN_BYTES];
+    uint64_t clock_ms;
+    bool genesis;
+} s_core_t;
+
 struct ics_fsm {
     char group[ICS_GROUP_MAX];
-    sqlite3 *db;
+    ics_db_t *db;
     ics_fsm_observer_t obs;
+    s_core_t core;           /* the fsm_core row as last committed */
+    /* What the domains' on_clock have pending (the earliest next of any
+     * domain, overdue if any has work overdue), as of the state and clock
+     * at which it was computed; valid at every later clock until a command
+     * changes the state or on_clock runs. */
+    ics_deadline_t due;
+    bool due_known;
 };
 
 /* Raw and ClockTick belong to no business domain: the core handles them. */
@@ -53,7 +77,7 @@ static const ics_fsm_domain_t s_core_domain = {
     .schema = NULL,
     .apply = s_core_apply,
     .on_clock = NULL,
-    .next_deadline = NULL,
+    .deadline = NULL,
 };
 
 /* Every domain, in the order on_clock runs. Add new domains here. */
@@ -71,13 +95,6 @@ static const ics_fsm_domain_t *const s_domains[] = {
     NULL,
 };
 
-typedef struct {
-    uint64_t position;
-    uint8_t chain[ICS_CHAIN_BYTES];
-    uint64_t clock_ms;
-    bool genesis;
-} s_core_t;
-
 static const char s_core_schema[] =
     "CREATE TABLE IF NOT EXISTS fsm_core("
     " id INTEGER PRIMARY KEY CHECK (id = 1),"
@@ -88,19 +105,151 @@ static const char s_core_schema[] =
     " clock_ms INTEGER NOT NULL,"  /* log clock */
     " genesis INTEGER NOT NULL)";  /* 1 once a genesis was accepted */
 
-/* ---------------------------------------------------------------- SQLite helpers */
+/* ---------------------------------------------------------------- the state database */
 
-static int s_sql_fail(sqlite3 *db, const char *what)
+/* Compiling SQL costs more than running most of these statements, so each
+ * is compiled once per connection and handed out again. The cache is an
+ * open-addressing table keyed by the SQL text itself (not its address:
+ * some SQL is built in a buffer), with no deletions while the connection
+ * lives. A statement is handed out to one caller at a time: a caller that
+ * asks for SQL whose statement is already out (a helper re-entered while
+ * an outer caller steps it) gets a new statement of its own, finalized
+ * when released. Statements that do not fit, and scripts (several
+ * statements in one text), are not kept either. */
+#define S_SLOTS 1024                 /* a power of two */
+#define S_CACHED_MAX (S_SLOTS / 2)   /* keeps probe chains short and one slot free */
+
+typedef struct {
+    sqlite3_stmt *st;        /* NULL: a free slot */
+    uint32_t hash;           /* of sqlite3_sql(st) */
+    bool out;                /* handed out, not yet released */
+} s_slot_t;
+
+struct ics_db {
+    sqlite3 *sql;
+    size_t cached;           /* slots in use */
+    size_t loose;            /* statements out that are not cached */
+    s_slot_t slot[S_SLOTS];
+};
+
+static int s_sql_fail(ics_db_t *db, const char *what)
 {
-    ics_error("state machine database: %s: %s", what, sqlite3_errmsg(db));
+    ics_error("state machine database: %s: %s", what, sqlite3_errmsg(db->sql));
     return ICS_EIO;
 }
 
-int ics_sql_exec(sqlite3 *db, const char *sql)
+static uint32_t s_hash(const char *sql)
 {
-    char *msg = NULL;
-    int rc = sqlite3_exec(db, sql, NULL, NULL, &msg);
+    uint32_t h = 2166136261u; /* FNV-1a */
 
+    for (const unsigned char *p = (const unsigned char *)sql; *p != '\0'; p++)
+        h = (h ^ *p) * 16777619u;
+    return h;
+}
+
+/* The slot holding sql, or the free slot where it would go. */
+static s_slot_t *s_slot(ics_db_t *db, const char *sql, uint32_t h)
+{
+    for (size_t i = h & (S_SLOTS - 1);; i = (i + 1) & (S_SLOTS - 1)) {
+        s_slot_t *s = &db->slot[i];
+        if (s->st == NULL || (s->hash == h && strcmp(sqlite3_sql(s->st), sql) == 0))
+            return s;
+    }
+}
+
+#ifndef NDEBUG
+/* Every statement handed out has been released. */
+static bool s_db_idle(const ics_db_t *db)
+{
+    if (db->loose != 0)
+        return false;
+    for (size_t i = 0; i < S_SLOTS; i++)
+        if (db->slot[i].out)
+            return false;
+    return true;
+}
+#endif
+
+/* A statement for sql; *script set if sql holds more than one statement. */
+static int s_acquire(ics_db_t *db, const char *sql, sqlite3_stmt **st, bool *script)
+{
+    uint32_t h = s_hash(sql);
+    s_slot_t *s = s_slot(db, sql, h);
+    bool keep = s->st == NULL && db->cached < S_CACHED_MAX;
+    const char *tail = NULL;
+
+    *st = NULL;
+    *script = false;
+    if (s->st != NULL && !s->out) {
+        s->out = true;
+        *st = s->st;
+        return ICS_OK;
+    }
+    if (sqlite3_prepare_v3(db->sql, sql, -1, keep ? SQLITE_PREPARE_PERSISTENT : 0, st, &tail) !=
+        SQLITE_OK)
+        return s_sql_fail(db, "prepare");
+    *script = tail != NULL && *tail != '\0';
+    if (keep && *st != NULL && !*script) {
+        s->st = *st;
+        s->hash = h;
+        s->out = true;
+        db->cached++;
+    } else {
+        db->loose++;
+    }
+    return ICS_OK;
+}
+
+int ics_sql_prepare(ics_db_t *db, const char *sql, sqlite3_stmt **st)
+{
+    bool script;
+    return s_acquire(db, sql, st, &script);
+}
+
+void ics_sql_release(ics_db_t *db, sqlite3_stmt *st)
+{
+    const char *sql;
+    s_slot_t *s;
+
+    if (st == NULL)
+        return;
+    assert(sqlite3_db_handle(st) == db->sql);
+    sql = sqlite3_sql(st);
+    s = s_slot(db, sql, s_hash(sql));
+    if (s->st == st) {
+        assert(s->out);
+        sqlite3_reset(st);
+        sqlite3_clear_bindings(st);
+        s->out = false;
+        return;
+    }
+    assert(db->loose > 0);
+    db->loose--;
+    sqlite3_finalize(st);
+}
+
+int ics_sql_exec(ics_db_t *db, const char *sql)
+{
+    sqlite3_stmt *st = NULL;
+    char *msg = NULL;
+    bool script;
+    int rc = s_acquire(db, sql, &st, &script);
+
+    if (rc != ICS_OK)
+        return rc;
+    if (!script) {
+        rc = SQLITE_DONE; /* st is NULL for a text without a statement */
+        while (st != NULL && (rc = sqlite3_step(st)) == SQLITE_ROW)
+            ;
+        if (rc != SQLITE_DONE)
+            ics_error("state machine database: %s (in \"%.60s\")", sqlite3_errmsg(db->sql),
+                      sql);
+        ics_sql_release(db, st);
+        return rc == SQLITE_DONE ? ICS_OK : ICS_EIO;
+    }
+    /* A script (a schema): run once, not kept. */
+    ics_sql_release(db, st);
+    rc = sqlite3_exec(db->sql, sql, NULL, NULL, &msg);
     if (rc != SQLITE_OK) {
         ics_error("state machine database: %s (in \"%.60s\")", msg ? msg : sqlite3_errstr(rc),
                   sql);
@@ -110,15 +259,7 @@ int ics_sql_exec(sqlite3 *db, const char *sql)
     return ICS_OK;
 }
 
-int ics_sql_prepare(sqlite3 *db, const char *sql, sqlite3_stmt **st)
-{
-    *st = NULL;
-    if (sqlite3_prepare_v2(db, sql, -1, st, NULL) != SQLITE_OK)
-        return s_sql_fail(db, "prepare");
-    return ICS_OK;
-}
-
-int ics_sql_done(sqlite3 *db, sqlite3_stmt *st)
+int ics_sql_done(ics_db_t *db, sqlite3_stmt *st)
 {
     int rc = sqlite3_step(st);
     if (rc != SQLITE_DONE)
@@ -126,7 +267,7 @@ int ics_sql_done(sqlite3 *db, sqlite3_stmt *st)
     return ICS_OK;
 }
 
-int ics_sql_row(sqlite3 *db, sqlite3_stmt *st)
+int ics_sql_row(ics_db_t *db, sqlite3_stmt *st)
 {
     int rc = sqlite3_step(st);
     if (rc == SQLITE_ROW)
@@ -186,13 +327,27 @@ int ics_emit_effect(ics_apply_ctx_t *ctx, const ics_effect_t *effect)
     return ICS_OK;
 }
 
-/* Moves the clock forward (never back) and lets every domain close what
- * has become due. */
-static int s_advance_clock(ics_apply_ctx_t *ctx, uint64_t ms)
+/* What every domain's on_clock has pending at clock: the earliest next,
+ * overdue if any domain has work overdue. */
+static int s_deadlines(ics_db_t *db, uint64_t clock, ics_deadline_t *out)
 {
-    if (ms <= ctx->clock_ms)
-        return ICS_OK;
-    ctx->clock_ms = ms;
+    memset(out, 0, sizeof *out);
+    for (size_t i = 0; s_domains[i] != NULL; i++) {
+        ics_deadline_t d = {0, false};
+        if (s_domains[i]->deadline == NULL)
+            continue;
+        int rc = s_domains[i]->deadline(db, clock, &d);
+        if (rc != ICS_OK)
+            return rc < 0 ? rc : ICS_EIO;
+        if (d.next != 0 && (out->next == 0 || d.next < out->next))
+            out->next = d.next;
+        out->overdue = out->overdue || d.overdue;
+    }
+    return ICS_OK;
+}
+
+static int s_on_clock(ics_apply_ctx_t *ctx)
+{
     for (size_t i = 0; s_domains[i] != NULL; i++) {
         if (s_domains[i]->on_clock != NULL) {
             int rc = s_domains[i]->on_clock(ctx);
@@ -201,6 +356,57 @@ static int s_advance_clock(ics_apply_ctx_t *ctx, uint64_t ms)
         }
     }
     return ICS_OK;
+}
+
+#ifndef NDEBUG
+/* self->due, known, is what the domains say now at clock. */
+static bool s_due_in_step(ics_fsm_t *self, uint64_t clock)
+{
+    ics_deadline_t now;
+    return !self->due_known ||
+           (s_deadlines(self->db, clock, &now) == ICS_OK && now.next == self->due.next &&
+            now.overdue == self->due.overdue);
+}
+
+/* Every on_clock, run at ctx's clock, writes nothing (it is undone). */
+static bool s_on_clock_idle(const ics_apply_ctx_t *ctx)
+{
+    ics_apply_ctx_t probe = *ctx;
+    int before = sqlite3_total_changes(ctx->db->sql);
+    bool idle;
+
+    probe.effects_ = NULL;
+    probe.n_effects_ = probe.cap_effects_ = 0;
+    if (ics_sql_exec(ctx->db, "SAVEPOINT clock_probe") != ICS_OK)
+        return false;
+    idle = s_on_clock(&probe) == ICS_OK && probe.n_effects_ == 0 &&
+           sqlite3_total_changes(ctx->db->sql) == before;
+    free(probe.effects_);
+    return ics_sql_exec(ctx->db, "ROLLBACK TO clock_probe") == ICS_OK &&
+           ics_sql_exec(ctx->db, "RELEASE clock_probe") == ICS_OK && idle;
+}
+#endif
+
+/* Moves the clock forward (never back) and lets every domain close what
+ * has become due. When nothing falls due by ms, every on_clock would change
+ * nothing (debug builds check), and none runs: what was pending stays
+ * pending, so self->due stays valid. */
+static int s_advance_clock(ics_apply_ctx_t *ctx, uint64_t ms)
+{
+    ics_fsm_t *self = ctx->fsm_;
+
+    if (ms <= ctx->clock_ms)
+        return ICS_OK;
+    assert(s_due_in_step(self, ctx->clock_ms));
+    if (!self->due_known)
+        self->due_known = s_deadlines(ctx->db, ctx->clock_ms, &self->due) == ICS_OK;
+    ctx->clock_ms = ms;
+    if (self->due_known && !self->due.overdue && (self->due.next == 0 || self->due.next > ms)) {
+        assert(s_on_clock_idle(ctx));
+        return ICS_OK;
+    }
+    self->due_known = false;
+    return s_on_clock(ctx);
 }
 
 static int s_core_apply(ics_apply_ctx_t *ctx, const Ics__V1__Command *cmd)
@@ -240,7 +446,7 @@ static bool s_domains_ok(void)
 
 /* ---------------------------------------------------------------- core row */
 
-static int s_core_read(sqlite3 *db, s_core_t *c)
+static int s_core_read(ics_db_t *db, s_core_t *c)
 {
     sqlite3_stmt *st = NULL;
     int rc;
@@ -260,11 +466,11 @@ static int s_core_read(sqlite3 *db, s_core_t *c)
     c->genesis = sqlite3_column_int(st, 3) != 0;
     rc = ics_sql_column_blob(st, 1, c->chain, sizeof c->chain) ? ICS_OK : ICS_EIO;
 out:
-    sqlite3_finalize(st);
+    ics_sql_release(db, st);
     return rc;
 }
 
-static int s_core_write(sqlite3 *db, const s_core_t *c)
+static int s_core_write(ics_db_t *db, const s_core_t *c)
 {
     sqlite3_stmt *st = NULL;
     int rc;
@@ -282,13 +488,24 @@ static int s_core_write(sqlite3 *db, const s_core_t *c)
     }
     rc = ics_sql_done(db, st);
 out:
-    sqlite3_finalize(st);
+    ics_sql_release(db, st);
     return rc;
 }
 
+#ifndef NDEBUG
+/* The core row in memory is the one in the database. */
+static bool s_core_in_step(ics_fsm_t *self)
+{
+    s_core_t c;
+    return s_core_read(self->db, &c) == ICS_OK && c.position == self->core.position &&
+           c.clock_ms == self->core.clock_ms && c.genesis == self->core.genesis &&
+           memcmp(c.chain, self->core.chain, sizeof c.chain) == 0;
+}
+#endif
+
 /* ---------------------------------------------------------------- lifecycle */
 
-static int s_schema(sqlite3 *db)
+static int s_schema(ics_db_t *db)
 {
     int rc = ics_sql_exec(db, s_core_schema);
 
@@ -298,30 +515,50 @@ static int s_schema(sqlite3 *db)
     return rc;
 }
 
-static sqlite3 *s_open(ics_err_t *err)
+/* A new, empty in-memory database. NULL with err set if SQLite fails. */
+static ics_db_t *s_db_open(ics_err_t *err)
 {
-    sqlite3 *db = NULL;
+    ics_db_t *db = calloc(1, sizeof *db);
 
-    if (sqlite3_open_v2(":memory:", &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
-        SQLITE_OK) {
-        ics_err(err, ICS_EIO, "cannot open the state database: %s",
-                db ? sqlite3_errmsg(db) : "out of memory");
-        sqlite3_close(db);
+    if (db == NULL) {
+        ics_err(err, ICS_ENOMEM, "out of memory");
         return NULL;
     }
-    sqlite3_db_config(db, SQLITE_DBCONFIG_DEFENSIVE, 1, NULL);
-    sqlite3_db_config(db, SQLITE_DBCONFIG_TRUSTED_SCHEMA, 0, NULL);
+    if (sqlite3_open_v2(":memory:", &db->sql, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,
+                        NULL) != SQLITE_OK) {
+        ics_err(err, ICS_EIO, "cannot open the state database: %s",
+                db->sql ? sqlite3_errmsg(db->sql) : "out of memory");
+        sqlite3_close(db->sql);
+        free(db);
+        return NULL;
+    }
+    sqlite3_db_config(db->sql, SQLITE_DBCONFIG_DEFENSIVE, 1, NULL);
+    sqlite3_db_config(db->sql, SQLITE_DBCONFIG_TRUSTED_SCHEMA, 0, NULL);
     /* Small pages: every table and index takes at least one, and the
      * snapshot is the whole image. */
-    sqlite3_exec(db, "PRAGMA page_size = 1024", NULL, NULL, NULL);
+    sqlite3_exec(db->sql, "PRAGMA page_size = 1024", NULL, NULL, NULL);
     return db;
+}
+
+/* Finalizes its statements and closes the connection. Accepts NULL. */
+static void s_db_close(ics_db_t **db_p)
+{
+    ics_db_t *db = *db_p;
+
+    if (db == NULL)
+        return;
+    assert(s_db_idle(db));
+    for (size_t i = 0; i < S_SLOTS; i++)
+        sqlite3_finalize(db->slot[i].st);
+    sqlite3_close(db->sql);
+    free(db);
+    *db_p = NULL;
 }
 
 ics_fsm_t *ics_fsm_new(const char *group, ics_err_t *err)
 {
     ics_fsm_t *self = NULL;
     sqlite3_stmt *st = NULL;
-    uint8_t chain0[ICS_CHAIN_BYTES];
 
     assert(s_domains_ok());
     if (group == NULL || !ics_valid_id(group, ICS_GROUP_MAX)) {
@@ -338,25 +575,29 @@ ics_fsm_t *ics_fsm_new(const char *group, ics_err_t *err)
         return NULL;
     }
     ics_strcpy(self->group, sizeof self->group, group);
-    self->db = s_open(err);
+    self->db = s_db_open(err);
     if (self->db == NULL)
         goto fail;
-    ics_chain_init(group, chain0);
+    ics_chain_init(group, self->core.chain);
     if (s_schema(self->db) != ICS_OK ||
         ics_sql_prepare(self->db, "INSERT INTO fsm_core(id, format, grp, position, chain,"
                                   " clock_ms, genesis) VALUES (1, ?1, ?2, 0, ?3, 0, 0)",
                         &st) != ICS_OK ||
         sqlite3_bind_int(st, 1, S_FORMAT) != SQLITE_OK ||
         sqlite3_bind_text(st, 2, group, -1, SQLITE_TRANSIENT) != SQLITE_OK ||
-        sqlite3_bind_blob(st, 3, chain0, sizeof chain0, SQLITE_TRANSIENT) != SQLITE_OK ||
+        sqlite3_bind_blob(st, 3, self->core.chain, sizeof self->core.chain, SQLITE_TRANSIENT) !=
+            SQLITE_OK ||
         ics_sql_done(self->db, st) != ICS_OK) {
-        ics_err(err, ICS_EIO, "cannot create the state database: %s", sqlite3_errmsg(self->db));
+        ics_err(err, ICS_EIO, "cannot create the state database: %s",
+                sqlite3_errmsg(self->db->sql));
         goto fail;
     }
-    sqlite3_finalize(st);
+    ics_sql_release(self->db, st);
+    assert(s_core_in_step(self));
     return self;
 fail:
-    sqlite3_finalize(st);
+    if (self->db != NULL)
+        ics_sql_release(self->db, st);
     ics_fsm_destroy(&self);
     return NULL;
 }
@@ -365,7 +606,7 @@ void ics_fsm_destroy(ics_fsm_t **self_p)
 {
     if (self_p == NULL || *self_p == NULL)
         return;
-    sqlite3_close((*self_p)->db);
+    s_db_close(&(*self_p)->db);
     free(*self_p);
     *self_p = NULL;
 }
@@ -385,6 +626,11 @@ const char *ics_fsm_group(const ics_fsm_t *self)
 }
 
 sqlite3 *ics_fsm_db(ics_fsm_t *self)
+{
+    return self->db->sql;
+}
+
+ics_db_t *ics_fsm_handle(ics_fsm_t *self)
 {
     return self->db;
 }
@@ -437,7 +683,9 @@ static int s_admit_member(ics_apply_ctx_t *ctx, const Ics__V1__Envelope *env)
     return ICS_OK;
 }
 
-/* Runs the owning domain's handler in a savepoint. */
+/* Runs the owning domain's handler in a savepoint. A command a domain
+ * accepted may have changed what on_clock has pending; the core's own (Raw,
+ * and ClockTick, which sees to it itself) change nothing on_clock reads. */
 static int s_dispatch(ics_apply_ctx_t *ctx, const Ics__V1__Command *cmd)
 {
     const ics_fsm_domain_t *d = s_domain_for((uint32_t)cmd->body_case);
@@ -450,8 +698,11 @@ static int s_dispatch(ics_apply_ctx_t *ctx, const Ics__V1__Command *cmd)
     if (rc != ICS_OK)
         return rc;
     rc = d->apply(ctx, cmd);
-    if (rc == ICS_OK)
+    if (rc == ICS_OK) {
+        if (d != &s_core_domain)
+            ctx->fsm_->due_known = false;
         return ics_sql_exec(ctx->db, "RELEASE command");
+    }
     if (rc == ICS_EREJECTED) {
         if (ctx->reason[0] == '\0')
             ics_strcpy(ctx->reason, sizeof ctx->reason, "rejected");
@@ -495,10 +746,10 @@ int ics_fsm_apply(ics_fsm_t *self, const uint8_t *buf, size_t len, ics_apply_res
     if (rc != ICS_OK)
         goto out;
     in_tx = true;
-    rc = s_core_read(self->db, &core);
-    if (rc != ICS_OK)
-        goto out;
+    assert(s_core_in_step(self));
+    core = self->core;
     ctx.db = self->db;
+    ctx.fsm_ = self;
     ctx.group = self->group;
     ctx.org = "";
     ctx.actor = "";
@@ -613,9 +864,12 @@ record:
     if (rc != ICS_OK)
         goto out;
     in_tx = false;
+    self->core = core;
 out:
     if (in_tx && ics_sql_exec(self->db, "ROLLBACK") != ICS_OK && rc == ICS_OK)
         rc = ICS_EIO;
+    if (rc != ICS_OK)
+        self->due_known = false; /* it may have been computed on what was rolled back */
     if (rc == ICS_OK) {
         res->envelope = buf;
         res->envelope_len = len;
@@ -629,6 +883,7 @@ out:
         ics__v1__command__free_unpacked(cmd, NULL);
     if (env != NULL)
         ics__v1__envelope__free_unpacked(env, NULL);
+    assert(s_db_idle(self->db));
     return rc;
 }
 
@@ -643,7 +898,7 @@ int ics_fsm_snapshot(ics_fsm_t *self, uint8_t **buf, size_t *len)
     assert(self && buf && len);
     *buf = NULL;
     *len = 0;
-    image = sqlite3_serialize(self->db, "main", &size, 0);
+    image = sqlite3_serialize(self->db->sql, "main", &size, 0);
     if (image == NULL || size <= 0) {
         rc = s_sql_fail(self->db, "serialize");
         goto out;
@@ -702,14 +957,15 @@ out:
 
 int ics_fsm_restore(ics_fsm_t *self, const uint8_t *buf, size_t len, ics_err_t *err)
 {
-    sqlite3 *db = NULL;
+    ics_db_t *db = NULL;
     unsigned char *image = NULL;
+    s_core_t core;
     int rc;
 
     assert(self && (buf != NULL || len == 0));
     if (len == 0)
         return ics_err(err, ICS_EMALFORMED, "snapshot is empty");
-    db = s_open(err);
+    db = s_db_open(err);
     if (db == NULL)
         return ICS_EIO;
     image = sqlite3_malloc64(len);
@@ -719,26 +975,32 @@ int ics_fsm_restore(ics_fsm_t *self, const uint8_t *buf, size_t len, ics_err_t *
     }
     memcpy(image, buf, len);
     /* SQLite owns image from here, even when this fails. */
-    if (sqlite3_deserialize(db, "main", image, (sqlite3_int64)len, (sqlite3_int64)len,
+    if (sqlite3_deserialize(db->sql, "main", image, (sqlite3_int64)len, (sqlite3_int64)len,
                             SQLITE_DESERIALIZE_FREEONCLOSE | SQLITE_DESERIALIZE_RESIZEABLE) !=
         SQLITE_OK) {
-        rc = ics_err(err, ICS_EMALFORMED, "snapshot does not load: %s", sqlite3_errmsg(db));
+        rc = ics_err(err, ICS_EMALFORMED, "snapshot does not load: %s", sqlite3_errmsg(db->sql));
         goto out;
     }
-    rc = s_check_image(db, self->group, err);
+    rc = s_check_image(db->sql, self->group, err);
     if (rc != ICS_OK)
         goto out;
     if (s_schema(db) != ICS_OK) {
         rc = ics_err(err, ICS_EIO, "cannot bring the snapshot's schema up to date: %s",
-                     sqlite3_errmsg(db));
+                     sqlite3_errmsg(db->sql));
         goto out;
     }
-    sqlite3_close(self->db);
+    if (s_core_read(db, &core) != ICS_OK) {
+        rc = ics_err(err, ICS_EMALFORMED, "snapshot's state machine counters are damaged");
+        goto out;
+    }
+    s_db_close(&self->db);
     self->db = db;
     db = NULL;
+    self->core = core;
+    self->due_known = false;
     rc = ICS_OK;
 out:
-    sqlite3_close(db);
+    s_db_close(&db);
     return rc;
 }
 
@@ -746,20 +1008,15 @@ out:
 
 uint64_t ics_fsm_position(ics_fsm_t *self)
 {
-    s_core_t c;
-    return s_core_read(self->db, &c) == ICS_OK ? c.position : 0;
+    return self->core.position;
 }
 
 void ics_fsm_chain(ics_fsm_t *self, uint8_t out[32])
 {
-    s_core_t c;
-    if (s_core_read(self->db, &c) == ICS_OK)
-        memcpy(out, c.chain, sizeof c.chain);
-    else
-        memset(out, 0, 32);
+    memcpy(out, self->core.chain, sizeof self->core.chain);
 }
 
-uint64_t ics_core_clock(sqlite3 *db)
+uint64_t ics_core_clock(ics_db_t *db)
 {
     s_core_t c;
     return s_core_read(db, &c) == ICS_OK ? c.clock_ms : 0;
@@ -767,7 +1024,7 @@ uint64_t ics_core_clock(sqlite3 *db)
 
 uint64_t ics_fsm_clock(ics_fsm_t *self)
 {
-    return ics_core_clock(self->db);
+    return self->core.clock_ms;
 }
 
 const char *ics_sql_column_str(sqlite3_stmt *st, int i)
@@ -778,8 +1035,7 @@ const char *ics_sql_column_str(sqlite3_stmt *st, int i)
 
 bool ics_fsm_has_genesis(ics_fsm_t *self)
 {
-    s_core_t c;
-    return s_core_read(self->db, &c) == ICS_OK && c.genesis;
+    return self->core.genesis;
 }
 
 int ics_fsm_member_key(ics_fsm_t *self, const char *org, uint8_t pk[ICS_PK_BYTES])
@@ -864,6 +1120,7 @@ int ics_fsm_query(ics_fsm_t *self, const char *name, size_t argc, char *const *a
         } else {
             ics_err(err, rc, "state database is busy");
         }
+        assert(s_db_idle(self->db));
     }
     if (fj != NULL)
         fclose(fj);
@@ -891,16 +1148,12 @@ void ics_fsm_metrics(ics_fsm_t *self, FILE *out)
 
 uint64_t ics_fsm_next_deadline(ics_fsm_t *self)
 {
-    uint64_t best = 0;
-
-    for (size_t i = 0; s_domains[i] != NULL; i++) {
-        if (s_domains[i]->next_deadline != NULL) {
-            uint64_t d = s_domains[i]->next_deadline(self->db);
-            if (d != 0 && (best == 0 || d < best))
-                best = d;
-        }
+    assert(s_due_in_step(self, self->core.clock_ms));
+    if (!self->due_known) {
+        self->due_known = s_deadlines(self->db, self->core.clock_ms, &self->due) == ICS_OK;
+        assert(s_db_idle(self->db));
     }
-    return best;
+    return self->due_known ? self->due.next : 0;
 }
 
 typedef struct {

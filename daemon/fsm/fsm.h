@@ -104,7 +104,7 @@ int ics_fsm_restore(ics_fsm_t *self, const uint8_t *buf, size_t len, ics_err_t *
 
 const char *ics_fsm_group(const ics_fsm_t *self);
 
-/* Core counters; 0 / zeros if the database fails (apply then fails too). */
+/* Core counters, as of the last entry applied (kept in memory: no SQL). */
 uint64_t ics_fsm_position(ics_fsm_t *self);
 void ics_fsm_chain(ics_fsm_t *self, uint8_t out[32]);
 uint64_t ics_fsm_clock(ics_fsm_t *self);
@@ -141,7 +141,11 @@ uint64_t ics_fsm_certified_position(ics_fsm_t *self);
 /* Has org already submitted a checkpoint for position? */
 bool ics_fsm_has_checkpoint(ics_fsm_t *self, const char *org, uint64_t position);
 
-uint64_t ics_fsm_next_deadline(ics_fsm_t *self);   /* earliest pending deadline (ms) of any domain, 0 if none */
+/* The earliest deadline (ms) of any domain after the log clock, 0 if none:
+ * when the leader should tick. Kept in memory: it reads the database only
+ * after an entry that carried a domain's command or closed something due,
+ * or a restore. */
+uint64_t ics_fsm_next_deadline(ics_fsm_t *self);
 
 /* Calls fn once per current member, ordered by organisation id, with an
  * ICS_EFFECT_MEMBER_ADDED effect: how the node rebuilds its raft

@@ -280,7 +280,7 @@ static const char s_schema_sql[] =
     " region_at INTEGER NOT NULL);"
     "INSERT OR IGNORE INTO aid_settings(id, region, region_by, region_at) VALUES (1, '', '', 0);";
 
-static int s_schema(sqlite3 *db)
+static int s_schema(ics_db_t *db)
 {
     return ics_sql_exec(db, s_schema_sql);
 }
@@ -466,7 +466,7 @@ static void s_read_req(sqlite3_stmt *st, s_req_t *r)
 }
 
 /* Fills the sums over its offers. */
-static int s_sums(sqlite3 *db, s_req_t *r)
+static int s_sums(ics_db_t *db, s_req_t *r)
 {
     sqlite3_stmt *st = NULL;
     int rc;
@@ -495,12 +495,12 @@ static int s_sums(sqlite3 *db, s_req_t *r)
     } else {
         rc = ICS_EIO;
     }
-    sqlite3_finalize(st);
+    ics_sql_release(db, st);
     return rc;
 }
 
 /* ICS_ENOENT if there is no such request. */
-static int s_load_req(sqlite3 *db, uint64_t id, s_req_t *r)
+static int s_load_req(ics_db_t *db, uint64_t id, s_req_t *r)
 {
     sqlite3_stmt *st = NULL;
     int rc;
@@ -514,12 +514,12 @@ static int s_load_req(sqlite3 *db, uint64_t id, s_req_t *r)
     rc = ics_sql_row(db, st);
     if (rc == ICS_OK)
         s_read_req(st, r);
-    sqlite3_finalize(st);
+    ics_sql_release(db, st);
     return rc == ICS_OK ? s_sums(db, r) : rc;
 }
 
 /* The mirror of (home group, home request) in this group. ICS_ENOENT if none. */
-static int s_load_mirror(sqlite3 *db, const char *home, uint64_t home_id, s_req_t *r)
+static int s_load_mirror(ics_db_t *db, const char *home, uint64_t home_id, s_req_t *r)
 {
     sqlite3_stmt *st = NULL;
     int rc;
@@ -533,7 +533,7 @@ static int s_load_mirror(sqlite3 *db, const char *home, uint64_t home_id, s_req_
     rc = ics_sql_row(db, st);
     if (rc == ICS_OK)
         s_read_req(st, r);
-    sqlite3_finalize(st);
+    ics_sql_release(db, st);
     return rc == ICS_OK ? s_sums(db, r) : rc;
 }
 
@@ -548,7 +548,7 @@ typedef struct {
     char approval_text[256];
 } s_offer_t;
 
-static int s_load_offer(sqlite3 *db, uint64_t id, s_offer_t *o)
+static int s_load_offer(ics_db_t *db, uint64_t id, s_offer_t *o)
 {
     sqlite3_stmt *st = NULL;
     int rc;
@@ -582,12 +582,12 @@ static int s_load_offer(sqlite3 *db, uint64_t id, s_offer_t *o)
         s_copy_col(st, 14, o->approval_body, sizeof o->approval_body);
         s_copy_col(st, 15, o->approval_text, sizeof o->approval_text);
     }
-    sqlite3_finalize(st);
+    ics_sql_release(db, st);
     return rc;
 }
 
 /* The group's regional group ('' if none) and who set it. */
-static int s_settings(sqlite3 *db, char region[ICS_GROUP_MAX], char by[ICS_ORG_MAX])
+static int s_settings(ics_db_t *db, char region[ICS_GROUP_MAX], char by[ICS_ORG_MAX])
 {
     sqlite3_stmt *st = NULL;
     int rc;
@@ -601,7 +601,7 @@ static int s_settings(sqlite3 *db, char region[ICS_GROUP_MAX], char by[ICS_ORG_M
         ics_strcpy(region, ICS_GROUP_MAX, ics_sql_column_str(st, 0));
         ics_strcpy(by, ICS_ORG_MAX, ics_sql_column_str(st, 1));
     }
-    sqlite3_finalize(st);
+    ics_sql_release(db, st);
     return rc == ICS_ENOENT ? ICS_OK : rc;
 }
 
@@ -645,7 +645,7 @@ static int s_event(ics_apply_ctx_t *ctx, uint64_t request, const char *fmt, ...)
     sqlite3_bind_text(st, 5, ctx->actor, -1, SQLITE_TRANSIENT);
     sqlite3_bind_text(st, 6, text, -1, SQLITE_TRANSIENT);
     rc = ics_sql_done(ctx->db, st);
-    sqlite3_finalize(st);
+    ics_sql_release(ctx->db, st);
     return rc;
 }
 
@@ -659,7 +659,7 @@ static int s_touch(ics_apply_ctx_t *ctx, uint64_t request)
     ics_sql_bind_u64(st, 1, request);
     ics_sql_bind_u64(st, 2, ctx->position);
     rc = ics_sql_done(ctx->db, st);
-    sqlite3_finalize(st);
+    ics_sql_release(ctx->db, st);
     return rc;
 }
 
@@ -677,7 +677,7 @@ static int s_set_req_status(ics_apply_ctx_t *ctx, s_req_t *r, const char *status
     sqlite3_bind_text(st, 4, note, -1, SQLITE_TRANSIENT);
     ics_sql_bind_u64(st, 5, ctx->position);
     rc = ics_sql_done(ctx->db, st);
-    sqlite3_finalize(st);
+    ics_sql_release(ctx->db, st);
     if (rc == ICS_OK) {
         ics_strcpy(r->status, sizeof r->status, status);
         r->status_ms = ctx->clock_ms;
@@ -698,7 +698,7 @@ static int s_set_offer_status(ics_apply_ctx_t *ctx, uint64_t offer, const char *
     ics_sql_bind_u64(st, 3, ctx->clock_ms);
     sqlite3_bind_text(st, 4, note, -1, SQLITE_TRANSIENT);
     rc = ics_sql_done(ctx->db, st);
-    sqlite3_finalize(st);
+    ics_sql_release(ctx->db, st);
     return rc;
 }
 
@@ -729,7 +729,7 @@ static int s_offers_to(ics_apply_ctx_t *ctx, const s_req_t *r, const char *from,
             s_copy_col(st, 1, orgs[n], ICS_ORG_MAX);
             n++;
         }
-        sqlite3_finalize(st);
+        ics_sql_release(ctx->db, st);
         if (rc != ICS_ENOENT)
             return rc;
         for (size_t i = 0; i < n; i++) {
@@ -911,7 +911,7 @@ static int s_offer_state_reject(ics_apply_ctx_t *ctx, const s_offer_t *o, const 
  * splitting an acceptance into small ones does not avoid approval) for the
  * organisation that asked: the policy in force (fsm_policy.c; the built-in
  * default has a threshold of 10 and names the ICB's chief executive). */
-static int s_approval_rule(sqlite3 *db, uint64_t value, const char *org,
+static int s_approval_rule(ics_db_t *db, uint64_t value, const char *org,
                            ics_aid_approval_t *out)
 {
     return ics_policy_aid_approval(db, value, org, out);
@@ -1073,7 +1073,7 @@ static int s_insert_request(ics_apply_ctx_t *ctx, const Ics__V1__AidRequest *a,
     ics_sql_bind_u64(st, 19, link_request);
     sqlite3_bind_text(st, 20, link_requester, -1, SQLITE_TRANSIENT);
     rc = ics_sql_done(ctx->db, st);
-    sqlite3_finalize(st);
+    ics_sql_release(ctx->db, st);
     return rc;
 }
 
@@ -1199,7 +1199,7 @@ static int s_offer(ics_apply_ctx_t *ctx, const Ics__V1__AidOffer *a)
     ics_sql_bind_u64(st, 8, a->valid_until_ms);
     ics_sql_bind_u64(st, 9, ctx->clock_ms);
     rc = ics_sql_done(ctx->db, st);
-    sqlite3_finalize(st);
+    ics_sql_release(ctx->db, st);
     if (rc == ICS_OK)
         rc = s_event(ctx, r.id, "offer %" PRIu64 ": %s offers %s%s%s", ctx->position, ctx->org,
                      s_qty(r.resource, a->quantity, q, sizeof q), a->conditions[0] ? ": " : "",
@@ -1290,7 +1290,7 @@ static int s_accept(ics_apply_ctx_t *ctx, const Ics__V1__AidAccept *a)
     sqlite3_bind_text(st, 10, ap.needed && !ap.individual ? ap.body : "", -1, SQLITE_TRANSIENT);
     sqlite3_bind_text(st, 11, ap.needed ? ap.text : "", -1, SQLITE_TRANSIENT);
     rc = ics_sql_done(ctx->db, st);
-    sqlite3_finalize(st);
+    ics_sql_release(ctx->db, st);
     if (rc != ICS_OK)
         return rc;
     snprintf(q2, sizeof q2, "%s%s", s_is(r.org, ctx->org) ? "" : " for ",
@@ -1340,7 +1340,7 @@ static int s_approve(ics_apply_ctx_t *ctx, const Ics__V1__AidApprove *a)
     ics_sql_bind_u64(st, 1, o.id);
     sqlite3_bind_text(st, 2, ctx->actor, -1, SQLITE_TRANSIENT);
     rc = ics_sql_done(ctx->db, st);
-    sqlite3_finalize(st);
+    ics_sql_release(ctx->db, st);
     if (rc != ICS_OK)
         return rc;
     snprintf(why, sizeof why, "%s by %s (%s)%s%s", a->decline ? "declined" : "approved",
@@ -1393,7 +1393,7 @@ static int s_deliver_or_return(ics_apply_ctx_t *ctx, uint64_t offer, const char 
     ics_sql_bind_u64(st, 1, o.id);
     ics_sql_bind_u64(st, 2, ctx->clock_ms);
     rc = ics_sql_done(ctx->db, st);
-    sqlite3_finalize(st);
+    ics_sql_release(ctx->db, st);
     if (rc != ICS_OK)
         return rc;
     snprintf(why, sizeof why, "%s %s by %s%s%s", s_qty(r.resource, o.accepted, q, sizeof q),
@@ -1509,7 +1509,7 @@ static int s_escalate_now(ics_apply_ctx_t *ctx, s_req_t *r, const char *region, 
     sqlite3_bind_text(st, 5, region, -1, SQLITE_TRANSIENT);
     ics_sql_bind_u64(st, 6, ctx->position);
     rc = ics_sql_done(ctx->db, st);
-    sqlite3_finalize(st);
+    ics_sql_release(ctx->db, st);
     if (rc == ICS_OK)
         rc = s_event(ctx, r->id, "escalated to %s, raising the %s still needed there (%s)",
                      region, s_qty(r->resource, rest, q, sizeof q), by);
@@ -1582,7 +1582,7 @@ static int s_region(ics_apply_ctx_t *ctx, const Ics__V1__AidRegion *a)
     sqlite3_bind_text(st, 2, ctx->org, -1, SQLITE_TRANSIENT);
     ics_sql_bind_u64(st, 3, ctx->clock_ms);
     rc = ics_sql_done(ctx->db, st);
-    sqlite3_finalize(st);
+    ics_sql_release(ctx->db, st);
     return rc;
 }
 
@@ -1638,7 +1638,7 @@ static int s_link_update(ics_apply_ctx_t *ctx, const Ics__V1__AidLinkUpdate *u)
     ics_sql_bind_u64(st, 8, u->returned);
     ics_sql_bind_u64(st, 9, ctx->position);
     rc = ics_sql_done(ctx->db, st);
-    sqlite3_finalize(st);
+    ics_sql_release(ctx->db, st);
     st = NULL;
     if (rc != ICS_OK)
         return rc;
@@ -1647,7 +1647,7 @@ static int s_link_update(ics_apply_ctx_t *ctx, const Ics__V1__AidLinkUpdate *u)
         return rc;
     ics_sql_bind_u64(st, 1, r.id);
     rc = ics_sql_done(ctx->db, st);
-    sqlite3_finalize(st);
+    ics_sql_release(ctx->db, st);
     if (rc != ICS_OK)
         return rc;
     rc = ics_sql_prepare(ctx->db, "INSERT OR REPLACE INTO aid_link_offers(request, org, offered,"
@@ -1666,7 +1666,7 @@ static int s_link_update(ics_apply_ctx_t *ctx, const Ics__V1__AidLinkUpdate *u)
         ics_sql_bind_u64(st, 6, lo->returned > INT64_MAX ? INT64_MAX : lo->returned);
         rc = ics_sql_done(ctx->db, st);
     }
-    sqlite3_finalize(st);
+    ics_sql_release(ctx->db, st);
     if (rc == ICS_OK && news)
         rc = s_event(ctx, r.id, "%s request %" PRIu64 " is %s: %" PRIu64 " offered, %s accepted,"
                                 " %" PRIu64 " in use, %" PRIu64 " handed back there",
@@ -1748,7 +1748,7 @@ static const uint32_t s_kinds[] = {
  * grace, ?3 = the last id of the previous page, and ends with
  * "AND id > ?3 ORDER BY id LIMIT 64". Collected first, so that the caller's
  * updates do not run under an open SELECT. */
-static int s_ids(sqlite3 *db, const char *sql, uint64_t clock, uint64_t after, uint64_t *ids,
+static int s_ids(ics_db_t *db, const char *sql, uint64_t clock, uint64_t after, uint64_t *ids,
                  size_t *n)
 {
     sqlite3_stmt *st = NULL;
@@ -1763,7 +1763,7 @@ static int s_ids(sqlite3 *db, const char *sql, uint64_t clock, uint64_t after, u
     ics_sql_bind_u64(st, 3, after);
     while (*n < S_BATCH && (rc = ics_sql_row(db, st)) == ICS_OK)
         ids[(*n)++] = ics_sql_column_u64(st, 0);
-    sqlite3_finalize(st);
+    ics_sql_release(db, st);
     return rc == ICS_ENOENT || rc == ICS_OK ? ICS_OK : rc;
 }
 
@@ -1877,28 +1877,33 @@ static int s_on_clock(ics_apply_ctx_t *ctx)
     return rc;
 }
 
-static uint64_t s_next_deadline(sqlite3 *db)
+/* The times s_lapse_offers(), s_expire() and s_auto_escalate() select by,
+ * on the same rows (escalation only once the group has a region). */
+static int s_deadline(ics_db_t *db, uint64_t clock, ics_deadline_t *out)
 {
     sqlite3_stmt *st = NULL;
-    uint64_t clock = ics_core_clock(db), best = 0;
+    int rc;
 
-    if (ics_sql_prepare(db,
-            "SELECT min(t) FROM ("
+    rc = ics_sql_prepare(db,
+            "SELECT min(CASE WHEN t > ?1 THEN t END), coalesce(max(t <= ?1), 0) FROM ("
             " SELECT valid_until AS t FROM aid_offers WHERE status = '" O_OPEN "'"
-            "  AND valid_until > ?1"
+            "  AND valid_until <> 0"
             " UNION ALL SELECT expires_ms + (CASE WHEN escalated = 1 THEN ?2 ELSE 0 END)"
             "  FROM aid_requests WHERE status = '" R_OPEN "'"
             " UNION ALL SELECT escalate_at FROM aid_requests WHERE status = '" R_OPEN "'"
             "  AND escalated = 0 AND escalate_at <> 0"
-            "  AND (SELECT region FROM aid_settings WHERE id = 1) <> ''"
-            ") WHERE t > ?1", &st) != ICS_OK)
-        return 0;
+            "  AND (SELECT region FROM aid_settings WHERE id = 1) <> '')", &st);
+    if (rc != ICS_OK)
+        return rc;
     ics_sql_bind_u64(st, 1, clock);
     ics_sql_bind_u64(st, 2, S_LINK_GRACE_MS);
-    if (ics_sql_row(db, st) == ICS_OK && sqlite3_column_type(st, 0) != SQLITE_NULL)
-        best = ics_sql_column_u64(st, 0);
-    sqlite3_finalize(st);
-    return best;
+    rc = ics_sql_row(db, st);
+    if (rc == ICS_OK) {
+        out->next = ics_sql_column_u64(st, 0);
+        out->overdue = sqlite3_column_int(st, 1) != 0;
+    }
+    ics_sql_release(db, st);
+    return rc == ICS_OK ? ICS_OK : ICS_EIO;
 }
 
 /* ---------------------------------------------------------------- queries */
@@ -1993,7 +1998,7 @@ static void s_text_req_header(FILE *text)
             "RESOURCE", "NEED", "OFFERED", "ACCEPTED", "IN USE", "URGENCY", "AGE", "STATUS");
 }
 
-static int s_json_offers(sqlite3 *db, json_t *j, FILE *text, const s_req_t *r, uint64_t clock,
+static int s_json_offers(ics_db_t *db, json_t *j, FILE *text, const s_req_t *r, uint64_t clock,
                          bool brief)
 {
     sqlite3_stmt *st = NULL;
@@ -2056,14 +2061,14 @@ static int s_json_offers(sqlite3 *db, json_t *j, FILE *text, const s_req_t *r, u
             fprintf(text, "%-6s overdue for hand-back: needed only until the request's end\n",
                     "");
     }
-    sqlite3_finalize(st);
+    ics_sql_release(db, st);
     json_end_arr(j);
     if (brief && any)
         fputc('\n', text);
     return rc == ICS_ENOENT ? ICS_OK : rc;
 }
 
-static int s_json_link_offers(sqlite3 *db, json_t *j, FILE *text, const s_req_t *r, bool brief)
+static int s_json_link_offers(ics_db_t *db, json_t *j, FILE *text, const s_req_t *r, bool brief)
 {
     sqlite3_stmt *st = NULL;
     bool any = false;
@@ -2098,7 +2103,7 @@ static int s_json_link_offers(sqlite3 *db, json_t *j, FILE *text, const s_req_t 
         }
         any = true;
     }
-    sqlite3_finalize(st);
+    ics_sql_release(db, st);
     json_end_arr(j);
     if (brief && any)
         fputc('\n', text);
@@ -2120,7 +2125,7 @@ static bool s_parse_id(const char *s, uint64_t *out)
 }
 
 /* aid.show ID: one request in full, with its offers and timeline. */
-static int s_query_show(sqlite3 *db, const char *group, size_t argc, char *const *argv,
+static int s_query_show(ics_db_t *db, const char *group, size_t argc, char *const *argv,
                         FILE *json, FILE *text, ics_err_t *err)
 {
     sqlite3_stmt *st = NULL;
@@ -2150,7 +2155,7 @@ static int s_query_show(sqlite3 *db, const char *group, size_t argc, char *const
             s_copy_col(st, 4, note, sizeof note);
         }
     }
-    sqlite3_finalize(st);
+    ics_sql_release(db, st);
     st = NULL;
 
     json_init(&j, json);
@@ -2238,7 +2243,7 @@ static int s_query_show(sqlite3 *db, const char *group, size_t argc, char *const
         fprintf(text, "  %s  #%-5" PRIu64 " %-10s %s\n", t1, ics_sql_column_u64(st, 0),
                 ics_sql_column_str(st, 2), ics_sql_column_str(st, 4));
     }
-    sqlite3_finalize(st);
+    ics_sql_release(db, st);
     json_end_arr(&j);
     json_end_obj(&j);
     json_end_obj(&j);
@@ -2263,7 +2268,7 @@ static const char *s_status_filter(const char *word)
 }
 
 /* aid.list [status=S] [org=ORG] [resource=R]: requests, oldest first. */
-static int s_query_list(sqlite3 *db, const char *group, size_t argc, char *const *argv,
+static int s_query_list(ics_db_t *db, const char *group, size_t argc, char *const *argv,
                         FILE *json, FILE *text, ics_err_t *err)
 {
     sqlite3_stmt *st = NULL;
@@ -2319,7 +2324,7 @@ static int s_query_list(sqlite3 *db, const char *group, size_t argc, char *const
         s_text_req_line(text, &r, clock);
         n++;
     }
-    sqlite3_finalize(st);
+    ics_sql_release(db, st);
     json_end_arr(&j);
     json_end_obj(&j);
     if (rc != ICS_ENOENT)
@@ -2331,7 +2336,7 @@ static int s_query_list(sqlite3 *db, const char *group, size_t argc, char *const
 }
 
 /* aid.board: the system picture in one screen. */
-static int s_query_board(sqlite3 *db, const char *group, size_t argc, char *const *argv,
+static int s_query_board(ics_db_t *db, const char *group, size_t argc, char *const *argv,
                          FILE *json, FILE *text, ics_err_t *err)
 {
     sqlite3_stmt *st = NULL;
@@ -2385,7 +2390,7 @@ static int s_query_board(sqlite3 *db, const char *group, size_t argc, char *cons
         rc = ICS_OK;
         n++;
     }
-    sqlite3_finalize(st);
+    ics_sql_release(db, st);
     st = NULL;
     json_end_arr(&j);
     if (rc != ICS_ENOENT)
@@ -2424,14 +2429,14 @@ static int s_query_board(sqlite3 *db, const char *group, size_t argc, char *cons
                 s_qty(ics_sql_column_str(st, 3), ics_sql_column_u64(st, 4), q, sizeof q), since,
                 overdue ? "OVERDUE for hand-back" : "");
     }
-    sqlite3_finalize(st);
+    ics_sql_release(db, st);
     json_end_arr(&j);
     json_end_obj(&j);
     return rc == ICS_ENOENT ? ICS_OK : ics_err(err, rc, "state database error");
 }
 
 /* aid.resources: the catalogue, with units. */
-static int s_query_resources(sqlite3 *db, const char *group, size_t argc, char *const *argv,
+static int s_query_resources(ics_db_t *db, const char *group, size_t argc, char *const *argv,
                              FILE *json, FILE *text, ics_err_t *err)
 {
     json_t j;
@@ -2469,7 +2474,7 @@ static const ics_fsm_query_t s_queries[] = {
 
 /* /metrics: requests by status and resource (open ones are what an on-call
  * manager watches). Read-only; label values are catalogue names. */
-static void s_metrics(sqlite3 *db, const char *group, FILE *out)
+static void s_metrics(ics_db_t *db, const char *group, FILE *out)
 {
     sqlite3_stmt *st = NULL;
 
@@ -2483,14 +2488,14 @@ static void s_metrics(sqlite3 *db, const char *group, FILE *out)
                 group, (const char *)sqlite3_column_text(st, 0),
                 (const char *)sqlite3_column_text(st, 1),
                 (unsigned long long)ics_sql_column_u64(st, 2));
-    sqlite3_finalize(st);
+    ics_sql_release(db, st);
     fprintf(out, "icsd_aid_open_requests{group=\"%s\"} ", group);
     if (ics_sql_prepare(db, "SELECT count(*) FROM aid_requests WHERE status = '" R_OPEN "'",
                         &st) == ICS_OK && ics_sql_row(db, st) == ICS_OK)
         fprintf(out, "%llu\n", (unsigned long long)ics_sql_column_u64(st, 0));
     else
         fprintf(out, "0\n");
-    sqlite3_finalize(st);
+    ics_sql_release(db, st);
 }
 
 const ics_fsm_domain_t ics_fsm_domain_aid = {
@@ -2500,7 +2505,7 @@ const ics_fsm_domain_t ics_fsm_domain_aid = {
     .schema = s_schema,
     .apply = s_apply,
     .on_clock = s_on_clock,
-    .next_deadline = s_next_deadline,
+    .deadline = s_deadline,
     .queries = s_queries,
 };
 
@@ -2537,7 +2542,7 @@ static void s_emit(ics_aid_bridge_fn fn, void *arg, bool to_region, const uint8_
 }
 
 /* Mirror a home request into the region. */
-static int s_bridge_mirror(sqlite3 *hdb, const char *home, const s_req_t *r, const char *region,
+static int s_bridge_mirror(ics_db_t *hdb, const char *home, const s_req_t *r, const char *region,
                            ics_aid_bridge_fn fn, void *arg)
 {
     sqlite3_stmt *st = NULL;
@@ -2559,7 +2564,7 @@ static int s_bridge_mirror(sqlite3 *hdb, const char *home, const s_req_t *r, con
         s_copy_col(st, 1, reason, sizeof reason);
         s_copy_col(st, 2, contact, sizeof contact);
     }
-    sqlite3_finalize(st);
+    ics_sql_release(hdb, st);
     if (rc != ICS_OK)
         return rc;
     l.home_group = (char *)home;
@@ -2586,7 +2591,7 @@ static int s_bridge_mirror(sqlite3 *hdb, const char *home, const s_req_t *r, con
 }
 
 /* Carry a mirror's state home. */
-static int s_bridge_update(sqlite3 *rdb, const char *home, const char *region, const s_req_t *m,
+static int s_bridge_update(ics_db_t *rdb, const char *home, const char *region, const s_req_t *m,
                            ics_aid_bridge_fn fn, void *arg)
 {
     sqlite3_stmt *st = NULL;
@@ -2621,7 +2626,7 @@ static int s_bridge_update(sqlite3 *rdb, const char *home, const char *region, c
         ptrs[n] = &offers[n];
         n++;
     }
-    sqlite3_finalize(st);
+    ics_sql_release(rdb, st);
     if (rc != ICS_OK && rc != ICS_ENOENT)
         return rc;
     u.home_request = m->link_request;
@@ -2668,7 +2673,7 @@ static void s_bridge_cancel(const char *home, const s_req_t *r, const char *regi
 int ics_fsm_aid_bridge(ics_fsm_t *home, ics_fsm_t *region, const char *org,
                        ics_aid_bridge_fn fn, void *arg)
 {
-    sqlite3 *hdb = ics_fsm_db(home), *rdb = ics_fsm_db(region);
+    ics_db_t *hdb = ics_fsm_handle(home), *rdb = ics_fsm_handle(region);
     const char *hname = ics_fsm_group(home), *rname = ics_fsm_group(region);
     char set[ICS_GROUP_MAX], by[ICS_ORG_MAX];
     sqlite3_stmt *st = NULL;
@@ -2726,6 +2731,6 @@ int ics_fsm_aid_bridge(ics_fsm_t *home, ics_fsm_t *region, const char *org,
         if (rc != ICS_OK && rc != ICS_ENOENT)
             break;
     }
-    sqlite3_finalize(st);
+    ics_sql_release(hdb, st);
     return rc == ICS_ENOENT || rc == ICS_OK ? ICS_OK : rc;
 }

@@ -59,7 +59,7 @@ static const char s_schema_sql[] =
     " text TEXT NOT NULL);";
 _Static_assert(ICS_FSM_MARK_STRIDE == 16, "the marks CHECK constraint says 16");
 
-static int s_schema(sqlite3 *db)
+static int s_schema(ics_db_t *db)
 {
     return ics_sql_exec(db, s_schema_sql);
 }
@@ -77,7 +77,7 @@ static void s_set(uint8_t *w, uint64_t i)
 }
 
 /* Reads org's window; *highest 0 and an empty window if it has none. */
-static int s_window(sqlite3 *db, const char *org, uint64_t *highest, uint8_t w[S_WINDOW_BYTES],
+static int s_window(ics_db_t *db, const char *org, uint64_t *highest, uint8_t w[S_WINDOW_BYTES],
                     bool *found)
 {
     sqlite3_stmt *st = NULL;
@@ -104,11 +104,11 @@ static int s_window(sqlite3 *db, const char *org, uint64_t *highest, uint8_t w[S
     *found = true;
     rc = ics_sql_column_blob(st, 1, w, S_WINDOW_BYTES) ? ICS_OK : ICS_EIO;
 out:
-    sqlite3_finalize(st);
+    ics_sql_release(db, st);
     return rc;
 }
 
-int ics_audit_replay(sqlite3 *db, const char *org, uint64_t seq, ics_replay_t *out,
+int ics_audit_replay(ics_db_t *db, const char *org, uint64_t seq, ics_replay_t *out,
                      uint64_t *highest)
 {
     uint8_t w[S_WINDOW_BYTES];
@@ -126,7 +126,7 @@ int ics_audit_replay(sqlite3 *db, const char *org, uint64_t seq, ics_replay_t *o
     return ICS_OK;
 }
 
-int ics_audit_replay_take(sqlite3 *db, const char *org, uint64_t seq)
+int ics_audit_replay_take(ics_db_t *db, const char *org, uint64_t seq)
 {
     sqlite3_stmt *st = NULL;
     uint8_t w[S_WINDOW_BYTES], shifted[S_WINDOW_BYTES];
@@ -161,13 +161,13 @@ int ics_audit_replay_take(sqlite3 *db, const char *org, uint64_t seq)
     }
     rc = ics_sql_done(db, st);
 out:
-    sqlite3_finalize(st);
+    ics_sql_release(db, st);
     return rc;
 }
 
 /* ---------------------------------------------------------------- marks */
 
-int ics_audit_record(sqlite3 *db, const ics_apply_result_t *res, const uint8_t *buf, size_t len,
+int ics_audit_record(ics_db_t *db, const ics_apply_result_t *res, const uint8_t *buf, size_t len,
                      bool genesis)
 {
     sqlite3_stmt *st = NULL;
@@ -181,7 +181,7 @@ int ics_audit_record(sqlite3 *db, const ics_apply_result_t *res, const uint8_t *
             rc = ICS_EIO;
         if (rc == ICS_OK)
             rc = ics_sql_done(db, st);
-        sqlite3_finalize(st);
+        ics_sql_release(db, st);
         st = NULL;
         if (rc != ICS_OK)
             return rc;
@@ -197,7 +197,7 @@ int ics_audit_record(sqlite3 *db, const ics_apply_result_t *res, const uint8_t *
         goto out;
     }
     rc = ics_sql_done(db, st);
-    sqlite3_finalize(st);
+    ics_sql_release(db, st);
     st = NULL;
     if (rc != ICS_OK || res->position <= (uint64_t)ICS_FSM_MARK_STRIDE * ICS_FSM_MARKS_KEPT)
         goto out;
@@ -210,7 +210,7 @@ int ics_audit_record(sqlite3 *db, const ics_apply_result_t *res, const uint8_t *
         rc = ICS_EIO;
     if (rc == ICS_OK)
         rc = ics_sql_done(db, st);
-    sqlite3_finalize(st);
+    ics_sql_release(db, st);
     st = NULL;
     if (rc != ICS_OK)
         goto out;
@@ -222,11 +222,11 @@ int ics_audit_record(sqlite3 *db, const ics_apply_result_t *res, const uint8_t *
     if (rc == ICS_OK)
         rc = ics_sql_done(db, st);
 out:
-    sqlite3_finalize(st);
+    ics_sql_release(db, st);
     return rc;
 }
 
-int ics_audit_mark(sqlite3 *db, uint64_t position, uint8_t out[ICS_CHAIN_BYTES])
+int ics_audit_mark(ics_db_t *db, uint64_t position, uint8_t out[ICS_CHAIN_BYTES])
 {
     sqlite3_stmt *st = NULL;
     int rc;
@@ -242,7 +242,7 @@ int ics_audit_mark(sqlite3 *db, uint64_t position, uint8_t out[ICS_CHAIN_BYTES])
     if (rc == ICS_OK && !ics_sql_column_blob(st, 0, out, ICS_CHAIN_BYTES))
         rc = ICS_EIO;
 out:
-    sqlite3_finalize(st);
+    ics_sql_release(db, st);
     return rc;
 }
 
@@ -280,7 +280,7 @@ static int s_checkpoint(ics_apply_ctx_t *ctx, const Ics__V1__Checkpoint *cp)
     }
     if (rc != ICS_ENOENT)
         goto out;
-    sqlite3_finalize(st);
+    ics_sql_release(ctx->db, st);
     st = NULL;
 
     rc = ics_audit_mark(ctx->db, cp->position, ours);
@@ -306,7 +306,7 @@ static int s_checkpoint(ics_apply_ctx_t *ctx, const Ics__V1__Checkpoint *cp)
     if (rc != ICS_OK || matches)
         goto out;
 
-    sqlite3_finalize(st);
+    ics_sql_release(ctx->db, st);
     st = NULL;
     ics_hex(cp->chain.data, ICS_CHAIN_BYTES, theirs_hex);
     ics_hex(ours, ICS_CHAIN_BYTES, ours_hex);
@@ -322,11 +322,11 @@ static int s_checkpoint(ics_apply_ctx_t *ctx, const Ics__V1__Checkpoint *cp)
     sqlite3_bind_text(st, 4, text, -1, SQLITE_TRANSIENT);
     rc = ics_sql_done(ctx->db, st);
 out:
-    sqlite3_finalize(st);
+    ics_sql_release(ctx->db, st);
     return rc;
 }
 
-static unsigned s_needed(sqlite3 *db)
+static unsigned s_needed(ics_db_t *db)
 {
     unsigned voters = 0;
     if (ics_members_voters(db, &voters) != ICS_OK)
@@ -334,7 +334,7 @@ static unsigned s_needed(sqlite3 *db)
     return voters / 2 + 1;
 }
 
-void ics_audit_checkpoint_status(sqlite3 *db, ics_checkpoint_status_t *out)
+void ics_audit_checkpoint_status(ics_db_t *db, ics_checkpoint_status_t *out)
 {
     sqlite3_stmt *st = NULL;
     int alarms = 0;
@@ -345,7 +345,7 @@ void ics_audit_checkpoint_status(sqlite3 *db, ics_checkpoint_status_t *out)
         ics_sql_row(db, st) != ICS_OK)
         goto out;
     out->position = ics_sql_column_u64(st, 0);
-    sqlite3_finalize(st);
+    ics_sql_release(db, st);
     st = NULL;
     if (ics_sql_prepare(db, "SELECT count(*) FROM checkpoints c JOIN members m ON m.org = c.org"
                             " WHERE c.position = ?1 AND c.matches = 1 AND m.active = 1"
@@ -356,7 +356,7 @@ void ics_audit_checkpoint_status(sqlite3 *db, ics_checkpoint_status_t *out)
         goto out;
     out->matching = (unsigned)sqlite3_column_int(st, 0);
     out->certified = out->position > 0 && out->matching >= out->needed;
-    sqlite3_finalize(st);
+    ics_sql_release(db, st);
     st = NULL;
     if (ics_sql_prepare(db, "SELECT text, (SELECT count(*) FROM alarms) FROM alarms"
                             " ORDER BY at_position LIMIT 1", &st) != ICS_OK ||
@@ -371,10 +371,10 @@ void ics_audit_checkpoint_status(sqlite3 *db, ics_checkpoint_status_t *out)
         ics_strcpy(out->alarm_text, sizeof out->alarm_text,
                    (const char *)sqlite3_column_text(st, 0));
 out:
-    sqlite3_finalize(st);
+    ics_sql_release(db, st);
 }
 
-bool ics_audit_has_checkpoint(sqlite3 *db, const char *org, uint64_t position)
+bool ics_audit_has_checkpoint(ics_db_t *db, const char *org, uint64_t position)
 {
     sqlite3_stmt *st = NULL;
     bool found = false;
@@ -385,11 +385,11 @@ bool ics_audit_has_checkpoint(sqlite3 *db, const char *org, uint64_t position)
     ics_sql_bind_u64(st, 1, position);
     sqlite3_bind_text(st, 2, org, -1, SQLITE_STATIC);
     found = ics_sql_row(db, st) == ICS_OK;
-    sqlite3_finalize(st);
+    ics_sql_release(db, st);
     return found;
 }
 
-uint64_t ics_audit_certified_position(sqlite3 *db)
+uint64_t ics_audit_certified_position(ics_db_t *db)
 {
     sqlite3_stmt *st = NULL;
     uint64_t v = 0;
@@ -402,7 +402,7 @@ uint64_t ics_audit_certified_position(sqlite3 *db)
         if (ics_sql_row(db, st) == ICS_OK)
             v = ics_sql_column_u64(st, 0);
     }
-    sqlite3_finalize(st);
+    ics_sql_release(db, st);
     return v;
 }
 
@@ -423,5 +423,5 @@ const ics_fsm_domain_t ics_fsm_domain_audit = {
     .schema = s_schema,
     .apply = s_apply,
     .on_clock = NULL,
-    .next_deadline = NULL,
+    .deadline = NULL,
 };

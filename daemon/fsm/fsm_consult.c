@@ -98,7 +98,7 @@ static const char s_schema_sql[] =
     " note TEXT NOT NULL,"
     " PRIMARY KEY (consultation, consultee));";
 
-static int s_schema(sqlite3 *db)
+static int s_schema(ics_db_t *db)
 {
     return ics_sql_exec(db, s_schema_sql);
 }
@@ -139,7 +139,7 @@ static void s_round_free(s_round_t *r)
     memset(r, 0, sizeof *r);
 }
 
-static int s_round_get(sqlite3 *db, uint64_t id, s_round_t *r)
+static int s_round_get(ics_db_t *db, uint64_t id, s_round_t *r)
 {
     sqlite3_stmt *st = NULL;
     int rc;
@@ -169,7 +169,7 @@ static int s_round_get(sqlite3 *db, uint64_t id, s_round_t *r)
         if (r->question == NULL)
             rc = ICS_ENOMEM;
     }
-    sqlite3_finalize(st);
+    ics_sql_release(db, st);
     return rc;
 }
 
@@ -188,7 +188,7 @@ static void s_closed_text(const s_round_t *r, char *out, size_t size)
 
 typedef struct {
     ics_apply_ctx_t *ctx;        /* NULL when only checking */
-    sqlite3 *db;
+    ics_db_t *db;
     uint64_t id;
     const char *via;
     unsigned n;
@@ -213,7 +213,7 @@ static int s_add_consultee(void *arg, const ics_org_t *o)
 }
 
 /* Resolves (and, with ctx, records) the consultees of m. */
-static int s_consultees(sqlite3 *db, ics_apply_ctx_t *ctx, uint64_t id,
+static int s_consultees(ics_db_t *db, ics_apply_ctx_t *ctx, uint64_t id,
                         const Ics__V1__MotionOpenConsultation *m, char *why, size_t size)
 {
     char (*seen)[ICS_ORG_MAX] = calloc(S_MAX_CONSULTEES, ICS_ORG_MAX);
@@ -284,7 +284,7 @@ out:
     return rc;
 }
 
-static int s_check_open(sqlite3 *db, uint64_t clock, const Ics__V1__MotionOpenConsultation *m,
+static int s_check_open(ics_db_t *db, uint64_t clock, const Ics__V1__MotionOpenConsultation *m,
                         char *why, size_t size)
 {
     char when[32];
@@ -387,7 +387,7 @@ static int s_close(ics_apply_ctx_t *ctx, const s_round_t *r, const char *by, uin
         if (rc != ICS_OK)
             break;
     }
-    sqlite3_finalize(st);
+    ics_sql_release(ctx->db, st);
     if (rc != ICS_ENOENT)
         return rc;
     /* A motion to close it early has nothing left to decide. */
@@ -397,7 +397,7 @@ static int s_close(ics_apply_ctx_t *ctx, const s_round_t *r, const char *by, uin
     return ics_motions_lapse(ctx, target, why);
 }
 
-int ics_consult_check_close(sqlite3 *db, uint64_t id, char plan_out[ICS_POLICY_ID_MAX],
+int ics_consult_check_close(ics_db_t *db, uint64_t id, char plan_out[ICS_POLICY_ID_MAX],
                             char *why, size_t size)
 {
     s_round_t r;
@@ -467,7 +467,7 @@ static int s_on_clock(ics_apply_ctx_t *ctx)
             return rc;
         while (n < 32 && (rc = ics_sql_row(ctx->db, st)) == ICS_OK)
             ids[n++] = ics_sql_column_u64(st, 0);
-        sqlite3_finalize(st);
+        ics_sql_release(ctx->db, st);
         if (rc != ICS_OK && rc != ICS_ENOENT)
             return rc;
         rc = ICS_OK;
@@ -482,14 +482,27 @@ static int s_on_clock(ics_apply_ctx_t *ctx)
     return rc;
 }
 
-static uint64_t s_next_deadline(sqlite3 *db)
+/* s_on_clock acts on exactly these: scheduled rounds by opens_ms, open
+ * ones by closes_ms. */
+static int s_deadline(ics_db_t *db, uint64_t clock, ics_deadline_t *out)
 {
-    uint64_t next = 0;
-    if (ics_gov_u64(db, &next, "SELECT min(t) FROM (SELECT min(opens_ms) AS t FROM consultations"
-                               " WHERE status = 'scheduled' UNION ALL SELECT min(closes_ms)"
-                               " FROM consultations WHERE status = 'open')", "") != ICS_OK)
-        return 0;
-    return next;
+    sqlite3_stmt *st = NULL;
+    int rc;
+
+    rc = ics_gov_prepare(db, &st, "SELECT min(CASE WHEN t > ?1 THEN t END),"
+                                  " coalesce(max(t <= ?1), 0) FROM"
+                                  " (SELECT opens_ms AS t FROM consultations"
+                                  "  WHERE status = 'scheduled' UNION ALL SELECT closes_ms"
+                                  "  FROM consultations WHERE status = 'open')", "u", clock);
+    if (rc != ICS_OK)
+        return rc;
+    rc = ics_sql_row(db, st);
+    if (rc == ICS_OK) {
+        out->next = ics_sql_column_u64(st, 0);
+        out->overdue = sqlite3_column_int(st, 1) != 0;
+    }
+    ics_sql_release(db, st);
+    return rc == ICS_OK ? ICS_OK : ICS_EIO;
 }
 
 /* ---------------------------------------------------------------- responses */
@@ -546,7 +559,7 @@ static int s_respond(ics_apply_ctx_t *ctx, const Ics__V1__ConsultRespond *c)
     ics_strcpy(consultee.org, sizeof consultee.org, cid);
     ics_gov_col_text(st, 0, consultee.kind, sizeof consultee.kind);
     ics_gov_col_text(st, 1, consultee.name, sizeof consultee.name);
-    sqlite3_finalize(st);
+    ics_sql_release(ctx->db, st);
     st = NULL;
     hwb = strcmp(consultee.kind, "hwb") == 0;
     if (strcmp(cid, ctx->org) != 0) {
@@ -645,7 +658,7 @@ static int s_respond(ics_apply_ctx_t *ctx, const Ics__V1__ConsultRespond *c)
                                    " revision, amendment) VALUES (?1, ?2, ?3, ?4)",
                           "utuu", r.id, cid, revision + 1, c->amendments[i]);
 out:
-    sqlite3_finalize(st);
+    ics_sql_release(ctx->db, st);
     s_round_free(&r);
     return rc;
 }
@@ -662,7 +675,7 @@ static const uint32_t s_kinds[] = {ICS__V1__COMMAND__BODY_CONSULT_RESPOND, 0};
 /* ---------------------------------------------------------------- adoption */
 
 typedef struct {
-    sqlite3 *db;
+    ics_db_t *db;
     uint64_t id;
     char *why;
     size_t size;
@@ -688,7 +701,7 @@ static int s_hwb_consulted(void *arg, const ics_org_t *o)
 }
 
 /* Does round r let its version be adopted? ICS_EREJECTED with why if not. */
-static int s_qualifies(sqlite3 *db, const s_round_t *r, char *why, size_t size)
+static int s_qualifies(ics_db_t *db, const s_round_t *r, char *why, size_t size)
 {
     sqlite3_stmt *st = NULL;
     s_hwb_check_t c = {db, r->id, why, size, false};
@@ -721,11 +734,11 @@ static int s_qualifies(sqlite3 *db, const s_round_t *r, char *why, size_t size)
             break;
         }
     }
-    sqlite3_finalize(st);
+    ics_sql_release(db, st);
     return rc == ICS_ENOENT ? ICS_OK : rc;
 }
 
-int ics_consult_for_adoption(sqlite3 *db, const char *plan, uint32_t version, uint64_t *id,
+int ics_consult_for_adoption(ics_db_t *db, const char *plan, uint32_t version, uint64_t *id,
                              char *why, size_t size)
 {
     sqlite3_stmt *st = NULL;
@@ -742,7 +755,7 @@ int ics_consult_for_adoption(sqlite3 *db, const char *plan, uint32_t version, ui
         return rc;
     while ((rc = ics_sql_row(db, st)) == ICS_OK)
         ids[n++] = ics_sql_column_u64(st, 0);
-    sqlite3_finalize(st);
+    ics_sql_release(db, st);
     if (rc != ICS_ENOENT)
         return rc;
     if (n == 0) {
@@ -783,7 +796,7 @@ int ics_consult_for_adoption(sqlite3 *db, const char *plan, uint32_t version, ui
     return ICS_EREJECTED;
 }
 
-int ics_consult_each_for_plan(sqlite3 *db, const char *plan,
+int ics_consult_each_for_plan(ics_db_t *db, const char *plan,
                               int (*fn)(void *arg, const ics_consult_info_t *c), void *arg)
 {
     sqlite3_stmt *st = NULL;
@@ -811,7 +824,7 @@ int ics_consult_each_for_plan(sqlite3 *db, const char *plan,
         if (rc != ICS_OK)
             break;
     }
-    sqlite3_finalize(st);
+    ics_sql_release(db, st);
     return rc == ICS_ENOENT ? ICS_OK : rc;
 }
 
@@ -831,7 +844,7 @@ typedef struct {
     unsigned by_stance[5];
 } s_counts_t;
 
-static int s_counts(sqlite3 *db, uint64_t id, s_counts_t *c)
+static int s_counts(ics_db_t *db, uint64_t id, s_counts_t *c)
 {
     sqlite3_stmt *st = NULL;
     int rc;
@@ -849,11 +862,11 @@ static int s_counts(sqlite3 *db, uint64_t id, s_counts_t *c)
                 c->by_stance[s]++;
         }
     }
-    sqlite3_finalize(st);
+    ics_sql_release(db, st);
     return rc == ICS_ENOENT ? ICS_OK : rc;
 }
 
-static int s_hwb_rows(sqlite3 *db, uint64_t id, FILE *md, json_t *j, FILE *text)
+static int s_hwb_rows(ics_db_t *db, uint64_t id, FILE *md, json_t *j, FILE *text)
 {
     sqlite3_stmt *st = NULL;
     unsigned n = 0;
@@ -898,7 +911,7 @@ static int s_hwb_rows(sqlite3 *db, uint64_t id, FILE *md, json_t *j, FILE *text)
             fprintf(text, "  %-16s %-13s %s\n", org, s_opinion_name(opinion),
                     opinion != 0 ? reasons : note);
     }
-    sqlite3_finalize(st);
+    ics_sql_release(db, st);
     if (j != NULL)
         json_end_arr(j);
     if (rc == ICS_ENOENT && n == 0 && md != NULL)
@@ -908,7 +921,7 @@ static int s_hwb_rows(sqlite3 *db, uint64_t id, FILE *md, json_t *j, FILE *text)
     return rc == ICS_ENOENT ? ICS_OK : rc;
 }
 
-int ics_consult_markdown(sqlite3 *db, uint64_t id, FILE *out)
+int ics_consult_markdown(ics_db_t *db, uint64_t id, FILE *out)
 {
     sqlite3_stmt *st = NULL;
     s_round_t r;
@@ -951,12 +964,12 @@ int ics_consult_markdown(sqlite3 *db, uint64_t id, FILE *out)
     }
     rc = rc == ICS_ENOENT ? ICS_OK : rc;
 out:
-    sqlite3_finalize(st);
+    ics_sql_release(db, st);
     s_round_free(&r);
     return rc;
 }
 
-int ics_consult_json(sqlite3 *db, uint64_t id, json_t *j)
+int ics_consult_json(ics_db_t *db, uint64_t id, json_t *j)
 {
     s_round_t r;
     s_counts_t c;
@@ -981,7 +994,7 @@ int ics_consult_json(sqlite3 *db, uint64_t id, json_t *j)
     return rc;
 }
 
-static int s_arg_round(sqlite3 *db, size_t argc, char *const *argv, const char *what,
+static int s_arg_round(ics_db_t *db, size_t argc, char *const *argv, const char *what,
                        s_round_t *r, ics_err_t *err)
 {
     uint64_t id = 0;
@@ -1021,7 +1034,7 @@ static void s_round_header(FILE *text, json_t *j, const s_round_t *r)
 }
 
 /* consult.show ID: the round, its consultees and their current responses. */
-static int s_query_show(sqlite3 *db, const char *group, size_t argc, char *const *argv,
+static int s_query_show(ics_db_t *db, const char *group, size_t argc, char *const *argv,
                         FILE *json, FILE *text, ics_err_t *err)
 {
     sqlite3_stmt *st = NULL, *la = NULL;
@@ -1095,7 +1108,7 @@ static int s_query_show(sqlite3 *db, const char *group, size_t argc, char *const
             }
             if (!first)
                 fputc('\n', text);
-            sqlite3_finalize(la);
+            ics_sql_release(db, la);
             la = NULL;
             if (rc != ICS_ENOENT)
                 goto out;
@@ -1112,15 +1125,15 @@ static int s_query_show(sqlite3 *db, const char *group, size_t argc, char *const
     rc = s_hwb_rows(db, r.id, NULL, &j, text);
     json_end_obj(&j);
 out:
-    sqlite3_finalize(la);
-    sqlite3_finalize(st);
+    ics_sql_release(db, la);
+    ics_sql_release(db, st);
     s_round_free(&r);
     return rc == ICS_OK ? ICS_OK : ics_err(err, rc, "state database error");
 }
 
 /* consult.summary ID: counts by position, responses per consultee, who did
  * not respond, HWB opinions. */
-static int s_query_summary(sqlite3 *db, const char *group, size_t argc, char *const *argv,
+static int s_query_summary(ics_db_t *db, const char *group, size_t argc, char *const *argv,
                            FILE *json, FILE *text, ics_err_t *err)
 {
     sqlite3_stmt *st = NULL;
@@ -1201,13 +1214,13 @@ static int s_query_summary(sqlite3 *db, const char *group, size_t argc, char *co
     rc = s_hwb_rows(db, r.id, NULL, &j, text);
     json_end_obj(&j);
 out:
-    sqlite3_finalize(st);
+    ics_sql_release(db, st);
     s_round_free(&r);
     return rc == ICS_OK ? ICS_OK : ics_err(err, rc, "state database error");
 }
 
 /* consult.list [PLAN] */
-static int s_query_list(sqlite3 *db, const char *group, size_t argc, char *const *argv,
+static int s_query_list(ics_db_t *db, const char *group, size_t argc, char *const *argv,
                         FILE *json, FILE *text, ics_err_t *err)
 {
     sqlite3_stmt *st = NULL;
@@ -1253,7 +1266,7 @@ static int s_query_list(sqlite3 *db, const char *group, size_t argc, char *const
                 ics_sql_column_u64(st, 2), (const char *)sqlite3_column_text(st, 3), opens,
                 closes, ics_sql_column_u64(st, 8), ics_sql_column_u64(st, 7));
     }
-    sqlite3_finalize(st);
+    ics_sql_release(db, st);
     json_end_arr(&j);
     json_end_obj(&j);
     if (n == 0)
@@ -1274,6 +1287,6 @@ const ics_fsm_domain_t ics_fsm_domain_consult = {
     .schema = s_schema,
     .apply = s_apply,
     .on_clock = s_on_clock,
-    .next_deadline = s_next_deadline,
+    .deadline = s_deadline,
     .queries = s_queries,
 };

@@ -53,17 +53,17 @@ bool ics_gov_arg_u64(const char *s, uint64_t *out);
 /* SQL with bound arguments, described by a type string: 't' const char *,
  * 'u' uint64_t (at most INT64_MAX), 'i' int, 'b' const void * then int
  * length. Each returns ICS_OK or ICS_EIO. */
-int ics_gov_prepare(sqlite3 *db, sqlite3_stmt **st, const char *sql, const char *types, ...);
+int ics_gov_prepare(ics_db_t *db, sqlite3_stmt **st, const char *sql, const char *types, ...);
 /* Runs a statement that returns no rows. */
-int ics_gov_exec(sqlite3 *db, const char *sql, const char *types, ...);
+int ics_gov_exec(ics_db_t *db, const char *sql, const char *types, ...);
 /* The first column of the first row as a number (0 if no row). */
-int ics_gov_u64(sqlite3 *db, uint64_t *out, const char *sql, const char *types, ...);
+int ics_gov_u64(ics_db_t *db, uint64_t *out, const char *sql, const char *types, ...);
 /* Copies a TEXT column ("" for NULL). */
 void ics_gov_col_text(sqlite3_stmt *st, int i, char *out, size_t size);
 /* Runs "SAVEPOINT name"; ics_gov_savepoint_end() releases it, rolling back
  * first when rc is not ICS_OK. Returns rc, or ICS_EIO if SQLite failed. */
-int ics_gov_savepoint(sqlite3 *db, const char *name);
-int ics_gov_savepoint_end(sqlite3 *db, const char *name, int rc);
+int ics_gov_savepoint(ics_db_t *db, const char *name);
+int ics_gov_savepoint_end(ics_db_t *db, const char *name, int rc);
 
 /* ------------------------------------------------------------ people (fsm_people.c) */
 
@@ -75,31 +75,31 @@ typedef struct {
 } ics_person_t;
 
 /* A person currently acting for org. ICS_ENOENT if not registered. */
-int ics_people_get(sqlite3 *db, const char *org, const char *person, ics_person_t *out);
+int ics_people_get(ics_db_t *db, const char *org, const char *person, ics_person_t *out);
 /* The acting person (ctx->org, ctx->actor), who must be registered:
  * ICS_OK, or ICS_EREJECTED with a reason saying how to register. */
 int ics_people_require_actor(ics_apply_ctx_t *ctx, ics_person_t *out);
 /* Does the person hold role (with any scope)? */
-int ics_people_holds(sqlite3 *db, const char *org, const char *person, const char *role,
+int ics_people_holds(ics_db_t *db, const char *org, const char *person, const char *role,
                      bool *yes);
 /* The person's current roles as "title, title" (roles unknown to p by id),
  * or "no role" when none. */
-int ics_people_roles_text(sqlite3 *db, const Ics__V1__Policy *p, const char *org,
+int ics_people_roles_text(ics_db_t *db, const Ics__V1__Policy *p, const char *org,
                           const char *person, char *out, size_t size);
 /* The role by which the person may act for `scope` (a role appointed with
  * that scope), first by role id; out "" if none. */
-int ics_people_acts_for(sqlite3 *db, const char *org, const char *person, const char *scope,
+int ics_people_acts_for(ics_db_t *db, const char *org, const char *person, const char *scope,
                         char out[ICS_POLICY_ID_MAX]);
 /* The first live declared interest (the person's own or their
  * organisation's, in order of declaration) in one of subjects. found false
  * if none. subject and description are filled when found. */
-int ics_people_interest(sqlite3 *db, const char *org, const char *person,
+int ics_people_interest(ics_db_t *db, const char *org, const char *person,
                         char *const *subjects, size_t n, bool *found,
                         char subject[ICS_SUBJECT_MAX], char *description, size_t size,
                         uint64_t *declared_at);
 
 /* Calls fn for each current person holding role, ordered by (org, person). */
-int ics_people_each_holder(sqlite3 *db, const char *role,
+int ics_people_each_holder(ics_db_t *db, const char *role,
                            int (*fn)(void *arg, const char *org, const char *person),
                            void *arg);
 
@@ -112,19 +112,19 @@ typedef struct {
 } ics_org_t;
 
 /* A current member or a registered organisation. ICS_ENOENT if neither. */
-int ics_orgs_get(sqlite3 *db, const char *org, ics_org_t *out);
+int ics_orgs_get(ics_db_t *db, const char *org, ics_org_t *out);
 /* Calls fn for each known organisation of kind, ordered by id. */
-int ics_orgs_each_kind(sqlite3 *db, const char *kind,
+int ics_orgs_each_kind(ics_db_t *db, const char *kind,
                        int (*fn)(void *arg, const ics_org_t *o), void *arg);
 
 /* ------------------------------------------------------------ policy (fsm_policy.c) */
 
 /* Version v of the scheme (as ics_policy_in_force). ICS_ENOENT if none. */
-int ics_policy_version(sqlite3 *db, uint64_t v, Ics__V1__Policy **out);
+int ics_policy_version(ics_db_t *db, uint64_t v, Ics__V1__Policy **out);
 /* The policy in force and its version (1 = the genesis policy, or the
  * built-in default when the genesis carried none). Free *out with
  * ics__v1__policy__free_unpacked(*out, NULL). */
-int ics_policy_in_force(sqlite3 *db, Ics__V1__Policy **out, uint64_t *version);
+int ics_policy_in_force(ics_db_t *db, Ics__V1__Policy **out, uint64_t *version);
 const Ics__V1__RoleDef *ics_policy_role(const Ics__V1__Policy *p, const char *id);
 const Ics__V1__Body *ics_policy_body(const Ics__V1__Policy *p, const char *id);
 /* The role's title, or its id if p does not define it. */
@@ -144,7 +144,7 @@ void ics_policy_decider_text(const Ics__V1__Policy *p, const Ics__V1__Rule *r, c
                              size_t size);
 /* Checks a policy proposed as a change (ics_policy_valid, and that it is
  * not the policy in force). */
-int ics_policy_check_change(sqlite3 *db, const Ics__V1__Policy *p, char *why, size_t size);
+int ics_policy_check_change(ics_db_t *db, const Ics__V1__Policy *p, char *why, size_t size);
 /* Puts p in force as the next version, decided by motion. */
 int ics_policy_install(ics_apply_ctx_t *ctx, const Ics__V1__Policy *p, uint64_t motion,
                        char *why, size_t size);
@@ -153,22 +153,22 @@ int ics_policy_install(ics_apply_ctx_t *ctx, const Ics__V1__Policy *p, uint64_t 
 
 /* Can version of plan be adopted now? On ICS_OK *consultation is the
  * closed consultation that qualifies it. */
-int ics_plans_check_adopt(sqlite3 *db, const char *plan, uint32_t version,
+int ics_plans_check_adopt(ics_db_t *db, const char *plan, uint32_t version,
                           uint64_t *consultation, char *why, size_t size);
 int ics_plans_adopt(ics_apply_ctx_t *ctx, const char *plan, uint32_t version, uint64_t motion,
                     char *why, size_t size);
 /* Is the amendment still proposed and applicable? plan_out gets its plan. */
-int ics_plans_check_accept(sqlite3 *db, uint64_t amendment, char plan_out[ICS_POLICY_ID_MAX],
+int ics_plans_check_accept(ics_db_t *db, uint64_t amendment, char plan_out[ICS_POLICY_ID_MAX],
                            char org_out[ICS_ORG_MAX], char *why, size_t size);
 int ics_plans_accept(ics_apply_ctx_t *ctx, uint64_t amendment, uint64_t motion, char *why,
                      size_t size);
 /* The motion to accept it was lost. */
 int ics_plans_reject(ics_apply_ctx_t *ctx, uint64_t amendment, uint64_t motion);
 /* Does the version exist? ICS_OK or ICS_EREJECTED with why. */
-int ics_plans_check_version(sqlite3 *db, const char *plan, uint32_t version, char *why,
+int ics_plans_check_version(ics_db_t *db, const char *plan, uint32_t version, char *why,
                             size_t size);
 /* Amendment exists, on plan: ICS_OK or ICS_EREJECTED with why. */
-int ics_plans_check_amendment_of(sqlite3 *db, uint64_t amendment, const char *plan, char *why,
+int ics_plans_check_amendment_of(ics_db_t *db, uint64_t amendment, const char *plan, char *why,
                                  size_t size);
 
 /* ------------------------------------------------------------ consultations (fsm_consult.c) */
@@ -179,7 +179,7 @@ int ics_consult_check_open(ics_apply_ctx_t *ctx, const Ics__V1__MotionOpenConsul
 int ics_consult_open(ics_apply_ctx_t *ctx, uint64_t id, const Ics__V1__MotionOpenConsultation *m,
                      char *why, size_t size);
 /* plan_out gets the consultation's plan. */
-int ics_consult_check_close(sqlite3 *db, uint64_t id, char plan_out[ICS_POLICY_ID_MAX],
+int ics_consult_check_close(ics_db_t *db, uint64_t id, char plan_out[ICS_POLICY_ID_MAX],
                             char *why, size_t size);
 int ics_consult_close_early(ics_apply_ctx_t *ctx, uint64_t id, uint64_t motion, char *why,
                             size_t size);
@@ -187,7 +187,7 @@ int ics_consult_close_early(ics_apply_ctx_t *ctx, uint64_t id, uint64_t motion, 
  * every HWB known to the group was a consultee and each HWB consultee's
  * opinion is on record (given, or not received by a deadline that passed).
  * ICS_OK with *id, or ICS_EREJECTED saying what is missing. */
-int ics_consult_for_adoption(sqlite3 *db, const char *plan, uint32_t version, uint64_t *id,
+int ics_consult_for_adoption(ics_db_t *db, const char *plan, uint32_t version, uint64_t *id,
                              char *why, size_t size);
 typedef struct {
     uint64_t id;
@@ -199,11 +199,11 @@ typedef struct {
 } ics_consult_info_t;
 
 /* Calls fn for each consultation on plan, ordered by id. */
-int ics_consult_each_for_plan(sqlite3 *db, const char *plan,
+int ics_consult_each_for_plan(ics_db_t *db, const char *plan,
                               int (*fn)(void *arg, const ics_consult_info_t *c), void *arg);
 /* The consultation's summary and HWB opinions, for a published plan. */
-int ics_consult_markdown(sqlite3 *db, uint64_t id, FILE *out);
-int ics_consult_json(sqlite3 *db, uint64_t id, json_t *j);
+int ics_consult_markdown(ics_db_t *db, uint64_t id, FILE *out);
+int ics_consult_json(ics_db_t *db, uint64_t id, json_t *j);
 
 /* ------------------------------------------------------------ motions (fsm_motions.c) */
 
@@ -215,7 +215,7 @@ int ics_motions_interests_changed(ics_apply_ctx_t *ctx, const char *org, const c
  * open motion about it lapses, with why. */
 int ics_motions_lapse(ics_apply_ctx_t *ctx, const char *target, const char *why);
 /* The decision record of a carried motion, for a published plan. */
-int ics_motions_record_markdown(sqlite3 *db, uint64_t motion, FILE *out);
-int ics_motions_record_json(sqlite3 *db, uint64_t motion, json_t *j);
+int ics_motions_record_markdown(ics_db_t *db, uint64_t motion, FILE *out);
+int ics_motions_record_json(ics_db_t *db, uint64_t motion, json_t *j);
 
 #endif

@@ -34,9 +34,14 @@
 
 #include "ics/v1/envelope.pb-c.h"
 
+/* The state database (fsm.c): an SQLite connection and the statements
+ * prepared on it, which ics_sql_prepare() compiles once and hands out again.
+ * It lives as long as the connection: a restore replaces both. */
+typedef struct ics_db ics_db_t;
+
 /* Everything a handler may know about the entry being applied. */
 typedef struct ics_apply_ctx {
-    sqlite3 *db;
+    ics_db_t *db;
     const char *group;
     const char *org;            /* signer; a current member whose signature verified */
     const char *actor;          /* Command.actor, "" if not given */
@@ -47,28 +52,44 @@ typedef struct ics_apply_ctx {
                                    read-only outside fsm.c */
     const uint8_t *entry_id;    /* 32 bytes */
     char reason[ICS_REASON_MAX];
-    /* Private to fsm.c: effects buffered until commit. */
+    /* Private to fsm.c: effects buffered until commit; the state machine. */
     ics_effect_t *effects_;
     size_t n_effects_, cap_effects_;
+    struct ics_fsm *fsm_;
 } ics_apply_ctx_t;
+
+/* What a domain's on_clock has pending, as of the state and its clock. */
+typedef struct {
+    uint64_t next;           /* earliest deadline after the clock, 0 if none */
+    bool overdue;            /* work due at or before the clock already: on_clock
+                                does it the next time the clock moves */
+} ics_deadline_t;
 
 typedef struct {
     const char *name;
     const uint32_t *kinds;      /* Command.body cases it handles, 0-terminated */
-    int (*schema)(sqlite3 *db);                                   /* ICS_OK or ICS_EIO */
+    int (*schema)(ics_db_t *db);                                   /* ICS_OK or ICS_EIO */
     /* Runs inside a savepoint. ICS_OK: accepted. ICS_EREJECTED: rejected,
      * reason set (use ics_reject), all its writes undone. Negative: the
      * database failed; the whole entry is abandoned and the node stops. */
     int (*apply)(ics_apply_ctx_t *ctx, const Ics__V1__Command *cmd);
-    /* Called whenever the log clock moves (before the entry's own command,
-     * and again after a ClockTick): close everything due, i.e. every
-     * deadline <= ctx->clock_ms. Must be idempotent. NULL if none. */
+    /* Runs when the log clock moves (before the entry's own command, and
+     * again after a ClockTick) and some domain's deadline() has work due by
+     * the new clock: close everything due, i.e. every deadline <=
+     * ctx->clock_ms. Must be idempotent. NULL if none. */
     int (*on_clock)(ics_apply_ctx_t *ctx);
-    uint64_t (*next_deadline)(sqlite3 *db);  /* earliest open deadline, 0 if none; NULL if none */
+    /* What on_clock has pending at clock (the log clock of the state as it
+     * is). The core skips every domain's on_clock while no domain has
+     * anything overdue and the clock stays below every domain's next: at
+     * such a clock on_clock must change nothing, so everything it would act
+     * on, deadline or not (a derived value gone out of date), must show
+     * here. The leader ticks for the earliest next. ICS_OK, or ICS_EIO (the
+     * core then runs on_clock). NULL if no on_clock. */
+    int (*deadline)(ics_db_t *db, uint64_t clock, ics_deadline_t *out);
     const struct ics_fsm_query *queries;     /* read-only queries, name NULL-terminated */
     /* Gauges for /metrics in Prometheus text format, each labelled with
      * group="<group>"; read-only. NULL if none. */
-    void (*metrics)(sqlite3 *db, const char *group, FILE *out);
+    void (*metrics)(ics_db_t *db, const char *group, FILE *out);
 } ics_fsm_domain_t;
 
 /* A read-only query a domain answers for icsctl (through the node's
@@ -78,7 +99,7 @@ typedef struct {
  * err naming it. Queries never write. */
 typedef struct ics_fsm_query {
     const char *name;        /* "<domain>.<verb>", e.g. "plan.show" */
-    int (*fn)(sqlite3 *db, const char *group, size_t argc, char *const *argv, FILE *json,
+    int (*fn)(ics_db_t *db, const char *group, size_t argc, char *const *argv, FILE *json,
               FILE *text, ics_err_t *err);
 } ics_fsm_query_t;
 
@@ -102,12 +123,18 @@ int ics_emit_effect(ics_apply_ctx_t *ctx, const ics_effect_t *effect);
 /* ------------------------------------------------------------ SQLite */
 
 /* Each returns ICS_OK or ICS_EIO (logging SQLite's message). */
-int ics_sql_exec(sqlite3 *db, const char *sql);
-int ics_sql_prepare(sqlite3 *db, const char *sql, sqlite3_stmt **st);
+int ics_sql_exec(ics_db_t *db, const char *sql);
+/* A statement for sql, ready to bind and step: the one prepared on db
+ * before when it is free, else a new one. The caller hands it back with
+ * ics_sql_release() (never sqlite3_finalize), on every path. */
+int ics_sql_prepare(ics_db_t *db, const char *sql, sqlite3_stmt **st);
+/* Hands back a statement from ics_sql_prepare(db, ...): reset, its bindings
+ * cleared, for the next caller. Accepts NULL. */
+void ics_sql_release(ics_db_t *db, sqlite3_stmt *st);
 /* Steps a statement expected to finish without rows. */
-int ics_sql_done(sqlite3 *db, sqlite3_stmt *st);
+int ics_sql_done(ics_db_t *db, sqlite3_stmt *st);
 /* sqlite3_step result: ICS_OK on a row, ICS_ENOENT when done, else ICS_EIO. */
-int ics_sql_row(sqlite3 *db, sqlite3_stmt *st);
+int ics_sql_row(ics_db_t *db, sqlite3_stmt *st);
 /* Binds a value of at most INT64_MAX (callers check ranges first). */
 int ics_sql_bind_u64(sqlite3_stmt *st, int i, uint64_t v);
 uint64_t ics_sql_column_u64(sqlite3_stmt *st, int i);
@@ -115,7 +142,10 @@ uint64_t ics_sql_column_u64(sqlite3_stmt *st, int i);
 const char *ics_sql_column_str(sqlite3_stmt *st, int i);
 /* The log clock as of the entries applied so far (for queries, which have
  * no apply context). */
-uint64_t ics_core_clock(sqlite3 *db);
+uint64_t ics_core_clock(ics_db_t *db);
+/* The state database of fsm, for reads by the domains' cross-group helpers
+ * (ics_fsm_aid_bridge) and tests. Replaced by a restore. */
+ics_db_t *ics_fsm_handle(ics_fsm_t *fsm);
 /* Copies a BLOB column of exactly n bytes; false if it has another size. */
 bool ics_sql_column_blob(sqlite3_stmt *st, int i, uint8_t *out, size_t n);
 
@@ -133,11 +163,11 @@ typedef struct {
 } ics_member_t;
 
 /* A current member. ICS_ENOENT if org is not one. */
-int ics_members_get(sqlite3 *db, const char *org, ics_member_t *out);
+int ics_members_get(ics_db_t *db, const char *org, ics_member_t *out);
 /* Number of current voting members. */
-int ics_members_voters(sqlite3 *db, unsigned *n);
+int ics_members_voters(ics_db_t *db, unsigned *n);
 /* Calls fn for each current member ordered by org. */
-int ics_members_each(sqlite3 *db, void (*fn)(void *arg, const ics_member_t *m), void *arg);
+int ics_members_each(ics_db_t *db, void (*fn)(void *arg, const ics_member_t *m), void *arg);
 
 /* Checks a Genesis command for this group as signed by env->org, before any
  * genesis has been applied: returns ICS_OK and the signer's listed key, or
@@ -172,15 +202,15 @@ typedef struct {
     uint64_t threshold;          /* the policy's aid_threshold */
 } ics_aid_approval_t;
 
-int ics_policy_aid_approval(sqlite3 *db, uint64_t value, const char *org,
+int ics_policy_aid_approval(ics_db_t *db, uint64_t value, const char *org,
                             ics_aid_approval_t *out);
 /* Is (org, person) a registered person of org currently appointed to role? */
-int ics_policy_person_holds(sqlite3 *db, const char *org, const char *person, const char *role,
+int ics_policy_person_holds(ics_db_t *db, const char *org, const char *person, const char *role,
                             bool *yes);
 /* A carried motion that decided d about target ("aid:<offer>",
  * "amendment:57", "org:RTD"): ICS_OK with the motion's id (and, for
  * aid.approve, the value it approved; else 0), ICS_ENOENT if none. */
-int ics_decision_carried(sqlite3 *db, Ics__V1__Decision d, const char *target, uint64_t *motion,
+int ics_decision_carried(ics_db_t *db, Ics__V1__Decision d, const char *target, uint64_t *motion,
                          uint64_t *value);
 
 /* Membership gates (fsm_members.c asks; fsm_motions.c answers): a
@@ -196,29 +226,29 @@ int ics_motions_take_removal(ics_apply_ctx_t *ctx, const char *org, uint64_t *mo
 
 /* org's highest current OPEL level over its provider types (0 if it has no
  * current report) and the position of that report (0 if none). */
-int ics_opel_current(sqlite3 *db, const char *org, uint64_t clock_ms, unsigned *level,
+int ics_opel_current(ics_db_t *db, const char *org, uint64_t clock_ms, unsigned *level,
                      uint64_t *report);
 /* Writes the OPEL part of aid.board: an "opel" member into j (inside an
  * object) and its lines to text. */
-int ics_opel_board(sqlite3 *db, uint64_t clock_ms, json_t *j, FILE *text);
+int ics_opel_board(ics_db_t *db, uint64_t clock_ms, json_t *j, FILE *text);
 
 /* ------------------------------------------------------------ audit (fsm_audit.c) */
 
 /* After an entry's verdict is final: keeps the chain mark if
  * res->position is a multiple of ICS_FSM_MARK_STRIDE (pruning what falls out
  * of the window) and, for an accepted genesis, its envelope. */
-int ics_audit_record(sqlite3 *db, const ics_apply_result_t *res, const uint8_t *buf,
+int ics_audit_record(ics_db_t *db, const ics_apply_result_t *res, const uint8_t *buf,
                      size_t len, bool genesis);
 /* Where a verified (org, seq) stands against org's replay window. */
 typedef enum { ICS_REPLAY_NEW, ICS_REPLAY_SEEN, ICS_REPLAY_STALE } ics_replay_t;
-int ics_audit_replay(sqlite3 *db, const char *org, uint64_t seq, ics_replay_t *out,
+int ics_audit_replay(ics_db_t *db, const char *org, uint64_t seq, ics_replay_t *out,
                      uint64_t *highest);
 /* Takes (org, seq), which ics_audit_replay found NEW. */
-int ics_audit_replay_take(sqlite3 *db, const char *org, uint64_t seq);
+int ics_audit_replay_take(ics_db_t *db, const char *org, uint64_t seq);
 /* The chain kept at a marked position. ICS_ENOENT if none is kept. */
-int ics_audit_mark(sqlite3 *db, uint64_t position, uint8_t out[ICS_CHAIN_BYTES]);
-void ics_audit_checkpoint_status(sqlite3 *db, ics_checkpoint_status_t *out);
-uint64_t ics_audit_certified_position(sqlite3 *db);
-bool ics_audit_has_checkpoint(sqlite3 *db, const char *org, uint64_t position);
+int ics_audit_mark(ics_db_t *db, uint64_t position, uint8_t out[ICS_CHAIN_BYTES]);
+void ics_audit_checkpoint_status(ics_db_t *db, ics_checkpoint_status_t *out);
+uint64_t ics_audit_certified_position(ics_db_t *db);
+bool ics_audit_has_checkpoint(ics_db_t *db, const char *org, uint64_t position);
 
 #endif

@@ -75,7 +75,7 @@ static const char s_schema_sql[] =
     " to_position INTEGER,"            /* last entry it may sign, NULL while in force */
     " PRIMARY KEY (org, from_position));";
 
-static int s_schema(sqlite3 *db)
+static int s_schema(ics_db_t *db)
 {
     return ics_sql_exec(db, s_schema_sql);
 }
@@ -105,7 +105,7 @@ static int s_read_member(sqlite3_stmt *st, ics_member_t *m)
 
 #define S_MEMBER_COLUMNS "org, kind, name, endpoint, public_key, voter, admin, since"
 
-int ics_members_get(sqlite3 *db, const char *org, ics_member_t *out)
+int ics_members_get(ics_db_t *db, const char *org, ics_member_t *out)
 {
     sqlite3_stmt *st = NULL;
     int rc;
@@ -119,11 +119,11 @@ int ics_members_get(sqlite3 *db, const char *org, ics_member_t *out)
     if (rc == ICS_OK)
         rc = s_read_member(st, out);
 out:
-    sqlite3_finalize(st);
+    ics_sql_release(db, st);
     return rc;
 }
 
-int ics_members_voters(sqlite3 *db, unsigned *n)
+int ics_members_voters(ics_db_t *db, unsigned *n)
 {
     sqlite3_stmt *st = NULL;
     int rc;
@@ -138,11 +138,11 @@ int ics_members_voters(sqlite3 *db, unsigned *n)
     else
         rc = ICS_EIO;
 out:
-    sqlite3_finalize(st);
+    ics_sql_release(db, st);
     return rc;
 }
 
-int ics_members_each(sqlite3 *db, void (*fn)(void *arg, const ics_member_t *m), void *arg)
+int ics_members_each(ics_db_t *db, void (*fn)(void *arg, const ics_member_t *m), void *arg)
 {
     sqlite3_stmt *st = NULL;
     ics_member_t m;
@@ -161,12 +161,12 @@ int ics_members_each(sqlite3 *db, void (*fn)(void *arg, const ics_member_t *m), 
     if (rc == ICS_ENOENT)
         rc = ICS_OK;
 out:
-    sqlite3_finalize(st);
+    ics_sql_release(db, st);
     return rc;
 }
 
 /* The current member (other than org) holding pk, if any, into holder. */
-static int s_key_holder(sqlite3 *db, const uint8_t pk[ICS_PK_BYTES], const char *org,
+static int s_key_holder(ics_db_t *db, const uint8_t pk[ICS_PK_BYTES], const char *org,
                         char holder[ICS_ORG_MAX])
 {
     sqlite3_stmt *st = NULL;
@@ -185,11 +185,11 @@ static int s_key_holder(sqlite3 *db, const uint8_t pk[ICS_PK_BYTES], const char 
     else if (rc == ICS_ENOENT)
         rc = ICS_OK;
 out:
-    sqlite3_finalize(st);
+    ics_sql_release(db, st);
     return rc;
 }
 
-static int s_count(sqlite3 *db, const char *sql, unsigned *n)
+static int s_count(ics_db_t *db, const char *sql, unsigned *n)
 {
     sqlite3_stmt *st = NULL;
     int rc;
@@ -202,7 +202,7 @@ static int s_count(sqlite3 *db, const char *sql, unsigned *n)
     if (rc == ICS_OK)
         *n = (unsigned)sqlite3_column_int(st, 0);
 out:
-    sqlite3_finalize(st);
+    ics_sql_release(db, st);
     return rc;
 }
 
@@ -333,7 +333,7 @@ static int s_insert_member(ics_apply_ctx_t *ctx, const Ics__V1__MemberAdd *m, bo
     rc = ics_sql_done(ctx->db, st);
     if (rc != ICS_OK)
         goto out;
-    sqlite3_finalize(st);
+    ics_sql_release(ctx->db, st);
     rc = ics_sql_prepare(ctx->db, "INSERT INTO member_keys(org, public_key, from_position,"
                                   " to_position) VALUES (?1, ?2, ?3, NULL)", &st);
     if (rc != ICS_OK)
@@ -343,7 +343,7 @@ static int s_insert_member(ics_apply_ctx_t *ctx, const Ics__V1__MemberAdd *m, bo
     ics_sql_bind_u64(st, 3, key_from);
     rc = ics_sql_done(ctx->db, st);
 out:
-    sqlite3_finalize(st);
+    ics_sql_release(ctx->db, st);
     return rc;
 }
 
@@ -361,7 +361,7 @@ static int s_close_key(ics_apply_ctx_t *ctx, const char *org)
     ics_sql_bind_u64(st, 2, ctx->position);
     rc = ics_sql_done(ctx->db, st);
 out:
-    sqlite3_finalize(st);
+    ics_sql_release(ctx->db, st);
     return rc;
 }
 
@@ -508,7 +508,7 @@ static int s_member_remove(ics_apply_ctx_t *ctx, const Ics__V1__MemberRemove *r)
         rc = s_emit(ctx, ICS_EFFECT_MEMBER_REMOVED, target.org, target.endpoint,
                     target.public_key, target.voter);
 out:
-    sqlite3_finalize(st);
+    ics_sql_release(ctx->db, st);
     return rc;
 }
 
@@ -551,7 +551,7 @@ static int s_key_rotate(ics_apply_ctx_t *ctx, const Ics__V1__KeyRotate *k)
     rc = ics_sql_done(ctx->db, st);
     if (rc != ICS_OK)
         goto out;
-    sqlite3_finalize(st);
+    ics_sql_release(ctx->db, st);
     rc = ics_sql_prepare(ctx->db, "INSERT INTO member_keys(org, public_key, from_position,"
                                   " to_position) VALUES (?1, ?2, ?3, NULL)", &st);
     if (rc != ICS_OK)
@@ -564,7 +564,7 @@ static int s_key_rotate(ics_apply_ctx_t *ctx, const Ics__V1__KeyRotate *k)
         rc = s_emit(ctx, ICS_EFFECT_KEY_CHANGED, target.org, target.endpoint,
                     k->public_key.data, target.voter);
 out:
-    sqlite3_finalize(st);
+    ics_sql_release(ctx->db, st);
     return rc;
 }
 
@@ -591,7 +591,7 @@ static const uint32_t s_kinds[] = {
 /* ---------------------------------------------------------------- queries */
 
 /* members.list: every current member, ordered by org. */
-static int s_query_list(sqlite3 *db, const char *group, size_t argc, char *const *argv,
+static int s_query_list(ics_db_t *db, const char *group, size_t argc, char *const *argv,
                         FILE *json, FILE *text, ics_err_t *err)
 {
     sqlite3_stmt *st = NULL;
@@ -631,7 +631,7 @@ static int s_query_list(sqlite3 *db, const char *group, size_t argc, char *const
         fprintf(text, "%-14s %-17s %-8s %-6llu %s%s\n", org, kind, voter ? "voter" : "standby",
                 (unsigned long long)ics_sql_column_u64(st, 7), name, admin ? " (admin)" : "");
     }
-    sqlite3_finalize(st);
+    ics_sql_release(db, st);
     json_end_arr(&j);
     json_end_obj(&j);
     return rc == ICS_ENOENT ? ICS_OK : ics_err(err, rc, "state database error");
@@ -649,5 +649,5 @@ const ics_fsm_domain_t ics_fsm_domain_members = {
     .schema = s_schema,
     .apply = s_apply,
     .on_clock = NULL,
-    .next_deadline = NULL,
+    .deadline = NULL,
 };

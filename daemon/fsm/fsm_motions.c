@@ -122,7 +122,7 @@ static const char s_schema_sql[] =
     " struck INTEGER NOT NULL,"        /* struck out: the voter declared an interest */
     " PRIMARY KEY (motion, org, person, seq));";
 
-static int s_schema(sqlite3 *db)
+static int s_schema(ics_db_t *db)
 {
     return ics_sql_exec(db, s_schema_sql);
 }
@@ -196,7 +196,7 @@ static void s_motion_read(sqlite3_stmt *st, s_motion_t *m)
     m->executed_at = ics_sql_column_u64(st, 25);
 }
 
-static int s_motion_get(sqlite3 *db, uint64_t id, s_motion_t *m)
+static int s_motion_get(ics_db_t *db, uint64_t id, s_motion_t *m)
 {
     sqlite3_stmt *st = NULL;
     int rc;
@@ -211,13 +211,13 @@ static int s_motion_get(sqlite3 *db, uint64_t id, s_motion_t *m)
     rc = ics_sql_row(db, st);
     if (rc == ICS_OK)
         s_motion_read(st, m);
-    sqlite3_finalize(st);
+    ics_sql_release(db, st);
     return rc;
 }
 
 /* The proposal, for carrying out the effect. Free with
  * ics__v1__motion_propose__free_unpacked. */
-static int s_proposal(sqlite3 *db, uint64_t id, Ics__V1__MotionPropose **out)
+static int s_proposal(ics_db_t *db, uint64_t id, Ics__V1__MotionPropose **out)
 {
     sqlite3_stmt *st = NULL;
     int rc;
@@ -233,7 +233,7 @@ static int s_proposal(sqlite3 *db, uint64_t id, Ics__V1__MotionPropose **out)
         if (*out == NULL)
             rc = ICS_EIO;
     }
-    sqlite3_finalize(st);
+    ics_sql_release(db, st);
     return rc;
 }
 
@@ -260,7 +260,7 @@ static void s_subject_add(s_subjects_t *s, const char *prefix, const char *a)
     }
 }
 
-static int s_subjects_load(sqlite3 *db, uint64_t motion, s_subjects_t *s)
+static int s_subjects_load(ics_db_t *db, uint64_t motion, s_subjects_t *s)
 {
     sqlite3_stmt *st = NULL;
     int rc;
@@ -272,7 +272,7 @@ static int s_subjects_load(sqlite3 *db, uint64_t motion, s_subjects_t *s)
         return rc;
     while ((rc = ics_sql_row(db, st)) == ICS_OK)
         s_subject_add(s, "", (const char *)sqlite3_column_text(st, 0));
-    sqlite3_finalize(st);
+    ics_sql_release(db, st);
     return rc == ICS_ENOENT ? ICS_OK : rc;
 }
 
@@ -301,7 +301,7 @@ static bool s_has_alt(const char *roles, const char *alts)
     return false;
 }
 
-static int s_tally(sqlite3 *db, const s_motion_t *m, s_tally_t *t)
+static int s_tally(ics_db_t *db, const s_motion_t *m, s_tally_t *t)
 {
     sqlite3_stmt *st = NULL;
     char qr[512];
@@ -332,7 +332,7 @@ static int s_tally(sqlite3 *db, const s_motion_t *m, s_tally_t *t)
         default: t->pending++; break;
         }
     }
-    sqlite3_finalize(st);
+    ics_sql_release(db, st);
     st = NULL;
     if (rc != ICS_ENOENT)
         return rc;
@@ -356,7 +356,7 @@ static int s_tally(sqlite3 *db, const s_motion_t *m, s_tally_t *t)
             best = true;
             now = now || sqlite3_column_int(st, 1) != 0;
         }
-        sqlite3_finalize(st);
+        ics_sql_release(db, st);
         st = NULL;
         if (rc != ICS_ENOENT)
             break;
@@ -368,7 +368,7 @@ static int s_tally(sqlite3 *db, const s_motion_t *m, s_tally_t *t)
         }
         t->roles_best = t->roles_best && best;
     }
-    sqlite3_finalize(st);
+    ics_sql_release(db, st);
     return rc;
 }
 
@@ -616,7 +616,7 @@ static int s_settle(ics_apply_ctx_t *ctx, uint64_t id, bool final)
 /* ---------------------------------------------------------------- proposing */
 
 typedef struct {
-    sqlite3 *db;
+    ics_db_t *db;
     uint64_t motion;
     const Ics__V1__Body *body;
     const char *role;
@@ -1054,7 +1054,7 @@ static int s_vote(ics_apply_ctx_t *ctx, const Ics__V1__Vote *v)
         ics_gov_col_text(st, 2, interest, sizeof interest);
         ics_gov_col_text(st, 3, itext, sizeof itext);
     }
-    sqlite3_finalize(st);
+    ics_sql_release(ctx->db, st);
     st = NULL;
     if (rc == ICS_ENOENT) {
         char decider[ICS_WHY_MAX];
@@ -1100,7 +1100,7 @@ static int s_vote(ics_apply_ctx_t *ctx, const Ics__V1__Vote *v)
         last = sqlite3_column_int(st, 1);
         last_pos = ics_sql_column_u64(st, 2);
     }
-    sqlite3_finalize(st);
+    ics_sql_release(ctx->db, st);
     if (rc != ICS_OK && rc != ICS_ENOENT)
         return rc;
     if (seq != 0 && last == (int)v->choice)
@@ -1168,7 +1168,7 @@ static const uint32_t s_kinds[] = {ICS__V1__COMMAND__BODY_MOTION_PROPOSE,
 /* ---------------------------------------------------------------- clock */
 
 /* Ids of open motions matching sql (bound with one u64), in order. */
-static int s_open_ids(sqlite3 *db, const char *sql, const char *types, uint64_t a,
+static int s_open_ids(ics_db_t *db, const char *sql, const char *types, uint64_t a,
                       const char *b, uint64_t **ids, size_t *n)
 {
     sqlite3_stmt *st = NULL;
@@ -1189,7 +1189,7 @@ static int s_open_ids(sqlite3 *db, const char *sql, const char *types, uint64_t 
         *ids = p;
         (*ids)[(*n)++] = ics_sql_column_u64(st, 0);
     }
-    sqlite3_finalize(st);
+    ics_sql_release(db, st);
     if (rc == ICS_ENOENT)
         return ICS_OK;
     free(*ids);
@@ -1212,13 +1212,25 @@ static int s_on_clock(ics_apply_ctx_t *ctx)
     return rc;
 }
 
-static uint64_t s_next_deadline(sqlite3 *db)
+/* s_on_clock closes every open motion whose deadline has come (settling
+ * with final set always closes it). */
+static int s_deadline(ics_db_t *db, uint64_t clock, ics_deadline_t *out)
 {
-    uint64_t next = 0;
-    if (ics_gov_u64(db, &next, "SELECT min(closes_ms) FROM motions WHERE status = 'open'", "") !=
-        ICS_OK)
-        return 0;
-    return next;
+    sqlite3_stmt *st = NULL;
+    int rc;
+
+    rc = ics_gov_prepare(db, &st, "SELECT min(CASE WHEN closes_ms > ?1 THEN closes_ms END),"
+                                  " coalesce(max(closes_ms <= ?1), 0) FROM motions"
+                                  " WHERE status = 'open'", "u", clock);
+    if (rc != ICS_OK)
+        return rc;
+    rc = ics_sql_row(db, st);
+    if (rc == ICS_OK) {
+        out->next = ics_sql_column_u64(st, 0);
+        out->overdue = sqlite3_column_int(st, 1) != 0;
+    }
+    ics_sql_release(db, st);
+    return rc == ICS_OK ? ICS_OK : ICS_EIO;
 }
 
 /* ---------------------------------------------------------------- for other domains */
@@ -1249,7 +1261,7 @@ int ics_motions_interests_changed(ics_apply_ctx_t *ctx, const char *org, const c
         ics_gov_col_text(st, 1, hits[n].person, sizeof hits[n].person);
         n++;
     }
-    sqlite3_finalize(st);
+    ics_sql_release(ctx->db, st);
     if (rc != ICS_ENOENT)
         goto out;
     rc = ICS_OK;
@@ -1291,7 +1303,7 @@ int ics_motions_lapse(ics_apply_ctx_t *ctx, const char *target, const char *why)
                         "tuut", target, ctx->position, ctx->clock_ms, outcome);
 }
 
-int ics_decision_carried(sqlite3 *db, Ics__V1__Decision d, const char *target, uint64_t *motion,
+int ics_decision_carried(ics_db_t *db, Ics__V1__Decision d, const char *target, uint64_t *motion,
                          uint64_t *value)
 {
     sqlite3_stmt *st = NULL;
@@ -1311,7 +1323,7 @@ int ics_decision_carried(sqlite3 *db, Ics__V1__Decision d, const char *target, u
         if (value != NULL)
             *value = ics_sql_column_u64(st, 1);
     }
-    sqlite3_finalize(st);
+    ics_sql_release(db, st);
     return rc;
 }
 
@@ -1343,7 +1355,7 @@ static int s_take(ics_apply_ctx_t *ctx, Ics__V1__Decision d, const char *org,
             *motion = ics_sql_column_u64(st, 0);
         ics__v1__motion_propose__free_unpacked(p, NULL);
     }
-    sqlite3_finalize(st);
+    ics_sql_release(ctx->db, st);
     if (rc != ICS_OK && rc != ICS_ENOENT)
         return rc;
     if (*motion == 0)
@@ -1376,7 +1388,7 @@ int ics_motions_take_removal(ics_apply_ctx_t *ctx, const char *org, uint64_t *mo
     " v.motion AND x.org = v.org AND x.person = v.person) FROM votes v WHERE v.motion = ?1" \
     " ORDER BY v.position, v.org, v.person"
 
-static int s_record(sqlite3 *db, const s_motion_t *m, FILE *md, json_t *j)
+static int s_record(ics_db_t *db, const s_motion_t *m, FILE *md, json_t *j)
 {
     sqlite3_stmt *st = NULL;
     Ics__V1__Policy *pol = NULL;
@@ -1450,7 +1462,7 @@ static int s_record(sqlite3 *db, const s_motion_t *m, FILE *md, json_t *j)
                     struck ? " (struck: interest declared)" : current ? "" : " (changed later)",
                     (const char *)sqlite3_column_text(st, 4), ics_sql_column_u64(st, 6), id);
     }
-    sqlite3_finalize(st);
+    ics_sql_release(db, st);
     st = NULL;
     if (rc != ICS_ENOENT)
         goto out;
@@ -1488,7 +1500,7 @@ static int s_record(sqlite3 *db, const s_motion_t *m, FILE *md, json_t *j)
         }
         any = true;
     }
-    sqlite3_finalize(st);
+    ics_sql_release(db, st);
     st = NULL;
     if (rc != ICS_ENOENT)
         goto out;
@@ -1500,20 +1512,20 @@ static int s_record(sqlite3 *db, const s_motion_t *m, FILE *md, json_t *j)
                     "organisation, and `icsctl log verify` checks its signature.\n");
     rc = ICS_OK;
 out:
-    sqlite3_finalize(st);
+    ics_sql_release(db, st);
     if (pol != NULL)
         ics__v1__policy__free_unpacked(pol, NULL);
     return rc;
 }
 
-int ics_motions_record_markdown(sqlite3 *db, uint64_t motion, FILE *out)
+int ics_motions_record_markdown(ics_db_t *db, uint64_t motion, FILE *out)
 {
     s_motion_t m;
     int rc = s_motion_get(db, motion, &m);
     return rc == ICS_OK ? s_record(db, &m, out, NULL) : rc;
 }
 
-int ics_motions_record_json(sqlite3 *db, uint64_t motion, json_t *j)
+int ics_motions_record_json(ics_db_t *db, uint64_t motion, json_t *j)
 {
     s_motion_t m;
     int rc = s_motion_get(db, motion, &m);
@@ -1524,7 +1536,7 @@ int ics_motions_record_json(sqlite3 *db, uint64_t motion, json_t *j)
 
 /* motion.show ID: the motion, its rule, electorate, votes and outcome (or
  * the tally so far). */
-static int s_query_show(sqlite3 *db, const char *group, size_t argc, char *const *argv,
+static int s_query_show(ics_db_t *db, const char *group, size_t argc, char *const *argv,
                         FILE *json, FILE *text, ics_err_t *err)
 {
     sqlite3_stmt *st = NULL;
@@ -1616,7 +1628,7 @@ static int s_query_show(sqlite3 *db, const char *group, size_t argc, char *const
     }
     if (rc != ICS_ENOENT)
         goto out;
-    sqlite3_finalize(st);
+    ics_sql_release(db, st);
     st = NULL;
     json_end_arr(&j);
     fprintf(text, "\nVOTES (each a signed log entry)\n");
@@ -1649,12 +1661,12 @@ static int s_query_show(sqlite3 *db, const char *group, size_t argc, char *const
     json_end_obj(&j);
     rc = ICS_OK;
 out:
-    sqlite3_finalize(st);
+    ics_sql_release(db, st);
     return rc == ICS_OK ? ICS_OK : ics_err(err, rc, "state database error");
 }
 
 /* motion.list [open] */
-static int s_query_list(sqlite3 *db, const char *group, size_t argc, char *const *argv,
+static int s_query_list(ics_db_t *db, const char *group, size_t argc, char *const *argv,
                         FILE *json, FILE *text, ics_err_t *err)
 {
     sqlite3_stmt *st = NULL;
@@ -1696,7 +1708,7 @@ static int s_query_list(sqlite3 *db, const char *group, size_t argc, char *const
         fprintf(text, "%-7" PRIu64 " %-10s %-19s %-5s %-21s %s\n", m.id, m.status,
                 ics_decision_name(m.decision), m.org, when, m.title);
     }
-    sqlite3_finalize(st);
+    ics_sql_release(db, st);
     json_end_arr(&j);
     json_end_obj(&j);
     if (n == 0)
@@ -1716,6 +1728,6 @@ const ics_fsm_domain_t ics_fsm_domain_motions = {
     .schema = s_schema,
     .apply = s_apply,
     .on_clock = s_on_clock,
-    .next_deadline = s_next_deadline,
+    .deadline = s_deadline,
     .queries = s_queries,
 };

@@ -149,7 +149,7 @@ static const char s_schema_sql[] =
     " reports INTEGER NOT NULL,"       /* current reports counted */
     " basis TEXT NOT NULL);";
 
-static int s_schema(sqlite3 *db)
+static int s_schema(ics_db_t *db)
 {
     return ics_sql_exec(db, s_schema_sql);
 }
@@ -199,6 +199,7 @@ typedef struct {
     uint64_t score;          /* weighted mean x 100, 0 if none */
     unsigned reports;
     char basis[200];
+    uint64_t stale_at;       /* when the first of the reports counted goes stale, 0 if none */
 } s_system_t;
 
 /* The current reports: the latest per (org, provider type) of a current
@@ -211,7 +212,7 @@ typedef struct {
     "               AND x.provider_type = r.provider_type)"                                 \
     "   AND r.reported_ms + ?1 > ?2"
 
-static int s_derive(sqlite3 *db, uint64_t clock, s_system_t *out)
+static int s_derive(ics_db_t *db, uint64_t clock, s_system_t *out)
 {
     sqlite3_stmt *st = NULL;
     uint64_t w_total = 0, s_total = 0, w_four = 0;
@@ -229,6 +230,9 @@ static int s_derive(sqlite3 *db, uint64_t clock, s_system_t *out)
         const s_type_t *t = s_type(ics_sql_column_str(st, 2));
         unsigned level = (unsigned)sqlite3_column_int(st, 3);
         unsigned w = t != NULL ? t->weight : 1;
+        uint64_t stale_at = ics_sql_column_u64(st, 4) + S_STALE_MS;
+        if (out->stale_at == 0 || stale_at < out->stale_at)
+            out->stale_at = stale_at;
         w_total += w;
         s_total += (uint64_t)w * level;
         out->reports++;
@@ -238,7 +242,7 @@ static int s_derive(sqlite3 *db, uint64_t clock, s_system_t *out)
                 snprintf(first_four, sizeof first_four, "%s (%s)", ics_sql_column_str(st, 1), ics_sql_column_str(st, 2));
         }
     }
-    sqlite3_finalize(st);
+    ics_sql_release(db, st);
     if (rc != ICS_ENOENT)
         return rc;
     if (w_total == 0) {
@@ -263,33 +267,47 @@ static int s_derive(sqlite3 *db, uint64_t clock, s_system_t *out)
     return ICS_OK;
 }
 
+/* The system derived at clock, and whether it differs from the last one
+ * recorded in level or score (with none recorded: whether any report is
+ * current). */
+static int s_system_at(ics_db_t *db, uint64_t clock, s_system_t *sys, bool *changed)
+{
+    sqlite3_stmt *st = NULL;
+    bool same = false;
+    int rc;
+
+    *changed = false;
+    rc = s_derive(db, clock, sys);
+    if (rc != ICS_OK)
+        return rc;
+    rc = ics_sql_prepare(db, "SELECT level, score FROM opel_system"
+                             " ORDER BY position DESC LIMIT 1", &st);
+    if (rc != ICS_OK)
+        return rc;
+    rc = ics_sql_row(db, st);
+    if (rc == ICS_OK)
+        same = (unsigned)sqlite3_column_int(st, 0) == sys->level &&
+               ics_sql_column_u64(st, 1) == sys->score;
+    else if (rc == ICS_ENOENT)
+        same = sys->reports == 0; /* nothing known, nothing to record */
+    ics_sql_release(db, st);
+    if (rc != ICS_OK && rc != ICS_ENOENT)
+        return rc;
+    *changed = !same;
+    return ICS_OK;
+}
+
 /* Appends a system history row if the derived level or score changed. */
 static int s_record_system(ics_apply_ctx_t *ctx)
 {
     sqlite3_stmt *st = NULL;
     s_system_t sys;
-    bool same = false;
+    bool changed;
     int rc;
 
-    rc = s_derive(ctx->db, ctx->clock_ms, &sys);
-    if (rc != ICS_OK)
+    rc = s_system_at(ctx->db, ctx->clock_ms, &sys, &changed);
+    if (rc != ICS_OK || !changed)
         return rc;
-    rc = ics_sql_prepare(ctx->db, "SELECT level, score FROM opel_system"
-                                  " ORDER BY position DESC LIMIT 1", &st);
-    if (rc != ICS_OK)
-        return rc;
-    rc = ics_sql_row(ctx->db, st);
-    if (rc == ICS_OK)
-        same = (unsigned)sqlite3_column_int(st, 0) == sys.level &&
-               ics_sql_column_u64(st, 1) == sys.score;
-    else if (rc == ICS_ENOENT)
-        same = sys.reports == 0; /* nothing known, nothing to record */
-    sqlite3_finalize(st);
-    st = NULL;
-    if (rc != ICS_OK && rc != ICS_ENOENT)
-        return rc;
-    if (same)
-        return ICS_OK;
     rc = ics_sql_prepare(ctx->db, "INSERT OR REPLACE INTO opel_system(position, at_ms, level,"
                                   " score, reports, basis) VALUES (?1, ?2, ?3, ?4, ?5, ?6)", &st);
     if (rc != ICS_OK)
@@ -301,7 +319,7 @@ static int s_record_system(ics_apply_ctx_t *ctx)
     sqlite3_bind_int(st, 5, (int)sys.reports);
     sqlite3_bind_text(st, 6, sys.basis, -1, SQLITE_TRANSIENT);
     rc = ics_sql_done(ctx->db, st);
-    sqlite3_finalize(st);
+    ics_sql_release(ctx->db, st);
     return rc;
 }
 
@@ -355,7 +373,7 @@ static int s_report(ics_apply_ctx_t *ctx, const Ics__V1__OpelReport *r)
     rc = ics_sql_done(ctx->db, st);
     if (rc != ICS_OK)
         goto out;
-    sqlite3_finalize(st);
+    ics_sql_release(ctx->db, st);
     rc = ics_sql_prepare(ctx->db, "INSERT INTO opel_parameters(report, name, value)"
                                   " VALUES (?1, ?2, ?3)", &st);
     if (rc != ICS_OK)
@@ -370,7 +388,7 @@ static int s_report(ics_apply_ctx_t *ctx, const Ics__V1__OpelReport *r)
     if (rc == ICS_OK)
         rc = s_record_system(ctx);
 out:
-    sqlite3_finalize(st);
+    ics_sql_release(ctx->db, st);
     return rc;
 }
 
@@ -387,25 +405,26 @@ static int s_on_clock(ics_apply_ctx_t *ctx)
     return s_record_system(ctx);
 }
 
-/* When the next current report goes stale. */
-static uint64_t s_next_deadline(sqlite3 *db)
+/* The system level changes only when the set of current reports does: by
+ * a report, by a member leaving or coming back (which records nothing
+ * itself: the level is recorded the next time the clock moves, so it is
+ * overdue), or by a report going stale (next). */
+static int s_deadline(ics_db_t *db, uint64_t clock, ics_deadline_t *out)
 {
-    sqlite3_stmt *st = NULL;
-    uint64_t clock = ics_core_clock(db), best = 0;
+    s_system_t sys;
+    bool changed;
+    int rc = s_system_at(db, clock, &sys, &changed);
 
-    if (ics_sql_prepare(db, "SELECT min(reported_ms) FROM (" S_CURRENT_SQL ")", &st) != ICS_OK)
-        return 0;
-    ics_sql_bind_u64(st, 1, S_STALE_MS);
-    ics_sql_bind_u64(st, 2, clock);
-    if (ics_sql_row(db, st) == ICS_OK && sqlite3_column_type(st, 0) != SQLITE_NULL)
-        best = ics_sql_column_u64(st, 0) + S_STALE_MS;
-    sqlite3_finalize(st);
-    return best;
+    if (rc != ICS_OK)
+        return rc;
+    out->next = sys.stale_at;
+    out->overdue = changed;
+    return ICS_OK;
 }
 
 /* ---------------------------------------------------------------- reads shared with aid */
 
-int ics_opel_current(sqlite3 *db, const char *org, uint64_t clock_ms, unsigned *level,
+int ics_opel_current(ics_db_t *db, const char *org, uint64_t clock_ms, unsigned *level,
                      uint64_t *report)
 {
     sqlite3_stmt *st = NULL;
@@ -427,12 +446,12 @@ int ics_opel_current(sqlite3 *db, const char *org, uint64_t clock_ms, unsigned *
     } else if (rc == ICS_ENOENT) {
         rc = ICS_OK;
     }
-    sqlite3_finalize(st);
+    ics_sql_release(db, st);
     return rc;
 }
 
 /* "name=value unit, ..." of a report, for text output. */
-static void s_param_line(sqlite3 *db, uint64_t report, const char *type, char *out,
+static void s_param_line(ics_db_t *db, uint64_t report, const char *type, char *out,
                          size_t size)
 {
     sqlite3_stmt *st = NULL;
@@ -457,10 +476,10 @@ static void s_param_line(sqlite3 *db, uint64_t report, const char *type, char *o
         memcpy(out + used, item, (size_t)n + 1);
         used += (size_t)n;
     }
-    sqlite3_finalize(st);
+    ics_sql_release(db, st);
 }
 
-static void s_json_params(sqlite3 *db, json_t *j, uint64_t report)
+static void s_json_params(ics_db_t *db, json_t *j, uint64_t report)
 {
     sqlite3_stmt *st = NULL;
 
@@ -471,7 +490,7 @@ static void s_json_params(sqlite3 *db, json_t *j, uint64_t report)
         while (ics_sql_row(db, st) == ICS_OK)
             json_u64(j, ics_sql_column_str(st, 0), ics_sql_column_u64(st, 1));
     }
-    sqlite3_finalize(st);
+    ics_sql_release(db, st);
     json_end_obj(j);
 }
 
@@ -497,7 +516,7 @@ static void s_text_system(FILE *text, const s_system_t *sys)
 
 /* One row per report (current and stale latest ones), for opel.show and
  * aid.board. org NULL: every organisation. */
-static int s_write_reports(sqlite3 *db, uint64_t clock, const char *org, json_t *j, FILE *text,
+static int s_write_reports(ics_db_t *db, uint64_t clock, const char *org, json_t *j, FILE *text,
                            bool wide)
 {
     sqlite3_stmt *st = NULL;
@@ -546,14 +565,14 @@ static int s_write_reports(sqlite3 *db, uint64_t clock, const char *org, json_t 
         if (wide && ics_sql_column_str(st, 6)[0] != '\0')
             fprintf(text, "%-10s note: %s\n", "", ics_sql_column_str(st, 6));
     }
-    sqlite3_finalize(st);
+    ics_sql_release(db, st);
     json_end_arr(j);
     if (rc == ICS_ENOENT && n == 0)
         fprintf(text, "(no OPEL reports%s%s)\n", org != NULL ? " from " : "", org != NULL ? org : "");
     return rc == ICS_ENOENT ? ICS_OK : rc;
 }
 
-int ics_opel_board(sqlite3 *db, uint64_t clock_ms, json_t *j, FILE *text)
+int ics_opel_board(ics_db_t *db, uint64_t clock_ms, json_t *j, FILE *text)
 {
     s_system_t sys;
     int rc = s_derive(db, clock_ms, &sys);
@@ -572,7 +591,7 @@ int ics_opel_board(sqlite3 *db, uint64_t clock_ms, json_t *j, FILE *text)
 
 /* opel.show [ORG]: the system level and the latest report of each
  * organisation (or of ORG) for each provider type. */
-static int s_query_show(sqlite3 *db, const char *group, size_t argc, char *const *argv,
+static int s_query_show(ics_db_t *db, const char *group, size_t argc, char *const *argv,
                         FILE *json, FILE *text, ics_err_t *err)
 {
     uint64_t clock = ics_core_clock(db);
@@ -607,7 +626,7 @@ static int s_query_show(sqlite3 *db, const char *group, size_t argc, char *const
 
 /* opel.history [ORG] [N]: reports newest first, and the system level's
  * changes. */
-static int s_query_history(sqlite3 *db, const char *group, size_t argc, char *const *argv,
+static int s_query_history(ics_db_t *db, const char *group, size_t argc, char *const *argv,
                            FILE *json, FILE *text, ics_err_t *err)
 {
     sqlite3_stmt *st = NULL;
@@ -665,7 +684,7 @@ static int s_query_history(sqlite3 *db, const char *group, size_t argc, char *co
         if (ics_sql_column_str(st, 6)[0] != '\0')
             fprintf(text, "%-7s note: %s\n", "", ics_sql_column_str(st, 6));
     }
-    sqlite3_finalize(st);
+    ics_sql_release(db, st);
     st = NULL;
     json_end_arr(&j);
     if (rc != ICS_ENOENT)
@@ -695,14 +714,14 @@ static int s_query_history(sqlite3 *db, const char *group, size_t argc, char *co
                 ics_sql_column_u64(st, 0), when, sqlite3_column_int(st, 2), score / 100,
                 score % 100, ics_sql_column_str(st, 5));
     }
-    sqlite3_finalize(st);
+    ics_sql_release(db, st);
     json_end_arr(&j);
     json_end_obj(&j);
     return rc == ICS_ENOENT ? ICS_OK : ics_err(err, rc, "state database error");
 }
 
 /* opel.parameters [TYPE]: the catalogue of provider types and parameters. */
-static int s_query_parameters(sqlite3 *db, const char *group, size_t argc, char *const *argv,
+static int s_query_parameters(ics_db_t *db, const char *group, size_t argc, char *const *argv,
                               FILE *json, FILE *text, ics_err_t *err)
 {
     const char *only = argc > 0 ? argv[0] : NULL;
@@ -757,7 +776,7 @@ static const uint32_t s_kinds[] = {ICS__V1__COMMAND__BODY_OPEL_REPORT, 0};
 
 /* /metrics: each organisation's latest reported OPEL level and the
  * system level, as of the log clock. */
-static void s_metrics(sqlite3 *db, const char *group, FILE *out)
+static void s_metrics(ics_db_t *db, const char *group, FILE *out)
 {
     sqlite3_stmt *st = NULL;
 
@@ -771,7 +790,7 @@ static void s_metrics(sqlite3 *db, const char *group, FILE *out)
             fprintf(out, "icsd_opel_level{group=\"%s\",org=\"%s\",provider=\"%s\"} %llu\n",
                     group, (const char *)sqlite3_column_text(st, 0),
                     (const char *)sqlite3_column_text(st, 1), (unsigned long long)ics_sql_column_u64(st, 2));
-        sqlite3_finalize(st);
+        ics_sql_release(db, st);
     }
     fprintf(out, "# HELP icsd_opel_system_level System-level OPEL (0: no current reports).\n"
                  "# TYPE icsd_opel_system_level gauge\n");
@@ -779,7 +798,7 @@ static void s_metrics(sqlite3 *db, const char *group, FILE *out)
                         &st) == ICS_OK) {
         fprintf(out, "icsd_opel_system_level{group=\"%s\"} %llu\n", group,
                 ics_sql_row(db, st) == ICS_OK ? (unsigned long long)ics_sql_column_u64(st, 0) : 0ull);
-        sqlite3_finalize(st);
+        ics_sql_release(db, st);
     }
 }
 
@@ -790,6 +809,6 @@ const ics_fsm_domain_t ics_fsm_domain_opel = {
     .schema = s_schema,
     .apply = s_apply,
     .on_clock = s_on_clock,
-    .next_deadline = s_next_deadline,
+    .deadline = s_deadline,
     .queries = s_queries,
 };

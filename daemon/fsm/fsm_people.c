@@ -100,7 +100,7 @@ static const char s_schema_sql[] =
     " since INTEGER NOT NULL,"
     " active INTEGER NOT NULL);";
 
-static int s_schema(sqlite3 *db)
+static int s_schema(ics_db_t *db)
 {
     return ics_sql_exec(db, s_schema_sql);
 }
@@ -245,7 +245,7 @@ static int s_bindv(sqlite3_stmt *st, const char *types, va_list ap)
     return rc == SQLITE_OK ? ICS_OK : ICS_EIO;
 }
 
-int ics_gov_prepare(sqlite3 *db, sqlite3_stmt **st, const char *sql, const char *types, ...)
+int ics_gov_prepare(ics_db_t *db, sqlite3_stmt **st, const char *sql, const char *types, ...)
 {
     va_list ap;
     int rc = ics_sql_prepare(db, sql, st);
@@ -257,13 +257,13 @@ int ics_gov_prepare(sqlite3 *db, sqlite3_stmt **st, const char *sql, const char 
     va_end(ap);
     if (rc != ICS_OK) {
         ics_error("state machine database: cannot bind arguments of \"%.60s\"", sql);
-        sqlite3_finalize(*st);
+        ics_sql_release(db, *st);
         *st = NULL;
     }
     return rc;
 }
 
-int ics_gov_exec(sqlite3 *db, const char *sql, const char *types, ...)
+int ics_gov_exec(ics_db_t *db, const char *sql, const char *types, ...)
 {
     sqlite3_stmt *st = NULL;
     va_list ap;
@@ -276,11 +276,11 @@ int ics_gov_exec(sqlite3 *db, const char *sql, const char *types, ...)
     va_end(ap);
     if (rc == ICS_OK)
         rc = ics_sql_done(db, st);
-    sqlite3_finalize(st);
+    ics_sql_release(db, st);
     return rc;
 }
 
-int ics_gov_u64(sqlite3 *db, uint64_t *out, const char *sql, const char *types, ...)
+int ics_gov_u64(ics_db_t *db, uint64_t *out, const char *sql, const char *types, ...)
 {
     sqlite3_stmt *st = NULL;
     va_list ap;
@@ -299,7 +299,7 @@ int ics_gov_u64(sqlite3 *db, uint64_t *out, const char *sql, const char *types, 
         else if (rc == ICS_ENOENT)
             rc = ICS_OK;
     }
-    sqlite3_finalize(st);
+    ics_sql_release(db, st);
     return rc;
 }
 
@@ -309,14 +309,14 @@ void ics_gov_col_text(sqlite3_stmt *st, int i, char *out, size_t size)
     ics_strcpy(out, size, s != NULL ? s : "");
 }
 
-int ics_gov_savepoint(sqlite3 *db, const char *name)
+int ics_gov_savepoint(ics_db_t *db, const char *name)
 {
     char sql[64];
     snprintf(sql, sizeof sql, "SAVEPOINT %s", name);
     return ics_sql_exec(db, sql);
 }
 
-int ics_gov_savepoint_end(sqlite3 *db, const char *name, int rc)
+int ics_gov_savepoint_end(ics_db_t *db, const char *name, int rc)
 {
     char sql[80];
     if (rc != ICS_OK) {
@@ -332,7 +332,7 @@ int ics_gov_savepoint_end(sqlite3 *db, const char *name, int rc)
 
 /* ---------------------------------------------------------------- reads */
 
-int ics_people_get(sqlite3 *db, const char *org, const char *person, ics_person_t *out)
+int ics_people_get(ics_db_t *db, const char *org, const char *person, ics_person_t *out)
 {
     sqlite3_stmt *st = NULL;
     int rc;
@@ -349,7 +349,7 @@ int ics_people_get(sqlite3 *db, const char *org, const char *person, ics_person_
         ics_gov_col_text(st, 0, out->name, sizeof out->name);
         ics_gov_col_text(st, 1, out->title, sizeof out->title);
     }
-    sqlite3_finalize(st);
+    ics_sql_release(db, st);
     return rc;
 }
 
@@ -368,7 +368,7 @@ int ics_people_require_actor(ics_apply_ctx_t *ctx, ics_person_t *out)
     return rc;
 }
 
-int ics_people_holds(sqlite3 *db, const char *org, const char *person, const char *role,
+int ics_people_holds(ics_db_t *db, const char *org, const char *person, const char *role,
                      bool *yes)
 {
     uint64_t n = 0;
@@ -380,7 +380,7 @@ int ics_people_holds(sqlite3 *db, const char *org, const char *person, const cha
     return rc;
 }
 
-int ics_people_roles_text(sqlite3 *db, const Ics__V1__Policy *p, const char *org,
+int ics_people_roles_text(ics_db_t *db, const Ics__V1__Policy *p, const char *org,
                           const char *person, char *out, size_t size)
 {
     sqlite3_stmt *st = NULL;
@@ -400,13 +400,13 @@ int ics_people_roles_text(sqlite3 *db, const Ics__V1__Policy *p, const char *org
                          scope[0] ? ")" : "");
         used += n > 0 ? (size_t)n : 0;
     }
-    sqlite3_finalize(st);
+    ics_sql_release(db, st);
     if (out[0] == '\0')
         ics_strcpy(out, size, "no role");
     return rc == ICS_ENOENT || rc == ICS_OK ? ICS_OK : rc;
 }
 
-int ics_people_acts_for(sqlite3 *db, const char *org, const char *person, const char *scope,
+int ics_people_acts_for(ics_db_t *db, const char *org, const char *person, const char *scope,
                         char out[ICS_POLICY_ID_MAX])
 {
     sqlite3_stmt *st = NULL;
@@ -422,11 +422,11 @@ int ics_people_acts_for(sqlite3 *db, const char *org, const char *person, const 
     rc = ics_sql_row(db, st);
     if (rc == ICS_OK)
         ics_gov_col_text(st, 0, out, ICS_POLICY_ID_MAX);
-    sqlite3_finalize(st);
+    ics_sql_release(db, st);
     return rc == ICS_ENOENT ? ICS_OK : rc;
 }
 
-int ics_people_interest(sqlite3 *db, const char *org, const char *person,
+int ics_people_interest(ics_db_t *db, const char *org, const char *person,
                         char *const *subjects, size_t n, bool *found,
                         char subject[ICS_SUBJECT_MAX], char *description, size_t size,
                         uint64_t *declared_at)
@@ -452,11 +452,11 @@ int ics_people_interest(sqlite3 *db, const char *org, const char *person,
             }
         }
     }
-    sqlite3_finalize(st);
+    ics_sql_release(db, st);
     return rc == ICS_ENOENT || rc == ICS_OK ? ICS_OK : rc;
 }
 
-int ics_people_each_holder(sqlite3 *db, const char *role,
+int ics_people_each_holder(ics_db_t *db, const char *role,
                            int (*fn)(void *arg, const char *org, const char *person),
                            void *arg)
 {
@@ -475,11 +475,11 @@ int ics_people_each_holder(sqlite3 *db, const char *role,
         if (rc != ICS_OK)
             break;
     }
-    sqlite3_finalize(st);
+    ics_sql_release(db, st);
     return rc == ICS_ENOENT ? ICS_OK : rc;
 }
 
-int ics_orgs_get(sqlite3 *db, const char *org, ics_org_t *out)
+int ics_orgs_get(ics_db_t *db, const char *org, ics_org_t *out)
 {
     sqlite3_stmt *st = NULL;
     ics_member_t m;
@@ -507,11 +507,11 @@ int ics_orgs_get(sqlite3 *db, const char *org, ics_org_t *out)
         ics_gov_col_text(st, 1, out->name, sizeof out->name);
         ics_gov_col_text(st, 2, out->parent, sizeof out->parent);
     }
-    sqlite3_finalize(st);
+    ics_sql_release(db, st);
     return rc;
 }
 
-int ics_orgs_each_kind(sqlite3 *db, const char *kind,
+int ics_orgs_each_kind(ics_db_t *db, const char *kind,
                        int (*fn)(void *arg, const ics_org_t *o), void *arg)
 {
     sqlite3_stmt *st = NULL;
@@ -537,7 +537,7 @@ int ics_orgs_each_kind(sqlite3 *db, const char *kind,
         if (rc != ICS_OK)
             break;
     }
-    sqlite3_finalize(st);
+    ics_sql_release(db, st);
     return rc == ICS_ENOENT ? ICS_OK : rc;
 }
 
@@ -878,7 +878,7 @@ static const uint32_t s_kinds[] = {
 
 /* people.list [ORG]: people, their roles and interests; organisations
  * without a node. */
-static int s_query_list(sqlite3 *db, const char *group, size_t argc, char *const *argv,
+static int s_query_list(ics_db_t *db, const char *group, size_t argc, char *const *argv,
                         FILE *json, FILE *text, ics_err_t *err)
 {
     sqlite3_stmt *st = NULL, *rs = NULL;
@@ -937,7 +937,7 @@ static int s_query_list(sqlite3 *db, const char *group, size_t argc, char *const
             json_str(&j, "appointed_by", (const char *)sqlite3_column_text(rs, 3));
             json_end_obj(&j);
         }
-        sqlite3_finalize(rs);
+        ics_sql_release(db, rs);
         rs = NULL;
         if (rc != ICS_ENOENT)
             goto out;
@@ -951,7 +951,7 @@ static int s_query_list(sqlite3 *db, const char *group, size_t argc, char *const
     }
     if (rc != ICS_ENOENT)
         goto out;
-    sqlite3_finalize(st);
+    ics_sql_release(db, st);
     st = NULL;
     json_end_arr(&j);
 
@@ -982,7 +982,7 @@ static int s_query_list(sqlite3 *db, const char *group, size_t argc, char *const
         goto out;
     if (n_interests == 0)
         fprintf(text, "  (none)\n");
-    sqlite3_finalize(st);
+    ics_sql_release(db, st);
     st = NULL;
     json_end_arr(&j);
 
@@ -1018,8 +1018,8 @@ static int s_query_list(sqlite3 *db, const char *group, size_t argc, char *const
     json_end_obj(&j);
     rc = ICS_OK;
 out:
-    sqlite3_finalize(rs);
-    sqlite3_finalize(st);
+    ics_sql_release(db, rs);
+    ics_sql_release(db, st);
     if (p != NULL)
         ics__v1__policy__free_unpacked(p, NULL);
     return rc == ICS_OK ? ICS_OK : ics_err(err, rc, "state database error");
@@ -1036,6 +1036,6 @@ const ics_fsm_domain_t ics_fsm_domain_people = {
     .schema = s_schema,
     .apply = s_apply,
     .on_clock = NULL,
-    .next_deadline = NULL,
+    .deadline = NULL,
     .queries = s_queries,
 };

@@ -117,7 +117,7 @@ static const char s_schema_sql[] =
     " consultation INTEGER NOT NULL,"
     " PRIMARY KEY (plan, position));";
 
-static int s_schema(sqlite3 *db)
+static int s_schema(ics_db_t *db)
 {
     return ics_sql_exec(db, s_schema_sql);
 }
@@ -208,7 +208,7 @@ static int s_set(char **field, const char *v)
 }
 
 /* Loads version of plan. ICS_ENOENT if the plan or version does not exist. */
-static int s_doc_load(sqlite3 *db, const char *plan, uint32_t version, s_doc_t *d)
+static int s_doc_load(ics_db_t *db, const char *plan, uint32_t version, s_doc_t *d)
 {
     sqlite3_stmt *st = NULL;
     uint64_t n = 0;
@@ -236,7 +236,7 @@ static int s_doc_load(sqlite3 *db, const char *plan, uint32_t version, s_doc_t *
         rc = ICS_ENOMEM;
         goto out;
     }
-    sqlite3_finalize(st);
+    ics_sql_release(db, st);
     rc = ics_gov_prepare(db, &st, "SELECT s.section, s.title, t.text FROM plan_sections s"
                                   " JOIN plan_texts t ON t.hash = s.text_hash"
                                   " WHERE s.plan = ?1 AND s.version = ?2 ORDER BY s.ord",
@@ -252,7 +252,7 @@ static int s_doc_load(sqlite3 *db, const char *plan, uint32_t version, s_doc_t *
     }
     rc = rc == ICS_ENOENT ? ICS_OK : rc;
 out:
-    sqlite3_finalize(st);
+    ics_sql_release(db, st);
     if (rc != ICS_OK)
         s_doc_free(d);
     return rc;
@@ -481,7 +481,7 @@ typedef struct {
     uint32_t latest, adopted;
 } s_plan_t;
 
-static int s_plan_get(sqlite3 *db, const char *plan, s_plan_t *out)
+static int s_plan_get(ics_db_t *db, const char *plan, s_plan_t *out)
 {
     sqlite3_stmt *st = NULL;
     int rc;
@@ -502,7 +502,7 @@ static int s_plan_get(sqlite3 *db, const char *plan, s_plan_t *out)
         out->latest = (uint32_t)ics_sql_column_u64(st, 5);
         out->adopted = (uint32_t)ics_sql_column_u64(st, 6);
     }
-    sqlite3_finalize(st);
+    ics_sql_release(db, st);
     return rc;
 }
 
@@ -639,7 +639,7 @@ static int s_amend_read(sqlite3_stmt *st, s_amend_t *a)
     return ICS_OK;
 }
 
-static int s_amend_get(sqlite3 *db, uint64_t id, s_amend_t *a)
+static int s_amend_get(ics_db_t *db, uint64_t id, s_amend_t *a)
 {
     sqlite3_stmt *st = NULL;
     int rc;
@@ -654,13 +654,13 @@ static int s_amend_get(sqlite3 *db, uint64_t id, s_amend_t *a)
     rc = ics_sql_row(db, st);
     if (rc == ICS_OK)
         rc = s_amend_read(st, a);
-    sqlite3_finalize(st);
+    ics_sql_release(db, st);
     return rc;
 }
 
 /* The first version after `base` (up to `latest`) in which section differs
  * from base: its number, and the amendment that made it. */
-static int s_changed_in(sqlite3 *db, const char *plan, const char *section, uint32_t base,
+static int s_changed_in(ics_db_t *db, const char *plan, const char *section, uint32_t base,
                         uint32_t latest, uint32_t *version, s_amend_t *by)
 {
     sqlite3_stmt *st = NULL;
@@ -683,7 +683,7 @@ static int s_changed_in(sqlite3 *db, const char *plan, const char *section, uint
         if (!ics_sql_column_blob(st, 1, hash0, sizeof hash0))
             rc = ICS_EIO;
     }
-    sqlite3_finalize(st);
+    ics_sql_release(db, st);
     st = NULL;
     if (rc != ICS_OK && rc != ICS_ENOENT)
         return rc;
@@ -702,7 +702,7 @@ static int s_changed_in(sqlite3 *db, const char *plan, const char *section, uint
                    memcmp(h, hash0, 32) == 0 &&
                    strcmp((const char *)sqlite3_column_text(st, 0), title0) == 0;
         }
-        sqlite3_finalize(st);
+        ics_sql_release(db, st);
         st = NULL;
         if (rc != ICS_OK && rc != ICS_ENOENT)
             return rc;
@@ -738,7 +738,7 @@ static void s_stale_why(const s_amend_t *a, const char *what, const char *sectio
 
 /* Can amendment a be applied to the plan's latest version? If so and out is
  * not NULL, *out is the resulting document (the next version). */
-static int s_amend_check(sqlite3 *db, const s_amend_t *a, s_doc_t *out, char *why, size_t size)
+static int s_amend_check(ics_db_t *db, const s_amend_t *a, s_doc_t *out, char *why, size_t size)
 {
     s_plan_t plan;
     s_doc_t base, cur;
@@ -1091,7 +1091,7 @@ static int s_sweep(ics_apply_ctx_t *ctx, const char *plan, uint64_t except)
         ids = p;
         ids[n++] = ics_sql_column_u64(st, 0);
     }
-    sqlite3_finalize(st);
+    ics_sql_release(ctx->db, st);
     if (rc != ICS_ENOENT)
         goto out;
     rc = ICS_OK;
@@ -1123,7 +1123,7 @@ out:
 
 /* ---------------------------------------------------------------- decisions */
 
-int ics_plans_check_version(sqlite3 *db, const char *plan, uint32_t version, char *why,
+int ics_plans_check_version(ics_db_t *db, const char *plan, uint32_t version, char *why,
                             size_t size)
 {
     s_plan_t p;
@@ -1143,7 +1143,7 @@ int ics_plans_check_version(sqlite3 *db, const char *plan, uint32_t version, cha
     return ICS_OK;
 }
 
-int ics_plans_check_amendment_of(sqlite3 *db, uint64_t amendment, const char *plan, char *why,
+int ics_plans_check_amendment_of(ics_db_t *db, uint64_t amendment, const char *plan, char *why,
                                  size_t size)
 {
     s_amend_t a;
@@ -1164,7 +1164,7 @@ int ics_plans_check_amendment_of(sqlite3 *db, uint64_t amendment, const char *pl
     return rc;
 }
 
-int ics_plans_check_adopt(sqlite3 *db, const char *plan, uint32_t version,
+int ics_plans_check_adopt(ics_db_t *db, const char *plan, uint32_t version,
                           uint64_t *consultation, char *why, size_t size)
 {
     s_plan_t p;
@@ -1208,7 +1208,7 @@ int ics_plans_adopt(ics_apply_ctx_t *ctx, const char *plan, uint32_t version, ui
     return rc;
 }
 
-int ics_plans_check_accept(sqlite3 *db, uint64_t amendment, char plan_out[ICS_POLICY_ID_MAX],
+int ics_plans_check_accept(ics_db_t *db, uint64_t amendment, char plan_out[ICS_POLICY_ID_MAX],
                            char org_out[ICS_ORG_MAX], char *why, size_t size)
 {
     s_amend_t a;
@@ -1537,7 +1537,7 @@ static int s_doc_diff(FILE *f, json_t *j, const s_doc_t *a, const s_doc_t *b)
 
 /* ---------------------------------------------------------------- queries */
 
-static int s_arg_plan(sqlite3 *db, const char *arg, s_plan_t *p, ics_err_t *err)
+static int s_arg_plan(ics_db_t *db, const char *arg, s_plan_t *p, ics_err_t *err)
 {
     int rc;
     if (!s_valid_key(arg))
@@ -1560,7 +1560,7 @@ static int s_arg_version(const s_plan_t *p, const char *arg, uint32_t *v, ics_er
     return ICS_OK;
 }
 
-static int s_version_row(sqlite3 *db, const char *plan, uint32_t v, uint8_t hash[32],
+static int s_version_row(ics_db_t *db, const char *plan, uint32_t v, uint8_t hash[32],
                          uint64_t *position, uint64_t *clock, uint64_t *amendment, char *org,
                          char *person)
 {
@@ -1580,12 +1580,12 @@ static int s_version_row(sqlite3 *db, const char *plan, uint32_t v, uint8_t hash
         ics_gov_col_text(st, 4, org, ICS_ORG_MAX);
         ics_gov_col_text(st, 5, person, ICS_PERSON_MAX);
     }
-    sqlite3_finalize(st);
+    ics_sql_release(db, st);
     return rc;
 }
 
 /* plan.list: every plan. */
-static int s_query_list(sqlite3 *db, const char *group, size_t argc, char *const *argv,
+static int s_query_list(ics_db_t *db, const char *group, size_t argc, char *const *argv,
                         FILE *json, FILE *text, ics_err_t *err)
 {
     sqlite3_stmt *st = NULL;
@@ -1626,7 +1626,7 @@ static int s_query_list(sqlite3 *db, const char *group, size_t argc, char *const
                 (const char *)sqlite3_column_text(st, 1),
                 (const char *)sqlite3_column_text(st, 2));
     }
-    sqlite3_finalize(st);
+    ics_sql_release(db, st);
     json_end_arr(&j);
     json_end_obj(&j);
     if (n == 0)
@@ -1635,7 +1635,7 @@ static int s_query_list(sqlite3 *db, const char *group, size_t argc, char *const
 }
 
 /* plan.show PLAN [VERSION]: a version's sections (default the latest). */
-static int s_query_show(sqlite3 *db, const char *group, size_t argc, char *const *argv,
+static int s_query_show(ics_db_t *db, const char *group, size_t argc, char *const *argv,
                         FILE *json, FILE *text, ics_err_t *err)
 {
     s_plan_t p;
@@ -1734,7 +1734,7 @@ static int s_history_consult(void *arg, const ics_consult_info_t *c)
 }
 
 /* plan.history PLAN: versions, adoptions, consultations, amendments. */
-static int s_query_history(sqlite3 *db, const char *group, size_t argc, char *const *argv,
+static int s_query_history(ics_db_t *db, const char *group, size_t argc, char *const *argv,
                            FILE *json, FILE *text, ics_err_t *err)
 {
     sqlite3_stmt *st = NULL;
@@ -1804,7 +1804,7 @@ static int s_query_history(sqlite3 *db, const char *group, size_t argc, char *co
     }
     if (rc != ICS_ENOENT)
         goto out;
-    sqlite3_finalize(st);
+    ics_sql_release(db, st);
     st = NULL;
     json_end_arr(&j);
 
@@ -1836,7 +1836,7 @@ static int s_query_history(sqlite3 *db, const char *group, size_t argc, char *co
         goto out;
     if (!any)
         fprintf(text, "  (none yet)\n");
-    sqlite3_finalize(st);
+    ics_sql_release(db, st);
     st = NULL;
     json_end_arr(&j);
 
@@ -1891,12 +1891,12 @@ static int s_query_history(sqlite3 *db, const char *group, size_t argc, char *co
     json_end_obj(&j);
     rc = ICS_OK;
 out:
-    sqlite3_finalize(st);
+    ics_sql_release(db, st);
     return rc == ICS_OK ? ICS_OK : ics_err(err, rc, "state database error");
 }
 
 /* plan.diff PLAN V1 V2 */
-static int s_query_diff(sqlite3 *db, const char *group, size_t argc, char *const *argv,
+static int s_query_diff(ics_db_t *db, const char *group, size_t argc, char *const *argv,
                         FILE *json, FILE *text, ics_err_t *err)
 {
     s_plan_t p;
@@ -1958,7 +1958,7 @@ static void s_md_text(FILE *f, const char *s)
 
 /* plan.publish PLAN [VERSION]: the adopted plan (or a draft version) as
  * Markdown, with the HWB opinions and the decision record. */
-static int s_query_publish(sqlite3 *db, const char *group, size_t argc, char *const *argv,
+static int s_query_publish(ics_db_t *db, const char *group, size_t argc, char *const *argv,
                            FILE *json, FILE *text, ics_err_t *err)
 {
     sqlite3_stmt *st = NULL;
@@ -2001,7 +2001,7 @@ static int s_query_publish(sqlite3 *db, const char *group, size_t argc, char *co
     } else if (rc != ICS_ENOENT) {
         goto out;
     }
-    sqlite3_finalize(st);
+    ics_sql_release(db, st);
     st = NULL;
     rc = s_doc_load(db, p.plan, v, &d);
     if (rc == ICS_OK)
@@ -2097,7 +2097,7 @@ out:
     if (f != NULL)
         fclose(f);
     free(md);
-    sqlite3_finalize(st);
+    ics_sql_release(db, st);
     s_doc_free(&d);
     return rc == ICS_OK ? ICS_OK : ics_err(err, rc, "state database error");
 }
@@ -2113,7 +2113,7 @@ static const char *s_status_word(const char *s)
 }
 
 /* amend.list [PLAN|-] [STATUS] */
-static int s_query_amend_list(sqlite3 *db, const char *group, size_t argc, char *const *argv,
+static int s_query_amend_list(ics_db_t *db, const char *group, size_t argc, char *const *argv,
                               FILE *json, FILE *text, ics_err_t *err)
 {
     sqlite3_stmt *st = NULL;
@@ -2168,7 +2168,7 @@ static int s_query_amend_list(sqlite3 *db, const char *group, size_t argc, char 
         fputc('\n', text);
         s_amend_free(&a);
     }
-    sqlite3_finalize(st);
+    ics_sql_release(db, st);
     json_end_arr(&j);
     json_end_obj(&j);
     if (rc == ICS_ENOENT && n == 0)
@@ -2179,7 +2179,7 @@ static int s_query_amend_list(sqlite3 *db, const char *group, size_t argc, char 
 
 /* amend.show ID: the amendment, what happened to it, and its change as a
  * diff against its base version. */
-static int s_query_amend_show(sqlite3 *db, const char *group, size_t argc, char *const *argv,
+static int s_query_amend_show(ics_db_t *db, const char *group, size_t argc, char *const *argv,
                               FILE *json, FILE *text, ics_err_t *err)
 {
     s_amend_t a;
@@ -2331,6 +2331,6 @@ const ics_fsm_domain_t ics_fsm_domain_plans = {
     .schema = s_schema,
     .apply = s_apply,
     .on_clock = NULL,
-    .next_deadline = NULL,
+    .deadline = NULL,
     .queries = s_queries,
 };

@@ -41,7 +41,7 @@ static const char s_schema_sql[] =
     " motion INTEGER NOT NULL,"        /* by motion (0: the genesis) */
     " source TEXT NOT NULL);";         /* genesis, default, motion */
 
-static int s_schema(sqlite3 *db)
+static int s_schema(ics_db_t *db)
 {
     return ics_sql_exec(db, s_schema_sql);
 }
@@ -68,7 +68,7 @@ static int s_copy(const Ics__V1__Policy *p, Ics__V1__Policy **out)
 }
 
 /* Version 1 as the genesis defines it: its policy, or the default. */
-static int s_genesis_policy(sqlite3 *db, Ics__V1__Policy **out, const char **source)
+static int s_genesis_policy(ics_db_t *db, Ics__V1__Policy **out, const char **source)
 {
     sqlite3_stmt *st = NULL;
     Ics__V1__Envelope *env = NULL;
@@ -97,12 +97,12 @@ static int s_genesis_policy(sqlite3 *db, Ics__V1__Policy **out, const char **sou
         ics__v1__command__free_unpacked(cmd, NULL);
     if (env != NULL)
         ics__v1__envelope__free_unpacked(env, NULL);
-    sqlite3_finalize(st);
+    ics_sql_release(db, st);
     return rc;
 }
 
 /* Policy version v (0: the one in force). ICS_ENOENT if there is none. */
-static int s_version(sqlite3 *db, uint64_t v, Ics__V1__Policy **out, uint64_t *version,
+static int s_version(ics_db_t *db, uint64_t v, Ics__V1__Policy **out, uint64_t *version,
                      uint64_t *position, uint64_t *motion, const char **source)
 {
     sqlite3_stmt *st = NULL;
@@ -137,11 +137,11 @@ static int s_version(sqlite3 *db, uint64_t v, Ics__V1__Policy **out, uint64_t *v
         *motion = ics_sql_column_u64(st, 2);
         rc = s_unpack(sqlite3_column_blob(st, 0), (size_t)sqlite3_column_bytes(st, 0), out);
     }
-    sqlite3_finalize(st);
+    ics_sql_release(db, st);
     return rc;
 }
 
-int ics_policy_version(sqlite3 *db, uint64_t v, Ics__V1__Policy **out)
+int ics_policy_version(ics_db_t *db, uint64_t v, Ics__V1__Policy **out)
 {
     uint64_t version, position, motion;
     const char *source;
@@ -150,7 +150,7 @@ int ics_policy_version(sqlite3 *db, uint64_t v, Ics__V1__Policy **out)
     return s_version(db, v, out, &version, &position, &motion, &source);
 }
 
-int ics_policy_in_force(sqlite3 *db, Ics__V1__Policy **out, uint64_t *version)
+int ics_policy_in_force(ics_db_t *db, Ics__V1__Policy **out, uint64_t *version)
 {
     uint64_t position, motion;
     const char *source;
@@ -313,7 +313,7 @@ static bool s_same(const Ics__V1__Policy *a, const Ics__V1__Policy *b)
     return same;
 }
 
-int ics_policy_check_change(sqlite3 *db, const Ics__V1__Policy *p, char *why, size_t size)
+int ics_policy_check_change(ics_db_t *db, const Ics__V1__Policy *p, char *why, size_t size)
 {
     Ics__V1__Policy *cur = NULL;
     uint64_t version = 0;
@@ -336,7 +336,7 @@ int ics_policy_check_change(sqlite3 *db, const Ics__V1__Policy *p, char *why, si
     return rc;
 }
 
-static int s_insert(sqlite3 *db, uint64_t version, const Ics__V1__Policy *p, uint64_t position,
+static int s_insert(ics_db_t *db, uint64_t version, const Ics__V1__Policy *p, uint64_t position,
                     uint64_t motion, const char *source)
 {
     uint8_t *buf = NULL;
@@ -387,7 +387,7 @@ int ics_policy_install(ics_apply_ctx_t *ctx, const Ics__V1__Policy *p, uint64_t 
 
 /* ---------------------------------------------------------------- for other domains */
 
-int ics_policy_person_holds(sqlite3 *db, const char *org, const char *person, const char *role,
+int ics_policy_person_holds(ics_db_t *db, const char *org, const char *person, const char *role,
                             bool *yes)
 {
     Ics__V1__Policy *p = NULL;
@@ -404,7 +404,7 @@ int ics_policy_person_holds(sqlite3 *db, const char *org, const char *person, co
     return rc;
 }
 
-int ics_policy_aid_approval(sqlite3 *db, uint64_t value, const char *org,
+int ics_policy_aid_approval(ics_db_t *db, uint64_t value, const char *org,
                             ics_aid_approval_t *out)
 {
     Ics__V1__Policy *p = NULL;
@@ -552,7 +552,7 @@ static void s_rule_text(FILE *text, const Ics__V1__Policy *p, const Ics__V1__Rul
 }
 
 /* policy.show [VERSION]: the scheme as a functions and decisions map. */
-static int s_query_show(sqlite3 *db, const char *group, size_t argc, char *const *argv,
+static int s_query_show(ics_db_t *db, const char *group, size_t argc, char *const *argv,
                         FILE *json, FILE *text, ics_err_t *err)
 {
     Ics__V1__Policy *p = NULL;
@@ -735,7 +735,7 @@ static int s_query_show(sqlite3 *db, const char *group, size_t argc, char *const
     json_end_obj(&j);
     rc = ICS_OK;
 out:
-    sqlite3_finalize(st);
+    ics_sql_release(db, st);
     ics__v1__policy__free_unpacked(p, NULL);
     return rc == ICS_OK ? ICS_OK : ics_err(err, rc, "state database error");
 }
@@ -751,6 +751,6 @@ const ics_fsm_domain_t ics_fsm_domain_policy = {
     .schema = s_schema,
     .apply = s_apply,
     .on_clock = NULL,
-    .next_deadline = NULL,
+    .deadline = NULL,
     .queries = s_queries,
 };

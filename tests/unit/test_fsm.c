@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "fsm/fsm.h"
+#include "fsm/fsm_internal.h"
 #include "history.h"
 #include "common/envelope.h"
 #include "common/logverify.h"
@@ -1067,6 +1068,54 @@ static void test_each_member_after_restore(void **state)
     assert_int_equal(n, 4);
 }
 
+/* ---------------------------------------------------------------- state database */
+
+static int s_count_of(ics_db_t *db, sqlite3_stmt *st)
+{
+    assert_int_equal(ics_sql_row(db, st), ICS_OK);
+    return sqlite3_column_int(st, 0);
+}
+
+/* SQL is compiled once per database and its statement handed out again,
+ * reset and unbound; whoever asks while it is out gets one of their own. */
+static void test_statements_prepared_once(void **state)
+{
+    fx_t *fx = *state;
+    ics_db_t *db = ics_fsm_handle(fx->fsm);
+    const char *sql = "SELECT count(*) FROM members WHERE org = ?1";
+    sqlite3_stmt *a = NULL, *b = NULL, *c = NULL;
+    char text[32];
+
+    ASSERT_ACCEPTED(s_genesis(fx));
+    assert_int_equal(ics_sql_prepare(db, sql, &a), ICS_OK);
+    sqlite3_bind_text(a, 1, "RTD", -1, SQLITE_STATIC);
+    assert_int_equal(s_count_of(db, a), 1);
+    /* a is still out (a helper re-entered): another statement, unbound. */
+    assert_int_equal(ics_sql_prepare(db, sql, &b), ICS_OK);
+    assert_ptr_not_equal(a, b);
+    assert_int_equal(s_count_of(db, b), 0);
+    ics_sql_release(db, b);
+    ics_sql_release(db, a);
+    assert_int_equal(ics_sql_prepare(db, sql, &c), ICS_OK);
+    assert_ptr_equal(c, a);
+    assert_int_equal(s_count_of(db, c), 0);
+    ics_sql_release(db, c);
+
+    /* Keyed by the text, not by where it is kept. */
+    snprintf(text, sizeof text, "SELECT %d", 7);
+    assert_int_equal(ics_sql_prepare(db, text, &a), ICS_OK);
+    assert_int_equal(s_count_of(db, a), 7);
+    ics_sql_release(db, a);
+    snprintf(text, sizeof text, "SELECT %d", 8);
+    assert_int_equal(ics_sql_prepare(db, text, &b), ICS_OK);
+    assert_int_equal(s_count_of(db, b), 8);
+    ics_sql_release(db, b);
+    ics_sql_release(db, NULL);
+
+    /* Entries still apply on it, and the statements go with it. */
+    ASSERT_ACCEPTED(s_raw(fx, RTD, 1));
+}
+
 /* ---------------------------------------------------------------- export */
 
 static char *s_export(ics_history_t *h, size_t *len)
@@ -1181,6 +1230,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_two_fsms_agree, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_snapshot_restore, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_each_member_after_restore, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_statements_prepared_once, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_export_verifies_and_detects_tampering, s_setup, s_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

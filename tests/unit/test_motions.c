@@ -447,13 +447,13 @@ static void test_aid_approval_by_place_committee(void **state)
     ics_apply_result_t r = fx_motion(fx, "QHM", "sam.allen", &m);
     FX_ACCEPTED(r);
     ASSERT_MOTION(fx, r.position, "Northumberland Place Committee (rule aid.approve.place");
-    assert_int_equal(ics_decision_carried(ics_fsm_db(fx->fsm),
+    assert_int_equal(ics_decision_carried(ics_fsm_handle(fx->fsm),
                                           ICS__V1__DECISION__DECISION_AID_APPROVE, "aid:77",
                                           &motion, &value), ICS_ENOENT);
     FX_ACCEPTED(fx_vote(fx, "QHM", "ned.one", r.position, FOR, NULL));
     FX_ACCEPTED(fx_vote(fx, "QHM", "ned.two", r.position, FOR, NULL));
     FX_ACCEPTED(fx_vote(fx, "E06000057", "cllr.peter.hall", r.position, FOR, NULL));
-    assert_int_equal(ics_decision_carried(ics_fsm_db(fx->fsm),
+    assert_int_equal(ics_decision_carried(ics_fsm_handle(fx->fsm),
                                           ICS__V1__DECISION__DECISION_AID_APPROVE, "aid:77",
                                           &motion, &value), ICS_OK);
     assert_int_equal(motion, r.position);

@@ -219,7 +219,7 @@ static void test_aid_approval_follows_the_scheme(void **state)
 {
     fx_fsm_t *fx = *state;
     Ics__V1__Policy *p = s_nenc();
-    sqlite3 *db = ics_fsm_db(fx->fsm);
+    ics_db_t *db = ics_fsm_handle(fx->fsm);
     ics_aid_approval_t a;
     bool yes = true;
 
@@ -259,7 +259,7 @@ static void test_default_aid_approval_by_chief_executive(void **state)
     ics_aid_approval_t a;
 
     FX_ACCEPTED(fx_genesis(fx, NULL));
-    assert_int_equal(ics_policy_aid_approval(ics_fsm_db(fx->fsm), 11, "RTD", &a), ICS_OK);
+    assert_int_equal(ics_policy_aid_approval(ics_fsm_handle(fx->fsm), 11, "RTD", &a), ICS_OK);
     assert_true(a.needed && a.individual);
     assert_string_equal(a.role, "chief_executive");
 }
