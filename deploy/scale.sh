@@ -331,7 +331,7 @@ readyz() { # prints the HTTP status of /readyz (0 if no answer)
 # moved for --stall seconds; W_WHY then says why.
 wait_applied() {
     local org=$1 target=$2 t0=$3 limit code seen=-1 moved=$EPOCHSECONDS shown=$EPOCHSECONDS
-    limit=$(awk -v a="$(now)" -v s="$step_timeout" -v l="$(left)" 'BEGIN { print a + (s < l ? s : l) }')
+    limit=$(awk -v a="$(now)" -v s="$step_timeout" -v l="$(left)" 'BEGIN { printf "%.3f", a + (s < l ? s : l) }')
     W_READY="" W_READYZ="-" W_WHY=""
     while :; do
         if [ "$W_READYZ" = "-" ]; then
