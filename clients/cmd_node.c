@@ -126,8 +126,8 @@ static void s_status_text(FILE *f, const Ics__V1__StatusReply *s, const char *on
         fprintf(f, "  raft: commit %llu, applied %llu, last %llu\n",
                 (unsigned long long)gs->commit_index, (unsigned long long)gs->applied_index,
                 (unsigned long long)gs->last_index);
-        fprintf(f, "  log: position %llu, chain %s…, clock %s\n", (unsigned long long)gs->position,
-                chain, clock);
+        fprintf(f, "  log: position %llu, chain %s…, clock %s\n",
+                (unsigned long long)gs->position, chain, clock);
         if (gs->checkpoint_position == 0)
             fprintf(f, "  checkpoint: none yet\n");
         else

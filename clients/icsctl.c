@@ -213,24 +213,30 @@ static size_t s_match(const ctl_sub_t *sub, char **pos, int npos, size_t *nwords
 /* Lists the words that may come at depth d after a prefix matching d words. */
 static void s_choices(const ctl_cmd_t *cmd, char **pos, size_t d, char *out, size_t size)
 {
-    size_t used = 0;
+    const char *listed[CTL_OPTS_MAX * 2];
+    size_t n = 0, used = 0;
+
     out[0] = '\0';
     for (size_t i = 0; i < cmd->n_subs; i++) {
-        char w[2][32];
         size_t nw, m = s_match(&cmd->subs[i], pos, (int)d, &nw);
-        (void)s_words(cmd->subs[i].name, w);
         if (m != d || nw <= d)
             continue;
-        /* Each word once. */
-        char word[34];
-        snprintf(word, sizeof word, "%s", w[d]);
+        /* "propose adopt", "propose accept": "propose" once. */
+        const char *word = cmd->subs[i].name;
+        size_t len = strcspn(word, " ");
+        if (d == 1) {
+            word += len + 1;
+            len = strlen(word);
+        }
         bool seen = false;
-        for (const char *p = out; (p = strstr(p, word)) != NULL; p += strlen(word))
-            if ((p == out || p[-1] == ' ') && (p[strlen(word)] == ',' || p[strlen(word)] == '\0'))
-                seen = true;
-        if (!seen)
-            used += (size_t)snprintf(out + used, used < size ? size - used : 0, "%s%s",
-                                     used ? ", " : "", word);
+        for (size_t k = 0; k < n; k++)
+            seen = seen || (strlen(listed[k]) >= len && strncmp(listed[k], word, len) == 0 &&
+                            (listed[k][len] == ' ' || listed[k][len] == '\0'));
+        if (seen || n >= sizeof listed / sizeof listed[0])
+            continue;
+        listed[n++] = word;
+        used += (size_t)snprintf(out + used, used < size ? size - used : 0, "%s%.*s",
+                                 used ? ", " : "", (int)len, word);
     }
 }
 

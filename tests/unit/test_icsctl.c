@@ -341,7 +341,8 @@ static void control_characters_are_shown_not_obeyed(void **state)
     (void)state;
     /* ESC and an OSC title sequence, CR, DEL, a C1 CSI (U+009B), a byte
      * that is not UTF-8; an en dash and an accent are text. */
-    CAPTURE(buf, ctl_put_safe(f, "a\033]0;x\007b\rc\177d\xc2\x9b" "e\xff" "f–é\tg\nh", 26, true));
+    static const char in[] = "a\033]0;x\007b\rc\177d\xc2\x9b" "e\xff" "f–é\tg\nh";
+    CAPTURE(buf, ctl_put_safe(f, in, sizeof in - 1, true));
     assert_string_equal(buf, "a\\x1b]0;x\\x07b\\x0dc\\x7fd\\u009be\\xfff–é\tg\nh");
     /* In a field of a line, a newline or tab cannot start a new line. */
     CAPTURE(buf, ctl_put_safe(f, "x\ny\tz", 5, false));
