@@ -591,7 +591,10 @@ int ctl_main(int argc, char **argv)
             return EXIT_OK;
         }
         ctl_error(&o, "missing COMMAND");
-        goto usage;
+        if (!o.json)
+            ctl_usage(stderr);
+        rc = EXIT_USAGE;
+        goto out;
     }
     cmd = s_find(argv[i]);
     if (cmd == NULL) {
