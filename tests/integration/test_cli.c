@@ -1,0 +1,326 @@
+/*
+ * icsctl against real nodes: what an operator sees, as the icsctl binary
+ * prints it. An organisation the group does not know is an error; every
+ * read under --json takes the one form of docs/cli-json.md; text a partner
+ * wrote (a person's name, --as, a note) reaches another partner's terminal
+ * with its control characters shown, not obeyed, while --json keeps them;
+ * aid accept and aid cancel say what actually happened.
+ *
+ * Layout: fixture, helpers (running icsctl and reading what it printed),
+ * domain assertions, then scenarios.
+ */
+#include "harness.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "icsctl.h"
+
+static const char *const ORGS[] = {"QHM", "RTD", "RX4"};
+static const char *const KINDS[] = {"icb", "foundation_trust", "mental_health"};
+enum { QHM, RTD, RX4 };
+
+/* ---------------------------------------------------------------- fixture */
+
+typedef struct {
+    h_cluster_t c;
+    char out[65536];
+    char err[8192];
+} fx_t;
+
+static bool s_have_leader(h_cluster_t *c, void *arg)
+{
+    (void)arg;
+    return h_leader(c) >= 0;
+}
+
+static int setup(void **state)
+{
+    fx_t *fx = calloc(1, sizeof *fx);
+    assert_non_null(fx);
+    h_cluster_init(&fx->c, 3, ORGS, KINDS);
+    for (int i = 0; i < 3; i++)
+        h_start(&fx->c, i);
+    assert_true(h_wait(s_have_leader, &fx->c, NULL, 15000));
+    *state = fx;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fx_t *fx = *state;
+    for (int i = 0; i < 3; i++)
+        h_stop(&fx->c, i);
+    h_cluster_destroy(&fx->c);
+    free(fx);
+    return 0;
+}
+
+/* ---------------------------------------------------------------- helpers */
+
+static void s_slurp(const char *path, char *buf, size_t size)
+{
+    FILE *f = fopen(path, "r");
+    size_t n = 0;
+    if (f != NULL) {
+        n = fread(buf, 1, size - 1, f);
+        fclose(f);
+    }
+    buf[n] = '\0';
+}
+
+/* Runs icsctl on node i with args (shell words); keeps stdout and stderr
+ * in fx->out and fx->err; returns the exit status. */
+static int s_ctl(fx_t *fx, int i, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int s_ctl(fx_t *fx, int i, const char *fmt, ...)
+{
+    char args[1024], out[600], err[600];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(args, sizeof args, fmt, ap);
+    va_end(ap);
+    snprintf(out, sizeof out, "%s/cli.out", fx->c.dir);
+    snprintf(err, sizeof err, "%s/cli.err", fx->c.dir);
+    int rc = h_sh(ICSCTL_BIN " -s '%s' %s >'%s' 2>'%s'", fx->c.nodes[i].control, args, out, err);
+    s_slurp(out, fx->out, sizeof fx->out);
+    s_slurp(err, fx->err, sizeof fx->err);
+    return rc;
+}
+
+/* The number in "<what> N ..." at the start of the output. */
+static uint64_t s_made(fx_t *fx, const char *what)
+{
+    size_t n = strlen(what);
+    char *end = NULL;
+    unsigned long long id = 0;
+    if (strncmp(fx->out, what, n) == 0 && fx->out[n] == ' ')
+        id = strtoull(fx->out + n + 1, &end, 10);
+    if (id == 0 || end == NULL || *end != ' ')
+        fail_msg("expected '%s N ...', got: %s%s", what, fx->out, fx->err);
+    return id;
+}
+
+/* ---------------------------------------------------------------- assertions */
+
+#define ASSERT_CONTAINS(haystack, needle)                                                \
+    do {                                                                                 \
+        if (strstr((haystack), (needle)) == NULL)                                        \
+            fail_msg("expected '%s' in:\n%s", (needle), (haystack));                     \
+    } while (0)
+
+#define ASSERT_LACKS(haystack, needle)                                                   \
+    do {                                                                                 \
+        if (strstr((haystack), (needle)) != NULL)                                        \
+            fail_msg("did not expect '%s' in:\n%s", (needle), (haystack));               \
+    } while (0)
+
+/* The command succeeds on node i. */
+#define ASSERT_OK(fx, i, ...)                                                            \
+    do {                                                                                 \
+        if (s_ctl(fx, i, __VA_ARGS__) != 0)                                              \
+            fail_msg("icsctl %s failed:\n%s%s", #__VA_ARGS__, (fx)->out, (fx)->err);     \
+    } while (0)
+
+/* No raw control character but newline and tab reached the terminal. */
+static void s_assert_no_controls(const char *text)
+{
+    for (const unsigned char *p = (const unsigned char *)text; *p; p++)
+        if ((*p < 0x20 && *p != '\n' && *p != '\t') || *p == 0x7f ||
+            (p[0] == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f))
+            fail_msg("raw control byte 0x%02x at offset %td in:\n%s", *p,
+                     (const char *)p - text, text);
+}
+
+/* The output is one JSON object whose members are the item key and at
+ * most the context (group, clock_ms). */
+static void s_assert_one_form(const char *json, const char *key, const char *cmd)
+{
+    cj_t doc, k, v;
+    size_t pos = 0;
+    bool has = false;
+
+    if (!cj_parse(json, strlen(json), &doc) || !cj_is_object(doc))
+        fail_msg("%s: not one JSON object: %s", cmd, json);
+    while (cj_member(doc, &pos, &k, &v)) {
+        if (cj_key_is(k, key))
+            has = true;
+        else if (!cj_key_is(k, "group") && !cj_key_is(k, "clock_ms"))
+            fail_msg("%s: member %.*s beside \"%s\": %.200s", cmd, (int)k.n, k.p, key, json);
+    }
+    if (!has)
+        fail_msg("%s: no \"%s\": %.200s", cmd, key, json);
+}
+
+/* ---------------------------------------------------------------- scenarios */
+
+static void an_unknown_organisation_is_an_error(void **state)
+{
+    fx_t *fx = *state;
+
+    assert_int_equal(s_ctl(fx, QHM, "people list ZZZ"), 1);
+    ASSERT_CONTAINS(fx->err, "people list: the group knows no organisation 'ZZZ'");
+    assert_string_equal(fx->out, "");
+    assert_int_equal(s_ctl(fx, QHM, "opel show ZZZ"), 1);
+    ASSERT_CONTAINS(fx->err, "opel show: the group knows no organisation 'ZZZ'");
+    assert_int_equal(s_ctl(fx, QHM, "--json opel history ZZZ"), 1);
+    ASSERT_CONTAINS(fx->out, "{\"error\":{\"code\":1,\"message\":\"opel history: the group "
+                             "knows no organisation 'ZZZ'");
+    /* A member with nobody registered and no report yet is not unknown. */
+    ASSERT_OK(fx, QHM, "people list RX4");
+    ASSERT_OK(fx, QHM, "opel show RX4");
+    /* Nor is an organisation registered without a node. */
+    ASSERT_OK(fx, QHM, "--as board.secretary people org add HWB-X --kind hwb --name Board");
+    ASSERT_OK(fx, QHM, "people list HWB-X");
+    ASSERT_CONTAINS(fx->out, "HWB-X");
+    /* status -g names a group this node is not in. */
+    assert_int_equal(s_ctl(fx, QHM, "-g elsewhere status"), 1);
+    ASSERT_CONTAINS(fx->err, "this node is not in group 'elsewhere'");
+}
+
+static void every_read_takes_one_json_form(void **state)
+{
+    fx_t *fx = *state;
+    static const struct {
+        const char *args, *key;
+    } reads[] = {
+        {"status", "status"},
+        {"members", "members"},
+        {"log tail -n 3", "entries"},
+        {"log show 1", "entry"},
+        {"plan list", "plans"},
+        {"amend list", "amendments"},
+        {"consult list", "consultations"},
+        {"motion list", "motions"},
+        {"policy show", "policy"},
+        {"people list", "directory"},
+        {"opel show", "opel"},
+        {"opel history", "history"},
+        {"opel parameters", "provider_types"},
+        {"aid list --status all", "requests"},
+        {"aid board", "board"},
+        {"aid resources", "resources"},
+    };
+
+    /* Something to read: a report, a request, a motion. */
+    ASSERT_OK(fx, RTD, "--as site.director opel set 3 --type acute ga_occupancy_pct=97");
+    ASSERT_OK(fx, RTD, "--as a aid request ga_beds 2 --urgency 24h --site RVI --reason r "
+                       "--contact c");
+    uint64_t req = s_made(fx, "request");
+    ASSERT_OK(fx, QHM, "people register ceo --name 'Chief Executive'");
+    ASSERT_OK(fx, QHM, "people role QHM/ceo chief_executive");
+    ASSERT_OK(fx, QHM, "--as ceo motion propose remove RX4 --title 'Remove RX4'");
+    for (size_t i = 0; i < sizeof reads / sizeof reads[0]; i++) {
+        ASSERT_OK(fx, RTD, "--json %s", reads[i].args);
+        s_assert_one_form(fx->out, reads[i].key, reads[i].args);
+    }
+    ASSERT_OK(fx, RTD, "--json aid show %llu", (unsigned long long)req);
+    s_assert_one_form(fx->out, "request", "aid show");
+    ASSERT_CONTAINS(fx->out, "\"status\":\"open\"");
+    /* motion show: the motion's own fields in the item, not under "record". */
+    ASSERT_OK(fx, RTD, "--json --fresh motion list");
+    cj_t doc, list, first, v;
+    size_t pos = 0;
+    uint64_t motion = 0;
+    assert_true(cj_parse(fx->out, strlen(fx->out), &doc));
+    assert_true(cj_get(doc, "motions", &list) && cj_element(list, &pos, &first));
+    assert_true(cj_get(first, "motion", &v) && cj_u64(v, &motion));
+    ASSERT_OK(fx, RTD, "--json --fresh motion show %llu", (unsigned long long)motion);
+    s_assert_one_form(fx->out, "motion", "motion show");
+    assert_true(cj_parse(fx->out, strlen(fx->out), &doc) && cj_get(doc, "motion", &v));
+    cj_t status;
+    assert_true(cj_get(v, "status", &status));
+    assert_false(cj_get(v, "record", &status));
+}
+
+static void partners_text_is_shown_not_obeyed(void **state)
+{
+    fx_t *fx = *state;
+    /* An --as with an OSC title sequence and a screen clear, data with a
+     * carriage return, a note with a newline forging a line; the same --as
+     * on an OPEL report, which the node's own listing shows. */
+    const char *as = "\"$(printf 'evil\\033]0;pwned\\007\\033[2J')\"";
+    ASSERT_OK(fx, RTD, "--as %s submit \"$(printf 'ok\\rFAKE')\" --note \"$(printf "
+                       "'n\\n   99  forged')\"", as);
+    uint64_t at = 0;
+    assert_int_equal(sscanf(fx->out, "accepted at index %llu", (unsigned long long *)&at), 1);
+    ASSERT_OK(fx, RTD, "--as %s opel set 2 --type acute", as);
+
+    ASSERT_OK(fx, RTD, "log tail -n 20");
+    s_assert_no_controls(fx->out);
+    ASSERT_CONTAINS(fx->out, "evil\\x1b]0;pwned\\x07\\x1b[2J");
+    ASSERT_OK(fx, RTD, "log show %llu", (unsigned long long)at);
+    s_assert_no_controls(fx->out);
+    ASSERT_CONTAINS(fx->out, "data       ok\\x0dFAKE\n");
+    ASSERT_CONTAINS(fx->out, "note       n\\x0a   99  forged\n");
+    /* Read on another partner's node. */
+    ASSERT_OK(fx, QHM, "--fresh opel history RTD");
+    s_assert_no_controls(fx->out);
+    ASSERT_CONTAINS(fx->out, "evil\\x1b]0;pwned\\x07\\x1b[2J");
+
+    /* --json keeps the characters, JSON-escaped. */
+    ASSERT_OK(fx, RTD, "--json log show %llu", (unsigned long long)at);
+    s_assert_no_controls(fx->out);
+    cj_t doc, entry, v;
+    char actor[128];
+    assert_true(cj_parse(fx->out, strlen(fx->out), &doc));
+    assert_true(cj_get(doc, "entry", &entry) && cj_get(entry, "actor", &v));
+    assert_true(cj_str(v, actor, sizeof actor));
+    assert_string_equal(actor, "evil\033]0;pwned\007\033[2J");
+}
+
+static void aid_says_what_happened(void **state)
+{
+    fx_t *fx = *state;
+
+    /* 12 beds agreed on one request is above the built-in scheme's
+     * threshold of 10: the acceptance waits for the chief executive. */
+    ASSERT_OK(fx, RTD, "--as site.director aid request ga_beds 12 --urgency 4h --site RVI "
+                       "--reason 'OPEL 4' --contact 'Site director'");
+    uint64_t big = s_made(fx, "request");
+    ASSERT_OK(fx, RX4, "--as bed.manager aid offer %llu 12", (unsigned long long)big);
+    uint64_t offer = s_made(fx, "offer");
+    ASSERT_OK(fx, RTD, "--as site.director aid accept %llu", (unsigned long long)offer);
+    char want[256];
+    snprintf(want, sizeof want, "offer %llu awaits approval by ", (unsigned long long)offer);
+    ASSERT_CONTAINS(fx->out, want);
+    ASSERT_CONTAINS(fx->out, "not yet accepted (icsctl aid approve ");
+    snprintf(want, sizeof want, "offer %llu accepted", (unsigned long long)offer);
+    ASSERT_LACKS(fx->out, want);
+    /* Cancelled with nothing delivered: cancelled. */
+    ASSERT_OK(fx, RTD, "--json aid cancel %llu", (unsigned long long)big);
+    ASSERT_CONTAINS(fx->out, "\"accepted\":true");
+    ASSERT_CONTAINS(fx->out, "\"request_status\":\"cancelled\"");
+
+    /* At or below the threshold: accepted. Delivered, then cancelled: the
+     * request is closed, and the aid in use stays. */
+    ASSERT_OK(fx, RTD, "--as site.director aid request ga_beds 3 --urgency 4h --site RVI "
+                       "--reason r --contact c");
+    uint64_t small = s_made(fx, "request");
+    ASSERT_OK(fx, RX4, "aid offer %llu 3", (unsigned long long)small);
+    offer = s_made(fx, "offer");
+    ASSERT_OK(fx, RTD, "--json aid accept %llu", (unsigned long long)offer);
+    ASSERT_CONTAINS(fx->out, "\"offer_status\":\"accepted\"");
+    ASSERT_OK(fx, RX4, "aid deliver %llu", (unsigned long long)offer);
+    /* RTD's node applies the delivery a moment after RX4's. */
+    for (int t = 0; t < 100; t++) {
+        s_ctl(fx, RTD, "--json aid show %llu", (unsigned long long)small);
+        if (strstr(fx->out, "\"in_use\":3") != NULL)
+            break;
+        h_sleep_ms(50);
+    }
+    ASSERT_OK(fx, RTD, "aid cancel %llu", (unsigned long long)small);
+    snprintf(want, sizeof want, "request %llu closed, not cancelled: the aid already delivered "
+             "(3 beds in use) stays until handed back", (unsigned long long)small);
+    ASSERT_CONTAINS(fx->out, want);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(an_unknown_organisation_is_an_error, setup, teardown),
+        cmocka_unit_test_setup_teardown(every_read_takes_one_json_form, setup, teardown),
+        cmocka_unit_test_setup_teardown(partners_text_is_shown_not_obeyed, setup, teardown),
+        cmocka_unit_test_setup_teardown(aid_says_what_happened, setup, teardown),
+    };
+    return cmocka_run_group_tests_name("cluster icsctl", tests, NULL, NULL);
+}
