@@ -22,6 +22,10 @@ typedef struct ics_node {
     void *zctx;
     ics_transport_t *transport;
     void *control;
+    struct {
+        bool bound;                    /* the socket file at the path is ours */
+        uint64_t dev, ino;             /* ... as long as it is this one */
+    } control_file;
     ics_group_t *groups[ICS_MAX_GROUPS];
     size_t n_groups;
     uint64_t started_ms;

@@ -247,6 +247,12 @@ static int s_node(s_parse_t *p, const char *name, const char *value)
             return 0;
         if (snprintf(c->control, sizeof c->control, "ipc://%s", path) >= (int)sizeof c->control)
             return s_fail(p, "control = '%s': path too long", value);
+        /* The node replaces a socket a dead node left there, and nothing
+         * else (control.c). */
+        struct stat st;
+        if (lstat(path, &st) == 0 && !S_ISSOCK(st.st_mode))
+            return s_fail(p, "control = '%s': %s exists and is not a socket; icsd will not "
+                             "replace it", value, path);
     } else if (strcmp(name, "http") == 0) {
         /* PORT (loopback) or IPV4:PORT; empty turns it off. */
         const char *colon = strrchr(value, ':');

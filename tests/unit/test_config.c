@@ -11,7 +11,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "common/config.h"
@@ -240,6 +242,42 @@ static void directory_is_not_a_config(void **state)
     assert_string_equal(err.msg, want);
 }
 
+/* The node replaces a socket left by a dead node, never a file the control
+ * path happens to name. */
+static void control_path_must_be_a_socket(void **state)
+{
+    fixture_t *f = *state;
+    static ics_config_t cfg;
+    struct sockaddr_un a = {.sun_family = AF_UNIX};
+    ics_err_t err;
+    char path[sizeof a.sun_path];
+    int fd;
+
+    snprintf(path, sizeof path, "%s/run", f->dir);
+    assert_int_equal(mkdir(path, 0700), 0);
+    snprintf(path, sizeof path, "%s/run/control.sock", f->dir);
+    assert_int_equal(s_load(f, 0, NULL, &cfg, &err), ICS_OK); /* nothing there yet */
+
+    FILE *fp = fopen(path, "w");
+    assert_non_null(fp);
+    fputs("precious\n", fp);
+    fclose(fp);
+    expect_error(f, 7, "control = ipc://run/control.sock", 7, "exists and is not a socket");
+    assert_int_equal(unlink(path), 0);
+
+    assert_int_equal(mkdir(path, 0700), 0);
+    expect_error(f, 7, "control = ipc://run/control.sock", 7, "exists and is not a socket");
+    assert_int_equal(rmdir(path), 0);
+
+    fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    assert_true(fd >= 0);
+    snprintf(a.sun_path, sizeof a.sun_path, "%s", path);
+    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
+    close(fd);
+    assert_int_equal(s_load(f, 0, NULL, &cfg, &err), ICS_OK); /* a socket: the node decides */
+}
+
+/* A scheme of delegation for the genesis is checked with the configuration. */
 static void policy_file(void **state)
 {
     fixture_t *f = *state;
@@ -319,6 +357,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(endpoints_are_checked, setup, teardown),
         cmocka_unit_test_setup_teardown(nul_byte_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(directory_is_not_a_config, setup, teardown),
+        cmocka_unit_test_setup_teardown(control_path_must_be_a_socket, setup, teardown),
         cmocka_unit_test_setup_teardown(policy_file, setup, teardown),
         cmocka_unit_test_setup_teardown(long_line_rejected, setup, teardown),
         cmocka_unit_test_setup_teardown(missing_file, setup, teardown),

@@ -1,0 +1,138 @@
+/*
+ * What an operator does to a running node and sees in its log: the
+ * control socket is never taken from a running node nor made of
+ * somebody's file.
+ */
+#include "harness.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+static const char *const ORGS[] = {"QHM", "RTD", "RX4"};
+static const char *const KINDS[] = {"icb", "foundation_trust", "mental_health"};
+
+/* ---- helpers ------------------------------------------------------------ */
+
+/* Does the file at path contain needle? */
+static bool s_file_has(const char *path, const char *needle)
+{
+    FILE *f = fopen(path, "r");
+    char *buf = NULL;
+    size_t cap = 0;
+    bool found = false;
+    if (f == NULL)
+        return false;
+    while (!found && getline(&buf, &cap, f) >= 0)
+        found = strstr(buf, needle) != NULL;
+    free(buf);
+    fclose(f);
+    return found;
+}
+
+#define ASSERT_ANSWERS(i)                                                                \
+    do {                                                                             \
+        Ics__V1__StatusReply *st_;                                                   \
+        Ics__V1__ControlResponse *resp_;                                             \
+        assert_int_equal(h_status(c, (i), &st_, &resp_), ICS_OK);                    \
+        ics__v1__control_response__free_unpacked(resp_, NULL);                       \
+    } while (0)
+
+/* Runs icsd on node i's configuration in the foreground (it is expected to
+ * refuse to start); returns its exit status, its output in node i's log. */
+static int s_run_icsd(h_cluster_t *c, int i)
+{
+    h_write_config(c, i);
+    return h_sh("timeout 60 " ICSD_BIN " -c '%s' >>'%s' 2>&1", c->nodes[i].conf,
+                c->nodes[i].log);
+}
+
+/* ---- the control socket ------------------------------------------------- */
+
+static void control_path_of_a_file_is_refused(void **state)
+{
+    h_cluster_t *c = *state;
+    char path[512];
+
+    h_cluster_init(c, 1, ORGS, KINDS);
+    snprintf(path, sizeof path, "%s", c->nodes[0].control + 6);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs("the minutes of the last board meeting\n", f);
+    fclose(f);
+
+    h_write_config(c, 0);
+    assert_int_equal(h_sh(ICSD_BIN " --check-config '%s' >'%s.check' 2>&1", c->nodes[0].conf,
+                          c->nodes[0].log), 1);
+    char check[600];
+    snprintf(check, sizeof check, "%s.check", c->nodes[0].log);
+    assert_true(s_file_has(check, "exists and is not a socket; icsd will not replace it"));
+
+    assert_int_equal(s_run_icsd(c, 0), 1);
+    assert_true(s_file_has(c->nodes[0].log, "exists and is not a socket"));
+    assert_true(s_file_has(path, "the minutes of the last board meeting"));
+}
+
+static void live_control_socket_is_not_taken(void **state)
+{
+    h_cluster_t *c = *state;
+    struct stat before, after;
+    char path[512];
+
+    h_cluster_init(c, 2, ORGS, KINDS);
+    h_start(c, 0);
+    snprintf(path, sizeof path, "%s", c->nodes[0].control + 6);
+    assert_int_equal(stat(path, &before), 0);
+
+    /* Its own data directory and port, the first node's control path. */
+    snprintf(c->nodes[1].control, sizeof c->nodes[1].control, "%s", c->nodes[0].control);
+    assert_int_equal(s_run_icsd(c, 1), 1);
+    assert_true(s_file_has(c->nodes[1].log, "a running node answers on it"));
+
+    /* The first node's socket is the same file, and it still answers. */
+    assert_int_equal(stat(path, &after), 0);
+    assert_int_equal(before.st_ino, after.st_ino);
+    ASSERT_ANSWERS(0);
+
+    /* A clean stop removes the socket it made. */
+    assert_int_equal(h_stop(c, 0), 0);
+    assert_int_equal(stat(path, &after), -1);
+
+    /* A socket nobody answers on (a node that died) is replaced. */
+    struct sockaddr_un a = {.sun_family = AF_UNIX};
+    int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    assert_true(fd >= 0 && strlen(path) < sizeof a.sun_path);
+    memcpy(a.sun_path, path, strlen(path) + 1);
+    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
+    close(fd);
+    h_start(c, 0);
+    assert_true(s_file_has(c->nodes[0].log, "removed, left by a node that stopped"));
+    ASSERT_ANSWERS(0);
+}
+
+static int setup(void **state)
+{
+    *state = calloc(1, sizeof(h_cluster_t));
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    h_cluster_t *c = *state;
+    if (c->n > 0)
+        h_cluster_destroy(c);
+    free(c);
+    return 0;
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(control_path_of_a_file_is_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(live_control_socket_is_not_taken, setup, teardown),
+    };
+    return cmocka_run_group_tests_name("cluster ops", tests, NULL, NULL);
+}
