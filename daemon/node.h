@@ -38,6 +38,7 @@ typedef struct ics_node {
     struct ics_pending_query *queries; /* control.c: --fresh reads waiting */
     struct ics_http *http;             /* http.c: /metrics, NULL when off */
     struct ics_bridge *bridge;         /* bridge.c: mutual aid across groups */
+    struct ics_watch *watch;           /* node.c: what the log and systemd were told */
 } ics_node_t;
 
 /* Starts everything; returns NULL with err set. stop is polled each turn. */

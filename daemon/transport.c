@@ -21,6 +21,7 @@
 
 #include <errno.h>
 #include <sodium.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -359,10 +360,12 @@ static void s_refused(ics_transport_t *self, const uint8_t *curve, const char *a
             return;
     if (self->n_refused_keys < MAX_REFUSED_LOGGED)
         memcpy(self->refused_keys[self->n_refused_keys++], curve, 32);
-    char hex[65];
+    char hex[65], field[96];
     ics_hex(curve, 32, hex);
-    ics_warn("transport: refused connection from %s: CURVE key %s is not a member's "
-             "(logged once per key)", address, hex);
+    snprintf(field, sizeof field, "CURVE_KEY=%s", hex);
+    const char *fields[] = {"ICS_EVENT=peer_refused", field, NULL};
+    ics_log_fields(ICS_LOG_WARN, fields, "transport: refused connection from %s: CURVE key %s "
+                   "is not a member's (logged once per key)", address, hex);
 }
 
 /* ZAP request frames: version, request id, domain, address, identity,

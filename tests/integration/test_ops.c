@@ -1,7 +1,7 @@
 /*
  * What an operator does to a running node and sees in its log: the
  * control socket is never taken from a running node nor made of
- * somebody's file.
+ * somebody's file, and events are logged.
  */
 #include "harness.h"
 
@@ -33,6 +33,26 @@ static bool s_file_has(const char *path, const char *needle)
     return found;
 }
 
+typedef struct {
+    const char *path, *needle;
+} s_grep_t;
+
+static bool s_logged(h_cluster_t *c, void *arg)
+{
+    const s_grep_t *g = arg;
+    (void)c;
+    return s_file_has(g->path, g->needle);
+}
+
+#define ASSERT_LOGGED_WITHIN(path_, needle_, ms)                                         \
+    do {                                                                             \
+        s_grep_t g_ = {(path_), (needle_)};                                          \
+        if (!h_wait(s_logged, c, &g_, (ms))) {                                       \
+            h_sh("tail -30 '%s' >&2", g_.path);                                      \
+            fail_msg("%s does not say '%s'", g_.path, g_.needle);                    \
+        }                                                                            \
+    } while (0)
+
 #define ASSERT_ANSWERS(i)                                                                \
     do {                                                                             \
         Ics__V1__StatusReply *st_;                                                   \
@@ -40,6 +60,12 @@ static bool s_file_has(const char *path, const char *needle)
         assert_int_equal(h_status(c, (i), &st_, &resp_), ICS_OK);                    \
         ics__v1__control_response__free_unpacked(resp_, NULL);                       \
     } while (0)
+
+static bool s_has_leader(h_cluster_t *c, void *arg)
+{
+    (void)arg;
+    return h_leader(c) >= 0;
+}
 
 /* Runs icsd on node i's configuration in the foreground (it is expected to
  * refuse to start); returns its exit status, its output in node i's log. */
@@ -113,6 +139,44 @@ static void live_control_socket_is_not_taken(void **state)
     ASSERT_ANSWERS(0);
 }
 
+/* ---- events ------------------------------------------------------------ */
+
+/* Leadership, peers and quorum, as the log tells them. */
+static void events_are_logged(void **state)
+{
+    h_cluster_t *c = *state;
+
+    h_cluster_init(c, 3, ORGS, KINDS);
+    for (int i = 0; i < 3; i++)
+        h_start(c, i);
+    assert_true(h_wait(s_has_leader, c, NULL, 15000));
+    int leader = h_leader(c), other = (leader + 1) % 3, third = (leader + 2) % 3;
+    ASSERT_LOGGED_WITHIN(c->nodes[leader].log, "group nenc: this node won leadership", 5000);
+    ASSERT_LOGGED_WITHIN(c->nodes[other].log, "peer ", 5000);
+    ASSERT_LOGGED_WITHIN(c->nodes[other].log, " connected (tcp://127.0.0.1:", 5000);
+
+    /* A rejected entry, with its reason code and its reason, on every node. */
+    assert_int_equal(h_sh(ICSCTL_BIN " -s '%s' --as dr.amina.khan aid cancel 999 >/dev/null 2>&1",
+                          c->nodes[other].control), 1);
+    ASSERT_LOGGED_WITHIN(c->nodes[leader].log, "rejected [not_found]: there is no request 999",
+                         5000);
+    ASSERT_LOGGED_WITHIN(c->nodes[third].log, "rejected [not_found]: there is no request 999",
+                         5000);
+
+    /* The leader goes: the others see it lost, and a new term. */
+    h_kill(c, leader);
+    char lost[64];
+    snprintf(lost, sizeof lost, "peer %s lost: nothing heard for", c->nodes[leader].org);
+    ASSERT_LOGGED_WITHIN(c->nodes[other].log, lost, 10000);
+    ASSERT_LOGGED_WITHIN(c->nodes[other].log, "group nenc: term ", 10000);
+
+    /* One of three left: no quorum, and it says so. */
+    h_kill(c, third);
+    ASSERT_LOGGED_WITHIN(c->nodes[other].log, "group nenc: quorum lost: 1 of 3 voters", 10000);
+    h_start(c, third);
+    ASSERT_LOGGED_WITHIN(c->nodes[other].log, "group nenc: quorum regained: 2 of 3", 10000);
+}
+
 static int setup(void **state)
 {
     *state = calloc(1, sizeof(h_cluster_t));
@@ -133,6 +197,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(control_path_of_a_file_is_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(live_control_socket_is_not_taken, setup, teardown),
+        cmocka_unit_test_setup_teardown(events_are_logged, setup, teardown),
     };
     return cmocka_run_group_tests_name("cluster ops", tests, NULL, NULL);
 }
