@@ -7,6 +7,10 @@
  *
  * Exit status: 0 clean stop, 1 failure, 2 usage error.
  *
+ * Signals: TERM and INT stop the node; HUP reloads what can be reloaded
+ * (node.c, s_reload) and names what needs a restart. HUP is caught from
+ * the start, so an early one cannot kill a node that is starting.
+ *
  * Under journald, every message is sent with sd_journal_sendv, carrying
  * the event's structured fields (GROUP=, PEER=, ...); what is printed
  * before logging starts carries its <N> priority prefix.
@@ -33,12 +37,14 @@
 
 #define DEFAULT_CONFIG "/etc/icsd/icsd.conf"
 
-static volatile sig_atomic_t s_stop;
+static volatile sig_atomic_t s_stop, s_reload;
 
 static void s_on_signal(int sig)
 {
-    (void)sig;
-    s_stop = 1;
+    if (sig == SIGHUP)
+        s_reload = 1;
+    else
+        s_stop = 1;
 }
 
 /* Errors before the log is set up (and --check-config's): "icsd: ...",
@@ -170,6 +176,10 @@ int main(int argc, char **argv)
     ics_err_t err;
     int c, rc;
 
+    struct sigaction sa = {.sa_handler = s_on_signal};
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGHUP, &sa, NULL);
+
     while ((c = getopt_long(argc, argv, "c:vhV", opts, NULL)) != -1) {
         switch (c) {
         case 'c': config = optarg; break;
@@ -205,8 +215,6 @@ int main(int argc, char **argv)
         return 1;
     }
 
-    struct sigaction sa = {.sa_handler = s_on_signal};
-    sigemptyset(&sa.sa_mask);
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
@@ -216,6 +224,8 @@ int main(int argc, char **argv)
         ics_error("%s", err.msg);
         return 1;
     }
+    node->reload = &s_reload;
+    node->verbose = verbose;
     ics_notice("icsd %s: %s (%s) listening on %s, control %s", ICS_VERSION, cfg.org,
                ics_config_org(&cfg, cfg.org)->name, cfg.listen, cfg.control);
     rc = ics_node_run(node);

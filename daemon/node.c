@@ -17,6 +17,9 @@
  * alarms, peers connected and lost. The same look keeps systemd's STATUS=
  * current. Under journald each of these lines carries structured fields:
  * ICS_EVENT (what happened), GROUP, PEER, ORG, TERM, POSITION, REASON.
+ *
+ * SIGHUP (s_reload) re-reads the configuration: log_level is applied, and
+ * every other change is named as needing a restart.
  */
 #include "node.h"
 #include "bridge.h"
@@ -354,6 +357,7 @@ ics_node_t *ics_node_new(const ics_config_t *cfg, volatile sig_atomic_t *stop, i
     self->cfg = cfg;
     self->stop = stop;
     self->started_ms = ics_mono_ms();
+    self->log_level = cfg->log_level;
     self->watch = calloc(1, sizeof *self->watch);
     if (self->watch == NULL) {
         ics_err(err, ICS_ENOMEM, "out of memory");
@@ -755,6 +759,158 @@ static void s_watch(ics_node_t *self)
     s_notify_status(self, st, now);
 }
 
+/* ---- reload (SIGHUP) ----------------------------------------------------- */
+
+static const char *s_level_name(int level)
+{
+    static const char *names[] = {"error", "warn", "notice", "info", "debug"};
+    return level >= ICS_LOG_ERR && level <= ICS_LOG_DEBUG ? names[level - ICS_LOG_ERR] : "?";
+}
+
+/* Appends item to a "; "-separated list. */
+static void s_list_add(char *list, size_t size, const char *item)
+{
+    size_t n = strlen(list);
+    if (n + 8 >= size)
+        return;
+    if (n + strlen(item) + 3 >= size) {
+        snprintf(list + n, size - n, "%s...", n > 0 ? ", " : "");
+        return;
+    }
+    snprintf(list + n, size - n, "%s%s", n > 0 ? ", " : "", item);
+}
+
+/* What differs between two configurations, other than log_level: the
+ * settings that take effect only when the node starts. */
+static void s_config_diff(const ics_config_t *a, const ics_config_t *b, char *out, size_t size)
+{
+#define STR(field, label) if (strcmp(a->field, b->field) != 0) s_list_add(out, size, label)
+#define NUM(field, label) if (a->field != b->field) s_list_add(out, size, label)
+    STR(org, "org");
+    STR(key_file, "key_file");
+    STR(listen, "listen");
+    STR(data_dir, "data_dir");
+    STR(control, "control");
+    STR(http, "http");
+    NUM(heartbeat_ms, "[raft] heartbeat_ms");
+    NUM(election_ms, "[raft] election_ms");
+    NUM(snapshot_threshold, "[raft] snapshot_threshold");
+    NUM(snapshot_trailing, "[raft] snapshot_trailing");
+    NUM(tick_interval_ms, "[raft] tick_interval_ms");
+    NUM(checkpoint_interval, "[raft] checkpoint_interval");
+    NUM(backfill_chunk_bytes, "[raft] backfill_chunk_bytes");
+    NUM(ping_interval_ms, "[transport] ping_interval_ms");
+    NUM(max_message_bytes, "[transport] max_message_bytes");
+    NUM(send_hwm, "[transport] send_hwm");
+    NUM(reconnect_max_ms, "[transport] reconnect_max_ms");
+#undef STR
+#undef NUM
+    char item[ICS_ORG_MAX + ICS_GROUP_MAX + 48];
+    for (size_t i = 0; i < b->n_orgs; i++) {
+        const ics_org_cfg_t *o = &b->orgs[i], *was = ics_config_org(a, o->id);
+        if (was == NULL) {
+            snprintf(item, sizeof item, "[org %s] (new)", o->id);
+            s_list_add(out, size, item);
+            continue;
+        }
+        const char *what[4] = {NULL};
+        size_t nw = 0;
+        if (strcmp(was->kind, o->kind) != 0)
+            what[nw++] = "kind";
+        if (strcmp(was->name, o->name) != 0)
+            what[nw++] = "name";
+        if (strcmp(was->endpoint, o->endpoint) != 0)
+            what[nw++] = "endpoint";
+        if (memcmp(was->public_key, o->public_key, ICS_PK_BYTES) != 0)
+            what[nw++] = "public_key";
+        for (size_t k = 0; k < nw; k++) {
+            snprintf(item, sizeof item, "[org %s] %s", o->id, what[k]);
+            s_list_add(out, size, item);
+        }
+    }
+    for (size_t i = 0; i < a->n_orgs; i++)
+        if (ics_config_org(b, a->orgs[i].id) == NULL) {
+            snprintf(item, sizeof item, "[org %s] (removed)", a->orgs[i].id);
+            s_list_add(out, size, item);
+        }
+    for (size_t i = 0; i < b->n_groups; i++) {
+        const ics_group_cfg_t *g = &b->groups[i], *was = ics_config_group(a, g->name);
+        bool same = was != NULL && was->n_members == g->n_members &&
+                    strcmp(was->admin, g->admin) == 0 && was->join == g->join &&
+                    strcmp(was->policy, g->policy) == 0 &&
+                    strcmp(was->escalate_to, g->escalate_to) == 0;
+        for (size_t m = 0; same && m < g->n_members; m++)
+            same = ics_group_has(was, g->members[m]);
+        if (!same) {
+            snprintf(item, sizeof item, "[group %s]%s", g->name, was == NULL ? " (new)" : "");
+            s_list_add(out, size, item);
+        }
+    }
+    for (size_t i = 0; i < a->n_groups; i++)
+        if (ics_config_group(b, a->groups[i].name) == NULL) {
+            snprintf(item, sizeof item, "[group %s] (removed)", a->groups[i].name);
+            s_list_add(out, size, item);
+        }
+}
+
+/* Reloads what can change while the node runs, the log level, and names
+ * the rest. The configuration the node started with stays in force (it is
+ * frozen: groups, transport and raft hold pointers into it), so a second
+ * reload compares with it again. */
+static void s_reload(ics_node_t *self)
+{
+    ics_config_t *next = calloc(1, sizeof *next);
+    char restart[768] = "";
+    ics_err_t err;
+
+    sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%llu", (unsigned long long)ics_mono_us());
+    if (next == NULL) {
+        ics_error("reload: out of memory; nothing changed");
+        goto out;
+    }
+    if (ics_config_load(self->cfg->path, next, &err) != ICS_OK) {
+        ics_error("reload failed, nothing changed: %s", err.msg);
+        goto out;
+    }
+    bool level_changed = next->log_level != self->log_level;
+    if (level_changed) {
+        if (self->verbose)
+            ics_notice("reload: log_level %s noted; debug stays on (started with -v)",
+                       s_level_name(next->log_level));
+        else
+            ics_notice("reload: log_level %s -> %s", s_level_name(self->log_level),
+                       s_level_name(next->log_level));
+        self->log_level = next->log_level;
+        ics_log_set_level(self->verbose ? ICS_LOG_DEBUG : next->log_level);
+    }
+    s_config_diff(self->cfg, next, restart, sizeof restart);
+    if (restart[0] != '\0')
+        ics_warn("reload: changed in %s, not applied until icsd is restarted: %s",
+                 self->cfg->path, restart);
+    /* Where a member is reached is in its group's log (it came with the
+     * genesis or the admission); the configuration's endpoint is used only
+     * before a group has one. Say so rather than let a restart disappoint. */
+    for (size_t i = 0; i < next->n_orgs; i++) {
+        const ics_org_cfg_t *o = &next->orgs[i], *was = ics_config_org(self->cfg, o->id);
+        for (size_t g = 0; was != NULL && strcmp(was->endpoint, o->endpoint) != 0 &&
+                           g < self->n_groups; g++) {
+            if (ics_fsm_is_member(ics_group_fsm(self->groups[g]), o->id)) {
+                ics_warn("reload: [org %s] endpoint: group %s's log records where %s is "
+                         "reached, and a restart keeps that too", o->id,
+                         ics_group_name(self->groups[g]), o->id);
+                break;
+            }
+        }
+    }
+    if (restart[0] == '\0')
+        ics_notice("reload: %s read; %s", self->cfg->path,
+                   level_changed ? "all that changed is applied" : "nothing changed");
+out:
+    free(next);
+    sd_notify(0, "READY=1");
+    self->watch->status[0] = '\0'; /* STATUS= again */
+}
+
 int ics_node_run(ics_node_t *self)
 {
     zmq_pollitem_t items[8];
@@ -772,6 +928,10 @@ int ics_node_run(ics_node_t *self)
         long timeout = 1000;
         size_t n;
 
+        if (self->reload != NULL && *self->reload) {
+            *self->reload = 0;
+            s_reload(self);
+        }
 
         if (watchdog_usec != 0 && now >= next_watchdog) {
             sd_notify(0, "WATCHDOG=1");

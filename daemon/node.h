@@ -38,6 +38,9 @@ typedef struct ics_node {
     struct ics_pending_query *queries; /* control.c: --fresh reads waiting */
     struct ics_http *http;             /* http.c: /metrics, NULL when off */
     struct ics_bridge *bridge;         /* bridge.c: mutual aid across groups */
+    volatile sig_atomic_t *reload;     /* set by SIGHUP (main.c); NULL: none */
+    bool verbose;                      /* -v: debug, whatever log_level says */
+    int log_level;                     /* log_level of the configuration in effect */
     struct ics_watch *watch;           /* node.c: what the log and systemd were told */
 } ics_node_t;
 
@@ -45,7 +48,8 @@ typedef struct ics_node {
 ics_node_t *ics_node_new(const ics_config_t *cfg, volatile sig_atomic_t *stop,
                          ics_err_t *err);
 void ics_node_destroy(ics_node_t **self_p);
-/* Runs until *stop is set. Returns 0, or a negative code on a fatal error. */
+/* Runs until *stop is set; reloads the configuration whenever *reload is
+ * set. Returns 0, or a negative code on a fatal error. */
 int ics_node_run(ics_node_t *self);
 
 ics_group_t *ics_node_group(ics_node_t *self, const char *name);

@@ -1,10 +1,11 @@
 /*
- * What an operator does to a running node and sees in its log: the
- * control socket is never taken from a running node nor made of
- * somebody's file, and events are logged.
+ * What an operator does to a running node and sees in its log: SIGHUP
+ * reloads, the control socket is never taken from a running node nor
+ * made of somebody's file, and events are logged.
  */
 #include "harness.h"
 
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -61,6 +62,8 @@ static bool s_logged(h_cluster_t *c, void *arg)
         ics__v1__control_response__free_unpacked(resp_, NULL);                       \
     } while (0)
 
+#define ASSERT_RUNNING(i) assert_int_equal(kill(c->nodes[(i)].pid, 0), 0)
+
 static bool s_has_leader(h_cluster_t *c, void *arg)
 {
     (void)arg;
@@ -74,6 +77,48 @@ static int s_run_icsd(h_cluster_t *c, int i)
     h_write_config(c, i);
     return h_sh("timeout 60 " ICSD_BIN " -c '%s' >>'%s' 2>&1", c->nodes[i].conf,
                 c->nodes[i].log);
+}
+
+/* ---- SIGHUP ------------------------------------------------------------- */
+
+static void hup_reloads_and_keeps_running(void **state)
+{
+    h_cluster_t *c = *state;
+    uint8_t token[16] = {7};
+    Ics__V1__ControlResponse *resp = NULL;
+
+    h_cluster_init(c, 1, ORGS, KINDS);
+    h_start(c, 0);
+    assert_true(h_wait(s_has_leader, c, NULL, 10000));
+
+    /* A level the node applies, and a setting it can only take at start. */
+    snprintf(c->nodes[0].node_extra, sizeof c->nodes[0].node_extra, "log_level = debug");
+    snprintf(c->nodes[0].extra, sizeof c->nodes[0].extra, "snapshot_threshold = 100");
+    h_write_config(c, 0);
+    assert_int_equal(kill(c->nodes[0].pid, SIGHUP), 0);
+    ASSERT_LOGGED_WITHIN(c->nodes[0].log, "reload: log_level info -> debug", 5000);
+    ASSERT_LOGGED_WITHIN(c->nodes[0].log,
+                         "not applied until icsd is restarted: [raft] snapshot_threshold", 5000);
+    ASSERT_RUNNING(0);
+    ASSERT_ANSWERS(0);
+
+    /* Debug now reaches the log: every applied entry is shown. */
+    assert_int_equal(h_submit_raw(c, 0, "after reload", token, 5000, &resp), ICS_OK);
+    assert_int_equal(resp->code, 0);
+    ics__v1__control_response__free_unpacked(resp, NULL);
+    ASSERT_LOGGED_WITHIN(c->nodes[0].log, "debug: group nenc: entry ", 5000);
+
+    /* A configuration that does not parse changes nothing. */
+    FILE *f = fopen(c->nodes[0].conf, "a");
+    assert_non_null(f);
+    fputs("this is not ini\n", f);
+    fclose(f);
+    assert_int_equal(kill(c->nodes[0].pid, SIGHUP), 0);
+    ASSERT_LOGGED_WITHIN(c->nodes[0].log, "reload failed, nothing changed: ", 5000);
+    ASSERT_RUNNING(0);
+    ASSERT_ANSWERS(0);
+
+    assert_int_equal(h_stop(c, 0), 0);
 }
 
 /* ---- the control socket ------------------------------------------------- */
@@ -139,7 +184,7 @@ static void live_control_socket_is_not_taken(void **state)
     ASSERT_ANSWERS(0);
 }
 
-/* ---- events ------------------------------------------------------------ */
+/* ---- events ------------------------------------------------------------- */
 
 /* Leadership, peers and quorum, as the log tells them. */
 static void events_are_logged(void **state)
@@ -195,6 +240,7 @@ static int teardown(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(hup_reloads_and_keeps_running, setup, teardown),
         cmocka_unit_test_setup_teardown(control_path_of_a_file_is_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(live_control_socket_is_not_taken, setup, teardown),
         cmocka_unit_test_setup_teardown(events_are_logged, setup, teardown),
