@@ -47,6 +47,7 @@
 #define REJECTIONS_PER_MIN 10  /* rejected entries logged per group */
 #define PEER_EVENTS_PER_MIN 20 /* peers connected and lost */
 #define SCAN_MAX 256           /* history entries read per look */
+#define PINGS_KEPT 256         /* pings remembered, to recognise their pongs */
 
 /* At most burst lines a minute; the rest are counted and the count logged
  * when the minute is over. */
@@ -85,6 +86,11 @@ struct ics_watch {
     char status_key[512];       /* roles and leaders of the last STATUS= */
     char status[1024];          /* the last STATUS= */
     uint64_t status_ms;
+    struct {
+        uint64_t nonce, sent_us;
+    } pings[PINGS_KEPT];        /* ring of pings sent */
+    size_t pings_next;
+    uint64_t foreign_pong_ms;   /* when another node's pong was last logged */
 };
 
 /* Structured fields of a log line (see ics_log_fields). */
@@ -164,6 +170,9 @@ static void s_send_pings(ics_node_t *self)
         ping.to = (char *)peers[i].org;
         ping.nonce = ++self->ping_nonce;
         ping.sent_ms = ics_mono_us();
+        self->watch->pings[self->watch->pings_next].nonce = ping.nonce;
+        self->watch->pings[self->watch->pings_next].sent_us = ping.sent_ms;
+        self->watch->pings_next = (self->watch->pings_next + 1) % PINGS_KEPT;
         len = s_ping_input(input, sizeof input, s_ping_domain, group, ping.from, ping.to,
                            ping.nonce, ping.sent_ms);
         ics_identity_sign(self->id, input, len, sig);
@@ -224,6 +233,43 @@ static void s_on_ping(ics_node_t *self, ics_group_t *g, const char *from,
     s_send_frame(self, from, &reply);
 }
 
+/* Did this node send the ping a pong answers? false only when sure: the
+ * ping would still be remembered, and it is not. A pong signed by a peer
+ * for us, for a ping we never sent, answers another node that signs with
+ * our key: two nodes run as this organisation. */
+static bool s_our_ping(const ics_node_t *self, uint64_t nonce, uint64_t sent_us)
+{
+    const struct ics_watch *w = self->watch;
+    uint64_t oldest = UINT64_MAX;
+    for (size_t i = 0; i < PINGS_KEPT; i++) {
+        if (w->pings[i].nonce == 0)
+            continue;
+        if (w->pings[i].nonce == nonce && w->pings[i].sent_us == sent_us)
+            return true;
+        if (w->pings[i].sent_us < oldest)
+            oldest = w->pings[i].sent_us;
+    }
+    return oldest == UINT64_MAX || sent_us < oldest;
+}
+
+static void s_foreign_pong(ics_node_t *self, const char *from, const char *group)
+{
+    uint64_t now = ics_mono_ms();
+    s_fields_t f = {0};
+
+    self->drops.bad_frames++;
+    if (self->watch->foreign_pong_ms != 0 && now - self->watch->foreign_pong_ms < 60000)
+        return;
+    self->watch->foreign_pong_ms = now;
+    s_field(&f, "ICS_EVENT", "duplicate_identity");
+    s_field(&f, "GROUP", "%s", group);
+    s_field(&f, "PEER", "%s", from);
+    s_field(&f, "ORG", "%s", self->cfg->org);
+    ics_log_fields(ICS_LOG_ERR, f.list,
+                   "%s answered a ping this node never sent: another node is running with "
+                   "%s's identity key (logged at most once a minute)", from, self->cfg->org);
+}
+
 static void s_on_pong(ics_node_t *self, ics_group_t *g, const char *from,
                       const Ics__V1__Frame *frame)
 {
@@ -236,7 +282,15 @@ static void s_on_pong(ics_node_t *self, ics_group_t *g, const char *from,
                        pong->nonce, pong->echo_ms);
     if (strcmp(pong->from, from) != 0 || strcmp(pong->to, self->cfg->org) != 0 || len == 0 ||
         pong->signature.len != ICS_SIG_BYTES || !s_peer_key(self, g, from, pk) ||
-        !ics_signature_ok(pk, input, len, pong->signature.data) || pong->echo_ms > now) {
+        !ics_signature_ok(pk, input, len, pong->signature.data)) {
+        self->drops.bad_frames++;
+        return;
+    }
+    if (!s_our_ping(self, pong->nonce, pong->echo_ms)) {
+        s_foreign_pong(self, from, frame->group);
+        return;
+    }
+    if (pong->echo_ms > now) {
         self->drops.bad_frames++;
         return;
     }

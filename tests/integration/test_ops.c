@@ -1,7 +1,8 @@
 /*
  * What an operator does to a running node and sees in its log: SIGHUP
  * reloads, the control socket is never taken from a running node nor
- * made of somebody's file, and events are logged.
+ * made of somebody's file, events are logged, and a second node started
+ * with a partner's identity key is noticed.
  */
 #include "harness.h"
 
@@ -184,9 +185,9 @@ static void live_control_socket_is_not_taken(void **state)
     ASSERT_ANSWERS(0);
 }
 
-/* ---- events ------------------------------------------------------------- */
+/* ---- events and identity ------------------------------------------------ */
 
-/* Leadership, peers and quorum, as the log tells them. */
+/* Leadership, peers, rejections and quorum, as the log tells them. */
 static void events_are_logged(void **state)
 {
     h_cluster_t *c = *state;
@@ -222,6 +223,35 @@ static void events_are_logged(void **state)
     ASSERT_LOGGED_WITHIN(c->nodes[other].log, "group nenc: quorum regained: 2 of 3", 10000);
 }
 
+/* A copy of QHM's node, its key and configuration, started elsewhere. */
+static void second_node_with_the_same_key_is_noticed(void **state)
+{
+    h_cluster_t *c = *state;
+
+    h_cluster_init(c, 3, ORGS, KINDS);
+    for (int i = 0; i < 3; i++)
+        h_start(c, i);
+    assert_true(h_wait(s_has_leader, c, NULL, 15000));
+
+    h_node_t *copy = &c->nodes[3];
+    *copy = c->nodes[0];
+    copy->port = h_free_port();
+    snprintf(copy->conf, sizeof copy->conf, "%s/QHM-copy.conf", c->dir);
+    snprintf(copy->log, sizeof copy->log, "%s/QHM-copy.log", c->dir);
+    snprintf(copy->data, sizeof copy->data, "%s/QHM-copy.data", c->dir);
+    snprintf(copy->control, sizeof copy->control, "ipc://%s/QHM-copy.sock", c->dir);
+    copy->members = 0x7; /* the same group, QHM's endpoint still the original's */
+    c->n = 4;            /* torn down with the others */
+    h_start(c, 3);
+
+    /* The partners see two connections under one key; the original sees
+     * answers to pings it never sent. */
+    ASSERT_LOGGED_WITHIN(c->nodes[1].log, "two nodes are connected with QHM's identity key",
+                         15000);
+    ASSERT_LOGGED_WITHIN(c->nodes[0].log, "answered a ping this node never sent: another node "
+                                          "is running with QHM's identity key", 15000);
+}
+
 static int setup(void **state)
 {
     *state = calloc(1, sizeof(h_cluster_t));
@@ -244,6 +274,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(control_path_of_a_file_is_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(live_control_socket_is_not_taken, setup, teardown),
         cmocka_unit_test_setup_teardown(events_are_logged, setup, teardown),
+        cmocka_unit_test_setup_teardown(second_node_with_the_same_key_is_noticed, setup,
+                                        teardown),
     };
     return cmocka_run_group_tests_name("cluster ops", tests, NULL, NULL);
 }
