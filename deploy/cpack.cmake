@@ -98,9 +98,10 @@ set(CPACK_DEBIAN_PACKAGE_MAINTAINER "${ICS_PACKAGE_MAINTAINER}")
 set(CPACK_DEBIAN_PACKAGE_SECTION net)
 set(CPACK_DEBIAN_PACKAGE_PRIORITY optional)
 # Library dependencies come from dpkg-shlibdeps (dpkg-dev); postinst falls
-# back to adduser where systemd-sysusers is missing.
+# back to adduser where systemd-sysusers is missing; the unit's ExecReload=
+# runs /bin/kill (procps).
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
-set(CPACK_DEBIAN_PACKAGE_DEPENDS "adduser")
+set(CPACK_DEBIAN_PACKAGE_DEPENDS "adduser, procps")
 # The synopsis is CPACK_PACKAGE_DESCRIPTION_SUMMARY; cpack indents these
 # lines and turns the empty one into the " ." paragraph break.
 set(CPACK_DEBIAN_PACKAGE_DESCRIPTION
