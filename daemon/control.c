@@ -8,6 +8,10 @@
  * Requests are answered immediately (status, log) or when the submission
  * they carry is applied, times out or the node stops; every request gets
  * exactly one response.
+ *
+ * The socket file: at start only a dead node's socket is replaced (one
+ * that nobody answers on); on exit only the socket this node bound is
+ * removed.
  */
 #include "node.h"
 
@@ -19,7 +23,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #define ROUTING_MAX 256
@@ -31,26 +37,72 @@ typedef struct {
     bool delimiter; /* REQ-style client: echo the empty frame */
 } s_client_t;
 
+/* Clears the way for binding path. Only a socket that nobody answers on
+ * is removed: one a node that died left behind. A live one belongs to a
+ * running node (another data_dir, same control path: the data directory
+ * lock does not see it), and anything that is not a socket is not ours to
+ * remove. */
+static int s_clear_path(const char *path, ics_err_t *err)
+{
+    struct sockaddr_un a = {.sun_family = AF_UNIX};
+    struct stat st;
+    int fd, rc;
+
+    if (lstat(path, &st) != 0) {
+        if (errno == ENOENT)
+            return ICS_OK;
+        return ics_err(err, ICS_EIO, "control socket %s: %s", path, strerror(errno));
+    }
+    if (!S_ISSOCK(st.st_mode))
+        return ics_err(err, ICS_EEXIST, "control socket %s: the path exists and is not a "
+                       "socket; icsd will not replace it", path);
+    if (strlen(path) >= sizeof a.sun_path)
+        return ics_err(err, ICS_ECONFIG, "control socket %s: path too long", path);
+    memcpy(a.sun_path, path, strlen(path) + 1);
+    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return ics_err(err, ICS_EIO, "control socket %s: %s", path, strerror(errno));
+    rc = connect(fd, (struct sockaddr *)&a, sizeof a);
+    int connect_errno = errno;
+    close(fd);
+    if (rc == 0)
+        return ics_err(err, ICS_EEXIST, "control socket %s: a running node answers on it "
+                       "(is another icsd configured with this control path?)", path);
+    if (connect_errno != ECONNREFUSED)
+        return ics_err(err, ICS_EIO, "control socket %s: cannot tell whether a node uses "
+                       "it: %s", path, strerror(connect_errno));
+    if (unlink(path) != 0 && errno != ENOENT)
+        return ics_err(err, ICS_EIO, "control socket %s: %s", path, strerror(errno));
+    ics_info("control socket %s: removed, left by a node that stopped", path);
+    return ICS_OK;
+}
+
 int ics_control_open(ics_node_t *self, ics_err_t *err)
 {
     const char *path = self->cfg->control + 6; /* after ipc:// */
     int linger = 0;
+    struct stat st;
     mode_t old;
 
     self->control = zmq_socket(self->zctx, ZMQ_ROUTER);
     if (self->control == NULL)
         return ics_err(err, ICS_EIO, "control socket: %s", zmq_strerror(errno));
     zmq_setsockopt(self->control, ZMQ_LINGER, &linger, sizeof linger);
-    /* A socket file left by a node that died is stale: the data directory
-     * lock (main.c) guarantees no live node owns it. */
-    if (unlink(path) != 0 && errno != ENOENT)
-        return ics_err(err, ICS_EIO, "control socket %s: %s", path, strerror(errno));
+    if (s_clear_path(path, err) != ICS_OK)
+        return ICS_EIO;
     old = umask(007);
     int rc = zmq_bind(self->control, self->cfg->control);
     umask(old);
     if (rc != 0)
         return ics_err(err, ICS_EIO, "control socket %s: %s", self->cfg->control,
                        zmq_strerror(errno));
+    /* Remembered, so that stopping removes this socket and never one that
+     * replaced it. */
+    if (lstat(path, &st) == 0) {
+        self->control_file.bound = true;
+        self->control_file.dev = (uint64_t)st.st_dev;
+        self->control_file.ino = (uint64_t)st.st_ino;
+    }
     return ICS_OK;
 }
 
@@ -60,9 +112,15 @@ void ics_control_close(ics_node_t *self)
 {
     s_queries_run(self, true);
     if (self->control != NULL) {
+        const char *path = self->cfg->control + 6;
+        struct stat st;
         zmq_close(self->control);
         self->control = NULL;
-        unlink(self->cfg->control + 6);
+        if (self->control_file.bound && lstat(path, &st) == 0 && S_ISSOCK(st.st_mode) &&
+            (uint64_t)st.st_dev == self->control_file.dev &&
+            (uint64_t)st.st_ino == self->control_file.ino)
+            unlink(path);
+        self->control_file.bound = false;
     }
 }
 

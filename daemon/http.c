@@ -89,6 +89,103 @@ static void s_raftio_metrics(ics_node_t *n, FILE *out)
     }
 }
 
+/* Name of the family a line of the exposition belongs to: the sample's
+ * name, or the one a # HELP or # TYPE line describes. */
+static size_t s_family(const char *line, size_t len, const char **name)
+{
+    if (len > 7 && (strncmp(line, "# HELP ", 7) == 0 || strncmp(line, "# TYPE ", 7) == 0)) {
+        line += 7;
+        len -= 7;
+    } else if (len > 0 && line[0] == '#') {
+        *name = NULL;
+        return 0;
+    }
+    *name = line;
+    size_t n = 0;
+    while (n < len && line[n] != ' ' && line[n] != '{')
+        n++;
+    return n;
+}
+
+/* Writes the lines of text (of length len) that belong to the family
+ * fam; kind "# HELP ", "# TYPE " or NULL for samples. Returns how many. */
+static unsigned s_family_lines(FILE *out, const char *text, size_t len, const char *fam,
+                               size_t fam_len, const char *kind)
+{
+    unsigned n = 0;
+    for (size_t at = 0; at < len;) {
+        const char *line = text + at;
+        size_t ll = strcspn(line, "\n"), nl;
+        const char *name;
+        nl = s_family(line, ll, &name);
+        bool is_kind = kind != NULL ? strncmp(line, kind, 7) == 0 : line[0] != '#';
+        if (name != NULL && is_kind && nl == fam_len && memcmp(name, fam, nl) == 0) {
+            fwrite(line, 1, ll, out);
+            fputc('\n', out);
+            n++;
+        }
+        at += ll + 1;
+    }
+    return n;
+}
+
+/* The state machine's gauges (OPEL, mutual aid). Each domain writes its
+ * families for one group, HELP and TYPE included; the exposition format
+ * wants each family once, HELP and TYPE first and every sample of it
+ * together. So each group's text is gathered, then written family by
+ * family: HELP and TYPE from the first group that gives them, then every
+ * group's samples. */
+static void s_fsm_metrics(ics_node_t *n, FILE *out)
+{
+    enum { MAX_FAMILIES = 64 };
+    char *text[ICS_MAX_GROUPS] = {0};
+    size_t len[ICS_MAX_GROUPS] = {0};
+    struct s_fam {
+        const char *name;
+        size_t len;
+    } fam[MAX_FAMILIES];
+    size_t n_fam = 0, n_groups = n->n_groups < ICS_MAX_GROUPS ? n->n_groups : ICS_MAX_GROUPS;
+
+    for (size_t g = 0; g < n_groups; g++) {
+        FILE *f = open_memstream(&text[g], &len[g]);
+        if (f == NULL)
+            continue;
+        ics_fsm_metrics(ics_group_fsm(n->groups[g]), f);
+        fclose(f);
+    }
+    for (size_t g = 0; g < n_groups; g++) {
+        for (size_t at = 0; text[g] != NULL && at < len[g];) {
+            const char *line = text[g] + at, *name;
+            size_t ll = strcspn(line, "\n");
+            size_t nl = s_family(line, ll, &name), k;
+            for (k = 0; k < n_fam; k++)
+                if (fam[k].len == nl && memcmp(fam[k].name, name, nl) == 0)
+                    break;
+            if (name != NULL && nl > 0 && k == n_fam && n_fam < MAX_FAMILIES)
+                fam[n_fam++] = (struct s_fam){name, nl};
+            at += ll + 1;
+        }
+    }
+    for (size_t k = 0; k < n_fam; k++) {
+        bool help = false, type = false;
+        for (size_t g = 0; g < n_groups && !(help && type); g++) {
+            if (text[g] == NULL)
+                continue;
+            if (!help)
+                help = s_family_lines(out, text[g], len[g], fam[k].name, fam[k].len,
+                                      "# HELP ") > 0;
+            if (!type)
+                type = s_family_lines(out, text[g], len[g], fam[k].name, fam[k].len,
+                                      "# TYPE ") > 0;
+        }
+        for (size_t g = 0; g < n_groups; g++)
+            if (text[g] != NULL)
+                s_family_lines(out, text[g], len[g], fam[k].name, fam[k].len, NULL);
+    }
+    for (size_t g = 0; g < n_groups; g++)
+        free(text[g]);
+}
+
 static void s_metrics(ics_node_t *n, FILE *out)
 {
     static const char *roles[] = {"unavailable", "follower", "candidate", "leader"};
@@ -134,13 +231,13 @@ static void s_metrics(ics_node_t *n, FILE *out)
     GAUGE("icsd_log_clock_seconds", "The log's clock.", ics_fsm_clock(ics_group_fsm(grp)) / 1000);
     GAUGE("icsd_checkpoint_certified_position", "Highest certified checkpoint.",
           ics_fsm_certified_position(ics_group_fsm(grp)));
-    GAUGE("icsd_submit_timeouts", "Own submissions that timed out.", st.timeouts);
     GAUGE("icsd_history_position", "Highest audit position the history holds or backfills to.",
           st.history_top);
     GAUGE("icsd_history_missing_entries", "History entries still to backfill from peers.",
           st.history_missing);
     GAUGE("icsd_history_write_failed", "1 if the history could not be written (group stopped).",
           st.history_failed ? 1 : 0);
+    COUNTER("icsd_submit_timeouts_total", "Own submissions that timed out.", st.timeouts);
     COUNTER("icsd_history_backfilled_entries_total", "History entries backfilled from peers.",
             st.history_filled);
     COUNTER("icsd_history_backfill_failures_total",
@@ -166,26 +263,19 @@ static void s_metrics(ics_node_t *n, FILE *out)
                 cp.alarm ? 1 : 0);
     }
 
-    fprintf(out, "# HELP icsd_entries_total Entries applied, by outcome and reason.\n"
+    /* reason is a code from a fixed set (metrics.h), never the text. */
+    fprintf(out, "# HELP icsd_entries_total Entries applied, by outcome and reason code.\n"
                  "# TYPE icsd_entries_total counter\n");
     for (size_t g = 0; g < n->n_groups; g++) {
         const ics_group_metrics_t *m = ics_group_metrics(n->groups[g]);
         const char *name = ics_group_name(n->groups[g]);
         fprintf(out, "icsd_entries_total{group=\"%s\",outcome=\"accepted\",reason=\"\"} %llu\n",
                 name, (unsigned long long)m->accepted);
-        for (size_t i = 0; i < m->rejected.n; i++) {
-            char reason[64];
-            size_t k = 0;
-            /* Label values: no quotes, backslashes or newlines. */
-            for (const char *c = m->rejected.reason[i]; *c && k + 1 < sizeof reason; c++)
-                reason[k++] = (*c == '"' || *c == '\\' || *c == '\n') ? '_' : *c;
-            reason[k] = '\0';
-            fprintf(out, "icsd_entries_total{group=\"%s\",outcome=\"rejected\",reason=\"%s\"} "
-                         "%llu\n", name, reason, (unsigned long long)m->rejected.count[i]);
-        }
-        if (m->rejected.other)
-            fprintf(out, "icsd_entries_total{group=\"%s\",outcome=\"rejected\",reason=\"other\"} "
-                         "%llu\n", name, (unsigned long long)m->rejected.other);
+        for (size_t i = 0; i < ICS_REASON_CODES; i++)
+            if (m->rejected.count[i] != 0)
+                fprintf(out, "icsd_entries_total{group=\"%s\",outcome=\"rejected\","
+                             "reason=\"%s\"} %llu\n", name, ics_reason_code_name(i),
+                        (unsigned long long)m->rejected.count[i]);
     }
     fprintf(out, "# HELP icsd_commit_latency_seconds Own submissions, signed to applied here.\n"
                  "# TYPE icsd_commit_latency_seconds histogram\n");
@@ -233,9 +323,7 @@ static void s_metrics(ics_node_t *n, FILE *out)
     fprintf(out, "icsd_connections_refused_total %llu\n", (unsigned long long)ts.refused);
     s_raftio_metrics(n, out);
 
-    /* Domain gauges (open aid requests, OPEL by organisation). */
-    for (size_t g = 0; g < n->n_groups; g++)
-        ics_fsm_metrics(ics_group_fsm(n->groups[g]), out);
+    s_fsm_metrics(n, out);
 }
 
 static bool s_ready(ics_node_t *n, char *why, size_t size)

@@ -23,18 +23,20 @@ void ics_hist_write(FILE *out, const char *name, const char *labels, const ics_h
 /* p in 0..100: upper bound of the bucket holding that percentile, in us. */
 uint64_t ics_hist_percentile(const ics_hist_t *h, unsigned p);
 
-#define ICS_REASONS_MAX 32
-
-/* Rejections counted by reason class: the text of the reason up to its
- * first ':' (e.g. "bad signature", "unknown organisation QHM" -> kept
- * whole), bounded in number so a hostile peer cannot grow it. */
+/* Rejections counted by reason code: one of a fixed set, derived from the
+ * reason's text by ics_reason_code(). The text itself names people, ids
+ * and values, which a metric label must not carry (unbounded, personal). */
+#define ICS_REASON_CODES 13
 typedef struct {
-    char reason[ICS_REASONS_MAX][64];
-    uint64_t count[ICS_REASONS_MAX];
-    size_t n;
-    uint64_t other;
+    uint64_t count[ICS_REASON_CODES]; /* by code, in ics_reason_code_name order */
 } ics_reasons_t;
 
 void ics_reasons_add(ics_reasons_t *r, const char *reason);
+uint64_t ics_reasons_total(const ics_reasons_t *r);
+/* The code of a rejection reason, e.g. "not_permitted", "not_found",
+ * "invalid"; "other" when no rule matches. Never NULL. */
+const char *ics_reason_code(const char *reason);
+/* i < ICS_REASON_CODES */
+const char *ics_reason_code_name(size_t i);
 
 #endif

@@ -9,6 +9,17 @@
  * Frame admission: a frame must decode, carry our wire version, name a
  * group we are in, and come from an organisation that is a member of that
  * group; anything else is dropped and counted, never trusted.
+ *
+ * What operators see: groups and the transport keep state, not history,
+ * so the loop looks at them every WATCH_MS (s_watch) and logs what changed
+ * since the last look: leadership, terms and leaders, quorum, snapshots,
+ * rejected entries (rate-limited; every entry at debug), checkpoint
+ * alarms, peers connected and lost. The same look keeps systemd's STATUS=
+ * current. Under journald each of these lines carries structured fields:
+ * ICS_EVENT (what happened), GROUP, PEER, ORG, TERM, POSITION, REASON.
+ *
+ * SIGHUP (s_reload) re-reads the configuration: log_level is applied, and
+ * every other change is named as needing a restart.
  */
 #include "node.h"
 #include "bridge.h"
@@ -17,6 +28,8 @@
 
 #include <errno.h>
 #include <sodium.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -25,6 +38,84 @@
 
 #include "http.h"
 #include "ics/v1/wire.pb-c.h"
+#include "raftio.h"
+
+#define WATCH_MS 200           /* how often the loop looks for changes */
+#define SLOW_WATCH_MS 1000     /* ... and for those that cost a query */
+#define STATUS_MIN_MS 1000     /* STATUS= with new positions, at most this often */
+#define LIMIT_WINDOW_MS 60000  /* rate limits count lines per minute */
+#define REJECTIONS_PER_MIN 10  /* rejected entries logged per group */
+#define PEER_EVENTS_PER_MIN 20 /* peers connected and lost */
+#define SCAN_MAX 256           /* history entries read per look */
+#define PINGS_KEPT 256         /* pings remembered, to recognise their pongs */
+
+/* At most burst lines a minute; the rest are counted and the count logged
+ * when the minute is over. */
+typedef struct {
+    const char *what;
+    uint64_t start_ms;
+    unsigned used;
+    uint64_t dropped;
+} s_limit_t;
+
+/* What was last logged of a group. */
+typedef struct {
+    bool seen;
+    char role[16];
+    char leader[ICS_ORG_MAX];
+    uint64_t term;
+    int quorum;                 /* -1 not judged yet, 0 lost, 1 held */
+    uint64_t snapshot_index;    /* raft's latest snapshot */
+    uint64_t snapshots_in;      /* snapshots received so far */
+    uint64_t rejected;          /* rejections counted so far */
+    uint64_t scanned;           /* history position looked at */
+    uint64_t replayed_to;       /* positions applied before this run */
+    bool alarm;
+    s_limit_t rejections;
+} s_gwatch_t;
+
+struct ics_watch {
+    s_gwatch_t g[ICS_MAX_GROUPS];
+    struct {
+        char org[ICS_ORG_MAX];
+        bool connected;
+    } peers[ICS_MAX_ORGS];
+    size_t n_peers;
+    s_limit_t peer_events;
+    uint64_t next_ms, next_slow_ms;
+    char status_key[512];       /* roles and leaders of the last STATUS= */
+    char status[1024];          /* the last STATUS= */
+    uint64_t status_ms;
+    struct {
+        uint64_t nonce, sent_us;
+    } pings[PINGS_KEPT];        /* ring of pings sent */
+    size_t pings_next;
+    uint64_t foreign_pong_ms;   /* when another node's pong was last logged */
+};
+
+/* Structured fields of a log line (see ics_log_fields). */
+typedef struct {
+    char text[8][160];
+    const char *list[9];
+    size_t n;
+} s_fields_t;
+
+static void s_field(s_fields_t *f, const char *name, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void s_field(s_fields_t *f, const char *name, const char *fmt, ...)
+{
+    va_list ap;
+    int k;
+    if (f->n >= 8)
+        return;
+    k = snprintf(f->text[f->n], sizeof f->text[0], "%s=", name);
+    va_start(ap, fmt);
+    vsnprintf(f->text[f->n] + k, sizeof f->text[0] - (size_t)k, fmt, ap);
+    va_end(ap);
+    f->list[f->n] = f->text[f->n];
+    f->list[++f->n] = NULL;
+}
 
 static const char s_ping_domain[] = "ICSD-PING-V1";
 static const char s_pong_domain[] = "ICSD-PONG-V1";
@@ -79,6 +170,9 @@ static void s_send_pings(ics_node_t *self)
         ping.to = (char *)peers[i].org;
         ping.nonce = ++self->ping_nonce;
         ping.sent_ms = ics_mono_us();
+        self->watch->pings[self->watch->pings_next].nonce = ping.nonce;
+        self->watch->pings[self->watch->pings_next].sent_us = ping.sent_ms;
+        self->watch->pings_next = (self->watch->pings_next + 1) % PINGS_KEPT;
         len = s_ping_input(input, sizeof input, s_ping_domain, group, ping.from, ping.to,
                            ping.nonce, ping.sent_ms);
         ics_identity_sign(self->id, input, len, sig);
@@ -139,6 +233,43 @@ static void s_on_ping(ics_node_t *self, ics_group_t *g, const char *from,
     s_send_frame(self, from, &reply);
 }
 
+/* Did this node send the ping a pong answers? false only when sure: the
+ * ping would still be remembered, and it is not. A pong signed by a peer
+ * for us, for a ping we never sent, answers another node that signs with
+ * our key: two nodes run as this organisation. */
+static bool s_our_ping(const ics_node_t *self, uint64_t nonce, uint64_t sent_us)
+{
+    const struct ics_watch *w = self->watch;
+    uint64_t oldest = UINT64_MAX;
+    for (size_t i = 0; i < PINGS_KEPT; i++) {
+        if (w->pings[i].nonce == 0)
+            continue;
+        if (w->pings[i].nonce == nonce && w->pings[i].sent_us == sent_us)
+            return true;
+        if (w->pings[i].sent_us < oldest)
+            oldest = w->pings[i].sent_us;
+    }
+    return oldest == UINT64_MAX || sent_us < oldest;
+}
+
+static void s_foreign_pong(ics_node_t *self, const char *from, const char *group)
+{
+    uint64_t now = ics_mono_ms();
+    s_fields_t f = {0};
+
+    self->drops.bad_frames++;
+    if (self->watch->foreign_pong_ms != 0 && now - self->watch->foreign_pong_ms < 60000)
+        return;
+    self->watch->foreign_pong_ms = now;
+    s_field(&f, "ICS_EVENT", "duplicate_identity");
+    s_field(&f, "GROUP", "%s", group);
+    s_field(&f, "PEER", "%s", from);
+    s_field(&f, "ORG", "%s", self->cfg->org);
+    ics_log_fields(ICS_LOG_ERR, f.list,
+                   "%s answered a ping this node never sent: another node is running with "
+                   "%s's identity key (logged at most once a minute)", from, self->cfg->org);
+}
+
 static void s_on_pong(ics_node_t *self, ics_group_t *g, const char *from,
                       const Ics__V1__Frame *frame)
 {
@@ -151,7 +282,15 @@ static void s_on_pong(ics_node_t *self, ics_group_t *g, const char *from,
                        pong->nonce, pong->echo_ms);
     if (strcmp(pong->from, from) != 0 || strcmp(pong->to, self->cfg->org) != 0 || len == 0 ||
         pong->signature.len != ICS_SIG_BYTES || !s_peer_key(self, g, from, pk) ||
-        !ics_signature_ok(pk, input, len, pong->signature.data) || pong->echo_ms > now) {
+        !ics_signature_ok(pk, input, len, pong->signature.data)) {
+        self->drops.bad_frames++;
+        return;
+    }
+    if (!s_our_ping(self, pong->nonce, pong->echo_ms)) {
+        s_foreign_pong(self, from, frame->group);
+        return;
+    }
+    if (pong->echo_ms > now) {
         self->drops.bad_frames++;
         return;
     }
@@ -272,6 +411,12 @@ ics_node_t *ics_node_new(const ics_config_t *cfg, volatile sig_atomic_t *stop, i
     self->cfg = cfg;
     self->stop = stop;
     self->started_ms = ics_mono_ms();
+    self->log_level = cfg->log_level;
+    self->watch = calloc(1, sizeof *self->watch);
+    if (self->watch == NULL) {
+        ics_err(err, ICS_ENOMEM, "out of memory");
+        goto fail;
+    }
     self->id = ics_identity_load(cfg->key_file, err);
     if (self->id == NULL)
         goto fail;
@@ -299,6 +444,14 @@ ics_node_t *ics_node_new(const ics_config_t *cfg, volatile sig_atomic_t *stop, i
             goto fail;
         self->n_groups++;
     }
+    /* Entries up to here were applied by an earlier run: replaying them is
+     * no news (their rejections were logged then). */
+    for (size_t i = 0; i < self->n_groups; i++) {
+        self->watch->g[i].replayed_to = ics_history_top(ics_group_history(self->groups[i]));
+        self->watch->g[i].quorum = -1;
+        self->watch->g[i].rejections.what = "rejected entries";
+    }
+    self->watch->peer_events.what = "peers connected or lost";
     if (ics_control_open(self, err) != ICS_OK)
         goto fail;
     if (cfg->http[0] != '\0' && (self->http = ics_http_start(self, cfg->http, err)) == NULL)
@@ -325,8 +478,491 @@ void ics_node_destroy(ics_node_t **self_p)
     if (self->zctx != NULL)
         zmq_ctx_term(self->zctx);
     ics_identity_destroy(&self->id);
+    free(self->watch);
     free(self);
     *self_p = NULL;
+}
+
+/* ---- watching: what the log and systemd are told ----------------------- */
+
+static bool s_limit(s_limit_t *l, uint64_t now, unsigned burst)
+{
+    if (l->start_ms == 0 || now - l->start_ms >= LIMIT_WINDOW_MS) {
+        l->start_ms = now;
+        l->used = 0;
+    }
+    if (l->used < burst) {
+        l->used++;
+        return true;
+    }
+    l->dropped++;
+    return false;
+}
+
+/* Once the minute is over: how many lines the limit held back. */
+static void s_limit_flush(s_limit_t *l, uint64_t now, const char *group)
+{
+    if (l->dropped == 0 || now - l->start_ms < LIMIT_WINDOW_MS)
+        return;
+    if (group != NULL)
+        ics_notice("group %s: %s: %llu more not logged in the last minute", group, l->what,
+                   (unsigned long long)l->dropped);
+    else
+        ics_notice("%s: %llu more not logged in the last minute", l->what,
+                   (unsigned long long)l->dropped);
+    l->dropped = 0;
+}
+
+/* Leadership, term and leader: one line per look that saw a change. */
+static void s_watch_leadership(ics_node_t *self, s_gwatch_t *w, const char *name,
+                               const ics_group_status_t *st)
+{
+    bool was_leader = strcmp(w->role, "leader") == 0, is_leader = strcmp(st->role, "leader") == 0;
+    s_fields_t f = {0};
+
+    /* The first look reports a leader already known, not the lack of one. */
+    if (!w->seen && st->leader[0] == '\0')
+        goto out;
+    if (strcmp(w->role, st->role) == 0 && strcmp(w->leader, st->leader) == 0 &&
+        w->term == st->term)
+        goto out;
+    s_field(&f, "GROUP", "%s", name);
+    s_field(&f, "TERM", "%llu", (unsigned long long)st->term);
+    if (st->leader[0] != '\0')
+        s_field(&f, "LEADER", "%s", st->leader);
+    if (is_leader && !was_leader) {
+        s_field(&f, "ICS_EVENT", "leader_won");
+        ics_log_fields(ICS_LOG_NOTICE, f.list, "group %s: this node won leadership (term %llu)",
+                       name, (unsigned long long)st->term);
+    } else if (was_leader && !is_leader) {
+        s_field(&f, "ICS_EVENT", "leader_lost");
+        ics_log_fields(ICS_LOG_NOTICE, f.list,
+                       "group %s: this node lost leadership (term %llu, now %s%s%s)", name,
+                       (unsigned long long)st->term, st->role,
+                       st->leader[0] != '\0' ? ", leader " : ", no leader",
+                       st->leader[0] != '\0' ? st->leader : "");
+    } else if (strcmp(w->leader, st->leader) != 0 || w->term != st->term) {
+        s_field(&f, "ICS_EVENT", w->term != st->term ? "term_changed" : "leader_changed");
+        if (st->leader[0] != '\0')
+            ics_log_fields(ICS_LOG_INFO, f.list, "group %s: term %llu, leader %s", name,
+                           (unsigned long long)st->term, st->leader);
+        else
+            ics_log_fields(ICS_LOG_INFO, f.list, "group %s: term %llu, no leader (this node: %s)",
+                           name, (unsigned long long)st->term, st->role);
+    }
+out:
+    ics_strcpy(w->role, sizeof w->role, st->role);
+    ics_strcpy(w->leader, sizeof w->leader, st->leader);
+    w->term = st->term;
+}
+
+/* Quorum as this node sees it: voters it hears from (itself included)
+ * against the raft configuration. Judged once the node has had time to
+ * hear from its peers after starting. */
+static void s_watch_quorum(ics_node_t *self, s_gwatch_t *w, ics_group_t *g, uint64_t now)
+{
+    const struct raft_configuration *conf = &ics_group_raft(g)->configuration;
+    const char *name = ics_group_name(g);
+    char unreachable[256] = "";
+    unsigned voters = 0, reachable = 0;
+    size_t ul = 0;
+    s_fields_t f = {0};
+
+    if (now - self->started_ms < 3ull * self->cfg->ping_interval_ms + self->cfg->election_ms)
+        return;
+    for (unsigned i = 0; i < conf->n; i++) {
+        ics_peer_info_t peer;
+        const char *org = conf->servers[i].address;
+        if (conf->servers[i].role != RAFT_VOTER || org == NULL)
+            continue;
+        voters++;
+        if (strcmp(org, self->cfg->org) == 0 ||
+            (ics_transport_peer(self->transport, org, &peer) && peer.connected)) {
+            reachable++;
+        } else if (ul + strlen(org) + 2 < sizeof unreachable) {
+            ul += (size_t)snprintf(unreachable + ul, sizeof unreachable - ul, "%s%s",
+                                   ul > 0 ? " " : "", org);
+        }
+    }
+    if (voters == 0)
+        return; /* joining: no configuration yet */
+    int have = reachable * 2 > voters;
+    if (have == w->quorum)
+        return;
+    s_field(&f, "GROUP", "%s", name);
+    if (!have) {
+        s_field(&f, "ICS_EVENT", "quorum_lost");
+        ics_log_fields(ICS_LOG_WARN, f.list,
+                       "group %s: quorum lost: %u of %u voters reachable (not: %s); nothing is "
+                       "committed until %u are", name, reachable, voters, unreachable,
+                       voters / 2 + 1);
+    } else if (w->quorum == 0) {
+        s_field(&f, "ICS_EVENT", "quorum_regained");
+        ics_log_fields(ICS_LOG_NOTICE, f.list, "group %s: quorum regained: %u of %u voters "
+                       "reachable", name, reachable, voters);
+    }
+    w->quorum = have;
+}
+
+static void s_watch_snapshots(s_gwatch_t *w, ics_group_t *g, const ics_group_status_t *st)
+{
+    struct raft *r = ics_group_raft(g);
+    const char *name = ics_group_name(g);
+    uint64_t index = r->log.snapshot.last_index;
+    uint64_t in = ics_raftio_stats(ics_raftio_of(r->io)).snapshots_received;
+    s_fields_t f = {0};
+
+    if (w->seen && index != w->snapshot_index) {
+        s_field(&f, "GROUP", "%s", name);
+        s_field(&f, "POSITION", "%llu", (unsigned long long)ics_fsm_position(ics_group_fsm(g)));
+        if (in != w->snapshots_in) {
+            s_field(&f, "ICS_EVENT", "snapshot_installed");
+            ics_log_fields(ICS_LOG_NOTICE, f.list, "group %s: installed a snapshot from %s "
+                           "(raft index %llu, log position %llu)", name,
+                           st->leader[0] != '\0' ? st->leader : "the leader",
+                           (unsigned long long)index,
+                           (unsigned long long)ics_fsm_position(ics_group_fsm(g)));
+        } else {
+            s_field(&f, "ICS_EVENT", "snapshot_taken");
+            ics_log_fields(ICS_LOG_INFO, f.list, "group %s: took a snapshot at raft index %llu",
+                           name, (unsigned long long)index);
+        }
+    }
+    w->snapshot_index = index;
+    w->snapshots_in = in;
+}
+
+/* Entries applied since the last look, read back from the history: the
+ * rejected ones at notice (rate-limited), all of them at debug. Only read
+ * when there is something to say. */
+static void s_watch_entries(ics_node_t *self, s_gwatch_t *w, ics_group_t *g, uint64_t now)
+{
+    const char *name = ics_group_name(g);
+    uint64_t position = ics_fsm_position(ics_group_fsm(g));
+    uint64_t rejected = ics_reasons_total(&ics_group_metrics(g)->rejected);
+    bool debug = ics_log_level() >= ICS_LOG_DEBUG;
+
+    if (!w->seen || position < w->scanned || (rejected == w->rejected && !debug)) {
+        w->scanned = position;
+        w->rejected = rejected;
+        return;
+    }
+    w->rejected = rejected;
+    if (position - w->scanned > SCAN_MAX) {
+        ics_debug("group %s: positions %llu to %llu applied, not shown", name,
+                  (unsigned long long)w->scanned + 1,
+                  (unsigned long long)(position - SCAN_MAX));
+        w->scanned = position - SCAN_MAX;
+    }
+    for (uint64_t p = w->scanned + 1; p <= position; p++) {
+        ics_log_entry_t e;
+        Ics__V1__Envelope *env = NULL;
+        const ProtobufCFieldDescriptor *kind = NULL;
+        const char *org = "?";
+        s_fields_t f = {0};
+
+        if (ics_history_entry(ics_group_history(g), p, &e) != ICS_OK)
+            continue;
+        if (ics_envelope_decode(e.envelope, e.envelope_len, &env, NULL) == ICS_OK) {
+            org = env->org;
+            kind = protobuf_c_message_descriptor_get_field(&ics__v1__command__descriptor,
+                                                           env->kind);
+        }
+        const char *kind_name = kind != NULL ? kind->name : "unknown";
+        if (!e.accepted && p > w->replayed_to &&
+            s_limit(&w->rejections, now, REJECTIONS_PER_MIN)) {
+            const char *code = ics_reason_code(e.reason);
+            s_field(&f, "ICS_EVENT", "entry_rejected");
+            s_field(&f, "GROUP", "%s", name);
+            s_field(&f, "ORG", "%s", org);
+            s_field(&f, "POSITION", "%llu", (unsigned long long)p);
+            s_field(&f, "REASON", "%s", code);
+            ics_log_fields(ICS_LOG_NOTICE, f.list, "group %s: entry %llu by %s (%s) rejected "
+                           "[%s]: %s", name, (unsigned long long)p, org, kind_name, code,
+                           e.reason);
+        } else if (debug) {
+            ics_debug("group %s: entry %llu by %s seq %llu (%s) %s%s%s", name,
+                      (unsigned long long)p, org,
+                      env != NULL ? (unsigned long long)env->seq : 0ull, kind_name,
+                      e.accepted ? "accepted" : "rejected", e.accepted ? "" : ": ",
+                      e.accepted ? "" : e.reason);
+        }
+        if (env != NULL)
+            ics__v1__envelope__free_unpacked(env, NULL);
+        free(e.envelope);
+    }
+    w->scanned = position;
+}
+
+static void s_watch_alarm(s_gwatch_t *w, ics_group_t *g)
+{
+    ics_checkpoint_status_t cp;
+    s_fields_t f = {0};
+
+    ics_fsm_checkpoint_status(ics_group_fsm(g), &cp);
+    if (cp.alarm && !w->alarm) {
+        s_field(&f, "ICS_EVENT", "checkpoint_alarm");
+        s_field(&f, "GROUP", "%s", ics_group_name(g));
+        ics_log_fields(ICS_LOG_ERR, f.list, "group %s: checkpoint alarm: %s", ics_group_name(g),
+                       cp.alarm_text);
+    }
+    w->alarm = cp.alarm;
+}
+
+static void s_watch_peers(ics_node_t *self, uint64_t now)
+{
+    struct ics_watch *w = self->watch;
+    ics_peer_info_t peers[ICS_MAX_ORGS];
+    size_t n = ics_transport_peers(self->transport, peers, ICS_MAX_ORGS);
+
+    for (size_t i = 0; i < n; i++) {
+        size_t k;
+        for (k = 0; k < w->n_peers; k++)
+            if (strcmp(w->peers[k].org, peers[i].org) == 0)
+                break;
+        if (k == w->n_peers) {
+            if (k == ICS_MAX_ORGS)
+                continue;
+            ics_strcpy(w->peers[k].org, sizeof w->peers[k].org, peers[i].org);
+            w->peers[k].connected = false;
+            w->n_peers++;
+        }
+        if (w->peers[k].connected == peers[i].connected)
+            continue;
+        w->peers[k].connected = peers[i].connected;
+        if (!s_limit(&w->peer_events, now, PEER_EVENTS_PER_MIN))
+            continue;
+        s_fields_t f = {0};
+        s_field(&f, "PEER", "%s", peers[i].org);
+        if (peers[i].connected) {
+            s_field(&f, "ICS_EVENT", "peer_connected");
+            ics_log_fields(ICS_LOG_INFO, f.list, "peer %s connected (%s)", peers[i].org,
+                           peers[i].endpoint);
+        } else {
+            s_field(&f, "ICS_EVENT", "peer_lost");
+            ics_log_fields(ICS_LOG_NOTICE, f.list, "peer %s lost: nothing heard for %llu ms (%s)",
+                           peers[i].org, (unsigned long long)(ics_mono_ms() - peers[i].last_seen_ms),
+                           peers[i].endpoint);
+        }
+    }
+}
+
+/* systemd's STATUS=: each group's role, leader and applied index. Sent at
+ * once when a role or leader changes, else at most once a second. */
+static void s_notify_status(ics_node_t *self, const ics_group_status_t *st, uint64_t now)
+{
+    struct ics_watch *w = self->watch;
+    char key[sizeof w->status_key], text[sizeof w->status];
+    size_t kl = 0, tl = 0;
+
+    tl += (size_t)snprintf(text, sizeof text, "%s:", self->cfg->org);
+    for (size_t i = 0; i < self->n_groups; i++) {
+        const char *name = ics_group_name(self->groups[i]);
+        bool leader = strcmp(st[i].role, "leader") == 0;
+        if (kl < sizeof key)
+            kl += (size_t)snprintf(key + kl, sizeof key - kl, "%s %s %s;", name, st[i].role,
+                                   st[i].leader);
+        if (tl < sizeof text)
+            tl += (size_t)snprintf(text + tl, sizeof text - tl, "%s %s %s%s%s, applied %llu",
+                                   i > 0 ? ";" : "", name, leader ? "leader" : st[i].role,
+                                   leader ? "" : (st[i].leader[0] != '\0' ? " of " : ", no leader"),
+                                   leader ? "" : st[i].leader,
+                                   (unsigned long long)st[i].applied_index);
+    }
+    if (kl == 0)
+        key[0] = '\0';
+    bool urgent = strcmp(key, w->status_key) != 0;
+    if (strcmp(text, w->status) == 0 || (!urgent && now - w->status_ms < STATUS_MIN_MS))
+        return;
+    sd_notifyf(0, "STATUS=%s", text);
+    ics_strcpy(w->status_key, sizeof w->status_key, key);
+    ics_strcpy(w->status, sizeof w->status, text);
+    w->status_ms = now;
+}
+
+static void s_watch(ics_node_t *self)
+{
+    struct ics_watch *w = self->watch;
+    ics_group_status_t st[ICS_MAX_GROUPS];
+    uint64_t now = ics_mono_ms();
+    bool slow;
+
+    if (now < w->next_ms)
+        return;
+    w->next_ms = now + WATCH_MS;
+    slow = now >= w->next_slow_ms;
+    if (slow)
+        w->next_slow_ms = now + SLOW_WATCH_MS;
+    for (size_t i = 0; i < self->n_groups; i++) {
+        ics_group_t *g = self->groups[i];
+        s_gwatch_t *gw = &w->g[i];
+        ics_group_status(g, &st[i]);
+        s_watch_leadership(self, gw, ics_group_name(g), &st[i]);
+        s_watch_quorum(self, gw, g, now);
+        s_watch_snapshots(gw, g, &st[i]);
+        s_watch_entries(self, gw, g, now);
+        if (slow) {
+            s_watch_alarm(gw, g);
+            s_limit_flush(&gw->rejections, now, ics_group_name(g));
+        }
+        gw->seen = true;
+    }
+    s_watch_peers(self, now);
+    if (slow)
+        s_limit_flush(&w->peer_events, now, NULL);
+    s_notify_status(self, st, now);
+}
+
+/* ---- reload (SIGHUP) ----------------------------------------------------- */
+
+static const char *s_level_name(int level)
+{
+    static const char *names[] = {"error", "warn", "notice", "info", "debug"};
+    return level >= ICS_LOG_ERR && level <= ICS_LOG_DEBUG ? names[level - ICS_LOG_ERR] : "?";
+}
+
+/* Appends item to a "; "-separated list. */
+static void s_list_add(char *list, size_t size, const char *item)
+{
+    size_t n = strlen(list);
+    if (n + 8 >= size)
+        return;
+    if (n + strlen(item) + 3 >= size) {
+        snprintf(list + n, size - n, "%s...", n > 0 ? ", " : "");
+        return;
+    }
+    snprintf(list + n, size - n, "%s%s", n > 0 ? ", " : "", item);
+}
+
+/* What differs between two configurations, other than log_level: the
+ * settings that take effect only when the node starts. */
+static void s_config_diff(const ics_config_t *a, const ics_config_t *b, char *out, size_t size)
+{
+#define STR(field, label) if (strcmp(a->field, b->field) != 0) s_list_add(out, size, label)
+#define NUM(field, label) if (a->field != b->field) s_list_add(out, size, label)
+    STR(org, "org");
+    STR(key_file, "key_file");
+    STR(listen, "listen");
+    STR(data_dir, "data_dir");
+    STR(control, "control");
+    STR(http, "http");
+    NUM(heartbeat_ms, "[raft] heartbeat_ms");
+    NUM(election_ms, "[raft] election_ms");
+    NUM(snapshot_threshold, "[raft] snapshot_threshold");
+    NUM(snapshot_trailing, "[raft] snapshot_trailing");
+    NUM(tick_interval_ms, "[raft] tick_interval_ms");
+    NUM(checkpoint_interval, "[raft] checkpoint_interval");
+    NUM(backfill_chunk_bytes, "[raft] backfill_chunk_bytes");
+    NUM(ping_interval_ms, "[transport] ping_interval_ms");
+    NUM(max_message_bytes, "[transport] max_message_bytes");
+    NUM(send_hwm, "[transport] send_hwm");
+    NUM(reconnect_max_ms, "[transport] reconnect_max_ms");
+#undef STR
+#undef NUM
+    char item[ICS_ORG_MAX + ICS_GROUP_MAX + 48];
+    for (size_t i = 0; i < b->n_orgs; i++) {
+        const ics_org_cfg_t *o = &b->orgs[i], *was = ics_config_org(a, o->id);
+        if (was == NULL) {
+            snprintf(item, sizeof item, "[org %s] (new)", o->id);
+            s_list_add(out, size, item);
+            continue;
+        }
+        const char *what[4] = {NULL};
+        size_t nw = 0;
+        if (strcmp(was->kind, o->kind) != 0)
+            what[nw++] = "kind";
+        if (strcmp(was->name, o->name) != 0)
+            what[nw++] = "name";
+        if (strcmp(was->endpoint, o->endpoint) != 0)
+            what[nw++] = "endpoint";
+        if (memcmp(was->public_key, o->public_key, ICS_PK_BYTES) != 0)
+            what[nw++] = "public_key";
+        for (size_t k = 0; k < nw; k++) {
+            snprintf(item, sizeof item, "[org %s] %s", o->id, what[k]);
+            s_list_add(out, size, item);
+        }
+    }
+    for (size_t i = 0; i < a->n_orgs; i++)
+        if (ics_config_org(b, a->orgs[i].id) == NULL) {
+            snprintf(item, sizeof item, "[org %s] (removed)", a->orgs[i].id);
+            s_list_add(out, size, item);
+        }
+    for (size_t i = 0; i < b->n_groups; i++) {
+        const ics_group_cfg_t *g = &b->groups[i], *was = ics_config_group(a, g->name);
+        bool same = was != NULL && was->n_members == g->n_members &&
+                    strcmp(was->admin, g->admin) == 0 && was->join == g->join &&
+                    strcmp(was->policy, g->policy) == 0 &&
+                    strcmp(was->escalate_to, g->escalate_to) == 0;
+        for (size_t m = 0; same && m < g->n_members; m++)
+            same = ics_group_has(was, g->members[m]);
+        if (!same) {
+            snprintf(item, sizeof item, "[group %s]%s", g->name, was == NULL ? " (new)" : "");
+            s_list_add(out, size, item);
+        }
+    }
+    for (size_t i = 0; i < a->n_groups; i++)
+        if (ics_config_group(b, a->groups[i].name) == NULL) {
+            snprintf(item, sizeof item, "[group %s] (removed)", a->groups[i].name);
+            s_list_add(out, size, item);
+        }
+}
+
+/* Reloads what can change while the node runs, the log level, and names
+ * the rest. The configuration the node started with stays in force (it is
+ * frozen: groups, transport and raft hold pointers into it), so a second
+ * reload compares with it again. */
+static void s_reload(ics_node_t *self)
+{
+    ics_config_t *next = calloc(1, sizeof *next);
+    char restart[768] = "";
+    ics_err_t err;
+
+    sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%llu", (unsigned long long)ics_mono_us());
+    if (next == NULL) {
+        ics_error("reload: out of memory; nothing changed");
+        goto out;
+    }
+    if (ics_config_load(self->cfg->path, next, &err) != ICS_OK) {
+        ics_error("reload failed, nothing changed: %s", err.msg);
+        goto out;
+    }
+    bool level_changed = next->log_level != self->log_level;
+    if (level_changed) {
+        if (self->verbose)
+            ics_notice("reload: log_level %s noted; debug stays on (started with -v)",
+                       s_level_name(next->log_level));
+        else
+            ics_notice("reload: log_level %s -> %s", s_level_name(self->log_level),
+                       s_level_name(next->log_level));
+        self->log_level = next->log_level;
+        ics_log_set_level(self->verbose ? ICS_LOG_DEBUG : next->log_level);
+    }
+    s_config_diff(self->cfg, next, restart, sizeof restart);
+    if (restart[0] != '\0')
+        ics_warn("reload: changed in %s, not applied until icsd is restarted: %s",
+                 self->cfg->path, restart);
+    /* Where a member is reached is in its group's log (it came with the
+     * genesis or the admission); the configuration's endpoint is used only
+     * before a group has one. Say so rather than let a restart disappoint. */
+    for (size_t i = 0; i < next->n_orgs; i++) {
+        const ics_org_cfg_t *o = &next->orgs[i], *was = ics_config_org(self->cfg, o->id);
+        for (size_t g = 0; was != NULL && strcmp(was->endpoint, o->endpoint) != 0 &&
+                           g < self->n_groups; g++) {
+            if (ics_fsm_is_member(ics_group_fsm(self->groups[g]), o->id)) {
+                ics_warn("reload: [org %s] endpoint: group %s's log records where %s is "
+                         "reached, and a restart keeps that too", o->id,
+                         ics_group_name(self->groups[g]), o->id);
+                break;
+            }
+        }
+    }
+    if (restart[0] == '\0')
+        ics_notice("reload: %s read; %s", self->cfg->path,
+                   level_changed ? "all that changed is applied" : "nothing changed");
+out:
+    free(next);
+    sd_notify(0, "READY=1");
+    self->watch->status[0] = '\0'; /* STATUS= again */
 }
 
 int ics_node_run(ics_node_t *self)
@@ -345,6 +981,11 @@ int ics_node_run(ics_node_t *self)
         uint64_t now = ics_mono_ms();
         long timeout = 1000;
         size_t n;
+
+        if (self->reload != NULL && *self->reload) {
+            *self->reload = 0;
+            s_reload(self);
+        }
 
         if (watchdog_usec != 0 && now >= next_watchdog) {
             sd_notify(0, "WATCHDOG=1");
@@ -368,6 +1009,7 @@ int ics_node_run(ics_node_t *self)
         }
         for (size_t i = 0; i < self->n_groups; i++)
             ics_group_flush(self->groups[i]);
+        s_watch(self);
 
         n = ics_transport_pollitems(self->transport, items, 8);
         items[n++] = (zmq_pollitem_t){.socket = self->control, .events = ZMQ_POLLIN};

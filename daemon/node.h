@@ -22,6 +22,10 @@ typedef struct ics_node {
     void *zctx;
     ics_transport_t *transport;
     void *control;
+    struct {
+        bool bound;                    /* the socket file at the path is ours */
+        uint64_t dev, ino;             /* ... as long as it is this one */
+    } control_file;
     ics_group_t *groups[ICS_MAX_GROUPS];
     size_t n_groups;
     uint64_t started_ms;
@@ -34,13 +38,18 @@ typedef struct ics_node {
     struct ics_pending_query *queries; /* control.c: --fresh reads waiting */
     struct ics_http *http;             /* http.c: /metrics, NULL when off */
     struct ics_bridge *bridge;         /* bridge.c: mutual aid across groups */
+    volatile sig_atomic_t *reload;     /* set by SIGHUP (main.c); NULL: none */
+    bool verbose;                      /* -v: debug, whatever log_level says */
+    int log_level;                     /* log_level of the configuration in effect */
+    struct ics_watch *watch;           /* node.c: what the log and systemd were told */
 } ics_node_t;
 
 /* Starts everything; returns NULL with err set. stop is polled each turn. */
 ics_node_t *ics_node_new(const ics_config_t *cfg, volatile sig_atomic_t *stop,
                          ics_err_t *err);
 void ics_node_destroy(ics_node_t **self_p);
-/* Runs until *stop is set. Returns 0, or a negative code on a fatal error. */
+/* Runs until *stop is set; reloads the configuration whenever *reload is
+ * set. Returns 0, or a negative code on a fatal error. */
 int ics_node_run(ics_node_t *self);
 
 ics_group_t *ics_node_group(ics_node_t *self, const char *name);

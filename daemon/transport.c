@@ -16,11 +16,18 @@
  * intervals (the node pings every interval). DEALERs use ZMQ_IMMEDIATE so
  * that frames for an unconnected peer are dropped and counted at once
  * rather than queued without bound.
+ *
+ * One key, two nodes: a peer sends on one DEALER, so its frames reach the
+ * router over one connection; after a reconnect the old connection falls
+ * silent. Frames under one key that keep alternating between two live
+ * connections come from two nodes holding that key (s_note_route), which
+ * is logged: only one of them gets the answers.
  */
 #include "transport.h"
 
 #include <errno.h>
 #include <sodium.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -32,6 +39,18 @@
  * frame ics_transport_send lets through (up to max_message_bytes) is
  * received rather than costing the sender its connection. */
 #define CURVE_MESSAGE_OVERHEAD 33
+#define ROUTE_ID_MAX 16           /* libzmq's generated routing ids are 5 bytes */
+#define ROUTE_FLIPS_SUSPECT 6     /* alternations within ROUTE_WINDOW_PINGS intervals */
+#define ROUTE_WINDOW_PINGS 10
+#define DUPLICATE_LOG_MS 60000
+
+/* A connection a peer's frames arrived on. */
+typedef struct {
+    uint8_t id[ROUTE_ID_MAX];
+    size_t len;
+    uint64_t seen_ms;
+    char address[64];         /* Peer-Address, "" if libzmq has none */
+} s_route_t;
 
 typedef struct {
     bool used;
@@ -51,6 +70,11 @@ typedef struct {
     uint32_t rtt_us;
     uint64_t last_pong_ms;    /* or when the dealer was (re)opened */
     uint64_t revive_after_ms; /* current backoff */
+    s_route_t routes[2];      /* the last two connections frames came on */
+    int route;                /* the one the last frame came on */
+    unsigned flips;           /* switches back to a connection still live */
+    uint64_t flips_since_ms;
+    uint64_t duplicate_logged_ms;
 } s_peer_t;
 
 struct ics_transport {
@@ -359,10 +383,12 @@ static void s_refused(ics_transport_t *self, const uint8_t *curve, const char *a
             return;
     if (self->n_refused_keys < MAX_REFUSED_LOGGED)
         memcpy(self->refused_keys[self->n_refused_keys++], curve, 32);
-    char hex[65];
+    char hex[65], field[96];
     ics_hex(curve, 32, hex);
-    ics_warn("transport: refused connection from %s: CURVE key %s is not a member's "
-             "(logged once per key)", address, hex);
+    snprintf(field, sizeof field, "CURVE_KEY=%s", hex);
+    const char *fields[] = {"ICS_EVENT=peer_refused", field, NULL};
+    ics_log_fields(ICS_LOG_WARN, fields, "transport: refused connection from %s: CURVE key %s "
+                   "is not a member's (logged once per key)", address, hex);
 }
 
 /* ZAP request frames: version, request id, domain, address, identity,
@@ -394,6 +420,48 @@ static void s_handle_zap(ics_transport_t *self)
     s_close_parts(f, n, 8);
 }
 
+static void s_note_route(ics_transport_t *self, s_peer_t *p, zmq_msg_t *rid, zmq_msg_t *body)
+{
+    uint64_t now = ics_mono_ms(), ping = self->cfg->ping_interval_ms;
+    size_t len = zmq_msg_size(rid);
+    int k = -1;
+
+    if (len == 0 || len > ROUTE_ID_MAX)
+        return;
+    for (int i = 0; i < 2; i++)
+        if (p->routes[i].len == len && memcmp(p->routes[i].id, zmq_msg_data(rid), len) == 0)
+            k = i;
+    if (now - p->flips_since_ms > ROUTE_WINDOW_PINGS * ping) {
+        p->flips = 0;
+        p->flips_since_ms = now;
+    }
+    if (k < 0) {
+        /* A new connection takes the place of the one heard from longest ago. */
+        k = p->routes[0].seen_ms <= p->routes[1].seen_ms ? 0 : 1;
+        memcpy(p->routes[k].id, zmq_msg_data(rid), len);
+        p->routes[k].len = len;
+        const char *addr = zmq_msg_gets(body, "Peer-Address");
+        ics_strcpy(p->routes[k].address, sizeof p->routes[k].address, addr != NULL ? addr : "");
+    } else if (k != p->route && p->routes[p->route].len > 0 &&
+               now - p->routes[p->route].seen_ms <= 2 * ping) {
+        p->flips++;
+    }
+    p->route = k;
+    p->routes[k].seen_ms = now;
+    if (p->flips < ROUTE_FLIPS_SUSPECT ||
+        (p->duplicate_logged_ms != 0 && now - p->duplicate_logged_ms < DUPLICATE_LOG_MS))
+        return;
+    p->duplicate_logged_ms = now;
+    char pf[ICS_ORG_MAX + 8];
+    snprintf(pf, sizeof pf, "PEER=%s", p->org);
+    const char *fields[] = {"ICS_EVENT=duplicate_identity", pf, NULL};
+    ics_log_fields(ICS_LOG_ERR, fields,
+                   "transport: two nodes are connected with %s's identity key (from %s and "
+                   "%s): only one can be %s; stop the other (logged at most once a minute)",
+                   p->org, p->routes[0].address[0] ? p->routes[0].address : "?",
+                   p->routes[1].address[0] ? p->routes[1].address : "?", p->org);
+}
+
 void ics_transport_process(ics_transport_t *self, ics_transport_recv_fn fn, void *arg)
 {
     for (int budget = 0; budget < 64; budget++)
@@ -416,6 +484,7 @@ void ics_transport_process(ics_transport_t *self, ics_transport_recv_fn fn, void
         s_peer_t *p = user != NULL ? s_find(self, user) : NULL;
         self->stats.frames_in++;
         if (p != NULL) {
+            s_note_route(self, p, &f[0], &f[1]);
             p->last_seen_ms = ics_mono_ms();
             p->ever_seen = true;
             fn(arg, p->org, zmq_msg_data(&f[1]), zmq_msg_size(&f[1]));

@@ -3,9 +3,11 @@
 # missing. Safe to run again: does nothing when all are present.
 set -eu
 
+# prometheus: its promtool checks /metrics in the test suite
+# (cluster_promtool).
 PACKAGES="build-essential cmake pkg-config protobuf-c-compiler libprotobuf-c-dev
 libzmq3-dev libsodium-dev libsqlite3-dev libraft-dev libcmocka-dev libinih-dev
-libsystemd-dev libmicrohttpd-dev"
+libsystemd-dev libmicrohttpd-dev prometheus"
 
 missing=""
 for p in $PACKAGES; do
@@ -28,3 +30,12 @@ export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
 # shellcheck disable=SC2086
 $SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null
+# The tests need promtool only: the Prometheus server that the package
+# starts and enables is stopped and disabled again, if this installed it.
+case " $missing " in
+*" prometheus "*)
+    if [ -d /run/systemd/system ]; then
+        $SUDO systemctl disable --now prometheus.service >/dev/null 2>&1 || true
+    fi
+    ;;
+esac

@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 static const char *s_kinds[] = {
     "icb", "trust", "foundation_trust", "local_authority", "ambulance",
@@ -44,7 +45,7 @@ typedef struct {
     int line;          /* line most recently read */
     int section_line;
     int error_line;
-    bool too_long;
+    bool bad_line;         /* a line inih must not see: nothing after it counts */
     ics_org_cfg_t *org;    /* current [org] section */
     ics_group_cfg_t *group;
     char section[128];
@@ -69,22 +70,37 @@ static int s_fail(s_parse_t *p, const char *fmt, ...)
     return 0; /* tells inih this line is an error */
 }
 
+/* fgets, but counting lines and refusing what fgets would hide: a line too
+ * long for inih's buffer, and a NUL byte (which would silently cut the
+ * value short). After either, the rest of the file is not interpreted. */
 static char *s_reader(char *str, int num, void *stream)
 {
     s_parse_t *p = stream;
-    char *r = fgets(str, num, p->fp);
-    if (r == NULL)
+    bool nul = false;
+    int c = EOF, n = 0;
+
+    while (n < num - 1 && (c = fgetc(p->fp)) != EOF) {
+        if (c == '\0')
+            nul = true;
+        str[n++] = (char)c;
+        if (c == '\n')
+            break;
+    }
+    if (n == 0)
         return NULL;
+    str[n] = '\0';
     p->line++;
-    size_t n = strlen(str);
-    if (n == (size_t)num - 1 && str[n - 1] != '\n' && !feof(p->fp)) {
-        if (p->error_line == 0) {
-            p->too_long = true;
-            s_fail(p, "line is longer than %d characters", num - 2);
-        }
-        int c;
-        while ((c = fgetc(p->fp)) != EOF && c != '\n')
-            ;
+    if (n == num - 1 && str[n - 1] != '\n' && (c = fgetc(p->fp)) != EOF) {
+        s_fail(p, "line is longer than %d characters", num - 2);
+        p->bad_line = true;
+        while (c != EOF && c != '\n')
+            c = fgetc(p->fp);
+        str[0] = '\0';
+        return str;
+    }
+    if (nul) {
+        s_fail(p, "line contains a NUL byte");
+        p->bad_line = true;
         str[0] = '\0';
         return str;
     }
@@ -95,7 +111,7 @@ static char *s_reader(char *str, int num, void *stream)
         p->section_line = p->line;
         p->new_section = true;
     }
-    return r;
+    return str;
 }
 
 static bool s_uint_ok(const char *value, unsigned min, unsigned max, unsigned *out)
@@ -146,17 +162,60 @@ static bool s_path(s_parse_t *p, const char *name, const char *value, char *out,
     return true;
 }
 
+/* tcp://HOST:PORT, as libzmq takes it: HOST a name, an IPv4 address or a
+ * bracketed IPv6 one (and, to listen, * for every interface), PORT 1 to
+ * 65535. libzmq itself accepts a port it cannot use (-1 is "listening"),
+ * so this is where a wrong one is caught. */
 static bool s_endpoint(s_parse_t *p, const char *name, const char *value, char *out,
-                       size_t size, bool ipc_ok)
+                       size_t size, bool listen)
 {
-    if (strncmp(value, "tcp://", 6) != 0 && !(ipc_ok && strncmp(value, "ipc://", 6) == 0)) {
-        s_fail(p, "%s = '%s': expected %s", name, value,
-               ipc_ok ? "tcp://HOST:PORT or ipc://PATH" : "tcp://HOST:PORT");
+    const char *hostport = value + 6, *colon;
+    char host[ICS_ENDPOINT_MAX];
+    unsigned port;
+    size_t hl;
+
+    if (strncmp(value, "tcp://", 6) != 0) {
+        s_fail(p, "%s = '%s': expected tcp://HOST:PORT", name, value);
         return false;
     }
-    if (strncmp(value, "tcp://", 6) == 0 && strrchr(value + 6, ':') == NULL) {
+    colon = strrchr(hostport, ':');
+    if (colon == NULL) {
         s_fail(p, "%s = '%s': missing :PORT", name, value);
         return false;
+    }
+    if (!s_uint_ok(colon + 1, 1, 65535, &port)) {
+        s_fail(p, "%s = '%s': port '%s' is not a number from 1 to 65535", name, value,
+               colon + 1);
+        return false;
+    }
+    hl = (size_t)(colon - hostport);
+    if (hl == 0 || hl >= sizeof host) {
+        s_fail(p, "%s = '%s': %s", name, value, hl == 0 ? "missing HOST" : "HOST too long");
+        return false;
+    }
+    memcpy(host, hostport, hl);
+    host[hl] = '\0';
+    if (host[0] == '[') {
+        struct in6_addr a6;
+        bool ok = hl > 2 && host[hl - 1] == ']';
+        if (ok) {
+            host[hl - 1] = '\0';
+            ok = inet_pton(AF_INET6, host + 1, &a6) == 1;
+        }
+        if (!ok) {
+            s_fail(p, "%s = '%s': expected an IPv6 address in brackets, e.g. "
+                      "tcp://[2001:db8::1]:7400", name, value);
+            return false;
+        }
+    } else if (!(listen && strcmp(host, "*") == 0)) {
+        for (const char *c = host; *c; c++) {
+            if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
+                  (*c >= '0' && *c <= '9') || *c == '.' || *c == '-' || *c == '_')) {
+                s_fail(p, "%s = '%s': HOST '%s' is not a host name or address%s", name, value,
+                       host, listen ? " (or * for every interface)" : "");
+                return false;
+            }
+        }
     }
     if (!ics_strcpy(out, size, value)) {
         s_fail(p, "%s = '%s': too long", name, value);
@@ -177,7 +236,7 @@ static int s_node(s_parse_t *p, const char *name, const char *value)
     } else if (strcmp(name, "key_file") == 0) {
         return s_path(p, name, value, c->key_file, sizeof c->key_file);
     } else if (strcmp(name, "listen") == 0) {
-        return s_endpoint(p, name, value, c->listen, sizeof c->listen, false);
+        return s_endpoint(p, name, value, c->listen, sizeof c->listen, true);
     } else if (strcmp(name, "data_dir") == 0) {
         return s_path(p, name, value, c->data_dir, sizeof c->data_dir);
     } else if (strcmp(name, "control") == 0) {
@@ -188,6 +247,12 @@ static int s_node(s_parse_t *p, const char *name, const char *value)
             return 0;
         if (snprintf(c->control, sizeof c->control, "ipc://%s", path) >= (int)sizeof c->control)
             return s_fail(p, "control = '%s': path too long", value);
+        /* The node replaces a socket a dead node left there, and nothing
+         * else (control.c). */
+        struct stat st;
+        if (lstat(path, &st) == 0 && !S_ISSOCK(st.st_mode))
+            return s_fail(p, "control = '%s': %s exists and is not a socket; icsd will not "
+                             "replace it", value, path);
     } else if (strcmp(name, "http") == 0) {
         /* PORT (loopback) or IPV4:PORT; empty turns it off. */
         const char *colon = strrchr(value, ':');
@@ -361,7 +426,7 @@ static int s_handler(void *user, const char *section, const char *name, const ch
 {
     s_parse_t *p = user;
 
-    if (p->too_long)
+    if (p->bad_line)
         return 0;
     if (section[0] == '\0')
         return s_fail(p, "'%s' is outside any section", name);
@@ -516,9 +581,16 @@ int ics_config_load(const char *path, ics_config_t *cfg, ics_err_t *err)
     p.fp = fopen(path, "r");
     if (p.fp == NULL)
         return ics_err(err, ICS_ECONFIG, "%s: %s", path, strerror(errno));
+    struct stat st = {0};
+    if (fstat(fileno(p.fp), &st) != 0 || !S_ISREG(st.st_mode)) {
+        fclose(p.fp);
+        return ics_err(err, ICS_ECONFIG, "%s: %s, not a configuration file", path,
+                       S_ISDIR(st.st_mode) ? "a directory" : "not a regular file");
+    }
     rc = ini_parse_stream(s_reader, &p, s_handler, &p);
+    bool read_failed = ferror(p.fp) != 0;
     fclose(p.fp);
-    if (rc < 0)
+    if (rc < 0 || read_failed)
         return ics_err(err, ICS_ECONFIG, "%s: could not read", path);
     if (rc > 0 && p.error_line == 0) {
         p.line = rc;

@@ -74,12 +74,28 @@ bool ics_valid_id(const char *s, size_t max);
 /* strlcpy semantics; returns false if truncated. */
 bool ics_strcpy(char *dst, size_t size, const char *src);
 
-/* Logging: one line per event to stderr. Under journald (JOURNAL_STREAM set)
- * lines carry a <N> priority prefix; otherwise a UTC timestamp and level. */
+/* Logging: one line per event to stderr. Under journald (standard error is
+ * the stream JOURNAL_STREAM names) lines carry a <N> priority prefix;
+ * otherwise a UTC timestamp and level. A sink (icsd sets one under
+ * journald) takes every line instead, with its structured fields. */
 enum { ICS_LOG_ERR = 3, ICS_LOG_WARN = 4, ICS_LOG_NOTICE = 5, ICS_LOG_INFO = 6,
        ICS_LOG_DEBUG = 7 };
 void ics_log_set_level(int level);
+int ics_log_level(void);
 void ics_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* As ics_log, with fields: a NULL-terminated list of "NAME=value" strings
+ * (journal field names: A-Z, 0-9, _), or NULL. Without a sink they are not
+ * printed: the message must say what they say. */
+void ics_log_fields(int level, const char *const *fields, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Takes a line and its fields; false to have it written to stderr after all. */
+typedef bool (*ics_log_sink_fn)(int level, const char *msg, const char *const *fields);
+void ics_log_set_sink(ics_log_sink_fn fn);
+/* Is standard error the journal's stream for this process? */
+bool ics_log_journald(void);
+/* "<N>" under journald, "" otherwise: for lines written to stderr without
+ * ics_log, e.g. before the configuration is read. */
+const char *ics_log_prefix(int level);
 #define ics_error(...) ics_log(ICS_LOG_ERR, __VA_ARGS__)
 #define ics_warn(...) ics_log(ICS_LOG_WARN, __VA_ARGS__)
 #define ics_notice(...) ics_log(ICS_LOG_NOTICE, __VA_ARGS__)

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -99,20 +100,45 @@ bool ics_strcpy(char *dst, size_t size, const char *src)
 }
 
 static int s_log_level = ICS_LOG_INFO;
+static ics_log_sink_fn s_sink;
 
 void ics_log_set_level(int level) { s_log_level = level; }
+int ics_log_level(void) { return s_log_level; }
+void ics_log_set_sink(ics_log_sink_fn fn) { s_sink = fn; }
 
-void ics_log(int level, const char *fmt, ...)
+/* systemd sets JOURNAL_STREAM to the device and inode of the stream it
+ * connects standard error to; a child whose stderr was redirected keeps
+ * the variable but not the stream. */
+bool ics_log_journald(void)
+{
+    static int known = -1;
+    if (known < 0) {
+        const char *env = getenv("JOURNAL_STREAM");
+        unsigned long long dev, ino;
+        struct stat st;
+        known = env != NULL && sscanf(env, "%llu:%llu", &dev, &ino) == 2 &&
+                fstat(STDERR_FILENO, &st) == 0 && (unsigned long long)st.st_dev == dev &&
+                (unsigned long long)st.st_ino == ino;
+    }
+    return known == 1;
+}
+
+const char *ics_log_prefix(int level)
+{
+    static const char *prefixes[] = {"<0>", "<1>", "<2>", "<3>", "<4>", "<5>", "<6>", "<7>"};
+    return ics_log_journald() && level >= 0 && level <= 7 ? prefixes[level] : "";
+}
+
+static void s_vlog(int level, const char *const *fields, const char *fmt, va_list ap)
 {
     static const char *names[] = {"emerg", "alert", "crit", "error", "warn",
                                   "notice", "info", "debug"};
     char line[1024];
-    size_t n;
-    va_list ap;
+    size_t n, start;
 
     if (level > s_log_level)
         return;
-    if (getenv("JOURNAL_STREAM") != NULL) {
+    if (ics_log_journald()) {
         n = (size_t)snprintf(line, sizeof line, "<%d>%s: ", level, names[level]);
     } else {
         struct timespec ts;
@@ -123,9 +149,10 @@ void ics_log(int level, const char *fmt, ...)
         n += (size_t)snprintf(line + n, sizeof line - n, ".%03ldZ %s: ",
                               ts.tv_nsec / 1000000, names[level]);
     }
-    va_start(ap, fmt);
+    start = n;
     vsnprintf(line + n, sizeof line - n, fmt, ap);
-    va_end(ap);
+    if (s_sink != NULL && s_sink(level, line + start, fields))
+        return;
     n = strlen(line);
     if (n + 1 < sizeof line) {
         line[n++] = '\n';
@@ -136,4 +163,20 @@ void ics_log(int level, const char *fmt, ...)
     /* One write per line so concurrent writers never interleave a line. */
     ssize_t w = write(STDERR_FILENO, line, n);
     (void)w;
+}
+
+void ics_log(int level, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    s_vlog(level, NULL, fmt, ap);
+    va_end(ap);
+}
+
+void ics_log_fields(int level, const char *const *fields, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    s_vlog(level, fields, fmt, ap);
+    va_end(ap);
 }

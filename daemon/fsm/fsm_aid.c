@@ -2489,6 +2489,8 @@ static void s_metrics(ics_db_t *db, const char *group, FILE *out)
                 (const char *)sqlite3_column_text(st, 1),
                 (unsigned long long)ics_sql_column_u64(st, 2));
     ics_sql_release(db, st);
+    fprintf(out, "# HELP icsd_aid_open_requests Mutual-aid requests still open.\n"
+                 "# TYPE icsd_aid_open_requests gauge\n");
     fprintf(out, "icsd_aid_open_requests{group=\"%s\"} ", group);
     if (ics_sql_prepare(db, "SELECT count(*) FROM aid_requests WHERE status = '" R_OPEN "'",
                         &st) == ICS_OK && ics_sql_row(db, st) == ICS_OK)

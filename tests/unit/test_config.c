@@ -11,7 +11,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "common/config.h"
@@ -84,13 +86,21 @@ static const char *s_lines[] = {
 };
 #define N_LINES (sizeof s_lines / sizeof s_lines[0])
 
-static int s_load(fixture_t *f, int replace_line, const char *with, ics_config_t *cfg,
-                  ics_err_t *err)
+/* Writes the configuration with line replace_line replaced by the len
+ * bytes of with (which may hold a NUL). */
+static void s_write(fixture_t *f, int replace_line, const char *with, size_t len)
 {
     FILE *fp = fopen(f->conf, "w");
     assert_non_null(fp);
     for (size_t i = 0; i < N_LINES; i++) {
-        const char *line = (int)i + 1 == replace_line ? with : s_lines[i];
+        const char *line = s_lines[i];
+        if ((int)i + 1 == replace_line && strncmp(with, "public_key = @", 14) != 0) {
+            assert_int_equal(fwrite(with, 1, len, fp), len);
+            fputc('\n', fp);
+            continue;
+        }
+        if ((int)i + 1 == replace_line)
+            line = with;
         if (strcmp(line, "public_key = @PUB1@") == 0)
             fprintf(fp, "public_key = %s\n", f->pub);
         else if (strcmp(line, "public_key = @PUB2@") == 0)
@@ -99,6 +109,12 @@ static int s_load(fixture_t *f, int replace_line, const char *with, ics_config_t
             fprintf(fp, "%s\n", line);
     }
     fclose(fp);
+}
+
+static int s_load(fixture_t *f, int replace_line, const char *with, ics_config_t *cfg,
+                  ics_err_t *err)
+{
+    s_write(f, replace_line, with, with != NULL ? strlen(with) : 0);
     memset(err, 0, sizeof *err);
     return ics_config_load(f->conf, cfg, err);
 }
@@ -171,6 +187,94 @@ static void each_bad_input_names_file_and_line(void **state)
     expect_error(f, 18, "this is not ini", 18, "syntax error");
     expect_error(f, 3, "# org removed", 1, "[node] needs org");
     expect_error(f, 1, "stray = 1", 1, "outside any section");
+}
+
+/* Endpoints libzmq would take and then fail on, or bind somewhere odd. */
+static void endpoints_are_checked(void **state)
+{
+    fixture_t *f = *state;
+    static ics_config_t cfg;
+    ics_err_t err;
+
+    expect_error(f, 19, "endpoint = tcp://127.0.0.1:99999", 19,
+                 "port '99999' is not a number from 1 to 65535");
+    expect_error(f, 19, "endpoint = tcp://:", 19, "port '' is not a number");
+    expect_error(f, 19, "endpoint = tcp://:7401", 19, "missing HOST");
+    expect_error(f, 19, "endpoint = tcp://127.0.0.1:0", 19, "port '0' is not");
+    expect_error(f, 19, "endpoint = tcp://127.0.0.1:74x1", 19, "port '74x1' is not");
+    expect_error(f, 19, "endpoint = tcp://*:7401", 19, "HOST '*' is not a host name");
+    expect_error(f, 19, "endpoint = tcp://a b:7401", 19, "HOST 'a b' is not");
+    expect_error(f, 19, "endpoint = tcp://[::1:7401", 19, "IPv6 address in brackets");
+    expect_error(f, 5, "listen = tcp://127.0.0.1:-1", 5,
+                 "port '-1' is not a number from 1 to 65535");
+    expect_error(f, 5, "listen = tcp://127.0.0.1:65536", 5, "port '65536' is not");
+
+    assert_int_equal(s_load(f, 5, "listen = tcp://*:7401", &cfg, &err), ICS_OK);
+    assert_int_equal(s_load(f, 5, "listen = tcp://[::1]:7401", &cfg, &err), ICS_OK);
+    assert_int_equal(s_load(f, 19, "endpoint = tcp://icb.nenc.example:65535", &cfg, &err),
+                     ICS_OK);
+}
+
+/* inih would stop at the NUL and take "NHS" for the name. */
+static void nul_byte_refused(void **state)
+{
+    fixture_t *f = *state;
+    static ics_config_t cfg;
+    static const char line[] = "name = NHS\0 North East and North Cumbria ICB";
+    ics_err_t err;
+    char where[160];
+
+    s_write(f, 18, line, sizeof line - 1);
+    assert_int_equal(ics_config_load(f->conf, &cfg, &err), ICS_ECONFIG);
+    snprintf(where, sizeof where, "%s:18: line contains a NUL byte", f->conf);
+    assert_string_equal(err.msg, where);
+}
+
+static void directory_is_not_a_config(void **state)
+{
+    fixture_t *f = *state;
+    static ics_config_t cfg;
+    ics_err_t err;
+    char want[160];
+
+    assert_int_equal(ics_config_load(f->dir, &cfg, &err), ICS_ECONFIG);
+    snprintf(want, sizeof want, "%s: a directory, not a configuration file", f->dir);
+    assert_string_equal(err.msg, want);
+}
+
+/* The node replaces a socket left by a dead node, never a file the control
+ * path happens to name. */
+static void control_path_must_be_a_socket(void **state)
+{
+    fixture_t *f = *state;
+    static ics_config_t cfg;
+    struct sockaddr_un a = {.sun_family = AF_UNIX};
+    ics_err_t err;
+    char path[sizeof a.sun_path];
+    int fd;
+
+    snprintf(path, sizeof path, "%s/run", f->dir);
+    assert_int_equal(mkdir(path, 0700), 0);
+    snprintf(path, sizeof path, "%s/run/control.sock", f->dir);
+    assert_int_equal(s_load(f, 0, NULL, &cfg, &err), ICS_OK); /* nothing there yet */
+
+    FILE *fp = fopen(path, "w");
+    assert_non_null(fp);
+    fputs("precious\n", fp);
+    fclose(fp);
+    expect_error(f, 7, "control = ipc://run/control.sock", 7, "exists and is not a socket");
+    assert_int_equal(unlink(path), 0);
+
+    assert_int_equal(mkdir(path, 0700), 0);
+    expect_error(f, 7, "control = ipc://run/control.sock", 7, "exists and is not a socket");
+    assert_int_equal(rmdir(path), 0);
+
+    fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    assert_true(fd >= 0);
+    snprintf(a.sun_path, sizeof a.sun_path, "%s", path);
+    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
+    close(fd);
+    assert_int_equal(s_load(f, 0, NULL, &cfg, &err), ICS_OK); /* a socket: the node decides */
 }
 
 /* A scheme of delegation for the genesis is checked with the configuration. */
@@ -250,6 +354,10 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(valid_config, setup, teardown),
         cmocka_unit_test_setup_teardown(each_bad_input_names_file_and_line, setup, teardown),
+        cmocka_unit_test_setup_teardown(endpoints_are_checked, setup, teardown),
+        cmocka_unit_test_setup_teardown(nul_byte_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(directory_is_not_a_config, setup, teardown),
+        cmocka_unit_test_setup_teardown(control_path_must_be_a_socket, setup, teardown),
         cmocka_unit_test_setup_teardown(policy_file, setup, teardown),
         cmocka_unit_test_setup_teardown(long_line_rejected, setup, teardown),
         cmocka_unit_test_setup_teardown(missing_file, setup, teardown),
