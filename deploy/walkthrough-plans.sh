@@ -194,6 +194,9 @@ Expand same-day emergency care at the RVI and Northumbria." \
     pctl QHM motion show "$adopt"
 
     say "Publish the adopted plan, with the HWB's opinion and the decision record"
+    # Another organisation's node publishes: it reads once it has applied
+    # the deciding vote (a read as fresh as the group's commit).
+    pwait 'carried' E06000057 --group nenc --fresh motion show "$adopt"
     pctl E06000057 plan publish jfp-2026 --out "$dir/jfp-2026.md"
     sed -n '1,12p' "$dir/jfp-2026.md"
     echo "  ..."
