@@ -83,6 +83,7 @@ static struct {
     bool stop;
 } s_run = {.mu = PTHREAD_MUTEX_INITIALIZER};
 static uint64_t s_t0;
+static char s_first_error[256]; /* under s_run.mu */
 static void *s_ctx;            /* one ZeroMQ context for every client */
 static double s_rate;          /* open loop: submissions due per second; 0: closed */
 static atomic_ullong s_slot;   /* open loop: the next submission to take */
@@ -185,6 +186,15 @@ static s_outcome_t s_submit(void *sock, const char *group, const char *data, siz
                   resp->submit->accepted;
         if (ok && position != NULL)
             *position = resp->submit->position;
+        if (!ok) {
+            pthread_mutex_lock(&s_run.mu);
+            if (s_first_error[0] == '\0')
+                snprintf(s_first_error, sizeof s_first_error, "%s",
+                         resp == NULL ? "an answer that does not decode"
+                         : resp->code != 0 ? resp->error
+                         : resp->submit != NULL ? resp->submit->reason : "no submit reply");
+            pthread_mutex_unlock(&s_run.mu);
+        }
         out = ok ? SUB_OK : SUB_FAILED;
         if (resp != NULL)
             ics__v1__control_response__free_unpacked(resp, NULL);
@@ -645,6 +655,8 @@ int main(int argc, char **argv)
             printf("  offered    %.1f submissions/s (open loop; %u started late for want of a "
                    "free client)\n", rate, late);
         printf("  committed  %zu submissions (%u failed or timed out)\n", total, errors);
+        if (s_first_error[0] != '\0')
+            printf("  first failure: %s\n", s_first_error);
         printf("  throughput %.1f submissions/s\n", total / elapsed);
         /* Raft entries that are not submissions (barriers, configuration,
          * clock ticks, checkpoints) show as the gap between the two. */
