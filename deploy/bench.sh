@@ -143,7 +143,7 @@ icsd_perf() {
     say "icsd: 3 nodes, $1 clients, $seconds s, $payload-byte payloads"
     out=$("$bench" --nodes 3 --clients "$1" --seconds "$seconds" --payload "$payload") ||
         { printf '%s\n' "$out" >&2; die "icsd-bench failed"; }
-    printf '%s\n' "$out" | grep -E 'committed|throughput|latency' >&2
+    printf '%s\n' "$out" | grep -E 'committed|first failure|throughput|latency' >&2
     result=$(printf '%s\n' "$out" | sed -n 's/.*throughput \([0-9.]*\) submissions\/s.*/\1/p' |
         head -1)
 }
