@@ -17,6 +17,15 @@
  * a retry after a crash or a lost leader resends the same bytes, and the
  * state machine's (org, seq) check makes it apply once.
  *
+ * A follower learns that an entry is committed from the leader's next
+ * AppendEntries, which raft 0.15 sends only for new entries or at the next
+ * heartbeat. So that a submission through a follower completes about one
+ * round trip after the leader's own would, the leader has raft send a
+ * heartbeat at once (s_prompt) when a follower holds the newest committed
+ * entry without having been told it is committed, and on taking office.
+ * When the leader changes, pending submissions are sent again at once
+ * rather than at their next retry.
+ *
  * Leader duties, each idempotent and re-derived every turn so that a new
  * leader simply carries on: propose genesis while the group has none;
  * append a signed clock tick when a deadline is due or the tick interval
@@ -101,6 +110,8 @@ struct ics_group {
 
     ics_outbox_t *outbox;
     s_pending_t *pending;
+    char seen_leader[ICS_ORG_MAX]; /* the leader as of the last turn */
+    bool was_leader;               /* this node led at the last s_prompt */
 
     /* libraft 0.15 defect (a): see raftfix.h. */
     ics_commit_guard_t guard;
@@ -943,6 +954,15 @@ unsigned ics_group_run(ics_group_t *self)
     uint64_t now = ics_mono_ms();
     unsigned wait = ics_raftio_tick(self->io);
     s_pending_t **pp = &self->pending;
+    char seen[ICS_ORG_MAX];
+
+    /* A new leader: what went to the old one may be lost; send it now. */
+    s_leader(self, seen);
+    if (strcmp(seen, self->seen_leader) != 0) {
+        ics_strcpy(self->seen_leader, sizeof self->seen_leader, seen);
+        for (s_pending_t *p = self->pending; p != NULL && seen[0] != '\0'; p = p->next)
+            p->next_try = now;
+    }
 
     while (*pp != NULL) {
         s_pending_t *p = *pp;
@@ -1016,6 +1036,30 @@ static void s_send_stored(ics_group_t *self)
     }
 }
 
+/* Leader: a heartbeat to every follower now, when one holds the newest
+ * committed entry without having been told it is committed, or when this
+ * node has just taken office (the followers learn of it at once). raft
+ * sends heartbeats from its tick to the followers it has sent nothing for
+ * heartbeat_timeout: a tick run with the timeout at 0 sends one to each;
+ * raft builds them, and an empty AppendEntries lets a follower commit on
+ * receipt, without a write of its own. Returns true if it ran one. */
+static bool s_prompt(ics_group_t *self)
+{
+    bool leader = raft_state(&self->raft) == RAFT_LEADER;
+    bool took_office = leader && !self->was_leader;
+
+    self->was_leader = leader;
+    if (!leader)
+        return false;
+    /* Applied is committed on a leader, which applies as it commits. */
+    if (!ics_raftio_commit_unseen(self->io, raft_last_applied(&self->raft)) && !took_office)
+        return false;
+    raft_set_heartbeat_timeout(&self->raft, 0);
+    ics_raftio_tick_now(self->io);
+    raft_set_heartbeat_timeout(&self->raft, self->cfg->heartbeat_ms);
+    return true;
+}
+
 void ics_group_flush(ics_group_t *self)
 {
     s_send_stored(self);
@@ -1023,6 +1067,8 @@ void ics_group_flush(ics_group_t *self)
      * finish it in this turn rather than after the next poll. */
     for (int i = 0; i < 8 && ics_raftio_flush(self->io); i++)
         ;
+    if (s_prompt(self))
+        ics_raftio_flush(self->io);
     /* Group commit of the history written this turn (durable on a
      * snapshot; until then raft's log can replay it). */
     if (ics_history_commit(self->history, false) != ICS_OK)

@@ -34,6 +34,12 @@
  * missing for stall_ms. Any other chunk is dropped and counted. Every
  * oversize message, failed snapshot send and dropped chunk is logged, at
  * most once per LOG_EVERY_MS for each kind.
+ *
+ * What each peer can know to be committed (from the AppendEntries sent to
+ * it) and what it holds (the last index it acknowledged) are noted as
+ * messages pass, with the newest entry that is not a barrier: raft 0.15
+ * does not say whether a follower knows of a commit, and a submission
+ * through a follower waits until it does (ics_raftio_commit_unseen).
  */
 #include "raftio.h"
 
@@ -48,6 +54,8 @@
 #include <string.h>
 
 #define LOG_EVERY_MS 10000u
+#define TICKS_PER_HEARTBEAT 4u
+#define TICK_MIN_MS 5u
 /* How much a frame may outgrow the sum of its parts: the length prefixes
  * of the two messages around the payload (the body in RaftMessage, that in
  * Frame) grow by up to 4 bytes each as the payload does, for any payload
@@ -84,6 +92,14 @@ typedef struct {
     uint64_t suppressed;
 } s_ratelimit_t;
 
+/* What one peer was told and holds; free when org is "". */
+typedef struct {
+    char org[ICS_ORG_MAX];
+    raft_index told;  /* highest commit index it can have learnt from us */
+    raft_index acked; /* highest last_log_index it acknowledged */
+    raft_index prompted; /* last_real when it was last found not to know */
+} s_peer_t;
+
 /* A snapshot being received from one peer; free when from is "". */
 typedef struct {
     char from[ICS_ORG_MAX];
@@ -114,6 +130,8 @@ struct ics_raftio {
     unsigned tick_ms;
     uint64_t next_tick;
     raft_index last_index; /* last entry raft has handed us */
+    raft_index last_real;  /* last entry handed us that is not a barrier */
+    s_peer_t peers[ICS_MAX_ORGS];
     s_op_t *ops;
     size_t n_ops, cap_ops;
     s_transfer_t in[ICS_MAX_ORGS];
@@ -146,6 +164,22 @@ static int s_push(ics_raftio_t *self, const s_op_t *op)
     }
     self->ops[self->n_ops++] = *op;
     return 0;
+}
+
+/* The peer's slot, taking a free one if it has none; NULL when all are
+ * taken (nothing is noted then). */
+static s_peer_t *s_peer(ics_raftio_t *self, const char *org)
+{
+    s_peer_t *free_slot = NULL;
+    for (size_t i = 0; i < ICS_MAX_ORGS; i++) {
+        if (strcmp(self->peers[i].org, org) == 0)
+            return &self->peers[i];
+        if (free_slot == NULL && self->peers[i].org[0] == '\0')
+            free_slot = &self->peers[i];
+    }
+    if (free_slot != NULL)
+        ics_strcpy(free_slot->org, sizeof free_slot->org, org);
+    return free_slot;
 }
 
 /* ---- raft_io methods ------------------------------------------------- */
@@ -187,10 +221,17 @@ static int s_start(struct raft_io *io, unsigned msecs, raft_io_tick_cb tick,
                    raft_io_recv_cb recv)
 {
     ics_raftio_t *self = io->impl;
-    self->tick_ms = msecs;
+    /* raft asks for a tick every heartbeat_ms. Its timers compare times,
+     * so a tick is only when they are looked at: ticking four times as
+     * often keeps a leader's heartbeats about heartbeat_ms apart (rather
+     * than up to twice that) and lets a follower see its election timeout
+     * run out within a quarter of a heartbeat. */
+    self->tick_ms = msecs / TICKS_PER_HEARTBEAT;
+    if (self->tick_ms < TICK_MIN_MS)
+        self->tick_ms = msecs < TICK_MIN_MS ? msecs : TICK_MIN_MS;
     self->tick_cb = tick;
     self->recv_cb = recv;
-    self->next_tick = ics_mono_ms() + msecs;
+    self->next_tick = ics_mono_ms() + self->tick_ms;
     return 0;
 }
 
@@ -250,6 +291,9 @@ static int s_append(struct raft_io *io, struct raft_io_append *req,
     op.append.first = self->last_index + 1;
     if (s_push(self, &op) != 0)
         return RAFT_NOMEM;
+    for (unsigned i = 0; i < n; i++)
+        if (entries[i].type != RAFT_BARRIER)
+            self->last_real = op.append.first + i;
     self->last_index += n;
     return 0;
 }
@@ -262,6 +306,8 @@ static int s_truncate(struct raft_io *io, raft_index index)
         return RAFT_NOMEM;
     if (index > 0 && self->last_index >= index)
         self->last_index = index - 1;
+    if (index > 0 && self->last_real >= index)
+        self->last_real = index - 1;
     return 0;
 }
 
@@ -661,6 +707,26 @@ static int s_send_snapshot(ics_raftio_t *self, s_wire_t *w, const struct raft_me
     return status;
 }
 
+/* What the peer can take as committed from this AppendEntries: raft 0.15's
+ * follower commits up to leader_commit but not past what it has stored,
+ * which is at least what it acknowledged before, or, once it has stored
+ * them, the entries carried (those that fitted in the frame). */
+static void s_note_told(ics_raftio_t *self, const struct raft_append_entries *a,
+                        size_t carried, const char *to)
+{
+    s_peer_t *p = s_peer(self, to);
+    raft_index held, told;
+
+    if (p == NULL)
+        return;
+    held = p->acked;
+    if (carried > 0 && a->prev_log_index + carried > held)
+        held = a->prev_log_index + carried;
+    told = a->leader_commit < held ? a->leader_commit : held;
+    if (told > p->told)
+        p->told = told;
+}
+
 static int s_send(struct raft_io *io, struct raft_io_send *req,
                   const struct raft_message *message, raft_io_send_cb cb)
 {
@@ -681,6 +747,9 @@ static int s_send(struct raft_io *io, struct raft_io_send *req,
             status = s_send_snapshot(self, &w, message);
         } else if (message->type == RAFT_IO_APPEND_ENTRIES) {
             status = s_send_entries(self, &w, message, &capped);
+            if (status == 0)
+                s_note_told(self, &message->append_entries, w.ae.n_entries,
+                            message->server_address);
         } else if (s_wire_size(&w) > self->max_frame) {
             /* Votes and results are a few dozen bytes: only a broken
              * limit gets here. */
@@ -988,6 +1057,11 @@ void ics_raftio_deliver(ics_raftio_t *self, const char *from, const Ics__V1__Raf
         msg.append_entries_result.term = m->append_entries_result->term;
         msg.append_entries_result.rejected = m->append_entries_result->rejected;
         msg.append_entries_result.last_log_index = m->append_entries_result->last_log_index;
+        if (msg.append_entries_result.rejected == 0) {
+            s_peer_t *p = s_peer(self, from);
+            if (p != NULL && msg.append_entries_result.last_log_index > p->acked)
+                p->acked = msg.append_entries_result.last_log_index;
+        }
         break;
     case ICS__V1__RAFT_MESSAGE__BODY_INSTALL_SNAPSHOT:
         if (m->type != RAFT_IO_INSTALL_SNAPSHOT ||
@@ -1164,6 +1238,29 @@ void ics_raftio_set_transfer_limits(ics_raftio_t *self, uint64_t snapshot_max,
 {
     self->snapshot_max = snapshot_max;
     self->stall_ms = stall_ms;
+}
+
+bool ics_raftio_commit_unseen(ics_raftio_t *self, raft_index commit)
+{
+    raft_index want = self->last_real;
+    bool unseen = false;
+
+    if (want == 0 || want > commit)
+        return false;
+    for (size_t i = 0; i < ICS_MAX_ORGS; i++) {
+        s_peer_t *p = &self->peers[i];
+        if (p->org[0] != '\0' && p->acked >= want && p->told < want && p->prompted < want) {
+            p->prompted = want;
+            unseen = true;
+        }
+    }
+    return unseen;
+}
+
+void ics_raftio_tick_now(ics_raftio_t *self)
+{
+    if (self->tick_cb != NULL)
+        self->tick_cb(&self->io);
 }
 
 struct raft_io *ics_raftio_io(ics_raftio_t *self) { return &self->io; }

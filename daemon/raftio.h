@@ -52,6 +52,17 @@ unsigned ics_raftio_tick(ics_raftio_t *self);
  * Returns true if anything was flushed. */
 bool ics_raftio_flush(ics_raftio_t *self);
 
+/* Leader: whether a peer holds the newest entry that is not a barrier,
+ * committed by `commit`, without having been sent an AppendEntries from
+ * which it can learn so (it would learn at the next one, which raft 0.15
+ * sends only for new entries or at the next heartbeat). Each peer counts
+ * once for each such entry: it is taken as told from then on. */
+bool ics_raftio_commit_unseen(ics_raftio_t *self, raft_index commit);
+
+/* Runs raft's tick now, outside its schedule. raft's timers compare
+ * times, so nothing that is not due happens. */
+void ics_raftio_tick_now(ics_raftio_t *self);
+
 /* Raft server id for an organisation: stable across nodes. */
 raft_id ics_raft_id(const char *org);
 

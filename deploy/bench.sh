@@ -1,12 +1,169 @@
-#!/bin/sh
+#!/bin/bash
 # Benchmark: builds an optimised icsd and runs icsd-bench, which starts a
-# loopback cluster and prints committed submissions/s and p50/p90/p99
-# latency. Defaults: 3 nodes, 4 clients, 10 s. Examples:
+# loopback cluster of its own (icsd's default timing) and prints committed
+# submissions/s and p50/p90/p99/max latency. Defaults: 3 nodes, 4 clients,
+# 10 s, closed loop, clients spread over every node. Examples:
+#
 #   deploy/bench.sh
 #   deploy/bench.sh --clients 16 --seconds 30
-set -eu
+#   deploy/bench.sh --nodes 5 --rate 300         # open loop at 300/s: p50/p90/p99/max
+#   deploy/bench.sh --rate 2 --via follower      # one submission at a time through a follower
+#   deploy/bench.sh --rate 2 --via leader --heartbeat 200
+#   deploy/bench.sh --failover 20                # SIGKILL the leader 20 times: median/max
+#                                                # time from the kill to the next commit
+#   deploy/bench.sh --vs-etcd [--seconds 60]     # etcd's 'check perf' against icsd
+#
+# Every option but --vs-etcd goes to icsd-bench (icsd-bench --help):
+#   --nodes N (1..7), --clients C (up to 1024), --seconds S, --payload BYTES,
+#   --via all|leader|follower, --rate R (open loop: R submissions/s whatever
+#   the answers, latency from when each was due), --failover N,
+#   --heartbeat MS, --election MS.
+#
+# --vs-etcd installs Debian's etcd-server and etcd-client if they are
+# missing, then on loopback, in turn: a 3-member etcd and `etcdctl check perf
+# --load=l` (500 clients, at most 8000 writes/s, 60 s), icsd-bench with 500
+# clients, `check perf --load=xl` (1000 clients, at most 15000 writes/s),
+# icsd-bench with 1000 clients; each on a fresh cluster. It prints both
+# throughputs and their ratio, per load and at the peak. etcd's values are
+# 1 KiB, so icsd's payloads are too unless --payload says otherwise; icsd
+# runs --seconds (default 60, as etcd's check does). Only etcd processes
+# this script started are stopped. On a machine with systemd, installing
+# etcd-server also enables its etcd.service (systemctl disable --now etcd).
+set -euo pipefail
+export LC_ALL=C
 top=$(cd "$(dirname "$0")/.." && pwd)
+
+vs_etcd=0
+args=()
+for a in "$@"; do
+    if [ "$a" = --vs-etcd ]; then vs_etcd=1; else args+=("$a"); fi
+done
+
 "$top/deploy/deps.sh"
 cmake -S "$top" -B "$top/build" -DCMAKE_BUILD_TYPE=Release >/dev/null
-cmake --build "$top/build" -j "$(nproc)" --target icsd-bench icsd icsctl
-exec "$top/build/tests/icsd-bench" "$@"
+cmake --build "$top/build" -j "$(nproc)" --target icsd-bench icsd icsctl >&2
+bench="$top/build/tests/icsd-bench"
+
+if [ "$vs_etcd" = 0 ]; then
+    exec "$bench" ${args[@]+"${args[@]}"}
+fi
+
+# ---- --vs-etcd -------------------------------------------------------------
+
+say() { printf 'bench: %s\n' "$*" >&2; }
+die() { say "$*"; exit 1; }
+
+seconds=60
+payload=1024
+for ((i = 0; i < ${#args[@]}; i++)); do
+    case "${args[$i]}" in
+    --seconds) seconds=${args[$((i + 1))]:-}; i=$((i + 1)) ;;
+    --payload) payload=${args[$((i + 1))]:-}; i=$((i + 1)) ;;
+    *) die "--vs-etcd takes only --seconds S and --payload BYTES, not ${args[$i]}" ;;
+    esac
+done
+[[ "$seconds" =~ ^[0-9]+$ && "$seconds" -ge 1 ]] || die "--seconds: a whole number of seconds"
+[[ "$payload" =~ ^[0-9]+$ && "$payload" -ge 1 ]] || die "--payload: a whole number of bytes"
+
+if ! command -v etcd >/dev/null 2>&1 || ! command -v etcdctl >/dev/null 2>&1; then
+    say "installing Debian's etcd-server and etcd-client"
+    if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi
+    export DEBIAN_FRONTEND=noninteractive
+    $SUDO apt-get update -qq
+    $SUDO apt-get install -y -qq --no-install-recommends etcd-server etcd-client >/dev/null
+fi
+export ETCDCTL_API=3
+
+work=$(mktemp -d /tmp/icsd-vs-etcd-XXXXXX)
+etcd_pids=()
+stop_etcd() {
+    local p
+    for p in ${etcd_pids[@]+"${etcd_pids[@]}"}; do kill "$p" 2>/dev/null || true; done
+    for p in ${etcd_pids[@]+"${etcd_pids[@]}"}; do wait "$p" 2>/dev/null || true; done
+    etcd_pids=()
+}
+trap 'stop_etcd; rm -rf "$work"' EXIT
+trap 'exit 130' INT TERM
+
+# A loopback port nothing listens on, not handed out before in this run.
+used=" "
+port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+pick_port() {
+    local p _
+    for _ in $(seq 1 200); do
+        p=$((20000 + RANDOM % 40000))
+        case "$used" in *" $p "*) continue ;; esac
+        if port_free "$p"; then used="$used$p "; echo "$p"; return 0; fi
+    done
+    return 1
+}
+
+# Runs `etcdctl check perf --load=$1` on a fresh 3-member cluster; prints
+# its verdicts to stderr and sets result to the writes/s it reports.
+etcd_perf() {
+    local load=$1 dir="$work/etcd-$1" cluster="" eps="" i out
+    local -a client peer
+    for i in 1 2 3; do
+        client[i]=$(pick_port) || die "no free loopback port"
+        peer[i]=$(pick_port) || die "no free loopback port"
+        cluster="$cluster${cluster:+,}m$i=http://127.0.0.1:${peer[i]}"
+        eps="$eps${eps:+,}127.0.0.1:${client[i]}"
+    done
+    mkdir -p "$dir"
+    for i in 1 2 3; do
+        etcd --name "m$i" --data-dir "$dir/m$i" \
+            --listen-client-urls "http://127.0.0.1:${client[i]}" \
+            --advertise-client-urls "http://127.0.0.1:${client[i]}" \
+            --listen-peer-urls "http://127.0.0.1:${peer[i]}" \
+            --initial-advertise-peer-urls "http://127.0.0.1:${peer[i]}" \
+            --initial-cluster "$cluster" --initial-cluster-token "icsd-bench-$load" \
+            --initial-cluster-state new --quota-backend-bytes 8589934592 \
+            --logger zap --log-level warn >"$dir/m$i.log" 2>&1 &
+        etcd_pids+=($!)
+    done
+    for i in $(seq 1 100); do
+        etcdctl --endpoints "$eps" endpoint health >/dev/null 2>&1 && break
+        [ "$i" = 100 ] && { tail -20 "$dir/m1.log" >&2; die "etcd did not become healthy"; }
+        sleep 0.2
+    done
+    say "etcd: 3 members, check perf --load=$load (60 s)"
+    out=$(etcdctl --endpoints "$eps" check perf --load="$load" 2>&1 | tr '\r' '\n' || true)
+    printf '%s\n' "$out" | grep -E 'PASS|FAIL|Slowest|Stddev|rror' >&2 || true
+    stop_etcd
+    rm -rf "$dir"
+    result=$(printf '%s\n' "$out" | sed -n 's/.*Throughput[^0-9]*\([0-9][0-9]*\) writes\/s.*/\1/p' |
+        tail -1)
+    [ -n "$result" ] || die "could not read etcd's throughput"
+}
+
+# icsd-bench with $1 clients on a fresh 3-node cluster; prints its figures
+# to stderr and sets result to the submissions/s.
+icsd_perf() {
+    local out
+    say "icsd: 3 nodes, $1 clients, $seconds s, $payload-byte payloads"
+    out=$("$bench" --nodes 3 --clients "$1" --seconds "$seconds" --payload "$payload") ||
+        { printf '%s\n' "$out" >&2; die "icsd-bench failed"; }
+    printf '%s\n' "$out" | grep -E 'committed|first failure|throughput|latency' >&2
+    result=$(printf '%s\n' "$out" | sed -n 's/.*throughput \([0-9.]*\) submissions\/s.*/\1/p' |
+        head -1)
+}
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'; }
+max() { awk -v a="$1" -v b="$2" 'BEGIN { print (a + 0 > b + 0) ? a : b }'; }
+
+result=""
+etcd_perf l; e_l=$result
+icsd_perf 500; i_l=$result
+etcd_perf xl; e_xl=$result
+icsd_perf 1000; i_xl=$result
+e_peak=$(max "$e_l" "$e_xl")
+i_peak=$(max "$i_l" "$i_xl")
+
+printf '\nicsd against etcd %s, 3 members each on loopback, on %s cores\n' \
+    "$(etcd --version 2>/dev/null | sed -n 's/^etcd Version: //p')" "$(nproc)"
+printf '%-6s %8s %16s %22s %10s\n' load clients "etcd writes/s" "icsd submissions/s" icsd/etcd
+printf '%-6s %8s %16s %22s %10s\n' l 500 "$e_l" "$i_l" "$(ratio "$i_l" "$e_l")"
+printf '%-6s %8s %16s %22s %10s\n' xl 1000 "$e_xl" "$i_xl" "$(ratio "$i_xl" "$e_xl")"
+printf '%-6s %8s %16s %22s %10s\n' peak "" "$e_peak" "$i_peak" "$(ratio "$i_peak" "$e_peak")"
+printf '%s\n' "etcd: 256-byte keys, 1 KiB values, offered at most 8000 (l) or 15000 (xl) writes/s." \
+    "icsd: $payload-byte payloads in signed envelopes, closed loop; each node verifies every entry."

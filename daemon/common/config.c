@@ -562,7 +562,7 @@ int ics_config_load(const char *path, ics_config_t *cfg, ics_err_t *err)
     ics_strcpy(cfg->path, sizeof cfg->path, path);
     cfg->log_level = ICS_LOG_INFO;
     cfg->heartbeat_ms = 100;
-    cfg->election_ms = 1000;
+    cfg->election_ms = 800; /* icsd.conf(5) says why */
     cfg->snapshot_threshold = 1024;
     cfg->snapshot_trailing = 2048;
     cfg->tick_interval_ms = 1000;

@@ -3,19 +3,40 @@
  * cluster of real icsd processes.
  *
  *   icsd-bench [--nodes N] [--clients C] [--seconds S] [--payload BYTES]
+ *              [--via all|leader|follower] [--rate R]
+ *              [--heartbeat MS] [--election MS] [--failover N]
  *              [--control EP[,EP...]] [--group NAME]
  *              [--until-position P] [--tail K] [--stall S]
  *
- * Each client is a thread with its own control connection to one node
- * (round robin), submitting signed entries one after another; a
+ * Closed loop (the default): each client is a thread with its own control
+ * connection to one node, submitting signed entries one after another; a
  * submission counts when the node reports it applied (so followers'
  * submissions include the forward to the leader). Prints throughput and
  * p50/p90/p99/max latency. This is a benchmark, not a test: it asserts
  * nothing about speed.
  *
- * By default it starts its own cluster. With --control it drives nodes
- * that are already running (their control endpoints, e.g.
- * ipc:///tmp/x/QHM.sock) and starts nothing.
+ * --via picks the nodes the clients talk to: all of them in turn (the
+ * default), the leader only, or the followers only (in turn).
+ *
+ * --rate R is an open loop: submissions are due at a fixed R per second
+ * whatever the answers, taken by a pool of C connections (--clients,
+ * default 32 here). Latency runs from when a submission was due, so a pool
+ * that falls behind shows as latency rather than as a lower rate; the
+ * submissions that started late for want of a free connection are counted.
+ * At a low rate (e.g. --rate 5) each submission meets an idle group.
+ *
+ * --failover N: N times, with the group idle, SIGKILL the leader and at
+ * once submit through a surviving follower (again with the same client
+ * token until it commits); prints the time from the kill to that commit
+ * for each round, then the median and the maximum. The killed node is
+ * restarted and catches up before the next round.
+ *
+ * The cluster it starts runs icsd's default timing (heartbeat_ms,
+ * election_ms, ping_interval_ms) unless --heartbeat or --election say
+ * otherwise.
+ *
+ * With --control it drives nodes that are already running (their control
+ * endpoints, e.g. ipc:///tmp/x/QHM.sock) and starts nothing.
  *
  * With --until-position P it submits until the group's audit log reaches
  * position P (no time limit unless --seconds is given), prints progress
@@ -29,11 +50,14 @@
 
 #include <pthread.h>
 #include <sodium.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <zmq.h>
 
 #include "common/envelope.h"
+
+#define MAX_CLIENTS 1024u
 
 typedef struct {
     const char *endpoint;
@@ -44,6 +68,7 @@ typedef struct {
     uint64_t *done_us; /* when it committed, since the start of the run */
     size_t n, cap;
     unsigned errors;
+    unsigned late;     /* open loop: started after it was due */
 } client_t;
 
 /* Shared by the clients of a run towards a target position: a client
@@ -58,6 +83,10 @@ static struct {
     bool stop;
 } s_run = {.mu = PTHREAD_MUTEX_INITIALIZER};
 static uint64_t s_t0;
+static char s_first_error[256]; /* under s_run.mu */
+static void *s_ctx;            /* one ZeroMQ context for every client */
+static double s_rate;          /* open loop: submissions due per second; 0: closed */
+static atomic_ullong s_slot;   /* open loop: the next submission to take */
 
 /* 1: submit; 0: the target is reached (or the run stopped); -1: wait, the
  * submissions in flight may reach it (one that fails frees its slot). */
@@ -92,26 +121,134 @@ static int s_cmp(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-static void *s_open(void *ctx, const char *endpoint)
+static void *s_open(const char *endpoint)
 {
-    void *sock = zmq_socket(ctx, ZMQ_DEALER);
+    void *sock = zmq_socket(s_ctx, ZMQ_DEALER);
     int linger = 0;
+    if (sock == NULL)
+        return NULL;
     zmq_setsockopt(sock, ZMQ_LINGER, &linger, sizeof linger);
     zmq_connect(sock, endpoint);
     return sock;
 }
 
+typedef enum { SUB_OK, SUB_FAILED, SUB_NO_ANSWER } s_outcome_t;
+
+/* One raw submission on sock, waiting up to wait_ms for the answer. A
+ * token of NULL draws a fresh one. */
+static s_outcome_t s_submit(void *sock, const char *group, const char *data, size_t len,
+                            const uint8_t *token_in, unsigned timeout_ms, unsigned wait_ms,
+                            uint64_t *position)
+{
+    Ics__V1__ControlRequest req = ICS__V1__CONTROL_REQUEST__INIT;
+    Ics__V1__SubmitRequest sub = ICS__V1__SUBMIT_REQUEST__INIT;
+    Ics__V1__Command cmd = ICS__V1__COMMAND__INIT;
+    Ics__V1__Raw raw = ICS__V1__RAW__INIT;
+    uint8_t token[16], *cbuf = NULL, *rbuf = NULL;
+    size_t clen = 0, rlen = 0;
+    s_outcome_t out = SUB_NO_ANSWER;
+    zmq_msg_t msg;
+
+    raw.data.data = (uint8_t *)data;
+    raw.data.len = len;
+    cmd.body_case = ICS__V1__COMMAND__BODY_RAW;
+    cmd.raw = &raw;
+    ics_pack(&cmd.base, &cbuf, &clen);
+    if (token_in != NULL)
+        memcpy(token, token_in, sizeof token);
+    else
+        randombytes_buf(token, sizeof token);
+    sub.command.data = cbuf;
+    sub.command.len = clen;
+    sub.client_token.data = token;
+    sub.client_token.len = sizeof token;
+    req.version = ICS_CONTROL_VERSION;
+    req.group = (char *)group;
+    req.actor = (char *)"bench";
+    req.timeout_ms = timeout_ms;
+    req.body_case = ICS__V1__CONTROL_REQUEST__BODY_SUBMIT;
+    req.submit = &sub;
+    ics_pack(&req.base, &rbuf, &rlen);
+    zmq_send(sock, "", 0, ZMQ_SNDMORE);
+    zmq_send(sock, rbuf, rlen, 0);
+    free(cbuf);
+    free(rbuf);
+    zmq_msg_init(&msg);
+    for (;;) {
+        zmq_pollitem_t it = {.socket = sock, .events = ZMQ_POLLIN};
+        if (zmq_poll(&it, 1, (long)wait_ms) <= 0 || zmq_msg_recv(&msg, sock, 0) < 0)
+            break;
+        if (zmq_msg_size(&msg) == 0 && zmq_msg_more(&msg))
+            continue;
+        Ics__V1__ControlResponse *resp =
+            ics__v1__control_response__unpack(NULL, zmq_msg_size(&msg), zmq_msg_data(&msg));
+        bool ok = resp != NULL && resp->code == 0 && resp->submit != NULL &&
+                  resp->submit->accepted;
+        if (ok && position != NULL)
+            *position = resp->submit->position;
+        if (!ok) {
+            pthread_mutex_lock(&s_run.mu);
+            if (s_first_error[0] == '\0')
+                snprintf(s_first_error, sizeof s_first_error, "%s",
+                         resp == NULL ? "an answer that does not decode"
+                         : resp->code != 0 ? resp->error
+                         : resp->submit != NULL ? resp->submit->reason : "no submit reply");
+            pthread_mutex_unlock(&s_run.mu);
+        }
+        out = ok ? SUB_OK : SUB_FAILED;
+        if (resp != NULL)
+            ics__v1__control_response__free_unpacked(resp, NULL);
+        break;
+    }
+    zmq_msg_close(&msg);
+    return out;
+}
+
+static void s_record(client_t *c, uint64_t lat_us)
+{
+    if (c->n == c->cap) {
+        c->cap = c->cap ? c->cap * 2 : 4096;
+        c->lat_us = realloc(c->lat_us, c->cap * sizeof *c->lat_us);
+        c->done_us = realloc(c->done_us, c->cap * sizeof *c->done_us);
+    }
+    c->lat_us[c->n] = lat_us;
+    c->done_us[c->n++] = ics_mono_us() - s_t0;
+}
+
+static void s_sleep_until_us(uint64_t t)
+{
+    uint64_t now = ics_mono_us();
+    if (t > now) {
+        struct timespec ts = {.tv_sec = (time_t)((t - now) / 1000000),
+                              .tv_nsec = (long)((t - now) % 1000000) * 1000L};
+        nanosleep(&ts, NULL);
+    }
+}
+
 static void *s_client(void *arg)
 {
     client_t *c = arg;
-    void *ctx = zmq_ctx_new(), *sock = s_open(ctx, c->endpoint);
+    void *sock = s_open(c->endpoint);
     char *data = malloc(c->payload + 1);
 
     memset(data, 'x', c->payload);
     data[c->payload] = '\0';
     for (;;) {
-        if (c->end_us != 0 && ics_mono_us() >= c->end_us)
-            break;
+        uint64_t t0;
+        if (s_rate > 0) {
+            /* Open loop: take the next due submission, whoever is free. */
+            unsigned long long k = atomic_fetch_add(&s_slot, 1);
+            t0 = s_t0 + (uint64_t)((double)k * 1e6 / s_rate);
+            if (c->end_us != 0 && t0 >= c->end_us)
+                break;
+            if (ics_mono_us() > t0 + 1000)
+                c->late++;
+            s_sleep_until_us(t0);
+        } else {
+            if (c->end_us != 0 && ics_mono_us() >= c->end_us)
+                break;
+            t0 = ics_mono_us();
+        }
         int claim = s_claim();
         if (claim == 0)
             break;
@@ -119,88 +256,33 @@ static void *s_client(void *arg)
             h_sleep_ms(2);
             continue;
         }
-        Ics__V1__ControlRequest req = ICS__V1__CONTROL_REQUEST__INIT;
-        Ics__V1__SubmitRequest sub = ICS__V1__SUBMIT_REQUEST__INIT;
-        Ics__V1__Command cmd = ICS__V1__COMMAND__INIT;
-        Ics__V1__Raw raw = ICS__V1__RAW__INIT;
-        uint8_t token[16], *cbuf = NULL, *rbuf = NULL;
-        size_t clen = 0, rlen = 0;
         uint64_t position = 0;
-        zmq_msg_t msg;
-
-        raw.data.data = (uint8_t *)data;
-        raw.data.len = c->payload;
-        cmd.body_case = ICS__V1__COMMAND__BODY_RAW;
-        cmd.raw = &raw;
-        ics_pack(&cmd.base, &cbuf, &clen);
-        randombytes_buf(token, sizeof token);
-        sub.command.data = cbuf;
-        sub.command.len = clen;
-        sub.client_token.data = token;
-        sub.client_token.len = sizeof token;
-        req.version = ICS_CONTROL_VERSION;
-        req.group = (char *)c->group;
-        req.actor = (char *)"bench";
-        req.timeout_ms = 10000;
-        req.body_case = ICS__V1__CONTROL_REQUEST__BODY_SUBMIT;
-        req.submit = &sub;
-        ics_pack(&req.base, &rbuf, &rlen);
-        uint64_t t0 = ics_mono_us();
-        zmq_send(sock, "", 0, ZMQ_SNDMORE);
-        zmq_send(sock, rbuf, rlen, 0);
-        free(cbuf);
-        free(rbuf);
-        zmq_msg_init(&msg);
-        bool ok = false, answered = false;
-        for (;;) {
-            zmq_pollitem_t it = {.socket = sock, .events = ZMQ_POLLIN};
-            if (zmq_poll(&it, 1, 15000) <= 0 || zmq_msg_recv(&msg, sock, 0) < 0)
-                break;
-            if (zmq_msg_size(&msg) == 0 && zmq_msg_more(&msg))
-                continue;
-            Ics__V1__ControlResponse *resp =
-                ics__v1__control_response__unpack(NULL, zmq_msg_size(&msg), zmq_msg_data(&msg));
-            answered = true;
-            ok = resp != NULL && resp->code == 0 && resp->submit != NULL && resp->submit->accepted;
-            if (ok)
-                position = resp->submit->position;
-            if (resp != NULL)
-                ics__v1__control_response__free_unpacked(resp, NULL);
-            break;
-        }
-        zmq_msg_close(&msg);
+        s_outcome_t out = s_submit(sock, c->group, data, c->payload, NULL, 10000, 15000,
+                                   &position);
         s_release(position);
-        if (!answered) {
+        if (out == SUB_NO_ANSWER) {
             /* A late answer must not be taken for the next request's. */
             zmq_close(sock);
-            sock = s_open(ctx, c->endpoint);
+            sock = s_open(c->endpoint);
         }
-        if (!ok) {
+        if (out != SUB_OK) {
             c->errors++;
             continue;
         }
-        if (c->n == c->cap) {
-            c->cap = c->cap ? c->cap * 2 : 4096;
-            c->lat_us = realloc(c->lat_us, c->cap * sizeof *c->lat_us);
-            c->done_us = realloc(c->done_us, c->cap * sizeof *c->done_us);
-        }
-        uint64_t now = ics_mono_us();
-        c->lat_us[c->n] = now - t0;
-        c->done_us[c->n++] = now - s_t0;
+        s_record(c, ics_mono_us() - t0);
     }
     free(data);
     zmq_close(sock);
-    zmq_ctx_term(ctx);
     pthread_mutex_lock(&s_run.mu);
     s_run.finished++;
     pthread_mutex_unlock(&s_run.mu);
     return NULL;
 }
 
-/* The group's audit position and raft commit index on the node at
- * endpoint; false if it does not answer. */
+/* The group's status on the node at endpoint; false if it does not
+ * answer. role may be NULL. */
 static bool s_status(const char *endpoint, const char *group, uint64_t *position,
-                     uint64_t *commit)
+                     uint64_t *commit, char *role, size_t role_len)
 {
     Ics__V1__ControlRequest req = ICS__V1__CONTROL_REQUEST__INIT;
     Ics__V1__StatusRequest sr = ICS__V1__STATUS_REQUEST__INIT;
@@ -221,6 +303,8 @@ static bool s_status(const char *endpoint, const char *group, uint64_t *position
             if (group[0] == '\0' || strcmp(gs->name, group) == 0) {
                 *position = gs->position;
                 *commit = gs->commit_index;
+                if (role != NULL)
+                    snprintf(role, role_len, "%s", gs->role);
                 found = true;
             }
         }
@@ -237,7 +321,7 @@ static bool s_position(char *const eps[], unsigned n, const char *group, uint64_
     *position = *commit = 0;
     for (unsigned i = 0; i < n; i++) {
         uint64_t p, c;
-        if (!s_status(eps[i], group, &p, &c))
+        if (!s_status(eps[i], group, &p, &c, NULL, 0))
             continue;
         any = true;
         if (p > *position)
@@ -252,6 +336,23 @@ static bool s_have_leader(h_cluster_t *c, void *arg)
 {
     (void)arg;
     return h_leader(c) >= 0;
+}
+
+/* Every live node has applied what the leader has committed. */
+static bool s_caught_up(h_cluster_t *c, void *arg)
+{
+    const char *group = arg;
+    uint64_t lo = UINT64_MAX, hi = 0;
+    for (int i = 0; i < c->n; i++) {
+        uint64_t p, cm;
+        if (c->nodes[i].pid <= 0)
+            continue;
+        if (!s_status(c->nodes[i].control, group, &p, &cm, NULL, 0))
+            return false;
+        lo = p < lo ? p : lo;
+        hi = p > hi ? p : hi;
+    }
+    return lo == hi && h_leader(c) >= 0;
 }
 
 static const char *s_sarg(int argc, char **argv, const char *name, const char *def)
@@ -272,8 +373,85 @@ static void s_usage(FILE *f)
 {
     fprintf(f, "usage: icsd-bench [--nodes N(1..7)] [--clients C] [--seconds S] "
                "[--payload BYTES]\n"
-               "                  [--control EP[,EP...]] [--group NAME] "
-               "[--until-position P] [--tail K] [--stall S]\n");
+               "                  [--via all|leader|follower] [--rate R] "
+               "[--heartbeat MS] [--election MS]\n"
+               "                  [--failover N] [--control EP[,EP...]] [--group NAME]\n"
+               "                  [--until-position P] [--tail K] [--stall S]\n");
+}
+
+/* --failover: rounds of SIGKILL of the leader, then one submission
+ * through a surviving follower; the time from the kill to its commit. */
+static int s_failover(h_cluster_t *cl, unsigned rounds, const char *group, size_t payload)
+{
+    uint64_t *ms = calloc(rounds, sizeof *ms);
+    char *data = malloc(payload + 1);
+    unsigned done = 0;
+    int status = 0;
+
+    memset(data, 'f', payload);
+    data[payload] = '\0';
+    for (unsigned r = 0; r < rounds; r++) {
+        if (!h_wait(s_caught_up, cl, (void *)group, 30000)) {
+            fprintf(stderr, "icsd-bench: round %u: no leader, or a node did not catch up\n",
+                    r + 1);
+            status = 1;
+            break;
+        }
+        int leader = h_leader(cl), via = -1;
+        for (int k = 1; k < cl->n && via < 0; k++) {
+            int j = (leader + (int)r + k) % cl->n;
+            if (j != leader)
+                via = j;
+        }
+        void *sock = s_open(cl->nodes[via].control);
+        uint64_t pos = 0;
+        /* Warm the path through this follower, then let the group go idle. */
+        if (s_submit(sock, group, data, payload, NULL, 10000, 15000, &pos) != SUB_OK) {
+            fprintf(stderr, "icsd-bench: round %u: submission before the kill failed\n", r + 1);
+            zmq_close(sock);
+            status = 1;
+            break;
+        }
+        h_sleep_ms(1500);
+        uint8_t token[16];
+        randombytes_buf(token, sizeof token);
+        uint64_t t0 = ics_mono_us(), t1 = 0;
+        h_kill(cl, leader);
+        while (ics_mono_us() - t0 < 60000000ull) {
+            s_outcome_t out = s_submit(sock, group, data, payload, token, 10000, 15000, &pos);
+            if (out == SUB_OK) {
+                t1 = ics_mono_us();
+                break;
+            }
+            if (out == SUB_NO_ANSWER) {
+                zmq_close(sock);
+                sock = s_open(cl->nodes[via].control);
+            } else {
+                h_sleep_ms(10);
+            }
+        }
+        zmq_close(sock);
+        if (t1 == 0) {
+            fprintf(stderr, "icsd-bench: round %u: nothing committed within 60 s of the kill\n",
+                    r + 1);
+            status = 1;
+            break;
+        }
+        ms[done++] = (t1 - t0) / 1000;
+        printf("  failover %2u: killed %s (leader), committed via %s after %llu ms\n", r + 1,
+               cl->nodes[leader].org, cl->nodes[via].org, (unsigned long long)ms[done - 1]);
+        fflush(stdout);
+        h_start(cl, leader);
+    }
+    if (done > 0) {
+        qsort(ms, done, sizeof *ms, s_cmp);
+        printf("  failover   %u rounds: median %llu ms  max %llu ms  (min %llu ms)\n", done,
+               (unsigned long long)(done % 2 ? ms[done / 2] : (ms[done / 2 - 1] + ms[done / 2]) / 2),
+               (unsigned long long)ms[done - 1], (unsigned long long)ms[0]);
+    }
+    free(ms);
+    free(data);
+    return status;
 }
 
 int main(int argc, char **argv)
@@ -281,24 +459,33 @@ int main(int argc, char **argv)
     static const char *const orgs[] = {"QHM", "RTD", "RX4", "E06000057", "RX6", "RX7", "QE1"};
     static const char *const kinds[] = {"icb", "foundation_trust", "mental_health",
                                         "local_authority", "ambulance", "ambulance", "icb"};
-    static const char *const names[] = {"--nodes",   "--clients", "--seconds",
-                                        "--payload", "--control", "--group",
-                                        "--until-position", "--tail", "--stall"};
+    static const char *const names[] = {
+        "--nodes",     "--clients",   "--seconds",  "--payload",        "--control",
+        "--group",     "--until-position", "--tail", "--stall",         "--via",
+        "--rate",      "--heartbeat", "--election", "--failover"};
     unsigned long long nodes = s_arg(argc, argv, "--nodes", 3);
-    unsigned long long clients = s_arg(argc, argv, "--clients", 4);
     unsigned long long target = s_arg(argc, argv, "--until-position", 0);
     unsigned long long seconds = s_arg(argc, argv, "--seconds", target ? 0 : 10);
     unsigned long long payload = s_arg(argc, argv, "--payload", 200);
     unsigned long long tail = s_arg(argc, argv, "--tail", 10000);
     unsigned long long stall = s_arg(argc, argv, "--stall", 120);
+    unsigned long long heartbeat = s_arg(argc, argv, "--heartbeat", 0);
+    unsigned long long election = s_arg(argc, argv, "--election", 0);
+    unsigned long long failover = s_arg(argc, argv, "--failover", 0);
+    const char *rate_s = s_sarg(argc, argv, "--rate", NULL);
+    double rate = rate_s != NULL ? strtod(rate_s, NULL) : 0;
+    unsigned long long clients = s_arg(argc, argv, "--clients", rate > 0 ? 32 : 4);
+    const char *via = s_sarg(argc, argv, "--via", "all");
     const char *control = s_sarg(argc, argv, "--control", NULL);
     const char *group = s_sarg(argc, argv, "--group", "");
     static h_cluster_t cluster;
-    char *eps[H_MAX_NODES], *eplist = NULL;
+    char *eps[H_MAX_NODES], *targets[H_MAX_NODES], *eplist = NULL;
+    unsigned n_targets = 0;
     client_t *cl;
     pthread_t *th;
+    pthread_attr_t attr;
     size_t total = 0;
-    unsigned errors = 0;
+    unsigned errors = 0, late = 0;
     uint64_t start_pos = 0, pos = 0, commit = 0;
     int status = 0;
 
@@ -326,27 +513,65 @@ int main(int argc, char **argv)
             if (nodes < H_MAX_NODES)
                 eps[nodes++] = ep;
     }
-    if (nodes < 1 || nodes > 7 || clients < 1 || clients > 256 ||
+    if (nodes < 1 || nodes > 7 || clients < 1 || clients > MAX_CLIENTS ||
         (seconds < 1 && target == 0) || payload < 1 || payload > 65536 || tail < 1 ||
-        stall < 1) {
+        stall < 1 || (rate_s != NULL && !(rate > 0 && rate <= 1e6)) ||
+        (rate > 0 && target != 0) || (heartbeat != 0 && heartbeat < 10) ||
+        (strcmp(via, "all") != 0 && strcmp(via, "leader") != 0 &&
+         strcmp(via, "follower") != 0) ||
+        (failover != 0 && (control != NULL || nodes < 3))) {
         fprintf(stderr, "icsd-bench: --nodes 1..7 (or 1..7 --control endpoints), --clients "
-                        "1..256, --seconds >= 1 (or --until-position), --payload 1..65536, "
-                        "--tail >= 1, --stall >= 1\n");
+                        "1..%u, --seconds >= 1 (or --until-position), --payload 1..65536, "
+                        "--tail >= 1, --stall >= 1, --rate > 0 (not with --until-position), "
+                        "--heartbeat >= 10, --via all|leader|follower, --failover with a "
+                        "cluster of its own of 3 nodes or more\n",
+                MAX_CLIENTS);
         return 2;
     }
     if (sodium_init() < 0)
         return 1;
+    s_ctx = zmq_ctx_new();
+    zmq_ctx_set(s_ctx, ZMQ_MAX_SOCKETS, (int)clients + 64);
     if (control == NULL) {
         h_cluster_init(&cluster, (int)nodes, orgs, kinds);
+        cluster.icsd_timing = true;
+        for (unsigned i = 0; i < nodes; i++) {
+            char *x = cluster.nodes[i].extra;
+            size_t room = sizeof cluster.nodes[i].extra;
+            if (heartbeat != 0)
+                snprintf(x + strlen(x), room - strlen(x), "heartbeat_ms = %llu\n", heartbeat);
+            if (election != 0)
+                snprintf(x + strlen(x), room - strlen(x), "election_ms = %llu\n", election);
+        }
         for (unsigned i = 0; i < nodes; i++) {
             h_start(&cluster, (int)i);
             eps[i] = cluster.nodes[i].control;
         }
         if (!h_wait(s_have_leader, &cluster, NULL, 15000)) {
             fprintf(stderr, "icsd-bench: no leader elected\n");
-            h_cluster_destroy(&cluster);
-            return 1;
+            status = 1;
+            goto out;
         }
+    }
+    if (failover != 0) {
+        printf("icsd-bench: %llu nodes, failover of the leader, %llu rounds\n", nodes, failover);
+        status = s_failover(&cluster, (unsigned)failover, group, payload);
+        goto out;
+    }
+    /* The nodes the clients talk to. */
+    for (unsigned i = 0; i < nodes; i++) {
+        char role[32] = "";
+        uint64_t p, cm;
+        if (strcmp(via, "all") != 0 &&
+            (!s_status(eps[i], group, &p, &cm, role, sizeof role) ||
+             (strcmp(role, "leader") == 0) != (strcmp(via, "leader") == 0)))
+            continue;
+        targets[n_targets++] = eps[i];
+    }
+    if (n_targets == 0) {
+        fprintf(stderr, "icsd-bench: no node is a %s\n", via);
+        status = 1;
+        goto out;
     }
     if (target != 0) {
         if (!s_position(eps, (unsigned)nodes, group, &start_pos, &commit)) {
@@ -358,16 +583,20 @@ int main(int argc, char **argv)
         s_run.position = start_pos;
         s_run.target = target;
     }
+    s_rate = rate;
     cl = calloc(clients, sizeof *cl);
     th = calloc(clients, sizeof *th);
-    s_t0 = ics_mono_us();
+    pthread_attr_init(&attr);
+    pthread_attr_setstacksize(&attr, 256 * 1024);
+    s_t0 = ics_mono_us() + (rate > 0 ? 100000 : 0); /* open loop: let the pool connect */
     for (unsigned i = 0; i < clients; i++) {
-        cl[i].endpoint = eps[i % nodes];
+        cl[i].endpoint = targets[i % n_targets];
         cl[i].group = group;
         cl[i].end_us = seconds ? s_t0 + seconds * 1000000ull : 0;
         cl[i].payload = payload;
-        pthread_create(&th[i], NULL, s_client, &cl[i]);
+        pthread_create(&th[i], &attr, s_client, &cl[i]);
     }
+    pthread_attr_destroy(&attr);
     if (target != 0) {
         /* Watch: progress every 10 s; give up after `stall` s without any. */
         uint64_t last = start_pos, last_ms = ics_mono_ms(), shown_ms = last_ms, shown = start_pos;
@@ -403,6 +632,7 @@ int main(int argc, char **argv)
         pthread_join(th[i], NULL);
         total += cl[i].n;
         errors += cl[i].errors;
+        late += cl[i].late;
     }
     double elapsed = (ics_mono_us() - s_t0) / 1e6;
     uint64_t *all = malloc((total ? total : 1) * sizeof *all);
@@ -419,10 +649,20 @@ int main(int argc, char **argv)
     qsort(done, total, sizeof *done, s_cmp);
 #define PCT(p) (total ? all[(total - 1) * (p) / 100] / 1000.0 : 0.0)
     if (target == 0) {
-        printf("icsd-bench: %llu nodes, %llu clients, %llu s, %llu-byte payloads\n", nodes,
-               clients, seconds, payload);
+        printf("icsd-bench: %llu nodes, %llu clients via %s, %llu s, %llu-byte payloads\n",
+               nodes, clients, via, seconds, payload);
+        if (rate > 0)
+            printf("  offered    %.1f submissions/s (open loop; %u started late for want of a "
+                   "free client)\n", rate, late);
         printf("  committed  %zu submissions (%u failed or timed out)\n", total, errors);
+        if (s_first_error[0] != '\0')
+            printf("  first failure: %s\n", s_first_error);
         printf("  throughput %.1f submissions/s\n", total / elapsed);
+        /* Raft entries that are not submissions (barriers, configuration,
+         * clock ticks, checkpoints) show as the gap between the two. */
+        if (s_position(eps, (unsigned)nodes, group, &pos, &commit))
+            printf("  raft log   commit index %llu at audit position %llu\n",
+                   (unsigned long long)commit, (unsigned long long)pos);
     } else {
         /* The rate over the last `tail` submissions: from the commit just
          * before them (or the start) to the last one. */
@@ -450,8 +690,8 @@ int main(int argc, char **argv)
                total, elapsed, total / elapsed, kt, tail_rate, (unsigned long long)start_pos,
                (unsigned long long)pos, (unsigned long long)commit, errors);
     }
-    printf("  latency    p50 %.2f ms  p90 %.2f ms  p99 %.2f ms  max %.2f ms\n", PCT(50), PCT(90),
-           PCT(99), PCT(100));
+    printf("  latency    p50 %.2f ms  p90 %.2f ms  p99 %.2f ms  max %.2f ms%s\n", PCT(50),
+           PCT(90), PCT(99), PCT(100), rate > 0 ? " (from when each was due)" : "");
     fflush(stdout);
     free(all);
     free(done);
@@ -463,6 +703,7 @@ out:
             h_stop(&cluster, (int)i);
         h_cluster_destroy(&cluster);
     }
+    zmq_ctx_term(s_ctx);
     free(eplist);
     return status;
 }

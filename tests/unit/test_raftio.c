@@ -17,7 +17,8 @@
  *     fire in the order raft queued the requests;
  *   - real raft servers on these ios: a follower left far behind catches up
  *     through capped AppendEntries, and one behind a compacted log through
- *     a chunked snapshot.
+ *     a chunked snapshot; a follower that holds a committed entry without
+ *     knowing it is noticed once, and a heartbeat run at once tells it.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -1209,6 +1210,71 @@ static void test_raft_follower_catches_up_through_chunked_snapshot(void **state)
     assert_true(net->longest <= MAX_FRAME);
 }
 
+/* Flushes and delivers, without a tick, until nothing moves: what a round
+ * of messages causes, and nothing a timer would. */
+static void s_settle(s_net_t *net)
+{
+    for (int k = 0; k < 64; k++) {
+        bool busy = false;
+        for (size_t i = 0; i < net->n; i++)
+            while (ics_raftio_flush(net->nodes[i].io))
+                busy = true;
+        if (net->nq > 0) {
+            busy = true;
+            s_deliver_all(net);
+        }
+        if (!busy)
+            return;
+    }
+    fail_msg("the network did not settle");
+}
+
+/* raft 0.15 tells followers of a commit only in its next AppendEntries:
+ * for new entries, or at a heartbeat. The leader's io notices a follower
+ * that holds a committed entry without knowing it, once; a heartbeat run
+ * at once (a tick with the timeout at 0, as group.c does) tells it. */
+static void test_raft_follower_told_of_a_commit_by_a_heartbeat_now(void **state)
+{
+    s_net_t *net = *state;
+    uint64_t until = ics_mono_ms() + 10000;
+    int leader;
+
+    s_raft_start(net, 1000, 200);
+    while ((leader = s_leader(net)) < 0 && ics_mono_ms() < until)
+        s_turn(net);
+    assert_true(leader >= 0);
+    s_settle(net);
+    struct raft *l = &net->nodes[leader].raft;
+    ics_raftio_t *lio = net->nodes[leader].io;
+
+    struct raft_buffer buf = {.base = raft_malloc(5), .len = 5};
+    struct raft_apply *req = malloc(sizeof *req);
+    assert_non_null(buf.base);
+    assert_non_null(req);
+    memcpy(buf.base, "entry", 5);
+    assert_int_equal(raft_apply(l, req, &buf, 1, s_applied_cb), 0);
+    s_settle(net);
+    raft_index idx = raft_last_index(l);
+    assert_int_equal(raft_last_applied(l), idx);
+    for (size_t i = 0; i < net->n; i++)
+        if ((int)i != leader)
+            assert_true(raft_last_applied(&net->nodes[i].raft) < idx);
+
+    assert_true(ics_raftio_commit_unseen(lio, idx));
+    assert_false(ics_raftio_commit_unseen(lio, idx)); /* each follower once */
+    raft_set_heartbeat_timeout(l, 0);
+    ics_raftio_tick_now(lio);
+    raft_set_heartbeat_timeout(l, 30);
+    s_settle(net);
+    for (size_t i = 0; i < net->n; i++) {
+        assert_int_equal(raft_last_applied(&net->nodes[i].raft), idx);
+        assert_int_equal(net->nodes[i].state_len, 5);
+        assert_memory_equal(net->nodes[i].state, "entry", 5);
+    }
+    assert_int_equal(raft_last_index(l), idx); /* no entry of its own */
+    assert_false(ics_raftio_commit_unseen(lio, idx));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1228,6 +1294,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_raft_follower_catches_up_through_capped_appends,
                                         s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_raft_follower_catches_up_through_chunked_snapshot,
+                                        s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_raft_follower_told_of_a_commit_by_a_heartbeat_now,
                                         s_setup, s_teardown),
     };
 
