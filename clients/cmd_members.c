@@ -35,7 +35,7 @@ static bool s_org_key(opts_t *o, const ctl_args_t *a, const char *key, uint8_t p
     }
     *has_key = key != NULL;
     if (key != NULL && !ics_pubkey_parse(key, pk)) {
-        ctl_error(o, "--key '%s': expected ed25519:<base64> as printed by 'icsd keygen'", key);
+        ctl_error(o, "--key '%s' %s", key, ics_pubkey_problem(key));
         return false;
     }
     return true;

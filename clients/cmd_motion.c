@@ -119,7 +119,7 @@ static int s_propose_admit(opts_t *o, const ctl_args_t *a)
         return EXIT_USAGE;
     }
     if (!ics_pubkey_parse(key, pk)) {
-        ctl_error(o, "--key '%s': expected ed25519:<base64> as printed by 'icsd keygen'", key);
+        ctl_error(o, "--key '%s' %s", key, ics_pubkey_problem(key));
         return EXIT_USAGE;
     }
     admit.org = a->argv[0];

@@ -329,8 +329,7 @@ static int s_org(s_parse_t *p, const char *name, const char *value)
         return s_endpoint(p, name, value, o->endpoint, sizeof o->endpoint, false);
     } else if (strcmp(name, "public_key") == 0) {
         if (!ics_pubkey_parse(value, o->public_key))
-            return s_fail(p, "public_key = '%s': expected ed25519:<base64 of 32 bytes> "
-                             "as printed by 'icsd keygen'", value);
+            return s_fail(p, "public_key = '%s' %s", value, ics_pubkey_problem(value));
     } else {
         return s_fail(p, "unknown key '%s' in [org %s]", name, o->id);
     }

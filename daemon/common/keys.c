@@ -216,6 +216,24 @@ bool ics_pubkey_parse(const char *text, uint8_t pk[ICS_PK_BYTES])
     return ics_curve_public(pk, curve) == 0;
 }
 
+const char *ics_pubkey_problem(const char *text)
+{
+    uint8_t pk[ICS_PK_BYTES];
+    size_t len = 0;
+    const char *end = NULL;
+
+    if (ics_pubkey_parse(text, pk))
+        return NULL;
+    if (text != NULL && strncmp(text, PUBKEY_PREFIX, sizeof PUBKEY_PREFIX - 1) == 0 &&
+        sodium_base642bin(pk, ICS_PK_BYTES, text + sizeof PUBKEY_PREFIX - 1,
+                          strlen(text + sizeof PUBKEY_PREFIX - 1), NULL, &len, &end,
+                          sodium_base64_VARIANT_ORIGINAL) == 0 &&
+        len == ICS_PK_BYTES && *end == '\0')
+        return "is well-formed but not a valid Ed25519 public key (not a usable point on the"
+               " curve): check it was copied whole from 'icsd keygen'";
+    return "is not ed25519:<base64 of 32 bytes> as printed by 'icsd keygen'";
+}
+
 void ics_pubkey_format(const uint8_t pk[ICS_PK_BYTES], char out[ICS_PUBKEY_TEXT_MAX])
 {
     memcpy(out, PUBKEY_PREFIX, sizeof PUBKEY_PREFIX - 1);

@@ -46,6 +46,9 @@ bool ics_signature_ok(const uint8_t pk[ICS_PK_BYTES], const uint8_t *msg,
 /* "ed25519:<base64>" <-> 32 bytes. Parse returns false on anything else,
  * including a point that has no CURVE equivalent. */
 bool ics_pubkey_parse(const char *text, uint8_t pk[ICS_PK_BYTES]);
+/* Why text is not a public key, for messages ("is not ed25519:<base64 of
+ * 32 bytes>..." or "is not a valid Ed25519 public key..."); NULL if it is. */
+const char *ics_pubkey_problem(const char *text);
 void ics_pubkey_format(const uint8_t pk[ICS_PK_BYTES],
                        char out[ICS_PUBKEY_TEXT_MAX]);
 

@@ -182,6 +182,9 @@ static void each_bad_input_names_file_and_line(void **state)
     expect_error(f, 17, "kind = hospital", 17, "kind = 'hospital'");
     expect_error(f, 19, "endpoint = localhost", 19, "endpoint = 'localhost'");
     expect_error(f, 20, "public_key = ed25519:notakey", 20, "public_key = 'ed25519:notakey'");
+    /* 32 bytes of base64, but no usable curve point (all zero). */
+    expect_error(f, 20, "public_key = ed25519:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=", 20,
+                 "not a valid Ed25519 public key");
     expect_error(f, 20, "public_key = @PUB2@", 22, "same public_key as [org QHM]");
     expect_error(f, 22, "[org QHM]", 22, "[org QHM] is defined twice");
     expect_error(f, 18, "this is not ini", 18, "syntax error");
