@@ -2198,7 +2198,9 @@ static int s_query_show(ics_db_t *db, const char *group, size_t argc, char *cons
             r.quantity, r.allocated, r.escalated ? ", in " : "");
     if (r.escalated)
         fprintf(text, "%s %" PRIu64, r.region, r.region_accepted);
-    fprintf(text, "); in use %" PRIu64 ", handed back %" PRIu64 "; open offers %" PRIu64 "\n",
+    /* Quantities, in the resource's unit like the rest of the line. */
+    fprintf(text, "); in use %" PRIu64 ", handed back %" PRIu64 "; offered, not yet accepted %"
+            PRIu64 "\n",
             r.delivered + (r.escalated ? r.region_delivered : 0),
             r.returned + (r.escalated ? r.region_returned : 0), r.offered_open);
     if (s_is(r.status, R_OPEN))
