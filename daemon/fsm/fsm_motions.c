@@ -1685,7 +1685,7 @@ static int s_query_list(ics_db_t *db, const char *group, size_t argc, char *cons
     json_obj(&j, NULL);
     json_str(&j, "group", group);
     json_arr(&j, "motions");
-    fprintf(text, "%-7s %-10s %-19s %-5s %-21s %s\n", "ID", "STATUS", "DECISION", "BY",
+    fprintf(text, "%-7s %-10s %-19s %-9s %-21s %s\n", "ID", "STATUS", "DECISION", "BY",
             "CLOSES/CLOSED", "TITLE");
     while ((rc = ics_sql_row(db, st)) == ICS_OK) {
         s_motion_t m;
@@ -1705,7 +1705,7 @@ static int s_query_list(ics_db_t *db, const char *group, size_t argc, char *cons
         json_str(&j, "outcome", m.outcome);
         json_str(&j, "effect", m.effect_state);
         json_end_obj(&j);
-        fprintf(text, "%-7" PRIu64 " %-10s %-19s %-5s %-21s %s\n", m.id, m.status,
+        fprintf(text, "%-7" PRIu64 " %-10s %-19s %-9s %-21s %s\n", m.id, m.status,
                 ics_decision_name(m.decision), m.org, when, m.title);
     }
     ics_sql_release(db, st);

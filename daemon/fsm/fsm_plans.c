@@ -1873,7 +1873,7 @@ static int s_query_history(ics_db_t *db, const char *group, size_t argc, char *c
         json_u64(&j, "version", ics_sql_column_u64(st, 6));
         json_str(&j, "note", note);
         json_end_obj(&j);
-        fprintf(text, "  %-6" PRIu64 " %-8s %-18s %-5s %-20s %s", ics_sql_column_u64(st, 0),
+        fprintf(text, "  %-6" PRIu64 " %-8s %-18s %-9s %-20s %s", ics_sql_column_u64(st, 0),
                 s_op_name(sqlite3_column_int(st, 1)), (const char *)sqlite3_column_text(st, 2),
                 (const char *)sqlite3_column_text(st, 3),
                 (const char *)sqlite3_column_text(st, 4), status);
@@ -2139,7 +2139,7 @@ static int s_query_amend_list(ics_db_t *db, const char *group, size_t argc, char
     json_obj(&j, NULL);
     json_str(&j, "group", group);
     json_arr(&j, "amendments");
-    fprintf(text, "%-7s %-14s %-5s %-8s %-18s %-5s %-18s %s\n", "ID", "PLAN", "BASE", "OP",
+    fprintf(text, "%-7s %-14s %-5s %-8s %-18s %-9s %-18s %s\n", "ID", "PLAN", "BASE", "OP",
             "SECTION", "ORG", "PERSON", "STATUS");
     while ((rc = ics_sql_row(db, st)) == ICS_OK) {
         s_amend_t a;
@@ -2161,7 +2161,7 @@ static int s_query_amend_list(ics_db_t *db, const char *group, size_t argc, char
         json_str(&j, "rationale", a.rationale);
         json_str(&j, "note", a.note);
         json_end_obj(&j);
-        fprintf(text, "%-7" PRIu64 " %-14s %-5u %-8s %-18s %-5s %-18s %s", a.id, a.plan, a.base,
+        fprintf(text, "%-7" PRIu64 " %-14s %-5u %-8s %-18s %-9s %-18s %s", a.id, a.plan, a.base,
                 s_op_name(a.op), a.section, a.org, a.person, a.status);
         if (strcmp(a.status, "accepted") == 0)
             fprintf(text, " (version %u)", a.version);
