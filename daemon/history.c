@@ -102,6 +102,8 @@ struct ics_history {
     uint64_t top;                    /* highest position held or vouched for */
     uint8_t chain0[ICS_CHAIN_BYTES]; /* chain before position 1 */
     uint64_t scrub_next;             /* next position the scrub reads back */
+    uint64_t missing;                /* positions in gaps, when !gaps_changed */
+    bool gaps_changed;               /* missing must be counted again */
     ics_history_stats_t stats;
 };
 
@@ -215,12 +217,14 @@ static int s_gap_put(ics_history_t *self, const s_gap_t *g)
     sqlite3_bind_blob(st, 3, g->chain, ICS_CHAIN_BYTES, SQLITE_STATIC);
     sqlite3_bind_int64(st, 4, (sqlite3_int64)g->clock_ms);
     sqlite3_bind_int(st, 5, g->exact ? 1 : 0);
+    self->gaps_changed = true;
     return s_done(self, st, "write gap");
 }
 
 static int s_gap_del(ics_history_t *self, uint64_t hi)
 {
     sqlite3_stmt *st = s_st(self, S_GAP_DEL);
+    self->gaps_changed = true;
     sqlite3_bind_int64(st, 1, (sqlite3_int64)hi);
     return s_done(self, st, "delete gap");
 }
@@ -368,6 +372,7 @@ ics_history_t *ics_history_open(const char *path, const char *group, ics_err_t *
         goto fail;
     }
     self->top = s_u64(st, 0);
+    self->gaps_changed = true;
     sqlite3_finalize(st);
     return self;
 fail:
@@ -522,7 +527,8 @@ uint64_t ics_history_top(const ics_history_t *self)
 bool ics_history_gap(ics_history_t *self, uint64_t *lo, uint64_t *hi)
 {
     s_gap_t g;
-    if (s_gap_top(self, &g) != ICS_OK)
+    /* Asked every loop turn: no query while the history is complete. */
+    if (ics_history_missing(self) == 0 || s_gap_top(self, &g) != ICS_OK)
         return false;
     *lo = g.lo;
     *hi = g.hi;
@@ -531,10 +537,17 @@ bool ics_history_gap(ics_history_t *self, uint64_t *lo, uint64_t *hi)
 
 uint64_t ics_history_missing(ics_history_t *self)
 {
-    sqlite3_stmt *st = s_st(self, S_MISSING);
-    uint64_t n = sqlite3_step(st) == SQLITE_ROW ? s_u64(st, 0) : 0;
+    sqlite3_stmt *st;
+
+    if (!self->gaps_changed)
+        return self->missing;
+    st = s_st(self, S_MISSING);
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        self->missing = s_u64(st, 0);
+        self->gaps_changed = false;
+    }
     sqlite3_reset(st);
-    return n;
+    return self->missing;
 }
 
 /* ---------------------------------------------------------------- reads */

@@ -377,3 +377,18 @@ int h_leader(h_cluster_t *c)
     }
     return leader;
 }
+
+int h_setup(void **state)
+{
+    *state = calloc(1, sizeof(h_cluster_t));
+    return *state != NULL ? 0 : -1;
+}
+
+int h_teardown(void **state)
+{
+    h_cluster_t *c = *state;
+    if (c->n > 0)
+        h_cluster_destroy(c);
+    free(c);
+    return 0;
+}

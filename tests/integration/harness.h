@@ -59,6 +59,11 @@ typedef struct {
 /* Creates n nodes (orgs/kinds given), keys and ports; every node's group
  * lists all n as members. Configurations are written by h_start. */
 void h_cluster_init(h_cluster_t *c, int n, const char *const orgs[], const char *const kinds[]);
+/* cmocka set-up and teardown for a test of one cluster: *state is a
+ * zeroed h_cluster_t, destroyed (nodes killed, directory removed) after. */
+int h_setup(void **state);
+int h_teardown(void **state);
+
 /* Kills every node and removes the directory. */
 void h_cluster_destroy(h_cluster_t *c);
 

@@ -282,28 +282,13 @@ static void idle_group_does_not_grow(void **state)
         assert_int_equal(h_stop(c, i), 0);
 }
 
-static int setup(void **state)
-{
-    *state = calloc(1, sizeof(h_cluster_t));
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    h_cluster_t *c = *state;
-    if (c->n > 0)
-        h_cluster_destroy(c);
-    free(c);
-    return 0;
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(idle_group_does_not_grow, setup, teardown),
-        cmocka_unit_test_setup_teardown(far_behind_follower_backfills, setup, teardown),
-        cmocka_unit_test_setup_teardown(late_joiner_backfills_despite_bad_peer_and_kill, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(idle_group_does_not_grow, h_setup, h_teardown),
+        cmocka_unit_test_setup_teardown(far_behind_follower_backfills, h_setup, h_teardown),
+        cmocka_unit_test_setup_teardown(late_joiner_backfills_despite_bad_peer_and_kill, h_setup,
+                                        h_teardown),
     };
     return cmocka_run_group_tests_name("cluster backfill", tests, NULL, NULL);
 }

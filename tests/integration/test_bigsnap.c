@@ -144,25 +144,10 @@ static void stopped_follower_installs_big_snapshot(void **state)
         assert_int_equal(h_stop(c, i), 0);
 }
 
-static int setup(void **state)
-{
-    *state = calloc(1, sizeof(h_cluster_t));
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    h_cluster_t *c = *state;
-    if (c->n > 0)
-        h_cluster_destroy(c);
-    free(c);
-    return 0;
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(stopped_follower_installs_big_snapshot, setup, teardown),
+        cmocka_unit_test_setup_teardown(stopped_follower_installs_big_snapshot, h_setup, h_teardown),
     };
     return cmocka_run_group_tests_name("cluster big snapshot", tests, NULL, NULL);
 }

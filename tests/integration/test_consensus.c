@@ -285,27 +285,12 @@ static void lagging_node_installs_snapshot(void **state)
         assert_int_equal(h_stop(c, i), 0);
 }
 
-static int setup(void **state)
-{
-    *state = calloc(1, sizeof(h_cluster_t));
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    h_cluster_t *c = *state;
-    if (c->n > 0)
-        h_cluster_destroy(c);
-    free(c);
-    return 0;
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(retry_applies_once, setup, teardown),
-        cmocka_unit_test_setup_teardown(lagging_node_installs_snapshot, setup, teardown),
-        cmocka_unit_test_setup_teardown(leader_killed_mid_stream, setup, teardown),
+        cmocka_unit_test_setup_teardown(retry_applies_once, h_setup, h_teardown),
+        cmocka_unit_test_setup_teardown(lagging_node_installs_snapshot, h_setup, h_teardown),
+        cmocka_unit_test_setup_teardown(leader_killed_mid_stream, h_setup, h_teardown),
     };
     return cmocka_run_group_tests_name("cluster consensus", tests, NULL, NULL);
 }

@@ -224,29 +224,14 @@ static void follower_reads_its_own_writes_across_a_new_leader(void **state)
         assert_int_equal(h_stop(c, i), 0);
 }
 
-static int setup(void **state)
-{
-    *state = calloc(1, sizeof(h_cluster_t));
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    h_cluster_t *c = *state;
-    if (c->n > 0)
-        h_cluster_destroy(c);
-    free(c);
-    return 0;
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(follower_reads_its_own_writes, setup, teardown),
-        cmocka_unit_test_setup_teardown(icsctl_reads_its_own_writes_on_a_follower, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(follower_reads_its_own_writes_across_a_new_leader, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(follower_reads_its_own_writes, h_setup, h_teardown),
+        cmocka_unit_test_setup_teardown(icsctl_reads_its_own_writes_on_a_follower, h_setup,
+                                        h_teardown),
+        cmocka_unit_test_setup_teardown(follower_reads_its_own_writes_across_a_new_leader, h_setup,
+                                        h_teardown),
     };
     if (sodium_init() < 0)
         return 1;

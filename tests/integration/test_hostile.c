@@ -213,25 +213,10 @@ static void hostile_frames_are_dropped_and_counted(void **state)
         assert_int_equal(h_stop(c, i), 0);
 }
 
-static int setup(void **state)
-{
-    *state = calloc(1, sizeof(h_cluster_t));
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    h_cluster_t *c = *state;
-    if (c->n > 0)
-        h_cluster_destroy(c);
-    free(c);
-    return 0;
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(hostile_frames_are_dropped_and_counted, setup, teardown),
+        cmocka_unit_test_setup_teardown(hostile_frames_are_dropped_and_counted, h_setup, h_teardown),
     };
     return cmocka_run_group_tests_name("cluster hostile peer", tests, NULL, NULL);
 }

@@ -252,30 +252,15 @@ static void second_node_with_the_same_key_is_noticed(void **state)
                                           "is running with QHM's identity key", 15000);
 }
 
-static int setup(void **state)
-{
-    *state = calloc(1, sizeof(h_cluster_t));
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    h_cluster_t *c = *state;
-    if (c->n > 0)
-        h_cluster_destroy(c);
-    free(c);
-    return 0;
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(hup_reloads_and_keeps_running, setup, teardown),
-        cmocka_unit_test_setup_teardown(control_path_of_a_file_is_refused, setup, teardown),
-        cmocka_unit_test_setup_teardown(live_control_socket_is_not_taken, setup, teardown),
-        cmocka_unit_test_setup_teardown(events_are_logged, setup, teardown),
-        cmocka_unit_test_setup_teardown(second_node_with_the_same_key_is_noticed, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(hup_reloads_and_keeps_running, h_setup, h_teardown),
+        cmocka_unit_test_setup_teardown(control_path_of_a_file_is_refused, h_setup, h_teardown),
+        cmocka_unit_test_setup_teardown(live_control_socket_is_not_taken, h_setup, h_teardown),
+        cmocka_unit_test_setup_teardown(events_are_logged, h_setup, h_teardown),
+        cmocka_unit_test_setup_teardown(second_node_with_the_same_key_is_noticed, h_setup,
+                                        h_teardown),
     };
     return cmocka_run_group_tests_name("cluster ops", tests, NULL, NULL);
 }

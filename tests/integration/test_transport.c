@@ -130,25 +130,10 @@ static void icsctl_without_a_node(void **state)
     assert_int_equal(h_sh(ICSCTL_BIN " status --help | grep -q 'Usage: icsctl'"), 0);
 }
 
-static int setup(void **state)
-{
-    *state = calloc(1, sizeof(h_cluster_t));
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    h_cluster_t *c = *state;
-    if (c->n > 0)
-        h_cluster_destroy(c);
-    free(c);
-    return 0;
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(three_nodes_authenticate_and_recover, setup, teardown),
+        cmocka_unit_test_setup_teardown(three_nodes_authenticate_and_recover, h_setup, h_teardown),
         cmocka_unit_test(icsctl_without_a_node),
     };
     return cmocka_run_group_tests_name("cluster transport", tests, NULL, NULL);
