@@ -58,11 +58,11 @@ static void s_status_json(FILE *f, const Ics__V1__StatusReply *s, const char *on
         json_u64(&j, "commit_index", gs->commit_index);
         json_u64(&j, "applied_index", gs->applied_index);
         json_u64(&j, "last_index", gs->last_index);
-        json_u64(&j, "position", gs->position);
+        json_u64(&j, "index", gs->position);
         json_hex(&j, "chain", gs->chain.data, gs->chain.len);
         json_u64(&j, "clock_ms", gs->clock_ms);
         json_obj(&j, "checkpoint");
-        json_u64(&j, "position", gs->checkpoint_position);
+        json_u64(&j, "index", gs->checkpoint_position);
         json_bool(&j, "certified", gs->checkpoint_certified);
         json_bool(&j, "alarm", gs->checkpoint_alarm);
         json_str(&j, "alarm_text", gs->alarm);
@@ -128,12 +128,12 @@ static void s_status_text(FILE *f, const Ics__V1__StatusReply *s, const char *on
         fprintf(f, "  raft: commit %llu, applied %llu, last %llu\n",
                 (unsigned long long)gs->commit_index, (unsigned long long)gs->applied_index,
                 (unsigned long long)gs->last_index);
-        fprintf(f, "  log: position %llu, chain %s…, clock %s\n",
+        fprintf(f, "  log: index %llu, chain %s…, clock %s\n",
                 (unsigned long long)gs->position, chain, clock);
         if (gs->checkpoint_position == 0)
             fprintf(f, "  checkpoint: none yet\n");
         else
-            fprintf(f, "  checkpoint: position %llu, %s\n",
+            fprintf(f, "  checkpoint: index %llu, %s\n",
                     (unsigned long long)gs->checkpoint_position,
                     gs->checkpoint_certified ? "certified" : "not yet certified");
         if (gs->checkpoint_alarm)
@@ -147,7 +147,7 @@ static void s_status_text(FILE *f, const Ics__V1__StatusReply *s, const char *on
                 fprintf(f, "  history: backfilling, %llu entries missing (asking %s)\n",
                         (unsigned long long)h->missing, h->peer[0] ? h->peer : "no peer yet");
             else
-                fprintf(f, "  history: complete to position %llu\n", (unsigned long long)h->top);
+                fprintf(f, "  history: complete to index %llu\n", (unsigned long long)h->top);
             if (h->corrupt > 0)
                 fprintf(f, "  HISTORY: %llu entries were found corrupt on disk (repaired, or"
                         " fetched again from peers)\n", (unsigned long long)h->corrupt);

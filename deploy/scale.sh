@@ -290,7 +290,7 @@ status() {
         BEGIN            { missing = 0 }
         /^group /        { role = $3; sub(",", "", role); leader = $NF }
         /^  raft: commit/ { gsub(",", ""); commit = $3; applied = $5; last = $7 }
-        /^  log: position/ { pos = $3; sub(",", "", pos) }
+        /^  log: index/ { pos = $3; sub(",", "", pos) }
         /^  history: backfilling/ { missing = $3 }
         END { print role, leader, commit, applied, last, pos, missing }' <<<"$out")
     [ -n "${S_POS:-}" ]

@@ -425,8 +425,9 @@ static bool s_valid_key(const char *s)
 }
 
 /* "2026/27-2030/31" (an en dash or " to " also separates): consecutive
- * financial years, at most ten. Normalised with an en dash. */
-static bool s_period_norm(const char *in, char *out, size_t size)
+ * financial years, at most ten. Kept as typed (it is part of the content
+ * hash, and a partner comparing versions should see the bytes proposed). */
+static bool s_period_valid(const char *in)
 {
     unsigned a, a2, b, b2;
     int used = 0;
@@ -450,7 +451,6 @@ static bool s_period_norm(const char *in, char *out, size_t size)
     if (a < 2000 || a > 2199 || (a + 1) % 100 != a2 || (b + 1) % 100 != b2 || b < a ||
         b - a > 9)
         return false;
-    snprintf(out, size, "%u/%02u\xe2\x80\x93%u/%02u", a, a2, b, b2);
     return true;
 }
 
@@ -511,7 +511,6 @@ static int s_plan_create(ics_apply_ctx_t *ctx, const Ics__V1__PlanCreate *c)
     ics_person_t who;
     s_plan_t cur;
     s_doc_t d;
-    char period[64];
     int rc;
 
     memset(&d, 0, sizeof d);
@@ -531,7 +530,7 @@ static int s_plan_create(ics_apply_ctx_t *ctx, const Ics__V1__PlanCreate *c)
     if (!ics_gov_valid_line(c->title, ICS_LINE_MAX, true))
         return ics_reject(ctx, "plan %s needs a title: one line, under %d bytes", c->plan,
                           ICS_LINE_MAX);
-    if (!s_period_norm(c->period, period, sizeof period))
+    if (!s_period_valid(c->period))
         return ics_reject(ctx, "period '%.40s' is not a range of financial years such as "
                                "2026/27-2030/31", c->period);
     if (c->n_sections == 0 || c->n_sections > S_MAX_SECTIONS)
@@ -539,7 +538,7 @@ static int s_plan_create(ics_apply_ctx_t *ctx, const Ics__V1__PlanCreate *c)
                           c->n_sections);
     ics_strcpy(d.plan, sizeof d.plan, c->plan);
     d.version = 1;
-    if (s_set(&d.title, c->title) != ICS_OK || s_set(&d.period, period) != ICS_OK) {
+    if (s_set(&d.title, c->title) != ICS_OK || s_set(&d.period, c->period) != ICS_OK) {
         rc = ICS_ENOMEM;
         goto out;
     }
@@ -558,7 +557,7 @@ static int s_plan_create(ics_apply_ctx_t *ctx, const Ics__V1__PlanCreate *c)
     }
     rc = ics_gov_exec(ctx->db, "INSERT INTO plans(plan, title, period, org, person, created,"
                                " latest, adopted) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0, 0)",
-                      "tttttu", c->plan, c->title, period, ctx->org, ctx->actor, ctx->position);
+                      "tttttu", c->plan, c->title, c->period, ctx->org, ctx->actor, ctx->position);
     if (rc == ICS_OK)
         rc = s_doc_store(ctx, &d, 0, ctx->org, ctx->actor);
 out:
@@ -734,6 +733,16 @@ static void s_stale_why(const s_amend_t *a, const char *what, const char *sectio
                  "version %u; nothing was merged. Rebase: icsctl plan diff %s %u %u, then "
                  "propose again with --base %u", section, what, version, a->base, a->plan,
                  a->base, version, version);
+}
+
+/* Why an amendment that is no longer proposed cannot be accepted; one that
+ * was superseded repeats what changed and how to rebase. */
+static void s_not_proposed(const s_amend_t *a, char *why, size_t size)
+{
+    if (strcmp(a->status, "superseded") == 0 && a->note != NULL && a->note[0] != '\0')
+        snprintf(why, size, "amendment %" PRIu64 " was superseded: %s", a->id, a->note);
+    else
+        snprintf(why, size, "amendment %" PRIu64 " is %s, not proposed", a->id, a->status);
 }
 
 /* Can amendment a be applied to the plan's latest version? If so and out is
@@ -1224,7 +1233,7 @@ int ics_plans_check_accept(ics_db_t *db, uint64_t amendment, char plan_out[ICS_P
     ics_strcpy(plan_out, ICS_POLICY_ID_MAX, a.plan);
     ics_strcpy(org_out, ICS_ORG_MAX, a.org);
     if (strcmp(a.status, "proposed") != 0) {
-        snprintf(why, size, "amendment %" PRIu64 " is %s, not proposed", a.id, a.status);
+        s_not_proposed(&a, why, size);
         rc = ICS_EREJECTED;
     } else {
         rc = s_amend_check(db, &a, NULL, why, size);
@@ -1249,7 +1258,7 @@ int ics_plans_accept(ics_apply_ctx_t *ctx, uint64_t amendment, uint64_t motion, 
     if (rc != ICS_OK)
         return rc;
     if (strcmp(a.status, "proposed") != 0) {
-        snprintf(why, size, "amendment %" PRIu64 " is %s, not proposed", a.id, a.status);
+        s_not_proposed(&a, why, size);
         rc = ICS_EREJECTED;
         goto out;
     }

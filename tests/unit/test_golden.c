@@ -839,7 +839,7 @@ typedef struct {
 #define DUPLICATE NULL
 
 /* GOLDEN BEGIN */
-/* Recorded under ICS_RULES_VERSION 2. What the log covers:
+/* Recorded under ICS_RULES_VERSION 3. What the log covers:
  * section                                  entries accepted rejected  distinct
  * genesis                                        5        1        4         4
  * envelopes, signatures, replays                14        1       11        11
@@ -856,9 +856,9 @@ typedef struct {
  * deadlines by the log's clock                   3        2        1         1
  * total                                        318               202       185
  */
-#define S_GOLDEN_RULES_VERSION 2
+#define S_GOLDEN_RULES_VERSION 3
 #define S_GOLDEN_POSITIONS 316
-#define S_GOLDEN_HEAD "e2fb6faa1d8952a90e7f13ca2dd979d641f3407e044cd93715b6217bc9bf23b8"
+#define S_GOLDEN_HEAD "15176869fed0512bdd324436d614a2ada3b6d949ea224121448b1959580c6874"
 
 static const s_golden_t s_golden[] = {
     /* genesis */
@@ -1024,7 +1024,9 @@ static const s_golden_t s_golden[] = {
     {135, "stale amendment: section intro changed in version 2 (amendment 115, RTD "
           "dr.amina.khan) after your base version 1; nothing was merged. Rebase: icsctl plan "
           "diff jfp-2026 1 2, then propose again with --base 2"},
-    {136, "amendment 116 is superseded, not proposed"},
+    {136, "amendment 116 was superseded: section intro changed in version 2 (amendment 115, RTD "
+          "dr.amina.khan) after your base version 1; nothing was merged. Rebase: icsctl plan "
+          "diff jfp-2026 1 2, then propose again with --base 2"},
     {137, "there is no amendment 999999"},
     {138, "only E06000057, which proposed amendment 117, may withdraw it"},
     {139, ""},

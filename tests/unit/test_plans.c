@@ -90,7 +90,8 @@ static void test_plan_created_as_version_1(void **state)
     fx_fsm_t *fx = *state;
     char *t = fx_query(fx, false, "plan.show", PLAN, NULL);
 
-    FX_CONTAINS(t, "Joint Forward Plan 2026/27 to 2030/31 (2026/27\xe2\x80\x93" "2030/31)",
+    /* The period is kept as typed: it is part of the content hash. */
+    FX_CONTAINS(t, "Joint Forward Plan 2026/27 to 2030/31 (2026/27-2030/31)",
                 "plan jfp-2026, version 1 of 1, draft (no version adopted yet); content hash ",
                 "created by QHM (jane.doe)", "== 2. Urgent and emergency care  [urgent-care]",
                 "Expand same-day emergency care.");
@@ -100,6 +101,17 @@ static void test_plan_created_as_version_1(void **state)
     free(t);
     t = fx_query(fx, true, "plan.show", PLAN, "1", NULL);
     FX_CONTAINS(t, "\"version\":1", "\"adopted\":0", "\"id\":\"finance\"");
+    free(t);
+    /* Each accepted separator is kept as typed, none is rewritten. */
+    FX_ACCEPTED(fx_plan_create(fx, "QHM", "jane.doe", "p-dash", "T",
+                               "2026/27\xe2\x80\x93" "2030/31", s_sections, 1));
+    FX_ACCEPTED(fx_plan_create(fx, "QHM", "jane.doe", "p-to", "T", "2026/27 to 2030/31",
+                               s_sections, 1));
+    t = fx_query(fx, false, "plan.show", "p-dash", NULL);
+    FX_CONTAINS(t, "T (2026/27\xe2\x80\x93" "2030/31)");
+    free(t);
+    t = fx_query(fx, false, "plan.show", "p-to", NULL);
+    FX_CONTAINS(t, "T (2026/27 to 2030/31)");
     free(t);
 }
 
@@ -225,10 +237,13 @@ static void test_pending_amendment_superseded_and_its_motion_lapses(void **state
     t = fx_query(fx, false, "motion.show", id, NULL);
     FX_CONTAINS(t, "status       lapsed", "was superseded");
     free(t);
-    char want[80];
-    snprintf(want, sizeof want, "amendment %llu is superseded, not proposed",
-             (unsigned long long)b);
+    /* Losing the race repeats what changed and how to rebase. */
+    char want[160];
+    snprintf(want, sizeof want, "amendment %llu was superseded: section urgent-care changed in "
+             "version 2", (unsigned long long)b);
     FX_REJECTED(fx_motion_accept(fx, "QHM", "sam.allen", b), want);
+    FX_REJECTED(fx_motion_accept(fx, "QHM", "sam.allen", b),
+                "Rebase: icsctl plan diff " PLAN " 1 2, then propose again with --base 2");
 }
 
 static void test_withdrawal(void **state)
