@@ -2236,7 +2236,7 @@ static int s_query_show(ics_db_t *db, const char *group, size_t argc, char *cons
     while ((rc = ics_sql_row(db, st)) == ICS_OK) {
         s_fmt_time(ics_sql_column_u64(st, 1), t1, sizeof t1);
         json_obj(&j, NULL);
-        json_u64(&j, "position", ics_sql_column_u64(st, 0));
+        json_u64(&j, "index", ics_sql_column_u64(st, 0));
         json_u64(&j, "at_ms", ics_sql_column_u64(st, 1));
         json_str(&j, "org", ics_sql_column_str(st, 2));
         json_str(&j, "actor", ics_sql_column_str(st, 3));

@@ -1077,7 +1077,7 @@ static int s_query_show(ics_db_t *db, const char *group, size_t argc, char *cons
             json_str(&j, "org", (const char *)sqlite3_column_text(st, 8));
             json_str(&j, "person", (const char *)sqlite3_column_text(st, 9));
             json_str(&j, "role", (const char *)sqlite3_column_text(st, 10));
-            json_u64(&j, "position", ics_sql_column_u64(st, 11));
+            json_u64(&j, "index", ics_sql_column_u64(st, 11));
             json_hex(&j, "entry_id", sqlite3_column_blob(st, 12),
                      (size_t)sqlite3_column_bytes(st, 12));
             fprintf(text, "  %s (revision %" PRIu64 ", index %" PRIu64 ", %s, by %s %s%s%s%s)\n",

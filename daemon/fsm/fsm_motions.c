@@ -1388,16 +1388,40 @@ int ics_motions_take_removal(ics_apply_ctx_t *ctx, const char *org, uint64_t *mo
     " v.motion AND x.org = v.org AND x.person = v.person) FROM votes v WHERE v.motion = ?1" \
     " ORDER BY v.position, v.org, v.person"
 
+/* The motion's text as a Markdown block quote, one "> " per line. */
+static void s_md_quote(FILE *md, const char *text)
+{
+    for (const char *p = text; *p != '\0';) {
+        const char *nl = strchr(p, '\n');
+        size_t n = nl != NULL ? (size_t)(nl - p) : strlen(p);
+        fprintf(md, n > 0 ? "> %.*s\n" : ">\n", (int)n, p);
+        p += n + (nl != NULL);
+    }
+    fputc('\n', md);
+}
+
 static int s_record(ics_db_t *db, const s_motion_t *m, FILE *md, json_t *j)
 {
     sqlite3_stmt *st = NULL;
     Ics__V1__Policy *pol = NULL;
-    char when[32], closed[32];
+    char when[32], closed[32], *text = NULL;
     int rc;
 
     /* Roles by their titles in the scheme the motion was decided under. */
     if (md != NULL && ics_policy_version(db, m->policy_version, &pol) != ICS_OK)
         pol = NULL;
+    rc = ics_gov_prepare(db, &st, "SELECT text FROM motions WHERE id = ?1", "u", m->id);
+    if (rc != ICS_OK)
+        goto out;
+    rc = ics_sql_row(db, st);
+    if (rc == ICS_OK)
+        text = strdup((const char *)sqlite3_column_text(st, 0));
+    ics_sql_release(db, st);
+    st = NULL;
+    if (rc != ICS_OK || text == NULL) {
+        rc = rc == ICS_OK ? ICS_ENOMEM : rc;
+        goto out;
+    }
 
     ics_gov_time(m->opened_ms, when);
     ics_gov_time(m->closed_ms, closed);
@@ -1407,6 +1431,8 @@ static int s_record(ics_db_t *db, const s_motion_t *m, FILE *md, json_t *j)
                     ", %s, under version %" PRIu64 " of the scheme of reservation and "
                     "delegation: %s.\n\n", m->id, m->title, m->person, m->org, m->id, when,
                 m->policy_version, m->rule_text);
+        if (text[0] != '\0')
+            s_md_quote(md, text);
         fprintf(md, "Outcome at log index %" PRIu64 " (%s): **%s**", m->closed_at, closed,
                 m->outcome);
         if (m->effect_note[0] != '\0')
@@ -1417,6 +1443,7 @@ static int s_record(ics_db_t *db, const s_motion_t *m, FILE *md, json_t *j)
     if (j != NULL) {
         json_u64(j, "motion", m->id);
         json_str(j, "title", m->title);
+        json_str(j, "text", text);
         json_str(j, "decision", ics_decision_name(m->decision));
         json_str(j, "org", m->org);
         json_str(j, "person", m->person);
@@ -1446,7 +1473,7 @@ static int s_record(ics_db_t *db, const s_motion_t *m, FILE *md, json_t *j)
             json_str(j, "choice", s_choice_name(sqlite3_column_int(st, 3)));
             json_str(j, "reason", (const char *)sqlite3_column_text(st, 4));
             json_str(j, "role", (const char *)sqlite3_column_text(st, 5));
-            json_u64(j, "position", ics_sql_column_u64(st, 6));
+            json_u64(j, "index", ics_sql_column_u64(st, 6));
             json_str(j, "entry_id", id);
             json_bool(j, "current", current && !struck);
             json_bool(j, "struck", struck);
@@ -1512,6 +1539,7 @@ static int s_record(ics_db_t *db, const s_motion_t *m, FILE *md, json_t *j)
                     "organisation, and `icsctl log verify` checks its signature.\n");
     rc = ICS_OK;
 out:
+    free(text);
     ics_sql_release(db, st);
     if (pol != NULL)
         ics__v1__policy__free_unpacked(pol, NULL);

@@ -703,7 +703,7 @@ static int s_query_history(ics_db_t *db, const char *group, size_t argc, char *c
         uint64_t score = ics_sql_column_u64(st, 3);
         s_fmt_time(ics_sql_column_u64(st, 1), when, sizeof when);
         json_obj(&j, NULL);
-        json_u64(&j, "position", ics_sql_column_u64(st, 0));
+        json_u64(&j, "index", ics_sql_column_u64(st, 0));
         json_u64(&j, "at_ms", ics_sql_column_u64(st, 1));
         json_u64(&j, "level", (uint64_t)sqlite3_column_int(st, 2));
         json_u64(&j, "score_x100", score);

@@ -1684,7 +1684,7 @@ static int s_query_show(ics_db_t *db, const char *group, size_t argc, char *cons
     json_u64(&j, "latest", p.latest);
     json_u64(&j, "adopted", p.adopted);
     json_str(&j, "hash", hex);
-    json_u64(&j, "position", position);
+    json_u64(&j, "index", position);
     json_u64(&j, "amendment", amendment);
     json_str(&j, "org", org);
     json_str(&j, "person", person);
@@ -1792,7 +1792,7 @@ static int s_query_history(ics_db_t *db, const char *group, size_t argc, char *c
         json_obj(&j, NULL);
         json_u64(&j, "version", version);
         json_str(&j, "hash", hex);
-        json_u64(&j, "position", ics_sql_column_u64(st, 2));
+        json_u64(&j, "index", ics_sql_column_u64(st, 2));
         json_u64(&j, "clock_ms", ics_sql_column_u64(st, 3));
         json_u64(&j, "amendment", amendment);
         json_str(&j, "org", (const char *)sqlite3_column_text(st, 5));
@@ -1831,7 +1831,7 @@ static int s_query_history(ics_db_t *db, const char *group, size_t argc, char *c
         ics_gov_time(ics_sql_column_u64(st, 2), when);
         json_obj(&j, NULL);
         json_u64(&j, "version", ics_sql_column_u64(st, 0));
-        json_u64(&j, "position", ics_sql_column_u64(st, 1));
+        json_u64(&j, "index", ics_sql_column_u64(st, 1));
         json_u64(&j, "clock_ms", ics_sql_column_u64(st, 2));
         json_u64(&j, "motion", ics_sql_column_u64(st, 3));
         json_u64(&j, "consultation", ics_sql_column_u64(st, 4));

@@ -577,7 +577,7 @@ static int s_query_show(ics_db_t *db, const char *group, size_t argc, char *cons
     json_str(&j, "group", group);
     json_u64(&j, "version", version);
     json_str(&j, "source", source);
-    json_u64(&j, "position", position);
+    json_u64(&j, "index", position);
     json_u64(&j, "motion", motion);
     json_str(&j, "name", p->name);
     json_str(&j, "note", p->note);
@@ -707,7 +707,7 @@ static int s_query_show(ics_db_t *db, const char *group, size_t argc, char *cons
         listed = true;
         json_obj(&j, NULL);
         json_u64(&j, "version", ics_sql_column_u64(st, 0));
-        json_u64(&j, "position", ics_sql_column_u64(st, 1));
+        json_u64(&j, "index", ics_sql_column_u64(st, 1));
         json_u64(&j, "motion", ics_sql_column_u64(st, 2));
         json_str(&j, "source", s);
         json_end_obj(&j);
@@ -724,7 +724,7 @@ static int s_query_show(ics_db_t *db, const char *group, size_t argc, char *cons
     if (!listed) {
         json_obj(&j, NULL);
         json_u64(&j, "version", 1);
-        json_u64(&j, "position", 0);
+        json_u64(&j, "index", 0);
         json_u64(&j, "motion", 0);
         json_str(&j, "source", source);
         json_end_obj(&j);

@@ -98,8 +98,16 @@ static uint64_t s_consulted(fx_fsm_t *fx)
 
 static uint64_t s_adoption(fx_fsm_t *fx)
 {
+    Ics__V1__MotionPropose p = ICS__V1__MOTION_PROPOSE__INIT;
+    Ics__V1__MotionAdoptPlan a = ICS__V1__MOTION_ADOPT_PLAN__INIT;
+
     s_consulted(fx);
-    ics_apply_result_t m = fx_motion_adopt(fx, "QHM", "sir.liam", PLAN, 1);
+    a.plan = PLAN;
+    a.version = 1;
+    p.text = "That the Board adopts version 1 of the plan.\n\nAs consulted on.";
+    p.effect_case = ICS__V1__MOTION_PROPOSE__EFFECT_ADOPT_PLAN;
+    p.adopt_plan = &a;
+    ics_apply_result_t m = fx_motion(fx, "QHM", "sir.liam", &p);
     FX_ACCEPTED(m);
     return m.position;
 }
@@ -167,14 +175,17 @@ static void test_board_adopts_with_a_conflicted_member_and_publishes(void **stat
                 "It takes account of our priorities on healthy ageing.",
                 "## Consultation", "1 of 2 consultees responded",
                 "| Organisation RTD (RTD) | did not respond | - | - |",
-                "## Decision record", "**Motion", "| sir.liam | QHM | Chair of the ICB | for | A good plan | 30 |",
+                "## Decision record", "**Motion",
+                "\n\n> That the Board adopts version 1 of the plan.\n>\n> As consulted on.\n\n",
+                "| sir.liam | QHM | Chair of the ICB | for | A good plan | 30 |",
                 "Excluded from the vote for a declared interest:",
                 "- ned.two (QHM): interest in `plan:jfp-2026`");
     FX_LACKS(t, "DRAFT");
     free(t);
     t = fx_query(fx, true, "plan.publish", PLAN, NULL);
     FX_CONTAINS(t, "\"adopted\":true", "\"hwb_opinions\":[{\"consultee\":\"HWB-E06000057\"",
-                "\"opinion\":\"yes\"", "\"markdown\":\"# Joint Forward Plan");
+                "\"opinion\":\"yes\"", "\"markdown\":\"# Joint Forward Plan",
+                "\"text\":\"That the Board adopts version 1 of the plan.\\n\\nAs consulted on.\"");
     free(t);
 }
 
