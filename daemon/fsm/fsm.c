@@ -105,200 +105,6 @@ static const char s_core_schema[] =
     " clock_ms INTEGER NOT NULL,"  /* log clock */
     " genesis INTEGER NOT NULL)";  /* 1 once a genesis was accepted */
 
-/* ---------------------------------------------------------------- the state database */
-
-/* Compiling SQL costs more than running most of these statements, so each
- * is compiled once per connection and handed out again. The cache is an
- * open-addressing table keyed by the SQL text itself (not its address:
- * some SQL is built in a buffer), with no deletions while the connection
- * lives. A statement is handed out to one caller at a time: a caller that
- * asks for SQL whose statement is already out (a helper re-entered while
- * an outer caller steps it) gets a new statement of its own, finalized
- * when released. Statements that do not fit, and scripts (several
- * statements in one text), are not kept either. */
-#define S_SLOTS 1024                 /* a power of two */
-#define S_CACHED_MAX (S_SLOTS / 2)   /* keeps probe chains short and one slot free */
-
-typedef struct {
-    sqlite3_stmt *st;        /* NULL: a free slot */
-    uint32_t hash;           /* of sqlite3_sql(st) */
-    bool out;                /* handed out, not yet released */
-} s_slot_t;
-
-struct ics_db {
-    sqlite3 *sql;
-    size_t cached;           /* slots in use */
-    size_t loose;            /* statements out that are not cached */
-    s_slot_t slot[S_SLOTS];
-};
-
-static int s_sql_fail(ics_db_t *db, const char *what)
-{
-    ics_error("state machine database: %s: %s", what, sqlite3_errmsg(db->sql));
-    return ICS_EIO;
-}
-
-static uint32_t s_hash(const char *sql)
-{
-    uint32_t h = 2166136261u; /* FNV-1a */
-
-    for (const unsigned char *p = (const unsigned char *)sql; *p != '\0'; p++)
-        h = (h ^ *p) * 16777619u;
-    return h;
-}
-
-/* The slot holding sql, or the free slot where it would go. */
-static s_slot_t *s_slot(ics_db_t *db, const char *sql, uint32_t h)
-{
-    for (size_t i = h & (S_SLOTS - 1);; i = (i + 1) & (S_SLOTS - 1)) {
-        s_slot_t *s = &db->slot[i];
-        if (s->st == NULL || (s->hash == h && strcmp(sqlite3_sql(s->st), sql) == 0))
-            return s;
-    }
-}
-
-#ifndef NDEBUG
-/* Every statement handed out has been released. */
-static bool s_db_idle(const ics_db_t *db)
-{
-    if (db->loose != 0)
-        return false;
-    for (size_t i = 0; i < S_SLOTS; i++)
-        if (db->slot[i].out)
-            return false;
-    return true;
-}
-#endif
-
-/* A statement for sql; *script set if sql holds more than one statement. */
-static int s_acquire(ics_db_t *db, const char *sql, sqlite3_stmt **st, bool *script)
-{
-    uint32_t h = s_hash(sql);
-    s_slot_t *s = s_slot(db, sql, h);
-    bool keep = s->st == NULL && db->cached < S_CACHED_MAX;
-    const char *tail = NULL;
-
-    *st = NULL;
-    *script = false;
-    if (s->st != NULL && !s->out) {
-        s->out = true;
-        *st = s->st;
-        return ICS_OK;
-    }
-    if (sqlite3_prepare_v3(db->sql, sql, -1, keep ? SQLITE_PREPARE_PERSISTENT : 0, st, &tail) !=
-        SQLITE_OK)
-        return s_sql_fail(db, "prepare");
-    *script = tail != NULL && *tail != '\0';
-    if (keep && *st != NULL && !*script) {
-        s->st = *st;
-        s->hash = h;
-        s->out = true;
-        db->cached++;
-    } else {
-        db->loose++;
-    }
-    return ICS_OK;
-}
-
-int ics_sql_prepare(ics_db_t *db, const char *sql, sqlite3_stmt **st)
-{
-    bool script;
-    return s_acquire(db, sql, st, &script);
-}
-
-void ics_sql_release(ics_db_t *db, sqlite3_stmt *st)
-{
-    const char *sql;
-    s_slot_t *s;
-
-    if (st == NULL)
-        return;
-    assert(sqlite3_db_handle(st) == db->sql);
-    sql = sqlite3_sql(st);
-    s = s_slot(db, sql, s_hash(sql));
-    if (s->st == st) {
-        assert(s->out);
-        sqlite3_reset(st);
-        sqlite3_clear_bindings(st);
-        s->out = false;
-        return;
-    }
-    assert(db->loose > 0);
-    db->loose--;
-    sqlite3_finalize(st);
-}
-
-int ics_sql_exec(ics_db_t *db, const char *sql)
-{
-    sqlite3_stmt *st = NULL;
-    char *msg = NULL;
-    bool script;
-    int rc = s_acquire(db, sql, &st, &script);
-
-    if (rc != ICS_OK)
-        return rc;
-    if (!script) {
-        rc = SQLITE_DONE; /* st is NULL for a text without a statement */
-        while (st != NULL && (rc = sqlite3_step(st)) == SQLITE_ROW)
-            ;
-        if (rc != SQLITE_DONE)
-            ics_error("state machine database: %s (in \"%.60s\")", sqlite3_errmsg(db->sql),
-                      sql);
-        ics_sql_release(db, st);
-        return rc == SQLITE_DONE ? ICS_OK : ICS_EIO;
-    }
-    /* A script (a schema): run once, not kept. */
-    ics_sql_release(db, st);
-    rc = sqlite3_exec(db->sql, sql, NULL, NULL, &msg);
-    if (rc != SQLITE_OK) {
-        ics_error("state machine database: %s (in \"%.60s\")", msg ? msg : sqlite3_errstr(rc),
-                  sql);
-        sqlite3_free(msg);
-        return ICS_EIO;
-    }
-    return ICS_OK;
-}
-
-int ics_sql_done(ics_db_t *db, sqlite3_stmt *st)
-{
-    int rc = sqlite3_step(st);
-    if (rc != SQLITE_DONE)
-        return s_sql_fail(db, "step");
-    return ICS_OK;
-}
-
-int ics_sql_row(ics_db_t *db, sqlite3_stmt *st)
-{
-    int rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW)
-        return ICS_OK;
-    if (rc == SQLITE_DONE)
-        return ICS_ENOENT;
-    return s_sql_fail(db, "step");
-}
-
-int ics_sql_bind_u64(sqlite3_stmt *st, int i, uint64_t v)
-{
-    assert(v <= INT64_MAX);
-    return sqlite3_bind_int64(st, i, (sqlite3_int64)v) == SQLITE_OK ? ICS_OK : ICS_EIO;
-}
-
-uint64_t ics_sql_column_u64(sqlite3_stmt *st, int i)
-{
-    sqlite3_int64 v = sqlite3_column_int64(st, i);
-    return v < 0 ? 0 : (uint64_t)v;
-}
-
-bool ics_sql_column_blob(sqlite3_stmt *st, int i, uint8_t *out, size_t n)
-{
-    const void *p = sqlite3_column_blob(st, i);
-    if ((size_t)sqlite3_column_bytes(st, i) != n || (p == NULL && n > 0))
-        return false;
-    if (n > 0)
-        memcpy(out, p, n);
-    return true;
-}
-
 /* ---------------------------------------------------------------- context */
 
 int ics_reject(ics_apply_ctx_t *ctx, const char *fmt, ...)
@@ -372,7 +178,7 @@ static bool s_due_in_step(ics_fsm_t *self, uint64_t clock)
 static bool s_on_clock_idle(const ics_apply_ctx_t *ctx)
 {
     ics_apply_ctx_t probe = *ctx;
-    int before = sqlite3_total_changes(ctx->db->sql);
+    int before = sqlite3_total_changes(ics_db_sqlite(ctx->db));
     bool idle;
 
     probe.effects_ = NULL;
@@ -380,7 +186,7 @@ static bool s_on_clock_idle(const ics_apply_ctx_t *ctx)
     if (ics_sql_exec(ctx->db, "SAVEPOINT clock_probe") != ICS_OK)
         return false;
     idle = s_on_clock(&probe) == ICS_OK && probe.n_effects_ == 0 &&
-           sqlite3_total_changes(ctx->db->sql) == before;
+           sqlite3_total_changes(ics_db_sqlite(ctx->db)) == before;
     free(probe.effects_);
     return ics_sql_exec(ctx->db, "ROLLBACK TO clock_probe") == ICS_OK &&
            ics_sql_exec(ctx->db, "RELEASE clock_probe") == ICS_OK && idle;
@@ -472,24 +278,9 @@ out:
 
 static int s_core_write(ics_db_t *db, const s_core_t *c)
 {
-    sqlite3_stmt *st = NULL;
-    int rc;
-
-    rc = ics_sql_prepare(db, "UPDATE fsm_core SET position = ?1, chain = ?2, clock_ms = ?3,"
-                             " genesis = ?4 WHERE id = 1", &st);
-    if (rc != ICS_OK)
-        goto out;
-    if (ics_sql_bind_u64(st, 1, c->position) != ICS_OK ||
-        sqlite3_bind_blob(st, 2, c->chain, sizeof c->chain, SQLITE_TRANSIENT) != SQLITE_OK ||
-        ics_sql_bind_u64(st, 3, c->clock_ms) != ICS_OK ||
-        sqlite3_bind_int(st, 4, c->genesis ? 1 : 0) != SQLITE_OK) {
-        rc = s_sql_fail(db, "bind");
-        goto out;
-    }
-    rc = ics_sql_done(db, st);
-out:
-    ics_sql_release(db, st);
-    return rc;
+    return ics_sql_run(db, "UPDATE fsm_core SET position = ?1, chain = ?2, clock_ms = ?3,"
+                           " genesis = ?4 WHERE id = 1", "ubui", c->position, c->chain,
+                       (int)sizeof c->chain, c->clock_ms, c->genesis ? 1 : 0);
 }
 
 #ifndef NDEBUG
@@ -515,46 +306,6 @@ static int s_schema(ics_db_t *db)
     return rc;
 }
 
-/* A new, empty in-memory database. NULL with err set if SQLite fails. */
-static ics_db_t *s_db_open(ics_err_t *err)
-{
-    ics_db_t *db = calloc(1, sizeof *db);
-
-    if (db == NULL) {
-        ics_err(err, ICS_ENOMEM, "out of memory");
-        return NULL;
-    }
-    if (sqlite3_open_v2(":memory:", &db->sql, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,
-                        NULL) != SQLITE_OK) {
-        ics_err(err, ICS_EIO, "cannot open the state database: %s",
-                db->sql ? sqlite3_errmsg(db->sql) : "out of memory");
-        sqlite3_close(db->sql);
-        free(db);
-        return NULL;
-    }
-    sqlite3_db_config(db->sql, SQLITE_DBCONFIG_DEFENSIVE, 1, NULL);
-    sqlite3_db_config(db->sql, SQLITE_DBCONFIG_TRUSTED_SCHEMA, 0, NULL);
-    /* Small pages: every table and index takes at least one, and the
-     * snapshot is the whole image. */
-    sqlite3_exec(db->sql, "PRAGMA page_size = 1024", NULL, NULL, NULL);
-    return db;
-}
-
-/* Finalizes its statements and closes the connection. Accepts NULL. */
-static void s_db_close(ics_db_t **db_p)
-{
-    ics_db_t *db = *db_p;
-
-    if (db == NULL)
-        return;
-    assert(s_db_idle(db));
-    for (size_t i = 0; i < S_SLOTS; i++)
-        sqlite3_finalize(db->slot[i].st);
-    sqlite3_close(db->sql);
-    free(db);
-    *db_p = NULL;
-}
-
 ics_fsm_t *ics_fsm_new(const char *group, ics_err_t *err)
 {
     ics_fsm_t *self = NULL;
@@ -575,7 +326,7 @@ ics_fsm_t *ics_fsm_new(const char *group, ics_err_t *err)
         return NULL;
     }
     ics_strcpy(self->group, sizeof self->group, group);
-    self->db = s_db_open(err);
+    self->db = ics_db_open(err);
     if (self->db == NULL)
         goto fail;
     ics_chain_init(group, self->core.chain);
@@ -589,7 +340,7 @@ ics_fsm_t *ics_fsm_new(const char *group, ics_err_t *err)
             SQLITE_OK ||
         ics_sql_done(self->db, st) != ICS_OK) {
         ics_err(err, ICS_EIO, "cannot create the state database: %s",
-                sqlite3_errmsg(self->db->sql));
+                sqlite3_errmsg(ics_db_sqlite(self->db)));
         goto fail;
     }
     ics_sql_release(self->db, st);
@@ -606,7 +357,7 @@ void ics_fsm_destroy(ics_fsm_t **self_p)
 {
     if (self_p == NULL || *self_p == NULL)
         return;
-    s_db_close(&(*self_p)->db);
+    ics_db_close(&(*self_p)->db);
     free(*self_p);
     *self_p = NULL;
 }
@@ -627,7 +378,7 @@ const char *ics_fsm_group(const ics_fsm_t *self)
 
 sqlite3 *ics_fsm_db(ics_fsm_t *self)
 {
-    return self->db->sql;
+    return ics_db_sqlite(self->db);
 }
 
 ics_db_t *ics_fsm_handle(ics_fsm_t *self)
@@ -883,7 +634,7 @@ out:
         ics__v1__command__free_unpacked(cmd, NULL);
     if (env != NULL)
         ics__v1__envelope__free_unpacked(env, NULL);
-    assert(s_db_idle(self->db));
+    assert(ics_db_idle(self->db));
     return rc;
 }
 
@@ -898,9 +649,11 @@ int ics_fsm_snapshot(ics_fsm_t *self, uint8_t **buf, size_t *len)
     assert(self && buf && len);
     *buf = NULL;
     *len = 0;
-    image = sqlite3_serialize(self->db->sql, "main", &size, 0);
+    image = sqlite3_serialize(ics_db_sqlite(self->db), "main", &size, 0);
     if (image == NULL || size <= 0) {
-        rc = s_sql_fail(self->db, "serialize");
+        ics_error("state machine database: serialize: %s",
+                  sqlite3_errmsg(ics_db_sqlite(self->db)));
+        rc = ICS_EIO;
         goto out;
     }
     *buf = malloc((size_t)size);
@@ -965,7 +718,7 @@ int ics_fsm_restore(ics_fsm_t *self, const uint8_t *buf, size_t len, ics_err_t *
     assert(self && (buf != NULL || len == 0));
     if (len == 0)
         return ics_err(err, ICS_EMALFORMED, "snapshot is empty");
-    db = s_db_open(err);
+    db = ics_db_open(err);
     if (db == NULL)
         return ICS_EIO;
     image = sqlite3_malloc64(len);
@@ -975,32 +728,32 @@ int ics_fsm_restore(ics_fsm_t *self, const uint8_t *buf, size_t len, ics_err_t *
     }
     memcpy(image, buf, len);
     /* SQLite owns image from here, even when this fails. */
-    if (sqlite3_deserialize(db->sql, "main", image, (sqlite3_int64)len, (sqlite3_int64)len,
+    if (sqlite3_deserialize(ics_db_sqlite(db), "main", image, (sqlite3_int64)len, (sqlite3_int64)len,
                             SQLITE_DESERIALIZE_FREEONCLOSE | SQLITE_DESERIALIZE_RESIZEABLE) !=
         SQLITE_OK) {
-        rc = ics_err(err, ICS_EMALFORMED, "snapshot does not load: %s", sqlite3_errmsg(db->sql));
+        rc = ics_err(err, ICS_EMALFORMED, "snapshot does not load: %s", sqlite3_errmsg(ics_db_sqlite(db)));
         goto out;
     }
-    rc = s_check_image(db->sql, self->group, err);
+    rc = s_check_image(ics_db_sqlite(db), self->group, err);
     if (rc != ICS_OK)
         goto out;
     if (s_schema(db) != ICS_OK) {
         rc = ics_err(err, ICS_EIO, "cannot bring the snapshot's schema up to date: %s",
-                     sqlite3_errmsg(db->sql));
+                     sqlite3_errmsg(ics_db_sqlite(db)));
         goto out;
     }
     if (s_core_read(db, &core) != ICS_OK) {
         rc = ics_err(err, ICS_EMALFORMED, "snapshot's state machine counters are damaged");
         goto out;
     }
-    s_db_close(&self->db);
+    ics_db_close(&self->db);
     self->db = db;
     db = NULL;
     self->core = core;
     self->due_known = false;
     rc = ICS_OK;
 out:
-    s_db_close(&db);
+    ics_db_close(&db);
     return rc;
 }
 
@@ -1025,12 +778,6 @@ uint64_t ics_core_clock(ics_db_t *db)
 uint64_t ics_fsm_clock(ics_fsm_t *self)
 {
     return self->core.clock_ms;
-}
-
-const char *ics_sql_column_str(sqlite3_stmt *st, int i)
-{
-    const char *s = (const char *)sqlite3_column_text(st, i);
-    return s != NULL ? s : "";
 }
 
 bool ics_fsm_has_genesis(ics_fsm_t *self)
@@ -1120,7 +867,7 @@ int ics_fsm_query(ics_fsm_t *self, const char *name, size_t argc, char *const *a
         } else {
             ics_err(err, rc, "state database is busy");
         }
-        assert(s_db_idle(self->db));
+        assert(ics_db_idle(self->db));
     }
     if (fj != NULL)
         fclose(fj);
@@ -1151,7 +898,7 @@ uint64_t ics_fsm_next_deadline(ics_fsm_t *self)
     assert(s_due_in_step(self, self->core.clock_ms));
     if (!self->due_known) {
         self->due_known = s_deadlines(self->db, self->core.clock_ms, &self->due) == ICS_OK;
-        assert(s_db_idle(self->db));
+        assert(ics_db_idle(self->db));
     }
     return self->due_known ? self->due.next : 0;
 }

@@ -147,7 +147,7 @@ static int s_round_get(ics_db_t *db, uint64_t id, s_round_t *r)
     memset(r, 0, sizeof *r);
     if (id > INT64_MAX)
         return ICS_ENOENT;
-    rc = ics_gov_prepare(db, &st, "SELECT plan, version, question, opens_ms, closes_ms, status,"
+    rc = ics_sql_query(db, &st, "SELECT plan, version, question, opens_ms, closes_ms, status,"
                                   " decided_at, opened_at, closed_at, closed_ms, closed_by"
                                   " FROM consultations WHERE id = ?1", "u", id);
     if (rc != ICS_OK)
@@ -155,17 +155,17 @@ static int s_round_get(ics_db_t *db, uint64_t id, s_round_t *r)
     rc = ics_sql_row(db, st);
     if (rc == ICS_OK) {
         r->id = id;
-        ics_gov_col_text(st, 0, r->plan, sizeof r->plan);
+        ics_sql_column_text(st, 0, r->plan, sizeof r->plan);
         r->version = (uint32_t)ics_sql_column_u64(st, 1);
         r->question = strdup((const char *)sqlite3_column_text(st, 2));
         r->opens_ms = ics_sql_column_u64(st, 3);
         r->closes_ms = ics_sql_column_u64(st, 4);
-        ics_gov_col_text(st, 5, r->status, sizeof r->status);
+        ics_sql_column_text(st, 5, r->status, sizeof r->status);
         r->decided_at = ics_sql_column_u64(st, 6);
         r->opened_at = ics_sql_column_u64(st, 7);
         r->closed_at = ics_sql_column_u64(st, 8);
         r->closed_ms = ics_sql_column_u64(st, 9);
-        ics_gov_col_text(st, 10, r->closed_by, sizeof r->closed_by);
+        ics_sql_column_text(st, 10, r->closed_by, sizeof r->closed_by);
         if (r->question == NULL)
             rc = ICS_ENOMEM;
     }
@@ -207,7 +207,7 @@ static int s_add_consultee(void *arg, const ics_org_t *o)
     ics_strcpy(e->seen[e->n++], ICS_ORG_MAX, o->org);
     if (e->ctx == NULL)
         return ICS_OK;
-    return ics_gov_exec(e->db, "INSERT INTO consultees(consultation, consultee, kind, name, via)"
+    return ics_sql_run(e->db, "INSERT INTO consultees(consultation, consultee, kind, name, via)"
                                " VALUES (?1, ?2, ?3, ?4, ?5)",
                         "utttt", e->id, o->org, o->kind, o->name, e->via);
 }
@@ -244,7 +244,7 @@ static int s_consultees(ics_db_t *db, ics_apply_ctx_t *ctx, uint64_t id,
                 bool dup = false;
                 /* Every organisation of that kind may already be listed. */
                 uint64_t n = 0;
-                rc = ics_gov_u64(db, &n, "SELECT (SELECT count(*) FROM members WHERE active = 1"
+                rc = ics_sql_u64(db, &n, "SELECT (SELECT count(*) FROM members WHERE active = 1"
                                          " AND kind = ?1) + (SELECT count(*) FROM orgs_known"
                                          " WHERE active = 1 AND kind = ?1)", "t", spec + 5);
                 dup = n > 0;
@@ -334,7 +334,7 @@ int ics_consult_open(ics_apply_ctx_t *ctx, uint64_t id, const Ics__V1__MotionOpe
 
     if (rc != ICS_OK)
         return rc;
-    rc = ics_gov_exec(ctx->db, "INSERT INTO consultations(id, plan, version, question, opens_ms,"
+    rc = ics_sql_run(ctx->db, "INSERT INTO consultations(id, plan, version, question, opens_ms,"
                                " closes_ms, status, decided_at, opened_at, closed_at, closed_ms,"
                                " closed_by) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 0, 0, '')",
                       "ututuutuu", id, m->plan, (uint64_t)m->version, m->question, opens,
@@ -353,7 +353,7 @@ static int s_close(ics_apply_ctx_t *ctx, const s_round_t *r, const char *by, uin
     char note[160], when[32], target[48], why[96];
     int rc;
 
-    rc = ics_gov_exec(ctx->db, "UPDATE consultations SET status = 'closed', closed_at = ?2,"
+    rc = ics_sql_run(ctx->db, "UPDATE consultations SET status = 'closed', closed_at = ?2,"
                                " closed_ms = ?3, closed_by = ?4 WHERE id = ?1",
                       "uuut", r->id, ctx->position, closed_ms, by);
     if (rc != ICS_OK)
@@ -365,7 +365,7 @@ static int s_close(ics_apply_ctx_t *ctx, const s_round_t *r, const char *by, uin
         snprintf(note, sizeof note, "not received: the consultation was closed early by %s, "
                  "before its deadline %s", by, when);
     /* Every HWB consultee: its latest opinion, or a record that none came. */
-    rc = ics_gov_prepare(ctx->db, &st,
+    rc = ics_sql_query(ctx->db, &st,
                          "SELECT c.consultee, coalesce(r.hwb_opinion, 0),"
                          " coalesce(r.hwb_reasons, ''), coalesce(r.revision, 0)"
                          " FROM consultees c LEFT JOIN responses r ON r.consultation ="
@@ -378,7 +378,7 @@ static int s_close(ics_apply_ctx_t *ctx, const s_round_t *r, const char *by, uin
         return rc;
     while ((rc = ics_sql_row(ctx->db, st)) == ICS_OK) {
         int opinion = sqlite3_column_int(st, 1);
-        rc = ics_gov_exec(ctx->db, "INSERT INTO hwb_opinions(consultation, consultee, opinion,"
+        rc = ics_sql_run(ctx->db, "INSERT INTO hwb_opinions(consultation, consultee, opinion,"
                                    " reasons, revision, note) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                           "utitut", r->id,
                           (const char *)sqlite3_column_text(st, 0), opinion,
@@ -452,7 +452,7 @@ static int s_on_clock(ics_apply_ctx_t *ctx)
     size_t n;
     int rc;
 
-    rc = ics_gov_exec(ctx->db, "UPDATE consultations SET status = 'open', opened_at = ?1"
+    rc = ics_sql_run(ctx->db, "UPDATE consultations SET status = 'open', opened_at = ?1"
                                " WHERE status = 'scheduled' AND opens_ms <= ?2",
                       "uu", ctx->position, ctx->clock_ms);
     if (rc != ICS_OK)
@@ -460,7 +460,7 @@ static int s_on_clock(ics_apply_ctx_t *ctx)
     /* Close in batches: s_close writes while we would be reading. */
     do {
         n = 0;
-        rc = ics_gov_prepare(ctx->db, &st, "SELECT id FROM consultations WHERE status = 'open'"
+        rc = ics_sql_query(ctx->db, &st, "SELECT id FROM consultations WHERE status = 'open'"
                                            " AND closes_ms <= ?1 ORDER BY id LIMIT 32",
                              "u", ctx->clock_ms);
         if (rc != ICS_OK)
@@ -489,7 +489,7 @@ static int s_deadline(ics_db_t *db, uint64_t clock, ics_deadline_t *out)
     sqlite3_stmt *st = NULL;
     int rc;
 
-    rc = ics_gov_prepare(db, &st, "SELECT min(CASE WHEN t > ?1 THEN t END),"
+    rc = ics_sql_query(db, &st, "SELECT min(CASE WHEN t > ?1 THEN t END),"
                                   " coalesce(max(t <= ?1), 0) FROM"
                                   " (SELECT opens_ms AS t FROM consultations"
                                   "  WHERE status = 'scheduled' UNION ALL SELECT closes_ms"
@@ -543,7 +543,7 @@ static int s_respond(ics_apply_ctx_t *ctx, const Ics__V1__ConsultRespond *c)
         rc = ics_reject(ctx, "'%.40s' is not an organisation id", cid);
         goto out;
     }
-    rc = ics_gov_prepare(ctx->db, &st, "SELECT kind, name FROM consultees WHERE consultation ="
+    rc = ics_sql_query(ctx->db, &st, "SELECT kind, name FROM consultees WHERE consultation ="
                                        " ?1 AND consultee = ?2", "ut", r.id, cid);
     if (rc != ICS_OK)
         goto out;
@@ -557,8 +557,8 @@ static int s_respond(ics_apply_ctx_t *ctx, const Ics__V1__ConsultRespond *c)
         goto out;
     memset(&consultee, 0, sizeof consultee);
     ics_strcpy(consultee.org, sizeof consultee.org, cid);
-    ics_gov_col_text(st, 0, consultee.kind, sizeof consultee.kind);
-    ics_gov_col_text(st, 1, consultee.name, sizeof consultee.name);
+    ics_sql_column_text(st, 0, consultee.kind, sizeof consultee.kind);
+    ics_sql_column_text(st, 1, consultee.name, sizeof consultee.name);
     ics_sql_release(ctx->db, st);
     st = NULL;
     hwb = strcmp(consultee.kind, "hwb") == 0;
@@ -616,14 +616,14 @@ static int s_respond(ics_apply_ctx_t *ctx, const Ics__V1__ConsultRespond *c)
         if (rc != ICS_OK)
             goto out;
     }
-    rc = ics_gov_u64(ctx->db, &revision, "SELECT coalesce(max(revision), 0) FROM responses"
+    rc = ics_sql_u64(ctx->db, &revision, "SELECT coalesce(max(revision), 0) FROM responses"
                                          " WHERE consultation = ?1 AND consultee = ?2",
                      "ut", r.id, cid);
     if (rc != ICS_OK)
         goto out;
     if (revision != 0) {
         /* The same response again is a mistake, not a revision. */
-        rc = ics_gov_u64(ctx->db, &n, "SELECT count(*) FROM responses WHERE consultation = ?1"
+        rc = ics_sql_u64(ctx->db, &n, "SELECT count(*) FROM responses WHERE consultation = ?1"
                                       " AND consultee = ?2 AND revision = ?3 AND stance = ?4"
                                       " AND text = ?5 AND hwb_opinion = ?6 AND hwb_reasons = ?7",
                          "utuitit", r.id, cid, revision, (int)c->stance, c->text,
@@ -632,7 +632,7 @@ static int s_respond(ics_apply_ctx_t *ctx, const Ics__V1__ConsultRespond *c)
             goto out;
         if (n != 0) {
             uint64_t links = 0;
-            rc = ics_gov_u64(ctx->db, &links, "SELECT count(*) FROM response_amendments WHERE"
+            rc = ics_sql_u64(ctx->db, &links, "SELECT count(*) FROM response_amendments WHERE"
                                               " consultation = ?1 AND consultee = ?2 AND"
                                               " revision = ?3", "utu", r.id, cid, revision);
             if (rc != ICS_OK)
@@ -645,7 +645,7 @@ static int s_respond(ics_apply_ctx_t *ctx, const Ics__V1__ConsultRespond *c)
             }
         }
     }
-    rc = ics_gov_exec(ctx->db, "INSERT INTO responses(consultation, consultee, revision, stance,"
+    rc = ics_sql_run(ctx->db, "INSERT INTO responses(consultation, consultee, revision, stance,"
                                " text, hwb_opinion, hwb_reasons, org, person, role, position,"
                                " entry_id, clock_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9,"
                                " ?10, ?11, ?12, ?13)",
@@ -654,7 +654,7 @@ static int s_respond(ics_apply_ctx_t *ctx, const Ics__V1__ConsultRespond *c)
                       c->hwb_reasons, ctx->org, ctx->actor, role, ctx->position, ctx->entry_id,
                       32, ctx->clock_ms);
     for (size_t i = 0; i < c->n_amendments && rc == ICS_OK; i++)
-        rc = ics_gov_exec(ctx->db, "INSERT INTO response_amendments(consultation, consultee,"
+        rc = ics_sql_run(ctx->db, "INSERT INTO response_amendments(consultation, consultee,"
                                    " revision, amendment) VALUES (?1, ?2, ?3, ?4)",
                           "utuu", r.id, cid, revision + 1, c->amendments[i]);
 out:
@@ -690,7 +690,7 @@ static int s_hwb_consulted(void *arg, const ics_org_t *o)
 
     if (c->failed)
         return ICS_OK;
-    rc = ics_gov_u64(c->db, &n, "SELECT count(*) FROM consultees WHERE consultation = ?1 AND"
+    rc = ics_sql_u64(c->db, &n, "SELECT count(*) FROM consultees WHERE consultation = ?1 AND"
                                 " consultee = ?2", "ut", c->id, o->org);
     if (rc == ICS_OK && n == 0) {
         snprintf(c->why, c->size, "%s (%s) was not a consultee of consultation %" PRIu64 "; "
@@ -711,7 +711,7 @@ static int s_qualifies(ics_db_t *db, const s_round_t *r, char *why, size_t size)
         return rc;
     if (c.failed)
         return ICS_EREJECTED;
-    rc = ics_gov_prepare(db, &st, "SELECT c.consultee, c.name, h.opinion FROM consultees c"
+    rc = ics_sql_query(db, &st, "SELECT c.consultee, c.name, h.opinion FROM consultees c"
                                   " LEFT JOIN hwb_opinions h ON h.consultation = c.consultation"
                                   " AND h.consultee = c.consultee WHERE c.consultation = ?1 AND"
                                   " c.kind = 'hwb' ORDER BY c.consultee", "u", r->id);
@@ -748,7 +748,7 @@ int ics_consult_for_adoption(ics_db_t *db, const char *plan, uint32_t version, u
     int rc;
 
     *id = 0;
-    rc = ics_gov_prepare(db, &st, "SELECT id FROM consultations WHERE plan = ?1 AND version = ?2"
+    rc = ics_sql_query(db, &st, "SELECT id FROM consultations WHERE plan = ?1 AND version = ?2"
                                   " AND status = 'closed' ORDER BY id DESC LIMIT 16",
                          "tu", plan, (uint64_t)version);
     if (rc != ICS_OK)
@@ -760,7 +760,7 @@ int ics_consult_for_adoption(ics_db_t *db, const char *plan, uint32_t version, u
         return rc;
     if (n == 0) {
         uint64_t open = 0;
-        rc = ics_gov_u64(db, &open, "SELECT coalesce(max(id), 0) FROM consultations WHERE"
+        rc = ics_sql_u64(db, &open, "SELECT coalesce(max(id), 0) FROM consultations WHERE"
                                     " plan = ?1 AND version = ?2", "tu", plan,
                          (uint64_t)version);
         if (rc != ICS_OK)
@@ -800,7 +800,7 @@ int ics_consult_each_for_plan(ics_db_t *db, const char *plan,
                               int (*fn)(void *arg, const ics_consult_info_t *c), void *arg)
 {
     sqlite3_stmt *st = NULL;
-    int rc = ics_gov_prepare(db, &st,
+    int rc = ics_sql_query(db, &st,
                              "SELECT id, version, status, opens_ms, closes_ms, closed_ms,"
                              " closed_by, (SELECT count(*) FROM consultees x WHERE"
                              " x.consultation = c.id), (SELECT count(DISTINCT consultee) FROM"
@@ -813,11 +813,11 @@ int ics_consult_each_for_plan(ics_db_t *db, const char *plan,
         memset(&c, 0, sizeof c);
         c.id = ics_sql_column_u64(st, 0);
         c.version = (uint32_t)ics_sql_column_u64(st, 1);
-        ics_gov_col_text(st, 2, c.status, sizeof c.status);
+        ics_sql_column_text(st, 2, c.status, sizeof c.status);
         c.opens_ms = ics_sql_column_u64(st, 3);
         c.closes_ms = ics_sql_column_u64(st, 4);
         c.closed_ms = ics_sql_column_u64(st, 5);
-        ics_gov_col_text(st, 6, c.closed_by, sizeof c.closed_by);
+        ics_sql_column_text(st, 6, c.closed_by, sizeof c.closed_by);
         c.consultees = (unsigned)ics_sql_column_u64(st, 7);
         c.responded = (unsigned)ics_sql_column_u64(st, 8);
         rc = fn(arg, &c);
@@ -850,7 +850,7 @@ static int s_counts(ics_db_t *db, uint64_t id, s_counts_t *c)
     int rc;
 
     memset(c, 0, sizeof *c);
-    rc = ics_gov_prepare(db, &st, S_LATEST_SQL, "u", id);
+    rc = ics_sql_query(db, &st, S_LATEST_SQL, "u", id);
     if (rc != ICS_OK)
         return rc;
     while ((rc = ics_sql_row(db, st)) == ICS_OK) {
@@ -870,7 +870,7 @@ static int s_hwb_rows(ics_db_t *db, uint64_t id, FILE *md, json_t *j, FILE *text
 {
     sqlite3_stmt *st = NULL;
     unsigned n = 0;
-    int rc = ics_gov_prepare(db, &st, "SELECT h.consultee, c.name, h.opinion, h.reasons,"
+    int rc = ics_sql_query(db, &st, "SELECT h.consultee, c.name, h.opinion, h.reasons,"
                                       " h.revision, h.note FROM hwb_opinions h JOIN consultees c"
                                       " ON c.consultation = h.consultation AND c.consultee ="
                                       " h.consultee WHERE h.consultation = ?1"
@@ -949,7 +949,7 @@ int ics_consult_markdown(ics_db_t *db, uint64_t id, FILE *out)
                  "%u object, %u no comment.\n\n", c.responded, c.consultees, c.by_stance[1],
             c.by_stance[2], c.by_stance[3], c.by_stance[4]);
     fprintf(out, "| Consultee | Position | Revisions | Log index |\n|---|---|---|---|\n");
-    rc = ics_gov_prepare(db, &st, S_LATEST_SQL, "u", id);
+    rc = ics_sql_query(db, &st, S_LATEST_SQL, "u", id);
     if (rc != ICS_OK)
         goto out;
     while ((rc = ics_sql_row(db, st)) == ICS_OK) {
@@ -1050,7 +1050,7 @@ static int s_query_show(ics_db_t *db, const char *group, size_t argc, char *cons
     s_round_header(text, &j, &r);
     json_arr(&j, "consultees");
     fprintf(text, "\nCONSULTEES AND THEIR CURRENT RESPONSES\n");
-    rc = ics_gov_prepare(db, &st, S_LATEST_SQL, "u", r.id);
+    rc = ics_sql_query(db, &st, S_LATEST_SQL, "u", r.id);
     if (rc != ICS_OK)
         goto out;
     while ((rc = ics_sql_row(db, st)) == ICS_OK) {
@@ -1093,7 +1093,7 @@ static int s_query_show(ics_db_t *db, const char *group, size_t argc, char *cons
             if (sqlite3_column_bytes(st, 5) > 0)
                 fprintf(text, "  %s\n", (const char *)sqlite3_column_text(st, 5));
             json_arr(&j, "amendments");
-            rc = ics_gov_prepare(db, &la, "SELECT amendment FROM response_amendments WHERE"
+            rc = ics_sql_query(db, &la, "SELECT amendment FROM response_amendments WHERE"
                                           " consultation = ?1 AND consultee = ?2 AND"
                                           " revision = ?3 ORDER BY amendment", "utu", r.id, cid,
                                  ics_sql_column_u64(st, 3));
@@ -1163,7 +1163,7 @@ static int s_query_summary(ics_db_t *db, const char *group, size_t argc, char *c
         fprintf(text, "  %-22s %u\n", s_stance_name(s), c.by_stance[s]);
     fprintf(text, "\nRESPONSES PER CONSULTEE\n");
     json_arr(&j, "responses");
-    rc = ics_gov_prepare(db, &st,
+    rc = ics_sql_query(db, &st,
                          "SELECT c.consultee, c.name, count(r.revision), max(r.revision),"
                          " (SELECT stance FROM responses y WHERE y.consultation = c.consultation"
                          " AND y.consultee = c.consultee ORDER BY revision DESC LIMIT 1)"
@@ -1231,7 +1231,7 @@ static int s_query_list(ics_db_t *db, const char *group, size_t argc, char *cons
 
     if (argc > 1)
         return ics_err(err, ICS_EINVAL, "consult list takes an optional plan id");
-    rc = ics_gov_prepare(db, &st, "SELECT id, plan, version, status, opens_ms, closes_ms,"
+    rc = ics_sql_query(db, &st, "SELECT id, plan, version, status, opens_ms, closes_ms,"
                                   " closed_by, (SELECT count(*) FROM consultees x WHERE"
                                   " x.consultation = c.id), (SELECT count(DISTINCT consultee)"
                                   " FROM responses r WHERE r.consultation = c.id)"

@@ -32,7 +32,7 @@
 #define ICS_TEXT_MAX (64u * 1024u)      /* section text, rationale, response (bytes) */
 #define ICS_WHY_MAX ICS_REASON_MAX
 
-/* ------------------------------------------------------------ helpers (fsm_people.c) */
+/* ------------------------------------------------------------ text rules (fsm_gov.c) */
 
 /* "2026-03-01T17:00:00Z" (UTC) of a log-clock time; "-" for 0. */
 void ics_gov_time(uint64_t ms, char out[32]);
@@ -48,23 +48,10 @@ bool ics_gov_valid_text(const char *s, size_t max, bool required);
 bool ics_gov_valid_subject(const char *s);
 /* Subjects compare without regard to ASCII case. */
 bool ics_gov_subject_eq(const char *a, const char *b);
+/* The subject's key for lookups: lower-cased, cut to ICS_SUBJECT_MAX - 1. */
+void ics_gov_subject_key(const char *in, char out[ICS_SUBJECT_MAX]);
 /* A query argument as a whole number. */
 bool ics_gov_arg_u64(const char *s, uint64_t *out);
-/* SQL with bound arguments, described by a type string: 't' const char *,
- * 'u' uint64_t (at most INT64_MAX), 'i' int, 'b' const void * then int
- * length. Each returns ICS_OK or ICS_EIO. */
-int ics_gov_prepare(ics_db_t *db, sqlite3_stmt **st, const char *sql, const char *types, ...);
-/* Runs a statement that returns no rows. */
-int ics_gov_exec(ics_db_t *db, const char *sql, const char *types, ...);
-/* The first column of the first row as a number (0 if no row). */
-int ics_gov_u64(ics_db_t *db, uint64_t *out, const char *sql, const char *types, ...);
-/* Copies a TEXT column ("" for NULL). */
-void ics_gov_col_text(sqlite3_stmt *st, int i, char *out, size_t size);
-/* Runs "SAVEPOINT name"; ics_gov_savepoint_end() releases it, rolling back
- * first when rc is not ICS_OK. Returns rc, or ICS_EIO if SQLite failed. */
-int ics_gov_savepoint(ics_db_t *db, const char *name);
-int ics_gov_savepoint_end(ics_db_t *db, const char *name, int rc);
-
 /* ------------------------------------------------------------ people (fsm_people.c) */
 
 typedef struct {

@@ -29,15 +29,12 @@
 #define ICS_FSM_INTERNAL_H
 
 #include "fsm/fsm.h"
+#include "fsm/fsm_sql.h"
 #include "common/logverify.h"
 #include "common/json.h"
 
 #include "ics/v1/envelope.pb-c.h"
 
-/* The state database (fsm.c): an SQLite connection and the statements
- * prepared on it, which ics_sql_prepare() compiles once and hands out again.
- * It lives as long as the connection: a restore replaces both. */
-typedef struct ics_db ics_db_t;
 
 /* Everything a handler may know about the entry being applied. */
 typedef struct ics_apply_ctx {
@@ -120,34 +117,14 @@ int ics_reject(ics_apply_ctx_t *ctx, const char *fmt, ...) __attribute__((format
  * accepted. ICS_OK or ICS_ENOMEM. */
 int ics_emit_effect(ics_apply_ctx_t *ctx, const ics_effect_t *effect);
 
-/* ------------------------------------------------------------ SQLite */
+/* ------------------------------------------------------------ state */
 
-/* Each returns ICS_OK or ICS_EIO (logging SQLite's message). */
-int ics_sql_exec(ics_db_t *db, const char *sql);
-/* A statement for sql, ready to bind and step: the one prepared on db
- * before when it is free, else a new one. The caller hands it back with
- * ics_sql_release() (never sqlite3_finalize), on every path. */
-int ics_sql_prepare(ics_db_t *db, const char *sql, sqlite3_stmt **st);
-/* Hands back a statement from ics_sql_prepare(db, ...): reset, its bindings
- * cleared, for the next caller. Accepts NULL. */
-void ics_sql_release(ics_db_t *db, sqlite3_stmt *st);
-/* Steps a statement expected to finish without rows. */
-int ics_sql_done(ics_db_t *db, sqlite3_stmt *st);
-/* sqlite3_step result: ICS_OK on a row, ICS_ENOENT when done, else ICS_EIO. */
-int ics_sql_row(ics_db_t *db, sqlite3_stmt *st);
-/* Binds a value of at most INT64_MAX (callers check ranges first). */
-int ics_sql_bind_u64(sqlite3_stmt *st, int i, uint64_t v);
-uint64_t ics_sql_column_u64(sqlite3_stmt *st, int i);
-/* A TEXT column, "" for NULL. */
-const char *ics_sql_column_str(sqlite3_stmt *st, int i);
 /* The log clock as of the entries applied so far (for queries, which have
  * no apply context). */
 uint64_t ics_core_clock(ics_db_t *db);
 /* The state database of fsm, for reads by the domains' cross-group helpers
  * (ics_fsm_aid_bridge) and tests. Replaced by a restore. */
 ics_db_t *ics_fsm_handle(ics_fsm_t *fsm);
-/* Copies a BLOB column of exactly n bytes; false if it has another size. */
-bool ics_sql_column_blob(sqlite3_stmt *st, int i, uint8_t *out, size_t n);
 
 /* ------------------------------------------------------------ members (fsm_members.c) */
 

@@ -170,29 +170,29 @@ static void s_motion_read(sqlite3_stmt *st, s_motion_t *m)
     memset(m, 0, sizeof *m);
     m->id = ics_sql_column_u64(st, 0);
     m->decision = (Ics__V1__Decision)sqlite3_column_int(st, 1);
-    ics_gov_col_text(st, 2, m->title, sizeof m->title);
-    ics_gov_col_text(st, 3, m->org, sizeof m->org);
-    ics_gov_col_text(st, 4, m->person, sizeof m->person);
-    ics_gov_col_text(st, 5, m->target, sizeof m->target);
-    ics_gov_col_text(st, 6, m->rule, sizeof m->rule);
-    ics_gov_col_text(st, 7, m->rule_text, sizeof m->rule_text);
-    ics_gov_col_text(st, 8, m->body, sizeof m->body);
-    ics_gov_col_text(st, 9, m->role, sizeof m->role);
+    ics_sql_column_text(st, 2, m->title, sizeof m->title);
+    ics_sql_column_text(st, 3, m->org, sizeof m->org);
+    ics_sql_column_text(st, 4, m->person, sizeof m->person);
+    ics_sql_column_text(st, 5, m->target, sizeof m->target);
+    ics_sql_column_text(st, 6, m->rule, sizeof m->rule);
+    ics_sql_column_text(st, 7, m->rule_text, sizeof m->rule_text);
+    ics_sql_column_text(st, 8, m->body, sizeof m->body);
+    ics_sql_column_text(st, 9, m->role, sizeof m->role);
     m->quorum_count = (uint32_t)ics_sql_column_u64(st, 10);
     m->quorum_num = (uint32_t)ics_sql_column_u64(st, 11);
     m->quorum_den = (uint32_t)ics_sql_column_u64(st, 12);
-    ics_gov_col_text(st, 13, m->quorum_roles, sizeof m->quorum_roles);
+    ics_sql_column_text(st, 13, m->quorum_roles, sizeof m->quorum_roles);
     m->threshold = sqlite3_column_int(st, 14);
     m->value = ics_sql_column_u64(st, 15);
     m->policy_version = ics_sql_column_u64(st, 16);
     m->opened_ms = ics_sql_column_u64(st, 17);
     m->closes_ms = ics_sql_column_u64(st, 18);
-    ics_gov_col_text(st, 19, m->status, sizeof m->status);
+    ics_sql_column_text(st, 19, m->status, sizeof m->status);
     m->closed_at = ics_sql_column_u64(st, 20);
     m->closed_ms = ics_sql_column_u64(st, 21);
-    ics_gov_col_text(st, 22, m->outcome, sizeof m->outcome);
-    ics_gov_col_text(st, 23, m->effect_state, sizeof m->effect_state);
-    ics_gov_col_text(st, 24, m->effect_note, sizeof m->effect_note);
+    ics_sql_column_text(st, 22, m->outcome, sizeof m->outcome);
+    ics_sql_column_text(st, 23, m->effect_state, sizeof m->effect_state);
+    ics_sql_column_text(st, 24, m->effect_note, sizeof m->effect_note);
     m->executed_at = ics_sql_column_u64(st, 25);
 }
 
@@ -204,7 +204,7 @@ static int s_motion_get(ics_db_t *db, uint64_t id, s_motion_t *m)
     memset(m, 0, sizeof *m);
     if (id > INT64_MAX)
         return ICS_ENOENT;
-    rc = ics_gov_prepare(db, &st, "SELECT " S_MOTION_COLUMNS " FROM motions WHERE id = ?1", "u",
+    rc = ics_sql_query(db, &st, "SELECT " S_MOTION_COLUMNS " FROM motions WHERE id = ?1", "u",
                          id);
     if (rc != ICS_OK)
         return rc;
@@ -223,7 +223,7 @@ static int s_proposal(ics_db_t *db, uint64_t id, Ics__V1__MotionPropose **out)
     int rc;
 
     *out = NULL;
-    rc = ics_gov_prepare(db, &st, "SELECT proposal FROM motions WHERE id = ?1", "u", id);
+    rc = ics_sql_query(db, &st, "SELECT proposal FROM motions WHERE id = ?1", "u", id);
     if (rc != ICS_OK)
         return rc;
     rc = ics_sql_row(db, st);
@@ -266,7 +266,7 @@ static int s_subjects_load(ics_db_t *db, uint64_t motion, s_subjects_t *s)
     int rc;
 
     memset(s, 0, sizeof *s);
-    rc = ics_gov_prepare(db, &st, "SELECT subject FROM motion_subjects WHERE motion = ?1"
+    rc = ics_sql_query(db, &st, "SELECT subject FROM motion_subjects WHERE motion = ?1"
                                   " ORDER BY subject", "u", motion);
     if (rc != ICS_OK)
         return rc;
@@ -310,7 +310,7 @@ static int s_tally(ics_db_t *db, const s_motion_t *m, s_tally_t *t)
 
     memset(t, 0, sizeof *t);
     t->roles_now = t->roles_best = true;
-    rc = ics_gov_prepare(db, &st,
+    rc = ics_sql_query(db, &st,
                          "SELECT e.excluded, e.roles, (SELECT choice FROM votes v WHERE"
                          " v.motion = e.motion AND v.org = e.org AND v.person = e.person AND"
                          " v.struck = 0 ORDER BY seq DESC LIMIT 1)"
@@ -343,7 +343,7 @@ static int s_tally(ics_db_t *db, const s_motion_t *m, s_tally_t *t)
     for (char *alt = strtok_r(qr, " ", &save); alt != NULL && rc == ICS_OK;
          alt = strtok_r(NULL, " ", &save)) {
         bool now = false, best = false;
-        rc = ics_gov_prepare(db, &st,
+        rc = ics_sql_query(db, &st,
                              "SELECT e.roles, EXISTS (SELECT 1 FROM votes v WHERE v.motion ="
                              " e.motion AND v.org = e.org AND v.person = e.person AND"
                              " v.struck = 0) FROM electorate e WHERE e.motion = ?1 AND"
@@ -480,7 +480,7 @@ static int s_carry(ics_apply_ctx_t *ctx, const s_motion_t *m)
     rc = s_proposal(ctx->db, m->id, &p);
     if (rc != ICS_OK)
         return rc;
-    rc = ics_gov_savepoint(ctx->db, "effect");
+    rc = ics_sql_savepoint(ctx->db, "effect");
     if (rc != ICS_OK)
         goto out;
     switch (p->effect_case) {
@@ -556,14 +556,14 @@ static int s_carry(ics_apply_ctx_t *ctx, const s_motion_t *m)
         rc = ICS_EREJECTED;
         snprintf(why, sizeof why, "unknown decision");
     }
-    rc = ics_gov_savepoint_end(ctx->db, "effect", rc);
+    rc = ics_sql_savepoint_end(ctx->db, "effect", rc);
     if (rc == ICS_EREJECTED) {
         state = "failed";
         snprintf(note, sizeof note, "could not be carried out: %.220s", why);
         rc = ICS_OK;
     }
     if (rc == ICS_OK)
-        rc = ics_gov_exec(ctx->db, "UPDATE motions SET effect_state = ?2, effect_note = ?3"
+        rc = ics_sql_run(ctx->db, "UPDATE motions SET effect_state = ?2, effect_note = ?3"
                                    " WHERE id = ?1", "utt", m->id, state, note);
 out:
     ics__v1__motion_propose__free_unpacked(p, NULL);
@@ -572,7 +572,7 @@ out:
 
 static int s_close(ics_apply_ctx_t *ctx, const s_motion_t *m, int verdict, const char *why)
 {
-    int rc = ics_gov_exec(ctx->db, "UPDATE motions SET status = ?2, closed_at = ?3,"
+    int rc = ics_sql_run(ctx->db, "UPDATE motions SET status = ?2, closed_at = ?3,"
                                    " closed_ms = ?4, outcome = ?5 WHERE id = ?1",
                           "utuut", m->id, verdict == S_CARRIED ? "carried" : "lost",
                           ctx->position, ctx->clock_ms, why);
@@ -645,12 +645,12 @@ static int s_elect_one(void *arg, const char *org, const char *person)
 
     if (!s_body_has_org(e->body, org))
         return ICS_OK;
-    rc = ics_gov_u64(e->db, &n, "SELECT count(*) FROM electorate WHERE motion = ?1 AND org = ?2"
+    rc = ics_sql_u64(e->db, &n, "SELECT count(*) FROM electorate WHERE motion = ?1 AND org = ?2"
                                 " AND person = ?3", "utt", e->motion, org, person);
     if (rc != ICS_OK)
         return rc;
     if (n != 0)
-        return ics_gov_exec(e->db, "UPDATE electorate SET roles = roles || ' ' || ?4"
+        return ics_sql_run(e->db, "UPDATE electorate SET roles = roles || ' ' || ?4"
                                    " WHERE motion = ?1 AND org = ?2 AND person = ?3",
                             "uttt", e->motion, org, person, e->role);
     rc = ics_people_interest(e->db, org, person, e->subjects->p, e->subjects->n, &found, subject,
@@ -658,7 +658,7 @@ static int s_elect_one(void *arg, const char *org, const char *person)
     if (rc != ICS_OK)
         return rc;
     e->n++;
-    return ics_gov_exec(e->db, "INSERT INTO electorate(motion, org, person, roles, excluded,"
+    return ics_sql_run(e->db, "INSERT INTO electorate(motion, org, person, roles, excluded,"
                                " interest, interest_text, interest_at, excluded_at)"
                                " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
                         "utttittuu", e->motion, org, person, e->role, found ? 1 : 0, subject,
@@ -910,7 +910,7 @@ static int s_propose(ics_apply_ctx_t *ctx, const Ics__V1__MotionPropose *p)
         }
     }
     if (target[0] != '\0') {
-        rc = ics_gov_u64(ctx->db, &other, "SELECT coalesce(min(id), 0) FROM motions WHERE"
+        rc = ics_sql_u64(ctx->db, &other, "SELECT coalesce(min(id), 0) FROM motions WHERE"
                                           " target = ?1 AND status = 'open'", "t", target);
         if (rc != ICS_OK)
             goto out;
@@ -935,7 +935,7 @@ static int s_propose(ics_apply_ctx_t *ctx, const Ics__V1__MotionPropose *p)
     rc = ics_pack(&p->base, &packed, &plen);
     if (rc != ICS_OK)
         goto out;
-    rc = ics_gov_exec(ctx->db,
+    rc = ics_sql_run(ctx->db,
                       "INSERT INTO motions(id, decision, title, text, proposal, target, org,"
                       " person, entry_id, policy_version, rule, rule_text, body, role,"
                       " quorum_count, quorum_num, quorum_den, quorum_roles, threshold, value,"
@@ -950,7 +950,7 @@ static int s_propose(ics_apply_ctx_t *ctx, const Ics__V1__MotionPropose *p)
                       (int)rule->threshold, value, ctx->clock_ms,
                       ctx->clock_ms + rule->period_ms);
     for (size_t i = 0; i < subjects.n && rc == ICS_OK; i++)
-        rc = ics_gov_exec(ctx->db, "INSERT OR IGNORE INTO motion_subjects(motion, subject)"
+        rc = ics_sql_run(ctx->db, "INSERT OR IGNORE INTO motion_subjects(motion, subject)"
                                    " VALUES (?1, ?2)", "ut", ctx->position, subjects.p[i]);
     if (rc != ICS_OK)
         goto out;
@@ -986,11 +986,11 @@ static int s_propose(ics_apply_ctx_t *ctx, const Ics__V1__MotionPropose *p)
         /* A holder acting alone decides by proposing: the proposal is their
          * signed decision. */
         uint64_t mine = 0;
-        rc = ics_gov_u64(ctx->db, &mine, "SELECT count(*) FROM electorate WHERE motion = ?1 AND"
+        rc = ics_sql_u64(ctx->db, &mine, "SELECT count(*) FROM electorate WHERE motion = ?1 AND"
                                          " org = ?2 AND person = ?3 AND excluded = 0",
                          "utt", ctx->position, ctx->org, ctx->actor);
         if (rc == ICS_OK && mine != 0)
-            rc = ics_gov_exec(ctx->db, "INSERT INTO votes(motion, org, person, seq, choice,"
+            rc = ics_sql_run(ctx->db, "INSERT INTO votes(motion, org, person, seq, choice,"
                                        " reason, role, position, entry_id, clock_ms, struck)"
                                        " VALUES (?1, ?2, ?3, 1, ?4, 'decided by proposing',"
                                        " ?5, ?1, ?6, ?7, 0)",
@@ -1042,17 +1042,17 @@ static int s_vote(ics_apply_ctx_t *ctx, const Ics__V1__Vote *v)
     if (!ics_gov_valid_line(v->reason, ICS_LINE_MAX, false))
         return ics_reject(ctx, "the reason for a vote is one line, under %d bytes",
                           ICS_LINE_MAX);
-    rc = ics_gov_prepare(ctx->db, &st, "SELECT roles, excluded, interest, interest_text FROM"
+    rc = ics_sql_query(ctx->db, &st, "SELECT roles, excluded, interest, interest_text FROM"
                                        " electorate WHERE motion = ?1 AND org = ?2 AND"
                                        " person = ?3", "utt", m.id, ctx->org, ctx->actor);
     if (rc != ICS_OK)
         return rc;
     rc = ics_sql_row(ctx->db, st);
     if (rc == ICS_OK) {
-        ics_gov_col_text(st, 0, roles, sizeof roles);
+        ics_sql_column_text(st, 0, roles, sizeof roles);
         excluded = sqlite3_column_int(st, 1) != 0;
-        ics_gov_col_text(st, 2, interest, sizeof interest);
-        ics_gov_col_text(st, 3, itext, sizeof itext);
+        ics_sql_column_text(st, 2, interest, sizeof interest);
+        ics_sql_column_text(st, 3, itext, sizeof itext);
     }
     ics_sql_release(ctx->db, st);
     st = NULL;
@@ -1088,7 +1088,7 @@ static int s_vote(ics_apply_ctx_t *ctx, const Ics__V1__Vote *v)
     if (!holds)
         return ics_reject(ctx, "%s of %s no longer holds the role (%s) that entitled them to "
                                "vote on motion %" PRIu64, ctx->actor, ctx->org, roles, m.id);
-    rc = ics_gov_prepare(ctx->db, &st, "SELECT seq, choice, position FROM votes WHERE"
+    rc = ics_sql_query(ctx->db, &st, "SELECT seq, choice, position FROM votes WHERE"
                                        " motion = ?1 AND org = ?2 AND person = ?3"
                                        " ORDER BY seq DESC LIMIT 1", "utt", m.id, ctx->org,
                          ctx->actor);
@@ -1107,7 +1107,7 @@ static int s_vote(ics_apply_ctx_t *ctx, const Ics__V1__Vote *v)
         return ics_reject(ctx, "duplicate vote: %s of %s already voted %s on motion %" PRIu64
                                " (index %" PRIu64 "); to change it, vote differently",
                           ctx->actor, ctx->org, s_choice_name(last), m.id, last_pos);
-    rc = ics_gov_exec(ctx->db, "INSERT INTO votes(motion, org, person, seq, choice, reason, role,"
+    rc = ics_sql_run(ctx->db, "INSERT INTO votes(motion, org, person, seq, choice, reason, role,"
                                " position, entry_id, clock_ms, struck)"
                                " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 0)",
                       "uttuittubu", m.id, ctx->org, ctx->actor, seq + 1, (int)v->choice,
@@ -1142,7 +1142,7 @@ static int s_withdraw(ics_apply_ctx_t *ctx, const Ics__V1__MotionWithdraw *w)
                           m.id, m.status);
     snprintf(outcome, sizeof outcome, "withdrawn by %s of %s%s%s", ctx->actor, ctx->org,
              w->reason[0] ? ": " : "", w->reason);
-    return ics_gov_exec(ctx->db, "UPDATE motions SET status = 'withdrawn', closed_at = ?2,"
+    return ics_sql_run(ctx->db, "UPDATE motions SET status = 'withdrawn', closed_at = ?2,"
                                  " closed_ms = ?3, outcome = ?4 WHERE id = ?1",
                         "uuut", m.id, ctx->position, ctx->clock_ms, outcome);
 }
@@ -1176,8 +1176,8 @@ static int s_open_ids(ics_db_t *db, const char *sql, const char *types, uint64_t
 
     *ids = NULL;
     *n = 0;
-    rc = types[0] == 'u' ? ics_gov_prepare(db, &st, sql, "u", a)
-                         : ics_gov_prepare(db, &st, sql, "t", b);
+    rc = types[0] == 'u' ? ics_sql_query(db, &st, sql, "u", a)
+                         : ics_sql_query(db, &st, sql, "t", b);
     if (rc != ICS_OK)
         return rc;
     while ((rc = ics_sql_row(db, st)) == ICS_OK) {
@@ -1219,7 +1219,7 @@ static int s_deadline(ics_db_t *db, uint64_t clock, ics_deadline_t *out)
     sqlite3_stmt *st = NULL;
     int rc;
 
-    rc = ics_gov_prepare(db, &st, "SELECT min(CASE WHEN closes_ms > ?1 THEN closes_ms END),"
+    rc = ics_sql_query(db, &st, "SELECT min(CASE WHEN closes_ms > ?1 THEN closes_ms END),"
                                   " coalesce(max(closes_ms <= ?1), 0) FROM motions"
                                   " WHERE status = 'open'", "u", clock);
     if (rc != ICS_OK)
@@ -1243,7 +1243,7 @@ int ics_motions_interests_changed(ics_apply_ctx_t *ctx, const char *org, const c
     size_t n = 0;
     int rc;
 
-    rc = ics_gov_prepare(ctx->db, &st, "SELECT e.motion, e.person FROM electorate e JOIN motions"
+    rc = ics_sql_query(ctx->db, &st, "SELECT e.motion, e.person FROM electorate e JOIN motions"
                                        " m ON m.id = e.motion WHERE m.status = 'open' AND"
                                        " e.org = ?1 AND (?2 = '' OR e.person = ?2) AND"
                                        " e.excluded = 0 ORDER BY e.motion, e.person",
@@ -1258,7 +1258,7 @@ int ics_motions_interests_changed(ics_apply_ctx_t *ctx, const char *org, const c
         }
         hits = p;
         hits[n].motion = ics_sql_column_u64(st, 0);
-        ics_gov_col_text(st, 1, hits[n].person, sizeof hits[n].person);
+        ics_sql_column_text(st, 1, hits[n].person, sizeof hits[n].person);
         n++;
     }
     ics_sql_release(ctx->db, st);
@@ -1276,13 +1276,13 @@ int ics_motions_interests_changed(ics_apply_ctx_t *ctx, const char *org, const c
                                      &found, subject, text, sizeof text, &declared);
         if (rc != ICS_OK || !found)
             continue;
-        rc = ics_gov_exec(ctx->db, "UPDATE electorate SET excluded = 1, interest = ?4,"
+        rc = ics_sql_run(ctx->db, "UPDATE electorate SET excluded = 1, interest = ?4,"
                                    " interest_text = ?5, interest_at = ?6, excluded_at = ?7"
                                    " WHERE motion = ?1 AND org = ?2 AND person = ?3",
                           "uttttuu", hits[i].motion, org, hits[i].person, subject, text,
                           declared, ctx->position);
         if (rc == ICS_OK)
-            rc = ics_gov_exec(ctx->db, "UPDATE votes SET struck = 1 WHERE motion = ?1 AND"
+            rc = ics_sql_run(ctx->db, "UPDATE votes SET struck = 1 WHERE motion = ?1 AND"
                                        " org = ?2 AND person = ?3",
                               "utt", hits[i].motion, org, hits[i].person);
         if (rc == ICS_OK)
@@ -1297,7 +1297,7 @@ int ics_motions_lapse(ics_apply_ctx_t *ctx, const char *target, const char *why)
 {
     char outcome[ICS_WHY_MAX * 2];
     snprintf(outcome, sizeof outcome, "lapsed: %s", why);
-    return ics_gov_exec(ctx->db, "UPDATE motions SET status = 'lapsed', closed_at = ?2,"
+    return ics_sql_run(ctx->db, "UPDATE motions SET status = 'lapsed', closed_at = ?2,"
                                  " closed_ms = ?3, outcome = ?4 WHERE target = ?1 AND"
                                  " status = 'open'",
                         "tuut", target, ctx->position, ctx->clock_ms, outcome);
@@ -1312,7 +1312,7 @@ int ics_decision_carried(ics_db_t *db, Ics__V1__Decision d, const char *target, 
     *motion = 0;
     if (value != NULL)
         *value = 0;
-    rc = ics_gov_prepare(db, &st, "SELECT id, value FROM motions WHERE decision = ?1 AND"
+    rc = ics_sql_query(db, &st, "SELECT id, value FROM motions WHERE decision = ?1 AND"
                                   " target = ?2 AND status = 'carried' AND effect_state <>"
                                   " 'failed' ORDER BY id DESC LIMIT 1", "it", (int)d, target);
     if (rc != ICS_OK)
@@ -1336,7 +1336,7 @@ static int s_take(ics_apply_ctx_t *ctx, Ics__V1__Decision d, const char *org,
 
     *motion = 0;
     snprintf(target, sizeof target, "member:%s", org);
-    rc = ics_gov_prepare(ctx->db, &st, "SELECT id, proposal FROM motions WHERE decision = ?1 AND"
+    rc = ics_sql_query(ctx->db, &st, "SELECT id, proposal FROM motions WHERE decision = ?1 AND"
                                        " target = ?2 AND status = 'carried' AND"
                                        " effect_state = 'authorised' ORDER BY id",
                          "it", (int)d, target);
@@ -1363,7 +1363,7 @@ static int s_take(ics_apply_ctx_t *ctx, Ics__V1__Decision d, const char *org,
     snprintf(note, sizeof note, "carried out at index %" PRIu64 " (%s %s)", ctx->position,
              d == ICS__V1__DECISION__DECISION_MEMBER_ADMIT ? "MemberAdd of" : "MemberRemove of",
              org);
-    return ics_gov_exec(ctx->db, "UPDATE motions SET effect_state = 'executed', executed_at = ?2,"
+    return ics_sql_run(ctx->db, "UPDATE motions SET effect_state = 'executed', executed_at = ?2,"
                                  " effect_note = ?3 WHERE id = ?1",
                         "uut", *motion, ctx->position, note);
 }
@@ -1410,7 +1410,7 @@ static int s_record(ics_db_t *db, const s_motion_t *m, FILE *md, json_t *j)
     /* Roles by their titles in the scheme the motion was decided under. */
     if (md != NULL && ics_policy_version(db, m->policy_version, &pol) != ICS_OK)
         pol = NULL;
-    rc = ics_gov_prepare(db, &st, "SELECT text FROM motions WHERE id = ?1", "u", m->id);
+    rc = ics_sql_query(db, &st, "SELECT text FROM motions WHERE id = ?1", "u", m->id);
     if (rc != ICS_OK)
         goto out;
     rc = ics_sql_row(db, st);
@@ -1457,7 +1457,7 @@ static int s_record(ics_db_t *db, const s_motion_t *m, FILE *md, json_t *j)
         json_str(j, "effect_note", m->effect_note);
         json_arr(j, "votes");
     }
-    rc = ics_gov_prepare(db, &st, S_VOTES_SQL, "u", m->id);
+    rc = ics_sql_query(db, &st, S_VOTES_SQL, "u", m->id);
     if (rc != ICS_OK)
         goto out;
     while ((rc = ics_sql_row(db, st)) == ICS_OK) {
@@ -1497,7 +1497,7 @@ static int s_record(ics_db_t *db, const s_motion_t *m, FILE *md, json_t *j)
         json_end_arr(j);
         json_arr(j, "excluded");
     }
-    rc = ics_gov_prepare(db, &st, "SELECT org, person, interest, interest_text, excluded_at,"
+    rc = ics_sql_query(db, &st, "SELECT org, person, interest, interest_text, excluded_at,"
                                   " interest_at FROM electorate WHERE motion = ?1 AND"
                                   " excluded = 1 ORDER BY org, person", "u", m->id);
     if (rc != ICS_OK)
@@ -1624,7 +1624,7 @@ static int s_query_show(ics_db_t *db, const char *group, size_t argc, char *cons
     }
     fprintf(text, "\nELECTORATE\n");
     json_arr(&j, "electorate");
-    rc = ics_gov_prepare(db, &st, "SELECT e.org, e.person, e.roles, e.excluded, e.interest,"
+    rc = ics_sql_query(db, &st, "SELECT e.org, e.person, e.roles, e.excluded, e.interest,"
                                   " e.interest_text, (SELECT choice FROM votes v WHERE"
                                   " v.motion = e.motion AND v.org = e.org AND v.person ="
                                   " e.person AND v.struck = 0 ORDER BY seq DESC LIMIT 1)"
@@ -1665,7 +1665,7 @@ static int s_query_show(ics_db_t *db, const char *group, size_t argc, char *cons
     json_end_obj(&j);
     if (rc != ICS_OK)
         goto out;
-    rc = ics_gov_prepare(db, &st, S_VOTES_SQL, "u", m.id);
+    rc = ics_sql_query(db, &st, S_VOTES_SQL, "u", m.id);
     if (rc != ICS_OK)
         goto out;
     bool any = false;
@@ -1705,7 +1705,7 @@ static int s_query_list(ics_db_t *db, const char *group, size_t argc, char *cons
 
     if (argc > 1 || (argc == 1 && !only_open && strcmp(argv[0], "all") != 0))
         return ics_err(err, ICS_EINVAL, "motion list takes 'open' or 'all'");
-    rc = ics_gov_prepare(db, &st, "SELECT " S_MOTION_COLUMNS " FROM motions WHERE ?1 = 0 OR"
+    rc = ics_sql_query(db, &st, "SELECT " S_MOTION_COLUMNS " FROM motions WHERE ?1 = 0 OR"
                                   " status = 'open' ORDER BY id", "i", only_open ? 1 : 0);
     if (rc != ICS_OK)
         return ics_err(err, rc, "state database error");

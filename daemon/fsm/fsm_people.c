@@ -105,231 +105,6 @@ static int s_schema(ics_db_t *db)
     return ics_sql_exec(db, s_schema_sql);
 }
 
-/* ---------------------------------------------------------------- shared helpers */
-
-void ics_gov_time(uint64_t ms, char out[32])
-{
-    time_t t;
-    struct tm tm;
-
-    if (ms == 0 || ms / 1000 > (uint64_t)INT32_MAX * 64) {
-        snprintf(out, 32, "-");
-        return;
-    }
-    t = (time_t)(ms / 1000);
-    if (gmtime_r(&t, &tm) == NULL || strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
-        snprintf(out, 32, "%" PRIu64 " ms", ms);
-}
-
-void ics_gov_period(uint64_t ms, char *out, size_t size)
-{
-    static const struct { uint64_t ms; const char *one, *many; } units[] = {
-        {86400000ull, "day", "days"}, {3600000ull, "hour", "hours"},
-        {60000ull, "minute", "minutes"}, {1000ull, "second", "seconds"}};
-
-    for (size_t i = 0; i < sizeof units / sizeof units[0]; i++) {
-        if (ms >= units[i].ms && ms % units[i].ms == 0) {
-            uint64_t n = ms / units[i].ms;
-            snprintf(out, size, "%" PRIu64 " %s", n, n == 1 ? units[i].one : units[i].many);
-            return;
-        }
-    }
-    snprintf(out, size, "%" PRIu64 " ms", ms);
-}
-
-bool ics_gov_valid_person(const char *s)
-{
-    size_t n = strlen(s);
-    if (n == 0 || n >= ICS_PERSON_MAX)
-        return false;
-    for (size_t i = 0; i < n; i++)
-        if ((unsigned char)s[i] <= 0x20 || (unsigned char)s[i] >= 0x7f)
-            return false;
-    return true;
-}
-
-bool ics_gov_valid_line(const char *s, size_t max, bool required)
-{
-    size_t n = strlen(s);
-    if ((required && n == 0) || n >= max)
-        return false;
-    for (size_t i = 0; i < n; i++)
-        if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
-            return false;
-    return true;
-}
-
-bool ics_gov_valid_text(const char *s, size_t max, bool required)
-{
-    size_t n = strlen(s);
-    if ((required && n == 0) || n >= max)
-        return false;
-    for (size_t i = 0; i < n; i++)
-        if (((unsigned char)s[i] < 0x20 && s[i] != '\n' && s[i] != '\t') || s[i] == 0x7f)
-            return false;
-    return true;
-}
-
-bool ics_gov_valid_subject(const char *s)
-{
-    size_t n = strlen(s);
-    if (n == 0 || n >= ICS_SUBJECT_MAX)
-        return false;
-    for (size_t i = 0; i < n; i++)
-        if ((unsigned char)s[i] <= 0x20 || (unsigned char)s[i] >= 0x7f)
-            return false;
-    return true;
-}
-
-static char s_lower(char c)
-{
-    return c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c;
-}
-
-bool ics_gov_subject_eq(const char *a, const char *b)
-{
-    for (; *a && *b; a++, b++)
-        if (s_lower(*a) != s_lower(*b))
-            return false;
-    return *a == *b;
-}
-
-static void s_subject_key(const char *in, char out[ICS_SUBJECT_MAX])
-{
-    size_t i = 0;
-    for (; in[i] && i < ICS_SUBJECT_MAX - 1; i++)
-        out[i] = s_lower(in[i]);
-    out[i] = '\0';
-}
-
-bool ics_gov_arg_u64(const char *s, uint64_t *out)
-{
-    uint64_t v = 0;
-    if (s == NULL || *s == '\0')
-        return false;
-    for (; *s; s++) {
-        if (*s < '0' || *s > '9' || v > (INT64_MAX - 9) / 10)
-            return false;
-        v = v * 10 + (uint64_t)(*s - '0');
-    }
-    *out = v;
-    return true;
-}
-
-static int s_bindv(sqlite3_stmt *st, const char *types, va_list ap)
-{
-    int rc = SQLITE_OK;
-    for (int i = 0; types != NULL && types[i] != '\0' && rc == SQLITE_OK; i++) {
-        switch (types[i]) {
-        case 't':
-            rc = sqlite3_bind_text(st, i + 1, va_arg(ap, const char *), -1, SQLITE_TRANSIENT);
-            break;
-        case 'u': {
-            uint64_t v = va_arg(ap, uint64_t);
-            rc = v > INT64_MAX ? SQLITE_RANGE : sqlite3_bind_int64(st, i + 1, (sqlite3_int64)v);
-            break;
-        }
-        case 'i':
-            rc = sqlite3_bind_int(st, i + 1, va_arg(ap, int));
-            break;
-        case 'b': {
-            const void *p = va_arg(ap, const void *);
-            int n = va_arg(ap, int);
-            rc = sqlite3_bind_blob(st, i + 1, p, n, SQLITE_TRANSIENT);
-            break;
-        }
-        default:
-            rc = SQLITE_MISUSE;
-        }
-    }
-    return rc == SQLITE_OK ? ICS_OK : ICS_EIO;
-}
-
-int ics_gov_prepare(ics_db_t *db, sqlite3_stmt **st, const char *sql, const char *types, ...)
-{
-    va_list ap;
-    int rc = ics_sql_prepare(db, sql, st);
-
-    if (rc != ICS_OK)
-        return rc;
-    va_start(ap, types);
-    rc = s_bindv(*st, types, ap);
-    va_end(ap);
-    if (rc != ICS_OK) {
-        ics_error("state machine database: cannot bind arguments of \"%.60s\"", sql);
-        ics_sql_release(db, *st);
-        *st = NULL;
-    }
-    return rc;
-}
-
-int ics_gov_exec(ics_db_t *db, const char *sql, const char *types, ...)
-{
-    sqlite3_stmt *st = NULL;
-    va_list ap;
-    int rc = ics_sql_prepare(db, sql, &st);
-
-    if (rc != ICS_OK)
-        return rc;
-    va_start(ap, types);
-    rc = s_bindv(st, types, ap);
-    va_end(ap);
-    if (rc == ICS_OK)
-        rc = ics_sql_done(db, st);
-    ics_sql_release(db, st);
-    return rc;
-}
-
-int ics_gov_u64(ics_db_t *db, uint64_t *out, const char *sql, const char *types, ...)
-{
-    sqlite3_stmt *st = NULL;
-    va_list ap;
-    int rc = ics_sql_prepare(db, sql, &st);
-
-    *out = 0;
-    if (rc != ICS_OK)
-        return rc;
-    va_start(ap, types);
-    rc = s_bindv(st, types, ap);
-    va_end(ap);
-    if (rc == ICS_OK) {
-        rc = ics_sql_row(db, st);
-        if (rc == ICS_OK)
-            *out = ics_sql_column_u64(st, 0);
-        else if (rc == ICS_ENOENT)
-            rc = ICS_OK;
-    }
-    ics_sql_release(db, st);
-    return rc;
-}
-
-void ics_gov_col_text(sqlite3_stmt *st, int i, char *out, size_t size)
-{
-    const char *s = (const char *)sqlite3_column_text(st, i);
-    ics_strcpy(out, size, s != NULL ? s : "");
-}
-
-int ics_gov_savepoint(ics_db_t *db, const char *name)
-{
-    char sql[64];
-    snprintf(sql, sizeof sql, "SAVEPOINT %s", name);
-    return ics_sql_exec(db, sql);
-}
-
-int ics_gov_savepoint_end(ics_db_t *db, const char *name, int rc)
-{
-    char sql[80];
-    if (rc != ICS_OK) {
-        snprintf(sql, sizeof sql, "ROLLBACK TO %s", name);
-        if (ics_sql_exec(db, sql) != ICS_OK)
-            return ICS_EIO;
-    }
-    snprintf(sql, sizeof sql, "RELEASE %s", name);
-    if (ics_sql_exec(db, sql) != ICS_OK)
-        return ICS_EIO;
-    return rc;
-}
-
 /* ---------------------------------------------------------------- reads */
 
 int ics_people_get(ics_db_t *db, const char *org, const char *person, ics_person_t *out)
@@ -338,7 +113,7 @@ int ics_people_get(ics_db_t *db, const char *org, const char *person, ics_person
     int rc;
 
     memset(out, 0, sizeof *out);
-    rc = ics_gov_prepare(db, &st, "SELECT name, title FROM people WHERE org = ?1 AND person = ?2"
+    rc = ics_sql_query(db, &st, "SELECT name, title FROM people WHERE org = ?1 AND person = ?2"
                                   " AND active = 1", "tt", org, person);
     if (rc != ICS_OK)
         return rc;
@@ -346,8 +121,8 @@ int ics_people_get(ics_db_t *db, const char *org, const char *person, ics_person
     if (rc == ICS_OK) {
         ics_strcpy(out->org, sizeof out->org, org);
         ics_strcpy(out->person, sizeof out->person, person);
-        ics_gov_col_text(st, 0, out->name, sizeof out->name);
-        ics_gov_col_text(st, 1, out->title, sizeof out->title);
+        ics_sql_column_text(st, 0, out->name, sizeof out->name);
+        ics_sql_column_text(st, 1, out->title, sizeof out->title);
     }
     ics_sql_release(db, st);
     return rc;
@@ -372,7 +147,7 @@ int ics_people_holds(ics_db_t *db, const char *org, const char *person, const ch
                      bool *yes)
 {
     uint64_t n = 0;
-    int rc = ics_gov_u64(db, &n, "SELECT count(*) FROM person_roles r JOIN people p"
+    int rc = ics_sql_u64(db, &n, "SELECT count(*) FROM person_roles r JOIN people p"
                                  " ON p.org = r.org AND p.person = r.person AND p.active = 1"
                                  " WHERE r.org = ?1 AND r.person = ?2 AND r.role = ?3",
                          "ttt", org, person, role);
@@ -388,7 +163,7 @@ int ics_people_roles_text(ics_db_t *db, const Ics__V1__Policy *p, const char *or
     int rc;
 
     out[0] = '\0';
-    rc = ics_gov_prepare(db, &st, "SELECT role, scope FROM person_roles WHERE org = ?1 AND"
+    rc = ics_sql_query(db, &st, "SELECT role, scope FROM person_roles WHERE org = ?1 AND"
                                   " person = ?2 ORDER BY role, scope", "tt", org, person);
     if (rc != ICS_OK)
         return rc;
@@ -413,7 +188,7 @@ int ics_people_acts_for(ics_db_t *db, const char *org, const char *person, const
     int rc;
 
     out[0] = '\0';
-    rc = ics_gov_prepare(db, &st, "SELECT r.role FROM person_roles r JOIN people p"
+    rc = ics_sql_query(db, &st, "SELECT r.role FROM person_roles r JOIN people p"
                                   " ON p.org = r.org AND p.person = r.person AND p.active = 1"
                                   " WHERE r.org = ?1 AND r.person = ?2 AND r.scope = ?3"
                                   " ORDER BY r.role LIMIT 1", "ttt", org, person, scope);
@@ -421,7 +196,7 @@ int ics_people_acts_for(ics_db_t *db, const char *org, const char *person, const
         return rc;
     rc = ics_sql_row(db, st);
     if (rc == ICS_OK)
-        ics_gov_col_text(st, 0, out, ICS_POLICY_ID_MAX);
+        ics_sql_column_text(st, 0, out, ICS_POLICY_ID_MAX);
     ics_sql_release(db, st);
     return rc == ICS_ENOENT ? ICS_OK : rc;
 }
@@ -436,7 +211,7 @@ int ics_people_interest(ics_db_t *db, const char *org, const char *person,
 
     *found = false;
     *declared_at = 0;
-    rc = ics_gov_prepare(db, &st, "SELECT subject, subject_key, description, id FROM interests"
+    rc = ics_sql_query(db, &st, "SELECT subject, subject_key, description, id FROM interests"
                                   " WHERE org = ?1 AND (person = ?2 OR person = '')"
                                   " AND withdrawn IS NULL ORDER BY id", "tt", org, person);
     if (rc != ICS_OK)
@@ -446,8 +221,8 @@ int ics_people_interest(ics_db_t *db, const char *org, const char *person,
         for (size_t i = 0; i < n && !*found; i++) {
             if (ics_gov_subject_eq(key, subjects[i])) {
                 *found = true;
-                ics_gov_col_text(st, 0, subject, ICS_SUBJECT_MAX);
-                ics_gov_col_text(st, 2, description, size);
+                ics_sql_column_text(st, 0, subject, ICS_SUBJECT_MAX);
+                ics_sql_column_text(st, 2, description, size);
                 *declared_at = ics_sql_column_u64(st, 3);
             }
         }
@@ -463,7 +238,7 @@ int ics_people_each_holder(ics_db_t *db, const char *role,
     sqlite3_stmt *st = NULL;
     int rc;
 
-    rc = ics_gov_prepare(db, &st, "SELECT DISTINCT r.org, r.person FROM person_roles r"
+    rc = ics_sql_query(db, &st, "SELECT DISTINCT r.org, r.person FROM person_roles r"
                                   " JOIN people p ON p.org = r.org AND p.person = r.person"
                                   " AND p.active = 1 WHERE r.role = ?1"
                                   " ORDER BY r.org, r.person", "t", role);
@@ -496,16 +271,16 @@ int ics_orgs_get(ics_db_t *db, const char *org, ics_org_t *out)
     }
     if (rc != ICS_ENOENT)
         return rc;
-    rc = ics_gov_prepare(db, &st, "SELECT kind, name, parent FROM orgs_known WHERE org = ?1"
+    rc = ics_sql_query(db, &st, "SELECT kind, name, parent FROM orgs_known WHERE org = ?1"
                                   " AND active = 1", "t", org);
     if (rc != ICS_OK)
         return rc;
     rc = ics_sql_row(db, st);
     if (rc == ICS_OK) {
         ics_strcpy(out->org, sizeof out->org, org);
-        ics_gov_col_text(st, 0, out->kind, sizeof out->kind);
-        ics_gov_col_text(st, 1, out->name, sizeof out->name);
-        ics_gov_col_text(st, 2, out->parent, sizeof out->parent);
+        ics_sql_column_text(st, 0, out->kind, sizeof out->kind);
+        ics_sql_column_text(st, 1, out->name, sizeof out->name);
+        ics_sql_column_text(st, 2, out->parent, sizeof out->parent);
     }
     ics_sql_release(db, st);
     return rc;
@@ -520,7 +295,7 @@ int ics_orgs_each_kind(ics_db_t *db, const char *kind,
 
     /* Members and registered organisations are disjoint (OrgRegister
      * refuses a member), so the union has one row per organisation. */
-    rc = ics_gov_prepare(db, &st, "SELECT org, kind, name, '', 1 FROM members"
+    rc = ics_sql_query(db, &st, "SELECT org, kind, name, '', 1 FROM members"
                                   " WHERE active = 1 AND kind = ?1"
                                   " UNION ALL SELECT org, kind, name, parent, 0 FROM orgs_known"
                                   " WHERE active = 1 AND kind = ?1 ORDER BY 1", "t", kind);
@@ -528,10 +303,10 @@ int ics_orgs_each_kind(ics_db_t *db, const char *kind,
         return rc;
     while ((rc = ics_sql_row(db, st)) == ICS_OK) {
         memset(&o, 0, sizeof o);
-        ics_gov_col_text(st, 0, o.org, sizeof o.org);
-        ics_gov_col_text(st, 1, o.kind, sizeof o.kind);
-        ics_gov_col_text(st, 2, o.name, sizeof o.name);
-        ics_gov_col_text(st, 3, o.parent, sizeof o.parent);
+        ics_sql_column_text(st, 0, o.org, sizeof o.org);
+        ics_sql_column_text(st, 1, o.kind, sizeof o.kind);
+        ics_sql_column_text(st, 2, o.name, sizeof o.name);
+        ics_sql_column_text(st, 3, o.parent, sizeof o.parent);
         o.member = sqlite3_column_int(st, 4) != 0;
         rc = fn(arg, &o);
         if (rc != ICS_OK)
@@ -558,16 +333,16 @@ static int s_person_register(ics_apply_ctx_t *ctx, const Ics__V1__PersonRegister
     if (r->remove) {
         if (rc == ICS_ENOENT)
             return ics_reject(ctx, "%s has no registered person %s", ctx->org, r->person);
-        rc = ics_gov_exec(ctx->db, "INSERT INTO role_history(position, org, person, role,"
+        rc = ics_sql_run(ctx->db, "INSERT INTO role_history(position, org, person, role,"
                                    " scope, action, by_org, by_person) SELECT ?1, org, person,"
                                    " role, scope, 'ended', ?2, ?3 FROM person_roles"
                                    " WHERE org = ?2 AND person = ?4 ORDER BY role, scope",
                           "uttt", ctx->position, ctx->org, ctx->actor, r->person);
         if (rc == ICS_OK)
-            rc = ics_gov_exec(ctx->db, "DELETE FROM person_roles WHERE org = ?1 AND person = ?2",
+            rc = ics_sql_run(ctx->db, "DELETE FROM person_roles WHERE org = ?1 AND person = ?2",
                               "tt", ctx->org, r->person);
         if (rc == ICS_OK)
-            rc = ics_gov_exec(ctx->db, "UPDATE people SET active = 0, removed = ?3"
+            rc = ics_sql_run(ctx->db, "UPDATE people SET active = 0, removed = ?3"
                                        " WHERE org = ?1 AND person = ?2",
                               "ttu", ctx->org, r->person, ctx->position);
         return rc;
@@ -582,10 +357,10 @@ static int s_person_register(ics_apply_ctx_t *ctx, const Ics__V1__PersonRegister
         return ics_reject(ctx, "%s is already registered for %s as %s%s%s", r->person, ctx->org,
                           cur.name, cur.title[0] ? ", " : "", cur.title);
     if (rc == ICS_OK)
-        return ics_gov_exec(ctx->db, "UPDATE people SET name = ?3, title = ?4"
+        return ics_sql_run(ctx->db, "UPDATE people SET name = ?3, title = ?4"
                                      " WHERE org = ?1 AND person = ?2",
                             "tttt", ctx->org, r->person, r->name, r->title);
-    return ics_gov_exec(ctx->db, "INSERT OR REPLACE INTO people(org, person, name, title,"
+    return ics_sql_run(ctx->db, "INSERT OR REPLACE INTO people(org, person, name, title,"
                                  " active, since, removed) VALUES (?1, ?2, ?3, ?4, 1, ?5, NULL)",
                         "ttttu", ctx->org, r->person, r->name, r->title, ctx->position);
 }
@@ -672,7 +447,7 @@ static int s_role_assign(ics_apply_ctx_t *ctx, const Ics__V1__RoleAssign *a)
         if (rc != ICS_OK)
             goto out;
     }
-    rc = ics_gov_u64(ctx->db, &n, "SELECT count(*) FROM person_roles WHERE org = ?1 AND"
+    rc = ics_sql_u64(ctx->db, &n, "SELECT count(*) FROM person_roles WHERE org = ?1 AND"
                                   " person = ?2 AND role = ?3 AND scope = ?4",
                      "tttt", a->org, a->person, a->role, a->scope);
     if (rc != ICS_OK)
@@ -683,11 +458,11 @@ static int s_role_assign(ics_apply_ctx_t *ctx, const Ics__V1__RoleAssign *a)
                             a->scope[0] ? " for " : "", a->scope);
             goto out;
         }
-        rc = ics_gov_exec(ctx->db, "DELETE FROM person_roles WHERE org = ?1 AND person = ?2"
+        rc = ics_sql_run(ctx->db, "DELETE FROM person_roles WHERE org = ?1 AND person = ?2"
                                    " AND role = ?3 AND scope = ?4",
                           "tttt", a->org, a->person, a->role, a->scope);
         if (rc == ICS_OK)
-            rc = ics_gov_exec(ctx->db, "INSERT INTO role_history(position, org, person, role,"
+            rc = ics_sql_run(ctx->db, "INSERT INTO role_history(position, org, person, role,"
                                        " scope, action, by_org, by_person)"
                                        " VALUES (?1, ?2, ?3, ?4, ?5, 'ended', ?6, ?7)",
                               "utttttt", ctx->position, a->org, a->person, a->role, a->scope,
@@ -714,7 +489,7 @@ static int s_role_assign(ics_apply_ctx_t *ctx, const Ics__V1__RoleAssign *a)
         }
     }
     if (role->max_holders != 0) {
-        rc = ics_gov_u64(ctx->db, &n, "SELECT count(*) FROM person_roles WHERE role = ?1", "t",
+        rc = ics_sql_u64(ctx->db, &n, "SELECT count(*) FROM person_roles WHERE role = ?1", "t",
                          a->role);
         if (rc != ICS_OK)
             goto out;
@@ -726,7 +501,7 @@ static int s_role_assign(ics_apply_ctx_t *ctx, const Ics__V1__RoleAssign *a)
         }
     }
     if (role->max_per_org != 0) {
-        rc = ics_gov_u64(ctx->db, &n, "SELECT count(*) FROM person_roles WHERE role = ?1 AND"
+        rc = ics_sql_u64(ctx->db, &n, "SELECT count(*) FROM person_roles WHERE role = ?1 AND"
                                       " org = ?2", "tt", a->role, a->org);
         if (rc != ICS_OK)
             goto out;
@@ -737,12 +512,12 @@ static int s_role_assign(ics_apply_ctx_t *ctx, const Ics__V1__RoleAssign *a)
             goto out;
         }
     }
-    rc = ics_gov_exec(ctx->db, "INSERT INTO person_roles(org, person, role, scope, since, by_org,"
+    rc = ics_sql_run(ctx->db, "INSERT INTO person_roles(org, person, role, scope, since, by_org,"
                                " by_person) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                       "ttttutt", a->org, a->person, a->role, a->scope, ctx->position, ctx->org,
                       ctx->actor);
     if (rc == ICS_OK)
-        rc = ics_gov_exec(ctx->db, "INSERT INTO role_history(position, org, person, role, scope,"
+        rc = ics_sql_run(ctx->db, "INSERT INTO role_history(position, org, person, role, scope,"
                                    " action, by_org, by_person)"
                                    " VALUES (?1, ?2, ?3, ?4, ?5, 'appointed', ?6, ?7)",
                           "utttttt", ctx->position, a->org, a->person, a->role, a->scope,
@@ -771,8 +546,8 @@ static int s_interest(ics_apply_ctx_t *ctx, const Ics__V1__InterestDeclare *d)
             return rc;
         person = ctx->actor;
     }
-    s_subject_key(d->subject, key);
-    rc = ics_gov_u64(ctx->db, &id, "SELECT id FROM interests WHERE org = ?1 AND person = ?2"
+    ics_gov_subject_key(d->subject, key);
+    rc = ics_sql_u64(ctx->db, &id, "SELECT id FROM interests WHERE org = ?1 AND person = ?2"
                                    " AND subject_key = ?3 AND withdrawn IS NULL",
                      "ttt", ctx->org, person, key);
     if (rc != ICS_OK)
@@ -782,7 +557,7 @@ static int s_interest(ics_apply_ctx_t *ctx, const Ics__V1__InterestDeclare *d)
             return ics_reject(ctx, "%s%s%s has no declared interest in %s to withdraw",
                               person[0] ? person : "", person[0] ? " of " : "", ctx->org,
                               d->subject);
-        return ics_gov_exec(ctx->db, "UPDATE interests SET withdrawn = ?2 WHERE id = ?1", "uu",
+        return ics_sql_run(ctx->db, "UPDATE interests SET withdrawn = ?2 WHERE id = ?1", "uu",
                             id, ctx->position);
     }
     if (id != 0)
@@ -791,7 +566,7 @@ static int s_interest(ics_apply_ctx_t *ctx, const Ics__V1__InterestDeclare *d)
     if (!ics_gov_valid_line(d->description, ICS_LINE_MAX, true))
         return ics_reject(ctx, "describe the interest: one line of text, under %d bytes",
                           ICS_LINE_MAX);
-    rc = ics_gov_exec(ctx->db, "INSERT INTO interests(id, org, person, subject, subject_key,"
+    rc = ics_sql_run(ctx->db, "INSERT INTO interests(id, org, person, subject, subject_key,"
                                " description, declared_by, withdrawn)"
                                " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, NULL)",
                       "utttttt", ctx->position, ctx->org, person, d->subject, key,
@@ -827,7 +602,7 @@ static int s_org_register(ics_apply_ctx_t *ctx, const Ics__V1__OrgRegister *r)
         if (!signer.admin && strcmp(cur.parent, ctx->org) != 0)
             return ics_reject(ctx, "only the membership administrator or %s's parent "
                                    "organisation may remove it", r->org);
-        return ics_gov_exec(ctx->db, "UPDATE orgs_known SET active = 0 WHERE org = ?1", "t",
+        return ics_sql_run(ctx->db, "UPDATE orgs_known SET active = 0 WHERE org = ?1", "t",
                             r->org);
     }
     if (!ics_valid_id(r->kind, 32))
@@ -849,7 +624,7 @@ static int s_org_register(ics_apply_ctx_t *ctx, const Ics__V1__OrgRegister *r)
     if (cur.org[0] != '\0' && strcmp(cur.kind, r->kind) == 0 &&
         strcmp(cur.name, r->name) == 0 && strcmp(cur.parent, r->parent) == 0)
         return ics_reject(ctx, "%s is already registered as %s", r->org, cur.name);
-    return ics_gov_exec(ctx->db, "INSERT OR REPLACE INTO orgs_known(org, kind, name, parent,"
+    return ics_sql_run(ctx->db, "INSERT OR REPLACE INTO orgs_known(org, kind, name, parent,"
                                  " by_org, since, active) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 1)",
                         "tttttu", r->org, r->kind, r->name, r->parent, ctx->org, ctx->position);
 }
@@ -903,7 +678,7 @@ static int s_query_list(ics_db_t *db, const char *group, size_t argc, char *cons
     fprintf(text, "People acting for the members of %s (scheme version %" PRIu64 ")\n\n", group,
             version);
     fprintf(text, "%-11s %-22s %s\n%-34s %s\n", "ORG", "PERSON", "NAME (TITLE)", "", "ROLES");
-    rc = ics_gov_prepare(db, &st, "SELECT org, person, name, title, since FROM people"
+    rc = ics_sql_query(db, &st, "SELECT org, person, name, title, since FROM people"
                                   " WHERE active = 1 AND (?1 = '' OR org = ?1)"
                                   " ORDER BY org, person", "t", only);
     if (rc != ICS_OK)
@@ -921,7 +696,7 @@ static int s_query_list(ics_db_t *db, const char *group, size_t argc, char *cons
         json_str(&j, "title", title);
         json_u64(&j, "since", ics_sql_column_u64(st, 4));
         json_arr(&j, "roles");
-        rc = ics_gov_prepare(db, &rs, "SELECT role, scope, since, by_org FROM person_roles"
+        rc = ics_sql_query(db, &rs, "SELECT role, scope, since, by_org FROM person_roles"
                                       " WHERE org = ?1 AND person = ?2 ORDER BY role, scope",
                              "tt", org, person);
         if (rc != ICS_OK)
@@ -957,7 +732,7 @@ static int s_query_list(ics_db_t *db, const char *group, size_t argc, char *cons
 
     json_arr(&j, "interests");
     fprintf(text, "\nDeclared interests\n");
-    rc = ics_gov_prepare(db, &st, "SELECT id, org, person, subject, description FROM interests"
+    rc = ics_sql_query(db, &st, "SELECT id, org, person, subject, description FROM interests"
                                   " WHERE withdrawn IS NULL AND (?1 = '' OR org = ?1)"
                                   " ORDER BY id", "t", only);
     if (rc != ICS_OK)
@@ -988,7 +763,7 @@ static int s_query_list(ics_db_t *db, const char *group, size_t argc, char *cons
 
     json_arr(&j, "organisations");
     fprintf(text, "\nOrganisations without a node\n");
-    rc = ics_gov_prepare(db, &st, "SELECT org, kind, name, parent, by_org, since FROM orgs_known"
+    rc = ics_sql_query(db, &st, "SELECT org, kind, name, parent, by_org, since FROM orgs_known"
                                   " WHERE active = 1 AND (?1 = '' OR org = ?1 OR parent = ?1)"
                                   " ORDER BY org", "t", only);
     if (rc != ICS_OK)

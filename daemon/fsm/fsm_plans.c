@@ -215,7 +215,7 @@ static int s_doc_load(ics_db_t *db, const char *plan, uint32_t version, s_doc_t 
     int rc;
 
     memset(d, 0, sizeof *d);
-    rc = ics_gov_u64(db, &n, "SELECT count(*) FROM plan_versions WHERE plan = ?1 AND"
+    rc = ics_sql_u64(db, &n, "SELECT count(*) FROM plan_versions WHERE plan = ?1 AND"
                              " version = ?2", "tu", plan, (uint64_t)version);
     if (rc != ICS_OK)
         return rc;
@@ -223,7 +223,7 @@ static int s_doc_load(ics_db_t *db, const char *plan, uint32_t version, s_doc_t 
         return ICS_ENOENT;
     ics_strcpy(d->plan, sizeof d->plan, plan);
     d->version = version;
-    rc = ics_gov_prepare(db, &st, "SELECT title, period FROM plans WHERE plan = ?1", "t", plan);
+    rc = ics_sql_query(db, &st, "SELECT title, period FROM plans WHERE plan = ?1", "t", plan);
     if (rc != ICS_OK)
         goto out;
     rc = ics_sql_row(db, st);
@@ -237,7 +237,7 @@ static int s_doc_load(ics_db_t *db, const char *plan, uint32_t version, s_doc_t 
         goto out;
     }
     ics_sql_release(db, st);
-    rc = ics_gov_prepare(db, &st, "SELECT s.section, s.title, t.text FROM plan_sections s"
+    rc = ics_sql_query(db, &st, "SELECT s.section, s.title, t.text FROM plan_sections s"
                                   " JOIN plan_texts t ON t.hash = s.text_hash"
                                   " WHERE s.plan = ?1 AND s.version = ?2 ORDER BY s.ord",
                          "tu", plan, (uint64_t)version);
@@ -302,10 +302,10 @@ static int s_doc_store(ics_apply_ctx_t *ctx, const s_doc_t *d, uint64_t amendmen
     for (size_t i = 0; i < d->n && rc == ICS_OK; i++) {
         uint8_t th[32];
         s_text_hash(d->sec[i].text, th);
-        rc = ics_gov_exec(ctx->db, "INSERT OR IGNORE INTO plan_texts(hash, text) VALUES (?1, ?2)",
+        rc = ics_sql_run(ctx->db, "INSERT OR IGNORE INTO plan_texts(hash, text) VALUES (?1, ?2)",
                           "bt", th, 32, d->sec[i].text);
         if (rc == ICS_OK)
-            rc = ics_gov_exec(ctx->db, "INSERT INTO plan_sections(plan, version, ord, section,"
+            rc = ics_sql_run(ctx->db, "INSERT INTO plan_sections(plan, version, ord, section,"
                                        " title, text_hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                               "tuuttb", d->plan, (uint64_t)d->version, (uint64_t)i,
                               d->sec[i].id, d->sec[i].title, th, 32);
@@ -313,13 +313,13 @@ static int s_doc_store(ics_apply_ctx_t *ctx, const s_doc_t *d, uint64_t amendmen
     if (rc != ICS_OK)
         return rc;
     s_doc_hash(d, hash);
-    rc = ics_gov_exec(ctx->db, "INSERT INTO plan_versions(plan, version, hash, position,"
+    rc = ics_sql_run(ctx->db, "INSERT INTO plan_versions(plan, version, hash, position,"
                                " clock_ms, amendment, org, person)"
                                " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
                       "tubuuutt", d->plan, (uint64_t)d->version, hash, 32, ctx->position,
                       ctx->clock_ms, amendment, org, person);
     if (rc == ICS_OK)
-        rc = ics_gov_exec(ctx->db, "UPDATE plans SET latest = ?2 WHERE plan = ?1", "tu",
+        rc = ics_sql_run(ctx->db, "UPDATE plans SET latest = ?2 WHERE plan = ?1", "tu",
                           d->plan, (uint64_t)d->version);
     return rc;
 }
@@ -487,17 +487,17 @@ static int s_plan_get(ics_db_t *db, const char *plan, s_plan_t *out)
     int rc;
 
     memset(out, 0, sizeof *out);
-    rc = ics_gov_prepare(db, &st, "SELECT title, period, org, person, created, latest, adopted"
+    rc = ics_sql_query(db, &st, "SELECT title, period, org, person, created, latest, adopted"
                                   " FROM plans WHERE plan = ?1", "t", plan);
     if (rc != ICS_OK)
         return rc;
     rc = ics_sql_row(db, st);
     if (rc == ICS_OK) {
         ics_strcpy(out->plan, sizeof out->plan, plan);
-        ics_gov_col_text(st, 0, out->title, sizeof out->title);
-        ics_gov_col_text(st, 1, out->period, sizeof out->period);
-        ics_gov_col_text(st, 2, out->org, sizeof out->org);
-        ics_gov_col_text(st, 3, out->person, sizeof out->person);
+        ics_sql_column_text(st, 0, out->title, sizeof out->title);
+        ics_sql_column_text(st, 1, out->period, sizeof out->period);
+        ics_sql_column_text(st, 2, out->org, sizeof out->org);
+        ics_sql_column_text(st, 3, out->person, sizeof out->person);
         out->created = ics_sql_column_u64(st, 4);
         out->latest = (uint32_t)ics_sql_column_u64(st, 5);
         out->adopted = (uint32_t)ics_sql_column_u64(st, 6);
@@ -555,7 +555,7 @@ static int s_plan_create(ics_apply_ctx_t *ctx, const Ics__V1__PlanCreate *c)
         if (rc != ICS_OK)
             goto out;
     }
-    rc = ics_gov_exec(ctx->db, "INSERT INTO plans(plan, title, period, org, person, created,"
+    rc = ics_sql_run(ctx->db, "INSERT INTO plans(plan, title, period, org, person, created,"
                                " latest, adopted) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0, 0)",
                       "tttttu", c->plan, c->title, c->period, ctx->org, ctx->actor, ctx->position);
     if (rc == ICS_OK)
@@ -615,16 +615,16 @@ static int s_amend_read(sqlite3_stmt *st, s_amend_t *a)
 {
     memset(a, 0, sizeof *a);
     a->id = ics_sql_column_u64(st, 0);
-    ics_gov_col_text(st, 1, a->plan, sizeof a->plan);
+    ics_sql_column_text(st, 1, a->plan, sizeof a->plan);
     a->base = (uint32_t)ics_sql_column_u64(st, 2);
     a->op = sqlite3_column_int(st, 3);
-    ics_gov_col_text(st, 4, a->section, sizeof a->section);
+    ics_sql_column_text(st, 4, a->section, sizeof a->section);
     a->paragraph = (uint32_t)ics_sql_column_u64(st, 7);
-    ics_gov_col_text(st, 8, a->after, sizeof a->after);
-    ics_gov_col_text(st, 10, a->org, sizeof a->org);
-    ics_gov_col_text(st, 11, a->person, sizeof a->person);
+    ics_sql_column_text(st, 8, a->after, sizeof a->after);
+    ics_sql_column_text(st, 10, a->org, sizeof a->org);
+    ics_sql_column_text(st, 11, a->person, sizeof a->person);
     a->clock_ms = ics_sql_column_u64(st, 12);
-    ics_gov_col_text(st, 13, a->status, sizeof a->status);
+    ics_sql_column_text(st, 13, a->status, sizeof a->status);
     a->status_at = ics_sql_column_u64(st, 14);
     a->version = (uint32_t)ics_sql_column_u64(st, 16);
     a->motion = ics_sql_column_u64(st, 17);
@@ -646,7 +646,7 @@ static int s_amend_get(ics_db_t *db, uint64_t id, s_amend_t *a)
     memset(a, 0, sizeof *a);
     if (id > INT64_MAX)
         return ICS_ENOENT;
-    rc = ics_gov_prepare(db, &st, "SELECT " S_AMEND_COLUMNS " FROM amendments WHERE id = ?1",
+    rc = ics_sql_query(db, &st, "SELECT " S_AMEND_COLUMNS " FROM amendments WHERE id = ?1",
                          "u", id);
     if (rc != ICS_OK)
         return rc;
@@ -670,7 +670,7 @@ static int s_changed_in(ics_db_t *db, const char *plan, const char *section, uin
 
     *version = 0;
     memset(by, 0, sizeof *by);
-    rc = ics_gov_prepare(db, &st, "SELECT title, text_hash FROM plan_sections WHERE plan = ?1"
+    rc = ics_sql_query(db, &st, "SELECT title, text_hash FROM plan_sections WHERE plan = ?1"
                                   " AND section = ?2 AND version = ?3",
                          "ttu", plan, section, (uint64_t)base);
     if (rc != ICS_OK)
@@ -678,7 +678,7 @@ static int s_changed_in(ics_db_t *db, const char *plan, const char *section, uin
     rc = ics_sql_row(db, st);
     if (rc == ICS_OK) {
         in_base = true;
-        ics_gov_col_text(st, 0, title0, sizeof title0);
+        ics_sql_column_text(st, 0, title0, sizeof title0);
         if (!ics_sql_column_blob(st, 1, hash0, sizeof hash0))
             rc = ICS_EIO;
     }
@@ -688,7 +688,7 @@ static int s_changed_in(ics_db_t *db, const char *plan, const char *section, uin
         return rc;
     for (uint32_t v = base + 1; v <= latest && *version == 0; v++) {
         bool here = false, same = false;
-        rc = ics_gov_prepare(db, &st, "SELECT title, text_hash FROM plan_sections WHERE"
+        rc = ics_sql_query(db, &st, "SELECT title, text_hash FROM plan_sections WHERE"
                                       " plan = ?1 AND section = ?2 AND version = ?3",
                              "ttu", plan, section, (uint64_t)v);
         if (rc != ICS_OK)
@@ -711,7 +711,7 @@ static int s_changed_in(ics_db_t *db, const char *plan, const char *section, uin
     if (*version == 0)
         return ICS_OK;
     uint64_t amendment = 0;
-    rc = ics_gov_u64(db, &amendment, "SELECT amendment FROM plan_versions WHERE plan = ?1 AND"
+    rc = ics_sql_u64(db, &amendment, "SELECT amendment FROM plan_versions WHERE plan = ?1 AND"
                                      " version = ?2", "tu", plan, (uint64_t)*version);
     if (rc == ICS_OK && amendment != 0)
         rc = s_amend_get(db, amendment, by);
@@ -1025,7 +1025,7 @@ static int s_amend_propose(ics_apply_ctx_t *ctx, const Ics__V1__AmendPropose *p)
         rc = ics_reject(ctx, "%s", why);
     if (rc != ICS_OK)
         goto out;
-    rc = ics_gov_exec(ctx->db, "INSERT INTO amendments(" S_AMEND_COLUMNS ") VALUES (?1, ?2, ?3,"
+    rc = ics_sql_run(ctx->db, "INSERT INTO amendments(" S_AMEND_COLUMNS ") VALUES (?1, ?2, ?3,"
                                " ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, 'proposed', ?14, '',"
                                " 0, 0)",
                       "utuitttuttttuu", a.id, a.plan,
@@ -1064,7 +1064,7 @@ static int s_amend_withdraw(ics_apply_ctx_t *ctx, const Ics__V1__AmendWithdraw *
                              "withdrawn", a.id, a.status);
         goto out;
     }
-    rc = ics_gov_exec(ctx->db, "UPDATE amendments SET status = 'withdrawn', status_at = ?2,"
+    rc = ics_sql_run(ctx->db, "UPDATE amendments SET status = 'withdrawn', status_at = ?2,"
                                " status_note = ?3 WHERE id = ?1",
                       "uut", a.id, ctx->position, w->reason);
     if (rc != ICS_OK)
@@ -1086,7 +1086,7 @@ static int s_sweep(ics_apply_ctx_t *ctx, const char *plan, uint64_t except)
     size_t n = 0;
     int rc;
 
-    rc = ics_gov_prepare(ctx->db, &st, "SELECT id FROM amendments WHERE plan = ?1 AND"
+    rc = ics_sql_query(ctx->db, &st, "SELECT id FROM amendments WHERE plan = ?1 AND"
                                        " status = 'proposed' AND id <> ?2 ORDER BY id",
                          "tu", plan, except);
     if (rc != ICS_OK)
@@ -1113,7 +1113,7 @@ static int s_sweep(ics_apply_ctx_t *ctx, const char *plan, uint64_t except)
         rc = s_amend_check(ctx->db, &a, NULL, why, sizeof why);
         if (rc == ICS_EREJECTED) {
             const char *note = strncmp(why, "stale amendment: ", 17) == 0 ? why + 17 : why;
-            rc = ics_gov_exec(ctx->db, "UPDATE amendments SET status = 'superseded',"
+            rc = ics_sql_run(ctx->db, "UPDATE amendments SET status = 'superseded',"
                                        " status_at = ?2, status_note = ?3 WHERE id = ?1",
                               "uut", a.id, ctx->position, note);
             if (rc == ICS_OK) {
@@ -1207,12 +1207,12 @@ int ics_plans_adopt(ics_apply_ctx_t *ctx, const char *plan, uint32_t version, ui
 
     if (rc != ICS_OK)
         return rc;
-    rc = ics_gov_exec(ctx->db, "INSERT INTO adoptions(plan, version, position, clock_ms, motion,"
+    rc = ics_sql_run(ctx->db, "INSERT INTO adoptions(plan, version, position, clock_ms, motion,"
                                " consultation) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                       "tuuuuu", plan, (uint64_t)version, ctx->position, ctx->clock_ms, motion,
                       consultation);
     if (rc == ICS_OK)
-        rc = ics_gov_exec(ctx->db, "UPDATE plans SET adopted = ?2 WHERE plan = ?1", "tu", plan,
+        rc = ics_sql_run(ctx->db, "UPDATE plans SET adopted = ?2 WHERE plan = ?1", "tu", plan,
                           (uint64_t)version);
     return rc;
 }
@@ -1267,7 +1267,7 @@ int ics_plans_accept(ics_apply_ctx_t *ctx, uint64_t amendment, uint64_t motion, 
         goto out;
     rc = s_doc_store(ctx, &next, a.id, a.org, a.person);
     if (rc == ICS_OK)
-        rc = ics_gov_exec(ctx->db, "UPDATE amendments SET status = 'accepted', status_at = ?2,"
+        rc = ics_sql_run(ctx->db, "UPDATE amendments SET status = 'accepted', status_at = ?2,"
                                    " version = ?3, motion = ?4 WHERE id = ?1",
                           "uuuu", a.id, ctx->position, (uint64_t)next.version, motion);
     if (rc == ICS_OK)
@@ -1280,7 +1280,7 @@ out:
 
 int ics_plans_reject(ics_apply_ctx_t *ctx, uint64_t amendment, uint64_t motion)
 {
-    return ics_gov_exec(ctx->db, "UPDATE amendments SET status = 'rejected', status_at = ?2,"
+    return ics_sql_run(ctx->db, "UPDATE amendments SET status = 'rejected', status_at = ?2,"
                                  " motion = ?3, status_note = 'the motion to accept it was lost'"
                                  " WHERE id = ?1 AND status = 'proposed'",
                         "uuu", amendment, ctx->position, motion);
@@ -1574,7 +1574,7 @@ static int s_version_row(ics_db_t *db, const char *plan, uint32_t v, uint8_t has
                          char *person)
 {
     sqlite3_stmt *st = NULL;
-    int rc = ics_gov_prepare(db, &st, "SELECT hash, position, clock_ms, amendment, org, person"
+    int rc = ics_sql_query(db, &st, "SELECT hash, position, clock_ms, amendment, org, person"
                                       " FROM plan_versions WHERE plan = ?1 AND version = ?2",
                              "tu", plan, (uint64_t)v);
     if (rc != ICS_OK)
@@ -1586,8 +1586,8 @@ static int s_version_row(ics_db_t *db, const char *plan, uint32_t v, uint8_t has
         *position = ics_sql_column_u64(st, 1);
         *clock = ics_sql_column_u64(st, 2);
         *amendment = ics_sql_column_u64(st, 3);
-        ics_gov_col_text(st, 4, org, ICS_ORG_MAX);
-        ics_gov_col_text(st, 5, person, ICS_PERSON_MAX);
+        ics_sql_column_text(st, 4, org, ICS_ORG_MAX);
+        ics_sql_column_text(st, 5, person, ICS_PERSON_MAX);
     }
     ics_sql_release(db, st);
     return rc;
@@ -1603,7 +1603,7 @@ static int s_query_list(ics_db_t *db, const char *group, size_t argc, char *cons
 
     if (argc != 0)
         return ics_err(err, ICS_EINVAL, "plan list takes no arguments");
-    rc = ics_gov_prepare(db, &st, "SELECT plan, title, period, org, latest, adopted,"
+    rc = ics_sql_query(db, &st, "SELECT plan, title, period, org, latest, adopted,"
                                   " (SELECT count(*) FROM amendments a WHERE a.plan = p.plan AND"
                                   " a.status = 'proposed') FROM plans p ORDER BY plan", "");
     if (rc != ICS_OK)
@@ -1767,7 +1767,7 @@ static int s_query_history(ics_db_t *db, const char *group, size_t argc, char *c
     fprintf(text, "Plan %s: %s (%s)\n\n", p.plan, p.title, p.period);
     fprintf(text, "%-8s %-6s %-21s %-28s %s\n", "VERSION", "INDEX", "WHEN", "BY", "CHANGE");
     json_arr(&j, "versions");
-    rc = ics_gov_prepare(db, &st,
+    rc = ics_sql_query(db, &st,
                          "SELECT v.version, v.hash, v.position, v.clock_ms, v.amendment, v.org,"
                          " v.person, a.op, a.section, a.rationale,"
                          " (SELECT count(*) FROM plan_sections s WHERE s.plan = v.plan AND"
@@ -1819,7 +1819,7 @@ static int s_query_history(ics_db_t *db, const char *group, size_t argc, char *c
 
     json_arr(&j, "adoptions");
     fprintf(text, "\nAdoptions\n");
-    rc = ics_gov_prepare(db, &st, "SELECT version, position, clock_ms, motion, consultation"
+    rc = ics_sql_query(db, &st, "SELECT version, position, clock_ms, motion, consultation"
                                   " FROM adoptions WHERE plan = ?1 ORDER BY position", "t",
                          p.plan);
     if (rc != ICS_OK)
@@ -1862,7 +1862,7 @@ static int s_query_history(ics_db_t *db, const char *group, size_t argc, char *c
 
     json_arr(&j, "amendments");
     fprintf(text, "\nAmendments\n");
-    rc = ics_gov_prepare(db, &st, "SELECT id, op, section, org, person, status, version,"
+    rc = ics_sql_query(db, &st, "SELECT id, op, section, org, person, status, version,"
                                   " status_note FROM amendments WHERE plan = ?1 ORDER BY id",
                          "t", p.plan);
     if (rc != ICS_OK)
@@ -1996,7 +1996,7 @@ static int s_query_publish(ics_db_t *db, const char *group, size_t argc, char *c
     if (v == 0)
         return ics_err(err, ICS_ENOENT, "plan %s has no adopted version yet; to publish a draft "
                                         "give its version (1 to %u)", p.plan, p.latest);
-    rc = ics_gov_prepare(db, &st, "SELECT motion, consultation, position, clock_ms FROM"
+    rc = ics_sql_query(db, &st, "SELECT motion, consultation, position, clock_ms FROM"
                                   " adoptions WHERE plan = ?1 AND version = ?2"
                                   " ORDER BY position DESC LIMIT 1", "tu", p.plan, (uint64_t)v);
     if (rc != ICS_OK)
@@ -2139,7 +2139,7 @@ static int s_query_amend_list(ics_db_t *db, const char *group, size_t argc, char
     if (status[0] != '\0' && s_status_word(status) == NULL)
         return ics_err(err, ICS_EINVAL, "status '%s' is not one of proposed, accepted, rejected, "
                                         "withdrawn, superseded", status);
-    rc = ics_gov_prepare(db, &st, "SELECT " S_AMEND_COLUMNS " FROM amendments"
+    rc = ics_sql_query(db, &st, "SELECT " S_AMEND_COLUMNS " FROM amendments"
                                   " WHERE (?1 = '' OR plan = ?1) AND (?2 = '' OR status = ?2)"
                                   " ORDER BY id", "tt", plan, status);
     if (rc != ICS_OK)

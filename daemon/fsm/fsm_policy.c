@@ -78,7 +78,7 @@ static int s_genesis_policy(ics_db_t *db, Ics__V1__Policy **out, const char **so
 
     *out = NULL;
     *source = "default";
-    rc = ics_gov_prepare(db, &st, "SELECT envelope FROM genesis_entry WHERE id = 1", "");
+    rc = ics_sql_query(db, &st, "SELECT envelope FROM genesis_entry WHERE id = 1", "");
     if (rc != ICS_OK)
         return rc;
     rc = ics_sql_row(db, st);
@@ -112,7 +112,7 @@ static int s_version(ics_db_t *db, uint64_t v, Ics__V1__Policy **out, uint64_t *
     *out = NULL;
     *version = *position = *motion = 0;
     *source = "genesis";
-    rc = ics_gov_u64(db, &newest, "SELECT coalesce(max(version), 0) FROM policy_versions", "");
+    rc = ics_sql_u64(db, &newest, "SELECT coalesce(max(version), 0) FROM policy_versions", "");
     if (rc != ICS_OK)
         return rc;
     if (newest == 0) {
@@ -123,7 +123,7 @@ static int s_version(ics_db_t *db, uint64_t v, Ics__V1__Policy **out, uint64_t *
     }
     if (v == 0)
         v = newest;
-    rc = ics_gov_prepare(db, &st, "SELECT policy, position, motion, source FROM policy_versions"
+    rc = ics_sql_query(db, &st, "SELECT policy, position, motion, source FROM policy_versions"
                                   " WHERE version = ?1", "u", v);
     if (rc != ICS_OK)
         return rc;
@@ -349,7 +349,7 @@ static int s_insert(ics_db_t *db, uint64_t version, const Ics__V1__Policy *p, ui
         free(buf);
         return ICS_ETOOBIG;
     }
-    rc = ics_gov_exec(db, "INSERT INTO policy_versions(version, policy, position, motion, source)"
+    rc = ics_sql_run(db, "INSERT INTO policy_versions(version, policy, position, motion, source)"
                           " VALUES (?1, ?2, ?3, ?4, ?5)", "ubuut", version, buf, (int)len,
                       position, motion, source);
     free(buf);
@@ -367,7 +367,7 @@ int ics_policy_install(ics_apply_ctx_t *ctx, const Ics__V1__Policy *p, uint64_t 
     rc = ics_policy_check_change(ctx->db, p, why, size);
     if (rc != ICS_OK)
         return rc;
-    rc = ics_gov_u64(ctx->db, &newest, "SELECT coalesce(max(version), 0) FROM policy_versions",
+    rc = ics_sql_u64(ctx->db, &newest, "SELECT coalesce(max(version), 0) FROM policy_versions",
                      "");
     if (rc != ICS_OK)
         return rc;
@@ -697,7 +697,7 @@ static int s_query_show(ics_db_t *db, const char *group, size_t argc, char *cons
 
     fprintf(text, "\nVERSIONS\n");
     json_arr(&j, "versions");
-    rc = ics_gov_prepare(db, &st, "SELECT version, position, motion, source FROM"
+    rc = ics_sql_query(db, &st, "SELECT version, position, motion, source FROM"
                                   " policy_versions ORDER BY version", "");
     if (rc != ICS_OK)
         goto out;
