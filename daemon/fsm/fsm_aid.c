@@ -87,7 +87,7 @@
  * second mirror of the same link, an update no newer than the last, a
  * cancel of an ended mirror are accepted and change nothing.
  */
-#include "fsm/fsm_internal.h"
+#include "fsm/fsm_aid.h"
 #include "common/envelope.h"
 #include "common/json.h"
 
@@ -100,93 +100,10 @@
 #include <time.h>
 
 #define S_QTY_MAX 10000
-#define S_SPECIALTY_MAX 48
-#define S_SITE_MAX 120
-#define S_CONTACT_MAX 160
-#define S_TEXT_MAX 500
 #define S_ESCALATE_MAX_S (30u * 86400)
-#define S_LINK_OFFERS_MAX 64
-#define S_MIN_MS 60000ull
-#define S_HOUR_MS 3600000ull
 /* An escalated request expires at home this long after its expiry if the
  * region has not ended it first (no bridge running, say). */
-#define S_LINK_GRACE_MS S_HOUR_MS
-
-/* ---------------------------------------------------------------- catalogue */
-
-enum { S_SPEC_NONE, S_SPEC_OPTIONAL, S_SPEC_REQUIRED };
-
-typedef struct {
-    const char *id;
-    const char *one, *many;  /* unit */
-    int specialty;
-    const char *what;
-} s_resource_t;
-
-static const s_resource_t s_resources[] = {
-    {"ga_beds", "bed", "beds", S_SPEC_OPTIONAL, "adult general and acute beds"},
-    {"critical_care_beds", "bed", "beds", S_SPEC_OPTIONAL, "adult critical care beds (level 2/3)"},
-    {"paediatric_beds", "bed", "beds", S_SPEC_OPTIONAL, "paediatric beds"},
-    {"paediatric_critical_care_beds", "bed", "beds", S_SPEC_OPTIONAL,
-     "paediatric critical care beds"},
-    {"neonatal_cots", "cot", "cots", S_SPEC_OPTIONAL, "neonatal intensive and special care cots"},
-    {"mental_health_beds", "bed", "beds", S_SPEC_OPTIONAL, "mental health inpatient beds"},
-    {"community_beds", "bed", "beds", S_SPEC_OPTIONAL, "community and intermediate care beds"},
-    {"care_home_beds", "bed", "beds", S_SPEC_OPTIONAL, "care home beds for discharge"},
-    {"registered_nurses", "nurse", "nurses", S_SPEC_REQUIRED,
-     "registered nurses, by specialty (e.g. ed, critical_care, paediatrics)"},
-    {"doctors", "doctor", "doctors", S_SPEC_REQUIRED, "doctors, by specialty and grade"},
-    {"allied_health_professionals", "professional", "professionals", S_SPEC_REQUIRED,
-     "allied health professionals, by profession"},
-    {"support_workers", "worker", "workers", S_SPEC_OPTIONAL, "healthcare support workers"},
-    {"ambulance_crews", "crew", "crews", S_SPEC_OPTIONAL, "double-crewed ambulances with crew"},
-    {"patient_transport", "vehicle", "vehicles", S_SPEC_OPTIONAL,
-     "non-emergency patient transport vehicles with crew"},
-    {"ventilators", "ventilator", "ventilators", S_SPEC_OPTIONAL, "ventilators"},
-    {"equipment", "item", "items", S_SPEC_REQUIRED, "other equipment (say what in specialty)"},
-    {"discharge_packages", "package", "packages", S_SPEC_OPTIONAL,
-     "home care and discharge-to-assess packages"},
-    {"other", "unit", "units", S_SPEC_REQUIRED, "anything else (say what in specialty)"},
-    {NULL, NULL, NULL, 0, NULL},
-};
-
-static const s_resource_t *s_resource(const char *id)
-{
-    for (const s_resource_t *r = s_resources; r->id != NULL; r++)
-        if (strcmp(r->id, id) == 0)
-            return r;
-    return NULL;
-}
-
-/* "4 beds", "1 nurse". */
-static const char *s_qty(const char *resource, uint64_t n, char *buf, size_t size)
-{
-    const s_resource_t *r = s_resource(resource);
-    snprintf(buf, size, "%" PRIu64 " %s", n, r == NULL ? "units" : n == 1 ? r->one : r->many);
-    return buf;
-}
-
-typedef struct {
-    const char *name;       /* wire and JSON */
-    const char *words;      /* for people */
-    uint64_t expiry_ms;     /* default time to expiry from raising */
-    uint64_t escalate_ms;   /* default time to automatic escalation, 0: none */
-} s_urgency_t;
-
-/* Indexed by Ics__V1__AidUrgency. */
-static const s_urgency_t s_urgencies[] = {
-    {"unspecified", "unspecified", 0, 0},
-    {"immediate", "immediate", 6 * S_HOUR_MS, 30 * S_MIN_MS},
-    {"within_4h", "within 4 hours", 12 * S_HOUR_MS, 2 * S_HOUR_MS},
-    {"within_24h", "within 24 hours", 48 * S_HOUR_MS, 12 * S_HOUR_MS},
-    {"planned", "planned", 14 * 24 * S_HOUR_MS, 0},
-};
-#define S_N_URGENCIES (sizeof s_urgencies / sizeof s_urgencies[0])
-
-static const s_urgency_t *s_urgency(uint64_t u)
-{
-    return u < S_N_URGENCIES ? &s_urgencies[u] : &s_urgencies[0];
-}
+#define S_LINK_GRACE_MS AID_HOUR_MS
 
 /* ---------------------------------------------------------------- schema */
 
@@ -285,78 +202,7 @@ static int s_schema(ics_db_t *db)
     return ics_sql_exec(db, s_schema_sql);
 }
 
-/* ---------------------------------------------------------------- statuses */
-
-#define R_OPEN "open"
-#define R_MET "met"
-#define R_CLOSED "closed"
-#define R_CANCELLED "cancelled"
-#define R_EXPIRED "expired"
-#define R_COMPLETED "completed"
-
-#define O_OPEN "open"
-#define O_AWAITING "awaiting_approval"
-#define O_ACCEPTED "accepted"
-#define O_DELIVERED "delivered"
-#define O_RETURNED "returned"
-#define O_WITHDRAWN "withdrawn"
-#define O_LAPSED "lapsed"
-#define O_DECLINED "declined"
-#define O_RELEASED "released"
-
-/* Offers that hold part of a request's quantity. */
-#define S_ALLOCATED "('" O_AWAITING "','" O_ACCEPTED "','" O_DELIVERED "','" O_RETURNED "')"
-/* ... and of those, the ones not yet finished with. */
-#define S_OUTSTANDING "('" O_AWAITING "','" O_ACCEPTED "','" O_DELIVERED "')"
-
-static bool s_is(const char *a, const char *b)
-{
-    return strcmp(a, b) == 0;
-}
-
-static bool s_request_ended(const char *status)
-{
-    return s_is(status, R_CANCELLED) || s_is(status, R_EXPIRED) || s_is(status, R_COMPLETED);
-}
-
-static bool s_known_status(const char *s)
-{
-    return s_is(s, R_OPEN) || s_is(s, R_MET) || s_is(s, R_CLOSED) || s_request_ended(s);
-}
-
-/* ---------------------------------------------------------------- helpers */
-
-static void s_fmt_time(uint64_t ms, char *out, size_t size)
-{
-    time_t t = (time_t)(ms / 1000);
-    struct tm tm;
-
-    if (ms == 0 || gmtime_r(&t, &tm) == NULL) {
-        snprintf(out, size, "-");
-        return;
-    }
-    strftime(out, size, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
-
-/* "2h05m", "45s". */
-static void s_fmt_dur(uint64_t ms, char *out, size_t size)
-{
-    uint64_t s = ms / 1000;
-    if (s < 60)
-        snprintf(out, size, "%" PRIu64 "s", s);
-    else if (s < 3600)
-        snprintf(out, size, "%" PRIu64 "m", s / 60);
-    else if (s < 86400)
-        snprintf(out, size, "%" PRIu64 "h%02" PRIu64 "m", s / 3600, s / 60 % 60);
-    else
-        snprintf(out, size, "%" PRIu64 "d%02" PRIu64 "h", s / 86400, s / 3600 % 24);
-}
-
-
-static void s_copy_col(sqlite3_stmt *st, int i, char *out, size_t size)
-{
-    ics_strcpy(out, size, ics_sql_column_str(st, i));
-}
+/* ---------------------------------------------------------------- checks */
 
 /* Text people typed: bounded, valid UTF-8, no control characters but
  * newline and tab (it goes into terminals and JSON). */
@@ -384,7 +230,7 @@ static bool s_text_ok(const char *s, size_t max)
 static bool s_specialty_ok(const char *s)
 {
     size_t n = strlen(s);
-    if (n == 0 || n > S_SPECIALTY_MAX)
+    if (n == 0 || n > AID_SPECIALTY_MAX)
         return false;
     for (size_t i = 0; i < n; i++) {
         char c = s[i];
@@ -393,229 +239,6 @@ static bool s_specialty_ok(const char *s)
             return false;
     }
     return true;
-}
-
-/* ---------------------------------------------------------------- rows */
-
-typedef struct {
-    uint64_t id;
-    char org[ICS_ORG_MAX];
-    char resource[40];
-    char specialty[S_SPECIALTY_MAX + 1];
-    uint64_t quantity, urgency, needed_from, needed_until, raised, expires, escalate_at;
-    unsigned opel;
-    char status[16];
-    uint64_t status_ms, revision;
-    bool escalated;
-    uint64_t escalated_ms, escalated_qty;
-    char region[ICS_GROUP_MAX];
-    uint64_t region_request, region_revision;
-    char region_status[16];
-    uint64_t region_offered, region_accepted, region_delivered, region_returned;
-    char link_group[ICS_GROUP_MAX];
-    uint64_t link_request;
-    char link_requester[ICS_ORG_MAX];
-    /* From its offers. */
-    uint64_t allocated;      /* awaiting approval, accepted, delivered or returned */
-    uint64_t outstanding;    /* offers awaiting approval, accepted or delivered */
-    uint64_t offered_open;   /* quantity in open offers */
-    uint64_t offered;        /* quantity in live offers: open, or holding aid */
-    uint64_t delivered;      /* delivered and not yet returned */
-    uint64_t returned;
-} s_req_t;
-
-#define S_REQ_COLS                                                                           \
-    "id, org, resource, specialty, quantity, urgency, needed_from, needed_until, raised_ms," \
-    " expires_ms, escalate_at, opel, status, status_ms, revision, escalated, escalated_ms,"  \
-    " escalated_qty, region, region_request, region_revision, region_status,"               \
-    " region_offered, region_accepted, region_delivered, region_returned, link_group,"      \
-    " link_request, link_requester"
-
-static void s_read_req(sqlite3_stmt *st, s_req_t *r)
-{
-    memset(r, 0, sizeof *r);
-    r->id = ics_sql_column_u64(st, 0);
-    s_copy_col(st, 1, r->org, sizeof r->org);
-    s_copy_col(st, 2, r->resource, sizeof r->resource);
-    s_copy_col(st, 3, r->specialty, sizeof r->specialty);
-    r->quantity = ics_sql_column_u64(st, 4);
-    r->urgency = ics_sql_column_u64(st, 5);
-    r->needed_from = ics_sql_column_u64(st, 6);
-    r->needed_until = ics_sql_column_u64(st, 7);
-    r->raised = ics_sql_column_u64(st, 8);
-    r->expires = ics_sql_column_u64(st, 9);
-    r->escalate_at = ics_sql_column_u64(st, 10);
-    r->opel = (unsigned)sqlite3_column_int(st, 11);
-    s_copy_col(st, 12, r->status, sizeof r->status);
-    r->status_ms = ics_sql_column_u64(st, 13);
-    r->revision = ics_sql_column_u64(st, 14);
-    r->escalated = sqlite3_column_int(st, 15) != 0;
-    r->escalated_ms = ics_sql_column_u64(st, 16);
-    r->escalated_qty = ics_sql_column_u64(st, 17);
-    s_copy_col(st, 18, r->region, sizeof r->region);
-    r->region_request = ics_sql_column_u64(st, 19);
-    r->region_revision = ics_sql_column_u64(st, 20);
-    s_copy_col(st, 21, r->region_status, sizeof r->region_status);
-    r->region_offered = ics_sql_column_u64(st, 22);
-    r->region_accepted = ics_sql_column_u64(st, 23);
-    r->region_delivered = ics_sql_column_u64(st, 24);
-    r->region_returned = ics_sql_column_u64(st, 25);
-    s_copy_col(st, 26, r->link_group, sizeof r->link_group);
-    r->link_request = ics_sql_column_u64(st, 27);
-    s_copy_col(st, 28, r->link_requester, sizeof r->link_requester);
-}
-
-/* Fills the sums over its offers. */
-static int s_sums(ics_db_t *db, s_req_t *r)
-{
-    sqlite3_stmt *st = NULL;
-    int rc;
-
-    rc = ics_sql_prepare(db,
-        "SELECT"
-        " coalesce(sum(CASE WHEN status IN " S_ALLOCATED " THEN accepted END), 0),"
-        " coalesce(sum(status IN " S_OUTSTANDING "), 0),"
-        " coalesce(sum(CASE WHEN status = '" O_OPEN "' THEN quantity END), 0),"
-        " coalesce(sum(CASE WHEN status = '" O_DELIVERED "' THEN accepted END), 0),"
-        " coalesce(sum(CASE WHEN status = '" O_RETURNED "' THEN accepted END), 0),"
-        " coalesce(sum(CASE WHEN status = '" O_OPEN "' OR status IN " S_ALLOCATED
-        " THEN quantity END), 0)"
-        " FROM aid_offers WHERE request = ?1", &st);
-    if (rc != ICS_OK)
-        return rc;
-    ics_sql_bind_u64(st, 1, r->id);
-    rc = ics_sql_row(db, st);
-    if (rc == ICS_OK) {
-        r->allocated = ics_sql_column_u64(st, 0);
-        r->outstanding = ics_sql_column_u64(st, 1);
-        r->offered_open = ics_sql_column_u64(st, 2);
-        r->delivered = ics_sql_column_u64(st, 3);
-        r->returned = ics_sql_column_u64(st, 4);
-        r->offered = ics_sql_column_u64(st, 5);
-    } else {
-        rc = ICS_EIO;
-    }
-    ics_sql_release(db, st);
-    return rc;
-}
-
-/* ICS_ENOENT if there is no such request. */
-static int s_load_req(ics_db_t *db, uint64_t id, s_req_t *r)
-{
-    sqlite3_stmt *st = NULL;
-    int rc;
-
-    if (id == 0 || id > INT64_MAX)
-        return ICS_ENOENT;
-    rc = ics_sql_prepare(db, "SELECT " S_REQ_COLS " FROM aid_requests WHERE id = ?1", &st);
-    if (rc != ICS_OK)
-        return rc;
-    ics_sql_bind_u64(st, 1, id);
-    rc = ics_sql_row(db, st);
-    if (rc == ICS_OK)
-        s_read_req(st, r);
-    ics_sql_release(db, st);
-    return rc == ICS_OK ? s_sums(db, r) : rc;
-}
-
-/* The mirror of (home group, home request) in this group. ICS_ENOENT if none. */
-static int s_load_mirror(ics_db_t *db, const char *home, uint64_t home_id, s_req_t *r)
-{
-    sqlite3_stmt *st = NULL;
-    int rc;
-
-    rc = ics_sql_prepare(db, "SELECT " S_REQ_COLS " FROM aid_requests"
-                             " WHERE link_group = ?1 AND link_request = ?2", &st);
-    if (rc != ICS_OK)
-        return rc;
-    sqlite3_bind_text(st, 1, home, -1, SQLITE_TRANSIENT);
-    ics_sql_bind_u64(st, 2, home_id > INT64_MAX ? 0 : home_id);
-    rc = ics_sql_row(db, st);
-    if (rc == ICS_OK)
-        s_read_req(st, r);
-    ics_sql_release(db, st);
-    return rc == ICS_OK ? s_sums(db, r) : rc;
-}
-
-typedef struct {
-    uint64_t id, request, quantity, valid_until, offered_ms, accepted, accepted_at;
-    uint64_t status_ms, delivered_ms, returned_ms;
-    char org[ICS_ORG_MAX];
-    char status[24];
-    uint64_t approval_value;
-    char approval_role[32];
-    char approval_body[32];
-    char approval_text[256];
-} s_offer_t;
-
-static int s_load_offer(ics_db_t *db, uint64_t id, s_offer_t *o)
-{
-    sqlite3_stmt *st = NULL;
-    int rc;
-
-    memset(o, 0, sizeof *o);
-    if (id == 0 || id > INT64_MAX)
-        return ICS_ENOENT;
-    rc = ics_sql_prepare(db, "SELECT id, request, quantity, valid_until, offered_ms, accepted,"
-                             " accepted_at, status_ms, delivered_ms, returned_ms, org, status,"
-                             " approval_value, approval_role, approval_body, approval_text"
-                             " FROM aid_offers WHERE id = ?1", &st);
-    if (rc != ICS_OK)
-        return rc;
-    ics_sql_bind_u64(st, 1, id);
-    rc = ics_sql_row(db, st);
-    if (rc == ICS_OK) {
-        o->id = ics_sql_column_u64(st, 0);
-        o->request = ics_sql_column_u64(st, 1);
-        o->quantity = ics_sql_column_u64(st, 2);
-        o->valid_until = ics_sql_column_u64(st, 3);
-        o->offered_ms = ics_sql_column_u64(st, 4);
-        o->accepted = ics_sql_column_u64(st, 5);
-        o->accepted_at = ics_sql_column_u64(st, 6);
-        o->status_ms = ics_sql_column_u64(st, 7);
-        o->delivered_ms = ics_sql_column_u64(st, 8);
-        o->returned_ms = ics_sql_column_u64(st, 9);
-        s_copy_col(st, 10, o->org, sizeof o->org);
-        s_copy_col(st, 11, o->status, sizeof o->status);
-        o->approval_value = ics_sql_column_u64(st, 12);
-        s_copy_col(st, 13, o->approval_role, sizeof o->approval_role);
-        s_copy_col(st, 14, o->approval_body, sizeof o->approval_body);
-        s_copy_col(st, 15, o->approval_text, sizeof o->approval_text);
-    }
-    ics_sql_release(db, st);
-    return rc;
-}
-
-/* The group's regional group ('' if none) and who set it. */
-static int s_settings(ics_db_t *db, char region[ICS_GROUP_MAX], char by[ICS_ORG_MAX])
-{
-    sqlite3_stmt *st = NULL;
-    int rc;
-
-    region[0] = by[0] = '\0';
-    rc = ics_sql_prepare(db, "SELECT region, region_by FROM aid_settings WHERE id = 1", &st);
-    if (rc != ICS_OK)
-        return rc;
-    rc = ics_sql_row(db, st);
-    if (rc == ICS_OK) {
-        ics_strcpy(region, ICS_GROUP_MAX, ics_sql_column_str(st, 0));
-        ics_strcpy(by, ICS_ORG_MAX, ics_sql_column_str(st, 1));
-    }
-    ics_sql_release(db, st);
-    return rc == ICS_ENOENT ? ICS_OK : rc;
-}
-
-/* What the request still needs from offers in this group. */
-static uint64_t s_local_need(const s_req_t *r)
-{
-    uint64_t held = r->allocated + (r->escalated ? r->escalated_qty : 0);
-    return held >= r->quantity ? 0 : r->quantity - held;
-}
-
-/* Aid agreed on the request here and, for an escalated one, in the region. */
-static uint64_t s_covered(const s_req_t *r)
-{
-    return r->allocated + (r->escalated ? r->region_accepted : 0);
 }
 
 /* ---------------------------------------------------------------- writes */
@@ -663,7 +286,7 @@ static int s_touch(ics_apply_ctx_t *ctx, uint64_t request)
     return rc;
 }
 
-static int s_set_req_status(ics_apply_ctx_t *ctx, s_req_t *r, const char *status,
+static int s_set_req_status(ics_apply_ctx_t *ctx, ics_aid_req_t *r, const char *status,
                             const char *note)
 {
     sqlite3_stmt *st = NULL;
@@ -704,7 +327,7 @@ static int s_set_offer_status(ics_apply_ctx_t *ctx, uint64_t offer, const char *
 
 /* Moves every offer of the request in status `from` to `to`, with a
  * timeline line per offer, in offer order. */
-static int s_offers_to(ics_apply_ctx_t *ctx, const s_req_t *r, const char *from, const char *to,
+static int s_offers_to(ics_apply_ctx_t *ctx, const ics_aid_req_t *r, const char *from, const char *to,
                        const char *why)
 {
     sqlite3_stmt *st = NULL;
@@ -726,7 +349,7 @@ static int s_offers_to(ics_apply_ctx_t *ctx, const s_req_t *r, const char *from,
         ics_sql_bind_u64(st, 3, after);
         while ((rc = ics_sql_row(ctx->db, st)) == ICS_OK) {
             ids[n] = ics_sql_column_u64(st, 0);
-            s_copy_col(st, 1, orgs[n], ICS_ORG_MAX);
+            ics_sql_column_text(st, 1, orgs[n], ICS_ORG_MAX);
             n++;
         }
         ics_sql_release(ctx->db, st);
@@ -747,15 +370,15 @@ static int s_offers_to(ics_apply_ctx_t *ctx, const s_req_t *r, const char *from,
 
 /* Is the request past its expiry by the log clock? An escalated one is
  * the region's to end, with a grace in case no bridge runs. */
-static bool s_due(const ics_apply_ctx_t *ctx, const s_req_t *r)
+static bool s_due(const ics_apply_ctx_t *ctx, const ics_aid_req_t *r)
 {
     uint64_t at = r->expires + (r->escalated ? S_LINK_GRACE_MS : 0);
     return at <= ctx->clock_ms;
 }
 
-static bool s_region_done(const s_req_t *r)
+static bool s_region_done(const ics_aid_req_t *r)
 {
-    return !r->escalated || r->region_request == 0 || s_request_ended(r->region_status);
+    return !r->escalated || r->region_request == 0 || ics_aid_request_ended(r->region_status);
 }
 
 /* Re-derives the request's status from its offers and its regional
@@ -763,29 +386,29 @@ static bool s_region_done(const s_req_t *r)
 static int s_refresh(ics_apply_ctx_t *ctx, uint64_t id)
 {
     char a[48], note[200];
-    s_req_t r;
+    ics_aid_req_t r;
     int rc;
 
-    rc = s_load_req(ctx->db, id, &r);
+    rc = ics_aid_load_req(ctx->db, id, &r);
     if (rc != ICS_OK)
         return rc == ICS_ENOENT ? ICS_EIO : rc;
-    if (s_request_ended(r.status))
+    if (ics_aid_request_ended(r.status))
         return ICS_OK;
-    uint64_t covered = s_covered(&r);
-    if (s_is(r.status, R_OPEN) && covered >= r.quantity) {
-        snprintf(note, sizeof note, "%s of %" PRIu64 " agreed", s_qty(r.resource, covered, a,
+    uint64_t covered = ics_aid_covered(&r);
+    if (ics_aid_is(r.status, R_OPEN) && covered >= r.quantity) {
+        snprintf(note, sizeof note, "%s of %" PRIu64 " agreed", ics_aid_qty(r.resource, covered, a,
                  sizeof a), r.quantity);
         rc = s_set_req_status(ctx, &r, R_MET, note);
         if (rc == ICS_OK)
             rc = s_event(ctx, r.id, "request met: %s", note);
-    } else if (s_is(r.status, R_MET) && covered < r.quantity) {
-        snprintf(note, sizeof note, "%s of %" PRIu64 " agreed", s_qty(r.resource, covered, a,
+    } else if (ics_aid_is(r.status, R_MET) && covered < r.quantity) {
+        snprintf(note, sizeof note, "%s of %" PRIu64 " agreed", ics_aid_qty(r.resource, covered, a,
                  sizeof a), r.quantity);
         if (s_due(ctx, &r))
             rc = s_set_req_status(ctx, &r, covered > 0 ? R_CLOSED : R_EXPIRED, note);
         else
             rc = s_set_req_status(ctx, &r, R_OPEN, note);
-        if (rc == ICS_OK && !s_is(r.status, R_OPEN))
+        if (rc == ICS_OK && !ics_aid_is(r.status, R_OPEN))
             rc = s_offers_to(ctx, &r, O_OPEN, O_LAPSED, "the request expired");
         if (rc == ICS_OK)
             rc = s_event(ctx, r.id, "request no longer met (%s): %s", note, r.status);
@@ -793,13 +416,13 @@ static int s_refresh(ics_apply_ctx_t *ctx, uint64_t id)
     if (rc != ICS_OK)
         return rc;
     /* Not an else: a request just back to OPEN may find its mirror ended. */
-    if (s_is(r.status, R_OPEN) && r.escalated && r.region_request != 0 &&
-        (s_is(r.region_status, R_CLOSED) || s_request_ended(r.region_status))) {
+    if (ics_aid_is(r.status, R_OPEN) && r.escalated && r.region_request != 0 &&
+        (ics_aid_is(r.region_status, R_CLOSED) || ics_aid_request_ended(r.region_status))) {
         /* The region ended its mirror short of the need. */
         snprintf(note, sizeof note, "%s request %" PRIu64 " %s", r.region, r.region_request,
                  r.region_status);
         rc = s_set_req_status(ctx, &r, covered > 0 ? R_CLOSED
-                                       : s_is(r.region_status, R_CANCELLED) ? R_CANCELLED
+                                       : ics_aid_is(r.region_status, R_CANCELLED) ? R_CANCELLED
                                                                             : R_EXPIRED, note);
         if (rc == ICS_OK)
             rc = s_offers_to(ctx, &r, O_OPEN, O_LAPSED, "the request ended");
@@ -808,10 +431,10 @@ static int s_refresh(ics_apply_ctx_t *ctx, uint64_t id)
     }
     if (rc != ICS_OK)
         return rc;
-    if ((s_is(r.status, R_MET) || s_is(r.status, R_CLOSED)) && r.outstanding == 0 &&
+    if ((ics_aid_is(r.status, R_MET) || ics_aid_is(r.status, R_CLOSED)) && r.outstanding == 0 &&
         s_region_done(&r)) {
-        const char *end = s_covered(&r) > 0 ? R_COMPLETED : R_EXPIRED;
-        rc = s_set_req_status(ctx, &r, end, s_is(end, R_COMPLETED)
+        const char *end = ics_aid_covered(&r) > 0 ? R_COMPLETED : R_EXPIRED;
+        rc = s_set_req_status(ctx, &r, end, ics_aid_is(end, R_COMPLETED)
                                             ? "all agreed aid handed back or released"
                                             : "no aid was agreed");
         if (rc == ICS_OK)
@@ -822,19 +445,19 @@ static int s_refresh(ics_apply_ctx_t *ctx, uint64_t id)
 
 /* The reason a request takes nothing more, or NULL if it is live.
  * closed_too: CLOSED counts as ended (for offers and acceptance). */
-static const char *s_ended_why(const s_req_t *r, bool closed_too, char *buf, size_t size)
+static const char *s_ended_why(const ics_aid_req_t *r, bool closed_too, char *buf, size_t size)
 {
     char when[32];
-    if (!s_request_ended(r->status) && !(closed_too && s_is(r->status, R_CLOSED)))
+    if (!ics_aid_request_ended(r->status) && !(closed_too && ics_aid_is(r->status, R_CLOSED)))
         return NULL;
-    s_fmt_time(r->status_ms, when, sizeof when);
-    if (s_is(r->status, R_CLOSED))
+    ics_aid_fmt_time(r->status_ms, when, sizeof when);
+    if (ics_aid_is(r->status, R_CLOSED))
         snprintf(buf, size, "request %" PRIu64 " was closed at %s: it takes no new offers or"
                             " acceptances", r->id, when);
     else
         snprintf(buf, size, "request %" PRIu64 " %s at %s: nothing more can happen to it",
-                 r->id, s_is(r->status, R_CANCELLED) ? "was cancelled"
-                        : s_is(r->status, R_EXPIRED) ? "expired" : "was completed", when);
+                 r->id, ics_aid_is(r->status, R_CANCELLED) ? "was cancelled"
+                        : ics_aid_is(r->status, R_EXPIRED) ? "expired" : "was completed", when);
     return buf;
 }
 
@@ -851,54 +474,54 @@ static int s_coordinator(ics_apply_ctx_t *ctx, bool *yes)
 }
 
 /* Loads a request for a command; rejects if there is none. */
-static int s_need_req(ics_apply_ctx_t *ctx, uint64_t id, s_req_t *r)
+static int s_need_req(ics_apply_ctx_t *ctx, uint64_t id, ics_aid_req_t *r)
 {
-    int rc = s_load_req(ctx->db, id, r);
+    int rc = ics_aid_load_req(ctx->db, id, r);
     if (rc == ICS_ENOENT)
         return ics_reject(ctx, "there is no request %" PRIu64 " in group %s", id, ctx->group);
     return rc;
 }
 
-static int s_need_offer(ics_apply_ctx_t *ctx, uint64_t id, s_offer_t *o, s_req_t *r)
+static int s_need_offer(ics_apply_ctx_t *ctx, uint64_t id, ics_aid_offer_t *o, ics_aid_req_t *r)
 {
-    int rc = s_load_offer(ctx->db, id, o);
+    int rc = ics_aid_load_offer(ctx->db, id, o);
     if (rc == ICS_ENOENT)
         return ics_reject(ctx, "there is no offer %" PRIu64 " in group %s", id, ctx->group);
     if (rc != ICS_OK)
         return rc;
-    rc = s_load_req(ctx->db, o->request, r);
+    rc = ics_aid_load_req(ctx->db, o->request, r);
     return rc == ICS_ENOENT ? ICS_EIO : rc;
 }
 
 /* Why an offer cannot be accepted, approved, delivered... in its state. */
-static int s_offer_state_reject(ics_apply_ctx_t *ctx, const s_offer_t *o, const char *want)
+static int s_offer_state_reject(ics_apply_ctx_t *ctx, const ics_aid_offer_t *o, const char *want)
 {
-    const char *want_words = s_is(want, O_ACCEPTED) ? "accepted and awaiting delivery"
-                             : s_is(want, O_DELIVERED) ? "delivered"
-                             : s_is(want, O_AWAITING) ? "awaiting approval" : want;
+    const char *want_words = ics_aid_is(want, O_ACCEPTED) ? "accepted and awaiting delivery"
+                             : ics_aid_is(want, O_DELIVERED) ? "delivered"
+                             : ics_aid_is(want, O_AWAITING) ? "awaiting approval" : want;
     char when[32];
-    s_fmt_time(o->status_ms, when, sizeof when);
-    if (s_is(o->status, O_AWAITING) || s_is(o->status, O_ACCEPTED) ||
-        s_is(o->status, O_DELIVERED) || s_is(o->status, O_RETURNED)) {
-        if (s_is(want, O_OPEN))
+    ics_aid_fmt_time(o->status_ms, when, sizeof when);
+    if (ics_aid_is(o->status, O_AWAITING) || ics_aid_is(o->status, O_ACCEPTED) ||
+        ics_aid_is(o->status, O_DELIVERED) || ics_aid_is(o->status, O_RETURNED)) {
+        if (ics_aid_is(want, O_OPEN))
             return ics_reject(ctx, "offer %" PRIu64 " was already accepted (%" PRIu64
                                    " at index %" PRIu64 "); an offer is accepted once",
                               o->id, o->accepted, o->accepted_at);
-        if (s_is(o->status, O_AWAITING))
+        if (ics_aid_is(o->status, O_AWAITING))
             return ics_reject(ctx, "offer %" PRIu64 " is awaiting approval by %s", o->id,
                               o->approval_text);
         return ics_reject(ctx, "offer %" PRIu64 " is %s, not %s", o->id, o->status,
                           want_words);
     }
-    if (s_is(o->status, O_WITHDRAWN))
+    if (ics_aid_is(o->status, O_WITHDRAWN))
         return ics_reject(ctx, "offer %" PRIu64 " was withdrawn by %s at %s", o->id, o->org,
                           when);
-    if (s_is(o->status, O_LAPSED))
+    if (ics_aid_is(o->status, O_LAPSED))
         return ics_reject(ctx, "offer %" PRIu64 " lapsed at %s", o->id, when);
-    if (s_is(o->status, O_DECLINED))
+    if (ics_aid_is(o->status, O_DECLINED))
         return ics_reject(ctx, "offer %" PRIu64 "'s acceptance was declined at %s", o->id,
                           when);
-    if (s_is(o->status, O_RELEASED))
+    if (ics_aid_is(o->status, O_RELEASED))
         return ics_reject(ctx, "offer %" PRIu64 " was released when its request was cancelled"
                                " at %s", o->id, when);
     return ics_reject(ctx, "offer %" PRIu64 " is %s, not %s", o->id, o->status, want_words);
@@ -923,7 +546,7 @@ static int s_approval_rule(ics_db_t *db, uint64_t value, const char *org,
  * a body decides by a carried MotionApproveAid for the offer, after which
  * anyone may record the approval; the requester may always withdraw its
  * acceptance (decline) while it awaits a body's decision. */
-static int s_approver_check(ics_apply_ctx_t *ctx, const s_offer_t *o, const s_req_t *r,
+static int s_approver_check(ics_apply_ctx_t *ctx, const ics_aid_offer_t *o, const ics_aid_req_t *r,
                             bool decline)
 {
     char target[32];
@@ -932,7 +555,7 @@ static int s_approver_check(ics_apply_ctx_t *ctx, const s_offer_t *o, const s_re
     int rc;
 
     if (o->approval_body[0] != '\0') {
-        if (decline && s_is(ctx->org, r->org))
+        if (decline && ics_aid_is(ctx->org, r->org))
             return ICS_OK;
         snprintf(target, sizeof target, "aid:%" PRIu64, o->id);
         rc = ics_decision_carried(ctx->db, ICS__V1__DECISION__DECISION_AID_APPROVE, target,
@@ -962,7 +585,7 @@ static int s_approver_check(ics_apply_ctx_t *ctx, const s_offer_t *o, const s_re
 /* ---------------------------------------------------------------- commands */
 
 typedef struct {
-    const s_resource_t *res;
+    const ics_aid_resource_t *res;
     uint64_t needed_from, needed_until, expires, escalate_at;
 } s_req_fields_t;
 
@@ -970,38 +593,38 @@ typedef struct {
 static int s_check_request(ics_apply_ctx_t *ctx, const Ics__V1__AidRequest *a, bool mirror,
                            s_req_fields_t *f)
 {
-    const s_urgency_t *u;
+    const ics_aid_urgency_t *u;
     char t1[32], t2[32];
 
     memset(f, 0, sizeof *f);
-    f->res = s_resource(a->resource);
+    f->res = ics_aid_resource(a->resource);
     if (f->res == NULL)
         return ics_reject(ctx, "unknown resource '%.40s' (icsctl aid resources lists them)",
                           a->resource);
-    if (a->specialty[0] == '\0' && f->res->specialty == S_SPEC_REQUIRED)
+    if (a->specialty[0] == '\0' && f->res->specialty == AID_SPEC_REQUIRED)
         return ics_reject(ctx, "%s needs a specialty (e.g. %s)", f->res->id,
-                          s_is(f->res->id, "registered_nurses") ? "critical_care or ed"
-                          : s_is(f->res->id, "doctors") ? "anaesthetics registrar"
+                          ics_aid_is(f->res->id, "registered_nurses") ? "critical_care or ed"
+                          : ics_aid_is(f->res->id, "doctors") ? "anaesthetics registrar"
                                                          : "what exactly is needed");
     if (a->specialty[0] != '\0' && !s_specialty_ok(a->specialty))
         return ics_reject(ctx, "specialty '%.60s' is not 1 to %d letters, digits, spaces or"
-                               " - _ / . &", a->specialty, S_SPECIALTY_MAX);
+                               " - _ / . &", a->specialty, AID_SPECIALTY_MAX);
     if (a->quantity < 1 || a->quantity > S_QTY_MAX)
         return ics_reject(ctx, "quantity %" PRIu64 " is not 1 to %d", a->quantity, S_QTY_MAX);
     if (a->urgency < ICS__V1__AID_URGENCY__AID_URGENCY_IMMEDIATE ||
         a->urgency > ICS__V1__AID_URGENCY__AID_URGENCY_PLANNED)
         return ics_reject(ctx, "urgency is missing or unknown (immediate, within 4 hours,"
                                " within 24 hours or planned)");
-    u = s_urgency((uint64_t)a->urgency);
-    if (a->site[0] == '\0' || !s_text_ok(a->site, S_SITE_MAX))
+    u = ics_aid_urgency((uint64_t)a->urgency);
+    if (a->site[0] == '\0' || !s_text_ok(a->site, AID_SITE_MAX))
         return ics_reject(ctx, "site must say where the aid is needed (1 to %d bytes of text)",
-                          S_SITE_MAX);
-    if (a->reason[0] == '\0' || !s_text_ok(a->reason, S_TEXT_MAX))
+                          AID_SITE_MAX);
+    if (a->reason[0] == '\0' || !s_text_ok(a->reason, AID_TEXT_MAX))
         return ics_reject(ctx, "reason must say why the aid is needed (1 to %d bytes of text)",
-                          S_TEXT_MAX);
-    if (a->contact[0] == '\0' || !s_text_ok(a->contact, S_CONTACT_MAX))
+                          AID_TEXT_MAX);
+    if (a->contact[0] == '\0' || !s_text_ok(a->contact, AID_CONTACT_MAX))
         return ics_reject(ctx, "contact must say whom to call (1 to %d bytes of text)",
-                          S_CONTACT_MAX);
+                          AID_CONTACT_MAX);
     if (a->needed_from_ms > INT64_MAX || a->needed_until_ms > INT64_MAX ||
         a->expires_ms > INT64_MAX)
         return ics_reject(ctx, "a time is beyond 2^63-1 ms");
@@ -1009,8 +632,8 @@ static int s_check_request(ics_apply_ctx_t *ctx, const Ics__V1__AidRequest *a, b
         return ics_reject(ctx, "escalate after %u s is more than 30 days", a->escalate_after_s);
     f->needed_from = a->needed_from_ms ? a->needed_from_ms : ctx->clock_ms;
     f->needed_until = a->needed_until_ms;
-    s_fmt_time(f->needed_from, t1, sizeof t1);
-    s_fmt_time(f->needed_until, t2, sizeof t2);
+    ics_aid_fmt_time(f->needed_from, t1, sizeof t1);
+    ics_aid_fmt_time(f->needed_until, t2, sizeof t2);
     if (!mirror && f->needed_until != 0 && f->needed_until <= ctx->clock_ms)
         return ics_reject(ctx, "needed until %s is already past", t2);
     if (f->needed_until != 0 && f->needed_until <= f->needed_from)
@@ -1021,7 +644,7 @@ static int s_check_request(ics_apply_ctx_t *ctx, const Ics__V1__AidRequest *a, b
         if (f->needed_until != 0 && f->needed_until < f->expires)
             f->expires = f->needed_until;
     } else if (!mirror && f->expires <= ctx->clock_ms) {
-        s_fmt_time(f->expires, t1, sizeof t1);
+        ics_aid_fmt_time(f->expires, t1, sizeof t1);
         return ics_reject(ctx, "expiry %s is already past", t1);
     }
     if (a->no_auto_escalation)
@@ -1085,10 +708,10 @@ static int s_mirror(ics_apply_ctx_t *ctx, const Ics__V1__AidRequest *a)
     const Ics__V1__AidLink *l = a->link;
     s_req_fields_t f;
     char q[48];
-    s_req_t existing;
+    ics_aid_req_t existing;
     int rc;
 
-    if (!ics_valid_id(l->home_group, ICS_GROUP_MAX) || s_is(l->home_group, ctx->group))
+    if (!ics_valid_id(l->home_group, ICS_GROUP_MAX) || ics_aid_is(l->home_group, ctx->group))
         return ics_reject(ctx, "link names home group '%.64s', which is not another group",
                           l->home_group);
     if (l->home_request == 0 || l->home_request > INT64_MAX)
@@ -1098,7 +721,7 @@ static int s_mirror(ics_apply_ctx_t *ctx, const Ics__V1__AidRequest *a)
                           l->home_requester);
     if (l->home_opel > 4)
         return ics_reject(ctx, "link's OPEL level %u is not 0 to 4", l->home_opel);
-    rc = s_load_mirror(ctx->db, l->home_group, l->home_request, &existing);
+    rc = ics_aid_load_mirror(ctx->db, l->home_group, l->home_request, &existing);
     if (rc == ICS_OK)
         return ICS_OK; /* another bridging node (or a retry) was first: nothing to do */
     if (rc != ICS_ENOENT)
@@ -1112,7 +735,7 @@ static int s_mirror(ics_apply_ctx_t *ctx, const Ics__V1__AidRequest *a)
         rc = s_event(ctx, ctx->position, "escalated from %s request %" PRIu64 " of %s"
                                          " (OPEL %u): %s needed; %s acts for it here",
                      l->home_group, l->home_request, l->home_requester, l->home_opel,
-                     s_qty(f.res->id, a->quantity, q, sizeof q), ctx->org);
+                     ics_aid_qty(f.res->id, a->quantity, q, sizeof q), ctx->org);
     return rc;
 }
 
@@ -1135,8 +758,8 @@ static int s_request(ics_apply_ctx_t *ctx, const Ics__V1__AidRequest *a)
     rc = s_insert_request(ctx, a, &f, opel, report, "", 0, "");
     if (rc == ICS_OK)
         rc = s_event(ctx, ctx->position, "raised: %s%s%s needed, %s, at %s (requester at %s)",
-                     s_qty(f.res->id, a->quantity, q, sizeof q), a->specialty[0] ? " " : "",
-                     a->specialty, s_urgency((uint64_t)a->urgency)->words, a->site,
+                     ics_aid_qty(f.res->id, a->quantity, q, sizeof q), a->specialty[0] ? " " : "",
+                     a->specialty, ics_aid_urgency((uint64_t)a->urgency)->words, a->site,
                      opel ? (opel == 1 ? "OPEL 1" : opel == 2 ? "OPEL 2"
                              : opel == 3 ? "OPEL 3" : "OPEL 4") : "no current OPEL report");
     return rc;
@@ -1146,38 +769,38 @@ static int s_offer(ics_apply_ctx_t *ctx, const Ics__V1__AidOffer *a)
 {
     sqlite3_stmt *st = NULL;
     char why[200], q[48], when[32];
-    s_req_t r;
+    ics_aid_req_t r;
     int rc;
 
     rc = s_need_req(ctx, a->request, &r);
     if (rc != ICS_OK)
         return rc;
-    if (s_is(r.org, ctx->org))
+    if (ics_aid_is(r.org, ctx->org))
         return ics_reject(ctx, "%s cannot offer aid against its own request %" PRIu64, ctx->org,
                           r.id);
     if (s_ended_why(&r, true, why, sizeof why) != NULL)
         return ics_reject(ctx, "%s", why);
-    if (s_is(r.status, R_MET))
+    if (ics_aid_is(r.status, R_MET))
         return ics_reject(ctx, "request %" PRIu64 " is already met (%s agreed)", r.id,
-                          s_qty(r.resource, s_covered(&r), q, sizeof q));
-    if (s_local_need(&r) == 0 && r.escalated) {
-        s_fmt_time(r.escalated_ms, when, sizeof when);
+                          ics_aid_qty(r.resource, ics_aid_covered(&r), q, sizeof q));
+    if (ics_aid_local_need(&r) == 0 && r.escalated) {
+        ics_aid_fmt_time(r.escalated_ms, when, sizeof when);
         return ics_reject(ctx, "request %" PRIu64 "'s unmet %s went to %s at %s: offer there",
-                          r.id, s_qty(r.resource, r.escalated_qty, q, sizeof q), r.region, when);
+                          r.id, ics_aid_qty(r.resource, r.escalated_qty, q, sizeof q), r.region, when);
     }
     if (a->quantity < 1 || a->quantity > r.quantity)
         return ics_reject(ctx, "offer of %" PRIu64 " is not 1 to the %s requested", a->quantity,
-                          s_qty(r.resource, r.quantity, q, sizeof q));
-    if (!s_text_ok(a->conditions, S_TEXT_MAX))
+                          ics_aid_qty(r.resource, r.quantity, q, sizeof q));
+    if (!s_text_ok(a->conditions, AID_TEXT_MAX))
         return ics_reject(ctx, "conditions are longer than %d bytes, or not plain text",
-                          S_TEXT_MAX);
-    if (!s_text_ok(a->contact, S_CONTACT_MAX))
+                          AID_TEXT_MAX);
+    if (!s_text_ok(a->contact, AID_CONTACT_MAX))
         return ics_reject(ctx, "contact is longer than %d bytes, or not plain text",
-                          S_CONTACT_MAX);
+                          AID_CONTACT_MAX);
     if (a->valid_until_ms > INT64_MAX)
         return ics_reject(ctx, "valid until is beyond 2^63-1 ms");
     if (a->valid_until_ms != 0 && a->valid_until_ms <= ctx->clock_ms) {
-        s_fmt_time(a->valid_until_ms, when, sizeof when);
+        ics_aid_fmt_time(a->valid_until_ms, when, sizeof when);
         return ics_reject(ctx, "valid until %s is already past", when);
     }
     rc = ics_sql_prepare(ctx->db,
@@ -1202,7 +825,7 @@ static int s_offer(ics_apply_ctx_t *ctx, const Ics__V1__AidOffer *a)
     ics_sql_release(ctx->db, st);
     if (rc == ICS_OK)
         rc = s_event(ctx, r.id, "offer %" PRIu64 ": %s offers %s%s%s", ctx->position, ctx->org,
-                     s_qty(r.resource, a->quantity, q, sizeof q), a->conditions[0] ? ": " : "",
+                     ics_aid_qty(r.resource, a->quantity, q, sizeof q), a->conditions[0] ? ": " : "",
                      a->conditions);
     if (rc == ICS_OK)
         rc = s_touch(ctx, r.id);
@@ -1213,8 +836,8 @@ static int s_accept(ics_apply_ctx_t *ctx, const Ics__V1__AidAccept *a)
 {
     sqlite3_stmt *st = NULL;
     ics_aid_approval_t ap;
-    s_offer_t o;
-    s_req_t r;
+    ics_aid_offer_t o;
+    ics_aid_req_t r;
     char why[200], q[48], q2[96], when[32];
     uint64_t want, need;
     int rc;
@@ -1225,7 +848,7 @@ static int s_accept(ics_apply_ctx_t *ctx, const Ics__V1__AidAccept *a)
     /* The requester accepts; the group's coordinating organisation (its
      * membership administrator: in an ICS the ICB's system coordination
      * centre) may accept for it. */
-    if (!s_is(r.org, ctx->org)) {
+    if (!ics_aid_is(r.org, ctx->org)) {
         bool coordinator = false;
         rc = s_coordinator(ctx, &coordinator);
         if (rc != ICS_OK)
@@ -1237,21 +860,21 @@ static int s_accept(ics_apply_ctx_t *ctx, const Ics__V1__AidAccept *a)
     }
     if (s_ended_why(&r, true, why, sizeof why) != NULL)
         return ics_reject(ctx, "%s", why);
-    if (!s_is(o.status, O_OPEN))
+    if (!ics_aid_is(o.status, O_OPEN))
         return s_offer_state_reject(ctx, &o, O_OPEN);
-    if (s_is(r.status, R_MET))
+    if (ics_aid_is(r.status, R_MET))
         return ics_reject(ctx, "request %" PRIu64 " is already met (%s agreed)", r.id,
-                          s_qty(r.resource, s_covered(&r), q, sizeof q));
+                          ics_aid_qty(r.resource, ics_aid_covered(&r), q, sizeof q));
     want = a->quantity != 0 ? a->quantity : o.quantity;
     if (want > o.quantity)
         return ics_reject(ctx, "offer %" PRIu64 " is for %s; %" PRIu64 " cannot be accepted",
-                          o.id, s_qty(r.resource, o.quantity, q, sizeof q), want);
-    need = s_local_need(&r);
+                          o.id, ics_aid_qty(r.resource, o.quantity, q, sizeof q), want);
+    need = ics_aid_local_need(&r);
     if (need == 0 && r.escalated) {
-        s_fmt_time(r.escalated_ms, when, sizeof when);
+        ics_aid_fmt_time(r.escalated_ms, when, sizeof when);
         return ics_reject(ctx, "request %" PRIu64 "'s unmet %s went to %s at %s: offers for it"
                                " are accepted there", r.id,
-                          s_qty(r.resource, r.escalated_qty, q, sizeof q), r.region, when);
+                          ics_aid_qty(r.resource, r.escalated_qty, q, sizeof q), r.region, when);
     }
     if (want > need) {
         q2[0] = '\0';
@@ -1260,7 +883,7 @@ static int s_accept(ics_apply_ctx_t *ctx, const Ics__V1__AidAccept *a)
         return ics_reject(ctx, "accepting %s would exceed request %" PRIu64 ": %" PRIu64
                                " requested, %" PRIu64 " already agreed%s, %" PRIu64
                                " still needed (accept at most %" PRIu64 ")",
-                          s_qty(r.resource, want, q, sizeof q), r.id, r.quantity, r.allocated,
+                          ics_aid_qty(r.resource, want, q, sizeof q), r.id, r.quantity, r.allocated,
                           q2, need, need);
     }
     rc = s_approval_rule(ctx->db, r.allocated + want, r.org, &ap);
@@ -1269,14 +892,14 @@ static int s_accept(ics_apply_ctx_t *ctx, const Ics__V1__AidAccept *a)
     if (ap.needed && !ap.allowed)
         return ics_reject(ctx, "%s agreed on request %" PRIu64 " would need approval, and the"
                                " scheme of reservation and delegation lets nobody approve it: %s",
-                          s_qty(r.resource, r.allocated + want, q, sizeof q), r.id, ap.text);
+                          ics_aid_qty(r.resource, r.allocated + want, q, sizeof q), r.id, ap.text);
     rc = ics_sql_prepare(ctx->db, "UPDATE aid_offers SET status = ?2, status_ms = ?3,"
                                   " status_note = ?4, accepted = ?5, accepted_at = ?6,"
                                   " accepted_by = ?7, approval_value = ?8, approval_role = ?9,"
                                   " approval_body = ?10, approval_text = ?11 WHERE id = ?1", &st);
     if (rc != ICS_OK)
         return rc;
-    snprintf(why, sizeof why, "%s accepted%s", s_qty(r.resource, want, q, sizeof q),
+    snprintf(why, sizeof why, "%s accepted%s", ics_aid_qty(r.resource, want, q, sizeof q),
              ap.needed ? ", awaiting approval" : "");
     ics_sql_bind_u64(st, 1, o.id);
     sqlite3_bind_text(st, 2, ap.needed ? O_AWAITING : O_ACCEPTED, -1, SQLITE_STATIC);
@@ -1293,8 +916,8 @@ static int s_accept(ics_apply_ctx_t *ctx, const Ics__V1__AidAccept *a)
     ics_sql_release(ctx->db, st);
     if (rc != ICS_OK)
         return rc;
-    snprintf(q2, sizeof q2, "%s%s", s_is(r.org, ctx->org) ? "" : " for ",
-             s_is(r.org, ctx->org) ? "" : r.org);
+    snprintf(q2, sizeof q2, "%s%s", ics_aid_is(r.org, ctx->org) ? "" : " for ",
+             ics_aid_is(r.org, ctx->org) ? "" : r.org);
     if (ap.needed)
         rc = s_event(ctx, r.id, "offer %" PRIu64 " from %s: %s accepted%s; more than %" PRIu64
                                 " on one request needs approval by %s", o.id, o.org, q, q2,
@@ -1311,21 +934,21 @@ static int s_accept(ics_apply_ctx_t *ctx, const Ics__V1__AidAccept *a)
 static int s_approve(ics_apply_ctx_t *ctx, const Ics__V1__AidApprove *a)
 {
     sqlite3_stmt *st = NULL;
-    s_offer_t o;
-    s_req_t r;
+    ics_aid_offer_t o;
+    ics_aid_req_t r;
     char why[200], q[48];
     int rc;
 
     rc = s_need_offer(ctx, a->offer, &o, &r);
     if (rc != ICS_OK)
         return rc;
-    if (!s_text_ok(a->note, S_TEXT_MAX))
-        return ics_reject(ctx, "note is longer than %d bytes, or not plain text", S_TEXT_MAX);
-    if (!s_is(o.status, O_AWAITING)) {
-        if (s_is(o.status, O_ACCEPTED) && o.approval_text[0] == '\0')
+    if (!s_text_ok(a->note, AID_TEXT_MAX))
+        return ics_reject(ctx, "note is longer than %d bytes, or not plain text", AID_TEXT_MAX);
+    if (!ics_aid_is(o.status, O_AWAITING)) {
+        if (ics_aid_is(o.status, O_ACCEPTED) && o.approval_text[0] == '\0')
             return ics_reject(ctx, "offer %" PRIu64 "'s acceptance needed no approval", o.id);
-        if (s_is(o.status, O_ACCEPTED) || s_is(o.status, O_DELIVERED) ||
-            s_is(o.status, O_RETURNED))
+        if (ics_aid_is(o.status, O_ACCEPTED) || ics_aid_is(o.status, O_DELIVERED) ||
+            ics_aid_is(o.status, O_RETURNED))
             return ics_reject(ctx, "offer %" PRIu64 "'s acceptance was already approved", o.id);
         return s_offer_state_reject(ctx, &o, O_AWAITING);
     }
@@ -1349,7 +972,7 @@ static int s_approve(ics_apply_ctx_t *ctx, const Ics__V1__AidApprove *a)
     rc = s_set_offer_status(ctx, o.id, a->decline ? O_DECLINED : O_ACCEPTED, why);
     if (rc == ICS_OK)
         rc = s_event(ctx, r.id, "offer %" PRIu64 " from %s (%s): %s", o.id, o.org,
-                     s_qty(r.resource, o.accepted, q, sizeof q), why);
+                     ics_aid_qty(r.resource, o.accepted, q, sizeof q), why);
     if (rc == ICS_OK)
         rc = s_touch(ctx, r.id);
     if (rc == ICS_OK)
@@ -1364,8 +987,8 @@ static int s_deliver_or_return(ics_apply_ctx_t *ctx, uint64_t offer, const char 
 {
     sqlite3_stmt *st = NULL;
     bool coordinator = false;
-    s_offer_t o;
-    s_req_t r;
+    ics_aid_offer_t o;
+    ics_aid_req_t r;
     char why[200], q[48];
     int rc;
 
@@ -1375,15 +998,15 @@ static int s_deliver_or_return(ics_apply_ctx_t *ctx, uint64_t offer, const char 
     rc = s_coordinator(ctx, &coordinator);
     if (rc != ICS_OK)
         return rc;
-    if (!s_is(ctx->org, o.org) && !s_is(ctx->org, r.org) && !coordinator)
+    if (!ics_aid_is(ctx->org, o.org) && !ics_aid_is(ctx->org, r.org) && !coordinator)
         return ics_reject(ctx, "only %s (offering), %s (requesting) or the group's coordinating"
                                " organisation may record offer %" PRIu64 " as %s", o.org, r.org,
                           o.id, deliver ? "delivered" : "handed back");
-    if (!s_text_ok(note, S_TEXT_MAX))
-        return ics_reject(ctx, "note is longer than %d bytes, or not plain text", S_TEXT_MAX);
+    if (!s_text_ok(note, AID_TEXT_MAX))
+        return ics_reject(ctx, "note is longer than %d bytes, or not plain text", AID_TEXT_MAX);
     if (s_ended_why(&r, false, why, sizeof why) != NULL)
         return ics_reject(ctx, "%s", why);
-    if (!s_is(o.status, deliver ? O_ACCEPTED : O_DELIVERED))
+    if (!ics_aid_is(o.status, deliver ? O_ACCEPTED : O_DELIVERED))
         return s_offer_state_reject(ctx, &o, deliver ? O_ACCEPTED : O_DELIVERED);
     rc = ics_sql_prepare(ctx->db, deliver ? "UPDATE aid_offers SET delivered_ms = ?2 WHERE id = ?1"
                                           : "UPDATE aid_offers SET returned_ms = ?2 WHERE id = ?1",
@@ -1396,7 +1019,7 @@ static int s_deliver_or_return(ics_apply_ctx_t *ctx, uint64_t offer, const char 
     ics_sql_release(ctx->db, st);
     if (rc != ICS_OK)
         return rc;
-    snprintf(why, sizeof why, "%s %s by %s%s%s", s_qty(r.resource, o.accepted, q, sizeof q),
+    snprintf(why, sizeof why, "%s %s by %s%s%s", ics_aid_qty(r.resource, o.accepted, q, sizeof q),
              deliver ? "delivered" : "handed back", ctx->org, note[0] ? ": " : "", note);
     rc = s_set_offer_status(ctx, o.id, deliver ? O_DELIVERED : O_RETURNED, why);
     if (rc == ICS_OK)
@@ -1410,22 +1033,22 @@ static int s_deliver_or_return(ics_apply_ctx_t *ctx, uint64_t offer, const char 
 
 static int s_withdraw(ics_apply_ctx_t *ctx, const Ics__V1__AidWithdraw *a)
 {
-    s_offer_t o;
-    s_req_t r;
-    char why[ICS_ORG_MAX + S_TEXT_MAX + 32];
+    ics_aid_offer_t o;
+    ics_aid_req_t r;
+    char why[ICS_ORG_MAX + AID_TEXT_MAX + 32];
     int rc;
 
     rc = s_need_offer(ctx, a->offer, &o, &r);
     if (rc != ICS_OK)
         return rc;
-    if (!s_is(ctx->org, o.org))
+    if (!ics_aid_is(ctx->org, o.org))
         return ics_reject(ctx, "only %s, which made offer %" PRIu64 ", may withdraw it", o.org,
                           o.id);
-    if (!s_text_ok(a->reason, S_TEXT_MAX))
-        return ics_reject(ctx, "reason is longer than %d bytes, or not plain text", S_TEXT_MAX);
-    if (!s_is(o.status, O_OPEN)) {
-        if (s_is(o.status, O_AWAITING) || s_is(o.status, O_ACCEPTED) ||
-            s_is(o.status, O_DELIVERED))
+    if (!s_text_ok(a->reason, AID_TEXT_MAX))
+        return ics_reject(ctx, "reason is longer than %d bytes, or not plain text", AID_TEXT_MAX);
+    if (!ics_aid_is(o.status, O_OPEN)) {
+        if (ics_aid_is(o.status, O_AWAITING) || ics_aid_is(o.status, O_ACCEPTED) ||
+            ics_aid_is(o.status, O_DELIVERED))
             return ics_reject(ctx, "offer %" PRIu64 " was accepted at index %" PRIu64 ": ask %s"
                                    " to cancel the request or hand the aid back instead",
                               o.id, o.accepted_at, r.org);
@@ -1444,7 +1067,7 @@ static int s_withdraw(ics_apply_ctx_t *ctx, const Ics__V1__AidWithdraw *a)
 /* Ends a request for its requester (or, for a mirror, for its home):
  * aid agreed but not delivered is released, open offers lapse; with aid
  * delivered (here or in the region) it is CLOSED, else CANCELLED. */
-static int s_cancel_core(ics_apply_ctx_t *ctx, s_req_t *r, const char *why)
+static int s_cancel_core(ics_apply_ctx_t *ctx, ics_aid_req_t *r, const char *why)
 {
     int rc;
 
@@ -1454,10 +1077,10 @@ static int s_cancel_core(ics_apply_ctx_t *ctx, s_req_t *r, const char *why)
     if (rc == ICS_OK)
         rc = s_offers_to(ctx, r, O_ACCEPTED, O_RELEASED, "the request was cancelled");
     if (rc == ICS_OK)
-        rc = s_sums(ctx->db, r);
+        rc = ics_aid_sums(ctx->db, r);
     if (rc != ICS_OK)
         return rc;
-    bool keep = s_covered(r) > 0;
+    bool keep = ics_aid_covered(r) > 0;
     rc = s_set_req_status(ctx, r, keep ? R_CLOSED : R_CANCELLED, why);
     if (rc == ICS_OK)
         rc = s_event(ctx, r->id, "%s: %s%s", keep ? "closed" : "cancelled", why,
@@ -1470,17 +1093,17 @@ static int s_cancel_core(ics_apply_ctx_t *ctx, s_req_t *r, const char *why)
 static int s_cancel(ics_apply_ctx_t *ctx, const Ics__V1__AidCancel *a)
 {
     char why[200];
-    s_req_t r;
+    ics_aid_req_t r;
     int rc;
 
     rc = s_need_req(ctx, a->request, &r);
     if (rc != ICS_OK)
         return rc;
-    if (!s_is(r.org, ctx->org))
+    if (!ics_aid_is(r.org, ctx->org))
         return ics_reject(ctx, "only %s, which made request %" PRIu64 ", may cancel it", r.org,
                           r.id);
-    if (!s_text_ok(a->reason, S_TEXT_MAX))
-        return ics_reject(ctx, "reason is longer than %d bytes, or not plain text", S_TEXT_MAX);
+    if (!s_text_ok(a->reason, AID_TEXT_MAX))
+        return ics_reject(ctx, "reason is longer than %d bytes, or not plain text", AID_TEXT_MAX);
     if (s_ended_why(&r, false, why, sizeof why) != NULL)
         return ics_reject(ctx, "%s", why);
     snprintf(why, sizeof why, "cancelled by %s%s%s", ctx->org, a->reason[0] ? ": " : "",
@@ -1490,10 +1113,10 @@ static int s_cancel(ics_apply_ctx_t *ctx, const Ics__V1__AidCancel *a)
 
 /* Raises the unmet remainder in the regional group: from now on it is the
  * region's (escalated_qty) and local offers for it lapse. */
-static int s_escalate_now(ics_apply_ctx_t *ctx, s_req_t *r, const char *region, const char *by)
+static int s_escalate_now(ics_apply_ctx_t *ctx, ics_aid_req_t *r, const char *region, const char *by)
 {
     sqlite3_stmt *st = NULL;
-    uint64_t rest = s_local_need(r);
+    uint64_t rest = ics_aid_local_need(r);
     char q[48];
     int rc;
 
@@ -1512,7 +1135,7 @@ static int s_escalate_now(ics_apply_ctx_t *ctx, s_req_t *r, const char *region, 
     ics_sql_release(ctx->db, st);
     if (rc == ICS_OK)
         rc = s_event(ctx, r->id, "escalated to %s, raising the %s still needed there (%s)",
-                     region, s_qty(r->resource, rest, q, sizeof q), by);
+                     region, ics_aid_qty(r->resource, rest, q, sizeof q), by);
     if (rc == ICS_OK)
         rc = s_offers_to(ctx, r, O_OPEN, O_LAPSED, "the unmet need went to the region");
     return rc;
@@ -1521,28 +1144,28 @@ static int s_escalate_now(ics_apply_ctx_t *ctx, s_req_t *r, const char *region, 
 static int s_escalate(ics_apply_ctx_t *ctx, const Ics__V1__AidEscalate *a)
 {
     char why[200], region[ICS_GROUP_MAX], by[ICS_ORG_MAX], when[32], q[48];
-    s_req_t r;
+    ics_aid_req_t r;
     int rc;
 
     rc = s_need_req(ctx, a->request, &r);
     if (rc != ICS_OK)
         return rc;
-    if (!s_is(r.org, ctx->org))
+    if (!ics_aid_is(r.org, ctx->org))
         return ics_reject(ctx, "only %s, which made request %" PRIu64 ", may escalate it", r.org,
                           r.id);
-    if (!s_text_ok(a->reason, S_TEXT_MAX))
-        return ics_reject(ctx, "reason is longer than %d bytes, or not plain text", S_TEXT_MAX);
+    if (!s_text_ok(a->reason, AID_TEXT_MAX))
+        return ics_reject(ctx, "reason is longer than %d bytes, or not plain text", AID_TEXT_MAX);
     if (s_ended_why(&r, true, why, sizeof why) != NULL)
         return ics_reject(ctx, "%s", why);
     if (r.escalated) {
-        s_fmt_time(r.escalated_ms, when, sizeof when);
+        ics_aid_fmt_time(r.escalated_ms, when, sizeof when);
         return ics_reject(ctx, "request %" PRIu64 " was already escalated to %s at %s", r.id,
                           r.region, when);
     }
-    if (s_is(r.status, R_MET) || s_local_need(&r) == 0)
+    if (ics_aid_is(r.status, R_MET) || ics_aid_local_need(&r) == 0)
         return ics_reject(ctx, "request %" PRIu64 " is already met (%s agreed): nothing to"
-                               " escalate", r.id, s_qty(r.resource, s_covered(&r), q, sizeof q));
-    rc = s_settings(ctx->db, region, by);
+                               " escalate", r.id, ics_aid_qty(r.resource, ics_aid_covered(&r), q, sizeof q));
+    rc = ics_aid_settings(ctx->db, region, by);
     if (rc != ICS_OK)
         return rc;
     if (region[0] == '\0')
@@ -1561,17 +1184,17 @@ static int s_region(ics_apply_ctx_t *ctx, const Ics__V1__AidRegion *a)
     int rc;
 
     if (a->region[0] != '\0' &&
-        (!ics_valid_id(a->region, ICS_GROUP_MAX) || s_is(a->region, ctx->group)))
+        (!ics_valid_id(a->region, ICS_GROUP_MAX) || ics_aid_is(a->region, ctx->group)))
         return ics_reject(ctx, "'%.64s' is not another group's name", a->region);
-    rc = s_settings(ctx->db, region, by);
+    rc = ics_aid_settings(ctx->db, region, by);
     if (rc != ICS_OK)
         return rc;
-    if (s_is(region, a->region))
+    if (ics_aid_is(region, a->region))
         return ICS_OK; /* already so: idempotent */
     rc = ics_members_get(ctx->db, ctx->org, &m);
     if (rc != ICS_OK)
         return rc == ICS_ENOENT ? ICS_EIO : rc;
-    if (region[0] != '\0' && !s_is(by, ctx->org) && !m.admin)
+    if (region[0] != '\0' && !ics_aid_is(by, ctx->org) && !m.admin)
         return ics_reject(ctx, "group %s escalates to %s, set by %s; only %s or the membership"
                                " administrator may change that", ctx->group, region, by, by);
     rc = ics_sql_prepare(ctx->db, "UPDATE aid_settings SET region = ?1, region_by = ?2,"
@@ -1591,13 +1214,13 @@ static int s_link_update(ics_apply_ctx_t *ctx, const Ics__V1__AidLinkUpdate *u)
 {
     sqlite3_stmt *st = NULL;
     char q[48];
-    s_req_t r;
+    ics_aid_req_t r;
     int rc;
 
     rc = s_need_req(ctx, u->home_request, &r);
     if (rc != ICS_OK)
         return rc;
-    if (!r.escalated || !s_is(r.region, u->region))
+    if (!r.escalated || !ics_aid_is(r.region, u->region))
         return ics_reject(ctx, "request %" PRIu64 " was not escalated to '%.64s'", r.id,
                           u->region);
     if (u->region_request == 0 || u->region_request > INT64_MAX || u->revision > INT64_MAX)
@@ -1607,10 +1230,10 @@ static int s_link_update(ics_apply_ctx_t *ctx, const Ics__V1__AidLinkUpdate *u)
                                PRIu64, r.id, r.region, r.region_request, u->region_request);
     if (u->revision <= r.region_revision)
         return ICS_OK; /* no newer than what we have: idempotent */
-    if (!s_known_status(u->status))
+    if (!ics_aid_known_status(u->status))
         return ics_reject(ctx, "link update status '%.20s' is not a request status", u->status);
     if (u->accepted > r.escalated_qty || u->delivered > u->accepted ||
-        u->returned > u->accepted || u->n_offers > S_LINK_OFFERS_MAX)
+        u->returned > u->accepted || u->n_offers > AID_LINK_OFFERS_MAX)
         return ics_reject(ctx, "link update is inconsistent: %" PRIu64 " accepted of %" PRIu64
                                " escalated, %" PRIu64 " delivered, %" PRIu64 " returned",
                           u->accepted, r.escalated_qty, u->delivered, u->returned);
@@ -1619,7 +1242,7 @@ static int s_link_update(ics_apply_ctx_t *ctx, const Ics__V1__AidLinkUpdate *u)
             return ics_reject(ctx, "link update names '%.40s', not an organisation id",
                               u->offers[i]->org);
 
-    bool news = !s_is(r.region_status, u->status) || r.region_accepted != u->accepted ||
+    bool news = !ics_aid_is(r.region_status, u->status) || r.region_accepted != u->accepted ||
                 r.region_offered != u->offered || r.region_delivered != u->delivered ||
                 r.region_returned != u->returned || r.region_request == 0;
     rc = ics_sql_prepare(ctx->db, "UPDATE aid_requests SET region_request = ?2,"
@@ -1671,7 +1294,7 @@ static int s_link_update(ics_apply_ctx_t *ctx, const Ics__V1__AidLinkUpdate *u)
         rc = s_event(ctx, r.id, "%s request %" PRIu64 " is %s: %" PRIu64 " offered, %s accepted,"
                                 " %" PRIu64 " in use, %" PRIu64 " handed back there",
                      u->region, u->region_request, u->status, u->offered,
-                     s_qty(r.resource, u->accepted, q, sizeof q), u->delivered, u->returned);
+                     ics_aid_qty(r.resource, u->accepted, q, sizeof q), u->delivered, u->returned);
     if (rc == ICS_OK)
         rc = s_refresh(ctx, r.id);
     return rc;
@@ -1681,18 +1304,18 @@ static int s_link_update(ics_apply_ctx_t *ctx, const Ics__V1__AidLinkUpdate *u)
 static int s_link_cancel(ics_apply_ctx_t *ctx, const Ics__V1__AidLinkCancel *a)
 {
     char why[300];
-    s_req_t r;
+    ics_aid_req_t r;
     int rc;
 
-    if (!s_text_ok(a->reason, S_TEXT_MAX))
-        return ics_reject(ctx, "reason is longer than %d bytes, or not plain text", S_TEXT_MAX);
-    rc = s_load_mirror(ctx->db, a->home_group, a->home_request, &r);
+    if (!s_text_ok(a->reason, AID_TEXT_MAX))
+        return ics_reject(ctx, "reason is longer than %d bytes, or not plain text", AID_TEXT_MAX);
+    rc = ics_aid_load_mirror(ctx->db, a->home_group, a->home_request, &r);
     if (rc == ICS_ENOENT)
         return ics_reject(ctx, "no request here is mirrored from %.64s request %" PRIu64,
                           a->home_group, a->home_request);
     if (rc != ICS_OK)
         return rc;
-    if (!s_is(r.status, R_OPEN) && !s_is(r.status, R_MET))
+    if (!ics_aid_is(r.status, R_OPEN) && !ics_aid_is(r.status, R_MET))
         return ICS_OK; /* already ended or closed: idempotent */
     snprintf(why, sizeof why, "ended in %s%s%s", a->home_group, a->reason[0] ? ": " : "",
              a->reason);
@@ -1779,9 +1402,9 @@ static int s_lapse_offers(ics_apply_ctx_t *ctx)
                             " AND valid_until <> 0 AND valid_until <= ?1 AND ?2 = ?2"
                             " AND id > ?3 ORDER BY id LIMIT 64", ctx->clock_ms, after, ids, &n);
         for (size_t i = 0; rc == ICS_OK && i < n; i++) {
-            s_offer_t o;
+            ics_aid_offer_t o;
             after = ids[i];
-            rc = s_load_offer(ctx->db, ids[i], &o);
+            rc = ics_aid_load_offer(ctx->db, ids[i], &o);
             if (rc == ICS_OK)
                 rc = s_set_offer_status(ctx, o.id, O_LAPSED, "its valid-until time passed");
             if (rc == ICS_OK)
@@ -1799,15 +1422,15 @@ static int s_expire_one(ics_apply_ctx_t *ctx, uint64_t id)
 {
     char q[48], note[160];
     uint64_t covered;
-    s_req_t r;
+    ics_aid_req_t r;
     int rc;
 
-    rc = s_load_req(ctx->db, id, &r);
+    rc = ics_aid_load_req(ctx->db, id, &r);
     if (rc != ICS_OK)
         return rc == ICS_ENOENT ? ICS_EIO : rc;
-    covered = s_covered(&r);
+    covered = ics_aid_covered(&r);
     snprintf(note, sizeof note, "expired with %s of %" PRIu64 " agreed",
-             s_qty(r.resource, covered, q, sizeof q), r.quantity);
+             ics_aid_qty(r.resource, covered, q, sizeof q), r.quantity);
     rc = s_offers_to(ctx, &r, O_OPEN, O_LAPSED, "the request expired");
     if (rc == ICS_OK)
         rc = s_set_req_status(ctx, &r, covered > 0 ? R_CLOSED : R_EXPIRED, note);
@@ -1844,7 +1467,7 @@ static int s_auto_escalate(ics_apply_ctx_t *ctx)
     char region[ICS_GROUP_MAX], by[ICS_ORG_MAX], why[120], d[32];
     uint64_t ids[S_BATCH], after = 0;
     size_t n = 0;
-    int rc = s_settings(ctx->db, region, by);
+    int rc = ics_aid_settings(ctx->db, region, by);
 
     if (rc != ICS_OK || region[0] == '\0')
         return rc;
@@ -1854,12 +1477,12 @@ static int s_auto_escalate(ics_apply_ctx_t *ctx)
                             " AND ?2 = ?2 AND id > ?3 ORDER BY id LIMIT 64", ctx->clock_ms,
                    after, ids, &n);
         for (size_t i = 0; rc == ICS_OK && i < n; i++) {
-            s_req_t r;
+            ics_aid_req_t r;
             after = ids[i];
-            rc = s_load_req(ctx->db, ids[i], &r);
-            if (rc != ICS_OK || s_local_need(&r) == 0)
+            rc = ics_aid_load_req(ctx->db, ids[i], &r);
+            if (rc != ICS_OK || ics_aid_local_need(&r) == 0)
                 continue;
-            s_fmt_dur(r.escalate_at - r.raised, d, sizeof d);
+            ics_aid_fmt_dur(r.escalate_at - r.raised, d, sizeof d);
             snprintf(why, sizeof why, "automatically: still unmet %s after it was raised", d);
             rc = s_escalate_now(ctx, &r, region, why);
         }
@@ -1906,835 +1529,13 @@ static int s_deadline(ics_db_t *db, uint64_t clock, ics_deadline_t *out)
     return rc == ICS_OK ? ICS_OK : ICS_EIO;
 }
 
-/* ---------------------------------------------------------------- queries */
-
-static const char *s_urgency_name(uint64_t u)
-{
-    return s_urgency(u)->name;
-}
-
-/* "RTD" or, for a mirror, "RTD@nenc" (its home requester and group). */
-static void s_requester(const s_req_t *r, char *out, size_t size)
-{
-    if (r->link_group[0] != '\0')
-        snprintf(out, size, "%s@%s", r->link_requester, r->link_group);
-    else
-        snprintf(out, size, "%s", r->org);
-}
-
-static void s_json_req(json_t *j, const s_req_t *r, uint64_t clock)
-{
-    json_u64(j, "id", r->id);
-    json_str(j, "org", r->org);
-    json_str(j, "resource", r->resource);
-    json_str(j, "unit", s_resource(r->resource) ? s_resource(r->resource)->many : "units");
-    json_str(j, "specialty", r->specialty);
-    json_u64(j, "quantity", r->quantity);
-    json_str(j, "urgency", s_urgency_name(r->urgency));
-    json_u64(j, "needed_from_ms", r->needed_from);
-    json_u64(j, "needed_until_ms", r->needed_until);
-    json_u64(j, "raised_ms", r->raised);
-    json_u64(j, "age_ms", clock > r->raised ? clock - r->raised : 0);
-    json_u64(j, "expires_ms", r->expires);
-    json_u64(j, "escalate_at_ms", r->escalate_at);
-    json_u64(j, "opel", r->opel);
-    json_str(j, "status", r->status);
-    json_u64(j, "status_ms", r->status_ms);
-    json_u64(j, "revision", r->revision);
-    json_u64(j, "offered", r->offered + (r->escalated ? r->region_offered : 0));
-    json_u64(j, "offered_open", r->offered_open);
-    json_u64(j, "accepted", s_covered(r));
-    json_u64(j, "accepted_here", r->allocated);
-    json_u64(j, "in_use", r->delivered + (r->escalated ? r->region_delivered : 0));
-    json_u64(j, "returned", r->returned + (r->escalated ? r->region_returned : 0));
-    json_u64(j, "still_needed", r->quantity > s_covered(r) ? r->quantity - s_covered(r) : 0);
-    json_obj(j, "escalation");
-    json_bool(j, "escalated", r->escalated);
-    if (r->escalated) {
-        json_u64(j, "at_ms", r->escalated_ms);
-        json_u64(j, "quantity", r->escalated_qty);
-        json_str(j, "region", r->region);
-        json_u64(j, "region_request", r->region_request);
-        json_str(j, "region_status", r->region_status[0] ? r->region_status : "not yet mirrored");
-        json_u64(j, "region_offered", r->region_offered);
-        json_u64(j, "region_accepted", r->region_accepted);
-        json_u64(j, "region_delivered", r->region_delivered);
-        json_u64(j, "region_returned", r->region_returned);
-    }
-    json_end_obj(j);
-    if (r->link_group[0] != '\0') {
-        json_obj(j, "link");
-        json_str(j, "home_group", r->link_group);
-        json_u64(j, "home_request", r->link_request);
-        json_str(j, "home_requester", r->link_requester);
-        json_end_obj(j);
-    }
-}
-
-/* One summary line per request, for aid.list and aid.board. */
-static void s_text_req_line(FILE *text, const s_req_t *r, uint64_t clock)
-{
-    char who[96], what[96], age[16], status[160];
-
-    s_requester(r, who, sizeof who);
-    snprintf(what, sizeof what, "%s%s%s", r->resource, r->specialty[0] ? "/" : "",
-             r->specialty);
-    s_fmt_dur(clock > r->raised ? clock - r->raised : 0, age, sizeof age);
-    if (r->escalated)
-        snprintf(status, sizeof status, "%s, escalated to %s%s", r->status, r->region,
-                 r->region_request ? "" : " (not yet raised there)");
-    else
-        snprintf(status, sizeof status, "%s", r->status);
-    fprintf(text, "%-6" PRIu64 " %-14s %-28.40s %4" PRIu64 " %7" PRIu64 " %8" PRIu64 " %6" PRIu64
-                  " %-10s %-6s %s\n",
-            r->id, who, what, r->quantity, r->offered + (r->escalated ? r->region_offered : 0),
-            s_covered(r), r->delivered + (r->escalated ? r->region_delivered : 0),
-            s_urgency_name(r->urgency), age, status);
-}
-
-static void s_text_req_header(FILE *text)
-{
-    fprintf(text, "%-6s %-14s %-28s %4s %7s %8s %6s %-10s %-6s %s\n", "ID", "REQUESTER",
-            "RESOURCE", "NEED", "OFFERED", "ACCEPTED", "IN USE", "URGENCY", "AGE", "STATUS");
-}
-
-static int s_json_offers(ics_db_t *db, json_t *j, FILE *text, const s_req_t *r, uint64_t clock,
-                         bool brief)
-{
-    sqlite3_stmt *st = NULL;
-    bool any = false;
-    int rc;
-
-    rc = ics_sql_prepare(db, "SELECT id, org, actor, quantity, conditions, contact,"
-                             " valid_until, offered_ms, status, status_note, accepted,"
-                             " approval_text, approved_by, delivered_ms, returned_ms"
-                             " FROM aid_offers WHERE request = ?1 ORDER BY id", &st);
-    if (rc != ICS_OK)
-        return rc;
-    ics_sql_bind_u64(st, 1, r->id);
-    json_arr(j, "offers");
-    while ((rc = ics_sql_row(db, st)) == ICS_OK) {
-        uint64_t id = ics_sql_column_u64(st, 0), qty = ics_sql_column_u64(st, 3);
-        uint64_t until = ics_sql_column_u64(st, 6), acc = ics_sql_column_u64(st, 10);
-        const char *status = ics_sql_column_str(st, 8);
-        char u[32];
-        json_obj(j, NULL);
-        json_u64(j, "id", id);
-        json_str(j, "org", ics_sql_column_str(st, 1));
-        json_str(j, "actor", ics_sql_column_str(st, 2));
-        json_u64(j, "quantity", qty);
-        json_str(j, "conditions", ics_sql_column_str(st, 4));
-        json_str(j, "contact", ics_sql_column_str(st, 5));
-        json_u64(j, "valid_until_ms", until);
-        json_u64(j, "offered_ms", ics_sql_column_u64(st, 7));
-        json_str(j, "status", status);
-        json_str(j, "status_note", ics_sql_column_str(st, 9));
-        json_u64(j, "accepted", acc);
-        json_str(j, "approval", ics_sql_column_str(st, 11));
-        json_str(j, "approved_by", ics_sql_column_str(st, 12));
-        json_u64(j, "delivered_ms", ics_sql_column_u64(st, 13));
-        json_u64(j, "returned_ms", ics_sql_column_u64(st, 14));
-        json_end_obj(j);
-        if (brief) {
-            if (s_is(status, O_OPEN) || s_is(status, O_AWAITING) || s_is(status, O_ACCEPTED) ||
-                s_is(status, O_DELIVERED) || s_is(status, O_RETURNED)) {
-                fprintf(text, "%s offer %" PRIu64 " %s %" PRIu64, any ? "," : "        offers:",
-                        id, ics_sql_column_str(st, 1), qty);
-                if (!s_is(status, O_OPEN))
-                    fprintf(text, " (%s %" PRIu64 ")", status, acc);
-                any = true;
-            }
-            continue;
-        }
-        if (!any)
-            fprintf(text, "\n%-6s %-10s %4s %8s %-18s %-20s %s\n", "OFFER", "FROM", "QTY",
-                    "ACCEPTED", "STATUS", "VALID UNTIL", "CONDITIONS / NOTE");
-        any = true;
-        if (until == 0)
-            snprintf(u, sizeof u, "while open");
-        else
-            s_fmt_time(until, u, sizeof u);
-        fprintf(text, "%-6" PRIu64 " %-10s %4" PRIu64 " %8" PRIu64 " %-18s %-20s %s%s%s\n", id,
-                ics_sql_column_str(st, 1), qty, acc, status, u, ics_sql_column_str(st, 4),
-                ics_sql_column_str(st, 4)[0] && ics_sql_column_str(st, 9)[0] ? " / " : "", ics_sql_column_str(st, 9));
-        if (s_is(status, O_DELIVERED) && r->needed_until != 0 && r->needed_until <= clock)
-            fprintf(text, "%-6s overdue for hand-back: needed only until the request's end\n",
-                    "");
-    }
-    ics_sql_release(db, st);
-    json_end_arr(j);
-    if (brief && any)
-        fputc('\n', text);
-    return rc == ICS_ENOENT ? ICS_OK : rc;
-}
-
-static int s_json_link_offers(ics_db_t *db, json_t *j, FILE *text, const s_req_t *r, bool brief)
-{
-    sqlite3_stmt *st = NULL;
-    bool any = false;
-    int rc;
-
-    rc = ics_sql_prepare(db, "SELECT org, offered, accepted, delivered, returned"
-                             " FROM aid_link_offers WHERE request = ?1 ORDER BY org", &st);
-    if (rc != ICS_OK)
-        return rc;
-    ics_sql_bind_u64(st, 1, r->id);
-    json_arr(j, "region_offers");
-    while ((rc = ics_sql_row(db, st)) == ICS_OK) {
-        json_obj(j, NULL);
-        json_str(j, "org", ics_sql_column_str(st, 0));
-        json_u64(j, "offered", ics_sql_column_u64(st, 1));
-        json_u64(j, "accepted", ics_sql_column_u64(st, 2));
-        json_u64(j, "delivered", ics_sql_column_u64(st, 3));
-        json_u64(j, "returned", ics_sql_column_u64(st, 4));
-        json_end_obj(j);
-        if (brief) {
-            fprintf(text, "%s %s %" PRIu64 " (accepted %" PRIu64 ")",
-                    any ? "," : "        in the region:", ics_sql_column_str(st, 0), ics_sql_column_u64(st, 1),
-                    ics_sql_column_u64(st, 2));
-        } else {
-            if (!any)
-                fprintf(text, "\nIN %s (request %" PRIu64 " there)\n%-10s %7s %8s %6s %11s\n",
-                        r->region, r->region_request, "FROM", "OFFERED", "ACCEPTED",
-                        "IN USE", "HANDED BACK");
-            fprintf(text, "%-10s %7" PRIu64 " %8" PRIu64 " %6" PRIu64 " %11" PRIu64 "\n",
-                    ics_sql_column_str(st, 0), ics_sql_column_u64(st, 1), ics_sql_column_u64(st, 2),
-                    ics_sql_column_u64(st, 3), ics_sql_column_u64(st, 4));
-        }
-        any = true;
-    }
-    ics_sql_release(db, st);
-    json_end_arr(j);
-    if (brief && any)
-        fputc('\n', text);
-    return rc == ICS_ENOENT ? ICS_OK : rc;
-}
-
-static bool s_parse_id(const char *s, uint64_t *out)
-{
-    char *end = NULL;
-    unsigned long long v;
-
-    if (s == NULL || s[0] < '0' || s[0] > '9')
-        return false;
-    v = strtoull(s, &end, 10);
-    if (end == NULL || *end != '\0' || v == 0 || v > INT64_MAX)
-        return false;
-    *out = v;
-    return true;
-}
-
-/* aid.show ID: one request in full, with its offers and timeline. */
-static int s_query_show(ics_db_t *db, const char *group, size_t argc, char *const *argv,
-                        FILE *json, FILE *text, ics_err_t *err)
-{
-    sqlite3_stmt *st = NULL;
-    uint64_t id = 0, clock = ics_core_clock(db);
-    char who[160], t1[32], t2[32], t3[32], q[48], site[S_SITE_MAX + 1] = "",
-         reason[S_TEXT_MAX + 1] = "", contact[S_CONTACT_MAX + 1] = "",
-         actor[ICS_ACTOR_MAX] = "", note[300] = "";
-    s_req_t r;
-    json_t j;
-    int rc;
-
-    if (argc != 1 || !s_parse_id(argv[0], &id))
-        return ics_err(err, ICS_EINVAL, "aid show takes one request id (a whole number)");
-    rc = s_load_req(db, id, &r);
-    if (rc == ICS_ENOENT)
-        return ics_err(err, ICS_ENOENT, "there is no request %" PRIu64 " in group %s", id, group);
-    if (rc != ICS_OK)
-        return ics_err(err, rc, "state database error");
-    if (ics_sql_prepare(db, "SELECT site, reason, contact, actor, status_note FROM aid_requests"
-                            " WHERE id = ?1", &st) == ICS_OK) {
-        ics_sql_bind_u64(st, 1, id);
-        if (ics_sql_row(db, st) == ICS_OK) {
-            s_copy_col(st, 0, site, sizeof site);
-            s_copy_col(st, 1, reason, sizeof reason);
-            s_copy_col(st, 2, contact, sizeof contact);
-            s_copy_col(st, 3, actor, sizeof actor);
-            s_copy_col(st, 4, note, sizeof note);
-        }
-    }
-    ics_sql_release(db, st);
-    st = NULL;
-
-    json_init(&j, json);
-    json_obj(&j, NULL);
-    json_str(&j, "group", group);
-    json_u64(&j, "clock_ms", clock);
-    json_obj(&j, "request");
-    s_json_req(&j, &r, clock);
-    json_str(&j, "actor", actor);
-    json_str(&j, "site", site);
-    json_str(&j, "reason", reason);
-    json_str(&j, "contact", contact);
-    json_str(&j, "status_note", note);
-
-    s_requester(&r, who, sizeof who);
-    fprintf(text, "Request %" PRIu64 " in %s: %s — %s%s%s\n", r.id, group,
-            s_qty(r.resource, r.quantity, q, sizeof q), r.status, note[0] ? ": " : "", note);
-    if (r.link_group[0] != '\0')
-        snprintf(who, sizeof who, "%s, acting here for %s of %s", r.org, r.link_requester,
-                 r.link_group);
-    fprintf(text, "  requester   %s (%s)", who, actor);
-    if (r.opel != 0)
-        fprintf(text, ", at OPEL %u when raised\n", r.opel);
-    else
-        fprintf(text, ", no current OPEL report when raised\n");
-    fprintf(text, "  resource    %s%s%s (%s), %s\n", r.resource, r.specialty[0] ? ", " : "",
-            r.specialty, s_resource(r.resource) ? s_resource(r.resource)->what : "?",
-            s_urgency(r.urgency)->words);
-    s_fmt_time(r.needed_from, t1, sizeof t1);
-    s_fmt_time(r.needed_until, t2, sizeof t2);
-    fprintf(text, "  needed      from %s until %s\n", t1,
-            r.needed_until ? t2 : "handed back");
-    fprintf(text, "  site        %s\n  reason      %s\n  contact     %s\n", site, reason, contact);
-    s_fmt_time(r.raised, t1, sizeof t1);
-    s_fmt_time(r.expires, t2, sizeof t2);
-    s_fmt_time(r.escalate_at, t3, sizeof t3);
-    fprintf(text, "  raised      %s; expires %s; automatic escalation %s%s\n", t1, t2,
-            r.escalate_at ? "at " : "", r.escalate_at ? t3 : "off");
-    fprintf(text, "  agreed      %" PRIu64 " of %" PRIu64 " (here %" PRIu64 "%s", s_covered(&r),
-            r.quantity, r.allocated, r.escalated ? ", in " : "");
-    if (r.escalated)
-        fprintf(text, "%s %" PRIu64, r.region, r.region_accepted);
-    /* Quantities, in the resource's unit like the rest of the line. */
-    fprintf(text, "); in use %" PRIu64 ", handed back %" PRIu64 "; offered, not yet accepted %"
-            PRIu64 "\n",
-            r.delivered + (r.escalated ? r.region_delivered : 0),
-            r.returned + (r.escalated ? r.region_returned : 0), r.offered_open);
-    if (s_is(r.status, R_OPEN))
-        fprintf(text, "  still needed %" PRIu64 "%s\n", r.quantity - s_covered(&r),
-                r.escalated ? " (in the region)" : "");
-    if (r.escalated) {
-        s_fmt_time(r.escalated_ms, t1, sizeof t1);
-        if (r.region_request != 0)
-            fprintf(text, "  escalated   %s: %s to %s, request %" PRIu64 " there (%s)\n", t1,
-                    s_qty(r.resource, r.escalated_qty, q, sizeof q), r.region, r.region_request,
-                    r.region_status);
-        else
-            fprintf(text, "  escalated   %s: %s to %s (not yet raised there)\n", t1,
-                    s_qty(r.resource, r.escalated_qty, q, sizeof q), r.region);
-    }
-    if (r.link_group[0] != '\0')
-        fprintf(text, "  escalated from %s request %" PRIu64 " of %s; %s acts for it here\n",
-                r.link_group, r.link_request, r.link_requester, r.org);
-
-    rc = s_json_offers(db, &j, text, &r, clock, false);
-    if (rc == ICS_OK && r.escalated)
-        rc = s_json_link_offers(db, &j, text, &r, false);
-    if (rc != ICS_OK)
-        return ics_err(err, rc, "state database error");
-
-    rc = ics_sql_prepare(db, "SELECT position, at_ms, org, actor, text FROM aid_events"
-                             " WHERE request = ?1 ORDER BY id", &st);
-    if (rc != ICS_OK)
-        return ics_err(err, rc, "state database error");
-    ics_sql_bind_u64(st, 1, id);
-    json_arr(&j, "timeline");
-    fprintf(text, "\nTIMELINE\n");
-    while ((rc = ics_sql_row(db, st)) == ICS_OK) {
-        s_fmt_time(ics_sql_column_u64(st, 1), t1, sizeof t1);
-        json_obj(&j, NULL);
-        json_u64(&j, "index", ics_sql_column_u64(st, 0));
-        json_u64(&j, "at_ms", ics_sql_column_u64(st, 1));
-        json_str(&j, "org", ics_sql_column_str(st, 2));
-        json_str(&j, "actor", ics_sql_column_str(st, 3));
-        json_str(&j, "text", ics_sql_column_str(st, 4));
-        json_end_obj(&j);
-        fprintf(text, "  %s  #%-5" PRIu64 " %-10s %s\n", t1, ics_sql_column_u64(st, 0),
-                ics_sql_column_str(st, 2), ics_sql_column_str(st, 4));
-    }
-    ics_sql_release(db, st);
-    json_end_arr(&j);
-    json_end_obj(&j);
-    json_end_obj(&j);
-    return rc == ICS_ENOENT ? ICS_OK : ics_err(err, rc, "state database error");
-}
-
-/* Which statuses a filter word selects. */
-static const char *s_status_filter(const char *word)
-{
-    if (s_is(word, "active"))
-        return "('" R_OPEN "','" R_MET "','" R_CLOSED "')";
-    if (s_is(word, "all"))
-        return "('" R_OPEN "','" R_MET "','" R_CLOSED "','" R_CANCELLED "','" R_EXPIRED "','"
-               R_COMPLETED "')";
-    if (s_is(word, R_OPEN)) return "('" R_OPEN "')";
-    if (s_is(word, R_MET)) return "('" R_MET "')";
-    if (s_is(word, R_CLOSED)) return "('" R_CLOSED "')";
-    if (s_is(word, R_CANCELLED)) return "('" R_CANCELLED "')";
-    if (s_is(word, R_EXPIRED)) return "('" R_EXPIRED "')";
-    if (s_is(word, R_COMPLETED)) return "('" R_COMPLETED "')";
-    return NULL;
-}
-
-/* aid.list [status=S] [org=ORG] [resource=R]: requests, oldest first. */
-static int s_query_list(ics_db_t *db, const char *group, size_t argc, char *const *argv,
-                        FILE *json, FILE *text, ics_err_t *err)
-{
-    sqlite3_stmt *st = NULL;
-    const char *statuses = s_status_filter("active"), *org = NULL, *resource = NULL;
-    uint64_t clock = ics_core_clock(db);
-    char sql[512];
-    size_t n = 0;
-    json_t j;
-    int rc;
-
-    for (size_t i = 0; i < argc; i++) {
-        const char *a = argv[i];
-        if (strncmp(a, "status=", 7) == 0) {
-            statuses = s_status_filter(a + 7);
-            if (statuses == NULL)
-                return ics_err(err, ICS_EINVAL, "status '%.20s' is not open, met, closed,"
-                                                " cancelled, expired, completed, active or all",
-                               a + 7);
-        } else if (strncmp(a, "org=", 4) == 0 && ics_valid_id(a + 4, ICS_ORG_MAX)) {
-            org = a + 4;
-        } else if (strncmp(a, "resource=", 9) == 0 && s_resource(a + 9) != NULL) {
-            resource = a + 9;
-        } else {
-            return ics_err(err, ICS_EINVAL, "'%.60s' is not status=S, org=ORG or resource=R"
-                                            " (with a known resource)", a);
-        }
-    }
-    snprintf(sql, sizeof sql, "SELECT id FROM aid_requests WHERE status IN %s"
-                              " AND (?1 IS NULL OR org = ?1 OR link_requester = ?1)"
-                              " AND (?2 IS NULL OR resource = ?2) ORDER BY id", statuses);
-    rc = ics_sql_prepare(db, sql, &st);
-    if (rc != ICS_OK)
-        return ics_err(err, rc, "state database error");
-    if (org != NULL)
-        sqlite3_bind_text(st, 1, org, -1, SQLITE_TRANSIENT);
-    if (resource != NULL)
-        sqlite3_bind_text(st, 2, resource, -1, SQLITE_TRANSIENT);
-    json_init(&j, json);
-    json_obj(&j, NULL);
-    json_str(&j, "group", group);
-    json_u64(&j, "clock_ms", clock);
-    json_arr(&j, "requests");
-    s_text_req_header(text);
-    while ((rc = ics_sql_row(db, st)) == ICS_OK) {
-        s_req_t r;
-        if (s_load_req(db, ics_sql_column_u64(st, 0), &r) != ICS_OK) {
-            rc = ICS_EIO;
-            break;
-        }
-        json_obj(&j, NULL);
-        s_json_req(&j, &r, clock);
-        json_end_obj(&j);
-        s_text_req_line(text, &r, clock);
-        n++;
-    }
-    ics_sql_release(db, st);
-    json_end_arr(&j);
-    json_end_obj(&j);
-    if (rc != ICS_ENOENT)
-        return ics_err(err, rc, "state database error");
-    if (n == 0)
-        fprintf(text, argc > 0 ? "(no requests match)\n"
-                               : "(no open, met or closed requests; --status all lists all)\n");
-    return ICS_OK;
-}
-
-/* aid.board: the system picture in one screen. */
-static int s_query_board(ics_db_t *db, const char *group, size_t argc, char *const *argv,
-                         FILE *json, FILE *text, ics_err_t *err)
-{
-    sqlite3_stmt *st = NULL;
-    uint64_t clock = ics_core_clock(db);
-    char when[32], region[ICS_GROUP_MAX], by[ICS_ORG_MAX];
-    size_t n = 0, in_use = 0;
-    json_t j;
-    int rc;
-
-    (void)argv;
-    if (argc != 0)
-        return ics_err(err, ICS_EINVAL, "aid board takes no arguments");
-    if (s_settings(db, region, by) != ICS_OK)
-        return ics_err(err, ICS_EIO, "state database error");
-    s_fmt_time(clock, when, sizeof when);
-    json_init(&j, json);
-    json_obj(&j, NULL);
-    json_str(&j, "group", group);
-    json_u64(&j, "clock_ms", clock);
-    json_str(&j, "escalates_to", region);
-    fprintf(text, "MUTUAL AID BOARD  group %s  log clock %s%s%s\n\n", group, when,
-            region[0] ? "  escalates to " : "", region);
-    rc = ics_opel_board(db, clock, &j, text);
-    if (rc != ICS_OK)
-        return ics_err(err, rc, "state database error");
-
-    /* Unmet first, oldest first: what most needs someone's attention. */
-    rc = ics_sql_prepare(db, "SELECT id FROM aid_requests WHERE status IN ('" R_OPEN "','"
-                             R_MET "','" R_CLOSED "') ORDER BY status <> '" R_OPEN "',"
-                             " raised_ms, id", &st);
-    if (rc != ICS_OK)
-        return ics_err(err, rc, "state database error");
-    json_arr(&j, "requests");
-    fprintf(text, "\nREQUESTS (unmet first, oldest first)\n");
-    s_text_req_header(text);
-    while ((rc = ics_sql_row(db, st)) == ICS_OK) {
-        s_req_t r;
-        if (s_load_req(db, ics_sql_column_u64(st, 0), &r) != ICS_OK) {
-            rc = ICS_EIO;
-            break;
-        }
-        json_obj(&j, NULL);
-        s_json_req(&j, &r, clock);
-        s_text_req_line(text, &r, clock);
-        rc = s_json_offers(db, &j, text, &r, clock, true);
-        if (rc == ICS_OK && r.escalated)
-            rc = s_json_link_offers(db, &j, text, &r, true);
-        json_end_obj(&j);
-        if (rc != ICS_OK)
-            break;
-        rc = ICS_OK;
-        n++;
-    }
-    ics_sql_release(db, st);
-    st = NULL;
-    json_end_arr(&j);
-    if (rc != ICS_ENOENT)
-        return ics_err(err, rc == ICS_OK ? ICS_EIO : rc, "state database error");
-    if (n == 0)
-        fprintf(text, "(no open requests)\n");
-
-    rc = ics_sql_prepare(db, "SELECT o.id, o.org, r.org, r.resource, o.accepted, o.delivered_ms,"
-                             " r.needed_until, r.id FROM aid_offers o JOIN aid_requests r"
-                             " ON r.id = o.request WHERE o.status = '" O_DELIVERED "'"
-                             " ORDER BY o.delivered_ms, o.id", &st);
-    if (rc != ICS_OK)
-        return ics_err(err, rc, "state database error");
-    json_arr(&j, "in_use");
-    while ((rc = ics_sql_row(db, st)) == ICS_OK) {
-        uint64_t until = ics_sql_column_u64(st, 6);
-        char q[48], since[32];
-        bool overdue = until != 0 && until <= clock;
-        if (in_use++ == 0)
-            fprintf(text, "\nAID IN USE (delivered, not yet handed back)\n%-6s %-8s %-10s %-10s"
-                          " %-16s %-20s %s\n", "OFFER", "REQUEST", "FROM", "TO", "WHAT",
-                    "SINCE", "");
-        s_fmt_time(ics_sql_column_u64(st, 5), since, sizeof since);
-        json_obj(&j, NULL);
-        json_u64(&j, "offer", ics_sql_column_u64(st, 0));
-        json_u64(&j, "request", ics_sql_column_u64(st, 7));
-        json_str(&j, "from", ics_sql_column_str(st, 1));
-        json_str(&j, "to", ics_sql_column_str(st, 2));
-        json_str(&j, "resource", ics_sql_column_str(st, 3));
-        json_u64(&j, "quantity", ics_sql_column_u64(st, 4));
-        json_u64(&j, "delivered_ms", ics_sql_column_u64(st, 5));
-        json_bool(&j, "overdue", overdue);
-        json_end_obj(&j);
-        fprintf(text, "%-6" PRIu64 " %-8" PRIu64 " %-10s %-10s %-16s %-20s %s\n",
-                ics_sql_column_u64(st, 0), ics_sql_column_u64(st, 7), ics_sql_column_str(st, 1), ics_sql_column_str(st, 2),
-                s_qty(ics_sql_column_str(st, 3), ics_sql_column_u64(st, 4), q, sizeof q), since,
-                overdue ? "OVERDUE for hand-back" : "");
-    }
-    ics_sql_release(db, st);
-    json_end_arr(&j);
-    json_end_obj(&j);
-    return rc == ICS_ENOENT ? ICS_OK : ics_err(err, rc, "state database error");
-}
-
-/* aid.resources: the catalogue, with units. */
-static int s_query_resources(ics_db_t *db, const char *group, size_t argc, char *const *argv,
-                             FILE *json, FILE *text, ics_err_t *err)
-{
-    json_t j;
-
-    (void)db;
-    (void)group;
-    (void)argv;
-    if (argc != 0)
-        return ics_err(err, ICS_EINVAL, "aid resources takes no arguments");
-    json_init(&j, json);
-    json_arr(&j, NULL);
-    fprintf(text, "%-30s %-14s %-10s %s\n", "RESOURCE", "UNIT", "SPECIALTY", "WHAT");
-    for (const s_resource_t *r = s_resources; r->id != NULL; r++) {
-        const char *spec = r->specialty == S_SPEC_REQUIRED ? "required"
-                           : r->specialty == S_SPEC_OPTIONAL ? "optional" : "-";
-        json_obj(&j, NULL);
-        json_str(&j, "resource", r->id);
-        json_str(&j, "unit", r->many);
-        json_str(&j, "specialty", spec);
-        json_str(&j, "description", r->what);
-        json_end_obj(&j);
-        fprintf(text, "%-30s %-14s %-10s %s\n", r->id, r->many, spec, r->what);
-    }
-    json_end_arr(&j);
-    return ICS_OK;
-}
-
-static const ics_fsm_query_t s_queries[] = {
-    {"aid.show", s_query_show},
-    {"aid.list", s_query_list},
-    {"aid.board", s_query_board},
-    {"aid.resources", s_query_resources},
-    {NULL, NULL},
-};
-
-/* /metrics: requests by status and resource (open ones are what an on-call
- * manager watches). Read-only; label values are catalogue names. */
-static void s_metrics(ics_db_t *db, const char *group, FILE *out)
-{
-    sqlite3_stmt *st = NULL;
-
-    fprintf(out, "# HELP icsd_aid_requests Mutual-aid requests by status and resource.\n"
-                 "# TYPE icsd_aid_requests gauge\n");
-    if (ics_sql_prepare(db, "SELECT status, resource, count(*) FROM aid_requests"
-                            " GROUP BY status, resource ORDER BY status, resource", &st) != ICS_OK)
-        return;
-    while (ics_sql_row(db, st) == ICS_OK)
-        fprintf(out, "icsd_aid_requests{group=\"%s\",status=\"%s\",resource=\"%s\"} %llu\n",
-                group, (const char *)sqlite3_column_text(st, 0),
-                (const char *)sqlite3_column_text(st, 1),
-                (unsigned long long)ics_sql_column_u64(st, 2));
-    ics_sql_release(db, st);
-    fprintf(out, "# HELP icsd_aid_open_requests Mutual-aid requests still open.\n"
-                 "# TYPE icsd_aid_open_requests gauge\n");
-    fprintf(out, "icsd_aid_open_requests{group=\"%s\"} ", group);
-    if (ics_sql_prepare(db, "SELECT count(*) FROM aid_requests WHERE status = '" R_OPEN "'",
-                        &st) == ICS_OK && ics_sql_row(db, st) == ICS_OK)
-        fprintf(out, "%llu\n", (unsigned long long)ics_sql_column_u64(st, 0));
-    else
-        fprintf(out, "0\n");
-    ics_sql_release(db, st);
-}
-
 const ics_fsm_domain_t ics_fsm_domain_aid = {
-    .metrics = s_metrics,
+    .metrics = ics_aid_metrics,
     .name = "aid",
     .kinds = s_kinds,
     .schema = s_schema,
     .apply = s_apply,
     .on_clock = s_on_clock,
     .deadline = s_deadline,
-    .queries = s_queries,
+    .queries = ics_aid_queries,
 };
-
-/* ---------------------------------------------------------------- the bridge's view */
-
-/* A token that names what a command is for, so that a node resubmitting it
- * (after a restart, or because the state still calls for it) reuses the
- * same sequence number and it is applied once. */
-static void s_token(uint8_t token[16], const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void s_token(uint8_t token[16], const char *fmt, ...)
-{
-    char what[512];
-    va_list ap;
-    int n;
-
-    va_start(ap, fmt);
-    n = vsnprintf(what, sizeof what, fmt, ap);
-    va_end(ap);
-    crypto_generichash(token, 16, (const uint8_t *)what,
-                       n < 0 ? 0 : (size_t)n < sizeof what ? (size_t)n : sizeof what - 1, NULL, 0);
-}
-
-static void s_emit(ics_aid_bridge_fn fn, void *arg, bool to_region, const uint8_t token[16],
-                   Ics__V1__Command *cmd, const char *what)
-{
-    uint8_t *buf = NULL;
-    size_t len = 0;
-
-    cmd->actor = (char *)"icsd bridge";
-    if (ics_pack(&cmd->base, &buf, &len) == ICS_OK)
-        fn(arg, to_region, token, buf, len, what);
-    free(buf);
-}
-
-/* Mirror a home request into the region. */
-static int s_bridge_mirror(ics_db_t *hdb, const char *home, const s_req_t *r, const char *region,
-                           ics_aid_bridge_fn fn, void *arg)
-{
-    sqlite3_stmt *st = NULL;
-    Ics__V1__Command cmd = ICS__V1__COMMAND__INIT;
-    Ics__V1__AidRequest a = ICS__V1__AID_REQUEST__INIT;
-    Ics__V1__AidLink l = ICS__V1__AID_LINK__INIT;
-    char site[S_SITE_MAX + 1] = "", reason[S_TEXT_MAX + 1] = "", contact[S_CONTACT_MAX + 1] = "";
-    char what[160];
-    uint8_t token[16];
-    int rc;
-
-    rc = ics_sql_prepare(hdb, "SELECT site, reason, contact FROM aid_requests WHERE id = ?1", &st);
-    if (rc != ICS_OK)
-        return rc;
-    ics_sql_bind_u64(st, 1, r->id);
-    rc = ics_sql_row(hdb, st);
-    if (rc == ICS_OK) {
-        s_copy_col(st, 0, site, sizeof site);
-        s_copy_col(st, 1, reason, sizeof reason);
-        s_copy_col(st, 2, contact, sizeof contact);
-    }
-    ics_sql_release(hdb, st);
-    if (rc != ICS_OK)
-        return rc;
-    l.home_group = (char *)home;
-    l.home_request = r->id;
-    l.home_requester = (char *)(r->link_requester[0] ? r->link_requester : r->org);
-    l.home_opel = r->opel;
-    a.resource = (char *)r->resource;
-    a.specialty = (char *)r->specialty;
-    a.quantity = r->escalated_qty;
-    a.urgency = (Ics__V1__AidUrgency)r->urgency;
-    a.needed_from_ms = r->needed_from;
-    a.needed_until_ms = r->needed_until;
-    a.site = site;
-    a.reason = reason;
-    a.contact = contact;
-    a.expires_ms = r->expires;
-    a.link = &l;
-    cmd.body_case = ICS__V1__COMMAND__BODY_AID_REQUEST;
-    cmd.aid_request = &a;
-    s_token(token, "icsd-aid-bridge mirror %s %" PRIu64 " %s", home, r->id, region);
-    snprintf(what, sizeof what, "mirror of %s request %" PRIu64 " into %s", home, r->id, region);
-    s_emit(fn, arg, true, token, &cmd, what);
-    return ICS_OK;
-}
-
-/* Carry a mirror's state home. */
-static int s_bridge_update(ics_db_t *rdb, const char *home, const char *region, const s_req_t *m,
-                           ics_aid_bridge_fn fn, void *arg)
-{
-    sqlite3_stmt *st = NULL;
-    Ics__V1__Command cmd = ICS__V1__COMMAND__INIT;
-    Ics__V1__AidLinkUpdate u = ICS__V1__AID_LINK_UPDATE__INIT;
-    Ics__V1__AidLinkOffer offers[S_LINK_OFFERS_MAX], *ptrs[S_LINK_OFFERS_MAX];
-    char orgs[S_LINK_OFFERS_MAX][ICS_ORG_MAX], what[160];
-    uint8_t token[16];
-    size_t n = 0;
-    int rc;
-
-    rc = ics_sql_prepare(rdb,
-        "SELECT org,"
-        " coalesce(sum(CASE WHEN status IN ('" O_OPEN "','" O_AWAITING "','" O_ACCEPTED "','"
-        O_DELIVERED "','" O_RETURNED "') THEN quantity END), 0),"
-        " coalesce(sum(CASE WHEN status IN " S_ALLOCATED " THEN accepted END), 0),"
-        " coalesce(sum(CASE WHEN status = '" O_DELIVERED "' THEN accepted END), 0),"
-        " coalesce(sum(CASE WHEN status = '" O_RETURNED "' THEN accepted END), 0)"
-        " FROM aid_offers WHERE request = ?1 GROUP BY org ORDER BY org", &st);
-    if (rc != ICS_OK)
-        return rc;
-    ics_sql_bind_u64(st, 1, m->id);
-    while (n < S_LINK_OFFERS_MAX && (rc = ics_sql_row(rdb, st)) == ICS_OK) {
-        ics__v1__aid_link_offer__init(&offers[n]);
-        s_copy_col(st, 0, orgs[n], ICS_ORG_MAX);
-        offers[n].org = orgs[n];
-        offers[n].offered = ics_sql_column_u64(st, 1);
-        offers[n].accepted = ics_sql_column_u64(st, 2);
-        offers[n].delivered = ics_sql_column_u64(st, 3);
-        offers[n].returned = ics_sql_column_u64(st, 4);
-        u.offered += offers[n].offered;
-        ptrs[n] = &offers[n];
-        n++;
-    }
-    ics_sql_release(rdb, st);
-    if (rc != ICS_OK && rc != ICS_ENOENT)
-        return rc;
-    u.home_request = m->link_request;
-    u.region = (char *)region;
-    u.region_request = m->id;
-    u.revision = m->revision;
-    u.status = (char *)m->status;
-    u.quantity = m->quantity;
-    u.accepted = m->allocated;
-    u.delivered = m->delivered;
-    u.returned = m->returned;
-    u.offers = ptrs;
-    u.n_offers = n;
-    cmd.body_case = ICS__V1__COMMAND__BODY_AID_LINK_UPDATE;
-    cmd.aid_link_update = &u;
-    s_token(token, "icsd-aid-bridge update %s %" PRIu64 " %s %" PRIu64 " %" PRIu64, home,
-            m->link_request, region, m->id, m->revision);
-    snprintf(what, sizeof what, "%s request %" PRIu64 " (%s) back to %s request %" PRIu64,
-             region, m->id, m->status, home, m->link_request);
-    s_emit(fn, arg, false, token, &cmd, what);
-    return ICS_OK;
-}
-
-static void s_bridge_cancel(const char *home, const s_req_t *r, const char *region,
-                            ics_aid_bridge_fn fn, void *arg)
-{
-    Ics__V1__Command cmd = ICS__V1__COMMAND__INIT;
-    Ics__V1__AidLinkCancel c = ICS__V1__AID_LINK_CANCEL__INIT;
-    char reason[64], what[160];
-    uint8_t token[16];
-
-    snprintf(reason, sizeof reason, "request %" PRIu64 " %s there", r->id, r->status);
-    c.home_group = (char *)home;
-    c.home_request = r->id;
-    c.reason = reason;
-    cmd.body_case = ICS__V1__COMMAND__BODY_AID_LINK_CANCEL;
-    cmd.aid_link_cancel = &c;
-    s_token(token, "icsd-aid-bridge cancel %s %" PRIu64 " %s", home, r->id, region);
-    snprintf(what, sizeof what, "end of %s request %" PRIu64 "'s mirror in %s", home, r->id,
-             region);
-    s_emit(fn, arg, true, token, &cmd, what);
-}
-
-int ics_fsm_aid_bridge(ics_fsm_t *home, ics_fsm_t *region, const char *org,
-                       ics_aid_bridge_fn fn, void *arg)
-{
-    ics_db_t *hdb = ics_fsm_handle(home), *rdb = ics_fsm_handle(region);
-    const char *hname = ics_fsm_group(home), *rname = ics_fsm_group(region);
-    char set[ICS_GROUP_MAX], by[ICS_ORG_MAX];
-    sqlite3_stmt *st = NULL;
-    int rc;
-
-    assert(home != NULL && region != NULL && org != NULL && fn != NULL);
-    /* 1. The home group learns where it escalates to. Never override
-     * another organisation's choice: that is for people to settle. */
-    rc = s_settings(hdb, set, by);
-    if (rc != ICS_OK)
-        return rc;
-    if (!s_is(set, rname) && (set[0] == '\0' || s_is(by, org))) {
-        Ics__V1__Command cmd = ICS__V1__COMMAND__INIT;
-        Ics__V1__AidRegion a = ICS__V1__AID_REGION__INIT;
-        uint8_t token[16];
-        char what[128];
-        a.region = (char *)rname;
-        cmd.body_case = ICS__V1__COMMAND__BODY_AID_REGION;
-        cmd.aid_region = &a;
-        s_token(token, "icsd-aid-bridge region %s %s %s", hname, rname, set);
-        snprintf(what, sizeof what, "%s escalates to %s", hname, rname);
-        s_emit(fn, arg, false, token, &cmd, what);
-    } else if (!s_is(set, rname)) {
-        ics_debug("aid bridge: %s escalates to %s (set by %s), not %s: not bridging it", hname,
-                  set, by, rname);
-        return ICS_OK;
-    }
-
-    /* 2-4. Each escalated home request, against its mirror. */
-    rc = ics_sql_prepare(hdb, "SELECT id FROM aid_requests WHERE escalated = 1 AND region = ?1"
-                              " ORDER BY id", &st);
-    if (rc != ICS_OK)
-        return rc;
-    sqlite3_bind_text(st, 1, rname, -1, SQLITE_TRANSIENT);
-    while ((rc = ics_sql_row(hdb, st)) == ICS_OK) {
-        s_req_t r, m;
-        int mrc;
-        if (s_load_req(hdb, ics_sql_column_u64(st, 0), &r) != ICS_OK) {
-            rc = ICS_EIO;
-            break;
-        }
-        mrc = s_load_mirror(rdb, hname, r.id, &m);
-        if (mrc == ICS_ENOENT) {
-            if (s_is(r.status, R_OPEN) || s_is(r.status, R_MET))
-                rc = s_bridge_mirror(hdb, hname, &r, rname, fn, arg);
-        } else if (mrc == ICS_OK) {
-            if (m.revision > r.region_revision)
-                rc = s_bridge_update(rdb, hname, rname, &m, fn, arg);
-            if (rc == ICS_OK && !s_is(r.status, R_OPEN) && !s_is(r.status, R_MET) &&
-                !s_is(r.status, R_COMPLETED) && (s_is(m.status, R_OPEN) || s_is(m.status, R_MET)))
-                s_bridge_cancel(hname, &r, rname, fn, arg);
-        } else {
-            rc = mrc;
-        }
-        if (rc != ICS_OK && rc != ICS_ENOENT)
-            break;
-    }
-    ics_sql_release(hdb, st);
-    return rc == ICS_ENOENT || rc == ICS_OK ? ICS_OK : rc;
-}
