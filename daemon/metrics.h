@@ -45,7 +45,7 @@ const char *ics_reason_code_name(size_t i);
  * the transport (which counts them per peer) share it. */
 typedef enum {
     ICS_INVALID_FRAME,         /* does not decode, or another wire version */
-    ICS_INVALID_SIGNATURE,     /* a ping or pong whose signature does not verify */
+    ICS_INVALID_SIGNATURE,     /* a ping or pong not signed by its sender for us */
     ICS_INVALID_RAFT_MESSAGE,  /* raft message type unknown or not its body's, or a
                                   field outside its range */
     ICS_INVALID_TERM,          /* term 0, too far ahead of ours, or an inner term past it */

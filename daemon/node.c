@@ -8,7 +8,11 @@
  *
  * Frame admission: a frame must decode, carry our wire version, name a
  * group we are in, and come from an organisation that is a member of that
- * group; anything else is dropped and counted, never trusted.
+ * group; anything else is dropped and counted, never trusted. Frames no
+ * correct peer sends (undecodable, another version, a ping or pong not
+ * signed by its sender for us, a raft message its group's io finds
+ * invalid) are also counted against the peer by the transport, which
+ * backs off a peer that sends too many.
  *
  * What operators see: groups and the transport keep state, not history,
  * so the loop looks at them every WATCH_MS (s_watch) and logs what changed
@@ -215,6 +219,7 @@ static void s_on_ping(ics_node_t *self, ics_group_t *g, const char *from,
         ping->signature.len != ICS_SIG_BYTES || !s_peer_key(self, g, from, pk) ||
         !ics_signature_ok(pk, input, len, ping->signature.data)) {
         self->drops.bad_frames++;
+        ics_transport_note_invalid(self->transport, from, ICS_INVALID_SIGNATURE);
         return;
     }
     pong.from = (char *)self->cfg->org;
@@ -284,6 +289,7 @@ static void s_on_pong(ics_node_t *self, ics_group_t *g, const char *from,
         pong->signature.len != ICS_SIG_BYTES || !s_peer_key(self, g, from, pk) ||
         !ics_signature_ok(pk, input, len, pong->signature.data)) {
         self->drops.bad_frames++;
+        ics_transport_note_invalid(self->transport, from, ICS_INVALID_SIGNATURE);
         return;
     }
     if (!s_our_ping(self, pong->nonce, pong->echo_ms)) {
@@ -298,6 +304,13 @@ static void s_on_pong(ics_node_t *self, ics_group_t *g, const char *from,
     ics_transport_note_rtt(self->transport, from, rtt > UINT32_MAX ? UINT32_MAX : (uint32_t)rtt);
 }
 
+/* A group's raft io dropped a message from a peer as invalid. */
+static void s_on_invalid_raft(void *arg, const char *from, ics_invalid_t why)
+{
+    ics_node_t *self = arg;
+    ics_transport_note_invalid(self->transport, from, why);
+}
+
 static void s_on_frame(void *arg, const char *from, const uint8_t *data, size_t len)
 {
     ics_node_t *self = arg;
@@ -306,6 +319,7 @@ static void s_on_frame(void *arg, const char *from, const uint8_t *data, size_t 
 
     if (frame == NULL || frame->version != ICS_WIRE_VERSION) {
         self->drops.bad_frames++;
+        ics_transport_note_invalid(self->transport, from, ICS_INVALID_FRAME);
         goto out;
     }
     g = ics_node_group(self, frame->group);
@@ -332,6 +346,7 @@ static void s_on_frame(void *arg, const char *from, const uint8_t *data, size_t 
         break;
     default:
         self->drops.bad_frames++;
+        ics_transport_note_invalid(self->transport, from, ICS_INVALID_FRAME);
         break;
     }
 out:
@@ -443,6 +458,8 @@ ics_node_t *ics_node_new(const ics_config_t *cfg, volatile sig_atomic_t *stop, i
         if (self->groups[i] == NULL)
             goto fail;
         self->n_groups++;
+        ics_raftio_set_invalid_fn(ics_raftio_of(ics_group_raft(self->groups[i])->io),
+                                  s_on_invalid_raft, self);
     }
     /* Entries up to here were applied by an earlier run: replaying them is
      * no news (their rejections were logged then). */
@@ -857,6 +874,8 @@ static void s_config_diff(const ics_config_t *a, const ics_config_t *b, char *ou
     NUM(max_message_bytes, "[transport] max_message_bytes");
     NUM(send_hwm, "[transport] send_hwm");
     NUM(reconnect_max_ms, "[transport] reconnect_max_ms");
+    NUM(peer_invalid_max, "[transport] peer_invalid_max");
+    NUM(peer_backoff_ms, "[transport] peer_backoff_ms");
 #undef STR
 #undef NUM
     char item[ICS_ORG_MAX + ICS_GROUP_MAX + 48];
