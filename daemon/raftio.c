@@ -35,6 +35,14 @@
  * oversize message, failed snapshot send and dropped chunk is logged, at
  * most once per LOG_EVERY_MS for each kind.
  *
+ * Nothing a peer sends reaches raft unchecked (s_valid): terms within
+ * ICS_RAFTIO_TERM_AHEAD_MAX of ours, indexes below ICS_RAFTIO_INDEX_MAX,
+ * entries and configurations that decode, one leader per term, nothing
+ * that contradicts the committed log. A message that fails is dropped,
+ * counted by reason, logged (rate-limited) and reported to the node, which
+ * counts it against the peer (docs/raft-0.15-notes.md, "What a peer may
+ * send").
+ *
  * What each peer can know to be committed (from the AppendEntries sent to
  * it) and what it holds (the last index it acknowledged) are noted as
  * messages pass, with the newest entry that is not a barrier: raft 0.15
@@ -803,8 +811,6 @@ static int s_send(struct raft_io *io, struct raft_io_send *req,
     return s_push(self, &op) != 0 ? RAFT_NOMEM : 0;
 }
 
-/* ---- receive --------------------------------------------------------- */
-
 /* ---- what a peer may send --------------------------------------------- */
 
 /* Raft trusts its peers: 0.15 turns unavailable (for good) on a message
@@ -1211,6 +1217,8 @@ void ics_raftio_set_invalid_fn(ics_raftio_t *self, ics_raftio_invalid_fn fn, voi
     self->invalid_arg = arg;
 }
 
+
+/* ---- receive --------------------------------------------------------- */
 
 static bool s_decode_entries(const Ics__V1__RaftMessage__AppendEntries *ae,
                              struct raft_append_entries *out)
