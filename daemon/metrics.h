@@ -51,7 +51,8 @@ typedef enum {
     ICS_INVALID_TERM,          /* term 0, too far ahead of ours, or an inner term past it */
     ICS_INVALID_INDEX,         /* an index out of bounds or inconsistent */
     ICS_INVALID_ENTRY,         /* an entry of no known type, oversize, not an envelope
-                                  of the group, or a malformed barrier */
+                                  of the group, or a malformed barrier; a forwarded
+                                  submission that is not the sender's envelope */
     ICS_INVALID_CONFIGURATION, /* a configuration entry or snapshot configuration */
     ICS_INVALID_SNAPSHOT,      /* a snapshot chunk that is malformed or not a snapshot */
     ICS_INVALID_COMMITTED,     /* contradicts an entry committed here */

@@ -10,9 +10,10 @@
  * group we are in, and come from an organisation that is a member of that
  * group; anything else is dropped and counted, never trusted. Frames no
  * correct peer sends (undecodable, another version, a ping or pong not
- * signed by its sender for us, a raft message its group's io finds
- * invalid) are also counted against the peer by the transport, which
- * backs off a peer that sends too many.
+ * signed by its sender for us, a forward that is not the sender's
+ * envelope for the group, a raft message its group's io finds invalid)
+ * are also counted against the peer by the transport, which backs off a
+ * peer that sends too many.
  *
  * What operators see: groups and the transport keep state, not history,
  * so the loop looks at them every WATCH_MS (s_watch) and logs what changed
@@ -304,6 +305,21 @@ static void s_on_pong(ics_node_t *self, ics_group_t *g, const char *from,
     ics_transport_note_rtt(self->transport, from, rtt > UINT32_MAX ? UINT32_MAX : (uint32_t)rtt);
 }
 
+/* A forwarded submission is an envelope of the frame's group by the
+ * sender's own organisation (its signature is the state machine's to
+ * check); a correct peer sends nothing else. */
+static bool s_forward_ok(const char *from, const Ics__V1__Frame *frame)
+{
+    Ics__V1__Envelope *env = NULL;
+    ics_err_t err;
+    bool ok = ics_envelope_decode(frame->forward->envelope.data, frame->forward->envelope.len,
+                                  &env, &err) == ICS_OK &&
+              strcmp(env->org, from) == 0 && strcmp(env->group, frame->group) == 0;
+    if (env != NULL)
+        ics__v1__envelope__free_unpacked(env, NULL);
+    return ok;
+}
+
 /* A group's raft io dropped a message from a peer as invalid. */
 static void s_on_invalid_raft(void *arg, const char *from, ics_invalid_t why)
 {
@@ -338,8 +354,15 @@ static void s_on_frame(void *arg, const char *from, const uint8_t *data, size_t 
     case ICS__V1__FRAME__BODY_PONG:
         s_on_pong(self, g, from, frame);
         break;
-    case ICS__V1__FRAME__BODY_RAFT:
     case ICS__V1__FRAME__BODY_FORWARD:
+        if (!s_forward_ok(from, frame)) {
+            self->drops.bad_frames++;
+            ics_transport_note_invalid(self->transport, from, ICS_INVALID_ENTRY);
+            break;
+        }
+        ics_group_frame(g, from, frame);
+        break;
+    case ICS__V1__FRAME__BODY_RAFT:
     case ICS__V1__FRAME__BODY_HISTORY_REQUEST:
     case ICS__V1__FRAME__BODY_HISTORY_CHUNK:
         ics_group_frame(g, from, frame);
