@@ -317,6 +317,9 @@ static bool s_log_has(h_cluster_t *c, int i, const char *text)
     return found;
 }
 
+/* Where the corpus's raft messages start. */
+#define S_CORPUS_FIRST_RAFT 3
+
 /* Frames a real peer could send, to mutate: raft messages among them that
  * pass the checks (a leader's of an old term, a pre-vote, a result, an old
  * leader's snapshot) so that mutations get past them. term: the group's. */
@@ -357,6 +360,7 @@ static size_t s_corpus(uint8_t bufs[][512], size_t *lens, uint64_t term)
     s_raft_t r;
     size_t env_len;
     uint8_t *envelope = s_envelope("nenc", &env_len);
+    assert_int_equal(n, S_CORPUS_FIRST_RAFT);
     const char *const ids[3] = {ORGS[0], ORGS[1], ORGS[2]};
     lens[n] = s_pack_raft(s_append(&r, 1, 1, 1, 1, envelope, env_len), bufs[n], 512), n++;
     lens[n] = s_pack_raft(s_vote(&r, term + 1, true), bufs[n], 512), n++;
@@ -508,6 +512,13 @@ static void hostile_frames_are_dropped_and_counted(void **state)
     print_message("fuzz: %u iterations, seed %u (ICS_FUZZ_SEED to repeat)\n", iterations, seed);
     static uint8_t corpus[8][512];
     size_t lens[8], n = s_corpus(corpus, lens, s_term(c, 0, NULL));
+    /* Its raft messages, unmutated, pass the checks: mutations start
+     * from there. */
+    uint64_t invalid_before = s_peer_view(c, 0, as).invalid_frames;
+    for (size_t k = S_CORPUS_FIRST_RAFT; k < n; k++)
+        s_send(&p, corpus[k], lens[k]);
+    h_sleep_ms(300);
+    assert_int_equal(s_peer_view(c, 0, as).invalid_frames, invalid_before);
     uint8_t m[600];
     for (unsigned it = 0; it < iterations; it++) {
         seed = seed * 1103515245u + 12345u;
