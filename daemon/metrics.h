@@ -56,7 +56,8 @@ typedef enum {
     ICS_INVALID_CONFIGURATION, /* a configuration entry or snapshot configuration */
     ICS_INVALID_SNAPSHOT,      /* a snapshot chunk that is malformed or not a snapshot */
     ICS_INVALID_COMMITTED,     /* contradicts an entry committed here */
-    ICS_INVALID_LEADER,        /* a second leader in one term; TimeoutNow not from the leader */
+    ICS_INVALID_LEADER,        /* claims a term this node leads; TimeoutNow not from the
+                                  leader */
     ICS_INVALID_REASONS
 } ics_invalid_t;
 

@@ -918,24 +918,25 @@ static bool s_check_committed(const ics_raftio_t *self, raft_index index, raft_t
     return true;
 }
 
-/* One term, one leader: AppendEntries and InstallSnapshot for a term whose
- * leader is someone else (or us) claim a second leader. raft 0.15 would
- * take the newcomer as leader, or, as the leader itself, carry on as a
- * follower over its leader state. */
+/* One term, one leader: an AppendEntries or InstallSnapshot for a term
+ * this node leads claims a second leader. raft 0.15, handed one, carries
+ * on as a follower over its leader state. Between two peers that claim a
+ * term, there is no telling which one is lying, so raft's own rule stands
+ * (the latest is followed) and neither is held to blame. */
 static bool s_check_leader(const ics_raftio_t *self, const char *from, raft_term term,
                            s_fault_t *f)
 {
-    if (term < self->term || term != self->leader_term || self->leader[0] == '\0' ||
-        strcmp(self->leader, from) == 0)
+    if (term < self->term || term != self->leader_term ||
+        strcmp(self->leader, self->address) != 0)
         return true;
-    return s_fault(f, ICS_INVALID_LEADER, "claims to lead term %llu, which %s leads",
-                   (unsigned long long)term,
-                   strcmp(self->leader, self->address) == 0 ? "this node" : self->leader);
+    return s_fault(f, ICS_INVALID_LEADER, "%s claims to lead term %llu, which this node leads",
+                   from, (unsigned long long)term);
 }
 
+/* The leader of a term, as raft follows it: whoever last claimed it. */
 static void s_note_leader(ics_raftio_t *self, raft_term term, const char *org)
 {
-    if (term > self->leader_term || self->leader[0] == '\0') {
+    if (term >= self->leader_term) {
         self->leader_term = term;
         ics_strcpy(self->leader, sizeof self->leader, org);
     }
