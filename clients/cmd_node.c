@@ -97,6 +97,9 @@ static void s_status_json(FILE *f, const Ics__V1__StatusReply *s, const char *on
             json_u64(&j, "match_index", p->match_index);
             json_u64(&j, "lag", p->lag);
             json_str(&j, "raft_role", p->raft_role);
+            json_u64(&j, "invalid_frames", p->invalid_frames);
+            json_u64(&j, "backoff_ms_left", p->backoff_ms_left);
+            json_u64(&j, "backoffs", p->backoffs);
             json_end_obj(&j);
         }
         json_end_arr(&j);
@@ -174,7 +177,22 @@ static void s_status_text(FILE *f, const Ics__V1__StatusReply *s, const char *on
             }
             fprintf(f, "  %-14s %-8s %-13s %-10s %-9s %-7s %s\n", p->org,
                     p->raft_role[0] ? p->raft_role : "-",
-                    p->connected ? "connected" : "disconnected", seen, rtt, match, lag);
+                    p->backoff_ms_left > 0 ? "backed off"
+                                           : (p->connected ? "connected" : "disconnected"),
+                    seen, rtt, match, lag);
+        }
+        for (size_t i = 0; i < gs->n_peers; i++) {
+            const Ics__V1__PeerStatus *p = gs->peers[i];
+            if (p->invalid_frames == 0)
+                continue;
+            fprintf(f, "  %s sent %llu invalid frames", p->org,
+                    (unsigned long long)p->invalid_frames);
+            if (p->backoff_ms_left > 0)
+                fprintf(f, "; ignored for %.0f s more (back-off %u)",
+                        (p->backoff_ms_left + 999) / 1000.0, p->backoffs);
+            else if (p->backoffs > 0)
+                fprintf(f, "; backed off %u times", p->backoffs);
+            fprintf(f, " (icsd_peer_invalid_frames_total has the reasons)\n");
         }
     }
     fprintf(f, "\nframes: in %llu, out %llu; dropped: send %llu, undecodable %llu, "

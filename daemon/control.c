@@ -239,6 +239,9 @@ static void s_status(ics_node_t *self, const s_client_t *c)
             p->ever_seen = peers[i].ever_seen;
             p->last_seen_ms_ago = peers[i].ever_seen ? now - peers[i].last_seen_ms : 0;
             p->rtt_us = peers[i].rtt_us;
+            p->invalid_frames = peers[i].invalid_total;
+            p->backoff_ms_left = peers[i].backoff_ms_left;
+            p->backoffs = peers[i].backoffs;
             p->match_index = ics_group_match_index(grp, peers[i].org);
             p->raft_role = (char *)ics_group_raft_role(grp, peers[i].org);
             p->lag = p->match_index != 0 && gst[g].last_index > p->match_index

@@ -318,6 +318,25 @@ static void s_metrics(ics_node_t *n, FILE *out)
             (unsigned long long)n->drops.unknown_group);
     fprintf(out, "icsd_frames_dropped_total{cause=\"not_member\"} %llu\n",
             (unsigned long long)n->drops.not_member);
+    fprintf(out, "icsd_frames_dropped_total{cause=\"backed_off\"} %llu\n",
+            (unsigned long long)ts.backed_off);
+    fprintf(out, "# HELP icsd_peer_invalid_frames_total Frames no correct peer sends, by "
+                 "peer and reason.\n# TYPE icsd_peer_invalid_frames_total counter\n");
+    for (size_t i = 0; i < np; i++)
+        for (size_t r = 0; r < ICS_INVALID_REASONS; r++)
+            fprintf(out, "icsd_peer_invalid_frames_total{peer=\"%s\",reason=\"%s\"} %llu\n",
+                    peers[i].org, ics_invalid_name((ics_invalid_t)r),
+                    (unsigned long long)peers[i].invalid[r]);
+    fprintf(out, "# HELP icsd_peer_backoff_seconds Time left until a backed-off peer's "
+                 "frames are read again.\n# TYPE icsd_peer_backoff_seconds gauge\n");
+    for (size_t i = 0; i < np; i++)
+        fprintf(out, "icsd_peer_backoff_seconds{peer=\"%s\"} %.3f\n", peers[i].org,
+                peers[i].backoff_ms_left / 1000.0);
+    fprintf(out, "# HELP icsd_peer_backoffs_total Back-offs of peers that sent too many "
+                 "invalid frames.\n# TYPE icsd_peer_backoffs_total counter\n");
+    for (size_t i = 0; i < np; i++)
+        fprintf(out, "icsd_peer_backoffs_total{peer=\"%s\"} %u\n", peers[i].org,
+                peers[i].backoffs);
     fprintf(out, "# HELP icsd_connections_refused_total Connections refused by ZAP.\n"
                  "# TYPE icsd_connections_refused_total counter\n");
     fprintf(out, "icsd_connections_refused_total %llu\n", (unsigned long long)ts.refused);

@@ -197,3 +197,13 @@ uint64_t ics_reasons_total(const ics_reasons_t *r)
         n += r->count[i];
     return n;
 }
+
+static const char *const s_invalid_names[ICS_INVALID_REASONS] = {
+    "frame", "signature", "raft_message", "term", "index", "entry", "configuration", "snapshot",
+    "committed", "leader"};
+_Static_assert(ICS_INVALID_LEADER + 1 == ICS_INVALID_REASONS, "one name per invalid reason");
+
+const char *ics_invalid_name(ics_invalid_t why)
+{
+    return (unsigned)why < ICS_INVALID_REASONS ? s_invalid_names[why] : "other";
+}

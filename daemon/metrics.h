@@ -39,4 +39,29 @@ const char *ics_reason_code(const char *reason);
 /* i < ICS_REASON_CODES */
 const char *ics_reason_code_name(size_t i);
 
+/* Why a frame from a peer was found invalid: the reason label of
+ * icsd_peer_invalid_frames_total. A fixed set, so the label stays bounded
+ * whatever a peer sends. The node (frames), raftio (raft messages) and
+ * the transport (which counts them per peer) share it. */
+typedef enum {
+    ICS_INVALID_FRAME,         /* does not decode, or another wire version */
+    ICS_INVALID_SIGNATURE,     /* a ping or pong not signed by its sender for us */
+    ICS_INVALID_RAFT_MESSAGE,  /* raft message type unknown or not its body's, or a
+                                  field outside its range */
+    ICS_INVALID_TERM,          /* term 0, too far ahead of ours, or an inner term past it */
+    ICS_INVALID_INDEX,         /* an index out of bounds or inconsistent */
+    ICS_INVALID_ENTRY,         /* an entry of no known type, oversize, not an envelope
+                                  of the group, or a malformed barrier; a forwarded
+                                  submission that is not the sender's envelope */
+    ICS_INVALID_CONFIGURATION, /* a configuration entry or snapshot configuration */
+    ICS_INVALID_SNAPSHOT,      /* a snapshot chunk that is malformed or not a snapshot */
+    ICS_INVALID_COMMITTED,     /* contradicts an entry committed here */
+    ICS_INVALID_LEADER,        /* claims a term this node leads; TimeoutNow not from the
+                                  leader */
+    ICS_INVALID_REASONS
+} ics_invalid_t;
+
+/* The label value of a reason, e.g. "term"; "other" out of range. */
+const char *ics_invalid_name(ics_invalid_t why);
+
 #endif

@@ -8,7 +8,12 @@
  *
  * Frame admission: a frame must decode, carry our wire version, name a
  * group we are in, and come from an organisation that is a member of that
- * group; anything else is dropped and counted, never trusted.
+ * group; anything else is dropped and counted, never trusted. Frames no
+ * correct peer sends (undecodable, another version, a ping or pong not
+ * signed by its sender for us, a forward that is not the sender's
+ * envelope for the group, a raft message its group's io finds invalid)
+ * are also counted against the peer by the transport, which backs off a
+ * peer that sends too many.
  *
  * What operators see: groups and the transport keep state, not history,
  * so the loop looks at them every WATCH_MS (s_watch) and logs what changed
@@ -215,6 +220,7 @@ static void s_on_ping(ics_node_t *self, ics_group_t *g, const char *from,
         ping->signature.len != ICS_SIG_BYTES || !s_peer_key(self, g, from, pk) ||
         !ics_signature_ok(pk, input, len, ping->signature.data)) {
         self->drops.bad_frames++;
+        ics_transport_note_invalid(self->transport, from, ICS_INVALID_SIGNATURE);
         return;
     }
     pong.from = (char *)self->cfg->org;
@@ -284,6 +290,7 @@ static void s_on_pong(ics_node_t *self, ics_group_t *g, const char *from,
         pong->signature.len != ICS_SIG_BYTES || !s_peer_key(self, g, from, pk) ||
         !ics_signature_ok(pk, input, len, pong->signature.data)) {
         self->drops.bad_frames++;
+        ics_transport_note_invalid(self->transport, from, ICS_INVALID_SIGNATURE);
         return;
     }
     if (!s_our_ping(self, pong->nonce, pong->echo_ms)) {
@@ -298,6 +305,28 @@ static void s_on_pong(ics_node_t *self, ics_group_t *g, const char *from,
     ics_transport_note_rtt(self->transport, from, rtt > UINT32_MAX ? UINT32_MAX : (uint32_t)rtt);
 }
 
+/* A forwarded submission is an envelope of the frame's group by the
+ * sender's own organisation (its signature is the state machine's to
+ * check); a correct peer sends nothing else. */
+static bool s_forward_ok(const char *from, const Ics__V1__Frame *frame)
+{
+    Ics__V1__Envelope *env = NULL;
+    ics_err_t err;
+    bool ok = ics_envelope_decode(frame->forward->envelope.data, frame->forward->envelope.len,
+                                  &env, &err) == ICS_OK &&
+              strcmp(env->org, from) == 0 && strcmp(env->group, frame->group) == 0;
+    if (env != NULL)
+        ics__v1__envelope__free_unpacked(env, NULL);
+    return ok;
+}
+
+/* A group's raft io dropped a message from a peer as invalid. */
+static void s_on_invalid_raft(void *arg, const char *from, ics_invalid_t why)
+{
+    ics_node_t *self = arg;
+    ics_transport_note_invalid(self->transport, from, why);
+}
+
 static void s_on_frame(void *arg, const char *from, const uint8_t *data, size_t len)
 {
     ics_node_t *self = arg;
@@ -306,6 +335,7 @@ static void s_on_frame(void *arg, const char *from, const uint8_t *data, size_t 
 
     if (frame == NULL || frame->version != ICS_WIRE_VERSION) {
         self->drops.bad_frames++;
+        ics_transport_note_invalid(self->transport, from, ICS_INVALID_FRAME);
         goto out;
     }
     g = ics_node_group(self, frame->group);
@@ -324,14 +354,22 @@ static void s_on_frame(void *arg, const char *from, const uint8_t *data, size_t 
     case ICS__V1__FRAME__BODY_PONG:
         s_on_pong(self, g, from, frame);
         break;
-    case ICS__V1__FRAME__BODY_RAFT:
     case ICS__V1__FRAME__BODY_FORWARD:
+        if (!s_forward_ok(from, frame)) {
+            self->drops.bad_frames++;
+            ics_transport_note_invalid(self->transport, from, ICS_INVALID_ENTRY);
+            break;
+        }
+        ics_group_frame(g, from, frame);
+        break;
+    case ICS__V1__FRAME__BODY_RAFT:
     case ICS__V1__FRAME__BODY_HISTORY_REQUEST:
     case ICS__V1__FRAME__BODY_HISTORY_CHUNK:
         ics_group_frame(g, from, frame);
         break;
     default:
         self->drops.bad_frames++;
+        ics_transport_note_invalid(self->transport, from, ICS_INVALID_FRAME);
         break;
     }
 out:
@@ -443,6 +481,8 @@ ics_node_t *ics_node_new(const ics_config_t *cfg, volatile sig_atomic_t *stop, i
         if (self->groups[i] == NULL)
             goto fail;
         self->n_groups++;
+        ics_raftio_set_invalid_fn(ics_raftio_of(ics_group_raft(self->groups[i])->io),
+                                  s_on_invalid_raft, self);
     }
     /* Entries up to here were applied by an earlier run: replaying them is
      * no news (their rejections were logged then). */
@@ -857,6 +897,8 @@ static void s_config_diff(const ics_config_t *a, const ics_config_t *b, char *ou
     NUM(max_message_bytes, "[transport] max_message_bytes");
     NUM(send_hwm, "[transport] send_hwm");
     NUM(reconnect_max_ms, "[transport] reconnect_max_ms");
+    NUM(peer_invalid_max, "[transport] peer_invalid_max");
+    NUM(peer_backoff_ms, "[transport] peer_backoff_ms");
 #undef STR
 #undef NUM
     char item[ICS_ORG_MAX + ICS_GROUP_MAX + 48];

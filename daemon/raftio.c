@@ -35,6 +35,14 @@
  * oversize message, failed snapshot send and dropped chunk is logged, at
  * most once per LOG_EVERY_MS for each kind.
  *
+ * Nothing a peer sends reaches raft unchecked (s_valid): terms within
+ * ICS_RAFTIO_TERM_AHEAD_MAX of ours, indexes below ICS_RAFTIO_INDEX_MAX,
+ * entries and configurations that decode, one leader per term, nothing
+ * that contradicts the committed log. A message that fails is dropped,
+ * counted by reason, logged (rate-limited) and reported to the node, which
+ * counts it against the peer (docs/raft-0.15-notes.md, "What a peer may
+ * send").
+ *
  * What each peer can know to be committed (from the AppendEntries sent to
  * it) and what it holds (the last index it acknowledged) are noted as
  * messages pass, with the newest entry that is not a barrier: raft 0.15
@@ -135,9 +143,19 @@ struct ics_raftio {
     s_op_t *ops;
     size_t n_ops, cap_ops;
     s_transfer_t in[ICS_MAX_ORGS];
-    s_ratelimit_t rl_oversize, rl_capped, rl_snapshot, rl_chunk, rl_transfer;
+    s_ratelimit_t rl_oversize, rl_capped, rl_snapshot, rl_chunk, rl_transfer, rl_invalid;
     ics_raftio_stats_t stats;
+    /* What incoming messages are checked against (s_valid). */
+    raft_term term;               /* as stored: load and set_term */
+    raft_term leader_term;        /* the newest term whose leader is known here */
+    char leader[ICS_ORG_MAX];     /* ... that leader: a peer, or our own address */
+    const struct raft *raft;      /* the raft that loaded this io; NULL before (tests) */
+    ics_raftio_invalid_fn invalid_fn;
+    void *invalid_arg;
+    bool no_envelope_check;       /* commands are not envelopes (tests) */
 };
+
+static void s_note_leader(ics_raftio_t *self, raft_term term, const char *org);
 
 raft_id ics_raft_id(const char *org)
 {
@@ -214,6 +232,11 @@ static int s_load(struct raft_io *io, raft_term *term, raft_id *voted_for,
         return RAFT_IOERR;
     }
     self->last_index = ics_store_last_index(self->store);
+    self->term = *term;
+    /* Only raft_start loads, after raft_init has made io->data its struct
+     * raft: incoming messages are checked against its commit index and log
+     * (public fields of raft.h, read only). */
+    self->raft = io->data;
     return 0;
 }
 
@@ -265,6 +288,7 @@ static int s_set_term(struct raft_io *io, raft_term term)
         ics_strcpy(io->errmsg, sizeof io->errmsg, err.msg);
         return RAFT_IOERR;
     }
+    self->term = term;
     return 0;
 }
 
@@ -737,6 +761,11 @@ static int s_send(struct raft_io *io, struct raft_io_send *req,
     int status;
 
     req->cb = cb;
+    /* Only a leader sends these: we lead their term. */
+    if (message->type == RAFT_IO_APPEND_ENTRIES)
+        s_note_leader(self, message->append_entries.term, self->address);
+    else if (message->type == RAFT_IO_INSTALL_SNAPSHOT)
+        s_note_leader(self, message->install_snapshot.term, self->address);
     switch (s_wire_init(self, message, &w)) {
     case ICS_OK: status = 0; break;
     case ICS_EINVAL: status = RAFT_MALFORMED; break;
@@ -781,6 +810,414 @@ static int s_send(struct raft_io *io, struct raft_io_send *req,
     op.send.status = status;
     return s_push(self, &op) != 0 ? RAFT_NOMEM : 0;
 }
+
+/* ---- what a peer may send --------------------------------------------- */
+
+/* Raft trusts its peers: 0.15 turns unavailable (for good) on a message
+ * that contradicts its committed log, reads a configuration entry without
+ * bounds checks, and adopts any term it is shown, however far ahead. So
+ * every message is checked here first, against our stored term, the
+ * leader known for a term, and (once raft has loaded this io) raft's
+ * commit index and log. The checks pass every message a correct peer
+ * sends; docs/raft-0.15-notes.md lists them. */
+
+typedef struct {
+    ics_invalid_t why;
+    char text[200];
+} s_fault_t;
+
+static bool s_fault(s_fault_t *f, ics_invalid_t why, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static bool s_fault(s_fault_t *f, ics_invalid_t why, const char *fmt, ...)
+{
+    va_list ap;
+    f->why = why;
+    va_start(ap, fmt);
+    vsnprintf(f->text, sizeof f->text, fmt, ap);
+    va_end(ap);
+    return false;
+}
+
+static const char *s_type_name(unsigned type)
+{
+    switch (type) {
+    case RAFT_IO_APPEND_ENTRIES: return "AppendEntries";
+    case RAFT_IO_APPEND_ENTRIES_RESULT: return "AppendEntries result";
+    case RAFT_IO_REQUEST_VOTE: return "RequestVote";
+    case RAFT_IO_REQUEST_VOTE_RESULT: return "RequestVote result";
+    case RAFT_IO_INSTALL_SNAPSHOT: return "InstallSnapshot";
+    case RAFT_IO_TIMEOUT_NOW: return "TimeoutNow";
+    default: return "message";
+    }
+}
+
+static bool s_check_term(const ics_raftio_t *self, uint64_t term, s_fault_t *f)
+{
+    if (term == 0)
+        return s_fault(f, ICS_INVALID_TERM, "term 0");
+    if (term > self->term && term - self->term > ICS_RAFTIO_TERM_AHEAD_MAX)
+        return s_fault(f, ICS_INVALID_TERM,
+                       "term %llu is more than 2^20 ahead of ours (%llu)",
+                       (unsigned long long)term, (unsigned long long)self->term);
+    return true;
+}
+
+/* An inner term (of an entry, of the log a candidate has) is never past
+ * the term of the message that carries it. */
+static bool s_check_inner_term(uint64_t inner, uint64_t term, const char *what, s_fault_t *f)
+{
+    if (inner > term)
+        return s_fault(f, ICS_INVALID_TERM, "%s %llu is past the message's term %llu", what,
+                       (unsigned long long)inner, (unsigned long long)term);
+    return true;
+}
+
+static bool s_check_index(uint64_t index, const char *what, s_fault_t *f)
+{
+    if (index >= ICS_RAFTIO_INDEX_MAX)
+        return s_fault(f, ICS_INVALID_INDEX, "%s %llu is not below 2^48", what,
+                       (unsigned long long)index);
+    return true;
+}
+
+/* The term of our entry at index as raft holds it (raft 0.15's logTermOf,
+ * on the public struct raft_log); 0 when raft does not hold it. */
+static raft_term s_local_term(const ics_raftio_t *self, raft_index index)
+{
+    const struct raft_log *l;
+    size_t n;
+
+    if (self->raft == NULL || index == 0)
+        return 0;
+    l = &self->raft->log;
+    if (index == l->snapshot.last_index)
+        return l->snapshot.last_term;
+    n = l->front <= l->back ? l->back - l->front : l->size - l->front + l->back;
+    if (index <= l->offset || index - l->offset > n)
+        return 0;
+    return l->entries[(l->front + (size_t)(index - 1 - l->offset)) % l->size].term;
+}
+
+/* An entry at index of the given term must not contradict one committed
+ * here: raft 0.15 shuts down for good if it does (log matching, conflict
+ * deletion), or, for a snapshot, throws the committed log away. Only for
+ * messages of our term or newer, which raft acts on. */
+static bool s_check_committed(const ics_raftio_t *self, raft_index index, raft_term term,
+                              const char *what, s_fault_t *f)
+{
+    raft_term local;
+
+    if (self->raft == NULL || index == 0 || index > self->raft->commit_index)
+        return true;
+    local = s_local_term(self, index);
+    if (local != 0 && local != term)
+        return s_fault(f, ICS_INVALID_COMMITTED,
+                       "%s %llu has term %llu where the entry committed here has %llu", what,
+                       (unsigned long long)index, (unsigned long long)term,
+                       (unsigned long long)local);
+    return true;
+}
+
+/* One term, one leader: an AppendEntries or InstallSnapshot for a term
+ * this node leads claims a second leader. raft 0.15, handed one, carries
+ * on as a follower over its leader state. Between two peers that claim a
+ * term, there is no telling which one is lying, so raft's own rule stands
+ * (the latest is followed) and neither is held to blame. */
+static bool s_check_leader(const ics_raftio_t *self, const char *from, raft_term term,
+                           s_fault_t *f)
+{
+    if (term < self->term || term != self->leader_term ||
+        strcmp(self->leader, self->address) != 0)
+        return true;
+    return s_fault(f, ICS_INVALID_LEADER, "%s claims to lead term %llu, which this node leads",
+                   from, (unsigned long long)term);
+}
+
+/* The leader of a term, as raft follows it: whoever last claimed it. */
+static void s_note_leader(ics_raftio_t *self, raft_term term, const char *org)
+{
+    if (term >= self->leader_term) {
+        self->leader_term = term;
+        ics_strcpy(self->leader, sizeof self->leader, org);
+    }
+}
+
+/* A server of a configuration: raft ids are derived from the organisation
+ * (ics_raft_id), so a server whose id is not its address's is forged. */
+static bool s_check_server(raft_id id, const char *address, uint64_t role, raft_id *seen,
+                           size_t n_seen, s_fault_t *f)
+{
+    if (!ics_valid_id(address, ICS_ORG_MAX))
+        return s_fault(f, ICS_INVALID_CONFIGURATION, "server address is not an organisation");
+    if (id != ics_raft_id(address))
+        return s_fault(f, ICS_INVALID_CONFIGURATION, "server %s has id %llu, not its own",
+                       address, (unsigned long long)id);
+    if (role > RAFT_SPARE)
+        return s_fault(f, ICS_INVALID_CONFIGURATION, "server %s has role %llu", address,
+                       (unsigned long long)role);
+    for (size_t i = 0; i < n_seen; i++)
+        if (seen[i] == id)
+            return s_fault(f, ICS_INVALID_CONFIGURATION, "server %s listed twice", address);
+    return true;
+}
+
+/* A RAFT_CHANGE entry: raft 0.15's configuration encoding (format 1: the
+ * format byte, the number of servers, then each server's id, address and
+ * role, padded to 8 bytes), which raft decodes without bounds checks. */
+static bool s_check_change(const uint8_t *p, size_t len, s_fault_t *f)
+{
+    raft_id seen[ICS_MAX_ORGS];
+    uint64_t n = 0;
+    size_t off = 9, voters = 0;
+
+    if (len < 9 || p[0] != 1)
+        return s_fault(f, ICS_INVALID_CONFIGURATION,
+                       "configuration entry of %zu bytes is not raft's format 1", len);
+    for (int b = 7; b >= 0; b--)
+        n = (n << 8) | p[1 + b];
+    if (n == 0 || n > ICS_MAX_ORGS)
+        return s_fault(f, ICS_INVALID_CONFIGURATION, "configuration of %llu servers",
+                       (unsigned long long)n);
+    for (size_t i = 0; i < n; i++) {
+        char address[ICS_ORG_MAX];
+        const uint8_t *nul;
+        raft_id id = 0;
+        size_t alen;
+
+        if (len - off < 8)
+            return s_fault(f, ICS_INVALID_CONFIGURATION, "configuration entry is truncated");
+        for (int b = 7; b >= 0; b--)
+            id = (id << 8) | p[off + (size_t)b];
+        off += 8;
+        nul = memchr(p + off, 0, len - off);
+        if (nul == NULL || (alen = (size_t)(nul - (p + off))) >= sizeof address ||
+            len - off - alen < 2)
+            return s_fault(f, ICS_INVALID_CONFIGURATION,
+                           "configuration entry: server address unterminated or too long");
+        memcpy(address, p + off, alen + 1);
+        off += alen + 1;
+        if (!s_check_server(id, address, p[off], seen, i, f))
+            return false;
+        voters += p[off] == RAFT_VOTER;
+        off++;
+        seen[i] = id;
+    }
+    if (len - off >= 8)
+        return s_fault(f, ICS_INVALID_CONFIGURATION, "configuration entry: %zu bytes left over",
+                       len - off);
+    if (voters == 0)
+        return s_fault(f, ICS_INVALID_CONFIGURATION, "configuration without a voter");
+    return true;
+}
+
+/* A snapshot's configuration, as its first chunk carries it. */
+static bool s_check_conf(Ics__V1__RaftServer *const *conf, size_t n, s_fault_t *f)
+{
+    raft_id seen[ICS_MAX_ORGS];
+    size_t voters = 0;
+
+    if (n == 0 || n > ICS_MAX_ORGS)
+        return s_fault(f, ICS_INVALID_CONFIGURATION, "snapshot configuration of %zu servers", n);
+    for (size_t i = 0; i < n; i++) {
+        if (!s_check_server(conf[i]->id, conf[i]->address, conf[i]->role, seen, i, f))
+            return false;
+        voters += conf[i]->role == RAFT_VOTER;
+        seen[i] = conf[i]->id;
+    }
+    if (voters == 0)
+        return s_fault(f, ICS_INVALID_CONFIGURATION, "snapshot configuration without a voter");
+    return true;
+}
+
+/* Entries: a known type each, commands that are envelopes of this group
+ * (their signatures are the state machine's to judge), barriers as raft
+ * writes them, configurations that decode; terms that never decrease,
+ * from prev_log_term up to the message's; all within the frame limit. */
+static bool s_check_entries(const ics_raftio_t *self, const Ics__V1__RaftMessage__AppendEntries *ae,
+                            s_fault_t *f)
+{
+    uint64_t last_term = ae->prev_log_term, bytes = 0;
+
+    if (ae->n_entries > self->max_frame / 2)
+        return s_fault(f, ICS_INVALID_ENTRY, "%zu entries", ae->n_entries);
+    if (!s_check_index(ae->prev_log_index + ae->n_entries, "last entry's index", f))
+        return false;
+    for (size_t i = 0; i < ae->n_entries; i++) {
+        const Ics__V1__RaftEntry *e = ae->entries[i];
+        Ics__V1__Envelope *env = NULL;
+        ics_err_t err;
+
+        bytes += e->data.len;
+        if (bytes > self->max_frame)
+            return s_fault(f, ICS_INVALID_ENTRY, "entries over max_message_bytes");
+        if (e->term < last_term || e->term == 0 || e->term > ae->term)
+            return s_fault(f, ICS_INVALID_TERM,
+                           "entry %zu has term %llu (previous %llu, message %llu)", i,
+                           (unsigned long long)e->term, (unsigned long long)last_term,
+                           (unsigned long long)ae->term);
+        last_term = e->term;
+        switch (e->type) {
+        case RAFT_COMMAND:
+            if (self->no_envelope_check)
+                break;
+            if (ics_envelope_decode(e->data.data, e->data.len, &env, &err) != ICS_OK)
+                return s_fault(f, ICS_INVALID_ENTRY, "entry %zu: %s", i, err.msg);
+            if (strcmp(env->group, self->group) != 0) {
+                s_fault(f, ICS_INVALID_ENTRY, "entry %zu is an envelope of group %s", i,
+                        env->group);
+                ics__v1__envelope__free_unpacked(env, NULL);
+                return false;
+            }
+            ics__v1__envelope__free_unpacked(env, NULL);
+            break;
+        case RAFT_BARRIER:
+            if (e->data.len > ICS_RAFTIO_BARRIER_MAX)
+                return s_fault(f, ICS_INVALID_ENTRY, "barrier entry %zu of %zu bytes", i,
+                               e->data.len);
+            break;
+        case RAFT_CHANGE:
+            if (!s_check_change(e->data.data, e->data.len, f))
+                return false;
+            break;
+        default:
+            return s_fault(f, ICS_INVALID_ENTRY, "entry %zu of type %u", i, e->type);
+        }
+    }
+    return true;
+}
+
+static bool s_check_append(const ics_raftio_t *self, const char *from,
+                           const Ics__V1__RaftMessage__AppendEntries *ae, s_fault_t *f)
+{
+    if (!s_check_term(self, ae->term, f) ||
+        !s_check_inner_term(ae->prev_log_term, ae->term, "prev_log_term", f) ||
+        !s_check_index(ae->prev_log_index, "prev_log_index", f) ||
+        !s_check_index(ae->leader_commit, "leader_commit", f))
+        return false;
+    if ((ae->prev_log_index == 0) != (ae->prev_log_term == 0))
+        return s_fault(f, ICS_INVALID_INDEX, "prev_log_index %llu with prev_log_term %llu",
+                       (unsigned long long)ae->prev_log_index,
+                       (unsigned long long)ae->prev_log_term);
+    if (!s_check_entries(self, ae, f))
+        return false;
+    if (ae->term < self->term)
+        return true; /* raft refuses it unread */
+    if (!s_check_leader(self, from, ae->term, f) ||
+        !s_check_committed(self, ae->prev_log_index, ae->prev_log_term, "prev_log_index", f))
+        return false;
+    for (size_t i = 0; i < ae->n_entries; i++)
+        if (!s_check_committed(self, ae->prev_log_index + 1 + i, ae->entries[i]->term,
+                               "entry", f))
+            return false;
+    return true;
+}
+
+/* The header of an InstallSnapshot chunk; the configuration in the first.
+ * The chunk's place in its transfer is s_recv_chunk's to check. */
+static bool s_check_snapshot(const ics_raftio_t *self, const char *from,
+                             const Ics__V1__RaftMessage__InstallSnapshot *is, s_fault_t *f)
+{
+    if (!s_check_term(self, is->term, f) ||
+        !s_check_inner_term(is->last_term, is->term, "last_term", f) ||
+        !s_check_index(is->last_index, "last_index", f))
+        return false;
+    if (is->last_index == 0 || is->last_term == 0 || is->conf_index == 0 ||
+        is->conf_index > is->last_index)
+        return s_fault(f, ICS_INVALID_INDEX,
+                       "snapshot at index %llu, term %llu, configuration index %llu",
+                       (unsigned long long)is->last_index, (unsigned long long)is->last_term,
+                       (unsigned long long)is->conf_index);
+    if (is->n_conf > 0 && !s_check_conf(is->conf, is->n_conf, f))
+        return false;
+    if (is->term < self->term)
+        return true;
+    return s_check_leader(self, from, is->term, f) &&
+           s_check_committed(self, is->last_index, is->last_term, "snapshot's last_index", f);
+}
+
+/* Checks m from `from` against what a peer may send; says why not in f. */
+static bool s_valid(const ics_raftio_t *self, const char *from, const Ics__V1__RaftMessage *m,
+                    s_fault_t *f)
+{
+    static const unsigned body_type[] = {
+        [ICS__V1__RAFT_MESSAGE__BODY_REQUEST_VOTE] = RAFT_IO_REQUEST_VOTE,
+        [ICS__V1__RAFT_MESSAGE__BODY_REQUEST_VOTE_RESULT] = RAFT_IO_REQUEST_VOTE_RESULT,
+        [ICS__V1__RAFT_MESSAGE__BODY_APPEND_ENTRIES] = RAFT_IO_APPEND_ENTRIES,
+        [ICS__V1__RAFT_MESSAGE__BODY_APPEND_ENTRIES_RESULT] = RAFT_IO_APPEND_ENTRIES_RESULT,
+        [ICS__V1__RAFT_MESSAGE__BODY_INSTALL_SNAPSHOT] = RAFT_IO_INSTALL_SNAPSHOT,
+        [ICS__V1__RAFT_MESSAGE__BODY_TIMEOUT_NOW] = RAFT_IO_TIMEOUT_NOW,
+    };
+
+    if ((size_t)m->body_case >= sizeof body_type / sizeof body_type[0] ||
+        body_type[m->body_case] == 0 || body_type[m->body_case] != m->type)
+        return s_fault(f, ICS_INVALID_RAFT_MESSAGE, "type %u with body %d", m->type,
+                       (int)m->body_case);
+    switch (m->body_case) {
+    case ICS__V1__RAFT_MESSAGE__BODY_REQUEST_VOTE: {
+        const Ics__V1__RaftMessage__RequestVote *rv = m->request_vote;
+        if (!s_check_term(self, rv->term, f) ||
+            !s_check_inner_term(rv->last_log_term, rv->term, "last_log_term", f) ||
+            !s_check_index(rv->last_log_index, "last_log_index", f))
+            return false;
+        if ((rv->last_log_index == 0) != (rv->last_log_term == 0))
+            return s_fault(f, ICS_INVALID_INDEX, "last_log_index %llu with last_log_term %llu",
+                           (unsigned long long)rv->last_log_index,
+                           (unsigned long long)rv->last_log_term);
+        return true;
+    }
+    case ICS__V1__RAFT_MESSAGE__BODY_REQUEST_VOTE_RESULT:
+        if (m->request_vote_result->pre_vote > raft_tribool_false)
+            return s_fault(f, ICS_INVALID_RAFT_MESSAGE, "pre_vote %u",
+                           m->request_vote_result->pre_vote);
+        return s_check_term(self, m->request_vote_result->term, f);
+    case ICS__V1__RAFT_MESSAGE__BODY_APPEND_ENTRIES:
+        return s_check_append(self, from, m->append_entries, f);
+    case ICS__V1__RAFT_MESSAGE__BODY_APPEND_ENTRIES_RESULT:
+        return s_check_term(self, m->append_entries_result->term, f) &&
+               s_check_index(m->append_entries_result->rejected, "rejected", f) &&
+               s_check_index(m->append_entries_result->last_log_index, "last_log_index", f);
+    case ICS__V1__RAFT_MESSAGE__BODY_INSTALL_SNAPSHOT:
+        return s_check_snapshot(self, from, m->install_snapshot, f);
+    case ICS__V1__RAFT_MESSAGE__BODY_TIMEOUT_NOW: {
+        const Ics__V1__RaftMessage__TimeoutNow *tn = m->timeout_now;
+        if (!s_check_term(self, tn->term, f) ||
+            !s_check_inner_term(tn->last_log_term, tn->term, "last_log_term", f) ||
+            !s_check_index(tn->last_log_index, "last_log_index", f))
+            return false;
+        /* Only the leader hands its office on. */
+        if (tn->term != self->leader_term || strcmp(self->leader, from) != 0)
+            return s_fault(f, ICS_INVALID_LEADER, "from %s, not the leader of term %llu", from,
+                           (unsigned long long)tn->term);
+        return true;
+    }
+    default:
+        return s_fault(f, ICS_INVALID_RAFT_MESSAGE, "no body");
+    }
+}
+
+/* Counts, logs (rate-limited) and reports a message dropped as invalid. */
+static void s_invalid(ics_raftio_t *self, const char *from, unsigned type, ics_invalid_t why,
+                      const char *text)
+{
+    self->stats.invalid[why]++;
+    s_log_limited(&self->rl_invalid, ICS_LOG_NOTICE,
+                  "group %s: raft %s from %s dropped as invalid [%s]: %s", self->group,
+                  s_type_name(type), from, ics_invalid_name(why), text);
+    if (self->invalid_fn != NULL)
+        self->invalid_fn(self->invalid_arg, from, why);
+}
+
+void ics_raftio_set_envelope_check(ics_raftio_t *self, bool on)
+{
+    self->no_envelope_check = !on;
+}
+
+void ics_raftio_set_invalid_fn(ics_raftio_t *self, ics_raftio_invalid_fn fn, void *arg)
+{
+    self->invalid_fn = fn;
+    self->invalid_arg = arg;
+}
+
 
 /* ---- receive --------------------------------------------------------- */
 
@@ -852,6 +1289,13 @@ static void s_chunk_drop(ics_raftio_t *self, const char *from,
                          const char *why)
 {
     (*counter)++;
+    /* A correct sender never sends these; the others (a transfer over or
+     * replaced, a snapshot over our limit) can happen to it. */
+    if (counter == &self->stats.chunks_dropped_invalid) {
+        self->stats.invalid[ICS_INVALID_SNAPSHOT]++;
+        if (self->invalid_fn != NULL)
+            self->invalid_fn(self->invalid_arg, from, ICS_INVALID_SNAPSHOT);
+    }
     s_log_limited(&self->rl_chunk, ICS_LOG_WARN,
                   "group %s: snapshot chunk from %s dropped (transfer %016llx, offset %llu, "
                   "%zu of %llu bytes): %s",
@@ -1018,9 +1462,21 @@ static bool s_recv_chunk(ics_raftio_t *self, const char *from,
 void ics_raftio_deliver(ics_raftio_t *self, const char *from, const Ics__V1__RaftMessage *m)
 {
     struct raft_message msg;
+    s_fault_t f;
 
     if (self->recv_cb == NULL)
         return; /* not started yet */
+    if (!s_valid(self, from, m, &f)) {
+        s_invalid(self, from, m->type, f.why, f.text);
+        return;
+    }
+    if ((m->body_case == ICS__V1__RAFT_MESSAGE__BODY_APPEND_ENTRIES &&
+         m->append_entries->term >= self->term) ||
+        (m->body_case == ICS__V1__RAFT_MESSAGE__BODY_INSTALL_SNAPSHOT &&
+         m->install_snapshot->term >= self->term))
+        s_note_leader(self, m->type == RAFT_IO_APPEND_ENTRIES ? m->append_entries->term
+                                                               : m->install_snapshot->term,
+                      from);
     memset(&msg, 0, sizeof msg);
     msg.type = (unsigned short)m->type;
     msg.server_id = ics_raft_id(from);

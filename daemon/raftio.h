@@ -8,6 +8,7 @@
 #include <raft.h>
 #include "ics/v1/wire.pb-c.h"
 #include "common/ics.h"
+#include "metrics.h"
 #include "store.h"
 
 typedef struct ics_raftio ics_raftio_t;
@@ -39,9 +40,31 @@ ics_raftio_t *ics_raftio_of(struct raft_io *io);
 void ics_raftio_set_transfer_limits(ics_raftio_t *self, uint64_t snapshot_max,
                                     unsigned stall_ms);
 
+/* What a peer may send (docs/raft-0.15-notes.md, "What a peer may send").
+ * A message whose term is more than TERM_AHEAD_MAX past ours is dropped:
+ * with pre-vote a term moves only with a real election, and no group
+ * holds a million elections while one of its members is away. Every index
+ * a message names is below INDEX_MAX (a thousand entries a second for
+ * 8,900 years). */
+#define ICS_RAFTIO_TERM_AHEAD_MAX ((uint64_t)1 << 20)
+#define ICS_RAFTIO_INDEX_MAX ((uint64_t)1 << 48)
+/* The largest barrier entry: raft 0.15 writes 8 bytes. */
+#define ICS_RAFTIO_BARRIER_MAX 8u
+
 /* Delivers a raft message received from peer `from` (its raft address).
- * Takes what raft takes: decoded entries and snapshot data are handed over. */
+ * Takes what raft takes: decoded entries and snapshot data are handed over.
+ * The message is checked first against what a peer may send; one that
+ * fails is dropped, counted by reason (stats.invalid), logged (rate-limited)
+ * and reported to the invalid callback, and raft never sees it. */
 void ics_raftio_deliver(ics_raftio_t *self, const char *from, const Ics__V1__RaftMessage *m);
+
+/* Whether COMMAND entries must be envelopes of the group (on by default).
+ * Off only where commands are something else: raftio's own tests. */
+void ics_raftio_set_envelope_check(ics_raftio_t *self, bool on);
+
+/* Told of every raft message from a peer that was dropped as invalid. */
+typedef void (*ics_raftio_invalid_fn)(void *arg, const char *from, ics_invalid_t why);
+void ics_raftio_set_invalid_fn(ics_raftio_t *self, ics_raftio_invalid_fn fn, void *arg);
 
 /* Runs due ticks and drops stalled snapshot transfers. Returns ms until the
  * next tick. */
@@ -87,6 +110,8 @@ typedef struct {
     uint64_t transfers_stalled;         /* dropped: no chunk within stall_ms */
     uint64_t transfers_replaced;        /* dropped: the peer started another */
     uint64_t transfers_no_memory;       /* dropped: could not grow the buffer */
+    /* Messages from peers dropped as invalid, by reason (ics_invalid_t). */
+    uint64_t invalid[ICS_INVALID_REASONS];
 } ics_raftio_stats_t;
 ics_raftio_stats_t ics_raftio_stats(const ics_raftio_t *self);
 

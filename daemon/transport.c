@@ -22,6 +22,13 @@
  * silent. Frames under one key that keep alternating between two live
  * connections come from two nodes holding that key (s_note_route), which
  * is logged: only one of them gets the answers.
+ *
+ * Invalid frames: the node and each group's raft io tell the transport of
+ * every frame a peer should never have sent (ics_transport_note_invalid).
+ * Past peer_invalid_max of them within INVALID_WINDOW_MS the peer is
+ * backed off: whatever it sends is dropped unread, and it is not counted
+ * as heard from, until the back-off is over. A peer's CURVE key is its
+ * identity, so this holds for every node using that key.
  */
 #include "transport.h"
 
@@ -43,6 +50,9 @@
 #define ROUTE_FLIPS_SUSPECT 6     /* alternations within ROUTE_WINDOW_PINGS intervals */
 #define ROUTE_WINDOW_PINGS 10
 #define DUPLICATE_LOG_MS 60000
+#define INVALID_WINDOW_MS 10000   /* peer_invalid_max counts within this */
+#define BACKOFF_MAX_MS 3600000ull /* the longest back-off */
+#define BACKOFF_MEMORY_MS 3600000ull /* a back-off this soon after the last one doubles */
 
 /* A connection a peer's frames arrived on. */
 typedef struct {
@@ -75,6 +85,14 @@ typedef struct {
     unsigned flips;           /* switches back to a connection still live */
     uint64_t flips_since_ms;
     uint64_t duplicate_logged_ms;
+    /* Invalid frames and back-off (ics_transport_note_invalid). */
+    uint64_t invalid[ICS_INVALID_REASONS];
+    uint64_t window_ms;       /* when the current count began */
+    unsigned window_count;
+    uint64_t backoff_until_ms; /* 0: not backed off */
+    uint64_t backoff_ms;       /* length of the last back-off */
+    uint64_t backoff_end_ms;   /* when the last back-off ended */
+    unsigned backoffs;
 } s_peer_t;
 
 struct ics_transport {
@@ -462,6 +480,61 @@ static void s_note_route(ics_transport_t *self, s_peer_t *p, zmq_msg_t *rid, zmq
                    p->routes[1].address[0] ? p->routes[1].address : "?", p->org);
 }
 
+/* Ends a back-off that is over; true while one is on. */
+static bool s_backed_off(s_peer_t *p, uint64_t now)
+{
+    if (p->backoff_until_ms == 0)
+        return false;
+    if (now < p->backoff_until_ms)
+        return true;
+    p->backoff_until_ms = 0;
+    p->backoff_end_ms = now;
+    p->window_count = 0;
+    p->window_ms = now;
+    char pf[ICS_ORG_MAX + 8];
+    snprintf(pf, sizeof pf, "PEER=%s", p->org);
+    const char *fields[] = {"ICS_EVENT=peer_backoff_over", pf, NULL};
+    ics_log_fields(ICS_LOG_NOTICE, fields, "transport: back-off of %s over: its frames are "
+                   "read again", p->org);
+    return false;
+}
+
+void ics_transport_note_invalid(ics_transport_t *self, const char *org, ics_invalid_t why)
+{
+    s_peer_t *p = s_find(self, org);
+    uint64_t now = ics_mono_ms();
+
+    if (p == NULL || (unsigned)why >= ICS_INVALID_REASONS)
+        return;
+    p->invalid[why]++;
+    if (now - p->window_ms >= INVALID_WINDOW_MS) {
+        p->window_ms = now;
+        p->window_count = 0;
+    }
+    p->window_count++;
+    if (self->cfg->peer_invalid_max == 0 || p->window_count <= self->cfg->peer_invalid_max ||
+        s_backed_off(p, now))
+        return;
+    /* Again within the hour: twice as long. */
+    if (p->backoffs > 0 && now - p->backoff_end_ms < BACKOFF_MEMORY_MS)
+        p->backoff_ms = p->backoff_ms * 2 < BACKOFF_MAX_MS ? p->backoff_ms * 2 : BACKOFF_MAX_MS;
+    else
+        p->backoff_ms = self->cfg->peer_backoff_ms;
+    p->backoff_until_ms = now + p->backoff_ms;
+    p->backoffs++;
+    self->stats.backoffs++;
+    char pf[ICS_ORG_MAX + 8], rf[48];
+    snprintf(pf, sizeof pf, "PEER=%s", p->org);
+    snprintf(rf, sizeof rf, "REASON=%s", ics_invalid_name(why));
+    const char *fields[] = {"ICS_EVENT=peer_backoff", pf, rf, NULL};
+    ics_log_fields(ICS_LOG_WARN, fields,
+                   "transport: %s sent %u invalid frames within %u s (the last: %s): its "
+                   "frames are ignored for %llu s (back-off %u; peer_invalid_max = %u)",
+                   p->org, p->window_count, INVALID_WINDOW_MS / 1000, ics_invalid_name(why),
+                   (unsigned long long)(p->backoff_ms / 1000), p->backoffs,
+                   self->cfg->peer_invalid_max);
+}
+
 void ics_transport_process(ics_transport_t *self, ics_transport_recv_fn fn, void *arg)
 {
     for (int budget = 0; budget < 64; budget++)
@@ -483,7 +556,11 @@ void ics_transport_process(ics_transport_t *self, ics_transport_recv_fn fn, void
         const char *user = zmq_msg_gets(&f[1], "User-Id");
         s_peer_t *p = user != NULL ? s_find(self, user) : NULL;
         self->stats.frames_in++;
-        if (p != NULL) {
+        if (p != NULL && s_backed_off(p, ics_mono_ms())) {
+            /* Two nodes under one key are worth knowing even so. */
+            s_note_route(self, p, &f[0], &f[1]);
+            self->stats.backed_off++;
+        } else if (p != NULL) {
             s_note_route(self, p, &f[0], &f[1]);
             p->last_seen_ms = ics_mono_ms();
             p->ever_seen = true;
@@ -514,6 +591,7 @@ void ics_transport_revive(ics_transport_t *self)
         s_peer_t *p = &self->peers[i];
         if (!p->used)
             continue;
+        s_backed_off(p, now); /* says when one is over, if the peer is silent */
         if (p->revive_after_ms == 0)
             p->revive_after_ms = floor;
         if (now - p->last_pong_ms < p->revive_after_ms)
@@ -542,6 +620,13 @@ static void s_info(ics_transport_t *self, const s_peer_t *p, ics_peer_info_t *ou
     out->last_seen_ms = p->last_seen_ms;
     out->connected = p->ever_seen && now - p->last_seen_ms <= 3ull * self->cfg->ping_interval_ms;
     out->rtt_us = p->rtt_us;
+    out->invalid_total = 0;
+    for (size_t i = 0; i < ICS_INVALID_REASONS; i++) {
+        out->invalid[i] = p->invalid[i];
+        out->invalid_total += p->invalid[i];
+    }
+    out->backoff_ms_left = p->backoff_until_ms > now ? p->backoff_until_ms - now : 0;
+    out->backoffs = p->backoffs;
 }
 
 size_t ics_transport_peers(ics_transport_t *self, ics_peer_info_t *out, size_t max)

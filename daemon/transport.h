@@ -10,6 +10,7 @@
 #include <zmq.h>
 #include "common/config.h"
 #include "common/keys.h"
+#include "metrics.h"
 
 typedef struct ics_transport ics_transport_t;
 
@@ -22,6 +23,8 @@ typedef struct {
     uint64_t dropped_send;   /* HWM reached or peer not connected */
     uint64_t refused;        /* ZAP refusals */
     uint64_t oversize;       /* over max_message_bytes */
+    uint64_t backed_off;     /* frames dropped unread: their sender was backed off */
+    uint64_t backoffs;       /* back-offs begun */
 } ics_transport_stats_t;
 
 typedef struct {
@@ -31,6 +34,10 @@ typedef struct {
     bool ever_seen;
     uint64_t last_seen_ms;   /* monotonic */
     uint32_t rtt_us;
+    uint64_t invalid[ICS_INVALID_REASONS]; /* invalid frames, by reason */
+    uint64_t invalid_total;
+    uint64_t backoff_ms_left; /* 0 unless its frames are being ignored */
+    unsigned backoffs;        /* back-offs so far */
 } ics_peer_info_t;
 
 /* Binds cfg->listen and connects to every other member of the node's groups.
@@ -62,6 +69,13 @@ int ics_transport_send(ics_transport_t *self, const char *org, const uint8_t *da
 size_t ics_transport_pollitems(ics_transport_t *self, zmq_pollitem_t *items, size_t max);
 /* Handles whatever is readable; calls fn for each frame. */
 void ics_transport_process(ics_transport_t *self, ics_transport_recv_fn fn, void *arg);
+
+/* A frame from org was invalid, for this reason: counted. A peer with
+ * more than cfg->peer_invalid_max within 10 s is backed off: its frames
+ * are dropped unread for cfg->peer_backoff_ms, twice as long each time it
+ * happens again within an hour, at most an hour; logged once per
+ * back-off, at warning. */
+void ics_transport_note_invalid(ics_transport_t *self, const char *org, ics_invalid_t why);
 
 /* A pong arrived: the path to the peer works both ways. */
 void ics_transport_note_rtt(ics_transport_t *self, const char *org, uint32_t rtt_us);

@@ -1,7 +1,8 @@
 #!/bin/sh
-# Fuzz: a member's node sends mutated frames to a live node (default
-# 1,000,000) on the sanitizer build; the node must drop and count them,
-# never crash, and keep committing. Repeat a run with ICS_FUZZ_SEED=N.
+# Fuzz: a member's node sends mutated frames, raft messages among them, to
+# a live node (default 1,000,000) on the sanitizer build; the node must
+# drop and count them, never crash, stay a member, and keep committing.
+# Repeat a run with ICS_FUZZ_SEED=N.
 #   deploy/fuzz.sh [ITERATIONS]
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)

@@ -7,7 +7,7 @@
  *   [raft]         heartbeat_ms, election_ms, snapshot_threshold,
  *                  snapshot_trailing, tick_interval_ms, checkpoint_interval
  *   [transport]    ping_interval_ms, max_message_bytes, send_hwm,
- *                  reconnect_max_ms
+ *                  reconnect_max_ms, peer_invalid_max, peer_backoff_ms
  *   [org ODS]      kind, name, endpoint, public_key
  *   [group NAME]   members (space separated, may repeat), admin, join, policy,
  *                  escalate_to (the group unmet mutual aid is raised in)
@@ -302,6 +302,8 @@ static int s_tunable(s_parse_t *p, const char *name, const char *value)
         {"transport", "max_message_bytes", offsetof(ics_config_t, max_message_bytes), 65536, 1u << 30},
         {"transport", "send_hwm", offsetof(ics_config_t, send_hwm), 1, 1000000},
         {"transport", "reconnect_max_ms", offsetof(ics_config_t, reconnect_max_ms), 100, 600000},
+        {"transport", "peer_invalid_max", offsetof(ics_config_t, peer_invalid_max), 0, 1000000},
+        {"transport", "peer_backoff_ms", offsetof(ics_config_t, peer_backoff_ms), 1000, 3600000},
     };
     for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
         if (strcmp(p->section, t[i].section) == 0 && strcmp(name, t[i].name) == 0) {
@@ -571,6 +573,8 @@ int ics_config_load(const char *path, ics_config_t *cfg, ics_err_t *err)
     cfg->max_message_bytes = 64u << 20;
     cfg->send_hwm = 10000;
     cfg->reconnect_max_ms = 10000;
+    cfg->peer_invalid_max = 100;
+    cfg->peer_backoff_ms = 30000;
     ics_strcpy(cfg->control, sizeof cfg->control, "ipc:///run/icsd/control.sock");
 
     p.cfg = cfg;

@@ -52,6 +52,8 @@ typedef struct ics_config {
     unsigned max_message_bytes;
     unsigned send_hwm;
     unsigned reconnect_max_ms;
+    unsigned peer_invalid_max;     /* invalid frames in 10 s before a back-off; 0: never */
+    unsigned peer_backoff_ms;      /* the first back-off; each next one doubles */
 
     ics_org_cfg_t orgs[ICS_MAX_ORGS];
     size_t n_orgs;

@@ -188,6 +188,9 @@ static void s_node_open(s_net_t *net, size_t i)
         fail_msg("open %s: %s", nd->path, err.msg);
     nd->io = ics_raftio_new(GROUP, nd->store, MAX_FRAME, s_transport, nd);
     assert_non_null(nd->io);
+    /* The commands here are test bytes, not envelopes; the validator's own
+     * tests turn the check back on. */
+    ics_raftio_set_envelope_check(nd->io, false);
 }
 
 /* Starts the io without raft: the test plays raft. */
@@ -493,10 +496,15 @@ static void test_round_trip_each_type(void **state)
     assert_int_equal(got->request_vote_result.pre_vote, raft_tribool_false);
     s_inbox_clear(b);
 
+    struct raft_configuration conf;
+    struct raft_buffer conf_buf;
+    s_conf(&conf);
+    assert_int_equal(raft_configuration_encode(&conf, &conf_buf), 0);
+    raft_configuration_close(&conf);
     struct raft_entry entries[3] = {
         {.term = 3, .type = RAFT_COMMAND, .buf = {.base = "alpha", .len = 5}},
         {.term = 3, .type = RAFT_BARRIER, .buf = {.base = NULL, .len = 0}},
-        {.term = 4, .type = RAFT_CHANGE, .buf = {.base = "conf", .len = 4}},
+        {.term = 4, .type = RAFT_CHANGE, .buf = conf_buf},
     };
     memset(&m, 0, sizeof m);
     m.type = RAFT_IO_APPEND_ENTRIES;
@@ -527,6 +535,7 @@ static void test_round_trip_each_type(void **state)
     }
     assert_int_equal(s_stats(b).append_entries, 1);
     s_inbox_clear(b);
+    raft_free(conf_buf.base);
 
     memset(&m, 0, sizeof m);
     m.type = RAFT_IO_APPEND_ENTRIES_RESULT;
@@ -564,16 +573,16 @@ static void test_round_trip_each_type(void **state)
 
     memset(&m, 0, sizeof m);
     m.type = RAFT_IO_TIMEOUT_NOW;
-    m.timeout_now.term = 8;
+    m.timeout_now.term = 6; /* from the leader of the snapshot's term */
     m.timeout_now.last_log_index = 50;
-    m.timeout_now.last_log_term = 8;
+    m.timeout_now.last_log_term = 5;
     assert_int_equal(s_send(a, "RTD", &m), 0);
     s_deliver_all(net);
     ASSERT_RECEIVED_ONE(b, RAFT_IO_TIMEOUT_NOW);
     got = &b->inbox[0];
-    assert_int_equal(got->timeout_now.term, 8);
+    assert_int_equal(got->timeout_now.term, 6);
     assert_int_equal(got->timeout_now.last_log_index, 50);
-    assert_int_equal(got->timeout_now.last_log_term, 8);
+    assert_int_equal(got->timeout_now.last_log_term, 5);
     s_inbox_clear(b);
 
     ics_raftio_stats_t st = s_stats(a);
@@ -686,6 +695,7 @@ static void test_chunks_out_of_order_repeated_or_foreign_dropped(void **state)
     assert_int_equal(st.chunks_dropped_order, 3);
     assert_int_equal(st.chunks_dropped_unknown, 3);
     assert_int_equal(st.chunks_dropped_invalid, 1);
+    assert_int_equal(st.invalid[ICS_INVALID_SNAPSHOT], 1);
     s_frames_free(q, n);
     free(data);
 }
@@ -1275,6 +1285,399 @@ static void test_raft_follower_told_of_a_commit_by_a_heartbeat_now(void **state)
     assert_false(ics_raftio_commit_unseen(lio, idx));
 }
 
+/* ---- scenarios: what a hostile peer sends ------------------------------ */
+
+/* What the invalid callback was told. */
+typedef struct {
+    char from[16];
+    ics_invalid_t why;
+} s_report_t;
+
+static s_report_t s_reports[64];
+static size_t s_n_reports;
+
+static void s_on_invalid(void *arg, const char *from, ics_invalid_t why)
+{
+    (void)arg;
+    assert_true(s_n_reports < sizeof s_reports / sizeof s_reports[0]);
+    snprintf(s_reports[s_n_reports].from, sizeof s_reports[0].from, "%s", from);
+    s_reports[s_n_reports++].why = why;
+}
+
+/* A raft message as a peer could put it on the wire, built in place. */
+typedef struct {
+    Ics__V1__RaftMessage rm;
+    Ics__V1__RaftMessage__AppendEntries ae;
+    Ics__V1__RaftMessage__RequestVote rv;
+    Ics__V1__RaftMessage__TimeoutNow tn;
+    Ics__V1__RaftMessage__InstallSnapshot is;
+    Ics__V1__RaftEntry entry[4], *entries[4];
+    Ics__V1__RaftServer server[3], *servers[3];
+} s_forged_t;
+
+static Ics__V1__RaftMessage *s_forge_append(s_forged_t *f, uint64_t term, uint64_t prev_index,
+                                            uint64_t prev_term)
+{
+    memset(f, 0, sizeof *f);
+    ics__v1__raft_message__init(&f->rm);
+    ics__v1__raft_message__append_entries__init(&f->ae);
+    f->rm.type = RAFT_IO_APPEND_ENTRIES;
+    f->rm.body_case = ICS__V1__RAFT_MESSAGE__BODY_APPEND_ENTRIES;
+    f->rm.append_entries = &f->ae;
+    f->ae.term = term;
+    f->ae.prev_log_index = prev_index;
+    f->ae.prev_log_term = prev_term;
+    f->ae.entries = f->entries;
+    return &f->rm;
+}
+
+static void s_forge_entry(s_forged_t *f, uint64_t term, uint32_t type, const void *data,
+                          size_t len)
+{
+    size_t i = f->ae.n_entries++;
+    assert_true(i < 4);
+    ics__v1__raft_entry__init(&f->entry[i]);
+    f->entry[i].term = term;
+    f->entry[i].type = type;
+    f->entry[i].data.data = (uint8_t *)data;
+    f->entry[i].data.len = len;
+    f->entries[i] = &f->entry[i];
+}
+
+static Ics__V1__RaftMessage *s_forge_vote(s_forged_t *f, uint64_t term, uint64_t last_index,
+                                          uint64_t last_term)
+{
+    memset(f, 0, sizeof *f);
+    ics__v1__raft_message__init(&f->rm);
+    ics__v1__raft_message__request_vote__init(&f->rv);
+    f->rm.type = RAFT_IO_REQUEST_VOTE;
+    f->rm.body_case = ICS__V1__RAFT_MESSAGE__BODY_REQUEST_VOTE;
+    f->rm.request_vote = &f->rv;
+    f->rv.term = term;
+    f->rv.last_log_index = last_index;
+    f->rv.last_log_term = last_term;
+    return &f->rm;
+}
+
+static Ics__V1__RaftMessage *s_forge_timeout_now(s_forged_t *f, uint64_t term)
+{
+    memset(f, 0, sizeof *f);
+    ics__v1__raft_message__init(&f->rm);
+    ics__v1__raft_message__timeout_now__init(&f->tn);
+    f->rm.type = RAFT_IO_TIMEOUT_NOW;
+    f->rm.body_case = ICS__V1__RAFT_MESSAGE__BODY_TIMEOUT_NOW;
+    f->rm.timeout_now = &f->tn;
+    f->tn.term = term;
+    f->tn.last_log_index = 3;
+    f->tn.last_log_term = term;
+    return &f->rm;
+}
+
+/* The first chunk of a snapshot, configured with QHM, RTD and RX4 as
+ * voters under ids of the given orgs. */
+static Ics__V1__RaftMessage *s_forge_snapshot(s_forged_t *f, uint64_t term, uint64_t last_index,
+                                              uint64_t conf_index, const char *const ids[3])
+{
+    static uint8_t data[64];
+    memset(f, 0, sizeof *f);
+    ics__v1__raft_message__init(&f->rm);
+    ics__v1__raft_message__install_snapshot__init(&f->is);
+    f->rm.type = RAFT_IO_INSTALL_SNAPSHOT;
+    f->rm.body_case = ICS__V1__RAFT_MESSAGE__BODY_INSTALL_SNAPSHOT;
+    f->rm.install_snapshot = &f->is;
+    f->is.term = term;
+    f->is.last_index = last_index;
+    f->is.last_term = term;
+    f->is.conf_index = conf_index;
+    f->is.transfer_id = 77;
+    f->is.total_len = sizeof data;
+    f->is.data.data = data;
+    f->is.data.len = sizeof data;
+    for (size_t i = 0; i < 3; i++) {
+        ics__v1__raft_server__init(&f->server[i]);
+        f->server[i].id = ics_raft_id(ids[i]);
+        f->server[i].address = (char *)s_orgs[i];
+        f->server[i].role = RAFT_VOTER;
+        f->servers[i] = &f->server[i];
+    }
+    f->is.conf = f->servers;
+    f->is.n_conf = 3;
+    return &f->rm;
+}
+
+/* An envelope of `group` that decodes; its signature is fake, which is the
+ * state machine's to find. malloc'd. */
+static uint8_t *s_envelope(const char *group, size_t *len)
+{
+    Ics__V1__Envelope env = ICS__V1__ENVELOPE__INIT;
+    uint8_t key_id[ICS_KEY_ID_BYTES] = {1}, sig[ICS_SIG_BYTES] = {2}, *buf = NULL;
+
+    env.version = ICS_ENVELOPE_VERSION;
+    env.group = (char *)group;
+    env.org = (char *)"QHM";
+    env.key_id.data = key_id;
+    env.key_id.len = sizeof key_id;
+    env.seq = 1;
+    env.signature.data = sig;
+    env.signature.len = sizeof sig;
+    assert_int_equal(ics_pack(&env.base, &buf, len), ICS_OK);
+    return buf;
+}
+
+/* raft 0.15's encoding of QHM, RTD, RX4 as voters (raft_malloc'd). */
+static struct raft_buffer s_conf_entry(void)
+{
+    struct raft_configuration conf;
+    struct raft_buffer buf;
+
+    raft_configuration_init(&conf);
+    for (size_t i = 0; i < 3; i++)
+        assert_int_equal(raft_configuration_add(&conf, ics_raft_id(s_orgs[i]), s_orgs[i],
+                                                RAFT_VOTER),
+                         0);
+    assert_int_equal(raft_configuration_encode(&conf, &buf), 0);
+    raft_configuration_close(&conf);
+    return buf;
+}
+
+/* The message from peer reached raft. */
+#define ASSERT_PASSES(nd, peer, m)                                                       \
+    do {                                                                                 \
+        size_t n_ = (nd)->n_in;                                                          \
+        ics_raftio_deliver((nd)->io, (peer), (m));                                       \
+        assert_int_equal((nd)->n_in, n_ + 1);                                            \
+        s_inbox_clear(nd);                                                               \
+    } while (0)
+
+/* The message from peer was dropped before raft, counted and reported
+ * under this reason. */
+#define ASSERT_DROPPED(nd, peer, m, reason)                                              \
+    do {                                                                                 \
+        uint64_t before_ = s_stats(nd).invalid[(reason)];                                \
+        size_t n_ = (nd)->n_in, r_ = s_n_reports;                                        \
+        ics_raftio_deliver((nd)->io, (peer), (m));                                       \
+        assert_int_equal((nd)->n_in, n_);                                                \
+        assert_int_equal(s_stats(nd).invalid[(reason)], before_ + 1);                    \
+        assert_int_equal(s_n_reports, r_ + 1);                                           \
+        assert_string_equal(s_reports[r_].from, (peer));                                 \
+        assert_int_equal(s_reports[r_].why, (reason));                                   \
+    } while (0)
+
+static void test_invalid_messages_dropped_by_reason(void **state)
+{
+    s_net_t *net = *state;
+    s_node_t *b = &net->nodes[1];
+    struct raft_io *io = ics_raftio_io(b->io);
+    s_forged_t f;
+    size_t env_len, other_len;
+    uint8_t *env = s_envelope(GROUP, &env_len), *other = s_envelope("ne-region", &other_len);
+    uint8_t garbage[40], big_barrier[100] = {0};
+    struct raft_buffer conf = s_conf_entry();
+    const char *const ids[3] = {"QHM", "RTD", "RX4"}, *const forged_ids[3] = {"QHM", "QHM",
+                                                                                "RX4"};
+    Ics__V1__RaftMessage *m;
+
+    s_n_reports = 0;
+    ics_raftio_set_envelope_check(b->io, true);
+    ics_raftio_set_invalid_fn(b->io, s_on_invalid, NULL);
+    assert_int_equal(io->set_term(io, 5), 0);
+    randombytes_buf(garbage, sizeof garbage);
+
+    /* What wedged a node: a term of 2^62 and a garbage entry. */
+    m = s_forge_append(&f, (uint64_t)1 << 62, 0, 0);
+    s_forge_entry(&f, (uint64_t)1 << 62, RAFT_COMMAND, garbage, sizeof garbage);
+    ASSERT_DROPPED(b, "RX4", m, ICS_INVALID_TERM);
+    /* The garbage alone, and an envelope of another group. */
+    m = s_forge_append(&f, 6, 3, 5);
+    s_forge_entry(&f, 6, RAFT_COMMAND, garbage, sizeof garbage);
+    ASSERT_DROPPED(b, "QHM", m, ICS_INVALID_ENTRY);
+    m = s_forge_append(&f, 6, 3, 5);
+    s_forge_entry(&f, 6, RAFT_COMMAND, other, other_len);
+    ASSERT_DROPPED(b, "QHM", m, ICS_INVALID_ENTRY);
+    /* Barriers as raft writes them, no larger; entries of known types. */
+    m = s_forge_append(&f, 6, 3, 5);
+    s_forge_entry(&f, 6, RAFT_BARRIER, big_barrier, sizeof big_barrier);
+    ASSERT_DROPPED(b, "QHM", m, ICS_INVALID_ENTRY);
+    m = s_forge_append(&f, 6, 3, 5);
+    s_forge_entry(&f, 6, 9, env, env_len);
+    ASSERT_DROPPED(b, "QHM", m, ICS_INVALID_ENTRY);
+    /* Configurations: garbage, cut short, an id that is not its address's. */
+    m = s_forge_append(&f, 6, 3, 5);
+    s_forge_entry(&f, 6, RAFT_CHANGE, garbage, sizeof garbage);
+    ASSERT_DROPPED(b, "QHM", m, ICS_INVALID_CONFIGURATION);
+    m = s_forge_append(&f, 6, 3, 5);
+    s_forge_entry(&f, 6, RAFT_CHANGE, conf.base, 20);
+    ASSERT_DROPPED(b, "QHM", m, ICS_INVALID_CONFIGURATION);
+    uint8_t forged_conf[256];
+    assert_true(conf.len <= sizeof forged_conf);
+    memcpy(forged_conf, conf.base, conf.len);
+    forged_conf[9] ^= 1; /* the first server's id */
+    m = s_forge_append(&f, 6, 3, 5);
+    s_forge_entry(&f, 6, RAFT_CHANGE, forged_conf, conf.len);
+    ASSERT_DROPPED(b, "QHM", m, ICS_INVALID_CONFIGURATION);
+    /* Indexes out of bounds, terms that go back or past the message's. */
+    m = s_forge_append(&f, 6, (uint64_t)1 << 50, 5);
+    ASSERT_DROPPED(b, "QHM", m, ICS_INVALID_INDEX);
+    m = s_forge_append(&f, 6, 3, 5);
+    f.ae.leader_commit = UINT64_MAX;
+    ASSERT_DROPPED(b, "QHM", m, ICS_INVALID_INDEX);
+    m = s_forge_append(&f, 6, 3, 0);
+    ASSERT_DROPPED(b, "QHM", m, ICS_INVALID_INDEX);
+    m = s_forge_append(&f, 6, 3, 5);
+    s_forge_entry(&f, 7, RAFT_COMMAND, env, env_len);
+    ASSERT_DROPPED(b, "QHM", m, ICS_INVALID_TERM);
+    m = s_forge_append(&f, 6, 3, 5);
+    s_forge_entry(&f, 4, RAFT_COMMAND, env, env_len);
+    ASSERT_DROPPED(b, "QHM", m, ICS_INVALID_TERM);
+    /* The type must be its body's. */
+    m = s_forge_append(&f, 6, 3, 5);
+    f.rm.type = RAFT_IO_REQUEST_VOTE;
+    ASSERT_DROPPED(b, "QHM", m, ICS_INVALID_RAFT_MESSAGE);
+
+    /* A well-formed AppendEntries passes: QHM now leads term 6. */
+    m = s_forge_append(&f, 6, 3, 5);
+    s_forge_entry(&f, 6, RAFT_COMMAND, env, env_len);
+    s_forge_entry(&f, 6, RAFT_BARRIER, big_barrier, ICS_RAFTIO_BARRIER_MAX);
+    s_forge_entry(&f, 6, RAFT_CHANGE, conf.base, conf.len);
+    ASSERT_PASSES(b, "QHM", m);
+    /* A handover only from the leader followed. */
+    m = s_forge_timeout_now(&f, 6);
+    ASSERT_DROPPED(b, "RX4", m, ICS_INVALID_LEADER);
+    m = s_forge_timeout_now(&f, 6);
+    ASSERT_PASSES(b, "QHM", m);
+    /* Two peers claiming one term: raft follows the latest, and neither is
+     * to blame. A newer term may have a new leader, and an older term is
+     * raft's to refuse. */
+    m = s_forge_append(&f, 6, 3, 5);
+    ASSERT_PASSES(b, "RX4", m);
+    m = s_forge_append(&f, 7, 3, 5);
+    ASSERT_PASSES(b, "RX4", m);
+    m = s_forge_append(&f, 4, 3, 4);
+    ASSERT_PASSES(b, "QHM", m);
+    /* A claim to a term this node leads. */
+    struct raft_message own = {.type = RAFT_IO_APPEND_ENTRIES};
+    own.append_entries.term = 8;
+    own.append_entries.prev_log_index = 3;
+    own.append_entries.prev_log_term = 5;
+    assert_int_equal(s_send(b, "QHM", &own), 0);
+    size_t n_sent;
+    s_frame_t *sent = s_take(net, &n_sent);
+    s_frames_free(sent, n_sent);
+    m = s_forge_append(&f, 8, 3, 5);
+    ASSERT_DROPPED(b, "RX4", m, ICS_INVALID_LEADER);
+
+    /* Votes: a term run up, a log newer than the term asked for. */
+    m = s_forge_vote(&f, 5 + ICS_RAFTIO_TERM_AHEAD_MAX + 1, 10, 5);
+    ASSERT_DROPPED(b, "RTD", m, ICS_INVALID_TERM);
+    m = s_forge_vote(&f, 8, 10, 9);
+    ASSERT_DROPPED(b, "RTD", m, ICS_INVALID_TERM);
+    m = s_forge_vote(&f, 5 + ICS_RAFTIO_TERM_AHEAD_MAX, 10, 5);
+    ASSERT_PASSES(b, "RTD", m);
+    m = s_forge_vote(&f, 0, 0, 0);
+    ASSERT_DROPPED(b, "RTD", m, ICS_INVALID_TERM);
+
+    /* Snapshots: a configuration index past the snapshot, a forged
+     * configuration; a sound first chunk opens a transfer. */
+    m = s_forge_snapshot(&f, 9, 100, 101, ids);
+    ASSERT_DROPPED(b, "RX4", m, ICS_INVALID_INDEX);
+    m = s_forge_snapshot(&f, 9, 100, 90, forged_ids);
+    ASSERT_DROPPED(b, "RX4", m, ICS_INVALID_CONFIGURATION);
+    f.server[1].id = ics_raft_id("RTD");
+    f.server[0].role = 7;
+    ASSERT_DROPPED(b, "RX4", m, ICS_INVALID_CONFIGURATION);
+    m = s_forge_snapshot(&f, 9, 100, 90, ids);
+    f.is.n_conf = 0;
+    ASSERT_DROPPED(b, "RX4", m, ICS_INVALID_SNAPSHOT); /* a first chunk without one */
+    m = s_forge_snapshot(&f, 9, 100, 90, ids);
+    ASSERT_PASSES(b, "RX4", m);
+
+    ics_raftio_stats_t st = s_stats(b);
+    uint64_t total = 0;
+    for (size_t i = 0; i < ICS_INVALID_REASONS; i++)
+        total += st.invalid[i];
+    assert_int_equal(total, s_n_reports);
+    assert_int_equal(s_n_reports, 23);
+    free(env);
+    free(other);
+    raft_free(conf.base);
+}
+
+/* Turns until a leader is elected; returns it. */
+static int s_elect(s_net_t *net)
+{
+    uint64_t until = ics_mono_ms() + 10000;
+    int leader;
+
+    while ((leader = s_leader(net)) < 0 && ics_mono_ms() < until)
+        s_turn(net);
+    assert_true(leader >= 0);
+    return leader;
+}
+
+static void s_apply_one(s_net_t *net, int leader, const char *text)
+{
+    struct raft_buffer buf = {.base = raft_malloc(strlen(text)), .len = strlen(text)};
+    struct raft_apply *req = malloc(sizeof *req);
+    assert_non_null(buf.base);
+    assert_non_null(req);
+    memcpy(buf.base, text, buf.len);
+    assert_int_equal(raft_apply(&net->nodes[leader].raft, req, &buf, 1, s_applied_cb), 0);
+}
+
+/* What made raft 0.15 unavailable until a restart: a message that
+ * contradicts its committed log, or a second leader in its own term. Each
+ * is dropped, and the group goes on committing with every node in it. */
+static void test_raft_survives_what_a_hostile_member_sends(void **state)
+{
+    s_net_t *net = *state;
+    s_forged_t f;
+    uint8_t garbage[40] = {0x42};
+
+    s_n_reports = 0;
+    s_raft_start(net, 1000, 200);
+    int leader = s_elect(net);
+    s_apply_one(net, leader, "one");
+    s_apply_one(net, leader, "two");
+    for (size_t i = 0; i < net->n; i++)
+        assert_true(s_caught_up(net, leader, (int)i, 10000));
+    int victim = (leader + 1) % 3, hostile = (leader + 2) % 3;
+    s_node_t *v = &net->nodes[victim], *l = &net->nodes[leader];
+    const char *h = net->nodes[hostile].org;
+    raft_term term = v->raft.current_term;
+    raft_index committed = raft_last_applied(&v->raft);
+    assert_true(committed >= 3);
+    ics_raftio_set_invalid_fn(v->io, s_on_invalid, NULL);
+    ics_raftio_set_invalid_fn(l->io, s_on_invalid, NULL);
+
+    /* A newer term whose "leader" contradicts committed entries: the entry
+     * before its own, and its own entries. */
+    ASSERT_DROPPED(v, h, s_forge_append(&f, term + 1, 2, term + 1), ICS_INVALID_COMMITTED);
+    Ics__V1__RaftMessage *m = s_forge_append(&f, term + 1, 1, 1);
+    s_forge_entry(&f, term + 1, RAFT_COMMAND, garbage, sizeof garbage);
+    ASSERT_DROPPED(v, h, m, ICS_INVALID_COMMITTED);
+    /* A snapshot that would replace the committed log. */
+    const char *const ids[3] = {"QHM", "RTD", "RX4"};
+    ASSERT_DROPPED(v, h, s_forge_snapshot(&f, term + 1, 2, 1, ids), ICS_INVALID_COMMITTED);
+    /* The leader's own term, sent to the leader. */
+    ASSERT_DROPPED(l, h, s_forge_append(&f, term, committed, term), ICS_INVALID_LEADER);
+    /* The term of 2^62. */
+    m = s_forge_append(&f, (uint64_t)1 << 62, 0, 0);
+    s_forge_entry(&f, 1, RAFT_COMMAND, garbage, sizeof garbage);
+    ASSERT_DROPPED(v, h, m, ICS_INVALID_TERM);
+
+    assert_int_equal(raft_state(&v->raft), RAFT_FOLLOWER);
+    assert_int_equal(raft_state(&l->raft), RAFT_LEADER);
+    assert_int_equal(v->raft.current_term, term);
+    s_apply_one(net, leader, "three");
+    for (size_t i = 0; i < net->n; i++)
+        assert_true(s_caught_up(net, leader, (int)i, 10000));
+    assert_int_equal(s_leader(net), leader);
+    for (size_t i = 0; i < net->n; i++) {
+        assert_int_equal(net->nodes[i].state_len, strlen("onetwothree"));
+        assert_memory_equal(net->nodes[i].state, "onetwothree", net->nodes[i].state_len);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1295,6 +1698,10 @@ int main(void)
                                         s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_raft_follower_catches_up_through_chunked_snapshot,
                                         s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_invalid_messages_dropped_by_reason, s_setup_plain,
+                                        s_teardown),
+        cmocka_unit_test_setup_teardown(test_raft_survives_what_a_hostile_member_sends, s_setup,
+                                        s_teardown),
         cmocka_unit_test_setup_teardown(test_raft_follower_told_of_a_commit_by_a_heartbeat_now,
                                         s_setup, s_teardown),
     };
