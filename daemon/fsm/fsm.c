@@ -728,10 +728,11 @@ int ics_fsm_restore(ics_fsm_t *self, const uint8_t *buf, size_t len, ics_err_t *
     }
     memcpy(image, buf, len);
     /* SQLite owns image from here, even when this fails. */
-    if (sqlite3_deserialize(ics_db_sqlite(db), "main", image, (sqlite3_int64)len, (sqlite3_int64)len,
-                            SQLITE_DESERIALIZE_FREEONCLOSE | SQLITE_DESERIALIZE_RESIZEABLE) !=
-        SQLITE_OK) {
-        rc = ics_err(err, ICS_EMALFORMED, "snapshot does not load: %s", sqlite3_errmsg(ics_db_sqlite(db)));
+    if (sqlite3_deserialize(
+            ics_db_sqlite(db), "main", image, (sqlite3_int64)len, (sqlite3_int64)len,
+            SQLITE_DESERIALIZE_FREEONCLOSE | SQLITE_DESERIALIZE_RESIZEABLE) != SQLITE_OK) {
+        rc = ics_err(err, ICS_EMALFORMED, "snapshot does not load: %s",
+                     sqlite3_errmsg(ics_db_sqlite(db)));
         goto out;
     }
     rc = s_check_image(ics_db_sqlite(db), self->group, err);

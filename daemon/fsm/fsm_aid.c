@@ -327,8 +327,8 @@ static int s_set_offer_status(ics_apply_ctx_t *ctx, uint64_t offer, const char *
 
 /* Moves every offer of the request in status `from` to `to`, with a
  * timeline line per offer, in offer order. */
-static int s_offers_to(ics_apply_ctx_t *ctx, const ics_aid_req_t *r, const char *from, const char *to,
-                       const char *why)
+static int s_offers_to(ics_apply_ctx_t *ctx, const ics_aid_req_t *r, const char *from,
+                       const char *to, const char *why)
 {
     sqlite3_stmt *st = NULL;
     uint64_t ids[64], after = 0;
@@ -785,8 +785,8 @@ static int s_offer(ics_apply_ctx_t *ctx, const Ics__V1__AidOffer *a)
                           ics_aid_qty(r.resource, ics_aid_covered(&r), q, sizeof q));
     if (ics_aid_local_need(&r) == 0 && r.escalated) {
         ics_aid_fmt_time(r.escalated_ms, when, sizeof when);
-        return ics_reject(ctx, "request %" PRIu64 "'s unmet %s went to %s at %s: offer there",
-                          r.id, ics_aid_qty(r.resource, r.escalated_qty, q, sizeof q), r.region, when);
+        return ics_reject(ctx, "request %" PRIu64 "'s unmet %s went to %s at %s: offer there", r.id,
+                          ics_aid_qty(r.resource, r.escalated_qty, q, sizeof q), r.region, when);
     }
     if (a->quantity < 1 || a->quantity > r.quantity)
         return ics_reject(ctx, "offer of %" PRIu64 " is not 1 to the %s requested", a->quantity,
@@ -825,8 +825,8 @@ static int s_offer(ics_apply_ctx_t *ctx, const Ics__V1__AidOffer *a)
     ics_sql_release(ctx->db, st);
     if (rc == ICS_OK)
         rc = s_event(ctx, r.id, "offer %" PRIu64 ": %s offers %s%s%s", ctx->position, ctx->org,
-                     ics_aid_qty(r.resource, a->quantity, q, sizeof q), a->conditions[0] ? ": " : "",
-                     a->conditions);
+                     ics_aid_qty(r.resource, a->quantity, q, sizeof q),
+                     a->conditions[0] ? ": " : "", a->conditions);
     if (rc == ICS_OK)
         rc = s_touch(ctx, r.id);
     return rc;
@@ -1113,7 +1113,8 @@ static int s_cancel(ics_apply_ctx_t *ctx, const Ics__V1__AidCancel *a)
 
 /* Raises the unmet remainder in the regional group: from now on it is the
  * region's (escalated_qty) and local offers for it lapse. */
-static int s_escalate_now(ics_apply_ctx_t *ctx, ics_aid_req_t *r, const char *region, const char *by)
+static int s_escalate_now(ics_apply_ctx_t *ctx, ics_aid_req_t *r, const char *region,
+                          const char *by)
 {
     sqlite3_stmt *st = NULL;
     uint64_t rest = ics_aid_local_need(r);
@@ -1163,8 +1164,10 @@ static int s_escalate(ics_apply_ctx_t *ctx, const Ics__V1__AidEscalate *a)
                           r.region, when);
     }
     if (ics_aid_is(r.status, R_MET) || ics_aid_local_need(&r) == 0)
-        return ics_reject(ctx, "request %" PRIu64 " is already met (%s agreed): nothing to"
-                               " escalate", r.id, ics_aid_qty(r.resource, ics_aid_covered(&r), q, sizeof q));
+        return ics_reject(ctx,
+                          "request %" PRIu64 " is already met (%s agreed): nothing to"
+                          " escalate",
+                          r.id, ics_aid_qty(r.resource, ics_aid_covered(&r), q, sizeof q));
     rc = ics_aid_settings(ctx->db, region, by);
     if (rc != ICS_OK)
         return rc;

@@ -45,14 +45,15 @@ static void s_emit(ics_aid_bridge_fn fn, void *arg, bool to_region, const uint8_
 }
 
 /* Mirror a home request into the region. */
-static int s_bridge_mirror(ics_db_t *hdb, const char *home, const ics_aid_req_t *r, const char *region,
-                           ics_aid_bridge_fn fn, void *arg)
+static int s_bridge_mirror(ics_db_t *hdb, const char *home, const ics_aid_req_t *r,
+                           const char *region, ics_aid_bridge_fn fn, void *arg)
 {
     sqlite3_stmt *st = NULL;
     Ics__V1__Command cmd = ICS__V1__COMMAND__INIT;
     Ics__V1__AidRequest a = ICS__V1__AID_REQUEST__INIT;
     Ics__V1__AidLink l = ICS__V1__AID_LINK__INIT;
-    char site[AID_SITE_MAX + 1] = "", reason[AID_TEXT_MAX + 1] = "", contact[AID_CONTACT_MAX + 1] = "";
+    char site[AID_SITE_MAX + 1] = "", reason[AID_TEXT_MAX + 1] = "",
+                             contact[AID_CONTACT_MAX + 1] = "";
     char what[160];
     uint8_t token[16];
     int rc;
@@ -94,8 +95,8 @@ static int s_bridge_mirror(ics_db_t *hdb, const char *home, const ics_aid_req_t 
 }
 
 /* Carry a mirror's state home. */
-static int s_bridge_update(ics_db_t *rdb, const char *home, const char *region, const ics_aid_req_t *m,
-                           ics_aid_bridge_fn fn, void *arg)
+static int s_bridge_update(ics_db_t *rdb, const char *home, const char *region,
+                           const ics_aid_req_t *m, ics_aid_bridge_fn fn, void *arg)
 {
     sqlite3_stmt *st = NULL;
     Ics__V1__Command cmd = ICS__V1__COMMAND__INIT;
@@ -226,7 +227,8 @@ int ics_fsm_aid_bridge(ics_fsm_t *home, ics_fsm_t *region, const char *org,
             if (m.revision > r.region_revision)
                 rc = s_bridge_update(rdb, hname, rname, &m, fn, arg);
             if (rc == ICS_OK && !ics_aid_is(r.status, R_OPEN) && !ics_aid_is(r.status, R_MET) &&
-                !ics_aid_is(r.status, R_COMPLETED) && (ics_aid_is(m.status, R_OPEN) || ics_aid_is(m.status, R_MET)))
+                !ics_aid_is(r.status, R_COMPLETED) &&
+                (ics_aid_is(m.status, R_OPEN) || ics_aid_is(m.status, R_MET)))
                 s_bridge_cancel(hname, &r, rname, fn, arg);
         } else {
             rc = mrc;

@@ -11,10 +11,10 @@
 
 /* ---------------------------------------------------------------- catalogue */
 
-
 const ics_aid_resource_t ics_aid_resources[] = {
     {"ga_beds", "bed", "beds", AID_SPEC_OPTIONAL, "adult general and acute beds"},
-    {"critical_care_beds", "bed", "beds", AID_SPEC_OPTIONAL, "adult critical care beds (level 2/3)"},
+    {"critical_care_beds", "bed", "beds", AID_SPEC_OPTIONAL,
+     "adult critical care beds (level 2/3)"},
     {"paediatric_beds", "bed", "beds", AID_SPEC_OPTIONAL, "paediatric beds"},
     {"paediatric_critical_care_beds", "bed", "beds", AID_SPEC_OPTIONAL,
      "paediatric critical care beds"},

@@ -30,7 +30,8 @@ static void s_json_req(json_t *j, const ics_aid_req_t *r, uint64_t clock)
     json_u64(j, "id", r->id);
     json_str(j, "org", r->org);
     json_str(j, "resource", r->resource);
-    json_str(j, "unit", ics_aid_resource(r->resource) ? ics_aid_resource(r->resource)->many : "units");
+    json_str(j, "unit",
+             ics_aid_resource(r->resource) ? ics_aid_resource(r->resource)->many : "units");
     json_str(j, "specialty", r->specialty);
     json_u64(j, "quantity", r->quantity);
     json_str(j, "urgency", s_urgency_name(r->urgency));
@@ -50,7 +51,8 @@ static void s_json_req(json_t *j, const ics_aid_req_t *r, uint64_t clock)
     json_u64(j, "accepted_here", r->allocated);
     json_u64(j, "in_use", r->delivered + (r->escalated ? r->region_delivered : 0));
     json_u64(j, "returned", r->returned + (r->escalated ? r->region_returned : 0));
-    json_u64(j, "still_needed", r->quantity > ics_aid_covered(r) ? r->quantity - ics_aid_covered(r) : 0);
+    json_u64(j, "still_needed",
+             r->quantity > ics_aid_covered(r) ? r->quantity - ics_aid_covered(r) : 0);
     json_obj(j, "escalation");
     json_bool(j, "escalated", r->escalated);
     if (r->escalated) {
@@ -101,8 +103,8 @@ static void s_text_req_header(FILE *text)
             "RESOURCE", "NEED", "OFFERED", "ACCEPTED", "IN USE", "URGENCY", "AGE", "STATUS");
 }
 
-static int s_json_offers(ics_db_t *db, json_t *j, FILE *text, const ics_aid_req_t *r, uint64_t clock,
-                         bool brief)
+static int s_json_offers(ics_db_t *db, json_t *j, FILE *text, const ics_aid_req_t *r,
+                         uint64_t clock, bool brief)
 {
     sqlite3_stmt *st = NULL;
     bool any = false;
@@ -139,8 +141,9 @@ static int s_json_offers(ics_db_t *db, json_t *j, FILE *text, const ics_aid_req_
         json_u64(j, "returned_ms", ics_sql_column_u64(st, 14));
         json_end_obj(j);
         if (brief) {
-            if (ics_aid_is(status, O_OPEN) || ics_aid_is(status, O_AWAITING) || ics_aid_is(status, O_ACCEPTED) ||
-                ics_aid_is(status, O_DELIVERED) || ics_aid_is(status, O_RETURNED)) {
+            if (ics_aid_is(status, O_OPEN) || ics_aid_is(status, O_AWAITING) ||
+                ics_aid_is(status, O_ACCEPTED) || ics_aid_is(status, O_DELIVERED) ||
+                ics_aid_is(status, O_RETURNED)) {
                 fprintf(text, "%s offer %" PRIu64 " %s %" PRIu64, any ? "," : "        offers:",
                         id, ics_sql_column_str(st, 1), qty);
                 if (!ics_aid_is(status, O_OPEN))
@@ -159,7 +162,8 @@ static int s_json_offers(ics_db_t *db, json_t *j, FILE *text, const ics_aid_req_
             ics_aid_fmt_time(until, u, sizeof u);
         fprintf(text, "%-6" PRIu64 " %-10s %4" PRIu64 " %8" PRIu64 " %-18s %-20s %s%s%s\n", id,
                 ics_sql_column_str(st, 1), qty, acc, status, u, ics_sql_column_str(st, 4),
-                ics_sql_column_str(st, 4)[0] && ics_sql_column_str(st, 9)[0] ? " / " : "", ics_sql_column_str(st, 9));
+                ics_sql_column_str(st, 4)[0] && ics_sql_column_str(st, 9)[0] ? " / " : "",
+                ics_sql_column_str(st, 9));
         if (ics_aid_is(status, O_DELIVERED) && r->needed_until != 0 && r->needed_until <= clock)
             fprintf(text, "%-6s overdue for hand-back: needed only until the request's end\n",
                     "");
@@ -171,7 +175,8 @@ static int s_json_offers(ics_db_t *db, json_t *j, FILE *text, const ics_aid_req_
     return rc == ICS_ENOENT ? ICS_OK : rc;
 }
 
-static int s_json_link_offers(ics_db_t *db, json_t *j, FILE *text, const ics_aid_req_t *r, bool brief)
+static int s_json_link_offers(ics_db_t *db, json_t *j, FILE *text, const ics_aid_req_t *r,
+                              bool brief)
 {
     sqlite3_stmt *st = NULL;
     bool any = false;
@@ -193,8 +198,8 @@ static int s_json_link_offers(ics_db_t *db, json_t *j, FILE *text, const ics_aid
         json_end_obj(j);
         if (brief) {
             fprintf(text, "%s %s %" PRIu64 " (accepted %" PRIu64 ")",
-                    any ? "," : "        in the region:", ics_sql_column_str(st, 0), ics_sql_column_u64(st, 1),
-                    ics_sql_column_u64(st, 2));
+                    any ? "," : "        in the region:", ics_sql_column_str(st, 0),
+                    ics_sql_column_u64(st, 1), ics_sql_column_u64(st, 2));
         } else {
             if (!any)
                 fprintf(text, "\nIN %s (request %" PRIu64 " there)\n%-10s %7s %8s %6s %11s\n",
@@ -297,8 +302,8 @@ static int s_query_show(ics_db_t *db, const char *group, size_t argc, char *cons
     ics_aid_fmt_time(r.escalate_at, t3, sizeof t3);
     fprintf(text, "  raised      %s; expires %s; automatic escalation %s%s\n", t1, t2,
             r.escalate_at ? "at " : "", r.escalate_at ? t3 : "off");
-    fprintf(text, "  agreed      %" PRIu64 " of %" PRIu64 " (here %" PRIu64 "%s", ics_aid_covered(&r),
-            r.quantity, r.allocated, r.escalated ? ", in " : "");
+    fprintf(text, "  agreed      %" PRIu64 " of %" PRIu64 " (here %" PRIu64 "%s",
+            ics_aid_covered(&r), r.quantity, r.allocated, r.escalated ? ", in " : "");
     if (r.escalated)
         fprintf(text, "%s %" PRIu64, r.region, r.region_accepted);
     /* Quantities, in the resource's unit like the rest of the line. */
@@ -313,8 +318,8 @@ static int s_query_show(ics_db_t *db, const char *group, size_t argc, char *cons
         ics_aid_fmt_time(r.escalated_ms, t1, sizeof t1);
         if (r.region_request != 0)
             fprintf(text, "  escalated   %s: %s to %s, request %" PRIu64 " there (%s)\n", t1,
-                    ics_aid_qty(r.resource, r.escalated_qty, q, sizeof q), r.region, r.region_request,
-                    r.region_status);
+                    ics_aid_qty(r.resource, r.escalated_qty, q, sizeof q), r.region,
+                    r.region_request, r.region_status);
         else
             fprintf(text, "  escalated   %s: %s to %s (not yet raised there)\n", t1,
                     ics_aid_qty(r.resource, r.escalated_qty, q, sizeof q), r.region);
@@ -530,9 +535,10 @@ static int s_query_board(ics_db_t *db, const char *group, size_t argc, char *con
         json_bool(&j, "overdue", overdue);
         json_end_obj(&j);
         fprintf(text, "%-6" PRIu64 " %-8" PRIu64 " %-10s %-10s %-16s %-20s %s\n",
-                ics_sql_column_u64(st, 0), ics_sql_column_u64(st, 7), ics_sql_column_str(st, 1), ics_sql_column_str(st, 2),
-                ics_aid_qty(ics_sql_column_str(st, 3), ics_sql_column_u64(st, 4), q, sizeof q), since,
-                overdue ? "OVERDUE for hand-back" : "");
+                ics_sql_column_u64(st, 0), ics_sql_column_u64(st, 7), ics_sql_column_str(st, 1),
+                ics_sql_column_str(st, 2),
+                ics_aid_qty(ics_sql_column_str(st, 3), ics_sql_column_u64(st, 4), q, sizeof q),
+                since, overdue ? "OVERDUE for hand-back" : "");
     }
     ics_sql_release(db, st);
     json_end_arr(&j);
