@@ -77,6 +77,13 @@ typedef struct {
     uint64_t backfill_failures, backfill_bad_chunks;
     char backfill_peer[ICS_ORG_MAX];
     char backfill_error[256];    /* the last failure, "" if none */
+    /* Storage faults (group.c): while storage_fault is not "", raft is
+     * closed here and nothing is acknowledged; the group reopens from disk
+     * by itself once the disk takes writes, unless storage_corrupt. */
+    char storage_fault[ICS_ERRMSG_SIZE];
+    bool storage_corrupt;
+    uint64_t storage_faults;     /* times the group went down since start */
+    uint64_t storage_reopens;    /* times it came back from disk */
 } ics_group_status_t;
 void ics_group_status(ics_group_t *self, ics_group_status_t *out);
 typedef struct {
