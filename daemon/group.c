@@ -269,6 +269,32 @@ static void s_pending_free(s_pending_t *p)
     free(p);
 }
 
+/* Removes *pp from the pending list and answers it. */
+static void s_finish(ics_group_t *self, s_pending_t **pp, int code, const char *error,
+                     const ics_apply_result_t *res)
+{
+    s_pending_t *p = *pp;
+
+    *pp = p->next;
+    if (self->tick_seq == p->seq)
+        self->tick_seq = 0;
+    if (code == ICS_OK)
+        ics_hist_add(&self->metrics.commit_latency, ics_mono_us() - p->created_us);
+    if (p->done != NULL)
+        p->done(p->arg, code, error, res);
+    s_pending_free(p);
+}
+
+static bool s_is_entry(const s_pending_t *p, const uint8_t *entry_id)
+{
+    uint8_t id[32];
+
+    if (p->env == NULL)
+        return false;
+    ics_entry_id(p->env, p->env_len, id);
+    return sodium_memcmp(id, entry_id, sizeof id) == 0;
+}
+
 /* Completes and removes every pending submission matching seq (and, if
  * entry_id is given, only one whose envelope is exactly that entry). */
 static void s_complete(ics_group_t *self, uint64_t seq, const uint8_t *entry_id, int code,
@@ -277,26 +303,35 @@ static void s_complete(ics_group_t *self, uint64_t seq, const uint8_t *entry_id,
     s_pending_t **pp = &self->pending;
     while (*pp != NULL) {
         s_pending_t *p = *pp;
-        uint8_t id[32];
-        bool match = p->seq == seq;
-        if (match && entry_id != NULL) {
-            match = p->env != NULL;
-            if (match) {
-                ics_entry_id(p->env, p->env_len, id);
-                match = sodium_memcmp(id, entry_id, sizeof id) == 0;
-            }
-        }
-        if (match) {
-            *pp = p->next;
-            if (self->tick_seq == seq)
-                self->tick_seq = 0;
-            if (code == ICS_OK)
-                ics_hist_add(&self->metrics.commit_latency, ics_mono_us() - p->created_us);
-            if (p->done != NULL)
-                p->done(p->arg, code, error, res);
-            s_pending_free(p);
-        } else {
+        if (p->seq == seq && (entry_id == NULL || s_is_entry(p, entry_id)))
+            s_finish(self, pp, code, error, res);
+        else
             pp = &p->next;
+    }
+}
+
+/* Our own entry with seq res->seq was applied (or found applied before):
+ * the submission that is these bytes, or one whose bytes the outbox no
+ * longer holds, gets res. One with other bytes under the same seq gets an
+ * error: this node signed a seq it had used before without knowing it (its
+ * outbox went with a data directory moved away, and the log was still being
+ * replayed), and nothing of it was applied. */
+static void s_complete_own(ics_group_t *self, const ics_apply_result_t *res)
+{
+    s_pending_t **pp = &self->pending;
+    char msg[256];
+
+    snprintf(msg, sizeof msg, "sequence number %llu of %s was already used by another entry;"
+             " nothing was applied: submit again", (unsigned long long)res->seq, res->org);
+    while (*pp != NULL) {
+        s_pending_t *p = *pp;
+        if (p->seq != res->seq) {
+            pp = &p->next;
+        } else if (p->env == NULL || s_is_entry(p, res->entry_id)) {
+            s_finish(self, pp, ICS_OK, NULL, res);
+        } else {
+            ics_warn("group %s: %s", self->gcfg->name, msg);
+            s_finish(self, pp, ICS_EEXIST, msg, NULL);
         }
     }
 }
@@ -585,7 +620,8 @@ static void s_on_applied(void *arg, const ics_apply_result_t *res)
     }
     if (res->duplicate && strcmp(res->org, self->cfg->org) == 0 &&
         ics_history_lookup(self->history, res->org, res->seq, &first) == ICS_OK) {
-        /* Answer a retry with what the entry got when it was applied. */
+        /* Answer a retry with what the entry got when it was applied
+         * (s_complete_own answers other bytes under this seq otherwise). */
         first.duplicate = true;
         res = &first;
     }
@@ -607,7 +643,10 @@ static void s_on_applied(void *arg, const ics_apply_result_t *res)
         self->counters.applied_ok++;
     else
         self->counters.applied_rejected++;
-    s_complete(self, res->seq, ours ? NULL : res->entry_id, ICS_OK, NULL, res);
+    if (ours)
+        s_complete_own(self, res);
+    else
+        s_complete(self, res->seq, res->entry_id, ICS_OK, NULL, res);
 }
 
 static void s_on_effect(void *arg, const ics_effect_t *e)
@@ -1282,7 +1321,7 @@ static int s_raft_open(ics_group_t *self, ics_err_t *err)
     rv = raft_init(&self->raft, ics_raftio_io(io), &self->rfsm, ics_raft_id(cfg->org),
                    cfg->org);
     if (rv != 0) {
-        ics_err(err, ICS_EIO, "group %s: raft_init: %s", gcfg->name, raft_errmsg(&self->raft));
+        ics_err(err, ICS_EIO, "raft_init: %s", raft_errmsg(&self->raft));
         ics_raftio_destroy(&io);
         goto fail;
     }
@@ -1309,15 +1348,14 @@ static int s_raft_open(ics_group_t *self, ics_err_t *err)
             if (raft_configuration_add(&conf, ics_raft_id(gcfg->members[i]), gcfg->members[i],
                                        RAFT_VOTER) != 0) {
                 raft_configuration_close(&conf);
-                rc = ics_err(err, ICS_EINVAL, "group %s: bad member list", gcfg->name);
+                rc = ics_err(err, ICS_EINVAL, "bad member list");
                 goto fail;
             }
         }
         rv = raft_bootstrap(&self->raft, &conf);
         raft_configuration_close(&conf);
         if (rv != 0) {
-            ics_err(err, ICS_EIO, "group %s: bootstrap: %s", gcfg->name,
-                    raft_errmsg(&self->raft));
+            ics_err(err, ICS_EIO, "bootstrap: %s", raft_errmsg(&self->raft));
             goto fail;
         }
         ics_notice("group %s: new group bootstrapped with %zu members", gcfg->name,
@@ -1327,10 +1365,9 @@ static int s_raft_open(ics_group_t *self, ics_err_t *err)
     if (rv != 0) {
         /* The io keeps the store's whole message; raft's is cut at 256. */
         if (ics_raftio_failed(self->io, why, sizeof why))
-            ics_err(err, ICS_EIO, "group %s: cannot start raft: %s", gcfg->name, why);
+            ics_err(err, ICS_EIO, "cannot start raft: %s", why);
         else
-            ics_err(err, ICS_EIO, "group %s: cannot start raft: %s", gcfg->name,
-                    raft_errmsg(&self->raft));
+            ics_err(err, ICS_EIO, "cannot start raft: %s", raft_errmsg(&self->raft));
         goto fail;
     }
     self->raft_started = true;
@@ -1503,10 +1540,16 @@ ics_group_t *ics_group_new(const ics_config_t *cfg, const ics_group_cfg_t *gcfg,
     self->rfsm.restore = s_fsm_restore;
 
     if (s_raft_open(self, err) != ICS_OK) {
+        char why[ICS_ERRMSG_SIZE];
+
         /* A damaged store stops this group only: the others go on. */
-        if (self->store == NULL || !ics_store_corrupt(self->store) || self->io == NULL)
-            goto fail;
-        s_storage_down(self, err->msg);
+        if (self->store != NULL && ics_store_corrupt(self->store) && self->io != NULL) {
+            s_storage_down(self, err->msg);
+            return self;
+        }
+        ics_strcpy(why, sizeof why, err->msg);
+        ics_err(err, ICS_EIO, "group %s: %s", gcfg->name, why);
+        goto fail;
     }
     return self;
 fail:

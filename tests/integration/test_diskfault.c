@@ -11,6 +11,9 @@
  *   tmpfs       a follower's data directory is a small tmpfs, filled with a
  *               file while the client submits, then freed.
  *   removed     rm -rf of a running follower's data directory.
+ *   corrupt     one bit flipped in a committed entry in a stopped
+ *               follower's raft.db: refused at start, with what to do;
+ *               doing it brings the node back level.
  *
  * After each fault: the faulted node reported it in `status` and refused
  * submissions with a reason, it recovered without a restart (same pid),
@@ -413,6 +416,91 @@ static void removed_data_dir_stops_the_node(void **state)
     s_assert_acks_everywhere(c);
 }
 
+/* Flips one bit in the first copy of text in the file at path; true if found. */
+static bool s_flip(const char *path, const char *text)
+{
+    FILE *fp = fopen(path, "r+b");
+    size_t n = strlen(text), len;
+    uint8_t *buf;
+    bool found = false;
+
+    assert_non_null(fp);
+    assert_int_equal(fseek(fp, 0, SEEK_END), 0);
+    len = (size_t)ftell(fp);
+    buf = malloc(len);
+    assert_non_null(buf);
+    rewind(fp);
+    assert_int_equal(fread(buf, 1, len, fp), len);
+    for (size_t i = 0; i + n <= len && !found; i++) {
+        if (memcmp(buf + i, text, n) == 0) {
+            buf[i + n - 1] ^= 0x01;
+            found = true;
+        }
+    }
+    rewind(fp);
+    assert_int_equal(fwrite(buf, 1, len, fp), len);
+    fclose(fp);
+    free(buf);
+    return found;
+}
+
+/* A bit flipped at rest in a follower's raft.db, in an entry committed
+ * everywhere: the follower refuses to serve the group from it, says how to
+ * recover, and recovering as it says brings it back level. */
+static void corrupt_raft_db_is_refused(void **state)
+{
+    h_cluster_t *c = *state;
+    char fault[600] = "", path[700], text[32];
+    uint64_t want;
+    int f;
+
+    memset(&s_run, 0, sizeof s_run);
+    h_cluster_init(c, 3, ORGS, KINDS);
+    for (int i = 0; i < 3; i++)
+        h_start(c, i);
+    assert_true(h_wait(s_have_leader, c, NULL, 15000));
+    while (s_run.n_acks < 30)
+        s_submit_one(c, 2000);
+    want = s_run.acks[s_run.n_acks - 1].position;
+    assert_true(h_wait(s_converged, c, &want, 30000));
+    f = s_follower(c);
+    assert_int_equal(h_stop(c, f), 0);
+    snprintf(path, sizeof path, "%s/%s/raft.db", c->nodes[f].data, c->group);
+    snprintf(text, sizeof text, "%s", s_run.acks[20].data);
+    assert_true(s_flip(path, text));
+
+    h_start(c, f);
+    assert_true(s_group(c, f, fault, sizeof fault, NULL, NULL));
+    print_message("%s: %s\n", c->nodes[f].org, fault);
+    assert_non_null(strstr(fault, "fails its checksum"));
+    assert_non_null(strstr(fault, "move this group's data directory away"));
+    assert_true(s_log_has(c, f, "fails its checksum"));
+    /* It takes no submissions, and says why. */
+    {
+        Ics__V1__ControlResponse *resp = NULL;
+        uint8_t token[16];
+        randombytes_buf(token, sizeof token);
+        assert_int_equal(h_submit_raw(c, f, "refused", token, 1000, &resp), ICS_OK);
+        assert_int_not_equal(resp->code, 0);
+        assert_non_null(strstr(resp->error, "storage"));
+        ics__v1__control_response__free_unpacked(resp, NULL);
+    }
+    /* The others carry on meanwhile. */
+    s_submit_for(c, 1000);
+
+    /* Recovery as the message says: move the directory away, start again. */
+    assert_int_equal(h_stop(c, f), 0);
+    assert_int_equal(h_sh("mv '%s' '%s.corrupt'", c->nodes[f].data, c->nodes[f].data), 0);
+    h_start(c, f);
+    s_submit_for(c, 1000);
+    want = s_run.acks[s_run.n_acks - 1].position;
+    assert_true(h_wait(s_converged, c, &want, 60000));
+    s_assert_acks_distinct();
+    s_assert_acks_everywhere(c);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(h_stop(c, i), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -420,6 +508,7 @@ int main(void)
                                         h_teardown),
         cmocka_unit_test_setup_teardown(full_tmpfs_then_freed, h_setup, s_teardown_tmpfs),
         cmocka_unit_test_setup_teardown(removed_data_dir_stops_the_node, h_setup, h_teardown),
+        cmocka_unit_test_setup_teardown(corrupt_raft_db_is_refused, h_setup, h_teardown),
     };
     /* ICS_TEST_FILTER=name runs one scenario (e.g. while debugging it). */
     if (getenv("ICS_TEST_FILTER") != NULL)
