@@ -27,6 +27,10 @@ typedef void (*ics_submit_done_fn)(void *arg, int code, const char *error,
  * organisation; the node switches identity (see node.c). */
 typedef void (*ics_own_key_fn)(void *arg, const uint8_t pk[ICS_PK_BYTES]);
 
+/* NULL with err set if the group cannot start. A group whose raft store is
+ * found corrupt is made all the same, down for good: it serves nothing and
+ * its status (storage_fault) says how to recover, while the node's other
+ * groups go on. */
 ics_group_t *ics_group_new(const ics_config_t *cfg, const ics_group_cfg_t *gcfg,
                            const ics_identity_t *id, ics_transport_t *transport,
                            ics_own_key_fn own_key, void *own_key_arg, ics_err_t *err);

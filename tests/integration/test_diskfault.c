@@ -302,8 +302,13 @@ static void injected_faults_on_follower_and_leader(void **state)
              getenv("ASAN_OPTIONS") ? getenv("ASAN_OPTIONS") : "",
              getenv("ASAN_OPTIONS") ? ":" : "");
     setenv("ASAN_OPTIONS", asan, 1);
-    for (int i = 0; i < 3; i++)
+    /* Snapshots often, so that faults meet snapshot puts too and the
+     * reopened node starts from a snapshot (or is sent one). */
+    for (int i = 0; i < 3; i++) {
+        snprintf(c->nodes[i].extra, sizeof c->nodes[i].extra,
+                 "snapshot_threshold = 64\nsnapshot_trailing = 32\n");
         h_start(c, i);
+    }
     unsetenv("LD_PRELOAD");
     assert_true(h_wait(s_have_leader, c, NULL, 15000));
     s_submit_for(c, 1500);
