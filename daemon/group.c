@@ -89,6 +89,10 @@
 #define REOPEN_FIRST_MS 250u       /* first retry after a storage fault */
 #define REOPEN_MAX_MS 5000u        /* retries back off to this */
 #define REOPEN_LOG_MS 30000u       /* a still-failing retry is logged this often */
+/* Failing again this soon after a reopen is the same fault, not a new one:
+ * the back-off goes on growing (a disk that takes a probe write but not the
+ * next appends would otherwise make the group flap). */
+#define RELAPSE_MS 10000u
 
 typedef struct s_pending {
     struct s_pending *next;
@@ -171,6 +175,7 @@ struct ics_group {
         bool corrupt;              /* for good: the store is damaged */
         char reason[ICS_ERRMSG_SIZE];
         uint64_t since_ms, next_try_ms, last_log_ms;
+        uint64_t up_ms;            /* when it last came back */
         unsigned backoff_ms;
         uint64_t faults, reopens;
     } storage;
@@ -1387,7 +1392,7 @@ fail:
  * s_storage_retry gets it up again (or for good if the store is corrupt). */
 static void s_storage_down(ics_group_t *self, const char *why)
 {
-    uint64_t now = ics_mono_ms();
+    uint64_t now = ics_mono_ms(), last_log = self->storage.last_log_ms;
     bool was_down = self->storage.down;
 
     self->storage.corrupt = self->store != NULL && ics_store_corrupt(self->store);
@@ -1395,8 +1400,8 @@ static void s_storage_down(ics_group_t *self, const char *why)
     ics_store_close(&self->store);
     ics_strcpy(self->storage.reason, sizeof self->storage.reason, why);
     self->storage.down = true;
-    self->storage.last_log_ms = now;
     if (self->storage.corrupt) {
+        self->storage.last_log_ms = now;
         ics_error("group %s: %s. This node does not serve the group any more.",
                   self->gcfg->name, why);
         return;
@@ -1405,6 +1410,18 @@ static void s_storage_down(ics_group_t *self, const char *why)
         return;
     self->storage.faults++;
     self->storage.since_ms = now;
+    if (self->storage.reopens > 0 && now - self->storage.up_ms < RELAPSE_MS) {
+        /* Soon after the last reopen: back off further, and say so less. */
+        self->storage.next_try_ms = now + self->storage.backoff_ms;
+        if (self->storage.backoff_ms < REOPEN_MAX_MS || now - last_log >= REOPEN_LOG_MS) {
+            self->storage.last_log_ms = now;
+            ics_warn("group %s: storage failing again %.1f s after reopening: %s (next try in "
+                     "%u ms)", self->gcfg->name, (double)(now - self->storage.up_ms) / 1000.0,
+                     why, self->storage.backoff_ms);
+        }
+        return;
+    }
+    self->storage.last_log_ms = now;
     self->storage.backoff_ms = REOPEN_FIRST_MS;
     self->storage.next_try_ms = now + REOPEN_FIRST_MS;
     ics_error("group %s: storage failure: %s. This node stops acknowledging in the group and "
@@ -1488,6 +1505,7 @@ static void s_storage_retry(ics_group_t *self, uint64_t now)
     }
     self->storage.down = false;
     self->storage.reopens++;
+    self->storage.up_ms = now;
     self->storage.reason[0] = '\0';
     ics_notice("group %s: storage writable again after %.1f s: raft reopened from disk "
                "(term %llu, last index %llu); taking part in the group again",

@@ -406,6 +406,10 @@ int ics_history_commit(ics_history_t *self, bool sync)
         return sync ? (sqlite3_wal_checkpoint_v2(self->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL,
                                                  NULL) == SQLITE_OK ? ICS_OK : ICS_EIO)
                     : ICS_OK;
+    /* SQLite rolled the transaction back after a failure (logged then):
+     * what it held is gone until ics_history_resync. */
+    if (sqlite3_get_autocommit(self->db))
+        return ICS_EIO;
     t0 = ics_mono_us();
     if (sync)
         sqlite3_exec(self->db, "PRAGMA synchronous = FULL", NULL, NULL, NULL);

@@ -6,8 +6,10 @@
  *
  *   injected    every node runs with tests/faultinject (LD_PRELOAD): writes
  *               and syncs under one node's data directory fail, first on a
- *               follower (ENOSPC), then on the leader (EIO, fsync too),
- *               while a client submits round the three nodes.
+ *               follower (ENOSPC), then on a follower's history.db only,
+ *               then on the leader (EIO, fsync too), then the leader's
+ *               fsyncs only, while a client submits round the three nodes;
+ *               snapshots every 64 entries.
  *   tmpfs       a follower's data directory is a small tmpfs, filled with a
  *               file while the client submits, then freed.
  *   removed     rm -rf of a running follower's data directory.
@@ -229,20 +231,21 @@ static int s_follower(h_cluster_t *c)
     return (leader + 1) % c->n;
 }
 
-/* Injects mode on node i's data directory (inject), or takes the fault as
- * made already; waits for it to show while submitting; then clears it,
- * submits on, and waits until i is back and every node level. */
-static void s_fault_and_recover(h_cluster_t *c, int i, const char *mode, bool inject,
-                                void (*clear)(void))
+/* Injects mode on the files under node i's data directory whose path
+ * there starts with sub (inject), or takes the fault as made already; waits
+ * for it to show while submitting; then clears it, submits on, and waits
+ * until i is back and every node level. */
+static void s_fault_and_recover(h_cluster_t *c, int i, const char *mode, const char *sub,
+                                bool inject, void (*clear)(void))
 {
     pid_t pid = c->nodes[i].pid;
     uint64_t until, want;
     char line[700];
     bool seen = false;
 
-    print_message("%s: %s on %s\n", mode, c->nodes[i].org, c->nodes[i].data);
+    print_message("%s: %s on %s/%s\n", mode, c->nodes[i].org, c->nodes[i].data, sub);
     if (inject) {
-        snprintf(line, sizeof line, "%s %s/\n", mode, c->nodes[i].data);
+        snprintf(line, sizeof line, "%s %s/%s\n", mode, c->nodes[i].data, sub);
         s_faults(line);
     }
     until = s_now_ms() + 20000;
@@ -314,14 +317,17 @@ static void injected_faults_on_follower_and_leader(void **state)
     s_submit_for(c, 1500);
 
     f = s_follower(c);
-    s_fault_and_recover(c, f, "ENOSPC", true, s_clear_injected);
+    s_fault_and_recover(c, f, "ENOSPC", "", true, s_clear_injected);
+    /* The history alone (raft.db writes fine). */
+    f = s_follower(c);
+    s_fault_and_recover(c, f, "ENOSPC", "nenc/history.db", true, s_clear_injected);
     l = h_leader(c);
     assert_true(l >= 0);
-    s_fault_and_recover(c, l, "EIO", true, s_clear_injected);
+    s_fault_and_recover(c, l, "EIO", "", true, s_clear_injected);
     /* fsync alone failing, on the leader again. */
     l = h_leader(c);
     assert_true(l >= 0);
-    s_fault_and_recover(c, l, "FSYNC", true, s_clear_injected);
+    s_fault_and_recover(c, l, "FSYNC", "", true, s_clear_injected);
 
     print_message("%u submitted, %zu acknowledged, %u refused for storage\n", s_run.submitted,
                   s_run.n_acks, s_run.refused_storage);
@@ -364,7 +370,7 @@ static void full_tmpfs_then_freed(void **state)
     snprintf(s_tmpfs, sizeof s_tmpfs, "%s", c->nodes[f].data);
     /* dd stops at the end of the space: that is the point. */
     h_sh("dd if=/dev/zero of='%s/filler' bs=64k 2>/dev/null", s_tmpfs);
-    s_fault_and_recover(c, f, "full tmpfs", false, s_free_tmpfs);
+    s_fault_and_recover(c, f, "full tmpfs", "", false, s_free_tmpfs);
     assert_true(s_log_has(c, f, "database or disk is full"));
 
     s_assert_acks_distinct();
