@@ -279,6 +279,14 @@ static void s_fault_and_recover(h_cluster_t *c, int i, const char *mode, const c
     assert_true(h_wait(s_have_leader, c, NULL, 15000));
     want = s_run.n_acks > 0 ? s_run.acks[s_run.n_acks - 1].position : 0;
     assert_true(h_wait(s_converged, c, &want, 30000));
+    /* And it takes submissions again itself (its outbox too). */
+    size_t acked = s_run.n_acks;
+    for (int k = 0; k < 10 && s_run.n_acks == acked; k++) {
+        s_run.next = (unsigned)i;
+        s_submit_one(c, 3000);
+    }
+    if (s_run.n_acks == acked)
+        fail_msg("%s takes no submissions after recovering", c->nodes[i].org);
 }
 
 /* ---- scenarios ------------------------------------------------------------ */
