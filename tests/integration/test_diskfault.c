@@ -494,6 +494,9 @@ static void corrupt_raft_db_is_refused(void **state)
     assert_non_null(strstr(fault, "fails its checksum"));
     assert_non_null(strstr(fault, "move this group's data directory away"));
     assert_true(s_log_has(c, f, "fails its checksum"));
+    /* What the operator sees. */
+    assert_int_equal(h_sh(ICSCTL_BIN " -s '%s' status | grep -q \"STORAGE FAULT: .*fails its"
+                          " checksum.*data directory away\"", c->nodes[f].control), 0);
     /* It takes no submissions, and says why. */
     {
         Ics__V1__ControlResponse *resp = NULL;
