@@ -53,6 +53,7 @@ static void s_status_json(FILE *f, const Ics__V1__StatusReply *s, const char *on
         json_obj(&j, NULL);
         json_str(&j, "name", gs->name);
         json_str(&j, "role", gs->role);
+        json_str(&j, "storage_fault", gs->storage_fault);
         json_u64(&j, "term", gs->term);
         json_str(&j, "leader", gs->leader);
         json_u64(&j, "commit_index", gs->commit_index);
@@ -128,6 +129,8 @@ static void s_status_text(FILE *f, const Ics__V1__StatusReply *s, const char *on
         ics_hex(gs->chain.data, gs->chain.len > 8 ? 8 : gs->chain.len, chain);
         fprintf(f, "\ngroup %s: %s, term %llu, leader %s\n", gs->name, gs->role,
                 (unsigned long long)gs->term, gs->leader[0] ? gs->leader : "(none)");
+        if (gs->storage_fault[0] != '\0')
+            fprintf(f, "  STORAGE FAULT: %s\n", gs->storage_fault);
         fprintf(f, "  raft: commit %llu, applied %llu, last %llu\n",
                 (unsigned long long)gs->commit_index, (unsigned long long)gs->applied_index,
                 (unsigned long long)gs->last_index);

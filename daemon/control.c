@@ -226,6 +226,7 @@ static void s_status(ics_node_t *self, const s_client_t *c)
         hs[g].corrupt = gst[g].history_corrupt;
         hs[g].scrub_passes = gst[g].history_scrub_passes;
         s->history = &hs[g];
+        s->storage_fault = gst[g].storage_fault;
         for (size_t i = 0; i < np; i++) {
             if (!ics_group_is_member(grp, peers[i].org))
                 continue;

@@ -31,6 +31,26 @@
  * append a signed clock tick when a deadline is due or the tick interval
  * has passed; bring raft's configuration in line with the members the
  * state machine has admitted, one change at a time.
+ *
+ * Storage faults (a full disk, an I/O error on write or fsync, raft turned
+ * unavailable, the history not writable). libraft 0.15 keeps the entries of
+ * a failed append in memory and carries on as if they were stored, so the
+ * store refuses every later append (it would leave a gap). The only state
+ * that is known to be right is the one on disk, so the group goes back to
+ * it, as a restart would, without one:
+ *
+ *     up ──fault (s_storage_check)──▶ down ──probe writes, reopen──▶ up
+ *      │                              │  ▲       (s_storage_retry)
+ *      │                              └──┘ still failing: back off, retry
+ *      └──load finds corruption──▶ corrupt (for good; the log says what to do)
+ *
+ * Down, raft is closed: this node neither votes, acknowledges nor applies
+ * in the group; new submissions are refused with the reason, and those
+ * already in the outbox wait (they go out again once the group is up). Up
+ * again, a new raft, io, store handle and state machine are built from the
+ * snapshot and log on disk, the history drops what it had not committed
+ * (raft replays it), and the leader sends what this node lacks. Nothing
+ * acknowledged is lost: raft acknowledged only what was stored.
  */
 #include "group.h"
 
@@ -66,6 +86,13 @@
 #define SCRUB_BATCH 256
 #define SCRUB_EVERY_MS 100u
 #define HOLD_RETRY_MS 5u           /* a held proposal looks again this soon */
+#define REOPEN_FIRST_MS 250u       /* first retry after a storage fault */
+#define REOPEN_MAX_MS 5000u        /* retries back off to this */
+#define REOPEN_LOG_MS 30000u       /* a still-failing retry is logged this often */
+/* Failing again this soon after a reopen is the same fault, not a new one:
+ * the back-off goes on growing (a disk that takes a probe write but not the
+ * next appends would otherwise make the group flap). */
+#define RELAPSE_MS 10000u
 
 typedef struct s_pending {
     struct s_pending *next;
@@ -142,11 +169,24 @@ struct ics_group {
         uint64_t last_log_ms;
     } backfill;
 
+    /* Storage faults: raft closed and reopened from disk (see the top). */
+    struct {
+        bool down;                 /* raft is closed: nothing acknowledged here */
+        bool corrupt;              /* for good: the store is damaged */
+        char reason[ICS_ERRMSG_SIZE];
+        uint64_t since_ms, next_try_ms, last_log_ms;
+        uint64_t up_ms;            /* when it last came back */
+        unsigned backoff_ms;
+        uint64_t faults, reopens;
+    } storage;
+
     ics_group_status_t counters;
     ics_group_metrics_t metrics;
 };
 
 static void s_on_effect(void *arg, const ics_effect_t *e);
+static void s_storage_check(ics_group_t *self);
+static void s_storage_retry(ics_group_t *self, uint64_t now);
 
 /* ---- raft_fsm adapter ------------------------------------------------- */
 
@@ -179,8 +219,10 @@ static int s_fsm_snapshot(struct raft_fsm *rfsm, struct raft_buffer *bufs[], uns
 
     /* Raft will stop replaying entries before this snapshot: whatever the
      * history holds of them must be on disk first. */
-    if (ics_history_commit(self->history, true) != ICS_OK)
+    if (ics_history_commit(self->history, true) != ICS_OK) {
+        self->history_failed = true;
         return RAFT_IOERR;
+    }
     if (ics_fsm_snapshot(self->fsm, &data, &len) != ICS_OK)
         return RAFT_NOMEM;
     *bufs = raft_malloc(sizeof **bufs);
@@ -232,6 +274,32 @@ static void s_pending_free(s_pending_t *p)
     free(p);
 }
 
+/* Removes *pp from the pending list and answers it. */
+static void s_finish(ics_group_t *self, s_pending_t **pp, int code, const char *error,
+                     const ics_apply_result_t *res)
+{
+    s_pending_t *p = *pp;
+
+    *pp = p->next;
+    if (self->tick_seq == p->seq)
+        self->tick_seq = 0;
+    if (code == ICS_OK)
+        ics_hist_add(&self->metrics.commit_latency, ics_mono_us() - p->created_us);
+    if (p->done != NULL)
+        p->done(p->arg, code, error, res);
+    s_pending_free(p);
+}
+
+static bool s_is_entry(const s_pending_t *p, const uint8_t *entry_id)
+{
+    uint8_t id[32];
+
+    if (p->env == NULL)
+        return false;
+    ics_entry_id(p->env, p->env_len, id);
+    return sodium_memcmp(id, entry_id, sizeof id) == 0;
+}
+
 /* Completes and removes every pending submission matching seq (and, if
  * entry_id is given, only one whose envelope is exactly that entry). */
 static void s_complete(ics_group_t *self, uint64_t seq, const uint8_t *entry_id, int code,
@@ -240,26 +308,35 @@ static void s_complete(ics_group_t *self, uint64_t seq, const uint8_t *entry_id,
     s_pending_t **pp = &self->pending;
     while (*pp != NULL) {
         s_pending_t *p = *pp;
-        uint8_t id[32];
-        bool match = p->seq == seq;
-        if (match && entry_id != NULL) {
-            match = p->env != NULL;
-            if (match) {
-                ics_entry_id(p->env, p->env_len, id);
-                match = sodium_memcmp(id, entry_id, sizeof id) == 0;
-            }
-        }
-        if (match) {
-            *pp = p->next;
-            if (self->tick_seq == seq)
-                self->tick_seq = 0;
-            if (code == ICS_OK)
-                ics_hist_add(&self->metrics.commit_latency, ics_mono_us() - p->created_us);
-            if (p->done != NULL)
-                p->done(p->arg, code, error, res);
-            s_pending_free(p);
-        } else {
+        if (p->seq == seq && (entry_id == NULL || s_is_entry(p, entry_id)))
+            s_finish(self, pp, code, error, res);
+        else
             pp = &p->next;
+    }
+}
+
+/* Our own entry with seq res->seq was applied (or found applied before):
+ * the submission that is these bytes, or one whose bytes the outbox no
+ * longer holds, gets res. One with other bytes under the same seq gets an
+ * error: this node signed a seq it had used before without knowing it (its
+ * outbox went with a data directory moved away, and the log was still being
+ * replayed), and nothing of it was applied. */
+static void s_complete_own(ics_group_t *self, const ics_apply_result_t *res)
+{
+    s_pending_t **pp = &self->pending;
+    char msg[256];
+
+    snprintf(msg, sizeof msg, "sequence number %llu of %s was already used by another entry;"
+             " nothing was applied: submit again", (unsigned long long)res->seq, res->org);
+    while (*pp != NULL) {
+        s_pending_t *p = *pp;
+        if (p->seq != res->seq) {
+            pp = &p->next;
+        } else if (p->env == NULL || s_is_entry(p, res->entry_id)) {
+            s_finish(self, pp, ICS_OK, NULL, res);
+        } else {
+            ics_warn("group %s: %s", self->gcfg->name, msg);
+            s_finish(self, pp, ICS_EEXIST, msg, NULL);
         }
     }
 }
@@ -360,7 +437,7 @@ static void s_try(ics_group_t *self, s_pending_t *p, uint64_t now)
     char leader[ICS_ORG_MAX];
 
     p->next_try = now + RETRY_MS;
-    if (p->env == NULL)
+    if (p->env == NULL || self->storage.down)
         return;
     if (raft_state(&self->raft) == RAFT_LEADER) {
         if (s_propose(self, self->cfg->org, p->seq, p->env, p->env_len) == ICS_EUNAVAIL)
@@ -495,6 +572,12 @@ int ics_group_submit(ics_group_t *self, const uint8_t *cmd, size_t cmd_len,
         return ics_err(err, ICS_EINVAL, "command has no body");
     if (token != NULL && (token_len == 0 || token_len > 64))
         return ics_err(err, ICS_EINVAL, "client token must be 1 to 64 bytes");
+    if (self->storage.down)
+        return ics_err(err, ICS_EUNAVAIL, "group %s: this node cannot use its storage (%s); "
+                       "it takes no submissions until %s", self->gcfg->name,
+                       self->storage.reason, self->storage.corrupt
+                           ? "its data is moved away and resynced from the partners"
+                           : "the fault clears (it retries by itself)");
     /* A log entry travels whole in one frame (AppendEntries, Forward):
      * one that cannot would stall the group behind it. */
     if (cmd_len + ENVELOPE_OVERHEAD > self->cfg->max_message_bytes)
@@ -542,7 +625,8 @@ static void s_on_applied(void *arg, const ics_apply_result_t *res)
     }
     if (res->duplicate && strcmp(res->org, self->cfg->org) == 0 &&
         ics_history_lookup(self->history, res->org, res->seq, &first) == ICS_OK) {
-        /* Answer a retry with what the entry got when it was applied. */
+        /* Answer a retry with what the entry got when it was applied
+         * (s_complete_own answers other bytes under this seq otherwise). */
         first.duplicate = true;
         res = &first;
     }
@@ -564,7 +648,10 @@ static void s_on_applied(void *arg, const ics_apply_result_t *res)
         self->counters.applied_ok++;
     else
         self->counters.applied_rejected++;
-    s_complete(self, res->seq, ours ? NULL : res->entry_id, ICS_OK, NULL, res);
+    if (ours)
+        s_complete_own(self, res);
+    else
+        s_complete(self, res->seq, res->entry_id, ICS_OK, NULL, res);
 }
 
 static void s_on_effect(void *arg, const ics_effect_t *e)
@@ -955,9 +1042,20 @@ static void s_on_history_chunk(ics_group_t *self, const char *from,
 unsigned ics_group_run(ics_group_t *self)
 {
     uint64_t now = ics_mono_ms();
-    unsigned wait = ics_raftio_tick(self->io);
+    unsigned wait;
     s_pending_t **pp = &self->pending;
     char seen[ICS_ORG_MAX];
+
+    s_storage_check(self);
+    s_storage_retry(self, now);
+    if (self->storage.down) {
+        /* Raft is closed: only the submissions' deadlines run. */
+        wait = self->storage.corrupt ? 1000u
+               : self->storage.next_try_ms > now ? (unsigned)(self->storage.next_try_ms - now)
+                                                 : 1u;
+    } else {
+        wait = ics_raftio_tick(self->io);
+    }
 
     /* A new leader: what went to the old one may be lost; send it now. */
     s_leader(self, seen);
@@ -970,12 +1068,17 @@ unsigned ics_group_run(ics_group_t *self)
     while (*pp != NULL) {
         s_pending_t *p = *pp;
         if (now >= p->deadline) {
-            char leader[ICS_ORG_MAX], msg[256];
+            char leader[ICS_ORG_MAX], msg[ICS_ERRMSG_SIZE];
             s_leader(self, leader);
-            snprintf(msg, sizeof msg,
-                     "not committed within the timeout: no quorum in group %s (%s)",
-                     self->gcfg->name, leader[0] ? "leader is reachable only partly" :
-                     "no leader");
+            if (self->storage.down)
+                snprintf(msg, sizeof msg, "not committed within the timeout: this node cannot"
+                         " use its storage for group %s (%.360s)", self->gcfg->name,
+                         self->storage.reason);
+            else
+                snprintf(msg, sizeof msg,
+                         "not committed within the timeout: no quorum in group %s (%s)",
+                         self->gcfg->name, leader[0] ? "leader is reachable only partly" :
+                         "no leader");
             *pp = p->next;
             if (self->tick_seq == p->seq)
                 self->tick_seq = 0;
@@ -985,13 +1088,15 @@ unsigned ics_group_run(ics_group_t *self)
             s_pending_free(p);
             continue;
         }
-        if (p->stored && now >= p->next_try)
+        if (p->stored && now >= p->next_try && !self->storage.down)
             s_try(self, p, now);
         uint64_t next = p->next_try < p->deadline ? p->next_try : p->deadline;
         if (next > now && next - now < wait)
             wait = (unsigned)(next - now);
         pp = &p->next;
     }
+    if (self->storage.down)
+        return wait;
     if (raft_state(&self->raft) == RAFT_LEADER)
         s_leader_duties(self);
     s_checkpoint_duty(self);
@@ -1033,8 +1138,12 @@ static void s_send_stored(ics_group_t *self)
             *pp = p->next;
             if (self->tick_seq == p->seq)
                 self->tick_seq = 0;
-            if (p->done != NULL)
-                p->done(p->arg, rc, "cannot store the submission in the outbox", NULL);
+            if (p->done != NULL) {
+                char msg[ICS_ERRMSG_SIZE + 64];
+                snprintf(msg, sizeof msg, "cannot store the submission in the outbox: %s",
+                         err.msg);
+                p->done(p->arg, rc, msg, NULL);
+            }
             s_pending_free(p);
         }
     }
@@ -1067,6 +1176,8 @@ static bool s_prompt(ics_group_t *self)
 void ics_group_flush(ics_group_t *self)
 {
     s_send_stored(self);
+    if (self->storage.down)
+        return;
     /* Callbacks may queue more work (a follower's reply, a new append);
      * finish it in this turn rather than after the next poll. */
     for (int i = 0; i < 8 && ics_raftio_flush(self->io); i++)
@@ -1077,6 +1188,7 @@ void ics_group_flush(ics_group_t *self)
      * snapshot; until then raft's log can replay it). */
     if (ics_history_commit(self->history, false) != ICS_OK)
         self->history_failed = true;
+    s_storage_check(self);
 }
 
 /* ---- frames ------------------------------------------------------------ */
@@ -1108,7 +1220,9 @@ void ics_group_frame(ics_group_t *self, const char *from, const Ics__V1__Frame *
 {
     switch (frame->body_case) {
     case ICS__V1__FRAME__BODY_RAFT:
-        ics_raftio_deliver(self->io, from, frame->raft);
+        /* Down, raft is closed: the leader sends again once it is back. */
+        if (!self->storage.down)
+            ics_raftio_deliver(self->io, from, frame->raft);
         break;
     case ICS__V1__FRAME__BODY_FORWARD:
         s_on_forward(self, from, frame->forward);
@@ -1117,7 +1231,8 @@ void ics_group_frame(ics_group_t *self, const char *from, const Ics__V1__Frame *
         s_on_history_request(self, from, frame->history_request);
         break;
     case ICS__V1__FRAME__BODY_HISTORY_CHUNK:
-        s_on_history_chunk(self, from, frame->history_chunk);
+        if (!self->storage.down)
+            s_on_history_chunk(self, from, frame->history_chunk);
         break;
     default:
         break;
@@ -1154,13 +1269,259 @@ void ics_group_set_identity(ics_group_t *self, const ics_identity_t *id)
     self->id = id;
 }
 
+static ics_fsm_t *s_fsm_new(ics_group_t *self, ics_err_t *err)
+{
+    ics_fsm_t *fsm = ics_fsm_new(self->gcfg->name, err);
+
+    if (fsm != NULL)
+        ics_fsm_set_observer(fsm, &(ics_fsm_observer_t){
+                                      .applied = s_on_applied,
+                                      .effect = s_on_effect,
+                                      .arg = self,
+                                  });
+    return fsm;
+}
+
+static void s_raft_closed(struct raft *r);
+
+/* Closes raft, which our io completes at once, and leaves struct raft a
+ * closed, empty instance for the status readers (node.c, control.c,
+ * http.c) to look at: no configuration, no log, unavailable. The io stays
+ * (raft.io points to it) until the next s_raft_open replaces it. */
+static void s_raft_close(ics_group_t *self)
+{
+    raft_term term = self->raft.current_term;
+
+    if (self->raft_inited) {
+        self->raft.data = self;
+        raft_close(&self->raft, s_raft_closed);
+    }
+    memset(&self->raft, 0, sizeof self->raft);
+    self->raft.state = RAFT_UNAVAILABLE;
+    self->raft.current_term = term; /* what status shows: the term it left in */
+    self->raft.io = self->io != NULL ? ics_raftio_io(self->io) : NULL;
+    self->raft.data = self;
+    self->raft_inited = false;
+    self->raft_started = false;
+    self->change_busy = false;
+    self->was_leader = false;
+}
+
+/* Builds raft from what is on disk: the store (opened if closed), a new io
+ * and raft instance; bootstraps a pristine store unless joining. On failure
+ * raft is left closed (s_raft_close) and err says why. */
+static int s_raft_open(ics_group_t *self, ics_err_t *err)
+{
+    const ics_config_t *cfg = self->cfg;
+    const ics_group_cfg_t *gcfg = self->gcfg;
+    char path[PATH_MAX + 16], why[ICS_ERRMSG_SIZE];
+    ics_raftio_t *io, *old;
+    int rc = ICS_EIO, rv;
+
+    if (self->store == NULL) {
+        snprintf(path, sizeof path, "%s/raft.db", self->dir);
+        self->store = ics_store_open(path, err);
+        if (self->store == NULL)
+            return ICS_EIO;
+    }
+    io = ics_raftio_new(gcfg->name, self->store, cfg->max_message_bytes, s_raft_send, self);
+    if (io == NULL)
+        return ics_err(err, ICS_ENOMEM, "out of memory");
+    rv = raft_init(&self->raft, ics_raftio_io(io), &self->rfsm, ics_raft_id(cfg->org),
+                   cfg->org);
+    if (rv != 0) {
+        ics_err(err, ICS_EIO, "raft_init: %s", raft_errmsg(&self->raft));
+        ics_raftio_destroy(&io);
+        goto fail;
+    }
+    /* raft now points to the new io: the old one can go. */
+    old = self->io;
+    self->io = io;
+    ics_raftio_destroy(&old);
+    self->raft_inited = true;
+    self->raft.data = self;
+    raft_set_election_timeout(&self->raft, cfg->election_ms);
+    raft_set_heartbeat_timeout(&self->raft, cfg->heartbeat_ms);
+    raft_set_snapshot_threshold(&self->raft, cfg->snapshot_threshold);
+    raft_set_snapshot_trailing(&self->raft, cfg->snapshot_trailing);
+    raft_set_pre_vote(&self->raft, true);
+    ics_commit_guard_init(&self->guard, cfg->heartbeat_ms, ics_mono_ms());
+
+    if (ics_store_pristine(self->store) && gcfg->join) {
+        ics_notice("group %s: joining: waiting for the members to admit %s and send the log",
+                   gcfg->name, cfg->org);
+    } else if (ics_store_pristine(self->store)) {
+        struct raft_configuration conf;
+        raft_configuration_init(&conf);
+        for (size_t i = 0; i < gcfg->n_members; i++) {
+            if (raft_configuration_add(&conf, ics_raft_id(gcfg->members[i]), gcfg->members[i],
+                                       RAFT_VOTER) != 0) {
+                raft_configuration_close(&conf);
+                rc = ics_err(err, ICS_EINVAL, "bad member list");
+                goto fail;
+            }
+        }
+        rv = raft_bootstrap(&self->raft, &conf);
+        raft_configuration_close(&conf);
+        if (rv != 0) {
+            ics_err(err, ICS_EIO, "bootstrap: %s", raft_errmsg(&self->raft));
+            goto fail;
+        }
+        ics_notice("group %s: new group bootstrapped with %zu members", gcfg->name,
+                   gcfg->n_members);
+    }
+    rv = raft_start(&self->raft);
+    if (rv != 0) {
+        /* The io keeps the store's whole message; raft's is cut at 256. */
+        if (ics_raftio_failed(self->io, why, sizeof why))
+            ics_err(err, ICS_EIO, "cannot start raft: %s", why);
+        else
+            ics_err(err, ICS_EIO, "cannot start raft: %s", raft_errmsg(&self->raft));
+        goto fail;
+    }
+    self->raft_started = true;
+    return ICS_OK;
+fail:
+    s_raft_close(self);
+    return rc;
+}
+
+/* ---- storage faults ------------------------------------------------------ */
+
+/* Raft closed, the store handle too: from here the group is down until
+ * s_storage_retry gets it up again (or for good if the store is corrupt). */
+static void s_storage_down(ics_group_t *self, const char *why)
+{
+    uint64_t now = ics_mono_ms(), last_log = self->storage.last_log_ms;
+    bool was_down = self->storage.down;
+
+    self->storage.corrupt = self->store != NULL && ics_store_corrupt(self->store);
+    s_raft_close(self);
+    ics_store_close(&self->store);
+    ics_strcpy(self->storage.reason, sizeof self->storage.reason, why);
+    self->storage.down = true;
+    if (self->storage.corrupt) {
+        self->storage.last_log_ms = now;
+        ics_error("group %s: %s. This node does not serve the group any more.",
+                  self->gcfg->name, why);
+        return;
+    }
+    if (was_down)
+        return;
+    self->storage.faults++;
+    self->storage.since_ms = now;
+    if (self->storage.reopens > 0 && now - self->storage.up_ms < RELAPSE_MS) {
+        /* Soon after the last reopen: back off further, and say so less. */
+        self->storage.next_try_ms = now + self->storage.backoff_ms;
+        if (self->storage.backoff_ms < REOPEN_MAX_MS || now - last_log >= REOPEN_LOG_MS) {
+            self->storage.last_log_ms = now;
+            ics_warn("group %s: storage failing again %.1f s after reopening: %s (next try in "
+                     "%u ms)", self->gcfg->name, (double)(now - self->storage.up_ms) / 1000.0,
+                     why, self->storage.backoff_ms);
+        }
+        return;
+    }
+    self->storage.last_log_ms = now;
+    self->storage.backoff_ms = REOPEN_FIRST_MS;
+    self->storage.next_try_ms = now + REOPEN_FIRST_MS;
+    ics_error("group %s: storage failure: %s. This node stops acknowledging in the group and "
+              "refuses submissions to it; it reopens raft from disk by itself once the disk "
+              "takes writes again", self->gcfg->name, why);
+}
+
+/* A fault since the last look: raft's io failed a write or a read, the
+ * history could not be written, or raft turned unavailable by itself. */
+static void s_storage_check(ics_group_t *self)
+{
+    char why[ICS_ERRMSG_SIZE];
+
+    if (self->storage.down)
+        return;
+    if (ics_raftio_failed(self->io, why, sizeof why))
+        ;
+    else if (self->history_failed)
+        snprintf(why, sizeof why, "the history on disk (%.400s/history.db) cannot be written",
+                 self->dir);
+    else if (self->raft_started && raft_state(&self->raft) == RAFT_UNAVAILABLE)
+        snprintf(why, sizeof why, "raft became unavailable: %s", raft_errmsg(&self->raft));
+    else
+        return;
+    s_storage_down(self, why);
+}
+
+/* Everything a restart would do for this group, from disk: a store handle
+ * that writes (the probe), the history without what it had not committed,
+ * a fresh state machine, raft loaded from the snapshot and log. */
+static int s_reopen(ics_group_t *self, ics_err_t *err)
+{
+    char path[PATH_MAX + 16];
+    ics_fsm_t *fsm;
+    int rc;
+
+    if (self->store == NULL) {
+        snprintf(path, sizeof path, "%s/raft.db", self->dir);
+        self->store = ics_store_open(path, err);
+        if (self->store == NULL)
+            return ICS_EIO;
+    }
+    rc = ics_store_probe(self->store, err);
+    if (rc == ICS_OK)
+        rc = ics_history_resync(self->history, err);
+    if (rc != ICS_OK)
+        return rc;
+    fsm = s_fsm_new(self, err);
+    if (fsm == NULL)
+        return ICS_ENOMEM;
+    ics_fsm_destroy(&self->fsm);
+    self->fsm = fsm;
+    self->history_failed = false;
+    self->tick_seq = 0;
+    return s_raft_open(self, err);
+}
+
+static void s_storage_retry(ics_group_t *self, uint64_t now)
+{
+    ics_err_t err;
+    s_pending_t *p;
+
+    if (!self->storage.down || self->storage.corrupt || now < self->storage.next_try_ms)
+        return;
+    self->storage.backoff_ms = self->storage.backoff_ms * 2 > REOPEN_MAX_MS
+                                   ? REOPEN_MAX_MS : self->storage.backoff_ms * 2;
+    self->storage.next_try_ms = now + self->storage.backoff_ms;
+    if (s_reopen(self, &err) != ICS_OK) {
+        if (self->store != NULL && ics_store_corrupt(self->store)) {
+            s_storage_down(self, err.msg);
+            return;
+        }
+        ics_store_close(&self->store);
+        ics_strcpy(self->storage.reason, sizeof self->storage.reason, err.msg);
+        if (now - self->storage.last_log_ms >= REOPEN_LOG_MS) {
+            self->storage.last_log_ms = now;
+            ics_warn("group %s: storage still failing: %s (trying again every %u ms)",
+                     self->gcfg->name, err.msg, self->storage.backoff_ms);
+        }
+        return;
+    }
+    self->storage.down = false;
+    self->storage.reopens++;
+    self->storage.up_ms = now;
+    self->storage.reason[0] = '\0';
+    ics_notice("group %s: storage writable again after %.1f s: raft reopened from disk "
+               "(term %llu, last index %llu); taking part in the group again",
+               self->gcfg->name, (double)(now - self->storage.since_ms) / 1000.0,
+               (unsigned long long)self->raft.current_term,
+               (unsigned long long)raft_last_index(&self->raft));
+    for (p = self->pending; p != NULL; p = p->next)
+        p->next_try = now;
+}
+
 ics_group_t *ics_group_new(const ics_config_t *cfg, const ics_group_cfg_t *gcfg,
                            const ics_identity_t *id, ics_transport_t *transport,
                            ics_own_key_fn own_key, void *own_key_arg, ics_err_t *err)
 {
     ics_group_t *self = calloc(1, sizeof *self);
     char path[PATH_MAX + 16];
-    int rv;
 
     if (self == NULL) {
         ics_err(err, ICS_ENOMEM, "out of memory");
@@ -1191,72 +1552,27 @@ ics_group_t *ics_group_new(const ics_config_t *cfg, const ics_group_cfg_t *gcfg,
     self->history = ics_history_open(path, gcfg->name, err);
     if (self->history == NULL)
         goto fail;
-    self->fsm = ics_fsm_new(gcfg->name, err);
+    self->fsm = s_fsm_new(self, err);
     if (self->fsm == NULL)
         goto fail;
-    ics_fsm_set_observer(self->fsm, &(ics_fsm_observer_t){
-                                        .applied = s_on_applied,
-                                        .effect = s_on_effect,
-                                        .arg = self,
-                                    });
-    self->io = ics_raftio_new(gcfg->name, self->store, cfg->max_message_bytes, s_raft_send,
-                              self);
-    if (self->io == NULL) {
-        ics_err(err, ICS_ENOMEM, "out of memory");
-        goto fail;
-    }
     self->rfsm.version = 1;
     self->rfsm.data = self;
     self->rfsm.apply = s_fsm_apply;
     self->rfsm.snapshot = s_fsm_snapshot;
     self->rfsm.restore = s_fsm_restore;
 
-    rv = raft_init(&self->raft, ics_raftio_io(self->io), &self->rfsm, ics_raft_id(cfg->org),
-                   cfg->org);
-    if (rv != 0) {
-        ics_err(err, ICS_EIO, "group %s: raft_init: %s", gcfg->name, raft_errmsg(&self->raft));
-        goto fail;
-    }
-    self->raft_inited = true;
-    self->raft.data = self;
-    raft_set_election_timeout(&self->raft, cfg->election_ms);
-    raft_set_heartbeat_timeout(&self->raft, cfg->heartbeat_ms);
-    raft_set_snapshot_threshold(&self->raft, cfg->snapshot_threshold);
-    raft_set_snapshot_trailing(&self->raft, cfg->snapshot_trailing);
-    raft_set_pre_vote(&self->raft, true);
-    ics_commit_guard_init(&self->guard, cfg->heartbeat_ms, ics_mono_ms());
+    if (s_raft_open(self, err) != ICS_OK) {
+        char why[ICS_ERRMSG_SIZE];
 
-    if (ics_store_pristine(self->store) && gcfg->join) {
-        ics_notice("group %s: joining: waiting for the members to admit %s and send the log",
-                   gcfg->name, cfg->org);
-    } else if (ics_store_pristine(self->store)) {
-        struct raft_configuration conf;
-        raft_configuration_init(&conf);
-        for (size_t i = 0; i < gcfg->n_members; i++) {
-            if (raft_configuration_add(&conf, ics_raft_id(gcfg->members[i]), gcfg->members[i],
-                                       RAFT_VOTER) != 0) {
-                raft_configuration_close(&conf);
-                ics_err(err, ICS_EINVAL, "group %s: bad member list", gcfg->name);
-                goto fail;
-            }
+        /* A damaged store stops this group only: the others go on. */
+        if (self->store != NULL && ics_store_corrupt(self->store) && self->io != NULL) {
+            s_storage_down(self, err->msg);
+            return self;
         }
-        rv = raft_bootstrap(&self->raft, &conf);
-        raft_configuration_close(&conf);
-        if (rv != 0) {
-            ics_err(err, ICS_EIO, "group %s: bootstrap: %s", gcfg->name,
-                    raft_errmsg(&self->raft));
-            goto fail;
-        }
-        ics_notice("group %s: new group bootstrapped with %zu members", gcfg->name,
-                   gcfg->n_members);
-    }
-    rv = raft_start(&self->raft);
-    if (rv != 0) {
-        ics_err(err, ICS_EIO, "group %s: cannot start raft: %s", gcfg->name,
-                raft_errmsg(&self->raft));
+        ics_strcpy(why, sizeof why, err->msg);
+        ics_err(err, ICS_EIO, "group %s: %s", gcfg->name, why);
         goto fail;
     }
-    self->raft_started = true;
     return self;
 fail:
     ics_group_destroy(&self);
@@ -1320,6 +1636,11 @@ void ics_group_status(ics_group_t *self, ics_group_status_t *out)
     out->history_top = ics_history_top(self->history);
     out->history_missing = ics_history_missing(self->history);
     out->history_failed = self->history_failed;
+    ics_strcpy(out->storage_fault, sizeof out->storage_fault,
+               self->storage.down ? self->storage.reason : "");
+    out->storage_corrupt = self->storage.corrupt;
+    out->storage_faults = self->storage.faults;
+    out->storage_reopens = self->storage.reopens;
     out->backfill_failures = self->backfill.failures;
     ics_strcpy(out->backfill_peer, sizeof out->backfill_peer,
                out->history_missing > 0 ? self->backfill.peer : "");

@@ -27,6 +27,10 @@ typedef void (*ics_submit_done_fn)(void *arg, int code, const char *error,
  * organisation; the node switches identity (see node.c). */
 typedef void (*ics_own_key_fn)(void *arg, const uint8_t pk[ICS_PK_BYTES]);
 
+/* NULL with err set if the group cannot start. A group whose raft store is
+ * found corrupt is made all the same, down for good: it serves nothing and
+ * its status (storage_fault) says how to recover, while the node's other
+ * groups go on. */
 ics_group_t *ics_group_new(const ics_config_t *cfg, const ics_group_cfg_t *gcfg,
                            const ics_identity_t *id, ics_transport_t *transport,
                            ics_own_key_fn own_key, void *own_key_arg, ics_err_t *err);
@@ -77,6 +81,13 @@ typedef struct {
     uint64_t backfill_failures, backfill_bad_chunks;
     char backfill_peer[ICS_ORG_MAX];
     char backfill_error[256];    /* the last failure, "" if none */
+    /* Storage faults (group.c): while storage_fault is not "", raft is
+     * closed here and nothing is acknowledged; the group reopens from disk
+     * by itself once the disk takes writes, unless storage_corrupt. */
+    char storage_fault[ICS_ERRMSG_SIZE];
+    bool storage_corrupt;
+    uint64_t storage_faults;     /* times the group went down since start */
+    uint64_t storage_reopens;    /* times it came back from disk */
 } ics_group_status_t;
 void ics_group_status(ics_group_t *self, ics_group_status_t *out);
 typedef struct {

@@ -406,6 +406,10 @@ int ics_history_commit(ics_history_t *self, bool sync)
         return sync ? (sqlite3_wal_checkpoint_v2(self->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL,
                                                  NULL) == SQLITE_OK ? ICS_OK : ICS_EIO)
                     : ICS_OK;
+    /* SQLite rolled the transaction back after a failure (logged then):
+     * what it held is gone until ics_history_resync. */
+    if (sqlite3_get_autocommit(self->db))
+        return ICS_EIO;
     t0 = ics_mono_us();
     if (sync)
         sqlite3_exec(self->db, "PRAGMA synchronous = FULL", NULL, NULL, NULL);
@@ -419,6 +423,37 @@ int ics_history_commit(ics_history_t *self, bool sync)
         if (us > self->stats.commit_us_max)
             self->stats.commit_us_max = us;
     }
+    return rc;
+}
+
+int ics_history_resync(ics_history_t *self, ics_err_t *err)
+{
+    sqlite3_stmt *st = NULL;
+    int rc;
+
+    assert(self != NULL);
+    /* SQLite may have rolled the transaction back itself (SQLITE_FULL,
+     * SQLITE_IOERR); if not, nothing in it may be kept: raft replays it. */
+    if (!sqlite3_get_autocommit(self->db))
+        sqlite3_exec(self->db, "ROLLBACK", NULL, NULL, NULL);
+    self->in_tx = false;
+    if (sqlite3_prepare_v2(self->db, "SELECT max(coalesce((SELECT max(position) FROM entries),"
+                                     " 0), coalesce((SELECT max(hi) FROM gaps), 0))",
+                           -1, &st, NULL) != SQLITE_OK ||
+        sqlite3_step(st) != SQLITE_ROW) {
+        rc = ics_err(err, ICS_EIO, "group %s: history: cannot read it back: %s", self->group,
+                     sqlite3_errmsg(self->db));
+    } else {
+        uint64_t top = s_u64(st, 0);
+        if (top != self->top)
+            ics_notice("group %s: history: back to position %" PRIu64 " on disk (%" PRIu64
+                       " not committed; replayed from raft's log)", self->group, top,
+                       self->top > top ? self->top - top : 0);
+        self->top = top;
+        self->gaps_changed = true;
+        rc = ICS_OK;
+    }
+    sqlite3_finalize(st);
     return rc;
 }
 

@@ -51,6 +51,12 @@ int ics_history_restored(ics_history_t *self, uint64_t position,
  * entries). ICS_OK or ICS_EIO. */
 int ics_history_commit(ics_history_t *self, bool sync);
 
+/* After a failed write (a full disk, an I/O error): drops whatever was not
+ * committed and reads the top back from disk, so that the entries lost are
+ * appended again when raft replays them (group.c reopens raft from disk).
+ * ICS_OK, or ICS_EIO with err set if the file cannot be read. */
+int ics_history_resync(ics_history_t *self, ics_err_t *err);
+
 /* Highest position known (held, or vouched for by a restored snapshot). */
 uint64_t ics_history_top(const ics_history_t *self);
 

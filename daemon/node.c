@@ -25,6 +25,15 @@
  *
  * SIGHUP (s_reload) re-reads the configuration: log_level is applied, and
  * every other change is named as needing a restart.
+ *
+ * The data directory is watched too (s_files_check, every FILES_CHECK_MS):
+ * SQLite keeps writing to files it has open even once they are unlinked, so
+ * a data directory removed or replaced under a running node would go on
+ * "storing" and acknowledging into files no restart will ever see. The
+ * directory, the lock file and each group's directory and databases must
+ * stay the files they were at start-up (device and inode); if one does not,
+ * the node logs what happened at error level and stops with a failure
+ * (systemd restarts it from what is on disk then).
  */
 #include "node.h"
 #include "bridge.h"
@@ -37,6 +46,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <systemd/sd-daemon.h>
@@ -53,6 +63,8 @@
 #define PEER_EVENTS_PER_MIN 20 /* peers connected and lost */
 #define SCAN_MAX 256           /* history entries read per look */
 #define PINGS_KEPT 256         /* pings remembered, to recognise their pongs */
+#define FILES_CHECK_MS 1000    /* how often the data directory is looked at */
+#define FILES_MAX (2 + 4 * ICS_MAX_GROUPS)
 
 /* At most burst lines a minute; the rest are counted and the count logged
  * when the minute is over. */
@@ -96,6 +108,13 @@ struct ics_watch {
     } pings[PINGS_KEPT];        /* ring of pings sent */
     size_t pings_next;
     uint64_t foreign_pong_ms;   /* when another node's pong was last logged */
+    struct {
+        char path[PATH_MAX + 32];
+        dev_t dev;
+        ino_t ino;
+    } files[FILES_MAX];         /* the data directory as it was at start-up */
+    size_t n_files;
+    uint64_t files_next_ms;
 };
 
 /* Structured fields of a log line (see ics_log_fields). */
@@ -439,6 +458,8 @@ static void s_own_key(void *arg, const uint8_t pk[ICS_PK_BYTES])
                    old, self->cfg->org);
 }
 
+static int s_files_note(ics_node_t *self, ics_err_t *err);
+
 ics_node_t *ics_node_new(const ics_config_t *cfg, volatile sig_atomic_t *stop, ics_err_t *err)
 {
     ics_node_t *self = calloc(1, sizeof *self);
@@ -492,6 +513,8 @@ ics_node_t *ics_node_new(const ics_config_t *cfg, volatile sig_atomic_t *stop, i
         self->watch->g[i].rejections.what = "rejected entries";
     }
     self->watch->peer_events.what = "peers connected or lost";
+    if (s_files_note(self, err) != ICS_OK)
+        goto fail;
     if (ics_control_open(self, err) != ICS_OK)
         goto fail;
     if (cfg->http[0] != '\0' && (self->http = ics_http_start(self, cfg->http, err)) == NULL)
@@ -839,7 +862,8 @@ static void s_watch(ics_node_t *self)
         ics_group_status(g, &st[i]);
         s_watch_leadership(self, gw, ics_group_name(g), &st[i]);
         s_watch_quorum(self, gw, g, now);
-        s_watch_snapshots(gw, g, &st[i]);
+        if (st[i].storage_fault[0] == '\0')
+            s_watch_snapshots(gw, g, &st[i]);
         s_watch_entries(self, gw, g, now);
         if (slow) {
             s_watch_alarm(gw, g);
@@ -851,6 +875,76 @@ static void s_watch(ics_node_t *self)
     if (slow)
         s_limit_flush(&w->peer_events, now, NULL);
     s_notify_status(self, st, now);
+}
+
+/* ---- data directory ------------------------------------------------------ */
+
+static int s_file_note(ics_node_t *self, const char *path, ics_err_t *err)
+{
+    struct ics_watch *w = self->watch;
+    struct stat st;
+
+    if (w->n_files == FILES_MAX)
+        return ICS_OK;
+    if (stat(path, &st) != 0)
+        return ics_err(err, ICS_EIO, "%s: %s", path, strerror(errno));
+    ics_strcpy(w->files[w->n_files].path, sizeof w->files[w->n_files].path, path);
+    w->files[w->n_files].dev = st.st_dev;
+    w->files[w->n_files].ino = st.st_ino;
+    w->n_files++;
+    return ICS_OK;
+}
+
+static int s_files_note(ics_node_t *self, ics_err_t *err)
+{
+    static const char *const dbs[] = {"", "/raft.db", "/history.db", "/outbox.db"};
+    char path[PATH_MAX + 32];
+    int rc;
+
+    rc = s_file_note(self, self->cfg->data_dir, err);
+    snprintf(path, sizeof path, "%s/icsd.lock", self->cfg->data_dir);
+    if (rc == ICS_OK && access(path, F_OK) == 0) /* tests may run without main.c's lock */
+        rc = s_file_note(self, path, err);
+    for (size_t g = 0; g < self->n_groups && rc == ICS_OK; g++) {
+        for (size_t i = 0; i < sizeof dbs / sizeof *dbs && rc == ICS_OK; i++) {
+            snprintf(path, sizeof path, "%s/%s%s", self->cfg->data_dir,
+                     ics_group_name(self->groups[g]), dbs[i]);
+            rc = s_file_note(self, path, err);
+        }
+    }
+    return rc;
+}
+
+/* False, with the story logged, once a file noted at start-up is gone or
+ * is another file now. */
+static bool s_files_check(ics_node_t *self, uint64_t now)
+{
+    struct ics_watch *w = self->watch;
+    s_fields_t f = {0};
+
+    if (now < w->files_next_ms)
+        return true;
+    w->files_next_ms = now + FILES_CHECK_MS;
+    for (size_t i = 0; i < w->n_files; i++) {
+        struct stat st;
+        const char *what;
+
+        if (stat(w->files[i].path, &st) != 0)
+            what = errno == ENOENT ? "has been removed" : strerror(errno);
+        else if (st.st_dev != w->files[i].dev || st.st_ino != w->files[i].ino)
+            what = "has been replaced by another file";
+        else
+            continue;
+        s_field(&f, "ICS_EVENT", "data_dir_lost");
+        ics_log_fields(ICS_LOG_ERR, f.list,
+                       "%s %s while icsd was running (data_dir %s): what this node writes "
+                       "would go to files no restart will see, so it stops acknowledging "
+                       "and exits now; restore the directory from a backup or move it away "
+                       "and let the node resync from its partners, then start icsd again",
+                       w->files[i].path, what, self->cfg->data_dir);
+        return false;
+    }
+    return true;
 }
 
 /* ---- reload (SIGHUP) ----------------------------------------------------- */
@@ -1052,6 +1146,11 @@ int ics_node_run(ics_node_t *self)
         for (size_t i = 0; i < self->n_groups; i++)
             ics_group_flush(self->groups[i]);
         s_watch(self);
+        if (!s_files_check(self, now)) {
+            sd_notifyf(0, "STATUS=data directory %s vanished or was replaced: stopping",
+                       self->cfg->data_dir);
+            return ICS_EIO;
+        }
 
         n = ics_transport_pollitems(self->transport, items, 8);
         items[n++] = (zmq_pollitem_t){.socket = self->control, .events = ZMQ_POLLIN};

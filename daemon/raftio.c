@@ -153,6 +153,8 @@ struct ics_raftio {
     ics_raftio_invalid_fn invalid_fn;
     void *invalid_arg;
     bool no_envelope_check;       /* commands are not envelopes (tests) */
+    bool failed;          /* a storage operation failed: see ics_raftio_failed */
+    char failure[ICS_ERRMSG_SIZE];
 };
 
 static void s_note_leader(ics_raftio_t *self, raft_term term, const char *org);
@@ -200,6 +202,16 @@ static s_peer_t *s_peer(ics_raftio_t *self, const char *org)
     return free_slot;
 }
 
+/* Remembers the first storage failure in full (raft's errmsg holds 256
+ * bytes, too few for a path and what to do about it). */
+static void s_storage_failed(ics_raftio_t *self, const char *msg)
+{
+    if (self->failed)
+        return;
+    self->failed = true;
+    ics_strcpy(self->failure, sizeof self->failure, msg);
+}
+
 /* ---- raft_io methods ------------------------------------------------- */
 
 static int s_init(struct raft_io *io, raft_id id, const char *address)
@@ -228,8 +240,9 @@ static int s_load(struct raft_io *io, raft_term *term, raft_id *voted_for,
     int rc = ics_store_load(self->store, term, voted_for, snapshot, start_index, entries,
                             n_entries, &err);
     if (rc != ICS_OK) {
+        s_storage_failed(self, err.msg);
         ics_strcpy(io->errmsg, sizeof io->errmsg, err.msg);
-        return RAFT_IOERR;
+        return rc == ICS_EMALFORMED ? RAFT_CORRUPT : RAFT_IOERR;
     }
     self->last_index = ics_store_last_index(self->store);
     self->term = *term;
@@ -285,6 +298,7 @@ static int s_set_term(struct raft_io *io, raft_term term)
     ics_raftio_t *self = io->impl;
     ics_err_t err;
     if (ics_store_set_term(self->store, term, &err) != ICS_OK) {
+        s_storage_failed(self, err.msg);
         ics_strcpy(io->errmsg, sizeof io->errmsg, err.msg);
         return RAFT_IOERR;
     }
@@ -297,6 +311,7 @@ static int s_set_vote(struct raft_io *io, raft_id server_id)
     ics_raftio_t *self = io->impl;
     ics_err_t err;
     if (ics_store_set_vote(self->store, server_id, &err) != ICS_OK) {
+        s_storage_failed(self, err.msg);
         ics_strcpy(io->errmsg, sizeof io->errmsg, err.msg);
         return RAFT_IOERR;
     }
@@ -1597,6 +1612,7 @@ bool ics_raftio_flush(ics_raftio_t *self)
         if (rc != ICS_OK) {
             ics_store_rollback(self->store);
             ics_error("group %s: raft log write failed: %s", self->group, err.msg);
+            s_storage_failed(self, err.msg);
             status = RAFT_IOERR;
         }
         self->stats.flushes++;
@@ -1613,6 +1629,10 @@ bool ics_raftio_flush(ics_raftio_t *self)
         case OP_SNAPSHOT_GET: {
             struct raft_snapshot *snap = NULL;
             int rc = ics_store_snapshot_get(self->store, &snap, &err);
+            if (rc != ICS_OK) {
+                ics_error("group %s: cannot read the snapshot: %s", self->group, err.msg);
+                s_storage_failed(self, err.msg);
+            }
             if (rc == ICS_OK && snap == NULL)
                 rc = ICS_ENOENT;
             op->get->cb(op->get, snap, rc == ICS_OK ? 0 : RAFT_IOERR);
@@ -1717,6 +1737,13 @@ void ics_raftio_tick_now(ics_raftio_t *self)
 {
     if (self->tick_cb != NULL)
         self->tick_cb(&self->io);
+}
+
+bool ics_raftio_failed(const ics_raftio_t *self, char *why, size_t size)
+{
+    if (self->failed && why != NULL)
+        ics_strcpy(why, size, self->failure);
+    return self->failed;
 }
 
 struct raft_io *ics_raftio_io(ics_raftio_t *self) { return &self->io; }

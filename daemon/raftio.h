@@ -86,6 +86,13 @@ bool ics_raftio_commit_unseen(ics_raftio_t *self, raft_index commit);
  * times, so nothing that is not due happens. */
 void ics_raftio_tick_now(ics_raftio_t *self);
 
+/* Whether a storage operation (load, append, truncate, snapshot put or get,
+ * term, vote) has failed on this io. raft 0.15 keeps entries whose append
+ * failed in memory, so from then on its log and the disk disagree: the
+ * owner closes raft and opens it again from disk on a new io (group.c).
+ * why (may be NULL) gets the first failure's message, whole. */
+bool ics_raftio_failed(const ics_raftio_t *self, char *why, size_t size);
+
 /* Raft server id for an organisation: stable across nodes. */
 raft_id ics_raft_id(const char *org);
 

@@ -28,10 +28,17 @@
  *    durability on return and so are refused inside a batch.
  *  - Memory handed out is raft_malloc'd in the shapes raft itself frees
  *    (snapshotDestroy, entryBatchesDestroy).
+ *  - Every entry row carries a checksum of its index, term, type and data,
+ *    and the snapshot one of its header, data and configuration (BLAKE2b,
+ *    16 bytes, domain-separated). Load and snapshot_get check them: a bit
+ *    flipped at rest is refused with a message saying how to recover,
+ *    never handed to raft and applied. Files of schema version 1 get their
+ *    checksums computed when first opened by this build.
  */
 #include "store.h"
 
 #include <assert.h>
+#include <sodium.h>
 #include <sqlite3.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -40,7 +47,8 @@
 /* PRAGMA application_id "ICSR" and user_version: tell our file apart from
  * any other SQLite database a misconfigured path might point at. */
 #define S_APPLICATION_ID 1229149010
-#define S_SCHEMA_VERSION 1
+#define S_SCHEMA_VERSION 2
+#define S_SUM_BYTES 16
 #define S_STR_(x) #x
 #define S_STR(x) S_STR_(x)
 
@@ -54,10 +62,10 @@ static const char s_schema_sql[] =
     " term INTEGER NOT NULL, vote INTEGER NOT NULL);"
     "INSERT INTO meta (id, term, vote) VALUES (0, 0, 0);"
     "CREATE TABLE entries (idx INTEGER PRIMARY KEY, term INTEGER NOT NULL,"
-    " type INTEGER NOT NULL, data BLOB NOT NULL);"
+    " type INTEGER NOT NULL, data BLOB NOT NULL, sum BLOB);"
     "CREATE TABLE snapshot (id INTEGER PRIMARY KEY CHECK (id = 0),"
     " idx INTEGER NOT NULL, term INTEGER NOT NULL, conf_index INTEGER NOT NULL,"
-    " data BLOB NOT NULL);"
+    " data BLOB NOT NULL, sum BLOB);"
     "CREATE TABLE snapshot_servers (pos INTEGER PRIMARY KEY, id INTEGER NOT NULL,"
     " address TEXT NOT NULL, role INTEGER NOT NULL);"
     "PRAGMA application_id = " S_STR(S_APPLICATION_ID) ";"
@@ -80,6 +88,7 @@ enum {
     S_PRISTINE,
     S_VACUUM,
     S_CHECKPOINT,
+    S_PROBE,
     S_NSTMT
 };
 
@@ -92,8 +101,8 @@ static const char *const s_sql[S_NSTMT] = {
     [S_ROLLBACK_TO] = "ROLLBACK TO ics_op",
     [S_SET_TERM] = "UPDATE meta SET term = ?1, vote = 0 WHERE id = 0",
     [S_SET_VOTE] = "UPDATE meta SET vote = ?1 WHERE id = 0",
-    [S_PUT_ENTRY] = "INSERT OR REPLACE INTO entries (idx, term, type, data)"
-                    " VALUES (?1, ?2, ?3, ?4)",
+    [S_PUT_ENTRY] = "INSERT OR REPLACE INTO entries (idx, term, type, data, sum)"
+                    " VALUES (?1, ?2, ?3, ?4, ?5)",
     [S_TRUNCATE] = "DELETE FROM entries WHERE idx >= ?1",
     [S_LAST_INDEX] = "SELECT coalesce((SELECT max(idx) FROM entries),"
                      " (SELECT idx FROM snapshot WHERE id = 0), 0)",
@@ -103,6 +112,7 @@ static const char *const s_sql[S_NSTMT] = {
     /* A no-op on files without auto-vacuum. */
     [S_VACUUM] = "PRAGMA incremental_vacuum",
     [S_CHECKPOINT] = "PRAGMA wal_checkpoint(TRUNCATE)",
+    [S_PROBE] = "UPDATE meta SET term = term WHERE id = 0",
 };
 
 struct ics_store {
@@ -111,6 +121,7 @@ struct ics_store {
     sqlite3_stmt *stmt[S_NSTMT];
     bool in_batch;                /* between ics_store_begin and commit/rollback */
     bool checkpoint_due;          /* a snapshot put freed space since the last one */
+    bool corrupt;                 /* a checksum or SQLite found the file damaged */
 };
 
 /* SQLite integers are signed. Server ids may be 64-bit hashes (raft_digest)
@@ -135,6 +146,8 @@ static int s_code(int sqlite_rc)
     switch (sqlite_rc & 0xff) {
     case SQLITE_NOMEM: return ICS_ENOMEM;
     case SQLITE_TOOBIG: return ICS_ETOOBIG;
+    case SQLITE_CORRUPT:
+    case SQLITE_NOTADB: return ICS_EMALFORMED;
     default: return ICS_EIO;
     }
 }
@@ -144,7 +157,91 @@ static int s_code(int sqlite_rc)
 static int s_fail(ics_store_t *self, ics_err_t *err, int sqlite_rc, const char *what)
 {
     const char *msg = self->db != NULL ? sqlite3_errmsg(self->db) : sqlite3_errstr(sqlite_rc);
-    return ics_err(err, s_code(sqlite_rc), "%s: %s: %s", self->path, what, msg);
+    int rc = s_code(sqlite_rc);
+
+    if (rc == ICS_EMALFORMED) {
+        self->corrupt = true;
+        return ics_err(err, rc, "%s: %s: %s: the raft store is damaged; " ICS_STORE_RECOVERY,
+                       self->path, what, msg);
+    }
+    return ics_err(err, rc, "%s: %s: %s", self->path, what, msg);
+}
+
+/* ---- checksums ---------------------------------------------------------- */
+
+static void s_sum_u64(crypto_generichash_state *st, uint64_t v)
+{
+    uint8_t b[8];
+
+    for (int i = 0; i < 8; i++)
+        b[i] = (uint8_t)(v >> (8 * i));
+    crypto_generichash_update(st, b, sizeof b);
+}
+
+/* The index is part of the sum, so a row moved to another index fails too. */
+static void s_entry_sum(raft_index index, raft_term term, unsigned type, const void *data,
+                        size_t len, uint8_t out[S_SUM_BYTES])
+{
+    static const char domain[] = "ICSD-RAFT-ENTRY-V1";
+    crypto_generichash_state st;
+
+    crypto_generichash_init(&st, NULL, 0, S_SUM_BYTES);
+    crypto_generichash_update(&st, (const uint8_t *)domain, sizeof domain);
+    s_sum_u64(&st, index);
+    s_sum_u64(&st, term);
+    s_sum_u64(&st, type);
+    s_sum_u64(&st, len);
+    if (len > 0)
+        crypto_generichash_update(&st, data, len);
+    crypto_generichash_final(&st, out, S_SUM_BYTES);
+}
+
+/* Over the header, every buffer in order and the configuration. */
+static void s_snapshot_sum(const struct raft_snapshot *snap, uint8_t out[S_SUM_BYTES])
+{
+    static const char domain[] = "ICSD-RAFT-SNAPSHOT-V1";
+    crypto_generichash_state st;
+    uint64_t total = 0;
+
+    for (unsigned i = 0; i < snap->n_bufs; i++)
+        total += snap->bufs[i].len;
+    crypto_generichash_init(&st, NULL, 0, S_SUM_BYTES);
+    crypto_generichash_update(&st, (const uint8_t *)domain, sizeof domain);
+    s_sum_u64(&st, snap->index);
+    s_sum_u64(&st, snap->term);
+    s_sum_u64(&st, snap->configuration_index);
+    s_sum_u64(&st, total);
+    for (unsigned i = 0; i < snap->n_bufs; i++)
+        if (snap->bufs[i].len > 0)
+            crypto_generichash_update(&st, snap->bufs[i].base, snap->bufs[i].len);
+    s_sum_u64(&st, snap->configuration.n);
+    for (unsigned i = 0; i < snap->configuration.n; i++) {
+        const struct raft_server *srv = &snap->configuration.servers[i];
+        size_t alen = srv->address != NULL ? strlen(srv->address) : 0;
+
+        s_sum_u64(&st, srv->id);
+        s_sum_u64(&st, (uint64_t)srv->role);
+        s_sum_u64(&st, alen);
+        crypto_generichash_update(&st, (const uint8_t *)srv->address, alen);
+    }
+    crypto_generichash_final(&st, out, S_SUM_BYTES);
+}
+
+/* A stored sum that is missing or differs: what, and how to recover. */
+static int s_bad_sum(ics_store_t *self, ics_err_t *err, const char *what, raft_index index)
+{
+    self->corrupt = true;
+    return ics_err(err, ICS_EMALFORMED,
+                   "%s: %s %llu fails its checksum (corruption at rest): refusing to use it; "
+                   ICS_STORE_RECOVERY, self->path, what, (unsigned long long)index);
+}
+
+static bool s_sum_ok(sqlite3_stmt *stmt, int col, const uint8_t want[S_SUM_BYTES])
+{
+    const void *got = sqlite3_column_blob(stmt, col);
+
+    return got != NULL && sqlite3_column_bytes(stmt, col) == S_SUM_BYTES &&
+           sodium_memcmp(got, want, S_SUM_BYTES) == 0;
 }
 
 static int s_prepare(ics_store_t *self, const char *sql, sqlite3_stmt **stmt,
@@ -290,11 +387,14 @@ static int s_put_entry(ics_store_t *self, raft_index index, raft_term term,
                        ics_err_t *err)
 {
     sqlite3_stmt *stmt = self->stmt[S_PUT_ENTRY];
+    uint8_t sum[S_SUM_BYTES];
     int rc;
 
+    s_entry_sum(index, term, type, buf->base, buf->len, sum);
     sqlite3_bind_int64(stmt, 1, s_i64(index));
     sqlite3_bind_int64(stmt, 2, s_i64(term));
     sqlite3_bind_int(stmt, 3, type);
+    sqlite3_bind_blob(stmt, 5, sum, sizeof sum, SQLITE_TRANSIENT);
     /* A NULL blob would be SQL NULL, which the NOT NULL column rejects. */
     if (buf->len == 0)
         rc = sqlite3_bind_zeroblob(stmt, 4, 0);
@@ -319,7 +419,9 @@ static void s_snapshot_destroy(struct raft_snapshot *snap)
     raft_free(snap);
 }
 
-static int s_snapshot_read(ics_store_t *self, struct raft_snapshot **out, ics_err_t *err)
+/* verify false only for the migration that computes the first checksum. */
+static int s_snapshot_read(ics_store_t *self, struct raft_snapshot **out, bool verify,
+                           ics_err_t *err)
 {
     sqlite3_stmt *head = NULL, *servers = NULL;
     struct raft_snapshot *snap = NULL;
@@ -328,7 +430,8 @@ static int s_snapshot_read(ics_store_t *self, struct raft_snapshot **out, ics_er
     int rc;
 
     *out = NULL;
-    rc = s_prepare(self, "SELECT idx, term, conf_index, data FROM snapshot WHERE id = 0",
+    rc = s_prepare(self,
+                   "SELECT idx, term, conf_index, data, sum FROM snapshot WHERE id = 0",
                    &head, err);
     if (rc != ICS_OK)
         goto out;
@@ -400,6 +503,15 @@ static int s_snapshot_read(ics_store_t *self, struct raft_snapshot **out, ics_er
         rc = s_fail(self, err, rc, "cannot read the snapshot configuration");
         goto out;
     }
+    if (verify) {
+        uint8_t sum[S_SUM_BYTES];
+
+        s_snapshot_sum(snap, sum);
+        if (!s_sum_ok(head, 4, sum)) {
+            rc = s_bad_sum(self, err, "the snapshot at index", snap->index);
+            goto out;
+        }
+    }
     *out = snap;
     snap = NULL;
     rc = ICS_OK;
@@ -451,6 +563,67 @@ out:
     return rc;
 }
 
+/* SQL function for the migration: ics_entry_sum(idx, term, type, data). */
+static void s_sql_entry_sum(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+    uint8_t sum[S_SUM_BYTES];
+
+    (void)argc;
+    s_entry_sum(s_u64(sqlite3_value_int64(argv[0])), s_u64(sqlite3_value_int64(argv[1])),
+                (unsigned)sqlite3_value_int(argv[2]), sqlite3_value_blob(argv[3]),
+                (size_t)sqlite3_value_bytes(argv[3]), sum);
+    sqlite3_result_blob(ctx, sum, sizeof sum, SQLITE_TRANSIENT);
+}
+
+/* Schema 1 had no checksums: add the columns and compute them for what is
+ * there. What was damaged before this point cannot be told apart any more;
+ * from here on it can. Runs inside s_schema's write lock. */
+static int s_migrate_v1(ics_store_t *self, ics_err_t *err)
+{
+    struct raft_snapshot *snap = NULL;
+    sqlite3_stmt *put = NULL;
+    uint8_t sum[S_SUM_BYTES];
+    int rc;
+
+    rc = s_exec(self, "ALTER TABLE entries ADD COLUMN sum BLOB;"
+                      "ALTER TABLE snapshot ADD COLUMN sum BLOB",
+                err, "cannot add the checksum columns");
+    if (rc != ICS_OK)
+        goto out;
+    rc = sqlite3_create_function(self->db, "ics_entry_sum", 4, SQLITE_UTF8, NULL,
+                                 s_sql_entry_sum, NULL, NULL);
+    if (rc != SQLITE_OK) {
+        rc = s_fail(self, err, rc, "cannot register the checksum function");
+        goto out;
+    }
+    rc = s_exec(self, "UPDATE entries SET sum = ics_entry_sum(idx, term, type, data)", err,
+                "cannot compute the entries' checksums");
+    sqlite3_create_function(self->db, "ics_entry_sum", 4, SQLITE_UTF8, NULL, NULL, NULL,
+                            NULL);
+    if (rc != ICS_OK)
+        goto out;
+    rc = s_snapshot_read(self, &snap, false, err);
+    if (rc != ICS_OK || snap == NULL)
+        goto out;
+    s_snapshot_sum(snap, sum);
+    rc = s_prepare(self, "UPDATE snapshot SET sum = ?1 WHERE id = 0", &put, err);
+    if (rc != ICS_OK)
+        goto out;
+    sqlite3_bind_blob(put, 1, sum, sizeof sum, SQLITE_STATIC);
+    rc = sqlite3_step(put);
+    rc = rc == SQLITE_DONE ? ICS_OK : s_fail(self, err, rc, "cannot store the snapshot's checksum");
+out:
+    sqlite3_finalize(put);
+    s_snapshot_destroy(snap);
+    if (rc == ICS_OK)
+        rc = s_exec(self, "PRAGMA user_version = " S_STR(S_SCHEMA_VERSION), err,
+                    "cannot record the schema version");
+    if (rc == ICS_OK)
+        ics_notice("%s: raft store upgraded to schema version %d (checksums on every entry"
+                   " and the snapshot)", self->path, S_SCHEMA_VERSION);
+    return rc;
+}
+
 static int s_schema(ics_store_t *self, ics_err_t *err)
 {
     sqlite3_stmt *stmt = NULL;
@@ -486,6 +659,8 @@ static int s_schema(ics_store_t *self, ics_err_t *err)
         rc = ics_err(err, ICS_ECONFIG,
                      "%s: not an icsd raft store (application_id %lld)", self->path,
                      (long long)app);
+    } else if (version == 1) {
+        rc = s_migrate_v1(self, err);
     } else if (version != S_SCHEMA_VERSION) {
         rc = ics_err(err, ICS_EVERSION,
                      "%s: raft store schema version %lld, this build knows %d", self->path,
@@ -621,7 +796,7 @@ int ics_store_load(ics_store_t *self, raft_term *term, raft_id *voted_for,
     cur_term = s_u64(sqlite3_column_int64(meta, 0));
     vote = s_u64(sqlite3_column_int64(meta, 1));
 
-    rc = s_snapshot_read(self, &snap, err);
+    rc = s_snapshot_read(self, &snap, true, err);
     if (rc != ICS_OK)
         goto out;
 
@@ -672,7 +847,8 @@ int ics_store_load(ics_store_t *self, raft_term *term, raft_id *voted_for,
                      self->path, count, total);
         goto out;
     }
-    rc = s_prepare(self, "SELECT term, type, data FROM entries ORDER BY idx", &rows, err);
+    rc = s_prepare(self, "SELECT term, type, data, sum FROM entries ORDER BY idx", &rows,
+                   err);
     if (rc != ICS_OK)
         goto out;
     while ((rc = sqlite3_step(rows)) == SQLITE_ROW) {
@@ -692,6 +868,15 @@ int ics_store_load(ics_store_t *self, raft_term *term, raft_id *voted_for,
             memcpy(batch + off, data, len);
         list[i].term = s_u64(sqlite3_column_int64(rows, 0));
         list[i].type = (unsigned short)sqlite3_column_int(rows, 1);
+        {
+            uint8_t sum[S_SUM_BYTES];
+
+            s_entry_sum(first + i, list[i].term, list[i].type, batch + off, len, sum);
+            if (!s_sum_ok(rows, 3, sum)) {
+                rc = s_bad_sum(self, err, "log entry", first + i);
+                goto out;
+            }
+        }
         list[i].buf.base = batch + off;
         list[i].buf.len = len;
         list[i].batch = batch;
@@ -872,6 +1057,7 @@ int ics_store_snapshot_put(ics_store_t *self, const struct raft_snapshot *snapsh
     sqlite3_blob *blob = NULL;
     const sqlite3_int64 limit = sqlite3_limit(self->db, SQLITE_LIMIT_LENGTH, -1);
     sqlite3_int64 total = 0, off = 0;
+    uint8_t sum[S_SUM_BYTES];
     raft_index keep_after;
     bool opened = false;
     int rc;
@@ -922,8 +1108,8 @@ int ics_store_snapshot_put(ics_store_t *self, const struct raft_snapshot *snapsh
     /* The data goes in through incremental blob I/O, so a snapshot of many
      * buffers is never gathered into one more copy in memory. */
     rc = s_prepare(self,
-                   "INSERT OR REPLACE INTO snapshot (id, idx, term, conf_index, data)"
-                   " VALUES (0, ?1, ?2, ?3, zeroblob(?4))",
+                   "INSERT OR REPLACE INTO snapshot (id, idx, term, conf_index, data, sum)"
+                   " VALUES (0, ?1, ?2, ?3, zeroblob(?4), ?5)",
                    &put, err);
     if (rc != ICS_OK)
         goto out;
@@ -931,6 +1117,8 @@ int ics_store_snapshot_put(ics_store_t *self, const struct raft_snapshot *snapsh
     sqlite3_bind_int64(put, 2, s_i64(snapshot->term));
     sqlite3_bind_int64(put, 3, s_i64(snapshot->configuration_index));
     sqlite3_bind_int64(put, 4, total);
+    s_snapshot_sum(snapshot, sum);
+    sqlite3_bind_blob(put, 5, sum, sizeof sum, SQLITE_STATIC);
     rc = sqlite3_step(put);
     if (rc != SQLITE_DONE) {
         rc = s_fail(self, err, rc, "cannot store the snapshot");
@@ -1009,7 +1197,7 @@ int ics_store_snapshot_get(ics_store_t *self, struct raft_snapshot **out, ics_er
     rc = s_op_begin(self, err);
     if (rc != ICS_OK)
         return rc;
-    rc = s_snapshot_read(self, out, err);
+    rc = s_snapshot_read(self, out, true, err);
     rc = s_op_end(self, rc, err);
     if (rc != ICS_OK) {
         s_snapshot_destroy(*out);
@@ -1054,5 +1242,27 @@ out:
     if (opened)
         rc = s_op_end(self, rc, err);
     raft_free(buf.base);
+    return rc;
+}
+
+bool ics_store_corrupt(const ics_store_t *self)
+{
+    assert(self != NULL);
+    return self->corrupt;
+}
+
+int ics_store_probe(ics_store_t *self, ics_err_t *err)
+{
+    sqlite3_stmt *stmt;
+    int rc;
+
+    assert(self != NULL);
+    if (self->in_batch)
+        return s_refuse_in_batch(self, err, "probe");
+    /* Rewrites the meta row as it is: a real page write and fsync. */
+    stmt = self->stmt[S_PROBE];
+    rc = s_run(self, stmt, err, "cannot write");
+    if (rc == ICS_OK && sqlite3_changes(self->db) != 1)
+        rc = ics_err(err, ICS_EMALFORMED, "%s: term and vote are missing", self->path);
     return rc;
 }

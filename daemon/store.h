@@ -1,7 +1,9 @@
 /*
  * Durable raft storage: term, vote, log entries and the latest snapshot in
  * one SQLite database (WAL, synchronous=FULL; files shrink again after a
- * snapshot put). It backs the raft_io load,
+ * snapshot put). Every entry and the snapshot carry a checksum, checked
+ * when they are read: corruption at rest is refused (ICS_EMALFORMED, with
+ * ICS_STORE_RECOVERY in the message), never served. It backs the raft_io load,
  * bootstrap, set_term, set_vote, append, truncate, snapshot_put and
  * snapshot_get operations. Not thread-safe: one owner at a time.
  */
@@ -13,6 +15,11 @@
 #include "common/ics.h"
 
 typedef struct ics_store ics_store_t;
+
+/* How to recover from a damaged store, ending every message that says so. */
+#define ICS_STORE_RECOVERY                                                               \
+    "stop icsd, move this group's data directory away and start icsd again: the node "   \
+    "resyncs the group from its partners (README, \"Storage faults and recovery\")"
 
 /* Opens or creates the database at path (creating the schema if new).
  * Returns NULL with err set on failure. */
@@ -82,6 +89,14 @@ int ics_store_snapshot_get(ics_store_t *self, struct raft_snapshot **out,
  * Durable on return; refused (ICS_EINVAL) inside a batch. */
 int ics_store_bootstrap(ics_store_t *self, const struct raft_configuration *conf,
                         ics_err_t *err);
+
+/* True once a checksum failed or SQLite found the file damaged: the store
+ * must not be served from (the error said how to recover). */
+bool ics_store_corrupt(const ics_store_t *self);
+
+/* Writes and syncs a no-op change: ICS_OK when the file can be written
+ * again after a failure (a full disk, an I/O error). */
+int ics_store_probe(ics_store_t *self, ics_err_t *err);
 
 /* Index of the last stored entry, else the snapshot's index, else 0. Also 0
  * if the database cannot be read (the error is logged). */

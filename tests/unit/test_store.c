@@ -852,8 +852,8 @@ static void test_corrupt_store_is_reported(void **state)
     ics_err_t err = {{0}};
 
     ics_store_close(&f->store);
-    s_sql_exec(f->path, "INSERT INTO entries VALUES (1, 1, 1, x'00'), (2, 1, 1, x'00'),"
-                        " (4, 1, 1, x'00')");
+    s_sql_exec(f->path, "INSERT INTO entries (idx, term, type, data) VALUES"
+                        " (1, 1, 1, x'00'), (2, 1, 1, x'00'), (4, 1, 1, x'00')");
     s_reopen(f);
     s_load_fails(f, ICS_EMALFORMED, "gaps");
 
@@ -863,7 +863,8 @@ static void test_corrupt_store_is_reported(void **state)
     s_load_fails(f, ICS_EMALFORMED, "log starts at 4");
 
     ics_store_close(&f->store);
-    s_sql_exec(f->path, "INSERT INTO snapshot VALUES (0, 5, 1, 1, x'0102');"
+    s_sql_exec(f->path, "INSERT INTO snapshot (id, idx, term, conf_index, data)"
+                        " VALUES (0, 5, 1, 1, x'0102');"
                         "INSERT INTO snapshot_servers VALUES (0, 9, 'a', 1), (1, 9, 'b', 1)");
     s_reopen(f);
     s_load_fails(f, ICS_EMALFORMED, "server 9");
@@ -875,6 +876,219 @@ static void test_corrupt_store_is_reported(void **state)
     s_reopen(f);
     s_load_fails(f, ICS_EMALFORMED, "term and vote are missing");
     assert_int_equal(ics_store_set_term(f->store, 2, &err), ICS_EMALFORMED);
+}
+
+/* ---- corruption at rest ------------------------------------------------- */
+
+/* Flips one bit of byte `at` of every copy of needle in the file at path
+ * (the database; the WAL is checkpointed away by closing the store first),
+ * as a failing disk would, behind SQLite's back. Returns how many. */
+static int s_flip_raw(const char *path, const char *needle, size_t at)
+{
+    FILE *fp = fopen(path, "r+b");
+    size_t nlen = strlen(needle), len;
+    uint8_t *buf;
+    int hits = 0;
+
+    assert_non_null(fp);
+    assert_int_equal(fseek(fp, 0, SEEK_END), 0);
+    len = (size_t)ftell(fp);
+    buf = malloc(len);
+    assert_non_null(buf);
+    rewind(fp);
+    assert_int_equal(fread(buf, 1, len, fp), len);
+    for (size_t i = 0; i + nlen <= len; i++) {
+        if (memcmp(buf + i, needle, nlen) == 0) {
+            buf[i + at] ^= 0x04;
+            hits++;
+        }
+    }
+    rewind(fp);
+    assert_int_equal(fwrite(buf, 1, len, fp), len);
+    fclose(fp);
+    free(buf);
+    return hits;
+}
+
+/* What the operator reads: what is damaged, where, and what to do. */
+static void s_assert_recovery_told(const char *msg, const char *what)
+{
+    assert_non_null(strstr(msg, what));
+    assert_non_null(strstr(msg, "checksum"));
+    assert_non_null(strstr(msg, "move this group's data directory away"));
+    assert_non_null(strstr(msg, "resyncs the group from its partners"));
+}
+
+static void test_entry_flipped_at_rest_is_refused(void **state)
+{
+    s_fixture_t *f = *state;
+    ics_err_t err = {{0}};
+    raft_term term;
+    raft_id vote;
+    struct raft_snapshot *snap = NULL;
+    raft_index start;
+    struct raft_entry *entries = NULL;
+    size_t n = 0;
+    s_loaded_t l;
+
+    s_append_range(f, 1, 9);
+    ics_store_close(&f->store);
+    /* One bit of entry 7's payload ("entry-7" becomes "entry-3"). */
+    assert_int_equal(s_flip_raw(f->path, "entry-7", 6), 1);
+    s_reopen(f);
+    assert_false(ics_store_corrupt(f->store));
+    assert_int_equal(ics_store_load(f->store, &term, &vote, &snap, &start, &entries, &n, &err),
+                     ICS_EMALFORMED);
+    assert_null(entries);
+    assert_int_equal(n, 0);
+    s_assert_recovery_told(err.msg, "log entry 7 fails its checksum");
+    assert_non_null(strstr(err.msg, f->path));
+    assert_true(ics_store_corrupt(f->store));
+
+    /* The same through SQLite: a term changed in place, the data intact. */
+    ics_store_close(&f->store);
+    assert_int_equal(s_flip_raw(f->path, "entry-3", 6), 2); /* 3 and the old 7 */
+    s_sql_exec(f->path, "UPDATE entries SET term = term + 1 WHERE idx = 2");
+    s_reopen(f);
+    s_load_fails(f, ICS_EMALFORMED, "log entry 2 fails its checksum");
+
+    /* Repaired (rewritten by raft, say) it loads again. */
+    s_append_range(f, 1, 9);
+    s_load(f, &l);
+    s_assert_synthetic(&l, 1, 9);
+    s_loaded_free(&l);
+}
+
+static void test_snapshot_flipped_at_rest_is_refused(void **state)
+{
+    s_fixture_t *f = *state;
+    struct raft_snapshot snap = {.index = 5, .term = 2, .configuration_index = 1};
+    struct raft_snapshot *got = NULL;
+    char data[] = "snapshot-data-0123456789";
+    struct raft_buffer buf = {data, sizeof data};
+    ics_err_t err = {{0}};
+
+    snap.bufs = &buf;
+    snap.n_bufs = 1;
+    s_conf_three(&snap.configuration);
+    assert_int_equal(ics_store_snapshot_put(f->store, &snap, 0, &err), ICS_OK);
+    raft_configuration_close(&snap.configuration);
+    assert_int_equal(ics_store_snapshot_get(f->store, &got, &err), ICS_OK);
+    s_snapshot_free(got);
+    got = NULL;
+
+    ics_store_close(&f->store);
+    assert_int_equal(s_flip_raw(f->path, "snapshot-data", 3), 1);
+    s_reopen(f);
+    s_load_fails(f, ICS_EMALFORMED, "the snapshot at index 5 fails its checksum");
+    assert_int_equal(ics_store_snapshot_get(f->store, &got, &err), ICS_EMALFORMED);
+    assert_null(got);
+    s_assert_recovery_told(err.msg, "snapshot");
+
+    /* The configuration is covered too: an address changed in place. */
+    ics_store_close(&f->store);
+    assert_int_equal(s_flip_raw(f->path, "snatshot-data", 3), 1); /* undo */
+    s_reopen(f);
+    assert_int_equal(ics_store_snapshot_get(f->store, &got, &err), ICS_OK);
+    s_snapshot_free(got);
+    got = NULL;
+    ics_store_close(&f->store);
+    s_sql_exec(f->path, "UPDATE snapshot_servers SET address = 'tcp://node-x:5555'"
+                        " WHERE pos = 1");
+    s_reopen(f);
+    s_load_fails(f, ICS_EMALFORMED, "the snapshot at index 5 fails its checksum");
+}
+
+/* A damaged page (not just a value) is refused the same way. */
+static void test_damaged_page_is_refused(void **state)
+{
+    s_fixture_t *f = *state;
+    ics_err_t err = {{0}};
+    raft_term term;
+    raft_id vote;
+    struct raft_snapshot *snap = NULL;
+    raft_index start;
+    struct raft_entry *entries = NULL;
+    size_t n = 0;
+    int rc;
+
+    s_append_range(f, 1, 9);
+    ics_store_close(&f->store);
+    {
+        /* Page 2 onward: overwrite the first b-tree page's header. */
+        FILE *fp = fopen(f->path, "r+b");
+        uint8_t junk[64];
+
+        memset(junk, 0xee, sizeof junk);
+        assert_non_null(fp);
+        assert_int_equal(fseek(fp, 4096, SEEK_SET), 0);
+        assert_int_equal(fwrite(junk, 1, sizeof junk, fp), sizeof junk);
+        assert_int_equal(fseek(fp, 8192, SEEK_SET), 0);
+        assert_int_equal(fwrite(junk, 1, sizeof junk, fp), sizeof junk);
+        fclose(fp);
+    }
+    f->store = ics_store_open(f->path, &err);
+    if (f->store == NULL) {
+        /* Refused at open: say so clearly. */
+        assert_non_null(strstr(err.msg, "move this group's data directory away"));
+        /* Leave a file the teardown can remove. */
+        assert_int_equal(unlink(f->path), 0);
+        s_reopen(f);
+        return;
+    }
+    rc = ics_store_load(f->store, &term, &vote, &snap, &start, &entries, &n, &err);
+    assert_int_equal(rc, ICS_EMALFORMED);
+    assert_non_null(strstr(err.msg, "move this group's data directory away"));
+    assert_true(ics_store_corrupt(f->store));
+}
+
+/* Files of schema 1 (no checksums) are upgraded when opened: checksums
+ * are computed for what they hold, and damage after that is caught. */
+static void test_schema_1_is_migrated(void **state)
+{
+    s_fixture_t *f = *state;
+    char version[16];
+    s_loaded_t l;
+    struct raft_snapshot snap = {.index = 3, .term = 1, .configuration_index = 1};
+    char data[] = "old-snapshot";
+    struct raft_buffer buf = {data, sizeof data};
+    ics_err_t err = {{0}};
+
+    snap.bufs = &buf;
+    snap.n_bufs = 1;
+    s_conf_three(&snap.configuration);
+    assert_int_equal(ics_store_snapshot_put(f->store, &snap, 0, &err), ICS_OK);
+    raft_configuration_close(&snap.configuration);
+    s_append_range(f, 4, 12);
+    ics_store_close(&f->store);
+    /* Back to what schema 1 was. */
+    s_sql_exec(f->path, "ALTER TABLE entries DROP COLUMN sum;"
+                        "ALTER TABLE snapshot DROP COLUMN sum;"
+                        "PRAGMA user_version = 1");
+    s_reopen(f);
+    s_sql_text(f->path, "PRAGMA user_version", version, sizeof version);
+    assert_string_equal(version, "2");
+    s_load(f, &l);
+    assert_non_null(l.snapshot);
+    assert_int_equal(l.snapshot->index, 3);
+    s_assert_synthetic(&l, 4, 9);
+    s_loaded_free(&l);
+    ics_store_close(&f->store);
+    assert_int_equal(s_flip_raw(f->path, "entry-11", 6), 1);
+    s_reopen(f);
+    s_load_fails(f, ICS_EMALFORMED, "log entry 11 fails its checksum");
+}
+
+/* The probe writes: it fails where writes fail. */
+static void test_probe(void **state)
+{
+    s_fixture_t *f = *state;
+    ics_err_t err = {{0}};
+
+    assert_int_equal(ics_store_probe(f->store, &err), ICS_OK);
+    assert_int_equal(ics_store_begin(f->store, &err), ICS_OK);
+    assert_int_equal(ics_store_probe(f->store, &err), ICS_EINVAL);
+    ics_store_rollback(f->store);
 }
 
 /* ---- disk use --------------------------------------------------------- */
@@ -1114,6 +1328,13 @@ int main(void)
                                         s_teardown),
         cmocka_unit_test_setup_teardown(test_load_memory_raft_style, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_corrupt_store_is_reported, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_entry_flipped_at_rest_is_refused, s_setup,
+                                        s_teardown),
+        cmocka_unit_test_setup_teardown(test_snapshot_flipped_at_rest_is_refused, s_setup,
+                                        s_teardown),
+        cmocka_unit_test_setup_teardown(test_damaged_page_is_refused, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_schema_1_is_migrated, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_probe, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_bad_paths, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_snapshots_keep_files_small, s_setup,
                                         s_teardown),
