@@ -86,13 +86,9 @@ static int s_window(ics_db_t *db, const char *org, uint64_t *highest, uint8_t w[
     *highest = 0;
     *found = false;
     memset(w, 0, S_WINDOW_BYTES);
-    rc = ics_sql_prepare(db, "SELECT highest, window FROM replay WHERE org = ?1", &st);
+    rc = ics_sql_query(db, &st, "SELECT highest, window FROM replay WHERE org = ?1", "t", org);
     if (rc != ICS_OK)
         goto out;
-    if (sqlite3_bind_text(st, 1, org, -1, SQLITE_TRANSIENT) != SQLITE_OK) {
-        rc = ICS_EIO;
-        goto out;
-    }
     rc = ics_sql_row(db, st);
     if (rc == ICS_ENOENT) {
         rc = ICS_OK;
@@ -128,7 +124,6 @@ int ics_audit_replay(ics_db_t *db, const char *org, uint64_t seq, ics_replay_t *
 
 int ics_audit_replay_take(ics_db_t *db, const char *org, uint64_t seq)
 {
-    sqlite3_stmt *st = NULL;
     uint8_t w[S_WINDOW_BYTES], shifted[S_WINDOW_BYTES];
     uint64_t highest;
     bool found;
@@ -149,20 +144,8 @@ int ics_audit_replay_take(ics_db_t *db, const char *org, uint64_t seq)
     }
     assert(highest - seq < ICS_FSM_REPLAY_WINDOW);
     s_set(w, highest - seq);
-    rc = ics_sql_prepare(db, "INSERT OR REPLACE INTO replay(org, highest, window)"
-                             " VALUES (?1, ?2, ?3)", &st);
-    if (rc != ICS_OK)
-        goto out;
-    if (sqlite3_bind_text(st, 1, org, -1, SQLITE_TRANSIENT) != SQLITE_OK ||
-        ics_sql_bind_u64(st, 2, highest) != ICS_OK ||
-        sqlite3_bind_blob(st, 3, w, sizeof w, SQLITE_TRANSIENT) != SQLITE_OK) {
-        rc = ICS_EIO;
-        goto out;
-    }
-    rc = ics_sql_done(db, st);
-out:
-    ics_sql_release(db, st);
-    return rc;
+    return ics_sql_run(db, "INSERT OR REPLACE INTO replay(org, highest, window)"
+                           " VALUES (?1, ?2, ?3)", "tub", org, highest, w, (int)sizeof w);
 }
 
 /* ---------------------------------------------------------------- marks */
@@ -170,60 +153,30 @@ out:
 int ics_audit_record(ics_db_t *db, const ics_apply_result_t *res, const uint8_t *buf, size_t len,
                      bool genesis)
 {
-    sqlite3_stmt *st = NULL;
+    uint64_t oldest;
     int rc = ICS_OK;
 
     if (genesis) {
         if (len > INT32_MAX)
             return ICS_ETOOBIG;
-        rc = ics_sql_prepare(db, "INSERT INTO genesis_entry(id, envelope) VALUES (1, ?1)", &st);
-        if (rc == ICS_OK && sqlite3_bind_blob(st, 1, buf, (int)len, SQLITE_TRANSIENT) != SQLITE_OK)
-            rc = ICS_EIO;
-        if (rc == ICS_OK)
-            rc = ics_sql_done(db, st);
-        ics_sql_release(db, st);
-        st = NULL;
+        rc = ics_sql_run(db, "INSERT INTO genesis_entry(id, envelope) VALUES (1, ?1)", "b", buf,
+                         (int)len);
         if (rc != ICS_OK)
             return rc;
     }
     if (res->position % ICS_FSM_MARK_STRIDE != 0)
         return ICS_OK;
-    rc = ics_sql_prepare(db, "INSERT INTO marks(position, chain) VALUES (?1, ?2)", &st);
-    if (rc != ICS_OK)
-        goto out;
-    if (ics_sql_bind_u64(st, 1, res->position) != ICS_OK ||
-        sqlite3_bind_blob(st, 2, res->chain, ICS_CHAIN_BYTES, SQLITE_TRANSIENT) != SQLITE_OK) {
-        rc = ICS_EIO;
-        goto out;
-    }
-    rc = ics_sql_done(db, st);
-    ics_sql_release(db, st);
-    st = NULL;
+    rc = ics_sql_run(db, "INSERT INTO marks(position, chain) VALUES (?1, ?2)", "ub", res->position,
+                     res->chain, ICS_CHAIN_BYTES);
     if (rc != ICS_OK || res->position <= (uint64_t)ICS_FSM_MARK_STRIDE * ICS_FSM_MARKS_KEPT)
-        goto out;
+        return rc;
     /* Keep the newest ICS_FSM_MARKS_KEPT marks and the checkpoints that
      * can still be compared with them. */
-    rc = ics_sql_prepare(db, "DELETE FROM marks WHERE position <= ?1", &st);
-    if (rc == ICS_OK &&
-        ics_sql_bind_u64(st, 1, res->position - (uint64_t)ICS_FSM_MARK_STRIDE *
-                                                    ICS_FSM_MARKS_KEPT) != ICS_OK)
-        rc = ICS_EIO;
-    if (rc == ICS_OK)
-        rc = ics_sql_done(db, st);
-    ics_sql_release(db, st);
-    st = NULL;
+    oldest = res->position - (uint64_t)ICS_FSM_MARK_STRIDE * ICS_FSM_MARKS_KEPT;
+    rc = ics_sql_run(db, "DELETE FROM marks WHERE position <= ?1", "u", oldest);
     if (rc != ICS_OK)
-        goto out;
-    rc = ics_sql_prepare(db, "DELETE FROM checkpoints WHERE position <= ?1", &st);
-    if (rc == ICS_OK &&
-        ics_sql_bind_u64(st, 1, res->position - (uint64_t)ICS_FSM_MARK_STRIDE *
-                                                    ICS_FSM_MARKS_KEPT) != ICS_OK)
-        rc = ICS_EIO;
-    if (rc == ICS_OK)
-        rc = ics_sql_done(db, st);
-out:
-    ics_sql_release(db, st);
-    return rc;
+        return rc;
+    return ics_sql_run(db, "DELETE FROM checkpoints WHERE position <= ?1", "u", oldest);
 }
 
 int ics_audit_mark(ics_db_t *db, uint64_t position, uint8_t out[ICS_CHAIN_BYTES])
@@ -231,13 +184,9 @@ int ics_audit_mark(ics_db_t *db, uint64_t position, uint8_t out[ICS_CHAIN_BYTES]
     sqlite3_stmt *st = NULL;
     int rc;
 
-    rc = ics_sql_prepare(db, "SELECT chain FROM marks WHERE position = ?1", &st);
+    rc = ics_sql_query(db, &st, "SELECT chain FROM marks WHERE position = ?1", "u", position);
     if (rc != ICS_OK)
         goto out;
-    if (ics_sql_bind_u64(st, 1, position) != ICS_OK) {
-        rc = ICS_EIO;
-        goto out;
-    }
     rc = ics_sql_row(db, st);
     if (rc == ICS_OK && !ics_sql_column_blob(st, 0, out, ICS_CHAIN_BYTES))
         rc = ICS_EIO;
@@ -266,12 +215,10 @@ static int s_checkpoint(ics_apply_ctx_t *ctx, const Ics__V1__Checkpoint *cp)
     if (cp->chain.len != ICS_CHAIN_BYTES)
         return ics_reject(ctx, "checkpoint chain is %zu bytes, not %d", cp->chain.len,
                           ICS_CHAIN_BYTES);
-    rc = ics_sql_prepare(ctx->db, "SELECT 1 FROM checkpoints WHERE position = ?1 AND org = ?2",
-                         &st);
+    rc = ics_sql_query(ctx->db, &st, "SELECT 1 FROM checkpoints WHERE position = ?1 AND org = ?2",
+                       "ut", cp->position, ctx->org);
     if (rc != ICS_OK)
         goto out;
-    ics_sql_bind_u64(st, 1, cp->position);
-    sqlite3_bind_text(st, 2, ctx->org, -1, SQLITE_TRANSIENT);
     rc = ics_sql_row(ctx->db, st);
     if (rc == ICS_OK) {
         rc = ics_reject(ctx, "%s already sent a checkpoint for position %" PRIu64, ctx->org,
@@ -293,34 +240,20 @@ static int s_checkpoint(ics_apply_ctx_t *ctx, const Ics__V1__Checkpoint *cp)
     if (rc != ICS_OK)
         goto out;
     matches = memcmp(ours, cp->chain.data, ICS_CHAIN_BYTES) == 0;
-    rc = ics_sql_prepare(ctx->db, "INSERT INTO checkpoints(position, org, chain, matches,"
-                                  " at_position) VALUES (?1, ?2, ?3, ?4, ?5)", &st);
-    if (rc != ICS_OK)
-        goto out;
-    ics_sql_bind_u64(st, 1, cp->position);
-    sqlite3_bind_text(st, 2, ctx->org, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_blob(st, 3, cp->chain.data, ICS_CHAIN_BYTES, SQLITE_TRANSIENT);
-    sqlite3_bind_int(st, 4, matches ? 1 : 0);
-    ics_sql_bind_u64(st, 5, ctx->position);
-    rc = ics_sql_done(ctx->db, st);
+    rc = ics_sql_run(ctx->db, "INSERT INTO checkpoints(position, org, chain, matches,"
+                              " at_position) VALUES (?1, ?2, ?3, ?4, ?5)", "utbiu",
+                     cp->position, ctx->org, cp->chain.data, ICS_CHAIN_BYTES, matches ? 1 : 0,
+                     ctx->position);
     if (rc != ICS_OK || matches)
         goto out;
 
-    ics_sql_release(ctx->db, st);
-    st = NULL;
     ics_hex(cp->chain.data, ICS_CHAIN_BYTES, theirs_hex);
     ics_hex(ours, ICS_CHAIN_BYTES, ours_hex);
     snprintf(text, sizeof text, "checkpoint mismatch at position %" PRIu64 ": %s has %s,"
              " this log has %s", cp->position, ctx->org, theirs_hex, ours_hex);
-    rc = ics_sql_prepare(ctx->db, "INSERT INTO alarms(at_position, org, position, text)"
-                                  " VALUES (?1, ?2, ?3, ?4)", &st);
-    if (rc != ICS_OK)
-        goto out;
-    ics_sql_bind_u64(st, 1, ctx->position);
-    sqlite3_bind_text(st, 2, ctx->org, -1, SQLITE_TRANSIENT);
-    ics_sql_bind_u64(st, 3, cp->position);
-    sqlite3_bind_text(st, 4, text, -1, SQLITE_TRANSIENT);
-    rc = ics_sql_done(ctx->db, st);
+    rc = ics_sql_run(ctx->db, "INSERT INTO alarms(at_position, org, position, text)"
+                              " VALUES (?1, ?2, ?3, ?4)", "utut", ctx->position, ctx->org,
+                     cp->position, text);
 out:
     ics_sql_release(ctx->db, st);
     return rc;
@@ -347,12 +280,10 @@ void ics_audit_checkpoint_status(ics_db_t *db, ics_checkpoint_status_t *out)
     out->position = ics_sql_column_u64(st, 0);
     ics_sql_release(db, st);
     st = NULL;
-    if (ics_sql_prepare(db, "SELECT count(*) FROM checkpoints c JOIN members m ON m.org = c.org"
-                            " WHERE c.position = ?1 AND c.matches = 1 AND m.active = 1"
-                            " AND m.voter = 1", &st) != ICS_OK)
-        goto out;
-    ics_sql_bind_u64(st, 1, out->position);
-    if (ics_sql_row(db, st) != ICS_OK)
+    if (ics_sql_query(db, &st, "SELECT count(*) FROM checkpoints c JOIN members m ON m.org = c.org"
+                               " WHERE c.position = ?1 AND c.matches = 1 AND m.active = 1"
+                               " AND m.voter = 1", "u", out->position) != ICS_OK ||
+        ics_sql_row(db, st) != ICS_OK)
         goto out;
     out->matching = (unsigned)sqlite3_column_int(st, 0);
     out->certified = out->position > 0 && out->matching >= out->needed;
@@ -379,11 +310,9 @@ bool ics_audit_has_checkpoint(ics_db_t *db, const char *org, uint64_t position)
     sqlite3_stmt *st = NULL;
     bool found = false;
 
-    if (ics_sql_prepare(db, "SELECT 1 FROM checkpoints WHERE position = ?1 AND org = ?2",
-                        &st) != ICS_OK)
+    if (ics_sql_query(db, &st, "SELECT 1 FROM checkpoints WHERE position = ?1 AND org = ?2",
+                      "ut", position, org) != ICS_OK)
         return false;
-    ics_sql_bind_u64(st, 1, position);
-    sqlite3_bind_text(st, 2, org, -1, SQLITE_STATIC);
     found = ics_sql_row(db, st) == ICS_OK;
     ics_sql_release(db, st);
     return found;
@@ -394,14 +323,13 @@ uint64_t ics_audit_certified_position(ics_db_t *db)
     sqlite3_stmt *st = NULL;
     uint64_t v = 0;
 
-    if (ics_sql_prepare(db, "SELECT c.position FROM checkpoints c JOIN members m"
-                            " ON m.org = c.org AND m.active = 1 AND m.voter = 1"
-                            " WHERE c.matches = 1 GROUP BY c.position HAVING count(*) >= ?1"
-                            " ORDER BY c.position DESC LIMIT 1", &st) == ICS_OK) {
-        sqlite3_bind_int64(st, 1, (sqlite3_int64)s_needed(db));
-        if (ics_sql_row(db, st) == ICS_OK)
-            v = ics_sql_column_u64(st, 0);
-    }
+    if (ics_sql_query(db, &st, "SELECT c.position FROM checkpoints c JOIN members m"
+                               " ON m.org = c.org AND m.active = 1 AND m.voter = 1"
+                               " WHERE c.matches = 1 GROUP BY c.position HAVING count(*) >= ?1"
+                               " ORDER BY c.position DESC LIMIT 1", "u",
+                      (uint64_t)s_needed(db)) == ICS_OK &&
+        ics_sql_row(db, st) == ICS_OK)
+        v = ics_sql_column_u64(st, 0);
     ics_sql_release(db, st);
     return v;
 }

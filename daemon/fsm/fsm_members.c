@@ -110,11 +110,10 @@ int ics_members_get(ics_db_t *db, const char *org, ics_member_t *out)
     sqlite3_stmt *st = NULL;
     int rc;
 
-    rc = ics_sql_prepare(db, "SELECT " S_MEMBER_COLUMNS " FROM members"
-                             " WHERE org = ?1 AND active = 1", &st);
+    rc = ics_sql_query(db, &st, "SELECT " S_MEMBER_COLUMNS " FROM members"
+                                " WHERE org = ?1 AND active = 1", "t", org);
     if (rc != ICS_OK)
         goto out;
-    sqlite3_bind_text(st, 1, org, -1, SQLITE_TRANSIENT);
     rc = ics_sql_row(db, st);
     if (rc == ICS_OK)
         rc = s_read_member(st, out);
@@ -173,12 +172,11 @@ static int s_key_holder(ics_db_t *db, const uint8_t pk[ICS_PK_BYTES], const char
     int rc;
 
     holder[0] = '\0';
-    rc = ics_sql_prepare(db, "SELECT org FROM members WHERE active = 1 AND public_key = ?1"
-                             " AND org <> ?2 ORDER BY org LIMIT 1", &st);
+    rc = ics_sql_query(db, &st, "SELECT org FROM members WHERE active = 1 AND public_key = ?1"
+                                " AND org <> ?2 ORDER BY org LIMIT 1", "bt", pk, ICS_PK_BYTES,
+                       org);
     if (rc != ICS_OK)
         goto out;
-    sqlite3_bind_blob(st, 1, pk, ICS_PK_BYTES, SQLITE_TRANSIENT);
-    sqlite3_bind_text(st, 2, org, -1, SQLITE_TRANSIENT);
     rc = ics_sql_row(db, st);
     if (rc == ICS_OK)
         ics_strcpy(holder, ICS_ORG_MAX, (const char *)sqlite3_column_text(st, 0));
@@ -310,59 +308,38 @@ int ics_members_genesis_check(const char *group, const Ics__V1__Envelope *env,
 
 /* ---------------------------------------------------------------- writes */
 
+/* Opens org's key history with pk, in force from position from. */
+static int s_open_key(ics_apply_ctx_t *ctx, const char *org, const uint8_t pk[ICS_PK_BYTES],
+                      uint64_t from)
+{
+    return ics_sql_run(ctx->db, "INSERT INTO member_keys(org, public_key, from_position,"
+                                " to_position) VALUES (?1, ?2, ?3, NULL)", "tbu", org, pk,
+                       ICS_PK_BYTES, from);
+}
+
 static int s_insert_member(ics_apply_ctx_t *ctx, const Ics__V1__MemberAdd *m, bool admin,
                            uint64_t key_from)
 {
-    sqlite3_stmt *st = NULL;
     int rc;
 
-    rc = ics_sql_prepare(ctx->db,
-                         "INSERT OR REPLACE INTO members(org, kind, name, endpoint, public_key,"
-                         " voter, admin, active, since, removed)"
-                         " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 1, ?8, NULL)", &st);
+    rc = ics_sql_run(ctx->db,
+                     "INSERT OR REPLACE INTO members(org, kind, name, endpoint, public_key,"
+                     " voter, admin, active, since, removed)"
+                     " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 1, ?8, NULL)", "ttttbiiu", m->org,
+                     m->kind, m->name, m->endpoint, m->public_key.data, ICS_PK_BYTES,
+                     m->role == ICS__V1__MEMBER_ROLE__MEMBER_ROLE_VOTER ? 1 : 0, admin ? 1 : 0,
+                     ctx->position);
     if (rc != ICS_OK)
-        goto out;
-    sqlite3_bind_text(st, 1, m->org, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(st, 2, m->kind, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(st, 3, m->name, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(st, 4, m->endpoint, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_blob(st, 5, m->public_key.data, ICS_PK_BYTES, SQLITE_TRANSIENT);
-    sqlite3_bind_int(st, 6, m->role == ICS__V1__MEMBER_ROLE__MEMBER_ROLE_VOTER);
-    sqlite3_bind_int(st, 7, admin ? 1 : 0);
-    ics_sql_bind_u64(st, 8, ctx->position);
-    rc = ics_sql_done(ctx->db, st);
-    if (rc != ICS_OK)
-        goto out;
-    ics_sql_release(ctx->db, st);
-    rc = ics_sql_prepare(ctx->db, "INSERT INTO member_keys(org, public_key, from_position,"
-                                  " to_position) VALUES (?1, ?2, ?3, NULL)", &st);
-    if (rc != ICS_OK)
-        goto out;
-    sqlite3_bind_text(st, 1, m->org, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_blob(st, 2, m->public_key.data, ICS_PK_BYTES, SQLITE_TRANSIENT);
-    ics_sql_bind_u64(st, 3, key_from);
-    rc = ics_sql_done(ctx->db, st);
-out:
-    ics_sql_release(ctx->db, st);
-    return rc;
+        return rc;
+    return s_open_key(ctx, m->org, m->public_key.data, key_from);
 }
 
 /* Closes org's key in force: it signs nothing after this entry. */
 static int s_close_key(ics_apply_ctx_t *ctx, const char *org)
 {
-    sqlite3_stmt *st = NULL;
-    int rc;
-
-    rc = ics_sql_prepare(ctx->db, "UPDATE member_keys SET to_position = ?2"
-                                  " WHERE org = ?1 AND to_position IS NULL", &st);
-    if (rc != ICS_OK)
-        goto out;
-    sqlite3_bind_text(st, 1, org, -1, SQLITE_TRANSIENT);
-    ics_sql_bind_u64(st, 2, ctx->position);
-    rc = ics_sql_done(ctx->db, st);
-out:
-    ics_sql_release(ctx->db, st);
-    return rc;
+    return ics_sql_run(ctx->db, "UPDATE member_keys SET to_position = ?2"
+                                " WHERE org = ?1 AND to_position IS NULL", "tu", org,
+                       ctx->position);
 }
 
 static int s_emit(ics_apply_ctx_t *ctx, ics_effect_type_t type, const char *org,
@@ -473,7 +450,6 @@ static int s_member_add(ics_apply_ctx_t *ctx, const Ics__V1__MemberAdd *m)
 
 static int s_member_remove(ics_apply_ctx_t *ctx, const Ics__V1__MemberRemove *r)
 {
-    sqlite3_stmt *st = NULL;
     ics_member_t target;
     unsigned admins = 0;
     int rc;
@@ -495,26 +471,18 @@ static int s_member_remove(ics_apply_ctx_t *ctx, const Ics__V1__MemberRemove *r)
     if (target.admin && admins <= 1)
         return ics_reject(ctx, "%s is the last administrator and cannot be removed", target.org);
 
-    rc = ics_sql_prepare(ctx->db, "UPDATE members SET active = 0, removed = ?2 WHERE org = ?1",
-                         &st);
-    if (rc != ICS_OK)
-        goto out;
-    sqlite3_bind_text(st, 1, target.org, -1, SQLITE_TRANSIENT);
-    ics_sql_bind_u64(st, 2, ctx->position);
-    rc = ics_sql_done(ctx->db, st);
+    rc = ics_sql_run(ctx->db, "UPDATE members SET active = 0, removed = ?2 WHERE org = ?1",
+                     "tu", target.org, ctx->position);
     if (rc == ICS_OK)
         rc = s_close_key(ctx, target.org);
     if (rc == ICS_OK)
         rc = s_emit(ctx, ICS_EFFECT_MEMBER_REMOVED, target.org, target.endpoint,
                     target.public_key, target.voter);
-out:
-    ics_sql_release(ctx->db, st);
     return rc;
 }
 
 static int s_key_rotate(ics_apply_ctx_t *ctx, const Ics__V1__KeyRotate *k)
 {
-    sqlite3_stmt *st = NULL;
     ics_member_t target, signer;
     char holder[ICS_ORG_MAX];
     int rc;
@@ -541,30 +509,14 @@ static int s_key_rotate(ics_apply_ctx_t *ctx, const Ics__V1__KeyRotate *k)
         return ics_reject(ctx, "that public key already belongs to %s", holder);
 
     rc = s_close_key(ctx, target.org);
-    if (rc != ICS_OK)
-        goto out;
-    rc = ics_sql_prepare(ctx->db, "UPDATE members SET public_key = ?2 WHERE org = ?1", &st);
-    if (rc != ICS_OK)
-        goto out;
-    sqlite3_bind_text(st, 1, target.org, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_blob(st, 2, k->public_key.data, ICS_PK_BYTES, SQLITE_TRANSIENT);
-    rc = ics_sql_done(ctx->db, st);
-    if (rc != ICS_OK)
-        goto out;
-    ics_sql_release(ctx->db, st);
-    rc = ics_sql_prepare(ctx->db, "INSERT INTO member_keys(org, public_key, from_position,"
-                                  " to_position) VALUES (?1, ?2, ?3, NULL)", &st);
-    if (rc != ICS_OK)
-        goto out;
-    sqlite3_bind_text(st, 1, target.org, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_blob(st, 2, k->public_key.data, ICS_PK_BYTES, SQLITE_TRANSIENT);
-    ics_sql_bind_u64(st, 3, ctx->position + 1);
-    rc = ics_sql_done(ctx->db, st);
+    if (rc == ICS_OK)
+        rc = ics_sql_run(ctx->db, "UPDATE members SET public_key = ?2 WHERE org = ?1", "tb",
+                         target.org, k->public_key.data, ICS_PK_BYTES);
+    if (rc == ICS_OK)
+        rc = s_open_key(ctx, target.org, k->public_key.data, ctx->position + 1);
     if (rc == ICS_OK)
         rc = s_emit(ctx, ICS_EFFECT_KEY_CHANGED, target.org, target.endpoint,
                     k->public_key.data, target.voter);
-out:
-    ics_sql_release(ctx->db, st);
     return rc;
 }
 

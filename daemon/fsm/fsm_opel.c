@@ -221,11 +221,10 @@ static int s_derive(ics_db_t *db, uint64_t clock, s_system_t *out)
     int rc;
 
     memset(out, 0, sizeof *out);
-    rc = ics_sql_prepare(db, S_CURRENT_SQL " ORDER BY r.org, r.provider_type", &st);
+    rc = ics_sql_query(db, &st, S_CURRENT_SQL " ORDER BY r.org, r.provider_type", "uu",
+                       (uint64_t)S_STALE_MS, clock);
     if (rc != ICS_OK)
         return rc;
-    ics_sql_bind_u64(st, 1, S_STALE_MS);
-    ics_sql_bind_u64(st, 2, clock);
     while ((rc = ics_sql_row(db, st)) == ICS_OK) {
         const s_type_t *t = s_type(ics_sql_column_str(st, 2));
         unsigned level = (unsigned)sqlite3_column_int(st, 3);
@@ -300,7 +299,6 @@ static int s_system_at(ics_db_t *db, uint64_t clock, s_system_t *sys, bool *chan
 /* Appends a system history row if the derived level or score changed. */
 static int s_record_system(ics_apply_ctx_t *ctx)
 {
-    sqlite3_stmt *st = NULL;
     s_system_t sys;
     bool changed;
     int rc;
@@ -308,26 +306,16 @@ static int s_record_system(ics_apply_ctx_t *ctx)
     rc = s_system_at(ctx->db, ctx->clock_ms, &sys, &changed);
     if (rc != ICS_OK || !changed)
         return rc;
-    rc = ics_sql_prepare(ctx->db, "INSERT OR REPLACE INTO opel_system(position, at_ms, level,"
-                                  " score, reports, basis) VALUES (?1, ?2, ?3, ?4, ?5, ?6)", &st);
-    if (rc != ICS_OK)
-        return rc;
-    ics_sql_bind_u64(st, 1, ctx->position);
-    ics_sql_bind_u64(st, 2, ctx->clock_ms);
-    sqlite3_bind_int(st, 3, (int)sys.level);
-    ics_sql_bind_u64(st, 4, sys.score);
-    sqlite3_bind_int(st, 5, (int)sys.reports);
-    sqlite3_bind_text(st, 6, sys.basis, -1, SQLITE_TRANSIENT);
-    rc = ics_sql_done(ctx->db, st);
-    ics_sql_release(ctx->db, st);
-    return rc;
+    return ics_sql_run(ctx->db, "INSERT OR REPLACE INTO opel_system(position, at_ms, level,"
+                                " score, reports, basis) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                       "uuiuit", ctx->position, ctx->clock_ms, (int)sys.level, sys.score,
+                       (int)sys.reports, sys.basis);
 }
 
 /* ---------------------------------------------------------------- commands */
 
 static int s_report(ics_apply_ctx_t *ctx, const Ics__V1__OpelReport *r)
 {
-    sqlite3_stmt *st = NULL;
     const s_type_t *type;
     int rc;
 
@@ -358,37 +346,17 @@ static int s_report(ics_apply_ctx_t *ctx, const Ics__V1__OpelReport *r)
                 return ics_reject(ctx, "parameter %s is given twice", p->name);
     }
 
-    rc = ics_sql_prepare(ctx->db, "INSERT INTO opel_reports(id, org, provider_type, level,"
-                                  " reported_ms, actor, note) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                         &st);
-    if (rc != ICS_OK)
-        goto out;
-    ics_sql_bind_u64(st, 1, ctx->position);
-    sqlite3_bind_text(st, 2, ctx->org, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(st, 3, type->name, -1, SQLITE_STATIC);
-    sqlite3_bind_int(st, 4, (int)r->level);
-    ics_sql_bind_u64(st, 5, ctx->clock_ms);
-    sqlite3_bind_text(st, 6, ctx->actor, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(st, 7, r->note, -1, SQLITE_TRANSIENT);
-    rc = ics_sql_done(ctx->db, st);
-    if (rc != ICS_OK)
-        goto out;
-    ics_sql_release(ctx->db, st);
-    rc = ics_sql_prepare(ctx->db, "INSERT INTO opel_parameters(report, name, value)"
-                                  " VALUES (?1, ?2, ?3)", &st);
-    if (rc != ICS_OK)
-        goto out;
-    for (size_t i = 0; i < r->n_parameters && rc == ICS_OK; i++) {
-        sqlite3_reset(st);
-        ics_sql_bind_u64(st, 1, ctx->position);
-        sqlite3_bind_text(st, 2, r->parameters[i]->name, -1, SQLITE_TRANSIENT);
-        ics_sql_bind_u64(st, 3, r->parameters[i]->value);
-        rc = ics_sql_done(ctx->db, st);
-    }
+    rc = ics_sql_run(ctx->db, "INSERT INTO opel_reports(id, org, provider_type, level,"
+                              " reported_ms, actor, note) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                     "uttiutt", ctx->position, ctx->org, type->name, (int)r->level,
+                     ctx->clock_ms, ctx->actor, r->note);
+    /* Each value is at most its parameter's max (checked above). */
+    for (size_t i = 0; i < r->n_parameters && rc == ICS_OK; i++)
+        rc = ics_sql_run(ctx->db, "INSERT INTO opel_parameters(report, name, value)"
+                                  " VALUES (?1, ?2, ?3)", "utu", ctx->position,
+                         r->parameters[i]->name, r->parameters[i]->value);
     if (rc == ICS_OK)
         rc = s_record_system(ctx);
-out:
-    ics_sql_release(ctx->db, st);
     return rc;
 }
 
@@ -432,13 +400,11 @@ int ics_opel_current(ics_db_t *db, const char *org, uint64_t clock_ms, unsigned 
 
     *level = 0;
     *report = 0;
-    rc = ics_sql_prepare(db, "SELECT id, level FROM (" S_CURRENT_SQL ") WHERE org = ?3"
-                             " ORDER BY level DESC, id DESC LIMIT 1", &st);
+    rc = ics_sql_query(db, &st, "SELECT id, level FROM (" S_CURRENT_SQL ") WHERE org = ?3"
+                                " ORDER BY level DESC, id DESC LIMIT 1", "uut",
+                       (uint64_t)S_STALE_MS, clock_ms, org);
     if (rc != ICS_OK)
         return rc;
-    ics_sql_bind_u64(st, 1, S_STALE_MS);
-    ics_sql_bind_u64(st, 2, clock_ms);
-    sqlite3_bind_text(st, 3, org, -1, SQLITE_TRANSIENT);
     rc = ics_sql_row(db, st);
     if (rc == ICS_OK) {
         *report = ics_sql_column_u64(st, 0);
@@ -458,10 +424,9 @@ static void s_param_line(ics_db_t *db, uint64_t report, const char *type, char *
     size_t used = 0;
 
     out[0] = '\0';
-    if (ics_sql_prepare(db, "SELECT name, value FROM opel_parameters WHERE report = ?1"
-                            " ORDER BY name", &st) != ICS_OK)
+    if (ics_sql_query(db, &st, "SELECT name, value FROM opel_parameters WHERE report = ?1"
+                               " ORDER BY name", "u", report) != ICS_OK)
         return;
-    ics_sql_bind_u64(st, 1, report);
     while (ics_sql_row(db, st) == ICS_OK) {
         const s_param_t *def = s_param(type, ics_sql_column_str(st, 0));
         char item[128];
@@ -484,9 +449,8 @@ static void s_json_params(ics_db_t *db, json_t *j, uint64_t report)
     sqlite3_stmt *st = NULL;
 
     json_obj(j, "parameters");
-    if (ics_sql_prepare(db, "SELECT name, value FROM opel_parameters WHERE report = ?1"
-                            " ORDER BY name", &st) == ICS_OK) {
-        ics_sql_bind_u64(st, 1, report);
+    if (ics_sql_query(db, &st, "SELECT name, value FROM opel_parameters WHERE report = ?1"
+                               " ORDER BY name", "u", report) == ICS_OK) {
         while (ics_sql_row(db, st) == ICS_OK)
             json_u64(j, ics_sql_column_str(st, 0), ics_sql_column_u64(st, 1));
     }
@@ -523,17 +487,16 @@ static int s_write_reports(ics_db_t *db, uint64_t clock, const char *org, json_t
     size_t n = 0;
     int rc;
 
-    rc = ics_sql_prepare(db, "SELECT r.id, r.org, r.provider_type, r.level, r.reported_ms,"
-                             " r.actor, r.note, m.active IS 1"
-                             " FROM opel_reports r LEFT JOIN members m ON m.org = r.org"
-                             " WHERE r.id = (SELECT max(id) FROM opel_reports x"
-                             "  WHERE x.org = r.org AND x.provider_type = r.provider_type)"
-                             "  AND (?1 IS NULL OR r.org = ?1)"
-                             " ORDER BY r.level DESC, r.org, r.provider_type", &st);
+    /* org NULL binds NULL: every organisation. */
+    rc = ics_sql_query(db, &st, "SELECT r.id, r.org, r.provider_type, r.level, r.reported_ms,"
+                                " r.actor, r.note, m.active IS 1"
+                                " FROM opel_reports r LEFT JOIN members m ON m.org = r.org"
+                                " WHERE r.id = (SELECT max(id) FROM opel_reports x"
+                                "  WHERE x.org = r.org AND x.provider_type = r.provider_type)"
+                                "  AND (?1 IS NULL OR r.org = ?1)"
+                                " ORDER BY r.level DESC, r.org, r.provider_type", "t", org);
     if (rc != ICS_OK)
         return rc;
-    if (org != NULL)
-        sqlite3_bind_text(st, 1, org, -1, SQLITE_TRANSIENT);
     json_arr(j, "organisations");
     fprintf(text, "%-10s %-13s %-4s %-20s %s\n", "ORG", "TYPE", "OPEL", "REPORTED",
             "PARAMETERS");
@@ -649,14 +612,12 @@ static int s_query_history(ics_db_t *db, const char *group, size_t argc, char *c
                            argv[i]);
         }
     }
-    rc = ics_sql_prepare(db, "SELECT id, org, provider_type, level, reported_ms, actor, note"
-                             " FROM opel_reports WHERE ?1 IS NULL OR org = ?1"
-                             " ORDER BY id DESC LIMIT ?2", &st);
+    /* org NULL binds NULL: every organisation. */
+    rc = ics_sql_query(db, &st, "SELECT id, org, provider_type, level, reported_ms, actor, note"
+                                " FROM opel_reports WHERE ?1 IS NULL OR org = ?1"
+                                " ORDER BY id DESC LIMIT ?2", "tu", org, limit);
     if (rc != ICS_OK)
         return ics_err(err, rc, "state database error");
-    if (org != NULL)
-        sqlite3_bind_text(st, 1, org, -1, SQLITE_TRANSIENT);
-    ics_sql_bind_u64(st, 2, limit);
     json_init(&j, json);
     json_obj(&j, NULL);
     json_str(&j, "group", group);
@@ -690,11 +651,10 @@ static int s_query_history(ics_db_t *db, const char *group, size_t argc, char *c
     if (rc != ICS_ENOENT)
         return ics_err(err, rc, "state database error");
 
-    rc = ics_sql_prepare(db, "SELECT position, at_ms, level, score, reports, basis"
-                             " FROM opel_system ORDER BY position DESC LIMIT ?1", &st);
+    rc = ics_sql_query(db, &st, "SELECT position, at_ms, level, score, reports, basis"
+                                " FROM opel_system ORDER BY position DESC LIMIT ?1", "u", limit);
     if (rc != ICS_OK)
         return ics_err(err, rc, "state database error");
-    ics_sql_bind_u64(st, 1, limit);
     json_arr(&j, "system");
     fprintf(text, "\nSystem OPEL changes, newest first\n%-7s %-20s %-5s %-6s %s\n", "INDEX",
             "AT", "OPEL", "SCORE", "BASIS");
