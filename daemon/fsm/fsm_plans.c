@@ -46,7 +46,7 @@
  *                                          v s_amend_withdraw()
  *                                       WITHDRAWN
  */
-#include "fsm/fsm_gov.h"
+#include "fsm/fsm_plans.h"
 
 #include <inttypes.h>
 #include <sodium.h>
@@ -54,7 +54,6 @@
 #include <string.h>
 
 #define S_MAX_SECTIONS 200
-#define S_DIFF_CELLS (4u * 1024u * 1024u)
 
 static const char s_schema_sql[] =
     "CREATE TABLE IF NOT EXISTS plans("
@@ -124,23 +123,10 @@ static int s_schema(ics_db_t *db)
 
 /* ---------------------------------------------------------------- documents */
 
-typedef struct {
-    char id[ICS_POLICY_ID_MAX];
-    char *title;
-    char *text;
-} s_sec_t;
 
 /* One version's content, in memory. */
-typedef struct {
-    char plan[ICS_POLICY_ID_MAX];
-    char *title;
-    char *period;
-    uint32_t version;
-    size_t n, cap;
-    s_sec_t *sec;
-} s_doc_t;
 
-static void s_doc_free(s_doc_t *d)
+void ics_plan_doc_free(ics_plan_doc_t *d)
 {
     for (size_t i = 0; i < d->n; i++) {
         free(d->sec[i].title);
@@ -152,7 +138,7 @@ static void s_doc_free(s_doc_t *d)
     memset(d, 0, sizeof *d);
 }
 
-static long s_doc_find(const s_doc_t *d, const char *id)
+long ics_plan_doc_find(const ics_plan_doc_t *d, const char *id)
 {
     for (size_t i = 0; i < d->n; i++)
         if (strcmp(d->sec[i].id, id) == 0)
@@ -161,14 +147,14 @@ static long s_doc_find(const s_doc_t *d, const char *id)
 }
 
 /* Inserts a copy of the section at index at (0..n). */
-static int s_doc_insert(s_doc_t *d, size_t at, const char *id, const char *title,
+static int s_doc_insert(ics_plan_doc_t *d, size_t at, const char *id, const char *title,
                         const char *text)
 {
-    s_sec_t s;
+    ics_plan_sec_t s;
 
     if (d->n == d->cap) {
         size_t cap = d->cap ? 2 * d->cap : 8;
-        s_sec_t *p = realloc(d->sec, cap * sizeof *p);
+        ics_plan_sec_t *p = realloc(d->sec, cap * sizeof *p);
         if (p == NULL)
             return ICS_ENOMEM;
         d->sec = p;
@@ -189,7 +175,7 @@ static int s_doc_insert(s_doc_t *d, size_t at, const char *id, const char *title
     return ICS_OK;
 }
 
-static void s_doc_remove(s_doc_t *d, size_t at)
+static void s_doc_remove(ics_plan_doc_t *d, size_t at)
 {
     free(d->sec[at].title);
     free(d->sec[at].text);
@@ -208,7 +194,7 @@ static int s_set(char **field, const char *v)
 }
 
 /* Loads version of plan. ICS_ENOENT if the plan or version does not exist. */
-static int s_doc_load(ics_db_t *db, const char *plan, uint32_t version, s_doc_t *d)
+int ics_plan_doc_load(ics_db_t *db, const char *plan, uint32_t version, ics_plan_doc_t *d)
 {
     sqlite3_stmt *st = NULL;
     uint64_t n = 0;
@@ -254,7 +240,7 @@ static int s_doc_load(ics_db_t *db, const char *plan, uint32_t version, s_doc_t 
 out:
     ics_sql_release(db, st);
     if (rc != ICS_OK)
-        s_doc_free(d);
+        ics_plan_doc_free(d);
     return rc;
 }
 
@@ -266,7 +252,7 @@ static void s_lp(crypto_generichash_state *h, const char *s)
     crypto_generichash_update(h, (const uint8_t *)s, n);
 }
 
-static void s_doc_hash(const s_doc_t *d, uint8_t out[32])
+static void s_doc_hash(const ics_plan_doc_t *d, uint8_t out[32])
 {
     crypto_generichash_state h;
     uint8_t n[4] = {(uint8_t)(d->n >> 24), (uint8_t)(d->n >> 16), (uint8_t)(d->n >> 8),
@@ -293,7 +279,7 @@ static void s_text_hash(const char *text, uint8_t out[32])
 
 /* Writes d as version d->version of its plan, made by amendment (0: the
  * plan's creation) of org/person. */
-static int s_doc_store(ics_apply_ctx_t *ctx, const s_doc_t *d, uint64_t amendment,
+static int s_doc_store(ics_apply_ctx_t *ctx, const ics_plan_doc_t *d, uint64_t amendment,
                        const char *org, const char *person)
 {
     uint8_t hash[32];
@@ -326,12 +312,8 @@ static int s_doc_store(ics_apply_ctx_t *ctx, const s_doc_t *d, uint64_t amendmen
 
 /* ---------------------------------------------------------------- paragraphs */
 
-typedef struct {
-    size_t n;
-    char **p;
-} s_paras_t;
 
-static void s_paras_free(s_paras_t *ps)
+void ics_plan_paras_free(ics_plan_paras_t *ps)
 {
     for (size_t i = 0; i < ps->n; i++)
         free(ps->p[i]);
@@ -348,7 +330,7 @@ static bool s_blank_line(const char *s, size_t n)
 }
 
 /* Paragraphs: runs of lines that are not blank. */
-static int s_paras_split(const char *text, s_paras_t *ps)
+int ics_plan_paras_split(const char *text, ics_plan_paras_t *ps)
 {
     const char *s = text, *start = NULL, *end = NULL;
 
@@ -379,12 +361,12 @@ static int s_paras_split(const char *text, s_paras_t *ps)
     }
     return ICS_OK;
 fail:
-    s_paras_free(ps);
+    ics_plan_paras_free(ps);
     return ICS_ENOMEM;
 }
 
 /* Joins paragraphs with one blank line between them. Caller frees. */
-static char *s_paras_join(const s_paras_t *ps)
+char *ics_plan_paras_join(const ics_plan_paras_t *ps)
 {
     size_t len = 1;
     char *out, *w;
@@ -411,7 +393,7 @@ static char *s_paras_join(const s_paras_t *ps)
 /* ---------------------------------------------------------------- validation */
 
 /* Plan and section ids: a lower-case letter or digit, then a-z 0-9 _ . - */
-static bool s_valid_key(const char *s)
+bool ics_plans_valid_key(const char *s)
 {
     size_t n = strlen(s);
     if (n == 0 || n >= ICS_POLICY_ID_MAX || !((s[0] >= 'a' && s[0] <= 'z') ||
@@ -457,7 +439,7 @@ static bool s_period_valid(const char *in)
 static int s_check_section(ics_apply_ctx_t *ctx, const char *id, const char *title,
                            const char *text)
 {
-    if (!s_valid_key(id))
+    if (!ics_plans_valid_key(id))
         return ics_reject(ctx, "section id '%.40s' is not valid: a lower-case letter or digit, "
                                "then a-z 0-9 _ . -, at most %d", id, ICS_POLICY_ID_MAX - 1);
     if (!ics_gov_valid_line(title, ICS_LINE_MAX, true))
@@ -471,17 +453,8 @@ static int s_check_section(ics_apply_ctx_t *ctx, const char *id, const char *tit
 
 /* ---------------------------------------------------------------- plans */
 
-typedef struct {
-    char plan[ICS_POLICY_ID_MAX];
-    char title[ICS_LINE_MAX];
-    char period[64];
-    char org[ICS_ORG_MAX];
-    char person[ICS_PERSON_MAX];
-    uint64_t created;
-    uint32_t latest, adopted;
-} s_plan_t;
 
-static int s_plan_get(ics_db_t *db, const char *plan, s_plan_t *out)
+int ics_plan_get(ics_db_t *db, const char *plan, ics_plan_t *out)
 {
     sqlite3_stmt *st = NULL;
     int rc;
@@ -509,19 +482,19 @@ static int s_plan_get(ics_db_t *db, const char *plan, s_plan_t *out)
 static int s_plan_create(ics_apply_ctx_t *ctx, const Ics__V1__PlanCreate *c)
 {
     ics_person_t who;
-    s_plan_t cur;
-    s_doc_t d;
+    ics_plan_t cur;
+    ics_plan_doc_t d;
     int rc;
 
     memset(&d, 0, sizeof d);
     rc = ics_people_require_actor(ctx, &who);
     if (rc != ICS_OK)
         return rc;
-    if (!s_valid_key(c->plan))
+    if (!ics_plans_valid_key(c->plan))
         return ics_reject(ctx, "plan id '%.40s' is not valid: a lower-case letter or digit, then "
                                "a-z 0-9 _ . -, at most %d (e.g. jfp-2026)", c->plan,
                           ICS_POLICY_ID_MAX - 1);
-    rc = s_plan_get(ctx->db, c->plan, &cur);
+    rc = ics_plan_get(ctx->db, c->plan, &cur);
     if (rc == ICS_OK)
         return ics_reject(ctx, "plan %s already exists (created by %s at index %" PRIu64 ")",
                           c->plan, cur.org, cur.created);
@@ -547,7 +520,7 @@ static int s_plan_create(ics_apply_ctx_t *ctx, const Ics__V1__PlanCreate *c)
         rc = s_check_section(ctx, s->id, s->title, s->text);
         if (rc != ICS_OK)
             goto out;
-        if (s_doc_find(&d, s->id) >= 0) {
+        if (ics_plan_doc_find(&d, s->id) >= 0) {
             rc = ics_reject(ctx, "section %s is given twice", s->id);
             goto out;
         }
@@ -561,34 +534,14 @@ static int s_plan_create(ics_apply_ctx_t *ctx, const Ics__V1__PlanCreate *c)
     if (rc == ICS_OK)
         rc = s_doc_store(ctx, &d, 0, ctx->org, ctx->actor);
 out:
-    s_doc_free(&d);
+    ics_plan_doc_free(&d);
     return rc;
 }
 
 /* ---------------------------------------------------------------- amendments */
 
-typedef struct {
-    uint64_t id;
-    char plan[ICS_POLICY_ID_MAX];
-    uint32_t base;
-    int op;
-    char section[ICS_POLICY_ID_MAX];
-    char *title;
-    char *text;
-    uint32_t paragraph;
-    char after[ICS_POLICY_ID_MAX];
-    char *rationale;
-    char org[ICS_ORG_MAX];
-    char person[ICS_PERSON_MAX];
-    uint64_t clock_ms;
-    char status[16];
-    uint64_t status_at;
-    char *note;
-    uint32_t version;
-    uint64_t motion;
-} s_amend_t;
 
-static void s_amend_free(s_amend_t *a)
+void ics_amend_free(ics_amend_t *a)
 {
     free(a->title);
     free(a->text);
@@ -597,7 +550,7 @@ static void s_amend_free(s_amend_t *a)
     memset(a, 0, sizeof *a);
 }
 
-static const char *s_op_name(int op)
+const char *ics_amend_op_name(int op)
 {
     switch (op) {
     case ICS__V1__AMEND_OP__AMEND_REPLACE: return "replace";
@@ -608,10 +561,8 @@ static const char *s_op_name(int op)
     }
 }
 
-#define S_AMEND_COLUMNS "id, plan, base, op, section, title, text, paragraph, after, rationale," \
-                        " org, person, clock_ms, status, status_at, status_note, version, motion"
 
-static int s_amend_read(sqlite3_stmt *st, s_amend_t *a)
+int ics_amend_read(sqlite3_stmt *st, ics_amend_t *a)
 {
     memset(a, 0, sizeof *a);
     a->id = ics_sql_column_u64(st, 0);
@@ -632,13 +583,13 @@ static int s_amend_read(sqlite3_stmt *st, s_amend_t *a)
         s_set(&a->text, (const char *)sqlite3_column_text(st, 6)) != ICS_OK ||
         s_set(&a->rationale, (const char *)sqlite3_column_text(st, 9)) != ICS_OK ||
         s_set(&a->note, (const char *)sqlite3_column_text(st, 15)) != ICS_OK) {
-        s_amend_free(a);
+        ics_amend_free(a);
         return ICS_ENOMEM;
     }
     return ICS_OK;
 }
 
-static int s_amend_get(ics_db_t *db, uint64_t id, s_amend_t *a)
+int ics_amend_get(ics_db_t *db, uint64_t id, ics_amend_t *a)
 {
     sqlite3_stmt *st = NULL;
     int rc;
@@ -646,13 +597,13 @@ static int s_amend_get(ics_db_t *db, uint64_t id, s_amend_t *a)
     memset(a, 0, sizeof *a);
     if (id > INT64_MAX)
         return ICS_ENOENT;
-    rc = ics_sql_query(db, &st, "SELECT " S_AMEND_COLUMNS " FROM amendments WHERE id = ?1",
+    rc = ics_sql_query(db, &st, "SELECT " ICS_AMEND_COLUMNS " FROM amendments WHERE id = ?1",
                          "u", id);
     if (rc != ICS_OK)
         return rc;
     rc = ics_sql_row(db, st);
     if (rc == ICS_OK)
-        rc = s_amend_read(st, a);
+        rc = ics_amend_read(st, a);
     ics_sql_release(db, st);
     return rc;
 }
@@ -660,7 +611,7 @@ static int s_amend_get(ics_db_t *db, uint64_t id, s_amend_t *a)
 /* The first version after `base` (up to `latest`) in which section differs
  * from base: its number, and the amendment that made it. */
 static int s_changed_in(ics_db_t *db, const char *plan, const char *section, uint32_t base,
-                        uint32_t latest, uint32_t *version, s_amend_t *by)
+                        uint32_t latest, uint32_t *version, ics_amend_t *by)
 {
     sqlite3_stmt *st = NULL;
     char title0[ICS_LINE_MAX] = "";
@@ -714,13 +665,13 @@ static int s_changed_in(ics_db_t *db, const char *plan, const char *section, uin
     rc = ics_sql_u64(db, &amendment, "SELECT amendment FROM plan_versions WHERE plan = ?1 AND"
                                      " version = ?2", "tu", plan, (uint64_t)*version);
     if (rc == ICS_OK && amendment != 0)
-        rc = s_amend_get(db, amendment, by);
+        rc = ics_amend_get(db, amendment, by);
     return rc == ICS_ENOENT ? ICS_OK : rc;
 }
 
 /* The stale-amendment message: what changed, and how to rebase. */
-static void s_stale_why(const s_amend_t *a, const char *what, const char *section,
-                        uint32_t version, const s_amend_t *by, char *why, size_t size)
+static void s_stale_why(const ics_amend_t *a, const char *what, const char *section,
+                        uint32_t version, const ics_amend_t *by, char *why, size_t size)
 {
     if (by->id != 0)
         snprintf(why, size, "stale amendment: section %s %s in version %u (amendment %" PRIu64
@@ -737,7 +688,7 @@ static void s_stale_why(const s_amend_t *a, const char *what, const char *sectio
 
 /* Why an amendment that is no longer proposed cannot be accepted; one that
  * was superseded repeats what changed and how to rebase. */
-static void s_not_proposed(const s_amend_t *a, char *why, size_t size)
+static void s_not_proposed(const ics_amend_t *a, char *why, size_t size)
 {
     if (strcmp(a->status, "superseded") == 0 && a->note != NULL && a->note[0] != '\0')
         snprintf(why, size, "amendment %" PRIu64 " was superseded: %s", a->id, a->note);
@@ -747,12 +698,13 @@ static void s_not_proposed(const s_amend_t *a, char *why, size_t size)
 
 /* Can amendment a be applied to the plan's latest version? If so and out is
  * not NULL, *out is the resulting document (the next version). */
-static int s_amend_check(ics_db_t *db, const s_amend_t *a, s_doc_t *out, char *why, size_t size)
+static int s_amend_check(ics_db_t *db, const ics_amend_t *a, ics_plan_doc_t *out, char *why,
+                         size_t size)
 {
-    s_plan_t plan;
-    s_doc_t base, cur;
-    s_amend_t by;
-    s_paras_t ps;
+    ics_plan_t plan;
+    ics_plan_doc_t base, cur;
+    ics_amend_t by;
+    ics_plan_paras_t ps;
     uint32_t changed = 0;
     long bi, ci;
     int rc;
@@ -763,7 +715,7 @@ static int s_amend_check(ics_db_t *db, const s_amend_t *a, s_doc_t *out, char *w
     memset(&ps, 0, sizeof ps);
     if (out != NULL)
         memset(out, 0, sizeof *out);
-    rc = s_plan_get(db, a->plan, &plan);
+    rc = ics_plan_get(db, a->plan, &plan);
     if (rc == ICS_ENOENT) {
         snprintf(why, size, "there is no plan %s", a->plan);
         return ICS_EREJECTED;
@@ -775,13 +727,13 @@ static int s_amend_check(ics_db_t *db, const s_amend_t *a, s_doc_t *out, char *w
                  a->plan, plan.latest, a->base);
         return ICS_EREJECTED;
     }
-    rc = s_doc_load(db, a->plan, a->base, &base);
+    rc = ics_plan_doc_load(db, a->plan, a->base, &base);
     if (rc == ICS_OK)
-        rc = s_doc_load(db, a->plan, plan.latest, &cur);
+        rc = ics_plan_doc_load(db, a->plan, plan.latest, &cur);
     if (rc != ICS_OK)
         goto out;
-    bi = s_doc_find(&base, a->section);
-    ci = s_doc_find(&cur, a->section);
+    bi = ics_plan_doc_find(&base, a->section);
+    ci = ics_plan_doc_find(&cur, a->section);
     rc = ICS_EREJECTED;
     if (a->op == ICS__V1__AMEND_OP__AMEND_ADD) {
         if (bi >= 0) {
@@ -799,12 +751,12 @@ static int s_amend_check(ics_db_t *db, const s_amend_t *a, s_doc_t *out, char *w
             goto out;
         }
         if (a->after[0] != '\0') {
-            if (s_doc_find(&base, a->after) < 0) {
+            if (ics_plan_doc_find(&base, a->after) < 0) {
                 snprintf(why, size, "there is no section %s in version %u to add a section "
                          "after", a->after, a->base);
                 goto out;
             }
-            if (s_doc_find(&cur, a->after) < 0) {
+            if (ics_plan_doc_find(&cur, a->after) < 0) {
                 int r2 = s_changed_in(db, a->plan, a->after, a->base, plan.latest, &changed,
                                       &by);
                 if (r2 != ICS_OK) {
@@ -836,7 +788,7 @@ static int s_amend_check(ics_db_t *db, const s_amend_t *a, s_doc_t *out, char *w
                         size);
             goto out;
         }
-        if (s_paras_split(cur.sec[ci].text, &ps) != ICS_OK) {
+        if (ics_plan_paras_split(cur.sec[ci].text, &ps) != ICS_OK) {
             rc = ICS_ENOMEM;
             goto out;
         }
@@ -874,7 +826,7 @@ static int s_amend_check(ics_db_t *db, const s_amend_t *a, s_doc_t *out, char *w
     case ICS__V1__AMEND_OP__AMEND_ADD: {
         size_t at = out->n;
         if (a->after[0] != '\0')
-            at = (size_t)s_doc_find(out, a->after) + 1;
+            at = (size_t)ics_plan_doc_find(out, a->after) + 1;
         rc = s_doc_insert(out, at, a->section, a->title, a->text);
         break;
     }
@@ -892,7 +844,7 @@ static int s_amend_check(ics_db_t *db, const s_amend_t *a, s_doc_t *out, char *w
             memmove(&ps.p[a->paragraph - 1], &ps.p[a->paragraph],
                     (ps.n - a->paragraph) * sizeof *ps.p);
             ps.n--;
-            joined = s_paras_join(&ps);
+            joined = ics_plan_paras_join(&ps);
             if (joined == NULL) {
                 rc = ICS_ENOMEM;
                 break;
@@ -902,16 +854,16 @@ static int s_amend_check(ics_db_t *db, const s_amend_t *a, s_doc_t *out, char *w
         }
         break;
     case ICS__V1__AMEND_OP__AMEND_INSERT: {
-        s_paras_t add;
+        ics_plan_paras_t add;
         size_t at = a->paragraph == 0 ? ps.n : a->paragraph - 1;
         char **p;
         char *joined;
-        rc = s_paras_split(a->text, &add);
+        rc = ics_plan_paras_split(a->text, &add);
         if (rc != ICS_OK)
             break;
         p = realloc(ps.p, (ps.n + add.n + 1) * sizeof *p);
         if (p == NULL) {
-            s_paras_free(&add);
+            ics_plan_paras_free(&add);
             rc = ICS_ENOMEM;
             break;
         }
@@ -920,7 +872,7 @@ static int s_amend_check(ics_db_t *db, const s_amend_t *a, s_doc_t *out, char *w
         memcpy(&ps.p[at], add.p, add.n * sizeof *add.p);
         ps.n += add.n;
         free(add.p);
-        joined = s_paras_join(&ps);
+        joined = ics_plan_paras_join(&ps);
         if (joined == NULL) {
             rc = ICS_ENOMEM;
             break;
@@ -941,19 +893,19 @@ static int s_amend_check(ics_db_t *db, const s_amend_t *a, s_doc_t *out, char *w
         rc = ICS_EREJECTED;
     }
     if (rc != ICS_OK)
-        s_doc_free(out);
+        ics_plan_doc_free(out);
 out:
-    s_paras_free(&ps);
-    s_amend_free(&by);
-    s_doc_free(&base);
-    s_doc_free(&cur);
+    ics_plan_paras_free(&ps);
+    ics_amend_free(&by);
+    ics_plan_doc_free(&base);
+    ics_plan_doc_free(&cur);
     return rc;
 }
 
 static int s_amend_propose(ics_apply_ctx_t *ctx, const Ics__V1__AmendPropose *p)
 {
     ics_person_t who;
-    s_amend_t a;
+    ics_amend_t a;
     char why[ICS_WHY_MAX];
     int rc;
 
@@ -961,13 +913,13 @@ static int s_amend_propose(ics_apply_ctx_t *ctx, const Ics__V1__AmendPropose *p)
     rc = ics_people_require_actor(ctx, &who);
     if (rc != ICS_OK)
         return rc;
-    if (!s_valid_key(p->plan))
+    if (!ics_plans_valid_key(p->plan))
         return ics_reject(ctx, "'%.40s' is not a plan id", p->plan);
     if (p->op != ICS__V1__AMEND_OP__AMEND_REPLACE && p->op != ICS__V1__AMEND_OP__AMEND_INSERT &&
         p->op != ICS__V1__AMEND_OP__AMEND_DELETE && p->op != ICS__V1__AMEND_OP__AMEND_ADD)
         return ics_reject(ctx, "unknown amendment operation %d (replace, insert, delete or add)",
                           (int)p->op);
-    if (!s_valid_key(p->section))
+    if (!ics_plans_valid_key(p->section))
         return ics_reject(ctx, "section id '%.40s' is not valid: a lower-case letter or digit, "
                                "then a-z 0-9 _ . -", p->section);
     if (!ics_gov_valid_text(p->rationale, ICS_TEXT_MAX, true))
@@ -980,7 +932,7 @@ static int s_amend_propose(ics_apply_ctx_t *ctx, const Ics__V1__AmendPropose *p)
             return rc;
         if (p->text[0] == '\0')
             return ics_reject(ctx, "a new section needs text");
-        if (p->after[0] != '\0' && !s_valid_key(p->after))
+        if (p->after[0] != '\0' && !ics_plans_valid_key(p->after))
             return ics_reject(ctx, "'%.40s' is not a section id", p->after);
         if (p->paragraph != 0)
             return ics_reject(ctx, "adding a section takes no paragraph number");
@@ -989,7 +941,7 @@ static int s_amend_propose(ics_apply_ctx_t *ctx, const Ics__V1__AmendPropose *p)
     case ICS__V1__AMEND_OP__AMEND_INSERT:
         if (!ics_gov_valid_text(p->text, ICS_TEXT_MAX, true))
             return ics_reject(ctx, "%s needs text (under %u bytes, no control characters but "
-                                   "newline and tab)", s_op_name(p->op), ICS_TEXT_MAX);
+                                   "newline and tab)", ics_amend_op_name(p->op), ICS_TEXT_MAX);
         if (!ics_gov_valid_line(p->title, ICS_LINE_MAX, false))
             return ics_reject(ctx, "a section title is one line, under %d bytes", ICS_LINE_MAX);
         if (p->op == ICS__V1__AMEND_OP__AMEND_INSERT && p->title[0] != '\0')
@@ -1025,21 +977,21 @@ static int s_amend_propose(ics_apply_ctx_t *ctx, const Ics__V1__AmendPropose *p)
         rc = ics_reject(ctx, "%s", why);
     if (rc != ICS_OK)
         goto out;
-    rc = ics_sql_run(ctx->db, "INSERT INTO amendments(" S_AMEND_COLUMNS ") VALUES (?1, ?2, ?3,"
+    rc = ics_sql_run(ctx->db, "INSERT INTO amendments(" ICS_AMEND_COLUMNS ") VALUES (?1, ?2, ?3,"
                                " ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, 'proposed', ?14, '',"
                                " 0, 0)",
                       "utuitttuttttuu", a.id, a.plan,
                       (uint64_t)a.base, a.op, a.section, a.title, a.text, (uint64_t)a.paragraph,
                       a.after, a.rationale, a.org, a.person, ctx->clock_ms, ctx->position);
 out:
-    s_amend_free(&a);
+    ics_amend_free(&a);
     return rc;
 }
 
 static int s_amend_withdraw(ics_apply_ctx_t *ctx, const Ics__V1__AmendWithdraw *w)
 {
     ics_person_t who;
-    s_amend_t a;
+    ics_amend_t a;
     char why[ICS_WHY_MAX], target[48];
     int rc;
 
@@ -1049,7 +1001,7 @@ static int s_amend_withdraw(ics_apply_ctx_t *ctx, const Ics__V1__AmendWithdraw *
     if (!ics_gov_valid_line(w->reason, ICS_LINE_MAX, false))
         return ics_reject(ctx, "the reason for withdrawing is one line, under %d bytes",
                           ICS_LINE_MAX);
-    rc = s_amend_get(ctx->db, w->amendment, &a);
+    rc = ics_amend_get(ctx->db, w->amendment, &a);
     if (rc == ICS_ENOENT)
         return ics_reject(ctx, "there is no amendment %" PRIu64, w->amendment);
     if (rc != ICS_OK)
@@ -1073,7 +1025,7 @@ static int s_amend_withdraw(ics_apply_ctx_t *ctx, const Ics__V1__AmendWithdraw *
     snprintf(why, sizeof why, "amendment %" PRIu64 " was withdrawn by %s", a.id, ctx->org);
     rc = ics_motions_lapse(ctx, target, why);
 out:
-    s_amend_free(&a);
+    ics_amend_free(&a);
     return rc;
 }
 
@@ -1105,9 +1057,9 @@ static int s_sweep(ics_apply_ctx_t *ctx, const char *plan, uint64_t except)
         goto out;
     rc = ICS_OK;
     for (size_t i = 0; i < n && rc == ICS_OK; i++) {
-        s_amend_t a;
+        ics_amend_t a;
         char why[ICS_WHY_MAX], target[48];
-        rc = s_amend_get(ctx->db, ids[i], &a);
+        rc = ics_amend_get(ctx->db, ids[i], &a);
         if (rc != ICS_OK)
             break;
         rc = s_amend_check(ctx->db, &a, NULL, why, sizeof why);
@@ -1123,7 +1075,7 @@ static int s_sweep(ics_apply_ctx_t *ctx, const char *plan, uint64_t except)
                 rc = ics_motions_lapse(ctx, target, why);
             }
         }
-        s_amend_free(&a);
+        ics_amend_free(&a);
     }
 out:
     free(ids);
@@ -1135,8 +1087,8 @@ out:
 int ics_plans_check_version(ics_db_t *db, const char *plan, uint32_t version, char *why,
                             size_t size)
 {
-    s_plan_t p;
-    int rc = s_plan_get(db, plan, &p);
+    ics_plan_t p;
+    int rc = ics_plan_get(db, plan, &p);
 
     if (rc == ICS_ENOENT) {
         snprintf(why, size, "there is no plan %.40s", plan);
@@ -1155,8 +1107,8 @@ int ics_plans_check_version(ics_db_t *db, const char *plan, uint32_t version, ch
 int ics_plans_check_amendment_of(ics_db_t *db, uint64_t amendment, const char *plan, char *why,
                                  size_t size)
 {
-    s_amend_t a;
-    int rc = s_amend_get(db, amendment, &a);
+    ics_amend_t a;
+    int rc = ics_amend_get(db, amendment, &a);
 
     if (rc == ICS_ENOENT) {
         snprintf(why, size, "there is no amendment %" PRIu64, amendment);
@@ -1169,21 +1121,21 @@ int ics_plans_check_amendment_of(ics_db_t *db, uint64_t amendment, const char *p
                  plan);
         rc = ICS_EREJECTED;
     }
-    s_amend_free(&a);
+    ics_amend_free(&a);
     return rc;
 }
 
 int ics_plans_check_adopt(ics_db_t *db, const char *plan, uint32_t version,
                           uint64_t *consultation, char *why, size_t size)
 {
-    s_plan_t p;
+    ics_plan_t p;
     int rc;
 
     *consultation = 0;
     rc = ics_plans_check_version(db, plan, version, why, size);
     if (rc != ICS_OK)
         return rc;
-    rc = s_plan_get(db, plan, &p);
+    rc = ics_plan_get(db, plan, &p);
     if (rc != ICS_OK)
         return rc;
     if (p.adopted == version) {
@@ -1220,8 +1172,8 @@ int ics_plans_adopt(ics_apply_ctx_t *ctx, const char *plan, uint32_t version, ui
 int ics_plans_check_accept(ics_db_t *db, uint64_t amendment, char plan_out[ICS_POLICY_ID_MAX],
                            char org_out[ICS_ORG_MAX], char *why, size_t size)
 {
-    s_amend_t a;
-    int rc = s_amend_get(db, amendment, &a);
+    ics_amend_t a;
+    int rc = ics_amend_get(db, amendment, &a);
 
     plan_out[0] = org_out[0] = '\0';
     if (rc == ICS_ENOENT) {
@@ -1238,19 +1190,19 @@ int ics_plans_check_accept(ics_db_t *db, uint64_t amendment, char plan_out[ICS_P
     } else {
         rc = s_amend_check(db, &a, NULL, why, size);
     }
-    s_amend_free(&a);
+    ics_amend_free(&a);
     return rc;
 }
 
 int ics_plans_accept(ics_apply_ctx_t *ctx, uint64_t amendment, uint64_t motion, char *why,
                      size_t size)
 {
-    s_amend_t a;
-    s_doc_t next;
+    ics_amend_t a;
+    ics_plan_doc_t next;
     int rc;
 
     memset(&next, 0, sizeof next);
-    rc = s_amend_get(ctx->db, amendment, &a);
+    rc = ics_amend_get(ctx->db, amendment, &a);
     if (rc == ICS_ENOENT) {
         snprintf(why, size, "there is no amendment %" PRIu64, amendment);
         return ICS_EREJECTED;
@@ -1273,8 +1225,8 @@ int ics_plans_accept(ics_apply_ctx_t *ctx, uint64_t amendment, uint64_t motion, 
     if (rc == ICS_OK)
         rc = s_sweep(ctx, a.plan, a.id);
 out:
-    s_doc_free(&next);
-    s_amend_free(&a);
+    ics_plan_doc_free(&next);
+    ics_amend_free(&a);
     return rc;
 }
 
@@ -1304,1036 +1256,6 @@ static const uint32_t s_kinds[] = {ICS__V1__COMMAND__BODY_PLAN_CREATE,
                                    ICS__V1__COMMAND__BODY_AMEND_PROPOSE,
                                    ICS__V1__COMMAND__BODY_AMEND_WITHDRAW, 0};
 
-/* ---------------------------------------------------------------- diff */
-
-/* Lines of a text, as pointers into a copy. */
-typedef struct {
-    char *buf;
-    char **line;
-    size_t n;
-} s_lines_t;
-
-static void s_lines_free(s_lines_t *l)
-{
-    free(l->buf);
-    free(l->line);
-    memset(l, 0, sizeof *l);
-}
-
-static int s_lines(const char *text, s_lines_t *l)
-{
-    size_t cap = 1;
-    char *s;
-
-    memset(l, 0, sizeof *l);
-    if (text[0] == '\0')
-        return ICS_OK;
-    l->buf = strdup(text);
-    if (l->buf == NULL)
-        return ICS_ENOMEM;
-    for (const char *p = text; *p; p++)
-        cap += *p == '\n';
-    l->line = calloc(cap, sizeof *l->line);
-    if (l->line == NULL) {
-        s_lines_free(l);
-        return ICS_ENOMEM;
-    }
-    s = l->buf;
-    for (;;) {
-        char *nl = strchr(s, '\n');
-        l->line[l->n++] = s;
-        if (nl == NULL)
-            break;
-        *nl = '\0';
-        s = nl + 1;
-        if (*s == '\0')
-            break;
-    }
-    return ICS_OK;
-}
-
-typedef struct {
-    char op;        /* ' ', '-', '+' */
-    const char *s;
-    size_t a, b;    /* line numbers (1-based) in each text; 0 where absent */
-} s_edit_t;
-
-/* Line edits turning a into b (longest common subsequence); falls back to
- * "all removed, all added" when the texts are too big to compare. */
-static int s_edits(const s_lines_t *a, const s_lines_t *b, s_edit_t **out, size_t *n)
-{
-    uint32_t *t = NULL;
-    size_t rows = a->n + 1, cols = b->n + 1, i = 0, j = 0, k = 0;
-    s_edit_t *e;
-
-    *out = NULL;
-    *n = 0;
-    e = calloc(a->n + b->n + 1, sizeof *e);
-    if (e == NULL)
-        return ICS_ENOMEM;
-    if (rows * cols <= S_DIFF_CELLS) {
-        t = calloc(rows * cols, sizeof *t);
-        if (t == NULL) {
-            free(e);
-            return ICS_ENOMEM;
-        }
-        /* t[i][j]: length of the LCS of a[i..] and b[j..]. */
-        for (size_t x = a->n; x-- > 0;)
-            for (size_t y = b->n; y-- > 0;)
-                t[x * cols + y] = strcmp(a->line[x], b->line[y]) == 0
-                                      ? t[(x + 1) * cols + y + 1] + 1
-                                  : t[(x + 1) * cols + y] >= t[x * cols + y + 1]
-                                      ? t[(x + 1) * cols + y]
-                                      : t[x * cols + y + 1];
-        while (i < a->n && j < b->n) {
-            if (strcmp(a->line[i], b->line[j]) == 0) {
-                e[k++] = (s_edit_t){' ', a->line[i], i + 1, j + 1};
-                i++;
-                j++;
-            } else if (t[(i + 1) * cols + j] >= t[i * cols + j + 1]) {
-                e[k++] = (s_edit_t){'-', a->line[i], i + 1, 0};
-                i++;
-            } else {
-                e[k++] = (s_edit_t){'+', b->line[j], 0, j + 1};
-                j++;
-            }
-        }
-    }
-    for (; i < a->n; i++)
-        e[k++] = (s_edit_t){'-', a->line[i], i + 1, 0};
-    for (; j < b->n; j++)
-        e[k++] = (s_edit_t){'+', b->line[j], 0, j + 1};
-    free(t);
-    *out = e;
-    *n = k;
-    return ICS_OK;
-}
-
-/* Unified-diff hunks (3 lines of context) of text a -> b. */
-static int s_unified(FILE *f, const char *ta, const char *tb)
-{
-    s_lines_t a, b;
-    s_edit_t *e = NULL;
-    size_t n = 0;
-    int rc;
-
-    rc = s_lines(ta, &a);
-    if (rc != ICS_OK)
-        return rc;
-    rc = s_lines(tb, &b);
-    if (rc == ICS_OK)
-        rc = s_edits(&a, &b, &e, &n);
-    if (rc != ICS_OK)
-        goto out;
-    for (size_t i = 0; i < n;) {
-        size_t start, end, la = 0, lb = 0, ca = 0, cb = 0;
-        if (e[i].op == ' ') {
-            i++;
-            continue;
-        }
-        start = i >= 3 ? i - 3 : 0;
-        /* Extend the hunk while changes are within 6 lines of each other. */
-        end = i;
-        for (size_t k = i; k < n; k++) {
-            if (e[k].op != ' ')
-                end = k;
-            else if (k - end > 6)
-                break;
-        }
-        end = end + 3 < n ? end + 3 : n - 1;
-        for (size_t k = start; k <= end; k++) {
-            if (e[k].op != '+') {
-                if (la == 0)
-                    la = e[k].a;
-                ca++;
-            }
-            if (e[k].op != '-') {
-                if (lb == 0)
-                    lb = e[k].b;
-                cb++;
-            }
-        }
-        /* An empty side starts at the line before the change. */
-        if (ca == 0)
-            for (size_t k = start; k > 0 && la == 0; k--)
-                la = e[k - 1].a;
-        if (cb == 0)
-            for (size_t k = start; k > 0 && lb == 0; k--)
-                lb = e[k - 1].b;
-        fprintf(f, "@@ -%zu,%zu +%zu,%zu @@\n", la, ca, lb, cb);
-        for (size_t k = start; k <= end; k++)
-            fprintf(f, "%c%s\n", e[k].op, e[k].s);
-        i = end + 1;
-    }
-out:
-    free(e);
-    s_lines_free(&a);
-    s_lines_free(&b);
-    return rc;
-}
-
-/* A section-aware diff of two documents. */
-static int s_doc_diff(FILE *f, json_t *j, const s_doc_t *a, const s_doc_t *b)
-{
-    char *hunks = NULL;
-    size_t hlen = 0, unchanged = 0;
-    int rc = ICS_OK;
-
-    json_arr(j, "sections");
-    for (size_t pass = 0; pass < 2 && rc == ICS_OK; pass++) {
-        /* Pass 0: b's sections in b's order; pass 1: sections a had and b lost. */
-        const s_doc_t *d = pass == 0 ? b : a;
-        for (size_t i = 0; i < d->n && rc == ICS_OK; i++) {
-            const s_sec_t *sb = pass == 0 ? &b->sec[i] : NULL;
-            const s_sec_t *sa = pass == 1 ? &a->sec[i] : NULL;
-            long other;
-            const char *status;
-            FILE *h;
-            if (pass == 0) {
-                other = s_doc_find(a, sb->id);
-                sa = other >= 0 ? &a->sec[other] : NULL;
-            } else {
-                if (s_doc_find(b, sa->id) >= 0)
-                    continue;
-            }
-            if (sa == NULL)
-                status = "added";
-            else if (sb == NULL)
-                status = "removed";
-            else if (strcmp(sa->text, sb->text) == 0 && strcmp(sa->title, sb->title) == 0)
-                status = "unchanged";
-            else
-                status = "changed";
-            if (strcmp(status, "unchanged") == 0) {
-                unchanged++;
-                json_obj(j, NULL);
-                json_str(j, "id", sb->id);
-                json_str(j, "status", status);
-                json_end_obj(j);
-                continue;
-            }
-            h = open_memstream(&hunks, &hlen);
-            if (h == NULL) {
-                rc = ICS_ENOMEM;
-                break;
-            }
-            rc = s_unified(h, sa != NULL ? sa->text : "", sb != NULL ? sb->text : "");
-            fclose(h);
-            if (rc != ICS_OK)
-                break;
-            const s_sec_t *s = sb != NULL ? sb : sa;
-            fprintf(f, "=== section %s: %s (%s)\n", s->id, s->title, status);
-            if (sa != NULL && sb != NULL && strcmp(sa->title, sb->title) != 0)
-                fprintf(f, "title: \"%s\" -> \"%s\"\n", sa->title, sb->title);
-            fputs(hunks, f);
-            json_obj(j, NULL);
-            json_str(j, "id", s->id);
-            json_str(j, "status", status);
-            json_str(j, "title_before", sa != NULL ? sa->title : "");
-            json_str(j, "title_after", sb != NULL ? sb->title : "");
-            json_str(j, "diff", hunks);
-            json_end_obj(j);
-            free(hunks);
-            hunks = NULL;
-        }
-    }
-    json_end_arr(j);
-    free(hunks);
-    if (rc == ICS_OK && unchanged > 0)
-        fprintf(f, "(%zu section%s unchanged)\n", unchanged, unchanged == 1 ? "" : "s");
-    return rc;
-}
-
-/* ---------------------------------------------------------------- queries */
-
-static int s_arg_plan(ics_db_t *db, const char *arg, s_plan_t *p, ics_err_t *err)
-{
-    int rc;
-    if (!s_valid_key(arg))
-        return ics_err(err, ICS_EINVAL, "'%s' is not a plan id", arg);
-    rc = s_plan_get(db, arg, p);
-    if (rc == ICS_ENOENT)
-        return ics_err(err, ICS_ENOENT, "there is no plan %s (icsctl plan list shows the plans)",
-                       arg);
-    return rc == ICS_OK ? ICS_OK : ics_err(err, rc, "state database error");
-}
-
-static int s_arg_version(const s_plan_t *p, const char *arg, uint32_t *v, ics_err_t *err)
-{
-    uint64_t x = 0;
-    if (!ics_gov_arg_u64(arg, &x) || x == 0 || x > p->latest)
-        return ics_err(err, x > p->latest ? ICS_ENOENT : ICS_EINVAL,
-                       "plan %s has versions 1 to %u; '%s' is not one of them", p->plan,
-                       p->latest, arg);
-    *v = (uint32_t)x;
-    return ICS_OK;
-}
-
-static int s_version_row(ics_db_t *db, const char *plan, uint32_t v, uint8_t hash[32],
-                         uint64_t *position, uint64_t *clock, uint64_t *amendment, char *org,
-                         char *person)
-{
-    sqlite3_stmt *st = NULL;
-    int rc = ics_sql_query(db, &st, "SELECT hash, position, clock_ms, amendment, org, person"
-                                      " FROM plan_versions WHERE plan = ?1 AND version = ?2",
-                             "tu", plan, (uint64_t)v);
-    if (rc != ICS_OK)
-        return rc;
-    rc = ics_sql_row(db, st);
-    if (rc == ICS_OK) {
-        if (!ics_sql_column_blob(st, 0, hash, 32))
-            rc = ICS_EIO;
-        *position = ics_sql_column_u64(st, 1);
-        *clock = ics_sql_column_u64(st, 2);
-        *amendment = ics_sql_column_u64(st, 3);
-        ics_sql_column_text(st, 4, org, ICS_ORG_MAX);
-        ics_sql_column_text(st, 5, person, ICS_PERSON_MAX);
-    }
-    ics_sql_release(db, st);
-    return rc;
-}
-
-/* plan.list: every plan. */
-static int s_query_list(ics_db_t *db, const char *group, size_t argc, char *const *argv,
-                        FILE *json, FILE *text, ics_err_t *err)
-{
-    sqlite3_stmt *st = NULL;
-    json_t j;
-    int rc;
-
-    if (argc != 0)
-        return ics_err(err, ICS_EINVAL, "plan list takes no arguments");
-    rc = ics_sql_query(db, &st, "SELECT plan, title, period, org, latest, adopted,"
-                                  " (SELECT count(*) FROM amendments a WHERE a.plan = p.plan AND"
-                                  " a.status = 'proposed') FROM plans p ORDER BY plan", "");
-    if (rc != ICS_OK)
-        return ics_err(err, rc, "state database error");
-    json_init(&j, json);
-    json_obj(&j, NULL);
-    json_str(&j, "group", group);
-    json_arr(&j, "plans");
-    fprintf(text, "%-16s %-8s %-8s %-9s %-5s %s\n", "PLAN", "LATEST", "ADOPTED", "PROPOSED",
-            "BY", "TITLE (PERIOD)");
-    unsigned n = 0;
-    while ((rc = ics_sql_row(db, st)) == ICS_OK) {
-        n++;
-        json_obj(&j, NULL);
-        json_str(&j, "plan", (const char *)sqlite3_column_text(st, 0));
-        json_str(&j, "title", (const char *)sqlite3_column_text(st, 1));
-        json_str(&j, "period", (const char *)sqlite3_column_text(st, 2));
-        json_str(&j, "org", (const char *)sqlite3_column_text(st, 3));
-        json_u64(&j, "latest", ics_sql_column_u64(st, 4));
-        json_u64(&j, "adopted", ics_sql_column_u64(st, 5));
-        json_u64(&j, "proposed_amendments", ics_sql_column_u64(st, 6));
-        json_end_obj(&j);
-        char adopted[16] = "-";
-        if (ics_sql_column_u64(st, 5) != 0)
-            snprintf(adopted, sizeof adopted, "%" PRIu64, ics_sql_column_u64(st, 5));
-        fprintf(text, "%-16s %-8" PRIu64 " %-8s %-9" PRIu64 " %-5s %s (%s)\n",
-                (const char *)sqlite3_column_text(st, 0), ics_sql_column_u64(st, 4), adopted,
-                ics_sql_column_u64(st, 6), (const char *)sqlite3_column_text(st, 3),
-                (const char *)sqlite3_column_text(st, 1),
-                (const char *)sqlite3_column_text(st, 2));
-    }
-    ics_sql_release(db, st);
-    json_end_arr(&j);
-    json_end_obj(&j);
-    if (n == 0)
-        fprintf(text, "(no plans yet: icsctl plan create)\n");
-    return rc == ICS_ENOENT ? ICS_OK : ics_err(err, rc, "state database error");
-}
-
-/* plan.show PLAN [VERSION]: a version's sections (default the latest). */
-static int s_query_show(ics_db_t *db, const char *group, size_t argc, char *const *argv,
-                        FILE *json, FILE *text, ics_err_t *err)
-{
-    s_plan_t p;
-    s_doc_t d;
-    uint8_t hash[32];
-    char hex[65], when[32], org[ICS_ORG_MAX], person[ICS_PERSON_MAX];
-    uint64_t position = 0, clock = 0, amendment = 0;
-    uint32_t v;
-    json_t j;
-    int rc;
-
-    memset(&d, 0, sizeof d);
-    if (argc < 1 || argc > 2)
-        return ics_err(err, ICS_EINVAL, "plan show takes a plan id and optionally a version");
-    rc = s_arg_plan(db, argv[0], &p, err);
-    if (rc != ICS_OK)
-        return rc;
-    v = p.latest;
-    if (argc == 2 && (rc = s_arg_version(&p, argv[1], &v, err)) != ICS_OK)
-        return rc;
-    rc = s_doc_load(db, p.plan, v, &d);
-    if (rc == ICS_OK)
-        rc = s_version_row(db, p.plan, v, hash, &position, &clock, &amendment, org, person);
-    if (rc != ICS_OK) {
-        s_doc_free(&d);
-        return ics_err(err, rc, "state database error");
-    }
-    ics_hex(hash, 32, hex);
-    ics_gov_time(clock, when);
-    json_init(&j, json);
-    json_obj(&j, NULL);
-    json_str(&j, "group", group);
-    json_str(&j, "plan", p.plan);
-    json_str(&j, "title", p.title);
-    json_str(&j, "period", p.period);
-    json_u64(&j, "version", v);
-    json_u64(&j, "latest", p.latest);
-    json_u64(&j, "adopted", p.adopted);
-    json_str(&j, "hash", hex);
-    json_u64(&j, "index", position);
-    json_u64(&j, "amendment", amendment);
-    json_str(&j, "org", org);
-    json_str(&j, "person", person);
-    json_arr(&j, "sections");
-    fprintf(text, "%s (%s)\n", p.title, p.period);
-    fprintf(text, "plan %s, version %u of %u%s; content hash %s\n", p.plan, v, p.latest,
-            p.adopted == v ? ", ADOPTED" : p.adopted ? "" : ", draft (no version adopted yet)",
-            hex);
-    if (p.adopted != 0 && p.adopted != v)
-        fprintf(text, "(the adopted version is %u)\n", p.adopted);
-    if (amendment == 0)
-        fprintf(text, "created by %s (%s) at index %" PRIu64 ", %s\n", org, person, position,
-                when);
-    else
-        fprintf(text, "made by amendment %" PRIu64 " of %s (%s), accepted at index %" PRIu64
-                ", %s\n", amendment, org, person, position, when);
-    for (size_t i = 0; i < d.n; i++) {
-        json_obj(&j, NULL);
-        json_str(&j, "id", d.sec[i].id);
-        json_str(&j, "title", d.sec[i].title);
-        json_str(&j, "text", d.sec[i].text);
-        json_end_obj(&j);
-        fprintf(text, "\n== %zu. %s  [%s]\n\n%s\n", i + 1, d.sec[i].title, d.sec[i].id,
-                d.sec[i].text);
-    }
-    json_end_arr(&j);
-    json_end_obj(&j);
-    s_doc_free(&d);
-    return ICS_OK;
-}
-
-static int s_history_consult(void *arg, const ics_consult_info_t *c)
-{
-    void **a = arg;
-    FILE *text = a[0];
-    json_t *j = a[1];
-    char opens[32], closes[32];
-
-    ics_gov_time(c->opens_ms, opens);
-    ics_gov_time(c->closed_ms ? c->closed_ms : c->closes_ms, closes);
-    json_obj(j, NULL);
-    json_u64(j, "consultation", c->id);
-    json_u64(j, "version", c->version);
-    json_str(j, "status", c->status);
-    json_u64(j, "opens_ms", c->opens_ms);
-    json_u64(j, "closes_ms", c->closes_ms);
-    json_u64(j, "closed_ms", c->closed_ms);
-    json_str(j, "closed_by", c->closed_by);
-    json_u64(j, "consultees", c->consultees);
-    json_u64(j, "responded", c->responded);
-    json_end_obj(j);
-    fprintf(text, "  consultation %-6" PRIu64 " on version %-3u %-9s %s to %s%s%s; %u of %u "
-            "consultees responded\n", c->id, c->version, c->status, opens, closes,
-            c->closed_by[0] ? " closed by " : "", c->closed_by, c->responded, c->consultees);
-    return ICS_OK;
-}
-
-/* plan.history PLAN: versions, adoptions, consultations, amendments. */
-static int s_query_history(ics_db_t *db, const char *group, size_t argc, char *const *argv,
-                           FILE *json, FILE *text, ics_err_t *err)
-{
-    sqlite3_stmt *st = NULL;
-    s_plan_t p;
-    json_t j;
-    int rc;
-
-    if (argc != 1)
-        return ics_err(err, ICS_EINVAL, "plan history takes a plan id");
-    rc = s_arg_plan(db, argv[0], &p, err);
-    if (rc != ICS_OK)
-        return rc;
-    json_init(&j, json);
-    json_obj(&j, NULL);
-    json_str(&j, "group", group);
-    json_str(&j, "plan", p.plan);
-    json_str(&j, "title", p.title);
-    json_str(&j, "period", p.period);
-    json_u64(&j, "latest", p.latest);
-    json_u64(&j, "adopted", p.adopted);
-    fprintf(text, "Plan %s: %s (%s)\n\n", p.plan, p.title, p.period);
-    fprintf(text, "%-8s %-6s %-21s %-28s %s\n", "VERSION", "INDEX", "WHEN", "BY", "CHANGE");
-    json_arr(&j, "versions");
-    rc = ics_sql_query(db, &st,
-                         "SELECT v.version, v.hash, v.position, v.clock_ms, v.amendment, v.org,"
-                         " v.person, a.op, a.section, a.rationale,"
-                         " (SELECT count(*) FROM plan_sections s WHERE s.plan = v.plan AND"
-                         " s.version = v.version)"
-                         " FROM plan_versions v LEFT JOIN amendments a ON a.id = v.amendment"
-                         " WHERE v.plan = ?1 ORDER BY v.version", "t", p.plan);
-    if (rc != ICS_OK)
-        goto out;
-    while ((rc = ics_sql_row(db, st)) == ICS_OK) {
-        uint8_t hash[32];
-        char hex[65], when[32], by[ICS_ORG_MAX + ICS_PERSON_MAX + 2];
-        uint64_t version = ics_sql_column_u64(st, 0), amendment = ics_sql_column_u64(st, 4);
-        const char *rationale = (const char *)sqlite3_column_text(st, 9);
-        if (!ics_sql_column_blob(st, 1, hash, 32)) {
-            rc = ICS_EIO;
-            goto out;
-        }
-        ics_hex(hash, 32, hex);
-        ics_gov_time(ics_sql_column_u64(st, 3), when);
-        snprintf(by, sizeof by, "%s %s", (const char *)sqlite3_column_text(st, 5),
-                 (const char *)sqlite3_column_text(st, 6));
-        json_obj(&j, NULL);
-        json_u64(&j, "version", version);
-        json_str(&j, "hash", hex);
-        json_u64(&j, "index", ics_sql_column_u64(st, 2));
-        json_u64(&j, "clock_ms", ics_sql_column_u64(st, 3));
-        json_u64(&j, "amendment", amendment);
-        json_str(&j, "org", (const char *)sqlite3_column_text(st, 5));
-        json_str(&j, "person", (const char *)sqlite3_column_text(st, 6));
-        json_bool(&j, "adopted", version == p.adopted);
-        json_end_obj(&j);
-        fprintf(text, "%-8" PRIu64 " %-6" PRIu64 " %-21s %-28s ", version,
-                ics_sql_column_u64(st, 2), when, by);
-        if (amendment == 0)
-            fprintf(text, "created with %" PRIu64 " sections", ics_sql_column_u64(st, 10));
-        else
-            fprintf(text, "amendment %" PRIu64 ": %s %s: %.60s%s", amendment,
-                    s_op_name(sqlite3_column_int(st, 7)),
-                    (const char *)sqlite3_column_text(st, 8), rationale ? rationale : "",
-                    rationale && strlen(rationale) > 60 ? "..." : "");
-        fprintf(text, "%s\n        sha %.16s...\n", version == p.adopted ? "  [ADOPTED]" : "",
-                hex);
-    }
-    if (rc != ICS_ENOENT)
-        goto out;
-    ics_sql_release(db, st);
-    st = NULL;
-    json_end_arr(&j);
-
-    json_arr(&j, "adoptions");
-    fprintf(text, "\nAdoptions\n");
-    rc = ics_sql_query(db, &st, "SELECT version, position, clock_ms, motion, consultation"
-                                  " FROM adoptions WHERE plan = ?1 ORDER BY position", "t",
-                         p.plan);
-    if (rc != ICS_OK)
-        goto out;
-    bool any = false;
-    while ((rc = ics_sql_row(db, st)) == ICS_OK) {
-        char when[32];
-        any = true;
-        ics_gov_time(ics_sql_column_u64(st, 2), when);
-        json_obj(&j, NULL);
-        json_u64(&j, "version", ics_sql_column_u64(st, 0));
-        json_u64(&j, "index", ics_sql_column_u64(st, 1));
-        json_u64(&j, "clock_ms", ics_sql_column_u64(st, 2));
-        json_u64(&j, "motion", ics_sql_column_u64(st, 3));
-        json_u64(&j, "consultation", ics_sql_column_u64(st, 4));
-        json_end_obj(&j);
-        fprintf(text, "  version %" PRIu64 " adopted at index %" PRIu64 ", %s, by motion %"
-                PRIu64 " after consultation %" PRIu64 "\n", ics_sql_column_u64(st, 0),
-                ics_sql_column_u64(st, 1), when, ics_sql_column_u64(st, 3),
-                ics_sql_column_u64(st, 4));
-    }
-    if (rc != ICS_ENOENT)
-        goto out;
-    if (!any)
-        fprintf(text, "  (none yet)\n");
-    ics_sql_release(db, st);
-    st = NULL;
-    json_end_arr(&j);
-
-    json_arr(&j, "consultations");
-    fprintf(text, "\nConsultations\n");
-    void *arg[2] = {text, &j};
-    long before = ftell(text);
-    rc = ics_consult_each_for_plan(db, p.plan, s_history_consult, arg);
-    if (rc != ICS_OK)
-        goto out;
-    if (ftell(text) == before)
-        fprintf(text, "  (none yet)\n");
-    json_end_arr(&j);
-
-    json_arr(&j, "amendments");
-    fprintf(text, "\nAmendments\n");
-    rc = ics_sql_query(db, &st, "SELECT id, op, section, org, person, status, version,"
-                                  " status_note FROM amendments WHERE plan = ?1 ORDER BY id",
-                         "t", p.plan);
-    if (rc != ICS_OK)
-        goto out;
-    any = false;
-    while ((rc = ics_sql_row(db, st)) == ICS_OK) {
-        const char *status = (const char *)sqlite3_column_text(st, 5);
-        const char *note = (const char *)sqlite3_column_text(st, 7);
-        any = true;
-        json_obj(&j, NULL);
-        json_u64(&j, "amendment", ics_sql_column_u64(st, 0));
-        json_str(&j, "op", s_op_name(sqlite3_column_int(st, 1)));
-        json_str(&j, "section", (const char *)sqlite3_column_text(st, 2));
-        json_str(&j, "org", (const char *)sqlite3_column_text(st, 3));
-        json_str(&j, "person", (const char *)sqlite3_column_text(st, 4));
-        json_str(&j, "status", status);
-        json_u64(&j, "version", ics_sql_column_u64(st, 6));
-        json_str(&j, "note", note);
-        json_end_obj(&j);
-        fprintf(text, "  %-6" PRIu64 " %-8s %-18s %-9s %-20s %s", ics_sql_column_u64(st, 0),
-                s_op_name(sqlite3_column_int(st, 1)), (const char *)sqlite3_column_text(st, 2),
-                (const char *)sqlite3_column_text(st, 3),
-                (const char *)sqlite3_column_text(st, 4), status);
-        if (strcmp(status, "accepted") == 0)
-            fprintf(text, " -> version %" PRIu64, ics_sql_column_u64(st, 6));
-        else if (note[0] != '\0')
-            fprintf(text, ": %s", note);
-        fputc('\n', text);
-    }
-    if (rc != ICS_ENOENT)
-        goto out;
-    if (!any)
-        fprintf(text, "  (none yet)\n");
-    json_end_arr(&j);
-    json_end_obj(&j);
-    rc = ICS_OK;
-out:
-    ics_sql_release(db, st);
-    return rc == ICS_OK ? ICS_OK : ics_err(err, rc, "state database error");
-}
-
-/* plan.diff PLAN V1 V2 */
-static int s_query_diff(ics_db_t *db, const char *group, size_t argc, char *const *argv,
-                        FILE *json, FILE *text, ics_err_t *err)
-{
-    s_plan_t p;
-    s_doc_t a, b;
-    uint8_t ha[32], hb[32];
-    char xa[65], xb[65], org[ICS_ORG_MAX], person[ICS_PERSON_MAX];
-    uint64_t pos, clock, amendment;
-    uint32_t va = 0, vb = 0;
-    json_t j;
-    int rc;
-
-    memset(&a, 0, sizeof a);
-    memset(&b, 0, sizeof b);
-    if (argc != 3)
-        return ics_err(err, ICS_EINVAL, "plan diff takes a plan id and two versions");
-    rc = s_arg_plan(db, argv[0], &p, err);
-    if (rc == ICS_OK)
-        rc = s_arg_version(&p, argv[1], &va, err);
-    if (rc == ICS_OK)
-        rc = s_arg_version(&p, argv[2], &vb, err);
-    if (rc != ICS_OK)
-        return rc;
-    rc = s_doc_load(db, p.plan, va, &a);
-    if (rc == ICS_OK)
-        rc = s_doc_load(db, p.plan, vb, &b);
-    if (rc == ICS_OK)
-        rc = s_version_row(db, p.plan, va, ha, &pos, &clock, &amendment, org, person);
-    if (rc == ICS_OK)
-        rc = s_version_row(db, p.plan, vb, hb, &pos, &clock, &amendment, org, person);
-    if (rc != ICS_OK)
-        goto out;
-    ics_hex(ha, 32, xa);
-    ics_hex(hb, 32, xb);
-    json_init(&j, json);
-    json_obj(&j, NULL);
-    json_str(&j, "group", group);
-    json_str(&j, "plan", p.plan);
-    json_u64(&j, "from", va);
-    json_u64(&j, "to", vb);
-    json_str(&j, "from_hash", xa);
-    json_str(&j, "to_hash", xb);
-    fprintf(text, "--- %s version %u (sha %.16s...)\n+++ %s version %u (sha %.16s...)\n", p.plan,
-            va, xa, p.plan, vb, xb);
-    rc = s_doc_diff(text, &j, &a, &b);
-    json_end_obj(&j);
-out:
-    s_doc_free(&a);
-    s_doc_free(&b);
-    return rc == ICS_OK ? ICS_OK : ics_err(err, rc, "state database error");
-}
-
-static void s_md_text(FILE *f, const char *s)
-{
-    /* Section text is the authors' Markdown; keep it, ending in a newline. */
-    fputs(s, f);
-    if (s[0] != '\0' && s[strlen(s) - 1] != '\n')
-        fputc('\n', f);
-}
-
-/* plan.publish PLAN [VERSION]: the adopted plan (or a draft version) as
- * Markdown, with the HWB opinions and the decision record. */
-static int s_query_publish(ics_db_t *db, const char *group, size_t argc, char *const *argv,
-                           FILE *json, FILE *text, ics_err_t *err)
-{
-    sqlite3_stmt *st = NULL;
-    s_plan_t p;
-    s_doc_t d;
-    uint8_t hash[32];
-    char hex[65], org[ICS_ORG_MAX], person[ICS_PERSON_MAX], when[32];
-    char *md = NULL;
-    size_t mdlen = 0;
-    uint64_t pos, clock, amendment, motion = 0, consultation = 0, adopted_at = 0;
-    uint64_t adopted_clock = 0;
-    uint32_t v;
-    FILE *f = NULL;
-    json_t j;
-    int rc;
-
-    memset(&d, 0, sizeof d);
-    if (argc < 1 || argc > 2)
-        return ics_err(err, ICS_EINVAL, "plan publish takes a plan id and optionally a version");
-    rc = s_arg_plan(db, argv[0], &p, err);
-    if (rc != ICS_OK)
-        return rc;
-    v = p.adopted;
-    if (argc == 2 && (rc = s_arg_version(&p, argv[1], &v, err)) != ICS_OK)
-        return rc;
-    if (v == 0)
-        return ics_err(err, ICS_ENOENT, "plan %s has no adopted version yet; to publish a draft "
-                                        "give its version (1 to %u)", p.plan, p.latest);
-    rc = ics_sql_query(db, &st, "SELECT motion, consultation, position, clock_ms FROM"
-                                  " adoptions WHERE plan = ?1 AND version = ?2"
-                                  " ORDER BY position DESC LIMIT 1", "tu", p.plan, (uint64_t)v);
-    if (rc != ICS_OK)
-        goto out;
-    rc = ics_sql_row(db, st);
-    if (rc == ICS_OK) {
-        motion = ics_sql_column_u64(st, 0);
-        consultation = ics_sql_column_u64(st, 1);
-        adopted_at = ics_sql_column_u64(st, 2);
-        adopted_clock = ics_sql_column_u64(st, 3);
-    } else if (rc != ICS_ENOENT) {
-        goto out;
-    }
-    ics_sql_release(db, st);
-    st = NULL;
-    rc = s_doc_load(db, p.plan, v, &d);
-    if (rc == ICS_OK)
-        rc = s_version_row(db, p.plan, v, hash, &pos, &clock, &amendment, org, person);
-    if (rc != ICS_OK)
-        goto out;
-    ics_hex(hash, 32, hex);
-    f = open_memstream(&md, &mdlen);
-    if (f == NULL) {
-        rc = ICS_ENOMEM;
-        goto out;
-    }
-    fprintf(f, "# %s\n\n", p.title);
-    if (motion == 0)
-        fprintf(f, "> **DRAFT: version %u has not been adopted.** It is published for "
-                   "information only.\n\n", v);
-    fprintf(f, "| | |\n|---|---|\n");
-    fprintf(f, "| Plan | `%s`, group `%s` |\n", p.plan, group);
-    fprintf(f, "| Period | %s |\n", p.period);
-    fprintf(f, "| Version | %u of %u |\n", v, p.latest);
-    fprintf(f, "| Content hash | `%s` (BLAKE2b-256, docs/policy.md) |\n", hex);
-    if (motion != 0) {
-        ics_gov_time(adopted_clock, when);
-        fprintf(f, "| Status | Adopted at log index %" PRIu64 " (%s) by motion %" PRIu64 " |\n",
-                adopted_at, when, motion);
-        fprintf(f, "| Consultation | round %" PRIu64 " |\n", consultation);
-    } else {
-        fprintf(f, "| Status | Draft |\n");
-    }
-    fprintf(f, "\n## Contents\n\n");
-    for (size_t i = 0; i < d.n; i++)
-        fprintf(f, "%zu. %s\n", i + 1, d.sec[i].title);
-    for (size_t i = 0; i < d.n; i++) {
-        fprintf(f, "\n## %zu. %s\n\n", i + 1, d.sec[i].title);
-        s_md_text(f, d.sec[i].text);
-    }
-    if (consultation != 0) {
-        fprintf(f, "\n");
-        rc = ics_consult_markdown(db, consultation, f);
-        if (rc != ICS_OK)
-            goto out;
-    }
-    if (motion != 0) {
-        fprintf(f, "\n");
-        rc = ics_motions_record_markdown(db, motion, f);
-        if (rc != ICS_OK)
-            goto out;
-    }
-    fprintf(f, "\n---\nPublished from the replicated log of group `%s`. Anyone holding an "
-               "export of the log (`icsctl log export`) can check every entry cited here with "
-               "`icsctl log verify`.\n", group);
-    fclose(f);
-    f = NULL;
-    fputs(md, text);
-
-    json_init(&j, json);
-    json_obj(&j, NULL);
-    json_str(&j, "group", group);
-    json_str(&j, "plan", p.plan);
-    json_str(&j, "title", p.title);
-    json_str(&j, "period", p.period);
-    json_u64(&j, "version", v);
-    json_str(&j, "hash", hex);
-    json_bool(&j, "adopted", motion != 0);
-    json_u64(&j, "adopted_at", adopted_at);
-    json_arr(&j, "sections");
-    for (size_t i = 0; i < d.n; i++) {
-        json_obj(&j, NULL);
-        json_str(&j, "id", d.sec[i].id);
-        json_str(&j, "title", d.sec[i].title);
-        json_str(&j, "text", d.sec[i].text);
-        json_end_obj(&j);
-    }
-    json_end_arr(&j);
-    if (consultation != 0) {
-        json_obj(&j, "consultation");
-        rc = ics_consult_json(db, consultation, &j);
-        json_end_obj(&j);
-        if (rc != ICS_OK)
-            goto out;
-    }
-    if (motion != 0) {
-        json_obj(&j, "decision");
-        rc = ics_motions_record_json(db, motion, &j);
-        json_end_obj(&j);
-        if (rc != ICS_OK)
-            goto out;
-    }
-    json_str(&j, "markdown", md);
-    json_end_obj(&j);
-    rc = ICS_OK;
-out:
-    if (f != NULL)
-        fclose(f);
-    free(md);
-    ics_sql_release(db, st);
-    s_doc_free(&d);
-    return rc == ICS_OK ? ICS_OK : ics_err(err, rc, "state database error");
-}
-
-static const char *s_status_word(const char *s)
-{
-    static const char *const known[] = {"proposed", "accepted", "rejected", "withdrawn",
-                                        "superseded", NULL};
-    for (int i = 0; known[i] != NULL; i++)
-        if (strcmp(s, known[i]) == 0)
-            return known[i];
-    return NULL;
-}
-
-/* amend.list [PLAN|-] [STATUS] */
-static int s_query_amend_list(ics_db_t *db, const char *group, size_t argc, char *const *argv,
-                              FILE *json, FILE *text, ics_err_t *err)
-{
-    sqlite3_stmt *st = NULL;
-    const char *plan = argc > 0 && strcmp(argv[0], "-") != 0 ? argv[0] : "";
-    const char *status = argc > 1 ? argv[1] : "";
-    json_t j;
-    unsigned n = 0;
-    int rc;
-
-    if (argc > 2)
-        return ics_err(err, ICS_EINVAL, "amend list takes an optional plan and status");
-    if (plan[0] != '\0' && !s_valid_key(plan))
-        return ics_err(err, ICS_EINVAL, "'%s' is not a plan id", plan);
-    if (status[0] != '\0' && s_status_word(status) == NULL)
-        return ics_err(err, ICS_EINVAL, "status '%s' is not one of proposed, accepted, rejected, "
-                                        "withdrawn, superseded", status);
-    rc = ics_sql_query(db, &st, "SELECT " S_AMEND_COLUMNS " FROM amendments"
-                                  " WHERE (?1 = '' OR plan = ?1) AND (?2 = '' OR status = ?2)"
-                                  " ORDER BY id", "tt", plan, status);
-    if (rc != ICS_OK)
-        return ics_err(err, rc, "state database error");
-    json_init(&j, json);
-    json_obj(&j, NULL);
-    json_str(&j, "group", group);
-    json_arr(&j, "amendments");
-    fprintf(text, "%-7s %-14s %-5s %-8s %-18s %-9s %-18s %s\n", "ID", "PLAN", "BASE", "OP",
-            "SECTION", "ORG", "PERSON", "STATUS");
-    while ((rc = ics_sql_row(db, st)) == ICS_OK) {
-        s_amend_t a;
-        rc = s_amend_read(st, &a);
-        if (rc != ICS_OK)
-            break;
-        n++;
-        json_obj(&j, NULL);
-        json_u64(&j, "amendment", a.id);
-        json_str(&j, "plan", a.plan);
-        json_u64(&j, "base", a.base);
-        json_str(&j, "op", s_op_name(a.op));
-        json_str(&j, "section", a.section);
-        json_str(&j, "org", a.org);
-        json_str(&j, "person", a.person);
-        json_str(&j, "status", a.status);
-        json_u64(&j, "version", a.version);
-        json_u64(&j, "motion", a.motion);
-        json_str(&j, "rationale", a.rationale);
-        json_str(&j, "note", a.note);
-        json_end_obj(&j);
-        fprintf(text, "%-7" PRIu64 " %-14s %-5u %-8s %-18s %-9s %-18s %s", a.id, a.plan, a.base,
-                s_op_name(a.op), a.section, a.org, a.person, a.status);
-        if (strcmp(a.status, "accepted") == 0)
-            fprintf(text, " (version %u)", a.version);
-        fputc('\n', text);
-        s_amend_free(&a);
-    }
-    ics_sql_release(db, st);
-    json_end_arr(&j);
-    json_end_obj(&j);
-    if (rc == ICS_ENOENT && n == 0)
-        fprintf(text, "(no amendments%s%s%s%s)\n", plan[0] ? " to " : "", plan,
-                status[0] ? " that are " : "", status);
-    return rc == ICS_ENOENT ? ICS_OK : ics_err(err, rc, "state database error");
-}
-
-/* amend.show ID: the amendment, what happened to it, and its change as a
- * diff against its base version. */
-static int s_query_amend_show(ics_db_t *db, const char *group, size_t argc, char *const *argv,
-                              FILE *json, FILE *text, ics_err_t *err)
-{
-    s_amend_t a;
-    s_doc_t base;
-    uint64_t id = 0;
-    long i;
-    char when[32], *hunks = NULL;
-    size_t hlen = 0;
-    const char *before = "", *after = "";
-    s_paras_t ps;
-    char *built = NULL;
-    json_t j;
-    FILE *h;
-    int rc;
-
-    memset(&base, 0, sizeof base);
-    memset(&ps, 0, sizeof ps);
-    if (argc != 1 || !ics_gov_arg_u64(argv[0], &id))
-        return ics_err(err, ICS_EINVAL, "amend show takes an amendment number");
-    rc = s_amend_get(db, id, &a);
-    if (rc == ICS_ENOENT)
-        return ics_err(err, ICS_ENOENT, "there is no amendment %s", argv[0]);
-    if (rc != ICS_OK)
-        return ics_err(err, rc, "state database error");
-    rc = s_doc_load(db, a.plan, a.base, &base);
-    if (rc != ICS_OK)
-        goto out;
-    i = s_doc_find(&base, a.section);
-    before = i >= 0 ? base.sec[i].text : "";
-    /* The change as it reads against the base version. */
-    switch (a.op) {
-    case ICS__V1__AMEND_OP__AMEND_ADD:
-    case ICS__V1__AMEND_OP__AMEND_REPLACE:
-        after = a.text;
-        break;
-    case ICS__V1__AMEND_OP__AMEND_DELETE:
-        if (a.paragraph != 0 && i >= 0 && s_paras_split(before, &ps) == ICS_OK &&
-            a.paragraph <= ps.n) {
-            free(ps.p[a.paragraph - 1]);
-            memmove(&ps.p[a.paragraph - 1], &ps.p[a.paragraph],
-                    (ps.n - a.paragraph) * sizeof *ps.p);
-            ps.n--;
-            built = s_paras_join(&ps);
-        }
-        after = built != NULL ? built : "";
-        break;
-    default: {
-        s_paras_t add;
-        memset(&add, 0, sizeof add);
-        if (i >= 0 && s_paras_split(before, &ps) == ICS_OK &&
-            s_paras_split(a.text, &add) == ICS_OK && a.paragraph <= ps.n + 1) {
-            size_t at = a.paragraph == 0 ? ps.n : a.paragraph - 1;
-            char **p = realloc(ps.p, (ps.n + add.n + 1) * sizeof *p);
-            if (p != NULL) {
-                ps.p = p;
-                memmove(&ps.p[at + add.n], &ps.p[at], (ps.n - at) * sizeof *ps.p);
-                memcpy(&ps.p[at], add.p, add.n * sizeof *add.p);
-                ps.n += add.n;
-                free(add.p);
-                add.p = NULL;
-                add.n = 0;
-                built = s_paras_join(&ps);
-            }
-        }
-        s_paras_free(&add);
-        after = built != NULL ? built : a.text;
-    }
-    }
-    h = open_memstream(&hunks, &hlen);
-    if (h == NULL) {
-        rc = ICS_ENOMEM;
-        goto out;
-    }
-    rc = s_unified(h, before, after);
-    fclose(h);
-    if (rc != ICS_OK)
-        goto out;
-    ics_gov_time(a.clock_ms, when);
-    json_init(&j, json);
-    json_obj(&j, NULL);
-    json_str(&j, "group", group);
-    json_u64(&j, "amendment", a.id);
-    json_str(&j, "plan", a.plan);
-    json_u64(&j, "base", a.base);
-    json_str(&j, "op", s_op_name(a.op));
-    json_str(&j, "section", a.section);
-    json_str(&j, "title", a.title);
-    json_str(&j, "text", a.text);
-    json_u64(&j, "paragraph", a.paragraph);
-    json_str(&j, "after", a.after);
-    json_str(&j, "rationale", a.rationale);
-    json_str(&j, "org", a.org);
-    json_str(&j, "person", a.person);
-    json_u64(&j, "clock_ms", a.clock_ms);
-    json_str(&j, "status", a.status);
-    json_u64(&j, "status_at", a.status_at);
-    json_str(&j, "note", a.note);
-    json_u64(&j, "version", a.version);
-    json_u64(&j, "motion", a.motion);
-    json_str(&j, "diff", hunks);
-    json_end_obj(&j);
-
-    fprintf(text, "amendment %" PRIu64 " to plan %s, against version %u\n", a.id, a.plan,
-            a.base);
-    fprintf(text, "proposed by  %s (%s), %s\n", a.org, a.person, when);
-    fprintf(text, "change       %s ", s_op_name(a.op));
-    if (a.op == ICS__V1__AMEND_OP__AMEND_ADD)
-        fprintf(text, "section %s \"%s\" %s%s\n", a.section, a.title,
-                a.after[0] ? "after " : "at the end", a.after);
-    else if (a.op == ICS__V1__AMEND_OP__AMEND_INSERT)
-        fprintf(text, "into section %s %s%u\n", a.section,
-                a.paragraph ? "before paragraph " : "at the end", a.paragraph);
-    else if (a.op == ICS__V1__AMEND_OP__AMEND_DELETE && a.paragraph)
-        fprintf(text, "paragraph %u of section %s\n", a.paragraph, a.section);
-    else
-        fprintf(text, "section %s%s%s%s\n", a.section, a.title[0] ? " (new title \"" : "",
-                a.title, a.title[0] ? "\")" : "");
-    fprintf(text, "status       %s", a.status);
-    if (strcmp(a.status, "accepted") == 0)
-        fprintf(text, ": version %u, by motion %" PRIu64 " at index %" PRIu64, a.version,
-                a.motion, a.status_at);
-    else if (strcmp(a.status, "proposed") != 0)
-        fprintf(text, " at index %" PRIu64 "%s%s", a.status_at, a.note[0] ? ": " : "", a.note);
-    fprintf(text, "\nrationale    %s\n\n--- section %s, version %u\n+++ as amended\n%s", a.rationale,
-            a.section, a.base, hunks);
-out:
-    free(hunks);
-    free(built);
-    s_paras_free(&ps);
-    s_doc_free(&base);
-    s_amend_free(&a);
-    return rc == ICS_OK ? ICS_OK : ics_err(err, rc, "state database error");
-}
-
-static const ics_fsm_query_t s_queries[] = {
-    {"plan.list", s_query_list},
-    {"plan.show", s_query_show},
-    {"plan.history", s_query_history},
-    {"plan.diff", s_query_diff},
-    {"plan.publish", s_query_publish},
-    {"amend.list", s_query_amend_list},
-    {"amend.show", s_query_amend_show},
-    {NULL, NULL},
-};
-
 const ics_fsm_domain_t ics_fsm_domain_plans = {
     .name = "plans",
     .kinds = s_kinds,
@@ -2341,5 +1263,5 @@ const ics_fsm_domain_t ics_fsm_domain_plans = {
     .apply = s_apply,
     .on_clock = NULL,
     .deadline = NULL,
-    .queries = s_queries,
+    .queries = ics_plans_queries,
 };
