@@ -730,12 +730,14 @@ static void s_bad_genesis(void (*change)(Ics__V1__Genesis *g), const char *reaso
 
 static void s_admin_outside(Ics__V1__Genesis *g)
 {
-    g->admin = "RX9";
+    free(g->admin); /* the message was unpacked with malloc */
+    g->admin = strdup("RX9");
 }
 
 static void s_endpoint_space(Ics__V1__Genesis *g)
 {
-    g->members[1]->endpoint = "tcp://rtd.example.nhs.uk:7400 ";
+    free(g->members[1]->endpoint);
+    g->members[1]->endpoint = strdup("tcp://rtd.example.nhs.uk:7400 ");
 }
 
 static void s_standby(Ics__V1__Genesis *g)
