@@ -825,6 +825,7 @@ static void s_certify(s_replay_t *r, ics_log_verify_report_t *rep)
     unsigned needed = s_count(r, false) / 2 + 1;
 
     rep->checkpoints = r->n_cps;
+    rep->certify_needed = needed;
     if (r->n_cps == 0)
         return;
     qsort(r->cps, r->n_cps, sizeof *r->cps, s_cp_order);
@@ -839,7 +840,6 @@ static void s_certify(s_replay_t *r, ics_log_verify_report_t *rep)
         if (n >= needed) {
             rep->certified_position = r->cps[i].position;
             rep->certified_by = n;
-            rep->certify_needed = needed;
             return;
         }
         i = j;
