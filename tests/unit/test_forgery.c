@@ -175,7 +175,6 @@ static int s_build(void **state)
     s_appoint(fx, "QHM", "sir.liam", "chair", NULL);
     s_appoint(fx, "QHM", "sam.allen", "chief_executive", NULL);
     s_appoint(fx, "QHM", "fiona.d", "finance_director", NULL);
-    s_fill_to(fx, 16);
     S.cp16 = s_checkpoints(fx, 16);
     r = fx_checkpoint(fx, "QHM", 17, fx->last.chain, 32);
     FX_REJECTED(r, "checkpoints name positions that are multiples of 16");
@@ -190,9 +189,7 @@ static int s_build(void **state)
     FX_ACCEPTED(r);
     for (size_t i = 0; i < 6; i++)
         FX_ACCEPTED(fx_vote(fx, voters[i][0], voters[i][1], r.position, FOR, NULL));
-    s_fill_to(fx, 32);
-    s_checkpoints(fx, 32);
-    S.rtd_checkpoint_32 = ics_fsm_position(fx->fsm) - 2;
+    S.rtd_checkpoint_32 = s_checkpoints(fx, 32) + 1;
     FX_ACCEPTED(fx_member_add(fx, "RTD", "RTF", "foundation_trust", ics_identity_public(rtf),
                               32, true));
     r = fx_member_add(fx, "QHM", "RX7", "ambulance", ics_identity_public(rx7), 32, true);
@@ -211,9 +208,7 @@ static int s_build(void **state)
     }
     rtd1 = fx_org(fx, "RTD")->key;
     fx_org(fx, "RTD")->key = S.rtd2; /* the fixture signs RTD's entries with it from now */
-    s_fill_to(fx, 48);
     S.cp48 = s_checkpoints(fx, 48);
-    s_fill_to(fx, 64);
     s_checkpoints(fx, 64);
     s_fill_to(fx, 70);
     fx_org(fx, "RTD")->key = rtd1;
