@@ -7,11 +7,13 @@
  * `icsctl log verify`'s verifier and, where python3 with 'cryptography' is
  * installed, to docs/log-format.md Appendix B. Both must accept it, agree
  * with the state machine on the certified position, and agree with each
- * other on a sample of single-byte changes of the file.
+ * other on a sample of single-byte changes of the file; and Appendix B's
+ * check of a genesis policy agrees with ics_policy_valid on changes of the
+ * NENC scheme.
  *
  * ICS_VERIFY_KEEP=1 keeps the files (in /tmp/icsd-test-vgolden-*) when a
- * verdict differs, to look at. test_golden.c is included whole (its main renamed) so that the log is
- * exactly the golden one, with no copy to drift.
+ * verdict differs, to look at. test_golden.c is included whole (its main
+ * renamed) so that the log is exactly the golden one, with no copy to drift.
  */
 #define main s_golden_main
 #include "test_golden.c"
@@ -244,11 +246,151 @@ static void test_golden_log_verifies(void **state)
     free(text);
 }
 
+
+/* ---------------------------------------------------------------- policies */
+
+static void s_set(char **field, const char *value)
+{
+    if (*field != protobuf_c_empty_string) /* the shared "" of an unset field */
+        free(*field);                       /* the rest were malloc'd */
+    *field = strdup(value);
+    assert_non_null(*field);
+}
+
+/* One change each to the NENC scheme, touching every rule of
+ * ics_policy_valid; -1 leaves it as it is. */
+static void s_mutate(Ics__V1__Policy *p, int which)
+{
+    Ics__V1__Rule *r = p->rules[0];
+    switch (which) {
+    case 0: s_set(&p->name, ""); break;
+    case 1: s_set(&p->note, "two\nlines"); break;
+    case 2: p->aid_threshold = (uint64_t)INT64_MAX + 1; break;
+    case 3: p->n_roles = 0; break; /* put back before it is freed */
+    case 4: s_set(&p->roles[0]->id, "Chair"); break;
+    case 5: s_set(&p->roles[1]->id, p->roles[0]->id); break;
+    case 6: s_set(&p->roles[0]->title, ""); break;
+    case 7: s_set(&p->roles[0]->appointed_by, "ICB"); break;
+    case 8: p->roles[0]->max_holders = 10001; break;
+    case 9: s_set(&p->bodies[0]->id, "9board"); break;
+    case 10: s_set(&p->bodies[0]->kind, ""); break;
+    case 11: s_set(&p->bodies[0]->roles[0], "nobody"); break;
+    case 12: p->bodies[0]->n_roles = 0; break; /* likewise */
+    case 13: s_set(&r->id, p->rules[1]->id); break;
+    case 14: r->decision = 9; break;
+    case 15: s_set(&r->body, ""); s_set(&r->role, ""); break;
+    case 16: s_set(&r->body, "nobody"); break;
+    case 17: r->quorum_num = 1; r->quorum_den = 0; break;
+    case 18: r->quorum_num = 3; r->quorum_den = 2; break;
+    case 19: r->quorum_count = 10001; break;
+    case 20: r->threshold = 3; break;
+    case 21: r->period_ms = 999; break;
+    case 22: r->period_ms = 366ull * 86400000ull + 1; break;
+    case 23: s_set(&r->scope, "org: QHM"); break;
+    case 24: r->up_to = 5; break;
+    case 25: s_set(&r->note, "a\x7f"); break;
+    case 26:
+        for (size_t i = 0; i < p->n_rules; i++)
+            if (p->rules[i]->n_proposers > 0)
+                s_set(&p->rules[i]->proposers[0], "nobody");
+        break;
+    case 27:
+        for (size_t i = 0; i < p->n_rules; i++)
+            if (p->rules[i]->n_quorum_roles > 0)
+                s_set(&p->rules[i]->quorum_roles[0], "chair||non_executive");
+        break;
+    case 28:
+        for (size_t i = 0; i < p->n_rules; i++)
+            if (p->rules[i]->decision == ICS__V1__DECISION__DECISION_PLAN_ADOPT)
+                s_set(&p->rules[i]->scope, "plan:jfp");
+        break;
+    case 29: s_set(&r->role, p->roles[0]->id); break; /* body and role both */
+    case 30: s_set(&p->roles[0]->title, "caf\xc3\xa9 \xe2\x80\x94 ok"); break; /* still valid */
+    default: break;
+    }
+}
+
+#define S_MUTATIONS 31
+
+/* Appendix B's policy_problem against ics_policy_valid on the NENC scheme
+ * and each change of it: the same verdict. */
+static void test_policy_rules_agree(void **state)
+{
+    char dir[] = "/tmp/icsd-test-vpolicy-XXXXXX", path[128], cmd[1024];
+    bool valid[S_MUTATIONS + 1];
+    char why[ICS_REASON_MAX], out[4096];
+    size_t n;
+    FILE *p;
+    ics_err_t err;
+
+    (void)state;
+    if (system("python3 -c 'import cryptography' >/dev/null 2>&1") != 0) {
+        fprintf(stderr, "python3 with 'cryptography' not found: Appendix B is not run\n");
+        return;
+    }
+    assert_non_null(mkdtemp(dir));
+    for (int m = -1; m < S_MUTATIONS; m++) {
+        Ics__V1__Policy *pol = NULL;
+        uint8_t *buf = NULL;
+        size_t len = 0, roles, body_roles;
+        if (ics_policy_load(ICS_SOURCE_DIR "/deploy/examples/nenc-policy.ini", &pol, &err) !=
+            ICS_OK)
+            fail_msg("%s", err.msg);
+        roles = pol->n_roles;
+        body_roles = pol->bodies[0]->n_roles;
+        s_mutate(pol, m);
+        valid[m + 1] = ics_policy_valid(pol, why, sizeof why);
+        assert_int_equal(ics_pack(&pol->base, &buf, &len), ICS_OK);
+        pol->n_roles = roles;
+        pol->bodies[0]->n_roles = body_roles;
+        snprintf(path, sizeof path, "%s/%d", dir, m + 1);
+        s_write(path, (const char *)buf, len);
+        free(buf);
+        ics__v1__policy__free_unpacked(pol, NULL);
+    }
+    /* The scheme as it is and the last change are valid, every other
+     * change is not. */
+    for (int i = 0; i <= S_MUTATIONS; i++)
+        if (valid[i] != (i == 0 || i == S_MUTATIONS))
+            fail_msg("change %d: ics_policy_valid says %s", i - 1, valid[i] ? "valid" : "invalid");
+    snprintf(cmd, sizeof cmd,
+             "sed -n '/^## Appendix B/,$p' '%s/docs/log-format.md' | sed -n "
+             "'/^```python$/,/^```$/p' | sed '1d;$d' > '%s/verify.py' && cd '%s' && "
+             "PYTHONDONTWRITEBYTECODE=1 python3 -c 'import verify\n"
+             "for i in range(%d):\n"
+             "    p = verify.policy_problem(verify.msg(open(str(i), \"rb\").read(),"
+             " verify.POLICY))\n"
+             "    print(\"valid\" if p is None else \"invalid\")\n'",
+             ICS_SOURCE_DIR, dir, dir, S_MUTATIONS + 1);
+    p = popen(cmd, "r");
+    assert_non_null(p);
+    n = fread(out, 1, sizeof out - 1, p);
+    out[n] = '\0';
+    assert_int_equal(pclose(p), 0);
+    {
+        char *save = NULL, *line = strtok_r(out, "\n", &save);
+        for (int i = 0; i <= S_MUTATIONS; i++, line = strtok_r(NULL, "\n", &save)) {
+            assert_non_null(line);
+            if (strcmp(line, valid[i] ? "valid" : "invalid") != 0)
+                fail_msg("change %d: ics_policy_valid says %s, Appendix B %s", i - 1,
+                         valid[i] ? "valid" : "invalid", line);
+        }
+    }
+    for (int i = 0; i <= S_MUTATIONS; i++) {
+        snprintf(path, sizeof path, "%s/%d", dir, i);
+        unlink(path);
+    }
+    snprintf(path, sizeof path, "%s/verify.py", dir);
+    unlink(path);
+    assert_int_equal(rmdir(dir), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_golden_log_alarm_refused),
         cmocka_unit_test(test_golden_log_verifies),
+        cmocka_unit_test(test_policy_rules_agree),
     };
     return cmocka_run_group_tests(tests, s_setup, s_teardown);
 }
