@@ -300,7 +300,7 @@ static int s_verify(opts_t *o, const ctl_args_t *a)
     printf(": ok: group ");
     ctl_put_field(stdout, rep.group, 0);
     printf(", %llu entries (%llu accepted, %llu rejected), chain verified, every verdict the "
-           "file decides replayed, every accepted entry signed by its key in force\n",
+           "file decides checked, every accepted entry signed by its key in force\n",
            (unsigned long long)rep.entries, (unsigned long long)rep.accepted,
            (unsigned long long)rep.rejected);
     if (rep.certified_position > 0)
