@@ -288,17 +288,30 @@ static int s_verify(opts_t *o, const ctl_args_t *a)
         fputs(",\"group\":", stdout);
         cj_write_str(stdout, rep.group);
         printf(",\"entries\":%llu,\"accepted\":%llu,\"rejected\":%llu,\"chain\":\"%s\","
-               "\"clock_ms\":%llu,\"verified\":true}}\n",
+               "\"clock_ms\":%llu,\"checkpoints\":%llu,\"certified_position\":%llu,"
+               "\"certified_by\":%u,\"certify_needed\":%u,\"verified\":true}}\n",
                (unsigned long long)rep.entries, (unsigned long long)rep.accepted,
-               (unsigned long long)rep.rejected, chain, (unsigned long long)rep.clock_ms);
+               (unsigned long long)rep.rejected, chain, (unsigned long long)rep.clock_ms,
+               (unsigned long long)rep.checkpoints, (unsigned long long)rep.certified_position,
+               rep.certified_by, rep.certify_needed);
         return EXIT_OK;
     }
     ctl_put_field(stdout, path, 0);
     printf(": ok: group ");
     ctl_put_field(stdout, rep.group, 0);
-    printf(", %llu entries (%llu accepted, %llu rejected), chain verified, every accepted "
-           "entry signed by its key in force\n", (unsigned long long)rep.entries,
-           (unsigned long long)rep.accepted, (unsigned long long)rep.rejected);
+    printf(", %llu entries (%llu accepted, %llu rejected), chain verified, every verdict the "
+           "file decides checked, every accepted entry signed by its key in force\n",
+           (unsigned long long)rep.entries, (unsigned long long)rep.accepted,
+           (unsigned long long)rep.rejected);
+    if (rep.certified_position > 0)
+        printf("certified by checkpoints up to position %llu (%u of the voting members, %u "
+               "needed); %llu checkpoints, each matching this log\n",
+               (unsigned long long)rep.certified_position, rep.certified_by, rep.certify_needed,
+               (unsigned long long)rep.checkpoints);
+    else
+        printf("no position is certified by a majority of the voting members' checkpoints "
+               "(%llu checkpoints, each matching this log): anchor the final chain "
+               "elsewhere\n", (unsigned long long)rep.checkpoints);
     return EXIT_OK;
 }
 
@@ -313,9 +326,12 @@ static const ctl_sub_t s_subs[] = {
      "Write the self-verifying log of every entry (format: docs/log-format.md)\n"
      "to FILE, or to standard output for '-'."},
     {"verify", s_verify, CTL_OFFLINE, "", {"FILE"}, "log verify FILE",
-     "Check an exported log offline: the hash chain, and that every accepted\n"
-     "entry is signed by its organisation's key in force. Names the first bad\n"
-     "entry and exits 1 if it does not verify."},
+     "Check an exported log offline: the hash chain, that every accepted entry\n"
+     "is signed by its organisation's key in force, the replay rule, the verdicts\n"
+     "the file decides (genesis, membership, checkpoints), that every checkpoint\n"
+     "matches the chain, and the highest position certified by a majority of\n"
+     "the members' checkpoints. Names the first bad entry and exits 1 if it does\n"
+     "not verify (docs/log-format.md, section 8)."},
 };
 
 const ctl_cmd_t ctl_cmd_log = CTL_CMD("log", "Read, export and verify the audit log",

@@ -4,20 +4,27 @@
  * An export is the state machine's audit log written out line by line: every
  * entry raft ordered, accepted or rejected, with the chain head after it.
  * The verifier trusts nothing in the file. It recomputes each entry id from
- * the envelope bytes, the chain from its start value, and the log clock; it
- * replays the accepted membership commands (Genesis, MemberAdd,
- * MemberRemove, KeyRotate) to know which key is in force for which
- * organisation at each position, and checks every accepted entry's
- * signature under that key. Rejected entries are checked only for their
- * place in the chain: their reasons come from state the verifier does not
- * rebuild. What anchors the whole file is its final chain (or any chain in
- * it), which the reader compares with a certified checkpoint or with a
- * partner's node. Invariant of this file: it links no state machine and no
- * database, so its rules are exactly the ones docs/log-format.md states.
+ * the envelope bytes, the chain from its start value, and the log clock, and
+ * replays what a third party can replay from the file alone, exactly as the
+ * state machine does: the admission ladder (decode, group, genesis validity,
+ * membership, key in force, signature), the (org, seq) replay windows, and
+ * the rules of Raw, ClockTick, Checkpoint and the membership commands. So it
+ * knows the verdict the state machine must have reached on every entry whose
+ * verdict does not hang on state it does not rebuild (plans, people, policy,
+ * votes, aid), and it checks the recorded one against it. Every accepted
+ * checkpoint must match the chain at the position it names; the highest
+ * position a majority of the voting members checkpointed is reported. What
+ * anchors the file is that certified position (a resealed log cannot keep
+ * the other members' signed checkpoints matching) or its final chain
+ * compared with a partner's node. Invariant of this file: it links no state
+ * machine and no database (the stand-alone membership rules it shares with
+ * the state machine are in membership.c), so its rules are exactly the ones
+ * docs/log-format.md states.
  */
 #include "logverify.h"
 
 #include "envelope.h"
+#include "membership.h"
 
 #include <inttypes.h>
 #include <sodium.h>
@@ -240,11 +247,41 @@ static int s_read_line(FILE *in, char **line, size_t *cap)
 
 /* ---------------------------------------------------------------- replay */
 
-/* Who may sign: the replayed membership, with each member's key in force. */
+/* Who may sign: the replayed membership, with each member's key in force
+ * and the flags the membership rules read (fsm_members.c). */
 typedef struct {
     char org[ICS_ORG_MAX];
     uint8_t pk[ICS_PK_BYTES];
+    bool voter;
+    bool admin;
 } s_member_t;
+
+/* An organisation's replay window (fsm_audit.c): the highest verified seq
+ * and which of the ICS_LOG_REPLAY_WINDOW numbers up to it are taken. */
+#define S_WINDOW_BYTES (ICS_LOG_REPLAY_WINDOW / 8)
+typedef struct {
+    char org[ICS_ORG_MAX];
+    uint64_t highest;
+    uint8_t window[S_WINDOW_BYTES]; /* bit i of byte i/8: seq highest - i taken */
+} s_seqs_t;
+
+/* An accepted checkpoint: org said the chain at position was what it is. */
+typedef struct {
+    uint64_t position;
+    uint64_t at;                /* the checkpoint entry's own position */
+    char org[ICS_ORG_MAX];
+} s_checkpoint_t;
+
+/* An accepted motion to admit (org, pk) or remove org: the only thing that
+ * lets a member other than the administrator add or remove one. Whether it
+ * carried depends on votes the verifier does not count, so it is a
+ * necessary condition only; each is used up by one such change. */
+typedef struct {
+    char org[ICS_ORG_MAX];
+    bool admit;
+    uint8_t pk[ICS_PK_BYTES];
+    bool used;
+} s_motion_t;
 
 typedef struct {
     const char *group;
@@ -252,7 +289,45 @@ typedef struct {
     uint64_t clock;
     s_member_t *members;
     size_t n_members, cap_members;
+    s_seqs_t *seqs;
+    size_t n_seqs, cap_seqs;
+    uint8_t (*marks)[ICS_CHAIN_BYTES]; /* chain at position 16 (k + 1) */
+    size_t n_marks, cap_marks;
+    s_checkpoint_t *cps;
+    size_t n_cps, cap_cps;
+    s_motion_t *motions;
+    size_t n_motions, cap_motions;
 } s_replay_t;
+
+/* What the state machine must have decided, as far as the file tells. */
+typedef enum { S_REJECT, S_ACCEPT, S_UNKNOWN } s_expect_t;
+
+static bool s_grow(void **p, size_t *cap, size_t n, size_t size)
+{
+    size_t c;
+    void *q;
+
+    if (n < *cap)
+        return true;
+    c = *cap ? 2 * *cap : 16;
+    if (c > SIZE_MAX / size)
+        return false;
+    q = realloc(*p, c * size);
+    if (q == NULL)
+        return false;
+    *p = q;
+    *cap = c;
+    return true;
+}
+
+static void s_replay_free(s_replay_t *r)
+{
+    free(r->members);
+    free(r->seqs);
+    free(r->marks);
+    free(r->cps);
+    free(r->motions);
+}
 
 static s_member_t *s_member(s_replay_t *r, const char *org)
 {
@@ -262,88 +337,372 @@ static s_member_t *s_member(s_replay_t *r, const char *org)
     return NULL;
 }
 
-static int s_member_put(s_replay_t *r, const char *org, const ProtobufCBinaryData *pk,
-                        ics_err_t *err)
+/* The current member other than org holding pk, if any. */
+static const s_member_t *s_key_holder(const s_replay_t *r, const uint8_t *pk, const char *org)
 {
-    s_member_t *m = s_member(r, org);
+    for (size_t i = 0; i < r->n_members; i++)
+        if (strcmp(r->members[i].org, org) != 0 &&
+            memcmp(r->members[i].pk, pk, ICS_PK_BYTES) == 0)
+            return &r->members[i];
+    return NULL;
+}
 
-    if (!ics_valid_id(org, ICS_ORG_MAX) || pk->len != ICS_PK_BYTES)
-        return ics_err(err, ICS_EMALFORMED,
-                       "accepted membership entry carries a bad organisation id or key");
-    if (m == NULL) {
-        if (r->n_members == r->cap_members) {
-            size_t cap = r->cap_members ? 2 * r->cap_members : 16;
-            s_member_t *p = realloc(r->members, cap * sizeof *p);
-            if (p == NULL)
-                return ics_err(err, ICS_ENOMEM, "out of memory");
-            r->members = p;
-            r->cap_members = cap;
-        }
-        m = &r->members[r->n_members++];
-        ics_strcpy(m->org, sizeof m->org, org);
-    }
-    memcpy(m->pk, pk->data, ICS_PK_BYTES);
+static unsigned s_count(const s_replay_t *r, bool admins)
+{
+    unsigned n = 0;
+    for (size_t i = 0; i < r->n_members; i++)
+        if (admins ? r->members[i].admin : r->members[i].voter)
+            n++;
+    return n;
+}
+
+static int s_member_put(s_replay_t *r, const char *org, const uint8_t pk[ICS_PK_BYTES],
+                        bool voter, bool admin, ics_err_t *err)
+{
+    s_member_t *m;
+
+    if (!s_grow((void **)&r->members, &r->cap_members, r->n_members, sizeof *m))
+        return ics_err(err, ICS_ENOMEM, "out of memory");
+    m = &r->members[r->n_members++];
+    ics_strcpy(m->org, sizeof m->org, org);
+    memcpy(m->pk, pk, ICS_PK_BYTES);
+    m->voter = voter;
+    m->admin = admin;
     return ICS_OK;
 }
 
-/* Carries out an accepted command's effect on membership and the clock. */
-static int s_replay_command(s_replay_t *r, const Ics__V1__Command *cmd, ics_err_t *err)
+/* ---- replay windows (docs/log-format.md section 3, fsm_audit.c) */
+
+typedef enum { S_SEQ_NEW, S_SEQ_SEEN, S_SEQ_STALE } s_seq_t;
+
+static s_seqs_t *s_seqs(s_replay_t *r, const char *org)
 {
+    for (size_t i = 0; i < r->n_seqs; i++)
+        if (strcmp(r->seqs[i].org, org) == 0)
+            return &r->seqs[i];
+    return NULL;
+}
+
+static bool s_bit(const uint8_t *w, uint64_t i)
+{
+    return (w[i / 8] >> (i % 8)) & 1u;
+}
+
+static void s_set(uint8_t *w, uint64_t i)
+{
+    w[i / 8] = (uint8_t)(w[i / 8] | (1u << (i % 8)));
+}
+
+static s_seq_t s_seq_state(s_replay_t *r, const char *org, uint64_t seq, uint64_t *highest)
+{
+    const s_seqs_t *w = s_seqs(r, org);
+
+    *highest = w != NULL ? w->highest : 0;
+    if (w == NULL || seq > w->highest)
+        return S_SEQ_NEW;
+    if (w->highest - seq >= ICS_LOG_REPLAY_WINDOW)
+        return S_SEQ_STALE;
+    return s_bit(w->window, w->highest - seq) ? S_SEQ_SEEN : S_SEQ_NEW;
+}
+
+static int s_seq_take(s_replay_t *r, const char *org, uint64_t seq, ics_err_t *err)
+{
+    s_seqs_t *w = s_seqs(r, org);
+
+    if (w == NULL) {
+        if (!s_grow((void **)&r->seqs, &r->cap_seqs, r->n_seqs, sizeof *w))
+            return ics_err(err, ICS_ENOMEM, "out of memory");
+        w = &r->seqs[r->n_seqs++];
+        memset(w, 0, sizeof *w);
+        ics_strcpy(w->org, sizeof w->org, org);
+        w->highest = seq;
+    } else if (seq > w->highest) {
+        uint8_t shifted[S_WINDOW_BYTES] = {0};
+        uint64_t by = seq - w->highest;
+        for (uint64_t i = 0; by < ICS_LOG_REPLAY_WINDOW && i + by < ICS_LOG_REPLAY_WINDOW; i++)
+            if (s_bit(w->window, i))
+                s_set(shifted, i + by);
+        memcpy(w->window, shifted, sizeof shifted);
+        w->highest = seq;
+    }
+    s_set(w->window, w->highest - seq);
+    return ICS_OK;
+}
+
+/* ---- checkpoints (section 6a, fsm_audit.c) */
+
+/* Records the chain after position pos if a checkpoint may name it. */
+static int s_mark(s_replay_t *r, uint64_t pos, const uint8_t chain[ICS_CHAIN_BYTES],
+                  ics_err_t *err)
+{
+    if (pos % ICS_LOG_MARK_STRIDE != 0)
+        return ICS_OK;
+    if (!s_grow((void **)&r->marks, &r->cap_marks, r->n_marks, sizeof *r->marks))
+        return ics_err(err, ICS_ENOMEM, "out of memory");
+    memcpy(r->marks[r->n_marks++], chain, ICS_CHAIN_BYTES);
+    return ICS_OK;
+}
+
+/* The state machine's verdict on Checkpoint cp signed by org at position
+ * pos; why says what a rejection is for. */
+static s_expect_t s_checkpoint_rule(const s_replay_t *r, const char *org,
+                                    const Ics__V1__Checkpoint *cp, uint64_t pos, char *why,
+                                    size_t size)
+{
+    uint64_t newest = (pos - 1) / ICS_LOG_MARK_STRIDE * ICS_LOG_MARK_STRIDE;
+    uint64_t span = (uint64_t)ICS_LOG_MARK_STRIDE * ICS_LOG_MARKS_KEPT;
+
+    if (cp->position == 0 || cp->position >= pos)
+        snprintf(why, size, "it names position %" PRIu64 ", not one before its own",
+                 cp->position);
+    else if (cp->position % ICS_LOG_MARK_STRIDE != 0)
+        snprintf(why, size, "it names position %" PRIu64 ", not a multiple of %d",
+                 cp->position, ICS_LOG_MARK_STRIDE);
+    else if (cp->chain.len != ICS_CHAIN_BYTES)
+        snprintf(why, size, "its chain is %zu bytes", cp->chain.len);
+    else if (newest > span && cp->position <= newest - span)
+        snprintf(why, size, "position %" PRIu64 " is older than the last %d checkpointable"
+                 " positions", cp->position, ICS_LOG_MARKS_KEPT);
+    else {
+        /* An earlier one by org for the same position: its entry came
+         * after that position, so look back only that far. */
+        for (size_t i = r->n_cps; i-- > 0 && r->cps[i].at > cp->position;)
+            if (r->cps[i].position == cp->position && strcmp(r->cps[i].org, org) == 0) {
+                snprintf(why, size, "%s already sent a checkpoint for position %" PRIu64, org,
+                         cp->position);
+                return S_REJECT;
+            }
+        return S_ACCEPT;
+    }
+    return S_REJECT;
+}
+
+/* ---- membership (section 5, fsm_members.c) */
+
+/* An unused accepted motion to admit (org, pk), or (pk NULL) to remove org. */
+static s_motion_t *s_motion(s_replay_t *r, const char *org, const uint8_t *pk)
+{
+    for (size_t i = 0; i < r->n_motions; i++) {
+        s_motion_t *m = &r->motions[i];
+        if (!m->used && m->admit == (pk != NULL) && strcmp(m->org, org) == 0 &&
+            (pk == NULL || memcmp(m->pk, pk, ICS_PK_BYTES) == 0))
+            return m;
+    }
+    return NULL;
+}
+
+static s_expect_t s_member_add_rule(s_replay_t *r, const s_member_t *signer,
+                                    const Ics__V1__MemberAdd *m, char *why, size_t size)
+{
+    bool motion = !signer->admin && m->public_key.len == ICS_PK_BYTES &&
+                  s_motion(r, m->org, m->public_key.data) != NULL;
+    const s_member_t *holder;
+
+    if (!signer->admin && !motion)
+        snprintf(why, size, "%s is not the membership administrator, and no motion to admit"
+                 " %.40s with that key was accepted", signer->org, m->org);
+    else if (!ics_member_check(m, why, size))
+        ;
+    else if (s_member(r, m->org) != NULL)
+        snprintf(why, size, "%s is already a member", m->org);
+    else if (r->n_members >= ICS_MAX_ORGS)
+        snprintf(why, size, "the group already has %d members", ICS_MAX_ORGS);
+    else if ((holder = s_key_holder(r, m->public_key.data, m->org)) != NULL)
+        snprintf(why, size, "that public key already belongs to %s", holder->org);
+    else
+        return motion ? S_UNKNOWN : S_ACCEPT;
+    return S_REJECT;
+}
+
+static s_expect_t s_member_remove_rule(s_replay_t *r, const s_member_t *signer,
+                                       const Ics__V1__MemberRemove *rm, char *why, size_t size)
+{
+    bool motion = !signer->admin && s_motion(r, rm->org, NULL) != NULL;
+    const s_member_t *target = s_member(r, rm->org);
+
+    if (!signer->admin && !motion)
+        snprintf(why, size, "%s is not the membership administrator, and no motion to remove"
+                 " %.40s was accepted", signer->org, rm->org);
+    else if (target == NULL)
+        snprintf(why, size, "%.40s is not a member", rm->org);
+    else if (target == signer)
+        snprintf(why, size, "%s cannot remove itself", signer->org);
+    else if (target->admin && s_count(r, true) <= 1)
+        snprintf(why, size, "%s is the last administrator", target->org);
+    else
+        return motion ? S_UNKNOWN : S_ACCEPT;
+    return S_REJECT;
+}
+
+static s_expect_t s_key_rotate_rule(s_replay_t *r, const s_member_t *signer,
+                                    const Ics__V1__KeyRotate *k, char *why, size_t size)
+{
+    const s_member_t *target = s_member(r, k->org), *holder;
+
+    if (target == NULL)
+        snprintf(why, size, "%.40s is not a member", k->org);
+    else if (target != signer && !signer->admin)
+        snprintf(why, size, "only %s itself or the membership administrator may rotate its"
+                 " key; %s is neither", target->org, signer->org);
+    else if (!ics_member_key_valid(&k->public_key))
+        snprintf(why, size, "the new key for %s is not a valid Ed25519 key", target->org);
+    else if (memcmp(k->public_key.data, target->pk, ICS_PK_BYTES) == 0)
+        snprintf(why, size, "that key is already the key in force for %s", target->org);
+    else if ((holder = s_key_holder(r, k->public_key.data, target->org)) != NULL)
+        snprintf(why, size, "that public key already belongs to %s", holder->org);
+    else
+        return S_ACCEPT;
+    return S_REJECT;
+}
+
+/* The verdict the state machine's domains reach on a command that passed
+ * the core's checks, where the file decides it: membership, checkpoints,
+ * Raw and ClockTick. Everything else depends on state the verifier does
+ * not rebuild (plans, people, policy, motions, aid). */
+static s_expect_t s_command_rule(s_replay_t *r, const s_member_t *signer,
+                                 const Ics__V1__Command *cmd, uint64_t pos, char *why,
+                                 size_t size)
+{
+    switch (cmd->body_case) {
+    case ICS__V1__COMMAND__BODY_RAW:
+        return S_ACCEPT;
+    case ICS__V1__COMMAND__BODY_TICK:
+        if (cmd->tick->now_ms > INT64_MAX) {
+            snprintf(why, size, "clock tick %" PRIu64 " is out of range", cmd->tick->now_ms);
+            return S_REJECT;
+        }
+        return S_ACCEPT;
+    case ICS__V1__COMMAND__BODY_CHECKPOINT:
+        return s_checkpoint_rule(r, signer->org, cmd->checkpoint, pos, why, size);
+    case ICS__V1__COMMAND__BODY_MEMBER_ADD:
+        return s_member_add_rule(r, signer, cmd->member_add, why, size);
+    case ICS__V1__COMMAND__BODY_MEMBER_REMOVE:
+        return s_member_remove_rule(r, signer, cmd->member_remove, why, size);
+    case ICS__V1__COMMAND__BODY_KEY_ROTATE:
+        return s_key_rotate_rule(r, signer, cmd->key_rotate, why, size);
+    default:
+        return S_UNKNOWN;
+    }
+}
+
+/* Carries out an accepted command's effect on what the verifier keeps:
+ * members and keys, the clock, checkpoints, membership motions. */
+static int s_replay_command(s_replay_t *r, const char *signer_org, const Ics__V1__Command *cmd,
+                            uint64_t pos, ics_err_t *err)
+{
+    const s_member_t *signer = s_member(r, signer_org);
     s_member_t *m;
+    s_motion_t *mo;
     int rc = ICS_OK;
 
     switch (cmd->body_case) {
     case ICS__V1__COMMAND__BODY_GENESIS:
         r->n_members = 0;
-        for (size_t i = 0; i < cmd->genesis->n_members && rc == ICS_OK; i++)
-            rc = s_member_put(r, cmd->genesis->members[i]->org,
-                              &cmd->genesis->members[i]->public_key, err);
+        for (size_t i = 0; i < cmd->genesis->n_members && rc == ICS_OK; i++) {
+            const Ics__V1__MemberAdd *g = cmd->genesis->members[i];
+            rc = s_member_put(r, g->org, g->public_key.data, true,
+                              strcmp(g->org, cmd->genesis->admin) == 0, err);
+        }
         r->genesis = true;
         break;
     case ICS__V1__COMMAND__BODY_TICK:
         if (cmd->tick->now_ms > r->clock)
             r->clock = cmd->tick->now_ms;
         break;
+    case ICS__V1__COMMAND__BODY_CHECKPOINT: {
+        const Ics__V1__Checkpoint *cp = cmd->checkpoint;
+        s_checkpoint_t *c;
+        char theirs[S_HEX_CHAIN + 1], ours[S_HEX_CHAIN + 1];
+        const uint8_t *mark = r->marks[cp->position / ICS_LOG_MARK_STRIDE - 1];
+
+        if (sodium_memcmp(mark, cp->chain.data, ICS_CHAIN_BYTES) != 0) {
+            ics_hex(cp->chain.data, ICS_CHAIN_BYTES, theirs);
+            ics_hex(mark, ICS_CHAIN_BYTES, ours);
+            return ics_err(err, ICS_EINVAL, "%s's checkpoint for position %" PRIu64 " says %s,"
+                           " this log has %s there (entries before it were changed, added"
+                           " or removed, or the checkpoint was altered)",
+                           signer_org, cp->position, theirs, ours);
+        }
+        if (!s_grow((void **)&r->cps, &r->cap_cps, r->n_cps, sizeof *c))
+            return ics_err(err, ICS_ENOMEM, "out of memory");
+        c = &r->cps[r->n_cps++];
+        c->position = cp->position;
+        c->at = pos;
+        ics_strcpy(c->org, sizeof c->org, signer_org);
+        break;
+    }
     case ICS__V1__COMMAND__BODY_MEMBER_ADD:
-        if (s_member(r, cmd->member_add->org) != NULL)
-            return ics_err(err, ICS_EINVAL, "accepted member_add of %s, already a member",
-                           cmd->member_add->org);
-        rc = s_member_put(r, cmd->member_add->org, &cmd->member_add->public_key, err);
+        if (!signer->admin && (mo = s_motion(r, cmd->member_add->org,
+                                             cmd->member_add->public_key.data)) != NULL)
+            mo->used = true;
+        rc = s_member_put(r, cmd->member_add->org, cmd->member_add->public_key.data,
+                          cmd->member_add->role == ICS__V1__MEMBER_ROLE__MEMBER_ROLE_VOTER,
+                          false, err);
         break;
     case ICS__V1__COMMAND__BODY_MEMBER_REMOVE:
+        if (!signer->admin && (mo = s_motion(r, cmd->member_remove->org, NULL)) != NULL)
+            mo->used = true;
         m = s_member(r, cmd->member_remove->org);
-        if (m == NULL)
-            return ics_err(err, ICS_EINVAL, "accepted member_remove of %s, not a member",
-                           cmd->member_remove->org);
         *m = r->members[--r->n_members];
         break;
     case ICS__V1__COMMAND__BODY_KEY_ROTATE:
-        if (s_member(r, cmd->key_rotate->org) == NULL)
-            return ics_err(err, ICS_EINVAL, "accepted key_rotate for %s, not a member",
-                           cmd->key_rotate->org);
-        rc = s_member_put(r, cmd->key_rotate->org, &cmd->key_rotate->public_key, err);
+        m = s_member(r, cmd->key_rotate->org);
+        memcpy(m->pk, cmd->key_rotate->public_key.data, ICS_PK_BYTES);
         break;
+    case ICS__V1__COMMAND__BODY_MOTION_PROPOSE: {
+        const Ics__V1__MotionPropose *p = cmd->motion_propose;
+        bool admit = p->effect_case == ICS__V1__MOTION_PROPOSE__EFFECT_ADMIT_MEMBER;
+        if (!admit && p->effect_case != ICS__V1__MOTION_PROPOSE__EFFECT_REMOVE_MEMBER)
+            break;
+        if (admit && p->admit_member->public_key.len != ICS_PK_BYTES)
+            break;
+        if (!s_grow((void **)&r->motions, &r->cap_motions, r->n_motions, sizeof *mo))
+            return ics_err(err, ICS_ENOMEM, "out of memory");
+        mo = &r->motions[r->n_motions++];
+        memset(mo, 0, sizeof *mo);
+        mo->admit = admit;
+        ics_strcpy(mo->org, sizeof mo->org, admit ? p->admit_member->org
+                                                  : p->remove_member->org);
+        if (admit)
+            memcpy(mo->pk, p->admit_member->public_key.data, ICS_PK_BYTES);
+        break;
+    }
     default:
         break;
     }
     return rc;
 }
 
-/* Mirrors the state machine's checks 1-5 (docs/log-format.md, "Which
- * entries move the clock"): an entry whose signature the state machine
- * verified moves the clock; an accepted one must have verified. */
+/* The command's name as in command.proto, for messages. */
+static const char *s_kind_name(Ics__V1__Command__BodyCase kind)
+{
+    const ProtobufCFieldDescriptor *f =
+        protobuf_c_message_descriptor_get_field(&ics__v1__command__descriptor, (unsigned)kind);
+    return f != NULL ? f->name : "command";
+}
+
+/* Replays one entry as the state machine applies it (docs/log-format.md
+ * section 3): checks 1 to 5 decide whether it is verified (and so moves
+ * the clock), check 6 its (org, seq), and, where the file decides it, the
+ * command's own rules. The recorded verdict must be the one these give;
+ * a verified entry whose (org, seq) is taken must not be there at all. */
 static int s_replay_entry(s_replay_t *r, const uint8_t *buf, size_t len, bool accepted,
-                          ics_err_t *err)
+                          uint64_t pos, ics_err_t *err)
 {
     Ics__V1__Envelope *env = NULL;
     Ics__V1__Command *cmd = NULL;
-    ics_err_t why;
-    bool verified = false;
+    const s_member_t *signer = NULL;
+    uint8_t genesis_pk[ICS_PK_BYTES];
+    char why[ICS_REASON_MAX] = "";
+    s_expect_t expect = S_REJECT;
+    uint64_t highest = 0;
+    ics_err_t e;
     int rc = ICS_OK;
 
-    if (ics_envelope_decode(buf, len, &env, &why) != ICS_OK) {
+    /* 1-2: the envelope. */
+    if (ics_envelope_decode(buf, len, &env, &e) != ICS_OK) {
         if (accepted)
-            rc = ics_err(err, ICS_EMALFORMED, "accepted entry does not decode: %s", why.msg);
+            rc = ics_err(err, ICS_EMALFORMED, "accepted entry does not decode: %s", e.msg);
         goto out;
     }
     if (env->seq > INT64_MAX || env->timestamp_ms > INT64_MAX ||
@@ -354,60 +713,137 @@ static int s_replay_entry(s_replay_t *r, const uint8_t *buf, size_t len, bool ac
                          env->group);
         goto out;
     }
+    /* 3-5: who may sign, and did they. */
     if (!r->genesis) {
-        const Ics__V1__MemberAdd *signer = NULL;
-
-        if (!accepted)
-            goto out; /* nothing before the genesis counts */
         if (env->kind != ICS__V1__COMMAND__BODY_GENESIS ||
-            ics_command_decode(env, &cmd, &why) != ICS_OK) {
-            rc = ics_err(err, ICS_EINVAL, "accepted entry before any genesis");
+            ics_command_decode(env, &cmd, &e) != ICS_OK) {
+            if (accepted)
+                rc = ics_err(err, ICS_EINVAL, "accepted entry before any genesis");
             goto out;
         }
-        for (size_t i = 0; i < cmd->genesis->n_members; i++)
-            if (strcmp(cmd->genesis->members[i]->org, env->org) == 0)
-                signer = cmd->genesis->members[i];
-        if (signer == NULL || signer->public_key.len != ICS_PK_BYTES) {
-            rc = ics_err(err, ICS_ESIG, "genesis signer %s is not among its members", env->org);
+        if (ics_genesis_check(r->group, env->org, cmd->genesis, genesis_pk, why, sizeof why) !=
+            ICS_OK) {
+            if (accepted)
+                rc = ics_err(err, ICS_EINVAL, "accepted genesis is not valid: %s", why);
             goto out;
         }
-        if (ics_envelope_verify(env, r->group, signer->public_key.data, &why) != ICS_OK) {
-            rc = ics_err(err, ICS_ESIG, "genesis: %s", why.msg);
+        if (ics_envelope_verify(env, r->group, genesis_pk, &e) != ICS_OK) {
+            if (accepted)
+                rc = ics_err(err, ICS_ESIG, "genesis: %s", e.msg);
             goto out;
         }
-        verified = true;
     } else if (env->kind == ICS__V1__COMMAND__BODY_GENESIS) {
         if (accepted)
             rc = ics_err(err, ICS_EINVAL, "a second genesis is marked accepted");
         goto out;
     } else {
-        const s_member_t *m = s_member(r, env->org);
-        verified = m != NULL && ics_envelope_verify(env, r->group, m->pk, &why) == ICS_OK;
-        if (accepted && !verified) {
-            rc = m == NULL
-                     ? ics_err(err, ICS_ESIG, "accepted entry signed by %s, not a member there",
-                               env->org)
-                     : ics_err(err, ICS_ESIG, "accepted entry: %s (key in force for %s)",
-                               why.msg, env->org);
+        signer = s_member(r, env->org);
+        if (signer == NULL || ics_envelope_verify(env, r->group, signer->pk, &e) != ICS_OK) {
+            if (accepted)
+                rc = signer == NULL
+                         ? ics_err(err, ICS_ESIG, "accepted entry signed by %s, not a member"
+                                   " there", env->org)
+                         : ics_err(err, ICS_ESIG, "accepted entry: %s (key in force for %s)",
+                                   e.msg, env->org);
             goto out;
         }
     }
-    if (verified && env->timestamp_ms > r->clock)
-        r->clock = env->timestamp_ms;
-    if (!accepted)
+    /* 6: (org, seq). A verified entry moves the clock, even when refused. */
+    switch (s_seq_state(r, env->org, env->seq, &highest)) {
+    case S_SEQ_SEEN:
+        rc = ics_err(err, ICS_EINVAL, "(%s, %" PRIu64 ") was already taken by an earlier"
+                     " entry: the state machine gives a duplicate no position", env->org,
+                     env->seq);
         goto out;
-    if (cmd == NULL && ics_command_decode(env, &cmd, &why) != ICS_OK) {
-        rc = ics_err(err, ICS_EMALFORMED, "accepted entry's command does not decode: %s",
-                     why.msg);
+    case S_SEQ_STALE:
+        if (env->timestamp_ms > r->clock)
+            r->clock = env->timestamp_ms;
+        if (accepted)
+            rc = ics_err(err, ICS_EINVAL, "accepted entry's sequence number %" PRIu64 " of %s"
+                         " is below its replay window (highest %" PRIu64 ")", env->seq,
+                         env->org, highest);
+        goto out;
+    case S_SEQ_NEW:
+        break;
+    }
+    rc = s_seq_take(r, env->org, env->seq, err);
+    if (rc != ICS_OK)
+        goto out;
+    if (env->timestamp_ms > r->clock)
+        r->clock = env->timestamp_ms;
+    /* 7: the command; 8: its rules, where the file decides them. */
+    if (cmd == NULL && ics_command_decode(env, &cmd, &e) != ICS_OK) {
+        if (accepted)
+            rc = ics_err(err, ICS_EMALFORMED, "accepted entry's command does not decode: %s",
+                         e.msg);
         goto out;
     }
-    rc = s_replay_command(r, cmd, err);
+    if (cmd->actor != NULL && strlen(cmd->actor) >= ICS_ACTOR_MAX) {
+        if (accepted)
+            rc = ics_err(err, ICS_EINVAL, "accepted entry's actor name is longer than %d bytes",
+                         ICS_ACTOR_MAX - 1);
+        goto out;
+    }
+    expect = signer == NULL ? S_ACCEPT /* a valid genesis */
+                            : s_command_rule(r, signer, cmd, pos, why, sizeof why);
+    if (expect == S_REJECT && accepted) {
+        rc = ics_err(err, cmd->body_case == ICS__V1__COMMAND__BODY_CHECKPOINT ? ICS_EINVAL
+                                                                              : ICS_EPERM,
+                     "accepted %s by %s, which the state machine must reject: %s",
+                     s_kind_name(cmd->body_case), env->org, why);
+        goto out;
+    }
+    if (expect == S_ACCEPT && !accepted) {
+        rc = ics_err(err, ICS_EINVAL, "rejected %s by %s passes every rule the state machine"
+                     " applies to it, so it must have been accepted",
+                     s_kind_name(cmd->body_case), env->org);
+        goto out;
+    }
+    if (accepted)
+        rc = s_replay_command(r, env->org, cmd, pos, err);
 out:
     if (cmd != NULL)
         ics__v1__command__free_unpacked(cmd, NULL);
     if (env != NULL)
         ics__v1__envelope__free_unpacked(env, NULL);
     return rc;
+}
+
+/* After the last entry: the highest position for which a majority of the
+ * current voting members sent (matching) checkpoints, as the state
+ * machine's ics_audit_certified_position counts, over the whole log. */
+static int s_cp_order(const void *a, const void *b)
+{
+    const s_checkpoint_t *x = a, *y = b;
+    if (x->position != y->position)
+        return x->position > y->position ? -1 : 1;
+    return strcmp(x->org, y->org);
+}
+
+static void s_certify(s_replay_t *r, ics_log_verify_report_t *rep)
+{
+    unsigned needed = s_count(r, false) / 2 + 1;
+
+    rep->checkpoints = r->n_cps;
+    rep->certify_needed = needed;
+    if (r->n_cps == 0)
+        return;
+    qsort(r->cps, r->n_cps, sizeof *r->cps, s_cp_order);
+    for (size_t i = 0; i < r->n_cps;) {
+        size_t j = i;
+        unsigned n = 0;
+        for (; j < r->n_cps && r->cps[j].position == r->cps[i].position; j++) {
+            const s_member_t *m = s_member(r, r->cps[j].org);
+            if (m != NULL && m->voter)
+                n++;
+        }
+        if (n >= needed) {
+            rep->certified_position = r->cps[i].position;
+            rep->certified_by = n;
+            return;
+        }
+        i = j;
+    }
 }
 
 /* ---------------------------------------------------------------- verify */
@@ -481,7 +917,15 @@ static int s_check_line(char *line, uint64_t pos, s_replay_t *r,
                     "chain does not match (an entry was altered, removed or reordered)");
         goto out;
     }
-    rc = s_replay_entry(r, envb != NULL ? envb : (const uint8_t *)"", env_len, accepted, &why);
+    if (!accepted && reason_len == 0) {
+        rc = s_fail(err, ICS_EINVAL, pos, "a rejected entry without a reason (the state machine"
+                    " always gives one)");
+        goto out;
+    }
+    rc = s_replay_entry(r, envb != NULL ? envb : (const uint8_t *)"", env_len, accepted, pos,
+                        &why);
+    if (rc == ICS_OK)
+        rc = s_mark(r, pos, rep->chain, &why);
     if (rc != ICS_OK) {
         rc = s_fail(err, rc, pos, "%s", why.msg);
         goto out;
@@ -594,9 +1038,10 @@ int ics_log_verify(FILE *in, ics_log_verify_report_t *rep, ics_err_t *err)
         rc = s_fail(err, ICS_EIO, pos + 1, "read error");
         goto out;
     }
+    s_certify(&r, rep);
     rc = ICS_OK;
 out:
     free(line);
-    free(r.members);
+    s_replay_free(&r);
     return rc;
 }

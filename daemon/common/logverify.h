@@ -19,6 +19,12 @@
 #define ICS_LOG_EXPORT_MAGIC "icsd-log-export"
 #define ICS_LOG_EXPORT_VERSION 1
 
+/* The state machine's bounds that a verifier replays (daemon/fsm/fsm.h has
+ * the same values as ICS_FSM_*, and checks they agree). */
+#define ICS_LOG_REPLAY_WINDOW 1024  /* sequence numbers remembered per organisation */
+#define ICS_LOG_MARK_STRIDE 16      /* checkpoints name multiples of this */
+#define ICS_LOG_MARKS_KEPT 256      /* chain marks a checkpoint can be compared with */
+
 /* chain_0 = BLAKE2b-256("ICSD-CHAIN-V1" || u32be(len(group)) || group) */
 void ics_chain_init(const char *group, uint8_t out[ICS_CHAIN_BYTES]);
 
@@ -56,17 +62,28 @@ typedef struct {
     uint8_t chain[ICS_CHAIN_BYTES]; /* chain recomputed up to the last entry checked */
     uint64_t bad_position;      /* on failure: the first position found bad;
                                    0 when the header itself is wrong */
+    uint64_t checkpoints;       /* accepted checkpoints (each matched the chain) */
+    uint64_t certified_position; /* highest position checkpointed by a majority of the
+                                    voting members at the end of the log; 0: none */
+    unsigned certified_by;      /* voting members whose checkpoints certify it */
+    unsigned certify_needed;    /* the majority that needed */
 } ics_log_verify_report_t;
 
-/* Reads an export from in and checks it completely: header, positions in
- * sequence, each entry id, the chain at every line, the log clock at every
- * line, the signature of every accepted entry under the key in force, and
- * the final chain against the header. Fills *rep (always) and, on failure,
- * sets rep->bad_position and says what was wrong in err. Returns ICS_OK;
- * ICS_EMALFORMED (unparsable line, truncated file, undecodable accepted
- * entry), ICS_EVERSION (unknown format version), ICS_EINVAL (entry id,
- * chain, clock, position or count wrong: the log was altered) or ICS_ESIG
- * (an accepted entry is not signed by its organisation's key in force). */
+/* Reads an export from in and checks it completely (docs/log-format.md,
+ * section 8): header, positions in sequence, each entry id, the chain and
+ * the log clock at every line, a reason on every rejected entry, the
+ * signature of every accepted entry under the key in force, the replay rule
+ * (a duplicate has no position, a stale seq is rejected), the verdict on
+ * every entry that the file alone decides (admission, genesis, membership,
+ * checkpoints, Raw, ClockTick), every accepted checkpoint against the chain
+ * it names, and the final chain against the header. Fills *rep (always) and,
+ * on failure, sets rep->bad_position and says what was wrong in err. Returns
+ * ICS_OK; ICS_EMALFORMED (unparsable line, truncated file, undecodable
+ * accepted entry), ICS_EVERSION (unknown format version), ICS_EINVAL (entry
+ * id, chain, clock, position, count, verdict, duplicate or checkpoint wrong:
+ * the log was altered), ICS_ESIG (an accepted entry is not signed by its
+ * organisation's key in force) or ICS_EPERM (an accepted membership change
+ * its signer was not allowed to make, or one the rules forbid). */
 int ics_log_verify(FILE *in, ics_log_verify_report_t *rep, ics_err_t *err);
 
 #endif

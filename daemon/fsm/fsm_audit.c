@@ -58,6 +58,10 @@ static const char s_schema_sql[] =
     " position INTEGER NOT NULL,"
     " text TEXT NOT NULL);";
 _Static_assert(ICS_FSM_MARK_STRIDE == 16, "the marks CHECK constraint says 16");
+_Static_assert(ICS_FSM_REPLAY_WINDOW == ICS_LOG_REPLAY_WINDOW &&
+                   ICS_FSM_MARK_STRIDE == ICS_LOG_MARK_STRIDE &&
+                   ICS_FSM_MARKS_KEPT == ICS_LOG_MARKS_KEPT,
+               "the offline verifier (common/logverify.c) replays the same bounds");
 
 static int s_schema(ics_db_t *db)
 {

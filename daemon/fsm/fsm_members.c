@@ -49,12 +49,10 @@
  */
 #include "fsm/fsm_internal.h"
 #include "common/json.h"
-#include "common/policyfile.h"
+#include "common/membership.h"
 
 #include <inttypes.h>
 #include <string.h>
-
-#define S_KIND_MAX 32
 
 static const char s_schema_sql[] =
     "CREATE TABLE IF NOT EXISTS members("
@@ -206,104 +204,13 @@ out:
 
 /* ---------------------------------------------------------------- validation */
 
-static bool s_valid_key(const ProtobufCBinaryData *pk)
-{
-    uint8_t curve[32];
-    return pk->len == ICS_PK_BYTES && ics_curve_public(pk->data, curve) == 0;
-}
-
-/* Printable ASCII without spaces: it goes into ZeroMQ connect strings. */
-static bool s_valid_endpoint(const char *s)
-{
-    size_t n = strlen(s);
-    if (n == 0 || n >= ICS_ENDPOINT_MAX)
-        return false;
-    for (size_t i = 0; i < n; i++)
-        if ((unsigned char)s[i] <= 0x20 || (unsigned char)s[i] >= 0x7f)
-            return false;
-    return true;
-}
-
-/* A MemberAdd's fields, as far as they stand alone. The kind is checked for
- * form, not against a list, so that a newer build knowing more kinds does
- * not decide differently from an older one. */
-static bool s_check_member(const Ics__V1__MemberAdd *m, char *why, size_t size)
-{
-    if (!ics_valid_id(m->org, ICS_ORG_MAX))
-        snprintf(why, size, "'%.40s' is not a valid organisation id", m->org);
-    else if (!ics_valid_id(m->kind, S_KIND_MAX))
-        snprintf(why, size, "organisation kind '%.40s' of %s is not valid", m->kind, m->org);
-    else if (strlen(m->name) >= ICS_NAME_MAX)
-        snprintf(why, size, "name of %s is longer than %d bytes", m->org, ICS_NAME_MAX - 1);
-    else if (!s_valid_endpoint(m->endpoint))
-        snprintf(why, size, "endpoint of %s is empty, too long or has spaces", m->org);
-    else if (!s_valid_key(&m->public_key))
-        snprintf(why, size, "public key of %s is not a valid Ed25519 key", m->org);
-    else if (m->role != ICS__V1__MEMBER_ROLE__MEMBER_ROLE_VOTER &&
-             m->role != ICS__V1__MEMBER_ROLE__MEMBER_ROLE_STANDBY)
-        snprintf(why, size, "unknown member role %d for %s", (int)m->role, m->org);
-    else
-        return true;
-    return false;
-}
-
+/* The stand-alone rules live in common/membership.c, shared with the
+ * offline verifier. */
 int ics_members_genesis_check(const char *group, const Ics__V1__Envelope *env,
                               const Ics__V1__Genesis *g, uint8_t signer_pk[ICS_PK_BYTES],
                               char *why, size_t why_size)
 {
-    const Ics__V1__MemberAdd *signer = NULL;
-    bool admin_found = false;
-
-    if (strcmp(g->group, group) != 0) {
-        snprintf(why, why_size, "genesis is for group '%.64s'", g->group);
-        return ICS_EREJECTED;
-    }
-    if (g->n_members == 0 || g->n_members > ICS_MAX_ORGS) {
-        snprintf(why, why_size, "genesis lists %zu members (1 to %d allowed)", g->n_members,
-                 ICS_MAX_ORGS);
-        return ICS_EREJECTED;
-    }
-    for (size_t i = 0; i < g->n_members; i++) {
-        const Ics__V1__MemberAdd *m = g->members[i];
-        if (!s_check_member(m, why, why_size))
-            return ICS_EREJECTED;
-        if (m->role != ICS__V1__MEMBER_ROLE__MEMBER_ROLE_VOTER) {
-            snprintf(why, why_size, "genesis member %s must be a voter", m->org);
-            return ICS_EREJECTED;
-        }
-        for (size_t j = 0; j < i; j++) {
-            if (strcmp(g->members[j]->org, m->org) == 0) {
-                snprintf(why, why_size, "genesis lists %s twice", m->org);
-                return ICS_EREJECTED;
-            }
-            if (memcmp(g->members[j]->public_key.data, m->public_key.data, ICS_PK_BYTES) == 0) {
-                snprintf(why, why_size, "genesis gives %s and %s the same key",
-                         g->members[j]->org, m->org);
-                return ICS_EREJECTED;
-            }
-        }
-        if (strcmp(m->org, g->admin) == 0)
-            admin_found = true;
-        if (strcmp(m->org, env->org) == 0)
-            signer = m;
-    }
-    if (!admin_found) {
-        snprintf(why, why_size, "genesis administrator '%.40s' is not a member", g->admin);
-        return ICS_EREJECTED;
-    }
-    if (signer == NULL) {
-        snprintf(why, why_size, "genesis signer %s is not among its members", env->org);
-        return ICS_EREJECTED;
-    }
-    if (g->policy != NULL) {
-        char bad[ICS_REASON_MAX];
-        if (!ics_policy_valid(g->policy, bad, sizeof bad)) {
-            snprintf(why, why_size, "genesis policy: %.200s", bad);
-            return ICS_EREJECTED;
-        }
-    }
-    memcpy(signer_pk, signer->public_key.data, ICS_PK_BYTES);
-    return ICS_OK;
+    return ics_genesis_check(group, env->org, g, signer_pk, why, why_size);
 }
 
 /* ---------------------------------------------------------------- writes */
@@ -424,7 +331,7 @@ static int s_member_add(ics_apply_ctx_t *ctx, const Ics__V1__MemberAdd *m)
     rc = s_require_admin(ctx, "add members", m->org, &m->public_key);
     if (rc != ICS_OK)
         return rc;
-    if (!s_check_member(m, why, sizeof why))
+    if (!ics_member_check(m, why, sizeof why))
         return ics_reject(ctx, "%s", why);
     rc = ics_members_get(ctx->db, m->org, &cur);
     if (rc == ICS_OK)
@@ -498,7 +405,7 @@ static int s_key_rotate(ics_apply_ctx_t *ctx, const Ics__V1__KeyRotate *k)
     if (strcmp(target.org, signer.org) != 0 && !signer.admin)
         return ics_reject(ctx, "only %s itself or the membership administrator may rotate its"
                                " key", target.org);
-    if (!s_valid_key(&k->public_key))
+    if (!ics_member_key_valid(&k->public_key))
         return ics_reject(ctx, "new public key for %s is not a valid Ed25519 key", target.org);
     if (memcmp(k->public_key.data, target.public_key, ICS_PK_BYTES) == 0)
         return ics_reject(ctx, "that key is already the key in force for %s", target.org);

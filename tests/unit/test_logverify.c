@@ -198,6 +198,18 @@ static void s_raw(fx_t *fx, int key, const char *org, uint64_t seq, uint64_t ts,
     s_add(fx, key, org, seq, ts, &cmd, accepted, reason, counts);
 }
 
+/* A command of a domain whose rules depend on state the verifier does not
+ * rebuild: its verdict is the log's word. */
+static void s_person(fx_t *fx, int key, const char *org, uint64_t seq, uint64_t ts,
+                     bool accepted, const char *reason)
+{
+    Ics__V1__Command cmd = ICS__V1__COMMAND__INIT;
+    Ics__V1__PersonRegister p = ICS__V1__PERSON_REGISTER__INIT;
+    cmd.body_case = ICS__V1__COMMAND__BODY_PERSON_REGISTER;
+    cmd.person_register = &p;
+    s_add(fx, key, org, seq, ts, &cmd, accepted, reason, true);
+}
+
 static void s_rotate(fx_t *fx, int key, const char *org, uint64_t seq, uint64_t ts,
                      const char *target, int new_key)
 {
@@ -278,7 +290,7 @@ static void s_good_history(fx_t *fx)
     s_raw(fx, RTD, "RTD", 3, 8000, false, "signed with a key not in force for RTD", false);
     s_raw(fx, RTD2, "RTD", 3, 250, true, "", true);
     s_tick(fx, 2, 400, 1000);
-    s_raw(fx, RX1, "RX1", 1, 1500, false, "some domain said no", true); /* verified: counts */
+    s_person(fx, RX1, "RX1", 1, 1500, false, "some domain said no"); /* verified: counts */
 }
 
 static void test_valid_log_verifies(void **state)
@@ -460,6 +472,57 @@ static void test_reordered_and_swapped_entries(void **state)
     free(text);
 }
 
+
+/* The replay rule (docs/log-format.md section 3): a verified (org, seq)
+ * already taken never gets a position; one below the window is rejected. */
+static void test_duplicate_has_no_position(void **state)
+{
+    fx_t *fx = *state;
+    size_t len = 0;
+    char *text;
+
+    s_genesis(fx, 100);
+    s_raw(fx, RTD, "RTD", 5, 200, true, "", true);
+    s_raw(fx, RTD, "RTD", 5, 300, false, "some reason", true);
+    text = s_finish_ok(fx, &len);
+    ASSERT_VERIFY_FAILS(text, len, ICS_EINVAL, 3, "(RTD, 5) was already taken");
+    free(text);
+}
+
+static void test_stale_seq_is_rejected(void **state)
+{
+    fx_t *fx = *state;
+    size_t len = 0;
+    char *text;
+
+    s_genesis(fx, 100);
+    s_raw(fx, RTD, "RTD", 2000, 200, true, "", true);
+    s_raw(fx, RTD, "RTD", 977, 250, true, "", true); /* 2000 - 977 = 1023: in the window */
+    s_raw(fx, RTD, "RTD", 976, 300, false, "sequence number 976 of RTD is below its replay"
+          " window (highest applied 2000, window 1024)", true);
+    s_raw(fx, RTD, "RTD", 975, 400, true, "", true);
+    text = s_finish_ok(fx, &len);
+    ASSERT_VERIFY_FAILS(text, len, ICS_EINVAL, 5, "975 of RTD is below its replay window"
+                        " (highest 2000)");
+    free(text);
+}
+
+/* A rejected entry whose rejection the file decides (RX1's first Raw would
+ * have been accepted, RTD's KeyRotate of RX1 could not be). */
+static void test_verdicts_the_file_decides(void **state)
+{
+    fx_t *fx = *state;
+    size_t len = 0;
+    char *text;
+
+    s_genesis(fx, 100);
+    s_rotate(fx, RTD, "RTD", 1, 200, "RX1", RTD2);
+    text = s_finish_ok(fx, &len);
+    ASSERT_VERIFY_FAILS(text, len, ICS_EPERM, 2, "only RX1 itself or the membership"
+                        " administrator may rotate its key; RTD is neither");
+    free(text);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -473,6 +536,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_wrong_clock, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_header_and_structure, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_reordered_and_swapped_entries, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_duplicate_has_no_position, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_stale_seq_is_rejected, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_verdicts_the_file_decides, s_setup, s_teardown),
     };
     if (!ics_crypto_init())
         return 1;
