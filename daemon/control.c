@@ -563,6 +563,7 @@ typedef struct ics_pending_wait {
 
 #define S_WAIT_MAX_MS 60000
 #define S_SCAN_BUDGET 2000  /* entries read per answer, to keep a loop turn short */
+#define S_BATCH 100         /* entries whose events are derived together */
 
 /* RANGE: entries from lr->position on. true if it replied. */
 static bool s_range_answer(ics_node_t *self, const s_client_t *c, Ics__V1__ControlRequest *req,
@@ -654,26 +655,38 @@ static bool s_watch_answer(ics_node_t *self, const s_client_t *c, Ics__V1__Contr
             free(before.envelope);
         }
     }
-    while (p <= top && !full && scanned++ < S_SCAN_BUDGET) {
-        ics_log_entry_t e;
-        if (ics_history_entry(hist, p, &e) != ICS_OK)
-            break; /* a gap being backfilled: wait for it */
+    while (p <= top && !full && scanned < S_SCAN_BUDGET) {
+        ics_log_entry_t batch[S_BATCH];
+        size_t nb = 0;
+        /* Consecutive entries up to a gap being backfilled: that is waited
+         * for, never stepped over. */
+        while (nb < S_BATCH && p + nb <= top && ics_history_entry(hist, p + nb, &batch[nb]) == ICS_OK)
+            nb++;
+        if (nb == 0)
+            break;
         ics_events_clear(&all);
-        int rc = ics_events_derive(db, &e, prev_clock, &all);
-        prev_clock = e.clock_ms;
-        free(e.envelope);
+        int rc = ics_events_derive_batch(db, batch, nb, prev_clock, &all);
+        prev_clock = batch[nb - 1].clock_ms;
+        for (size_t i = 0; i < nb; i++)
+            free(batch[i].envelope);
         if (rc != ICS_OK) {
             s_reply_error(self, c, rc, "could not read the events of the log");
             replied = true;
             goto out;
         }
-        size_t k = skip;
-        for (; k < all.n; k++) {
+        scanned += (unsigned)nb;
+        uint64_t stop_at = 0;
+        uint32_t stop_skip = 0;
+        for (size_t k = 0; k < all.n; k++) {
             const ics_event_t *ev = &all.v[k];
+            if (ev->index == p && ev->n < skip)
+                continue; /* given before */
             if (!ics_event_matches(ev, wr->kinds, wr->n_kinds, wr->orgs, wr->n_orgs))
                 continue;
             if (n == max) {
                 full = true;
+                stop_at = ev->index;
+                stop_skip = ev->n;
                 break;
             }
             Ics__V1__Event *o = &out[n];
@@ -695,9 +708,10 @@ static bool s_watch_answer(ics_node_t *self, const s_client_t *c, Ics__V1__Contr
             ptrs[n++] = o;
         }
         if (full) {
-            skip = (uint32_t)k;
+            p = stop_at;
+            skip = stop_skip;
         } else {
-            p++;
+            p += nb;
             skip = 0;
         }
     }

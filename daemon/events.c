@@ -8,12 +8,15 @@
  * moved) is read from the rows it keeps for good, each stamped with the
  * position that made it: that position is this entry's, so the events of
  * an entry are the same whenever, and on whichever node, they are asked
- * for. A rejected entry has none.
+ * for.
  *
  * Order within an entry, which the event numbers follow: the signer's own
  * act, then what it or the clock set off, domain by domain (aid timeline,
  * motions, consultations, amendments, plan adoptions, system OPEL), each by
- * id. Reads only; one SQL statement at a time, finalised before return.
+ * id. A rejected entry's command did nothing, but the time it carried may
+ * have closed deadlines first (docs/log-format.md §6): those events are its
+ * own. Reads only: each table once per batch of entries (its rows by
+ * position), one statement at a time, finalised before return.
  */
 #include "events.h"
 
@@ -57,8 +60,9 @@ void ics_events_free(ics_events_t *ev)
 
 typedef struct {
     ics_events_t *out;
-    const ics_log_entry_t *e;
-    size_t first;   /* out->n when this entry began: numbering starts there */
+    const ics_log_entry_t *e;  /* the batch: consecutive positions */
+    size_t n_e;
+    uint64_t pos, clock;       /* the entry the next event belongs to */
     int rc;
 } s_ctx_t;
 
@@ -84,9 +88,8 @@ static ics_event_t *s_add(s_ctx_t *x, const char *kind, const char *org, uint64_
     }
     ics_event_t *ev = &o->v[o->n];
     memset(ev, 0, sizeof *ev);
-    ev->index = x->e->position;
-    ev->n = (uint32_t)(o->n - x->first);
-    ev->clock_ms = x->e->clock_ms;
+    ev->index = x->pos;
+    ev->clock_ms = x->clock; /* numbered when the entry's events are put together */
     ics_strcpy(ev->kind, sizeof ev->kind, kind);
     ics_strcpy(ev->org, sizeof ev->org, org != NULL ? org : "");
     ev->ref = ref;
@@ -118,11 +121,13 @@ static const char *s_col(sqlite3_stmt *st, int i)
     return t != NULL ? (const char *)t : "";
 }
 
-/* Runs sql (parameter ?1 = a, ?2 = b) and calls row for each row. */
-static void s_rows(s_ctx_t *x, sqlite3 *db, const char *sql, uint64_t a, uint64_t b,
+/* Runs sql over the batch (?1 = its first position, ?2 = its last); column
+ * 0 of each row is the position the row belongs to. Calls row for each. */
+static void s_rows(s_ctx_t *x, sqlite3 *db, const char *sql,
                    void (*row)(s_ctx_t *x, sqlite3 *db, sqlite3_stmt *st, void *arg), void *arg)
 {
     sqlite3_stmt *st = NULL;
+    uint64_t lo = x->e[0].position, hi = x->e[x->n_e - 1].position;
     int rc;
 
     if (x->rc != ICS_OK)
@@ -132,12 +137,16 @@ static void s_rows(s_ctx_t *x, sqlite3 *db, const char *sql, uint64_t a, uint64_
         sqlite3_finalize(st);
         return;
     }
-    if (sqlite3_bind_parameter_count(st) >= 1)
-        sqlite3_bind_int64(st, 1, (sqlite3_int64)a);
-    if (sqlite3_bind_parameter_count(st) >= 2)
-        sqlite3_bind_int64(st, 2, (sqlite3_int64)b);
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW && x->rc == ICS_OK)
+    sqlite3_bind_int64(st, 1, (sqlite3_int64)lo);
+    sqlite3_bind_int64(st, 2, (sqlite3_int64)hi);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW && x->rc == ICS_OK) {
+        uint64_t pos = (uint64_t)sqlite3_column_int64(st, 0);
+        if (pos < lo || pos > hi)
+            continue;
+        x->pos = pos;
+        x->clock = x->e[pos - lo].clock_ms;
         row(x, db, st, arg);
+    }
     if (rc != SQLITE_ROW && rc != SQLITE_DONE)
         x->rc = ICS_EIO;
     sqlite3_finalize(st);
@@ -203,7 +212,7 @@ static void s_direct(s_ctx_t *x, sqlite3 *db, const Ics__V1__Envelope *env,
                      const Ics__V1__Command *cmd)
 {
     const char *org = env->org;
-    uint64_t pos = x->e->position;
+    uint64_t pos = x->pos;
     ics_event_t *ev;
 
     switch (cmd->body_case) {
@@ -336,8 +345,8 @@ static const struct {
 
 static void s_aid_row(s_ctx_t *x, sqlite3 *db, sqlite3_stmt *st, void *arg)
 {
-    uint64_t request = (uint64_t)sqlite3_column_int64(st, 0);
-    const char *text = s_col(st, 1);
+    uint64_t request = (uint64_t)sqlite3_column_int64(st, 1);
+    const char *text = s_col(st, 2);
     char requester[ICS_ORG_MAX];
     unsigned long long offer = 0;
     (void)arg;
@@ -364,64 +373,63 @@ static void s_aid_row(s_ctx_t *x, sqlite3 *db, sqlite3_stmt *st, void *arg)
 
 static void s_motion_row(s_ctx_t *x, sqlite3 *db, sqlite3_stmt *st, void *arg)
 {
-    uint64_t id = (uint64_t)sqlite3_column_int64(st, 0);
-    const char *status = s_col(st, 1);
+    uint64_t id = (uint64_t)sqlite3_column_int64(st, 1);
+    const char *status = s_col(st, 2);
     (void)db;
     (void)arg;
 
     if (strcmp(status, "withdrawn") == 0)
         return; /* the signer's own act said so */
-    s_add(x, "motion.decided", s_col(st, 3), id, "motion %" PRIu64 " %s: %s%s%s", id, status,
-          s_col(st, 2), sqlite3_column_bytes(st, 4) > 0 ? " — " : "", s_col(st, 4));
+    s_add(x, "motion.decided", s_col(st, 4), id, "motion %" PRIu64 " %s: %s%s%s", id, status,
+          s_col(st, 3), sqlite3_column_bytes(st, 5) > 0 ? " — " : "", s_col(st, 5));
 }
 
+/* Columns: position, id, plan, version, closes_ms or closed_by. */
 static void s_consult_row(s_ctx_t *x, sqlite3 *db, sqlite3_stmt *st, void *arg)
 {
     const char *what = arg;
-    uint64_t id = (uint64_t)sqlite3_column_int64(st, 0);
+    uint64_t id = (uint64_t)sqlite3_column_int64(st, 1);
     char closes[32];
     (void)db;
 
     if (strcmp(what, "closed") == 0) {
         s_add(x, "consultation.closed", "", id, "consultation %" PRIu64 " on %s v%lld closed%s%s",
-              id, s_col(st, 1), (long long)sqlite3_column_int64(st, 2),
-              sqlite3_column_bytes(st, 3) > 0 ? " by " : "", s_col(st, 3));
+              id, s_col(st, 2), (long long)sqlite3_column_int64(st, 3),
+              sqlite3_column_bytes(st, 4) > 0 ? " by " : "", s_col(st, 4));
         return;
     }
-    s_fmt_time((uint64_t)sqlite3_column_int64(st, 3), closes, sizeof closes);
-    s_add(x, strcmp(what, "opened") == 0 ? "consultation.opened" : "consultation.closing_soon",
-          "", id, "consultation %" PRIu64 " on %s v%lld %s, closes %s", id, s_col(st, 1),
-          (long long)sqlite3_column_int64(st, 2),
-          strcmp(what, "opened") == 0 ? "opened" : "closing soon", closes);
+    s_fmt_time((uint64_t)sqlite3_column_int64(st, 4), closes, sizeof closes);
+    s_add(x, "consultation.opened", "", id, "consultation %" PRIu64 " on %s v%lld opened, closes %s",
+          id, s_col(st, 2), (long long)sqlite3_column_int64(st, 3), closes);
 }
 
 static void s_amend_row(s_ctx_t *x, sqlite3 *db, sqlite3_stmt *st, void *arg)
 {
-    uint64_t id = (uint64_t)sqlite3_column_int64(st, 0);
-    const char *status = s_col(st, 1);
+    uint64_t id = (uint64_t)sqlite3_column_int64(st, 1);
+    const char *status = s_col(st, 2);
     char kind[ICS_EVENT_KIND_MAX];
     (void)db;
     (void)arg;
 
     snprintf(kind, sizeof kind, "amendment.%s", status);
-    s_add(x, kind, s_col(st, 2), id, "amendment %" PRIu64 " to %s %s%s%s", id, s_col(st, 3),
-          status, sqlite3_column_bytes(st, 4) > 0 ? ": " : "", s_col(st, 4));
+    s_add(x, kind, s_col(st, 3), id, "amendment %" PRIu64 " to %s %s%s%s", id, s_col(st, 4),
+          status, sqlite3_column_bytes(st, 5) > 0 ? ": " : "", s_col(st, 5));
 }
 
 static void s_adopt_row(s_ctx_t *x, sqlite3 *db, sqlite3_stmt *st, void *arg)
 {
     (void)db;
     (void)arg;
-    ics_event_t *ev = s_add(x, "plan.adopted", "", (uint64_t)sqlite3_column_int64(st, 2),
-                            "plan %s version %lld adopted", s_col(st, 0),
-                            (long long)sqlite3_column_int64(st, 1));
+    ics_event_t *ev = s_add(x, "plan.adopted", "", (uint64_t)sqlite3_column_int64(st, 3),
+                            "plan %s version %lld adopted", s_col(st, 1),
+                            (long long)sqlite3_column_int64(st, 2));
     if (ev != NULL)
-        ev->ref2 = (uint64_t)sqlite3_column_int64(st, 1);
+        ev->ref2 = (uint64_t)sqlite3_column_int64(st, 2);
 }
 
 static void s_opel_row(s_ctx_t *x, sqlite3 *db, sqlite3_stmt *st, void *arg)
 {
-    long long level = sqlite3_column_int64(st, 0), was = sqlite3_column_int64(st, 1);
+    long long level = sqlite3_column_int64(st, 1), was = sqlite3_column_int64(st, 2);
     (void)db;
     (void)arg;
     if (level == 0)
@@ -431,71 +439,181 @@ static void s_opel_row(s_ctx_t *x, sqlite3 *db, sqlite3_stmt *st, void *arg)
         s_add(x, "opel.changed", "", (uint64_t)level, "system OPEL %lld (was %lld)", level, was);
 }
 
-static void s_derived(s_ctx_t *x, sqlite3 *db, uint64_t prev_clock)
+/* Consultations "closing soon": the log clock crossed closes - 24 h at an
+ * entry (or it opened already that close) while it was open and did not
+ * close at that entry. The candidates are read once for the batch. */
+static void s_closing_soon(s_ctx_t *x, sqlite3 *db, uint64_t prev_clock)
 {
-    uint64_t pos = x->e->position, now = x->e->clock_ms, soon = ICS_EVENT_CLOSING_SOON_MS;
+    sqlite3_stmt *st = NULL;
+    uint64_t lo = x->e[0].position, hi = x->e[x->n_e - 1].position;
+    uint64_t soon = ICS_EVENT_CLOSING_SOON_MS;
+    int rc;
 
-    s_rows(x, db, "SELECT request, text FROM aid_events WHERE position = ?1 ORDER BY id", pos, 0,
-           s_aid_row, NULL);
-    s_rows(x, db, "SELECT id, status, title, org, outcome FROM motions WHERE closed_at = ?1"
-                  " ORDER BY id", pos, 0, s_motion_row, NULL);
-    s_rows(x, db, "SELECT id, plan, version, closes_ms FROM consultations WHERE opened_at = ?1"
-                  " ORDER BY id", pos, 0, s_consult_row, "opened");
-    /* Closing soon: the clock crossed closes - 24 h at this entry (or it
-     * opened already that close) while it was open and not closing now. */
-    {
-        sqlite3_stmt *st = NULL;
-        if (x->rc == ICS_OK &&
-            sqlite3_prepare_v2(db, "SELECT id, plan, version, closes_ms FROM consultations"
-                                   " WHERE opened_at <> 0 AND opened_at <= ?1"
-                                   " AND (closed_at = 0 OR closed_at > ?1)"
-                                   " AND closes_ms > ?2 AND closes_ms <= ?2 + ?4"
-                                   " AND (closes_ms > ?3 + ?4 OR opened_at = ?1) ORDER BY id",
-                               -1, &st, NULL) == SQLITE_OK) {
-            sqlite3_bind_int64(st, 1, (sqlite3_int64)pos);
-            sqlite3_bind_int64(st, 2, (sqlite3_int64)now);
-            sqlite3_bind_int64(st, 3, (sqlite3_int64)prev_clock);
-            sqlite3_bind_int64(st, 4, (sqlite3_int64)soon);
-            while (sqlite3_step(st) == SQLITE_ROW && x->rc == ICS_OK)
-                s_consult_row(x, db, st, "soon");
-        }
+    if (x->rc != ICS_OK ||
+        sqlite3_prepare_v2(db, "SELECT id, plan, version, closes_ms, opened_at, closed_at"
+                               " FROM consultations WHERE opened_at <> 0 AND opened_at <= ?2"
+                               " AND (closed_at = 0 OR closed_at > ?1) AND closes_ms > ?3"
+                               " ORDER BY id", -1, &st, NULL) != SQLITE_OK) {
         sqlite3_finalize(st);
+        return;
     }
-    s_rows(x, db, "SELECT id, plan, version, closed_by FROM consultations WHERE closed_at = ?1"
-                  " ORDER BY id", pos, 0, s_consult_row, "closed");
-    s_rows(x, db, "SELECT id, status, org, plan, status_note FROM amendments"
-                  " WHERE status_at = ?1"
-                  " AND status IN ('accepted', 'rejected', 'superseded') ORDER BY id", pos, 0,
+    sqlite3_bind_int64(st, 1, (sqlite3_int64)lo);
+    sqlite3_bind_int64(st, 2, (sqlite3_int64)hi);
+    sqlite3_bind_int64(st, 3, (sqlite3_int64)prev_clock);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW && x->rc == ICS_OK) {
+        uint64_t id = (uint64_t)sqlite3_column_int64(st, 0);
+        uint64_t closes = (uint64_t)sqlite3_column_int64(st, 3);
+        uint64_t opened = (uint64_t)sqlite3_column_int64(st, 4);
+        uint64_t closed = (uint64_t)sqlite3_column_int64(st, 5);
+        uint64_t pc = prev_clock;
+        char when[32];
+        s_fmt_time(closes, when, sizeof when);
+        for (size_t i = 0; i < x->n_e; i++) {
+            const ics_log_entry_t *e = &x->e[i];
+            uint64_t now = e->clock_ms, pos = e->position;
+            bool open = opened <= pos && (closed == 0 || closed > pos);
+            if (open && closes > now && closes <= now + soon &&
+                (closes > pc + soon || opened == pos)) {
+                x->pos = pos;
+                x->clock = now;
+                s_add(x, "consultation.closing_soon", "", id, "consultation %" PRIu64 " on %s v%lld"
+                      " closes soon, at %s", id, s_col(st, 1), (long long)sqlite3_column_int64(st, 2),
+                      when);
+            }
+            pc = now;
+        }
+    }
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        x->rc = ICS_EIO;
+    sqlite3_finalize(st);
+}
+
+/* The derived events of the batch, one list per domain, each in position
+ * order: they are merged into each entry's events in this order. */
+enum { D_AID, D_MOTION, D_OPENED, D_SOON, D_CLOSED, D_AMEND, D_ADOPT, D_OPEL, D_N };
+
+static void s_derived(s_ctx_t *x, sqlite3 *db, uint64_t prev_clock, ics_events_t dom[D_N])
+{
+    ics_events_t *out = x->out;
+
+    x->out = &dom[D_AID];
+    s_rows(x, db, "SELECT position, request, text FROM aid_events"
+                  " WHERE position BETWEEN ?1 AND ?2 ORDER BY position, id", s_aid_row, NULL);
+    x->out = &dom[D_MOTION];
+    s_rows(x, db, "SELECT closed_at, id, status, title, org, outcome FROM motions"
+                  " WHERE closed_at BETWEEN ?1 AND ?2 ORDER BY closed_at, id", s_motion_row, NULL);
+    x->out = &dom[D_OPENED];
+    s_rows(x, db, "SELECT opened_at, id, plan, version, closes_ms FROM consultations"
+                  " WHERE opened_at BETWEEN ?1 AND ?2 ORDER BY opened_at, id", s_consult_row,
+           "opened");
+    x->out = &dom[D_SOON];
+    s_closing_soon(x, db, prev_clock);
+    if (dom[D_SOON].n > 1) {
+        /* Found consultation by consultation: put them in position order
+         * (ids ascending within a position, as found). */
+        for (size_t i = 1; i < dom[D_SOON].n; i++) {
+            ics_event_t t = dom[D_SOON].v[i];
+            size_t j = i;
+            while (j > 0 && dom[D_SOON].v[j - 1].index > t.index) {
+                dom[D_SOON].v[j] = dom[D_SOON].v[j - 1];
+                j--;
+            }
+            dom[D_SOON].v[j] = t;
+        }
+    }
+    x->out = &dom[D_CLOSED];
+    s_rows(x, db, "SELECT closed_at, id, plan, version, closed_by FROM consultations"
+                  " WHERE closed_at BETWEEN ?1 AND ?2 ORDER BY closed_at, id", s_consult_row,
+           "closed");
+    x->out = &dom[D_AMEND];
+    s_rows(x, db, "SELECT status_at, id, status, org, plan, status_note FROM amendments"
+                  " WHERE status_at BETWEEN ?1 AND ?2"
+                  " AND status IN ('accepted', 'rejected', 'superseded') ORDER BY status_at, id",
            s_amend_row, NULL);
-    s_rows(x, db, "SELECT plan, version, motion FROM adoptions WHERE position = ?1 ORDER BY plan",
-           pos, 0, s_adopt_row, NULL);
-    s_rows(x, db, "SELECT s.level, COALESCE((SELECT p.level FROM opel_system p"
+    x->out = &dom[D_ADOPT];
+    s_rows(x, db, "SELECT position, plan, version, motion FROM adoptions"
+                  " WHERE position BETWEEN ?1 AND ?2 ORDER BY position, plan", s_adopt_row, NULL);
+    x->out = &dom[D_OPEL];
+    s_rows(x, db, "SELECT s.position, s.level, COALESCE((SELECT p.level FROM opel_system p"
                   " WHERE p.position < s.position ORDER BY p.position DESC LIMIT 1), 0)"
-                  " FROM opel_system s WHERE s.position = ?1", pos, 0, s_opel_row, NULL);
+                  " FROM opel_system s WHERE s.position BETWEEN ?1 AND ?2 ORDER BY s.position",
+           s_opel_row, NULL);
+    x->out = out;
+}
+
+/* Moves ev to the end of out. */
+static bool s_move(ics_events_t *out, const ics_event_t *ev)
+{
+    if (out->n == out->cap) {
+        size_t cap = out->cap ? out->cap * 2 : 16;
+        ics_event_t *v = realloc(out->v, cap * sizeof *v);
+        if (v == NULL)
+            return false;
+        out->v = v;
+        out->cap = cap;
+    }
+    out->v[out->n++] = *ev;
+    return true;
+}
+
+int ics_events_derive_batch(sqlite3 *db, const ics_log_entry_t *e, size_t n,
+                            uint64_t prev_clock_ms, ics_events_t *out)
+{
+    ics_events_t dom[D_N], own = {0};
+    size_t at[D_N] = {0};
+    s_ctx_t x = {.out = &own, .e = e, .n_e = n, .rc = ICS_OK};
+
+    memset(dom, 0, sizeof dom);
+    if (n == 0)
+        return ICS_OK;
+    for (size_t i = 1; i < n; i++)
+        if (e[i].position != e[0].position + i)
+            return ICS_EINVAL;
+    s_derived(&x, db, prev_clock_ms, dom);
+    for (size_t i = 0; i < n && x.rc == ICS_OK; i++) {
+        Ics__V1__Envelope *env = NULL;
+        Ics__V1__Command *cmd = NULL;
+        size_t first = out->n;
+
+        /* A rejected entry's own act did nothing; but its time may have
+         * closed deadlines before it was refused (docs/log-format.md §6),
+         * and those are its events too. */
+        own.n = 0;
+        x.pos = e[i].position;
+        x.clock = e[i].clock_ms;
+        if (e[i].accepted && ics_envelope_decode(e[i].envelope, e[i].envelope_len, &env, NULL) == ICS_OK &&
+            ics_command_decode(env, &cmd, NULL) == ICS_OK) {
+            s_direct(&x, db, env, cmd);
+            for (size_t k = 0; k < own.n; k++)
+                ics_strcpy(own.v[k].actor, sizeof own.v[k].actor, cmd->actor);
+        }
+        if (cmd != NULL)
+            ics__v1__command__free_unpacked(cmd, NULL);
+        if (env != NULL)
+            ics__v1__envelope__free_unpacked(env, NULL);
+        for (size_t k = 0; k < own.n && x.rc == ICS_OK; k++)
+            if (!s_move(out, &own.v[k]))
+                x.rc = ICS_ENOMEM;
+        for (int d = 0; d < D_N && x.rc == ICS_OK; d++) {
+            while (at[d] < dom[d].n && dom[d].v[at[d]].index < e[i].position)
+                at[d]++;
+            for (; at[d] < dom[d].n && dom[d].v[at[d]].index == e[i].position; at[d]++)
+                if (!s_move(out, &dom[d].v[at[d]]))
+                    x.rc = ICS_ENOMEM;
+        }
+        for (size_t k = first; k < out->n; k++)
+            out->v[k].n = (uint32_t)(k - first);
+    }
+    for (int d = 0; d < D_N; d++)
+        ics_events_free(&dom[d]);
+    ics_events_free(&own);
+    return x.rc;
 }
 
 int ics_events_derive(sqlite3 *db, const ics_log_entry_t *e, uint64_t prev_clock_ms,
                       ics_events_t *out)
 {
-    Ics__V1__Envelope *env = NULL;
-    Ics__V1__Command *cmd = NULL;
-    s_ctx_t x = {.out = out, .e = e, .first = out->n, .rc = ICS_OK};
-
-    if (!e->accepted)
-        return ICS_OK;
-    if (ics_envelope_decode(e->envelope, e->envelope_len, &env, NULL) != ICS_OK)
-        return ICS_OK;
-    if (ics_command_decode(env, &cmd, NULL) == ICS_OK) {
-        size_t before = out->n;
-        s_direct(&x, db, env, cmd);
-        for (size_t i = before; i < out->n; i++)
-            ics_strcpy(out->v[i].actor, sizeof out->v[i].actor, cmd->actor);
-    }
-    s_derived(&x, db, prev_clock_ms);
-    if (cmd != NULL)
-        ics__v1__command__free_unpacked(cmd, NULL);
-    ics__v1__envelope__free_unpacked(env, NULL);
-    return x.rc;
+    return ics_events_derive_batch(db, e, 1, prev_clock_ms, out);
 }
 
 bool ics_event_matches(const ics_event_t *ev, char *const *kinds, size_t n_kinds,

@@ -53,6 +53,13 @@ typedef struct {
 int ics_events_derive(sqlite3 *db, const ics_log_entry_t *e, uint64_t prev_clock_ms,
                       ics_events_t *out);
 
+/* The same for n entries at consecutive positions (ICS_EINVAL if they are
+ * not), reading each table of the state once for all of them: prev_clock_ms
+ * is the clock after the entry before e[0]. Events come out in entry order.
+ * What a node serving a watcher calls. */
+int ics_events_derive_batch(sqlite3 *db, const ics_log_entry_t *e, size_t n,
+                            uint64_t prev_clock_ms, ics_events_t *out);
+
 /* Empties the list (keeps its memory). */
 void ics_events_clear(ics_events_t *ev);
 /* Frees the list's memory. */

@@ -2,8 +2,9 @@
  * Domain events (daemon/events.c): what icsctl watch shows, derived from the
  * history of a real state machine. The events of an entry come out in the
  * order things happened, with stable numbers, the same whenever they are
- * asked for (later entries change nothing about earlier events), and a
- * rejected entry has none.
+ * asked for (later entries change nothing about earlier events), whether
+ * derived entry by entry or a batch at a time, and a rejected entry's
+ * refused act has none.
  *
  * Layout: fixture, helpers, assertions, scenarios.
  */
@@ -87,6 +88,32 @@ static void s_events(fx_fsm_t *fx, uint64_t first, uint64_t last, ics_events_t *
         assert_int_equal(ics_events_derive(ics_fsm_db(fx->fsm), &e, prev, out), ICS_OK);
         prev = e.clock_ms;
         free(e.envelope);
+    }
+}
+
+/* The same, a batch of entries at a time, as a node serves watchers. */
+static void s_events_batched(fx_fsm_t *fx, uint64_t first, uint64_t last, size_t batch,
+                             ics_events_t *out)
+{
+    ics_log_entry_t e[16];
+    uint64_t prev = 0;
+
+    assert_true(batch <= 16);
+    ics_events_clear(out);
+    if (first > 1) {
+        assert_int_equal(ics_history_entry(fx->history, first - 1, &e[0]), ICS_OK);
+        prev = e[0].clock_ms;
+        free(e[0].envelope);
+    }
+    for (uint64_t p = first; p <= last;) {
+        size_t n = 0;
+        for (; n < batch && p + n <= last; n++)
+            assert_int_equal(ics_history_entry(fx->history, p + n, &e[n]), ICS_OK);
+        assert_int_equal(ics_events_derive_batch(ics_fsm_db(fx->fsm), e, n, prev, out), ICS_OK);
+        prev = e[n - 1].clock_ms;
+        for (size_t i = 0; i < n; i++)
+            free(e[i].envelope);
+        p += n;
     }
 }
 
@@ -202,6 +229,11 @@ static void derived_events_are_a_function_of_the_log(void **state)
     FX_ACCEPTED(fx_tick(fx, fx->now + 48 * HOUR));
     s_events(fx, first, last, &after);
     s_assert_same(&before, &after);
+    /* A batch at a time: the same. */
+    s_events_batched(fx, first, last, 3, &after);
+    s_assert_same(&before, &after);
+    s_events_batched(fx, first, last, 16, &after);
+    s_assert_same(&before, &after);
     /* Resuming from the middle gives the tail of the same list. */
     s_events(fx, c.position + 1, last, &after);
     size_t skip = 0;
@@ -212,6 +244,28 @@ static void derived_events_are_a_function_of_the_log(void **state)
         assert_string_equal(after.v[i].text, before.v[skip + i].text);
     ics_events_free(&before);
     ics_events_free(&after);
+}
+
+static void a_refused_entry_keeps_the_deadlines_its_time_closed(void **state)
+{
+    fx_fsm_t *fx = *state;
+    ics_events_t ev = {0};
+    const char *consultees[] = {"kind:hwb", NULL};
+
+    ics_apply_result_t c = fx_motion_consult(fx, "QHM", "sam.allen", PLAN, 1, 0,
+                                             fx->now + HOUR, consultees);
+    FX_ACCEPTED(c);
+    /* Signed two hours later and refused: the consultation closed first. */
+    fx->now += 2 * HOUR;
+    ics_apply_result_t bad = fx_aid_accept(fx, "RX4", "bed.manager", 999999, 1);
+    assert_false(bad.accepted);
+    s_events(fx, bad.position, bad.position, &ev);
+    assert_int_equal(ev.n, 1);
+    assert_string_equal(ev.v[0].kind, "consultation.closed");
+    assert_int_equal(ev.v[0].ref, c.position);
+    assert_int_equal(ev.v[0].n, 0);
+    assert_string_equal(ev.v[0].actor, "");
+    ics_events_free(&ev);
 }
 
 static void a_report_moves_the_system_level(void **state)
@@ -234,6 +288,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(aid_events_follow_the_request, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(derived_events_are_a_function_of_the_log, s_setup,
                                         s_teardown),
+        cmocka_unit_test_setup_teardown(a_refused_entry_keeps_the_deadlines_its_time_closed,
+                                        s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(a_report_moves_the_system_level, s_setup, s_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
