@@ -41,6 +41,7 @@ typedef struct {
     char org[ICS_ORG_MAX];
     const char *person;
     char roles[S_ROLES_MAX][64];
+    char titles[S_ROLES_MAX][128];  /* as the scheme names them in approval rules */
     char scopes[S_ROLES_MAX][64];
     size_t n_roles;
     char *resources[32];
@@ -100,10 +101,13 @@ static bool s_mine_org(const s_inbox_t *in, const char *org)
     return false;
 }
 
+/* Does an approval rule's text name a role I hold (by its title, as the
+ * scheme writes rules for people, or by its id)? */
 static bool s_names_my_role(const s_inbox_t *in, const char *text)
 {
     for (size_t i = 0; i < in->n_roles; i++)
-        if (strstr(text, in->roles[i]) != NULL)
+        if ((in->titles[i][0] != '\0' && strstr(text, in->titles[i]) != NULL) ||
+            strstr(text, in->roles[i]) != NULL)
             return true;
     return false;
 }
@@ -127,6 +131,7 @@ static bool s_my_roles(s_inbox_t *in)
                 continue;
             while (cj_element(roles, &rp, &r) && in->n_roles < S_ROLES_MAX) {
                 s_str(r, "role", in->roles[in->n_roles], sizeof in->roles[0]);
+                s_str(r, "title", in->titles[in->n_roles], sizeof in->titles[0]);
                 s_str(r, "scope", in->scopes[in->n_roles], sizeof in->scopes[0]);
                 in->n_roles++;
             }

@@ -489,16 +489,20 @@ static int s_scan_back(opts_t *o, const s_filter_t *f, size_t n, s_found_t *fd, 
         /* Newest first overall: prepend this page's matches (newest of them
          * last), keeping at most n. */
         size_t take = page.n < n - fd->n ? page.n : n - fd->n;
-        const Ics__V1__LogEntry **v = realloc(fd->v, (fd->n + take) * sizeof *v);
-        if (v == NULL) {
-            rc = EXIT_FAIL;
-            goto out;
+        if (take > 0) {
+            const Ics__V1__LogEntry **v = realloc(fd->v, (fd->n + take) * sizeof *v);
+            if (v == NULL) {
+                ctl_error(o, "out of memory");
+                rc = EXIT_FAIL;
+                goto out;
+            }
+            if (fd->n > 0)
+                memmove(v + take, v, fd->n * sizeof *v);
+            memcpy(v, page.v + (page.n - take), take * sizeof *v);
+            fd->v = v;
+            fd->n += take;
+            fd->cap = fd->n;
         }
-        memmove(v + take, v, fd->n * sizeof *v);
-        memcpy(v, page.v + (page.n - take), take * sizeof *v);
-        fd->v = v;
-        fd->n += take;
-        fd->cap = fd->n;
         free(page.v);
         page.v = NULL;
         hi = lo - 1;

@@ -355,6 +355,18 @@ static void inbox_shows_what_waits_for_each_person(void **state)
     ASSERT_LACKS(fx->out, " request ");
     ASSERT_CONTAINS(fx->out, "Remove RX4");
     /* Someone with no roles and nothing to answer. */
+    /* Accepted above the threshold: it waits for the ICB's chief executive. */
+    ASSERT_OK(fx, RTD, "--as site.director aid accept %llu", (unsigned long long)offer);
+    s_until(fx, QHM, "\"kind\":\"approval\"", "--json inbox --as ceo");
+    snprintf(want, sizeof want, "{\"kind\":\"approval\",\"ref\":%llu,\"request\":%llu,",
+             (unsigned long long)offer, (unsigned long long)big);
+    ASSERT_CONTAINS(fx->out, want);
+    ASSERT_CONTAINS(fx->out, "\"your_role\":true");
+    ASSERT_OK(fx, RTD, "--json inbox --as site.director");
+    ASSERT_CONTAINS(fx->out, want);
+    ASSERT_CONTAINS(fx->out, "\"your_role\":false");
+    snprintf(want, sizeof want, "{\"kind\":\"offer\",\"ref\":%llu,", (unsigned long long)offer);
+    ASSERT_LACKS(fx->out, want);
     /* Once voted, the motion no longer waits for the chief executive; it
      * still waits for the chair. */
     s_until(fx, QHM, "Remove RX4", "--json motion list");
