@@ -357,6 +357,49 @@ static Ics__V1__ControlResponse *s_range(opts_t *o, uint64_t first, uint32_t cou
     return resp;
 }
 
+/* Where a scan for --since TIME starts: the first index whose log clock is
+ * at or after f->from_ms, found by halving (the clock never falls), one
+ * entry read a step; at a history gap it settles for what it has (the scan
+ * filters by time anyway). 1 when there is no TIME. */
+static int s_first_at(opts_t *o, const s_filter_t *f, uint64_t *first)
+{
+    char msg[512];
+    int code;
+    uint64_t lo = 1, hi;
+    Ics__V1__ControlResponse *resp;
+
+    *first = f->after + 1;
+    if (f->from_ms == 0)
+        return EXIT_OK;
+    resp = s_range(o, UINT64_MAX, 1, 0, &code, msg, sizeof msg);
+    if (resp == NULL) {
+        ctl_error(o, "%s", msg);
+        return EXIT_FAIL;
+    }
+    hi = resp->log->top + 1;
+    ics__v1__control_response__free_unpacked(resp, NULL);
+    while (lo < hi) {
+        uint64_t mid = lo + (hi - lo) / 2;
+        resp = s_range(o, mid, 1, 0, &code, msg, sizeof msg);
+        if (resp == NULL) {
+            ctl_error(o, "%s", msg);
+            return EXIT_FAIL;
+        }
+        bool held = resp->log->n_entries == 1 && resp->log->entries[0]->position == mid;
+        bool later = held && resp->log->entries[0]->clock_ms >= f->from_ms;
+        ics__v1__control_response__free_unpacked(resp, NULL);
+        if (!held)
+            break;
+        if (later)
+            hi = mid;
+        else
+            lo = mid + 1;
+    }
+    if (lo > *first)
+        *first = lo;
+    return EXIT_OK;
+}
+
 /* The entries that matched, kept for printing in order. */
 typedef struct {
     Ics__V1__ControlResponse **resps;  /* kept: they own the entries */
@@ -588,8 +631,11 @@ static int s_tail(opts_t *o, const ctl_args_t *a)
         return EXIT_USAGE;
     if (ctl_opt(a, "since") != NULL) {
         /* From a place: everything after it (the first N with -n). */
+        uint64_t first;
         fd.keep_last = 0;
-        rc = s_scan(o, &f, f.after + 1, &fd, &next);
+        rc = s_first_at(o, &f, &first);
+        if (rc == EXIT_OK)
+            rc = s_scan(o, &f, first, &fd, &next);
         if (rc == EXIT_OK && count != NULL && fd.n > n)
             fd.n = (size_t)n;
     } else {
@@ -623,8 +669,11 @@ static int s_search(opts_t *o, const ctl_args_t *a)
         return EXIT_USAGE;
     }
     f.text = a->argv[0];
+    uint64_t first;
     fd.keep_last = (size_t)n;
-    rc = s_scan(o, &f, f.after + 1, &fd, &next);
+    rc = s_first_at(o, &f, &first);
+    if (rc == EXIT_OK)
+        rc = s_scan(o, &f, first, &fd, &next);
     if (rc == EXIT_OK)
         s_print_found(o, &fd, false, "(no entry matches)");
     s_found_free(&fd);

@@ -422,6 +422,8 @@ static void log_reading_filters_follows_and_searches(void **state)
     /* From a time: everything today. */
     ASSERT_OK(fx, RTD, "log tail --since 2000-01-01 --kind raw");
     ASSERT_CONTAINS(fx->out, " raw ");
+    ASSERT_OK(fx, RTD, "log tail --since 2100-01-01");
+    ASSERT_CONTAINS(fx->out, "(no entries)");
 
     /* Search: the text of a command, any case. */
     ASSERT_OK(fx, RTD, "--json log search norovirus");
