@@ -472,6 +472,16 @@ static void environment_defaults_and_several_groups(void **state)
     ASSERT_CONTAINS(fx->out, "\"org\":\"RTD\"");
     assert_int_equal(s_ctl_env(fx, RTD, "ICSCTL_CONFIG=/nonexistent/icsd.conf", "status"), 1);
     ASSERT_CONTAINS(fx->err, "/nonexistent/icsd.conf");
+    /* Watch: one group at a time, and the cursor must make sense. */
+    assert_int_equal(s_ctl(fx, QHM, "watch --once --since 0"), 1);
+    ASSERT_CONTAINS(fx->err, "ne-region");
+    assert_int_equal(s_ctl(fx, QHM, "watch --once --since nenc:x:0"), 2);
+    assert_int_equal(s_ctl(fx, QHM, "-g nenc watch --once --since ne-region:1:0"), 2);
+    ASSERT_CONTAINS(fx->err, "group 'ne-region'");
+    assert_int_equal(s_ctl(fx, QHM, "watch --limit 0"), 2);
+    assert_int_equal(s_ctl(fx, QHM, "--json watch --once --since ne-region:1:0"), 0);
+    ASSERT_LACKS(fx->out, "\"group\":\"nenc\"");
+    ASSERT_CONTAINS(fx->out, "\"id\":\"ne-region:1:1\"");
     /* An offline command ignores both. */
     assert_int_equal(s_ctl_env(fx, RTD, "ICSCTL_CONFIG=/nonexistent/icsd.conf ICSCTL_GROUP=x",
                                "--help"), 0);
