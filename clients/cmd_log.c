@@ -8,6 +8,7 @@
  * in it is displayed, not obeyed, and a newline in it cannot fake a line of
  * the listing. --json keeps the same bytes, JSON-escaped.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -179,30 +180,504 @@ static void s_entries_json(const Ics__V1__LogReply *reply, bool one)
     free(buf);
 }
 
-static int s_tail(opts_t *o, const ctl_args_t *a)
+/* ---- reading the log as it grows: tail, follow, filters, search ----------- */
+
+/* What an entry must be to be shown (tail and search). */
+typedef struct {
+    char *kinds[32], *orgs[32], *people[32];
+    size_t n_kinds, n_orgs, n_people;
+    char kind_buf[512], org_buf[512], people_buf[1024];
+    bool ticks;              /* show clock ticks too */
+    uint64_t after;          /* --since INDEX: entries after it */
+    uint64_t from_ms;        /* --since TIME: entries whose log clock is at or after it */
+    const char *text;        /* search: TEXT, case-insensitive */
+} s_filter_t;
+
+/* A command kind by name: "vote", or "aid" for every aid_* kind. */
+static bool s_kind_matches(const char *kind, char *const *kinds, size_t n)
 {
+    if (n == 0)
+        return true;
+    for (size_t i = 0; i < n; i++) {
+        size_t len = strlen(kinds[i]);
+        if (strncmp(kind, kinds[i], len) == 0 && (kind[len] == '\0' || kind[len] == '_'))
+            return true;
+    }
+    return false;
+}
+
+static bool s_in_list(const char *s, char *const *list, size_t n)
+{
+    if (n == 0)
+        return true;
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(s, list[i]) == 0)
+            return true;
+    return false;
+}
+
+/* Case-insensitive (ASCII) search of needle in len bytes of hay. */
+static bool s_icontains(const char *hay, size_t len, const char *needle)
+{
+    size_t n = strlen(needle);
+    for (size_t i = 0; n <= len && i + n <= len; i++) {
+        size_t k = 0;
+        while (k < n && tolower((unsigned char)hay[i + k]) == tolower((unsigned char)needle[k]))
+            k++;
+        if (k == n)
+            return true;
+    }
+    return false;
+}
+
+/* Does any text or bytes field of m, at any depth, contain needle? */
+static bool s_message_contains(const ProtobufCMessage *m, const char *needle)
+{
+    const ProtobufCMessageDescriptor *d = m->descriptor;
+
+    for (unsigned i = 0; i < d->n_fields; i++) {
+        const ProtobufCFieldDescriptor *f = &d->fields[i];
+        const char *base = (const char *)m + f->offset;
+        size_t count = 1;
+        const char *items = base;
+
+        if (f->label == PROTOBUF_C_LABEL_REPEATED) {
+            count = *(const size_t *)((const char *)m + f->quantifier_offset);
+            items = *(const char *const *)base;
+        } else if ((f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) &&
+                   *(const uint32_t *)((const char *)m + f->quantifier_offset) != f->id) {
+            continue;
+        }
+        for (size_t k = 0; k < count && items != NULL; k++) {
+            if (f->type == PROTOBUF_C_TYPE_STRING) {
+                const char *v = ((const char *const *)items)[k];
+                if (v != NULL && s_icontains(v, strlen(v), needle))
+                    return true;
+            } else if (f->type == PROTOBUF_C_TYPE_BYTES) {
+                const ProtobufCBinaryData *b = &((const ProtobufCBinaryData *)items)[k];
+                if (b->data != NULL && s_icontains((const char *)b->data, b->len, needle))
+                    return true;
+            } else if (f->type == PROTOBUF_C_TYPE_MESSAGE) {
+                const ProtobufCMessage *sub = ((const ProtobufCMessage *const *)items)[k];
+                if (sub != NULL && s_message_contains(sub, needle))
+                    return true;
+            }
+        }
+    }
+    return false;
+}
+
+static bool s_filter_matches(const s_filter_t *f, const Ics__V1__LogEntry *e)
+{
+    Ics__V1__Envelope *env = NULL;
+    Ics__V1__Command *cmd = NULL;
+    bool ok = false;
+
+    if (e->position <= f->after || e->clock_ms < f->from_ms)
+        return false;
+    if (ics_envelope_decode(e->envelope.data, e->envelope.len, &env, NULL) != ICS_OK)
+        return f->n_kinds == 0 && f->n_orgs == 0 && f->n_people == 0 &&
+               (f->text == NULL || s_icontains(e->reason, strlen(e->reason), f->text));
+    ics_command_decode(env, &cmd, NULL);
+    const char *kind = s_kind_name(env->kind), *actor = cmd != NULL ? cmd->actor : "";
+    if (!f->ticks && env->kind == ICS__V1__COMMAND__BODY_TICK)
+        goto out;
+    if (!s_kind_matches(kind, f->kinds, f->n_kinds) || !s_in_list(env->org, f->orgs, f->n_orgs) ||
+        !s_in_list(actor, f->people, f->n_people))
+        goto out;
+    ok = f->text == NULL || s_icontains(kind, strlen(kind), f->text) ||
+         s_icontains(env->org, strlen(env->org), f->text) ||
+         s_icontains(e->reason, strlen(e->reason), f->text) ||
+         (cmd != NULL && s_message_contains(&cmd->base, f->text));
+out:
+    if (cmd != NULL)
+        ics__v1__command__free_unpacked(cmd, NULL);
+    ics__v1__envelope__free_unpacked(env, NULL);
+    return ok;
+}
+
+/* --kind, --org, --person, --since, --ticks. */
+static bool s_filter_opts(opts_t *o, const ctl_args_t *a, s_filter_t *f)
+{
+    const char *kind = ctl_opt(a, "kind"), *org = ctl_opt(a, "org");
+    const char *person = ctl_opt(a, "person"), *since = ctl_opt(a, "since");
+
+    memset(f, 0, sizeof *f);
+    f->ticks = ctl_flag(a, "ticks");
+    if (kind != NULL) {
+        snprintf(f->kind_buf, sizeof f->kind_buf, "%s", kind);
+        f->n_kinds = ctl_split(f->kind_buf, f->kinds, 32);
+        for (size_t i = 0; i < f->n_kinds; i++)
+            if (strcmp(f->kinds[i], "tick") == 0)
+                f->ticks = true;
+    }
+    if (org != NULL) {
+        snprintf(f->org_buf, sizeof f->org_buf, "%s", org);
+        f->n_orgs = ctl_split(f->org_buf, f->orgs, 32);
+    }
+    if (person != NULL) {
+        snprintf(f->people_buf, sizeof f->people_buf, "%s", person);
+        f->n_people = ctl_split(f->people_buf, f->people, 32);
+    }
+    if (since != NULL) {
+        size_t digits = strspn(since, "0123456789");
+        if (digits > 0 && since[digits] == '\0') {
+            if (!ctl_u64(o, "--since", since, &f->after))
+                return false;
+        } else if (!ctl_time(o, "--since", since, &f->from_ms)) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* Entries from `first` on (at most count), waiting up to wait_ms for the
+ * log to reach first. The response holds a LogReply (caller frees); NULL
+ * on failure, with *code and msg. */
+static Ics__V1__ControlResponse *s_range(opts_t *o, uint64_t first, uint32_t count,
+                                         uint32_t wait_ms, int *code, char *msg, size_t size)
+{
+    Ics__V1__ControlRequest req = ICS__V1__CONTROL_REQUEST__INIT;
     Ics__V1__LogRequest lr = ICS__V1__LOG_REQUEST__INIT;
     Ics__V1__ControlResponse *resp;
-    const char *count = ctl_opt(a, "n");
-    uint64_t n = 10;
 
-    if (count != NULL && (!ctl_u64(o, "-n", count, &n) || n < 1 || n > 100)) {
-        ctl_error(o, "-n: expected 1 to 100");
+    lr.op = ICS__V1__LOG_REQUEST__OP__RANGE;
+    lr.position = first;
+    lr.count = count;
+    lr.wait_ms = wait_ms;
+    req.body_case = ICS__V1__CONTROL_REQUEST__BODY_LOG;
+    req.log = &lr;
+    resp = ctl_call_quiet(o, &req, wait_ms + 5000, code, msg, size);
+    if (resp != NULL && resp->body_case != ICS__V1__CONTROL_RESPONSE__BODY_LOG) {
+        ics__v1__control_response__free_unpacked(resp, NULL);
+        *code = ICS_EMALFORMED;
+        snprintf(msg, size, "unexpected answer");
+        return NULL;
+    }
+    return resp;
+}
+
+/* Where a scan for --since TIME starts: the first index whose log clock is
+ * at or after f->from_ms, found by halving (the clock never falls), one
+ * entry read a step; at a history gap it settles for what it has (the scan
+ * filters by time anyway). 1 when there is no TIME. */
+static int s_first_at(opts_t *o, const s_filter_t *f, uint64_t *first)
+{
+    char msg[512];
+    int code;
+    uint64_t lo = 1, hi;
+    Ics__V1__ControlResponse *resp;
+
+    *first = f->after + 1;
+    if (f->from_ms == 0)
+        return EXIT_OK;
+    resp = s_range(o, UINT64_MAX, 1, 0, &code, msg, sizeof msg);
+    if (resp == NULL) {
+        ctl_error(o, "%s", msg);
+        return EXIT_FAIL;
+    }
+    hi = resp->log->top + 1;
+    ics__v1__control_response__free_unpacked(resp, NULL);
+    while (lo < hi) {
+        uint64_t mid = lo + (hi - lo) / 2;
+        resp = s_range(o, mid, 1, 0, &code, msg, sizeof msg);
+        if (resp == NULL) {
+            ctl_error(o, "%s", msg);
+            return EXIT_FAIL;
+        }
+        bool held = resp->log->n_entries == 1 && resp->log->entries[0]->position == mid;
+        bool later = held && resp->log->entries[0]->clock_ms >= f->from_ms;
+        ics__v1__control_response__free_unpacked(resp, NULL);
+        if (!held)
+            break;
+        if (later)
+            hi = mid;
+        else
+            lo = mid + 1;
+    }
+    if (lo > *first)
+        *first = lo;
+    return EXIT_OK;
+}
+
+/* The entries that matched, kept for printing in order. */
+typedef struct {
+    Ics__V1__ControlResponse **resps;  /* kept: they own the entries */
+    size_t n_resps;
+    const Ics__V1__LogEntry **v;
+    size_t n, cap;
+    size_t keep_last;                  /* 0: all; otherwise only the newest this many */
+} s_found_t;
+
+static bool s_found_add(s_found_t *fd, const Ics__V1__LogEntry *e)
+{
+    if (fd->keep_last != 0 && fd->n == fd->keep_last) {
+        memmove(fd->v, fd->v + 1, (fd->n - 1) * sizeof *fd->v);
+        fd->n--;
+    }
+    if (fd->n == fd->cap) {
+        size_t cap = fd->cap ? fd->cap * 2 : 64;
+        const Ics__V1__LogEntry **v = realloc(fd->v, cap * sizeof *v);
+        if (v == NULL)
+            return false;
+        fd->v = v;
+        fd->cap = cap;
+    }
+    fd->v[fd->n++] = e;
+    return true;
+}
+
+static void s_found_free(s_found_t *fd)
+{
+    for (size_t i = 0; i < fd->n_resps; i++)
+        ics__v1__control_response__free_unpacked(fd->resps[i], NULL);
+    free(fd->resps);
+    free(fd->v);
+}
+
+/* Reads the log from first to its end (as it stood at the first answer)
+ * and keeps what matches. *next: where a follow continues. */
+static int s_scan(opts_t *o, const s_filter_t *f, uint64_t first, s_found_t *fd, uint64_t *next)
+{
+    uint64_t pos = first ? first : 1, top = UINT64_MAX;
+    char msg[512];
+    int code;
+
+    while (pos <= top) {
+        Ics__V1__ControlResponse *resp = s_range(o, pos, 100, 0, &code, msg, sizeof msg);
+        bool kept = false;
+        if (resp == NULL) {
+            ctl_error(o, "%s", msg);
+            return EXIT_FAIL;
+        }
+        const Ics__V1__LogReply *r = resp->log;
+        top = r->top;
+        for (size_t i = 0; i < r->n_entries; i++)
+            if (s_filter_matches(f, r->entries[i])) {
+                if (!s_found_add(fd, r->entries[i])) {
+                    ics__v1__control_response__free_unpacked(resp, NULL);
+                    ctl_error(o, "out of memory");
+                    return EXIT_FAIL;
+                }
+                kept = true;
+            }
+        /* A gap (history still being backfilled) is stepped over here:
+         * reading the past, not following it. */
+        pos = r->n_entries > 0 ? r->next : r->next + 1;
+        if (kept) {
+            Ics__V1__ControlResponse **v = realloc(fd->resps, (fd->n_resps + 1) * sizeof *v);
+            if (v == NULL) {
+                ics__v1__control_response__free_unpacked(resp, NULL);
+                ctl_error(o, "out of memory");
+                return EXIT_FAIL;
+            }
+            fd->resps = v;
+            fd->resps[fd->n_resps++] = resp;
+        } else {
+            ics__v1__control_response__free_unpacked(resp, NULL);
+        }
+    }
+    *next = pos;
+    return EXIT_OK;
+}
+
+/* The newest n matching entries: read backwards, a page at a time. */
+static int s_scan_back(opts_t *o, const s_filter_t *f, size_t n, s_found_t *fd, uint64_t *next)
+{
+    char msg[512];
+    int code, rc = EXIT_OK;
+    Ics__V1__ControlResponse *resp = s_range(o, UINT64_MAX, 1, 0, &code, msg, sizeof msg);
+    s_found_t page = {0};
+
+    if (resp == NULL) {
+        ctl_error(o, "%s", msg);
+        return EXIT_FAIL;
+    }
+    uint64_t top = resp->log->top, hi = top;
+    ics__v1__control_response__free_unpacked(resp, NULL);
+    *next = top + 1;
+    /* Pages newest first; each page's matches go before those found so far. */
+    while (hi >= 1 && fd->n < n) {
+        uint64_t lo = hi > 100 ? hi - 99 : 1, pos = lo;
+        memset(&page, 0, sizeof page);
+        while (pos <= hi) {
+            resp = s_range(o, pos, (uint32_t)(hi - pos + 1), 0, &code, msg, sizeof msg);
+            if (resp == NULL) {
+                ctl_error(o, "%s", msg);
+                rc = EXIT_FAIL;
+                goto out;
+            }
+            bool kept = false;
+            for (size_t i = 0; i < resp->log->n_entries; i++)
+                if (resp->log->entries[i]->position <= hi &&
+                    s_filter_matches(f, resp->log->entries[i])) {
+                    s_found_add(&page, resp->log->entries[i]);
+                    kept = true;
+                }
+            pos = resp->log->n_entries > 0 ? resp->log->next : resp->log->next + 1;
+            if (kept) {
+                Ics__V1__ControlResponse **v =
+                    realloc(fd->resps, (fd->n_resps + 1) * sizeof *v);
+                if (v == NULL) {
+                    ics__v1__control_response__free_unpacked(resp, NULL);
+                    rc = EXIT_FAIL;
+                    goto out;
+                }
+                fd->resps = v;
+                fd->resps[fd->n_resps++] = resp;
+            } else {
+                ics__v1__control_response__free_unpacked(resp, NULL);
+            }
+        }
+        /* Newest first overall: prepend this page's matches (newest of them
+         * last), keeping at most n. */
+        size_t take = page.n < n - fd->n ? page.n : n - fd->n;
+        if (take > 0) {
+            const Ics__V1__LogEntry **v = realloc(fd->v, (fd->n + take) * sizeof *v);
+            if (v == NULL) {
+                ctl_error(o, "out of memory");
+                rc = EXIT_FAIL;
+                goto out;
+            }
+            if (fd->n > 0)
+                memmove(v + take, v, fd->n * sizeof *v);
+            memcpy(v, page.v + (page.n - take), take * sizeof *v);
+            fd->v = v;
+            fd->n += take;
+            fd->cap = fd->n;
+        }
+        free(page.v);
+        page.v = NULL;
+        hi = lo - 1;
+    }
+out:
+    free(page.v);
+    return rc;
+}
+
+static void s_print_entry(opts_t *o, const Ics__V1__LogEntry *e, bool lines)
+{
+    if (o->json && lines) {
+        Ics__V1__LogEntry *one[1] = {(Ics__V1__LogEntry *)e};
+        Ics__V1__LogReply r = ICS__V1__LOG_REPLY__INIT;
+        r.entries = one;
+        r.n_entries = 1;
+        s_entries_json(&r, true);
+    } else if (!o->json) {
+        s_entry_line(e);
+    }
+}
+
+static void s_print_found(opts_t *o, const s_found_t *fd, bool lines, const char *empty)
+{
+    if (o->json && !lines) {
+        Ics__V1__LogReply r = ICS__V1__LOG_REPLY__INIT;
+        r.entries = (Ics__V1__LogEntry **)fd->v;
+        r.n_entries = fd->n;
+        s_entries_json(&r, false);
+        return;
+    }
+    if (fd->n == 0 && !o->json && empty != NULL)
+        printf("%s\n", empty);
+    for (size_t i = 0; i < fd->n; i++)
+        s_print_entry(o, fd->v[i], lines);
+    fflush(stdout);
+}
+
+/* --follow: entries from next on as they are applied, until interrupted. */
+static int s_follow(opts_t *o, const s_filter_t *f, uint64_t next)
+{
+    bool warned = false;
+
+    for (;;) {
+        char msg[512];
+        int code;
+        Ics__V1__ControlResponse *resp = s_range(o, next, 100, 25000, &code, msg, sizeof msg);
+        if (resp == NULL) {
+            if (!ctl_transient(code)) {
+                ctl_error(o, "%s", msg);
+                return EXIT_FAIL;
+            }
+            if (!warned)
+                ctl_note(o, "%s; asking again", msg);
+            warned = true;
+            ctl_sleep_ms(1000);
+            continue;
+        }
+        warned = false;
+        for (size_t i = 0; i < resp->log->n_entries; i++)
+            if (s_filter_matches(f, resp->log->entries[i]))
+                s_print_entry(o, resp->log->entries[i], true);
+        fflush(stdout);
+        next = resp->log->next;
+        ics__v1__control_response__free_unpacked(resp, NULL);
+    }
+}
+
+static int s_tail(opts_t *o, const ctl_args_t *a)
+{
+    const char *count = ctl_opt(a, "n");
+    bool follow = ctl_flag(a, "follow");
+    s_found_t fd = {0};
+    s_filter_t f;
+    uint64_t n = 10, next = 0;
+    int rc;
+
+    if (count != NULL && (!ctl_u64(o, "-n", count, &n) || n < 1 || n > 100000)) {
+        ctl_error(o, "-n: expected 1 to 100000");
         return EXIT_USAGE;
     }
-    lr.op = ICS__V1__LOG_REQUEST__OP__TAIL;
-    lr.count = (uint32_t)n;
-    resp = s_log_request(o, &lr);
-    if (resp == NULL)
-        return EXIT_FAIL;
-    if (o->json)
-        s_entries_json(resp->log, false);
-    else if (resp->log->n_entries == 0)
-        printf("(the log is empty)\n");
-    for (size_t i = 0; !o->json && i < resp->log->n_entries; i++)
-        s_entry_line(resp->log->entries[i]);
-    ics__v1__control_response__free_unpacked(resp, NULL);
-    return EXIT_OK;
+    if (!s_filter_opts(o, a, &f))
+        return EXIT_USAGE;
+    if (ctl_opt(a, "since") != NULL) {
+        /* From a place: everything after it (the first N with -n). */
+        uint64_t first;
+        fd.keep_last = 0;
+        rc = s_first_at(o, &f, &first);
+        if (rc == EXIT_OK)
+            rc = s_scan(o, &f, first, &fd, &next);
+        if (rc == EXIT_OK && count != NULL && fd.n > n)
+            fd.n = (size_t)n;
+    } else {
+        rc = s_scan_back(o, &f, (size_t)n, &fd, &next);
+    }
+    if (rc == EXIT_OK) {
+        s_print_found(o, &fd, follow, follow ? NULL : "(no entries)");
+        if (follow)
+            rc = s_follow(o, &f, next);
+    }
+    s_found_free(&fd);
+    return rc;
+}
+
+static int s_search(opts_t *o, const ctl_args_t *a)
+{
+    const char *count = ctl_opt(a, "n");
+    s_found_t fd = {0};
+    s_filter_t f;
+    uint64_t n = 0, next;
+    int rc;
+
+    if (count != NULL && (!ctl_u64(o, "-n", count, &n) || n < 1)) {
+        ctl_error(o, "-n: expected a number of entries, at least 1");
+        return EXIT_USAGE;
+    }
+    if (!s_filter_opts(o, a, &f))
+        return EXIT_USAGE;
+    if (a->argv[0][0] == '\0') {
+        ctl_error(o, "log search: TEXT is empty");
+        return EXIT_USAGE;
+    }
+    f.text = a->argv[0];
+    uint64_t first;
+    fd.keep_last = (size_t)n;
+    rc = s_first_at(o, &f, &first);
+    if (rc == EXIT_OK)
+        rc = s_scan(o, &f, first, &fd, &next);
+    if (rc == EXIT_OK)
+        s_print_found(o, &fd, false, "(no entry matches)");
+    s_found_free(&fd);
+    return rc;
 }
 
 static int s_show(opts_t *o, const ctl_args_t *a)
@@ -316,9 +791,27 @@ static int s_verify(opts_t *o, const ctl_args_t *a)
 }
 
 static const ctl_sub_t s_subs[] = {
-    {"tail", s_tail, CTL_STATE, "n|count=", {NULL}, "log tail [-n N]",
-     "The last N entries of the group's audit log (1 to 100, default 10): index,\n"
-     "time signed, organisation, person, sequence number, kind and outcome."},
+    {"tail", s_tail, CTL_STATE, "n|count= follow kind= org= person= since= ticks", {NULL},
+     "log tail [-n N] [--follow] [--kind K,...] [--org ORG,...] [--person P,...]\n"
+     "[--since INDEX|TIME] [--ticks]",
+     "The last N entries of the group's audit log (default 10) that pass the\n"
+     "filters: index, time signed, organisation, person, sequence number, kind\n"
+     "and outcome. Clock ticks are left out unless --ticks (or --kind tick).\n"
+     "  --kind K,...     command kinds: 'vote', 'aid_offer', or 'aid' for every\n"
+     "                   aid_* kind\n"
+     "  --org ORG,...    signed by these organisations\n"
+     "  --person P,...   acted for by these people\n"
+     "  --since X        every entry after index X, or from log time X\n"
+     "                   (2026-12-01T09:00:00Z, 2026-12-01); -n then caps the count\n"
+     "  --follow         then print entries as they are applied, until interrupted\n"
+     "                   (under --json one {\"entry\":{...}} a line)"},
+    {"search", s_search, CTL_STATE, "n|count= kind= org= person= since= ticks", {"TEXT"},
+     "log search TEXT [-n N] [--kind K,...] [--org ORG,...] [--person P,...]\n"
+     "[--since INDEX|TIME] [--ticks]",
+     "Entries of the history on this node whose content (any text in the\n"
+     "command, its kind, organisation or rejection reason) contains TEXT,\n"
+     "ignoring case, oldest first; -n N shows the newest N. Takes the filters\n"
+     "of 'log tail'."},
     {"show", s_show, CTL_STATE, "", {"INDEX"}, "log show INDEX",
      "One entry in full: entry id, outcome, chain hash, log clock, group,\n"
      "organisation, key id, sequence number, time signed, kind, person, content."},

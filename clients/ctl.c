@@ -242,6 +242,42 @@ Ics__V1__ControlResponse *ctl_call(opts_t *o, Ics__V1__ControlRequest *req)
     return resp;
 }
 
+const char *ctl_actor(opts_t *o)
+{
+    return s_actor(o);
+}
+
+Ics__V1__ControlResponse *ctl_call_quiet(opts_t *o, Ics__V1__ControlRequest *req,
+                                         unsigned call_timeout_ms, int *code, char *msg,
+                                         size_t size)
+{
+    Ics__V1__ControlResponse *resp = NULL;
+    const char *socket = s_socket(o);
+    ics_err_t err;
+
+    *code = ICS_OK;
+    if (socket == NULL) {
+        *code = ICS_ECONFIG;
+        snprintf(msg, size, "no control socket");
+        return NULL;
+    }
+    req->group = (char *)(o->group != NULL ? o->group : "");
+    req->actor = (char *)s_actor(o);
+    req->timeout_ms = call_timeout_ms;
+    *code = ics_ctl_call(socket, req, call_timeout_ms + 2000, &resp, &err);
+    if (*code != ICS_OK) {
+        snprintf(msg, size, "%s", err.msg);
+        return NULL;
+    }
+    if (resp->code != 0) {
+        *code = resp->code;
+        snprintf(msg, size, "%s", resp->error[0] ? resp->error : ics_strerror(resp->code));
+        ics__v1__control_response__free_unpacked(resp, NULL);
+        return NULL;
+    }
+    return resp;
+}
+
 Ics__V1__ControlResponse *ctl_query_call(opts_t *o, const char *name, int argc, char **argv)
 {
     Ics__V1__ControlRequest req = ICS__V1__CONTROL_REQUEST__INIT;
@@ -641,4 +677,17 @@ int ctl_text_opt(opts_t *o, const ctl_args_t *a, bool required, const char *what
         return EXIT_USAGE;
     }
     return EXIT_OK;
+}
+
+bool ctl_transient(int code)
+{
+    return code == ICS_ETIMEDOUT || code == ICS_EIO || code == ICS_ESHUTDOWN ||
+           code == ICS_EUNAVAIL || code == ICS_ENOTLEADER;
+}
+
+void ctl_sleep_ms(unsigned ms)
+{
+    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+        ;
 }

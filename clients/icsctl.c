@@ -35,7 +35,7 @@ static const ctl_cmd_t *const s_commands[] = {
     &ctl_cmd_status, &ctl_cmd_submit, &ctl_cmd_log, &ctl_cmd_members, &ctl_cmd_member,
     &ctl_cmd_keys, &ctl_cmd_plan, &ctl_cmd_amend, &ctl_cmd_consult, &ctl_cmd_motion,
     &ctl_cmd_vote, &ctl_cmd_policy, &ctl_cmd_people, &ctl_cmd_opel, &ctl_cmd_aid,
-    &ctl_cmd_help,
+    &ctl_cmd_watch, &ctl_cmd_inbox, &ctl_cmd_help,
 };
 
 const ctl_cmd_t *const *ctl_commands(size_t *n)
@@ -314,10 +314,11 @@ void ctl_usage(FILE *f)
             "\nRun 'icsctl COMMAND --help' for its subcommands, arguments and options.\n"
             "\nOptions (each command takes those that apply to it):\n"
             "  -c, --config FILE    node configuration to find the control socket\n"
-            "                       (default " DEFAULT_CONFIG ")\n"
+            "                       (default $ICSCTL_CONFIG, else " DEFAULT_CONFIG ")\n"
             "  -s, --socket ENDPOINT  control socket (default: from the config, else\n"
             "                       " DEFAULT_SOCKET ")\n"
-            "  -g, --group NAME     group to act in (needed when the node is in several)\n"
+            "  -g, --group NAME     group to act in (needed when the node is in several;\n"
+            "                       default $ICSCTL_GROUP)\n"
             "      --as PERSON      the person acting (default: your user name)\n"
             "  -t, --timeout MS     how long to wait for a commit (default 5000)\n"
             "      --token HEX      reuse a submission's token to retry it safely\n"
@@ -539,6 +540,21 @@ static int s_parse(opts_t *o, const ctl_cmd_t *cmd, int argc, char **argv, ctl_a
     return EXIT_OK;
 }
 
+/* ICSCTL_CONFIG and ICSCTL_GROUP stand in for -c and -g when a command
+ * that talks to a node is given neither. Not marked as given: a default
+ * is never an option the command refuses. */
+static void s_env_defaults(opts_t *o, unsigned uses)
+{
+    const char *v;
+
+    if ((uses & CTL_G_CONFIG) && o->config == NULL && o->socket == NULL &&
+        (v = getenv("ICSCTL_CONFIG")) != NULL && v[0] != '\0')
+        o->config = v;
+    if ((uses & CTL_G_GROUP) && o->group == NULL && (v = getenv("ICSCTL_GROUP")) != NULL &&
+        v[0] != '\0')
+        o->group = v;
+}
+
 int ctl_main(int argc, char **argv)
 {
     opts_t o = {.timeout_ms = 5000};
@@ -619,6 +635,7 @@ int ctl_main(int argc, char **argv)
         rc = EXIT_FAIL;
         goto out;
     }
+    s_env_defaults(&o, a.sub->uses);
     rc = a.sub->fn(&o, &a);
     goto out;
 usage:

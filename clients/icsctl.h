@@ -121,7 +121,7 @@ bool ctl_flag(const ctl_args_t *a, const char *name);
 extern const ctl_cmd_t ctl_cmd_status, ctl_cmd_submit, ctl_cmd_log, ctl_cmd_members,
     ctl_cmd_member, ctl_cmd_keys, ctl_cmd_plan, ctl_cmd_amend, ctl_cmd_consult,
     ctl_cmd_motion, ctl_cmd_vote, ctl_cmd_policy, ctl_cmd_people, ctl_cmd_opel, ctl_cmd_aid,
-    ctl_cmd_help;
+    ctl_cmd_watch, ctl_cmd_inbox, ctl_cmd_help;
 const ctl_cmd_t *const *ctl_commands(size_t *n);
 
 /* icsctl itself: parses argv, runs the command, returns the exit status. */
@@ -202,6 +202,22 @@ bool cj_reshape(FILE *f, const char *json, const char *key, int shape, const cha
 /* Sends a request; reports any error; returns the response or NULL. */
 Ics__V1__ControlResponse *ctl_call(opts_t *o, Ics__V1__ControlRequest *req);
 
+/* The person acting: --as, else the user running icsctl (SUDO_USER under
+ * sudo). Valid as long as o. */
+const char *ctl_actor(opts_t *o);
+
+/* Is code (of ctl_call_quiet) a failure that may pass: the node stopping
+ * or restarting, a timeout, no leader? A long poll (watch, log tail
+ * --follow) then asks again from the same place. */
+bool ctl_transient(int code);
+
+/* Like ctl_call, but reports nothing: on failure NULL, with *code the
+ * ICS_E* code (the node's, or the call's) and msg what went wrong. For
+ * loops that ask again (watch, log tail --follow). */
+Ics__V1__ControlResponse *ctl_call_quiet(opts_t *o, Ics__V1__ControlRequest *req,
+                                         unsigned call_timeout_ms, int *code, char *msg,
+                                         size_t size);
+
 /* A named query: the response (holding a QueryReply; caller frees) or
  * NULL, the error reported. */
 Ics__V1__ControlResponse *ctl_query_call(opts_t *o, const char *name, int argc, char **argv);
@@ -251,6 +267,11 @@ void ctl_print_lines(const char *text, const char *const *prefixes);
 /* Is org a member of the group or an organisation registered without a
  * node? Asks the node (members.list, people.list); -1 if it could not. */
 int ctl_org_known(opts_t *o, const char *org);
+
+/* ---- the log as it grows (cmd_log.c, cmd_watch.c) -------------------------------- */
+
+/* Sleeps ms milliseconds (between retries of a long poll). */
+void ctl_sleep_ms(unsigned ms);
 
 /* ---- parsing helpers (ctl.c): they report what was wrong ------------------ */
 

@@ -16,6 +16,7 @@
 #include "node.h"
 
 #include "common/envelope.h"
+#include "events.h"
 
 #include <errno.h>
 #include <sodium.h>
@@ -107,10 +108,12 @@ int ics_control_open(ics_node_t *self, ics_err_t *err)
 }
 
 static void s_queries_run(ics_node_t *self, bool shutting_down);
+static void s_waits_run(ics_node_t *self, bool shutting_down);
 
 void ics_control_close(ics_node_t *self)
 {
     s_queries_run(self, true);
+    s_waits_run(self, true);
     if (self->control != NULL) {
         const char *path = self->cfg->control + 6;
         struct stat st;
@@ -147,6 +150,28 @@ static void s_reply_error(ics_node_t *node, const s_client_t *c, int code, const
 }
 
 /* ---- status ------------------------------------------------------------ */
+
+/* No group by that name, or none named on a node in several: the error
+ * names the groups this node is in, so that the caller can choose. */
+static void s_no_group(ics_node_t *self, const s_client_t *c, const char *asked)
+{
+    char msg[512], list[400] = "";
+    size_t len = 0;
+
+    for (size_t i = 0; i < self->n_groups && len < sizeof list; i++) {
+        int k = snprintf(list + len, sizeof list - len, "%s%s", i ? ", " : "",
+                         ics_group_name(self->groups[i]));
+        if (k < 0)
+            break;
+        len += (size_t)k;
+    }
+    if (asked[0] != '\0')
+        snprintf(msg, sizeof msg, "this node is not in group '%s' (its groups: %s)", asked, list);
+    else
+        snprintf(msg, sizeof msg, "this node is in several groups: choose one with --group or "
+                 "ICSCTL_GROUP (its groups: %s)", list);
+    s_reply_error(self, c, ICS_EGROUP, msg);
+}
 
 static void s_status(ics_node_t *self, const s_client_t *c)
 {
@@ -298,13 +323,9 @@ static void s_submit(ics_node_t *self, const s_client_t *c, const Ics__V1__Contr
     size_t len = 0;
     s_client_t *copy = NULL;
     ics_err_t err;
-    char msg[256];
 
     if (g == NULL) {
-        snprintf(msg, sizeof msg, req->group[0] ? "this node is not in group '%s'"
-                                                : "this node is in several groups: choose one "
-                                                  "with --group%s", req->group);
-        s_reply_error(self, c, ICS_EGROUP, msg);
+        s_no_group(self, c, req->group);
         return;
     }
     cmd = ics__v1__command__unpack(NULL, sub->command.len, sub->command.data);
@@ -358,8 +379,7 @@ static void s_log(ics_node_t *self, const s_client_t *c, const Ics__V1__ControlR
     size_t doc_len = 0;
 
     if (g == NULL) {
-        s_reply_error(self, c, ICS_EGROUP, req->group[0] ? "this node is not in that group"
-                                                          : "choose a group with --group");
+        s_no_group(self, c, req->group);
         return;
     }
     ics_fsm_t *fsm = ics_group_fsm(g);
@@ -452,8 +472,7 @@ static void s_answer_query(ics_node_t *self, const s_client_t *c,
     ics_err_t err;
 
     if (g == NULL) {
-        s_reply_error(self, c, ICS_EGROUP, req->group[0] ? "this node is not in that group"
-                                                          : "choose a group with --group");
+        s_no_group(self, c, req->group);
         return;
     }
     int rc = ics_fsm_query(ics_group_fsm(g), req->query->name, req->query->n_args,
@@ -530,6 +549,261 @@ static void s_queries_run(ics_node_t *self, bool shutting_down)
     }
 }
 
+/* ---- long polls: log ranges and domain events -------------------------- */
+
+/* A request that waits for the log to grow: LogRequest RANGE and
+ * WatchRequest. Its cursor (position, or from_index and skip) is moved on
+ * in place as entries are read while it waits, so that each turn reads
+ * only what is new. Answered as soon as there is something to give, when
+ * its time is up (with nothing, and where to continue) or when the node
+ * stops. A gap in the history (being backfilled) is waited at, never
+ * skipped: a cursor only ever passes entries that were read. */
+typedef struct ics_pending_wait {
+    struct ics_pending_wait *next;
+    s_client_t client;
+    Ics__V1__ControlRequest *req; /* owned */
+    uint64_t deadline;
+} s_wait_t;
+
+#define S_WAIT_MAX_MS 60000
+#define S_SCAN_BUDGET 2000  /* entries read per answer, to keep a loop turn short */
+#define S_BATCH 100         /* entries whose events are derived together */
+
+/* RANGE: entries from lr->position on. true if it replied. */
+static bool s_range_answer(ics_node_t *self, const s_client_t *c, Ics__V1__ControlRequest *req,
+                           bool must)
+{
+    Ics__V1__LogRequest *lr = req->log;
+    ics_group_t *g = ics_node_group(self, req->group);
+    Ics__V1__ControlResponse resp = ICS__V1__CONTROL_RESPONSE__INIT;
+    Ics__V1__LogReply reply = ICS__V1__LOG_REPLY__INIT;
+    Ics__V1__LogEntry entries[100], *ptrs[100];
+    ics_log_entry_t raw[100];
+    size_t n = 0, max = lr->count == 0 || lr->count > 100 ? 100 : lr->count;
+
+    if (g == NULL) {
+        s_no_group(self, c, req->group);
+        return true;
+    }
+    ics_history_t *hist = ics_group_history(g);
+    uint64_t top = ics_fsm_position(ics_group_fsm(g)), p = lr->position ? lr->position : 1;
+    for (; p <= top && n < max; p++) {
+        if (ics_history_entry(hist, p, &raw[n]) != ICS_OK)
+            break; /* not held yet: wait for it */
+        ics__v1__log_entry__init(&entries[n]);
+        entries[n].position = raw[n].position;
+        entries[n].envelope.data = raw[n].envelope;
+        entries[n].envelope.len = raw[n].envelope_len;
+        entries[n].accepted = raw[n].accepted;
+        entries[n].reason = raw[n].reason;
+        entries[n].chain.data = raw[n].chain;
+        entries[n].chain.len = 32;
+        entries[n].clock_ms = raw[n].clock_ms;
+        ptrs[n] = &entries[n];
+        n++;
+    }
+    if (n == 0 && !must)
+        return false;
+    reply.entries = ptrs;
+    reply.n_entries = n;
+    reply.top = top;
+    reply.next = p;
+    resp.body_case = ICS__V1__CONTROL_RESPONSE__BODY_LOG;
+    resp.log = &reply;
+    s_reply(self, c, &resp);
+    for (size_t i = 0; i < n; i++)
+        free(raw[i].envelope);
+    return true;
+}
+
+/* Watch: events from the cursor on, filtered. true if it replied. */
+static bool s_watch_answer(ics_node_t *self, const s_client_t *c, Ics__V1__ControlRequest *req,
+                           bool must)
+{
+    Ics__V1__WatchRequest *wr = req->watch;
+    ics_group_t *g = ics_node_group(self, req->group);
+    Ics__V1__ControlResponse resp = ICS__V1__CONTROL_RESPONSE__INIT;
+    Ics__V1__WatchReply reply = ICS__V1__WATCH_REPLY__INIT;
+    Ics__V1__Event *out = NULL, **ptrs = NULL;
+    ics_events_t all = {0};
+    char (*ids)[ICS_GROUP_MAX + 48] = NULL;
+    size_t n = 0, max = wr->max_events == 0 ? 100 : wr->max_events > 1000 ? 1000 : wr->max_events;
+    bool replied = false, full = false;
+    unsigned scanned = 0;
+
+    if (g == NULL) {
+        s_no_group(self, c, req->group);
+        return true;
+    }
+    const char *group = ics_group_name(g);
+    ics_history_t *hist = ics_group_history(g);
+    sqlite3 *db = ics_fsm_db(ics_group_fsm(g));
+    uint64_t top = ics_fsm_position(ics_group_fsm(g));
+    uint64_t p = wr->from_index ? wr->from_index : 1, prev_clock = 0;
+    uint32_t skip = wr->skip;
+
+    if (p > top && !must)
+        return false;
+    out = calloc(max, sizeof *out);
+    ptrs = calloc(max, sizeof *ptrs);
+    ids = calloc(max, sizeof *ids);
+    if (out == NULL || ptrs == NULL || ids == NULL) {
+        s_reply_error(self, c, ICS_ENOMEM, "out of memory");
+        replied = true;
+        goto out;
+    }
+    if (p > 1 && p <= top) {
+        ics_log_entry_t before;
+        if (ics_history_entry(hist, p - 1, &before) == ICS_OK) {
+            prev_clock = before.clock_ms;
+            free(before.envelope);
+        }
+    }
+    while (p <= top && !full && scanned < S_SCAN_BUDGET) {
+        ics_log_entry_t batch[S_BATCH];
+        size_t nb = 0;
+        /* Consecutive entries up to a gap being backfilled: that is waited
+         * for, never stepped over. */
+        while (nb < S_BATCH && p + nb <= top && ics_history_entry(hist, p + nb, &batch[nb]) == ICS_OK)
+            nb++;
+        if (nb == 0)
+            break;
+        ics_events_clear(&all);
+        int rc = ics_events_derive_batch(db, batch, nb, prev_clock, &all);
+        prev_clock = batch[nb - 1].clock_ms;
+        for (size_t i = 0; i < nb; i++)
+            free(batch[i].envelope);
+        if (rc != ICS_OK) {
+            s_reply_error(self, c, rc, "could not read the events of the log");
+            replied = true;
+            goto out;
+        }
+        scanned += (unsigned)nb;
+        uint64_t stop_at = 0;
+        uint32_t stop_skip = 0;
+        for (size_t k = 0; k < all.n; k++) {
+            const ics_event_t *ev = &all.v[k];
+            if (ev->index == p && ev->n < skip)
+                continue; /* given before */
+            if (!ics_event_matches(ev, wr->kinds, wr->n_kinds, wr->orgs, wr->n_orgs))
+                continue;
+            if (n == max) {
+                full = true;
+                stop_at = ev->index;
+                stop_skip = ev->n;
+                break;
+            }
+            Ics__V1__Event *o = &out[n];
+            ics__v1__event__init(o);
+            snprintf(ids[n], sizeof ids[n], "%s:%llu:%u", group, (unsigned long long)ev->index,
+                     ev->n);
+            o->id = ids[n];
+            o->group = (char *)group;
+            o->index = ev->index;
+            o->n = ev->n;
+            o->kind = strdup(ev->kind);
+            o->clock_ms = ev->clock_ms;
+            o->org = strdup(ev->org);
+            o->other = strdup(ev->other);
+            o->actor = strdup(ev->actor);
+            o->ref = ev->ref;
+            o->ref2 = ev->ref2;
+            o->text = strdup(ev->text);
+            ptrs[n++] = o;
+        }
+        if (full) {
+            p = stop_at;
+            skip = stop_skip;
+        } else {
+            p += nb;
+            skip = 0;
+        }
+    }
+    if (n == 0 && !must && scanned < S_SCAN_BUDGET) {
+        /* Nothing yet: wait from here rather than read it all again. */
+        wr->from_index = p;
+        wr->skip = skip;
+        goto out;
+    }
+    reply.events = ptrs;
+    reply.n_events = n;
+    reply.next_index = p;
+    reply.next_skip = skip;
+    reply.top = top;
+    resp.body_case = ICS__V1__CONTROL_RESPONSE__BODY_WATCH;
+    resp.watch = &reply;
+    s_reply(self, c, &resp);
+    replied = true;
+out:
+    for (size_t i = 0; i < n; i++) {
+        free(out[i].kind);
+        free(out[i].org);
+        free(out[i].other);
+        free(out[i].actor);
+        free(out[i].text);
+    }
+    free(out);
+    free(ptrs);
+    free(ids);
+    ics_events_free(&all);
+    return replied;
+}
+
+static bool s_wait_answer(ics_node_t *self, const s_client_t *c, Ics__V1__ControlRequest *req,
+                          bool must)
+{
+    if (req->body_case == ICS__V1__CONTROL_REQUEST__BODY_WATCH)
+        return s_watch_answer(self, c, req, must);
+    return s_range_answer(self, c, req, must);
+}
+
+static void s_wait(ics_node_t *self, const s_client_t *c, Ics__V1__ControlRequest **req_p)
+{
+    Ics__V1__ControlRequest *req = *req_p;
+    uint32_t wait = req->body_case == ICS__V1__CONTROL_REQUEST__BODY_WATCH ? req->watch->wait_ms
+                                                                          : req->log->wait_ms;
+    s_wait_t *w;
+
+    if (wait > S_WAIT_MAX_MS)
+        wait = S_WAIT_MAX_MS;
+    if (s_wait_answer(self, c, req, wait == 0))
+        return;
+    w = calloc(1, sizeof *w);
+    if (w == NULL) {
+        s_reply_error(self, c, ICS_ENOMEM, "out of memory");
+        return;
+    }
+    w->client = *c;
+    w->req = req;
+    *req_p = NULL;
+    w->deadline = ics_mono_ms() + wait;
+    w->next = self->waits;
+    self->waits = w;
+}
+
+/* Answers the long polls that have something to give or whose time is up.
+ * Stopping answers them with an error: the watcher asks again, from the
+ * same cursor, once the node is back. */
+static void s_waits_run(ics_node_t *self, bool shutting_down)
+{
+    s_wait_t **pp = &self->waits;
+    uint64_t now = ics_mono_ms();
+
+    while (*pp != NULL) {
+        s_wait_t *w = *pp;
+        if (shutting_down) {
+            /* The groups are gone by now: the client asks again, same cursor. */
+            s_reply_error(self, &w->client, ICS_ESHUTDOWN, "node is shutting down");
+        } else if (!s_wait_answer(self, &w->client, w->req, now >= w->deadline)) {
+            pp = &w->next;
+            continue;
+        }
+        *pp = w->next;
+        ics__v1__control_request__free_unpacked(w->req, NULL);
+        free(w);
+    }
+}
+
 /* ---- dispatch ---------------------------------------------------------- */
 
 static void s_request(ics_node_t *self, const s_client_t *c, const uint8_t *data, size_t len)
@@ -551,7 +825,13 @@ static void s_request(ics_node_t *self, const s_client_t *c, const uint8_t *data
             s_submit(self, c, req);
             break;
         case ICS__V1__CONTROL_REQUEST__BODY_LOG:
-            s_log(self, c, req);
+            if (req->log->op == ICS__V1__LOG_REQUEST__OP__RANGE)
+                s_wait(self, c, &req);
+            else
+                s_log(self, c, req);
+            break;
+        case ICS__V1__CONTROL_REQUEST__BODY_WATCH:
+            s_wait(self, c, &req);
             break;
         case ICS__V1__CONTROL_REQUEST__BODY_QUERY:
             s_query(self, c, &req);
@@ -568,6 +848,7 @@ static void s_request(ics_node_t *self, const s_client_t *c, const uint8_t *data
 void ics_control_process(ics_node_t *self)
 {
     s_queries_run(self, false);
+    s_waits_run(self, false);
     for (int budget = 0; budget < 256; budget++) {
         zmq_msg_t parts[3];
         int n = 0, more = 1;

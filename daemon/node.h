@@ -36,6 +36,7 @@ typedef struct ics_node {
     } drops;
     volatile sig_atomic_t *stop;
     struct ics_pending_query *queries; /* control.c: --fresh reads waiting */
+    struct ics_pending_wait *waits;    /* control.c: long polls (watch, log --follow) waiting */
     struct ics_http *http;             /* http.c: /metrics, NULL when off */
     struct ics_bridge *bridge;         /* bridge.c: mutual aid across groups */
     volatile sig_atomic_t *reload;     /* set by SIGHUP (main.c); NULL: none */
