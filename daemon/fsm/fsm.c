@@ -66,16 +66,19 @@ struct ics_fsm {
 };
 
 /* Raw and ClockTick belong to no business domain: the core handles them. */
-static int s_core_apply(ics_apply_ctx_t *ctx, const Ics__V1__Command *cmd);
+static int s_raw(ics_apply_ctx_t *ctx, const Ics__V1__Command *cmd);
+static int s_tick(ics_apply_ctx_t *ctx, const Ics__V1__Command *cmd);
 
-static const uint32_t s_core_kinds[] = {ICS__V1__COMMAND__BODY_RAW,
-                                        ICS__V1__COMMAND__BODY_TICK, 0};
+static const ics_fsm_handler_t s_core_handlers[] = {
+    {ICS__V1__COMMAND__BODY_RAW, s_raw},
+    {ICS__V1__COMMAND__BODY_TICK, s_tick},
+    {0, NULL},
+};
 
 static const ics_fsm_domain_t s_core_domain = {
     .name = "core",
-    .kinds = s_core_kinds,
+    .handlers = s_core_handlers,
     .schema = NULL,
-    .apply = s_core_apply,
     .on_clock = NULL,
     .deadline = NULL,
 };
@@ -215,36 +218,40 @@ static int s_advance_clock(ics_apply_ctx_t *ctx, uint64_t ms)
     return s_on_clock(ctx);
 }
 
-static int s_core_apply(ics_apply_ctx_t *ctx, const Ics__V1__Command *cmd)
+static int s_raw(ics_apply_ctx_t *ctx, const Ics__V1__Command *cmd)
 {
-    switch (cmd->body_case) {
-    case ICS__V1__COMMAND__BODY_RAW:
-        return ICS_OK;
-    case ICS__V1__COMMAND__BODY_TICK:
-        if (cmd->tick->now_ms > INT64_MAX)
-            return ics_reject(ctx, "clock tick %" PRIu64 " is out of range", cmd->tick->now_ms);
-        return s_advance_clock(ctx, cmd->tick->now_ms);
-    default:
-        return ics_reject(ctx, "unknown command kind %d", (int)cmd->body_case);
-    }
+    (void)ctx;
+    (void)cmd;
+    return ICS_OK;
 }
 
-static const ics_fsm_domain_t *s_domain_for(uint32_t kind)
+static int s_tick(ics_apply_ctx_t *ctx, const Ics__V1__Command *cmd)
 {
-    for (size_t i = 0; s_domains[i] != NULL; i++)
-        for (const uint32_t *k = s_domains[i]->kinds; k != NULL && *k != 0; k++)
-            if (*k == kind)
-                return s_domains[i];
+    if (cmd->tick->now_ms > INT64_MAX)
+        return ics_reject(ctx, "clock tick %" PRIu64 " is out of range", cmd->tick->now_ms);
+    return s_advance_clock(ctx, cmd->tick->now_ms);
+}
+
+/* The handler of a command kind, and (if d is not NULL) its domain. */
+static const ics_fsm_handler_t *s_handler_for(uint32_t kind, const ics_fsm_domain_t **d)
+{
+    for (size_t i = 0; kind != 0 && s_domains[i] != NULL; i++)
+        for (const ics_fsm_handler_t *h = s_domains[i]->handlers; h->kind != 0; h++)
+            if (h->kind == kind) {
+                if (d != NULL)
+                    *d = s_domains[i];
+                return h;
+            }
     return NULL;
 }
 
 #ifndef NDEBUG
-/* No command kind is claimed by two domains. */
+/* No command kind is claimed twice. */
 static bool s_domains_ok(void)
 {
     for (size_t i = 0; s_domains[i] != NULL; i++)
-        for (const uint32_t *k = s_domains[i]->kinds; k != NULL && *k != 0; k++)
-            if (s_domain_for(*k) != s_domains[i])
+        for (const ics_fsm_handler_t *h = s_domains[i]->handlers; h->kind != 0; h++)
+            if (s_handler_for(h->kind, NULL) != h)
                 return false;
     return true;
 }
@@ -439,16 +446,17 @@ static int s_admit_member(ics_apply_ctx_t *ctx, const Ics__V1__Envelope *env)
  * and ClockTick, which sees to it itself) change nothing on_clock reads. */
 static int s_dispatch(ics_apply_ctx_t *ctx, const Ics__V1__Command *cmd)
 {
-    const ics_fsm_domain_t *d = s_domain_for((uint32_t)cmd->body_case);
+    const ics_fsm_domain_t *d = NULL;
+    const ics_fsm_handler_t *h = s_handler_for((uint32_t)cmd->body_case, &d);
     uint64_t clock = ctx->clock_ms;
     int rc;
 
-    if (d == NULL)
+    if (h == NULL)
         return ics_reject(ctx, "unknown command kind %d", (int)cmd->body_case);
     rc = ics_sql_exec(ctx->db, "SAVEPOINT command");
     if (rc != ICS_OK)
         return rc;
-    rc = d->apply(ctx, cmd);
+    rc = h->apply(ctx, cmd);
     if (rc == ICS_OK) {
         if (d != &s_core_domain)
             ctx->fsm_->due_known = false;

@@ -739,8 +739,9 @@ static int s_mirror(ics_apply_ctx_t *ctx, const Ics__V1__AidRequest *a)
     return rc;
 }
 
-static int s_request(ics_apply_ctx_t *ctx, const Ics__V1__AidRequest *a)
+static int s_request(ics_apply_ctx_t *ctx, const Ics__V1__Command *cmd)
 {
+    const Ics__V1__AidRequest *a = cmd->aid_request;
     s_req_fields_t f;
     unsigned opel = 0;
     uint64_t report = 0;
@@ -765,8 +766,9 @@ static int s_request(ics_apply_ctx_t *ctx, const Ics__V1__AidRequest *a)
     return rc;
 }
 
-static int s_offer(ics_apply_ctx_t *ctx, const Ics__V1__AidOffer *a)
+static int s_offer(ics_apply_ctx_t *ctx, const Ics__V1__Command *cmd)
 {
+    const Ics__V1__AidOffer *a = cmd->aid_offer;
     sqlite3_stmt *st = NULL;
     char why[200], q[48], when[32];
     ics_aid_req_t r;
@@ -832,8 +834,9 @@ static int s_offer(ics_apply_ctx_t *ctx, const Ics__V1__AidOffer *a)
     return rc;
 }
 
-static int s_accept(ics_apply_ctx_t *ctx, const Ics__V1__AidAccept *a)
+static int s_accept(ics_apply_ctx_t *ctx, const Ics__V1__Command *cmd)
 {
+    const Ics__V1__AidAccept *a = cmd->aid_accept;
     sqlite3_stmt *st = NULL;
     ics_aid_approval_t ap;
     ics_aid_offer_t o;
@@ -931,8 +934,9 @@ static int s_accept(ics_apply_ctx_t *ctx, const Ics__V1__AidAccept *a)
     return rc;
 }
 
-static int s_approve(ics_apply_ctx_t *ctx, const Ics__V1__AidApprove *a)
+static int s_approve(ics_apply_ctx_t *ctx, const Ics__V1__Command *cmd)
 {
+    const Ics__V1__AidApprove *a = cmd->aid_approve;
     sqlite3_stmt *st = NULL;
     ics_aid_offer_t o;
     ics_aid_req_t r;
@@ -1031,8 +1035,19 @@ static int s_deliver_or_return(ics_apply_ctx_t *ctx, uint64_t offer, const char 
     return rc;
 }
 
-static int s_withdraw(ics_apply_ctx_t *ctx, const Ics__V1__AidWithdraw *a)
+static int s_deliver(ics_apply_ctx_t *ctx, const Ics__V1__Command *cmd)
 {
+    return s_deliver_or_return(ctx, cmd->aid_deliver->offer, cmd->aid_deliver->note, true);
+}
+
+static int s_return(ics_apply_ctx_t *ctx, const Ics__V1__Command *cmd)
+{
+    return s_deliver_or_return(ctx, cmd->aid_return->offer, cmd->aid_return->note, false);
+}
+
+static int s_withdraw(ics_apply_ctx_t *ctx, const Ics__V1__Command *cmd)
+{
+    const Ics__V1__AidWithdraw *a = cmd->aid_withdraw;
     ics_aid_offer_t o;
     ics_aid_req_t r;
     char why[ICS_ORG_MAX + AID_TEXT_MAX + 32];
@@ -1090,8 +1105,9 @@ static int s_cancel_core(ics_apply_ctx_t *ctx, ics_aid_req_t *r, const char *why
     return rc;
 }
 
-static int s_cancel(ics_apply_ctx_t *ctx, const Ics__V1__AidCancel *a)
+static int s_cancel(ics_apply_ctx_t *ctx, const Ics__V1__Command *cmd)
 {
+    const Ics__V1__AidCancel *a = cmd->aid_cancel;
     char why[200];
     ics_aid_req_t r;
     int rc;
@@ -1142,8 +1158,9 @@ static int s_escalate_now(ics_apply_ctx_t *ctx, ics_aid_req_t *r, const char *re
     return rc;
 }
 
-static int s_escalate(ics_apply_ctx_t *ctx, const Ics__V1__AidEscalate *a)
+static int s_escalate(ics_apply_ctx_t *ctx, const Ics__V1__Command *cmd)
 {
+    const Ics__V1__AidEscalate *a = cmd->aid_escalate;
     char why[200], region[ICS_GROUP_MAX], by[ICS_ORG_MAX], when[32], q[48];
     ics_aid_req_t r;
     int rc;
@@ -1179,8 +1196,9 @@ static int s_escalate(ics_apply_ctx_t *ctx, const Ics__V1__AidEscalate *a)
     return s_escalate_now(ctx, &r, region, why);
 }
 
-static int s_region(ics_apply_ctx_t *ctx, const Ics__V1__AidRegion *a)
+static int s_region(ics_apply_ctx_t *ctx, const Ics__V1__Command *cmd)
 {
+    const Ics__V1__AidRegion *a = cmd->aid_region;
     sqlite3_stmt *st = NULL;
     char region[ICS_GROUP_MAX], by[ICS_ORG_MAX];
     ics_member_t m;
@@ -1213,8 +1231,9 @@ static int s_region(ics_apply_ctx_t *ctx, const Ics__V1__AidRegion *a)
 }
 
 /* The region's figures for a mirrored request, carried home. */
-static int s_link_update(ics_apply_ctx_t *ctx, const Ics__V1__AidLinkUpdate *u)
+static int s_link_update(ics_apply_ctx_t *ctx, const Ics__V1__Command *cmd)
 {
+    const Ics__V1__AidLinkUpdate *u = cmd->aid_link_update;
     sqlite3_stmt *st = NULL;
     char q[48];
     ics_aid_req_t r;
@@ -1304,8 +1323,9 @@ static int s_link_update(ics_apply_ctx_t *ctx, const Ics__V1__AidLinkUpdate *u)
 }
 
 /* The home group ended the original: end its mirror here. */
-static int s_link_cancel(ics_apply_ctx_t *ctx, const Ics__V1__AidLinkCancel *a)
+static int s_link_cancel(ics_apply_ctx_t *ctx, const Ics__V1__Command *cmd)
 {
+    const Ics__V1__AidLinkCancel *a = cmd->aid_link_cancel;
     char why[300];
     ics_aid_req_t r;
     int rc;
@@ -1325,46 +1345,21 @@ static int s_link_cancel(ics_apply_ctx_t *ctx, const Ics__V1__AidLinkCancel *a)
     return s_cancel_core(ctx, &r, why);
 }
 
-static int s_apply(ics_apply_ctx_t *ctx, const Ics__V1__Command *cmd)
-{
-    switch (cmd->body_case) {
-    case ICS__V1__COMMAND__BODY_AID_REQUEST:
-        return s_request(ctx, cmd->aid_request);
-    case ICS__V1__COMMAND__BODY_AID_OFFER:
-        return s_offer(ctx, cmd->aid_offer);
-    case ICS__V1__COMMAND__BODY_AID_ACCEPT:
-        return s_accept(ctx, cmd->aid_accept);
-    case ICS__V1__COMMAND__BODY_AID_APPROVE:
-        return s_approve(ctx, cmd->aid_approve);
-    case ICS__V1__COMMAND__BODY_AID_DELIVER:
-        return s_deliver_or_return(ctx, cmd->aid_deliver->offer, cmd->aid_deliver->note, true);
-    case ICS__V1__COMMAND__BODY_AID_RETURN:
-        return s_deliver_or_return(ctx, cmd->aid_return->offer, cmd->aid_return->note, false);
-    case ICS__V1__COMMAND__BODY_AID_CANCEL:
-        return s_cancel(ctx, cmd->aid_cancel);
-    case ICS__V1__COMMAND__BODY_AID_ESCALATE:
-        return s_escalate(ctx, cmd->aid_escalate);
-    case ICS__V1__COMMAND__BODY_AID_WITHDRAW:
-        return s_withdraw(ctx, cmd->aid_withdraw);
-    case ICS__V1__COMMAND__BODY_AID_REGION:
-        return s_region(ctx, cmd->aid_region);
-    case ICS__V1__COMMAND__BODY_AID_LINK_UPDATE:
-        return s_link_update(ctx, cmd->aid_link_update);
-    case ICS__V1__COMMAND__BODY_AID_LINK_CANCEL:
-        return s_link_cancel(ctx, cmd->aid_link_cancel);
-    default:
-        return ics_reject(ctx, "unknown command kind %d", (int)cmd->body_case);
-    }
-}
-
-static const uint32_t s_kinds[] = {
-    ICS__V1__COMMAND__BODY_AID_REQUEST,     ICS__V1__COMMAND__BODY_AID_OFFER,
-    ICS__V1__COMMAND__BODY_AID_ACCEPT,      ICS__V1__COMMAND__BODY_AID_APPROVE,
-    ICS__V1__COMMAND__BODY_AID_DELIVER,     ICS__V1__COMMAND__BODY_AID_RETURN,
-    ICS__V1__COMMAND__BODY_AID_CANCEL,      ICS__V1__COMMAND__BODY_AID_ESCALATE,
-    ICS__V1__COMMAND__BODY_AID_WITHDRAW,    ICS__V1__COMMAND__BODY_AID_REGION,
-    ICS__V1__COMMAND__BODY_AID_LINK_UPDATE, ICS__V1__COMMAND__BODY_AID_LINK_CANCEL,
-    0};
+static const ics_fsm_handler_t s_handlers[] = {
+    {ICS__V1__COMMAND__BODY_AID_REQUEST, s_request},
+    {ICS__V1__COMMAND__BODY_AID_OFFER, s_offer},
+    {ICS__V1__COMMAND__BODY_AID_ACCEPT, s_accept},
+    {ICS__V1__COMMAND__BODY_AID_APPROVE, s_approve},
+    {ICS__V1__COMMAND__BODY_AID_DELIVER, s_deliver},
+    {ICS__V1__COMMAND__BODY_AID_RETURN, s_return},
+    {ICS__V1__COMMAND__BODY_AID_CANCEL, s_cancel},
+    {ICS__V1__COMMAND__BODY_AID_ESCALATE, s_escalate},
+    {ICS__V1__COMMAND__BODY_AID_WITHDRAW, s_withdraw},
+    {ICS__V1__COMMAND__BODY_AID_REGION, s_region},
+    {ICS__V1__COMMAND__BODY_AID_LINK_UPDATE, s_link_update},
+    {ICS__V1__COMMAND__BODY_AID_LINK_CANCEL, s_link_cancel},
+    {0, NULL},
+};
 
 /* ---------------------------------------------------------------- the log clock */
 
@@ -1535,9 +1530,8 @@ static int s_deadline(ics_db_t *db, uint64_t clock, ics_deadline_t *out)
 const ics_fsm_domain_t ics_fsm_domain_aid = {
     .metrics = ics_aid_metrics,
     .name = "aid",
-    .kinds = s_kinds,
+    .handlers = s_handlers,
     .schema = s_schema,
-    .apply = s_apply,
     .on_clock = s_on_clock,
     .deadline = s_deadline,
     .queries = ics_aid_queries,

@@ -201,8 +201,9 @@ out:
 
 /* ---------------------------------------------------------------- checkpoints */
 
-static int s_checkpoint(ics_apply_ctx_t *ctx, const Ics__V1__Checkpoint *cp)
+static int s_checkpoint(ics_apply_ctx_t *ctx, const Ics__V1__Command *cmd)
 {
+    const Ics__V1__Checkpoint *cp = cmd->checkpoint;
     sqlite3_stmt *st = NULL;
     uint8_t ours[ICS_CHAIN_BYTES];
     char theirs_hex[2 * ICS_CHAIN_BYTES + 1], ours_hex[2 * ICS_CHAIN_BYTES + 1];
@@ -340,20 +341,15 @@ uint64_t ics_audit_certified_position(ics_db_t *db)
 
 /* ---------------------------------------------------------------- domain */
 
-static int s_apply(ics_apply_ctx_t *ctx, const Ics__V1__Command *cmd)
-{
-    if (cmd->body_case == ICS__V1__COMMAND__BODY_CHECKPOINT)
-        return s_checkpoint(ctx, cmd->checkpoint);
-    return ics_reject(ctx, "unknown command kind %d", (int)cmd->body_case);
-}
-
-static const uint32_t s_kinds[] = {ICS__V1__COMMAND__BODY_CHECKPOINT, 0};
+static const ics_fsm_handler_t s_handlers[] = {
+    {ICS__V1__COMMAND__BODY_CHECKPOINT, s_checkpoint},
+    {0, NULL},
+};
 
 const ics_fsm_domain_t ics_fsm_domain_audit = {
     .name = "audit",
-    .kinds = s_kinds,
+    .handlers = s_handlers,
     .schema = s_schema,
-    .apply = s_apply,
     .on_clock = NULL,
     .deadline = NULL,
 };

@@ -507,8 +507,9 @@ static int s_deadline(ics_db_t *db, uint64_t clock, ics_deadline_t *out)
 
 /* ---------------------------------------------------------------- responses */
 
-static int s_respond(ics_apply_ctx_t *ctx, const Ics__V1__ConsultRespond *c)
+static int s_respond(ics_apply_ctx_t *ctx, const Ics__V1__Command *cmd)
 {
+    const Ics__V1__ConsultRespond *c = cmd->consult_respond;
     ics_person_t who;
     ics_org_t consultee;
     s_round_t r;
@@ -663,14 +664,10 @@ out:
     return rc;
 }
 
-static int s_apply(ics_apply_ctx_t *ctx, const Ics__V1__Command *cmd)
-{
-    if (cmd->body_case == ICS__V1__COMMAND__BODY_CONSULT_RESPOND)
-        return s_respond(ctx, cmd->consult_respond);
-    return ics_reject(ctx, "unknown command kind %d", (int)cmd->body_case);
-}
-
-static const uint32_t s_kinds[] = {ICS__V1__COMMAND__BODY_CONSULT_RESPOND, 0};
+static const ics_fsm_handler_t s_handlers[] = {
+    {ICS__V1__COMMAND__BODY_CONSULT_RESPOND, s_respond},
+    {0, NULL},
+};
 
 /* ---------------------------------------------------------------- adoption */
 
@@ -1283,9 +1280,8 @@ static const ics_fsm_query_t s_queries[] = {
 
 const ics_fsm_domain_t ics_fsm_domain_consult = {
     .name = "consult",
-    .kinds = s_kinds,
+    .handlers = s_handlers,
     .schema = s_schema,
-    .apply = s_apply,
     .on_clock = s_on_clock,
     .deadline = s_deadline,
     .queries = s_queries,

@@ -5,7 +5,7 @@
  *
  * Adding a domain (plans, consultations, motions, aid, OPEL):
  *   1. write fsm_<domain>.c defining `const ics_fsm_domain_t ics_fsm_domain_<domain>`
- *      with the Command.body cases it handles;
+ *      with a table of the Command.body cases it handles, one handler each;
  *   2. declare it below and add it to s_domains[] in fsm.c (order matters
  *      only for on_clock: domains run in array order).
  * Rules every domain keeps, because every node must compute the same thing:
@@ -62,14 +62,19 @@ typedef struct {
                                 does it the next time the clock moves */
 } ics_deadline_t;
 
+/* A command kind a domain handles and its handler. The handler runs
+ * inside a savepoint. ICS_OK: accepted. ICS_EREJECTED: rejected, reason set
+ * (use ics_reject), all its writes undone. Negative: the database failed;
+ * the whole entry is abandoned and the node stops. */
+typedef struct {
+    uint32_t kind;              /* a Command.body case; 0 ends a table */
+    int (*apply)(ics_apply_ctx_t *ctx, const Ics__V1__Command *cmd);
+} ics_fsm_handler_t;
+
 typedef struct {
     const char *name;
-    const uint32_t *kinds;      /* Command.body cases it handles, 0-terminated */
+    const ics_fsm_handler_t *handlers;  /* the kinds it handles, {0, NULL} last */
     int (*schema)(ics_db_t *db);                                   /* ICS_OK or ICS_EIO */
-    /* Runs inside a savepoint. ICS_OK: accepted. ICS_EREJECTED: rejected,
-     * reason set (use ics_reject), all its writes undone. Negative: the
-     * database failed; the whole entry is abandoned and the node stops. */
-    int (*apply)(ics_apply_ctx_t *ctx, const Ics__V1__Command *cmd);
     /* Runs when the log clock moves (before the entry's own command, and
      * again after a ClockTick) and some domain's deadline() has work due by
      * the new clock: close everything due, i.e. every deadline <=

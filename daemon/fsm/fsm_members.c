@@ -297,8 +297,9 @@ static int s_require_admin(ics_apply_ctx_t *ctx, const char *what, const char *o
 
 /* ---------------------------------------------------------------- commands */
 
-static int s_genesis(ics_apply_ctx_t *ctx, const Ics__V1__Genesis *g)
+static int s_genesis(ics_apply_ctx_t *ctx, const Ics__V1__Command *cmd)
 {
+    const Ics__V1__Genesis *g = cmd->genesis;
     unsigned n = 0;
     int rc;
 
@@ -321,8 +322,9 @@ static int s_genesis(ics_apply_ctx_t *ctx, const Ics__V1__Genesis *g)
     return ICS_OK;
 }
 
-static int s_member_add(ics_apply_ctx_t *ctx, const Ics__V1__MemberAdd *m)
+static int s_member_add(ics_apply_ctx_t *ctx, const Ics__V1__Command *cmd)
 {
+    const Ics__V1__MemberAdd *m = cmd->member_add;
     ics_member_t cur;
     char why[ICS_REASON_MAX], holder[ICS_ORG_MAX];
     unsigned n = 0;
@@ -355,8 +357,9 @@ static int s_member_add(ics_apply_ctx_t *ctx, const Ics__V1__MemberAdd *m)
                   m->role == ICS__V1__MEMBER_ROLE__MEMBER_ROLE_VOTER);
 }
 
-static int s_member_remove(ics_apply_ctx_t *ctx, const Ics__V1__MemberRemove *r)
+static int s_member_remove(ics_apply_ctx_t *ctx, const Ics__V1__Command *cmd)
 {
+    const Ics__V1__MemberRemove *r = cmd->member_remove;
     ics_member_t target;
     unsigned admins = 0;
     int rc;
@@ -388,8 +391,9 @@ static int s_member_remove(ics_apply_ctx_t *ctx, const Ics__V1__MemberRemove *r)
     return rc;
 }
 
-static int s_key_rotate(ics_apply_ctx_t *ctx, const Ics__V1__KeyRotate *k)
+static int s_key_rotate(ics_apply_ctx_t *ctx, const Ics__V1__Command *cmd)
 {
+    const Ics__V1__KeyRotate *k = cmd->key_rotate;
     ics_member_t target, signer;
     char holder[ICS_ORG_MAX];
     int rc;
@@ -427,25 +431,13 @@ static int s_key_rotate(ics_apply_ctx_t *ctx, const Ics__V1__KeyRotate *k)
     return rc;
 }
 
-static int s_apply(ics_apply_ctx_t *ctx, const Ics__V1__Command *cmd)
-{
-    switch (cmd->body_case) {
-    case ICS__V1__COMMAND__BODY_GENESIS:
-        return s_genesis(ctx, cmd->genesis);
-    case ICS__V1__COMMAND__BODY_MEMBER_ADD:
-        return s_member_add(ctx, cmd->member_add);
-    case ICS__V1__COMMAND__BODY_MEMBER_REMOVE:
-        return s_member_remove(ctx, cmd->member_remove);
-    case ICS__V1__COMMAND__BODY_KEY_ROTATE:
-        return s_key_rotate(ctx, cmd->key_rotate);
-    default:
-        return ics_reject(ctx, "unknown command kind %d", (int)cmd->body_case);
-    }
-}
-
-static const uint32_t s_kinds[] = {
-    ICS__V1__COMMAND__BODY_GENESIS, ICS__V1__COMMAND__BODY_MEMBER_ADD,
-    ICS__V1__COMMAND__BODY_MEMBER_REMOVE, ICS__V1__COMMAND__BODY_KEY_ROTATE, 0};
+static const ics_fsm_handler_t s_handlers[] = {
+    {ICS__V1__COMMAND__BODY_GENESIS, s_genesis},
+    {ICS__V1__COMMAND__BODY_MEMBER_ADD, s_member_add},
+    {ICS__V1__COMMAND__BODY_MEMBER_REMOVE, s_member_remove},
+    {ICS__V1__COMMAND__BODY_KEY_ROTATE, s_key_rotate},
+    {0, NULL},
+};
 
 /* ---------------------------------------------------------------- queries */
 
@@ -504,9 +496,8 @@ static const ics_fsm_query_t s_queries[] = {
 const ics_fsm_domain_t ics_fsm_domain_members = {
     .queries = s_queries,
     .name = "members",
-    .kinds = s_kinds,
+    .handlers = s_handlers,
     .schema = s_schema,
-    .apply = s_apply,
     .on_clock = NULL,
     .deadline = NULL,
 };

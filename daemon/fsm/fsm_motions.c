@@ -842,8 +842,9 @@ static void s_titles_or(const Ics__V1__Policy *pol, char *const *roles, size_t n
     }
 }
 
-static int s_propose(ics_apply_ctx_t *ctx, const Ics__V1__MotionPropose *p)
+static int s_propose(ics_apply_ctx_t *ctx, const Ics__V1__Command *cmd)
 {
+    const Ics__V1__MotionPropose *p = cmd->motion_propose;
     Ics__V1__Policy *pol = NULL;
     const Ics__V1__Rule *rule;
     const Ics__V1__Body *body = NULL;
@@ -1010,8 +1011,9 @@ out:
 
 /* ---------------------------------------------------------------- voting */
 
-static int s_vote(ics_apply_ctx_t *ctx, const Ics__V1__Vote *v)
+static int s_vote(ics_apply_ctx_t *ctx, const Ics__V1__Command *cmd)
 {
+    const Ics__V1__Vote *v = cmd->vote;
     sqlite3_stmt *st = NULL;
     ics_person_t who;
     s_motion_t m;
@@ -1117,8 +1119,9 @@ static int s_vote(ics_apply_ctx_t *ctx, const Ics__V1__Vote *v)
     return s_settle(ctx, m.id, false);
 }
 
-static int s_withdraw(ics_apply_ctx_t *ctx, const Ics__V1__MotionWithdraw *w)
+static int s_withdraw(ics_apply_ctx_t *ctx, const Ics__V1__Command *cmd)
 {
+    const Ics__V1__MotionWithdraw *w = cmd->motion_withdraw;
     ics_person_t who;
     s_motion_t m;
     char outcome[ICS_WHY_MAX * 2];
@@ -1147,23 +1150,12 @@ static int s_withdraw(ics_apply_ctx_t *ctx, const Ics__V1__MotionWithdraw *w)
                         "uuut", m.id, ctx->position, ctx->clock_ms, outcome);
 }
 
-static int s_apply(ics_apply_ctx_t *ctx, const Ics__V1__Command *cmd)
-{
-    switch (cmd->body_case) {
-    case ICS__V1__COMMAND__BODY_MOTION_PROPOSE:
-        return s_propose(ctx, cmd->motion_propose);
-    case ICS__V1__COMMAND__BODY_MOTION_WITHDRAW:
-        return s_withdraw(ctx, cmd->motion_withdraw);
-    case ICS__V1__COMMAND__BODY_VOTE:
-        return s_vote(ctx, cmd->vote);
-    default:
-        return ics_reject(ctx, "unknown command kind %d", (int)cmd->body_case);
-    }
-}
-
-static const uint32_t s_kinds[] = {ICS__V1__COMMAND__BODY_MOTION_PROPOSE,
-                                   ICS__V1__COMMAND__BODY_MOTION_WITHDRAW,
-                                   ICS__V1__COMMAND__BODY_VOTE, 0};
+static const ics_fsm_handler_t s_handlers[] = {
+    {ICS__V1__COMMAND__BODY_MOTION_PROPOSE, s_propose},
+    {ICS__V1__COMMAND__BODY_MOTION_WITHDRAW, s_withdraw},
+    {ICS__V1__COMMAND__BODY_VOTE, s_vote},
+    {0, NULL},
+};
 
 /* ---------------------------------------------------------------- clock */
 
@@ -1752,9 +1744,8 @@ static const ics_fsm_query_t s_queries[] = {
 
 const ics_fsm_domain_t ics_fsm_domain_motions = {
     .name = "motions",
-    .kinds = s_kinds,
+    .handlers = s_handlers,
     .schema = s_schema,
-    .apply = s_apply,
     .on_clock = s_on_clock,
     .deadline = s_deadline,
     .queries = s_queries,

@@ -314,8 +314,9 @@ static int s_record_system(ics_apply_ctx_t *ctx)
 
 /* ---------------------------------------------------------------- commands */
 
-static int s_report(ics_apply_ctx_t *ctx, const Ics__V1__OpelReport *r)
+static int s_report(ics_apply_ctx_t *ctx, const Ics__V1__Command *cmd)
 {
+    const Ics__V1__OpelReport *r = cmd->opel_report;
     const s_type_t *type;
     int rc;
 
@@ -360,12 +361,10 @@ static int s_report(ics_apply_ctx_t *ctx, const Ics__V1__OpelReport *r)
     return rc;
 }
 
-static int s_apply(ics_apply_ctx_t *ctx, const Ics__V1__Command *cmd)
-{
-    if (cmd->body_case == ICS__V1__COMMAND__BODY_OPEL_REPORT)
-        return s_report(ctx, cmd->opel_report);
-    return ics_reject(ctx, "unknown command kind %d", (int)cmd->body_case);
-}
+static const ics_fsm_handler_t s_handlers[] = {
+    {ICS__V1__COMMAND__BODY_OPEL_REPORT, s_report},
+    {0, NULL},
+};
 
 /* Reports go stale as the log clock moves: the system level may change. */
 static int s_on_clock(ics_apply_ctx_t *ctx)
@@ -732,8 +731,6 @@ static const ics_fsm_query_t s_queries[] = {
     {NULL, NULL},
 };
 
-static const uint32_t s_kinds[] = {ICS__V1__COMMAND__BODY_OPEL_REPORT, 0};
-
 /* /metrics: each organisation's latest reported OPEL level and the
  * system level, as of the log clock. */
 static void s_metrics(ics_db_t *db, const char *group, FILE *out)
@@ -765,9 +762,8 @@ static void s_metrics(ics_db_t *db, const char *group, FILE *out)
 const ics_fsm_domain_t ics_fsm_domain_opel = {
     .metrics = s_metrics,
     .name = "opel",
-    .kinds = s_kinds,
+    .handlers = s_handlers,
     .schema = s_schema,
-    .apply = s_apply,
     .on_clock = s_on_clock,
     .deadline = s_deadline,
     .queries = s_queries,

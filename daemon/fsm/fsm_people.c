@@ -318,8 +318,9 @@ int ics_orgs_each_kind(ics_db_t *db, const char *kind,
 
 /* ---------------------------------------------------------------- commands */
 
-static int s_person_register(ics_apply_ctx_t *ctx, const Ics__V1__PersonRegister *r)
+static int s_person_register(ics_apply_ctx_t *ctx, const Ics__V1__Command *cmd)
 {
+    const Ics__V1__PersonRegister *r = cmd->person_register;
     ics_person_t cur;
     int rc;
 
@@ -386,8 +387,9 @@ static int s_may_appoint(ics_apply_ctx_t *ctx, const Ics__V1__RoleDef *role, con
     return ICS_OK;
 }
 
-static int s_role_assign(ics_apply_ctx_t *ctx, const Ics__V1__RoleAssign *a)
+static int s_role_assign(ics_apply_ctx_t *ctx, const Ics__V1__Command *cmd)
 {
+    const Ics__V1__RoleAssign *a = cmd->role_assign;
     Ics__V1__Policy *p = NULL;
     const Ics__V1__RoleDef *role;
     ics_person_t who;
@@ -528,8 +530,9 @@ out:
     return rc;
 }
 
-static int s_interest(ics_apply_ctx_t *ctx, const Ics__V1__InterestDeclare *d)
+static int s_interest(ics_apply_ctx_t *ctx, const Ics__V1__Command *cmd)
 {
+    const Ics__V1__InterestDeclare *d = cmd->interest_declare;
     ics_person_t who;
     const char *person = "";
     char key[ICS_SUBJECT_MAX];
@@ -576,8 +579,9 @@ static int s_interest(ics_apply_ctx_t *ctx, const Ics__V1__InterestDeclare *d)
     return rc;
 }
 
-static int s_org_register(ics_apply_ctx_t *ctx, const Ics__V1__OrgRegister *r)
+static int s_org_register(ics_apply_ctx_t *ctx, const Ics__V1__Command *cmd)
 {
+    const Ics__V1__OrgRegister *r = cmd->org_register;
     ics_member_t signer, m;
     ics_org_t cur;
     int rc;
@@ -629,25 +633,13 @@ static int s_org_register(ics_apply_ctx_t *ctx, const Ics__V1__OrgRegister *r)
                         "tttttu", r->org, r->kind, r->name, r->parent, ctx->org, ctx->position);
 }
 
-static int s_apply(ics_apply_ctx_t *ctx, const Ics__V1__Command *cmd)
-{
-    switch (cmd->body_case) {
-    case ICS__V1__COMMAND__BODY_PERSON_REGISTER:
-        return s_person_register(ctx, cmd->person_register);
-    case ICS__V1__COMMAND__BODY_ROLE_ASSIGN:
-        return s_role_assign(ctx, cmd->role_assign);
-    case ICS__V1__COMMAND__BODY_INTEREST_DECLARE:
-        return s_interest(ctx, cmd->interest_declare);
-    case ICS__V1__COMMAND__BODY_ORG_REGISTER:
-        return s_org_register(ctx, cmd->org_register);
-    default:
-        return ics_reject(ctx, "unknown command kind %d", (int)cmd->body_case);
-    }
-}
-
-static const uint32_t s_kinds[] = {
-    ICS__V1__COMMAND__BODY_PERSON_REGISTER, ICS__V1__COMMAND__BODY_ROLE_ASSIGN,
-    ICS__V1__COMMAND__BODY_INTEREST_DECLARE, ICS__V1__COMMAND__BODY_ORG_REGISTER, 0};
+static const ics_fsm_handler_t s_handlers[] = {
+    {ICS__V1__COMMAND__BODY_PERSON_REGISTER, s_person_register},
+    {ICS__V1__COMMAND__BODY_ROLE_ASSIGN, s_role_assign},
+    {ICS__V1__COMMAND__BODY_INTEREST_DECLARE, s_interest},
+    {ICS__V1__COMMAND__BODY_ORG_REGISTER, s_org_register},
+    {0, NULL},
+};
 
 /* ---------------------------------------------------------------- queries */
 
@@ -807,9 +799,8 @@ static const ics_fsm_query_t s_queries[] = {
 
 const ics_fsm_domain_t ics_fsm_domain_people = {
     .name = "people",
-    .kinds = s_kinds,
+    .handlers = s_handlers,
     .schema = s_schema,
-    .apply = s_apply,
     .on_clock = NULL,
     .deadline = NULL,
     .queries = s_queries,

@@ -479,8 +479,9 @@ int ics_plan_get(ics_db_t *db, const char *plan, ics_plan_t *out)
     return rc;
 }
 
-static int s_plan_create(ics_apply_ctx_t *ctx, const Ics__V1__PlanCreate *c)
+static int s_plan_create(ics_apply_ctx_t *ctx, const Ics__V1__Command *cmd)
 {
+    const Ics__V1__PlanCreate *c = cmd->plan_create;
     ics_person_t who;
     ics_plan_t cur;
     ics_plan_doc_t d;
@@ -902,8 +903,9 @@ out:
     return rc;
 }
 
-static int s_amend_propose(ics_apply_ctx_t *ctx, const Ics__V1__AmendPropose *p)
+static int s_amend_propose(ics_apply_ctx_t *ctx, const Ics__V1__Command *cmd)
 {
+    const Ics__V1__AmendPropose *p = cmd->amend_propose;
     ics_person_t who;
     ics_amend_t a;
     char why[ICS_WHY_MAX];
@@ -988,8 +990,9 @@ out:
     return rc;
 }
 
-static int s_amend_withdraw(ics_apply_ctx_t *ctx, const Ics__V1__AmendWithdraw *w)
+static int s_amend_withdraw(ics_apply_ctx_t *ctx, const Ics__V1__Command *cmd)
 {
+    const Ics__V1__AmendWithdraw *w = cmd->amend_withdraw;
     ics_person_t who;
     ics_amend_t a;
     char why[ICS_WHY_MAX], target[48];
@@ -1238,29 +1241,17 @@ int ics_plans_reject(ics_apply_ctx_t *ctx, uint64_t amendment, uint64_t motion)
                         "uuu", amendment, ctx->position, motion);
 }
 
-static int s_apply(ics_apply_ctx_t *ctx, const Ics__V1__Command *cmd)
-{
-    switch (cmd->body_case) {
-    case ICS__V1__COMMAND__BODY_PLAN_CREATE:
-        return s_plan_create(ctx, cmd->plan_create);
-    case ICS__V1__COMMAND__BODY_AMEND_PROPOSE:
-        return s_amend_propose(ctx, cmd->amend_propose);
-    case ICS__V1__COMMAND__BODY_AMEND_WITHDRAW:
-        return s_amend_withdraw(ctx, cmd->amend_withdraw);
-    default:
-        return ics_reject(ctx, "unknown command kind %d", (int)cmd->body_case);
-    }
-}
-
-static const uint32_t s_kinds[] = {ICS__V1__COMMAND__BODY_PLAN_CREATE,
-                                   ICS__V1__COMMAND__BODY_AMEND_PROPOSE,
-                                   ICS__V1__COMMAND__BODY_AMEND_WITHDRAW, 0};
+static const ics_fsm_handler_t s_handlers[] = {
+    {ICS__V1__COMMAND__BODY_PLAN_CREATE, s_plan_create},
+    {ICS__V1__COMMAND__BODY_AMEND_PROPOSE, s_amend_propose},
+    {ICS__V1__COMMAND__BODY_AMEND_WITHDRAW, s_amend_withdraw},
+    {0, NULL},
+};
 
 const ics_fsm_domain_t ics_fsm_domain_plans = {
     .name = "plans",
-    .kinds = s_kinds,
+    .handlers = s_handlers,
     .schema = s_schema,
-    .apply = s_apply,
     .on_clock = NULL,
     .deadline = NULL,
     .queries = ics_plans_queries,

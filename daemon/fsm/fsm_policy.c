@@ -453,13 +453,9 @@ out:
 
 /* ---------------------------------------------------------------- the domain */
 
-static int s_apply(ics_apply_ctx_t *ctx, const Ics__V1__Command *cmd)
-{
-    /* The scheme changes only through a carried motion (fsm_motions.c). */
-    return ics_reject(ctx, "unknown command kind %d", (int)cmd->body_case);
-}
-
-static const uint32_t s_kinds[] = {0};
+/* The scheme changes only through a carried motion (fsm_motions.c): no
+ * command of its own. */
+static const ics_fsm_handler_t s_handlers[] = {{0, NULL}};
 
 /* ---------------------------------------------------------------- policy.show */
 
@@ -747,9 +743,8 @@ static const ics_fsm_query_t s_queries[] = {
 
 const ics_fsm_domain_t ics_fsm_domain_policy = {
     .name = "policy",
-    .kinds = s_kinds,
+    .handlers = s_handlers,
     .schema = s_schema,
-    .apply = s_apply,
     .on_clock = NULL,
     .deadline = NULL,
     .queries = s_queries,
