@@ -493,6 +493,26 @@ static int s_need_offer(ics_apply_ctx_t *ctx, uint64_t id, ics_aid_offer_t *o, i
     return rc == ICS_ENOENT ? ICS_EIO : rc;
 }
 
+/* Text a person typed into a field (e.g. "note is"): ICS_OK, or rejected
+ * saying which field and why. */
+static int s_need_text(ics_apply_ctx_t *ctx, const char *text, size_t max, const char *field_is)
+{
+    if (s_text_ok(text, max))
+        return ICS_OK;
+    return ics_reject(ctx, "%s longer than %d bytes, or not plain text", field_is, (int)max);
+}
+
+/* ICS_OK while the request can still be acted on; rejected with why once
+ * it has ended (or, closed_too, was closed). */
+static int s_need_live(ics_apply_ctx_t *ctx, const ics_aid_req_t *r, bool closed_too)
+{
+    char why[200];
+
+    if (s_ended_why(r, closed_too, why, sizeof why) == NULL)
+        return ICS_OK;
+    return ics_reject(ctx, "%s", why);
+}
+
 /* Why an offer cannot be accepted, approved, delivered... in its state. */
 static int s_offer_state_reject(ics_apply_ctx_t *ctx, const ics_aid_offer_t *o, const char *want)
 {
@@ -770,7 +790,7 @@ static int s_offer(ics_apply_ctx_t *ctx, const Ics__V1__Command *cmd)
 {
     const Ics__V1__AidOffer *a = cmd->aid_offer;
     sqlite3_stmt *st = NULL;
-    char why[200], q[48], when[32];
+    char q[48], when[32];
     ics_aid_req_t r;
     int rc;
 
@@ -780,8 +800,9 @@ static int s_offer(ics_apply_ctx_t *ctx, const Ics__V1__Command *cmd)
     if (ics_aid_is(r.org, ctx->org))
         return ics_reject(ctx, "%s cannot offer aid against its own request %" PRIu64, ctx->org,
                           r.id);
-    if (s_ended_why(&r, true, why, sizeof why) != NULL)
-        return ics_reject(ctx, "%s", why);
+    rc = s_need_live(ctx, &r, true);
+    if (rc != ICS_OK)
+        return rc;
     if (ics_aid_is(r.status, R_MET))
         return ics_reject(ctx, "request %" PRIu64 " is already met (%s agreed)", r.id,
                           ics_aid_qty(r.resource, ics_aid_covered(&r), q, sizeof q));
@@ -793,12 +814,12 @@ static int s_offer(ics_apply_ctx_t *ctx, const Ics__V1__Command *cmd)
     if (a->quantity < 1 || a->quantity > r.quantity)
         return ics_reject(ctx, "offer of %" PRIu64 " is not 1 to the %s requested", a->quantity,
                           ics_aid_qty(r.resource, r.quantity, q, sizeof q));
-    if (!s_text_ok(a->conditions, AID_TEXT_MAX))
-        return ics_reject(ctx, "conditions are longer than %d bytes, or not plain text",
-                          AID_TEXT_MAX);
-    if (!s_text_ok(a->contact, AID_CONTACT_MAX))
-        return ics_reject(ctx, "contact is longer than %d bytes, or not plain text",
-                          AID_CONTACT_MAX);
+    rc = s_need_text(ctx, a->conditions, AID_TEXT_MAX, "conditions are");
+    if (rc != ICS_OK)
+        return rc;
+    rc = s_need_text(ctx, a->contact, AID_CONTACT_MAX, "contact is");
+    if (rc != ICS_OK)
+        return rc;
     if (a->valid_until_ms > INT64_MAX)
         return ics_reject(ctx, "valid until is beyond 2^63-1 ms");
     if (a->valid_until_ms != 0 && a->valid_until_ms <= ctx->clock_ms) {
@@ -861,8 +882,9 @@ static int s_accept(ics_apply_ctx_t *ctx, const Ics__V1__Command *cmd)
                                    " coordinating organisation may accept its offers", r.org,
                               r.id);
     }
-    if (s_ended_why(&r, true, why, sizeof why) != NULL)
-        return ics_reject(ctx, "%s", why);
+    rc = s_need_live(ctx, &r, true);
+    if (rc != ICS_OK)
+        return rc;
     if (!ics_aid_is(o.status, O_OPEN))
         return s_offer_state_reject(ctx, &o, O_OPEN);
     if (ics_aid_is(r.status, R_MET))
@@ -946,8 +968,9 @@ static int s_approve(ics_apply_ctx_t *ctx, const Ics__V1__Command *cmd)
     rc = s_need_offer(ctx, a->offer, &o, &r);
     if (rc != ICS_OK)
         return rc;
-    if (!s_text_ok(a->note, AID_TEXT_MAX))
-        return ics_reject(ctx, "note is longer than %d bytes, or not plain text", AID_TEXT_MAX);
+    rc = s_need_text(ctx, a->note, AID_TEXT_MAX, "note is");
+    if (rc != ICS_OK)
+        return rc;
     if (!ics_aid_is(o.status, O_AWAITING)) {
         if (ics_aid_is(o.status, O_ACCEPTED) && o.approval_text[0] == '\0')
             return ics_reject(ctx, "offer %" PRIu64 "'s acceptance needed no approval", o.id);
@@ -956,8 +979,9 @@ static int s_approve(ics_apply_ctx_t *ctx, const Ics__V1__Command *cmd)
             return ics_reject(ctx, "offer %" PRIu64 "'s acceptance was already approved", o.id);
         return s_offer_state_reject(ctx, &o, O_AWAITING);
     }
-    if (s_ended_why(&r, false, why, sizeof why) != NULL)
-        return ics_reject(ctx, "%s", why);
+    rc = s_need_live(ctx, &r, false);
+    if (rc != ICS_OK)
+        return rc;
     rc = s_approver_check(ctx, &o, &r, a->decline);
     if (rc != ICS_OK)
         return rc;
@@ -1006,10 +1030,12 @@ static int s_deliver_or_return(ics_apply_ctx_t *ctx, uint64_t offer, const char 
         return ics_reject(ctx, "only %s (offering), %s (requesting) or the group's coordinating"
                                " organisation may record offer %" PRIu64 " as %s", o.org, r.org,
                           o.id, deliver ? "delivered" : "handed back");
-    if (!s_text_ok(note, AID_TEXT_MAX))
-        return ics_reject(ctx, "note is longer than %d bytes, or not plain text", AID_TEXT_MAX);
-    if (s_ended_why(&r, false, why, sizeof why) != NULL)
-        return ics_reject(ctx, "%s", why);
+    rc = s_need_text(ctx, note, AID_TEXT_MAX, "note is");
+    if (rc != ICS_OK)
+        return rc;
+    rc = s_need_live(ctx, &r, false);
+    if (rc != ICS_OK)
+        return rc;
     if (!ics_aid_is(o.status, deliver ? O_ACCEPTED : O_DELIVERED))
         return s_offer_state_reject(ctx, &o, deliver ? O_ACCEPTED : O_DELIVERED);
     rc = ics_sql_prepare(ctx->db, deliver ? "UPDATE aid_offers SET delivered_ms = ?2 WHERE id = ?1"
@@ -1059,8 +1085,9 @@ static int s_withdraw(ics_apply_ctx_t *ctx, const Ics__V1__Command *cmd)
     if (!ics_aid_is(ctx->org, o.org))
         return ics_reject(ctx, "only %s, which made offer %" PRIu64 ", may withdraw it", o.org,
                           o.id);
-    if (!s_text_ok(a->reason, AID_TEXT_MAX))
-        return ics_reject(ctx, "reason is longer than %d bytes, or not plain text", AID_TEXT_MAX);
+    rc = s_need_text(ctx, a->reason, AID_TEXT_MAX, "reason is");
+    if (rc != ICS_OK)
+        return rc;
     if (!ics_aid_is(o.status, O_OPEN)) {
         if (ics_aid_is(o.status, O_AWAITING) || ics_aid_is(o.status, O_ACCEPTED) ||
             ics_aid_is(o.status, O_DELIVERED))
@@ -1118,10 +1145,12 @@ static int s_cancel(ics_apply_ctx_t *ctx, const Ics__V1__Command *cmd)
     if (!ics_aid_is(r.org, ctx->org))
         return ics_reject(ctx, "only %s, which made request %" PRIu64 ", may cancel it", r.org,
                           r.id);
-    if (!s_text_ok(a->reason, AID_TEXT_MAX))
-        return ics_reject(ctx, "reason is longer than %d bytes, or not plain text", AID_TEXT_MAX);
-    if (s_ended_why(&r, false, why, sizeof why) != NULL)
-        return ics_reject(ctx, "%s", why);
+    rc = s_need_text(ctx, a->reason, AID_TEXT_MAX, "reason is");
+    if (rc != ICS_OK)
+        return rc;
+    rc = s_need_live(ctx, &r, false);
+    if (rc != ICS_OK)
+        return rc;
     snprintf(why, sizeof why, "cancelled by %s%s%s", ctx->org, a->reason[0] ? ": " : "",
              a->reason);
     return s_cancel_core(ctx, &r, why);
@@ -1171,10 +1200,12 @@ static int s_escalate(ics_apply_ctx_t *ctx, const Ics__V1__Command *cmd)
     if (!ics_aid_is(r.org, ctx->org))
         return ics_reject(ctx, "only %s, which made request %" PRIu64 ", may escalate it", r.org,
                           r.id);
-    if (!s_text_ok(a->reason, AID_TEXT_MAX))
-        return ics_reject(ctx, "reason is longer than %d bytes, or not plain text", AID_TEXT_MAX);
-    if (s_ended_why(&r, true, why, sizeof why) != NULL)
-        return ics_reject(ctx, "%s", why);
+    rc = s_need_text(ctx, a->reason, AID_TEXT_MAX, "reason is");
+    if (rc != ICS_OK)
+        return rc;
+    rc = s_need_live(ctx, &r, true);
+    if (rc != ICS_OK)
+        return rc;
     if (r.escalated) {
         ics_aid_fmt_time(r.escalated_ms, when, sizeof when);
         return ics_reject(ctx, "request %" PRIu64 " was already escalated to %s at %s", r.id,
@@ -1330,8 +1361,9 @@ static int s_link_cancel(ics_apply_ctx_t *ctx, const Ics__V1__Command *cmd)
     ics_aid_req_t r;
     int rc;
 
-    if (!s_text_ok(a->reason, AID_TEXT_MAX))
-        return ics_reject(ctx, "reason is longer than %d bytes, or not plain text", AID_TEXT_MAX);
+    rc = s_need_text(ctx, a->reason, AID_TEXT_MAX, "reason is");
+    if (rc != ICS_OK)
+        return rc;
     rc = ics_aid_load_mirror(ctx->db, a->home_group, a->home_request, &r);
     if (rc == ICS_ENOENT)
         return ics_reject(ctx, "no request here is mirrored from %.64s request %" PRIu64,
