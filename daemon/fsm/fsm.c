@@ -643,6 +643,16 @@ out:
     if (env != NULL)
         ics__v1__envelope__free_unpacked(env, NULL);
     assert(ics_db_idle(self->db));
+#ifndef NDEBUG
+    if (rc == ICS_OK) {
+        char why[256];
+        if (!ics_fsm_invariants(self->db, why, sizeof why)) {
+            ics_error("group %s: after index %" PRIu64 ": %s", self->group,
+                      self->core.position, why);
+            assert(!"a state machine invariant is broken");
+        }
+    }
+#endif
     return rc;
 }
 
@@ -787,6 +797,11 @@ uint64_t ics_core_clock(ics_db_t *db)
 uint64_t ics_fsm_clock(ics_fsm_t *self)
 {
     return self->core.clock_ms;
+}
+
+bool ics_fsm_check(ics_fsm_t *self, char *why, size_t size)
+{
+    return ics_fsm_invariants(self->db, why, size);
 }
 
 bool ics_fsm_has_genesis(ics_fsm_t *self)

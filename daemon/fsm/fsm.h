@@ -109,6 +109,10 @@ uint64_t ics_fsm_position(ics_fsm_t *self);
 void ics_fsm_chain(ics_fsm_t *self, uint8_t out[32]);
 uint64_t ics_fsm_clock(ics_fsm_t *self);
 bool ics_fsm_has_genesis(ics_fsm_t *self);
+/* Whether the state keeps the lifecycles the domains draw (fsm_invariants.c);
+ * if not, why names the first rule broken. Debug builds check after every
+ * applied entry. */
+bool ics_fsm_check(ics_fsm_t *self, char *why, size_t size);
 
 int ics_fsm_member_key(ics_fsm_t *self, const char *org, uint8_t pk[ICS_PK_BYTES]);   /* ICS_ENOENT if not a member */
 bool ics_fsm_is_member(ics_fsm_t *self, const char *org);

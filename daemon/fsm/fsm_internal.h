@@ -124,6 +124,10 @@ int ics_emit_effect(ics_apply_ctx_t *ctx, const ics_effect_t *effect);
 
 /* ------------------------------------------------------------ state */
 
+/* The lifecycle invariants (fsm_invariants.c): true while they hold, else
+ * why names the first broken. */
+bool ics_fsm_invariants(ics_db_t *db, char *why, size_t size);
+
 /* The log clock as of the entries applied so far (for queries, which have
  * no apply context). */
 uint64_t ics_core_clock(ics_db_t *db);
