@@ -476,6 +476,7 @@ static void s_query(ics_node_t *self, const s_client_t *c, Ics__V1__ControlReque
 {
     Ics__V1__ControlRequest *req = *req_p;
     ics_group_t *g = ics_node_group(self, req->group);
+    ics_group_status_t st;
     s_query_t *q;
 
     if (!req->query->fresh || g == NULL) {
@@ -490,7 +491,8 @@ static void s_query(ics_node_t *self, const s_client_t *c, Ics__V1__ControlReque
     q->client = *c;
     q->req = req;
     *req_p = NULL;
-    q->target = ics_group_raft(g)->commit_index;
+    ics_group_status(g, &st);
+    q->target = st.commit_index;
     q->deadline = ics_mono_ms() + (req->timeout_ms ? req->timeout_ms : 5000);
     q->next = self->queries;
     self->queries = q;

@@ -73,7 +73,7 @@ static void s_raftio_metrics(ics_node_t *n, FILE *out)
     ics_raftio_stats_t st[ICS_MAX_GROUPS];
 
     for (size_t g = 0; g < n->n_groups && g < ICS_MAX_GROUPS; g++)
-        st[g] = ics_raftio_stats(ics_raftio_of(ics_group_raft(n->groups[g])->io));
+        st[g] = ics_raftio_stats(ics_group_raftio(n->groups[g]));
     for (size_t r = 0; r < sizeof s_raftio_rows / sizeof s_raftio_rows[0]; r++) {
         const char *label = s_raftio_rows[r].label;
         if (s_raftio_rows[r].help[0] != '\0')

@@ -502,8 +502,7 @@ ics_node_t *ics_node_new(const ics_config_t *cfg, volatile sig_atomic_t *stop, i
         if (self->groups[i] == NULL)
             goto fail;
         self->n_groups++;
-        ics_raftio_set_invalid_fn(ics_raftio_of(ics_group_raft(self->groups[i])->io),
-                                  s_on_invalid_raft, self);
+        ics_raftio_set_invalid_fn(ics_group_raftio(self->groups[i]), s_on_invalid_raft, self);
     }
     /* Entries up to here were applied by an earlier run: replaying them is
      * no news (their rejections were logged then). */
@@ -624,7 +623,8 @@ out:
  * hear from its peers after starting. */
 static void s_watch_quorum(ics_node_t *self, s_gwatch_t *w, ics_group_t *g, uint64_t now)
 {
-    const struct raft_configuration *conf = &ics_group_raft(g)->configuration;
+    const char *orgs[ICS_MAX_ORGS];
+    size_t n_orgs = ics_group_voters(g, orgs, ICS_MAX_ORGS);
     const char *name = ics_group_name(g);
     char unreachable[256] = "";
     unsigned voters = 0, reachable = 0;
@@ -633,11 +633,9 @@ static void s_watch_quorum(ics_node_t *self, s_gwatch_t *w, ics_group_t *g, uint
 
     if (now - self->started_ms < 3ull * self->cfg->ping_interval_ms + self->cfg->election_ms)
         return;
-    for (unsigned i = 0; i < conf->n; i++) {
+    for (size_t i = 0; i < n_orgs; i++) {
         ics_peer_info_t peer;
-        const char *org = conf->servers[i].address;
-        if (conf->servers[i].role != RAFT_VOTER || org == NULL)
-            continue;
+        const char *org = orgs[i];
         voters++;
         if (strcmp(org, self->cfg->org) == 0 ||
             (ics_transport_peer(self->transport, org, &peer) && peer.connected)) {
@@ -669,10 +667,9 @@ static void s_watch_quorum(ics_node_t *self, s_gwatch_t *w, ics_group_t *g, uint
 
 static void s_watch_snapshots(s_gwatch_t *w, ics_group_t *g, const ics_group_status_t *st)
 {
-    struct raft *r = ics_group_raft(g);
     const char *name = ics_group_name(g);
-    uint64_t index = r->log.snapshot.last_index;
-    uint64_t in = ics_raftio_stats(ics_raftio_of(r->io)).snapshots_received;
+    uint64_t index = st->snapshot_index;
+    uint64_t in = ics_raftio_stats(ics_group_raftio(g)).snapshots_received;
     s_fields_t f = {0};
 
     if (w->seen && index != w->snapshot_index) {
