@@ -37,9 +37,12 @@
  */
 #include "node.h"
 #include "bridge.h"
+#include "control.h"
 
 #include "common/envelope.h"
+#include "common/keys.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <sodium.h>
 #include <stdarg.h>
@@ -143,6 +146,33 @@ static void s_field(s_fields_t *f, const char *name, const char *fmt, ...)
 
 static const char s_ping_domain[] = "ICSD-PING-V1";
 static const char s_pong_domain[] = "ICSD-PONG-V1";
+
+/* ---- what control, http and the bridge read (node.h) ------------------- */
+
+const ics_config_t *ics_node_config(const ics_node_t *self) { return self->cfg; }
+ics_transport_t *ics_node_transport(ics_node_t *self) { return self->transport; }
+size_t ics_node_n_groups(const ics_node_t *self) { return self->n_groups; }
+
+const uint8_t *ics_node_public_key(const ics_node_t *self)
+{
+    return ics_identity_public(self->id);
+}
+
+ics_group_t *ics_node_group_at(ics_node_t *self, size_t i)
+{
+    assert(i < self->n_groups);
+    return self->groups[i];
+}
+
+ics_node_stats_t ics_node_stats(const ics_node_t *self)
+{
+    return (ics_node_stats_t){
+        .uptime_ms = ics_mono_ms() - self->started_ms,
+        .bad_frames = self->drops.bad_frames,
+        .unknown_group = self->drops.unknown_group,
+        .not_member = self->drops.not_member,
+    };
+}
 
 ics_group_t *ics_node_group(ics_node_t *self, const char *name)
 {
@@ -514,7 +544,13 @@ ics_node_t *ics_node_new(const ics_config_t *cfg, volatile sig_atomic_t *stop, i
     self->watch->peer_events.what = "peers connected or lost";
     if (s_files_note(self, err) != ICS_OK)
         goto fail;
-    if (ics_control_open(self, err) != ICS_OK)
+    self->bridge = ics_bridge_new(self);
+    if (self->bridge == NULL) {
+        ics_err(err, ICS_ENOMEM, "out of memory");
+        goto fail;
+    }
+    self->control = ics_control_new(self, self->zctx, err);
+    if (self->control == NULL)
         goto fail;
     if (cfg->http[0] != '\0' && (self->http = ics_http_start(self, cfg->http, err)) == NULL)
         goto fail;
@@ -534,8 +570,8 @@ void ics_node_destroy(ics_node_t **self_p)
     /* Groups first: their pending submissions still answer their clients. */
     for (size_t i = 0; i < self->n_groups; i++)
         ics_group_destroy(&self->groups[i]);
-    ics_bridge_destroy(self);
-    ics_control_close(self);
+    ics_bridge_destroy(&self->bridge);
+    ics_control_destroy(&self->control);
     ics_transport_destroy(&self->transport);
     if (self->zctx != NULL)
         zmq_ctx_term(self->zctx);
@@ -1134,7 +1170,7 @@ int ics_node_run(ics_node_t *self)
         }
         if ((long)(self->next_ping_ms - now) < timeout)
             timeout = (long)(self->next_ping_ms - now);
-        ics_bridge_run(self);
+        ics_bridge_run(self->bridge);
         for (size_t i = 0; i < self->n_groups; i++) {
             unsigned w = ics_group_run(self->groups[i]);
             if ((long)w < timeout)
@@ -1150,7 +1186,7 @@ int ics_node_run(ics_node_t *self)
         }
 
         n = ics_transport_pollitems(self->transport, items, 8);
-        items[n++] = (zmq_pollitem_t){.socket = self->control, .events = ZMQ_POLLIN};
+        items[n++] = ics_control_pollitem(self->control);
         if (self->http != NULL) {
             items[n++] = ics_http_pollitem(self->http);
             long t = ics_http_timeout(self->http);
@@ -1164,7 +1200,7 @@ int ics_node_run(ics_node_t *self)
             return ICS_EIO;
         }
         ics_transport_process(self->transport, s_on_frame, self);
-        ics_control_process(self);
+        ics_control_process(self->control);
         if (self->http != NULL)
             ics_http_run(self->http);
         for (size_t i = 0; i < self->n_groups; i++)
