@@ -94,6 +94,29 @@ typedef struct {
     s_limit_t rejections;
 } s_gwatch_t;
 
+struct ics_node {
+    const ics_config_t *cfg;
+    ics_identity_t *id;
+    void *zctx;
+    ics_transport_t *transport;
+    ics_control_t *control;            /* control.c: icsctl's socket */
+    ics_group_t *groups[ICS_MAX_GROUPS];
+    size_t n_groups;
+    uint64_t started_ms;
+    uint64_t next_ping_ms;
+    uint64_t ping_nonce;
+    struct {
+        uint64_t bad_frames, unknown_group, not_member;
+    } drops;
+    volatile sig_atomic_t *stop;
+    ics_http_t *http;                  /* http.c: /metrics, NULL when off */
+    ics_bridge_t *bridge;              /* bridge.c: mutual aid across groups */
+    volatile sig_atomic_t *reload;     /* set by SIGHUP (main.c); NULL: none */
+    bool verbose;                      /* -v: debug, whatever log_level says */
+    int log_level;                     /* log_level of the configuration in effect */
+    struct ics_watch *watch;           /* what the log and systemd were told */
+};
+
 struct ics_watch {
     s_gwatch_t g[ICS_MAX_GROUPS];
     struct {
@@ -558,6 +581,12 @@ ics_node_t *ics_node_new(const ics_config_t *cfg, volatile sig_atomic_t *stop, i
 fail:
     ics_node_destroy(&self);
     return NULL;
+}
+
+void ics_node_set_reload(ics_node_t *self, volatile sig_atomic_t *reload, bool verbose)
+{
+    self->reload = reload;
+    self->verbose = verbose;
 }
 
 void ics_node_destroy(ics_node_t **self_p)

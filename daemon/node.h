@@ -4,40 +4,20 @@
  * the aid bridge (bridge.h) and one ics_group_t per configured group, and
  * drives them all from one single-threaded zmq_poll loop.
  *
- * control.c, http.c and bridge.c, which node.c owns and calls, read the
- * node through the accessors below and nothing else.
+ * ics_node_t is opaque. main.c makes, runs and destroys it; control.c,
+ * http.c and bridge.c, which node.c owns and calls, read it through the
+ * accessors below and nothing else, so they depend on this header and not
+ * on node.c's insides.
  */
 #ifndef ICS_NODE_H
 #define ICS_NODE_H
 
 #include <signal.h>
 #include "common/config.h"
-#include "common/keys.h"
 #include "group.h"
 #include "transport.h"
 
-typedef struct ics_node {
-    const ics_config_t *cfg;
-    ics_identity_t *id;
-    void *zctx;
-    ics_transport_t *transport;
-    struct ics_control *control;       /* control.c: icsctl's socket */
-    ics_group_t *groups[ICS_MAX_GROUPS];
-    size_t n_groups;
-    uint64_t started_ms;
-    uint64_t next_ping_ms;
-    uint64_t ping_nonce;
-    struct {
-        uint64_t bad_frames, unknown_group, not_member;
-    } drops;
-    volatile sig_atomic_t *stop;
-    struct ics_http *http;             /* http.c: /metrics, NULL when off */
-    struct ics_bridge *bridge;         /* bridge.c: mutual aid across groups */
-    volatile sig_atomic_t *reload;     /* set by SIGHUP (main.c); NULL: none */
-    bool verbose;                      /* -v: debug, whatever log_level says */
-    int log_level;                     /* log_level of the configuration in effect */
-    struct ics_watch *watch;           /* what the log and systemd were told */
-} ics_node_t;
+typedef struct ics_node ics_node_t;
 
 /* ---- life (main.c) --------------------------------------------------- */
 
@@ -45,8 +25,10 @@ typedef struct ics_node {
 ics_node_t *ics_node_new(const ics_config_t *cfg, volatile sig_atomic_t *stop,
                          ics_err_t *err);
 void ics_node_destroy(ics_node_t **self_p);
-/* Runs until *stop is set; reloads the configuration whenever *reload is
- * set. Returns 0, or a negative code on a fatal error. */
+/* Reloads the configuration whenever *reload is set (by SIGHUP); verbose
+ * (-v) keeps debug on whatever log_level says. reload NULL: never. */
+void ics_node_set_reload(ics_node_t *self, volatile sig_atomic_t *reload, bool verbose);
+/* Runs until *stop is set. Returns 0, or a negative code on a fatal error. */
 int ics_node_run(ics_node_t *self);
 
 /* ---- what control, http and the bridge read -------------------------- */
