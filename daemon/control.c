@@ -545,7 +545,8 @@ static void s_queries_run(ics_control_t *self, bool shutting_down)
     uint64_t now = ics_mono_ms();
     while (*pp != NULL) {
         s_query_t *q = *pp;
-        ics_group_t *g = ics_node_group(self->node, q->req->group);
+        /* Stopping, the node has destroyed its groups already. */
+        ics_group_t *g = shutting_down ? NULL : ics_node_group(self->node, q->req->group);
         char leader[ICS_ORG_MAX] = "";
         bool caught_up = false;
         if (g != NULL) {
