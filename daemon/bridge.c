@@ -16,6 +16,8 @@
  */
 #include "bridge.h"
 
+#include "node.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -28,13 +30,14 @@ typedef struct s_flight {
 } s_flight_t;
 
 struct ics_bridge {
+    ics_node_t *node;
     uint64_t seen[ICS_MAX_GROUPS];  /* position of each group at the last look */
     s_flight_t *flights;
     bool any;                       /* does any group escalate anywhere? */
 };
 
 typedef struct {
-    ics_node_t *node;
+    ics_bridge_t *bridge;
     ics_group_t *home, *region;
 } s_pair_t;
 
@@ -62,7 +65,7 @@ static void s_submit(void *arg, bool to_region, const uint8_t token[16], const u
                      size_t cmd_len, const char *what)
 {
     s_pair_t *pair = arg;
-    struct ics_bridge *b = pair->node->bridge;
+    struct ics_bridge *b = pair->bridge;
     ics_group_t *g = to_region ? pair->region : pair->home;
     s_flight_t *f;
     ics_err_t err;
@@ -88,24 +91,31 @@ static void s_submit(void *arg, bool to_region, const uint8_t token[16], const u
     }
 }
 
-void ics_bridge_run(ics_node_t *node)
+ics_bridge_t *ics_bridge_new(ics_node_t *node)
 {
-    struct ics_bridge *b = node->bridge;
+    const ics_config_t *cfg = ics_node_config(node);
+    ics_bridge_t *b = calloc(1, sizeof *b);
+
+    if (b == NULL)
+        return NULL;
+    b->node = node;
+    for (size_t i = 0; i < cfg->n_groups; i++)
+        if (cfg->groups[i].escalate_to[0] != '\0')
+            b->any = true;
+    return b;
+}
+
+void ics_bridge_run(ics_bridge_t *b)
+{
+    ics_node_t *node = b->node;
+    const ics_config_t *cfg = ics_node_config(node);
+    size_t n_groups = ics_node_n_groups(node);
     bool moved = false;
 
-    if (b == NULL) {
-        b = calloc(1, sizeof *b);
-        if (b == NULL)
-            return;
-        for (size_t i = 0; i < node->cfg->n_groups; i++)
-            if (node->cfg->groups[i].escalate_to[0] != '\0')
-                b->any = true;
-        node->bridge = b;
-    }
     if (!b->any)
         return;
-    for (size_t i = 0; i < node->n_groups; i++) {
-        uint64_t pos = ics_fsm_position(ics_group_fsm(node->groups[i]));
+    for (size_t i = 0; i < n_groups; i++) {
+        uint64_t pos = ics_fsm_position(ics_group_fsm(ics_node_group_at(node, i)));
         if (pos != b->seen[i]) {
             b->seen[i] = pos;
             moved = true;
@@ -113,9 +123,10 @@ void ics_bridge_run(ics_node_t *node)
     }
     if (!moved)
         return;
-    for (size_t i = 0; i < node->n_groups; i++) {
-        const ics_group_cfg_t *gc = ics_config_group(node->cfg, ics_group_name(node->groups[i]));
-        s_pair_t pair = {node, node->groups[i], NULL};
+    for (size_t i = 0; i < n_groups; i++) {
+        ics_group_t *home = ics_node_group_at(node, i);
+        const ics_group_cfg_t *gc = ics_config_group(cfg, ics_group_name(home));
+        s_pair_t pair = {b, home, NULL};
         ics_fsm_t *hf, *rf;
 
         if (gc == NULL || gc->escalate_to[0] == '\0')
@@ -127,24 +138,25 @@ void ics_bridge_run(ics_node_t *node)
         rf = ics_group_fsm(pair.region);
         /* Both groups must have started, with this organisation in them. */
         if (!ics_fsm_has_genesis(hf) || !ics_fsm_has_genesis(rf) ||
-            !ics_fsm_is_member(hf, node->cfg->org) || !ics_fsm_is_member(rf, node->cfg->org))
+            !ics_fsm_is_member(hf, cfg->org) || !ics_fsm_is_member(rf, cfg->org))
             continue;
-        if (ics_fsm_aid_bridge(hf, rf, node->cfg->org, s_submit, &pair) != ICS_OK)
+        if (ics_fsm_aid_bridge(hf, rf, cfg->org, s_submit, &pair) != ICS_OK)
             ics_warn("aid bridge: cannot read %s and %s", gc->name, gc->escalate_to);
     }
 }
 
-void ics_bridge_destroy(ics_node_t *node)
+void ics_bridge_destroy(ics_bridge_t **self_p)
 {
-    struct ics_bridge *b = node->bridge;
+    struct ics_bridge *b;
 
-    if (b == NULL)
+    if (self_p == NULL || *self_p == NULL)
         return;
+    b = *self_p;
     while (b->flights != NULL) {
         s_flight_t *f = b->flights;
         b->flights = f->next;
         free(f);
     }
     free(b);
-    node->bridge = NULL;
+    *self_p = NULL;
 }

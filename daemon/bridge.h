@@ -13,14 +13,18 @@
 #ifndef ICS_BRIDGE_H
 #define ICS_BRIDGE_H
 
-#include "node.h"
+struct ics_node;
+typedef struct ics_bridge ics_bridge_t;
 
+/* The bridge of node, which it reads through node.h. NULL when out of
+ * memory. */
+ics_bridge_t *ics_bridge_new(struct ics_node *node);
 /* Once per loop turn. Cheap when nothing changed: it looks at the groups'
  * state machines only when one of their positions has moved. */
-void ics_bridge_run(ics_node_t *node);
+void ics_bridge_run(ics_bridge_t *self);
 
 /* Frees the bridge's state. Call after the groups are destroyed (their
- * pending submissions report back to it). Accepts a node without one. */
-void ics_bridge_destroy(ics_node_t *node);
+ * pending submissions report back to it). Accepts NULL. */
+void ics_bridge_destroy(ics_bridge_t **self_p);
 
 #endif

@@ -13,10 +13,12 @@
  * that nobody answers on); on exit only the socket this node bound is
  * removed.
  */
-#include "node.h"
+#include "control.h"
 
 #include "common/envelope.h"
 #include "events.h"
+#include "ics/v1/control.pb-c.h"
+#include "node.h"
 
 #include <errno.h>
 #include <sodium.h>
@@ -31,8 +33,19 @@
 
 #define ROUTING_MAX 256
 
-typedef struct {
+struct ics_control {
     ics_node_t *node;
+    void *socket;
+    struct {
+        bool bound;                    /* the socket file at the path is ours */
+        uint64_t dev, ino;             /* ... as long as it is this one */
+    } file;
+    struct ics_pending_query *queries; /* --fresh reads waiting */
+    struct ics_pending_wait *waits;    /* long polls (watch, log --follow) waiting */
+};
+
+typedef struct {
+    ics_control_t *ctl;
     uint8_t routing[ROUTING_MAX];
     size_t routing_len;
     bool delimiter; /* REQ-style client: echo the empty frame */
@@ -78,89 +91,113 @@ static int s_clear_path(const char *path, ics_err_t *err)
     return ICS_OK;
 }
 
-int ics_control_open(ics_node_t *self, ics_err_t *err)
+ics_control_t *ics_control_new(ics_node_t *node, void *zctx, ics_err_t *err)
 {
-    const char *path = self->cfg->control + 6; /* after ipc:// */
+    const char *endpoint = ics_node_config(node)->control;
+    const char *path = endpoint + 6; /* after ipc:// */
     int linger = 0;
     struct stat st;
     mode_t old;
+    ics_control_t *self = calloc(1, sizeof *self);
 
-    self->control = zmq_socket(self->zctx, ZMQ_ROUTER);
-    if (self->control == NULL)
-        return ics_err(err, ICS_EIO, "control socket: %s", zmq_strerror(errno));
-    zmq_setsockopt(self->control, ZMQ_LINGER, &linger, sizeof linger);
+    if (self == NULL) {
+        ics_err(err, ICS_ENOMEM, "out of memory");
+        return NULL;
+    }
+    self->node = node;
+    self->socket = zmq_socket(zctx, ZMQ_ROUTER);
+    if (self->socket == NULL) {
+        ics_err(err, ICS_EIO, "control socket: %s", zmq_strerror(errno));
+        goto fail;
+    }
+    zmq_setsockopt(self->socket, ZMQ_LINGER, &linger, sizeof linger);
     if (s_clear_path(path, err) != ICS_OK)
-        return ICS_EIO;
+        goto fail;
     old = umask(007);
-    int rc = zmq_bind(self->control, self->cfg->control);
+    int rc = zmq_bind(self->socket, endpoint);
     umask(old);
-    if (rc != 0)
-        return ics_err(err, ICS_EIO, "control socket %s: %s", self->cfg->control,
-                       zmq_strerror(errno));
+    if (rc != 0) {
+        ics_err(err, ICS_EIO, "control socket %s: %s", endpoint, zmq_strerror(errno));
+        goto fail;
+    }
     /* Remembered, so that stopping removes this socket and never one that
      * replaced it. */
     if (lstat(path, &st) == 0) {
-        self->control_file.bound = true;
-        self->control_file.dev = (uint64_t)st.st_dev;
-        self->control_file.ino = (uint64_t)st.st_ino;
+        self->file.bound = true;
+        self->file.dev = (uint64_t)st.st_dev;
+        self->file.ino = (uint64_t)st.st_ino;
     }
-    return ICS_OK;
+    return self;
+fail:
+    ics_control_destroy(&self);
+    return NULL;
 }
 
-static void s_queries_run(ics_node_t *self, bool shutting_down);
-static void s_waits_run(ics_node_t *self, bool shutting_down);
+static void s_queries_run(ics_control_t *self, bool shutting_down);
+static void s_waits_run(ics_control_t *self, bool shutting_down);
 
-void ics_control_close(ics_node_t *self)
+void ics_control_destroy(ics_control_t **self_p)
 {
+    ics_control_t *self;
+
+    if (self_p == NULL || *self_p == NULL)
+        return;
+    self = *self_p;
     s_queries_run(self, true);
     s_waits_run(self, true);
-    if (self->control != NULL) {
-        const char *path = self->cfg->control + 6;
+    if (self->socket != NULL) {
+        const char *path = ics_node_config(self->node)->control + 6;
         struct stat st;
-        zmq_close(self->control);
-        self->control = NULL;
-        if (self->control_file.bound && lstat(path, &st) == 0 && S_ISSOCK(st.st_mode) &&
-            (uint64_t)st.st_dev == self->control_file.dev &&
-            (uint64_t)st.st_ino == self->control_file.ino)
+        zmq_close(self->socket);
+        self->socket = NULL;
+        if (self->file.bound && lstat(path, &st) == 0 && S_ISSOCK(st.st_mode) &&
+            (uint64_t)st.st_dev == self->file.dev && (uint64_t)st.st_ino == self->file.ino)
             unlink(path);
-        self->control_file.bound = false;
+        self->file.bound = false;
     }
+    free(self);
+    *self_p = NULL;
 }
 
-static void s_reply(ics_node_t *node, const s_client_t *c, Ics__V1__ControlResponse *resp)
+zmq_pollitem_t ics_control_pollitem(ics_control_t *self)
+{
+    return (zmq_pollitem_t){.socket = self->socket, .events = ZMQ_POLLIN};
+}
+
+static void s_reply(ics_control_t *ctl, const s_client_t *c, Ics__V1__ControlResponse *resp)
 {
     uint8_t *buf = NULL;
     size_t len = 0;
 
-    if (node->control == NULL || ics_pack(&resp->base, &buf, &len) != ICS_OK)
+    if (ctl->socket == NULL || ics_pack(&resp->base, &buf, &len) != ICS_OK)
         return;
-    zmq_send(node->control, c->routing, c->routing_len, ZMQ_SNDMORE);
+    zmq_send(ctl->socket, c->routing, c->routing_len, ZMQ_SNDMORE);
     if (c->delimiter)
-        zmq_send(node->control, "", 0, ZMQ_SNDMORE);
-    zmq_send(node->control, buf, len, 0);
+        zmq_send(ctl->socket, "", 0, ZMQ_SNDMORE);
+    zmq_send(ctl->socket, buf, len, 0);
     free(buf);
 }
 
-static void s_reply_error(ics_node_t *node, const s_client_t *c, int code, const char *msg)
+static void s_reply_error(ics_control_t *ctl, const s_client_t *c, int code, const char *msg)
 {
     Ics__V1__ControlResponse resp = ICS__V1__CONTROL_RESPONSE__INIT;
     resp.code = code;
     resp.error = (char *)msg;
-    s_reply(node, c, &resp);
+    s_reply(ctl, c, &resp);
 }
 
 /* ---- status ------------------------------------------------------------ */
 
 /* No group by that name, or none named on a node in several: the error
  * names the groups this node is in, so that the caller can choose. */
-static void s_no_group(ics_node_t *self, const s_client_t *c, const char *asked)
+static void s_no_group(ics_control_t *self, const s_client_t *c, const char *asked)
 {
     char msg[512], list[400] = "";
-    size_t len = 0;
+    size_t len = 0, n = ics_node_n_groups(self->node);
 
-    for (size_t i = 0; i < self->n_groups && len < sizeof list; i++) {
+    for (size_t i = 0; i < n && len < sizeof list; i++) {
         int k = snprintf(list + len, sizeof list - len, "%s%s", i ? ", " : "",
-                         ics_group_name(self->groups[i]));
+                         ics_group_name(ics_node_group_at(self->node, i)));
         if (k < 0)
             break;
         len += (size_t)k;
@@ -173,8 +210,12 @@ static void s_no_group(ics_node_t *self, const s_client_t *c, const char *asked)
     s_reply_error(self, c, ICS_EGROUP, msg);
 }
 
-static void s_status(ics_node_t *self, const s_client_t *c)
+static void s_status(ics_control_t *self, const s_client_t *c)
 {
+    ics_node_t *node = self->node;
+    const ics_config_t *cfg = ics_node_config(node);
+    ics_transport_t *transport = ics_node_transport(node);
+    ics_node_stats_t ns = ics_node_stats(node);
     Ics__V1__ControlResponse resp = ICS__V1__CONTROL_RESPONSE__INIT;
     Ics__V1__StatusReply st = ICS__V1__STATUS_REPLY__INIT;
     Ics__V1__GroupStatus gs[ICS_MAX_GROUPS], *gptrs[ICS_MAX_GROUPS];
@@ -185,36 +226,36 @@ static void s_status(ics_node_t *self, const s_client_t *c)
     ics_checkpoint_status_t cps[ICS_MAX_GROUPS];
     uint8_t chains[ICS_MAX_GROUPS][32];
     ics_peer_info_t peers[ICS_MAX_ORGS];
-    const ics_org_cfg_t *me = ics_config_org(self->cfg, self->cfg->org);
-    ics_transport_stats_t ts = ics_transport_stats(self->transport);
+    const ics_org_cfg_t *me = ics_config_org(cfg, cfg->org);
+    ics_transport_stats_t ts = ics_transport_stats(transport);
     char pub[ICS_PUBKEY_TEXT_MAX], zv[32];
     int major, minor, patch;
-    size_t np = ics_transport_peers(self->transport, peers, ICS_MAX_ORGS);
+    size_t np = ics_transport_peers(transport, peers, ICS_MAX_ORGS);
     uint64_t now = ics_mono_ms();
 
     zmq_version(&major, &minor, &patch);
     snprintf(zv, sizeof zv, "%d.%d.%d", major, minor, patch);
-    ics_pubkey_format(ics_identity_public(self->id), pub);
-    st.org = (char *)self->cfg->org;
+    ics_pubkey_format(ics_node_public_key(node), pub);
+    st.org = (char *)cfg->org;
     st.kind = (char *)me->kind;
     st.name = (char *)me->name;
     st.version = (char *)ICS_VERSION;
-    st.listen = (char *)self->cfg->listen;
+    st.listen = (char *)cfg->listen;
     st.frames_in = ts.frames_in;
     st.frames_out = ts.frames_out;
     st.dropped_send = ts.dropped_send;
-    st.dropped_bad = self->drops.bad_frames;
-    st.dropped_unknown_group = self->drops.unknown_group;
-    st.dropped_not_member = self->drops.not_member;
+    st.dropped_bad = ns.bad_frames;
+    st.dropped_unknown_group = ns.unknown_group;
+    st.dropped_not_member = ns.not_member;
     st.refused = ts.refused;
-    st.uptime_ms = now - self->started_ms;
+    st.uptime_ms = ns.uptime_ms;
     st.zmq_version = zv;
     st.sodium_version = (char *)sodium_version_string();
     st.sqlite_version = (char *)sqlite3_libversion();
     st.public_key = pub;
 
-    for (size_t g = 0; g < self->n_groups; g++) {
-        ics_group_t *grp = self->groups[g];
+    for (size_t g = 0; g < ics_node_n_groups(node); g++) {
+        ics_group_t *grp = ics_node_group_at(node, g);
         ics_fsm_t *fsm = ics_group_fsm(grp);
         Ics__V1__GroupStatus *s = &gs[g];
         size_t n = 0;
@@ -256,7 +297,7 @@ static void s_status(ics_node_t *self, const s_client_t *c)
             if (!ics_group_is_member(grp, peers[i].org))
                 continue;
             Ics__V1__PeerStatus *p = &ps[g][n];
-            const ics_org_cfg_t *o = ics_config_org(self->cfg, peers[i].org);
+            const ics_org_cfg_t *o = ics_config_org(cfg, peers[i].org);
             ics__v1__peer_status__init(p);
             p->org = (char *)peers[i].org;
             p->endpoint = (char *)peers[i].endpoint;
@@ -280,7 +321,7 @@ static void s_status(ics_node_t *self, const s_client_t *c)
         gptrs[g] = s;
     }
     st.groups = gptrs;
-    st.n_groups = self->n_groups;
+    st.n_groups = ics_node_n_groups(node);
     resp.body_case = ICS__V1__CONTROL_RESPONSE__BODY_STATUS;
     resp.status = &st;
     s_reply(self, c, &resp);
@@ -310,14 +351,14 @@ static void s_submit_done(void *arg, int code, const char *error, const ics_appl
         resp.body_case = ICS__V1__CONTROL_RESPONSE__BODY_SUBMIT;
         resp.submit = &sr;
     }
-    s_reply(c->node, c, &resp);
+    s_reply(c->ctl, c, &resp);
     free(c);
 }
 
-static void s_submit(ics_node_t *self, const s_client_t *c, const Ics__V1__ControlRequest *req)
+static void s_submit(ics_control_t *self, const s_client_t *c, const Ics__V1__ControlRequest *req)
 {
     const Ics__V1__SubmitRequest *sub = req->submit;
-    ics_group_t *g = ics_node_group(self, req->group);
+    ics_group_t *g = ics_node_group(self->node, req->group);
     Ics__V1__Command *cmd = NULL;
     uint8_t *buf = NULL;
     size_t len = 0;
@@ -366,10 +407,10 @@ out:
 
 /* ---- log ------------------------------------------------------------- */
 
-static void s_log(ics_node_t *self, const s_client_t *c, const Ics__V1__ControlRequest *req)
+static void s_log(ics_control_t *self, const s_client_t *c, const Ics__V1__ControlRequest *req)
 {
     const Ics__V1__LogRequest *lr = req->log;
-    ics_group_t *g = ics_node_group(self, req->group);
+    ics_group_t *g = ics_node_group(self->node, req->group);
     Ics__V1__ControlResponse resp = ICS__V1__CONTROL_RESPONSE__INIT;
     Ics__V1__LogReply reply = ICS__V1__LOG_REPLY__INIT;
     Ics__V1__LogEntry entries[100], *ptrs[100];
@@ -462,10 +503,10 @@ typedef struct ics_pending_query {
     uint64_t deadline;
 } s_query_t;
 
-static void s_answer_query(ics_node_t *self, const s_client_t *c,
+static void s_answer_query(ics_control_t *self, const s_client_t *c,
                            const Ics__V1__ControlRequest *req)
 {
-    ics_group_t *g = ics_node_group(self, req->group);
+    ics_group_t *g = ics_node_group(self->node, req->group);
     Ics__V1__ControlResponse resp = ICS__V1__CONTROL_RESPONSE__INIT;
     Ics__V1__QueryReply qr = ICS__V1__QUERY_REPLY__INIT;
     char *json = NULL, *text = NULL;
@@ -491,10 +532,11 @@ static void s_answer_query(ics_node_t *self, const s_client_t *c,
     free(text);
 }
 
-static void s_query(ics_node_t *self, const s_client_t *c, Ics__V1__ControlRequest **req_p)
+static void s_query(ics_control_t *self, const s_client_t *c, Ics__V1__ControlRequest **req_p)
 {
     Ics__V1__ControlRequest *req = *req_p;
-    ics_group_t *g = ics_node_group(self, req->group);
+    ics_group_t *g = ics_node_group(self->node, req->group);
+    ics_group_status_t st;
     s_query_t *q;
 
     if (!req->query->fresh || g == NULL) {
@@ -509,20 +551,22 @@ static void s_query(ics_node_t *self, const s_client_t *c, Ics__V1__ControlReque
     q->client = *c;
     q->req = req;
     *req_p = NULL;
-    q->target = ics_group_raft(g)->commit_index;
+    ics_group_status(g, &st);
+    q->target = st.commit_index;
     q->deadline = ics_mono_ms() + (req->timeout_ms ? req->timeout_ms : 5000);
     q->next = self->queries;
     self->queries = q;
 }
 
 /* Answers the fresh queries whose group has caught up, or has run out of time. */
-static void s_queries_run(ics_node_t *self, bool shutting_down)
+static void s_queries_run(ics_control_t *self, bool shutting_down)
 {
     s_query_t **pp = &self->queries;
     uint64_t now = ics_mono_ms();
     while (*pp != NULL) {
         s_query_t *q = *pp;
-        ics_group_t *g = ics_node_group(self, q->req->group);
+        /* Stopping, the node has destroyed its groups already. */
+        ics_group_t *g = shutting_down ? NULL : ics_node_group(self->node, q->req->group);
         char leader[ICS_ORG_MAX] = "";
         bool caught_up = false;
         if (g != NULL) {
@@ -570,11 +614,11 @@ typedef struct ics_pending_wait {
 #define S_BATCH 100         /* entries whose events are derived together */
 
 /* RANGE: entries from lr->position on. true if it replied. */
-static bool s_range_answer(ics_node_t *self, const s_client_t *c, Ics__V1__ControlRequest *req,
+static bool s_range_answer(ics_control_t *self, const s_client_t *c, Ics__V1__ControlRequest *req,
                            bool must)
 {
     Ics__V1__LogRequest *lr = req->log;
-    ics_group_t *g = ics_node_group(self, req->group);
+    ics_group_t *g = ics_node_group(self->node, req->group);
     Ics__V1__ControlResponse resp = ICS__V1__CONTROL_RESPONSE__INIT;
     Ics__V1__LogReply reply = ICS__V1__LOG_REPLY__INIT;
     Ics__V1__LogEntry entries[100], *ptrs[100];
@@ -617,11 +661,11 @@ static bool s_range_answer(ics_node_t *self, const s_client_t *c, Ics__V1__Contr
 }
 
 /* Watch: events from the cursor on, filtered. true if it replied. */
-static bool s_watch_answer(ics_node_t *self, const s_client_t *c, Ics__V1__ControlRequest *req,
+static bool s_watch_answer(ics_control_t *self, const s_client_t *c, Ics__V1__ControlRequest *req,
                            bool must)
 {
     Ics__V1__WatchRequest *wr = req->watch;
-    ics_group_t *g = ics_node_group(self, req->group);
+    ics_group_t *g = ics_node_group(self->node, req->group);
     Ics__V1__ControlResponse resp = ICS__V1__CONTROL_RESPONSE__INIT;
     Ics__V1__WatchReply reply = ICS__V1__WATCH_REPLY__INIT;
     Ics__V1__Event *out = NULL, **ptrs = NULL;
@@ -749,7 +793,7 @@ out:
     return replied;
 }
 
-static bool s_wait_answer(ics_node_t *self, const s_client_t *c, Ics__V1__ControlRequest *req,
+static bool s_wait_answer(ics_control_t *self, const s_client_t *c, Ics__V1__ControlRequest *req,
                           bool must)
 {
     if (req->body_case == ICS__V1__CONTROL_REQUEST__BODY_WATCH)
@@ -757,7 +801,7 @@ static bool s_wait_answer(ics_node_t *self, const s_client_t *c, Ics__V1__Contro
     return s_range_answer(self, c, req, must);
 }
 
-static void s_wait(ics_node_t *self, const s_client_t *c, Ics__V1__ControlRequest **req_p)
+static void s_wait(ics_control_t *self, const s_client_t *c, Ics__V1__ControlRequest **req_p)
 {
     Ics__V1__ControlRequest *req = *req_p;
     uint32_t wait = req->body_case == ICS__V1__CONTROL_REQUEST__BODY_WATCH ? req->watch->wait_ms
@@ -784,7 +828,7 @@ static void s_wait(ics_node_t *self, const s_client_t *c, Ics__V1__ControlReques
 /* Answers the long polls that have something to give or whose time is up.
  * Stopping answers them with an error: the watcher asks again, from the
  * same cursor, once the node is back. */
-static void s_waits_run(ics_node_t *self, bool shutting_down)
+static void s_waits_run(ics_control_t *self, bool shutting_down)
 {
     s_wait_t **pp = &self->waits;
     uint64_t now = ics_mono_ms();
@@ -806,7 +850,7 @@ static void s_waits_run(ics_node_t *self, bool shutting_down)
 
 /* ---- dispatch ---------------------------------------------------------- */
 
-static void s_request(ics_node_t *self, const s_client_t *c, const uint8_t *data, size_t len)
+static void s_request(ics_control_t *self, const s_client_t *c, const uint8_t *data, size_t len)
 {
     Ics__V1__ControlRequest *req = ics__v1__control_request__unpack(NULL, len, data);
 
@@ -845,19 +889,19 @@ static void s_request(ics_node_t *self, const s_client_t *c, const uint8_t *data
         ics__v1__control_request__free_unpacked(req, NULL);
 }
 
-void ics_control_process(ics_node_t *self)
+void ics_control_process(ics_control_t *self)
 {
     s_queries_run(self, false);
     s_waits_run(self, false);
     for (int budget = 0; budget < 256; budget++) {
         zmq_msg_t parts[3];
         int n = 0, more = 1;
-        s_client_t c = {.node = self};
+        s_client_t c = {.ctl = self};
 
         while (more) {
             zmq_msg_t tmp, *m = n < 3 ? &parts[n] : &tmp;
             zmq_msg_init(m);
-            if (zmq_msg_recv(m, self->control, ZMQ_DONTWAIT) < 0) {
+            if (zmq_msg_recv(m, self->socket, ZMQ_DONTWAIT) < 0) {
                 zmq_msg_close(m);
                 for (int i = 0; i < n && i < 3; i++)
                     zmq_msg_close(&parts[i]);

@@ -65,6 +65,7 @@
 #include "history.h"
 #include "raftfix.h"
 #include "raftio.h"
+#include "raftview.h"
 #include "common/policyfile.h"
 #include "outbox.h"
 #include "store.h"
@@ -759,7 +760,7 @@ static void s_reconcile_member(void *arg, const ics_effect_t *m)
 {
     s_reconcile_t *r = arg;
     ics_group_t *self = r->self;
-    const struct raft_configuration *conf = &self->raft.configuration;
+    const struct raft_configuration *conf = ics_raftview_configuration(&self->raft);
     const struct raft_server *s = NULL;
     raft_id id = ics_raft_id(m->org);
     int want = m->voter ? RAFT_VOTER : RAFT_STANDBY;
@@ -788,10 +789,10 @@ static void s_reconcile_member(void *arg, const ics_effect_t *m)
  * change at a time (raft allows no more). */
 static void s_reconcile(ics_group_t *self)
 {
-    const struct raft_configuration *conf = &self->raft.configuration;
+    const struct raft_configuration *conf = ics_raftview_configuration(&self->raft);
     s_reconcile_t r = {.self = self};
 
-    if (self->change_busy || self->raft.configuration_uncommitted_index != 0)
+    if (self->change_busy || ics_raftview_configuration_pending(&self->raft))
         return;
     self->change.data = self;
     ics_fsm_each_member(self->fsm, s_reconcile_member, &r);
@@ -824,8 +825,8 @@ static void s_leader_duties(ics_group_t *self)
     uint64_t now_wall = ics_now_ms();
 
     if (!ics_fsm_has_genesis(self->fsm)) {
-        if (self->genesis_term != self->raft.current_term) {
-            self->genesis_term = self->raft.current_term;
+        if (self->genesis_term != ics_raftio_term(self->io)) {
+            self->genesis_term = ics_raftio_term(self->io);
             s_propose_genesis(self);
         }
         return;
@@ -852,7 +853,7 @@ static void s_checkpoint_duty(ics_group_t *self)
         return;
     /* Vouch only for what we hold as committed, and once: after a restart
      * the log already has our earlier checkpoints. */
-    if (raft_last_applied(&self->raft) < self->raft.commit_index)
+    if (raft_last_applied(&self->raft) < ics_raftview_commit_index(&self->raft))
         return;
     self->checkpoint_done = pos;
     if (ics_fsm_has_checkpoint(self->fsm, self->cfg->org, pos))
@@ -1285,22 +1286,16 @@ static ics_fsm_t *s_fsm_new(ics_group_t *self, ics_err_t *err)
 static void s_raft_closed(struct raft *r);
 
 /* Closes raft, which our io completes at once, and leaves struct raft a
- * closed, empty instance for the status readers (node.c, control.c,
- * http.c) to look at: no configuration, no log, unavailable. The io stays
- * (raft.io points to it) until the next s_raft_open replaces it. */
+ * closed, empty instance for the status readers to look at: no
+ * configuration, no log, unavailable. The io stays until the next
+ * s_raft_open replaces it, so status still shows the term it left in. */
 static void s_raft_close(ics_group_t *self)
 {
-    raft_term term = self->raft.current_term;
-
     if (self->raft_inited) {
         self->raft.data = self;
         raft_close(&self->raft, s_raft_closed);
     }
-    memset(&self->raft, 0, sizeof self->raft);
-    self->raft.state = RAFT_UNAVAILABLE;
-    self->raft.current_term = term; /* what status shows: the term it left in */
-    self->raft.io = self->io != NULL ? ics_raftio_io(self->io) : NULL;
-    self->raft.data = self;
+    ics_raftview_clear(&self->raft, self);
     self->raft_inited = false;
     self->raft_started = false;
     self->change_busy = false;
@@ -1510,7 +1505,7 @@ static void s_storage_retry(ics_group_t *self, uint64_t now)
     ics_notice("group %s: storage writable again after %.1f s: raft reopened from disk "
                "(term %llu, last index %llu); taking part in the group again",
                self->gcfg->name, (double)(now - self->storage.since_ms) / 1000.0,
-               (unsigned long long)self->raft.current_term,
+               (unsigned long long)ics_raftio_term(self->io),
                (unsigned long long)raft_last_index(&self->raft));
     for (p = self->pending; p != NULL; p = p->next)
         p->next_try = now;
@@ -1615,7 +1610,7 @@ void ics_group_destroy(ics_group_t **self_p)
 const char *ics_group_name(const ics_group_t *self) { return self->gcfg->name; }
 ics_fsm_t *ics_group_fsm(ics_group_t *self) { return self->fsm; }
 ics_history_t *ics_group_history(ics_group_t *self) { return self->history; }
-struct raft *ics_group_raft(ics_group_t *self) { return &self->raft; }
+ics_raftio_t *ics_group_raftio(ics_group_t *self) { return self->io; }
 
 bool ics_group_is_member(ics_group_t *self, const char *org)
 {
@@ -1628,10 +1623,11 @@ void ics_group_status(ics_group_t *self, ics_group_status_t *out)
     int st = raft_state(&self->raft);
     *out = self->counters;
     out->role = st >= 0 && st <= 3 ? roles[st] : "unknown";
-    out->term = self->raft.current_term;
-    out->commit_index = self->raft.commit_index;
+    out->term = self->io != NULL ? ics_raftio_term(self->io) : 0;
+    out->commit_index = ics_raftview_commit_index(&self->raft);
     out->applied_index = raft_last_applied(&self->raft);
     out->last_index = raft_last_index(&self->raft);
+    out->snapshot_index = ics_raftview_snapshot_index(&self->raft);
     s_leader(self, out->leader);
     out->history_top = ics_history_top(self->history);
     out->history_missing = ics_history_missing(self->history);
@@ -1660,7 +1656,7 @@ const ics_group_metrics_t *ics_group_metrics(const ics_group_t *self)
 
 const char *ics_group_raft_role(ics_group_t *self, const char *org)
 {
-    const struct raft_configuration *conf = &self->raft.configuration;
+    const struct raft_configuration *conf = ics_raftview_configuration(&self->raft);
     for (unsigned i = 0; i < conf->n; i++) {
         if (strcmp(conf->servers[i].address, org) != 0)
             continue;
@@ -1675,11 +1671,15 @@ const char *ics_group_raft_role(ics_group_t *self, const char *org)
 
 uint64_t ics_group_match_index(ics_group_t *self, const char *org)
 {
-    const struct raft_configuration *conf = &self->raft.configuration;
-    if (raft_state(&self->raft) != RAFT_LEADER || self->raft.leader_state.progress == NULL)
-        return 0;
-    for (unsigned i = 0; i < conf->n; i++)
-        if (strcmp(conf->servers[i].address, org) == 0)
-            return self->raft.leader_state.progress[i].match_index;
-    return 0;
+    return ics_raftview_match_index(&self->raft, org);
+}
+
+size_t ics_group_voters(ics_group_t *self, const char **orgs, size_t max)
+{
+    const struct raft_configuration *conf = ics_raftview_configuration(&self->raft);
+    size_t n = 0;
+    for (unsigned i = 0; i < conf->n && n < max; i++)
+        if (conf->servers[i].role == RAFT_VOTER && conf->servers[i].address != NULL)
+            orgs[n++] = conf->servers[i].address;
+    return n;
 }

@@ -7,7 +7,6 @@
 #ifndef ICS_GROUP_H
 #define ICS_GROUP_H
 
-#include <raft.h>
 #include "common/config.h"
 #include "common/keys.h"
 #include "fsm/fsm.h"
@@ -17,6 +16,7 @@
 #include "transport.h"
 
 typedef struct ics_group ics_group_t;
+struct ics_raftio; /* raftio.h */
 
 /* Outcome of a submission, delivered once. code is ICS_OK when the entry
  * was applied (accepted or rejected: see res->accepted), or an error. */
@@ -44,7 +44,9 @@ const char *ics_group_name(const ics_group_t *self);
 ics_fsm_t *ics_group_fsm(ics_group_t *self);
 /* The group's audit history on disk (history.h). */
 ics_history_t *ics_group_history(ics_group_t *self);
-struct raft *ics_group_raft(ics_group_t *self);
+/* The group's raft io, for its counters (ics_raftio_stats) and its
+ * invalid-message callback; replaced when the group reopens its storage. */
+struct ics_raftio *ics_group_raftio(ics_group_t *self);
 
 /* Handles a frame for this group from an authenticated member. */
 void ics_group_frame(ics_group_t *self, const char *from, const Ics__V1__Frame *frame);
@@ -68,6 +70,7 @@ bool ics_group_is_member(ics_group_t *self, const char *org);
 typedef struct {
     const char *role;
     uint64_t term, commit_index, applied_index, last_index;
+    uint64_t snapshot_index;     /* last raft index of raft's latest snapshot */
     char leader[ICS_ORG_MAX];
     uint64_t submitted, applied_ok, applied_rejected, timeouts;
     /* History on disk and its backfill from peers. */
@@ -104,5 +107,10 @@ const char *ics_group_raft_role(ics_group_t *self, const char *org);
 
 /* Leader's view of a peer's replication: match index, or 0 if unknown. */
 uint64_t ics_group_match_index(ics_group_t *self, const char *org);
+
+/* The voters of this group's raft configuration: up to max organisations
+ * into orgs, pointing into the configuration (valid until the group next
+ * runs). Returns how many. */
+size_t ics_group_voters(ics_group_t *self, const char **orgs, size_t max);
 
 #endif

@@ -71,19 +71,20 @@ static const struct {
 static void s_raftio_metrics(ics_node_t *n, FILE *out)
 {
     ics_raftio_stats_t st[ICS_MAX_GROUPS];
+    size_t n_groups = ics_node_n_groups(n);
 
-    for (size_t g = 0; g < n->n_groups && g < ICS_MAX_GROUPS; g++)
-        st[g] = ics_raftio_stats(ics_raftio_of(ics_group_raft(n->groups[g])->io));
+    for (size_t g = 0; g < n_groups && g < ICS_MAX_GROUPS; g++)
+        st[g] = ics_raftio_stats(ics_group_raftio(ics_node_group_at(n, g)));
     for (size_t r = 0; r < sizeof s_raftio_rows / sizeof s_raftio_rows[0]; r++) {
         const char *label = s_raftio_rows[r].label;
         if (s_raftio_rows[r].help[0] != '\0')
             fprintf(out, "# HELP %s %s\n# TYPE %s counter\n", s_raftio_rows[r].name,
                     s_raftio_rows[r].help, s_raftio_rows[r].name);
-        for (size_t g = 0; g < n->n_groups && g < ICS_MAX_GROUPS; g++) {
+        for (size_t g = 0; g < n_groups && g < ICS_MAX_GROUPS; g++) {
             uint64_t v;
             memcpy(&v, (const char *)&st[g] + s_raftio_rows[r].off, sizeof v);
             fprintf(out, "%s{group=\"%s\"%s%s} %llu\n", s_raftio_rows[r].name,
-                    ics_group_name(n->groups[g]), label[0] ? "," : "", label,
+                    ics_group_name(ics_node_group_at(n, g)), label[0] ? "," : "", label,
                     (unsigned long long)v);
         }
     }
@@ -144,13 +145,16 @@ static void s_fsm_metrics(ics_node_t *n, FILE *out)
         const char *name;
         size_t len;
     } fam[MAX_FAMILIES];
-    size_t n_fam = 0, n_groups = n->n_groups < ICS_MAX_GROUPS ? n->n_groups : ICS_MAX_GROUPS;
+    size_t n_fam = 0, n_groups = ics_node_n_groups(n);
+
+    if (n_groups > ICS_MAX_GROUPS)
+        n_groups = ICS_MAX_GROUPS;
 
     for (size_t g = 0; g < n_groups; g++) {
         FILE *f = open_memstream(&text[g], &len[g]);
         if (f == NULL)
             continue;
-        ics_fsm_metrics(ics_group_fsm(n->groups[g]), f);
+        ics_fsm_metrics(ics_group_fsm(ics_node_group_at(n, g)), f);
         fclose(f);
     }
     for (size_t g = 0; g < n_groups; g++) {
@@ -189,30 +193,35 @@ static void s_fsm_metrics(ics_node_t *n, FILE *out)
 static void s_metrics(ics_node_t *n, FILE *out)
 {
     static const char *roles[] = {"unavailable", "follower", "candidate", "leader"};
-    ics_transport_stats_t ts = ics_transport_stats(n->transport);
+    ics_transport_t *transport = ics_node_transport(n);
+    ics_transport_stats_t ts = ics_transport_stats(transport);
+    ics_node_stats_t ns = ics_node_stats(n);
     ics_peer_info_t peers[ICS_MAX_ORGS];
-    size_t np = ics_transport_peers(n->transport, peers, ICS_MAX_ORGS);
+    size_t np = ics_transport_peers(transport, peers, ICS_MAX_ORGS);
+    size_t n_groups = ics_node_n_groups(n);
 
     fprintf(out, "# HELP icsd_info Build and identity of this node.\n# TYPE icsd_info gauge\n");
-    fprintf(out, "icsd_info{org=\"%s\",version=\"%s\"} 1\n", n->cfg->org, ICS_VERSION);
+    fprintf(out, "icsd_info{org=\"%s\",version=\"%s\"} 1\n", ics_node_config(n)->org,
+            ICS_VERSION);
     fprintf(out, "# HELP icsd_uptime_seconds Time since the node started.\n"
                  "# TYPE icsd_uptime_seconds gauge\n");
-    fprintf(out, "icsd_uptime_seconds %.3f\n", (ics_mono_ms() - n->started_ms) / 1000.0);
+    fprintf(out, "icsd_uptime_seconds %.3f\n", ns.uptime_ms / 1000.0);
 
     fprintf(out, "# HELP icsd_raft_role 1 for the role this node has in the group.\n"
                  "# TYPE icsd_raft_role gauge\n");
-    for (size_t g = 0; g < n->n_groups; g++) {
+    for (size_t g = 0; g < n_groups; g++) {
+        ics_group_t *grp = ics_node_group_at(n, g);
         ics_group_status_t st;
-        ics_group_status(n->groups[g], &st);
+        ics_group_status(grp, &st);
         for (int r = 0; r < 4; r++)
             fprintf(out, "icsd_raft_role{group=\"%s\",role=\"%s\"} %d\n",
-                    ics_group_name(n->groups[g]), roles[r], strcmp(st.role, roles[r]) == 0);
+                    ics_group_name(grp), roles[r], strcmp(st.role, roles[r]) == 0);
     }
 #define SERIES(name, type, help, expr)                                                   \
     do {                                                                                 \
         fprintf(out, "# HELP " name " " help "\n# TYPE " name " " type "\n");           \
-        for (size_t g = 0; g < n->n_groups; g++) {                                       \
-            ics_group_t *grp = n->groups[g];                                             \
+        for (size_t g = 0; g < n_groups; g++) {                                          \
+            ics_group_t *grp = ics_node_group_at(n, g);                                  \
             ics_group_status_t st;                                                       \
             ics_group_status(grp, &st);                                                  \
             (void)st;                                                                    \
@@ -256,19 +265,21 @@ static void s_metrics(ics_node_t *n, FILE *out)
 
     fprintf(out, "# HELP icsd_checkpoint_alarm 1 if checkpoints disagree.\n"
                  "# TYPE icsd_checkpoint_alarm gauge\n");
-    for (size_t g = 0; g < n->n_groups; g++) {
+    for (size_t g = 0; g < n_groups; g++) {
+        ics_group_t *grp = ics_node_group_at(n, g);
         ics_checkpoint_status_t cp;
-        ics_fsm_checkpoint_status(ics_group_fsm(n->groups[g]), &cp);
-        fprintf(out, "icsd_checkpoint_alarm{group=\"%s\"} %d\n", ics_group_name(n->groups[g]),
+        ics_fsm_checkpoint_status(ics_group_fsm(grp), &cp);
+        fprintf(out, "icsd_checkpoint_alarm{group=\"%s\"} %d\n", ics_group_name(grp),
                 cp.alarm ? 1 : 0);
     }
 
     /* reason is a code from a fixed set (metrics.h), never the text. */
     fprintf(out, "# HELP icsd_entries_total Entries applied, by outcome and reason code.\n"
                  "# TYPE icsd_entries_total counter\n");
-    for (size_t g = 0; g < n->n_groups; g++) {
-        const ics_group_metrics_t *m = ics_group_metrics(n->groups[g]);
-        const char *name = ics_group_name(n->groups[g]);
+    for (size_t g = 0; g < n_groups; g++) {
+        ics_group_t *grp = ics_node_group_at(n, g);
+        const ics_group_metrics_t *m = ics_group_metrics(grp);
+        const char *name = ics_group_name(grp);
         fprintf(out, "icsd_entries_total{group=\"%s\",outcome=\"accepted\",reason=\"\"} %llu\n",
                 name, (unsigned long long)m->accepted);
         for (size_t i = 0; i < ICS_REASON_CODES; i++)
@@ -279,19 +290,21 @@ static void s_metrics(ics_node_t *n, FILE *out)
     }
     fprintf(out, "# HELP icsd_commit_latency_seconds Own submissions, signed to applied here.\n"
                  "# TYPE icsd_commit_latency_seconds histogram\n");
-    for (size_t g = 0; g < n->n_groups; g++) {
+    for (size_t g = 0; g < n_groups; g++) {
+        ics_group_t *grp = ics_node_group_at(n, g);
         char labels[96];
-        snprintf(labels, sizeof labels, "group=\"%s\"", ics_group_name(n->groups[g]));
+        snprintf(labels, sizeof labels, "group=\"%s\"", ics_group_name(grp));
         ics_hist_write(out, "icsd_commit_latency_seconds", labels,
-                       &ics_group_metrics(n->groups[g])->commit_latency);
+                       &ics_group_metrics(grp)->commit_latency);
     }
     fprintf(out, "# HELP icsd_apply_latency_seconds State machine apply time per entry.\n"
                  "# TYPE icsd_apply_latency_seconds histogram\n");
-    for (size_t g = 0; g < n->n_groups; g++) {
+    for (size_t g = 0; g < n_groups; g++) {
+        ics_group_t *grp = ics_node_group_at(n, g);
         char labels[96];
-        snprintf(labels, sizeof labels, "group=\"%s\"", ics_group_name(n->groups[g]));
+        snprintf(labels, sizeof labels, "group=\"%s\"", ics_group_name(grp));
         ics_hist_write(out, "icsd_apply_latency_seconds", labels,
-                       &ics_group_metrics(n->groups[g])->apply_latency);
+                       &ics_group_metrics(grp)->apply_latency);
     }
 
     unsigned connected = 0;
@@ -313,11 +326,11 @@ static void s_metrics(ics_node_t *n, FILE *out)
     fprintf(out, "icsd_frames_dropped_total{cause=\"send\"} %llu\n",
             (unsigned long long)ts.dropped_send);
     fprintf(out, "icsd_frames_dropped_total{cause=\"undecodable\"} %llu\n",
-            (unsigned long long)n->drops.bad_frames);
+            (unsigned long long)ns.bad_frames);
     fprintf(out, "icsd_frames_dropped_total{cause=\"unknown_group\"} %llu\n",
-            (unsigned long long)n->drops.unknown_group);
+            (unsigned long long)ns.unknown_group);
     fprintf(out, "icsd_frames_dropped_total{cause=\"not_member\"} %llu\n",
-            (unsigned long long)n->drops.not_member);
+            (unsigned long long)ns.not_member);
     fprintf(out, "icsd_frames_dropped_total{cause=\"backed_off\"} %llu\n",
             (unsigned long long)ts.backed_off);
     fprintf(out, "# HELP icsd_peer_invalid_frames_total Frames no correct peer sends, by "
@@ -347,16 +360,17 @@ static void s_metrics(ics_node_t *n, FILE *out)
 
 static bool s_ready(ics_node_t *n, char *why, size_t size)
 {
-    for (size_t g = 0; g < n->n_groups; g++) {
+    for (size_t g = 0; g < ics_node_n_groups(n); g++) {
+        ics_group_t *grp = ics_node_group_at(n, g);
         ics_group_status_t st;
-        ics_group_status(n->groups[g], &st);
+        ics_group_status(grp, &st);
         if (st.leader[0] == '\0') {
-            snprintf(why, size, "group %s has no leader", ics_group_name(n->groups[g]));
+            snprintf(why, size, "group %s has no leader", ics_group_name(grp));
             return false;
         }
         if (st.applied_index < st.commit_index) {
             snprintf(why, size, "group %s is catching up (applied %llu of %llu)",
-                     ics_group_name(n->groups[g]), (unsigned long long)st.applied_index,
+                     ics_group_name(grp), (unsigned long long)st.applied_index,
                      (unsigned long long)st.commit_index);
             return false;
         }

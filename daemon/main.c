@@ -224,8 +224,7 @@ int main(int argc, char **argv)
         ics_error("%s", err.msg);
         return 1;
     }
-    node->reload = &s_reload;
-    node->verbose = verbose;
+    ics_node_set_reload(node, &s_reload, verbose);
     ics_notice("icsd %s: %s (%s) listening on %s, control %s", ICS_VERSION, cfg.org,
                ics_config_org(&cfg, cfg.org)->name, cfg.listen, cfg.control);
     rc = ics_node_run(node);

@@ -37,9 +37,12 @@
  */
 #include "node.h"
 #include "bridge.h"
+#include "control.h"
 
 #include "common/envelope.h"
+#include "common/keys.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <sodium.h>
 #include <stdarg.h>
@@ -90,6 +93,29 @@ typedef struct {
     bool alarm;
     s_limit_t rejections;
 } s_gwatch_t;
+
+struct ics_node {
+    const ics_config_t *cfg;
+    ics_identity_t *id;
+    void *zctx;
+    ics_transport_t *transport;
+    ics_control_t *control;            /* control.c: icsctl's socket */
+    ics_group_t *groups[ICS_MAX_GROUPS];
+    size_t n_groups;
+    uint64_t started_ms;
+    uint64_t next_ping_ms;
+    uint64_t ping_nonce;
+    struct {
+        uint64_t bad_frames, unknown_group, not_member;
+    } drops;
+    volatile sig_atomic_t *stop;
+    ics_http_t *http;                  /* http.c: /metrics, NULL when off */
+    ics_bridge_t *bridge;              /* bridge.c: mutual aid across groups */
+    volatile sig_atomic_t *reload;     /* set by SIGHUP (main.c); NULL: none */
+    bool verbose;                      /* -v: debug, whatever log_level says */
+    int log_level;                     /* log_level of the configuration in effect */
+    struct ics_watch *watch;           /* what the log and systemd were told */
+};
 
 struct ics_watch {
     s_gwatch_t g[ICS_MAX_GROUPS];
@@ -143,6 +169,33 @@ static void s_field(s_fields_t *f, const char *name, const char *fmt, ...)
 
 static const char s_ping_domain[] = "ICSD-PING-V1";
 static const char s_pong_domain[] = "ICSD-PONG-V1";
+
+/* ---- what control, http and the bridge read (node.h) ------------------- */
+
+const ics_config_t *ics_node_config(const ics_node_t *self) { return self->cfg; }
+ics_transport_t *ics_node_transport(ics_node_t *self) { return self->transport; }
+size_t ics_node_n_groups(const ics_node_t *self) { return self->n_groups; }
+
+const uint8_t *ics_node_public_key(const ics_node_t *self)
+{
+    return ics_identity_public(self->id);
+}
+
+ics_group_t *ics_node_group_at(ics_node_t *self, size_t i)
+{
+    assert(i < self->n_groups);
+    return self->groups[i];
+}
+
+ics_node_stats_t ics_node_stats(const ics_node_t *self)
+{
+    return (ics_node_stats_t){
+        .uptime_ms = ics_mono_ms() - self->started_ms,
+        .bad_frames = self->drops.bad_frames,
+        .unknown_group = self->drops.unknown_group,
+        .not_member = self->drops.not_member,
+    };
+}
 
 ics_group_t *ics_node_group(ics_node_t *self, const char *name)
 {
@@ -502,8 +555,7 @@ ics_node_t *ics_node_new(const ics_config_t *cfg, volatile sig_atomic_t *stop, i
         if (self->groups[i] == NULL)
             goto fail;
         self->n_groups++;
-        ics_raftio_set_invalid_fn(ics_raftio_of(ics_group_raft(self->groups[i])->io),
-                                  s_on_invalid_raft, self);
+        ics_raftio_set_invalid_fn(ics_group_raftio(self->groups[i]), s_on_invalid_raft, self);
     }
     /* Entries up to here were applied by an earlier run: replaying them is
      * no news (their rejections were logged then). */
@@ -515,7 +567,13 @@ ics_node_t *ics_node_new(const ics_config_t *cfg, volatile sig_atomic_t *stop, i
     self->watch->peer_events.what = "peers connected or lost";
     if (s_files_note(self, err) != ICS_OK)
         goto fail;
-    if (ics_control_open(self, err) != ICS_OK)
+    self->bridge = ics_bridge_new(self);
+    if (self->bridge == NULL) {
+        ics_err(err, ICS_ENOMEM, "out of memory");
+        goto fail;
+    }
+    self->control = ics_control_new(self, self->zctx, err);
+    if (self->control == NULL)
         goto fail;
     if (cfg->http[0] != '\0' && (self->http = ics_http_start(self, cfg->http, err)) == NULL)
         goto fail;
@@ -523,6 +581,12 @@ ics_node_t *ics_node_new(const ics_config_t *cfg, volatile sig_atomic_t *stop, i
 fail:
     ics_node_destroy(&self);
     return NULL;
+}
+
+void ics_node_set_reload(ics_node_t *self, volatile sig_atomic_t *reload, bool verbose)
+{
+    self->reload = reload;
+    self->verbose = verbose;
 }
 
 void ics_node_destroy(ics_node_t **self_p)
@@ -535,8 +599,8 @@ void ics_node_destroy(ics_node_t **self_p)
     /* Groups first: their pending submissions still answer their clients. */
     for (size_t i = 0; i < self->n_groups; i++)
         ics_group_destroy(&self->groups[i]);
-    ics_bridge_destroy(self);
-    ics_control_close(self);
+    ics_bridge_destroy(&self->bridge);
+    ics_control_destroy(&self->control);
     ics_transport_destroy(&self->transport);
     if (self->zctx != NULL)
         zmq_ctx_term(self->zctx);
@@ -624,7 +688,8 @@ out:
  * hear from its peers after starting. */
 static void s_watch_quorum(ics_node_t *self, s_gwatch_t *w, ics_group_t *g, uint64_t now)
 {
-    const struct raft_configuration *conf = &ics_group_raft(g)->configuration;
+    const char *orgs[ICS_MAX_ORGS];
+    size_t n_orgs = ics_group_voters(g, orgs, ICS_MAX_ORGS);
     const char *name = ics_group_name(g);
     char unreachable[256] = "";
     unsigned voters = 0, reachable = 0;
@@ -633,11 +698,9 @@ static void s_watch_quorum(ics_node_t *self, s_gwatch_t *w, ics_group_t *g, uint
 
     if (now - self->started_ms < 3ull * self->cfg->ping_interval_ms + self->cfg->election_ms)
         return;
-    for (unsigned i = 0; i < conf->n; i++) {
+    for (size_t i = 0; i < n_orgs; i++) {
         ics_peer_info_t peer;
-        const char *org = conf->servers[i].address;
-        if (conf->servers[i].role != RAFT_VOTER || org == NULL)
-            continue;
+        const char *org = orgs[i];
         voters++;
         if (strcmp(org, self->cfg->org) == 0 ||
             (ics_transport_peer(self->transport, org, &peer) && peer.connected)) {
@@ -669,10 +732,9 @@ static void s_watch_quorum(ics_node_t *self, s_gwatch_t *w, ics_group_t *g, uint
 
 static void s_watch_snapshots(s_gwatch_t *w, ics_group_t *g, const ics_group_status_t *st)
 {
-    struct raft *r = ics_group_raft(g);
     const char *name = ics_group_name(g);
-    uint64_t index = r->log.snapshot.last_index;
-    uint64_t in = ics_raftio_stats(ics_raftio_of(r->io)).snapshots_received;
+    uint64_t index = st->snapshot_index;
+    uint64_t in = ics_raftio_stats(ics_group_raftio(g)).snapshots_received;
     s_fields_t f = {0};
 
     if (w->seen && index != w->snapshot_index) {
@@ -1137,7 +1199,7 @@ int ics_node_run(ics_node_t *self)
         }
         if ((long)(self->next_ping_ms - now) < timeout)
             timeout = (long)(self->next_ping_ms - now);
-        ics_bridge_run(self);
+        ics_bridge_run(self->bridge);
         for (size_t i = 0; i < self->n_groups; i++) {
             unsigned w = ics_group_run(self->groups[i]);
             if ((long)w < timeout)
@@ -1153,7 +1215,7 @@ int ics_node_run(ics_node_t *self)
         }
 
         n = ics_transport_pollitems(self->transport, items, 8);
-        items[n++] = (zmq_pollitem_t){.socket = self->control, .events = ZMQ_POLLIN};
+        items[n++] = ics_control_pollitem(self->control);
         if (self->http != NULL) {
             items[n++] = ics_http_pollitem(self->http);
             long t = ics_http_timeout(self->http);
@@ -1167,7 +1229,7 @@ int ics_node_run(ics_node_t *self)
             return ICS_EIO;
         }
         ics_transport_process(self->transport, s_on_frame, self);
-        ics_control_process(self);
+        ics_control_process(self->control);
         if (self->http != NULL)
             ics_http_run(self->http);
         for (size_t i = 0; i < self->n_groups; i++)

@@ -53,6 +53,7 @@
 
 #include "common/envelope.h"
 #include "raftfix.h"
+#include "raftview.h"
 
 #include <assert.h>
 #include <sodium.h>
@@ -248,7 +249,7 @@ static int s_load(struct raft_io *io, raft_term *term, raft_id *voted_for,
     self->term = *term;
     /* Only raft_start loads, after raft_init has made io->data its struct
      * raft: incoming messages are checked against its commit index and log
-     * (public fields of raft.h, read only). */
+     * (read through raftview.h). */
     self->raft = io->data;
     return 0;
 }
@@ -896,21 +897,12 @@ static bool s_check_index(uint64_t index, const char *what, s_fault_t *f)
 }
 
 /* The term of our entry at index as raft holds it (raft 0.15's logTermOf,
- * on the public struct raft_log); 0 when raft does not hold it. */
+ * through raftview.h); 0 when raft does not hold it. */
 static raft_term s_local_term(const ics_raftio_t *self, raft_index index)
 {
-    const struct raft_log *l;
-    size_t n;
-
     if (self->raft == NULL || index == 0)
         return 0;
-    l = &self->raft->log;
-    if (index == l->snapshot.last_index)
-        return l->snapshot.last_term;
-    n = l->front <= l->back ? l->back - l->front : l->size - l->front + l->back;
-    if (index <= l->offset || index - l->offset > n)
-        return 0;
-    return l->entries[(l->front + (size_t)(index - 1 - l->offset)) % l->size].term;
+    return ics_raftview_entry_term(self->raft, index);
 }
 
 /* An entry at index of the given term must not contradict one committed
@@ -922,7 +914,7 @@ static bool s_check_committed(const ics_raftio_t *self, raft_index index, raft_t
 {
     raft_term local;
 
-    if (self->raft == NULL || index == 0 || index > self->raft->commit_index)
+    if (self->raft == NULL || index == 0 || index > ics_raftview_commit_index(self->raft))
         return true;
     local = s_local_term(self, index);
     if (local != 0 && local != term)
@@ -1754,3 +1746,4 @@ ics_raftio_t *ics_raftio_of(struct raft_io *io)
     return io->impl;
 }
 ics_raftio_stats_t ics_raftio_stats(const ics_raftio_t *self) { return self->stats; }
+raft_term ics_raftio_term(const ics_raftio_t *self) { return self->term; }

@@ -122,4 +122,10 @@ typedef struct {
 } ics_raftio_stats_t;
 ics_raftio_stats_t ics_raftio_stats(const ics_raftio_t *self);
 
+/* The current term as stored: what load found, then each set_term that
+ * succeeded. raft 0.15 updates its current term only after set_term has
+ * returned 0, so this is raft's term, and it stays readable once raft is
+ * closed (0 before a load). */
+raft_term ics_raftio_term(const ics_raftio_t *self);
+
 #endif

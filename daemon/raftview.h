@@ -1,0 +1,53 @@
+/*
+ * The one place that reads struct raft's own fields. Canonical raft 0.15
+ * declares struct raft in raft.h but gives getters for only part of it
+ * (raft_state, raft_leader, raft_last_index, raft_last_applied,
+ * raft_errmsg): those are called directly wherever they are needed. What
+ * 0.15 has no getter for is read here and nowhere else, each accessor
+ * naming the field it reads; later releases move or rename some of them
+ * (the log became a pointer), so a new libraft means changing this file
+ * only.
+ *
+ * The current term is not read here: raftio tracks it as stored
+ * (ics_raftio_term), which is what raft's current_term is once set_term
+ * has returned.
+ */
+#ifndef ICS_RAFTVIEW_H
+#define ICS_RAFTVIEW_H
+
+#include <raft.h>
+#include <stdbool.h>
+
+/* Highest index known committed (0.15: raft.commit_index). */
+raft_index ics_raftview_commit_index(const struct raft *r);
+
+/* The latest configuration, committed or not (0.15: raft.configuration).
+ * Valid until raft next runs; raft_add, raft_assign and raft_remove
+ * replace it. */
+const struct raft_configuration *ics_raftview_configuration(const struct raft *r);
+
+/* Is a configuration change appended and not yet committed? (0.15:
+ * raft.configuration_uncommitted_index != 0) */
+bool ics_raftview_configuration_pending(const struct raft *r);
+
+/* The leader's view of a server's replication, by raft address: its match
+ * index, or 0 when this node does not lead or the server is not in the
+ * configuration (0.15: raft.leader_state.progress[i].match_index, i its
+ * position in raft.configuration). */
+raft_index ics_raftview_match_index(struct raft *r, const char *address);
+
+/* Last index covered by raft's latest snapshot, 0 if none (0.15:
+ * raft.log.snapshot.last_index). */
+raft_index ics_raftview_snapshot_index(const struct raft *r);
+
+/* Term of the entry at index as raft holds it in memory: an entry of its
+ * log, or the last one its snapshot covers; 0 if it holds neither (0.15:
+ * raft.log's entry ring and snapshot.last_term). */
+raft_term ics_raftview_entry_term(const struct raft *r, raft_index index);
+
+/* Leaves r, closed or never initialised, an empty instance that the
+ * public getters answer for: unavailable, no leader, no log, no
+ * configuration. data is kept as raft.data for raft_close's callback. */
+void ics_raftview_clear(struct raft *r, void *data);
+
+#endif
