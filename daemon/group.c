@@ -1329,8 +1329,10 @@ static int s_raft_open(ics_group_t *self, ics_err_t *err)
         ics_raftio_destroy(&io);
         goto fail;
     }
-    /* raft now points to the new io: the old one can go. */
+    /* raft now points to the new io: the old one can go, once the new one
+     * reports invalid messages where it did. */
     old = self->io;
+    ics_raftio_inherit_invalid_fn(io, old);
     self->io = io;
     ics_raftio_destroy(&old);
     self->raft_inited = true;

@@ -1225,6 +1225,12 @@ void ics_raftio_set_invalid_fn(ics_raftio_t *self, ics_raftio_invalid_fn fn, voi
     self->invalid_arg = arg;
 }
 
+void ics_raftio_inherit_invalid_fn(ics_raftio_t *self, const ics_raftio_t *from)
+{
+    if (from != NULL)
+        ics_raftio_set_invalid_fn(self, from->invalid_fn, from->invalid_arg);
+}
+
 
 /* ---- receive --------------------------------------------------------- */
 

@@ -65,6 +65,9 @@ void ics_raftio_set_envelope_check(ics_raftio_t *self, bool on);
 /* Told of every raft message from a peer that was dropped as invalid. */
 typedef void (*ics_raftio_invalid_fn)(void *arg, const char *from, ics_invalid_t why);
 void ics_raftio_set_invalid_fn(ics_raftio_t *self, ics_raftio_invalid_fn fn, void *arg);
+/* Gives self the invalid-message callback from (an io it replaces, e.g.
+ * after the group reopened its storage). from may be NULL. */
+void ics_raftio_inherit_invalid_fn(ics_raftio_t *self, const ics_raftio_t *from);
 
 /* Runs due ticks and drops stalled snapshot transfers. Returns ms until the
  * next tick. */
