@@ -87,7 +87,7 @@
  * second mirror of the same link, an update no newer than the last, a
  * cancel of an ended mirror are accepted and change nothing.
  */
-#include "fsm/fsm_aid.h"
+#include "fsm/fsm_aid_data.h"
 #include "common/envelope.h"
 #include "common/json.h"
 

@@ -5,7 +5,7 @@
  * "Escalation"). Read-only: it compares the two states and names the
  * commands, each with a token that makes a resubmission idempotent.
  */
-#include "fsm/fsm_aid.h"
+#include "fsm/fsm_aid_data.h"
 #include "common/envelope.h"
 
 #include <inttypes.h>

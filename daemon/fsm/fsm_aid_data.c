@@ -2,7 +2,7 @@
  * Mutual aid's catalogue, statuses and rows (fsm_aid.h): what the domain's
  * rules, its queries and the bridge's view all read.
  */
-#include "fsm/fsm_aid.h"
+#include "fsm/fsm_aid_data.h"
 
 #include <inttypes.h>
 #include <stdio.h>

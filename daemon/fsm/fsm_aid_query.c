@@ -3,7 +3,7 @@
  * its /metrics families: read-only views of the state fsm_aid.c keeps.
  * Nothing here is hashed into the audit chain.
  */
-#include "fsm/fsm_aid.h"
+#include "fsm/fsm_aid_data.h"
 #include "common/json.h"
 
 #include <inttypes.h>

@@ -5,8 +5,8 @@
  * are in fsm_aid.c, its queries and metrics in fsm_aid_query.c, the
  * bridge's view in fsm_aid_bridge.c.
  */
-#ifndef ICS_FSM_AID_H
-#define ICS_FSM_AID_H
+#ifndef ICS_FSM_AID_DATA_H
+#define ICS_FSM_AID_DATA_H
 
 #include "fsm/fsm_internal.h"
 
