@@ -1,5 +1,5 @@
 /*
- * Mutual aid's catalogue, statuses and rows (fsm_aid.h): what the domain's
+ * Mutual aid's catalogue, statuses and rows (fsm_aid_data.h): what the domain's
  * rules, its queries and the bridge's view all read.
  */
 #include "fsm/fsm_aid_data.h"
