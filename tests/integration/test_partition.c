@@ -43,9 +43,7 @@
 #define U(x) ((unsigned long long)(x))
 #define N 5
 #define N_RAW_CLIENTS 4
-#define MAX_PER_CLIENT 200000
-#define MAX_ACKS (N_RAW_CLIENTS * MAX_PER_CLIENT + 100000)
-#define MAX_REQUESTS 4096
+#define MAX_PER_CLIENT 100000 /* raw submissions per client: hours of soak */
 
 static const char *const ORGS[N] = {"QHM", "RTD", "RTF", "RX4", "RX6"};
 static const char *const KINDS[N] = {"icb", "foundation_trust", "foundation_trust",
@@ -325,6 +323,23 @@ static void s_print_views(h_cluster_t *c)
     }
 }
 
+/* One line: each node's role, term, leader and position, and how many
+ * submissions were acknowledged meanwhile. */
+static void s_print_roles(h_cluster_t *c, unsigned long acks)
+{
+    char line[512] = "";
+    for (int i = 0; i < N; i++) {
+        s_view_t v = s_view(c, i);
+        size_t n = strlen(line);
+        if (!v.up)
+            snprintf(line + n, sizeof line - n, " %s:(no answer)", c->nodes[i].org);
+        else
+            snprintf(line + n, sizeof line - n, " %s:%s/t%llu/%s/@%llu", c->nodes[i].org,
+                     v.role, U(v.term), v.leader[0] ? v.leader : "-", U(v.position));
+    }
+    print_message("  before the heal:%s; %lu acknowledged during the fault\n", line, acks);
+}
+
 /* ---------------------------------------------------------------- clients */
 
 typedef enum { K_RAW, K_AID } s_kind_t;
@@ -345,8 +360,8 @@ typedef struct {
     pthread_t threads[N_RAW_CLIENTS + 1];
     int n_threads;
     volatile bool stop;
-    s_ack_t *acks;
-    size_t n_acks;
+    s_ack_t *acks; /* grows; read by the checker only with the clients stopped */
+    size_t n_acks, cap_acks;
     uint32_t next[N_RAW_CLIENTS]; /* next submission number per client */
     unsigned long sent, timeouts, node_acks[N];
     unsigned aid_rounds;
@@ -357,8 +372,15 @@ static s_load_t s_load;
 static void s_record(const s_ack_t *a)
 {
     pthread_mutex_lock(&s_load.mu);
-    if (s_load.n_acks < MAX_ACKS)
-        s_load.acks[s_load.n_acks++] = *a;
+    if (s_load.n_acks == s_load.cap_acks) {
+        size_t cap = s_load.cap_acks ? s_load.cap_acks * 2 : 4096;
+        s_ack_t *more = realloc(s_load.acks, cap * sizeof *more);
+        if (more == NULL)
+            abort();
+        s_load.acks = more;
+        s_load.cap_acks = cap;
+    }
+    s_load.acks[s_load.n_acks++] = *a;
     s_load.node_acks[a->node]++;
     pthread_mutex_unlock(&s_load.mu);
 }
@@ -631,8 +653,9 @@ static void s_heal_and_catch_up(h_cluster_t *c, const char *what)
  * 0) has a leader of its own and has acknowledged something meanwhile. */
 static void s_hold_expect_majority(h_cluster_t *c, unsigned majority, unsigned ms)
 {
-    unsigned long before = s_acks_from(majority);
+    unsigned long before = s_acks_from(majority), all = s_acks_from((1u << N) - 1);
     h_sleep_ms(ms);
+    s_print_roles(c, s_acks_from((1u << N) - 1) - all);
     if (majority == 0)
         return;
     uint64_t term = 0;
@@ -719,6 +742,7 @@ static void s_phase_flapping(h_cluster_t *c, bool leader, unsigned total)
 {
     int x = leader ? s_current_leader(c) : (int)s_rand(N);
     unsigned me = 1u << x, rest = ((1u << N) - 1) & ~me, t = 0;
+    unsigned long acks = s_acks_from((1u << N) - 1);
     print_message("flapping: %s%s's links, %u ms\n", c->nodes[x].org,
                   leader ? " (the leader)" : "", total);
     for (int k = 0; t < total; k++) {
@@ -736,6 +760,7 @@ static void s_phase_flapping(h_cluster_t *c, bool leader, unsigned total)
         h_sleep_ms(up);
         t += down + up;
     }
+    s_print_roles(c, s_acks_from((1u << N) - 1) - acks);
     s_heal_and_catch_up(c, "flapping links");
 }
 
@@ -787,7 +812,7 @@ static void s_phase_random(h_cluster_t *c)
         s_net.blocked[from][to] = true;
         s_net.loss_pct[s_rand(N)] = s_rand(30);
         s_net_apply();
-        h_sleep_ms(hold);
+        s_hold_expect_majority(c, 0, hold);
         s_heal_and_catch_up(c, "a random cut");
     }
     }
@@ -1115,6 +1140,7 @@ static int s_teardown(void **state)
     s_net_destroy();
     free(s_load.acks);
     s_load.acks = NULL;
+    s_load.n_acks = s_load.cap_acks = 0;
     return 0;
 }
 
@@ -1161,8 +1187,6 @@ static void partitions_lose_nothing(void **state)
     signal(SIGHUP, s_on_signal);
     atexit(s_net_destroy);
 
-    s_load.acks = calloc(MAX_ACKS, sizeof *s_load.acks);
-    assert_non_null(s_load.acks);
     pthread_mutex_init(&s_load.mu, NULL);
     h_cluster_init(c, N, ORGS, KINDS);
     s_net_create(c);
