@@ -9,6 +9,9 @@
 # verdict, identical logs entry by entry, no aid offer or need exceeded.
 # It prints each schedule, the figures of each check and any violation.
 # Repeat a run's schedules with ICS_PARTITION_SEED=N (printed at start).
+# Nodes snapshot every ICS_PARTITION_SNAPSHOT entries (default 128; 0 for
+# icsd's own 1024), so a node back from a cut often installs a snapshot and
+# backfills its history.
 #   deploy/partition-soak.sh [MINUTES]
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -24,4 +27,5 @@ fi
 build="$top/build-asan"
 cmake -S "$top" -B "$build" -DCMAKE_BUILD_TYPE=Debug -DICS_SANITIZE=ON >/dev/null
 cmake --build "$build" -j "$(nproc)" --target test_partition icsd icsctl
+export ICS_PARTITION_SNAPSHOT="${ICS_PARTITION_SNAPSHOT:-128}"
 ICS_PARTITION_SECONDS=$((minutes * 60)) exec "$build/tests/test_partition"
