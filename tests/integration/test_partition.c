@@ -89,7 +89,12 @@ static void s_net_destroy(void)
 
 static void s_on_signal(int sig)
 {
+    char dir[sizeof s_cluster->dir] = "";
+    if (s_cluster != NULL && getenv("ICS_TEST_KEEP") == NULL)
+        memcpy(dir, s_cluster->dir, sizeof dir);
     s_net_destroy();
+    if (dir[0] != '\0')
+        h_sh("rm -rf '%s'", dir);
     signal(sig, SIG_DFL);
     raise(sig);
 }
@@ -795,6 +800,8 @@ static void s_phase_delay(h_cluster_t *c, unsigned hold)
 static void s_phase_random(h_cluster_t *c)
 {
     unsigned hold = 2000 + s_rand(8000), kind = s_rand(8);
+    if (s_rand(8) == 0)
+        hold = 20000 + s_rand(20000); /* long enough to fall far behind */
     if (kind == 5 && !s_net.netem)
         kind = 4; /* said once at start: no delay without netem */
     switch (kind) {
