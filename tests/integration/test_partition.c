@@ -128,6 +128,14 @@ static const char *s_cannot_run(void)
         return "`ip netns` is not available (Debian package iproute2)";
     if (h_sh("nft --version >/dev/null 2>&1") != 0)
         return "`nft` is not available (Debian package nftables; deploy/deps.sh installs it)";
+    /* Root in a container may still be refused a namespace or nf_tables. */
+    int pid = (int)getpid();
+    int rc = h_sh("ip netns add icspart%d-probe 2>/dev/null && "
+                  "ip netns exec icspart%d-probe nft add table inet icspart 2>/dev/null",
+                  pid, pid);
+    h_sh("ip netns del icspart%d-probe 2>/dev/null", pid);
+    if (rc != 0)
+        return "cannot make a network namespace with an nftables table here";
     return NULL;
 }
 
