@@ -653,24 +653,44 @@ static int s_current_leader(h_cluster_t *c)
     return h_leader(c);
 }
 
+static double s_since(const struct timespec *t0)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)(t.tv_sec - t0->tv_sec) + (double)(t.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+static unsigned s_slow_heals;
+
 /* Heals everything and requires every node to reach, with a leader they
- * agree on, what any node had applied when the network healed. */
+ * agree on, what any node had applied when the network healed. Not within
+ * 60 s: it did not recover. Over 10 s is counted and reported as slow,
+ * with every node's view each 10 s, for the evidence. */
 static void s_heal_and_catch_up(h_cluster_t *c, const char *what)
 {
+    struct timespec t0;
+    double next = 10;
+
     s_heal_all();
     uint64_t want = s_max_position(c);
-    struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    if (!h_wait(s_caught_up, c, &want, 30000)) {
-        print_message("after %s: nodes did not recover within 30 s of the heal (want %llu):\n",
-                      what, U(want));
-        s_print_views(c);
-        fail_msg("no recovery after healing %s", what);
+    while (!s_caught_up(c, &want)) {
+        double secs = s_since(&t0);
+        if (secs >= next) {
+            print_message("  SLOW RECOVERY after %s: %.0f s since the heal, not all at %llu "
+                          "with one leader:\n", what, secs, U(want));
+            s_print_views(c);
+            next += 10;
+        }
+        if (secs > 60)
+            fail_msg("no recovery within 60 s of healing %s", what);
+        h_sleep_ms(100);
     }
-    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double secs = s_since(&t0);
+    if (secs > 10)
+        s_slow_heals++;
     print_message("  healed: all at >= %llu, leader %s, %.1f s\n", U(want),
-                  c->nodes[h_leader(c)].org,
-                  (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
+                  c->nodes[h_leader(c)].org, secs);
 }
 
 /* Holds a partition for ms, then checks the majority side (mask, if not
@@ -1173,13 +1193,6 @@ static int s_teardown(void **state)
     return 0;
 }
 
-static double s_since(const struct timespec *t0)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)(t.tv_sec - t0->tv_sec) + (double)(t.tv_nsec - t0->tv_nsec) / 1e9;
-}
-
 /* Lines of node i's log containing text. */
 static unsigned s_log_count(h_cluster_t *c, int i, const char *text)
 {
@@ -1202,7 +1215,8 @@ static void s_report(h_cluster_t *c, const s_figures_t *f, unsigned schedules, d
         installs += s_log_count(c, i, "installed a snapshot from");
         taken += s_log_count(c, i, "took a snapshot");
     }
-    print_message("snapshots: %u taken, %u installed from a leader\n", taken, installs);
+    print_message("snapshots: %u taken, %u installed from a leader; recoveries over 10 s after "
+                  "a heal: %u\n", taken, installs, s_slow_heals);
     print_message("checked after %u schedules, %.0f s: %zu log entries identical on %d nodes; "
                   "%lu submissions sent, %lu unanswered or timed out; %zu acknowledged "
                   "(%zu raw, %zu aid) all present once at their positions with their verdicts; "
