@@ -4,10 +4,11 @@
 set -eu
 
 # prometheus: its promtool checks /metrics in the test suite
-# (cluster_promtool).
+# (cluster_promtool). iproute2 and nftables: network namespaces, links
+# and packet filters for the partition test (cluster_partition).
 PACKAGES="build-essential cmake pkg-config protobuf-c-compiler libprotobuf-c-dev
 libzmq3-dev libsodium-dev libsqlite3-dev libraft-dev libcmocka-dev libinih-dev
-libsystemd-dev libmicrohttpd-dev prometheus"
+libsystemd-dev libmicrohttpd-dev prometheus iproute2 nftables"
 
 missing=""
 for p in $PACKAGES; do

@@ -392,3 +392,89 @@ int h_teardown(void **state)
     free(c);
     return 0;
 }
+
+/* The port in "tcp://127.0.0.1:PORT" names the node: its address in the
+ * namespaces replaces the loopback one. */
+void h_write_config_at(h_cluster_t *c, int i, const char *const addrs[])
+{
+    const char *lo = "tcp://127.0.0.1:";
+    char *text = NULL, *p;
+    size_t len = 0;
+    FILE *f;
+
+    h_write_config(c, i);
+    f = fopen(c->nodes[i].conf, "r");
+    assert_non_null(f);
+    FILE *m = open_memstream(&text, &len);
+    assert_non_null(m);
+    char line[1024];
+    while (fgets(line, sizeof line, f) != NULL) {
+        if ((p = strstr(line, lo)) == NULL) {
+            fputs(line, m);
+            continue;
+        }
+        int port = atoi(p + strlen(lo)), who = -1;
+        for (int j = 0; j < c->n; j++)
+            if (port == c->nodes[j].port || (j == i && port == c->nodes[j].listen_port))
+                who = j;
+        if (who < 0)
+            fail_msg("%s: no node has port %d", c->nodes[i].conf, port);
+        fprintf(m, "%.*stcp://%s:%d\n", (int)(p - line), line, addrs[who], port);
+    }
+    fclose(f);
+    fclose(m);
+    f = fopen(c->nodes[i].conf, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+    free(text);
+}
+
+void h_start_netns(h_cluster_t *c, int i, const char *netns, const char *const addrs[])
+{
+    h_node_t *nd = &c->nodes[i];
+    pid_t parent = getpid(), pid;
+    char exe[600] = "";
+
+    h_write_config_at(c, i, addrs);
+    pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        int fd = open(nd->log, O_WRONLY | O_CREAT | O_APPEND, 0644);
+        prctl(PR_SET_PDEATHSIG, SIGKILL); /* kept across both execs */
+        if (getppid() != parent)
+            _exit(127);
+        if (fd >= 0) {
+            dup2(fd, STDERR_FILENO);
+            dup2(fd, STDOUT_FILENO);
+        }
+        setenv("ASAN_OPTIONS", "detect_leaks=1:exitcode=23", 0);
+        execlp("ip", "ip", "netns", "exec", netns, ICSD_BIN, "-c", nd->conf, (char *)NULL);
+        _exit(127);
+    }
+    nd->pid = pid;
+    for (int t = 0; t < 200; t++) {
+        Ics__V1__StatusReply *st;
+        Ics__V1__ControlResponse *resp;
+        int status;
+        if (waitpid(pid, &status, WNOHANG) == pid) {
+            nd->pid = 0;
+            h_sh("cat '%s' >&2", nd->log);
+            fail_msg("icsd %s exited during start-up in %s", nd->org, netns);
+        }
+        if (h_status(c, i, &st, &resp) == ICS_OK) {
+            ics__v1__control_response__free_unpacked(resp, NULL);
+            /* Answering, so ip has exec'd: the pid must be icsd itself. */
+            char link[64];
+            snprintf(link, sizeof link, "/proc/%d/exe", (int)pid);
+            ssize_t n = readlink(link, exe, sizeof exe - 1);
+            exe[n > 0 ? n : 0] = '\0';
+            const char *base = strrchr(exe, '/');
+            if (base == NULL || strcmp(base, "/icsd") != 0)
+                fail_msg("pid %d of %s runs '%s', not icsd", (int)pid, nd->org, exe);
+            return;
+        }
+        h_sleep_ms(50);
+    }
+    fail_msg("icsd %s did not answer on %s (in %s)", nd->org, nd->control, netns);
+}

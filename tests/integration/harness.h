@@ -96,4 +96,12 @@ int h_http_get(int port, const char *path, char **body);
 int h_sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void h_sleep_ms(unsigned ms);
 
+/* Nodes in network namespaces (test_partition). addrs[j] is node j's IPv4
+ * address: every endpoint in node i's configuration, and where it
+ * listens, use it instead of 127.0.0.1 (ports unchanged). */
+void h_write_config_at(h_cluster_t *c, int i, const char *const addrs[]);
+/* h_start inside network namespace netns (`ip netns exec`, which execs:
+ * nd->pid is icsd's own pid, so h_stop and h_kill work unchanged). */
+void h_start_netns(h_cluster_t *c, int i, const char *netns, const char *const addrs[]);
+
 #endif
