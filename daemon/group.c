@@ -70,6 +70,10 @@
 #include "outbox.h"
 #include "store.h"
 
+/* How long a leader waits for a follower to answer a snapshot before it
+ * sends it again (at the sizes a bounded state has, it takes well under a
+ * second on any partner link). */
+#define S_INSTALL_SNAPSHOT_MS 5000u
 #define RETRY_MS 1000u
 #define INTERNAL_TIMEOUT_MS 30000u
 #define RECENT_MAX 256
@@ -1342,6 +1346,10 @@ static int s_raft_open(ics_group_t *self, ics_err_t *err)
     raft_set_snapshot_threshold(&self->raft, cfg->snapshot_threshold);
     raft_set_snapshot_trailing(&self->raft, cfg->snapshot_trailing);
     raft_set_pre_vote(&self->raft, true);
+    /* A snapshot lost on the way (a link that came back mid-transfer) is
+     * sent again after this long; libraft's 30 s default left a follower
+     * that long behind after a partition healed. */
+    raft_set_install_snapshot_timeout(&self->raft, S_INSTALL_SNAPSHOT_MS);
     ics_commit_guard_init(&self->guard, cfg->heartbeat_ms, ics_mono_ms());
 
     if (ics_store_pristine(self->store) && gcfg->join) {
