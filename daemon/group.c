@@ -26,6 +26,17 @@
  * When the leader changes, pending submissions are sent again at once
  * rather than at their next retry.
  *
+ * Batching (docs/raft-0.15-notes.md, "Batched entries"): the leader does
+ * not hand raft each envelope as it comes. s_propose gathers the
+ * envelopes of a loop turn (its own submissions, retries and forwards
+ * alike) and ics_group_flush proposes them as one raft entry
+ * (s_propose_flush), before raft's io writes and sends: one append, one
+ * AppendEntries per follower for the lot. A lone envelope goes bare, as
+ * before batches. Every node applies a batch one envelope at a time, in
+ * order (s_fsm_apply), so each keeps its own audit position, verdict and
+ * result, and the submission waiting for it completes as if it had been
+ * an entry of its own.
+ *
  * Leader duties, each idempotent and re-derived every turn so that a new
  * leader simply carries on: propose genesis while the group has none;
  * append a signed clock tick when a deadline is due or the tick interval
@@ -62,6 +73,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "batch.h"
 #include "history.h"
 #include "raftfix.h"
 #include "raftio.h"
@@ -156,6 +168,10 @@ struct ics_group {
     int change_error;          /* last failure, logged once */
     s_recent_t recent[RECENT_MAX]; /* (org, seq) we proposed lately */
     size_t recent_next;
+    /* Envelopes proposed this turn, for one entry (s_propose_flush), and
+     * the slots in recent that they took. */
+    ics_batch_writer_t batch;
+    size_t batch_recent[ICS_BATCH_MAX];
 
     /* Backfill of the history after a snapshot install. */
     struct {
@@ -190,14 +206,13 @@ static void s_storage_retry(ics_group_t *self, uint64_t now);
 
 /* ---- raft_fsm adapter ------------------------------------------------- */
 
-static int s_fsm_apply(struct raft_fsm *rfsm, const struct raft_buffer *buf, void **result)
+/* One envelope (or bytes that claim to be one) to the state machine. */
+static int s_apply_one(ics_group_t *self, const uint8_t *buf, size_t len)
 {
-    ics_group_t *self = rfsm->data;
     ics_apply_result_t res;
     uint64_t t0 = ics_mono_us();
-    int rc = ics_fsm_apply(self->fsm, buf->base, buf->len, &res);
+    int rc = ics_fsm_apply(self->fsm, buf, len, &res);
     ics_hist_add(&self->metrics.apply_latency, ics_mono_us() - t0);
-    *result = NULL; /* outcomes travel through the fsm observer */
     if (rc == ICS_OK && self->history_failed) {
         ics_error("group %s: the history on disk cannot be written: stopping this group",
                   ics_fsm_group(self->fsm));
@@ -209,6 +224,28 @@ static int s_fsm_apply(struct raft_fsm *rfsm, const struct raft_buffer *buf, voi
         return RAFT_IOERR;
     }
     return 0;
+}
+
+/* A raft entry is one envelope, or a batch of them applied in order. An
+ * entry that starts like a batch but is not one is applied whole, as a
+ * (malformed) envelope: what every node did with such bytes before
+ * batches. If the state machine fails part-way through a batch, the group
+ * goes down and is rebuilt from disk, which replays the entry whole. */
+static int s_fsm_apply(struct raft_fsm *rfsm, const struct raft_buffer *buf, void **result)
+{
+    ics_group_t *self = rfsm->data;
+    ics_batch_reader_t r;
+    const uint8_t *el;
+    size_t el_len;
+    int rv = 0;
+
+    *result = NULL; /* outcomes travel through the fsm observer */
+    if (!ics_batch_is(buf->base, buf->len) ||
+        ics_batch_open(&r, buf->base, buf->len, NULL) != ICS_OK)
+        return s_apply_one(self, buf->base, buf->len);
+    while (rv == 0 && ics_batch_next(&r, &el, &el_len))
+        rv = s_apply_one(self, el, el_len);
+    return rv;
 }
 
 static int s_fsm_snapshot(struct raft_fsm *rfsm, struct raft_buffer *bufs[], unsigned *n)
@@ -361,15 +398,64 @@ static void s_apply_cb(struct raft_apply *req, int status, void *result)
     free(a);
 }
 
-/* Leader: appends an envelope to the log unless we did so a moment ago.
+/* The largest entry a batch may grow to: what a lone envelope may be
+ * (ics_group_submit), so that every entry fits an AppendEntries frame. */
+static size_t s_entry_max(const ics_group_t *self)
+{
+    return self->cfg->max_message_bytes - ENVELOPE_OVERHEAD;
+}
+
+/* Forgets the envelopes gathered this turn, and that they were proposed:
+ * whoever retries them is not held back. */
+static void s_batch_drop(ics_group_t *self)
+{
+    for (uint32_t i = 0; i < self->batch.count; i++)
+        self->recent[self->batch_recent[i]].seq = 0;
+    ics_batch_reset(&self->batch);
+}
+
+/* Leader: hands raft the envelopes gathered this turn as one entry (a
+ * lone one bare). If raft refuses (leadership lost), they are dropped. */
+static void s_propose_flush(ics_group_t *self)
+{
+    const uint8_t *entry;
+    struct raft_buffer buf;
+    s_apply_t *a;
+    size_t len;
+    int rv = RAFT_NOMEM;
+
+    ics_batch_entry(&self->batch, &entry, &len);
+    if (len == 0)
+        return;
+    a = calloc(1, sizeof *a);
+    buf.base = raft_malloc(len);
+    buf.len = len;
+    if (a != NULL && buf.base != NULL) {
+        memcpy(buf.base, entry, len);
+        a->group = self;
+        a->req.data = a;
+        rv = raft_apply(&self->raft, &a->req, &buf, 1, s_apply_cb);
+    }
+    if (rv != 0) {
+        raft_free(buf.base);
+        free(a);
+        ics_debug("group %s: %u envelope(s) not proposed: %s", self->gcfg->name,
+                  self->batch.count, raft_strerror(rv));
+        s_batch_drop(self);
+        return;
+    }
+    ics_batch_reset(&self->batch);
+}
+
+/* Leader: adds an envelope to this turn's entry unless we proposed it a
+ * moment ago; the entry goes to raft at the end of the turn, or now if
+ * this one would not fit in it.
  * ICS_EUNAVAIL: held back by the commit guard; try again shortly. */
 static int s_propose(ics_group_t *self, const char *org, uint64_t seq, const uint8_t *env,
                      size_t len)
 {
     uint64_t now = ics_mono_ms();
-    struct raft_buffer buf;
-    s_apply_t *a;
-    int rv;
+    size_t slot;
 
     if (s_recently_proposed(self, org, seq, now))
         return ICS_OK;
@@ -379,24 +465,14 @@ static int s_propose(ics_group_t *self, const char *org, uint64_t seq, const uin
     if (ics_commit_guard_hold(&self->guard, raft_last_index(&self->raft),
                               raft_last_applied(&self->raft), now))
         return ICS_EUNAVAIL;
-    a = calloc(1, sizeof *a);
-    buf.base = raft_malloc(len);
-    buf.len = len;
-    if (a == NULL || buf.base == NULL) {
-        free(a);
-        raft_free(buf.base);
+    if (self->batch.count >= ICS_BATCH_MAX ||
+        (self->batch.count > 0 && ics_batch_size_with(&self->batch, len) > s_entry_max(self)))
+        s_propose_flush(self);
+    if (ics_batch_add(&self->batch, env, len) != ICS_OK)
         return ICS_ENOMEM;
-    }
-    memcpy(buf.base, env, len);
-    a->group = self;
-    a->req.data = a;
-    rv = raft_apply(&self->raft, &a->req, &buf, 1, s_apply_cb);
-    if (rv != 0) {
-        raft_free(buf.base);
-        free(a);
-        return rv == RAFT_NOTLEADER || rv == RAFT_LEADERSHIPLOST ? ICS_ENOTLEADER : ICS_EIO;
-    }
-    s_recent_t *r = &self->recent[self->recent_next++ % RECENT_MAX];
+    slot = self->recent_next++ % RECENT_MAX;
+    self->batch_recent[self->batch.count - 1] = slot;
+    s_recent_t *r = &self->recent[slot];
     ics_strcpy(r->org, sizeof r->org, org);
     r->seq = seq;
     r->at = now;
@@ -1178,6 +1254,9 @@ void ics_group_flush(ics_group_t *self)
     s_send_stored(self);
     if (self->storage.down)
         return;
+    /* What was proposed this turn, as one entry, before raft's io writes
+     * and sends. */
+    s_propose_flush(self);
     /* Callbacks may queue more work (a follower's reply, a new append);
      * finish it in this turn rather than after the next poll. */
     for (int i = 0; i < 8 && ics_raftio_flush(self->io); i++)
@@ -1305,6 +1384,7 @@ static void s_raft_close(ics_group_t *self)
     self->raft_started = false;
     self->change_busy = false;
     self->was_leader = false;
+    s_batch_drop(self); /* never proposed: retried with the next leader */
 }
 
 /* Builds raft from what is on disk: the store (opened if closed), a new io
@@ -1608,6 +1688,7 @@ void ics_group_destroy(ics_group_t **self_p)
     ics_fsm_destroy(&self->fsm);
     ics_store_close(&self->store);
     ics_outbox_close(&self->outbox);
+    ics_batch_free(&self->batch);
     free(self);
     *self_p = NULL;
 }
