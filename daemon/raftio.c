@@ -37,7 +37,7 @@
  *
  * Nothing a peer sends reaches raft unchecked (s_valid): terms within
  * ICS_RAFTIO_TERM_AHEAD_MAX of ours, indexes below ICS_RAFTIO_INDEX_MAX,
- * entries and configurations that decode, one leader per term, nothing
+ * entries (a batch: each of its envelopes) and configurations that decode, one leader per term, nothing
  * that contradicts the committed log. A message that fails is dropped,
  * counted by reason, logged (rate-limited) and reported to the node, which
  * counts it against the peer (docs/raft-0.15-notes.md, "What a peer may
