@@ -12,6 +12,8 @@
 #   deploy/bench.sh --failover 20                # SIGKILL the leader 20 times: median/max
 #                                                # time from the kill to the next commit
 #   deploy/bench.sh --vs-etcd [--seconds 60]     # etcd's 'check perf' against icsd
+#   deploy/bench.sh --vs-etcd --baseline OTHER/tests/icsd-bench
+#                                                # ... and another build of icsd too
 #
 # Every option but --vs-etcd goes to icsd-bench (icsd-bench --help):
 #   --nodes N (1..7), --clients C (up to 1024), --seconds S, --payload BYTES,
@@ -29,20 +31,38 @@
 # runs --seconds (default 60, as etcd's check does). Only etcd processes
 # this script started are stopped. On a machine with systemd, installing
 # etcd-server also enables its etcd.service (systemctl disable --now etcd).
+# With --baseline BENCH, each icsd run is followed by one of BENCH (the
+# icsd-bench of another build, e.g. of an older commit: it starts that
+# build's icsd) with the same clients, so that the two builds and etcd are
+# compared in one interleaved run; the table gains a column for it.
+#
+# The optimised build goes to build-rel/ (ICSD_BENCH_BUILD overrides), out
+# of the way of the sanitizer build the tests use.
 set -euo pipefail
 export LC_ALL=C
 top=$(cd "$(dirname "$0")/.." && pwd)
 
 vs_etcd=0
+baseline=""
 args=()
-for a in "$@"; do
-    if [ "$a" = --vs-etcd ]; then vs_etcd=1; else args+=("$a"); fi
+while [ $# -gt 0 ]; do
+    case "$1" in
+    --vs-etcd) vs_etcd=1 ;;
+    --baseline) baseline=${2:-}; shift ;;
+    *) args+=("$1") ;;
+    esac
+    shift
 done
+if [ -n "$baseline" ] && { [ "$vs_etcd" = 0 ] || [ ! -x "$baseline" ]; }; then
+    echo "bench: --baseline takes an icsd-bench executable, with --vs-etcd" >&2
+    exit 2
+fi
 
+build=${ICSD_BENCH_BUILD:-$top/build-rel}
 "$top/deploy/deps.sh"
-cmake -S "$top" -B "$top/build" -DCMAKE_BUILD_TYPE=Release >/dev/null
-cmake --build "$top/build" -j "$(nproc)" --target icsd-bench icsd icsctl >&2
-bench="$top/build/tests/icsd-bench"
+cmake -S "$top" -B "$build" -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake --build "$build" -j "$(nproc)" --target icsd-bench icsd icsctl >&2
+bench="$build/tests/icsd-bench"
 
 if [ "$vs_etcd" = 0 ]; then
     exec "$bench" ${args[@]+"${args[@]}"}
@@ -136,14 +156,15 @@ etcd_perf() {
     [ -n "$result" ] || die "could not read etcd's throughput"
 }
 
-# icsd-bench with $1 clients on a fresh 3-node cluster; prints its figures
-# to stderr and sets result to the submissions/s.
+# icsd-bench ($2, default this build's) with $1 clients on a fresh 3-node
+# cluster; prints its figures to stderr and sets result to the
+# submissions/s.
 icsd_perf() {
-    local out
-    say "icsd: 3 nodes, $1 clients, $seconds s, $payload-byte payloads"
-    out=$("$bench" --nodes 3 --clients "$1" --seconds "$seconds" --payload "$payload") ||
+    local out b=${2:-$bench}
+    say "icsd ($b): 3 nodes, $1 clients, $seconds s, $payload-byte payloads"
+    out=$("$b" --nodes 3 --clients "$1" --seconds "$seconds" --payload "$payload") ||
         { printf '%s\n' "$out" >&2; die "icsd-bench failed"; }
-    printf '%s\n' "$out" | grep -E 'committed|first failure|throughput|latency' >&2
+    printf '%s\n' "$out" | grep -E 'committed|first failure|throughput|raft log|latency' >&2
     result=$(printf '%s\n' "$out" | sed -n 's/.*throughput \([0-9.]*\) submissions\/s.*/\1/p' |
         head -1)
 }
@@ -152,18 +173,34 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else
 max() { awk -v a="$1" -v b="$2" 'BEGIN { print (a + 0 > b + 0) ? a : b }'; }
 
 result=""
+b_l="" b_xl=""
 etcd_perf l; e_l=$result
 icsd_perf 500; i_l=$result
+if [ -n "$baseline" ]; then icsd_perf 500 "$baseline"; b_l=$result; fi
 etcd_perf xl; e_xl=$result
 icsd_perf 1000; i_xl=$result
+if [ -n "$baseline" ]; then icsd_perf 1000 "$baseline"; b_xl=$result; fi
 e_peak=$(max "$e_l" "$e_xl")
 i_peak=$(max "$i_l" "$i_xl")
 
 printf '\nicsd against etcd %s, 3 members each on loopback, on %s cores\n' \
     "$(etcd --version 2>/dev/null | sed -n 's/^etcd Version: //p')" "$(nproc)"
-printf '%-6s %8s %16s %22s %10s\n' load clients "etcd writes/s" "icsd submissions/s" icsd/etcd
-printf '%-6s %8s %16s %22s %10s\n' l 500 "$e_l" "$i_l" "$(ratio "$i_l" "$e_l")"
-printf '%-6s %8s %16s %22s %10s\n' xl 1000 "$e_xl" "$i_xl" "$(ratio "$i_xl" "$e_xl")"
-printf '%-6s %8s %16s %22s %10s\n' peak "" "$e_peak" "$i_peak" "$(ratio "$i_peak" "$e_peak")"
+if [ -z "$baseline" ]; then
+    printf '%-6s %8s %16s %22s %10s\n' load clients "etcd writes/s" "icsd submissions/s" icsd/etcd
+    printf '%-6s %8s %16s %22s %10s\n' l 500 "$e_l" "$i_l" "$(ratio "$i_l" "$e_l")"
+    printf '%-6s %8s %16s %22s %10s\n' xl 1000 "$e_xl" "$i_xl" "$(ratio "$i_xl" "$e_xl")"
+    printf '%-6s %8s %16s %22s %10s\n' peak "" "$e_peak" "$i_peak" "$(ratio "$i_peak" "$e_peak")"
+else
+    b_peak=$(max "$b_l" "$b_xl")
+    printf '%-6s %8s %14s %14s %10s %14s %10s\n' load clients "etcd writes/s" "icsd subm/s" \
+        icsd/etcd "baseline" base/etcd
+    printf '%-6s %8s %14s %14s %10s %14s %10s\n' l 500 "$e_l" "$i_l" "$(ratio "$i_l" "$e_l")" \
+        "$b_l" "$(ratio "$b_l" "$e_l")"
+    printf '%-6s %8s %14s %14s %10s %14s %10s\n' xl 1000 "$e_xl" "$i_xl" \
+        "$(ratio "$i_xl" "$e_xl")" "$b_xl" "$(ratio "$b_xl" "$e_xl")"
+    printf '%-6s %8s %14s %14s %10s %14s %10s\n' peak "" "$e_peak" "$i_peak" \
+        "$(ratio "$i_peak" "$e_peak")" "$b_peak" "$(ratio "$b_peak" "$e_peak")"
+    printf 'baseline: %s\n' "$baseline"
+fi
 printf '%s\n' "etcd: 256-byte keys, 1 KiB values, offered at most 8000 (l) or 15000 (xl) writes/s." \
     "icsd: $payload-byte payloads in signed envelopes, closed loop; each node verifies every entry."
