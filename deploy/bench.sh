@@ -118,17 +118,21 @@ pick_port() {
     return 1
 }
 
-# Runs `etcdctl check perf --load=$1` on a fresh 3-member cluster; prints
-# its verdicts to stderr and sets result to the writes/s it reports.
-etcd_perf() {
-    local load=$1 dir="$work/etcd-$1" cluster="" eps="" i out
+# Starts a fresh 3-member etcd in $1 on ports nobody else took; sets eps
+# to its client endpoints. Returns 1 if a member could not start (on a
+# shared machine another process can take a port between the look and
+# etcd's bind) or the cluster did not become healthy within about 30 s.
+etcd_start() {
+    local dir=$1 load=$2 cluster="" i p
     local -a client peer
+    eps=""
     for i in 1 2 3; do
         client[i]=$(pick_port) || die "no free loopback port"
         peer[i]=$(pick_port) || die "no free loopback port"
         cluster="$cluster${cluster:+,}m$i=http://127.0.0.1:${peer[i]}"
         eps="$eps${eps:+,}127.0.0.1:${client[i]}"
     done
+    rm -rf "$dir"
     mkdir -p "$dir"
     for i in 1 2 3; do
         etcd --name "m$i" --data-dir "$dir/m$i" \
@@ -141,10 +145,26 @@ etcd_perf() {
             --logger zap --log-level warn >"$dir/m$i.log" 2>&1 &
         etcd_pids+=($!)
     done
-    for i in $(seq 1 100); do
-        etcdctl --endpoints "$eps" endpoint health >/dev/null 2>&1 && break
-        [ "$i" = 100 ] && { tail -20 "$dir/m1.log" >&2; die "etcd did not become healthy"; }
-        sleep 0.2
+    for i in $(seq 1 60); do
+        for p in "${etcd_pids[@]}"; do
+            kill -0 "$p" 2>/dev/null || { grep -h '"error"' "$dir"/m*.log | tail -1 >&2; return 1; }
+        done
+        etcdctl --endpoints "$eps" --dial-timeout=1s --command-timeout=2s endpoint health \
+            >/dev/null 2>&1 && return 0
+        sleep 0.5
+    done
+    return 1
+}
+
+# Runs `etcdctl check perf --load=$1` on a fresh 3-member cluster; prints
+# its verdicts to stderr and sets result to the writes/s it reports.
+etcd_perf() {
+    local load=$1 dir="$work/etcd-$1" out try
+    for try in 1 2 3; do
+        etcd_start "$dir" "$load" && break
+        stop_etcd
+        [ "$try" = 3 ] && { tail -20 "$dir/m1.log" >&2; die "etcd did not become healthy"; }
+        say "etcd did not start; again on other ports"
     done
     say "etcd: 3 members, check perf --load=$load (60 s)"
     out=$(etcdctl --endpoints "$eps" check perf --load="$load" 2>&1 | tr '\r' '\n' || true)
