@@ -37,6 +37,10 @@
  * result, and the submission waiting for it completes as if it had been
  * an entry of its own.
  *
+ * A forward that arrives while the commit guard holds (raftfix.h) waits
+ * at the leader and is proposed as soon as the hold ends (s_hold_forward,
+ * s_release_held), rather than after its follower's next retry.
+ *
  * Leader duties, each idempotent and re-derived every turn so that a new
  * leader simply carries on: propose genesis while the group has none;
  * append a signed clock tick when a deadline is due or the tick interval
@@ -68,6 +72,7 @@
 #include "common/envelope.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
@@ -98,6 +103,7 @@
 #define SCRUB_BATCH 256
 #define SCRUB_EVERY_MS 100u
 #define HOLD_RETRY_MS 5u           /* a held proposal looks again this soon */
+#define HELD_MAX 1024              /* forwards kept while the commit guard holds */
 #define REOPEN_FIRST_MS 250u       /* first retry after a storage fault */
 #define REOPEN_MAX_MS 5000u        /* retries back off to this */
 #define REOPEN_LOG_MS 30000u       /* a still-failing retry is logged this often */
@@ -130,6 +136,18 @@ typedef struct {
     uint64_t seq;
     uint64_t at;
 } s_recent_t;
+
+/* A forwarded envelope the leader could not propose at once (the commit
+ * guard held): proposed as soon as the hold ends, or forgotten when its
+ * sender sends it again anyway. */
+typedef struct s_held {
+    struct s_held *next;
+    char org[ICS_ORG_MAX];
+    uint64_t seq;
+    uint8_t *env;
+    size_t env_len;
+    uint64_t until;
+} s_held_t;
 
 struct ics_group {
     const ics_config_t *cfg;
@@ -172,6 +190,8 @@ struct ics_group {
      * the slots in recent that they took. */
     ics_batch_writer_t batch;
     size_t batch_recent[ICS_BATCH_MAX];
+    s_held_t *held, **held_tail;   /* forwards waiting for the guard, oldest first */
+    size_t n_held;
 
     /* Backfill of the history after a snapshot install. */
     struct {
@@ -477,6 +497,67 @@ static int s_propose(ics_group_t *self, const char *org, uint64_t seq, const uin
     r->seq = seq;
     r->at = now;
     return ICS_OK;
+}
+
+/* Forgets every held forward (leadership lost, raft closed): their
+ * senders send them again. */
+static void s_held_drop(ics_group_t *self)
+{
+    while (self->held != NULL) {
+        s_held_t *h = self->held;
+        self->held = h->next;
+        free(h->env);
+        free(h);
+    }
+    self->held_tail = &self->held;
+    self->n_held = 0;
+}
+
+/* Leader: keeps a forward the commit guard held back, to propose it once
+ * the hold ends rather than leave it to the sender's next retry a second
+ * later. Beyond HELD_MAX it is dropped, as before. */
+static void s_hold_forward(ics_group_t *self, const char *org, uint64_t seq,
+                           const uint8_t *env, size_t len, uint64_t now)
+{
+    s_held_t *h;
+
+    if (self->n_held >= HELD_MAX || (h = calloc(1, sizeof *h)) == NULL)
+        return;
+    h->env = malloc(len);
+    if (h->env == NULL) {
+        free(h);
+        return;
+    }
+    memcpy(h->env, env, len);
+    h->env_len = len;
+    ics_strcpy(h->org, sizeof h->org, org);
+    h->seq = seq;
+    h->until = now + RETRY_MS;
+    if (self->held_tail == NULL)
+        self->held_tail = &self->held;
+    *self->held_tail = h;
+    self->held_tail = &h->next;
+    self->n_held++;
+}
+
+/* Leader: proposes the held forwards, oldest first, until the guard holds
+ * again; those whose sender has retried by now are forgotten. Returns how
+ * long to wait before looking again (UINT_MAX: nothing held). */
+static unsigned s_release_held(ics_group_t *self, uint64_t now)
+{
+    while (self->held != NULL) {
+        s_held_t *h = self->held;
+        if (now < h->until && !ics_fsm_seq_taken(self->fsm, h->org, h->seq) &&
+            s_propose(self, h->org, h->seq, h->env, h->env_len) == ICS_EUNAVAIL)
+            return HOLD_RETRY_MS;
+        self->held = h->next;
+        if (self->held == NULL)
+            self->held_tail = &self->held;
+        self->n_held--;
+        free(h->env);
+        free(h);
+    }
+    return UINT_MAX;
 }
 
 static void s_leader(ics_group_t *self, char org[ICS_ORG_MAX])
@@ -1173,8 +1254,14 @@ unsigned ics_group_run(ics_group_t *self)
     }
     if (self->storage.down)
         return wait;
-    if (raft_state(&self->raft) == RAFT_LEADER)
+    if (raft_state(&self->raft) == RAFT_LEADER) {
+        unsigned w = s_release_held(self, now);
+        if (w < wait)
+            wait = w;
         s_leader_duties(self);
+    } else {
+        s_held_drop(self);
+    }
     s_checkpoint_duty(self);
     s_backfill(self, now);
     /* Read a little of the history back now and then: corruption at rest
@@ -1288,9 +1375,13 @@ static void s_on_forward(ics_group_t *self, const char *from, const Ics__V1__For
         ics_warn("group %s: forward from %s of an envelope by %s/%s dropped",
                  self->gcfg->name, from, env->org, env->group);
     } else {
-        /* Held back by the commit guard, it is dropped: the sender retries. */
-        if (!ics_fsm_seq_taken(self->fsm, env->org, env->seq))
-            s_propose(self, env->org, env->seq, fwd->envelope.data, fwd->envelope.len);
+        /* Held back by the commit guard, it waits here for the hold to end
+         * (s_release_held); the sender retries too. */
+        if (!ics_fsm_seq_taken(self->fsm, env->org, env->seq) &&
+            s_propose(self, env->org, env->seq, fwd->envelope.data, fwd->envelope.len) ==
+                ICS_EUNAVAIL)
+            s_hold_forward(self, env->org, env->seq, fwd->envelope.data, fwd->envelope.len,
+                           ics_mono_ms());
     }
     ics__v1__envelope__free_unpacked(env, NULL);
 }
@@ -1385,6 +1476,7 @@ static void s_raft_close(ics_group_t *self)
     self->change_busy = false;
     self->was_leader = false;
     s_batch_drop(self); /* never proposed: retried with the next leader */
+    s_held_drop(self);
 }
 
 /* Builds raft from what is on disk: the store (opened if closed), a new io
@@ -1689,6 +1781,7 @@ void ics_group_destroy(ics_group_t **self_p)
     ics_store_close(&self->store);
     ics_outbox_close(&self->outbox);
     ics_batch_free(&self->batch);
+    s_held_drop(self);
     free(self);
     *self_p = NULL;
 }
