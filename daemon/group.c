@@ -26,6 +26,21 @@
  * When the leader changes, pending submissions are sent again at once
  * rather than at their next retry.
  *
+ * Batching (docs/raft-0.15-notes.md, "Batched entries"): the leader does
+ * not hand raft each envelope as it comes. s_propose gathers the
+ * envelopes of a loop turn (its own submissions, retries and forwards
+ * alike) and ics_group_flush proposes them as one raft entry
+ * (s_propose_flush), before raft's io writes and sends: one append, one
+ * AppendEntries per follower for the lot. A lone envelope goes bare, as
+ * before batches. Every node applies a batch one envelope at a time, in
+ * order (s_fsm_apply), so each keeps its own audit position, verdict and
+ * result, and the submission waiting for it completes as if it had been
+ * an entry of its own.
+ *
+ * A forward that arrives while the commit guard holds (raftfix.h) waits
+ * at the leader and is proposed as soon as the hold ends (s_hold_forward,
+ * s_release_held), rather than after its follower's next retry.
+ *
  * Leader duties, each idempotent and re-derived every turn so that a new
  * leader simply carries on: propose genesis while the group has none;
  * append a signed clock tick when a deadline is due or the tick interval
@@ -57,11 +72,13 @@
 #include "common/envelope.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
+#include "batch.h"
 #include "history.h"
 #include "raftfix.h"
 #include "raftio.h"
@@ -91,6 +108,7 @@
 #define SCRUB_BATCH 256
 #define SCRUB_EVERY_MS 100u
 #define HOLD_RETRY_MS 5u           /* a held proposal looks again this soon */
+#define HELD_MAX 1024              /* forwards kept while the commit guard holds */
 #define REOPEN_FIRST_MS 250u       /* first retry after a storage fault */
 #define REOPEN_MAX_MS 5000u        /* retries back off to this */
 #define REOPEN_LOG_MS 30000u       /* a still-failing retry is logged this often */
@@ -123,6 +141,18 @@ typedef struct {
     uint64_t seq;
     uint64_t at;
 } s_recent_t;
+
+/* A forwarded envelope the leader could not propose at once (the commit
+ * guard held): proposed as soon as the hold ends, or forgotten when its
+ * sender sends it again anyway. */
+typedef struct s_held {
+    struct s_held *next;
+    char org[ICS_ORG_MAX];
+    uint64_t seq;
+    uint8_t *env;
+    size_t env_len;
+    uint64_t until;
+} s_held_t;
 
 struct ics_group {
     const ics_config_t *cfg;
@@ -161,6 +191,12 @@ struct ics_group {
     int change_error;          /* last failure, logged once */
     s_recent_t recent[RECENT_MAX]; /* (org, seq) we proposed lately */
     size_t recent_next;
+    /* Envelopes proposed this turn, for one entry (s_propose_flush), and
+     * the slots in recent that they took. */
+    ics_batch_writer_t batch;
+    size_t batch_recent[ICS_BATCH_MAX];
+    s_held_t *held, **held_tail;   /* forwards waiting for the guard, oldest first */
+    size_t n_held;
 
     /* Backfill of the history after a snapshot install. */
     struct {
@@ -195,14 +231,13 @@ static void s_storage_retry(ics_group_t *self, uint64_t now);
 
 /* ---- raft_fsm adapter ------------------------------------------------- */
 
-static int s_fsm_apply(struct raft_fsm *rfsm, const struct raft_buffer *buf, void **result)
+/* One envelope (or bytes that claim to be one) to the state machine. */
+static int s_apply_one(ics_group_t *self, const uint8_t *buf, size_t len)
 {
-    ics_group_t *self = rfsm->data;
     ics_apply_result_t res;
     uint64_t t0 = ics_mono_us();
-    int rc = ics_fsm_apply(self->fsm, buf->base, buf->len, &res);
+    int rc = ics_fsm_apply(self->fsm, buf, len, &res);
     ics_hist_add(&self->metrics.apply_latency, ics_mono_us() - t0);
-    *result = NULL; /* outcomes travel through the fsm observer */
     if (rc == ICS_OK && self->history_failed) {
         ics_error("group %s: the history on disk cannot be written: stopping this group",
                   ics_fsm_group(self->fsm));
@@ -214,6 +249,28 @@ static int s_fsm_apply(struct raft_fsm *rfsm, const struct raft_buffer *buf, voi
         return RAFT_IOERR;
     }
     return 0;
+}
+
+/* A raft entry is one envelope, or a batch of them applied in order. An
+ * entry that starts like a batch but is not one is applied whole, as a
+ * (malformed) envelope: what every node did with such bytes before
+ * batches. If the state machine fails part-way through a batch, the group
+ * goes down and is rebuilt from disk, which replays the entry whole. */
+static int s_fsm_apply(struct raft_fsm *rfsm, const struct raft_buffer *buf, void **result)
+{
+    ics_group_t *self = rfsm->data;
+    ics_batch_reader_t r;
+    const uint8_t *el;
+    size_t el_len;
+    int rv = 0;
+
+    *result = NULL; /* outcomes travel through the fsm observer */
+    if (!ics_batch_is(buf->base, buf->len) ||
+        ics_batch_open(&r, buf->base, buf->len, NULL) != ICS_OK)
+        return s_apply_one(self, buf->base, buf->len);
+    while (rv == 0 && ics_batch_next(&r, &el, &el_len))
+        rv = s_apply_one(self, el, el_len);
+    return rv;
 }
 
 static int s_fsm_snapshot(struct raft_fsm *rfsm, struct raft_buffer *bufs[], unsigned *n)
@@ -366,15 +423,64 @@ static void s_apply_cb(struct raft_apply *req, int status, void *result)
     free(a);
 }
 
-/* Leader: appends an envelope to the log unless we did so a moment ago.
+/* The largest entry a batch may grow to: what a lone envelope may be
+ * (ics_group_submit), so that every entry fits an AppendEntries frame. */
+static size_t s_entry_max(const ics_group_t *self)
+{
+    return self->cfg->max_message_bytes - ENVELOPE_OVERHEAD;
+}
+
+/* Forgets the envelopes gathered this turn, and that they were proposed:
+ * whoever retries them is not held back. */
+static void s_batch_drop(ics_group_t *self)
+{
+    for (uint32_t i = 0; i < self->batch.count; i++)
+        self->recent[self->batch_recent[i]].seq = 0;
+    ics_batch_reset(&self->batch);
+}
+
+/* Leader: hands raft the envelopes gathered this turn as one entry (a
+ * lone one bare). If raft refuses (leadership lost), they are dropped. */
+static void s_propose_flush(ics_group_t *self)
+{
+    const uint8_t *entry;
+    struct raft_buffer buf;
+    s_apply_t *a;
+    size_t len;
+    int rv = RAFT_NOMEM;
+
+    ics_batch_entry(&self->batch, &entry, &len);
+    if (len == 0)
+        return;
+    a = calloc(1, sizeof *a);
+    buf.base = raft_malloc(len);
+    buf.len = len;
+    if (a != NULL && buf.base != NULL) {
+        memcpy(buf.base, entry, len);
+        a->group = self;
+        a->req.data = a;
+        rv = raft_apply(&self->raft, &a->req, &buf, 1, s_apply_cb);
+    }
+    if (rv != 0) {
+        raft_free(buf.base);
+        free(a);
+        ics_debug("group %s: %u envelope(s) not proposed: %s", self->gcfg->name,
+                  self->batch.count, raft_strerror(rv));
+        s_batch_drop(self);
+        return;
+    }
+    ics_batch_reset(&self->batch);
+}
+
+/* Leader: adds an envelope to this turn's entry unless we proposed it a
+ * moment ago; the entry goes to raft at the end of the turn, or now if
+ * this one would not fit in it.
  * ICS_EUNAVAIL: held back by the commit guard; try again shortly. */
 static int s_propose(ics_group_t *self, const char *org, uint64_t seq, const uint8_t *env,
                      size_t len)
 {
     uint64_t now = ics_mono_ms();
-    struct raft_buffer buf;
-    s_apply_t *a;
-    int rv;
+    size_t slot;
 
     if (s_recently_proposed(self, org, seq, now))
         return ICS_OK;
@@ -384,28 +490,79 @@ static int s_propose(ics_group_t *self, const char *org, uint64_t seq, const uin
     if (ics_commit_guard_hold(&self->guard, raft_last_index(&self->raft),
                               raft_last_applied(&self->raft), now))
         return ICS_EUNAVAIL;
-    a = calloc(1, sizeof *a);
-    buf.base = raft_malloc(len);
-    buf.len = len;
-    if (a == NULL || buf.base == NULL) {
-        free(a);
-        raft_free(buf.base);
+    if (self->batch.count >= ICS_BATCH_MAX ||
+        (self->batch.count > 0 && ics_batch_size_with(&self->batch, len) > s_entry_max(self)))
+        s_propose_flush(self);
+    if (ics_batch_add(&self->batch, env, len) != ICS_OK)
         return ICS_ENOMEM;
-    }
-    memcpy(buf.base, env, len);
-    a->group = self;
-    a->req.data = a;
-    rv = raft_apply(&self->raft, &a->req, &buf, 1, s_apply_cb);
-    if (rv != 0) {
-        raft_free(buf.base);
-        free(a);
-        return rv == RAFT_NOTLEADER || rv == RAFT_LEADERSHIPLOST ? ICS_ENOTLEADER : ICS_EIO;
-    }
-    s_recent_t *r = &self->recent[self->recent_next++ % RECENT_MAX];
+    slot = self->recent_next++ % RECENT_MAX;
+    self->batch_recent[self->batch.count - 1] = slot;
+    s_recent_t *r = &self->recent[slot];
     ics_strcpy(r->org, sizeof r->org, org);
     r->seq = seq;
     r->at = now;
     return ICS_OK;
+}
+
+/* Forgets every held forward (leadership lost, raft closed): their
+ * senders send them again. */
+static void s_held_drop(ics_group_t *self)
+{
+    while (self->held != NULL) {
+        s_held_t *h = self->held;
+        self->held = h->next;
+        free(h->env);
+        free(h);
+    }
+    self->held_tail = &self->held;
+    self->n_held = 0;
+}
+
+/* Leader: keeps a forward the commit guard held back, to propose it once
+ * the hold ends rather than leave it to the sender's next retry a second
+ * later. Beyond HELD_MAX it is dropped, as before. */
+static void s_hold_forward(ics_group_t *self, const char *org, uint64_t seq,
+                           const uint8_t *env, size_t len, uint64_t now)
+{
+    s_held_t *h;
+
+    if (self->n_held >= HELD_MAX || (h = calloc(1, sizeof *h)) == NULL)
+        return;
+    h->env = malloc(len);
+    if (h->env == NULL) {
+        free(h);
+        return;
+    }
+    memcpy(h->env, env, len);
+    h->env_len = len;
+    ics_strcpy(h->org, sizeof h->org, org);
+    h->seq = seq;
+    h->until = now + RETRY_MS;
+    if (self->held_tail == NULL)
+        self->held_tail = &self->held;
+    *self->held_tail = h;
+    self->held_tail = &h->next;
+    self->n_held++;
+}
+
+/* Leader: proposes the held forwards, oldest first, until the guard holds
+ * again; those whose sender has retried by now are forgotten. Returns how
+ * long to wait before looking again (UINT_MAX: nothing held). */
+static unsigned s_release_held(ics_group_t *self, uint64_t now)
+{
+    while (self->held != NULL) {
+        s_held_t *h = self->held;
+        if (now < h->until && !ics_fsm_seq_taken(self->fsm, h->org, h->seq) &&
+            s_propose(self, h->org, h->seq, h->env, h->env_len) == ICS_EUNAVAIL)
+            return HOLD_RETRY_MS;
+        self->held = h->next;
+        if (self->held == NULL)
+            self->held_tail = &self->held;
+        self->n_held--;
+        free(h->env);
+        free(h);
+    }
+    return UINT_MAX;
 }
 
 static void s_leader(ics_group_t *self, char org[ICS_ORG_MAX])
@@ -1102,8 +1259,14 @@ unsigned ics_group_run(ics_group_t *self)
     }
     if (self->storage.down)
         return wait;
-    if (raft_state(&self->raft) == RAFT_LEADER)
+    if (raft_state(&self->raft) == RAFT_LEADER) {
+        unsigned w = s_release_held(self, now);
+        if (w < wait)
+            wait = w;
         s_leader_duties(self);
+    } else {
+        s_held_drop(self);
+    }
     s_checkpoint_duty(self);
     s_backfill(self, now);
     /* Read a little of the history back now and then: corruption at rest
@@ -1183,6 +1346,9 @@ void ics_group_flush(ics_group_t *self)
     s_send_stored(self);
     if (self->storage.down)
         return;
+    /* What was proposed this turn, as one entry, before raft's io writes
+     * and sends. */
+    s_propose_flush(self);
     /* Callbacks may queue more work (a follower's reply, a new append);
      * finish it in this turn rather than after the next poll. */
     for (int i = 0; i < 8 && ics_raftio_flush(self->io); i++)
@@ -1214,9 +1380,13 @@ static void s_on_forward(ics_group_t *self, const char *from, const Ics__V1__For
         ics_warn("group %s: forward from %s of an envelope by %s/%s dropped",
                  self->gcfg->name, from, env->org, env->group);
     } else {
-        /* Held back by the commit guard, it is dropped: the sender retries. */
-        if (!ics_fsm_seq_taken(self->fsm, env->org, env->seq))
-            s_propose(self, env->org, env->seq, fwd->envelope.data, fwd->envelope.len);
+        /* Held back by the commit guard, it waits here for the hold to end
+         * (s_release_held); the sender retries too. */
+        if (!ics_fsm_seq_taken(self->fsm, env->org, env->seq) &&
+            s_propose(self, env->org, env->seq, fwd->envelope.data, fwd->envelope.len) ==
+                ICS_EUNAVAIL)
+            s_hold_forward(self, env->org, env->seq, fwd->envelope.data, fwd->envelope.len,
+                           ics_mono_ms());
     }
     ics__v1__envelope__free_unpacked(env, NULL);
 }
@@ -1304,6 +1474,8 @@ static void s_raft_close(ics_group_t *self)
     self->raft_started = false;
     self->change_busy = false;
     self->was_leader = false;
+    s_batch_drop(self); /* never proposed: retried with the next leader */
+    s_held_drop(self);
 }
 
 /* Builds raft from what is on disk: the store (opened if closed), a new io
@@ -1613,6 +1785,8 @@ void ics_group_destroy(ics_group_t **self_p)
     ics_fsm_destroy(&self->fsm);
     ics_store_close(&self->store);
     ics_outbox_close(&self->outbox);
+    ics_batch_free(&self->batch);
+    s_held_drop(self);
     free(self);
     *self_p = NULL;
 }

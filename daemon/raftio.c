@@ -37,7 +37,7 @@
  *
  * Nothing a peer sends reaches raft unchecked (s_valid): terms within
  * ICS_RAFTIO_TERM_AHEAD_MAX of ours, indexes below ICS_RAFTIO_INDEX_MAX,
- * entries and configurations that decode, one leader per term, nothing
+ * entries (a batch: each of its envelopes) and configurations that decode, one leader per term, nothing
  * that contradicts the committed log. A message that fails is dropped,
  * counted by reason, logged (rate-limited) and reported to the node, which
  * counts it against the peer (docs/raft-0.15-notes.md, "What a peer may
@@ -51,6 +51,7 @@
  */
 #include "raftio.h"
 
+#include "batch.h"
 #include "common/envelope.h"
 #include "raftfix.h"
 #include "raftview.h"
@@ -1040,6 +1041,51 @@ static bool s_check_conf(Ics__V1__RaftServer *const *conf, size_t n, s_fault_t *
  * (their signatures are the state machine's to judge), barriers as raft
  * writes them, configurations that decode; terms that never decrease,
  * from prev_log_term up to the message's; all within the frame limit. */
+/* A COMMAND entry's bytes, or one envelope of a batch in it (index el of
+ * entry i; el 0 for a bare envelope): an envelope of this group. */
+static bool s_check_envelope(const ics_raftio_t *self, size_t i, uint32_t el,
+                             const uint8_t *buf, size_t len, s_fault_t *f)
+{
+    Ics__V1__Envelope *env = NULL;
+    ics_err_t err;
+    bool ok;
+
+    if (ics_envelope_decode(buf, len, &env, &err) != ICS_OK) {
+        if (el == 0)
+            return s_fault(f, ICS_INVALID_ENTRY, "entry %zu: %s", i, err.msg);
+        return s_fault(f, ICS_INVALID_ENTRY, "entry %zu, envelope %u of its batch: %s", i, el,
+                       err.msg);
+    }
+    ok = strcmp(env->group, self->group) == 0;
+    if (!ok && el == 0)
+        s_fault(f, ICS_INVALID_ENTRY, "entry %zu is an envelope of group %s", i, env->group);
+    else if (!ok)
+        s_fault(f, ICS_INVALID_ENTRY, "entry %zu, envelope %u of its batch, is of group %s", i,
+                el, env->group);
+    ics__v1__envelope__free_unpacked(env, NULL);
+    return ok;
+}
+
+/* A COMMAND entry: an envelope of this group, or a batch of them
+ * (batch.h) every element of which is one. */
+static bool s_check_command(const ics_raftio_t *self, size_t i, const uint8_t *buf,
+                            size_t len, s_fault_t *f)
+{
+    ics_batch_reader_t r;
+    const uint8_t *el;
+    size_t el_len;
+    ics_err_t err;
+
+    if (!ics_batch_is(buf, len))
+        return s_check_envelope(self, i, 0, buf, len, f);
+    if (ics_batch_open(&r, buf, len, &err) != ICS_OK)
+        return s_fault(f, ICS_INVALID_ENTRY, "entry %zu: %s", i, err.msg);
+    while (ics_batch_next(&r, &el, &el_len))
+        if (!s_check_envelope(self, i, r.index, el, el_len, f))
+            return false;
+    return true;
+}
+
 static bool s_check_entries(const ics_raftio_t *self, const Ics__V1__RaftMessage__AppendEntries *ae,
                             s_fault_t *f)
 {
@@ -1051,8 +1097,6 @@ static bool s_check_entries(const ics_raftio_t *self, const Ics__V1__RaftMessage
         return false;
     for (size_t i = 0; i < ae->n_entries; i++) {
         const Ics__V1__RaftEntry *e = ae->entries[i];
-        Ics__V1__Envelope *env = NULL;
-        ics_err_t err;
 
         bytes += e->data.len;
         if (bytes > self->max_frame)
@@ -1065,17 +1109,9 @@ static bool s_check_entries(const ics_raftio_t *self, const Ics__V1__RaftMessage
         last_term = e->term;
         switch (e->type) {
         case RAFT_COMMAND:
-            if (self->no_envelope_check)
-                break;
-            if (ics_envelope_decode(e->data.data, e->data.len, &env, &err) != ICS_OK)
-                return s_fault(f, ICS_INVALID_ENTRY, "entry %zu: %s", i, err.msg);
-            if (strcmp(env->group, self->group) != 0) {
-                s_fault(f, ICS_INVALID_ENTRY, "entry %zu is an envelope of group %s", i,
-                        env->group);
-                ics__v1__envelope__free_unpacked(env, NULL);
+            if (!self->no_envelope_check &&
+                !s_check_command(self, i, e->data.data, e->data.len, f))
                 return false;
-            }
-            ics__v1__envelope__free_unpacked(env, NULL);
             break;
         case RAFT_BARRIER:
             if (e->data.len > ICS_RAFTIO_BARRIER_MAX)

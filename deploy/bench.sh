@@ -12,6 +12,8 @@
 #   deploy/bench.sh --failover 20                # SIGKILL the leader 20 times: median/max
 #                                                # time from the kill to the next commit
 #   deploy/bench.sh --vs-etcd [--seconds 60]     # etcd's 'check perf' against icsd
+#   deploy/bench.sh --vs-etcd --baseline OTHER/tests/icsd-bench
+#                                                # ... and another build of icsd too
 #
 # Every option but --vs-etcd goes to icsd-bench (icsd-bench --help):
 #   --nodes N (1..7), --clients C (up to 1024), --seconds S, --payload BYTES,
@@ -29,20 +31,38 @@
 # runs --seconds (default 60, as etcd's check does). Only etcd processes
 # this script started are stopped. On a machine with systemd, installing
 # etcd-server also enables its etcd.service (systemctl disable --now etcd).
+# With --baseline BENCH, each icsd run is followed by one of BENCH (the
+# icsd-bench of another build, e.g. of an older commit: it starts that
+# build's icsd) with the same clients, so that the two builds and etcd are
+# compared in one interleaved run; the table gains a column for it.
+#
+# The optimised build goes to build-rel/ (ICSD_BENCH_BUILD overrides), out
+# of the way of the sanitizer build the tests use.
 set -euo pipefail
 export LC_ALL=C
 top=$(cd "$(dirname "$0")/.." && pwd)
 
 vs_etcd=0
+baseline=""
 args=()
-for a in "$@"; do
-    if [ "$a" = --vs-etcd ]; then vs_etcd=1; else args+=("$a"); fi
+while [ $# -gt 0 ]; do
+    case "$1" in
+    --vs-etcd) vs_etcd=1 ;;
+    --baseline) baseline=${2:-}; shift ;;
+    *) args+=("$1") ;;
+    esac
+    shift
 done
+if [ -n "$baseline" ] && { [ "$vs_etcd" = 0 ] || [ ! -x "$baseline" ]; }; then
+    echo "bench: --baseline takes an icsd-bench executable, with --vs-etcd" >&2
+    exit 2
+fi
 
+build=${ICSD_BENCH_BUILD:-$top/build-rel}
 "$top/deploy/deps.sh"
-cmake -S "$top" -B "$top/build" -DCMAKE_BUILD_TYPE=Release >/dev/null
-cmake --build "$top/build" -j "$(nproc)" --target icsd-bench icsd icsctl >&2
-bench="$top/build/tests/icsd-bench"
+cmake -S "$top" -B "$build" -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake --build "$build" -j "$(nproc)" --target icsd-bench icsd icsctl >&2
+bench="$build/tests/icsd-bench"
 
 if [ "$vs_etcd" = 0 ]; then
     exec "$bench" ${args[@]+"${args[@]}"}
@@ -98,17 +118,21 @@ pick_port() {
     return 1
 }
 
-# Runs `etcdctl check perf --load=$1` on a fresh 3-member cluster; prints
-# its verdicts to stderr and sets result to the writes/s it reports.
-etcd_perf() {
-    local load=$1 dir="$work/etcd-$1" cluster="" eps="" i out
+# Starts a fresh 3-member etcd in $1 on ports nobody else took; sets eps
+# to its client endpoints. Returns 1 if a member could not start (on a
+# shared machine another process can take a port between the look and
+# etcd's bind) or the cluster did not become healthy within about 30 s.
+etcd_start() {
+    local dir=$1 load=$2 cluster="" i p
     local -a client peer
+    eps=""
     for i in 1 2 3; do
         client[i]=$(pick_port) || die "no free loopback port"
         peer[i]=$(pick_port) || die "no free loopback port"
         cluster="$cluster${cluster:+,}m$i=http://127.0.0.1:${peer[i]}"
         eps="$eps${eps:+,}127.0.0.1:${client[i]}"
     done
+    rm -rf "$dir"
     mkdir -p "$dir"
     for i in 1 2 3; do
         etcd --name "m$i" --data-dir "$dir/m$i" \
@@ -121,29 +145,52 @@ etcd_perf() {
             --logger zap --log-level warn >"$dir/m$i.log" 2>&1 &
         etcd_pids+=($!)
     done
-    for i in $(seq 1 100); do
-        etcdctl --endpoints "$eps" endpoint health >/dev/null 2>&1 && break
-        [ "$i" = 100 ] && { tail -20 "$dir/m1.log" >&2; die "etcd did not become healthy"; }
-        sleep 0.2
+    for i in $(seq 1 60); do
+        for p in "${etcd_pids[@]}"; do
+            kill -0 "$p" 2>/dev/null || { grep -h '"error"' "$dir"/m*.log | tail -1 >&2; return 1; }
+        done
+        etcdctl --endpoints "$eps" --dial-timeout=1s --command-timeout=2s endpoint health \
+            >/dev/null 2>&1 && return 0
+        sleep 0.5
     done
-    say "etcd: 3 members, check perf --load=$load (60 s)"
-    out=$(etcdctl --endpoints "$eps" check perf --load="$load" 2>&1 | tr '\r' '\n' || true)
-    printf '%s\n' "$out" | grep -E 'PASS|FAIL|Slowest|Stddev|rror' >&2 || true
-    stop_etcd
-    rm -rf "$dir"
-    result=$(printf '%s\n' "$out" | sed -n 's/.*Throughput[^0-9]*\([0-9][0-9]*\) writes\/s.*/\1/p' |
-        tail -1)
-    [ -n "$result" ] || die "could not read etcd's throughput"
+    return 1
 }
 
-# icsd-bench with $1 clients on a fresh 3-node cluster; prints its figures
-# to stderr and sets result to the submissions/s.
+# Runs `etcdctl check perf --load=$1` on a fresh 3-member cluster; prints
+# its verdicts to stderr and sets result to the writes/s it reports.
+# A check that etcd itself gives up on ("request timed out" when the
+# machine is busy) is run again on a fresh cluster, up to three times.
+etcd_perf() {
+    local load=$1 dir="$work/etcd-$1" out try run
+    for run in 1 2 3; do
+        for try in 1 2 3; do
+            etcd_start "$dir" "$load" && break
+            stop_etcd
+            [ "$try" = 3 ] && { tail -20 "$dir/m1.log" >&2; die "etcd did not become healthy"; }
+            say "etcd did not start; again on other ports"
+        done
+        say "etcd: 3 members, check perf --load=$load (60 s)"
+        out=$(etcdctl --endpoints "$eps" check perf --load="$load" 2>&1 | tr '\r' '\n' || true)
+        printf '%s\n' "$out" | grep -E 'PASS|FAIL|Slowest|Stddev|Error' >&2 || true
+        stop_etcd
+        rm -rf "$dir"
+        result=$(printf '%s\n' "$out" |
+            sed -n 's/.*Throughput[^0-9]*\([0-9][0-9]*\) writes\/s.*/\1/p' | tail -1)
+        [ -n "$result" ] && return 0
+        say "etcd's check did not finish; again on a fresh cluster"
+    done
+    die "could not read etcd's throughput"
+}
+
+# icsd-bench ($2, default this build's) with $1 clients on a fresh 3-node
+# cluster; prints its figures to stderr and sets result to the
+# submissions/s.
 icsd_perf() {
-    local out
-    say "icsd: 3 nodes, $1 clients, $seconds s, $payload-byte payloads"
-    out=$("$bench" --nodes 3 --clients "$1" --seconds "$seconds" --payload "$payload") ||
+    local out b=${2:-$bench}
+    say "icsd ($b): 3 nodes, $1 clients, $seconds s, $payload-byte payloads"
+    out=$("$b" --nodes 3 --clients "$1" --seconds "$seconds" --payload "$payload") ||
         { printf '%s\n' "$out" >&2; die "icsd-bench failed"; }
-    printf '%s\n' "$out" | grep -E 'committed|first failure|throughput|latency' >&2
+    printf '%s\n' "$out" | grep -E 'committed|first failure|throughput|raft log|latency' >&2
     result=$(printf '%s\n' "$out" | sed -n 's/.*throughput \([0-9.]*\) submissions\/s.*/\1/p' |
         head -1)
 }
@@ -152,18 +199,34 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else
 max() { awk -v a="$1" -v b="$2" 'BEGIN { print (a + 0 > b + 0) ? a : b }'; }
 
 result=""
+b_l="" b_xl=""
 etcd_perf l; e_l=$result
 icsd_perf 500; i_l=$result
+if [ -n "$baseline" ]; then icsd_perf 500 "$baseline"; b_l=$result; fi
 etcd_perf xl; e_xl=$result
 icsd_perf 1000; i_xl=$result
+if [ -n "$baseline" ]; then icsd_perf 1000 "$baseline"; b_xl=$result; fi
 e_peak=$(max "$e_l" "$e_xl")
 i_peak=$(max "$i_l" "$i_xl")
 
 printf '\nicsd against etcd %s, 3 members each on loopback, on %s cores\n' \
     "$(etcd --version 2>/dev/null | sed -n 's/^etcd Version: //p')" "$(nproc)"
-printf '%-6s %8s %16s %22s %10s\n' load clients "etcd writes/s" "icsd submissions/s" icsd/etcd
-printf '%-6s %8s %16s %22s %10s\n' l 500 "$e_l" "$i_l" "$(ratio "$i_l" "$e_l")"
-printf '%-6s %8s %16s %22s %10s\n' xl 1000 "$e_xl" "$i_xl" "$(ratio "$i_xl" "$e_xl")"
-printf '%-6s %8s %16s %22s %10s\n' peak "" "$e_peak" "$i_peak" "$(ratio "$i_peak" "$e_peak")"
+if [ -z "$baseline" ]; then
+    printf '%-6s %8s %16s %22s %10s\n' load clients "etcd writes/s" "icsd submissions/s" icsd/etcd
+    printf '%-6s %8s %16s %22s %10s\n' l 500 "$e_l" "$i_l" "$(ratio "$i_l" "$e_l")"
+    printf '%-6s %8s %16s %22s %10s\n' xl 1000 "$e_xl" "$i_xl" "$(ratio "$i_xl" "$e_xl")"
+    printf '%-6s %8s %16s %22s %10s\n' peak "" "$e_peak" "$i_peak" "$(ratio "$i_peak" "$e_peak")"
+else
+    b_peak=$(max "$b_l" "$b_xl")
+    printf '%-6s %8s %14s %14s %10s %14s %10s\n' load clients "etcd writes/s" "icsd subm/s" \
+        icsd/etcd "baseline" base/etcd
+    printf '%-6s %8s %14s %14s %10s %14s %10s\n' l 500 "$e_l" "$i_l" "$(ratio "$i_l" "$e_l")" \
+        "$b_l" "$(ratio "$b_l" "$e_l")"
+    printf '%-6s %8s %14s %14s %10s %14s %10s\n' xl 1000 "$e_xl" "$i_xl" \
+        "$(ratio "$i_xl" "$e_xl")" "$b_xl" "$(ratio "$b_xl" "$e_xl")"
+    printf '%-6s %8s %14s %14s %10s %14s %10s\n' peak "" "$e_peak" "$i_peak" \
+        "$(ratio "$i_peak" "$e_peak")" "$b_peak" "$(ratio "$b_peak" "$e_peak")"
+    printf 'baseline: %s\n' "$baseline"
+fi
 printf '%s\n' "etcd: 256-byte keys, 1 KiB values, offered at most 8000 (l) or 15000 (xl) writes/s." \
     "icsd: $payload-byte payloads in signed envelopes, closed loop; each node verifies every entry."

@@ -6,6 +6,7 @@
  */
 #include "harness.h"
 
+#include <pthread.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <string.h>
@@ -207,6 +208,187 @@ static void leader_killed_mid_stream(void **state)
         assert_int_equal(h_stop(c, i), 0);
 }
 
+/* ---- batched entries --------------------------------------------------- */
+
+#define BATCH_CLIENTS 24   /* 8 per node, all at once */
+#define BATCH_EACH 10      /* submissions per client, one after another */
+#define BATCH_MAX_POS 2048
+
+typedef struct {
+    h_cluster_t *c;
+    int node, client;
+    struct {
+        char data[32];
+        int rc, code;
+        bool accepted;
+        uint64_t position, seq;
+        uint8_t entry_id[32];
+    } sub[BATCH_EACH];
+} s_batch_client_t;
+
+static void *s_batch_client(void *arg)
+{
+    s_batch_client_t *bc = arg;
+    for (int k = 0; k < BATCH_EACH; k++) {
+        Ics__V1__ControlResponse *resp = NULL;
+        uint8_t token[16];
+        randombytes_buf(token, sizeof token);
+        snprintf(bc->sub[k].data, sizeof bc->sub[k].data, "batch-%02d-%02d", bc->client, k);
+        bc->sub[k].rc = h_submit_raw(bc->c, bc->node, bc->sub[k].data, token, 20000, &resp);
+        if (bc->sub[k].rc != ICS_OK)
+            continue;
+        bc->sub[k].code = resp->code;
+        if (resp->code == 0 && resp->body_case == ICS__V1__CONTROL_RESPONSE__BODY_SUBMIT) {
+            bc->sub[k].accepted = resp->submit->accepted;
+            bc->sub[k].position = resp->submit->position;
+            bc->sub[k].seq = resp->submit->seq;
+            if (resp->submit->entry_id.len == 32)
+                memcpy(bc->sub[k].entry_id, resp->submit->entry_id.data, 32);
+        }
+        ics__v1__control_response__free_unpacked(resp, NULL);
+    }
+    return NULL;
+}
+
+/* One export line, by position: the envelope and its entry id. */
+typedef struct {
+    bool present;
+    char id[65];
+    uint8_t *env;
+    size_t env_len;
+} s_line_t;
+
+static void s_read_export(const char *path, s_line_t *lines, size_t max)
+{
+    FILE *f = fopen(path, "r");
+    static char line[1 << 16], b64[1 << 15];
+
+    assert_non_null(f);
+    while (fgets(line, sizeof line, f) != NULL) {
+        char acc[4], id[80], chain[80], reason[512];
+        unsigned long long pos, clock;
+        uint8_t bytes[1 << 14];
+        size_t len = 0;
+        if (sscanf(line, "e %llu %3s %79s %79s %llu %32767s %511s", &pos, acc, id, chain,
+                   &clock, b64, reason) != 7 || pos >= max)
+            continue;
+        if (strcmp(b64, "-") != 0 &&
+            sodium_base642bin(bytes, sizeof bytes, b64, strlen(b64), NULL, &len, NULL,
+                              sodium_base64_VARIANT_ORIGINAL) != 0)
+            fail_msg("bad base64 at %llu", pos);
+        lines[pos].present = true;
+        snprintf(lines[pos].id, sizeof lines[pos].id, "%s", id);
+        lines[pos].env = malloc(len > 0 ? len : 1);
+        memcpy(lines[pos].env, bytes, len);
+        lines[pos].env_len = len;
+    }
+    fclose(f);
+}
+
+static void s_lines_free(s_line_t *lines, size_t max)
+{
+    for (size_t i = 0; i < max; i++)
+        free(lines[i].env);
+}
+
+static uint64_t s_last_index(h_cluster_t *c, int i)
+{
+    Ics__V1__StatusReply *st;
+    Ics__V1__ControlResponse *resp;
+    uint64_t idx;
+    if (h_status(c, i, &st, &resp) != ICS_OK)
+        return 0;
+    idx = st->groups[0]->last_index;
+    ics__v1__control_response__free_unpacked(resp, NULL);
+    return idx;
+}
+
+/* Submissions that arrive together go to raft together: many clients at
+ * once, through every node, take fewer raft entries than audit positions,
+ * and still each client gets its own result (the entry at the position it
+ * was told is its own envelope, under the entry id and seq it was told),
+ * and every node holds the same log, which verifies offline. */
+static void concurrent_submissions_batched(void **state)
+{
+    h_cluster_t *c = *state;
+    static s_batch_client_t bc[BATCH_CLIENTS];
+    static s_line_t lines[3][BATCH_MAX_POS];
+    static bool taken[BATCH_MAX_POS];
+    pthread_t th[BATCH_CLIENTS];
+    char paths[3][600];
+
+    h_cluster_init(c, 3, ORGS, KINDS);
+    for (int i = 0; i < 3; i++)
+        h_start(c, i);
+    assert_true(h_wait(s_have_leader, c, NULL, 15000));
+    for (int t = 0; t < BATCH_CLIENTS; t++) {
+        bc[t].c = c;
+        bc[t].node = t % 3;
+        bc[t].client = t;
+        assert_int_equal(pthread_create(&th[t], NULL, s_batch_client, &bc[t]), 0);
+    }
+    for (int t = 0; t < BATCH_CLIENTS; t++)
+        pthread_join(th[t], NULL);
+
+    int leader = h_leader(c);
+    assert_true(leader >= 0);
+    uint64_t want = s_position(c, leader), last_index = s_last_index(c, leader);
+    print_message("%d submissions: audit position %llu in %llu raft entries\n",
+                  BATCH_CLIENTS * BATCH_EACH, (unsigned long long)want,
+                  (unsigned long long)last_index);
+    /* Without batches every envelope is a raft entry of its own, and raft
+     * adds its configuration: the raft log is longer than the audit log. */
+    assert_true(last_index < want);
+    assert_true(h_wait(s_converged, c, &want, 30000));
+    for (int i = 0; i < 3; i++) {
+        s_export(c, i, paths[i], sizeof paths[i]);
+        s_read_export(paths[i], lines[i], BATCH_MAX_POS);
+    }
+    for (size_t p = 1; p <= want && p < BATCH_MAX_POS; p++) {
+        for (int i = 0; i < 3; i++)
+            assert_true(lines[i][p].present);
+        for (int i = 1; i < 3; i++)
+            assert_string_equal(lines[i][p].id, lines[0][p].id);
+    }
+    for (int t = 0; t < BATCH_CLIENTS; t++) {
+        for (int k = 0; k < BATCH_EACH; k++) {
+            const char *org = c->nodes[bc[t].node].org;
+            char hex[65];
+            Ics__V1__Envelope *env = NULL;
+            Ics__V1__Command *cmd = NULL;
+            uint64_t p = bc[t].sub[k].position;
+
+            if (bc[t].sub[k].rc != ICS_OK || bc[t].sub[k].code != 0)
+                fail_msg("%s via %s: rc %d, code %d", bc[t].sub[k].data, org, bc[t].sub[k].rc,
+                         bc[t].sub[k].code);
+            assert_true(bc[t].sub[k].accepted);
+            assert_true(p >= 1 && p <= want && p < BATCH_MAX_POS);
+            if (taken[p])
+                fail_msg("position %llu told to two submissions", (unsigned long long)p);
+            taken[p] = true;
+            sodium_bin2hex(hex, sizeof hex, bc[t].sub[k].entry_id, 32);
+            assert_string_equal(lines[0][p].id, hex);
+            assert_int_equal(ics_envelope_decode(lines[0][p].env, lines[0][p].env_len, &env,
+                                                 NULL), ICS_OK);
+            assert_string_equal(env->org, org);
+            assert_int_equal(env->seq, bc[t].sub[k].seq);
+            assert_int_equal(ics_command_decode(env, &cmd, NULL), ICS_OK);
+            assert_int_equal(cmd->body_case, ICS__V1__COMMAND__BODY_RAW);
+            assert_int_equal(cmd->raw->data.len, strlen(bc[t].sub[k].data));
+            assert_memory_equal(cmd->raw->data.data, bc[t].sub[k].data, cmd->raw->data.len);
+            /* A client's submissions are in the log in the order it made them. */
+            if (k > 0)
+                assert_true(p > bc[t].sub[k - 1].position);
+            ics__v1__command__free_unpacked(cmd, NULL);
+            ics__v1__envelope__free_unpacked(env, NULL);
+        }
+    }
+    for (int i = 0; i < 3; i++) {
+        s_lines_free(lines[i], BATCH_MAX_POS);
+        assert_int_equal(h_stop(c, i), 0);
+    }
+}
+
 /* A retry with the same token is applied once, even across a restart. */
 static void retry_applies_once(void **state)
 {
@@ -289,6 +471,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(retry_applies_once, h_setup, h_teardown),
+        cmocka_unit_test_setup_teardown(concurrent_submissions_batched, h_setup, h_teardown),
         cmocka_unit_test_setup_teardown(lagging_node_installs_snapshot, h_setup, h_teardown),
         cmocka_unit_test_setup_teardown(leader_killed_mid_stream, h_setup, h_teardown),
     };

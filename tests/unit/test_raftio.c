@@ -33,6 +33,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "batch.h"
 #include "raftio.h"
 #include "common/envelope.h"
 
@@ -1497,6 +1498,35 @@ static void test_invalid_messages_dropped_by_reason(void **state)
     m = s_forge_append(&f, 6, 3, 5);
     s_forge_entry(&f, 6, RAFT_COMMAND, other, other_len);
     ASSERT_DROPPED(b, "QHM", m, ICS_INVALID_ENTRY);
+    /* A batch is checked envelope by envelope: one of another group, one
+     * that is garbage, a batch inside a batch, a batch cut short. */
+    ics_batch_writer_t good = {0}, bad_group = {0}, bad_garbage = {0}, nested = {0};
+    const uint8_t *good_entry, *entry;
+    size_t good_len, len;
+    assert_int_equal(ics_batch_add(&good, env, env_len), ICS_OK);
+    assert_int_equal(ics_batch_add(&good, env, env_len), ICS_OK);
+    ics_batch_entry(&good, &good_entry, &good_len);
+    assert_int_equal(ics_batch_add(&bad_group, env, env_len), ICS_OK);
+    assert_int_equal(ics_batch_add(&bad_group, other, other_len), ICS_OK);
+    ics_batch_entry(&bad_group, &entry, &len);
+    m = s_forge_append(&f, 6, 3, 5);
+    s_forge_entry(&f, 6, RAFT_COMMAND, entry, len);
+    ASSERT_DROPPED(b, "QHM", m, ICS_INVALID_ENTRY);
+    assert_int_equal(ics_batch_add(&bad_garbage, env, env_len), ICS_OK);
+    assert_int_equal(ics_batch_add(&bad_garbage, garbage, sizeof garbage), ICS_OK);
+    ics_batch_entry(&bad_garbage, &entry, &len);
+    m = s_forge_append(&f, 6, 3, 5);
+    s_forge_entry(&f, 6, RAFT_COMMAND, entry, len);
+    ASSERT_DROPPED(b, "QHM", m, ICS_INVALID_ENTRY);
+    assert_int_equal(ics_batch_add(&nested, env, env_len), ICS_OK);
+    assert_int_equal(ics_batch_add(&nested, good_entry, good_len), ICS_OK);
+    ics_batch_entry(&nested, &entry, &len);
+    m = s_forge_append(&f, 6, 3, 5);
+    s_forge_entry(&f, 6, RAFT_COMMAND, entry, len);
+    ASSERT_DROPPED(b, "QHM", m, ICS_INVALID_ENTRY);
+    m = s_forge_append(&f, 6, 3, 5);
+    s_forge_entry(&f, 6, RAFT_COMMAND, good_entry, good_len - 1);
+    ASSERT_DROPPED(b, "QHM", m, ICS_INVALID_ENTRY);
     /* Barriers as raft writes them, no larger; entries of known types. */
     m = s_forge_append(&f, 6, 3, 5);
     s_forge_entry(&f, 6, RAFT_BARRIER, big_barrier, sizeof big_barrier);
@@ -1540,6 +1570,7 @@ static void test_invalid_messages_dropped_by_reason(void **state)
     /* A well-formed AppendEntries passes: QHM now leads term 6. */
     m = s_forge_append(&f, 6, 3, 5);
     s_forge_entry(&f, 6, RAFT_COMMAND, env, env_len);
+    s_forge_entry(&f, 6, RAFT_COMMAND, good_entry, good_len);
     s_forge_entry(&f, 6, RAFT_BARRIER, big_barrier, ICS_RAFTIO_BARRIER_MAX);
     s_forge_entry(&f, 6, RAFT_CHANGE, conf.base, conf.len);
     ASSERT_PASSES(b, "QHM", m);
@@ -1599,9 +1630,13 @@ static void test_invalid_messages_dropped_by_reason(void **state)
     for (size_t i = 0; i < ICS_INVALID_REASONS; i++)
         total += st.invalid[i];
     assert_int_equal(total, s_n_reports);
-    assert_int_equal(s_n_reports, 23);
+    assert_int_equal(s_n_reports, 27);
     free(env);
     free(other);
+    ics_batch_free(&good);
+    ics_batch_free(&bad_group);
+    ics_batch_free(&bad_garbage);
+    ics_batch_free(&nested);
     raft_free(conf.base);
 }
 
