@@ -269,7 +269,7 @@ static void s_read_export(const char *path, s_line_t *lines, size_t max)
         unsigned long long pos, clock;
         uint8_t bytes[1 << 14];
         size_t len = 0;
-        if (sscanf(line, "e %llu %3s %79s %79s %llu %32767s %511s", &pos, acc, id, chain,
+        if (sscanf(line, "e %llu %3s %64s %79s %llu %32767s %511s", &pos, acc, id, chain,
                    &clock, b64, reason) != 7 || pos >= max)
             continue;
         if (strcmp(b64, "-") != 0 &&
