@@ -4,10 +4,11 @@
 set -eu
 
 # prometheus: its promtool checks /metrics in the test suite
-# (cluster_promtool).
+# (cluster_promtool). clang and libclang-rt-dev (libFuzzer, which clang
+# only recommends): the fuzz harnesses (tests/fuzz, deploy/fuzz.sh).
 PACKAGES="build-essential cmake pkg-config protobuf-c-compiler libprotobuf-c-dev
 libzmq3-dev libsodium-dev libsqlite3-dev libraft-dev libcmocka-dev libinih-dev
-libsystemd-dev libmicrohttpd-dev prometheus"
+libsystemd-dev libmicrohttpd-dev prometheus clang libclang-rt-dev"
 
 missing=""
 for p in $PACKAGES; do
