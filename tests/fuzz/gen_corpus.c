@@ -372,14 +372,16 @@ static void s_control_seeds(void)
         s_write("control", "status", buf, len, NULL, 0);
         free(buf);
     }
-    {
+    /* The second command carries an actor of its own, which the node
+     * replaces with the request's. */
+    for (int own_actor = 0; own_actor < 2; own_actor++) {
         Ics__V1__SubmitRequest sub = ICS__V1__SUBMIT_REQUEST__INIT;
         Ics__V1__Command cmd = ICS__V1__COMMAND__INIT;
         Ics__V1__Raw raw = ICS__V1__RAW__INIT;
         uint8_t *cbuf = NULL, *buf = NULL;
         size_t clen = 0, len = 0;
         raw.note = (char *)"beds";
-        cmd.actor = (char *)"";
+        cmd.actor = (char *)(own_actor ? "mallory" : "");
         cmd.body_case = ICS__V1__COMMAND__BODY_RAW;
         cmd.raw = &raw;
         if (ics_pack(&cmd.base, &cbuf, &clen) != ICS_OK)
@@ -397,7 +399,7 @@ static void s_control_seeds(void)
         r.submit = &sub;
         if (ics_pack(&r.base, &buf, &len) != ICS_OK)
             s_die("pack");
-        s_write("control", "submit", buf, len, NULL, 0);
+        s_write("control", own_actor ? "submit-own-actor" : "submit", buf, len, NULL, 0);
         free(buf);
         free(cbuf);
     }
