@@ -2,6 +2,7 @@
  * Fuzz kit (fuzz_kit.h). Failures abort: they mean the kit itself is
  * broken, not that the fuzzer found something.
  */
+#define _GNU_SOURCE /* memmem */
 #include "fuzz_kit.h"
 
 #include <sodium.h>
@@ -199,19 +200,16 @@ void fk_split(const uint8_t *data, size_t size, size_t max,
               void (*fn)(void *arg, size_t i, const uint8_t *part, size_t len), void *arg)
 {
     const size_t sep = sizeof FK_SEP - 1;
-    size_t start = 0, n = 0;
+    size_t start = 0;
 
-    for (size_t i = 0; n < max; ) {
-        if (i + sep <= size && memcmp(data + i, FK_SEP, sep) == 0) {
-            fn(arg, n++, data + start, i - start);
-            i += sep;
-            start = i;
-        } else if (i >= size) {
-            fn(arg, n++, data + start, size - start);
-            break;
-        } else {
-            i++;
+    for (size_t n = 0; n < max; n++) {
+        const uint8_t *at = memmem(data + start, size - start, FK_SEP, sep);
+        if (at == NULL) {
+            fn(arg, n, data + start, size - start);
+            return;
         }
+        fn(arg, n, data + start, (size_t)(at - (data + start)));
+        start = (size_t)(at - data) + sep;
     }
 }
 
