@@ -16,6 +16,7 @@
 #include "control.h"
 
 #include "common/envelope.h"
+#include "ctlparse.h"
 #include "events.h"
 #include "ics/v1/control.pb-c.h"
 #include "node.h"
@@ -359,7 +360,6 @@ static void s_submit(ics_control_t *self, const s_client_t *c, const Ics__V1__Co
 {
     const Ics__V1__SubmitRequest *sub = req->submit;
     ics_group_t *g = ics_node_group(self->node, req->group);
-    Ics__V1__Command *cmd = NULL;
     uint8_t *buf = NULL;
     size_t len = 0;
     s_client_t *copy = NULL;
@@ -369,22 +369,11 @@ static void s_submit(ics_control_t *self, const s_client_t *c, const Ics__V1__Co
         s_no_group(self, c, req->group);
         return;
     }
-    cmd = ics__v1__command__unpack(NULL, sub->command.len, sub->command.data);
-    if (cmd == NULL) {
-        s_reply_error(self, c, ICS_EMALFORMED, "command does not decode");
+    int rc = ics_control_submit_command(req, &buf, &len, &err);
+    if (rc != ICS_OK) {
+        s_reply_error(self, c, rc, err.msg);
         return;
     }
-    if (req->actor[0] == '\0' || strlen(req->actor) >= ICS_ACTOR_MAX) {
-        s_reply_error(self, c, ICS_EINVAL, "the acting person is missing or too long");
-        goto out;
-    }
-    cmd->actor = req->actor; /* borrowed; reset before free */
-    if (ics_pack(&cmd->base, &buf, &len) != ICS_OK) {
-        cmd->actor = NULL;
-        s_reply_error(self, c, ICS_ENOMEM, "out of memory");
-        goto out;
-    }
-    cmd->actor = NULL;
     copy = malloc(sizeof *copy);
     if (copy == NULL) {
         s_reply_error(self, c, ICS_ENOMEM, "out of memory");
@@ -398,10 +387,6 @@ static void s_submit(ics_control_t *self, const s_client_t *c, const Ics__V1__Co
         free(copy);
     }
 out:
-    if (cmd != NULL) {
-        cmd->actor = NULL;
-        ics__v1__command__free_unpacked(cmd, NULL);
-    }
     free(buf);
 }
 
@@ -852,14 +837,12 @@ static void s_waits_run(ics_control_t *self, bool shutting_down)
 
 static void s_request(ics_control_t *self, const s_client_t *c, const uint8_t *data, size_t len)
 {
-    Ics__V1__ControlRequest *req = ics__v1__control_request__unpack(NULL, len, data);
+    Ics__V1__ControlRequest *req = NULL;
+    ics_err_t err;
+    int rc = ics_control_decode(data, len, &req, &err);
 
-    if (req == NULL) {
-        s_reply_error(self, c, ICS_EMALFORMED, "request does not decode");
-        return;
-    }
-    if (req->version != ICS_CONTROL_VERSION) {
-        s_reply_error(self, c, ICS_EVERSION, "icsctl and icsd speak different control versions");
+    if (rc != ICS_OK) {
+        s_reply_error(self, c, rc, err.msg);
     } else {
         switch (req->body_case) {
         case ICS__V1__CONTROL_REQUEST__BODY_STATUS:

@@ -57,6 +57,7 @@
 #include "http.h"
 #include "ics/v1/wire.pb-c.h"
 #include "raftio.h"
+#include "wire.h"
 
 #define WATCH_MS 200           /* how often the loop looks for changes */
 #define SLOW_WATCH_MS 1000     /* ... and for those that cost a query */
@@ -167,8 +168,6 @@ static void s_field(s_fields_t *f, const char *name, const char *fmt, ...)
     f->list[++f->n] = NULL;
 }
 
-static const char s_ping_domain[] = "ICSD-PING-V1";
-static const char s_pong_domain[] = "ICSD-PONG-V1";
 
 /* ---- what control, http and the bridge read (node.h) ------------------- */
 
@@ -207,15 +206,6 @@ ics_group_t *ics_node_group(ics_node_t *self, const char *name)
     return NULL;
 }
 
-/* Ping and pong signatures: domain, group, from, to, nonce, time. */
-static size_t s_ping_input(uint8_t *buf, size_t cap, const char *domain, const char *group,
-                           const char *from, const char *to, uint64_t nonce, uint64_t t)
-{
-    int n = snprintf((char *)buf, cap, "%s\n%s\n%s\n%s\n%llu\n%llu", domain, group, from, to,
-                     (unsigned long long)nonce, (unsigned long long)t);
-    return n > 0 && (size_t)n < cap ? (size_t)n : 0;
-}
-
 static void s_send_frame(ics_node_t *self, const char *to, Ics__V1__Frame *frame)
 {
     uint8_t *buf = NULL;
@@ -250,8 +240,8 @@ static void s_send_pings(ics_node_t *self)
         self->watch->pings[self->watch->pings_next].nonce = ping.nonce;
         self->watch->pings[self->watch->pings_next].sent_us = ping.sent_ms;
         self->watch->pings_next = (self->watch->pings_next + 1) % PINGS_KEPT;
-        len = s_ping_input(input, sizeof input, s_ping_domain, group, ping.from, ping.to,
-                           ping.nonce, ping.sent_ms);
+        len = ics_ping_input(input, sizeof input, ICS_PING_DOMAIN, group, ping.from, ping.to,
+                             ping.nonce, ping.sent_ms);
         ics_identity_sign(self->id, input, len, sig);
         ping.signature.data = sig;
         ping.signature.len = sizeof sig;
@@ -286,11 +276,9 @@ static void s_on_ping(ics_node_t *self, ics_group_t *g, const char *from,
     uint8_t input[512], sig[ICS_SIG_BYTES], pk[ICS_PK_BYTES];
     size_t len;
 
-    len = s_ping_input(input, sizeof input, s_ping_domain, frame->group, ping->from, ping->to,
-                       ping->nonce, ping->sent_ms);
-    if (strcmp(ping->from, from) != 0 || strcmp(ping->to, self->cfg->org) != 0 || len == 0 ||
-        ping->signature.len != ICS_SIG_BYTES || !s_peer_key(self, g, from, pk) ||
-        !ics_signature_ok(pk, input, len, ping->signature.data)) {
+    if (!s_peer_key(self, g, from, pk) ||
+        !ics_ping_ok(ICS_PING_DOMAIN, frame->group, ping->from, ping->to, ping->nonce,
+                     ping->sent_ms, &ping->signature, from, self->cfg->org, pk)) {
         self->drops.bad_frames++;
         ics_transport_note_invalid(self->transport, from, ICS_INVALID_SIGNATURE);
         return;
@@ -299,8 +287,8 @@ static void s_on_ping(ics_node_t *self, ics_group_t *g, const char *from,
     pong.to = (char *)from;
     pong.nonce = ping->nonce;
     pong.echo_ms = ping->sent_ms;
-    len = s_ping_input(input, sizeof input, s_pong_domain, frame->group, pong.from, pong.to,
-                       pong.nonce, pong.echo_ms);
+    len = ics_ping_input(input, sizeof input, ICS_PONG_DOMAIN, frame->group, pong.from, pong.to,
+                         pong.nonce, pong.echo_ms);
     ics_identity_sign(self->id, input, len, sig);
     pong.signature.data = sig;
     pong.signature.len = sizeof sig;
@@ -352,15 +340,12 @@ static void s_on_pong(ics_node_t *self, ics_group_t *g, const char *from,
                       const Ics__V1__Frame *frame)
 {
     const Ics__V1__Pong *pong = frame->pong;
-    uint8_t input[512], pk[ICS_PK_BYTES];
+    uint8_t pk[ICS_PK_BYTES];
     uint64_t now = ics_mono_us();
-    size_t len;
 
-    len = s_ping_input(input, sizeof input, s_pong_domain, frame->group, pong->from, pong->to,
-                       pong->nonce, pong->echo_ms);
-    if (strcmp(pong->from, from) != 0 || strcmp(pong->to, self->cfg->org) != 0 || len == 0 ||
-        pong->signature.len != ICS_SIG_BYTES || !s_peer_key(self, g, from, pk) ||
-        !ics_signature_ok(pk, input, len, pong->signature.data)) {
+    if (!s_peer_key(self, g, from, pk) ||
+        !ics_ping_ok(ICS_PONG_DOMAIN, frame->group, pong->from, pong->to, pong->nonce,
+                     pong->echo_ms, &pong->signature, from, self->cfg->org, pk)) {
         self->drops.bad_frames++;
         ics_transport_note_invalid(self->transport, from, ICS_INVALID_SIGNATURE);
         return;
@@ -402,10 +387,10 @@ static void s_on_invalid_raft(void *arg, const char *from, ics_invalid_t why)
 static void s_on_frame(void *arg, const char *from, const uint8_t *data, size_t len)
 {
     ics_node_t *self = arg;
-    Ics__V1__Frame *frame = ics__v1__frame__unpack(NULL, len, data);
+    Ics__V1__Frame *frame = ics_frame_decode(data, len);
     ics_group_t *g;
 
-    if (frame == NULL || frame->version != ICS_WIRE_VERSION) {
+    if (frame == NULL) {
         self->drops.bad_frames++;
         ics_transport_note_invalid(self->transport, from, ICS_INVALID_FRAME);
         goto out;

@@ -5,10 +5,12 @@ set -eu
 
 # prometheus: its promtool checks /metrics in the test suite
 # (cluster_promtool). iproute2 and nftables: network namespaces, links
-# and packet filters for the partition test (cluster_partition).
+# and packet filters for the partition test (cluster_partition). clang and
+# libclang-rt-dev (libFuzzer, which clang only recommends): the fuzz
+# harnesses (tests/fuzz, deploy/fuzz.sh).
 PACKAGES="build-essential cmake pkg-config protobuf-c-compiler libprotobuf-c-dev
 libzmq3-dev libsodium-dev libsqlite3-dev libraft-dev libcmocka-dev libinih-dev
-libsystemd-dev libmicrohttpd-dev prometheus iproute2 nftables"
+libsystemd-dev libmicrohttpd-dev prometheus iproute2 nftables clang libclang-rt-dev"
 
 missing=""
 for p in $PACKAGES; do

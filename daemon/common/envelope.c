@@ -23,6 +23,9 @@ typedef struct {
 
 static void s_put(s_buf_t *b, const void *data, size_t n)
 {
+    /* An empty bytes field decodes as NULL: memcpy may not be given it. */
+    if (n == 0)
+        return;
     memcpy(b->p + b->len, data, n);
     b->len += n;
 }

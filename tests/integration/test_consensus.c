@@ -265,7 +265,7 @@ static void s_read_export(const char *path, s_line_t *lines, size_t max)
 
     assert_non_null(f);
     while (fgets(line, sizeof line, f) != NULL) {
-        char acc[4], id[80], chain[80], reason[512];
+        char acc[4], id[65], chain[80], reason[512];
         unsigned long long pos, clock;
         uint8_t bytes[1 << 14];
         size_t len = 0;
