@@ -99,7 +99,7 @@ struct ics_notify {
 
 /* ---- the event as JSON ---------------------------------------------------- */
 
-static char *s_event_json(const char *org, const char *group, const ics_event_t *ev,
+char *ics_notify_event_json(const char *org, const char *group, const ics_event_t *ev,
                           const char *id)
 {
     char *buf = NULL, when[32] = "";
@@ -549,7 +549,7 @@ static void s_scan(ics_notify_t *self, s_target_t *t, size_t g, ics_group_t *grp
         s_item_t *it = s_item(g, self->groups[g], e->index, e->n);
         if (it != NULL) {
             ics_strcpy(it->kind, sizeof it->kind, e->kind);
-            it->json = s_event_json(self->org, self->groups[g], e, it->id);
+            it->json = ics_notify_event_json(self->org, self->groups[g], e, it->id);
         }
         if (it == NULL || it->json == NULL) {
             if (it != NULL)

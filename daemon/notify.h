@@ -14,6 +14,7 @@
 
 #include "common/config.h"
 #include "common/ics.h"
+#include "events.h"
 
 struct ics_group;
 typedef struct ics_notify ics_notify_t;
@@ -32,5 +33,12 @@ void ics_notify_destroy(ics_notify_t **self_p);
 /* Reads new events of the groups and queues those each target wants.
  * Called from the node's loop; never waits on a receiver. */
 void ics_notify_run(ics_notify_t *self, struct ics_group *const *groups, size_t n_groups);
+
+/* The event as one line of JSON ending in a newline: id, group, index, n,
+ * kind, clock_ms, time, org, other, actor, ref, ref2, text and node (the
+ * organisation whose node says so). What a command reads on stdin, a
+ * webhook receives and /events sends. Caller frees; NULL if out of memory. */
+char *ics_notify_event_json(const char *org, const char *group, const ics_event_t *ev,
+                            const char *id);
 
 #endif
