@@ -377,6 +377,42 @@ static void delivered_once_through_outage_hang_and_restart(void **state)
     assert_true(s_has(web, n_web, id));
 }
 
+static void reload_changes_what_is_delivered(void **state)
+{
+    fx_t *fx = *state;
+    char id[64];
+
+    uint64_t req = s_request(fx, RTD, "RVI");
+    snprintf(id, sizeof id, "nenc:%llu:0", (unsigned long long)req);
+    s_until_delivered(fx, id, true, true, 10000);
+
+    /* SIGHUP with only OPEL changes wanted, and no webhook any more. */
+    snprintf(fx->c.nodes[QHM].extra, sizeof fx->c.nodes[QHM].extra,
+             "\n[notify hooks]\nkinds = opel.reported\ncommand = %.300s\ntimeout_ms = 1500\n",
+             fx->hook);
+    h_write_config(&fx->c, QHM);
+    assert_int_equal(h_sh("kill -HUP %d", (int)fx->c.nodes[QHM].pid), 0);
+    for (int t = 0; t < 100 && !s_log_has(fx, QHM, "1 [notify] section(s) in effect"); t++)
+        h_sleep_ms(100);
+    assert_true(s_log_has(fx, QHM, "1 [notify] section(s) in effect"));
+
+    uint64_t req2 = s_request(fx, RTD, "Freeman");
+    ASSERT_OK(fx, RTD, "--as duty opel set 3 --type acute");
+    ASSERT_OK(fx, RTD, "--json watch --since %llu --once --kind opel.reported",
+              (unsigned long long)req2);
+    const char *p = strstr(fx->out, "\"id\":\"");
+    assert_non_null(p);
+    snprintf(id, sizeof id, "%.*s", (int)strcspn(p + 6, "\""), p + 6);
+    s_until_delivered(fx, id, true, false, 10000);
+    h_sleep_ms(1000);
+    snprintf(id, sizeof id, "nenc:%llu:0", (unsigned long long)req2);
+    static char ids[MAX_GOT][64];
+    size_t n = s_hook_ids(fx, ids, MAX_GOT);
+    assert_false(s_has(ids, n, id));      /* not a kind it wants now */
+    n = s_webhook_ids(fx, ids, MAX_GOT);
+    assert_false(s_has(ids, n, id));      /* the webhook is gone */
+}
+
 static void check_config_names_what_is_wrong(void **state)
 {
     fx_t *fx = *state;
@@ -418,6 +454,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(delivered_once_through_outage_hang_and_restart, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(reload_changes_what_is_delivered, setup, teardown),
         cmocka_unit_test_setup_teardown(check_config_names_what_is_wrong, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
