@@ -22,8 +22,10 @@
  * Invariants: the stored cursor never passes an event that was wanted and
  * not delivered, so a restart resumes at the first one not taken (at least
  * once); it is written right after each success, so a clean stop repeats
- * nothing (a crash between the receiver's answer and the write can repeat
- * one event, and its id says so). Events are a function of the log, so the
+ * nothing (a crash between the receiver's answer and the write, or an
+ * attempt still under way 2 s after the node began to stop or reload and
+ * so cut short, can repeat one event, and its id says so). The loop thread
+ * never waits on a receiver; stopping waits at most those 2 s. Events are a function of the log, so the
  * same ids come back after a restart. A target seen for the first time
  * starts at the log's current end: a new hook is not flooded with history.
  * Only the worker writes notify.db; only the loop thread reads the groups.
@@ -38,6 +40,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <sqlite3.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,6 +58,7 @@
 #define S_SCAN_BUDGET 200    /* entries read per target and group per turn */
 #define S_RETRY_FIRST_MS 1000
 #define S_MAX_ARGS 16
+#define S_STOP_GRACE_MS 2000 /* an attempt under way when stopping: then it is cut */
 
 extern char **environ;
 
@@ -95,7 +99,17 @@ struct ics_notify {
     pthread_mutex_t lock;
     pthread_cond_t wake;
     bool stop;
+    _Atomic uint64_t cut_at;     /* monotonic ms after which an attempt is cut; 0: never */
 };
+
+/* Is the node stopping (or reloading) and has the attempt under way had
+ * its grace? Then it ends as a failure: its event stays undelivered in
+ * notify.db, and is delivered after the restart. */
+static bool s_cut(ics_notify_t *self)
+{
+    uint64_t at = atomic_load(&self->cut_at);
+    return at != 0 && ics_mono_ms() >= at;
+}
 
 /* ---- the event as JSON ---------------------------------------------------- */
 
@@ -237,7 +251,8 @@ static int s_db_store(sqlite3 *db, const char *target, const char *group, uint64
 
 /* ---- delivery (worker thread) ------------------------------------------------ */
 
-static int s_run_command(const s_target_t *t, const s_item_t *it, char *why, size_t size)
+static int s_run_command(ics_notify_t *self, const s_target_t *t, const s_item_t *it, char *why,
+                         size_t size)
 {
     char cmd[PATH_MAX], *argv[S_MAX_ARGS + 1], *save = NULL, *tok;
     char env_id[sizeof it->id + 16], env_kind[sizeof it->kind + 16];
@@ -312,12 +327,15 @@ static int s_run_command(const s_target_t *t, const s_item_t *it, char *why, siz
             snprintf(why, size, "waitpid: %s", strerror(errno));
             goto out;
         }
-        if (ics_mono_ms() >= deadline) {
+        if (ics_mono_ms() >= deadline || s_cut(self)) {
             kill(-pid, SIGKILL);
             kill(pid, SIGKILL);
             while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
                 ;
-            snprintf(why, size, "killed after %u ms", t->cfg.timeout_ms);
+            if (s_cut(self))
+                snprintf(why, size, "killed: icsd is stopping");
+            else
+                snprintf(why, size, "killed after %u ms", t->cfg.timeout_ms);
             goto out;
         }
         struct timespec ts = {0, 10 * 1000 * 1000};
@@ -345,7 +363,18 @@ static size_t s_discard(char *ptr, size_t size, size_t nmemb, void *arg)
     return size * nmemb;
 }
 
-static int s_post(const s_target_t *t, const s_item_t *it, char *why, size_t size)
+static int s_progress(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+                      curl_off_t ulnow)
+{
+    (void)dltotal;
+    (void)dlnow;
+    (void)ultotal;
+    (void)ulnow;
+    return s_cut(arg) ? 1 : 0;
+}
+
+static int s_post(ics_notify_t *self, const s_target_t *t, const s_item_t *it, char *why,
+                  size_t size)
 {
     CURL *h = curl_easy_init();
     struct curl_slist *hdr = NULL;
@@ -370,6 +399,9 @@ static int s_post(const s_target_t *t, const s_item_t *it, char *why, size_t siz
     curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, s_discard);
     curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
+    curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, s_progress);
+    curl_easy_setopt(h, CURLOPT_XFERINFODATA, self);
+    curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
     CURLcode cc = curl_easy_perform(h);
     if (cc != CURLE_OK) {
         snprintf(why, size, "%s", errbuf[0] ? errbuf : curl_easy_strerror(cc));
@@ -418,7 +450,8 @@ static void *s_worker(void *arg)
         char why[256] = "";
         int rc = 0;
         if (it->json != NULL)
-            rc = t->webhook ? s_post(t, it, why, sizeof why) : s_run_command(t, it, why, sizeof why);
+            rc = t->webhook ? s_post(self, t, it, why, sizeof why)
+                            : s_run_command(self, t, it, why, sizeof why);
         if (rc == 0 && s_db_store(self->db, t->name, self->groups[it->group], it->index,
                                   it->n + (it->json != NULL ? 1 : 0),
                                   it->json != NULL ? it->id : "") != ICS_OK) {
@@ -656,6 +689,7 @@ void ics_notify_destroy(ics_notify_t **self_p)
         return;
     self = *self_p;
     if (self->started) {
+        atomic_store(&self->cut_at, ics_mono_ms() + S_STOP_GRACE_MS);
         pthread_mutex_lock(&self->lock);
         self->stop = true;
         pthread_cond_signal(&self->wake);

@@ -28,7 +28,8 @@ int ics_notify_check(const ics_config_t *cfg, ics_err_t *err);
  * this returns) into *out, which the caller owns; *out is NULL when there
  * are none. ICS_OK, or an error with err set. */
 int ics_notify_new(const ics_config_t *cfg, ics_notify_t **out, ics_err_t *err);
-/* Lets an attempt under way finish (at most its timeout), then stops. */
+/* Lets an attempt under way finish (2 s at most: then it is cut, and its
+ * event is delivered again after the restart), then stops. */
 void ics_notify_destroy(ics_notify_t **self_p);
 /* Reads new events of the groups and queues those each target wants.
  * Called from the node's loop; never waits on a receiver. */
