@@ -137,9 +137,11 @@ static void s_page_until(fx_t *fx, const char *needle)
 }
 
 /* Sends raw (a whole request) to the HTTP port; reads the answer until it
- * contains needle, the connection closes or timeout_ms pass. */
-static void s_http_raw(fx_t *fx, const char *raw, const char *needle, unsigned timeout_ms)
+ * contains needle, the connection closes or timeout_ms pass. Returns true
+ * if the server closed the connection. */
+static bool s_http_raw(fx_t *fx, const char *raw, const char *needle, unsigned timeout_ms)
 {
+    bool closed = false;
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)fx->http_port),
                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     struct timeval tv = {.tv_sec = 0, .tv_usec = 200000};
@@ -151,10 +153,13 @@ static void s_http_raw(fx_t *fx, const char *raw, const char *needle, unsigned t
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
     assert_int_equal(write(fd, raw, strlen(raw)), (ssize_t)strlen(raw));
-    for (unsigned t = 0; t < timeout_ms && len < sizeof fx->out - 1; t += 200) {
+    uint64_t end = ics_mono_ms() + timeout_ms;
+    while (ics_mono_ms() < end && len < sizeof fx->out - 1) {
         ssize_t r = read(fd, fx->out + len, sizeof fx->out - 1 - len);
-        if (r == 0)
+        if (r == 0) {
+            closed = true;
             break;
+        }
         if (r > 0) {
             len += (size_t)r;
             fx->out[len] = '\0';
@@ -163,6 +168,15 @@ static void s_http_raw(fx_t *fx, const char *raw, const char *needle, unsigned t
         }
     }
     close(fd);
+    return closed;
+}
+
+static size_t s_count(const char *haystack, const char *needle)
+{
+    size_t n = 0;
+    for (const char *p = strstr(haystack, needle); p != NULL; p = strstr(p + 1, needle))
+        n++;
+    return n;
 }
 
 static bool s_find_chromium(fx_t *fx)
@@ -361,6 +375,11 @@ static void read_only_and_events_resume(void **state)
     ASSERT_CONTAINS(fx->out, "\"kind\":\"aid.offered\"");
     snprintf(want, sizeof want, "id: nenc:%llu:0\n", (unsigned long long)req);
     ASSERT_LACKS(fx->out, want);
+
+    /* A quiet stream stays open, kept alive by comments every few seconds. */
+    assert_false(s_http_raw(fx, "GET /events HTTP/1.1\r\nHost: x\r\n\r\n", NULL, 12500));
+    if (s_count(fx->out, ": keep-alive\n") < 2)
+        fail_msg("a quiet /events stream was not kept alive:\n%s", fx->out);
 
     /* The operators' endpoints are still there beside it. */
     char *body = NULL;
