@@ -11,7 +11,10 @@
  *
  * Read-only by construction: no handler changes state, and anything but
  * GET or HEAD is refused. Bound to loopback unless the operator names
- * another address.
+ * another address. With [http] tls_cert and tls_key it speaks only HTTPS
+ * (GnuTLS, through libmicrohttpd); with client_ca as well, every request
+ * must come with a client certificate that CA signed (the login of a
+ * remote control-room screen), or it is answered 403 and nothing else.
  *
  * An /events connection is suspended (MHD_suspend_connection) whenever it
  * has nothing to send, so the loop never spins on it; each turn, before
@@ -21,8 +24,10 @@
 #include "http.h"
 
 #include <arpa/inet.h>
+#include <gnutls/gnutls.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -48,6 +53,7 @@ typedef struct s_sse {
 struct ics_http {
     struct MHD_Daemon *mhd;
     ics_node_t *node;
+    char *tls_cert, *tls_key, *client_ca; /* PEM text, kept while the daemon runs */
     s_sse_t *sse;
     size_t n_sse;
     bool stopping;
@@ -567,6 +573,52 @@ static enum MHD_Result s_page(struct MHD_Connection *conn, ics_node_t *node)
     return rc;
 }
 
+/* Did the client present a certificate the trusted CA signed (and that is
+ * valid now)? libmicrohttpd asks for one when client_ca is set, but does
+ * not itself refuse a connection without it. */
+static bool s_client_ok(struct MHD_Connection *conn)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+    unsigned list_size = 0, status = 0;
+
+    if (ci == NULL || ci->tls_session == NULL)
+        return false;
+    gnutls_session_t tls = (gnutls_session_t)ci->tls_session;
+    if (gnutls_certificate_get_peers(tls, &list_size) == NULL || list_size == 0)
+        return false;
+    return gnutls_certificate_verify_peers2(tls, &status) == GNUTLS_E_SUCCESS && status == 0;
+}
+
+/* A whole PEM file, NUL-terminated (caller frees); NULL with err. */
+static char *s_read_pem(const char *path, ics_err_t *err)
+{
+    FILE *f = fopen(path, "r");
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *m;
+
+    if (f == NULL) {
+        ics_err(err, ICS_ECONFIG, "%s: %s", path, strerror(errno));
+        return NULL;
+    }
+    m = open_memstream(&buf, &len);
+    if (m != NULL) {
+        char chunk[4096];
+        size_t n;
+        while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
+            fwrite(chunk, 1, n, m);
+        fclose(m);
+    }
+    fclose(f);
+    if (buf == NULL || strstr(buf, "-----BEGIN ") == NULL) {
+        ics_err(err, ICS_ECONFIG, "%s: not a PEM file", path);
+        free(buf);
+        return NULL;
+    }
+    return buf;
+}
+
 static enum MHD_Result s_handler(void *cls, struct MHD_Connection *conn, const char *url,
                                  const char *method, const char *version,
                                  const char *upload_data, size_t *upload_data_size,
@@ -580,6 +632,11 @@ static enum MHD_Result s_handler(void *cls, struct MHD_Connection *conn, const c
     (void)upload_data;
     (void)req_cls;
 
+    if (self->client_ca != NULL && !s_client_ok(conn)) {
+        *upload_data_size = 0;
+        return s_reply(conn, MHD_HTTP_FORBIDDEN, "text/plain",
+                       strdup("a client certificate signed by client_ca is required\n"), 53);
+    }
     if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
         *upload_data_size = 0;
         return s_reply(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "text/plain", strdup("GET only\n"), 9);
@@ -643,18 +700,48 @@ ics_http_t *ics_http_start(struct ics_node *node, const char *listen, ics_err_t 
         return NULL;
     }
     self->node = node;
-    self->mhd = MHD_start_daemon(MHD_USE_EPOLL | MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME, 0, NULL, NULL, s_handler,
-                                 self, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
-                                 MHD_OPTION_CONNECTION_LIMIT, (unsigned)32,
-                                 MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)10, MHD_OPTION_END);
-    if (self->mhd == NULL) {
-        ics_err(err, ICS_EIO, "cannot serve HTTP on %s:%lu (address in use?)", host, port);
-        free(self);
-        return NULL;
+    const ics_config_t *cfg = node->cfg;
+    unsigned flags = MHD_USE_EPOLL | MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME;
+    struct MHD_OptionItem opts[8];
+    size_t n_opts = 0;
+    opts[n_opts++] = (struct MHD_OptionItem){MHD_OPTION_SOCK_ADDR, 0, &addr};
+    opts[n_opts++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_LIMIT, 32, NULL};
+    opts[n_opts++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_TIMEOUT, 10, NULL};
+    if (cfg->tls_cert[0] != '\0') {
+        if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
+            ics_err(err, ICS_ECONFIG, "[http] tls_cert: this libmicrohttpd has no TLS");
+            goto fail;
+        }
+        if ((self->tls_cert = s_read_pem(cfg->tls_cert, err)) == NULL ||
+            (self->tls_key = s_read_pem(cfg->tls_key, err)) == NULL ||
+            (cfg->client_ca[0] != '\0' && (self->client_ca = s_read_pem(cfg->client_ca, err)) == NULL))
+            goto fail;
+        flags |= MHD_USE_TLS;
+        opts[n_opts++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, self->tls_cert};
+        opts[n_opts++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, self->tls_key};
+        if (self->client_ca != NULL)
+            opts[n_opts++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_TRUST, 0, self->client_ca};
     }
-    ics_info("http: serving /metrics, /healthz, /readyz%s on %s:%lu",
-             node->cfg->dashboard ? " and the dashboard (/, /events)" : "", host, port);
+    opts[n_opts] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
+    self->mhd = MHD_start_daemon(flags, 0, NULL, NULL, s_handler, self, MHD_OPTION_ARRAY, opts,
+                                 MHD_OPTION_END);
+    if (self->mhd == NULL) {
+        ics_err(err, ICS_EIO, "cannot serve HTTP%s on %s:%lu (address in use%s?)",
+                self->tls_cert != NULL ? "S" : "", host, port,
+                self->tls_cert != NULL ? ", or a certificate and key that do not match" : "");
+        goto fail;
+    }
+    ics_info("http: serving /metrics, /healthz, /readyz%s on %s:%lu%s%s",
+             node->cfg->dashboard ? " and the dashboard (/, /events)" : "", host, port,
+             self->tls_cert != NULL ? " over HTTPS" : "",
+             self->client_ca != NULL ? " to clients with a certificate from client_ca" : "");
     return self;
+fail:
+    free(self->tls_cert);
+    free(self->tls_key);
+    free(self->client_ca);
+    free(self);
+    return NULL;
 }
 
 void ics_http_stop(ics_http_t **self_p)
@@ -666,6 +753,9 @@ void ics_http_stop(ics_http_t **self_p)
     if (s_sse_wake(*self_p))
         MHD_run((*self_p)->mhd);
     MHD_stop_daemon((*self_p)->mhd);
+    free((*self_p)->tls_cert);
+    free((*self_p)->tls_key);
+    free((*self_p)->client_ca);
     free(*self_p);
     *self_p = NULL;
 }

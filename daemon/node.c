@@ -1048,6 +1048,9 @@ static void s_config_diff(const ics_config_t *a, const ics_config_t *b, char *ou
     STR(control, "control");
     STR(http, "http");
     NUM(dashboard, "[http] dashboard");
+    STR(tls_cert, "[http] tls_cert");
+    STR(tls_key, "[http] tls_key");
+    STR(client_ca, "[http] client_ca");
     NUM(heartbeat_ms, "[raft] heartbeat_ms");
     NUM(election_ms, "[raft] election_ms");
     NUM(snapshot_threshold, "[raft] snapshot_threshold");

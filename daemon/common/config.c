@@ -11,7 +11,8 @@
  *   [org ODS]      kind, name, endpoint, public_key
  *   [group NAME]   members (space separated, may repeat), admin, join, policy,
  *                  escalate_to (the group unmet mutual aid is raised in)
- *   [http]         dashboard (serve the read-only dashboard on [node] http)
+ *   [http]         dashboard (serve the read-only dashboard on [node] http),
+ *                  tls_cert, tls_key (HTTPS), client_ca (client certificates)
  *   [notify NAME]  kinds, command, url, timeout_ms, retry_max_ms (NAME
  *                  optional; daemon/notify.c delivers)
  */
@@ -395,10 +396,29 @@ static bool s_yes_no(const char *value, bool *out)
 
 static int s_http(s_parse_t *p, const char *name, const char *value)
 {
+    static const struct {
+        const char *name;
+        size_t off;
+    } files[] = {
+        {"tls_cert", offsetof(ics_config_t, tls_cert)},
+        {"tls_key", offsetof(ics_config_t, tls_key)},
+        {"client_ca", offsetof(ics_config_t, client_ca)},
+    };
     if (strcmp(name, "dashboard") == 0) {
         if (!s_yes_no(value, &p->cfg->dashboard))
             return s_fail(p, "dashboard = '%s': expected yes or no", value);
         return 1;
+    }
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+        if (strcmp(name, files[i].name) == 0) {
+            char *out = (char *)p->cfg + files[i].off;
+            if (!s_path(p, name, value, out, PATH_MAX))
+                return 0;
+            if (access(out, R_OK) != 0)
+                return s_fail(p, "%s = '%s': cannot read %s: %s", name, value, out,
+                              strerror(errno));
+            return 1;
+        }
     }
     return s_fail(p, "unknown key '%s' in [http]", name);
 }
@@ -662,6 +682,11 @@ static int s_validate(s_parse_t *p)
         NEED(n->command[0] != '\0' || n->url[0] != '\0', n->line,
              "[notify %s] needs command = PROGRAM or url = http(s)://... (or both)", n->name);
     }
+    NEED((c->tls_cert[0] != '\0') == (c->tls_key[0] != '\0'), 1,
+         "[http] tls_cert and tls_key go together (HTTPS needs both)");
+    NEED(c->client_ca[0] == '\0' || c->tls_cert[0] != '\0', 1,
+         "[http] client_ca asks for client certificates, which needs HTTPS: set tls_cert "
+         "and tls_key");
     NEED(!c->dashboard || c->http[0] != '\0', 1,
          "[http] dashboard = yes, but [node] http is not set: the dashboard is served there");
     NEED(c->snapshot_trailing <= 10u * c->snapshot_threshold + 1000000u, 1, "snapshot_trailing too large");

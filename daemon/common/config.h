@@ -56,6 +56,10 @@ typedef struct ics_config {
     char control[PATH_MAX];        /* ipc:// endpoint */
     char http[ICS_ENDPOINT_MAX];   /* host:port, empty: off */
     bool dashboard;                /* [http] dashboard: serve / and /events too */
+    char tls_cert[PATH_MAX];       /* [http] PEM certificate (chain): HTTPS; "" plain HTTP */
+    char tls_key[PATH_MAX];        /* [http] its PEM private key */
+    char client_ca[PATH_MAX];      /* [http] PEM CA(s): a client certificate it signed is
+                                      required for every request; "" none asked */
     int log_level;
     /* [raft] tunables */
     unsigned heartbeat_ms;

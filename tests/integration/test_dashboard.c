@@ -7,7 +7,9 @@
  * text is shown as text, a new aid request arrives on the open page by its
  * event stream without a reload, and screenshots are written to the test's
  * temporary directory (ICS_TEST_KEEP=1 keeps it). Also: the page is
- * read-only (anything but GET is refused) and /events resumes after an id.
+ * read-only (anything but GET is refused) and /events resumes after an id;
+ * over HTTPS with client_ca, only a screen with a certificate the CA
+ * signed gets anything.
  *
  * Skipped, saying so, when Chromium is not installed (deploy/deps.sh
  * installs Debian's chromium).
@@ -54,6 +56,39 @@ static int setup(void **state)
     snprintf(fx->c.nodes[QHM].node_extra, sizeof fx->c.nodes[QHM].node_extra,
              "http = 127.0.0.1:%d\n\n[http]\ndashboard = yes\n", fx->http_port);
     snprintf(fx->url, sizeof fx->url, "http://127.0.0.1:%d/", fx->http_port);
+    for (int i = 0; i < 3; i++)
+        h_start(&fx->c, i);
+    assert_true(h_wait(s_have_leader, &fx->c, NULL, 15000));
+    *state = fx;
+    return 0;
+}
+
+/* The same, but HTTPS with client certificates: a CA (ca.pem), the node's
+ * certificate (server.pem, for 127.0.0.1), a control-room screen's
+ * (screen.pem, signed by the CA) and a stranger's (self-signed). */
+static int setup_tls(void **state)
+{
+    fx_t *fx = calloc(1, sizeof *fx);
+    assert_non_null(fx);
+    h_cluster_init(&fx->c, 3, ORGS, KINDS);
+    assert_int_equal(h_sh(
+        "(cd '%s' && K='-newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes' && "
+        "printf 'subjectAltName=IP:127.0.0.1\\n' >server.ext && "
+        "printf 'extendedKeyUsage=clientAuth\\n' >client.ext && "
+        "openssl req -x509 $K -keyout ca.key -out ca.pem -days 2 -subj /CN=test-ca && "
+        "openssl req $K -keyout server.key -out server.csr -subj /CN=127.0.0.1 && "
+        "openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial "
+        "-out server.pem -days 2 -extfile server.ext && "
+        "openssl req $K -keyout screen.key -out screen.csr -subj /CN=control-room && "
+        "openssl x509 -req -in screen.csr -CA ca.pem -CAkey ca.key -CAcreateserial "
+        "-out screen.pem -days 2 -extfile client.ext && "
+        "openssl req -x509 $K -keyout stranger.key -out stranger.pem -days 2 -subj /CN=x)"
+        " >'%s/openssl.log' 2>&1", fx->c.dir, fx->c.dir), 0);
+    fx->http_port = h_free_port();
+    snprintf(fx->c.nodes[QHM].node_extra, sizeof fx->c.nodes[QHM].node_extra,
+             "http = 127.0.0.1:%d\n\n[http]\ndashboard = yes\ntls_cert = server.pem\n"
+             "tls_key = server.key\nclient_ca = ca.pem\n", fx->http_port);
+    snprintf(fx->url, sizeof fx->url, "https://127.0.0.1:%d/", fx->http_port);
     for (int i = 0; i < 3; i++)
         h_start(&fx->c, i);
     assert_true(h_wait(s_have_leader, &fx->c, NULL, 15000));
@@ -387,11 +422,57 @@ static void read_only_and_events_resume(void **state)
     free(body);
 }
 
+/* curl against the HTTPS listener with the given client certificate
+ * ("" for none); its HTTP status, 0 if no HTTP answer at all. */
+static int s_https(fx_t *fx, const char *cert, const char *path)
+{
+    char status_file[600], buf[16];
+    snprintf(status_file, sizeof status_file, "%s/curl.status", fx->c.dir);
+    h_sh("cd '%s' && curl -s --max-time 10 --cacert ca.pem %s%s%s%s%s -o curl.body "
+         "-w '%%{http_code}' 'https://127.0.0.1:%d%s' >curl.status 2>/dev/null",
+         fx->c.dir, cert[0] ? "--cert " : "", cert, cert[0] ? ".pem --key " : "", cert,
+         cert[0] ? ".key" : "", fx->http_port, path);
+    s_slurp(status_file, buf, sizeof buf);
+    return atoi(buf);
+}
+
+static void https_for_screens_with_a_certificate(void **state)
+{
+    fx_t *fx = *state;
+    char path[600];
+
+    if (h_sh("command -v curl >/dev/null") != 0) {
+        fprintf(stderr, "dashboard: curl is not installed; skipping the HTTPS test\n");
+        skip();
+    }
+    int status = 0;
+    for (int t = 0; t < 50 && (status = s_https(fx, "screen", "/")) != 200; t++)
+        h_sleep_ms(100);
+    assert_int_equal(status, 200);
+    snprintf(path, sizeof path, "%s/curl.body", fx->c.dir);
+    s_slurp(path, fx->out, sizeof fx->out);
+    ASSERT_CONTAINS(fx->out, "<h1>ICS dashboard</h1>");
+    assert_int_equal(s_https(fx, "screen", "/metrics"), 200);
+
+    /* No certificate, or one the CA did not sign: refused, whatever the path. */
+    assert_int_equal(s_https(fx, "", "/"), 403);
+    assert_int_equal(s_https(fx, "stranger", "/"), 403);
+    assert_int_equal(s_https(fx, "stranger", "/events"), 403);
+    assert_int_equal(s_https(fx, "", "/metrics"), 403);
+
+    /* Plain HTTP gets no page. */
+    char *body = NULL;
+    assert_int_not_equal(h_http_get(fx->http_port, "/", &body), 200);
+    free(body);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(winter_scenario_in_the_browser, setup, teardown),
         cmocka_unit_test_setup_teardown(read_only_and_events_resume, setup, teardown),
+        cmocka_unit_test_setup_teardown(https_for_screens_with_a_certificate, setup_tls,
+                                        teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -221,6 +221,11 @@ static void dashboard_and_notify_sections(void **state)
     expect_error(f, 21, "[http]\ndashboard = maybe", 22, "dashboard = 'maybe'");
     expect_error(f, 21, "[http]\ndashboard = yes", 1, "[node] http is not set");
     expect_error(f, 21, "[http main]\ndashboard = no", 21, "[http] takes no name");
+    expect_error(f, 21, "[http]\ntls_cert = /nonexistent/cert.pem", 22,
+                 "tls_cert = '/nonexistent/cert.pem': cannot read");
+    expect_error(f, 21, "[http]\ntls_cert = icsd.conf", 1, "tls_cert and tls_key go together");
+    expect_error(f, 21, "[http]\nclient_ca = icsd.conf", 1, "client_ca asks for client "
+                                                            "certificates, which needs HTTPS");
     expect_error(f, 21, "[notify x]\nurl = gopher://example.org/", 22,
                  "url = 'gopher://example.org/'");
     expect_error(f, 21, "[notify x]\ncommand = no-such-hook --now", 22,
