@@ -1165,11 +1165,15 @@ static void s_reload(ics_node_t *self)
     }
     /* Notification targets are the notifier's own copy: started again
      * from what each has delivered (notify.db). */
-    ics_notify_destroy(&self->notify);
-    if (ics_notify_new(next, &self->notify, &err) != ICS_OK)
-        ics_error("reload: notifications stopped: %s", err.msg);
-    else
-        ics_notice("reload: %zu [notify] section(s) in effect", next->n_notify);
+    if (ics_notify_check(next, &err) != ICS_OK) {
+        ics_error("reload: [notify] not changed: %s", err.msg);
+    } else if (self->notify != NULL || next->n_notify > 0) {
+        ics_notify_destroy(&self->notify);
+        if (ics_notify_new(next, &self->notify, &err) != ICS_OK)
+            ics_error("reload: notifications stopped: %s", err.msg);
+        else
+            ics_notice("reload: %zu [notify] section(s) in effect", next->n_notify);
+    }
     if (restart[0] == '\0')
         ics_notice("reload: %s read; %s", self->cfg->path,
                    level_changed ? "all that changed is applied" : "nothing changed");
