@@ -78,6 +78,12 @@ typedef struct {
     bool webhook;
     /* loop thread */
     bool known[ICS_MAX_GROUPS];     /* scan cursor set (from notify.db or the log's end) */
+    struct {
+        char group[ICS_GROUP_MAX];
+        uint64_t idx;
+        uint32_t n;
+    } stored[ICS_MAX_GROUPS];       /* notify.db's cursors at start, by group name */
+    size_t n_stored;
     uint64_t scan_index[ICS_MAX_GROUPS];
     uint32_t scan_n[ICS_MAX_GROUPS];
     /* shared, under the lock */
@@ -207,23 +213,23 @@ static int s_db_open(const char *data_dir, sqlite3 **db, ics_err_t *err)
     return ICS_OK;
 }
 
-static bool s_db_load(sqlite3 *db, const char *target, const char *group, uint64_t *idx,
-                      uint32_t *n)
+/* The target's cursors in notify.db, by group name. */
+static void s_db_load(sqlite3 *db, s_target_t *t)
 {
     sqlite3_stmt *st = NULL;
-    bool found = false;
-    if (sqlite3_prepare_v2(db, "SELECT idx, n FROM cursors WHERE target = ?1 AND grp = ?2", -1,
-                           &st, NULL) == SQLITE_OK) {
-        sqlite3_bind_text(st, 1, target, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 2, group, -1, SQLITE_STATIC);
-        if (sqlite3_step(st) == SQLITE_ROW) {
-            *idx = (uint64_t)sqlite3_column_int64(st, 0);
-            *n = (uint32_t)sqlite3_column_int64(st, 1);
-            found = true;
+    if (sqlite3_prepare_v2(db, "SELECT grp, idx, n FROM cursors WHERE target = ?1", -1, &st,
+                           NULL) == SQLITE_OK) {
+        sqlite3_bind_text(st, 1, t->name, -1, SQLITE_STATIC);
+        while (t->n_stored < ICS_MAX_GROUPS && sqlite3_step(st) == SQLITE_ROW) {
+            const unsigned char *g = sqlite3_column_text(st, 0);
+            ics_strcpy(t->stored[t->n_stored].group, sizeof t->stored[0].group,
+                       g != NULL ? (const char *)g : "");
+            t->stored[t->n_stored].idx = (uint64_t)sqlite3_column_int64(st, 1);
+            t->stored[t->n_stored].n = (uint32_t)sqlite3_column_int64(st, 2);
+            t->n_stored++;
         }
     }
     sqlite3_finalize(st);
-    return found;
 }
 
 static int s_db_store(sqlite3 *db, const char *target, const char *group, uint64_t idx,
@@ -604,10 +610,19 @@ void ics_notify_run(ics_notify_t *self, struct ics_group *const *groups, size_t 
         return;
     for (size_t g = 0; g < n_groups && g < ICS_MAX_GROUPS; g++) {
         const char *name = ics_group_name(groups[g]);
+        /* Set before any item of the group is queued, never changed: the
+         * worker reads it. */
         if (self->groups[g][0] == '\0')
             ics_strcpy(self->groups[g], sizeof self->groups[g], name);
         for (size_t i = 0; i < self->n_t; i++) {
             s_target_t *t = &self->t[i];
+            for (size_t k = 0; !t->known[g] && k < t->n_stored; k++) {
+                if (strcmp(t->stored[k].group, name) == 0) {
+                    t->scan_index[g] = t->stored[k].idx;
+                    t->scan_n[g] = t->stored[k].n;
+                    t->known[g] = true;
+                }
+            }
             if (!t->known[g]) {
                 /* First sight of this target in this group: from the
                  * log's end, stored now so a restart starts there too. */
@@ -661,14 +676,9 @@ int ics_notify_new(const ics_config_t *cfg, ics_notify_t **out, ics_err_t *err)
             t->cfg = *n;
             t->webhook = w == 1;
             snprintf(t->name, sizeof t->name, "%s/%s", n->name, w ? "webhook" : "command");
-            for (size_t g = 0; g < cfg->n_groups && g < ICS_MAX_GROUPS; g++)
-                t->known[g] = s_db_load(self->db, t->name, cfg->groups[g].name,
-                                        &t->scan_index[g], &t->scan_n[g]);
+            s_db_load(self->db, t);
         }
     }
-    /* The loop names the groups as it sees them, in the configuration's order. */
-    for (size_t g = 0; g < cfg->n_groups && g < ICS_MAX_GROUPS; g++)
-        ics_strcpy(self->groups[g], sizeof self->groups[g], cfg->groups[g].name);
     if (pthread_create(&self->worker, NULL, s_worker, self) != 0) {
         rc = ics_err(err, ICS_EIO, "cannot start the notification thread");
         goto fail;
