@@ -708,11 +708,11 @@ void ics_dashboard_page(struct ics_node *node, FILE *out)
           "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
           "<noscript><meta http-equiv=\"refresh\" content=\"30\"></noscript><title>ICS dashboard: ",
           out);
-    E(node->cfg->org);
+    E(ics_node_config(node)->org);
     fprintf(out, "</title><style>%s</style></head><body data-updates=\"0\"><header><h1>"
                  "ICS dashboard</h1><p>Node ", s_style);
-    E(node->cfg->org);
-    const ics_org_cfg_t *me = ics_config_org(node->cfg, node->cfg->org);
+    E(ics_node_config(node)->org);
+    const ics_org_cfg_t *me = ics_config_org(ics_node_config(node), ics_node_config(node)->org);
     if (me != NULL && me->name[0] != '\0') {
         fputs(" (", out);
         E(me->name);
@@ -720,8 +720,8 @@ void ics_dashboard_page(struct ics_node *node, FILE *out)
     }
     fputs(" &middot; read-only &middot; <span id=\"status\">updates every 30 s</span></p>"
           "</header><main id=\"live\">", out);
-    for (size_t i = 0; i < node->n_groups; i++) {
-        ics_group_t *g = node->groups[i];
+    for (size_t i = 0; i < ics_node_n_groups(node); i++) {
+        ics_group_t *g = ics_node_group_at(node, i);
         const char *gid = ics_group_name(g); /* [A-Za-z0-9_-]: safe in an id */
         uint64_t clock = ics_fsm_clock(ics_group_fsm(g));
         fprintf(out, "<div class=\"group\" id=\"group-%s\" data-position=\"%" PRIu64 "\"><h2>"
@@ -751,10 +751,10 @@ ics_dashboard_stream_t *ics_dashboard_stream_new(struct ics_node *node, const ch
     if (self == NULL)
         return NULL;
     self->node = node;
-    for (size_t g = 0; g < node->n_groups && g < ICS_MAX_GROUPS; g++) {
-        self->next[g] = ics_fsm_position(ics_group_fsm(node->groups[g])) + 1;
+    for (size_t g = 0; g < ics_node_n_groups(node) && g < ICS_MAX_GROUPS; g++) {
+        self->next[g] = ics_fsm_position(ics_group_fsm(ics_node_group_at(node, g))) + 1;
         if (last_event_id != NULL) {
-            const char *name = ics_group_name(node->groups[g]);
+            const char *name = ics_group_name(ics_node_group_at(node, g));
             size_t nl = strlen(name);
             unsigned long long idx;
             unsigned n;
@@ -780,8 +780,8 @@ void ics_dashboard_stream_free(ics_dashboard_stream_t **self_p)
 
 bool ics_dashboard_stream_pending(ics_dashboard_stream_t *self)
 {
-    for (size_t g = 0; g < self->node->n_groups && g < ICS_MAX_GROUPS; g++)
-        if (ics_fsm_position(ics_group_fsm(self->node->groups[g])) >= self->next[g])
+    for (size_t g = 0; g < ics_node_n_groups(self->node) && g < ICS_MAX_GROUPS; g++)
+        if (ics_fsm_position(ics_group_fsm(ics_node_group_at(self->node, g))) >= self->next[g])
             return true;
     return false;
 }
@@ -791,8 +791,8 @@ size_t ics_dashboard_stream_read(ics_dashboard_stream_t *self, FILE *out)
     enum { BATCH = 50 };
     size_t sent = 0;
 
-    for (size_t g = 0; g < self->node->n_groups && g < ICS_MAX_GROUPS; g++) {
-        ics_group_t *grp = self->node->groups[g];
+    for (size_t g = 0; g < ics_node_n_groups(self->node) && g < ICS_MAX_GROUPS; g++) {
+        ics_group_t *grp = ics_node_group_at(self->node, g);
         ics_history_t *hist = ics_group_history(grp);
         uint64_t top = ics_fsm_position(ics_group_fsm(grp)), p = self->next[g], prev = 0;
         ics_log_entry_t batch[BATCH];
@@ -822,7 +822,7 @@ size_t ics_dashboard_stream_read(ics_dashboard_stream_t *self, FILE *out)
                 if (e->index == p && e->n < self->skip[g])
                     continue;
                 snprintf(id, sizeof id, "%s:%" PRIu64 ":%u", ics_group_name(grp), e->index, e->n);
-                char *json = ics_notify_event_json(self->node->cfg->org, ics_group_name(grp), e, id);
+                char *json = ics_notify_event_json(ics_node_config(self->node)->org, ics_group_name(grp), e, id);
                 if (json == NULL)
                     continue;
                 json[strcspn(json, "\n")] = '\0'; /* one data: line */

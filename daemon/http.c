@@ -641,9 +641,9 @@ static enum MHD_Result s_handler(void *cls, struct MHD_Connection *conn, const c
         *upload_data_size = 0;
         return s_reply(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "text/plain", strdup("GET only\n"), 9);
     }
-    if (self->node->cfg->dashboard && (strcmp(url, "/") == 0 || strcmp(url, "/index.html") == 0))
+    if (ics_node_config(self->node)->dashboard && (strcmp(url, "/") == 0 || strcmp(url, "/index.html") == 0))
         return s_page(conn, self->node);
-    if (self->node->cfg->dashboard && strcmp(url, "/events") == 0)
+    if (ics_node_config(self->node)->dashboard && strcmp(url, "/events") == 0)
         return s_events(self, conn);
     f = open_memstream(&body, &len);
     if (f == NULL)
@@ -663,7 +663,7 @@ static enum MHD_Result s_handler(void *cls, struct MHD_Connection *conn, const c
     } else {
         status = MHD_HTTP_NOT_FOUND;
         fprintf(f, "not found: try /metrics, /healthz or /readyz%s\n",
-                self->node->cfg->dashboard ? ", or / for the dashboard" : "");
+                ics_node_config(self->node)->dashboard ? ", or / for the dashboard" : "");
     }
     fclose(f);
     return s_reply(conn, status, type, body, len);
@@ -700,7 +700,7 @@ ics_http_t *ics_http_start(struct ics_node *node, const char *listen, ics_err_t 
         return NULL;
     }
     self->node = node;
-    const ics_config_t *cfg = node->cfg;
+    const ics_config_t *cfg = ics_node_config(node);
     unsigned flags = MHD_USE_EPOLL | MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME;
     struct MHD_OptionItem opts[8];
     size_t n_opts = 0;
@@ -732,7 +732,7 @@ ics_http_t *ics_http_start(struct ics_node *node, const char *listen, ics_err_t 
         goto fail;
     }
     ics_info("http: serving /metrics, /healthz, /readyz%s on %s:%lu%s%s",
-             node->cfg->dashboard ? " and the dashboard (/, /events)" : "", host, port,
+             ics_node_config(node)->dashboard ? " and the dashboard (/, /events)" : "", host, port,
              self->tls_cert != NULL ? " over HTTPS" : "",
              self->client_ca != NULL ? " to clients with a certificate from client_ca" : "");
     return self;
