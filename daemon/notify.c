@@ -10,8 +10,9 @@
  *                 (events.c, as icsctl watch does), queues those of the
  *                 kinds wanted (at most S_QUEUE_MAX waiting per target),
  *                 and moves the scan cursor past what it read.
- *   worker thread takes the oldest queued event of a target whose back-off
- *                 is over, delivers it (a child process fed the JSON on
+ *   worker        one thread per target (a slow receiver holds up only its
+ *                 own events) takes its oldest queued event once its
+ *                 back-off is over, delivers it (a child process fed the JSON on
  *                 stdin and killed past timeout_ms; an HTTP POST with
  *                 libcurl, 2xx is success), and only then writes the
  *                 target's cursor in notify.db past it and drops it from
@@ -28,7 +29,8 @@
  * never waits on a receiver; stopping waits at most those 2 s. Events are a function of the log, so the
  * same ids come back after a restart. A target seen for the first time
  * starts at the log's current end: a new hook is not flooded with history.
- * Only the worker writes notify.db; only the loop thread reads the groups.
+ * Only the workers write notify.db, each its target's rows through its own
+ * connection; only the loop thread reads the groups.
  */
 #define _GNU_SOURCE /* pipe2 */
 #include "notify.h"
@@ -89,7 +91,11 @@ typedef struct {
     /* shared, under the lock */
     s_item_t *head, *tail;
     size_t queued;
-    /* worker */
+    /* its worker */
+    struct ics_notify *owner;
+    pthread_t thread;
+    bool started;
+    sqlite3 *db;                    /* its own connection to notify.db */
     uint64_t next_try_ms;
     unsigned failures;
 } s_target_t;
@@ -99,9 +105,7 @@ struct ics_notify {
     size_t n_t;
     char groups[ICS_MAX_GROUPS][ICS_GROUP_MAX];  /* names, as the loop first saw them */
     char org[ICS_ORG_MAX];
-    sqlite3 *db;                 /* the worker's, after start */
-    pthread_t worker;
-    bool started, curl;
+    bool curl;
     pthread_mutex_t lock;
     pthread_cond_t wake;
     bool stop;
@@ -423,33 +427,27 @@ static int s_post(ics_notify_t *self, const s_target_t *t, const s_item_t *it, c
     return rc;
 }
 
+/* One per target, so that a slow receiver holds up only its own events. */
 static void *s_worker(void *arg)
 {
-    ics_notify_t *self = arg;
+    s_target_t *t = arg;
+    ics_notify_t *self = t->owner;
 
     pthread_mutex_lock(&self->lock);
     while (!self->stop) {
-        uint64_t now = ics_mono_ms(), soonest = now + 500;
-        s_target_t *t = NULL;
-        for (size_t i = 0; i < self->n_t; i++) {
-            s_target_t *c = &self->t[i];
-            if (c->head == NULL)
-                continue;
-            if (c->next_try_ms <= now && (t == NULL || c->next_try_ms < t->next_try_ms))
-                t = c;
-            else if (c->next_try_ms < soonest)
-                soonest = c->next_try_ms;
-        }
-        if (t == NULL) {
+        uint64_t now = ics_mono_ms();
+        if (t->head == NULL || t->next_try_ms > now) {
+            uint64_t wait = t->head == NULL || t->next_try_ms - now > 500 ? 500
+                                                                          : t->next_try_ms - now;
             struct timespec ts;
             clock_gettime(CLOCK_REALTIME, &ts);
-            uint64_t ns = (uint64_t)ts.tv_nsec + (soonest - now) * 1000000ull;
+            uint64_t ns = (uint64_t)ts.tv_nsec + wait * 1000000ull;
             ts.tv_sec += (time_t)(ns / 1000000000ull);
             ts.tv_nsec = (long)(ns % 1000000000ull);
             pthread_cond_timedwait(&self->wake, &self->lock, &ts);
             continue;
         }
-        /* Only this thread takes items off: the head stays while it is out. */
+        /* Only this thread takes the target's items off: the head stays. */
         s_item_t *it = t->head;
         pthread_mutex_unlock(&self->lock);
 
@@ -458,11 +456,11 @@ static void *s_worker(void *arg)
         if (it->json != NULL)
             rc = t->webhook ? s_post(self, t, it, why, sizeof why)
                             : s_run_command(self, t, it, why, sizeof why);
-        if (rc == 0 && s_db_store(self->db, t->name, self->groups[it->group], it->index,
+        if (rc == 0 && s_db_store(t->db, t->name, self->groups[it->group], it->index,
                                   it->n + (it->json != NULL ? 1 : 0),
                                   it->json != NULL ? it->id : "") != ICS_OK) {
             snprintf(why, sizeof why, "delivered, but notify.db could not be written: %s",
-                     sqlite3_errmsg(self->db));
+                     sqlite3_errmsg(t->db));
             rc = -1; /* try again: a repeat, never a loss */
         }
 
@@ -508,7 +506,7 @@ static void s_enqueue(ics_notify_t *self, s_target_t *t, s_item_t *it)
         t->head = it;
     t->tail = it;
     t->queued++;
-    pthread_cond_signal(&self->wake);
+    pthread_cond_broadcast(&self->wake);
     pthread_mutex_unlock(&self->lock);
 }
 
@@ -665,8 +663,6 @@ int ics_notify_new(const ics_config_t *cfg, ics_notify_t **out, ics_err_t *err)
         goto fail;
     }
     self->curl = true;
-    if ((rc = s_db_open(cfg->data_dir, &self->db, err)) != ICS_OK)
-        goto fail;
     for (size_t i = 0; i < cfg->n_notify; i++) {
         for (int w = 0; w < 2; w++) {
             const ics_notify_cfg_t *n = &cfg->notify[i];
@@ -676,14 +672,19 @@ int ics_notify_new(const ics_config_t *cfg, ics_notify_t **out, ics_err_t *err)
             t->cfg = *n;
             t->webhook = w == 1;
             snprintf(t->name, sizeof t->name, "%s/%s", n->name, w ? "webhook" : "command");
-            s_db_load(self->db, t);
+            t->owner = self;
+            if ((rc = s_db_open(cfg->data_dir, &t->db, err)) != ICS_OK)
+                goto fail;
+            s_db_load(t->db, t);
         }
     }
-    if (pthread_create(&self->worker, NULL, s_worker, self) != 0) {
-        rc = ics_err(err, ICS_EIO, "cannot start the notification thread");
-        goto fail;
+    for (size_t i = 0; i < self->n_t; i++) {
+        if (pthread_create(&self->t[i].thread, NULL, s_worker, &self->t[i]) != 0) {
+            rc = ics_err(err, ICS_EIO, "cannot start a notification thread");
+            goto fail;
+        }
+        self->t[i].started = true;
     }
-    self->started = true;
     ics_info("notify: %zu target(s) from %zu [notify] section(s)", self->n_t, cfg->n_notify);
     *out = self;
     return ICS_OK;
@@ -698,22 +699,21 @@ void ics_notify_destroy(ics_notify_t **self_p)
     if (self_p == NULL || *self_p == NULL)
         return;
     self = *self_p;
-    if (self->started) {
-        atomic_store(&self->cut_at, ics_mono_ms() + S_STOP_GRACE_MS);
-        pthread_mutex_lock(&self->lock);
-        self->stop = true;
-        pthread_cond_signal(&self->wake);
-        pthread_mutex_unlock(&self->lock);
-        pthread_join(self->worker, NULL);
-    }
+    atomic_store(&self->cut_at, ics_mono_ms() + S_STOP_GRACE_MS);
+    pthread_mutex_lock(&self->lock);
+    self->stop = true;
+    pthread_cond_broadcast(&self->wake);
+    pthread_mutex_unlock(&self->lock);
     for (size_t i = 0; i < self->n_t; i++) {
+        if (self->t[i].started)
+            pthread_join(self->t[i].thread, NULL);
+        sqlite3_close(self->t[i].db);
         for (s_item_t *it = self->t[i].head, *next; it != NULL; it = next) {
             next = it->next;
             free(it->json);
             free(it);
         }
     }
-    sqlite3_close(self->db);
     if (self->curl)
         curl_global_cleanup();
     pthread_cond_destroy(&self->wake);

@@ -5,8 +5,8 @@
  * "<group>:<index>:<n>" for the receiver to drop a repeat.
  *
  * The node's loop reads the events (ics_notify_run, a bounded amount per
- * turn); one worker thread delivers them, so a slow receiver never holds
- * the loop up. A cursor per target and group, in notify.db in the data
+ * turn); a worker thread per target delivers them, so a slow receiver
+ * holds up neither the loop nor the other targets. A cursor per target and group, in notify.db in the data
  * directory, moves only once the receiver has taken the event.
  */
 #ifndef ICS_NOTIFY_H

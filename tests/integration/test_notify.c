@@ -319,6 +319,7 @@ static void delivered_once_through_outage_hang_and_restart(void **state)
     fx_t *fx = *state;
     static char hook[MAX_GOT][64], web[MAX_GOT][64], log[MAX_GOT][64];
     char id[64];
+    size_t n_web_now;
 
     /* Plain delivery: the request and the offer, each with its id. */
     uint64_t req = s_request(fx, RTD, "RVI");
@@ -353,6 +354,15 @@ static void delivered_once_through_outage_hang_and_restart(void **state)
     for (int t = 0; t < 100 && !s_log_has(fx, QHM, "killed after 1500 ms"); t++)
         h_sleep_ms(100);
     assert_true(s_log_has(fx, QHM, "killed after 1500 ms"));
+    /* ... while the webhook, with a thread of its own, already has it. */
+    n_web_now = s_webhook_ids(fx, web, MAX_GOT);
+    ASSERT_OK(fx, QHM, "--json watch --since %llu --once --kind aid.cancelled",
+              (unsigned long long)req2);
+    const char *cancel = strstr(fx->out, "\"id\":\"");
+    assert_non_null(cancel);
+    snprintf(id, sizeof id, "%.*s", (int)strcspn(cancel + 6, "\""), cancel + 6);
+    if (!s_has(web, n_web_now, id))
+        fail_msg("the webhook waited for the hanging hook: %s not there yet", id);
     assert_int_equal(h_sh("rm -f '%s'", fx->hang), 0);
     size_t n_log = s_watch_ids(fx, log, MAX_GOT);
     s_until_delivered(fx, log[n_log - 1], true, true, 15000);
