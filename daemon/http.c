@@ -5,26 +5,64 @@
  *   /healthz  200 while the event loop turns (it is the one answering)
  *   /readyz   200 when every group has a leader and has applied what it
  *             knows to be committed; 503 with the reason otherwise
+ *   /         the dashboard (dashboard.c), with [http] dashboard = yes
+ *   /events   its server-sent events: every group's domain events from
+ *             the log's end (or after a Last-Event-ID), one message each
  *
- * Read-only by construction: no handler changes state. Bound to loopback
- * unless the operator names another address.
+ * Read-only by construction: no handler changes state, and anything but
+ * GET or HEAD is refused. Bound to loopback unless the operator names
+ * another address. With [http] tls_cert and tls_key it speaks only HTTPS
+ * (GnuTLS, through libmicrohttpd); with client_ca as well, every request
+ * must come with a client certificate that CA signed (the login of a
+ * remote control-room screen), or it is answered 403 and nothing else.
+ *
+ * An /events connection is suspended (MHD_suspend_connection) whenever it
+ * has nothing to send, so the loop never spins on it; each turn, before
+ * the loop polls (ics_http_timeout), those whose groups have applied new
+ * entries, or that are due a keep-alive comment, are resumed.
  */
 #include "http.h"
 
 #include <arpa/inet.h>
+#include <gnutls/gnutls.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 
+#include "dashboard.h"
 #include "node.h"
 #include "raftio.h"
+
+#define S_SSE_KEEPALIVE_MS 5000
+#define S_SSE_MAX 16            /* /events streams at once (of 32 connections) */
+
+typedef struct s_sse {
+    struct s_sse *next;
+    struct ics_http *http;
+    struct MHD_Connection *conn;
+    ics_dashboard_stream_t *stream;
+    char *buf;                  /* what is still to be sent */
+    size_t len, off;
+    uint64_t last_ms;           /* when something was last sent */
+    bool suspended;
+} s_sse_t;
 
 struct ics_http {
     struct MHD_Daemon *mhd;
     ics_node_t *node;
+    char *tls_cert, *tls_key, *client_ca; /* PEM text, kept while the daemon runs */
+    s_sse_t *sse;
+    size_t n_sse;
+    bool stopping;
 };
+
+/* Security headers of the dashboard's page: nothing from anywhere else. */
+static const char s_csp[] = "default-src 'none'; style-src 'unsafe-inline'; "
+                            "script-src 'unsafe-inline'; connect-src 'self'; img-src 'self' data:; "
+                            "base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
 /* Counters of each group's raft messages under max_message_bytes, one row
  * per sample; rows of a name are adjacent, so HELP and TYPE print once. */
@@ -395,6 +433,192 @@ static enum MHD_Result s_reply(struct MHD_Connection *conn, unsigned status, con
     return rc;
 }
 
+/* ---- /events ------------------------------------------------------------ */
+
+static ssize_t s_sse_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    s_sse_t *e = cls;
+    (void)pos;
+
+    if (e->off == e->len) {
+        FILE *f;
+        free(e->buf);
+        e->buf = NULL;
+        e->len = e->off = 0;
+        if (e->http->stopping)
+            return MHD_CONTENT_READER_END_OF_STREAM;
+        f = open_memstream(&e->buf, &e->len);
+        if (f == NULL)
+            return MHD_CONTENT_READER_END_WITH_ERROR;
+        size_t n = ics_dashboard_stream_read(e->stream, f);
+        uint64_t now = ics_mono_ms();
+        if (n == 0 && now - e->last_ms >= S_SSE_KEEPALIVE_MS)
+            fputs(": keep-alive\n\n", f);
+        if (fclose(f) != 0)
+            return MHD_CONTENT_READER_END_WITH_ERROR;
+        if (e->len == 0) {
+            /* Nothing to say: off the loop until there is (s_sse_wake). */
+            e->suspended = true;
+            MHD_suspend_connection(e->conn);
+            return 0;
+        }
+        e->last_ms = now;
+    }
+    size_t n = e->len - e->off < max ? e->len - e->off : max;
+    memcpy(buf, e->buf + e->off, n);
+    e->off += n;
+    return (ssize_t)n;
+}
+
+static void s_sse_free(void *cls)
+{
+    s_sse_t *e = cls, **pp;
+    for (pp = &e->http->sse; *pp != NULL && *pp != e; pp = &(*pp)->next)
+        ;
+    if (*pp == e) {
+        *pp = e->next;
+        e->http->n_sse--;
+    }
+    ics_dashboard_stream_free(&e->stream);
+    free(e->buf);
+    free(e);
+}
+
+/* Resumes the streams that have news or are due a keep-alive (all of them
+ * when stopping). true if any was. */
+static bool s_sse_wake(ics_http_t *self)
+{
+    uint64_t now = ics_mono_ms();
+    bool any = false;
+    for (s_sse_t *e = self->sse; e != NULL; e = e->next) {
+        if (e->suspended && (self->stopping || now - e->last_ms >= S_SSE_KEEPALIVE_MS ||
+                             ics_dashboard_stream_pending(e->stream))) {
+            e->suspended = false;
+            MHD_resume_connection(e->conn);
+            any = true;
+        }
+    }
+    return any;
+}
+
+static enum MHD_Result s_events(ics_http_t *self, struct MHD_Connection *conn)
+{
+    const char *last = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Last-Event-ID");
+    struct MHD_Response *r;
+    enum MHD_Result rc;
+    s_sse_t *e;
+
+    if (last == NULL)
+        last = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "after");
+    if (self->n_sse >= S_SSE_MAX)
+        return s_reply(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "text/plain",
+                       strdup("too many event streams\n"), 23);
+    e = calloc(1, sizeof *e);
+    if (e == NULL || (e->stream = ics_dashboard_stream_new(self->node, last)) == NULL ||
+        (e->buf = strdup("retry: 2000\n: events of this node's groups\n\n")) == NULL) {
+        if (e != NULL)
+            ics_dashboard_stream_free(&e->stream);
+        free(e);
+        return MHD_NO;
+    }
+    e->len = strlen(e->buf);
+    e->http = self;
+    e->conn = conn;
+    e->last_ms = ics_mono_ms();
+    r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096, s_sse_read, e, s_sse_free);
+    if (r == NULL) {
+        ics_dashboard_stream_free(&e->stream);
+        free(e->buf);
+        free(e);
+        return MHD_NO;
+    }
+    e->next = self->sse;
+    self->sse = e;
+    self->n_sse++;
+    MHD_add_response_header(r, "Content-Type", "text/event-stream; charset=utf-8");
+    MHD_add_response_header(r, "Cache-Control", "no-store");
+    MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+    rc = MHD_queue_response(conn, MHD_HTTP_OK, r);
+    MHD_destroy_response(r);
+    return rc;
+}
+
+static enum MHD_Result s_page(struct MHD_Connection *conn, ics_node_t *node)
+{
+    char *body = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&body, &len);
+    struct MHD_Response *r;
+    enum MHD_Result rc;
+
+    if (f == NULL)
+        return MHD_NO;
+    ics_dashboard_page(node, f);
+    if (fclose(f) != 0) {
+        free(body);
+        return MHD_NO;
+    }
+    r = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
+    if (r == NULL) {
+        free(body);
+        return MHD_NO;
+    }
+    MHD_add_response_header(r, "Content-Type", "text/html; charset=utf-8");
+    MHD_add_response_header(r, "Cache-Control", "no-store");
+    MHD_add_response_header(r, "Content-Security-Policy", s_csp);
+    MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+    MHD_add_response_header(r, "Referrer-Policy", "no-referrer");
+    rc = MHD_queue_response(conn, MHD_HTTP_OK, r);
+    MHD_destroy_response(r);
+    return rc;
+}
+
+/* Did the client present a certificate the trusted CA signed (and that is
+ * valid now)? libmicrohttpd asks for one when client_ca is set, but does
+ * not itself refuse a connection without it. */
+static bool s_client_ok(struct MHD_Connection *conn)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+    unsigned list_size = 0, status = 0;
+
+    if (ci == NULL || ci->tls_session == NULL)
+        return false;
+    gnutls_session_t tls = (gnutls_session_t)ci->tls_session;
+    if (gnutls_certificate_get_peers(tls, &list_size) == NULL || list_size == 0)
+        return false;
+    return gnutls_certificate_verify_peers2(tls, &status) == GNUTLS_E_SUCCESS && status == 0;
+}
+
+/* A whole PEM file, NUL-terminated (caller frees); NULL with err. */
+static char *s_read_pem(const char *path, ics_err_t *err)
+{
+    FILE *f = fopen(path, "r");
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *m;
+
+    if (f == NULL) {
+        ics_err(err, ICS_ECONFIG, "%s: %s", path, strerror(errno));
+        return NULL;
+    }
+    m = open_memstream(&buf, &len);
+    if (m != NULL) {
+        char chunk[4096];
+        size_t n;
+        while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
+            fwrite(chunk, 1, n, m);
+        fclose(m);
+    }
+    fclose(f);
+    if (buf == NULL || strstr(buf, "-----BEGIN ") == NULL) {
+        ics_err(err, ICS_ECONFIG, "%s: not a PEM file", path);
+        free(buf);
+        return NULL;
+    }
+    return buf;
+}
+
 static enum MHD_Result s_handler(void *cls, struct MHD_Connection *conn, const char *url,
                                  const char *method, const char *version,
                                  const char *upload_data, size_t *upload_data_size,
@@ -408,10 +632,19 @@ static enum MHD_Result s_handler(void *cls, struct MHD_Connection *conn, const c
     (void)upload_data;
     (void)req_cls;
 
+    if (self->client_ca != NULL && !s_client_ok(conn)) {
+        *upload_data_size = 0;
+        return s_reply(conn, MHD_HTTP_FORBIDDEN, "text/plain",
+                       strdup("a client certificate signed by client_ca is required\n"), 53);
+    }
     if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
         *upload_data_size = 0;
         return s_reply(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "text/plain", strdup("GET only\n"), 9);
     }
+    if (ics_node_config(self->node)->dashboard && (strcmp(url, "/") == 0 || strcmp(url, "/index.html") == 0))
+        return s_page(conn, self->node);
+    if (ics_node_config(self->node)->dashboard && strcmp(url, "/events") == 0)
+        return s_events(self, conn);
     f = open_memstream(&body, &len);
     if (f == NULL)
         return MHD_NO;
@@ -429,7 +662,8 @@ static enum MHD_Result s_handler(void *cls, struct MHD_Connection *conn, const c
         fprintf(f, "%s\n", why);
     } else {
         status = MHD_HTTP_NOT_FOUND;
-        fputs("not found: try /metrics, /healthz or /readyz\n", f);
+        fprintf(f, "not found: try /metrics, /healthz or /readyz%s\n",
+                ics_node_config(self->node)->dashboard ? ", or / for the dashboard" : "");
     }
     fclose(f);
     return s_reply(conn, status, type, body, len);
@@ -466,24 +700,62 @@ ics_http_t *ics_http_start(struct ics_node *node, const char *listen, ics_err_t 
         return NULL;
     }
     self->node = node;
-    self->mhd = MHD_start_daemon(MHD_USE_EPOLL | MHD_USE_ERROR_LOG, 0, NULL, NULL, s_handler,
-                                 self, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
-                                 MHD_OPTION_CONNECTION_LIMIT, (unsigned)32,
-                                 MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)10, MHD_OPTION_END);
-    if (self->mhd == NULL) {
-        ics_err(err, ICS_EIO, "cannot serve HTTP on %s:%lu (address in use?)", host, port);
-        free(self);
-        return NULL;
+    const ics_config_t *cfg = ics_node_config(node);
+    unsigned flags = MHD_USE_EPOLL | MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME;
+    struct MHD_OptionItem opts[8];
+    size_t n_opts = 0;
+    opts[n_opts++] = (struct MHD_OptionItem){MHD_OPTION_SOCK_ADDR, 0, &addr};
+    opts[n_opts++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_LIMIT, 32, NULL};
+    opts[n_opts++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_TIMEOUT, 10, NULL};
+    if (cfg->tls_cert[0] != '\0') {
+        if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
+            ics_err(err, ICS_ECONFIG, "[http] tls_cert: this libmicrohttpd has no TLS");
+            goto fail;
+        }
+        if ((self->tls_cert = s_read_pem(cfg->tls_cert, err)) == NULL ||
+            (self->tls_key = s_read_pem(cfg->tls_key, err)) == NULL ||
+            (cfg->client_ca[0] != '\0' && (self->client_ca = s_read_pem(cfg->client_ca, err)) == NULL))
+            goto fail;
+        flags |= MHD_USE_TLS;
+        opts[n_opts++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, self->tls_cert};
+        opts[n_opts++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, self->tls_key};
+        if (self->client_ca != NULL)
+            opts[n_opts++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_TRUST, 0, self->client_ca};
     }
-    ics_info("http: serving /metrics, /healthz, /readyz on %s:%lu", host, port);
+    opts[n_opts] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
+    self->mhd = MHD_start_daemon(flags, 0, NULL, NULL, s_handler, self, MHD_OPTION_ARRAY, opts,
+                                 MHD_OPTION_END);
+    if (self->mhd == NULL) {
+        ics_err(err, ICS_EIO, "cannot serve HTTP%s on %s:%lu (address in use%s?)",
+                self->tls_cert != NULL ? "S" : "", host, port,
+                self->tls_cert != NULL ? ", or a certificate and key that do not match" : "");
+        goto fail;
+    }
+    ics_info("http: serving /metrics, /healthz, /readyz%s on %s:%lu%s%s",
+             ics_node_config(node)->dashboard ? " and the dashboard (/, /events)" : "", host, port,
+             self->tls_cert != NULL ? " over HTTPS" : "",
+             self->client_ca != NULL ? " to clients with a certificate from client_ca" : "");
     return self;
+fail:
+    free(self->tls_cert);
+    free(self->tls_key);
+    free(self->client_ca);
+    free(self);
+    return NULL;
 }
 
 void ics_http_stop(ics_http_t **self_p)
 {
     if (self_p == NULL || *self_p == NULL)
         return;
+    /* Streams end: each is resumed and told so before the daemon stops. */
+    (*self_p)->stopping = true;
+    if (s_sse_wake(*self_p))
+        MHD_run((*self_p)->mhd);
     MHD_stop_daemon((*self_p)->mhd);
+    free((*self_p)->tls_cert);
+    free((*self_p)->tls_key);
+    free((*self_p)->client_ca);
     free(*self_p);
     *self_p = NULL;
 }
@@ -497,6 +769,10 @@ zmq_pollitem_t ics_http_pollitem(ics_http_t *self)
 long ics_http_timeout(ics_http_t *self)
 {
     MHD_UNSIGNED_LONG_LONG t;
+    /* Called before every poll of the loop: entries applied in the turn
+     * that ends here wake the streams waiting for them. */
+    if (s_sse_wake(self))
+        return 0;
     if (MHD_get_timeout(self->mhd, &t) == MHD_YES)
         return t > 1000 ? 1000 : (long)t;
     return 1000;

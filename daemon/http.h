@@ -1,7 +1,10 @@
 /*
  * Optional read-only HTTP listener: /metrics (Prometheus text format),
- * /healthz and /readyz. Served from the node's own event loop (libmicrohttpd
- * in external-epoll mode), so it reads node state without locks.
+ * /healthz and /readyz, and with [http] dashboard the dashboard (/) and its
+ * event stream (/events, dashboard.h); HTTPS and client certificates with
+ * [http] tls_cert, tls_key and client_ca. Served from the node's own event
+ * loop (libmicrohttpd in external-epoll mode), so it reads node state
+ * without locks.
  */
 #ifndef ICS_HTTP_H
 #define ICS_HTTP_H

@@ -34,6 +34,7 @@
 #include "common/config.h"
 #include "common/keys.h"
 #include "node.h"
+#include "notify.h"
 
 #define DEFAULT_CONFIG "/etc/icsd/icsd.conf"
 
@@ -118,7 +119,7 @@ static int s_check(const char *path)
     ics_identity_t *id;
     ics_err_t err;
 
-    if (ics_config_load(path, &cfg, &err) != ICS_OK) {
+    if (ics_config_load(path, &cfg, &err) != ICS_OK || ics_notify_check(&cfg, &err) != ICS_OK) {
         s_fail("%s", err.msg);
         return 1;
     }

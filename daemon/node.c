@@ -56,6 +56,7 @@
 
 #include "http.h"
 #include "ics/v1/wire.pb-c.h"
+#include "notify.h"
 #include "raftio.h"
 #include "wire.h"
 
@@ -111,6 +112,7 @@ struct ics_node {
     } drops;
     volatile sig_atomic_t *stop;
     ics_http_t *http;                  /* http.c: /metrics, NULL when off */
+    struct ics_notify *notify;         /* notify.c: [notify] targets, NULL when none */
     ics_bridge_t *bridge;              /* bridge.c: mutual aid across groups */
     volatile sig_atomic_t *reload;     /* set by SIGHUP (main.c); NULL: none */
     bool verbose;                      /* -v: debug, whatever log_level says */
@@ -562,6 +564,8 @@ ics_node_t *ics_node_new(const ics_config_t *cfg, volatile sig_atomic_t *stop, i
         goto fail;
     if (cfg->http[0] != '\0' && (self->http = ics_http_start(self, cfg->http, err)) == NULL)
         goto fail;
+    if (ics_notify_new(cfg, &self->notify, err) != ICS_OK)
+        goto fail;
     return self;
 fail:
     ics_node_destroy(&self);
@@ -580,6 +584,7 @@ void ics_node_destroy(ics_node_t **self_p)
     if (self_p == NULL || *self_p == NULL)
         return;
     self = *self_p;
+    ics_notify_destroy(&self->notify);
     ics_http_stop(&self->http);
     /* Groups first: their pending submissions still answer their clients. */
     for (size_t i = 0; i < self->n_groups; i++)
@@ -1027,6 +1032,10 @@ static void s_config_diff(const ics_config_t *a, const ics_config_t *b, char *ou
     STR(data_dir, "data_dir");
     STR(control, "control");
     STR(http, "http");
+    NUM(dashboard, "[http] dashboard");
+    STR(tls_cert, "[http] tls_cert");
+    STR(tls_key, "[http] tls_key");
+    STR(client_ca, "[http] client_ca");
     NUM(heartbeat_ms, "[raft] heartbeat_ms");
     NUM(election_ms, "[raft] election_ms");
     NUM(snapshot_threshold, "[raft] snapshot_threshold");
@@ -1139,6 +1148,17 @@ static void s_reload(ics_node_t *self)
             }
         }
     }
+    /* Notification targets are the notifier's own copy: started again
+     * from what each has delivered (notify.db). */
+    if (ics_notify_check(next, &err) != ICS_OK) {
+        ics_error("reload: [notify] not changed: %s", err.msg);
+    } else if (self->notify != NULL || next->n_notify > 0) {
+        ics_notify_destroy(&self->notify);
+        if (ics_notify_new(next, &self->notify, &err) != ICS_OK)
+            ics_error("reload: notifications stopped: %s", err.msg);
+        else
+            ics_notice("reload: %zu [notify] section(s) in effect", next->n_notify);
+    }
     if (restart[0] == '\0')
         ics_notice("reload: %s read; %s", self->cfg->path,
                    level_changed ? "all that changed is applied" : "nothing changed");
@@ -1192,6 +1212,7 @@ int ics_node_run(ics_node_t *self)
         }
         for (size_t i = 0; i < self->n_groups; i++)
             ics_group_flush(self->groups[i]);
+        ics_notify_run(self->notify, self->groups, self->n_groups);
         s_watch(self);
         if (!s_files_check(self, now)) {
             sd_notifyf(0, "STATUS=data directory %s vanished or was replaced: stopping",

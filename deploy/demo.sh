@@ -2,6 +2,8 @@
 # Builds icsd and icsctl, then runs the main job: a five-organisation ICS on
 # loopback walking through a real scenario (deploy/loopback-ics.sh).
 #   deploy/demo.sh [loopback-ics.sh arguments...]
+# It prints the URL of the ICB node's dashboard at the end; --keep leaves
+# the nodes, and so the dashboard, running (loopback-ics.sh --help).
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
 "$top/deploy/deps.sh"

@@ -8,9 +8,16 @@ set -eu
 # and packet filters for the partition test (cluster_partition). clang and
 # libclang-rt-dev (libFuzzer, which clang only recommends): the fuzz
 # harnesses (tests/fuzz, deploy/fuzz.sh).
+# libcurl4-openssl-dev: webhooks of [notify] sections.
+# libgnutls28-dev: HTTPS client certificates ([http] client_ca); openssl and
+# curl make and present them in cluster_dashboard.
+# chromium: the dashboard test loads the page in headless Chromium
+# (cluster_dashboard; it skips without it). ICS_NO_CHROMIUM=1 leaves it out.
 PACKAGES="build-essential cmake pkg-config protobuf-c-compiler libprotobuf-c-dev
 libzmq3-dev libsodium-dev libsqlite3-dev libraft-dev libcmocka-dev libinih-dev
-libsystemd-dev libmicrohttpd-dev prometheus iproute2 nftables clang libclang-rt-dev"
+libsystemd-dev libmicrohttpd-dev libcurl4-openssl-dev libgnutls28-dev prometheus
+python3 openssl curl iproute2 nftables clang libclang-rt-dev"
+[ "${ICS_NO_CHROMIUM:-0}" = 1 ] || PACKAGES="$PACKAGES chromium"
 
 missing=""
 for p in $PACKAGES; do

@@ -9,7 +9,8 @@
 #   --bin DIR   where icsd and icsctl are (default: build/ of this tree)
 #   --dir DIR   working directory for keys, configs, data, logs
 #               (default: demo/ of this tree; wiped first)
-#   --keep      leave the nodes running at the end (stop with: kill $(cat DIR/*.pid))
+#   --keep      leave the nodes running at the end (stop with: kill $(cat DIR/*.pid)),
+#               and with them the ICB's dashboard (its URL is printed)
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -55,11 +56,12 @@ port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 base=$((20000 + RANDOM % 30000))
 while :; do
     ok=1
-    for i in $(seq 0 $((${#ALL[@]} - 1))); do port_free $((base + i)) || { ok=0; break; }; done
+    for i in $(seq 0 ${#ALL[@]}); do port_free $((base + i)) || { ok=0; break; }; done
     [ $ok = 1 ] && break
     base=$((base + 7))
 done
 
+dash_port=$((base + ${#ALL[@]}))
 rm -rf "$dir"
 mkdir -p "$dir"
 cleanup() {
@@ -92,6 +94,8 @@ for org in "${ALL[@]}"; do
         echo "listen = tcp://127.0.0.1:${PORT[$org]}"
         echo "data_dir = $org.data"
         echo "control = ipc://$org.sock"
+        # The ICB's node serves the read-only dashboard on loopback.
+        [ "$org" = QHM ] && printf 'http = 127.0.0.1:%s\n\n[http]\ndashboard = yes\n' "$dash_port"
         echo
         echo "[raft]"
         echo "tick_interval_ms = 5000"
@@ -185,5 +189,7 @@ run "$icsctl" -c "$dir/$leader.conf" --group nenc log tail -n 3
 
 say "Done"
 echo "  keys, configurations, data and logs are in $dir"
+echo "  dashboard (the ICB's node, read-only): http://127.0.0.1:$dash_port/"
 [ $keep = 1 ] && echo "  nodes left running; stop them with: kill \$(cat $dir/*.pid)"
+[ $keep = 1 ] || echo "  (run with --keep to leave the nodes and the dashboard up)"
 exit 0

@@ -11,6 +11,10 @@
  *   [org ODS]      kind, name, endpoint, public_key
  *   [group NAME]   members (space separated, may repeat), admin, join, policy,
  *                  escalate_to (the group unmet mutual aid is raised in)
+ *   [http]         dashboard (serve the read-only dashboard on [node] http),
+ *                  tls_cert, tls_key (HTTPS), client_ca (client certificates)
+ *   [notify NAME]  kinds, command, url, timeout_ms, retry_max_ms (NAME
+ *                  optional; daemon/notify.c delivers)
  */
 #include "config.h"
 #include "policyfile.h"
@@ -23,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 static const char *s_kinds[] = {
     "icb", "trust", "foundation_trust", "local_authority", "ambulance",
@@ -48,6 +53,7 @@ typedef struct {
     bool bad_line;         /* a line inih must not see: nothing after it counts */
     ics_org_cfg_t *org;    /* current [org] section */
     ics_group_cfg_t *group;
+    ics_notify_cfg_t *notify; /* current [notify] section */
     char section[128];
     bool have_node;
     bool new_section;      /* a [header] was read since the last key */
@@ -377,6 +383,113 @@ static int s_group(s_parse_t *p, const char *name, const char *value)
     return 1;
 }
 
+static bool s_yes_no(const char *value, bool *out)
+{
+    if (strcmp(value, "yes") == 0 || strcmp(value, "true") == 0)
+        *out = true;
+    else if (strcmp(value, "no") == 0 || strcmp(value, "false") == 0)
+        *out = false;
+    else
+        return false;
+    return true;
+}
+
+static int s_http(s_parse_t *p, const char *name, const char *value)
+{
+    static const struct {
+        const char *name;
+        size_t off;
+    } files[] = {
+        {"tls_cert", offsetof(ics_config_t, tls_cert)},
+        {"tls_key", offsetof(ics_config_t, tls_key)},
+        {"client_ca", offsetof(ics_config_t, client_ca)},
+    };
+    if (strcmp(name, "dashboard") == 0) {
+        if (!s_yes_no(value, &p->cfg->dashboard))
+            return s_fail(p, "dashboard = '%s': expected yes or no", value);
+        return 1;
+    }
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+        if (strcmp(name, files[i].name) == 0) {
+            char *out = (char *)p->cfg + files[i].off;
+            if (!s_path(p, name, value, out, PATH_MAX))
+                return 0;
+            if (access(out, R_OK) != 0)
+                return s_fail(p, "%s = '%s': cannot read %s: %s", name, value, out,
+                              strerror(errno));
+            return 1;
+        }
+    }
+    return s_fail(p, "unknown key '%s' in [http]", name);
+}
+
+/* An http:// or https:// URL with a host: libcurl has the last word when
+ * the node starts (and --check-config asks it too). */
+static bool s_url_ok(const char *url)
+{
+    const char *host;
+    if (strncmp(url, "http://", 7) == 0)
+        host = url + 7;
+    else if (strncmp(url, "https://", 8) == 0)
+        host = url + 8;
+    else
+        return false;
+    if (*host == '\0' || *host == '/' || *host == ':')
+        return false;
+    for (const char *c = url; *c; c++)
+        if ((unsigned char)*c <= ' ' || *c == 0x7f)
+            return false;
+    return true;
+}
+
+static int s_notify(s_parse_t *p, const char *name, const char *value)
+{
+    ics_notify_cfg_t *n = p->notify;
+
+    if (strcmp(name, "kinds") == 0 || strcmp(name, "kind") == 0) {
+        char buf[1024], *save = NULL, *tok;
+        if (!ics_strcpy(buf, sizeof buf, value))
+            return s_fail(p, "kinds: too long");
+        for (tok = strtok_r(buf, " \t,", &save); tok; tok = strtok_r(NULL, " \t,", &save)) {
+            if (n->n_kinds == ICS_NOTIFY_KINDS)
+                return s_fail(p, "kinds: more than %d", ICS_NOTIFY_KINDS);
+            for (const char *c = tok; *c; c++)
+                if (!((*c >= 'a' && *c <= 'z') || *c == '.' || *c == '_'))
+                    return s_fail(p, "kinds: '%s' is not an event kind (e.g. aid, "
+                                     "aid.requested, opel.changed)", tok);
+            if (!ics_strcpy(n->kinds[n->n_kinds], sizeof n->kinds[0], tok))
+                return s_fail(p, "kinds: '%s' is too long", tok);
+            n->n_kinds++;
+        }
+    } else if (strcmp(name, "command") == 0) {
+        char prog[PATH_MAX], path[PATH_MAX];
+        size_t pl = strcspn(value, " \t");
+        struct stat st;
+        if (value[0] == '\0' || pl >= sizeof prog)
+            return s_fail(p, "command = '%s': expected a program (and arguments)", value);
+        memcpy(prog, value, pl);
+        prog[pl] = '\0';
+        if (!s_path(p, name, prog, path, sizeof path))
+            return 0;
+        if (stat(path, &st) != 0 || !S_ISREG(st.st_mode) || access(path, X_OK) != 0)
+            return s_fail(p, "command = '%s': %s is not an executable file", value, path);
+        if (snprintf(n->command, sizeof n->command, "%s%s", path, value + pl) >=
+            (int)sizeof n->command)
+            return s_fail(p, "command = '%s': too long", value);
+    } else if (strcmp(name, "url") == 0) {
+        if (!s_url_ok(value) || !ics_strcpy(n->url, sizeof n->url, value))
+            return s_fail(p, "url = '%s': expected http://HOST[:PORT]/PATH or https://...",
+                          value);
+    } else if (strcmp(name, "timeout_ms") == 0) {
+        return s_uint(p, name, value, 100, 600000, &n->timeout_ms) ? 1 : 0;
+    } else if (strcmp(name, "retry_max_ms") == 0) {
+        return s_uint(p, name, value, 1000, 86400000, &n->retry_max_ms) ? 1 : 0;
+    } else {
+        return s_fail(p, "unknown key '%s' in [notify %s]", name, n->name);
+    }
+    return 1;
+}
+
 /* Called by s_handler when the section name changes. */
 static int s_enter(s_parse_t *p, const char *section)
 {
@@ -386,10 +499,27 @@ static int s_enter(s_parse_t *p, const char *section)
     ics_strcpy(p->section, sizeof p->section, section);
     p->org = NULL;
     p->group = NULL;
+    p->notify = NULL;
     if (sscanf(section, "%15s %127s", kind, arg) < 1)
         return s_fail(p, "empty section name");
+    if (strcmp(kind, "notify") == 0) {
+        const char *nm = arg[0] != '\0' ? arg : "default";
+        if (!ics_valid_id(nm, ICS_GROUP_MAX))
+            return s_fail(p, "[notify %s]: expected a name of letters, digits, '-', '_'", arg);
+        for (size_t i = 0; i < c->n_notify; i++)
+            if (strcmp(c->notify[i].name, nm) == 0)
+                return s_fail(p, "[notify %s] is defined twice", arg);
+        if (c->n_notify == ICS_MAX_NOTIFY)
+            return s_fail(p, "more than %d [notify] sections", ICS_MAX_NOTIFY);
+        p->notify = &c->notify[c->n_notify++];
+        ics_strcpy(p->notify->name, sizeof p->notify->name, nm);
+        p->notify->timeout_ms = 10000;
+        p->notify->retry_max_ms = 300000;
+        p->notify->line = p->section_line;
+        return 1;
+    }
     if (strcmp(kind, "node") == 0 || strcmp(kind, "raft") == 0 ||
-        strcmp(kind, "transport") == 0) {
+        strcmp(kind, "transport") == 0 || strcmp(kind, "http") == 0) {
         if (arg[0] != '\0')
             return s_fail(p, "[%s] takes no name", kind);
         if (strcmp(kind, "node") == 0)
@@ -442,6 +572,12 @@ static int s_handler(void *user, const char *section, const char *name, const ch
     }
     if (p->org == NULL && p->group == NULL && strncmp(section, "org", 3) == 0)
         return 0; /* section header already failed */
+    if (p->notify == NULL && strncmp(section, "notify", 6) == 0)
+        return 0;
+    if (strcmp(section, "http") == 0)
+        return s_http(p, name, value);
+    if (p->notify != NULL)
+        return s_notify(p, name, value);
     if (strcmp(section, "node") == 0)
         return s_node(p, name, value);
     if (strcmp(section, "raft") == 0 || strcmp(section, "transport") == 0)
@@ -541,6 +677,18 @@ static int s_validate(s_parse_t *p)
              "[group %s] escalate_to = %s, but there is no [group %s] section: a node"
              " escalates only to a group it is in", g->name, g->escalate_to, g->escalate_to);
     }
+    for (size_t i = 0; i < c->n_notify; i++) {
+        const ics_notify_cfg_t *n = &c->notify[i];
+        NEED(n->command[0] != '\0' || n->url[0] != '\0', n->line,
+             "[notify %s] needs command = PROGRAM or url = http(s)://... (or both)", n->name);
+    }
+    NEED((c->tls_cert[0] != '\0') == (c->tls_key[0] != '\0'), 1,
+         "[http] tls_cert and tls_key go together (HTTPS needs both)");
+    NEED(c->client_ca[0] == '\0' || c->tls_cert[0] != '\0', 1,
+         "[http] client_ca asks for client certificates, which needs HTTPS: set tls_cert "
+         "and tls_key");
+    NEED(!c->dashboard || c->http[0] != '\0', 1,
+         "[http] dashboard = yes, but [node] http is not set: the dashboard is served there");
     NEED(c->snapshot_trailing <= 10u * c->snapshot_threshold + 1000000u, 1, "snapshot_trailing too large");
     /* The state keeps the chain only at multiples of 16 (fsm.h,
      * ICS_FSM_MARK_STRIDE): a checkpoint must name one. */

@@ -29,6 +29,23 @@ typedef struct {
     int line;
 } ics_group_cfg_t;
 
+/* [notify NAME]: events of chosen kinds delivered to a command and/or a
+ * webhook (daemon/notify.c). */
+#define ICS_MAX_NOTIFY 8
+#define ICS_NOTIFY_KINDS 16
+#define ICS_NOTIFY_URL_MAX 512
+
+typedef struct {
+    char name[ICS_GROUP_MAX];      /* "default" for a bare [notify] */
+    char kinds[ICS_NOTIFY_KINDS][32]; /* "aid" (every aid.*) or "aid.offered"; none: all */
+    size_t n_kinds;
+    char command[PATH_MAX];        /* program and arguments (split at spaces), "" if none */
+    char url[ICS_NOTIFY_URL_MAX];  /* http(s) webhook, "" if none */
+    unsigned timeout_ms;           /* per attempt; a command past it is killed */
+    unsigned retry_max_ms;         /* back-off doubles from 1 s up to this */
+    int line;
+} ics_notify_cfg_t;
+
 typedef struct ics_config {
     char path[PATH_MAX];
     /* [node] */
@@ -38,6 +55,11 @@ typedef struct ics_config {
     char data_dir[PATH_MAX];
     char control[PATH_MAX];        /* ipc:// endpoint */
     char http[ICS_ENDPOINT_MAX];   /* host:port, empty: off */
+    bool dashboard;                /* [http] dashboard: serve / and /events too */
+    char tls_cert[PATH_MAX];       /* [http] PEM certificate (chain): HTTPS; "" plain HTTP */
+    char tls_key[PATH_MAX];        /* [http] its PEM private key */
+    char client_ca[PATH_MAX];      /* [http] PEM CA(s): a client certificate it signed is
+                                      required for every request; "" none asked */
     int log_level;
     /* [raft] tunables */
     unsigned heartbeat_ms;
@@ -59,6 +81,8 @@ typedef struct ics_config {
     size_t n_orgs;
     ics_group_cfg_t groups[ICS_MAX_GROUPS];
     size_t n_groups;
+    ics_notify_cfg_t notify[ICS_MAX_NOTIFY];
+    size_t n_notify;
 } ics_config_t;
 
 /* Parses and validates path into *cfg. On error returns ICS_ECONFIG with

@@ -192,6 +192,54 @@ static void each_bad_input_names_file_and_line(void **state)
     expect_error(f, 1, "stray = 1", 1, "outside any section");
 }
 
+/* [http] dashboard and [notify NAME] sections, put in line 21 (between
+ * the two [org] sections). */
+static void dashboard_and_notify_sections(void **state)
+{
+    fixture_t *f = *state;
+    static ics_config_t cfg;
+    ics_err_t err;
+
+    assert_int_equal(s_load(f, 21, "[http]\ndashboard = no\n[notify pager]\n"
+                                   "kinds = aid, opel.changed\n"
+                                   "url = https://hooks.example.nhs.uk/ics\n"
+                                   "command = /bin/cat -u\ntimeout_ms = 5000\n"
+                                   "[notify]\nurl = http://127.0.0.1:8080/\n", &cfg, &err),
+                     ICS_OK);
+    assert_false(cfg.dashboard);
+    assert_int_equal(cfg.n_notify, 2);
+    assert_string_equal(cfg.notify[0].name, "pager");
+    assert_int_equal(cfg.notify[0].n_kinds, 2);
+    assert_string_equal(cfg.notify[0].kinds[1], "opel.changed");
+    assert_string_equal(cfg.notify[0].url, "https://hooks.example.nhs.uk/ics");
+    assert_string_equal(cfg.notify[0].command, "/bin/cat -u");
+    assert_int_equal(cfg.notify[0].timeout_ms, 5000);
+    assert_int_equal(cfg.notify[0].retry_max_ms, 300000); /* default */
+    assert_string_equal(cfg.notify[1].name, "default");
+    assert_int_equal(cfg.notify[1].n_kinds, 0);           /* every kind */
+
+    expect_error(f, 21, "[http]\ndashboard = maybe", 22, "dashboard = 'maybe'");
+    expect_error(f, 21, "[http]\ndashboard = yes", 1, "[node] http is not set");
+    expect_error(f, 21, "[http main]\ndashboard = no", 21, "[http] takes no name");
+    expect_error(f, 21, "[http]\ntls_cert = /nonexistent/cert.pem", 22,
+                 "tls_cert = '/nonexistent/cert.pem': cannot read");
+    expect_error(f, 21, "[http]\ntls_cert = icsd.conf", 1, "tls_cert and tls_key go together");
+    expect_error(f, 21, "[http]\nclient_ca = icsd.conf", 1, "client_ca asks for client "
+                                                            "certificates, which needs HTTPS");
+    expect_error(f, 21, "[notify x]\nurl = gopher://example.org/", 22,
+                 "url = 'gopher://example.org/'");
+    expect_error(f, 21, "[notify x]\ncommand = no-such-hook --now", 22,
+                 "no-such-hook is not an executable file");
+    expect_error(f, 21, "[notify x]\ncommand = /bin/true\ntimeout_ms = 5", 23,
+                 "from 100 to 600000");
+    expect_error(f, 21, "[notify x]\nkinds = AID\ncommand = /bin/true", 22,
+                 "'AID' is not an event kind");
+    expect_error(f, 21, "[notify x]\ncolour = red", 22, "unknown key 'colour' in [notify x]");
+    expect_error(f, 21, "[notify x]\nkinds = aid", 21, "[notify x] needs command = PROGRAM");
+    expect_error(f, 21, "[notify x]\ncommand = /bin/true\n[notify x]\nurl = http://a/", 23,
+                 "[notify x] is defined twice");
+}
+
 /* Endpoints libzmq would take and then fail on, or bind somewhere odd. */
 static void endpoints_are_checked(void **state)
 {
@@ -358,6 +406,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(valid_config, setup, teardown),
         cmocka_unit_test_setup_teardown(each_bad_input_names_file_and_line, setup, teardown),
         cmocka_unit_test_setup_teardown(endpoints_are_checked, setup, teardown),
+        cmocka_unit_test_setup_teardown(dashboard_and_notify_sections, setup, teardown),
         cmocka_unit_test_setup_teardown(nul_byte_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(directory_is_not_a_config, setup, teardown),
         cmocka_unit_test_setup_teardown(control_path_must_be_a_socket, setup, teardown),
