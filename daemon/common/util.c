@@ -130,6 +130,9 @@ const char *ics_log_prefix(int level)
 }
 
 static void s_vlog(int level, const char *const *fields, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
+
+static void s_vlog(int level, const char *const *fields, const char *fmt, va_list ap)
 {
     static const char *names[] = {"emerg", "alert", "crit", "error", "warn",
                                   "notice", "info", "debug"};
