@@ -388,7 +388,7 @@ static void test_admission_authorises_one_member_add(void **state)
     add.public_key.len = ICS_PK_BYTES;
     cmd.body_case = ICS__V1__COMMAND__BODY_MEMBER_ADD;
     cmd.member_add = &add;
-    FX_REJECTED(fx_send(fx, "RTD", "ops", &cmd),
+    FX_REJECTED(fx_send(fx, "RTD", NULL, &cmd),
                 "only the membership administrator may add members; RTD is not it");
     m = fx_motion_admit(fx, "QHM", "sir.liam", "RTF", "foundation_trust", pk);
     FX_ACCEPTED(m);
@@ -398,9 +398,9 @@ static void test_admission_authorises_one_member_add(void **state)
     assert_false(ics_fsm_is_member(fx->fsm, "RTF"));
     /* Another organisation's key is not what was decided. */
     add.public_key.data = (uint8_t *)ics_identity_public(fx_org(fx, "RX6")->key);
-    FX_REJECTED(fx_send(fx, "RTD", "ops", &cmd), "only the membership administrator");
+    FX_REJECTED(fx_send(fx, "RTD", NULL, &cmd), "only the membership administrator");
     add.public_key.data = (uint8_t *)pk;
-    FX_ACCEPTED(fx_send(fx, "RTD", "ops", &cmd));
+    FX_ACCEPTED(fx_send(fx, "RTD", NULL, &cmd));
     assert_true(ics_fsm_is_member(fx->fsm, "RTF"));
     ASSERT_MOTION(fx, m.position, "effect       carried out at index", "MemberAdd of RTF");
     /* Once only. */
@@ -408,7 +408,7 @@ static void test_admission_authorises_one_member_add(void **state)
     rm.org = "RTF";
     cmd.body_case = ICS__V1__COMMAND__BODY_MEMBER_REMOVE;
     cmd.member_remove = &rm;
-    FX_REJECTED(fx_send(fx, "RTD", "ops", &cmd),
+    FX_REJECTED(fx_send(fx, "RTD", NULL, &cmd),
                 "only the membership administrator may remove members; RTD is not it");
     ics_identity_destroy(&newkey);
 }
@@ -435,7 +435,7 @@ static void test_admission_overtaken_is_recorded_as_not_carried_out(void **state
     add.public_key.len = ICS_PK_BYTES;
     cmd.body_case = ICS__V1__COMMAND__BODY_MEMBER_ADD;
     cmd.member_add = &add;
-    FX_ACCEPTED(fx_send(fx, "QHM", "admin", &cmd));
+    FX_ACCEPTED(fx_send(fx, "QHM", NULL, &cmd));
     for (size_t i = 0; i < 6; i++)
         FX_ACCEPTED(fx_vote(fx, voters[i][0], voters[i][1], m.position, FOR, NULL));
     ASSERT_MOTION(fx, m.position, "status       carried",

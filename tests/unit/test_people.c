@@ -50,9 +50,13 @@ static void test_register_update_remove(void **state)
     r.person = "dr.amina.khan";
     r.name = "Dr Amina Khan";
     r.title = "Medical Director";
+    ics_identity_t *key = fx_person_identity("RTD", "dr.amina.khan");
+    r.public_key.data = (uint8_t *)ics_identity_public(key);
+    r.public_key.len = ICS_PK_BYTES;
     cmd.body_case = ICS__V1__COMMAND__BODY_PERSON_REGISTER;
     cmd.person_register = &r;
-    FX_ACCEPTED(fx_send(fx, "RTD", "hr", &cmd));
+    FX_ACCEPTED(fx_send(fx, "RTD", "registrar", &cmd));
+    ics_identity_destroy(&key);
     FX_REJECTED(fx_person(fx, "RTD", "bad person", "X"),
                 "person id 'bad person' is not valid");
     FX_REJECTED(fx_person(fx, "RTD", "p", ""), "p needs a name");
@@ -171,9 +175,9 @@ static void test_organisations_without_a_node(void **state)
     r.remove = true;
     cmd.body_case = ICS__V1__COMMAND__BODY_ORG_REGISTER;
     cmd.org_register = &r;
-    FX_REJECTED(fx_send(fx, "RTD", "x", &cmd),
+    FX_REJECTED(fx_send(fx, "RTD", NULL, &cmd),
                 "only the membership administrator or NHSE's parent organisation may remove it");
-    FX_ACCEPTED(fx_send(fx, "QHM", "x", &cmd));
+    FX_ACCEPTED(fx_send(fx, "QHM", NULL, &cmd));
     t = s_list(fx);
     FX_LACKS(t, "NHS England");
     free(t);
@@ -186,7 +190,7 @@ static void test_non_member_refused(void **state)
     fx_fsm_t *fx = *state;
     Ics__V1__Command cmd = ICS__V1__COMMAND__INIT;
     Ics__V1__PersonRegister r = ICS__V1__PERSON_REGISTER__INIT;
-    fx_org_t stranger = {"RTF", "foundation_trust", fx_identity("RTF"), 0};
+    fx_org_t stranger = {"RTF", "foundation_trust", fx_identity("RTF"), 0, 0, ""};
     ics_apply_result_t res;
     uint8_t *buf;
     size_t len = 0;
