@@ -333,17 +333,19 @@ static void s_submit(ics_node_t *self, const s_client_t *c, const Ics__V1__Contr
         s_reply_error(self, c, ICS_EMALFORMED, "command does not decode");
         return;
     }
-    if (req->actor[0] == '\0' || strlen(req->actor) >= ICS_ACTOR_MAX) {
-        s_reply_error(self, c, ICS_EINVAL, "the acting person is missing or too long");
+    /* The command goes into the envelope byte for byte: the acting person
+     * (Command.actor) signed exactly these bytes (Command.person_sig). */
+    if (strlen(cmd->actor) >= ICS_ACTOR_MAX) {
+        s_reply_error(self, c, ICS_EINVAL, "the acting person's id is too long");
         goto out;
     }
-    cmd->actor = req->actor; /* borrowed; reset before free */
-    if (ics_pack(&cmd->base, &buf, &len) != ICS_OK) {
-        cmd->actor = NULL;
+    buf = malloc(sub->command.len > 0 ? sub->command.len : 1);
+    if (buf == NULL) {
         s_reply_error(self, c, ICS_ENOMEM, "out of memory");
         goto out;
     }
-    cmd->actor = NULL;
+    memcpy(buf, sub->command.data, sub->command.len);
+    len = sub->command.len;
     copy = malloc(sizeof *copy);
     if (copy == NULL) {
         s_reply_error(self, c, ICS_ENOMEM, "out of memory");
@@ -357,10 +359,8 @@ static void s_submit(ics_node_t *self, const s_client_t *c, const Ics__V1__Contr
         free(copy);
     }
 out:
-    if (cmd != NULL) {
-        cmd->actor = NULL;
+    if (cmd != NULL)
         ics__v1__command__free_unpacked(cmd, NULL);
-    }
     free(buf);
 }
 
