@@ -23,6 +23,8 @@ typedef struct {
 
 static void s_put(s_buf_t *b, const void *data, size_t n)
 {
+    if (n == 0)
+        return; /* an empty payload decodes with data NULL */
     memcpy(b->p + b->len, data, n);
     b->len += n;
 }

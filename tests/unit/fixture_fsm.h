@@ -107,6 +107,10 @@ uint8_t *fx_seal_payload(const char *group, fx_org_t *org, uint64_t ts, uint32_t
 ics_apply_result_t fx_send(fx_fsm_t *fx, const char *org, const char *person,
                            Ics__V1__Command *cmd);
 void fx_set_step(uint64_t step_ms);
+/* The same, signed by person with key (not their fixture key) and the
+ * org's next person sequence number. */
+ics_apply_result_t fx_send_key(fx_fsm_t *fx, const char *org, const char *person,
+                               const ics_identity_t *key, Ics__V1__Command *cmd);
 /* Applies entry bytes as they are (and tapes them). */
 ics_apply_result_t fx_apply(fx_fsm_t *fx, const uint8_t *buf, size_t len);
 /* From now on keep a copy of every entry applied, with its result, in
