@@ -17,6 +17,7 @@
 
 #include "common/envelope.h"
 #include "events.h"
+#include "peercred.h"
 
 #include <errno.h>
 #include <sodium.h>
@@ -36,6 +37,7 @@ typedef struct {
     uint8_t routing[ROUTING_MAX];
     size_t routing_len;
     bool delimiter; /* REQ-style client: echo the empty frame */
+    ics_peer_t peer; /* who connected (peercred.h) */
 } s_client_t;
 
 /* Clears the way for binding path. Only a socket that nobody answers on
@@ -332,6 +334,11 @@ static void s_submit(ics_node_t *self, const s_client_t *c, const Ics__V1__Contr
     if (cmd == NULL) {
         s_reply_error(self, c, ICS_EMALFORMED, "command does not decode");
         return;
+    }
+    char why[256];
+    if (ics_peer_may_submit(self->cfg, &c->peer, cmd, why, sizeof why) != ICS_OK) {
+        s_reply_error(self, c, ICS_EPERM, why);
+        goto out;
     }
     /* The command goes into the envelope byte for byte: the acting person
      * (Command.actor) signed exactly these bytes (Command.person_sig). */
@@ -874,6 +881,7 @@ void ics_control_process(ics_node_t *self)
             memcpy(c.routing, zmq_msg_data(&parts[0]), c.routing_len);
             c.delimiter = n == 3;
             zmq_msg_t *body = &parts[n - 1];
+            ics_peer_of(body, &c.peer);
             s_request(self, &c, zmq_msg_data(body), zmq_msg_size(body));
         }
         for (int i = 0; i < n && i < 3; i++)
