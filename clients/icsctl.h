@@ -276,9 +276,10 @@ bool ctl_person_dir(opts_t *o, char *out, size_t size);
 /* The key file of person there: DIR/person-PERSON.key. */
 bool ctl_person_key_path(opts_t *o, const char *person, char *out, size_t size);
 /* Creates person's key (mode 0600 in a 0700 directory, never
- * overwritten); pub gets its public key, path the file. EXIT_*. */
-int ctl_person_generate(opts_t *o, const char *person, char pub[ICS_PUBKEY_TEXT_MAX],
-                        char *path, size_t size);
+ * overwritten), sealed with a passphrase when sealed; pub gets its public
+ * key, path the file. EXIT_*. */
+int ctl_person_generate(opts_t *o, const char *person, bool sealed,
+                        char pub[ICS_PUBKEY_TEXT_MAX], char *path, size_t size);
 /* The command's bytes as submitted: signed as the acting person
  * (ctl_actor) with their key when icsctl holds it; without --as and
  * without a key, the organisation's own command (no person named). With

@@ -12,6 +12,7 @@
 #include "harness.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -347,6 +348,17 @@ static void people_sign_what_they_do(void **state)
     assert_int_equal(s_ctl(fx, QHM, "--as ned.one vote %llu against", (unsigned long long)m), 1);
     snprintf(want, sizeof want, "ned.one of QHM was revoked at index ");
     ASSERT_CONTAINS(fx->out, want);
+    /* A key sealed with a passphrase signs only with it. */
+    setenv("ICSD_PASSPHRASE", "correct horse", 1);
+    ASSERT_OK(fx, QHM, "keys person-gen fiona.d --passphrase");
+    char pub[ICS_PUBKEY_TEXT_MAX];
+    assert_int_equal(sscanf(fx->out, "%63s", pub), 1);
+    ASSERT_OK(fx, QHM, "--as board.secretary people register fiona.d --name Fiona --key %s", pub);
+    ASSERT_OK(fx, QHM, "--as fiona.d people interest tag:audit --description 'An auditor'");
+    setenv("ICSD_PASSPHRASE", "wrong", 1);
+    assert_int_equal(s_ctl(fx, QHM, "--as fiona.d people interest tag:other --description x"), 1);
+    ASSERT_CONTAINS(fx->err, "wrong passphrase");
+    unsetenv("ICSD_PASSPHRASE");
     /* A person who is not an administrator registers nobody. */
     assert_int_equal(s_ctl(fx, QHM, "--as ned.two people revoke ceo"), 1);
     ASSERT_CONTAINS(fx->out, "ned.two is not an administrator of QHM");
