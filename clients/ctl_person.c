@@ -382,6 +382,12 @@ int ctl_person_sign(opts_t *o, Ics__V1__Command *cmd, uint8_t **out, size_t *out
                       person, path, person);
             return EXIT_FAIL;
         }
+        if (o->on_behalf != NULL) {
+            ctl_error(o, "--on-behalf-of: you enter it as an administrator of your "
+                         "organisation, signing with your own key, and icsctl holds none of %s "
+                         "(%s)", person, path);
+            return EXIT_FAIL;
+        }
         /* Nobody named: the organisation itself acts (commands that need a
          * person are refused by the state machine, saying so). */
         cmd->actor = (char *)"";
@@ -394,6 +400,7 @@ int ctl_person_sign(opts_t *o, Ics__V1__Command *cmd, uint8_t **out, size_t *out
     if (!s_where(o, org, group) || !s_next_seq(o, path, &seq))
         goto done;
     cmd->actor = (char *)person;
+    cmd->on_behalf_of = (char *)(o->on_behalf != NULL ? o->on_behalf : "");
     if (ics_person_sign(id, group, org, seq, cmd, out, out_len) != ICS_OK) {
         ctl_error(o, "cannot sign the command");
         goto done;

@@ -34,6 +34,7 @@ enum {
     CTL_G_TOKEN = 1u << 5,   /* --token */
     CTL_G_JSON = 1u << 6,    /* --json */
     CTL_G_FRESH = 1u << 7,   /* --fresh */
+    CTL_G_BEHALF = 1u << 8,  /* --on-behalf-of */
 };
 #define CTL_G_NODE (CTL_G_CONFIG | CTL_G_SOCKET | CTL_G_GROUP | CTL_G_TIMEOUT)
 
@@ -41,7 +42,7 @@ enum {
  * takes: an option that would do nothing is refused. */
 #define CTL_READ (CTL_G_NODE | CTL_G_JSON | CTL_G_FRESH)  /* a query of the group's state */
 #define CTL_STATE (CTL_G_NODE | CTL_G_JSON)  /* the node's own view: status, the log */
-#define CTL_SUBMIT (CTL_G_NODE | CTL_G_JSON | CTL_G_AS | CTL_G_TOKEN) /* a signed entry */
+#define CTL_SUBMIT (CTL_G_NODE | CTL_G_JSON | CTL_G_AS | CTL_G_TOKEN | CTL_G_BEHALF) /* a signed entry */
 #define CTL_EXPORT (CTL_G_NODE)              /* writes a file in its own format */
 #define CTL_OFFLINE (CTL_G_JSON)             /* works without a node */
 #define CTL_NONE 0u
@@ -51,6 +52,7 @@ typedef struct {
     const char *socket;
     const char *group;
     const char *actor;
+    const char *on_behalf;   /* --on-behalf-of: the person an administrator acts for */
     unsigned timeout_ms;
     bool json;
     bool help;

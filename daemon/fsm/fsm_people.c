@@ -352,10 +352,40 @@ static int s_is_admin(ics_db_t *db, const char *org, const char *person, bool *y
     return rc;
 }
 
+/* actor, whose signature verified, enters cmd on behalf of another person
+ * of the organisation: only an administrator, never a vote; the domain
+ * then sees that person acting (the entry keeps both names). */
+static int s_on_behalf(ics_apply_ctx_t *ctx, const Ics__V1__Command *cmd, const char *actor,
+                       const char *on_behalf)
+{
+    ics_person_t who;
+    bool admin = false;
+    int rc;
+
+    if (cmd->body_case == ICS__V1__COMMAND__BODY_VOTE)
+        return ics_reject(ctx, "a vote is the voter's own: %.60s cannot cast it on behalf of "
+                               "%.60s", actor, on_behalf);
+    rc = s_is_admin(ctx->db, ctx->org, actor, &admin);
+    if (rc != ICS_OK)
+        return rc;
+    if (!admin)
+        return ics_reject(ctx, "%.60s is not an administrator of %s: only an administrator "
+                               "enters an action on behalf of someone", actor, ctx->org);
+    rc = ics_people_get(ctx->db, ctx->org, on_behalf, &who);
+    if (rc == ICS_ENOENT)
+        return ics_reject(ctx, "%.60s is not registered as acting for %s; nobody acts on their "
+                               "behalf", on_behalf, ctx->org);
+    if (rc != ICS_OK)
+        return rc;
+    ctx->actor = cmd->on_behalf_of;
+    return ICS_OK;
+}
+
 int ics_people_admit(ics_apply_ctx_t *ctx, const Ics__V1__Command *cmd, const uint8_t *payload,
                      size_t len)
 {
     const char *actor = cmd->actor != NULL ? cmd->actor : "";
+    const char *on_behalf = cmd->on_behalf_of != NULL ? cmd->on_behalf_of : "";
     const Ics__V1__PersonSig *ps = cmd->person_sig;
     sqlite3_stmt *st = NULL;
     uint8_t pk[ICS_PK_BYTES];
@@ -367,8 +397,14 @@ int ics_people_admit(ics_apply_ctx_t *ctx, const Ics__V1__Command *cmd, const ui
     if (actor[0] == '\0') {
         if (ps != NULL)
             return ics_reject(ctx, "malformed command: a person signature but no person named");
+        if (on_behalf[0] != '\0')
+            return ics_reject(ctx, "malformed command: on behalf of %.60s but no person named",
+                              on_behalf);
         return ICS_OK; /* the organisation itself acts */
     }
+    if (strlen(on_behalf) >= ICS_ACTOR_MAX)
+        return ics_reject(ctx, "malformed command: on-behalf name longer than %d bytes",
+                          ICS_ACTOR_MAX - 1);
     if (ps == NULL)
         return ics_reject(ctx, "%.60s of %s did not sign this: every action of a person "
                                "carries their own signature (icsctl keys person-gen; their "
@@ -420,8 +456,11 @@ int ics_people_admit(ics_apply_ctx_t *ctx, const Ics__V1__Command *cmd, const ui
         return ics_reject(ctx, "replayed person signature: sequence number %" PRIu64 " of %.60s "
                                "of %s is not above the last applied (%" PRIu64 ")", ps->seq,
                           actor, ctx->org, last);
-    return ics_sql_run(ctx->db, "UPDATE person_keys SET seq = ?3 WHERE org = ?1 AND person = ?2",
-                       "ttu", ctx->org, actor, ps->seq);
+    rc = ics_sql_run(ctx->db, "UPDATE person_keys SET seq = ?3 WHERE org = ?1 AND person = ?2",
+                     "ttu", ctx->org, actor, ps->seq);
+    if (rc != ICS_OK || on_behalf[0] == '\0')
+        return rc;
+    return s_on_behalf(ctx, cmd, actor, on_behalf);
 }
 
 /* ---------------------------------------------------------------- commands */

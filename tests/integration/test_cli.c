@@ -348,6 +348,14 @@ static void people_sign_what_they_do(void **state)
     assert_int_equal(s_ctl(fx, QHM, "--as ned.one vote %llu against", (unsigned long long)m), 1);
     snprintf(want, sizeof want, "ned.one of QHM was revoked at index ");
     ASSERT_CONTAINS(fx->out, want);
+    /* An administrator enters a declaration for the chief executive (the
+     * entry names both); never a vote. */
+    ASSERT_OK(fx, QHM, "--as board.secretary --on-behalf-of ceo people interest org:RX4 "
+                       "--description 'Governor of RX4'");
+    ASSERT_OK(fx, QHM, "--fresh people list QHM");
+    ASSERT_CONTAINS(fx->out, "org:RX4");
+    assert_int_equal(s_ctl(fx, QHM, "--as board.secretary --on-behalf-of ned.one vote %llu for",
+                           (unsigned long long)m), 2);
     /* A key sealed with a passphrase signs only with it. */
     setenv("ICSD_PASSPHRASE", "correct horse", 1);
     ASSERT_OK(fx, QHM, "keys person-gen fiona.d --passphrase");
