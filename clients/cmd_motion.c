@@ -242,7 +242,9 @@ const ctl_cmd_t ctl_cmd_motion = CTL_CMD(
     "a carried motion's decision is carried out by every node.", s_motion_subs);
 
 static const ctl_sub_t s_vote_subs[] = {
-    {"", s_vote, CTL_SUBMIT, "reason=", {"MOTION", "CHOICE: for, against or abstain"},
+    /* A vote is the voter's own: nobody casts it on another's behalf. */
+    {"", s_vote, CTL_SUBMIT & ~CTL_G_BEHALF, "reason=",
+     {"MOTION", "CHOICE: for, against or abstain"},
      "vote MOTION for|against|abstain [--reason R]",
      "Vote on a motion as the person acting (--as). A different later vote\n"
      "changes yours while the motion is open; the same vote twice is refused. Each\n"

@@ -324,10 +324,42 @@ static int s_keys_gen(opts_t *o, const ctl_args_t *a)
     return EXIT_OK;
 }
 
+static int s_keys_person_gen(opts_t *o, const ctl_args_t *a)
+{
+    char pub[ICS_PUBKEY_TEXT_MAX], path[PATH_MAX];
+    int rc = ctl_person_generate(o, a->argv[0], ctl_flag(a, "passphrase"), pub, path,
+                                 sizeof path);
+
+    if (rc != EXIT_OK)
+        return rc;
+    if (o->json) {
+        fputs("{\"key\":{\"person\":", stdout);
+        cj_write_str(stdout, a->argv[0]);
+        fputs(",\"file\":", stdout);
+        cj_write_str(stdout, path);
+        fputs(",\"public_key\":", stdout);
+        cj_write_str(stdout, pub);
+        fputs("}}\n", stdout);
+    } else {
+        printf("%s\n", pub);
+    }
+    ctl_note(o, "wrote your secret key %s (mode 0600); give the public key to your "
+                "organisation's administrator: icsctl people register %s --name NAME --key %s",
+             path, a->argv[0], pub);
+    return EXIT_OK;
+}
+
 static const ctl_sub_t s_keys_subs[] = {
     {"gen", s_keys_gen, CTL_OFFLINE, "", {"FILE"}, "keys gen FILE",
      "Create an organisation identity key (mode 0600, never overwritten) and print\n"
      "its public key for the members' configurations."},
+    {"person-gen", s_keys_person_gen, CTL_OFFLINE, "passphrase", {"PERSON"},
+     "keys person-gen PERSON [--passphrase]",
+     "Create your own key as PERSON (the id you act under) in ~/.config/icsd/\n"
+     "(or $ICSD_PERSON_DIR; mode 0600, never overwritten) and print its public\n"
+     "key, which your organisation registers (people register --key). icsctl\n"
+     "signs every command you submit with it. --passphrase seals it with a\n"
+     "passphrase (asked for, or $ICSD_PASSPHRASE), asked again whenever it signs."},
 };
 const ctl_cmd_t ctl_cmd_keys =
-    CTL_CMD("keys", "Create an organisation identity key", NULL, s_keys_subs);
+    CTL_CMD("keys", "Create an organisation's or a person's key", NULL, s_keys_subs);

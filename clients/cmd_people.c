@@ -3,7 +3,12 @@
  * docs/policy.md): people, their roles, declared interests, and the
  * organisations without a node that can be consulted.
  */
+#include <limits.h>
+#include <stdio.h>
 #include <string.h>
+#include <unistd.h>
+
+#include "common/keys.h"
 
 #include "icsctl.h"
 
@@ -53,14 +58,29 @@ static int s_register(opts_t *o, const ctl_args_t *a)
     Ics__V1__Command cmd = ICS__V1__COMMAND__INIT;
     Ics__V1__PersonRegister r = ICS__V1__PERSON_REGISTER__INIT;
     const char *name = ctl_opt(a, "name"), *title = ctl_opt(a, "title");
+    const char *key = ctl_opt(a, "key");
+    uint8_t pk[ICS_PK_BYTES];
 
     if (name == NULL) {
         ctl_error(o, "people register: missing --name \"Full Name\"");
         return EXIT_USAGE;
     }
+    if (key == NULL) {
+        ctl_error(o, "people register: missing --key ed25519:... (the person creates it with "
+                     "icsctl keys person-gen %s)", a->argv[0]);
+        return EXIT_USAGE;
+    }
+    if (!ics_pubkey_parse(key, pk)) {
+        const char *why = ics_pubkey_problem(key);
+        ctl_error(o, "people register: --key %s", why != NULL ? why : "is not a public key");
+        return EXIT_USAGE;
+    }
     r.person = a->argv[0];
-    r.name = (char *)name;
+    r.name = (char *)(name ? name : "");
     r.title = (char *)(title ? title : "");
+    r.public_key.data = pk;
+    r.public_key.len = sizeof pk;
+    r.admin = ctl_flag(a, "admin");
     cmd.body_case = ICS__V1__COMMAND__BODY_PERSON_REGISTER;
     cmd.person_register = &r;
     return ctl_submit_made(o, &cmd, CTL_MADE_NOTHING);
@@ -76,6 +96,56 @@ static int s_remove(opts_t *o, const ctl_args_t *a)
     cmd.body_case = ICS__V1__COMMAND__BODY_PERSON_REGISTER;
     cmd.person_register = &r;
     return ctl_submit_made(o, &cmd, CTL_MADE_NOTHING);
+}
+
+/* A new key for the person acting, signed with the old one: made next to
+ * the old key, registered, and put in its place once accepted. */
+static int s_rotate(opts_t *o, const ctl_args_t *a)
+{
+    Ics__V1__Command cmd = ICS__V1__COMMAND__INIT;
+    Ics__V1__PersonRegister r = ICS__V1__PERSON_REGISTER__INIT;
+    const char *person = ctl_actor(o);
+    char path[PATH_MAX], fresh[PATH_MAX + 8], pub[ICS_PUBKEY_TEXT_MAX];
+    ics_identity_t *id = NULL;
+    ics_err_t err;
+    int rc;
+
+    (void)a;
+    if (!ctl_person_key_path(o, person, path, sizeof path))
+        return EXIT_FAIL;
+    snprintf(fresh, sizeof fresh, "%s.new", path);
+    unlink(fresh); /* a rotation that failed before left it; never the key itself */
+    if (ics_identity_generate(fresh, pub, &err) != ICS_OK) {
+        ctl_error(o, "%s", err.msg);
+        return EXIT_FAIL;
+    }
+    id = ics_identity_load(fresh, &err);
+    if (id == NULL) {
+        ctl_error(o, "%s", err.msg);
+        unlink(fresh);
+        return EXIT_FAIL;
+    }
+    r.person = (char *)person;
+    r.name = (char *)"";
+    r.title = (char *)"";
+    r.public_key.data = (uint8_t *)ics_identity_public(id);
+    r.public_key.len = ICS_PK_BYTES;
+    cmd.body_case = ICS__V1__COMMAND__BODY_PERSON_REGISTER;
+    cmd.person_register = &r;
+    rc = ctl_submit_made(o, &cmd, CTL_MADE_NOTHING);
+    ics_identity_destroy(&id);
+    if (rc != EXIT_OK) {
+        unlink(fresh);
+        return rc;
+    }
+    if (rename(fresh, path) != 0) {
+        ctl_error(o, "the new key is registered but could not replace %s: move %s there",
+                  path, fresh);
+        return EXIT_FAIL;
+    }
+    if (!o->json)
+        printf("%s\n", pub);
+    return EXIT_OK;
 }
 
 static int s_role(opts_t *o, const ctl_args_t *a)
@@ -148,12 +218,21 @@ static int s_org_add(opts_t *o, const ctl_args_t *a) { return s_org(o, a, false)
 static int s_org_remove(opts_t *o, const ctl_args_t *a) { return s_org(o, a, true); }
 
 static const ctl_sub_t s_subs[] = {
-    {"register", s_register, CTL_SUBMIT, "name= title=", {"PERSON"},
-     "people register PERSON --name N [--title T]",
-     "Record a person of your organisation (PERSON is the name they act under:\n"
-     "their user name or --as)."},
+    {"register", s_register, CTL_SUBMIT, "name= title= key= admin", {"PERSON"},
+     "people register PERSON --name N --key ed25519:... [--title T] [--admin]",
+     "Register a person of your organisation with the public key they sign with\n"
+     "(icsctl keys person-gen PERSON prints it), or re-register them (new key,\n"
+     "name, title or rights). --admin lets them register, re-key and revoke your\n"
+     "people. Signed by an administrator person of your organisation; while it\n"
+     "has none, your organisation registers its first administrator alone."},
+    {"revoke", s_remove, CTL_SUBMIT, "", {"PERSON"}, "people revoke PERSON",
+     "Revoke a person of your organisation: their key signs nothing more and\n"
+     "their roles end (an administrator, or the person themself)."},
     {"remove", s_remove, CTL_SUBMIT, "", {"PERSON"}, "people remove PERSON",
-     "Remove a person of your organisation."},
+     "The same as people revoke."},
+    {"rotate", s_rotate, CTL_SUBMIT, "", {NULL}, "people rotate [--as PERSON]",
+     "Replace your key: a new one is made, registered with a command signed by\n"
+     "the old one, and put in the old one's place; prints the new public key."},
     {"role", s_role, CTL_SUBMIT, "scope= revoke", {"ORG/PERSON", "ROLE"},
      "people role ORG/PERSON ROLE [--scope ORG] [--revoke]",
      "Appoint a person to a role of the scheme, or with --revoke end it (some\n"

@@ -398,10 +398,10 @@ Ics__V1__ControlResponse *ctl_submit_call(opts_t *o, Ics__V1__Command *cmd, char
         randombytes_buf(token, sizeof token);
     }
     ics_hex(token, sizeof token, hex);
-    if (ics_pack(&cmd->base, &buf, &len) != ICS_OK) {
-        ctl_error(o, "out of memory");
+    *rc = ctl_person_sign(o, cmd, &buf, &len);
+    if (*rc != EXIT_OK)
         return NULL;
-    }
+    *rc = EXIT_FAIL;
     sub.command.data = buf;
     sub.command.len = len;
     sub.client_token.data = token;

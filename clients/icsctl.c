@@ -69,6 +69,8 @@ static const struct {
     {CTL_G_JSON, {"json", NULL}, false, "it has no JSON output"},
     {CTL_G_FRESH, {"fresh", NULL}, false,
      "only a query of the group's state waits until the node has caught up"},
+    {CTL_G_BEHALF, {"on-behalf-of", NULL}, true,
+     "only a command that submits a signed entry is entered for someone"},
 };
 #define S_N_GLOBALS (sizeof s_globals / sizeof s_globals[0])
 
@@ -91,6 +93,7 @@ static bool s_set_global(opts_t *o, int g, const char *value)
     case CTL_G_SOCKET: o->socket = value; break;
     case CTL_G_GROUP: o->group = value; break;
     case CTL_G_AS: o->actor = value; break;
+    case CTL_G_BEHALF: o->on_behalf = value; break;
     case CTL_G_TOKEN: o->token_hex = value; break;
     case CTL_G_JSON: o->json = true; break;
     case CTL_G_FRESH: o->fresh = true; break;
@@ -320,6 +323,7 @@ void ctl_usage(FILE *f)
             "  -g, --group NAME     group to act in (needed when the node is in several;\n"
             "                       default $ICSCTL_GROUP)\n"
             "      --as PERSON      the person acting (default: your user name)\n"
+            "      --on-behalf-of PERSON  an administrator enters it for PERSON (not a vote)\n"
             "  -t, --timeout MS     how long to wait for a commit (default 5000)\n"
             "      --token HEX      reuse a submission's token to retry it safely\n"
             "      --json           machine-readable output (docs/cli-json.md)\n"
@@ -356,7 +360,7 @@ static void s_indent(FILE *f, const char *text, const char *indent)
 static void s_general(FILE *f, unsigned uses)
 {
     static const char *const names[] = {"-c", "-s", "-g", "-t", "--as", "--token", "--json",
-                                        "--fresh"};
+                                        "--fresh", "--on-behalf-of"};
     bool any = false;
     fprintf(f, "\nGeneral options it takes:");
     for (size_t i = 0; i < S_N_GLOBALS; i++)

@@ -17,6 +17,7 @@
 #include <stdio.h>
 
 #include "common/ics.h"
+#include "common/keys.h"
 #include "ics/v1/command.pb-c.h"
 #include "ics/v1/control.pb-c.h"
 
@@ -33,6 +34,7 @@ enum {
     CTL_G_TOKEN = 1u << 5,   /* --token */
     CTL_G_JSON = 1u << 6,    /* --json */
     CTL_G_FRESH = 1u << 7,   /* --fresh */
+    CTL_G_BEHALF = 1u << 8,  /* --on-behalf-of */
 };
 #define CTL_G_NODE (CTL_G_CONFIG | CTL_G_SOCKET | CTL_G_GROUP | CTL_G_TIMEOUT)
 
@@ -40,7 +42,7 @@ enum {
  * takes: an option that would do nothing is refused. */
 #define CTL_READ (CTL_G_NODE | CTL_G_JSON | CTL_G_FRESH)  /* a query of the group's state */
 #define CTL_STATE (CTL_G_NODE | CTL_G_JSON)  /* the node's own view: status, the log */
-#define CTL_SUBMIT (CTL_G_NODE | CTL_G_JSON | CTL_G_AS | CTL_G_TOKEN) /* a signed entry */
+#define CTL_SUBMIT (CTL_G_NODE | CTL_G_JSON | CTL_G_AS | CTL_G_TOKEN | CTL_G_BEHALF) /* a signed entry */
 #define CTL_EXPORT (CTL_G_NODE)              /* writes a file in its own format */
 #define CTL_OFFLINE (CTL_G_JSON)             /* works without a node */
 #define CTL_NONE 0u
@@ -50,6 +52,7 @@ typedef struct {
     const char *socket;
     const char *group;
     const char *actor;
+    const char *on_behalf;   /* --on-behalf-of: the person an administrator acts for */
     unsigned timeout_ms;
     bool json;
     bool help;
@@ -267,6 +270,23 @@ void ctl_print_lines(const char *text, const char *const *prefixes);
 /* Is org a member of the group or an organisation registered without a
  * node? Asks the node (members.list, people.list); -1 if it could not. */
 int ctl_org_known(opts_t *o, const char *org);
+
+/* ---- a person's own key (ctl_person.c) ------------------------------------- */
+/* Where a person's keys are: $ICSD_PERSON_DIR, else $XDG_CONFIG_HOME/icsd,
+ * else ~/.config/icsd. */
+bool ctl_person_dir(opts_t *o, char *out, size_t size);
+/* The key file of person there: DIR/person-PERSON.key. */
+bool ctl_person_key_path(opts_t *o, const char *person, char *out, size_t size);
+/* Creates person's key (mode 0600 in a 0700 directory, never
+ * overwritten), sealed with a passphrase when sealed; pub gets its public
+ * key, path the file. EXIT_*. */
+int ctl_person_generate(opts_t *o, const char *person, bool sealed,
+                        char pub[ICS_PUBKEY_TEXT_MAX], char *path, size_t size);
+/* The command's bytes as submitted: signed as the acting person
+ * (ctl_actor) with their key when icsctl holds it; without --as and
+ * without a key, the organisation's own command (no person named). With
+ * --as and no key: an error. *out is malloc'd. EXIT_*. */
+int ctl_person_sign(opts_t *o, Ics__V1__Command *cmd, uint8_t **out, size_t *out_len);
 
 /* ---- the log as it grows (cmd_log.c, cmd_watch.c) -------------------------------- */
 

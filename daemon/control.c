@@ -20,6 +20,7 @@
 #include "events.h"
 #include "ics/v1/control.pb-c.h"
 #include "node.h"
+#include "peercred.h"
 
 #include <errno.h>
 #include <sodium.h>
@@ -50,6 +51,7 @@ typedef struct {
     uint8_t routing[ROUTING_MAX];
     size_t routing_len;
     bool delimiter; /* REQ-style client: echo the empty frame */
+    ics_peer_t peer; /* who connected (peercred.h) */
 } s_client_t;
 
 /* Clears the way for binding path. Only a socket that nobody answers on
@@ -360,6 +362,7 @@ static void s_submit(ics_control_t *self, const s_client_t *c, const Ics__V1__Co
 {
     const Ics__V1__SubmitRequest *sub = req->submit;
     ics_group_t *g = ics_node_group(self->node, req->group);
+    Ics__V1__Command *cmd = NULL;
     uint8_t *buf = NULL;
     size_t len = 0;
     s_client_t *copy = NULL;
@@ -369,10 +372,16 @@ static void s_submit(ics_control_t *self, const s_client_t *c, const Ics__V1__Co
         s_no_group(self, c, req->group);
         return;
     }
-    int rc = ics_control_submit_command(req, &buf, &len, &err);
+    int rc = ics_control_submit_command(req, &cmd, &buf, &len, &err);
     if (rc != ICS_OK) {
         s_reply_error(self, c, rc, err.msg);
         return;
+    }
+    char why[256];
+    if (ics_peer_may_submit(ics_node_config(self->node), &c->peer, cmd, why, sizeof why) !=
+        ICS_OK) {
+        s_reply_error(self, c, ICS_EPERM, why);
+        goto out;
     }
     copy = malloc(sizeof *copy);
     if (copy == NULL) {
@@ -387,6 +396,7 @@ static void s_submit(ics_control_t *self, const s_client_t *c, const Ics__V1__Co
         free(copy);
     }
 out:
+    ics__v1__command__free_unpacked(cmd, NULL);
     free(buf);
 }
 
@@ -901,6 +911,7 @@ void ics_control_process(ics_control_t *self)
             memcpy(c.routing, zmq_msg_data(&parts[0]), c.routing_len);
             c.delimiter = n == 3;
             zmq_msg_t *body = &parts[n - 1];
+            ics_peer_of(body, &c.peer);
             s_request(self, &c, zmq_msg_data(body), zmq_msg_size(body));
         }
         for (int i = 0; i < n && i < 3; i++)

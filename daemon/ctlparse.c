@@ -26,30 +26,30 @@ int ics_control_decode(const uint8_t *data, size_t len, Ics__V1__ControlRequest 
     return ICS_OK;
 }
 
-int ics_control_submit_command(const Ics__V1__ControlRequest *req, uint8_t **out,
-                               size_t *out_len, ics_err_t *err)
+int ics_control_submit_command(const Ics__V1__ControlRequest *req, Ics__V1__Command **cmd,
+                               uint8_t **out, size_t *out_len, ics_err_t *err)
 {
     const Ics__V1__SubmitRequest *sub = req->submit;
-    Ics__V1__Command *cmd = NULL;
-    char *actor;
-    int rc;
 
+    *cmd = NULL;
     *out = NULL;
     *out_len = 0;
-    cmd = ics__v1__command__unpack(NULL, sub->command.len, sub->command.data);
-    if (cmd == NULL)
+    *cmd = ics__v1__command__unpack(NULL, sub->command.len, sub->command.data);
+    if (*cmd == NULL)
         return ics_err(err, ICS_EMALFORMED, "command does not decode");
-    if (req->actor[0] == '\0' || strlen(req->actor) >= ICS_ACTOR_MAX) {
-        rc = ics_err(err, ICS_EINVAL, "the acting person is missing or too long");
-        goto out;
+    if (strlen((*cmd)->actor) >= ICS_ACTOR_MAX) {
+        ics__v1__command__free_unpacked(*cmd, NULL);
+        *cmd = NULL;
+        return ics_err(err, ICS_EINVAL, "the acting person's id is too long");
     }
-    actor = cmd->actor;
-    cmd->actor = req->actor; /* borrowed; its own is put back before free */
-    rc = ics_pack(&cmd->base, out, out_len);
-    cmd->actor = actor;
-    if (rc != ICS_OK)
-        rc = ics_err(err, ICS_ENOMEM, "out of memory");
-out:
-    ics__v1__command__free_unpacked(cmd, NULL);
-    return rc;
+    *out = malloc(sub->command.len > 0 ? sub->command.len : 1);
+    if (*out == NULL) {
+        ics__v1__command__free_unpacked(*cmd, NULL);
+        *cmd = NULL;
+        return ics_err(err, ICS_ENOMEM, "out of memory");
+    }
+    if (sub->command.len > 0)
+        memcpy(*out, sub->command.data, sub->command.len);
+    *out_len = sub->command.len;
+    return ICS_OK;
 }

@@ -749,7 +749,8 @@ int ics_group_submit(ics_group_t *self, const uint8_t *cmd, size_t cmd_len,
                     err);
 }
 
-/* Packs a Command with this node as actor and submits it internally. */
+/* Packs a Command of the organisation itself (no person acts) and submits it
+ * internally. */
 static uint64_t s_submit_internal(ics_group_t *self, Ics__V1__Command *cmd)
 {
     uint8_t *buf = NULL;
@@ -757,7 +758,7 @@ static uint64_t s_submit_internal(ics_group_t *self, Ics__V1__Command *cmd)
     uint64_t seq = 0;
     ics_err_t err;
 
-    cmd->actor = (char *)"icsd";
+    cmd->actor = (char *)"";
     if (ics_pack(&cmd->base, &buf, &len) != ICS_OK)
         return 0;
     if (s_submit(self, buf, len, (uint32_t)cmd->body_case, NULL, 0, INTERNAL_TIMEOUT_MS, NULL,

@@ -49,7 +49,34 @@ declare -A PORT PUB
 
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 run() { printf '\033[2m$ %s\033[0m\n' "$*"; "$@"; }
-ctl() { local org=$1; shift; "$icsctl" -c "$dir/$org.conf" "$@"; }
+# Each organisation's people keep their own keys (icsctl keys person-gen);
+# here, one directory per organisation stands for their home directories.
+ctl() { local org=$1; shift; ICSD_PERSON_DIR="$dir/people-$org" "$icsctl" -c "$dir/$org.conf" "$@"; }
+
+# person ORG GROUP PERSON NAME [TITLE]: PERSON makes their own key and
+# their organisation registers it in GROUP: its first person there alone,
+# as its administrator (--admin); the others signed by that administrator.
+person() {
+    local org=$1 group=$2 p=$3 name=$4 title=${5:-} pd="$dir/people-$1" by=()
+    mkdir -p "$pd"
+    if [ ! -f "$pd/$p.pub" ]; then
+        printf '\033[2m$ icsctl keys person-gen %s\033[0m\n' "$p" >&2
+        ICSD_PERSON_DIR="$pd" "$icsctl" keys person-gen "$p" >"$pd/$p.pub" 2>/dev/null
+    fi
+    if [ -f "$pd/admin-$group" ]; then
+        by=(--as "$(cat "$pd/admin-$group")")
+    fi
+    printf '\033[2m$ icsctl -c %s.conf --group %s %s people register %s --name "%s" --key %s%s\033[0m\n' \
+        "$org" "$group" "${by[*]}" "$p" "$name" "$(cat "$pd/$p.pub")" \
+        "$([ ${#by[@]} = 0 ] && echo " --admin")" >&2
+    if [ ${#by[@]} = 0 ]; then
+        ctl "$org" --group "$group" people register "$p" --name "$name" --title "$title" \
+            --key "$(cat "$pd/$p.pub")" --admin && echo "$p" >"$pd/admin-$group"
+    else
+        ctl "$org" --group "$group" "${by[@]}" people register "$p" --name "$name" \
+            --title "$title" --key "$(cat "$pd/$p.pub")"
+    fi
+}
 
 # Free loopback ports: a base where the next ${#ALL[@]} are all unused.
 port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
@@ -155,9 +182,9 @@ for org in "${ORGS[@]}"; do
 done
 
 say "Partners submit signed entries to their own node; followers forward to the leader"
-run "$icsctl" -c "$dir/RTD.conf" --as "dr.amina.khan" submit "Bed base review ready for the ICB" --note "acute"
-run "$icsctl" -c "$dir/E06000057.conf" --as "cllr.peter.hall" submit "Discharge to assess: 40 packages funded"
-run "$icsctl" -c "$dir/RX6.conf" --group nenc --as "ops.director" submit "Handover delays above 60 minutes at RVI"
+run "$icsctl" -c "$dir/RTD.conf" submit "Bed base review ready for the ICB" --note "acute"
+run "$icsctl" -c "$dir/E06000057.conf" submit "Discharge to assess: 40 packages funded"
+run "$icsctl" -c "$dir/RX6.conf" --group nenc submit "Handover delays above 60 minutes at RVI"
 
 say "A retry with the same token is applied once"
 token=0123456789abcdef0123456789abcdef

@@ -54,18 +54,19 @@ walkthrough_plans() {
     local m a_rtd a_rx6 a_rx4 a_rebased c adopt
 
     say "Plans: each partner registers the people who act for it"
-    pctl QHM people register sir.liam --name "Sir Liam Donaldson" --title "Chair"
-    pctl QHM people register sam.allen --name "Samantha Allen" --title "Chief Executive"
-    pctl QHM people register fiona.d --name "Fiona Dawson" --title "Director of Finance"
-    pctl QHM people register ned.one --name "Ken Bremner" --title "Non-executive member"
-    pctl QHM people register ned.two --name "Hilary Reid" --title "Non-executive member"
-    pctl QHM people register dr.strat --name "Jacqueline Myers" \
-        --title "Director of Strategy and Transformation"
-    pctl RTD people register dr.amina.khan --name "Dr Amina Khan" --title "Medical Director"
-    pctl RX4 people register prof.mh --name "Prof Rajesh Nadkarni" --title "Medical Director"
-    pctl RX6 people register ops.lead --name "Stephen Segasby" --title "Director of Operations"
-    pctl E06000057 people register cllr.peter.hall --name "Cllr Peter Hall" \
-        --title "Cabinet member for adult social care"
+    echo "  Each person makes their own key; their organisation's administrator (its"
+    echo "  first person) registers it, and every later action of theirs carries their"
+    echo "  signature:"
+    person QHM nenc sir.liam "Sir Liam Donaldson" "Chair"
+    person QHM nenc sam.allen "Samantha Allen" "Chief Executive"
+    person QHM nenc fiona.d "Fiona Dawson" "Director of Finance"
+    person QHM nenc ned.one "Ken Bremner" "Non-executive member"
+    person QHM nenc ned.two "Hilary Reid" "Non-executive member"
+    person QHM nenc dr.strat "Jacqueline Myers" "Director of Strategy and Transformation"
+    person RTD nenc dr.amina.khan "Dr Amina Khan" "Medical Director"
+    person RX4 nenc prof.mh "Prof Rajesh Nadkarni" "Medical Director"
+    person RX6 nenc ops.lead "Stephen Segasby" "Director of Operations"
+    person E06000057 nenc cllr.peter.hall "Cllr Peter Hall" "Cabinet member for adult social care"
     echo "  The ICB appoints its board, including partner members nominated by the trusts"
     echo "  and the local authorities:"
     pctl QHM people role QHM/sir.liam chair

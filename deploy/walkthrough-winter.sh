@@ -62,6 +62,17 @@ walkthrough_winter() {
     echo "  ne-region leader: $region_leader (QHM and RX6 are in both groups;" \
          "their nenc sections say escalate_to = ne-region)"
 
+    say "Winter: the people on duty make their own keys; their organisations register them"
+    person RTD nenc site.director "Site Director" "Site Director"
+    person RTD nenc discharge.lead "Discharge Lead" "Integrated Discharge Lead"
+    person RX4 nenc bed.manager "Bed Manager" "Bed Manager"
+    person RX4 nenc nursing.director "Director of Nursing" "Director of Nursing"
+    person RX6 nenc duty.manager "Duty Manager" "Emergency Operations Centre Duty Manager"
+    person RX6 nenc clinical.hub "Clinical Hub Lead" "Clinical Hub Lead"
+    person E06000057 nenc asc.duty "Adult Social Care Duty Lead" "Adult Social Care"
+    person QE1 ne-region director.on.call "Director on Call" "Director on Call"
+    person QHM ne-region director.on.call "Director on Call" "Director on Call"
+
     say "Newcastle Hospitals (RTD) reports OPEL 4, with the parameters behind it"
     wctl RTD --as site.director opel set 4 --type acute \
         handover_mean_mins=95 handovers_over_60=14 ed_4h_pct=61 ed_12h_count=23 \

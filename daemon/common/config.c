@@ -8,6 +8,7 @@
  *                  snapshot_trailing, tick_interval_ms, checkpoint_interval
  *   [transport]    ping_interval_ms, max_message_bytes, send_hwm,
  *                  reconnect_max_ms, peer_invalid_max, peer_backoff_ms
+ *   [control]      submit_group, admin_group (Unix groups; control.c)
  *   [org ODS]      kind, name, endpoint, public_key
  *   [group NAME]   members (space separated, may repeat), admin, join, policy,
  *                  escalate_to (the group unmet mutual aid is raised in)
@@ -20,6 +21,7 @@
 #include "policyfile.h"
 
 #include <errno.h>
+#include <grp.h>
 #include <arpa/inet.h>
 #include <ini.h>
 #include <libgen.h>
@@ -519,7 +521,8 @@ static int s_enter(s_parse_t *p, const char *section)
         return 1;
     }
     if (strcmp(kind, "node") == 0 || strcmp(kind, "raft") == 0 ||
-        strcmp(kind, "transport") == 0 || strcmp(kind, "http") == 0) {
+        strcmp(kind, "transport") == 0 || strcmp(kind, "http") == 0 ||
+        strcmp(kind, "control") == 0) {
         if (arg[0] != '\0')
             return s_fail(p, "[%s] takes no name", kind);
         if (strcmp(kind, "node") == 0)
@@ -553,6 +556,25 @@ static int s_enter(s_parse_t *p, const char *section)
     return s_fail(p, "unknown section [%s]", section);
 }
 
+/* [control]: Unix groups that exist on this machine. */
+static int s_control(s_parse_t *p, const char *name, const char *value)
+{
+    ics_config_t *c = p->cfg;
+    bool admin = strcmp(name, "admin_group") == 0;
+    struct group *g;
+
+    if (!admin && strcmp(name, "submit_group") != 0)
+        return s_fail(p, "unknown key '%s' in [control] (submit_group, admin_group)", name);
+    g = value[0] != '\0' ? getgrnam(value) : NULL;
+    if (g == NULL)
+        return s_fail(p, "%s = '%s': no such Unix group on this machine", name, value);
+    if (snprintf(admin ? c->admin_group : c->submit_group, sizeof c->admin_group, "%s", value) >=
+        (int)sizeof c->admin_group)
+        return s_fail(p, "%s = '%s': name too long", name, value);
+    *(admin ? &c->admin_gid : &c->submit_gid) = (unsigned)g->gr_gid;
+    return 1;
+}
+
 static int s_handler(void *user, const char *section, const char *name, const char *value)
 {
     s_parse_t *p = user;
@@ -582,6 +604,8 @@ static int s_handler(void *user, const char *section, const char *name, const ch
         return s_node(p, name, value);
     if (strcmp(section, "raft") == 0 || strcmp(section, "transport") == 0)
         return s_tunable(p, name, value);
+    if (strcmp(section, "control") == 0)
+        return s_control(p, name, value);
     if (p->org != NULL)
         return s_org(p, name, value);
     if (p->group != NULL)

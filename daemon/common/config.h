@@ -76,6 +76,12 @@ typedef struct ics_config {
     unsigned reconnect_max_ms;
     unsigned peer_invalid_max;     /* invalid frames in 10 s before a back-off; 0: never */
     unsigned peer_backoff_ms;      /* the first back-off; each next one doubles */
+    /* [control]: who may use the control socket, by Unix group (the node
+     * asks the kernel who connected: SO_PEERCRED). "" (the default): anyone
+     * who can open the socket, as its file mode allows. root always may. */
+    char submit_group[64];         /* may submit commands */
+    char admin_group[64];          /* may also administer: members, people, roles */
+    unsigned submit_gid, admin_gid;
 
     ics_org_cfg_t orgs[ICS_MAX_ORGS];
     size_t n_orgs;

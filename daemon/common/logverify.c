@@ -25,6 +25,7 @@
 
 #include "envelope.h"
 #include "membership.h"
+#include "personsig.h"
 
 #include <inttypes.h>
 #include <sodium.h>
@@ -283,6 +284,17 @@ typedef struct {
     bool used;
 } s_motion_t;
 
+/* A person of the people registry, as accepted PersonRegister entries
+ * leave it (docs/log-format.md, section 2c). */
+typedef struct {
+    char org[ICS_ORG_MAX];
+    char person[ICS_ACTOR_MAX];
+    uint8_t pk[ICS_PK_BYTES];
+    bool active;
+    uint64_t seq;                  /* highest person seq taken */
+    uint64_t revoked_at;
+} s_person_t;
+
 typedef struct {
     const char *group;
     bool genesis;
@@ -297,6 +309,8 @@ typedef struct {
     size_t n_cps, cap_cps;
     s_motion_t *motions;
     size_t n_motions, cap_motions;
+    s_person_t *people;
+    size_t n_people, cap_people;
 } s_replay_t;
 
 /* What the state machine must have decided, as far as the file tells. */
@@ -327,6 +341,7 @@ static void s_replay_free(s_replay_t *r)
     free(r->marks);
     free(r->cps);
     free(r->motions);
+    free(r->people);
 }
 
 static s_member_t *s_member(s_replay_t *r, const char *org)
@@ -587,6 +602,97 @@ static s_expect_t s_command_rule(s_replay_t *r, const s_member_t *signer,
 
 /* Carries out an accepted command's effect on what the verifier keeps:
  * members and keys, the clock, checkpoints, membership motions. */
+
+/* ---- people (section 2c) ---- */
+
+static s_person_t *s_person(s_replay_t *r, const char *org, const char *person)
+{
+    for (size_t i = 0; i < r->n_people; i++)
+        if (strcmp(r->people[i].org, org) == 0 && strcmp(r->people[i].person, person) == 0)
+            return &r->people[i];
+    return NULL;
+}
+
+/* Check 8 of section 3, which the file decides in full: the registry is
+ * what accepted PersonRegister entries made it. true when the person's
+ * signature holds (and then takes its seq); false with why otherwise. */
+static bool s_person_admit(s_replay_t *r, const Ics__V1__Envelope *env,
+                           const Ics__V1__Command *cmd, char *why, size_t size)
+{
+    const char *actor = cmd->actor != NULL ? cmd->actor : "";
+    const Ics__V1__PersonSig *ps = cmd->person_sig;
+    s_person_t *p;
+
+    if (actor[0] == '\0') {
+        if (ps != NULL)
+            snprintf(why, size, "a person signature but no person named");
+        return ps == NULL;
+    }
+    if (ps == NULL) {
+        snprintf(why, size, "%s of %s did not sign it", actor, env->org);
+        return false;
+    }
+    p = s_person(r, env->org, actor);
+    if (p == NULL || !p->active) {
+        snprintf(why, size, "%s of %s is %s", actor, env->org,
+                 p == NULL ? "not registered" : "revoked");
+        return false;
+    }
+    if (ps->seq == 0 || ps->seq > INT64_MAX) {
+        snprintf(why, size, "person sequence number out of range");
+        return false;
+    }
+    if (ics_person_verify(env->group, env->org, cmd, env->payload.data, env->payload.len,
+                          p->pk) != ICS_OK) {
+        snprintf(why, size, "the signature of %s of %s does not verify under their key in force",
+                 actor, env->org);
+        return false;
+    }
+    if (ps->seq <= p->seq) {
+        snprintf(why, size, "person sequence number %" PRIu64 " of %s of %s is not above %" PRIu64,
+                 ps->seq, actor, env->org, p->seq);
+        return false;
+    }
+    p->seq = ps->seq;
+    return true;
+}
+
+/* An accepted PersonRegister: the state machine decided who may register
+ * whom (administrators, bootstrap); the verifier follows its verdict. */
+static int s_person_replay(s_replay_t *r, const char *org, const Ics__V1__Command *cmd,
+                           uint64_t pos, ics_err_t *err)
+{
+    const Ics__V1__PersonRegister *reg = cmd->person_register;
+    s_person_t *p;
+
+    if (cmd->body_case != ICS__V1__COMMAND__BODY_PERSON_REGISTER || reg == NULL ||
+        reg->person == NULL || strlen(reg->person) >= ICS_ACTOR_MAX)
+        return ICS_OK;
+    p = s_person(r, org, reg->person);
+    if (reg->remove) {
+        if (p == NULL || !p->active)
+            return ics_err(err, ICS_EINVAL, "accepted revocation of %s of %s, who is not an "
+                           "active person", reg->person, org);
+        p->active = false;
+        p->revoked_at = pos;
+        return ICS_OK;
+    }
+    if (reg->public_key.len != ICS_PK_BYTES)
+        return ics_err(err, ICS_EINVAL, "accepted registration of %s of %s without a key",
+                       reg->person, org);
+    if (p == NULL) {
+        if (!s_grow((void **)&r->people, &r->cap_people, r->n_people, sizeof *r->people))
+            return ics_err(err, ICS_ENOMEM, "out of memory");
+        p = &r->people[r->n_people++];
+        memset(p, 0, sizeof *p);
+        ics_strcpy(p->org, sizeof p->org, org);
+        ics_strcpy(p->person, sizeof p->person, reg->person);
+    }
+    memcpy(p->pk, reg->public_key.data, ICS_PK_BYTES);
+    p->active = true;
+    return ICS_OK;
+}
+
 static int s_replay_command(s_replay_t *r, const char *signer_org, const Ics__V1__Command *cmd,
                             uint64_t pos, ics_err_t *err)
 {
@@ -784,6 +890,13 @@ static int s_replay_entry(s_replay_t *r, const uint8_t *buf, size_t len, bool ac
                          ICS_ACTOR_MAX - 1);
         goto out;
     }
+    /* 8: the acting person's signature (section 2c). */
+    if (!s_person_admit(r, env, cmd, why, sizeof why)) {
+        if (accepted)
+            rc = ics_err(err, ICS_ESIG, "accepted %s by %s, which the state machine must reject:"
+                         " %s", s_kind_name(cmd->body_case), env->org, why);
+        goto out;
+    }
     expect = signer == NULL ? S_ACCEPT /* a valid genesis */
                             : s_command_rule(r, signer, cmd, pos, why, sizeof why);
     if (expect == S_REJECT && accepted) {
@@ -801,6 +914,8 @@ static int s_replay_entry(s_replay_t *r, const uint8_t *buf, size_t len, bool ac
     }
     if (accepted)
         rc = s_replay_command(r, env->org, cmd, pos, err);
+    if (accepted && rc == ICS_OK)
+        rc = s_person_replay(r, env->org, cmd, pos, err);
 out:
     if (cmd != NULL)
         ics__v1__command__free_unpacked(cmd, NULL);

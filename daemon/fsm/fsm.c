@@ -4,7 +4,8 @@
  *
  * apply() takes the entry's bytes through a fixed ladder of checks (decode,
  * group, genesis, membership, key in force, signature, replay, command
- * decode) and then the owning domain's handler; every outcome except a
+ * decode, the acting person's signature) and then the owning domain's
+ * handler; every outcome except a
  * replay takes the next audit position and steps the chain, so all nodes
  * agree on positions even for garbage. The entry itself, its verdict and
  * chain go to the observer, which keeps the history on disk
@@ -593,7 +594,10 @@ int ics_fsm_apply(ics_fsm_t *self, const uint8_t *buf, size_t len, ics_apply_res
                              ICS_ACTOR_MAX - 1);
         goto record;
     }
-    verdict = s_dispatch(&ctx, cmd);
+    /* 9: the person acting, if any, signed it (fsm_people.c). */
+    verdict = ics_people_admit(&ctx, cmd, env->payload.data, env->payload.len);
+    if (verdict == ICS_OK)
+        verdict = s_dispatch(&ctx, cmd);
     if (verdict != ICS_OK && verdict != ICS_EREJECTED) {
         rc = verdict;
         goto out;

@@ -38,7 +38,7 @@ static void s_emit(ics_aid_bridge_fn fn, void *arg, bool to_region, const uint8_
     uint8_t *buf = NULL;
     size_t len = 0;
 
-    cmd->actor = (char *)"icsd bridge";
+    cmd->actor = (char *)""; /* the bridging organisation itself: no person acts */
     if (ics_pack(&cmd->base, &buf, &len) == ICS_OK)
         fn(arg, to_region, token, buf, len, what);
     free(buf);

@@ -162,6 +162,18 @@ int ics_members_genesis_check(const char *group, const Ics__V1__Envelope *env,
                               const Ics__V1__Genesis *g, uint8_t signer_pk[ICS_PK_BYTES],
                               char *why, size_t why_size);
 
+/* ------------------------------------------------------------ people (fsm_people.c) */
+
+/* The admission check of person signatures, run by the core on every
+ * command after the envelope verified and before the domain's handler:
+ * a command naming a person (Command.actor) must carry that person's
+ * signature (Command.person_sig) under the key registered for them, with
+ * a per-person sequence number above the last applied, which it takes.
+ * A command naming nobody is the organisation's own. ICS_OK, or
+ * ICS_EREJECTED with the reason (docs/log-format.md, section 2c). */
+int ics_people_admit(ics_apply_ctx_t *ctx, const Ics__V1__Command *cmd, const uint8_t *payload,
+                     size_t len);
+
 /* ------------------------------------------------------------ policy (fsm_policy.c, fsm_motions.c) */
 
 /* Who must approve mutual aid of `value` (in the units of the aid

@@ -47,6 +47,8 @@
  */
 #include "fsm/fsm_gov.h"
 
+#include "common/personsig.h"
+
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,6 +64,25 @@ static const char s_schema_sql[] =
     " since INTEGER NOT NULL,"         /* position (last) registered at */
     " removed INTEGER,"                /* position removed at, NULL while active */
     " PRIMARY KEY (org, person));"
+    /* The key each person signs with (docs/log-format.md, section 2c). The
+     * row outlives a revocation, so that seq keeps a re-registered person's
+     * old signatures from being replayed. */
+    "CREATE TABLE IF NOT EXISTS person_keys("
+    " org TEXT NOT NULL,"
+    " person TEXT NOT NULL,"
+    " public_key BLOB NOT NULL,"
+    " key_id BLOB NOT NULL,"
+    " admin INTEGER NOT NULL,"         /* may register, re-key and revoke org's people */
+    " seq INTEGER NOT NULL,"           /* highest person seq applied, 0 if none */
+    " since INTEGER NOT NULL,"         /* position the key came into force at */
+    " PRIMARY KEY (org, person));"
+    "CREATE TABLE IF NOT EXISTS person_key_history("
+    " position INTEGER NOT NULL,"
+    " org TEXT NOT NULL,"
+    " person TEXT NOT NULL,"
+    " action TEXT NOT NULL,"           /* registered, rotated, revoked */
+    " key_id BLOB NOT NULL,"
+    " by_person TEXT NOT NULL);"
     "CREATE TABLE IF NOT EXISTS person_roles("
     " org TEXT NOT NULL,"
     " person TEXT NOT NULL,"
@@ -133,8 +154,8 @@ int ics_people_require_actor(ics_apply_ctx_t *ctx, ics_person_t *out)
     int rc;
 
     if (ctx->actor[0] == '\0')
-        return ics_reject(ctx, "no person named: say who acts for %s (icsctl --as PERSON)",
-                          ctx->org);
+        return ics_reject(ctx, "no person signed this: it needs a person of %s, signing with "
+                               "their own key (icsctl keys person-gen)", ctx->org);
     rc = ics_people_get(ctx->db, ctx->org, ctx->actor, out);
     if (rc == ICS_ENOENT)
         return ics_reject(ctx, "%.60s is not registered as acting for %s; %s registers its "
@@ -316,13 +337,181 @@ int ics_orgs_each_kind(ics_db_t *db, const char *kind,
     return rc == ICS_ENOENT ? ICS_OK : rc;
 }
 
+
+/* ---------------------------------------------------------------- person signatures */
+
+/* Is (org, person) an active person with admin rights? */
+static int s_is_admin(ics_db_t *db, const char *org, const char *person, bool *yes)
+{
+    uint64_t n = 0;
+    int rc = ics_sql_u64(db, &n, "SELECT count(*) FROM person_keys k JOIN people p"
+                                 " ON p.org = k.org AND p.person = k.person AND p.active = 1"
+                                 " WHERE k.org = ?1 AND k.person = ?2 AND k.admin = 1",
+                         "tt", org, person);
+    *yes = rc == ICS_OK && n > 0;
+    return rc;
+}
+
+/* actor, whose signature verified, enters cmd on behalf of another person
+ * of the organisation: only an administrator, never a vote; the domain
+ * then sees that person acting (the entry keeps both names). */
+static int s_on_behalf(ics_apply_ctx_t *ctx, const Ics__V1__Command *cmd, const char *actor,
+                       const char *on_behalf)
+{
+    ics_person_t who;
+    bool admin = false;
+    int rc;
+
+    if (cmd->body_case == ICS__V1__COMMAND__BODY_VOTE)
+        return ics_reject(ctx, "a vote is the voter's own: %.60s cannot cast it on behalf of "
+                               "%.60s", actor, on_behalf);
+    rc = s_is_admin(ctx->db, ctx->org, actor, &admin);
+    if (rc != ICS_OK)
+        return rc;
+    if (!admin)
+        return ics_reject(ctx, "%.60s is not an administrator of %s: only an administrator "
+                               "enters an action on behalf of someone", actor, ctx->org);
+    rc = ics_people_get(ctx->db, ctx->org, on_behalf, &who);
+    if (rc == ICS_ENOENT)
+        return ics_reject(ctx, "%.60s is not registered as acting for %s; nobody acts on their "
+                               "behalf", on_behalf, ctx->org);
+    if (rc != ICS_OK)
+        return rc;
+    ctx->actor = cmd->on_behalf_of;
+    return ICS_OK;
+}
+
+int ics_people_admit(ics_apply_ctx_t *ctx, const Ics__V1__Command *cmd, const uint8_t *payload,
+                     size_t len)
+{
+    const char *actor = cmd->actor != NULL ? cmd->actor : "";
+    const char *on_behalf = cmd->on_behalf_of != NULL ? cmd->on_behalf_of : "";
+    const Ics__V1__PersonSig *ps = cmd->person_sig;
+    sqlite3_stmt *st = NULL;
+    uint8_t pk[ICS_PK_BYTES];
+    uint64_t last = 0, removed = 0;
+    bool active = false, keyed = false;
+    char hex[2 * ICS_KEY_ID_BYTES + 1] = "";
+    int rc;
+
+    if (actor[0] == '\0') {
+        if (ps != NULL)
+            return ics_reject(ctx, "malformed command: a person signature but no person named");
+        if (on_behalf[0] != '\0')
+            return ics_reject(ctx, "malformed command: on behalf of %.60s but no person named",
+                              on_behalf);
+        return ICS_OK; /* the organisation itself acts */
+    }
+    if (strlen(on_behalf) >= ICS_ACTOR_MAX)
+        return ics_reject(ctx, "malformed command: on-behalf name longer than %d bytes",
+                          ICS_ACTOR_MAX - 1);
+    if (ps == NULL)
+        return ics_reject(ctx, "%.60s of %s did not sign this: every action of a person "
+                               "carries their own signature (icsctl keys person-gen; their "
+                               "organisation registers the key)", actor, ctx->org);
+    if (ps->key_id.len != ICS_KEY_ID_BYTES || ps->signature.len != ICS_SIG_BYTES ||
+        ps->seq == 0 || ps->seq > INT64_MAX)
+        return ics_reject(ctx, "malformed person signature: key id of 8 bytes, signature of 64 "
+                               "and a sequence number from 1 to 2^63-1 needed");
+    rc = ics_sql_query(ctx->db, &st, "SELECT p.active, p.removed, k.public_key, k.seq"
+                                     " FROM people p LEFT JOIN person_keys k"
+                                     " ON k.org = p.org AND k.person = p.person"
+                                     " WHERE p.org = ?1 AND p.person = ?2", "tt", ctx->org, actor);
+    if (rc != ICS_OK)
+        return rc;
+    rc = ics_sql_row(ctx->db, st);
+    if (rc == ICS_OK) {
+        active = sqlite3_column_int(st, 0) != 0;
+        removed = ics_sql_column_u64(st, 1);
+        keyed = ics_sql_column_blob(st, 2, pk, sizeof pk);
+        last = ics_sql_column_u64(st, 3);
+    }
+    ics_sql_release(ctx->db, st);
+    if (rc == ICS_ENOENT)
+        return ics_reject(ctx, "%.60s is not registered as acting for %s; %s registers its "
+                               "people with: icsctl people register %.60s --name NAME --key KEY",
+                          actor, ctx->org, ctx->org, actor);
+    if (rc != ICS_OK)
+        return rc;
+    if (!active)
+        return ics_reject(ctx, "%.60s of %s was revoked at index %" PRIu64 ": their signature "
+                               "no longer counts", actor, ctx->org, removed);
+    if (!keyed)
+        return ics_reject(ctx, "%.60s of %s has no registered key; %s registers it with: icsctl "
+                               "people register %.60s --name NAME --key KEY", actor, ctx->org,
+                          ctx->org, actor);
+    rc = ics_person_verify(ctx->group, ctx->org, cmd, payload, len, pk);
+    if (rc == ICS_EKEY) {
+        ics_hex(ps->key_id.data, ICS_KEY_ID_BYTES, hex);
+        return ics_reject(ctx, "person signature of %.60s of %s is by key %s, not the key "
+                               "registered for them", actor, ctx->org, hex);
+    }
+    if (rc == ICS_EMALFORMED)
+        return ics_reject(ctx, "malformed person signature: the command must hold exactly one");
+    if (rc == ICS_ESIG)
+        return ics_reject(ctx, "bad person signature of %.60s of %s", actor, ctx->org);
+    if (rc != ICS_OK)
+        return rc == ICS_ENOMEM ? rc : ICS_EIO;
+    if (ps->seq <= last)
+        return ics_reject(ctx, "replayed person signature: sequence number %" PRIu64 " of %.60s "
+                               "of %s is not above the last applied (%" PRIu64 ")", ps->seq,
+                          actor, ctx->org, last);
+    rc = ics_sql_run(ctx->db, "UPDATE person_keys SET seq = ?3 WHERE org = ?1 AND person = ?2",
+                     "ttu", ctx->org, actor, ps->seq);
+    if (rc != ICS_OK || on_behalf[0] == '\0')
+        return rc;
+    return s_on_behalf(ctx, cmd, actor, on_behalf);
+}
+
 /* ---------------------------------------------------------------- commands */
+
+/* May the signer (ctx->org, ctx->actor) register, re-key or revoke person
+ * of its organisation? An administrator person may do all of it; a person
+ * may rotate their own key (keeping their rights: the caller keeps the
+ * admin flag when the person is the signer) or revoke themself; the
+ * organisation alone
+ * (no person) only while it has no active administrator, and then only to
+ * register one (the bootstrap of docs/log-format.md, section 2c). */
+static int s_may_register(ics_apply_ctx_t *ctx, const Ics__V1__PersonRegister *r, bool exists)
+{
+    bool admin = false, self = ctx->actor[0] != '\0' && strcmp(ctx->actor, r->person) == 0;
+    uint64_t admins = 0;
+    int rc;
+
+    if (ctx->actor[0] != '\0') {
+        rc = s_is_admin(ctx->db, ctx->org, ctx->actor, &admin);
+        if (rc != ICS_OK)
+            return rc;
+        if (admin || (self && exists))
+            return ICS_OK;
+        return ics_reject(ctx, "%.60s is not an administrator of %s: only an administrator "
+                               "registers, re-keys or revokes its people", ctx->actor, ctx->org);
+    }
+    rc = ics_sql_u64(ctx->db, &admins, "SELECT count(*) FROM person_keys k JOIN people p"
+                                       " ON p.org = k.org AND p.person = k.person"
+                                       " AND p.active = 1 WHERE k.org = ?1 AND k.admin = 1",
+                     "t", ctx->org);
+    if (rc != ICS_OK)
+        return rc;
+    if (admins > 0)
+        return ics_reject(ctx, "%s has an administrator person: people are registered, "
+                               "re-keyed and revoked by an administrator, signing with their "
+                               "own key", ctx->org);
+    if (r->remove || !r->admin)
+        return ics_reject(ctx, "%s has no administrator person yet: the organisation may "
+                               "only register its first administrator (--admin), who then "
+                               "registers the others", ctx->org);
+    return ICS_OK;
+}
 
 static int s_person_register(ics_apply_ctx_t *ctx, const Ics__V1__Command *cmd)
 {
     const Ics__V1__PersonRegister *r = cmd->person_register;
     ics_person_t cur;
-    int rc;
+    uint8_t old_pk[ICS_PK_BYTES], kid[ICS_KEY_ID_BYTES], curve[32];
+    bool had_key = false, was_admin = false;
+    sqlite3_stmt *st = NULL;
+    int rc, exists;
 
     if (!ics_gov_valid_person(r->person))
         return ics_reject(ctx, "person id '%.40s' is not valid: 1 to %d printable characters "
@@ -331,9 +520,26 @@ static int s_person_register(ics_apply_ctx_t *ctx, const Ics__V1__Command *cmd)
     rc = ics_people_get(ctx->db, ctx->org, r->person, &cur);
     if (rc != ICS_OK && rc != ICS_ENOENT)
         return rc;
+    exists = rc;
+    rc = ics_sql_query(ctx->db, &st, "SELECT public_key, admin FROM person_keys WHERE org = ?1"
+                                     " AND person = ?2", "tt", ctx->org, r->person);
+    if (rc != ICS_OK)
+        return rc;
+    rc = ics_sql_row(ctx->db, st);
+    if (rc == ICS_OK) {
+        had_key = ics_sql_column_blob(st, 0, old_pk, sizeof old_pk);
+        was_admin = sqlite3_column_int(st, 1) != 0;
+    }
+    ics_sql_release(ctx->db, st);
+    if (rc != ICS_OK && rc != ICS_ENOENT)
+        return rc;
+    was_admin = was_admin && exists == ICS_OK;
+    if (r->remove && exists == ICS_ENOENT)
+        return ics_reject(ctx, "%s has no registered person %s", ctx->org, r->person);
+    rc = s_may_register(ctx, r, exists == ICS_OK);
+    if (rc != ICS_OK)
+        return rc;
     if (r->remove) {
-        if (rc == ICS_ENOENT)
-            return ics_reject(ctx, "%s has no registered person %s", ctx->org, r->person);
         rc = ics_sql_run(ctx->db, "INSERT INTO role_history(position, org, person, role,"
                                    " scope, action, by_org, by_person) SELECT ?1, org, person,"
                                    " role, scope, 'ended', ?2, ?3 FROM person_roles"
@@ -346,24 +552,61 @@ static int s_person_register(ics_apply_ctx_t *ctx, const Ics__V1__Command *cmd)
             rc = ics_sql_run(ctx->db, "UPDATE people SET active = 0, removed = ?3"
                                        " WHERE org = ?1 AND person = ?2",
                               "ttu", ctx->org, r->person, ctx->position);
+        if (rc == ICS_OK && had_key) {
+            ics_key_id(old_pk, kid);
+            rc = ics_sql_run(ctx->db, "INSERT INTO person_key_history(position, org, person,"
+                                       " action, key_id, by_person) VALUES (?1, ?2, ?3,"
+                                       " 'revoked', ?4, ?5)", "uttbt", ctx->position, ctx->org,
+                              r->person, kid, (int)sizeof kid, ctx->actor);
+        }
         return rc;
     }
-    if (!ics_gov_valid_line(r->name, ICS_LINE_MAX, true))
+    if (r->public_key.len != ICS_PK_BYTES || ics_curve_public(r->public_key.data, curve) != ICS_OK)
+        return ics_reject(ctx, "%.60s needs a key: the Ed25519 public key they sign with "
+                               "(icsctl keys person-gen prints it)", r->person);
+    /* A new key alone (no name given) keeps the person's name and title. */
+    const char *name = r->name, *title = r->title;
+    if (exists == ICS_OK && name[0] == '\0' && title[0] == '\0') {
+        name = cur.name;
+        title = cur.title;
+    }
+    if (!ics_gov_valid_line(name, ICS_LINE_MAX, true))
         return ics_reject(ctx, "%s needs a name: one line of text, under %d bytes", r->person,
                           ICS_LINE_MAX);
-    if (!ics_gov_valid_line(r->title, ICS_LINE_MAX, false))
+    if (!ics_gov_valid_line(title, ICS_LINE_MAX, false))
         return ics_reject(ctx, "the job title of %s must be one line, under %d bytes",
                           r->person, ICS_LINE_MAX);
-    if (rc == ICS_OK && strcmp(cur.name, r->name) == 0 && strcmp(cur.title, r->title) == 0)
+    bool admin = strcmp(ctx->actor, r->person) == 0 ? was_admin : r->admin;
+    bool same_key = had_key && memcmp(old_pk, r->public_key.data, ICS_PK_BYTES) == 0;
+    if (exists == ICS_OK && strcmp(cur.name, name) == 0 && strcmp(cur.title, title) == 0 &&
+        same_key && was_admin == admin)
         return ics_reject(ctx, "%s is already registered for %s as %s%s%s", r->person, ctx->org,
                           cur.name, cur.title[0] ? ", " : "", cur.title);
-    if (rc == ICS_OK)
-        return ics_sql_run(ctx->db, "UPDATE people SET name = ?3, title = ?4"
-                                     " WHERE org = ?1 AND person = ?2",
-                            "tttt", ctx->org, r->person, r->name, r->title);
-    return ics_sql_run(ctx->db, "INSERT OR REPLACE INTO people(org, person, name, title,"
-                                 " active, since, removed) VALUES (?1, ?2, ?3, ?4, 1, ?5, NULL)",
-                        "ttttu", ctx->org, r->person, r->name, r->title, ctx->position);
+    if (exists == ICS_OK)
+        rc = ics_sql_run(ctx->db, "UPDATE people SET name = ?3, title = ?4"
+                                   " WHERE org = ?1 AND person = ?2",
+                          "tttt", ctx->org, r->person, name, title);
+    else
+        rc = ics_sql_run(ctx->db, "INSERT OR REPLACE INTO people(org, person, name, title,"
+                                   " active, since, removed) VALUES (?1, ?2, ?3, ?4, 1, ?5, NULL)",
+                          "ttttu", ctx->org, r->person, name, title, ctx->position);
+    if (rc != ICS_OK || (same_key && exists == ICS_OK && was_admin == admin))
+        return rc;
+    ics_key_id(r->public_key.data, kid);
+    /* seq survives a new key and a re-registration: old signatures stay spent. */
+    rc = ics_sql_run(ctx->db, "INSERT INTO person_keys(org, person, public_key, key_id, admin,"
+                               " seq, since) VALUES (?1, ?2, ?3, ?4, ?5, 0, ?6)"
+                               " ON CONFLICT(org, person) DO UPDATE SET public_key = ?3,"
+                               " key_id = ?4, admin = ?5, since = ?6",
+                      "ttbbiu", ctx->org, r->person, r->public_key.data, ICS_PK_BYTES, kid,
+                      (int)sizeof kid, admin ? 1 : 0, ctx->position);
+    if (rc == ICS_OK && !same_key)
+        rc = ics_sql_run(ctx->db, "INSERT INTO person_key_history(position, org, person,"
+                                   " action, key_id, by_person) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                          "utttbt", ctx->position, ctx->org, r->person,
+                          had_key ? "rotated" : "registered", kid, (int)sizeof kid,
+                          ctx->actor);
+    return rc;
 }
 
 /* May the signer appoint to (or remove from) role for a person of org? */

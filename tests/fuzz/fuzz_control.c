@@ -17,15 +17,17 @@ static volatile uint64_t s_sink;
 
 static void s_submit(const Ics__V1__ControlRequest *req)
 {
+    Ics__V1__Command *cmd = NULL;
     uint8_t *buf = NULL;
     size_t len = 0;
     ics_err_t err;
 
-    if (ics_control_submit_command(req, &buf, &len, &err) != ICS_OK)
+    if (ics_control_submit_command(req, &cmd, &buf, &len, &err) != ICS_OK)
         return;
-    /* What is signed must decode, and carry the actor. */
-    Ics__V1__Command *cmd = ics__v1__command__unpack(NULL, len, buf);
-    if (cmd == NULL || strcmp(cmd->actor, req->actor) != 0)
+    /* What goes into the envelope is the command's bytes, unchanged: the
+     * person signed them. */
+    if (len != req->submit->command.len || (len > 0 && memcmp(buf, req->submit->command.data,
+                                                              len) != 0))
         abort();
     ics__v1__command__free_unpacked(cmd, NULL);
     free(buf);

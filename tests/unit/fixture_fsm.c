@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "common/envelope.h"
+#include "common/personsig.h"
 #include "common/policyfile.h"
 
 /* ---------------------------------------------------------------- one state machine */
@@ -28,6 +29,31 @@ ics_identity_t *fx_identity(const char *id)
     crypto_generichash(seed, sizeof seed, (const uint8_t *)id, strlen(id),
                        (const uint8_t *)"fixture-key-seed", 16);
     return ics_identity_from_seed(seed);
+}
+
+ics_identity_t *fx_person_identity(const char *org, const char *person)
+{
+    uint8_t seed[32];
+    crypto_generichash_state h;
+    crypto_generichash_init(&h, (const uint8_t *)"fixture-person-key", 18, sizeof seed);
+    crypto_generichash_update(&h, (const uint8_t *)org, strlen(org) + 1);
+    crypto_generichash_update(&h, (const uint8_t *)person, strlen(person));
+    crypto_generichash_final(&h, seed, sizeof seed);
+    return ics_identity_from_seed(seed);
+}
+
+uint8_t *fx_person_sign(const char *group, const char *org, const char *person,
+                        const ics_identity_t *id, uint64_t seq, Ics__V1__Command *cmd,
+                        size_t *len)
+{
+    ics_identity_t *own = id == NULL ? fx_person_identity(org, person) : NULL;
+    uint8_t *out = NULL;
+
+    cmd->actor = (char *)person;
+    assert_int_equal(ics_person_sign(id != NULL ? id : own, group, org, seq, cmd, &out, len),
+                     ICS_OK);
+    ics_identity_destroy(&own);
+    return out;
 }
 
 /* The observer that keeps a history, as the daemon's group does. */
@@ -113,8 +139,20 @@ uint8_t *fx_seal(const char *group, fx_org_t *org, const char *person, uint64_t 
     uint8_t *payload = NULL, *out;
     size_t plen = 0;
 
-    cmd->actor = (char *)(person != NULL ? person : "");
-    assert_int_equal(ics_pack(&cmd->base, &payload, &plen), ICS_OK);
+    if (person != NULL && strcmp(person, "registrar") == 0)
+        person = org->admin;
+    if (person != NULL && strlen(person) >= ICS_ACTOR_MAX) {
+        /* Too long to sign: for the state machine's malformed-command check. */
+        cmd->actor = (char *)person;
+        cmd->person_sig = NULL;
+        assert_int_equal(ics_pack(&cmd->base, &payload, &plen), ICS_OK);
+    } else if (person == NULL || person[0] == '\0' || strcmp(person, "icsd") == 0) {
+        cmd->actor = (char *)"";
+        cmd->person_sig = NULL;
+        assert_int_equal(ics_pack(&cmd->base, &payload, &plen), ICS_OK);
+    } else {
+        payload = fx_person_sign(group, org->id, person, NULL, ++org->person_seq, cmd, &plen);
+    }
     out = fx_seal_payload(group, org, ts, (uint32_t)cmd->body_case, payload, plen, len);
     free(payload);
     return out;
@@ -153,6 +191,23 @@ ics_apply_result_t fx_send(fx_fsm_t *fx, const char *org, const char *person,
     uint8_t *buf = fx_seal(fx->group, fx_org(fx, org), person, fx->now, cmd, &len);
     ics_apply_result_t res;
 
+    fx->now += s_step_ms;
+    res = fx_apply(fx, buf, len);
+    free(buf);
+    return res;
+}
+
+ics_apply_result_t fx_send_key(fx_fsm_t *fx, const char *org, const char *person,
+                               const ics_identity_t *key, Ics__V1__Command *cmd)
+{
+    fx_org_t *o = fx_org(fx, org);
+    size_t plen = 0, len = 0;
+    uint8_t *payload = fx_person_sign(fx->group, org, person, key, ++o->person_seq, cmd, &plen);
+    uint8_t *buf = fx_seal_payload(fx->group, o, fx->now, (uint32_t)cmd->body_case, payload,
+                                   plen, &len);
+    ics_apply_result_t res;
+
+    free(payload);
     fx->now += s_step_ms;
     res = fx_apply(fx, buf, len);
     free(buf);
@@ -271,19 +326,37 @@ ics_apply_result_t fx_person(fx_fsm_t *fx, const char *org, const char *person,
                              const char *name)
 {
     Ics__V1__PersonRegister r = ICS__V1__PERSON_REGISTER__INIT;
+    ics_identity_t *id = fx_person_identity(org, person);
+    fx_org_t *o = fx_org(fx, org);
+    bool first = o->admin[0] == '\0';
+    ics_apply_result_t res;
+
     r.person = (char *)person;
     r.name = (char *)name;
+    r.public_key.data = (uint8_t *)ics_identity_public(id);
+    r.public_key.len = ICS_PK_BYTES;
+    r.admin = first; /* the first person registered administers the organisation's people */
     FX_CMD(PERSON_REGISTER, person_register, &r);
-    return fx_send(fx, org, "registrar", &cmd);
+    res = fx_send(fx, org, first ? NULL : o->admin, &cmd);
+    if (first && res.accepted)
+        snprintf(o->admin, sizeof o->admin, "%s", person);
+    ics_identity_destroy(&id);
+    return res;
 }
 
 ics_apply_result_t fx_person_remove(fx_fsm_t *fx, const char *org, const char *person)
 {
     Ics__V1__PersonRegister r = ICS__V1__PERSON_REGISTER__INIT;
+    fx_org_t *o = fx_org(fx, org);
+    ics_apply_result_t res;
+
     r.person = (char *)person;
     r.remove = true;
     FX_CMD(PERSON_REGISTER, person_register, &r);
-    return fx_send(fx, org, "registrar", &cmd);
+    res = fx_send(fx, org, "registrar", &cmd);
+    if (res.accepted && strcmp(o->admin, person) == 0)
+        o->admin[0] = '\0';
+    return res;
 }
 
 static ics_apply_result_t s_role(fx_fsm_t *fx, const char *signer, const char *org,
@@ -754,14 +827,14 @@ ics_apply_result_t fx_member_add(fx_fsm_t *fx, const char *signer, const char *o
 {
     fx_cmd_t c;
     fx_cmd_member_add(&c, org, kind, pk, pk_len, voter);
-    return fx_send(fx, signer, "admin", &c.cmd);
+    return fx_send(fx, signer, NULL, &c.cmd);
 }
 
 ics_apply_result_t fx_member_remove(fx_fsm_t *fx, const char *signer, const char *org)
 {
     fx_cmd_t c;
     fx_cmd_member_remove(&c, org);
-    return fx_send(fx, signer, "admin", &c.cmd);
+    return fx_send(fx, signer, NULL, &c.cmd);
 }
 
 ics_apply_result_t fx_key_rotate(fx_fsm_t *fx, const char *signer, const char *org,
@@ -769,7 +842,7 @@ ics_apply_result_t fx_key_rotate(fx_fsm_t *fx, const char *signer, const char *o
 {
     fx_cmd_t c;
     fx_cmd_key_rotate(&c, org, pk, pk_len);
-    return fx_send(fx, signer, "admin", &c.cmd);
+    return fx_send(fx, signer, NULL, &c.cmd);
 }
 
 ics_apply_result_t fx_opel(fx_fsm_t *fx, const char *org, const char *person, unsigned level,

@@ -48,6 +48,9 @@ typedef struct {
     const char *kind;
     ics_identity_t *key;
     uint64_t seq;            /* last sequence number used */
+    uint64_t person_seq;     /* last person sequence number used by any of its people */
+    char admin[128];         /* the person fx_person registered first (its administrator,
+                                who signs the fixture's later registrations); "" if none */
 } fx_org_t;
 
 /* An entry as applied: its exact bytes and its result. */
@@ -80,9 +83,19 @@ fx_org_t *fx_org(fx_fsm_t *fx, const char *id);
 
 /* Deterministic identity for an organisation id (caller destroys). */
 ics_identity_t *fx_identity(const char *id);
+/* Deterministic key of a person of org (caller destroys). */
+ics_identity_t *fx_person_identity(const char *org, const char *person);
+/* The command's bytes signed by person of org with id (NULL: their fixture
+ * key) and person sequence number seq, as icsctl signs. malloc'd. */
+uint8_t *fx_person_sign(const char *group, const char *org, const char *person,
+                        const ics_identity_t *id, uint64_t seq, Ics__V1__Command *cmd,
+                        size_t *len);
 
-/* Signs cmd as org (next seq; actor set to person unless NULL) at time ts.
- * Returns malloc'd envelope bytes. */
+/* Signs cmd as org (next seq) at time ts, acting as person, who signs it
+ * with their fixture key (fx_person_identity) and the org's next person
+ * sequence number. person NULL, "" or "icsd": the organisation itself (no
+ * person); "registrar": the org's administrator person if it has one, else
+ * the organisation itself. Returns malloc'd envelope bytes. */
 uint8_t *fx_seal(const char *group, fx_org_t *org, const char *person, uint64_t ts,
                  Ics__V1__Command *cmd, size_t *len);
 /* The same for payload bytes as given, under header kind (which need not
@@ -94,6 +107,10 @@ uint8_t *fx_seal_payload(const char *group, fx_org_t *org, uint64_t ts, uint32_t
 ics_apply_result_t fx_send(fx_fsm_t *fx, const char *org, const char *person,
                            Ics__V1__Command *cmd);
 void fx_set_step(uint64_t step_ms);
+/* The same, signed by person with key (not their fixture key) and the
+ * org's next person sequence number. */
+ics_apply_result_t fx_send_key(fx_fsm_t *fx, const char *org, const char *person,
+                               const ics_identity_t *key, Ics__V1__Command *cmd);
 /* Applies entry bytes as they are (and tapes them). */
 ics_apply_result_t fx_apply(fx_fsm_t *fx, const uint8_t *buf, size_t len);
 /* From now on keep a copy of every entry applied, with its result, in

@@ -240,6 +240,27 @@ static void dashboard_and_notify_sections(void **state)
                  "[notify x] is defined twice");
 }
 
+/* [control] names Unix groups that exist here; the node checks who
+ * connects against them (daemon/peercred.c). */
+static void control_groups(void **state)
+{
+    fixture_t *f = *state;
+    static ics_config_t cfg;
+    ics_err_t err;
+
+    assert_int_equal(s_load(f, 0, NULL, &cfg, &err), ICS_OK);
+    assert_string_equal(cfg.submit_group, "");
+    assert_string_equal(cfg.admin_group, "");
+    assert_int_equal(s_load(f, 9, "[control]\nsubmit_group = root\nadmin_group = root\n[raft]",
+                            &cfg, &err), ICS_OK);
+    assert_string_equal(cfg.admin_group, "root");
+    assert_int_equal(cfg.admin_gid, 0);
+    expect_error(f, 9, "[control]\nadmin_group = no-such-group-here\n[raft]", 10,
+                 "admin_group = 'no-such-group-here': no such Unix group on this machine");
+    expect_error(f, 9, "[control]\nusers = root\n[raft]", 10,
+                 "unknown key 'users' in [control]");
+}
+
 /* Endpoints libzmq would take and then fail on, or bind somewhere odd. */
 static void endpoints_are_checked(void **state)
 {
@@ -404,6 +425,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(valid_config, setup, teardown),
+        cmocka_unit_test_setup_teardown(control_groups, setup, teardown),
         cmocka_unit_test_setup_teardown(each_bad_input_names_file_and_line, setup, teardown),
         cmocka_unit_test_setup_teardown(endpoints_are_checked, setup, teardown),
         cmocka_unit_test_setup_teardown(dashboard_and_notify_sections, setup, teardown),

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "common/envelope.h"
+#include "common/personsig.h"
 
 typedef struct {
     ics_identity_t *alice;
@@ -241,6 +242,81 @@ static void pubkey_text_round_trip(void **state)
         assert_memory_not_equal(pk, ics_identity_public(f->alice), ICS_PK_BYTES);
 }
 
+/* The worked example of docs/log-format.md, section 2c: a person's
+ * signature is over the documented bytes, and only the command it was
+ * made for verifies. */
+static void person_signature_matches_documented_vector(void **state)
+{
+    static const char *const pk_hex =
+        "8139770ea87d175f56a35466c34c7ecccb8d8a91b4ee37a25df60f5b8fc9b394";
+    static const char *const input_hex =
+        "494353442d504552534f4e2d534947310000000771686d2d6963730000000351484d000000076e65642e"
+        "6f6e6500000008b18f47587456f38600000000000000010000000f0a076e65642e6f6e65520412026869";
+    static const char *const signed_hex =
+        "0a076e65642e6f6e65124e0a08b18f47587456f38610011a4098972653b59ce778a844059d0c08ac0a70"
+        "0f897653a9e73d84301fbb895d7c6719927f7a92e88ca7b95efca861be513d02841f3b4d5a536cef16c6"
+        "e3e3d9700b520412026869";
+    uint8_t seed[32], *bare = NULL, *input = NULL, *out = NULL, *cut = NULL;
+    size_t bare_len = 0, input_len = 0, out_len = 0, cut_len = 0;
+    char hex[600];
+    Ics__V1__Command cmd = ICS__V1__COMMAND__INIT, *back;
+    Ics__V1__Raw raw = ICS__V1__RAW__INIT;
+    ics_identity_t *id;
+
+    (void)state;
+    memset(seed, 2, sizeof seed);
+    id = ics_identity_from_seed(seed);
+    assert_non_null(id);
+    ics_hex(ics_identity_public(id), 32, hex);
+    assert_string_equal(hex, pk_hex);
+    raw.note = "hi";
+    cmd.body_case = ICS__V1__COMMAND__BODY_RAW;
+    cmd.raw = &raw;
+    cmd.actor = "ned.one";
+    assert_int_equal(ics_pack(&cmd.base, &bare, &bare_len), ICS_OK);
+    assert_int_equal(ics_person_signing_input("qhm-ics", "QHM", "ned.one", ics_identity_key_id(id),
+                                              8, 1, bare, bare_len, &input, &input_len), ICS_OK);
+    ics_hex(input, input_len, hex);
+    assert_string_equal(hex, input_hex);
+    assert_int_equal(ics_person_sign(id, "qhm-ics", "QHM", 1, &cmd, &out, &out_len), ICS_OK);
+    ics_hex(out, out_len, hex);
+    assert_string_equal(hex, signed_hex);
+    /* Cutting the record out gives back the bytes signed. */
+    assert_int_equal(ics_person_unsigned_bytes(out, out_len, &cut, &cut_len), ICS_OK);
+    assert_int_equal(cut_len, bare_len);
+    assert_memory_equal(cut, bare, bare_len);
+    back = ics__v1__command__unpack(NULL, out_len, out);
+    assert_non_null(back);
+    assert_int_equal(ics_person_verify("qhm-ics", "QHM", back, out, out_len,
+                                       ics_identity_public(id)), ICS_OK);
+    /* Another group, another organisation, another note: no. */
+    assert_int_equal(ics_person_verify("nel-ics", "QHM", back, out, out_len,
+                                       ics_identity_public(id)), ICS_ESIG);
+    assert_int_equal(ics_person_verify("qhm-ics", "RTD", back, out, out_len,
+                                       ics_identity_public(id)), ICS_ESIG);
+    out[out_len - 1] ^= 1;
+    assert_int_equal(ics_person_verify("qhm-ics", "QHM", back, out, out_len,
+                                       ics_identity_public(id)), ICS_ESIG);
+    ics__v1__command__free_unpacked(back, NULL);
+    free(cut);
+    cut = NULL;
+    /* Two signature records, or one of the wrong wire type: malformed. */
+    {
+        uint8_t twice[400], wrong[] = {0x10, 0x01};
+        memcpy(twice, out, out_len);
+        memcpy(twice + out_len, out + 9, 80);
+        assert_int_equal(ics_person_unsigned_bytes(twice, out_len + 80, &cut, &cut_len),
+                         ICS_EMALFORMED);
+        assert_int_equal(ics_person_unsigned_bytes(wrong, sizeof wrong, &cut, &cut_len),
+                         ICS_EMALFORMED);
+        assert_int_equal(ics_person_unsigned_bytes(bare, bare_len, &cut, &cut_len), ICS_ENOENT);
+    }
+    free(bare);
+    free(input);
+    free(out);
+    ics_identity_destroy(&id);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -254,6 +330,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(kind_mismatch_rejected, setup, teardown),
         cmocka_unit_test_setup_teardown(non_canonical_rejected, setup, teardown),
         cmocka_unit_test_setup_teardown(pubkey_text_round_trip, setup, teardown),
+        cmocka_unit_test(person_signature_matches_documented_vector),
     };
     return cmocka_run_group_tests_name("envelope", tests, NULL, NULL);
 }

@@ -55,6 +55,7 @@ static int s_setup(void **state)
     s_appoint(fx, "QHM", "sam.allen", "chief_executive", NULL);
     s_appoint(fx, "QHM", "dr.strat", "strategy_director", NULL);
     s_appoint(fx, "E06000057", "cllr.peter.hall", "hwb_chair", HWB);
+    FX_ACCEPTED(fx_person(fx, "RTD", "site.director", "Site Director"));
     FX_ACCEPTED(fx_plan_create(fx, "QHM", "dr.strat", PLAN, "Joint Forward Plan",
                                "2026/27-2030/31", s_sections, 1));
     *state = fx;
@@ -161,10 +162,10 @@ static void aid_events_follow_the_request(void **state)
     uint64_t first = fx->last.position + 1;
     ics_apply_result_t r = fx_aid_request(fx, "RTD", "site.director", &q);
     FX_ACCEPTED(r);
-    ics_apply_result_t o = fx_aid_offer(fx, "RX4", "bed.manager", r.position, 3, 0);
+    ics_apply_result_t o = fx_aid_offer(fx, "RX4", NULL, r.position, 3, 0);
     FX_ACCEPTED(o);
     /* Someone else's offer cannot be accepted by RX4: rejected, no event. */
-    ics_apply_result_t bad = fx_aid_accept(fx, "RX4", "bed.manager", o.position, 3);
+    ics_apply_result_t bad = fx_aid_accept(fx, "RX4", NULL, o.position, 3);
     assert_false(bad.accepted);
     FX_ACCEPTED(fx_aid_accept(fx, "RTD", "site.director", o.position, 3));
     uint64_t last = fx->last.position;
@@ -257,7 +258,7 @@ static void a_refused_entry_keeps_the_deadlines_its_time_closed(void **state)
     FX_ACCEPTED(c);
     /* Signed two hours later and refused: the consultation closed first. */
     fx->now += 2 * HOUR;
-    ics_apply_result_t bad = fx_aid_accept(fx, "RX4", "bed.manager", 999999, 1);
+    ics_apply_result_t bad = fx_aid_accept(fx, "RX4", NULL, 999999, 1);
     assert_false(bad.accepted);
     s_events(fx, bad.position, bad.position, &ev);
     assert_int_equal(ev.n, 1);

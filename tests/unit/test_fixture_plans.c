@@ -173,8 +173,12 @@ static void s_random_command(s_wl_t *w)
         r.person = (char *)s_person(w);
         r.name = s_r(w, 2) ? "A Person" : "Another Name";
         r.remove = s_r(w, 12) == 0;
+        ics_identity_t *key = fx_person_identity(org->id, r.person);
+        r.public_key.data = (uint8_t *)ics_identity_public(key);
+        r.public_key.len = ICS_PK_BYTES;
         CMD(PERSON_REGISTER, person_register, &r);
-        s_send(w, org, "admin", &cmd);
+        s_send(w, org, "registrar", &cmd);
+        ics_identity_destroy(&key);
         break;
     }
     case 1:
@@ -187,7 +191,7 @@ static void s_random_command(s_wl_t *w)
         a.scope = strcmp(a.role, "hwb_chair") == 0 ? HWB : "";
         a.revoke = s_r(w, 8) == 0;
         CMD(ROLE_ASSIGN, role_assign, &a);
-        s_send(w, s_r(w, 3) ? &w->orgs[0] : holder, "admin", &cmd);
+        s_send(w, s_r(w, 3) ? &w->orgs[0] : holder, "registrar", &cmd);
         break;
     }
     case 3: {
@@ -322,7 +326,7 @@ static void s_random_command(s_wl_t *w)
         a.public_key.data = (uint8_t *)ics_identity_public(newkey);
         a.public_key.len = ICS_PK_BYTES;
         CMD(MEMBER_ADD, member_add, &a);
-        s_send(w, &w->orgs[1], "ops", &cmd);
+        s_send(w, &w->orgs[1], NULL, &cmd);
         ics_identity_destroy(&newkey);
         break;
     }
@@ -351,10 +355,19 @@ static void s_prologue(s_wl_t *w)
     for (size_t i = 0; i < w->n; i++)
         for (size_t p = 0; p < 3; p++) {
             Ics__V1__PersonRegister r = ICS__V1__PERSON_REGISTER__INIT;
+            ics_identity_t *key = fx_person_identity(w->orgs[i].id, s_people[p]);
             r.person = (char *)s_people[p];
             r.name = "A Person";
+            r.public_key.data = (uint8_t *)ics_identity_public(key);
+            r.public_key.len = ICS_PK_BYTES;
+            /* The first person is the organisation's administrator, who
+             * registers the others. */
+            r.admin = p == 0;
             CMD(PERSON_REGISTER, person_register, &r);
-            s_send(w, &w->orgs[i], "admin", &cmd);
+            s_send(w, &w->orgs[i], p == 0 ? NULL : "registrar", &cmd);
+            if (p == 0)
+                snprintf(w->orgs[i].admin, sizeof w->orgs[i].admin, "%s", s_people[p]);
+            ics_identity_destroy(&key);
         }
     o.org = HWB;
     o.kind = "hwb";
@@ -362,7 +375,7 @@ static void s_prologue(s_wl_t *w)
     o.parent = "E06000057";
     {
         CMD(ORG_REGISTER, org_register, &o);
-        s_send(w, &w->orgs[2], "admin", &cmd);
+        s_send(w, &w->orgs[2], "registrar", &cmd);
     }
     for (size_t i = 0; i < sizeof board / sizeof board[0]; i++) {
         Ics__V1__RoleAssign a = ICS__V1__ROLE_ASSIGN__INIT;
@@ -370,7 +383,7 @@ static void s_prologue(s_wl_t *w)
         a.person = (char *)board[i][1];
         a.role = (char *)board[i][2];
         CMD(ROLE_ASSIGN, role_assign, &a);
-        s_send(w, &w->orgs[0], "admin", &cmd);
+        s_send(w, &w->orgs[0], "registrar", &cmd);
     }
     for (size_t i = 0; i < 3; i++) {
         ics__v1__plan_section__init(&s[i]);

@@ -167,7 +167,7 @@ static ics_apply_result_t s_raw(fx_t *fx, int who, uint64_t seq)
     Ics__V1__Command cmd = ICS__V1__COMMAND__INIT;
     Ics__V1__Raw raw = ICS__V1__RAW__INIT;
     raw.note = "hello";
-    cmd.actor = "j.smith";
+    cmd.actor = ""; /* the organisation itself */
     cmd.body_case = ICS__V1__COMMAND__BODY_RAW;
     cmd.raw = &raw;
     return s_send(fx, who, seq, &cmd);
@@ -273,7 +273,7 @@ static ics_apply_result_t s_genesis_ex(fx_t *fx, int key, const char *signer, ui
     g.admin = (char *)admin;
     g.n_members = n;
     g.members = mp;
-    cmd.actor = "genesis";
+    cmd.actor = "";
     cmd.body_case = ICS__V1__COMMAND__BODY_GENESIS;
     cmd.genesis = &g;
     return s_send_as(fx, key, signer, seq, &cmd);

@@ -164,7 +164,7 @@ static void s_genesis(s_log_t *l)
     size_t n_rules;
 
     s_section(l, "genesis");
-    fx_raw(fx, "RTD", "j.smith", "before the genesis");
+    fx_raw(fx, "RTD", NULL, "before the genesis");
     assert_int_equal(ics_policy_default(&p), ICS_OK);
     n_rules = p->n_rules;
     p->n_rules = 0;
@@ -192,22 +192,22 @@ static void s_envelopes(s_log_t *l)
     s_apply_sealed(fx, buf, strlen("not an envelope"));
     s_apply_sealed(fx, NULL, 0);
     fx_cmd_raw(&c, "for another group");
-    s_send_as(fx, "nel-ics", fx_org(fx, "RX4"), "j.smith", &c.cmd);
+    s_send_as(fx, "nel-ics", fx_org(fx, "RX4"), NULL, &c.cmd);
     as = *fx_org(fx, "RX4");
     as.seq = INT64_MAX;
     fx_cmd_raw(&c, "sequence number beyond 2^63-1");
-    s_send_as(fx, GROUP, &as, "j.smith", &c.cmd);
+    s_send_as(fx, GROUP, &as, NULL, &c.cmd);
     /* Forged (EVE's key) and tampered: neither burns RTD's next seq. */
     as = *fx_org(fx, "RTD");
     as.key = fx_org(fx, "EVE")->key;
     fx_cmd_raw(&c, "forged");
-    s_send_as(fx, GROUP, &as, "j.smith", &c.cmd);
+    s_send_as(fx, GROUP, &as, NULL, &c.cmd);
     as = *fx_org(fx, "RTD");
     fx_cmd_raw(&c, "tampered");
-    buf = fx_seal(GROUP, &as, "j.smith", fx->now, &c.cmd, &len);
+    buf = fx_seal(GROUP, &as, NULL, fx->now, &c.cmd, &len);
     buf[len - 1] ^= 0x01; /* the signature is the last field */
     s_apply_sealed(fx, buf, len);
-    real = s_made(fx_raw(fx, "RTD", "j.smith", "the real one"), "RTD's entry");
+    real = s_made(fx_raw(fx, "RTD", NULL, "the real one"), "RTD's entry");
     fx_raw(fx, "EVE", "mallory", "not a member");
     /* Replays: the same bytes, and the same (org, seq) with other bytes. */
     buf = NULL;
@@ -224,20 +224,20 @@ static void s_envelopes(s_log_t *l)
     as = *fx_org(fx, "RTD");
     as.seq--;
     fx_cmd_raw(&c, "the same seq, other bytes");
-    s_send_as(fx, GROUP, &as, "j.smith", &c.cmd);
+    s_send_as(fx, GROUP, &as, NULL, &c.cmd);
     /* Commands that do not decode, or not as the header says. */
     buf = fx_seal_payload(GROUP, fx_org(fx, "RTD"), fx->now, ICS__V1__COMMAND__BODY_RAW,
                           (const uint8_t *)"\xff\xff", 2, &len);
     s_apply_sealed(fx, buf, len);
     fx_cmd_raw(&c, "a Raw sent as a ClockTick");
-    c.cmd.actor = "j.smith";
+    c.cmd.actor = NULL;
     assert_int_equal(ics_pack(&c.cmd.base, &payload, &plen), ICS_OK);
     buf = fx_seal_payload(GROUP, fx_org(fx, "RTD"), fx->now, ICS__V1__COMMAND__BODY_TICK,
                           payload, plen, &len);
     free(payload);
     s_apply_sealed(fx, buf, len);
     ics__v1__command__init(&c.cmd);
-    c.cmd.actor = "j.smith";
+    c.cmd.actor = NULL;
     assert_int_equal(ics_pack(&c.cmd.base, &payload, &plen), ICS_OK);
     buf = fx_seal_payload(GROUP, fx_org(fx, "RTD"), fx->now, 99, payload, plen, &len);
     free(payload);
@@ -257,7 +257,7 @@ static void s_core(s_log_t *l)
     fx_tick(fx, FX_EPOCH_MS); /* behind the clock: accepted, changes nothing */
     fx_cmd_tick(&c, UINT64_MAX);
     fx_send(fx, "QHM", "icsd", &c.cmd);
-    fx_raw(fx, "RX4", "j.smith", "minutes of the partnership meeting");
+    fx_raw(fx, "RX4", NULL, "minutes of the partnership meeting");
 }
 
 static void s_members(s_log_t *l)
@@ -277,7 +277,7 @@ static void s_members(s_log_t *l)
     fx_member_add(fx, "QHM", "RTD", "foundation_trust", rtf, ICS_PK_BYTES, true);
     s_made(fx_member_add(fx, "QHM", "RTF", "foundation_trust", rtf, ICS_PK_BYTES, false),
            "RTF's admission");
-    fx_raw(fx, "RTF", "j.smith", "first entry of a new member");
+    fx_raw(fx, "RTF", NULL, "first entry of a new member");
     /* RX6 rotates its key: the old one signs nothing after that entry. */
     s_made(fx_key_rotate(fx, "RX6", "RX6", ics_identity_public(rx6_new), ICS_PK_BYTES),
            "RX6's key rotation");
@@ -286,8 +286,8 @@ static void s_members(s_log_t *l)
     as = *fx_org(fx, "RX6");
     as.key = l->rx6_old;
     fx_cmd_raw(&c, "signed with the old key");
-    s_send_as(fx, GROUP, &as, "j.smith", &c.cmd);
-    fx_raw(fx, "RX6", "j.smith", "signed with the new key");
+    s_send_as(fx, GROUP, &as, NULL, &c.cmd);
+    fx_raw(fx, "RX6", NULL, "signed with the new key");
     fx_key_rotate(fx, "RTD", "RX4", rtf, ICS_PK_BYTES);
     fx_key_rotate(fx, "RX4", "RX4", rx4, ICS_PK_BYTES);
     fx_key_rotate(fx, "QHM", "ZZZ", rtf, ICS_PK_BYTES);
@@ -297,7 +297,7 @@ static void s_members(s_log_t *l)
     fx_member_remove(fx, "QHM", "QHM");
     fx_member_remove(fx, "QHM", "ZZZ");
     s_made(fx_member_remove(fx, "QHM", "RTF"), "RTF's removal");
-    fx_raw(fx, "RTF", "j.smith", "after its removal");
+    fx_raw(fx, "RTF", NULL, "after its removal");
 }
 
 static void s_people(s_log_t *l)
@@ -604,7 +604,7 @@ static void s_motions(s_log_t *l)
                   ics_identity_public(fx_org(fx, "EVE")->key), ICS_PK_BYTES, true);
     s_made(fx_member_add(fx, "RTD", "RTF", "foundation_trust", rtf_pk, ICS_PK_BYTES, true),
            "RTF's return");
-    fx_raw(fx, "RTF", "j.smith", "back again");
+    fx_raw(fx, "RTF", NULL, "back again");
 
     /* Removal: the administrator cannot be; one motion withdrawn, one left
      * open until its deadline. */
@@ -641,11 +641,26 @@ static void s_motions(s_log_t *l)
     ics_identity_destroy(&rtf);
 }
 
+/* The staff who report and trade aid sign like everyone else: their
+ * organisations' administrators register them first. */
+static void s_staff(fx_fsm_t *fx)
+{
+    static const char *const staff[][2] = {
+        {"RTD", "bed.manager"}, {"RX4", "bed.manager"},       {"RTD", "site.manager"},
+        {"RX6", "control"},     {"E06000057", "dass"},        {"QHM", "scc.lead"},
+        {"RX4", "bed.bureau"},  {"RX6", "bed.bureau"},        {"E06000057", "bed.bureau"},
+        {"QHM", "bed.bureau"},  {"RTF", "bed.bureau"},        {"RTD", "bed.bureau"},
+    };
+    for (size_t i = 0; i < sizeof staff / sizeof staff[0]; i++)
+        s_made(fx_person(fx, staff[i][0], staff[i][1], "Duty staff"), "a registration");
+}
+
 static void s_opel(s_log_t *l)
 {
     fx_fsm_t *fx = l->fx;
 
     s_section(l, "OPEL");
+    s_staff(fx);
     s_made(fx_opel(fx, "RTD", "bed.manager", 3, "acute", "ED full since 14:00",
                    "ed_4h_pct=61", "ga_occupancy_pct=97", NULL), "RTD's OPEL report");
     s_made(fx_opel(fx, "RX6", "control", 4, "ambulance", NULL, "cat2_mean_mins=95", NULL),
@@ -753,7 +768,7 @@ static void s_aid(s_log_t *l)
     link.home_request = r1;
     link.home_requester = "RTD";
     c.body.aid_request.link = &link;
-    fx_send(fx, "RX6", "bridge", &c.cmd);
+    fx_send(fx, "RX6", NULL, &c.cmd);
 
     /* Cancelled: nothing more happens to it. */
     q = fx_aid_beds(2);
@@ -808,10 +823,140 @@ static void s_deadlines(s_log_t *l)
     s_section(l, "deadlines by the log's clock");
     fx_tick(fx, fx->now + 30 * DAY);
     fx_vote(fx, "QHM", "sam.allen", l->m_open, FOR, NULL);
-    fx_raw(fx, "QHM", "j.smith", "the end");
+    fx_raw(fx, "QHM", NULL, "the end");
 }
 
 /* Builds the whole log on fx (taped). */
+
+/* ---------------------------------------------------------------- person signatures */
+
+/* An interest declaration by person of org, as the payload bytes: signed
+ * by key (NULL: the person's own fixture key) with person seq pseq for
+ * group; unsigned when pseq is 0. malloc'd. */
+static uint8_t *s_interest_payload(const char *group, const char *org, const char *person,
+                                   const ics_identity_t *key, uint64_t pseq,
+                                   const char *subject, size_t *len)
+{
+    Ics__V1__Command cmd = ICS__V1__COMMAND__INIT;
+    Ics__V1__InterestDeclare d = ICS__V1__INTEREST_DECLARE__INIT;
+    uint8_t *out = NULL;
+
+    d.subject = (char *)subject;
+    d.description = "A declared interest";
+    cmd.body_case = ICS__V1__COMMAND__BODY_INTEREST_DECLARE;
+    cmd.interest_declare = &d;
+    if (pseq == 0) {
+        cmd.actor = (char *)person;
+        assert_int_equal(ics_pack(&cmd.base, &out, len), ICS_OK);
+        return out;
+    }
+    return fx_person_sign(group, org, person, key, pseq, &cmd, len);
+}
+
+/* Seals payload (freed) as org's next entry and applies it. */
+static ics_apply_result_t s_send_payload(fx_fsm_t *fx, const char *org, uint8_t *payload,
+                                         size_t plen)
+{
+    size_t len = 0;
+    uint8_t *buf = fx_seal_payload(GROUP, fx_org(fx, org), fx->now,
+                                   ICS__V1__COMMAND__BODY_INTEREST_DECLARE, payload, plen, &len);
+    free(payload);
+    return s_apply_sealed(fx, buf, len);
+}
+
+static void s_person_sigs(s_log_t *l)
+{
+    fx_fsm_t *fx = l->fx;
+    fx_org_t *rx6 = fx_org(fx, "RX6");
+    ics_identity_t *other = fx_person_identity("QHM", "ned.one");
+    ics_identity_t *fresh = fx_person_identity("RX6", "night.manager/2");
+    Ics__V1__Command cmd = ICS__V1__COMMAND__INIT;
+    Ics__V1__PersonRegister r = ICS__V1__PERSON_REGISTER__INIT;
+    uint8_t *p, *q;
+    size_t plen;
+
+    s_section(l, "person signatures");
+    /* Good, then the same signed command again in a new envelope. */
+    p = s_interest_payload(GROUP, "RX6", "ops.lead", NULL, ++rx6->person_seq, "tag:sig-a",
+                           &plen);
+    q = malloc(plen);
+    assert_non_null(q);
+    memcpy(q, p, plen);
+    s_made(s_send_payload(fx, "RX6", p, plen), "a signed declaration");
+    s_send_payload(fx, "RX6", q, plen);
+    /* Missing, by another person's key, for another group, a stale seq. */
+    p = s_interest_payload(GROUP, "RX6", "ops.lead", NULL, 0, "tag:sig-b", &plen);
+    s_send_payload(fx, "RX6", p, plen);
+    p = s_interest_payload(GROUP, "RX6", "ops.lead", other, ++rx6->person_seq, "tag:sig-b",
+                           &plen);
+    s_send_payload(fx, "RX6", p, plen);
+    p = s_interest_payload("nel-ics", "RX6", "ops.lead", NULL, ++rx6->person_seq, "tag:sig-b",
+                           &plen);
+    s_send_payload(fx, "RX6", p, plen);
+    p = s_interest_payload(GROUP, "RX6", "ops.lead", NULL, 1, "tag:sig-b", &plen);
+    s_send_payload(fx, "RX6", p, plen);
+    /* Another organisation's envelope around RX6's person's signature. */
+    p = s_interest_payload(GROUP, "RX6", "ops.lead", NULL, ++rx6->person_seq, "tag:sig-b",
+                           &plen);
+    s_send_payload(fx, "RX4", p, plen);
+    /* A signature with nobody named. */
+    p = s_interest_payload(GROUP, "RX6", "ops.lead", NULL, ++rx6->person_seq, "tag:sig-b",
+                           &plen);
+    {
+        Ics__V1__Command *c = ics__v1__command__unpack(NULL, plen, p);
+        assert_non_null(c);
+        free(p);
+        char *actor = c->actor;
+        c->actor = (char *)"";
+        assert_int_equal(ics_pack(&c->base, &p, &plen), ICS_OK);
+        c->actor = actor;
+        ics__v1__command__free_unpacked(c, NULL);
+    }
+    s_send_payload(fx, "RX6", p, plen);
+
+    /* Registration: only an administrator (RX6's is ops.lead, its first
+     * person), or the person for their own key; the organisation alone
+     * only while it has no administrator. */
+    r.person = "night.manager";
+    r.name = "Nia Manning";
+    r.public_key.data = (uint8_t *)ics_identity_public(other);
+    r.public_key.len = ICS_PK_BYTES;
+    cmd.body_case = ICS__V1__COMMAND__BODY_PERSON_REGISTER;
+    cmd.person_register = &r;
+    fx_send(fx, "RX6", NULL, &cmd);
+    fx_send(fx, "QHM", "ned.two", &cmd);
+    r.public_key.len = 31;
+    fx_send(fx, "RX6", "ops.lead", &cmd);
+    r.public_key.len = ICS_PK_BYTES;
+    s_made(fx_send(fx, "RX6", "ops.lead", &cmd), "night.manager's registration");
+    /* night.manager rotates their own key (signed with the old one); the
+     * old key then signs nothing. */
+    r.name = "";
+    r.admin = true;
+    r.public_key.data = (uint8_t *)ics_identity_public(fresh);
+    s_made(fx_send_key(fx, "RX6", "night.manager", other, &cmd), "a key rotation");
+    p = s_interest_payload(GROUP, "RX6", "night.manager", other, ++rx6->person_seq,
+                           "tag:sig-c", &plen);
+    s_send_payload(fx, "RX6", p, plen);
+    p = s_interest_payload(GROUP, "RX6", "night.manager", fresh, ++rx6->person_seq,
+                           "tag:sig-c", &plen);
+    s_made(s_send_payload(fx, "RX6", p, plen), "a declaration under the new key");
+    /* The rotation kept their rights: night.manager registers nobody. */
+    r.person = "day.manager";
+    r.name = "Dee Manning";
+    r.admin = false;
+    fx_send_key(fx, "RX6", "night.manager", fresh, &cmd);
+    /* Revoked by the administrator: their signature counts no more. */
+    r.person = "night.manager";
+    r.remove = true;
+    s_made(fx_send(fx, "RX6", "ops.lead", &cmd), "a revocation");
+    p = s_interest_payload(GROUP, "RX6", "night.manager", fresh, ++rx6->person_seq,
+                           "tag:sig-d", &plen);
+    s_send_payload(fx, "RX6", p, plen);
+    ics_identity_destroy(&other);
+    ics_identity_destroy(&fresh);
+}
+
 static void s_build(s_log_t *l)
 {
     s_genesis(l);
@@ -819,6 +964,7 @@ static void s_build(s_log_t *l)
     s_core(l);
     s_members(l);
     s_people(l);
+    s_person_sigs(l);
     s_policy(l);
     s_plans(l);
     s_consult(l);
@@ -839,26 +985,27 @@ typedef struct {
 #define DUPLICATE NULL
 
 /* GOLDEN BEGIN */
-/* Recorded under ICS_RULES_VERSION 3. What the log covers:
+/* Recorded under ICS_RULES_VERSION 4. What the log covers:
  * section                                  entries accepted rejected  distinct
  * genesis                                        5        1        4         4
  * envelopes, signatures, replays                14        1       11        11
  * Raw and ClockTick                              4        3        1         1
  * members and keys                              19        5       14        13
  * people, roles, interests, organisations       52       25       27        27
+ * person signatures                             18        5       13        13
  * the scheme, changed by motion                 15       10        5         5
  * plans and amendments                          38       13       25        24
  * consultations                                 29        8       21        20
  * motions and votes                             50       19       31        29
- * OPEL                                           9        2        7         7
- * mutual aid                                    72       22       50        42
+ * OPEL                                          21       14        7         7
+ * mutual aid                                    72       22       50        41
  * checkpoints                                    8        3        5         5
  * deadlines by the log's clock                   3        2        1         1
- * total                                        318               202       185
+ * total                                        348               215       197
  */
-#define S_GOLDEN_RULES_VERSION 3
-#define S_GOLDEN_POSITIONS 316
-#define S_GOLDEN_HEAD "15176869fed0512bdd324436d614a2ada3b6d949ea224121448b1959580c6874"
+#define S_GOLDEN_RULES_VERSION 4
+#define S_GOLDEN_POSITIONS 346
+#define S_GOLDEN_HEAD "8a6792d3e2f2183013fce06a8880934cf0e6b2283385906e1a8f0c66c053e7d3"
 
 static const s_golden_t s_golden[] = {
     /* genesis */
@@ -970,281 +1117,326 @@ static const s_golden_t s_golden[] = {
     {89, ""},
     {90, ""},
     {91, "nobody is not registered as acting for RX6; RX6 registers its people with: icsctl "
-         "people register nobody --name NAME"},
+         "people register nobody --name NAME --key KEY"},
     {92, ""},
-    /* the scheme, changed by motion */
-    {93, "the proposed scheme is the one in force (version 1)"},
-    {94, "the proposed scheme is not valid: the policy defines 0 rules (1 to 64 allowed)"},
-    {95, "wrong role: only the Chair of the ICB may propose to policy.change (rule "
-         "policy.change); sam.allen of QHM holds: Chief Executive"},
-    {96, ""},
-    {97, ""},
-    {98, ""},
-    {99, ""},
-    {100, ""},
-    {101, ""},
-    {102, "too late: motion 96 closed at 2026-01-01T00:02:42Z (index 101): carried: 5 for, 0 "
-          "against, 0 abstaining of 7 members (the 2 yet to vote could not change it)"},
-    {103, ""},
-    {104, "motion 103 on the same matter (policy) is already open; it must close first"},
+    /* person signatures */
+    {93, ""},
+    {94, "replayed person signature: sequence number 2 of ops.lead of RX6 is not above the last "
+         "applied (2)"},
+    {95, "ops.lead of RX6 did not sign this: every action of a person carries their own "
+         "signature (icsctl keys person-gen; their organisation registers the key)"},
+    {96, "person signature of ops.lead of RX6 is by key 9ccda92687ad05e4, not the key "
+         "registered for them"},
+    {97, "bad person signature of ops.lead of RX6"},
+    {98, "replayed person signature: sequence number 1 of ops.lead of RX6 is not above the last "
+         "applied (2)"},
+    {99, "ops.lead is not registered as acting for RX4; RX4 registers its people with: icsctl "
+         "people register ops.lead --name NAME --key KEY"},
+    {100, "malformed command: a person signature but no person named"},
+    {101, "RX6 has an administrator person: people are registered, re-keyed and revoked by an "
+          "administrator, signing with their own key"},
+    {102, "ned.two is not an administrator of QHM: only an administrator registers, re-keys or "
+          "revokes its people"},
+    {103, "night.manager needs a key: the Ed25519 public key they sign with (icsctl keys "
+          "person-gen prints it)"},
+    {104, ""},
     {105, ""},
-    {106, ""},
+    {106, "person signature of night.manager of RX6 is by key 9ccda92687ad05e4, not the key "
+          "registered for them"},
     {107, ""},
-    /* plans and amendments */
-    {108, ""},
-    {109, "plan jfp-2026 already exists (created by QHM at index 108)"},
-    {110, "plan id 'JFP 2026' is not valid: a lower-case letter or digit, then a-z 0-9 _ . -, "
-          "at most 31 (e.g. jfp-2026)"},
-    {111, "period '2026' is not a range of financial years such as 2026/27-2030/31"},
-    {112, "a plan has 1 to 200 sections; 0 given"},
-    {113, "section intro is given twice"},
-    {114, "nobody is not registered as acting for QHM; QHM registers its people with: icsctl "
-          "people register nobody --name NAME"},
+    {108, "night.manager is not an administrator of RX6: only an administrator registers, "
+          "re-keys or revokes its people"},
+    {109, ""},
+    {110, "night.manager of RX6 was revoked at index 109: their signature no longer counts"},
+    /* the scheme, changed by motion */
+    {111, "the proposed scheme is the one in force (version 1)"},
+    {112, "the proposed scheme is not valid: the policy defines 0 rules (1 to 64 allowed)"},
+    {113, "wrong role: only the Chair of the ICB may propose to policy.change (rule "
+          "policy.change); sam.allen of QHM holds: Chief Executive"},
+    {114, ""},
     {115, ""},
     {116, ""},
     {117, ""},
     {118, ""},
     {119, ""},
-    {120, "unknown amendment operation 9 (replace, insert, delete or add)"},
-    {121, "an amendment needs a rationale: why the change (under 65536 bytes)"},
-    {122, "there is no section nope in version 1 of plan jfp-2026"},
-    {123, "plan jfp-2026 has versions 1 to 1; there is no version 5 to amend"},
-    {124, "replace changes the whole section; it takes no paragraph number"},
-    {125, "the amendment changes nothing: section intro already reads so"},
-    {126, "there is no plan nope"},
-    {127, "delete takes no text, title or --after"},
-    {128, "inserting text takes no title; replace the section to retitle it"},
-    {129, "section intro already exists in version 1; to change it, replace its text instead"},
-    {130, "section urgent-care has 2 paragraphs: insert before 1 to 3, or 0 for the end"},
-    {131, ""},
-    {132, "nobody can decide this yet: no one holds the role of Chief Executive; appoint them "
-          "first (icsctl people role)"},
+    {120, "too late: motion 114 closed at 2026-01-01T00:03:00Z (index 119): carried: 5 for, 0 "
+          "against, 0 abstaining of 7 members (the 2 yet to vote could not change it)"},
+    {121, ""},
+    {122, "motion 121 on the same matter (policy) is already open; it must close first"},
+    {123, ""},
+    {124, ""},
+    {125, ""},
+    /* plans and amendments */
+    {126, ""},
+    {127, "plan jfp-2026 already exists (created by QHM at index 126)"},
+    {128, "plan id 'JFP 2026' is not valid: a lower-case letter or digit, then a-z 0-9 _ . -, "
+          "at most 31 (e.g. jfp-2026)"},
+    {129, "period '2026' is not a range of financial years such as 2026/27-2030/31"},
+    {130, "a plan has 1 to 200 sections; 0 given"},
+    {131, "section intro is given twice"},
+    {132, "nobody is not registered as acting for QHM; QHM registers its people with: icsctl "
+          "people register nobody --name NAME --key KEY"},
     {133, ""},
     {134, ""},
-    {135, "stale amendment: section intro changed in version 2 (amendment 115, RTD "
-          "dr.amina.khan) after your base version 1; nothing was merged. Rebase: icsctl plan "
-          "diff jfp-2026 1 2, then propose again with --base 2"},
-    {136, "amendment 116 was superseded: section intro changed in version 2 (amendment 115, RTD "
-          "dr.amina.khan) after your base version 1; nothing was merged. Rebase: icsctl plan "
-          "diff jfp-2026 1 2, then propose again with --base 2"},
-    {137, "there is no amendment 999999"},
-    {138, "only E06000057, which proposed amendment 117, may withdraw it"},
-    {139, ""},
-    {140, "amendment 117 is withdrawn; only a proposed amendment can be withdrawn"},
-    {141, "there is no amendment 999999"},
-    {142, ""},
-    {143, ""},
-    {144, "amendment 118 is rejected; only a proposed amendment can be withdrawn"},
-    {145, ""},
-    /* consultations */
-    {146, "the closing time 2025-12-31T23:03:27Z has already passed by the log's clock"},
-    {147, "consultee ZZZ is not an organisation known to the group; register it first (icsctl "
-          "people org add ZZZ --kind KIND --name NAME)"},
-    {148, "no organisation of kind healthwatch is known to the group; register one first "
-          "(icsctl people org add ID --kind healthwatch)"},
-    {149, "plan jfp-2026 has versions 1 to 3; there is no version 9"},
-    {150, "there is no plan nope"},
+    {135, ""},
+    {136, ""},
+    {137, ""},
+    {138, "unknown amendment operation 9 (replace, insert, delete or add)"},
+    {139, "an amendment needs a rationale: why the change (under 65536 bytes)"},
+    {140, "there is no section nope in version 1 of plan jfp-2026"},
+    {141, "plan jfp-2026 has versions 1 to 1; there is no version 5 to amend"},
+    {142, "replace changes the whole section; it takes no paragraph number"},
+    {143, "the amendment changes nothing: section intro already reads so"},
+    {144, "there is no plan nope"},
+    {145, "delete takes no text, title or --after"},
+    {146, "inserting text takes no title; replace the section to retitle it"},
+    {147, "section intro already exists in version 1; to change it, replace its text instead"},
+    {148, "section urgent-care has 2 paragraphs: insert before 1 to 3, or 0 for the end"},
+    {149, ""},
+    {150, "nobody can decide this yet: no one holds the role of Chief Executive; appoint them "
+          "first (icsctl people role)"},
     {151, ""},
-    {152, "consultation 151 on version 3 of plan jfp-2026 has not closed yet; a version is "
+    {152, ""},
+    {153, "stale amendment: section intro changed in version 2 (amendment 133, RTD "
+          "dr.amina.khan) after your base version 1; nothing was merged. Rebase: icsctl plan "
+          "diff jfp-2026 1 2, then propose again with --base 2"},
+    {154, "amendment 134 was superseded: section intro changed in version 2 (amendment 133, RTD "
+          "dr.amina.khan) after your base version 1; nothing was merged. Rebase: icsctl plan "
+          "diff jfp-2026 1 2, then propose again with --base 2"},
+    {155, "there is no amendment 999999"},
+    {156, "only E06000057, which proposed amendment 135, may withdraw it"},
+    {157, ""},
+    {158, "amendment 135 is withdrawn; only a proposed amendment can be withdrawn"},
+    {159, "there is no amendment 999999"},
+    {160, ""},
+    {161, ""},
+    {162, "amendment 136 is rejected; only a proposed amendment can be withdrawn"},
+    {163, ""},
+    /* consultations */
+    {164, "the closing time 2025-12-31T23:03:45Z has already passed by the log's clock"},
+    {165, "consultee ZZZ is not an organisation known to the group; register it first (icsctl "
+          "people org add ZZZ --kind KIND --name NAME)"},
+    {166, "no organisation of kind healthwatch is known to the group; register one first "
+          "(icsctl people org add ID --kind healthwatch)"},
+    {167, "plan jfp-2026 has versions 1 to 3; there is no version 9"},
+    {168, "there is no plan nope"},
+    {169, ""},
+    {170, "consultation 169 on version 3 of plan jfp-2026 has not closed yet; a version is "
           "adopted only after its consultation closes"},
-    {153, ""},
-    {154, "HWB-E06000057 is a health and wellbeing board: its response must say whether the "
+    {171, ""},
+    {172, "HWB-E06000057 is a health and wellbeing board: its response must say whether the "
           "draft takes proper account of its joint local health and wellbeing strategy (yes or "
           "no, with reasons)"},
-    {155, "give the health and wellbeing board's reasons for its opinion"},
-    {156, ""},
-    {157, "RTD's response to consultation 151 already says exactly this (revision 1)"},
-    {158, ""},
-    {159, "only a health and wellbeing board gives the statutory opinion; RX4 is mental_health"},
-    {160, "RX6 is not a consultee of consultation 151 (icsctl consult show 151 lists them)"},
-    {161, "sam.allen of QHM may not respond for HWB-E06000057: that needs a role acting for it "
+    {173, "give the health and wellbeing board's reasons for its opinion"},
+    {174, ""},
+    {175, "RTD's response to consultation 169 already says exactly this (revision 1)"},
+    {176, ""},
+    {177, "only a health and wellbeing board gives the statutory opinion; RX4 is mental_health"},
+    {178, "RX6 is not a consultee of consultation 169 (icsctl consult show 169 lists them)"},
+    {179, "sam.allen of QHM may not respond for HWB-E06000057: that needs a role acting for it "
           "(e.g. hwb_chair or consultee_contact with scope HWB-E06000057)"},
-    {162, "a response takes a position: support, support with changes, object or no comment"},
-    {163, "there is no consultation 999999"},
-    {164, "'bad id' is not an organisation id"},
-    {165, ""},
-    {166, "too late: consultation 151 on jfp-2026 version 3 closed at 2026-01-01T02:03:32Z (its "
+    {180, "a response takes a position: support, support with changes, object or no comment"},
+    {181, "there is no consultation 999999"},
+    {182, "'bad id' is not an organisation id"},
+    {183, ""},
+    {184, "too late: consultation 169 on jfp-2026 version 3 closed at 2026-01-01T02:03:50Z (its "
           "deadline); responses are no longer accepted"},
-    {167, ""},
-    {168, "consultation 167 opens at 2026-01-02T02:04:48Z; respond then"},
-    {169, "consultation 167 has not opened yet (it opens at 2026-01-02T02:04:48Z)"},
-    {170, "there is no consultation 999999"},
-    {171, ""},
-    {172, ""},
-    {173, "consultation 151 is already closed at 2026-01-01T02:03:32Z (its deadline)"},
-    {174, "too late: consultation 167 on jfp-2026 version 3 closed early at "
-          "2026-01-02T02:05:49Z by motion 172; responses are no longer accepted"},
+    {185, ""},
+    {186, "consultation 185 opens at 2026-01-02T02:05:06Z; respond then"},
+    {187, "consultation 185 has not opened yet (it opens at 2026-01-02T02:05:06Z)"},
+    {188, "there is no consultation 999999"},
+    {189, ""},
+    {190, ""},
+    {191, "consultation 169 is already closed at 2026-01-01T02:03:50Z (its deadline)"},
+    {192, "too late: consultation 185 on jfp-2026 version 3 closed early at "
+          "2026-01-02T02:06:07Z by motion 190; responses are no longer accepted"},
     /* motions and votes */
-    {175, "wrong role: only the Chair of the ICB or Chief Executive may propose to plan.adopt "
+    {193, "wrong role: only the Chair of the ICB or Chief Executive may propose to plan.adopt "
           "(rule plan.adopt); dr.amina.khan of RTD holds: Partner member: NHS trusts and "
           "foundation trusts"},
-    {176, "version 2 of plan jfp-2026 has not been consulted on; open a consultation on it "
+    {194, "version 2 of plan jfp-2026 has not been consulted on; open a consultation on it "
           "(icsctl consult open) and let it close first"},
-    {177, ""},
-    {178, "motion 177 on the same matter (plan.adopt:jfp-2026) is already open; it must close "
+    {195, ""},
+    {196, "motion 195 on the same matter (plan.adopt:jfp-2026) is already open; it must close "
           "first"},
-    {179, "ned.two of QHM is excluded from voting on motion 177: declared interest in "
+    {197, "ned.two of QHM is excluded from voting on motion 195: declared interest in "
           "plan:jfp-2026 (Chairs a provider collaborative bidding for the plan's contracts)"},
-    {180, "ops.lead of RX6 is not in the electorate of motion 177 (ICB Board)"},
-    {181, ""},
-    {182, "duplicate vote: fiona.d of QHM already voted against on motion 177 (index 181); to "
+    {198, "ops.lead of RX6 is not in the electorate of motion 195 (ICB Board)"},
+    {199, ""},
+    {200, "duplicate vote: fiona.d of QHM already voted against on motion 195 (index 199); to "
           "change it, vote differently"},
-    {183, ""},
-    {184, "a vote is for, against or abstain"},
-    {185, "the reason for a vote is one line, under 512 bytes"},
-    {186, "no person named: say who acts for QHM (icsctl --as PERSON)"},
-    {187, "there is no motion 999999"},
-    {188, ""},
-    {189, "ned.one of QHM no longer holds the role (non_executive) that entitled them to vote "
-          "on motion 177"},
-    {190, "only QHM, which proposed motion 177, may withdraw it"},
-    {191, ""},
-    {192, ""},
-    {193, ""},
-    {194, "too late: motion 177 closed at 2026-01-02T02:06:10Z (index 193): carried: 3 for, 0 "
+    {201, ""},
+    {202, "a vote is for, against or abstain"},
+    {203, "the reason for a vote is one line, under 512 bytes"},
+    {204, "no person signed this: it needs a person of QHM, signing with their own key (icsctl "
+          "keys person-gen)"},
+    {205, "there is no motion 999999"},
+    {206, ""},
+    {207, "ned.one of QHM no longer holds the role (non_executive) that entitled them to vote "
+          "on motion 195"},
+    {208, "only QHM, which proposed motion 195, may withdraw it"},
+    {209, ""},
+    {210, ""},
+    {211, ""},
+    {212, "too late: motion 195 closed at 2026-01-02T02:06:28Z (index 211): carried: 3 for, 0 "
           "against, 1 abstaining of 7 members (1 excluded for a declared interest) (the 2 yet "
           "to vote could not change it)"},
-    {195, "motion 177 is carried; only an open motion can be withdrawn"},
-    {196, "version 3 of plan jfp-2026 is already the adopted version"},
-    {197, "version 3 of plan jfp-2026 is adopted; an older version cannot replace it"},
-    {198, "RTD is already a member"},
-    {199, ""},
-    {200, ""},
-    {201, ""},
-    {202, ""},
-    {203, ""},
-    {204, "only the membership administrator may add members; RTD is not it"},
-    {205, ""},
-    {206, ""},
-    {207, "QHM administers membership; it cannot be removed by motion"},
-    {208, "ZZZ is not a member"},
-    {209, ""},
-    {210, "only QHM, which proposed motion 209, may withdraw it"},
-    {211, ""},
-    {212, "too late: motion 209 closed at 2026-01-02T02:06:28Z (index 211): withdrawn by "
-          "sir.liam of QHM: overtaken by events"},
-    {213, "motion 209 is withdrawn; only an open motion can be withdrawn"},
-    {214, "there is no motion 999999"},
-    {215, ""},
-    {216, ""},
-    {217, "mutual aid of 5 needs no approval: no approval needed: 5 is within the threshold of "
-          "20 units of the resource catalogue"},
-    {218, "approving mutual aid needs the offer's index and a value above 0"},
-    {219, "ZZZ is not a member"},
+    {213, "motion 195 is carried; only an open motion can be withdrawn"},
+    {214, "version 3 of plan jfp-2026 is already the adopted version"},
+    {215, "version 3 of plan jfp-2026 is adopted; an older version cannot replace it"},
+    {216, "RTD is already a member"},
+    {217, ""},
+    {218, ""},
+    {219, ""},
     {220, ""},
-    {221, "a motion must say what it decides (adopt a plan version, accept an amendment, open "
+    {221, ""},
+    {222, "only the membership administrator may add members; RTD is not it"},
+    {223, ""},
+    {224, ""},
+    {225, "QHM administers membership; it cannot be removed by motion"},
+    {226, "ZZZ is not a member"},
+    {227, ""},
+    {228, "only QHM, which proposed motion 227, may withdraw it"},
+    {229, ""},
+    {230, "too late: motion 227 closed at 2026-01-02T02:06:46Z (index 229): withdrawn by "
+          "sir.liam of QHM: overtaken by events"},
+    {231, "motion 227 is withdrawn; only an open motion can be withdrawn"},
+    {232, "there is no motion 999999"},
+    {233, ""},
+    {234, ""},
+    {235, "mutual aid of 5 needs no approval: no approval needed: 5 is within the threshold of "
+          "20 units of the resource catalogue"},
+    {236, "approving mutual aid needs the offer's index and a value above 0"},
+    {237, "ZZZ is not a member"},
+    {238, ""},
+    {239, "a motion must say what it decides (adopt a plan version, accept an amendment, open "
           "or close a consultation, admit or remove a member, change the scheme, approve mutual "
           "aid)"},
-    {222, "a motion's title is one line, under 512 bytes"},
-    {223, "subject 'bad subject' is not valid: printable, no spaces, at most 64 bytes (e.g. "
+    {240, "a motion's title is one line, under 512 bytes"},
+    {241, "subject 'bad subject' is not valid: printable, no spaces, at most 64 bytes (e.g. "
           "tag:virtual-wards)"},
-    {224, "consultation 167 is already closed early at 2026-01-02T02:05:49Z by motion 172"},
+    {242, "consultation 185 is already closed early at 2026-01-02T02:06:07Z by motion 190"},
     /* OPEL */
-    {225, ""},
-    {226, ""},
-    {227, "OPEL level 5 is not 1 to 4"},
-    {228, "unknown provider type 'hospital' (expected acute, ambulance, mental_health, "
-          "community or social_care)"},
-    {229, "'cat2_mean_mins' is not an OPEL parameter for acute providers (see icsctl opel "
-          "parameters acute)"},
-    {230, "ed_4h_pct = 101 is out of range (0 to 100%)"},
-    {231, "parameter ed_4h_pct is given twice"},
-    {232, "note is longer than 500 bytes, or not plain UTF-8 text"},
-    {233, "17 parameters given; at most 16"},
-    /* mutual aid */
-    {234, ""},
-    {235, "unknown resource 'beds' (icsctl aid resources lists them)"},
-    {236, "registered_nurses needs a specialty (e.g. critical_care or ed)"},
-    {237, "quantity 0 is not 1 to 10000"},
-    {238, "urgency is missing or unknown (immediate, within 4 hours, within 24 hours or planned)"},
-    {239, "site must say where the aid is needed (1 to 120 bytes of text)"},
-    {240, "needed until 2026-01-02T01:06:57Z is already past"},
-    {241, "expiry 2026-01-02T01:06:58Z is already past"},
-    {242, ""},
     {243, ""},
     {244, ""},
     {245, ""},
     {246, ""},
-    {247, "RTD cannot offer aid against its own request 234"},
-    {248, "offer of 0 is not 1 to the 30 beds requested"},
-    {249, "offer of 31 is not 1 to the 30 beds requested"},
-    {250, "there is no request 999999 in group nenc"},
-    {251, "valid until 2026-01-02T02:06:08Z is already past"},
-    {252, "only RTD, which made request 234, or the group's coordinating organisation may "
-          "accept its offers"},
-    {253, "offer 243 is for 15 beds; 16 cannot be accepted"},
-    {254, "there is no offer 999999 in group nenc"},
+    {247, ""},
+    {248, ""},
+    {249, ""},
+    {250, ""},
+    {251, ""},
+    {252, ""},
+    {253, ""},
+    {254, ""},
     {255, ""},
-    {256, "offer 242 was already accepted (10 at index 255); an offer is accepted once"},
-    {257, ""},
-    {258, "accepting 20 beds would exceed request 234: 30 requested, 25 already agreed, 5 still "
-          "needed (accept at most 5)"},
-    {259, ""},
-    {260, "request 234 is already met (30 beds agreed)"},
-    {261, "request 234 is already met (30 beds agreed)"},
-    {262, "offer 243's acceptance must be approved by Chief Executive, acting alone (rule "
-          "aid.approve); dr.amina.khan of RTD does not hold that role"},
-    {263, "offer 242's acceptance needed no approval"},
-    {264, "there is no offer 999999 in group nenc"},
-    {265, ""},
-    {266, "offer 243's acceptance was already approved"},
-    {267, ""},
-    {268, "offer 244's acceptance was declined at 2026-01-02T02:07:24Z"},
-    {269, "offer 245 is open, not awaiting approval"},
-    {270, "only RX4 (offering), RTD (requesting) or the group's coordinating organisation may "
-          "record offer 242 as delivered"},
-    {271, ""},
-    {272, "offer 242 is delivered, not accepted and awaiting delivery"},
-    {273, "offer 243 is accepted, not delivered"},
+    {256, ""},
+    {257, "OPEL level 5 is not 1 to 4"},
+    {258, "unknown provider type 'hospital' (expected acute, ambulance, mental_health, "
+          "community or social_care)"},
+    {259, "'cat2_mean_mins' is not an OPEL parameter for acute providers (see icsctl opel "
+          "parameters acute)"},
+    {260, "ed_4h_pct = 101 is out of range (0 to 100%)"},
+    {261, "parameter ed_4h_pct is given twice"},
+    {262, "note is longer than 500 bytes, or not plain UTF-8 text"},
+    {263, "17 parameters given; at most 16"},
+    /* mutual aid */
+    {264, ""},
+    {265, "unknown resource 'beds' (icsctl aid resources lists them)"},
+    {266, "registered_nurses needs a specialty (e.g. critical_care or ed)"},
+    {267, "quantity 0 is not 1 to 10000"},
+    {268, "urgency is missing or unknown (immediate, within 4 hours, within 24 hours or planned)"},
+    {269, "site must say where the aid is needed (1 to 120 bytes of text)"},
+    {270, "needed until 2026-01-02T01:07:27Z is already past"},
+    {271, "expiry 2026-01-02T01:07:28Z is already past"},
+    {272, ""},
+    {273, ""},
     {274, ""},
-    {275, "offer 245 is open, not accepted and awaiting delivery"},
-    {276, "only QHM, which made offer 245, may withdraw it"},
-    {277, "offer 243 was accepted at index 257: ask RTD to cancel the request or hand the aid "
-          "back instead"},
-    {278, ""},
-    {279, "offer 245 was withdrawn by QHM at 2026-01-02T02:07:35Z"},
-    {280, "offer 245 was withdrawn by QHM at 2026-01-02T02:07:35Z"},
-    {281, "only RTD, which made request 234, may cancel it"},
-    {282, "there is no request 999999 in group nenc"},
-    {283, "group nenc has no regional group to escalate to (a node in both sets escalate_to in "
-          "its [group nenc] section)"},
-    {284, "only RTD, which made request 234, may escalate it"},
-    {285, "'nenc' is not another group's name"},
-    {286, ""},
-    {287, "group nenc escalates to ne-region, set by RTD; only RTD or the membership "
-          "administrator may change that"},
-    {288, ""},
-    {289, "request 234 was not escalated to 'ne-region'"},
-    {290, "there is no request 999999 in group nenc"},
-    {291, "no request here is mirrored from ne-region request 5"},
-    {292, "link names home group 'nenc', which is not another group"},
-    {293, ""},
-    {294, ""},
-    {295, "request 293 was cancelled at 2026-01-02T02:07:51Z: nothing more can happen to it"},
-    {296, "request 293 was cancelled at 2026-01-02T02:07:51Z: nothing more can happen to it"},
+    {275, ""},
+    {276, ""},
+    {277, "RTD cannot offer aid against its own request 264"},
+    {278, "offer of 0 is not 1 to the 30 beds requested"},
+    {279, "offer of 31 is not 1 to the 30 beds requested"},
+    {280, "there is no request 999999 in group nenc"},
+    {281, "valid until 2026-01-02T02:06:38Z is already past"},
+    {282, "site.manager is not registered as acting for RX6; RX6 registers its people with: "
+          "icsctl people register site.manager --name NAME --key KEY"},
+    {283, "offer 273 is for 15 beds; 16 cannot be accepted"},
+    {284, "there is no offer 999999 in group nenc"},
+    {285, ""},
+    {286, "offer 272 was already accepted (10 at index 285); an offer is accepted once"},
+    {287, ""},
+    {288, "accepting 20 beds would exceed request 264: 30 requested, 25 already agreed, 5 still "
+          "needed (accept at most 5)"},
+    {289, ""},
+    {290, "request 264 is already met (30 beds agreed)"},
+    {291, "request 264 is already met (30 beds agreed)"},
+    {292, "offer 273's acceptance must be approved by Chief Executive, acting alone (rule "
+          "aid.approve); dr.amina.khan of RTD does not hold that role"},
+    {293, "offer 272's acceptance needed no approval"},
+    {294, "there is no offer 999999 in group nenc"},
+    {295, ""},
+    {296, "offer 273's acceptance was already approved"},
     {297, ""},
-    {298, ""},
-    {299, ""},
-    {300, "request 297 expired at 2026-01-02T04:07:56Z: nothing more can happen to it"},
-    {301, "request 297 expired at 2026-01-02T04:07:56Z: nothing more can happen to it"},
-    {302, "request 297 expired at 2026-01-02T04:07:56Z: nothing more can happen to it"},
-    {303, "offer 246 lapsed at 2026-01-02T04:07:56Z"},
+    {298, "offer 274's acceptance was declined at 2026-01-02T02:07:54Z"},
+    {299, "offer 275 is open, not awaiting approval"},
+    {300, "only RX4 (offering), RTD (requesting) or the group's coordinating organisation may "
+          "record offer 272 as delivered"},
+    {301, ""},
+    {302, "offer 272 is delivered, not accepted and awaiting delivery"},
+    {303, "offer 273 is accepted, not delivered"},
     {304, ""},
-    {305, "request 234 was completed at 2026-01-02T04:08:01Z: nothing more can happen to it"},
-    /* checkpoints */
-    {306, ""},
-    {307, "QHM already sent a checkpoint for position 304"},
+    {305, "offer 275 is open, not accepted and awaiting delivery"},
+    {306, "only QHM, which made offer 275, may withdraw it"},
+    {307, "offer 273 was accepted at index 287: ask RTD to cancel the request or hand the aid "
+          "back instead"},
     {308, ""},
-    {309, "checkpoint for position 0, but this log holds positions 1 to 308"},
-    {310, "checkpoint for position 999999, but this log holds positions 1 to 309"},
-    {311, "checkpoint for position 4: checkpoints name positions that are multiples of 16"},
-    {312, "checkpoint chain is 5 bytes, not 32"},
-    {313, ""},
-    /* deadlines by the log's clock */
-    {314, ""},
-    {315, "too late: motion 215 closed at 2026-02-01T04:08:11Z (index 314): lost: quorum not "
-          "met: 1 for, 0 against, 0 abstaining of 6 members (1 voted)"},
+    {309, "offer 275 was withdrawn by QHM at 2026-01-02T02:08:05Z"},
+    {310, "offer 275 was withdrawn by QHM at 2026-01-02T02:08:05Z"},
+    {311, "only RTD, which made request 264, may cancel it"},
+    {312, "there is no request 999999 in group nenc"},
+    {313, "group nenc has no regional group to escalate to (a node in both sets escalate_to in "
+          "its [group nenc] section)"},
+    {314, "only RTD, which made request 264, may escalate it"},
+    {315, "'nenc' is not another group's name"},
     {316, ""},
+    {317, "group nenc escalates to ne-region, set by RTD; only RTD or the membership "
+          "administrator may change that"},
+    {318, ""},
+    {319, "bridge is not registered as acting for RX6; RX6 registers its people with: icsctl "
+          "people register bridge --name NAME --key KEY"},
+    {320, "bridge is not registered as acting for RX6; RX6 registers its people with: icsctl "
+          "people register bridge --name NAME --key KEY"},
+    {321, "bridge is not registered as acting for RX6; RX6 registers its people with: icsctl "
+          "people register bridge --name NAME --key KEY"},
+    {322, "link names home group 'nenc', which is not another group"},
+    {323, ""},
+    {324, ""},
+    {325, "request 323 was cancelled at 2026-01-02T02:08:21Z: nothing more can happen to it"},
+    {326, "request 323 was cancelled at 2026-01-02T02:08:21Z: nothing more can happen to it"},
+    {327, ""},
+    {328, ""},
+    {329, ""},
+    {330, "request 327 expired at 2026-01-02T04:08:26Z: nothing more can happen to it"},
+    {331, "request 327 expired at 2026-01-02T04:08:26Z: nothing more can happen to it"},
+    {332, "request 327 expired at 2026-01-02T04:08:26Z: nothing more can happen to it"},
+    {333, "offer 276 lapsed at 2026-01-02T04:08:26Z"},
+    {334, ""},
+    {335, "request 264 was completed at 2026-01-02T04:08:31Z: nothing more can happen to it"},
+    /* checkpoints */
+    {336, ""},
+    {337, "QHM already sent a checkpoint for position 320"},
+    {338, ""},
+    {339, "checkpoint for position 0, but this log holds positions 1 to 338"},
+    {340, "checkpoint for position 999999, but this log holds positions 1 to 339"},
+    {341, "checkpoint for position 4: checkpoints name positions that are multiples of 16"},
+    {342, "checkpoint chain is 5 bytes, not 32"},
+    {343, ""},
+    /* deadlines by the log's clock */
+    {344, ""},
+    {345, "too late: motion 233 closed at 2026-02-01T04:08:41Z (index 344): lost: quorum not "
+          "met: 1 for, 0 against, 0 abstaining of 6 members (1 voted)"},
+    {346, ""},
 };
 /* GOLDEN END */
 

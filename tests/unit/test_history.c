@@ -35,7 +35,7 @@ static int s_setup(void **state)
     for (int i = 0; i < 300; i++) {
         char note[32];
         snprintf(note, sizeof note, "entry %d", i);
-        (void)fx_raw(t->fx, i % 3 == 0 ? "QHM" : i % 3 == 1 ? "RTD" : "RX4", "a.person", note);
+        (void)fx_raw(t->fx, i % 3 == 0 ? "QHM" : i % 3 == 1 ? "RTD" : "RX4", NULL, note);
     }
     snprintf(t->dir, sizeof t->dir, "/tmp/ics-history-XXXXXX");
     assert_non_null(mkdtemp(t->dir));

@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "common/envelope.h"
+#include "common/personsig.h"
 #include "common/logverify.h"
 
 #define GROUP "qhm-ics"
@@ -523,6 +524,78 @@ static void test_verdicts_the_file_decides(void **state)
     free(text);
 }
 
+/* A person's signature is checked against the key their organisation
+ * registered (docs/log-format.md, section 2c): an export in which one was
+ * altered, the envelope re-signed and the chain recomputed, fails. */
+static void s_person_log(fx_t *fx, bool tamper)
+{
+    Ics__V1__Command cmd = ICS__V1__COMMAND__INIT;
+    Ics__V1__PersonRegister reg = ICS__V1__PERSON_REGISTER__INIT;
+    Ics__V1__Raw raw = ICS__V1__RAW__INIT;
+    ics_envelope_fields_t f = {GROUP, "RTD", 3, 1300, ICS__V1__COMMAND__BODY_RAW, NULL, 0};
+    uint8_t seed[32], *payload = NULL, *env = NULL;
+    ics_identity_t *amy;
+    ics_err_t err;
+    size_t len = 0;
+
+    memset(seed, 0x77, sizeof seed);
+    amy = ics_identity_from_seed(seed);
+    s_genesis(fx, 1000);
+    reg.person = "amy";
+    reg.name = "Amy";
+    reg.public_key.data = (uint8_t *)ics_identity_public(amy);
+    reg.public_key.len = ICS_PK_BYTES;
+    reg.admin = true;
+    cmd.body_case = ICS__V1__COMMAND__BODY_PERSON_REGISTER;
+    cmd.person_register = &reg;
+    s_add(fx, RTD, "RTD", 1, 1100, &cmd, true, "", true);
+    /* Unsigned: the state machine refused it. */
+    ics__v1__command__init(&cmd);
+    raw.note = "minutes";
+    cmd.body_case = ICS__V1__COMMAND__BODY_RAW;
+    cmd.raw = &raw;
+    cmd.actor = "amy";
+    s_add(fx, RTD, "RTD", 2, 1200, &cmd, false, "amy of RTD did not sign this", true);
+    assert_int_equal(ics_person_sign(amy, GROUP, "RTD", 1, &cmd, &payload, &f.payload_len),
+                     ICS_OK);
+    if (tamper)
+        payload[f.payload_len - 11 - 5] ^= 0x01; /* in the signature, before the 11-byte raw */
+    f.payload = payload;
+    assert_int_equal(ics_envelope_seal(fx->id[RTD], &f, &env, &len, &err), ICS_OK);
+    fx->clock = 1300;
+    s_line(fx, env, len, true, "", fx->clock);
+    free(env);
+    free(payload);
+    ics_identity_destroy(&amy);
+}
+
+static void test_person_signatures_checked(void **state)
+{
+    fx_t *fx = *state;
+    ics_log_verify_report_t rep;
+    ics_err_t err;
+    size_t len = 0;
+    char *text;
+
+    s_person_log(fx, false);
+    text = s_finish_ok(fx, &len);
+    if (s_verify(text, len, &rep, &err) != ICS_OK)
+        fail_msg("verify: %s", err.msg);
+    free(text);
+}
+
+static void test_altered_person_signature_fails(void **state)
+{
+    fx_t *fx = *state;
+    size_t len = 0;
+    char *text;
+
+    s_person_log(fx, true);
+    text = s_finish_ok(fx, &len);
+    ASSERT_VERIFY_FAILS(text, len, ICS_ESIG, 4, "the signature of amy of RTD does not verify");
+    free(text);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -539,6 +612,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_duplicate_has_no_position, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_stale_seq_is_rejected, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_verdicts_the_file_decides, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_person_signatures_checked, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_altered_person_signature_fails, s_setup, s_teardown),
     };
     if (!ics_crypto_init())
         return 1;

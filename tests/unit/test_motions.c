@@ -388,7 +388,7 @@ static void test_admission_authorises_one_member_add(void **state)
     add.public_key.len = ICS_PK_BYTES;
     cmd.body_case = ICS__V1__COMMAND__BODY_MEMBER_ADD;
     cmd.member_add = &add;
-    FX_REJECTED(fx_send(fx, "RTD", "ops", &cmd),
+    FX_REJECTED(fx_send(fx, "RTD", NULL, &cmd),
                 "only the membership administrator may add members; RTD is not it");
     m = fx_motion_admit(fx, "QHM", "sir.liam", "RTF", "foundation_trust", pk);
     FX_ACCEPTED(m);
@@ -398,9 +398,9 @@ static void test_admission_authorises_one_member_add(void **state)
     assert_false(ics_fsm_is_member(fx->fsm, "RTF"));
     /* Another organisation's key is not what was decided. */
     add.public_key.data = (uint8_t *)ics_identity_public(fx_org(fx, "RX6")->key);
-    FX_REJECTED(fx_send(fx, "RTD", "ops", &cmd), "only the membership administrator");
+    FX_REJECTED(fx_send(fx, "RTD", NULL, &cmd), "only the membership administrator");
     add.public_key.data = (uint8_t *)pk;
-    FX_ACCEPTED(fx_send(fx, "RTD", "ops", &cmd));
+    FX_ACCEPTED(fx_send(fx, "RTD", NULL, &cmd));
     assert_true(ics_fsm_is_member(fx->fsm, "RTF"));
     ASSERT_MOTION(fx, m.position, "effect       carried out at index", "MemberAdd of RTF");
     /* Once only. */
@@ -408,7 +408,7 @@ static void test_admission_authorises_one_member_add(void **state)
     rm.org = "RTF";
     cmd.body_case = ICS__V1__COMMAND__BODY_MEMBER_REMOVE;
     cmd.member_remove = &rm;
-    FX_REJECTED(fx_send(fx, "RTD", "ops", &cmd),
+    FX_REJECTED(fx_send(fx, "RTD", NULL, &cmd),
                 "only the membership administrator may remove members; RTD is not it");
     ics_identity_destroy(&newkey);
 }
@@ -435,7 +435,7 @@ static void test_admission_overtaken_is_recorded_as_not_carried_out(void **state
     add.public_key.len = ICS_PK_BYTES;
     cmd.body_case = ICS__V1__COMMAND__BODY_MEMBER_ADD;
     cmd.member_add = &add;
-    FX_ACCEPTED(fx_send(fx, "QHM", "admin", &cmd));
+    FX_ACCEPTED(fx_send(fx, "QHM", NULL, &cmd));
     for (size_t i = 0; i < 6; i++)
         FX_ACCEPTED(fx_vote(fx, voters[i][0], voters[i][1], m.position, FOR, NULL));
     ASSERT_MOTION(fx, m.position, "status       carried",
@@ -509,6 +509,140 @@ static void test_votes_are_signed_entries_of_the_log(void **state)
     free(e.envelope);
 }
 
+
+/* ---------------------------------------------------------------- person signatures */
+
+/* Applies env (freed) to the fixture's state machine and to r2, a replica;
+ * both must reach the same verdict with the same reason. */
+static ics_apply_result_t s_both(fx_fsm_t *fx, ics_fsm_t *r2, uint8_t *env, size_t len)
+{
+    ics_apply_result_t a = fx_apply(fx, env, len), b;
+    assert_int_equal(ics_fsm_apply(r2, env, len, &b), ICS_OK);
+    assert_int_equal(a.position, b.position);
+    assert_int_equal(a.accepted, b.accepted);
+    assert_string_equal(a.reason, b.reason);
+    assert_memory_equal(a.chain, b.chain, 32);
+    free(env);
+    fx->now += 1000;
+    return a;
+}
+
+/* A vote's command bytes: signed by person of QHM with key (NULL: their
+ * own) and QHM's next person seq, or unsigned when sign is false. */
+static uint8_t *s_vote_bytes(fx_fsm_t *fx, const char *person, const ics_identity_t *key,
+                             bool sign, uint64_t motion, size_t *len)
+{
+    Ics__V1__Command cmd = ICS__V1__COMMAND__INIT;
+    Ics__V1__Vote v = ICS__V1__VOTE__INIT;
+    uint8_t *out = NULL;
+
+    v.motion = motion;
+    v.choice = FOR;
+    v.reason = "";
+    cmd.body_case = ICS__V1__COMMAND__BODY_VOTE;
+    cmd.vote = &v;
+    if (!sign) {
+        cmd.actor = (char *)person;
+        assert_int_equal(ics_pack(&cmd.base, &out, len), ICS_OK);
+        return out;
+    }
+    return fx_person_sign(GROUP, "QHM", person, key, ++fx_org(fx, "QHM")->person_seq, &cmd,
+                          len);
+}
+
+/* Seals payload (freed) as QHM's next entry; applies it to both. */
+static ics_apply_result_t s_vote_both(fx_fsm_t *fx, ics_fsm_t *r2, uint8_t *payload, size_t plen)
+{
+    size_t len = 0;
+    uint8_t *env = fx_seal_payload(GROUP, fx_org(fx, "QHM"), fx->now,
+                                   ICS__V1__COMMAND__BODY_VOTE, payload, plen, &len);
+    free(payload);
+    return s_both(fx, r2, env, len);
+}
+
+/* Each vote is the voter's own: a signature that is missing, by another
+ * person's key, replayed, moved to another motion or made after the
+ * person was revoked is refused, on every replica alike; two people of one
+ * organisation vote separately and both count. */
+static void test_votes_carry_the_voters_signature(void **state)
+{
+    fx_fsm_t *fx = *state;
+    uint64_t consultation = s_consulted(fx);
+    uint64_t m = s_adoption(fx);
+    ics_identity_t *ned = fx_person_identity("QHM", "ned.one");
+    ics_fsm_t *r2 = NULL;
+    uint8_t *snap = NULL, *p, *copy, *env;
+    size_t snap_len = 0, plen = 0, len = 0;
+    char want[200];
+    ics_err_t err;
+
+    /* A second replica, from a snapshot of the first. */
+    assert_int_equal(ics_fsm_snapshot(fx->fsm, &snap, &snap_len), ICS_OK);
+    r2 = ics_fsm_new(GROUP, &err);
+    assert_non_null(r2);
+    assert_int_equal(ics_fsm_restore(r2, snap, snap_len, &err), ICS_OK);
+    free(snap);
+
+    /* fiona.d votes; the same signed bytes again in a new envelope. */
+    p = s_vote_bytes(fx, "fiona.d", NULL, true, m, &plen);
+    copy = malloc(plen);
+    assert_non_null(copy);
+    memcpy(copy, p, plen);
+    FX_ACCEPTED(s_vote_both(fx, r2, p, plen));
+    uint64_t seq = fx_org(fx, "QHM")->person_seq;
+    snprintf(want, sizeof want, "replayed person signature: sequence number %llu of fiona.d of "
+             "QHM is not above the last applied (%llu)", (unsigned long long)seq,
+             (unsigned long long)seq);
+    FX_REJECTED(s_vote_both(fx, r2, copy, plen), want);
+
+    /* Her signature moved onto a vote on another motion. */
+    p = s_vote_bytes(fx, "fiona.d", NULL, true, m, &plen);
+    Ics__V1__Command *moved = ics__v1__command__unpack(NULL, plen, p);
+    assert_non_null(moved);
+    free(p);
+    moved->vote->motion = consultation;
+    assert_int_equal(ics_pack(&moved->base, &p, &plen), ICS_OK);
+    ics__v1__command__free_unpacked(moved, NULL);
+    FX_REJECTED(s_vote_both(fx, r2, p, plen),
+                "bad person signature of fiona.d of QHM");
+
+    /* Missing, and by another person's key. */
+    p = s_vote_bytes(fx, "sir.liam", NULL, false, m, &plen);
+    FX_REJECTED(s_vote_both(fx, r2, p, plen),
+                "sir.liam of QHM did not sign this");
+    p = s_vote_bytes(fx, "sir.liam", ned, true, m, &plen);
+    FX_REJECTED(s_vote_both(fx, r2, p, plen),
+                "person signature of sir.liam of QHM is by key",
+                "not the key registered for them");
+
+    /* Two people of QHM vote separately: both count. */
+    p = s_vote_bytes(fx, "sir.liam", NULL, true, m, &plen);
+    FX_ACCEPTED(s_vote_both(fx, r2, p, plen));
+    p = s_vote_bytes(fx, "sam.allen", NULL, true, m, &plen);
+    FX_ACCEPTED(s_vote_both(fx, r2, p, plen));
+    ASSERT_MOTION(fx, m, "sir.liam", "sam.allen", "fiona.d");
+
+    /* ned.two is revoked by QHM's administrator; their signature is dead. */
+    {
+        Ics__V1__Command cmd = ICS__V1__COMMAND__INIT;
+        Ics__V1__PersonRegister r = ICS__V1__PERSON_REGISTER__INIT;
+        r.person = "ned.two";
+        r.remove = true;
+        cmd.body_case = ICS__V1__COMMAND__BODY_PERSON_REGISTER;
+        cmd.person_register = &r;
+        env = fx_seal(GROUP, fx_org(fx, "QHM"), "registrar", fx->now, &cmd, &len);
+        FX_ACCEPTED(s_both(fx, r2, env, len));
+    }
+    uint64_t revoked = fx->last.position;
+    p = s_vote_bytes(fx, "ned.two", NULL, true, m, &plen);
+    snprintf(want, sizeof want, "ned.two of QHM was revoked at index %llu",
+             (unsigned long long)revoked);
+    FX_REJECTED(s_vote_both(fx, r2, p, plen), want);
+
+    ics_identity_destroy(&ned);
+    ics_fsm_destroy(&r2);
+}
+
 int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, s_setup, s_teardown)
@@ -528,6 +662,7 @@ int main(void)
         T(test_admission_overtaken_is_recorded_as_not_carried_out),
         T(test_aid_approval_by_place_committee),
         T(test_votes_are_signed_entries_of_the_log),
+        T(test_votes_carry_the_voters_signature),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

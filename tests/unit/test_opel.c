@@ -145,7 +145,7 @@ static ics_apply_result_t s_report(fx_t *fx, int who, unsigned level, const char
     va_start(ap, note);
     fx_cmd_opel_v(&c, level, type, note, ap);
     va_end(ap);
-    c.cmd.actor = "bed.manager";
+    c.cmd.actor = ""; /* the organisation reports: no person signs */
     return s_send(fx, who, &c.cmd);
 }
 

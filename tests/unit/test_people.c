@@ -50,9 +50,13 @@ static void test_register_update_remove(void **state)
     r.person = "dr.amina.khan";
     r.name = "Dr Amina Khan";
     r.title = "Medical Director";
+    ics_identity_t *key = fx_person_identity("RTD", "dr.amina.khan");
+    r.public_key.data = (uint8_t *)ics_identity_public(key);
+    r.public_key.len = ICS_PK_BYTES;
     cmd.body_case = ICS__V1__COMMAND__BODY_PERSON_REGISTER;
     cmd.person_register = &r;
-    FX_ACCEPTED(fx_send(fx, "RTD", "hr", &cmd));
+    FX_ACCEPTED(fx_send(fx, "RTD", "registrar", &cmd));
+    ics_identity_destroy(&key);
     FX_REJECTED(fx_person(fx, "RTD", "bad person", "X"),
                 "person id 'bad person' is not valid");
     FX_REJECTED(fx_person(fx, "RTD", "p", ""), "p needs a name");
@@ -171,9 +175,9 @@ static void test_organisations_without_a_node(void **state)
     r.remove = true;
     cmd.body_case = ICS__V1__COMMAND__BODY_ORG_REGISTER;
     cmd.org_register = &r;
-    FX_REJECTED(fx_send(fx, "RTD", "x", &cmd),
+    FX_REJECTED(fx_send(fx, "RTD", NULL, &cmd),
                 "only the membership administrator or NHSE's parent organisation may remove it");
-    FX_ACCEPTED(fx_send(fx, "QHM", "x", &cmd));
+    FX_ACCEPTED(fx_send(fx, "QHM", NULL, &cmd));
     t = s_list(fx);
     FX_LACKS(t, "NHS England");
     free(t);
@@ -186,7 +190,7 @@ static void test_non_member_refused(void **state)
     fx_fsm_t *fx = *state;
     Ics__V1__Command cmd = ICS__V1__COMMAND__INIT;
     Ics__V1__PersonRegister r = ICS__V1__PERSON_REGISTER__INIT;
-    fx_org_t stranger = {"RTF", "foundation_trust", fx_identity("RTF"), 0};
+    fx_org_t stranger = {"RTF", "foundation_trust", fx_identity("RTF"), 0, 0, ""};
     ics_apply_result_t res;
     uint8_t *buf;
     size_t len = 0;
@@ -203,6 +207,61 @@ static void test_non_member_refused(void **state)
     ics_identity_destroy(&stranger.key);
 }
 
+/* An administrator may enter an action on behalf of a person of their
+ * organisation (the entry keeps both names), never a vote; nobody else
+ * may. */
+static void test_on_behalf(void **state)
+{
+    fx_fsm_t *fx = *state;
+    Ics__V1__Command cmd = ICS__V1__COMMAND__INIT;
+    Ics__V1__InterestDeclare d = ICS__V1__INTEREST_DECLARE__INIT;
+    Ics__V1__Vote v = ICS__V1__VOTE__INIT;
+    uint8_t *payload, *env;
+    size_t plen = 0, len = 0;
+    char *t;
+
+    FX_ACCEPTED(fx_person(fx, "RTD", "hr.lead", "HR Lead"));  /* RTD's administrator */
+    FX_ACCEPTED(fx_person(fx, "RTD", "dr.amina.khan", "Dr Amina Khan"));
+    d.subject = "org:RX4";
+    d.description = "Honorary contract with RX4";
+    cmd.body_case = ICS__V1__COMMAND__BODY_INTEREST_DECLARE;
+    cmd.interest_declare = &d;
+    cmd.on_behalf_of = "dr.amina.khan";
+    payload = fx_person_sign(fx->group, "RTD", "hr.lead", NULL, ++fx_org(fx, "RTD")->person_seq,
+                             &cmd, &plen);
+    env = fx_seal_payload(fx->group, fx_org(fx, "RTD"), fx->now, (uint32_t)cmd.body_case,
+                          payload, plen, &len);
+    free(payload);
+    FX_ACCEPTED(fx_apply(fx, env, len));
+    free(env);
+    fx->now += 1000;
+    t = fx_query(fx, false, "people.list", "RTD", NULL);
+    FX_CONTAINS(t, "dr.amina.khan", "org:RX4");
+    free(t);
+
+    /* Not by someone who is not an administrator, not for a stranger. */
+    cmd.on_behalf_of = "hr.lead";
+    d.subject = "org:RX6";
+    FX_REJECTED(fx_send(fx, "RTD", "dr.amina.khan", &cmd),
+                "dr.amina.khan is not an administrator of RTD: only an administrator enters an "
+                "action on behalf of someone");
+    cmd.on_behalf_of = "ghost";
+    FX_REJECTED(fx_send(fx, "RTD", "hr.lead", &cmd),
+                "ghost is not registered as acting for RTD; nobody acts on their behalf");
+    /* Never a vote. */
+    ics__v1__command__init(&cmd);
+    v.motion = 1;
+    v.choice = ICS__V1__VOTE_CHOICE__VOTE_FOR;
+    cmd.body_case = ICS__V1__COMMAND__BODY_VOTE;
+    cmd.vote = &v;
+    cmd.on_behalf_of = "dr.amina.khan";
+    FX_REJECTED(fx_send(fx, "RTD", "hr.lead", &cmd),
+                "a vote is the voter's own: hr.lead cannot cast it on behalf of dr.amina.khan");
+    /* And not without a person signing. */
+    FX_REJECTED(fx_send(fx, "RTD", NULL, &cmd),
+                "malformed command: on behalf of dr.amina.khan but no person named");
+}
+
 int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, s_setup, s_teardown)
@@ -212,6 +271,7 @@ int main(void)
         T(test_interests),
         T(test_organisations_without_a_node),
         T(test_non_member_refused),
+        T(test_on_behalf),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,48 @@
+/*
+ * Person signatures: the acting person's own Ed25519 signature inside a
+ * Command (Command.person_sig), made by icsctl with the person's key and
+ * checked by every node's state machine against the key the person's
+ * organisation registered. The signature covers a domain-separated,
+ * length-prefixed signing input (docs/log-format.md, section 2c): group,
+ * organisation, person, key id, per-person sequence number and the
+ * command's bytes without the person_sig field, so it cannot be moved to
+ * another group, organisation, person or command.
+ */
+#ifndef ICS_PERSONSIG_H
+#define ICS_PERSONSIG_H
+
+#include "ics.h"
+#include "keys.h"
+#include "ics/v1/command.pb-c.h"
+
+#define ICS_PERSON_SIG_FIELD 2 /* Command.person_sig */
+
+/* The exact bytes a person signs. *out is malloc'd; the caller frees it.
+ * ICS_ETOOBIG if a field is over its limit, ICS_ENOMEM. */
+int ics_person_signing_input(const char *group, const char *org, const char *person,
+                             const uint8_t *key_id, size_t key_id_len, uint64_t seq,
+                             const uint8_t *cmd, size_t cmd_len, uint8_t **out,
+                             size_t *out_len);
+
+/* The command's bytes with its one top-level person_sig record cut out:
+ * what the signing input holds. *out is malloc'd. ICS_ENOENT if the
+ * payload has no person_sig record; ICS_EMALFORMED if its top level does
+ * not parse as protobuf wire records or has more than one such record. */
+int ics_person_unsigned_bytes(const uint8_t *payload, size_t len, uint8_t **out,
+                              size_t *out_len);
+
+/* Signs cmd (actor set; person_sig must be NULL) as its actor of org in
+ * group with seq, and packs it with the signature: *out (malloc'd) is the
+ * Command's bytes. cmd is left as it was. */
+int ics_person_sign(const ics_identity_t *id, const char *group, const char *org,
+                    uint64_t seq, Ics__V1__Command *cmd, uint8_t **out, size_t *out_len);
+
+/* Checks that the command bytes payload (decoded as cmd) carry a good
+ * signature of cmd->actor of org under pk: ICS_OK; ICS_ENOENT (no
+ * person_sig), ICS_EMALFORMED (a field of the wrong size, or the record
+ * cannot be cut out), ICS_EKEY (key id is not pk's), ICS_ESIG. */
+__attribute__((warn_unused_result))
+int ics_person_verify(const char *group, const char *org, const Ics__V1__Command *cmd,
+                      const uint8_t *payload, size_t len, const uint8_t pk[ICS_PK_BYTES]);
+
+#endif
