@@ -7,6 +7,7 @@
 #define ICS_CTLPARSE_H
 
 #include "common/ics.h"
+#include "ics/v1/command.pb-c.h"
 #include "ics/v1/control.pb-c.h"
 
 /* Decodes a request and checks its protocol version: ICS_EMALFORMED or
