@@ -342,6 +342,15 @@ fx_cluster_t *fx_cluster_new(const char *group, unsigned n, uint64_t seed);
  * raft_fixture_add_entry) or wrap their ios (daemon/raftfix.h) first. */
 fx_cluster_t *fx_cluster_prepare(const char *group, unsigned n, uint64_t seed);
 void fx_cluster_start(fx_cluster_t *c);
+/* Between prepare and start: run raft as icsd does (daemon/group.c,
+ * raftio.c): the raftfix shim on every io (libraft 0.15 defects (b) and (c),
+ * docs/raft-0.15-notes.md), the commit guard on fx_cluster_submit (defect
+ * (a): a held proposal returns -1 like "no leader"), icsd's heartbeat and
+ * election timeouts, and fx_cluster_settle without deposing leaders. The
+ * snapshot settings stay the test's (fx_cluster_snapshots). */
+void fx_cluster_daemon(fx_cluster_t *c);
+/* prepare, daemon, start. */
+fx_cluster_t *fx_cluster_new_daemon(const char *group, unsigned n, uint64_t seed);
 void fx_cluster_destroy(fx_cluster_t **self_p);
 unsigned fx_cluster_size(fx_cluster_t *c);
 ics_fsm_t *fx_cluster_fsm(fx_cluster_t *c, unsigned i);
@@ -371,6 +380,17 @@ int fx_cluster_ticket(fx_cluster_t *c, int ticket);
  * wait now and then, or hold back as the daemon's commit guard does
  * (daemon/raftfix.h; docs/raft-0.15-notes.md (a)). */
 bool fx_cluster_wait(fx_cluster_t *c, int ticket, unsigned max_ms);
+/* What the state machine of the leader that took the ticket made of the
+ * entry when it applied it (position, chain, org, seq, entry id,
+ * accepted, duplicate), or NULL unless the ticket was applied. */
+const ics_apply_result_t *fx_cluster_ticket_result(fx_cluster_t *c, int ticket);
+/* Loss check for one entry (buf, len) offered under ticket: if a leader
+ * reported it applied, every server's history holds it at the position
+ * that leader's state machine gave it, with the same entry id, outcome
+ * and chain (or, reported a duplicate, holds the same bytes earlier);
+ * fails naming the seed otherwise. Returns 1 if it was applied, else 0. */
+unsigned fx_cluster_assert_acknowledged(fx_cluster_t *c, int ticket, const uint8_t *buf,
+                                        size_t len);
 
 /* Runs n fixture steps; with faults on, may first disconnect, reconnect,
  * kill or revive servers and change latencies. */
@@ -380,8 +400,9 @@ void fx_cluster_faults(fx_cluster_t *c, bool on);
  * none, the default). libraft 0.15 can finish a snapshot install as a
  * candidate or leader when leadership changes meanwhile (fixed upstream in
  * 0.17.1: 4fbd3c0, 2a38d3d, 0ddb329; the daemon's io shim keeps it off,
- * docs/raft-0.15-notes.md (b)), so tests without the shim turn snapshots on
- * only where faults do not change leaders. */
+ * docs/raft-0.15-notes.md (b)), so tests without the shim
+ * (fx_cluster_daemon) turn snapshots on only where faults do not change
+ * leaders. */
 void fx_cluster_snapshots(fx_cluster_t *c, unsigned threshold, unsigned trailing);
 /* Cuts server i off from (or reconnects it to) every other server. */
 void fx_cluster_isolate(fx_cluster_t *c, unsigned i, bool isolated);
@@ -399,13 +420,22 @@ void fx_cluster_assert_identical(fx_cluster_t *c);
  * report and to check a scenario did what it meant to). */
 unsigned fx_cluster_fault_count(fx_cluster_t *c);
 unsigned fx_cluster_restores(fx_cluster_t *c);
+/* What the daemon's workarounds did (fx_cluster_daemon), summed over the
+ * servers: proposals held by the commit guard, snapshot installs seen,
+ * ticks held and votes dropped during them, results clamped. */
+typedef struct {
+    unsigned holds;
+    uint64_t installs, ticks_held, votes_dropped, results_clamped;
+} fx_raftfix_t;
+fx_raftfix_t fx_cluster_raftfix(fx_cluster_t *c);
 
 /* A digest of every table of the state (rows in a total order). */
 void fx_state_digest(ics_fsm_t *fsm, uint8_t out[32]);
 
 uint64_t fx_rand(uint64_t *state);       /* splitmix64 */
 /* Seeds to run: ICS_FIXTURE_SEED=S runs just S; ICS_FIXTURE_SEEDS=N runs
- * 1..N; otherwise 1..dflt. first/count out. */
+ * N seeds from ICS_FIXTURE_FIRST (default 1); otherwise 1..dflt.
+ * first/count out. */
 void fx_seeds(unsigned dflt, uint64_t *first, uint64_t *count);
 
 #endif
