@@ -1583,7 +1583,36 @@ static void s_heal(fx_cluster_t *c)
     }
 }
 
+static bool s_settle(fx_cluster_t *c, unsigned max_ms);
+
+/* What each server is doing, for a failure report. */
+static void s_dump(fx_cluster_t *c)
+{
+    for (unsigned i = 0; i < c->n; i++) {
+        struct raft *r = raft_fixture_get(&c->f, i);
+        ics_raftfix_stats_t st = ics_raftfix_stats(r->io);
+        print_error("seed %llu server %u: %s%s term %llu, last index %llu, applied %llu, "
+                    "commit %llu, snapshot %llu; shim: %llu installs, %llu ticks held, "
+                    "%llu clamped\n", (unsigned long long)c->seed, i,
+                    raft_fixture_alive(&c->f, i) ? "" : "dead ", (const char *[]){"unavailable", "follower", "candidate", "leader"}[raft_state(r) & 3],
+                    (unsigned long long)r->current_term, (unsigned long long)raft_last_index(r),
+                    (unsigned long long)raft_last_applied(r),
+                    (unsigned long long)r->commit_index,
+                    (unsigned long long)r->log.snapshot.last_index,
+                    (unsigned long long)st.installs, (unsigned long long)st.ticks_held,
+                    (unsigned long long)st.results_clamped);
+    }
+}
+
 bool fx_cluster_settle(fx_cluster_t *c, unsigned max_ms)
+{
+    bool ok = s_settle(c, max_ms);
+    if (!ok)
+        s_dump(c);
+    return ok;
+}
+
+static bool s_settle(fx_cluster_t *c, unsigned max_ms)
 {
     uint64_t deadline = raft_fixture_time(&c->f) + max_ms;
 

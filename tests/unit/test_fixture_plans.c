@@ -553,7 +553,8 @@ static const char *s_argv0 = "tests/test_fixture_plans";
 static uint64_t s_running;      /* the seed under way, 0 between seeds */
 static unsigned s_running_n;
 
-/* ICS_FIXTURE_SERVERS=3 or 5 runs only that test. */
+/* ICS_FIXTURE_SERVERS=3 or 5 runs only that test; ICS_FIXTURE_PROGRESS
+ * prints each seed as it starts (deploy/fixture-soak.sh reads it). */
 static void s_seeds(unsigned servers, unsigned dflt, unsigned commands)
 {
     const char *only = getenv("ICS_FIXTURE_SERVERS");
@@ -563,7 +564,7 @@ static void s_seeds(unsigned servers, unsigned dflt, unsigned commands)
         return;
     fx_seeds(dflt, &first, &count);
     for (uint64_t s = first; s < first + count; s++) {
-        if (count > dflt)
+        if (count > dflt || getenv("ICS_FIXTURE_PROGRESS") != NULL)
             print_message("servers %u seed %llu\n", servers, (unsigned long long)s);
         s_running = s;
         s_running_n = servers;

@@ -362,7 +362,8 @@ static uint64_t s_running;      /* the seed under way, 0 between seeds */
 static unsigned s_running_n;
 
 /* ICS_FIXTURE_SERVERS=3 or 5 runs only that test; ICS_FIXTURE_ENTRIES sets
- * the schedule's length. */
+ * the schedule's length; ICS_FIXTURE_PROGRESS prints each seed as it
+ * starts (deploy/fixture-soak.sh reads it). */
 static void s_seeds(unsigned servers, unsigned dflt, unsigned entries)
 {
     const char *only = getenv("ICS_FIXTURE_SERVERS"), *len = getenv("ICS_FIXTURE_ENTRIES");
@@ -374,7 +375,8 @@ static void s_seeds(unsigned servers, unsigned dflt, unsigned entries)
         entries = (unsigned)atoi(len);
     fx_seeds(dflt, &first, &count);
     for (uint64_t s = first; s < first + count; s++) {
-        if (count > dflt && getenv("ICS_FIXTURE_VERBOSE") == NULL)
+        if ((count > dflt || getenv("ICS_FIXTURE_PROGRESS") != NULL) &&
+            getenv("ICS_FIXTURE_VERBOSE") == NULL)
             print_message("servers %u seed %llu\n", servers, (unsigned long long)s);
         s_running = s;
         s_running_n = servers;
