@@ -1003,6 +1003,9 @@ struct fx_cluster {
     bool daemon;
     ics_commit_guard_t guard[RAFT_FIXTURE_MAX_SERVERS];
     unsigned holds;
+    bool prevterm_guard;        /* ICS_FIXTURE_PREVTERM_GUARD: see s_pt_recv */
+    unsigned prevterm_dropped;
+    raft_term barrier_term[RAFT_FIXTURE_MAX_SERVERS];
 };
 
 /* ---- libraft 0.15's fixture io: truncation after a snapshot install ----
@@ -1027,6 +1030,11 @@ typedef struct {
                         const struct raft_snapshot *, raft_io_snapshot_put_cb);
     raft_index base;      /* the stub's entry [0] is index base + 1 */
     raft_index installing; /* index of an install put not yet flushed, or 0 */
+    /* The experimental previous-term guard (fx_cluster_daemon). */
+    int (*start)(struct raft_io *, unsigned, raft_io_tick_cb, raft_io_recv_cb);
+    raft_io_recv_cb recv;
+    struct raft *raft;
+    unsigned *dropped;
 } s_stubfix_t;
 
 static s_stubfix_t s_stubfix[64];
@@ -1075,6 +1083,58 @@ static void s_stubfix_attach(struct raft_io *io)
     x->installing = 0;
     io->truncate = s_stub_truncate;
     io->snapshot_put = s_stub_snapshot_put;
+}
+
+/* ---- libraft 0.15 commits entries of earlier terms by counting copies ----
+ *
+ * 0.15's replicationQuorum has no "log[N].term == currentTerm" check
+ * (canonical/raft issue 220, fixed by PR 336): a new leader whose newest
+ * stored entry is from an earlier term commits it once a majority holds
+ * it, and a later leader that never had it (it won with a log of a newer
+ * term) overwrites it: the Figure 8 case of the Raft paper. icsd has no
+ * workaround. With ICS_FIXTURE_PREVTERM_GUARD set, the kit tries one, to
+ * tell its failures from others: a leader whose newest stored entry is of
+ * an earlier term does not see successful AppendEntries results (dropped
+ * as a lossy network may), and it appends a barrier of its own term. */
+
+static raft_term s_term_at(const struct raft *r, raft_index index)
+{
+    const struct raft_log *l = &r->log;
+    size_t n = l->back >= l->front ? l->back - l->front : l->size - l->front + l->back;
+    if (index == l->snapshot.last_index)
+        return l->snapshot.last_term;
+    if (index <= l->offset || index - l->offset > n)
+        return 0;
+    return l->entries[(l->front + (index - l->offset - 1)) % l->size].term;
+}
+
+static void s_pt_recv(struct raft_io *io, struct raft_message *m)
+{
+    s_stubfix_t *x = s_stubfix_find(io);
+    struct raft *r = x->raft;
+    if (m->type == RAFT_IO_APPEND_ENTRIES_RESULT && m->append_entries_result.rejected == 0 &&
+        raft_state(r) == RAFT_LEADER && s_term_at(r, r->last_stored) < r->current_term) {
+        (*x->dropped)++;
+        return;
+    }
+    x->recv(io, m);
+}
+
+static int s_pt_start(struct raft_io *io, unsigned msecs, raft_io_tick_cb tick,
+                      raft_io_recv_cb recv)
+{
+    s_stubfix_t *x = s_stubfix_find(io);
+    x->recv = recv;
+    return x->start(io, msecs, tick, s_pt_recv);
+}
+
+static void s_pt_attach(struct raft_io *io, struct raft *r, unsigned *dropped)
+{
+    s_stubfix_t *x = s_stubfix_find(io);
+    x->start = io->start;
+    x->raft = r;
+    x->dropped = dropped;
+    io->start = s_pt_start;
 }
 
 static void s_stubfix_detach(struct raft_io *io)
@@ -1198,8 +1258,11 @@ fx_cluster_t *fx_cluster_prepare(const char *group, unsigned n, uint64_t seed)
 void fx_cluster_daemon(fx_cluster_t *c)
 {
     assert_false(c->daemon);
+    c->prevterm_guard = getenv("ICS_FIXTURE_PREVTERM_GUARD") != NULL;
     for (unsigned i = 0; i < c->n; i++) {
         struct raft *r = raft_fixture_get(&c->f, i);
+        if (c->prevterm_guard)
+            s_pt_attach(r->io, r, &c->prevterm_dropped);
         assert_int_equal(ics_raftfix_attach(r->io), 0);
         /* icsd's defaults (common/config.c): heartbeat 100 ms, election
          * 800 ms, which raft draws from [800, 1600) ms. */
@@ -1292,7 +1355,7 @@ unsigned fx_cluster_restores(fx_cluster_t *c)
 
 fx_raftfix_t fx_cluster_raftfix(fx_cluster_t *c)
 {
-    fx_raftfix_t t = {.holds = c->holds};
+    fx_raftfix_t t = {.holds = c->holds, .prevterm_dropped = c->prevterm_dropped};
     for (unsigned i = 0; c->daemon && i < c->n; i++) {
         ics_raftfix_stats_t st = ics_raftfix_stats(raft_fixture_get(&c->f, i)->io);
         t.installs += st.installs;
@@ -1504,6 +1567,8 @@ static void s_fault(fx_cluster_t *c)
     c->fault_count++;
 }
 
+static s_barrier_t *s_barrier(fx_cluster_t *c);
+
 void fx_cluster_step(fx_cluster_t *c, unsigned n)
 {
     for (unsigned k = 0; k < n; k++) {
@@ -1513,6 +1578,13 @@ void fx_cluster_step(fx_cluster_t *c, unsigned n)
          * drawn by the seed, some chunks corrupted on the way. */
         fx_cluster_backfill(c, 2048, true);
         raft_fixture_step(&c->f);
+        if (c->prevterm_guard) {
+            unsigned l = s_leader(c);
+            struct raft *r = l < c->n ? raft_fixture_get(&c->f, l) : NULL;
+            if (r != NULL && c->barrier_term[l] != r->current_term &&
+                s_term_at(r, raft_last_index(r)) < r->current_term && s_barrier(c) != NULL)
+                c->barrier_term[l] = r->current_term;
+        }
     }
 }
 

@@ -426,6 +426,7 @@ unsigned fx_cluster_restores(fx_cluster_t *c);
 typedef struct {
     unsigned holds;
     uint64_t installs, ticks_held, votes_dropped, results_clamped;
+    unsigned prevterm_dropped; /* ICS_FIXTURE_PREVTERM_GUARD (fixture_fsm.c) */
 } fx_raftfix_t;
 fx_raftfix_t fx_cluster_raftfix(fx_cluster_t *c);
 
