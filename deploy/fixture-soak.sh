@@ -45,7 +45,7 @@ while [ $# -gt 0 ]; do
         --jobs) jobs=$2; shift 2 ;;
         --asan) asan=1; shift ;;
         --bin) bin=$2; shift 2 ;;
-        -h|--help) sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,/^set -e/p' "$0" | grep '^#' | sed 's/^# \{0,1\}//'; exit 0 ;;
         # The old form: deploy/fixture-soak.sh SEEDS
         [0-9]*) seeds=$1; shift ;;
         *) echo "fixture-soak: unknown argument $1" >&2; exit 2 ;;

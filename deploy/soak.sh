@@ -19,8 +19,11 @@
 #   --clients N      concurrent submitting clients, each against the nodes
 #                    in turn (default 4)
 #   --seconds S      how long clients submit and faults run (default 300)
-#   --deadline S     hard limit on the whole run (default seconds + 240)
-#   --seed N         the fault schedule's seed (default: random, printed)
+#   --deadline S     hard limit on the whole run (default seconds + 240); past
+#                    it the run fails (stopping takes up to one submission
+#                    timeout, 8 s, more)
+#   --seed N         the fault schedule's seed (default: random, printed): the
+#                    same draws again, though which node leads when is the run's
 #   --snapshot-threshold N, --snapshot-trailing N
 #                    raft snapshot settings (default: icsd's, 1024 and 2048)
 #   --bin DIR        a build directory with daemon/icsd and clients/icsctl
@@ -56,7 +59,7 @@ while [ $# -gt 0 ]; do
         --dir) dir=$2; shift 2 ;;
         --keep) keep=1; shift ;;
         --check) dir=$2; check_only=1; keep=1; shift 2 ;;
-        -h|--help) sed -n '2,28p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,/^set -e/p' "$0" | grep '^#' | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "soak: unknown argument $1" >&2; exit 2 ;;
     esac
 done
