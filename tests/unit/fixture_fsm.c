@@ -9,10 +9,12 @@
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "common/envelope.h"
 #include "common/policyfile.h"
 #include "raftfix.h"
+#include "store.h"
 
 /* ---------------------------------------------------------------- one state machine */
 
@@ -1003,6 +1005,8 @@ struct fx_cluster {
     bool daemon;
     ics_commit_guard_t guard[RAFT_FIXTURE_MAX_SERVERS];
     unsigned holds;
+    unsigned stored_checks;     /* servers checked against their shadow store */
+    char dir[64];               /* the shadow stores' directory */
     bool prevterm_guard;        /* ICS_FIXTURE_PREVTERM_GUARD: see s_pt_recv */
     unsigned prevterm_dropped;
     raft_term barrier_term[RAFT_FIXTURE_MAX_SERVERS];
@@ -1030,6 +1034,18 @@ typedef struct {
                         const struct raft_snapshot *, raft_io_snapshot_put_cb);
     raft_index base;      /* the stub's entry [0] is index base + 1 */
     raft_index installing; /* index of an install put not yet flushed, or 0 */
+    /* The shadow store: icsd's own raft store (store.c, SQLite in memory)
+     * written with every persistent change raft asks of the fixture's io,
+     * in the order raft asks, as the daemon's io does (raftio.c). */
+    ics_store_t *store;
+    raft_index last;       /* last index raft has asked to store */
+    unsigned store_errors;
+    char store_error[512];
+    int (*bootstrap)(struct raft_io *, const struct raft_configuration *);
+    int (*set_term)(struct raft_io *, raft_term);
+    int (*set_vote)(struct raft_io *, raft_id);
+    int (*append)(struct raft_io *, struct raft_io_append *, const struct raft_entry[],
+                  unsigned, raft_io_append_cb);
     /* The experimental previous-term guard (fx_cluster_daemon). */
     int (*start)(struct raft_io *, unsigned, raft_io_tick_cb, raft_io_recv_cb);
     raft_io_recv_cb recv;
@@ -1047,9 +1063,68 @@ static s_stubfix_t *s_stubfix_find(const struct raft_io *io)
     return NULL;
 }
 
+static void s_shadow_fail(s_stubfix_t *x, int rc, const ics_err_t *err)
+{
+    if (rc == ICS_OK)
+        return;
+    if (x->store_errors++ == 0)
+        snprintf(x->store_error, sizeof x->store_error, "%s", err->msg);
+}
+
+static int s_shadow_bootstrap(struct raft_io *io, const struct raft_configuration *conf)
+{
+    s_stubfix_t *x = s_stubfix_find(io);
+    ics_err_t err;
+    int rv = x->bootstrap(io, conf);
+    if (rv == 0) {
+        s_shadow_fail(x, ics_store_bootstrap(x->store, conf, &err), &err);
+        x->last = 1;
+    }
+    return rv;
+}
+
+static int s_shadow_set_term(struct raft_io *io, raft_term term)
+{
+    s_stubfix_t *x = s_stubfix_find(io);
+    ics_err_t err;
+    int rv = x->set_term(io, term);
+    if (rv == 0)
+        s_shadow_fail(x, ics_store_set_term(x->store, term, &err), &err);
+    return rv;
+}
+
+static int s_shadow_set_vote(struct raft_io *io, raft_id id)
+{
+    s_stubfix_t *x = s_stubfix_find(io);
+    ics_err_t err;
+    int rv = x->set_vote(io, id);
+    if (rv == 0)
+        s_shadow_fail(x, ics_store_set_vote(x->store, id, &err), &err);
+    return rv;
+}
+
+static int s_shadow_append(struct raft_io *io, struct raft_io_append *req,
+                           const struct raft_entry entries[], unsigned n, raft_io_append_cb cb)
+{
+    s_stubfix_t *x = s_stubfix_find(io);
+    ics_err_t err;
+    int rv = x->append(io, req, entries, n, cb);
+    if (rv == 0) {
+        s_shadow_fail(x, ics_store_append(x->store, x->last + 1, entries, n, &err), &err);
+        x->last += n;
+    }
+    return rv;
+}
+
 static int s_stub_truncate(struct raft_io *io, raft_index index)
 {
     s_stubfix_t *x = s_stubfix_find(io);
+    if (index > 1 || x->installing == 0) {
+        ics_err_t err;
+        s_shadow_fail(x, ics_store_truncate(x->store, index, &err), &err);
+        if (index - 1 < x->last)
+            x->last = index - 1;
+    }
     if (index == 1 && x->installing != 0) {
         /* The stub empties its log as it flushes an install. */
         int rv = x->truncate(io, 1);
@@ -1067,22 +1142,37 @@ static int s_stub_snapshot_put(struct raft_io *io, unsigned trailing,
                                raft_io_snapshot_put_cb cb)
 {
     s_stubfix_t *x = s_stubfix_find(io);
+    ics_err_t err;
     if (trailing == 0)
         x->installing = snapshot->index;
+    s_shadow_fail(x, ics_store_snapshot_put(x->store, snapshot, trailing, &err), &err);
+    if (trailing == 0)
+        x->last = snapshot->index;
     return x->snapshot_put(io, trailing, req, snapshot, cb);
 }
 
-static void s_stubfix_attach(struct raft_io *io)
+static void s_stubfix_attach(struct raft_io *io, const char *path)
 {
     s_stubfix_t *x = s_stubfix_find(NULL);
+    ics_err_t err;
     assert_non_null(x);
+    memset(x, 0, sizeof *x);
     x->io = io;
     x->truncate = io->truncate;
     x->snapshot_put = io->snapshot_put;
-    x->base = 0;
-    x->installing = 0;
+    x->bootstrap = io->bootstrap;
+    x->set_term = io->set_term;
+    x->set_vote = io->set_vote;
+    x->append = io->append;
+    x->store = ics_store_open(path, &err);
+    if (x->store == NULL)
+        fail_msg("shadow store: %s", err.msg);
     io->truncate = s_stub_truncate;
     io->snapshot_put = s_stub_snapshot_put;
+    io->bootstrap = s_shadow_bootstrap;
+    io->set_term = s_shadow_set_term;
+    io->set_vote = s_shadow_set_vote;
+    io->append = s_shadow_append;
 }
 
 /* ---- libraft 0.15 commits entries of earlier terms by counting copies ----
@@ -1140,8 +1230,10 @@ static void s_pt_attach(struct raft_io *io, struct raft *r, unsigned *dropped)
 static void s_stubfix_detach(struct raft_io *io)
 {
     s_stubfix_t *x = s_stubfix_find(io);
-    if (x != NULL)
+    if (x != NULL) {
+        ics_store_close(&x->store);
         memset(x, 0, sizeof *x);
+    }
 }
 
 static int s_rfsm_apply(struct raft_fsm *rfsm, const struct raft_buffer *buf, void **result)
@@ -1235,8 +1327,16 @@ fx_cluster_t *fx_cluster_prepare(const char *group, unsigned n, uint64_t seed)
         c->rfsm[i].restore = s_rfsm_restore;
         assert_int_equal(raft_fixture_grow(&c->f, &c->rfsm[i]), 0);
     }
-    for (unsigned i = 0; i < n; i++)
-        s_stubfix_attach(raft_fixture_get(&c->f, i)->io);
+    /* The shadow stores live on tmpfs when there is one: the store syncs
+     * every transaction, and the fixture writes thousands. */
+    snprintf(c->dir, sizeof c->dir, "%s/icsd-fixture-store.XXXXXX",
+             access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp");
+    assert_non_null(mkdtemp(c->dir));
+    for (unsigned i = 0; i < n; i++) {
+        char path[sizeof c->dir + 16];
+        snprintf(path, sizeof path, "%s/raft%u.db", c->dir, i);
+        s_stubfix_attach(raft_fixture_get(&c->f, i)->io, path);
+    }
     raft_configuration_init(&conf);
     assert_int_equal(raft_fixture_configuration(&c->f, n, &conf), 0);
     assert_int_equal(raft_fixture_bootstrap(&c->f, &conf), 0);
@@ -1303,7 +1403,14 @@ void fx_cluster_destroy(fx_cluster_t **self_p)
         if (c->daemon)
             ics_raftfix_detach(raft_fixture_get(&c->f, i)->io);
         s_stubfix_detach(raft_fixture_get(&c->f, i)->io);
+        for (const char *const *ext = (const char *const[]){"", "-wal", "-shm", NULL};
+             *ext != NULL; ext++) {
+            char path[sizeof c->dir + 24];
+            snprintf(path, sizeof path, "%s/raft%u.db%s", c->dir, i, *ext);
+            unlink(path);
+        }
     }
+    rmdir(c->dir);
     for (unsigned i = 0; i < c->n; i++) {
         ics_fsm_destroy(&c->fsm[i]);
         ics_history_close(&c->server[i].history);
@@ -1841,6 +1948,100 @@ static void s_assert_same_history(fx_cluster_t *c, unsigned i)
     free(b);
 }
 
+/* Server i's shadow store holds what raft holds (term, vote, every entry
+ * raft has in memory, the last index), and a fresh state machine built
+ * from it alone (its snapshot, then its entries up to what server i has
+ * applied) reaches server i's position, chain and state: a restart from
+ * icsd's own store would come back where the server is. */
+static void s_assert_stored(fx_cluster_t *c, unsigned i)
+{
+    struct raft *r = raft_fixture_get(&c->f, i);
+    s_stubfix_t *x = s_stubfix_find(r->io);
+    raft_term term;
+    raft_id vote;
+    struct raft_snapshot *snap = NULL;
+    raft_index start;
+    struct raft_entry *entries = NULL;
+    size_t n = 0;
+    ics_err_t err;
+    ics_fsm_t *fsm;
+    uint8_t a[32], b[32];
+
+    if (x->store_errors > 0)
+        fail_msg("seed %llu: server %u: the shadow store refused %u writes; first: %s",
+                 (unsigned long long)c->seed, i, x->store_errors, x->store_error);
+    if (ics_store_load(x->store, &term, &vote, &snap, &start, &entries, &n, &err) != ICS_OK)
+        fail_msg("seed %llu: server %u: shadow store load: %s", (unsigned long long)c->seed, i,
+                 err.msg);
+    if (term != r->current_term || vote != r->voted_for)
+        fail_msg("seed %llu: server %u: stored term %llu vote %llu, raft has %llu and %llu",
+                 (unsigned long long)c->seed, i, (unsigned long long)term,
+                 (unsigned long long)vote, (unsigned long long)r->current_term,
+                 (unsigned long long)r->voted_for);
+    if (ics_store_last_index(x->store) != raft_last_index(r))
+        fail_msg("seed %llu: server %u: stored last index %llu, raft's %llu",
+                 (unsigned long long)c->seed, i,
+                 (unsigned long long)ics_store_last_index(x->store),
+                 (unsigned long long)raft_last_index(r));
+    for (size_t k = 0; k < n; k++) {
+        raft_index idx = start + k;
+        const struct raft_log *l = &r->log;
+        if (idx <= l->offset || idx > raft_last_index(r))
+            continue;
+        const struct raft_entry *e =
+            &l->entries[(l->front + (idx - l->offset - 1)) % l->size];
+        if (e->term != entries[k].term || e->type != entries[k].type ||
+            e->buf.len != entries[k].buf.len ||
+            memcmp(e->buf.base, entries[k].buf.base, e->buf.len) != 0)
+            fail_msg("seed %llu: server %u: stored entry %llu differs from raft's",
+                     (unsigned long long)c->seed, i, (unsigned long long)idx);
+    }
+    /* Recovery from the store alone. */
+    fsm = ics_fsm_new(ics_fsm_group(c->fsm[i]), &err);
+    assert_non_null(fsm);
+    if (snap != NULL && snap->index <= raft_last_applied(r) &&
+        ics_fsm_restore(fsm, snap->bufs[0].base, snap->bufs[0].len, &err) != ICS_OK)
+        fail_msg("seed %llu: server %u: stored snapshot does not restore: %s",
+                 (unsigned long long)c->seed, i, err.msg);
+    for (size_t k = 0; k < n; k++) {
+        ics_apply_result_t res;
+        if (start + k <= (snap != NULL ? snap->index : 0) ||
+            start + k > raft_last_applied(r) || entries[k].type != RAFT_COMMAND)
+            continue;
+        assert_int_equal(ics_fsm_apply(fsm, entries[k].buf.base, entries[k].buf.len, &res),
+                         ICS_OK);
+    }
+    ics_fsm_chain(fsm, a);
+    ics_fsm_chain(c->fsm[i], b);
+    if (ics_fsm_position(fsm) != ics_fsm_position(c->fsm[i]) || memcmp(a, b, 32) != 0)
+        fail_msg("seed %llu: server %u: rebuilt from its store it is at position %llu, "
+                 "live at %llu (or the chains differ)", (unsigned long long)c->seed, i,
+                 (unsigned long long)ics_fsm_position(fsm),
+                 (unsigned long long)ics_fsm_position(c->fsm[i]));
+    fx_state_digest(fsm, a);
+    fx_state_digest(c->fsm[i], b);
+    if (memcmp(a, b, 32) != 0)
+        fail_msg("seed %llu: server %u: rebuilt from its store its state differs",
+                 (unsigned long long)c->seed, i);
+    ics_fsm_destroy(&fsm);
+    if (snap != NULL) {
+        raft_configuration_close(&snap->configuration);
+        raft_free(snap->bufs[0].base);
+        raft_free(snap->bufs);
+        raft_free(snap);
+    }
+    if (entries != NULL) {
+        raft_free(entries[0].batch);
+        raft_free(entries);
+    }
+    c->stored_checks++;
+}
+
+unsigned fx_cluster_stored_checks(fx_cluster_t *c)
+{
+    return c->stored_checks;
+}
+
 void fx_cluster_assert_identical(fx_cluster_t *c)
 {
     uint8_t chain0[32], digest0[32];
@@ -1849,6 +2050,8 @@ void fx_cluster_assert_identical(fx_cluster_t *c)
     for (unsigned k = 0; k < 100000 && fx_cluster_backfill(c, 1024, true) > 0; k++)
         ;
 
+    for (unsigned i = 0; i < c->n; i++)
+        s_assert_stored(c, i);
     ics_fsm_chain(c->fsm[0], chain0);
     fx_state_digest(c->fsm[0], digest0);
     for (unsigned i = 1; i < c->n; i++) {

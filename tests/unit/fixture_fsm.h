@@ -414,8 +414,13 @@ unsigned fx_cluster_leader(fx_cluster_t *c);
 bool fx_cluster_settle(fx_cluster_t *c, unsigned max_ms);
 /* Every server has the same position, chain head, clock and state digest
  * as server 0, and (after backfilling every gap) a byte-identical history
- * export; otherwise fails, naming the seed. */
+ * export; and each server's shadow store (icsd's raft store, store.c,
+ * written with every persistent change raft asked of its io) holds raft's
+ * term, vote and entries, and a state machine rebuilt from that store
+ * alone reaches the server's state. Otherwise fails, naming the seed. */
 void fx_cluster_assert_identical(fx_cluster_t *c);
+/* Servers checked against their shadow store so far. */
+unsigned fx_cluster_stored_checks(fx_cluster_t *c);
 /* Faults injected so far, and snapshots servers restored (for the test's
  * report and to check a scenario did what it meant to). */
 unsigned fx_cluster_fault_count(fx_cluster_t *c);
