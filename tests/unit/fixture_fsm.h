@@ -14,12 +14,27 @@
  *   - fx_cluster_t: canonical raft's deterministic in-process fixture
  *     (raft/fixture.h) running a real ics_fsm on every server, with seeded
  *     fault injection (disconnects, kills and revivals, network and disk
- *     latency) and a check that every server reached the same state.
+ *     latency) and a check that every server reached the same state;
+ *     optionally with raft run as icsd runs it (fx_cluster_daemon). Under
+ *     every server's fixture io the kit keeps a shadow of icsd's own raft
+ *     store (store.c), written as raft asks, which the final check
+ *     compares with raft and rebuilds a state machine from. What the
+ *     fixture cannot do: run raft on icsd's io (raft_fixture builds its
+ *     own in-memory io for each server, and raftio.c reads the monotonic
+ *     clock and sends through the transport, with no hook for a simulated
+ *     clock or network), restart a server from its stored state mid-run (a
+ *     fixture "kill" only stops delivery and ticks; closing a server frees
+ *     its io's state and raft_fixture has no call to start one again), or
+ *     inject faults in the store (the fixture io's own fault injection
+ *     fails raft's calls, which the daemon answers by reopening raft from
+ *     disk, group.c, which the fixture cannot do).
  *
  * Long runs: fx_seeds() reads ICS_FIXTURE_SEEDS (number of seeds, default
- * given by the test) and ICS_FIXTURE_SEED (run just that seed), so
+ * given by the test), ICS_FIXTURE_FIRST (first of them) and
+ * ICS_FIXTURE_SEED (run just that seed), so
  *   ICS_FIXTURE_SEEDS=2000 ./test_fixture_plans
- * soaks the determinism tests; a failure prints its seed.
+ * soaks the determinism tests (deploy/fixture-soak.sh); a failure prints
+ * its seed and the command that replays it.
  *
  * All functions fail the running cmocka test on unexpected errors.
  */
