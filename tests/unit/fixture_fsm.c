@@ -1290,6 +1290,41 @@ static int s_rfsm_restore(struct raft_fsm *rfsm, struct raft_buffer *buf)
     return 0;
 }
 
+/* Clusters not yet destroyed: a failed seed leaves its cluster behind
+ * (cmocka jumps out of the test), and fx_cluster_remove_stores removes
+ * their shadow stores' files. */
+static fx_cluster_t *s_live[16];
+
+static void s_live_set(fx_cluster_t *c, fx_cluster_t *to)
+{
+    for (size_t i = 0; i < sizeof s_live / sizeof s_live[0]; i++)
+        if (s_live[i] == c) {
+            s_live[i] = to;
+            return;
+        }
+}
+
+static void s_remove_stores(fx_cluster_t *c)
+{
+    for (unsigned i = 0; i < c->n; i++)
+        for (const char *const *ext = (const char *const[]){"", "-wal", "-shm", NULL};
+             *ext != NULL; ext++) {
+            char path[sizeof c->dir + 24];
+            snprintf(path, sizeof path, "%s/raft%u.db%s", c->dir, i, *ext);
+            unlink(path);
+        }
+    rmdir(c->dir);
+}
+
+void fx_cluster_remove_stores(void)
+{
+    for (size_t i = 0; i < sizeof s_live / sizeof s_live[0]; i++)
+        if (s_live[i] != NULL) {
+            s_remove_stores(s_live[i]);
+            s_live[i] = NULL;
+        }
+}
+
 fx_cluster_t *fx_cluster_new(const char *group, unsigned n, uint64_t seed)
 {
     fx_cluster_t *c = fx_cluster_prepare(group, n, seed);
@@ -1332,6 +1367,7 @@ fx_cluster_t *fx_cluster_prepare(const char *group, unsigned n, uint64_t seed)
     snprintf(c->dir, sizeof c->dir, "%s/icsd-fixture-store.XXXXXX",
              access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp");
     assert_non_null(mkdtemp(c->dir));
+    s_live_set(NULL, c);
     for (unsigned i = 0; i < n; i++) {
         char path[sizeof c->dir + 16];
         snprintf(path, sizeof path, "%s/raft%u.db", c->dir, i);
@@ -1403,14 +1439,9 @@ void fx_cluster_destroy(fx_cluster_t **self_p)
         if (c->daemon)
             ics_raftfix_detach(raft_fixture_get(&c->f, i)->io);
         s_stubfix_detach(raft_fixture_get(&c->f, i)->io);
-        for (const char *const *ext = (const char *const[]){"", "-wal", "-shm", NULL};
-             *ext != NULL; ext++) {
-            char path[sizeof c->dir + 24];
-            snprintf(path, sizeof path, "%s/raft%u.db%s", c->dir, i, *ext);
-            unlink(path);
-        }
     }
-    rmdir(c->dir);
+    s_remove_stores(c);
+    s_live_set(c, NULL);
     for (unsigned i = 0; i < c->n; i++) {
         ics_fsm_destroy(&c->fsm[i]);
         ics_history_close(&c->server[i].history);

@@ -436,6 +436,9 @@ bool fx_cluster_settle(fx_cluster_t *c, unsigned max_ms);
 void fx_cluster_assert_identical(fx_cluster_t *c);
 /* Servers checked against their shadow store so far. */
 unsigned fx_cluster_stored_checks(fx_cluster_t *c);
+/* Removes the shadow stores' files of every cluster not destroyed, e.g.
+ * one a failed test left behind (call from the test's teardown). */
+void fx_cluster_remove_stores(void);
 /* Faults injected so far, and snapshots servers restored (for the test's
  * report and to check a scenario did what it meant to). */
 unsigned fx_cluster_fault_count(fx_cluster_t *c);

@@ -578,6 +578,7 @@ static void s_seeds(unsigned servers, unsigned dflt, unsigned commands)
 static int s_rerun_hint(void **state)
 {
     (void)state;
+    fx_cluster_remove_stores();
     if (s_running != 0) {
         print_error("rerun: ICS_FIXTURE_SEED=%llu ICS_FIXTURE_SERVERS=%u %s\n",
                     (unsigned long long)s_running, s_running_n, s_argv0);

@@ -392,6 +392,7 @@ static void s_seeds(unsigned servers, unsigned dflt, unsigned entries)
 static int s_rerun_hint(void **state)
 {
     (void)state;
+    fx_cluster_remove_stores();
     if (s_running != 0) {
         const char *len = getenv("ICS_FIXTURE_ENTRIES"), *snap = getenv("ICS_FIXTURE_SNAPSHOT");
         print_error("rerun: ICS_FIXTURE_SEED=%llu ICS_FIXTURE_SERVERS=%u%s%s%s%s %s\n",
