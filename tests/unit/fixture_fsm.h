@@ -14,12 +14,27 @@
  *   - fx_cluster_t: canonical raft's deterministic in-process fixture
  *     (raft/fixture.h) running a real ics_fsm on every server, with seeded
  *     fault injection (disconnects, kills and revivals, network and disk
- *     latency) and a check that every server reached the same state.
+ *     latency) and a check that every server reached the same state;
+ *     optionally with raft run as icsd runs it (fx_cluster_daemon). Under
+ *     every server's fixture io the kit keeps a shadow of icsd's own raft
+ *     store (store.c), written as raft asks, which the final check
+ *     compares with raft and rebuilds a state machine from. What the
+ *     fixture cannot do: run raft on icsd's io (raft_fixture builds its
+ *     own in-memory io for each server, and raftio.c reads the monotonic
+ *     clock and sends through the transport, with no hook for a simulated
+ *     clock or network), restart a server from its stored state mid-run (a
+ *     fixture "kill" only stops delivery and ticks; closing a server frees
+ *     its io's state and raft_fixture has no call to start one again), or
+ *     inject faults in the store (the fixture io's own fault injection
+ *     fails raft's calls, which the daemon answers by reopening raft from
+ *     disk, group.c, which the fixture cannot do).
  *
  * Long runs: fx_seeds() reads ICS_FIXTURE_SEEDS (number of seeds, default
- * given by the test) and ICS_FIXTURE_SEED (run just that seed), so
+ * given by the test), ICS_FIXTURE_FIRST (first of them) and
+ * ICS_FIXTURE_SEED (run just that seed), so
  *   ICS_FIXTURE_SEEDS=2000 ./test_fixture_plans
- * soaks the determinism tests; a failure prints its seed.
+ * soaks the determinism tests (deploy/fixture-soak.sh); a failure prints
+ * its seed and the command that replays it.
  *
  * All functions fail the running cmocka test on unexpected errors.
  */
@@ -359,6 +374,15 @@ fx_cluster_t *fx_cluster_new(const char *group, unsigned n, uint64_t seed);
  * raft_fixture_add_entry) or wrap their ios (daemon/raftfix.h) first. */
 fx_cluster_t *fx_cluster_prepare(const char *group, unsigned n, uint64_t seed);
 void fx_cluster_start(fx_cluster_t *c);
+/* Between prepare and start: run raft as icsd does (daemon/group.c,
+ * raftio.c): the raftfix shim on every io (libraft 0.15 defects (b) and (c),
+ * docs/raft-0.15-notes.md), the commit guard on fx_cluster_submit (defect
+ * (a): a held proposal returns -1 like "no leader"), icsd's heartbeat and
+ * election timeouts, and fx_cluster_settle without deposing leaders. The
+ * snapshot settings stay the test's (fx_cluster_snapshots). */
+void fx_cluster_daemon(fx_cluster_t *c);
+/* prepare, daemon, start. */
+fx_cluster_t *fx_cluster_new_daemon(const char *group, unsigned n, uint64_t seed);
 void fx_cluster_destroy(fx_cluster_t **self_p);
 unsigned fx_cluster_size(fx_cluster_t *c);
 ics_fsm_t *fx_cluster_fsm(fx_cluster_t *c, unsigned i);
@@ -388,6 +412,17 @@ int fx_cluster_ticket(fx_cluster_t *c, int ticket);
  * wait now and then, or hold back as the daemon's commit guard does
  * (daemon/raftfix.h; docs/raft-0.15-notes.md (a)). */
 bool fx_cluster_wait(fx_cluster_t *c, int ticket, unsigned max_ms);
+/* What the state machine of the leader that took the ticket made of the
+ * entry when it applied it (position, chain, org, seq, entry id,
+ * accepted, duplicate), or NULL unless the ticket was applied. */
+const ics_apply_result_t *fx_cluster_ticket_result(fx_cluster_t *c, int ticket);
+/* Loss check for one entry (buf, len) offered under ticket: if a leader
+ * reported it applied, every server's history holds it at the position
+ * that leader's state machine gave it, with the same entry id, outcome
+ * and chain (or, reported a duplicate, holds the same bytes earlier);
+ * fails naming the seed otherwise. Returns 1 if it was applied, else 0. */
+unsigned fx_cluster_assert_acknowledged(fx_cluster_t *c, int ticket, const uint8_t *buf,
+                                        size_t len);
 
 /* Runs n fixture steps; with faults on, may first disconnect, reconnect,
  * kill or revive servers and change latencies. */
@@ -397,8 +432,9 @@ void fx_cluster_faults(fx_cluster_t *c, bool on);
  * none, the default). libraft 0.15 can finish a snapshot install as a
  * candidate or leader when leadership changes meanwhile (fixed upstream in
  * 0.17.1: 4fbd3c0, 2a38d3d, 0ddb329; the daemon's io shim keeps it off,
- * docs/raft-0.15-notes.md (b)), so tests without the shim turn snapshots on
- * only where faults do not change leaders. */
+ * docs/raft-0.15-notes.md (b)), so tests without the shim
+ * (fx_cluster_daemon) turn snapshots on only where faults do not change
+ * leaders. */
 void fx_cluster_snapshots(fx_cluster_t *c, unsigned threshold, unsigned trailing);
 /* Cuts server i off from (or reconnects it to) every other server. */
 void fx_cluster_isolate(fx_cluster_t *c, unsigned i, bool isolated);
@@ -410,19 +446,37 @@ unsigned fx_cluster_leader(fx_cluster_t *c);
 bool fx_cluster_settle(fx_cluster_t *c, unsigned max_ms);
 /* Every server has the same position, chain head, clock and state digest
  * as server 0, and (after backfilling every gap) a byte-identical history
- * export; otherwise fails, naming the seed. */
+ * export; and each server's shadow store (icsd's raft store, store.c,
+ * written with every persistent change raft asked of its io) holds raft's
+ * term, vote and entries, and a state machine rebuilt from that store
+ * alone reaches the server's state. Otherwise fails, naming the seed. */
 void fx_cluster_assert_identical(fx_cluster_t *c);
+/* Servers checked against their shadow store so far. */
+unsigned fx_cluster_stored_checks(fx_cluster_t *c);
+/* Removes the shadow stores' files of every cluster not destroyed, e.g.
+ * one a failed test left behind (call from the test's teardown). */
+void fx_cluster_remove_stores(void);
 /* Faults injected so far, and snapshots servers restored (for the test's
  * report and to check a scenario did what it meant to). */
 unsigned fx_cluster_fault_count(fx_cluster_t *c);
 unsigned fx_cluster_restores(fx_cluster_t *c);
+/* What the daemon's workarounds did (fx_cluster_daemon), summed over the
+ * servers: proposals held by the commit guard, snapshot installs seen,
+ * ticks held and votes dropped during them, results clamped. */
+typedef struct {
+    unsigned holds;
+    uint64_t installs, ticks_held, votes_dropped, results_clamped;
+    unsigned prevterm_dropped; /* ICS_FIXTURE_PREVTERM_GUARD (fixture_fsm.c) */
+} fx_raftfix_t;
+fx_raftfix_t fx_cluster_raftfix(fx_cluster_t *c);
 
 /* A digest of every table of the state (rows in a total order). */
 void fx_state_digest(ics_fsm_t *fsm, uint8_t out[32]);
 
 uint64_t fx_rand(uint64_t *state);       /* splitmix64 */
 /* Seeds to run: ICS_FIXTURE_SEED=S runs just S; ICS_FIXTURE_SEEDS=N runs
- * 1..N; otherwise 1..dflt. first/count out. */
+ * N seeds from ICS_FIXTURE_FIRST (default 1); otherwise 1..dflt.
+ * first/count out. */
 void fx_seeds(unsigned dflt, uint64_t *first, uint64_t *count);
 
 #endif

@@ -8,7 +8,9 @@
  * network and disk latency; entries whose leader lost office are offered
  * again (the state machine applies each (org, seq) once). After healing,
  * every server must have the same position, chain head, clock, state digest
- * and query answers.
+ * and query answers, and every entry a leader reported applied must be at
+ * the position it was reported at on every server. The cluster runs raft
+ * as icsd does (fx_cluster_daemon), with snapshots on under the faults.
  *
  * A failure names its seed. Long runs:
  *   ICS_FIXTURE_SEEDS=500 tests/test_fixture_plans     (seeds 1..500)
@@ -455,8 +457,13 @@ static void s_run(unsigned servers, uint64_t seed, unsigned commands)
     unsigned orgs = servers < 5 ? 3 : 5;
 
     memset(&w, 0, sizeof w);
-    w.c = fx_cluster_new(GROUP, servers, seed);
+    w.c = fx_cluster_new_daemon(GROUP, servers, seed);
     w.rng = fx_cluster_rng(w.c);
+    /* Snapshots under faults and leader changes, as icsd runs them (its
+     * trailing is twice the threshold); the threshold is scaled to the
+     * schedule so that snapshots are taken and installed. */
+    unsigned thr = 8u << s_r(&w, 4);
+    fx_cluster_snapshots(w.c, thr, 2 * thr);
     w.n = orgs;
     for (size_t i = 0; i < orgs; i++) {
         w.orgs[i].id = s_ids[i];
@@ -493,10 +500,11 @@ static void s_run(unsigned servers, uint64_t seed, unsigned commands)
         fail_msg("seed %llu: the cluster did not settle", (unsigned long long)seed);
     fx_cluster_assert_identical(w.c);
 
-    /* Snapshots: one follower is down while the others apply enough to
-     * compact their logs past it; it catches up by InstallSnapshot,
-     * restoring the state machine from another server's image, then
-     * applies the rest. (No other faults here: see fx_cluster_snapshots.) */
+    /* A sure install: one follower is down while the others apply enough
+     * to compact their logs past it (trailing 1 to 3); it catches up by
+     * InstallSnapshot, restoring the state machine from another server's
+     * image, then applies the rest. Faults with leader changes already ran
+     * with snapshots on above; here no other fault keeps it from coming. */
     unsigned leader = fx_cluster_leader(w.c) % servers;
     unsigned lagging = (leader + 1) % servers;
     ics_fsm_t *other = fx_cluster_fsm(w.c, leader);
@@ -522,6 +530,10 @@ static void s_run(unsigned servers, uint64_t seed, unsigned commands)
                  (unsigned long long)before, (unsigned long long)ics_fsm_position(other));
     fx_cluster_assert_identical(w.c);
     s_assert_same_answers(w.c, seed);
+    /* Nothing a leader reported applied was lost or moved. */
+    for (size_t i = 0; i < w.nq; i++)
+        if (w.q[i].ticket >= 0)
+            fx_cluster_assert_acknowledged(w.c, w.q[i].ticket, w.q[i].buf, w.q[i].len);
     {
         uint64_t filled = 0, bad = 0;
         for (unsigned i = 0; i < servers; i++) {
@@ -550,15 +562,42 @@ static void s_run(unsigned servers, uint64_t seed, unsigned commands)
     fx_cluster_destroy(&w.c);
 }
 
+static const char *s_argv0 = "tests/test_fixture_plans";
+static uint64_t s_running;      /* the seed under way, 0 between seeds */
+static unsigned s_running_n;
+
+/* ICS_FIXTURE_SERVERS=3 or 5 runs only that test; ICS_FIXTURE_PROGRESS
+ * prints each seed as it starts (deploy/fixture-soak.sh reads it). */
 static void s_seeds(unsigned servers, unsigned dflt, unsigned commands)
 {
+    const char *only = getenv("ICS_FIXTURE_SERVERS");
     uint64_t first, count;
+
+    if (only != NULL && *only != '\0' && (unsigned)atoi(only) != servers)
+        return;
     fx_seeds(dflt, &first, &count);
     for (uint64_t s = first; s < first + count; s++) {
-        if (count > dflt)
+        if (count > dflt || getenv("ICS_FIXTURE_PROGRESS") != NULL)
             print_message("servers %u seed %llu\n", servers, (unsigned long long)s);
+        s_running = s;
+        s_running_n = servers;
         s_run(servers, s, commands);
+        s_running = 0;
     }
+}
+
+/* After a failed seed (cmocka runs a test's teardown after a failure too):
+ * the command that replays it. */
+static int s_rerun_hint(void **state)
+{
+    (void)state;
+    fx_cluster_remove_stores();
+    if (s_running != 0) {
+        print_error("rerun: ICS_FIXTURE_SEED=%llu ICS_FIXTURE_SERVERS=%u %s\n",
+                    (unsigned long long)s_running, s_running_n, s_argv0);
+        s_running = 0;
+    }
+    return 0;
 }
 
 static void test_three_servers_agree_under_faults(void **state)
@@ -573,11 +612,13 @@ static void test_five_servers_agree_under_faults(void **state)
     s_seeds(5, 6, 150);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_three_servers_agree_under_faults),
-        cmocka_unit_test(test_five_servers_agree_under_faults),
+        cmocka_unit_test_teardown(test_three_servers_agree_under_faults, s_rerun_hint),
+        cmocka_unit_test_teardown(test_five_servers_agree_under_faults, s_rerun_hint),
     };
+    if (argc > 0)
+        s_argv0 = argv[0];
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
