@@ -1487,7 +1487,7 @@ fx_cluster_t *fx_cluster_prepare(const char *group, unsigned n, uint64_t seed)
     assert_non_null(mkdtemp(c->dir));
     s_live_set(NULL, c);
     for (unsigned i = 0; i < n; i++) {
-        char path[sizeof c->dir + 16];
+        char path[sizeof c->dir + 32];
         snprintf(path, sizeof path, "%s/raft%u.db", c->dir, i);
         s_stubfix_attach(raft_fixture_get(&c->f, i)->io, path);
     }
