@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -146,6 +147,9 @@ void h_cluster_init(h_cluster_t *c, int n, const char *const orgs[], const char 
     }
     s_live = c;
     atexit(s_kill_all);
+    char people[sizeof c->dir + 16];
+    snprintf(people, sizeof people, "%s/people", c->dir);
+    setenv("ICSD_PERSON_DIR", people, 1);
 }
 
 void h_cluster_destroy(h_cluster_t *c)
@@ -477,4 +481,51 @@ void h_start_netns(h_cluster_t *c, int i, const char *netns, const char *const a
         h_sleep_ms(50);
     }
     fail_msg("icsd %s did not answer on %s (in %s)", nd->org, nd->control, netns);
+}
+
+/* ---- people and their keys ------------------------------------------- */
+
+/* The public key of person's key file, as icsctl names keys. */
+static void s_person_pub(const char *path, char pub[ICS_PUBKEY_TEXT_MAX])
+{
+    char line[256] = "";
+    unsigned char seed[crypto_sign_SEEDBYTES], pk[crypto_sign_PUBLICKEYBYTES],
+        sk[crypto_sign_SECRETKEYBYTES];
+    size_t len = 0;
+    FILE *f = fopen(path, "r");
+
+    assert_non_null(f);
+    assert_non_null(fgets(line, sizeof line, f));
+    fclose(f);
+    line[strcspn(line, "\r\n")] = '\0';
+    assert_int_equal(strncmp(line, "ed25519-secret:", 15), 0);
+    assert_int_equal(sodium_base642bin(seed, sizeof seed, line + 15, strlen(line + 15), NULL,
+                                       &len, NULL, sodium_base64_VARIANT_ORIGINAL), 0);
+    assert_int_equal(len, sizeof seed);
+    crypto_sign_seed_keypair(pk, sk, seed);
+    sodium_memzero(sk, sizeof sk);
+    memcpy(pub, "ed25519:", 8);
+    sodium_bin2base64(pub + 8, ICS_PUBKEY_TEXT_MAX - 8, pk, sizeof pk,
+                      sodium_base64_VARIANT_ORIGINAL);
+}
+
+void h_person(h_cluster_t *c, int i, const char *person)
+{
+    h_node_t *nd = &c->nodes[i];
+    char path[sizeof c->dir + 160], pub[ICS_PUBKEY_TEXT_MAX];
+
+    snprintf(path, sizeof path, "%s/people/person-%s.key", c->dir, person);
+    if (access(path, R_OK) != 0 &&
+        h_sh(ICSCTL_BIN " keys person-gen '%s' >/dev/null 2>&1", person) != 0)
+        fail_msg("icsctl keys person-gen %s failed", person);
+    s_person_pub(path, pub);
+    if (nd->admin[0] == '\0') {
+        if (h_sh(ICSCTL_BIN " -s '%s' people register '%s' --name '%s' --key %s --admin"
+                 " >/dev/null", nd->control, person, person, pub) != 0)
+            fail_msg("%s could not register its first person %s", nd->org, person);
+        snprintf(nd->admin, sizeof nd->admin, "%s", person);
+    } else if (h_sh(ICSCTL_BIN " -s '%s' --as '%s' people register '%s' --name '%s' --key %s"
+                    " >/dev/null", nd->control, nd->admin, person, person, pub) != 0) {
+        fail_msg("%s's administrator %s could not register %s", nd->org, nd->admin, person);
+    }
 }

@@ -41,6 +41,7 @@ typedef struct {
     char node_extra[256];  /* extra lines for its [node] section, e.g. http = ... */
     unsigned members2;     /* bitmask of nodes in its second group (c->group2); 0: not in it */
     char group2_extra[256]; /* extra lines for its second group's section */
+    char admin[64];        /* its organisation's first person (h_person), '' if none yet */
 } h_node_t;
 
 typedef struct {
@@ -103,5 +104,15 @@ void h_write_config_at(h_cluster_t *c, int i, const char *const addrs[]);
 /* h_start inside network namespace netns (`ip netns exec`, which execs:
  * nd->pid is icsd's own pid, so h_stop and h_kill work unchanged). */
 void h_start_netns(h_cluster_t *c, int i, const char *netns, const char *const addrs[]);
+
+/* People sign what they do with their own keys (docs/log-format.md §2c).
+ * h_cluster_init points icsctl's ICSD_PERSON_DIR at DIR/people for every
+ * command the test runs, so `--as PERSON` finds PERSON's key there. This
+ * makes person's key (or reuses it: names are per test, not per
+ * organisation) and registers it with node i's organisation: the first
+ * person of an organisation as its administrator (the organisation's own
+ * bootstrap), each later one by that administrator. Fails the test if
+ * either step fails. */
+void h_person(h_cluster_t *c, int i, const char *person);
 
 #endif

@@ -326,6 +326,8 @@ static void test_races_resolve_alike_everywhere(void **state)
 
     /* (a) The requester and the ICB's coordination centre accept offer
      * `off` at the same moment, on their own nodes. */
+    h_person(&c, R_RTD, "site.manager");
+    h_person(&c, R_QHM, "scc.lead");
     snprintf(c1, sizeof c1, "%s -s '%s' --as site.manager --json aid accept %llu", ICSCTL_BIN,
              c.nodes[R_RTD].control, U(off));
     snprintf(c2, sizeof c2, "%s -s '%s' --as scc.lead --json aid accept %llu 3", ICSCTL_BIN,

@@ -287,6 +287,8 @@ static void winter_scenario_in_the_browser(void **state)
 {
     fx_t *fx = *state;
     char want[256], path[600];
+    h_person(&fx->c, RTD, "site.director");
+    h_person(&fx->c, RX4, "bed.manager");
 
     if (!s_find_chromium(fx)) {
         fprintf(stderr, "dashboard: chromium is not installed (deploy/deps.sh installs "
@@ -383,6 +385,8 @@ static void read_only_and_events_resume(void **state)
 {
     fx_t *fx = *state;
     char want[256], raw[256];
+    h_person(&fx->c, RTD, "site.director");
+    h_person(&fx->c, RX4, "bed.manager");
 
     ASSERT_OK(fx, RTD, "--as site.director aid request ga_beds 1 --urgency 4h --site RVI "
                        "--reason r --contact c");

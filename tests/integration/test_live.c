@@ -235,6 +235,9 @@ static void watch_resumes_without_loss_or_repeat(void **state)
 {
     fx_t *fx = *state;
     char want[128], want2[128], ids[512][64], ids2[512][64], offered_id[64];
+    h_person(&fx->c, RTD, "site.director");
+    h_person(&fx->c, RX4, "bed.manager");
+    h_person(&fx->c, QHM, "duty");
 
     ASSERT_OK(fx, RTD, "--as site.director opel set 3 --type acute");
     ASSERT_OK(fx, RTD, "--as site.director aid request ga_beds 3 --urgency 4h --site RVI "
@@ -316,8 +319,10 @@ static void inbox_shows_what_waits_for_each_person(void **state)
 {
     fx_t *fx = *state;
     char want[160];
+    h_person(&fx->c, RTD, "site.director");
+    h_person(&fx->c, RX4, "bed.manager");
 
-    ASSERT_OK(fx, QHM, "people register ceo --name 'Chief Executive'");
+    h_person(&fx->c, QHM, "ceo");
     ASSERT_OK(fx, QHM, "people role QHM/ceo chief_executive");
     ASSERT_OK(fx, RTD, "--as site.director aid request ga_beds 12 --urgency 4h --site RVI "
                        "--reason 'OPEL 4' --contact 'Site director'");
@@ -325,7 +330,7 @@ static void inbox_shows_what_waits_for_each_person(void **state)
     ASSERT_OK(fx, RX4, "--as bed.manager aid offer %llu 12", (unsigned long long)big);
     uint64_t offer = s_made(fx, "offer");
     /* A motion the ICB Board decides: its chair and chief executive vote. */
-    ASSERT_OK(fx, QHM, "people register chair --name 'Chair'");
+    h_person(&fx->c, QHM, "chair");
     ASSERT_OK(fx, QHM, "people role QHM/chair chair");
     ASSERT_OK(fx, QHM, "--as ceo motion propose remove RX4 --title 'Remove RX4'");
     ASSERT_CONTAINS(fx->out, "status       OPEN");
@@ -387,6 +392,9 @@ static void log_reading_filters_follows_and_searches(void **state)
 {
     fx_t *fx = *state;
     char want[160];
+    h_person(&fx->c, RTD, "site.director");
+    h_person(&fx->c, RX4, "bed.manager");
+    h_person(&fx->c, QHM, "duty");
 
     ASSERT_OK(fx, RTD, "--as site.director aid request ga_beds 4 --urgency 4h --site RVI "
                        "--reason 'Norovirus on ward 12' --contact 'Site director'");

@@ -104,6 +104,7 @@ static void scrape_a_running_node(void **state)
     assert_int_equal(resp->code, 0);
     ics__v1__control_response__free_unpacked(resp, NULL);
 
+    h_person(c, 1, "site.director");
     assert_int_equal(h_sh(ICSCTL_BIN " -s '%s' --as site.director opel set 4 --type acute "
                           ">/dev/null", c->nodes[1].control), 0);
     /* QHM's node applies RTD's report a moment after RTD's does. */

@@ -320,6 +320,8 @@ static void delivered_once_through_outage_hang_and_restart(void **state)
     static char hook[MAX_GOT][64], web[MAX_GOT][64], log[MAX_GOT][64];
     char id[64];
     size_t n_web_now;
+    h_person(&fx->c, RTD, "duty");
+    h_person(&fx->c, RX4, "duty");
 
     /* Plain delivery: the request and the offer, each with its id. */
     uint64_t req = s_request(fx, RTD, "RVI");
@@ -391,6 +393,8 @@ static void reload_changes_what_is_delivered(void **state)
 {
     fx_t *fx = *state;
     char id[64];
+    h_person(&fx->c, RTD, "duty");
+    h_person(&fx->c, RX4, "duty");
 
     uint64_t req = s_request(fx, RTD, "RVI");
     snprintf(id, sizeof id, "nenc:%llu:0", (unsigned long long)req);

@@ -244,9 +244,14 @@ static unsigned s_check_acknowledged(s_wl_t *w, uint64_t seed, unsigned servers)
                 fail_msg("seed %llu: forged %s was reported accepted",
                          (unsigned long long)seed, e->data);
             if (r->duplicate) {
-                /* A replay of bytes already applied: the original stands. */
-                uint64_t at = s_find(log, n, r->org, r->seq, seed, i);
-                if (at == 0 || memcmp(log[at - 1].id, id, sizeof id) != 0)
+                /* A replay of bytes already applied: the original stands,
+                 * accepted or rejected (a verified entry takes its seq). */
+                uint64_t at = 0;
+                for (size_t p = 1; p <= n && at == 0; p++)
+                    if (log[p - 1].seq == r->seq && strcmp(log[p - 1].org, r->org) == 0 &&
+                        memcmp(log[p - 1].id, id, sizeof id) == 0)
+                        at = p;
+                if (at == 0)
                     fail_msg("seed %llu: server %u: %s (%s seq %llu) was reported a duplicate "
                              "but its original is not in the log",
                              (unsigned long long)seed, i, e->data, r->org,
