@@ -509,23 +509,31 @@ static void s_person_pub(const char *path, char pub[ICS_PUBKEY_TEXT_MAX])
                       sodium_base64_VARIANT_ORIGINAL);
 }
 
-void h_person(h_cluster_t *c, int i, const char *person)
+void h_person_in(h_cluster_t *c, int i, const char *group, const char *person)
 {
     h_node_t *nd = &c->nodes[i];
-    char path[sizeof c->dir + 160], pub[ICS_PUBKEY_TEXT_MAX];
+    char path[sizeof c->dir + 160], pub[ICS_PUBKEY_TEXT_MAX], g[80] = "";
+    char *admin = group != NULL && strcmp(group, c->group2) == 0 ? nd->admin2 : nd->admin;
 
+    if (group != NULL)
+        snprintf(g, sizeof g, "-g '%s'", group);
     snprintf(path, sizeof path, "%s/people/person-%s.key", c->dir, person);
     if (access(path, R_OK) != 0 &&
         h_sh(ICSCTL_BIN " keys person-gen '%s' >/dev/null 2>&1", person) != 0)
         fail_msg("icsctl keys person-gen %s failed", person);
     s_person_pub(path, pub);
-    if (nd->admin[0] == '\0') {
-        if (h_sh(ICSCTL_BIN " -s '%s' people register '%s' --name '%s' --key %s --admin"
-                 " >/dev/null", nd->control, person, person, pub) != 0)
+    if (admin[0] == '\0') {
+        if (h_sh(ICSCTL_BIN " -s '%s' %s people register '%s' --name '%s' --key %s --admin"
+                 " >/dev/null", nd->control, g, person, person, pub) != 0)
             fail_msg("%s could not register its first person %s", nd->org, person);
-        snprintf(nd->admin, sizeof nd->admin, "%s", person);
-    } else if (h_sh(ICSCTL_BIN " -s '%s' --as '%s' people register '%s' --name '%s' --key %s"
-                    " >/dev/null", nd->control, nd->admin, person, person, pub) != 0) {
-        fail_msg("%s's administrator %s could not register %s", nd->org, nd->admin, person);
+        snprintf(admin, sizeof nd->admin, "%s", person);
+    } else if (h_sh(ICSCTL_BIN " -s '%s' %s --as '%s' people register '%s' --name '%s' --key %s"
+                    " >/dev/null", nd->control, g, admin, person, person, pub) != 0) {
+        fail_msg("%s's administrator %s could not register %s", nd->org, admin, person);
     }
+}
+
+void h_person(h_cluster_t *c, int i, const char *person)
+{
+    h_person_in(c, i, NULL, person);
 }

@@ -42,6 +42,7 @@ typedef struct {
     unsigned members2;     /* bitmask of nodes in its second group (c->group2); 0: not in it */
     char group2_extra[256]; /* extra lines for its second group's section */
     char admin[64];        /* its organisation's first person (h_person), '' if none yet */
+    char admin2[64];       /* ... in its second group */
 } h_node_t;
 
 typedef struct {
@@ -114,5 +115,7 @@ void h_start_netns(h_cluster_t *c, int i, const char *netns, const char *const a
  * bootstrap), each later one by that administrator. Fails the test if
  * either step fails. */
 void h_person(h_cluster_t *c, int i, const char *person);
+/* The same in group (c->group or c->group2) of a node in two. */
+void h_person_in(h_cluster_t *c, int i, const char *group, const char *person);
 
 #endif

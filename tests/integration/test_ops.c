@@ -202,6 +202,7 @@ static void events_are_logged(void **state)
     ASSERT_LOGGED_WITHIN(c->nodes[other].log, " connected (tcp://127.0.0.1:", 5000);
 
     /* A rejected entry, with its reason code and its reason, on every node. */
+    h_person(c, other, "dr.amina.khan");
     assert_int_equal(h_sh(ICSCTL_BIN " -s '%s' --as dr.amina.khan aid cancel 999 >/dev/null 2>&1",
                           c->nodes[other].control), 1);
     ASSERT_LOGGED_WITHIN(c->nodes[leader].log, "rejected [not_found]: there is no request 999",

@@ -51,6 +51,9 @@ static void two_groups_pass_promtool(void **state)
     assert_true(h_wait(s_ready, c, &port, 20000));
 
     /* Something in each group's state, and a rejection: there is no request 999. */
+    h_person_in(c, 0, "nenc", "site.director");
+    h_person_in(c, 0, "ne-region", "site.director");
+    h_person_in(c, 0, "nenc", "dr.amina.khan");
     assert_int_equal(h_sh(ICSCTL_BIN " -s '%s' -g nenc --as site.director opel set 3 --type acute"
                           " >/dev/null", c->nodes[0].control), 0);
     assert_int_equal(h_sh(ICSCTL_BIN " -s '%s' -g ne-region --as site.director opel set 2 --type"
