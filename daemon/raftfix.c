@@ -12,11 +12,16 @@
  * Invariants: installing is true exactly between a snapshot_put that raft
  * makes while handling an InstallSnapshot message and that put's callback;
  * in_append is true only while raft handles an AppendEntries message, and
- * then limit is prev_log_index + n_entries of that message.
+ * then limit is prev_log_index + n_entries of that message; barrier_term is
+ * the last term in which this server, leading, found an entry of its own
+ * term in its log or appended a barrier to have one.
  */
 #include "raftfix.h"
 
+#include "raftview.h"
+
 #include <stddef.h>
+#include <stdlib.h>
 #include <string.h>
 
 typedef struct {
@@ -39,6 +44,9 @@ typedef struct {
     bool installing;
     struct raft_io_snapshot_put *put_req;
     raft_io_snapshot_put_cb put_cb;
+
+    /* (d) the term in which this server, leading, has an entry of its own */
+    raft_term barrier_term;
 
     ics_raftfix_stats_t stats;
 } s_fix_t;
@@ -66,6 +74,10 @@ static s_fix_t *s_find(const struct raft_io *io)
  * the same from outside: ticks wait, and the two messages that can start
  * an election are dropped, as a lossy network may drop them anyway. */
 
+static void s_own_term_entry(s_fix_t *f, struct raft *r);
+static void s_cap_prevterm_result(s_fix_t *f, struct raft *r,
+                                  struct raft_append_entries_result *res);
+
 static void s_tick(struct raft_io *io)
 {
     s_fix_t *f = s_find(io);
@@ -74,6 +86,9 @@ static void s_tick(struct raft_io *io)
         return;
     }
     f->tick(io);
+    f = s_find(io);
+    if (f != NULL)
+        s_own_term_entry(f, io->data);
 }
 
 static void s_recv(struct raft_io *io, struct raft_message *m)
@@ -89,6 +104,8 @@ static void s_recv(struct raft_io *io, struct raft_message *m)
         f->append_from = m->server_id;
         f->limit = m->append_entries.prev_log_index + m->append_entries.n_entries;
     }
+    if (m->type == RAFT_IO_APPEND_ENTRIES_RESULT)
+        s_cap_prevterm_result(f, io->data, &m->append_entries_result);
     f->in_install_message = m->type == RAFT_IO_INSTALL_SNAPSHOT;
     f->recv(io, m);
     /* raft may have closed and detached meanwhile: look again. */
@@ -96,6 +113,7 @@ static void s_recv(struct raft_io *io, struct raft_message *m)
     if (f != NULL) {
         f->in_append = false;
         f->in_install_message = false;
+        s_own_term_entry(f, io->data);
     }
 }
 
@@ -167,6 +185,71 @@ static int s_send(struct raft_io *io, struct raft_io_send *req, const struct raf
         return f->send(io, req, &copy, cb);
     }
     return f->send(io, req, m, cb);
+}
+
+/* ---- (d): no entry of an earlier term committed by counting copies -------
+ *
+ * 0.15's replicationQuorum commits the leader's last stored index once a
+ * majority holds it, whatever its term (upstream issue 220, fixed by PR
+ * 336). Raft commits only entries of the leader's own term by counting;
+ * earlier ones commit with them. A new leader whose last stored entry is
+ * of an earlier term would commit it with one more copy, and a later
+ * leader that won with a newer term at that index overwrites it: the
+ * Figure 8 case of the Raft paper, an applied entry replaced.
+ *
+ * 0.15 tries a commit only at the leader's last stored index (see (a)), so
+ * it is enough that no follower's match index reaches that index while it
+ * is of an earlier term: such a successful result is cut to claim one
+ * entry less. Raft still takes it as a success (the follower's next index
+ * moves on, a probe turns into a pipeline), so replication goes on; the
+ * follower's next answer after the leader has stored an entry of its own
+ * term counts in full. And a leader appends a barrier as soon as it leads
+ * without an entry of its own term, so that it has one to commit. */
+
+static void s_cap_prevterm_result(s_fix_t *f, struct raft *r,
+                                  struct raft_append_entries_result *res)
+{
+    raft_index stored;
+
+    if (res->rejected != 0 || raft_state(r) != RAFT_LEADER || res->term != ics_raftview_term(r))
+        return; /* a rejection, or raft's to ignore or step down on */
+    stored = ics_raftview_last_stored(r);
+    if (stored == 0 || res->last_log_index < stored ||
+        ics_raftview_entry_term(r, stored) == ics_raftview_term(r))
+        return;
+    res->last_log_index = stored - 1;
+    f->stats.prevterm_capped++;
+}
+
+static void s_barrier_done(struct raft_barrier *req, int status)
+{
+    (void)status; /* applied, or leadership lost: either way it is done */
+    free(req);
+}
+
+static void s_own_term_entry(s_fix_t *f, struct raft *r)
+{
+    raft_term term;
+    struct raft_barrier *req;
+
+    if (raft_state(r) != RAFT_LEADER)
+        return;
+    term = ics_raftview_term(r);
+    if (f->barrier_term == term)
+        return;
+    if (ics_raftview_entry_term(r, raft_last_index(r)) == term) {
+        f->barrier_term = term;
+        return;
+    }
+    req = calloc(1, sizeof *req);
+    if (req == NULL)
+        return; /* tried again at the next tick */
+    if (raft_barrier(r, req, s_barrier_done) != 0) {
+        free(req); /* a leadership transfer under way: tried again */
+        return;
+    }
+    f->barrier_term = term;
+    f->stats.barriers++;
 }
 
 static int s_start(struct raft_io *io, unsigned msecs, raft_io_tick_cb tick,

@@ -12,7 +12,12 @@
  *       (c) a successful AppendEntries result that raft answers at once
  *           claims no more than the request it answers proved, i.e.
  *           prev_log_index + n_entries, not the follower's whole log (still
- *           unfixed in 0.18.1).
+ *           unfixed in 0.18.1);
+ *       (d) a leader never counts copies of an entry of an earlier term
+ *           towards a commit: while its last stored entry is of an earlier
+ *           term, successful results claim one entry less, and a leader
+ *           without an entry of its own term appends a barrier (upstream
+ *           PR 336, 0.17.1, which also appends one on election).
  *   - ics_commit_guard_t: (a) the leader holds new proposals back for a
  *     moment when its commit index has not moved for a while although its
  *     log is ahead, so that a majority can store its newest entry, which is
@@ -25,13 +30,15 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-/* ---- raft_io shim (b, c) ------------------------------------------------ */
+/* ---- raft_io shim (b, c, d) --------------------------------------------- */
 
 typedef struct {
     uint64_t results_clamped;  /* (c) successful results cut to what they proved */
     uint64_t installs;         /* (b) snapshot installs seen */
     uint64_t ticks_held;       /* (b) ticks held back during an install */
     uint64_t votes_dropped;    /* (b) RequestVote/TimeoutNow dropped during one */
+    uint64_t prevterm_capped;  /* (d) results cut below a last stored entry of an earlier term */
+    uint64_t barriers;         /* (d) barriers appended by a leader with no entry of its term */
 } ics_raftfix_stats_t;
 
 /* Patches io's start, send and snapshot_put; call after raft_init and

@@ -37,6 +37,16 @@ raft_index ics_raftview_match_index(struct raft *r, const char *address)
     return 0;
 }
 
+raft_term ics_raftview_term(const struct raft *r)
+{
+    return r->current_term;
+}
+
+raft_index ics_raftview_last_stored(const struct raft *r)
+{
+    return r->last_stored;
+}
+
 raft_index ics_raftview_snapshot_index(const struct raft *r)
 {
     return r->log.snapshot.last_index;

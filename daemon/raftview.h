@@ -8,9 +8,8 @@
  * (the log became a pointer), so a new libraft means changing this file
  * only.
  *
- * The current term is not read here: raftio tracks it as stored
- * (ics_raftio_term), which is what raft's current_term is once set_term
- * has returned.
+ * The daemon's own io tracks the current term as stored (ics_raftio_term);
+ * the raftfix shim, which runs on any io, reads it here.
  */
 #ifndef ICS_RAFTVIEW_H
 #define ICS_RAFTVIEW_H
@@ -35,6 +34,13 @@ bool ics_raftview_configuration_pending(const struct raft *r);
  * configuration (0.15: raft.leader_state.progress[i].match_index, i its
  * position in raft.configuration). */
 raft_index ics_raftview_match_index(struct raft *r, const char *address);
+
+/* Raft's current term (0.15: raft.current_term). */
+raft_term ics_raftview_term(const struct raft *r);
+
+/* Last index of the log raft knows is stored on its own disk (0.15:
+ * raft.last_stored); a leader counts itself up to here. */
+raft_index ics_raftview_last_stored(const struct raft *r);
 
 /* Last index covered by raft's latest snapshot, 0 if none (0.15:
  * raft.log.snapshot.last_index). */

@@ -26,14 +26,6 @@
 # (the failure line prints the exact command, with ICS_FIXTURE_ENTRIES if set).
 # Add ICS_FIXTURE_VERBOSE=1 for what the seed did, LIBRAFT_TRACE=1 for raft's
 # own trace.
-#
-# Known failures: libraft 0.15 commits entries of an earlier term by counting
-# copies (canonical/raft issue 220, fixed by PR 336), so a later leader can
-# overwrite committed entries; a server that applied them stops ("conflicting
-# terms ... for entry N (commit index N) -> shutdown" in LIBRAFT_TRACE) and the
-# seed fails with "the cluster did not settle". icsd has no workaround yet. A
-# failing seed that passes with ICS_FIXTURE_PREVTERM_GUARD=1 (the kit's trial
-# workaround) is most likely this one.
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)

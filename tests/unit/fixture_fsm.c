@@ -1080,9 +1080,6 @@ struct fx_cluster {
     unsigned holds;
     unsigned stored_checks;     /* servers checked against their shadow store */
     char dir[64];               /* the shadow stores' directory */
-    bool prevterm_guard;        /* ICS_FIXTURE_PREVTERM_GUARD: see s_pt_recv */
-    unsigned prevterm_dropped;
-    raft_term barrier_term[RAFT_FIXTURE_MAX_SERVERS];
 };
 
 /* ---- libraft 0.15's fixture io: truncation after a snapshot install ----
@@ -1130,11 +1127,6 @@ typedef struct {
     int (*set_vote)(struct raft_io *, raft_id);
     int (*append)(struct raft_io *, struct raft_io_append *, const struct raft_entry[],
                   unsigned, raft_io_append_cb);
-    /* The experimental previous-term guard (fx_cluster_daemon). */
-    int (*start)(struct raft_io *, unsigned, raft_io_tick_cb, raft_io_recv_cb);
-    raft_io_recv_cb recv;
-    struct raft *raft;
-    unsigned *dropped;
 } s_stubfix_t;
 
 static s_stubfix_t s_stubfix[64];
@@ -1291,58 +1283,6 @@ static void s_stubfix_attach(struct raft_io *io, const char *path)
     io->set_term = s_shadow_set_term;
     io->set_vote = s_shadow_set_vote;
     io->append = s_shadow_append;
-}
-
-/* ---- libraft 0.15 commits entries of earlier terms by counting copies ----
- *
- * 0.15's replicationQuorum has no "log[N].term == currentTerm" check
- * (canonical/raft issue 220, fixed by PR 336): a new leader whose newest
- * stored entry is from an earlier term commits it once a majority holds
- * it, and a later leader that never had it (it won with a log of a newer
- * term) overwrites it: the Figure 8 case of the Raft paper. icsd has no
- * workaround. With ICS_FIXTURE_PREVTERM_GUARD set, the kit tries one, to
- * tell its failures from others: a leader whose newest stored entry is of
- * an earlier term does not see successful AppendEntries results (dropped
- * as a lossy network may), and it appends a barrier of its own term. */
-
-static raft_term s_term_at(const struct raft *r, raft_index index)
-{
-    const struct raft_log *l = &r->log;
-    size_t n = l->back >= l->front ? l->back - l->front : l->size - l->front + l->back;
-    if (index == l->snapshot.last_index)
-        return l->snapshot.last_term;
-    if (index <= l->offset || index - l->offset > n)
-        return 0;
-    return l->entries[(l->front + (index - l->offset - 1)) % l->size].term;
-}
-
-static void s_pt_recv(struct raft_io *io, struct raft_message *m)
-{
-    s_stubfix_t *x = s_stubfix_find(io);
-    struct raft *r = x->raft;
-    if (m->type == RAFT_IO_APPEND_ENTRIES_RESULT && m->append_entries_result.rejected == 0 &&
-        raft_state(r) == RAFT_LEADER && s_term_at(r, r->last_stored) < r->current_term) {
-        (*x->dropped)++;
-        return;
-    }
-    x->recv(io, m);
-}
-
-static int s_pt_start(struct raft_io *io, unsigned msecs, raft_io_tick_cb tick,
-                      raft_io_recv_cb recv)
-{
-    s_stubfix_t *x = s_stubfix_find(io);
-    x->recv = recv;
-    return x->start(io, msecs, tick, s_pt_recv);
-}
-
-static void s_pt_attach(struct raft_io *io, struct raft *r, unsigned *dropped)
-{
-    s_stubfix_t *x = s_stubfix_find(io);
-    x->start = io->start;
-    x->raft = r;
-    x->dropped = dropped;
-    io->start = s_pt_start;
 }
 
 static void s_stubfix_detach(struct raft_io *io)
@@ -1512,11 +1452,8 @@ fx_cluster_t *fx_cluster_prepare(const char *group, unsigned n, uint64_t seed)
 void fx_cluster_daemon(fx_cluster_t *c)
 {
     assert_false(c->daemon);
-    c->prevterm_guard = getenv("ICS_FIXTURE_PREVTERM_GUARD") != NULL;
     for (unsigned i = 0; i < c->n; i++) {
         struct raft *r = raft_fixture_get(&c->f, i);
-        if (c->prevterm_guard)
-            s_pt_attach(r->io, r, &c->prevterm_dropped);
         assert_int_equal(ics_raftfix_attach(r->io), 0);
         /* icsd's defaults (common/config.c): heartbeat 100 ms, election
          * 800 ms, which raft draws from [800, 1600) ms. */
@@ -1611,13 +1548,15 @@ unsigned fx_cluster_restores(fx_cluster_t *c)
 
 fx_raftfix_t fx_cluster_raftfix(fx_cluster_t *c)
 {
-    fx_raftfix_t t = {.holds = c->holds, .prevterm_dropped = c->prevterm_dropped};
+    fx_raftfix_t t = {.holds = c->holds};
     for (unsigned i = 0; c->daemon && i < c->n; i++) {
         ics_raftfix_stats_t st = ics_raftfix_stats(raft_fixture_get(&c->f, i)->io);
         t.installs += st.installs;
         t.ticks_held += st.ticks_held;
         t.votes_dropped += st.votes_dropped;
         t.results_clamped += st.results_clamped;
+        t.prevterm_capped += st.prevterm_capped;
+        t.barriers += st.barriers;
     }
     return t;
 }
@@ -1823,8 +1762,6 @@ static void s_fault(fx_cluster_t *c)
     c->fault_count++;
 }
 
-static s_barrier_t *s_barrier(fx_cluster_t *c);
-
 void fx_cluster_step(fx_cluster_t *c, unsigned n)
 {
     for (unsigned k = 0; k < n; k++) {
@@ -1834,13 +1771,6 @@ void fx_cluster_step(fx_cluster_t *c, unsigned n)
          * drawn by the seed, some chunks corrupted on the way. */
         fx_cluster_backfill(c, 2048, true);
         raft_fixture_step(&c->f);
-        if (c->prevterm_guard) {
-            unsigned l = s_leader(c);
-            struct raft *r = l < c->n ? raft_fixture_get(&c->f, l) : NULL;
-            if (r != NULL && c->barrier_term[l] != r->current_term &&
-                s_term_at(r, raft_last_index(r)) < r->current_term && s_barrier(c) != NULL)
-                c->barrier_term[l] = r->current_term;
-        }
     }
 }
 

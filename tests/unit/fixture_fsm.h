@@ -462,11 +462,12 @@ unsigned fx_cluster_fault_count(fx_cluster_t *c);
 unsigned fx_cluster_restores(fx_cluster_t *c);
 /* What the daemon's workarounds did (fx_cluster_daemon), summed over the
  * servers: proposals held by the commit guard, snapshot installs seen,
- * ticks held and votes dropped during them, results clamped. */
+ * ticks held and votes dropped during them, results clamped, results
+ * capped below an entry of an earlier term, barriers appended. */
 typedef struct {
     unsigned holds;
     uint64_t installs, ticks_held, votes_dropped, results_clamped;
-    unsigned prevterm_dropped; /* ICS_FIXTURE_PREVTERM_GUARD (fixture_fsm.c) */
+    uint64_t prevterm_capped, barriers; /* (d) */
 } fx_raftfix_t;
 fx_raftfix_t fx_cluster_raftfix(fx_cluster_t *c);
 
