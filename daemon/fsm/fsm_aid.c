@@ -249,7 +249,6 @@ static int s_event(ics_apply_ctx_t *ctx, uint64_t request, const char *fmt, ...)
 /* Appends a line to the request's timeline. */
 static int s_event(ics_apply_ctx_t *ctx, uint64_t request, const char *fmt, ...)
 {
-    sqlite3_stmt *st = NULL;
     char text[600];
     va_list ap;
     int rc;
@@ -257,50 +256,28 @@ static int s_event(ics_apply_ctx_t *ctx, uint64_t request, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(text, sizeof text, fmt, ap);
     va_end(ap);
-    rc = ics_sql_prepare(ctx->db, "INSERT INTO aid_events(request, position, at_ms, org, actor,"
-                                  " text) VALUES (?1, ?2, ?3, ?4, ?5, ?6)", &st);
-    if (rc != ICS_OK)
-        return rc;
-    ics_sql_bind_u64(st, 1, request);
-    ics_sql_bind_u64(st, 2, ctx->position);
-    ics_sql_bind_u64(st, 3, ctx->clock_ms);
-    sqlite3_bind_text(st, 4, ctx->org, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(st, 5, ctx->actor, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(st, 6, text, -1, SQLITE_TRANSIENT);
-    rc = ics_sql_done(ctx->db, st);
-    ics_sql_release(ctx->db, st);
+    rc = ics_sql_run(ctx->db,
+                     "INSERT INTO aid_events(request, position, at_ms, org, actor,"
+                     " text) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                     "uuuttt", request, ctx->position, ctx->clock_ms, ctx->org, ctx->actor, text);
     return rc;
 }
 
 /* Marks the request changed at this position (the bridge follows revisions). */
 static int s_touch(ics_apply_ctx_t *ctx, uint64_t request)
 {
-    sqlite3_stmt *st = NULL;
-    int rc = ics_sql_prepare(ctx->db, "UPDATE aid_requests SET revision = ?2 WHERE id = ?1", &st);
-    if (rc != ICS_OK)
-        return rc;
-    ics_sql_bind_u64(st, 1, request);
-    ics_sql_bind_u64(st, 2, ctx->position);
-    rc = ics_sql_done(ctx->db, st);
-    ics_sql_release(ctx->db, st);
+    int rc = ics_sql_run(ctx->db, "UPDATE aid_requests SET revision = ?2 WHERE id = ?1", "uu",
+                         request, ctx->position);
     return rc;
 }
 
 static int s_set_req_status(ics_apply_ctx_t *ctx, ics_aid_req_t *r, const char *status,
                             const char *note)
 {
-    sqlite3_stmt *st = NULL;
-    int rc = ics_sql_prepare(ctx->db, "UPDATE aid_requests SET status = ?2, status_ms = ?3,"
-                                      " status_note = ?4, revision = ?5 WHERE id = ?1", &st);
-    if (rc != ICS_OK)
-        return rc;
-    ics_sql_bind_u64(st, 1, r->id);
-    sqlite3_bind_text(st, 2, status, -1, SQLITE_STATIC);
-    ics_sql_bind_u64(st, 3, ctx->clock_ms);
-    sqlite3_bind_text(st, 4, note, -1, SQLITE_TRANSIENT);
-    ics_sql_bind_u64(st, 5, ctx->position);
-    rc = ics_sql_done(ctx->db, st);
-    ics_sql_release(ctx->db, st);
+    int rc = ics_sql_run(ctx->db,
+                         "UPDATE aid_requests SET status = ?2, status_ms = ?3,"
+                         " status_note = ?4, revision = ?5 WHERE id = ?1",
+                         "ututu", r->id, status, ctx->clock_ms, note, ctx->position);
     if (rc == ICS_OK) {
         ics_strcpy(r->status, sizeof r->status, status);
         r->status_ms = ctx->clock_ms;
@@ -311,17 +288,10 @@ static int s_set_req_status(ics_apply_ctx_t *ctx, ics_aid_req_t *r, const char *
 static int s_set_offer_status(ics_apply_ctx_t *ctx, uint64_t offer, const char *status,
                               const char *note)
 {
-    sqlite3_stmt *st = NULL;
-    int rc = ics_sql_prepare(ctx->db, "UPDATE aid_offers SET status = ?2, status_ms = ?3,"
-                                      " status_note = ?4 WHERE id = ?1", &st);
-    if (rc != ICS_OK)
-        return rc;
-    ics_sql_bind_u64(st, 1, offer);
-    sqlite3_bind_text(st, 2, status, -1, SQLITE_STATIC);
-    ics_sql_bind_u64(st, 3, ctx->clock_ms);
-    sqlite3_bind_text(st, 4, note, -1, SQLITE_TRANSIENT);
-    rc = ics_sql_done(ctx->db, st);
-    ics_sql_release(ctx->db, st);
+    int rc = ics_sql_run(ctx->db,
+                         "UPDATE aid_offers SET status = ?2, status_ms = ?3,"
+                         " status_note = ?4 WHERE id = ?1",
+                         "utut", offer, status, ctx->clock_ms, note);
     return rc;
 }
 
@@ -340,13 +310,12 @@ static int s_offers_to(ics_apply_ctx_t *ctx, const ics_aid_req_t *r, const char 
      * SELECT. */
     do {
         n = 0;
-        rc = ics_sql_prepare(ctx->db, "SELECT id, org FROM aid_offers WHERE request = ?1"
-                                      " AND status = ?2 AND id > ?3 ORDER BY id LIMIT 64", &st);
+        rc = ics_sql_query(ctx->db, &st,
+                           "SELECT id, org FROM aid_offers WHERE request = ?1"
+                           " AND status = ?2 AND id > ?3 ORDER BY id LIMIT 64",
+                           "utu", r->id, from, after);
         if (rc != ICS_OK)
             return rc;
-        ics_sql_bind_u64(st, 1, r->id);
-        sqlite3_bind_text(st, 2, from, -1, SQLITE_STATIC);
-        ics_sql_bind_u64(st, 3, after);
         while ((rc = ics_sql_row(ctx->db, st)) == ICS_OK) {
             ids[n] = ics_sql_column_u64(st, 0);
             ics_sql_column_text(st, 1, orgs[n], ICS_ORG_MAX);
@@ -681,10 +650,10 @@ static int s_insert_request(ics_apply_ctx_t *ctx, const Ics__V1__AidRequest *a,
                             const char *link_group, uint64_t link_request,
                             const char *link_requester)
 {
-    sqlite3_stmt *st = NULL;
     int rc;
 
-    rc = ics_sql_prepare(ctx->db,
+    rc = ics_sql_run(
+        ctx->db,
         "INSERT INTO aid_requests(id, org, actor, resource, specialty, quantity, urgency,"
         " needed_from, needed_until, site, reason, contact, opel, opel_report, raised_ms,"
         " expires_ms, escalate_at, status, status_ms, status_note, revision, escalated,"
@@ -692,31 +661,11 @@ static int s_insert_request(ics_apply_ctx_t *ctx, const Ics__V1__AidRequest *a,
         " region_status, region_offered, region_accepted, region_delivered, region_returned,"
         " link_group, link_request, link_requester)"
         " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,"
-        " '" R_OPEN "', ?15, '', ?1, 0, 0, '', 0, '', 0, 0, '', 0, 0, 0, 0, ?18, ?19, ?20)", &st);
-    if (rc != ICS_OK)
-        return rc;
-    ics_sql_bind_u64(st, 1, ctx->position);
-    sqlite3_bind_text(st, 2, ctx->org, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(st, 3, ctx->actor, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(st, 4, f->res->id, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 5, a->specialty, -1, SQLITE_TRANSIENT);
-    ics_sql_bind_u64(st, 6, a->quantity);
-    sqlite3_bind_int(st, 7, (int)a->urgency);
-    ics_sql_bind_u64(st, 8, f->needed_from);
-    ics_sql_bind_u64(st, 9, f->needed_until);
-    sqlite3_bind_text(st, 10, a->site, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(st, 11, a->reason, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(st, 12, a->contact, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_int(st, 13, (int)opel);
-    ics_sql_bind_u64(st, 14, opel_report);
-    ics_sql_bind_u64(st, 15, ctx->clock_ms);
-    ics_sql_bind_u64(st, 16, f->expires);
-    ics_sql_bind_u64(st, 17, f->escalate_at);
-    sqlite3_bind_text(st, 18, link_group, -1, SQLITE_TRANSIENT);
-    ics_sql_bind_u64(st, 19, link_request);
-    sqlite3_bind_text(st, 20, link_requester, -1, SQLITE_TRANSIENT);
-    rc = ics_sql_done(ctx->db, st);
-    ics_sql_release(ctx->db, st);
+        " '" R_OPEN "', ?15, '', ?1, 0, 0, '', 0, '', 0, 0, '', 0, 0, 0, 0, ?18, ?19, ?20)",
+        "uttttuiuutttiuuuutut", ctx->position, ctx->org, ctx->actor, f->res->id, a->specialty,
+        a->quantity, (int)a->urgency, f->needed_from, f->needed_until, a->site, a->reason,
+        a->contact, (int)opel, opel_report, ctx->clock_ms, f->expires, f->escalate_at, link_group,
+        link_request, link_requester);
     return rc;
 }
 
@@ -789,7 +738,6 @@ static int s_request(ics_apply_ctx_t *ctx, const Ics__V1__Command *cmd)
 static int s_offer(ics_apply_ctx_t *ctx, const Ics__V1__Command *cmd)
 {
     const Ics__V1__AidOffer *a = cmd->aid_offer;
-    sqlite3_stmt *st = NULL;
     char q[48], when[32];
     ics_aid_req_t r;
     int rc;
@@ -826,26 +774,16 @@ static int s_offer(ics_apply_ctx_t *ctx, const Ics__V1__Command *cmd)
         ics_aid_fmt_time(a->valid_until_ms, when, sizeof when);
         return ics_reject(ctx, "valid until %s is already past", when);
     }
-    rc = ics_sql_prepare(ctx->db,
+    rc = ics_sql_run(
+        ctx->db,
         "INSERT INTO aid_offers(id, request, org, actor, quantity, conditions, contact,"
         " valid_until, offered_ms, status, status_ms, status_note, accepted, accepted_at,"
         " accepted_by, approval_value, approval_role, approval_body, approval_text, approved_by,"
         " delivered_ms, returned_ms)"
         " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, '" O_OPEN "', ?9, '', 0, 0, '', 0, '', '',"
-        " '', '', 0, 0)", &st);
-    if (rc != ICS_OK)
-        return rc;
-    ics_sql_bind_u64(st, 1, ctx->position);
-    ics_sql_bind_u64(st, 2, r.id);
-    sqlite3_bind_text(st, 3, ctx->org, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(st, 4, ctx->actor, -1, SQLITE_TRANSIENT);
-    ics_sql_bind_u64(st, 5, a->quantity);
-    sqlite3_bind_text(st, 6, a->conditions, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(st, 7, a->contact, -1, SQLITE_TRANSIENT);
-    ics_sql_bind_u64(st, 8, a->valid_until_ms);
-    ics_sql_bind_u64(st, 9, ctx->clock_ms);
-    rc = ics_sql_done(ctx->db, st);
-    ics_sql_release(ctx->db, st);
+        " '', '', 0, 0)",
+        "uuttuttuu", ctx->position, r.id, ctx->org, ctx->actor, a->quantity, a->conditions,
+        a->contact, a->valid_until_ms, ctx->clock_ms);
     if (rc == ICS_OK)
         rc = s_event(ctx, r.id, "offer %" PRIu64 ": %s offers %s%s%s", ctx->position, ctx->org,
                      ics_aid_qty(r.resource, a->quantity, q, sizeof q),
@@ -858,7 +796,6 @@ static int s_offer(ics_apply_ctx_t *ctx, const Ics__V1__Command *cmd)
 static int s_accept(ics_apply_ctx_t *ctx, const Ics__V1__Command *cmd)
 {
     const Ics__V1__AidAccept *a = cmd->aid_accept;
-    sqlite3_stmt *st = NULL;
     ics_aid_approval_t ap;
     ics_aid_offer_t o;
     ics_aid_req_t r;
@@ -918,27 +855,17 @@ static int s_accept(ics_apply_ctx_t *ctx, const Ics__V1__Command *cmd)
         return ics_reject(ctx, "%s agreed on request %" PRIu64 " would need approval, and the"
                                " scheme of reservation and delegation lets nobody approve it: %s",
                           ics_aid_qty(r.resource, r.allocated + want, q, sizeof q), r.id, ap.text);
-    rc = ics_sql_prepare(ctx->db, "UPDATE aid_offers SET status = ?2, status_ms = ?3,"
-                                  " status_note = ?4, accepted = ?5, accepted_at = ?6,"
-                                  " accepted_by = ?7, approval_value = ?8, approval_role = ?9,"
-                                  " approval_body = ?10, approval_text = ?11 WHERE id = ?1", &st);
-    if (rc != ICS_OK)
-        return rc;
     snprintf(why, sizeof why, "%s accepted%s", ics_aid_qty(r.resource, want, q, sizeof q),
              ap.needed ? ", awaiting approval" : "");
-    ics_sql_bind_u64(st, 1, o.id);
-    sqlite3_bind_text(st, 2, ap.needed ? O_AWAITING : O_ACCEPTED, -1, SQLITE_STATIC);
-    ics_sql_bind_u64(st, 3, ctx->clock_ms);
-    sqlite3_bind_text(st, 4, why, -1, SQLITE_TRANSIENT);
-    ics_sql_bind_u64(st, 5, want);
-    ics_sql_bind_u64(st, 6, ctx->position);
-    sqlite3_bind_text(st, 7, ctx->actor, -1, SQLITE_TRANSIENT);
-    ics_sql_bind_u64(st, 8, ap.needed ? r.allocated + want : 0);
-    sqlite3_bind_text(st, 9, ap.needed && ap.individual ? ap.role : "", -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(st, 10, ap.needed && !ap.individual ? ap.body : "", -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(st, 11, ap.needed ? ap.text : "", -1, SQLITE_TRANSIENT);
-    rc = ics_sql_done(ctx->db, st);
-    ics_sql_release(ctx->db, st);
+    rc = ics_sql_run(ctx->db,
+                     "UPDATE aid_offers SET status = ?2, status_ms = ?3,"
+                     " status_note = ?4, accepted = ?5, accepted_at = ?6,"
+                     " accepted_by = ?7, approval_value = ?8, approval_role = ?9,"
+                     " approval_body = ?10, approval_text = ?11 WHERE id = ?1",
+                     "ututuututtt", o.id, ap.needed ? O_AWAITING : O_ACCEPTED, ctx->clock_ms, why,
+                     want, ctx->position, ctx->actor, ap.needed ? r.allocated + want : 0,
+                     ap.needed && ap.individual ? ap.role : "",
+                     ap.needed && !ap.individual ? ap.body : "", ap.needed ? ap.text : "");
     if (rc != ICS_OK)
         return rc;
     snprintf(q2, sizeof q2, "%s%s", ics_aid_is(r.org, ctx->org) ? "" : " for ",
@@ -959,7 +886,6 @@ static int s_accept(ics_apply_ctx_t *ctx, const Ics__V1__Command *cmd)
 static int s_approve(ics_apply_ctx_t *ctx, const Ics__V1__Command *cmd)
 {
     const Ics__V1__AidApprove *a = cmd->aid_approve;
-    sqlite3_stmt *st = NULL;
     ics_aid_offer_t o;
     ics_aid_req_t r;
     char why[200], q[48];
@@ -985,13 +911,8 @@ static int s_approve(ics_apply_ctx_t *ctx, const Ics__V1__Command *cmd)
     rc = s_approver_check(ctx, &o, &r, a->decline);
     if (rc != ICS_OK)
         return rc;
-    rc = ics_sql_prepare(ctx->db, "UPDATE aid_offers SET approved_by = ?2 WHERE id = ?1", &st);
-    if (rc != ICS_OK)
-        return rc;
-    ics_sql_bind_u64(st, 1, o.id);
-    sqlite3_bind_text(st, 2, ctx->actor, -1, SQLITE_TRANSIENT);
-    rc = ics_sql_done(ctx->db, st);
-    ics_sql_release(ctx->db, st);
+    rc = ics_sql_run(ctx->db, "UPDATE aid_offers SET approved_by = ?2 WHERE id = ?1", "ut", o.id,
+                     ctx->actor);
     if (rc != ICS_OK)
         return rc;
     snprintf(why, sizeof why, "%s by %s (%s)%s%s", a->decline ? "declined" : "approved",
@@ -1013,7 +934,6 @@ static int s_approve(ics_apply_ctx_t *ctx, const Ics__V1__Command *cmd)
 static int s_deliver_or_return(ics_apply_ctx_t *ctx, uint64_t offer, const char *note,
                                bool deliver)
 {
-    sqlite3_stmt *st = NULL;
     bool coordinator = false;
     ics_aid_offer_t o;
     ics_aid_req_t r;
@@ -1038,15 +958,10 @@ static int s_deliver_or_return(ics_apply_ctx_t *ctx, uint64_t offer, const char 
         return rc;
     if (!ics_aid_is(o.status, deliver ? O_ACCEPTED : O_DELIVERED))
         return s_offer_state_reject(ctx, &o, deliver ? O_ACCEPTED : O_DELIVERED);
-    rc = ics_sql_prepare(ctx->db, deliver ? "UPDATE aid_offers SET delivered_ms = ?2 WHERE id = ?1"
-                                          : "UPDATE aid_offers SET returned_ms = ?2 WHERE id = ?1",
-                         &st);
-    if (rc != ICS_OK)
-        return rc;
-    ics_sql_bind_u64(st, 1, o.id);
-    ics_sql_bind_u64(st, 2, ctx->clock_ms);
-    rc = ics_sql_done(ctx->db, st);
-    ics_sql_release(ctx->db, st);
+    rc = ics_sql_run(ctx->db,
+                     deliver ? "UPDATE aid_offers SET delivered_ms = ?2 WHERE id = ?1"
+                             : "UPDATE aid_offers SET returned_ms = ?2 WHERE id = ?1",
+                     "uu", o.id, ctx->clock_ms);
     if (rc != ICS_OK)
         return rc;
     snprintf(why, sizeof why, "%s %s by %s%s%s", ics_aid_qty(r.resource, o.accepted, q, sizeof q),
@@ -1161,24 +1076,15 @@ static int s_cancel(ics_apply_ctx_t *ctx, const Ics__V1__Command *cmd)
 static int s_escalate_now(ics_apply_ctx_t *ctx, ics_aid_req_t *r, const char *region,
                           const char *by)
 {
-    sqlite3_stmt *st = NULL;
     uint64_t rest = ics_aid_local_need(r);
     char q[48];
     int rc;
 
-    rc = ics_sql_prepare(ctx->db, "UPDATE aid_requests SET escalated = 1, escalated_ms = ?2,"
-                                  " escalated_by = ?3, escalated_qty = ?4, region = ?5,"
-                                  " revision = ?6 WHERE id = ?1", &st);
-    if (rc != ICS_OK)
-        return rc;
-    ics_sql_bind_u64(st, 1, r->id);
-    ics_sql_bind_u64(st, 2, ctx->clock_ms);
-    sqlite3_bind_text(st, 3, by, -1, SQLITE_TRANSIENT);
-    ics_sql_bind_u64(st, 4, rest);
-    sqlite3_bind_text(st, 5, region, -1, SQLITE_TRANSIENT);
-    ics_sql_bind_u64(st, 6, ctx->position);
-    rc = ics_sql_done(ctx->db, st);
-    ics_sql_release(ctx->db, st);
+    rc = ics_sql_run(ctx->db,
+                     "UPDATE aid_requests SET escalated = 1, escalated_ms = ?2,"
+                     " escalated_by = ?3, escalated_qty = ?4, region = ?5,"
+                     " revision = ?6 WHERE id = ?1",
+                     "uututu", r->id, ctx->clock_ms, by, rest, region, ctx->position);
     if (rc == ICS_OK)
         rc = s_event(ctx, r->id, "escalated to %s, raising the %s still needed there (%s)",
                      region, ics_aid_qty(r->resource, rest, q, sizeof q), by);
@@ -1230,7 +1136,6 @@ static int s_escalate(ics_apply_ctx_t *ctx, const Ics__V1__Command *cmd)
 static int s_region(ics_apply_ctx_t *ctx, const Ics__V1__Command *cmd)
 {
     const Ics__V1__AidRegion *a = cmd->aid_region;
-    sqlite3_stmt *st = NULL;
     char region[ICS_GROUP_MAX], by[ICS_ORG_MAX];
     ics_member_t m;
     int rc;
@@ -1249,23 +1154,23 @@ static int s_region(ics_apply_ctx_t *ctx, const Ics__V1__Command *cmd)
     if (region[0] != '\0' && !ics_aid_is(by, ctx->org) && !m.admin)
         return ics_reject(ctx, "group %s escalates to %s, set by %s; only %s or the membership"
                                " administrator may change that", ctx->group, region, by, by);
-    rc = ics_sql_prepare(ctx->db, "UPDATE aid_settings SET region = ?1, region_by = ?2,"
-                                  " region_at = ?3 WHERE id = 1", &st);
-    if (rc != ICS_OK)
-        return rc;
-    sqlite3_bind_text(st, 1, a->region, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(st, 2, ctx->org, -1, SQLITE_TRANSIENT);
-    ics_sql_bind_u64(st, 3, ctx->clock_ms);
-    rc = ics_sql_done(ctx->db, st);
-    ics_sql_release(ctx->db, st);
+    rc = ics_sql_run(ctx->db,
+                     "UPDATE aid_settings SET region = ?1, region_by = ?2,"
+                     " region_at = ?3 WHERE id = 1",
+                     "ttu", a->region, ctx->org, ctx->clock_ms);
     return rc;
+}
+
+/* A partner's figure as a column holds it: SQLite integers stop at 2^63-1. */
+static uint64_t s_cap63(uint64_t v)
+{
+    return v > INT64_MAX ? INT64_MAX : v;
 }
 
 /* The region's figures for a mirrored request, carried home. */
 static int s_link_update(ics_apply_ctx_t *ctx, const Ics__V1__Command *cmd)
 {
     const Ics__V1__AidLinkUpdate *u = cmd->aid_link_update;
-    sqlite3_stmt *st = NULL;
     char q[48];
     ics_aid_req_t r;
     int rc;
@@ -1298,51 +1203,26 @@ static int s_link_update(ics_apply_ctx_t *ctx, const Ics__V1__Command *cmd)
     bool news = !ics_aid_is(r.region_status, u->status) || r.region_accepted != u->accepted ||
                 r.region_offered != u->offered || r.region_delivered != u->delivered ||
                 r.region_returned != u->returned || r.region_request == 0;
-    rc = ics_sql_prepare(ctx->db, "UPDATE aid_requests SET region_request = ?2,"
-                                  " region_revision = ?3, region_status = ?4, region_offered = ?5,"
-                                  " region_accepted = ?6, region_delivered = ?7,"
-                                  " region_returned = ?8, revision = ?9 WHERE id = ?1", &st);
+    rc = ics_sql_run(ctx->db,
+                     "UPDATE aid_requests SET region_request = ?2,"
+                     " region_revision = ?3, region_status = ?4, region_offered = ?5,"
+                     " region_accepted = ?6, region_delivered = ?7,"
+                     " region_returned = ?8, revision = ?9 WHERE id = ?1",
+                     "uuutuuuuu", r.id, u->region_request, u->revision, u->status,
+                     s_cap63(u->offered), u->accepted, u->delivered, u->returned, ctx->position);
     if (rc != ICS_OK)
         return rc;
-    ics_sql_bind_u64(st, 1, r.id);
-    ics_sql_bind_u64(st, 2, u->region_request);
-    ics_sql_bind_u64(st, 3, u->revision);
-    sqlite3_bind_text(st, 4, u->status, -1, SQLITE_TRANSIENT);
-    ics_sql_bind_u64(st, 5, u->offered > INT64_MAX ? INT64_MAX : u->offered);
-    ics_sql_bind_u64(st, 6, u->accepted);
-    ics_sql_bind_u64(st, 7, u->delivered);
-    ics_sql_bind_u64(st, 8, u->returned);
-    ics_sql_bind_u64(st, 9, ctx->position);
-    rc = ics_sql_done(ctx->db, st);
-    ics_sql_release(ctx->db, st);
-    st = NULL;
-    if (rc != ICS_OK)
-        return rc;
-    rc = ics_sql_prepare(ctx->db, "DELETE FROM aid_link_offers WHERE request = ?1", &st);
-    if (rc != ICS_OK)
-        return rc;
-    ics_sql_bind_u64(st, 1, r.id);
-    rc = ics_sql_done(ctx->db, st);
-    ics_sql_release(ctx->db, st);
-    if (rc != ICS_OK)
-        return rc;
-    rc = ics_sql_prepare(ctx->db, "INSERT OR REPLACE INTO aid_link_offers(request, org, offered,"
-                                  " accepted, delivered, returned) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                         &st);
+    rc = ics_sql_run(ctx->db, "DELETE FROM aid_link_offers WHERE request = ?1", "u", r.id);
     if (rc != ICS_OK)
         return rc;
     for (size_t i = 0; i < u->n_offers && rc == ICS_OK; i++) {
         const Ics__V1__AidLinkOffer *lo = u->offers[i];
-        sqlite3_reset(st);
-        ics_sql_bind_u64(st, 1, r.id);
-        sqlite3_bind_text(st, 2, lo->org, -1, SQLITE_TRANSIENT);
-        ics_sql_bind_u64(st, 3, lo->offered > INT64_MAX ? INT64_MAX : lo->offered);
-        ics_sql_bind_u64(st, 4, lo->accepted > INT64_MAX ? INT64_MAX : lo->accepted);
-        ics_sql_bind_u64(st, 5, lo->delivered > INT64_MAX ? INT64_MAX : lo->delivered);
-        ics_sql_bind_u64(st, 6, lo->returned > INT64_MAX ? INT64_MAX : lo->returned);
-        rc = ics_sql_done(ctx->db, st);
+        rc = ics_sql_run(ctx->db,
+                         "INSERT OR REPLACE INTO aid_link_offers(request, org, offered, accepted,"
+                         " delivered, returned) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                         "utuuuu", r.id, lo->org, s_cap63(lo->offered), s_cap63(lo->accepted),
+                         s_cap63(lo->delivered), s_cap63(lo->returned));
     }
-    ics_sql_release(ctx->db, st);
     if (rc == ICS_OK && news)
         rc = s_event(ctx, r.id, "%s request %" PRIu64 " is %s: %" PRIu64 " offered, %s accepted,"
                                 " %" PRIu64 " in use, %" PRIu64 " handed back there",
@@ -1408,12 +1288,9 @@ static int s_ids(ics_db_t *db, const char *sql, uint64_t clock, uint64_t after, 
     int rc;
 
     *n = 0;
-    rc = ics_sql_prepare(db, sql, &st);
+    rc = ics_sql_query(db, &st, sql, "uuu", clock, S_LINK_GRACE_MS, after);
     if (rc != ICS_OK)
         return rc;
-    ics_sql_bind_u64(st, 1, clock);
-    ics_sql_bind_u64(st, 2, S_LINK_GRACE_MS);
-    ics_sql_bind_u64(st, 3, after);
     while (*n < S_BATCH && (rc = ics_sql_row(db, st)) == ICS_OK)
         ids[(*n)++] = ics_sql_column_u64(st, 0);
     ics_sql_release(db, st);
@@ -1537,19 +1414,18 @@ static int s_deadline(ics_db_t *db, uint64_t clock, ics_deadline_t *out)
     sqlite3_stmt *st = NULL;
     int rc;
 
-    rc = ics_sql_prepare(db,
-            "SELECT min(CASE WHEN t > ?1 THEN t END), coalesce(max(t <= ?1), 0) FROM ("
-            " SELECT valid_until AS t FROM aid_offers WHERE status = '" O_OPEN "'"
-            "  AND valid_until <> 0"
-            " UNION ALL SELECT expires_ms + (CASE WHEN escalated = 1 THEN ?2 ELSE 0 END)"
-            "  FROM aid_requests WHERE status = '" R_OPEN "'"
-            " UNION ALL SELECT escalate_at FROM aid_requests WHERE status = '" R_OPEN "'"
-            "  AND escalated = 0 AND escalate_at <> 0"
-            "  AND (SELECT region FROM aid_settings WHERE id = 1) <> '')", &st);
+    rc = ics_sql_query(db, &st,
+                       "SELECT min(CASE WHEN t > ?1 THEN t END), coalesce(max(t <= ?1), 0) FROM ("
+                       " SELECT valid_until AS t FROM aid_offers WHERE status = '" O_OPEN "'"
+                       "  AND valid_until <> 0"
+                       " UNION ALL SELECT expires_ms + (CASE WHEN escalated = 1 THEN ?2 ELSE 0 END)"
+                       "  FROM aid_requests WHERE status = '" R_OPEN "'"
+                       " UNION ALL SELECT escalate_at FROM aid_requests WHERE status = '" R_OPEN "'"
+                       "  AND escalated = 0 AND escalate_at <> 0"
+                       "  AND (SELECT region FROM aid_settings WHERE id = 1) <> '')",
+                       "uu", clock, S_LINK_GRACE_MS);
     if (rc != ICS_OK)
         return rc;
-    ics_sql_bind_u64(st, 1, clock);
-    ics_sql_bind_u64(st, 2, S_LINK_GRACE_MS);
     rc = ics_sql_row(db, st);
     if (rc == ICS_OK) {
         out->next = ics_sql_column_u64(st, 0);

@@ -58,10 +58,10 @@ static int s_bridge_mirror(ics_db_t *hdb, const char *home, const ics_aid_req_t 
     uint8_t token[16];
     int rc;
 
-    rc = ics_sql_prepare(hdb, "SELECT site, reason, contact FROM aid_requests WHERE id = ?1", &st);
+    rc = ics_sql_query(hdb, &st, "SELECT site, reason, contact FROM aid_requests WHERE id = ?1",
+                       "u", r->id);
     if (rc != ICS_OK)
         return rc;
-    ics_sql_bind_u64(st, 1, r->id);
     rc = ics_sql_row(hdb, st);
     if (rc == ICS_OK) {
         ics_sql_column_text(st, 0, site, sizeof site);
@@ -107,17 +107,18 @@ static int s_bridge_update(ics_db_t *rdb, const char *home, const char *region,
     size_t n = 0;
     int rc;
 
-    rc = ics_sql_prepare(rdb,
-        "SELECT org,"
-        " coalesce(sum(CASE WHEN status IN ('" O_OPEN "','" O_AWAITING "','" O_ACCEPTED "','"
-        O_DELIVERED "','" O_RETURNED "') THEN quantity END), 0),"
-        " coalesce(sum(CASE WHEN status IN " AID_ALLOCATED " THEN accepted END), 0),"
-        " coalesce(sum(CASE WHEN status = '" O_DELIVERED "' THEN accepted END), 0),"
-        " coalesce(sum(CASE WHEN status = '" O_RETURNED "' THEN accepted END), 0)"
-        " FROM aid_offers WHERE request = ?1 GROUP BY org ORDER BY org", &st);
+    rc = ics_sql_query(rdb, &st,
+                       "SELECT org,"
+                       " coalesce(sum(CASE WHEN status IN ('" O_OPEN "','" O_AWAITING
+                       "','" O_ACCEPTED "','" O_DELIVERED "','" O_RETURNED
+                       "') THEN quantity END), 0),"
+                       " coalesce(sum(CASE WHEN status IN " AID_ALLOCATED " THEN accepted END), 0),"
+                       " coalesce(sum(CASE WHEN status = '" O_DELIVERED "' THEN accepted END), 0),"
+                       " coalesce(sum(CASE WHEN status = '" O_RETURNED "' THEN accepted END), 0)"
+                       " FROM aid_offers WHERE request = ?1 GROUP BY org ORDER BY org",
+                       "u", m->id);
     if (rc != ICS_OK)
         return rc;
-    ics_sql_bind_u64(st, 1, m->id);
     while (n < AID_LINK_OFFERS_MAX && (rc = ics_sql_row(rdb, st)) == ICS_OK) {
         ics__v1__aid_link_offer__init(&offers[n]);
         ics_sql_column_text(st, 0, orgs[n], ICS_ORG_MAX);
@@ -207,11 +208,12 @@ int ics_fsm_aid_bridge(ics_fsm_t *home, ics_fsm_t *region, const char *org,
     }
 
     /* 2-4. Each escalated home request, against its mirror. */
-    rc = ics_sql_prepare(hdb, "SELECT id FROM aid_requests WHERE escalated = 1 AND region = ?1"
-                              " ORDER BY id", &st);
+    rc = ics_sql_query(hdb, &st,
+                       "SELECT id FROM aid_requests WHERE escalated = 1 AND region = ?1"
+                       " ORDER BY id",
+                       "t", rname);
     if (rc != ICS_OK)
         return rc;
-    sqlite3_bind_text(st, 1, rname, -1, SQLITE_TRANSIENT);
     while ((rc = ics_sql_row(hdb, st)) == ICS_OK) {
         ics_aid_req_t r, m;
         int mrc;

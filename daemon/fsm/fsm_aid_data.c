@@ -163,19 +163,19 @@ int ics_aid_sums(ics_db_t *db, ics_aid_req_t *r)
     sqlite3_stmt *st = NULL;
     int rc;
 
-    rc = ics_sql_prepare(db,
-        "SELECT"
-        " coalesce(sum(CASE WHEN status IN " AID_ALLOCATED " THEN accepted END), 0),"
-        " coalesce(sum(status IN " AID_OUTSTANDING "), 0),"
-        " coalesce(sum(CASE WHEN status = '" O_OPEN "' THEN quantity END), 0),"
-        " coalesce(sum(CASE WHEN status = '" O_DELIVERED "' THEN accepted END), 0),"
-        " coalesce(sum(CASE WHEN status = '" O_RETURNED "' THEN accepted END), 0),"
-        " coalesce(sum(CASE WHEN status = '" O_OPEN "' OR status IN " AID_ALLOCATED
-        " THEN quantity END), 0)"
-        " FROM aid_offers WHERE request = ?1", &st);
+    rc = ics_sql_query(db, &st,
+                       "SELECT"
+                       " coalesce(sum(CASE WHEN status IN " AID_ALLOCATED " THEN accepted END), 0),"
+                       " coalesce(sum(status IN " AID_OUTSTANDING "), 0),"
+                       " coalesce(sum(CASE WHEN status = '" O_OPEN "' THEN quantity END), 0),"
+                       " coalesce(sum(CASE WHEN status = '" O_DELIVERED "' THEN accepted END), 0),"
+                       " coalesce(sum(CASE WHEN status = '" O_RETURNED "' THEN accepted END), 0),"
+                       " coalesce(sum(CASE WHEN status = '" O_OPEN "' OR status IN " AID_ALLOCATED
+                       " THEN quantity END), 0)"
+                       " FROM aid_offers WHERE request = ?1",
+                       "u", r->id);
     if (rc != ICS_OK)
         return rc;
-    ics_sql_bind_u64(st, 1, r->id);
     rc = ics_sql_row(db, st);
     if (rc == ICS_OK) {
         r->allocated = ics_sql_column_u64(st, 0);
@@ -199,10 +199,9 @@ int ics_aid_load_req(ics_db_t *db, uint64_t id, ics_aid_req_t *r)
 
     if (id == 0 || id > INT64_MAX)
         return ICS_ENOENT;
-    rc = ics_sql_prepare(db, "SELECT " S_REQ_COLS " FROM aid_requests WHERE id = ?1", &st);
+    rc = ics_sql_query(db, &st, "SELECT " S_REQ_COLS " FROM aid_requests WHERE id = ?1", "u", id);
     if (rc != ICS_OK)
         return rc;
-    ics_sql_bind_u64(st, 1, id);
     rc = ics_sql_row(db, st);
     if (rc == ICS_OK)
         s_read_req(st, r);
@@ -216,12 +215,12 @@ int ics_aid_load_mirror(ics_db_t *db, const char *home, uint64_t home_id, ics_ai
     sqlite3_stmt *st = NULL;
     int rc;
 
-    rc = ics_sql_prepare(db, "SELECT " S_REQ_COLS " FROM aid_requests"
-                             " WHERE link_group = ?1 AND link_request = ?2", &st);
+    rc = ics_sql_query(db, &st,
+                       "SELECT " S_REQ_COLS " FROM aid_requests"
+                       " WHERE link_group = ?1 AND link_request = ?2",
+                       "tu", home, home_id > INT64_MAX ? 0 : home_id);
     if (rc != ICS_OK)
         return rc;
-    sqlite3_bind_text(st, 1, home, -1, SQLITE_TRANSIENT);
-    ics_sql_bind_u64(st, 2, home_id > INT64_MAX ? 0 : home_id);
     rc = ics_sql_row(db, st);
     if (rc == ICS_OK)
         s_read_req(st, r);
@@ -238,13 +237,14 @@ int ics_aid_load_offer(ics_db_t *db, uint64_t id, ics_aid_offer_t *o)
     memset(o, 0, sizeof *o);
     if (id == 0 || id > INT64_MAX)
         return ICS_ENOENT;
-    rc = ics_sql_prepare(db, "SELECT id, request, quantity, valid_until, offered_ms, accepted,"
-                             " accepted_at, status_ms, delivered_ms, returned_ms, org, status,"
-                             " approval_value, approval_role, approval_body, approval_text"
-                             " FROM aid_offers WHERE id = ?1", &st);
+    rc = ics_sql_query(db, &st,
+                       "SELECT id, request, quantity, valid_until, offered_ms, accepted,"
+                       " accepted_at, status_ms, delivered_ms, returned_ms, org, status,"
+                       " approval_value, approval_role, approval_body, approval_text"
+                       " FROM aid_offers WHERE id = ?1",
+                       "u", id);
     if (rc != ICS_OK)
         return rc;
-    ics_sql_bind_u64(st, 1, id);
     rc = ics_sql_row(db, st);
     if (rc == ICS_OK) {
         o->id = ics_sql_column_u64(st, 0);

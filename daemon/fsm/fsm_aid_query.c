@@ -110,13 +110,14 @@ static int s_json_offers(ics_db_t *db, json_t *j, FILE *text, const ics_aid_req_
     bool any = false;
     int rc;
 
-    rc = ics_sql_prepare(db, "SELECT id, org, actor, quantity, conditions, contact,"
-                             " valid_until, offered_ms, status, status_note, accepted,"
-                             " approval_text, approved_by, delivered_ms, returned_ms"
-                             " FROM aid_offers WHERE request = ?1 ORDER BY id", &st);
+    rc = ics_sql_query(db, &st,
+                       "SELECT id, org, actor, quantity, conditions, contact,"
+                       " valid_until, offered_ms, status, status_note, accepted,"
+                       " approval_text, approved_by, delivered_ms, returned_ms"
+                       " FROM aid_offers WHERE request = ?1 ORDER BY id",
+                       "u", r->id);
     if (rc != ICS_OK)
         return rc;
-    ics_sql_bind_u64(st, 1, r->id);
     json_arr(j, "offers");
     while ((rc = ics_sql_row(db, st)) == ICS_OK) {
         uint64_t id = ics_sql_column_u64(st, 0), qty = ics_sql_column_u64(st, 3);
@@ -182,11 +183,12 @@ static int s_json_link_offers(ics_db_t *db, json_t *j, FILE *text, const ics_aid
     bool any = false;
     int rc;
 
-    rc = ics_sql_prepare(db, "SELECT org, offered, accepted, delivered, returned"
-                             " FROM aid_link_offers WHERE request = ?1 ORDER BY org", &st);
+    rc = ics_sql_query(db, &st,
+                       "SELECT org, offered, accepted, delivered, returned"
+                       " FROM aid_link_offers WHERE request = ?1 ORDER BY org",
+                       "u", r->id);
     if (rc != ICS_OK)
         return rc;
-    ics_sql_bind_u64(st, 1, r->id);
     json_arr(j, "region_offers");
     while ((rc = ics_sql_row(db, st)) == ICS_OK) {
         json_obj(j, NULL);
@@ -252,9 +254,10 @@ static int s_query_show(ics_db_t *db, const char *group, size_t argc, char *cons
         return ics_err(err, ICS_ENOENT, "there is no request %" PRIu64 " in group %s", id, group);
     if (rc != ICS_OK)
         return ics_err(err, rc, "state database error");
-    if (ics_sql_prepare(db, "SELECT site, reason, contact, actor, status_note FROM aid_requests"
-                            " WHERE id = ?1", &st) == ICS_OK) {
-        ics_sql_bind_u64(st, 1, id);
+    if (ics_sql_query(db, &st,
+                      "SELECT site, reason, contact, actor, status_note FROM aid_requests"
+                      " WHERE id = ?1",
+                      "u", id) == ICS_OK) {
         if (ics_sql_row(db, st) == ICS_OK) {
             ics_sql_column_text(st, 0, site, sizeof site);
             ics_sql_column_text(st, 1, reason, sizeof reason);
@@ -334,11 +337,12 @@ static int s_query_show(ics_db_t *db, const char *group, size_t argc, char *cons
     if (rc != ICS_OK)
         return ics_err(err, rc, "state database error");
 
-    rc = ics_sql_prepare(db, "SELECT position, at_ms, org, actor, text FROM aid_events"
-                             " WHERE request = ?1 ORDER BY id", &st);
+    rc = ics_sql_query(db, &st,
+                       "SELECT position, at_ms, org, actor, text FROM aid_events"
+                       " WHERE request = ?1 ORDER BY id",
+                       "u", id);
     if (rc != ICS_OK)
         return ics_err(err, rc, "state database error");
-    ics_sql_bind_u64(st, 1, id);
     json_arr(&j, "timeline");
     fprintf(text, "\nTIMELINE\n");
     while ((rc = ics_sql_row(db, st)) == ICS_OK) {
@@ -409,13 +413,10 @@ static int s_query_list(ics_db_t *db, const char *group, size_t argc, char *cons
     snprintf(sql, sizeof sql, "SELECT id FROM aid_requests WHERE status IN %s"
                               " AND (?1 IS NULL OR org = ?1 OR link_requester = ?1)"
                               " AND (?2 IS NULL OR resource = ?2) ORDER BY id", statuses);
-    rc = ics_sql_prepare(db, sql, &st);
+    /* A NULL org or resource binds NULL: no filter. */
+    rc = ics_sql_query(db, &st, sql, "tt", org, resource);
     if (rc != ICS_OK)
         return ics_err(err, rc, "state database error");
-    if (org != NULL)
-        sqlite3_bind_text(st, 1, org, -1, SQLITE_TRANSIENT);
-    if (resource != NULL)
-        sqlite3_bind_text(st, 2, resource, -1, SQLITE_TRANSIENT);
     json_init(&j, json);
     json_obj(&j, NULL);
     json_str(&j, "group", group);
