@@ -33,7 +33,7 @@
  * (s_propose_flush), before raft's io writes and sends: one append, one
  * AppendEntries per follower for the lot. A lone envelope goes bare, as
  * before batches. Every node applies a batch one envelope at a time, in
- * order (s_fsm_apply), so each keeps its own audit position, verdict and
+ * order (raftfsm.c), so each keeps its own audit position, verdict and
  * result, and the submission waiting for it completes as if it had been
  * an entry of its own.
  *
@@ -81,6 +81,7 @@
 #include "batch.h"
 #include "history.h"
 #include "raftfix.h"
+#include "raftfsm.h"
 #include "raftio.h"
 #include "raftview.h"
 #include "common/policyfile.h"
@@ -170,7 +171,7 @@ struct ics_group {
     bool history_failed;       /* a write failed: stop applying */
     uint64_t scrub_ms;         /* when the history was last read back */
     struct raft raft;
-    struct raft_fsm rfsm;
+    ics_raftfsm_t rfsm;
     bool raft_inited, raft_started, raft_closed;
 
     ics_outbox_t *outbox;
@@ -229,103 +230,13 @@ static void s_on_effect(void *arg, const ics_effect_t *e);
 static void s_storage_check(ics_group_t *self);
 static void s_storage_retry(ics_group_t *self, uint64_t now);
 
-/* ---- raft_fsm adapter ------------------------------------------------- */
+/* ---- raft_fsm adapter (raftfsm.c) ---------------------------------------- */
 
-/* One envelope (or bytes that claim to be one) to the state machine. */
-static int s_apply_one(ics_group_t *self, const uint8_t *buf, size_t len)
+/* A snapshot carries members but emits no effects: re-admit them. */
+static void s_restored(void *arg)
 {
-    ics_apply_result_t res;
-    uint64_t t0 = ics_mono_us();
-    int rc = ics_fsm_apply(self->fsm, buf, len, &res);
-    ics_hist_add(&self->metrics.apply_latency, ics_mono_us() - t0);
-    if (rc == ICS_OK && self->history_failed) {
-        ics_error("group %s: the history on disk cannot be written: stopping this group",
-                  ics_fsm_group(self->fsm));
-        return RAFT_IOERR;
-    }
-    if (rc != ICS_OK) {
-        ics_error("group %s: state machine failed: %s", ics_fsm_group(self->fsm),
-                  ics_strerror(rc));
-        return RAFT_IOERR;
-    }
-    return 0;
-}
-
-/* A raft entry is one envelope, or a batch of them applied in order. An
- * entry that starts like a batch but is not one is applied whole, as a
- * (malformed) envelope: what every node did with such bytes before
- * batches. If the state machine fails part-way through a batch, the group
- * goes down and is rebuilt from disk, which replays the entry whole. */
-static int s_fsm_apply(struct raft_fsm *rfsm, const struct raft_buffer *buf, void **result)
-{
-    ics_group_t *self = rfsm->data;
-    ics_batch_reader_t r;
-    const uint8_t *el;
-    size_t el_len;
-    int rv = 0;
-
-    *result = NULL; /* outcomes travel through the fsm observer */
-    if (!ics_batch_is(buf->base, buf->len) ||
-        ics_batch_open(&r, buf->base, buf->len, NULL) != ICS_OK)
-        return s_apply_one(self, buf->base, buf->len);
-    while (rv == 0 && ics_batch_next(&r, &el, &el_len))
-        rv = s_apply_one(self, el, el_len);
-    return rv;
-}
-
-static int s_fsm_snapshot(struct raft_fsm *rfsm, struct raft_buffer *bufs[], unsigned *n)
-{
-    ics_group_t *self = rfsm->data;
-    uint8_t *data = NULL;
-    size_t len = 0;
-
-    /* Raft will stop replaying entries before this snapshot: whatever the
-     * history holds of them must be on disk first. */
-    if (ics_history_commit(self->history, true) != ICS_OK) {
-        self->history_failed = true;
-        return RAFT_IOERR;
-    }
-    if (ics_fsm_snapshot(self->fsm, &data, &len) != ICS_OK)
-        return RAFT_NOMEM;
-    *bufs = raft_malloc(sizeof **bufs);
-    void *copy = raft_malloc(len > 0 ? len : 1);
-    if (*bufs == NULL || copy == NULL) {
-        raft_free(*bufs);
-        raft_free(copy);
-        free(data);
-        return RAFT_NOMEM;
-    }
-    memcpy(copy, data, len);
-    free(data);
-    (*bufs)[0].base = copy;
-    (*bufs)[0].len = len;
-    *n = 1;
-    return 0;
-}
-
-static int s_fsm_restore(struct raft_fsm *rfsm, struct raft_buffer *buf)
-{
-    ics_group_t *self = rfsm->data;
-    ics_err_t err;
-    int rc = ics_fsm_restore(self->fsm, buf->base, buf->len, &err);
-    if (rc != ICS_OK) {
-        ics_error("group %s: snapshot restore failed: %s", ics_fsm_group(self->fsm), err.msg);
-        return RAFT_CORRUPT;
-    }
-    raft_free(buf->base); /* raft hands the buffer to us on success */
-    {
-        uint8_t chain[32];
-        ics_fsm_chain(self->fsm, chain);
-        /* The history before this position is backfilled from peers. */
-        if (ics_history_restored(self->history, ics_fsm_position(self->fsm), chain,
-                                 ics_fsm_clock(self->fsm)) == ICS_EIO)
-            return RAFT_IOERR;
-    }
-    /* A snapshot carries members but emits no effects: re-admit them. */
+    ics_group_t *self = arg;
     ics_fsm_each_member(self->fsm, s_on_effect, self);
-    ics_info("group %s: restored snapshot at position %llu", ics_fsm_group(self->fsm),
-             (unsigned long long)ics_fsm_position(self->fsm));
-    return 0;
 }
 
 /* ---- submissions ------------------------------------------------------- */
@@ -1499,7 +1410,11 @@ static int s_raft_open(ics_group_t *self, ics_err_t *err)
     io = ics_raftio_new(gcfg->name, self->store, cfg->max_message_bytes, s_raft_send, self);
     if (io == NULL)
         return ics_err(err, ICS_ENOMEM, "out of memory");
-    rv = raft_init(&self->raft, ics_raftio_io(io), &self->rfsm, ics_raft_id(cfg->org),
+    ics_raftfsm_init(&self->rfsm, self->fsm, self->history, &self->history_failed);
+    self->rfsm.apply_latency = &self->metrics.apply_latency;
+    self->rfsm.restored = s_restored;
+    self->rfsm.arg = self;
+    rv = raft_init(&self->raft, ics_raftio_io(io), &self->rfsm.rfsm, ics_raft_id(cfg->org),
                    cfg->org);
     if (rv != 0) {
         ics_err(err, ICS_EIO, "raft_init: %s", raft_errmsg(&self->raft));
@@ -1733,11 +1648,6 @@ ics_group_t *ics_group_new(const ics_config_t *cfg, const ics_group_cfg_t *gcfg,
     self->fsm = s_fsm_new(self, err);
     if (self->fsm == NULL)
         goto fail;
-    self->rfsm.version = 1;
-    self->rfsm.data = self;
-    self->rfsm.apply = s_fsm_apply;
-    self->rfsm.snapshot = s_fsm_snapshot;
-    self->rfsm.restore = s_fsm_restore;
 
     if (s_raft_open(self, err) != ICS_OK) {
         char why[ICS_ERRMSG_SIZE];

@@ -15,6 +15,7 @@
 #include "common/personsig.h"
 #include "common/policyfile.h"
 #include "raftfix.h"
+#include "raftfsm.h"
 #include "store.h"
 
 /* ---------------------------------------------------------------- one state machine */
@@ -1053,11 +1054,12 @@ typedef struct {
     ics_fsm_t *fsm;
     ics_history_t *history;
     ics_apply_result_t last;  /* result of the last entry applied */
+    bool history_failed;
 } s_server_t;
 
 struct fx_cluster {
     struct raft_fixture f;
-    struct raft_fsm rfsm[RAFT_FIXTURE_MAX_SERVERS];
+    ics_raftfsm_t rfsm[RAFT_FIXTURE_MAX_SERVERS]; /* the daemon's adapter */
     s_server_t server[RAFT_FIXTURE_MAX_SERVERS];
     unsigned restores;
     ics_fsm_t *fsm[RAFT_FIXTURE_MAX_SERVERS];
@@ -1294,58 +1296,19 @@ static void s_stubfix_detach(struct raft_io *io)
     }
 }
 
-static int s_rfsm_apply(struct raft_fsm *rfsm, const struct raft_buffer *buf, void **result)
+/* The production adapter's hooks (daemon/raftfsm.c). raft 0.15 calls the
+ * leader's apply callback right after the state machine's apply
+ * (applyCommand), which reads s->last for the ticket. */
+static void s_rfsm_applied(void *arg, const ics_apply_result_t *res)
 {
-    s_server_t *s = rfsm->data;
-    *result = NULL;
-    if (ics_fsm_apply(s->fsm, buf->base, buf->len, &s->last) != ICS_OK)
-        return RAFT_IOERR;
-    /* raft 0.15 calls the leader's apply callback right after this
-     * (applyCommand), which reads s->last for the ticket. */
+    s_server_t *s = arg;
+    s->last = *res;
     s->last.envelope = NULL;
-    return 0;
 }
 
-static int s_rfsm_snapshot(struct raft_fsm *rfsm, struct raft_buffer *bufs[], unsigned *n)
+static void s_rfsm_restored(void *arg)
 {
-    uint8_t *data = NULL;
-    size_t len = 0;
-    void *copy;
-
-    if (ics_fsm_snapshot(((s_server_t *)rfsm->data)->fsm, &data, &len) != ICS_OK)
-        return RAFT_NOMEM;
-    *bufs = raft_malloc(sizeof **bufs);
-    copy = raft_malloc(len > 0 ? len : 1);
-    if (*bufs == NULL || copy == NULL) {
-        raft_free(*bufs);
-        raft_free(copy);
-        free(data);
-        return RAFT_NOMEM;
-    }
-    memcpy(copy, data, len);
-    free(data);
-    (*bufs)[0].base = copy;
-    (*bufs)[0].len = len;
-    *n = 1;
-    return 0;
-}
-
-static int s_rfsm_restore(struct raft_fsm *rfsm, struct raft_buffer *buf)
-{
-    s_server_t *s = rfsm->data;
-    ics_err_t err;
-    uint8_t chain[32];
-    if (ics_fsm_restore(s->fsm, buf->base, buf->len, &err) != ICS_OK) {
-        print_error("snapshot restore failed: %s\n", err.msg);
-        return RAFT_CORRUPT;
-    }
-    raft_free(buf->base);
-    ics_fsm_chain(s->fsm, chain);
-    if (ics_history_restored(s->history, ics_fsm_position(s->fsm), chain,
-                             ics_fsm_clock(s->fsm)) != ICS_OK)
-        return RAFT_CORRUPT;
-    s->c->restores++;
-    return 0;
+    ((s_server_t *)arg)->c->restores++;
 }
 
 /* Clusters not yet destroyed: a failed seed leaves its cluster behind
@@ -1413,12 +1376,12 @@ fx_cluster_t *fx_cluster_prepare(const char *group, unsigned n, uint64_t seed)
             fail_msg("ics_history_open: %s", err.msg);
         ics_fsm_set_observer(c->fsm[i], &(ics_fsm_observer_t){.applied = s_fx_record,
                                                                .arg = c->server[i].history});
-        c->rfsm[i].version = 1;
-        c->rfsm[i].data = &c->server[i];
-        c->rfsm[i].apply = s_rfsm_apply;
-        c->rfsm[i].snapshot = s_rfsm_snapshot;
-        c->rfsm[i].restore = s_rfsm_restore;
-        assert_int_equal(raft_fixture_grow(&c->f, &c->rfsm[i]), 0);
+        ics_raftfsm_init(&c->rfsm[i], c->fsm[i], c->server[i].history,
+                         &c->server[i].history_failed);
+        c->rfsm[i].applied = s_rfsm_applied;
+        c->rfsm[i].restored = s_rfsm_restored;
+        c->rfsm[i].arg = &c->server[i];
+        assert_int_equal(raft_fixture_grow(&c->f, &c->rfsm[i].rfsm), 0);
     }
     /* The shadow stores live on tmpfs when there is one: the store syncs
      * every transaction, and the fixture writes thousands. */
