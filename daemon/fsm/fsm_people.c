@@ -466,42 +466,43 @@ int ics_people_admit(ics_apply_ctx_t *ctx, const Ics__V1__Command *cmd, const ui
 /* ---------------------------------------------------------------- commands */
 
 /* May the signer (ctx->org, ctx->actor) register, re-key or revoke person
- * of its organisation? An administrator person may do all of it; a person
- * may rotate their own key (keeping their rights: the caller keeps the
- * admin flag when the person is the signer) or revoke themself; the
- * organisation alone
- * (no person) only while it has no active administrator, and then only to
- * register one (the bootstrap of docs/log-format.md, section 2c). */
+ * of its organisation? The rule is ics_person_may_register (personsig.c),
+ * which icsctl log verify replays too: an administrator person may do all
+ * of it; a person may rotate their own key (keeping their rights) or revoke
+ * themself; the organisation alone (no person) only while it has no active
+ * administrator, and then only to register one (the bootstrap of
+ * docs/log-format.md, section 2c). */
 static int s_may_register(ics_apply_ctx_t *ctx, const Ics__V1__PersonRegister *r, bool exists)
 {
-    bool admin = false, self = ctx->actor[0] != '\0' && strcmp(ctx->actor, r->person) == 0;
+    bool admin = false;
     uint64_t admins = 0;
     int rc;
 
-    if (ctx->actor[0] != '\0') {
+    if (ctx->actor[0] != '\0')
         rc = s_is_admin(ctx->db, ctx->org, ctx->actor, &admin);
-        if (rc != ICS_OK)
-            return rc;
-        if (admin || (self && exists))
-            return ICS_OK;
-        return ics_reject(ctx, "%.60s is not an administrator of %s: only an administrator "
-                               "registers, re-keys or revokes its people", ctx->actor, ctx->org);
-    }
-    rc = ics_sql_u64(ctx->db, &admins, "SELECT count(*) FROM person_keys k JOIN people p"
-                                       " ON p.org = k.org AND p.person = k.person"
-                                       " AND p.active = 1 WHERE k.org = ?1 AND k.admin = 1",
-                     "t", ctx->org);
+    else
+        rc = ics_sql_u64(ctx->db, &admins, "SELECT count(*) FROM person_keys k JOIN people p"
+                                           " ON p.org = k.org AND p.person = k.person"
+                                           " AND p.active = 1 WHERE k.org = ?1 AND k.admin = 1",
+                         "t", ctx->org);
     if (rc != ICS_OK)
         return rc;
-    if (admins > 0)
+    switch (ics_person_may_register(ctx->actor, admin, admins, r, exists)) {
+    case ICS_PERSON_MAY:
+        return ICS_OK;
+    case ICS_PERSON_NOT_ADMIN:
+        return ics_reject(ctx, "%.60s is not an administrator of %s: only an administrator "
+                               "registers, re-keys or revokes its people", ctx->actor, ctx->org);
+    case ICS_PERSON_HAS_ADMIN:
         return ics_reject(ctx, "%s has an administrator person: people are registered, "
                                "re-keyed and revoked by an administrator, signing with their "
                                "own key", ctx->org);
-    if (r->remove || !r->admin)
-        return ics_reject(ctx, "%s has no administrator person yet: the organisation may "
-                               "only register its first administrator (--admin), who then "
-                               "registers the others", ctx->org);
-    return ICS_OK;
+    case ICS_PERSON_FIRST_ADMIN:
+        break;
+    }
+    return ics_reject(ctx, "%s has no administrator person yet: the organisation may "
+                           "only register its first administrator (--admin), who then "
+                           "registers the others", ctx->org);
 }
 
 static int s_person_register(ics_apply_ctx_t *ctx, const Ics__V1__Command *cmd)
@@ -576,7 +577,7 @@ static int s_person_register(ics_apply_ctx_t *ctx, const Ics__V1__Command *cmd)
     if (!ics_gov_valid_line(title, ICS_LINE_MAX, false))
         return ics_reject(ctx, "the job title of %s must be one line, under %d bytes",
                           r->person, ICS_LINE_MAX);
-    bool admin = strcmp(ctx->actor, r->person) == 0 ? was_admin : r->admin;
+    bool admin = ics_person_admin_after(ctx->actor, r, was_admin);
     bool same_key = had_key && memcmp(old_pk, r->public_key.data, ICS_PK_BYTES) == 0;
     if (exists == ICS_OK && strcmp(cur.name, name) == 0 && strcmp(cur.title, title) == 0 &&
         same_key && was_admin == admin)
