@@ -252,7 +252,9 @@ static const ctl_sub_t s_subs[] = {
     {"list", s_list, CTL_READ, "", {"[ORG]"}, "people list [ORG]",
      "The people, their roles, declared interests and organisations without a\n"
      "node: of every organisation, or of ORG (an organisation the group does not\n"
-     "know is an error)."},
+     "know is an error). Each person's key id (as log show prints it), whether\n"
+     "they are an administrator, and their key's history: registered, rotated\n"
+     "and revoked, with the index of each and who did it."},
 };
 
 const ctl_cmd_t ctl_cmd_people = CTL_CMD("people", "Who acts for the members",

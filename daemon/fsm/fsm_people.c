@@ -887,7 +887,62 @@ static const ics_fsm_handler_t s_handlers[] = {
 
 /* ---------------------------------------------------------------- queries */
 
-/* people.list [ORG]: people, their roles and interests; organisations
+/* A person's key in force and its history (registered, rotated, revoked,
+ * with the index of each), as JSON members of the person's object and as
+ * text lines under them. A read: nothing here is hashed. */
+static int s_list_keys(ics_db_t *db, const char *org, const char *person, json_t *j,
+                       FILE *text)
+{
+    sqlite3_stmt *st = NULL;
+    uint8_t kid[ICS_KEY_ID_BYTES];
+    char hex[2 * ICS_KEY_ID_BYTES + 1] = "";
+    bool admin = false;
+    int rc;
+
+    rc = ics_sql_query(db, &st, "SELECT key_id, admin FROM person_keys WHERE org = ?1 AND"
+                                  " person = ?2", "tt", org, person);
+    if (rc != ICS_OK)
+        return rc;
+    rc = ics_sql_row(db, st);
+    if (rc == ICS_OK && ics_sql_column_blob(st, 0, kid, sizeof kid)) {
+        ics_hex(kid, sizeof kid, hex);
+        admin = sqlite3_column_int(st, 1) != 0;
+    }
+    ics_sql_release(db, st);
+    st = NULL;
+    if (rc != ICS_OK && rc != ICS_ENOENT)
+        return rc;
+    json_str(j, "key_id", hex);
+    json_bool(j, "admin", admin);
+    fprintf(text, "%-34s key %s%s\n", "", hex[0] ? hex : "(none)",
+            admin ? " (administrator)" : "");
+    json_arr(j, "key_history");
+    rc = ics_sql_query(db, &st, "SELECT position, action, key_id, by_person FROM"
+                                  " person_key_history WHERE org = ?1 AND person = ?2"
+                                  " ORDER BY position", "tt", org, person);
+    if (rc != ICS_OK)
+        return rc;
+    while ((rc = ics_sql_row(db, st)) == ICS_OK) {
+        const char *action = (const char *)sqlite3_column_text(st, 1);
+        const char *by = (const char *)sqlite3_column_text(st, 3);
+        hex[0] = '\0';
+        if (ics_sql_column_blob(st, 2, kid, sizeof kid))
+            ics_hex(kid, sizeof kid, hex);
+        json_obj(j, NULL);
+        json_u64(j, "index", ics_sql_column_u64(st, 0));
+        json_str(j, "action", action);
+        json_str(j, "key_id", hex);
+        json_str(j, "by", by);
+        json_end_obj(j);
+        fprintf(text, "%-34s   %s %s at index %" PRIu64 " by %s\n", "", action, hex,
+                ics_sql_column_u64(st, 0), by[0] ? by : org);
+    }
+    ics_sql_release(db, st);
+    json_end_arr(j);
+    return rc == ICS_ENOENT ? ICS_OK : rc;
+}
+
+/* people.list [ORG]: people, their roles, keys and interests; organisations
  * without a node. */
 static int s_query_list(ics_db_t *db, const char *group, size_t argc, char *const *argv,
                         FILE *json, FILE *text, ics_err_t *err)
@@ -953,12 +1008,15 @@ static int s_query_list(ics_db_t *db, const char *group, size_t argc, char *cons
         if (rc != ICS_ENOENT)
             goto out;
         json_end_arr(&j);
-        json_end_obj(&j);
         rc = ics_people_roles_text(db, p, org, person, roles, sizeof roles);
         if (rc != ICS_OK)
             goto out;
         fprintf(text, "%-11s %-22s %s%s%s%s\n%-34s %s\n", org, person, name,
                 title[0] ? " (" : "", title, title[0] ? ")" : "", "", roles);
+        rc = s_list_keys(db, org, person, &j, text);
+        if (rc != ICS_OK)
+            goto out;
+        json_end_obj(&j);
     }
     if (rc != ICS_ENOENT)
         goto out;
