@@ -363,8 +363,23 @@ static void people_sign_what_they_do(void **state)
     assert_int_equal(sscanf(fx->out, "%63s", pub), 1);
     ASSERT_OK(fx, QHM, "--as board.secretary people register fiona.d --name Fiona --key %s", pub);
     ASSERT_OK(fx, QHM, "--as fiona.d people interest tag:audit --description 'An auditor'");
+    /* Rotated, a sealed key's successor is sealed too (and signs); a plain
+     * key's stays plain unless --passphrase says otherwise. */
+    ASSERT_OK(fx, QHM, "--as fiona.d people rotate");
+    assert_int_equal(h_sh("grep -q '^icsd-sealed-ed25519:' '%s/people-QHM/person-fiona.d.key'",
+                          fx->c.dir), 0);
+    assert_int_equal(h_sh("test ! -e '%s/people-QHM/person-fiona.d.key.new'", fx->c.dir), 0);
+    ASSERT_OK(fx, QHM, "--as fiona.d people interest tag:after --description 'Rotated'");
+    assert_int_equal(h_sh("grep -q '^ed25519-secret:' '%s/people-QHM/person-ned.two.key'",
+                          fx->c.dir), 0);
+    ASSERT_OK(fx, QHM, "--as ceo people rotate --passphrase");
+    assert_int_equal(h_sh("grep -q '^icsd-sealed-ed25519:' '%s/people-QHM/person-ceo.key'",
+                          fx->c.dir), 0);
+    ASSERT_OK(fx, QHM, "--as ceo people interest tag:sealed --description 'Sealed now'");
     setenv("ICSD_PASSPHRASE", "wrong", 1);
     assert_int_equal(s_ctl(fx, QHM, "--as fiona.d people interest tag:other --description x"), 1);
+    ASSERT_CONTAINS(fx->err, "wrong passphrase");
+    assert_int_equal(s_ctl(fx, QHM, "--as ceo people interest tag:x --description x"), 1);
     ASSERT_CONTAINS(fx->err, "wrong passphrase");
     unsetenv("ICSD_PASSPHRASE");
     /* A person who is not an administrator registers nobody. */
