@@ -352,8 +352,26 @@ static void people_sign_what_they_do(void **state)
      * entry names both); never a vote. */
     ASSERT_OK(fx, QHM, "--as board.secretary --on-behalf-of ceo people interest org:RX4 "
                        "--description 'Governor of RX4'");
+    unsigned long long at = 0;
+    assert_int_equal(sscanf(fx->out, "accepted at index %llu", &at), 1);
     ASSERT_OK(fx, QHM, "--fresh people list QHM");
     ASSERT_CONTAINS(fx->out, "org:RX4");
+    ASSERT_OK(fx, QHM, "log show %llu", at);
+    ASSERT_CONTAINS(fx->out, "actor      board.secretary\n");
+    ASSERT_CONTAINS(fx->out, "on behalf  ceo (entered by board.secretary)\n");
+    ASSERT_OK(fx, QHM, "--json log show %llu", at);
+    ASSERT_CONTAINS(fx->out, "\"actor\":\"board.secretary\",\"on_behalf_of\":\"ceo\"");
+    ASSERT_OK(fx, QHM, "log tail -n 1 --person ceo");
+    ASSERT_CONTAINS(fx->out, " board.secretary for ceo ");
+    /* Its event, in watch, names both too. */
+    ASSERT_OK(fx, QHM, "--as board.secretary --on-behalf-of ceo motion propose remove RX4 "
+                       "--title 'Remove RX4 (II)'");
+    assert_int_equal(sscanf(fx->out, "accepted at index %llu", &at), 1);
+    ASSERT_OK(fx, QHM, "--json watch --since %llu --limit 1", at - 1);
+    ASSERT_CONTAINS(fx->out, "\"kind\":\"motion.opened\"");
+    ASSERT_CONTAINS(fx->out, "\"actor\":\"board.secretary\",\"on_behalf_of\":\"ceo\"");
+    ASSERT_OK(fx, QHM, "watch --since %llu --limit 1", at - 1);
+    ASSERT_CONTAINS(fx->out, "(entered by board.secretary on behalf of ceo)\n");
     assert_int_equal(s_ctl(fx, QHM, "--as board.secretary --on-behalf-of ned.one vote %llu for",
                            (unsigned long long)m), 2);
     /* A key sealed with a passphrase signs only with it. */
