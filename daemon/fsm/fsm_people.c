@@ -275,6 +275,27 @@ int ics_people_each_holder(ics_db_t *db, const char *role,
     return rc == ICS_ENOENT ? ICS_OK : rc;
 }
 
+int ics_people_key_at(ics_db_t *db, const char *org, const char *person, uint64_t position,
+                      char out[2 * ICS_KEY_ID_BYTES + 1])
+{
+    sqlite3_stmt *st = NULL;
+    uint8_t kid[ICS_KEY_ID_BYTES];
+    int rc;
+
+    out[0] = '\0';
+    rc = ics_sql_query(db, &st, "SELECT key_id FROM person_key_history WHERE org = ?1 AND"
+                                  " person = ?2 AND position < ?3 AND action <> 'revoked'"
+                                  " ORDER BY position DESC LIMIT 1", "ttu", org, person,
+                       position);
+    if (rc != ICS_OK)
+        return rc;
+    rc = ics_sql_row(db, st);
+    if (rc == ICS_OK && ics_sql_column_blob(st, 0, kid, sizeof kid))
+        ics_hex(kid, sizeof kid, out);
+    ics_sql_release(db, st);
+    return rc == ICS_ENOENT ? ICS_OK : rc;
+}
+
 int ics_orgs_get(ics_db_t *db, const char *org, ics_org_t *out)
 {
     sqlite3_stmt *st = NULL;
