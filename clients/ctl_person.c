@@ -255,8 +255,7 @@ static ics_identity_t *s_load(opts_t *o, const char *path)
     }
     seed = sodium_malloc(32);
     key = sodium_malloc(crypto_secretbox_KEYBYTES);
-    pass = seed != NULL && key != NULL ? s_passphrase(o, "passphrase for your key: ", false)
-                                       : NULL;
+    pass = seed != NULL && key != NULL ? s_passphrase(o, "passphrase for your key: ", false) : NULL;
     if (pass == NULL)
         goto out;
     if (crypto_pwhash(key, crypto_secretbox_KEYBYTES, pass, strlen(pass), raw,
@@ -286,14 +285,14 @@ bool ctl_person_key_sealed(const char *path)
 
     if (f == NULL)
         return false;
-    sealed = fread(head, 1, sizeof head - 1, f) == sizeof head - 1 &&
-             strcmp(head, S_SEALED_PREFIX) == 0;
+    sealed =
+        fread(head, 1, sizeof head - 1, f) == sizeof head - 1 && strcmp(head, S_SEALED_PREFIX) == 0;
     fclose(f);
     return sealed;
 }
 
-int ctl_person_generate_at(opts_t *o, const char *path, bool sealed,
-                           char pub[ICS_PUBKEY_TEXT_MAX], ics_identity_t **id)
+int ctl_person_generate_at(opts_t *o, const char *path, bool sealed, char pub[ICS_PUBKEY_TEXT_MAX],
+                           ics_identity_t **id)
 {
     ics_err_t err;
 
@@ -310,8 +309,8 @@ int ctl_person_generate_at(opts_t *o, const char *path, bool sealed,
     return EXIT_OK;
 }
 
-int ctl_person_generate(opts_t *o, const char *person, bool sealed,
-                        char pub[ICS_PUBKEY_TEXT_MAX], char *path, size_t size)
+int ctl_person_generate(opts_t *o, const char *person, bool sealed, char pub[ICS_PUBKEY_TEXT_MAX],
+                        char *path, size_t size)
 {
     char dir[PATH_MAX];
 

@@ -593,9 +593,8 @@ static bool s_person_active(s_replay_t *r, const char *org, const char *person)
  * signature holds (it then takes its seq) and, for an entry made on behalf
  * of someone, when that may be done; *acting is then the person the
  * command acts as. false with why otherwise. */
-static bool s_person_admit(s_replay_t *r, const Ics__V1__Envelope *env,
-                           const Ics__V1__Command *cmd, const char **acting, char *why,
-                           size_t size)
+static bool s_person_admit(s_replay_t *r, const Ics__V1__Envelope *env, const Ics__V1__Command *cmd,
+                           const char **acting, char *why, size_t size)
 {
     const char *actor = cmd->actor != NULL ? cmd->actor : "";
     const char *behalf = cmd->on_behalf_of != NULL ? cmd->on_behalf_of : "";
@@ -660,8 +659,7 @@ static bool s_person_admit(s_replay_t *r, const Ics__V1__Envelope *env,
  * rest of a registration's checks (names, titles, the key's form) are the
  * state machine's word. */
 static s_expect_t s_person_register_rule(s_replay_t *r, const char *org, const char *actor,
-                                         const Ics__V1__PersonRegister *reg, char *why,
-                                         size_t size)
+                                         const Ics__V1__PersonRegister *reg, char *why, size_t size)
 {
     const s_person_t *signer = s_person(r, org, actor);
     uint64_t admins = 0;
@@ -674,12 +672,16 @@ static s_expect_t s_person_register_rule(s_replay_t *r, const char *org, const c
     case ICS_PERSON_MAY:
         return S_UNKNOWN;
     case ICS_PERSON_NOT_ADMIN:
-        snprintf(why, size, "%s is not an administrator of %s, and registers, re-keys or revokes"
-                 " only their own key", actor, org);
+        snprintf(why, size,
+                 "%s is not an administrator of %s, and registers, re-keys or revokes"
+                 " only their own key",
+                 actor, org);
         break;
     case ICS_PERSON_HAS_ADMIN:
-        snprintf(why, size, "%s has an administrator person, so the organisation alone registers"
-                 " nobody", org);
+        snprintf(why, size,
+                 "%s has an administrator person, so the organisation alone registers"
+                 " nobody",
+                 org);
         break;
     case ICS_PERSON_FIRST_ADMIN:
         snprintf(why, size, "%s alone may only register its first administrator", org);
@@ -732,8 +734,7 @@ static int s_person_replay(s_replay_t *r, const char *org, const char *actor,
  * Raw, ClockTick, and who may register whom. Everything else depends on
  * state the verifier does not rebuild (plans, roles, policy, motions, aid). */
 static s_expect_t s_command_rule(s_replay_t *r, const s_member_t *signer, const char *actor,
-                                 const Ics__V1__Command *cmd, uint64_t pos, char *why,
-                                 size_t size)
+                                 const Ics__V1__Command *cmd, uint64_t pos, char *why, size_t size)
 {
     switch (cmd->body_case) {
     case ICS__V1__COMMAND__BODY_RAW:

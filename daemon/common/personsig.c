@@ -204,8 +204,7 @@ ics_person_may_t ics_person_may_register(const char *signer, bool signer_admin, 
     return ICS_PERSON_MAY;
 }
 
-bool ics_person_admin_after(const char *signer, const Ics__V1__PersonRegister *r,
-                            bool was_admin)
+bool ics_person_admin_after(const char *signer, const Ics__V1__PersonRegister *r, bool was_admin)
 {
     return strcmp(signer, r->person) == 0 ? was_admin : r->admin;
 }

@@ -49,10 +49,10 @@ int ics_person_verify(const char *group, const char *org, const Ics__V1__Command
  * 2c): the state machine (fsm_people.c) decides with this, and so does the
  * offline verifier (logverify.c). Pure: the caller looks up the facts. */
 typedef enum {
-    ICS_PERSON_MAY = 0,      /* allowed */
-    ICS_PERSON_NOT_ADMIN,    /* a person who is no administrator, and not the one registered */
-    ICS_PERSON_HAS_ADMIN,    /* the organisation alone, but it has an administrator person */
-    ICS_PERSON_FIRST_ADMIN,  /* the organisation alone may only register its first admin */
+    ICS_PERSON_MAY = 0,     /* allowed */
+    ICS_PERSON_NOT_ADMIN,   /* a person who is no administrator, and not the one registered */
+    ICS_PERSON_HAS_ADMIN,   /* the organisation alone, but it has an administrator person */
+    ICS_PERSON_FIRST_ADMIN, /* the organisation alone may only register its first admin */
 } ics_person_may_t;
 
 /* May signer ("" for the organisation itself) make registration r of its
@@ -65,7 +65,6 @@ ics_person_may_t ics_person_may_register(const char *signer, bool signer_admin, 
 /* Whether the person r registers administers their organisation's people
  * afterwards: a person registering themself (a rotation) keeps the rights
  * they had (was_admin), anyone else's registration says. */
-bool ics_person_admin_after(const char *signer, const Ics__V1__PersonRegister *r,
-                            bool was_admin);
+bool ics_person_admin_after(const char *signer, const Ics__V1__PersonRegister *r, bool was_admin);
 
 #endif

@@ -1458,8 +1458,8 @@ static int s_record(ics_db_t *db, const s_motion_t *m, FILE *md, json_t *j)
         const uint8_t *eid = sqlite3_column_blob(st, 7);
         ics_hex(eid, sqlite3_column_bytes(st, 7) == 32 ? 32 : 0, id);
         rc = ics_people_key_at(db, (const char *)sqlite3_column_text(st, 0),
-                               (const char *)sqlite3_column_text(st, 1),
-                               ics_sql_column_u64(st, 6), kid);
+                               (const char *)sqlite3_column_text(st, 1), ics_sql_column_u64(st, 6),
+                               kid);
         if (rc != ICS_OK)
             goto out;
         if (j != NULL) {
@@ -1478,15 +1478,17 @@ static int s_record(ics_db_t *db, const s_motion_t *m, FILE *md, json_t *j)
             json_end_obj(j);
         }
         if (md != NULL)
-            fprintf(md, "| %s | %s | %s | %s%s | %s | %" PRIu64 " | `%.16s` | `%s` |\n",
-                    (const char *)sqlite3_column_text(st, 1),
-                    (const char *)sqlite3_column_text(st, 0),
-                    pol != NULL ? ics_policy_role_title(pol, (const char *)sqlite3_column_text(st, 5))
-                                : (const char *)sqlite3_column_text(st, 5),
-                    s_choice_name(sqlite3_column_int(st, 3)),
-                    struck ? " (struck: interest declared)" : current ? "" : " (changed later)",
-                    (const char *)sqlite3_column_text(st, 4), ics_sql_column_u64(st, 6), id,
-                    kid[0] ? kid : "none");
+            fprintf(
+                md, "| %s | %s | %s | %s%s | %s | %" PRIu64 " | `%.16s` | `%s` |\n",
+                (const char *)sqlite3_column_text(st, 1), (const char *)sqlite3_column_text(st, 0),
+                pol != NULL ? ics_policy_role_title(pol, (const char *)sqlite3_column_text(st, 5))
+                            : (const char *)sqlite3_column_text(st, 5),
+                s_choice_name(sqlite3_column_int(st, 3)),
+                struck    ? " (struck: interest declared)"
+                : current ? ""
+                          : " (changed later)",
+                (const char *)sqlite3_column_text(st, 4), ics_sql_column_u64(st, 6), id,
+                kid[0] ? kid : "none");
     }
     ics_sql_release(db, st);
     st = NULL;
@@ -1677,18 +1679,19 @@ static int s_query_show(ics_db_t *db, const char *group, size_t argc, char *cons
         bool current = sqlite3_column_int(st, 10) != 0, struck = sqlite3_column_int(st, 9) != 0;
         ics_hex(sqlite3_column_blob(st, 7), sqlite3_column_bytes(st, 7) == 32 ? 32 : 0, eid);
         rc = ics_people_key_at(db, (const char *)sqlite3_column_text(st, 0),
-                               (const char *)sqlite3_column_text(st, 1),
-                               ics_sql_column_u64(st, 6), kid);
+                               (const char *)sqlite3_column_text(st, 1), ics_sql_column_u64(st, 6),
+                               kid);
         if (rc != ICS_OK)
             goto out;
         any = true;
         fprintf(text, "  index %-6" PRIu64 " %-11s %-22s %-8s%s %s%s entry %.16s... key %s\n",
                 ics_sql_column_u64(st, 6), (const char *)sqlite3_column_text(st, 0),
-                (const char *)sqlite3_column_text(st, 1),
-                s_choice_name(sqlite3_column_int(st, 3)),
-                struck ? " (struck)" : current ? "" : " (changed)",
-                (const char *)sqlite3_column_text(st, 4),
-                sqlite3_column_bytes(st, 4) ? ";" : "", eid, kid[0] ? kid : "none");
+                (const char *)sqlite3_column_text(st, 1), s_choice_name(sqlite3_column_int(st, 3)),
+                struck    ? " (struck)"
+                : current ? ""
+                          : " (changed)",
+                (const char *)sqlite3_column_text(st, 4), sqlite3_column_bytes(st, 4) ? ";" : "",
+                eid, kid[0] ? kid : "none");
     }
     if (rc != ICS_ENOENT)
         goto out;

@@ -283,10 +283,11 @@ int ics_people_key_at(ics_db_t *db, const char *org, const char *person, uint64_
     int rc;
 
     out[0] = '\0';
-    rc = ics_sql_query(db, &st, "SELECT key_id FROM person_key_history WHERE org = ?1 AND"
-                                  " person = ?2 AND position < ?3 AND action <> 'revoked'"
-                                  " ORDER BY position DESC LIMIT 1", "ttu", org, person,
-                       position);
+    rc = ics_sql_query(db, &st,
+                       "SELECT key_id FROM person_key_history WHERE org = ?1 AND"
+                       " person = ?2 AND position < ?3 AND action <> 'revoked'"
+                       " ORDER BY position DESC LIMIT 1",
+                       "ttu", org, person, position);
     if (rc != ICS_OK)
         return rc;
     rc = ics_sql_row(db, st);
@@ -502,9 +503,10 @@ static int s_may_register(ics_apply_ctx_t *ctx, const Ics__V1__PersonRegister *r
     if (ctx->actor[0] != '\0')
         rc = s_is_admin(ctx->db, ctx->org, ctx->actor, &admin);
     else
-        rc = ics_sql_u64(ctx->db, &admins, "SELECT count(*) FROM person_keys k JOIN people p"
-                                           " ON p.org = k.org AND p.person = k.person"
-                                           " AND p.active = 1 WHERE k.org = ?1 AND k.admin = 1",
+        rc = ics_sql_u64(ctx->db, &admins,
+                         "SELECT count(*) FROM person_keys k JOIN people p"
+                         " ON p.org = k.org AND p.person = k.person"
+                         " AND p.active = 1 WHERE k.org = ?1 AND k.admin = 1",
                          "t", ctx->org);
     if (rc != ICS_OK)
         return rc;
@@ -512,8 +514,10 @@ static int s_may_register(ics_apply_ctx_t *ctx, const Ics__V1__PersonRegister *r
     case ICS_PERSON_MAY:
         return ICS_OK;
     case ICS_PERSON_NOT_ADMIN:
-        return ics_reject(ctx, "%.60s is not an administrator of %s: only an administrator "
-                               "registers, re-keys or revokes its people", ctx->actor, ctx->org);
+        return ics_reject(ctx,
+                          "%.60s is not an administrator of %s: only an administrator "
+                          "registers, re-keys or revokes its people",
+                          ctx->actor, ctx->org);
     case ICS_PERSON_HAS_ADMIN:
         return ics_reject(ctx, "%s has an administrator person: people are registered, "
                                "re-keyed and revoked by an administrator, signing with their "
@@ -521,9 +525,11 @@ static int s_may_register(ics_apply_ctx_t *ctx, const Ics__V1__PersonRegister *r
     case ICS_PERSON_FIRST_ADMIN:
         break;
     }
-    return ics_reject(ctx, "%s has no administrator person yet: the organisation may "
-                           "only register its first administrator (--admin), who then "
-                           "registers the others", ctx->org);
+    return ics_reject(ctx,
+                      "%s has no administrator person yet: the organisation may "
+                      "only register its first administrator (--admin), who then "
+                      "registers the others",
+                      ctx->org);
 }
 
 static int s_person_register(ics_apply_ctx_t *ctx, const Ics__V1__Command *cmd)
@@ -911,8 +917,7 @@ static const ics_fsm_handler_t s_handlers[] = {
 /* A person's key in force and its history (registered, rotated, revoked,
  * with the index of each), as JSON members of the person's object and as
  * text lines under them. A read: nothing here is hashed. */
-static int s_list_keys(ics_db_t *db, const char *org, const char *person, json_t *j,
-                       FILE *text)
+static int s_list_keys(ics_db_t *db, const char *org, const char *person, json_t *j, FILE *text)
 {
     sqlite3_stmt *st = NULL;
     uint8_t kid[ICS_KEY_ID_BYTES];
@@ -920,8 +925,10 @@ static int s_list_keys(ics_db_t *db, const char *org, const char *person, json_t
     bool admin = false;
     int rc;
 
-    rc = ics_sql_query(db, &st, "SELECT key_id, admin FROM person_keys WHERE org = ?1 AND"
-                                  " person = ?2", "tt", org, person);
+    rc = ics_sql_query(db, &st,
+                       "SELECT key_id, admin FROM person_keys WHERE org = ?1 AND"
+                       " person = ?2",
+                       "tt", org, person);
     if (rc != ICS_OK)
         return rc;
     rc = ics_sql_row(db, st);
@@ -935,12 +942,13 @@ static int s_list_keys(ics_db_t *db, const char *org, const char *person, json_t
         return rc;
     json_str(j, "key_id", hex);
     json_bool(j, "admin", admin);
-    fprintf(text, "%-34s key %s%s\n", "", hex[0] ? hex : "(none)",
-            admin ? " (administrator)" : "");
+    fprintf(text, "%-34s key %s%s\n", "", hex[0] ? hex : "(none)", admin ? " (administrator)" : "");
     json_arr(j, "key_history");
-    rc = ics_sql_query(db, &st, "SELECT position, action, key_id, by_person FROM"
-                                  " person_key_history WHERE org = ?1 AND person = ?2"
-                                  " ORDER BY position", "tt", org, person);
+    rc = ics_sql_query(db, &st,
+                       "SELECT position, action, key_id, by_person FROM"
+                       " person_key_history WHERE org = ?1 AND person = ?2"
+                       " ORDER BY position",
+                       "tt", org, person);
     if (rc != ICS_OK)
         return rc;
     while ((rc = ics_sql_row(db, st)) == ICS_OK) {

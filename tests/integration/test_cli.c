@@ -364,8 +364,9 @@ static void people_sign_what_they_do(void **state)
     ASSERT_OK(fx, QHM, "log tail -n 1 --person ceo");
     ASSERT_CONTAINS(fx->out, " board.secretary for ceo ");
     /* Its event, in watch, names both too. */
-    ASSERT_OK(fx, QHM, "--as board.secretary --on-behalf-of ceo motion propose remove RX4 "
-                       "--title 'Remove RX4 (II)'");
+    ASSERT_OK(fx, QHM,
+              "--as board.secretary --on-behalf-of ceo motion propose remove RX4 "
+              "--title 'Remove RX4 (II)'");
     assert_int_equal(sscanf(fx->out, "accepted at index %llu", &at), 1);
     ASSERT_OK(fx, QHM, "--json watch --since %llu --limit 1", at - 1);
     ASSERT_CONTAINS(fx->out, "\"kind\":\"motion.opened\"");
@@ -384,15 +385,15 @@ static void people_sign_what_they_do(void **state)
     /* Rotated, a sealed key's successor is sealed too (and signs); a plain
      * key's stays plain unless --passphrase says otherwise. */
     ASSERT_OK(fx, QHM, "--as fiona.d people rotate");
-    assert_int_equal(h_sh("grep -q '^icsd-sealed-ed25519:' '%s/people-QHM/person-fiona.d.key'",
-                          fx->c.dir), 0);
+    assert_int_equal(
+        h_sh("grep -q '^icsd-sealed-ed25519:' '%s/people-QHM/person-fiona.d.key'", fx->c.dir), 0);
     assert_int_equal(h_sh("test ! -e '%s/people-QHM/person-fiona.d.key.new'", fx->c.dir), 0);
     ASSERT_OK(fx, QHM, "--as fiona.d people interest tag:after --description 'Rotated'");
-    assert_int_equal(h_sh("grep -q '^ed25519-secret:' '%s/people-QHM/person-ned.two.key'",
-                          fx->c.dir), 0);
+    assert_int_equal(
+        h_sh("grep -q '^ed25519-secret:' '%s/people-QHM/person-ned.two.key'", fx->c.dir), 0);
     ASSERT_OK(fx, QHM, "--as ceo people rotate --passphrase");
-    assert_int_equal(h_sh("grep -q '^icsd-sealed-ed25519:' '%s/people-QHM/person-ceo.key'",
-                          fx->c.dir), 0);
+    assert_int_equal(
+        h_sh("grep -q '^icsd-sealed-ed25519:' '%s/people-QHM/person-ceo.key'", fx->c.dir), 0);
     ASSERT_OK(fx, QHM, "--as ceo people interest tag:sealed --description 'Sealed now'");
     setenv("ICSD_PASSPHRASE", "wrong", 1);
     assert_int_equal(s_ctl(fx, QHM, "--as fiona.d people interest tag:other --description x"), 1);

@@ -306,8 +306,8 @@ static Ics__V1__Command *s_command(const Ics__V1__Envelope *env)
 /* Replaces line l's envelope with one signed by key as org, with seq (0:
  * as before), the same timestamp and the command bytes payload of kind
  * (NULL: as before). */
-static void s_rewrap(s_line_t *l, ics_identity_t *key, const char *org, uint64_t seq,
-                     uint32_t kind, const uint8_t *payload, size_t plen)
+static void s_rewrap(s_line_t *l, ics_identity_t *key, const char *org, uint64_t seq, uint32_t kind,
+                     const uint8_t *payload, size_t plen)
 {
     Ics__V1__Envelope *env = s_open(l);
     uint8_t *out = NULL;
@@ -463,29 +463,29 @@ static int s_python(const char *text, size_t len, char *out, size_t size)
 }
 
 /* Both verifiers refuse the file at `position`; icsd's says `words`. */
-#define ASSERT_FORGERY_CAUGHT(text, len, position, words)                                    \
+#define ASSERT_FORGERY_CAUGHT(text, len, position, words)                                          \
     ASSERT_FORGERY_CAUGHT_WHY(text, len, position, words, "")
 
 /* ... and Appendix B says py_words. */
-#define ASSERT_FORGERY_CAUGHT_WHY(text, len, position, words, py_words)                      \
-    do {                                                                                     \
-        ics_log_verify_report_t rep_;                                                        \
-        ics_err_t err_;                                                                      \
-        int rc_ = s_verify(text, len, &rep_, &err_);                                         \
-        if (rc_ == ICS_OK || rep_.bad_position != (uint64_t)(position) ||                    \
-            strstr(err_.msg, words) == NULL)                                                 \
-            fail_msg("expected a failure at %llu (\"%s\"), got %d at %llu: %s",             \
-                     (unsigned long long)(position), words, rc_,                             \
-                     (unsigned long long)rep_.bad_position, rc_ ? err_.msg : "ok");          \
-        if (S.tmpdir != NULL) {                                                              \
-            char py_[1024], want_[64];                                                       \
-            int st_ = s_python(text, len, py_, sizeof py_);                                  \
-            snprintf(want_, sizeof want_, "FAIL at position %llu:",                          \
-                     (unsigned long long)(position));                                        \
-            if (st_ != 1 || strstr(py_, want_) == NULL || strstr(py_, py_words) == NULL)    \
-                fail_msg("Appendix B: expected \"%s ... %s\", got status %d: %s", want_,     \
-                         py_words, st_, py_);                                                \
-        }                                                                                    \
+#define ASSERT_FORGERY_CAUGHT_WHY(text, len, position, words, py_words)                            \
+    do {                                                                                           \
+        ics_log_verify_report_t rep_;                                                              \
+        ics_err_t err_;                                                                            \
+        int rc_ = s_verify(text, len, &rep_, &err_);                                               \
+        if (rc_ == ICS_OK || rep_.bad_position != (uint64_t)(position) ||                          \
+            strstr(err_.msg, words) == NULL)                                                       \
+            fail_msg("expected a failure at %llu (\"%s\"), got %d at %llu: %s",                    \
+                     (unsigned long long)(position), words, rc_,                                   \
+                     (unsigned long long)rep_.bad_position, rc_ ? err_.msg : "ok");                \
+        if (S.tmpdir != NULL) {                                                                    \
+            char py_[1024], want_[64];                                                             \
+            int st_ = s_python(text, len, py_, sizeof py_);                                        \
+            snprintf(want_, sizeof want_,                                                          \
+                     "FAIL at position %llu:", (unsigned long long)(position));                    \
+            if (st_ != 1 || strstr(py_, want_) == NULL || strstr(py_, py_words) == NULL)           \
+                fail_msg("Appendix B: expected \"%s ... %s\", got status %d: %s", want_, py_words, \
+                         st_, py_);                                                                \
+        }                                                                                          \
     } while (0)
 
 /* ---------------------------------------------------------------- scenarios */
@@ -812,13 +812,27 @@ static void s_state_machine_refuses(const s_log_t *log, uint64_t position, const
     ics_fsm_destroy(&fsm);
 }
 
+/* QHM's forgery at position of log: the state machine refuses that entry
+ * (saying refusal) and, resealed with QHM's checkpoints signed again, both
+ * verifiers refuse the file there (saying words and py_words). Frees log. */
+static void s_refused_by_all(s_log_t *log, uint64_t position, const char *refusal,
+                             const char *words, const char *py_words)
+{
+    size_t len = 0;
+    char *text;
+
+    s_state_machine_refuses(log, position, refusal);
+    text = s_reseal(log, "QHM", 0, NULL, &len);
+    ASSERT_FORGERY_CAUGHT_WHY(text, len, position, words, py_words);
+    free(text);
+    s_log_free(log);
+}
+
 /* ned.one's vote with one bit of their person signature changed; QHM,
  * whose envelope it is, signs the envelope again. */
 static void test_person_signature_altered(void **state)
 {
     s_log_t log;
-    size_t len = 0;
-    char *text;
     uint64_t at;
     Ics__V1__Envelope *env;
     Ics__V1__Command *cmd;
@@ -833,14 +847,10 @@ static void test_person_signature_altered(void **state)
     s_resign(&log.line[at - 1], s_key("QHM"), NULL, 0, cmd);
     ics__v1__command__free_unpacked(cmd, NULL);
     ics__v1__envelope__free_unpacked(env, NULL);
-    s_state_machine_refuses(&log, at, "bad person signature of ned.one of QHM");
-    text = s_reseal(&log, "QHM", 0, NULL, &len);
-    ASSERT_FORGERY_CAUGHT_WHY(text, len, at,
-                              "accepted vote by QHM, which the state machine must reject: the "
-                              "signature of ned.one of QHM does not verify",
-                              "the signature of ned.one does not verify");
-    free(text);
-    s_log_free(&log);
+    s_refused_by_all(&log, at, "bad person signature of ned.one of QHM",
+                     "accepted vote by QHM, which the state machine must reject: the signature "
+                     "of ned.one of QHM does not verify",
+                     "the signature of ned.one does not verify");
 }
 
 /* ned.one's signed vote, byte for byte, in a later QHM entry in place of a
@@ -848,8 +858,6 @@ static void test_person_signature_altered(void **state)
 static void test_person_seq_replayed(void **state)
 {
     s_log_t log;
-    size_t len = 0;
-    char *text;
     uint64_t vote, at;
     Ics__V1__Envelope *env;
 
@@ -861,14 +869,10 @@ static void test_person_seq_replayed(void **state)
     s_rewrap(&log.line[at - 1], s_key("QHM"), NULL, 0, env->kind, env->payload.data,
              env->payload.len);
     ics__v1__envelope__free_unpacked(env, NULL);
-    s_state_machine_refuses(&log, at, "replayed person signature: sequence number");
-    text = s_reseal(&log, "QHM", 0, NULL, &len);
-    ASSERT_FORGERY_CAUGHT_WHY(text, len, at,
-                              "accepted vote by QHM, which the state machine must reject: person "
-                              "sequence number",
-                              "person sequence number");
-    free(text);
-    s_log_free(&log);
+    s_refused_by_all(&log, at, "replayed person signature: sequence number",
+                     "accepted vote by QHM, which the state machine must reject: person sequence "
+                     "number",
+                     "person sequence number");
 }
 
 /* sir.liam's registration of ned.one made instead by signer (a person of
@@ -878,8 +882,8 @@ static void s_registration_by(const char *signer, const char *refusal, const cha
                               const char *py_words)
 {
     s_log_t log;
-    size_t len = 0, plen = 0;
-    char *text, *actor;
+    size_t plen = 0;
+    char *actor;
     uint64_t at;
     uint8_t *payload = NULL;
     Ics__V1__Envelope *env;
@@ -905,11 +909,7 @@ static void s_registration_by(const char *signer, const char *refusal, const cha
     free(payload);
     ics__v1__command__free_unpacked(cmd, NULL);
     ics__v1__envelope__free_unpacked(env, NULL);
-    s_state_machine_refuses(&log, at, refusal);
-    text = s_reseal(&log, "QHM", 0, NULL, &len);
-    ASSERT_FORGERY_CAUGHT_WHY(text, len, at, words, py_words);
-    free(text);
-    s_log_free(&log);
+    s_refused_by_all(&log, at, refusal, words, py_words);
 }
 
 static void test_registration_by_non_admin(void **state)

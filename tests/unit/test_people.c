@@ -308,11 +308,14 @@ static void test_list_shows_keys(void **state)
     FX_CONTAINS(t, want[0], want[1], want[2], want[3], want[4], want[5]);
     free(t);
     t = fx_query(fx, true, "people.list", "RTD", NULL);
-    snprintf(want[0], sizeof want[0], "\"key_id\":\"%s\",\"admin\":true,\"key_history\":"
+    snprintf(want[0], sizeof want[0],
+             "\"key_id\":\"%s\",\"admin\":true,\"key_history\":"
              "[{\"index\":%llu,\"action\":\"registered\",\"key_id\":\"%s\",\"by\":\"\"}]",
              hl, (unsigned long long)a.position, hl);
-    snprintf(want[1], sizeof want[1], "{\"index\":%llu,\"action\":\"revoked\",\"key_id\":"
-             "\"%s\",\"by\":\"hr.lead\"}", (unsigned long long)d.position, hf);
+    snprintf(want[1], sizeof want[1],
+             "{\"index\":%llu,\"action\":\"revoked\",\"key_id\":"
+             "\"%s\",\"by\":\"hr.lead\"}",
+             (unsigned long long)d.position, hf);
     FX_CONTAINS(t, want[0], want[1]);
     free(t);
     ics_identity_destroy(&lead);
