@@ -52,8 +52,10 @@ static void s_entry_json(json_t *j, const Ics__V1__LogEntry *e)
         json_u64(j, "timestamp_ms", env->timestamp_ms);
         json_str(j, "kind", s_kind_name(env->kind));
     }
-    if (cmd != NULL)
+    if (cmd != NULL) {
         json_str(j, "actor", cmd->actor);
+        json_str(j, "on_behalf_of", cmd->on_behalf_of);
+    }
     json_end_obj(j);
     if (cmd != NULL)
         ics__v1__command__free_unpacked(cmd, NULL);
@@ -65,7 +67,7 @@ static void s_entry_line(const Ics__V1__LogEntry *e)
 {
     Ics__V1__Envelope *env = NULL;
     Ics__V1__Command *cmd = NULL;
-    char when[32];
+    char when[32], who[2 * ICS_ACTOR_MAX + 8];
 
     if (ics_envelope_decode(e->envelope.data, e->envelope.len, &env, NULL) != ICS_OK) {
         printf("%6llu  (undecodable envelope)  REJECTED: ", (unsigned long long)e->position);
@@ -78,7 +80,11 @@ static void s_entry_line(const Ics__V1__LogEntry *e)
     printf("%6llu  %s  ", (unsigned long long)e->position, when);
     ctl_put_field(stdout, env->org, 10);
     fputc(' ', stdout);
-    ctl_put_field(stdout, cmd != NULL ? cmd->actor : "-", 10);
+    /* An entry made on behalf of someone names both: "P for Q". */
+    snprintf(who, sizeof who, "%s%s%s", cmd != NULL ? cmd->actor : "-",
+             cmd != NULL && cmd->on_behalf_of[0] != '\0' ? " for " : "",
+             cmd != NULL ? cmd->on_behalf_of : "");
+    ctl_put_field(stdout, who, 10);
     printf(" seq %-5llu %-12s %-10s %s", (unsigned long long)env->seq, s_kind_name(env->kind),
            e->accepted ? "accepted" : "REJECTED", e->accepted ? "" : ": ");
     ctl_put_field(stdout, e->reason, 0);
@@ -121,6 +127,13 @@ static void s_entry_detail(const Ics__V1__LogEntry *e)
         printf("actor      ");
         ctl_put_field(stdout, cmd->actor, 0);
         fputc('\n', stdout);
+        if (cmd->on_behalf_of[0] != '\0') {
+            printf("on behalf  ");
+            ctl_put_field(stdout, cmd->on_behalf_of, 0);
+            printf(" (entered by ");
+            ctl_put_field(stdout, cmd->actor, 0);
+            printf(")\n");
+        }
         if (cmd->body_case == ICS__V1__COMMAND__BODY_RAW) {
             printf("data       ");
             ctl_put_safe(stdout, (const char *)cmd->raw->data.data, cmd->raw->data.len, false);
@@ -280,10 +293,12 @@ static bool s_filter_matches(const s_filter_t *f, const Ics__V1__LogEntry *e)
                (f->text == NULL || s_icontains(e->reason, strlen(e->reason), f->text));
     ics_command_decode(env, &cmd, NULL);
     const char *kind = s_kind_name(env->kind), *actor = cmd != NULL ? cmd->actor : "";
+    const char *behalf = cmd != NULL ? cmd->on_behalf_of : "";
     if (!f->ticks && env->kind == ICS__V1__COMMAND__BODY_TICK)
         goto out;
     if (!s_kind_matches(kind, f->kinds, f->n_kinds) || !s_in_list(env->org, f->orgs, f->n_orgs) ||
-        !s_in_list(actor, f->people, f->n_people))
+        (!s_in_list(actor, f->people, f->n_people) &&
+         (behalf[0] == '\0' || !s_in_list(behalf, f->people, f->n_people))))
         goto out;
     ok = f->text == NULL || s_icontains(kind, strlen(kind), f->text) ||
          s_icontains(env->org, strlen(env->org), f->text) ||
@@ -795,12 +810,13 @@ static const ctl_sub_t s_subs[] = {
      "log tail [-n N] [--follow] [--kind K,...] [--org ORG,...] [--person P,...]\n"
      "[--since INDEX|TIME] [--ticks]",
      "The last N entries of the group's audit log (default 10) that pass the\n"
-     "filters: index, time signed, organisation, person, sequence number, kind\n"
-     "and outcome. Clock ticks are left out unless --ticks (or --kind tick).\n"
+     "filters: index, time signed, organisation, person (\"P for Q\" when P, an\n"
+     "administrator, entered it on behalf of Q), sequence number, kind and\n"
+     "outcome. Clock ticks are left out unless --ticks (or --kind tick).\n"
      "  --kind K,...     command kinds: 'vote', 'aid_offer', or 'aid' for every\n"
      "                   aid_* kind\n"
      "  --org ORG,...    signed by these organisations\n"
-     "  --person P,...   acted for by these people\n"
+     "  --person P,...   signed by these people, or entered on their behalf\n"
      "  --since X        every entry after index X, or from log time X\n"
      "                   (2026-12-01T09:00:00Z, 2026-12-01); -n then caps the count\n"
      "  --follow         then print entries as they are applied, until interrupted\n"
@@ -814,14 +830,17 @@ static const ctl_sub_t s_subs[] = {
      "of 'log tail'."},
     {"show", s_show, CTL_STATE, "", {"INDEX"}, "log show INDEX",
      "One entry in full: entry id, outcome, chain hash, log clock, group,\n"
-     "organisation, key id, sequence number, time signed, kind, person, content."},
+     "organisation, key id, sequence number, time signed, kind, person (and the\n"
+     "person it was entered on behalf of, if any), content."},
     {"export", s_export, CTL_EXPORT, "", {"FILE"}, "log export FILE",
      "Write the self-verifying log of every entry (format: docs/log-format.md)\n"
      "to FILE, or to standard output for '-'."},
     {"verify", s_verify, CTL_OFFLINE, "", {"FILE"}, "log verify FILE",
      "Check an exported log offline: the hash chain, that every accepted entry\n"
-     "is signed by its organisation's key in force, the replay rule, the verdicts\n"
-     "the file decides (genesis, membership, checkpoints), that every checkpoint\n"
+     "is signed by its organisation's key in force, the replay rule, each\n"
+     "person's signature under their key in force and their sequence numbers,\n"
+     "the verdicts the file decides (genesis, membership, who may register,\n"
+     "re-key or revoke a person, checkpoints), that every checkpoint\n"
      "matches the chain, and the highest position certified by a majority of\n"
      "the members' checkpoints. Names the first bad entry and exits 1 if it does\n"
      "not verify (docs/log-format.md, section 8)."},

@@ -225,7 +225,9 @@ static const ctl_sub_t s_motion_subs[] = {
     {"withdraw", s_withdraw, CTL_SUBMIT, "reason=", {"ID"}, "motion withdraw ID [--reason R]",
      "Withdraw a motion."},
     {"show", s_show, CTL_READ, "", {"ID"}, "motion show ID",
-     "A motion: who decides, the electorate, the votes, the outcome and effect."},
+     "A motion: who decides, the electorate, the votes (each with its log index,\n"
+     "entry id and the id of the voter's key that signed it), the outcome and\n"
+     "effect."},
     {"list", s_list, CTL_READ, "open", {NULL}, "motion list [--open]",
      "The motions (with --open, the open ones)."},
 };
@@ -248,7 +250,8 @@ static const ctl_sub_t s_vote_subs[] = {
      "vote MOTION for|against|abstain [--reason R]",
      "Vote on a motion as the person acting (--as). A different later vote\n"
      "changes yours while the motion is open; the same vote twice is refused. Each\n"
-     "vote is a signed entry of the log, cited in the decision record."},
+     "vote is an entry of the log signed with your own key, cited in the decision\n"
+     "record with that key's id; nobody votes on another's behalf."},
 };
 
 const ctl_cmd_t ctl_cmd_vote = CTL_CMD("vote", "Vote on a motion", NULL, s_vote_subs);

@@ -99,7 +99,8 @@ static int s_remove(opts_t *o, const ctl_args_t *a)
 }
 
 /* A new key for the person acting, signed with the old one: made next to
- * the old key, registered, and put in its place once accepted. */
+ * the old key, registered, and put in its place once accepted. A sealed
+ * key's successor is sealed too (never silently left open). */
 static int s_rotate(opts_t *o, const ctl_args_t *a)
 {
     Ics__V1__Command cmd = ICS__V1__COMMAND__INIT;
@@ -107,23 +108,18 @@ static int s_rotate(opts_t *o, const ctl_args_t *a)
     const char *person = ctl_actor(o);
     char path[PATH_MAX], fresh[PATH_MAX + 8], pub[ICS_PUBKEY_TEXT_MAX];
     ics_identity_t *id = NULL;
-    ics_err_t err;
+    bool sealed;
     int rc;
 
-    (void)a;
     if (!ctl_person_key_path(o, person, path, sizeof path))
         return EXIT_FAIL;
+    sealed = ctl_flag(a, "passphrase") || ctl_person_key_sealed(path);
     snprintf(fresh, sizeof fresh, "%s.new", path);
     unlink(fresh); /* a rotation that failed before left it; never the key itself */
-    if (ics_identity_generate(fresh, pub, &err) != ICS_OK) {
-        ctl_error(o, "%s", err.msg);
-        return EXIT_FAIL;
-    }
-    id = ics_identity_load(fresh, &err);
-    if (id == NULL) {
-        ctl_error(o, "%s", err.msg);
+    rc = ctl_person_generate_at(o, fresh, sealed, pub, &id);
+    if (rc != EXIT_OK) {
         unlink(fresh);
-        return EXIT_FAIL;
+        return rc;
     }
     r.person = (char *)person;
     r.name = (char *)"";
@@ -230,9 +226,14 @@ static const ctl_sub_t s_subs[] = {
      "their roles end (an administrator, or the person themself)."},
     {"remove", s_remove, CTL_SUBMIT, "", {"PERSON"}, "people remove PERSON",
      "The same as people revoke."},
-    {"rotate", s_rotate, CTL_SUBMIT, "", {NULL}, "people rotate [--as PERSON]",
+    {"rotate", s_rotate, CTL_SUBMIT, "passphrase", {NULL},
+     "people rotate [--as PERSON] [--passphrase]",
      "Replace your key: a new one is made, registered with a command signed by\n"
-     "the old one, and put in the old one's place; prints the new public key."},
+     "the old one, and put in the old one's place; prints the new public key.\n"
+     "The new key is sealed with a passphrase when the old one is (keys\n"
+     "person-gen --passphrase) or with --passphrase: icsctl asks for the new\n"
+     "key's passphrase twice, then the old key's to sign (or takes both from\n"
+     "$ICSD_PASSPHRASE)."},
     {"role", s_role, CTL_SUBMIT, "scope= revoke", {"ORG/PERSON", "ROLE"},
      "people role ORG/PERSON ROLE [--scope ORG] [--revoke]",
      "Appoint a person to a role of the scheme, or with --revoke end it (some\n"
@@ -252,7 +253,9 @@ static const ctl_sub_t s_subs[] = {
     {"list", s_list, CTL_READ, "", {"[ORG]"}, "people list [ORG]",
      "The people, their roles, declared interests and organisations without a\n"
      "node: of every organisation, or of ORG (an organisation the group does not\n"
-     "know is an error)."},
+     "know is an error). Each person's key id (as log show prints it), whether\n"
+     "they are an administrator, and their key's history: registered, rotated\n"
+     "and revoked, with the index of each and who did it."},
 };
 
 const ctl_cmd_t ctl_cmd_people = CTL_CMD("people", "Who acts for the members",

@@ -248,7 +248,8 @@ static const ctl_sub_t s_plan_subs[] = {
     {"publish", s_publish, CTL_READ, "version= out=", {"PLAN"},
      "plan publish PLAN [--version V] [--out FILE]",
      "The adopted version (or --version V, marked as a draft) as Markdown with the\n"
-     "HWB opinions, the consultation summary and the decision record, to --out\n"
+     "HWB opinions, the consultation summary and the decision record (each vote\n"
+     "with its entry and the id of the voter's own key that signed it), to --out\n"
      "FILE or stdout."},
     {"adopt", s_adopt, CTL_SUBMIT, "title= text= subjects=", {"PLAN", "VERSION"},
      "plan adopt PLAN VERSION [--title T] [--text T] [--subjects LIST]",

@@ -78,6 +78,7 @@ static void s_event_json(const Ics__V1__Event *e)
     json_str(&j, "org", e->org);
     json_str(&j, "other", e->other);
     json_str(&j, "actor", e->actor);
+    json_str(&j, "on_behalf_of", e->on_behalf_of != NULL ? e->on_behalf_of : "");
     json_u64(&j, "ref", e->ref);
     json_u64(&j, "ref2", e->ref2);
     json_str(&j, "text", e->text);
@@ -101,6 +102,13 @@ static void s_event_line(const Ics__V1__Event *e)
     ctl_put_field(stdout, e->org[0] ? e->org : "-", 10);
     fputc(' ', stdout);
     ctl_put_field(stdout, e->text, 0);
+    if (e->on_behalf_of != NULL && e->on_behalf_of[0] != '\0') {
+        printf(" (entered by ");
+        ctl_put_field(stdout, e->actor, 0);
+        printf(" on behalf of ");
+        ctl_put_field(stdout, e->on_behalf_of, 0);
+        fputc(')', stdout);
+    }
     fputc('\n', stdout);
 }
 
@@ -214,6 +222,7 @@ static const ctl_sub_t s_subs[] = {
      "closing soon (24 hours before) and closed; amendments proposed,\n"
      "accepted, rejected; plans created and adopted; members and people.\n"
      "Every event has an id GROUP:INDEX:N (the audit-log entry that made it).\n"
+     "An entry an administrator made on behalf of someone names both people.\n"
      "  --kind K,...    only these kinds: 'aid' for every aid.* kind, or one\n"
      "                  kind such as 'motion.decided'\n"
      "  --org ORG,...   only events concerning these organisations\n"

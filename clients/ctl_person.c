@@ -105,10 +105,10 @@ static bool s_mkdirs(opts_t *o, const char *dir)
 #define S_SEALED_RAW (crypto_pwhash_SALTBYTES + crypto_secretbox_NONCEBYTES + \
                       crypto_secretbox_MACBYTES + 32)
 
-/* The passphrase: $ICSD_PASSPHRASE, else asked on the terminal (twice when
- * confirm). NULL (reported) if there is none. The caller frees it with
- * sodium_free. */
-static char *s_passphrase(opts_t *o, bool confirm)
+/* The passphrase: $ICSD_PASSPHRASE, else asked on the terminal with prompt
+ * (twice when confirm). NULL (reported) if there is none. The caller frees
+ * it with sodium_free. */
+static char *s_passphrase(opts_t *o, const char *prompt, bool confirm)
 {
     const char *env = getenv("ICSD_PASSPHRASE");
     char *out = sodium_malloc(256), *again = NULL;
@@ -121,7 +121,7 @@ static char *s_passphrase(opts_t *o, bool confirm)
     if (env != NULL) {
         snprintf(out, 256, "%s", env);
     } else {
-        got = getpass("passphrase for your key: ");
+        got = getpass(prompt);
         if (got == NULL || got[0] == '\0') {
             ctl_error(o, "no passphrase given (set ICSD_PASSPHRASE, or run on a terminal)");
             sodium_free(out);
@@ -145,7 +145,10 @@ static char *s_passphrase(opts_t *o, bool confirm)
     return out;
 }
 
-static int s_generate_sealed(opts_t *o, const char *path, char pub[ICS_PUBKEY_TEXT_MAX])
+/* Writes a new sealed key at path, asking for its passphrase; *keep (if
+ * not NULL) gets its identity. */
+static int s_generate_sealed(opts_t *o, const char *path, char pub[ICS_PUBKEY_TEXT_MAX],
+                             ics_identity_t **keep)
 {
     uint8_t *seed = sodium_malloc(32), *key = sodium_malloc(crypto_secretbox_KEYBYTES);
     uint8_t raw[S_SEALED_RAW];
@@ -160,7 +163,7 @@ static int s_generate_sealed(opts_t *o, const char *path, char pub[ICS_PUBKEY_TE
         ctl_error(o, "out of secure memory");
         goto out;
     }
-    pass = s_passphrase(o, true);
+    pass = s_passphrase(o, "passphrase for the new key: ", true);
     if (pass == NULL)
         goto out;
     randombytes_buf(seed, 32);
@@ -195,6 +198,10 @@ static int s_generate_sealed(opts_t *o, const char *path, char pub[ICS_PUBKEY_TE
         goto out;
     }
     ics_pubkey_format(ics_identity_public(id), pub);
+    if (keep != NULL) {
+        *keep = id;
+        id = NULL;
+    }
     rc = EXIT_OK;
 out:
     if (fd >= 0)
@@ -248,7 +255,7 @@ static ics_identity_t *s_load(opts_t *o, const char *path)
     }
     seed = sodium_malloc(32);
     key = sodium_malloc(crypto_secretbox_KEYBYTES);
-    pass = seed != NULL && key != NULL ? s_passphrase(o, false) : NULL;
+    pass = seed != NULL && key != NULL ? s_passphrase(o, "passphrase for your key: ", false) : NULL;
     if (pass == NULL)
         goto out;
     if (crypto_pwhash(key, crypto_secretbox_KEYBYTES, pass, strlen(pass), raw,
@@ -270,23 +277,48 @@ out:
     return id;
 }
 
-int ctl_person_generate(opts_t *o, const char *person, bool sealed,
-                        char pub[ICS_PUBKEY_TEXT_MAX], char *path, size_t size)
+bool ctl_person_key_sealed(const char *path)
+{
+    char head[sizeof S_SEALED_PREFIX] = "";
+    FILE *f = fopen(path, "re");
+    bool sealed;
+
+    if (f == NULL)
+        return false;
+    sealed =
+        fread(head, 1, sizeof head - 1, f) == sizeof head - 1 && strcmp(head, S_SEALED_PREFIX) == 0;
+    fclose(f);
+    return sealed;
+}
+
+int ctl_person_generate_at(opts_t *o, const char *path, bool sealed, char pub[ICS_PUBKEY_TEXT_MAX],
+                           ics_identity_t **id)
+{
+    ics_err_t err;
+
+    if (sealed)
+        return s_generate_sealed(o, path, pub, id);
+    if (ics_identity_generate(path, pub, &err) != ICS_OK) {
+        ctl_error(o, "%s", err.msg);
+        return EXIT_FAIL;
+    }
+    if (id != NULL && (*id = ics_identity_load(path, &err)) == NULL) {
+        ctl_error(o, "%s", err.msg);
+        return EXIT_FAIL;
+    }
+    return EXIT_OK;
+}
+
+int ctl_person_generate(opts_t *o, const char *person, bool sealed, char pub[ICS_PUBKEY_TEXT_MAX],
+                        char *path, size_t size)
 {
     char dir[PATH_MAX];
-    ics_err_t err;
 
     if (!ctl_person_dir(o, dir, sizeof dir) || !ctl_person_key_path(o, person, path, size))
         return EXIT_FAIL;
     if (!s_mkdirs(o, dir))
         return EXIT_FAIL;
-    if (sealed)
-        return s_generate_sealed(o, path, pub);
-    if (ics_identity_generate(path, pub, &err) != ICS_OK) {
-        ctl_error(o, "%s", err.msg);
-        return EXIT_FAIL;
-    }
-    return EXIT_OK;
+    return ctl_person_generate_at(o, path, sealed, pub, NULL);
 }
 
 /* The next sequence number for the key at path: the time in microseconds,

@@ -282,6 +282,12 @@ bool ctl_person_key_path(opts_t *o, const char *person, char *out, size_t size);
  * key, path the file. EXIT_*. */
 int ctl_person_generate(opts_t *o, const char *person, bool sealed,
                         char pub[ICS_PUBKEY_TEXT_MAX], char *path, size_t size);
+/* The same at path (its directory exists); *id, if id is not NULL, gets
+ * the new key's identity (the caller destroys it). EXIT_*. */
+int ctl_person_generate_at(opts_t *o, const char *path, bool sealed, char pub[ICS_PUBKEY_TEXT_MAX],
+                           ics_identity_t **id);
+/* Is the key file at path sealed with a passphrase? */
+bool ctl_person_key_sealed(const char *path);
 /* The command's bytes as submitted: signed as the acting person
  * (ctl_actor) with their key when icsctl holds it; without --as and
  * without a key, the organisation's own command (no person named). With

@@ -745,6 +745,7 @@ static bool s_watch_answer(ics_control_t *self, const s_client_t *c, Ics__V1__Co
             o->org = strdup(ev->org);
             o->other = strdup(ev->other);
             o->actor = strdup(ev->actor);
+            o->on_behalf_of = strdup(ev->on_behalf);
             o->ref = ev->ref;
             o->ref2 = ev->ref2;
             o->text = strdup(ev->text);
@@ -779,6 +780,7 @@ out:
         free(out[i].org);
         free(out[i].other);
         free(out[i].actor);
+        free(out[i].on_behalf_of);
         free(out[i].text);
     }
     free(out);

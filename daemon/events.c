@@ -584,8 +584,10 @@ int ics_events_derive_batch(sqlite3 *db, const ics_log_entry_t *e, size_t n,
         if (e[i].accepted && ics_envelope_decode(e[i].envelope, e[i].envelope_len, &env, NULL) == ICS_OK &&
             ics_command_decode(env, &cmd, NULL) == ICS_OK) {
             s_direct(&x, db, env, cmd);
-            for (size_t k = 0; k < own.n; k++)
+            for (size_t k = 0; k < own.n; k++) {
                 ics_strcpy(own.v[k].actor, sizeof own.v[k].actor, cmd->actor);
+                ics_strcpy(own.v[k].on_behalf, sizeof own.v[k].on_behalf, cmd->on_behalf_of);
+            }
         }
         if (cmd != NULL)
             ics__v1__command__free_unpacked(cmd, NULL);

@@ -36,6 +36,7 @@ typedef struct {
     char org[ICS_ORG_MAX];           /* the organisation that acted, or it is about */
     char other[ICS_ORG_MAX];         /* a second organisation concerned, "" if none */
     char actor[ICS_ACTOR_MAX];       /* the person who signed, "" for derived events */
+    char on_behalf[ICS_ACTOR_MAX];   /* the person actor entered it for, "" if none */
     uint64_t ref;                    /* what it is about: request, offer, motion, ... */
     uint64_t ref2;                   /* the request of an offer, a motion's consultation ... */
     char text[ICS_EVENT_TEXT_MAX];   /* one line for people */

@@ -149,6 +149,7 @@ char *ics_notify_event_json(const char *org, const char *group, const ics_event_
     json_str(&j, "org", ev->org);
     json_str(&j, "other", ev->other);
     json_str(&j, "actor", ev->actor);
+    json_str(&j, "on_behalf_of", ev->on_behalf);
     json_u64(&j, "ref", ev->ref);
     json_u64(&j, "ref2", ev->ref2);
     json_str(&j, "text", ev->text);

@@ -7,19 +7,20 @@
  * the envelope bytes, the chain from its start value, and the log clock, and
  * replays what a third party can replay from the file alone, exactly as the
  * state machine does: the admission ladder (decode, group, genesis validity,
- * membership, key in force, signature), the (org, seq) replay windows, and
- * the rules of Raw, ClockTick, Checkpoint and the membership commands. So it
+ * membership, key in force, signature), the (org, seq) replay windows, the
+ * people registry and person signatures, and the rules of Raw, ClockTick,
+ * Checkpoint, the membership commands and who may register whom. So it
  * knows the verdict the state machine must have reached on every entry whose
- * verdict does not hang on state it does not rebuild (plans, people, policy,
+ * verdict does not hang on state it does not rebuild (plans, roles, policy,
  * votes, aid), and it checks the recorded one against it. Every accepted
  * checkpoint must match the chain at the position it names; the highest
  * position a majority of the voting members checkpointed is reported. What
  * anchors the file is that certified position (a resealed log cannot keep
  * the other members' signed checkpoints matching) or its final chain
  * compared with a partner's node. Invariant of this file: it links no state
- * machine and no database (the stand-alone membership rules it shares with
- * the state machine are in membership.c), so its rules are exactly the ones
- * docs/log-format.md states.
+ * machine and no database (the stand-alone rules it shares with the state
+ * machine are in membership.c and personsig.c), so its rules are exactly the
+ * ones docs/log-format.md states.
  */
 #include "logverify.h"
 
@@ -291,6 +292,7 @@ typedef struct {
     char person[ICS_ACTOR_MAX];
     uint8_t pk[ICS_PK_BYTES];
     bool active;
+    bool admin;                    /* registers, re-keys and revokes org's people */
     uint64_t seq;                  /* highest person seq taken */
     uint64_t revoked_at;
 } s_person_t;
@@ -570,39 +572,6 @@ static s_expect_t s_key_rotate_rule(s_replay_t *r, const s_member_t *signer,
     return S_REJECT;
 }
 
-/* The verdict the state machine's domains reach on a command that passed
- * the core's checks, where the file decides it: membership, checkpoints,
- * Raw and ClockTick. Everything else depends on state the verifier does
- * not rebuild (plans, people, policy, motions, aid). */
-static s_expect_t s_command_rule(s_replay_t *r, const s_member_t *signer,
-                                 const Ics__V1__Command *cmd, uint64_t pos, char *why,
-                                 size_t size)
-{
-    switch (cmd->body_case) {
-    case ICS__V1__COMMAND__BODY_RAW:
-        return S_ACCEPT;
-    case ICS__V1__COMMAND__BODY_TICK:
-        if (cmd->tick->now_ms > INT64_MAX) {
-            snprintf(why, size, "clock tick %" PRIu64 " is out of range", cmd->tick->now_ms);
-            return S_REJECT;
-        }
-        return S_ACCEPT;
-    case ICS__V1__COMMAND__BODY_CHECKPOINT:
-        return s_checkpoint_rule(r, signer->org, cmd->checkpoint, pos, why, size);
-    case ICS__V1__COMMAND__BODY_MEMBER_ADD:
-        return s_member_add_rule(r, signer, cmd->member_add, why, size);
-    case ICS__V1__COMMAND__BODY_MEMBER_REMOVE:
-        return s_member_remove_rule(r, signer, cmd->member_remove, why, size);
-    case ICS__V1__COMMAND__BODY_KEY_ROTATE:
-        return s_key_rotate_rule(r, signer, cmd->key_rotate, why, size);
-    default:
-        return S_UNKNOWN;
-    }
-}
-
-/* Carries out an accepted command's effect on what the verifier keeps:
- * members and keys, the clock, checkpoints, membership motions. */
-
 /* ---- people (section 2c) ---- */
 
 static s_person_t *s_person(s_replay_t *r, const char *org, const char *person)
@@ -613,20 +582,34 @@ static s_person_t *s_person(s_replay_t *r, const char *org, const char *person)
     return NULL;
 }
 
+static bool s_person_active(s_replay_t *r, const char *org, const char *person)
+{
+    const s_person_t *p = s_person(r, org, person);
+    return p != NULL && p->active;
+}
+
 /* Check 8 of section 3, which the file decides in full: the registry is
  * what accepted PersonRegister entries made it. true when the person's
- * signature holds (and then takes its seq); false with why otherwise. */
-static bool s_person_admit(s_replay_t *r, const Ics__V1__Envelope *env,
-                           const Ics__V1__Command *cmd, char *why, size_t size)
+ * signature holds (it then takes its seq) and, for an entry made on behalf
+ * of someone, when that may be done; *acting is then the person the
+ * command acts as. false with why otherwise. */
+static bool s_person_admit(s_replay_t *r, const Ics__V1__Envelope *env, const Ics__V1__Command *cmd,
+                           const char **acting, char *why, size_t size)
 {
     const char *actor = cmd->actor != NULL ? cmd->actor : "";
+    const char *behalf = cmd->on_behalf_of != NULL ? cmd->on_behalf_of : "";
     const Ics__V1__PersonSig *ps = cmd->person_sig;
     s_person_t *p;
 
+    *acting = actor;
     if (actor[0] == '\0') {
-        if (ps != NULL)
-            snprintf(why, size, "a person signature but no person named");
-        return ps == NULL;
+        if (ps != NULL || behalf[0] != '\0')
+            snprintf(why, size, "a person signature or an on-behalf name but no person named");
+        return ps == NULL && behalf[0] == '\0';
+    }
+    if (strlen(behalf) >= ICS_ACTOR_MAX) {
+        snprintf(why, size, "on-behalf name longer than %d bytes", ICS_ACTOR_MAX - 1);
+        return false;
     }
     if (ps == NULL) {
         snprintf(why, size, "%s of %s did not sign it", actor, env->org);
@@ -653,17 +636,68 @@ static bool s_person_admit(s_replay_t *r, const Ics__V1__Envelope *env,
                  ps->seq, actor, env->org, p->seq);
         return false;
     }
-    p->seq = ps->seq;
-    return true;
+    p->seq = ps->seq; /* spent, whatever follows */
+    if (behalf[0] == '\0')
+        return true;
+    if (cmd->body_case == ICS__V1__COMMAND__BODY_VOTE)
+        snprintf(why, size, "%s voted on behalf of %s", actor, behalf);
+    else if (!p->admin)
+        snprintf(why, size, "%s of %s, not an administrator, acted on behalf of %s", actor,
+                 env->org, behalf);
+    else if (!s_person_active(r, env->org, behalf))
+        snprintf(why, size, "%s acted on behalf of %s, who is not an active person of %s", actor,
+                 behalf, env->org);
+    else {
+        *acting = behalf;
+        return true;
+    }
+    return false;
 }
 
-/* An accepted PersonRegister: the state machine decided who may register
- * whom (administrators, bootstrap); the verifier follows its verdict. */
-static int s_person_replay(s_replay_t *r, const char *org, const Ics__V1__Command *cmd,
-                           uint64_t pos, ics_err_t *err)
+/* Who may register, re-key or revoke whom: the state machine's own rule
+ * (ics_person_may_register), with the facts replayed from the file. The
+ * rest of a registration's checks (names, titles, the key's form) are the
+ * state machine's word. */
+static s_expect_t s_person_register_rule(s_replay_t *r, const char *org, const char *actor,
+                                         const Ics__V1__PersonRegister *reg, char *why, size_t size)
+{
+    const s_person_t *signer = s_person(r, org, actor);
+    uint64_t admins = 0;
+
+    for (size_t i = 0; i < r->n_people; i++)
+        if (strcmp(r->people[i].org, org) == 0 && r->people[i].active && r->people[i].admin)
+            admins++;
+    switch (ics_person_may_register(actor, signer != NULL && signer->active && signer->admin,
+                                    admins, reg, s_person_active(r, org, reg->person))) {
+    case ICS_PERSON_MAY:
+        return S_UNKNOWN;
+    case ICS_PERSON_NOT_ADMIN:
+        snprintf(why, size,
+                 "%s is not an administrator of %s, and registers, re-keys or revokes"
+                 " only their own key",
+                 actor, org);
+        break;
+    case ICS_PERSON_HAS_ADMIN:
+        snprintf(why, size,
+                 "%s has an administrator person, so the organisation alone registers"
+                 " nobody",
+                 org);
+        break;
+    case ICS_PERSON_FIRST_ADMIN:
+        snprintf(why, size, "%s alone may only register its first administrator", org);
+        break;
+    }
+    return S_REJECT;
+}
+
+/* An accepted PersonRegister by actor of org: the person's key, whether
+ * they are active, and their rights. */
+static int s_person_replay(s_replay_t *r, const char *org, const char *actor,
+                           const Ics__V1__Command *cmd, uint64_t pos, ics_err_t *err)
 {
     const Ics__V1__PersonRegister *reg = cmd->person_register;
     s_person_t *p;
+    bool was_admin;
 
     if (cmd->body_case != ICS__V1__COMMAND__BODY_PERSON_REGISTER || reg == NULL ||
         reg->person == NULL || strlen(reg->person) >= ICS_ACTOR_MAX)
@@ -688,11 +722,46 @@ static int s_person_replay(s_replay_t *r, const char *org, const Ics__V1__Comman
         ics_strcpy(p->org, sizeof p->org, org);
         ics_strcpy(p->person, sizeof p->person, reg->person);
     }
+    was_admin = p->active && p->admin;
     memcpy(p->pk, reg->public_key.data, ICS_PK_BYTES);
+    p->admin = ics_person_admin_after(actor, reg, was_admin);
     p->active = true;
     return ICS_OK;
 }
 
+/* The verdict the state machine's domains reach on a command that passed
+ * the core's checks, where the file decides it: membership, checkpoints,
+ * Raw, ClockTick, and who may register whom. Everything else depends on
+ * state the verifier does not rebuild (plans, roles, policy, motions, aid). */
+static s_expect_t s_command_rule(s_replay_t *r, const s_member_t *signer, const char *actor,
+                                 const Ics__V1__Command *cmd, uint64_t pos, char *why, size_t size)
+{
+    switch (cmd->body_case) {
+    case ICS__V1__COMMAND__BODY_RAW:
+        return S_ACCEPT;
+    case ICS__V1__COMMAND__BODY_TICK:
+        if (cmd->tick->now_ms > INT64_MAX) {
+            snprintf(why, size, "clock tick %" PRIu64 " is out of range", cmd->tick->now_ms);
+            return S_REJECT;
+        }
+        return S_ACCEPT;
+    case ICS__V1__COMMAND__BODY_CHECKPOINT:
+        return s_checkpoint_rule(r, signer->org, cmd->checkpoint, pos, why, size);
+    case ICS__V1__COMMAND__BODY_MEMBER_ADD:
+        return s_member_add_rule(r, signer, cmd->member_add, why, size);
+    case ICS__V1__COMMAND__BODY_MEMBER_REMOVE:
+        return s_member_remove_rule(r, signer, cmd->member_remove, why, size);
+    case ICS__V1__COMMAND__BODY_KEY_ROTATE:
+        return s_key_rotate_rule(r, signer, cmd->key_rotate, why, size);
+    case ICS__V1__COMMAND__BODY_PERSON_REGISTER:
+        return s_person_register_rule(r, signer->org, actor, cmd->person_register, why, size);
+    default:
+        return S_UNKNOWN;
+    }
+}
+
+/* Carries out an accepted command's effect on what the verifier keeps:
+ * members and keys, the clock, checkpoints, membership motions. */
 static int s_replay_command(s_replay_t *r, const char *signer_org, const Ics__V1__Command *cmd,
                             uint64_t pos, ics_err_t *err)
 {
@@ -798,6 +867,7 @@ static int s_replay_entry(s_replay_t *r, const uint8_t *buf, size_t len, bool ac
     Ics__V1__Envelope *env = NULL;
     Ics__V1__Command *cmd = NULL;
     const s_member_t *signer = NULL;
+    const char *acting = "";
     uint8_t genesis_pk[ICS_PK_BYTES];
     char why[ICS_REASON_MAX] = "";
     s_expect_t expect = S_REJECT;
@@ -891,14 +961,14 @@ static int s_replay_entry(s_replay_t *r, const uint8_t *buf, size_t len, bool ac
         goto out;
     }
     /* 8: the acting person's signature (section 2c). */
-    if (!s_person_admit(r, env, cmd, why, sizeof why)) {
+    if (!s_person_admit(r, env, cmd, &acting, why, sizeof why)) {
         if (accepted)
             rc = ics_err(err, ICS_ESIG, "accepted %s by %s, which the state machine must reject:"
                          " %s", s_kind_name(cmd->body_case), env->org, why);
         goto out;
     }
     expect = signer == NULL ? S_ACCEPT /* a valid genesis */
-                            : s_command_rule(r, signer, cmd, pos, why, sizeof why);
+                            : s_command_rule(r, signer, acting, cmd, pos, why, sizeof why);
     if (expect == S_REJECT && accepted) {
         rc = ics_err(err, cmd->body_case == ICS__V1__COMMAND__BODY_CHECKPOINT ? ICS_EINVAL
                                                                               : ICS_EPERM,
@@ -915,7 +985,7 @@ static int s_replay_entry(s_replay_t *r, const uint8_t *buf, size_t len, bool ac
     if (accepted)
         rc = s_replay_command(r, env->org, cmd, pos, err);
     if (accepted && rc == ICS_OK)
-        rc = s_person_replay(r, env->org, cmd, pos, err);
+        rc = s_person_replay(r, env->org, acting, cmd, pos, err);
 out:
     if (cmd != NULL)
         ics__v1__command__free_unpacked(cmd, NULL);

@@ -189,3 +189,22 @@ int ics_person_verify(const char *group, const char *org, const Ics__V1__Command
     free(input);
     return rc;
 }
+
+ics_person_may_t ics_person_may_register(const char *signer, bool signer_admin, uint64_t admins,
+                                         const Ics__V1__PersonRegister *r, bool exists)
+{
+    bool self = signer[0] != '\0' && strcmp(signer, r->person) == 0;
+
+    if (signer[0] != '\0')
+        return signer_admin || (self && exists) ? ICS_PERSON_MAY : ICS_PERSON_NOT_ADMIN;
+    if (admins > 0)
+        return ICS_PERSON_HAS_ADMIN;
+    if (r->remove || !r->admin)
+        return ICS_PERSON_FIRST_ADMIN;
+    return ICS_PERSON_MAY;
+}
+
+bool ics_person_admin_after(const char *signer, const Ics__V1__PersonRegister *r, bool was_admin)
+{
+    return strcmp(signer, r->person) == 0 ? was_admin : r->admin;
+}

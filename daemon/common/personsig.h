@@ -45,4 +45,26 @@ __attribute__((warn_unused_result))
 int ics_person_verify(const char *group, const char *org, const Ics__V1__Command *cmd,
                       const uint8_t *payload, size_t len, const uint8_t pk[ICS_PK_BYTES]);
 
+/* Who may register, re-key or revoke a person (docs/log-format.md, section
+ * 2c): the state machine (fsm_people.c) decides with this, and so does the
+ * offline verifier (logverify.c). Pure: the caller looks up the facts. */
+typedef enum {
+    ICS_PERSON_MAY = 0,     /* allowed */
+    ICS_PERSON_NOT_ADMIN,   /* a person who is no administrator, and not the one registered */
+    ICS_PERSON_HAS_ADMIN,   /* the organisation alone, but it has an administrator person */
+    ICS_PERSON_FIRST_ADMIN, /* the organisation alone may only register its first admin */
+} ics_person_may_t;
+
+/* May signer ("" for the organisation itself) make registration r of its
+ * organisation? signer_admin: the signer is an active administrator person
+ * of it; admins: how many active administrator persons it has; exists: the
+ * person r names is active. */
+ics_person_may_t ics_person_may_register(const char *signer, bool signer_admin, uint64_t admins,
+                                         const Ics__V1__PersonRegister *r, bool exists);
+
+/* Whether the person r registers administers their organisation's people
+ * afterwards: a person registering themself (a rotation) keeps the rights
+ * they had (was_admin), anyone else's registration says. */
+bool ics_person_admin_after(const char *signer, const Ics__V1__PersonRegister *r, bool was_admin);
+
 #endif

@@ -85,6 +85,13 @@ int ics_people_interest(ics_db_t *db, const char *org, const char *person,
                         char subject[ICS_SUBJECT_MAX], char *description, size_t size,
                         uint64_t *declared_at);
 
+/* The id of the key that was the person's in force when the entry at
+ * position was applied (the last registered or rotated to before it), in
+ * hex as log show prints key ids; "" if none. A read, for the decision
+ * record: the key each vote was signed with. */
+int ics_people_key_at(ics_db_t *db, const char *org, const char *person, uint64_t position,
+                      char out[2 * ICS_KEY_ID_BYTES + 1]);
+
 /* Calls fn for each current person holding role, ordered by (org, person). */
 int ics_people_each_holder(ics_db_t *db, const char *role,
                            int (*fn)(void *arg, const char *org, const char *person),

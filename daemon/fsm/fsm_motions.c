@@ -1430,7 +1430,7 @@ static int s_record(ics_db_t *db, const s_motion_t *m, FILE *md, json_t *j)
         if (m->effect_note[0] != '\0')
             fprintf(md, "; %s", m->effect_note);
         fprintf(md, ".\n\n| Member | Organisation | Role | Vote | Reason | Log index | Entry id "
-                    "|\n|---|---|---|---|---|---|---|\n");
+                    "| Signed with key |\n|---|---|---|---|---|---|---|---|\n");
     }
     if (j != NULL) {
         json_u64(j, "motion", m->id);
@@ -1453,10 +1453,15 @@ static int s_record(ics_db_t *db, const s_motion_t *m, FILE *md, json_t *j)
     if (rc != ICS_OK)
         goto out;
     while ((rc = ics_sql_row(db, st)) == ICS_OK) {
-        char id[65];
+        char id[65], kid[2 * ICS_KEY_ID_BYTES + 1];
         bool current = sqlite3_column_int(st, 10) != 0, struck = sqlite3_column_int(st, 9) != 0;
         const uint8_t *eid = sqlite3_column_blob(st, 7);
         ics_hex(eid, sqlite3_column_bytes(st, 7) == 32 ? 32 : 0, id);
+        rc = ics_people_key_at(db, (const char *)sqlite3_column_text(st, 0),
+                               (const char *)sqlite3_column_text(st, 1), ics_sql_column_u64(st, 6),
+                               kid);
+        if (rc != ICS_OK)
+            goto out;
         if (j != NULL) {
             json_obj(j, NULL);
             json_str(j, "org", (const char *)sqlite3_column_text(st, 0));
@@ -1467,19 +1472,23 @@ static int s_record(ics_db_t *db, const s_motion_t *m, FILE *md, json_t *j)
             json_str(j, "role", (const char *)sqlite3_column_text(st, 5));
             json_u64(j, "index", ics_sql_column_u64(st, 6));
             json_str(j, "entry_id", id);
+            json_str(j, "key_id", kid);
             json_bool(j, "current", current && !struck);
             json_bool(j, "struck", struck);
             json_end_obj(j);
         }
         if (md != NULL)
-            fprintf(md, "| %s | %s | %s | %s%s | %s | %" PRIu64 " | `%.16s` |\n",
-                    (const char *)sqlite3_column_text(st, 1),
-                    (const char *)sqlite3_column_text(st, 0),
-                    pol != NULL ? ics_policy_role_title(pol, (const char *)sqlite3_column_text(st, 5))
-                                : (const char *)sqlite3_column_text(st, 5),
-                    s_choice_name(sqlite3_column_int(st, 3)),
-                    struck ? " (struck: interest declared)" : current ? "" : " (changed later)",
-                    (const char *)sqlite3_column_text(st, 4), ics_sql_column_u64(st, 6), id);
+            fprintf(
+                md, "| %s | %s | %s | %s%s | %s | %" PRIu64 " | `%.16s` | `%s` |\n",
+                (const char *)sqlite3_column_text(st, 1), (const char *)sqlite3_column_text(st, 0),
+                pol != NULL ? ics_policy_role_title(pol, (const char *)sqlite3_column_text(st, 5))
+                            : (const char *)sqlite3_column_text(st, 5),
+                s_choice_name(sqlite3_column_int(st, 3)),
+                struck    ? " (struck: interest declared)"
+                : current ? ""
+                          : " (changed later)",
+                (const char *)sqlite3_column_text(st, 4), ics_sql_column_u64(st, 6), id,
+                kid[0] ? kid : "none");
     }
     ics_sql_release(db, st);
     st = NULL;
@@ -1526,9 +1535,13 @@ static int s_record(ics_db_t *db, const s_motion_t *m, FILE *md, json_t *j)
     if (j != NULL)
         json_end_arr(j);
     if (md != NULL)
-        fprintf(md, "\nEach vote is a signed entry of the log: the entry at that index, whose "
-                    "BLAKE2b-256 id begins as shown, is a `Vote` command signed by the member's "
-                    "organisation, and `icsctl log verify` checks its signature.\n");
+        fprintf(md, "\nEach vote is a signed entry of the log, signed by the voter with their "
+                    "own key: the entry at that index, whose BLAKE2b-256 id begins as shown, is "
+                    "a `Vote` command carrying the voter's signature by the key shown (its id: "
+                    "the first 8 bytes of BLAKE2b-128 of the public key, as `icsctl people "
+                    "list` shows it, with its history), inside their organisation's signed "
+                    "envelope. Nobody votes on another's behalf. `icsctl log verify` checks "
+                    "both signatures against the keys in force at that index.\n");
     rc = ICS_OK;
 out:
     free(text);
@@ -1651,7 +1664,7 @@ static int s_query_show(ics_db_t *db, const char *group, size_t argc, char *cons
     ics_sql_release(db, st);
     st = NULL;
     json_end_arr(&j);
-    fprintf(text, "\nVOTES (each a signed log entry)\n");
+    fprintf(text, "\nVOTES (each a log entry signed by the voter's own key)\n");
     json_obj(&j, "record");
     rc = s_record(db, &m, NULL, &j);
     json_end_obj(&j);
@@ -1662,17 +1675,23 @@ static int s_query_show(ics_db_t *db, const char *group, size_t argc, char *cons
         goto out;
     bool any = false;
     while ((rc = ics_sql_row(db, st)) == ICS_OK) {
-        char eid[65];
+        char eid[65], kid[2 * ICS_KEY_ID_BYTES + 1];
         bool current = sqlite3_column_int(st, 10) != 0, struck = sqlite3_column_int(st, 9) != 0;
         ics_hex(sqlite3_column_blob(st, 7), sqlite3_column_bytes(st, 7) == 32 ? 32 : 0, eid);
+        rc = ics_people_key_at(db, (const char *)sqlite3_column_text(st, 0),
+                               (const char *)sqlite3_column_text(st, 1), ics_sql_column_u64(st, 6),
+                               kid);
+        if (rc != ICS_OK)
+            goto out;
         any = true;
-        fprintf(text, "  index %-6" PRIu64 " %-11s %-22s %-8s%s %s%s entry %.16s...\n",
+        fprintf(text, "  index %-6" PRIu64 " %-11s %-22s %-8s%s %s%s entry %.16s... key %s\n",
                 ics_sql_column_u64(st, 6), (const char *)sqlite3_column_text(st, 0),
-                (const char *)sqlite3_column_text(st, 1),
-                s_choice_name(sqlite3_column_int(st, 3)),
-                struck ? " (struck)" : current ? "" : " (changed)",
-                (const char *)sqlite3_column_text(st, 4),
-                sqlite3_column_bytes(st, 4) ? ";" : "", eid);
+                (const char *)sqlite3_column_text(st, 1), s_choice_name(sqlite3_column_int(st, 3)),
+                struck    ? " (struck)"
+                : current ? ""
+                          : " (changed)",
+                (const char *)sqlite3_column_text(st, 4), sqlite3_column_bytes(st, 4) ? ";" : "",
+                eid, kid[0] ? kid : "none");
     }
     if (rc != ICS_ENOENT)
         goto out;

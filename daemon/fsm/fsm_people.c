@@ -275,6 +275,28 @@ int ics_people_each_holder(ics_db_t *db, const char *role,
     return rc == ICS_ENOENT ? ICS_OK : rc;
 }
 
+int ics_people_key_at(ics_db_t *db, const char *org, const char *person, uint64_t position,
+                      char out[2 * ICS_KEY_ID_BYTES + 1])
+{
+    sqlite3_stmt *st = NULL;
+    uint8_t kid[ICS_KEY_ID_BYTES];
+    int rc;
+
+    out[0] = '\0';
+    rc = ics_sql_query(db, &st,
+                       "SELECT key_id FROM person_key_history WHERE org = ?1 AND"
+                       " person = ?2 AND position < ?3 AND action <> 'revoked'"
+                       " ORDER BY position DESC LIMIT 1",
+                       "ttu", org, person, position);
+    if (rc != ICS_OK)
+        return rc;
+    rc = ics_sql_row(db, st);
+    if (rc == ICS_OK && ics_sql_column_blob(st, 0, kid, sizeof kid))
+        ics_hex(kid, sizeof kid, out);
+    ics_sql_release(db, st);
+    return rc == ICS_ENOENT ? ICS_OK : rc;
+}
+
 int ics_orgs_get(ics_db_t *db, const char *org, ics_org_t *out)
 {
     sqlite3_stmt *st = NULL;
@@ -466,42 +488,48 @@ int ics_people_admit(ics_apply_ctx_t *ctx, const Ics__V1__Command *cmd, const ui
 /* ---------------------------------------------------------------- commands */
 
 /* May the signer (ctx->org, ctx->actor) register, re-key or revoke person
- * of its organisation? An administrator person may do all of it; a person
- * may rotate their own key (keeping their rights: the caller keeps the
- * admin flag when the person is the signer) or revoke themself; the
- * organisation alone
- * (no person) only while it has no active administrator, and then only to
- * register one (the bootstrap of docs/log-format.md, section 2c). */
+ * of its organisation? The rule is ics_person_may_register (personsig.c),
+ * which icsctl log verify replays too: an administrator person may do all
+ * of it; a person may rotate their own key (keeping their rights) or revoke
+ * themself; the organisation alone (no person) only while it has no active
+ * administrator, and then only to register one (the bootstrap of
+ * docs/log-format.md, section 2c). */
 static int s_may_register(ics_apply_ctx_t *ctx, const Ics__V1__PersonRegister *r, bool exists)
 {
-    bool admin = false, self = ctx->actor[0] != '\0' && strcmp(ctx->actor, r->person) == 0;
+    bool admin = false;
     uint64_t admins = 0;
     int rc;
 
-    if (ctx->actor[0] != '\0') {
+    if (ctx->actor[0] != '\0')
         rc = s_is_admin(ctx->db, ctx->org, ctx->actor, &admin);
-        if (rc != ICS_OK)
-            return rc;
-        if (admin || (self && exists))
-            return ICS_OK;
-        return ics_reject(ctx, "%.60s is not an administrator of %s: only an administrator "
-                               "registers, re-keys or revokes its people", ctx->actor, ctx->org);
-    }
-    rc = ics_sql_u64(ctx->db, &admins, "SELECT count(*) FROM person_keys k JOIN people p"
-                                       " ON p.org = k.org AND p.person = k.person"
-                                       " AND p.active = 1 WHERE k.org = ?1 AND k.admin = 1",
-                     "t", ctx->org);
+    else
+        rc = ics_sql_u64(ctx->db, &admins,
+                         "SELECT count(*) FROM person_keys k JOIN people p"
+                         " ON p.org = k.org AND p.person = k.person"
+                         " AND p.active = 1 WHERE k.org = ?1 AND k.admin = 1",
+                         "t", ctx->org);
     if (rc != ICS_OK)
         return rc;
-    if (admins > 0)
+    switch (ics_person_may_register(ctx->actor, admin, admins, r, exists)) {
+    case ICS_PERSON_MAY:
+        return ICS_OK;
+    case ICS_PERSON_NOT_ADMIN:
+        return ics_reject(ctx,
+                          "%.60s is not an administrator of %s: only an administrator "
+                          "registers, re-keys or revokes its people",
+                          ctx->actor, ctx->org);
+    case ICS_PERSON_HAS_ADMIN:
         return ics_reject(ctx, "%s has an administrator person: people are registered, "
                                "re-keyed and revoked by an administrator, signing with their "
                                "own key", ctx->org);
-    if (r->remove || !r->admin)
-        return ics_reject(ctx, "%s has no administrator person yet: the organisation may "
-                               "only register its first administrator (--admin), who then "
-                               "registers the others", ctx->org);
-    return ICS_OK;
+    case ICS_PERSON_FIRST_ADMIN:
+        break;
+    }
+    return ics_reject(ctx,
+                      "%s has no administrator person yet: the organisation may "
+                      "only register its first administrator (--admin), who then "
+                      "registers the others",
+                      ctx->org);
 }
 
 static int s_person_register(ics_apply_ctx_t *ctx, const Ics__V1__Command *cmd)
@@ -576,7 +604,7 @@ static int s_person_register(ics_apply_ctx_t *ctx, const Ics__V1__Command *cmd)
     if (!ics_gov_valid_line(title, ICS_LINE_MAX, false))
         return ics_reject(ctx, "the job title of %s must be one line, under %d bytes",
                           r->person, ICS_LINE_MAX);
-    bool admin = strcmp(ctx->actor, r->person) == 0 ? was_admin : r->admin;
+    bool admin = ics_person_admin_after(ctx->actor, r, was_admin);
     bool same_key = had_key && memcmp(old_pk, r->public_key.data, ICS_PK_BYTES) == 0;
     if (exists == ICS_OK && strcmp(cur.name, name) == 0 && strcmp(cur.title, title) == 0 &&
         same_key && was_admin == admin)
@@ -886,7 +914,64 @@ static const ics_fsm_handler_t s_handlers[] = {
 
 /* ---------------------------------------------------------------- queries */
 
-/* people.list [ORG]: people, their roles and interests; organisations
+/* A person's key in force and its history (registered, rotated, revoked,
+ * with the index of each), as JSON members of the person's object and as
+ * text lines under them. A read: nothing here is hashed. */
+static int s_list_keys(ics_db_t *db, const char *org, const char *person, json_t *j, FILE *text)
+{
+    sqlite3_stmt *st = NULL;
+    uint8_t kid[ICS_KEY_ID_BYTES];
+    char hex[2 * ICS_KEY_ID_BYTES + 1] = "";
+    bool admin = false;
+    int rc;
+
+    rc = ics_sql_query(db, &st,
+                       "SELECT key_id, admin FROM person_keys WHERE org = ?1 AND"
+                       " person = ?2",
+                       "tt", org, person);
+    if (rc != ICS_OK)
+        return rc;
+    rc = ics_sql_row(db, st);
+    if (rc == ICS_OK && ics_sql_column_blob(st, 0, kid, sizeof kid)) {
+        ics_hex(kid, sizeof kid, hex);
+        admin = sqlite3_column_int(st, 1) != 0;
+    }
+    ics_sql_release(db, st);
+    st = NULL;
+    if (rc != ICS_OK && rc != ICS_ENOENT)
+        return rc;
+    json_str(j, "key_id", hex);
+    json_bool(j, "admin", admin);
+    fprintf(text, "%-34s key %s%s\n", "", hex[0] ? hex : "(none)", admin ? " (administrator)" : "");
+    json_arr(j, "key_history");
+    rc = ics_sql_query(db, &st,
+                       "SELECT position, action, key_id, by_person FROM"
+                       " person_key_history WHERE org = ?1 AND person = ?2"
+                       " ORDER BY position",
+                       "tt", org, person);
+    if (rc != ICS_OK)
+        return rc;
+    while ((rc = ics_sql_row(db, st)) == ICS_OK) {
+        const char *action = (const char *)sqlite3_column_text(st, 1);
+        const char *by = (const char *)sqlite3_column_text(st, 3);
+        hex[0] = '\0';
+        if (ics_sql_column_blob(st, 2, kid, sizeof kid))
+            ics_hex(kid, sizeof kid, hex);
+        json_obj(j, NULL);
+        json_u64(j, "index", ics_sql_column_u64(st, 0));
+        json_str(j, "action", action);
+        json_str(j, "key_id", hex);
+        json_str(j, "by", by);
+        json_end_obj(j);
+        fprintf(text, "%-34s   %s %s at index %" PRIu64 " by %s\n", "", action, hex,
+                ics_sql_column_u64(st, 0), by[0] ? by : org);
+    }
+    ics_sql_release(db, st);
+    json_end_arr(j);
+    return rc == ICS_ENOENT ? ICS_OK : rc;
+}
+
+/* people.list [ORG]: people, their roles, keys and interests; organisations
  * without a node. */
 static int s_query_list(ics_db_t *db, const char *group, size_t argc, char *const *argv,
                         FILE *json, FILE *text, ics_err_t *err)
@@ -952,12 +1037,15 @@ static int s_query_list(ics_db_t *db, const char *group, size_t argc, char *cons
         if (rc != ICS_ENOENT)
             goto out;
         json_end_arr(&j);
-        json_end_obj(&j);
         rc = ics_people_roles_text(db, p, org, person, roles, sizeof roles);
         if (rc != ICS_OK)
             goto out;
         fprintf(text, "%-11s %-22s %s%s%s%s\n%-34s %s\n", org, person, name,
                 title[0] ? " (" : "", title, title[0] ? ")" : "", "", roles);
+        rc = s_list_keys(db, org, person, &j, text);
+        if (rc != ICS_OK)
+            goto out;
+        json_end_obj(&j);
     }
     if (rc != ICS_ENOENT)
         goto out;

@@ -352,8 +352,27 @@ static void people_sign_what_they_do(void **state)
      * entry names both); never a vote. */
     ASSERT_OK(fx, QHM, "--as board.secretary --on-behalf-of ceo people interest org:RX4 "
                        "--description 'Governor of RX4'");
+    unsigned long long at = 0;
+    assert_int_equal(sscanf(fx->out, "accepted at index %llu", &at), 1);
     ASSERT_OK(fx, QHM, "--fresh people list QHM");
     ASSERT_CONTAINS(fx->out, "org:RX4");
+    ASSERT_OK(fx, QHM, "log show %llu", at);
+    ASSERT_CONTAINS(fx->out, "actor      board.secretary\n");
+    ASSERT_CONTAINS(fx->out, "on behalf  ceo (entered by board.secretary)\n");
+    ASSERT_OK(fx, QHM, "--json log show %llu", at);
+    ASSERT_CONTAINS(fx->out, "\"actor\":\"board.secretary\",\"on_behalf_of\":\"ceo\"");
+    ASSERT_OK(fx, QHM, "log tail -n 1 --person ceo");
+    ASSERT_CONTAINS(fx->out, " board.secretary for ceo ");
+    /* Its event, in watch, names both too. */
+    ASSERT_OK(fx, QHM,
+              "--as board.secretary --on-behalf-of ceo motion propose remove RX4 "
+              "--title 'Remove RX4 (II)'");
+    assert_int_equal(sscanf(fx->out, "accepted at index %llu", &at), 1);
+    ASSERT_OK(fx, QHM, "--json watch --since %llu --limit 1", at - 1);
+    ASSERT_CONTAINS(fx->out, "\"kind\":\"motion.opened\"");
+    ASSERT_CONTAINS(fx->out, "\"actor\":\"board.secretary\",\"on_behalf_of\":\"ceo\"");
+    ASSERT_OK(fx, QHM, "watch --since %llu --limit 1", at - 1);
+    ASSERT_CONTAINS(fx->out, "(entered by board.secretary on behalf of ceo)\n");
     assert_int_equal(s_ctl(fx, QHM, "--as board.secretary --on-behalf-of ned.one vote %llu for",
                            (unsigned long long)m), 2);
     /* A key sealed with a passphrase signs only with it. */
@@ -363,8 +382,23 @@ static void people_sign_what_they_do(void **state)
     assert_int_equal(sscanf(fx->out, "%63s", pub), 1);
     ASSERT_OK(fx, QHM, "--as board.secretary people register fiona.d --name Fiona --key %s", pub);
     ASSERT_OK(fx, QHM, "--as fiona.d people interest tag:audit --description 'An auditor'");
+    /* Rotated, a sealed key's successor is sealed too (and signs); a plain
+     * key's stays plain unless --passphrase says otherwise. */
+    ASSERT_OK(fx, QHM, "--as fiona.d people rotate");
+    assert_int_equal(
+        h_sh("grep -q '^icsd-sealed-ed25519:' '%s/people-QHM/person-fiona.d.key'", fx->c.dir), 0);
+    assert_int_equal(h_sh("test ! -e '%s/people-QHM/person-fiona.d.key.new'", fx->c.dir), 0);
+    ASSERT_OK(fx, QHM, "--as fiona.d people interest tag:after --description 'Rotated'");
+    assert_int_equal(
+        h_sh("grep -q '^ed25519-secret:' '%s/people-QHM/person-ned.two.key'", fx->c.dir), 0);
+    ASSERT_OK(fx, QHM, "--as ceo people rotate --passphrase");
+    assert_int_equal(
+        h_sh("grep -q '^icsd-sealed-ed25519:' '%s/people-QHM/person-ceo.key'", fx->c.dir), 0);
+    ASSERT_OK(fx, QHM, "--as ceo people interest tag:sealed --description 'Sealed now'");
     setenv("ICSD_PASSPHRASE", "wrong", 1);
     assert_int_equal(s_ctl(fx, QHM, "--as fiona.d people interest tag:other --description x"), 1);
+    ASSERT_CONTAINS(fx->err, "wrong passphrase");
+    assert_int_equal(s_ctl(fx, QHM, "--as ceo people interest tag:x --description x"), 1);
     ASSERT_CONTAINS(fx->err, "wrong passphrase");
     unsetenv("ICSD_PASSPHRASE");
     /* A person who is not an administrator registers nobody. */

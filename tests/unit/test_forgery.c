@@ -304,31 +304,62 @@ static Ics__V1__Command *s_command(const Ics__V1__Envelope *env)
 }
 
 /* Replaces line l's envelope with one signed by key as org, with seq (0:
- * as before), the same timestamp and the command cmd (NULL: as before). */
-static void s_resign(s_line_t *l, ics_identity_t *key, const char *org, uint64_t seq,
-                     const Ics__V1__Command *cmd)
+ * as before), the same timestamp and the command bytes payload of kind
+ * (NULL: as before). */
+static void s_rewrap(s_line_t *l, ics_identity_t *key, const char *org, uint64_t seq, uint32_t kind,
+                     const uint8_t *payload, size_t plen)
 {
     Ics__V1__Envelope *env = s_open(l);
-    uint8_t *payload = NULL, *out = NULL;
-    size_t plen = 0, len = 0;
+    uint8_t *out = NULL;
+    size_t len = 0;
     ics_err_t err;
 
-    if (cmd != NULL)
-        assert_int_equal(ics_pack(&cmd->base, &payload, &plen), ICS_OK);
     ics_envelope_fields_t f = {GROUP,
                                org != NULL ? org : env->org,
                                seq != 0 ? seq : env->seq,
                                env->timestamp_ms,
-                               env->kind,
-                               cmd != NULL ? payload : env->payload.data,
-                               cmd != NULL ? plen : env->payload.len};
+                               payload != NULL ? kind : env->kind,
+                               payload != NULL ? payload : env->payload.data,
+                               payload != NULL ? plen : env->payload.len};
     if (ics_envelope_seal(key, &f, &out, &len, &err) != ICS_OK)
         fail_msg("seal: %s", err.msg);
-    free(payload);
     ics__v1__envelope__free_unpacked(env, NULL);
     free(l->buf);
     l->buf = out;
     l->len = len;
+}
+
+/* The same with the command cmd (NULL: as before), packed as it is. */
+static void s_resign(s_line_t *l, ics_identity_t *key, const char *org, uint64_t seq,
+                     const Ics__V1__Command *cmd)
+{
+    uint8_t *payload = NULL;
+    size_t plen = 0;
+
+    if (cmd != NULL)
+        assert_int_equal(ics_pack(&cmd->base, &payload, &plen), ICS_OK);
+    s_rewrap(l, key, org, seq, cmd != NULL ? (uint32_t)cmd->body_case : 0, payload, plen);
+    free(payload);
+}
+
+/* The position of the first entry after `after` of kind by org, acted by
+ * actor (NULL: anyone) and, for a registration, registering person. */
+static uint64_t s_find(const s_log_t *log, uint64_t after, Ics__V1__Command__BodyCase kind,
+                       const char *org, const char *actor, const char *person)
+{
+    for (size_t i = after; i < log->n; i++) {
+        Ics__V1__Envelope *env = s_open(&log->line[i]);
+        Ics__V1__Command *cmd = s_command(env);
+        bool found = cmd->body_case == kind && strcmp(env->org, org) == 0 &&
+                     (actor == NULL || strcmp(cmd->actor, actor) == 0) &&
+                     (person == NULL || strcmp(cmd->person_register->person, person) == 0);
+        ics__v1__command__free_unpacked(cmd, NULL);
+        ics__v1__envelope__free_unpacked(env, NULL);
+        if (found)
+            return i + 1;
+    }
+    fail_msg("no such entry in the log");
+    return 0;
 }
 
 static void s_delete(s_log_t *log, uint64_t position)
@@ -432,24 +463,29 @@ static int s_python(const char *text, size_t len, char *out, size_t size)
 }
 
 /* Both verifiers refuse the file at `position`; icsd's says `words`. */
-#define ASSERT_FORGERY_CAUGHT(text, len, position, words)                                    \
-    do {                                                                                     \
-        ics_log_verify_report_t rep_;                                                        \
-        ics_err_t err_;                                                                      \
-        int rc_ = s_verify(text, len, &rep_, &err_);                                         \
-        if (rc_ == ICS_OK || rep_.bad_position != (uint64_t)(position) ||                    \
-            strstr(err_.msg, words) == NULL)                                                 \
-            fail_msg("expected a failure at %llu (\"%s\"), got %d at %llu: %s",             \
-                     (unsigned long long)(position), words, rc_,                             \
-                     (unsigned long long)rep_.bad_position, rc_ ? err_.msg : "ok");          \
-        if (S.tmpdir != NULL) {                                                              \
-            char py_[1024], want_[64];                                                       \
-            int st_ = s_python(text, len, py_, sizeof py_);                                  \
-            snprintf(want_, sizeof want_, "FAIL at position %llu:",                          \
-                     (unsigned long long)(position));                                        \
-            if (st_ != 1 || strstr(py_, want_) == NULL)                                      \
-                fail_msg("Appendix B: expected \"%s\", got status %d: %s", want_, st_, py_); \
-        }                                                                                    \
+#define ASSERT_FORGERY_CAUGHT(text, len, position, words)                                          \
+    ASSERT_FORGERY_CAUGHT_WHY(text, len, position, words, "")
+
+/* ... and Appendix B says py_words. */
+#define ASSERT_FORGERY_CAUGHT_WHY(text, len, position, words, py_words)                            \
+    do {                                                                                           \
+        ics_log_verify_report_t rep_;                                                              \
+        ics_err_t err_;                                                                            \
+        int rc_ = s_verify(text, len, &rep_, &err_);                                               \
+        if (rc_ == ICS_OK || rep_.bad_position != (uint64_t)(position) ||                          \
+            strstr(err_.msg, words) == NULL)                                                       \
+            fail_msg("expected a failure at %llu (\"%s\"), got %d at %llu: %s",                    \
+                     (unsigned long long)(position), words, rc_,                                   \
+                     (unsigned long long)rep_.bad_position, rc_ ? err_.msg : "ok");                \
+        if (S.tmpdir != NULL) {                                                                    \
+            char py_[1024], want_[64];                                                             \
+            int st_ = s_python(text, len, py_, sizeof py_);                                        \
+            snprintf(want_, sizeof want_,                                                          \
+                     "FAIL at position %llu:", (unsigned long long)(position));                    \
+            if (st_ != 1 || strstr(py_, want_) == NULL || strstr(py_, py_words) == NULL)           \
+                fail_msg("Appendix B: expected \"%s ... %s\", got status %d: %s", want_, py_words, \
+                         st_, py_);                                                                \
+        }                                                                                          \
     } while (0)
 
 /* ---------------------------------------------------------------- scenarios */
@@ -758,6 +794,142 @@ static void test_genesis_standby_member(void **state)
     s_bad_genesis(s_standby, "genesis member RTD must be a voter");
 }
 
+/* The state machine, applying log up to position, refuses that entry with
+ * a reason holding `words`: the forgery is one the nodes would refuse. */
+static void s_state_machine_refuses(const s_log_t *log, uint64_t position, const char *words)
+{
+    ics_apply_result_t res;
+    ics_err_t err;
+    ics_fsm_t *fsm = ics_fsm_new(GROUP, &err);
+
+    assert_non_null(fsm);
+    for (uint64_t i = 0; i < position; i++)
+        assert_int_equal(ics_fsm_apply(fsm, log->line[i].buf, log->line[i].len, &res), ICS_OK);
+    assert_int_equal(res.position, position);
+    if (res.accepted || strstr(res.reason, words) == NULL)
+        fail_msg("the state machine: expected a refusal with \"%s\", got %s", words,
+                 res.accepted ? "accepted" : res.reason);
+    ics_fsm_destroy(&fsm);
+}
+
+/* QHM's forgery at position of log: the state machine refuses that entry
+ * (saying refusal) and, resealed with QHM's checkpoints signed again, both
+ * verifiers refuse the file there (saying words and py_words). Frees log. */
+static void s_refused_by_all(s_log_t *log, uint64_t position, const char *refusal,
+                             const char *words, const char *py_words)
+{
+    size_t len = 0;
+    char *text;
+
+    s_state_machine_refuses(log, position, refusal);
+    text = s_reseal(log, "QHM", 0, NULL, &len);
+    ASSERT_FORGERY_CAUGHT_WHY(text, len, position, words, py_words);
+    free(text);
+    s_log_free(log);
+}
+
+/* ned.one's vote with one bit of their person signature changed; QHM,
+ * whose envelope it is, signs the envelope again. */
+static void test_person_signature_altered(void **state)
+{
+    s_log_t log;
+    uint64_t at;
+    Ics__V1__Envelope *env;
+    Ics__V1__Command *cmd;
+
+    (void)state;
+    s_log_copy(&log, &S.log);
+    at = s_find(&log, 0, ICS__V1__COMMAND__BODY_VOTE, "QHM", "ned.one", NULL);
+    env = s_open(&log.line[at - 1]);
+    cmd = s_command(env);
+    assert_non_null(cmd->person_sig);
+    cmd->person_sig->signature.data[5] ^= 1;
+    s_resign(&log.line[at - 1], s_key("QHM"), NULL, 0, cmd);
+    ics__v1__command__free_unpacked(cmd, NULL);
+    ics__v1__envelope__free_unpacked(env, NULL);
+    s_refused_by_all(&log, at, "bad person signature of ned.one of QHM",
+                     "accepted vote by QHM, which the state machine must reject: the signature "
+                     "of ned.one of QHM does not verify",
+                     "the signature of ned.one does not verify");
+}
+
+/* ned.one's signed vote, byte for byte, in a later QHM entry in place of a
+ * Raw: the person's seq is replayed. */
+static void test_person_seq_replayed(void **state)
+{
+    s_log_t log;
+    uint64_t vote, at;
+    Ics__V1__Envelope *env;
+
+    (void)state;
+    s_log_copy(&log, &S.log);
+    vote = s_find(&log, 0, ICS__V1__COMMAND__BODY_VOTE, "QHM", "ned.one", NULL);
+    at = s_find(&log, vote, ICS__V1__COMMAND__BODY_RAW, "QHM", NULL, NULL);
+    env = s_open(&log.line[vote - 1]);
+    s_rewrap(&log.line[at - 1], s_key("QHM"), NULL, 0, env->kind, env->payload.data,
+             env->payload.len);
+    ics__v1__envelope__free_unpacked(env, NULL);
+    s_refused_by_all(&log, at, "replayed person signature: sequence number",
+                     "accepted vote by QHM, which the state machine must reject: person sequence "
+                     "number",
+                     "person sequence number");
+}
+
+/* sir.liam's registration of ned.one made instead by signer (a person of
+ * QHM with their own key, or "" for QHM alone), QHM signing the envelope
+ * again; still marked accepted. */
+static void s_registration_by(const char *signer, const char *refusal, const char *words,
+                              const char *py_words)
+{
+    s_log_t log;
+    size_t plen = 0;
+    char *actor;
+    uint64_t at;
+    uint8_t *payload = NULL;
+    Ics__V1__Envelope *env;
+    Ics__V1__Command *cmd;
+    Ics__V1__PersonSig *ps;
+
+    s_log_copy(&log, &S.log);
+    at = s_find(&log, 0, ICS__V1__COMMAND__BODY_PERSON_REGISTER, "QHM", "sir.liam", "ned.one");
+    env = s_open(&log.line[at - 1]);
+    cmd = s_command(env);
+    ps = cmd->person_sig;
+    actor = cmd->actor;
+    if (signer[0] != '\0') {
+        payload = fx_person_sign(GROUP, "QHM", signer, NULL, ps->seq, cmd, &plen);
+    } else {
+        cmd->actor = (char *)"";
+        cmd->person_sig = NULL;
+        assert_int_equal(ics_pack(&cmd->base, &payload, &plen), ICS_OK);
+    }
+    cmd->actor = actor;
+    cmd->person_sig = ps;
+    s_rewrap(&log.line[at - 1], s_key("QHM"), NULL, 0, env->kind, payload, plen);
+    free(payload);
+    ics__v1__command__free_unpacked(cmd, NULL);
+    ics__v1__envelope__free_unpacked(env, NULL);
+    s_refused_by_all(&log, at, refusal, words, py_words);
+}
+
+static void test_registration_by_non_admin(void **state)
+{
+    (void)state;
+    s_registration_by("sam.allen", "sam.allen is not an administrator of QHM",
+                      "accepted person_register by QHM, which the state machine must reject: "
+                      "sam.allen is not an administrator of QHM",
+                      "sam.allen of QHM may not register, re-key or revoke ned.one");
+}
+
+static void test_registration_by_organisation_alone(void **state)
+{
+    (void)state;
+    s_registration_by("", "QHM has an administrator person",
+                      "accepted person_register by QHM, which the state machine must reject: "
+                      "QHM has an administrator person",
+                      "the organisation alone of QHM may not register");
+}
+
 static void test_rejected_without_reason(void **state)
 {
     s_log_t log;
@@ -790,6 +962,10 @@ int main(void)
         cmocka_unit_test(test_genesis_endpoint_with_space),
         cmocka_unit_test(test_genesis_standby_member),
         cmocka_unit_test(test_rejected_without_reason),
+        cmocka_unit_test(test_person_signature_altered),
+        cmocka_unit_test(test_person_seq_replayed),
+        cmocka_unit_test(test_registration_by_non_admin),
+        cmocka_unit_test(test_registration_by_organisation_alone),
     };
     return cmocka_run_group_tests(tests, s_build, s_unbuild);
 }

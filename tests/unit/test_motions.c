@@ -166,18 +166,26 @@ static void test_board_adopts_with_a_conflicted_member_and_publishes(void **stat
     snprintf(want, sizeof want, "too late: motion %llu closed at", (unsigned long long)m);
     FX_REJECTED(fx_vote(fx, "QHM", "fiona.d", m, AGAINST, NULL), want, "carried: 4 for");
 
+    /* Each vote names the key it was signed with: sir.liam's own. */
+    ics_identity_t *key = fx_person_identity("QHM", "sir.liam");
+    char liam[40], kid[17];
+    ics_hex(ics_identity_key_id(key), 8, kid);
+    snprintf(liam, sizeof liam, "` | `%s` |\n", kid);
+    ics_identity_destroy(&key);
     t = fx_query(fx, false, "plan.publish", PLAN, NULL);
     snprintf(want, sizeof want, "by motion %llu", (unsigned long long)m);
     FX_CONTAINS(t, "# Joint Forward Plan", want, "## 1. Introduction",
                 "## Opinions of health and wellbeing boards",
                 "### Northumberland Health and Wellbeing Board (HWB-E06000057)",
                 "joint local health and wellbeing strategy? **Yes**",
-                "It takes account of our priorities on healthy ageing.",
-                "## Consultation", "1 of 2 consultees responded",
-                "| Organisation RTD (RTD) | did not respond | - | - |",
-                "## Decision record", "**Motion",
+                "It takes account of our priorities on healthy ageing.", "## Consultation",
+                "1 of 2 consultees responded",
+                "| Organisation RTD (RTD) | did not respond | - | - |", "## Decision record",
+                "**Motion",
                 "\n\n> That the Board adopts version 1 of the plan.\n>\n> As consulted on.\n\n",
-                "| sir.liam | QHM | Chair of the ICB | for | A good plan | 30 |",
+                "| sir.liam | QHM | Chair of the ICB | for | A good plan | 30 |", liam,
+                "Each vote is a signed entry of the log, signed by the voter with their own "
+                "key",
                 "Excluded from the vote for a declared interest:",
                 "- ned.two (QHM): interest in `plan:jfp-2026`");
     FX_LACKS(t, "DRAFT");
@@ -473,8 +481,8 @@ static void test_aid_approval_by_place_committee(void **state)
     FX_REJECTED(fx_motion(fx, "QHM", "sam.allen", &m), "mutual aid of 5 needs no approval");
 }
 
-/* The decision record names each vote's log index and entry id: the entry
- * there is the signed Vote. */
+/* The decision record names each vote's log index, entry id and the key it
+ * was signed with: the entry there is the Vote, signed by that key. */
 static void test_votes_are_signed_entries_of_the_log(void **state)
 {
     fx_fsm_t *fx = *state;
@@ -504,6 +512,17 @@ static void test_votes_are_signed_entries_of_the_log(void **state)
     assert_int_equal(cmd->body_case, ICS__V1__COMMAND__BODY_VOTE);
     assert_int_equal(cmd->vote->motion, m);
     assert_string_equal(cmd->actor, "dr.amina.khan");
+    assert_non_null(cmd->person_sig);
+    char kid[17], want[64];
+    ics_hex(cmd->person_sig->key_id.data, 8, kid);
+    t = s_motion(fx, m);
+    snprintf(want, sizeof want, "key %s\n", kid);
+    FX_CONTAINS(t, "VOTES (each a log entry signed by the voter's own key)", want);
+    free(t);
+    t = fx_query(fx, true, "motion.show", arg, NULL);
+    snprintf(want, sizeof want, "\"key_id\":\"%s\"", kid);
+    FX_CONTAINS(t, want);
+    free(t);
     ics__v1__command__free_unpacked(cmd, NULL);
     ics__v1__envelope__free_unpacked(env, NULL);
     free(e.envelope);

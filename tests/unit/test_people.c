@@ -262,6 +262,67 @@ static void test_on_behalf(void **state)
                 "malformed command: on behalf of dr.amina.khan but no person named");
 }
 
+/* people.list shows each person's key id (as log show prints key ids) and
+ * its history: registered, rotated, revoked, at which index, by whom. */
+static void test_list_shows_keys(void **state)
+{
+    fx_fsm_t *fx = *state;
+    Ics__V1__Command cmd = ICS__V1__COMMAND__INIT;
+    Ics__V1__PersonRegister r = ICS__V1__PERSON_REGISTER__INIT;
+    ics_identity_t *lead = fx_person_identity("RTD", "hr.lead");
+    ics_identity_t *old = fx_person_identity("RTD", "night.nurse");
+    ics_identity_t *fresh = fx_person_identity("RTD", "night.nurse/2");
+    char hl[17], ho[17], hf[17], want[6][200];
+    ics_apply_result_t a, b, c, d;
+    char *t;
+
+    ics_hex(ics_identity_key_id(lead), 8, hl);
+    ics_hex(ics_identity_key_id(old), 8, ho);
+    ics_hex(ics_identity_key_id(fresh), 8, hf);
+    a = fx_person(fx, "RTD", "hr.lead", "HR Lead"); /* by RTD alone: its administrator */
+    FX_ACCEPTED(a);
+    b = fx_person(fx, "RTD", "night.nurse", "Night Nurse");
+    FX_ACCEPTED(b);
+    r.person = "night.nurse";
+    r.public_key.data = (uint8_t *)ics_identity_public(fresh);
+    r.public_key.len = ICS_PK_BYTES;
+    cmd.body_case = ICS__V1__COMMAND__BODY_PERSON_REGISTER;
+    cmd.person_register = &r;
+    c = fx_send_key(fx, "RTD", "night.nurse", old, &cmd); /* their own rotation */
+    FX_ACCEPTED(c);
+    d = fx_person_remove(fx, "RTD", "night.nurse");
+    FX_ACCEPTED(d);
+    FX_ACCEPTED(fx_person(fx, "RTD", "night.nurse", "Night Nurse"));
+
+    t = fx_query(fx, false, "people.list", "RTD", NULL);
+    snprintf(want[0], sizeof want[0], "key %s (administrator", hl);
+    snprintf(want[1], sizeof want[1], "registered %s at index %llu by RTD\n", hl,
+             (unsigned long long)a.position);
+    snprintf(want[2], sizeof want[2], "registered %s at index %llu by hr.lead\n", ho,
+             (unsigned long long)b.position);
+    snprintf(want[3], sizeof want[3], "rotated %s at index %llu by night.nurse\n", hf,
+             (unsigned long long)c.position);
+    snprintf(want[4], sizeof want[4], "revoked %s at index %llu by hr.lead\n", hf,
+             (unsigned long long)d.position);
+    snprintf(want[5], sizeof want[5], "key %s\n", ho);
+    FX_CONTAINS(t, want[0], want[1], want[2], want[3], want[4], want[5]);
+    free(t);
+    t = fx_query(fx, true, "people.list", "RTD", NULL);
+    snprintf(want[0], sizeof want[0],
+             "\"key_id\":\"%s\",\"admin\":true,\"key_history\":"
+             "[{\"index\":%llu,\"action\":\"registered\",\"key_id\":\"%s\",\"by\":\"\"}]",
+             hl, (unsigned long long)a.position, hl);
+    snprintf(want[1], sizeof want[1],
+             "{\"index\":%llu,\"action\":\"revoked\",\"key_id\":"
+             "\"%s\",\"by\":\"hr.lead\"}",
+             (unsigned long long)d.position, hf);
+    FX_CONTAINS(t, want[0], want[1]);
+    free(t);
+    ics_identity_destroy(&lead);
+    ics_identity_destroy(&old);
+    ics_identity_destroy(&fresh);
+}
+
 int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, s_setup, s_teardown)
@@ -272,6 +333,7 @@ int main(void)
         T(test_organisations_without_a_node),
         T(test_non_member_refused),
         T(test_on_behalf),
+        T(test_list_shows_keys),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
