@@ -265,16 +265,43 @@ static int s_page_end(s_site_t *s, FILE *f, const char *name)
     return s_close(s, f, name);
 }
 
+/* What the register shows: plans with an adopted version, closed
+ * consultations, decided motions. */
+static bool s_plan_shown(cj_t plan)
+{
+    return s_u64(plan, "adopted") > 0;
+}
+
+static bool s_consultation_shown(cj_t c)
+{
+    char status[32];
+    return strcmp(s_get(c, "status", status, sizeof status), "closed") == 0;
+}
+
+static bool s_decision_shown(cj_t m)
+{
+    char status[32];
+    return strcmp(s_get(m, "status", status, sizeof status), "open") != 0;
+}
+
+/* How many items of list the register shows. */
+static size_t s_count(cj_t list, bool (*shown)(cj_t))
+{
+    size_t pos = 0, n = 0;
+    cj_t it;
+    while (cj_element(list, &pos, &it))
+        n += shown(it);
+    return n;
+}
+
 /* "decision-24.html" if motion m is on the register (it is decided), else "". */
 static const char *s_decision_href(s_site_t *s, uint64_t m, char *buf, size_t size)
 {
     size_t pos = 0;
     cj_t it;
-    char status[32];
     buf[0] = '\0';
     while (m != 0 && cj_element(s->motions, &pos, &it))
-        if (s_u64(it, "motion") == m &&
-            strcmp(s_get(it, "status", status, sizeof status), "open") != 0)
+        if (s_u64(it, "motion") == m && s_decision_shown(it))
             snprintf(buf, size, "decision-%" PRIu64 ".html", m);
     return buf;
 }
@@ -289,7 +316,7 @@ static const char *s_plan_href(s_site_t *s, const char *plan, uint64_t version, 
     char id[S_ID_MAX];
     buf[0] = '\0';
     while (cj_element(s->plans, &pos, &it))
-        if (strcmp(s_get(it, "plan", id, sizeof id), plan) == 0 && s_u64(it, "adopted") > 0 &&
+        if (strcmp(s_get(it, "plan", id, sizeof id), plan) == 0 && s_plan_shown(it) &&
             s_safe_id(id) && version <= s_u64(it, "latest")) {
             if (version > 0)
                 snprintf(buf, size, "plan-%s-v%" PRIu64 ".html", id, version);
@@ -316,6 +343,50 @@ static void s_who(FILE *f, cj_t obj)
     fputs(" <span class=\"org\">(", f);
     s_put(f, obj, "org");
     fputs(")</span>", f);
+}
+
+/* When something happened, who did it (when who is not NULL) and its
+ * entry: "<time> by person (org), log index N". */
+static void s_event(FILE *f, uint64_t ms, const cj_t *who, uint64_t index)
+{
+    ics_html_time(f, ms);
+    if (who != NULL) {
+        fputs(" by ", f);
+        s_who(f, *who);
+    }
+    fputs(", ", f);
+    s_cite_entry(f, index);
+}
+
+/* The start of a table (in a box that scrolls sideways on a narrow
+ * screen) with its column headings, given as "Plan|Period|...". */
+static void s_table(FILE *f, const char *cls, const char *headings)
+{
+    const char *h = headings;
+    fprintf(f, "<div class=\"scroll\"><table class=\"%s\">\n<thead><tr>", cls);
+    while (*h != '\0') {
+        size_t n = strcspn(h, "|");
+        fprintf(f, "<th scope=\"col\">%.*s</th>", (int)n, h);
+        h += n + (h[n] == '|');
+    }
+    fputs("</tr></thead>\n<tbody>\n", f);
+}
+
+/* The end of a table of rows rows; empty, if not NULL, says so when
+ * there are none. */
+static void s_table_end(FILE *f, size_t rows, int cols, const char *empty)
+{
+    if (rows == 0 && empty != NULL)
+        fprintf(f, "<tr><td colspan=\"%d\">%s</td></tr>\n", cols, empty);
+    fputs("</tbody>\n</table></div>\n", f);
+}
+
+/* Has the array no element? */
+static bool s_none(cj_t arr)
+{
+    size_t pos = 0;
+    cj_t it;
+    return !cj_element(arr, &pos, &it);
 }
 
 /* ---- plans ------------------------------------------------------------------------ */
@@ -405,11 +476,7 @@ static int s_version_page(s_site_t *s, const char *plan, cj_t hist, cj_t ver)
     fputs(s_true(ver, "adopted") ? "The adopted version." : "Not the adopted version.", f);
     fprintf(f, " <a href=\"plan-%s.html\">The plan and all its versions</a>.</p>\n", plan);
     fputs("<dl class=\"facts\">\n<dt>Made</dt><dd>", f);
-    ics_html_time(f, s_u64(ver, "clock_ms"));
-    fputs(" by ", f);
-    s_who(f, ver);
-    fputs(", ", f);
-    s_cite_entry(f, s_u64(ver, "index"));
+    s_event(f, s_u64(ver, "clock_ms"), &ver, s_u64(ver, "index"));
     fputs("</dd>\n", f);
     if (amendment != 0)
         fprintf(f,
@@ -481,16 +548,14 @@ static int s_plan_pages(s_site_t *s, cj_t item)
             uint64_t c = s_u64(it, "consultation");
             fprintf(f,
                     "<dt>Adopted</dt><dd class=\"adoption\"><a href=\"plan-%s-v%" PRIu64
-                    ".html\">version %" PRIu64 "</a> on ",
+                    ".html\">version %" PRIu64 "</a>, by ",
                     plan, s_u64(it, "version"), s_u64(it, "version"));
-            ics_html_time(f, s_u64(it, "clock_ms"));
-            fputs(", by ", f);
             s_link(f, s_decision_href(s, s_u64(it, "motion"), href, sizeof href), "decision");
             fprintf(f,
-                    " %" PRIu64 ", after <a href=\"consultation-%" PRIu64 ".html\">"
-                    "consultation %" PRIu64 "</a>; ",
+                    " %" PRIu64 " after <a href=\"consultation-%" PRIu64 ".html\">"
+                    "consultation %" PRIu64 "</a>: ",
                     s_u64(it, "motion"), c, c);
-            s_cite_entry(f, s_u64(it, "index"));
+            s_event(f, s_u64(it, "clock_ms"), NULL, s_u64(it, "index"));
             fputs("</dd>\n", f);
         }
     fputs("</dl>\n", f);
@@ -502,10 +567,8 @@ static int s_plan_pages(s_site_t *s, cj_t item)
     if (cj_get(adopted, "sections", &arr))
         s_sections(f, arr);
 
-    fputs("<h2>Versions</h2>\n<div class=\"scroll\"><table>\n<thead><tr><th scope=\"col\">"
-          "Version</th><th scope=\"col\">Made</th><th scope=\"col\">By</th><th scope=\"col\">"
-          "From amendment</th><th scope=\"col\">Index</th></tr></thead>\n<tbody>\n",
-          f);
+    fputs("<h2>Versions</h2>\n", f);
+    s_table(f, "versions", "Version|Made|By|From amendment|Index");
     if (cj_get(hist, "versions", &arr))
         for (pos = 0; cj_element(arr, &pos, &it);) {
             uint64_t v = s_u64(it, "version"), a = s_u64(it, "amendment");
@@ -524,11 +587,10 @@ static int s_plan_pages(s_site_t *s, cj_t item)
             s_cite_entry(f, s_u64(it, "index"));
             fputs("</td></tr>\n", f);
         }
-    fputs("</tbody>\n</table></div>\n", f);
+    s_table_end(f, 1, 5, NULL);
 
     fputs("<h2>Amendments</h2>\n", f);
-    pos = 0;
-    if (!cj_element(amends, &pos, &it))
+    if (s_none(amends))
         fputs("<p>None.</p>\n", f);
     for (pos = 0; cj_element(amends, &pos, &it);) {
         uint64_t a = s_u64(it, "amendment");
@@ -560,47 +622,6 @@ static int s_plan_pages(s_site_t *s, cj_t item)
     return rc;
 }
 
-/* plans.html: the adopted plans, each with its own pages. */
-static int s_plans(s_site_t *s)
-{
-    size_t pos = 0, n = 0;
-    cj_t it;
-    char href[S_ID_MAX + 16], buf[300], id[S_ID_MAX];
-    FILE *f;
-
-    while (cj_element(s->plans, &pos, &it))
-        if (s_u64(it, "adopted") > 0 && s_plan_pages(s, it) != 0)
-            return -1;
-    f = s_page(s, "plans.html", "plans.html", "Plans");
-    if (f == NULL)
-        return -1;
-    fputs("<p>Plans the partners have adopted, each with every version, what changed between "
-          "them and why. Drafts appear here once a version is adopted.</p>\n",
-          f);
-    fputs("<div class=\"scroll\"><table>\n<thead><tr><th scope=\"col\">Plan</th><th scope=\"col\">"
-          "Period</th><th scope=\"col\">Drawn up by</th><th scope=\"col\">Adopted version</th>"
-          "<th scope=\"col\">Latest version</th></tr></thead>\n<tbody>\n",
-          f);
-    for (pos = 0; cj_element(s->plans, &pos, &it);) {
-        if (s_u64(it, "adopted") == 0)
-            continue;
-        n++;
-        fputs("<tr class=\"plan\"><td>", f);
-        s_get(it, "plan", id, sizeof id);
-        s_link(f, s_plan_href(s, id, 0, href, sizeof href), s_get(it, "title", buf, sizeof buf));
-        fputs("</td><td>", f);
-        s_put(f, it, "period");
-        fputs("</td><td>", f);
-        s_put(f, it, "org");
-        fprintf(f, "</td><td>%" PRIu64 "</td><td>%" PRIu64 "</td></tr>\n", s_u64(it, "adopted"),
-                s_u64(it, "latest"));
-    }
-    if (n == 0)
-        fputs("<tr><td colspan=\"5\">No plan has been adopted yet.</td></tr>\n", f);
-    fputs("</tbody>\n</table></div>\n", f);
-    return s_page_end(s, f, "plans.html");
-}
-
 /* ---- consultations -------------------------------------------------------------- */
 
 static const char *s_opinion_words(const char *o)
@@ -610,8 +631,9 @@ static const char *s_opinion_words(const char *o)
 
 /* consultation-N.html: the question, the health and wellbeing boards'
  * opinions, every response. */
-static int s_consultation_page(s_site_t *s, uint64_t id)
+static int s_consultation_page(s_site_t *s, cj_t item)
 {
+    uint64_t id = s_u64(item, "consultation");
     char arg[24], name[48], title[64], plan[S_ID_MAX], href[S_ID_MAX + 32], buf[64];
     char *args[1] = {arg};
     cj_t c, arr, it, resp, ops, ces;
@@ -634,22 +656,18 @@ static int s_consultation_page(s_site_t *s, uint64_t id)
     fputs("</code>, ", f);
     s_link(f, s_plan_href(s, plan, s_u64(c, "version"), href, sizeof href), buf);
     fputs("</dd>\n<dt>Opened</dt><dd>", f);
-    ics_html_time(f, s_u64(c, "opens_ms"));
-    fputs(", ", f);
-    s_cite_entry(f, id);
+    s_event(f, s_u64(c, "opens_ms"), NULL, id);
     fputs("</dd>\n<dt>Closed</dt><dd>", f);
-    ics_html_time(f, s_u64(c, "closed_ms"));
+    s_event(f, s_u64(c, "closed_ms"), NULL, s_u64(c, "closed_at"));
     fputs(" (", f);
     s_put(f, c, "closed_by");
-    fputs("), ", f);
-    s_cite_entry(f, s_u64(c, "closed_at"));
+    fputs(")", f);
     fputs("</dd>\n</dl>\n<h2>The question</h2>\n<blockquote>", f);
     s_put_paras(f, c, "question");
     fputs("</blockquote>\n<h2>Opinions of health and wellbeing boards</h2>\n", f);
     if (!cj_get(c, "hwb_opinions", &ops) || !cj_get(c, "consultees", &ces))
         ops = ces = (cj_t){"[]", 2};
-    pos = 0;
-    if (!cj_element(ops, &pos, &it))
+    if (s_none(ops))
         fputs("<p>No health and wellbeing board was consulted in this round.</p>\n", f);
     for (pos = 0; cj_element(ops, &pos, &it);) {
         char who[S_ID_MAX], opinion[16];
@@ -680,10 +698,7 @@ static int s_consultation_page(s_site_t *s, uint64_t id)
     for (pos = 0, n = 0, answered = 0; cj_element(ces, &pos, &it); n++)
         answered += s_true(it, "responded");
     fprintf(f, "<h2>Responses</h2>\n<p>%zu of %zu consultees responded.</p>\n", answered, n);
-    fputs("<div class=\"scroll\"><table>\n<thead><tr><th scope=\"col\">Consultee</th>"
-          "<th scope=\"col\">Position</th><th scope=\"col\">Response</th><th scope=\"col\">"
-          "Given by</th><th scope=\"col\">Index</th></tr></thead>\n<tbody>\n",
-          f);
+    s_table(f, "responses", "Consultee|Position|Response|Given by|Index");
     for (pos = 0; cj_element(ces, &pos, &it);) {
         fputs("<tr class=\"response\"><td>", f);
         s_put(f, it, "name");
@@ -704,54 +719,8 @@ static int s_consultation_page(s_site_t *s, uint64_t id)
         s_cite_entry(f, s_u64(it, "index"));
         fputs("</td></tr>\n", f);
     }
-    fputs("</tbody>\n</table></div>\n", f);
+    s_table_end(f, 1, 5, NULL);
     return s_page_end(s, f, name);
-}
-
-/* consultations.html: the closed rounds, each with its own page. */
-static int s_consultations(s_site_t *s)
-{
-    size_t pos = 0, n = 0;
-    cj_t it;
-    char status[32], plan[S_ID_MAX], href[S_ID_MAX + 32], buf[64];
-    FILE *f;
-
-    while (cj_element(s->consults, &pos, &it))
-        if (strcmp(s_get(it, "status", status, sizeof status), "closed") == 0 &&
-            s_consultation_page(s, s_u64(it, "consultation")) != 0)
-            return -1;
-    f = s_page(s, "consultations.html", "consultations.html", "Consultations");
-    if (f == NULL)
-        return -1;
-    fputs("<p>Closed consultation rounds on plan versions, with every response and the opinion "
-          "of each health and wellbeing board.</p>\n",
-          f);
-    fputs("<div class=\"scroll\"><table>\n<thead><tr><th scope=\"col\">Consultation</th>"
-          "<th scope=\"col\">Plan version</th><th scope=\"col\">Closed</th><th scope=\"col\">"
-          "Responses</th></tr></thead>\n<tbody>\n",
-          f);
-    for (pos = 0; cj_element(s->consults, &pos, &it);) {
-        uint64_t id = s_u64(it, "consultation");
-        if (strcmp(s_get(it, "status", status, sizeof status), "closed") != 0)
-            continue;
-        n++;
-        fprintf(f,
-                "<tr class=\"consultation\"><td><a href=\"consultation-%" PRIu64 ".html\">"
-                "Consultation %" PRIu64 "</a></td><td><code>",
-                id, id);
-        ics_html_escape(f, s_get(it, "plan", plan, sizeof plan));
-        fputs("</code> ", f);
-        snprintf(buf, sizeof buf, "version %" PRIu64, s_u64(it, "version"));
-        s_link(f, s_plan_href(s, plan, s_u64(it, "version"), href, sizeof href), buf);
-        fputs("</td><td>", f);
-        ics_html_time(f, s_u64(it, "closes_ms"));
-        fprintf(f, "</td><td>%" PRIu64 " of %" PRIu64 "</td></tr>\n", s_u64(it, "responded"),
-                s_u64(it, "consultees"));
-    }
-    if (n == 0)
-        fputs("<tr><td colspan=\"4\">No consultation has closed yet.</td></tr>\n", f);
-    fputs("</tbody>\n</table></div>\n", f);
-    return s_page_end(s, f, "consultations.html");
 }
 
 /* ---- decisions ------------------------------------------------------------------ */
@@ -769,8 +738,9 @@ static void s_motion_title(FILE *f, cj_t m)
 
 /* decision-N.html: what was decided, by whom under which rule, every vote
  * and every member excluded for a declared interest. */
-static int s_decision_page(s_site_t *s, uint64_t id)
+static int s_decision_page(s_site_t *s, cj_t item)
 {
+    uint64_t id = s_u64(item, "motion");
     char arg[24], name[48], title[400], choice[16];
     char *args[1] = {arg};
     cj_t doc, m, tally, arr, it;
@@ -792,13 +762,8 @@ static int s_decision_page(s_site_t *s, uint64_t id)
         return -1;
     fputs("<p class=\"outcome\">", f);
     s_put(f, m, "outcome");
-    fputs("</p>\n<dl class=\"facts\">\n<dt>Motion</dt><dd>", f);
-    fprintf(f, "%" PRIu64 ", proposed by ", id);
-    s_who(f, m);
-    fputs(" on ", f);
-    ics_html_time(f, s_u64(doc, "opened_ms"));
-    fputs(", ", f);
-    s_cite_entry(f, id);
+    fprintf(f, "</p>\n<dl class=\"facts\">\n<dt>Motion %" PRIu64 "</dt><dd>proposed ", id);
+    s_event(f, s_u64(doc, "opened_ms"), &m, id);
     fputs("</dd>\n<dt>Decides</dt><dd><code>", f);
     if (s_get(doc, "target", title, sizeof title)[0] != '\0')
         ics_html_escape(f, title);
@@ -837,14 +802,10 @@ static int s_decision_page(s_site_t *s, uint64_t id)
             "<p>Of %" PRIu64 " members entitled to decide.</p>\n",
             s_u64(tally, "for"), s_u64(tally, "against"), s_u64(tally, "abstain"),
             s_u64(tally, "not_voted"), s_u64(tally, "excluded"), s_u64(tally, "members"));
-    pos = 0;
-    if (!cj_get(m, "votes", &arr) || !cj_element(arr, &pos, &it)) {
+    if (!cj_get(m, "votes", &arr) || s_none(arr)) {
         fputs("<p>No votes: decided by one role holder acting alone, or withdrawn.</p>\n", f);
     } else {
-        fputs("<div class=\"scroll\"><table class=\"votes\">\n<thead><tr><th scope=\"col\">"
-              "Member</th><th scope=\"col\">Role</th><th scope=\"col\">Vote</th><th scope="
-              "\"col\">Reason</th><th scope=\"col\">Index</th></tr></thead>\n<tbody>\n",
-              f);
+        s_table(f, "votes", "Member|Role|Vote|Reason|Index");
         for (pos = 0; cj_element(arr, &pos, &it);) {
             bool current = s_true(it, "current");
             fprintf(f, "<tr class=\"vote%s\"><td>", current ? "" : " earlier");
@@ -863,18 +824,18 @@ static int s_decision_page(s_site_t *s, uint64_t id)
             s_cite_entry(f, s_u64(it, "index"));
             fputs("</td></tr>\n", f);
         }
-        fputs("</tbody>\n</table></div>\n", f);
+        s_table_end(f, 1, 5, NULL);
     }
 
     fputs("<h2>Declared interests</h2>\n", f);
-    pos = 0;
-    if (!cj_get(m, "excluded", &arr) || !cj_element(arr, &pos, &it))
+    bool excluded = cj_get(m, "excluded", &arr) && !s_none(arr);
+    if (!excluded)
         fputs("<p>No member was excluded for a declared interest.</p>\n", f);
     else
         fputs("<p>Members with a declared interest in what the motion decides were excluded "
               "from the vote:</p>\n<ul class=\"interests\">\n",
               f);
-    for (pos = 0; cj_get(m, "excluded", &arr) && cj_element(arr, &pos, &it);) {
+    for (pos = 0; excluded && cj_element(arr, &pos, &it);) {
         fputs("<li class=\"interest\">", f);
         s_who(f, it);
         fputs(": interest in <code>", f);
@@ -885,54 +846,129 @@ static int s_decision_page(s_site_t *s, uint64_t id)
         s_cite_entry(f, s_u64(it, "declared_at"));
         fputs(")</li>\n", f);
     }
-    pos = 0;
-    if (cj_get(m, "excluded", &arr) && cj_element(arr, &pos, &it))
+    if (excluded)
         fputs("</ul>\n", f);
     return s_page_end(s, f, name);
 }
 
-/* decisions.html: every decided motion, each with its own page. */
-static int s_decisions(s_site_t *s)
+/* ---- the lists ------------------------------------------------------------------ */
+
+static void s_plan_row(s_site_t *s, FILE *f, cj_t it)
 {
-    size_t pos = 0, n = 0;
+    char href[S_ID_MAX + 16], buf[300], id[S_ID_MAX];
+
+    fputs("<tr class=\"plan\"><td>", f);
+    s_get(it, "plan", id, sizeof id);
+    s_link(f, s_plan_href(s, id, 0, href, sizeof href), s_get(it, "title", buf, sizeof buf));
+    fputs("</td><td>", f);
+    s_put(f, it, "period");
+    fputs("</td><td>", f);
+    s_put(f, it, "org");
+    fprintf(f, "</td><td>%" PRIu64 "</td><td>%" PRIu64 "</td></tr>\n", s_u64(it, "adopted"),
+            s_u64(it, "latest"));
+}
+
+static void s_consultation_row(s_site_t *s, FILE *f, cj_t it)
+{
+    char plan[S_ID_MAX], href[S_ID_MAX + 32], buf[64];
+    uint64_t id = s_u64(it, "consultation");
+
+    fprintf(f,
+            "<tr class=\"consultation\"><td><a href=\"consultation-%" PRIu64 ".html\">"
+            "Consultation %" PRIu64 "</a></td><td><code>",
+            id, id);
+    ics_html_escape(f, s_get(it, "plan", plan, sizeof plan));
+    fputs("</code> ", f);
+    snprintf(buf, sizeof buf, "version %" PRIu64, s_u64(it, "version"));
+    s_link(f, s_plan_href(s, plan, s_u64(it, "version"), href, sizeof href), buf);
+    fputs("</td><td>", f);
+    ics_html_time(f, s_u64(it, "closes_ms"));
+    fprintf(f, "</td><td>%" PRIu64 " of %" PRIu64 "</td></tr>\n", s_u64(it, "responded"),
+            s_u64(it, "consultees"));
+}
+
+static void s_decision_row(s_site_t *s, FILE *f, cj_t it)
+{
+    uint64_t id = s_u64(it, "motion");
+
+    (void)s;
+    fprintf(f, "<tr class=\"decision\"><td><a href=\"decision-%" PRIu64 ".html\">", id);
+    s_motion_title(f, it);
+    fputs("</a></td><td><code>", f);
+    s_put(f, it, "decision");
+    fputs("</code></td><td>", f);
+    s_put(f, it, "outcome");
+    fputs("</td><td>", f);
+    s_cite_entry(f, id);
+    fputs("</td></tr>\n", f);
+}
+
+/* A list page and a page for each item on it. */
+typedef struct {
+    const char *file, *title, *intro;
+    const char *headings, *empty; /* the table's column headings, and its text when empty */
+    int cols;
+    bool (*shown)(cj_t item);
+    int (*page)(s_site_t *s, cj_t item);
+    void (*row)(s_site_t *s, FILE *f, cj_t item);
+} s_list_t;
+
+static const s_list_t s_plan_list = {
+    "plans.html",
+    "Plans",
+    "Plans the partners have adopted, each with every version, what changed between them and "
+    "why. Drafts appear here once a version is adopted.",
+    "Plan|Period|Drawn up by|Adopted version|Latest version",
+    "No plan has been adopted yet.",
+    5,
+    s_plan_shown,
+    s_plan_pages,
+    s_plan_row};
+
+static const s_list_t s_consultation_list = {
+    "consultations.html",
+    "Consultations",
+    "Closed consultation rounds on plan versions, with every response and the opinion of each "
+    "health and wellbeing board.",
+    "Consultation|Plan version|Closed|Responses",
+    "No consultation has closed yet.",
+    4,
+    s_consultation_shown,
+    s_consultation_page,
+    s_consultation_row};
+
+static const s_list_t s_decision_list = {
+    "decisions.html",
+    "Decisions",
+    "Every decision the partners have taken together under their <a href=\"scheme.html\">scheme "
+    "of delegation</a>, with its votes and the members excluded for a declared interest. "
+    "Motions still open to votes appear once decided.",
+    "Motion|Decides|Outcome|Index",
+    "No decision has been taken yet.",
+    4,
+    s_decision_shown,
+    s_decision_page,
+    s_decision_row};
+
+static int s_list_pages(s_site_t *s, const s_list_t *l, cj_t list)
+{
+    size_t pos = 0;
     cj_t it;
-    char status[32];
     FILE *f;
 
-    while (cj_element(s->motions, &pos, &it))
-        if (strcmp(s_get(it, "status", status, sizeof status), "open") != 0 &&
-            s_decision_page(s, s_u64(it, "motion")) != 0)
+    while (cj_element(list, &pos, &it))
+        if (l->shown(it) && l->page(s, it) != 0)
             return -1;
-    f = s_page(s, "decisions.html", "decisions.html", "Decisions");
+    f = s_page(s, l->file, l->file, l->title);
     if (f == NULL)
         return -1;
-    fputs("<p>Every decision the partners have taken together under their <a href=\"scheme.html"
-          "\">scheme of delegation</a>, with its votes and the members excluded for a declared "
-          "interest. Motions still open to votes appear once decided.</p>\n",
-          f);
-    fputs("<div class=\"scroll\"><table>\n<thead><tr><th scope=\"col\">Motion</th>"
-          "<th scope=\"col\">Decides</th><th scope=\"col\">Outcome</th><th scope=\"col\">"
-          "Index</th></tr></thead>\n<tbody>\n",
-          f);
-    for (pos = 0; cj_element(s->motions, &pos, &it);) {
-        uint64_t id = s_u64(it, "motion");
-        if (strcmp(s_get(it, "status", status, sizeof status), "open") == 0)
-            continue;
-        n++;
-        fprintf(f, "<tr class=\"decision\"><td><a href=\"decision-%" PRIu64 ".html\">", id);
-        s_motion_title(f, it);
-        fputs("</a></td><td><code>", f);
-        s_put(f, it, "decision");
-        fputs("</code></td><td>", f);
-        s_put(f, it, "outcome");
-        fputs("</td><td>", f);
-        s_cite_entry(f, id);
-        fputs("</td></tr>\n", f);
-    }
-    if (n == 0)
-        fputs("<tr><td colspan=\"4\">No decision has been taken yet.</td></tr>\n", f);
-    fputs("</tbody>\n</table></div>\n", f);
-    return s_page_end(s, f, "decisions.html");
+    fprintf(f, "<p>%s</p>\n", l->intro);
+    s_table(f, "list", l->headings);
+    for (pos = 0; cj_element(list, &pos, &it);)
+        if (l->shown(it))
+            l->row(s, f, it);
+    s_table_end(f, s_count(list, l->shown), l->cols, l->empty);
+    return s_page_end(s, f, l->file);
 }
 
 /* ---- the scheme of delegation ------------------------------------------------------ */
@@ -992,10 +1028,8 @@ static int s_scheme(s_site_t *s)
     }
     fputs("</dl>\n", f);
     s_put_paras(f, p, "note");
-    fputs("<h2>Decisions</h2>\n<div class=\"scroll\"><table class=\"scheme\">\n<thead><tr>"
-          "<th scope=\"col\">Decision</th><th scope=\"col\">Decided by</th><th scope=\"col\">"
-          "Who may propose</th></tr></thead>\n<tbody>\n",
-          f);
+    fputs("<h2>Decisions</h2>\n", f);
+    s_table(f, "scheme", "Decision|Decided by|Who may propose");
     for (pos = 0; cj_get(p, "decisions", &decisions) && cj_element(decisions, &pos, &d);)
         for (rp = 0; cj_get(d, "rules", &rules) && cj_element(rules, &rp, &r);) {
             fputs("<tr><th scope=\"row\">", f);
@@ -1008,7 +1042,8 @@ static int s_scheme(s_site_t *s)
             s_list(f, r, "proposers", roles);
             fputs("</td></tr>\n", f);
         }
-    fputs("</tbody>\n</table></div>\n<h2>Bodies</h2>\n", f);
+    s_table_end(f, 1, 3, NULL);
+    fputs("<h2>Bodies</h2>\n", f);
     for (pos = 0; cj_get(p, "bodies", &bodies) && cj_element(bodies, &pos, &d);) {
         fputs("<section class=\"body\">\n<h3>", f);
         s_put(f, d, "name");
@@ -1096,17 +1131,11 @@ out:
 /* index.html: what the register holds. */
 static int s_home(s_site_t *s)
 {
-    size_t pos, plans = 0, consults = 0, decisions = 0;
-    cj_t it;
-    char status[32];
+    size_t plans = s_count(s->plans, s_plan_shown);
+    size_t consults = s_count(s->consults, s_consultation_shown);
+    size_t decisions = s_count(s->motions, s_decision_shown);
     FILE *f;
 
-    for (pos = 0; cj_element(s->plans, &pos, &it);)
-        plans += s_u64(it, "adopted") > 0;
-    for (pos = 0; cj_element(s->consults, &pos, &it);)
-        consults += strcmp(s_get(it, "status", status, sizeof status), "closed") == 0;
-    for (pos = 0; cj_element(s->motions, &pos, &it);)
-        decisions += strcmp(s_get(it, "status", status, sizeof status), "open") != 0;
     f = s_page(s, "index.html", "index.html", "Public register");
     if (f == NULL)
         return -1;
@@ -1247,8 +1276,10 @@ static int s_generate(s_site_t *s)
         s_ask(s, "policy.show", 0, NULL, NULL, &s->policy) != 0)
         return -1;
     s_get(doc, "group", s->group, sizeof s->group);
-    if (s_style(s) != 0 || s_plans(s) != 0 || s_consultations(s) != 0 || s_decisions(s) != 0 ||
-        s_scheme(s) != 0 || s_verify(s) != 0 || s_home(s) != 0)
+    if (s_style(s) != 0 || s_list_pages(s, &s_plan_list, s->plans) != 0 ||
+        s_list_pages(s, &s_consultation_list, s->consults) != 0 ||
+        s_list_pages(s, &s_decision_list, s->motions) != 0 || s_scheme(s) != 0 ||
+        s_verify(s) != 0 || s_home(s) != 0)
         return -1;
     return 0;
 }
