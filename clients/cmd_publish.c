@@ -432,17 +432,19 @@ static void s_diff(FILE *f, cj_t diff)
                 next = nl != NULL ? nl + 1 : NULL;
                 if (nl != NULL)
                     *nl = '\0';
-                const char *tag = line[0] == '-' ? "del" : line[0] == '+' ? "ins" : NULL;
+                /* A removed or added line is a del or ins, a block (style.css)
+                 * that ends its line; a hunk header is marked as such. */
+                const char *tag = line[0] == '-'   ? "del"
+                                  : line[0] == '+' ? "ins"
+                                  : line[0] == '@' ? "span"
+                                                   : NULL;
                 if (tag != NULL)
-                    fprintf(f, "<%s>", tag);
-                else if (line[0] == '@')
-                    fputs("<span class=\"hunk\">", f);
+                    fprintf(f, tag[0] == 's' ? "<span class=\"hunk\">" : "<%s>", tag);
                 ics_html_escape(f, line);
-                /* del and ins are blocks (style.css): they end their line. */
-                fputs(tag != NULL      ? (tag[0] == 'd' ? "</del>" : "</ins>")
-                      : line[0] == '@' ? "</span>\n"
-                                       : "\n",
-                      f);
+                if (tag != NULL)
+                    fprintf(f, "</%s>", tag);
+                if (tag == NULL || tag[0] == 's')
+                    fputc('\n', f);
             }
             fputs("</pre>\n", f);
         }
