@@ -1206,7 +1206,7 @@ static const char s_css[] =
     ".tag{font-size:.8rem;font-weight:600;background:var(--bg);border:1px solid var(--line);"
     "border-radius:3px;padding:0 .3rem}\n"
     ".status.adopted{font-weight:600}\n"
-    ".plan-section p,blockquote p{white-space:pre-line}\n"
+    "blockquote p,td p{white-space:pre-line}\n"
     "blockquote{margin:.5rem 0;padding:.2rem 1rem;border-left:4px solid var(--line)}\n"
     ".outcome{font-size:1.1rem;font-weight:600}\n"
     ".tally{list-style:none;padding:0;display:flex;flex-wrap:wrap;gap:.5rem 1.5rem}"
