@@ -885,8 +885,10 @@ static void s_consultation_row(s_site_t *s, FILE *f, cj_t it)
     s_link(f, s_plan_href(s, plan, s_u64(it, "version"), href, sizeof href), buf);
     fputs("</td><td>", f);
     ics_html_time(f, s_u64(it, "closes_ms"));
-    fprintf(f, "</td><td>%" PRIu64 " of %" PRIu64 "</td></tr>\n", s_u64(it, "responded"),
+    fprintf(f, "</td><td>%" PRIu64 " of %" PRIu64 "</td><td>", s_u64(it, "responded"),
             s_u64(it, "consultees"));
+    s_cite_entry(f, id);
+    fputs("</td></tr>\n", f);
 }
 
 static void s_decision_row(s_site_t *s, FILE *f, cj_t it)
@@ -932,9 +934,9 @@ static const s_list_t s_consultation_list = {
     "Consultations",
     "Closed consultation rounds on plan versions, with every response and the opinion of each "
     "health and wellbeing board.",
-    "Consultation|Plan version|Closed|Responses",
+    "Consultation|Plan version|Closed|Responses|Index",
     "No consultation has closed yet.",
-    4,
+    5,
     s_consultation_shown,
     s_consultation_page,
     s_consultation_row};
