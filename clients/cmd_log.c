@@ -146,7 +146,7 @@ static void s_entry_detail(const Ics__V1__LogEntry *e)
     ics__v1__envelope__free_unpacked(env, NULL);
 }
 
-static Ics__V1__ControlResponse *s_log_request(opts_t *o, Ics__V1__LogRequest *lr)
+Ics__V1__ControlResponse *ctl_log_request(opts_t *o, Ics__V1__LogRequest *lr)
 {
     Ics__V1__ControlRequest req = ICS__V1__CONTROL_REQUEST__INIT;
     Ics__V1__ControlResponse *resp;
@@ -705,7 +705,7 @@ static int s_show(opts_t *o, const ctl_args_t *a)
         return EXIT_USAGE;
     lr.op = ICS__V1__LOG_REQUEST__OP__SHOW;
     lr.position = pos;
-    resp = s_log_request(o, &lr);
+    resp = ctl_log_request(o, &lr);
     if (resp == NULL)
         return EXIT_FAIL;
     int rc = EXIT_OK;
@@ -729,7 +729,7 @@ static int s_export(opts_t *o, const ctl_args_t *a)
     int rc = EXIT_OK;
 
     lr.op = ICS__V1__LOG_REQUEST__OP__EXPORT;
-    resp = s_log_request(o, &lr);
+    resp = ctl_log_request(o, &lr);
     if (resp == NULL)
         return EXIT_FAIL;
     const Ics__V1__LogReply *reply = resp->log;

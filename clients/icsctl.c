@@ -35,7 +35,7 @@ static const ctl_cmd_t *const s_commands[] = {
     &ctl_cmd_status, &ctl_cmd_submit, &ctl_cmd_log, &ctl_cmd_members, &ctl_cmd_member,
     &ctl_cmd_keys, &ctl_cmd_plan, &ctl_cmd_amend, &ctl_cmd_consult, &ctl_cmd_motion,
     &ctl_cmd_vote, &ctl_cmd_policy, &ctl_cmd_people, &ctl_cmd_opel, &ctl_cmd_aid,
-    &ctl_cmd_watch, &ctl_cmd_inbox, &ctl_cmd_help,
+    &ctl_cmd_watch, &ctl_cmd_inbox, &ctl_cmd_publish, &ctl_cmd_help,
 };
 
 const ctl_cmd_t *const *ctl_commands(size_t *n)

@@ -124,7 +124,7 @@ bool ctl_flag(const ctl_args_t *a, const char *name);
 extern const ctl_cmd_t ctl_cmd_status, ctl_cmd_submit, ctl_cmd_log, ctl_cmd_members,
     ctl_cmd_member, ctl_cmd_keys, ctl_cmd_plan, ctl_cmd_amend, ctl_cmd_consult,
     ctl_cmd_motion, ctl_cmd_vote, ctl_cmd_policy, ctl_cmd_people, ctl_cmd_opel, ctl_cmd_aid,
-    ctl_cmd_watch, ctl_cmd_inbox, ctl_cmd_help;
+    ctl_cmd_watch, ctl_cmd_inbox, ctl_cmd_publish, ctl_cmd_help;
 const ctl_cmd_t *const *ctl_commands(size_t *n);
 
 /* icsctl itself: parses argv, runs the command, returns the exit status. */
@@ -295,6 +295,10 @@ bool ctl_person_key_sealed(const char *path);
 int ctl_person_sign(opts_t *o, Ics__V1__Command *cmd, uint8_t **out, size_t *out_len);
 
 /* ---- the log as it grows (cmd_log.c, cmd_watch.c) -------------------------------- */
+
+/* A request on the node's audit log (show, tail, export ...): the
+ * response holding a LogReply (caller frees) or NULL, the error reported. */
+Ics__V1__ControlResponse *ctl_log_request(opts_t *o, Ics__V1__LogRequest *lr);
 
 /* Sleeps ms milliseconds (between retries of a long poll). */
 void ctl_sleep_ms(unsigned ms);

@@ -21,6 +21,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/html.h"
 #include "events.h"
 #include "history.h"
 #include "node.h"
@@ -258,35 +259,7 @@ static s_jv_t *s_query(ics_group_t *g, const char *name, size_t argc, char *cons
 
 /* ---- writing -------------------------------------------------------------------- */
 
-void ics_html_escape(FILE *out, const char *s)
-{
-    for (; s != NULL && *s; s++) {
-        switch (*s) {
-        case '&': fputs("&amp;", out); break;
-        case '<': fputs("&lt;", out); break;
-        case '>': fputs("&gt;", out); break;
-        case '"': fputs("&quot;", out); break;
-        case '\'': fputs("&#39;", out); break;
-        default: fputc(*s, out); break;
-        }
-    }
-}
-
 #define E(s) ics_html_escape(out, (s))
-
-static void s_time(FILE *out, uint64_t ms)
-{
-    time_t t = (time_t)(ms / 1000);
-    struct tm tm;
-    char buf[32];
-    if (ms == 0 || gmtime_r(&t, &tm) == NULL) {
-        fputs("&ndash;", out);
-        return;
-    }
-    strftime(buf, sizeof buf, "%Y-%m-%d %H:%M", &tm);
-    fprintf(out, "<time datetime=\"%04d-%02d-%02dT%02d:%02d:%02dZ\">%s</time>", tm.tm_year + 1900,
-            tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, buf);
-}
 
 /* The same as plain text, for inside SVG. */
 static void s_time_text(FILE *out, uint64_t ms)
@@ -313,7 +286,7 @@ static void s_dur(FILE *out, uint64_t ms)
 /* A deadline, and how far it is from the log clock. */
 static void s_deadline(FILE *out, uint64_t at, uint64_t clock)
 {
-    s_time(out, at);
+    ics_html_time(out, at);
     if (at == 0)
         return;
     fputs(" <span class=\"rel\">(", out);
@@ -485,7 +458,7 @@ static void s_section_opel(FILE *out, ics_group_t *g, const char *gid)
         if (!s_jbool(r, "current"))
             fputs(" <span class=\"rel\">(not counted)</span>", out);
         fputs("</td><td>", out);
-        s_time(out, s_ju64(r, "reported_ms"));
+        ics_html_time(out, s_ju64(r, "reported_ms"));
         fputs("</td><td>", out);
         E(s_jstr(r, "note"));
         fputs("</td></tr>", out);
@@ -571,7 +544,7 @@ static void s_section_aid(FILE *out, ics_group_t *g, const char *gid)
         fprintf(out, "<tr class=\"escalation\"><td>%" PRIu64 "</td><td>", s_ju64(r, "id"));
         E(s_jstr(r, "org"));
         fputs("</td><td>", out);
-        s_time(out, s_ju64(esc, "at_ms"));
+        ics_html_time(out, s_ju64(esc, "at_ms"));
         fprintf(out, "</td><td>%" PRIu64 "</td><td>", s_ju64(esc, "quantity"));
         E(s_jstr(esc, "region"));
         fputs("</td><td>", out);
@@ -630,7 +603,7 @@ static void s_section_gov(FILE *out, ics_group_t *g, const char *gid, uint64_t c
         E(s_jstr(r, "status"));
         fprintf(out, "</td><td>%" PRIu64 " of %" PRIu64 "</td><td>", s_ju64(r, "responded"),
                 s_ju64(r, "consultees"));
-        s_time(out, s_ju64(r, "opens_ms"));
+        ics_html_time(out, s_ju64(r, "opens_ms"));
         fputs("</td><td>", out);
         s_deadline(out, s_ju64(r, "closes_ms"), clock);
         fputs("</td></tr>", out);
@@ -727,7 +700,7 @@ void ics_dashboard_page(struct ics_node *node, FILE *out)
         fprintf(out, "<div class=\"group\" id=\"group-%s\" data-position=\"%" PRIu64 "\"><h2>"
                      "Group %s</h2><p class=\"rel\">Log position %" PRIu64 ", log clock ",
                 gid, ics_fsm_position(ics_group_fsm(g)), gid, ics_fsm_position(ics_group_fsm(g)));
-        s_time(out, clock);
+        ics_html_time(out, clock);
         fputs(" UTC</p>", out);
         s_section_opel(out, g, gid);
         s_section_aid(out, g, gid);

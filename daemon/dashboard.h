@@ -31,7 +31,4 @@ bool ics_dashboard_stream_pending(ics_dashboard_stream_t *self);
  * call) as SSE messages to out. Returns how many events were written. */
 size_t ics_dashboard_stream_read(ics_dashboard_stream_t *self, FILE *out);
 
-/* HTML-escapes s onto out (& < > " '). */
-void ics_html_escape(FILE *out, const char *s);
-
 #endif

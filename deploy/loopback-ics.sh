@@ -217,6 +217,7 @@ run "$icsctl" -c "$dir/$leader.conf" --group nenc log tail -n 3
 say "Done"
 echo "  keys, configurations, data and logs are in $dir"
 echo "  dashboard (the ICB's node, read-only): http://127.0.0.1:$dash_port/"
+echo "  public register (static files, for any web server): $dir/register/index.html"
 [ $keep = 1 ] && echo "  nodes left running; stop them with: kill \$(cat $dir/*.pid)"
 [ $keep = 1 ] || echo "  (run with --keep to leave the nodes and the dashboard up)"
 exit 0

@@ -4,7 +4,8 @@
 # amend it (one amendment conflicts and is refused with advice to rebase);
 # the plan goes out to consultation, the health and wellbeing board giving
 # its statutory opinion; the board votes (a member with a declared interest
-# is excluded) and adopts it; the adopted plan is published as Markdown.
+# is excluded) and adopts it; the adopted plan is published as Markdown, and
+# the public register as a static website.
 #
 # Uses loopback-ics.sh's helpers and variables: say, ctl ORG ..., $icsctl,
 # $dir, $top. The consultation runs for seconds, not weeks, so the demo is
@@ -205,4 +206,8 @@ Expand same-day emergency care at the RVI and Northumbria." \
     echo "  The votes cited are signed entries of the log; anyone with an export can check them:"
     pctl RX4 log export "$dir/nenc-log-plans.txt"
     run "$icsctl" log verify "$dir/nenc-log-plans.txt"
+
+    say "The public register: plans, consultations and decisions as a static website"
+    pctl E06000057 publish site "$dir/register"
+    ls "$dir/register"
 }

@@ -13,6 +13,18 @@
       then waits (30 s at most) for the page to have replaced its content
       after an event (body[data-updates] >= 1), writes the new DOM to
       DIR/live.html and a screenshot to DIR/live.png. Exit 0 on success.
+
+  dashboard_check.py site CHROMIUM SITE DIR [PAGE]
+      Checks a static site (icsctl publish site): parses every .html file
+      of SITE as `parse` does, then loads each from file:// in headless
+      Chromium (background networking off, every host unresolvable) with
+      the page's network requests recorded: any request for anything but a
+      file of SITE fails. Every link in each rendered page must name a file
+      of SITE (and, with #id, an element there with that id). Writes each
+      page's DOM to DIR/dom/, screenshots of index.html and of PAGE
+      (default the first decision page; also at a phone's width, where it
+      must not scroll sideways) to DIR/site.png, DIR/page.png and
+      DIR/page-phone.png. Exit 0 on success.
 """
 import base64
 import html.parser
@@ -88,7 +100,7 @@ class Checker(html.parser.HTMLParser):
             self.problems.append("%s: %s leaves the machine" % (self.where(), what))
 
 
-def parse(path):
+def problems(path):
     with open(path, encoding="utf-8") as f:
         text = f.read()
     c = Checker()
@@ -100,9 +112,14 @@ def parse(path):
             c.problems.append("URL to another host: %s" % m.group(0))
     if c.stack:
         c.problems.append("unclosed at the end: %s" % " ".join(c.stack))
-    for p in c.problems:
+    return c.problems
+
+
+def parse(path):
+    found = problems(path)
+    for p in found:
         print(p)
-    return 1 if c.problems else 0
+    return 1 if found else 0
 
 
 # ---- a minimal DevTools client: one websocket, text frames --------------------
@@ -126,6 +143,7 @@ class DevTools:
             raise RuntimeError("devtools refused: %r" % head[:80])
         self.buf = head.split(b"\r\n\r\n", 1)[1]
         self.next_id = 0
+        self.events = []
 
     def _recv(self, n):
         while len(self.buf) < n:
@@ -164,6 +182,8 @@ class DevTools:
                 text += payload
                 msg = json.loads(text)
                 text = b""
+                if "method" in msg:
+                    self.events.append(msg)
                 if msg.get("id") == self.next_id:
                     if "error" in msg:
                         raise RuntimeError("%s: %s" % (method, msg["error"]))
@@ -174,12 +194,14 @@ class DevTools:
         return r.get("result", {}).get("value")
 
 
-def live(chromium, url, out_dir):
+def start_chromium(chromium, out_dir, extra=()):
+    """Headless Chromium with its DevTools port open, and a client on a new
+    blank page of it."""
     profile = tempfile.mkdtemp(prefix="chromium-", dir=out_dir)
     proc = subprocess.Popen([chromium, "--headless", "--no-sandbox", "--disable-gpu",
                              "--no-first-run", "--remote-debugging-port=0",
-                             "--user-data-dir=" + profile, "--window-size=1280,1024",
-                             "about:blank"],
+                             "--user-data-dir=" + profile, "--window-size=1280,1024"]
+                            + list(extra) + ["about:blank"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         port_file = os.path.join(profile, "DevToolsActivePort")
@@ -191,7 +213,23 @@ def live(chromium, url, out_dir):
         req = urllib.request.Request("http://127.0.0.1:%s/json/new?about:blank" % port,
                                      method="PUT")
         target = json.load(urllib.request.urlopen(req, timeout=10))
-        dt = DevTools(target["webSocketDebuggerUrl"])
+        return proc, DevTools(target["webSocketDebuggerUrl"])
+    except Exception:
+        stop_chromium(proc)
+        raise
+
+
+def stop_chromium(proc):
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+def live(chromium, url, out_dir):
+    proc, dt = start_chromium(chromium, out_dir)
+    try:
         dt.call("Page.enable")
         dt.call("Page.navigate", url=url)
         deadline = time.time() + 20
@@ -222,11 +260,93 @@ def live(chromium, url, out_dir):
             f.write(base64.b64decode(shot["data"]))
         return 0
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_chromium(proc)
+
+
+def load(dt, url):
+    """Navigates to url and waits until the page has loaded."""
+    dt.call("Page.navigate", url=url)
+    deadline = time.time() + 20
+    while time.time() < deadline:
+        if dt.eval("document.readyState") == "complete" and \
+                dt.eval("document.URL") == url:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def screenshot(dt, path):
+    shot = dt.call("Page.captureScreenshot", format="png")
+    with open(path, "wb") as f:
+        f.write(base64.b64decode(shot["data"]))
+
+
+def site(chromium, root, out_dir, shot_page=None):
+    root = os.path.realpath(root)
+    pages = sorted(p for p in os.listdir(root) if p.endswith(".html"))
+    found = []
+    for page in pages:
+        found += ["%s: %s" % (page, p) for p in problems(os.path.join(root, page))]
+    dom_dir = os.path.join(out_dir, "dom")
+    os.makedirs(dom_dir, exist_ok=True)
+    proc, dt = start_chromium(chromium, out_dir, [
+        "--disable-background-networking", "--disable-component-update", "--disable-sync",
+        "--disable-default-apps", "--no-default-browser-check", "--no-pings",
+        "--host-resolver-rules=MAP * ~NOTFOUND"])
+    ids, links = {}, []
+    try:
+        dt.call("Page.enable")
+        dt.call("Network.enable")
+        for page in pages:
+            url = "file://" + os.path.join(root, page)
+            if not load(dt, url):
+                found.append("%s: did not load" % page)
+                continue
+            with open(os.path.join(dom_dir, page), "w", encoding="utf-8") as f:
+                f.write(dt.eval("document.documentElement.outerHTML"))
+            ids[page] = set(dt.eval("Array.from(document.querySelectorAll('[id]'))"
+                                    ".map(function(e){return e.id;})") or [])
+            for href in dt.eval("Array.from(document.querySelectorAll('[href]'))"
+                                ".map(function(e){return e.getAttribute('href');})") or []:
+                links.append((page, href))
+            if page == "index.html":
+                screenshot(dt, os.path.join(out_dir, "site.png"))
+        if shot_page is None:
+            shot_page = ([p for p in pages if p.startswith("decision-")] or pages)[0]
+        load(dt, "file://" + os.path.join(root, shot_page))
+        screenshot(dt, os.path.join(out_dir, "page.png"))
+        dt.call("Emulation.setDeviceMetricsOverride", width=390, height=844,
+                deviceScaleFactor=2, mobile=True)
+        load(dt, "file://" + os.path.join(root, shot_page) + "?phone")
+        screenshot(dt, os.path.join(out_dir, "page-phone.png"))
+        if dt.eval("document.documentElement.scrollWidth > window.innerWidth + 1"):
+            found.append("%s: wider than a phone's screen" % shot_page)
+    finally:
+        stop_chromium(proc)
+    # Every request the pages made: files of the site, nothing else.
+    for ev in dt.events:
+        if ev.get("method") != "Network.requestWillBeSent":
+            continue
+        url = ev["params"]["request"]["url"].split("?")[0].split("#")[0]
+        if not url.startswith("file://" + root + "/"):
+            found.append("a page asked for %s" % ev["params"]["request"]["url"])
+    for page, href in links:
+        target, _, frag = href.partition("#")
+        if re.match(r"^[a-z][a-z0-9+.-]*:", target, re.I) or target.startswith("/") or \
+                ".." in target:
+            found.append("%s: link %r leaves the site" % (page, href))
+            continue
+        target = target or page
+        if not os.path.isfile(os.path.join(root, target)):
+            found.append("%s: link %r names no file of the site" % (page, href))
+        elif frag and frag not in ids.get(target, set()):
+            found.append("%s: link %r names no element of %s" % (page, href, target))
+    print("%d pages, %d links, %d requests" %
+          (len(pages), len(links),
+           sum(1 for e in dt.events if e.get("method") == "Network.requestWillBeSent")))
+    for p in found:
+        print(p)
+    return 1 if found else 0
 
 
 if __name__ == "__main__":
@@ -234,5 +354,7 @@ if __name__ == "__main__":
         sys.exit(parse(sys.argv[2]))
     if len(sys.argv) == 5 and sys.argv[1] == "live":
         sys.exit(live(sys.argv[2], sys.argv[3], sys.argv[4]))
+    if len(sys.argv) in (5, 6) and sys.argv[1] == "site":
+        sys.exit(site(*sys.argv[2:]))
     print(__doc__)
     sys.exit(2)

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <sys/wait.h>
@@ -536,4 +537,68 @@ void h_person_in(h_cluster_t *c, int i, const char *group, const char *person)
 void h_person(h_cluster_t *c, int i, const char *person)
 {
     h_person_in(c, i, NULL, person);
+}
+
+void h_cluster_up(h_cluster_t *c, int n, const char *const orgs[], const char *const kinds[])
+{
+    h_cluster_init(c, n, orgs, kinds);
+    for (int i = 0; i < n; i++)
+        h_start(c, i);
+    for (int t = 0; t < 300 && h_leader(c) < 0; t++)
+        h_sleep_ms(50);
+    assert_true(h_leader(c) >= 0);
+}
+
+void h_cluster_down(h_cluster_t *c)
+{
+    for (int i = 0; i < c->n; i++)
+        h_stop(c, i);
+    h_cluster_destroy(c);
+}
+
+void h_slurp(const char *path, char *buf, size_t size)
+{
+    FILE *f = fopen(path, "r");
+    size_t n = 0;
+    if (f != NULL) {
+        n = fread(buf, 1, size - 1, f);
+        fclose(f);
+    }
+    buf[n] = '\0';
+}
+
+long h_file_size(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 ? (long)st.st_size : -1;
+}
+
+int h_ctl(h_cluster_t *c, int i, char *out, size_t out_size, char *err, size_t err_size,
+          const char *fmt, ...)
+{
+    char args[1536], out_file[sizeof c->dir + 16], err_file[sizeof c->dir + 16];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(args, sizeof args, fmt, ap);
+    va_end(ap);
+    snprintf(out_file, sizeof out_file, "%s/cli.out", c->dir);
+    snprintf(err_file, sizeof err_file, "%s/cli.err", c->dir);
+    int rc = h_sh("env -u ICSCTL_CONFIG -u ICSCTL_GROUP " ICSCTL_BIN " -s '%s' %s >'%s' 2>'%s'",
+                  c->nodes[i].control, args, out_file, err_file);
+    h_slurp(out_file, out, out_size);
+    h_slurp(err_file, err, err_size);
+    return rc;
+}
+
+bool h_find_chromium(char *path, size_t size)
+{
+    const char *candidates[] = {getenv("CHROMIUM"), "/usr/bin/chromium",
+                                "/usr/bin/chromium-browser"};
+    for (size_t i = 0; i < sizeof candidates / sizeof candidates[0]; i++) {
+        if (candidates[i] != NULL && access(candidates[i], X_OK) == 0) {
+            snprintf(path, size, "%s", candidates[i]);
+            return true;
+        }
+    }
+    return false;
 }

@@ -16,6 +16,8 @@
 
 #include <stdbool.h>
 #include <stdlib.h>
+#include <string.h>
+#include <stdio.h>
 #include <sys/types.h>
 
 #include "common/ctlclient.h"
@@ -93,6 +95,60 @@ int h_free_port(void);
 /* HTTP GET on 127.0.0.1:port; returns the status code (0 if no answer)
  * and the body in a malloc'd string the caller frees. */
 int h_http_get(int port, const char *path, char **body);
+
+/* Starts n nodes (as h_cluster_init) and waits until they agree on a
+ * leader (15 s at most); h_cluster_down stops them and removes it all. */
+void h_cluster_up(h_cluster_t *c, int n, const char *const orgs[], const char *const kinds[]);
+void h_cluster_down(h_cluster_t *c);
+
+/* Runs icsctl on node i's socket with args (shell words, printf-style),
+ * without ICSCTL_CONFIG or ICSCTL_GROUP; its stdout and stderr are left
+ * in out and err. Returns its exit status. */
+int h_ctl(h_cluster_t *c, int i, char *out, size_t out_size, char *err, size_t err_size,
+          const char *fmt, ...) __attribute__((format(printf, 7, 8)));
+
+/* h_ctl for a test's fixture fx with members c (the cluster), out and err
+ * (arrays); H_CTL_OK fails the test, saying why, if icsctl fails. */
+#define H_CTL(fx, i, ...)                                                                          \
+    h_ctl(&(fx)->c, (i), (fx)->out, sizeof(fx)->out, (fx)->err, sizeof(fx)->err, __VA_ARGS__)
+#define H_CTL_OK(fx, i, ...)                                                                       \
+    do {                                                                                           \
+        if (H_CTL((fx), (i), __VA_ARGS__) != 0)                                                    \
+            fail_msg("icsctl failed: %s%s", (fx)->out, (fx)->err);                                 \
+    } while (0)
+
+/* The first size-1 bytes of a file into buf ("" if it cannot be read). */
+void h_slurp(const char *path, char *buf, size_t size);
+/* A file's size, -1 if there is none. */
+long h_file_size(const char *path);
+/* Chromium (Debian's chromium, or $CHROMIUM) into path; false if none is
+ * installed. */
+bool h_find_chromium(char *path, size_t size);
+
+#define H_ASSERT_CONTAINS(haystack, needle)                                                        \
+    do {                                                                                           \
+        if (strstr((haystack), (needle)) == NULL)                                                  \
+            fail_msg("expected '%s' in:\n%.6000s", (needle), (haystack));                          \
+    } while (0)
+
+#define H_ASSERT_LACKS(haystack, needle)                                                           \
+    do {                                                                                           \
+        if (strstr((haystack), (needle)) != NULL)                                                  \
+            fail_msg("did not expect '%s' in:\n%.6000s", (needle), (haystack));                    \
+    } while (0)
+
+/* path is a PNG of a page (a screenshot), not an empty or blank one. */
+#define H_ASSERT_PNG(path)                                                                         \
+    do {                                                                                           \
+        char sig_[9] = "";                                                                         \
+        FILE *f_ = fopen((path), "rb");                                                            \
+        if (f_ == NULL)                                                                            \
+            fail_msg("no screenshot at %s", (path));                                               \
+        size_t n_ = fread(sig_, 1, 8, f_);                                                         \
+        fclose(f_);                                                                                \
+        if (n_ != 8 || memcmp(sig_, "\x89PNG\r\n\x1a\n", 8) != 0 || h_file_size(path) < 5000)      \
+            fail_msg("%s is not a PNG of a page", (path));                                         \
+    } while (0)
 
 /* Runs a shell command; returns its exit status. */
 int h_sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -60,17 +60,6 @@ static int teardown(void **state)
 
 /* ---------------------------------------------------------------- helpers */
 
-static void s_slurp(const char *path, char *buf, size_t size)
-{
-    FILE *f = fopen(path, "r");
-    size_t n = 0;
-    if (f != NULL) {
-        n = fread(buf, 1, size - 1, f);
-        fclose(f);
-    }
-    buf[n] = '\0';
-}
-
 /* Runs icsctl on node i with args (shell words); keeps stdout and stderr
  * in fx->out and fx->err; returns the exit status. */
 static int s_ctl(fx_t *fx, int i, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -88,8 +77,8 @@ static int s_ctl(fx_t *fx, int i, const char *fmt, ...)
     int rc = h_sh("ICSD_PERSON_DIR='%s/people-%s' " ICSCTL_BIN " %s%s%s %s >'%s' 2>'%s'",
                   fx->c.dir, fx->c.nodes[i].org, offline ? "" : "-s '",
                   offline ? "" : fx->c.nodes[i].control, offline ? "" : "'", args, out, err);
-    s_slurp(out, fx->out, sizeof fx->out);
-    s_slurp(err, fx->err, sizeof fx->err);
+    h_slurp(out, fx->out, sizeof fx->out);
+    h_slurp(err, fx->err, sizeof fx->err);
     return rc;
 }
 
@@ -428,13 +417,13 @@ static void an_unprivileged_user_cannot_administer(void **state)
     int rc = h_sh("cd / && setpriv --reuid=nobody --regid=nogroup --clear-groups env "
                   "HOME=/nonexistent " ICSCTL_BIN " -s '%s' people org add HWB-Y --kind hwb "
                   "--name Y >'%s' 2>&1", fx->c.nodes[RTD].control, out);
-    s_slurp(out, fx->out, sizeof fx->out);
+    h_slurp(out, fx->out, sizeof fx->out);
     assert_int_not_equal(rc, 0);
     ASSERT_CONTAINS(fx->out, "needs membership of the Unix group root");
     rc = h_sh("cd / && setpriv --reuid=nobody --regid=nogroup --clear-groups env "
               "HOME=/nonexistent " ICSCTL_BIN " -s '%s' -t 10000 opel set 2 --type acute >'%s' 2>&1",
               fx->c.nodes[RTD].control, out);
-    s_slurp(out, fx->out, sizeof fx->out);
+    h_slurp(out, fx->out, sizeof fx->out);
     if (rc != 0)
         fail_msg("an ordinary submission by nobody failed: %s", fx->out);
     /* root still administers. */

@@ -108,40 +108,6 @@ static int teardown(void **state)
 
 /* ---------------------------------------------------------------- helpers */
 
-static void s_slurp(const char *path, char *buf, size_t size)
-{
-    FILE *f = fopen(path, "r");
-    size_t n = 0;
-    if (f != NULL) {
-        n = fread(buf, 1, size - 1, f);
-        fclose(f);
-    }
-    buf[n] = '\0';
-}
-
-static int s_ctl(fx_t *fx, int i, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int s_ctl(fx_t *fx, int i, const char *fmt, ...)
-{
-    char args[2048], out[600], err[600];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(args, sizeof args, fmt, ap);
-    va_end(ap);
-    snprintf(out, sizeof out, "%s/cli.out", fx->c.dir);
-    snprintf(err, sizeof err, "%s/cli.err", fx->c.dir);
-    int rc = h_sh("env -u ICSCTL_CONFIG -u ICSCTL_GROUP " ICSCTL_BIN " -s '%s' %s >'%s' 2>'%s'",
-                  fx->c.nodes[i].control, args, out, err);
-    s_slurp(out, fx->out, sizeof fx->out);
-    s_slurp(err, fx->err, sizeof fx->err);
-    return rc;
-}
-
-#define ASSERT_OK(fx, i, ...)                                                            \
-    do {                                                                                 \
-        if (s_ctl((fx), (i), __VA_ARGS__) != 0)                                          \
-            fail_msg("icsctl failed: %s%s", (fx)->out, (fx)->err);                       \
-    } while (0)
-
 /* The number in "<what> N ..." at the start of the output. */
 static uint64_t s_made(fx_t *fx, const char *what)
 {
@@ -214,19 +180,6 @@ static size_t s_count(const char *haystack, const char *needle)
     return n;
 }
 
-static bool s_find_chromium(fx_t *fx)
-{
-    const char *env = getenv("CHROMIUM");
-    const char *candidates[] = {env, "/usr/bin/chromium", "/usr/bin/chromium-browser", NULL};
-    for (size_t i = 0; i < sizeof candidates / sizeof candidates[0]; i++) {
-        if (candidates[i] != NULL && access(candidates[i], X_OK) == 0) {
-            snprintf(fx->chromium, sizeof fx->chromium, "%s", candidates[i]);
-            return true;
-        }
-    }
-    return false;
-}
-
 /* Runs Chromium headless on the dashboard with extra arguments. */
 static int s_chromium(fx_t *fx, const char *args, const char *stdout_file)
 {
@@ -235,50 +188,19 @@ static int s_chromium(fx_t *fx, const char *args, const char *stdout_file)
                 fx->chromium, fx->c.dir, args, fx->url, fx->c.dir, stdout_file, fx->c.dir);
 }
 
-static long s_file_size(const char *path)
-{
-    struct stat st;
-    return stat(path, &st) == 0 ? (long)st.st_size : -1;
-}
-
 /* ---------------------------------------------------------------- assertions */
-
-#define ASSERT_CONTAINS(haystack, needle)                                                \
-    do {                                                                                 \
-        if (strstr((haystack), (needle)) == NULL)                                        \
-            fail_msg("expected '%s' in:\n%.6000s", (needle), (haystack));                \
-    } while (0)
-
-#define ASSERT_LACKS(haystack, needle)                                                   \
-    do {                                                                                 \
-        if (strstr((haystack), (needle)) != NULL)                                        \
-            fail_msg("did not expect '%s' in:\n%.6000s", (needle), (haystack));          \
-    } while (0)
 
 /* The HTML parses, every element closes, and nothing in it leaves the
  * machine (dashboard_check.py parse). */
-#define ASSERT_HTML_SOUND(fx, file)                                                      \
-    do {                                                                                 \
-        if (h_sh("python3 '" DASHBOARD_CHECK "' parse '%s/%s' >'%s/parse.out' 2>&1",     \
-                 (fx)->c.dir, (file), (fx)->c.dir) != 0) {                               \
-            char p_[600];                                                                \
-            snprintf(p_, sizeof p_, "%s/parse.out", (fx)->c.dir);                        \
-            s_slurp(p_, (fx)->err, sizeof (fx)->err);                                    \
-            fail_msg("%s is not sound HTML:\n%s", (file), (fx)->err);                    \
-        }                                                                                \
-    } while (0)
-
-#define ASSERT_PNG(path)                                                                 \
-    do {                                                                                 \
-        char sig_[9] = "";                                                               \
-        FILE *f_ = fopen((path), "rb");                                                  \
-        if (f_ == NULL)                                                                  \
-            fail_msg("no screenshot at %s", (path));                                     \
-        size_t n_ = fread(sig_, 1, 8, f_);                                               \
-        fclose(f_);                                                                      \
-        if (n_ != 8 || memcmp(sig_, "\x89PNG\r\n\x1a\n", 8) != 0 ||                      \
-            s_file_size(path) < 5000)                                                    \
-            fail_msg("%s is not a PNG of a page", (path));                               \
+#define ASSERT_HTML_SOUND(fx, file)                                                                \
+    do {                                                                                           \
+        if (h_sh("python3 '" DASHBOARD_CHECK "' parse '%s/%s' >'%s/parse.out' 2>&1", (fx)->c.dir,  \
+                 (file), (fx)->c.dir) != 0) {                                                      \
+            char p_[600];                                                                          \
+            snprintf(p_, sizeof p_, "%s/parse.out", (fx)->c.dir);                                  \
+            h_slurp(p_, (fx)->err, sizeof(fx)->err);                                               \
+            fail_msg("%s is not sound HTML:\n%s", (file), (fx)->err);                              \
+        }                                                                                          \
     } while (0)
 
 /* ---------------------------------------------------------------- scenarios */
@@ -290,22 +212,25 @@ static void winter_scenario_in_the_browser(void **state)
     h_person(&fx->c, RTD, "site.director");
     h_person(&fx->c, RX4, "bed.manager");
 
-    if (!s_find_chromium(fx)) {
+    if (!h_find_chromium(fx->chromium, sizeof fx->chromium)) {
         fprintf(stderr, "dashboard: chromium is not installed (deploy/deps.sh installs "
                         "Debian's chromium); skipping the browser test\n");
         skip();
     }
 
     /* The winter scenario, as partners type it. */
-    ASSERT_OK(fx, RTD, "--as site.director opel set 3 --type acute "
-                       "--note '<b>ED full</b> & ambulances queuing'");
-    ASSERT_OK(fx, RX4, "--as bed.manager opel set 2 --type mental_health");
-    ASSERT_OK(fx, RTD, "--as site.director aid request ga_beds 3 --urgency 4h --site RVI "
-                       "--reason 'winter surge' --contact 'bed bureau'");
+    H_CTL_OK(fx, RTD,
+             "--as site.director opel set 3 --type acute "
+             "--note '<b>ED full</b> & ambulances queuing'");
+    H_CTL_OK(fx, RX4, "--as bed.manager opel set 2 --type mental_health");
+    H_CTL_OK(fx, RTD,
+             "--as site.director aid request ga_beds 3 --urgency 4h --site RVI "
+             "--reason 'winter surge' --contact 'bed bureau'");
     uint64_t req = s_made(fx, "request");
-    ASSERT_OK(fx, RX4, "--as bed.manager aid offer %llu 2 "
-                       "--conditions '<script>alert(1)</script> staffed beds'",
-              (unsigned long long)req);
+    H_CTL_OK(fx, RX4,
+             "--as bed.manager aid offer %llu 2 "
+             "--conditions '<script>alert(1)</script> staffed beds'",
+             (unsigned long long)req);
     uint64_t offer = s_made(fx, "offer");
 
     /* What the server renders (and what a browser without JS shows). */
@@ -317,66 +242,67 @@ static void winter_scenario_in_the_browser(void **state)
     fputs(fx->out, f);
     fclose(f);
     ASSERT_HTML_SOUND(fx, "page.html");
-    ASSERT_CONTAINS(fx->out, "&lt;script&gt;alert(1)&lt;/script&gt; staffed beds");
-    ASSERT_LACKS(fx->out, "<script>alert(1)");
-    ASSERT_CONTAINS(fx->out, "&lt;b&gt;ED full&lt;/b&gt; &amp; ambulances queuing");
-    ASSERT_CONTAINS(fx->out, "<meta http-equiv=\"refresh\" content=\"30\">");
+    H_ASSERT_CONTAINS(fx->out, "&lt;script&gt;alert(1)&lt;/script&gt; staffed beds");
+    H_ASSERT_LACKS(fx->out, "<script>alert(1)");
+    H_ASSERT_CONTAINS(fx->out, "&lt;b&gt;ED full&lt;/b&gt; &amp; ambulances queuing");
+    H_ASSERT_CONTAINS(fx->out, "<meta http-equiv=\"refresh\" content=\"30\">");
 
     /* Chromium: the rows a person looks for are in the DOM. */
     assert_int_equal(s_chromium(fx, "--dump-dom", "dom.html"), 0);
     snprintf(path, sizeof path, "%s/dom.html", fx->c.dir);
-    s_slurp(path, fx->out, sizeof fx->out);
+    h_slurp(path, fx->out, sizeof fx->out);
     snprintf(want, sizeof want, "id=\"nenc-request-%llu\"", (unsigned long long)req);
-    ASSERT_CONTAINS(fx->out, want);
+    H_ASSERT_CONTAINS(fx->out, want);
     snprintf(want, sizeof want, "id=\"nenc-offer-%llu\"", (unsigned long long)offer);
-    ASSERT_CONTAINS(fx->out, want);
-    ASSERT_CONTAINS(fx->out, "<tr class=\"opel-org\" data-org=\"RTD\">");
-    ASSERT_CONTAINS(fx->out, "<tr class=\"opel-org\" data-org=\"RX4\">");
-    ASSERT_CONTAINS(fx->out, "<span class=\"opel opel3\">OPEL 3</span>");
-    ASSERT_CONTAINS(fx->out, "<svg class=\"chart\"");
-    ASSERT_CONTAINS(fx->out, "class=\"series\"");
-    ASSERT_CONTAINS(fx->out, "3 beds");
-    ASSERT_CONTAINS(fx->out, "2 offered");
-    ASSERT_LACKS(fx->out, "<script>alert(1)");
+    H_ASSERT_CONTAINS(fx->out, want);
+    H_ASSERT_CONTAINS(fx->out, "<tr class=\"opel-org\" data-org=\"RTD\">");
+    H_ASSERT_CONTAINS(fx->out, "<tr class=\"opel-org\" data-org=\"RX4\">");
+    H_ASSERT_CONTAINS(fx->out, "<span class=\"opel opel3\">OPEL 3</span>");
+    H_ASSERT_CONTAINS(fx->out, "<svg class=\"chart\"");
+    H_ASSERT_CONTAINS(fx->out, "class=\"series\"");
+    H_ASSERT_CONTAINS(fx->out, "3 beds");
+    H_ASSERT_CONTAINS(fx->out, "2 offered");
+    H_ASSERT_LACKS(fx->out, "<script>alert(1)");
     ASSERT_HTML_SOUND(fx, "dom.html");
 
     char shot[700];
     snprintf(path, sizeof path, "%s/dashboard.png", fx->c.dir);
     snprintf(shot, sizeof shot, "--window-size=1280,1024 --screenshot='%s'", path);
     assert_int_equal(s_chromium(fx, shot, "shot.out"), 0);
-    ASSERT_PNG(path);
+    H_ASSERT_PNG(path);
 
     /* Live: the page is open, a new request is made, and it appears. */
     assert_int_equal(h_sh("python3 '" DASHBOARD_CHECK "' live '%s' '%s' '%s' >'%s/live.log' "
                           "2>&1 & echo $! >'%s/live.pid'", fx->chromium, fx->url, fx->c.dir,
                           fx->c.dir, fx->c.dir), 0);
     snprintf(path, sizeof path, "%s/ready", fx->c.dir);
-    for (int t = 0; t < 300 && s_file_size(path) < 0; t++)
+    for (int t = 0; t < 300 && h_file_size(path) < 0; t++)
         h_sleep_ms(100);
-    if (s_file_size(path) < 0) {
+    if (h_file_size(path) < 0) {
         snprintf(path, sizeof path, "%s/live.log", fx->c.dir);
-        s_slurp(path, fx->err, sizeof fx->err);
+        h_slurp(path, fx->err, sizeof fx->err);
         fail_msg("the page in Chromium never opened its event stream: %s", fx->err);
     }
-    ASSERT_OK(fx, RX4, "--as bed.manager aid request ga_beds 2 --urgency 4h --site Ferndene "
-                       "--reason 'second surge' --contact 'duty'");
+    H_CTL_OK(fx, RX4,
+             "--as bed.manager aid request ga_beds 2 --urgency 4h --site Ferndene "
+             "--reason 'second surge' --contact 'duty'");
     uint64_t req2 = s_made(fx, "request");
     snprintf(path, sizeof path, "%s/live.png", fx->c.dir);
-    for (int t = 0; t < 400 && s_file_size(path) <= 0; t++)
+    for (int t = 0; t < 400 && h_file_size(path) <= 0; t++)
         h_sleep_ms(100);
     h_sleep_ms(300);
     char log[600];
     snprintf(log, sizeof log, "%s/live.log", fx->c.dir);
-    s_slurp(log, fx->err, sizeof fx->err);
-    if (s_file_size(path) <= 0)
+    h_slurp(log, fx->err, sizeof fx->err);
+    if (h_file_size(path) <= 0)
         fail_msg("no live update in the open page: %s", fx->err);
-    ASSERT_PNG(path);
+    H_ASSERT_PNG(path);
     snprintf(path, sizeof path, "%s/live.html", fx->c.dir);
-    s_slurp(path, fx->out, sizeof fx->out);
+    h_slurp(path, fx->out, sizeof fx->out);
     snprintf(want, sizeof want, "id=\"nenc-request-%llu\"", (unsigned long long)req2);
-    ASSERT_CONTAINS(fx->out, want);
-    ASSERT_CONTAINS(fx->out, "data-updates=\"");
-    ASSERT_LACKS(fx->out, "data-updates=\"0\"");
+    H_ASSERT_CONTAINS(fx->out, want);
+    H_ASSERT_CONTAINS(fx->out, "data-updates=\"");
+    H_ASSERT_LACKS(fx->out, "data-updates=\"0\"");
     fprintf(stderr, "dashboard: screenshots %s/dashboard.png and %s/live.png%s\n", fx->c.dir,
             fx->c.dir, getenv("ICS_TEST_KEEP") ? "" : " (ICS_TEST_KEEP=1 keeps them)");
 }
@@ -388,19 +314,20 @@ static void read_only_and_events_resume(void **state)
     h_person(&fx->c, RTD, "site.director");
     h_person(&fx->c, RX4, "bed.manager");
 
-    ASSERT_OK(fx, RTD, "--as site.director aid request ga_beds 1 --urgency 4h --site RVI "
-                       "--reason r --contact c");
+    H_CTL_OK(fx, RTD,
+             "--as site.director aid request ga_beds 1 --urgency 4h --site RVI "
+             "--reason r --contact c");
     uint64_t req = s_made(fx, "request");
-    ASSERT_OK(fx, RX4, "--as bed.manager aid offer %llu 1", (unsigned long long)req);
+    H_CTL_OK(fx, RX4, "--as bed.manager aid offer %llu 1", (unsigned long long)req);
     uint64_t offer = s_made(fx, "offer");
     snprintf(want, sizeof want, "id=\"nenc-offer-%llu\"", (unsigned long long)offer);
     s_page_until(fx, want);
 
     /* Never a command: anything but GET is refused, whatever the path. */
     s_http_raw(fx, "POST / HTTP/1.0\r\nContent-Length: 2\r\n\r\n{}", NULL, 2000);
-    ASSERT_CONTAINS(fx->out, "405");
+    H_ASSERT_CONTAINS(fx->out, "405");
     s_http_raw(fx, "DELETE /events HTTP/1.0\r\n\r\n", NULL, 2000);
-    ASSERT_CONTAINS(fx->out, "405");
+    H_ASSERT_CONTAINS(fx->out, "405");
 
     /* /events after the request's event: the offer's comes next, with
      * its id, as one SSE message. */
@@ -409,11 +336,11 @@ static void read_only_and_events_resume(void **state)
     snprintf(want, sizeof want, "id: nenc:%llu:0\ndata: {\"id\":\"nenc:%llu:0\"",
              (unsigned long long)offer, (unsigned long long)offer);
     s_http_raw(fx, raw, want, 5000);
-    ASSERT_CONTAINS(fx->out, "text/event-stream");
-    ASSERT_CONTAINS(fx->out, want);
-    ASSERT_CONTAINS(fx->out, "\"kind\":\"aid.offered\"");
+    H_ASSERT_CONTAINS(fx->out, "text/event-stream");
+    H_ASSERT_CONTAINS(fx->out, want);
+    H_ASSERT_CONTAINS(fx->out, "\"kind\":\"aid.offered\"");
     snprintf(want, sizeof want, "id: nenc:%llu:0\n", (unsigned long long)req);
-    ASSERT_LACKS(fx->out, want);
+    H_ASSERT_LACKS(fx->out, want);
 
     /* A quiet stream stays open, kept alive by comments every few seconds. */
     assert_false(s_http_raw(fx, "GET /events HTTP/1.1\r\nHost: x\r\n\r\n", NULL, 12500));
@@ -436,7 +363,7 @@ static int s_https(fx_t *fx, const char *cert, const char *path)
          "-w '%%{http_code}' 'https://127.0.0.1:%d%s' >curl.status 2>/dev/null",
          fx->c.dir, cert[0] ? "--cert " : "", cert, cert[0] ? ".pem --key " : "", cert,
          cert[0] ? ".key" : "", fx->http_port, path);
-    s_slurp(status_file, buf, sizeof buf);
+    h_slurp(status_file, buf, sizeof buf);
     return atoi(buf);
 }
 
@@ -454,8 +381,8 @@ static void https_for_screens_with_a_certificate(void **state)
         h_sleep_ms(100);
     assert_int_equal(status, 200);
     snprintf(path, sizeof path, "%s/curl.body", fx->c.dir);
-    s_slurp(path, fx->out, sizeof fx->out);
-    ASSERT_CONTAINS(fx->out, "<h1>ICS dashboard</h1>");
+    h_slurp(path, fx->out, sizeof fx->out);
+    H_ASSERT_CONTAINS(fx->out, "<h1>ICS dashboard</h1>");
     assert_int_equal(s_https(fx, "screen", "/metrics"), 200);
 
     /* No certificate, or one the CA did not sign: refused, whatever the path. */

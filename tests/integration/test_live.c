@@ -74,17 +74,6 @@ static int teardown(void **state)
 
 /* ---------------------------------------------------------------- helpers */
 
-static void s_slurp(const char *path, char *buf, size_t size)
-{
-    FILE *f = fopen(path, "r");
-    size_t n = 0;
-    if (f != NULL) {
-        n = fread(buf, 1, size - 1, f);
-        fclose(f);
-    }
-    buf[n] = '\0';
-}
-
 /* Runs icsctl with env (shell assignments, may be "") and args; without
  * ICSCTL_CONFIG in env, on node i's socket. Keeps stdout and stderr in
  * fx->out and fx->err; returns the exit status. */
@@ -103,8 +92,8 @@ static int s_ctl_env(fx_t *fx, int i, const char *env, const char *fmt, ...)
         snprintf(sock, sizeof sock, "-s '%s'", fx->c.nodes[i].control);
     int rc = h_sh("env -u ICSCTL_CONFIG -u ICSCTL_GROUP %s " ICSCTL_BIN " %s %s >'%s' 2>'%s'",
                   env, sock, args, out, err);
-    s_slurp(out, fx->out, sizeof fx->out);
-    s_slurp(err, fx->err, sizeof fx->err);
+    h_slurp(out, fx->out, sizeof fx->out);
+    h_slurp(err, fx->err, sizeof fx->err);
     return rc;
 }
 
@@ -142,7 +131,7 @@ static pid_t s_background(fx_t *fx, int i, const char *file, const char *args)
     assert_int_equal(h_sh(ICSCTL_BIN " -s '%s' %s >'%s/%s' 2>'%s/%s.err' & echo $! >'%s'",
                           fx->c.nodes[i].control, args, fx->c.dir, file, fx->c.dir, file,
                           pidfile), 0);
-    s_slurp(pidfile, buf, sizeof buf);
+    h_slurp(pidfile, buf, sizeof buf);
     pid_t pid = (pid_t)atoi(buf);
     assert_true(pid > 0);
     return pid;
@@ -161,7 +150,7 @@ static bool s_file_has(fx_t *fx, const char *file, const char *needle, unsigned 
     char path[600];
     snprintf(path, sizeof path, "%s/%s", fx->c.dir, file);
     for (unsigned t = 0; t < timeout_ms; t += 100) {
-        s_slurp(path, fx->out, sizeof fx->out);
+        h_slurp(path, fx->out, sizeof fx->out);
         if (strstr(fx->out, needle) != NULL)
             return true;
         h_sleep_ms(100);

@@ -168,17 +168,6 @@ static int teardown(void **state)
 
 /* ---------------------------------------------------------------- helpers */
 
-static void s_slurp(const char *path, char *buf, size_t size)
-{
-    FILE *f = fopen(path, "r");
-    size_t n = 0;
-    if (f != NULL) {
-        n = fread(buf, 1, size - 1, f);
-        fclose(f);
-    }
-    buf[n] = '\0';
-}
-
 static int s_ctl(fx_t *fx, int i, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static int s_ctl(fx_t *fx, int i, const char *fmt, ...)
 {
@@ -191,8 +180,8 @@ static int s_ctl(fx_t *fx, int i, const char *fmt, ...)
     snprintf(err, sizeof err, "%s/cli.err", fx->c.dir);
     int rc = h_sh("env -u ICSCTL_CONFIG -u ICSCTL_GROUP " ICSCTL_BIN " -s '%s' %s >'%s' 2>'%s'",
                   fx->c.nodes[i].control, args, out, err);
-    s_slurp(out, fx->out, sizeof fx->out);
-    s_slurp(err, fx->err, sizeof fx->err);
+    h_slurp(out, fx->out, sizeof fx->out);
+    h_slurp(err, fx->err, sizeof fx->err);
     return rc;
 }
 
@@ -239,7 +228,7 @@ static size_t s_webhook_ids(fx_t *fx, char ids[][64], size_t max)
 static size_t s_hook_ids(fx_t *fx, char ids[][64], size_t max)
 {
     size_t n = 0;
-    s_slurp(fx->hook_out, fx->out, sizeof fx->out);
+    h_slurp(fx->hook_out, fx->out, sizeof fx->out);
     for (const char *p = fx->out; *p && n < max;) {
         size_t w = strcspn(p, " \n");
         snprintf(ids[n++], 64, "%.*s", (int)w, p);
@@ -288,7 +277,7 @@ static size_t s_watch_ids(fx_t *fx, char ids[][64], size_t max)
 
 static bool s_log_has(fx_t *fx, int i, const char *needle)
 {
-    s_slurp(fx->c.nodes[i].log, fx->err, sizeof fx->err);
+    h_slurp(fx->c.nodes[i].log, fx->err, sizeof fx->err);
     return strstr(fx->err, needle) != NULL;
 }
 
@@ -334,7 +323,7 @@ static void delivered_once_through_outage_hang_and_restart(void **state)
     assert_non_null(strstr(fx->rx.got[fx->rx.n_got - 1], "\"kind\":\"aid.offered\""));
     assert_non_null(strstr(fx->rx.got[fx->rx.n_got - 1], "\"node\":\"QHM\""));
     pthread_mutex_unlock(&fx->rx.lock);
-    s_slurp(fx->hook_out, fx->out, sizeof fx->out);
+    h_slurp(fx->hook_out, fx->out, sizeof fx->out);
     assert_non_null(strstr(fx->out, "\"kind\":\"aid.requested\""));
 
     /* The webhook's receiver is down: attempts fail, the event waits. */
@@ -456,7 +445,7 @@ static void check_config_names_what_is_wrong(void **state)
         int rc = h_sh("'" ICSD_BIN "' --check-config '%s' >'%s.out' 2>&1", conf, conf);
         char out[700];
         snprintf(out, sizeof out, "%s.out", conf);
-        s_slurp(out, fx->out, sizeof fx->out);
+        h_slurp(out, fx->out, sizeof fx->out);
         if (rc == 0 || strstr(fx->out, cases[i].expect) == NULL)
             fail_msg("--check-config with %s: status %d, said: %s (expected '%s')",
                      cases[i].section, rc, fx->out, cases[i].expect);
