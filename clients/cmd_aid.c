@@ -16,7 +16,7 @@
 
 #include "common/envelope.h"
 
-#include "icsctl.h"
+#include "ctl.h"
 
 /* ---- parsing helpers ---------------------------------------------------- */
 

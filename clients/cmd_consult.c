@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "icsctl.h"
+#include "ctl.h"
 
 static bool s_stance(const char *s, Ics__V1__Stance *out)
 {

@@ -22,7 +22,7 @@
 
 #include "common/json.h"
 
-#include "icsctl.h"
+#include "ctl.h"
 
 #define S_ROLES_MAX 32
 

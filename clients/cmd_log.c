@@ -17,7 +17,7 @@
 #include "common/json.h"
 #include "common/logverify.h"
 
-#include "icsctl.h"
+#include "ctl.h"
 
 static const char *s_kind_name(uint32_t kind)
 {

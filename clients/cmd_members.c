@@ -9,7 +9,7 @@
 #include "common/config.h"
 #include "common/keys.h"
 
-#include "icsctl.h"
+#include "ctl.h"
 
 static int s_members(opts_t *o, const ctl_args_t *a)
 {

@@ -9,7 +9,7 @@
 
 #include "common/keys.h"
 
-#include "icsctl.h"
+#include "ctl.h"
 
 static int s_list(opts_t *o, const ctl_args_t *a)
 {

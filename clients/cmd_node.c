@@ -13,7 +13,7 @@
 #include "common/json.h"
 #include "common/keys.h"
 
-#include "icsctl.h"
+#include "ctl.h"
 
 /* ---- status ----------------------------------------------------------------- */
 

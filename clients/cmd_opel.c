@@ -5,7 +5,7 @@
  */
 #include <string.h>
 
-#include "icsctl.h"
+#include "ctl.h"
 
 static int s_set(opts_t *o, const ctl_args_t *a)
 {

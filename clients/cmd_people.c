@@ -10,7 +10,7 @@
 
 #include "common/keys.h"
 
-#include "icsctl.h"
+#include "ctl.h"
 
 /* Does the answer list nothing at all? */
 static bool s_empty(const char *json)

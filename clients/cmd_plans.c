@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "icsctl.h"
+#include "ctl.h"
 
 /* ---------------------------------------------------------------- plan */
 

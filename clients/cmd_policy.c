@@ -9,7 +9,7 @@
 
 #include "common/policyfile.h"
 
-#include "icsctl.h"
+#include "ctl.h"
 
 static int s_show(opts_t *o, const ctl_args_t *a)
 {

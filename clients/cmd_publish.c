@@ -43,7 +43,7 @@
 
 #include "common/html.h"
 
-#include "icsctl.h"
+#include "ctl.h"
 
 #define S_ATTEMPTS 3
 #define S_ID_MAX 96

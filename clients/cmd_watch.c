@@ -16,7 +16,7 @@
 
 #include "common/json.h"
 
-#include "icsctl.h"
+#include "ctl.h"
 
 #define S_POLL_MS 25000
 

@@ -17,7 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "icsctl.h"
+#include "ctl.h"
 
 #define S_DEPTH_MAX 64
 

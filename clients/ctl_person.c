@@ -29,7 +29,7 @@
 #include "common/envelope.h"
 #include "common/personsig.h"
 
-#include "icsctl.h"
+#include "ctl.h"
 
 bool ctl_person_dir(opts_t *o, char *out, size_t size)
 {

@@ -17,7 +17,7 @@
 
 #include "common/keys.h"
 
-#include "icsctl.h"
+#include "ctl.h"
 
 #define DEFAULT_CONFIG "/etc/icsd/icsd.conf"
 #define DEFAULT_SOCKET "ipc:///run/icsd/control.sock"
@@ -112,77 +112,17 @@ static bool s_set_global(opts_t *o, int g, const char *value)
 
 /* ---- a subcommand's own options ------------------------------------------------- */
 
-/* Finds name in an options string ("note|reason= decline"): its first name
- * (into first) and whether it takes a value. */
-static bool s_opt_spec(const char *spec, const char *name, char *first, size_t size,
-                       bool *value)
-{
-    const char *p = spec != NULL ? spec : "";
-    size_t n = strlen(name);
-
-    while (*p) {
-        while (*p == ' ')
-            p++;
-        const char *end = p + strcspn(p, " ");
-        bool takes = end > p && end[-1] == '=';
-        const char *names_end = takes ? end - 1 : end;
-        const char *q = p;
-        bool match = false;
-        while (q < names_end) {
-            const char *bar = memchr(q, '|', (size_t)(names_end - q));
-            const char *e = bar != NULL ? bar : names_end;
-            if ((size_t)(e - q) == n && memcmp(q, name, n) == 0)
-                match = true;
-            q = e + (bar != NULL ? 1 : 0);
-        }
-        if (match) {
-            size_t fl = strcspn(p, "|= ");
-            if (first != NULL)
-                snprintf(first, size, "%.*s", (int)fl, p);
-            *value = takes;
-            return true;
-        }
-        p = end;
-    }
-    return false;
-}
-
 /* Does any subcommand of cmd take a value for option name? (Options have
  * the same arity wherever they appear, which test_icsctl checks.) */
 static int s_arity(const ctl_cmd_t *cmd, const char *name)
 {
     bool value;
     for (size_t i = 0; i < cmd->n_subs; i++)
-        if (s_opt_spec(cmd->subs[i].options, name, NULL, 0, &value))
+        if (ctl_opt_spec(cmd->subs[i].options, name, NULL, 0, &value))
             return value ? 1 : 0;
     return -1;
 }
 
-const char *ctl_opt(const ctl_args_t *a, const char *name)
-{
-    char first[32] = "";
-    bool value;
-    bool listed = s_opt_spec(a->sub->options, name, first, sizeof first, &value);
-    assert(listed && value && "option not in the subcommand's table");
-    (void)listed;
-    for (size_t i = a->n_opts; i-- > 0;)
-        if (strcmp(a->opts[i].name, first) == 0)
-            return a->opts[i].value;
-    return NULL;
-}
-
-bool ctl_flag(const ctl_args_t *a, const char *name)
-{
-    char first[32] = "";
-    bool value;
-    bool listed = s_opt_spec(a->sub->options, name, first, sizeof first, &value);
-    assert(listed && !value && "flag not in the subcommand's table");
-    (void)listed;
-    for (size_t i = 0; i < a->n_opts; i++)
-        if (strcmp(a->opts[i].name, first) == 0)
-            return true;
-    return false;
-}
 
 /* ---- the subcommand ------------------------------------------------------------- */
 
@@ -525,7 +465,7 @@ static int s_parse(opts_t *o, const ctl_cmd_t *cmd, int argc, char **argv, ctl_a
     for (size_t i = 0; i < n_own; i++) {
         char first[32];
         bool takes;
-        if (!s_opt_spec(a->sub->options, own[i].name, first, sizeof first, &takes)) {
+        if (!ctl_opt_spec(a->sub->options, own[i].name, first, sizeof first, &takes)) {
             ctl_error(o, "%s does not take %.*s", a->label,
                       (int)strcspn(own[i].raw, "="), own[i].raw);
             return EXIT_USAGE;

@@ -3,7 +3,7 @@
  * files, linked as a library so that tests can run the command line
  * parsing in process (tests/unit/test_icsctl.c).
  */
-#include "icsctl.h"
+#include "ctl.h"
 
 int main(int argc, char **argv)
 {

@@ -16,7 +16,7 @@
  */
 #include "bridge.h"
 
-#include "node.h"
+#include "nodeview.h"
 
 #include <stdlib.h>
 #include <string.h>

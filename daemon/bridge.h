@@ -16,7 +16,7 @@
 struct ics_node;
 typedef struct ics_bridge ics_bridge_t;
 
-/* The bridge of node, which it reads through node.h. NULL when out of
+/* The bridge of node, which it reads through nodeview.h. NULL when out of
  * memory. */
 ics_bridge_t *ics_bridge_new(struct ics_node *node);
 /* Once per loop turn. Cheap when nothing changed: it looks at the groups'

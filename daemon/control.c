@@ -19,7 +19,7 @@
 #include "ctlparse.h"
 #include "events.h"
 #include "ics/v1/control.pb-c.h"
-#include "node.h"
+#include "nodeview.h"
 #include "peercred.h"
 
 #include <errno.h>

@@ -1,6 +1,6 @@
 /*
  * The control socket: icsctl's way into its own node (control.c). Owned
- * and polled by the node; reads the node only through node.h.
+ * and polled by the node; reads the node only through nodeview.h.
  */
 #ifndef ICS_CONTROL_H
 #define ICS_CONTROL_H

@@ -24,7 +24,7 @@
 #include "common/html.h"
 #include "events.h"
 #include "history.h"
-#include "node.h"
+#include "nodeview.h"
 #include "notify.h"
 
 /* ---- a small JSON reader --------------------------------------------------- */

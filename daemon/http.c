@@ -33,7 +33,7 @@
 #include <sys/socket.h>
 
 #include "dashboard.h"
-#include "node.h"
+#include "nodeview.h"
 #include "raftio.h"
 
 #define S_SSE_KEEPALIVE_MS 5000

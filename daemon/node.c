@@ -36,6 +36,7 @@
  * (systemd restarts it from what is on disk then).
  */
 #include "node.h"
+#include "nodeview_impl.h"
 #include "bridge.h"
 #include "control.h"
 
@@ -96,29 +97,6 @@ typedef struct {
     s_limit_t rejections;
 } s_gwatch_t;
 
-struct ics_node {
-    const ics_config_t *cfg;
-    ics_identity_t *id;
-    void *zctx;
-    ics_transport_t *transport;
-    ics_control_t *control;            /* control.c: icsctl's socket */
-    ics_group_t *groups[ICS_MAX_GROUPS];
-    size_t n_groups;
-    uint64_t started_ms;
-    uint64_t next_ping_ms;
-    uint64_t ping_nonce;
-    struct {
-        uint64_t bad_frames, unknown_group, not_member;
-    } drops;
-    volatile sig_atomic_t *stop;
-    ics_http_t *http;                  /* http.c: /metrics, NULL when off */
-    struct ics_notify *notify;         /* notify.c: [notify] targets, NULL when none */
-    ics_bridge_t *bridge;              /* bridge.c: mutual aid across groups */
-    volatile sig_atomic_t *reload;     /* set by SIGHUP (main.c); NULL: none */
-    bool verbose;                      /* -v: debug, whatever log_level says */
-    int log_level;                     /* log_level of the configuration in effect */
-    struct ics_watch *watch;           /* what the log and systemd were told */
-};
 
 struct ics_watch {
     s_gwatch_t g[ICS_MAX_GROUPS];
@@ -170,43 +148,6 @@ static void s_field(s_fields_t *f, const char *name, const char *fmt, ...)
     f->list[++f->n] = NULL;
 }
 
-
-/* ---- what control, http and the bridge read (node.h) ------------------- */
-
-const ics_config_t *ics_node_config(const ics_node_t *self) { return self->cfg; }
-ics_transport_t *ics_node_transport(ics_node_t *self) { return self->transport; }
-size_t ics_node_n_groups(const ics_node_t *self) { return self->n_groups; }
-
-const uint8_t *ics_node_public_key(const ics_node_t *self)
-{
-    return ics_identity_public(self->id);
-}
-
-ics_group_t *ics_node_group_at(ics_node_t *self, size_t i)
-{
-    assert(i < self->n_groups);
-    return self->groups[i];
-}
-
-ics_node_stats_t ics_node_stats(const ics_node_t *self)
-{
-    return (ics_node_stats_t){
-        .uptime_ms = ics_mono_ms() - self->started_ms,
-        .bad_frames = self->drops.bad_frames,
-        .unknown_group = self->drops.unknown_group,
-        .not_member = self->drops.not_member,
-    };
-}
-
-ics_group_t *ics_node_group(ics_node_t *self, const char *name)
-{
-    if ((name == NULL || name[0] == '\0') && self->n_groups == 1)
-        return self->groups[0];
-    for (size_t i = 0; i < self->n_groups; i++)
-        if (name != NULL && strcmp(ics_group_name(self->groups[i]), name) == 0)
-            return self->groups[i];
-    return NULL;
-}
 
 static void s_send_frame(ics_node_t *self, const char *to, Ics__V1__Frame *frame)
 {

@@ -16,7 +16,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "icsctl.h"
+#include "ctl.h"
 
 static const char *const ORGS[] = {"QHM", "RTD", "RX4"};
 static const char *const KINDS[] = {"icb", "foundation_trust", "mental_health"};

@@ -20,7 +20,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "icsctl.h"
+#include "ctl.h"
 
 #define NO_NODE "ipc:///tmp/icsctl-test-no-such-node.sock"
 

@@ -8,8 +8,8 @@
  * shows. icsctl.c parses the command line against that table before any
  * handler runs, so a handler sees only what its subcommand takes.
  */
-#ifndef ICSCTL_H
-#define ICSCTL_H
+#ifndef ICS_CTL_H
+#define ICS_CTL_H
 
 #include <limits.h>
 #include <stdbool.h>
@@ -117,6 +117,9 @@ struct ctl_args {
 /* The value of the subcommand's option name (its first name in the
  * table), or NULL if not given. Asking for an option the subcommand does
  * not list is a programming error. */
+/* Finds name in an options string ("note|reason= decline"): its first
+ * name (into first, when not NULL) and whether it takes a value. */
+bool ctl_opt_spec(const char *spec, const char *name, char *first, size_t size, bool *value);
 const char *ctl_opt(const ctl_args_t *a, const char *name);
 bool ctl_flag(const ctl_args_t *a, const char *name);
 
