@@ -126,7 +126,8 @@ static const char s_schema_sql[] =
     " raised_ms INTEGER NOT NULL,"
     " expires_ms INTEGER NOT NULL,"
     " escalate_at INTEGER NOT NULL,"       /* automatic escalation, 0: never */
-    " status TEXT NOT NULL,"
+    " status TEXT NOT NULL CHECK (status IN ('" R_OPEN "', '" R_MET "', '" R_CLOSED "',"
+    "  '" R_CANCELLED "', '" R_EXPIRED "', '" R_COMPLETED "')),"
     " status_ms INTEGER NOT NULL,"
     " status_note TEXT NOT NULL,"
     " revision INTEGER NOT NULL,"          /* position of its (or its offers') last change */
@@ -158,7 +159,9 @@ static const char s_schema_sql[] =
     " contact TEXT NOT NULL,"
     " valid_until INTEGER NOT NULL,"       /* 0: while the request is open */
     " offered_ms INTEGER NOT NULL,"
-    " status TEXT NOT NULL,"
+    " status TEXT NOT NULL CHECK (status IN ('" O_OPEN "', '" O_AWAITING "', '" O_ACCEPTED "',"
+    "  '" O_DELIVERED "', '" O_RETURNED "', '" O_WITHDRAWN "', '" O_LAPSED "', '" O_DECLINED "',"
+    "  '" O_RELEASED "')),"
     " status_ms INTEGER NOT NULL,"
     " status_note TEXT NOT NULL,"
     " accepted INTEGER NOT NULL,"          /* quantity accepted, 0 until then */

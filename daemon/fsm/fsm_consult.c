@@ -53,7 +53,7 @@ static const char s_schema_sql[] =
     " question TEXT NOT NULL,"
     " opens_ms INTEGER NOT NULL,"
     " closes_ms INTEGER NOT NULL,"
-    " status TEXT NOT NULL,"           /* scheduled open closed */
+    " status TEXT NOT NULL CHECK (status IN ('scheduled', 'open', 'closed')),"
     " decided_at INTEGER NOT NULL,"    /* position of the decision */
     " opened_at INTEGER NOT NULL,"     /* position it opened at, 0 while scheduled */
     " closed_at INTEGER NOT NULL,"     /* position it closed at, 0 while not */
@@ -72,7 +72,7 @@ static const char s_schema_sql[] =
     " consultation INTEGER NOT NULL,"
     " consultee TEXT NOT NULL,"
     " revision INTEGER NOT NULL,"
-    " stance INTEGER NOT NULL,"
+    " stance INTEGER NOT NULL CHECK (stance BETWEEN 1 AND 4),"
     " text TEXT NOT NULL,"
     " hwb_opinion INTEGER NOT NULL,"
     " hwb_reasons TEXT NOT NULL,"

@@ -84,11 +84,13 @@ static const char s_schema_sql[] =
     " value INTEGER NOT NULL,"         /* aid.approve: the value */
     " opened_ms INTEGER NOT NULL,"
     " closes_ms INTEGER NOT NULL,"
-    " status TEXT NOT NULL,"           /* open carried lost lapsed withdrawn */
+    " status TEXT NOT NULL CHECK (status IN"
+    "  ('open', 'carried', 'lost', 'lapsed', 'withdrawn')),"
     " closed_at INTEGER NOT NULL,"
     " closed_ms INTEGER NOT NULL,"
     " outcome TEXT NOT NULL,"
-    " effect_state TEXT NOT NULL,"     /* '' done authorised executed failed */
+    " effect_state TEXT NOT NULL CHECK (effect_state IN"
+    "  ('', 'done', 'authorised', 'executed', 'failed')),"
     " effect_note TEXT NOT NULL,"
     " executed_at INTEGER NOT NULL);"
     "CREATE INDEX IF NOT EXISTS motions_open ON motions(status, closes_ms);"

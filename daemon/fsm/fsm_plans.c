@@ -101,7 +101,8 @@ static const char s_schema_sql[] =
     " org TEXT NOT NULL,"
     " person TEXT NOT NULL,"
     " clock_ms INTEGER NOT NULL,"
-    " status TEXT NOT NULL,"           /* proposed accepted rejected withdrawn superseded */
+    " status TEXT NOT NULL CHECK (status IN"
+    "  ('proposed', 'accepted', 'rejected', 'withdrawn', 'superseded')),"
     " status_at INTEGER NOT NULL,"     /* position of the last change */
     " status_note TEXT NOT NULL,"
     " version INTEGER NOT NULL,"       /* the version it made, when accepted */

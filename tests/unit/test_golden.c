@@ -1749,11 +1749,50 @@ static void test_replays_agree(void **state)
     s_assert_deterministic(*state);
 }
 
+/* The lifecycles drawn in the domains' headers are CHECK constraints of
+ * the schema: on the golden log's state, which has rows in every table
+ * named, a status outside its lifecycle is refused by SQLite itself. */
+static void test_lifecycles_are_constrained(void **state)
+{
+    const s_log_t *l = *state;
+    static const char *const bad[][2] = {
+        {"motions", "status = 'adopted'"},
+        {"motions", "effect_state = 'pending'"},
+        {"amendments", "status = 'merged'"},
+        {"consultations", "status = 'paused'"},
+        {"responses", "stance = 5"},
+        {"aid_requests", "status = 'pending'"},
+        {"aid_offers", "status = 'maybe'"},
+    };
+    ics_fsm_t *fsm = s_fresh();
+    sqlite3 *db;
+    char sql[160];
+
+    for (size_t i = 0; i < l->fx->n_tape; i++)
+        s_replay_one(fsm, &l->fx->tape[i]);
+    db = ics_fsm_db(fsm);
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        sqlite3_stmt *st;
+        snprintf(sql, sizeof sql, "SELECT count(*) FROM %s", bad[i][0]);
+        assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+        assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+        if (sqlite3_column_int64(st, 0) == 0)
+            fail_msg("the golden log leaves table %s empty: nothing to check", bad[i][0]);
+        sqlite3_finalize(st);
+        snprintf(sql, sizeof sql, "UPDATE %s SET %s", bad[i][0], bad[i][1]);
+        if (sqlite3_exec(db, sql, NULL, NULL, NULL) != SQLITE_CONSTRAINT ||
+            sqlite3_extended_errcode(db) != SQLITE_CONSTRAINT_CHECK)
+            fail_msg("%s: not refused by a CHECK constraint (%s)", sql, sqlite3_errmsg(db));
+    }
+    ics_fsm_destroy(&fsm);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_log_matches_the_golden_values),
         cmocka_unit_test(test_replays_agree),
+        cmocka_unit_test(test_lifecycles_are_constrained),
     };
     return cmocka_run_group_tests(tests, s_setup, s_teardown);
 }
