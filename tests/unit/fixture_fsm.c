@@ -1115,7 +1115,7 @@ typedef struct {
         struct raft_io_append *req;
         raft_io_append_cb cb;
         unsigned n;
-    } pending[256];       /* appends the stub has not completed, oldest first */
+    } pending[2048];      /* appends the stub has not completed, oldest first */
     unsigned n_pending;
     /* The shadow store: icsd's own raft store (store.c, SQLite in memory)
      * written with every persistent change raft asks of the fixture's io,
