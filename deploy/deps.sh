@@ -5,9 +5,12 @@ set -eu
 
 # prometheus: its promtool checks /metrics in the test suite
 # (cluster_promtool). iproute2 and nftables: network namespaces, links
-# and packet filters for the partition test (cluster_partition). clang and
-# libclang-rt-dev (libFuzzer, which clang only recommends): the fuzz
-# harnesses (tests/fuzz, deploy/fuzz.sh).
+# and packet filters for the partition test (cluster_partition).
+# libnetfilter-queue-dev and iptables: where the kernel has no sch_netem,
+# the partition test's delay and reordering come from tests/netshape, which
+# iptables' NFQUEUE target hands each packet to (nftables has no queue
+# expression here). clang and libclang-rt-dev (libFuzzer, which clang only
+# recommends): the fuzz harnesses (tests/fuzz, deploy/fuzz.sh).
 # libcurl4-openssl-dev: webhooks of [notify] sections.
 # libgnutls28-dev: HTTPS client certificates ([http] client_ca); openssl and
 # curl make and present them in cluster_dashboard.
@@ -16,7 +19,8 @@ set -eu
 PACKAGES="build-essential cmake pkg-config protobuf-c-compiler libprotobuf-c-dev
 libzmq3-dev libsodium-dev libsqlite3-dev libraft-dev libcmocka-dev libinih-dev
 libsystemd-dev libmicrohttpd-dev libcurl4-openssl-dev libgnutls28-dev prometheus
-python3 openssl curl iproute2 nftables clang libclang-rt-dev"
+python3 openssl curl iproute2 nftables libnetfilter-queue-dev iptables clang
+libclang-rt-dev"
 [ "${ICS_NO_CHROMIUM:-0}" = 1 ] || PACKAGES="$PACKAGES chromium"
 
 missing=""

@@ -3,10 +3,12 @@
 # schedules for MINUTES (default 30) on the sanitizer build, as root. Five
 # nodes in their own network namespaces are cut into minorities and
 # majorities, get one-way links, an isolated leader, flapping links, packet
-# loss (and delay and reordering where the kernel has sch_netem) while
-# clients submit; every few minutes the network heals and the checker runs:
-# every acknowledged submission once at its acknowledged position with its
-# verdict, identical logs entry by entry, no aid offer or need exceeded.
+# loss, and delay with reordering (60±40 ms on every link: sch_netem, or
+# where the kernel lacks it tests/netshape, fed by an iptables NFQUEUE rule
+# in each namespace) while clients submit; every few minutes the network
+# heals and the checker runs: every acknowledged submission once at its
+# acknowledged position with its verdict, identical logs entry by entry, no
+# aid offer or need exceeded.
 # It prints each schedule, the figures of each check and any violation.
 # Repeat a run's schedules with ICS_PARTITION_SEED=N (printed at start).
 # Nodes snapshot every ICS_PARTITION_SNAPSHOT entries (default 128; 0 for

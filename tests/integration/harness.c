@@ -435,17 +435,21 @@ void h_write_config_at(h_cluster_t *c, int i, const char *const addrs[])
     free(text);
 }
 
-void h_start_netns(h_cluster_t *c, int i, const char *netns, const char *const addrs[])
+pid_t h_spawn_netns(const char *netns, const char *log, const char *const argv[])
 {
-    h_node_t *nd = &c->nodes[i];
+    const char *args[24] = {"ip", "netns", "exec", netns};
+    size_t n = 4;
     pid_t parent = getpid(), pid;
-    char exe[600] = "";
 
-    h_write_config_at(c, i, addrs);
+    for (size_t k = 0; argv[k] != NULL; k++) {
+        assert_true(n < sizeof args / sizeof args[0] - 1);
+        args[n++] = argv[k];
+    }
+    args[n] = NULL;
     pid = fork();
     assert_true(pid >= 0);
     if (pid == 0) {
-        int fd = open(nd->log, O_WRONLY | O_CREAT | O_APPEND, 0644);
+        int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
         prctl(PR_SET_PDEATHSIG, SIGKILL); /* kept across both execs */
         if (getppid() != parent)
             _exit(127);
@@ -454,9 +458,20 @@ void h_start_netns(h_cluster_t *c, int i, const char *netns, const char *const a
             dup2(fd, STDOUT_FILENO);
         }
         setenv("ASAN_OPTIONS", "detect_leaks=1:exitcode=23", 0);
-        execlp("ip", "ip", "netns", "exec", netns, ICSD_BIN, "-c", nd->conf, (char *)NULL);
+        execvp("ip", (char *const *)args);
         _exit(127);
     }
+    return pid;
+}
+
+void h_start_netns(h_cluster_t *c, int i, const char *netns, const char *const addrs[])
+{
+    h_node_t *nd = &c->nodes[i];
+    char exe[600] = "";
+
+    h_write_config_at(c, i, addrs);
+    pid_t pid = h_spawn_netns(netns, nd->log, (const char *const[]){ICSD_BIN, "-c", nd->conf,
+                                                                   NULL});
     nd->pid = pid;
     for (int t = 0; t < 200; t++) {
         Ics__V1__StatusReply *st;

@@ -161,6 +161,11 @@ void h_write_config_at(h_cluster_t *c, int i, const char *const addrs[]);
 /* h_start inside network namespace netns (`ip netns exec`, which execs:
  * nd->pid is icsd's own pid, so h_stop and h_kill work unchanged). */
 void h_start_netns(h_cluster_t *c, int i, const char *netns, const char *const addrs[]);
+/* Forks `ip netns exec netns argv[0] argv[1] ...` (argv ends with NULL),
+ * stdout and stderr appended to log, ASAN_OPTIONS as for icsd unless set.
+ * The child dies with this process (PR_SET_PDEATHSIG, kept across both
+ * execs); the pid returned is argv[0]'s own once ip has exec'd it. */
+pid_t h_spawn_netns(const char *netns, const char *log, const char *const argv[]);
 
 /* People sign what they do with their own keys (docs/log-format.md §2c).
  * h_cluster_init points icsctl's ICSD_PERSON_DIR at DIR/people for every

@@ -4,8 +4,12 @@
  * namespace (10.77.0.0/24, reachable from nowhere else, so it cannot clash
  * with the host's networks or with a parallel run). Faults are nftables
  * rules in the receiving node's namespace (a silent black hole, as a real
- * partition is), links taken down, and random loss; delay and reordering
- * need the kernel's sch_netem and are skipped, saying so, without it.
+ * partition is), links taken down, and random loss. Delay and reordering
+ * (60±40 ms on every node's eth0) are the kernel's sch_netem where it has
+ * it; else netshape (tests/netshape), which an iptables NFQUEUE rule in
+ * each node's namespace hands every outgoing packet to and which lets each
+ * go after a random delay, so packets overtake each other; without either
+ * that phase is skipped, saying so.
  *
  * While clients submit concurrently to every node (raw entries, and
  * mutual-aid requests, offers and racing acceptances), the schedule cuts
@@ -22,7 +26,8 @@
  *
  * Namespace names carry this process's pid (icspart<pid>-...); stale ones
  * of dead runs are deleted at start, and ours on every exit path (teardown,
- * exit, the usual signals). Needs root and `ip netns`; skips otherwise.
+ * exit, the usual signals), with the netshape processes in them. Needs
+ * root and `ip netns`; skips otherwise.
  *
  * ICS_PARTITION_SECONDS runs random schedules for that long instead of the
  * fixed one (deploy/partition-soak.sh); ICS_PARTITION_SEED picks them;
@@ -37,6 +42,8 @@
 #include <sodium.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -46,6 +53,14 @@
 #define N 5
 #define N_RAW_CLIENTS 4
 #define MAX_PER_CLIENT 100000 /* raw submissions per client: hours of soak */
+#define SHAPER_QUEUE "77"     /* netshape's NFQUEUE queue in each node's namespace */
+#define SHAPER_RULE "OUTPUT -o eth0 -j NFQUEUE --queue-num " SHAPER_QUEUE " --queue-bypass"
+
+#ifdef NETSHAPE_BIN
+static const char *const s_netshape_bin = NETSHAPE_BIN;
+#else
+static const char *const s_netshape_bin = NULL; /* not built: no libnetfilter-queue */
+#endif
 
 static const char *const ORGS[N] = {"QHM", "RTD", "RTF", "RX4", "RX6"};
 static const char *const KINDS[N] = {"icb", "foundation_trust", "foundation_trust",
@@ -64,7 +79,13 @@ typedef struct {
     bool link_down[N];
     unsigned loss_pct[N]; /* of what reaches j */
     bool netem;           /* the kernel has sch_netem */
-    bool netem_on;
+    bool shaper;          /* no netem, but netshape and NFQUEUE work */
+    char no_shaper[700];  /* else why not */
+    bool delay_on;
+    pid_t shaper_pid[N];  /* netshape in node i's namespace, or 0 */
+    char shaper_log[N][320];
+    long shaper_log_from[N]; /* where the running shaper's output starts */
+    uint64_t shaper_seed;
     char rules[300];      /* scratch file for nft */
     bool made;
 } s_net_t;
@@ -77,7 +98,13 @@ static void s_net_destroy(void)
     if (!s_net.made)
         return;
     s_net.made = false;
-    /* The daemons first, so nothing keeps a namespace alive. */
+    /* The shapers and daemons first, so nothing keeps a namespace alive. */
+    for (int i = 0; i < N; i++)
+        if (s_net.shaper_pid[i] > 0) {
+            kill(s_net.shaper_pid[i], SIGKILL);
+            waitpid(s_net.shaper_pid[i], NULL, 0);
+            s_net.shaper_pid[i] = 0;
+        }
     if (s_cluster != NULL)
         for (int i = 0; i < s_cluster->n; i++)
             if (s_cluster->nodes[i].pid > 0)
@@ -148,6 +175,129 @@ static const char *s_cannot_run(void)
     return NULL;
 }
 
+/* ---------------------------------------------------------------- netshape */
+
+/* Starts netshape in node i's namespace (it dies with this process) and
+ * waits until it has bound the queue there. Returns its pid, or 0 with
+ * why filled in. */
+static pid_t s_shaper_spawn(int i, char *why, size_t size)
+{
+    char seed[24], path[64], line[256];
+    struct stat sb;
+
+    snprintf(seed, sizeof seed, "%llu", U(s_net.shaper_seed + (uint64_t)i));
+    s_net.shaper_log_from[i] = stat(s_net.shaper_log[i], &sb) == 0 ? (long)sb.st_size : 0;
+    pid_t pid = h_spawn_netns(s_net.ns[i], s_net.shaper_log[i],
+                              (const char *const[]){s_netshape_bin, "--queue", SHAPER_QUEUE,
+                                                    "--delay", "60", "--jitter", "40", "--seed",
+                                                    seed, NULL});
+    /* Bound once it runs as netshape (so in the namespace, whose
+     * /proc/PID/net it then shows) and the queue has a listener there. */
+    for (int t = 0; t < 200; t++) {
+        int status;
+        if (waitpid(pid, &status, WNOHANG) == pid) {
+            snprintf(why, size, "netshape exited at start (status %d; see %s)", status,
+                     s_net.shaper_log[i]);
+            return 0;
+        }
+        char exe[600] = "", link[64];
+        snprintf(link, sizeof link, "/proc/%d/exe", (int)pid);
+        ssize_t n = readlink(link, exe, sizeof exe - 1);
+        exe[n > 0 ? n : 0] = '\0';
+        const char *base = strrchr(exe, '/');
+        if (base != NULL && strcmp(base, "/netshape") == 0) {
+            snprintf(path, sizeof path, "/proc/%d/net/netfilter/nfnetlink_queue", (int)pid);
+            FILE *f = fopen(path, "r");
+            bool bound = false;
+            while (f != NULL && fgets(line, sizeof line, f) != NULL) {
+                unsigned q, peer;
+                if (sscanf(line, "%u %u", &q, &peer) == 2 && q == (unsigned)atoi(SHAPER_QUEUE) &&
+                    peer != 0)
+                    bound = true;
+            }
+            if (f != NULL)
+                fclose(f);
+            if (bound)
+                return pid;
+        }
+        h_sleep_ms(25);
+    }
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    snprintf(why, size, "netshape did not bind queue %s in %s within 5 s (see %s)",
+             SHAPER_QUEUE, s_net.ns[i], s_net.shaper_log[i]);
+    return 0;
+}
+
+/* SIGTERM: netshape lets go what it holds and exits; returns its status
+ * (0 is a clean exit), -1 if it had to be killed. */
+static int s_shaper_stop(int i)
+{
+    pid_t pid = s_net.shaper_pid[i];
+    int status = 0;
+    if (pid <= 0)
+        return 0;
+    kill(pid, SIGTERM);
+    for (int t = 0; t < 200; t++) {
+        if (waitpid(pid, &status, WNOHANG) == pid) {
+            s_net.shaper_pid[i] = 0;
+            return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+        }
+        h_sleep_ms(25);
+    }
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    s_net.shaper_pid[i] = 0;
+    return -1;
+}
+
+/* The counts the last netshape started printed when it stopped. */
+static void s_shaper_summary(int i, char *out, size_t size)
+{
+    FILE *f = fopen(s_net.shaper_log[i], "r");
+    char line[512];
+    snprintf(out, size, "netshape printed no counts");
+    if (f != NULL && fseek(f, s_net.shaper_log_from[i], SEEK_SET) != 0) {
+        fclose(f);
+        f = NULL;
+    }
+    while (f != NULL && fgets(line, sizeof line, f) != NULL)
+        if (strstr(line, " stopped: ") != NULL) {
+            line[strcspn(line, "\n")] = '\0';
+            snprintf(out, size, "%s", line);
+        }
+    if (f != NULL)
+        fclose(f);
+}
+
+/* Can netshape delay node 0's packets here? NULL if so, else why not. */
+static const char *s_shaper_probe(void)
+{
+    s_net_t *n = &s_net;
+    if (s_netshape_bin == NULL)
+        return "netshape was not built (no libnetfilter-queue; deploy/deps.sh installs "
+               "libnetfilter-queue-dev)";
+    if (access(s_netshape_bin, X_OK) != 0) {
+        snprintf(n->no_shaper, sizeof n->no_shaper, "no netshape at %s: %s", s_netshape_bin,
+                 strerror(errno));
+        return n->no_shaper;
+    }
+    if (h_sh("ip netns exec '%s' iptables -A " SHAPER_RULE " 2>/dev/null", n->ns[0]) != 0)
+        return "iptables cannot add an NFQUEUE rule in a namespace here (Debian package "
+               "iptables; deploy/deps.sh installs it)";
+    n->shaper_pid[0] = s_shaper_spawn(0, n->no_shaper, sizeof n->no_shaper);
+    int rc = n->shaper_pid[0] > 0 ? s_shaper_stop(0) : -2;
+    h_sh("ip netns exec '%s' iptables -D " SHAPER_RULE, n->ns[0]);
+    if (rc == -2)
+        return n->no_shaper;
+    if (rc != 0) {
+        snprintf(n->no_shaper, sizeof n->no_shaper, "netshape did not stop cleanly on SIGTERM "
+                 "(status %d; see %s)", rc, n->shaper_log[0]);
+        return n->no_shaper;
+    }
+    return NULL;
+}
+
 static void s_net_create(h_cluster_t *c)
 {
     s_net_t *n = &s_net;
@@ -158,6 +308,8 @@ static void s_net_create(h_cluster_t *c)
         snprintf(n->ns[i], sizeof n->ns[i], "%s-%s", n->prefix, c->nodes[i].org);
         snprintf(n->addr[i], sizeof n->addr[i], "10.77.0.%d", 11 + i);
         n->addrs[i] = n->addr[i];
+        snprintf(n->shaper_log[i], sizeof n->shaper_log[i], "%s/netshape-%s.log", c->dir,
+                 c->nodes[i].org);
     }
     s_cluster = c;
     n->made = true;
@@ -180,6 +332,10 @@ static void s_net_create(h_cluster_t *c)
                     n->ns[0]) == 0;
     if (n->netem)
         h_sh("ip netns exec '%s' tc qdisc del dev lo root", n->ns[0]);
+    const char *why = n->netem ? "netem is used" : s_shaper_probe();
+    n->shaper = why == NULL;
+    if (why != NULL && why != n->no_shaper)
+        snprintf(n->no_shaper, sizeof n->no_shaper, "%s", why);
 }
 
 /* Writes every node's input rules from blocked[][] and loss_pct[]. */
@@ -209,16 +365,52 @@ static void s_set_link(int i, bool up)
     s_net.link_down[i] = !up;
 }
 
-static void s_netem(bool on)
+/* netshape on every node's eth0: each started and bound, then the rules
+ * that hand it the packets; off: the rules go, then the shapers (which let
+ * go what they hold), each of which must exit cleanly. */
+static void s_shaper(bool on)
 {
-    if (!s_net.netem || s_net.netem_on == on)
+    char why[700], sum[512];
+    for (int i = 0; i < N; i++) {
+        if (on) {
+            s_net.shaper_pid[i] = s_shaper_spawn(i, why, sizeof why);
+            if (s_net.shaper_pid[i] <= 0)
+                fail_msg("%s: %s", s_cluster->nodes[i].org, why);
+        } else {
+            assert_int_equal(h_sh("ip netns exec '%s' iptables -D " SHAPER_RULE, s_net.ns[i]),
+                             0);
+        }
+    }
+    for (int i = 0; i < N; i++) {
+        if (on) {
+            assert_int_equal(h_sh("ip netns exec '%s' iptables -A " SHAPER_RULE, s_net.ns[i]),
+                             0);
+            continue;
+        }
+        int rc = s_shaper_stop(i);
+        s_shaper_summary(i, sum, sizeof sum);
+        print_message("  %s: %s\n", s_cluster->nodes[i].org, sum);
+        if (rc != 0)
+            fail_msg("%s: netshape exited with status %d on SIGTERM (see %s)",
+                     s_cluster->nodes[i].org, rc, s_net.shaper_log[i]);
+    }
+}
+
+/* Delay and reordering on every link: netem, else netshape. */
+static void s_delay(bool on)
+{
+    if ((!s_net.netem && !s_net.shaper) || s_net.delay_on == on)
         return;
-    for (int i = 0; i < N; i++)
-        assert_int_equal(on ? h_sh("ip netns exec '%s' tc qdisc add dev eth0 root netem "
-                                   "delay 60ms 40ms reorder 25%% 50%%", s_net.ns[i])
-                            : h_sh("ip netns exec '%s' tc qdisc del dev eth0 root", s_net.ns[i]),
-                         0);
-    s_net.netem_on = on;
+    if (s_net.netem)
+        for (int i = 0; i < N; i++)
+            assert_int_equal(on ? h_sh("ip netns exec '%s' tc qdisc add dev eth0 root netem "
+                                       "delay 60ms 40ms reorder 25%% 50%%", s_net.ns[i])
+                                : h_sh("ip netns exec '%s' tc qdisc del dev eth0 root",
+                                       s_net.ns[i]),
+                             0);
+    else
+        s_shaper(on);
+    s_net.delay_on = on;
 }
 
 /* Everything back as it was. */
@@ -229,7 +421,7 @@ static void s_heal_all(void)
     s_net_apply();
     for (int i = 0; i < N; i++)
         s_set_link(i, true);
-    s_netem(false);
+    s_delay(false);
 }
 
 /* Cuts every link between the sets a and b (bitmasks), both ways. */
@@ -822,13 +1014,19 @@ static void s_phase_loss(h_cluster_t *c, unsigned pct, unsigned hold)
 
 static void s_phase_delay(h_cluster_t *c, unsigned hold)
 {
-    if (!s_net.netem) {
-        print_message("delay and reordering: SKIPPED, this kernel has no sch_netem "
-                      "(tc: \"Specified qdisc kind is unknown\")\n");
+    if (s_net.netem) {
+        print_message("delay 60±40 ms and 25%% reordering on every link (sch_netem), %u ms\n",
+                      hold);
+    } else if (s_net.shaper) {
+        print_message("delay 60±40 ms on every link, reordering by the jitter (netshape via "
+                      "NFQUEUE: this kernel has no sch_netem), %u ms\n", hold);
+    } else {
+        print_message("delay and reordering: SKIPPED, this kernel has no sch_netem and "
+                      "netshape cannot be used: %s\n", s_net.no_shaper);
         return;
     }
-    print_message("delay 60±40 ms and 25%% reordering on every link, %u ms\n", hold);
-    s_netem(true);
+    s_net.shaper_seed = s_rng; /* the run's seed repeats the shapers' draws too */
+    s_delay(true);
     s_hold_expect_majority(c, 0, hold);
     s_heal_and_catch_up(c, "delay and reordering");
 }
@@ -839,8 +1037,8 @@ static void s_phase_random(h_cluster_t *c)
     unsigned hold = 2000 + s_rand(8000), kind = s_rand(8);
     if (s_rand(8) == 0)
         hold = 20000 + s_rand(20000); /* long enough to fall far behind */
-    if (kind == 5 && !s_net.netem)
-        kind = 4; /* said once at start: no delay without netem */
+    if (kind == 5 && !s_net.netem && !s_net.shaper)
+        kind = 4; /* said once at start: no delay without netem or netshape */
     switch (kind) {
     case 0: s_phase_symmetric(c, hold); break;
     case 1: s_phase_isolated_leader(c, hold); break;
@@ -1265,9 +1463,11 @@ static void partitions_lose_nothing(void **state)
         print_message("snapshots every %u entries, %u kept behind\n", snap, snap / 4);
     }
     s_net_create(c);
-    print_message("namespaces %s-{hub,%s,%s,%s,%s,%s}, 10.77.0.11-15; netem %s\n",
-                  s_net.prefix, ORGS[0], ORGS[1], ORGS[2], ORGS[3], ORGS[4],
-                  s_net.netem ? "available" : "NOT available: delay and reordering skipped");
+    print_message("namespaces %s-{hub,%s,%s,%s,%s,%s}, 10.77.0.11-15; delay and reordering "
+                  "by %s%s\n", s_net.prefix, ORGS[0], ORGS[1], ORGS[2], ORGS[3], ORGS[4],
+                  s_net.netem ? "sch_netem" : s_net.shaper ? "netshape (NFQUEUE; no sch_netem "
+                  "here)" : "nothing, SKIPPED: no sch_netem, and ",
+                  s_net.netem || s_net.shaper ? "" : s_net.no_shaper);
     for (int i = 0; i < N; i++)
         h_start_netns(c, i, s_net.ns[i], s_net.addrs);
     assert_true(h_wait(s_have_leader, c, NULL, 20000));
