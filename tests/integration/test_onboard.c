@@ -89,13 +89,19 @@ static bool s_switched(h_cluster_t *c, void *arg)
 }
 
 /* Submits through node i, retrying up to three times with one token. */
+/* The same token each time, so that an attempt that timed out but was
+ * applied is answered, not applied twice; a node that refuses at once
+ * (still finding its leader) is given a second between attempts. */
 static bool s_submit_retrying(h_cluster_t *c, int i, const char *text)
 {
-    for (int attempt = 0; attempt < 3; attempt++)
+    for (int attempt = 0; attempt < 5; attempt++) {
+        if (attempt > 0)
+            h_sleep_ms(1000);
         if (h_sh(ICSCTL_BIN " -s '%s' --timeout 10000 --token 0123456789abcdef%016x "
                  "submit '%s' 2>/dev/null | grep -q accepted",
                  c->nodes[i].control, (unsigned)strlen(text), text) == 0)
             return true;
+    }
     return false;
 }
 
@@ -155,6 +161,7 @@ static void onboard_rekey_remove(void **state)
      * the rotated-away key is kept as .old. */
     assert_int_equal(h_stop(c, 1), 0);
     h_start(c, 1);
+    assert_true(h_wait(s_caught_up, c, &(int){1}, 20000));
     assert_true(s_submit_retrying(c, 1, "after restart"));
 
     /* Removal: the partner leaves raft and the members list. */
