@@ -359,49 +359,40 @@ static int s_cmp(const void *a, const void *b)
 
 static void s_print_json(s_inbox_t *in, const char *group)
 {
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *m = open_memstream(&buf, &len);
-    json_t j;
-    cj_t doc;
+    ctl_jdoc_t d;
+    json_t *j = ctl_jdoc_begin(&d);
 
-    if (m == NULL)
+    if (j == NULL)
         return;
-    json_init(&j, m);
-    json_obj(&j, NULL);
-    json_str(&j, "group", group);
-    json_u64(&j, "clock_ms", in->clock_ms);
-    json_obj(&j, "inbox");
-    json_str(&j, "org", in->org);
-    json_str(&j, "person", in->person);
-    json_arr(&j, "roles");
+    json_obj(j, NULL);
+    json_str(j, "group", group);
+    json_u64(j, "clock_ms", in->clock_ms);
+    json_obj(j, "inbox");
+    json_str(j, "org", in->org);
+    json_str(j, "person", in->person);
+    json_arr(j, "roles");
     for (size_t i = 0; i < in->n_roles; i++)
-        json_str(&j, NULL, in->roles[i]);
-    json_end_arr(&j);
-    json_arr(&j, "items");
+        json_str(j, NULL, in->roles[i]);
+    json_end_arr(j);
+    json_arr(j, "items");
     for (size_t i = 0; i < in->n; i++) {
         const s_item_t *it = &in->items[i];
-        json_obj(&j, NULL);
-        json_str(&j, "kind", it->kind);
-        json_u64(&j, "ref", it->ref);
+        json_obj(j, NULL);
+        json_str(j, "kind", it->kind);
+        json_u64(j, "ref", it->ref);
         if (it->request != 0)
-            json_u64(&j, "request", it->request);
-        json_str(&j, "org", it->org);
-        json_u64(&j, "deadline_ms", it->deadline_ms);
+            json_u64(j, "request", it->request);
+        json_str(j, "org", it->org);
+        json_u64(j, "deadline_ms", it->deadline_ms);
         if (strcmp(it->kind, "approval") == 0)
-            json_bool(&j, "your_role", it->mine);
-        json_str(&j, "text", it->text);
-        json_end_obj(&j);
+            json_bool(j, "your_role", it->mine);
+        json_str(j, "text", it->text);
+        json_end_obj(j);
     }
-    json_end_arr(&j);
-    json_end_obj(&j);
-    json_end_obj(&j);
-    fclose(m);
-    if (cj_parse(buf, len, &doc)) {
-        cj_write(stdout, doc);
-        fputc('\n', stdout);
-    }
-    free(buf);
+    json_end_arr(j);
+    json_end_obj(j);
+    json_end_obj(j);
+    ctl_jdoc_print(&d);
 }
 
 static int s_inbox(opts_t *o, const ctl_args_t *a)

@@ -165,32 +165,23 @@ Ics__V1__ControlResponse *ctl_log_request(opts_t *o, Ics__V1__LogRequest *lr)
 /* {"entries": [...]} or {"entry": {...}}, escaped for safe display. */
 static void s_entries_json(const Ics__V1__LogReply *reply, bool one)
 {
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *m = open_memstream(&buf, &len);
-    json_t j;
-    cj_t doc;
+    ctl_jdoc_t d;
+    json_t *j = ctl_jdoc_begin(&d);
 
-    if (m == NULL)
+    if (j == NULL)
         return;
-    json_init(&j, m);
-    json_obj(&j, NULL);
+    json_obj(j, NULL);
     if (one) {
-        fputs("\"entry\":", m);
-        s_entry_json(&j, reply->entries[0]);
+        fputs("\"entry\":", d.m);
+        s_entry_json(j, reply->entries[0]);
     } else {
-        json_arr(&j, "entries");
+        json_arr(j, "entries");
         for (size_t i = 0; i < reply->n_entries; i++)
-            s_entry_json(&j, reply->entries[i]);
-        json_end_arr(&j);
+            s_entry_json(j, reply->entries[i]);
+        json_end_arr(j);
     }
-    json_end_obj(&j);
-    fclose(m);
-    if (cj_parse(buf, len, &doc)) {
-        cj_write(stdout, doc);
-        fputc('\n', stdout);
-    }
-    free(buf);
+    json_end_obj(j);
+    ctl_jdoc_print(&d);
 }
 
 /* ---- reading the log as it grows: tail, follow, filters, search ----------- */

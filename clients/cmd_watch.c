@@ -58,38 +58,29 @@ static bool s_since(opts_t *o, const char *s, s_cursor_t *cur, char *group, size
 
 static void s_event_json(const Ics__V1__Event *e)
 {
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *m = open_memstream(&buf, &len);
-    json_t j;
-    cj_t doc;
+    ctl_jdoc_t d;
+    json_t *j = ctl_jdoc_begin(&d);
 
-    if (m == NULL)
+    if (j == NULL)
         return;
-    json_init(&j, m);
-    json_obj(&j, NULL);
-    json_obj(&j, "event");
-    json_str(&j, "id", e->id);
-    json_str(&j, "group", e->group);
-    json_u64(&j, "index", e->index);
-    json_u64(&j, "n", e->n);
-    json_str(&j, "kind", e->kind);
-    json_u64(&j, "clock_ms", e->clock_ms);
-    json_str(&j, "org", e->org);
-    json_str(&j, "other", e->other);
-    json_str(&j, "actor", e->actor);
-    json_str(&j, "on_behalf_of", e->on_behalf_of != NULL ? e->on_behalf_of : "");
-    json_u64(&j, "ref", e->ref);
-    json_u64(&j, "ref2", e->ref2);
-    json_str(&j, "text", e->text);
-    json_end_obj(&j);
-    json_end_obj(&j);
-    fclose(m);
-    if (cj_parse(buf, len, &doc)) {
-        cj_write(stdout, doc);
-        fputc('\n', stdout);
-    }
-    free(buf);
+    json_obj(j, NULL);
+    json_obj(j, "event");
+    json_str(j, "id", e->id);
+    json_str(j, "group", e->group);
+    json_u64(j, "index", e->index);
+    json_u64(j, "n", e->n);
+    json_str(j, "kind", e->kind);
+    json_u64(j, "clock_ms", e->clock_ms);
+    json_str(j, "org", e->org);
+    json_str(j, "other", e->other);
+    json_str(j, "actor", e->actor);
+    json_str(j, "on_behalf_of", e->on_behalf_of != NULL ? e->on_behalf_of : "");
+    json_u64(j, "ref", e->ref);
+    json_u64(j, "ref2", e->ref2);
+    json_str(j, "text", e->text);
+    json_end_obj(j);
+    json_end_obj(j);
+    ctl_jdoc_print(&d);
 }
 
 static void s_event_line(const Ics__V1__Event *e)

@@ -17,6 +17,7 @@
 #include <stdio.h>
 
 #include "common/ics.h"
+#include "common/json.h"
 #include "common/keys.h"
 #include "ics/v1/command.pb-c.h"
 #include "ics/v1/control.pb-c.h"
@@ -186,6 +187,20 @@ bool cj_str_is(cj_t v, const char *s);
 void cj_write(FILE *f, cj_t v);
 /* A JSON string for s, escaped as cj_write does. */
 void cj_write_str(FILE *f, const char *s);
+
+/* A JSON document for stdout: written with common/json.h into memory,
+ * then printed whole through cj_write (nothing half-printed, every string
+ * escaped for display), with a newline. */
+typedef struct {
+    char *buf;
+    size_t len;
+    FILE *m;
+    json_t j;
+} ctl_jdoc_t;
+/* Starts one; NULL when out of memory (then nothing is printed). */
+json_t *ctl_jdoc_begin(ctl_jdoc_t *d);
+/* Prints it (unless what was written is not one JSON value) and frees it. */
+void ctl_jdoc_print(ctl_jdoc_t *d);
 /* The length of the UTF-8 sequence at s (at most n bytes) and its code
  * point; 0 if the bytes there are not UTF-8. */
 size_t ctl_utf8_len(const unsigned char *s, size_t n, uint32_t *cp);

@@ -473,3 +473,26 @@ bool cj_reshape(FILE *f, const char *json, const char *key, int shape, const cha
     fputs("}}\n", f);
     return true;
 }
+
+json_t *ctl_jdoc_begin(ctl_jdoc_t *d)
+{
+    d->buf = NULL;
+    d->len = 0;
+    d->m = open_memstream(&d->buf, &d->len);
+    if (d->m == NULL)
+        return NULL;
+    json_init(&d->j, d->m);
+    return &d->j;
+}
+
+void ctl_jdoc_print(ctl_jdoc_t *d)
+{
+    cj_t doc;
+
+    fclose(d->m);
+    if (cj_parse(d->buf, d->len, &doc)) {
+        cj_write(stdout, doc);
+        fputc('\n', stdout);
+    }
+    free(d->buf);
+}

@@ -74,34 +74,25 @@ Ics__V1__ControlResponse *ctl_submit_call(opts_t *o, Ics__V1__Command *cmd, char
 void ctl_result_json(const Ics__V1__SubmitReply *r, const char *hex, const char *id_key,
                      const char *const *extra)
 {
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *m = open_memstream(&buf, &len);
-    json_t j;
-    cj_t doc;
+    ctl_jdoc_t d;
+    json_t *j = ctl_jdoc_begin(&d);
 
-    if (m == NULL)
+    if (j == NULL)
         return;
-    json_init(&j, m);
-    json_obj(&j, NULL);
-    json_u64(&j, "index", r->position);
+    json_obj(j, NULL);
+    json_u64(j, "index", r->position);
     if (id_key != NULL && r->accepted)
-        json_u64(&j, id_key, r->position);
-    json_hex(&j, "entry_id", r->entry_id.data, r->entry_id.len);
-    json_str(&j, "org", r->org);
-    json_u64(&j, "seq", r->seq);
-    json_bool(&j, "accepted", r->accepted);
-    json_str(&j, "reason", r->reason);
-    json_str(&j, "token", hex);
+        json_u64(j, id_key, r->position);
+    json_hex(j, "entry_id", r->entry_id.data, r->entry_id.len);
+    json_str(j, "org", r->org);
+    json_u64(j, "seq", r->seq);
+    json_bool(j, "accepted", r->accepted);
+    json_str(j, "reason", r->reason);
+    json_str(j, "token", hex);
     for (size_t i = 0; r->accepted && extra != NULL && extra[i] != NULL; i += 2)
-        json_str(&j, extra[i], extra[i + 1]);
-    json_end_obj(&j);
-    fclose(m);
-    if (cj_parse(buf, len, &doc)) {
-        cj_write(stdout, doc);
-        fputc('\n', stdout);
-    }
-    free(buf);
+        json_str(j, extra[i], extra[i + 1]);
+    json_end_obj(j);
+    ctl_jdoc_print(&d);
 }
 
 void ctl_print_rejected(const Ics__V1__SubmitReply *r)
