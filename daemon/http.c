@@ -28,6 +28,7 @@
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -228,22 +229,25 @@ static void s_fsm_metrics(ics_node_t *n, FILE *out)
         free(text[g]);
 }
 
-static void s_metrics(ics_node_t *n, FILE *out)
+/* One histogram series per group: the ics_hist_t at offset in its metrics. */
+static void s_group_hist(ics_node_t *n, FILE *out, const char *name, const char *help,
+                         size_t offset)
+{
+    fprintf(out, "# HELP %s %s\n# TYPE %s histogram\n", name, help, name);
+    for (size_t g = 0; g < ics_node_n_groups(n); g++) {
+        ics_group_t *grp = ics_node_group_at(n, g);
+        char labels[96];
+        snprintf(labels, sizeof labels, "group=\"%s\"", ics_group_name(grp));
+        ics_hist_write(out, name, labels,
+                       (const ics_hist_t *)((const char *)ics_group_metrics(grp) + offset));
+    }
+}
+
+/* Each group's raft role, then its figures, one series per metric. */
+static void s_metrics_groups(ics_node_t *n, FILE *out)
 {
     static const char *roles[] = {"unavailable", "follower", "candidate", "leader"};
-    ics_transport_t *transport = ics_node_transport(n);
-    ics_transport_stats_t ts = ics_transport_stats(transport);
-    ics_node_stats_t ns = ics_node_stats(n);
-    ics_peer_info_t peers[ICS_MAX_ORGS];
-    size_t np = ics_transport_peers(transport, peers, ICS_MAX_ORGS);
     size_t n_groups = ics_node_n_groups(n);
-
-    fprintf(out, "# HELP icsd_info Build and identity of this node.\n# TYPE icsd_info gauge\n");
-    fprintf(out, "icsd_info{org=\"%s\",version=\"%s\"} 1\n", ics_node_config(n)->org,
-            ICS_VERSION);
-    fprintf(out, "# HELP icsd_uptime_seconds Time since the node started.\n"
-                 "# TYPE icsd_uptime_seconds gauge\n");
-    fprintf(out, "icsd_uptime_seconds %.3f\n", ns.uptime_ms / 1000.0);
 
     fprintf(out, "# HELP icsd_raft_role 1 for the role this node has in the group.\n"
                  "# TYPE icsd_raft_role gauge\n");
@@ -300,6 +304,12 @@ static void s_metrics(ics_node_t *n, FILE *out)
 #undef COUNTER
 #undef GAUGE
 #undef SERIES
+}
+
+/* Each group's checkpoint alarm, entries by outcome, and latencies. */
+static void s_metrics_outcomes(ics_node_t *n, FILE *out)
+{
+    size_t n_groups = ics_node_n_groups(n);
 
     fprintf(out, "# HELP icsd_checkpoint_alarm 1 if checkpoints disagree.\n"
                  "# TYPE icsd_checkpoint_alarm gauge\n");
@@ -326,24 +336,20 @@ static void s_metrics(ics_node_t *n, FILE *out)
                              "reason=\"%s\"} %llu\n", name, ics_reason_code_name(i),
                         (unsigned long long)m->rejected.count[i]);
     }
-    fprintf(out, "# HELP icsd_commit_latency_seconds Own submissions, signed to applied here.\n"
-                 "# TYPE icsd_commit_latency_seconds histogram\n");
-    for (size_t g = 0; g < n_groups; g++) {
-        ics_group_t *grp = ics_node_group_at(n, g);
-        char labels[96];
-        snprintf(labels, sizeof labels, "group=\"%s\"", ics_group_name(grp));
-        ics_hist_write(out, "icsd_commit_latency_seconds", labels,
-                       &ics_group_metrics(grp)->commit_latency);
-    }
-    fprintf(out, "# HELP icsd_apply_latency_seconds State machine apply time per entry.\n"
-                 "# TYPE icsd_apply_latency_seconds histogram\n");
-    for (size_t g = 0; g < n_groups; g++) {
-        ics_group_t *grp = ics_node_group_at(n, g);
-        char labels[96];
-        snprintf(labels, sizeof labels, "group=\"%s\"", ics_group_name(grp));
-        ics_hist_write(out, "icsd_apply_latency_seconds", labels,
-                       &ics_group_metrics(grp)->apply_latency);
-    }
+    s_group_hist(n, out, "icsd_commit_latency_seconds", "Own submissions, signed to applied here.",
+                 offsetof(ics_group_metrics_t, commit_latency));
+    s_group_hist(n, out, "icsd_apply_latency_seconds", "State machine apply time per entry.",
+                 offsetof(ics_group_metrics_t, apply_latency));
+}
+
+/* The transport: peers, round trips, frames, refusals, back-offs. */
+static void s_metrics_peers(ics_node_t *n, FILE *out)
+{
+    ics_transport_t *transport = ics_node_transport(n);
+    ics_transport_stats_t ts = ics_transport_stats(transport);
+    ics_node_stats_t ns = ics_node_stats(n);
+    ics_peer_info_t peers[ICS_MAX_ORGS];
+    size_t np = ics_transport_peers(transport, peers, ICS_MAX_ORGS);
 
     unsigned connected = 0;
     for (size_t i = 0; i < np; i++)
@@ -391,8 +397,21 @@ static void s_metrics(ics_node_t *n, FILE *out)
     fprintf(out, "# HELP icsd_connections_refused_total Connections refused by ZAP.\n"
                  "# TYPE icsd_connections_refused_total counter\n");
     fprintf(out, "icsd_connections_refused_total %llu\n", (unsigned long long)ts.refused);
-    s_raftio_metrics(n, out);
+}
 
+static void s_metrics(ics_node_t *n, FILE *out)
+{
+    ics_node_stats_t ns = ics_node_stats(n);
+
+    fprintf(out, "# HELP icsd_info Build and identity of this node.\n# TYPE icsd_info gauge\n");
+    fprintf(out, "icsd_info{org=\"%s\",version=\"%s\"} 1\n", ics_node_config(n)->org, ICS_VERSION);
+    fprintf(out, "# HELP icsd_uptime_seconds Time since the node started.\n"
+                 "# TYPE icsd_uptime_seconds gauge\n");
+    fprintf(out, "icsd_uptime_seconds %.3f\n", ns.uptime_ms / 1000.0);
+    s_metrics_groups(n, out);
+    s_metrics_outcomes(n, out);
+    s_metrics_peers(n, out);
+    s_raftio_metrics(n, out);
     s_fsm_metrics(n, out);
 }
 
