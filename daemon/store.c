@@ -756,18 +756,120 @@ raft_index ics_store_last_index(ics_store_t *self)
     return rc == ICS_OK ? index : 0;
 }
 
+/* The term and vote (within ics_store_load's savepoint). */
+static int s_load_meta(ics_store_t *self, raft_term *term, raft_id *vote, ics_err_t *err)
+{
+    sqlite3_stmt *meta = NULL;
+    int rc = s_prepare(self, "SELECT term, vote FROM meta WHERE id = 0", &meta, err);
+
+    if (rc != ICS_OK)
+        return rc;
+    rc = sqlite3_step(meta);
+    if (rc == SQLITE_ROW) {
+        *term = s_u64(sqlite3_column_int64(meta, 0));
+        *vote = s_u64(sqlite3_column_int64(meta, 1));
+        rc = ICS_OK;
+    } else {
+        rc = rc == SQLITE_DONE
+                 ? ics_err(err, ICS_EMALFORMED, "%s: term and vote are missing", self->path)
+                 : s_fail(self, err, rc, "cannot read the term and vote");
+    }
+    sqlite3_finalize(meta);
+    return rc;
+}
+
+typedef struct {
+    size_t count, total;   /* entries, and the bytes of their data */
+    raft_index first, last;
+} s_log_shape_t;
+
+static int s_load_shape(ics_store_t *self, s_log_shape_t *out, ics_err_t *err)
+{
+    sqlite3_stmt *stats = NULL;
+    int rc = s_prepare(self,
+                       "SELECT count(*), coalesce(min(idx), 0), coalesce(max(idx), 0),"
+                       " coalesce(sum(length(data)), 0) FROM entries",
+                       &stats, err);
+
+    if (rc != ICS_OK)
+        return rc;
+    rc = sqlite3_step(stats);
+    if (rc == SQLITE_ROW) {
+        out->count = (size_t)sqlite3_column_int64(stats, 0);
+        out->first = s_u64(sqlite3_column_int64(stats, 1));
+        out->last = s_u64(sqlite3_column_int64(stats, 2));
+        out->total = (size_t)sqlite3_column_int64(stats, 3);
+        rc = ICS_OK;
+    } else {
+        rc = s_fail(self, err, rc, "cannot read the log");
+    }
+    sqlite3_finalize(stats);
+    return rc;
+}
+
+/* Reads the log's count entries into list, their data into batch (total
+ * bytes), checking each entry's checksum; the log must be as shape says. */
+static int s_load_entries(ics_store_t *self, const s_log_shape_t *shape,
+                          struct raft_entry *list, uint8_t *batch, ics_err_t *err)
+{
+    sqlite3_stmt *rows = NULL;
+    size_t off = 0, i = 0;
+    int rc = s_prepare(self, "SELECT term, type, data, sum FROM entries ORDER BY idx", &rows,
+                       err);
+
+    if (rc != ICS_OK)
+        return rc;
+    while ((rc = sqlite3_step(rows)) == SQLITE_ROW) {
+        const void *data = sqlite3_column_blob(rows, 2);
+        size_t len = (size_t)sqlite3_column_bytes(rows, 2);
+        uint8_t sum[S_SUM_BYTES];
+
+        if (i == shape->count || len > shape->total - off) {
+            rc = ics_err(err, ICS_EMALFORMED, "%s: log changed while loading", self->path);
+            goto out;
+        }
+        if (len > 0 && data == NULL) {
+            rc = ics_err(err, ICS_ENOMEM, "%s: out of memory reading entry %llu",
+                         self->path, shape->first + i);
+            goto out;
+        }
+        if (len > 0)
+            memcpy(batch + off, data, len);
+        list[i].term = s_u64(sqlite3_column_int64(rows, 0));
+        list[i].type = (unsigned short)sqlite3_column_int(rows, 1);
+        s_entry_sum(shape->first + i, list[i].term, list[i].type, batch + off, len, sum);
+        if (!s_sum_ok(rows, 3, sum)) {
+            rc = s_bad_sum(self, err, "log entry", shape->first + i);
+            goto out;
+        }
+        list[i].buf.base = batch + off;
+        list[i].buf.len = len;
+        list[i].batch = batch;
+        off += len;
+        i++;
+    }
+    if (rc != SQLITE_DONE)
+        rc = s_fail(self, err, rc, "cannot read the log");
+    else if (i != shape->count)
+        rc = ics_err(err, ICS_EMALFORMED, "%s: log changed while loading", self->path);
+    else
+        rc = ICS_OK;
+out:
+    sqlite3_finalize(rows);
+    return rc;
+}
+
 int ics_store_load(ics_store_t *self, raft_term *term, raft_id *voted_for,
                    struct raft_snapshot **snapshot, raft_index *start_index,
                    struct raft_entry **entries, size_t *n_entries, ics_err_t *err)
 {
-    sqlite3_stmt *meta = NULL, *stats = NULL, *rows = NULL;
     struct raft_snapshot *snap = NULL;
     struct raft_entry *list = NULL;
     uint8_t *batch = NULL;
+    s_log_shape_t shape = {0};
     raft_term cur_term = 0;
     raft_id vote = 0;
-    raft_index first = 0, last = 0, start = 1;
-    size_t count = 0, total = 0, off = 0, i = 0;
+    raft_index start = 1;
     bool opened = false;
     int rc;
 
@@ -782,120 +884,47 @@ int ics_store_load(ics_store_t *self, raft_term *term, raft_id *voted_for,
     if (rc != ICS_OK)
         goto out;
     opened = true;
-
-    rc = s_prepare(self, "SELECT term, vote FROM meta WHERE id = 0", &meta, err);
-    if (rc != ICS_OK)
-        goto out;
-    rc = sqlite3_step(meta);
-    if (rc != SQLITE_ROW) {
-        rc = rc == SQLITE_DONE
-                 ? ics_err(err, ICS_EMALFORMED, "%s: term and vote are missing", self->path)
-                 : s_fail(self, err, rc, "cannot read the term and vote");
-        goto out;
-    }
-    cur_term = s_u64(sqlite3_column_int64(meta, 0));
-    vote = s_u64(sqlite3_column_int64(meta, 1));
-
-    rc = s_snapshot_read(self, &snap, true, err);
+    rc = s_load_meta(self, &cur_term, &vote, err);
+    if (rc == ICS_OK)
+        rc = s_snapshot_read(self, &snap, true, err);
+    if (rc == ICS_OK)
+        rc = s_load_shape(self, &shape, err);
     if (rc != ICS_OK)
         goto out;
 
-    rc = s_prepare(self,
-                   "SELECT count(*), coalesce(min(idx), 0), coalesce(max(idx), 0),"
-                   " coalesce(sum(length(data)), 0) FROM entries",
-                   &stats, err);
-    if (rc != ICS_OK)
-        goto out;
-    rc = sqlite3_step(stats);
-    if (rc != SQLITE_ROW) {
-        rc = s_fail(self, err, rc, "cannot read the log");
-        goto out;
-    }
-    count = (size_t)sqlite3_column_int64(stats, 0);
-    first = s_u64(sqlite3_column_int64(stats, 1));
-    last = s_u64(sqlite3_column_int64(stats, 2));
-    total = (size_t)sqlite3_column_int64(stats, 3);
-    rc = ICS_OK;
-
-    if (snap != NULL && (count == 0 || last <= snap->index)) {
+    if (snap != NULL && (shape.count == 0 || shape.last <= snap->index)) {
         /* Trailing entries the snapshot already covers are of no use to raft
          * without a newer entry to follow them. */
-        count = 0;
+        shape.count = 0;
         start = snap->index + 1;
         goto out;
     }
-    if (count == 0)
+    if (shape.count == 0)
         goto out;
     /* idx is unique, so count == last - first + 1 means no gaps. */
-    if (last - first + 1 != count) {
+    if (shape.last - shape.first + 1 != shape.count) {
         rc = ics_err(err, ICS_EMALFORMED, "%s: log %llu..%llu has gaps (%zu entries)",
-                     self->path, first, last, count);
+                     self->path, shape.first, shape.last, shape.count);
         goto out;
     }
-    if (snap == NULL ? first != 1 : first > snap->index + 1) {
+    if (snap == NULL ? shape.first != 1 : shape.first > snap->index + 1) {
         rc = ics_err(err, ICS_EMALFORMED,
                      "%s: log starts at %llu but the snapshot ends at %llu", self->path,
-                     first, snap != NULL ? snap->index : 0);
+                     shape.first, snap != NULL ? snap->index : 0);
         goto out;
     }
-    start = first;
-    list = count <= SIZE_MAX / sizeof *list ? raft_malloc(count * sizeof *list) : NULL;
+    start = shape.first;
+    list = shape.count <= SIZE_MAX / sizeof *list ? raft_malloc(shape.count * sizeof *list)
+                                                  : NULL;
     /* Never 0 bytes: raft frees entries by their non-NULL batch pointer. */
-    batch = raft_malloc(total > 0 ? total : 1);
+    batch = raft_malloc(shape.total > 0 ? shape.total : 1);
     if (list == NULL || batch == NULL) {
         rc = ics_err(err, ICS_ENOMEM, "%s: out of memory for %zu entries (%zu bytes)",
-                     self->path, count, total);
+                     self->path, shape.count, shape.total);
         goto out;
     }
-    rc = s_prepare(self, "SELECT term, type, data, sum FROM entries ORDER BY idx", &rows,
-                   err);
-    if (rc != ICS_OK)
-        goto out;
-    while ((rc = sqlite3_step(rows)) == SQLITE_ROW) {
-        const void *data = sqlite3_column_blob(rows, 2);
-        size_t len = (size_t)sqlite3_column_bytes(rows, 2);
-
-        if (i == count || len > total - off) {
-            rc = ics_err(err, ICS_EMALFORMED, "%s: log changed while loading", self->path);
-            goto out;
-        }
-        if (len > 0 && data == NULL) {
-            rc = ics_err(err, ICS_ENOMEM, "%s: out of memory reading entry %llu",
-                         self->path, first + i);
-            goto out;
-        }
-        if (len > 0)
-            memcpy(batch + off, data, len);
-        list[i].term = s_u64(sqlite3_column_int64(rows, 0));
-        list[i].type = (unsigned short)sqlite3_column_int(rows, 1);
-        {
-            uint8_t sum[S_SUM_BYTES];
-
-            s_entry_sum(first + i, list[i].term, list[i].type, batch + off, len, sum);
-            if (!s_sum_ok(rows, 3, sum)) {
-                rc = s_bad_sum(self, err, "log entry", first + i);
-                goto out;
-            }
-        }
-        list[i].buf.base = batch + off;
-        list[i].buf.len = len;
-        list[i].batch = batch;
-        off += len;
-        i++;
-    }
-    if (rc != SQLITE_DONE) {
-        rc = s_fail(self, err, rc, "cannot read the log");
-        goto out;
-    }
-    if (i != count) {
-        rc = ics_err(err, ICS_EMALFORMED, "%s: log changed while loading", self->path);
-        goto out;
-    }
-    rc = ICS_OK;
+    rc = s_load_entries(self, &shape, list, batch, err);
 out:
-    sqlite3_finalize(meta);
-    sqlite3_finalize(stats);
-    sqlite3_finalize(rows);
     if (opened)
         rc = s_op_end(self, rc, err);
     if (rc == ICS_OK) {
@@ -903,9 +932,9 @@ out:
         *voted_for = vote;
         *snapshot = snap;
         *start_index = start;
-        *entries = count > 0 ? list : NULL;
-        *n_entries = count;
-        if (count > 0) {
+        *entries = shape.count > 0 ? list : NULL;
+        *n_entries = shape.count;
+        if (shape.count > 0) {
             list = NULL;
             batch = NULL;
         }
