@@ -857,11 +857,30 @@ static int s_rule_key(s_parser_t *ps, const char *key, const char *v)
     }
 }
 
+/* A new [role], [body] or [rule] section's message, appended to its list
+ * (with the line it starts on) and made the current section. NULL when
+ * out of memory. */
+static void *s_open_section(s_parser_t *ps, int section, const ProtobufCMessageDescriptor *d,
+                            void ***arr, size_t *n, int **lines)
+{
+    void *m = calloc(1, d->sizeof_message);
+
+    if (m == NULL)
+        return NULL;
+    protobuf_c_message_init(d, m);
+    if (s_push_msg(arr, n, m, ps->line, lines) != ICS_OK) {
+        free(m);
+        return NULL;
+    }
+    ps->section = section;
+    ps->cur = m;
+    return m;
+}
+
 static int s_section(s_parser_t *ps, char *head)
 {
     char *type = head, *label, *sp;
     Ics__V1__Policy *p = ps->p;
-    int rc;
 
     label = strpbrk(head, " \t");
     if (label != NULL) {
@@ -891,52 +910,31 @@ static int s_section(s_parser_t *ps, char *head)
         return s_fail(ps, "'%s' is not a valid id (a lower-case letter, then a-z 0-9 _ . -, at "
                           "most %d)", label, ICS_POLICY_ID_MAX - 1);
     if (strcmp(type, "role") == 0) {
-        Ics__V1__RoleDef *r = calloc(1, sizeof *r);
+        Ics__V1__RoleDef *r = s_open_section(ps, S_AT_ROLE, &ics__v1__role_def__descriptor,
+                                             (void ***)&p->roles, &p->n_roles, &ps->role_lines);
         if (r == NULL)
             return ICS_ENOMEM;
-        ics__v1__role_def__init(r);
-        rc = s_push_msg((void ***)&p->roles, &p->n_roles, r, ps->line, &ps->role_lines);
-        if (rc != ICS_OK) {
-            free(r);
-            return rc;
-        }
         r->id = s_dup(label);
         r->appointed_by = s_dup("own");
-        ps->section = S_AT_ROLE;
-        ps->cur = r;
         return r->id == NULL || r->appointed_by == NULL ? ICS_ENOMEM : ICS_OK;
     }
     if (strcmp(type, "body") == 0) {
-        Ics__V1__Body *b = calloc(1, sizeof *b);
+        Ics__V1__Body *b = s_open_section(ps, S_AT_BODY, &ics__v1__body__descriptor,
+                                          (void ***)&p->bodies, &p->n_bodies, &ps->body_lines);
         if (b == NULL)
             return ICS_ENOMEM;
-        ics__v1__body__init(b);
-        rc = s_push_msg((void ***)&p->bodies, &p->n_bodies, b, ps->line, &ps->body_lines);
-        if (rc != ICS_OK) {
-            free(b);
-            return rc;
-        }
         b->id = s_dup(label);
         b->kind = s_dup("board");
-        ps->section = S_AT_BODY;
-        ps->cur = b;
         return b->id == NULL || b->kind == NULL ? ICS_ENOMEM : ICS_OK;
     }
     if (strcmp(type, "rule") == 0) {
-        Ics__V1__Rule *r = calloc(1, sizeof *r);
+        Ics__V1__Rule *r = s_open_section(ps, S_AT_RULE, &ics__v1__rule__descriptor,
+                                          (void ***)&p->rules, &p->n_rules, &ps->rule_lines);
         if (r == NULL)
             return ICS_ENOMEM;
-        ics__v1__rule__init(r);
-        rc = s_push_msg((void ***)&p->rules, &p->n_rules, r, ps->line, &ps->rule_lines);
-        if (rc != ICS_OK) {
-            free(r);
-            return rc;
-        }
         r->id = s_dup(label);
         /* [rule plan.adopt] decides plan.adopt unless decision = says otherwise. */
         ics_decision_parse(label, &r->decision);
-        ps->section = S_AT_RULE;
-        ps->cur = r;
         return r->id == NULL ? ICS_ENOMEM : ICS_OK;
     }
     return s_fail(ps, "unknown section [%s] (expected [policy], [role ID], [body ID] or "
