@@ -1,7 +1,8 @@
 /*
  * The audit history of one group on disk: every applied entry with its
- * verdict, reason, log clock and chain head, append-only, never part of a
- * raft snapshot (docs/log-format.md, "History and backfill").
+ * verdict, reason, log clock and chain head, and the Merkle tree over them,
+ * append-only, never part of a raft snapshot (docs/log-format.md, "History
+ * and backfill").
  *
  * The state machine keeps only the current state and the chain head; this
  * store keeps the past. A node that installs a snapshot at position P while
@@ -65,6 +66,23 @@ uint64_t ics_history_top(const ics_history_t *self);
 bool ics_history_gap(ics_history_t *self, uint64_t *lo, uint64_t *hi);
 /* Entries missing over all gaps. */
 uint64_t ics_history_missing(ics_history_t *self);
+
+/* The Merkle tree over the audit entries (docs/log-format.md, section 4a).
+ * Its size is the number of entries held from position 1 without a gap:
+ * the top, or the position below the lowest gap while a backfill runs. */
+uint64_t ics_history_tree_size(ics_history_t *self);
+/* The root of the tree of the first size entries. ICS_EUNAVAIL if size is
+ * above the tree size, ICS_EIO on database failure. */
+int ics_history_tree_root(ics_history_t *self, uint64_t size,
+                          uint8_t root[ICS_MERKLE_HASH_BYTES]);
+/* RFC 9162 inclusion proof of position (1-based) in the tree of size
+ * entries; consistency proof of the tree of old_size entries in that of
+ * size. ICS_EINVAL for positions or sizes out of order, ICS_EUNAVAIL above
+ * the tree size, ICS_EIO on database failure. */
+int ics_history_inclusion(ics_history_t *self, uint64_t position, uint64_t size,
+                          ics_merkle_hash_t proof[ICS_MERKLE_PROOF_MAX], size_t *len);
+int ics_history_consistency(ics_history_t *self, uint64_t old_size, uint64_t size,
+                            ics_merkle_hash_t proof[ICS_MERKLE_PROOF_MAX], size_t *len);
 
 /* One entry; out->envelope is malloc'd (caller frees). ICS_ENOENT if not
  * held. */
