@@ -756,17 +756,19 @@ static int s_verify(opts_t *o, const ctl_args_t *a)
         return EXIT_FAIL;
     }
     if (o->json) {
-        char chain[65];
+        char chain[65], root[65];
         ics_hex(rep.chain, sizeof rep.chain, chain);
+        ics_hex(rep.root, sizeof rep.root, root);
         fputs("{\"verification\":{\"file\":", stdout);
         cj_write_str(stdout, path);
         fputs(",\"group\":", stdout);
         cj_write_str(stdout, rep.group);
         printf(",\"entries\":%llu,\"accepted\":%llu,\"rejected\":%llu,\"chain\":\"%s\","
-               "\"clock_ms\":%llu,\"checkpoints\":%llu,\"certified_position\":%llu,"
-               "\"certified_by\":%u,\"certify_needed\":%u,\"verified\":true}}\n",
+               "\"tree_root\":\"%s\",\"clock_ms\":%llu,\"checkpoints\":%llu,"
+               "\"certified_position\":%llu,\"certified_by\":%u,\"certify_needed\":%u,"
+               "\"verified\":true}}\n",
                (unsigned long long)rep.entries, (unsigned long long)rep.accepted,
-               (unsigned long long)rep.rejected, chain, (unsigned long long)rep.clock_ms,
+               (unsigned long long)rep.rejected, chain, root, (unsigned long long)rep.clock_ms,
                (unsigned long long)rep.checkpoints, (unsigned long long)rep.certified_position,
                rep.certified_by, rep.certify_needed);
         return EXIT_OK;
@@ -778,6 +780,11 @@ static int s_verify(opts_t *o, const ctl_args_t *a)
            "file decides checked, every accepted entry signed by its key in force\n",
            (unsigned long long)rep.entries, (unsigned long long)rep.accepted,
            (unsigned long long)rep.rejected);
+    {
+        char root[65];
+        ics_hex(rep.root, sizeof rep.root, root);
+        printf("tree head: size %llu, root %s\n", (unsigned long long)rep.entries, root);
+    }
     if (rep.certified_position > 0)
         printf("certified by checkpoints up to position %llu (%u of the voting members, %u "
                "needed); %llu checkpoints, each matching this log\n",

@@ -84,6 +84,20 @@ void ics_chain_step(const uint8_t prev[ICS_CHAIN_BYTES], uint64_t position,
     crypto_generichash_final(&st, out, ICS_CHAIN_BYTES);
 }
 
+void ics_log_leaf_hash(uint64_t position, const uint8_t entry_id[32], bool accepted,
+                       const char *reason, uint8_t out[ICS_MERKLE_HASH_BYTES])
+{
+    uint8_t leaf[8 + 32 + 1 + 4 + ICS_REASON_MAX];
+    size_t n = strnlen(reason, ICS_REASON_MAX - 1);
+
+    s_be64(leaf, position);
+    memcpy(leaf + 8, entry_id, 32);
+    leaf[40] = accepted ? 1 : 0;
+    s_be32(leaf + 41, (uint32_t)n);
+    memcpy(leaf + 45, reason, n);
+    ics_merkle_leaf_hash(leaf, 45 + n, out);
+}
+
 /* ---------------------------------------------------------------- writer */
 
 int ics_log_write_header(FILE *out, const char *group, uint64_t entries,
@@ -311,6 +325,7 @@ typedef struct {
     size_t n_motions, cap_motions;
     s_person_t *people;
     size_t n_people, cap_people;
+    ics_merkle_frontier_t tree;        /* the Merkle tree of the entries so far */
 } s_replay_t;
 
 /* What the state machine must have decided, as far as the file tells. */
@@ -1032,6 +1047,11 @@ static int s_check_line(char *line, uint64_t pos, s_replay_t *r,
                     "chain does not match (an entry was altered, removed or reordered)");
         goto out;
     }
+    {
+        uint8_t leaf[ICS_MERKLE_HASH_BYTES];
+        ics_log_leaf_hash(pos, id, accepted, reason, leaf);
+        (void)ics_merkle_frontier_push(&r->tree, leaf); /* positions end below 2^63 */
+    }
     if (!accepted && reason_len == 0) {
         rc = s_fail(err, ICS_EINVAL, pos, "a rejected entry without a reason (the state machine"
                     " always gives one)");
@@ -1154,6 +1174,7 @@ int ics_log_verify(FILE *in, ics_log_verify_report_t *rep, ics_err_t *err)
         goto out;
     }
     s_certify(&r, rep);
+    ics_merkle_frontier_root(&r.tree, rep->root);
     rc = ICS_OK;
 out:
     free(line);
