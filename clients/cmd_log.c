@@ -756,21 +756,22 @@ static int s_verify(opts_t *o, const ctl_args_t *a)
         return EXIT_FAIL;
     }
     if (o->json) {
-        char chain[65], root[65];
+        char chain[65], root[65], croot[65];
         ics_hex(rep.chain, sizeof rep.chain, chain);
         ics_hex(rep.root, sizeof rep.root, root);
+        ics_hex(rep.certified_root, sizeof rep.certified_root, croot);
         fputs("{\"verification\":{\"file\":", stdout);
         cj_write_str(stdout, path);
         fputs(",\"group\":", stdout);
         cj_write_str(stdout, rep.group);
         printf(",\"entries\":%llu,\"accepted\":%llu,\"rejected\":%llu,\"chain\":\"%s\","
                "\"tree_root\":\"%s\",\"clock_ms\":%llu,\"checkpoints\":%llu,"
-               "\"certified_position\":%llu,\"certified_by\":%u,\"certify_needed\":%u,"
-               "\"verified\":true}}\n",
+               "\"certified_position\":%llu,\"certified_root\":\"%s\",\"certified_by\":%u,"
+               "\"certify_needed\":%u,\"verified\":true}}\n",
                (unsigned long long)rep.entries, (unsigned long long)rep.accepted,
                (unsigned long long)rep.rejected, chain, root, (unsigned long long)rep.clock_ms,
                (unsigned long long)rep.checkpoints, (unsigned long long)rep.certified_position,
-               rep.certified_by, rep.certify_needed);
+               rep.certified_position > 0 ? croot : "", rep.certified_by, rep.certify_needed);
         return EXIT_OK;
     }
     ctl_put_field(stdout, path, 0);
@@ -785,11 +786,16 @@ static int s_verify(opts_t *o, const ctl_args_t *a)
         ics_hex(rep.root, sizeof rep.root, root);
         printf("tree head: size %llu, root %s\n", (unsigned long long)rep.entries, root);
     }
-    if (rep.certified_position > 0)
+    if (rep.certified_position > 0) {
+        char root[65];
+        ics_hex(rep.certified_root, sizeof rep.certified_root, root);
         printf("certified by checkpoints up to position %llu (%u of the voting members, %u "
-               "needed); %llu checkpoints, each matching this log\n",
+               "needed); %llu checkpoints, each matching this log and cosigning its tree head\n"
+               "certified tree head: size %llu, root %s\n",
                (unsigned long long)rep.certified_position, rep.certified_by, rep.certify_needed,
-               (unsigned long long)rep.checkpoints);
+               (unsigned long long)rep.checkpoints, (unsigned long long)rep.certified_position,
+               root);
+    }
     else
         printf("no position is certified by a majority of the voting members' checkpoints "
                "(%llu checkpoints, each matching this log): anchor the final chain "

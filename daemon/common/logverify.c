@@ -25,8 +25,10 @@
 
 #include "envelope.h"
 #include "membership.h"
+#include "note.h"
 #include "personsig.h"
 
+#include <assert.h>
 #include <inttypes.h>
 #include <sodium.h>
 #include <stdlib.h>
@@ -319,6 +321,8 @@ typedef struct {
     size_t n_seqs, cap_seqs;
     uint8_t (*marks)[ICS_CHAIN_BYTES]; /* chain at position 16 (k + 1) */
     size_t n_marks, cap_marks;
+    uint8_t (*roots)[ICS_MERKLE_HASH_BYTES]; /* tree root at position 16 (k + 1) */
+    size_t cap_roots;
     s_checkpoint_t *cps;
     size_t n_cps, cap_cps;
     s_motion_t *motions;
@@ -354,6 +358,7 @@ static void s_replay_free(s_replay_t *r)
     free(r->members);
     free(r->seqs);
     free(r->marks);
+    free(r->roots);
     free(r->cps);
     free(r->motions);
     free(r->people);
@@ -461,24 +466,29 @@ static int s_seq_take(s_replay_t *r, const char *org, uint64_t seq, ics_err_t *e
 
 /* ---- checkpoints (section 6a, fsm_audit.c) */
 
-/* Records the chain after position pos if a checkpoint may name it. */
+/* Records the chain and the tree root after position pos (the tree holds
+ * pos leaves) if a checkpoint may name it. */
 static int s_mark(s_replay_t *r, uint64_t pos, const uint8_t chain[ICS_CHAIN_BYTES],
                   ics_err_t *err)
 {
     if (pos % ICS_LOG_MARK_STRIDE != 0)
         return ICS_OK;
-    if (!s_grow((void **)&r->marks, &r->cap_marks, r->n_marks, sizeof *r->marks))
+    if (!s_grow((void **)&r->marks, &r->cap_marks, r->n_marks, sizeof *r->marks) ||
+        !s_grow((void **)&r->roots, &r->cap_roots, r->n_marks, sizeof *r->roots))
         return ics_err(err, ICS_ENOMEM, "out of memory");
+    assert(r->tree.size == pos);
+    ics_merkle_frontier_root(&r->tree, r->roots[r->n_marks]);
     memcpy(r->marks[r->n_marks++], chain, ICS_CHAIN_BYTES);
     return ICS_OK;
 }
 
 /* The state machine's verdict on Checkpoint cp signed by org at position
  * pos; why says what a rejection is for. */
-static s_expect_t s_checkpoint_rule(const s_replay_t *r, const char *org,
+static s_expect_t s_checkpoint_rule(const s_replay_t *r, const s_member_t *signer,
                                     const Ics__V1__Checkpoint *cp, uint64_t pos, char *why,
                                     size_t size)
 {
+    const char *org = signer->org;
     uint64_t newest = (pos - 1) / ICS_LOG_MARK_STRIDE * ICS_LOG_MARK_STRIDE;
     uint64_t span = (uint64_t)ICS_LOG_MARK_STRIDE * ICS_LOG_MARKS_KEPT;
 
@@ -490,6 +500,14 @@ static s_expect_t s_checkpoint_rule(const s_replay_t *r, const char *org,
                  cp->position, ICS_LOG_MARK_STRIDE);
     else if (cp->chain.len != ICS_CHAIN_BYTES)
         snprintf(why, size, "its chain is %zu bytes", cp->chain.len);
+    else if (cp->root.len != ICS_MERKLE_HASH_BYTES)
+        snprintf(why, size, "its root is %zu bytes", cp->root.len);
+    else if (cp->cosignature.len != ICS_SIG_BYTES)
+        snprintf(why, size, "its cosignature is %zu bytes", cp->cosignature.len);
+    else if (!ics_note_cosignature_ok(r->group, cp->position, cp->root.data, signer->pk,
+                                      cp->cosignature.data))
+        snprintf(why, size, "its cosignature does not verify under %s's key for the tree head"
+                 " of size %" PRIu64, org, cp->position);
     else if (newest > span && cp->position <= newest - span)
         snprintf(why, size, "position %" PRIu64 " is older than the last %d checkpointable"
                  " positions", cp->position, ICS_LOG_MARKS_KEPT);
@@ -603,7 +621,7 @@ static s_expect_t s_command_rule(s_replay_t *r, const s_member_t *signer,
         }
         return S_ACCEPT;
     case ICS__V1__COMMAND__BODY_CHECKPOINT:
-        return s_checkpoint_rule(r, signer->org, cmd->checkpoint, pos, why, size);
+        return s_checkpoint_rule(r, signer, cmd->checkpoint, pos, why, size);
     case ICS__V1__COMMAND__BODY_MEMBER_ADD:
         return s_member_add_rule(r, signer, cmd->member_add, why, size);
     case ICS__V1__COMMAND__BODY_MEMBER_REMOVE:
@@ -742,6 +760,14 @@ static int s_replay_command(s_replay_t *r, const char *signer_org, const Ics__V1
             return ics_err(err, ICS_EINVAL, "%s's checkpoint for position %" PRIu64 " says %s,"
                            " this log has %s there (entries before it were changed, added"
                            " or removed, or the checkpoint was altered)",
+                           signer_org, cp->position, theirs, ours);
+        }
+        mark = r->roots[cp->position / ICS_LOG_MARK_STRIDE - 1];
+        if (sodium_memcmp(mark, cp->root.data, ICS_MERKLE_HASH_BYTES) != 0) {
+            ics_hex(cp->root.data, ICS_MERKLE_HASH_BYTES, theirs);
+            ics_hex(mark, ICS_MERKLE_HASH_BYTES, ours);
+            return ics_err(err, ICS_EINVAL, "%s's checkpoint for position %" PRIu64 " cosigns"
+                           " the tree root %s, this log's is %s there (a false tree head)",
                            signer_org, cp->position, theirs, ours);
         }
         if (!s_grow((void **)&r->cps, &r->cap_cps, r->n_cps, sizeof *c))
@@ -969,6 +995,8 @@ static void s_certify(s_replay_t *r, ics_log_verify_report_t *rep)
         }
         if (n >= needed) {
             rep->certified_position = r->cps[i].position;
+            memcpy(rep->certified_root, r->roots[r->cps[i].position / ICS_LOG_MARK_STRIDE - 1],
+                   ICS_MERKLE_HASH_BYTES);
             rep->certified_by = n;
             return;
         }

@@ -75,6 +75,8 @@ typedef struct {
     uint64_t checkpoints;       /* accepted checkpoints (each matched the chain) */
     uint64_t certified_position; /* highest position checkpointed by a majority of the
                                     voting members at the end of the log; 0: none */
+    uint8_t certified_root[ICS_MERKLE_HASH_BYTES]; /* the tree root there, which their
+                                                      checkpoints cosign */
     unsigned certified_by;      /* voting members whose checkpoints certify it */
     unsigned certify_needed;    /* the majority that needed */
 } ics_log_verify_report_t;

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "common/envelope.h"
+#include "common/note.h"
 #include "common/personsig.h"
 #include "common/policyfile.h"
 #include "raftfix.h"
@@ -639,6 +640,21 @@ void fx_cmd_checkpoint(fx_cmd_t *c, uint64_t position, const uint8_t *chain, siz
     c->body.checkpoint.chain.len = len;
 }
 
+void fx_cmd_cosign(fx_cmd_t *c, const char *group, const uint8_t root[32],
+                   const ics_identity_t *key)
+{
+    char body[ICS_NOTE_BODY_MAX];
+    size_t n;
+
+    memcpy(c->bytes[0], root, 32);
+    n = ics_note_body(group, c->body.checkpoint.position, root, body);
+    ics_identity_sign(key, (const uint8_t *)body, n, c->bytes[1]);
+    c->body.checkpoint.root.data = c->bytes[0];
+    c->body.checkpoint.root.len = 32;
+    c->body.checkpoint.cosignature.data = c->bytes[1];
+    c->body.checkpoint.cosignature.len = ICS_SIG_BYTES;
+}
+
 void fx_cmd_member_add(fx_cmd_t *c, const char *org, const char *kind, const uint8_t *pk,
                        size_t pk_len, bool voter)
 {
@@ -821,7 +837,12 @@ ics_apply_result_t fx_checkpoint(fx_fsm_t *fx, const char *org, uint64_t positio
                                  const uint8_t *chain, size_t len)
 {
     fx_cmd_t c;
+    uint8_t root[32] = {0};
     fx_cmd_checkpoint(&c, position, chain, len);
+    if (ics_history_tree_root(fx->history, position, root) != ICS_OK)
+        memset(root, 0, sizeof root);
+    if (fx_org(fx, org) != NULL)
+        fx_cmd_cosign(&c, fx->group, root, fx_org(fx, org)->key);
     return fx_send(fx, org, "icsd", &c.cmd);
 }
 
