@@ -72,7 +72,12 @@ static const char s_schema_sql[] =
     " level INTEGER NOT NULL CHECK (level >= 0 AND level < 64),"
     " idx INTEGER NOT NULL CHECK (idx >= 0),"
     " hash BLOB NOT NULL CHECK (length(hash) = 32),"
-    " PRIMARY KEY (level, idx)) WITHOUT ROWID;";
+    " PRIMARY KEY (level, idx)) WITHOUT ROWID;"
+    /* The latest tree head this node cosigned (docs/log-format.md 6b). */
+    "CREATE TABLE IF NOT EXISTS cosigned("
+    " id INTEGER PRIMARY KEY CHECK (id = 1),"
+    " size INTEGER NOT NULL,"
+    " root BLOB NOT NULL CHECK (length(root) = 32));";
 
 enum {
     S_BEGIN,
@@ -778,6 +783,84 @@ int ics_history_consistency(ics_history_t *self, uint64_t old_size, uint64_t siz
     if (size > ics_history_tree_size(self))
         return ICS_EUNAVAIL;
     return ics_merkle_consistency_proof(s_node_fn, self, old_size, size, proof, len);
+}
+
+/* ---------------------------------------------------------------- cosigning */
+
+static int s_cosigned(ics_history_t *self, uint64_t *size, uint8_t root[32])
+{
+    sqlite3_stmt *st = NULL;
+    int rc;
+
+    if (sqlite3_prepare_v2(self->db, "SELECT size, root FROM cosigned WHERE id = 1", -1, &st,
+                           NULL) != SQLITE_OK)
+        return s_fail(self, "read cosigned head");
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        *size = s_u64(st, 0);
+        rc = s_blob32(st, 1, root) ? ICS_OK : s_fail(self, "bad cosigned head");
+    } else {
+        rc = rc == SQLITE_DONE ? ICS_ENOENT : s_fail(self, "read cosigned head");
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int ics_history_cosign(ics_history_t *self, uint64_t size, const uint8_t root[32],
+                       ics_err_t *err)
+{
+    ics_merkle_hash_t proof[ICS_MERKLE_PROOF_MAX];
+    uint8_t last_root[32], mine[32];
+    uint64_t last = 0, lo, hi;
+    sqlite3_stmt *st = NULL;
+    size_t len;
+    int rc;
+
+    rc = ics_history_tree_root(self, size, mine);
+    if (rc != ICS_OK)
+        return ics_err(err, rc, "the history does not hold the tree of size %" PRIu64, size);
+    if (sodium_memcmp(mine, root, 32) != 0)
+        return ics_err(err, ICS_EINVAL, "the tree head of size %" PRIu64 " is not this node's",
+                       size);
+    rc = s_cosigned(self, &last, last_root);
+    if (rc != ICS_OK && rc != ICS_ENOENT)
+        return ics_err(err, rc, "history database failure");
+    if (rc == ICS_OK && size > 0 && last > 0) {
+        /* Consistent in either order: the older head is a prefix of the newer. */
+        lo = size < last ? size : last;
+        hi = size < last ? last : size;
+        rc = ics_history_consistency(self, lo, hi, proof, &len);
+        if (rc == ICS_EUNAVAIL)
+            return ics_err(err, ICS_EINVAL, "cannot prove the tree head of size %" PRIu64
+                           " consistent with the head of size %" PRIu64 " cosigned before:"
+                           " the history holds %" PRIu64 " entries", size, last,
+                           ics_history_tree_size(self));
+        if (rc != ICS_OK)
+            return ics_err(err, rc, "history database failure");
+        if (!ics_merkle_verify_consistency(lo, hi, size < last ? root : last_root,
+                                           size < last ? last_root : root, proof, len))
+            return ics_err(err, ICS_EINVAL, "the tree head of size %" PRIu64 " is not consistent"
+                           " with the head of size %" PRIu64 " this node cosigned before (the"
+                           " history was replaced, or the log forked)", size, last);
+    }
+    if (size <= last)
+        return ICS_OK;
+    rc = s_begin(self);
+    if (rc == ICS_OK &&
+        sqlite3_prepare_v2(self->db, "INSERT OR REPLACE INTO cosigned(id, size, root)"
+                                     " VALUES (1, ?1, ?2)", -1, &st, NULL) != SQLITE_OK)
+        rc = s_fail(self, "write cosigned head");
+    if (rc == ICS_OK) {
+        sqlite3_bind_int64(st, 1, (sqlite3_int64)size);
+        sqlite3_bind_blob(st, 2, root, 32, SQLITE_STATIC);
+        if (sqlite3_step(st) != SQLITE_DONE)
+            rc = s_fail(self, "write cosigned head");
+    }
+    sqlite3_finalize(st);
+    /* Durable before the cosignature leaves this node. */
+    if (rc == ICS_OK)
+        rc = ics_history_commit(self, true);
+    return rc == ICS_OK ? ICS_OK : ics_err(err, rc, "history database failure");
 }
 
 /* ---------------------------------------------------------------- reads */

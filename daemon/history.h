@@ -84,6 +84,15 @@ int ics_history_inclusion(ics_history_t *self, uint64_t position, uint64_t size,
 int ics_history_consistency(ics_history_t *self, uint64_t old_size, uint64_t size,
                             ics_merkle_hash_t proof[ICS_MERKLE_PROOF_MAX], size_t *len);
 
+/* May this node cosign the tree head (size, root)? Only if it is this
+ * history's and consistent with the latest head it cosigned before (a
+ * consistency proof from this history, checked as a verifier would). Then
+ * it becomes the latest cosigned head, committed to disk before this
+ * returns. ICS_OK; ICS_EINVAL with err saying why not; ICS_EUNAVAIL if the
+ * history does not reach size; ICS_EIO on database failure. */
+int ics_history_cosign(ics_history_t *self, uint64_t size, const uint8_t root[32],
+                       ics_err_t *err);
+
 /* One entry; out->envelope is malloc'd (caller frees). ICS_ENOENT if not
  * held. */
 int ics_history_entry(ics_history_t *self, uint64_t position, ics_log_entry_t *out);

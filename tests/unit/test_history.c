@@ -394,6 +394,40 @@ static void test_scrub_repairs_corruption(void **state)
     ics_history_close(&h);
 }
 
+/* A node cosigns only heads of its own history consistent with the last
+ * one it cosigned, kept on disk across a restart. */
+static void test_cosign_only_consistent_heads(void **state)
+{
+    fx_t *t = *state;
+    ics_history_t *h = s_copy(t, 200);
+    uint8_t r64[32], r128[32], r192[32], wrong[32];
+    ics_err_t err;
+
+    assert_int_equal(ics_history_tree_root(h, 64, r64), ICS_OK);
+    assert_int_equal(ics_history_tree_root(h, 128, r128), ICS_OK);
+    assert_int_equal(ics_history_tree_root(h, 192, r192), ICS_OK);
+    assert_int_equal(ics_history_cosign(h, 64, r64, &err), ICS_OK);
+    assert_int_equal(ics_history_cosign(h, 128, r128, &err), ICS_OK);
+    assert_int_equal(ics_history_cosign(h, 128, r128, &err), ICS_OK); /* again: the same */
+    assert_int_equal(ics_history_cosign(h, 64, r64, &err), ICS_OK);   /* an older prefix */
+    /* A root that is not this history's. */
+    memcpy(wrong, r192, 32);
+    wrong[0] ^= 1;
+    assert_int_equal(ics_history_cosign(h, 192, wrong, &err), ICS_EINVAL);
+    assert_non_null(strstr(err.msg, "is not this node's"));
+    assert_int_equal(ics_history_cosign(h, 300, r192, &err), ICS_EUNAVAIL);
+    ics_history_close(&h);
+
+    /* The history replaced by one of another log (here: the last head
+     * cosigned no longer matches it): refused, across a restart. */
+    s_sql(t, "UPDATE cosigned SET root = zeroblob(32) WHERE size = 128");
+    h = ics_history_open(t->path, GROUP, &err);
+    assert_non_null(h);
+    assert_int_equal(ics_history_cosign(h, 192, r192, &err), ICS_EINVAL);
+    assert_non_null(strstr(err.msg, "not consistent with the head of size 128"));
+    ics_history_close(&h);
+}
+
 /* A history file written before the Merkle tree (format 1) gets the tree
  * built when opened, and the same heads as one that always had it. */
 static void test_format_1_file_gets_its_tree(void **state)
@@ -431,6 +465,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_bad_chunks_refused, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_scrub_repairs_corruption, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_format_1_file_gets_its_tree, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_cosign_only_consistent_heads, s_setup, s_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
