@@ -27,6 +27,7 @@
 #include "history.h"
 
 #include "common/envelope.h"
+#include "common/receipt.h"
 #include "ics/v1/wire.pb-c.h"
 
 #include <assert.h>
@@ -73,6 +74,9 @@ static const char s_schema_sql[] =
     " idx INTEGER NOT NULL CHECK (idx >= 0),"
     " hash BLOB NOT NULL CHECK (length(hash) = 32),"
     " PRIMARY KEY (level, idx)) WITHOUT ROWID;"
+    /* Accepted membership entries (genesis, additions, removals, key
+     * rotations): the evidence of the keys a receipt carries. */
+    "CREATE TABLE IF NOT EXISTS keyed(position INTEGER PRIMARY KEY);"
     /* The latest tree head this node cosigned (docs/log-format.md 6b). */
     "CREATE TABLE IF NOT EXISTS cosigned("
     " id INTEGER PRIMARY KEY CHECK (id = 1),"
@@ -325,6 +329,23 @@ static int s_merkle_add(ics_history_t *self, uint64_t position, const uint8_t le
     }
 }
 
+static int s_keyed_add(ics_history_t *self, uint64_t position, const uint8_t *envelope,
+                       size_t envelope_len)
+{
+    sqlite3_stmt *st = NULL;
+    int rc;
+
+    if (!ics_keyset_is_membership(envelope, envelope_len))
+        return ICS_OK;
+    if (sqlite3_prepare_v2(self->db, "INSERT OR IGNORE INTO keyed(position) VALUES (?1)", -1, &st,
+                           NULL) != SQLITE_OK)
+        return s_fail(self, "write keyed");
+    sqlite3_bind_int64(st, 1, (sqlite3_int64)position);
+    rc = sqlite3_step(st) == SQLITE_DONE ? ICS_OK : s_fail(self, "write keyed");
+    sqlite3_finalize(st);
+    return rc;
+}
+
 static int s_merkle_add_entry(ics_history_t *self, uint64_t position, const uint8_t *envelope,
                               size_t envelope_len, bool accepted, const char *reason)
 {
@@ -378,6 +399,8 @@ static int s_insert(ics_history_t *self, const s_row_t *r)
     if (rc == ICS_OK)
         rc = s_merkle_add_entry(self, r->position, r->envelope, r->envelope_len, r->accepted,
                                 r->reason);
+    if (rc == ICS_OK && r->accepted)
+        rc = s_keyed_add(self, r->position, r->envelope, r->envelope_len);
     if (env != NULL)
         ics__v1__envelope__free_unpacked(env, NULL);
     return rc;
@@ -483,6 +506,9 @@ static int s_upgrade(ics_history_t *self, ics_err_t *err)
                                 (size_t)sqlite3_column_bytes(st, 1),
                                 sqlite3_column_int(st, 2) != 0,
                                 (const char *)sqlite3_column_text(st, 3));
+        if (rc == ICS_OK && sqlite3_column_int(st, 2) != 0)
+            rc = s_keyed_add(self, s_u64(st, 0), sqlite3_column_blob(st, 1),
+                             (size_t)sqlite3_column_bytes(st, 1));
         n++;
     }
     sqlite3_finalize(st);
@@ -783,6 +809,39 @@ int ics_history_consistency(ics_history_t *self, uint64_t old_size, uint64_t siz
     if (size > ics_history_tree_size(self))
         return ICS_EUNAVAIL;
     return ics_merkle_consistency_proof(s_node_fn, self, old_size, size, proof, len);
+}
+
+int ics_history_keyed(ics_history_t *self, uint64_t upto, uint64_t **positions, size_t *n)
+{
+    sqlite3_stmt *st = NULL;
+    size_t cap = 0;
+    int rc = ICS_OK;
+
+    *positions = NULL;
+    *n = 0;
+    if (sqlite3_prepare_v2(self->db, "SELECT position FROM keyed WHERE position <= ?1"
+                                     " ORDER BY position", -1, &st, NULL) != SQLITE_OK)
+        return s_fail(self, "read keyed");
+    sqlite3_bind_int64(st, 1, upto > INT64_MAX ? INT64_MAX : (sqlite3_int64)upto);
+    while (rc == ICS_OK && sqlite3_step(st) == SQLITE_ROW) {
+        if (*n == cap) {
+            uint64_t *more = realloc(*positions, (cap ? 2 * cap : 16) * sizeof *more);
+            if (more == NULL) {
+                rc = ICS_ENOMEM;
+                break;
+            }
+            *positions = more;
+            cap = cap ? 2 * cap : 16;
+        }
+        (*positions)[(*n)++] = s_u64(st, 0);
+    }
+    sqlite3_finalize(st);
+    if (rc != ICS_OK) {
+        free(*positions);
+        *positions = NULL;
+        *n = 0;
+    }
+    return rc;
 }
 
 /* ---------------------------------------------------------------- cosigning */

@@ -84,6 +84,11 @@ int ics_history_inclusion(ics_history_t *self, uint64_t position, uint64_t size,
 int ics_history_consistency(ics_history_t *self, uint64_t old_size, uint64_t size,
                             ics_merkle_hash_t proof[ICS_MERKLE_PROOF_MAX], size_t *len);
 
+/* The positions (ascending, at most upto) of the accepted membership
+ * entries held: the genesis, additions, removals and key rotations.
+ * *positions malloc'd (caller frees). ICS_OK, ICS_ENOMEM or ICS_EIO. */
+int ics_history_keyed(ics_history_t *self, uint64_t upto, uint64_t **positions, size_t *n);
+
 /* May this node cosign the tree head (size, root)? Only if it is this
  * history's and consistent with the latest head it cosigned before (a
  * consistency proof from this history, checked as a verifier would). Then

@@ -12,6 +12,8 @@
 #ifndef ICS_NOTE_H
 #define ICS_NOTE_H
 
+#include <stdio.h>
+
 #include "ics.h"
 #include "keys.h"
 #include "merkle.h"
@@ -43,5 +45,31 @@ bool ics_note_cosignature_ok(const char *group, uint64_t size,
  * organisation id. */
 size_t ics_note_sig_line(const char *name, const uint8_t pk[ICS_PK_BYTES],
                          const uint8_t sig[ICS_SIG_BYTES], char out[ICS_NOTE_SIG_LINE_MAX]);
+
+/* A signed tree head as a whole note: body, an empty line, and at least
+ * one signature line. Signatures are carried, not checked, by the parser. */
+#define ICS_NOTE_SIGS_MAX 64
+typedef struct {
+    char name[ICS_ORG_MAX];
+    uint8_t key_hash[ICS_NOTE_KEY_HASH_BYTES];
+    uint8_t sig[ICS_SIG_BYTES];
+} ics_note_sig_t;
+
+typedef struct {
+    char group[ICS_GROUP_MAX];
+    uint64_t size;
+    uint8_t root[ICS_MERKLE_HASH_BYTES];
+    ics_note_sig_t sigs[ICS_NOTE_SIGS_MAX];
+    size_t n_sigs;
+} ics_note_t;
+
+/* Parses text (len bytes, exactly one note, every line LF-ended) strictly:
+ * each part has one spelling (section 6b), names are organisation ids and
+ * appear once, a signature is 4 + 64 bytes. ICS_EMALFORMED with err saying
+ * which line is wrong. */
+int ics_note_parse(const char *text, size_t len, ics_note_t *out, ics_err_t *err);
+
+/* Writes note n (body, empty line, signature lines). ICS_OK or ICS_EIO. */
+int ics_note_write(FILE *out, const ics_note_t *n);
 
 #endif
