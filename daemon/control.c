@@ -21,6 +21,7 @@
 #include "ics/v1/control.pb-c.h"
 #include "node.h"
 #include "peercred.h"
+#include "prove.h"
 
 #include <errno.h>
 #include <sodium.h>
@@ -440,7 +441,11 @@ static void s_log(ics_control_t *self, const s_client_t *c, const Ics__V1__Contr
         ics_err_t err;
         FILE *f = open_memstream(&doc, &doc_len);
         int rc = f == NULL ? ics_err(&err, ICS_ENOMEM, "out of memory")
-                           : ics_history_export(hist, f, &err);
+                 : lr->op == ICS__V1__LOG_REQUEST__OP__PROVE
+                     ? ics_prove_receipt(hist, ics_group_name(g), lr->position, f, &err)
+                 : lr->op == ICS__V1__LOG_REQUEST__OP__CONSISTENCY
+                     ? ics_prove_consistency(hist, ics_group_name(g), lr->position, f, &err)
+                     : ics_history_export(hist, f, &err);
         if (rc != ICS_OK) {
             if (f != NULL)
                 fclose(f);

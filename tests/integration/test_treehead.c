@@ -53,6 +53,18 @@ static void checkpoints_cosign_the_tree_head(void **state)
     assert_int_equal(h_sh(ICSCTL_BIN " log verify '%s' | grep -q '^tree head: size '", path), 0);
     assert_int_equal(h_sh(ICSCTL_BIN " --json log verify '%s' | grep -q '\"certified_root\":\"'",
                           path), 0);
+    /* A receipt from one node, checked offline; altered, it fails. */
+    assert_int_equal(h_sh(ICSCTL_BIN " -s '%s' log prove 5 --out '%s/r5' 2>/dev/null",
+                          c->nodes[1].control, c->dir), 0);
+    assert_int_equal(h_sh(ICSCTL_BIN " log verify-receipt '%s/r5' | grep -q 'cosigned by 3 of"
+                          " the 3 voting members'", c->dir), 0);
+    assert_int_equal(h_sh("sed '2s/^entry 5 a /entry 5 r /' '%s/r5' > '%s/r5.bad'", c->dir,
+                          c->dir), 0);
+    assert_int_equal(h_sh(ICSCTL_BIN " log verify-receipt '%s/r5.bad' 2>&1 | grep -q 'FAILED'",
+                          c->dir), 0);
+    /* Another node's log extends the receipt's head. */
+    assert_int_equal(h_sh(ICSCTL_BIN " -s '%s' log consistency '%s/r5' | grep -q '^ok: the log'",
+                          c->nodes[2].control, c->dir), 0);
     /* No node saw a false tree head nor refused to cosign. */
     for (int i = 0; i < 3; i++)
         assert_int_equal(h_sh("grep -q 'tree head mismatch\\|not cosigning' '%s/%s.log'",
