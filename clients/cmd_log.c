@@ -993,12 +993,6 @@ static int s_consistency(opts_t *o, const ctl_args_t *a)
     ics_hex(head->root, 32, old_root);
     if (ics_consistency_check((const char *)resp->log->document.data, resp->log->document.len,
                               head, &rep, &err) != ICS_OK) {
-        if (o->json) {
-            printf("{\"consistency\":{\"checkpoint_size\":%llu,\"checkpoint_root\":\"%s\","
-                   "\"consistent\":false,\"why\":", (unsigned long long)head->size, old_root);
-            cj_write_str(stdout, err.msg);
-            fputs("}}\n", stdout);
-        }
         ctl_error(o, "%s: the log does NOT extend this checkpoint: %s", path, err.msg);
         goto out;
     }

@@ -19,7 +19,9 @@
 
 #include "common/keys.h"
 #include "common/logverify.h"
+#include "common/envelope.h"
 #include "common/note.h"
+#include "common/receipt.h"
 
 #define GROUP "qhm-ics"
 #define ROOT2_HEX "8b895b63c3d6e9550610eda8498cf43792bcf31f2abd645cdb7f797d940203ac"
@@ -105,11 +107,64 @@ static void test_document_states_the_vectors(void **state)
     free(doc);
 }
 
+/* Section 8a's vectors: the entry line's proof verifies, the consistency
+ * answer is accepted for the head of size 1, and both are in the text. */
+static void test_receipt_and_consistency_vectors(void **state)
+{
+    static const char answer[] =
+        "icsd-consistency 1 qhm-ics\n"
+        "head 2 8b895b63c3d6e9550610eda8498cf43792bcf31f2abd645cdb7f797d940203ac\n"
+        "proof 1 1c529a7aa766ce7e8976f1895c2e04f19f60d35bbcc3d7e1f6dfb2436d35240f\n"
+        "end\n";
+    static const char entry_line[] =
+        "entry 2 a AQ== - efab3b6742aba8ca2bf3fdcf503a990300cdd875ed3c49e258245203b02c9dcd";
+    ics_merkle_hash_t proof[1];
+    uint8_t id[32], leaf[32], root[32], one = 1;
+    ics_consistency_report_t rep;
+    ics_note_t head;
+    ics_err_t err;
+    char path[512], *doc = NULL;
+    size_t len = 0;
+    FILE *f;
+    (void)state;
+
+    ics_entry_id(&one, 1, id);
+    ics_log_leaf_hash(2, id, true, "", leaf);
+    s_unhex("efab3b6742aba8ca2bf3fdcf503a990300cdd875ed3c49e258245203b02c9dcd", proof[0], 32);
+    s_unhex(ROOT2_HEX, root, 32);
+    assert_true(ics_merkle_verify_inclusion(leaf, 1, 2, proof, 1, root));
+
+    memset(&head, 0, sizeof head);
+    ics_strcpy(head.group, sizeof head.group, GROUP);
+    head.size = 1;
+    memcpy(head.root, proof[0], 32);
+    assert_int_equal(ics_consistency_check(answer, strlen(answer), &head, &rep, &err), ICS_OK);
+    assert_int_equal(rep.size, 2);
+    head.root[0] ^= 1;
+    assert_int_equal(ics_consistency_check(answer, strlen(answer), &head, &rep, &err),
+                     ICS_EINVAL);
+    assert_non_null(strstr(err.msg, "FORKED"));
+    head.root[0] ^= 1;
+    head.size = 3;
+    assert_int_not_equal(ics_consistency_check(answer, strlen(answer), &head, &rep, &err),
+                         ICS_OK);
+
+    snprintf(path, sizeof path, "%s/docs/log-format.md", ICS_SOURCE_DIR);
+    f = fopen(path, "r");
+    assert_non_null(f);
+    assert_true(getdelim(&doc, &len, '\0', f) > 0);
+    fclose(f);
+    assert_non_null(strstr(doc, answer));
+    assert_non_null(strstr(doc, entry_line));
+    free(doc);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_cosignature_vector),
         cmocka_unit_test(test_document_states_the_vectors),
+        cmocka_unit_test(test_receipt_and_consistency_vectors),
     };
     if (sodium_init() < 0)
         return 1;
