@@ -707,6 +707,25 @@ static int s_show(opts_t *o, const ctl_args_t *a)
     return rc;
 }
 
+/* Writes a document of the node's byte for byte to path ("-" or NULL:
+ * standard output). EXIT_OK or EXIT_FAIL (reported). */
+static int s_write_document(opts_t *o, const char *path, const ProtobufCBinaryData *doc)
+{
+    bool out = path == NULL || strcmp(path, "-") == 0;
+    FILE *f = out ? stdout : fopen(path, "w");
+    int rc = EXIT_OK;
+
+    if (f == NULL || fwrite(doc->data, 1, doc->len, f) != doc->len) {
+        ctl_error(o, "%s: %s", path ? path : "-", strerror(errno));
+        rc = EXIT_FAIL;
+    }
+    if (f != NULL && !out && fclose(f) != 0) {
+        ctl_error(o, "%s: %s", path, strerror(errno));
+        rc = EXIT_FAIL;
+    }
+    return rc;
+}
+
 static int s_export(opts_t *o, const ctl_args_t *a)
 {
     Ics__V1__LogRequest lr = ICS__V1__LOG_REQUEST__INIT;
@@ -721,17 +740,8 @@ static int s_export(opts_t *o, const ctl_args_t *a)
     const Ics__V1__LogReply *reply = resp->log;
     /* The export is a document in its own format (docs/log-format.md),
      * written byte for byte: its signatures must verify. */
-    FILE *f = strcmp(path, "-") == 0 ? stdout : fopen(path, "w");
-    if (f == NULL || fwrite(reply->document.data, 1, reply->document.len, f) !=
-                         reply->document.len) {
-        ctl_error(o, "%s: %s", path, strerror(errno));
-        rc = EXIT_FAIL;
-    }
-    if (f != NULL && f != stdout && fclose(f) != 0) {
-        ctl_error(o, "%s: %s", path, strerror(errno));
-        rc = EXIT_FAIL;
-    }
-    if (rc == EXIT_OK && f != stdout)
+    rc = s_write_document(o, path, &reply->document);
+    if (rc == EXIT_OK && strcmp(path, "-") != 0)
         ctl_note(o, "wrote %zu bytes to %s", reply->document.len, path);
     ics__v1__control_response__free_unpacked(resp, NULL);
     return rc;
@@ -922,17 +932,8 @@ static int s_prove(opts_t *o, const ctl_args_t *a)
         rc = EXIT_FAIL;
         goto out;
     }
-    FILE *f = path == NULL || strcmp(path, "-") == 0 ? stdout : fopen(path, "w");
-    if (f == NULL || fwrite(reply->document.data, 1, reply->document.len, f) !=
-                         reply->document.len) {
-        ctl_error(o, "%s: %s", path ? path : "-", strerror(errno));
-        rc = EXIT_FAIL;
-    }
-    if (f != NULL && f != stdout && fclose(f) != 0) {
-        ctl_error(o, "%s: %s", path, strerror(errno));
-        rc = EXIT_FAIL;
-    }
-    if (rc == EXIT_OK && f != stdout)
+    rc = s_write_document(o, path, &reply->document);
+    if (rc == EXIT_OK && path != NULL && strcmp(path, "-") != 0)
         ctl_note(o, "wrote the receipt of entry %llu (tree head of size %llu, cosigned by %u of"
                  " %u voting members) to %s", (unsigned long long)pos,
                  (unsigned long long)rep->size, rep->n_cosigners, rep->voters, path);

@@ -826,6 +826,32 @@ void fx_cmd_aid_link_cancel(fx_cmd_t *c, const char *home_group, uint64_t home_r
     c->body.aid_link_cancel.reason = (char *)reason;
 }
 
+void fx_history_copy(ics_history_t *to, ics_history_t *from, uint64_t n)
+{
+    for (uint64_t p = 1; p <= n; p++) {
+        ics_log_entry_t e;
+        ics_apply_result_t r;
+        Ics__V1__Envelope *env = NULL;
+        assert_int_equal(ics_history_entry(from, p, &e), ICS_OK);
+        memset(&r, 0, sizeof r);
+        r.position = p;
+        r.accepted = e.accepted;
+        ics_strcpy(r.reason, sizeof r.reason, e.reason);
+        memcpy(r.chain, e.chain, 32);
+        r.clock_ms = e.clock_ms;
+        r.envelope = e.envelope;
+        r.envelope_len = e.envelope_len;
+        if (ics_envelope_decode(e.envelope, e.envelope_len, &env, NULL) == ICS_OK) {
+            ics_strcpy(r.org, sizeof r.org, env->org);
+            r.seq = env->seq;
+            r.verified = e.accepted;
+            ics__v1__envelope__free_unpacked(env, NULL);
+        }
+        assert_int_equal(ics_history_append(to, &r), ICS_OK);
+        free(e.envelope);
+    }
+}
+
 ics_apply_result_t fx_raw(fx_fsm_t *fx, const char *org, const char *person, const char *note)
 {
     fx_cmd_t c;

@@ -88,6 +88,10 @@ typedef struct {
     size_t n_tape;
 } fx_fsm_t;
 
+/* Appends positions 1..n of history from to history to, as a node that
+ * applied them would (org, seq and verified from each envelope). */
+void fx_history_copy(ics_history_t *to, ics_history_t *from, uint64_t n);
+
 /* ---------------------------------------------------------------- one state machine */
 
 /* orgs: "ID:kind" strings, e.g. "QHM:icb"; the first administers membership.

@@ -593,74 +593,16 @@ static void test_reattributed_with_fresh_seq(void **state)
 }
 
 /* RTD alters its own checkpoint for 32 and signs it again. */
-/* RTD's checkpoint for 32 keeps the right chain but cosigns another tree
- * root, cosigned and signed again with RTD's own key: every signature holds,
- * the tree head is false. */
-static void test_checkpoint_root_altered_and_recosigned(void **state)
+/* The log with RTD's checkpoint for 32 changed by alter, signed again with
+ * RTD's own key and resealed. Returns the file (caller frees). */
+static char *s_rtd_checkpoint_32_altered(void (*alter)(Ics__V1__Checkpoint *cp), size_t *len)
 {
     s_log_t log;
-    size_t len = 0, n;
-    char *text, note[ICS_NOTE_BODY_MAX];
-    s_line_t *l;
-    Ics__V1__Envelope *env;
-    Ics__V1__Command *cmd;
-
-    (void)state;
-    s_log_copy(&log, &S.log);
-    l = &log.line[S.rtd_checkpoint_32 - 1];
-    env = s_open(l);
-    cmd = s_command(env);
-    assert_int_equal(cmd->checkpoint->root.len, 32);
-    cmd->checkpoint->root.data[0] ^= 1;
-    n = ics_note_body(GROUP, 32, cmd->checkpoint->root.data, note);
-    ics_identity_sign(s_key("RTD"), (const uint8_t *)note, n, cmd->checkpoint->cosignature.data);
-    s_resign(l, s_key("RTD"), NULL, 0, cmd);
-    ics__v1__command__free_unpacked(cmd, NULL);
-    ics__v1__envelope__free_unpacked(env, NULL);
-    text = s_reseal(&log, NULL, 0, NULL, &len);
-    ASSERT_FORGERY_CAUGHT(text, len, S.rtd_checkpoint_32, "a false tree head");
-    free(text);
-    s_log_free(&log);
-}
-
-/* The cosignature changed and the envelope signed again: the checkpoint the
- * state machine accepted must have been rejected. */
-static void test_checkpoint_cosignature_altered(void **state)
-{
-    s_log_t log;
-    size_t len = 0;
     char *text;
     s_line_t *l;
     Ics__V1__Envelope *env;
     Ics__V1__Command *cmd;
 
-    (void)state;
-    s_log_copy(&log, &S.log);
-    l = &log.line[S.rtd_checkpoint_32 - 1];
-    env = s_open(l);
-    cmd = s_command(env);
-    assert_int_equal(cmd->checkpoint->cosignature.len, ICS_SIG_BYTES);
-    cmd->checkpoint->cosignature.data[7] ^= 0x10;
-    s_resign(l, s_key("RTD"), NULL, 0, cmd);
-    ics__v1__command__free_unpacked(cmd, NULL);
-    ics__v1__envelope__free_unpacked(env, NULL);
-    text = s_reseal(&log, NULL, 0, NULL, &len);
-    ASSERT_FORGERY_CAUGHT(text, len, S.rtd_checkpoint_32,
-                          "its cosignature does not verify under RTD's key");
-    free(text);
-    s_log_free(&log);
-}
-
-static void test_checkpoint_altered_and_resigned(void **state)
-{
-    s_log_t log;
-    size_t len = 0;
-    char *text;
-    s_line_t *l;
-    Ics__V1__Envelope *env;
-    Ics__V1__Command *cmd;
-
-    (void)state;
     s_log_copy(&log, &S.log);
     l = &log.line[S.rtd_checkpoint_32 - 1];
     env = s_open(l);
@@ -668,14 +610,72 @@ static void test_checkpoint_altered_and_resigned(void **state)
     cmd = s_command(env);
     assert_int_equal(cmd->body_case, ICS__V1__COMMAND__BODY_CHECKPOINT);
     assert_int_equal(cmd->checkpoint->position, 32);
-    cmd->checkpoint->chain.data[0] ^= 1;
+    assert_int_equal(cmd->checkpoint->root.len, 32);
+    assert_int_equal(cmd->checkpoint->cosignature.len, ICS_SIG_BYTES);
+    alter(cmd->checkpoint);
     s_resign(l, s_key("RTD"), NULL, 0, cmd);
     ics__v1__command__free_unpacked(cmd, NULL);
     ics__v1__envelope__free_unpacked(env, NULL);
-    text = s_reseal(&log, NULL, 0, NULL, &len);
+    *len = 0;
+    text = s_reseal(&log, NULL, 0, NULL, len);
+    s_log_free(&log);
+    return text;
+}
+
+static void s_other_root_cosigned(Ics__V1__Checkpoint *cp)
+{
+    char note[ICS_NOTE_BODY_MAX];
+    size_t n;
+
+    cp->root.data[0] ^= 1;
+    n = ics_note_body(GROUP, cp->position, cp->root.data, note);
+    ics_identity_sign(s_key("RTD"), (const uint8_t *)note, n, cp->cosignature.data);
+}
+
+static void s_cosignature_flipped(Ics__V1__Checkpoint *cp)
+{
+    cp->cosignature.data[7] ^= 0x10;
+}
+
+static void s_chain_flipped(Ics__V1__Checkpoint *cp)
+{
+    cp->chain.data[0] ^= 1;
+}
+
+/* RTD's checkpoint for 32 keeps the right chain but cosigns another tree
+ * root, cosigned and signed again with RTD's own key: every signature holds,
+ * the tree head is false. */
+static void test_checkpoint_root_altered_and_recosigned(void **state)
+{
+    size_t len;
+    char *text = s_rtd_checkpoint_32_altered(s_other_root_cosigned, &len);
+
+    (void)state;
+    ASSERT_FORGERY_CAUGHT(text, len, S.rtd_checkpoint_32, "a false tree head");
+    free(text);
+}
+
+/* The cosignature changed and the envelope signed again: the checkpoint the
+ * state machine accepted must have been rejected. */
+static void test_checkpoint_cosignature_altered(void **state)
+{
+    size_t len;
+    char *text = s_rtd_checkpoint_32_altered(s_cosignature_flipped, &len);
+
+    (void)state;
+    ASSERT_FORGERY_CAUGHT(text, len, S.rtd_checkpoint_32,
+                          "its cosignature does not verify under RTD's key");
+    free(text);
+}
+
+static void test_checkpoint_altered_and_resigned(void **state)
+{
+    size_t len;
+    char *text = s_rtd_checkpoint_32_altered(s_chain_flipped, &len);
+
+    (void)state;
     ASSERT_FORGERY_CAUGHT(text, len, S.rtd_checkpoint_32, "RTD's checkpoint for position 32");
     free(text);
-    s_log_free(&log);
 }
 
 /* QHM swaps its own key in the genesis for another and signs the genesis

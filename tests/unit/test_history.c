@@ -89,28 +89,7 @@ static ics_history_t *s_copy(fx_t *t, uint64_t n)
     ics_history_t *h = ics_history_open(t->path, GROUP, &err);
     if (h == NULL)
         fail_msg("open: %s", err.msg);
-    for (uint64_t p = 1; p <= n; p++) {
-        ics_log_entry_t e;
-        ics_apply_result_t r;
-        Ics__V1__Envelope *env = NULL;
-        assert_int_equal(ics_history_entry(t->fx->history, p, &e), ICS_OK);
-        memset(&r, 0, sizeof r);
-        r.position = p;
-        r.accepted = e.accepted;
-        ics_strcpy(r.reason, sizeof r.reason, e.reason);
-        memcpy(r.chain, e.chain, 32);
-        r.clock_ms = e.clock_ms;
-        r.envelope = e.envelope;
-        r.envelope_len = e.envelope_len;
-        if (ics_envelope_decode(e.envelope, e.envelope_len, &env, NULL) == ICS_OK) {
-            ics_strcpy(r.org, sizeof r.org, env->org);
-            r.seq = env->seq;
-            r.verified = e.accepted;
-            ics__v1__envelope__free_unpacked(env, NULL);
-        }
-        assert_int_equal(ics_history_append(h, &r), ICS_OK);
-        free(e.envelope);
-    }
+    fx_history_copy(h, t->fx->history, n);
     assert_int_equal(ics_history_commit(h, true), ICS_OK);
     return h;
 }
