@@ -329,13 +329,13 @@ static int s_merkle_add(ics_history_t *self, uint64_t position, const uint8_t le
     }
 }
 
-static int s_keyed_add(ics_history_t *self, uint64_t position, const uint8_t *envelope,
-                       size_t envelope_len)
+/* Notes position as an accepted membership entry if its kind is one. */
+static int s_keyed_add(ics_history_t *self, uint64_t position, uint32_t kind)
 {
     sqlite3_stmt *st = NULL;
     int rc;
 
-    if (!ics_keyset_is_membership(envelope, envelope_len))
+    if (!ics_keyset_kind_is_membership(kind))
         return ICS_OK;
     if (sqlite3_prepare_v2(self->db, "INSERT OR IGNORE INTO keyed(position) VALUES (?1)", -1, &st,
                            NULL) != SQLITE_OK)
@@ -367,6 +367,7 @@ typedef struct {
     bool verified;
     const char *org;     /* as claimed, if the caller knows it (else decoded) */
     uint64_t seq;
+    uint32_t kind;       /* the envelope's, when org is given */
 } s_row_t;
 
 static int s_insert(ics_history_t *self, const s_row_t *r)
@@ -377,6 +378,7 @@ static int s_insert(ics_history_t *self, const s_row_t *r)
 
     const char *org = r->org;
     uint64_t seq = r->seq;
+    uint32_t kind = r->kind;
 
     if (r->envelope_len > INT32_MAX || r->position > INT64_MAX)
         return ICS_ETOOBIG;
@@ -384,6 +386,7 @@ static int s_insert(ics_history_t *self, const s_row_t *r)
     if (org == NULL && ics_envelope_decode(r->envelope, r->envelope_len, &env, NULL) == ICS_OK) {
         org = env->org;
         seq = env->seq;
+        kind = env->kind;
     }
     sqlite3_bind_int64(st, 1, (sqlite3_int64)r->position);
     sqlite3_bind_blob(st, 2, r->envelope_len ? r->envelope : (const void *)"", (int)r->envelope_len,
@@ -400,7 +403,7 @@ static int s_insert(ics_history_t *self, const s_row_t *r)
         rc = s_merkle_add_entry(self, r->position, r->envelope, r->envelope_len, r->accepted,
                                 r->reason);
     if (rc == ICS_OK && r->accepted)
-        rc = s_keyed_add(self, r->position, r->envelope, r->envelope_len);
+        rc = s_keyed_add(self, r->position, kind);
     if (env != NULL)
         ics__v1__envelope__free_unpacked(env, NULL);
     return rc;
@@ -506,9 +509,14 @@ static int s_upgrade(ics_history_t *self, ics_err_t *err)
                                 (size_t)sqlite3_column_bytes(st, 1),
                                 sqlite3_column_int(st, 2) != 0,
                                 (const char *)sqlite3_column_text(st, 3));
-        if (rc == ICS_OK && sqlite3_column_int(st, 2) != 0)
-            rc = s_keyed_add(self, s_u64(st, 0), sqlite3_column_blob(st, 1),
-                             (size_t)sqlite3_column_bytes(st, 1));
+        if (rc == ICS_OK && sqlite3_column_int(st, 2) != 0) {
+            Ics__V1__Envelope *env = NULL;
+            if (ics_envelope_decode(sqlite3_column_blob(st, 1),
+                                    (size_t)sqlite3_column_bytes(st, 1), &env, NULL) == ICS_OK) {
+                rc = s_keyed_add(self, s_u64(st, 0), env->kind);
+                ics__v1__envelope__free_unpacked(env, NULL);
+            }
+        }
         n++;
     }
     sqlite3_finalize(st);
@@ -689,6 +697,7 @@ int ics_history_append(ics_history_t *self, const ics_apply_result_t *res)
                             .verified = res->verified,
                             .org = res->org,
                             .seq = res->seq,
+                            .kind = res->kind,
                         });
     if (rc == ICS_OK) {
         self->top = res->position;

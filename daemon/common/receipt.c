@@ -29,20 +29,13 @@
 
 /* ---------------------------------------------------------------- key sets */
 
-bool ics_keyset_is_membership(const uint8_t *entry, size_t len)
+bool ics_keyset_kind_is_membership(uint32_t kind)
 {
-    Ics__V1__Envelope *env = NULL;
-    bool yes;
-
-    if (ics_envelope_decode(entry, len, &env, NULL) != ICS_OK)
-        return false;
-    yes = env->kind == ICS__V1__COMMAND__BODY_GENESIS ||
-          env->kind == ICS__V1__COMMAND__BODY_MEMBER_ADD ||
-          env->kind == ICS__V1__COMMAND__BODY_MEMBER_REMOVE ||
-          env->kind == ICS__V1__COMMAND__BODY_KEY_ROTATE;
-    ics__v1__envelope__free_unpacked(env, NULL);
-    return yes;
+    return kind == ICS__V1__COMMAND__BODY_GENESIS || kind == ICS__V1__COMMAND__BODY_MEMBER_ADD ||
+           kind == ICS__V1__COMMAND__BODY_MEMBER_REMOVE ||
+           kind == ICS__V1__COMMAND__BODY_KEY_ROTATE;
 }
+
 
 const ics_keyset_member_t *ics_keyset_find(const ics_keyset_t *ks, const char *org)
 {

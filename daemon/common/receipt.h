@@ -37,10 +37,10 @@ typedef struct {
     uint8_t genesis_id[32];        /* entry id of the genesis */
 } ics_keyset_t;
 
-/* Is entry (bytes of an audit entry) a Genesis, MemberAdd, MemberRemove or
- * KeyRotate by its envelope's kind? (What a receipt carries as evidence
- * when it was accepted.) */
-bool ics_keyset_is_membership(const uint8_t *entry, size_t len);
+/* Is an envelope of this kind (a Command body case) a Genesis, MemberAdd,
+ * MemberRemove or KeyRotate? (What a receipt carries as evidence when it
+ * was accepted.) */
+bool ics_keyset_kind_is_membership(uint32_t kind);
 
 /* Carries out the accepted membership entry on ks: the first must be the
  * genesis of group. ICS_EINVAL with err saying why the entry cannot be

@@ -844,6 +844,7 @@ void fx_history_copy(ics_history_t *to, ics_history_t *from, uint64_t n)
         if (ics_envelope_decode(e.envelope, e.envelope_len, &env, NULL) == ICS_OK) {
             ics_strcpy(r.org, sizeof r.org, env->org);
             r.seq = env->seq;
+            r.kind = env->kind;
             r.verified = e.accepted;
             ics__v1__envelope__free_unpacked(env, NULL);
         }

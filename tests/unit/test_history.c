@@ -419,14 +419,24 @@ static void test_format_1_file_gets_its_tree(void **state)
 
     ics_history_close(&h);
     assert_int_equal(sqlite3_open(t->path, &db), SQLITE_OK);
-    assert_int_equal(sqlite3_exec(db, "DROP TABLE merkle; UPDATE meta SET format = 1", NULL, NULL,
-                                  NULL),
+    assert_int_equal(sqlite3_exec(db, "DROP TABLE merkle; DROP TABLE keyed; DROP TABLE cosigned;"
+                                      " UPDATE meta SET format = 1",
+                                  NULL, NULL, NULL),
                      SQLITE_OK);
     sqlite3_close(db);
     h = ics_history_open(t->path, GROUP, &err);
     if (h == NULL)
         fail_msg("open: %s", err.msg);
     s_assert_tree(t, h, top);
+    {
+        /* The membership entries found again: the genesis only. */
+        uint64_t *keyed = NULL;
+        size_t n = 0;
+        assert_int_equal(ics_history_keyed(h, top, &keyed, &n), ICS_OK);
+        assert_int_equal(n, 1);
+        assert_int_equal(keyed[0], 1);
+        free(keyed);
+    }
     ics_history_close(&h);
     /* Upgraded once: the file now says format 2. */
     s_sql(t, "UPDATE meta SET grp = grp WHERE format = 2");
