@@ -65,8 +65,8 @@ static int s_by_org(const void *a, const void *b)
 /* The note of size P from the cosignatures in c[0..n) that name P: those
  * of voting members, of this history's root, valid under their keys.
  * true if they are a majority. */
-static int s_head(ics_history_t *h, const char *group, uint64_t size, const s_cosig_t *c,
-                  size_t n, ics_note_t *head, bool *certified, ics_err_t *err)
+static int s_head(ics_history_t *h, const char *group, uint64_t size, const s_cosig_t *c, size_t n,
+                  ics_note_t *head, bool *certified, ics_err_t *err)
 {
     ics_keyset_t *ks = calloc(1, sizeof *ks);
     int rc;
@@ -123,9 +123,8 @@ static int s_collect(ics_history_t *h, uint64_t s, uint64_t lo, uint64_t hi, s_c
     if (e.accepted && ics_envelope_decode(e.envelope, e.envelope_len, &env, NULL) == ICS_OK &&
         env->kind == ICS__V1__COMMAND__BODY_CHECKPOINT &&
         ics_command_decode(env, &cmd, NULL) == ICS_OK &&
-        cmd->body_case == ICS__V1__COMMAND__BODY_CHECKPOINT &&
-        cmd->checkpoint->position >= lo && cmd->checkpoint->position <= hi &&
-        cmd->checkpoint->root.len == ICS_MERKLE_HASH_BYTES &&
+        cmd->body_case == ICS__V1__COMMAND__BODY_CHECKPOINT && cmd->checkpoint->position >= lo &&
+        cmd->checkpoint->position <= hi && cmd->checkpoint->root.len == ICS_MERKLE_HASH_BYTES &&
         cmd->checkpoint->cosignature.len == ICS_SIG_BYTES && env->org != NULL) {
         if (*n == *cap) {
             s_cosig_t *more = realloc(*c, (*cap ? 2 * *cap : 32) * sizeof *more);
@@ -206,8 +205,10 @@ int ics_prove_receipt(ics_history_t *h, const char *group, uint64_t position, FI
     if (head == NULL)
         return ics_err(err, ICS_ENOMEM, "out of memory");
     if (position == 0 || position > top) {
-        rc = ics_err(err, ICS_ENOENT, "position %" PRIu64 " is not in this node's history (it"
-                     " holds 1 to %" PRIu64 " without a gap)", position, top);
+        rc = ics_err(err, ICS_ENOENT,
+                     "position %" PRIu64 " is not in this node's history (it"
+                     " holds 1 to %" PRIu64 " without a gap)",
+                     position, top);
         goto out;
     }
     /* Downwards from the top: at s, every checkpoint for size s is known. */
@@ -232,9 +233,11 @@ int ics_prove_receipt(ics_history_t *h, const char *group, uint64_t position, FI
             goto out;
     }
     if (!found) {
-        rc = ics_err(err, ICS_EUNAVAIL, "no tree head at or above position %" PRIu64 " is"
+        rc = ics_err(err, ICS_EUNAVAIL,
+                     "no tree head at or above position %" PRIu64 " is"
                      " cosigned by a majority of the voting members yet (checkpoints name"
-                     " multiples of the nodes' checkpoint interval): try again later", position);
+                     " multiples of the nodes' checkpoint interval): try again later",
+                     position);
         goto out;
     }
     rc = s_leaf(h, position, head->size, &entry, reason);
@@ -276,6 +279,6 @@ int ics_prove_consistency(ics_history_t *h, const char *group, uint64_t old_size
         rc = ics_history_consistency(h, old_size, size, proof, &len);
     if (rc == ICS_OK)
         rc = ics_consistency_write(out, group, old_size, size, root, proof, len);
-    return rc == ICS_OK ? ICS_OK : ics_err(err, rc, "cannot prove consistency: %s",
-                                           ics_strerror(rc));
+    return rc == ICS_OK ? ICS_OK
+                        : ics_err(err, rc, "cannot prove consistency: %s", ics_strerror(rc));
 }

@@ -91,8 +91,7 @@ static bool s_b64(const char *s, size_t n, uint8_t *out, size_t want)
     size_t got = 0;
 
     if (n == 0 || n >= sizeof again ||
-        sodium_base642bin(out, want, s, n, NULL, &got, NULL, sodium_base64_VARIANT_ORIGINAL) !=
-            0 ||
+        sodium_base642bin(out, want, s, n, NULL, &got, NULL, sodium_base64_VARIANT_ORIGINAL) != 0 ||
         got != want)
         return false;
     sodium_bin2base64(again, sizeof again, out, want, sodium_base64_VARIANT_ORIGINAL);
@@ -151,16 +150,22 @@ int ics_note_parse(const char *text, size_t len, ics_note_t *out, ics_err_t *err
         if (n < 4 || memcmp(line, S_EM_DASH " ", 4) != 0 ||
             (sp = memchr(line + 4, ' ', n - 4)) == NULL || (size_t)(sp - line - 4) == 0 ||
             (size_t)(sp - line - 4) >= ICS_ORG_MAX)
-            return ics_err(err, ICS_EMALFORMED, "tree head: signature line %zu is not"
-                           " '" S_EM_DASH " <name> <base64>'", k);
+            return ics_err(err, ICS_EMALFORMED,
+                           "tree head: signature line %zu is not"
+                           " '" S_EM_DASH " <name> <base64>'",
+                           k);
         memcpy(g->name, line + 4, (size_t)(sp - line - 4));
         g->name[sp - line - 4] = '\0';
         if (!ics_valid_id(g->name, ICS_ORG_MAX))
-            return ics_err(err, ICS_EMALFORMED, "tree head: signature line %zu names no valid"
-                           " organisation", k);
+            return ics_err(err, ICS_EMALFORMED,
+                           "tree head: signature line %zu names no valid"
+                           " organisation",
+                           k);
         if (!s_b64(sp + 1, (size_t)(line + n - sp - 1), blob, sizeof blob))
-            return ics_err(err, ICS_EMALFORMED, "tree head: signature of %s is not the base64"
-                           " of a key hash and an Ed25519 signature", g->name);
+            return ics_err(err, ICS_EMALFORMED,
+                           "tree head: signature of %s is not the base64"
+                           " of a key hash and an Ed25519 signature",
+                           g->name);
         for (size_t i = 0; i < out->n_sigs; i++)
             if (strcmp(out->sigs[i].name, g->name) == 0)
                 return ics_err(err, ICS_EMALFORMED, "tree head: %s signs twice", g->name);

@@ -36,7 +36,6 @@ bool ics_keyset_kind_is_membership(uint32_t kind)
            kind == ICS__V1__COMMAND__BODY_KEY_ROTATE;
 }
 
-
 const ics_keyset_member_t *ics_keyset_find(const ics_keyset_t *ks, const char *org)
 {
     for (size_t i = 0; i < ks->n; i++)
@@ -57,8 +56,7 @@ static int s_keyset_put(ics_keyset_t *ks, const Ics__V1__MemberAdd *m, ics_err_t
 {
     ics_keyset_member_t *x = (ics_keyset_member_t *)ics_keyset_find(ks, m->org);
 
-    if (m->org == NULL || !ics_valid_id(m->org, ICS_ORG_MAX) ||
-        m->public_key.len != ICS_PK_BYTES)
+    if (m->org == NULL || !ics_valid_id(m->org, ICS_ORG_MAX) || m->public_key.len != ICS_PK_BYTES)
         return ics_err(err, ICS_EINVAL, "a member listing without a valid id and key");
     if (x == NULL) {
         if (ks->n == ICS_KEYSET_MAX)
@@ -172,17 +170,15 @@ static int s_put_proof(FILE *out, const ics_merkle_hash_t *proof, size_t len)
     return ICS_OK;
 }
 
-int ics_receipt_write(FILE *out, const ics_receipt_leaf_t *entry,
-                      const ics_receipt_leaf_t *members, size_t n_members,
-                      const ics_note_t *head)
+int ics_receipt_write(FILE *out, const ics_receipt_leaf_t *entry, const ics_receipt_leaf_t *members,
+                      size_t n_members, const ics_note_t *head)
 {
     int rc = ICS_OK;
 
     if (fprintf(out, "%s %d %s\nentry %" PRIu64 " %c ", ICS_RECEIPT_MAGIC, ICS_RECEIPT_VERSION,
                 head->group, entry->position, entry->accepted ? 'a' : 'r') < 0)
         return ICS_EIO;
-    if ((rc = s_put_b64(out, entry->entry, entry->entry_len)) != ICS_OK ||
-        fputc(' ', out) == EOF ||
+    if ((rc = s_put_b64(out, entry->entry, entry->entry_len)) != ICS_OK || fputc(' ', out) == EOF ||
         (rc = s_put_b64(out, (const uint8_t *)entry->reason, strlen(entry->reason))) != ICS_OK ||
         fputc(' ', out) == EOF || (rc = s_put_proof(out, entry->proof, entry->proof_len)) != 0 ||
         fputc('\n', out) == EOF)
@@ -274,8 +270,8 @@ static bool s_bytes(const s_str_t *s, size_t max, uint8_t **out, size_t *len)
     b = malloc(cap);
     if (b == NULL)
         return false;
-    if (sodium_base642bin(b, cap, s->p, s->n, NULL, &got, NULL,
-                          sodium_base64_VARIANT_ORIGINAL) != 0 ||
+    if (sodium_base642bin(b, cap, s->p, s->n, NULL, &got, NULL, sodium_base64_VARIANT_ORIGINAL) !=
+            0 ||
         got == 0 || got > max) {
         free(b);
         return false;
@@ -328,8 +324,7 @@ static bool s_included(uint64_t position, const uint8_t *entry, size_t len, bool
 
 /* Finds the embedded note: after the "checkpoint" line, up to the final
  * "end" line, which ends the text. */
-static bool s_split_note(const char *text, size_t len, size_t at, size_t *note_at,
-                         size_t *note_len)
+static bool s_split_note(const char *text, size_t len, size_t at, size_t *note_at, size_t *note_len)
 {
     if (len < at + 4 || memcmp(text + len - 4, "end\n", 4) != 0 ||
         (len - 4 > at && text[len - 5] != '\n'))
@@ -343,8 +338,7 @@ static void s_report_entry(ics_receipt_report_t *rep, const uint8_t *entry, size
 {
     Ics__V1__Envelope *env = NULL;
 
-    if (ics_envelope_decode(entry != NULL ? entry : (const uint8_t *)"", len, &env, NULL) !=
-        ICS_OK)
+    if (ics_envelope_decode(entry != NULL ? entry : (const uint8_t *)"", len, &env, NULL) != ICS_OK)
         return;
     ics_strcpy(rep->org, sizeof rep->org, env->org != NULL ? env->org : "");
     rep->seq = env->seq;
@@ -400,7 +394,8 @@ int ics_receipt_verify(const char *text, size_t len, ics_receipt_report_t *rep, 
         if (!s_next_line(text, len, &at, &line) || !s_field(&line, &f) || !s_is(&f, "entry") ||
             !s_field(&line, &pos) || !s_field(&line, &verdict) || !s_field(&line, &e) ||
             !s_field(&line, &r) || !s_field(&line, &pr) || line.n != 0) {
-            rc = ics_err(err, ICS_EMALFORMED, "the entry line is not 'entry <position> <a|r>"
+            rc = ics_err(err, ICS_EMALFORMED,
+                         "the entry line is not 'entry <position> <a|r>"
                          " <entry> <reason> <proof>'");
             goto out;
         }
@@ -417,7 +412,8 @@ int ics_receipt_verify(const char *text, size_t len, ics_receipt_report_t *rep, 
             memcpy(rep->reason, reason, reason_len);
         rep->reason[reason_len] = '\0';
         if (strlen(rep->reason) != reason_len || rep->accepted != (reason_len == 0)) {
-            rc = ics_err(err, ICS_EMALFORMED, "the entry line: an accepted entry has no reason,"
+            rc = ics_err(err, ICS_EMALFORMED,
+                         "the entry line: an accepted entry has no reason,"
                          " a rejected one has one (without NUL bytes)");
             goto out;
         }
@@ -449,9 +445,10 @@ int ics_receipt_verify(const char *text, size_t len, ics_receipt_report_t *rep, 
                      rep->position, head->size);
         goto out;
     }
-    if (!s_included(rep->position, entry, entry_len, rep->accepted, rep->reason, proof,
-                    proof_len, head, rep->entry_id)) {
-        rc = ics_err(err, ICS_EINVAL, "the inclusion proof of entry %" PRIu64 " does not lead to"
+    if (!s_included(rep->position, entry, entry_len, rep->accepted, rep->reason, proof, proof_len,
+                    head, rep->entry_id)) {
+        rc = ics_err(err, ICS_EINVAL,
+                     "the inclusion proof of entry %" PRIu64 " does not lead to"
                      " the tree head's root (the entry, its verdict or the proof was altered)",
                      rep->position);
         goto out;
@@ -476,24 +473,29 @@ int ics_receipt_verify(const char *text, size_t len, ics_receipt_report_t *rep, 
             !s_field(&line, &e) || !s_field(&line, &pr) || line.n != 0 || !s_u64(&pos, &p) ||
             !s_bytes(&e, ICS_ENVELOPE_MAX + 1024, &mentry, &entry_len) ||
             !s_proof(&pr, proof, &proof_len)) {
-            rc = ics_err(err, ICS_EMALFORMED, "a line before the checkpoint is not 'member"
+            rc = ics_err(err, ICS_EMALFORMED,
+                         "a line before the checkpoint is not 'member"
                          " <position> <entry> <proof>'");
             goto out;
         }
         if (p <= last_member || p > head->size) {
-            rc = ics_err(err, ICS_EINVAL, "membership entry %" PRIu64 " is out of order or"
-                         " beyond the tree head", p);
+            rc = ics_err(err, ICS_EINVAL,
+                         "membership entry %" PRIu64 " is out of order or"
+                         " beyond the tree head",
+                         p);
             goto out;
         }
         last_member = p;
         if (!s_included(p, mentry, entry_len, true, "", proof, proof_len, head, id)) {
-            rc = ics_err(err, ICS_EINVAL, "the inclusion proof of membership entry %" PRIu64
-                         " does not lead to the tree head's root", p);
+            rc = ics_err(err, ICS_EINVAL,
+                         "the inclusion proof of membership entry %" PRIu64
+                         " does not lead to the tree head's root",
+                         p);
             goto out;
         }
         if (ics_keyset_apply(ks, rep->group, mentry, entry_len, &why) != ICS_OK) {
-            rc = ics_err(err, ICS_EINVAL, "membership entry %" PRIu64 " cannot be replayed: %s",
-                         p, why.msg);
+            rc = ics_err(err, ICS_EINVAL, "membership entry %" PRIu64 " cannot be replayed: %s", p,
+                         why.msg);
             goto out;
         }
         rep->evidence++;
@@ -503,7 +505,8 @@ int ics_receipt_verify(const char *text, size_t len, ics_receipt_report_t *rep, 
         goto out;
     }
     if (!ks->genesis) {
-        rc = ics_err(err, ICS_EINVAL, "no genesis among the membership entries: the keys in"
+        rc = ics_err(err, ICS_EINVAL,
+                     "no genesis among the membership entries: the keys in"
                      " force are not shown");
         goto out;
     }
@@ -518,14 +521,18 @@ int ics_receipt_verify(const char *text, size_t len, ics_receipt_report_t *rep, 
         uint8_t kh[ICS_NOTE_KEY_HASH_BYTES];
 
         if (m == NULL || !m->voter) {
-            rc = ics_err(err, ICS_ESIG, "the tree head is signed by %s, not a voting member at"
-                         " size %" PRIu64, g->name, head->size);
+            rc = ics_err(err, ICS_ESIG,
+                         "the tree head is signed by %s, not a voting member at"
+                         " size %" PRIu64,
+                         g->name, head->size);
             goto out;
         }
         ics_note_key_hash(m->org, m->pk, kh);
         if (memcmp(kh, g->key_hash, sizeof kh) != 0) {
-            rc = ics_err(err, ICS_ESIG, "%s's signature names another key than its key in force"
-                         " at size %" PRIu64, g->name, head->size);
+            rc = ics_err(err, ICS_ESIG,
+                         "%s's signature names another key than its key in force"
+                         " at size %" PRIu64,
+                         g->name, head->size);
             goto out;
         }
         if (!ics_note_cosignature_ok(head->group, head->size, head->root, m->pk, g->sig)) {
@@ -536,8 +543,10 @@ int ics_receipt_verify(const char *text, size_t len, ics_receipt_report_t *rep, 
         ics_strcpy(rep->cosigners[rep->n_cosigners++], ICS_ORG_MAX, g->name);
     }
     if (rep->n_cosigners < rep->needed) {
-        rc = ics_err(err, ICS_ESIG, "the tree head is cosigned by %u of the %u voting members;"
-                     " %u needed", rep->n_cosigners, rep->voters, rep->needed);
+        rc = ics_err(err, ICS_ESIG,
+                     "the tree head is cosigned by %u of the %u voting members;"
+                     " %u needed",
+                     rep->n_cosigners, rep->voters, rep->needed);
         goto out;
     }
     rc = ICS_OK;
@@ -581,14 +590,14 @@ int ics_checkpoint_file_head(const char *text, size_t len, ics_note_t *head, boo
 /* ---------------------------------------------------------------- consistency */
 
 int ics_consistency_write(FILE *out, const char *group, uint64_t old_size, uint64_t size,
-                          const uint8_t root[ICS_MERKLE_HASH_BYTES],
-                          const ics_merkle_hash_t *proof, size_t proof_len)
+                          const uint8_t root[ICS_MERKLE_HASH_BYTES], const ics_merkle_hash_t *proof,
+                          size_t proof_len)
 {
     char hex[2 * ICS_MERKLE_HASH_BYTES + 1];
 
     ics_hex(root, ICS_MERKLE_HASH_BYTES, hex);
-    if (fprintf(out, "icsd-consistency 1 %s\nhead %" PRIu64 " %s\nproof %" PRIu64 " ", group,
-                size, hex, old_size) < 0 ||
+    if (fprintf(out, "icsd-consistency 1 %s\nhead %" PRIu64 " %s\nproof %" PRIu64 " ", group, size,
+                hex, old_size) < 0 ||
         s_put_proof(out, proof, proof_len) != ICS_OK || fputs("\nend\n", out) < 0)
         return ICS_EIO;
     return ferror(out) ? ICS_EIO : ICS_OK;
@@ -611,8 +620,7 @@ int ics_consistency_check(const char *text, size_t len, const ics_note_t *head,
         !s_field(&line, &f) || line.n != 0)
         return ics_err(err, ICS_EMALFORMED, "not a consistency answer");
     if (f.n != strlen(head->group) || memcmp(f.p, head->group, f.n) != 0)
-        return ics_err(err, ICS_EMALFORMED, "the answer is for another group than %s",
-                       head->group);
+        return ics_err(err, ICS_EMALFORMED, "the answer is for another group than %s", head->group);
     if (!s_next_line(text, len, &at, &line) || !s_field(&line, &f) || !s_is(&f, "head") ||
         !s_field(&line, &size) || !s_field(&line, &root) || line.n != 0 ||
         !s_u64(&size, &rep->size) || root.n != 64 || !s_hex32(root.p, rep->root) ||
@@ -622,19 +630,25 @@ int ics_consistency_check(const char *text, size_t len, const ics_note_t *head,
         !s_is(&line, "end") || at != len || !s_u64(&old, &from))
         return ics_err(err, ICS_EMALFORMED, "the consistency answer does not parse");
     if (from != head->size)
-        return ics_err(err, ICS_EMALFORMED, "the answer proves from size %" PRIu64 ", not the"
-                       " checkpoint's %" PRIu64, from, head->size);
+        return ics_err(err, ICS_EMALFORMED,
+                       "the answer proves from size %" PRIu64 ", not the"
+                       " checkpoint's %" PRIu64,
+                       from, head->size);
     if (rep->size < head->size)
-        return ics_err(err, ICS_EINVAL, "TRUNCATED: the log has %" PRIu64 " entries, fewer than"
-                       " the %" PRIu64 " of the checkpoint", rep->size, head->size);
+        return ics_err(err, ICS_EINVAL,
+                       "TRUNCATED: the log has %" PRIu64 " entries, fewer than"
+                       " the %" PRIu64 " of the checkpoint",
+                       rep->size, head->size);
     if (head->size == 0)
         return ICS_OK;
     if (!ics_merkle_verify_consistency(head->size, rep->size, head->root, rep->root, proof,
                                        proof_len)) {
         ics_hex(rep->root, sizeof rep->root, hex);
-        return ics_err(err, ICS_EINVAL, "FORKED: the log of %" PRIu64 " entries (root %s) does"
+        return ics_err(err, ICS_EINVAL,
+                       "FORKED: the log of %" PRIu64 " entries (root %s) does"
                        " not extend the checkpoint of size %" PRIu64 ": it differs at or before"
-                       " position %" PRIu64, rep->size, hex, head->size, head->size);
+                       " position %" PRIu64,
+                       rep->size, hex, head->size, head->size);
     }
     return ICS_OK;
 }

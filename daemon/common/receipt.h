@@ -19,8 +19,7 @@
 
 #define ICS_RECEIPT_MAGIC "icsd-receipt"
 #define ICS_RECEIPT_VERSION 1
-#define ICS_KEYSET_MAX 64          /* members of a group */
-#define ICS_RECEIPT_MEMBER_LINES_MAX 100000
+#define ICS_KEYSET_MAX 64 /* members of a group */
 
 /* The members and keys that accepted membership entries leave, replayed in
  * log order (section 5). */
@@ -34,7 +33,7 @@ typedef struct {
     ics_keyset_member_t m[ICS_KEYSET_MAX];
     size_t n;
     bool genesis;
-    uint8_t genesis_id[32];        /* entry id of the genesis */
+    uint8_t genesis_id[32]; /* entry id of the genesis */
 } ics_keyset_t;
 
 /* Is an envelope of this kind (a Command body case) a Genesis, MemberAdd,
@@ -57,16 +56,15 @@ typedef struct {
     bool accepted;
     const uint8_t *entry;
     size_t entry_len;
-    const char *reason;           /* "" when accepted */
+    const char *reason; /* "" when accepted */
     const ics_merkle_hash_t *proof;
     size_t proof_len;
 } ics_receipt_leaf_t;
 
 /* Writes a receipt: the entry, the membership evidence (ascending
  * positions, all accepted) and the cosigned head. ICS_OK or ICS_EIO. */
-int ics_receipt_write(FILE *out, const ics_receipt_leaf_t *entry,
-                      const ics_receipt_leaf_t *members, size_t n_members,
-                      const ics_note_t *head);
+int ics_receipt_write(FILE *out, const ics_receipt_leaf_t *entry, const ics_receipt_leaf_t *members,
+                      size_t n_members, const ics_note_t *head);
 
 typedef struct {
     char group[ICS_GROUP_MAX];
@@ -74,13 +72,13 @@ typedef struct {
     bool accepted;
     char reason[256];
     uint8_t entry_id[32];
-    char org[ICS_ORG_MAX];         /* the entry's signer as claimed ("" if undecodable) */
+    char org[ICS_ORG_MAX]; /* the entry's signer as claimed ("" if undecodable) */
     uint64_t seq, timestamp_ms;
-    uint64_t size;                 /* the tree head */
+    uint64_t size; /* the tree head */
     uint8_t root[ICS_MERKLE_HASH_BYTES];
     char cosigners[ICS_NOTE_SIGS_MAX][ICS_ORG_MAX];
     unsigned n_cosigners, voters, needed;
-    size_t evidence;               /* membership entries replayed */
+    size_t evidence; /* membership entries replayed */
     uint8_t genesis_id[32];
 } ics_receipt_report_t;
 
@@ -103,8 +101,8 @@ int ics_checkpoint_file_head(const char *text, size_t len, ics_note_t *head, boo
 /* A consistency answer (section 8a): the node's tree head (size, root)
  * and the proof from old_size. */
 int ics_consistency_write(FILE *out, const char *group, uint64_t old_size, uint64_t size,
-                          const uint8_t root[ICS_MERKLE_HASH_BYTES],
-                          const ics_merkle_hash_t *proof, size_t proof_len);
+                          const uint8_t root[ICS_MERKLE_HASH_BYTES], const ics_merkle_hash_t *proof,
+                          size_t proof_len);
 
 typedef struct {
     uint64_t old_size, size;

@@ -54,8 +54,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (ics_checkpoint_file_head(parts.part[0], parts.len[0], &head, &checked, &err) ==
                 ICS_OK &&
             parts.part[1] != NULL)
-            s_sink += (uint64_t)ics_consistency_check(parts.part[1], parts.len[1], &head, &crep,
-                                                      &err) + crep.size;
+            s_sink +=
+                (uint64_t)ics_consistency_check(parts.part[1], parts.len[1], &head, &crep, &err) +
+                crep.size;
     }
     free(parts.part[0]);
     free(parts.part[1]);
