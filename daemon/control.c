@@ -283,6 +283,12 @@ static void s_status(ics_control_t *self, const s_client_t *c)
         s->checkpoint_certified = cps[g].certified;
         s->checkpoint_alarm = cps[g].alarm;
         s->alarm = cps[g].alarm_text;
+        /* A member's checkpoint cosigning a root this node's history does
+         * not have: this node's finding (the state cannot hold the tree). */
+        if (!cps[g].alarm && gst[g].tree_alarm[0] != '\0') {
+            s->checkpoint_alarm = true;
+            s->alarm = gst[g].tree_alarm;
+        }
         ics__v1__history_status__init(&hs[g]);
         hs[g].top = gst[g].history_top;
         hs[g].missing = gst[g].history_missing;
