@@ -1053,9 +1053,7 @@ static void s_checkpoint_duty(ics_group_t *self)
     uint64_t n = self->cfg->checkpoint_interval;
     uint64_t pos = ics_fsm_position(self->fsm) / n * n;
     uint8_t chain[32], root[ICS_MERKLE_HASH_BYTES], sig[ICS_SIG_BYTES];
-    char body[ICS_NOTE_BODY_MAX];
     ics_err_t err;
-    size_t len;
 
     if (pos == 0 || pos <= self->checkpoint_done || !ics_fsm_is_member(self->fsm, self->cfg->org))
         return;
@@ -1079,8 +1077,7 @@ static void s_checkpoint_duty(ics_group_t *self)
                   self->gcfg->name, pos, err.msg);
         return;
     }
-    len = ics_note_body(self->gcfg->name, pos, root, body);
-    ics_identity_sign(self->id, (const uint8_t *)body, len, sig);
+    ics_note_cosign(self->id, self->gcfg->name, pos, root, sig);
     Ics__V1__Command cmd = ICS__V1__COMMAND__INIT;
     Ics__V1__Checkpoint cp = ICS__V1__CHECKPOINT__INIT;
     cp.position = pos;

@@ -49,6 +49,15 @@ bool ics_note_cosignature_ok(const char *group, uint64_t size,
     return n > 0 && ics_signature_ok(pk, (const uint8_t *)body, n, sig);
 }
 
+void ics_note_cosign(const ics_identity_t *id, const char *group, uint64_t size,
+                     const uint8_t root[ICS_MERKLE_HASH_BYTES], uint8_t sig[ICS_SIG_BYTES])
+{
+    char body[ICS_NOTE_BODY_MAX];
+    size_t n = ics_note_body(group, size, root, body);
+
+    ics_identity_sign(id, (const uint8_t *)body, n, sig);
+}
+
 size_t ics_note_sig_line(const char *name, const uint8_t pk[ICS_PK_BYTES],
                          const uint8_t sig[ICS_SIG_BYTES], char out[ICS_NOTE_SIG_LINE_MAX])
 {

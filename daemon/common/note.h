@@ -40,6 +40,11 @@ bool ics_note_cosignature_ok(const char *group, uint64_t size,
                              const uint8_t root[ICS_MERKLE_HASH_BYTES],
                              const uint8_t pk[ICS_PK_BYTES], const uint8_t sig[ICS_SIG_BYTES]);
 
+/* id's cosignature of the tree head (group, size, root): its Ed25519
+ * signature of the note body. */
+void ics_note_cosign(const ics_identity_t *id, const char *group, uint64_t size,
+                     const uint8_t root[ICS_MERKLE_HASH_BYTES], uint8_t sig[ICS_SIG_BYTES]);
+
 /* Writes a signature line "— <name> <base64(key hash || sig)>\n" into out
  * (room ICS_NOTE_SIG_LINE_MAX); returns its length, 0 if name is not a valid
  * organisation id. */

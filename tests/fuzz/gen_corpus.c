@@ -611,11 +611,9 @@ static void s_receipt_seeds(void)
     for (size_t i = 0; i < FK_N_ORGS; i++) {
         Ics__V1__Command cmd = ICS__V1__COMMAND__INIT;
         Ics__V1__Checkpoint cp = ICS__V1__CHECKPOINT__INIT;
-        char body[ICS_NOTE_BODY_MAX];
         uint8_t sig[ICS_SIG_BYTES];
-        size_t n = ics_note_body(FK_GROUP, 16, root, body);
 
-        ics_identity_sign(fk_identity(fk_orgs[i]), (const uint8_t *)body, n, sig);
+        ics_note_cosign(fk_identity(fk_orgs[i]), FK_GROUP, 16, root, sig);
         cp.position = 16;
         cp.chain.data = chain;
         cp.chain.len = sizeof chain;

@@ -643,12 +643,8 @@ void fx_cmd_checkpoint(fx_cmd_t *c, uint64_t position, const uint8_t *chain, siz
 void fx_cmd_cosign(fx_cmd_t *c, const char *group, const uint8_t root[32],
                    const ics_identity_t *key)
 {
-    char body[ICS_NOTE_BODY_MAX];
-    size_t n;
-
     memcpy(c->bytes[0], root, 32);
-    n = ics_note_body(group, c->body.checkpoint.position, root, body);
-    ics_identity_sign(key, (const uint8_t *)body, n, c->bytes[1]);
+    ics_note_cosign(key, group, c->body.checkpoint.position, root, c->bytes[1]);
     c->body.checkpoint.root.data = c->bytes[0];
     c->body.checkpoint.root.len = 32;
     c->body.checkpoint.cosignature.data = c->bytes[1];

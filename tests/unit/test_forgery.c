@@ -377,11 +377,8 @@ static char *s_reseal(s_log_t *log, const char *org, uint64_t from, ics_identity
                 Ics__V1__Checkpoint *cp = cmd->checkpoint;
                 memcpy(cp->chain.data, marks[cp->position / 16 - 1], 32);
                 if (cp->root.len == 32 && cp->cosignature.len == ICS_SIG_BYTES) {
-                    char note[ICS_NOTE_BODY_MAX];
-                    size_t n;
                     memcpy(cp->root.data, roots[cp->position / 16 - 1], 32);
-                    n = ics_note_body(GROUP, cp->position, cp->root.data, note);
-                    ics_identity_sign(k, (const uint8_t *)note, n, cp->cosignature.data);
+                    ics_note_cosign(k, GROUP, cp->position, cp->root.data, cp->cosignature.data);
                 }
                 s_resign(l, k, NULL, 0, cmd);
             } else if (key != NULL && pos >= from) {
@@ -624,12 +621,8 @@ static char *s_rtd_checkpoint_32_altered(void (*alter)(Ics__V1__Checkpoint *cp),
 
 static void s_other_root_cosigned(Ics__V1__Checkpoint *cp)
 {
-    char note[ICS_NOTE_BODY_MAX];
-    size_t n;
-
     cp->root.data[0] ^= 1;
-    n = ics_note_body(GROUP, cp->position, cp->root.data, note);
-    ics_identity_sign(s_key("RTD"), (const uint8_t *)note, n, cp->cosignature.data);
+    ics_note_cosign(s_key("RTD"), GROUP, cp->position, cp->root.data, cp->cosignature.data);
 }
 
 static void s_cosignature_flipped(Ics__V1__Checkpoint *cp)

@@ -199,14 +199,11 @@ static ics_apply_result_t s_checkpoint(fx_t *fx, int who, uint64_t seq, uint64_t
     Ics__V1__Command cmd = ICS__V1__COMMAND__INIT;
     Ics__V1__Checkpoint cp = ICS__V1__CHECKPOINT__INIT;
     uint8_t root[32] = {0}, sig[ICS_SIG_BYTES];
-    char body[ICS_NOTE_BODY_MAX];
-    size_t n;
 
     /* The tree head as this node's history has it, cosigned by who. */
     if (ics_history_tree_root(fx->history, position, root) != ICS_OK)
         memset(root, 0, sizeof root);
-    n = ics_note_body(GROUP, position, root, body);
-    ics_identity_sign(fx->id[who], (const uint8_t *)body, n, sig);
+    ics_note_cosign(fx->id[who], GROUP, position, root, sig);
     cp.position = position;
     cp.chain.data = (uint8_t *)chain;
     cp.chain.len = 32;
