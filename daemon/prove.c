@@ -211,8 +211,12 @@ int ics_prove_receipt(ics_history_t *h, const char *group, uint64_t position, FI
                      position, top);
         goto out;
     }
-    /* Downwards from the top: at s, every checkpoint for size s is known. */
-    for (uint64_t s = top; s > position && !found; s--) {
+    /* Downwards from the top: at s, every checkpoint for size s is known.
+     * A healthy group certifies a head every checkpoint interval, so the
+     * newest is near the top; the walk is bounded so that a group without
+     * a majority does not make one request read its whole history. */
+    uint64_t s = top;
+    for (; s > position && !found && top - s < ICS_PROVE_SCAN_MAX; s--) {
         size_t k = 0;
         while (k < n && c[k].size != s)
             k++;
@@ -226,7 +230,7 @@ int ics_prove_receipt(ics_history_t *h, const char *group, uint64_t position, FI
             goto out;
         }
     }
-    if (!found) {
+    if (!found && s == position) {
         /* Size position itself, all of whose checkpoints are now read. */
         rc = s_head(h, group, position, c, n, head, &found, err);
         if (rc != ICS_OK)
@@ -236,8 +240,9 @@ int ics_prove_receipt(ics_history_t *h, const char *group, uint64_t position, FI
         rc = ics_err(err, ICS_EUNAVAIL,
                      "no tree head at or above position %" PRIu64 " is"
                      " cosigned by a majority of the voting members yet (checkpoints name"
-                     " multiples of the nodes' checkpoint interval): try again later",
-                     position);
+                     " multiples of the nodes' checkpoint interval; the newest %d entries"
+                     " were searched): try again later",
+                     position, ICS_PROVE_SCAN_MAX);
         goto out;
     }
     rc = s_leaf(h, position, head->size, &entry, reason);

@@ -9,11 +9,15 @@
 
 #include "history.h"
 
+/* Entries read, downwards from the top, looking for a cosigned head. */
+#define ICS_PROVE_SCAN_MAX 16384
+
 /* Writes the receipt of position: the newest tree head at or above it that
- * a majority of the voting members (at its size) cosigned, with the
- * inclusion proofs of the entry and of every accepted membership entry up
- * to it. ICS_ENOENT (position not held), ICS_EUNAVAIL (no such head yet),
- * ICS_EIO; err says which. */
+ * a majority of the voting members (at its size) cosigned, found among the
+ * checkpoints of the newest ICS_PROVE_SCAN_MAX entries, with the inclusion
+ * proofs of the entry and of every accepted membership entry up to it.
+ * ICS_ENOENT (position not held), ICS_EUNAVAIL (no such head yet), ICS_EIO;
+ * err says which. */
 int ics_prove_receipt(ics_history_t *h, const char *group, uint64_t position, FILE *out,
                       ics_err_t *err);
 
