@@ -1047,13 +1047,17 @@ static void s_leader_duties(ics_group_t *self)
 /* Every node vouches for its state every checkpoint_interval positions:
  * the chain there, and its cosignature of the tree head there, which it
  * gives only for a head of its own history consistent with every head it
- * cosigned before (ics_history_cosign). */
+ * cosigned before (ics_history_may_cosign), the latest of which it keeps
+ * in <group dir>/cosigned. */
 static void s_checkpoint_duty(ics_group_t *self)
 {
     uint64_t n = self->cfg->checkpoint_interval;
     uint64_t pos = ics_fsm_position(self->fsm) / n * n;
-    uint8_t chain[32], root[ICS_MERKLE_HASH_BYTES], sig[ICS_SIG_BYTES];
+    uint8_t chain[32], root[ICS_MERKLE_HASH_BYTES], sig[ICS_SIG_BYTES], last_root[32];
+    char path[PATH_MAX + 16];
+    uint64_t last = 0;
     ics_err_t err;
+    int rc;
 
     if (pos == 0 || pos <= self->checkpoint_done || !ics_fsm_is_member(self->fsm, self->cfg->org))
         return;
@@ -1071,7 +1075,15 @@ static void s_checkpoint_duty(ics_group_t *self)
         return;
     if (ics_history_tree_root(self->history, pos, root) != ICS_OK)
         return;
-    if (ics_history_cosign(self->history, pos, root, &err) != ICS_OK) {
+    snprintf(path, sizeof path, "%s/cosigned", self->dir);
+    rc = ics_cosigned_read(path, self->gcfg->name, &last, last_root, &err);
+    if (rc == ICS_ENOENT)
+        rc = ICS_OK;
+    if (rc == ICS_OK)
+        rc = ics_history_may_cosign(self->history, pos, root, last, last_root, &err);
+    if (rc == ICS_OK && pos > last)
+        rc = ics_cosigned_write(path, self->gcfg->name, pos, root, &err);
+    if (rc != ICS_OK) {
         self->counters.cosign_refused++;
         ics_error("group %s: not cosigning the tree head of size %" PRIu64 ": %s",
                   self->gcfg->name, pos, err.msg);

@@ -31,11 +31,15 @@
 #include "ics/v1/wire.pb-c.h"
 
 #include <assert.h>
+#include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <sodium.h>
 #include <sqlite3.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* PRAGMA application_id "ICSH". */
 #define S_APPLICATION_ID 1229148232
@@ -76,12 +80,7 @@ static const char s_schema_sql[] =
     " PRIMARY KEY (level, idx)) WITHOUT ROWID;"
     /* Accepted membership entries (genesis, additions, removals, key
      * rotations): the evidence of the keys a receipt carries. */
-    "CREATE TABLE IF NOT EXISTS keyed(position INTEGER PRIMARY KEY);"
-    /* The latest tree head this node cosigned (docs/log-format.md 6b). */
-    "CREATE TABLE IF NOT EXISTS cosigned("
-    " id INTEGER PRIMARY KEY CHECK (id = 1),"
-    " size INTEGER NOT NULL,"
-    " root BLOB NOT NULL CHECK (length(root) = 32));";
+    "CREATE TABLE IF NOT EXISTS keyed(position INTEGER PRIMARY KEY);";
 
 enum {
     S_BEGIN,
@@ -855,32 +854,12 @@ int ics_history_keyed(ics_history_t *self, uint64_t upto, uint64_t **positions, 
 
 /* ---------------------------------------------------------------- cosigning */
 
-static int s_cosigned(ics_history_t *self, uint64_t *size, uint8_t root[32])
-{
-    sqlite3_stmt *st = NULL;
-    int rc;
-
-    if (sqlite3_prepare_v2(self->db, "SELECT size, root FROM cosigned WHERE id = 1", -1, &st,
-                           NULL) != SQLITE_OK)
-        return s_fail(self, "read cosigned head");
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) {
-        *size = s_u64(st, 0);
-        rc = s_blob32(st, 1, root) ? ICS_OK : s_fail(self, "bad cosigned head");
-    } else {
-        rc = rc == SQLITE_DONE ? ICS_ENOENT : s_fail(self, "read cosigned head");
-    }
-    sqlite3_finalize(st);
-    return rc;
-}
-
-int ics_history_cosign(ics_history_t *self, uint64_t size, const uint8_t root[32],
-                       ics_err_t *err)
+int ics_history_may_cosign(ics_history_t *self, uint64_t size, const uint8_t root[32],
+                           uint64_t last, const uint8_t last_root[32], ics_err_t *err)
 {
     ics_merkle_hash_t proof[ICS_MERKLE_PROOF_MAX];
-    uint8_t last_root[32], mine[32];
-    uint64_t last = 0, lo, hi;
-    sqlite3_stmt *st = NULL;
+    uint8_t mine[32];
+    uint64_t lo, hi;
     size_t len;
     int rc;
 
@@ -890,45 +869,86 @@ int ics_history_cosign(ics_history_t *self, uint64_t size, const uint8_t root[32
     if (sodium_memcmp(mine, root, 32) != 0)
         return ics_err(err, ICS_EINVAL, "the tree head of size %" PRIu64 " is not this node's",
                        size);
-    rc = s_cosigned(self, &last, last_root);
-    if (rc != ICS_OK && rc != ICS_ENOENT)
-        return ics_err(err, rc, "history database failure");
-    if (rc == ICS_OK && size > 0 && last > 0) {
-        /* Consistent in either order: the older head is a prefix of the newer. */
-        lo = size < last ? size : last;
-        hi = size < last ? last : size;
-        rc = ics_history_consistency(self, lo, hi, proof, &len);
-        if (rc == ICS_EUNAVAIL)
-            return ics_err(err, ICS_EINVAL, "cannot prove the tree head of size %" PRIu64
-                           " consistent with the head of size %" PRIu64 " cosigned before:"
-                           " the history holds %" PRIu64 " entries", size, last,
-                           ics_history_tree_size(self));
-        if (rc != ICS_OK)
-            return ics_err(err, rc, "history database failure");
-        if (!ics_merkle_verify_consistency(lo, hi, size < last ? root : last_root,
-                                           size < last ? last_root : root, proof, len))
-            return ics_err(err, ICS_EINVAL, "the tree head of size %" PRIu64 " is not consistent"
-                           " with the head of size %" PRIu64 " this node cosigned before (the"
-                           " history was replaced, or the log forked)", size, last);
-    }
-    if (size <= last)
+    if (size == 0 || last == 0)
         return ICS_OK;
-    rc = s_begin(self);
-    if (rc == ICS_OK &&
-        sqlite3_prepare_v2(self->db, "INSERT OR REPLACE INTO cosigned(id, size, root)"
-                                     " VALUES (1, ?1, ?2)", -1, &st, NULL) != SQLITE_OK)
-        rc = s_fail(self, "write cosigned head");
-    if (rc == ICS_OK) {
-        sqlite3_bind_int64(st, 1, (sqlite3_int64)size);
-        sqlite3_bind_blob(st, 2, root, 32, SQLITE_STATIC);
-        if (sqlite3_step(st) != SQLITE_DONE)
-            rc = s_fail(self, "write cosigned head");
+    /* Consistent in either order: the older head is a prefix of the newer. */
+    lo = size < last ? size : last;
+    hi = size < last ? last : size;
+    rc = ics_history_consistency(self, lo, hi, proof, &len);
+    if (rc == ICS_EUNAVAIL)
+        return ics_err(err, ICS_EINVAL,
+                       "cannot prove the tree head of size %" PRIu64
+                       " consistent with the head of size %" PRIu64 " cosigned before:"
+                       " the history holds %" PRIu64 " entries",
+                       size, last, ics_history_tree_size(self));
+    if (rc != ICS_OK)
+        return ics_err(err, rc, "history database failure");
+    if (!ics_merkle_verify_consistency(lo, hi, size < last ? root : last_root,
+                                       size < last ? last_root : root, proof, len))
+        return ics_err(err, ICS_EINVAL,
+                       "the tree head of size %" PRIu64 " is not consistent"
+                       " with the head of size %" PRIu64 " this node cosigned before (the"
+                       " history was replaced, or the log forked)",
+                       size, last);
+    return ICS_OK;
+}
+
+#define S_COSIGNED_MAGIC "icsd-cosigned 1"
+
+int ics_cosigned_read(const char *path, const char *group, uint64_t *size, uint8_t root[32],
+                      ics_err_t *err)
+{
+    char line[256], prefix[ICS_GROUP_MAX + 32], *p, *sp;
+    uint64_t n = 0;
+    size_t plen;
+    FILE *f = fopen(path, "r");
+    bool ok;
+
+    *size = 0;
+    memset(root, 0, 32);
+    if (f == NULL)
+        return errno == ENOENT ? ICS_ENOENT
+                               : ics_err(err, ICS_EIO, "%s: %s", path, strerror(errno));
+    plen = (size_t)snprintf(prefix, sizeof prefix, S_COSIGNED_MAGIC " %s ", group);
+    ok = fgets(line, sizeof line, f) != NULL && fgetc(f) == EOF &&
+         strncmp(line, prefix, plen) == 0;
+    p = line + plen;
+    sp = ok ? strchr(p, ' ') : NULL;
+    ok = sp != NULL && sp > p && (sp - p == 1 || p[0] != '0') && sp - p <= 19 &&
+         strspn(p, "0123456789") == (size_t)(sp - p) && strlen(sp + 1) == 65 &&
+         sp[65] == '\n' && strspn(sp + 1, "0123456789abcdef") == 64 &&
+         sodium_hex2bin(root, 32, sp + 1, 64, NULL, NULL, NULL) == 0;
+    for (const char *d = p; ok && d < sp; d++)
+        n = n * 10 + (uint64_t)(*d - '0');
+    fclose(f);
+    if (!ok || n > INT64_MAX)
+        return ics_err(err, ICS_EINVAL, "%s: not a cosigned tree head of group %s", path, group);
+    *size = n;
+    return ICS_OK;
+}
+
+int ics_cosigned_write(const char *path, const char *group, uint64_t size, const uint8_t root[32],
+                       ics_err_t *err)
+{
+    char tmp[PATH_MAX], hex[65];
+    FILE *f;
+    int ok;
+
+    if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp)
+        return ics_err(err, ICS_EINVAL, "%s: path too long", path);
+    f = fopen(tmp, "w");
+    if (f == NULL)
+        return ics_err(err, ICS_EIO, "%s: %s", tmp, strerror(errno));
+    ics_hex(root, 32, hex);
+    ok = fprintf(f, S_COSIGNED_MAGIC " %s %" PRIu64 " %s\n", group, size, hex) > 0 &&
+         fflush(f) == 0 && fsync(fileno(f)) == 0;
+    ok = fclose(f) == 0 && ok;
+    if (!ok || rename(tmp, path) != 0) {
+        int e = errno;
+        unlink(tmp);
+        return ics_err(err, ICS_EIO, "%s: %s", path, strerror(e));
     }
-    sqlite3_finalize(st);
-    /* Durable before the cosignature leaves this node. */
-    if (rc == ICS_OK)
-        rc = ics_history_commit(self, true);
-    return rc == ICS_OK ? ICS_OK : ics_err(err, rc, "history database failure");
+    return ICS_OK;
 }
 
 /* ---------------------------------------------------------------- reads */

@@ -89,13 +89,23 @@ int ics_history_consistency(ics_history_t *self, uint64_t old_size, uint64_t siz
  * *positions malloc'd (caller frees). ICS_OK, ICS_ENOMEM or ICS_EIO. */
 int ics_history_keyed(ics_history_t *self, uint64_t upto, uint64_t **positions, size_t *n);
 
-/* May this node cosign the tree head (size, root)? Only if it is this
- * history's and consistent with the latest head it cosigned before (a
- * consistency proof from this history, checked as a verifier would). Then
- * it becomes the latest cosigned head, committed to disk before this
- * returns. ICS_OK; ICS_EINVAL with err saying why not; ICS_EUNAVAIL if the
- * history does not reach size; ICS_EIO on database failure. */
-int ics_history_cosign(ics_history_t *self, uint64_t size, const uint8_t root[32],
+/* May this node cosign the tree head (size, root), having cosigned
+ * (last, last_root) before (last 0: nothing)? Only if it is this
+ * history's head and consistent with the earlier one: a consistency proof
+ * from this history, checked as a verifier would. ICS_OK; ICS_EINVAL with
+ * err saying why not; ICS_EUNAVAIL if the history does not reach size;
+ * ICS_EIO on database failure. */
+int ics_history_may_cosign(ics_history_t *self, uint64_t size, const uint8_t root[32],
+                           uint64_t last, const uint8_t last_root[32], ics_err_t *err);
+
+/* The latest tree head a node cosigned for group, in a file of its own
+ * beside the history (so that moving history.db away to fetch it again
+ * does not forget it): "icsd-cosigned 1 <group> <size> <root hex>\n".
+ * Read: ICS_ENOENT if there is none, ICS_EINVAL if the file is not one.
+ * Write: replaces it atomically and durably. */
+int ics_cosigned_read(const char *path, const char *group, uint64_t *size, uint8_t root[32],
+                      ics_err_t *err);
+int ics_cosigned_write(const char *path, const char *group, uint64_t size, const uint8_t root[32],
                        ics_err_t *err);
 
 /* One entry; out->envelope is malloc'd (caller frees). ICS_ENOENT if not

@@ -65,6 +65,10 @@ static void checkpoints_cosign_the_tree_head(void **state)
     /* Another node's log extends the receipt's head. */
     assert_int_equal(h_sh(ICSCTL_BIN " -s '%s' log consistency '%s/r5' | grep -q '^ok: the log'",
                           c->nodes[2].control, c->dir), 0);
+    /* Each node keeps the latest head it cosigned beside its history. */
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(h_sh("grep -q '^icsd-cosigned 1 nenc [1-9][0-9]* [0-9a-f]*$'"
+                              " '%s/%s.data/nenc/cosigned'", c->dir, c->nodes[i].org), 0);
     /* No node saw a false tree head nor refused to cosign. */
     for (int i = 0; i < 3; i++)
         assert_int_equal(h_sh("grep -q 'tree head mismatch\\|not cosigning' '%s/%s.log'",

@@ -374,37 +374,56 @@ static void test_scrub_repairs_corruption(void **state)
 }
 
 /* A node cosigns only heads of its own history consistent with the last
- * one it cosigned, kept on disk across a restart. */
+ * one it cosigned, which it keeps in a file of its own. */
 static void test_cosign_only_consistent_heads(void **state)
 {
     fx_t *t = *state;
     ics_history_t *h = s_copy(t, 200);
-    uint8_t r64[32], r128[32], r192[32], wrong[32];
+    uint8_t r64[32], r128[32], r192[32], wrong[32], got[32];
+    char path[160];
+    uint64_t size;
     ics_err_t err;
 
     assert_int_equal(ics_history_tree_root(h, 64, r64), ICS_OK);
     assert_int_equal(ics_history_tree_root(h, 128, r128), ICS_OK);
     assert_int_equal(ics_history_tree_root(h, 192, r192), ICS_OK);
-    assert_int_equal(ics_history_cosign(h, 64, r64, &err), ICS_OK);
-    assert_int_equal(ics_history_cosign(h, 128, r128, &err), ICS_OK);
-    assert_int_equal(ics_history_cosign(h, 128, r128, &err), ICS_OK); /* again: the same */
-    assert_int_equal(ics_history_cosign(h, 64, r64, &err), ICS_OK);   /* an older prefix */
+    assert_int_equal(ics_history_may_cosign(h, 64, r64, 0, NULL, &err), ICS_OK);
+    assert_int_equal(ics_history_may_cosign(h, 128, r128, 64, r64, &err), ICS_OK);
+    assert_int_equal(ics_history_may_cosign(h, 128, r128, 128, r128, &err), ICS_OK);
+    assert_int_equal(ics_history_may_cosign(h, 64, r64, 128, r128, &err), ICS_OK); /* older */
     /* A root that is not this history's. */
     memcpy(wrong, r192, 32);
     wrong[0] ^= 1;
-    assert_int_equal(ics_history_cosign(h, 192, wrong, &err), ICS_EINVAL);
+    assert_int_equal(ics_history_may_cosign(h, 192, wrong, 128, r128, &err), ICS_EINVAL);
     assert_non_null(strstr(err.msg, "is not this node's"));
-    assert_int_equal(ics_history_cosign(h, 300, r192, &err), ICS_EUNAVAIL);
+    assert_int_equal(ics_history_may_cosign(h, 300, r192, 128, r128, &err), ICS_EUNAVAIL);
+    /* A head cosigned before that this history does not extend (it was
+     * replaced by another log's, or the log forked). */
+    memcpy(wrong, r128, 32);
+    wrong[5] ^= 1;
+    assert_int_equal(ics_history_may_cosign(h, 192, r192, 128, wrong, &err), ICS_EINVAL);
+    assert_non_null(strstr(err.msg, "not consistent with the head of size 128"));
+    assert_int_equal(ics_history_may_cosign(h, 64, r64, 128, wrong, &err), ICS_EINVAL);
     ics_history_close(&h);
 
-    /* The history replaced by one of another log (here: the last head
-     * cosigned no longer matches it): refused, across a restart. */
-    s_sql(t, "UPDATE cosigned SET root = zeroblob(32) WHERE size = 128");
-    h = ics_history_open(t->path, GROUP, &err);
-    assert_non_null(h);
-    assert_int_equal(ics_history_cosign(h, 192, r192, &err), ICS_EINVAL);
-    assert_non_null(strstr(err.msg, "not consistent with the head of size 128"));
-    ics_history_close(&h);
+    /* The file: written, read back, refused when it is not one. */
+    snprintf(path, sizeof path, "%s/cosigned", t->dir);
+    assert_int_equal(ics_cosigned_read(path, GROUP, &size, got, &err), ICS_ENOENT);
+    assert_int_equal(ics_cosigned_write(path, GROUP, 128, r128, &err), ICS_OK);
+    assert_int_equal(ics_cosigned_read(path, GROUP, &size, got, &err), ICS_OK);
+    assert_int_equal(size, 128);
+    assert_memory_equal(got, r128, 32);
+    assert_int_equal(ics_cosigned_read(path, "other", &size, got, &err), ICS_EINVAL);
+    assert_non_null(strstr(err.msg, "not a cosigned tree head of group other"));
+    {
+        char cmd[256];
+        snprintf(cmd, sizeof cmd, "sed -i 's/ 128 / 0128 /' '%s'", path);
+        assert_int_equal(system(cmd), 0);
+        assert_int_equal(ics_cosigned_read(path, GROUP, &size, got, &err), ICS_EINVAL);
+        snprintf(cmd, sizeof cmd, "printf 'icsd-cosigned 1 %s 5 abc\\n' > '%s'", GROUP, path);
+        assert_int_equal(system(cmd), 0);
+        assert_int_equal(ics_cosigned_read(path, GROUP, &size, got, &err), ICS_EINVAL);
+    }
 }
 
 /* A history file written before the Merkle tree (format 1) gets the tree
@@ -419,7 +438,7 @@ static void test_format_1_file_gets_its_tree(void **state)
 
     ics_history_close(&h);
     assert_int_equal(sqlite3_open(t->path, &db), SQLITE_OK);
-    assert_int_equal(sqlite3_exec(db, "DROP TABLE merkle; DROP TABLE keyed; DROP TABLE cosigned;"
+    assert_int_equal(sqlite3_exec(db, "DROP TABLE merkle; DROP TABLE keyed;"
                                       " UPDATE meta SET format = 1",
                                   NULL, NULL, NULL),
                      SQLITE_OK);
