@@ -16,6 +16,7 @@
 #include "common/envelope.h"
 #include "common/json.h"
 #include "common/logverify.h"
+#include "common/receipt.h"
 
 #include "ctl.h"
 
@@ -712,6 +713,25 @@ static int s_show(opts_t *o, const ctl_args_t *a)
     return rc;
 }
 
+/* Writes a document of the node's byte for byte to path ("-" or NULL:
+ * standard output). EXIT_OK or EXIT_FAIL (reported). */
+static int s_write_document(opts_t *o, const char *path, const ProtobufCBinaryData *doc)
+{
+    bool out = path == NULL || strcmp(path, "-") == 0;
+    FILE *f = out ? stdout : fopen(path, "w");
+    int rc = EXIT_OK;
+
+    if (f == NULL || fwrite(doc->data, 1, doc->len, f) != doc->len) {
+        ctl_error(o, "%s: %s", path ? path : "-", strerror(errno));
+        rc = EXIT_FAIL;
+    }
+    if (f != NULL && !out && fclose(f) != 0) {
+        ctl_error(o, "%s: %s", path, strerror(errno));
+        rc = EXIT_FAIL;
+    }
+    return rc;
+}
+
 static int s_export(opts_t *o, const ctl_args_t *a)
 {
     Ics__V1__LogRequest lr = ICS__V1__LOG_REQUEST__INIT;
@@ -726,17 +746,8 @@ static int s_export(opts_t *o, const ctl_args_t *a)
     const Ics__V1__LogReply *reply = resp->log;
     /* The export is a document in its own format (docs/log-format.md),
      * written byte for byte: its signatures must verify. */
-    FILE *f = strcmp(path, "-") == 0 ? stdout : fopen(path, "w");
-    if (f == NULL || fwrite(reply->document.data, 1, reply->document.len, f) !=
-                         reply->document.len) {
-        ctl_error(o, "%s: %s", path, strerror(errno));
-        rc = EXIT_FAIL;
-    }
-    if (f != NULL && f != stdout && fclose(f) != 0) {
-        ctl_error(o, "%s: %s", path, strerror(errno));
-        rc = EXIT_FAIL;
-    }
-    if (rc == EXIT_OK && f != stdout)
+    rc = s_write_document(o, path, &reply->document);
+    if (rc == EXIT_OK && strcmp(path, "-") != 0)
         ctl_note(o, "wrote %zu bytes to %s", reply->document.len, path);
     ics__v1__control_response__free_unpacked(resp, NULL);
     return rc;
@@ -762,19 +773,22 @@ static int s_verify(opts_t *o, const ctl_args_t *a)
         return EXIT_FAIL;
     }
     if (o->json) {
-        char chain[65];
+        char chain[65], root[65], croot[65];
         ics_hex(rep.chain, sizeof rep.chain, chain);
+        ics_hex(rep.root, sizeof rep.root, root);
+        ics_hex(rep.certified_root, sizeof rep.certified_root, croot);
         fputs("{\"verification\":{\"file\":", stdout);
         cj_write_str(stdout, path);
         fputs(",\"group\":", stdout);
         cj_write_str(stdout, rep.group);
         printf(",\"entries\":%llu,\"accepted\":%llu,\"rejected\":%llu,\"chain\":\"%s\","
-               "\"clock_ms\":%llu,\"checkpoints\":%llu,\"certified_position\":%llu,"
-               "\"certified_by\":%u,\"certify_needed\":%u,\"verified\":true}}\n",
+               "\"tree_root\":\"%s\",\"clock_ms\":%llu,\"checkpoints\":%llu,"
+               "\"certified_position\":%llu,\"certified_root\":\"%s\",\"certified_by\":%u,"
+               "\"certify_needed\":%u,\"verified\":true}}\n",
                (unsigned long long)rep.entries, (unsigned long long)rep.accepted,
-               (unsigned long long)rep.rejected, chain, (unsigned long long)rep.clock_ms,
+               (unsigned long long)rep.rejected, chain, root, (unsigned long long)rep.clock_ms,
                (unsigned long long)rep.checkpoints, (unsigned long long)rep.certified_position,
-               rep.certified_by, rep.certify_needed);
+               rep.certified_position > 0 ? croot : "", rep.certified_by, rep.certify_needed);
         return EXIT_OK;
     }
     ctl_put_field(stdout, path, 0);
@@ -784,16 +798,230 @@ static int s_verify(opts_t *o, const ctl_args_t *a)
            "file decides checked, every accepted entry signed by its key in force\n",
            (unsigned long long)rep.entries, (unsigned long long)rep.accepted,
            (unsigned long long)rep.rejected);
-    if (rep.certified_position > 0)
+    {
+        char root[65];
+        ics_hex(rep.root, sizeof rep.root, root);
+        printf("tree head: size %llu, root %s\n", (unsigned long long)rep.entries, root);
+    }
+    if (rep.certified_position > 0) {
+        char root[65];
+        ics_hex(rep.certified_root, sizeof rep.certified_root, root);
         printf("certified by checkpoints up to position %llu (%u of the voting members, %u "
-               "needed); %llu checkpoints, each matching this log\n",
+               "needed); %llu checkpoints, each matching this log and cosigning its tree head\n"
+               "certified tree head: size %llu, root %s\n",
                (unsigned long long)rep.certified_position, rep.certified_by, rep.certify_needed,
-               (unsigned long long)rep.checkpoints);
+               (unsigned long long)rep.checkpoints, (unsigned long long)rep.certified_position,
+               root);
+    }
     else
         printf("no position is certified by a majority of the voting members' checkpoints "
                "(%llu checkpoints, each matching this log): anchor the final chain "
                "elsewhere\n", (unsigned long long)rep.checkpoints);
     return EXIT_OK;
+}
+
+/* ---- receipts and consistency (docs/log-format.md 8a) ---------------- */
+
+#define S_RECEIPT_FILE_MAX (64u << 20)
+
+/* The bytes of path as they are, at most S_RECEIPT_FILE_MAX. */
+static char *s_slurp(opts_t *o, const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    char *buf = NULL;
+    size_t cap = 0, n = 0;
+
+    if (f == NULL) {
+        ctl_error(o, "%s: %s", path, strerror(errno));
+        return NULL;
+    }
+    for (;;) {
+        if (n == cap) {
+            char *more = cap >= S_RECEIPT_FILE_MAX ? NULL : realloc(buf, cap ? 2 * cap : 65536);
+            if (more == NULL) {
+                ctl_error(o, "%s: %s", path, cap >= S_RECEIPT_FILE_MAX ? "too large"
+                                                                        : "out of memory");
+                free(buf);
+                fclose(f);
+                return NULL;
+            }
+            buf = more;
+            cap = cap ? 2 * cap : 65536;
+        }
+        size_t got = fread(buf + n, 1, cap - n, f);
+        n += got;
+        if (got == 0)
+            break;
+    }
+    if (ferror(f)) {
+        ctl_error(o, "%s: %s", path, strerror(errno));
+        free(buf);
+        buf = NULL;
+    }
+    fclose(f);
+    *len = n;
+    return buf;
+}
+
+static void s_print_receipt(opts_t *o, const char *path, const ics_receipt_report_t *r)
+{
+    char id[65], root[65], genesis[65];
+
+    ics_hex(r->entry_id, 32, id);
+    ics_hex(r->root, 32, root);
+    ics_hex(r->genesis_id, 32, genesis);
+    if (o->json) {
+        fputs("{\"receipt\":{\"file\":", stdout);
+        cj_write_str(stdout, path);
+        fputs(",\"group\":", stdout);
+        cj_write_str(stdout, r->group);
+        printf(",\"position\":%llu,\"accepted\":%s,\"reason\":", (unsigned long long)r->position,
+               r->accepted ? "true" : "false");
+        cj_write_str(stdout, r->reason);
+        printf(",\"entry_id\":\"%s\",\"org\":", id);
+        cj_write_str(stdout, r->org);
+        printf(",\"seq\":%llu,\"timestamp_ms\":%llu,\"tree_size\":%llu,\"tree_root\":\"%s\","
+               "\"cosigners\":[", (unsigned long long)r->seq, (unsigned long long)r->timestamp_ms,
+               (unsigned long long)r->size, root);
+        for (unsigned i = 0; i < r->n_cosigners; i++) {
+            fputs(i ? "," : "", stdout);
+            cj_write_str(stdout, r->cosigners[i]);
+        }
+        printf("],\"voters\":%u,\"needed\":%u,\"genesis_id\":\"%s\",\"verified\":true}}\n",
+               r->voters, r->needed, genesis);
+        return;
+    }
+    ctl_put_field(stdout, path, 0);
+    printf(": ok: entry %llu of group ", (unsigned long long)r->position);
+    ctl_put_field(stdout, r->group, 0);
+    printf(", %s", r->accepted ? "accepted" : "rejected: ");
+    if (!r->accepted)
+        ctl_put_field(stdout, r->reason, 0);
+    printf("\nentry id %s, signed by ", id);
+    ctl_put_field(stdout, r->org[0] ? r->org : "?", 0);
+    printf(" (seq %llu, time %llu ms)\n", (unsigned long long)r->seq,
+           (unsigned long long)r->timestamp_ms);
+    printf("in the tree head of size %llu, root %s,\ncosigned by %u of the %u voting members (%u"
+           " needed):", (unsigned long long)r->size, root, r->n_cosigners, r->voters, r->needed);
+    for (unsigned i = 0; i < r->n_cosigners; i++) {
+        putchar(' ');
+        ctl_put_field(stdout, r->cosigners[i], 0);
+    }
+    printf("\nkeys shown by %zu membership entries from the genesis %s (compare it with the"
+           " group's)\n", r->evidence, genesis);
+}
+
+static int s_prove(opts_t *o, const ctl_args_t *a)
+{
+    Ics__V1__LogRequest lr = ICS__V1__LOG_REQUEST__INIT;
+    Ics__V1__ControlResponse *resp;
+    ics_receipt_report_t *rep = NULL;
+    const char *path = ctl_opt(a, "out");
+    ics_err_t err;
+    uint64_t pos;
+    int rc = EXIT_OK;
+
+    if (!ctl_u64(o, "log prove", a->argv[0], &pos))
+        return EXIT_USAGE;
+    lr.op = ICS__V1__LOG_REQUEST__OP__PROVE;
+    lr.position = pos;
+    resp = ctl_log_request(o, &lr);
+    if (resp == NULL)
+        return EXIT_FAIL;
+    const Ics__V1__LogReply *reply = resp->log;
+    /* Check what the node wrote before handing it on. */
+    rep = calloc(1, sizeof *rep);
+    if (rep == NULL ||
+        ics_receipt_verify((const char *)reply->document.data, reply->document.len, rep, &err) !=
+            ICS_OK) {
+        ctl_error(o, "the node's receipt does not verify: %s", rep ? err.msg : "out of memory");
+        rc = EXIT_FAIL;
+        goto out;
+    }
+    rc = s_write_document(o, path, &reply->document);
+    if (rc == EXIT_OK && path != NULL && strcmp(path, "-") != 0)
+        ctl_note(o, "wrote the receipt of entry %llu (tree head of size %llu, cosigned by %u of"
+                 " %u voting members) to %s", (unsigned long long)pos,
+                 (unsigned long long)rep->size, rep->n_cosigners, rep->voters, path);
+out:
+    free(rep);
+    ics__v1__control_response__free_unpacked(resp, NULL);
+    return rc;
+}
+
+static int s_verify_receipt(opts_t *o, const ctl_args_t *a)
+{
+    const char *path = a->argv[0];
+    ics_receipt_report_t *rep = calloc(1, sizeof *rep);
+    ics_err_t err;
+    size_t len = 0;
+    char *text = rep != NULL ? s_slurp(o, path, &len) : NULL;
+    int rc = EXIT_FAIL;
+
+    if (text == NULL)
+        goto out;
+    if (ics_receipt_verify(text, len, rep, &err) != ICS_OK) {
+        ctl_error(o, "%s: receipt verification FAILED: %s", path, err.msg);
+        goto out;
+    }
+    s_print_receipt(o, path, rep);
+    rc = EXIT_OK;
+out:
+    free(text);
+    free(rep);
+    return rc;
+}
+
+static int s_consistency(opts_t *o, const ctl_args_t *a)
+{
+    Ics__V1__LogRequest lr = ICS__V1__LOG_REQUEST__INIT;
+    Ics__V1__ControlResponse *resp = NULL;
+    const char *path = a->argv[0];
+    ics_note_t *head = calloc(1, sizeof *head);
+    ics_consistency_report_t rep;
+    ics_err_t err;
+    bool checked = false;
+    size_t len = 0;
+    char *text = head != NULL ? s_slurp(o, path, &len) : NULL;
+    char old_root[65], root[65];
+    int rc = EXIT_FAIL;
+
+    if (text == NULL)
+        goto out;
+    if (ics_checkpoint_file_head(text, len, head, &checked, &err) != ICS_OK) {
+        ctl_error(o, "%s: not a usable checkpoint: %s", path, err.msg);
+        goto out;
+    }
+    lr.op = ICS__V1__LOG_REQUEST__OP__CONSISTENCY;
+    lr.position = head->size;
+    resp = ctl_log_request(o, &lr);
+    if (resp == NULL)
+        goto out;
+    ics_hex(head->root, 32, old_root);
+    if (ics_consistency_check((const char *)resp->log->document.data, resp->log->document.len,
+                              head, &rep, &err) != ICS_OK) {
+        ctl_error(o, "%s: the log does NOT extend this checkpoint: %s", path, err.msg);
+        goto out;
+    }
+    ics_hex(rep.root, 32, root);
+    if (o->json) {
+        printf("{\"consistency\":{\"checkpoint_size\":%llu,\"checkpoint_root\":\"%s\","
+               "\"checkpoint_verified\":%s,\"size\":%llu,\"root\":\"%s\",\"consistent\":true}}\n",
+               (unsigned long long)head->size, old_root, checked ? "true" : "false",
+               (unsigned long long)rep.size, root);
+    } else {
+        printf("ok: the log (%llu entries, root %s) extends the checkpoint of size %llu (root"
+               " %s)%s\n", (unsigned long long)rep.size, root, (unsigned long long)head->size,
+               old_root, checked ? ", whose receipt verified"
+                                 : "; its signatures were not checked (no keys in a bare note)");
+    }
+    rc = EXIT_OK;
+out:
+    if (resp != NULL)
+        ics__v1__control_response__free_unpacked(resp, NULL);
+    free(text);
+    free(head);
+    return rc;
 }
 
 static const ctl_sub_t s_subs[] = {
@@ -835,6 +1063,23 @@ static const ctl_sub_t s_subs[] = {
      "matches the chain, and the highest position certified by a majority of\n"
      "the members' checkpoints. Names the first bad entry and exits 1 if it does\n"
      "not verify (docs/log-format.md, section 8)."},
+    {"prove", s_prove, CTL_EXPORT, "out=", {"INDEX"}, "log prove INDEX [--out FILE]",
+     "Write the receipt of entry INDEX to FILE (or standard output): the entry,\n"
+     "its inclusion proof in the newest tree head a majority of the voting\n"
+     "members cosigned, that head, and the membership entries that show their\n"
+     "keys (docs/log-format.md, section 8a). Anyone can check it offline with\n"
+     "'log verify-receipt'. Exits 1 while no cosigned head covers INDEX yet."},
+    {"verify-receipt", s_verify_receipt, CTL_OFFLINE, "", {"FILE"}, "log verify-receipt FILE",
+     "Check a receipt offline: the entry's inclusion proof, the membership\n"
+     "entries' proofs and the keys they give, and that the tree head is\n"
+     "cosigned by a majority of the voting members. Exits 1, saying what was\n"
+     "wrong, if any of it fails."},
+    {"consistency", s_consistency, CTL_STATE, "", {"CHECKPOINT_FILE"},
+     "log consistency CHECKPOINT_FILE",
+     "Prove that this node's log extends an older tree head: CHECKPOINT_FILE is\n"
+     "a receipt (checked in full first) or a signed tree head note. Says\n"
+     "TRUNCATED when the log is shorter than the head, FORKED when it differs\n"
+     "at or before it, and exits 1 in both cases."},
 };
 
 const ctl_cmd_t ctl_cmd_log = CTL_CMD("log", "Read, export and verify the audit log",

@@ -21,6 +21,7 @@
 #include "ics/v1/control.pb-c.h"
 #include "nodeview.h"
 #include "peercred.h"
+#include "prove.h"
 
 #include <errno.h>
 #include <sodium.h>
@@ -282,6 +283,12 @@ static void s_status(ics_control_t *self, const s_client_t *c)
         s->checkpoint_certified = cps[g].certified;
         s->checkpoint_alarm = cps[g].alarm;
         s->alarm = cps[g].alarm_text;
+        /* A member's checkpoint cosigning a root this node's history does
+         * not have: this node's finding (the state cannot hold the tree). */
+        if (!cps[g].alarm && gst[g].tree_alarm[0] != '\0') {
+            s->checkpoint_alarm = true;
+            s->alarm = gst[g].tree_alarm;
+        }
         ics__v1__history_status__init(&hs[g]);
         hs[g].top = gst[g].history_top;
         hs[g].missing = gst[g].history_missing;
@@ -440,7 +447,11 @@ static void s_log(ics_control_t *self, const s_client_t *c, const Ics__V1__Contr
         ics_err_t err;
         FILE *f = open_memstream(&doc, &doc_len);
         int rc = f == NULL ? ics_err(&err, ICS_ENOMEM, "out of memory")
-                           : ics_history_export(hist, f, &err);
+                 : lr->op == ICS__V1__LOG_REQUEST__OP__PROVE
+                     ? ics_prove_receipt(hist, ics_group_name(g), lr->position, f, &err)
+                 : lr->op == ICS__V1__LOG_REQUEST__OP__CONSISTENCY
+                     ? ics_prove_consistency(hist, ics_group_name(g), lr->position, f, &err)
+                     : ics_history_export(hist, f, &err);
         if (rc != ICS_OK) {
             if (f != NULL)
                 fclose(f);

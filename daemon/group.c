@@ -70,8 +70,10 @@
 #include "group.h"
 
 #include "common/envelope.h"
+#include "common/note.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <sodium.h>
 #include <stdlib.h>
@@ -683,6 +685,41 @@ static uint64_t s_submit_internal(ics_group_t *self, Ics__V1__Command *cmd)
 
 /* ---- fsm observer ------------------------------------------------------ */
 
+/* An accepted checkpoint cosigns a tree head: the state machine checked
+ * the cosignature, this node checks the root against its own history (the
+ * state does not hold the tree). A head that differs is a false statement
+ * by its signer, or this node's history is wrong: an alarm either way. */
+static void s_check_tree_head(ics_group_t *self, const ics_apply_result_t *res)
+{
+    Ics__V1__Envelope *env = NULL;
+    Ics__V1__Command *cmd = NULL;
+    uint8_t mine[ICS_MERKLE_HASH_BYTES];
+
+    if (ics_envelope_decode(res->envelope, res->envelope_len, &env, NULL) != ICS_OK ||
+        ics_command_decode(env, &cmd, NULL) != ICS_OK ||
+        cmd->body_case != ICS__V1__COMMAND__BODY_CHECKPOINT ||
+        cmd->checkpoint->root.len != ICS_MERKLE_HASH_BYTES)
+        goto out;
+    if (ics_history_tree_root(self->history, cmd->checkpoint->position, mine) != ICS_OK)
+        goto out; /* not held yet (backfill): nothing to compare with */
+    if (sodium_memcmp(mine, cmd->checkpoint->root.data, sizeof mine) != 0) {
+        char theirs_hex[65], mine_hex[65];
+        self->counters.tree_heads_false++;
+        ics_hex(cmd->checkpoint->root.data, sizeof mine, theirs_hex);
+        ics_hex(mine, sizeof mine, mine_hex);
+        snprintf(self->counters.tree_alarm, sizeof self->counters.tree_alarm,
+                 "tree head mismatch at size %" PRIu64 ": %s cosigned root %s, this node's"
+                 " history has %s", cmd->checkpoint->position, res->org, theirs_hex, mine_hex);
+        ics_error("group %s: %s (checkpoint at position %" PRIu64 ")", self->gcfg->name,
+                  self->counters.tree_alarm, res->position);
+    }
+out:
+    if (cmd != NULL)
+        ics__v1__command__free_unpacked(cmd, NULL);
+    if (env != NULL)
+        ics__v1__envelope__free_unpacked(env, NULL);
+}
+
 static void s_on_applied(void *arg, const ics_apply_result_t *res)
 {
     ics_group_t *self = arg;
@@ -696,6 +733,9 @@ static void s_on_applied(void *arg, const ics_apply_result_t *res)
         } else if (rc != ICS_OK) {
             self->counters.history_diverged++;
         }
+        if (res->accepted && res->kind == ICS__V1__COMMAND__BODY_CHECKPOINT &&
+            res->envelope != NULL)
+            s_check_tree_head(self, res);
     }
     if (res->duplicate && strcmp(res->org, self->cfg->org) == 0 &&
         ics_history_lookup(self->history, res->org, res->seq, &first) == ICS_OK) {
@@ -915,12 +955,20 @@ static void s_leader_duties(ics_group_t *self)
     s_reconcile(self);
 }
 
-/* Every node vouches for its state every checkpoint_interval positions. */
+/* Every node vouches for its state every checkpoint_interval positions:
+ * the chain there, and its cosignature of the tree head there, which it
+ * gives only for a head of its own history consistent with every head it
+ * cosigned before (ics_history_may_cosign), the latest of which it keeps
+ * in <group dir>/cosigned. */
 static void s_checkpoint_duty(ics_group_t *self)
 {
     uint64_t n = self->cfg->checkpoint_interval;
     uint64_t pos = ics_fsm_position(self->fsm) / n * n;
-    uint8_t chain[32];
+    uint8_t chain[32], root[ICS_MERKLE_HASH_BYTES], sig[ICS_SIG_BYTES], last_root[32];
+    char path[PATH_MAX + 16];
+    uint64_t last = 0;
+    ics_err_t err;
+    int rc;
 
     if (pos == 0 || pos <= self->checkpoint_done || !ics_fsm_is_member(self->fsm, self->cfg->org))
         return;
@@ -928,16 +976,40 @@ static void s_checkpoint_duty(ics_group_t *self)
      * the log already has our earlier checkpoints. */
     if (raft_last_applied(&self->raft) < ics_raftview_commit_index(&self->raft))
         return;
+    /* The tree head needs the history up to pos: wait for the backfill. */
+    if (self->history_failed || ics_history_tree_size(self->history) < pos)
+        return;
     self->checkpoint_done = pos;
     if (ics_fsm_has_checkpoint(self->fsm, self->cfg->org, pos))
         return;
     if (ics_fsm_chain_at(self->fsm, pos, chain) != ICS_OK)
         return;
+    if (ics_history_tree_root(self->history, pos, root) != ICS_OK)
+        return;
+    snprintf(path, sizeof path, "%s/cosigned", self->dir);
+    rc = ics_cosigned_read(path, self->gcfg->name, &last, last_root, &err);
+    if (rc == ICS_ENOENT)
+        rc = ICS_OK;
+    if (rc == ICS_OK)
+        rc = ics_history_may_cosign(self->history, pos, root, last, last_root, &err);
+    if (rc == ICS_OK && pos > last)
+        rc = ics_cosigned_write(path, self->gcfg->name, pos, root, &err);
+    if (rc != ICS_OK) {
+        self->counters.cosign_refused++;
+        ics_error("group %s: not cosigning the tree head of size %" PRIu64 ": %s",
+                  self->gcfg->name, pos, err.msg);
+        return;
+    }
+    ics_note_cosign(self->id, self->gcfg->name, pos, root, sig);
     Ics__V1__Command cmd = ICS__V1__COMMAND__INIT;
     Ics__V1__Checkpoint cp = ICS__V1__CHECKPOINT__INIT;
     cp.position = pos;
     cp.chain.data = chain;
     cp.chain.len = sizeof chain;
+    cp.root.data = root;
+    cp.root.len = sizeof root;
+    cp.cosignature.data = sig;
+    cp.cosignature.len = sizeof sig;
     cmd.body_case = ICS__V1__COMMAND__BODY_CHECKPOINT;
     cmd.checkpoint = &cp;
     s_submit_internal(self, &cmd);

@@ -81,6 +81,12 @@ typedef struct {
     bool history_failed;         /* a write failed: the group stopped applying */
     uint64_t history_corrupt;    /* entries found corrupt on disk (repaired or refetched) */
     uint64_t history_scrub_passes; /* whole read-backs of the history completed */
+    /* Tree heads (docs/log-format.md 6b): checkpoints of members whose root
+     * differs from this node's history (the last as text, "" if none), and
+     * heads this node refused to cosign. */
+    uint64_t tree_heads_false;
+    char tree_alarm[256];
+    uint64_t cosign_refused;
     uint64_t backfill_failures, backfill_bad_chunks;
     char backfill_peer[ICS_ORG_MAX];
     char backfill_error[256];    /* the last failure, "" if none */

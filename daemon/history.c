@@ -18,23 +18,34 @@
  *     reaches a chain this node already trusts (the one a restored snapshot
  *     carried, or that of an entry held above it), and its clock rises only
  *     to its own envelope's time or tick;
+ *   - the Merkle tree holds the hash of every complete subtree whose leaves
+ *     are all held, written in the transaction that stores the entry that
+ *     completes it, so a tree head or a proof of any size up to the first
+ *     gap costs O(log n) reads (common/merkle.c);
  *   - nothing here decides anything for the state machine: it only keeps.
  */
 #include "history.h"
 
 #include "common/envelope.h"
+#include "common/receipt.h"
 #include "ics/v1/wire.pb-c.h"
 
 #include <assert.h>
+#include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <sodium.h>
 #include <sqlite3.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* PRAGMA application_id "ICSH". */
 #define S_APPLICATION_ID 1229148232
-#define S_FORMAT 1
+/* 1: entries and gaps; 2: and the Merkle tree (a file of format 1 is
+ * upgraded in place when opened). */
+#define S_FORMAT 2
 
 static const char s_schema_sql[] =
     "CREATE TABLE IF NOT EXISTS meta("
@@ -57,8 +68,19 @@ static const char s_schema_sql[] =
     " lo INTEGER NOT NULL CHECK (lo >= 1 AND lo <= hi),"
     " chain BLOB NOT NULL CHECK (length(chain) = 32)," /* chain head at hi */
     " clock_ms INTEGER NOT NULL,"                      /* log clock at hi, or a bound */
-    " exact INTEGER NOT NULL CHECK (exact IN (0, 1)));"; /* 1: clock_ms is the clock at hi;
+    " exact INTEGER NOT NULL CHECK (exact IN (0, 1)));" /* 1: clock_ms is the clock at hi;
                                                             0: the clock at hi is at most it */
+    /* The Merkle tree (docs/log-format.md, section 4a): the hash of every
+     * complete subtree whose leaves are all held; level 0 holds the leaf
+     * hash of position idx + 1. */
+    "CREATE TABLE IF NOT EXISTS merkle("
+    " level INTEGER NOT NULL CHECK (level >= 0 AND level < 64),"
+    " idx INTEGER NOT NULL CHECK (idx >= 0),"
+    " hash BLOB NOT NULL CHECK (length(hash) = 32),"
+    " PRIMARY KEY (level, idx)) WITHOUT ROWID;"
+    /* Accepted membership entries (genesis, additions, removals, key
+     * rotations): the evidence of the keys a receipt carries. */
+    "CREATE TABLE IF NOT EXISTS keyed(position INTEGER PRIMARY KEY);";
 
 enum {
     S_BEGIN,
@@ -72,6 +94,9 @@ enum {
     S_GAP_DEL,
     S_MISSING,
     S_RANGE,
+    S_NODE_GET,
+    S_NODE_PUT,
+    S_FIRST_GAP,
     S_N
 };
 
@@ -92,6 +117,9 @@ static const char *const s_sql[S_N] = {
     [S_MISSING] = "SELECT coalesce(sum(hi - lo + 1), 0) FROM gaps",
     [S_RANGE] = "SELECT position, envelope, accepted, reason, chain, clock_ms, verified"
                 " FROM entries WHERE position >= ?1 AND position <= ?2 ORDER BY position",
+    [S_NODE_GET] = "SELECT hash FROM merkle WHERE level = ?1 AND idx = ?2",
+    [S_NODE_PUT] = "INSERT OR REPLACE INTO merkle(level, idx, hash) VALUES (?1, ?2, ?3)",
+    [S_FIRST_GAP] = "SELECT min(lo) FROM gaps",
 };
 
 struct ics_history {
@@ -229,6 +257,104 @@ static int s_gap_del(ics_history_t *self, uint64_t hi)
     return s_done(self, st, "delete gap");
 }
 
+/* ---------------------------------------------------------------- Merkle tree */
+
+/* The node at (level, idx); ICS_ENOENT if its leaves are not all held. */
+static int s_node_get(ics_history_t *self, unsigned level, uint64_t idx, uint8_t out[32])
+{
+    sqlite3_stmt *st;
+    int rc;
+
+    if (idx > INT64_MAX)
+        return ICS_ENOENT;
+    st = s_st(self, S_NODE_GET);
+    sqlite3_bind_int(st, 1, (int)level);
+    sqlite3_bind_int64(st, 2, (sqlite3_int64)idx);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        rc = s_blob32(st, 0, out) ? ICS_OK : s_fail(self, "bad Merkle tree row");
+    else
+        rc = rc == SQLITE_DONE ? ICS_ENOENT : s_fail(self, "read Merkle tree");
+    sqlite3_reset(st);
+    return rc;
+}
+
+static int s_node_fn(void *ctx, unsigned level, uint64_t index, uint8_t out[ICS_MERKLE_HASH_BYTES])
+{
+    ics_history_t *self = ctx;
+    int rc = s_node_get(self, level, index, out);
+
+    if (rc == ICS_ENOENT) {
+        /* Asked only below the tree size: a node must be there. */
+        ics_error("group %s: history: Merkle tree node (%u, %" PRIu64 ") is missing", self->group,
+                  level, index);
+        rc = ICS_EIO;
+    }
+    return rc;
+}
+
+/* Stores the leaf hash of position and every node above it that it
+ * completes (each whose sibling is held). A leaf stored again (an entry
+ * backfilled after the scrub dropped it) recomputes the path above it. */
+static int s_merkle_add(ics_history_t *self, uint64_t position, const uint8_t leaf[32])
+{
+    uint8_t cur[32], sib[32];
+    uint64_t idx = position - 1;
+    unsigned level = 0;
+
+    assert(position > 0 && position <= INT64_MAX);
+    memcpy(cur, leaf, sizeof cur);
+    for (;;) {
+        sqlite3_stmt *st = s_st(self, S_NODE_PUT);
+        int rc;
+
+        sqlite3_bind_int(st, 1, (int)level);
+        sqlite3_bind_int64(st, 2, (sqlite3_int64)idx);
+        sqlite3_bind_blob(st, 3, cur, sizeof cur, SQLITE_TRANSIENT);
+        rc = s_done(self, st, "write Merkle tree");
+        if (rc != ICS_OK || level == ICS_MERKLE_LEVELS - 1)
+            return rc;
+        rc = s_node_get(self, level, idx ^ 1, sib);
+        if (rc == ICS_ENOENT)
+            return ICS_OK;
+        if (rc != ICS_OK)
+            return rc;
+        if (idx & 1)
+            ics_merkle_node_hash(sib, cur, cur);
+        else
+            ics_merkle_node_hash(cur, sib, cur);
+        idx >>= 1;
+        level++;
+    }
+}
+
+/* Notes position as an accepted membership entry if its kind is one. */
+static int s_keyed_add(ics_history_t *self, uint64_t position, uint32_t kind)
+{
+    sqlite3_stmt *st = NULL;
+    int rc;
+
+    if (!ics_keyset_kind_is_membership(kind))
+        return ICS_OK;
+    if (sqlite3_prepare_v2(self->db, "INSERT OR IGNORE INTO keyed(position) VALUES (?1)", -1, &st,
+                           NULL) != SQLITE_OK)
+        return s_fail(self, "write keyed");
+    sqlite3_bind_int64(st, 1, (sqlite3_int64)position);
+    rc = sqlite3_step(st) == SQLITE_DONE ? ICS_OK : s_fail(self, "write keyed");
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static int s_merkle_add_entry(ics_history_t *self, uint64_t position, const uint8_t *envelope,
+                              size_t envelope_len, bool accepted, const char *reason)
+{
+    uint8_t id[32], leaf[ICS_MERKLE_HASH_BYTES];
+
+    ics_entry_id(envelope, envelope_len, id);
+    ics_log_leaf_hash(position, id, accepted, reason, leaf);
+    return s_merkle_add(self, position, leaf);
+}
+
 typedef struct {
     uint64_t position;
     const uint8_t *envelope;
@@ -240,6 +366,7 @@ typedef struct {
     bool verified;
     const char *org;     /* as claimed, if the caller knows it (else decoded) */
     uint64_t seq;
+    uint32_t kind;       /* the envelope's, when org is given */
 } s_row_t;
 
 static int s_insert(ics_history_t *self, const s_row_t *r)
@@ -250,6 +377,7 @@ static int s_insert(ics_history_t *self, const s_row_t *r)
 
     const char *org = r->org;
     uint64_t seq = r->seq;
+    uint32_t kind = r->kind;
 
     if (r->envelope_len > INT32_MAX || r->position > INT64_MAX)
         return ICS_ETOOBIG;
@@ -257,6 +385,7 @@ static int s_insert(ics_history_t *self, const s_row_t *r)
     if (org == NULL && ics_envelope_decode(r->envelope, r->envelope_len, &env, NULL) == ICS_OK) {
         org = env->org;
         seq = env->seq;
+        kind = env->kind;
     }
     sqlite3_bind_int64(st, 1, (sqlite3_int64)r->position);
     sqlite3_bind_blob(st, 2, r->envelope_len ? r->envelope : (const void *)"", (int)r->envelope_len,
@@ -269,6 +398,11 @@ static int s_insert(ics_history_t *self, const s_row_t *r)
     sqlite3_bind_int64(st, 8, seq <= INT64_MAX ? (sqlite3_int64)seq : 0);
     sqlite3_bind_int(st, 9, r->verified && org != NULL ? 1 : 0);
     rc = s_done(self, st, "append");
+    if (rc == ICS_OK)
+        rc = s_merkle_add_entry(self, r->position, r->envelope, r->envelope_len, r->accepted,
+                                r->reason);
+    if (rc == ICS_OK && r->accepted)
+        rc = s_keyed_add(self, r->position, kind);
     if (env != NULL)
         ics__v1__envelope__free_unpacked(env, NULL);
     return rc;
@@ -276,7 +410,7 @@ static int s_insert(ics_history_t *self, const s_row_t *r)
 
 /* ---------------------------------------------------------------- life cycle */
 
-static int s_open_db(ics_history_t *self, const char *path, ics_err_t *err)
+static int s_open_db(ics_history_t *self, const char *path, int *format, ics_err_t *err)
 {
     const char *name = path != NULL ? path : ":memory:";
     sqlite3_stmt *st = NULL;
@@ -330,9 +464,10 @@ static int s_open_db(ics_history_t *self, const char *path, ics_err_t *err)
                      (const char *)sqlite3_column_text(st, 0), self->group);
         goto out;
     }
-    if (sqlite3_column_int(st, 1) != S_FORMAT) {
-        rc = ics_err(err, ICS_EVERSION, "%s: history format %d (this node reads %d)", name,
-                     sqlite3_column_int(st, 1), S_FORMAT);
+    *format = sqlite3_column_int(st, 1);
+    if (*format != 1 && *format != S_FORMAT) {
+        rc = ics_err(err, ICS_EVERSION, "%s: history format %d (this node reads 1 and %d)", name,
+                     *format, S_FORMAT);
         goto out;
     }
     for (int i = 0; i < S_N; i++)
@@ -348,8 +483,59 @@ out:
     return rc;
 }
 
+/* Format 1 to 2: the Merkle tree over the entries held, in one
+ * transaction (an interrupted upgrade leaves format 1 and starts again). */
+static int s_upgrade(ics_history_t *self, ics_err_t *err)
+{
+    sqlite3_stmt *st = NULL;
+    uint64_t n = 0;
+    int rc;
+
+    rc = s_begin(self);
+    if (rc == ICS_OK && sqlite3_prepare_v2(self->db, "SELECT position, envelope, accepted, reason"
+                                           " FROM entries ORDER BY position", -1, &st,
+                                           NULL) != SQLITE_OK)
+        rc = s_fail(self, "upgrade");
+    while (rc == ICS_OK) {
+        int step = sqlite3_step(st);
+        if (step == SQLITE_DONE)
+            break;
+        if (step != SQLITE_ROW) {
+            rc = s_fail(self, "upgrade");
+            break;
+        }
+        rc = s_merkle_add_entry(self, s_u64(st, 0), sqlite3_column_blob(st, 1),
+                                (size_t)sqlite3_column_bytes(st, 1),
+                                sqlite3_column_int(st, 2) != 0,
+                                (const char *)sqlite3_column_text(st, 3));
+        if (rc == ICS_OK && sqlite3_column_int(st, 2) != 0) {
+            Ics__V1__Envelope *env = NULL;
+            if (ics_envelope_decode(sqlite3_column_blob(st, 1),
+                                    (size_t)sqlite3_column_bytes(st, 1), &env, NULL) == ICS_OK) {
+                rc = s_keyed_add(self, s_u64(st, 0), env->kind);
+                ics__v1__envelope__free_unpacked(env, NULL);
+            }
+        }
+        n++;
+    }
+    sqlite3_finalize(st);
+    if (rc == ICS_OK && sqlite3_exec(self->db, "UPDATE meta SET format = 2 WHERE id = 1", NULL,
+                                     NULL, NULL) != SQLITE_OK)
+        rc = s_fail(self, "upgrade");
+    if (rc == ICS_OK)
+        rc = ics_history_commit(self, true);
+    if (rc != ICS_OK)
+        return ics_err(err, rc, "group %s: history: cannot add the Merkle tree to the history"
+                       " file (format 1 to 2)", self->group);
+    ics_notice("group %s: history: Merkle tree built over %" PRIu64 " entries (format 1 to 2)",
+               self->group, n);
+    return ICS_OK;
+}
+
 ics_history_t *ics_history_open(const char *path, const char *group, ics_err_t *err)
 {
+    int format = S_FORMAT;
+
     ics_history_t *self = calloc(1, sizeof *self);
     sqlite3_stmt *st = NULL;
 
@@ -362,7 +548,9 @@ ics_history_t *ics_history_open(const char *path, const char *group, ics_err_t *
         goto fail;
     }
     ics_chain_init(group, self->chain0);
-    if (s_open_db(self, path, err) != ICS_OK)
+    if (s_open_db(self, path, &format, err) != ICS_OK)
+        goto fail;
+    if (format == 1 && s_upgrade(self, err) != ICS_OK)
         goto fail;
     if (sqlite3_prepare_v2(self->db, "SELECT max(coalesce((SELECT max(position) FROM entries), 0),"
                                      " coalesce((SELECT max(hi) FROM gaps), 0))",
@@ -508,6 +696,7 @@ int ics_history_append(ics_history_t *self, const ics_apply_result_t *res)
                             .verified = res->verified,
                             .org = res->org,
                             .seq = res->seq,
+                            .kind = res->kind,
                         });
     if (rc == ICS_OK) {
         self->top = res->position;
@@ -583,6 +772,183 @@ uint64_t ics_history_missing(ics_history_t *self)
     }
     sqlite3_reset(st);
     return self->missing;
+}
+
+/* ---------------------------------------------------------------- tree heads and proofs */
+
+uint64_t ics_history_tree_size(ics_history_t *self)
+{
+    sqlite3_stmt *st;
+    uint64_t lo = 0;
+
+    if (ics_history_missing(self) == 0)
+        return self->top;
+    st = s_st(self, S_FIRST_GAP);
+    if (sqlite3_step(st) == SQLITE_ROW)
+        lo = s_u64(st, 0);
+    sqlite3_reset(st);
+    return lo > 0 ? lo - 1 : 0;
+}
+
+int ics_history_tree_root(ics_history_t *self, uint64_t size, uint8_t root[ICS_MERKLE_HASH_BYTES])
+{
+    if (size > ics_history_tree_size(self))
+        return ICS_EUNAVAIL;
+    return ics_merkle_root(s_node_fn, self, size, root);
+}
+
+int ics_history_inclusion(ics_history_t *self, uint64_t position, uint64_t size,
+                          ics_merkle_hash_t proof[ICS_MERKLE_PROOF_MAX], size_t *len)
+{
+    *len = 0;
+    if (position == 0 || position > size)
+        return ICS_EINVAL;
+    if (size > ics_history_tree_size(self))
+        return ICS_EUNAVAIL;
+    return ics_merkle_inclusion_proof(s_node_fn, self, position - 1, size, proof, len);
+}
+
+int ics_history_consistency(ics_history_t *self, uint64_t old_size, uint64_t size,
+                            ics_merkle_hash_t proof[ICS_MERKLE_PROOF_MAX], size_t *len)
+{
+    *len = 0;
+    if (old_size == 0 || old_size > size)
+        return ICS_EINVAL;
+    if (size > ics_history_tree_size(self))
+        return ICS_EUNAVAIL;
+    return ics_merkle_consistency_proof(s_node_fn, self, old_size, size, proof, len);
+}
+
+int ics_history_keyed(ics_history_t *self, uint64_t upto, uint64_t **positions, size_t *n)
+{
+    sqlite3_stmt *st = NULL;
+    size_t cap = 0;
+    int rc = ICS_OK;
+
+    *positions = NULL;
+    *n = 0;
+    if (sqlite3_prepare_v2(self->db, "SELECT position FROM keyed WHERE position <= ?1"
+                                     " ORDER BY position", -1, &st, NULL) != SQLITE_OK)
+        return s_fail(self, "read keyed");
+    sqlite3_bind_int64(st, 1, upto > INT64_MAX ? INT64_MAX : (sqlite3_int64)upto);
+    while (rc == ICS_OK && sqlite3_step(st) == SQLITE_ROW) {
+        if (*n == cap) {
+            uint64_t *more = realloc(*positions, (cap ? 2 * cap : 16) * sizeof *more);
+            if (more == NULL) {
+                rc = ICS_ENOMEM;
+                break;
+            }
+            *positions = more;
+            cap = cap ? 2 * cap : 16;
+        }
+        (*positions)[(*n)++] = s_u64(st, 0);
+    }
+    sqlite3_finalize(st);
+    if (rc != ICS_OK) {
+        free(*positions);
+        *positions = NULL;
+        *n = 0;
+    }
+    return rc;
+}
+
+/* ---------------------------------------------------------------- cosigning */
+
+int ics_history_may_cosign(ics_history_t *self, uint64_t size, const uint8_t root[32],
+                           uint64_t last, const uint8_t last_root[32], ics_err_t *err)
+{
+    ics_merkle_hash_t proof[ICS_MERKLE_PROOF_MAX];
+    uint8_t mine[32];
+    uint64_t lo, hi;
+    size_t len;
+    int rc;
+
+    rc = ics_history_tree_root(self, size, mine);
+    if (rc != ICS_OK)
+        return ics_err(err, rc, "the history does not hold the tree of size %" PRIu64, size);
+    if (sodium_memcmp(mine, root, 32) != 0)
+        return ics_err(err, ICS_EINVAL, "the tree head of size %" PRIu64 " is not this node's",
+                       size);
+    if (size == 0 || last == 0)
+        return ICS_OK;
+    /* Consistent in either order: the older head is a prefix of the newer. */
+    lo = size < last ? size : last;
+    hi = size < last ? last : size;
+    rc = ics_history_consistency(self, lo, hi, proof, &len);
+    if (rc == ICS_EUNAVAIL)
+        return ics_err(err, ICS_EINVAL,
+                       "cannot prove the tree head of size %" PRIu64
+                       " consistent with the head of size %" PRIu64 " cosigned before:"
+                       " the history holds %" PRIu64 " entries",
+                       size, last, ics_history_tree_size(self));
+    if (rc != ICS_OK)
+        return ics_err(err, rc, "history database failure");
+    if (!ics_merkle_verify_consistency(lo, hi, size < last ? root : last_root,
+                                       size < last ? last_root : root, proof, len))
+        return ics_err(err, ICS_EINVAL,
+                       "the tree head of size %" PRIu64 " is not consistent"
+                       " with the head of size %" PRIu64 " this node cosigned before (the"
+                       " history was replaced, or the log forked)",
+                       size, last);
+    return ICS_OK;
+}
+
+#define S_COSIGNED_MAGIC "icsd-cosigned 1"
+
+int ics_cosigned_read(const char *path, const char *group, uint64_t *size, uint8_t root[32],
+                      ics_err_t *err)
+{
+    char line[256], prefix[ICS_GROUP_MAX + 32], *p, *sp;
+    uint64_t n = 0;
+    size_t plen;
+    FILE *f = fopen(path, "r");
+    bool ok;
+
+    *size = 0;
+    memset(root, 0, 32);
+    if (f == NULL)
+        return errno == ENOENT ? ICS_ENOENT
+                               : ics_err(err, ICS_EIO, "%s: %s", path, strerror(errno));
+    plen = (size_t)snprintf(prefix, sizeof prefix, S_COSIGNED_MAGIC " %s ", group);
+    ok = fgets(line, sizeof line, f) != NULL && fgetc(f) == EOF &&
+         strncmp(line, prefix, plen) == 0;
+    p = line + plen;
+    sp = ok ? strchr(p, ' ') : NULL;
+    ok = sp != NULL && sp > p && (sp - p == 1 || p[0] != '0') && sp - p <= 19 &&
+         strspn(p, "0123456789") == (size_t)(sp - p) && strlen(sp + 1) == 65 &&
+         sp[65] == '\n' && strspn(sp + 1, "0123456789abcdef") == 64 &&
+         sodium_hex2bin(root, 32, sp + 1, 64, NULL, NULL, NULL) == 0;
+    for (const char *d = p; ok && d < sp; d++)
+        n = n * 10 + (uint64_t)(*d - '0');
+    fclose(f);
+    if (!ok || n > INT64_MAX)
+        return ics_err(err, ICS_EINVAL, "%s: not a cosigned tree head of group %s", path, group);
+    *size = n;
+    return ICS_OK;
+}
+
+int ics_cosigned_write(const char *path, const char *group, uint64_t size, const uint8_t root[32],
+                       ics_err_t *err)
+{
+    char tmp[PATH_MAX], hex[65];
+    FILE *f;
+    int ok;
+
+    if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp)
+        return ics_err(err, ICS_EINVAL, "%s: path too long", path);
+    f = fopen(tmp, "w");
+    if (f == NULL)
+        return ics_err(err, ICS_EIO, "%s: %s", tmp, strerror(errno));
+    ics_hex(root, 32, hex);
+    ok = fprintf(f, S_COSIGNED_MAGIC " %s %" PRIu64 " %s\n", group, size, hex) > 0 &&
+         fflush(f) == 0 && fsync(fileno(f)) == 0;
+    ok = fclose(f) == 0 && ok;
+    if (!ok || rename(tmp, path) != 0) {
+        int e = errno;
+        unlink(tmp);
+        return ics_err(err, ICS_EIO, "%s: %s", path, strerror(e));
+    }
+    return ICS_OK;
 }
 
 /* ---------------------------------------------------------------- reads */

@@ -1,7 +1,8 @@
 /*
  * The audit history of one group on disk: every applied entry with its
- * verdict, reason, log clock and chain head, append-only, never part of a
- * raft snapshot (docs/log-format.md, "History and backfill").
+ * verdict, reason, log clock and chain head, and the Merkle tree over them,
+ * append-only, never part of a raft snapshot (docs/log-format.md, "History
+ * and backfill").
  *
  * The state machine keeps only the current state and the chain head; this
  * store keeps the past. A node that installs a snapshot at position P while
@@ -65,6 +66,47 @@ uint64_t ics_history_top(const ics_history_t *self);
 bool ics_history_gap(ics_history_t *self, uint64_t *lo, uint64_t *hi);
 /* Entries missing over all gaps. */
 uint64_t ics_history_missing(ics_history_t *self);
+
+/* The Merkle tree over the audit entries (docs/log-format.md, section 4a).
+ * Its size is the number of entries held from position 1 without a gap:
+ * the top, or the position below the lowest gap while a backfill runs. */
+uint64_t ics_history_tree_size(ics_history_t *self);
+/* The root of the tree of the first size entries. ICS_EUNAVAIL if size is
+ * above the tree size, ICS_EIO on database failure. */
+int ics_history_tree_root(ics_history_t *self, uint64_t size,
+                          uint8_t root[ICS_MERKLE_HASH_BYTES]);
+/* RFC 9162 inclusion proof of position (1-based) in the tree of size
+ * entries; consistency proof of the tree of old_size entries in that of
+ * size. ICS_EINVAL for positions or sizes out of order, ICS_EUNAVAIL above
+ * the tree size, ICS_EIO on database failure. */
+int ics_history_inclusion(ics_history_t *self, uint64_t position, uint64_t size,
+                          ics_merkle_hash_t proof[ICS_MERKLE_PROOF_MAX], size_t *len);
+int ics_history_consistency(ics_history_t *self, uint64_t old_size, uint64_t size,
+                            ics_merkle_hash_t proof[ICS_MERKLE_PROOF_MAX], size_t *len);
+
+/* The positions (ascending, at most upto) of the accepted membership
+ * entries held: the genesis, additions, removals and key rotations.
+ * *positions malloc'd (caller frees). ICS_OK, ICS_ENOMEM or ICS_EIO. */
+int ics_history_keyed(ics_history_t *self, uint64_t upto, uint64_t **positions, size_t *n);
+
+/* May this node cosign the tree head (size, root), having cosigned
+ * (last, last_root) before (last 0: nothing)? Only if it is this
+ * history's head and consistent with the earlier one: a consistency proof
+ * from this history, checked as a verifier would. ICS_OK; ICS_EINVAL with
+ * err saying why not; ICS_EUNAVAIL if the history does not reach size;
+ * ICS_EIO on database failure. */
+int ics_history_may_cosign(ics_history_t *self, uint64_t size, const uint8_t root[32],
+                           uint64_t last, const uint8_t last_root[32], ics_err_t *err);
+
+/* The latest tree head a node cosigned for group, in a file of its own
+ * beside the history (so that moving history.db away to fetch it again
+ * does not forget it): "icsd-cosigned 1 <group> <size> <root hex>\n".
+ * Read: ICS_ENOENT if there is none, ICS_EINVAL if the file is not one.
+ * Write: replaces it atomically and durably. */
+int ics_cosigned_read(const char *path, const char *group, uint64_t *size, uint8_t root[32],
+                      ics_err_t *err);
+int ics_cosigned_write(const char *path, const char *group, uint64_t size, const uint8_t root[32],
+                       ics_err_t *err);
 
 /* One entry; out->envelope is malloc'd (caller frees). ICS_ENOENT if not
  * held. */

@@ -301,6 +301,12 @@ static void s_metrics_groups(ics_node_t *n, FILE *out)
             st.history_corrupt);
     COUNTER("icsd_history_diverged_entries_total",
             "Applied entries that disagreed with the history on disk.", st.history_diverged);
+    COUNTER("icsd_tree_heads_false_total",
+            "Checkpoints cosigning a tree root that differs from this node's history.",
+            st.tree_heads_false);
+    COUNTER("icsd_cosign_refused_total",
+            "Tree heads this node refused to cosign (inconsistent with one it cosigned).",
+            st.cosign_refused);
 #undef COUNTER
 #undef GAUGE
 #undef SERIES

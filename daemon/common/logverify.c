@@ -26,8 +26,10 @@
 
 #include "envelope.h"
 #include "membership.h"
+#include "note.h"
 #include "personsig.h"
 
+#include <assert.h>
 #include <inttypes.h>
 #include <sodium.h>
 #include <stdlib.h>
@@ -83,6 +85,20 @@ void ics_chain_step(const uint8_t prev[ICS_CHAIN_BYTES], uint64_t position,
     crypto_generichash_update(&st, len, sizeof len);
     crypto_generichash_update(&st, (const uint8_t *)reason, n);
     crypto_generichash_final(&st, out, ICS_CHAIN_BYTES);
+}
+
+void ics_log_leaf_hash(uint64_t position, const uint8_t entry_id[32], bool accepted,
+                       const char *reason, uint8_t out[ICS_MERKLE_HASH_BYTES])
+{
+    uint8_t leaf[8 + 32 + 1 + 4 + ICS_REASON_MAX];
+    size_t n = strnlen(reason, ICS_REASON_MAX - 1);
+
+    s_be64(leaf, position);
+    memcpy(leaf + 8, entry_id, 32);
+    leaf[40] = accepted ? 1 : 0;
+    s_be32(leaf + 41, (uint32_t)n);
+    memcpy(leaf + 45, reason, n);
+    ics_merkle_leaf_hash(leaf, 45 + n, out);
 }
 
 /* ---------------------------------------------------------------- writer */
@@ -307,12 +323,15 @@ typedef struct {
     size_t n_seqs, cap_seqs;
     uint8_t (*marks)[ICS_CHAIN_BYTES]; /* chain at position 16 (k + 1) */
     size_t n_marks, cap_marks;
+    uint8_t (*roots)[ICS_MERKLE_HASH_BYTES]; /* tree root at position 16 (k + 1) */
+    size_t cap_roots;
     s_checkpoint_t *cps;
     size_t n_cps, cap_cps;
     s_motion_t *motions;
     size_t n_motions, cap_motions;
     s_person_t *people;
     size_t n_people, cap_people;
+    ics_merkle_frontier_t tree;        /* the Merkle tree of the entries so far */
 } s_replay_t;
 
 /* What the state machine must have decided, as far as the file tells. */
@@ -341,6 +360,7 @@ static void s_replay_free(s_replay_t *r)
     free(r->members);
     free(r->seqs);
     free(r->marks);
+    free(r->roots);
     free(r->cps);
     free(r->motions);
     free(r->people);
@@ -448,24 +468,29 @@ static int s_seq_take(s_replay_t *r, const char *org, uint64_t seq, ics_err_t *e
 
 /* ---- checkpoints (section 6a, fsm_audit.c) */
 
-/* Records the chain after position pos if a checkpoint may name it. */
+/* Records the chain and the tree root after position pos (the tree holds
+ * pos leaves) if a checkpoint may name it. */
 static int s_mark(s_replay_t *r, uint64_t pos, const uint8_t chain[ICS_CHAIN_BYTES],
                   ics_err_t *err)
 {
     if (pos % ICS_LOG_MARK_STRIDE != 0)
         return ICS_OK;
-    if (!s_grow((void **)&r->marks, &r->cap_marks, r->n_marks, sizeof *r->marks))
+    if (!s_grow((void **)&r->marks, &r->cap_marks, r->n_marks, sizeof *r->marks) ||
+        !s_grow((void **)&r->roots, &r->cap_roots, r->n_marks, sizeof *r->roots))
         return ics_err(err, ICS_ENOMEM, "out of memory");
+    assert(r->tree.size == pos);
+    ics_merkle_frontier_root(&r->tree, r->roots[r->n_marks]);
     memcpy(r->marks[r->n_marks++], chain, ICS_CHAIN_BYTES);
     return ICS_OK;
 }
 
 /* The state machine's verdict on Checkpoint cp signed by org at position
  * pos; why says what a rejection is for. */
-static s_expect_t s_checkpoint_rule(const s_replay_t *r, const char *org,
+static s_expect_t s_checkpoint_rule(const s_replay_t *r, const s_member_t *signer,
                                     const Ics__V1__Checkpoint *cp, uint64_t pos, char *why,
                                     size_t size)
 {
+    const char *org = signer->org;
     uint64_t newest = (pos - 1) / ICS_LOG_MARK_STRIDE * ICS_LOG_MARK_STRIDE;
     uint64_t span = (uint64_t)ICS_LOG_MARK_STRIDE * ICS_LOG_MARKS_KEPT;
 
@@ -477,6 +502,14 @@ static s_expect_t s_checkpoint_rule(const s_replay_t *r, const char *org,
                  cp->position, ICS_LOG_MARK_STRIDE);
     else if (cp->chain.len != ICS_CHAIN_BYTES)
         snprintf(why, size, "its chain is %zu bytes", cp->chain.len);
+    else if (cp->root.len != ICS_MERKLE_HASH_BYTES)
+        snprintf(why, size, "its root is %zu bytes", cp->root.len);
+    else if (cp->cosignature.len != ICS_SIG_BYTES)
+        snprintf(why, size, "its cosignature is %zu bytes", cp->cosignature.len);
+    else if (!ics_note_cosignature_ok(r->group, cp->position, cp->root.data, signer->pk,
+                                      cp->cosignature.data))
+        snprintf(why, size, "its cosignature does not verify under %s's key for the tree head"
+                 " of size %" PRIu64, org, cp->position);
     else if (newest > span && cp->position <= newest - span)
         snprintf(why, size, "position %" PRIu64 " is older than the last %d checkpointable"
                  " positions", cp->position, ICS_LOG_MARKS_KEPT);
@@ -746,7 +779,7 @@ static s_expect_t s_command_rule(s_replay_t *r, const s_member_t *signer, const 
         }
         return S_ACCEPT;
     case ICS__V1__COMMAND__BODY_CHECKPOINT:
-        return s_checkpoint_rule(r, signer->org, cmd->checkpoint, pos, why, size);
+        return s_checkpoint_rule(r, signer, cmd->checkpoint, pos, why, size);
     case ICS__V1__COMMAND__BODY_MEMBER_ADD:
         return s_member_add_rule(r, signer, cmd->member_add, why, size);
     case ICS__V1__COMMAND__BODY_MEMBER_REMOVE:
@@ -796,6 +829,14 @@ static int s_replay_command(s_replay_t *r, const char *signer_org, const Ics__V1
             return ics_err(err, ICS_EINVAL, "%s's checkpoint for position %" PRIu64 " says %s,"
                            " this log has %s there (entries before it were changed, added"
                            " or removed, or the checkpoint was altered)",
+                           signer_org, cp->position, theirs, ours);
+        }
+        mark = r->roots[cp->position / ICS_LOG_MARK_STRIDE - 1];
+        if (sodium_memcmp(mark, cp->root.data, ICS_MERKLE_HASH_BYTES) != 0) {
+            ics_hex(cp->root.data, ICS_MERKLE_HASH_BYTES, theirs);
+            ics_hex(mark, ICS_MERKLE_HASH_BYTES, ours);
+            return ics_err(err, ICS_EINVAL, "%s's checkpoint for position %" PRIu64 " cosigns"
+                           " the tree root %s, this log's is %s there (a false tree head)",
                            signer_org, cp->position, theirs, ours);
         }
         if (!s_grow((void **)&r->cps, &r->cap_cps, r->n_cps, sizeof *c))
@@ -1024,6 +1065,8 @@ static void s_certify(s_replay_t *r, ics_log_verify_report_t *rep)
         }
         if (n >= needed) {
             rep->certified_position = r->cps[i].position;
+            memcpy(rep->certified_root, r->roots[r->cps[i].position / ICS_LOG_MARK_STRIDE - 1],
+                   ICS_MERKLE_HASH_BYTES);
             rep->certified_by = n;
             return;
         }
@@ -1101,6 +1144,11 @@ static int s_check_line(char *line, uint64_t pos, s_replay_t *r,
         rc = s_fail(err, ICS_EINVAL, pos,
                     "chain does not match (an entry was altered, removed or reordered)");
         goto out;
+    }
+    {
+        uint8_t leaf[ICS_MERKLE_HASH_BYTES];
+        ics_log_leaf_hash(pos, id, accepted, reason, leaf);
+        (void)ics_merkle_frontier_push(&r->tree, leaf); /* positions end below 2^63 */
     }
     if (!accepted && reason_len == 0) {
         rc = s_fail(err, ICS_EINVAL, pos, "a rejected entry without a reason (the state machine"
@@ -1224,6 +1272,7 @@ int ics_log_verify(FILE *in, ics_log_verify_report_t *rep, ics_err_t *err)
         goto out;
     }
     s_certify(&r, rep);
+    ics_merkle_frontier_root(&r.tree, rep->root);
     rc = ICS_OK;
 out:
     free(line);

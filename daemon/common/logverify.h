@@ -13,6 +13,7 @@
 
 #include "ics.h"
 #include "keys.h"
+#include "merkle.h"
 
 #define ICS_CHAIN_BYTES 32
 #define ICS_REASON_MAX 256          /* rejection reason, with NUL */
@@ -34,6 +35,13 @@ void ics_chain_init(const char *group, uint8_t out[ICS_CHAIN_BYTES]);
 void ics_chain_step(const uint8_t prev[ICS_CHAIN_BYTES], uint64_t position,
                     const uint8_t entry_id[32], bool accepted, const char *reason,
                     uint8_t out[ICS_CHAIN_BYTES]);
+
+/* The Merkle tree's leaf hash of audit position n (docs/log-format.md,
+ * section 4a): SHA-256(0x00 || u64be(n) || entry_id(32) || u8(accepted) ||
+ * u32be(len(reason)) || reason), the chain step's fields without the chain.
+ * reason is "" for an accepted entry, at most ICS_REASON_MAX - 1 bytes. */
+void ics_log_leaf_hash(uint64_t position, const uint8_t entry_id[32], bool accepted,
+                       const char *reason, uint8_t out[ICS_MERKLE_HASH_BYTES]);
 
 /* One audit entry as the export writes it. Nothing is owned. */
 typedef struct {
@@ -60,11 +68,15 @@ typedef struct {
     uint64_t rejected;
     uint64_t clock_ms;          /* log clock after the last entry checked */
     uint8_t chain[ICS_CHAIN_BYTES]; /* chain recomputed up to the last entry checked */
+    uint8_t root[ICS_MERKLE_HASH_BYTES]; /* on success: the Merkle tree head of the whole log
+                                            (section 4a), of size entries */
     uint64_t bad_position;      /* on failure: the first position found bad;
                                    0 when the header itself is wrong */
     uint64_t checkpoints;       /* accepted checkpoints (each matched the chain) */
     uint64_t certified_position; /* highest position checkpointed by a majority of the
                                     voting members at the end of the log; 0: none */
+    uint8_t certified_root[ICS_MERKLE_HASH_BYTES]; /* the tree root there, which their
+                                                      checkpoints cosign */
     unsigned certified_by;      /* voting members whose checkpoints certify it */
     unsigned certify_needed;    /* the majority that needed */
 } ics_log_verify_report_t;

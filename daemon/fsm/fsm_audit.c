@@ -15,9 +15,16 @@
  *     what a checkpoint is compared with;
  *   - the genesis envelope (the policy in force before any change);
  *   - checkpoints for positions still marked, and alarms.
- * Nodes publish checkpoints (position, chain) as ordinary signed entries;
- * agreement by a majority of current voters certifies the position, and
- * any disagreement raises an alarm kept in state. Invariants:
+ * Nodes publish checkpoints (position, chain, Merkle root and their
+ * cosignature of that tree head) as ordinary signed entries; agreement by a
+ * majority of current voters certifies the position, and any disagreement
+ * raises an alarm kept in state. The cosignature is checked here (a pure
+ * function of the entry and the signer's key in force); the root is not:
+ * it would need the tree's frontier in state. The chain already fixes the
+ * entries up to the position, so a root that differs from the log's is its
+ * signer's false statement, which each node's history catches outside the
+ * state machine (group.c raises the alarm) and `icsctl log verify` refuses.
+ * Invariants:
  *   - marks and checkpoints older than the oldest mark are deleted in the
  *     same transaction that adds the newest mark;
  *   - every multi-row read is ORDER BY position (or org), so statuses are
@@ -25,6 +32,8 @@
  *   - an alarm is never cleared by later agreement: a divergence happened.
  */
 #include "fsm/fsm_internal.h"
+
+#include "common/note.h"
 
 #include <assert.h>
 #include <inttypes.h>
@@ -208,6 +217,7 @@ static int s_checkpoint(ics_apply_ctx_t *ctx, const Ics__V1__Command *cmd)
     uint8_t ours[ICS_CHAIN_BYTES];
     char theirs_hex[2 * ICS_CHAIN_BYTES + 1], ours_hex[2 * ICS_CHAIN_BYTES + 1];
     char text[ICS_REASON_MAX];
+    ics_member_t signer;
     bool matches;
     int rc;
 
@@ -220,6 +230,20 @@ static int s_checkpoint(ics_apply_ctx_t *ctx, const Ics__V1__Command *cmd)
     if (cp->chain.len != ICS_CHAIN_BYTES)
         return ics_reject(ctx, "checkpoint chain is %zu bytes, not %d", cp->chain.len,
                           ICS_CHAIN_BYTES);
+    if (cp->root.len != ICS_MERKLE_HASH_BYTES)
+        return ics_reject(ctx, "checkpoint root is %zu bytes, not %d", cp->root.len,
+                          ICS_MERKLE_HASH_BYTES);
+    if (cp->cosignature.len != ICS_SIG_BYTES)
+        return ics_reject(ctx, "checkpoint cosignature is %zu bytes, not %d",
+                          cp->cosignature.len, ICS_SIG_BYTES);
+    /* The signer is a current member: its envelope verified under its key. */
+    rc = ics_members_get(ctx->db, ctx->org, &signer);
+    if (rc != ICS_OK)
+        return rc == ICS_ENOENT ? ICS_EIO : rc;
+    if (!ics_note_cosignature_ok(ctx->group, cp->position, cp->root.data, signer.public_key,
+                                 cp->cosignature.data))
+        return ics_reject(ctx, "checkpoint cosignature of %s does not verify for the tree head"
+                               " of size %" PRIu64, ctx->org, cp->position);
     rc = ics_sql_query(ctx->db, &st, "SELECT 1 FROM checkpoints WHERE position = ?1 AND org = ?2",
                        "ut", cp->position, ctx->org);
     if (rc != ICS_OK)

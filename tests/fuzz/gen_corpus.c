@@ -7,8 +7,12 @@
  * tests/fuzz/corpus/ can be regenerated and compared.
  */
 #include "fuzz_kit.h"
+#include "prove.h"
 #include "wire.h"
+#include "common/envelope.h"
+#include "common/note.h"
 #include "common/policyfile.h"
+#include "common/receipt.h"
 #include "ics/v1/control.pb-c.h"
 
 #include <errno.h>
@@ -537,6 +541,116 @@ static void s_export_seeds(void)
     free(doc);
 }
 
+/* A log of its own for the receipt seeds, whose entries are accepted. */
+static ics_fsm_t *s_rfsm;
+static ics_history_t *s_rhist;
+
+static void s_rrecord(void *arg, const ics_apply_result_t *res)
+{
+    if (ics_history_append(arg, res) != ICS_OK)
+        s_die("history append");
+}
+
+/* Applies cmd signed by org (acting for no person) to that log. */
+static void s_apply_more(const char *org, uint64_t seq, Ics__V1__Command *cmd)
+{
+    ics_apply_result_t res;
+    size_t len;
+    uint8_t *buf = fk_seal(org, NULL, seq, FK_EPOCH_MS + 100000 + seq, cmd, &len);
+
+    if (ics_fsm_apply(s_rfsm, buf, len, &res) != ICS_OK || !res.accepted) {
+        fprintf(stderr, "gen_corpus: %s's entry: %s\n", org, res.reason);
+        exit(1);
+    }
+    free(buf);
+}
+
+/* A receipt, the bare tree head it carries, and the receipt followed by a
+ * consistency answer (fuzz_receipt reads both), from a log of the kit's
+ * genesis (signed for no person), raw entries to position 16, and every
+ * member's checkpoint there. */
+static void s_receipt_seeds(void)
+{
+    char *doc = NULL, *note = NULL, *both = NULL;
+    size_t len = 0, nlen = 0, blen = 0;
+    uint8_t chain[32], root[32];
+    ics_receipt_report_t rep;
+    ics_note_t head;
+    bool checked;
+    ics_err_t err;
+    FILE *f;
+    Ics__V1__Envelope *env = NULL;
+    Ics__V1__Command *genesis = NULL;
+
+    s_rfsm = ics_fsm_new(FK_GROUP, &err);
+    s_rhist = ics_history_open(NULL, FK_GROUP, &err);
+    if (s_rfsm == NULL || s_rhist == NULL)
+        s_die("receipt log");
+    ics_fsm_set_observer(s_rfsm, &(ics_fsm_observer_t){.applied = s_rrecord, .arg = s_rhist});
+    if (ics_envelope_decode(s_st.entries[0], s_st.lens[0], &env, NULL) != ICS_OK ||
+        ics_command_decode(env, &genesis, NULL) != ICS_OK)
+        s_die("genesis");
+    {
+        char *actor = genesis->actor; /* the kit's genesis names a person: dropped here */
+        s_apply_more("QHM", 1, genesis);
+        genesis->actor = actor;
+    }
+    ics__v1__command__free_unpacked(genesis, NULL);
+    ics__v1__envelope__free_unpacked(env, NULL);
+    for (uint64_t seq = 100; ics_fsm_position(s_rfsm) < 16; seq++) {
+        Ics__V1__Command cmd = ICS__V1__COMMAND__INIT;
+        Ics__V1__Raw raw = ICS__V1__RAW__INIT;
+        raw.note = (char *)"filler";
+        cmd.body_case = ICS__V1__COMMAND__BODY_RAW;
+        cmd.raw = &raw;
+        s_apply_more("QHM", seq, &cmd);
+    }
+    if (ics_fsm_chain_at(s_rfsm, 16, chain) != ICS_OK ||
+        ics_history_tree_root(s_rhist, 16, root) != ICS_OK)
+        s_die("tree head");
+    for (size_t i = 0; i < FK_N_ORGS; i++) {
+        Ics__V1__Command cmd = ICS__V1__COMMAND__INIT;
+        Ics__V1__Checkpoint cp = ICS__V1__CHECKPOINT__INIT;
+        uint8_t sig[ICS_SIG_BYTES];
+
+        ics_note_cosign(fk_identity(fk_orgs[i]), FK_GROUP, 16, root, sig);
+        cp.position = 16;
+        cp.chain.data = chain;
+        cp.chain.len = sizeof chain;
+        cp.root.data = root;
+        cp.root.len = sizeof root;
+        cp.cosignature.data = sig;
+        cp.cosignature.len = sizeof sig;
+        cmd.body_case = ICS__V1__COMMAND__BODY_CHECKPOINT;
+        cmd.checkpoint = &cp;
+        s_apply_more(fk_orgs[i], 200, &cmd);
+    }
+    f = open_memstream(&doc, &len);
+    if (f == NULL || ics_prove_receipt(s_rhist, FK_GROUP, 3, f, &err) != ICS_OK)
+        s_die(err.msg);
+    fclose(f);
+    if (ics_receipt_verify(doc, len, &rep, &err) != ICS_OK ||
+        ics_checkpoint_file_head(doc, len, &head, &checked, &err) != ICS_OK)
+        s_die(err.msg);
+    s_write("receipt", "entry3.receipt", doc, len, NULL, 0);
+    f = open_memstream(&note, &nlen);
+    if (f == NULL || ics_note_write(f, &head) != ICS_OK)
+        s_die("note");
+    fclose(f);
+    s_write("receipt", "head16.note", note, nlen, NULL, 0);
+    f = open_memstream(&both, &blen);
+    if (f == NULL || fwrite(doc, 1, len, f) != len || fputs(FK_SEP, f) < 0 ||
+        ics_prove_consistency(s_rhist, FK_GROUP, 8, f, &err) != ICS_OK)
+        s_die("consistency");
+    fclose(f);
+    s_write("receipt", "receipt-and-consistency", both, blen, NULL, 0);
+    free(doc);
+    free(note);
+    free(both);
+    ics_fsm_destroy(&s_rfsm);
+    ics_history_close(&s_rhist);
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 3) {
@@ -554,6 +668,7 @@ int main(int argc, char **argv)
     s_config_seeds(argv[2]);
     s_policy_seeds(argv[2]);
     s_export_seeds();
+    s_receipt_seeds();
     fk_state_free(&s_st);
     return 0;
 }

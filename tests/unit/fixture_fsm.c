@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "common/envelope.h"
+#include "common/note.h"
 #include "common/personsig.h"
 #include "common/policyfile.h"
 #include "raftfix.h"
@@ -640,6 +641,17 @@ void fx_cmd_checkpoint(fx_cmd_t *c, uint64_t position, const uint8_t *chain, siz
     c->body.checkpoint.chain.len = len;
 }
 
+void fx_cmd_cosign(fx_cmd_t *c, const char *group, const uint8_t root[32],
+                   const ics_identity_t *key)
+{
+    memcpy(c->bytes[0], root, 32);
+    ics_note_cosign(key, group, c->body.checkpoint.position, root, c->bytes[1]);
+    c->body.checkpoint.root.data = c->bytes[0];
+    c->body.checkpoint.root.len = 32;
+    c->body.checkpoint.cosignature.data = c->bytes[1];
+    c->body.checkpoint.cosignature.len = ICS_SIG_BYTES;
+}
+
 void fx_cmd_member_add(fx_cmd_t *c, const char *org, const char *kind, const uint8_t *pk,
                        size_t pk_len, bool voter)
 {
@@ -811,6 +823,33 @@ void fx_cmd_aid_link_cancel(fx_cmd_t *c, const char *home_group, uint64_t home_r
     c->body.aid_link_cancel.reason = (char *)reason;
 }
 
+void fx_history_copy(ics_history_t *to, ics_history_t *from, uint64_t n)
+{
+    for (uint64_t p = 1; p <= n; p++) {
+        ics_log_entry_t e;
+        ics_apply_result_t r;
+        Ics__V1__Envelope *env = NULL;
+        assert_int_equal(ics_history_entry(from, p, &e), ICS_OK);
+        memset(&r, 0, sizeof r);
+        r.position = p;
+        r.accepted = e.accepted;
+        ics_strcpy(r.reason, sizeof r.reason, e.reason);
+        memcpy(r.chain, e.chain, 32);
+        r.clock_ms = e.clock_ms;
+        r.envelope = e.envelope;
+        r.envelope_len = e.envelope_len;
+        if (ics_envelope_decode(e.envelope, e.envelope_len, &env, NULL) == ICS_OK) {
+            ics_strcpy(r.org, sizeof r.org, env->org);
+            r.seq = env->seq;
+            r.kind = env->kind;
+            r.verified = e.accepted;
+            ics__v1__envelope__free_unpacked(env, NULL);
+        }
+        assert_int_equal(ics_history_append(to, &r), ICS_OK);
+        free(e.envelope);
+    }
+}
+
 ics_apply_result_t fx_raw(fx_fsm_t *fx, const char *org, const char *person, const char *note)
 {
     fx_cmd_t c;
@@ -822,7 +861,12 @@ ics_apply_result_t fx_checkpoint(fx_fsm_t *fx, const char *org, uint64_t positio
                                  const uint8_t *chain, size_t len)
 {
     fx_cmd_t c;
+    uint8_t root[32] = {0};
     fx_cmd_checkpoint(&c, position, chain, len);
+    if (ics_history_tree_root(fx->history, position, root) != ICS_OK)
+        memset(root, 0, sizeof root);
+    if (fx_org(fx, org) != NULL)
+        fx_cmd_cosign(&c, fx->group, root, fx_org(fx, org)->key);
     return fx_send(fx, org, "icsd", &c.cmd);
 }
 

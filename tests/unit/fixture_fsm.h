@@ -88,6 +88,10 @@ typedef struct {
     size_t n_tape;
 } fx_fsm_t;
 
+/* Appends positions 1..n of history from to history to, as a node that
+ * applied them would (org, seq and verified from each envelope). */
+void fx_history_copy(ics_history_t *to, ics_history_t *from, uint64_t n);
+
 /* ---------------------------------------------------------------- one state machine */
 
 /* orgs: "ID:kind" strings, e.g. "QHM:icb"; the first administers membership.
@@ -237,6 +241,7 @@ typedef struct {
         Ics__V1__AidLinkCancel aid_link_cancel;
     } body;
     char text[2][128];       /* names and endpoints made up for the body */
+    uint8_t bytes[2][64];    /* a checkpoint's root and cosignature */
     Ics__V1__OpelParameter param[FX_OPEL_PARAMS], *param_p[FX_OPEL_PARAMS];
     char param_name[FX_OPEL_PARAMS][64];
 } fx_cmd_t;
@@ -256,6 +261,10 @@ fx_aid_req_t fx_aid_beds(uint64_t n);
 void fx_cmd_raw(fx_cmd_t *c, const char *note);
 void fx_cmd_tick(fx_cmd_t *c, uint64_t now_ms);
 void fx_cmd_checkpoint(fx_cmd_t *c, uint64_t position, const uint8_t *chain, size_t len);
+/* Sets a checkpoint's root and key's cosignature of the tree head
+ * (group, its position, root). */
+void fx_cmd_cosign(fx_cmd_t *c, const char *group, const uint8_t root[32],
+                   const ics_identity_t *key);
 /* Named "Organisation ORG", endpoint tcp://ORG.example.nhs.uk:7400. */
 void fx_cmd_member_add(fx_cmd_t *c, const char *org, const char *kind, const uint8_t *pk,
                        size_t pk_len, bool voter);
@@ -283,6 +292,8 @@ void fx_cmd_aid_link_cancel(fx_cmd_t *c, const char *home_group, uint64_t home_r
 
 /* The same, signed as org (acting: person) and applied. */
 ics_apply_result_t fx_raw(fx_fsm_t *fx, const char *org, const char *person, const char *note);
+/* With the root of the fixture's history at position (zeros if it has
+ * none), cosigned by org. */
 ics_apply_result_t fx_checkpoint(fx_fsm_t *fx, const char *org, uint64_t position,
                                  const uint8_t *chain, size_t len);
 ics_apply_result_t fx_member_add(fx_fsm_t *fx, const char *signer, const char *org,

@@ -28,6 +28,7 @@
 
 #include "common/envelope.h"
 #include "common/logverify.h"
+#include "common/note.h"
 #include "common/policyfile.h"
 
 #define GROUP "nenc"
@@ -376,19 +377,24 @@ static void s_verdict(s_log_t *log, uint64_t position, bool accepted, const char
     ics_strcpy(log->line[position - 1].reason, sizeof log->line[0].reason, reason);
 }
 
-/* Recomputes every entry id and chain and the header. The forger `org`
- * (NULL: none) re-signs its own checkpoints, signed from key `from` on with
- * `key` (NULL: the org's own), to say the resealed chain. Returns the file. */
+/* Recomputes every entry id, chain and Merkle tree and the header. The
+ * forger `org` (NULL: none) re-signs its own checkpoints, signed from key
+ * `from` on with `key` (NULL: the org's own), to say the resealed chain and
+ * cosign the resealed tree head. Returns the file. */
 static char *s_reseal(s_log_t *log, const char *org, uint64_t from, ics_identity_t *key,
                       size_t *len)
 {
     char *body = NULL, *text = NULL;
     size_t body_len = 0;
     uint8_t chain[32], id[32], (*marks)[32] = calloc(log->n / 16 + 1, 32);
+    uint8_t (*roots)[32] = calloc(log->n / 16 + 1, 32);
     FILE *f = open_memstream(&body, &body_len), *out;
+    ics_merkle_frontier_t tree;
 
     assert_non_null(f);
     assert_non_null(marks);
+    assert_non_null(roots);
+    ics_merkle_frontier_init(&tree);
     ics_chain_init(GROUP, chain);
     for (size_t i = 0; i < log->n; i++) {
         s_line_t *l = &log->line[i];
@@ -399,8 +405,12 @@ static char *s_reseal(s_log_t *log, const char *org, uint64_t from, ics_identity
             Ics__V1__Command *cmd = s_command(env);
             if (cmd->body_case == ICS__V1__COMMAND__BODY_CHECKPOINT &&
                 cmd->checkpoint->position % 16 == 0 && cmd->checkpoint->position < pos) {
-                memcpy(cmd->checkpoint->chain.data, marks[cmd->checkpoint->position / 16 - 1],
-                       32);
+                Ics__V1__Checkpoint *cp = cmd->checkpoint;
+                memcpy(cp->chain.data, marks[cp->position / 16 - 1], 32);
+                if (cp->root.len == 32 && cp->cosignature.len == ICS_SIG_BYTES) {
+                    memcpy(cp->root.data, roots[cp->position / 16 - 1], 32);
+                    ics_note_cosign(k, GROUP, cp->position, cp->root.data, cp->cosignature.data);
+                }
                 s_resign(l, k, NULL, 0, cmd);
             } else if (key != NULL && pos >= from) {
                 s_resign(l, k, NULL, 0, NULL);
@@ -411,8 +421,15 @@ static char *s_reseal(s_log_t *log, const char *org, uint64_t from, ics_identity
             ics__v1__envelope__free_unpacked(env, NULL);
         ics_entry_id(l->buf, l->len, id);
         ics_chain_step(chain, pos, id, l->accepted, l->reason, chain);
-        if (pos % 16 == 0)
+        {
+            uint8_t leaf[32];
+            ics_log_leaf_hash(pos, id, l->accepted, l->reason, leaf);
+            assert_true(ics_merkle_frontier_push(&tree, leaf));
+        }
+        if (pos % 16 == 0) {
             memcpy(marks[pos / 16 - 1], chain, 32);
+            ics_merkle_frontier_root(&tree, roots[pos / 16 - 1]);
+        }
         ics_log_line_t line = {pos, l->accepted, id, chain, l->clock, l->buf, l->len, l->reason};
         assert_int_equal(ics_log_write_entry(f, &line), ICS_OK);
     }
@@ -425,6 +442,7 @@ static char *s_reseal(s_log_t *log, const char *org, uint64_t from, ics_identity
     fclose(out);
     free(body);
     free(marks);
+    free(roots);
     return text;
 }
 
@@ -608,16 +626,16 @@ static void test_reattributed_with_fresh_seq(void **state)
 }
 
 /* RTD alters its own checkpoint for 32 and signs it again. */
-static void test_checkpoint_altered_and_resigned(void **state)
+/* The log with RTD's checkpoint for 32 changed by alter, signed again with
+ * RTD's own key and resealed. Returns the file (caller frees). */
+static char *s_rtd_checkpoint_32_altered(void (*alter)(Ics__V1__Checkpoint *cp), size_t *len)
 {
     s_log_t log;
-    size_t len = 0;
     char *text;
     s_line_t *l;
     Ics__V1__Envelope *env;
     Ics__V1__Command *cmd;
 
-    (void)state;
     s_log_copy(&log, &S.log);
     l = &log.line[S.rtd_checkpoint_32 - 1];
     env = s_open(l);
@@ -625,14 +643,68 @@ static void test_checkpoint_altered_and_resigned(void **state)
     cmd = s_command(env);
     assert_int_equal(cmd->body_case, ICS__V1__COMMAND__BODY_CHECKPOINT);
     assert_int_equal(cmd->checkpoint->position, 32);
-    cmd->checkpoint->chain.data[0] ^= 1;
+    assert_int_equal(cmd->checkpoint->root.len, 32);
+    assert_int_equal(cmd->checkpoint->cosignature.len, ICS_SIG_BYTES);
+    alter(cmd->checkpoint);
     s_resign(l, s_key("RTD"), NULL, 0, cmd);
     ics__v1__command__free_unpacked(cmd, NULL);
     ics__v1__envelope__free_unpacked(env, NULL);
-    text = s_reseal(&log, NULL, 0, NULL, &len);
+    *len = 0;
+    text = s_reseal(&log, NULL, 0, NULL, len);
+    s_log_free(&log);
+    return text;
+}
+
+static void s_other_root_cosigned(Ics__V1__Checkpoint *cp)
+{
+    cp->root.data[0] ^= 1;
+    ics_note_cosign(s_key("RTD"), GROUP, cp->position, cp->root.data, cp->cosignature.data);
+}
+
+static void s_cosignature_flipped(Ics__V1__Checkpoint *cp)
+{
+    cp->cosignature.data[7] ^= 0x10;
+}
+
+static void s_chain_flipped(Ics__V1__Checkpoint *cp)
+{
+    cp->chain.data[0] ^= 1;
+}
+
+/* RTD's checkpoint for 32 keeps the right chain but cosigns another tree
+ * root, cosigned and signed again with RTD's own key: every signature holds,
+ * the tree head is false. */
+static void test_checkpoint_root_altered_and_recosigned(void **state)
+{
+    size_t len;
+    char *text = s_rtd_checkpoint_32_altered(s_other_root_cosigned, &len);
+
+    (void)state;
+    ASSERT_FORGERY_CAUGHT(text, len, S.rtd_checkpoint_32, "a false tree head");
+    free(text);
+}
+
+/* The cosignature changed and the envelope signed again: the checkpoint the
+ * state machine accepted must have been rejected. */
+static void test_checkpoint_cosignature_altered(void **state)
+{
+    size_t len;
+    char *text = s_rtd_checkpoint_32_altered(s_cosignature_flipped, &len);
+
+    (void)state;
+    ASSERT_FORGERY_CAUGHT(text, len, S.rtd_checkpoint_32,
+                          "its cosignature does not verify under RTD's key");
+    free(text);
+}
+
+static void test_checkpoint_altered_and_resigned(void **state)
+{
+    size_t len;
+    char *text = s_rtd_checkpoint_32_altered(s_chain_flipped, &len);
+
+    (void)state;
     ASSERT_FORGERY_CAUGHT(text, len, S.rtd_checkpoint_32, "RTD's checkpoint for position 32");
     free(text);
-    s_log_free(&log);
 }
 
 /* QHM swaps its own key in the genesis for another and signs the genesis
@@ -950,6 +1022,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_real_log_verifies),
         cmocka_unit_test(test_deleted_entry),
+        cmocka_unit_test(test_checkpoint_root_altered_and_recosigned),
+        cmocka_unit_test(test_checkpoint_cosignature_altered),
         cmocka_unit_test(test_rejected_turned_accepted),
         cmocka_unit_test(test_accepted_turned_rejected),
         cmocka_unit_test(test_reattributed_with_used_seq),

@@ -21,6 +21,7 @@
 #include "history.h"
 #include "common/envelope.h"
 #include "common/logverify.h"
+#include "common/note.h"
 
 /* ---------------------------------------------------------------- fixture */
 
@@ -197,9 +198,19 @@ static ics_apply_result_t s_checkpoint(fx_t *fx, int who, uint64_t seq, uint64_t
 {
     Ics__V1__Command cmd = ICS__V1__COMMAND__INIT;
     Ics__V1__Checkpoint cp = ICS__V1__CHECKPOINT__INIT;
+    uint8_t root[32] = {0}, sig[ICS_SIG_BYTES];
+
+    /* The tree head as this node's history has it, cosigned by who. */
+    if (ics_history_tree_root(fx->history, position, root) != ICS_OK)
+        memset(root, 0, sizeof root);
+    ics_note_cosign(fx->id[who], GROUP, position, root, sig);
     cp.position = position;
     cp.chain.data = (uint8_t *)chain;
     cp.chain.len = 32;
+    cp.root.data = root;
+    cp.root.len = sizeof root;
+    cp.cosignature.data = sig;
+    cp.cosignature.len = sizeof sig;
     cmd.body_case = ICS__V1__COMMAND__BODY_CHECKPOINT;
     cmd.checkpoint = &cp;
     return s_send(fx, who, seq, &cmd);

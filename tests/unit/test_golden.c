@@ -813,6 +813,31 @@ static void s_checkpoints(s_log_t *l)
     fx_checkpoint(fx, "RX4", 999999, kept, 32);
     fx_checkpoint(fx, "RX4", l->genesis.position, l->genesis.chain, 32);
     fx_checkpoint(fx, "RX4", mark, kept, 5);
+    /* The tree head's root and RX4's cosignature of it: wrong sizes, the
+     * cosignature of another member, of another group, of another size. */
+    {
+        uint8_t root[32];
+        fx_cmd_t c;
+        assert_int_equal(ics_history_tree_root(fx->history, mark, root), ICS_OK);
+        fx_cmd_checkpoint(&c, mark, kept, 32);
+        fx_cmd_cosign(&c, fx->group, root, fx_org(fx, "RX4")->key);
+        c.cmd.checkpoint->root.len = 31;
+        fx_send(fx, "RX4", "icsd", &c.cmd);
+        fx_cmd_checkpoint(&c, mark, kept, 32);
+        fx_cmd_cosign(&c, fx->group, root, fx_org(fx, "RX4")->key);
+        c.cmd.checkpoint->cosignature.len = 0;
+        fx_send(fx, "RX4", "icsd", &c.cmd);
+        fx_cmd_checkpoint(&c, mark, kept, 32);
+        fx_cmd_cosign(&c, fx->group, root, fx_org(fx, "RTD")->key);
+        fx_send(fx, "RX4", "icsd", &c.cmd);
+        fx_cmd_checkpoint(&c, mark, kept, 32);
+        fx_cmd_cosign(&c, "other", root, fx_org(fx, "RX4")->key);
+        fx_send(fx, "RX4", "icsd", &c.cmd);
+        fx_cmd_checkpoint(&c, mark - 16, kept, 32);
+        fx_cmd_cosign(&c, fx->group, root, fx_org(fx, "RX4")->key);
+        c.body.checkpoint.position = mark;
+        fx_send(fx, "RX4", "icsd", &c.cmd);
+    }
     fx_checkpoint(fx, "RX4", mark, kept, 32);
 }
 
@@ -985,7 +1010,7 @@ typedef struct {
 #define DUPLICATE NULL
 
 /* GOLDEN BEGIN */
-/* Recorded under ICS_RULES_VERSION 4. What the log covers:
+/* Recorded under ICS_RULES_VERSION 5. What the log covers:
  * section                                  entries accepted rejected  distinct
  * genesis                                        5        1        4         4
  * envelopes, signatures, replays                14        1       11        11
@@ -999,13 +1024,13 @@ typedef struct {
  * motions and votes                             50       19       31        29
  * OPEL                                          21       14        7         7
  * mutual aid                                    72       22       50        41
- * checkpoints                                    8        3        5         5
+ * checkpoints                                   13        3       10         8
  * deadlines by the log's clock                   3        2        1         1
- * total                                        348               215       197
+ * total                                        353               220       200
  */
-#define S_GOLDEN_RULES_VERSION 4
-#define S_GOLDEN_POSITIONS 346
-#define S_GOLDEN_HEAD "8a6792d3e2f2183013fce06a8880934cf0e6b2283385906e1a8f0c66c053e7d3"
+#define S_GOLDEN_RULES_VERSION 5
+#define S_GOLDEN_POSITIONS 351
+#define S_GOLDEN_HEAD "ba0a9067e6b597eae416ce5fa14f3b190a0631ecedefc237919092ecf5e229f1"
 
 static const s_golden_t s_golden[] = {
     /* genesis */
@@ -1431,12 +1456,17 @@ static const s_golden_t s_golden[] = {
     {340, "checkpoint for position 999999, but this log holds positions 1 to 339"},
     {341, "checkpoint for position 4: checkpoints name positions that are multiples of 16"},
     {342, "checkpoint chain is 5 bytes, not 32"},
-    {343, ""},
+    {343, "checkpoint root is 31 bytes, not 32"},
+    {344, "checkpoint cosignature is 0 bytes, not 64"},
+    {345, "checkpoint cosignature of RX4 does not verify for the tree head of size 320"},
+    {346, "checkpoint cosignature of RX4 does not verify for the tree head of size 320"},
+    {347, "checkpoint cosignature of RX4 does not verify for the tree head of size 320"},
+    {348, ""},
     /* deadlines by the log's clock */
-    {344, ""},
-    {345, "too late: motion 233 closed at 2026-02-01T04:08:41Z (index 344): lost: quorum not "
+    {349, ""},
+    {350, "too late: motion 233 closed at 2026-02-01T04:08:46Z (index 349): lost: quorum not "
           "met: 1 for, 0 against, 0 abstaining of 6 members (1 voted)"},
-    {346, ""},
+    {351, ""},
 };
 /* GOLDEN END */
 

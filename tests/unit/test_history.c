@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "common/envelope.h"
+#include "common/merkle.h"
 #include "history.h"
 #include "ics/v1/wire.pb-c.h"
 
@@ -88,28 +89,7 @@ static ics_history_t *s_copy(fx_t *t, uint64_t n)
     ics_history_t *h = ics_history_open(t->path, GROUP, &err);
     if (h == NULL)
         fail_msg("open: %s", err.msg);
-    for (uint64_t p = 1; p <= n; p++) {
-        ics_log_entry_t e;
-        ics_apply_result_t r;
-        Ics__V1__Envelope *env = NULL;
-        assert_int_equal(ics_history_entry(t->fx->history, p, &e), ICS_OK);
-        memset(&r, 0, sizeof r);
-        r.position = p;
-        r.accepted = e.accepted;
-        ics_strcpy(r.reason, sizeof r.reason, e.reason);
-        memcpy(r.chain, e.chain, 32);
-        r.clock_ms = e.clock_ms;
-        r.envelope = e.envelope;
-        r.envelope_len = e.envelope_len;
-        if (ics_envelope_decode(e.envelope, e.envelope_len, &env, NULL) == ICS_OK) {
-            ics_strcpy(r.org, sizeof r.org, env->org);
-            r.seq = env->seq;
-            r.verified = e.accepted;
-            ics__v1__envelope__free_unpacked(env, NULL);
-        }
-        assert_int_equal(ics_history_append(h, &r), ICS_OK);
-        free(e.envelope);
-    }
+    fx_history_copy(h, t->fx->history, n);
     assert_int_equal(ics_history_commit(h, true), ICS_OK);
     return h;
 }
@@ -132,6 +112,65 @@ static unsigned s_backfill(ics_history_t *h, ics_history_t *peer, size_t max_byt
         chunks++;
     }
     return chunks;
+}
+
+/* The root of every tree size 0..n of the fixture's log, recomputed from
+ * its entries with the frontier (not from any stored tree). *roots is
+ * malloc'd. */
+static ics_merkle_hash_t *s_reference_roots(fx_t *t, uint64_t n)
+{
+    ics_merkle_hash_t *roots = calloc(n + 1, sizeof *roots);
+    ics_merkle_frontier_t f;
+
+    assert_non_null(roots);
+    ics_merkle_frontier_init(&f);
+    ics_merkle_frontier_root(&f, roots[0]);
+    for (uint64_t p = 1; p <= n; p++) {
+        ics_log_entry_t e;
+        uint8_t id[32], leaf[32];
+        assert_int_equal(ics_history_entry(t->fx->history, p, &e), ICS_OK);
+        ics_entry_id(e.envelope, e.envelope_len, id);
+        ics_log_leaf_hash(p, id, e.accepted, e.reason, leaf);
+        assert_true(ics_merkle_frontier_push(&f, leaf));
+        ics_merkle_frontier_root(&f, roots[p]);
+        free(e.envelope);
+    }
+    return roots;
+}
+
+/* h's tree heads of every size up to its tree size are the reference's,
+ * and its proofs (a sample) verify against them. */
+static void s_assert_tree(fx_t *t, ics_history_t *h, uint64_t size)
+{
+    ics_merkle_hash_t *roots = s_reference_roots(t, size);
+    ics_merkle_hash_t proof[ICS_MERKLE_PROOF_MAX];
+    uint8_t root[32];
+    size_t len;
+
+    assert_int_equal(ics_history_tree_size(h), size);
+    for (uint64_t n = 0; n <= size; n++) {
+        assert_int_equal(ics_history_tree_root(h, n, root), ICS_OK);
+        assert_memory_equal(root, roots[n], 32);
+    }
+    assert_int_equal(ics_history_tree_root(h, size + 1, root), ICS_EUNAVAIL);
+    for (uint64_t n = 1; n <= size; n += 1 + n / 7) {
+        for (uint64_t p = 1; p <= n; p += 1 + n / 5) {
+            ics_log_entry_t e;
+            uint8_t id[32], leaf[32];
+            assert_int_equal(ics_history_inclusion(h, p, n, proof, &len), ICS_OK);
+            assert_int_equal(ics_history_entry(t->fx->history, p, &e), ICS_OK);
+            ics_entry_id(e.envelope, e.envelope_len, id);
+            ics_log_leaf_hash(p, id, e.accepted, e.reason, leaf);
+            free(e.envelope);
+            assert_true(ics_merkle_verify_inclusion(leaf, p - 1, n, proof, len, roots[n]));
+            assert_int_equal(ics_history_consistency(h, p, n, proof, &len), ICS_OK);
+            assert_true(ics_merkle_verify_consistency(p, n, roots[p], roots[n], proof, len));
+        }
+    }
+    assert_int_equal(ics_history_inclusion(h, 1, size + 1, proof, &len), ICS_EUNAVAIL);
+    assert_int_equal(ics_history_consistency(h, 1, size + 1, proof, &len), ICS_EUNAVAIL);
+    assert_int_equal(ics_history_inclusion(h, 0, size, proof, &len), ICS_EINVAL);
+    free(roots);
 }
 
 static void s_sql(fx_t *t, const char *sql)
@@ -167,6 +206,23 @@ static void test_append_reopen_and_replay(void **state)
     assert_int_equal(ics_history_lookup(h, "RTD", 2, &r), ICS_OK);
     assert_true(r.accepted);
     assert_int_equal(ics_history_lookup(h, "RTD", 9999, &r), ICS_ENOENT);
+    s_assert_tree(t, h, top);
+    {
+        /* The offline verifier's tree head of the export is the history's. */
+        ics_log_verify_report_t rep;
+        uint8_t root[32];
+        size_t len;
+        int rc;
+        char *text = s_export(h, &len, &rc, &err);
+        FILE *f = fmemopen(text, len, "r");
+        assert_non_null(f);
+        if (ics_log_verify(f, &rep, &err) != ICS_OK)
+            fail_msg("verify: %s", err.msg);
+        fclose(f);
+        free(text);
+        assert_int_equal(ics_history_tree_root(h, top, root), ICS_OK);
+        assert_memory_equal(rep.root, root, 32);
+    }
     ics_history_close(&h);
 
     /* Another group's file is refused, not changed. */
@@ -193,6 +249,8 @@ static void test_gap_and_backfill(void **state)
     free(e.envelope);
     assert_int_equal(ics_history_top(h), p);
     assert_int_equal(ics_history_missing(h), p - 40);
+    /* The tree ends below the gap until it is filled. */
+    s_assert_tree(t, h, 40);
     /* While the gap lasts, an export says so rather than hand out a hole. */
     free(s_export(h, &len, &rc, &err));
     assert_int_equal(rc, ICS_EUNAVAIL);
@@ -200,6 +258,7 @@ static void test_gap_and_backfill(void **state)
     unsigned chunks = s_backfill(h, t->fx->history, 2048);
     assert_true(chunks > 5);
     assert_int_equal(ics_history_missing(h), 0);
+    s_assert_tree(t, h, p);
     ics_history_close(&h);
 
     /* A node that joined late holds nothing: the gap is the whole log. */
@@ -209,8 +268,10 @@ static void test_gap_and_backfill(void **state)
     assert_int_equal(ics_history_entry(t->fx->history, top, &e), ICS_OK);
     assert_int_equal(ics_history_restored(empty, top, e.chain, e.clock_ms), ICS_OK);
     free(e.envelope);
+    assert_int_equal(ics_history_tree_size(empty), 0);
     s_backfill(empty, t->fx->history, 1u << 20);
     ASSERT_SAME_EXPORT(empty, t->fx->history);
+    s_assert_tree(t, empty, top);
     ics_history_close(&empty);
 }
 
@@ -269,6 +330,7 @@ static void test_bad_chunks_refused(void **state)
     assert_true(ics_history_stats(h).bad_chunks > 0);
     s_backfill(h, t->fx->history, 600);
     ASSERT_SAME_EXPORT(h, t->fx->history);
+    s_assert_tree(t, h, top);
     ics_history_close(&h);
 }
 
@@ -303,10 +365,104 @@ static void test_scrub_repairs_corruption(void **state)
     assert_true(ics_history_gap(h, &lo, &hi));
     assert_int_equal(lo, 77);
     assert_int_equal(hi, 77);
+    s_assert_tree(t, h, 76);
     s_backfill(h, t->fx->history, 4096);
     assert_int_equal(ics_history_scrub(h, 100000, &bad), ICS_OK);
     ASSERT_SAME_EXPORT(h, t->fx->history);
+    s_assert_tree(t, h, top);
     ics_history_close(&h);
+}
+
+/* A node cosigns only heads of its own history consistent with the last
+ * one it cosigned, which it keeps in a file of its own. */
+static void test_cosign_only_consistent_heads(void **state)
+{
+    fx_t *t = *state;
+    ics_history_t *h = s_copy(t, 200);
+    uint8_t r64[32], r128[32], r192[32], wrong[32], got[32];
+    char path[160];
+    uint64_t size;
+    ics_err_t err;
+
+    assert_int_equal(ics_history_tree_root(h, 64, r64), ICS_OK);
+    assert_int_equal(ics_history_tree_root(h, 128, r128), ICS_OK);
+    assert_int_equal(ics_history_tree_root(h, 192, r192), ICS_OK);
+    assert_int_equal(ics_history_may_cosign(h, 64, r64, 0, NULL, &err), ICS_OK);
+    assert_int_equal(ics_history_may_cosign(h, 128, r128, 64, r64, &err), ICS_OK);
+    assert_int_equal(ics_history_may_cosign(h, 128, r128, 128, r128, &err), ICS_OK);
+    assert_int_equal(ics_history_may_cosign(h, 64, r64, 128, r128, &err), ICS_OK); /* older */
+    /* A root that is not this history's. */
+    memcpy(wrong, r192, 32);
+    wrong[0] ^= 1;
+    assert_int_equal(ics_history_may_cosign(h, 192, wrong, 128, r128, &err), ICS_EINVAL);
+    assert_non_null(strstr(err.msg, "is not this node's"));
+    assert_int_equal(ics_history_may_cosign(h, 300, r192, 128, r128, &err), ICS_EUNAVAIL);
+    /* A head cosigned before that this history does not extend (it was
+     * replaced by another log's, or the log forked). */
+    memcpy(wrong, r128, 32);
+    wrong[5] ^= 1;
+    assert_int_equal(ics_history_may_cosign(h, 192, r192, 128, wrong, &err), ICS_EINVAL);
+    assert_non_null(strstr(err.msg, "not consistent with the head of size 128"));
+    assert_int_equal(ics_history_may_cosign(h, 64, r64, 128, wrong, &err), ICS_EINVAL);
+    ics_history_close(&h);
+
+    /* The file: written, read back, refused when it is not one. */
+    snprintf(path, sizeof path, "%s/cosigned", t->dir);
+    assert_int_equal(ics_cosigned_read(path, GROUP, &size, got, &err), ICS_ENOENT);
+    assert_int_equal(ics_cosigned_write(path, GROUP, 128, r128, &err), ICS_OK);
+    assert_int_equal(ics_cosigned_read(path, GROUP, &size, got, &err), ICS_OK);
+    assert_int_equal(size, 128);
+    assert_memory_equal(got, r128, 32);
+    assert_int_equal(ics_cosigned_read(path, "other", &size, got, &err), ICS_EINVAL);
+    assert_non_null(strstr(err.msg, "not a cosigned tree head of group other"));
+    {
+        char cmd[256];
+        snprintf(cmd, sizeof cmd, "sed -i 's/ 128 / 0128 /' '%s'", path);
+        assert_int_equal(system(cmd), 0);
+        assert_int_equal(ics_cosigned_read(path, GROUP, &size, got, &err), ICS_EINVAL);
+        snprintf(cmd, sizeof cmd, "printf 'icsd-cosigned 1 %s 5 abc\\n' > '%s'", GROUP, path);
+        assert_int_equal(system(cmd), 0);
+        assert_int_equal(ics_cosigned_read(path, GROUP, &size, got, &err), ICS_EINVAL);
+    }
+}
+
+/* A history file written before the Merkle tree (format 1) gets the tree
+ * built when opened, and the same heads as one that always had it. */
+static void test_format_1_file_gets_its_tree(void **state)
+{
+    fx_t *t = *state;
+    uint64_t top = ics_fsm_position(t->fx->fsm);
+    ics_history_t *h = s_copy(t, top);
+    sqlite3 *db = NULL;
+    ics_err_t err;
+
+    ics_history_close(&h);
+    assert_int_equal(sqlite3_open(t->path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "DROP TABLE merkle; DROP TABLE keyed;"
+                                      " UPDATE meta SET format = 1",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    sqlite3_close(db);
+    h = ics_history_open(t->path, GROUP, &err);
+    if (h == NULL)
+        fail_msg("open: %s", err.msg);
+    s_assert_tree(t, h, top);
+    {
+        /* The membership entries found again: the genesis only. */
+        uint64_t *keyed = NULL;
+        size_t n = 0;
+        assert_int_equal(ics_history_keyed(h, top, &keyed, &n), ICS_OK);
+        assert_int_equal(n, 1);
+        assert_int_equal(keyed[0], 1);
+        free(keyed);
+    }
+    ics_history_close(&h);
+    /* Upgraded once: the file now says format 2. */
+    s_sql(t, "UPDATE meta SET grp = grp WHERE format = 2");
+    /* A format this node does not know is refused. */
+    s_sql(t, "UPDATE meta SET format = 3");
+    assert_null(ics_history_open(t->path, GROUP, &err));
+    assert_non_null(strstr(err.msg, "history format 3"));
 }
 
 int main(void)
@@ -316,6 +472,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_gap_and_backfill, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_bad_chunks_refused, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_scrub_repairs_corruption, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_format_1_file_gets_its_tree, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_cosign_only_consistent_heads, s_setup, s_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

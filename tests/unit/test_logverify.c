@@ -28,6 +28,12 @@
 #define CHAIN0_HEX "4a84ce3a5b4961378bfc475d349590cac48787bfb8e25cb86886eb901dd15fe3"
 #define CHAIN1_HEX "151c48396ce49529aa1d15642e03aab5de76edf0548dc6b93b3fb0d6a2911c17"
 #define CHAIN2_HEX "da0d5066a53b706371cff628e3ff21fc2255732712d870efbfabb0c726451aed"
+/* The Merkle leaf hashes of the same two entries and the tree head over
+ * them (docs/log-format.md, section 4a), computed with hashlib.sha256. */
+#define LEAF1_HEX "efab3b6742aba8ca2bf3fdcf503a990300cdd875ed3c49e258245203b02c9dcd"
+#define LEAF2_HEX "1c529a7aa766ce7e8976f1895c2e04f19f60d35bbcc3d7e1f6dfb2436d35240f"
+#define ROOT2_HEX "8b895b63c3d6e9550610eda8498cf43792bcf31f2abd645cdb7f797d940203ac"
+#define ROOT0_HEX "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 
 /* ---------------------------------------------------------------- fixture */
 
@@ -265,6 +271,25 @@ static void test_chain_formula_known_answer(void **state)
     assert_string_equal(hex, CHAIN2_HEX);
 }
 
+static void test_merkle_leaf_known_answer(void **state)
+{
+    (void)state;
+    uint8_t id[32], l1[32], l2[32], root[32], one = 1;
+    char hex[65];
+
+    ics_entry_id((const uint8_t *)"", 0, id);
+    ics_log_leaf_hash(1, id, false, "malformed envelope: empty envelope", l1);
+    ics_hex(l1, 32, hex);
+    assert_string_equal(hex, LEAF1_HEX);
+    ics_entry_id(&one, 1, id);
+    ics_log_leaf_hash(2, id, true, "", l2);
+    ics_hex(l2, 32, hex);
+    assert_string_equal(hex, LEAF2_HEX);
+    ics_merkle_node_hash(l1, l2, root);
+    ics_hex(root, 32, hex);
+    assert_string_equal(hex, ROOT2_HEX);
+}
+
 static void test_empty_log_verifies(void **state)
 {
     fx_t *fx = *state;
@@ -277,6 +302,9 @@ static void test_empty_log_verifies(void **state)
     assert_int_equal(s_verify(text, len, &rep, &err), ICS_OK);
     assert_int_equal(rep.entries, 0);
     assert_string_equal(rep.group, GROUP);
+    char hex[65];
+    ics_hex(rep.root, 32, hex);
+    assert_string_equal(hex, ROOT0_HEX);
     free(text);
 }
 
@@ -600,6 +628,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_chain_formula_known_answer),
+        cmocka_unit_test(test_merkle_leaf_known_answer),
         cmocka_unit_test_setup_teardown(test_empty_log_verifies, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_valid_log_verifies, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_accepted_entry_under_retired_key, s_setup, s_teardown),
