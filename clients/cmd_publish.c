@@ -20,8 +20,10 @@
  * - everything taken from an answer is written through ics_html_escape:
  *   titles, texts, names and reasons are partners' words;
  * - every item shown cites its audit-log index through s_cite_entry, and
- *   only there, so that a link to the item's receipt can be added in one
- *   place once receipts exist;
+ *   only there; beside it a link to the entry's receipt (icsctl log prove),
+ *   receipts/INDEX.txt, asked of the node and checked offline before it is
+ *   written, when a tree head cosigned by a majority covers the entry (a
+ *   newer entry has none yet, and its index stands alone);
  * - every link is relative and names a page this run writes; nothing is
  *   fetched from anywhere (one local style sheet, no script, no images);
  * - DIR is never half written: the site is written into DIR.tmp-XXXXXX
@@ -42,6 +44,7 @@
 #include <dirent.h>
 
 #include "common/html.h"
+#include "common/receipt.h"
 
 #include "ctl.h"
 
@@ -59,6 +62,12 @@ typedef struct {
     size_t n_keep;
     size_t n_pages;
     cj_t plans, consults, motions, policy;
+    struct {
+        uint64_t index;
+        bool written; /* receipts/INDEX.txt holds its receipt */
+    } *receipts;      /* every entry cited, once */
+    size_t n_receipts, n_written;
+    bool receipt_failed; /* the node or a receipt failed: reported */
 } s_site_t;
 
 /* ---- reading the node's answers ------------------------------------------------- */
@@ -184,10 +193,102 @@ static void s_put_paras(FILE *f, cj_t obj, const char *key)
 /* Every item on the register is cited by the index of its entry in the
  * audit log, and only through this function: it is where a link to the
  * item's receipt (icsctl log prove INDEX) belongs once receipts exist. */
-static void s_cite_entry(FILE *f, uint64_t index)
+static FILE *s_open(s_site_t *s, const char *name);
+static int s_close(s_site_t *s, FILE *f, const char *name);
+
+/* Writes receipts/INDEX.txt from the node's receipt for entry index once it
+ * verifies. False when no tree head cosigned by a majority covers the entry
+ * yet (or on a failure, reported and remembered in s->receipt_failed). */
+static bool s_write_receipt(s_site_t *s, uint64_t index)
+{
+    Ics__V1__ControlRequest req = ICS__V1__CONTROL_REQUEST__INIT;
+    Ics__V1__LogRequest lr = ICS__V1__LOG_REQUEST__INIT;
+    Ics__V1__ControlResponse *resp;
+    ics_receipt_report_t *rep = calloc(1, sizeof *rep);
+    char msg[ICS_ERRMSG_SIZE], name[48];
+    ics_err_t err;
+    bool ok = false;
+    int code;
+    FILE *f;
+
+    if (rep == NULL) {
+        ctl_error(s->o, "out of memory");
+        s->receipt_failed = true;
+        return false;
+    }
+    lr.op = ICS__V1__LOG_REQUEST__OP__PROVE;
+    lr.position = index;
+    req.body_case = ICS__V1__CONTROL_REQUEST__BODY_LOG;
+    req.log = &lr;
+    resp = ctl_call_quiet(s->o, &req, s->o->timeout_ms, &code, msg, sizeof msg);
+    if (resp == NULL) {
+        if (code != ICS_EUNAVAIL) { /* EUNAVAIL: no cosigned head covers it yet */
+            ctl_error(s->o, "publish site: the receipt of entry %" PRIu64 ": %s", index, msg);
+            s->receipt_failed = true;
+        }
+        free(rep);
+        return false;
+    }
+    if (resp->body_case != ICS__V1__CONTROL_RESPONSE__BODY_LOG ||
+        ics_receipt_verify((const char *)resp->log->document.data, resp->log->document.len, rep,
+                           &err) != ICS_OK) {
+        ctl_error(s->o, "publish site: the node's receipt of entry %" PRIu64 " does not verify: %s",
+                  index,
+                  resp->body_case == ICS__V1__CONTROL_RESPONSE__BODY_LOG ? err.msg : "no receipt");
+        s->receipt_failed = true;
+        goto out;
+    }
+    if (s->n_written == 0) {
+        char dir[PATH_MAX + 16];
+        snprintf(dir, sizeof dir, "%s/receipts", s->tmp);
+        if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
+            ctl_error(s->o, "%s: %s", dir, strerror(errno));
+            s->receipt_failed = true;
+            goto out;
+        }
+    }
+    snprintf(name, sizeof name, "receipts/%" PRIu64 ".txt", index);
+    f = s_open(s, name);
+    if (f == NULL) {
+        s->receipt_failed = true;
+        goto out;
+    }
+    fwrite(resp->log->document.data, 1, resp->log->document.len, f);
+    ok = s_close(s, f, name) == 0;
+    s->receipt_failed |= !ok;
+    s->n_written += ok;
+out:
+    ics__v1__control_response__free_unpacked(resp, NULL);
+    free(rep);
+    return ok;
+}
+
+/* Has entry index a receipt on the site? Asked of the node the first time. */
+static bool s_receipt(s_site_t *s, uint64_t index)
+{
+    void *grown;
+
+    for (size_t i = 0; i < s->n_receipts; i++)
+        if (s->receipts[i].index == index)
+            return s->receipts[i].written;
+    grown = realloc(s->receipts, (s->n_receipts + 1) * sizeof *s->receipts);
+    if (grown == NULL) {
+        s->receipt_failed = true;
+        return false;
+    }
+    s->receipts = grown;
+    s->receipts[s->n_receipts].index = index;
+    s->receipts[s->n_receipts].written = index > 0 && s_write_receipt(s, index);
+    return s->receipts[s->n_receipts++].written;
+}
+
+static void s_cite_entry(s_site_t *s, FILE *f, uint64_t index)
 {
     fprintf(f, "<span class=\"index\" data-index=\"%" PRIu64 "\">log index %" PRIu64 "</span>",
             index, index);
+    if (s_receipt(s, index))
+        fprintf(f, " <a class=\"receipt\" href=\"receipts/%" PRIu64 ".txt\" download>receipt</a>",
+                index);
 }
 
 static FILE *s_open(s_site_t *s, const char *name)
@@ -347,7 +448,7 @@ static void s_who(FILE *f, cj_t obj)
 
 /* When something happened, who did it (when who is not NULL) and its
  * entry: "<time> by person (org), log index N". */
-static void s_event(FILE *f, uint64_t ms, const cj_t *who, uint64_t index)
+static void s_event(s_site_t *s, FILE *f, uint64_t ms, const cj_t *who, uint64_t index)
 {
     ics_html_time(f, ms);
     if (who != NULL) {
@@ -355,7 +456,7 @@ static void s_event(FILE *f, uint64_t ms, const cj_t *who, uint64_t index)
         s_who(f, *who);
     }
     fputs(", ", f);
-    s_cite_entry(f, index);
+    s_cite_entry(s, f, index);
 }
 
 /* The start of a table (in a box that scrolls sideways on a narrow
@@ -478,7 +579,7 @@ static int s_version_page(s_site_t *s, const char *plan, cj_t hist, cj_t ver)
     fputs(s_true(ver, "adopted") ? "The adopted version." : "Not the adopted version.", f);
     fprintf(f, " <a href=\"plan-%s.html\">The plan and all its versions</a>.</p>\n", plan);
     fputs("<dl class=\"facts\">\n<dt>Made</dt><dd>", f);
-    s_event(f, s_u64(ver, "clock_ms"), &ver, s_u64(ver, "index"));
+    s_event(s, f, s_u64(ver, "clock_ms"), &ver, s_u64(ver, "index"));
     fputs("</dd>\n", f);
     if (amendment != 0)
         fprintf(f,
@@ -557,7 +658,7 @@ static int s_plan_pages(s_site_t *s, cj_t item)
                     " %" PRIu64 " after <a href=\"consultation-%" PRIu64 ".html\">"
                     "consultation %" PRIu64 "</a>: ",
                     s_u64(it, "motion"), c, c);
-            s_event(f, s_u64(it, "clock_ms"), NULL, s_u64(it, "index"));
+            s_event(s, f, s_u64(it, "clock_ms"), NULL, s_u64(it, "index"));
             fputs("</dd>\n", f);
         }
     fputs("</dl>\n", f);
@@ -586,7 +687,7 @@ static int s_plan_pages(s_site_t *s, cj_t item)
                         a, a);
             else
                 fputs("</td><td>&ndash;</td><td>", f);
-            s_cite_entry(f, s_u64(it, "index"));
+            s_cite_entry(s, f, s_u64(it, "index"));
             fputs("</td></tr>\n", f);
         }
     s_table_end(f, 1, 5, NULL);
@@ -607,7 +708,7 @@ static int s_plan_pages(s_site_t *s, cj_t item)
         fputs(")</h3>\n<p>Proposed by ", f);
         s_who(f, it);
         fprintf(f, " against version %" PRIu64 ", ", s_u64(it, "base"));
-        s_cite_entry(f, a);
+        s_cite_entry(s, f, a);
         fputs(". ", f);
         s_get(it, "status", status, sizeof status);
         fputs("<b>", f);
@@ -658,9 +759,9 @@ static int s_consultation_page(s_site_t *s, cj_t item)
     fputs("</code>, ", f);
     s_link(f, s_plan_href(s, plan, s_u64(c, "version"), href, sizeof href), buf);
     fputs("</dd>\n<dt>Opened</dt><dd>", f);
-    s_event(f, s_u64(c, "opens_ms"), NULL, id);
+    s_event(s, f, s_u64(c, "opens_ms"), NULL, id);
     fputs("</dd>\n<dt>Closed</dt><dd>", f);
-    s_event(f, s_u64(c, "closed_ms"), NULL, s_u64(c, "closed_at"));
+    s_event(s, f, s_u64(c, "closed_ms"), NULL, s_u64(c, "closed_at"));
     fputs(" (", f);
     s_put(f, c, "closed_by");
     fputs(")", f);
@@ -689,7 +790,7 @@ static int s_consultation_page(s_site_t *s, cj_t item)
                 index = s_u64(resp, "index");
         if (index != 0) {
             fputs(" (", f);
-            s_cite_entry(f, index);
+            s_cite_entry(s, f, index);
             fputs(")", f);
         }
         fputs("</p>\n<blockquote class=\"reasons\">\n", f);
@@ -718,7 +819,7 @@ static int s_consultation_page(s_site_t *s, cj_t item)
         fputs("</td><td>", f);
         s_who(f, it);
         fputs("</td><td>", f);
-        s_cite_entry(f, s_u64(it, "index"));
+        s_cite_entry(s, f, s_u64(it, "index"));
         fputs("</td></tr>\n", f);
     }
     s_table_end(f, 1, 5, NULL);
@@ -765,7 +866,7 @@ static int s_decision_page(s_site_t *s, cj_t item)
     fputs("<p class=\"outcome\">", f);
     s_put(f, m, "outcome");
     fprintf(f, "</p>\n<dl class=\"facts\">\n<dt>Motion %" PRIu64 "</dt><dd>proposed ", id);
-    s_event(f, s_u64(doc, "opened_ms"), &m, id);
+    s_event(s, f, s_u64(doc, "opened_ms"), &m, id);
     fputs("</dd>\n<dt>Decides</dt><dd><code>", f);
     if (s_get(doc, "target", title, sizeof title)[0] != '\0')
         ics_html_escape(f, title);
@@ -779,7 +880,7 @@ static int s_decision_page(s_site_t *s, cj_t item)
     s_put(f, m, "status");
     if (s_u64(m, "closed_at") != 0) {
         fputs(", ", f);
-        s_cite_entry(f, s_u64(m, "closed_at"));
+        s_cite_entry(s, f, s_u64(m, "closed_at"));
     }
     fputs("</dd>\n", f);
     if (s_get(m, "effect_note", title, sizeof title)[0] != '\0') {
@@ -823,7 +924,7 @@ static int s_decision_page(s_site_t *s, cj_t item)
             fputs("</td><td>", f);
             s_put(f, it, "reason");
             fputs("</td><td>", f);
-            s_cite_entry(f, s_u64(it, "index"));
+            s_cite_entry(s, f, s_u64(it, "index"));
             fputs("</td></tr>\n", f);
         }
         s_table_end(f, 1, 5, NULL);
@@ -845,7 +946,7 @@ static int s_decision_page(s_site_t *s, cj_t item)
         fputs("</code>, &ldquo;", f);
         s_put(f, it, "description");
         fputs("&rdquo; (declared at ", f);
-        s_cite_entry(f, s_u64(it, "declared_at"));
+        s_cite_entry(s, f, s_u64(it, "declared_at"));
         fputs(")</li>\n", f);
     }
     if (excluded)
@@ -887,7 +988,7 @@ static void s_consultation_row(s_site_t *s, FILE *f, cj_t it)
     ics_html_time(f, s_u64(it, "closes_ms"));
     fprintf(f, "</td><td>%" PRIu64 " of %" PRIu64 "</td><td>", s_u64(it, "responded"),
             s_u64(it, "consultees"));
-    s_cite_entry(f, id);
+    s_cite_entry(s, f, id);
     fputs("</td></tr>\n", f);
 }
 
@@ -903,7 +1004,7 @@ static void s_decision_row(s_site_t *s, FILE *f, cj_t it)
     fputs("</code></td><td>", f);
     s_put(f, it, "outcome");
     fputs("</td><td>", f);
-    s_cite_entry(f, id);
+    s_cite_entry(s, f, id);
     fputs("</td></tr>\n", f);
 }
 
@@ -1027,7 +1128,7 @@ static int s_scheme(s_site_t *s)
         fputs("<dt>In force since</dt><dd>", f);
         s_link(f, s_decision_href(s, s_u64(p, "motion"), href, sizeof href), "the decision");
         fputs(" that adopted it, ", f);
-        s_cite_entry(f, s_u64(p, "index"));
+        s_cite_entry(s, f, s_u64(p, "index"));
         fputs("</dd>\n", f);
     }
     fputs("</dl>\n", f);
@@ -1095,7 +1196,7 @@ static int s_verify(s_site_t *s)
           f);
     ics_html_escape(f, s->group);
     fputs("</code></dd>\n<dt>Log index</dt><dd>", f);
-    s_cite_entry(f, s->position);
+    s_cite_entry(s, f, s->position);
     fputs("</dd>\n<dt>Log clock</dt><dd>", f);
     ics_html_time(f, e->clock_ms);
     fprintf(f,
@@ -1120,6 +1221,17 @@ static int s_verify(s_site_t *s)
           "server the same entry is shown by</p>\n<pre><code>icsctl log show INDEX</code></pre>"
           "\n<p>A decision's page gives the index of every vote, and of each member's declared "
           "interest.</p></li>\n</ol>\n"
+          "<h2>Checking one item with its receipt</h2>\n<p>Beside an item's log index, a "
+          "<em>receipt</em> link gives a small file that proves that one entry without the "
+          "whole log: the signed entry, its place in the log's Merkle tree, a tree head that a "
+          "majority of the partner organisations signed, and the membership entries that show "
+          "whose keys those are. Check it, offline, with</p>\n<pre><code>icsctl log "
+          "verify-receipt RECEIPT.txt</code></pre>\n<p>It prints the entry, the tree head and who "
+          "cosigned it, and the genesis entry the keys descend from: compare that with the "
+          "group's. Entries newer than the latest tree head the partners have cosigned have no "
+          "receipt yet. Anyone who keeps a receipt can later check that the log still holds it, "
+          "unchanged, with <code>icsctl log consistency RECEIPT.txt</code> on any partner's "
+          "server.</p>\n"
           "<h2>Checking without icsctl</h2>\n<p>The format of the log and its export, the "
           "signatures and every rule a checker applies are specified in "
           "<code>docs/log-format.md</code> in the source of icsd, the software the partners "
@@ -1266,6 +1378,10 @@ static void s_site_free(s_site_t *s)
     free(s->keep);
     s->keep = NULL;
     s->n_keep = 0;
+    free(s->receipts);
+    s->receipts = NULL;
+    s->n_receipts = s->n_written = 0;
+    s->receipt_failed = false;
 }
 
 /* Every page into s->tmp, from the node's answers. */
@@ -1283,7 +1399,7 @@ static int s_generate(s_site_t *s)
     if (s_style(s) != 0 || s_list_pages(s, &s_plan_list, s->plans) != 0 ||
         s_list_pages(s, &s_consultation_list, s->consults) != 0 ||
         s_list_pages(s, &s_decision_list, s->motions) != 0 || s_scheme(s) != 0 ||
-        s_verify(s) != 0 || s_home(s) != 0)
+        s_verify(s) != 0 || s_home(s) != 0 || s->receipt_failed)
         return -1;
     return 0;
 }

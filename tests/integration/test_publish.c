@@ -217,6 +217,17 @@ static void the_register_in_the_browser(void **state)
     }
     motion = s_walkthrough(fx, &amendment, &consultation, &vote_index);
 
+    /* The log runs on until a tree head cosigned by a majority covers the
+     * decision (the harness checkpoints every 64 entries), so that the
+     * register has receipts to offer. */
+    for (int k = 0; H_CTL(fx, RTD, "log prove %llu --out /dev/null", (unsigned long long)motion) != 0;
+         k++) {
+        if (k == 200)
+            fail_msg("no cosigned tree head covers entry %llu: %s", (unsigned long long)motion,
+                     fx->err);
+        H_CTL_OK(fx, QHM, "submit 'the log runs on: %d'", k);
+    }
+
     /* Another partner's node publishes the register. */
     H_CTL_OK(fx, RTD, "--fresh publish site '%s/site'", fx->c.dir);
     H_ASSERT_CONTAINS(fx->err, "the public register at log index");
@@ -263,7 +274,24 @@ static void the_register_in_the_browser(void **state)
         "Finance &lt;i&gt;unclear&lt;/i&gt;", "plan " PLAN " version 2 adopted", vote);
     ASSERT_INDEX(fx->out, motion);
     ASSERT_PAGE_SHOWS(fx, "scheme.html", "Adopt a plan version");
-    ASSERT_PAGE_SHOWS(fx, "verify.html", "icsctl log verify log.txt", "class=\"hash\"");
+    ASSERT_PAGE_SHOWS(fx, "verify.html", "icsctl log verify log.txt", "class=\"hash\"",
+                      "icsctl log verify-receipt");
+
+    /* The decision's receipt is on the site, linked beside its index, and
+     * checks offline; so does an altered copy not. */
+    snprintf(want, sizeof want, "href=\"receipts/%llu.txt\"", (unsigned long long)motion);
+    ASSERT_PAGE_SHOWS(fx, decision, want);
+    snprintf(path, sizeof path, "%s/site/receipts/%llu.txt", fx->c.dir, (unsigned long long)motion);
+    assert_int_equal(h_sh(ICSCTL_BIN " log verify-receipt '%s' >/dev/null", path), 0);
+    /* One base64 character of the entry's bytes changed. */
+    assert_int_equal(h_sh("python3 -c \"import sys; t = open(sys.argv[1]).read().split('\\n'); "
+                          "i = [k for k, l in enumerate(t) if l.startswith('entry ')][0]; "
+                          "f = t[i].split(' '); f[3] = ('B' if f[3][8] != 'B' else 'C').join("
+                          "(f[3][:8], f[3][9:])); t[i] = ' '.join(f); "
+                          "open(sys.argv[2], 'w').write('\\n'.join(t))\" '%s' '%s/altered.txt'",
+                          path, fx->c.dir), 0);
+    assert_int_equal(h_sh(ICSCTL_BIN " log verify-receipt '%s/altered.txt' 2>/dev/null", fx->c.dir),
+                     1);
 
     for (const char *const *png = (const char *const[]){"site", "page", "page-phone", NULL};
          *png != NULL; png++) {
