@@ -115,6 +115,8 @@ extern const ics_fsm_domain_t ics_fsm_domain_motions; /* fsm_motions.c */
 extern const ics_fsm_domain_t ics_fsm_domain_opel;    /* fsm_opel.c */
 extern const ics_fsm_domain_t ics_fsm_domain_aid;     /* fsm_aid.c */
 
+/* ------------------------------------------------------------ context (fsm_ctx.c) */
+
 /* Formats ctx->reason and returns ICS_EREJECTED. */
 int ics_reject(ics_apply_ctx_t *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
@@ -122,17 +124,29 @@ int ics_reject(ics_apply_ctx_t *ctx, const char *fmt, ...) __attribute__((format
  * accepted. ICS_OK or ICS_ENOMEM. */
 int ics_emit_effect(ics_apply_ctx_t *ctx, const ics_effect_t *effect);
 
+/* The core row (fsm_core): the counters of the entries applied so far.
+ * Only fsm.c writes it. */
+typedef struct {
+    uint64_t position;
+    uint8_t chain[ICS_CHAIN_BYTES];
+    uint64_t clock_ms;
+    bool genesis;
+} ics_core_t;
+
+/* ICS_OK, or ICS_EIO if the row cannot be read. */
+int ics_core_read(ics_db_t *db, ics_core_t *c);
+/* The log clock as of the entries applied so far (for queries, which have
+ * no apply context). */
+uint64_t ics_core_clock(ics_db_t *db);
+
 /* ------------------------------------------------------------ state */
 
 /* The lifecycle invariants (fsm_invariants.c): true while they hold, else
  * why names the first broken. */
 bool ics_fsm_invariants(ics_db_t *db, char *why, size_t size);
 
-/* The log clock as of the entries applied so far (for queries, which have
- * no apply context). */
-uint64_t ics_core_clock(ics_db_t *db);
-/* The state database of fsm, for reads by the domains' cross-group helpers
- * (ics_fsm_aid_bridge) and tests. Replaced by a restore. */
+/* The state database of fsm (fsm.c), for reads by the domains' cross-group
+ * helpers (ics_fsm_aid_bridge) and tests. Replaced by a restore. */
 ics_db_t *ics_fsm_handle(ics_fsm_t *fsm);
 
 /* ------------------------------------------------------------ members (fsm_members.c) */
