@@ -199,15 +199,18 @@ int ics_consult_each_for_plan(ics_db_t *db, const char *plan,
 int ics_consult_markdown(ics_db_t *db, uint64_t id, FILE *out);
 int ics_consult_json(ics_db_t *db, uint64_t id, json_t *j);
 
+/* ------------------------------------------------------------ decisions (fsm_decisions.c) */
+
+/* The thing `target` names ("amendment:57") can no longer be decided: any
+ * open motion about it lapses, with why. */
+int ics_motions_lapse(ics_apply_ctx_t *ctx, const char *target, const char *why);
+
 /* ------------------------------------------------------------ motions (fsm_motions.c) */
 
 /* The person's interests changed: exclude them from open motions whose
  * subjects match, striking any vote they cast, and settle those motions.
  * person "" means every person of org. */
 int ics_motions_interests_changed(ics_apply_ctx_t *ctx, const char *org, const char *person);
-/* The thing `target` names ("amendment:57") can no longer be decided: any
- * open motion about it lapses, with why. */
-int ics_motions_lapse(ics_apply_ctx_t *ctx, const char *target, const char *why);
 /* The decision record of a carried motion, for a published plan. */
 int ics_motions_record_markdown(ics_db_t *db, uint64_t motion, FILE *out);
 int ics_motions_record_json(ics_db_t *db, uint64_t motion, json_t *j);

@@ -188,7 +188,7 @@ int ics_members_genesis_check(const char *group, const Ics__V1__Envelope *env,
 int ics_people_admit(ics_apply_ctx_t *ctx, const Ics__V1__Command *cmd, const uint8_t *payload,
                      size_t len);
 
-/* ------------------------------------------------------------ policy (fsm_policy.c, fsm_motions.c) */
+/* ------------------------------------------------------------ policy (fsm_policy.c) */
 
 /* Who must approve mutual aid of `value` (in the units of the aid
  * domain's resource catalogue) asked for by `org`, under the scheme of
@@ -219,17 +219,20 @@ int ics_policy_aid_approval(ics_db_t *db, uint64_t value, const char *org,
 /* Is (org, person) a registered person of org currently appointed to role? */
 int ics_policy_person_holds(ics_db_t *db, const char *org, const char *person, const char *role,
                             bool *yes);
+/* ------------------------------------------------------------ decisions (fsm_decisions.c) */
+
 /* A carried motion that decided d about target ("aid:<offer>",
  * "amendment:57", "org:RTD"): ICS_OK with the motion's id (and, for
  * aid.approve, the value it approved; else 0), ICS_ENOENT if none. */
 int ics_decision_carried(ics_db_t *db, Ics__V1__Decision d, const char *target, uint64_t *motion,
                          uint64_t *value);
 
-/* Membership gates (fsm_members.c asks; fsm_motions.c answers): a
- * MemberAdd of exactly org with key pk, or a MemberRemove of org, not
- * signed by the administrator is allowed once per carried member.admit /
- * member.remove motion not yet carried out. ICS_OK marks that motion
- * carried out at ctx->position and returns its id; ICS_ENOENT if none. */
+/* Membership gates (fsm_members.c asks; fsm_decisions.c answers, from the
+ * motions fsm_motions.c carried): a MemberAdd of exactly org with key pk,
+ * or a MemberRemove of org, not signed by the administrator is allowed
+ * once per carried member.admit / member.remove motion not yet carried
+ * out. ICS_OK marks that motion carried out at ctx->position and returns
+ * its id; ICS_ENOENT if none. */
 int ics_motions_take_admission(ics_apply_ctx_t *ctx, const char *org,
                                const uint8_t pk[ICS_PK_BYTES], uint64_t *motion);
 int ics_motions_take_removal(ics_apply_ctx_t *ctx, const char *org, uint64_t *motion);
