@@ -205,14 +205,17 @@ int ics_consult_json(ics_db_t *db, uint64_t id, json_t *j);
  * open motion about it lapses, with why. */
 int ics_motions_lapse(ics_apply_ctx_t *ctx, const char *target, const char *why);
 
+/* ------------------------------------------------------------ records (fsm_motions_data.c) */
+
+/* The decision record of a carried motion, for a published plan. */
+int ics_motions_record_markdown(ics_db_t *db, uint64_t motion, FILE *out);
+int ics_motions_record_json(ics_db_t *db, uint64_t motion, json_t *j);
+
 /* ------------------------------------------------------------ motions (fsm_motions.c) */
 
 /* The person's interests changed: exclude them from open motions whose
  * subjects match, striking any vote they cast, and settle those motions.
  * person "" means every person of org. */
 int ics_motions_interests_changed(ics_apply_ctx_t *ctx, const char *org, const char *person);
-/* The decision record of a carried motion, for a published plan. */
-int ics_motions_record_markdown(ics_db_t *db, uint64_t motion, FILE *out);
-int ics_motions_record_json(ics_db_t *db, uint64_t motion, json_t *j);
 
 #endif
