@@ -52,7 +52,7 @@ bool ics_gov_subject_eq(const char *a, const char *b);
 void ics_gov_subject_key(const char *in, char out[ICS_SUBJECT_MAX]);
 /* A query argument as a whole number. */
 bool ics_gov_arg_u64(const char *s, uint64_t *out);
-/* ------------------------------------------------------------ people (fsm_people.c) */
+/* ------------------------------------------------------------ people (fsm_people_data.c) */
 
 typedef struct {
     char org[ICS_ORG_MAX];

@@ -216,7 +216,8 @@ typedef struct {
 
 int ics_policy_aid_approval(ics_db_t *db, uint64_t value, const char *org,
                             ics_aid_approval_t *out);
-/* Is (org, person) a registered person of org currently appointed to role? */
+/* Is (org, person) a registered person of org currently appointed to a
+ * role the policy in force defines? (fsm_people_data.c) */
 int ics_policy_person_holds(ics_db_t *db, const char *org, const char *person, const char *role,
                             bool *yes);
 /* ------------------------------------------------------------ decisions (fsm_decisions.c) */
