@@ -158,6 +158,9 @@ int ics_plans_accept(ics_apply_ctx_t *ctx, uint64_t amendment, uint64_t motion, 
                      size_t size);
 /* The motion to accept it was lost. */
 int ics_plans_reject(ics_apply_ctx_t *ctx, uint64_t amendment, uint64_t motion);
+
+/* ------------------------------------------------------------ plans (fsm_plans_data.c) */
+
 /* Does the version exist? ICS_OK or ICS_EREJECTED with why. */
 int ics_plans_check_version(ics_db_t *db, const char *plan, uint32_t version, char *why,
                             size_t size);
