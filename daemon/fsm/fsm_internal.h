@@ -8,6 +8,25 @@
  *      with a table of the Command.body cases it handles, one handler each;
  *   2. declare it below and add it to s_domains[] in fsm.c (order matters
  *      only for on_clock: domains run in array order).
+ * The files call one another in layers, so that no call comes back round
+ * to its caller's file: each .c calls only files listed before it here.
+ *   core      fsm_sql.c, fsm_gov.c, fsm_ctx.c (ics_reject, effects, the
+ *             core row): no domain;
+ *   lower     fsm_decisions.c, fsm_plans_data.c, fsm_plans_diff.c,
+ *             fsm_aid_data.c, fsm_invariants.c, fsm_policy.c, fsm_members.c,
+ *             fsm_audit.c, fsm_opel.c, fsm_people_data.c,
+ *             fsm_motions_data.c: what other files read or take of a
+ *             domain (rows, the membership gates, a motion's lapse), and
+ *             the domains that need nothing above them;
+ *   domains   fsm_consult.c, fsm_plans_query.c, fsm_plans.c,
+ *             fsm_aid_query.c, fsm_aid.c;
+ *   motions   fsm_motions.c, which carries out decisions in the domains;
+ *   people    fsm_people.c, whose declared interests settle open motions;
+ *   top       fsm.c: admission, dispatch through the domain tables (no
+ *             other file calls a domain table), snapshots, the public API;
+ *             fsm_aid_bridge.c, a cross-group view over it.
+ * Something one domain needs of another that sits above it goes into the
+ * other's readers (fsm_<domain>_data.c), never into a call upwards.
  * Rules every domain keeps, because every node must compute the same thing:
  *   - use only the command, ctx and the database; never the wall clock,
  *     randomness, configuration, environment, ZeroMQ or files;
