@@ -46,18 +46,11 @@
 
 #define S_FORMAT 2 /* fsm_core.format: the layout of this database (2: no audit rows) */
 
-typedef struct {
-    uint64_t position;
-    uint8_t chain[ICS_CHAIN_BYTES];
-    uint64_t clock_ms;
-    bool genesis;
-} s_core_t;
-
 struct ics_fsm {
     char group[ICS_GROUP_MAX];
     ics_db_t *db;
     ics_fsm_observer_t obs;
-    s_core_t core;           /* the fsm_core row as last committed */
+    ics_core_t core;         /* the fsm_core row as last committed */
     /* What the domains' on_clock have pending (the earliest next of any
      * domain, overdue if any has work overdue), as of the state and clock
      * at which it was computed; valid at every later clock until a command
@@ -108,34 +101,6 @@ static const char s_core_schema[] =
     " chain BLOB NOT NULL,"        /* chain head after them */
     " clock_ms INTEGER NOT NULL,"  /* log clock */
     " genesis INTEGER NOT NULL)";  /* 1 once a genesis was accepted */
-
-/* ---------------------------------------------------------------- context */
-
-int ics_reject(ics_apply_ctx_t *ctx, const char *fmt, ...)
-{
-    va_list ap;
-
-    va_start(ap, fmt);
-    vsnprintf(ctx->reason, sizeof ctx->reason, fmt, ap);
-    va_end(ap);
-    if (ctx->reason[0] == '\0')
-        ics_strcpy(ctx->reason, sizeof ctx->reason, "rejected");
-    return ICS_EREJECTED;
-}
-
-int ics_emit_effect(ics_apply_ctx_t *ctx, const ics_effect_t *effect)
-{
-    if (ctx->n_effects_ == ctx->cap_effects_) {
-        size_t cap = ctx->cap_effects_ ? 2 * ctx->cap_effects_ : 4;
-        ics_effect_t *p = realloc(ctx->effects_, cap * sizeof *p);
-        if (p == NULL)
-            return ICS_ENOMEM;
-        ctx->effects_ = p;
-        ctx->cap_effects_ = cap;
-    }
-    ctx->effects_[ctx->n_effects_++] = *effect;
-    return ICS_OK;
-}
 
 /* What every domain's on_clock has pending at clock: the earliest next,
  * overdue if any domain has work overdue. */
@@ -260,31 +225,8 @@ static bool s_domains_ok(void)
 
 /* ---------------------------------------------------------------- core row */
 
-static int s_core_read(ics_db_t *db, s_core_t *c)
-{
-    sqlite3_stmt *st = NULL;
-    int rc;
-
-    memset(c, 0, sizeof *c);
-    rc = ics_sql_prepare(db, "SELECT position, chain, clock_ms, genesis FROM fsm_core WHERE id = 1",
-                         &st);
-    if (rc != ICS_OK)
-        goto out;
-    rc = ics_sql_row(db, st);
-    if (rc != ICS_OK) {
-        rc = ICS_EIO;
-        goto out;
-    }
-    c->position = ics_sql_column_u64(st, 0);
-    c->clock_ms = ics_sql_column_u64(st, 2);
-    c->genesis = sqlite3_column_int(st, 3) != 0;
-    rc = ics_sql_column_blob(st, 1, c->chain, sizeof c->chain) ? ICS_OK : ICS_EIO;
-out:
-    ics_sql_release(db, st);
-    return rc;
-}
-
-static int s_core_write(ics_db_t *db, const s_core_t *c)
+/* Only the core writes the row (ics_core_read, fsm_ctx.c, reads it). */
+static int s_core_write(ics_db_t *db, const ics_core_t *c)
 {
     return ics_sql_run(db, "UPDATE fsm_core SET position = ?1, chain = ?2, clock_ms = ?3,"
                            " genesis = ?4 WHERE id = 1", "ubui", c->position, c->chain,
@@ -295,8 +237,8 @@ static int s_core_write(ics_db_t *db, const s_core_t *c)
 /* The core row in memory is the one in the database. */
 static bool s_core_in_step(ics_fsm_t *self)
 {
-    s_core_t c;
-    return s_core_read(self->db, &c) == ICS_OK && c.position == self->core.position &&
+    ics_core_t c;
+    return ics_core_read(self->db, &c) == ICS_OK && c.position == self->core.position &&
            c.clock_ms == self->core.clock_ms && c.genesis == self->core.genesis &&
            memcmp(c.chain, self->core.chain, sizeof c.chain) == 0;
 }
@@ -490,7 +432,7 @@ int ics_fsm_apply(ics_fsm_t *self, const uint8_t *buf, size_t len, ics_apply_res
     Ics__V1__Envelope *env = NULL;
     Ics__V1__Command *cmd = NULL;
     ics_apply_ctx_t ctx;
-    s_core_t core;
+    ics_core_t core;
     ics_err_t err;
     bool in_tx = false, verified = false, duplicate = false, genesis = false;
     int rc, verdict = ICS_EREJECTED;
@@ -734,7 +676,7 @@ int ics_fsm_restore(ics_fsm_t *self, const uint8_t *buf, size_t len, ics_err_t *
 {
     ics_db_t *db = NULL;
     unsigned char *image = NULL;
-    s_core_t core;
+    ics_core_t core;
     int rc;
 
     assert(self && (buf != NULL || len == 0));
@@ -765,7 +707,7 @@ int ics_fsm_restore(ics_fsm_t *self, const uint8_t *buf, size_t len, ics_err_t *
                      sqlite3_errmsg(ics_db_sqlite(db)));
         goto out;
     }
-    if (s_core_read(db, &core) != ICS_OK) {
+    if (ics_core_read(db, &core) != ICS_OK) {
         rc = ics_err(err, ICS_EMALFORMED, "snapshot's state machine counters are damaged");
         goto out;
     }
@@ -790,12 +732,6 @@ uint64_t ics_fsm_position(ics_fsm_t *self)
 void ics_fsm_chain(ics_fsm_t *self, uint8_t out[32])
 {
     memcpy(out, self->core.chain, sizeof self->core.chain);
-}
-
-uint64_t ics_core_clock(ics_db_t *db)
-{
-    s_core_t c;
-    return s_core_read(db, &c) == ICS_OK ? c.clock_ms : 0;
 }
 
 uint64_t ics_fsm_clock(ics_fsm_t *self)

@@ -52,7 +52,7 @@ bool ics_gov_subject_eq(const char *a, const char *b);
 void ics_gov_subject_key(const char *in, char out[ICS_SUBJECT_MAX]);
 /* A query argument as a whole number. */
 bool ics_gov_arg_u64(const char *s, uint64_t *out);
-/* ------------------------------------------------------------ people (fsm_people.c) */
+/* ------------------------------------------------------------ people (fsm_people_data.c) */
 
 typedef struct {
     char org[ICS_ORG_MAX];
@@ -158,6 +158,9 @@ int ics_plans_accept(ics_apply_ctx_t *ctx, uint64_t amendment, uint64_t motion, 
                      size_t size);
 /* The motion to accept it was lost. */
 int ics_plans_reject(ics_apply_ctx_t *ctx, uint64_t amendment, uint64_t motion);
+
+/* ------------------------------------------------------------ plans (fsm_plans_data.c) */
+
 /* Does the version exist? ICS_OK or ICS_EREJECTED with why. */
 int ics_plans_check_version(ics_db_t *db, const char *plan, uint32_t version, char *why,
                             size_t size);
@@ -199,17 +202,23 @@ int ics_consult_each_for_plan(ics_db_t *db, const char *plan,
 int ics_consult_markdown(ics_db_t *db, uint64_t id, FILE *out);
 int ics_consult_json(ics_db_t *db, uint64_t id, json_t *j);
 
+/* ------------------------------------------------------------ decisions (fsm_decisions.c) */
+
+/* The thing `target` names ("amendment:57") can no longer be decided: any
+ * open motion about it lapses, with why. */
+int ics_motions_lapse(ics_apply_ctx_t *ctx, const char *target, const char *why);
+
+/* ------------------------------------------------------------ records (fsm_motions_data.c) */
+
+/* The decision record of a carried motion, for a published plan. */
+int ics_motions_record_markdown(ics_db_t *db, uint64_t motion, FILE *out);
+int ics_motions_record_json(ics_db_t *db, uint64_t motion, json_t *j);
+
 /* ------------------------------------------------------------ motions (fsm_motions.c) */
 
 /* The person's interests changed: exclude them from open motions whose
  * subjects match, striking any vote they cast, and settle those motions.
  * person "" means every person of org. */
 int ics_motions_interests_changed(ics_apply_ctx_t *ctx, const char *org, const char *person);
-/* The thing `target` names ("amendment:57") can no longer be decided: any
- * open motion about it lapses, with why. */
-int ics_motions_lapse(ics_apply_ctx_t *ctx, const char *target, const char *why);
-/* The decision record of a carried motion, for a published plan. */
-int ics_motions_record_markdown(ics_db_t *db, uint64_t motion, FILE *out);
-int ics_motions_record_json(ics_db_t *db, uint64_t motion, json_t *j);
 
 #endif

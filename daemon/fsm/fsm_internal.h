@@ -8,6 +8,25 @@
  *      with a table of the Command.body cases it handles, one handler each;
  *   2. declare it below and add it to s_domains[] in fsm.c (order matters
  *      only for on_clock: domains run in array order).
+ * The files call one another in layers, so that no call comes back round
+ * to its caller's file: each .c calls only files listed before it here.
+ *   core      fsm_sql.c, fsm_gov.c, fsm_ctx.c (ics_reject, effects, the
+ *             core row): no domain;
+ *   lower     fsm_decisions.c, fsm_plans_data.c, fsm_plans_diff.c,
+ *             fsm_aid_data.c, fsm_invariants.c, fsm_policy.c, fsm_members.c,
+ *             fsm_audit.c, fsm_opel.c, fsm_people_data.c,
+ *             fsm_motions_data.c: what other files read or take of a
+ *             domain (rows, the membership gates, a motion's lapse), and
+ *             the domains that need nothing above them;
+ *   domains   fsm_consult.c, fsm_plans_query.c, fsm_plans.c,
+ *             fsm_aid_query.c, fsm_aid.c;
+ *   motions   fsm_motions.c, which carries out decisions in the domains;
+ *   people    fsm_people.c, whose declared interests settle open motions;
+ *   top       fsm.c: admission, dispatch through the domain tables (no
+ *             other file calls a domain table), snapshots, the public API;
+ *             fsm_aid_bridge.c, a cross-group view over it.
+ * Something one domain needs of another that sits above it goes into the
+ * other's readers (fsm_<domain>_data.c), never into a call upwards.
  * Rules every domain keeps, because every node must compute the same thing:
  *   - use only the command, ctx and the database; never the wall clock,
  *     randomness, configuration, environment, ZeroMQ or files;
@@ -115,6 +134,8 @@ extern const ics_fsm_domain_t ics_fsm_domain_motions; /* fsm_motions.c */
 extern const ics_fsm_domain_t ics_fsm_domain_opel;    /* fsm_opel.c */
 extern const ics_fsm_domain_t ics_fsm_domain_aid;     /* fsm_aid.c */
 
+/* ------------------------------------------------------------ context (fsm_ctx.c) */
+
 /* Formats ctx->reason and returns ICS_EREJECTED. */
 int ics_reject(ics_apply_ctx_t *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
@@ -122,17 +143,29 @@ int ics_reject(ics_apply_ctx_t *ctx, const char *fmt, ...) __attribute__((format
  * accepted. ICS_OK or ICS_ENOMEM. */
 int ics_emit_effect(ics_apply_ctx_t *ctx, const ics_effect_t *effect);
 
+/* The core row (fsm_core): the counters of the entries applied so far.
+ * Only fsm.c writes it. */
+typedef struct {
+    uint64_t position;
+    uint8_t chain[ICS_CHAIN_BYTES];
+    uint64_t clock_ms;
+    bool genesis;
+} ics_core_t;
+
+/* ICS_OK, or ICS_EIO if the row cannot be read. */
+int ics_core_read(ics_db_t *db, ics_core_t *c);
+/* The log clock as of the entries applied so far (for queries, which have
+ * no apply context). */
+uint64_t ics_core_clock(ics_db_t *db);
+
 /* ------------------------------------------------------------ state */
 
 /* The lifecycle invariants (fsm_invariants.c): true while they hold, else
  * why names the first broken. */
 bool ics_fsm_invariants(ics_db_t *db, char *why, size_t size);
 
-/* The log clock as of the entries applied so far (for queries, which have
- * no apply context). */
-uint64_t ics_core_clock(ics_db_t *db);
-/* The state database of fsm, for reads by the domains' cross-group helpers
- * (ics_fsm_aid_bridge) and tests. Replaced by a restore. */
+/* The state database of fsm (fsm.c), for reads by the domains' cross-group
+ * helpers (ics_fsm_aid_bridge) and tests. Replaced by a restore. */
 ics_db_t *ics_fsm_handle(ics_fsm_t *fsm);
 
 /* ------------------------------------------------------------ members (fsm_members.c) */
@@ -174,7 +207,7 @@ int ics_members_genesis_check(const char *group, const Ics__V1__Envelope *env,
 int ics_people_admit(ics_apply_ctx_t *ctx, const Ics__V1__Command *cmd, const uint8_t *payload,
                      size_t len);
 
-/* ------------------------------------------------------------ policy (fsm_policy.c, fsm_motions.c) */
+/* ------------------------------------------------------------ policy (fsm_policy.c) */
 
 /* Who must approve mutual aid of `value` (in the units of the aid
  * domain's resource catalogue) asked for by `org`, under the scheme of
@@ -202,20 +235,24 @@ typedef struct {
 
 int ics_policy_aid_approval(ics_db_t *db, uint64_t value, const char *org,
                             ics_aid_approval_t *out);
-/* Is (org, person) a registered person of org currently appointed to role? */
+/* Is (org, person) a registered person of org currently appointed to a
+ * role the policy in force defines? (fsm_people_data.c) */
 int ics_policy_person_holds(ics_db_t *db, const char *org, const char *person, const char *role,
                             bool *yes);
+/* ------------------------------------------------------------ decisions (fsm_decisions.c) */
+
 /* A carried motion that decided d about target ("aid:<offer>",
  * "amendment:57", "org:RTD"): ICS_OK with the motion's id (and, for
  * aid.approve, the value it approved; else 0), ICS_ENOENT if none. */
 int ics_decision_carried(ics_db_t *db, Ics__V1__Decision d, const char *target, uint64_t *motion,
                          uint64_t *value);
 
-/* Membership gates (fsm_members.c asks; fsm_motions.c answers): a
- * MemberAdd of exactly org with key pk, or a MemberRemove of org, not
- * signed by the administrator is allowed once per carried member.admit /
- * member.remove motion not yet carried out. ICS_OK marks that motion
- * carried out at ctx->position and returns its id; ICS_ENOENT if none. */
+/* Membership gates (fsm_members.c asks; fsm_decisions.c answers, from the
+ * motions fsm_motions.c carried): a MemberAdd of exactly org with key pk,
+ * or a MemberRemove of org, not signed by the administrator is allowed
+ * once per carried member.admit / member.remove motion not yet carried
+ * out. ICS_OK marks that motion carried out at ctx->position and returns
+ * its id; ICS_ENOENT if none. */
 int ics_motions_take_admission(ics_apply_ctx_t *ctx, const char *org,
                                const uint8_t pk[ICS_PK_BYTES], uint64_t *motion);
 int ics_motions_take_removal(ics_apply_ctx_t *ctx, const char *org, uint64_t *motion);

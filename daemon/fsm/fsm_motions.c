@@ -28,7 +28,9 @@
  *     is recorded (the vote stands);
  *   - membership changes only through fsm_members.c: a carried admission or
  *     removal authorises exactly one later MemberAdd (that org, that key) or
- *     MemberRemove, which ics_motions_take_admission/_removal consume.
+ *     MemberRemove, which ics_motions_take_admission/_removal consume
+ *     (fsm_decisions.c, with ics_motions_lapse and ics_decision_carried:
+ *     what other domains read or take of the motions' tables).
  *
  *   Motion:
  *                 MotionPropose                    Vote: s_vote() -> s_settle()
@@ -49,7 +51,7 @@
  *                                      the MemberAdd/Remove: EXECUTED)
  *                             LOST:    amendment rejected; nothing else
  */
-#include "fsm/fsm_gov.h"
+#include "fsm/fsm_motions.h"
 
 #include "common/envelope.h"
 
@@ -129,93 +131,7 @@ static int s_schema(ics_db_t *db)
     return ics_sql_exec(db, s_schema_sql);
 }
 
-static const char *s_choice_name(int c)
-{
-    return c == ICS__V1__VOTE_CHOICE__VOTE_FOR ? "for"
-         : c == ICS__V1__VOTE_CHOICE__VOTE_AGAINST ? "against"
-         : c == ICS__V1__VOTE_CHOICE__VOTE_ABSTAIN ? "abstain" : "unknown";
-}
-
 /* ---------------------------------------------------------------- motion rows */
-
-typedef struct {
-    uint64_t id;
-    Ics__V1__Decision decision;
-    char title[ICS_LINE_MAX];
-    char org[ICS_ORG_MAX];
-    char person[ICS_PERSON_MAX];
-    char target[96];
-    char rule[ICS_POLICY_ID_MAX];
-    char rule_text[ICS_WHY_MAX * 2];
-    char body[ICS_POLICY_ID_MAX];
-    char role[ICS_POLICY_ID_MAX];
-    uint32_t quorum_count, quorum_num, quorum_den;
-    char quorum_roles[512];
-    int threshold;
-    uint64_t value, policy_version;
-    uint64_t opened_ms, closes_ms;
-    char status[16];
-    uint64_t closed_at, closed_ms;
-    char outcome[ICS_WHY_MAX * 2];
-    char effect_state[16];
-    char effect_note[ICS_WHY_MAX];
-    uint64_t executed_at;
-} s_motion_t;
-
-#define S_MOTION_COLUMNS "id, decision, title, org, person, target, rule, rule_text, body, role," \
-    " quorum_count, quorum_num, quorum_den, quorum_roles, threshold, value, policy_version,"    \
-    " opened_ms, closes_ms, status, closed_at, closed_ms, outcome, effect_state, effect_note,"  \
-    " executed_at"
-
-static void s_motion_read(sqlite3_stmt *st, s_motion_t *m)
-{
-    memset(m, 0, sizeof *m);
-    m->id = ics_sql_column_u64(st, 0);
-    m->decision = (Ics__V1__Decision)sqlite3_column_int(st, 1);
-    ics_sql_column_text(st, 2, m->title, sizeof m->title);
-    ics_sql_column_text(st, 3, m->org, sizeof m->org);
-    ics_sql_column_text(st, 4, m->person, sizeof m->person);
-    ics_sql_column_text(st, 5, m->target, sizeof m->target);
-    ics_sql_column_text(st, 6, m->rule, sizeof m->rule);
-    ics_sql_column_text(st, 7, m->rule_text, sizeof m->rule_text);
-    ics_sql_column_text(st, 8, m->body, sizeof m->body);
-    ics_sql_column_text(st, 9, m->role, sizeof m->role);
-    m->quorum_count = (uint32_t)ics_sql_column_u64(st, 10);
-    m->quorum_num = (uint32_t)ics_sql_column_u64(st, 11);
-    m->quorum_den = (uint32_t)ics_sql_column_u64(st, 12);
-    ics_sql_column_text(st, 13, m->quorum_roles, sizeof m->quorum_roles);
-    m->threshold = sqlite3_column_int(st, 14);
-    m->value = ics_sql_column_u64(st, 15);
-    m->policy_version = ics_sql_column_u64(st, 16);
-    m->opened_ms = ics_sql_column_u64(st, 17);
-    m->closes_ms = ics_sql_column_u64(st, 18);
-    ics_sql_column_text(st, 19, m->status, sizeof m->status);
-    m->closed_at = ics_sql_column_u64(st, 20);
-    m->closed_ms = ics_sql_column_u64(st, 21);
-    ics_sql_column_text(st, 22, m->outcome, sizeof m->outcome);
-    ics_sql_column_text(st, 23, m->effect_state, sizeof m->effect_state);
-    ics_sql_column_text(st, 24, m->effect_note, sizeof m->effect_note);
-    m->executed_at = ics_sql_column_u64(st, 25);
-}
-
-static int s_motion_get(ics_db_t *db, uint64_t id, s_motion_t *m)
-{
-    sqlite3_stmt *st = NULL;
-    int rc;
-
-    memset(m, 0, sizeof *m);
-    if (id > INT64_MAX)
-        return ICS_ENOENT;
-    rc = ics_sql_query(db, &st, "SELECT " S_MOTION_COLUMNS " FROM motions WHERE id = ?1", "u",
-                         id);
-    if (rc != ICS_OK)
-        return rc;
-    rc = ics_sql_row(db, st);
-    if (rc == ICS_OK)
-        s_motion_read(st, m);
-    ics_sql_release(db, st);
-    return rc;
-}
 
 /* The proposal, for carrying out the effect. Free with
  * ics__v1__motion_propose__free_unpacked. */
@@ -303,7 +219,7 @@ static bool s_has_alt(const char *roles, const char *alts)
     return false;
 }
 
-static int s_tally(ics_db_t *db, const s_motion_t *m, s_tally_t *t)
+static int s_tally(ics_db_t *db, const ics_motion_t *m, s_tally_t *t)
 {
     sqlite3_stmt *st = NULL;
     char qr[512];
@@ -374,7 +290,7 @@ static int s_tally(ics_db_t *db, const s_motion_t *m, s_tally_t *t)
     return rc;
 }
 
-static bool s_quorum(const s_motion_t *m, const s_tally_t *t, unsigned cast, bool roles)
+static bool s_quorum(const ics_motion_t *m, const s_tally_t *t, unsigned cast, bool roles)
 {
     if (cast < m->quorum_count || !roles)
         return false;
@@ -400,7 +316,7 @@ enum { S_UNDECIDED, S_CARRIED, S_LOST };
 
 /* The outcome if the motion closed now (final) or whether it is already
  * fixed (early), with the words for the record. */
-static int s_judge(const s_motion_t *m, const s_tally_t *t, bool final, char *why, size_t size)
+static int s_judge(const ics_motion_t *m, const s_tally_t *t, bool final, char *why, size_t size)
 {
     unsigned cast = t->yes + t->no + t->abstain;
     char counts[160];
@@ -472,7 +388,7 @@ static int s_judge(const s_motion_t *m, const s_tally_t *t, bool final, char *wh
 
 /* Carries out a carried motion's decision. The vote stands whatever
  * happens; a failure is recorded against the motion. */
-static int s_carry(ics_apply_ctx_t *ctx, const s_motion_t *m)
+static int s_carry(ics_apply_ctx_t *ctx, const ics_motion_t *m)
 {
     Ics__V1__MotionPropose *p = NULL;
     char why[ICS_WHY_MAX] = "", note[ICS_WHY_MAX] = "", pk[ICS_PUBKEY_TEXT_MAX];
@@ -572,7 +488,7 @@ out:
     return rc;
 }
 
-static int s_close(ics_apply_ctx_t *ctx, const s_motion_t *m, int verdict, const char *why)
+static int s_close(ics_apply_ctx_t *ctx, const ics_motion_t *m, int verdict, const char *why)
 {
     int rc = ics_sql_run(ctx->db, "UPDATE motions SET status = ?2, closed_at = ?3,"
                                    " closed_ms = ?4, outcome = ?5 WHERE id = ?1",
@@ -596,12 +512,12 @@ static int s_close(ics_apply_ctx_t *ctx, const s_motion_t *m, int verdict, const
 /* Closes the motion if its outcome is fixed (final: at its deadline). */
 static int s_settle(ics_apply_ctx_t *ctx, uint64_t id, bool final)
 {
-    s_motion_t m;
+    ics_motion_t m;
     s_tally_t t;
     char why[ICS_WHY_MAX * 2];
     int verdict, rc;
 
-    rc = s_motion_get(ctx->db, id, &m);
+    rc = ics_motion_get(ctx->db, id, &m);
     if (rc != ICS_OK)
         return rc;
     if (strcmp(m.status, "open") != 0)
@@ -1018,7 +934,7 @@ static int s_vote(ics_apply_ctx_t *ctx, const Ics__V1__Command *cmd)
     const Ics__V1__Vote *v = cmd->vote;
     sqlite3_stmt *st = NULL;
     ics_person_t who;
-    s_motion_t m;
+    ics_motion_t m;
     char roles[600] = "", interest[ICS_SUBJECT_MAX] = "", itext[ICS_LINE_MAX] = "", when[32];
     char first_role[ICS_POLICY_ID_MAX] = "";
     bool excluded = false, holds = false;
@@ -1028,7 +944,7 @@ static int s_vote(ics_apply_ctx_t *ctx, const Ics__V1__Command *cmd)
     rc = ics_people_require_actor(ctx, &who);
     if (rc != ICS_OK)
         return rc;
-    rc = s_motion_get(ctx->db, v->motion, &m);
+    rc = ics_motion_get(ctx->db, v->motion, &m);
     if (rc == ICS_ENOENT)
         return ics_reject(ctx, "there is no motion %" PRIu64, v->motion);
     if (rc != ICS_OK)
@@ -1110,7 +1026,7 @@ static int s_vote(ics_apply_ctx_t *ctx, const Ics__V1__Command *cmd)
     if (seq != 0 && last == (int)v->choice)
         return ics_reject(ctx, "duplicate vote: %s of %s already voted %s on motion %" PRIu64
                                " (index %" PRIu64 "); to change it, vote differently",
-                          ctx->actor, ctx->org, s_choice_name(last), m.id, last_pos);
+                          ctx->actor, ctx->org, ics_motions_choice_name(last), m.id, last_pos);
     rc = ics_sql_run(ctx->db, "INSERT INTO votes(motion, org, person, seq, choice, reason, role,"
                                " position, entry_id, clock_ms, struck)"
                                " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 0)",
@@ -1125,7 +1041,7 @@ static int s_withdraw(ics_apply_ctx_t *ctx, const Ics__V1__Command *cmd)
 {
     const Ics__V1__MotionWithdraw *w = cmd->motion_withdraw;
     ics_person_t who;
-    s_motion_t m;
+    ics_motion_t m;
     char outcome[ICS_WHY_MAX * 2];
     int rc;
 
@@ -1134,7 +1050,7 @@ static int s_withdraw(ics_apply_ctx_t *ctx, const Ics__V1__Command *cmd)
         return rc;
     if (!ics_gov_valid_line(w->reason, ICS_LINE_MAX, false))
         return ics_reject(ctx, "the reason is one line, under %d bytes", ICS_LINE_MAX);
-    rc = s_motion_get(ctx->db, w->motion, &m);
+    rc = ics_motion_get(ctx->db, w->motion, &m);
     if (rc == ICS_ENOENT)
         return ics_reject(ctx, "there is no motion %" PRIu64, w->motion);
     if (rc != ICS_OK)
@@ -1287,286 +1203,6 @@ out:
     return rc;
 }
 
-int ics_motions_lapse(ics_apply_ctx_t *ctx, const char *target, const char *why)
-{
-    char outcome[ICS_WHY_MAX * 2];
-    snprintf(outcome, sizeof outcome, "lapsed: %s", why);
-    return ics_sql_run(ctx->db, "UPDATE motions SET status = 'lapsed', closed_at = ?2,"
-                                 " closed_ms = ?3, outcome = ?4 WHERE target = ?1 AND"
-                                 " status = 'open'",
-                        "tuut", target, ctx->position, ctx->clock_ms, outcome);
-}
-
-int ics_decision_carried(ics_db_t *db, Ics__V1__Decision d, const char *target, uint64_t *motion,
-                         uint64_t *value)
-{
-    sqlite3_stmt *st = NULL;
-    int rc;
-
-    *motion = 0;
-    if (value != NULL)
-        *value = 0;
-    rc = ics_sql_query(db, &st, "SELECT id, value FROM motions WHERE decision = ?1 AND"
-                                  " target = ?2 AND status = 'carried' AND effect_state <>"
-                                  " 'failed' ORDER BY id DESC LIMIT 1", "it", (int)d, target);
-    if (rc != ICS_OK)
-        return rc;
-    rc = ics_sql_row(db, st);
-    if (rc == ICS_OK) {
-        *motion = ics_sql_column_u64(st, 0);
-        if (value != NULL)
-            *value = ics_sql_column_u64(st, 1);
-    }
-    ics_sql_release(db, st);
-    return rc;
-}
-
-static int s_take(ics_apply_ctx_t *ctx, Ics__V1__Decision d, const char *org,
-                  const uint8_t *pk, uint64_t *motion)
-{
-    sqlite3_stmt *st = NULL;
-    char target[48], note[ICS_WHY_MAX];
-    int rc;
-
-    *motion = 0;
-    snprintf(target, sizeof target, "member:%s", org);
-    rc = ics_sql_query(ctx->db, &st, "SELECT id, proposal FROM motions WHERE decision = ?1 AND"
-                                       " target = ?2 AND status = 'carried' AND"
-                                       " effect_state = 'authorised' ORDER BY id",
-                         "it", (int)d, target);
-    if (rc != ICS_OK)
-        return rc;
-    while (*motion == 0 && (rc = ics_sql_row(ctx->db, st)) == ICS_OK) {
-        Ics__V1__MotionPropose *p = ics__v1__motion_propose__unpack(
-            NULL, (size_t)sqlite3_column_bytes(st, 1), sqlite3_column_blob(st, 1));
-        if (p == NULL) {
-            rc = ICS_EIO;
-            break;
-        }
-        if (pk == NULL || (p->effect_case == ICS__V1__MOTION_PROPOSE__EFFECT_ADMIT_MEMBER &&
-                           p->admit_member->public_key.len == ICS_PK_BYTES &&
-                           memcmp(p->admit_member->public_key.data, pk, ICS_PK_BYTES) == 0))
-            *motion = ics_sql_column_u64(st, 0);
-        ics__v1__motion_propose__free_unpacked(p, NULL);
-    }
-    ics_sql_release(ctx->db, st);
-    if (rc != ICS_OK && rc != ICS_ENOENT)
-        return rc;
-    if (*motion == 0)
-        return ICS_ENOENT;
-    snprintf(note, sizeof note, "carried out at index %" PRIu64 " (%s %s)", ctx->position,
-             d == ICS__V1__DECISION__DECISION_MEMBER_ADMIT ? "MemberAdd of" : "MemberRemove of",
-             org);
-    return ics_sql_run(ctx->db, "UPDATE motions SET effect_state = 'executed', executed_at = ?2,"
-                                 " effect_note = ?3 WHERE id = ?1",
-                        "uut", *motion, ctx->position, note);
-}
-
-int ics_motions_take_admission(ics_apply_ctx_t *ctx, const char *org,
-                               const uint8_t pk[ICS_PK_BYTES], uint64_t *motion)
-{
-    return s_take(ctx, ICS__V1__DECISION__DECISION_MEMBER_ADMIT, org, pk, motion);
-}
-
-int ics_motions_take_removal(ics_apply_ctx_t *ctx, const char *org, uint64_t *motion)
-{
-    return s_take(ctx, ICS__V1__DECISION__DECISION_MEMBER_REMOVE, org, NULL, motion);
-}
-
-/* ---------------------------------------------------------------- records */
-
-/* Votes of a motion, every one, for the record: fn gets each row. */
-#define S_VOTES_SQL                                                                        \
-    "SELECT v.org, v.person, v.seq, v.choice, v.reason, v.role, v.position, v.entry_id,"   \
-    " v.clock_ms, v.struck, v.seq = (SELECT max(seq) FROM votes x WHERE x.motion ="        \
-    " v.motion AND x.org = v.org AND x.person = v.person) FROM votes v WHERE v.motion = ?1" \
-    " ORDER BY v.position, v.org, v.person"
-
-/* The motion's text as a Markdown block quote, one "> " per line. */
-static void s_md_quote(FILE *md, const char *text)
-{
-    for (const char *p = text; *p != '\0';) {
-        const char *nl = strchr(p, '\n');
-        size_t n = nl != NULL ? (size_t)(nl - p) : strlen(p);
-        fprintf(md, n > 0 ? "> %.*s\n" : ">\n", (int)n, p);
-        p += n + (nl != NULL);
-    }
-    fputc('\n', md);
-}
-
-static int s_record(ics_db_t *db, const s_motion_t *m, FILE *md, json_t *j)
-{
-    sqlite3_stmt *st = NULL;
-    Ics__V1__Policy *pol = NULL;
-    char when[32], closed[32], *text = NULL;
-    int rc;
-
-    /* Roles by their titles in the scheme the motion was decided under. */
-    if (md != NULL && ics_policy_version(db, m->policy_version, &pol) != ICS_OK)
-        pol = NULL;
-    rc = ics_sql_query(db, &st, "SELECT text FROM motions WHERE id = ?1", "u", m->id);
-    if (rc != ICS_OK)
-        goto out;
-    rc = ics_sql_row(db, st);
-    if (rc == ICS_OK)
-        text = strdup((const char *)sqlite3_column_text(st, 0));
-    ics_sql_release(db, st);
-    st = NULL;
-    if (rc != ICS_OK || text == NULL) {
-        rc = rc == ICS_OK ? ICS_ENOMEM : rc;
-        goto out;
-    }
-
-    ics_gov_time(m->opened_ms, when);
-    ics_gov_time(m->closed_ms, closed);
-    if (md != NULL) {
-        fprintf(md, "## Decision record\n\n");
-        fprintf(md, "**Motion %" PRIu64 ": %s.** Proposed by %s (%s) at log index %" PRIu64
-                    ", %s, under version %" PRIu64 " of the scheme of reservation and "
-                    "delegation: %s.\n\n", m->id, m->title, m->person, m->org, m->id, when,
-                m->policy_version, m->rule_text);
-        if (text[0] != '\0')
-            s_md_quote(md, text);
-        fprintf(md, "Outcome at log index %" PRIu64 " (%s): **%s**", m->closed_at, closed,
-                m->outcome);
-        if (m->effect_note[0] != '\0')
-            fprintf(md, "; %s", m->effect_note);
-        fprintf(md, ".\n\n| Member | Organisation | Role | Vote | Reason | Log index | Entry id "
-                    "| Signed with key |\n|---|---|---|---|---|---|---|---|\n");
-    }
-    if (j != NULL) {
-        json_u64(j, "motion", m->id);
-        json_str(j, "title", m->title);
-        json_str(j, "text", text);
-        json_str(j, "decision", ics_decision_name(m->decision));
-        json_str(j, "org", m->org);
-        json_str(j, "person", m->person);
-        json_u64(j, "policy_version", m->policy_version);
-        json_str(j, "rule", m->rule);
-        json_str(j, "rule_text", m->rule_text);
-        json_str(j, "status", m->status);
-        json_str(j, "outcome", m->outcome);
-        json_u64(j, "closed_at", m->closed_at);
-        json_str(j, "effect", m->effect_state);
-        json_str(j, "effect_note", m->effect_note);
-        json_arr(j, "votes");
-    }
-    rc = ics_sql_query(db, &st, S_VOTES_SQL, "u", m->id);
-    if (rc != ICS_OK)
-        goto out;
-    while ((rc = ics_sql_row(db, st)) == ICS_OK) {
-        char id[65], kid[2 * ICS_KEY_ID_BYTES + 1];
-        bool current = sqlite3_column_int(st, 10) != 0, struck = sqlite3_column_int(st, 9) != 0;
-        const uint8_t *eid = sqlite3_column_blob(st, 7);
-        ics_hex(eid, sqlite3_column_bytes(st, 7) == 32 ? 32 : 0, id);
-        rc = ics_people_key_at(db, (const char *)sqlite3_column_text(st, 0),
-                               (const char *)sqlite3_column_text(st, 1), ics_sql_column_u64(st, 6),
-                               kid);
-        if (rc != ICS_OK)
-            goto out;
-        if (j != NULL) {
-            json_obj(j, NULL);
-            json_str(j, "org", (const char *)sqlite3_column_text(st, 0));
-            json_str(j, "person", (const char *)sqlite3_column_text(st, 1));
-            json_u64(j, "seq", ics_sql_column_u64(st, 2));
-            json_str(j, "choice", s_choice_name(sqlite3_column_int(st, 3)));
-            json_str(j, "reason", (const char *)sqlite3_column_text(st, 4));
-            json_str(j, "role", (const char *)sqlite3_column_text(st, 5));
-            json_u64(j, "index", ics_sql_column_u64(st, 6));
-            json_str(j, "entry_id", id);
-            json_str(j, "key_id", kid);
-            json_bool(j, "current", current && !struck);
-            json_bool(j, "struck", struck);
-            json_end_obj(j);
-        }
-        if (md != NULL)
-            fprintf(
-                md, "| %s | %s | %s | %s%s | %s | %" PRIu64 " | `%.16s` | `%s` |\n",
-                (const char *)sqlite3_column_text(st, 1), (const char *)sqlite3_column_text(st, 0),
-                pol != NULL ? ics_policy_role_title(pol, (const char *)sqlite3_column_text(st, 5))
-                            : (const char *)sqlite3_column_text(st, 5),
-                s_choice_name(sqlite3_column_int(st, 3)),
-                struck    ? " (struck: interest declared)"
-                : current ? ""
-                          : " (changed later)",
-                (const char *)sqlite3_column_text(st, 4), ics_sql_column_u64(st, 6), id,
-                kid[0] ? kid : "none");
-    }
-    ics_sql_release(db, st);
-    st = NULL;
-    if (rc != ICS_ENOENT)
-        goto out;
-    if (j != NULL) {
-        json_end_arr(j);
-        json_arr(j, "excluded");
-    }
-    rc = ics_sql_query(db, &st, "SELECT org, person, interest, interest_text, excluded_at,"
-                                  " interest_at FROM electorate WHERE motion = ?1 AND"
-                                  " excluded = 1 ORDER BY org, person", "u", m->id);
-    if (rc != ICS_OK)
-        goto out;
-    bool any = false;
-    while ((rc = ics_sql_row(db, st)) == ICS_OK) {
-        if (j != NULL) {
-            json_obj(j, NULL);
-            json_str(j, "org", (const char *)sqlite3_column_text(st, 0));
-            json_str(j, "person", (const char *)sqlite3_column_text(st, 1));
-            json_str(j, "interest", (const char *)sqlite3_column_text(st, 2));
-            json_str(j, "description", (const char *)sqlite3_column_text(st, 3));
-            json_u64(j, "excluded_at", ics_sql_column_u64(st, 4));
-            json_u64(j, "declared_at", ics_sql_column_u64(st, 5));
-            json_end_obj(j);
-        }
-        if (md != NULL) {
-            if (!any)
-                fprintf(md, "\nExcluded from the vote for a declared interest:\n\n");
-            fprintf(md, "- %s (%s): interest in `%s` (%s), declared at log index %" PRIu64
-                        "%s\n", (const char *)sqlite3_column_text(st, 1),
-                    (const char *)sqlite3_column_text(st, 0),
-                    (const char *)sqlite3_column_text(st, 2),
-                    (const char *)sqlite3_column_text(st, 3), ics_sql_column_u64(st, 5),
-                    ics_sql_column_u64(st, 4) == m->id ? ""
-                                                       : "; a vote cast before it was struck out");
-        }
-        any = true;
-    }
-    ics_sql_release(db, st);
-    st = NULL;
-    if (rc != ICS_ENOENT)
-        goto out;
-    if (j != NULL)
-        json_end_arr(j);
-    if (md != NULL)
-        fprintf(md, "\nEach vote is a signed entry of the log, signed by the voter with their "
-                    "own key: the entry at that index, whose BLAKE2b-256 id begins as shown, is "
-                    "a `Vote` command carrying the voter's signature by the key shown (its id: "
-                    "the first 8 bytes of BLAKE2b-128 of the public key, as `icsctl people "
-                    "list` shows it, with its history), inside their organisation's signed "
-                    "envelope. Nobody votes on another's behalf. `icsctl log verify` checks "
-                    "both signatures against the keys in force at that index.\n");
-    rc = ICS_OK;
-out:
-    free(text);
-    ics_sql_release(db, st);
-    if (pol != NULL)
-        ics__v1__policy__free_unpacked(pol, NULL);
-    return rc;
-}
-
-int ics_motions_record_markdown(ics_db_t *db, uint64_t motion, FILE *out)
-{
-    s_motion_t m;
-    int rc = s_motion_get(db, motion, &m);
-    return rc == ICS_OK ? s_record(db, &m, out, NULL) : rc;
-}
-
-int ics_motions_record_json(ics_db_t *db, uint64_t motion, json_t *j)
-{
-    s_motion_t m;
-    int rc = s_motion_get(db, motion, &m);
-    return rc == ICS_OK ? s_record(db, &m, NULL, j) : rc;
-}
-
 /* ---------------------------------------------------------------- queries */
 
 /* motion.show ID: the motion, its rule, electorate, votes and outcome (or
@@ -1575,7 +1211,7 @@ static int s_query_show(ics_db_t *db, const char *group, size_t argc, char *cons
                         FILE *json, FILE *text, ics_err_t *err)
 {
     sqlite3_stmt *st = NULL;
-    s_motion_t m;
+    ics_motion_t m;
     s_tally_t t;
     uint64_t id = 0;
     char when[32], closes[32], why[ICS_WHY_MAX * 2];
@@ -1584,7 +1220,7 @@ static int s_query_show(ics_db_t *db, const char *group, size_t argc, char *cons
 
     if (argc != 1 || !ics_gov_arg_u64(argv[0], &id))
         return ics_err(err, ICS_EINVAL, "motion show takes a motion number");
-    rc = s_motion_get(db, id, &m);
+    rc = ics_motion_get(db, id, &m);
     if (rc == ICS_ENOENT)
         return ics_err(err, ICS_ENOENT, "there is no motion %s (icsctl motion list shows them)",
                        argv[0]);
@@ -1648,7 +1284,7 @@ static int s_query_show(ics_db_t *db, const char *group, size_t argc, char *cons
         json_str(&j, "roles", (const char *)sqlite3_column_text(st, 2));
         json_bool(&j, "excluded", excluded);
         json_str(&j, "interest", (const char *)sqlite3_column_text(st, 4));
-        json_str(&j, "vote", voted ? s_choice_name(sqlite3_column_int(st, 6)) : "");
+        json_str(&j, "vote", voted ? ics_motions_choice_name(sqlite3_column_int(st, 6)) : "");
         json_end_obj(&j);
         fprintf(text, "  %-11s %-22s %-34s ", (const char *)sqlite3_column_text(st, 0),
                 (const char *)sqlite3_column_text(st, 1),
@@ -1658,7 +1294,7 @@ static int s_query_show(ics_db_t *db, const char *group, size_t argc, char *cons
                     (const char *)sqlite3_column_text(st, 4),
                     (const char *)sqlite3_column_text(st, 5));
         else
-            fprintf(text, "%s\n", voted ? s_choice_name(sqlite3_column_int(st, 6))
+            fprintf(text, "%s\n", voted ? ics_motions_choice_name(sqlite3_column_int(st, 6))
                                         : "not voted");
     }
     if (rc != ICS_ENOENT)
@@ -1668,11 +1304,11 @@ static int s_query_show(ics_db_t *db, const char *group, size_t argc, char *cons
     json_end_arr(&j);
     fprintf(text, "\nVOTES (each a log entry signed by the voter's own key)\n");
     json_obj(&j, "record");
-    rc = s_record(db, &m, NULL, &j);
+    rc = ics_motions_record(db, &m, NULL, &j);
     json_end_obj(&j);
     if (rc != ICS_OK)
         goto out;
-    rc = ics_sql_query(db, &st, S_VOTES_SQL, "u", m.id);
+    rc = ics_sql_query(db, &st, ICS_VOTES_SQL, "u", m.id);
     if (rc != ICS_OK)
         goto out;
     bool any = false;
@@ -1688,7 +1324,8 @@ static int s_query_show(ics_db_t *db, const char *group, size_t argc, char *cons
         any = true;
         fprintf(text, "  index %-6" PRIu64 " %-11s %-22s %-8s%s %s%s entry %.16s... key %s\n",
                 ics_sql_column_u64(st, 6), (const char *)sqlite3_column_text(st, 0),
-                (const char *)sqlite3_column_text(st, 1), s_choice_name(sqlite3_column_int(st, 3)),
+                (const char *)sqlite3_column_text(st, 1),
+                ics_motions_choice_name(sqlite3_column_int(st, 3)),
                 struck    ? " (struck)"
                 : current ? ""
                           : " (changed)",
@@ -1718,7 +1355,7 @@ static int s_query_list(ics_db_t *db, const char *group, size_t argc, char *cons
 
     if (argc > 1 || (argc == 1 && !only_open && strcmp(argv[0], "all") != 0))
         return ics_err(err, ICS_EINVAL, "motion list takes 'open' or 'all'");
-    rc = ics_sql_query(db, &st, "SELECT " S_MOTION_COLUMNS " FROM motions WHERE ?1 = 0 OR"
+    rc = ics_sql_query(db, &st, "SELECT " ICS_MOTION_COLUMNS " FROM motions WHERE ?1 = 0 OR"
                                   " status = 'open' ORDER BY id", "i", only_open ? 1 : 0);
     if (rc != ICS_OK)
         return ics_err(err, rc, "state database error");
@@ -1729,9 +1366,9 @@ static int s_query_list(ics_db_t *db, const char *group, size_t argc, char *cons
     fprintf(text, "%-7s %-10s %-19s %-9s %-21s %s\n", "ID", "STATUS", "DECISION", "BY",
             "CLOSES/CLOSED", "TITLE");
     while ((rc = ics_sql_row(db, st)) == ICS_OK) {
-        s_motion_t m;
+        ics_motion_t m;
         char when[32];
-        s_motion_read(st, &m);
+        ics_motion_read(st, &m);
         n++;
         ics_gov_time(strcmp(m.status, "open") == 0 ? m.closes_ms : m.closed_ms, when);
         json_obj(&j, NULL);

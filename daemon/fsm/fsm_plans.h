@@ -1,7 +1,7 @@
 /*
  * What the plan files share: a version's document (sections), its
  * paragraphs, a plan's row and an amendment's row, and how they are read
- * (fsm_plans.c, which also holds the domain's rules), the text diff
+ * (fsm_plans_data.c; the domain's rules are in fsm_plans.c), the text diff
  * (fsm_plans_diff.c) and the queries (fsm_plans_query.c). Included only by
  * those files.
  */
@@ -71,13 +71,18 @@ typedef struct {
 #define ICS_AMEND_COLUMNS "id, plan, base, op, section, title, text, paragraph, after, rationale," \
                         " org, person, clock_ms, status, status_at, status_note, version, motion"
 
-/* ---------------------------------------------------------------- fsm_plans.c */
+/* ---------------------------------------------------------------- fsm_plans_data.c */
 
 /* A plan or section id: a lower-case letter or digit, then a-z 0-9 _ . - */
 bool ics_plans_valid_key(const char *s);
 /* A version's document; ICS_ENOENT if there is no such version. */
 int ics_plan_doc_load(ics_db_t *db, const char *plan, uint32_t version, ics_plan_doc_t *d);
 void ics_plan_doc_free(ics_plan_doc_t *d);
+/* Inserts a copy of the section at index at (0..n): ICS_OK or ICS_ENOMEM. */
+int ics_plan_doc_insert(ics_plan_doc_t *d, size_t at, const char *id, const char *title,
+                        const char *text);
+/* Replaces *field with a copy of v: ICS_OK or ICS_ENOMEM (*field unchanged). */
+int ics_plan_set(char **field, const char *v);
 /* The index of section id in d, -1 if it has none. */
 long ics_plan_doc_find(const ics_plan_doc_t *d, const char *id);
 /* A text's paragraphs (split at blank lines) and back. */

@@ -387,23 +387,6 @@ int ics_policy_install(ics_apply_ctx_t *ctx, const Ics__V1__Policy *p, uint64_t 
 
 /* ---------------------------------------------------------------- for other domains */
 
-int ics_policy_person_holds(ics_db_t *db, const char *org, const char *person, const char *role,
-                            bool *yes)
-{
-    Ics__V1__Policy *p = NULL;
-    uint64_t version;
-    int rc;
-
-    *yes = false;
-    rc = ics_policy_in_force(db, &p, &version);
-    if (rc != ICS_OK)
-        return rc;
-    if (ics_policy_role(p, role) != NULL)
-        rc = ics_people_holds(db, org, person, role, yes);
-    ics__v1__policy__free_unpacked(p, NULL);
-    return rc;
-}
-
 int ics_policy_aid_approval(ics_db_t *db, uint64_t value, const char *org,
                             ics_aid_approval_t *out)
 {
