@@ -1211,24 +1211,28 @@ out:
 }
 
 /* May the log clock step from prev to e->clock_ms at this entry? It never
- * falls, and it rises only to the entry's own time (or its tick's). */
+ * falls, and it rises only to the entry's own time (or its tick's). An
+ * entry whose signature verified (its (org, seq) was taken) always moves
+ * it to at least its own time, as the state machine does before judging
+ * the command; one that did not verify leaves it, unless it was a replay
+ * below the window (verified, but not taken), which moves it too. */
 static bool s_clock_step_ok(uint64_t prev, const Ics__V1__HistoryEntry *e)
 {
     Ics__V1__Envelope *env = NULL;
     Ics__V1__Command *cmd = NULL;
+    uint64_t moved;
     bool ok;
 
     if (e->clock_ms < prev)
         return false;
-    if (e->clock_ms == prev)
-        return true;
     if (ics_envelope_decode(e->envelope.data, e->envelope.len, &env, NULL) != ICS_OK)
-        return false;
-    ok = env->timestamp_ms == e->clock_ms;
-    if (!ok && env->kind == ICS__V1__COMMAND__BODY_TICK &&
+        return !e->verified && e->clock_ms == prev;
+    moved = env->timestamp_ms > prev ? env->timestamp_ms : prev;
+    ok = e->clock_ms == moved || (!e->verified && e->clock_ms == prev);
+    if (!ok && e->verified && env->kind == ICS__V1__COMMAND__BODY_TICK &&
         ics_command_decode(env, &cmd, NULL) == ICS_OK &&
         cmd->body_case == ICS__V1__COMMAND__BODY_TICK)
-        ok = cmd->tick->now_ms == e->clock_ms;
+        ok = cmd->tick->now_ms > moved && cmd->tick->now_ms == e->clock_ms;
     if (cmd != NULL)
         ics__v1__command__free_unpacked(cmd, NULL);
     ics__v1__envelope__free_unpacked(env, NULL);

@@ -8,6 +8,7 @@
 #include "fixture_fsm.h"
 
 #include <sqlite3.h>
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -277,6 +278,25 @@ static void test_gap_and_backfill(void **state)
 
 /* Chunks that do not chain up to the trusted chain, or that do not end at
  * the gap's top, or whose clock moves as no entry can, are refused whole. */
+/* Every entry h holds in [lo, hi] is the one truth holds, clock and all. */
+static void s_assert_true_entries(ics_history_t *h, ics_history_t *truth, uint64_t lo,
+                                  uint64_t hi)
+{
+    for (uint64_t p = lo; p <= hi; p++) {
+        ics_log_entry_t got, want;
+        if (ics_history_entry(h, p, &got) != ICS_OK)
+            continue;
+        assert_int_equal(ics_history_entry(truth, p, &want), ICS_OK);
+        if (got.clock_ms != want.clock_ms || got.accepted != want.accepted ||
+            memcmp(got.chain, want.chain, sizeof got.chain) != 0 ||
+            strcmp(got.reason, want.reason) != 0)
+            fail_msg("a changed chunk stored a false entry %" PRIu64 " (clock %" PRIu64
+                     ", not %" PRIu64 ")", p, got.clock_ms, want.clock_ms);
+        free(got.envelope);
+        free(want.envelope);
+    }
+}
+
 static void test_bad_chunks_refused(void **state)
 {
     fx_t *t = *state;
@@ -305,6 +325,7 @@ static void test_bad_chunks_refused(void **state)
                 assert_int_equal(ics_history_missing(h), missing);
             } else if (stored > 0) {
                 /* Stored: it must be the truth. Start again from a new gap. */
+                s_assert_true_entries(h, t->fx->history, 11, top);
                 ics_history_close(&h);
                 assert_int_equal(unlink(t->path), 0);
                 h = s_copy(t, 10);
@@ -315,6 +336,36 @@ static void test_bad_chunks_refused(void **state)
         }
     }
     free(buf);
+    /* An entry whose signature verified moves the log clock to its own
+     * time: a chunk that says the clock stood still there is refused,
+     * although the chain (which does not cover the clock) still holds. */
+    {
+        Ics__V1__HistoryChunk *c;
+        uint64_t prev;
+        size_t k;
+
+        assert_int_equal(ics_history_serve(t->fx->history, 1, 11, top, 1u << 20, &buf, &len),
+                         ICS_OK);
+        c = ics__v1__history_chunk__unpack(NULL, len, buf);
+        assert_non_null(c);
+        free(buf);
+        prev = c->prev_clock;
+        for (k = 0; k < c->n_entries; k++) {
+            if (c->entries[k]->verified && c->entries[k]->clock_ms > prev)
+                break;
+            prev = c->entries[k]->clock_ms;
+        }
+        assert_true(k < c->n_entries);
+        c->entries[k]->clock_ms = prev;
+        len = ics__v1__history_chunk__get_packed_size(c);
+        buf = malloc(len);
+        assert_non_null(buf);
+        ics__v1__history_chunk__pack(c, buf);
+        ics__v1__history_chunk__free_unpacked(c, NULL);
+        assert_int_equal(ics_history_fill(h, buf, len, &id, &stored, &err), ICS_EINVAL);
+        assert_non_null(strstr(err.msg, "log clock"));
+        free(buf);
+    }
     /* A chunk of the wrong range. */
     assert_int_equal(ics_history_serve(t->fx->history, 1, 11, top - 1, 600, &buf, &len), ICS_OK);
     assert_int_equal(ics_history_fill(h, buf, len, &id, &stored, &err), ICS_EINVAL);
