@@ -1850,6 +1850,21 @@ static void s_heal(fx_cluster_t *c)
 
 static bool s_settle(fx_cluster_t *c, unsigned max_ms);
 
+/* Term of the entry at index as raft holds it (0 if it holds neither). */
+static raft_term s_term_of(const struct raft *r, raft_index index)
+{
+    const struct raft_log *l = &r->log;
+    size_t n = l->front <= l->back ? l->back - l->front : l->size - l->front + l->back;
+
+    if (index == 0)
+        return 0;
+    if (index == l->snapshot.last_index)
+        return l->snapshot.last_term;
+    if (index <= l->offset || index - l->offset > n)
+        return 0;
+    return l->entries[(l->front + (size_t)(index - 1 - l->offset)) % l->size].term;
+}
+
 /* What each server is doing, for a failure report. */
 static void s_dump(fx_cluster_t *c)
 {
@@ -1857,15 +1872,21 @@ static void s_dump(fx_cluster_t *c)
         struct raft *r = raft_fixture_get(&c->f, i);
         ics_raftfix_stats_t st = ics_raftfix_stats(r->io);
         print_error("seed %llu server %u: %s%s term %llu, last index %llu, applied %llu, "
-                    "commit %llu, snapshot %llu; shim: %llu installs, %llu ticks held, "
-                    "%llu clamped\n", (unsigned long long)c->seed, i,
+                    "commit %llu, snapshot %llu, last stored %llu (term %llu), last entry of "
+                    "term %llu; shim: %llu installs, %llu ticks held, %llu clamped, %llu results "
+                    "capped below an entry of an earlier term, %llu barriers\n",
+                    (unsigned long long)c->seed, i,
                     raft_fixture_alive(&c->f, i) ? "" : "dead ", (const char *[]){"unavailable", "follower", "candidate", "leader"}[raft_state(r) & 3],
                     (unsigned long long)r->current_term, (unsigned long long)raft_last_index(r),
                     (unsigned long long)raft_last_applied(r),
                     (unsigned long long)r->commit_index,
                     (unsigned long long)r->log.snapshot.last_index,
+                    (unsigned long long)r->last_stored,
+                    (unsigned long long)s_term_of(r, r->last_stored),
+                    (unsigned long long)s_term_of(r, raft_last_index(r)),
                     (unsigned long long)st.installs, (unsigned long long)st.ticks_held,
-                    (unsigned long long)st.results_clamped);
+                    (unsigned long long)st.results_clamped, (unsigned long long)st.prevterm_capped,
+                    (unsigned long long)st.barriers);
     }
 }
 
