@@ -15,11 +15,12 @@
  *   lower     fsm_decisions.c, fsm_plans_data.c, fsm_plans_diff.c,
  *             fsm_aid_data.c, fsm_invariants.c, fsm_policy.c, fsm_members.c,
  *             fsm_audit.c, fsm_opel.c, fsm_people_data.c,
- *             fsm_motions_data.c: what other files read or take of a
- *             domain (rows, the membership gates, a motion's lapse), and
- *             the domains that need nothing above them;
- *   domains   fsm_consult.c, fsm_plans_query.c, fsm_plans.c,
- *             fsm_aid_query.c, fsm_aid.c;
+ *             fsm_motions_data.c, fsm_consult_data.c: what other files
+ *             read or take of a domain (rows, the membership gates, a
+ *             motion's lapse), and the domains that need nothing above
+ *             them;
+ *   domains   fsm_consult_query.c, fsm_consult.c, fsm_plans_query.c,
+ *             fsm_plans.c, fsm_aid_query.c, fsm_aid.c;
  *   motions   fsm_motions.c, which carries out decisions in the domains;
  *   people    fsm_people.c, whose declared interests settle open motions;
  *   top       fsm.c: admission, dispatch through the domain tables (no
