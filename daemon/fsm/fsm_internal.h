@@ -20,7 +20,7 @@
  *             motion's lapse), and the domains that need nothing above
  *             them;
  *   domains   fsm_consult_query.c, fsm_consult.c, fsm_plans_query.c,
- *             fsm_plans.c, fsm_aid_query.c, fsm_aid.c;
+ *             fsm_plans.c, fsm_aid_query.c, fsm_aid.c, fsm_motions_query.c;
  *   motions   fsm_motions.c, which carries out decisions in the domains;
  *   people    fsm_people.c, whose declared interests settle open motions;
  *   top       fsm.c: admission, dispatch through the domain tables (no

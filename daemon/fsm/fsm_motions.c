@@ -194,196 +194,6 @@ static int s_subjects_load(ics_db_t *db, uint64_t motion, s_subjects_t *s)
     return rc == ICS_ENOENT ? ICS_OK : rc;
 }
 
-/* ---------------------------------------------------------------- tally */
-
-typedef struct {
-    unsigned members, excluded, eligible;
-    unsigned yes, no, abstain, pending;
-    bool roles_now, roles_best;
-    char missing[300];            /* quorum roles with no vote yet */
-} s_tally_t;
-
-/* Does a person with these roles (space-separated) satisfy "a|b"? */
-static bool s_has_alt(const char *roles, const char *alts)
-{
-    char a[256], r[600];
-    char *sa = NULL, *sr = NULL;
-
-    ics_strcpy(a, sizeof a, alts);
-    for (char *x = strtok_r(a, "|", &sa); x != NULL; x = strtok_r(NULL, "|", &sa)) {
-        ics_strcpy(r, sizeof r, roles);
-        for (char *y = strtok_r(r, " ", &sr); y != NULL; y = strtok_r(NULL, " ", &sr))
-            if (strcmp(x, y) == 0)
-                return true;
-    }
-    return false;
-}
-
-static int s_tally(ics_db_t *db, const ics_motion_t *m, s_tally_t *t)
-{
-    sqlite3_stmt *st = NULL;
-    char qr[512];
-    char *save = NULL;
-    int rc;
-
-    memset(t, 0, sizeof *t);
-    t->roles_now = t->roles_best = true;
-    rc = ics_sql_query(db, &st,
-                         "SELECT e.excluded, e.roles, (SELECT choice FROM votes v WHERE"
-                         " v.motion = e.motion AND v.org = e.org AND v.person = e.person AND"
-                         " v.struck = 0 ORDER BY seq DESC LIMIT 1)"
-                         " FROM electorate e WHERE e.motion = ?1 ORDER BY e.org, e.person",
-                         "u", m->id);
-    if (rc != ICS_OK)
-        return rc;
-    while ((rc = ics_sql_row(db, st)) == ICS_OK) {
-        t->members++;
-        if (sqlite3_column_int(st, 0)) {
-            t->excluded++;
-            continue;
-        }
-        t->eligible++;
-        switch (sqlite3_column_type(st, 2) == SQLITE_NULL ? 0 : sqlite3_column_int(st, 2)) {
-        case ICS__V1__VOTE_CHOICE__VOTE_FOR: t->yes++; break;
-        case ICS__V1__VOTE_CHOICE__VOTE_AGAINST: t->no++; break;
-        case ICS__V1__VOTE_CHOICE__VOTE_ABSTAIN: t->abstain++; break;
-        default: t->pending++; break;
-        }
-    }
-    ics_sql_release(db, st);
-    st = NULL;
-    if (rc != ICS_ENOENT)
-        return rc;
-    rc = ICS_OK;
-    /* Quorum roles: each needs a present (voted) holder; best case counts
-     * eligible holders who have not voted yet. */
-    ics_strcpy(qr, sizeof qr, m->quorum_roles);
-    for (char *alt = strtok_r(qr, " ", &save); alt != NULL && rc == ICS_OK;
-         alt = strtok_r(NULL, " ", &save)) {
-        bool now = false, best = false;
-        rc = ics_sql_query(db, &st,
-                             "SELECT e.roles, EXISTS (SELECT 1 FROM votes v WHERE v.motion ="
-                             " e.motion AND v.org = e.org AND v.person = e.person AND"
-                             " v.struck = 0) FROM electorate e WHERE e.motion = ?1 AND"
-                             " e.excluded = 0 ORDER BY e.org, e.person", "u", m->id);
-        if (rc != ICS_OK)
-            break;
-        while ((rc = ics_sql_row(db, st)) == ICS_OK) {
-            if (!s_has_alt((const char *)sqlite3_column_text(st, 0), alt))
-                continue;
-            best = true;
-            now = now || sqlite3_column_int(st, 1) != 0;
-        }
-        ics_sql_release(db, st);
-        st = NULL;
-        if (rc != ICS_ENOENT)
-            break;
-        rc = ICS_OK;
-        if (!now) {
-            t->roles_now = false;
-            size_t used = strlen(t->missing);
-            snprintf(t->missing + used, sizeof t->missing - used, "%s%s", used ? ", " : "", alt);
-        }
-        t->roles_best = t->roles_best && best;
-    }
-    ics_sql_release(db, st);
-    return rc;
-}
-
-static bool s_quorum(const ics_motion_t *m, const s_tally_t *t, unsigned cast, bool roles)
-{
-    if (cast < m->quorum_count || !roles)
-        return false;
-    if (m->quorum_den != 0 &&
-        (uint64_t)cast * m->quorum_den < (uint64_t)m->quorum_num * t->members)
-        return false;
-    return true;
-}
-
-static bool s_threshold(int threshold, uint64_t yes, uint64_t no, uint64_t abstain)
-{
-    switch (threshold) {
-    case ICS__V1__THRESHOLD__THRESHOLD_TWO_THIRDS:
-        return yes > 0 && 3 * yes >= 2 * (yes + no);
-    case ICS__V1__THRESHOLD__THRESHOLD_UNANIMITY:
-        return yes > 0 && no == 0 && abstain == 0;
-    default:
-        return yes > no;
-    }
-}
-
-enum { S_UNDECIDED, S_CARRIED, S_LOST };
-
-/* The outcome if the motion closed now (final) or whether it is already
- * fixed (early), with the words for the record. */
-static int s_judge(const ics_motion_t *m, const s_tally_t *t, bool final, char *why, size_t size)
-{
-    unsigned cast = t->yes + t->no + t->abstain;
-    char counts[160];
-    int verdict = S_UNDECIDED;
-
-    snprintf(counts, sizeof counts, "%u for, %u against, %u abstaining of %u members", t->yes,
-             t->no, t->abstain, t->members);
-    if (t->excluded)
-        snprintf(counts + strlen(counts), sizeof counts - strlen(counts),
-                 " (%u excluded for a declared interest)", t->excluded);
-    if (m->role[0] != '\0') {
-        /* One person decides: the first vote for or against. */
-        if (t->yes > 0)
-            verdict = S_CARRIED;
-        else if (t->no > 0)
-            verdict = S_LOST;
-        else if (final || t->pending == 0)
-            verdict = S_LOST;
-        if (verdict == S_CARRIED)
-            snprintf(why, size, "carried: decided by a holder of role %s, acting alone",
-                     m->role);
-        else if (verdict == S_LOST && t->no > 0)
-            snprintf(why, size, "lost: declined by a holder of role %s", m->role);
-        else if (verdict == S_LOST)
-            snprintf(why, size, "lost: no decision by a %s %s", m->role,
-                     t->eligible == 0 ? "without a declared interest"
-                                      : "before the deadline");
-        return verdict;
-    }
-    if (final || t->pending == 0) {
-        if (!s_quorum(m, t, cast, t->roles_now)) {
-            if (!t->roles_now)
-                snprintf(why, size, "lost: quorum not met: %s; no vote by: %s", counts,
-                         t->missing);
-            else
-                snprintf(why, size, "lost: quorum not met: %s (%u voted)", counts, cast);
-            return S_LOST;
-        }
-        if (s_threshold(m->threshold, t->yes, t->no, t->abstain)) {
-            snprintf(why, size, "carried: %s", counts);
-            return S_CARRIED;
-        }
-        snprintf(why, size, "lost: %s; %s not reached", counts,
-                 ics_threshold_title((Ics__V1__Threshold)m->threshold));
-        return S_LOST;
-    }
-    /* Early: fixed whatever the members yet to vote do. */
-    if (s_quorum(m, t, cast, t->roles_now) &&
-        m->threshold != ICS__V1__THRESHOLD__THRESHOLD_UNANIMITY &&
-        s_threshold(m->threshold, t->yes, (uint64_t)t->no + t->pending, t->abstain)) {
-        snprintf(why, size, "carried: %s (the %u yet to vote could not change it)", counts, t->pending);
-        return S_CARRIED;
-    }
-    if (!s_quorum(m, t, cast + t->pending, t->roles_best)) {
-        snprintf(why, size, "lost: quorum cannot be met: %s; %s", counts,
-                 t->roles_best ? "too few members can still vote"
-                               : "no member without a declared interest holds a required role");
-        return S_LOST;
-    }
-    if (!s_threshold(m->threshold, (uint64_t)t->yes + t->pending, t->no, t->abstain)) {
-        snprintf(why, size, "lost: %s; %s can no longer be reached", counts,
-                 ics_threshold_title((Ics__V1__Threshold)m->threshold));
-        return S_LOST;
-    }
-    return S_UNDECIDED;
-}
-
 /* ---------------------------------------------------------------- effects */
 
 /* Carries out a carried motion's decision. The vote stands whatever
@@ -492,11 +302,11 @@ static int s_close(ics_apply_ctx_t *ctx, const ics_motion_t *m, int verdict, con
 {
     int rc = ics_sql_run(ctx->db, "UPDATE motions SET status = ?2, closed_at = ?3,"
                                    " closed_ms = ?4, outcome = ?5 WHERE id = ?1",
-                          "utuut", m->id, verdict == S_CARRIED ? "carried" : "lost",
+                          "utuut", m->id, verdict == ICS_MOTION_CARRIED ? "carried" : "lost",
                           ctx->position, ctx->clock_ms, why);
     if (rc != ICS_OK)
         return rc;
-    if (verdict == S_CARRIED)
+    if (verdict == ICS_MOTION_CARRIED)
         return s_carry(ctx, m);
     if (m->decision == ICS__V1__DECISION__DECISION_AMENDMENT_ACCEPT) {
         Ics__V1__MotionPropose *p = NULL;
@@ -513,7 +323,7 @@ static int s_close(ics_apply_ctx_t *ctx, const ics_motion_t *m, int verdict, con
 static int s_settle(ics_apply_ctx_t *ctx, uint64_t id, bool final)
 {
     ics_motion_t m;
-    s_tally_t t;
+    ics_motions_tally_t t;
     char why[ICS_WHY_MAX * 2];
     int verdict, rc;
 
@@ -522,11 +332,11 @@ static int s_settle(ics_apply_ctx_t *ctx, uint64_t id, bool final)
         return rc;
     if (strcmp(m.status, "open") != 0)
         return ICS_OK;
-    rc = s_tally(ctx->db, &m, &t);
+    rc = ics_motions_tally(ctx->db, &m, &t);
     if (rc != ICS_OK)
         return rc;
-    verdict = s_judge(&m, &t, final, why, sizeof why);
-    if (verdict == S_UNDECIDED)
+    verdict = ics_motions_judge(&m, &t, final, why, sizeof why);
+    if (verdict == ICS_MOTION_UNDECIDED)
         return ICS_OK;
     return s_close(ctx, &m, verdict, why);
 }
@@ -1203,202 +1013,6 @@ out:
     return rc;
 }
 
-/* ---------------------------------------------------------------- queries */
-
-/* motion.show ID: the motion, its rule, electorate, votes and outcome (or
- * the tally so far). */
-static int s_query_show(ics_db_t *db, const char *group, size_t argc, char *const *argv,
-                        FILE *json, FILE *text, ics_err_t *err)
-{
-    sqlite3_stmt *st = NULL;
-    ics_motion_t m;
-    s_tally_t t;
-    uint64_t id = 0;
-    char when[32], closes[32], why[ICS_WHY_MAX * 2];
-    json_t j;
-    int rc;
-
-    if (argc != 1 || !ics_gov_arg_u64(argv[0], &id))
-        return ics_err(err, ICS_EINVAL, "motion show takes a motion number");
-    rc = ics_motion_get(db, id, &m);
-    if (rc == ICS_ENOENT)
-        return ics_err(err, ICS_ENOENT, "there is no motion %s (icsctl motion list shows them)",
-                       argv[0]);
-    if (rc == ICS_OK)
-        rc = s_tally(db, &m, &t);
-    if (rc != ICS_OK)
-        return ics_err(err, rc, "state database error");
-    ics_gov_time(m.opened_ms, when);
-    ics_gov_time(m.closes_ms, closes);
-    json_init(&j, json);
-    json_obj(&j, NULL);
-    json_str(&j, "group", group);
-    json_u64(&j, "opened_ms", m.opened_ms);
-    json_u64(&j, "closes_ms", m.closes_ms);
-    json_str(&j, "target", m.target);
-    json_obj(&j, "tally");
-    json_u64(&j, "members", t.members);
-    json_u64(&j, "excluded", t.excluded);
-    json_u64(&j, "for", t.yes);
-    json_u64(&j, "against", t.no);
-    json_u64(&j, "abstain", t.abstain);
-    json_u64(&j, "not_voted", t.pending);
-    json_end_obj(&j);
-
-    fprintf(text, "motion %" PRIu64 ": %s\n", m.id, m.title);
-    fprintf(text, "decision     %s [%s]\n", ics_decision_title(m.decision),
-            ics_decision_name(m.decision));
-    fprintf(text, "proposed by  %s (%s) at index %" PRIu64 ", %s\n", m.person, m.org, m.id, when);
-    fprintf(text, "decided by   %s\n", m.rule_text);
-    fprintf(text, "             (scheme version %" PRIu64 ")\n", m.policy_version);
-    if (strcmp(m.status, "open") == 0) {
-        s_judge(&m, &t, true, why, sizeof why);
-        fprintf(text, "status       OPEN until %s; so far %u for, %u against, %u abstaining, %u "
-                      "not voted\n", closes, t.yes, t.no, t.abstain, t.pending);
-        fprintf(text, "             if it closed now: %s\n", why);
-    } else {
-        char closed[32];
-        ics_gov_time(m.closed_ms, closed);
-        fprintf(text, "status       %s at index %" PRIu64 ", %s\n", m.status, m.closed_at,
-                closed);
-        fprintf(text, "outcome      %s\n", m.outcome);
-        if (m.effect_note[0] != '\0')
-            fprintf(text, "effect       %s\n", m.effect_note);
-    }
-    fprintf(text, "\nELECTORATE\n");
-    json_arr(&j, "electorate");
-    rc = ics_sql_query(db, &st, "SELECT e.org, e.person, e.roles, e.excluded, e.interest,"
-                                  " e.interest_text, (SELECT choice FROM votes v WHERE"
-                                  " v.motion = e.motion AND v.org = e.org AND v.person ="
-                                  " e.person AND v.struck = 0 ORDER BY seq DESC LIMIT 1)"
-                                  " FROM electorate e WHERE e.motion = ?1 ORDER BY e.org,"
-                                  " e.person", "u", m.id);
-    if (rc != ICS_OK)
-        goto out;
-    while ((rc = ics_sql_row(db, st)) == ICS_OK) {
-        bool excluded = sqlite3_column_int(st, 3) != 0;
-        bool voted = sqlite3_column_type(st, 6) != SQLITE_NULL;
-        json_obj(&j, NULL);
-        json_str(&j, "org", (const char *)sqlite3_column_text(st, 0));
-        json_str(&j, "person", (const char *)sqlite3_column_text(st, 1));
-        json_str(&j, "roles", (const char *)sqlite3_column_text(st, 2));
-        json_bool(&j, "excluded", excluded);
-        json_str(&j, "interest", (const char *)sqlite3_column_text(st, 4));
-        json_str(&j, "vote", voted ? ics_motions_choice_name(sqlite3_column_int(st, 6)) : "");
-        json_end_obj(&j);
-        fprintf(text, "  %-11s %-22s %-34s ", (const char *)sqlite3_column_text(st, 0),
-                (const char *)sqlite3_column_text(st, 1),
-                (const char *)sqlite3_column_text(st, 2));
-        if (excluded)
-            fprintf(text, "EXCLUDED: interest in %s (%s)\n",
-                    (const char *)sqlite3_column_text(st, 4),
-                    (const char *)sqlite3_column_text(st, 5));
-        else
-            fprintf(text, "%s\n", voted ? ics_motions_choice_name(sqlite3_column_int(st, 6))
-                                        : "not voted");
-    }
-    if (rc != ICS_ENOENT)
-        goto out;
-    ics_sql_release(db, st);
-    st = NULL;
-    json_end_arr(&j);
-    fprintf(text, "\nVOTES (each a log entry signed by the voter's own key)\n");
-    json_obj(&j, "record");
-    rc = ics_motions_record(db, &m, NULL, &j);
-    json_end_obj(&j);
-    if (rc != ICS_OK)
-        goto out;
-    rc = ics_sql_query(db, &st, ICS_VOTES_SQL, "u", m.id);
-    if (rc != ICS_OK)
-        goto out;
-    bool any = false;
-    while ((rc = ics_sql_row(db, st)) == ICS_OK) {
-        char eid[65], kid[2 * ICS_KEY_ID_BYTES + 1];
-        bool current = sqlite3_column_int(st, 10) != 0, struck = sqlite3_column_int(st, 9) != 0;
-        ics_hex(sqlite3_column_blob(st, 7), sqlite3_column_bytes(st, 7) == 32 ? 32 : 0, eid);
-        rc = ics_people_key_at(db, (const char *)sqlite3_column_text(st, 0),
-                               (const char *)sqlite3_column_text(st, 1), ics_sql_column_u64(st, 6),
-                               kid);
-        if (rc != ICS_OK)
-            goto out;
-        any = true;
-        fprintf(text, "  index %-6" PRIu64 " %-11s %-22s %-8s%s %s%s entry %.16s... key %s\n",
-                ics_sql_column_u64(st, 6), (const char *)sqlite3_column_text(st, 0),
-                (const char *)sqlite3_column_text(st, 1),
-                ics_motions_choice_name(sqlite3_column_int(st, 3)),
-                struck    ? " (struck)"
-                : current ? ""
-                          : " (changed)",
-                (const char *)sqlite3_column_text(st, 4), sqlite3_column_bytes(st, 4) ? ";" : "",
-                eid, kid[0] ? kid : "none");
-    }
-    if (rc != ICS_ENOENT)
-        goto out;
-    if (!any)
-        fprintf(text, "  (none yet)\n");
-    json_end_obj(&j);
-    rc = ICS_OK;
-out:
-    ics_sql_release(db, st);
-    return rc == ICS_OK ? ICS_OK : ics_err(err, rc, "state database error");
-}
-
-/* motion.list [open] */
-static int s_query_list(ics_db_t *db, const char *group, size_t argc, char *const *argv,
-                        FILE *json, FILE *text, ics_err_t *err)
-{
-    sqlite3_stmt *st = NULL;
-    bool only_open = argc == 1 && strcmp(argv[0], "open") == 0;
-    unsigned n = 0;
-    json_t j;
-    int rc;
-
-    if (argc > 1 || (argc == 1 && !only_open && strcmp(argv[0], "all") != 0))
-        return ics_err(err, ICS_EINVAL, "motion list takes 'open' or 'all'");
-    rc = ics_sql_query(db, &st, "SELECT " ICS_MOTION_COLUMNS " FROM motions WHERE ?1 = 0 OR"
-                                  " status = 'open' ORDER BY id", "i", only_open ? 1 : 0);
-    if (rc != ICS_OK)
-        return ics_err(err, rc, "state database error");
-    json_init(&j, json);
-    json_obj(&j, NULL);
-    json_str(&j, "group", group);
-    json_arr(&j, "motions");
-    fprintf(text, "%-7s %-10s %-19s %-9s %-21s %s\n", "ID", "STATUS", "DECISION", "BY",
-            "CLOSES/CLOSED", "TITLE");
-    while ((rc = ics_sql_row(db, st)) == ICS_OK) {
-        ics_motion_t m;
-        char when[32];
-        ics_motion_read(st, &m);
-        n++;
-        ics_gov_time(strcmp(m.status, "open") == 0 ? m.closes_ms : m.closed_ms, when);
-        json_obj(&j, NULL);
-        json_u64(&j, "motion", m.id);
-        json_str(&j, "status", m.status);
-        json_str(&j, "decision", ics_decision_name(m.decision));
-        json_str(&j, "title", m.title);
-        json_str(&j, "org", m.org);
-        json_str(&j, "person", m.person);
-        json_u64(&j, "closes_ms", m.closes_ms);
-        json_u64(&j, "closed_at", m.closed_at);
-        json_str(&j, "outcome", m.outcome);
-        json_str(&j, "effect", m.effect_state);
-        json_end_obj(&j);
-        fprintf(text, "%-7" PRIu64 " %-10s %-19s %-9s %-21s %s\n", m.id, m.status,
-                ics_decision_name(m.decision), m.org, when, m.title);
-    }
-    ics_sql_release(db, st);
-    json_end_arr(&j);
-    json_end_obj(&j);
-    if (n == 0)
-        fprintf(text, "(no %smotions)\n", only_open ? "open " : "");
-    return rc == ICS_ENOENT ? ICS_OK : ics_err(err, rc, "state database error");
-}
-
-static const ics_fsm_query_t s_queries[] = {
-    {"motion.list", s_query_list},
-    {"motion.show", s_query_show},
-    {NULL, NULL},
-};
 
 const ics_fsm_domain_t ics_fsm_domain_motions = {
     .name = "motions",
@@ -1406,5 +1020,5 @@ const ics_fsm_domain_t ics_fsm_domain_motions = {
     .schema = s_schema,
     .on_clock = s_on_clock,
     .deadline = s_deadline,
-    .queries = s_queries,
+    .queries = ics_motions_queries,
 };

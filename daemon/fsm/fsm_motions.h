@@ -60,4 +60,24 @@ int ics_motion_get(ics_db_t *db, uint64_t id, ics_motion_t *m);
  * (either may be NULL). */
 int ics_motions_record(ics_db_t *db, const ics_motion_t *m, FILE *md, json_t *j);
 
+/* A motion's verdict as the tally gives it (ics_motions_judge). */
+enum { ICS_MOTION_UNDECIDED, ICS_MOTION_CARRIED, ICS_MOTION_LOST };
+
+/* The votes cast on m so far, who may still vote and the quorum roles
+ * missing. */
+typedef struct {
+    unsigned members, excluded, eligible;
+    unsigned yes, no, abstain, pending;
+    bool roles_now, roles_best;
+    char missing[300];            /* quorum roles with no vote yet */
+} ics_motions_tally_t;
+int ics_motions_tally(ics_db_t *db, const ics_motion_t *m, ics_motions_tally_t *t);
+/* The outcome if the motion closed now (final) or whether it is already
+ * fixed: ICS_MOTION_CARRIED, _LOST or _UNDECIDED, with the words for the
+ * record in why. */
+int ics_motions_judge(const ics_motion_t *m, const ics_motions_tally_t *t, bool final, char *why,
+                      size_t size);
+
+extern const ics_fsm_query_t ics_motions_queries[];
+
 #endif

@@ -261,3 +261,188 @@ int ics_motions_record_json(ics_db_t *db, uint64_t motion, json_t *j)
     int rc = ics_motion_get(db, motion, &m);
     return rc == ICS_OK ? ics_motions_record(db, &m, NULL, j) : rc;
 }
+
+/* ---------------------------------------------------------------- tally */
+
+
+/* Does a person with these roles (space-separated) satisfy "a|b"? */
+static bool s_has_alt(const char *roles, const char *alts)
+{
+    char a[256], r[600];
+    char *sa = NULL, *sr = NULL;
+
+    ics_strcpy(a, sizeof a, alts);
+    for (char *x = strtok_r(a, "|", &sa); x != NULL; x = strtok_r(NULL, "|", &sa)) {
+        ics_strcpy(r, sizeof r, roles);
+        for (char *y = strtok_r(r, " ", &sr); y != NULL; y = strtok_r(NULL, " ", &sr))
+            if (strcmp(x, y) == 0)
+                return true;
+    }
+    return false;
+}
+
+int ics_motions_tally(ics_db_t *db, const ics_motion_t *m, ics_motions_tally_t *t)
+{
+    sqlite3_stmt *st = NULL;
+    char qr[512];
+    char *save = NULL;
+    int rc;
+
+    memset(t, 0, sizeof *t);
+    t->roles_now = t->roles_best = true;
+    rc = ics_sql_query(db, &st,
+                         "SELECT e.excluded, e.roles, (SELECT choice FROM votes v WHERE"
+                         " v.motion = e.motion AND v.org = e.org AND v.person = e.person AND"
+                         " v.struck = 0 ORDER BY seq DESC LIMIT 1)"
+                         " FROM electorate e WHERE e.motion = ?1 ORDER BY e.org, e.person",
+                         "u", m->id);
+    if (rc != ICS_OK)
+        return rc;
+    while ((rc = ics_sql_row(db, st)) == ICS_OK) {
+        t->members++;
+        if (sqlite3_column_int(st, 0)) {
+            t->excluded++;
+            continue;
+        }
+        t->eligible++;
+        switch (sqlite3_column_type(st, 2) == SQLITE_NULL ? 0 : sqlite3_column_int(st, 2)) {
+        case ICS__V1__VOTE_CHOICE__VOTE_FOR: t->yes++; break;
+        case ICS__V1__VOTE_CHOICE__VOTE_AGAINST: t->no++; break;
+        case ICS__V1__VOTE_CHOICE__VOTE_ABSTAIN: t->abstain++; break;
+        default: t->pending++; break;
+        }
+    }
+    ics_sql_release(db, st);
+    st = NULL;
+    if (rc != ICS_ENOENT)
+        return rc;
+    rc = ICS_OK;
+    /* Quorum roles: each needs a present (voted) holder; best case counts
+     * eligible holders who have not voted yet. */
+    ics_strcpy(qr, sizeof qr, m->quorum_roles);
+    for (char *alt = strtok_r(qr, " ", &save); alt != NULL && rc == ICS_OK;
+         alt = strtok_r(NULL, " ", &save)) {
+        bool now = false, best = false;
+        rc = ics_sql_query(db, &st,
+                             "SELECT e.roles, EXISTS (SELECT 1 FROM votes v WHERE v.motion ="
+                             " e.motion AND v.org = e.org AND v.person = e.person AND"
+                             " v.struck = 0) FROM electorate e WHERE e.motion = ?1 AND"
+                             " e.excluded = 0 ORDER BY e.org, e.person", "u", m->id);
+        if (rc != ICS_OK)
+            break;
+        while ((rc = ics_sql_row(db, st)) == ICS_OK) {
+            if (!s_has_alt((const char *)sqlite3_column_text(st, 0), alt))
+                continue;
+            best = true;
+            now = now || sqlite3_column_int(st, 1) != 0;
+        }
+        ics_sql_release(db, st);
+        st = NULL;
+        if (rc != ICS_ENOENT)
+            break;
+        rc = ICS_OK;
+        if (!now) {
+            t->roles_now = false;
+            size_t used = strlen(t->missing);
+            snprintf(t->missing + used, sizeof t->missing - used, "%s%s", used ? ", " : "", alt);
+        }
+        t->roles_best = t->roles_best && best;
+    }
+    ics_sql_release(db, st);
+    return rc;
+}
+
+static bool s_quorum(const ics_motion_t *m, const ics_motions_tally_t *t, unsigned cast, bool roles)
+{
+    if (cast < m->quorum_count || !roles)
+        return false;
+    if (m->quorum_den != 0 &&
+        (uint64_t)cast * m->quorum_den < (uint64_t)m->quorum_num * t->members)
+        return false;
+    return true;
+}
+
+static bool s_threshold(int threshold, uint64_t yes, uint64_t no, uint64_t abstain)
+{
+    switch (threshold) {
+    case ICS__V1__THRESHOLD__THRESHOLD_TWO_THIRDS:
+        return yes > 0 && 3 * yes >= 2 * (yes + no);
+    case ICS__V1__THRESHOLD__THRESHOLD_UNANIMITY:
+        return yes > 0 && no == 0 && abstain == 0;
+    default:
+        return yes > no;
+    }
+}
+
+
+/* The outcome if the motion closed now (final) or whether it is already
+ * fixed (early), with the words for the record. */
+int ics_motions_judge(const ics_motion_t *m, const ics_motions_tally_t *t, bool final, char *why,
+                      size_t size)
+{
+    unsigned cast = t->yes + t->no + t->abstain;
+    char counts[160];
+    int verdict = ICS_MOTION_UNDECIDED;
+
+    snprintf(counts, sizeof counts, "%u for, %u against, %u abstaining of %u members", t->yes,
+             t->no, t->abstain, t->members);
+    if (t->excluded)
+        snprintf(counts + strlen(counts), sizeof counts - strlen(counts),
+                 " (%u excluded for a declared interest)", t->excluded);
+    if (m->role[0] != '\0') {
+        /* One person decides: the first vote for or against. */
+        if (t->yes > 0)
+            verdict = ICS_MOTION_CARRIED;
+        else if (t->no > 0)
+            verdict = ICS_MOTION_LOST;
+        else if (final || t->pending == 0)
+            verdict = ICS_MOTION_LOST;
+        if (verdict == ICS_MOTION_CARRIED)
+            snprintf(why, size, "carried: decided by a holder of role %s, acting alone",
+                     m->role);
+        else if (verdict == ICS_MOTION_LOST && t->no > 0)
+            snprintf(why, size, "lost: declined by a holder of role %s", m->role);
+        else if (verdict == ICS_MOTION_LOST)
+            snprintf(why, size, "lost: no decision by a %s %s", m->role,
+                     t->eligible == 0 ? "without a declared interest"
+                                      : "before the deadline");
+        return verdict;
+    }
+    if (final || t->pending == 0) {
+        if (!s_quorum(m, t, cast, t->roles_now)) {
+            if (!t->roles_now)
+                snprintf(why, size, "lost: quorum not met: %s; no vote by: %s", counts,
+                         t->missing);
+            else
+                snprintf(why, size, "lost: quorum not met: %s (%u voted)", counts, cast);
+            return ICS_MOTION_LOST;
+        }
+        if (s_threshold(m->threshold, t->yes, t->no, t->abstain)) {
+            snprintf(why, size, "carried: %s", counts);
+            return ICS_MOTION_CARRIED;
+        }
+        snprintf(why, size, "lost: %s; %s not reached", counts,
+                 ics_threshold_title((Ics__V1__Threshold)m->threshold));
+        return ICS_MOTION_LOST;
+    }
+    /* Early: fixed whatever the members yet to vote do. */
+    if (s_quorum(m, t, cast, t->roles_now) &&
+        m->threshold != ICS__V1__THRESHOLD__THRESHOLD_UNANIMITY &&
+        s_threshold(m->threshold, t->yes, (uint64_t)t->no + t->pending, t->abstain)) {
+        snprintf(why, size, "carried: %s (the %u yet to vote could not change it)", counts,
+                 t->pending);
+        return ICS_MOTION_CARRIED;
+    }
+    if (!s_quorum(m, t, cast + t->pending, t->roles_best)) {
+        snprintf(why, size, "lost: quorum cannot be met: %s; %s", counts,
+                 t->roles_best ? "too few members can still vote"
+                               : "no member without a declared interest holds a required role");
+        return ICS_MOTION_LOST;
+    }
+    if (!s_threshold(m->threshold, (uint64_t)t->yes + t->pending, t->no, t->abstain)) {
+        snprintf(why, size, "lost: %s; %s can no longer be reached", counts,
+                 ics_threshold_title((Ics__V1__Threshold)m->threshold));
+        return ICS_MOTION_LOST;
+    }
+    return ICS_MOTION_UNDECIDED;
+}
