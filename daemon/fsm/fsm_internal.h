@@ -22,7 +22,8 @@
  *   domains   fsm_consult_query.c, fsm_consult.c, fsm_plans_query.c,
  *             fsm_plans.c, fsm_aid_query.c, fsm_aid.c, fsm_motions_query.c;
  *   motions   fsm_motions.c, which carries out decisions in the domains;
- *   people    fsm_people.c, whose declared interests settle open motions;
+ *   people    fsm_people_query.c, fsm_people.c, whose declared interests
+ *             settle open motions;
  *   top       fsm.c: admission, dispatch through the domain tables (no
  *             other file calls a domain table), snapshots, the public API;
  *             fsm_aid_bridge.c, a cross-group view over it.
@@ -128,6 +129,7 @@ typedef struct ics_fsm_query {
 extern const ics_fsm_domain_t ics_fsm_domain_members; /* fsm_members.c */
 extern const ics_fsm_domain_t ics_fsm_domain_audit;   /* fsm_audit.c */
 extern const ics_fsm_domain_t ics_fsm_domain_people;  /* fsm_people.c */
+extern const ics_fsm_query_t ics_people_queries[];      /* fsm_people_query.c */
 extern const ics_fsm_domain_t ics_fsm_domain_policy;  /* fsm_policy.c */
 extern const ics_fsm_domain_t ics_fsm_domain_plans;   /* fsm_plans.c */
 extern const ics_fsm_domain_t ics_fsm_domain_consult; /* fsm_consult.c */
