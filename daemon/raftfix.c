@@ -211,7 +211,8 @@ static void s_cap_prevterm_result(s_fix_t *f, struct raft *r,
 {
     raft_index stored;
 
-    if (res->rejected != 0 || raft_state(r) != RAFT_LEADER || res->term != ics_raftview_term(r))
+    if (r == NULL || res->rejected != 0 || raft_state(r) != RAFT_LEADER ||
+        res->term != ics_raftview_term(r))
         return; /* a rejection, or raft's to ignore or step down on */
     stored = ics_raftview_last_stored(r);
     if (stored == 0 || res->last_log_index < stored ||
@@ -232,8 +233,8 @@ static void s_own_term_entry(s_fix_t *f, struct raft *r)
     raft_term term;
     struct raft_barrier *req;
 
-    if (raft_state(r) != RAFT_LEADER)
-        return;
+    if (r == NULL || raft_state(r) != RAFT_LEADER)
+        return; /* an io that no raft has taken (raft_init sets data) */
     term = ics_raftview_term(r);
     if (f->barrier_term == term)
         return;
