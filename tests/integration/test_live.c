@@ -476,9 +476,9 @@ static void environment_defaults_and_several_groups(void **state)
     assert_int_equal(s_ctl(fx, QHM, "-g nenc watch --once --since ne-region:1:0"), 2);
     ASSERT_CONTAINS(fx->err, "group 'ne-region'");
     assert_int_equal(s_ctl(fx, QHM, "watch --limit 0"), 2);
-    assert_int_equal(s_ctl(fx, QHM, "--json watch --once --since ne-region:1:0"), 0);
+    /* The second group's first entry may not be applied here yet. */
+    s_until(fx, QHM, "\"id\":\"ne-region:1:1\"", "--json watch --once --since ne-region:1:0");
     ASSERT_LACKS(fx->out, "\"group\":\"nenc\"");
-    ASSERT_CONTAINS(fx->out, "\"id\":\"ne-region:1:1\"");
     /* An offline command ignores both. */
     assert_int_equal(s_ctl_env(fx, RTD, "ICSCTL_CONFIG=/nonexistent/icsd.conf ICSCTL_GROUP=x",
                                "--help"), 0);
