@@ -89,6 +89,7 @@
 #include "common/policyfile.h"
 #include "outbox.h"
 #include "store.h"
+#include "verifier.h"
 
 /* How long a leader waits for a follower to answer a snapshot before it
  * sends it again (at the sizes a bounded state has, it takes well under a
@@ -177,6 +178,7 @@ struct ics_group {
     bool raft_inited, raft_started, raft_closed;
 
     ics_outbox_t *outbox;
+    ics_verifier_t *verifier;  /* the node's; NULL: apply verifies everything */
     s_pending_t *pending;
     char seen_leader[ICS_ORG_MAX]; /* the leader as of the last turn */
     bool was_leader;               /* this node led at the last s_prompt */
@@ -1348,6 +1350,51 @@ void ics_group_flush(ics_group_t *self)
 
 /* ---- frames ------------------------------------------------------------ */
 
+/* Signatures ahead of apply (verifier.h): another organisation's envelope,
+ * under the key it holds now (should that change before apply, apply
+ * verifies afresh). Our own are in the memo since we signed them. */
+static void s_preverify(ics_group_t *self, const Ics__V1__Envelope *env)
+{
+    uint8_t pk[ICS_PK_BYTES];
+
+    if (self->verifier != NULL && strcmp(env->org, self->cfg->org) != 0 &&
+        ics_fsm_member_key(self->fsm, env->org, pk) == ICS_OK)
+        ics_verifier_push_envelope(self->verifier, env, pk);
+}
+
+static void s_preverify_bytes(ics_group_t *self, const uint8_t *buf, size_t len)
+{
+    Ics__V1__Envelope *env = ics__v1__envelope__unpack(NULL, len, buf);
+
+    if (env != NULL) {
+        s_preverify(self, env);
+        ics__v1__envelope__free_unpacked(env, NULL);
+    }
+}
+
+/* Every envelope in the entries of an AppendEntries, bare or batched: a
+ * follower applies them once the leader says they are committed. */
+static void s_preverify_entries(ics_group_t *self, const Ics__V1__RaftMessage *m)
+{
+    if (self->verifier == NULL || m->body_case != ICS__V1__RAFT_MESSAGE__BODY_APPEND_ENTRIES)
+        return;
+    for (size_t i = 0; i < m->append_entries->n_entries; i++) {
+        const Ics__V1__RaftEntry *e = m->append_entries->entries[i];
+        ics_batch_reader_t r;
+        const uint8_t *el;
+        size_t el_len;
+        ics_err_t err;
+
+        if (e->type != RAFT_COMMAND)
+            continue;
+        if (!ics_batch_is(e->data.data, e->data.len))
+            s_preverify_bytes(self, e->data.data, e->data.len);
+        else if (ics_batch_open(&r, e->data.data, e->data.len, &err) == ICS_OK)
+            while (ics_batch_next(&r, &el, &el_len))
+                s_preverify_bytes(self, el, el_len);
+    }
+}
+
 static void s_on_forward(ics_group_t *self, const char *from, const Ics__V1__Forward *fwd)
 {
     Ics__V1__Envelope *env = NULL;
@@ -1363,12 +1410,12 @@ static void s_on_forward(ics_group_t *self, const char *from, const Ics__V1__For
     if (strcmp(env->org, from) != 0 || strcmp(env->group, self->gcfg->name) != 0) {
         ics_warn("group %s: forward from %s of an envelope by %s/%s dropped",
                  self->gcfg->name, from, env->org, env->group);
-    } else {
+    } else if (!ics_fsm_seq_taken(self->fsm, env->org, env->seq)) {
+        s_preverify(self, env);
         /* Held back by the commit guard, it waits here for the hold to end
          * (s_release_held); the sender retries too. */
-        if (!ics_fsm_seq_taken(self->fsm, env->org, env->seq) &&
-            s_propose(self, env->org, env->seq, fwd->envelope.data, fwd->envelope.len) ==
-                ICS_EUNAVAIL)
+        if (s_propose(self, env->org, env->seq, fwd->envelope.data, fwd->envelope.len) ==
+            ICS_EUNAVAIL)
             s_hold_forward(self, env->org, env->seq, fwd->envelope.data, fwd->envelope.len,
                            ics_mono_ms());
     }
@@ -1380,8 +1427,10 @@ void ics_group_frame(ics_group_t *self, const char *from, const Ics__V1__Frame *
     switch (frame->body_case) {
     case ICS__V1__FRAME__BODY_RAFT:
         /* Down, raft is closed: the leader sends again once it is back. */
-        if (!self->storage.down)
+        if (!self->storage.down) {
+            s_preverify_entries(self, frame->raft);
             ics_raftio_deliver(self->io, from, frame->raft);
+        }
         break;
     case ICS__V1__FRAME__BODY_FORWARD:
         s_on_forward(self, from, frame->forward);
@@ -1426,6 +1475,11 @@ static int s_raft_send(void *arg, const char *to, const uint8_t *frame, size_t l
 void ics_group_set_identity(ics_group_t *self, const ics_identity_t *id)
 {
     self->id = id;
+}
+
+void ics_group_set_verifier(ics_group_t *self, ics_verifier_t *v)
+{
+    self->verifier = v;
 }
 
 static ics_fsm_t *s_fsm_new(ics_group_t *self, ics_err_t *err)

@@ -36,6 +36,10 @@ ics_group_t *ics_group_new(const ics_config_t *cfg, const ics_group_cfg_t *gcfg,
                            ics_own_key_fn own_key, void *own_key_arg, ics_err_t *err);
 /* Signs from now on with id (after a key rotation). */
 void ics_group_set_identity(ics_group_t *self, const ics_identity_t *id);
+/* Hands signatures it receives ahead of apply to v (verifier.h), or with
+ * NULL to none; v outlives the group. */
+struct ics_verifier;
+void ics_group_set_verifier(ics_group_t *self, struct ics_verifier *v);
 /* Stops raft and frees everything; pending submissions fail with
  * ICS_ESHUTDOWN. */
 void ics_group_destroy(ics_group_t **self_p);

@@ -36,6 +36,8 @@
 #include "dashboard.h"
 #include "nodeview.h"
 #include "raftio.h"
+#include "common/sigmemo.h"
+#include "verifier.h"
 
 #define S_SSE_KEEPALIVE_MS 5000
 #define S_SSE_MAX 16            /* /events streams at once (of 32 connections) */
@@ -405,6 +407,35 @@ static void s_metrics_peers(ics_node_t *n, FILE *out)
     fprintf(out, "icsd_connections_refused_total %llu\n", (unsigned long long)ts.refused);
 }
 
+/* Signatures: how many apply found already checked (sigmemo.h), and what
+ * the verifier did ahead of apply (verifier.h). */
+static void s_metrics_signatures(ics_node_t *n, FILE *out)
+{
+    ics_sigmemo_stats_t ms;
+    ics_verifier_t *v = ics_node_verifier(n);
+
+    ics_sigmemo_stats(&ms);
+    fprintf(out, "# HELP icsd_signature_memo_total Signature checks answered from the memo "
+                 "of signatures already verified or signed here (hit), or verified in full "
+                 "(miss).\n# TYPE icsd_signature_memo_total counter\n");
+    fprintf(out, "icsd_signature_memo_total{result=\"hit\"} %llu\n",
+            (unsigned long long)ms.hits);
+    fprintf(out, "icsd_signature_memo_total{result=\"miss\"} %llu\n",
+            (unsigned long long)ms.misses);
+    if (v == NULL)
+        return;
+    ics_verifier_stats_t vs;
+    ics_verifier_stats(v, &vs);
+    fprintf(out, "# HELP icsd_verifier_jobs_total Signatures handed to the verifier threads "
+                 "ahead of apply, by outcome.\n# TYPE icsd_verifier_jobs_total counter\n");
+    fprintf(out, "icsd_verifier_jobs_total{outcome=\"valid\"} %llu\n",
+            (unsigned long long)vs.valid);
+    fprintf(out, "icsd_verifier_jobs_total{outcome=\"invalid\"} %llu\n",
+            (unsigned long long)vs.invalid);
+    fprintf(out, "icsd_verifier_jobs_total{outcome=\"dropped\"} %llu\n",
+            (unsigned long long)vs.dropped);
+}
+
 static void s_metrics(ics_node_t *n, FILE *out)
 {
     ics_node_stats_t ns = ics_node_stats(n);
@@ -417,6 +448,7 @@ static void s_metrics(ics_node_t *n, FILE *out)
     s_metrics_groups(n, out);
     s_metrics_outcomes(n, out);
     s_metrics_peers(n, out);
+    s_metrics_signatures(n, out);
     s_raftio_metrics(n, out);
     s_fsm_metrics(n, out);
 }

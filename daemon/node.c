@@ -4,7 +4,10 @@
  * One thread, one zmq_poll: transport (and its ZAP handler), control
  * socket, raft ticks, pings and leader duties. Each turn ends with a group
  * commit per group, so every raft append that arrived during the turn is
- * written in one transaction before raft hears it is stored.
+ * written in one transaction before raft hears it is stored. Beside it
+ * only ZeroMQ's I/O thread and the verifier's (verifier.h), which checks
+ * received signatures ahead of apply and shares nothing with the loop but
+ * its queue and the signature memo.
  *
  * Frame admission: a frame must decode, carry our wire version, name a
  * group we are in, and come from an organisation that is a member of that
@@ -42,6 +45,7 @@
 
 #include "common/envelope.h"
 #include "common/keys.h"
+#include "common/sigmemo.h"
 
 #include <assert.h>
 #include <errno.h>
@@ -59,6 +63,7 @@
 #include "ics/v1/wire.pb-c.h"
 #include "notify.h"
 #include "raftio.h"
+#include "verifier.h"
 #include "wire.h"
 
 #define WATCH_MS 200           /* how often the loop looks for changes */
@@ -477,12 +482,21 @@ ics_node_t *ics_node_new(const ics_config_t *cfg, volatile sig_atomic_t *stop, i
     self->transport = ics_transport_new(self->zctx, cfg, self->id, err);
     if (self->transport == NULL)
         goto fail;
+    /* Signatures seen before (signed here, or checked ahead of apply by the
+     * verifier) are not verified again on the loop: sigmemo.h. 2^16 slots,
+     * 2 MiB, far more than are ever in flight. */
+    if (!ics_sigmemo_enable(16))
+        ics_warn("signature memo: out of memory; every signature is verified on apply");
+    if (cfg->verify_threads > 0 &&
+        (self->verifier = ics_verifier_new(cfg->verify_threads, 8192, err)) == NULL)
+        goto fail;
     for (size_t i = 0; i < cfg->n_groups; i++) {
         self->groups[i] = ics_group_new(cfg, &cfg->groups[i], self->id, self->transport,
                                         s_own_key, self, err);
         if (self->groups[i] == NULL)
             goto fail;
         self->n_groups++;
+        ics_group_set_verifier(self->groups[i], self->verifier);
         ics_raftio_set_invalid_fn(ics_group_raftio(self->groups[i]), s_on_invalid_raft, self);
     }
     /* Entries up to here were applied by an earlier run: replaying them is
@@ -531,6 +545,7 @@ void ics_node_destroy(ics_node_t **self_p)
     for (size_t i = 0; i < self->n_groups; i++)
         ics_group_destroy(&self->groups[i]);
     ics_bridge_destroy(&self->bridge);
+    ics_verifier_destroy(&self->verifier);
     ics_control_destroy(&self->control);
     ics_transport_destroy(&self->transport);
     if (self->zctx != NULL)

@@ -9,6 +9,7 @@
 
 const ics_config_t *ics_node_config(const ics_node_t *self) { return self->cfg; }
 ics_transport_t *ics_node_transport(ics_node_t *self) { return self->transport; }
+struct ics_verifier *ics_node_verifier(ics_node_t *self) { return self->verifier; }
 size_t ics_node_n_groups(const ics_node_t *self) { return self->n_groups; }
 
 const uint8_t *ics_node_public_key(const ics_node_t *self)

@@ -22,6 +22,8 @@ const ics_config_t *ics_node_config(const ics_node_t *self);
  * rotates the organisation's key); ICS_PK_BYTES, owned by the node. */
 const uint8_t *ics_node_public_key(const ics_node_t *self);
 ics_transport_t *ics_node_transport(ics_node_t *self);
+/* The verifier of signatures ahead of apply; NULL with verify_threads 0. */
+struct ics_verifier *ics_node_verifier(ics_node_t *self);
 
 /* The node's groups, in configuration order: i < ics_node_n_groups(). */
 size_t ics_node_n_groups(const ics_node_t *self);

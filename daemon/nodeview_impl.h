@@ -18,6 +18,7 @@ struct ics_http;
 struct ics_notify;
 struct ics_bridge;
 struct ics_watch;
+struct ics_verifier;
 
 struct ics_node {
     const ics_config_t *cfg;
@@ -41,6 +42,7 @@ struct ics_node {
     bool verbose;                      /* -v: debug, whatever log_level says */
     int log_level;                     /* log_level of the configuration in effect */
     struct ics_watch *watch;           /* what the log and systemd were told */
+    struct ics_verifier *verifier;     /* verifier.c: NULL with verify_threads 0 */
 };
 
 #endif

@@ -3,7 +3,8 @@
  * the handler, so the file is fed to it through a reader that counts lines;
  * every error then names FILE:LINE and quotes what was wrong.
  *
- *   [node]         org, key_file, listen, data_dir, control, http, log_level
+ *   [node]         org, key_file, listen, data_dir, control, http, log_level,
+ *                  verify_threads
  *   [raft]         heartbeat_ms, election_ms, snapshot_threshold,
  *                  snapshot_trailing, tick_interval_ms, checkpoint_interval
  *   [transport]    ping_interval_ms, max_message_bytes, send_hwm,
@@ -286,6 +287,9 @@ static int s_node(s_parse_t *p, const char *name, const char *value)
         if (v == 5)
             return s_fail(p, "log_level = '%s': expected error, warn, notice, info or debug", value);
         c->log_level = ICS_LOG_ERR + (int)v;
+    } else if (strcmp(name, "verify_threads") == 0) {
+        if (!s_uint(p, name, value, 0, 16, &c->verify_threads))
+            return 0;
     } else {
         return s_fail(p, "unknown key '%s' in [node]", name);
     }
@@ -742,6 +746,7 @@ int ics_config_load(const char *path, ics_config_t *cfg, ics_err_t *err)
     cfg->checkpoint_interval = 256;
     cfg->backfill_chunk_bytes = 1u << 20;
     cfg->ping_interval_ms = 1000;
+    cfg->verify_threads = 1;
     cfg->max_message_bytes = 64u << 20;
     cfg->send_hwm = 10000;
     cfg->reconnect_max_ms = 10000;

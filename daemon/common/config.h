@@ -61,6 +61,7 @@ typedef struct ics_config {
     char client_ca[PATH_MAX];      /* [http] PEM CA(s): a client certificate it signed is
                                       required for every request; "" none asked */
     int log_level;
+    unsigned verify_threads;       /* signatures checked ahead of apply; 0: none */
     /* [raft] tunables */
     unsigned heartbeat_ms;
     unsigned election_ms;

@@ -5,6 +5,7 @@
  * memory and wiped when the identity is destroyed.
  */
 #include "keys.h"
+#include "sigmemo.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -191,13 +192,27 @@ const uint8_t *ics_identity_curve_secret(const ics_identity_t *self) { return se
 void ics_identity_sign(const ics_identity_t *self, const uint8_t *msg, size_t len,
                        uint8_t sig[ICS_SIG_BYTES])
 {
+    uint8_t d[ICS_SIGMEMO_DIGEST];
+
     crypto_sign_detached(sig, NULL, msg, len, self->sk);
+    /* pk is derived from sk's seed: what we sign verifies (sigmemo.h). */
+    if (ics_sigmemo_digest(self->pk, msg, len, sig, d))
+        ics_sigmemo_put(d);
 }
 
 bool ics_signature_ok(const uint8_t pk[ICS_PK_BYTES], const uint8_t *msg,
                       size_t len, const uint8_t sig[ICS_SIG_BYTES])
 {
-    return crypto_sign_verify_detached(sig, msg, len, pk) == 0;
+    uint8_t d[ICS_SIGMEMO_DIGEST];
+    bool memo = ics_sigmemo_digest(pk, msg, len, sig, d);
+
+    if (memo && ics_sigmemo_has(d))
+        return true;
+    if (crypto_sign_verify_detached(sig, msg, len, pk) != 0)
+        return false;
+    if (memo)
+        ics_sigmemo_put(d);
+    return true;
 }
 
 bool ics_pubkey_parse(const char *text, uint8_t pk[ICS_PK_BYTES])

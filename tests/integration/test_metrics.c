@@ -125,6 +125,11 @@ static void scrape_a_running_node(void **state)
                         &v) && v == 4);
     assert_true(s_value(body, "icsd_opel_system_level{group=\"nenc\"}", &v) && v >= 1);
     double leader = 0, follower = 0;
+    /* Our own envelope was known as signed here; RTD's was checked by the
+     * verifier when it arrived (forwarded, or in an AppendEntries). */
+    assert_true(s_value(body, "icsd_signature_memo_total{result=\"hit\"}", &v) && v >= 1);
+    assert_true(s_value(body, "icsd_verifier_jobs_total{outcome=\"valid\"}", &v) && v >= 1);
+    assert_true(s_value(body, "icsd_verifier_jobs_total{outcome=\"invalid\"}", &v) && v == 0);
     assert_true(s_value(body, "icsd_raft_role{group=\"nenc\",role=\"leader\"}", &leader));
     assert_true(s_value(body, "icsd_raft_role{group=\"nenc\",role=\"follower\"}", &follower));
     assert_true(leader + follower == 1);

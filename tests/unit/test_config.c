@@ -154,6 +154,7 @@ static void valid_config(void **state)
     assert_string_equal(cfg.control, path);
     assert_int_equal(cfg.election_ms, 1000);
     assert_int_equal(cfg.heartbeat_ms, 100); /* default */
+    assert_int_equal(cfg.verify_threads, 1);   /* default */
 }
 
 static void each_bad_input_names_file_and_line(void **state)
@@ -167,6 +168,8 @@ static void each_bad_input_names_file_and_line(void **state)
     expect_error(f, 7, "colour = blue", 7, "unknown key 'colour' in [node]");
     expect_error(f, 7, "http = localhost:9464", 7, "expected PORT or IPV4:PORT");
     expect_error(f, 7, "http = 70000", 7, "expected PORT or IPV4:PORT");
+    expect_error(f, 7, "verify_threads = 17", 7, "verify_threads");
+    expect_error(f, 7, "verify_threads = two", 7, "verify_threads");
     expect_error(f, 10, "election_ms = soon", 10, "election_ms = 'soon'");
     expect_error(f, 10, "election_ms = 99999999", 10, "from 50 to 600000");
     expect_error(f, 9, "[nodes]", 9, "unknown section [nodes]");

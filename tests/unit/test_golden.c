@@ -35,10 +35,13 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "common/envelope.h"
 #include "common/logverify.h"
 #include "common/policyfile.h"
+#include "common/sigmemo.h"
+#include "verifier.h"
 
 /* ---------------------------------------------------------------- fixture */
 
@@ -1817,12 +1820,74 @@ static void test_lifecycles_are_constrained(void **state)
     ics_fsm_destroy(&fsm);
 }
 
+/* With the node's signature memo and verifier on (a small memo, so that
+ * entries also fall out of it): every envelope handed to the verifier
+ * before it is applied, as a follower does when entries arrive, then the
+ * whole log once more with everything memoised. Every result, rejection
+ * texts and chain included, is the log's. Runs last: the memo cannot be
+ * turned off again in this process. */
+static void test_memoised_signatures_change_nothing(void **state)
+{
+    const s_log_t *l = *state;
+    const fx_fsm_t *fx = l->fx;
+    ics_fsm_t *first = s_fresh(), *second = s_fresh();
+    ics_verifier_stats_t vs;
+    ics_sigmemo_stats_t ms;
+    ics_err_t err;
+
+    assert_true(ics_sigmemo_enable(10));
+    ics_verifier_t *v = ics_verifier_new(2, 64, &err);
+    assert_non_null(v);
+    for (size_t i = 0; i < fx->n_tape; i++) {
+        const fx_entry_t *e = &fx->tape[i];
+        Ics__V1__Envelope *env = e->len > 0 ? ics__v1__envelope__unpack(NULL, e->len, e->buf)
+                                            : NULL;
+        uint8_t pk[ICS_PK_BYTES];
+
+        if (env != NULL && ics_fsm_member_key(first, env->org, pk) == ICS_OK)
+            ics_verifier_push_envelope(v, env, pk);
+        if (env != NULL)
+            ics__v1__envelope__free_unpacked(env, NULL);
+        /* Now and then wait for the verifier, so that some entries are
+         * applied after their check and some before. */
+        if (i % 7 == 0)
+            for (int t = 0; t < 200; t++) {
+                ics_verifier_stats(v, &vs);
+                if (vs.valid + vs.invalid >= vs.queued)
+                    break;
+                nanosleep(&(struct timespec){.tv_nsec = 1000 * 1000}, NULL);
+            }
+        ics_apply_result_t r = s_replay_one(first, e);
+        s_assert_same(l, "a state machine with the verifier ahead of it", i, &r);
+    }
+    for (size_t i = 0; i < fx->n_tape; i++) {
+        ics_apply_result_t r = s_replay_one(second, &fx->tape[i]);
+        s_assert_same(l, "a state machine with every signature memoised", i, &r);
+    }
+    ics_verifier_stats(v, &vs);
+    ics_verifier_destroy(&v);
+    ics_sigmemo_stats(&ms);
+    /* The log's forgeries went through the verifier too, and were
+     * rejected all the same. */
+    assert_true(vs.valid > 0 && vs.invalid > 0);
+    assert_true(ms.hits > 0);
+    uint8_t a[32], b[32];
+    ics_fsm_chain(fx->fsm, a);
+    ics_fsm_chain(first, b);
+    assert_memory_equal(a, b, 32);
+    ics_fsm_chain(second, b);
+    assert_memory_equal(a, b, 32);
+    ics_fsm_destroy(&first);
+    ics_fsm_destroy(&second);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_log_matches_the_golden_values),
         cmocka_unit_test(test_replays_agree),
         cmocka_unit_test(test_lifecycles_are_constrained),
+        cmocka_unit_test(test_memoised_signatures_change_nothing),
     };
     return cmocka_run_group_tests(tests, s_setup, s_teardown);
 }
