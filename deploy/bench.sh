@@ -19,7 +19,10 @@
 #   --nodes N (1..7), --clients C (up to 1024), --seconds S, --payload BYTES,
 #   --via all|leader|follower, --rate R (open loop: R submissions/s whatever
 #   the answers, latency from when each was due), --failover N,
-#   --heartbeat MS, --election MS.
+#   --heartbeat MS, --election MS, --snapshot N (snapshot_threshold),
+#   --verify-threads N (0: every signature verified on the event loop).
+# It also prints the CPU time the icsd processes used per submission, the
+# figure that shows what a change costs on a machine busy with other work.
 #
 # --vs-etcd installs Debian's etcd-server and etcd-client if they are
 # missing, then on loopback, in turn: a 3-member etcd and `etcdctl check perf

@@ -5,6 +5,7 @@
  *   icsd-bench [--nodes N] [--clients C] [--seconds S] [--payload BYTES]
  *              [--via all|leader|follower] [--rate R]
  *              [--heartbeat MS] [--election MS] [--failover N]
+ *              [--snapshot N] [--verify-threads N]
  *              [--control EP[,EP...]] [--group NAME]
  *              [--until-position P] [--tail K] [--stall S]
  *
@@ -33,7 +34,9 @@
  *
  * The cluster it starts runs icsd's default timing (heartbeat_ms,
  * election_ms, ping_interval_ms) unless --heartbeat or --election say
- * otherwise.
+ * otherwise, and icsd's defaults for the snapshot threshold
+ * ([raft] snapshot_threshold: --snapshot N) and the verifier threads
+ * ([node] verify_threads: --verify-threads N, 0 to verify on the loop).
  *
  * With --control it drives nodes that are already running (their control
  * endpoints, e.g. ipc:///tmp/x/QHM.sock) and starts nothing.
@@ -53,6 +56,7 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 #include <zmq.h>
 
 #include "common/envelope.h"
@@ -369,6 +373,34 @@ static unsigned long long s_arg(int argc, char **argv, const char *name, unsigne
     return v != NULL ? strtoull(v, NULL, 10) : def;
 }
 
+/* CPU time (user + system, ms) the cluster's icsd processes have used so
+ * far; 0 when it drives nodes it did not start. Per submission, it shows
+ * what a change costs even on a machine busy with other work, where
+ * throughput and latency mostly show the other work. */
+static double s_cluster_cpu_ms(const h_cluster_t *c, unsigned nodes)
+{
+    double ms = 0;
+    long hz = sysconf(_SC_CLK_TCK);
+
+    for (unsigned i = 0; i < nodes && c->nodes[i].pid > 0; i++) {
+        char path[64], buf[1024];
+        unsigned long long ut = 0, st = 0;
+        snprintf(path, sizeof path, "/proc/%d/stat", (int)c->nodes[i].pid);
+        FILE *f = fopen(path, "r");
+        if (f == NULL)
+            continue;
+        size_t n = fread(buf, 1, sizeof buf - 1, f);
+        fclose(f);
+        buf[n] = '\0';
+        /* Fields 14 and 15, counted after the ")" that ends the name. */
+        const char *p = strrchr(buf, ')');
+        if (p != NULL && sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu",
+                                &ut, &st) == 2)
+            ms += (ut + st) * 1000.0 / hz;
+    }
+    return ms;
+}
+
 static void s_usage(FILE *f)
 {
     fprintf(f, "usage: icsd-bench [--nodes N(1..7)] [--clients C] [--seconds S] "
@@ -376,7 +408,8 @@ static void s_usage(FILE *f)
                "                  [--via all|leader|follower] [--rate R] "
                "[--heartbeat MS] [--election MS]\n"
                "                  [--failover N] [--control EP[,EP...]] [--group NAME]\n"
-               "                  [--until-position P] [--tail K] [--stall S]\n");
+               "                  [--until-position P] [--tail K] [--stall S]\n"
+               "                  [--snapshot N] [--verify-threads N]\n");
 }
 
 /* --failover: rounds of SIGKILL of the leader, then one submission
@@ -462,7 +495,8 @@ int main(int argc, char **argv)
     static const char *const names[] = {
         "--nodes",     "--clients",   "--seconds",  "--payload",        "--control",
         "--group",     "--until-position", "--tail", "--stall",         "--via",
-        "--rate",      "--heartbeat", "--election", "--failover"};
+        "--rate",      "--heartbeat", "--election", "--failover",       "--snapshot",
+        "--verify-threads"};
     unsigned long long nodes = s_arg(argc, argv, "--nodes", 3);
     unsigned long long target = s_arg(argc, argv, "--until-position", 0);
     unsigned long long seconds = s_arg(argc, argv, "--seconds", target ? 0 : 10);
@@ -472,6 +506,8 @@ int main(int argc, char **argv)
     unsigned long long heartbeat = s_arg(argc, argv, "--heartbeat", 0);
     unsigned long long election = s_arg(argc, argv, "--election", 0);
     unsigned long long failover = s_arg(argc, argv, "--failover", 0);
+    unsigned long long snapshot = s_arg(argc, argv, "--snapshot", 0);
+    const char *verify_threads = s_sarg(argc, argv, "--verify-threads", NULL);
     const char *rate_s = s_sarg(argc, argv, "--rate", NULL);
     double rate = rate_s != NULL ? strtod(rate_s, NULL) : 0;
     unsigned long long clients = s_arg(argc, argv, "--clients", rate > 0 ? 32 : 4);
@@ -517,13 +553,16 @@ int main(int argc, char **argv)
         (seconds < 1 && target == 0) || payload < 1 || payload > 65536 || tail < 1 ||
         stall < 1 || (rate_s != NULL && !(rate > 0 && rate <= 1e6)) ||
         (rate > 0 && target != 0) || (heartbeat != 0 && heartbeat < 10) ||
+        (snapshot != 0 && snapshot < 2) ||
+        (verify_threads != NULL && strspn(verify_threads, "0123456789") == 0) ||
         (strcmp(via, "all") != 0 && strcmp(via, "leader") != 0 &&
          strcmp(via, "follower") != 0) ||
         (failover != 0 && (control != NULL || nodes < 3))) {
         fprintf(stderr, "icsd-bench: --nodes 1..7 (or 1..7 --control endpoints), --clients "
                         "1..%u, --seconds >= 1 (or --until-position), --payload 1..65536, "
                         "--tail >= 1, --stall >= 1, --rate > 0 (not with --until-position), "
-                        "--heartbeat >= 10, --via all|leader|follower, --failover with a "
+                        "--heartbeat >= 10, --snapshot >= 2, --verify-threads N, "
+                        "--via all|leader|follower, --failover with a "
                         "cluster of its own of 3 nodes or more\n",
                 MAX_CLIENTS);
         return 2;
@@ -542,6 +581,12 @@ int main(int argc, char **argv)
                 snprintf(x + strlen(x), room - strlen(x), "heartbeat_ms = %llu\n", heartbeat);
             if (election != 0)
                 snprintf(x + strlen(x), room - strlen(x), "election_ms = %llu\n", election);
+            if (snapshot != 0)
+                snprintf(x + strlen(x), room - strlen(x), "snapshot_threshold = %llu\n",
+                         snapshot);
+            if (verify_threads != NULL)
+                snprintf(cluster.nodes[i].node_extra, sizeof cluster.nodes[i].node_extra,
+                         "verify_threads = %s\n", verify_threads);
         }
         for (unsigned i = 0; i < nodes; i++) {
             h_start(&cluster, (int)i);
@@ -588,6 +633,7 @@ int main(int argc, char **argv)
     th = calloc(clients, sizeof *th);
     pthread_attr_init(&attr);
     pthread_attr_setstacksize(&attr, 256 * 1024);
+    double cpu0 = s_cluster_cpu_ms(&cluster, control == NULL ? (unsigned)nodes : 0);
     s_t0 = ics_mono_us() + (rate > 0 ? 100000 : 0); /* open loop: let the pool connect */
     for (unsigned i = 0; i < clients; i++) {
         cl[i].endpoint = targets[i % n_targets];
@@ -635,6 +681,7 @@ int main(int argc, char **argv)
         late += cl[i].late;
     }
     double elapsed = (ics_mono_us() - s_t0) / 1e6;
+    double cpu = s_cluster_cpu_ms(&cluster, control == NULL ? (unsigned)nodes : 0) - cpu0;
     uint64_t *all = malloc((total ? total : 1) * sizeof *all);
     uint64_t *done = malloc((total ? total : 1) * sizeof *done);
     size_t k = 0;
@@ -658,6 +705,9 @@ int main(int argc, char **argv)
         if (s_first_error[0] != '\0')
             printf("  first failure: %s\n", s_first_error);
         printf("  throughput %.1f submissions/s\n", total / elapsed);
+        if (cpu > 0 && total > 0)
+            printf("  cpu        %.3f ms per submission, all %llu icsd processes together\n",
+                   cpu / total, nodes);
         /* Raft entries that are not submissions (barriers, configuration,
          * clock ticks, checkpoints) show as the gap between the two. */
         if (s_position(eps, (unsigned)nodes, group, &pos, &commit))
