@@ -1,0 +1,186 @@
+/*
+ * The checkpointer (walckpt.h). The loop thread only ever takes the mutex
+ * to raise `due`; the checkpoint itself runs with the mutex released.
+ */
+#include "walckpt.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+struct ics_walckpt {
+    sqlite3 *db;     /* the loop's connection: only its WAL hook is ours */
+    sqlite3 *own;    /* the thread's */
+    char path[4096];
+    unsigned pages;
+    pthread_t thread;
+    pthread_mutex_t lock;
+    pthread_cond_t wake;  /* due or stop was raised */
+    pthread_cond_t done;  /* a checkpoint ended */
+    bool due, running, stop;
+    uint64_t logged_failures;  /* failures the loop has logged */
+    ics_walckpt_stats_t stats;
+};
+
+static void *s_run(void *arg)
+{
+    ics_walckpt_t *self = arg;
+
+    pthread_mutex_lock(&self->lock);
+    for (;;) {
+        while (!self->due && !self->stop)
+            pthread_cond_wait(&self->wake, &self->lock);
+        if (self->stop)
+            break;
+        self->due = false;
+        self->running = true;
+        pthread_mutex_unlock(&self->lock);
+
+        int rc = sqlite3_wal_checkpoint_v2(self->own, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL,
+                                           NULL);
+
+        pthread_mutex_lock(&self->lock);
+        self->running = false;
+        self->stats.runs++;
+        /* Busy: another checkpoint is running (an operator's, say). */
+        if (rc != SQLITE_OK && rc != SQLITE_BUSY) {
+            self->stats.failures++;
+            snprintf(self->stats.last_error, sizeof self->stats.last_error, "%s",
+                     sqlite3_errmsg(self->own));
+        }
+        pthread_cond_broadcast(&self->done);
+    }
+    pthread_mutex_unlock(&self->lock);
+    return NULL;
+}
+
+static void s_raise(ics_walckpt_t *self)
+{
+    pthread_mutex_lock(&self->lock);
+    self->due = true;
+    pthread_cond_signal(&self->wake);
+    /* A failure the loop has not told of yet: the thread must not log
+     * (the loop's logging is not for threads), so it is told here, on the
+     * loop, at most once per failure counted. */
+    if (self->stats.failures > self->logged_failures) {
+        self->logged_failures = self->stats.failures;
+        ics_warn("%s: WAL checkpoint failed (%llu so far): %s", self->path,
+                 (unsigned long long)self->stats.failures, self->stats.last_error);
+    }
+    pthread_mutex_unlock(&self->lock);
+}
+
+/* SQLite's WAL hook, on the loop's connection after each commit: in place
+ * of its automatic checkpoint. The WAL starts again from its beginning
+ * only when a checkpoint has copied all of it before the next write, which
+ * a thread racing a writer that never pauses may not manage; so at four
+ * times the threshold the loop checkpoints too, here, as SQLite itself
+ * would have: by then the thread has copied nearly everything, and if it
+ * is at it, this one gives way at once (busy) and waits for the next
+ * commit. */
+static int s_hook(void *arg, sqlite3 *db, const char *name, int frames)
+{
+    ics_walckpt_t *self = arg;
+
+    if (frames < 0 || (unsigned)frames < self->pages)
+        return SQLITE_OK;
+    s_raise(self);
+    if ((unsigned)frames >= 4u * self->pages)
+        sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+    return SQLITE_OK;
+}
+
+ics_walckpt_t *ics_walckpt_start(sqlite3 *db, const char *path, unsigned pages,
+                                 ics_err_t *err)
+{
+    ics_walckpt_t *self = calloc(1, sizeof *self);
+    int rc;
+
+    if (self == NULL) {
+        ics_err(err, ICS_ENOMEM, "out of memory");
+        return NULL;
+    }
+    self->db = db;
+    self->pages = pages > 0 ? pages : 1;
+    snprintf(self->path, sizeof self->path, "%s", path);
+    pthread_mutex_init(&self->lock, NULL);
+    pthread_cond_init(&self->wake, NULL);
+    pthread_cond_init(&self->done, NULL);
+    rc = sqlite3_open_v2(path, &self->own, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
+    if (rc != SQLITE_OK) {
+        ics_err(err, ICS_EIO, "%s: cannot open a connection for checkpoints: %s", path,
+                self->own != NULL ? sqlite3_errmsg(self->own) : sqlite3_errstr(rc));
+        goto fail;
+    }
+    rc = pthread_create(&self->thread, NULL, s_run, self);
+    if (rc != 0) {
+        ics_err(err, ICS_EIO, "%s: cannot start the checkpoint thread: %s", path, strerror(rc));
+        goto fail;
+    }
+    sqlite3_wal_hook(db, s_hook, self);
+    return self;
+fail:
+    sqlite3_close(self->own);
+    pthread_cond_destroy(&self->done);
+    pthread_cond_destroy(&self->wake);
+    pthread_mutex_destroy(&self->lock);
+    free(self);
+    return NULL;
+}
+
+void ics_walckpt_stop(ics_walckpt_t **self_p)
+{
+    ics_walckpt_t *self = *self_p;
+
+    if (self == NULL)
+        return;
+    /* Back to SQLite's own checkpoints (1,000 pages, its default). */
+    sqlite3_wal_autocheckpoint(self->db, 1000);
+    pthread_mutex_lock(&self->lock);
+    self->stop = true;
+    pthread_cond_signal(&self->wake);
+    pthread_mutex_unlock(&self->lock);
+    pthread_join(self->thread, NULL);
+    sqlite3_close(self->own);
+    pthread_cond_destroy(&self->done);
+    pthread_cond_destroy(&self->wake);
+    pthread_mutex_destroy(&self->lock);
+    free(self);
+    *self_p = NULL;
+}
+
+void ics_walckpt_request(ics_walckpt_t *self)
+{
+    s_raise(self);
+}
+
+bool ics_walckpt_idle(ics_walckpt_t *self, unsigned timeout_ms)
+{
+    struct timespec until;
+    bool idle;
+
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += timeout_ms / 1000;
+    until.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&self->lock);
+    while ((self->due || self->running) &&
+           pthread_cond_timedwait(&self->done, &self->lock, &until) != ETIMEDOUT)
+        ;
+    idle = !self->due && !self->running;
+    pthread_mutex_unlock(&self->lock);
+    return idle;
+}
+
+void ics_walckpt_stats(ics_walckpt_t *self, ics_walckpt_stats_t *out)
+{
+    pthread_mutex_lock(&self->lock);
+    *out = self->stats;
+    pthread_mutex_unlock(&self->lock);
+}
