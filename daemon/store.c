@@ -36,6 +36,7 @@
  *    checksums computed when first opened by this build.
  */
 #include "store.h"
+#include "walckpt.h"
 
 #include <assert.h>
 #include <sodium.h>
@@ -56,6 +57,8 @@
  * automatic checkpoint's worth (1000 pages), so ordinary appends never pay
  * for regrowing it. */
 #define S_WAL_LIMIT 4194304
+/* WAL pages (4 KiB) past which the checkpointer copies them back. */
+#define S_CHECKPOINT_PAGES 256
 
 static const char s_schema_sql[] =
     "CREATE TABLE meta (id INTEGER PRIMARY KEY CHECK (id = 0),"
@@ -87,7 +90,6 @@ enum {
     S_LAST_INDEX,
     S_PRISTINE,
     S_VACUUM,
-    S_CHECKPOINT,
     S_PROBE,
     S_NSTMT
 };
@@ -111,7 +113,6 @@ static const char *const s_sql[S_NSTMT] = {
                    " AND NOT EXISTS (SELECT 1 FROM snapshot)",
     /* A no-op on files without auto-vacuum. */
     [S_VACUUM] = "PRAGMA incremental_vacuum",
-    [S_CHECKPOINT] = "PRAGMA wal_checkpoint(TRUNCATE)",
     [S_PROBE] = "UPDATE meta SET term = term WHERE id = 0",
 };
 
@@ -121,6 +122,7 @@ struct ics_store {
     sqlite3_stmt *stmt[S_NSTMT];
     bool in_batch;                /* between ics_store_begin and commit/rollback */
     bool checkpoint_due;          /* a snapshot put freed space since the last one */
+    ics_walckpt_t *ckpt;          /* WAL checkpoints off the loop (walckpt.h) */
     bool corrupt;                 /* a checksum or SQLite found the file damaged */
 };
 
@@ -337,25 +339,17 @@ static int s_op_end(ics_store_t *self, int rc, ics_err_t *err)
     return rc;
 }
 
-/* Once a snapshot put that freed space is committed: copies the WAL into
- * the database and truncates it to nothing. A failure is only logged, since
- * what the caller asked for is already durable and the next snapshot put
- * tries again; meanwhile journal_size_limit still bounds the WAL. */
+/* Once a snapshot put that freed space is committed: has the WAL copied
+ * into the database and cut to nothing, the copying on the checkpointer's
+ * thread and the cut after a later commit (walckpt.h). Until then
+ * journal_size_limit bounds the WAL; a failure is logged by the
+ * checkpointer, and the next snapshot put asks again. */
 static void s_checkpoint(ics_store_t *self)
 {
-    sqlite3_stmt *stmt = self->stmt[S_CHECKPOINT];
-    int rc;
-
     if (!self->checkpoint_due || self->in_batch)
         return;
     self->checkpoint_due = false;
-    rc = sqlite3_step(stmt);
-    if (rc != SQLITE_ROW)
-        ics_warn("%s: cannot checkpoint the WAL: %s", self->path, sqlite3_errmsg(self->db));
-    else if (sqlite3_column_int(stmt, 0) != 0)
-        /* Another connection is reading: its snapshot keeps the WAL. */
-        ics_debug("%s: WAL checkpoint blocked by a reader", self->path);
-    sqlite3_reset(stmt);
+    ics_walckpt_request(self->ckpt, true);
 }
 
 static int s_refuse_in_batch(ics_store_t *self, ics_err_t *err, const char *what)
@@ -708,10 +702,18 @@ ics_store_t *ics_store_open(const char *path, ics_err_t *err)
             goto out;
         }
     }
+    self->ckpt = ics_walckpt_start(self->db, path, S_CHECKPOINT_PAGES, err);
+    if (self->ckpt == NULL)
+        rc = ICS_EIO;
 out:
     if (rc != ICS_OK)
         ics_store_close(&self);
     return self;
+}
+
+bool ics_store_settle(ics_store_t *self, unsigned timeout_ms)
+{
+    return ics_walckpt_idle(self->ckpt, timeout_ms);
 }
 
 void ics_store_close(ics_store_t **self_p)
@@ -721,6 +723,7 @@ void ics_store_close(ics_store_t **self_p)
     if (self_p == NULL || *self_p == NULL)
         return;
     self = *self_p;
+    ics_walckpt_stop(&self->ckpt);
     /* An open batch needs no explicit rollback: closing the connection
      * discards it, and it never reached the disk as committed. */
     for (int i = 0; i < S_NSTMT; i++)

@@ -28,6 +28,11 @@ ics_store_t *ics_store_open(const char *path, ics_err_t *err);
 /* Rolls back any open batch and closes; accepts NULL; sets *self_p to NULL. */
 void ics_store_close(ics_store_t **self_p);
 
+/* Waits (timeout_ms at most) until the WAL checkpoint running or asked for
+ * on the checkpointer's thread is done; false on timeout. The WAL is cut
+ * to nothing at the commit after that (walckpt.h). For tests. */
+bool ics_store_settle(ics_store_t *self, unsigned timeout_ms);
+
 /* Term 0, no entries, no snapshot. False as well if the database cannot be
  * read (the error is logged), so a failing store is never bootstrapped. */
 bool ics_store_pristine(ics_store_t *self);

@@ -21,7 +21,10 @@ struct ics_walckpt {
     pthread_cond_t wake;  /* due or stop was raised */
     pthread_cond_t done;  /* a checkpoint ended */
     bool due, running, stop;
+    int copied;      /* WAL frames copied as of the thread's last checkpoint */
+    bool truncate;   /* asked for: cut the WAL file to nothing (ics_walckpt_request) */
     uint64_t logged_failures;  /* failures the loop has logged */
+    uint64_t logged_ms;        /* when it last logged one */
     ics_walckpt_stats_t stats;
 };
 
@@ -39,12 +42,15 @@ static void *s_run(void *arg)
         self->running = true;
         pthread_mutex_unlock(&self->lock);
 
-        int rc = sqlite3_wal_checkpoint_v2(self->own, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL,
-                                           NULL);
+        int log = -1, copied = -1;
+        int rc = sqlite3_wal_checkpoint_v2(self->own, NULL, SQLITE_CHECKPOINT_PASSIVE, &log,
+                                           &copied);
 
         pthread_mutex_lock(&self->lock);
         self->running = false;
         self->stats.runs++;
+        if (rc == SQLITE_OK && copied >= 0)
+            self->copied = copied;
         /* Busy: another checkpoint is running (an operator's, say). */
         if (rc != SQLITE_OK && rc != SQLITE_BUSY) {
             self->stats.failures++;
@@ -64,32 +70,62 @@ static void s_raise(ics_walckpt_t *self)
     pthread_cond_signal(&self->wake);
     /* A failure the loop has not told of yet: the thread must not log
      * (the loop's logging is not for threads), so it is told here, on the
-     * loop, at most once per failure counted. */
-    if (self->stats.failures > self->logged_failures) {
+     * loop, once a minute at most (a full disk fails every one). */
+    if (self->stats.failures > self->logged_failures &&
+        (self->logged_ms == 0 || ics_mono_ms() - self->logged_ms >= 60000)) {
         self->logged_failures = self->stats.failures;
+        self->logged_ms = ics_mono_ms();
         ics_warn("%s: WAL checkpoint failed (%llu so far): %s", self->path,
                  (unsigned long long)self->stats.failures, self->stats.last_error);
     }
     pthread_mutex_unlock(&self->lock);
 }
 
-/* SQLite's WAL hook, on the loop's connection after each commit: in place
- * of its automatic checkpoint. The WAL starts again from its beginning
- * only when a checkpoint has copied all of it before the next write, which
- * a thread racing a writer that never pauses may not manage; so at four
- * times the threshold the loop checkpoints too, here, as SQLite itself
- * would have: by then the thread has copied nearly everything, and if it
- * is at it, this one gives way at once (busy) and waits for the next
- * commit. */
+/* SQLite's WAL hook, on the loop's connection after each commit, in place
+ * of its automatic checkpoint.
+ *
+ * The WAL starts again from its beginning only when a checkpoint has
+ * copied all of it before the next write begins, which the thread, racing
+ * a writer that writes every turn, seldom manages. So the thread copies
+ * the bulk, and the loop, once the thread is idle with little left
+ * uncopied (half a threshold: a few turns' writes), copies the rest here
+ * as SQLite itself would have, cheaply: the thread has already synced the
+ * bulk to the database file. The WAL then restarts at the next write. The
+ * loop also does it at eight thresholds, however much is left, should the
+ * thread never get near (a writer faster than its checkpoints); and it is
+ * the loop that cuts the file to nothing when asked (TRUNCATE holds the
+ * writer's lock, which on the writer's own thread keeps nobody waiting). */
 static int s_hook(void *arg, sqlite3 *db, const char *name, int frames)
 {
     ics_walckpt_t *self = arg;
+    unsigned left;
+    bool idle, truncate;
 
-    if (frames < 0 || (unsigned)frames < self->pages)
+    if (frames < 0)
         return SQLITE_OK;
-    s_raise(self);
-    if ((unsigned)frames >= 4u * self->pages)
-        sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+    pthread_mutex_lock(&self->lock);
+    if (self->copied > frames)
+        self->copied = 0; /* the WAL restarted since */
+    left = (unsigned)(frames - self->copied);
+    idle = !self->due && !self->running;
+    truncate = self->truncate;
+    pthread_mutex_unlock(&self->lock);
+
+    if (!truncate && (unsigned)frames < self->pages)
+        return SQLITE_OK;
+    if (idle && (left <= self->pages / 2 || (unsigned)frames >= 8u * self->pages)) {
+        int rc = sqlite3_wal_checkpoint_v2(db, name, truncate ? SQLITE_CHECKPOINT_TRUNCATE
+                                                              : SQLITE_CHECKPOINT_PASSIVE,
+                                           NULL, NULL);
+        pthread_mutex_lock(&self->lock);
+        self->copied = 0;
+        if (rc == SQLITE_OK && truncate)
+            self->truncate = false;
+        pthread_mutex_unlock(&self->lock);
+        return SQLITE_OK;
+    }
+    if (idle)
+        s_raise(self);
     return SQLITE_OK;
 }
 
@@ -113,6 +149,14 @@ ics_walckpt_t *ics_walckpt_start(sqlite3 *db, const char *path, unsigned pages,
     if (rc != SQLITE_OK) {
         ics_err(err, ICS_EIO, "%s: cannot open a connection for checkpoints: %s", path,
                 self->own != NULL ? sqlite3_errmsg(self->own) : sqlite3_errstr(rc));
+        goto fail;
+    }
+    /* A connection finds the WAL at its first read; until then a
+     * checkpoint through it does nothing (and says so only by -1s). */
+    rc = sqlite3_exec(self->own, "SELECT count(*) FROM sqlite_schema", NULL, NULL, NULL);
+    if (rc != SQLITE_OK) {
+        ics_err(err, ICS_EIO, "%s: cannot read it for checkpoints: %s", path,
+                sqlite3_errmsg(self->own));
         goto fail;
     }
     rc = pthread_create(&self->thread, NULL, s_run, self);
@@ -152,8 +196,13 @@ void ics_walckpt_stop(ics_walckpt_t **self_p)
     *self_p = NULL;
 }
 
-void ics_walckpt_request(ics_walckpt_t *self)
+void ics_walckpt_request(ics_walckpt_t *self, bool truncate)
 {
+    if (truncate) {
+        pthread_mutex_lock(&self->lock);
+        self->truncate = true;
+        pthread_mutex_unlock(&self->lock);
+    }
     s_raise(self);
 }
 

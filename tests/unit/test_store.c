@@ -1181,6 +1181,7 @@ static void test_snapshots_keep_files_small(void **state)
     size_t snapshot_bytes = 0;
     s_loaded_t l;
 
+    raft_index snapped = 0;
     for (raft_index first = 1; first <= DISK_ENTRIES; first += DISK_BATCH) {
         raft_index last = first + DISK_BATCH - 1;
 
@@ -1192,21 +1193,31 @@ static void test_snapshots_keep_files_small(void **state)
         used = s_disk_use(f, &db, &wal);
         if (used > peak)
             peak = used;
-        if (last % DISK_THRESHOLD != 0)
-            continue;
-        /* Right after a snapshot: its predecessor and the entries it
-         * covers are gone from the files, not only from the tables. */
-        if (used > s_disk_bound(snapshot_bytes, last < DISK_TRAILING ? last : DISK_TRAILING))
-            fail_msg("after the snapshot at %llu: database %ld + WAL %ld bytes for a "
-                     "%zu-byte snapshot and %d entries", last, db, wal, snapshot_bytes,
-                     DISK_TRAILING);
+        if (snapped != 0) {
+            /* The commit after a snapshot, once the checkpointer has
+             * copied the WAL: the snapshot's predecessor and the entries it
+             * covers are gone from the files, not only from the tables. */
+            raft_index kept = (snapped < DISK_TRAILING ? snapped : DISK_TRAILING) + DISK_BATCH;
+            if (used > s_disk_bound(snapshot_bytes, kept))
+                fail_msg("after the snapshot at %llu: database %ld + WAL %ld bytes for a "
+                         "%zu-byte snapshot and %llu entries", snapped, db, wal,
+                         snapshot_bytes, kept);
+            snapped = 0;
+        }
+        if (last % DISK_THRESHOLD == 0) {
+            assert_true(ics_store_settle(f->store, 10000));
+            snapped = last;
+        }
     }
     print_message("disk use after %d entries: database %ld + WAL %ld bytes (peak %ld) for "
                   "a %zu-byte snapshot and %d trailing entries\n", DISK_ENTRIES, db, wal,
                   peak, snapshot_bytes, DISK_TRAILING);
-    /* Between snapshots the WAL holds at most a threshold's worth of
-     * appends; the peak never carries two snapshots. */
-    assert_true(peak < s_disk_bound(snapshot_bytes, DISK_TRAILING + DISK_THRESHOLD));
+    /* Between snapshots the database holds at most a threshold's worth of
+     * appends more, never two snapshots; the WAL, copied back on the
+     * checkpointer's thread, may still hold the newest snapshot's pages and
+     * the 1 MiB (256 pages) it is left to gather before it is copied. */
+    assert_true(peak < s_disk_bound(snapshot_bytes, DISK_TRAILING + DISK_THRESHOLD) +
+                           (long)snapshot_bytes + 1024 * 1024);
 
     /* Nothing raft needs was given up for it: with one more batch after
      * the snapshot, the trailing entries come back with it. */
