@@ -25,6 +25,7 @@
  *   - nothing here decides anything for the state machine: it only keeps.
  */
 #include "history.h"
+#include "walckpt.h"
 
 #include "common/envelope.h"
 #include "common/receipt.h"
@@ -126,6 +127,7 @@ struct ics_history {
     char group[ICS_GROUP_MAX];
     sqlite3 *db;
     sqlite3_stmt *st[S_N];
+    ics_walckpt_t *ckpt;             /* WAL checkpoints off the loop (walckpt.h) */
     bool in_tx;
     uint64_t top;                    /* highest position held or vouched for */
     uint8_t chain0[ICS_CHAIN_BYTES]; /* chain before position 1 */
@@ -476,6 +478,8 @@ static int s_open_db(ics_history_t *self, const char *path, int *format, ics_err
             rc = ics_err(err, ICS_EIO, "%s: %s", name, sqlite3_errmsg(self->db));
             goto out;
         }
+    if (path != NULL && (self->ckpt = ics_walckpt_start(self->db, path, 256, err)) == NULL)
+        goto out;
     rc = ICS_OK;
 out:
     sqlite3_free(msg);
@@ -578,6 +582,7 @@ void ics_history_close(ics_history_t **self_p)
     self = *self_p;
     if (self->in_tx)
         ics_history_commit(self, false);
+    ics_walckpt_stop(&self->ckpt);
     for (int i = 0; i < S_N; i++)
         sqlite3_finalize(self->st[i]);
     sqlite3_close(self->db);

@@ -39,6 +39,7 @@
  *    a prune's commit the WAL is checkpointed and truncated.
  */
 #include "outbox.h"
+#include "walckpt.h"
 
 #include <assert.h>
 #include <sqlite3.h>
@@ -88,7 +89,6 @@ enum {
     S_DROP_DEAD,
     S_FORGET,
     S_VACUUM,
-    S_CHECKPOINT,
     S_NSTMT
 };
 
@@ -110,13 +110,13 @@ static const char *const s_sql[S_NSTMT] = {
     [S_FORGET] = "DELETE FROM tokens WHERE seq <= ?1"
                  " AND NOT EXISTS (SELECT 1 FROM envelopes e WHERE e.seq = tokens.seq)",
     [S_VACUUM] = "PRAGMA incremental_vacuum",
-    [S_CHECKPOINT] = "PRAGMA wal_checkpoint(TRUNCATE)",
 };
 
 struct ics_outbox {
     sqlite3 *db;
     char *path;                 /* for error messages */
     sqlite3_stmt *stmt[S_NSTMT];
+    ics_walckpt_t *ckpt;        /* WAL checkpoints off the loop (walckpt.h) */
     ics_outbox_opts_t opts;
     bool in_txn;                /* the batch's transaction is open */
     bool lost;                  /* SQLite rolled back a batch that had puts */
@@ -279,16 +279,12 @@ static int s_prune(ics_outbox_t *self, ics_err_t *err)
     return s_run(self, self->stmt[S_VACUUM], err, "cannot reclaim free pages");
 }
 
-/* After a prune's commit: copies the WAL into the database and truncates
- * it. Only logged on failure: the commit itself has succeeded. */
+/* After a prune's commit: has the WAL copied into the database and cut,
+ * off the loop (walckpt.h). The checkpointer logs a failure; the commit
+ * itself has succeeded. */
 static void s_checkpoint(ics_outbox_t *self)
 {
-    sqlite3_stmt *stmt = self->stmt[S_CHECKPOINT];
-    int rc = sqlite3_step(stmt);
-
-    if (rc != SQLITE_ROW)
-        ics_warn("%s: cannot checkpoint the WAL: %s", self->path, sqlite3_errmsg(self->db));
-    sqlite3_reset(stmt);
+    ics_walckpt_request(self->ckpt, true);
 }
 
 /* Reads the file's identity and schema under one write lock, so two
@@ -468,6 +464,11 @@ ics_outbox_t *ics_outbox_open(const char *path, const ics_outbox_opts_t *opts, i
             goto out;
         }
     }
+    self->ckpt = ics_walckpt_start(self->db, path, 256, err);
+    if (self->ckpt == NULL) {
+        rc = ICS_EIO;
+        goto out;
+    }
     rc = s_load_applied_max(self, err);
 out:
     if (rc != ICS_OK)
@@ -488,6 +489,7 @@ void ics_outbox_close(ics_outbox_t **self_p)
     s_check_lost(self);
     if (self->in_txn && s_run(self, self->stmt[S_COMMIT], &err, "cannot commit") != ICS_OK)
         ics_error("%s", err.msg);
+    ics_walckpt_stop(&self->ckpt);
     for (int i = 0; i < S_NSTMT; i++)
         sqlite3_finalize(self->stmt[i]);
     /* sqlite3_open_v2 hands back a handle even when it fails. */
