@@ -548,6 +548,61 @@ static uint64_t s_oldest_pending(ics_group_t *self)
     return oldest;
 }
 
+/* Signatures ahead of apply (verifier.h), under the keys in force now
+ * (should one change before apply, apply verifies afresh): another
+ * organisation's envelope signature (ours are in the memo since we made
+ * them), and the person signature its command carries, made by icsctl. */
+static void s_preverify(ics_group_t *self, const Ics__V1__Envelope *env)
+{
+    Ics__V1__Command *cmd = NULL;
+    uint8_t pk[ICS_PK_BYTES];
+
+    if (self->verifier == NULL)
+        return;
+    if (strcmp(env->org, self->cfg->org) != 0 &&
+        ics_fsm_member_key(self->fsm, env->org, pk) == ICS_OK)
+        ics_verifier_push_envelope(self->verifier, env, pk);
+    if (ics_command_decode(env, &cmd, NULL) != ICS_OK)
+        return;
+    if (cmd->person_sig != NULL && cmd->actor != NULL &&
+        ics_fsm_person_key(self->fsm, env->org, cmd->actor, pk) == ICS_OK)
+        ics_verifier_push_person(self->verifier, env, cmd, pk);
+    ics__v1__command__free_unpacked(cmd, NULL);
+}
+
+static void s_preverify_bytes(ics_group_t *self, const uint8_t *buf, size_t len)
+{
+    Ics__V1__Envelope *env = ics__v1__envelope__unpack(NULL, len, buf);
+
+    if (env != NULL) {
+        s_preverify(self, env);
+        ics__v1__envelope__free_unpacked(env, NULL);
+    }
+}
+
+/* Every envelope in the entries of an AppendEntries, bare or batched: a
+ * follower applies them once the leader says they are committed. */
+static void s_preverify_entries(ics_group_t *self, const Ics__V1__RaftMessage *m)
+{
+    if (self->verifier == NULL || m->body_case != ICS__V1__RAFT_MESSAGE__BODY_APPEND_ENTRIES)
+        return;
+    for (size_t i = 0; i < m->append_entries->n_entries; i++) {
+        const Ics__V1__RaftEntry *e = m->append_entries->entries[i];
+        ics_batch_reader_t r;
+        const uint8_t *el;
+        size_t el_len;
+        ics_err_t err;
+
+        if (e->type != RAFT_COMMAND)
+            continue;
+        if (!ics_batch_is(e->data.data, e->data.len))
+            s_preverify_bytes(self, e->data.data, e->data.len);
+        else if (ics_batch_open(&r, e->data.data, e->data.len, &err) == ICS_OK)
+            while (ics_batch_next(&r, &el, &el_len))
+                s_preverify_bytes(self, el, el_len);
+    }
+}
+
 /* Signs and queues a command. token may be NULL (internal submissions). */
 static int s_submit(ics_group_t *self, const uint8_t *cmd, size_t cmd_len, uint32_t kind,
                     const uint8_t *token, size_t token_len, uint64_t timeout_ms,
@@ -593,6 +648,7 @@ static int s_submit(ics_group_t *self, const uint8_t *cmd, size_t cmd_len, uint3
             return rc;
         }
         seq = f.seq;
+        s_preverify_bytes(self, env, env_len);
     } else if (rc != ICS_OK) {
         return rc;
     } else {
@@ -1349,51 +1405,6 @@ void ics_group_flush(ics_group_t *self)
 }
 
 /* ---- frames ------------------------------------------------------------ */
-
-/* Signatures ahead of apply (verifier.h): another organisation's envelope,
- * under the key it holds now (should that change before apply, apply
- * verifies afresh). Our own are in the memo since we signed them. */
-static void s_preverify(ics_group_t *self, const Ics__V1__Envelope *env)
-{
-    uint8_t pk[ICS_PK_BYTES];
-
-    if (self->verifier != NULL && strcmp(env->org, self->cfg->org) != 0 &&
-        ics_fsm_member_key(self->fsm, env->org, pk) == ICS_OK)
-        ics_verifier_push_envelope(self->verifier, env, pk);
-}
-
-static void s_preverify_bytes(ics_group_t *self, const uint8_t *buf, size_t len)
-{
-    Ics__V1__Envelope *env = ics__v1__envelope__unpack(NULL, len, buf);
-
-    if (env != NULL) {
-        s_preverify(self, env);
-        ics__v1__envelope__free_unpacked(env, NULL);
-    }
-}
-
-/* Every envelope in the entries of an AppendEntries, bare or batched: a
- * follower applies them once the leader says they are committed. */
-static void s_preverify_entries(ics_group_t *self, const Ics__V1__RaftMessage *m)
-{
-    if (self->verifier == NULL || m->body_case != ICS__V1__RAFT_MESSAGE__BODY_APPEND_ENTRIES)
-        return;
-    for (size_t i = 0; i < m->append_entries->n_entries; i++) {
-        const Ics__V1__RaftEntry *e = m->append_entries->entries[i];
-        ics_batch_reader_t r;
-        const uint8_t *el;
-        size_t el_len;
-        ics_err_t err;
-
-        if (e->type != RAFT_COMMAND)
-            continue;
-        if (!ics_batch_is(e->data.data, e->data.len))
-            s_preverify_bytes(self, e->data.data, e->data.len);
-        else if (ics_batch_open(&r, e->data.data, e->data.len, &err) == ICS_OK)
-            while (ics_batch_next(&r, &el, &el_len))
-                s_preverify_bytes(self, el, el_len);
-    }
-}
 
 static void s_on_forward(ics_group_t *self, const char *from, const Ics__V1__Forward *fwd)
 {

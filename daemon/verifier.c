@@ -5,6 +5,7 @@
  */
 #include "verifier.h"
 #include "common/envelope.h"
+#include "common/personsig.h"
 
 #include <pthread.h>
 #include <stdlib.h>
@@ -150,6 +151,17 @@ void ics_verifier_push_envelope(ics_verifier_t *self, const Ics__V1__Envelope *e
         return;
     if (ics_envelope_signing_input(env, &input, &len) == ICS_OK)
         ics_verifier_push(self, pk, env->signature.data, input, len);
+}
+
+void ics_verifier_push_person(ics_verifier_t *self, const Ics__V1__Envelope *env,
+                              const Ics__V1__Command *cmd, const uint8_t pk[ICS_PK_BYTES])
+{
+    uint8_t *input = NULL;
+    size_t len = 0;
+
+    if (ics_person_signed_input(env->group, env->org, cmd, env->payload.data, env->payload.len,
+                                pk, &input, &len) == ICS_OK)
+        ics_verifier_push(self, pk, cmd->person_sig->signature.data, input, len);
 }
 
 void ics_verifier_stats(ics_verifier_t *self, ics_verifier_stats_t *out)

@@ -15,6 +15,7 @@
 #define ICS_VERIFIER_H
 
 #include "common/keys.h"
+#include "ics/v1/command.pb-c.h"
 #include "ics/v1/envelope.pb-c.h"
 
 typedef struct ics_verifier ics_verifier_t;
@@ -42,6 +43,11 @@ bool ics_verifier_push(ics_verifier_t *self, const uint8_t pk[ICS_PK_BYTES],
  * pk's key (apply checks the rest). */
 void ics_verifier_push_envelope(ics_verifier_t *self, const Ics__V1__Envelope *env,
                                 const uint8_t pk[ICS_PK_BYTES]);
+
+/* Queues a check of the person signature that payload (env's command,
+ * decoded as cmd) carries, by pk, if it says it is pk's. */
+void ics_verifier_push_person(ics_verifier_t *self, const Ics__V1__Envelope *env,
+                              const Ics__V1__Command *cmd, const uint8_t pk[ICS_PK_BYTES]);
 
 void ics_verifier_stats(ics_verifier_t *self, ics_verifier_stats_t *out);
 

@@ -163,12 +163,13 @@ out:
     return rc;
 }
 
-int ics_person_verify(const char *group, const char *org, const Ics__V1__Command *cmd,
-                      const uint8_t *payload, size_t len, const uint8_t pk[ICS_PK_BYTES])
+int ics_person_signed_input(const char *group, const char *org, const Ics__V1__Command *cmd,
+                            const uint8_t *payload, size_t len, const uint8_t pk[ICS_PK_BYTES],
+                            uint8_t **input, size_t *input_len)
 {
     const Ics__V1__PersonSig *ps = cmd->person_sig;
-    uint8_t *bare = NULL, *input = NULL, kid[ICS_KEY_ID_BYTES];
-    size_t bare_len = 0, input_len = 0;
+    uint8_t *bare = NULL, kid[ICS_KEY_ID_BYTES];
+    size_t bare_len = 0;
     int rc;
 
     if (ps == NULL)
@@ -182,10 +183,20 @@ int ics_person_verify(const char *group, const char *org, const Ics__V1__Command
     if (rc != ICS_OK)
         return rc == ICS_ENOENT ? ICS_EMALFORMED : rc;
     rc = ics_person_signing_input(group, org, cmd->actor ? cmd->actor : "", ps->key_id.data,
-                                  ps->key_id.len, ps->seq, bare, bare_len, &input, &input_len);
-    if (rc == ICS_OK && !ics_signature_ok(pk, input, input_len, ps->signature.data))
-        rc = ICS_ESIG;
+                                  ps->key_id.len, ps->seq, bare, bare_len, input, input_len);
     free(bare);
+    return rc;
+}
+
+int ics_person_verify(const char *group, const char *org, const Ics__V1__Command *cmd,
+                      const uint8_t *payload, size_t len, const uint8_t pk[ICS_PK_BYTES])
+{
+    uint8_t *input = NULL;
+    size_t input_len = 0;
+    int rc = ics_person_signed_input(group, org, cmd, payload, len, pk, &input, &input_len);
+
+    if (rc == ICS_OK && !ics_signature_ok(pk, input, input_len, cmd->person_sig->signature.data))
+        rc = ICS_ESIG;
     free(input);
     return rc;
 }

@@ -37,6 +37,13 @@ int ics_person_unsigned_bytes(const uint8_t *payload, size_t len, uint8_t **out,
 int ics_person_sign(const ics_identity_t *id, const char *group, const char *org,
                     uint64_t seq, Ics__V1__Command *cmd, uint8_t **out, size_t *out_len);
 
+/* The bytes the person signature of payload (decoded as cmd) covers, if
+ * its key id is pk's: *input malloc'd, ICS_OK; or ics_person_verify's
+ * errors but ICS_ESIG. */
+int ics_person_signed_input(const char *group, const char *org, const Ics__V1__Command *cmd,
+                            const uint8_t *payload, size_t len, const uint8_t pk[ICS_PK_BYTES],
+                            uint8_t **input, size_t *input_len);
+
 /* Checks that the command bytes payload (decoded as cmd) carry a good
  * signature of cmd->actor of org under pk: ICS_OK; ICS_ENOENT (no
  * person_sig), ICS_EMALFORMED (a field of the wrong size, or the record

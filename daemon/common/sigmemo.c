@@ -1,8 +1,9 @@
 /*
- * The signature memo (sigmemo.h): a direct-mapped table of digests under
- * one mutex. A slot holds the digest that last landed on it; two triples
- * that share a slot push each other out, which costs only a verification.
- * Nothing is removed otherwise; a slot never written matches nothing.
+ * The signature memo (sigmemo.h): a table of digests in buckets of four
+ * slots, under one mutex. A digest goes to the bucket its first bytes name;
+ * a full bucket gives up its oldest slot (round robin), which costs only a
+ * verification later. Nothing is removed otherwise; a slot never written
+ * matches nothing.
  */
 #include "sigmemo.h"
 
@@ -12,11 +13,13 @@
 #include <string.h>
 
 #define S_DOMAIN "ICSD-SIGMEMO-V1"
+#define S_WAYS 4
 
 static struct {
     pthread_mutex_t lock;
     uint8_t (*slot)[ICS_SIGMEMO_DIGEST];
     bool *used;
+    uint8_t *victim;  /* per bucket: the slot a full bucket gives up next */
     uint64_t mask;
     ics_sigmemo_stats_t stats;
 } s_memo = {.lock = PTHREAD_MUTEX_INITIALIZER};
@@ -32,11 +35,14 @@ bool ics_sigmemo_enable(unsigned slots_log2)
         size_t n = (size_t)1 << slots_log2;
         s_memo.slot = calloc(n, ICS_SIGMEMO_DIGEST);
         s_memo.used = calloc(n, sizeof *s_memo.used);
-        if (s_memo.slot == NULL || s_memo.used == NULL) {
+        s_memo.victim = calloc(n / S_WAYS, 1);
+        if (s_memo.slot == NULL || s_memo.used == NULL || s_memo.victim == NULL) {
             free(s_memo.slot);
             free(s_memo.used);
+            free(s_memo.victim);
             s_memo.slot = NULL;
             s_memo.used = NULL;
+            s_memo.victim = NULL;
             ok = false;
         } else {
             s_memo.mask = n - 1;
@@ -76,11 +82,17 @@ bool ics_sigmemo_digest(const uint8_t pk[ICS_PK_BYTES], const uint8_t *msg, size
     return true;
 }
 
-static uint64_t s_index(const uint8_t d[ICS_SIGMEMO_DIGEST])
+/* The first slot of d's bucket. */
+static uint64_t s_bucket(const uint8_t d[ICS_SIGMEMO_DIGEST])
 {
     uint64_t v;
     memcpy(&v, d, sizeof v);
-    return v & s_memo.mask;
+    return v & s_memo.mask & ~(uint64_t)(S_WAYS - 1);
+}
+
+static bool s_holds(uint64_t i, const uint8_t d[ICS_SIGMEMO_DIGEST])
+{
+    return s_memo.used[i] && memcmp(s_memo.slot[i], d, ICS_SIGMEMO_DIGEST) == 0;
 }
 
 bool ics_sigmemo_has(const uint8_t d[ICS_SIGMEMO_DIGEST])
@@ -89,8 +101,9 @@ bool ics_sigmemo_has(const uint8_t d[ICS_SIGMEMO_DIGEST])
 
     pthread_mutex_lock(&s_memo.lock);
     if (s_memo.slot != NULL) {
-        uint64_t i = s_index(d);
-        hit = s_memo.used[i] && memcmp(s_memo.slot[i], d, ICS_SIGMEMO_DIGEST) == 0;
+        uint64_t b = s_bucket(d);
+        for (unsigned w = 0; w < S_WAYS && !hit; w++)
+            hit = s_holds(b + w, d);
         if (hit)
             s_memo.stats.hits++;
         else
@@ -104,7 +117,15 @@ void ics_sigmemo_put(const uint8_t d[ICS_SIGMEMO_DIGEST])
 {
     pthread_mutex_lock(&s_memo.lock);
     if (s_memo.slot != NULL) {
-        uint64_t i = s_index(d);
+        uint64_t b = s_bucket(d), i = UINT64_MAX;
+        for (unsigned w = 0; w < S_WAYS && i == UINT64_MAX; w++)
+            if (!s_memo.used[b + w] || s_holds(b + w, d))
+                i = b + w;
+        if (i == UINT64_MAX) {
+            uint8_t *v = &s_memo.victim[b / S_WAYS];
+            i = b + *v;
+            *v = (uint8_t)((*v + 1) % S_WAYS);
+        }
         memcpy(s_memo.slot[i], d, ICS_SIGMEMO_DIGEST);
         s_memo.used[i] = true;
         s_memo.stats.stored++;

@@ -759,6 +759,23 @@ int ics_fsm_member_key(ics_fsm_t *self, const char *org, uint8_t pk[ICS_PK_BYTES
     return rc;
 }
 
+int ics_fsm_person_key(ics_fsm_t *self, const char *org, const char *person,
+                       uint8_t pk[ICS_PK_BYTES])
+{
+    sqlite3_stmt *st = NULL;
+    int rc = ics_sql_query(self->db, &st, "SELECT k.public_key FROM people p JOIN person_keys k"
+                                          " ON k.org = p.org AND k.person = p.person"
+                                          " WHERE p.org = ?1 AND p.person = ?2 AND p.active",
+                           "tt", org, person);
+    if (rc != ICS_OK)
+        return rc;
+    rc = ics_sql_row(self->db, st);
+    if (rc == ICS_OK && !ics_sql_column_blob(st, 0, pk, ICS_PK_BYTES))
+        rc = ICS_ENOENT;
+    ics_sql_release(self->db, st);
+    return rc;
+}
+
 bool ics_fsm_is_member(ics_fsm_t *self, const char *org)
 {
     ics_member_t m;

@@ -115,6 +115,9 @@ bool ics_fsm_has_genesis(ics_fsm_t *self);
 bool ics_fsm_check(ics_fsm_t *self, char *why, size_t size);
 
 int ics_fsm_member_key(ics_fsm_t *self, const char *org, uint8_t pk[ICS_PK_BYTES]);   /* ICS_ENOENT if not a member */
+/* The key in force for an active person of org; ICS_ENOENT if none. */
+int ics_fsm_person_key(ics_fsm_t *self, const char *org, const char *person,
+                       uint8_t pk[ICS_PK_BYTES]);
 bool ics_fsm_is_member(ics_fsm_t *self, const char *org);
 
 /* Highest verified seq of org, 0 if none. */

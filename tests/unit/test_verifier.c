@@ -20,6 +20,7 @@
 #include <time.h>
 
 #include "common/envelope.h"
+#include "common/personsig.h"
 #include "common/sigmemo.h"
 #include "verifier.h"
 
@@ -300,6 +301,68 @@ static void verifier_takes_envelopes_under_their_key(void **state)
     free(buf);
 }
 
+/* A person's signature, made by icsctl and checked by nobody on the way:
+ * checked ahead of apply under the person's key, found in the memo when
+ * the state machine verifies it (ics_person_verify). */
+static void verifier_takes_person_signatures(void **state)
+{
+    fixture_t *f = *state;
+    Ics__V1__Command cmd = ICS__V1__COMMAND__INIT;
+    Ics__V1__Raw raw = ICS__V1__RAW__INIT;
+    Ics__V1__Envelope *env = NULL;
+    Ics__V1__Command *got = NULL;
+    uint8_t *payload = NULL, *buf = NULL;
+    size_t payload_len = 0, len = 0;
+    ics_verifier_stats_t vs;
+    ics_sigmemo_stats_t a, b;
+    ics_err_t err;
+
+    assert_true(ics_sigmemo_enable(12));
+    raw.data.data = (uint8_t *)"hello";
+    raw.data.len = 5;
+    cmd.body_case = ICS__V1__COMMAND__BODY_RAW;
+    cmd.raw = &raw;
+    cmd.actor = "bed.manager";
+    /* f->other plays the person: its key is not the organisation's. */
+    assert_int_equal(ics_person_sign(f->other, "nenc", "QHM", 3, &cmd, &payload, &payload_len),
+                     ICS_OK);
+    ics_envelope_fields_t fields = {.group = "nenc", .org = "QHM", .seq = 9,
+                                    .timestamp_ms = 1700000000000ull,
+                                    .kind = ICS__V1__COMMAND__BODY_RAW, .payload = payload,
+                                    .payload_len = payload_len};
+    assert_int_equal(ics_envelope_seal(f->signer, &fields, &buf, &len, &err), ICS_OK);
+    assert_int_equal(ics_envelope_decode(buf, len, &env, &err), ICS_OK);
+    assert_int_equal(ics_command_decode(env, &got, &err), ICS_OK);
+    assert_non_null(got->person_sig);
+
+    ics_verifier_t *v = ics_verifier_new(1, 16, &err);
+    assert_non_null(v);
+    /* Under another key than the one it names: not taken. */
+    ics_verifier_push_person(v, env, got, ics_identity_public(f->signer));
+    ics_verifier_stats(v, &vs);
+    assert_int_equal(vs.queued, 0);
+    ics_verifier_push_person(v, env, got, ics_identity_public(f->other));
+    s_wait_checked(v, 1);
+    ics_verifier_stats(v, &vs);
+    assert_int_equal(vs.valid, 1);
+    ics_sigmemo_stats(&a);
+    assert_int_equal(ics_person_verify("nenc", "QHM", got, env->payload.data, env->payload.len,
+                                       ics_identity_public(f->other)),
+                     ICS_OK);
+    ics_sigmemo_stats(&b);
+    assert_int_equal(b.hits - a.hits, 1);
+    assert_int_equal(b.misses - a.misses, 0);
+    /* Another organisation's name in the signing input: verified afresh. */
+    assert_int_equal(ics_person_verify("nenc", "RTD", got, env->payload.data, env->payload.len,
+                                       ics_identity_public(f->other)),
+                     ICS_ESIG);
+    ics_verifier_destroy(&v);
+    ics__v1__command__free_unpacked(got, NULL);
+    ics__v1__envelope__free_unpacked(env, NULL);
+    free(payload);
+    free(buf);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -309,6 +372,7 @@ int main(void)
         cmocka_unit_test(verifier_checks_ahead_of_apply),
         cmocka_unit_test(verifier_full_queue_drops),
         cmocka_unit_test(verifier_takes_envelopes_under_their_key),
+        cmocka_unit_test(verifier_takes_person_signatures),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
