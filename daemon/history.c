@@ -25,6 +25,7 @@
  *   - nothing here decides anything for the state machine: it only keeps.
  */
 #include "history.h"
+#include "sqlfile.h"
 #include "walckpt.h"
 
 #include "common/envelope.h"
@@ -419,8 +420,7 @@ static int s_open_db(ics_history_t *self, const char *path, int *format, ics_err
     char *msg = NULL;
     int rc = ICS_EIO;
 
-    if (sqlite3_open_v2(name, &self->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
-        SQLITE_OK)
+    if (ics_sqlfile_open(name, &self->db) != SQLITE_OK)
         return ics_err(err, ICS_EIO, "%s: %s", name,
                        self->db ? sqlite3_errmsg(self->db) : "out of memory");
     sqlite3_busy_timeout(self->db, 1000);
@@ -472,12 +472,10 @@ static int s_open_db(ics_history_t *self, const char *path, int *format, ics_err
                      *format, S_FORMAT);
         goto out;
     }
-    for (int i = 0; i < S_N; i++)
-        if (sqlite3_prepare_v3(self->db, s_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &self->st[i],
-                               NULL) != SQLITE_OK) {
-            rc = ics_err(err, ICS_EIO, "%s: %s", name, sqlite3_errmsg(self->db));
-            goto out;
-        }
+    if (ics_sqlfile_prepare(self->db, s_sql, self->st, S_N) != SQLITE_OK) {
+        rc = ics_err(err, ICS_EIO, "%s: %s", name, sqlite3_errmsg(self->db));
+        goto out;
+    }
     if (path != NULL && (self->ckpt = ics_walckpt_start(self->db, path, 256, err)) == NULL)
         goto out;
     rc = ICS_OK;
@@ -583,9 +581,7 @@ void ics_history_close(ics_history_t **self_p)
     if (self->in_tx)
         ics_history_commit(self, false);
     ics_walckpt_stop(&self->ckpt);
-    for (int i = 0; i < S_N; i++)
-        sqlite3_finalize(self->st[i]);
-    sqlite3_close(self->db);
+    ics_sqlfile_close(self->db, self->st, S_N);
     free(self);
     *self_p = NULL;
 }

@@ -39,6 +39,7 @@
  *    a prune's commit the WAL is checkpointed and truncated.
  */
 #include "outbox.h"
+#include "sqlfile.h"
 #include "walckpt.h"
 
 #include <assert.h>
@@ -356,35 +357,21 @@ out:
 
 static int s_configure(ics_outbox_t *self, ics_err_t *err)
 {
-    sqlite3_stmt *stmt = NULL;
-    const char *mode;
+    char mode[16];
+    bool stepped;
     int rc;
 
-    rc = sqlite3_prepare_v2(self->db, "PRAGMA journal_mode = WAL", -1, &stmt, NULL);
-    if (rc != SQLITE_OK) {
-        rc = s_fail(self, err, rc, "cannot enable WAL");
-        goto out;
-    }
-    rc = sqlite3_step(stmt);
-    if (rc != SQLITE_ROW) {
-        rc = s_fail(self, err, rc, "cannot enable WAL");
-        goto out;
-    }
-    /* The answer is the mode in force, the old one if WAL is impossible. */
-    mode = (const char *)sqlite3_column_text(stmt, 0);
-    if (mode == NULL || strcmp(mode, "wal") != 0) {
-        rc = ics_err(err, ICS_EIO, "%s: cannot enable WAL: journal mode stays %s", self->path,
-                     mode != NULL ? mode : "unknown");
-        goto out;
-    }
+    rc = ics_sqlfile_wal(self->db, mode, sizeof mode, &stepped);
+    if (rc != SQLITE_OK)
+        return s_fail(self, err, rc, "cannot enable WAL");
+    if (strcmp(mode, "wal") != 0)
+        return ics_err(err, ICS_EIO, "%s: cannot enable WAL: journal mode stays %s", self->path,
+                       mode);
     /* Per connection: set on every open. */
-    rc = s_exec(self,
-                "PRAGMA synchronous = FULL;"
-                "PRAGMA journal_size_limit = " S_STR(S_WAL_LIMIT),
-                err, "cannot configure the outbox");
-out:
-    sqlite3_finalize(stmt);
-    return rc;
+    return s_exec(self,
+                  "PRAGMA synchronous = FULL;"
+                  "PRAGMA journal_size_limit = " S_STR(S_WAL_LIMIT),
+                  err, "cannot configure the outbox");
 }
 
 /* The highest answered seq stands in for the highest applied one until
@@ -430,7 +417,7 @@ ics_outbox_t *ics_outbox_open(const char *path, const ics_outbox_opts_t *opts, i
         self->opts.window = ICS_OUTBOX_WINDOW;
     if (self->opts.prune_every == 0)
         self->opts.prune_every = ICS_OUTBOX_PRUNE_EVERY;
-    rc = sqlite3_open_v2(path, &self->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
+    rc = ics_sqlfile_open(path, &self->db);
     if (rc != SQLITE_OK) {
         rc = s_fail(self, err, rc, "cannot open the outbox");
         goto out;
@@ -456,15 +443,13 @@ ics_outbox_t *ics_outbox_open(const char *path, const ics_outbox_opts_t *opts, i
             ics_warn("%s", verr.msg);
         ics_notice("%s: outbox migrated to schema version %d", path, S_SCHEMA_VERSION);
     }
-    for (int i = 0; i < S_NSTMT; i++) {
-        rc = sqlite3_prepare_v3(self->db, s_sql[i], -1, SQLITE_PREPARE_PERSISTENT,
-                                &self->stmt[i], NULL);
-        if (rc != SQLITE_OK) {
-            rc = s_fail(self, err, rc, "cannot prepare a statement");
-            goto out;
-        }
+    rc = ics_sqlfile_prepare(self->db, s_sql, self->stmt, S_NSTMT);
+    if (rc != SQLITE_OK) {
+        rc = s_fail(self, err, rc, "cannot prepare a statement");
+        goto out;
     }
-    self->ckpt = ics_walckpt_start(self->db, path, 256, err);
+    /* Little is written per turn: small checkpoints, often. */
+    self->ckpt = ics_walckpt_start(self->db, path, 64, err);
     if (self->ckpt == NULL) {
         rc = ICS_EIO;
         goto out;
@@ -490,10 +475,8 @@ void ics_outbox_close(ics_outbox_t **self_p)
     if (self->in_txn && s_run(self, self->stmt[S_COMMIT], &err, "cannot commit") != ICS_OK)
         ics_error("%s", err.msg);
     ics_walckpt_stop(&self->ckpt);
-    for (int i = 0; i < S_NSTMT; i++)
-        sqlite3_finalize(self->stmt[i]);
     /* sqlite3_open_v2 hands back a handle even when it fails. */
-    if (self->db != NULL && sqlite3_close(self->db) != SQLITE_OK)
+    if (ics_sqlfile_close(self->db, self->stmt, S_NSTMT) != SQLITE_OK)
         ics_error("%s: cannot close the outbox: %s", self->path, sqlite3_errmsg(self->db));
     free(self->path);
     free(self);

@@ -36,6 +36,7 @@
  *    checksums computed when first opened by this build.
  */
 #include "store.h"
+#include "sqlfile.h"
 #include "walckpt.h"
 
 #include <assert.h>
@@ -518,8 +519,8 @@ out:
 
 static int s_configure(ics_store_t *self, ics_err_t *err)
 {
-    sqlite3_stmt *stmt = NULL;
-    const char *mode;
+    char mode[16];
+    bool stepped;
     int rc;
 
     /* Only takes effect on a file that has no page yet, so it must come
@@ -528,33 +529,21 @@ static int s_configure(ics_store_t *self, ics_err_t *err)
     rc = s_exec(self, "PRAGMA auto_vacuum = INCREMENTAL", err,
                 "cannot set auto_vacuum=INCREMENTAL");
     if (rc != ICS_OK)
-        goto out;
-    /* The pragma answers with the mode in force, which stays the old one if
-     * WAL is impossible (e.g. no shared memory on this filesystem). */
-    rc = s_prepare(self, "PRAGMA journal_mode = WAL", &stmt, err);
-    if (rc != ICS_OK)
-        goto out;
-    rc = sqlite3_step(stmt);
-    if (rc != SQLITE_ROW) {
-        rc = s_fail(self, err, rc, "cannot enable WAL");
-        goto out;
-    }
-    mode = (const char *)sqlite3_column_text(stmt, 0);
-    if (mode == NULL || strcmp(mode, "wal") != 0) {
-        rc = ics_err(err, ICS_EIO, "%s: cannot enable WAL: journal mode stays %s",
-                     self->path, mode != NULL ? mode : "unknown");
-        goto out;
-    }
+        return rc;
+    rc = ics_sqlfile_wal(self->db, mode, sizeof mode, &stepped);
+    if (rc != SQLITE_OK)
+        return s_fail(self, err, rc,
+                      stepped ? "cannot enable WAL" : "cannot prepare a statement");
+    if (strcmp(mode, "wal") != 0)
+        return ics_err(err, ICS_EIO, "%s: cannot enable WAL: journal mode stays %s",
+                       self->path, mode);
     /* synchronous and journal_size_limit are per connection: they must be
      * set on every open. */
     rc = s_exec(self, "PRAGMA synchronous = FULL", err, "cannot set synchronous=FULL");
     if (rc != ICS_OK)
-        goto out;
-    rc = s_exec(self, "PRAGMA journal_size_limit = " S_STR(S_WAL_LIMIT), err,
-                "cannot set journal_size_limit");
-out:
-    sqlite3_finalize(stmt);
-    return rc;
+        return rc;
+    return s_exec(self, "PRAGMA journal_size_limit = " S_STR(S_WAL_LIMIT), err,
+                  "cannot set journal_size_limit");
 }
 
 /* SQL function for the migration: ics_entry_sum(idx, term, type, data). */
@@ -683,7 +672,7 @@ ics_store_t *ics_store_open(const char *path, ics_err_t *err)
         rc = ics_err(err, ICS_ENOMEM, "%s: out of memory", path);
         goto out;
     }
-    rc = sqlite3_open_v2(path, &self->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
+    rc = ics_sqlfile_open(path, &self->db);
     if (rc != SQLITE_OK) {
         rc = s_fail(self, err, rc, "cannot open the raft store");
         goto out;
@@ -694,13 +683,10 @@ ics_store_t *ics_store_open(const char *path, ics_err_t *err)
     rc = s_schema(self, err);
     if (rc != ICS_OK)
         goto out;
-    for (int i = 0; i < S_NSTMT; i++) {
-        rc = sqlite3_prepare_v3(self->db, s_sql[i], -1, SQLITE_PREPARE_PERSISTENT,
-                                &self->stmt[i], NULL);
-        if (rc != SQLITE_OK) {
-            rc = s_fail(self, err, rc, "cannot prepare a statement");
-            goto out;
-        }
+    rc = ics_sqlfile_prepare(self->db, s_sql, self->stmt, S_NSTMT);
+    if (rc != SQLITE_OK) {
+        rc = s_fail(self, err, rc, "cannot prepare a statement");
+        goto out;
     }
     self->ckpt = ics_walckpt_start(self->db, path, S_CHECKPOINT_PAGES, err);
     if (self->ckpt == NULL)
@@ -726,10 +712,8 @@ void ics_store_close(ics_store_t **self_p)
     ics_walckpt_stop(&self->ckpt);
     /* An open batch needs no explicit rollback: closing the connection
      * discards it, and it never reached the disk as committed. */
-    for (int i = 0; i < S_NSTMT; i++)
-        sqlite3_finalize(self->stmt[i]);
     /* sqlite3_open_v2 hands back a handle even when it fails. */
-    if (self->db != NULL && sqlite3_close(self->db) != SQLITE_OK)
+    if (ics_sqlfile_close(self->db, self->stmt, S_NSTMT) != SQLITE_OK)
         ics_error("%s: cannot close the raft store: %s", self->path,
                   sqlite3_errmsg(self->db));
     free(self->path);

@@ -91,7 +91,7 @@ static void s_raise(ics_walckpt_t *self)
  * uncopied (half a threshold: a few turns' writes), copies the rest here
  * as SQLite itself would have, cheaply: the thread has already synced the
  * bulk to the database file. The WAL then restarts at the next write. The
- * loop also does it at eight thresholds, however much is left, should the
+ * loop also does it at four thresholds, however much is left, should the
  * thread never get near (a writer faster than its checkpoints); and it is
  * the loop that cuts the file to nothing when asked (TRUNCATE holds the
  * writer's lock, which on the writer's own thread keeps nobody waiting). */
@@ -113,7 +113,7 @@ static int s_hook(void *arg, sqlite3 *db, const char *name, int frames)
 
     if (!truncate && (unsigned)frames < self->pages)
         return SQLITE_OK;
-    if (idle && (left <= self->pages / 2 || (unsigned)frames >= 8u * self->pages)) {
+    if (idle && (left <= self->pages / 2 || (unsigned)frames >= 4u * self->pages)) {
         int rc = sqlite3_wal_checkpoint_v2(db, name, truncate ? SQLITE_CHECKPOINT_TRUNCATE
                                                               : SQLITE_CHECKPOINT_PASSIVE,
                                            NULL, NULL);

@@ -418,6 +418,122 @@ static int s_dispatch(ics_apply_ctx_t *ctx, const Ics__V1__Command *cmd)
     return rc < 0 ? rc : ICS_EIO;
 }
 
+/* Checks 1-5: the envelope decodes (into *env), is in range and for this
+ * group, and is signed by whoever may sign it (before the genesis: the
+ * genesis, decoded into *cmd). ICS_OK, ICS_EREJECTED or a failure. */
+static int s_admit(ics_apply_ctx_t *ctx, const uint8_t *buf, size_t len,
+                   Ics__V1__Envelope **env, Ics__V1__Command **cmd, ics_apply_result_t *res)
+{
+    const ics_fsm_t *self = ctx->fsm_;
+    ics_err_t err;
+
+    /* 1-2: the envelope itself. */
+    if (ics_envelope_decode(buf, len, env, &err) != ICS_OK)
+        return ics_reject(ctx, "malformed envelope: %s", err.msg);
+    ics_strcpy(res->org, sizeof res->org, (*env)->org);
+    res->seq = (*env)->seq;
+    res->kind = (*env)->kind;
+    if ((*env)->seq > INT64_MAX || (*env)->timestamp_ms > INT64_MAX)
+        return ics_reject(ctx, "malformed envelope: sequence number or timestamp beyond"
+                               " 2^63-1");
+    ctx->org = (*env)->org;
+    ctx->seq = (*env)->seq;
+    ctx->timestamp_ms = (*env)->timestamp_ms;
+    if (strcmp((*env)->group, self->group) != 0)
+        return ics_reject(ctx, "wrong group: envelope is for '%s', this group is '%s'",
+                          (*env)->group, self->group);
+    /* 3-5: who may sign, and did they. */
+    if (!self->core.genesis)
+        return s_admit_genesis(ctx, *env, cmd);
+    if ((*env)->kind == ICS__V1__COMMAND__BODY_GENESIS)
+        return ics_reject(ctx, "genesis already applied");
+    return s_admit_member(ctx, *env);
+}
+
+/* Check 6: a replay of something already applied changes nothing
+ * (res->duplicate); a seq too old to tell is refused (*verdict); any other
+ * takes its place in the replay window. Returns ICS_OK or a failure. */
+static int s_check_replay(ics_apply_ctx_t *ctx, const Ics__V1__Envelope *env,
+                          ics_apply_result_t *res, int *verdict)
+{
+    ics_replay_t replay;
+    uint64_t highest;
+    int rc = ics_audit_replay(ctx->db, env->org, env->seq, &replay, &highest);
+
+    if (rc != ICS_OK)
+        return rc;
+    if (replay == ICS_REPLAY_SEEN) {
+        res->duplicate = true;
+        return ICS_OK;
+    }
+    if (replay == ICS_REPLAY_STALE) {
+        /* Its signature verified: it moves the clock like any other. */
+        rc = s_advance_clock(ctx, env->timestamp_ms);
+        if (rc == ICS_OK)
+            *verdict = ics_reject(ctx, "sequence number %" PRIu64 " of %s is below its replay"
+                                       " window (highest applied %" PRIu64 ", window %d)",
+                                  env->seq, env->org, highest, ICS_FSM_REPLAY_WINDOW);
+        return rc;
+    }
+    return ics_audit_replay_take(ctx->db, env->org, env->seq);
+}
+
+/* Checks 7-9 and the command itself: it decodes (unless the genesis check
+ * did), its actor's name fits, the person acting, if any, signed it
+ * (fsm_people.c); then its domain's handler. ICS_OK, ICS_EREJECTED or a
+ * failure. */
+static int s_run_command(ics_apply_ctx_t *ctx, const Ics__V1__Envelope *env,
+                         Ics__V1__Command **cmd)
+{
+    ics_err_t err;
+    int verdict;
+
+    if (*cmd == NULL && ics_command_decode(env, cmd, &err) != ICS_OK)
+        return ics_reject(ctx, "malformed command: %s", err.msg);
+    ctx->actor = (*cmd)->actor != NULL ? (*cmd)->actor : "";
+    if (strlen(ctx->actor) >= ICS_ACTOR_MAX)
+        return ics_reject(ctx, "malformed command: actor name longer than %d bytes",
+                          ICS_ACTOR_MAX - 1);
+    verdict = ics_people_admit(ctx, *cmd, env->payload.data, env->payload.len);
+    if (verdict == ICS_OK)
+        verdict = s_dispatch(ctx, *cmd);
+    return verdict;
+}
+
+/* Gives the entry (env NULL if it did not decode) its position, steps the
+ * chain with its verdict, and commits it with the core row. */
+static int s_record(ics_fsm_t *self, const ics_apply_ctx_t *ctx, const Ics__V1__Envelope *env,
+                    const uint8_t *buf, size_t len, bool accepted, bool verified,
+                    ics_apply_result_t *res)
+{
+    ics_core_t core = self->core;
+    bool genesis;
+    int rc;
+
+    res->position = ctx->position;
+    res->accepted = accepted;
+    ics_strcpy(res->reason, sizeof res->reason, res->accepted ? "" : ctx->reason);
+    res->clock_ms = ctx->clock_ms;
+    ics_chain_step(core.chain, ctx->position, res->entry_id, res->accepted, res->reason,
+                   res->chain);
+    res->verified = verified;
+    genesis = res->accepted && env != NULL && env->kind == ICS__V1__COMMAND__BODY_GENESIS;
+    rc = ics_audit_record(self->db, res, buf, len, genesis);
+    if (rc != ICS_OK)
+        return rc;
+    core.position = ctx->position;
+    memcpy(core.chain, res->chain, sizeof core.chain);
+    core.clock_ms = ctx->clock_ms;
+    if (genesis)
+        core.genesis = true;
+    rc = s_core_write(self->db, &core);
+    if (rc == ICS_OK)
+        rc = ics_sql_exec(self->db, "COMMIT");
+    if (rc == ICS_OK)
+        self->core = core;
+    return rc;
+}
+
 static void s_notify(ics_fsm_t *self, const ics_apply_ctx_t *ctx, const ics_apply_result_t *res)
 {
     if (res->accepted && self->obs.effect != NULL)
@@ -427,15 +543,27 @@ static void s_notify(ics_fsm_t *self, const ics_apply_ctx_t *ctx, const ics_appl
         self->obs.applied(self->obs.arg, res);
 }
 
+#ifndef NDEBUG
+/* The lifecycle invariants hold after an entry is applied. */
+static void s_check_invariants(const ics_fsm_t *self)
+{
+    char why[256];
+
+    if (!ics_fsm_invariants(self->db, why, sizeof why)) {
+        ics_error("group %s: after index %" PRIu64 ": %s", self->group, self->core.position,
+                  why);
+        assert(!"a state machine invariant is broken");
+    }
+}
+#endif
+
 int ics_fsm_apply(ics_fsm_t *self, const uint8_t *buf, size_t len, ics_apply_result_t *res)
 {
     Ics__V1__Envelope *env = NULL;
     Ics__V1__Command *cmd = NULL;
     ics_apply_ctx_t ctx;
-    ics_core_t core;
-    ics_err_t err;
-    bool in_tx = false, verified = false, duplicate = false, genesis = false;
-    int rc, verdict = ICS_EREJECTED;
+    bool in_tx = false, verified = false;
+    int rc, verdict;
 
     assert(self && res && (buf != NULL || len == 0));
     memset(res, 0, sizeof *res);
@@ -449,127 +577,36 @@ int ics_fsm_apply(ics_fsm_t *self, const uint8_t *buf, size_t len, ics_apply_res
         goto out;
     in_tx = true;
     assert(s_core_in_step(self));
-    core = self->core;
     ctx.db = self->db;
     ctx.fsm_ = self;
     ctx.group = self->group;
     ctx.org = "";
     ctx.actor = "";
-    ctx.position = core.position + 1;
-    ctx.clock_ms = core.clock_ms;
+    ctx.position = self->core.position + 1;
+    ctx.clock_ms = self->core.clock_ms;
     ctx.entry_id = res->entry_id;
 
-    /* 1-2: the envelope itself. */
-    if (ics_envelope_decode(buf, len, &env, &err) != ICS_OK) {
-        verdict = ics_reject(&ctx, "malformed envelope: %s", err.msg);
-        goto record;
-    }
-    ics_strcpy(res->org, sizeof res->org, env->org);
-    res->seq = env->seq;
-    res->kind = env->kind;
-    if (env->seq > INT64_MAX || env->timestamp_ms > INT64_MAX) {
-        verdict = ics_reject(&ctx, "malformed envelope: sequence number or timestamp beyond"
-                                   " 2^63-1");
-        goto record;
-    }
-    ctx.org = env->org;
-    ctx.seq = env->seq;
-    ctx.timestamp_ms = env->timestamp_ms;
-    if (strcmp(env->group, self->group) != 0) {
-        verdict = ics_reject(&ctx, "wrong group: envelope is for '%s', this group is '%s'",
-                             env->group, self->group);
-        goto record;
-    }
-    /* 3-5: who may sign, and did they. */
-    if (!core.genesis)
-        verdict = s_admit_genesis(&ctx, env, &cmd);
-    else if (env->kind == ICS__V1__COMMAND__BODY_GENESIS)
-        verdict = ics_reject(&ctx, "genesis already applied");
-    else
-        verdict = s_admit_member(&ctx, env);
-    if (verdict != ICS_OK) {
-        if (verdict != ICS_EREJECTED) {
-            rc = verdict;
+    /* Each step runs only if the ones before it accepted the entry. */
+    verdict = s_admit(&ctx, buf, len, &env, &cmd, res);
+    if (verdict == ICS_OK) {
+        rc = s_check_replay(&ctx, env, res, &verdict);
+        if (rc != ICS_OK || res->duplicate)
             goto out;
-        }
-        goto record;
     }
-    /* 6: a replay of something already applied changes nothing; a seq
-     * too old to tell is refused. */
-    {
-        ics_replay_t replay;
-        uint64_t highest;
-        rc = ics_audit_replay(self->db, env->org, env->seq, &replay, &highest);
+    if (verdict == ICS_OK) {
+        verified = true;
+        rc = s_advance_clock(&ctx, env->timestamp_ms);
         if (rc != ICS_OK)
             goto out;
-        if (replay == ICS_REPLAY_SEEN) {
-            res->duplicate = true;
-            duplicate = true;
-            goto out;
-        }
-        if (replay == ICS_REPLAY_STALE) {
-            /* Its signature verified: it moves the clock like any other. */
-            rc = s_advance_clock(&ctx, env->timestamp_ms);
-            if (rc != ICS_OK)
-                goto out;
-            verdict = ics_reject(&ctx, "sequence number %" PRIu64 " of %s is below its replay"
-                                       " window (highest applied %" PRIu64 ", window %d)",
-                                 env->seq, env->org, highest, ICS_FSM_REPLAY_WINDOW);
-            goto record;
-        }
-        rc = ics_audit_replay_take(self->db, env->org, env->seq);
-        if (rc != ICS_OK)
-            goto out;
+        verdict = s_run_command(&ctx, env, &cmd);
     }
-    verified = true;
-    rc = s_advance_clock(&ctx, env->timestamp_ms);
-    if (rc != ICS_OK)
-        goto out;
-    /* 7-8: the command. */
-    if (cmd == NULL && ics_command_decode(env, &cmd, &err) != ICS_OK) {
-        verdict = ics_reject(&ctx, "malformed command: %s", err.msg);
-        goto record;
-    }
-    ctx.actor = cmd->actor != NULL ? cmd->actor : "";
-    if (strlen(ctx.actor) >= ICS_ACTOR_MAX) {
-        verdict = ics_reject(&ctx, "malformed command: actor name longer than %d bytes",
-                             ICS_ACTOR_MAX - 1);
-        goto record;
-    }
-    /* 9: the person acting, if any, signed it (fsm_people.c). */
-    verdict = ics_people_admit(&ctx, cmd, env->payload.data, env->payload.len);
-    if (verdict == ICS_OK)
-        verdict = s_dispatch(&ctx, cmd);
     if (verdict != ICS_OK && verdict != ICS_EREJECTED) {
         rc = verdict;
         goto out;
     }
-
-record:
-    res->position = ctx.position;
-    res->accepted = verdict == ICS_OK;
-    ics_strcpy(res->reason, sizeof res->reason, res->accepted ? "" : ctx.reason);
-    res->clock_ms = ctx.clock_ms;
-    ics_chain_step(core.chain, ctx.position, res->entry_id, res->accepted, res->reason,
-                   res->chain);
-    res->verified = verified;
-    genesis = res->accepted && env != NULL && env->kind == ICS__V1__COMMAND__BODY_GENESIS;
-    rc = ics_audit_record(self->db, res, buf, len, genesis);
-    if (rc != ICS_OK)
-        goto out;
-    core.position = ctx.position;
-    memcpy(core.chain, res->chain, sizeof core.chain);
-    core.clock_ms = ctx.clock_ms;
-    if (genesis)
-        core.genesis = true;
-    rc = s_core_write(self->db, &core);
-    if (rc != ICS_OK)
-        goto out;
-    rc = ics_sql_exec(self->db, "COMMIT");
-    if (rc != ICS_OK)
-        goto out;
-    in_tx = false;
-    self->core = core;
+    rc = s_record(self, &ctx, env, buf, len, verdict == ICS_OK, verified, res);
+    if (rc == ICS_OK)
+        in_tx = false;
 out:
     if (in_tx && ics_sql_exec(self->db, "ROLLBACK") != ICS_OK && rc == ICS_OK)
         rc = ICS_EIO;
@@ -581,7 +618,7 @@ out:
         s_notify(self, &ctx, res);
         res->envelope = NULL;
         res->envelope_len = 0;
-    } else if (!duplicate)
+    } else if (!res->duplicate)
         snprintf(res->reason, sizeof res->reason, "state database failure");
     free(ctx.effects_);
     if (cmd != NULL)
@@ -590,14 +627,8 @@ out:
         ics__v1__envelope__free_unpacked(env, NULL);
     assert(ics_db_idle(self->db));
 #ifndef NDEBUG
-    if (rc == ICS_OK) {
-        char why[256];
-        if (!ics_fsm_invariants(self->db, why, sizeof why)) {
-            ics_error("group %s: after index %" PRIu64 ": %s", self->group,
-                      self->core.position, why);
-            assert(!"a state machine invariant is broken");
-        }
-    }
+    if (rc == ICS_OK)
+        s_check_invariants(self);
 #endif
     return rc;
 }

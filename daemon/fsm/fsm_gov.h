@@ -115,6 +115,12 @@ int ics_orgs_each_kind(ics_db_t *db, const char *kind,
 
 /* Version v of the scheme (as ics_policy_in_force). ICS_ENOENT if none. */
 int ics_policy_version(ics_db_t *db, uint64_t v, Ics__V1__Policy **out);
+/* Version v of the scheme (0: the one in force), its number, and where it
+ * came from: source "genesis", "default" (the genesis carried none) or
+ * "motion" (put in force at position by motion). ICS_ENOENT if none. */
+int ics_policy_version_info(ics_db_t *db, uint64_t v, Ics__V1__Policy **out,
+                            uint64_t *version, uint64_t *position, uint64_t *motion,
+                            const char **source);
 /* The policy in force and its version (1 = the genesis policy, or the
  * built-in default when the genesis carried none). Free *out with
  * ics__v1__policy__free_unpacked(*out, NULL). */
@@ -136,6 +142,10 @@ void ics_policy_rule_text(const Ics__V1__Policy *p, const Ics__V1__Rule *r, char
 /* Who decides, for people: "ICB Board" or "Chief Executive, acting alone". */
 void ics_policy_decider_text(const Ics__V1__Policy *p, const Ics__V1__Rule *r, char *out,
                              size_t size);
+/* A body's quorum, for people: "half of the members voting, including a
+ * vote by a Chair of the ICB", or "no quorum". */
+void ics_policy_quorum_text(const Ics__V1__Policy *p, const Ics__V1__Rule *r, char *out,
+                            size_t size);
 /* Checks a policy proposed as a change (ics_policy_valid, and that it is
  * not the policy in force). */
 int ics_policy_check_change(ics_db_t *db, const Ics__V1__Policy *p, char *why, size_t size);

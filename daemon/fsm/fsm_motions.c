@@ -570,27 +570,10 @@ static void s_titles_or(const Ics__V1__Policy *pol, char *const *roles, size_t n
     }
 }
 
-static int s_propose(ics_apply_ctx_t *ctx, const Ics__V1__Command *cmd)
+/* A proposal's own words: its title, its text and the further subjects it
+ * names. */
+static int s_check_wording(ics_apply_ctx_t *ctx, const Ics__V1__MotionPropose *p)
 {
-    const Ics__V1__MotionPropose *p = cmd->motion_propose;
-    Ics__V1__Policy *pol = NULL;
-    const Ics__V1__Rule *rule;
-    const Ics__V1__Body *body = NULL;
-    Ics__V1__Decision d = ICS__V1__DECISION__DECISION_UNSPECIFIED;
-    ics_person_t who;
-    s_subjects_t subjects;
-    s_elect_t e;
-    char target[96], title[ICS_LINE_MAX], rule_text[ICS_WHY_MAX * 2], roles[512] = "";
-    char held[ICS_WHY_MAX], names[300];
-    uint8_t *packed = NULL;
-    size_t plen = 0;
-    uint64_t version = 0, value = 0, other = 0;
-    int rc;
-
-    memset(&subjects, 0, sizeof subjects);
-    rc = ics_people_require_actor(ctx, &who);
-    if (rc != ICS_OK)
-        return rc;
     if (!ics_gov_valid_line(p->title, ICS_LINE_MAX, false))
         return ics_reject(ctx, "a motion's title is one line, under %d bytes", ICS_LINE_MAX);
     if (!ics_gov_valid_text(p->text, ICS_TEXT_MAX, false))
@@ -604,6 +587,169 @@ static int s_propose(ics_apply_ctx_t *ctx, const Ics__V1__Command *cmd)
             return ics_reject(ctx, "subject '%.40s' is not valid: printable, no spaces, at most "
                                    "%d bytes (e.g. tag:virtual-wards)", p->subjects[i],
                               ICS_SUBJECT_MAX - 1);
+    return ICS_OK;
+}
+
+/* The actor holds one of the roles the rule lets propose, if it names any. */
+static int s_check_proposer(ics_apply_ctx_t *ctx, const Ics__V1__Policy *pol,
+                            const Ics__V1__Rule *rule, Ics__V1__Decision d)
+{
+    char held[ICS_WHY_MAX], names[300];
+    bool ok = false;
+    int rc = ICS_OK;
+
+    if (rule->n_proposers == 0)
+        return ICS_OK;
+    for (size_t i = 0; i < rule->n_proposers && !ok && rc == ICS_OK; i++)
+        rc = ics_people_holds(ctx->db, ctx->org, ctx->actor, rule->proposers[i], &ok);
+    if (rc != ICS_OK || ok)
+        return rc;
+    rc = ics_people_roles_text(ctx->db, pol, ctx->org, ctx->actor, held, sizeof held);
+    if (rc != ICS_OK)
+        return rc;
+    s_titles_or(pol, rule->proposers, rule->n_proposers, names, sizeof names);
+    return ics_reject(ctx, "wrong role: only the %s may propose to %s (rule %s); %s of %s "
+                           "holds: %s", names, ics_decision_name(d), rule->id, ctx->actor,
+                      ctx->org, held);
+}
+
+/* No other motion on the same matter (target; "" for none) is open. */
+static int s_check_matter_free(ics_apply_ctx_t *ctx, const char *target)
+{
+    uint64_t other = 0;
+    int rc;
+
+    if (target[0] == '\0')
+        return ICS_OK;
+    rc = ics_sql_u64(ctx->db, &other, "SELECT coalesce(min(id), 0) FROM motions WHERE"
+                                      " target = ?1 AND status = 'open'", "t", target);
+    if (rc != ICS_OK)
+        return rc;
+    if (other != 0)
+        return ics_reject(ctx, "motion %" PRIu64 " on the same matter (%s) is already open; "
+                               "it must close first", other, target);
+    return ICS_OK;
+}
+
+/* Writes the open motion, with the rule that decides it (of the scheme's
+ * version `version`, fixed now), and its subjects. */
+static int s_insert_motion(ics_apply_ctx_t *ctx, const Ics__V1__MotionPropose *p,
+                           Ics__V1__Decision d, const char *title, const char *target,
+                           const Ics__V1__Policy *pol, uint64_t version,
+                           const Ics__V1__Rule *rule, uint64_t value,
+                           const s_subjects_t *subjects)
+{
+    char rule_text[ICS_WHY_MAX * 2], roles[512] = "";
+    uint8_t *packed = NULL;
+    size_t plen = 0;
+    int rc;
+
+    ics_policy_rule_text(pol, rule, rule_text, sizeof rule_text);
+    for (size_t i = 0; i < rule->n_quorum_roles; i++) {
+        strncat(roles, i ? " " : "", sizeof roles - strlen(roles) - 1);
+        strncat(roles, rule->quorum_roles[i], sizeof roles - strlen(roles) - 1);
+    }
+    rc = ics_pack(&p->base, &packed, &plen);
+    if (rc != ICS_OK)
+        return rc;
+    rc = ics_sql_run(ctx->db,
+                      "INSERT INTO motions(id, decision, title, text, proposal, target, org,"
+                      " person, entry_id, policy_version, rule, rule_text, body, role,"
+                      " quorum_count, quorum_num, quorum_den, quorum_roles, threshold, value,"
+                      " opened_ms, closes_ms, status, closed_at, closed_ms, outcome,"
+                      " effect_state, effect_note, executed_at)"
+                      " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14,"
+                      " ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, 'open', 0, 0, '', '', '', 0)",
+                      "uittbtttbuttttuuutiuuu", ctx->position, (int)d, title, p->text, packed,
+                      (int)plen, target, ctx->org, ctx->actor, ctx->entry_id, 32, version,
+                      rule->id, rule_text, rule->body, rule->role, (uint64_t)rule->quorum_count,
+                      (uint64_t)rule->quorum_num, (uint64_t)rule->quorum_den, roles,
+                      (int)rule->threshold, value, ctx->clock_ms,
+                      ctx->clock_ms + rule->period_ms);
+    for (size_t i = 0; i < subjects->n && rc == ICS_OK; i++)
+        rc = ics_sql_run(ctx->db, "INSERT OR IGNORE INTO motion_subjects(motion, subject)"
+                                   " VALUES (?1, ?2)", "ut", ctx->position, subjects->p[i]);
+    free(packed);
+    return rc;
+}
+
+/* The electorate, as it stands now: the holders of the rule's role, or of
+ * the roles of its body (body not NULL) in the body's organisations. A
+ * motion nobody can decide is refused. */
+static int s_elect(ics_apply_ctx_t *ctx, const Ics__V1__Policy *pol, const Ics__V1__Rule *rule,
+                   const Ics__V1__Body *body, s_subjects_t *subjects)
+{
+    char names[300];
+    s_elect_t e;
+    int rc = ICS_OK;
+
+    memset(&e, 0, sizeof e);
+    e.db = ctx->db;
+    e.motion = ctx->position;
+    e.body = body;
+    e.subjects = subjects;
+    if (body != NULL) {
+        for (size_t i = 0; i < body->n_roles && rc == ICS_OK; i++) {
+            e.role = body->roles[i];
+            rc = ics_people_each_holder(ctx->db, body->roles[i], s_elect_one, &e);
+        }
+    } else {
+        e.role = rule->role;
+        rc = ics_people_each_holder(ctx->db, rule->role, s_elect_one, &e);
+    }
+    if (rc != ICS_OK || e.n != 0)
+        return rc;
+    if (body != NULL)
+        s_titles_or(pol, body->roles, body->n_roles, names, sizeof names);
+    else
+        ics_strcpy(names, sizeof names, ics_policy_role_title(pol, rule->role));
+    return ics_reject(ctx, "nobody can decide this yet: no one %sholds the role%s of %s; "
+                           "appoint them first (icsctl people role)",
+                      body != NULL && body->n_orgs ? "of the body's organisations " : "",
+                      body != NULL && body->n_roles > 1 ? "s" : "", names);
+}
+
+/* A holder acting alone decides by proposing: the proposal is their signed
+ * decision, a vote for, if they are in the electorate (not excluded). */
+static int s_decide_alone(ics_apply_ctx_t *ctx, const Ics__V1__Rule *rule)
+{
+    uint64_t mine = 0;
+    int rc;
+
+    rc = ics_sql_u64(ctx->db, &mine, "SELECT count(*) FROM electorate WHERE motion = ?1 AND"
+                                     " org = ?2 AND person = ?3 AND excluded = 0",
+                     "utt", ctx->position, ctx->org, ctx->actor);
+    if (rc == ICS_OK && mine != 0)
+        rc = ics_sql_run(ctx->db, "INSERT INTO votes(motion, org, person, seq, choice,"
+                                   " reason, role, position, entry_id, clock_ms, struck)"
+                                   " VALUES (?1, ?2, ?3, 1, ?4, 'decided by proposing',"
+                                   " ?5, ?1, ?6, ?7, 0)",
+                          "uttitbu", ctx->position, ctx->org, ctx->actor,
+                          (int)ICS__V1__VOTE_CHOICE__VOTE_FOR, rule->role, ctx->entry_id, 32,
+                          ctx->clock_ms);
+    return rc;
+}
+
+static int s_propose(ics_apply_ctx_t *ctx, const Ics__V1__Command *cmd)
+{
+    const Ics__V1__MotionPropose *p = cmd->motion_propose;
+    Ics__V1__Policy *pol = NULL;
+    const Ics__V1__Rule *rule;
+    const Ics__V1__Body *body = NULL;
+    Ics__V1__Decision d = ICS__V1__DECISION__DECISION_UNSPECIFIED;
+    ics_person_t who;
+    s_subjects_t subjects;
+    char target[96], title[ICS_LINE_MAX];
+    uint64_t version = 0, value = 0;
+    int rc;
+
+    memset(&subjects, 0, sizeof subjects);
+    rc = ics_people_require_actor(ctx, &who);
+    if (rc != ICS_OK)
+        return rc;
+    rc = s_check_wording(ctx, p);
+    if (rc != ICS_OK)
+        return rc;
     rc = s_examine(ctx, p, &d, &subjects, target, sizeof target, title, sizeof title, &value);
     if (rc != ICS_OK)
         return rc;
@@ -621,34 +767,11 @@ static int s_propose(ics_apply_ctx_t *ctx, const Ics__V1__Command *cmd)
                              "decide this: %s", version, ics_decision_title(d));
         goto out;
     }
-    if (rule->n_proposers > 0) {
-        bool ok = false;
-        for (size_t i = 0; i < rule->n_proposers && !ok && rc == ICS_OK; i++)
-            rc = ics_people_holds(ctx->db, ctx->org, ctx->actor, rule->proposers[i], &ok);
-        if (rc != ICS_OK)
-            goto out;
-        if (!ok) {
-            rc = ics_people_roles_text(ctx->db, pol, ctx->org, ctx->actor, held, sizeof held);
-            if (rc != ICS_OK)
-                goto out;
-            s_titles_or(pol, rule->proposers, rule->n_proposers, names, sizeof names);
-            rc = ics_reject(ctx, "wrong role: only the %s may propose to %s (rule %s); %s of "
-                                 "%s holds: %s", names, ics_decision_name(d), rule->id,
-                            ctx->actor, ctx->org, held);
-            goto out;
-        }
-    }
-    if (target[0] != '\0') {
-        rc = ics_sql_u64(ctx->db, &other, "SELECT coalesce(min(id), 0) FROM motions WHERE"
-                                          " target = ?1 AND status = 'open'", "t", target);
-        if (rc != ICS_OK)
-            goto out;
-        if (other != 0) {
-            rc = ics_reject(ctx, "motion %" PRIu64 " on the same matter (%s) is already open; "
-                                 "it must close first", other, target);
-            goto out;
-        }
-    }
+    rc = s_check_proposer(ctx, pol, rule, d);
+    if (rc == ICS_OK)
+        rc = s_check_matter_free(ctx, target);
+    if (rc != ICS_OK)
+        goto out;
     if (rule->role[0] == '\0') {
         body = ics_policy_body(pol, rule->body);
         if (body == NULL) {
@@ -656,82 +779,14 @@ static int s_propose(ics_apply_ctx_t *ctx, const Ics__V1__Command *cmd)
             goto out;
         }
     }
-    ics_policy_rule_text(pol, rule, rule_text, sizeof rule_text);
-    for (size_t i = 0; i < rule->n_quorum_roles; i++) {
-        strncat(roles, i ? " " : "", sizeof roles - strlen(roles) - 1);
-        strncat(roles, rule->quorum_roles[i], sizeof roles - strlen(roles) - 1);
-    }
-    rc = ics_pack(&p->base, &packed, &plen);
-    if (rc != ICS_OK)
-        goto out;
-    rc = ics_sql_run(ctx->db,
-                      "INSERT INTO motions(id, decision, title, text, proposal, target, org,"
-                      " person, entry_id, policy_version, rule, rule_text, body, role,"
-                      " quorum_count, quorum_num, quorum_den, quorum_roles, threshold, value,"
-                      " opened_ms, closes_ms, status, closed_at, closed_ms, outcome,"
-                      " effect_state, effect_note, executed_at)"
-                      " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14,"
-                      " ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, 'open', 0, 0, '', '', '', 0)",
-                      "uittbtttbuttttuuutiuuu", ctx->position, (int)d, title, p->text, packed,
-                      (int)plen, target, ctx->org, ctx->actor, ctx->entry_id, 32, version,
-                      rule->id, rule_text, rule->body, rule->role, (uint64_t)rule->quorum_count,
-                      (uint64_t)rule->quorum_num, (uint64_t)rule->quorum_den, roles,
-                      (int)rule->threshold, value, ctx->clock_ms,
-                      ctx->clock_ms + rule->period_ms);
-    for (size_t i = 0; i < subjects.n && rc == ICS_OK; i++)
-        rc = ics_sql_run(ctx->db, "INSERT OR IGNORE INTO motion_subjects(motion, subject)"
-                                   " VALUES (?1, ?2)", "ut", ctx->position, subjects.p[i]);
-    if (rc != ICS_OK)
-        goto out;
-    /* The electorate, as it stands now. */
-    memset(&e, 0, sizeof e);
-    e.db = ctx->db;
-    e.motion = ctx->position;
-    e.body = body;
-    e.subjects = &subjects;
-    if (body != NULL) {
-        for (size_t i = 0; i < body->n_roles && rc == ICS_OK; i++) {
-            e.role = body->roles[i];
-            rc = ics_people_each_holder(ctx->db, body->roles[i], s_elect_one, &e);
-        }
-    } else {
-        e.role = rule->role;
-        rc = ics_people_each_holder(ctx->db, rule->role, s_elect_one, &e);
-    }
-    if (rc != ICS_OK)
-        goto out;
-    if (e.n == 0) {
-        if (body != NULL)
-            s_titles_or(pol, body->roles, body->n_roles, names, sizeof names);
-        else
-            ics_strcpy(names, sizeof names, ics_policy_role_title(pol, rule->role));
-        rc = ics_reject(ctx, "nobody can decide this yet: no one %sholds the role%s of %s; "
-                             "appoint them first (icsctl people role)",
-                        body != NULL && body->n_orgs ? "of the body's organisations " : "",
-                        body != NULL && body->n_roles > 1 ? "s" : "", names);
-        goto out;
-    }
-    if (rule->role[0] != '\0') {
-        /* A holder acting alone decides by proposing: the proposal is their
-         * signed decision. */
-        uint64_t mine = 0;
-        rc = ics_sql_u64(ctx->db, &mine, "SELECT count(*) FROM electorate WHERE motion = ?1 AND"
-                                         " org = ?2 AND person = ?3 AND excluded = 0",
-                         "utt", ctx->position, ctx->org, ctx->actor);
-        if (rc == ICS_OK && mine != 0)
-            rc = ics_sql_run(ctx->db, "INSERT INTO votes(motion, org, person, seq, choice,"
-                                       " reason, role, position, entry_id, clock_ms, struck)"
-                                       " VALUES (?1, ?2, ?3, 1, ?4, 'decided by proposing',"
-                                       " ?5, ?1, ?6, ?7, 0)",
-                              "uttitbu", ctx->position, ctx->org, ctx->actor,
-                              (int)ICS__V1__VOTE_CHOICE__VOTE_FOR, rule->role, ctx->entry_id, 32,
-                              ctx->clock_ms);
-        if (rc != ICS_OK)
-            goto out;
-    }
-    rc = s_settle(ctx, ctx->position, false);
+    rc = s_insert_motion(ctx, p, d, title, target, pol, version, rule, value, &subjects);
+    if (rc == ICS_OK)
+        rc = s_elect(ctx, pol, rule, body, &subjects);
+    if (rc == ICS_OK && rule->role[0] != '\0')
+        rc = s_decide_alone(ctx, rule);
+    if (rc == ICS_OK)
+        rc = s_settle(ctx, ctx->position, false);
 out:
-    free(packed);
     if (pol != NULL)
         ics__v1__policy__free_unpacked(pol, NULL);
     return rc;

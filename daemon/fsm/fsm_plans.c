@@ -399,6 +399,192 @@ static void s_not_proposed(const ics_amend_t *a, char *why, size_t size)
         snprintf(why, size, "amendment %" PRIu64 " is %s, not proposed", a->id, a->status);
 }
 
+/* Rejects amendment a as stale when section changed after its base version
+ * (always, if the caller already knows it did), saying what happened to it
+ * (what) and in which version. ICS_OK if it did not change. */
+static int s_check_stale(ics_db_t *db, const ics_amend_t *a, const char *section,
+                         uint32_t latest, const char *what, bool always, char *why, size_t size)
+{
+    ics_amend_t by;
+    uint32_t changed = 0;
+    int rc;
+
+    rc = s_changed_in(db, a->plan, section, a->base, latest, &changed, &by);
+    if (rc == ICS_OK && (changed != 0 || always)) {
+        s_stale_why(a, what, section, changed, &by, why, size);
+        rc = ICS_EREJECTED;
+    }
+    ics_amend_free(&by);
+    return rc;
+}
+
+/* Adding a section: its id is new in the base and still absent from the
+ * latest version (cur), the section it goes after is in both, and the plan
+ * has room. bi and ci: where its id is in base and cur. */
+static int s_check_add(ics_db_t *db, const ics_amend_t *a, uint32_t latest,
+                       const ics_plan_doc_t *base, const ics_plan_doc_t *cur, long bi, long ci,
+                       char *why, size_t size)
+{
+    if (bi >= 0) {
+        snprintf(why, size, "section %s already exists in version %u; to change it, "
+                 "replace its text instead", a->section, a->base);
+        return ICS_EREJECTED;
+    }
+    if (ci >= 0)
+        return s_check_stale(db, a, a->section, latest, "was added", true, why, size);
+    if (a->after[0] != '\0') {
+        if (ics_plan_doc_find(base, a->after) < 0) {
+            snprintf(why, size, "there is no section %s in version %u to add a section "
+                     "after", a->after, a->base);
+            return ICS_EREJECTED;
+        }
+        if (ics_plan_doc_find(cur, a->after) < 0)
+            return s_check_stale(db, a, a->after, latest, "was deleted", true, why, size);
+    }
+    if (cur->n >= S_MAX_SECTIONS) {
+        snprintf(why, size, "plan %s already has %d sections, the most allowed", a->plan,
+                 S_MAX_SECTIONS);
+        return ICS_EREJECTED;
+    }
+    return ICS_OK;
+}
+
+/* Replacing, inserting into or deleting (from) a section: it is in the base
+ * unchanged since, the paragraph named exists, and the change changes
+ * something. On ICS_OK, *ps holds the paragraphs of its latest text (at ci
+ * in cur); the caller frees them in any case. */
+static int s_check_change(ics_db_t *db, const ics_amend_t *a, uint32_t latest,
+                          const ics_plan_doc_t *cur, long bi, long ci, ics_plan_paras_t *ps,
+                          char *why, size_t size)
+{
+    int rc;
+
+    if (bi < 0) {
+        snprintf(why, size, "there is no section %s in version %u of plan %s", a->section,
+                 a->base, a->plan);
+        return ICS_EREJECTED;
+    }
+    rc = s_check_stale(db, a, a->section, latest, ci < 0 ? "was deleted" : "changed", ci < 0,
+                       why, size);
+    if (rc != ICS_OK)
+        return rc;
+    if (ics_plan_paras_split(cur->sec[ci].text, ps) != ICS_OK)
+        return ICS_ENOMEM;
+    if (a->op == ICS__V1__AMEND_OP__AMEND_INSERT && a->paragraph > ps->n + 1) {
+        snprintf(why, size, "section %s has %zu paragraphs: insert before 1 to %zu, or 0 "
+                 "for the end", a->section, ps->n, ps->n + 1);
+        return ICS_EREJECTED;
+    }
+    if (a->op == ICS__V1__AMEND_OP__AMEND_DELETE && a->paragraph > ps->n) {
+        snprintf(why, size, "section %s has %zu paragraphs; there is no paragraph %u to "
+                 "delete", a->section, ps->n, a->paragraph);
+        return ICS_EREJECTED;
+    }
+    if (a->op == ICS__V1__AMEND_OP__AMEND_DELETE && a->paragraph == 0 && cur->n == 1) {
+        snprintf(why, size, "section %s is the plan's only section; a plan keeps at least "
+                 "one", a->section);
+        return ICS_EREJECTED;
+    }
+    if (a->op == ICS__V1__AMEND_OP__AMEND_REPLACE && strcmp(cur->sec[ci].text, a->text) == 0 &&
+        (a->title[0] == '\0' || strcmp(cur->sec[ci].title, a->title) == 0)) {
+        snprintf(why, size, "the amendment changes nothing: section %s already reads so",
+                 a->section);
+        return ICS_EREJECTED;
+    }
+    return ICS_OK;
+}
+
+/* Removes paragraph n (from 1, at most ps->n) from ps. */
+static void s_paras_drop(ics_plan_paras_t *ps, uint32_t n)
+{
+    free(ps->p[n - 1]);
+    memmove(&ps->p[n - 1], &ps->p[n], (ps->n - n) * sizeof *ps->p);
+    ps->n--;
+}
+
+/* Inserts the paragraphs of text into ps before paragraph n (from 1; 0: at
+ * the end). ICS_OK or ICS_ENOMEM. */
+static int s_paras_insert(ics_plan_paras_t *ps, uint32_t n, const char *text)
+{
+    ics_plan_paras_t add;
+    size_t at = n == 0 ? ps->n : n - 1;
+    char **p;
+    int rc;
+
+    rc = ics_plan_paras_split(text, &add);
+    if (rc != ICS_OK)
+        return rc;
+    p = realloc(ps->p, (ps->n + add.n + 1) * sizeof *p);
+    if (p == NULL) {
+        ics_plan_paras_free(&add);
+        return ICS_ENOMEM;
+    }
+    ps->p = p;
+    memmove(&ps->p[at + add.n], &ps->p[at], (ps->n - at) * sizeof *ps->p);
+    memcpy(&ps->p[at], add.p, add.n * sizeof *add.p);
+    ps->n += add.n;
+    free(add.p);
+    return ICS_OK;
+}
+
+/* Sets the text of section ci of d to the paragraphs ps. An insertion can
+ * make it too long: then, with section naming it, ICS_EREJECTED and why (a
+ * deletion only shortens it: section NULL). */
+static int s_set_paras(ics_plan_doc_t *d, long ci, const ics_plan_paras_t *ps,
+                       const char *section, char *why, size_t size)
+{
+    char *joined = ics_plan_paras_join(ps);
+
+    if (joined == NULL)
+        return ICS_ENOMEM;
+    if (section != NULL && strlen(joined) >= ICS_TEXT_MAX) {
+        free(joined);
+        snprintf(why, size, "section %s would be longer than %u bytes", section, ICS_TEXT_MAX);
+        return ICS_EREJECTED;
+    }
+    free(d->sec[ci].text);
+    d->sec[ci].text = joined;
+    return ICS_OK;
+}
+
+/* Applies checked amendment a to out, a copy of the latest version, making
+ * it the next; ci is where a's section is in it and ps its paragraphs (which
+ * this changes). */
+static int s_amend_apply(const ics_amend_t *a, ics_plan_doc_t *out, long ci,
+                         ics_plan_paras_t *ps, char *why, size_t size)
+{
+    int rc;
+
+    switch (a->op) {
+    case ICS__V1__AMEND_OP__AMEND_ADD: {
+        size_t at = out->n;
+        if (a->after[0] != '\0')
+            at = (size_t)ics_plan_doc_find(out, a->after) + 1;
+        return ics_plan_doc_insert(out, at, a->section, a->title, a->text);
+    }
+    case ICS__V1__AMEND_OP__AMEND_REPLACE:
+        rc = ics_plan_set(&out->sec[ci].text, a->text);
+        if (rc == ICS_OK && a->title[0] != '\0')
+            rc = ics_plan_set(&out->sec[ci].title, a->title);
+        return rc;
+    case ICS__V1__AMEND_OP__AMEND_DELETE:
+        if (a->paragraph == 0) {
+            s_doc_remove(out, (size_t)ci);
+            return ICS_OK;
+        }
+        s_paras_drop(ps, a->paragraph);
+        return s_set_paras(out, ci, ps, NULL, why, size);
+    case ICS__V1__AMEND_OP__AMEND_INSERT:
+        rc = s_paras_insert(ps, a->paragraph, a->text);
+        if (rc == ICS_OK)
+            rc = s_set_paras(out, ci, ps, a->section, why, size);
+        return rc;
+    default:
+        snprintf(why, size, "unknown amendment operation %d", a->op);
+        return ICS_EREJECTED;
+    }
+}
+
 /* Can amendment a be applied to the plan's latest version? If so and out is
  * not NULL, *out is the resulting document (the next version). */
 static int s_amend_check(ics_db_t *db, const ics_amend_t *a, ics_plan_doc_t *out, char *why,
@@ -406,15 +592,12 @@ static int s_amend_check(ics_db_t *db, const ics_amend_t *a, ics_plan_doc_t *out
 {
     ics_plan_t plan;
     ics_plan_doc_t base, cur;
-    ics_amend_t by;
     ics_plan_paras_t ps;
-    uint32_t changed = 0;
     long bi, ci;
     int rc;
 
     memset(&base, 0, sizeof base);
     memset(&cur, 0, sizeof cur);
-    memset(&by, 0, sizeof by);
     memset(&ps, 0, sizeof ps);
     if (out != NULL)
         memset(out, 0, sizeof *out);
@@ -437,169 +620,21 @@ static int s_amend_check(ics_db_t *db, const ics_amend_t *a, ics_plan_doc_t *out
         goto out;
     bi = ics_plan_doc_find(&base, a->section);
     ci = ics_plan_doc_find(&cur, a->section);
-    rc = ICS_EREJECTED;
-    if (a->op == ICS__V1__AMEND_OP__AMEND_ADD) {
-        if (bi >= 0) {
-            snprintf(why, size, "section %s already exists in version %u; to change it, "
-                     "replace its text instead", a->section, a->base);
-            goto out;
-        }
-        if (ci >= 0) {
-            int r2 = s_changed_in(db, a->plan, a->section, a->base, plan.latest, &changed, &by);
-            if (r2 != ICS_OK) {
-                rc = r2;
-                goto out;
-            }
-            s_stale_why(a, "was added", a->section, changed, &by, why, size);
-            goto out;
-        }
-        if (a->after[0] != '\0') {
-            if (ics_plan_doc_find(&base, a->after) < 0) {
-                snprintf(why, size, "there is no section %s in version %u to add a section "
-                         "after", a->after, a->base);
-                goto out;
-            }
-            if (ics_plan_doc_find(&cur, a->after) < 0) {
-                int r2 = s_changed_in(db, a->plan, a->after, a->base, plan.latest, &changed,
-                                      &by);
-                if (r2 != ICS_OK) {
-                    rc = r2;
-                    goto out;
-                }
-                s_stale_why(a, "was deleted", a->after, changed, &by, why, size);
-                goto out;
-            }
-        }
-        if (cur.n >= S_MAX_SECTIONS) {
-            snprintf(why, size, "plan %s already has %d sections, the most allowed", a->plan,
-                     S_MAX_SECTIONS);
-            goto out;
-        }
-    } else {
-        if (bi < 0) {
-            snprintf(why, size, "there is no section %s in version %u of plan %s", a->section,
-                     a->base, a->plan);
-            goto out;
-        }
-        int r2 = s_changed_in(db, a->plan, a->section, a->base, plan.latest, &changed, &by);
-        if (r2 != ICS_OK) {
-            rc = r2;
-            goto out;
-        }
-        if (changed != 0 || ci < 0) {
-            s_stale_why(a, ci < 0 ? "was deleted" : "changed", a->section, changed, &by, why,
-                        size);
-            goto out;
-        }
-        if (ics_plan_paras_split(cur.sec[ci].text, &ps) != ICS_OK) {
-            rc = ICS_ENOMEM;
-            goto out;
-        }
-        if (a->op == ICS__V1__AMEND_OP__AMEND_INSERT && a->paragraph > ps.n + 1) {
-            snprintf(why, size, "section %s has %zu paragraphs: insert before 1 to %zu, or 0 "
-                     "for the end", a->section, ps.n, ps.n + 1);
-            goto out;
-        }
-        if (a->op == ICS__V1__AMEND_OP__AMEND_DELETE && a->paragraph > ps.n) {
-            snprintf(why, size, "section %s has %zu paragraphs; there is no paragraph %u to "
-                     "delete", a->section, ps.n, a->paragraph);
-            goto out;
-        }
-        if (a->op == ICS__V1__AMEND_OP__AMEND_DELETE && a->paragraph == 0 && cur.n == 1) {
-            snprintf(why, size, "section %s is the plan's only section; a plan keeps at least "
-                     "one", a->section);
-            goto out;
-        }
-        if (a->op == ICS__V1__AMEND_OP__AMEND_REPLACE &&
-            strcmp(cur.sec[ci].text, a->text) == 0 &&
-            (a->title[0] == '\0' || strcmp(cur.sec[ci].title, a->title) == 0)) {
-            snprintf(why, size, "the amendment changes nothing: section %s already reads so",
-                     a->section);
-            goto out;
-        }
-    }
-    rc = ICS_OK;
-    if (out == NULL)
+    if (a->op == ICS__V1__AMEND_OP__AMEND_ADD)
+        rc = s_check_add(db, a, plan.latest, &base, &cur, bi, ci, why, size);
+    else
+        rc = s_check_change(db, a, plan.latest, &cur, bi, ci, &ps, why, size);
+    if (rc != ICS_OK || out == NULL)
         goto out;
     /* Build the next version from the latest. */
     *out = cur;
     memset(&cur, 0, sizeof cur);
     out->version = plan.latest + 1;
-    switch (a->op) {
-    case ICS__V1__AMEND_OP__AMEND_ADD: {
-        size_t at = out->n;
-        if (a->after[0] != '\0')
-            at = (size_t)ics_plan_doc_find(out, a->after) + 1;
-        rc = ics_plan_doc_insert(out, at, a->section, a->title, a->text);
-        break;
-    }
-    case ICS__V1__AMEND_OP__AMEND_REPLACE:
-        rc = ics_plan_set(&out->sec[ci].text, a->text);
-        if (rc == ICS_OK && a->title[0] != '\0')
-            rc = ics_plan_set(&out->sec[ci].title, a->title);
-        break;
-    case ICS__V1__AMEND_OP__AMEND_DELETE:
-        if (a->paragraph == 0) {
-            s_doc_remove(out, (size_t)ci);
-        } else {
-            char *joined;
-            free(ps.p[a->paragraph - 1]);
-            memmove(&ps.p[a->paragraph - 1], &ps.p[a->paragraph],
-                    (ps.n - a->paragraph) * sizeof *ps.p);
-            ps.n--;
-            joined = ics_plan_paras_join(&ps);
-            if (joined == NULL) {
-                rc = ICS_ENOMEM;
-                break;
-            }
-            free(out->sec[ci].text);
-            out->sec[ci].text = joined;
-        }
-        break;
-    case ICS__V1__AMEND_OP__AMEND_INSERT: {
-        ics_plan_paras_t add;
-        size_t at = a->paragraph == 0 ? ps.n : a->paragraph - 1;
-        char **p;
-        char *joined;
-        rc = ics_plan_paras_split(a->text, &add);
-        if (rc != ICS_OK)
-            break;
-        p = realloc(ps.p, (ps.n + add.n + 1) * sizeof *p);
-        if (p == NULL) {
-            ics_plan_paras_free(&add);
-            rc = ICS_ENOMEM;
-            break;
-        }
-        ps.p = p;
-        memmove(&ps.p[at + add.n], &ps.p[at], (ps.n - at) * sizeof *ps.p);
-        memcpy(&ps.p[at], add.p, add.n * sizeof *add.p);
-        ps.n += add.n;
-        free(add.p);
-        joined = ics_plan_paras_join(&ps);
-        if (joined == NULL) {
-            rc = ICS_ENOMEM;
-            break;
-        }
-        if (strlen(joined) >= ICS_TEXT_MAX) {
-            free(joined);
-            snprintf(why, size, "section %s would be longer than %u bytes", a->section,
-                     ICS_TEXT_MAX);
-            rc = ICS_EREJECTED;
-            break;
-        }
-        free(out->sec[ci].text);
-        out->sec[ci].text = joined;
-        break;
-    }
-    default:
-        snprintf(why, size, "unknown amendment operation %d", a->op);
-        rc = ICS_EREJECTED;
-    }
+    rc = s_amend_apply(a, out, ci, &ps, why, size);
     if (rc != ICS_OK)
         ics_plan_doc_free(out);
 out:
     ics_plan_paras_free(&ps);
-    ics_amend_free(&by);
     ics_plan_doc_free(&base);
     ics_plan_doc_free(&cur);
     return rc;
