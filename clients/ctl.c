@@ -35,6 +35,7 @@
 
 /* ---- errors ---------------------------------------------------------------- */
 
+static char *s_vformat(const char *fmt, va_list ap) __attribute__((format(printf, 1, 0)));
 static char *s_vformat(const char *fmt, va_list ap)
 {
     va_list ap2;
