@@ -21,7 +21,11 @@
  *   (d) a new leader commits an entry of an earlier term by counting its
  *       copies, and a later leader overwrites it (Figure 8 of the Raft
  *       paper): the io shim keeps such copies from counting and has the
- *       leader append an entry of its own term.
+ *       leader append an entry of its own term; and a leader whose io
+ *       completes appends out of order takes entries as stored before they
+ *       are and, once a snapshot has compacted one under write, never
+ *       commits its newest entries again: the io shim reports completions
+ *       in the order the appends were made.
  * Seeds: ICS_FIXTURE_SEEDS / ICS_FIXTURE_SEED as in fixture_fsm.h.
  */
 #include "fixture_fsm.h"
