@@ -3,18 +3,22 @@
  * docs/raft-0.15-notes.md), each behind the public raft.h API so that a
  * move to a release that fixes them is a deletion, not a rewrite.
  *
- * The shim wraps a raft_io in place: it keeps the io's own start, send and
- * snapshot_put and puts its own in their stead, and hands raft's tick and
- * recv callbacks on through its own. struct raft_io has no field left for
- * the shim (data is raft's, impl the backend's), so a small table maps each
- * attached io to its state; the daemon and the tests run raft on one thread.
+ * The shim wraps a raft_io in place: it keeps the io's own start, send,
+ * snapshot_put and append and puts its own in their stead, and hands
+ * raft's tick and recv callbacks on through its own. struct raft_io has no
+ * field left for the shim (data is raft's, impl the backend's), so a small
+ * table maps each attached io to its state; the daemon and the tests run
+ * raft on one thread.
  *
  * Invariants: installing is true exactly between a snapshot_put that raft
  * makes while handling an InstallSnapshot message and that put's callback;
  * in_append is true only while raft handles an AppendEntries message, and
  * then limit is prev_log_index + n_entries of that message; barrier_term is
  * the last term in which this server, leading, found an entry of its own
- * term in its log or appended a barrier to have one.
+ * term in its log or appended a barrier to have one; s_appends holds every
+ * append made through a shim and not yet reported to raft, in the order
+ * raft made them, and raft learns of an append's completion only once it
+ * has learnt of every earlier one of the same io.
  */
 #include "raftfix.h"
 
@@ -31,6 +35,8 @@ typedef struct {
                 raft_io_send_cb);
     int (*snapshot_put)(struct raft_io *, unsigned, struct raft_io_snapshot_put *,
                         const struct raft_snapshot *, raft_io_snapshot_put_cb);
+    int (*append)(struct raft_io *, struct raft_io_append *, const struct raft_entry[], unsigned,
+                  raft_io_append_cb);
     raft_io_tick_cb tick;
     raft_io_recv_cb recv;
 
@@ -187,6 +193,105 @@ static int s_send(struct raft_io *io, struct raft_io_send *req, const struct raf
     return f->send(io, req, m, cb);
 }
 
+/* ---- appends reported in the order raft made them -----------------------
+ *
+ * 0.15 counts what is stored: each completed append adds the number of its
+ * entries still in the in-memory log to last_stored (updateLastStored,
+ * still so in 0.18.1), as if it followed the previous one. An io that
+ * completes appends out of order (the raft fixture's, whose disk latency
+ * may drop between two writes) makes raft believe entries stored that are
+ * not: the leader counts itself for them, commits, and may compact them
+ * into a snapshot before their write completes; that write then finds no
+ * entry in the log and counts nothing, and last_stored stays behind the
+ * log for good. As 0.15 tries a commit only at last_stored (see (a)), the
+ * leader's newest entries then never commit while it leads. libraft's own
+ * io and the daemon's (raftio.c) complete appends in order; here any io
+ * does: a completion waits until every earlier append of its io has been
+ * reported. The records are not the io's table entry's, so that appends
+ * under way when the shim is detached are still reported (an io's close
+ * completes them all); attaching an io forgets any left for its address. */
+
+typedef struct {
+    struct raft_io *io;
+    struct raft_io_append *req;
+    raft_io_append_cb cb;
+    int status;
+    bool done;
+} s_append_t;
+
+static s_append_t *s_appends;
+static size_t s_n_appends, s_cap_appends;
+
+static void s_append_remove(size_t k)
+{
+    memmove(&s_appends[k], &s_appends[k + 1], (s_n_appends - k - 1) * sizeof s_appends[0]);
+    s_n_appends--;
+}
+
+static void s_append_done(struct raft_io_append *req, int status)
+{
+    struct raft_io *io = NULL;
+
+    for (size_t k = 0; k < s_n_appends; k++) {
+        if (s_appends[k].req == req && !s_appends[k].done) {
+            s_appends[k].done = true;
+            s_appends[k].status = status;
+            io = s_appends[k].io;
+            break;
+        }
+    }
+    if (io == NULL)
+        abort(); /* a completion of no append made here: raft would wait for ever */
+    for (size_t k = 0; k < s_n_appends && s_appends[k].req != req; k++) {
+        if (s_appends[k].io == io) {
+            s_fix_t *f = s_find(io);
+            if (f != NULL)
+                f->stats.appends_held++;
+            break;
+        }
+    }
+    /* Report io's oldest appends while they are done. Raft may append
+     * again from its callback: look from the start each time. */
+    for (;;) {
+        size_t k = 0;
+        while (k < s_n_appends && s_appends[k].io != io)
+            k++;
+        if (k == s_n_appends || !s_appends[k].done)
+            return;
+        s_append_t a = s_appends[k];
+        s_append_remove(k);
+        if (a.cb != NULL)
+            a.cb(a.req, a.status);
+    }
+}
+
+static int s_append(struct raft_io *io, struct raft_io_append *req,
+                    const struct raft_entry entries[], unsigned n, raft_io_append_cb cb)
+{
+    s_fix_t *f = s_find(io);
+    int rv;
+
+    if (s_n_appends == s_cap_appends) {
+        size_t cap = s_cap_appends != 0 ? 2 * s_cap_appends : 64;
+        s_append_t *p = realloc(s_appends, cap * sizeof *p);
+        if (p == NULL)
+            return RAFT_NOMEM;
+        s_appends = p;
+        s_cap_appends = cap;
+    }
+    s_appends[s_n_appends++] = (s_append_t){.io = io, .req = req, .cb = cb};
+    rv = f->append(io, req, entries, n, s_append_done);
+    if (rv != 0) {
+        for (size_t k = s_n_appends; k-- > 0;) {
+            if (s_appends[k].req == req) {
+                s_append_remove(k);
+                break;
+            }
+        }
+    }
+    return rv;
+}
+
 /* ---- (d): no entry of an earlier term committed by counting copies -------
  *
  * 0.15's replicationQuorum commits the leader's last stored index once a
@@ -273,14 +378,19 @@ int ics_raftfix_attach(struct raft_io *io)
     f = s_find(NULL);
     if (f == NULL)
         return RAFT_NOMEM;
+    for (size_t k = s_n_appends; k-- > 0;)
+        if (s_appends[k].io == io)
+            s_append_remove(k);
     memset(f, 0, sizeof *f);
     f->io = io;
     f->start = io->start;
     f->send = io->send;
     f->snapshot_put = io->snapshot_put;
+    f->append = io->append;
     io->start = s_start;
     io->send = s_send;
     io->snapshot_put = s_snapshot_put;
+    io->append = s_append;
     return 0;
 }
 
@@ -292,6 +402,7 @@ void ics_raftfix_detach(struct raft_io *io)
     io->start = f->start;
     io->send = f->send;
     io->snapshot_put = f->snapshot_put;
+    io->append = f->append;
     memset(f, 0, sizeof *f);
 }
 

@@ -17,7 +17,12 @@
  *           towards a commit: while its last stored entry is of an earlier
  *           term, successful results claim one entry less, and a leader
  *           without an entry of its own term appends a barrier (upstream
- *           PR 336, 0.17.1, which also appends one on election).
+ *           PR 336, 0.17.1, which also appends one on election);
+ *       and raft learns of completed appends in the order it made them, as
+ *       0.15 counts stored entries as if they were (updateLastStored, still
+ *       so in 0.18.1): an io that completes them out of order (the raft
+ *       fixture's) left a leader's last stored index behind its log for
+ *       good, and with it its commit index (docs/raft-0.15-notes.md (d)).
  *   - ics_commit_guard_t: (a) the leader holds new proposals back for a
  *     moment when its commit index has not moved for a while although its
  *     log is ahead, so that a majority can store its newest entry, which is
@@ -39,9 +44,10 @@ typedef struct {
     uint64_t votes_dropped;    /* (b) RequestVote/TimeoutNow dropped during one */
     uint64_t prevterm_capped;  /* (d) results cut below a last stored entry of an earlier term */
     uint64_t barriers;         /* (d) barriers appended by a leader with no entry of its term */
+    uint64_t appends_held;     /* appends completed before an earlier one, reported after it */
 } ics_raftfix_stats_t;
 
-/* Patches io's start, send and snapshot_put; call after raft_init and
+/* Patches io's start, send, snapshot_put and append; call after raft_init and
  * before raft_start. Returns 0, or RAFT_NOMEM when too many ios are
  * attached (ICS_RAFTFIX_MAX). */
 #define ICS_RAFTFIX_MAX 64

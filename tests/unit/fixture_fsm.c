@@ -1564,6 +1564,7 @@ fx_raftfix_t fx_cluster_raftfix(fx_cluster_t *c)
         t.results_clamped += st.results_clamped;
         t.prevterm_capped += st.prevterm_capped;
         t.barriers += st.barriers;
+        t.appends_held += st.appends_held;
     }
     return t;
 }
@@ -1874,7 +1875,7 @@ static void s_dump(fx_cluster_t *c)
         print_error("seed %llu server %u: %s%s term %llu, last index %llu, applied %llu, "
                     "commit %llu, snapshot %llu, last stored %llu (term %llu), last entry of "
                     "term %llu; shim: %llu installs, %llu ticks held, %llu clamped, %llu results "
-                    "capped below an entry of an earlier term, %llu barriers\n",
+                    "capped below an entry of an earlier term, %llu barriers, %llu appends held\n",
                     (unsigned long long)c->seed, i,
                     raft_fixture_alive(&c->f, i) ? "" : "dead ", (const char *[]){"unavailable", "follower", "candidate", "leader"}[raft_state(r) & 3],
                     (unsigned long long)r->current_term, (unsigned long long)raft_last_index(r),
@@ -1886,7 +1887,7 @@ static void s_dump(fx_cluster_t *c)
                     (unsigned long long)s_term_of(r, raft_last_index(r)),
                     (unsigned long long)st.installs, (unsigned long long)st.ticks_held,
                     (unsigned long long)st.results_clamped, (unsigned long long)st.prevterm_capped,
-                    (unsigned long long)st.barriers);
+                    (unsigned long long)st.barriers, (unsigned long long)st.appends_held);
     }
 }
 

@@ -474,11 +474,13 @@ unsigned fx_cluster_restores(fx_cluster_t *c);
 /* What the daemon's workarounds did (fx_cluster_daemon), summed over the
  * servers: proposals held by the commit guard, snapshot installs seen,
  * ticks held and votes dropped during them, results clamped, results
- * capped below an entry of an earlier term, barriers appended. */
+ * capped below an entry of an earlier term, barriers appended, append
+ * completions held back for an earlier append. */
 typedef struct {
     unsigned holds;
     uint64_t installs, ticks_held, votes_dropped, results_clamped;
     uint64_t prevterm_capped, barriers; /* (d) */
+    uint64_t appends_held;
 } fx_raftfix_t;
 fx_raftfix_t fx_cluster_raftfix(fx_cluster_t *c);
 

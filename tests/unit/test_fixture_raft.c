@@ -346,8 +346,8 @@ static void s_run(unsigned servers, uint64_t seed, unsigned entries)
         print_message("servers %u seed %llu: position %llu chain %.16s, %u applied, "
                       "%u faults, snapshots %u/%u, %u restores, %llu installs (%llu ticks "
                       "held, %llu votes dropped), %llu results clamped, %u holds, "
-                      "%llu previous-term results capped, %llu barriers, %u servers rebuilt "
-                      "from their store\n",
+                      "%llu previous-term results capped, %llu barriers, %llu appends held, "
+                      "%u servers rebuilt from their store\n",
                       servers, (unsigned long long)seed,
                       (unsigned long long)ics_fsm_position(fx_cluster_fsm(w.c, 0)), hex,
                       applied, fx_cluster_fault_count(w.c), thr, trailing,
@@ -355,7 +355,8 @@ static void s_run(unsigned servers, uint64_t seed, unsigned entries)
                       (unsigned long long)fix.ticks_held, (unsigned long long)fix.votes_dropped,
                       (unsigned long long)fix.results_clamped, fix.holds,
                       (unsigned long long)fix.prevterm_capped,
-                      (unsigned long long)fix.barriers, fx_cluster_stored_checks(w.c));
+                      (unsigned long long)fix.barriers, (unsigned long long)fix.appends_held,
+                      fx_cluster_stored_checks(w.c));
     }
 
     for (size_t i = 0; i < w.nq; i++)

@@ -21,7 +21,11 @@
  *   (d) a new leader commits an entry of an earlier term by counting its
  *       copies, and a later leader overwrites it (Figure 8 of the Raft
  *       paper): the io shim keeps such copies from counting and has the
- *       leader append an entry of its own term.
+ *       leader append an entry of its own term; and a leader whose io
+ *       completes appends out of order takes entries as stored before they
+ *       are and, once a snapshot has compacted one under write, never
+ *       commits its newest entries again: the io shim reports completions
+ *       in the order the appends were made.
  * Seeds: ICS_FIXTURE_SEEDS / ICS_FIXTURE_SEED as in fixture_fsm.h.
  */
 #include "fixture_fsm.h"
@@ -705,6 +709,98 @@ static void earlier_term_entry_not_committed_by_counting(void **state)
     assert_true(fixed.barriers > 0);
 }
 
+/* ------------------------------------------- (d): appends out of order */
+
+typedef struct {
+    bool early;       /* the leader applied "slow" before its own write of it completed */
+    bool stuck;       /* its last stored index stayed behind its log after every write */
+    bool carried_on;  /* the leader then applied a new entry, "after" */
+    uint64_t held;
+} s_order_t;
+
+/* Three servers; snapshots every 4 entries, 2 kept. The leader's disk is
+ * slow (2 s) for one entry, "slow", and fast (1 ms) for the eight after
+ * it, so the fixture completes their writes first. 0.15 counts each
+ * completion onto last_stored as if it followed the one before: the
+ * leader takes "slow" and seven more as stored, commits them with the
+ * followers' copies, and compacts "slow" into a snapshot. When the write
+ * of "slow" completes, raft no longer has the entry and counts nothing:
+ * last_stored stays one behind the log, and as 0.15 tries a commit only
+ * at last_stored, the leader's newest entry never commits again. */
+static void s_order_scenario(uint64_t seed, bool shim, s_order_t *out)
+{
+    s_kit_t kit;
+    static const unsigned timeouts[3] = {1000, 1300, 1600};
+    char text[32];
+    int t;
+
+    memset(out, 0, sizeof *out);
+    fx_cluster_t *c = fx_cluster_prepare(GROUP, 3, seed);
+    for (unsigned i = 0; i < 3; i++)
+        raft_fixture_set_randomized_election_timeout(fx_cluster_raft_fixture(c), i, timeouts[i]);
+    if (shim)
+        s_attach_all(c);
+    fx_cluster_start(c);
+    s_kit_open(&kit, c);
+    s_among_t all = {&kit, 0x7};
+    assert_true(raft_fixture_step_until(kit.f, s_leads, &all, 10000));
+    assert_int_equal(s_leader_among(&kit, 0x7), 0);
+    for (unsigned k = 0; k < 100000 && fx_cluster_leader(c) != 0; k++)
+        raft_fixture_step(kit.f);
+    t = s_submit_to(&kit, 0, "w");
+    assert_true(fx_cluster_wait(c, t, 5000));
+    assert_true(raft_fixture_step_until(kit.f, s_all_caught_up, &kit, 5000));
+    fx_cluster_snapshots(c, 4, 2);
+
+    struct raft *r = raft_fixture_get(kit.f, 0);
+    raft_index slow = raft_last_index(r) + 1;
+    uint64_t t0 = fx_cluster_time(c);
+    raft_fixture_set_disk_latency(kit.f, 0, 2000);
+    s_submit_to(&kit, 0, "slow");
+    raft_fixture_set_disk_latency(kit.f, 0, 1);
+    for (unsigned k = 0; k < 8; k++) {
+        snprintf(text, sizeof text, "fast-%u", k);
+        s_submit_to(&kit, 0, text);
+    }
+    while (fx_cluster_time(c) - t0 < 1900 && raft_last_applied(r) < slow)
+        raft_fixture_step(kit.f);
+    out->early = raft_last_applied(r) >= slow;
+    raft_fixture_step_until_elapsed(kit.f, 3000);
+    out->stuck = ics_raftview_last_stored(r) < raft_last_index(r);
+    assert_int_equal(fx_cluster_leader(c), 0);
+    t = s_submit_to(&kit, 0, "after");
+    out->carried_on = fx_cluster_wait(c, t, 5000);
+    if (shim)
+        out->held = ics_raftfix_stats(r->io).appends_held;
+    s_kit_close(&kit, shim);
+}
+
+static void appends_completed_out_of_order(void **state)
+{
+    uint64_t seed = s_seed();
+    s_order_t bare, fixed;
+    (void)state;
+
+    s_order_scenario(seed, false, &bare);
+    print_message("(d) libraft alone, appends completed out of order: slow entry applied "
+                  "before its write %d, last stored behind the log %d, new entry applied "
+                  "%d\n", bare.early, bare.stuck, bare.carried_on);
+    if (!bare.stuck && bare.carried_on)
+        fail_msg("seed %llu: libraft kept its last stored index with appends completed out "
+                 "of order: the installed libraft has a fix; the shim's ordering of "
+                 "completions can go", (unsigned long long)seed);
+    assert_true(bare.early);
+
+    s_order_scenario(seed, true, &fixed);
+    print_message("(d) with the io shim: slow entry applied before its write %d, last stored "
+                  "behind the log %d, new entry applied %d, %llu appends held\n", fixed.early,
+                  fixed.stuck, fixed.carried_on, (unsigned long long)fixed.held);
+    assert_false(fixed.early);
+    assert_false(fixed.stuck);
+    assert_true(fixed.carried_on);
+    assert_true(fixed.held > 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -712,6 +808,7 @@ int main(void)
         cmocka_unit_test(snapshot_install_during_election),
         cmocka_unit_test(stale_follower_is_repaired),
         cmocka_unit_test(earlier_term_entry_not_committed_by_counting),
+        cmocka_unit_test(appends_completed_out_of_order),
     };
     /* ICS_TEST_FILTER=name runs one scenario (e.g. while debugging it). */
     if (getenv("ICS_TEST_FILTER") != NULL)
