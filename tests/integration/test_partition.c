@@ -291,8 +291,10 @@ static const char *s_shaper_probe(void)
     if (rc == -2)
         return n->no_shaper;
     if (rc != 0) {
-        snprintf(n->no_shaper, sizeof n->no_shaper, "netshape did not stop cleanly on SIGTERM "
-                 "(status %d; see %s)", rc, n->shaper_log[0]);
+        /* A long log path may be cut; the message still says what happened. */
+        int len = snprintf(n->no_shaper, sizeof n->no_shaper, "netshape did not stop cleanly "
+                           "on SIGTERM (status %d; see %s)", rc, n->shaper_log[0]);
+        (void)len;
         return n->no_shaper;
     }
     return NULL;
@@ -302,10 +304,11 @@ static void s_net_create(h_cluster_t *c)
 {
     s_net_t *n = &s_net;
     snprintf(n->prefix, sizeof n->prefix, "icspart%d", (int)getpid());
-    snprintf(n->hub, sizeof n->hub, "%s-hub", n->prefix);
+    assert_true(snprintf(n->hub, sizeof n->hub, "%s-hub", n->prefix) < (int)sizeof n->hub);
     snprintf(n->rules, sizeof n->rules, "%s/rules.nft", c->dir);
     for (int i = 0; i < N; i++) {
-        snprintf(n->ns[i], sizeof n->ns[i], "%s-%s", n->prefix, c->nodes[i].org);
+        assert_true(snprintf(n->ns[i], sizeof n->ns[i], "%s-%s", n->prefix, c->nodes[i].org) <
+                    (int)sizeof n->ns[i]);
         snprintf(n->addr[i], sizeof n->addr[i], "10.77.0.%d", 11 + i);
         n->addrs[i] = n->addr[i];
         snprintf(n->shaper_log[i], sizeof n->shaper_log[i], "%s/netshape-%s.log", c->dir,
