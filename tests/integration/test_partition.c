@@ -291,10 +291,8 @@ static const char *s_shaper_probe(void)
     if (rc == -2)
         return n->no_shaper;
     if (rc != 0) {
-        /* A long log path may be cut; the message still says what happened. */
-        int len = snprintf(n->no_shaper, sizeof n->no_shaper, "netshape did not stop cleanly "
-                           "on SIGTERM (status %d; see %s)", rc, n->shaper_log[0]);
-        (void)len;
+        snprintf(n->no_shaper, sizeof n->no_shaper, "netshape did not stop cleanly on SIGTERM "
+                 "(status %d; see %.500s)", rc, n->shaper_log[0]);
         return n->no_shaper;
     }
     return NULL;
