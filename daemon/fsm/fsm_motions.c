@@ -405,155 +405,220 @@ static bool s_valid_key_like(const char *s)
     return true;
 }
 
-/* Checks the effect of a proposal and derives what it is about. */
-static int s_examine(ics_apply_ctx_t *ctx, const Ics__V1__MotionPropose *p,
-                     Ics__V1__Decision *d, s_subjects_t *subjects, char *target, size_t tsize,
-                     char *title, size_t title_size, uint64_t *value)
-{
-    char why[ICS_WHY_MAX] = "", plan[ICS_POLICY_ID_MAX], org[ICS_ORG_MAX];
-    uint64_t consultation;
-    int rc = ICS_OK;
+/* What a proposal is about, as s_examine derives it from its effect: the
+ * decision it asks for, its subjects (for declared interests and the rule),
+ * the matter only one open motion may decide at a time ("" for none), the
+ * title it gets unless it gives its own and, for aid.approve, the value. */
+typedef struct {
+    Ics__V1__Decision d;
+    s_subjects_t subjects;
+    char target[96];
+    char title[ICS_LINE_MAX];
+    uint64_t value;
+} s_about_t;
 
-    target[0] = '\0';
-    *value = 0;
+/* A domain's check said no in `why` (ICS_EREJECTED): the refusal is its
+ * words. Anything else passes through. */
+static int s_refused(ics_apply_ctx_t *ctx, int rc, const char *why)
+{
+    if (rc == ICS_EREJECTED)
+        return ics_reject(ctx, "%s", why);
+    return rc;
+}
+
+static int s_about_adopt(ics_apply_ctx_t *ctx, const Ics__V1__MotionAdoptPlan *a,
+                         s_about_t *ab)
+{
+    char why[ICS_WHY_MAX] = "";
+    uint64_t consultation;
+    int rc;
+
+    if (!s_valid_key_like(a->plan))
+        return ics_reject(ctx, "'%.40s' is not a plan id", a->plan);
+    rc = ics_plans_check_adopt(ctx->db, a->plan, a->version, &consultation, why, sizeof why);
+    s_subject_add(&ab->subjects, "plan:", a->plan);
+    snprintf(ab->target, sizeof ab->target, "plan.adopt:%s", a->plan);
+    snprintf(ab->title, sizeof ab->title, "Adopt plan %s version %u", a->plan, a->version);
+    return s_refused(ctx, rc, why);
+}
+
+static int s_about_amendment(ics_apply_ctx_t *ctx, const Ics__V1__MotionAcceptAmendment *a,
+                             s_about_t *ab)
+{
+    char why[ICS_WHY_MAX] = "", plan[ICS_POLICY_ID_MAX], org[ICS_ORG_MAX], id[24];
+    int rc;
+
+    rc = ics_plans_check_accept(ctx->db, a->amendment, plan, org, why, sizeof why);
+    snprintf(id, sizeof id, "%" PRIu64, a->amendment);
+    s_subject_add(&ab->subjects, "amendment:", id);
+    if (plan[0] != '\0')
+        s_subject_add(&ab->subjects, "plan:", plan);
+    if (org[0] != '\0')
+        s_subject_add(&ab->subjects, "org:", org);
+    snprintf(ab->target, sizeof ab->target, "amendment:%s", id);
+    snprintf(ab->title, sizeof ab->title, "Accept amendment %s to plan %s", id, plan);
+    return s_refused(ctx, rc, why);
+}
+
+static int s_about_open(ics_apply_ctx_t *ctx, const Ics__V1__MotionOpenConsultation *o,
+                        s_about_t *ab)
+{
+    char why[ICS_WHY_MAX] = "";
+    int rc;
+
+    if (!s_valid_key_like(o->plan))
+        return ics_reject(ctx, "'%.40s' is not a plan id", o->plan);
+    rc = ics_consult_check_open(ctx, o, why, sizeof why);
+    s_subject_add(&ab->subjects, "plan:", o->plan);
+    snprintf(ab->title, sizeof ab->title, "Open a consultation on plan %s version %u", o->plan,
+             o->version);
+    return s_refused(ctx, rc, why);
+}
+
+static int s_about_close(ics_apply_ctx_t *ctx, const Ics__V1__MotionCloseConsultation *c,
+                         s_about_t *ab)
+{
+    char why[ICS_WHY_MAX] = "", plan[ICS_POLICY_ID_MAX], id[24];
+    int rc;
+
+    rc = ics_consult_check_close(ctx->db, c->consultation, plan, why, sizeof why);
+    snprintf(id, sizeof id, "%" PRIu64, c->consultation);
+    s_subject_add(&ab->subjects, "consultation:", id);
+    if (plan[0] != '\0')
+        s_subject_add(&ab->subjects, "plan:", plan);
+    snprintf(ab->target, sizeof ab->target, "consultation:%s", id);
+    snprintf(ab->title, sizeof ab->title, "Close consultation %s early", id);
+    return s_refused(ctx, rc, why);
+}
+
+static int s_about_admit(ics_apply_ctx_t *ctx, const Ics__V1__MotionAdmitMember *a,
+                         s_about_t *ab)
+{
+    ics_member_t m;
+    uint8_t curve[32];
+    int rc;
+
+    if (!ics_valid_id(a->org, ICS_ORG_MAX))
+        return ics_reject(ctx, "'%.40s' is not a valid organisation id", a->org);
+    if (!ics_valid_id(a->kind, 32))
+        return ics_reject(ctx, "organisation kind '%.40s' is not valid", a->kind);
+    if (!ics_gov_valid_line(a->name, ICS_NAME_MAX, true))
+        return ics_reject(ctx, "the organisation to admit needs a name (under %d bytes)",
+                          ICS_NAME_MAX);
+    if (a->public_key.len != ICS_PK_BYTES || ics_curve_public(a->public_key.data, curve) != 0)
+        return ics_reject(ctx, "the public key of %s is not a valid Ed25519 key", a->org);
+    rc = ics_members_get(ctx->db, a->org, &m);
+    if (rc == ICS_OK)
+        return ics_reject(ctx, "%s is already a member", a->org);
+    if (rc != ICS_ENOENT)
+        return rc;
+    s_subject_add(&ab->subjects, "org:", a->org);
+    snprintf(ab->target, sizeof ab->target, "member:%s", a->org);
+    snprintf(ab->title, sizeof ab->title, "Admit %s (%.80s) as a member", a->org, a->name);
+    return ICS_OK;
+}
+
+static int s_about_remove(ics_apply_ctx_t *ctx, const Ics__V1__MotionRemoveMember *r,
+                          s_about_t *ab)
+{
+    ics_member_t m;
+    int rc;
+
+    rc = ics_members_get(ctx->db, r->org, &m);
+    if (rc == ICS_ENOENT)
+        return ics_reject(ctx, "%.40s is not a member", r->org);
+    if (rc != ICS_OK)
+        return rc;
+    if (m.admin)
+        return ics_reject(ctx, "%s administers membership; it cannot be removed by motion",
+                          m.org);
+    s_subject_add(&ab->subjects, "org:", m.org);
+    snprintf(ab->target, sizeof ab->target, "member:%s", m.org);
+    snprintf(ab->title, sizeof ab->title, "Remove %s from the group", m.org);
+    return ICS_OK;
+}
+
+static int s_about_policy(ics_apply_ctx_t *ctx, const Ics__V1__Policy *next, s_about_t *ab)
+{
+    char why[ICS_WHY_MAX] = "";
+    int rc;
+
+    rc = ics_policy_check_change(ctx->db, next, why, sizeof why);
+    s_subject_add(&ab->subjects, "", "policy");
+    snprintf(ab->target, sizeof ab->target, "policy");
+    snprintf(ab->title, sizeof ab->title,
+             "Change the scheme of reservation and delegation to: %.200s", next->name);
+    return s_refused(ctx, rc, why);
+}
+
+/* A motion approves only aid the scheme says needs approving. */
+static int s_about_aid(ics_apply_ctx_t *ctx, const Ics__V1__MotionApproveAid *a, s_about_t *ab)
+{
+    ics_member_t m;
+    char id[24];
+    ics_aid_approval_t ap;
+    int rc;
+
+    if (a->offer == 0 || a->offer > INT64_MAX || a->value == 0 || a->value > INT64_MAX)
+        return ics_reject(ctx, "approving mutual aid needs the offer's index and a value "
+                               "above 0");
+    rc = ics_members_get(ctx->db, a->org, &m);
+    if (rc == ICS_ENOENT)
+        return ics_reject(ctx, "%.40s is not a member", a->org);
+    if (rc != ICS_OK)
+        return rc;
+    rc = ics_policy_aid_approval(ctx->db, a->value, a->org, &ap);
+    if (rc != ICS_OK)
+        return rc;
+    if (!ap.needed)
+        return ics_reject(ctx, "mutual aid of %" PRIu64 " needs no approval: %s", a->value,
+                          ap.text);
+    snprintf(id, sizeof id, "%" PRIu64, a->offer);
+    s_subject_add(&ab->subjects, "aid:", id);
+    s_subject_add(&ab->subjects, "org:", a->org);
+    snprintf(ab->target, sizeof ab->target, "aid:%s", id);
+    snprintf(ab->title, sizeof ab->title, "Approve mutual aid offer %s (%" PRIu64 " for %s)", id,
+             a->value, a->org);
+    ab->value = a->value;
+    return ICS_OK;
+}
+
+/* Checks the effect of a proposal and derives what it is about (ab), one
+ * helper an effect. */
+static int s_examine(ics_apply_ctx_t *ctx, const Ics__V1__MotionPropose *p, s_about_t *ab)
+{
+    memset(ab, 0, sizeof *ab);
+    ab->d = ICS__V1__DECISION__DECISION_UNSPECIFIED;
     switch (p->effect_case) {
-    case ICS__V1__MOTION_PROPOSE__EFFECT_ADOPT_PLAN: {
-        const Ics__V1__MotionAdoptPlan *a = p->adopt_plan;
-        *d = ICS__V1__DECISION__DECISION_PLAN_ADOPT;
-        if (!s_valid_key_like(a->plan))
-            return ics_reject(ctx, "'%.40s' is not a plan id", a->plan);
-        rc = ics_plans_check_adopt(ctx->db, a->plan, a->version, &consultation, why,
-                                   sizeof why);
-        s_subject_add(subjects, "plan:", a->plan);
-        snprintf(target, tsize, "plan.adopt:%s", a->plan);
-        snprintf(title, title_size, "Adopt plan %s version %u", a->plan, a->version);
-        break;
-    }
-    case ICS__V1__MOTION_PROPOSE__EFFECT_ACCEPT_AMENDMENT: {
-        char id[24];
-        *d = ICS__V1__DECISION__DECISION_AMENDMENT_ACCEPT;
-        rc = ics_plans_check_accept(ctx->db, p->accept_amendment->amendment, plan, org, why,
-                                    sizeof why);
-        snprintf(id, sizeof id, "%" PRIu64, p->accept_amendment->amendment);
-        s_subject_add(subjects, "amendment:", id);
-        if (plan[0] != '\0')
-            s_subject_add(subjects, "plan:", plan);
-        if (org[0] != '\0')
-            s_subject_add(subjects, "org:", org);
-        snprintf(target, tsize, "amendment:%s", id);
-        snprintf(title, title_size, "Accept amendment %s to plan %s", id, plan);
-        break;
-    }
-    case ICS__V1__MOTION_PROPOSE__EFFECT_OPEN_CONSULTATION: {
-        const Ics__V1__MotionOpenConsultation *o = p->open_consultation;
-        *d = ICS__V1__DECISION__DECISION_CONSULTATION_OPEN;
-        if (!s_valid_key_like(o->plan))
-            return ics_reject(ctx, "'%.40s' is not a plan id", o->plan);
-        rc = ics_consult_check_open(ctx, o, why, sizeof why);
-        s_subject_add(subjects, "plan:", o->plan);
-        snprintf(title, title_size, "Open a consultation on plan %s version %u", o->plan,
-                 o->version);
-        break;
-    }
-    case ICS__V1__MOTION_PROPOSE__EFFECT_CLOSE_CONSULTATION: {
-        char id[24];
-        *d = ICS__V1__DECISION__DECISION_CONSULTATION_CLOSE;
-        rc = ics_consult_check_close(ctx->db, p->close_consultation->consultation, plan, why,
-                                     sizeof why);
-        snprintf(id, sizeof id, "%" PRIu64, p->close_consultation->consultation);
-        s_subject_add(subjects, "consultation:", id);
-        if (plan[0] != '\0')
-            s_subject_add(subjects, "plan:", plan);
-        snprintf(target, tsize, "consultation:%s", id);
-        snprintf(title, title_size, "Close consultation %s early", id);
-        break;
-    }
-    case ICS__V1__MOTION_PROPOSE__EFFECT_ADMIT_MEMBER: {
-        const Ics__V1__MotionAdmitMember *a = p->admit_member;
-        ics_member_t m;
-        uint8_t curve[32];
-        *d = ICS__V1__DECISION__DECISION_MEMBER_ADMIT;
-        if (!ics_valid_id(a->org, ICS_ORG_MAX))
-            return ics_reject(ctx, "'%.40s' is not a valid organisation id", a->org);
-        if (!ics_valid_id(a->kind, 32))
-            return ics_reject(ctx, "organisation kind '%.40s' is not valid", a->kind);
-        if (!ics_gov_valid_line(a->name, ICS_NAME_MAX, true))
-            return ics_reject(ctx, "the organisation to admit needs a name (under %d bytes)",
-                              ICS_NAME_MAX);
-        if (a->public_key.len != ICS_PK_BYTES || ics_curve_public(a->public_key.data, curve) != 0)
-            return ics_reject(ctx, "the public key of %s is not a valid Ed25519 key", a->org);
-        rc = ics_members_get(ctx->db, a->org, &m);
-        if (rc == ICS_OK)
-            return ics_reject(ctx, "%s is already a member", a->org);
-        if (rc != ICS_ENOENT)
-            return rc;
-        rc = ICS_OK;
-        s_subject_add(subjects, "org:", a->org);
-        snprintf(target, tsize, "member:%s", a->org);
-        snprintf(title, title_size, "Admit %s (%.80s) as a member", a->org, a->name);
-        break;
-    }
-    case ICS__V1__MOTION_PROPOSE__EFFECT_REMOVE_MEMBER: {
-        ics_member_t m;
-        *d = ICS__V1__DECISION__DECISION_MEMBER_REMOVE;
-        rc = ics_members_get(ctx->db, p->remove_member->org, &m);
-        if (rc == ICS_ENOENT)
-            return ics_reject(ctx, "%.40s is not a member", p->remove_member->org);
-        if (rc != ICS_OK)
-            return rc;
-        if (m.admin)
-            return ics_reject(ctx, "%s administers membership; it cannot be removed by motion",
-                              m.org);
-        s_subject_add(subjects, "org:", m.org);
-        snprintf(target, tsize, "member:%s", m.org);
-        snprintf(title, title_size, "Remove %s from the group", m.org);
-        break;
-    }
+    case ICS__V1__MOTION_PROPOSE__EFFECT_ADOPT_PLAN:
+        ab->d = ICS__V1__DECISION__DECISION_PLAN_ADOPT;
+        return s_about_adopt(ctx, p->adopt_plan, ab);
+    case ICS__V1__MOTION_PROPOSE__EFFECT_ACCEPT_AMENDMENT:
+        ab->d = ICS__V1__DECISION__DECISION_AMENDMENT_ACCEPT;
+        return s_about_amendment(ctx, p->accept_amendment, ab);
+    case ICS__V1__MOTION_PROPOSE__EFFECT_OPEN_CONSULTATION:
+        ab->d = ICS__V1__DECISION__DECISION_CONSULTATION_OPEN;
+        return s_about_open(ctx, p->open_consultation, ab);
+    case ICS__V1__MOTION_PROPOSE__EFFECT_CLOSE_CONSULTATION:
+        ab->d = ICS__V1__DECISION__DECISION_CONSULTATION_CLOSE;
+        return s_about_close(ctx, p->close_consultation, ab);
+    case ICS__V1__MOTION_PROPOSE__EFFECT_ADMIT_MEMBER:
+        ab->d = ICS__V1__DECISION__DECISION_MEMBER_ADMIT;
+        return s_about_admit(ctx, p->admit_member, ab);
+    case ICS__V1__MOTION_PROPOSE__EFFECT_REMOVE_MEMBER:
+        ab->d = ICS__V1__DECISION__DECISION_MEMBER_REMOVE;
+        return s_about_remove(ctx, p->remove_member, ab);
     case ICS__V1__MOTION_PROPOSE__EFFECT_CHANGE_POLICY:
-        *d = ICS__V1__DECISION__DECISION_POLICY_CHANGE;
-        rc = ics_policy_check_change(ctx->db, p->change_policy, why, sizeof why);
-        s_subject_add(subjects, "", "policy");
-        snprintf(target, tsize, "policy");
-        snprintf(title, title_size, "Change the scheme of reservation and delegation to: %.200s",
-                 p->change_policy->name);
-        break;
-    case ICS__V1__MOTION_PROPOSE__EFFECT_APPROVE_AID: {
-        const Ics__V1__MotionApproveAid *a = p->approve_aid;
-        ics_member_t m;
-        char id[24];
-        ics_aid_approval_t ap;
-        *d = ICS__V1__DECISION__DECISION_AID_APPROVE;
-        if (a->offer == 0 || a->offer > INT64_MAX || a->value == 0 || a->value > INT64_MAX)
-            return ics_reject(ctx, "approving mutual aid needs the offer's index and a value "
-                                   "above 0");
-        rc = ics_members_get(ctx->db, a->org, &m);
-        if (rc == ICS_ENOENT)
-            return ics_reject(ctx, "%.40s is not a member", a->org);
-        if (rc != ICS_OK)
-            return rc;
-        rc = ics_policy_aid_approval(ctx->db, a->value, a->org, &ap);
-        if (rc != ICS_OK)
-            return rc;
-        if (!ap.needed)
-            return ics_reject(ctx, "mutual aid of %" PRIu64 " needs no approval: %s", a->value,
-                              ap.text);
-        snprintf(id, sizeof id, "%" PRIu64, a->offer);
-        s_subject_add(subjects, "aid:", id);
-        s_subject_add(subjects, "org:", a->org);
-        snprintf(target, tsize, "aid:%s", id);
-        snprintf(title, title_size, "Approve mutual aid offer %s (%" PRIu64 " for %s)", id,
-                 a->value, a->org);
-        *value = a->value;
-        break;
-    }
+        ab->d = ICS__V1__DECISION__DECISION_POLICY_CHANGE;
+        return s_about_policy(ctx, p->change_policy, ab);
+    case ICS__V1__MOTION_PROPOSE__EFFECT_APPROVE_AID:
+        ab->d = ICS__V1__DECISION__DECISION_AID_APPROVE;
+        return s_about_aid(ctx, p->approve_aid, ab);
     default:
         return ics_reject(ctx, "a motion must say what it decides (adopt a plan version, accept "
                                "an amendment, open or close a consultation, admit or remove a "
                                "member, change the scheme, approve mutual aid)");
     }
-    if (rc == ICS_EREJECTED)
-        return ics_reject(ctx, "%s", why);
-    return rc;
 }
 
 /* "Chair of the ICB or Chief Executive" */
@@ -634,10 +699,8 @@ static int s_check_matter_free(ics_apply_ctx_t *ctx, const char *target)
 /* Writes the open motion, with the rule that decides it (of the scheme's
  * version `version`, fixed now), and its subjects. */
 static int s_insert_motion(ics_apply_ctx_t *ctx, const Ics__V1__MotionPropose *p,
-                           Ics__V1__Decision d, const char *title, const char *target,
-                           const Ics__V1__Policy *pol, uint64_t version,
-                           const Ics__V1__Rule *rule, uint64_t value,
-                           const s_subjects_t *subjects)
+                           const s_about_t *ab, const Ics__V1__Policy *pol, uint64_t version,
+                           const Ics__V1__Rule *rule)
 {
     char rule_text[ICS_WHY_MAX * 2], roles[512] = "";
     uint8_t *packed = NULL;
@@ -660,15 +723,15 @@ static int s_insert_motion(ics_apply_ctx_t *ctx, const Ics__V1__MotionPropose *p
                       " effect_state, effect_note, executed_at)"
                       " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14,"
                       " ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, 'open', 0, 0, '', '', '', 0)",
-                      "uittbtttbuttttuuutiuuu", ctx->position, (int)d, title, p->text, packed,
-                      (int)plen, target, ctx->org, ctx->actor, ctx->entry_id, 32, version,
-                      rule->id, rule_text, rule->body, rule->role, (uint64_t)rule->quorum_count,
-                      (uint64_t)rule->quorum_num, (uint64_t)rule->quorum_den, roles,
-                      (int)rule->threshold, value, ctx->clock_ms,
-                      ctx->clock_ms + rule->period_ms);
-    for (size_t i = 0; i < subjects->n && rc == ICS_OK; i++)
+                      "uittbtttbuttttuuutiuuu", ctx->position, (int)ab->d, ab->title, p->text,
+                      packed, (int)plen, ab->target, ctx->org, ctx->actor, ctx->entry_id, 32,
+                      version, rule->id, rule_text, rule->body, rule->role,
+                      (uint64_t)rule->quorum_count, (uint64_t)rule->quorum_num,
+                      (uint64_t)rule->quorum_den, roles, (int)rule->threshold, ab->value,
+                      ctx->clock_ms, ctx->clock_ms + rule->period_ms);
+    for (size_t i = 0; i < ab->subjects.n && rc == ICS_OK; i++)
         rc = ics_sql_run(ctx->db, "INSERT OR IGNORE INTO motion_subjects(motion, subject)"
-                                   " VALUES (?1, ?2)", "ut", ctx->position, subjects->p[i]);
+                                   " VALUES (?1, ?2)", "ut", ctx->position, ab->subjects.p[i]);
     free(packed);
     return rc;
 }
@@ -736,40 +799,37 @@ static int s_propose(ics_apply_ctx_t *ctx, const Ics__V1__Command *cmd)
     Ics__V1__Policy *pol = NULL;
     const Ics__V1__Rule *rule;
     const Ics__V1__Body *body = NULL;
-    Ics__V1__Decision d = ICS__V1__DECISION__DECISION_UNSPECIFIED;
     ics_person_t who;
-    s_subjects_t subjects;
-    char target[96], title[ICS_LINE_MAX];
-    uint64_t version = 0, value = 0;
+    s_about_t about;
+    uint64_t version = 0;
     int rc;
 
-    memset(&subjects, 0, sizeof subjects);
     rc = ics_people_require_actor(ctx, &who);
     if (rc != ICS_OK)
         return rc;
     rc = s_check_wording(ctx, p);
     if (rc != ICS_OK)
         return rc;
-    rc = s_examine(ctx, p, &d, &subjects, target, sizeof target, title, sizeof title, &value);
+    rc = s_examine(ctx, p, &about);
     if (rc != ICS_OK)
         return rc;
     for (size_t i = 0; i < p->n_subjects; i++)
-        s_subject_add(&subjects, "", p->subjects[i]);
+        s_subject_add(&about.subjects, "", p->subjects[i]);
     if (p->title[0] != '\0')
-        ics_strcpy(title, sizeof title, p->title);
+        ics_strcpy(about.title, sizeof about.title, p->title);
 
     rc = ics_policy_in_force(ctx->db, &pol, &version);
     if (rc != ICS_OK)
         goto out;
-    rule = ics_policy_rule_for(pol, d, subjects.p, subjects.n, value);
+    rule = ics_policy_rule_for(pol, about.d, about.subjects.p, about.subjects.n, about.value);
     if (rule == NULL) {
         rc = ics_reject(ctx, "the scheme in force (version %" PRIu64 ") names no one who may "
-                             "decide this: %s", version, ics_decision_title(d));
+                             "decide this: %s", version, ics_decision_title(about.d));
         goto out;
     }
-    rc = s_check_proposer(ctx, pol, rule, d);
+    rc = s_check_proposer(ctx, pol, rule, about.d);
     if (rc == ICS_OK)
-        rc = s_check_matter_free(ctx, target);
+        rc = s_check_matter_free(ctx, about.target);
     if (rc != ICS_OK)
         goto out;
     if (rule->role[0] == '\0') {
@@ -779,9 +839,9 @@ static int s_propose(ics_apply_ctx_t *ctx, const Ics__V1__Command *cmd)
             goto out;
         }
     }
-    rc = s_insert_motion(ctx, p, d, title, target, pol, version, rule, value, &subjects);
+    rc = s_insert_motion(ctx, p, &about, pol, version, rule);
     if (rc == ICS_OK)
-        rc = s_elect(ctx, pol, rule, body, &subjects);
+        rc = s_elect(ctx, pol, rule, body, &about.subjects);
     if (rc == ICS_OK && rule->role[0] != '\0')
         rc = s_decide_alone(ctx, rule);
     if (rc == ICS_OK)
