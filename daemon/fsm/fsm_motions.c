@@ -854,32 +854,29 @@ out:
 
 /* ---------------------------------------------------------------- voting */
 
-static int s_vote(ics_apply_ctx_t *ctx, const Ics__V1__Command *cmd)
+/* The motion voted on, which must still be open. */
+static int s_open_motion(ics_apply_ctx_t *ctx, uint64_t id, ics_motion_t *m)
 {
-    const Ics__V1__Vote *v = cmd->vote;
-    sqlite3_stmt *st = NULL;
-    ics_person_t who;
-    ics_motion_t m;
-    char roles[600] = "", interest[ICS_SUBJECT_MAX] = "", itext[ICS_LINE_MAX] = "", when[32];
-    char first_role[ICS_POLICY_ID_MAX] = "";
-    bool excluded = false, holds = false;
-    uint64_t seq = 0, last_pos = 0;
-    int last = 0, rc;
+    char when[32];
+    int rc;
 
-    rc = ics_people_require_actor(ctx, &who);
-    if (rc != ICS_OK)
-        return rc;
-    rc = ics_motion_get(ctx->db, v->motion, &m);
+    rc = ics_motion_get(ctx->db, id, m);
     if (rc == ICS_ENOENT)
-        return ics_reject(ctx, "there is no motion %" PRIu64, v->motion);
+        return ics_reject(ctx, "there is no motion %" PRIu64, id);
     if (rc != ICS_OK)
         return rc;
-    if (strcmp(m.status, "open") != 0) {
-        ics_gov_time(m.closed_ms, when);
+    if (strcmp(m->status, "open") != 0) {
+        ics_gov_time(m->closed_ms, when);
         return ics_reject(ctx, "too late: motion %" PRIu64 " closed at %s (index %" PRIu64 "): "
-                               "%.150s", m.id, when, m.closed_at,
-                          m.outcome[0] ? m.outcome : m.status);
+                               "%.150s", m->id, when, m->closed_at,
+                          m->outcome[0] ? m->outcome : m->status);
     }
+    return ICS_OK;
+}
+
+/* The vote's own words: its choice and its reason. */
+static int s_check_ballot(ics_apply_ctx_t *ctx, const Ics__V1__Vote *v)
+{
     if (v->choice != ICS__V1__VOTE_CHOICE__VOTE_FOR &&
         v->choice != ICS__V1__VOTE_CHOICE__VOTE_AGAINST &&
         v->choice != ICS__V1__VOTE_CHOICE__VOTE_ABSTAIN)
@@ -887,76 +884,141 @@ static int s_vote(ics_apply_ctx_t *ctx, const Ics__V1__Command *cmd)
     if (!ics_gov_valid_line(v->reason, ICS_LINE_MAX, false))
         return ics_reject(ctx, "the reason for a vote is one line, under %d bytes",
                           ICS_LINE_MAX);
+    return ICS_OK;
+}
+
+/* The actor's row in the motion's electorate, fixed at proposal. */
+typedef struct {
+    char roles[600];                /* the body's roles they held, space-separated */
+    char interest[ICS_SUBJECT_MAX]; /* the declared interest that excludes them, if any */
+    char itext[ICS_LINE_MAX];
+    bool excluded;
+} s_seat_t;
+
+/* The actor has a seat in the electorate, and is not excluded from it. */
+static int s_seat(ics_apply_ctx_t *ctx, const ics_motion_t *m, s_seat_t *seat)
+{
+    sqlite3_stmt *st = NULL;
+    int rc;
+
+    memset(seat, 0, sizeof *seat);
     rc = ics_sql_query(ctx->db, &st, "SELECT roles, excluded, interest, interest_text FROM"
                                        " electorate WHERE motion = ?1 AND org = ?2 AND"
-                                       " person = ?3", "utt", m.id, ctx->org, ctx->actor);
+                                       " person = ?3", "utt", m->id, ctx->org, ctx->actor);
     if (rc != ICS_OK)
         return rc;
     rc = ics_sql_row(ctx->db, st);
     if (rc == ICS_OK) {
-        ics_sql_column_text(st, 0, roles, sizeof roles);
-        excluded = sqlite3_column_int(st, 1) != 0;
-        ics_sql_column_text(st, 2, interest, sizeof interest);
-        ics_sql_column_text(st, 3, itext, sizeof itext);
+        ics_sql_column_text(st, 0, seat->roles, sizeof seat->roles);
+        seat->excluded = sqlite3_column_int(st, 1) != 0;
+        ics_sql_column_text(st, 2, seat->interest, sizeof seat->interest);
+        ics_sql_column_text(st, 3, seat->itext, sizeof seat->itext);
     }
     ics_sql_release(ctx->db, st);
-    st = NULL;
     if (rc == ICS_ENOENT) {
         char decider[ICS_WHY_MAX];
-        ics_strcpy(decider, sizeof decider, m.rule_text);
+        ics_strcpy(decider, sizeof decider, m->rule_text);
         char *paren = strstr(decider, " (rule");
         if (paren != NULL)
             *paren = '\0';
         return ics_reject(ctx, "%s of %s is not in the electorate of motion %" PRIu64 " (%.120s)",
-                          ctx->actor, ctx->org, m.id, decider);
+                          ctx->actor, ctx->org, m->id, decider);
     }
     if (rc != ICS_OK)
         return rc;
-    if (excluded)
+    if (seat->excluded)
         return ics_reject(ctx, "%s of %s is excluded from voting on motion %" PRIu64 ": declared "
-                               "interest in %s (%.100s)", ctx->actor, ctx->org, m.id, interest,
-                          itext);
-    /* Entitled only while holding a role that put them in the electorate. */
-    {
-        char buf[600];
-        char *save = NULL;
-        ics_strcpy(buf, sizeof buf, roles);
-        for (char *r = strtok_r(buf, " ", &save); r != NULL && !holds;
-             r = strtok_r(NULL, " ", &save)) {
-            rc = ics_people_holds(ctx->db, ctx->org, ctx->actor, r, &holds);
-            if (rc != ICS_OK)
-                return rc;
-            if (holds)
-                ics_strcpy(first_role, sizeof first_role, r);
-        }
+                               "interest in %s (%.100s)", ctx->actor, ctx->org, m->id,
+                          seat->interest, seat->itext);
+    return ICS_OK;
+}
+
+/* Entitled only while holding a role that put them in the electorate: the
+ * first of the seat's roles they still hold, which the vote is cast in. */
+static int s_entitling_role(ics_apply_ctx_t *ctx, const ics_motion_t *m, const s_seat_t *seat,
+                            char *role, size_t size)
+{
+    char buf[600];
+    char *save = NULL;
+    bool holds = false;
+    int rc;
+
+    ics_strcpy(buf, sizeof buf, seat->roles);
+    for (char *r = strtok_r(buf, " ", &save); r != NULL && !holds;
+         r = strtok_r(NULL, " ", &save)) {
+        rc = ics_people_holds(ctx->db, ctx->org, ctx->actor, r, &holds);
+        if (rc != ICS_OK)
+            return rc;
+        if (holds)
+            ics_strcpy(role, size, r);
     }
     if (!holds)
         return ics_reject(ctx, "%s of %s no longer holds the role (%s) that entitled them to "
-                               "vote on motion %" PRIu64, ctx->actor, ctx->org, roles, m.id);
+                               "vote on motion %" PRIu64, ctx->actor, ctx->org, seat->roles,
+                          m->id);
+    return ICS_OK;
+}
+
+/* The actor's latest vote on the motion (*seq 0 for none); repeating it
+ * unchanged is refused. */
+static int s_check_repeat(ics_apply_ctx_t *ctx, const ics_motion_t *m, const Ics__V1__Vote *v,
+                          uint64_t *seq)
+{
+    sqlite3_stmt *st = NULL;
+    uint64_t last_pos = 0;
+    int last = 0, rc;
+
+    *seq = 0;
     rc = ics_sql_query(ctx->db, &st, "SELECT seq, choice, position FROM votes WHERE"
                                        " motion = ?1 AND org = ?2 AND person = ?3"
-                                       " ORDER BY seq DESC LIMIT 1", "utt", m.id, ctx->org,
+                                       " ORDER BY seq DESC LIMIT 1", "utt", m->id, ctx->org,
                          ctx->actor);
     if (rc != ICS_OK)
         return rc;
     rc = ics_sql_row(ctx->db, st);
     if (rc == ICS_OK) {
-        seq = ics_sql_column_u64(st, 0);
+        *seq = ics_sql_column_u64(st, 0);
         last = sqlite3_column_int(st, 1);
         last_pos = ics_sql_column_u64(st, 2);
     }
     ics_sql_release(ctx->db, st);
     if (rc != ICS_OK && rc != ICS_ENOENT)
         return rc;
-    if (seq != 0 && last == (int)v->choice)
+    if (*seq != 0 && last == (int)v->choice)
         return ics_reject(ctx, "duplicate vote: %s of %s already voted %s on motion %" PRIu64
                                " (index %" PRIu64 "); to change it, vote differently",
-                          ctx->actor, ctx->org, ics_motions_choice_name(last), m.id, last_pos);
+                          ctx->actor, ctx->org, ics_motions_choice_name(last), m->id, last_pos);
+    return ICS_OK;
+}
+
+static int s_vote(ics_apply_ctx_t *ctx, const Ics__V1__Command *cmd)
+{
+    const Ics__V1__Vote *v = cmd->vote;
+    ics_person_t who;
+    ics_motion_t m;
+    s_seat_t seat;
+    char role[ICS_POLICY_ID_MAX] = "";
+    uint64_t seq = 0;
+    int rc;
+
+    rc = ics_people_require_actor(ctx, &who);
+    if (rc == ICS_OK)
+        rc = s_open_motion(ctx, v->motion, &m);
+    if (rc == ICS_OK)
+        rc = s_check_ballot(ctx, v);
+    if (rc == ICS_OK)
+        rc = s_seat(ctx, &m, &seat);
+    if (rc == ICS_OK)
+        rc = s_entitling_role(ctx, &m, &seat, role, sizeof role);
+    if (rc == ICS_OK)
+        rc = s_check_repeat(ctx, &m, v, &seq);
+    if (rc != ICS_OK)
+        return rc;
     rc = ics_sql_run(ctx->db, "INSERT INTO votes(motion, org, person, seq, choice, reason, role,"
                                " position, entry_id, clock_ms, struck)"
                                " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 0)",
                       "uttuittubu", m.id, ctx->org, ctx->actor, seq + 1, (int)v->choice,
-                      v->reason, first_role, ctx->position, ctx->entry_id, 32, ctx->clock_ms);
+                      v->reason, role, ctx->position, ctx->entry_id, 32, ctx->clock_ms);
     if (rc != ICS_OK)
         return rc;
     return s_settle(ctx, m.id, false);
