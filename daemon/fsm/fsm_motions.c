@@ -196,13 +196,123 @@ static int s_subjects_load(ics_db_t *db, uint64_t motion, s_subjects_t *s)
 
 /* ---------------------------------------------------------------- effects */
 
+/* What carrying out a decision came to: the state and note recorded
+ * against the motion, or (ICS_EREJECTED) why it could not be done. */
+typedef struct {
+    const char *state;      /* "done", or "authorised" awaiting a member command */
+    char note[ICS_WHY_MAX];
+    char why[ICS_WHY_MAX];
+} s_effect_t;
+
+static int s_effect_open(ics_apply_ctx_t *ctx, uint64_t motion,
+                         const Ics__V1__MotionOpenConsultation *o, s_effect_t *e)
+{
+    int rc = ics_consult_open(ctx, motion, o, e->why, sizeof e->why);
+
+    if (o->opens_ms > ctx->clock_ms) {
+        char when[32];
+        ics_gov_time(o->opens_ms, when);
+        snprintf(e->note, sizeof e->note, "consultation %" PRIu64 " opens at %s", motion, when);
+    } else {
+        snprintf(e->note, sizeof e->note, "consultation %" PRIu64 " opened", motion);
+    }
+    return rc;
+}
+
+/* Authorises the MemberAdd that admits the organisation (fsm_members.c
+ * writes the member, never a motion). */
+static int s_effect_admit(ics_apply_ctx_t *ctx, const Ics__V1__MotionAdmitMember *a,
+                          s_effect_t *e)
+{
+    ics_member_t cur;
+    char pk[ICS_PUBKEY_TEXT_MAX];
+    int rc;
+
+    rc = ics_members_get(ctx->db, a->org, &cur);
+    if (rc == ICS_OK) {
+        snprintf(e->why, sizeof e->why, "%s is already a member", cur.org);
+        return ICS_EREJECTED;
+    }
+    if (rc != ICS_ENOENT)
+        return rc;
+    e->state = "authorised";
+    ics_pubkey_format(a->public_key.data, pk);
+    snprintf(e->note, sizeof e->note, "awaiting: icsctl member add %s --kind %s --name NAME "
+             "--endpoint tcp://HOST:PORT --key %s", a->org, a->kind, pk);
+    return ICS_OK;
+}
+
+/* Authorises the MemberRemove, as s_effect_admit the MemberAdd. */
+static int s_effect_remove(ics_apply_ctx_t *ctx, const Ics__V1__MotionRemoveMember *r,
+                           s_effect_t *e)
+{
+    ics_member_t cur;
+    int rc;
+
+    rc = ics_members_get(ctx->db, r->org, &cur);
+    if (rc == ICS_ENOENT) {
+        snprintf(e->why, sizeof e->why, "%s is no longer a member", r->org);
+        return ICS_EREJECTED;
+    }
+    if (rc != ICS_OK)
+        return rc;
+    e->state = "authorised";
+    snprintf(e->note, sizeof e->note, "awaiting: icsctl member remove %s", r->org);
+    return ICS_OK;
+}
+
+/* Carries out the decision of proposal p, carried as motion `motion`. */
+static int s_effect(ics_apply_ctx_t *ctx, const Ics__V1__MotionPropose *p, uint64_t motion,
+                    s_effect_t *e)
+{
+    int rc;
+
+    switch (p->effect_case) {
+    case ICS__V1__MOTION_PROPOSE__EFFECT_ADOPT_PLAN:
+        rc = ics_plans_adopt(ctx, p->adopt_plan->plan, p->adopt_plan->version, motion, e->why,
+                             sizeof e->why);
+        snprintf(e->note, sizeof e->note, "plan %s version %u adopted", p->adopt_plan->plan,
+                 p->adopt_plan->version);
+        return rc;
+    case ICS__V1__MOTION_PROPOSE__EFFECT_ACCEPT_AMENDMENT:
+        rc = ics_plans_accept(ctx, p->accept_amendment->amendment, motion, e->why,
+                              sizeof e->why);
+        snprintf(e->note, sizeof e->note, "amendment %" PRIu64 " accepted",
+                 p->accept_amendment->amendment);
+        return rc;
+    case ICS__V1__MOTION_PROPOSE__EFFECT_OPEN_CONSULTATION:
+        return s_effect_open(ctx, motion, p->open_consultation, e);
+    case ICS__V1__MOTION_PROPOSE__EFFECT_CLOSE_CONSULTATION:
+        rc = ics_consult_close_early(ctx, p->close_consultation->consultation, motion, e->why,
+                                     sizeof e->why);
+        snprintf(e->note, sizeof e->note, "consultation %" PRIu64 " closed",
+                 p->close_consultation->consultation);
+        return rc;
+    case ICS__V1__MOTION_PROPOSE__EFFECT_ADMIT_MEMBER:
+        return s_effect_admit(ctx, p->admit_member, e);
+    case ICS__V1__MOTION_PROPOSE__EFFECT_REMOVE_MEMBER:
+        return s_effect_remove(ctx, p->remove_member, e);
+    case ICS__V1__MOTION_PROPOSE__EFFECT_CHANGE_POLICY:
+        rc = ics_policy_install(ctx, p->change_policy, motion, e->why, sizeof e->why);
+        snprintf(e->note, sizeof e->note, "scheme changed");
+        return rc;
+    case ICS__V1__MOTION_PROPOSE__EFFECT_APPROVE_AID:
+        snprintf(e->note, sizeof e->note,
+                 "mutual aid offer %" PRIu64 " approved (value %" PRIu64 ")",
+                 p->approve_aid->offer, p->approve_aid->value);
+        return ICS_OK;
+    default:
+        snprintf(e->why, sizeof e->why, "unknown decision");
+        return ICS_EREJECTED;
+    }
+}
+
 /* Carries out a carried motion's decision. The vote stands whatever
  * happens; a failure is recorded against the motion. */
 static int s_carry(ics_apply_ctx_t *ctx, const ics_motion_t *m)
 {
     Ics__V1__MotionPropose *p = NULL;
-    char why[ICS_WHY_MAX] = "", note[ICS_WHY_MAX] = "", pk[ICS_PUBKEY_TEXT_MAX];
-    const char *state = "done";
+    s_effect_t e = {.state = "done"};
     int rc;
 
     rc = s_proposal(ctx->db, m->id, &p);
@@ -211,88 +321,16 @@ static int s_carry(ics_apply_ctx_t *ctx, const ics_motion_t *m)
     rc = ics_sql_savepoint(ctx->db, "effect");
     if (rc != ICS_OK)
         goto out;
-    switch (p->effect_case) {
-    case ICS__V1__MOTION_PROPOSE__EFFECT_ADOPT_PLAN:
-        rc = ics_plans_adopt(ctx, p->adopt_plan->plan, p->adopt_plan->version, m->id, why,
-                             sizeof why);
-        snprintf(note, sizeof note, "plan %s version %u adopted", p->adopt_plan->plan,
-                 p->adopt_plan->version);
-        break;
-    case ICS__V1__MOTION_PROPOSE__EFFECT_ACCEPT_AMENDMENT:
-        rc = ics_plans_accept(ctx, p->accept_amendment->amendment, m->id, why, sizeof why);
-        snprintf(note, sizeof note, "amendment %" PRIu64 " accepted",
-                 p->accept_amendment->amendment);
-        break;
-    case ICS__V1__MOTION_PROPOSE__EFFECT_OPEN_CONSULTATION:
-        rc = ics_consult_open(ctx, m->id, p->open_consultation, why, sizeof why);
-        if (p->open_consultation->opens_ms > ctx->clock_ms) {
-            char when[32];
-            ics_gov_time(p->open_consultation->opens_ms, when);
-            snprintf(note, sizeof note, "consultation %" PRIu64 " opens at %s", m->id, when);
-        } else {
-            snprintf(note, sizeof note, "consultation %" PRIu64 " opened", m->id);
-        }
-        break;
-    case ICS__V1__MOTION_PROPOSE__EFFECT_CLOSE_CONSULTATION:
-        rc = ics_consult_close_early(ctx, p->close_consultation->consultation, m->id, why,
-                                     sizeof why);
-        snprintf(note, sizeof note, "consultation %" PRIu64 " closed",
-                 p->close_consultation->consultation);
-        break;
-    case ICS__V1__MOTION_PROPOSE__EFFECT_ADMIT_MEMBER: {
-        ics_member_t cur;
-        rc = ics_members_get(ctx->db, p->admit_member->org, &cur);
-        if (rc == ICS_OK) {
-            snprintf(why, sizeof why, "%s is already a member", cur.org);
-            rc = ICS_EREJECTED;
-            break;
-        }
-        if (rc != ICS_ENOENT)
-            break;
-        rc = ICS_OK;
-        state = "authorised";
-        ics_pubkey_format(p->admit_member->public_key.data, pk);
-        snprintf(note, sizeof note, "awaiting: icsctl member add %s --kind %s --name NAME "
-                 "--endpoint tcp://HOST:PORT --key %s", p->admit_member->org,
-                 p->admit_member->kind, pk);
-        break;
-    }
-    case ICS__V1__MOTION_PROPOSE__EFFECT_REMOVE_MEMBER: {
-        ics_member_t cur;
-        rc = ics_members_get(ctx->db, p->remove_member->org, &cur);
-        if (rc == ICS_ENOENT) {
-            snprintf(why, sizeof why, "%s is no longer a member", p->remove_member->org);
-            rc = ICS_EREJECTED;
-            break;
-        }
-        if (rc != ICS_OK)
-            break;
-        state = "authorised";
-        snprintf(note, sizeof note, "awaiting: icsctl member remove %s",
-                 p->remove_member->org);
-        break;
-    }
-    case ICS__V1__MOTION_PROPOSE__EFFECT_CHANGE_POLICY:
-        rc = ics_policy_install(ctx, p->change_policy, m->id, why, sizeof why);
-        snprintf(note, sizeof note, "scheme changed");
-        break;
-    case ICS__V1__MOTION_PROPOSE__EFFECT_APPROVE_AID:
-        snprintf(note, sizeof note, "mutual aid offer %" PRIu64 " approved (value %" PRIu64 ")",
-                 p->approve_aid->offer, p->approve_aid->value);
-        break;
-    default:
-        rc = ICS_EREJECTED;
-        snprintf(why, sizeof why, "unknown decision");
-    }
+    rc = s_effect(ctx, p, m->id, &e);
     rc = ics_sql_savepoint_end(ctx->db, "effect", rc);
     if (rc == ICS_EREJECTED) {
-        state = "failed";
-        snprintf(note, sizeof note, "could not be carried out: %.220s", why);
+        e.state = "failed";
+        snprintf(e.note, sizeof e.note, "could not be carried out: %.220s", e.why);
         rc = ICS_OK;
     }
     if (rc == ICS_OK)
         rc = ics_sql_run(ctx->db, "UPDATE motions SET effect_state = ?2, effect_note = ?3"
-                                   " WHERE id = ?1", "utt", m->id, state, note);
+                                   " WHERE id = ?1", "utt", m->id, e.state, e.note);
 out:
     ics__v1__motion_propose__free_unpacked(p, NULL);
     return rc;
