@@ -430,17 +430,188 @@ static int s_deadline(ics_db_t *db, uint64_t clock, ics_deadline_t *out)
 
 /* ---------------------------------------------------------------- responses */
 
+/* The round responded to must be open: neither closed nor still
+ * scheduled. */
+static int s_check_round_open(ics_apply_ctx_t *ctx, const ics_consult_round_t *r)
+{
+    char when[32];
+
+    if (strcmp(r->status, "closed") == 0) {
+        char closed[120];
+        ics_consult_closed_text(r, closed, sizeof closed);
+        return ics_reject(ctx, "too late: consultation %" PRIu64 " on %s version %u %s; "
+                               "responses are no longer accepted", r->id, r->plan, r->version,
+                          closed);
+    }
+    if (strcmp(r->status, "open") != 0) {
+        ics_gov_time(r->opens_ms, when);
+        return ics_reject(ctx, "consultation %" PRIu64 " opens at %s; respond then", r->id,
+                          when);
+    }
+    return ICS_OK;
+}
+
+/* The consultee responding (cid), as the round lists it. */
+static int s_consultee(ics_apply_ctx_t *ctx, const ics_consult_round_t *r, const char *cid,
+                       ics_org_t *out)
+{
+    sqlite3_stmt *st = NULL;
+    int rc;
+
+    if (!ics_valid_id(cid, ICS_ORG_MAX))
+        return ics_reject(ctx, "'%.40s' is not an organisation id", cid);
+    rc = ics_sql_query(ctx->db, &st, "SELECT kind, name FROM consultees WHERE consultation ="
+                                       " ?1 AND consultee = ?2", "ut", r->id, cid);
+    if (rc != ICS_OK)
+        return rc;
+    rc = ics_sql_row(ctx->db, st);
+    if (rc == ICS_OK) {
+        memset(out, 0, sizeof *out);
+        ics_strcpy(out->org, sizeof out->org, cid);
+        ics_sql_column_text(st, 0, out->kind, sizeof out->kind);
+        ics_sql_column_text(st, 1, out->name, sizeof out->name);
+    }
+    ics_sql_release(ctx->db, st);
+    if (rc == ICS_ENOENT)
+        return ics_reject(ctx, "%s is not a consultee of consultation %" PRIu64 " (icsctl "
+                               "consult show %" PRIu64 " lists them)", cid, r->id, r->id);
+    return rc;
+}
+
+/* Responding for another organisation than one's own needs a role acting
+ * for it: role, "" when responding for one's own. */
+static int s_check_responder(ics_apply_ctx_t *ctx, const char *cid,
+                             char role[ICS_POLICY_ID_MAX])
+{
+    int rc;
+
+    if (strcmp(cid, ctx->org) == 0)
+        return ICS_OK;
+    rc = ics_people_acts_for(ctx->db, ctx->org, ctx->actor, cid, role);
+    if (rc != ICS_OK)
+        return rc;
+    if (role[0] == '\0')
+        return ics_reject(ctx, "%s of %s may not respond for %s: that needs a role acting for "
+                               "it (e.g. hwb_chair or consultee_contact with scope %s)",
+                          ctx->actor, ctx->org, cid, cid);
+    return ICS_OK;
+}
+
+/* The response's own words: its stance, its text and, from a health and
+ * wellbeing board only, the statutory opinion with its reasons. */
+static int s_check_wording(ics_apply_ctx_t *ctx, const Ics__V1__ConsultRespond *c,
+                           const char *cid, const ics_org_t *consultee)
+{
+    bool hwb = strcmp(consultee->kind, "hwb") == 0;
+
+    if (c->stance < ICS__V1__STANCE__STANCE_SUPPORT ||
+        c->stance > ICS__V1__STANCE__STANCE_NO_COMMENT)
+        return ics_reject(ctx, "a response takes a position: support, support with changes, "
+                               "object or no comment");
+    if (!ics_gov_valid_text(c->text, ICS_TEXT_MAX, false))
+        return ics_reject(ctx, "the response text must be under %u bytes, without control "
+                               "characters other than newline and tab", ICS_TEXT_MAX);
+    if (hwb && c->hwb_opinion != ICS__V1__OPINION__OPINION_YES &&
+        c->hwb_opinion != ICS__V1__OPINION__OPINION_NO)
+        return ics_reject(ctx, "%s is a health and wellbeing board: its response must say "
+                               "whether the draft takes proper account of its joint local "
+                               "health and wellbeing strategy (yes or no, with reasons)", cid);
+    if (hwb && !ics_gov_valid_text(c->hwb_reasons, ICS_TEXT_MAX, true))
+        return ics_reject(ctx, "give the health and wellbeing board's reasons for its opinion");
+    if (!hwb && (c->hwb_opinion != ICS__V1__OPINION__OPINION_UNSPECIFIED ||
+                 c->hwb_reasons[0] != '\0'))
+        return ics_reject(ctx, "only a health and wellbeing board gives the statutory opinion; "
+                               "%s is %s", cid, consultee->kind);
+    return ICS_OK;
+}
+
+/* The amendments a response links: few enough, each once, each to the
+ * round's plan. */
+static int s_check_links(ics_apply_ctx_t *ctx, const Ics__V1__ConsultRespond *c,
+                         const char *plan)
+{
+    char why[ICS_WHY_MAX];
+    int rc;
+
+    if (c->n_amendments > S_MAX_LINKED)
+        return ics_reject(ctx, "a response links at most %d amendments", S_MAX_LINKED);
+    for (size_t i = 0; i < c->n_amendments; i++) {
+        for (size_t k = 0; k < i; k++)
+            if (c->amendments[k] == c->amendments[i])
+                return ics_reject(ctx, "amendment %" PRIu64 " is linked twice",
+                                  c->amendments[i]);
+        rc = ics_plans_check_amendment_of(ctx->db, c->amendments[i], plan, why, sizeof why);
+        if (rc == ICS_EREJECTED)
+            rc = ics_reject(ctx, "%s", why);
+        if (rc != ICS_OK)
+            return rc;
+    }
+    return ICS_OK;
+}
+
+/* The consultee's latest revision (0 for none). The same response again is
+ * a mistake, not a revision: refused. */
+static int s_check_revision(ics_apply_ctx_t *ctx, const Ics__V1__ConsultRespond *c,
+                            uint64_t round, const char *cid, uint64_t *revision)
+{
+    uint64_t n = 0, links = 0;
+    int rc;
+
+    rc = ics_sql_u64(ctx->db, revision, "SELECT coalesce(max(revision), 0) FROM responses"
+                                        " WHERE consultation = ?1 AND consultee = ?2",
+                     "ut", round, cid);
+    if (rc != ICS_OK || *revision == 0)
+        return rc;
+    rc = ics_sql_u64(ctx->db, &n, "SELECT count(*) FROM responses WHERE consultation = ?1"
+                                  " AND consultee = ?2 AND revision = ?3 AND stance = ?4"
+                                  " AND text = ?5 AND hwb_opinion = ?6 AND hwb_reasons = ?7",
+                     "utuitit", round, cid, *revision, (int)c->stance, c->text,
+                     (int)c->hwb_opinion, c->hwb_reasons);
+    if (rc != ICS_OK || n == 0)
+        return rc;
+    rc = ics_sql_u64(ctx->db, &links, "SELECT count(*) FROM response_amendments WHERE"
+                                      " consultation = ?1 AND consultee = ?2 AND"
+                                      " revision = ?3", "utu", round, cid, *revision);
+    if (rc != ICS_OK)
+        return rc;
+    if (links == c->n_amendments)
+        return ics_reject(ctx, "%s's response to consultation %" PRIu64 " already says "
+                               "exactly this (revision %" PRIu64 ")", cid, round, *revision);
+    return ICS_OK;
+}
+
+/* Writes the response as the consultee's revision `revision`, with the
+ * amendments it links. */
+static int s_insert_response(ics_apply_ctx_t *ctx, const Ics__V1__ConsultRespond *c,
+                             uint64_t round, const char *cid, uint64_t revision,
+                             const char *role)
+{
+    int rc;
+
+    rc = ics_sql_run(ctx->db, "INSERT INTO responses(consultation, consultee, revision, stance,"
+                               " text, hwb_opinion, hwb_reasons, org, person, role, position,"
+                               " entry_id, clock_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9,"
+                               " ?10, ?11, ?12, ?13)",
+                      "utuitittttubu", round, cid,
+                      revision, (int)c->stance, c->text, (int)c->hwb_opinion,
+                      c->hwb_reasons, ctx->org, ctx->actor, role, ctx->position, ctx->entry_id,
+                      32, ctx->clock_ms);
+    for (size_t i = 0; i < c->n_amendments && rc == ICS_OK; i++)
+        rc = ics_sql_run(ctx->db, "INSERT INTO response_amendments(consultation, consultee,"
+                                   " revision, amendment) VALUES (?1, ?2, ?3, ?4)",
+                          "utuu", round, cid, revision, c->amendments[i]);
+    return rc;
+}
+
 static int s_respond(ics_apply_ctx_t *ctx, const Ics__V1__Command *cmd)
 {
     const Ics__V1__ConsultRespond *c = cmd->consult_respond;
     ics_person_t who;
     ics_org_t consultee;
     ics_consult_round_t r;
-    sqlite3_stmt *st = NULL;
     const char *cid = c->consultee[0] != '\0' ? c->consultee : ctx->org;
-    char role[ICS_POLICY_ID_MAX] = "", why[ICS_WHY_MAX], when[32];
-    uint64_t revision = 0, n = 0;
-    bool hwb;
+    char role[ICS_POLICY_ID_MAX] = "";
+    uint64_t revision = 0;
     int rc;
 
     rc = ics_people_require_actor(ctx, &who);
@@ -451,138 +622,19 @@ static int s_respond(ics_apply_ctx_t *ctx, const Ics__V1__Command *cmd)
         return ics_reject(ctx, "there is no consultation %" PRIu64, c->consultation);
     if (rc != ICS_OK)
         return rc;
-    if (strcmp(r.status, "closed") == 0) {
-        char closed[120];
-        ics_consult_closed_text(&r, closed, sizeof closed);
-        rc = ics_reject(ctx, "too late: consultation %" PRIu64 " on %s version %u %s; responses "
-                             "are no longer accepted", r.id, r.plan, r.version, closed);
-        goto out;
-    }
-    if (strcmp(r.status, "open") != 0) {
-        ics_gov_time(r.opens_ms, when);
-        rc = ics_reject(ctx, "consultation %" PRIu64 " opens at %s; respond then", r.id, when);
-        goto out;
-    }
-    if (!ics_valid_id(cid, ICS_ORG_MAX)) {
-        rc = ics_reject(ctx, "'%.40s' is not an organisation id", cid);
-        goto out;
-    }
-    rc = ics_sql_query(ctx->db, &st, "SELECT kind, name FROM consultees WHERE consultation ="
-                                       " ?1 AND consultee = ?2", "ut", r.id, cid);
-    if (rc != ICS_OK)
-        goto out;
-    rc = ics_sql_row(ctx->db, st);
-    if (rc == ICS_ENOENT) {
-        rc = ics_reject(ctx, "%s is not a consultee of consultation %" PRIu64 " (icsctl consult "
-                             "show %" PRIu64 " lists them)", cid, r.id, r.id);
-        goto out;
-    }
-    if (rc != ICS_OK)
-        goto out;
-    memset(&consultee, 0, sizeof consultee);
-    ics_strcpy(consultee.org, sizeof consultee.org, cid);
-    ics_sql_column_text(st, 0, consultee.kind, sizeof consultee.kind);
-    ics_sql_column_text(st, 1, consultee.name, sizeof consultee.name);
-    ics_sql_release(ctx->db, st);
-    st = NULL;
-    hwb = strcmp(consultee.kind, "hwb") == 0;
-    if (strcmp(cid, ctx->org) != 0) {
-        rc = ics_people_acts_for(ctx->db, ctx->org, ctx->actor, cid, role);
-        if (rc != ICS_OK)
-            goto out;
-        if (role[0] == '\0') {
-            rc = ics_reject(ctx, "%s of %s may not respond for %s: that needs a role acting for "
-                                 "it (e.g. hwb_chair or consultee_contact with scope %s)",
-                            ctx->actor, ctx->org, cid, cid);
-            goto out;
-        }
-    }
-    if (c->stance < ICS__V1__STANCE__STANCE_SUPPORT || c->stance > ICS__V1__STANCE__STANCE_NO_COMMENT) {
-        rc = ics_reject(ctx, "a response takes a position: support, support with changes, "
-                             "object or no comment");
-        goto out;
-    }
-    if (!ics_gov_valid_text(c->text, ICS_TEXT_MAX, false)) {
-        rc = ics_reject(ctx, "the response text must be under %u bytes, without control "
-                             "characters other than newline and tab", ICS_TEXT_MAX);
-        goto out;
-    }
-    if (hwb && c->hwb_opinion != ICS__V1__OPINION__OPINION_YES &&
-        c->hwb_opinion != ICS__V1__OPINION__OPINION_NO) {
-        rc = ics_reject(ctx, "%s is a health and wellbeing board: its response must say whether "
-                             "the draft takes proper account of its joint local health and "
-                             "wellbeing strategy (yes or no, with reasons)", cid);
-        goto out;
-    }
-    if (hwb && !ics_gov_valid_text(c->hwb_reasons, ICS_TEXT_MAX, true)) {
-        rc = ics_reject(ctx, "give the health and wellbeing board's reasons for its opinion");
-        goto out;
-    }
-    if (!hwb && (c->hwb_opinion != ICS__V1__OPINION__OPINION_UNSPECIFIED ||
-                 c->hwb_reasons[0] != '\0')) {
-        rc = ics_reject(ctx, "only a health and wellbeing board gives the statutory opinion; %s "
-                             "is %s", cid, consultee.kind);
-        goto out;
-    }
-    if (c->n_amendments > S_MAX_LINKED) {
-        rc = ics_reject(ctx, "a response links at most %d amendments", S_MAX_LINKED);
-        goto out;
-    }
-    for (size_t i = 0; i < c->n_amendments; i++) {
-        for (size_t k = 0; k < i; k++)
-            if (c->amendments[k] == c->amendments[i]) {
-                rc = ics_reject(ctx, "amendment %" PRIu64 " is linked twice", c->amendments[i]);
-                goto out;
-            }
-        rc = ics_plans_check_amendment_of(ctx->db, c->amendments[i], r.plan, why, sizeof why);
-        if (rc == ICS_EREJECTED)
-            rc = ics_reject(ctx, "%s", why);
-        if (rc != ICS_OK)
-            goto out;
-    }
-    rc = ics_sql_u64(ctx->db, &revision, "SELECT coalesce(max(revision), 0) FROM responses"
-                                         " WHERE consultation = ?1 AND consultee = ?2",
-                     "ut", r.id, cid);
-    if (rc != ICS_OK)
-        goto out;
-    if (revision != 0) {
-        /* The same response again is a mistake, not a revision. */
-        rc = ics_sql_u64(ctx->db, &n, "SELECT count(*) FROM responses WHERE consultation = ?1"
-                                      " AND consultee = ?2 AND revision = ?3 AND stance = ?4"
-                                      " AND text = ?5 AND hwb_opinion = ?6 AND hwb_reasons = ?7",
-                         "utuitit", r.id, cid, revision, (int)c->stance, c->text,
-                         (int)c->hwb_opinion, c->hwb_reasons);
-        if (rc != ICS_OK)
-            goto out;
-        if (n != 0) {
-            uint64_t links = 0;
-            rc = ics_sql_u64(ctx->db, &links, "SELECT count(*) FROM response_amendments WHERE"
-                                              " consultation = ?1 AND consultee = ?2 AND"
-                                              " revision = ?3", "utu", r.id, cid, revision);
-            if (rc != ICS_OK)
-                goto out;
-            if (links == c->n_amendments) {
-                rc = ics_reject(ctx, "%s's response to consultation %" PRIu64 " already says "
-                                     "exactly this (revision %" PRIu64 ")", cid, r.id,
-                                revision);
-                goto out;
-            }
-        }
-    }
-    rc = ics_sql_run(ctx->db, "INSERT INTO responses(consultation, consultee, revision, stance,"
-                               " text, hwb_opinion, hwb_reasons, org, person, role, position,"
-                               " entry_id, clock_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9,"
-                               " ?10, ?11, ?12, ?13)",
-                      "utuitittttubu", r.id, cid,
-                      revision + 1, (int)c->stance, c->text, (int)c->hwb_opinion,
-                      c->hwb_reasons, ctx->org, ctx->actor, role, ctx->position, ctx->entry_id,
-                      32, ctx->clock_ms);
-    for (size_t i = 0; i < c->n_amendments && rc == ICS_OK; i++)
-        rc = ics_sql_run(ctx->db, "INSERT INTO response_amendments(consultation, consultee,"
-                                   " revision, amendment) VALUES (?1, ?2, ?3, ?4)",
-                          "utuu", r.id, cid, revision + 1, c->amendments[i]);
-out:
-    ics_sql_release(ctx->db, st);
+    rc = s_check_round_open(ctx, &r);
+    if (rc == ICS_OK)
+        rc = s_consultee(ctx, &r, cid, &consultee);
+    if (rc == ICS_OK)
+        rc = s_check_responder(ctx, cid, role);
+    if (rc == ICS_OK)
+        rc = s_check_wording(ctx, c, cid, &consultee);
+    if (rc == ICS_OK)
+        rc = s_check_links(ctx, c, r.plan);
+    if (rc == ICS_OK)
+        rc = s_check_revision(ctx, c, r.id, cid, &revision);
+    if (rc == ICS_OK)
+        rc = s_insert_response(ctx, c, r.id, cid, revision + 1, role);
     ics_consult_round_free(&r);
     return rc;
 }
