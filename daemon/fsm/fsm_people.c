@@ -303,94 +303,80 @@ static int s_may_register(ics_apply_ctx_t *ctx, const Ics__V1__PersonRegister *r
                       ctx->org);
 }
 
-static int s_person_register(ics_apply_ctx_t *ctx, const Ics__V1__Command *cmd)
-{
-    const Ics__V1__PersonRegister *r = cmd->person_register;
+/* What is registered for a person before the command: their row (exists),
+ * and their key and whether it makes them an administrator. */
+typedef struct {
     ics_person_t cur;
-    uint8_t old_pk[ICS_PK_BYTES], kid[ICS_KEY_ID_BYTES], curve[32];
-    bool had_key = false, was_admin = false;
-    sqlite3_stmt *st = NULL;
-    int rc, exists;
+    bool exists;
+    bool had_key;
+    bool was_admin;             /* only of a person still registered */
+    uint8_t old_pk[ICS_PK_BYTES];
+} s_registered_t;
 
-    if (!ics_gov_valid_person(r->person))
-        return ics_reject(ctx, "person id '%.40s' is not valid: 1 to %d printable characters "
-                               "without spaces, as they sign in (e.g. dr.amina.khan)",
-                          r->person, ICS_PERSON_MAX - 1);
-    rc = ics_people_get(ctx->db, ctx->org, r->person, &cur);
+static int s_registered(ics_apply_ctx_t *ctx, const char *person, s_registered_t *out)
+{
+    sqlite3_stmt *st = NULL;
+    int rc;
+
+    memset(out, 0, sizeof *out);
+    rc = ics_people_get(ctx->db, ctx->org, person, &out->cur);
     if (rc != ICS_OK && rc != ICS_ENOENT)
         return rc;
-    exists = rc;
+    out->exists = rc == ICS_OK;
     rc = ics_sql_query(ctx->db, &st, "SELECT public_key, admin FROM person_keys WHERE org = ?1"
-                                     " AND person = ?2", "tt", ctx->org, r->person);
+                                     " AND person = ?2", "tt", ctx->org, person);
     if (rc != ICS_OK)
         return rc;
     rc = ics_sql_row(ctx->db, st);
     if (rc == ICS_OK) {
-        had_key = ics_sql_column_blob(st, 0, old_pk, sizeof old_pk);
-        was_admin = sqlite3_column_int(st, 1) != 0;
+        out->had_key = ics_sql_column_blob(st, 0, out->old_pk, sizeof out->old_pk);
+        out->was_admin = sqlite3_column_int(st, 1) != 0;
     }
     ics_sql_release(ctx->db, st);
     if (rc != ICS_OK && rc != ICS_ENOENT)
         return rc;
-    was_admin = was_admin && exists == ICS_OK;
-    if (r->remove && exists == ICS_ENOENT)
-        return ics_reject(ctx, "%s has no registered person %s", ctx->org, r->person);
-    rc = s_may_register(ctx, r, exists == ICS_OK);
-    if (rc != ICS_OK)
-        return rc;
-    if (r->remove) {
-        rc = ics_sql_run(ctx->db, "INSERT INTO role_history(position, org, person, role,"
-                                   " scope, action, by_org, by_person) SELECT ?1, org, person,"
-                                   " role, scope, 'ended', ?2, ?3 FROM person_roles"
-                                   " WHERE org = ?2 AND person = ?4 ORDER BY role, scope",
-                          "uttt", ctx->position, ctx->org, ctx->actor, r->person);
-        if (rc == ICS_OK)
-            rc = ics_sql_run(ctx->db, "DELETE FROM person_roles WHERE org = ?1 AND person = ?2",
-                              "tt", ctx->org, r->person);
-        if (rc == ICS_OK)
-            rc = ics_sql_run(ctx->db, "UPDATE people SET active = 0, removed = ?3"
-                                       " WHERE org = ?1 AND person = ?2",
-                              "ttu", ctx->org, r->person, ctx->position);
-        if (rc == ICS_OK && had_key) {
-            ics_key_id(old_pk, kid);
-            rc = ics_sql_run(ctx->db, "INSERT INTO person_key_history(position, org, person,"
-                                       " action, key_id, by_person) VALUES (?1, ?2, ?3,"
-                                       " 'revoked', ?4, ?5)", "uttbt", ctx->position, ctx->org,
-                              r->person, kid, (int)sizeof kid, ctx->actor);
-        }
-        return rc;
-    }
-    if (r->public_key.len != ICS_PK_BYTES || ics_curve_public(r->public_key.data, curve) != ICS_OK)
-        return ics_reject(ctx, "%.60s needs a key: the Ed25519 public key they sign with "
-                               "(icsctl keys person-gen prints it)", r->person);
-    /* A new key alone (no name given) keeps the person's name and title. */
-    const char *name = r->name, *title = r->title;
-    if (exists == ICS_OK && name[0] == '\0' && title[0] == '\0') {
-        name = cur.name;
-        title = cur.title;
-    }
-    if (!ics_gov_valid_line(name, ICS_LINE_MAX, true))
-        return ics_reject(ctx, "%s needs a name: one line of text, under %d bytes", r->person,
-                          ICS_LINE_MAX);
-    if (!ics_gov_valid_line(title, ICS_LINE_MAX, false))
-        return ics_reject(ctx, "the job title of %s must be one line, under %d bytes",
-                          r->person, ICS_LINE_MAX);
-    bool admin = ics_person_admin_after(ctx->actor, r, was_admin);
-    bool same_key = had_key && memcmp(old_pk, r->public_key.data, ICS_PK_BYTES) == 0;
-    if (exists == ICS_OK && strcmp(cur.name, name) == 0 && strcmp(cur.title, title) == 0 &&
-        same_key && was_admin == admin)
-        return ics_reject(ctx, "%s is already registered for %s as %s%s%s", r->person, ctx->org,
-                          cur.name, cur.title[0] ? ", " : "", cur.title);
-    if (exists == ICS_OK)
-        rc = ics_sql_run(ctx->db, "UPDATE people SET name = ?3, title = ?4"
+    out->was_admin = out->was_admin && out->exists;
+    return ICS_OK;
+}
+
+/* Revokes the person: their roles end, their row stays inactive, their key
+ * is recorded revoked. */
+static int s_person_remove(ics_apply_ctx_t *ctx, const Ics__V1__PersonRegister *r,
+                           const s_registered_t *reg)
+{
+    uint8_t kid[ICS_KEY_ID_BYTES];
+    int rc;
+
+    rc = ics_sql_run(ctx->db, "INSERT INTO role_history(position, org, person, role,"
+                               " scope, action, by_org, by_person) SELECT ?1, org, person,"
+                               " role, scope, 'ended', ?2, ?3 FROM person_roles"
+                               " WHERE org = ?2 AND person = ?4 ORDER BY role, scope",
+                      "uttt", ctx->position, ctx->org, ctx->actor, r->person);
+    if (rc == ICS_OK)
+        rc = ics_sql_run(ctx->db, "DELETE FROM person_roles WHERE org = ?1 AND person = ?2",
+                          "tt", ctx->org, r->person);
+    if (rc == ICS_OK)
+        rc = ics_sql_run(ctx->db, "UPDATE people SET active = 0, removed = ?3"
                                    " WHERE org = ?1 AND person = ?2",
-                          "tttt", ctx->org, r->person, name, title);
-    else
-        rc = ics_sql_run(ctx->db, "INSERT OR REPLACE INTO people(org, person, name, title,"
-                                   " active, since, removed) VALUES (?1, ?2, ?3, ?4, 1, ?5, NULL)",
-                          "ttttu", ctx->org, r->person, name, title, ctx->position);
-    if (rc != ICS_OK || (same_key && exists == ICS_OK && was_admin == admin))
-        return rc;
+                          "ttu", ctx->org, r->person, ctx->position);
+    if (rc == ICS_OK && reg->had_key) {
+        ics_key_id(reg->old_pk, kid);
+        rc = ics_sql_run(ctx->db, "INSERT INTO person_key_history(position, org, person,"
+                                   " action, key_id, by_person) VALUES (?1, ?2, ?3,"
+                                   " 'revoked', ?4, ?5)", "uttbt", ctx->position, ctx->org,
+                          r->person, kid, (int)sizeof kid, ctx->actor);
+    }
+    return rc;
+}
+
+/* Writes the person's key (and administrator flag), and records a new key
+ * in the key history. */
+static int s_person_set_key(ics_apply_ctx_t *ctx, const Ics__V1__PersonRegister *r,
+                            bool had_key, bool same_key, bool admin)
+{
+    uint8_t kid[ICS_KEY_ID_BYTES];
+    int rc;
+
     ics_key_id(r->public_key.data, kid);
     /* seq survives a new key and a re-registration: old signatures stay spent. */
     rc = ics_sql_run(ctx->db, "INSERT INTO person_keys(org, person, public_key, key_id, admin,"
@@ -406,6 +392,72 @@ static int s_person_register(ics_apply_ctx_t *ctx, const Ics__V1__Command *cmd)
                           had_key ? "rotated" : "registered", kid, (int)sizeof kid,
                           ctx->actor);
     return rc;
+}
+
+/* Registers the person, or changes their name, title, key or administrator
+ * flag; the same registration again is refused. */
+static int s_person_write(ics_apply_ctx_t *ctx, const Ics__V1__PersonRegister *r,
+                          const s_registered_t *reg)
+{
+    const ics_person_t *cur = &reg->cur;
+    uint8_t curve[32];
+    int rc;
+
+    if (r->public_key.len != ICS_PK_BYTES || ics_curve_public(r->public_key.data, curve) != ICS_OK)
+        return ics_reject(ctx, "%.60s needs a key: the Ed25519 public key they sign with "
+                               "(icsctl keys person-gen prints it)", r->person);
+    /* A new key alone (no name given) keeps the person's name and title. */
+    const char *name = r->name, *title = r->title;
+    if (reg->exists && name[0] == '\0' && title[0] == '\0') {
+        name = cur->name;
+        title = cur->title;
+    }
+    if (!ics_gov_valid_line(name, ICS_LINE_MAX, true))
+        return ics_reject(ctx, "%s needs a name: one line of text, under %d bytes", r->person,
+                          ICS_LINE_MAX);
+    if (!ics_gov_valid_line(title, ICS_LINE_MAX, false))
+        return ics_reject(ctx, "the job title of %s must be one line, under %d bytes",
+                          r->person, ICS_LINE_MAX);
+    bool admin = ics_person_admin_after(ctx->actor, r, reg->was_admin);
+    bool same_key = reg->had_key && memcmp(reg->old_pk, r->public_key.data, ICS_PK_BYTES) == 0;
+    if (reg->exists && strcmp(cur->name, name) == 0 && strcmp(cur->title, title) == 0 &&
+        same_key && reg->was_admin == admin)
+        return ics_reject(ctx, "%s is already registered for %s as %s%s%s", r->person, ctx->org,
+                          cur->name, cur->title[0] ? ", " : "", cur->title);
+    if (reg->exists)
+        rc = ics_sql_run(ctx->db, "UPDATE people SET name = ?3, title = ?4"
+                                   " WHERE org = ?1 AND person = ?2",
+                          "tttt", ctx->org, r->person, name, title);
+    else
+        rc = ics_sql_run(ctx->db, "INSERT OR REPLACE INTO people(org, person, name, title,"
+                                   " active, since, removed) VALUES (?1, ?2, ?3, ?4, 1, ?5, NULL)",
+                          "ttttu", ctx->org, r->person, name, title, ctx->position);
+    if (rc != ICS_OK || (same_key && reg->exists && reg->was_admin == admin))
+        return rc;
+    return s_person_set_key(ctx, r, reg->had_key, same_key, admin);
+}
+
+static int s_person_register(ics_apply_ctx_t *ctx, const Ics__V1__Command *cmd)
+{
+    const Ics__V1__PersonRegister *r = cmd->person_register;
+    s_registered_t reg;
+    int rc;
+
+    if (!ics_gov_valid_person(r->person))
+        return ics_reject(ctx, "person id '%.40s' is not valid: 1 to %d printable characters "
+                               "without spaces, as they sign in (e.g. dr.amina.khan)",
+                          r->person, ICS_PERSON_MAX - 1);
+    rc = s_registered(ctx, r->person, &reg);
+    if (rc != ICS_OK)
+        return rc;
+    if (r->remove && !reg.exists)
+        return ics_reject(ctx, "%s has no registered person %s", ctx->org, r->person);
+    rc = s_may_register(ctx, r, reg.exists);
+    if (rc != ICS_OK)
+        return rc;
+    if (r->remove)
+        return s_person_remove(ctx, r, &reg);
+    return s_person_write(ctx, r, &reg);
 }
 
 /* May the signer appoint to (or remove from) role for a person of org? */
@@ -429,133 +481,151 @@ static int s_may_appoint(ics_apply_ctx_t *ctx, const Ics__V1__RoleDef *role, con
     return ICS_OK;
 }
 
-static int s_role_assign(ics_apply_ctx_t *ctx, const Ics__V1__Command *cmd)
+/* The role `id` of the scheme in force (version), which must name it. */
+static int s_role_named(ics_apply_ctx_t *ctx, const Ics__V1__Policy *p, uint64_t version,
+                        const char *id, const Ics__V1__RoleDef **out)
 {
-    const Ics__V1__RoleAssign *a = cmd->role_assign;
-    Ics__V1__Policy *p = NULL;
-    const Ics__V1__RoleDef *role;
+    char list[ICS_REASON_MAX] = "";
+
+    *out = ics_policy_role(p, id);
+    if (*out != NULL)
+        return ICS_OK;
+    for (size_t i = 0; i < p->n_roles && strlen(list) < 180; i++) {
+        strncat(list, i ? ", " : "", sizeof list - strlen(list) - 1);
+        strncat(list, p->roles[i]->id, sizeof list - strlen(list) - 1);
+    }
+    return ics_reject(ctx, "no role '%.40s' in the scheme in force (version %" PRIu64 "); "
+                           "its roles: %s", id, version, list);
+}
+
+/* The person appointed is registered by a member organisation (org). */
+static int s_check_appointee(ics_apply_ctx_t *ctx, const Ics__V1__RoleAssign *a, ics_org_t *org)
+{
     ics_person_t who;
-    ics_org_t org, scope;
-    uint64_t version = 0, n = 0;
     int rc;
 
-    rc = ics_policy_in_force(ctx->db, &p, &version);
+    rc = ics_orgs_get(ctx->db, a->org, org);
+    if (rc == ICS_ENOENT || (rc == ICS_OK && !org->member))
+        return ics_reject(ctx, "%.40s is not a member organisation of the group", a->org);
     if (rc != ICS_OK)
-        goto out;
-    role = ics_policy_role(p, a->role);
-    if (role == NULL) {
-        char list[ICS_REASON_MAX] = "";
-        for (size_t i = 0; i < p->n_roles && strlen(list) < 180; i++) {
-            strncat(list, i ? ", " : "", sizeof list - strlen(list) - 1);
-            strncat(list, p->roles[i]->id, sizeof list - strlen(list) - 1);
-        }
-        rc = ics_reject(ctx, "no role '%.40s' in the scheme in force (version %" PRIu64 "); "
-                             "its roles: %s", a->role, version, list);
-        goto out;
-    }
-    rc = ics_orgs_get(ctx->db, a->org, &org);
-    if (rc == ICS_ENOENT || (rc == ICS_OK && !org.member)) {
-        rc = ics_reject(ctx, "%.40s is not a member organisation of the group", a->org);
-        goto out;
-    }
-    if (rc != ICS_OK)
-        goto out;
+        return rc;
     rc = ics_people_get(ctx->db, a->org, a->person, &who);
-    if (rc == ICS_ENOENT) {
-        rc = ics_reject(ctx, "%s has not registered %.60s; %s registers its people with: "
-                             "icsctl people register %.60s --name NAME", a->org, a->person,
-                        a->org, a->person);
-        goto out;
+    if (rc == ICS_ENOENT)
+        return ics_reject(ctx, "%s has not registered %.60s; %s registers its people with: "
+                               "icsctl people register %.60s --name NAME", a->org, a->person,
+                          a->org, a->person);
+    return rc;
+}
+
+/* A scope exactly when the role acts for a named organisation, and one the
+ * group knows. */
+static int s_check_scope(ics_apply_ctx_t *ctx, const Ics__V1__RoleDef *role,
+                         const Ics__V1__RoleAssign *a)
+{
+    ics_org_t scope;
+    int rc;
+
+    if (role->scoped && a->scope[0] == '\0')
+        return ics_reject(ctx, "%s acts for a named organisation: give its id as the scope "
+                               "(e.g. --scope HWB-E06000057)", role->title);
+    if (!role->scoped && a->scope[0] != '\0')
+        return ics_reject(ctx, "%s takes no scope", role->title);
+    if (a->scope[0] == '\0')
+        return ICS_OK;
+    rc = ics_orgs_get(ctx->db, a->scope, &scope);
+    if (rc == ICS_ENOENT)
+        return ics_reject(ctx, "scope %.40s is not an organisation known to the group; "
+                               "register it first (icsctl people org add)", a->scope);
+    return rc;
+}
+
+/* Ends the appointment, which must exist (n: how many rows hold it). */
+static int s_role_end(ics_apply_ctx_t *ctx, const Ics__V1__RoleAssign *a,
+                      const Ics__V1__RoleDef *role, uint64_t n)
+{
+    int rc;
+
+    if (n == 0)
+        return ics_reject(ctx, "%s of %s does not hold %s%s%s", a->person, a->org, role->title,
+                          a->scope[0] ? " for " : "", a->scope);
+    rc = ics_sql_run(ctx->db, "DELETE FROM person_roles WHERE org = ?1 AND person = ?2"
+                               " AND role = ?3 AND scope = ?4",
+                      "tttt", a->org, a->person, a->role, a->scope);
+    if (rc == ICS_OK)
+        rc = ics_sql_run(ctx->db, "INSERT INTO role_history(position, org, person, role,"
+                                   " scope, action, by_org, by_person)"
+                                   " VALUES (?1, ?2, ?3, ?4, ?5, 'ended', ?6, ?7)",
+                          "utttttt", ctx->position, a->org, a->person, a->role, a->scope,
+                          ctx->org, ctx->actor);
+    return rc;
+}
+
+/* The role is held by people of these kinds of organisation, if it names
+ * any. */
+static int s_check_holder_kind(ics_apply_ctx_t *ctx, const Ics__V1__RoleAssign *a,
+                               const Ics__V1__RoleDef *role, const ics_org_t *org)
+{
+    bool ok = false;
+    char kinds[200] = "";
+
+    if (role->n_holder_kinds == 0)
+        return ICS_OK;
+    for (size_t i = 0; i < role->n_holder_kinds; i++) {
+        ok = ok || strcmp(role->holder_kinds[i], org->kind) == 0;
+        strncat(kinds, i ? ", " : "", sizeof kinds - strlen(kinds) - 1);
+        strncat(kinds, role->holder_kinds[i], sizeof kinds - strlen(kinds) - 1);
     }
-    if (rc != ICS_OK)
-        goto out;
-    rc = s_may_appoint(ctx, role, a->org);
-    if (rc != ICS_OK)
-        goto out;
-    if (role->scoped && a->scope[0] == '\0') {
-        rc = ics_reject(ctx, "%s acts for a named organisation: give its id as the scope "
-                             "(e.g. --scope HWB-E06000057)", role->title);
-        goto out;
-    }
-    if (!role->scoped && a->scope[0] != '\0') {
-        rc = ics_reject(ctx, "%s takes no scope", role->title);
-        goto out;
-    }
-    if (a->scope[0] != '\0') {
-        rc = ics_orgs_get(ctx->db, a->scope, &scope);
-        if (rc == ICS_ENOENT) {
-            rc = ics_reject(ctx, "scope %.40s is not an organisation known to the group; "
-                                 "register it first (icsctl people org add)", a->scope);
-            goto out;
-        }
-        if (rc != ICS_OK)
-            goto out;
-    }
-    rc = ics_sql_u64(ctx->db, &n, "SELECT count(*) FROM person_roles WHERE org = ?1 AND"
-                                  " person = ?2 AND role = ?3 AND scope = ?4",
-                     "tttt", a->org, a->person, a->role, a->scope);
-    if (rc != ICS_OK)
-        goto out;
-    if (a->revoke) {
-        if (n == 0) {
-            rc = ics_reject(ctx, "%s of %s does not hold %s%s%s", a->person, a->org, role->title,
-                            a->scope[0] ? " for " : "", a->scope);
-            goto out;
-        }
-        rc = ics_sql_run(ctx->db, "DELETE FROM person_roles WHERE org = ?1 AND person = ?2"
-                                   " AND role = ?3 AND scope = ?4",
-                          "tttt", a->org, a->person, a->role, a->scope);
-        if (rc == ICS_OK)
-            rc = ics_sql_run(ctx->db, "INSERT INTO role_history(position, org, person, role,"
-                                       " scope, action, by_org, by_person)"
-                                       " VALUES (?1, ?2, ?3, ?4, ?5, 'ended', ?6, ?7)",
-                              "utttttt", ctx->position, a->org, a->person, a->role, a->scope,
-                              ctx->org, ctx->actor);
-        goto out;
-    }
-    if (n != 0) {
-        rc = ics_reject(ctx, "%s of %s already holds %s%s%s", a->person, a->org, role->title,
-                        a->scope[0] ? " for " : "", a->scope);
-        goto out;
-    }
-    if (role->n_holder_kinds > 0) {
-        bool ok = false;
-        char kinds[200] = "";
-        for (size_t i = 0; i < role->n_holder_kinds; i++) {
-            ok = ok || strcmp(role->holder_kinds[i], org.kind) == 0;
-            strncat(kinds, i ? ", " : "", sizeof kinds - strlen(kinds) - 1);
-            strncat(kinds, role->holder_kinds[i], sizeof kinds - strlen(kinds) - 1);
-        }
-        if (!ok) {
-            rc = ics_reject(ctx, "%s is held by people of %s organisations; %s is %s",
-                            role->title, kinds, a->org, org.kind);
-            goto out;
-        }
-    }
+    if (!ok)
+        return ics_reject(ctx, "%s is held by people of %s organisations; %s is %s",
+                          role->title, kinds, a->org, org->kind);
+    return ICS_OK;
+}
+
+/* Room for one more holder: in all, then from the organisation. */
+static int s_check_holder_limits(ics_apply_ctx_t *ctx, const Ics__V1__RoleAssign *a,
+                                 const Ics__V1__RoleDef *role)
+{
+    uint64_t n = 0;
+    int rc;
+
     if (role->max_holders != 0) {
         rc = ics_sql_u64(ctx->db, &n, "SELECT count(*) FROM person_roles WHERE role = ?1", "t",
                          a->role);
         if (rc != ICS_OK)
-            goto out;
-        if (n >= role->max_holders) {
-            rc = ics_reject(ctx, "%s already has %" PRIu64 " holder%s, the most the scheme "
-                                 "allows; end an appointment first", role->title, n,
-                            n == 1 ? "" : "s");
-            goto out;
-        }
+            return rc;
+        if (n >= role->max_holders)
+            return ics_reject(ctx, "%s already has %" PRIu64 " holder%s, the most the scheme "
+                                   "allows; end an appointment first", role->title, n,
+                              n == 1 ? "" : "s");
     }
     if (role->max_per_org != 0) {
         rc = ics_sql_u64(ctx->db, &n, "SELECT count(*) FROM person_roles WHERE role = ?1 AND"
                                       " org = ?2", "tt", a->role, a->org);
         if (rc != ICS_OK)
-            goto out;
-        if (n >= role->max_per_org) {
-            rc = ics_reject(ctx, "%s already has %" PRIu64 " holder%s from %s, the most the "
-                                 "scheme allows per organisation", role->title, n,
-                            n == 1 ? "" : "s", a->org);
-            goto out;
-        }
+            return rc;
+        if (n >= role->max_per_org)
+            return ics_reject(ctx, "%s already has %" PRIu64 " holder%s from %s, the most the "
+                                   "scheme allows per organisation", role->title, n,
+                              n == 1 ? "" : "s", a->org);
     }
+    return ICS_OK;
+}
+
+/* Appoints the person, who must not hold the role already (n: how many
+ * rows hold it), within the role's limits. */
+static int s_role_begin(ics_apply_ctx_t *ctx, const Ics__V1__RoleAssign *a,
+                        const Ics__V1__RoleDef *role, const ics_org_t *org, uint64_t n)
+{
+    int rc;
+
+    if (n != 0)
+        return ics_reject(ctx, "%s of %s already holds %s%s%s", a->person, a->org, role->title,
+                          a->scope[0] ? " for " : "", a->scope);
+    rc = s_check_holder_kind(ctx, a, role, org);
+    if (rc == ICS_OK)
+        rc = s_check_holder_limits(ctx, a, role);
+    if (rc != ICS_OK)
+        return rc;
     rc = ics_sql_run(ctx->db, "INSERT INTO person_roles(org, person, role, scope, since, by_org,"
                                " by_person) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                       "ttttutt", a->org, a->person, a->role, a->scope, ctx->position, ctx->org,
@@ -566,7 +636,33 @@ static int s_role_assign(ics_apply_ctx_t *ctx, const Ics__V1__Command *cmd)
                                    " VALUES (?1, ?2, ?3, ?4, ?5, 'appointed', ?6, ?7)",
                           "utttttt", ctx->position, a->org, a->person, a->role, a->scope,
                           ctx->org, ctx->actor);
-out:
+    return rc;
+}
+
+static int s_role_assign(ics_apply_ctx_t *ctx, const Ics__V1__Command *cmd)
+{
+    const Ics__V1__RoleAssign *a = cmd->role_assign;
+    Ics__V1__Policy *p = NULL;
+    const Ics__V1__RoleDef *role = NULL;
+    ics_org_t org;
+    uint64_t version = 0, n = 0;
+    int rc;
+
+    rc = ics_policy_in_force(ctx->db, &p, &version);
+    if (rc == ICS_OK)
+        rc = s_role_named(ctx, p, version, a->role, &role);
+    if (rc == ICS_OK)
+        rc = s_check_appointee(ctx, a, &org);
+    if (rc == ICS_OK)
+        rc = s_may_appoint(ctx, role, a->org);
+    if (rc == ICS_OK)
+        rc = s_check_scope(ctx, role, a);
+    if (rc == ICS_OK)
+        rc = ics_sql_u64(ctx->db, &n, "SELECT count(*) FROM person_roles WHERE org = ?1 AND"
+                                      " person = ?2 AND role = ?3 AND scope = ?4",
+                         "tttt", a->org, a->person, a->role, a->scope);
+    if (rc == ICS_OK)
+        rc = a->revoke ? s_role_end(ctx, a, role, n) : s_role_begin(ctx, a, role, &org, n);
     if (p != NULL)
         ics__v1__policy__free_unpacked(p, NULL);
     return rc;
