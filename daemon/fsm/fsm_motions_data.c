@@ -89,28 +89,30 @@ static void s_md_quote(FILE *md, const char *text)
     fputc('\n', md);
 }
 
-int ics_motions_record(ics_db_t *db, const ics_motion_t *m, FILE *md, json_t *j)
+/* The motion's text (free it). */
+static int s_motion_text(ics_db_t *db, uint64_t id, char **text)
 {
     sqlite3_stmt *st = NULL;
-    Ics__V1__Policy *pol = NULL;
-    char when[32], closed[32], *text = NULL;
     int rc;
 
-    /* Roles by their titles in the scheme the motion was decided under. */
-    if (md != NULL && ics_policy_version(db, m->policy_version, &pol) != ICS_OK)
-        pol = NULL;
-    rc = ics_sql_query(db, &st, "SELECT text FROM motions WHERE id = ?1", "u", m->id);
+    *text = NULL;
+    rc = ics_sql_query(db, &st, "SELECT text FROM motions WHERE id = ?1", "u", id);
     if (rc != ICS_OK)
-        goto out;
+        return rc;
     rc = ics_sql_row(db, st);
     if (rc == ICS_OK)
-        text = strdup((const char *)sqlite3_column_text(st, 0));
+        *text = strdup((const char *)sqlite3_column_text(st, 0));
     ics_sql_release(db, st);
-    st = NULL;
-    if (rc != ICS_OK || text == NULL) {
-        rc = rc == ICS_OK ? ICS_ENOMEM : rc;
-        goto out;
-    }
+    if (rc != ICS_OK || *text == NULL)
+        return rc == ICS_OK ? ICS_ENOMEM : rc;
+    return ICS_OK;
+}
+
+/* The record's head: who proposed what under which rule, and the outcome;
+ * in Markdown, up to the head of the table of votes. */
+static void s_record_head(const ics_motion_t *m, const char *text, FILE *md, json_t *j)
+{
+    char when[32], closed[32];
 
     ics_gov_time(m->opened_ms, when);
     ics_gov_time(m->closed_ms, closed);
@@ -144,63 +146,94 @@ int ics_motions_record(ics_db_t *db, const ics_motion_t *m, FILE *md, json_t *j)
         json_u64(j, "closed_at", m->closed_at);
         json_str(j, "effect", m->effect_state);
         json_str(j, "effect_note", m->effect_note);
-        json_arr(j, "votes");
     }
+}
+
+/* One row of ICS_VOTES_SQL, with the key it was signed with; roles by
+ * their titles in pol when there is one. */
+static int s_record_vote(ics_db_t *db, sqlite3_stmt *st, const Ics__V1__Policy *pol, FILE *md,
+                         json_t *j)
+{
+    char id[65], kid[2 * ICS_KEY_ID_BYTES + 1];
+    bool current = sqlite3_column_int(st, 10) != 0, struck = sqlite3_column_int(st, 9) != 0;
+    const uint8_t *eid = sqlite3_column_blob(st, 7);
+    int rc;
+
+    ics_hex(eid, sqlite3_column_bytes(st, 7) == 32 ? 32 : 0, id);
+    rc = ics_people_key_at(db, (const char *)sqlite3_column_text(st, 0),
+                           (const char *)sqlite3_column_text(st, 1), ics_sql_column_u64(st, 6),
+                           kid);
+    if (rc != ICS_OK)
+        return rc;
+    if (j != NULL) {
+        json_obj(j, NULL);
+        json_str(j, "org", (const char *)sqlite3_column_text(st, 0));
+        json_str(j, "person", (const char *)sqlite3_column_text(st, 1));
+        json_u64(j, "seq", ics_sql_column_u64(st, 2));
+        json_str(j, "choice", ics_motions_choice_name(sqlite3_column_int(st, 3)));
+        json_str(j, "reason", (const char *)sqlite3_column_text(st, 4));
+        json_str(j, "role", (const char *)sqlite3_column_text(st, 5));
+        json_u64(j, "index", ics_sql_column_u64(st, 6));
+        json_str(j, "entry_id", id);
+        json_str(j, "key_id", kid);
+        json_bool(j, "current", current && !struck);
+        json_bool(j, "struck", struck);
+        json_end_obj(j);
+    }
+    if (md != NULL)
+        fprintf(
+            md, "| %s | %s | %s | %s%s | %s | %" PRIu64 " | `%.16s` | `%s` |\n",
+            (const char *)sqlite3_column_text(st, 1), (const char *)sqlite3_column_text(st, 0),
+            pol != NULL ? ics_policy_role_title(pol, (const char *)sqlite3_column_text(st, 5))
+                        : (const char *)sqlite3_column_text(st, 5),
+            ics_motions_choice_name(sqlite3_column_int(st, 3)),
+            struck    ? " (struck: interest declared)"
+            : current ? ""
+                      : " (changed later)",
+            (const char *)sqlite3_column_text(st, 4), ics_sql_column_u64(st, 6), id,
+            kid[0] ? kid : "none");
+    return ICS_OK;
+}
+
+/* Every vote cast, struck and changed ones too ("votes" in JSON). */
+static int s_record_votes(ics_db_t *db, const ics_motion_t *m, const Ics__V1__Policy *pol,
+                          FILE *md, json_t *j)
+{
+    sqlite3_stmt *st = NULL;
+    int rc;
+
+    if (j != NULL)
+        json_arr(j, "votes");
     rc = ics_sql_query(db, &st, ICS_VOTES_SQL, "u", m->id);
     if (rc != ICS_OK)
-        goto out;
+        return rc;
     while ((rc = ics_sql_row(db, st)) == ICS_OK) {
-        char id[65], kid[2 * ICS_KEY_ID_BYTES + 1];
-        bool current = sqlite3_column_int(st, 10) != 0, struck = sqlite3_column_int(st, 9) != 0;
-        const uint8_t *eid = sqlite3_column_blob(st, 7);
-        ics_hex(eid, sqlite3_column_bytes(st, 7) == 32 ? 32 : 0, id);
-        rc = ics_people_key_at(db, (const char *)sqlite3_column_text(st, 0),
-                               (const char *)sqlite3_column_text(st, 1), ics_sql_column_u64(st, 6),
-                               kid);
+        rc = s_record_vote(db, st, pol, md, j);
         if (rc != ICS_OK)
-            goto out;
-        if (j != NULL) {
-            json_obj(j, NULL);
-            json_str(j, "org", (const char *)sqlite3_column_text(st, 0));
-            json_str(j, "person", (const char *)sqlite3_column_text(st, 1));
-            json_u64(j, "seq", ics_sql_column_u64(st, 2));
-            json_str(j, "choice", ics_motions_choice_name(sqlite3_column_int(st, 3)));
-            json_str(j, "reason", (const char *)sqlite3_column_text(st, 4));
-            json_str(j, "role", (const char *)sqlite3_column_text(st, 5));
-            json_u64(j, "index", ics_sql_column_u64(st, 6));
-            json_str(j, "entry_id", id);
-            json_str(j, "key_id", kid);
-            json_bool(j, "current", current && !struck);
-            json_bool(j, "struck", struck);
-            json_end_obj(j);
-        }
-        if (md != NULL)
-            fprintf(
-                md, "| %s | %s | %s | %s%s | %s | %" PRIu64 " | `%.16s` | `%s` |\n",
-                (const char *)sqlite3_column_text(st, 1), (const char *)sqlite3_column_text(st, 0),
-                pol != NULL ? ics_policy_role_title(pol, (const char *)sqlite3_column_text(st, 5))
-                            : (const char *)sqlite3_column_text(st, 5),
-                ics_motions_choice_name(sqlite3_column_int(st, 3)),
-                struck    ? " (struck: interest declared)"
-                : current ? ""
-                          : " (changed later)",
-                (const char *)sqlite3_column_text(st, 4), ics_sql_column_u64(st, 6), id,
-                kid[0] ? kid : "none");
+            break;
     }
     ics_sql_release(db, st);
-    st = NULL;
     if (rc != ICS_ENOENT)
-        goto out;
-    if (j != NULL) {
+        return rc;
+    if (j != NULL)
         json_end_arr(j);
+    return ICS_OK;
+}
+
+/* The members excluded for a declared interest ("excluded" in JSON). */
+static int s_record_excluded(ics_db_t *db, const ics_motion_t *m, FILE *md, json_t *j)
+{
+    sqlite3_stmt *st = NULL;
+    bool any = false;
+    int rc;
+
+    if (j != NULL)
         json_arr(j, "excluded");
-    }
     rc = ics_sql_query(db, &st, "SELECT org, person, interest, interest_text, excluded_at,"
                                   " interest_at FROM electorate WHERE motion = ?1 AND"
                                   " excluded = 1 ORDER BY org, person", "u", m->id);
     if (rc != ICS_OK)
-        goto out;
-    bool any = false;
+        return rc;
     while ((rc = ics_sql_row(db, st)) == ICS_OK) {
         if (j != NULL) {
             json_obj(j, NULL);
@@ -226,11 +259,31 @@ int ics_motions_record(ics_db_t *db, const ics_motion_t *m, FILE *md, json_t *j)
         any = true;
     }
     ics_sql_release(db, st);
-    st = NULL;
     if (rc != ICS_ENOENT)
-        goto out;
+        return rc;
     if (j != NULL)
         json_end_arr(j);
+    return ICS_OK;
+}
+
+int ics_motions_record(ics_db_t *db, const ics_motion_t *m, FILE *md, json_t *j)
+{
+    Ics__V1__Policy *pol = NULL;
+    char *text = NULL;
+    int rc;
+
+    /* Roles by their titles in the scheme the motion was decided under. */
+    if (md != NULL && ics_policy_version(db, m->policy_version, &pol) != ICS_OK)
+        pol = NULL;
+    rc = s_motion_text(db, m->id, &text);
+    if (rc != ICS_OK)
+        goto out;
+    s_record_head(m, text, md, j);
+    rc = s_record_votes(db, m, pol, md, j);
+    if (rc == ICS_OK)
+        rc = s_record_excluded(db, m, md, j);
+    if (rc != ICS_OK)
+        goto out;
     if (md != NULL)
         fprintf(md, "\nEach vote is a signed entry of the log, signed by the voter with their "
                     "own key: the entry at that index, whose BLAKE2b-256 id begins as shown, is "
@@ -239,10 +292,8 @@ int ics_motions_record(ics_db_t *db, const ics_motion_t *m, FILE *md, json_t *j)
                     "list` shows it, with its history), inside their organisation's signed "
                     "envelope. Nobody votes on another's behalf. `icsctl log verify` checks "
                     "both signatures against the keys in force at that index.\n");
-    rc = ICS_OK;
 out:
     free(text);
-    ics_sql_release(db, st);
     if (pol != NULL)
         ics__v1__policy__free_unpacked(pol, NULL);
     return rc;
