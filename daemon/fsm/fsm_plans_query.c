@@ -207,11 +207,183 @@ static int s_history_consult(void *arg, const ics_consult_info_t *c)
     return ICS_OK;
 }
 
+/* One row of the versions of s_history_versions. */
+static int s_history_version(sqlite3_stmt *st, const ics_plan_t *p, json_t *j, FILE *text)
+{
+    uint8_t hash[32];
+    char hex[65], when[32], by[ICS_ORG_MAX + ICS_PERSON_MAX + 2];
+    uint64_t version = ics_sql_column_u64(st, 0), amendment = ics_sql_column_u64(st, 4);
+    const char *rationale = (const char *)sqlite3_column_text(st, 9);
+
+    if (!ics_sql_column_blob(st, 1, hash, 32))
+        return ICS_EIO;
+    ics_hex(hash, 32, hex);
+    ics_gov_time(ics_sql_column_u64(st, 3), when);
+    snprintf(by, sizeof by, "%s %s", (const char *)sqlite3_column_text(st, 5),
+             (const char *)sqlite3_column_text(st, 6));
+    json_obj(j, NULL);
+    json_u64(j, "version", version);
+    json_str(j, "hash", hex);
+    json_u64(j, "index", ics_sql_column_u64(st, 2));
+    json_u64(j, "clock_ms", ics_sql_column_u64(st, 3));
+    json_u64(j, "amendment", amendment);
+    json_str(j, "org", (const char *)sqlite3_column_text(st, 5));
+    json_str(j, "person", (const char *)sqlite3_column_text(st, 6));
+    json_bool(j, "adopted", version == p->adopted);
+    json_end_obj(j);
+    fprintf(text, "%-8" PRIu64 " %-6" PRIu64 " %-21s %-28s ", version,
+            ics_sql_column_u64(st, 2), when, by);
+    if (amendment == 0)
+        fprintf(text, "created with %" PRIu64 " sections", ics_sql_column_u64(st, 10));
+    else
+        fprintf(text, "amendment %" PRIu64 ": %s %s: %.60s%s", amendment,
+                ics_amend_op_name(sqlite3_column_int(st, 7)),
+                (const char *)sqlite3_column_text(st, 8), rationale ? rationale : "",
+                rationale && strlen(rationale) > 60 ? "..." : "");
+    fprintf(text, "%s\n        sha %.16s...\n", version == p->adopted ? "  [ADOPTED]" : "",
+            hex);
+    return ICS_OK;
+}
+
+/* Every version, and the amendment that made it ("versions"). */
+static int s_history_versions(ics_db_t *db, const ics_plan_t *p, json_t *j, FILE *text)
+{
+    sqlite3_stmt *st = NULL;
+    int rc;
+
+    fprintf(text, "%-8s %-6s %-21s %-28s %s\n", "VERSION", "INDEX", "WHEN", "BY", "CHANGE");
+    json_arr(j, "versions");
+    rc = ics_sql_query(db, &st,
+                         "SELECT v.version, v.hash, v.position, v.clock_ms, v.amendment, v.org,"
+                         " v.person, a.op, a.section, a.rationale,"
+                         " (SELECT count(*) FROM plan_sections s WHERE s.plan = v.plan AND"
+                         " s.version = v.version)"
+                         " FROM plan_versions v LEFT JOIN amendments a ON a.id = v.amendment"
+                         " WHERE v.plan = ?1 ORDER BY v.version", "t", p->plan);
+    if (rc != ICS_OK)
+        return rc;
+    while ((rc = ics_sql_row(db, st)) == ICS_OK) {
+        rc = s_history_version(st, p, j, text);
+        if (rc != ICS_OK)
+            break;
+    }
+    ics_sql_release(db, st);
+    if (rc != ICS_ENOENT)
+        return rc;
+    json_end_arr(j);
+    return ICS_OK;
+}
+
+/* Each adoption: which version, by which motion, after which consultation
+ * ("adoptions"). */
+static int s_history_adoptions(ics_db_t *db, const ics_plan_t *p, json_t *j, FILE *text)
+{
+    sqlite3_stmt *st = NULL;
+    bool any = false;
+    int rc;
+
+    json_arr(j, "adoptions");
+    fprintf(text, "\nAdoptions\n");
+    rc = ics_sql_query(db, &st, "SELECT version, position, clock_ms, motion, consultation"
+                                  " FROM adoptions WHERE plan = ?1 ORDER BY position", "t",
+                         p->plan);
+    if (rc != ICS_OK)
+        return rc;
+    while ((rc = ics_sql_row(db, st)) == ICS_OK) {
+        char when[32];
+        any = true;
+        ics_gov_time(ics_sql_column_u64(st, 2), when);
+        json_obj(j, NULL);
+        json_u64(j, "version", ics_sql_column_u64(st, 0));
+        json_u64(j, "index", ics_sql_column_u64(st, 1));
+        json_u64(j, "clock_ms", ics_sql_column_u64(st, 2));
+        json_u64(j, "motion", ics_sql_column_u64(st, 3));
+        json_u64(j, "consultation", ics_sql_column_u64(st, 4));
+        json_end_obj(j);
+        fprintf(text, "  version %" PRIu64 " adopted at index %" PRIu64 ", %s, by motion %"
+                PRIu64 " after consultation %" PRIu64 "\n", ics_sql_column_u64(st, 0),
+                ics_sql_column_u64(st, 1), when, ics_sql_column_u64(st, 3),
+                ics_sql_column_u64(st, 4));
+    }
+    ics_sql_release(db, st);
+    if (rc != ICS_ENOENT)
+        return rc;
+    if (!any)
+        fprintf(text, "  (none yet)\n");
+    json_end_arr(j);
+    return ICS_OK;
+}
+
+/* The plan's consultations, by s_history_consult ("consultations"). */
+static int s_history_consultations(ics_db_t *db, const ics_plan_t *p, json_t *j, FILE *text)
+{
+    void *arg[2] = {text, j};
+    long before;
+    int rc;
+
+    json_arr(j, "consultations");
+    fprintf(text, "\nConsultations\n");
+    before = ftell(text);
+    rc = ics_consult_each_for_plan(db, p->plan, s_history_consult, arg);
+    if (rc != ICS_OK)
+        return rc;
+    if (ftell(text) == before)
+        fprintf(text, "  (none yet)\n");
+    json_end_arr(j);
+    return ICS_OK;
+}
+
+/* Every amendment and where it stands ("amendments"). */
+static int s_history_amendments(ics_db_t *db, const ics_plan_t *p, json_t *j, FILE *text)
+{
+    sqlite3_stmt *st = NULL;
+    bool any = false;
+    int rc;
+
+    json_arr(j, "amendments");
+    fprintf(text, "\nAmendments\n");
+    rc = ics_sql_query(db, &st, "SELECT id, op, section, org, person, status, version,"
+                                  " status_note FROM amendments WHERE plan = ?1 ORDER BY id",
+                         "t", p->plan);
+    if (rc != ICS_OK)
+        return rc;
+    while ((rc = ics_sql_row(db, st)) == ICS_OK) {
+        const char *status = (const char *)sqlite3_column_text(st, 5);
+        const char *note = (const char *)sqlite3_column_text(st, 7);
+        any = true;
+        json_obj(j, NULL);
+        json_u64(j, "amendment", ics_sql_column_u64(st, 0));
+        json_str(j, "op", ics_amend_op_name(sqlite3_column_int(st, 1)));
+        json_str(j, "section", (const char *)sqlite3_column_text(st, 2));
+        json_str(j, "org", (const char *)sqlite3_column_text(st, 3));
+        json_str(j, "person", (const char *)sqlite3_column_text(st, 4));
+        json_str(j, "status", status);
+        json_u64(j, "version", ics_sql_column_u64(st, 6));
+        json_str(j, "note", note);
+        json_end_obj(j);
+        fprintf(text, "  %-6" PRIu64 " %-8s %-18s %-9s %-20s %s", ics_sql_column_u64(st, 0),
+                ics_amend_op_name(sqlite3_column_int(st, 1)),
+                (const char *)sqlite3_column_text(st, 2), (const char *)sqlite3_column_text(st, 3),
+                (const char *)sqlite3_column_text(st, 4), status);
+        if (strcmp(status, "accepted") == 0)
+            fprintf(text, " -> version %" PRIu64, ics_sql_column_u64(st, 6));
+        else if (note[0] != '\0')
+            fprintf(text, ": %s", note);
+        fputc('\n', text);
+    }
+    ics_sql_release(db, st);
+    if (rc != ICS_ENOENT)
+        return rc;
+    if (!any)
+        fprintf(text, "  (none yet)\n");
+    json_end_arr(j);
+    return ICS_OK;
+}
+
 /* plan.history PLAN: versions, adoptions, consultations, amendments. */
 static int s_query_history(ics_db_t *db, const char *group, size_t argc, char *const *argv,
                            FILE *json, FILE *text, ics_err_t *err)
 {
-    sqlite3_stmt *st = NULL;
     ics_plan_t p;
     json_t j;
     int rc;
@@ -230,142 +402,15 @@ static int s_query_history(ics_db_t *db, const char *group, size_t argc, char *c
     json_u64(&j, "latest", p.latest);
     json_u64(&j, "adopted", p.adopted);
     fprintf(text, "Plan %s: %s (%s)\n\n", p.plan, p.title, p.period);
-    fprintf(text, "%-8s %-6s %-21s %-28s %s\n", "VERSION", "INDEX", "WHEN", "BY", "CHANGE");
-    json_arr(&j, "versions");
-    rc = ics_sql_query(db, &st,
-                         "SELECT v.version, v.hash, v.position, v.clock_ms, v.amendment, v.org,"
-                         " v.person, a.op, a.section, a.rationale,"
-                         " (SELECT count(*) FROM plan_sections s WHERE s.plan = v.plan AND"
-                         " s.version = v.version)"
-                         " FROM plan_versions v LEFT JOIN amendments a ON a.id = v.amendment"
-                         " WHERE v.plan = ?1 ORDER BY v.version", "t", p.plan);
-    if (rc != ICS_OK)
-        goto out;
-    while ((rc = ics_sql_row(db, st)) == ICS_OK) {
-        uint8_t hash[32];
-        char hex[65], when[32], by[ICS_ORG_MAX + ICS_PERSON_MAX + 2];
-        uint64_t version = ics_sql_column_u64(st, 0), amendment = ics_sql_column_u64(st, 4);
-        const char *rationale = (const char *)sqlite3_column_text(st, 9);
-        if (!ics_sql_column_blob(st, 1, hash, 32)) {
-            rc = ICS_EIO;
-            goto out;
-        }
-        ics_hex(hash, 32, hex);
-        ics_gov_time(ics_sql_column_u64(st, 3), when);
-        snprintf(by, sizeof by, "%s %s", (const char *)sqlite3_column_text(st, 5),
-                 (const char *)sqlite3_column_text(st, 6));
-        json_obj(&j, NULL);
-        json_u64(&j, "version", version);
-        json_str(&j, "hash", hex);
-        json_u64(&j, "index", ics_sql_column_u64(st, 2));
-        json_u64(&j, "clock_ms", ics_sql_column_u64(st, 3));
-        json_u64(&j, "amendment", amendment);
-        json_str(&j, "org", (const char *)sqlite3_column_text(st, 5));
-        json_str(&j, "person", (const char *)sqlite3_column_text(st, 6));
-        json_bool(&j, "adopted", version == p.adopted);
+    rc = s_history_versions(db, &p, &j, text);
+    if (rc == ICS_OK)
+        rc = s_history_adoptions(db, &p, &j, text);
+    if (rc == ICS_OK)
+        rc = s_history_consultations(db, &p, &j, text);
+    if (rc == ICS_OK)
+        rc = s_history_amendments(db, &p, &j, text);
+    if (rc == ICS_OK)
         json_end_obj(&j);
-        fprintf(text, "%-8" PRIu64 " %-6" PRIu64 " %-21s %-28s ", version,
-                ics_sql_column_u64(st, 2), when, by);
-        if (amendment == 0)
-            fprintf(text, "created with %" PRIu64 " sections", ics_sql_column_u64(st, 10));
-        else
-            fprintf(text, "amendment %" PRIu64 ": %s %s: %.60s%s", amendment,
-                    ics_amend_op_name(sqlite3_column_int(st, 7)),
-                    (const char *)sqlite3_column_text(st, 8), rationale ? rationale : "",
-                    rationale && strlen(rationale) > 60 ? "..." : "");
-        fprintf(text, "%s\n        sha %.16s...\n", version == p.adopted ? "  [ADOPTED]" : "",
-                hex);
-    }
-    if (rc != ICS_ENOENT)
-        goto out;
-    ics_sql_release(db, st);
-    st = NULL;
-    json_end_arr(&j);
-
-    json_arr(&j, "adoptions");
-    fprintf(text, "\nAdoptions\n");
-    rc = ics_sql_query(db, &st, "SELECT version, position, clock_ms, motion, consultation"
-                                  " FROM adoptions WHERE plan = ?1 ORDER BY position", "t",
-                         p.plan);
-    if (rc != ICS_OK)
-        goto out;
-    bool any = false;
-    while ((rc = ics_sql_row(db, st)) == ICS_OK) {
-        char when[32];
-        any = true;
-        ics_gov_time(ics_sql_column_u64(st, 2), when);
-        json_obj(&j, NULL);
-        json_u64(&j, "version", ics_sql_column_u64(st, 0));
-        json_u64(&j, "index", ics_sql_column_u64(st, 1));
-        json_u64(&j, "clock_ms", ics_sql_column_u64(st, 2));
-        json_u64(&j, "motion", ics_sql_column_u64(st, 3));
-        json_u64(&j, "consultation", ics_sql_column_u64(st, 4));
-        json_end_obj(&j);
-        fprintf(text, "  version %" PRIu64 " adopted at index %" PRIu64 ", %s, by motion %"
-                PRIu64 " after consultation %" PRIu64 "\n", ics_sql_column_u64(st, 0),
-                ics_sql_column_u64(st, 1), when, ics_sql_column_u64(st, 3),
-                ics_sql_column_u64(st, 4));
-    }
-    if (rc != ICS_ENOENT)
-        goto out;
-    if (!any)
-        fprintf(text, "  (none yet)\n");
-    ics_sql_release(db, st);
-    st = NULL;
-    json_end_arr(&j);
-
-    json_arr(&j, "consultations");
-    fprintf(text, "\nConsultations\n");
-    void *arg[2] = {text, &j};
-    long before = ftell(text);
-    rc = ics_consult_each_for_plan(db, p.plan, s_history_consult, arg);
-    if (rc != ICS_OK)
-        goto out;
-    if (ftell(text) == before)
-        fprintf(text, "  (none yet)\n");
-    json_end_arr(&j);
-
-    json_arr(&j, "amendments");
-    fprintf(text, "\nAmendments\n");
-    rc = ics_sql_query(db, &st, "SELECT id, op, section, org, person, status, version,"
-                                  " status_note FROM amendments WHERE plan = ?1 ORDER BY id",
-                         "t", p.plan);
-    if (rc != ICS_OK)
-        goto out;
-    any = false;
-    while ((rc = ics_sql_row(db, st)) == ICS_OK) {
-        const char *status = (const char *)sqlite3_column_text(st, 5);
-        const char *note = (const char *)sqlite3_column_text(st, 7);
-        any = true;
-        json_obj(&j, NULL);
-        json_u64(&j, "amendment", ics_sql_column_u64(st, 0));
-        json_str(&j, "op", ics_amend_op_name(sqlite3_column_int(st, 1)));
-        json_str(&j, "section", (const char *)sqlite3_column_text(st, 2));
-        json_str(&j, "org", (const char *)sqlite3_column_text(st, 3));
-        json_str(&j, "person", (const char *)sqlite3_column_text(st, 4));
-        json_str(&j, "status", status);
-        json_u64(&j, "version", ics_sql_column_u64(st, 6));
-        json_str(&j, "note", note);
-        json_end_obj(&j);
-        fprintf(text, "  %-6" PRIu64 " %-8s %-18s %-9s %-20s %s", ics_sql_column_u64(st, 0),
-                ics_amend_op_name(sqlite3_column_int(st, 1)),
-                (const char *)sqlite3_column_text(st, 2), (const char *)sqlite3_column_text(st, 3),
-                (const char *)sqlite3_column_text(st, 4), status);
-        if (strcmp(status, "accepted") == 0)
-            fprintf(text, " -> version %" PRIu64, ics_sql_column_u64(st, 6));
-        else if (note[0] != '\0')
-            fprintf(text, ": %s", note);
-        fputc('\n', text);
-    }
-    if (rc != ICS_ENOENT)
-        goto out;
-    if (!any)
-        fprintf(text, "  (none yet)\n");
-    json_end_arr(&j);
-    json_end_obj(&j);
-    rc = ICS_OK;
-out:
-    ics_sql_release(db, st);
     return rc == ICS_OK ? ICS_OK : ics_err(err, rc, "state database error");
 }
 
@@ -430,149 +475,188 @@ static void s_md_text(FILE *f, const char *s)
         fputc('\n', f);
 }
 
+/* What plan.publish publishes: a version of a plan and, when it was
+ * adopted, the adoption (motion 0: a draft). */
+typedef struct {
+    const char *group;
+    const ics_plan_t *p;
+    uint32_t v;
+    ics_plan_doc_t d;
+    char hex[65];               /* the version's content hash */
+    uint64_t motion, consultation, adopted_at, adopted_clock;
+} s_pub_t;
+
+/* The latest adoption of the version, if any. */
+static int s_pub_adoption(ics_db_t *db, s_pub_t *pub)
+{
+    sqlite3_stmt *st = NULL;
+    int rc;
+
+    rc = ics_sql_query(db, &st, "SELECT motion, consultation, position, clock_ms FROM"
+                                  " adoptions WHERE plan = ?1 AND version = ?2"
+                                  " ORDER BY position DESC LIMIT 1", "tu", pub->p->plan,
+                         (uint64_t)pub->v);
+    if (rc != ICS_OK)
+        return rc;
+    rc = ics_sql_row(db, st);
+    if (rc == ICS_OK) {
+        pub->motion = ics_sql_column_u64(st, 0);
+        pub->consultation = ics_sql_column_u64(st, 1);
+        pub->adopted_at = ics_sql_column_u64(st, 2);
+        pub->adopted_clock = ics_sql_column_u64(st, 3);
+    }
+    ics_sql_release(db, st);
+    return rc == ICS_ENOENT ? ICS_OK : rc;
+}
+
+/* The publication as Markdown: the plan's head, its sections, the HWB
+ * opinions of the consultation and the decision record. */
+static int s_pub_markdown(ics_db_t *db, const s_pub_t *pub, FILE *f)
+{
+    const ics_plan_t *p = pub->p;
+    char when[32];
+    int rc;
+
+    fprintf(f, "# %s\n\n", p->title);
+    if (pub->motion == 0)
+        fprintf(f, "> **DRAFT: version %u has not been adopted.** It is published for "
+                   "information only.\n\n", pub->v);
+    fprintf(f, "| | |\n|---|---|\n");
+    fprintf(f, "| Plan | `%s`, group `%s` |\n", p->plan, pub->group);
+    fprintf(f, "| Period | %s |\n", p->period);
+    fprintf(f, "| Version | %u of %u |\n", pub->v, p->latest);
+    fprintf(f, "| Content hash | `%s` (BLAKE2b-256, docs/policy.md) |\n", pub->hex);
+    if (pub->motion != 0) {
+        ics_gov_time(pub->adopted_clock, when);
+        fprintf(f, "| Status | Adopted at log index %" PRIu64 " (%s) by motion %" PRIu64 " |\n",
+                pub->adopted_at, when, pub->motion);
+        fprintf(f, "| Consultation | round %" PRIu64 " |\n", pub->consultation);
+    } else {
+        fprintf(f, "| Status | Draft |\n");
+    }
+    fprintf(f, "\n## Contents\n\n");
+    for (size_t i = 0; i < pub->d.n; i++)
+        fprintf(f, "%zu. %s\n", i + 1, pub->d.sec[i].title);
+    for (size_t i = 0; i < pub->d.n; i++) {
+        fprintf(f, "\n## %zu. %s\n\n", i + 1, pub->d.sec[i].title);
+        s_md_text(f, pub->d.sec[i].text);
+    }
+    if (pub->consultation != 0) {
+        fprintf(f, "\n");
+        rc = ics_consult_markdown(db, pub->consultation, f);
+        if (rc != ICS_OK)
+            return rc;
+    }
+    if (pub->motion != 0) {
+        fprintf(f, "\n");
+        rc = ics_motions_record_markdown(db, pub->motion, f);
+        if (rc != ICS_OK)
+            return rc;
+    }
+    fprintf(f, "\n---\nPublished from the replicated log of group `%s`. Anyone holding an "
+               "export of the log (`icsctl log export`) can check every entry cited here with "
+               "`icsctl log verify`.\n", pub->group);
+    return ICS_OK;
+}
+
+/* The publication as JSON, its Markdown (md) included. */
+static int s_pub_json(ics_db_t *db, const s_pub_t *pub, const char *md, FILE *json)
+{
+    json_t j;
+    int rc;
+
+    json_init(&j, json);
+    json_obj(&j, NULL);
+    json_str(&j, "group", pub->group);
+    json_str(&j, "plan", pub->p->plan);
+    json_str(&j, "title", pub->p->title);
+    json_str(&j, "period", pub->p->period);
+    json_u64(&j, "version", pub->v);
+    json_str(&j, "hash", pub->hex);
+    json_bool(&j, "adopted", pub->motion != 0);
+    json_u64(&j, "adopted_at", pub->adopted_at);
+    json_arr(&j, "sections");
+    for (size_t i = 0; i < pub->d.n; i++) {
+        json_obj(&j, NULL);
+        json_str(&j, "id", pub->d.sec[i].id);
+        json_str(&j, "title", pub->d.sec[i].title);
+        json_str(&j, "text", pub->d.sec[i].text);
+        json_end_obj(&j);
+    }
+    json_end_arr(&j);
+    if (pub->consultation != 0) {
+        json_obj(&j, "consultation");
+        rc = ics_consult_json(db, pub->consultation, &j);
+        json_end_obj(&j);
+        if (rc != ICS_OK)
+            return rc;
+    }
+    if (pub->motion != 0) {
+        json_obj(&j, "decision");
+        rc = ics_motions_record_json(db, pub->motion, &j);
+        json_end_obj(&j);
+        if (rc != ICS_OK)
+            return rc;
+    }
+    json_str(&j, "markdown", md);
+    json_end_obj(&j);
+    return ICS_OK;
+}
+
 /* plan.publish PLAN [VERSION]: the adopted plan (or a draft version) as
  * Markdown, with the HWB opinions and the decision record. */
 static int s_query_publish(ics_db_t *db, const char *group, size_t argc, char *const *argv,
                            FILE *json, FILE *text, ics_err_t *err)
 {
-    sqlite3_stmt *st = NULL;
     ics_plan_t p;
-    ics_plan_doc_t d;
+    s_pub_t pub;
     uint8_t hash[32];
-    char hex[65], org[ICS_ORG_MAX], person[ICS_PERSON_MAX], when[32];
+    char org[ICS_ORG_MAX], person[ICS_PERSON_MAX];
     char *md = NULL;
     size_t mdlen = 0;
-    uint64_t pos, clock, amendment, motion = 0, consultation = 0, adopted_at = 0;
-    uint64_t adopted_clock = 0;
-    uint32_t v;
+    uint64_t pos, clock, amendment;
     FILE *f = NULL;
-    json_t j;
     int rc;
 
-    memset(&d, 0, sizeof d);
+    memset(&pub, 0, sizeof pub);
     if (argc < 1 || argc > 2)
         return ics_err(err, ICS_EINVAL, "plan publish takes a plan id and optionally a version");
     rc = s_arg_plan(db, argv[0], &p, err);
     if (rc != ICS_OK)
         return rc;
-    v = p.adopted;
-    if (argc == 2 && (rc = s_arg_version(&p, argv[1], &v, err)) != ICS_OK)
+    pub.group = group;
+    pub.p = &p;
+    pub.v = p.adopted;
+    if (argc == 2 && (rc = s_arg_version(&p, argv[1], &pub.v, err)) != ICS_OK)
         return rc;
-    if (v == 0)
+    if (pub.v == 0)
         return ics_err(err, ICS_ENOENT, "plan %s has no adopted version yet; to publish a draft "
                                         "give its version (1 to %u)", p.plan, p.latest);
-    rc = ics_sql_query(db, &st, "SELECT motion, consultation, position, clock_ms FROM"
-                                  " adoptions WHERE plan = ?1 AND version = ?2"
-                                  " ORDER BY position DESC LIMIT 1", "tu", p.plan, (uint64_t)v);
-    if (rc != ICS_OK)
-        goto out;
-    rc = ics_sql_row(db, st);
-    if (rc == ICS_OK) {
-        motion = ics_sql_column_u64(st, 0);
-        consultation = ics_sql_column_u64(st, 1);
-        adopted_at = ics_sql_column_u64(st, 2);
-        adopted_clock = ics_sql_column_u64(st, 3);
-    } else if (rc != ICS_ENOENT) {
-        goto out;
-    }
-    ics_sql_release(db, st);
-    st = NULL;
-    rc = ics_plan_doc_load(db, p.plan, v, &d);
+    rc = s_pub_adoption(db, &pub);
     if (rc == ICS_OK)
-        rc = s_version_row(db, p.plan, v, hash, &pos, &clock, &amendment, org, person);
+        rc = ics_plan_doc_load(db, p.plan, pub.v, &pub.d);
+    if (rc == ICS_OK)
+        rc = s_version_row(db, p.plan, pub.v, hash, &pos, &clock, &amendment, org, person);
     if (rc != ICS_OK)
         goto out;
-    ics_hex(hash, 32, hex);
+    ics_hex(hash, 32, pub.hex);
     f = open_memstream(&md, &mdlen);
     if (f == NULL) {
         rc = ICS_ENOMEM;
         goto out;
     }
-    fprintf(f, "# %s\n\n", p.title);
-    if (motion == 0)
-        fprintf(f, "> **DRAFT: version %u has not been adopted.** It is published for "
-                   "information only.\n\n", v);
-    fprintf(f, "| | |\n|---|---|\n");
-    fprintf(f, "| Plan | `%s`, group `%s` |\n", p.plan, group);
-    fprintf(f, "| Period | %s |\n", p.period);
-    fprintf(f, "| Version | %u of %u |\n", v, p.latest);
-    fprintf(f, "| Content hash | `%s` (BLAKE2b-256, docs/policy.md) |\n", hex);
-    if (motion != 0) {
-        ics_gov_time(adopted_clock, when);
-        fprintf(f, "| Status | Adopted at log index %" PRIu64 " (%s) by motion %" PRIu64 " |\n",
-                adopted_at, when, motion);
-        fprintf(f, "| Consultation | round %" PRIu64 " |\n", consultation);
-    } else {
-        fprintf(f, "| Status | Draft |\n");
-    }
-    fprintf(f, "\n## Contents\n\n");
-    for (size_t i = 0; i < d.n; i++)
-        fprintf(f, "%zu. %s\n", i + 1, d.sec[i].title);
-    for (size_t i = 0; i < d.n; i++) {
-        fprintf(f, "\n## %zu. %s\n\n", i + 1, d.sec[i].title);
-        s_md_text(f, d.sec[i].text);
-    }
-    if (consultation != 0) {
-        fprintf(f, "\n");
-        rc = ics_consult_markdown(db, consultation, f);
-        if (rc != ICS_OK)
-            goto out;
-    }
-    if (motion != 0) {
-        fprintf(f, "\n");
-        rc = ics_motions_record_markdown(db, motion, f);
-        if (rc != ICS_OK)
-            goto out;
-    }
-    fprintf(f, "\n---\nPublished from the replicated log of group `%s`. Anyone holding an "
-               "export of the log (`icsctl log export`) can check every entry cited here with "
-               "`icsctl log verify`.\n", group);
+    rc = s_pub_markdown(db, &pub, f);
+    if (rc != ICS_OK)
+        goto out;
     fclose(f);
     f = NULL;
     fputs(md, text);
-
-    json_init(&j, json);
-    json_obj(&j, NULL);
-    json_str(&j, "group", group);
-    json_str(&j, "plan", p.plan);
-    json_str(&j, "title", p.title);
-    json_str(&j, "period", p.period);
-    json_u64(&j, "version", v);
-    json_str(&j, "hash", hex);
-    json_bool(&j, "adopted", motion != 0);
-    json_u64(&j, "adopted_at", adopted_at);
-    json_arr(&j, "sections");
-    for (size_t i = 0; i < d.n; i++) {
-        json_obj(&j, NULL);
-        json_str(&j, "id", d.sec[i].id);
-        json_str(&j, "title", d.sec[i].title);
-        json_str(&j, "text", d.sec[i].text);
-        json_end_obj(&j);
-    }
-    json_end_arr(&j);
-    if (consultation != 0) {
-        json_obj(&j, "consultation");
-        rc = ics_consult_json(db, consultation, &j);
-        json_end_obj(&j);
-        if (rc != ICS_OK)
-            goto out;
-    }
-    if (motion != 0) {
-        json_obj(&j, "decision");
-        rc = ics_motions_record_json(db, motion, &j);
-        json_end_obj(&j);
-        if (rc != ICS_OK)
-            goto out;
-    }
-    json_str(&j, "markdown", md);
-    json_end_obj(&j);
-    rc = ICS_OK;
+    rc = s_pub_json(db, &pub, md, json);
 out:
     if (f != NULL)
         fclose(f);
     free(md);
-    ics_sql_release(db, st);
-    ics_plan_doc_free(&d);
+    ics_plan_doc_free(&pub.d);
     return rc == ICS_OK ? ICS_OK : ics_err(err, rc, "state database error");
 }
 
@@ -651,6 +735,111 @@ static int s_query_amend_list(ics_db_t *db, const char *group, size_t argc, char
     return rc == ICS_ENOENT ? ICS_OK : ics_err(err, rc, "state database error");
 }
 
+/* The section as the amendment would leave it, from `before` (its text in
+ * the base version; in_base: the section is there). ps and *built hold
+ * what the answer points into: free them after. */
+static const char *s_amend_after(const ics_amend_t *a, const char *before, bool in_base,
+                                 ics_plan_paras_t *ps, char **built)
+{
+    switch (a->op) {
+    case ICS__V1__AMEND_OP__AMEND_ADD:
+    case ICS__V1__AMEND_OP__AMEND_REPLACE:
+        return a->text;
+    case ICS__V1__AMEND_OP__AMEND_DELETE:
+        if (a->paragraph != 0 && in_base && ics_plan_paras_split(before, ps) == ICS_OK &&
+            a->paragraph <= ps->n) {
+            free(ps->p[a->paragraph - 1]);
+            memmove(&ps->p[a->paragraph - 1], &ps->p[a->paragraph],
+                    (ps->n - a->paragraph) * sizeof *ps->p);
+            ps->n--;
+            *built = ics_plan_paras_join(ps);
+        }
+        return *built != NULL ? *built : "";
+    default: {
+        ics_plan_paras_t add;
+        memset(&add, 0, sizeof add);
+        if (in_base && ics_plan_paras_split(before, ps) == ICS_OK &&
+            ics_plan_paras_split(a->text, &add) == ICS_OK && a->paragraph <= ps->n + 1) {
+            size_t at = a->paragraph == 0 ? ps->n : a->paragraph - 1;
+            char **p = realloc(ps->p, (ps->n + add.n + 1) * sizeof *p);
+            if (p != NULL) {
+                ps->p = p;
+                memmove(&ps->p[at + add.n], &ps->p[at], (ps->n - at) * sizeof *ps->p);
+                memcpy(&ps->p[at], add.p, add.n * sizeof *add.p);
+                ps->n += add.n;
+                free(add.p);
+                add.p = NULL;
+                add.n = 0;
+                *built = ics_plan_paras_join(ps);
+            }
+        }
+        ics_plan_paras_free(&add);
+        return *built != NULL ? *built : a->text;
+    }
+    }
+}
+
+static void s_amend_show_json(const char *group, const ics_amend_t *a, const char *hunks,
+                              FILE *json)
+{
+    json_t j;
+
+    json_init(&j, json);
+    json_obj(&j, NULL);
+    json_str(&j, "group", group);
+    json_u64(&j, "amendment", a->id);
+    json_str(&j, "plan", a->plan);
+    json_u64(&j, "base", a->base);
+    json_str(&j, "op", ics_amend_op_name(a->op));
+    json_str(&j, "section", a->section);
+    json_str(&j, "title", a->title);
+    json_str(&j, "text", a->text);
+    json_u64(&j, "paragraph", a->paragraph);
+    json_str(&j, "after", a->after);
+    json_str(&j, "rationale", a->rationale);
+    json_str(&j, "org", a->org);
+    json_str(&j, "person", a->person);
+    json_u64(&j, "clock_ms", a->clock_ms);
+    json_str(&j, "status", a->status);
+    json_u64(&j, "status_at", a->status_at);
+    json_str(&j, "note", a->note);
+    json_u64(&j, "version", a->version);
+    json_u64(&j, "motion", a->motion);
+    json_str(&j, "diff", hunks);
+    json_end_obj(&j);
+}
+
+static void s_amend_show_text(const ics_amend_t *a, const char *hunks, FILE *text)
+{
+    char when[32];
+
+    ics_gov_time(a->clock_ms, when);
+    fprintf(text, "amendment %" PRIu64 " to plan %s, against version %u\n", a->id, a->plan,
+            a->base);
+    fprintf(text, "proposed by  %s (%s), %s\n", a->org, a->person, when);
+    fprintf(text, "change       %s ", ics_amend_op_name(a->op));
+    if (a->op == ICS__V1__AMEND_OP__AMEND_ADD)
+        fprintf(text, "section %s \"%s\" %s%s\n", a->section, a->title,
+                a->after[0] ? "after " : "at the end", a->after);
+    else if (a->op == ICS__V1__AMEND_OP__AMEND_INSERT)
+        fprintf(text, "into section %s %s%u\n", a->section,
+                a->paragraph ? "before paragraph " : "at the end", a->paragraph);
+    else if (a->op == ICS__V1__AMEND_OP__AMEND_DELETE && a->paragraph)
+        fprintf(text, "paragraph %u of section %s\n", a->paragraph, a->section);
+    else
+        fprintf(text, "section %s%s%s%s\n", a->section, a->title[0] ? " (new title \"" : "",
+                a->title, a->title[0] ? "\")" : "");
+    fprintf(text, "status       %s", a->status);
+    if (strcmp(a->status, "accepted") == 0)
+        fprintf(text, ": version %u, by motion %" PRIu64 " at index %" PRIu64, a->version,
+                a->motion, a->status_at);
+    else if (strcmp(a->status, "proposed") != 0)
+        fprintf(text, " at index %" PRIu64 "%s%s", a->status_at, a->note[0] ? ": " : "",
+                a->note);
+    fprintf(text, "\nrationale    %s\n\n--- section %s, version %u\n+++ as amended\n%s",
+            a->rationale, a->section, a->base, hunks);
+}
+
 /* amend.show ID: the amendment, what happened to it, and its change as a
  * diff against its base version. */
 static int s_query_amend_show(ics_db_t *db, const char *group, size_t argc, char *const *argv,
@@ -660,12 +849,11 @@ static int s_query_amend_show(ics_db_t *db, const char *group, size_t argc, char
     ics_plan_doc_t base;
     uint64_t id = 0;
     long i;
-    char when[32], *hunks = NULL;
+    char *hunks = NULL;
     size_t hlen = 0;
-    const char *before = "", *after = "";
+    const char *before, *after;
     ics_plan_paras_t ps;
     char *built = NULL;
-    json_t j;
     FILE *h;
     int rc;
 
@@ -684,44 +872,7 @@ static int s_query_amend_show(ics_db_t *db, const char *group, size_t argc, char
     i = ics_plan_doc_find(&base, a.section);
     before = i >= 0 ? base.sec[i].text : "";
     /* The change as it reads against the base version. */
-    switch (a.op) {
-    case ICS__V1__AMEND_OP__AMEND_ADD:
-    case ICS__V1__AMEND_OP__AMEND_REPLACE:
-        after = a.text;
-        break;
-    case ICS__V1__AMEND_OP__AMEND_DELETE:
-        if (a.paragraph != 0 && i >= 0 && ics_plan_paras_split(before, &ps) == ICS_OK &&
-            a.paragraph <= ps.n) {
-            free(ps.p[a.paragraph - 1]);
-            memmove(&ps.p[a.paragraph - 1], &ps.p[a.paragraph],
-                    (ps.n - a.paragraph) * sizeof *ps.p);
-            ps.n--;
-            built = ics_plan_paras_join(&ps);
-        }
-        after = built != NULL ? built : "";
-        break;
-    default: {
-        ics_plan_paras_t add;
-        memset(&add, 0, sizeof add);
-        if (i >= 0 && ics_plan_paras_split(before, &ps) == ICS_OK &&
-            ics_plan_paras_split(a.text, &add) == ICS_OK && a.paragraph <= ps.n + 1) {
-            size_t at = a.paragraph == 0 ? ps.n : a.paragraph - 1;
-            char **p = realloc(ps.p, (ps.n + add.n + 1) * sizeof *p);
-            if (p != NULL) {
-                ps.p = p;
-                memmove(&ps.p[at + add.n], &ps.p[at], (ps.n - at) * sizeof *ps.p);
-                memcpy(&ps.p[at], add.p, add.n * sizeof *add.p);
-                ps.n += add.n;
-                free(add.p);
-                add.p = NULL;
-                add.n = 0;
-                built = ics_plan_paras_join(&ps);
-            }
-        }
-        ics_plan_paras_free(&add);
-        after = built != NULL ? built : a.text;
-    }
-    }
+    after = s_amend_after(&a, before, i >= 0, &ps, &built);
     h = open_memstream(&hunks, &hlen);
     if (h == NULL) {
         rc = ICS_ENOMEM;
@@ -731,54 +882,8 @@ static int s_query_amend_show(ics_db_t *db, const char *group, size_t argc, char
     fclose(h);
     if (rc != ICS_OK)
         goto out;
-    ics_gov_time(a.clock_ms, when);
-    json_init(&j, json);
-    json_obj(&j, NULL);
-    json_str(&j, "group", group);
-    json_u64(&j, "amendment", a.id);
-    json_str(&j, "plan", a.plan);
-    json_u64(&j, "base", a.base);
-    json_str(&j, "op", ics_amend_op_name(a.op));
-    json_str(&j, "section", a.section);
-    json_str(&j, "title", a.title);
-    json_str(&j, "text", a.text);
-    json_u64(&j, "paragraph", a.paragraph);
-    json_str(&j, "after", a.after);
-    json_str(&j, "rationale", a.rationale);
-    json_str(&j, "org", a.org);
-    json_str(&j, "person", a.person);
-    json_u64(&j, "clock_ms", a.clock_ms);
-    json_str(&j, "status", a.status);
-    json_u64(&j, "status_at", a.status_at);
-    json_str(&j, "note", a.note);
-    json_u64(&j, "version", a.version);
-    json_u64(&j, "motion", a.motion);
-    json_str(&j, "diff", hunks);
-    json_end_obj(&j);
-
-    fprintf(text, "amendment %" PRIu64 " to plan %s, against version %u\n", a.id, a.plan,
-            a.base);
-    fprintf(text, "proposed by  %s (%s), %s\n", a.org, a.person, when);
-    fprintf(text, "change       %s ", ics_amend_op_name(a.op));
-    if (a.op == ICS__V1__AMEND_OP__AMEND_ADD)
-        fprintf(text, "section %s \"%s\" %s%s\n", a.section, a.title,
-                a.after[0] ? "after " : "at the end", a.after);
-    else if (a.op == ICS__V1__AMEND_OP__AMEND_INSERT)
-        fprintf(text, "into section %s %s%u\n", a.section,
-                a.paragraph ? "before paragraph " : "at the end", a.paragraph);
-    else if (a.op == ICS__V1__AMEND_OP__AMEND_DELETE && a.paragraph)
-        fprintf(text, "paragraph %u of section %s\n", a.paragraph, a.section);
-    else
-        fprintf(text, "section %s%s%s%s\n", a.section, a.title[0] ? " (new title \"" : "",
-                a.title, a.title[0] ? "\")" : "");
-    fprintf(text, "status       %s", a.status);
-    if (strcmp(a.status, "accepted") == 0)
-        fprintf(text, ": version %u, by motion %" PRIu64 " at index %" PRIu64, a.version,
-                a.motion, a.status_at);
-    else if (strcmp(a.status, "proposed") != 0)
-        fprintf(text, " at index %" PRIu64 "%s%s", a.status_at, a.note[0] ? ": " : "", a.note);
-    fprintf(text, "\nrationale    %s\n\n--- section %s, version %u\n+++ as amended\n%s",
-            a.rationale, a.section, a.base, hunks);
+    s_amend_show_json(group, &a, hunks, json);
+    s_amend_show_text(&a, hunks, text);
 out:
     free(hunks);
     free(built);
