@@ -234,15 +234,135 @@ static bool s_parse_id(const char *s, uint64_t *out)
     return true;
 }
 
+/* What aid.show prints of a request beyond ics_aid_req_t. */
+typedef struct {
+    char site[AID_SITE_MAX + 1];
+    char reason[AID_TEXT_MAX + 1];
+    char contact[AID_CONTACT_MAX + 1];
+    char actor[ICS_ACTOR_MAX];
+    char note[300];
+} s_req_words_t;
+
+/* The request's words; left empty if they cannot be read (the show goes on
+ * without them). */
+static void s_req_words(ics_db_t *db, uint64_t id, s_req_words_t *w)
+{
+    sqlite3_stmt *st = NULL;
+
+    memset(w, 0, sizeof *w);
+    if (ics_sql_query(db, &st,
+                      "SELECT site, reason, contact, actor, status_note FROM aid_requests"
+                      " WHERE id = ?1",
+                      "u", id) == ICS_OK) {
+        if (ics_sql_row(db, st) == ICS_OK) {
+            ics_sql_column_text(st, 0, w->site, sizeof w->site);
+            ics_sql_column_text(st, 1, w->reason, sizeof w->reason);
+            ics_sql_column_text(st, 2, w->contact, sizeof w->contact);
+            ics_sql_column_text(st, 3, w->actor, sizeof w->actor);
+            ics_sql_column_text(st, 4, w->note, sizeof w->note);
+        }
+    }
+    ics_sql_release(db, st);
+}
+
+/* The request in text, down to where it was escalated from. */
+static void s_show_request(const char *group, const ics_aid_req_t *r, const s_req_words_t *w,
+                           FILE *text)
+{
+    char who[160], t1[32], t2[32], t3[32], q[48];
+
+    s_requester(r, who, sizeof who);
+    fprintf(text, "Request %" PRIu64 " in %s: %s — %s%s%s\n", r->id, group,
+            ics_aid_qty(r->resource, r->quantity, q, sizeof q), r->status,
+            w->note[0] ? ": " : "", w->note);
+    if (r->link_group[0] != '\0')
+        snprintf(who, sizeof who, "%s, acting here for %s of %s", r->org, r->link_requester,
+                 r->link_group);
+    fprintf(text, "  requester   %s (%s)", who, w->actor);
+    if (r->opel != 0)
+        fprintf(text, ", at OPEL %u when raised\n", r->opel);
+    else
+        fprintf(text, ", no current OPEL report when raised\n");
+    fprintf(text, "  resource    %s%s%s (%s), %s\n", r->resource, r->specialty[0] ? ", " : "",
+            r->specialty,
+            ics_aid_resource(r->resource) ? ics_aid_resource(r->resource)->what : "?",
+            ics_aid_urgency(r->urgency)->words);
+    ics_aid_fmt_time(r->needed_from, t1, sizeof t1);
+    ics_aid_fmt_time(r->needed_until, t2, sizeof t2);
+    fprintf(text, "  needed      from %s until %s\n", t1,
+            r->needed_until ? t2 : "handed back");
+    fprintf(text, "  site        %s\n  reason      %s\n  contact     %s\n", w->site, w->reason,
+            w->contact);
+    ics_aid_fmt_time(r->raised, t1, sizeof t1);
+    ics_aid_fmt_time(r->expires, t2, sizeof t2);
+    ics_aid_fmt_time(r->escalate_at, t3, sizeof t3);
+    fprintf(text, "  raised      %s; expires %s; automatic escalation %s%s\n", t1, t2,
+            r->escalate_at ? "at " : "", r->escalate_at ? t3 : "off");
+    fprintf(text, "  agreed      %" PRIu64 " of %" PRIu64 " (here %" PRIu64 "%s",
+            ics_aid_covered(r), r->quantity, r->allocated, r->escalated ? ", in " : "");
+    if (r->escalated)
+        fprintf(text, "%s %" PRIu64, r->region, r->region_accepted);
+    /* Quantities, in the resource's unit like the rest of the line. */
+    fprintf(text, "); in use %" PRIu64 ", handed back %" PRIu64 "; offered, not yet accepted %"
+            PRIu64 "\n",
+            r->delivered + (r->escalated ? r->region_delivered : 0),
+            r->returned + (r->escalated ? r->region_returned : 0), r->offered_open);
+    if (ics_aid_is(r->status, R_OPEN))
+        fprintf(text, "  still needed %" PRIu64 "%s\n", r->quantity - ics_aid_covered(r),
+                r->escalated ? " (in the region)" : "");
+    if (r->escalated) {
+        ics_aid_fmt_time(r->escalated_ms, t1, sizeof t1);
+        if (r->region_request != 0)
+            fprintf(text, "  escalated   %s: %s to %s, request %" PRIu64 " there (%s)\n", t1,
+                    ics_aid_qty(r->resource, r->escalated_qty, q, sizeof q), r->region,
+                    r->region_request, r->region_status);
+        else
+            fprintf(text, "  escalated   %s: %s to %s (not yet raised there)\n", t1,
+                    ics_aid_qty(r->resource, r->escalated_qty, q, sizeof q), r->region);
+    }
+    if (r->link_group[0] != '\0')
+        fprintf(text, "  escalated from %s request %" PRIu64 " of %s; %s acts for it here\n",
+                r->link_group, r->link_request, r->link_requester, r->org);
+}
+
+/* The request's events, in order ("timeline"). */
+static int s_show_timeline(ics_db_t *db, uint64_t id, json_t *j, FILE *text)
+{
+    sqlite3_stmt *st = NULL;
+    char t1[32];
+    int rc;
+
+    rc = ics_sql_query(db, &st,
+                       "SELECT position, at_ms, org, actor, text FROM aid_events"
+                       " WHERE request = ?1 ORDER BY id",
+                       "u", id);
+    if (rc != ICS_OK)
+        return rc;
+    json_arr(j, "timeline");
+    fprintf(text, "\nTIMELINE\n");
+    while ((rc = ics_sql_row(db, st)) == ICS_OK) {
+        ics_aid_fmt_time(ics_sql_column_u64(st, 1), t1, sizeof t1);
+        json_obj(j, NULL);
+        json_u64(j, "index", ics_sql_column_u64(st, 0));
+        json_u64(j, "at_ms", ics_sql_column_u64(st, 1));
+        json_str(j, "org", ics_sql_column_str(st, 2));
+        json_str(j, "actor", ics_sql_column_str(st, 3));
+        json_str(j, "text", ics_sql_column_str(st, 4));
+        json_end_obj(j);
+        fprintf(text, "  %s  #%-5" PRIu64 " %-10s %s\n", t1, ics_sql_column_u64(st, 0),
+                ics_sql_column_str(st, 2), ics_sql_column_str(st, 4));
+    }
+    ics_sql_release(db, st);
+    json_end_arr(j);
+    return rc == ICS_ENOENT ? ICS_OK : rc;
+}
+
 /* aid.show ID: one request in full, with its offers and timeline. */
 static int s_query_show(ics_db_t *db, const char *group, size_t argc, char *const *argv,
                         FILE *json, FILE *text, ics_err_t *err)
 {
-    sqlite3_stmt *st = NULL;
     uint64_t id = 0, clock = ics_core_clock(db);
-    char who[160], t1[32], t2[32], t3[32], q[48], site[AID_SITE_MAX + 1] = "",
-         reason[AID_TEXT_MAX + 1] = "", contact[AID_CONTACT_MAX + 1] = "",
-         actor[ICS_ACTOR_MAX] = "", note[300] = "";
+    s_req_words_t w;
     ics_aid_req_t r;
     json_t j;
     int rc;
@@ -254,20 +374,7 @@ static int s_query_show(ics_db_t *db, const char *group, size_t argc, char *cons
         return ics_err(err, ICS_ENOENT, "there is no request %" PRIu64 " in group %s", id, group);
     if (rc != ICS_OK)
         return ics_err(err, rc, "state database error");
-    if (ics_sql_query(db, &st,
-                      "SELECT site, reason, contact, actor, status_note FROM aid_requests"
-                      " WHERE id = ?1",
-                      "u", id) == ICS_OK) {
-        if (ics_sql_row(db, st) == ICS_OK) {
-            ics_sql_column_text(st, 0, site, sizeof site);
-            ics_sql_column_text(st, 1, reason, sizeof reason);
-            ics_sql_column_text(st, 2, contact, sizeof contact);
-            ics_sql_column_text(st, 3, actor, sizeof actor);
-            ics_sql_column_text(st, 4, note, sizeof note);
-        }
-    }
-    ics_sql_release(db, st);
-    st = NULL;
+    s_req_words(db, id, &w);
 
     json_init(&j, json);
     json_obj(&j, NULL);
@@ -275,93 +382,23 @@ static int s_query_show(ics_db_t *db, const char *group, size_t argc, char *cons
     json_u64(&j, "clock_ms", clock);
     json_obj(&j, "request");
     s_json_req(&j, &r, clock);
-    json_str(&j, "actor", actor);
-    json_str(&j, "site", site);
-    json_str(&j, "reason", reason);
-    json_str(&j, "contact", contact);
-    json_str(&j, "status_note", note);
-
-    s_requester(&r, who, sizeof who);
-    fprintf(text, "Request %" PRIu64 " in %s: %s — %s%s%s\n", r.id, group,
-            ics_aid_qty(r.resource, r.quantity, q, sizeof q), r.status, note[0] ? ": " : "", note);
-    if (r.link_group[0] != '\0')
-        snprintf(who, sizeof who, "%s, acting here for %s of %s", r.org, r.link_requester,
-                 r.link_group);
-    fprintf(text, "  requester   %s (%s)", who, actor);
-    if (r.opel != 0)
-        fprintf(text, ", at OPEL %u when raised\n", r.opel);
-    else
-        fprintf(text, ", no current OPEL report when raised\n");
-    fprintf(text, "  resource    %s%s%s (%s), %s\n", r.resource, r.specialty[0] ? ", " : "",
-            r.specialty, ics_aid_resource(r.resource) ? ics_aid_resource(r.resource)->what : "?",
-            ics_aid_urgency(r.urgency)->words);
-    ics_aid_fmt_time(r.needed_from, t1, sizeof t1);
-    ics_aid_fmt_time(r.needed_until, t2, sizeof t2);
-    fprintf(text, "  needed      from %s until %s\n", t1,
-            r.needed_until ? t2 : "handed back");
-    fprintf(text, "  site        %s\n  reason      %s\n  contact     %s\n", site, reason, contact);
-    ics_aid_fmt_time(r.raised, t1, sizeof t1);
-    ics_aid_fmt_time(r.expires, t2, sizeof t2);
-    ics_aid_fmt_time(r.escalate_at, t3, sizeof t3);
-    fprintf(text, "  raised      %s; expires %s; automatic escalation %s%s\n", t1, t2,
-            r.escalate_at ? "at " : "", r.escalate_at ? t3 : "off");
-    fprintf(text, "  agreed      %" PRIu64 " of %" PRIu64 " (here %" PRIu64 "%s",
-            ics_aid_covered(&r), r.quantity, r.allocated, r.escalated ? ", in " : "");
-    if (r.escalated)
-        fprintf(text, "%s %" PRIu64, r.region, r.region_accepted);
-    /* Quantities, in the resource's unit like the rest of the line. */
-    fprintf(text, "); in use %" PRIu64 ", handed back %" PRIu64 "; offered, not yet accepted %"
-            PRIu64 "\n",
-            r.delivered + (r.escalated ? r.region_delivered : 0),
-            r.returned + (r.escalated ? r.region_returned : 0), r.offered_open);
-    if (ics_aid_is(r.status, R_OPEN))
-        fprintf(text, "  still needed %" PRIu64 "%s\n", r.quantity - ics_aid_covered(&r),
-                r.escalated ? " (in the region)" : "");
-    if (r.escalated) {
-        ics_aid_fmt_time(r.escalated_ms, t1, sizeof t1);
-        if (r.region_request != 0)
-            fprintf(text, "  escalated   %s: %s to %s, request %" PRIu64 " there (%s)\n", t1,
-                    ics_aid_qty(r.resource, r.escalated_qty, q, sizeof q), r.region,
-                    r.region_request, r.region_status);
-        else
-            fprintf(text, "  escalated   %s: %s to %s (not yet raised there)\n", t1,
-                    ics_aid_qty(r.resource, r.escalated_qty, q, sizeof q), r.region);
-    }
-    if (r.link_group[0] != '\0')
-        fprintf(text, "  escalated from %s request %" PRIu64 " of %s; %s acts for it here\n",
-                r.link_group, r.link_request, r.link_requester, r.org);
+    json_str(&j, "actor", w.actor);
+    json_str(&j, "site", w.site);
+    json_str(&j, "reason", w.reason);
+    json_str(&j, "contact", w.contact);
+    json_str(&j, "status_note", w.note);
+    s_show_request(group, &r, &w, text);
 
     rc = s_json_offers(db, &j, text, &r, clock, false);
     if (rc == ICS_OK && r.escalated)
         rc = s_json_link_offers(db, &j, text, &r, false);
+    if (rc == ICS_OK)
+        rc = s_show_timeline(db, id, &j, text);
     if (rc != ICS_OK)
         return ics_err(err, rc, "state database error");
-
-    rc = ics_sql_query(db, &st,
-                       "SELECT position, at_ms, org, actor, text FROM aid_events"
-                       " WHERE request = ?1 ORDER BY id",
-                       "u", id);
-    if (rc != ICS_OK)
-        return ics_err(err, rc, "state database error");
-    json_arr(&j, "timeline");
-    fprintf(text, "\nTIMELINE\n");
-    while ((rc = ics_sql_row(db, st)) == ICS_OK) {
-        ics_aid_fmt_time(ics_sql_column_u64(st, 1), t1, sizeof t1);
-        json_obj(&j, NULL);
-        json_u64(&j, "index", ics_sql_column_u64(st, 0));
-        json_u64(&j, "at_ms", ics_sql_column_u64(st, 1));
-        json_str(&j, "org", ics_sql_column_str(st, 2));
-        json_str(&j, "actor", ics_sql_column_str(st, 3));
-        json_str(&j, "text", ics_sql_column_str(st, 4));
-        json_end_obj(&j);
-        fprintf(text, "  %s  #%-5" PRIu64 " %-10s %s\n", t1, ics_sql_column_u64(st, 0),
-                ics_sql_column_str(st, 2), ics_sql_column_str(st, 4));
-    }
-    ics_sql_release(db, st);
-    json_end_arr(&j);
     json_end_obj(&j);
     json_end_obj(&j);
-    return rc == ICS_ENOENT ? ICS_OK : ics_err(err, rc, "state database error");
+    return ICS_OK;
 }
 
 /* Which statuses a filter word selects. */
