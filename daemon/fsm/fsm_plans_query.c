@@ -274,6 +274,22 @@ static int s_history_versions(ics_db_t *db, const ics_plan_t *p, json_t *j, FILE
     return ICS_OK;
 }
 
+/* A part of the history after the versions: a JSON array (key) and a text
+ * heading; s_history_end closes it, saying so when it had nothing. */
+static void s_history_begin(json_t *j, FILE *text, const char *key, const char *heading)
+{
+    json_arr(j, key);
+    fprintf(text, "\n%s\n", heading);
+}
+
+static int s_history_end(bool any, json_t *j, FILE *text)
+{
+    if (!any)
+        fprintf(text, "  (none yet)\n");
+    json_end_arr(j);
+    return ICS_OK;
+}
+
 /* Each adoption: which version, by which motion, after which consultation
  * ("adoptions"). */
 static int s_history_adoptions(ics_db_t *db, const ics_plan_t *p, json_t *j, FILE *text)
@@ -282,8 +298,7 @@ static int s_history_adoptions(ics_db_t *db, const ics_plan_t *p, json_t *j, FIL
     bool any = false;
     int rc;
 
-    json_arr(j, "adoptions");
-    fprintf(text, "\nAdoptions\n");
+    s_history_begin(j, text, "adoptions", "Adoptions");
     rc = ics_sql_query(db, &st, "SELECT version, position, clock_ms, motion, consultation"
                                   " FROM adoptions WHERE plan = ?1 ORDER BY position", "t",
                          p->plan);
@@ -308,10 +323,7 @@ static int s_history_adoptions(ics_db_t *db, const ics_plan_t *p, json_t *j, FIL
     ics_sql_release(db, st);
     if (rc != ICS_ENOENT)
         return rc;
-    if (!any)
-        fprintf(text, "  (none yet)\n");
-    json_end_arr(j);
-    return ICS_OK;
+    return s_history_end(any, j, text);
 }
 
 /* The plan's consultations, by s_history_consult ("consultations"). */
@@ -321,16 +333,12 @@ static int s_history_consultations(ics_db_t *db, const ics_plan_t *p, json_t *j,
     long before;
     int rc;
 
-    json_arr(j, "consultations");
-    fprintf(text, "\nConsultations\n");
+    s_history_begin(j, text, "consultations", "Consultations");
     before = ftell(text);
     rc = ics_consult_each_for_plan(db, p->plan, s_history_consult, arg);
     if (rc != ICS_OK)
         return rc;
-    if (ftell(text) == before)
-        fprintf(text, "  (none yet)\n");
-    json_end_arr(j);
-    return ICS_OK;
+    return s_history_end(ftell(text) != before, j, text);
 }
 
 /* Every amendment and where it stands ("amendments"). */
@@ -340,8 +348,7 @@ static int s_history_amendments(ics_db_t *db, const ics_plan_t *p, json_t *j, FI
     bool any = false;
     int rc;
 
-    json_arr(j, "amendments");
-    fprintf(text, "\nAmendments\n");
+    s_history_begin(j, text, "amendments", "Amendments");
     rc = ics_sql_query(db, &st, "SELECT id, op, section, org, person, status, version,"
                                   " status_note FROM amendments WHERE plan = ?1 ORDER BY id",
                          "t", p->plan);
@@ -374,10 +381,7 @@ static int s_history_amendments(ics_db_t *db, const ics_plan_t *p, json_t *j, FI
     ics_sql_release(db, st);
     if (rc != ICS_ENOENT)
         return rc;
-    if (!any)
-        fprintf(text, "  (none yet)\n");
-    json_end_arr(j);
-    return ICS_OK;
+    return s_history_end(any, j, text);
 }
 
 /* plan.history PLAN: versions, adoptions, consultations, amendments. */
