@@ -111,8 +111,11 @@ int ics_orgs_get(ics_db_t *db, const char *org, ics_org_t *out);
 int ics_orgs_each_kind(ics_db_t *db, const char *kind,
                        int (*fn)(void *arg, const ics_org_t *o), void *arg);
 
-/* ------------------------------------------------------------ policy (fsm_policy.c) */
+/* ------------------------------------------------------------ policy, read (fsm_policy_data.c) */
 
+/* Version 1 as the genesis defines it: its policy (source "genesis"), or
+ * the built-in default when it carried none ("default"). */
+int ics_policy_genesis(ics_db_t *db, Ics__V1__Policy **out, const char **source);
 /* Version v of the scheme (as ics_policy_in_force). ICS_ENOENT if none. */
 int ics_policy_version(ics_db_t *db, uint64_t v, Ics__V1__Policy **out);
 /* Version v of the scheme (0: the one in force), its number, and where it
@@ -129,13 +132,6 @@ const Ics__V1__RoleDef *ics_policy_role(const Ics__V1__Policy *p, const char *id
 const Ics__V1__Body *ics_policy_body(const Ics__V1__Policy *p, const char *id);
 /* The role's title, or its id if p does not define it. */
 const char *ics_policy_role_title(const Ics__V1__Policy *p, const char *id);
-/* The rule that decides d for a motion with these subjects (and, for
- * aid.approve, this value): among rules of d whose scope is empty or one of
- * the subjects and whose up_to (0: any) covers value, the one with the
- * smallest up_to, a scoped one before an unscoped one, then the first in
- * the policy. NULL if none. */
-const Ics__V1__Rule *ics_policy_rule_for(const Ics__V1__Policy *p, Ics__V1__Decision d,
-                                         char *const *subjects, size_t n, uint64_t value);
 /* "ICB Board (quorum: half of its 9 members, ...; two thirds; 28 days)" */
 void ics_policy_rule_text(const Ics__V1__Policy *p, const Ics__V1__Rule *r, char *out,
                           size_t size);
@@ -146,6 +142,16 @@ void ics_policy_decider_text(const Ics__V1__Policy *p, const Ics__V1__Rule *r, c
  * vote by a Chair of the ICB", or "no quorum". */
 void ics_policy_quorum_text(const Ics__V1__Policy *p, const Ics__V1__Rule *r, char *out,
                             size_t size);
+
+/* ------------------------------------------------------------ policy (fsm_policy.c) */
+
+/* The rule that decides d for a motion with these subjects (and, for
+ * aid.approve, this value): among rules of d whose scope is empty or one of
+ * the subjects and whose up_to (0: any) covers value, the one with the
+ * smallest up_to, a scoped one before an unscoped one, then the first in
+ * the policy. NULL if none. */
+const Ics__V1__Rule *ics_policy_rule_for(const Ics__V1__Policy *p, Ics__V1__Decision d,
+                                         char *const *subjects, size_t n, uint64_t value);
 /* Checks a policy proposed as a change (ics_policy_valid, and that it is
  * not the policy in force). */
 int ics_policy_check_change(ics_db_t *db, const Ics__V1__Policy *p, char *why, size_t size);

@@ -13,14 +13,13 @@
  *   core      fsm_sql.c, fsm_gov.c, fsm_ctx.c (ics_reject, effects, the
  *             core row): no domain;
  *   lower     fsm_decisions.c, fsm_plans_data.c, fsm_plans_diff.c,
- *             fsm_aid_data.c, fsm_invariants.c, fsm_policy.c,
- *             fsm_policy_query.c, fsm_members.c, fsm_audit.c, fsm_opel.c,
- *             fsm_people_data.c, fsm_motions_data.c, fsm_consult_data.c:
- *             what other files read or take of a domain (rows, the
- *             membership gates, a motion's lapse), and the domains that
- *             need nothing above them (fsm_policy.c names the query table
- *             of fsm_policy_query.c in its domain, but only fsm.c calls
- *             through it);
+ *             fsm_aid_data.c, fsm_invariants.c, fsm_policy_data.c,
+ *             fsm_policy_query.c, fsm_policy.c, fsm_members.c,
+ *             fsm_audit.c, fsm_opel.c, fsm_people_data.c,
+ *             fsm_motions_data.c, fsm_consult_data.c: what other files
+ *             read or take of a domain (rows, the membership gates, a
+ *             motion's lapse), and the domains that need nothing above
+ *             them;
  *   domains   fsm_consult_query.c, fsm_consult.c, fsm_plans_query.c,
  *             fsm_plans.c, fsm_aid_query.c, fsm_aid.c, fsm_motions_query.c;
  *   motions   fsm_motions.c, which carries out decisions in the domains;

@@ -1,8 +1,8 @@
 /*
  * The scheme as read: policy.show, the functions and decisions map of a
  * version of the scheme. Reads only: nothing here is hashed into the audit
- * chain. fsm_policy.c names this file's table in its domain; only fsm.c
- * calls through it.
+ * chain. It reads the scheme through fsm_policy_data.c; fsm_policy.c names
+ * this file's table in its domain, and only fsm.c calls through it.
  */
 #include "fsm/fsm_gov.h"
 
