@@ -346,16 +346,195 @@ static void s_report_entry(ics_receipt_report_t *rep, const uint8_t *entry, size
     ics__v1__envelope__free_unpacked(env, NULL);
 }
 
+/* The header line, "icsd-receipt 1 <group>": the group into rep. */
+static int s_read_header(const char *text, size_t len, size_t *at, ics_receipt_report_t *rep,
+                         ics_err_t *err)
+{
+    s_str_t line, f;
+
+    if (!s_next_line(text, len, at, &line) || !s_field(&line, &f) ||
+        !s_is(&f, ICS_RECEIPT_MAGIC) || !s_field(&line, &f))
+        return ics_err(err, ICS_EMALFORMED, "not an icsd receipt (expected '%s %d <group>')",
+                       ICS_RECEIPT_MAGIC, ICS_RECEIPT_VERSION);
+    if (!s_is(&f, "1"))
+        return ics_err(err, ICS_EVERSION, "receipt version '%.*s' is not supported (this reads 1)",
+                       (int)(f.n < 16 ? f.n : 16), f.p);
+    if (!s_field(&line, &f) || line.n != 0 || f.n >= sizeof rep->group)
+        return ics_err(err, ICS_EMALFORMED, "receipt header: no valid group id");
+    memcpy(rep->group, f.p, f.n);
+    rep->group[f.n] = '\0';
+    if (!ics_valid_id(rep->group, ICS_GROUP_MAX))
+        return ics_err(err, ICS_EMALFORMED, "receipt header: no valid group id");
+    return ICS_OK;
+}
+
+/* The entry line, parsed now and proved once the head is known: position,
+ * verdict and reason into rep, the entry's bytes (*entry, malloc'd) and its
+ * inclusion proof. */
+static int s_read_entry(const char *text, size_t len, size_t *at, ics_receipt_report_t *rep,
+                        uint8_t **entry, size_t *entry_len, ics_merkle_hash_t *proof,
+                        size_t *proof_len, ics_err_t *err)
+{
+    s_str_t line, f, pos, verdict, e, r, pr;
+    uint8_t *reason = NULL;
+    size_t reason_len = 0;
+    int rc = ICS_OK;
+
+    if (!s_next_line(text, len, at, &line) || !s_field(&line, &f) || !s_is(&f, "entry") ||
+        !s_field(&line, &pos) || !s_field(&line, &verdict) || !s_field(&line, &e) ||
+        !s_field(&line, &r) || !s_field(&line, &pr) || line.n != 0)
+        return ics_err(err, ICS_EMALFORMED,
+                       "the entry line is not 'entry <position> <a|r>"
+                       " <entry> <reason> <proof>'");
+    if (!s_u64(&pos, &rep->position) || rep->position == 0 ||
+        (!s_is(&verdict, "a") && !s_is(&verdict, "r")) ||
+        !s_bytes(&e, ICS_ENVELOPE_MAX + 1024, entry, entry_len) ||
+        !s_bytes(&r, sizeof rep->reason - 1, &reason, &reason_len) ||
+        !s_proof(&pr, proof, proof_len)) {
+        rc = ics_err(err, ICS_EMALFORMED, "the entry line: a field does not parse");
+        goto out;
+    }
+    rep->accepted = s_is(&verdict, "a");
+    if (reason_len > 0)
+        memcpy(rep->reason, reason, reason_len);
+    rep->reason[reason_len] = '\0';
+    if (strlen(rep->reason) != reason_len || rep->accepted != (reason_len == 0))
+        rc = ics_err(err, ICS_EMALFORMED,
+                     "the entry line: an accepted entry has no reason,"
+                     " a rejected one has one (without NUL bytes)");
+out:
+    free(reason);
+    return rc;
+}
+
+/* The head, which ends the file: parsed into head, its size and root into
+ * rep; *note_at is where its section starts. */
+static int s_read_head(const char *text, size_t len, size_t at, ics_note_t *head,
+                       ics_receipt_report_t *rep, size_t *note_at, ics_err_t *err)
+{
+    size_t scan = at, note_len;
+    s_str_t l;
+    int rc;
+
+    while (s_next_line(text, len, &scan, &l) && !s_is(&l, "checkpoint"))
+        ;
+    if (!s_split_note(text, len, scan, note_at, &note_len) || scan > len)
+        return ics_err(err, ICS_EMALFORMED, "no 'checkpoint' section ending with 'end'");
+    rc = ics_note_parse(text + *note_at, note_len, head, err);
+    if (rc != ICS_OK)
+        return rc;
+    if (strcmp(head->group, rep->group) != 0)
+        return ics_err(err, ICS_EINVAL, "the tree head is of group %s, the receipt of %s",
+                       head->group, rep->group);
+    rep->size = head->size;
+    memcpy(rep->root, head->root, sizeof rep->root);
+    return ICS_OK;
+}
+
+/* The evidence of the keys: every member line up to "checkpoint", each
+ * proved included under head and replayed into ks. */
+static int s_read_evidence(const char *text, size_t len, size_t *at, const ics_note_t *head,
+                           ics_keyset_t *ks, ics_receipt_report_t *rep, ics_err_t *err)
+{
+    ics_merkle_hash_t proof[ICS_MERKLE_PROOF_MAX];
+    uint8_t *mentry = NULL;
+    size_t entry_len = 0, proof_len;
+    uint64_t last_member = 0;
+    s_str_t line, f;
+    ics_err_t why;
+    int rc = ICS_OK;
+
+    for (;;) {
+        s_str_t pos, e, pr;
+        uint64_t p;
+        uint8_t id[32];
+
+        if (!s_next_line(text, len, at, &line)) {
+            rc = ics_err(err, ICS_EMALFORMED, "the receipt ends before its checkpoint");
+            break;
+        }
+        if (s_is(&line, "checkpoint"))
+            break;
+        free(mentry);
+        mentry = NULL;
+        if (!s_field(&line, &f) || !s_is(&f, "member") || !s_field(&line, &pos) ||
+            !s_field(&line, &e) || !s_field(&line, &pr) || line.n != 0 || !s_u64(&pos, &p) ||
+            !s_bytes(&e, ICS_ENVELOPE_MAX + 1024, &mentry, &entry_len) ||
+            !s_proof(&pr, proof, &proof_len)) {
+            rc = ics_err(err, ICS_EMALFORMED,
+                         "a line before the checkpoint is not 'member"
+                         " <position> <entry> <proof>'");
+            break;
+        }
+        if (p <= last_member || p > head->size) {
+            rc = ics_err(err, ICS_EINVAL,
+                         "membership entry %" PRIu64 " is out of order or"
+                         " beyond the tree head",
+                         p);
+            break;
+        }
+        last_member = p;
+        if (!s_included(p, mentry, entry_len, true, "", proof, proof_len, head, id)) {
+            rc = ics_err(err, ICS_EINVAL,
+                         "the inclusion proof of membership entry %" PRIu64
+                         " does not lead to the tree head's root",
+                         p);
+            break;
+        }
+        if (ics_keyset_apply(ks, rep->group, mentry, entry_len, &why) != ICS_OK) {
+            rc = ics_err(err, ICS_EINVAL, "membership entry %" PRIu64 " cannot be replayed: %s", p,
+                         why.msg);
+            break;
+        }
+        rep->evidence++;
+    }
+    free(mentry);
+    return rc;
+}
+
+/* Every signature of head: a voting member's valid cosignature under its
+ * key in force; and a majority of the voters. */
+static int s_check_cosigners(const ics_note_t *head, const ics_keyset_t *ks,
+                             ics_receipt_report_t *rep, ics_err_t *err)
+{
+    rep->voters = ics_keyset_voters(ks);
+    rep->needed = rep->voters / 2 + 1;
+    for (size_t i = 0; i < head->n_sigs; i++) {
+        const ics_note_sig_t *g = &head->sigs[i];
+        const ics_keyset_member_t *m = ics_keyset_find(ks, g->name);
+        uint8_t kh[ICS_NOTE_KEY_HASH_BYTES];
+
+        if (m == NULL || !m->voter)
+            return ics_err(err, ICS_ESIG,
+                           "the tree head is signed by %s, not a voting member at"
+                           " size %" PRIu64,
+                           g->name, head->size);
+        ics_note_key_hash(m->org, m->pk, kh);
+        if (memcmp(kh, g->key_hash, sizeof kh) != 0)
+            return ics_err(err, ICS_ESIG,
+                           "%s's signature names another key than its key in force"
+                           " at size %" PRIu64,
+                           g->name, head->size);
+        if (!ics_note_cosignature_ok(head->group, head->size, head->root, m->pk, g->sig))
+            return ics_err(err, ICS_ESIG, "%s's cosignature does not verify for this tree head",
+                           g->name);
+        ics_strcpy(rep->cosigners[rep->n_cosigners++], ICS_ORG_MAX, g->name);
+    }
+    if (rep->n_cosigners < rep->needed)
+        return ics_err(err, ICS_ESIG,
+                       "the tree head is cosigned by %u of the %u voting members;"
+                       " %u needed",
+                       rep->n_cosigners, rep->voters, rep->needed);
+    return ICS_OK;
+}
+
 int ics_receipt_verify(const char *text, size_t len, ics_receipt_report_t *rep, ics_err_t *err)
 {
     ics_merkle_hash_t proof[ICS_MERKLE_PROOF_MAX];
     ics_note_t *head = NULL;
     ics_keyset_t *ks = NULL;
-    uint8_t *entry = NULL, *reason = NULL, *mentry = NULL;
-    size_t entry_len = 0, reason_len = 0, proof_len, at = 0, note_at, note_len;
-    uint64_t last_member = 0;
-    s_str_t line, f;
-    ics_err_t why;
+    uint8_t *entry = NULL;
+    size_t entry_len = 0, proof_len = 0, at = 0, note_at = 0;
     int rc;
 
     memset(rep, 0, sizeof *rep);
@@ -365,81 +544,13 @@ int ics_receipt_verify(const char *text, size_t len, ics_receipt_report_t *rep, 
         rc = ics_err(err, ICS_ENOMEM, "out of memory");
         goto out;
     }
-    /* Header. */
-    if (!s_next_line(text, len, &at, &line) || !s_field(&line, &f) ||
-        !s_is(&f, ICS_RECEIPT_MAGIC) || !s_field(&line, &f)) {
-        rc = ics_err(err, ICS_EMALFORMED, "not an icsd receipt (expected '%s %d <group>')",
-                     ICS_RECEIPT_MAGIC, ICS_RECEIPT_VERSION);
+    rc = s_read_header(text, len, &at, rep, err);
+    if (rc == ICS_OK)
+        rc = s_read_entry(text, len, &at, rep, &entry, &entry_len, proof, &proof_len, err);
+    if (rc == ICS_OK)
+        rc = s_read_head(text, len, at, head, rep, &note_at, err);
+    if (rc != ICS_OK)
         goto out;
-    }
-    if (!s_is(&f, "1")) {
-        rc = ics_err(err, ICS_EVERSION, "receipt version '%.*s' is not supported (this reads 1)",
-                     (int)(f.n < 16 ? f.n : 16), f.p);
-        goto out;
-    }
-    if (!s_field(&line, &f) || line.n != 0 || f.n >= sizeof rep->group) {
-        rc = ics_err(err, ICS_EMALFORMED, "receipt header: no valid group id");
-        goto out;
-    }
-    memcpy(rep->group, f.p, f.n);
-    rep->group[f.n] = '\0';
-    if (!ics_valid_id(rep->group, ICS_GROUP_MAX)) {
-        rc = ics_err(err, ICS_EMALFORMED, "receipt header: no valid group id");
-        goto out;
-    }
-
-    /* The entry line: parsed now, proved once the head is known. */
-    {
-        s_str_t pos, verdict, e, r, pr;
-        if (!s_next_line(text, len, &at, &line) || !s_field(&line, &f) || !s_is(&f, "entry") ||
-            !s_field(&line, &pos) || !s_field(&line, &verdict) || !s_field(&line, &e) ||
-            !s_field(&line, &r) || !s_field(&line, &pr) || line.n != 0) {
-            rc = ics_err(err, ICS_EMALFORMED,
-                         "the entry line is not 'entry <position> <a|r>"
-                         " <entry> <reason> <proof>'");
-            goto out;
-        }
-        if (!s_u64(&pos, &rep->position) || rep->position == 0 ||
-            (!s_is(&verdict, "a") && !s_is(&verdict, "r")) ||
-            !s_bytes(&e, ICS_ENVELOPE_MAX + 1024, &entry, &entry_len) ||
-            !s_bytes(&r, sizeof rep->reason - 1, &reason, &reason_len) ||
-            !s_proof(&pr, proof, &proof_len)) {
-            rc = ics_err(err, ICS_EMALFORMED, "the entry line: a field does not parse");
-            goto out;
-        }
-        rep->accepted = s_is(&verdict, "a");
-        if (reason_len > 0)
-            memcpy(rep->reason, reason, reason_len);
-        rep->reason[reason_len] = '\0';
-        if (strlen(rep->reason) != reason_len || rep->accepted != (reason_len == 0)) {
-            rc = ics_err(err, ICS_EMALFORMED,
-                         "the entry line: an accepted entry has no reason,"
-                         " a rejected one has one (without NUL bytes)");
-            goto out;
-        }
-    }
-
-    /* The head, which ends the file. */
-    {
-        size_t scan = at;
-        s_str_t l;
-        while (s_next_line(text, len, &scan, &l) && !s_is(&l, "checkpoint"))
-            ;
-        if (!s_split_note(text, len, scan, &note_at, &note_len) || scan > len) {
-            rc = ics_err(err, ICS_EMALFORMED, "no 'checkpoint' section ending with 'end'");
-            goto out;
-        }
-        rc = ics_note_parse(text + note_at, note_len, head, err);
-        if (rc != ICS_OK)
-            goto out;
-        if (strcmp(head->group, rep->group) != 0) {
-            rc = ics_err(err, ICS_EINVAL, "the tree head is of group %s, the receipt of %s",
-                         head->group, rep->group);
-            goto out;
-        }
-        rep->size = head->size;
-        memcpy(rep->root, head->root, sizeof rep->root);
-    }
     if (rep->position > head->size) {
         rc = ics_err(err, ICS_EINVAL, "entry %" PRIu64 " is beyond the tree head of size %" PRIu64,
                      rep->position, head->size);
@@ -454,52 +565,9 @@ int ics_receipt_verify(const char *text, size_t len, ics_receipt_report_t *rep, 
         goto out;
     }
     s_report_entry(rep, entry, entry_len);
-
-    /* The evidence of the keys: every member line, up to "checkpoint". */
-    for (;;) {
-        s_str_t pos, e, pr;
-        uint64_t p;
-        uint8_t id[32];
-
-        if (!s_next_line(text, len, &at, &line)) {
-            rc = ics_err(err, ICS_EMALFORMED, "the receipt ends before its checkpoint");
-            goto out;
-        }
-        if (s_is(&line, "checkpoint"))
-            break;
-        free(mentry);
-        mentry = NULL;
-        if (!s_field(&line, &f) || !s_is(&f, "member") || !s_field(&line, &pos) ||
-            !s_field(&line, &e) || !s_field(&line, &pr) || line.n != 0 || !s_u64(&pos, &p) ||
-            !s_bytes(&e, ICS_ENVELOPE_MAX + 1024, &mentry, &entry_len) ||
-            !s_proof(&pr, proof, &proof_len)) {
-            rc = ics_err(err, ICS_EMALFORMED,
-                         "a line before the checkpoint is not 'member"
-                         " <position> <entry> <proof>'");
-            goto out;
-        }
-        if (p <= last_member || p > head->size) {
-            rc = ics_err(err, ICS_EINVAL,
-                         "membership entry %" PRIu64 " is out of order or"
-                         " beyond the tree head",
-                         p);
-            goto out;
-        }
-        last_member = p;
-        if (!s_included(p, mentry, entry_len, true, "", proof, proof_len, head, id)) {
-            rc = ics_err(err, ICS_EINVAL,
-                         "the inclusion proof of membership entry %" PRIu64
-                         " does not lead to the tree head's root",
-                         p);
-            goto out;
-        }
-        if (ics_keyset_apply(ks, rep->group, mentry, entry_len, &why) != ICS_OK) {
-            rc = ics_err(err, ICS_EINVAL, "membership entry %" PRIu64 " cannot be replayed: %s", p,
-                         why.msg);
-            goto out;
-        }
-        rep->evidence++;
-    }
+    rc = s_read_evidence(text, len, &at, head, ks, rep, err);
+    if (rc != ICS_OK)
+        goto out;
     if (at != note_at) {
         rc = ics_err(err, ICS_EMALFORMED, "the checkpoint section is not where it should be");
         goto out;
@@ -511,49 +579,9 @@ int ics_receipt_verify(const char *text, size_t len, ics_receipt_report_t *rep, 
         goto out;
     }
     memcpy(rep->genesis_id, ks->genesis_id, 32);
-
-    /* Every signature: a voting member's valid cosignature; a majority. */
-    rep->voters = ics_keyset_voters(ks);
-    rep->needed = rep->voters / 2 + 1;
-    for (size_t i = 0; i < head->n_sigs; i++) {
-        const ics_note_sig_t *g = &head->sigs[i];
-        const ics_keyset_member_t *m = ics_keyset_find(ks, g->name);
-        uint8_t kh[ICS_NOTE_KEY_HASH_BYTES];
-
-        if (m == NULL || !m->voter) {
-            rc = ics_err(err, ICS_ESIG,
-                         "the tree head is signed by %s, not a voting member at"
-                         " size %" PRIu64,
-                         g->name, head->size);
-            goto out;
-        }
-        ics_note_key_hash(m->org, m->pk, kh);
-        if (memcmp(kh, g->key_hash, sizeof kh) != 0) {
-            rc = ics_err(err, ICS_ESIG,
-                         "%s's signature names another key than its key in force"
-                         " at size %" PRIu64,
-                         g->name, head->size);
-            goto out;
-        }
-        if (!ics_note_cosignature_ok(head->group, head->size, head->root, m->pk, g->sig)) {
-            rc = ics_err(err, ICS_ESIG, "%s's cosignature does not verify for this tree head",
-                         g->name);
-            goto out;
-        }
-        ics_strcpy(rep->cosigners[rep->n_cosigners++], ICS_ORG_MAX, g->name);
-    }
-    if (rep->n_cosigners < rep->needed) {
-        rc = ics_err(err, ICS_ESIG,
-                     "the tree head is cosigned by %u of the %u voting members;"
-                     " %u needed",
-                     rep->n_cosigners, rep->voters, rep->needed);
-        goto out;
-    }
-    rc = ICS_OK;
+    rc = s_check_cosigners(head, ks, rep, err);
 out:
     free(entry);
-    free(reason);
-    free(mentry);
     free(head);
     free(ks);
     return rc;
