@@ -604,6 +604,30 @@ static bool s_never(s_kit_t *kit, unsigned i)
     return false;
 }
 
+/* Three servers (the shim on each if asked) with staggered election
+ * timeouts, server 0 leading, one entry committed everywhere. */
+static fx_cluster_t *s_three_led_by_0(s_kit_t *kit, uint64_t seed, bool shim)
+{
+    static const unsigned timeouts[3] = {1000, 1300, 1600};
+    fx_cluster_t *c = fx_cluster_prepare(GROUP, 3, seed);
+
+    for (unsigned i = 0; i < 3; i++)
+        raft_fixture_set_randomized_election_timeout(fx_cluster_raft_fixture(c), i, timeouts[i]);
+    if (shim)
+        s_attach_all(c);
+    fx_cluster_start(c);
+    s_kit_open(kit, c);
+    s_among_t all = {kit, 0x7};
+    assert_true(raft_fixture_step_until(kit->f, s_leads, &all, 10000));
+    assert_int_equal(s_leader_among(kit, 0x7), 0);
+    for (unsigned k = 0; k < 100000 && fx_cluster_leader(c) != 0; k++)
+        raft_fixture_step(kit->f);
+    int t = s_submit_to(kit, 0, "w");
+    assert_true(fx_cluster_wait(c, t, 5000));
+    assert_true(raft_fixture_step_until(kit->f, s_all_caught_up, kit, 5000));
+    return c;
+}
+
 /* Figure 8 of the Raft paper on three servers. (1) Server 0 leads and
  * stores "x" while cut off from the others. (2) One of 1 and 2, N, is
  * elected and stores "y" at the same index while cut off from the other,
@@ -614,25 +638,10 @@ static bool s_never(s_kit_t *kit, unsigned i)
 static void s_fig8_scenario(uint64_t seed, bool shim, s_fig8_t *out)
 {
     s_kit_t kit;
-    static const unsigned timeouts[3] = {1000, 1300, 1600};
-    int t = -1, y = 0, z = 0;
+    int y = 0, z = 0;
 
     memset(out, 0, sizeof *out);
-    fx_cluster_t *c = fx_cluster_prepare(GROUP, 3, seed);
-    for (unsigned i = 0; i < 3; i++)
-        raft_fixture_set_randomized_election_timeout(fx_cluster_raft_fixture(c), i, timeouts[i]);
-    if (shim)
-        s_attach_all(c);
-    fx_cluster_start(c);
-    s_kit_open(&kit, c);
-    s_among_t all = {&kit, 0x7};
-    assert_true(raft_fixture_step_until(kit.f, s_leads, &all, 10000));
-    assert_int_equal(s_leader_among(&kit, 0x7), 0);
-    for (unsigned k = 0; k < 100000 && fx_cluster_leader(c) != 0; k++)
-        raft_fixture_step(kit.f);
-    t = s_submit_to(&kit, 0, "w");
-    assert_true(fx_cluster_wait(c, t, 5000));
-    assert_true(raft_fixture_step_until(kit.f, s_all_caught_up, &kit, 5000));
+    s_three_led_by_0(&kit, seed, shim);
 
     /* (1) "x" on server 0 only. */
     s_link(&kit, 0, 1, false);
@@ -730,26 +739,11 @@ typedef struct {
 static void s_order_scenario(uint64_t seed, bool shim, s_order_t *out)
 {
     s_kit_t kit;
-    static const unsigned timeouts[3] = {1000, 1300, 1600};
     char text[32];
     int t;
 
     memset(out, 0, sizeof *out);
-    fx_cluster_t *c = fx_cluster_prepare(GROUP, 3, seed);
-    for (unsigned i = 0; i < 3; i++)
-        raft_fixture_set_randomized_election_timeout(fx_cluster_raft_fixture(c), i, timeouts[i]);
-    if (shim)
-        s_attach_all(c);
-    fx_cluster_start(c);
-    s_kit_open(&kit, c);
-    s_among_t all = {&kit, 0x7};
-    assert_true(raft_fixture_step_until(kit.f, s_leads, &all, 10000));
-    assert_int_equal(s_leader_among(&kit, 0x7), 0);
-    for (unsigned k = 0; k < 100000 && fx_cluster_leader(c) != 0; k++)
-        raft_fixture_step(kit.f);
-    t = s_submit_to(&kit, 0, "w");
-    assert_true(fx_cluster_wait(c, t, 5000));
-    assert_true(raft_fixture_step_until(kit.f, s_all_caught_up, &kit, 5000));
+    fx_cluster_t *c = s_three_led_by_0(&kit, seed, shim);
     fx_cluster_snapshots(c, 4, 2);
 
     struct raft *r = raft_fixture_get(kit.f, 0);
