@@ -549,20 +549,14 @@ static uint64_t s_oldest_pending(ics_group_t *self)
 }
 
 /* Signatures ahead of apply (verifier.h), under the keys in force now
- * (should one change before apply, apply verifies afresh): another
- * organisation's envelope signature (ours are in the memo since we made
- * them), and the person signature its command carries, made by icsctl. */
-static void s_preverify(ics_group_t *self, const Ics__V1__Envelope *env)
+ * (should one change before apply, apply verifies afresh). The person
+ * signature env's command carries, made by icsctl: */
+static void s_preverify_person(ics_group_t *self, const Ics__V1__Envelope *env)
 {
     Ics__V1__Command *cmd = NULL;
     uint8_t pk[ICS_PK_BYTES];
 
-    if (self->verifier == NULL)
-        return;
-    if (strcmp(env->org, self->cfg->org) != 0 &&
-        ics_fsm_member_key(self->fsm, env->org, pk) == ICS_OK)
-        ics_verifier_push_envelope(self->verifier, env, pk);
-    if (ics_command_decode(env, &cmd, NULL) != ICS_OK)
+    if (self->verifier == NULL || ics_command_decode(env, &cmd, NULL) != ICS_OK)
         return;
     if (cmd->person_sig != NULL && cmd->actor != NULL &&
         ics_fsm_person_key(self->fsm, env->org, cmd->actor, pk) == ICS_OK)
@@ -570,14 +564,31 @@ static void s_preverify(ics_group_t *self, const Ics__V1__Envelope *env)
     ics__v1__command__free_unpacked(cmd, NULL);
 }
 
-static void s_preverify_bytes(ics_group_t *self, const uint8_t *buf, size_t len)
+/* ... and both signatures of another organisation's envelope as it arrives.
+ * Ours are in the memo already: the envelope's since we made it, the
+ * person's since it was handed over at submission. */
+static void s_preverify(ics_group_t *self, const Ics__V1__Envelope *env)
+{
+    uint8_t pk[ICS_PK_BYTES];
+
+    if (self->verifier == NULL || strcmp(env->org, self->cfg->org) == 0)
+        return;
+    if (ics_fsm_member_key(self->fsm, env->org, pk) == ICS_OK)
+        ics_verifier_push_envelope(self->verifier, env, pk);
+    s_preverify_person(self, env);
+}
+
+static void s_preverify_bytes(ics_group_t *self, const uint8_t *buf, size_t len, bool ours)
 {
     Ics__V1__Envelope *env = ics__v1__envelope__unpack(NULL, len, buf);
 
-    if (env != NULL) {
+    if (env == NULL)
+        return;
+    if (ours)
+        s_preverify_person(self, env);
+    else
         s_preverify(self, env);
-        ics__v1__envelope__free_unpacked(env, NULL);
-    }
+    ics__v1__envelope__free_unpacked(env, NULL);
 }
 
 /* Every envelope in the entries of an AppendEntries, bare or batched: a
@@ -596,10 +607,10 @@ static void s_preverify_entries(ics_group_t *self, const Ics__V1__RaftMessage *m
         if (e->type != RAFT_COMMAND)
             continue;
         if (!ics_batch_is(e->data.data, e->data.len))
-            s_preverify_bytes(self, e->data.data, e->data.len);
+            s_preverify_bytes(self, e->data.data, e->data.len, false);
         else if (ics_batch_open(&r, e->data.data, e->data.len, &err) == ICS_OK)
             while (ics_batch_next(&r, &el, &el_len))
-                s_preverify_bytes(self, el, el_len);
+                s_preverify_bytes(self, el, el_len, false);
     }
 }
 
@@ -648,7 +659,8 @@ static int s_submit(ics_group_t *self, const uint8_t *cmd, size_t cmd_len, uint3
             return rc;
         }
         seq = f.seq;
-        s_preverify_bytes(self, env, env_len);
+        if (self->verifier != NULL)
+            s_preverify_bytes(self, env, env_len, true);
     } else if (rc != ICS_OK) {
         return rc;
     } else {
