@@ -882,8 +882,10 @@ static void s_heal_and_catch_up(h_cluster_t *c, const char *what)
     double secs = s_since(&t0);
     if (secs > 10)
         s_slow_heals++;
+    /* Leadership may move again between the check and this line. */
+    int leader = h_leader(c);
     print_message("  healed: all at >= %llu, leader %s, %.1f s\n", U(want),
-                  c->nodes[h_leader(c)].org, secs);
+                  leader >= 0 ? c->nodes[leader].org : "(changing)", secs);
 }
 
 /* Holds a partition for ms, then checks the majority side (mask, if not
