@@ -4,7 +4,7 @@
  * move to a release that fixes them is a deletion, not a rewrite.
  *
  * The shim wraps a raft_io in place: it keeps the io's own start, send,
- * snapshot_put and append and puts its own in their stead, and hands
+ * snapshot_put, append and close and puts its own in their stead, and hands
  * raft's tick and recv callbacks on through its own. struct raft_io has no
  * field left for the shim (data is raft's, impl the backend's), so a small
  * table maps each attached io to its state; the daemon and the tests run
@@ -18,7 +18,7 @@
  * term in its log or appended a barrier to have one; s_appends holds every
  * append made through a shim and not yet reported to raft, in the order
  * raft made them, and raft learns of an append's completion only once it
- * has learnt of every earlier one of the same io.
+ * has learnt of every earlier one of the same io and s_hold lets it go.
  */
 #include "raftfix.h"
 
@@ -37,6 +37,7 @@ typedef struct {
                         const struct raft_snapshot *, raft_io_snapshot_put_cb);
     int (*append)(struct raft_io *, struct raft_io_append *, const struct raft_entry[], unsigned,
                   raft_io_append_cb);
+    void (*close)(struct raft_io *, raft_io_close_cb);
     raft_io_tick_cb tick;
     raft_io_recv_cb recv;
 
@@ -83,6 +84,7 @@ static s_fix_t *s_find(const struct raft_io *io)
 static void s_own_term_entry(s_fix_t *f, struct raft *r);
 static void s_cap_prevterm_result(s_fix_t *f, struct raft *r,
                                   struct raft_append_entries_result *res);
+static void s_report(struct raft_io *io);
 
 static void s_tick(struct raft_io *io)
 {
@@ -95,6 +97,7 @@ static void s_tick(struct raft_io *io)
     f = s_find(io);
     if (f != NULL)
         s_own_term_entry(f, io->data);
+    s_report(io);
 }
 
 static void s_recv(struct raft_io *io, struct raft_message *m)
@@ -121,6 +124,8 @@ static void s_recv(struct raft_io *io, struct raft_message *m)
         f->in_install_message = false;
         s_own_term_entry(f, io->data);
     }
+    /* A result may have given a majority an append the leader holds. */
+    s_report(io);
 }
 
 static void s_put_done(struct raft_io_snapshot_put *req, int status)
@@ -217,6 +222,9 @@ typedef struct {
     raft_io_append_cb cb;
     int status;
     bool done;
+    bool held;           /* (a) was held when it completed */
+    raft_term lead_term; /* the term raft led in when it made the append, 0 if it did not lead */
+    raft_index last;     /* then: the last index of the append */
 } s_append_t;
 
 static s_append_t *s_appends;
@@ -226,6 +234,54 @@ static void s_append_remove(size_t k)
 {
     memmove(&s_appends[k], &s_appends[k + 1], (s_n_appends - k - 1) * sizeof s_appends[0]);
     s_n_appends--;
+}
+
+/* (a) Should the oldest append of its io, done, wait before raft learns
+ * of it? A leader's own write of its newest entries completes before its
+ * followers' answers come back, and 0.15 then looks for a majority only at
+ * that newest index, which no follower has yet: under steady load the
+ * commit index stands still until proposals pause (raftfix.h, (a)). So
+ * while it leads, raft learns its append completed only once enough
+ * followers hold the append's last index to make a majority with it; the
+ * entries were stored all along, and are counted when the majority is
+ * there, at once and exactly where 1996d32 (0.17.1) would commit them. Not
+ * while the last entry raft knows stored is of an earlier term: (d) then
+ * cuts the followers' answers below it, and the leader's first entry of
+ * its own term must be counted for them to reach it. */
+static bool s_hold(const s_append_t *a)
+{
+    struct raft *r = a->io->data;
+    raft_term term;
+
+    if (r == NULL || a->status != 0 || a->lead_term == 0 || raft_state(r) != RAFT_LEADER)
+        return false;
+    term = ics_raftview_term(r);
+    if (a->lead_term != term ||
+        ics_raftview_entry_term(r, ics_raftview_last_stored(r)) != term)
+        return false;
+    return a->last > ics_raftview_quorum_match(r);
+}
+
+/* Reports io's oldest appends while they are done and not held. Raft may
+ * append again from its callback: look from the start each time. */
+static void s_report(struct raft_io *io)
+{
+    for (;;) {
+        size_t k = 0;
+        while (k < s_n_appends && s_appends[k].io != io)
+            k++;
+        if (k == s_n_appends || !s_appends[k].done || s_hold(&s_appends[k]))
+            return;
+        s_append_t a = s_appends[k];
+        s_append_remove(k);
+        if (a.held) {
+            s_fix_t *f = s_find(io);
+            if (f != NULL)
+                f->stats.appends_counted_late++;
+        }
+        if (a.cb != NULL)
+            a.cb(a.req, a.status);
+    }
 }
 
 static void s_append_done(struct raft_io_append *req, int status)
@@ -250,19 +306,10 @@ static void s_append_done(struct raft_io_append *req, int status)
             break;
         }
     }
-    /* Report io's oldest appends while they are done. Raft may append
-     * again from its callback: look from the start each time. */
-    for (;;) {
-        size_t k = 0;
-        while (k < s_n_appends && s_appends[k].io != io)
-            k++;
-        if (k == s_n_appends || !s_appends[k].done)
-            return;
-        s_append_t a = s_appends[k];
-        s_append_remove(k);
-        if (a.cb != NULL)
-            a.cb(a.req, a.status);
-    }
+    for (size_t k = 0; k < s_n_appends; k++)
+        if (s_appends[k].req == req)
+            s_appends[k].held = s_hold(&s_appends[k]);
+    s_report(io);
 }
 
 static int s_append(struct raft_io *io, struct raft_io_append *req,
@@ -279,7 +326,12 @@ static int s_append(struct raft_io *io, struct raft_io_append *req,
         s_appends = p;
         s_cap_appends = cap;
     }
-    s_appends[s_n_appends++] = (s_append_t){.io = io, .req = req, .cb = cb};
+    struct raft *r = io->data;
+    bool lead = r != NULL && raft_state(r) == RAFT_LEADER;
+    /* A leader has put the entries in its log before writing them. */
+    s_appends[s_n_appends++] = (s_append_t){.io = io, .req = req, .cb = cb,
+                                            .lead_term = lead ? ics_raftview_term(r) : 0,
+                                            .last = lead ? raft_last_index(r) : 0};
     rv = f->append(io, req, entries, n, s_append_done);
     if (rv != 0) {
         for (size_t k = s_n_appends; k-- > 0;) {
@@ -358,6 +410,17 @@ static void s_own_term_entry(s_fix_t *f, struct raft *r)
     f->stats.barriers++;
 }
 
+/* raft_close has made raft unavailable: it learns of whatever it was
+ * held back before the io completes the rest. */
+static void s_close(struct raft_io *io, raft_io_close_cb cb)
+{
+    s_fix_t *f = s_find(io);
+    void (*close)(struct raft_io *, raft_io_close_cb) = f->close;
+
+    s_report(io);
+    close(io, cb);
+}
+
 static int s_start(struct raft_io *io, unsigned msecs, raft_io_tick_cb tick,
                    raft_io_recv_cb recv)
 {
@@ -387,10 +450,12 @@ int ics_raftfix_attach(struct raft_io *io)
     f->send = io->send;
     f->snapshot_put = io->snapshot_put;
     f->append = io->append;
+    f->close = io->close;
     io->start = s_start;
     io->send = s_send;
     io->snapshot_put = s_snapshot_put;
     io->append = s_append;
+    io->close = s_close;
     return 0;
 }
 
@@ -403,6 +468,7 @@ void ics_raftfix_detach(struct raft_io *io)
     io->send = f->send;
     io->snapshot_put = f->snapshot_put;
     io->append = f->append;
+    io->close = f->close;
     memset(f, 0, sizeof *f);
 }
 

@@ -23,6 +23,12 @@
  *       so in 0.18.1): an io that completes them out of order (the raft
  *       fixture's) left a leader's last stored index behind its log for
  *       good, and with it its commit index (docs/raft-0.15-notes.md (d)).
+ *       (a) raft learns that a leader's own append completed only once
+ *           enough followers hold it to make a majority with the leader:
+ *           0.15 looks for a majority only at its last stored index, so a
+ *           leader that stores its newest entries before the followers'
+ *           answers for the earlier ones arrive commits nothing while it
+ *           keeps appending (upstream 1996d32, 0.17.1);
  *   - ics_commit_guard_t: (a) the leader holds new proposals back for a
  *     moment when its commit index has not moved for a while although its
  *     log is ahead, so that a majority can store its newest entry, which is
@@ -45,9 +51,10 @@ typedef struct {
     uint64_t prevterm_capped;  /* (d) results cut below a last stored entry of an earlier term */
     uint64_t barriers;         /* (d) barriers appended by a leader with no entry of its term */
     uint64_t appends_held;     /* appends completed before an earlier one, reported after it */
+    uint64_t appends_counted_late; /* (a) a leader's appends reported once a majority held them */
 } ics_raftfix_stats_t;
 
-/* Patches io's start, send, snapshot_put and append; call after raft_init and
+/* Patches io's start, send, snapshot_put, append and close; call after raft_init and
  * before raft_start. Returns 0, or RAFT_NOMEM when too many ios are
  * attached (ICS_RAFTFIX_MAX). */
 #define ICS_RAFTFIX_MAX 64

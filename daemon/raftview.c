@@ -37,6 +37,45 @@ raft_index ics_raftview_match_index(struct raft *r, const char *address)
     return 0;
 }
 
+raft_index ics_raftview_quorum_match(struct raft *r)
+{
+    const struct raft_configuration *conf = &r->configuration;
+    raft_index match[64], best;
+    unsigned voters = 0, n = 0, need;
+    bool self = false;
+
+    if (raft_state(r) != RAFT_LEADER || r->leader_state.progress == NULL)
+        return 0;
+    for (unsigned i = 0; i < conf->n; i++) {
+        if (conf->servers[i].role != RAFT_VOTER)
+            continue;
+        voters++;
+        if (conf->servers[i].id == r->id)
+            self = true;
+        else if (n < sizeof match / sizeof match[0])
+            match[n++] = r->leader_state.progress[i].match_index;
+    }
+    if (!self || n + 1 != voters)
+        return 0;
+    /* A majority is voters / 2 + 1: the leader and voters / 2 followers,
+     * the (voters / 2)-th highest match index. */
+    need = voters / 2;
+    if (need == 0)
+        return raft_last_index(r);
+    best = 0;
+    for (unsigned k = 0; k < need; k++) {
+        unsigned top = k;
+        for (unsigned j = k + 1; j < n; j++)
+            if (match[j] > match[top])
+                top = j;
+        raft_index t = match[k];
+        match[k] = match[top];
+        match[top] = t;
+        best = match[k];
+    }
+    return best;
+}
+
 raft_term ics_raftview_term(const struct raft *r)
 {
     return r->current_term;

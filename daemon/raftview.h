@@ -35,6 +35,13 @@ bool ics_raftview_configuration_pending(const struct raft *r);
  * position in raft.configuration). */
 raft_index ics_raftview_match_index(struct raft *r, const char *address);
 
+/* The highest index that this leader and its followers hold in a
+ * majority of the voters, counting the leader as holding its whole log:
+ * the match index of the follower that completes a majority with it, or
+ * raft_last_index() when no follower is needed; 0 when this node does not
+ * lead or is no voter (0.15: raft.leader_state.progress[].match_index). */
+raft_index ics_raftview_quorum_match(struct raft *r);
+
 /* Raft's current term (0.15: raft.current_term). */
 raft_term ics_raftview_term(const struct raft *r);
 
