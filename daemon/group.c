@@ -194,6 +194,10 @@ struct ics_group {
     struct raft_change change;
     bool change_busy;
     int change_error;          /* last failure, logged once */
+    /* s_reconcile found raft's configuration (this fingerprint of it) in
+     * line with the members, and no membership has changed since. */
+    bool members_reconciled;
+    uint64_t reconciled_conf;
     s_recent_t recent[RECENT_MAX]; /* (org, seq) we proposed lately */
     size_t recent_next;
     /* Envelopes proposed this turn, for one entry (s_propose_flush), and
@@ -240,6 +244,7 @@ static void s_storage_retry(ics_group_t *self, uint64_t now);
 static void s_restored(void *arg)
 {
     ics_group_t *self = arg;
+    self->members_reconciled = false;
     ics_fsm_each_member(self->fsm, s_on_effect, self);
 }
 
@@ -843,6 +848,8 @@ static void s_on_effect(void *arg, const ics_effect_t *e)
     ics_group_t *self = arg;
     ics_err_t err;
 
+    self->members_reconciled = false;
+
     if (strcmp(e->org, self->cfg->org) == 0) {
         if (e->type == ICS_EFFECT_KEY_CHANGED &&
             memcmp(e->public_key, ics_identity_public(self->id), ICS_PK_BYTES) != 0 &&
@@ -968,14 +975,34 @@ static void s_reconcile_member(void *arg, const ics_effect_t *m)
     r->busy = r->rv == 0;
 }
 
+/* What s_reconcile compares: the servers of a configuration and their
+ * roles (FNV-1a). */
+static uint64_t s_conf_fingerprint(const struct raft_configuration *conf)
+{
+    uint64_t h = 14695981039346656037ull;
+
+    for (unsigned i = 0; i < conf->n; i++) {
+        uint64_t v[2] = {conf->servers[i].id, (uint64_t)conf->servers[i].role};
+        const unsigned char *b = (const unsigned char *)v;
+        for (size_t k = 0; k < sizeof v; k++)
+            h = (h ^ b[k]) * 1099511628211ull;
+    }
+    return h ^ conf->n;
+}
+
 /* Brings raft's configuration in line with the admitted members, one
- * change at a time (raft allows no more). */
+ * change at a time (raft allows no more). The leader runs it every turn;
+ * it reads the members only when they or the configuration changed. */
 static void s_reconcile(ics_group_t *self)
 {
     const struct raft_configuration *conf = ics_raftview_configuration(&self->raft);
     s_reconcile_t r = {.self = self};
+    uint64_t fingerprint;
 
     if (self->change_busy || ics_raftview_configuration_pending(&self->raft))
+        return;
+    fingerprint = s_conf_fingerprint(conf);
+    if (self->members_reconciled && fingerprint == self->reconciled_conf)
         return;
     self->change.data = self;
     ics_fsm_each_member(self->fsm, s_reconcile_member, &r);
@@ -998,8 +1025,12 @@ static void s_reconcile(ics_group_t *self)
                 self->change_busy = true;
                 ics_info("group %s: removing %s from raft", self->gcfg->name, org);
             }
-            break;
+            return;
         }
+    }
+    if (r.rv == 0) {
+        self->members_reconciled = true;
+        self->reconciled_conf = fingerprint;
     }
 }
 
@@ -1534,6 +1565,7 @@ static void s_raft_close(ics_group_t *self)
     self->raft_inited = false;
     self->raft_started = false;
     self->change_busy = false;
+    self->members_reconciled = false;
     self->was_leader = false;
     s_batch_drop(self); /* never proposed: retried with the next leader */
     s_held_drop(self);
