@@ -1440,9 +1440,9 @@ void ics_group_flush(ics_group_t *self)
         ;
     if (s_prompt(self))
         ics_raftio_flush(self->io);
-    /* Group commit of the history written this turn (durable on a
-     * snapshot; until then raft's log can replay it). */
-    if (ics_history_commit(self->history, false) != ICS_OK)
+    /* Group commit of the history (durable on a snapshot; until then
+     * raft's log can replay it). */
+    if (ics_history_flush(self->history) != ICS_OK)
         self->history_failed = true;
     s_storage_check(self);
 }

@@ -49,6 +49,17 @@
  * upgraded in place when opened). */
 #define S_FORMAT 2
 
+/* Group commit (ics_history_flush): a transaction ends once it has
+ * written S_BATCH_ROWS rows (an entry writes two or three: itself and the
+ * Merkle subtrees it completes) or is S_BATCH_MS old. Each commit rewrites
+ * every page it touched into the WAL, and one entry's rows touch several
+ * pages (the entries table, two or three levels of the tree): committing
+ * every turn wrote about 20 KiB an entry at 500 entries/s, more than the
+ * raft log and the outbox together, and the disk's queue behind it held up
+ * their syncs. */
+#define S_BATCH_ROWS 1024
+#define S_BATCH_MS 250
+
 static const char s_schema_sql[] =
     "CREATE TABLE IF NOT EXISTS meta("
     " id INTEGER PRIMARY KEY CHECK (id = 1),"
@@ -130,6 +141,8 @@ struct ics_history {
     sqlite3_stmt *st[S_N];
     ics_walckpt_t *ckpt;             /* WAL checkpoints off the loop (walckpt.h) */
     bool in_tx;
+    uint64_t tx_ms;                  /* when the open transaction began */
+    int tx_changes;                  /* sqlite3_total_changes() then */
     uint64_t top;                    /* highest position held or vouched for */
     uint8_t chain0[ICS_CHAIN_BYTES]; /* chain before position 1 */
     uint64_t scrub_next;             /* next position the scrub reads back */
@@ -169,6 +182,8 @@ static int s_begin(ics_history_t *self)
     if (s_done(self, s_st(self, S_BEGIN), "begin") != ICS_OK)
         return ICS_EIO;
     self->in_tx = true;
+    self->tx_ms = ics_mono_ms();
+    self->tx_changes = sqlite3_total_changes(self->db);
     return ICS_OK;
 }
 
@@ -613,6 +628,16 @@ int ics_history_commit(ics_history_t *self, bool sync)
             self->stats.commit_us_max = us;
     }
     return rc;
+}
+
+int ics_history_flush(ics_history_t *self)
+{
+    if (!self->in_tx)
+        return ICS_OK;
+    if (sqlite3_total_changes(self->db) - self->tx_changes < S_BATCH_ROWS &&
+        ics_mono_ms() - self->tx_ms < S_BATCH_MS)
+        return ICS_OK;
+    return ics_history_commit(self, false);
 }
 
 int ics_history_resync(ics_history_t *self, ics_err_t *err)

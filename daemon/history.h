@@ -52,6 +52,14 @@ int ics_history_restored(ics_history_t *self, uint64_t position,
  * entries). ICS_OK or ICS_EIO. */
 int ics_history_commit(ics_history_t *self, bool sync);
 
+/* The group commit at the end of a loop turn: commits (without sync) once
+ * the open transaction is large or old enough (an idle node's within about
+ * a second, the loop's longest wait); until then its writes wait for more
+ * to share their pages. Nothing waits
+ * on it: reads see the open transaction, and raft replays whatever a
+ * crash loses. ICS_OK or ICS_EIO. */
+int ics_history_flush(ics_history_t *self);
+
 /* After a failed write (a full disk, an I/O error): drops whatever was not
  * committed and reads the top back from disk, so that the entries lost are
  * appended again when raft replays them (group.c reopens raft from disk).
