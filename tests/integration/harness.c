@@ -126,8 +126,10 @@ void h_cluster_init(h_cluster_t *c, int n, const char *const orgs[], const char 
 
     assert_true(n <= H_MAX_NODES);
     memset(c, 0, sizeof *c);
-    /* $TMPDIR if set (a benchmark on tmpfs leaves the disk out). */
-    const char *tmp = getenv("TMPDIR");
+    /* ICS_TEST_TMPDIR if set (a benchmark on tmpfs leaves the disk out);
+     * not TMPDIR, which may name a directory too deep for the control
+     * sockets' paths (108 bytes at most). */
+    const char *tmp = getenv("ICS_TEST_TMPDIR");
     snprintf(c->dir, sizeof c->dir, "%s/icsd-test-XXXXXX", tmp != NULL && *tmp ? tmp : "/tmp");
     assert_non_null(mkdtemp(c->dir));
     snprintf(c->group, sizeof c->group, "nenc");
