@@ -244,7 +244,6 @@ static void s_storage_retry(ics_group_t *self, uint64_t now);
 static void s_restored(void *arg)
 {
     ics_group_t *self = arg;
-    self->members_reconciled = false;
     ics_fsm_each_member(self->fsm, s_on_effect, self);
 }
 
@@ -848,8 +847,7 @@ static void s_on_effect(void *arg, const ics_effect_t *e)
     ics_group_t *self = arg;
     ics_err_t err;
 
-    self->members_reconciled = false;
-
+    self->members_reconciled = false; /* s_reconcile looks again */
     if (strcmp(e->org, self->cfg->org) == 0) {
         if (e->type == ICS_EFFECT_KEY_CHANGED &&
             memcmp(e->public_key, ics_identity_public(self->id), ICS_PK_BYTES) != 0 &&

@@ -55,9 +55,8 @@ int ics_history_commit(ics_history_t *self, bool sync);
 /* The group commit at the end of a loop turn: commits (without sync) once
  * the open transaction is large or old enough (an idle node's within about
  * a second, the loop's longest wait); until then its writes wait for more
- * to share their pages. Nothing waits
- * on it: reads see the open transaction, and raft replays whatever a
- * crash loses. ICS_OK or ICS_EIO. */
+ * to share their pages. Nothing waits on it: reads see the open
+ * transaction, and raft replays whatever a crash loses. ICS_OK or ICS_EIO. */
 int ics_history_flush(ics_history_t *self);
 
 /* After a failed write (a full disk, an I/O error): drops whatever was not

@@ -292,6 +292,7 @@ static void s_append_done(struct raft_io_append *req, int status)
         if (s_appends[k].req == req && !s_appends[k].done) {
             s_appends[k].done = true;
             s_appends[k].status = status;
+            s_appends[k].held = s_hold(&s_appends[k]);
             io = s_appends[k].io;
             break;
         }
@@ -306,9 +307,6 @@ static void s_append_done(struct raft_io_append *req, int status)
             break;
         }
     }
-    for (size_t k = 0; k < s_n_appends; k++)
-        if (s_appends[k].req == req)
-            s_appends[k].held = s_hold(&s_appends[k]);
     s_report(io);
 }
 

@@ -40,38 +40,33 @@ raft_index ics_raftview_match_index(struct raft *r, const char *address)
 raft_index ics_raftview_quorum_match(struct raft *r)
 {
     const struct raft_configuration *conf = &r->configuration;
-    raft_index match[64], best;
-    unsigned voters = 0, n = 0, need;
+    const struct raft_server *srv = conf->servers;
+    unsigned voters = 0;
+    raft_index best = 0;
     bool self = false;
 
     if (raft_state(r) != RAFT_LEADER || r->leader_state.progress == NULL)
         return 0;
     for (unsigned i = 0; i < conf->n; i++) {
-        if (conf->servers[i].role != RAFT_VOTER)
-            continue;
-        voters++;
-        if (conf->servers[i].id == r->id)
-            self = true;
-        else if (n < sizeof match / sizeof match[0])
-            match[n++] = r->leader_state.progress[i].match_index;
+        voters += srv[i].role == RAFT_VOTER;
+        self = self || (srv[i].role == RAFT_VOTER && srv[i].id == r->id);
     }
-    if (!self || n + 1 != voters)
+    if (!self)
         return 0;
-    /* A majority is voters / 2 + 1: the leader and voters / 2 followers,
-     * the (voters / 2)-th highest match index. */
-    need = voters / 2;
-    if (need == 0)
+    /* A majority is the leader and voters / 2 followers: the highest match
+     * index that voters / 2 followers reach. */
+    if (voters / 2 == 0)
         return raft_last_index(r);
-    best = 0;
-    for (unsigned k = 0; k < need; k++) {
-        unsigned top = k;
-        for (unsigned j = k + 1; j < n; j++)
-            if (match[j] > match[top])
-                top = j;
-        raft_index t = match[k];
-        match[k] = match[top];
-        match[top] = t;
-        best = match[k];
+    for (unsigned i = 0; i < conf->n; i++) {
+        raft_index m = r->leader_state.progress[i].match_index;
+        unsigned reach = 0;
+        if (srv[i].role != RAFT_VOTER || srv[i].id == r->id || m <= best)
+            continue;
+        for (unsigned k = 0; k < conf->n; k++)
+            reach += srv[k].role == RAFT_VOTER && srv[k].id != r->id &&
+                     r->leader_state.progress[k].match_index >= m;
+        if (reach >= voters / 2)
+            best = m;
     }
     return best;
 }

@@ -539,6 +539,16 @@ static int s_check_scope(ics_apply_ctx_t *ctx, const Ics__V1__RoleDef *role,
     return rc;
 }
 
+/* The appointment's history row: action is "appointed" or "ended". */
+static int s_role_history(ics_apply_ctx_t *ctx, const Ics__V1__RoleAssign *a, const char *action)
+{
+    return ics_sql_run(ctx->db, "INSERT INTO role_history(position, org, person, role, scope,"
+                                " action, by_org, by_person)"
+                                " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                       "uttttttt", ctx->position, a->org, a->person, a->role, a->scope, action,
+                       ctx->org, ctx->actor);
+}
+
 /* Ends the appointment, which must exist (n: how many rows hold it). */
 static int s_role_end(ics_apply_ctx_t *ctx, const Ics__V1__RoleAssign *a,
                       const Ics__V1__RoleDef *role, uint64_t n)
@@ -552,11 +562,7 @@ static int s_role_end(ics_apply_ctx_t *ctx, const Ics__V1__RoleAssign *a,
                                " AND role = ?3 AND scope = ?4",
                       "tttt", a->org, a->person, a->role, a->scope);
     if (rc == ICS_OK)
-        rc = ics_sql_run(ctx->db, "INSERT INTO role_history(position, org, person, role,"
-                                   " scope, action, by_org, by_person)"
-                                   " VALUES (?1, ?2, ?3, ?4, ?5, 'ended', ?6, ?7)",
-                          "utttttt", ctx->position, a->org, a->person, a->role, a->scope,
-                          ctx->org, ctx->actor);
+        rc = s_role_history(ctx, a, "ended");
     return rc;
 }
 
@@ -631,11 +637,7 @@ static int s_role_begin(ics_apply_ctx_t *ctx, const Ics__V1__RoleAssign *a,
                       "ttttutt", a->org, a->person, a->role, a->scope, ctx->position, ctx->org,
                       ctx->actor);
     if (rc == ICS_OK)
-        rc = ics_sql_run(ctx->db, "INSERT INTO role_history(position, org, person, role, scope,"
-                                   " action, by_org, by_person)"
-                                   " VALUES (?1, ?2, ?3, ?4, ?5, 'appointed', ?6, ?7)",
-                          "utttttt", ctx->position, a->org, a->person, a->role, a->scope,
-                          ctx->org, ctx->actor);
+        rc = s_role_history(ctx, a, "appointed");
     return rc;
 }
 
