@@ -9,6 +9,8 @@
 #   deploy/bench.sh --nodes 5 --rate 300         # open loop at 300/s: p50/p90/p99/max
 #   deploy/bench.sh --rate 2 --via follower      # one submission at a time through a follower
 #   deploy/bench.sh --rate 2 --via leader --heartbeat 200
+#   deploy/bench.sh --rate 500 --runs 5          # five runs on fresh clusters: each, then
+#                                                # the median and range of every figure
 #   deploy/bench.sh --failover 20                # SIGKILL the leader 20 times: median/max
 #                                                # time from the kill to the next commit
 #   deploy/bench.sh --vs-etcd [--seconds 60]     # etcd's 'check perf' against icsd
@@ -23,6 +25,12 @@
 #   --verify-threads N (0: every signature verified on the event loop).
 # It also prints the CPU time the icsd processes used per submission, the
 # figure that shows what a change costs on a machine busy with other work.
+#
+# --runs N (not with --vs-etcd) runs icsd-bench N times, each on a fresh
+# cluster, prints each run's figures and then, per figure, the median and
+# the lowest and highest of the N. On a small machine shared by every node
+# and the load, one run's tail (p99, max) moves by half or more from run to
+# run; compare medians of several runs, interleaved.
 #
 # --vs-etcd installs Debian's etcd-server and etcd-client if they are
 # missing, then on loopback, in turn: a 3-member etcd and `etcdctl check perf
@@ -47,17 +55,27 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 
 vs_etcd=0
 baseline=""
+runs=1
 args=()
 while [ $# -gt 0 ]; do
     case "$1" in
     --vs-etcd) vs_etcd=1 ;;
     --baseline) baseline=${2:-}; shift ;;
+    --runs) runs=${2:-}; shift ;;
     *) args+=("$1") ;;
     esac
     shift
 done
 if [ -n "$baseline" ] && { [ "$vs_etcd" = 0 ] || [ ! -x "$baseline" ]; }; then
     echo "bench: --baseline takes an icsd-bench executable, with --vs-etcd" >&2
+    exit 2
+fi
+if ! [[ "$runs" =~ ^[0-9]+$ ]] || [ "$runs" -lt 1 ] || [ "$runs" -gt 100 ]; then
+    echo "bench: --runs takes a number of runs from 1 to 100" >&2
+    exit 2
+fi
+if [ "$runs" -gt 1 ] && [ "$vs_etcd" = 1 ]; then
+    echo "bench: --runs is for icsd-bench runs, not --vs-etcd" >&2
     exit 2
 fi
 
@@ -67,8 +85,48 @@ cmake -S "$top" -B "$build" -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build "$build" -j "$(nproc)" --target icsd-bench icsd icsctl >&2
 bench="$build/tests/icsd-bench"
 
-if [ "$vs_etcd" = 0 ]; then
+if [ "$vs_etcd" = 0 ] && [ "$runs" = 1 ]; then
     exec "$bench" ${args[@]+"${args[@]}"}
+fi
+
+# ---- --runs N ----------------------------------------------------------------
+
+# The figures of one run's output, one "name value" line each.
+figures() {
+    awk '$1 == "throughput" { print "throughput", $2 }
+         $1 == "cpu" { print "cpu", $2 }
+         $1 == "latency" { for (i = 2; i < NF; i += 3) print $i, $(i + 1) }'
+}
+
+if [ "$vs_etcd" = 0 ]; then
+    all=$(mktemp /tmp/icsd-bench-runs-XXXXXX)
+    trap 'rm -f "$all"' EXIT
+    for ((r = 1; r <= runs; r++)); do
+        printf 'run %d of %d\n' "$r" "$runs"
+        out=$("$bench" ${args[@]+"${args[@]}"}) || {
+            printf '%s\n' "$out"
+            echo "bench: run $r failed" >&2
+            exit 1
+        }
+        printf '%s\n' "$out"
+        printf '%s\n' "$out" | figures >>"$all"
+    done
+    printf '\n%d runs: median (lowest .. highest)\n' "$runs"
+    # Per figure, in the order first seen: sort its values, take the middle.
+    awk '{ if (!($1 in n)) order[++k] = $1; v[$1, ++n[$1]] = $2 }
+         END {
+             unit["throughput"] = " submissions/s"; unit["cpu"] = " ms per submission"
+             for (j = 1; j <= k; j++) {
+                 f = order[j]; m = n[f]
+                 for (a = 1; a <= m; a++) s[a] = v[f, a] + 0
+                 for (a = 2; a <= m; a++)
+                     for (b = a; b > 1 && s[b - 1] > s[b]; b--) { t = s[b]; s[b] = s[b - 1]; s[b - 1] = t }
+                 med = m % 2 ? s[(m + 1) / 2] : (s[m / 2] + s[m / 2 + 1]) / 2
+                 u = (f in unit) ? unit[f] : " ms"
+                 printf "  %-10s %8.2f%s  (%.2f .. %.2f)\n", f, med, u, s[1], s[m]
+             }
+         }' "$all"
+    exit 0
 fi
 
 # ---- --vs-etcd -------------------------------------------------------------

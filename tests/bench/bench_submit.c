@@ -34,9 +34,10 @@
  *
  * The cluster it starts runs icsd's default timing (heartbeat_ms,
  * election_ms, ping_interval_ms) unless --heartbeat or --election say
- * otherwise, and icsd's defaults for the snapshot threshold
- * ([raft] snapshot_threshold: --snapshot N) and the verifier threads
- * ([node] verify_threads: --verify-threads N, 0 to verify on the loop).
+ * otherwise, icsd's default checkpoint_interval, and icsd's defaults for
+ * the snapshot threshold ([raft] snapshot_threshold: --snapshot N) and the
+ * verifier threads ([node] verify_threads: --verify-threads N, 0 to verify
+ * on the loop).
  *
  * With --control it drives nodes that are already running (their control
  * endpoints, e.g. ipc:///tmp/x/QHM.sock) and starts nothing.
@@ -573,7 +574,7 @@ int main(int argc, char **argv)
     zmq_ctx_set(s_ctx, ZMQ_MAX_SOCKETS, (int)clients + 64);
     if (control == NULL) {
         h_cluster_init(&cluster, (int)nodes, orgs, kinds);
-        cluster.icsd_timing = true;
+        cluster.icsd_defaults = true;
         for (unsigned i = 0; i < nodes; i++) {
             char *x = cluster.nodes[i].extra;
             size_t room = sizeof cluster.nodes[i].extra;

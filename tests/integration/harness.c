@@ -176,11 +176,12 @@ void h_write_config(h_cluster_t *c, int i)
     assert_non_null(f);
     fprintf(f,
             "[node]\norg = %s\nkey_file = %s\nlisten = tcp://127.0.0.1:%d\ndata_dir = %s\n"
-            "control = %s\n%s\n\n[raft]\n%scheckpoint_interval = 64\n%s\n\n[transport]\n%s",
+            "control = %s\n%s\n\n[raft]\n%s%s\n\n[transport]\n%s",
             nd->org, nd->key, nd->listen_port ? nd->listen_port : nd->port, nd->data,
             nd->control, nd->node_extra,
-            c->icsd_timing ? "" : "heartbeat_ms = 50\nelection_ms = 500\n", nd->extra,
-            c->icsd_timing ? "" : "ping_interval_ms = 200\n");
+            c->icsd_defaults ? ""
+                             : "heartbeat_ms = 50\nelection_ms = 500\ncheckpoint_interval = 64\n",
+            nd->extra, c->icsd_defaults ? "" : "ping_interval_ms = 200\n");
     /* Without a second group every node writes the first, as it always did. */
     bool in2 = c->group2[0] != '\0' && (nd->members2 & (1u << i));
     bool in1 = !in2 || (nd->members & (1u << i));

@@ -55,9 +55,9 @@ typedef struct {
                                has it) is only in the second group. */
     h_node_t nodes[H_MAX_NODES];
     int n;
-    bool icsd_timing;       /* leave heartbeat_ms, election_ms and ping_interval_ms to
-                               icsd's defaults (and the nodes' extra lines) instead of
-                               the tests' short ones */
+    bool icsd_defaults;     /* leave heartbeat_ms, election_ms, ping_interval_ms and
+                               checkpoint_interval to icsd's defaults (and the nodes'
+                               extra lines) instead of the tests' short ones */
 } h_cluster_t;
 
 /* Creates n nodes (orgs/kinds given), keys and ports; every node's group
