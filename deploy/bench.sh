@@ -95,7 +95,7 @@ fi
 figures() {
     awk '$1 == "throughput" { print "throughput", $2 }
          $1 == "cpu" { print "cpu", $2 }
-         $1 == "latency" { for (i = 2; i < NF; i += 3) print $i, $(i + 1) }'
+         $1 == "latency" { for (i = 2; i < NF; i++) if ($i ~ /^(p[0-9]+|max)$/) print $i, $(i + 1) }'
 }
 
 if [ "$vs_etcd" = 0 ]; then
