@@ -95,7 +95,8 @@ fi
 figures() {
     awk '$1 == "throughput" { print "throughput", $2 }
          $1 == "cpu" { print "cpu", $2 }
-         $1 == "latency" { for (i = 2; i < NF; i++) if ($i ~ /^(p[0-9]+|max)$/) print $i, $(i + 1) }'
+         $1 == "latency" { for (i = 2; i < NF; i++) if ($i ~ /^(p[0-9]+|max)$/) print $i, $(i + 1) }
+         $1 == "failover" && $3 == "rounds:" { print "failover-median", $5; print "failover-max", $8 }'
 }
 
 if [ "$vs_etcd" = 0 ]; then
@@ -115,6 +116,7 @@ if [ "$vs_etcd" = 0 ]; then
     # Per figure, in the order first seen: sort its values, take the middle.
     awk '{ if (!($1 in n)) order[++k] = $1; v[$1, ++n[$1]] = $2 }
          END {
+             if (k == 0) print "  (no figures in the output to summarise)"
              unit["throughput"] = " submissions/s"; unit["cpu"] = " ms per submission"
              for (j = 1; j <= k; j++) {
                  f = order[j]; m = n[f]
@@ -123,7 +125,7 @@ if [ "$vs_etcd" = 0 ]; then
                      for (b = a; b > 1 && s[b - 1] > s[b]; b--) { t = s[b]; s[b] = s[b - 1]; s[b - 1] = t }
                  med = m % 2 ? s[(m + 1) / 2] : (s[m / 2] + s[m / 2 + 1]) / 2
                  u = (f in unit) ? unit[f] : " ms"
-                 printf "  %-10s %8.2f%s  (%.2f .. %.2f)\n", f, med, u, s[1], s[m]
+                 printf "  %-16s %8.2f%s  (%.2f .. %.2f)\n", f, med, u, s[1], s[m]
              }
          }' "$all"
     exit 0
@@ -222,8 +224,8 @@ etcd_start() {
 # A check that etcd itself gives up on ("request timed out" when the
 # machine is busy) is run again on a fresh cluster, up to three times.
 etcd_perf() {
-    local load=$1 dir="$work/etcd-$1" out try run
-    for run in 1 2 3; do
+    local load=$1 dir="$work/etcd-$1" out try _
+    for _ in 1 2 3; do
         for try in 1 2 3; do
             etcd_start "$dir" "$load" && break
             stop_etcd
