@@ -100,8 +100,7 @@ figures() {
 }
 
 if [ "$vs_etcd" = 0 ]; then
-    all=$(mktemp /tmp/icsd-bench-runs-XXXXXX)
-    trap 'rm -f "$all"' EXIT
+    all=""
     for ((r = 1; r <= runs; r++)); do
         printf 'run %d of %d\n' "$r" "$runs"
         out=$("$bench" ${args[@]+"${args[@]}"}) || {
@@ -110,11 +109,11 @@ if [ "$vs_etcd" = 0 ]; then
             exit 1
         }
         printf '%s\n' "$out"
-        printf '%s\n' "$out" | figures >>"$all"
+        all+=$(printf '%s\n' "$out" | figures)$'\n'
     done
     printf '\n%d runs: median (lowest .. highest)\n' "$runs"
     # Per figure, in the order first seen: sort its values, take the middle.
-    awk '{ if (!($1 in n)) order[++k] = $1; v[$1, ++n[$1]] = $2 }
+    awk 'NF == 2 { if (!($1 in n)) order[++k] = $1; v[$1, ++n[$1]] = $2 }
          END {
              if (k == 0) print "  (no figures in the output to summarise)"
              unit["throughput"] = " submissions/s"; unit["cpu"] = " ms per submission"
@@ -127,7 +126,7 @@ if [ "$vs_etcd" = 0 ]; then
                  u = (f in unit) ? unit[f] : " ms"
                  printf "  %-16s %8.2f%s  (%.2f .. %.2f)\n", f, med, u, s[1], s[m]
              }
-         }' "$all"
+         }' <<<"$all"
     exit 0
 fi
 
