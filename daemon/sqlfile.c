@@ -7,7 +7,8 @@
 
 int ics_sqlfile_open(const char *path, sqlite3 **db)
 {
-    return sqlite3_open_v2(path, db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
+    return sqlite3_open_v2(path, db,
+                           SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
 }
 
 int ics_sqlfile_wal(sqlite3 *db, char *mode, size_t size, bool *stepped)

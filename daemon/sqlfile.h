@@ -14,7 +14,10 @@
 #include <stddef.h>
 
 /* Opens path (":memory:" too) for reading and writing, creating it if it
- * is missing. *db is set even when this fails: close it anyway. */
+ * is missing. *db is set even when this fails: close it anyway. The
+ * connection has no mutex of its own (SQLite's multi-thread mode): it
+ * belongs to the thread that uses it, as every one of the node's does (the
+ * loop's; a checkpointer opens its own). */
 int ics_sqlfile_open(const char *path, sqlite3 **db);
 
 /* Asks for write-ahead logging and copies into mode the journal mode now

@@ -341,7 +341,9 @@ ics_db_t *ics_db_open(ics_err_t *err)
         ics_err(err, ICS_ENOMEM, "out of memory");
         return NULL;
     }
-    if (sqlite3_open_v2(":memory:", &db->sql, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,
+    /* The state machine runs on one thread: no per-connection mutex. */
+    if (sqlite3_open_v2(":memory:", &db->sql,
+                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
                         NULL) != SQLITE_OK) {
         ics_err(err, ICS_EIO, "cannot open the state database: %s",
                 db->sql ? sqlite3_errmsg(db->sql) : "out of memory");
