@@ -21,8 +21,9 @@
  * AppendEntries, which raft 0.15 sends only for new entries or at the next
  * heartbeat. So that a submission through a follower completes about one
  * round trip after the leader's own would, the leader has raft send a
- * heartbeat at once (s_prompt) when a follower holds the newest committed
- * entry without having been told it is committed, and on taking office.
+ * heartbeat at once (s_prompt) to a follower that holds a committed entry
+ * carrying its own submission without having been told it is committed,
+ * and to all of them on taking office.
  * When the leader changes, pending submissions are sent again at once
  * rather than at their next retry.
  *
@@ -388,6 +389,11 @@ static void s_propose_flush(ics_group_t *self)
         s_batch_drop(self);
         return;
     }
+    /* Each follower whose submission this entry carries is to hear of its
+     * commit at once (s_prompt). */
+    for (uint32_t i = 0; i < self->batch.count; i++)
+        ics_raftio_owed(self->io, self->recent[self->batch_recent[i]].org,
+                        raft_last_index(&self->raft));
     ics_batch_reset(&self->batch);
 }
 
@@ -1400,28 +1406,38 @@ static void s_send_stored(ics_group_t *self)
     }
 }
 
-/* Leader: a heartbeat to every follower now, when one holds the newest
- * committed entry without having been told it is committed, or when this
- * node has just taken office (the followers learn of it at once). raft
- * sends heartbeats from its tick to the followers it has sent nothing for
- * heartbeat_timeout: a tick run with the timeout at 0 sends one to each;
+/* Leader: a heartbeat now to each follower that holds a committed entry
+ * carrying its own submission without having been told it is committed,
+ * and to every follower when this node has just taken office (they learn
+ * of it at once). The others learn of commits from the next AppendEntries,
+ * new entries or their heartbeat: nobody waits on them, and a prompt is a
+ * message to send, and to answer, on two nodes. raft sends heartbeats from
+ * its tick to the followers it has sent nothing for heartbeat_timeout;
  * raft builds them, and an empty AppendEntries lets a follower commit on
- * receipt, without a write of its own. Returns true if it ran one. */
+ * receipt, without a write of its own. Returns true if it ran a tick. */
 static bool s_prompt(ics_group_t *self)
 {
+    const char *due[ICS_MAX_ORGS];
     bool leader = raft_state(&self->raft) == RAFT_LEADER;
     bool took_office = leader && !self->was_leader;
+    size_t n;
 
     self->was_leader = leader;
     if (!leader)
         return false;
+    if (took_office) {
+        raft_set_heartbeat_timeout(&self->raft, 0);
+        ics_raftio_tick_now(self->io);
+        raft_set_heartbeat_timeout(&self->raft, self->cfg->heartbeat_ms);
+        return true;
+    }
     /* Applied is committed on a leader, which applies as it commits. */
-    if (!ics_raftio_commit_unseen(self->io, raft_last_applied(&self->raft)) && !took_office)
-        return false;
-    raft_set_heartbeat_timeout(&self->raft, 0);
-    ics_raftio_tick_now(self->io);
-    raft_set_heartbeat_timeout(&self->raft, self->cfg->heartbeat_ms);
-    return true;
+    n = ics_raftio_commit_unseen(self->io, raft_last_applied(&self->raft), due, ICS_MAX_ORGS);
+    for (size_t i = 0; i < n; i++)
+        ics_raftview_heartbeat_due(&self->raft, due[i]);
+    if (n > 0)
+        ics_raftio_tick_now(self->io);
+    return n > 0;
 }
 
 void ics_group_flush(ics_group_t *self)

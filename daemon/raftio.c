@@ -45,9 +45,10 @@
  *
  * What each peer can know to be committed (from the AppendEntries sent to
  * it) and what it holds (the last index it acknowledged) are noted as
- * messages pass, with the newest entry that is not a barrier: raft 0.15
- * does not say whether a follower knows of a commit, and a submission
- * through a follower waits until it does (ics_raftio_commit_unseen).
+ * messages pass, with the newest entry that carries one of its own
+ * submissions (ics_raftio_owed): raft 0.15 does not say whether a follower
+ * knows of a commit, and a submission through a follower waits until it
+ * does (ics_raftio_commit_unseen).
  */
 #include "raftio.h"
 
@@ -107,7 +108,8 @@ typedef struct {
     char org[ICS_ORG_MAX];
     raft_index told;  /* highest commit index it can have learnt from us */
     raft_index acked; /* highest last_log_index it acknowledged */
-    raft_index prompted; /* last_real when it was last found not to know */
+    raft_index owed;  /* newest entry holding a submission of its own */
+    raft_index prompted; /* owed when it was last found not to know */
 } s_peer_t;
 
 /* A snapshot being received from one peer; free when from is "". */
@@ -140,7 +142,6 @@ struct ics_raftio {
     unsigned tick_ms;
     uint64_t next_tick;
     raft_index last_index; /* last entry raft has handed us */
-    raft_index last_real;  /* last entry handed us that is not a barrier */
     s_peer_t peers[ICS_MAX_ORGS];
     s_op_t *ops;
     size_t n_ops, cap_ops;
@@ -332,9 +333,6 @@ static int s_append(struct raft_io *io, struct raft_io_append *req,
     op.append.first = self->last_index + 1;
     if (s_push(self, &op) != 0)
         return RAFT_NOMEM;
-    for (unsigned i = 0; i < n; i++)
-        if (entries[i].type != RAFT_BARRIER)
-            self->last_real = op.append.first + i;
     self->last_index += n;
     return 0;
 }
@@ -347,8 +345,10 @@ static int s_truncate(struct raft_io *io, raft_index index)
         return RAFT_NOMEM;
     if (index > 0 && self->last_index >= index)
         self->last_index = index - 1;
-    if (index > 0 && self->last_real >= index)
-        self->last_real = index - 1;
+    /* Entries from index on are gone: nothing there is owed any more. */
+    for (size_t i = 0; i < ICS_MAX_ORGS && index > 0; i++)
+        if (self->peers[i].owed >= index)
+            self->peers[i].owed = index - 1;
     return 0;
 }
 
@@ -1750,21 +1750,33 @@ void ics_raftio_set_transfer_limits(ics_raftio_t *self, uint64_t snapshot_max,
     self->stall_ms = stall_ms;
 }
 
-bool ics_raftio_commit_unseen(ics_raftio_t *self, raft_index commit)
+void ics_raftio_owed(ics_raftio_t *self, const char *org, raft_index index)
 {
-    raft_index want = self->last_real;
-    bool unseen = false;
-
-    if (want == 0 || want > commit)
-        return false;
     for (size_t i = 0; i < ICS_MAX_ORGS; i++) {
         s_peer_t *p = &self->peers[i];
-        if (p->org[0] != '\0' && p->acked >= want && p->told < want && p->prompted < want) {
-            p->prompted = want;
-            unseen = true;
+        if (p->org[0] != '\0' && strcmp(p->org, org) == 0) {
+            if (index > p->owed)
+                p->owed = index;
+            return;
         }
     }
-    return unseen;
+}
+
+size_t ics_raftio_commit_unseen(ics_raftio_t *self, raft_index commit, const char *out[],
+                                size_t max)
+{
+    size_t n = 0;
+
+    for (size_t i = 0; i < ICS_MAX_ORGS && n < max; i++) {
+        s_peer_t *p = &self->peers[i];
+        raft_index want = p->owed;
+        if (p->org[0] != '\0' && want != 0 && want <= commit && p->acked >= want &&
+            p->told < want && p->prompted < want) {
+            p->prompted = want;
+            out[n++] = p->org;
+        }
+    }
+    return n;
 }
 
 void ics_raftio_tick_now(ics_raftio_t *self)

@@ -78,12 +78,19 @@ unsigned ics_raftio_tick(ics_raftio_t *self);
  * Returns true if anything was flushed. */
 bool ics_raftio_flush(ics_raftio_t *self);
 
-/* Leader: whether a peer holds the newest entry that is not a barrier,
- * committed by `commit`, without having been sent an AppendEntries from
- * which it can learn so (it would learn at the next one, which raft 0.15
- * sends only for new entries or at the next heartbeat). Each peer counts
- * once for each such entry: it is taken as told from then on. */
-bool ics_raftio_commit_unseen(ics_raftio_t *self, raft_index commit);
+/* Leader: entry index carries a submission of org's, a peer (one this io
+ * has exchanged raft messages with; any other org is ignored), which
+ * waits until org learns that the entry is committed. */
+void ics_raftio_owed(ics_raftio_t *self, const char *org, raft_index index);
+
+/* Leader: the peers that hold the newest entry owed to them, committed by
+ * `commit`, without having been sent an AppendEntries from which they can
+ * learn so (they would learn at the next one, which raft 0.15 sends only
+ * for new entries or at the next heartbeat). Writes at most max of their
+ * addresses (valid while the io is) to out and returns how many. Each peer
+ * counts once for each such entry: it is taken as told from then on. */
+size_t ics_raftio_commit_unseen(ics_raftio_t *self, raft_index commit, const char *out[],
+                                size_t max);
 
 /* Runs raft's tick now, outside its schedule. raft's timers compare
  * times, so nothing that is not due happens. */

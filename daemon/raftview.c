@@ -37,6 +37,23 @@ raft_index ics_raftview_match_index(struct raft *r, const char *address)
     return 0;
 }
 
+bool ics_raftview_heartbeat_due(struct raft *r, const char *address)
+{
+    const struct raft_configuration *conf = &r->configuration;
+
+    if (raft_state(r) != RAFT_LEADER || r->leader_state.progress == NULL)
+        return false;
+    for (unsigned i = 0; i < conf->n; i++) {
+        if (strcmp(conf->servers[i].address, address) == 0) {
+            raft_time now = r->io->time(r->io);
+            r->leader_state.progress[i].last_send =
+                now > r->heartbeat_timeout ? now - r->heartbeat_timeout : 0;
+            return true;
+        }
+    }
+    return false;
+}
+
 raft_index ics_raftview_quorum_match(struct raft *r)
 {
     const struct raft_configuration *conf = &r->configuration;

@@ -35,6 +35,7 @@
 
 #include "batch.h"
 #include "raftio.h"
+#include "raftview.h"
 #include "common/envelope.h"
 
 #define GROUP "nenc"
@@ -1242,8 +1243,9 @@ static void s_settle(s_net_t *net)
 
 /* raft 0.15 tells followers of a commit only in its next AppendEntries:
  * for new entries, or at a heartbeat. The leader's io notices a follower
- * that holds a committed entry without knowing it, once; a heartbeat run
- * at once (a tick with the timeout at 0, as group.c does) tells it. */
+ * that holds a committed entry owed to it (one carrying its submission)
+ * without knowing it, once; a heartbeat due to that follower alone and a
+ * tick run at once (as group.c does) tell it, and nobody else. */
 static void test_raft_follower_told_of_a_commit_by_a_heartbeat_now(void **state)
 {
     s_net_t *net = *state;
@@ -1274,8 +1276,27 @@ static void test_raft_follower_told_of_a_commit_by_a_heartbeat_now(void **state)
         if ((int)i != leader)
             assert_true(raft_last_applied(&net->nodes[i].raft) < idx);
 
-    assert_true(ics_raftio_commit_unseen(lio, idx));
-    assert_false(ics_raftio_commit_unseen(lio, idx)); /* each follower once */
+    /* Owed to no follower (the leader's own): nobody to prompt. */
+    const char *due[4];
+    assert_int_equal(ics_raftio_commit_unseen(lio, idx, due, 4), 0);
+    int owner = (leader + 1) % (int)net->n, other = (leader + 2) % (int)net->n;
+    ics_raftio_owed(lio, net->nodes[owner].org, idx);
+    ics_raftio_owed(lio, "NOPE", idx); /* not a peer: ignored */
+    assert_int_equal(ics_raftio_commit_unseen(lio, idx, due, 4), 1);
+    assert_string_equal(due[0], net->nodes[owner].org);
+    assert_int_equal(ics_raftio_commit_unseen(lio, idx, due, 4), 0); /* once */
+    assert_true(ics_raftview_heartbeat_due(l, net->nodes[owner].org));
+    assert_false(ics_raftview_heartbeat_due(l, "NOPE"));
+    ics_raftio_tick_now(lio);
+    s_settle(net);
+    assert_int_equal(raft_last_applied(&net->nodes[owner].raft), idx);
+    assert_int_equal(net->nodes[owner].state_len, 5);
+    assert_memory_equal(net->nodes[owner].state, "entry", 5);
+    assert_true(raft_last_applied(&net->nodes[other].raft) < idx); /* not prompted */
+    assert_int_equal(raft_last_index(l), idx); /* no entry of its own */
+    assert_int_equal(ics_raftio_commit_unseen(lio, idx, due, 4), 0);
+
+    /* Its own heartbeat, when due, tells the other. */
     raft_set_heartbeat_timeout(l, 0);
     ics_raftio_tick_now(lio);
     raft_set_heartbeat_timeout(l, 30);
@@ -1283,10 +1304,7 @@ static void test_raft_follower_told_of_a_commit_by_a_heartbeat_now(void **state)
     for (size_t i = 0; i < net->n; i++) {
         assert_int_equal(raft_last_applied(&net->nodes[i].raft), idx);
         assert_int_equal(net->nodes[i].state_len, 5);
-        assert_memory_equal(net->nodes[i].state, "entry", 5);
     }
-    assert_int_equal(raft_last_index(l), idx); /* no entry of its own */
-    assert_false(ics_raftio_commit_unseen(lio, idx));
 }
 
 /* ---- scenarios: what a hostile peer sends ------------------------------ */
