@@ -1,5 +1,6 @@
 /*
- * The one place that reads struct raft's own fields. Canonical raft 0.15
+ * The one place that reads struct raft's own fields (and writes one:
+ * ics_raftview_heartbeat_due). Canonical raft 0.15
  * declares struct raft in raft.h but gives getters for only part of it
  * (raft_state, raft_leader, raft_last_index, raft_last_applied,
  * raft_errmsg): those are called directly wherever they are needed. What
