@@ -23,35 +23,44 @@ bool ics_raftview_configuration_pending(const struct raft *r)
     return r->configuration_uncommitted_index != 0;
 }
 
-raft_index ics_raftview_match_index(struct raft *r, const char *address)
+/* The leader's replication state of the server at address; NULL when this
+ * node does not lead or the server is not in the configuration.
+ * progress[] is indexed like configuration.servers[] and exists only while
+ * this node leads. */
+static struct raft_progress *s_progress(struct raft *r, const char *address)
 {
     const struct raft_configuration *conf = &r->configuration;
 
-    /* progress[] is indexed like configuration.servers[] and exists only
-     * while this node leads. */
     if (raft_state(r) != RAFT_LEADER || r->leader_state.progress == NULL)
-        return 0;
+        return NULL;
     for (unsigned i = 0; i < conf->n; i++)
         if (strcmp(conf->servers[i].address, address) == 0)
-            return r->leader_state.progress[i].match_index;
-    return 0;
+            return &r->leader_state.progress[i];
+    return NULL;
+}
+
+raft_index ics_raftview_match_index(struct raft *r, const char *address)
+{
+    const struct raft_progress *p = s_progress(r, address);
+    return p != NULL ? p->match_index : 0;
 }
 
 bool ics_raftview_heartbeat_due(struct raft *r, const char *address)
 {
-    const struct raft_configuration *conf = &r->configuration;
+    struct raft_progress *p = address != NULL ? s_progress(r, address) : NULL;
+    raft_time now, due;
 
-    if (raft_state(r) != RAFT_LEADER || r->leader_state.progress == NULL)
+    if (raft_state(r) != RAFT_LEADER || r->leader_state.progress == NULL ||
+        (address != NULL && p == NULL))
         return false;
-    for (unsigned i = 0; i < conf->n; i++) {
-        if (strcmp(conf->servers[i].address, address) == 0) {
-            raft_time now = r->io->time(r->io);
-            r->leader_state.progress[i].last_send =
-                now > r->heartbeat_timeout ? now - r->heartbeat_timeout : 0;
-            return true;
-        }
-    }
-    return false;
+    now = r->io->time(r->io);
+    due = now > r->heartbeat_timeout ? now - r->heartbeat_timeout : 0;
+    if (p != NULL)
+        p->last_send = due;
+    else
+        for (unsigned i = 0; i < r->configuration.n; i++)
+            r->leader_state.progress[i].last_send = due;
+    return true;
 }
 
 raft_index ics_raftview_quorum_match(struct raft *r)

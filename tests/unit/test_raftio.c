@@ -1304,7 +1304,10 @@ static void test_raft_follower_told_of_a_commit_by_a_heartbeat_now(void **state)
     for (size_t i = 0; i < net->n; i++) {
         assert_int_equal(raft_last_applied(&net->nodes[i].raft), idx);
         assert_int_equal(net->nodes[i].state_len, 5);
+        assert_memory_equal(net->nodes[i].state, "entry", 5);
     }
+    assert_int_equal(raft_last_index(l), idx); /* still no entry of its own */
+    assert_int_equal(ics_raftio_commit_unseen(lio, idx, due, 4), 0);
 }
 
 /* ---- scenarios: what a hostile peer sends ------------------------------ */
