@@ -1426,15 +1426,16 @@ static bool s_prompt(ics_group_t *self)
     if (!leader)
         return false;
     if (took_office) {
-        ics_raftview_heartbeat_due(&self->raft, NULL);
-        n = 1;
-    } else {
-        /* Applied is committed on a leader, which applies as it commits. */
-        n = ics_raftio_commit_unseen(self->io, raft_last_applied(&self->raft), due,
-                                     ICS_MAX_ORGS);
-        for (size_t i = 0; i < n; i++)
-            ics_raftview_heartbeat_due(&self->raft, due[i]);
+        /* Every follower, whatever raft sent it last. */
+        raft_set_heartbeat_timeout(&self->raft, 0);
+        ics_raftio_tick_now(self->io);
+        raft_set_heartbeat_timeout(&self->raft, self->cfg->heartbeat_ms);
+        return true;
     }
+    /* Applied is committed on a leader, which applies as it commits. */
+    n = ics_raftio_commit_unseen(self->io, raft_last_applied(&self->raft), due, ICS_MAX_ORGS);
+    for (size_t i = 0; i < n; i++)
+        ics_raftview_heartbeat_due(&self->raft, due[i]);
     if (n > 0)
         ics_raftio_tick_now(self->io);
     return n > 0;

@@ -47,19 +47,13 @@ raft_index ics_raftview_match_index(struct raft *r, const char *address)
 
 bool ics_raftview_heartbeat_due(struct raft *r, const char *address)
 {
-    struct raft_progress *p = address != NULL ? s_progress(r, address) : NULL;
-    raft_time now, due;
+    struct raft_progress *p = s_progress(r, address);
+    raft_time now;
 
-    if (raft_state(r) != RAFT_LEADER || r->leader_state.progress == NULL ||
-        (address != NULL && p == NULL))
+    if (p == NULL)
         return false;
     now = r->io->time(r->io);
-    due = now > r->heartbeat_timeout ? now - r->heartbeat_timeout : 0;
-    if (p != NULL)
-        p->last_send = due;
-    else
-        for (unsigned i = 0; i < r->configuration.n; i++)
-            r->leader_state.progress[i].last_send = due;
+    p->last_send = now > r->heartbeat_timeout ? now - r->heartbeat_timeout : 0;
     return true;
 }
 

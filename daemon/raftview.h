@@ -45,10 +45,10 @@ raft_index ics_raftview_quorum_match(struct raft *r);
 
 /* Leader: makes raft's next tick send address a heartbeat, however
  * recently it sent it anything, and leaves the other followers to their
- * schedule; with address NULL, every follower. False if this node does not
- * lead or address is not in the configuration (0.15:
- * raft.leader_state.progress[i].last_send, which raft reads only to tell
- * whether a heartbeat is due, moved back one heartbeat_timeout from now). */
+ * schedule. False if this node does not lead or address is not in the
+ * configuration (0.15: raft.leader_state.progress[i].last_send, which raft
+ * reads only to tell whether a heartbeat is due, moved back one
+ * heartbeat_timeout from now). */
 bool ics_raftview_heartbeat_due(struct raft *r, const char *address);
 
 /* Raft's current term (0.15: raft.current_term). */
