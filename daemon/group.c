@@ -103,6 +103,7 @@
  * entry and frame headers, CURVE's own. */
 #define ENVELOPE_OVERHEAD 1024u
 #define BACKFILL_TIMEOUT_MS 5000u  /* a peer that has not answered by then is skipped */
+#define BACKFILL_SLOW_MS 30000u    /* ... and not asked again for this long */
 #define BACKFILL_BAD_MS 60000u     /* a peer that served a bad chunk is not asked again for this long */
 /* A new submission's seq stays within this of the oldest one still in
  * flight, so that no submission falls below the state machine's replay
@@ -213,8 +214,8 @@ struct ics_group {
         uint64_t request_id;
         uint64_t sent_ms;          /* 0: nothing in flight */
         char peer[ICS_ORG_MAX];    /* asked last */
-        size_t next_peer;          /* round robin over members */
-        struct { char org[ICS_ORG_MAX]; uint64_t until; } bad[ICS_MAX_ORGS];
+        size_t next_peer;          /* round robin over members: the one after peer */
+        struct { char org[ICS_ORG_MAX]; uint64_t until; } skip[ICS_MAX_ORGS]; /* not asked */
         char last_error[256];
         uint64_t failures;
         uint64_t last_log_ms;
@@ -1122,34 +1123,39 @@ static void s_checkpoint_duty(ics_group_t *self)
 
 /* ---- history backfill ---------------------------------------------------- */
 
-static bool s_peer_bad(ics_group_t *self, const char *org, uint64_t now)
+/* A peer that served a bad chunk, or did not answer, is passed over for a
+ * while. */
+static bool s_peer_skipped(ics_group_t *self, const char *org, uint64_t now)
 {
     for (size_t i = 0; i < ICS_MAX_ORGS; i++)
-        if (strcmp(self->backfill.bad[i].org, org) == 0 && now < self->backfill.bad[i].until)
+        if (strcmp(self->backfill.skip[i].org, org) == 0 && now < self->backfill.skip[i].until)
             return true;
     return false;
 }
 
-static void s_peer_mark_bad(ics_group_t *self, const char *org, uint64_t until)
+static void s_peer_skip(ics_group_t *self, const char *org, uint64_t until)
 {
     size_t slot = 0;
     for (size_t i = 0; i < ICS_MAX_ORGS; i++) {
-        if (strcmp(self->backfill.bad[i].org, org) == 0 || self->backfill.bad[i].org[0] == '\0') {
+        if (strcmp(self->backfill.skip[i].org, org) == 0 || self->backfill.skip[i].org[0] == '\0') {
             slot = i;
             break;
         }
-        if (self->backfill.bad[i].until < self->backfill.bad[slot].until)
+        if (self->backfill.skip[i].until < self->backfill.skip[slot].until)
             slot = i;
     }
-    ics_strcpy(self->backfill.bad[slot].org, ICS_ORG_MAX, org);
-    self->backfill.bad[slot].until = until;
+    ics_strcpy(self->backfill.skip[slot].org, ICS_ORG_MAX, org);
+    self->backfill.skip[slot].until = until;
 }
 
+/* The first member at or after index want (else the first of all) that is
+ * another organisation, connected and not passed over. */
 typedef struct {
     ics_group_t *self;
     uint64_t now;
     size_t i, want;
     char pick[ICS_ORG_MAX], first[ICS_ORG_MAX];
+    size_t pick_i, first_i;
 } s_pick_t;
 
 static void s_pick_peer(void *arg, const ics_effect_t *m)
@@ -1160,13 +1166,17 @@ static void s_pick_peer(void *arg, const ics_effect_t *m)
 
     ics_peer_info_t info;
 
-    if (strcmp(m->org, self->cfg->org) == 0 || s_peer_bad(self, m->org, p->now) ||
+    if (strcmp(m->org, self->cfg->org) == 0 || s_peer_skipped(self, m->org, p->now) ||
         !ics_transport_peer(self->transport, m->org, &info) || !info.connected)
         return;
-    if (p->first[0] == '\0')
+    if (p->first[0] == '\0') {
         ics_strcpy(p->first, sizeof p->first, m->org);
-    if (p->pick[0] == '\0' && i >= p->want)
+        p->first_i = i;
+    }
+    if (p->pick[0] == '\0' && i >= p->want) {
         ics_strcpy(p->pick, sizeof p->pick, m->org);
+        p->pick_i = i;
+    }
 }
 
 /* Entry bytes per backfill chunk: the configured size, leaving room within
@@ -1178,7 +1188,10 @@ static size_t s_chunk_bytes(const ics_group_t *self)
 }
 
 /* Asks a peer for the newest missing chunk of history, unless a request is
- * in flight. Peers are tried in turn; a slow one is skipped. */
+ * in flight. Peers are asked in turn, a chunk each, so that a long
+ * backfill is spread over the partners and every one's history is checked
+ * against the chain; one that does not answer in time is passed over for a
+ * while. */
 static void s_backfill(ics_group_t *self, uint64_t now)
 {
     Ics__V1__Frame frame = ICS__V1__FRAME__INIT;
@@ -1197,20 +1210,21 @@ static void s_backfill(ics_group_t *self, uint64_t now)
             snprintf(self->backfill.last_error, sizeof self->backfill.last_error,
                      "%s did not answer within %u ms", self->backfill.peer, BACKFILL_TIMEOUT_MS);
             self->backfill.failures++;
+            s_peer_skip(self, self->backfill.peer, now + BACKFILL_SLOW_MS);
         }
-        self->backfill.next_peer++;
     }
     pick.want = self->backfill.next_peer;
     ics_fsm_each_member(self->fsm, s_pick_peer, &pick);
     if (pick.pick[0] == '\0') {
-        self->backfill.next_peer = 0;
         ics_strcpy(pick.pick, sizeof pick.pick, pick.first);
+        pick.pick_i = pick.first_i;
     }
     self->backfill.sent_ms = now;
     if (pick.pick[0] == '\0') {
         self->backfill.peer[0] = '\0';
         return; /* nobody to ask yet: look again after the timeout */
     }
+    self->backfill.next_peer = pick.pick_i + 1;
     ics_strcpy(self->backfill.peer, sizeof self->backfill.peer, pick.pick);
     req.first = lo;
     req.last = hi;
@@ -1275,10 +1289,9 @@ static void s_on_history_chunk(ics_group_t *self, const char *from,
     }
     self->backfill.failures++;
     snprintf(self->backfill.last_error, sizeof self->backfill.last_error, "%s: %.200s", from, err.msg);
-    self->backfill.next_peer++;
     if (rc == ICS_EINVAL || rc == ICS_EMALFORMED) {
         /* A chunk that does not chain up is a peer to stop trusting. */
-        s_peer_mark_bad(self, from, now + BACKFILL_BAD_MS);
+        s_peer_skip(self, from, now + BACKFILL_BAD_MS);
         self->counters.backfill_bad_chunks++;
         ics_warn("group %s: %s served a bad history chunk: %s; asking another peer",
                  self->gcfg->name, from, err.msg);

@@ -249,8 +249,9 @@ static void s_reseal_history(h_cluster_t *c, int i)
 }
 
 /* A partner admitted late installs a snapshot and backfills the whole
- * history; QHM (asked first) serves a corrupted chunk and is passed over;
- * SIGKILL in the middle of the backfill does not stop it finishing. */
+ * history, a chunk from each peer in turn; QHM serves a corrupted chunk
+ * and is passed over; SIGKILL in the middle of the backfill does not stop
+ * it finishing. */
 static void late_joiner_backfills_despite_bad_peer_and_kill(void **state)
 {
     h_cluster_t *c = *state;
@@ -263,6 +264,8 @@ static void late_joiner_backfills_despite_bad_peer_and_kill(void **state)
         snprintf(c->nodes[i].extra, sizeof c->nodes[i].extra, SMALL);
     }
     snprintf(c->nodes[NEW].group_extra, sizeof c->nodes[NEW].group_extra, "join = yes");
+    /* Its log names every peer it asks. */
+    snprintf(c->nodes[NEW].node_extra, sizeof c->nodes[NEW].node_extra, "log_level = debug");
     for (int i = 0; i < 3; i++)
         h_start(c, i);
     assert_true(h_wait(s_have_leader, c, NULL, 15000));
@@ -289,7 +292,11 @@ static void late_joiner_backfills_despite_bad_peer_and_kill(void **state)
     s_complete_t all = {0xE, before.position};
     assert_true(h_wait(s_complete, c, &all, 90000));
     assert_true(s_snapshot_restored(c, NEW));
-    /* The bad chunk was seen and said so; the good peers were used. */
+    /* Every peer was asked, whichever it reached first; the bad chunk was
+     * seen and said so; the good peers served the rest. */
+    for (int i = 0; i < 3; i++)
+        if (h_sh("grep -q 'asked %s for history' '%s'", c->nodes[i].org, c->nodes[NEW].log) != 0)
+            fail_msg("%s was never asked for history", c->nodes[i].org);
     assert_int_equal(h_sh("grep -q 'QHM served a bad history chunk' '%s'", c->nodes[NEW].log),
                      0);
     s_assert_same_exports(c, 0x6 | (1u << NEW));
