@@ -18,6 +18,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <signal.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -202,6 +205,17 @@ int main(int argc, char **argv)
     /* SQLite counts every allocation under one global mutex, for
      * sqlite3_memory_used(), which nothing here asks; before any open. */
     sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+#ifdef __GLIBC__
+    /* Buffers of a megabyte and more (a catch-up's AppendEntries, history
+     * chunks, snapshots sent and installed) get mappings of their own and
+     * go back to the system when freed. glibc's default raises that limit
+     * to the largest block freed so far, after which such buffers stay in
+     * its heaps: the resident size then kept the high-water mark of every
+     * catch-up served, 34 to 51 MiB over 250,000 entries in deploy/scale.sh
+     * against 32 to 37 MiB with the limit fixed. Smaller, frequent buffers
+     * (a batch's frame) stay in the heaps, as before. */
+    mallopt(M_MMAP_THRESHOLD, 1 << 20);
+#endif
     if (!ics_crypto_init()) {
         s_fail("libsodium failed to initialise");
         return 1;
