@@ -215,7 +215,8 @@ struct ics_group {
         uint64_t sent_ms;          /* 0: nothing in flight */
         char peer[ICS_ORG_MAX];    /* asked last */
         size_t next_peer;          /* round robin over members: the one after peer */
-        struct { char org[ICS_ORG_MAX]; uint64_t until; } skip[ICS_MAX_ORGS]; /* not asked */
+        /* Peers passed over until a time: a bad chunk, no answer. */
+        struct { char org[ICS_ORG_MAX]; uint64_t until; } skip[ICS_MAX_ORGS];
         char last_error[256];
         uint64_t failures;
         uint64_t last_log_ms;
