@@ -264,6 +264,37 @@ static void verifier_full_queue_drops(void **state)
     ics_verifier_destroy(&v);
 }
 
+/* Bursts of jobs, each pushed once the threads have gone back to sleep or
+ * while they are still at the last one: every job is taken, by one thread
+ * or several, though a push wakes a thread only when none is awake for it. */
+static void verifier_takes_every_burst(void **state)
+{
+    fixture_t *f = *state;
+    ics_verifier_stats_t vs;
+    ics_err_t err;
+    uint64_t pushed = 0;
+
+    for (unsigned threads = 1; threads <= 3; threads += 2) {
+        ics_verifier_t *v = ics_verifier_new(threads, 256, &err);
+        assert_non_null(v);
+        pushed = 0;
+        for (int round = 0; round < 150; round++) {
+            int burst = 1 + round % 6;
+            for (int k = 0; k < burst; k++, pushed++) {
+                int i = (int)(pushed % N_MSG);
+                assert_true(ics_verifier_push(v, s_pk, f->sig[i], s_dup(f->msg[i], 48), 48));
+            }
+            if (round % 3 == 0) /* let them drain and sleep */
+                s_wait_checked(v, pushed);
+        }
+        s_wait_checked(v, pushed);
+        ics_verifier_stats(v, &vs);
+        assert_int_equal(vs.valid, pushed);
+        assert_int_equal(vs.invalid, 0);
+        ics_verifier_destroy(&v);
+    }
+}
+
 /* An envelope goes to the verifier only under the key it names. */
 static void verifier_takes_envelopes_under_their_key(void **state)
 {
@@ -371,6 +402,7 @@ int main(void)
         cmocka_unit_test(memo_too_small_only_costs_time),
         cmocka_unit_test(verifier_checks_ahead_of_apply),
         cmocka_unit_test(verifier_full_queue_drops),
+        cmocka_unit_test(verifier_takes_every_burst),
         cmocka_unit_test(verifier_takes_envelopes_under_their_key),
         cmocka_unit_test(verifier_takes_person_signatures),
     };
