@@ -141,15 +141,28 @@ static void *s_open(const char *endpoint)
 
 typedef enum { SUB_OK, SUB_FAILED, SUB_NO_ANSWER } s_outcome_t;
 
-/* Sends one raw submission on sock. A token of NULL draws a fresh one. */
+/* A fresh client token: random for the run, then counted (a system call
+ * for each would show in the figures on this guest). */
+static void s_token(uint8_t token[16])
+{
+    static uint8_t base[16];
+    static uint64_t count;
+    if (count++ == 0)
+        randombytes_buf(base, sizeof base);
+    memcpy(token, base, 16);
+    for (unsigned k = 0; k < 8; k++)
+        token[8 + k] ^= (uint8_t)(count >> (8 * k));
+}
+
+/* Sends one raw submission on sock under the client token given. */
 static void s_send(void *sock, const char *group, const char *data, size_t len,
-                   const uint8_t *token_in, unsigned timeout_ms)
+                   const uint8_t token[16], unsigned timeout_ms)
 {
     Ics__V1__ControlRequest req = ICS__V1__CONTROL_REQUEST__INIT;
     Ics__V1__SubmitRequest sub = ICS__V1__SUBMIT_REQUEST__INIT;
     Ics__V1__Command cmd = ICS__V1__COMMAND__INIT;
     Ics__V1__Raw raw = ICS__V1__RAW__INIT;
-    uint8_t token[16], *cbuf = NULL, *rbuf = NULL;
+    uint8_t *cbuf = NULL, *rbuf = NULL;
     size_t clen = 0, rlen = 0;
 
     raw.data.data = (uint8_t *)data;
@@ -157,14 +170,10 @@ static void s_send(void *sock, const char *group, const char *data, size_t len,
     cmd.body_case = ICS__V1__COMMAND__BODY_RAW;
     cmd.raw = &raw;
     ics_pack(&cmd.base, &cbuf, &clen);
-    if (token_in != NULL)
-        memcpy(token, token_in, sizeof token);
-    else
-        randombytes_buf(token, sizeof token);
     sub.command.data = cbuf;
     sub.command.len = clen;
-    sub.client_token.data = token;
-    sub.client_token.len = sizeof token;
+    sub.client_token.data = (uint8_t *)token;
+    sub.client_token.len = 16;
     req.version = ICS_CONTROL_VERSION;
     req.group = (char *)group;
     req.actor = (char *)"bench";
@@ -198,14 +207,14 @@ static s_outcome_t s_answer(zmq_msg_t *msg, uint64_t *position)
     return ok ? SUB_OK : SUB_FAILED;
 }
 
-/* One submission on sock, waiting up to wait_ms for the answer. */
+/* One submission on sock, waiting up to ANSWER_WAIT_MS for the answer. */
 static s_outcome_t s_submit(void *sock, const char *group, const char *data, size_t len,
-                            const uint8_t *token_in, uint64_t *position)
+                            const uint8_t token[16], uint64_t *position)
 {
     s_outcome_t out = SUB_NO_ANSWER;
     zmq_msg_t msg;
 
-    s_send(sock, group, data, len, token_in, SUBMIT_TIMEOUT_MS);
+    s_send(sock, group, data, len, token, SUBMIT_TIMEOUT_MS);
     zmq_msg_init(&msg);
     for (;;) {
         zmq_pollitem_t it = {.socket = sock, .events = ZMQ_POLLIN};
@@ -301,19 +310,6 @@ static void s_drain(unsigned i)
     }
 }
 
-/* A fresh client token: random for the run, then counted (a system call
- * for each would show in the figures on this guest). */
-static void s_token(uint8_t token[16])
-{
-    static uint8_t base[16];
-    static uint64_t count;
-    if (count++ == 0)
-        randombytes_buf(base, sizeof base);
-    memcpy(token, base, 16);
-    for (unsigned k = 0; k < 8; k++)
-        token[8 + k] ^= (uint8_t)(count >> (8 * k));
-}
-
 /* Starts a submission on an idle client; latency counts from due. */
 static void s_start(uint64_t due)
 {
@@ -375,17 +371,19 @@ static bool s_start_due(void)
     return true;
 }
 
-/* Open loop: the timer wakes the loop when the next submission is due. */
+/* Open loop: the timer wakes the loop when the next submission is due
+ * (disarmed while no client is free); set only when that time changes. */
 static void s_arm_timer(void)
 {
+    static uint64_t armed; /* 0: disarmed */
     struct itimerspec its = {0};
-    if (s_run.rate <= 0)
+    uint64_t due = !s_run.stop && s_run.n_idle > 0 ? s_due(s_run.slot) : 0;
+
+    if (s_run.rate <= 0 || due == armed)
         return;
-    if (!s_run.stop && s_run.n_idle > 0) {
-        uint64_t due = s_due(s_run.slot);
-        its.it_value.tv_sec = (time_t)(due / 1000000);
-        its.it_value.tv_nsec = (long)(due % 1000000) * 1000L;
-    }
+    armed = due;
+    its.it_value.tv_sec = (time_t)(due / 1000000);
+    its.it_value.tv_nsec = (long)(due % 1000000) * 1000L;
     timerfd_settime(s_run.timerfd, TFD_TIMER_ABSTIME, &its, NULL);
 }
 
@@ -605,16 +603,17 @@ static int s_failover(h_cluster_t *cl, unsigned rounds, const char *group, size_
         }
         void *sock = s_open(cl->nodes[via].control);
         uint64_t pos = 0;
+        uint8_t token[16];
         /* Warm the path through this follower, then let the group go idle. */
-        if (s_submit(sock, group, data, payload, NULL, &pos) != SUB_OK) {
+        s_token(token);
+        if (s_submit(sock, group, data, payload, token, &pos) != SUB_OK) {
             fprintf(stderr, "icsd-bench: round %u: submission before the kill failed\n", r + 1);
             zmq_close(sock);
             status = 1;
             break;
         }
         h_sleep_ms(1500);
-        uint8_t token[16];
-        randombytes_buf(token, sizeof token);
+        s_token(token); /* the same for every try until it commits */
         uint64_t t0 = ics_mono_us(), t1 = 0;
         h_kill(cl, leader);
         while (ics_mono_us() - t0 < 60000000ull) {

@@ -272,12 +272,11 @@ static void verifier_takes_every_burst(void **state)
     fixture_t *f = *state;
     ics_verifier_stats_t vs;
     ics_err_t err;
-    uint64_t pushed = 0;
 
     for (unsigned threads = 1; threads <= 3; threads += 2) {
         ics_verifier_t *v = ics_verifier_new(threads, 256, &err);
+        uint64_t pushed = 0;
         assert_non_null(v);
-        pushed = 0;
         for (int round = 0; round < 150; round++) {
             int burst = 1 + round % 6;
             for (int k = 0; k < burst; k++, pushed++) {
