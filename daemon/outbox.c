@@ -36,7 +36,8 @@
  *    the next commit that has puts, or with the prune batch.
  *  - The file never keeps a high-water mark: it is created with incremental
  *    auto-vacuum, each prune ends by handing the free pages back, and after
- *    a prune's commit the WAL is checkpointed and truncated.
+ *    a prune's commit the WAL is checkpointed; it restarts from its
+ *    beginning and is cut back to journal_size_limit (walckpt.h).
  */
 #include "outbox.h"
 #include "sqlfile.h"
@@ -280,12 +281,12 @@ static int s_prune(ics_outbox_t *self, ics_err_t *err)
     return s_run(self, self->stmt[S_VACUUM], err, "cannot reclaim free pages");
 }
 
-/* After a prune's commit: has the WAL copied into the database and cut,
- * off the loop (walckpt.h). The checkpointer logs a failure; the commit
- * itself has succeeded. */
+/* After a prune's commit: has the WAL copied into the database, off the
+ * loop (walckpt.h). The checkpointer logs a failure; the commit itself has
+ * succeeded. */
 static void s_checkpoint(ics_outbox_t *self)
 {
-    ics_walckpt_request(self->ckpt, true);
+    ics_walckpt_request(self->ckpt);
 }
 
 /* Reads the file's identity and schema under one write lock, so two

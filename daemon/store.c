@@ -10,9 +10,10 @@
  * where space is freed: it hands the free pages back to the filesystem
  * (incremental auto-vacuum, on for files this build creates; older files
  * without it keep working and reuse their free pages instead), and once its
- * batch is committed the WAL is checkpointed and truncated. Between
- * snapshots the WAL is reset by SQLite's automatic checkpoints and cut back
- * to journal_size_limit, so neither file keeps a high-water mark of the past.
+ * batch is committed the WAL is checkpointed. The WAL restarts from its
+ * beginning after each checkpoint that copied all of it (walckpt.h) and is
+ * cut back to journal_size_limit then, so neither file keeps a high-water
+ * mark of the past.
  *
  * Invariants:
  *  - meta has exactly one row (id 0); changing the term clears the vote.
@@ -341,16 +342,15 @@ static int s_op_end(ics_store_t *self, int rc, ics_err_t *err)
 }
 
 /* Once a snapshot put that freed space is committed: has the WAL copied
- * into the database and cut to nothing, the copying on the checkpointer's
- * thread and the cut after a later commit (walckpt.h). Until then
- * journal_size_limit bounds the WAL; a failure is logged by the
+ * into the database now, on the checkpointer's thread (walckpt.h), so that
+ * the free pages go back to the filesystem. A failure is logged by the
  * checkpointer, and the next snapshot put asks again. */
 static void s_checkpoint(ics_store_t *self)
 {
     if (!self->checkpoint_due || self->in_batch)
         return;
     self->checkpoint_due = false;
-    ics_walckpt_request(self->ckpt, true);
+    ics_walckpt_request(self->ckpt);
 }
 
 static int s_refuse_in_batch(ics_store_t *self, ics_err_t *err, const char *what)

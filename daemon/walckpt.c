@@ -23,7 +23,6 @@ struct ics_walckpt {
     pthread_cond_t done;  /* a checkpoint ended */
     bool due, running, stop;
     int copied;      /* WAL frames copied as of the thread's last checkpoint */
-    bool truncate;   /* asked for: cut the WAL file to nothing (ics_walckpt_request) */
     uint64_t logged_failures;  /* failures the loop has logged */
     uint64_t logged_ms;        /* when it last logged one */
     ics_walckpt_stats_t stats;
@@ -93,16 +92,21 @@ static void s_raise(ics_walckpt_t *self)
  * the bulk, and the loop, once the thread is idle with little left
  * uncopied (half a threshold: a few turns' writes), copies the rest here
  * as SQLite itself would have, cheaply: the thread has already synced the
- * bulk to the database file. The WAL then restarts at the next write. The
- * loop also does it at four thresholds, however much is left, should the
- * thread never get near (a writer faster than its checkpoints); and it is
- * the loop that cuts the file to nothing when asked (TRUNCATE holds the
- * writer's lock, which on the writer's own thread keeps nobody waiting). */
+ * bulk to the database file. The WAL then restarts at the next write,
+ * over the blocks the file already has. The loop also does it at four
+ * thresholds, however much is left, should the thread never get near (a
+ * writer faster than its checkpoints).
+ *
+ * The file is never cut to nothing: journal_size_limit trims it when it
+ * restarts. A cut (a TRUNCATE checkpoint) would have to run here, on the
+ * loop, as only the writer can cut under its own lock; done after every
+ * snapshot it took the loop 2-9 ms each time at 500 submissions/s, most
+ * of a node's latency tail, and the commits after it grow the file again. */
 static int s_hook(void *arg, sqlite3 *db, const char *name, int frames)
 {
     ics_walckpt_t *self = arg;
     unsigned left;
-    bool idle, truncate;
+    bool idle;
 
     if (frames < 0)
         return SQLITE_OK;
@@ -111,19 +115,14 @@ static int s_hook(void *arg, sqlite3 *db, const char *name, int frames)
         self->copied = 0; /* the WAL restarted since */
     left = (unsigned)(frames - self->copied);
     idle = !self->due && !self->running;
-    truncate = self->truncate;
     pthread_mutex_unlock(&self->lock);
 
-    if (!truncate && (unsigned)frames < self->pages)
+    if ((unsigned)frames < self->pages)
         return SQLITE_OK;
     if (idle && (left <= self->pages / 2 || (unsigned)frames >= 4u * self->pages)) {
-        int rc = sqlite3_wal_checkpoint_v2(db, name, truncate ? SQLITE_CHECKPOINT_TRUNCATE
-                                                              : SQLITE_CHECKPOINT_PASSIVE,
-                                           NULL, NULL);
+        sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
         pthread_mutex_lock(&self->lock);
         self->copied = 0;
-        if (rc == SQLITE_OK && truncate)
-            self->truncate = false;
         pthread_mutex_unlock(&self->lock);
         return SQLITE_OK;
     }
@@ -199,13 +198,8 @@ void ics_walckpt_stop(ics_walckpt_t **self_p)
     *self_p = NULL;
 }
 
-void ics_walckpt_request(ics_walckpt_t *self, bool truncate)
+void ics_walckpt_request(ics_walckpt_t *self)
 {
-    if (truncate) {
-        pthread_mutex_lock(&self->lock);
-        self->truncate = true;
-        pthread_mutex_unlock(&self->lock);
-    }
     s_raise(self);
 }
 

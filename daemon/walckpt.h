@@ -14,8 +14,8 @@
  * when asked (ics_walckpt_request), the thread runs a PASSIVE checkpoint,
  * which SQLite lets run beside the one writer without blocking it. When a
  * checkpoint has copied everything, the writer's next transaction starts
- * the WAL from its beginning again and journal_size_limit trims the file
- * (and a truncation asked for cuts it to nothing: ics_walckpt_request).
+ * the WAL from its beginning again, over the blocks the file has, and
+ * journal_size_limit trims the file.
  * What is durable does not change: a commit is durable in the WAL, as
  * before, and a checkpoint syncs the database file before the WAL is
  * reused.
@@ -46,11 +46,9 @@ ics_walckpt_t *ics_walckpt_start(sqlite3 *db, const char *path, unsigned pages,
 void ics_walckpt_stop(ics_walckpt_t **self_p);
 
 /* Asks for a checkpoint now, whatever the WAL holds (e.g. once a snapshot
- * freed most of the log). Returns at once. With truncate, the WAL file is
- * also cut to nothing: by the loop's connection, after a commit that finds
- * the thread has copied everything the WAL held when asked (so the loop
- * copies only what it wrote since); until then the WAL keeps its size. */
-void ics_walckpt_request(ics_walckpt_t *self, bool truncate);
+ * freed most of the log, so that the database file gives its pages back
+ * soon). Returns at once. */
+void ics_walckpt_request(ics_walckpt_t *self);
 
 /* Waits (timeout_ms at most) until no checkpoint is asked for or running;
  * false on timeout. For tests and an orderly stop. */
