@@ -22,7 +22,9 @@
 #   --via all|leader|follower, --rate R (open loop: R submissions/s whatever
 #   the answers, latency from when each was due), --failover N,
 #   --heartbeat MS, --election MS, --snapshot N (snapshot_threshold),
-#   --verify-threads N (0: every signature verified on the event loop).
+#   --verify-threads N (0: every signature verified on the event loop),
+#   --samples FILE (a line per committed submission: when it was due, its
+#   latency, the node it went through; with --runs, FILE.1, FILE.2, ...).
 # It also prints the CPU time the icsd processes used per submission, the
 # figure that shows what a change costs on a machine busy with other work.
 #
@@ -103,7 +105,16 @@ if [ "$vs_etcd" = 0 ]; then
     all=""
     for ((r = 1; r <= runs; r++)); do
         printf 'run %d of %d\n' "$r" "$runs"
-        out=$("$bench" ${args[@]+"${args[@]}"}) || {
+        # --samples FILE: each run's samples go to FILE.1, FILE.2, ...
+        run_args=()
+        for ((i = 0; i < ${#args[@]}; i++)); do
+            run_args+=("${args[i]}")
+            if [ "${args[i]}" = --samples ] && [ $((i + 1)) -lt ${#args[@]} ]; then
+                i=$((i + 1))
+                run_args+=("${args[i]}.$r")
+            fi
+        done
+        out=$("$bench" "${run_args[@]}") || {
             printf '%s\n' "$out"
             echo "bench: run $r failed" >&2
             exit 1

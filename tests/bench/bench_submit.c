@@ -8,6 +8,7 @@
  *              [--snapshot N] [--verify-threads N]
  *              [--control EP[,EP...]] [--group NAME]
  *              [--until-position P] [--tail K] [--stall S]
+ *              [--samples FILE]
  *
  * Closed loop (the default): each client is a control connection of its
  * own to one node, submitting signed entries one after another; a
@@ -45,6 +46,11 @@
  * verifier threads ([node] verify_threads: --verify-threads N, 0 to verify
  * on the loop).
  *
+ * --samples FILE writes one line per committed submission: when it was
+ * due (or started) since the run began, its latency, both in ms, and the
+ * control endpoint it went through; a tail is read off it by when it
+ * happened (a stall every few seconds, say, or one long one).
+ *
  * With --control it drives nodes that are already running (their control
  * endpoints, e.g. ipc:///tmp/x/QHM.sock) and starts nothing.
  *
@@ -58,6 +64,7 @@
  */
 #include "../integration/harness.h"
 
+#include <errno.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <string.h>
@@ -107,6 +114,7 @@ static struct {
     unsigned late;     /* open loop: due when no client was free */
     uint64_t short_slot; /* open loop: 1 + the slot that found none free */
     char first_error[256];
+    FILE *samples;     /* --samples: a line per committed submission, or NULL */
 } s_run;
 static uint64_t s_t0;
 static void *s_ctx; /* one ZeroMQ context for every client */
@@ -268,7 +276,11 @@ static void s_finish(unsigned i, s_outcome_t out, uint64_t position)
     if (position > s_run.position)
         s_run.position = position;
     if (out == SUB_OK) {
-        s_record(ics_mono_us() - c->due_us);
+        uint64_t lat = ics_mono_us() - c->due_us;
+        s_record(lat);
+        if (s_run.samples != NULL)
+            fprintf(s_run.samples, "%.3f %.3f %s\n", (double)(c->due_us - s_t0) / 1e3,
+                    (double)lat / 1e3, c->endpoint);
         return;
     }
     s_run.errors++;
@@ -574,7 +586,7 @@ static void s_usage(FILE *f)
                "[--heartbeat MS] [--election MS]\n"
                "                  [--failover N] [--control EP[,EP...]] [--group NAME]\n"
                "                  [--until-position P] [--tail K] [--stall S]\n"
-               "                  [--snapshot N] [--verify-threads N]\n");
+               "                  [--snapshot N] [--verify-threads N] [--samples FILE]\n");
 }
 
 /* --failover: rounds of SIGKILL of the leader, then one submission
@@ -662,7 +674,7 @@ int main(int argc, char **argv)
         "--nodes",     "--clients",   "--seconds",  "--payload",        "--control",
         "--group",     "--until-position", "--tail", "--stall",         "--via",
         "--rate",      "--heartbeat", "--election", "--failover",       "--snapshot",
-        "--verify-threads"};
+        "--verify-threads", "--samples"};
     unsigned long long nodes = s_arg(argc, argv, "--nodes", 3);
     unsigned long long target = s_arg(argc, argv, "--until-position", 0);
     unsigned long long seconds = s_arg(argc, argv, "--seconds", target ? 0 : 10);
@@ -680,6 +692,7 @@ int main(int argc, char **argv)
     const char *via = s_sarg(argc, argv, "--via", "all");
     const char *control = s_sarg(argc, argv, "--control", NULL);
     const char *group = s_sarg(argc, argv, "--group", "");
+    const char *samples = s_sarg(argc, argv, "--samples", NULL);
     static h_cluster_t cluster;
     char *eps[H_MAX_NODES], *targets[H_MAX_NODES], *eplist = NULL;
     unsigned n_targets = 0;
@@ -728,6 +741,10 @@ int main(int argc, char **argv)
                         "--via all|leader|follower, --failover with a "
                         "cluster of its own of 3 nodes or more\n",
                 MAX_CLIENTS);
+        return 2;
+    }
+    if (samples != NULL && (s_run.samples = fopen(samples, "w")) == NULL) {
+        fprintf(stderr, "icsd-bench: --samples %s: %s\n", samples, strerror(errno));
         return 2;
     }
     if (sodium_init() < 0)
@@ -892,5 +909,9 @@ out:
     }
     zmq_ctx_term(s_ctx);
     free(eplist);
+    if (s_run.samples != NULL && (ferror(s_run.samples) | fclose(s_run.samples)) != 0) {
+        fprintf(stderr, "icsd-bench: --samples %s: could not write it all\n", samples);
+        status = 1;
+    }
     return status;
 }
