@@ -1362,6 +1362,11 @@ unsigned ics_group_run(ics_group_t *self)
     }
     if (self->storage.down)
         return wait;
+    /* Each member takes its snapshots at its own offset (raftview.h): a
+     * snapshot costs the loop a few ms, and the members' falling together
+     * was the group's latency tail under load. */
+    raft_set_snapshot_threshold(&self->raft, ics_raftview_snapshot_threshold(
+                                                 &self->raft, self->cfg->snapshot_threshold));
     if (raft_state(&self->raft) == RAFT_LEADER) {
         unsigned w = s_release_held(self, now);
         if (w < wait)

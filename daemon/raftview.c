@@ -6,6 +6,7 @@
  */
 #include "raftview.h"
 
+#include <stdint.h>
 #include <string.h>
 
 raft_index ics_raftview_commit_index(const struct raft *r)
@@ -104,6 +105,38 @@ raft_index ics_raftview_last_stored(const struct raft *r)
 raft_index ics_raftview_snapshot_index(const struct raft *r)
 {
     return r->log.snapshot.last_index;
+}
+
+unsigned ics_snapshot_spread(unsigned every, raft_index last, unsigned rank, unsigned voters)
+{
+    if (every < 2 || voters < 2 || rank >= voters)
+        return every;
+    /* The offset of this node's snapshots in each run of `every`; the
+     * next at the index with that offset nearest to last + every. */
+    uint64_t phase = (uint64_t)rank * every / voters;
+    uint64_t delta = (phase + every - (last + every) % every) % every;
+    uint64_t threshold = delta < (every + 1) / 2 ? every + delta : delta;
+    return threshold > 0 ? (unsigned)threshold : 1;
+}
+
+unsigned ics_raftview_snapshot_threshold(const struct raft *r, unsigned every)
+{
+    const struct raft_configuration *c = &r->configuration;
+    unsigned rank = 0, voters = 0;
+    bool voter = false;
+
+    for (unsigned i = 0; i < c->n; i++) {
+        if (c->servers[i].role != RAFT_VOTER)
+            continue;
+        voters++;
+        if (c->servers[i].id == r->id)
+            voter = true;
+        else if (c->servers[i].id < r->id)
+            rank++;
+    }
+    if (!voter)
+        return every;
+    return ics_snapshot_spread(every, r->log.snapshot.last_index, rank, voters);
 }
 
 raft_term ics_raftview_entry_term(const struct raft *r, raft_index index)

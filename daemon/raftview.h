@@ -62,6 +62,19 @@ raft_index ics_raftview_last_stored(const struct raft *r);
  * raft.log.snapshot.last_index). */
 raft_index ics_raftview_snapshot_index(const struct raft *r);
 
+/* The snapshot threshold that puts this node's next snapshot at its own
+ * place in every run of `every` indexes: the voters, ranked by id, take
+ * snapshots evenly spaced (with 3, at offsets 0, every/3 and 2*every/3),
+ * not all at the same index and so in the same millisecond. The result
+ * lies in [every/2, 3*every/2), so a snapshot still comes every `every`
+ * entries on average. A node that is not a voter takes offset 0. Reads
+ * raft.id, raft.log.snapshot.last_index and raft.configuration (0.15). */
+unsigned ics_raftview_snapshot_threshold(const struct raft *r, unsigned every);
+
+/* Its arithmetic: the threshold after a snapshot at `last` for the node
+ * of rank `rank` (0-based) among `voters`. */
+unsigned ics_snapshot_spread(unsigned every, raft_index last, unsigned rank, unsigned voters);
+
 /* Term of the entry at index as raft holds it in memory: an entry of its
  * log, or the last one its snapshot covers; 0 if it holds neither (0.15:
  * raft.log's entry ring and snapshot.last_term). */
