@@ -199,6 +199,11 @@ struct ics_group {
     /* s_reconcile found raft's configuration (this fingerprint of it) in
      * line with the members, and no membership has changed since. */
     bool members_reconciled;
+    /* The members as this node had applied them when raft last opened
+     * (s_members_as_applied), for as long as the state machine is behind
+     * position as_applied_top; NULL when there is nothing newer. */
+    ics_keyset_t *as_applied;
+    uint64_t as_applied_top;
     uint64_t reconciled_conf;
     s_recent_t recent[RECENT_MAX]; /* (org, seq) we proposed lately */
     size_t recent_next;
@@ -1583,6 +1588,55 @@ static ics_fsm_t *s_fsm_new(ics_group_t *self, ics_err_t *err)
     return fsm;
 }
 
+/* Raft applies nothing past its snapshot until a leader says what is
+ * committed, so a node that (re)opens raft knows the members of its
+ * snapshot, or with none those of its configuration, while its history
+ * holds what it had applied. A member admitted or re-keyed since would be
+ * refused here, and if that member led, this node would never hear from a
+ * leader. So until the state machine catches up, the transport, frames
+ * and keys go by the members as the history leaves them. Additions and
+ * keys only: a member removed since stays reachable until the replay
+ * removes it, as after a snapshot alone. Not while a gap is being
+ * backfilled: the snapshot is all there is to go by then. */
+static void s_members_as_applied(ics_group_t *self)
+{
+    uint64_t top = ics_history_top(self->history), lo, hi;
+    ics_keyset_t *ks;
+    ics_err_t err;
+
+    free(self->as_applied);
+    self->as_applied = NULL;
+    if (top <= ics_fsm_position(self->fsm) || ics_history_gap(self->history, &lo, &hi))
+        return;
+    ks = calloc(1, sizeof *ks);
+    if (ks == NULL)
+        return;
+    if (ics_history_keyset(self->history, top, ks, &err) != ICS_OK || !ks->genesis) {
+        if (!ks->genesis)
+            ics_strcpy(err.msg, sizeof err.msg, "no genesis held");
+        ics_warn("group %s: members as last applied unknown, until a leader is heard: %s",
+                 self->gcfg->name, err.msg);
+        free(ks);
+        return;
+    }
+    for (size_t i = 0; i < ks->n; i++) {
+        const ics_keyset_member_t *m = &ks->m[i];
+        if (strcmp(m->org, self->cfg->org) != 0 &&
+            ics_transport_add_peer(self->transport, m->org, m->pk, m->endpoint, &err) != ICS_OK)
+            ics_warn("group %s: cannot reach member %s: %s", self->gcfg->name, m->org, err.msg);
+    }
+    self->as_applied = ks;
+    self->as_applied_top = top;
+}
+
+/* org in the members as last applied, while the state machine is behind. */
+static const ics_keyset_member_t *s_applied_member(ics_group_t *self, const char *org)
+{
+    if (self->as_applied == NULL || ics_fsm_position(self->fsm) >= self->as_applied_top)
+        return NULL;
+    return ics_keyset_find(self->as_applied, org);
+}
+
 static void s_raft_closed(struct raft *r);
 
 /* Closes raft, which our io completes at once, and leaves struct raft a
@@ -1688,6 +1742,7 @@ static int s_raft_open(ics_group_t *self, ics_err_t *err)
         goto fail;
     }
     self->raft_started = true;
+    s_members_as_applied(self);
     return ICS_OK;
 fail:
     s_raft_close(self);
@@ -1913,6 +1968,7 @@ void ics_group_destroy(ics_group_t **self_p)
     ics_outbox_close(&self->outbox);
     ics_batch_free(&self->batch);
     s_held_drop(self);
+    free(self->as_applied);
     free(self);
     *self_p = NULL;
 }
@@ -1924,7 +1980,18 @@ ics_raftio_t *ics_group_raftio(ics_group_t *self) { return self->io; }
 
 bool ics_group_is_member(ics_group_t *self, const char *org)
 {
-    return ics_group_has(self->gcfg, org) || ics_fsm_is_member(self->fsm, org);
+    return ics_group_has(self->gcfg, org) || ics_fsm_is_member(self->fsm, org) ||
+           s_applied_member(self, org) != NULL;
+}
+
+int ics_group_member_key(ics_group_t *self, const char *org, uint8_t pk[ICS_PK_BYTES])
+{
+    const ics_keyset_member_t *m = s_applied_member(self, org);
+
+    if (m == NULL)
+        return ics_fsm_member_key(self->fsm, org, pk);
+    memcpy(pk, m->pk, ICS_PK_BYTES);
+    return ICS_OK;
 }
 
 void ics_group_status(ics_group_t *self, ics_group_status_t *out)

@@ -68,8 +68,13 @@ unsigned ics_group_run(ics_group_t *self);
  * first sent from here, once the outbox commit has stored them. */
 void ics_group_flush(ics_group_t *self);
 
-/* Is raft a member of this group's current configuration? */
+/* Is org a member: listed in the configuration, a member in the state
+ * machine, or, while the state machine is behind what this node had
+ * applied before raft last opened, a member as its history leaves it? */
 bool ics_group_is_member(ics_group_t *self, const char *org);
+/* The key a member signs with, by the same reckoning (the state machine's,
+ * unless it is behind). ICS_ENOENT if org is not such a member. */
+int ics_group_member_key(ics_group_t *self, const char *org, uint8_t pk[ICS_PK_BYTES]);
 
 typedef struct {
     const char *role;

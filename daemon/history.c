@@ -878,6 +878,34 @@ int ics_history_keyed(ics_history_t *self, uint64_t upto, uint64_t **positions, 
     return rc;
 }
 
+int ics_history_keyset(ics_history_t *self, uint64_t upto, ics_keyset_t *ks, ics_err_t *err)
+{
+    uint64_t *pos = NULL;
+    size_t n = 0;
+    int rc;
+
+    memset(ks, 0, sizeof *ks);
+    rc = ics_history_keyed(self, upto, &pos, &n);
+    if (rc != ICS_OK)
+        return ics_err(err, rc, "history database failure");
+    for (size_t i = 0; rc == ICS_OK && i < n; i++) {
+        ics_log_entry_t e;
+        ics_err_t why;
+        rc = ics_history_entry(self, pos[i], &e);
+        if (rc == ICS_OK) {
+            rc = ics_keyset_apply(ks, self->group, e.envelope, e.envelope_len, &why);
+            free(e.envelope);
+            if (rc != ICS_OK)
+                rc = ics_err(err, ICS_EIO, "membership entry %" PRIu64 " cannot be replayed: %s",
+                             pos[i], why.msg);
+        } else {
+            rc = ics_err(err, ICS_EIO, "membership entry %" PRIu64 " is not held", pos[i]);
+        }
+    }
+    free(pos);
+    return rc;
+}
+
 /* ---------------------------------------------------------------- cosigning */
 
 int ics_history_may_cosign(ics_history_t *self, uint64_t size, const uint8_t root[32],

@@ -19,6 +19,7 @@
 
 #include "common/ics.h"
 #include "common/logverify.h"
+#include "common/receipt.h"
 #include "fsm/fsm.h"
 #include "ics/v1/wire.pb-c.h"
 
@@ -95,6 +96,11 @@ int ics_history_consistency(ics_history_t *self, uint64_t old_size, uint64_t siz
  * entries held: the genesis, additions, removals and key rotations.
  * *positions malloc'd (caller frees). ICS_OK, ICS_ENOMEM or ICS_EIO. */
 int ics_history_keyed(ics_history_t *self, uint64_t upto, uint64_t **positions, size_t *n);
+/* The members, their keys, roles and endpoints as the membership entries
+ * held up to upto leave them, replayed in log order (receipt.h). ICS_OK
+ * (ks->genesis false if none is held); ICS_EIO with err saying which entry
+ * is missing or cannot be replayed. */
+int ics_history_keyset(ics_history_t *self, uint64_t upto, ics_keyset_t *ks, ics_err_t *err);
 
 /* May this node cosign the tree head (size, root), having cosigned
  * (last, last_root) before (last 0: nothing)? Only if it is this

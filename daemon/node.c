@@ -201,12 +201,12 @@ static void s_send_pings(ics_node_t *self)
     }
 }
 
-/* The key a peer signs with: the state machine's if it has one (it may
- * have been rotated), else the configured one. */
+/* The key a peer signs with: the group's if it has one (it may have been
+ * rotated), else the configured one. */
 static bool s_peer_key(ics_node_t *self, ics_group_t *g, const char *org,
                        uint8_t pk[ICS_PK_BYTES])
 {
-    if (ics_fsm_member_key(ics_group_fsm(g), org, pk) == ICS_OK)
+    if (ics_group_member_key(g, org, pk) == ICS_OK)
         return true;
     const ics_org_cfg_t *o = ics_config_org(self->cfg, org);
     if (o == NULL)

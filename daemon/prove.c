@@ -26,37 +26,6 @@ typedef struct {
     uint8_t sig[ICS_SIG_BYTES];
 } s_cosig_t;
 
-/* The keys in force at size, replayed from the history's membership
- * entries. */
-static int s_keys_at(ics_history_t *h, const char *group, uint64_t size, ics_keyset_t *ks,
-                     ics_err_t *err)
-{
-    uint64_t *pos = NULL;
-    size_t n = 0;
-    int rc;
-
-    memset(ks, 0, sizeof *ks);
-    rc = ics_history_keyed(h, size, &pos, &n);
-    if (rc != ICS_OK)
-        return ics_err(err, rc, "history database failure");
-    for (size_t i = 0; rc == ICS_OK && i < n; i++) {
-        ics_log_entry_t e;
-        ics_err_t why;
-        rc = ics_history_entry(h, pos[i], &e);
-        if (rc == ICS_OK) {
-            rc = ics_keyset_apply(ks, group, e.envelope, e.envelope_len, &why);
-            free(e.envelope);
-            if (rc != ICS_OK)
-                rc = ics_err(err, ICS_EIO, "membership entry %" PRIu64 " cannot be replayed: %s",
-                             pos[i], why.msg);
-        } else {
-            rc = ics_err(err, ICS_EIO, "membership entry %" PRIu64 " is not held", pos[i]);
-        }
-    }
-    free(pos);
-    return rc;
-}
-
 static int s_by_org(const void *a, const void *b)
 {
     return strcmp(((const ics_note_sig_t *)a)->name, ((const ics_note_sig_t *)b)->name);
@@ -82,7 +51,7 @@ static int s_head(ics_history_t *h, const char *group, uint64_t size, const s_co
         rc = ics_err(err, rc, "history database failure");
         goto out;
     }
-    rc = s_keys_at(h, group, size, ks, err);
+    rc = ics_history_keyset(h, size, ks, err);
     if (rc != ICS_OK)
         goto out;
     for (size_t i = 0; i < n && head->n_sigs < ICS_NOTE_SIGS_MAX; i++) {

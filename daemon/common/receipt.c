@@ -66,6 +66,7 @@ static int s_keyset_put(ics_keyset_t *ks, const Ics__V1__MemberAdd *m, ics_err_t
     ics_strcpy(x->org, sizeof x->org, m->org);
     memcpy(x->pk, m->public_key.data, ICS_PK_BYTES);
     x->voter = m->role == ICS__V1__MEMBER_ROLE__MEMBER_ROLE_VOTER;
+    ics_strcpy(x->endpoint, sizeof x->endpoint, m->endpoint != NULL ? m->endpoint : "");
     return ICS_OK;
 }
 

@@ -27,6 +27,7 @@ typedef struct {
     char org[ICS_ORG_MAX];
     uint8_t pk[ICS_PK_BYTES];
     bool voter;
+    char endpoint[ICS_ENDPOINT_MAX]; /* as admitted */
 } ics_keyset_member_t;
 
 typedef struct {

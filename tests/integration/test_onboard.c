@@ -146,6 +146,23 @@ static void onboard_rekey_remove(void **state)
     assert_int_equal(h_sh(ICSCTL_BIN " -s '%s' submit 'hello from Northumberland' >/dev/null",
                           c->nodes[NEW].control), 0);
 
+    /* A node that restarts lets in the members it had applied before any
+     * leader has told it what is committed (raft applies nothing until
+     * then): RTD's configuration does not list E06000057, yet with no
+     * leader to be had (QHM and RX4 are down) the two must connect. Were
+     * E06000057 the leader, RTD would otherwise never hear from it. */
+    assert_int_equal(h_stop(c, 1), 0);
+    assert_int_equal(h_stop(c, 0), 0);
+    assert_int_equal(h_stop(c, 2), 0);
+    h_start(c, 1);
+    want_t link = {1, "E06000057", NULL, true};
+    assert_true(h_wait(s_peer, c, &link, 10000));
+    assert_int_equal(s_refused(c, 1), 0);
+    h_start(c, 0);
+    h_start(c, 2);
+    assert_true(h_wait(s_have_leader, c, NULL, 15000));
+    assert_true(h_wait(s_caught_up, c, &(int){1}, 20000));
+
     /* Key rotation: RTD prepares its next key beside the current one and
      * asks for it to be put in force; its node switches when the entry
      * applies, and keeps working without a restart. */

@@ -516,6 +516,65 @@ static void test_format_1_file_gets_its_tree(void **state)
     assert_non_null(strstr(err.msg, "history format 3"));
 }
 
+/* The members as the history leaves them (what a restarted node goes by
+ * until its state machine catches up): additions with their endpoints,
+ * rotated keys, removals, each from its position on. */
+static void test_keyset_as_applied(void **state)
+{
+    fx_t *t = *state;
+    ics_identity_t *rx6 = fx_identity("RX6"), *rtd2 = fx_identity("RTD-next");
+    ics_keyset_t *ks = calloc(1, sizeof *ks);
+    const ics_keyset_member_t *m;
+    uint64_t before, added, rotated;
+    ics_err_t err;
+
+    assert_non_null(ks);
+    before = ics_fsm_position(t->fx->fsm);
+    FX_ACCEPTED(fx_member_add(t->fx, "QHM", "RX6", "trust", ics_identity_public(rx6), 32, true));
+    added = ics_fsm_position(t->fx->fsm);
+    FX_ACCEPTED(fx_key_rotate(t->fx, "RTD", "RTD", ics_identity_public(rtd2), 32));
+    rotated = ics_fsm_position(t->fx->fsm);
+    FX_ACCEPTED(fx_member_remove(t->fx, "QHM", "RX4"));
+
+    assert_int_equal(ics_history_keyset(t->fx->history, before, ks, &err), ICS_OK);
+    assert_true(ks->genesis);
+    assert_int_equal(ks->n, 3);
+    assert_null(ics_keyset_find(ks, "RX6"));
+    m = ics_keyset_find(ks, "RTD");
+    assert_non_null(m);
+    assert_memory_equal(m->pk, ics_identity_public(fx_org(t->fx, "RTD")->key), 32);
+    assert_string_equal(m->endpoint, "tcp://RTD.example.nhs.uk:7400");
+
+    assert_int_equal(ics_history_keyset(t->fx->history, added, ks, &err), ICS_OK);
+    assert_int_equal(ks->n, 4);
+    m = ics_keyset_find(ks, "RX6");
+    assert_non_null(m);
+    assert_true(m->voter);
+    assert_memory_equal(m->pk, ics_identity_public(rx6), 32);
+    assert_string_equal(m->endpoint, "tcp://RX6.example.nhs.uk:7400");
+
+    assert_int_equal(ics_history_keyset(t->fx->history, rotated + 1, ks, &err), ICS_OK);
+    assert_int_equal(ks->n, 3);
+    assert_null(ics_keyset_find(ks, "RX4"));
+    assert_memory_equal(ics_keyset_find(ks, "RTD")->pk, ics_identity_public(rtd2), 32);
+
+    /* A history that does not hold the genesis has nothing to go by. */
+    {
+        ics_history_t *h = s_copy(t, 0);
+        ics_log_entry_t e;
+        assert_int_equal(ics_history_entry(t->fx->history, rotated, &e), ICS_OK);
+        assert_int_equal(ics_history_restored(h, rotated, e.chain, e.clock_ms), ICS_OK);
+        free(e.envelope);
+        assert_int_equal(ics_history_keyset(h, rotated, ks, &err), ICS_OK);
+        assert_false(ks->genesis);
+        assert_int_equal(ks->n, 0);
+        ics_history_close(&h);
+    }
+    free(ks);
+    ics_identity_destroy(&rx6);
+    ics_identity_destroy(&rtd2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -525,6 +584,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_scrub_repairs_corruption, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_format_1_file_gets_its_tree, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_cosign_only_consistent_heads, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_keyset_as_applied, s_setup, s_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
