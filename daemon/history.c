@@ -149,12 +149,26 @@ struct ics_history {
     uint64_t missing;                /* positions in gaps, when !gaps_changed */
     bool gaps_changed;               /* missing must be counted again */
     ics_history_stats_t stats;
+    /* The right edge of the Merkle tree: per level, the last node this
+     * process wrote (s_merkle_add), so that appending at the top reads
+     * nothing back. Forgotten when a transaction is rolled back. */
+    struct {
+        uint64_t idx;
+        uint8_t hash[ICS_MERKLE_HASH_BYTES];
+        bool ok;
+    } edge[ICS_MERKLE_LEVELS];
 };
+
+static void s_edge_forget(ics_history_t *self)
+{
+    memset(self->edge, 0, sizeof self->edge);
+}
 
 /* ---------------------------------------------------------------- SQLite */
 
 static int s_fail(ics_history_t *self, const char *what)
 {
+    s_edge_forget(self); /* SQLite may have rolled back what it held */
     ics_error("group %s: history: %s: %s", self->group, what, sqlite3_errmsg(self->db));
     return ICS_EIO;
 }
@@ -313,8 +327,11 @@ static int s_node_fn(void *ctx, unsigned level, uint64_t index, uint8_t out[ICS_
 
 /* Stores the leaf hash of position and every node above it that it
  * completes (each whose sibling is held). A leaf stored again (an entry
- * backfilled after the scrub dropped it) recomputes the path above it. */
-static int s_merkle_add(ics_history_t *self, uint64_t position, const uint8_t leaf[32])
+ * backfilled after the scrub dropped it) recomputes the path above it.
+ * at_top: position is above every leaf held, so no node right of its path
+ * exists; a left sibling is usually the edge's last node. */
+static int s_merkle_add(ics_history_t *self, uint64_t position, const uint8_t leaf[32],
+                        bool at_top)
 {
     uint8_t cur[32], sib[32];
     uint64_t idx = position - 1;
@@ -324,19 +341,29 @@ static int s_merkle_add(ics_history_t *self, uint64_t position, const uint8_t le
     memcpy(cur, leaf, sizeof cur);
     for (;;) {
         sqlite3_stmt *st = s_st(self, S_NODE_PUT);
+        bool known = (idx & 1) && self->edge[level].ok && self->edge[level].idx == (idx ^ 1);
         int rc;
 
+        if (known)
+            memcpy(sib, self->edge[level].hash, sizeof sib);
         sqlite3_bind_int(st, 1, (int)level);
         sqlite3_bind_int64(st, 2, (sqlite3_int64)idx);
         sqlite3_bind_blob(st, 3, cur, sizeof cur, SQLITE_TRANSIENT);
         rc = s_done(self, st, "write Merkle tree");
         if (rc != ICS_OK || level == ICS_MERKLE_LEVELS - 1)
             return rc;
-        rc = s_node_get(self, level, idx ^ 1, sib);
-        if (rc == ICS_ENOENT)
-            return ICS_OK;
-        if (rc != ICS_OK)
-            return rc;
+        self->edge[level].idx = idx;
+        memcpy(self->edge[level].hash, cur, sizeof cur);
+        self->edge[level].ok = true;
+        if (at_top && !(idx & 1))
+            return ICS_OK; /* its right sibling would cover leaves not held */
+        if (!known) {
+            rc = s_node_get(self, level, idx ^ 1, sib);
+            if (rc == ICS_ENOENT)
+                return ICS_OK;
+            if (rc != ICS_OK)
+                return rc;
+        }
         if (idx & 1)
             ics_merkle_node_hash(sib, cur, cur);
         else
@@ -364,13 +391,13 @@ static int s_keyed_add(ics_history_t *self, uint64_t position, uint32_t kind)
 }
 
 static int s_merkle_add_entry(ics_history_t *self, uint64_t position, const uint8_t *envelope,
-                              size_t envelope_len, bool accepted, const char *reason)
+                              size_t envelope_len, bool accepted, const char *reason, bool at_top)
 {
     uint8_t id[32], leaf[ICS_MERKLE_HASH_BYTES];
 
     ics_entry_id(envelope, envelope_len, id);
     ics_log_leaf_hash(position, id, accepted, reason, leaf);
-    return s_merkle_add(self, position, leaf);
+    return s_merkle_add(self, position, leaf, at_top);
 }
 
 typedef struct {
@@ -385,6 +412,7 @@ typedef struct {
     const char *org;     /* as claimed, if the caller knows it (else decoded) */
     uint64_t seq;
     uint32_t kind;       /* the envelope's, when org is given */
+    bool at_top;         /* above every position held (an append) */
 } s_row_t;
 
 static int s_insert(ics_history_t *self, const s_row_t *r)
@@ -418,7 +446,7 @@ static int s_insert(ics_history_t *self, const s_row_t *r)
     rc = s_done(self, st, "append");
     if (rc == ICS_OK)
         rc = s_merkle_add_entry(self, r->position, r->envelope, r->envelope_len, r->accepted,
-                                r->reason);
+                                r->reason, r->at_top);
     if (rc == ICS_OK && r->accepted)
         rc = s_keyed_add(self, r->position, kind);
     if (env != NULL)
@@ -524,7 +552,7 @@ static int s_upgrade(ics_history_t *self, ics_err_t *err)
         rc = s_merkle_add_entry(self, s_u64(st, 0), sqlite3_column_blob(st, 1),
                                 (size_t)sqlite3_column_bytes(st, 1),
                                 sqlite3_column_int(st, 2) != 0,
-                                (const char *)sqlite3_column_text(st, 3));
+                                (const char *)sqlite3_column_text(st, 3), false);
         if (rc == ICS_OK && sqlite3_column_int(st, 2) != 0) {
             Ics__V1__Envelope *env = NULL;
             if (ics_envelope_decode(sqlite3_column_blob(st, 1),
@@ -651,6 +679,7 @@ int ics_history_resync(ics_history_t *self, ics_err_t *err)
     if (!sqlite3_get_autocommit(self->db))
         sqlite3_exec(self->db, "ROLLBACK", NULL, NULL, NULL);
     self->in_tx = false;
+    s_edge_forget(self);
     if (sqlite3_prepare_v2(self->db, "SELECT max(coalesce((SELECT max(position) FROM entries),"
                                      " 0), coalesce((SELECT max(hi) FROM gaps), 0))",
                            -1, &st, NULL) != SQLITE_OK ||
@@ -723,6 +752,7 @@ int ics_history_append(ics_history_t *self, const ics_apply_result_t *res)
                             .org = res->org,
                             .seq = res->seq,
                             .kind = res->kind,
+                            .at_top = true,
                         });
     if (rc == ICS_OK) {
         self->top = res->position;
@@ -1421,6 +1451,7 @@ int ics_history_fill_chunk(ics_history_t *self, const Ics__V1__HistoryChunk *c, 
     }
     if (rc != ICS_OK) {
         sqlite3_exec(self->db, "ROLLBACK TO fill; RELEASE fill", NULL, NULL, NULL);
+        s_edge_forget(self);
         rc = ics_err(err, ICS_EIO, "history database failure");
         goto out;
     }

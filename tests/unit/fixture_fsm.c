@@ -825,7 +825,12 @@ void fx_cmd_aid_link_cancel(fx_cmd_t *c, const char *home_group, uint64_t home_r
 
 void fx_history_copy(ics_history_t *to, ics_history_t *from, uint64_t n)
 {
-    for (uint64_t p = 1; p <= n; p++) {
+    fx_history_copy_range(to, from, 1, n);
+}
+
+void fx_history_copy_range(ics_history_t *to, ics_history_t *from, uint64_t lo, uint64_t hi)
+{
+    for (uint64_t p = lo; p <= hi; p++) {
         ics_log_entry_t e;
         ics_apply_result_t r;
         Ics__V1__Envelope *env = NULL;

@@ -91,6 +91,8 @@ typedef struct {
 /* Appends positions 1..n of history from to history to, as a node that
  * applied them would (org, seq and verified from each envelope). */
 void fx_history_copy(ics_history_t *to, ics_history_t *from, uint64_t n);
+/* ... positions lo..hi only. */
+void fx_history_copy_range(ics_history_t *to, ics_history_t *from, uint64_t lo, uint64_t hi);
 
 /* ---------------------------------------------------------------- one state machine */
 

@@ -516,6 +516,62 @@ static void test_format_1_file_gets_its_tree(void **state)
     assert_non_null(strstr(err.msg, "history format 3"));
 }
 
+/* Appends that are rolled back (a failed write: raft replays them) leave
+ * nothing of themselves in the tree: not when the same positions are
+ * appended again, and not when a snapshot leaves them a gap and appends
+ * go on above it (no node may cover a position not held). */
+static void test_rollback_leaves_no_tree(void **state)
+{
+    fx_t *t = *state;
+    uint64_t top = ics_fsm_position(t->fx->fsm);
+    uint8_t junk[48];
+    ics_log_entry_t e;
+    ics_err_t err;
+
+    for (int round = 0; round < 2; round++) {
+        ics_history_t *h = s_copy(t, 100);
+        memset(junk, 0x5a, sizeof junk);
+        for (uint64_t p = 101; p <= 180; p++) {
+            ics_apply_result_t r = {.position = p, .accepted = true, .envelope = junk,
+                                    .envelope_len = sizeof junk, .clock_ms = p};
+            junk[0] = (uint8_t)p;
+            assert_int_equal(ics_history_append(h, &r), ICS_OK);
+        }
+        assert_int_equal(ics_history_resync(h, &err), ICS_OK);
+        assert_int_equal(ics_history_top(h), 100);
+        if (round == 0) {
+            fx_history_copy(h, t->fx->history, top);
+        } else {
+            assert_int_equal(ics_history_entry(t->fx->history, 180, &e), ICS_OK);
+            assert_int_equal(ics_history_restored(h, 180, e.chain, e.clock_ms), ICS_OK);
+            free(e.envelope);
+            fx_history_copy_range(h, t->fx->history, 181, 192);
+            assert_int_equal(ics_history_commit(h, true), ICS_OK);
+            ics_history_close(&h);
+            /* Leaf indexes 100..179 are the gap. */
+            sqlite3 *db = NULL;
+            sqlite3_stmt *st = NULL;
+            assert_int_equal(sqlite3_open(t->path, &db), SQLITE_OK);
+            assert_int_equal(sqlite3_prepare_v2(db, "SELECT count(*) FROM merkle WHERE"
+                                                    " ((idx + 1) << level) > 100 AND"
+                                                    " (idx << level) < 180", -1, &st, NULL),
+                             SQLITE_OK);
+            assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+            assert_int_equal(sqlite3_column_int(st, 0), 0);
+            sqlite3_finalize(st);
+            sqlite3_close(db);
+            h = ics_history_open(t->path, GROUP, &err);
+            assert_non_null(h);
+            s_backfill(h, t->fx->history, 4096);
+            top = 192;
+        }
+        assert_int_equal(ics_history_commit(h, true), ICS_OK);
+        s_assert_tree(t, h, top);
+        ics_history_close(&h);
+        assert_int_equal(unlink(t->path), 0);
+    }
+}
+
 /* The members as the history leaves them (what a restarted node goes by
  * until its state machine catches up): additions with their endpoints,
  * rotated keys, removals, each from its position on. */
@@ -585,6 +641,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_format_1_file_gets_its_tree, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_cosign_only_consistent_heads, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_keyset_as_applied, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_rollback_leaves_no_tree, s_setup, s_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
