@@ -107,8 +107,11 @@
 #define BACKFILL_BAD_MS 60000u     /* a peer that served a bad chunk is not asked again for this long */
 /* A new submission's seq stays within this of the oldest one still in
  * flight, so that no submission falls below the state machine's replay
- * window (ICS_FSM_REPLAY_WINDOW) before it is applied. */
-#define INFLIGHT_SPAN (ICS_FSM_REPLAY_WINDOW / 2)
+ * window (ICS_FSM_REPLAY_WINDOW) before it is applied: this node's highest
+ * seq applied is below the next, so any span up to the window would do.
+ * (Half the window turned submissions away at 1,000 clients over three
+ * nodes, whose latencies spread over more than that.) */
+#define INFLIGHT_SPAN (ICS_FSM_REPLAY_WINDOW - ICS_FSM_REPLAY_WINDOW / 8)
 /* The history is read back SCRUB_BATCH entries every SCRUB_EVERY_MS: a
  * million entries in under seven minutes, at no cost to a busy loop. */
 #define SCRUB_BATCH 256
