@@ -1614,9 +1614,8 @@ static void s_members_as_applied(ics_group_t *self)
     ks = calloc(1, sizeof *ks);
     if (ks == NULL)
         return;
-    if (ics_history_keyset(self->history, top, ks, &err) != ICS_OK || !ks->genesis) {
-        if (!ks->genesis)
-            ics_strcpy(err.msg, sizeof err.msg, "no genesis held");
+    if (ics_history_keyset(self->history, top, ks, &err) != ICS_OK ||
+        (!ks->genesis && ics_err(&err, ICS_EUNAVAIL, "no genesis held"))) {
         ics_warn("group %s: members as last applied unknown, until a leader is heard: %s",
                  self->gcfg->name, err.msg);
         free(ks);
@@ -1632,12 +1631,15 @@ static void s_members_as_applied(ics_group_t *self)
     self->as_applied_top = top;
 }
 
-/* org in the members as last applied, while the state machine is behind. */
+/* org in the members as last applied, while the state machine is behind;
+ * once it has caught up they are let go. */
 static const ics_keyset_member_t *s_applied_member(ics_group_t *self, const char *org)
 {
-    if (self->as_applied == NULL || ics_fsm_position(self->fsm) >= self->as_applied_top)
-        return NULL;
-    return ics_keyset_find(self->as_applied, org);
+    if (self->as_applied != NULL && ics_fsm_position(self->fsm) >= self->as_applied_top) {
+        free(self->as_applied);
+        self->as_applied = NULL;
+    }
+    return self->as_applied != NULL ? ics_keyset_find(self->as_applied, org) : NULL;
 }
 
 static void s_raft_closed(struct raft *r);
