@@ -3,7 +3,7 @@
  *
  * Submission path (DESIGN.md "Submission path"):
  *
- *   submit ──▶ outbox (durable: token → seq, signed envelope)
+ *   submit ──▶ seal (once a turn) ──▶ outbox (durable: token → seq, envelope)
  *      │
  *      ├─ leader:   raft_apply ─────────────┐
  *      ├─ follower: Forward frame to leader ┤   retried every second with
@@ -26,6 +26,11 @@
  * and to all of them on taking office.
  * When the leader changes, pending submissions are sent again at once
  * rather than at their next retry.
+ *
+ * Sealing: a submission takes its seq at once, and is signed at the end of
+ * the loop turn with the others of that turn, up to ICS_SEAL_BATCH_MAX
+ * under one signature (envelope.h, s_seal): a node signs once a turn, and
+ * every other node verifies once a batch, not once an envelope.
  *
  * Batching (docs/raft-0.15-notes.md, "Batched entries"): the leader does
  * not hand raft each envelope as it comes. s_propose gathers the
@@ -138,6 +143,12 @@ typedef struct s_pending {
     uint32_t kind;
     uint64_t created_us;
     bool stored; /* its outbox row is committed: it may be sent */
+    /* Until sealed (s_seal): the command, its time and the client's token. */
+    uint8_t *cmd;
+    size_t cmd_len;
+    uint64_t timestamp_ms;
+    uint8_t token[64];
+    size_t token_len;
 } s_pending_t;
 
 typedef struct {
@@ -195,6 +206,7 @@ struct ics_group {
     raft_term genesis_term;
     uint64_t tick_sent_ms;     /* wall clock of our last tick proposal */
     uint64_t tick_seq;         /* seq of our in-flight tick, 0 if none */
+    uint64_t unsealed_max;     /* highest seq handed out and not yet sealed, 0 if none */
     uint64_t checkpoint_done;  /* highest position we have checkpointed */
     struct raft_change change;
     bool change_busy;
@@ -263,6 +275,7 @@ static void s_restored(void *arg)
 static void s_pending_free(s_pending_t *p)
 {
     free(p->env);
+    free(p->cmd);
     free(p);
 }
 
@@ -548,13 +561,17 @@ static void s_try(ics_group_t *self, s_pending_t *p, uint64_t now)
         p->next_try = now + 100; /* no leader yet: look again soon */
 }
 
-/* The next seq: above every one stored or applied. */
+/* The next seq: above every one stored, applied or waiting to be sealed. */
 static int s_next_seq(ics_group_t *self, uint64_t *next, ics_err_t *err)
 {
     uint64_t a = 0, b = ics_fsm_max_seq(self->fsm, self->cfg->org);
     int rc = ics_outbox_max_seq(self->outbox, &a, err);
+    if (a < b)
+        a = b;
+    if (a < self->unsealed_max)
+        a = self->unsealed_max;
     if (rc == ICS_OK)
-        *next = (a > b ? a : b) + 1;
+        *next = a + 1;
     return rc;
 }
 
@@ -634,7 +651,38 @@ static void s_preverify_entries(ics_group_t *self, const Ics__V1__RaftMessage *m
     }
 }
 
-/* Signs and queues a command. token may be NULL (internal submissions). */
+/* The submission of this turn, not yet sealed, that the client's token
+ * names. */
+static const s_pending_t *s_unsealed_by_token(const ics_group_t *self, const uint8_t *token,
+                                              size_t token_len)
+{
+    for (const s_pending_t *p = self->pending; p != NULL; p = p->next)
+        if (p->cmd != NULL && p->token_len == token_len &&
+            memcmp(p->token, token, token_len) == 0)
+            return p;
+    return NULL;
+}
+
+static s_pending_t *s_pending_new(ics_group_t *self, uint64_t seq, uint32_t kind,
+                                  uint64_t timeout_ms, ics_submit_done_fn done, void *arg)
+{
+    s_pending_t *p = calloc(1, sizeof *p);
+    if (p == NULL)
+        return NULL;
+    p->seq = seq;
+    p->kind = kind;
+    p->deadline = ics_mono_ms() + timeout_ms;
+    p->created_us = ics_mono_us();
+    p->done = done;
+    p->arg = arg;
+    p->next = self->pending;
+    self->pending = p;
+    self->counters.submitted++;
+    return p;
+}
+
+/* Queues a command for sealing at the end of the turn (s_seal). token may
+ * be NULL (internal submissions). */
 static int s_submit(ics_group_t *self, const uint8_t *cmd, size_t cmd_len, uint32_t kind,
                     const uint8_t *token, size_t token_len, uint64_t timeout_ms,
                     ics_submit_done_fn done, void *arg, uint64_t *seq_out, ics_err_t *err)
@@ -643,6 +691,7 @@ static int s_submit(ics_group_t *self, const uint8_t *cmd, size_t cmd_len, uint3
     uint8_t *env = NULL;
     size_t env_len = 0;
     uint64_t seq = 0;
+    const s_pending_t *twin = NULL;
     s_pending_t *p;
     int rc;
 
@@ -651,7 +700,14 @@ static int s_submit(ics_group_t *self, const uint8_t *cmd, size_t cmd_len, uint3
         token = fresh;
         token_len = sizeof fresh;
     }
-    rc = ics_outbox_find(self->outbox, token, token_len, &seq, &env, &env_len, err);
+    /* A retry of a submission of this turn waits for the first to apply. */
+    twin = s_unsealed_by_token(self, token, token_len);
+    if (twin != NULL) {
+        seq = twin->seq;
+        rc = ICS_OK;
+    } else {
+        rc = ics_outbox_find(self->outbox, token, token_len, &seq, &env, &env_len, err);
+    }
     if (rc == ICS_ENOENT) {
         uint64_t next = 0, oldest = s_oldest_pending(self);
         rc = s_next_seq(self, &next, err);
@@ -661,29 +717,25 @@ static int s_submit(ics_group_t *self, const uint8_t *cmd, size_t cmd_len, uint3
             return ics_err(err, ICS_EUNAVAIL, "too many submissions in flight in group %s"
                            " (seq %llu is still waiting): try again shortly", self->gcfg->name,
                            (unsigned long long)oldest);
-        ics_envelope_fields_t f = {
-            .group = self->gcfg->name,
-            .org = self->cfg->org,
-            .timestamp_ms = ics_now_ms(),
-            .kind = kind,
-            .payload = cmd,
-            .payload_len = cmd_len,
-        };
-        f.seq = next;
-        rc = ics_envelope_seal(self->id, &f, &env, &env_len, err);
-        if (rc != ICS_OK)
-            return rc;
-        rc = ics_outbox_put(self->outbox, token, token_len, f.seq, env, env_len, err);
-        if (rc != ICS_OK) {
-            free(env);
-            return rc;
+        uint8_t *copy = malloc(cmd_len > 0 ? cmd_len : 1);
+        if (copy == NULL || (p = s_pending_new(self, next, kind, timeout_ms, done, arg)) == NULL) {
+            free(copy);
+            return ics_err(err, ICS_ENOMEM, "out of memory");
         }
-        seq = f.seq;
-        if (self->verifier != NULL)
-            s_preverify_bytes(self, env, env_len, true);
+        memcpy(copy, cmd, cmd_len);
+        p->cmd = copy;
+        p->cmd_len = cmd_len;
+        p->timestamp_ms = ics_now_ms();
+        memcpy(p->token, token, token_len);
+        p->token_len = token_len;
+        self->unsealed_max = next;
+        if (seq_out != NULL)
+            *seq_out = next;
+        /* Sealed, stored and sent from ics_group_flush. */
+        return ICS_OK;
     } else if (rc != ICS_OK) {
         return rc;
-    } else {
+    } else if (twin == NULL) {
         /* A retry: if the first attempt is already applied, answer now. */
         ics_apply_result_t res;
         if (ics_history_lookup(self->history, self->cfg->org, seq, &res) == ICS_OK) {
@@ -700,22 +752,13 @@ static int s_submit(ics_group_t *self, const uint8_t *cmd, size_t cmd_len, uint3
          * window. There is nothing to send; the pending waits for the
          * apply or its deadline. */
     }
-    p = calloc(1, sizeof *p);
+    p = s_pending_new(self, seq, kind, timeout_ms, done, arg);
     if (p == NULL) {
         free(env);
         return ics_err(err, ICS_ENOMEM, "out of memory");
     }
-    p->seq = seq;
     p->env = env;
     p->env_len = env_len;
-    p->kind = kind;
-    p->deadline = ics_mono_ms() + timeout_ms;
-    p->created_us = ics_mono_us();
-    p->done = done;
-    p->arg = arg;
-    p->next = self->pending;
-    self->pending = p;
-    self->counters.submitted++;
     if (seq_out != NULL)
         *seq_out = seq;
     /* Sent from ics_group_flush, once the outbox has stored it. */
@@ -1398,6 +1441,100 @@ unsigned ics_group_run(ics_group_t *self)
     return wait;
 }
 
+/* Removes p from the pending list and tells its submitter it failed. */
+static void s_fail_pending(ics_group_t *self, s_pending_t *p, int rc, const char *what,
+                           const char *why)
+{
+    s_pending_t **pp = &self->pending;
+
+    while (*pp != p)
+        pp = &(*pp)->next;
+    *pp = p->next;
+    if (self->tick_seq == p->seq)
+        self->tick_seq = 0;
+    if (p->done != NULL) {
+        char msg[ICS_ERRMSG_SIZE + 64];
+        snprintf(msg, sizeof msg, "%s: %s", what, why);
+        p->done(p->arg, rc, msg, NULL);
+    }
+    s_pending_free(p);
+}
+
+/* Seals the submissions p[0..n) under one signature and puts them into the
+ * outbox (committed by s_send_stored). */
+static void s_seal_batch(ics_group_t *self, s_pending_t **p, size_t n)
+{
+    ics_envelope_fields_t f[ICS_SEAL_BATCH_MAX];
+    uint8_t *env[ICS_SEAL_BATCH_MAX];
+    size_t env_len[ICS_SEAL_BATCH_MAX];
+    ics_err_t err;
+    int rc;
+
+    for (size_t i = 0; i < n; i++)
+        f[i] = (ics_envelope_fields_t){
+            .group = self->gcfg->name,
+            .org = self->cfg->org,
+            .seq = p[i]->seq,
+            .timestamp_ms = p[i]->timestamp_ms,
+            .kind = p[i]->kind,
+            .payload = p[i]->cmd,
+            .payload_len = p[i]->cmd_len,
+        };
+    rc = ics_envelope_seal_batch(self->id, f, n, env, env_len, &err);
+    for (size_t i = 0; i < n; i++) {
+        if (rc != ICS_OK) {
+            s_fail_pending(self, p[i], rc, "cannot seal the submission", err.msg);
+            continue;
+        }
+        int put = ics_outbox_put(self->outbox, p[i]->token, p[i]->token_len, p[i]->seq, env[i],
+                                 env_len[i], &err);
+        if (put != ICS_OK) {
+            free(env[i]);
+            s_fail_pending(self, p[i], put, "cannot store the submission in the outbox",
+                           err.msg);
+            continue;
+        }
+        free(p[i]->cmd);
+        p[i]->cmd = NULL;
+        p[i]->env = env[i];
+        p[i]->env_len = env_len[i];
+        if (self->verifier != NULL)
+            s_preverify_bytes(self, env[i], env_len[i], true);
+    }
+}
+
+/* Every submission of the turn, in batches of ICS_SEAL_BATCH_MAX, oldest
+ * first. */
+static void s_seal(ics_group_t *self)
+{
+    s_pending_t *batch[ICS_SEAL_BATCH_MAX];
+
+    if (self->unsealed_max == 0)
+        return;
+    for (;;) {
+        size_t n = 0;
+        /* The list is newest first: the last ICS_SEAL_BATCH_MAX unsealed. */
+        for (s_pending_t *p = self->pending; p != NULL; p = p->next) {
+            if (p->cmd == NULL)
+                continue;
+            if (n == ICS_SEAL_BATCH_MAX)
+                memmove(batch, batch + 1, --n * sizeof batch[0]);
+            batch[n++] = p;
+        }
+        if (n == 0)
+            break;
+        for (size_t i = 0; i < n / 2; i++) {
+            s_pending_t *t = batch[i];
+            batch[i] = batch[n - 1 - i];
+            batch[n - 1 - i] = t;
+        }
+        s_seal_batch(self, batch, n);
+    }
+    /* A seq whose sealing failed was neither stored nor sent: the next
+     * submission may take it. */
+    self->unsealed_max = 0;
+}
+
 /* Stored before sent: one outbox commit for every submission of the turn,
  * then their first proposal or forward. If the commit fails, none of them
  * was stored and none may go out. */
@@ -1406,7 +1543,10 @@ static void s_send_stored(ics_group_t *self)
     uint64_t now = ics_mono_ms();
     s_pending_t **pp = &self->pending;
     ics_err_t err;
-    int rc = ics_outbox_commit(self->outbox, &err);
+    int rc;
+
+    s_seal(self);
+    rc = ics_outbox_commit(self->outbox, &err);
 
     if (rc != ICS_OK)
         ics_error("group %s: %s", self->gcfg->name, err.msg);

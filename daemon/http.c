@@ -434,6 +434,8 @@ static void s_metrics_signatures(ics_node_t *n, FILE *out)
             (unsigned long long)vs.invalid);
     fprintf(out, "icsd_verifier_jobs_total{outcome=\"dropped\"} %llu\n",
             (unsigned long long)vs.dropped);
+    fprintf(out, "icsd_verifier_jobs_total{outcome=\"repeated\"} %llu\n",
+            (unsigned long long)vs.repeated);
 }
 
 static void s_metrics(ics_node_t *n, FILE *out)

@@ -9,12 +9,16 @@
  * exactly one byte form and its entry id (a hash of those bytes) names it.
  */
 #include "envelope.h"
+#include "merkle.h"
 
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
 
 static const char s_domain[] = "ICSD-ENVELOPE-V1";
+static const char s_batch_domain[] = "ICSD-ENVBATCH-V2";
+
+#define S_STATEMENT_LEN (sizeof s_batch_domain - 1 + 4 + ICS_MERKLE_HASH_BYTES)
 
 typedef struct {
     uint8_t *p;
@@ -97,42 +101,178 @@ int ics_pack(const ProtobufCMessage *msg, uint8_t **out, size_t *out_len)
     return ICS_OK;
 }
 
+/* What a version 2 signature covers: the domain, the batch's size and the
+ * root of its tree. */
+static void s_statement(uint32_t size, const uint8_t root[ICS_MERKLE_HASH_BYTES],
+                        uint8_t out[S_STATEMENT_LEN])
+{
+    s_buf_t b = {.p = out, .cap = S_STATEMENT_LEN};
+    s_put(&b, s_batch_domain, sizeof s_batch_domain - 1);
+    s_put_u32(&b, size);
+    s_put(&b, root, ICS_MERKLE_HASH_BYTES);
+}
+
+/* A batch's tree, level by level: level 0 its leaves, each level above the
+ * parents of the complete pairs below. Every complete aligned subtree is
+ * one entry, which is all ics_merkle_* reads. */
+typedef struct {
+    ics_merkle_hash_t h[2 * ICS_SEAL_BATCH_MAX];
+    size_t at[8]; /* start of each level in h */
+} s_tree_t;
+
+_Static_assert(ICS_SEAL_BATCH_MAX <= 1u << 7, "eight levels hold the batch's tree");
+
+static void s_tree_build(s_tree_t *t, size_t n)
+{
+    size_t k = 0, count = n;
+
+    t->at[0] = 0;
+    while (count > 1 && k + 1 < sizeof t->at / sizeof t->at[0]) {
+        size_t below = t->at[k];
+        t->at[k + 1] = below + count;
+        for (size_t i = 0; i + 1 < count; i += 2)
+            ics_merkle_node_hash(t->h[below + i], t->h[below + i + 1],
+                                 t->h[t->at[k + 1] + i / 2]);
+        count /= 2;
+        k++;
+    }
+}
+
+static int s_tree_node(void *ctx, unsigned level, uint64_t index,
+                       uint8_t out[ICS_MERKLE_HASH_BYTES])
+{
+    const s_tree_t *t = ctx;
+    memcpy(out, t->h[t->at[level] + index], ICS_MERKLE_HASH_BYTES);
+    return ICS_OK;
+}
+
+int ics_envelope_seal_batch(const ics_identity_t *id, const ics_envelope_fields_t *f, size_t n,
+                            uint8_t **out, size_t *out_len, ics_err_t *err)
+{
+    s_tree_t *tree = NULL;
+    ics_merkle_hash_t root, path[ICS_MERKLE_PROOF_MAX];
+    uint8_t statement[S_STATEMENT_LEN], sig[ICS_SIG_BYTES];
+    int rc = ICS_OK;
+
+    for (size_t i = 0; i < n; i++)
+        out[i] = NULL;
+    if (n == 0 || n > ICS_SEAL_BATCH_MAX)
+        return ics_err(err, ICS_EINVAL, "a batch seals 1 to %d envelopes, not %zu",
+                       ICS_SEAL_BATCH_MAX, n);
+    tree = malloc(sizeof *tree);
+    if (tree == NULL)
+        return ics_err(err, ICS_ENOMEM, "out of memory");
+    for (size_t i = 0; i < n && rc == ICS_OK; i++) {
+        uint8_t *input = NULL;
+        size_t input_len = 0;
+
+        if (!ics_valid_id(f[i].group, ICS_GROUP_MAX) || !ics_valid_id(f[i].org, ICS_ORG_MAX)) {
+            rc = ics_err(err, ICS_EINVAL, "invalid group or organisation id");
+            break;
+        }
+        rc = s_signing_input(ICS_ENVELOPE_VERSION, f[i].group, f[i].org,
+                             ics_identity_key_id(id), ICS_KEY_ID_BYTES, f[i].seq,
+                             f[i].timestamp_ms, f[i].kind, f[i].payload, f[i].payload_len,
+                             &input, &input_len);
+        if (rc != ICS_OK) {
+            rc = ics_err(err, rc, "envelope payload of %zu bytes is over the %u byte limit",
+                         f[i].payload_len, ICS_ENVELOPE_MAX);
+            break;
+        }
+        ics_merkle_leaf_hash(input, input_len, tree->h[i]);
+        free(input);
+    }
+    if (rc != ICS_OK)
+        goto done;
+    s_tree_build(tree, n);
+    rc = ics_merkle_root(s_tree_node, tree, n, root);
+    if (rc != ICS_OK)
+        goto done;
+    s_statement((uint32_t)n, root, statement);
+    ics_identity_sign(id, statement, sizeof statement, sig);
+
+    for (size_t i = 0; i < n && rc == ICS_OK; i++) {
+        Ics__V1__Envelope env = ICS__V1__ENVELOPE__INIT;
+        size_t path_len = 0;
+
+        rc = ics_merkle_inclusion_proof(s_tree_node, tree, i, n, path, &path_len);
+        if (rc != ICS_OK)
+            break;
+        env.version = ICS_ENVELOPE_VERSION;
+        env.group = (char *)f[i].group;
+        env.org = (char *)f[i].org;
+        env.key_id.data = (uint8_t *)ics_identity_key_id(id);
+        env.key_id.len = ICS_KEY_ID_BYTES;
+        env.seq = f[i].seq;
+        env.timestamp_ms = f[i].timestamp_ms;
+        env.kind = f[i].kind;
+        env.payload.data = (uint8_t *)f[i].payload;
+        env.payload.len = f[i].payload_len;
+        env.signature.data = sig;
+        env.signature.len = sizeof sig;
+        env.batch_size = (uint32_t)n;
+        env.batch_index = (uint32_t)i;
+        env.batch_path.data = path_len > 0 ? path[0] : NULL;
+        env.batch_path.len = path_len * ICS_MERKLE_HASH_BYTES;
+        rc = ics_pack(&env.base, &out[i], &out_len[i]);
+    }
+    if (rc != ICS_OK)
+        rc = ics_err(err, rc, "out of memory");
+done:
+    if (rc != ICS_OK)
+        for (size_t i = 0; i < n; i++) {
+            free(out[i]);
+            out[i] = NULL;
+        }
+    free(tree);
+    return rc;
+}
+
 int ics_envelope_seal(const ics_identity_t *id, const ics_envelope_fields_t *f,
                       uint8_t **out, size_t *out_len, ics_err_t *err)
 {
-    Ics__V1__Envelope env = ICS__V1__ENVELOPE__INIT;
-    uint8_t sig[ICS_SIG_BYTES];
+    return ics_envelope_seal_batch(id, f, 1, out, out_len, err);
+}
+
+/* Version 2's fields in their bounds, and a path exactly as long as the
+ * tree's shape needs; version 1 has none of them. */
+static bool s_batch_fields_ok(const Ics__V1__Envelope *env)
+{
+    if (env->version == 1)
+        return env->batch_size == 0 && env->batch_index == 0 && env->batch_path.len == 0;
+    return env->version == 2 && env->batch_size >= 1 && env->batch_size <= ICS_SEAL_BATCH_MAX &&
+           env->batch_index < env->batch_size &&
+           env->batch_path.len ==
+               ics_merkle_inclusion_len(env->batch_index, env->batch_size) *
+                   ICS_MERKLE_HASH_BYTES;
+}
+
+int ics_envelope_signed_message(const Ics__V1__Envelope *env, uint8_t **out, size_t *out_len)
+{
+    ics_merkle_hash_t leaf, root;
     uint8_t *input = NULL;
     size_t input_len = 0;
     int rc;
 
-    if (!ics_valid_id(f->group, ICS_GROUP_MAX) || !ics_valid_id(f->org, ICS_ORG_MAX))
-        return ics_err(err, ICS_EINVAL, "invalid group or organisation id");
-    rc = s_signing_input(ICS_ENVELOPE_VERSION, f->group, f->org,
-                         ics_identity_key_id(id), ICS_KEY_ID_BYTES, f->seq,
-                         f->timestamp_ms, f->kind, f->payload, f->payload_len,
-                         &input, &input_len);
+    *out = NULL;
+    if (!s_batch_fields_ok(env))
+        return ICS_EMALFORMED;
+    if (env->version == 1)
+        return ics_envelope_signing_input(env, out, out_len);
+    rc = ics_envelope_signing_input(env, &input, &input_len);
     if (rc != ICS_OK)
-        return ics_err(err, rc, "envelope payload of %zu bytes is over the %u byte limit",
-                       f->payload_len, ICS_ENVELOPE_MAX);
-    ics_identity_sign(id, input, input_len, sig);
+        return rc;
+    ics_merkle_leaf_hash(input, input_len, leaf);
     free(input);
-
-    env.version = ICS_ENVELOPE_VERSION;
-    env.group = (char *)f->group;
-    env.org = (char *)f->org;
-    env.key_id.data = (uint8_t *)ics_identity_key_id(id);
-    env.key_id.len = ICS_KEY_ID_BYTES;
-    env.seq = f->seq;
-    env.timestamp_ms = f->timestamp_ms;
-    env.kind = f->kind;
-    env.payload.data = (uint8_t *)f->payload;
-    env.payload.len = f->payload_len;
-    env.signature.data = sig;
-    env.signature.len = sizeof sig;
-    rc = ics_pack(&env.base, out, out_len);
-    if (rc != ICS_OK)
-        return ics_err(err, rc, "out of memory");
+    if (!ics_merkle_inclusion_root(leaf, env->batch_index, env->batch_size,
+                                   (const ics_merkle_hash_t *)env->batch_path.data,
+                                   env->batch_path.len / ICS_MERKLE_HASH_BYTES, root))
+        return ICS_EMALFORMED;
+    *out = malloc(S_STATEMENT_LEN);
+    if (*out == NULL)
+        return ICS_ENOMEM;
+    s_statement(env->batch_size, root, *out);
+    *out_len = S_STATEMENT_LEN;
     return ICS_OK;
 }
 
@@ -152,15 +292,20 @@ int ics_envelope_decode(const uint8_t *buf, size_t len, Ics__V1__Envelope **out,
     env = ics__v1__envelope__unpack(NULL, len, buf);
     if (env == NULL)
         return ics_err(err, ICS_EMALFORMED, "envelope does not decode (truncated or corrupt)");
-    if (env->version != ICS_ENVELOPE_VERSION) {
-        rc = ics_err(err, ICS_EVERSION, "envelope version %u is not supported (this node speaks %u)",
-                     env->version, ICS_ENVELOPE_VERSION);
+    if (env->version < ICS_ENVELOPE_VERSION_MIN || env->version > ICS_ENVELOPE_VERSION) {
+        rc = ics_err(err, ICS_EVERSION, "envelope version %u is not supported (this node speaks"
+                     " %u to %u)", env->version, ICS_ENVELOPE_VERSION_MIN, ICS_ENVELOPE_VERSION);
         goto fail;
     }
     if (env->base.n_unknown_fields != 0 || env->key_id.len != ICS_KEY_ID_BYTES ||
         env->signature.len != ICS_SIG_BYTES || !ics_valid_id(env->group, ICS_GROUP_MAX) ||
         !ics_valid_id(env->org, ICS_ORG_MAX) || env->seq == 0) {
         rc = ics_err(err, ICS_EMALFORMED, "envelope header is malformed");
+        goto fail;
+    }
+    if (!s_batch_fields_ok(env)) {
+        rc = ics_err(err, ICS_EMALFORMED, "envelope's batch fields do not fit version %u",
+                     env->version);
         goto fail;
     }
     rc = ics_pack(&env->base, &repacked, &repacked_len);
@@ -196,7 +341,9 @@ int ics_envelope_verify(const Ics__V1__Envelope *env, const char *group,
         sodium_memcmp(env->key_id.data, key_id, ICS_KEY_ID_BYTES) != 0)
         return ics_err(err, ICS_EKEY, "envelope is signed with a key %s does not hold",
                        env->org);
-    rc = ics_envelope_signing_input(env, &input, &input_len);
+    rc = ics_envelope_signed_message(env, &input, &input_len);
+    if (rc == ICS_EMALFORMED)
+        return ics_err(err, ICS_ESIG, "signature by %s does not verify", env->org);
     if (rc != ICS_OK)
         return ics_err(err, rc, "envelope too big to verify");
     ok = env->signature.len == ICS_SIG_BYTES &&

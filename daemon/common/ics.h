@@ -56,7 +56,9 @@ const char *ics_strerror(int code);
 #define ICS_MAX_ORGS 64
 #define ICS_MAX_GROUPS 8
 #define ICS_ENVELOPE_MAX (1u << 20) /* one signed command: 1 MiB */
-#define ICS_ENVELOPE_VERSION 1
+#define ICS_ENVELOPE_VERSION 2     /* what this node seals: docs/log-format.md section 2 */
+#define ICS_ENVELOPE_VERSION_MIN 1 /* the oldest it still reads and verifies */
+#define ICS_SEAL_BATCH_MAX 64      /* envelopes under one signature */
 #define ICS_WIRE_VERSION 1
 #define ICS_CONTROL_VERSION 1
 

@@ -170,33 +170,57 @@ int ics_merkle_consistency_proof(ics_merkle_node_fn node, void *ctx, uint64_t ol
     return ICS_OK;
 }
 
-bool ics_merkle_verify_inclusion(const uint8_t leaf_hash[ICS_MERKLE_HASH_BYTES], uint64_t index,
-                                 uint64_t size, const ics_merkle_hash_t *proof, size_t len,
-                                 const uint8_t root[ICS_MERKLE_HASH_BYTES])
+bool ics_merkle_inclusion_root(const uint8_t leaf_hash[ICS_MERKLE_HASH_BYTES], uint64_t index,
+                               uint64_t size, const ics_merkle_hash_t *proof, size_t len,
+                               uint8_t root[ICS_MERKLE_HASH_BYTES])
 {
-    uint8_t r[ICS_MERKLE_HASH_BYTES];
     uint64_t fn = index, sn;
 
     if (index >= size || len > ICS_MERKLE_PROOF_MAX)
         return false;
     sn = size - 1;
-    memcpy(r, leaf_hash, sizeof r);
+    memcpy(root, leaf_hash, ICS_MERKLE_HASH_BYTES);
     for (size_t i = 0; i < len; i++) {
         if (sn == 0)
             return false;
         if ((fn & 1) || fn == sn) {
-            ics_merkle_node_hash(proof[i], r, r);
+            ics_merkle_node_hash(proof[i], root, root);
             while (!(fn & 1) && fn != 0) {
                 fn >>= 1;
                 sn >>= 1;
             }
         } else {
-            ics_merkle_node_hash(r, proof[i], r);
+            ics_merkle_node_hash(root, proof[i], root);
         }
         fn >>= 1;
         sn >>= 1;
     }
-    return sn == 0 && sodium_memcmp(r, root, sizeof r) == 0;
+    return sn == 0;
+}
+
+bool ics_merkle_verify_inclusion(const uint8_t leaf_hash[ICS_MERKLE_HASH_BYTES], uint64_t index,
+                                 uint64_t size, const ics_merkle_hash_t *proof, size_t len,
+                                 const uint8_t root[ICS_MERKLE_HASH_BYTES])
+{
+    uint8_t r[ICS_MERKLE_HASH_BYTES];
+
+    return ics_merkle_inclusion_root(leaf_hash, index, size, proof, len, r) &&
+           sodium_memcmp(r, root, sizeof r) == 0;
+}
+
+size_t ics_merkle_inclusion_len(uint64_t index, uint64_t size)
+{
+    size_t len = 0;
+
+    if (index >= size)
+        return 0;
+    /* One hash for each level at which the leaf's subtree has a sibling:
+     * the bits of index that differ from size - 1, and below them every
+     * level the path still climbs. */
+    for (uint64_t fn = index, sn = size - 1; sn != 0; fn >>= 1, sn >>= 1)
+        if ((fn & 1) || fn < sn)
+            len++;
+    return len;
 }
 
 bool ics_merkle_verify_consistency(uint64_t old_size, uint64_t size,

@@ -57,6 +57,17 @@ int ics_merkle_consistency_proof(ics_merkle_node_fn node, void *ctx, uint64_t ol
                                  uint64_t size, ics_merkle_hash_t proof[ICS_MERKLE_PROOF_MAX],
                                  size_t *len);
 
+/* The root a proof leads to from the leaf with hash leaf_hash at index in
+ * a tree of size (RFC 9162 section 2.1.3.2 without the final compare):
+ * false when index >= size or the proof is not exactly as long as that
+ * shape needs (ics_merkle_inclusion_len). */
+bool ics_merkle_inclusion_root(const uint8_t leaf_hash[ICS_MERKLE_HASH_BYTES], uint64_t index,
+                               uint64_t size, const ics_merkle_hash_t *proof, size_t len,
+                               uint8_t root[ICS_MERKLE_HASH_BYTES]);
+
+/* The number of hashes in PATH(index, D[0:size]); 0 when index >= size. */
+size_t ics_merkle_inclusion_len(uint64_t index, uint64_t size);
+
 /* RFC 9162 section 2.1.3.2: true when proof shows the leaf with hash
  * leaf_hash at index in the tree of size with root. */
 bool ics_merkle_verify_inclusion(const uint8_t leaf_hash[ICS_MERKLE_HASH_BYTES], uint64_t index,

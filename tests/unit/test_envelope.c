@@ -127,6 +127,144 @@ static void every_bit_flip_rejected(void **state)
     free(copy);
 }
 
+/* f's envelope fields with seq, as sealed in a batch. */
+static ics_envelope_fields_t s_fields(const fixture_t *f, uint64_t seq)
+{
+    return (ics_envelope_fields_t){
+        .group = "nenc", .org = "RTD", .seq = seq, .timestamp_ms = 1795000000000ull,
+        .kind = ICS__V1__COMMAND__BODY_RAW, .payload = f->payload,
+        .payload_len = f->payload_len,
+    };
+}
+
+/* buf decoded, changed by the caller's hand in *env, packed again. */
+static uint8_t *s_repacked(Ics__V1__Envelope *env, size_t *len)
+{
+    uint8_t *out = NULL;
+    assert_int_equal(ics_pack(&env->base, &out, len), ICS_OK);
+    return out;
+}
+
+/* Version 2: one signature over a batch. Each envelope opens on its own,
+ * all of a batch sign the same statement, and a path, index or size other
+ * than the sealed one is refused. */
+static void sealed_batches_verify_one_by_one(void **state)
+{
+    static const size_t sizes[] = {1, 2, 3, 5, 8, 13, ICS_SEAL_BATCH_MAX};
+    fixture_t *f = *state;
+    ics_envelope_fields_t fields[ICS_SEAL_BATCH_MAX];
+    uint8_t *out[ICS_SEAL_BATCH_MAX];
+    size_t out_len[ICS_SEAL_BATCH_MAX];
+    ics_err_t err;
+
+    for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
+        size_t n = sizes[k], first_len = 0;
+        uint8_t *first = NULL;
+
+        for (size_t i = 0; i < n; i++)
+            fields[i] = s_fields(f, 100 + i);
+        assert_int_equal(ics_envelope_seal_batch(f->alice, fields, n, out, out_len, &err),
+                         ICS_OK);
+        for (size_t i = 0; i < n; i++) {
+            Ics__V1__Envelope *env = NULL;
+            uint8_t *msg = NULL, *bad;
+            size_t msg_len = 0, bad_len;
+
+            assert_int_equal(s_open(f, out[i], out_len[i], "nenc", f->alice), ICS_OK);
+            assert_int_equal(ics_envelope_decode(out[i], out_len[i], &env, &err), ICS_OK);
+            assert_int_equal(env->version, 2);
+            assert_int_equal(env->batch_size, n);
+            assert_int_equal(env->batch_index, i);
+            assert_int_equal(env->seq, 100 + i);
+            assert_int_equal(ics_envelope_signed_message(env, &msg, &msg_len), ICS_OK);
+            if (first == NULL) {
+                first = msg;
+                first_len = msg_len;
+            } else {
+                assert_int_equal(msg_len, first_len);
+                assert_memory_equal(msg, first, msg_len);
+                free(msg);
+            }
+            if (env->batch_path.len > 0) {
+                env->batch_path.data[env->batch_path.len - 1] ^= 0x80;
+                bad = s_repacked(env, &bad_len);
+                assert_int_equal(s_open(f, bad, bad_len, "nenc", f->alice), ICS_ESIG);
+                free(bad);
+                env->batch_path.data[env->batch_path.len - 1] ^= 0x80;
+            }
+            if (n > 1) {
+                env->batch_index = (uint32_t)((i + 1) % n);
+                bad = s_repacked(env, &bad_len);
+                assert_int_not_equal(s_open(f, bad, bad_len, "nenc", f->alice), ICS_OK);
+                free(bad);
+                env->batch_index = (uint32_t)i;
+            }
+            env->batch_size = (uint32_t)n + 1;
+            bad = s_repacked(env, &bad_len);
+            assert_int_not_equal(s_open(f, bad, bad_len, "nenc", f->alice), ICS_OK);
+            free(bad);
+            ics__v1__envelope__free_unpacked(env, NULL);
+            free(out[i]);
+        }
+        free(first);
+    }
+}
+
+static void batch_limits(void **state)
+{
+    fixture_t *f = *state;
+    ics_envelope_fields_t fields[ICS_SEAL_BATCH_MAX + 1];
+    uint8_t *out[ICS_SEAL_BATCH_MAX + 1];
+    size_t out_len[ICS_SEAL_BATCH_MAX + 1];
+    ics_err_t err;
+
+    for (size_t i = 0; i <= ICS_SEAL_BATCH_MAX; i++)
+        fields[i] = s_fields(f, 1 + i);
+    assert_int_equal(ics_envelope_seal_batch(f->alice, fields, 0, out, out_len, &err),
+                     ICS_EINVAL);
+    assert_int_equal(ics_envelope_seal_batch(f->alice, fields, ICS_SEAL_BATCH_MAX + 1, out,
+                                             out_len, &err), ICS_EINVAL);
+    for (size_t i = 0; i <= ICS_SEAL_BATCH_MAX; i++)
+        assert_null(out[i]);
+    /* One bad member fails the batch, and leaves nothing allocated. */
+    fields[2].org = "not an id";
+    assert_int_equal(ics_envelope_seal_batch(f->alice, fields, 4, out, out_len, &err),
+                     ICS_EINVAL);
+    for (size_t i = 0; i < 4; i++)
+        assert_null(out[i]);
+}
+
+/* Version 1, one signature over one signing input, as logs written before
+ * sealed batches hold: still verifies, and may carry no batch field. */
+static void version_1_still_verifies(void **state)
+{
+    fixture_t *f = *state;
+    Ics__V1__Envelope *env = NULL;
+    uint8_t *input = NULL, *buf;
+    size_t input_len = 0, len;
+    ics_err_t err;
+
+    assert_int_equal(ics_envelope_decode(f->env, f->len, &env, &err), ICS_OK);
+    env->version = 1;
+    env->batch_size = 0;
+    assert_int_equal(ics_envelope_signing_input(env, &input, &input_len), ICS_OK);
+    ics_identity_sign(f->alice, input, input_len, env->signature.data);
+    free(input);
+    buf = s_repacked(env, &len);
+    assert_int_equal(s_open(f, buf, len, "nenc", f->alice), ICS_OK);
+    free(buf);
+    env->batch_size = 1;
+    buf = s_repacked(env, &len);
+    assert_int_equal(s_open(f, buf, len, "nenc", f->alice), ICS_EMALFORMED);
+    free(buf);
+    env->batch_size = 0;
+    env->version = 3;
+    buf = s_repacked(env, &len);
+    assert_int_equal(s_open(f, buf, len, "nenc", f->alice), ICS_EVERSION);
+    free(buf);
+    ics__v1__envelope__free_unpacked(env, NULL);
+}
+
 static void wrong_key_rejected(void **state)
 {
     fixture_t *f = *state;
@@ -245,6 +383,52 @@ static void pubkey_text_round_trip(void **state)
 /* The worked example of docs/log-format.md, section 2c: a person's
  * signature is over the documented bytes, and only the command it was
  * made for verifies. */
+/* docs/log-format.md section 2's worked example of a batch of two. */
+static void batch_matches_documented_vector(void **state)
+{
+    static const uint8_t payload[] = {0x52, 0x04, 0x12, 0x02, 0x68, 0x69};
+    static const char *const statement_hex =
+        "494353442d454e5642415443482d563200000002ff1215ca3e4be3e04fc490baac2ad4b5a3e0e499fc"
+        "c833e3611332dfb79ab038";
+    static const char *const sig_hex =
+        "aa0c6c65c67fc855b8f5289a7d493d82ee79c10526daddf62a4f30db92b4455cccb446682513889cca"
+        "55af545c90f363e2675e413f8c5197ef97e5aafbef5907";
+    static const char *const path_hex[] = {
+        "79ed13c24055f3b8006183c68fa011a71018b2fc1b5a7206dde52f2a62be2d1f", /* leaf 2 */
+        "07c7c12d1ed4e4e37ac9d0a97cdd9281e93949c6257dbb0cb48fd2c145cd9428", /* leaf 1 */
+    };
+    ics_envelope_fields_t f[2];
+    uint8_t seed[32], *out[2], *msg = NULL;
+    size_t out_len[2], msg_len = 0;
+    char hex[2 * 64 + 1];
+    ics_err_t err;
+    (void)state;
+
+    memset(seed, 1, sizeof seed);
+    ics_identity_t *id = ics_identity_from_seed(seed);
+    for (size_t i = 0; i < 2; i++)
+        f[i] = (ics_envelope_fields_t){"qhm-ics", "QHM", 1 + i, 1000, 10, payload,
+                                       sizeof payload};
+    assert_int_equal(ics_envelope_seal_batch(id, f, 2, out, out_len, &err), ICS_OK);
+    for (size_t i = 0; i < 2; i++) {
+        Ics__V1__Envelope *env = NULL;
+        assert_int_equal(ics_envelope_decode(out[i], out_len[i], &env, &err), ICS_OK);
+        assert_int_equal(env->batch_path.len, 32);
+        ics_hex(env->batch_path.data, 32, hex);
+        assert_string_equal(hex, path_hex[i]);
+        ics_hex(env->signature.data, 64, hex);
+        assert_string_equal(hex, sig_hex);
+        assert_int_equal(ics_envelope_signed_message(env, &msg, &msg_len), ICS_OK);
+        assert_int_equal(msg_len, strlen(statement_hex) / 2);
+        ics_hex(msg, msg_len, hex);
+        assert_string_equal(hex, statement_hex);
+        free(msg);
+        ics__v1__envelope__free_unpacked(env, NULL);
+        free(out[i]);
+    }
+    ics_identity_destroy(&id);
+}
+
 static void person_signature_matches_documented_vector(void **state)
 {
     static const char *const pk_hex =
@@ -322,6 +506,9 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(round_trip, setup, teardown),
         cmocka_unit_test_setup_teardown(every_bit_flip_rejected, setup, teardown),
+        cmocka_unit_test_setup_teardown(sealed_batches_verify_one_by_one, setup, teardown),
+        cmocka_unit_test_setup_teardown(batch_limits, setup, teardown),
+        cmocka_unit_test_setup_teardown(version_1_still_verifies, setup, teardown),
         cmocka_unit_test_setup_teardown(wrong_key_rejected, setup, teardown),
         cmocka_unit_test_setup_teardown(forged_signature_rejected, setup, teardown),
         cmocka_unit_test_setup_teardown(wrong_group_rejected, setup, teardown),
@@ -331,6 +518,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(non_canonical_rejected, setup, teardown),
         cmocka_unit_test_setup_teardown(pubkey_text_round_trip, setup, teardown),
         cmocka_unit_test(person_signature_matches_documented_vector),
+        cmocka_unit_test(batch_matches_documented_vector),
     };
     return cmocka_run_group_tests_name("envelope", tests, NULL, NULL);
 }

@@ -30,6 +30,7 @@
  * Layout: fixture, helpers, the log (one builder per domain), golden
  * values, checks, scenarios.
  */
+#define _GNU_SOURCE /* memmem */
 #include "fixture_fsm.h"
 
 #include <inttypes.h>
@@ -180,6 +181,101 @@ static void s_genesis(s_log_t *l)
     fx_genesis_as(fx, "QHM", NULL, N_FOUNDERS);
 }
 
+/* n Raw notes of org's, sealed together under one signature (version 2),
+ * with org's next seqs: out[i] malloc'd. */
+static void s_seal_notes(fx_fsm_t *fx, fx_org_t *org, const char *const *notes, size_t n,
+                         uint8_t **out, size_t *out_len)
+{
+    ics_envelope_fields_t f[8];
+    uint8_t *payload[8];
+    ics_err_t err;
+
+    assert_true(n <= 8);
+    for (size_t i = 0; i < n; i++) {
+        fx_cmd_t c;
+        fx_cmd_raw(&c, notes[i]);
+        c.cmd.actor = (char *)"";
+        assert_int_equal(ics_pack(&c.cmd.base, &payload[i], &f[i].payload_len), ICS_OK);
+        f[i] = (ics_envelope_fields_t){GROUP, org->id, ++org->seq, fx->now,
+                                       ICS__V1__COMMAND__BODY_RAW, payload[i], f[i].payload_len};
+    }
+    if (ics_envelope_seal_batch(org->key, f, n, out, out_len, &err) != ICS_OK)
+        fail_msg("seal: %s", err.msg);
+    for (size_t i = 0; i < n; i++)
+        free(payload[i]);
+}
+
+/* env (freed) packed again, as the caller changed it; signed afresh by
+ * key over its version 1 signing input when key is not NULL. */
+static uint8_t *s_repack(Ics__V1__Envelope *env, const ics_identity_t *key, size_t *len)
+{
+    uint8_t *out = NULL, *input = NULL;
+    size_t input_len = 0;
+
+    if (key != NULL) {
+        assert_int_equal(ics_envelope_signing_input(env, &input, &input_len), ICS_OK);
+        ics_identity_sign(key, input, input_len, env->signature.data);
+        free(input);
+    }
+    assert_int_equal(ics_pack(&env->base, &out, len), ICS_OK);
+    ics__v1__envelope__free_unpacked(env, NULL);
+    return out;
+}
+
+/* Version 2 seals a batch under one signature (docs/log-format.md section
+ * 2); version 1, one signature an envelope, is what logs written before
+ * hold, and still verifies. */
+static void s_batches(s_log_t *l)
+{
+    static const char *const three[] = {"sealed together: one", "two", "three"};
+    static const char *const two[] = {"a batch of two", "its path altered"};
+    fx_fsm_t *fx = l->fx;
+    fx_org_t *rtd = fx_org(fx, "RTD");
+    uint8_t *buf[8];
+    size_t len[8];
+    Ics__V1__Envelope *env;
+    ics_err_t err;
+
+    s_seal_notes(fx, rtd, three, 3, buf, len);
+    for (size_t i = 0; i < 3; i++)
+        s_made(s_apply_sealed(fx, buf[i], len[i]), "an envelope of a sealed batch");
+    /* A path that leads to another root: the signature does not verify,
+     * and the seq is not burnt. */
+    s_seal_notes(fx, rtd, two, 2, buf, len);
+    buf[1][len[1] - 1] ^= 0x01; /* the path is the last field */
+    s_made(s_apply_sealed(fx, buf[0], len[0]), "the first of a batch of two");
+    s_apply_sealed(fx, buf[1], len[1]);
+    rtd->seq--;
+    /* Version 1: accepted; with batch fields, malformed. */
+    s_seal_notes(fx, rtd, (const char *const[]){"version 1"}, 1, buf, len);
+    assert_int_equal(ics_envelope_decode(buf[0], len[0], &env, &err), ICS_OK);
+    free(buf[0]);
+    env->version = 1;
+    env->batch_size = 0;
+    buf[0] = s_repack(env, rtd->key, &len[0]);
+    s_made(s_apply_sealed(fx, buf[0], len[0]), "a version 1 envelope");
+    s_seal_notes(fx, rtd, (const char *const[]){"version 1, batch fields"}, 1, buf, len);
+    assert_int_equal(ics_envelope_decode(buf[0], len[0], &env, &err), ICS_OK);
+    free(buf[0]);
+    env->version = 1;
+    buf[0] = s_repack(env, rtd->key, &len[0]);
+    s_apply_sealed(fx, buf[0], len[0]);
+    /* Version 2 with a batch of none, and a version to come. */
+    s_seal_notes(fx, rtd, (const char *const[]){"a batch of none"}, 1, buf, len);
+    assert_int_equal(ics_envelope_decode(buf[0], len[0], &env, &err), ICS_OK);
+    free(buf[0]);
+    env->batch_size = 0;
+    buf[0] = s_repack(env, NULL, &len[0]);
+    s_apply_sealed(fx, buf[0], len[0]);
+    s_seal_notes(fx, rtd, (const char *const[]){"version 3"}, 1, buf, len);
+    assert_int_equal(ics_envelope_decode(buf[0], len[0], &env, &err), ICS_OK);
+    free(buf[0]);
+    env->version = 3;
+    buf[0] = s_repack(env, NULL, &len[0]);
+    s_apply_sealed(fx, buf[0], len[0]);
+    rtd->seq -= 3;
+}
+
 static void s_envelopes(s_log_t *l)
 {
     fx_fsm_t *fx = l->fx;
@@ -208,7 +304,7 @@ static void s_envelopes(s_log_t *l)
     as = *fx_org(fx, "RTD");
     fx_cmd_raw(&c, "tampered");
     buf = fx_seal(GROUP, &as, NULL, fx->now, &c.cmd, &len);
-    buf[len - 1] ^= 0x01; /* the signature is the last field */
+    ((uint8_t *)memmem(buf, len, "tampered", 8))[0] ^= 0x20; /* "Tampered" */
     s_apply_sealed(fx, buf, len);
     real = s_made(fx_raw(fx, "RTD", NULL, "the real one"), "RTD's entry");
     fx_raw(fx, "EVE", "mallory", "not a member");
@@ -248,6 +344,7 @@ static void s_envelopes(s_log_t *l)
     memset(actor, 'a', sizeof actor - 1);
     actor[sizeof actor - 1] = '\0';
     fx_raw(fx, "RTD", actor, "an actor name too long");
+    s_batches(l);
 }
 
 static void s_core(s_log_t *l)
@@ -1013,10 +1110,10 @@ typedef struct {
 #define DUPLICATE NULL
 
 /* GOLDEN BEGIN */
-/* Recorded under ICS_RULES_VERSION 5. What the log covers:
+/* Recorded under ICS_RULES_VERSION 6. What the log covers:
  * section                                  entries accepted rejected  distinct
  * genesis                                        5        1        4         4
- * envelopes, signatures, replays                14        1       11        11
+ * envelopes, signatures, replays                23        6       15        14
  * Raw and ClockTick                              4        3        1         1
  * members and keys                              19        5       14        13
  * people, roles, interests, organisations       52       25       27        27
@@ -1029,11 +1126,11 @@ typedef struct {
  * mutual aid                                    72       22       50        41
  * checkpoints                                   13        3       10         8
  * deadlines by the log's clock                   3        2        1         1
- * total                                        353               220       200
+ * total                                        362               224       203
  */
-#define S_GOLDEN_RULES_VERSION 5
-#define S_GOLDEN_POSITIONS 351
-#define S_GOLDEN_HEAD "ba0a9067e6b597eae416ce5fa14f3b190a0631ecedefc237919092ecf5e229f1"
+#define S_GOLDEN_RULES_VERSION 6
+#define S_GOLDEN_POSITIONS 360
+#define S_GOLDEN_HEAD "4249ad2f357c1266e87627206bd3d09627074ca56ee39badcfd25a241af8ce09"
 
 static const s_golden_t s_golden[] = {
     /* genesis */
@@ -1057,419 +1154,428 @@ static const s_golden_t s_golden[] = {
     {15, "malformed command: payload is command kind 10, header says 11"},
     {16, "malformed command: unknown command kind 99"},
     {17, "malformed command: actor name longer than 127 bytes"},
-    /* Raw and ClockTick */
     {18, ""},
     {19, ""},
-    {20, "clock tick 18446744073709551615 is out of range"},
+    {20, ""},
     {21, ""},
-    /* members and keys */
-    {22, "only the membership administrator may add members; RTD is not it"},
-    {23, "public key of RTF is not a valid Ed25519 key"},
-    {24, "that public key already belongs to RX4"},
-    {25, "RTD is already a member"},
-    {26, ""},
+    {22, "bad signature"},
+    {23, ""},
+    {24, "malformed envelope: envelope's batch fields do not fit version 1"},
+    {25, "malformed envelope: envelope's batch fields do not fit version 2"},
+    {26, "malformed envelope: envelope version 3 is not supported (this node speaks 1 to 2)"},
+    /* Raw and ClockTick */
     {27, ""},
     {28, ""},
-    {29, "signed with a key not in force for RX6"},
+    {29, "clock tick 18446744073709551615 is out of range"},
     {30, ""},
-    {31, "only RX4 itself or the membership administrator may rotate its key"},
-    {32, "that key is already the key in force for RX4"},
-    {33, "ZZZ is not a member"},
-    {34, "that public key already belongs to RTD"},
-    {35, "new public key for RX4 is not a valid Ed25519 key"},
-    {36, "only the membership administrator may remove members; RTD is not it"},
-    {37, "the administrator QHM cannot remove itself"},
-    {38, "ZZZ is not a member"},
+    /* members and keys */
+    {31, "only the membership administrator may add members; RTD is not it"},
+    {32, "public key of RTF is not a valid Ed25519 key"},
+    {33, "that public key already belongs to RX4"},
+    {34, "RTD is already a member"},
+    {35, ""},
+    {36, ""},
+    {37, ""},
+    {38, "signed with a key not in force for RX6"},
     {39, ""},
-    {40, "unknown organisation RTF"},
-    /* people, roles, interests, organisations */
-    {41, ""},
-    {42, ""},
-    {43, ""},
-    {44, ""},
-    {45, ""},
-    {46, ""},
-    {47, ""},
+    {40, "only RX4 itself or the membership administrator may rotate its key"},
+    {41, "that key is already the key in force for RX4"},
+    {42, "ZZZ is not a member"},
+    {43, "that public key already belongs to RTD"},
+    {44, "new public key for RX4 is not a valid Ed25519 key"},
+    {45, "only the membership administrator may remove members; RTD is not it"},
+    {46, "the administrator QHM cannot remove itself"},
+    {47, "ZZZ is not a member"},
     {48, ""},
-    {49, ""},
-    {50, "person id 'bad id' is not valid: 1 to 127 printable characters without spaces, as "
-         "they sign in (e.g. dr.amina.khan)"},
-    {51, "sir.liam is already registered for QHM as Sir Liam Hartley"},
-    {52, "new.person needs a name: one line of text, under 512 bytes"},
-    {53, "QHM has no registered person ghost"},
+    {49, "unknown organisation RTF"},
+    /* people, roles, interests, organisations */
+    {50, ""},
+    {51, ""},
+    {52, ""},
+    {53, ""},
     {54, ""},
     {55, ""},
     {56, ""},
     {57, ""},
-    {58, "HWB-E06000057 is already registered as Northumberland Health and Wellbeing Board"},
-    {59, "only the membership administrator, or the organisation's parent member (e.g. a "
-         "council for its HWB, with --parent RTD), may register HWB-E08000021"},
-    {60, "RTD is a member of the group; it needs no registration"},
-    {61, "'bad id' is not a valid organisation id (1 to 31 of A-Z a-z 0-9 _ -)"},
-    {62, "parent ZZZ is not a member of the group"},
-    {63, "organisation kind 'hwb board' is not valid (hwb, icp, nhse, healthwatch ...)"},
+    {58, ""},
+    {59, "person id 'bad id' is not valid: 1 to 127 printable characters without spaces, as "
+         "they sign in (e.g. dr.amina.khan)"},
+    {60, "sir.liam is already registered for QHM as Sir Liam Hartley"},
+    {61, "new.person needs a name: one line of text, under 512 bytes"},
+    {62, "QHM has no registered person ghost"},
+    {63, ""},
     {64, ""},
     {65, ""},
     {66, ""},
-    {67, ""},
-    {68, ""},
-    {69, ""},
-    {70, ""},
-    {71, ""},
-    {72, "Chair of the ICB already has 1 holder, the most the scheme allows; end an appointment "
+    {67, "HWB-E06000057 is already registered as Northumberland Health and Wellbeing Board"},
+    {68, "only the membership administrator, or the organisation's parent member (e.g. a "
+         "council for its HWB, with --parent RTD), may register HWB-E08000021"},
+    {69, "RTD is a member of the group; it needs no registration"},
+    {70, "'bad id' is not a valid organisation id (1 to 31 of A-Z a-z 0-9 _ -)"},
+    {71, "parent ZZZ is not a member of the group"},
+    {72, "organisation kind 'hwb board' is not valid (hwb, icp, nhse, healthwatch ...)"},
+    {73, ""},
+    {74, ""},
+    {75, ""},
+    {76, ""},
+    {77, ""},
+    {78, ""},
+    {79, ""},
+    {80, ""},
+    {81, "Chair of the ICB already has 1 holder, the most the scheme allows; end an appointment "
          "first"},
-    {73, "Chair of the ICB is held by people of icb organisations; RTD is foundation_trust"},
-    {74, "sir.liam of QHM already holds Chair of the ICB"},
-    {75, "Partner member: NHS trusts and foundation trusts is appointed by an organisation of "
+    {82, "Chair of the ICB is held by people of icb organisations; RTD is foundation_trust"},
+    {83, "sir.liam of QHM already holds Chair of the ICB"},
+    {84, "Partner member: NHS trusts and foundation trusts is appointed by an organisation of "
          "kind icb; RTD is foundation_trust"},
-    {76, "no role 'president' in the scheme in force (version 1); its roles: chair, "
+    {85, "no role 'president' in the scheme in force (version 1); its roles: chair, "
          "chief_executive, finance_director, medical_director, nursing_director, non_executive, "
          "partner_trust, partner_primary_care, partner_local_authority, hwb_chair, "
          "consultee_contact"},
-    {77, "HWB-E06000057 is not a member organisation of the group"},
-    {78, "RTD has not registered ghost; RTD registers its people with: icsctl people register "
+    {86, "HWB-E06000057 is not a member organisation of the group"},
+    {87, "RTD has not registered ghost; RTD registers its people with: icsctl people register "
          "ghost --name NAME"},
-    {79, "E06000057 appoints its own Chair of a health and wellbeing board; QHM cannot"},
-    {80, "Chair of a health and wellbeing board acts for a named organisation: give its id as "
+    {88, "E06000057 appoints its own Chair of a health and wellbeing board; QHM cannot"},
+    {89, "Chair of a health and wellbeing board acts for a named organisation: give its id as "
          "the scope (e.g. --scope HWB-E06000057)"},
-    {81, "Executive Director of Finance takes no scope"},
-    {82, "scope HWB-ZZZ is not an organisation known to the group; register it first (icsctl "
+    {90, "Executive Director of Finance takes no scope"},
+    {91, "scope HWB-ZZZ is not an organisation known to the group; register it first (icsctl "
          "people org add)"},
-    {83, "ned.one of QHM does not hold Chair of the ICB"},
-    {84, ""},
-    {85, "an interest in plan:jfp-2026 is already declared (at index 84)"},
-    {86, "interest subject 'bad subject' is not valid: 1 to 64 printable characters without "
-         "spaces, e.g. org:RTD, plan:jfp-2026 or tag:virtual-wards"},
-    {87, "describe the interest: one line of text, under 512 bytes"},
-    {88, "ned.one of QHM has no declared interest in tag:virtual-wards to withdraw"},
-    {89, ""},
-    {90, ""},
-    {91, "nobody is not registered as acting for RX6; RX6 registers its people with: icsctl "
-         "people register nobody --name NAME --key KEY"},
-    {92, ""},
-    /* person signatures */
+    {92, "ned.one of QHM does not hold Chair of the ICB"},
     {93, ""},
-    {94, "replayed person signature: sequence number 2 of ops.lead of RX6 is not above the last "
-         "applied (2)"},
-    {95, "ops.lead of RX6 did not sign this: every action of a person carries their own "
-         "signature (icsctl keys person-gen; their organisation registers the key)"},
-    {96, "person signature of ops.lead of RX6 is by key 9ccda92687ad05e4, not the key "
-         "registered for them"},
-    {97, "bad person signature of ops.lead of RX6"},
-    {98, "replayed person signature: sequence number 1 of ops.lead of RX6 is not above the last "
-         "applied (2)"},
-    {99, "ops.lead is not registered as acting for RX4; RX4 registers its people with: icsctl "
-         "people register ops.lead --name NAME --key KEY"},
-    {100, "malformed command: a person signature but no person named"},
-    {101, "RX6 has an administrator person: people are registered, re-keyed and revoked by an "
-          "administrator, signing with their own key"},
-    {102, "ned.two is not an administrator of QHM: only an administrator registers, re-keys or "
-          "revokes its people"},
-    {103, "night.manager needs a key: the Ed25519 public key they sign with (icsctl keys "
-          "person-gen prints it)"},
-    {104, ""},
-    {105, ""},
-    {106, "person signature of night.manager of RX6 is by key 9ccda92687ad05e4, not the key "
+    {94, "an interest in plan:jfp-2026 is already declared (at index 93)"},
+    {95, "interest subject 'bad subject' is not valid: 1 to 64 printable characters without "
+         "spaces, e.g. org:RTD, plan:jfp-2026 or tag:virtual-wards"},
+    {96, "describe the interest: one line of text, under 512 bytes"},
+    {97, "ned.one of QHM has no declared interest in tag:virtual-wards to withdraw"},
+    {98, ""},
+    {99, ""},
+    {100, "nobody is not registered as acting for RX6; RX6 registers its people with: icsctl "
+          "people register nobody --name NAME --key KEY"},
+    {101, ""},
+    /* person signatures */
+    {102, ""},
+    {103, "replayed person signature: sequence number 2 of ops.lead of RX6 is not above the "
+          "last applied (2)"},
+    {104, "ops.lead of RX6 did not sign this: every action of a person carries their own "
+          "signature (icsctl keys person-gen; their organisation registers the key)"},
+    {105, "person signature of ops.lead of RX6 is by key 9ccda92687ad05e4, not the key "
           "registered for them"},
-    {107, ""},
-    {108, "night.manager is not an administrator of RX6: only an administrator registers, "
-          "re-keys or revokes its people"},
-    {109, ""},
-    {110, "night.manager of RX6 was revoked at index 109: their signature no longer counts"},
-    /* the scheme, changed by motion */
-    {111, "the proposed scheme is the one in force (version 1)"},
-    {112, "the proposed scheme is not valid: the policy defines 0 rules (1 to 64 allowed)"},
-    {113, "wrong role: only the Chair of the ICB may propose to policy.change (rule "
-          "policy.change); sam.allen of QHM holds: Chief Executive"},
+    {106, "bad person signature of ops.lead of RX6"},
+    {107, "replayed person signature: sequence number 1 of ops.lead of RX6 is not above the "
+          "last applied (2)"},
+    {108, "ops.lead is not registered as acting for RX4; RX4 registers its people with: icsctl "
+          "people register ops.lead --name NAME --key KEY"},
+    {109, "malformed command: a person signature but no person named"},
+    {110, "RX6 has an administrator person: people are registered, re-keyed and revoked by an "
+          "administrator, signing with their own key"},
+    {111, "ned.two is not an administrator of QHM: only an administrator registers, re-keys or "
+          "revokes its people"},
+    {112, "night.manager needs a key: the Ed25519 public key they sign with (icsctl keys "
+          "person-gen prints it)"},
+    {113, ""},
     {114, ""},
-    {115, ""},
+    {115, "person signature of night.manager of RX6 is by key 9ccda92687ad05e4, not the key "
+          "registered for them"},
     {116, ""},
-    {117, ""},
+    {117, "night.manager is not an administrator of RX6: only an administrator registers, "
+          "re-keys or revokes its people"},
     {118, ""},
-    {119, ""},
-    {120, "too late: motion 114 closed at 2026-01-01T00:03:00Z (index 119): carried: 5 for, 0 "
-          "against, 0 abstaining of 7 members (the 2 yet to vote could not change it)"},
-    {121, ""},
-    {122, "motion 121 on the same matter (policy) is already open; it must close first"},
+    {119, "night.manager of RX6 was revoked at index 118: their signature no longer counts"},
+    /* the scheme, changed by motion */
+    {120, "the proposed scheme is the one in force (version 1)"},
+    {121, "the proposed scheme is not valid: the policy defines 0 rules (1 to 64 allowed)"},
+    {122, "wrong role: only the Chair of the ICB may propose to policy.change (rule "
+          "policy.change); sam.allen of QHM holds: Chief Executive"},
     {123, ""},
     {124, ""},
     {125, ""},
-    /* plans and amendments */
     {126, ""},
-    {127, "plan jfp-2026 already exists (created by QHM at index 126)"},
-    {128, "plan id 'JFP 2026' is not valid: a lower-case letter or digit, then a-z 0-9 _ . -, "
-          "at most 31 (e.g. jfp-2026)"},
-    {129, "period '2026' is not a range of financial years such as 2026/27-2030/31"},
-    {130, "a plan has 1 to 200 sections; 0 given"},
-    {131, "section intro is given twice"},
-    {132, "nobody is not registered as acting for QHM; QHM registers its people with: icsctl "
-          "people register nobody --name NAME --key KEY"},
+    {127, ""},
+    {128, ""},
+    {129, "too late: motion 123 closed at 2026-01-01T00:03:09Z (index 128): carried: 5 for, 0 "
+          "against, 0 abstaining of 7 members (the 2 yet to vote could not change it)"},
+    {130, ""},
+    {131, "motion 130 on the same matter (policy) is already open; it must close first"},
+    {132, ""},
     {133, ""},
     {134, ""},
+    /* plans and amendments */
     {135, ""},
-    {136, ""},
-    {137, ""},
-    {138, "unknown amendment operation 9 (replace, insert, delete or add)"},
-    {139, "an amendment needs a rationale: why the change (under 65536 bytes)"},
-    {140, "there is no section nope in version 1 of plan jfp-2026"},
-    {141, "plan jfp-2026 has versions 1 to 1; there is no version 5 to amend"},
-    {142, "replace changes the whole section; it takes no paragraph number"},
-    {143, "the amendment changes nothing: section intro already reads so"},
-    {144, "there is no plan nope"},
-    {145, "delete takes no text, title or --after"},
-    {146, "inserting text takes no title; replace the section to retitle it"},
-    {147, "section intro already exists in version 1; to change it, replace its text instead"},
-    {148, "section urgent-care has 2 paragraphs: insert before 1 to 3, or 0 for the end"},
-    {149, ""},
-    {150, "nobody can decide this yet: no one holds the role of Chief Executive; appoint them "
+    {136, "plan jfp-2026 already exists (created by QHM at index 135)"},
+    {137, "plan id 'JFP 2026' is not valid: a lower-case letter or digit, then a-z 0-9 _ . -, "
+          "at most 31 (e.g. jfp-2026)"},
+    {138, "period '2026' is not a range of financial years such as 2026/27-2030/31"},
+    {139, "a plan has 1 to 200 sections; 0 given"},
+    {140, "section intro is given twice"},
+    {141, "nobody is not registered as acting for QHM; QHM registers its people with: icsctl "
+          "people register nobody --name NAME --key KEY"},
+    {142, ""},
+    {143, ""},
+    {144, ""},
+    {145, ""},
+    {146, ""},
+    {147, "unknown amendment operation 9 (replace, insert, delete or add)"},
+    {148, "an amendment needs a rationale: why the change (under 65536 bytes)"},
+    {149, "there is no section nope in version 1 of plan jfp-2026"},
+    {150, "plan jfp-2026 has versions 1 to 1; there is no version 5 to amend"},
+    {151, "replace changes the whole section; it takes no paragraph number"},
+    {152, "the amendment changes nothing: section intro already reads so"},
+    {153, "there is no plan nope"},
+    {154, "delete takes no text, title or --after"},
+    {155, "inserting text takes no title; replace the section to retitle it"},
+    {156, "section intro already exists in version 1; to change it, replace its text instead"},
+    {157, "section urgent-care has 2 paragraphs: insert before 1 to 3, or 0 for the end"},
+    {158, ""},
+    {159, "nobody can decide this yet: no one holds the role of Chief Executive; appoint them "
           "first (icsctl people role)"},
-    {151, ""},
-    {152, ""},
-    {153, "stale amendment: section intro changed in version 2 (amendment 133, RTD "
-          "dr.amina.khan) after your base version 1; nothing was merged. Rebase: icsctl plan "
-          "diff jfp-2026 1 2, then propose again with --base 2"},
-    {154, "amendment 134 was superseded: section intro changed in version 2 (amendment 133, RTD "
-          "dr.amina.khan) after your base version 1; nothing was merged. Rebase: icsctl plan "
-          "diff jfp-2026 1 2, then propose again with --base 2"},
-    {155, "there is no amendment 999999"},
-    {156, "only E06000057, which proposed amendment 135, may withdraw it"},
-    {157, ""},
-    {158, "amendment 135 is withdrawn; only a proposed amendment can be withdrawn"},
-    {159, "there is no amendment 999999"},
     {160, ""},
     {161, ""},
-    {162, "amendment 136 is rejected; only a proposed amendment can be withdrawn"},
-    {163, ""},
-    /* consultations */
-    {164, "the closing time 2025-12-31T23:03:45Z has already passed by the log's clock"},
-    {165, "consultee ZZZ is not an organisation known to the group; register it first (icsctl "
-          "people org add ZZZ --kind KIND --name NAME)"},
-    {166, "no organisation of kind healthwatch is known to the group; register one first "
-          "(icsctl people org add ID --kind healthwatch)"},
-    {167, "plan jfp-2026 has versions 1 to 3; there is no version 9"},
-    {168, "there is no plan nope"},
+    {162, "stale amendment: section intro changed in version 2 (amendment 142, RTD "
+          "dr.amina.khan) after your base version 1; nothing was merged. Rebase: icsctl plan "
+          "diff jfp-2026 1 2, then propose again with --base 2"},
+    {163, "amendment 143 was superseded: section intro changed in version 2 (amendment 142, RTD "
+          "dr.amina.khan) after your base version 1; nothing was merged. Rebase: icsctl plan "
+          "diff jfp-2026 1 2, then propose again with --base 2"},
+    {164, "there is no amendment 999999"},
+    {165, "only E06000057, which proposed amendment 144, may withdraw it"},
+    {166, ""},
+    {167, "amendment 144 is withdrawn; only a proposed amendment can be withdrawn"},
+    {168, "there is no amendment 999999"},
     {169, ""},
-    {170, "consultation 169 on version 3 of plan jfp-2026 has not closed yet; a version is "
+    {170, ""},
+    {171, "amendment 145 is rejected; only a proposed amendment can be withdrawn"},
+    {172, ""},
+    /* consultations */
+    {173, "the closing time 2025-12-31T23:03:54Z has already passed by the log's clock"},
+    {174, "consultee ZZZ is not an organisation known to the group; register it first (icsctl "
+          "people org add ZZZ --kind KIND --name NAME)"},
+    {175, "no organisation of kind healthwatch is known to the group; register one first "
+          "(icsctl people org add ID --kind healthwatch)"},
+    {176, "plan jfp-2026 has versions 1 to 3; there is no version 9"},
+    {177, "there is no plan nope"},
+    {178, ""},
+    {179, "consultation 178 on version 3 of plan jfp-2026 has not closed yet; a version is "
           "adopted only after its consultation closes"},
-    {171, ""},
-    {172, "HWB-E06000057 is a health and wellbeing board: its response must say whether the "
+    {180, ""},
+    {181, "HWB-E06000057 is a health and wellbeing board: its response must say whether the "
           "draft takes proper account of its joint local health and wellbeing strategy (yes or "
           "no, with reasons)"},
-    {173, "give the health and wellbeing board's reasons for its opinion"},
-    {174, ""},
-    {175, "RTD's response to consultation 169 already says exactly this (revision 1)"},
-    {176, ""},
-    {177, "only a health and wellbeing board gives the statutory opinion; RX4 is mental_health"},
-    {178, "RX6 is not a consultee of consultation 169 (icsctl consult show 169 lists them)"},
-    {179, "sam.allen of QHM may not respond for HWB-E06000057: that needs a role acting for it "
-          "(e.g. hwb_chair or consultee_contact with scope HWB-E06000057)"},
-    {180, "a response takes a position: support, support with changes, object or no comment"},
-    {181, "there is no consultation 999999"},
-    {182, "'bad id' is not an organisation id"},
+    {182, "give the health and wellbeing board's reasons for its opinion"},
     {183, ""},
-    {184, "too late: consultation 169 on jfp-2026 version 3 closed at 2026-01-01T02:03:50Z (its "
-          "deadline); responses are no longer accepted"},
+    {184, "RTD's response to consultation 178 already says exactly this (revision 1)"},
     {185, ""},
-    {186, "consultation 185 opens at 2026-01-02T02:05:06Z; respond then"},
-    {187, "consultation 185 has not opened yet (it opens at 2026-01-02T02:05:06Z)"},
-    {188, "there is no consultation 999999"},
-    {189, ""},
-    {190, ""},
-    {191, "consultation 169 is already closed at 2026-01-01T02:03:50Z (its deadline)"},
-    {192, "too late: consultation 185 on jfp-2026 version 3 closed early at "
-          "2026-01-02T02:06:07Z by motion 190; responses are no longer accepted"},
+    {186, "only a health and wellbeing board gives the statutory opinion; RX4 is mental_health"},
+    {187, "RX6 is not a consultee of consultation 178 (icsctl consult show 178 lists them)"},
+    {188, "sam.allen of QHM may not respond for HWB-E06000057: that needs a role acting for it "
+          "(e.g. hwb_chair or consultee_contact with scope HWB-E06000057)"},
+    {189, "a response takes a position: support, support with changes, object or no comment"},
+    {190, "there is no consultation 999999"},
+    {191, "'bad id' is not an organisation id"},
+    {192, ""},
+    {193, "too late: consultation 178 on jfp-2026 version 3 closed at 2026-01-01T02:03:59Z (its "
+          "deadline); responses are no longer accepted"},
+    {194, ""},
+    {195, "consultation 194 opens at 2026-01-02T02:05:15Z; respond then"},
+    {196, "consultation 194 has not opened yet (it opens at 2026-01-02T02:05:15Z)"},
+    {197, "there is no consultation 999999"},
+    {198, ""},
+    {199, ""},
+    {200, "consultation 178 is already closed at 2026-01-01T02:03:59Z (its deadline)"},
+    {201, "too late: consultation 194 on jfp-2026 version 3 closed early at "
+          "2026-01-02T02:06:16Z by motion 199; responses are no longer accepted"},
     /* motions and votes */
-    {193, "wrong role: only the Chair of the ICB or Chief Executive may propose to plan.adopt "
+    {202, "wrong role: only the Chair of the ICB or Chief Executive may propose to plan.adopt "
           "(rule plan.adopt); dr.amina.khan of RTD holds: Partner member: NHS trusts and "
           "foundation trusts"},
-    {194, "version 2 of plan jfp-2026 has not been consulted on; open a consultation on it "
+    {203, "version 2 of plan jfp-2026 has not been consulted on; open a consultation on it "
           "(icsctl consult open) and let it close first"},
-    {195, ""},
-    {196, "motion 195 on the same matter (plan.adopt:jfp-2026) is already open; it must close "
+    {204, ""},
+    {205, "motion 204 on the same matter (plan.adopt:jfp-2026) is already open; it must close "
           "first"},
-    {197, "ned.two of QHM is excluded from voting on motion 195: declared interest in "
+    {206, "ned.two of QHM is excluded from voting on motion 204: declared interest in "
           "plan:jfp-2026 (Chairs a provider collaborative bidding for the plan's contracts)"},
-    {198, "ops.lead of RX6 is not in the electorate of motion 195 (ICB Board)"},
-    {199, ""},
-    {200, "duplicate vote: fiona.d of QHM already voted against on motion 195 (index 199); to "
+    {207, "ops.lead of RX6 is not in the electorate of motion 204 (ICB Board)"},
+    {208, ""},
+    {209, "duplicate vote: fiona.d of QHM already voted against on motion 204 (index 208); to "
           "change it, vote differently"},
-    {201, ""},
-    {202, "a vote is for, against or abstain"},
-    {203, "the reason for a vote is one line, under 512 bytes"},
-    {204, "no person signed this: it needs a person of QHM, signing with their own key (icsctl "
-          "keys person-gen)"},
-    {205, "there is no motion 999999"},
-    {206, ""},
-    {207, "ned.one of QHM no longer holds the role (non_executive) that entitled them to vote "
-          "on motion 195"},
-    {208, "only QHM, which proposed motion 195, may withdraw it"},
-    {209, ""},
     {210, ""},
-    {211, ""},
-    {212, "too late: motion 195 closed at 2026-01-02T02:06:28Z (index 211): carried: 3 for, 0 "
-          "against, 1 abstaining of 7 members (1 excluded for a declared interest) (the 2 yet "
-          "to vote could not change it)"},
-    {213, "motion 195 is carried; only an open motion can be withdrawn"},
-    {214, "version 3 of plan jfp-2026 is already the adopted version"},
-    {215, "version 3 of plan jfp-2026 is adopted; an older version cannot replace it"},
-    {216, "RTD is already a member"},
-    {217, ""},
+    {211, "a vote is for, against or abstain"},
+    {212, "the reason for a vote is one line, under 512 bytes"},
+    {213, "no person signed this: it needs a person of QHM, signing with their own key (icsctl "
+          "keys person-gen)"},
+    {214, "there is no motion 999999"},
+    {215, ""},
+    {216, "ned.one of QHM no longer holds the role (non_executive) that entitled them to vote "
+          "on motion 204"},
+    {217, "only QHM, which proposed motion 204, may withdraw it"},
     {218, ""},
     {219, ""},
     {220, ""},
-    {221, ""},
-    {222, "only the membership administrator may add members; RTD is not it"},
-    {223, ""},
-    {224, ""},
-    {225, "QHM administers membership; it cannot be removed by motion"},
-    {226, "ZZZ is not a member"},
+    {221, "too late: motion 204 closed at 2026-01-02T02:06:37Z (index 220): carried: 3 for, 0 "
+          "against, 1 abstaining of 7 members (1 excluded for a declared interest) (the 2 yet "
+          "to vote could not change it)"},
+    {222, "motion 204 is carried; only an open motion can be withdrawn"},
+    {223, "version 3 of plan jfp-2026 is already the adopted version"},
+    {224, "version 3 of plan jfp-2026 is adopted; an older version cannot replace it"},
+    {225, "RTD is already a member"},
+    {226, ""},
     {227, ""},
-    {228, "only QHM, which proposed motion 227, may withdraw it"},
+    {228, ""},
     {229, ""},
-    {230, "too late: motion 227 closed at 2026-01-02T02:06:46Z (index 229): withdrawn by "
-          "sir.liam of QHM: overtaken by events"},
-    {231, "motion 227 is withdrawn; only an open motion can be withdrawn"},
-    {232, "there is no motion 999999"},
+    {230, ""},
+    {231, "only the membership administrator may add members; RTD is not it"},
+    {232, ""},
     {233, ""},
-    {234, ""},
-    {235, "mutual aid of 5 needs no approval: no approval needed: 5 is within the threshold of "
-          "20 units of the resource catalogue"},
-    {236, "approving mutual aid needs the offer's index and a value above 0"},
-    {237, "ZZZ is not a member"},
+    {234, "QHM administers membership; it cannot be removed by motion"},
+    {235, "ZZZ is not a member"},
+    {236, ""},
+    {237, "only QHM, which proposed motion 236, may withdraw it"},
     {238, ""},
-    {239, "a motion must say what it decides (adopt a plan version, accept an amendment, open "
+    {239, "too late: motion 236 closed at 2026-01-02T02:06:55Z (index 238): withdrawn by "
+          "sir.liam of QHM: overtaken by events"},
+    {240, "motion 236 is withdrawn; only an open motion can be withdrawn"},
+    {241, "there is no motion 999999"},
+    {242, ""},
+    {243, ""},
+    {244, "mutual aid of 5 needs no approval: no approval needed: 5 is within the threshold of "
+          "20 units of the resource catalogue"},
+    {245, "approving mutual aid needs the offer's index and a value above 0"},
+    {246, "ZZZ is not a member"},
+    {247, ""},
+    {248, "a motion must say what it decides (adopt a plan version, accept an amendment, open "
           "or close a consultation, admit or remove a member, change the scheme, approve mutual "
           "aid)"},
-    {240, "a motion's title is one line, under 512 bytes"},
-    {241, "subject 'bad subject' is not valid: printable, no spaces, at most 64 bytes (e.g. "
+    {249, "a motion's title is one line, under 512 bytes"},
+    {250, "subject 'bad subject' is not valid: printable, no spaces, at most 64 bytes (e.g. "
           "tag:virtual-wards)"},
-    {242, "consultation 185 is already closed early at 2026-01-02T02:06:07Z by motion 190"},
+    {251, "consultation 194 is already closed early at 2026-01-02T02:06:16Z by motion 199"},
     /* OPEL */
-    {243, ""},
-    {244, ""},
-    {245, ""},
-    {246, ""},
-    {247, ""},
-    {248, ""},
-    {249, ""},
-    {250, ""},
-    {251, ""},
     {252, ""},
     {253, ""},
     {254, ""},
     {255, ""},
     {256, ""},
-    {257, "OPEL level 5 is not 1 to 4"},
-    {258, "unknown provider type 'hospital' (expected acute, ambulance, mental_health, "
-          "community or social_care)"},
-    {259, "'cat2_mean_mins' is not an OPEL parameter for acute providers (see icsctl opel "
-          "parameters acute)"},
-    {260, "ed_4h_pct = 101 is out of range (0 to 100%)"},
-    {261, "parameter ed_4h_pct is given twice"},
-    {262, "note is longer than 500 bytes, or not plain UTF-8 text"},
-    {263, "17 parameters given; at most 16"},
-    /* mutual aid */
+    {257, ""},
+    {258, ""},
+    {259, ""},
+    {260, ""},
+    {261, ""},
+    {262, ""},
+    {263, ""},
     {264, ""},
-    {265, "unknown resource 'beds' (icsctl aid resources lists them)"},
-    {266, "registered_nurses needs a specialty (e.g. critical_care or ed)"},
-    {267, "quantity 0 is not 1 to 10000"},
-    {268, "urgency is missing or unknown (immediate, within 4 hours, within 24 hours or planned)"},
-    {269, "site must say where the aid is needed (1 to 120 bytes of text)"},
-    {270, "needed until 2026-01-02T01:07:27Z is already past"},
-    {271, "expiry 2026-01-02T01:07:28Z is already past"},
-    {272, ""},
+    {265, ""},
+    {266, "OPEL level 5 is not 1 to 4"},
+    {267, "unknown provider type 'hospital' (expected acute, ambulance, mental_health, "
+          "community or social_care)"},
+    {268, "'cat2_mean_mins' is not an OPEL parameter for acute providers (see icsctl opel "
+          "parameters acute)"},
+    {269, "ed_4h_pct = 101 is out of range (0 to 100%)"},
+    {270, "parameter ed_4h_pct is given twice"},
+    {271, "note is longer than 500 bytes, or not plain UTF-8 text"},
+    {272, "17 parameters given; at most 16"},
+    /* mutual aid */
     {273, ""},
-    {274, ""},
-    {275, ""},
-    {276, ""},
-    {277, "RTD cannot offer aid against its own request 264"},
-    {278, "offer of 0 is not 1 to the 30 beds requested"},
-    {279, "offer of 31 is not 1 to the 30 beds requested"},
-    {280, "there is no request 999999 in group nenc"},
-    {281, "valid until 2026-01-02T02:06:38Z is already past"},
-    {282, "site.manager is not registered as acting for RX6; RX6 registers its people with: "
-          "icsctl people register site.manager --name NAME --key KEY"},
-    {283, "offer 273 is for 15 beds; 16 cannot be accepted"},
-    {284, "there is no offer 999999 in group nenc"},
+    {274, "unknown resource 'beds' (icsctl aid resources lists them)"},
+    {275, "registered_nurses needs a specialty (e.g. critical_care or ed)"},
+    {276, "quantity 0 is not 1 to 10000"},
+    {277, "urgency is missing or unknown (immediate, within 4 hours, within 24 hours or planned)"},
+    {278, "site must say where the aid is needed (1 to 120 bytes of text)"},
+    {279, "needed until 2026-01-02T01:07:36Z is already past"},
+    {280, "expiry 2026-01-02T01:07:37Z is already past"},
+    {281, ""},
+    {282, ""},
+    {283, ""},
+    {284, ""},
     {285, ""},
-    {286, "offer 272 was already accepted (10 at index 285); an offer is accepted once"},
-    {287, ""},
-    {288, "accepting 20 beds would exceed request 264: 30 requested, 25 already agreed, 5 still "
+    {286, "RTD cannot offer aid against its own request 273"},
+    {287, "offer of 0 is not 1 to the 30 beds requested"},
+    {288, "offer of 31 is not 1 to the 30 beds requested"},
+    {289, "there is no request 999999 in group nenc"},
+    {290, "valid until 2026-01-02T02:06:47Z is already past"},
+    {291, "site.manager is not registered as acting for RX6; RX6 registers its people with: "
+          "icsctl people register site.manager --name NAME --key KEY"},
+    {292, "offer 282 is for 15 beds; 16 cannot be accepted"},
+    {293, "there is no offer 999999 in group nenc"},
+    {294, ""},
+    {295, "offer 281 was already accepted (10 at index 294); an offer is accepted once"},
+    {296, ""},
+    {297, "accepting 20 beds would exceed request 273: 30 requested, 25 already agreed, 5 still "
           "needed (accept at most 5)"},
-    {289, ""},
-    {290, "request 264 is already met (30 beds agreed)"},
-    {291, "request 264 is already met (30 beds agreed)"},
-    {292, "offer 273's acceptance must be approved by Chief Executive, acting alone (rule "
+    {298, ""},
+    {299, "request 273 is already met (30 beds agreed)"},
+    {300, "request 273 is already met (30 beds agreed)"},
+    {301, "offer 282's acceptance must be approved by Chief Executive, acting alone (rule "
           "aid.approve); dr.amina.khan of RTD does not hold that role"},
-    {293, "offer 272's acceptance needed no approval"},
-    {294, "there is no offer 999999 in group nenc"},
-    {295, ""},
-    {296, "offer 273's acceptance was already approved"},
-    {297, ""},
-    {298, "offer 274's acceptance was declined at 2026-01-02T02:07:54Z"},
-    {299, "offer 275 is open, not awaiting approval"},
-    {300, "only RX4 (offering), RTD (requesting) or the group's coordinating organisation may "
-          "record offer 272 as delivered"},
-    {301, ""},
-    {302, "offer 272 is delivered, not accepted and awaiting delivery"},
-    {303, "offer 273 is accepted, not delivered"},
+    {302, "offer 281's acceptance needed no approval"},
+    {303, "there is no offer 999999 in group nenc"},
     {304, ""},
-    {305, "offer 275 is open, not accepted and awaiting delivery"},
-    {306, "only QHM, which made offer 275, may withdraw it"},
-    {307, "offer 273 was accepted at index 287: ask RTD to cancel the request or hand the aid "
+    {305, "offer 282's acceptance was already approved"},
+    {306, ""},
+    {307, "offer 283's acceptance was declined at 2026-01-02T02:08:03Z"},
+    {308, "offer 284 is open, not awaiting approval"},
+    {309, "only RX4 (offering), RTD (requesting) or the group's coordinating organisation may "
+          "record offer 281 as delivered"},
+    {310, ""},
+    {311, "offer 281 is delivered, not accepted and awaiting delivery"},
+    {312, "offer 282 is accepted, not delivered"},
+    {313, ""},
+    {314, "offer 284 is open, not accepted and awaiting delivery"},
+    {315, "only QHM, which made offer 284, may withdraw it"},
+    {316, "offer 282 was accepted at index 296: ask RTD to cancel the request or hand the aid "
           "back instead"},
-    {308, ""},
-    {309, "offer 275 was withdrawn by QHM at 2026-01-02T02:08:05Z"},
-    {310, "offer 275 was withdrawn by QHM at 2026-01-02T02:08:05Z"},
-    {311, "only RTD, which made request 264, may cancel it"},
-    {312, "there is no request 999999 in group nenc"},
-    {313, "group nenc has no regional group to escalate to (a node in both sets escalate_to in "
+    {317, ""},
+    {318, "offer 284 was withdrawn by QHM at 2026-01-02T02:08:14Z"},
+    {319, "offer 284 was withdrawn by QHM at 2026-01-02T02:08:14Z"},
+    {320, "only RTD, which made request 273, may cancel it"},
+    {321, "there is no request 999999 in group nenc"},
+    {322, "group nenc has no regional group to escalate to (a node in both sets escalate_to in "
           "its [group nenc] section)"},
-    {314, "only RTD, which made request 264, may escalate it"},
-    {315, "'nenc' is not another group's name"},
-    {316, ""},
-    {317, "group nenc escalates to ne-region, set by RTD; only RTD or the membership "
+    {323, "only RTD, which made request 273, may escalate it"},
+    {324, "'nenc' is not another group's name"},
+    {325, ""},
+    {326, "group nenc escalates to ne-region, set by RTD; only RTD or the membership "
           "administrator may change that"},
-    {318, ""},
-    {319, "bridge is not registered as acting for RX6; RX6 registers its people with: icsctl "
-          "people register bridge --name NAME --key KEY"},
-    {320, "bridge is not registered as acting for RX6; RX6 registers its people with: icsctl "
-          "people register bridge --name NAME --key KEY"},
-    {321, "bridge is not registered as acting for RX6; RX6 registers its people with: icsctl "
-          "people register bridge --name NAME --key KEY"},
-    {322, "link names home group 'nenc', which is not another group"},
-    {323, ""},
-    {324, ""},
-    {325, "request 323 was cancelled at 2026-01-02T02:08:21Z: nothing more can happen to it"},
-    {326, "request 323 was cancelled at 2026-01-02T02:08:21Z: nothing more can happen to it"},
     {327, ""},
-    {328, ""},
-    {329, ""},
-    {330, "request 327 expired at 2026-01-02T04:08:26Z: nothing more can happen to it"},
-    {331, "request 327 expired at 2026-01-02T04:08:26Z: nothing more can happen to it"},
-    {332, "request 327 expired at 2026-01-02T04:08:26Z: nothing more can happen to it"},
-    {333, "offer 276 lapsed at 2026-01-02T04:08:26Z"},
-    {334, ""},
-    {335, "request 264 was completed at 2026-01-02T04:08:31Z: nothing more can happen to it"},
-    /* checkpoints */
+    {328, "bridge is not registered as acting for RX6; RX6 registers its people with: icsctl "
+          "people register bridge --name NAME --key KEY"},
+    {329, "bridge is not registered as acting for RX6; RX6 registers its people with: icsctl "
+          "people register bridge --name NAME --key KEY"},
+    {330, "bridge is not registered as acting for RX6; RX6 registers its people with: icsctl "
+          "people register bridge --name NAME --key KEY"},
+    {331, "link names home group 'nenc', which is not another group"},
+    {332, ""},
+    {333, ""},
+    {334, "request 332 was cancelled at 2026-01-02T02:08:30Z: nothing more can happen to it"},
+    {335, "request 332 was cancelled at 2026-01-02T02:08:30Z: nothing more can happen to it"},
     {336, ""},
-    {337, "QHM already sent a checkpoint for position 320"},
+    {337, ""},
     {338, ""},
-    {339, "checkpoint for position 0, but this log holds positions 1 to 338"},
-    {340, "checkpoint for position 999999, but this log holds positions 1 to 339"},
-    {341, "checkpoint for position 4: checkpoints name positions that are multiples of 16"},
-    {342, "checkpoint chain is 5 bytes, not 32"},
-    {343, "checkpoint root is 31 bytes, not 32"},
-    {344, "checkpoint cosignature is 0 bytes, not 64"},
-    {345, "checkpoint cosignature of RX4 does not verify for the tree head of size 320"},
-    {346, "checkpoint cosignature of RX4 does not verify for the tree head of size 320"},
-    {347, "checkpoint cosignature of RX4 does not verify for the tree head of size 320"},
-    {348, ""},
+    {339, "request 336 expired at 2026-01-02T04:08:35Z: nothing more can happen to it"},
+    {340, "request 336 expired at 2026-01-02T04:08:35Z: nothing more can happen to it"},
+    {341, "request 336 expired at 2026-01-02T04:08:35Z: nothing more can happen to it"},
+    {342, "offer 285 lapsed at 2026-01-02T04:08:35Z"},
+    {343, ""},
+    {344, "request 273 was completed at 2026-01-02T04:08:40Z: nothing more can happen to it"},
+    /* checkpoints */
+    {345, ""},
+    {346, "QHM already sent a checkpoint for position 336"},
+    {347, ""},
+    {348, "checkpoint for position 0, but this log holds positions 1 to 347"},
+    {349, "checkpoint for position 999999, but this log holds positions 1 to 348"},
+    {350, "checkpoint for position 4: checkpoints name positions that are multiples of 16"},
+    {351, "checkpoint chain is 5 bytes, not 32"},
+    {352, "checkpoint root is 31 bytes, not 32"},
+    {353, "checkpoint cosignature is 0 bytes, not 64"},
+    {354, "checkpoint cosignature of RX4 does not verify for the tree head of size 336"},
+    {355, "checkpoint cosignature of RX4 does not verify for the tree head of size 336"},
+    {356, "checkpoint cosignature of RX4 does not verify for the tree head of size 336"},
+    {357, ""},
     /* deadlines by the log's clock */
-    {349, ""},
-    {350, "too late: motion 233 closed at 2026-02-01T04:08:46Z (index 349): lost: quorum not "
+    {358, ""},
+    {359, "too late: motion 242 closed at 2026-02-01T04:08:55Z (index 358): lost: quorum not "
           "met: 1 for, 0 against, 0 abstaining of 6 members (1 voted)"},
-    {351, ""},
+    {360, ""},
 };
 /* GOLDEN END */
 

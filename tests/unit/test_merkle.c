@@ -378,6 +378,11 @@ static void test_random_trees_agree_with_naive_recomputation(void **state)
             assert_int_equal(len, nlen);
             assert_memory_equal(proof, naive, len * 32);
             assert_true(ics_merkle_verify_inclusion(t->leaf[m], m, n, proof, len, want));
+            assert_int_equal(ics_merkle_inclusion_len(m, n), len);
+            assert_true(ics_merkle_inclusion_root(t->leaf[m], m, n, proof, len, root));
+            assert_memory_equal(root, want, 32);
+            assert_false(ics_merkle_inclusion_root(t->leaf[m], m, n, naive, len + 1, root));
+            assert_false(ics_merkle_inclusion_root(t->leaf[m], n, n, proof, len, root));
             if (len > 0) {
                 size_t at = s_rand(&seed) % (len * 32);
                 ((uint8_t *)proof)[at] ^= (uint8_t)(1u << (s_rand(&seed) % 8));
@@ -412,6 +417,28 @@ static void test_random_trees_agree_with_naive_recomputation(void **state)
                 assert_false(ics_merkle_verify_consistency(old, n, forged, want, naive, nlen));
             }
         }
+    }
+    free(t);
+}
+
+/* Every shape of the sealed batches of envelope.h (and more): the length
+ * ics_merkle_inclusion_len gives is the proof's. */
+static void test_inclusion_lengths(void **state)
+{
+    tree_t *t = calloc(1, sizeof *t);
+    ics_merkle_hash_t proof[ICS_MERKLE_PROOF_MAX];
+    (void)state;
+    assert_non_null(t);
+    for (uint64_t n = 1; n <= 130 && n <= MAX_LEAVES; n++) {
+        t->n = n;
+        for (uint64_t i = 0; i < n; i++)
+            ics_merkle_leaf_hash((const uint8_t *)&i, sizeof i, t->leaf[i]);
+        for (uint64_t m = 0; m < n; m++) {
+            size_t len;
+            assert_int_equal(ics_merkle_inclusion_proof(s_node, t, m, n, proof, &len), ICS_OK);
+            assert_int_equal(ics_merkle_inclusion_len(m, n), len);
+        }
+        assert_int_equal(ics_merkle_inclusion_len(n, n), 0);
     }
     free(t);
 }
@@ -460,6 +487,7 @@ int main(void)
         cmocka_unit_test(test_inclusion_proofs_of_the_ct_vectors),
         cmocka_unit_test(test_consistency_proofs_of_the_ct_vectors),
         cmocka_unit_test(test_random_trees_agree_with_naive_recomputation),
+        cmocka_unit_test(test_inclusion_lengths),
         cmocka_unit_test(test_huge_trees),
     };
     if (sodium_init() < 0)

@@ -1438,6 +1438,7 @@ static uint8_t *s_envelope(const char *group, size_t *len)
     uint8_t key_id[ICS_KEY_ID_BYTES] = {1}, sig[ICS_SIG_BYTES] = {2}, *buf = NULL;
 
     env.version = ICS_ENVELOPE_VERSION;
+    env.batch_size = 1; /* a batch of one: no path */
     env.group = (char *)group;
     env.org = (char *)"QHM";
     env.key_id.data = key_id;

@@ -331,6 +331,43 @@ static void verifier_takes_envelopes_under_their_key(void **state)
     free(buf);
 }
 
+/* A sealed batch: its envelopes share one signature, which the verifier
+ * queues once; the next batch's is queued again. */
+static void verifier_takes_a_batch_once(void **state)
+{
+    fixture_t *f = *state;
+    static const uint8_t payload[] = {0x0a, 0x00};
+    ics_envelope_fields_t fields[6];
+    uint8_t *buf[6];
+    size_t len[6];
+    ics_verifier_stats_t vs;
+    ics_err_t err;
+
+    assert_true(ics_sigmemo_enable(12));
+    for (size_t i = 0; i < 6; i++)
+        fields[i] = (ics_envelope_fields_t){.group = "nenc", .org = "QHM", .seq = 20 + i,
+                                            .timestamp_ms = 1700000000000ull, .kind = 1,
+                                            .payload = payload, .payload_len = sizeof payload};
+    assert_int_equal(ics_envelope_seal_batch(f->other, fields, 4, buf, len, &err), ICS_OK);
+    assert_int_equal(ics_envelope_seal_batch(f->other, fields + 4, 2, buf + 4, len + 4, &err),
+                     ICS_OK);
+    ics_verifier_t *v = ics_verifier_new(1, 16, &err);
+    assert_non_null(v);
+    for (size_t i = 0; i < 6; i++) {
+        Ics__V1__Envelope *env = NULL;
+        assert_int_equal(ics_envelope_decode(buf[i], len[i], &env, &err), ICS_OK);
+        ics_verifier_push_envelope(v, env, ics_identity_public(f->other));
+        ics__v1__envelope__free_unpacked(env, NULL);
+        free(buf[i]);
+    }
+    s_wait_checked(v, 2);
+    ics_verifier_stats(v, &vs);
+    assert_int_equal(vs.queued, 2);
+    assert_int_equal(vs.repeated, 4);
+    assert_int_equal(vs.valid, 2);
+    ics_verifier_destroy(&v);
+}
+
 /* A person's signature, made by icsctl and checked by nobody on the way:
  * checked ahead of apply under the person's key, found in the memo when
  * the state machine verifies it (ics_person_verify). */
@@ -403,6 +440,7 @@ int main(void)
         cmocka_unit_test(verifier_full_queue_drops),
         cmocka_unit_test(verifier_takes_every_burst),
         cmocka_unit_test(verifier_takes_envelopes_under_their_key),
+        cmocka_unit_test(verifier_takes_a_batch_once),
         cmocka_unit_test(verifier_takes_person_signatures),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
