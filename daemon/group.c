@@ -1559,16 +1559,7 @@ static void s_send_stored(ics_group_t *self)
             s_try(self, p, now);
             pp = &p->next;
         } else {
-            *pp = p->next;
-            if (self->tick_seq == p->seq)
-                self->tick_seq = 0;
-            if (p->done != NULL) {
-                char msg[ICS_ERRMSG_SIZE + 64];
-                snprintf(msg, sizeof msg, "cannot store the submission in the outbox: %s",
-                         err.msg);
-                p->done(p->arg, rc, msg, NULL);
-            }
-            s_pending_free(p);
+            s_fail_pending(self, p, rc, "cannot store the submission in the outbox", err.msg);
         }
     }
 }
