@@ -20,9 +20,12 @@ static const char s_batch_domain[] = "ICSD-ENVBATCH-V2";
 
 #define S_STATEMENT_LEN (sizeof s_batch_domain - 1 + 4 + ICS_MERKLE_HASH_BYTES)
 
+/* Where the signing input goes: into p (room for cap bytes), or, when h is
+ * set, into a BLAKE2b state without being kept. */
 typedef struct {
     uint8_t *p;
     size_t len, cap;
+    crypto_generichash_state *h;
 } s_buf_t;
 
 static void s_put(s_buf_t *b, const void *data, size_t n)
@@ -30,7 +33,10 @@ static void s_put(s_buf_t *b, const void *data, size_t n)
     /* An empty bytes field decodes as NULL: memcpy may not be given it. */
     if (n == 0)
         return;
-    memcpy(b->p + b->len, data, n);
+    if (b->h != NULL)
+        crypto_generichash_update(b->h, data, n);
+    else
+        memcpy(b->p + b->len, data, n);
     b->len += n;
 }
 
@@ -52,41 +58,87 @@ static void s_put_bytes(s_buf_t *b, const void *data, size_t n)
     s_put(b, data, n);
 }
 
-static int s_signing_input(uint32_t version, const char *group, const char *org,
-                           const uint8_t *key_id, size_t key_id_len, uint64_t seq,
-                           uint64_t ts, uint32_t kind, const uint8_t *payload,
-                           size_t payload_len, uint8_t **out, size_t *out_len)
-{
-    size_t glen = strlen(group), olen = strlen(org);
-    s_buf_t b = {0};
+/* The fields the signing input covers. */
+typedef struct {
+    uint32_t version;
+    const char *group, *org;
+    const uint8_t *key_id;
+    size_t key_id_len;
+    uint64_t seq, ts;
+    uint32_t kind;
+    const uint8_t *payload;
+    size_t payload_len;
+} s_input_t;
 
-    if (glen > ICS_GROUP_MAX || olen > ICS_ORG_MAX || payload_len > ICS_ENVELOPE_MAX)
+static s_input_t s_input_of(const Ics__V1__Envelope *env)
+{
+    return (s_input_t){env->version, env->group, env->org, env->key_id.data, env->key_id.len,
+                       env->seq, env->timestamp_ms, env->kind, env->payload.data,
+                       env->payload.len};
+}
+
+/* Its length, or 0 when a field is over its limit. */
+static size_t s_input_len(const s_input_t *in)
+{
+    size_t glen = strlen(in->group), olen = strlen(in->org);
+
+    if (glen > ICS_GROUP_MAX || olen > ICS_ORG_MAX || in->payload_len > ICS_ENVELOPE_MAX)
+        return 0;
+    return sizeof s_domain - 1 + 4 + 4 + glen + 4 + olen + 4 + in->key_id_len + 8 + 8 + 4 +
+           4 + in->payload_len;
+}
+
+static void s_write_input(s_buf_t *b, const s_input_t *in)
+{
+    s_put(b, s_domain, sizeof s_domain - 1);
+    s_put_u32(b, in->version);
+    s_put_bytes(b, in->group, strlen(in->group));
+    s_put_bytes(b, in->org, strlen(in->org));
+    s_put_bytes(b, in->key_id, in->key_id_len);
+    s_put_u64(b, in->seq);
+    s_put_u64(b, in->ts);
+    s_put_u32(b, in->kind);
+    s_put_bytes(b, in->payload, in->payload_len);
+}
+
+static int s_signing_input(const s_input_t *in, uint8_t **out, size_t *out_len)
+{
+    s_buf_t b = {.cap = s_input_len(in)};
+
+    if (b.cap == 0)
         return ICS_ETOOBIG;
-    b.cap = sizeof s_domain - 1 + 4 + 4 + glen + 4 + olen + 4 + key_id_len + 8 + 8 +
-            4 + 4 + payload_len;
     b.p = malloc(b.cap);
     if (b.p == NULL)
         return ICS_ENOMEM;
-    s_put(&b, s_domain, sizeof s_domain - 1);
-    s_put_u32(&b, version);
-    s_put_bytes(&b, group, glen);
-    s_put_bytes(&b, org, olen);
-    s_put_bytes(&b, key_id, key_id_len);
-    s_put_u64(&b, seq);
-    s_put_u64(&b, ts);
-    s_put_u32(&b, kind);
-    s_put_bytes(&b, payload, payload_len);
+    s_write_input(&b, in);
     *out = b.p;
     *out_len = b.len;
+    return ICS_OK;
+}
+
+/* A version 2 envelope's leaf in its batch's tree: the Merkle leaf hash of
+ * the BLAKE2b-256 digest of its signing input (docs/log-format.md section
+ * 2), hashed as it is written, never copied. */
+static int s_leaf(const s_input_t *in, uint8_t leaf[ICS_MERKLE_HASH_BYTES])
+{
+    crypto_generichash_state h;
+    uint8_t digest[32];
+    s_buf_t b = {.h = &h};
+
+    if (s_input_len(in) == 0)
+        return ICS_ETOOBIG;
+    crypto_generichash_init(&h, NULL, 0, sizeof digest);
+    s_write_input(&b, in);
+    crypto_generichash_final(&h, digest, sizeof digest);
+    ics_merkle_leaf_hash(digest, sizeof digest, leaf);
     return ICS_OK;
 }
 
 int ics_envelope_signing_input(const Ics__V1__Envelope *env, uint8_t **out,
                                size_t *out_len)
 {
-    return s_signing_input(env->version, env->group, env->org, env->key_id.data,
-                           env->key_id.len, env->seq, env->timestamp_ms, env->kind,
-                           env->payload.data, env->payload.len, out, out_len);
+    s_input_t in = s_input_of(env);
+    return s_signing_input(&in, out, out_len);
 }
 
 int ics_pack(const ProtobufCMessage *msg, uint8_t **out, size_t *out_len)
@@ -163,24 +215,15 @@ int ics_envelope_seal_batch(const ics_identity_t *id, const ics_envelope_fields_
     if (tree == NULL)
         return ics_err(err, ICS_ENOMEM, "out of memory");
     for (size_t i = 0; i < n && rc == ICS_OK; i++) {
-        uint8_t *input = NULL;
-        size_t input_len = 0;
+        s_input_t in = {ICS_ENVELOPE_VERSION, f[i].group, f[i].org, ics_identity_key_id(id),
+                        ICS_KEY_ID_BYTES, f[i].seq, f[i].timestamp_ms, f[i].kind,
+                        f[i].payload, f[i].payload_len};
 
-        if (!ics_valid_id(f[i].group, ICS_GROUP_MAX) || !ics_valid_id(f[i].org, ICS_ORG_MAX)) {
+        if (!ics_valid_id(f[i].group, ICS_GROUP_MAX) || !ics_valid_id(f[i].org, ICS_ORG_MAX))
             rc = ics_err(err, ICS_EINVAL, "invalid group or organisation id");
-            break;
-        }
-        rc = s_signing_input(ICS_ENVELOPE_VERSION, f[i].group, f[i].org,
-                             ics_identity_key_id(id), ICS_KEY_ID_BYTES, f[i].seq,
-                             f[i].timestamp_ms, f[i].kind, f[i].payload, f[i].payload_len,
-                             &input, &input_len);
-        if (rc != ICS_OK) {
-            rc = ics_err(err, rc, "envelope payload of %zu bytes is over the %u byte limit",
-                         f[i].payload_len, ICS_ENVELOPE_MAX);
-            break;
-        }
-        ics_merkle_leaf_hash(input, input_len, tree->h[i]);
-        free(input);
+        else if (s_leaf(&in, tree->h[i]) != ICS_OK)
+            rc = ics_err(err, ICS_ETOOBIG, "envelope payload of %zu bytes is over the %u byte"
+                         " limit", f[i].payload_len, ICS_ENVELOPE_MAX);
     }
     if (rc != ICS_OK)
         goto done;
@@ -250,20 +293,17 @@ static bool s_batch_fields_ok(const Ics__V1__Envelope *env)
 int ics_envelope_signed_message(const Ics__V1__Envelope *env, uint8_t **out, size_t *out_len)
 {
     ics_merkle_hash_t leaf, root;
-    uint8_t *input = NULL;
-    size_t input_len = 0;
+    s_input_t in = s_input_of(env);
     int rc;
 
     *out = NULL;
     if (!s_batch_fields_ok(env))
         return ICS_EMALFORMED;
     if (env->version == 1)
-        return ics_envelope_signing_input(env, out, out_len);
-    rc = ics_envelope_signing_input(env, &input, &input_len);
+        return s_signing_input(&in, out, out_len);
+    rc = s_leaf(&in, leaf);
     if (rc != ICS_OK)
         return rc;
-    ics_merkle_leaf_hash(input, input_len, leaf);
-    free(input);
     if (!ics_merkle_inclusion_root(leaf, env->batch_index, env->batch_size,
                                    (const ics_merkle_hash_t *)env->batch_path.data,
                                    env->batch_path.len / ICS_MERKLE_HASH_BYTES, root))

@@ -388,14 +388,14 @@ static void batch_matches_documented_vector(void **state)
 {
     static const uint8_t payload[] = {0x52, 0x04, 0x12, 0x02, 0x68, 0x69};
     static const char *const statement_hex =
-        "494353442d454e5642415443482d563200000002ff1215ca3e4be3e04fc490baac2ad4b5a3e0e499fc"
-        "c833e3611332dfb79ab038";
+        "494353442d454e5642415443482d563200000002dbe176119879eb256034f5d4de7d97b88d3aac9ada"
+        "98d377a2d61fffa37f1573";
     static const char *const sig_hex =
-        "aa0c6c65c67fc855b8f5289a7d493d82ee79c10526daddf62a4f30db92b4455cccb446682513889cca"
-        "55af545c90f363e2675e413f8c5197ef97e5aafbef5907";
+        "2a999997e550401695bf1a7bd30dc113c5e9cad9fdc17132e565da0e1147487fe57b82de93c5fe7e44"
+        "afe1f12b12ec2bbf32833f9752994f2af03ce08983ea05";
     static const char *const path_hex[] = {
-        "79ed13c24055f3b8006183c68fa011a71018b2fc1b5a7206dde52f2a62be2d1f", /* leaf 2 */
-        "07c7c12d1ed4e4e37ac9d0a97cdd9281e93949c6257dbb0cb48fd2c145cd9428", /* leaf 1 */
+        "ebc2fd32abf11eb9f35c36b3fb0722dc9ec06304c7f4f45f1312f44406ea0147", /* leaf 2 */
+        "b570ea21b8ac5fd7d66eb1d1524e70d89f1c055c149577f3ada6c3c6d8339a8f", /* leaf 1 */
     };
     ics_envelope_fields_t f[2];
     uint8_t seed[32], *out[2], *msg = NULL;

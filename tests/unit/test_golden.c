@@ -1130,7 +1130,7 @@ typedef struct {
  */
 #define S_GOLDEN_RULES_VERSION 6
 #define S_GOLDEN_POSITIONS 360
-#define S_GOLDEN_HEAD "4249ad2f357c1266e87627206bd3d09627074ca56ee39badcfd25a241af8ce09"
+#define S_GOLDEN_HEAD "1a86ad0b420d40952a16163f79c967126fbe77f34630cbf080340ec5ac1c8d43"
 
 static const s_golden_t s_golden[] = {
     /* genesis */
