@@ -83,8 +83,37 @@ static void s_envelopes(void)
 {
     static const char *const names[] = {"genesis", "raw-rtd", "raw-rx4", "raw-e06000057",
                                         "opel-report", "person-register", "bad-signature"};
+    Ics__V1__Envelope *env = NULL;
+    ics_envelope_fields_t f[3];
+    uint8_t *input = NULL, *buf = NULL, *batch[3];
+    size_t input_len = 0, len = 0, batch_len[3];
+
     for (size_t i = 0; i < s_st.n_entries && i < 7; i++)
         s_write("envelope", names[i], s_st.entries[i], s_st.lens[i], NULL, 0);
+    /* RTD's raw note as a version 1 envelope (older logs hold them), and
+     * the middle one of three sealed together. */
+    if (s_st.n_entries < 2 || ics_envelope_decode(s_st.entries[1], s_st.lens[1], &env, NULL) !=
+                                  ICS_OK)
+        s_die("raw-rtd");
+    for (size_t i = 0; i < 3; i++)
+        f[i] = (ics_envelope_fields_t){env->group, env->org, env->seq + i, env->timestamp_ms,
+                                       env->kind, env->payload.data, env->payload.len};
+    if (ics_envelope_seal_batch(fk_identity(env->org), f, 3, batch, batch_len, NULL) != ICS_OK)
+        s_die("seal a batch");
+    s_write("envelope", "batch-middle", batch[1], batch_len[1], NULL, 0);
+    env->version = 1;
+    env->batch_size = 0;
+    if (ics_envelope_signing_input(env, &input, &input_len) != ICS_OK)
+        s_die("signing input");
+    ics_identity_sign(fk_identity(env->org), input, input_len, env->signature.data);
+    if (ics_pack(&env->base, &buf, &len) != ICS_OK)
+        s_die("pack");
+    s_write("envelope", "raw-rtd-version-1", buf, len, NULL, 0);
+    for (size_t i = 0; i < 3; i++)
+        free(batch[i]);
+    free(buf);
+    free(input);
+    ics__v1__envelope__free_unpacked(env, NULL);
 }
 
 /* ---- raft messages and frames --------------------------------------------- */

@@ -130,6 +130,7 @@ static void scrape_a_running_node(void **state)
     assert_true(s_value(body, "icsd_signature_memo_total{result=\"hit\"}", &v) && v >= 1);
     assert_true(s_value(body, "icsd_verifier_jobs_total{outcome=\"valid\"}", &v) && v >= 1);
     assert_true(s_value(body, "icsd_verifier_jobs_total{outcome=\"invalid\"}", &v) && v == 0);
+    assert_true(s_value(body, "icsd_verifier_jobs_total{outcome=\"repeated\"}", &v));
     assert_true(s_value(body, "icsd_raft_role{group=\"nenc\",role=\"leader\"}", &leader));
     assert_true(s_value(body, "icsd_raft_role{group=\"nenc\",role=\"follower\"}", &follower));
     assert_true(leader + follower == 1);
