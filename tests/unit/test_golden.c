@@ -222,6 +222,27 @@ static uint8_t *s_repack(Ics__V1__Envelope *env, const ics_identity_t *key, size
     return out;
 }
 
+/* One of org's notes, sealed and then changed to the version and batch
+ * size given, signed afresh over its version 1 signing input by key (NULL:
+ * left as sealed), applied as the next entry. */
+static ics_apply_result_t s_note_as(fx_fsm_t *fx, fx_org_t *org, const char *note,
+                                    uint32_t version, uint32_t batch_size,
+                                    const ics_identity_t *key)
+{
+    Ics__V1__Envelope *env = NULL;
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    ics_err_t err;
+
+    s_seal_notes(fx, org, &note, 1, &buf, &len);
+    assert_int_equal(ics_envelope_decode(buf, len, &env, &err), ICS_OK);
+    free(buf);
+    env->version = version;
+    env->batch_size = batch_size;
+    buf = s_repack(env, key, &len);
+    return s_apply_sealed(fx, buf, len);
+}
+
 /* Version 2 seals a batch under one signature (docs/log-format.md section
  * 2); version 1, one signature an envelope, is what logs written before
  * hold, and still verifies. */
@@ -233,8 +254,6 @@ static void s_batches(s_log_t *l)
     fx_org_t *rtd = fx_org(fx, "RTD");
     uint8_t *buf[8];
     size_t len[8];
-    Ics__V1__Envelope *env;
-    ics_err_t err;
 
     s_seal_notes(fx, rtd, three, 3, buf, len);
     for (size_t i = 0; i < 3; i++)
@@ -247,32 +266,11 @@ static void s_batches(s_log_t *l)
     s_apply_sealed(fx, buf[1], len[1]);
     rtd->seq--;
     /* Version 1: accepted; with batch fields, malformed. */
-    s_seal_notes(fx, rtd, (const char *const[]){"version 1"}, 1, buf, len);
-    assert_int_equal(ics_envelope_decode(buf[0], len[0], &env, &err), ICS_OK);
-    free(buf[0]);
-    env->version = 1;
-    env->batch_size = 0;
-    buf[0] = s_repack(env, rtd->key, &len[0]);
-    s_made(s_apply_sealed(fx, buf[0], len[0]), "a version 1 envelope");
-    s_seal_notes(fx, rtd, (const char *const[]){"version 1, batch fields"}, 1, buf, len);
-    assert_int_equal(ics_envelope_decode(buf[0], len[0], &env, &err), ICS_OK);
-    free(buf[0]);
-    env->version = 1;
-    buf[0] = s_repack(env, rtd->key, &len[0]);
-    s_apply_sealed(fx, buf[0], len[0]);
+    s_made(s_note_as(fx, rtd, "version 1", 1, 0, rtd->key), "a version 1 envelope");
+    s_note_as(fx, rtd, "version 1, batch fields", 1, 1, rtd->key);
     /* Version 2 with a batch of none, and a version to come. */
-    s_seal_notes(fx, rtd, (const char *const[]){"a batch of none"}, 1, buf, len);
-    assert_int_equal(ics_envelope_decode(buf[0], len[0], &env, &err), ICS_OK);
-    free(buf[0]);
-    env->batch_size = 0;
-    buf[0] = s_repack(env, NULL, &len[0]);
-    s_apply_sealed(fx, buf[0], len[0]);
-    s_seal_notes(fx, rtd, (const char *const[]){"version 3"}, 1, buf, len);
-    assert_int_equal(ics_envelope_decode(buf[0], len[0], &env, &err), ICS_OK);
-    free(buf[0]);
-    env->version = 3;
-    buf[0] = s_repack(env, NULL, &len[0]);
-    s_apply_sealed(fx, buf[0], len[0]);
+    s_note_as(fx, rtd, "a batch of none", 2, 0, NULL);
+    s_note_as(fx, rtd, "version 3", 3, 1, NULL);
     rtd->seq -= 3;
 }
 
