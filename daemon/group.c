@@ -652,11 +652,12 @@ static void s_preverify_entries(ics_group_t *self, const Ics__V1__RaftMessage *m
 }
 
 /* The submission of this turn, not yet sealed, that the client's token
- * names. */
+ * names. This turn's submissions lead the list (each is put first), and
+ * every one before them is stored (s_send_stored). */
 static const s_pending_t *s_unsealed_by_token(const ics_group_t *self, const uint8_t *token,
                                               size_t token_len)
 {
-    for (const s_pending_t *p = self->pending; p != NULL; p = p->next)
+    for (const s_pending_t *p = self->pending; p != NULL && !p->stored; p = p->next)
         if (p->cmd != NULL && p->token_len == token_len &&
             memcmp(p->token, token, token_len) == 0)
             return p;
@@ -1503,32 +1504,24 @@ static void s_seal_batch(ics_group_t *self, s_pending_t **p, size_t n)
     }
 }
 
-/* Every submission of the turn, in batches of ICS_SEAL_BATCH_MAX, oldest
- * first. */
+/* Every submission of the turn (they lead the list, s_unsealed_by_token),
+ * in batches of ICS_SEAL_BATCH_MAX. A batch's failures leave the list
+ * only at the batch's own places, never at next. */
 static void s_seal(ics_group_t *self)
 {
-    s_pending_t *batch[ICS_SEAL_BATCH_MAX];
+    s_pending_t *batch[ICS_SEAL_BATCH_MAX], *next;
+    size_t n = 0;
 
     if (self->unsealed_max == 0)
         return;
-    for (;;) {
-        size_t n = 0;
-        /* The list is newest first: the last ICS_SEAL_BATCH_MAX unsealed. */
-        for (s_pending_t *p = self->pending; p != NULL; p = p->next) {
-            if (p->cmd == NULL)
-                continue;
-            if (n == ICS_SEAL_BATCH_MAX)
-                memmove(batch, batch + 1, --n * sizeof batch[0]);
+    for (s_pending_t *p = self->pending; p != NULL && !p->stored; p = next) {
+        next = p->next;
+        if (p->cmd != NULL)
             batch[n++] = p;
+        if (n == ICS_SEAL_BATCH_MAX || (n > 0 && (next == NULL || next->stored))) {
+            s_seal_batch(self, batch, n);
+            n = 0;
         }
-        if (n == 0)
-            break;
-        for (size_t i = 0; i < n / 2; i++) {
-            s_pending_t *t = batch[i];
-            batch[i] = batch[n - 1 - i];
-            batch[n - 1 - i] = t;
-        }
-        s_seal_batch(self, batch, n);
     }
     /* A seq whose sealing failed was neither stored nor sent: the next
      * submission may take it. */
@@ -1552,7 +1545,7 @@ static void s_send_stored(ics_group_t *self)
         ics_error("group %s: %s", self->gcfg->name, err.msg);
     while (*pp != NULL) {
         s_pending_t *p = *pp;
-        if (p->stored) {
+        if (p->stored || p->cmd != NULL) { /* unsealed: submitted since s_seal */
             pp = &p->next;
         } else if (rc == ICS_OK) {
             p->stored = true;
@@ -1737,6 +1730,7 @@ static void s_members_as_applied(ics_group_t *self)
     uint64_t top = ics_history_top(self->history), lo, hi;
     ics_keyset_t *ks;
     ics_err_t err;
+    int rc;
 
     free(self->as_applied);
     self->as_applied = NULL;
@@ -1745,8 +1739,10 @@ static void s_members_as_applied(ics_group_t *self)
     ks = calloc(1, sizeof *ks);
     if (ks == NULL)
         return;
-    if (ics_history_keyset(self->history, top, ks, &err) != ICS_OK ||
-        (!ks->genesis && ics_err(&err, ICS_EUNAVAIL, "no genesis held"))) {
+    rc = ics_history_keyset(self->history, top, ks, &err);
+    if (rc == ICS_OK && !ks->genesis)
+        rc = ics_err(&err, ICS_EUNAVAIL, "no genesis held");
+    if (rc != ICS_OK) {
         ics_warn("group %s: members as last applied unknown, until a leader is heard: %s",
                  self->gcfg->name, err.msg);
         free(ks);

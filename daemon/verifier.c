@@ -20,7 +20,6 @@
 #include <string.h>
 
 #define S_THREADS_MAX 16
-#define S_LAST_MSG_MAX 64
 
 typedef struct {
     uint8_t pk[ICS_PK_BYTES];
@@ -40,19 +39,12 @@ struct ics_verifier {
     pthread_t threads[S_THREADS_MAX];
     unsigned n_threads;
     ics_verifier_stats_t stats;
-    /* The last job pushed, when its message is short enough to keep (a
-     * batch statement is): the rest of a sealed batch repeats it. */
-    s_job_t last;
-    uint8_t last_msg[S_LAST_MSG_MAX];
+    /* Key and signature of the last job queued: the rest of a sealed
+     * batch repeats them (s_same_signature). */
+    uint8_t last_pk[ICS_PK_BYTES];
+    uint8_t last_sig[ICS_SIG_BYTES];
+    bool has_last;
 };
-
-static bool s_repeats_last(const ics_verifier_t *self, const uint8_t pk[ICS_PK_BYTES],
-                           const uint8_t sig[ICS_SIG_BYTES], const uint8_t *msg, size_t len)
-{
-    return self->last.len == len && len > 0 && memcmp(self->last_msg, msg, len) == 0 &&
-           memcmp(self->last.sig, sig, ICS_SIG_BYTES) == 0 &&
-           memcmp(self->last.pk, pk, ICS_PK_BYTES) == 0;
-}
 
 static void *s_run(void *arg)
 {
@@ -149,9 +141,7 @@ bool ics_verifier_push(ics_verifier_t *self, const uint8_t pk[ICS_PK_BYTES],
     bool taken = false, wake = false;
 
     pthread_mutex_lock(&self->lock);
-    if (s_repeats_last(self, pk, sig, msg, len)) {
-        self->stats.repeated++;
-    } else if (self->n < self->cap && !self->stop) {
+    if (self->n < self->cap && !self->stop) {
         s_job_t *job = &self->ring[(self->head + self->n) % self->cap];
         memcpy(job->pk, pk, ICS_PK_BYTES);
         memcpy(job->sig, sig, ICS_SIG_BYTES);
@@ -160,13 +150,9 @@ bool ics_verifier_push(ics_verifier_t *self, const uint8_t pk[ICS_PK_BYTES],
         self->n++;
         self->stats.queued++;
         taken = true;
-        self->last.len = 0;
-        if (len <= S_LAST_MSG_MAX) {
-            memcpy(self->last.pk, pk, ICS_PK_BYTES);
-            memcpy(self->last.sig, sig, ICS_SIG_BYTES);
-            memcpy(self->last_msg, msg, len);
-            self->last.len = len;
-        }
+        memcpy(self->last_pk, pk, ICS_PK_BYTES);
+        memcpy(self->last_sig, sig, ICS_SIG_BYTES);
+        self->has_last = true;
         wake = self->n_idle > self->n_woken;
         if (wake)
             self->n_woken++;
@@ -190,8 +176,8 @@ static bool s_same_signature(ics_verifier_t *self, const uint8_t pk[ICS_PK_BYTES
     bool same;
 
     pthread_mutex_lock(&self->lock);
-    same = self->last.len > 0 && memcmp(self->last.sig, sig, ICS_SIG_BYTES) == 0 &&
-           memcmp(self->last.pk, pk, ICS_PK_BYTES) == 0;
+    same = self->has_last && memcmp(self->last_sig, sig, ICS_SIG_BYTES) == 0 &&
+           memcmp(self->last_pk, pk, ICS_PK_BYTES) == 0;
     if (same)
         self->stats.repeated++;
     pthread_mutex_unlock(&self->lock);

@@ -25,8 +25,8 @@ typedef struct {
     uint64_t dropped;  /* refused: the queue was full */
     uint64_t valid;    /* checked, and verified */
     uint64_t invalid;  /* checked, and did not verify (apply will reject it) */
-    uint64_t repeated; /* not queued: the job before had the same key, signature and
-                          message (the next envelope of a sealed batch) */
+    uint64_t repeated; /* not queued: a sealed batch's next envelope, whose key and
+                          signature the job before had */
 } ics_verifier_stats_t;
 
 /* Starts threads (1..16) sharing a queue of at most queue_max jobs. NULL

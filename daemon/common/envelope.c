@@ -58,47 +58,44 @@ static void s_put_bytes(s_buf_t *b, const void *data, size_t n)
     s_put(b, data, n);
 }
 
-/* The fields the signing input covers. */
+/* What the signing input covers: the envelope's fields, its version and
+ * its key id. */
 typedef struct {
     uint32_t version;
-    const char *group, *org;
     const uint8_t *key_id;
     size_t key_id_len;
-    uint64_t seq, ts;
-    uint32_t kind;
-    const uint8_t *payload;
-    size_t payload_len;
+    ics_envelope_fields_t f;
 } s_input_t;
 
 static s_input_t s_input_of(const Ics__V1__Envelope *env)
 {
-    return (s_input_t){env->version, env->group, env->org, env->key_id.data, env->key_id.len,
-                       env->seq, env->timestamp_ms, env->kind, env->payload.data,
-                       env->payload.len};
+    return (s_input_t){env->version, env->key_id.data, env->key_id.len,
+                       {env->group, env->org, env->seq, env->timestamp_ms, env->kind,
+                        env->payload.data, env->payload.len}};
 }
 
 /* Its length, or 0 when a field is over its limit. */
 static size_t s_input_len(const s_input_t *in)
 {
-    size_t glen = strlen(in->group), olen = strlen(in->org);
+    size_t glen = strlen(in->f.group), olen = strlen(in->f.org);
 
-    if (glen > ICS_GROUP_MAX || olen > ICS_ORG_MAX || in->payload_len > ICS_ENVELOPE_MAX)
+    if (glen > ICS_GROUP_MAX || olen > ICS_ORG_MAX || in->f.payload_len > ICS_ENVELOPE_MAX)
         return 0;
     return sizeof s_domain - 1 + 4 + 4 + glen + 4 + olen + 4 + in->key_id_len + 8 + 8 + 4 +
-           4 + in->payload_len;
+           4 + in->f.payload_len;
 }
 
 static void s_write_input(s_buf_t *b, const s_input_t *in)
 {
     s_put(b, s_domain, sizeof s_domain - 1);
     s_put_u32(b, in->version);
-    s_put_bytes(b, in->group, strlen(in->group));
-    s_put_bytes(b, in->org, strlen(in->org));
+    s_put_bytes(b, in->f.group, strlen(in->f.group));
+    s_put_bytes(b, in->f.org, strlen(in->f.org));
     s_put_bytes(b, in->key_id, in->key_id_len);
-    s_put_u64(b, in->seq);
-    s_put_u64(b, in->ts);
-    s_put_u32(b, in->kind);
-    s_put_bytes(b, in->payload, in->payload_len);
+    s_put_u64(b, in->f.seq);
+    s_put_u64(b, in->f.timestamp_ms);
+    s_put_u32(b, in->f.kind);
+    s_put_bytes(b, in->f.payload, in->f.payload_len);
 }
 
 static int s_signing_input(const s_input_t *in, uint8_t **out, size_t *out_len)
@@ -215,9 +212,7 @@ int ics_envelope_seal_batch(const ics_identity_t *id, const ics_envelope_fields_
     if (tree == NULL)
         return ics_err(err, ICS_ENOMEM, "out of memory");
     for (size_t i = 0; i < n && rc == ICS_OK; i++) {
-        s_input_t in = {ICS_ENVELOPE_VERSION, f[i].group, f[i].org, ics_identity_key_id(id),
-                        ICS_KEY_ID_BYTES, f[i].seq, f[i].timestamp_ms, f[i].kind,
-                        f[i].payload, f[i].payload_len};
+        s_input_t in = {ICS_ENVELOPE_VERSION, ics_identity_key_id(id), ICS_KEY_ID_BYTES, f[i]};
 
         if (!ics_valid_id(f[i].group, ICS_GROUP_MAX) || !ics_valid_id(f[i].org, ICS_ORG_MAX))
             rc = ics_err(err, ICS_EINVAL, "invalid group or organisation id");
